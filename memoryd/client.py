@@ -1,0 +1,92 @@
+"""The synchronous API: :class:`Memory`, a thin wrapper over :class:`AsyncMemory`.
+
+Each call runs the async core on a private event loop in a background thread,
+so it also works where a loop is already running (notebooks, other frameworks).
+Names and arguments are those of :class:`AsyncMemory`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from memoryd.config import Settings
+from memoryd.embedders import Embedder
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
+
+__all__ = ["Memory"]
+
+T = TypeVar("T")
+
+
+class Memory:
+    """Long-term memory, synchronous. ``with Memory() as mem: mem.add(...)``."""
+
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="memoryd-sync", daemon=True)
+        self._thread.start()
+        self._closed = False
+        self._async = self._run(_build(settings, embedder))
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this Memory is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def settings(self) -> Settings:
+        return self._async.settings
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._run(self._async.close())
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, messages: Any, **kwargs: Any) -> list[AddResult]:
+        return self._run(self._async.add(messages, **kwargs))
+
+    def search(self, query: str, **kwargs: Any) -> list[SearchHit]:
+        return self._run(self._async.search(query, **kwargs))
+
+    def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return self._run(self._async.get(memory_id, **kwargs))
+
+    def get_all(self, **kwargs: Any) -> Page:
+        return self._run(self._async.get_all(**kwargs))
+
+    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
+        return self._run(self._async.update(memory_id, text, **kwargs))
+
+    def delete(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return self._run(self._async.delete(memory_id, **kwargs))
+
+    def delete_all(self, **kwargs: Any) -> int:
+        return self._run(self._async.delete_all(**kwargs))
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        return self._run(self._async.history(memory_id))
+
+    def reset(self) -> None:
+        self._run(self._async.reset())
+
+    def health(self) -> dict[str, Any]:
+        return self._run(self._async.health())
+
+
+async def _build(settings: Settings | None, embedder: Embedder | None) -> AsyncMemory:
+    return await AsyncMemory(settings, embedder=embedder).open()

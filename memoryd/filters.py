@@ -1,0 +1,214 @@
+"""Filter expressions over built-in fields and metadata: parse, validate, evaluate.
+
+The JSON form (mem0-compatible)::
+
+    {"kind": "episode"}                              equality
+    {"score": {"gte": 3, "lt": 9}}                   operators: eq ne in nin gt gte lt lte contains
+    {"AND": [{...}, {...}]}  {"OR": [...]}  {"NOT": {...}}
+    {"metadata.topic": "travel"}  or  {"topic": "travel"}   (non-built-in keys are metadata)
+
+Several keys in one object are joined with AND. :func:`parse_filter` turns the
+JSON into a small tree; backends compile that tree to their own query language,
+and :func:`matches` evaluates it in Python (the reference semantics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memoryd.errors import InvalidFilterError
+from memoryd.models import MemoryRecord, parse_time
+
+__all__ = [
+    "BUILTIN_FIELDS",
+    "OPERATORS",
+    "And",
+    "Cond",
+    "Filter",
+    "Not",
+    "Or",
+    "matches",
+    "parse_filter",
+]
+
+OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains")
+TIME_FIELDS = frozenset({"created_at", "updated_at", "event_time", "valid_from", "valid_to"})
+BUILTIN_FIELDS = (
+    frozenset({"id", "kind", "role", "actor", "user_id", "agent_id", "run_id", "hash", "text"}) | TIME_FIELDS
+)
+_LOGICAL = {"AND", "OR", "NOT", "and", "or", "not", "$and", "$or", "$not"}
+
+
+@dataclass(frozen=True)
+class Cond:
+    """``field op value``; ``field`` is a built-in name or ``metadata.<key>``."""
+
+    field: str
+    op: str
+    value: Any
+
+    @property
+    def is_metadata(self) -> bool:
+        return self.field.startswith("metadata.")
+
+    @property
+    def meta_key(self) -> str:
+        return self.field[len("metadata.") :]
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Filter
+
+
+Filter = Cond | And | Or | Not
+
+
+def parse_filter(data: Any, *, max_depth: int = 8) -> Filter | None:
+    """Validate a JSON filter and return its tree (``None`` for no filter)."""
+    if data is None or data == {}:
+        return None
+    return _parse(data, depth=1, max_depth=max_depth, path="filters")
+
+
+def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
+    if depth > max_depth:
+        raise InvalidFilterError(f"{path}: filters nest deeper than {max_depth} levels", field=path)
+    if not isinstance(data, dict) or not data:
+        raise InvalidFilterError(f"{path}: a filter must be a non-empty JSON object", field=path)
+    parts: list[Filter] = []
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise InvalidFilterError(f"{path}: keys must be strings", field=path)
+        where = f"{path}.{key}"
+        if key in _LOGICAL:
+            op = key.lstrip("$").upper()
+            if op == "NOT":
+                parts.append(Not(_parse(value, depth=depth + 1, max_depth=max_depth, path=where)))
+                continue
+            if not isinstance(value, list) or not value:
+                raise InvalidFilterError(f"{where}: {op} takes a non-empty list of filters", field=where)
+            items = tuple(
+                _parse(v, depth=depth + 1, max_depth=max_depth, path=f"{where}[{i}]")
+                for i, v in enumerate(value)
+            )
+            parts.append(And(items) if op == "AND" else Or(items))
+            continue
+        field = _field_name(key, where)
+        if isinstance(value, dict):
+            if not value:
+                raise InvalidFilterError(f"{where}: give at least one operator", field=where)
+            for op, operand in value.items():
+                parts.append(_cond(field, op, operand, f"{where}.{op}"))
+        else:
+            parts.append(_cond(field, "eq", value, where))
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _field_name(key: str, where: str) -> str:
+    name = key[len("metadata.") :] if key.startswith("metadata.") else key
+    if not name or any(c in name for c in '"\\') or any(ord(c) < 32 for c in name):
+        raise InvalidFilterError(f"{where}: invalid field name {key!r}", field=where)
+    if key.startswith("metadata.") or name not in BUILTIN_FIELDS:
+        return f"metadata.{name}"
+    return name
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _cond(field: str, op: str, value: Any, where: str) -> Cond:
+    op = op.lstrip("$").lower()
+    if op not in OPERATORS:
+        raise InvalidFilterError(f"{where}: unknown operator; allowed: {', '.join(OPERATORS)}", field=where)
+    if op in ("in", "nin"):
+        if not isinstance(value, list) or not all(isinstance(v, _SCALARS) for v in value):
+            raise InvalidFilterError(f"{where}: '{op}' takes a list of scalar values", field=where)
+        value = [_coerce(field, v, where) for v in value]
+    elif not isinstance(value, _SCALARS):
+        raise InvalidFilterError(f"{where}: '{op}' takes a scalar value", field=where)
+    else:
+        if op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):
+            raise InvalidFilterError(f"{where}: '{op}' takes a number, string or time", field=where)
+        if op == "contains" and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+            raise InvalidFilterError(f"{where}: 'contains' takes a string or number", field=where)
+        value = _coerce(field, value, where)
+    return Cond(field, op, value)
+
+
+def _coerce(field: str, value: Any, where: str) -> Any:
+    if field in TIME_FIELDS and value is not None:
+        parsed = parse_time(value, field_name=where)
+        return parsed.timestamp() if parsed else None
+    return value
+
+
+# ---- reference evaluation -------------------------------------------------
+
+
+def _field_value(memory: MemoryRecord, field: str) -> tuple[bool, Any]:
+    if field.startswith("metadata."):
+        key = field[len("metadata.") :]
+        return (key in memory.metadata, memory.metadata.get(key))
+    value = getattr(memory, field)
+    if isinstance(value, datetime):
+        value = value.timestamp()
+    elif hasattr(value, "value"):  # enums
+        value = value.value
+    return (value is not None, value)
+
+
+def _compare(a: Any, b: Any, op: str) -> bool:
+    if a is None or b is None or isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    try:
+        return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
+    except TypeError:
+        return False
+
+
+def _eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+def matches(memory: MemoryRecord, node: Filter | None) -> bool:
+    """Evaluate a filter tree against one memory (the semantics every backend follows)."""
+    if node is None:
+        return True
+    if isinstance(node, And):
+        return all(matches(memory, n) for n in node.items)
+    if isinstance(node, Or):
+        return any(matches(memory, n) for n in node.items)
+    if isinstance(node, Not):
+        return not matches(memory, node.item)
+    present, value = _field_value(memory, node.field)
+    op, operand = node.op, node.value
+    if op == "eq":
+        return (not present) if operand is None else (present and _eq(value, operand))
+    if op == "ne":
+        return present if operand is None else not (present and _eq(value, operand))
+    if op == "in":
+        return present and any(_eq(value, v) for v in operand)
+    if op == "nin":
+        return not (present and any(_eq(value, v) for v in operand))
+    if op == "contains":
+        if isinstance(value, list):
+            return any(_eq(v, operand) for v in value)
+        return isinstance(value, str) and str(operand).casefold() in value.casefold()
+    return present and _compare(value, operand, op)

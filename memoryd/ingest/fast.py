@@ -1,0 +1,61 @@
+"""Fast mode: every message becomes an episode memory; nothing is dropped.
+
+:func:`plan_fast_add` is pure: given the validated input, the duplicates
+already stored and the clock, it decides each item's fate (ADD, or NOOP with
+the id it duplicates) and drafts the new memories.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from memoryd.ingest.inputs import AddInput
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash
+
+__all__ = ["FastPlan", "plan_fast_add"]
+
+
+@dataclass
+class FastPlan:
+    results: list[AddResult]  # one per input message, in order
+    new: list[MemoryRecord]  # memories to embed and store
+
+
+def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], now: datetime) -> FastPlan:
+    """Decide ADD/NOOP per message; ``existing`` maps (hash, role) to a stored id."""
+    seen = dict(existing)
+    results: list[AddResult] = []
+    new: list[MemoryRecord] = []
+    for index, (msg, when) in enumerate(zip(data.messages, data.times)):
+        digest = content_hash(msg.content)
+        dup = seen.get((digest, msg.role))
+        if dup is not None:
+            results.append(
+                AddResult(
+                    Event.NOOP, index, dup, msg.content, reason=f"duplicate of memory {dup} in the same scope"
+                )
+            )
+            continue
+        memory = MemoryRecord(
+            id=str(uuid.uuid4()),
+            text=msg.content,
+            kind=MemoryKind.EPISODE,
+            user_id=data.scope.user_id,
+            agent_id=data.scope.agent_id,
+            run_id=data.scope.run_id,
+            metadata=dict(data.metadata),
+            role=msg.role,
+            actor=msg.name,
+            source_ids=(msg.id,) if msg.id else (),
+            event_time=when,
+            created_at=now,
+            updated_at=now,
+            hash=digest,
+            valid_from=when or now,
+        )
+        seen[(digest, msg.role)] = memory.id
+        new.append(memory)
+        results.append(AddResult(Event.ADD, index, memory.id, msg.content, memory=memory))
+    return FastPlan(results, new)

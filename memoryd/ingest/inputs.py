@@ -1,0 +1,130 @@
+"""Validate and normalise what callers hand to ``add``: pure, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memoryd.config import LimitsConfig
+from memoryd.errors import InvalidInputError, NotSupportedError, PayloadTooLargeError
+from memoryd.models import Message, Scope, parse_time
+
+__all__ = ["MODES", "AddInput", "check_metadata", "clean_text", "normalise_add", "normalise_messages"]
+
+MODES = ("fast", "fine")
+ROLES = ("user", "assistant", "system", "tool")
+
+
+@dataclass(frozen=True)
+class AddInput:
+    """A validated ``add`` call."""
+
+    messages: list[Message]
+    times: list[datetime | None]  # per-message event time (message field, else the call's)
+    scope: Scope
+    metadata: dict[str, Any]
+    mode: str
+
+
+def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"{field} must be a JSON object", field=field)
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{field} must be JSON-serialisable: {exc}", field=field) from exc
+    if not all(isinstance(k, str) for k in metadata):
+        raise InvalidInputError(f"{field} keys must be strings", field=field)
+    return dict(metadata)
+
+
+def clean_text(value: Any, field: str, limits: LimitsConfig) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field} must be a string, got {type(value).__name__}", field=field)
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise InvalidInputError(f"{field} is not valid UTF-8 text (lone surrogate)", field=field)
+    if not value.strip():
+        raise InvalidInputError(f"{field} is empty", field=field)
+    if len(value) > limits.max_message_chars:
+        raise PayloadTooLargeError(
+            f"{field} has {len(value)} characters; the limit is {limits.max_message_chars}", field=field
+        )
+    return value
+
+
+def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Message], list[Any]]:
+    """Accept a string, one message dict, or a list of strings/dicts."""
+    if isinstance(messages, (str, Mapping)):
+        messages = [messages]
+    if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
+        raise InvalidInputError("messages must be a string or a list of messages", field="messages")
+    if not messages:
+        raise InvalidInputError("messages is empty", field="messages")
+    if len(messages) > limits.max_messages_per_add:
+        raise PayloadTooLargeError(
+            f"messages has {len(messages)} items; the limit is {limits.max_messages_per_add}",
+            field="messages",
+        )
+    out: list[Message] = []
+    times: list[Any] = []
+    for i, item in enumerate(messages):
+        where = f"messages[{i}]"
+        if isinstance(item, str):
+            out.append(Message(clean_text(item, where, limits)))
+            times.append(None)
+            continue
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"{where} must be a string or an object with 'content'", field=where)
+        content = item.get("content")
+        if content is None:
+            raise InvalidInputError(f"{where}.content is required", field=f"{where}.content")
+        role = item.get("role", "user")
+        if role not in ROLES:
+            raise InvalidInputError(f"{where}.role must be one of {', '.join(ROLES)}", field=f"{where}.role")
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            raise InvalidInputError(f"{where}.name must be a short string", field=f"{where}.name")
+        mid = item.get("id")
+        if mid is not None and not isinstance(mid, (str, int)):
+            raise InvalidInputError(f"{where}.id must be a string", field=f"{where}.id")
+        out.append(
+            Message(
+                clean_text(content, f"{where}.content", limits), role, name, None if mid is None else str(mid)
+            )
+        )
+        times.append(
+            parse_time(item.get("timestamp") or item.get("created_at"), field_name=f"{where}.timestamp")
+        )
+    return out, times
+
+
+def normalise_add(
+    messages: Any,
+    *,
+    scope: Scope,
+    metadata: Any,
+    timestamp: Any,
+    mode: str | None,
+    default_mode: str,
+    limits: LimitsConfig,
+) -> AddInput:
+    scope.require()
+    chosen = mode or default_mode
+    if chosen not in MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}", field="mode")
+    if chosen == "fine":
+        raise NotSupportedError(
+            "mode='fine' (LLM fact extraction) is not available in this release; "
+            "use mode='fast', which stores every message as an episode",
+            field="mode",
+        )
+    msgs, times = normalise_messages(messages, limits)
+    call_time = parse_time(timestamp, field_name="timestamp")
+    return AddInput(msgs, [t or call_time for t in times], scope, check_metadata(metadata), chosen)

@@ -1,0 +1,384 @@
+"""The memory API, async core: add, search, get, list, update, delete, history.
+
+:class:`AsyncMemory` wires the configured storage, embedder and retrieval
+together. It is the one implementation; :class:`memoryd.Memory` is a thin
+synchronous wrapper with the same names and arguments, and the REST server and
+CLI call this class too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from memoryd.config import Settings, load_settings
+from memoryd.embedders import Embedder
+from memoryd.errors import InvalidInputError, MemorydError, NotFoundError
+from memoryd.filters import parse_filter
+from memoryd.ingest import normalise_add, plan_fast_add
+from memoryd.ingest.inputs import check_metadata, clean_text
+from memoryd.models import (
+    AddResult,
+    Event,
+    HistoryEntry,
+    MemoryRecord,
+    Page,
+    Scope,
+    SearchHit,
+    content_hash,
+    parse_time,
+    utcnow,
+)
+from memoryd.registry import resolve
+from memoryd.retrieval.hybrid import HybridSearcher, SearchRequest
+from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
+from memoryd.text import tokenize
+
+__all__ = ["AsyncMemory"]
+
+
+def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
+    return Scope(user_id, agent_id, run_id)
+
+
+class AsyncMemory:
+    """Long-term memory for LLM apps. Use ``async with AsyncMemory() as mem:``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self._embedder = embedder
+        self.storage = storage or build_storage(self.settings)
+        self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
+        self._searcher: HybridSearcher | None = None
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+
+    # -- life cycle --------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            cfg = self.settings.embedder
+            self._embedder = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
+        return self._embedder
+
+    async def open(self) -> AsyncMemory:
+        async with self._open_lock:
+            if self._opened:
+                return self
+            loop = asyncio.get_running_loop()
+            embedder = await loop.run_in_executor(self._embed_pool, lambda: self.embedder)
+            await self.storage.open(embedder.name, embedder.dim)
+            self._searcher = HybridSearcher(self.storage, self._embed, self.settings.search)
+            self._opened = True
+        return self
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.storage.close()
+            self._opened = False
+        self._embed_pool.shutdown(wait=True)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _ready(self) -> None:
+        if not self._opened:
+            await self.open()
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._embed_pool, self.embedder.embed, list(texts))
+
+    # -- writing -----------------------------------------------------------
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        timestamp: Any = None,
+        mode: str | None = None,
+    ) -> list[AddResult]:
+        """Store messages (a string, a message dict, or a list of them).
+
+        Returns one :class:`AddResult` per input item, in order: ``ADD`` with
+        the new id, or ``NOOP`` with the reason (an exact duplicate in the scope).
+        """
+        data = normalise_add(
+            messages,
+            scope=_scope(user_id, agent_id, run_id),
+            metadata=metadata,
+            timestamp=timestamp,
+            mode=mode,
+            default_mode="fast",
+            limits=self.settings.limits,
+        )
+        await self._ready()
+        existing = await self.storage.records.find_duplicates(
+            data.scope, [content_hash(m.content) for m in data.messages]
+        )
+        now = utcnow()
+        plan = plan_fast_add(data, existing, now)
+        if plan.new:
+            vectors = await self._embed([m.text for m in plan.new])
+            changes = ChangeSet(
+                upserts=[StoredMemory(m, vectors[i], tokenize(m.text)) for i, m in enumerate(plan.new)],
+                history=[
+                    HistoryDraft(m.id, Event.ADD, None, m.text, "api:add/fast", now, {"kind": m.kind.value})
+                    for m in plan.new
+                ],
+            )
+            await self.storage.commit(changes)
+        return plan.results
+
+    async def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        """Change a memory's text and/or metadata; the old text stays in its history."""
+        if text is None and metadata is None:
+            raise InvalidInputError("give text or metadata to update", field="text")
+        if text is not None:
+            text = clean_text(text, "text", self.settings.limits)
+        new_meta = check_metadata(metadata) if metadata is not None else None
+        old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        now = utcnow()
+        same_text = text is None or text == old.text
+        same_meta = new_meta is None or new_meta == old.metadata
+        if same_text and same_meta:
+            await self.storage.commit(
+                ChangeSet(
+                    history=[
+                        HistoryDraft(
+                            old.id, Event.NOOP, old.text, old.text, "api:update", now, {"reason": "no change"}
+                        )
+                    ]
+                )
+            )
+            return old
+        new = old.with_changes(
+            text=old.text if same_text else text,
+            metadata=old.metadata if new_meta is None else new_meta,
+            hash=old.hash if same_text else content_hash(text or ""),
+            updated_at=now,
+        )
+        vector = None if same_text else (await self._embed([new.text]))[0]
+        await self.storage.commit(
+            ChangeSet(
+                upserts=[StoredMemory(new, vector, None if same_text else tokenize(new.text))],
+                history=[
+                    HistoryDraft(
+                        old.id,
+                        Event.UPDATE,
+                        old.text,
+                        new.text,
+                        "api:update",
+                        now,
+                        {"metadata_changed": not same_meta},
+                    )
+                ],
+            )
+        )
+        return new
+
+    async def delete(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        """Remove one memory from every store; its history keeps the DELETE event."""
+        old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        await self.storage.commit(
+            ChangeSet(
+                deletes=[old.id],
+                history=[HistoryDraft(old.id, Event.DELETE, old.text, None, "api:delete", utcnow())],
+            )
+        )
+        return old
+
+    async def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> int:
+        """Remove every memory of a scope (current or superseded); returns how many."""
+        scope = _scope(user_id, agent_id, run_id).require()
+        await self._ready()
+        ids = await self.storage.records.select_ids(scope, None, include_expired=True)
+        now = utcnow()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            await self.storage.commit(
+                ChangeSet(
+                    deletes=chunk,
+                    history=[
+                        HistoryDraft(
+                            i, Event.DELETE, None, None, "api:delete_all", now, {"scope": dict(scope.items())}
+                        )
+                        for i in chunk
+                    ],
+                )
+            )
+        return len(ids)
+
+    async def reset(self) -> None:
+        """Erase every memory and all history in this store."""
+        await self._ready()
+        await self.storage.reset()
+
+    # -- reading -----------------------------------------------------------
+    async def get(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        """One memory by id; with a scope, only if it belongs to that scope."""
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+        scope = _scope(user_id, agent_id, run_id)
+        await self._ready()
+        found = (await self.storage.records.get_many([memory_id])).get(memory_id)
+        if found is None or not scope.contains(found):
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+        return found
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        as_of: Any = None,
+        include_expired: bool = False,
+    ) -> Page:
+        """A page of a scope's memories, newest first, optionally filtered."""
+        scope = _scope(user_id, agent_id, run_id).require()
+        limits = self.settings.limits
+        _check_int("limit", limit, 1, limits.max_limit)
+        _check_int("offset", offset, 0, 10**12)
+        where = parse_filter(filters, max_depth=limits.max_filter_depth)
+        await self._ready()
+        return await self.storage.records.list(
+            scope,
+            where,
+            limit=limit,
+            offset=offset,
+            as_of=parse_time(as_of, field_name="as_of"),
+            include_expired=include_expired,
+        )
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        threshold: float | None = None,
+        as_of: Any = None,
+        explain: bool = False,
+    ) -> list[SearchHit]:
+        """Hybrid (dense + BM25) search within a scope, best first."""
+        limits = self.settings.limits
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query must be a non-empty string", field="query")
+        if len(query) > limits.max_query_chars:
+            raise InvalidInputError(
+                f"query has {len(query)} characters; the limit is {limits.max_query_chars}", field="query"
+            )
+        scope = _scope(user_id, agent_id, run_id).require()
+        limit = self.settings.search.default_limit if limit is None else limit
+        _check_int("limit", limit, 1, limits.max_limit)
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not -1.0 <= threshold <= 1.0
+        ):
+            raise InvalidInputError("threshold must be a number between -1 and 1", field="threshold")
+        where = parse_filter(filters, max_depth=limits.max_filter_depth)
+        await self._ready()
+        assert self._searcher is not None
+        return await self._searcher.search(
+            SearchRequest(
+                query, scope, where, limit, threshold, parse_time(as_of, field_name="as_of"), explain
+            )
+        )
+
+    async def history(self, memory_id: str) -> list[HistoryEntry]:
+        """Every recorded change of one memory, oldest first (kept after deletion)."""
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+        await self._ready()
+        entries = await self.storage.records.history(memory_id)
+        if not entries:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+        return entries
+
+    async def health(self) -> dict[str, Any]:
+        """Each dependency's state, for ``/health`` and ``doctor``."""
+        checks: dict[str, Any] = {}
+        ok = True
+        started = time.perf_counter()
+        try:
+            await self._ready()
+            stats = await self.storage.records.stats()
+            checks["storage"] = {
+                "status": "ok",
+                **stats,
+                "backends": {
+                    "records": self.settings.storage.records,
+                    "vectors": self.settings.storage.vectors,
+                    "keywords": self.settings.storage.keywords,
+                },
+            }
+        except MemorydError as exc:
+            ok = False
+            checks["storage"] = {"status": "error", "error": exc.message}
+        emb = self._embedder
+        checks["embedder"] = (
+            {"status": "ok", "model": emb.name, "dim": emb.dim}
+            if emb is not None
+            else {"status": "not loaded", "provider": self.settings.embedder.provider}
+        )
+        checks["llm"] = {"status": "not configured", "mode": "fast"}
+        return {
+            "status": "ok" if ok else "unavailable",
+            "checks": checks,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(f"{name} must be an integer from {low} to {high}", field=name)

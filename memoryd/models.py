@@ -1,0 +1,291 @@
+"""The domain model: memories, scopes, messages, history and results.
+
+Plain frozen dataclasses, free of I/O, so every layer (storage, retrieval,
+REST, CLI) shares one vocabulary. Times are timezone-aware UTC datetimes in
+the API and epoch seconds inside the stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from memoryd.errors import InvalidInputError
+
+__all__ = [
+    "AddResult",
+    "Event",
+    "HistoryEntry",
+    "MemoryRecord",
+    "MemoryKind",
+    "Message",
+    "Page",
+    "Scope",
+    "SearchHit",
+    "content_hash",
+    "parse_time",
+    "to_epoch",
+    "utcnow",
+]
+
+
+class MemoryKind(StrEnum):
+    """What a memory is: a raw turn, or something distilled from turns."""
+
+    EPISODE = "episode"
+    FACT = "fact"
+    PREFERENCE = "preference"
+    PROFILE = "profile"
+    SUMMARY = "summary"
+
+
+class Event(StrEnum):
+    """What a write did to one memory (kept in the history)."""
+
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    NOOP = "NOOP"
+    ERROR = "ERROR"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
+    """Accept a datetime, an ISO 8601 string or epoch seconds; return aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{field_name} must be a time, not a boolean", field=field_name)
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidInputError(f"{field_name} is out of range: {value}", field=field_name) from exc
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{field_name} must be ISO 8601 (e.g. 2024-05-01T10:00:00Z), got {value!r}",
+                field=field_name,
+            ) from exc
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise InvalidInputError(f"{field_name} must be a time, got {type(value).__name__}", field=field_name)
+
+
+def normalise_text(text: str) -> str:
+    """The form used for duplicate detection: NFKC, case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a memory belongs to. Every read and write names at least one part."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user_id", "agent_id", "run_id"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InvalidInputError(f"{name} must be a non-empty string", field=name)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.user_id is None and self.agent_id is None and self.run_id is None
+
+    def require(self) -> Scope:
+        if self.is_empty:
+            raise InvalidInputError(
+                "a scope is required: give at least one of user_id, agent_id, run_id",
+                field="user_id",
+            )
+        return self
+
+    def items(self) -> list[tuple[str, str]]:
+        return [
+            (k, v)
+            for k, v in (("user_id", self.user_id), ("agent_id", self.agent_id), ("run_id", self.run_id))
+            if v is not None
+        ]
+
+    def contains(self, memory: MemoryRecord) -> bool:
+        return all(getattr(memory, k) == v for k, v in self.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One input message: a chat turn or a plain text."""
+
+    content: str
+    role: str = "user"
+    name: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    """One stored memory and everything known about where it came from."""
+
+    id: str
+    text: str
+    kind: MemoryKind
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    metadata: dict[str, Any]
+    role: str | None
+    actor: str | None
+    source_ids: tuple[str, ...]
+    event_time: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    hash: str
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.user_id, self.agent_id, self.run_id)
+
+    @property
+    def is_current(self) -> bool:
+        return self.valid_to is None
+
+    def with_changes(self, **changes: Any) -> MemoryRecord:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``memory`` mirrors ``text`` for mem0 clients."""
+        return {
+            "id": self.id,
+            "memory": self.text,
+            "text": self.text,
+            "kind": self.kind.value,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+            "metadata": self.metadata,
+            "role": self.role,
+            "actor": self.actor,
+            "source_ids": list(self.source_ids),
+            "event_time": _iso(self.event_time),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "hash": self.hash,
+            "valid_from": _iso(self.valid_from),
+            "valid_to": _iso(self.valid_to),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A memory found by search, with its fused score and, on request, its parts."""
+
+    memory: MemoryRecord
+    score: float
+    explain: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body = self.memory.to_dict()
+        body["score"] = self.score
+        if self.explain is not None:
+            body["explain"] = self.explain
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What happened to one input item of an ``add`` call."""
+
+    event: Event
+    index: int
+    id: str | None = None
+    text: str | None = None
+    reason: str | None = None
+    memory: MemoryRecord | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "memory": self.text,
+            "event": self.event.value,
+            "index": self.index,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded change of one memory."""
+
+    id: int
+    memory_id: str
+    event: Event
+    old_text: str | None
+    new_text: str | None
+    actor: str
+    created_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "memory_id": self.memory_id,
+            "event": self.event.value,
+            "old_memory": self.old_text,
+            "new_memory": self.new_text,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, with the total that matched."""
+
+    items: list[MemoryRecord]
+    total: int
+    offset: int
+    limit: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [m.to_dict() for m in self.items],
+            "total": self.total,
+            "offset": self.offset,
+            "limit": self.limit,
+        }

@@ -1,0 +1,96 @@
+"""The one registry from backend and provider names to implementations.
+
+Built-ins register here exactly like third-party plugins would, by a dotted
+``module:attribute`` path that is imported only when the name is used, so a
+missing optional extra fails at start-up with a message naming the extra,
+never at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.errors import ConfigError, MissingExtraError
+
+__all__ = ["ROLES", "Entry", "available", "register", "resolve"]
+
+ROLES = ("embedder", "records", "vectors", "keywords")
+
+
+@dataclass(frozen=True)
+class Entry:
+    role: str
+    name: str
+    target: str  # "package.module:Attribute"
+    extra: str | None  # pip extra that provides its dependencies, if any
+    description: str
+
+
+_REGISTRY: dict[tuple[str, str], Entry] = {}
+
+
+def register(role: str, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    _REGISTRY[(role, name)] = Entry(role, name, target, extra, description)
+
+
+def available(role: str) -> list[Entry]:
+    return sorted((e for (r, _), e in _REGISTRY.items() if r == role), key=lambda e: e.name)
+
+
+def entry(role: str, name: str) -> Entry:
+    try:
+        return _REGISTRY[(role, name)]
+    except KeyError:
+        names = ", ".join(e.name for e in available(role))
+        raise ConfigError(f"unknown {role} backend {name!r}; allowed: {names}", field=f"{role}") from None
+
+
+def resolve(role: str, name: str) -> Any:
+    """Import and return the implementation registered as ``name`` for ``role``."""
+    found = entry(role, name)
+    module_name, _, attr = found.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if found.extra:
+            raise MissingExtraError(found.extra, f"{role} backend {name!r}") from exc
+        raise
+    return getattr(module, attr)
+
+
+# Built-ins.
+register(
+    "embedder",
+    "use",
+    "memoryd.embedders.use:USEEmbedder",
+    description="Multilingual Universal Sentence Encoder v3 (512-d, numpy, default)",
+)
+register(
+    "embedder",
+    "minilm",
+    "memoryd.embedders.minilm:MiniLMEmbedder",
+    extra="minilm",
+    description="all-MiniLM-L6-v2 (384-d, English, PyTorch)",
+)
+register(
+    "records",
+    "sqlite",
+    "memoryd.storage.sqlite.records:SQLiteRecordStore",
+    description="Embedded SQLite record store (default)",
+)
+register(
+    "vectors",
+    "sqlite",
+    "memoryd.storage.sqlite.vectors:SQLiteVectorIndex",
+    description="Vectors in SQLite, searched in memory (exact or HNSW)",
+)
+register(
+    "keywords",
+    "sqlite",
+    "memoryd.storage.sqlite.keywords:SQLiteKeywordIndex",
+    description="SQLite FTS5 with BM25 (default)",
+)

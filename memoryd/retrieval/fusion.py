@@ -1,0 +1,51 @@
+"""Score fusion: pure functions, no I/O.
+
+Each retriever returns a ranked list. Reciprocal rank fusion sums
+``weight / (k + rank)`` over the lists a memory appears in; the sum is divided
+by its largest possible value, so the fused score lies in (0, 1]. An optional
+recency term mixes in ``0.5 ** (age / half_life)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Candidate", "fuse", "recency_factor"]
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One memory id with what each retriever said about it."""
+
+    id: str
+    ranks: dict[str, int] = field(default_factory=dict)  # retriever -> 1-based rank
+    scores: dict[str, float] = field(default_factory=dict)  # retriever -> raw score
+    fused: float = 0.0
+    recency: float | None = None
+
+
+def recency_factor(age_days: float, half_life_days: float) -> float:
+    """1.0 for something said now, 0.5 after one half-life, never below 0."""
+    return float(0.5 ** (max(age_days, 0.0) / half_life_days))
+
+
+def fuse(
+    results: Mapping[str, Sequence[tuple[str, float]]], weights: Mapping[str, float], *, k: float = 60.0
+) -> list[Candidate]:
+    """Reciprocal rank fusion of ranked ``(id, score)`` lists, best first."""
+    by_id: dict[str, Candidate] = {}
+    for name, ranked in results.items():
+        for rank, (mid, score) in enumerate(ranked, start=1):
+            cand = by_id.get(mid)
+            if cand is None:
+                cand = by_id[mid] = Candidate(mid)
+            cand.ranks[name] = rank
+            cand.scores[name] = score
+    total_weight = sum(w for name, w in weights.items() if name in results) or 1.0
+    best = total_weight / (k + 1.0)
+    for cand in by_id.values():
+        raw = sum(weights.get(name, 0.0) / (k + rank) for name, rank in cand.ranks.items())
+        cand.fused = raw / best
+    # Stable order: fused score, then the better single rank, then id.
+    return sorted(by_id.values(), key=lambda c: (-c.fused, min(c.ranks.values()), c.id))

@@ -1,0 +1,113 @@
+"""Hybrid retrieval: dense and BM25 candidates, fused, then loaded and explained."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from memoryd.config import SearchConfig
+from memoryd.filters import Filter
+from memoryd.models import Scope, SearchHit, utcnow
+from memoryd.retrieval.fusion import Candidate, fuse, recency_factor
+from memoryd.storage import Storage
+from memoryd.text import tokenize
+
+__all__ = ["HybridSearcher", "SearchRequest"]
+
+EmbedQuery = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    scope: Scope
+    where: Filter | None
+    limit: int
+    threshold: float | None
+    as_of: datetime | None
+    explain: bool
+
+
+class HybridSearcher:
+    """Runs both retrievers concurrently over one scope and fuses their rankings."""
+
+    def __init__(self, storage: Storage, embed: EmbedQuery, config: SearchConfig) -> None:
+        self.storage = storage
+        self.embed = embed
+        self.config = config
+
+    async def search(self, req: SearchRequest) -> list[SearchHit]:
+        cfg = self.config
+        terms = tokenize(req.query)
+        vector_task = asyncio.ensure_future(self.embed([req.query]))
+        allowed: set[str] | None = None
+        if req.where is not None or req.as_of is not None:
+            allowed = set(await self.storage.records.select_ids(req.scope, req.where, as_of=req.as_of))
+            if not allowed:
+                vector_task.cancel()
+                return []
+        pool = max(cfg.candidates, req.limit)
+        keyword_task = asyncio.ensure_future(
+            self.storage.keywords.search(terms, scope=req.scope, limit=pool, allowed=allowed)
+        )
+        vector = (await vector_task)[0]
+        dense, keyword = await asyncio.gather(
+            self.storage.vectors.search(vector, scope=req.scope, limit=pool, allowed=allowed), keyword_task
+        )
+        fused = fuse(
+            {"dense": dense, "keyword": keyword},
+            {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight},
+            k=cfg.rrf_k,
+        )
+        if not fused:
+            return []
+        # Every candidate needs a cosine for the threshold and the explanation; keyword-only
+        # candidates are scored exactly on their own ids.
+        head = fused[: max(req.limit * 3, req.limit + 10)]
+        missing = {c.id for c in head if "dense" not in c.scores}
+        if missing:
+            for mid, cos in await self.storage.vectors.search(
+                vector, scope=req.scope, limit=len(missing), allowed=missing
+            ):
+                for c in head:
+                    if c.id == mid:
+                        c.scores["dense"] = cos
+        records = await self.storage.records.get_many([c.id for c in head])
+        now = req.as_of or utcnow()
+        hits: list[SearchHit] = []
+        for cand in head:
+            memory = records.get(cand.id)
+            if memory is None or not req.scope.contains(memory):
+                continue  # an index entry whose record is gone; never return it
+            if req.as_of is None and not memory.is_current:
+                continue
+            cosine = cand.scores.get("dense")
+            if req.threshold is not None and (cosine is None or cosine < req.threshold):
+                continue
+            score = cand.fused
+            if cfg.recency_weight > 0:
+                when = memory.event_time or memory.created_at
+                cand.recency = recency_factor(
+                    (now - when).total_seconds() / 86400, cfg.recency_half_life_days
+                )
+                score = (score + cfg.recency_weight * cand.recency) / (1.0 + cfg.recency_weight)
+            hits.append(SearchHit(memory, round(score, 6), _explain(cand, score) if req.explain else None))
+        hits.sort(key=lambda h: -h.score)
+        return hits[: req.limit]
+
+
+def _explain(cand: Candidate, score: float) -> dict[str, object]:
+    return {
+        "fused": round(cand.fused, 6),
+        "final": round(score, 6),
+        "dense_cosine": None if "dense" not in cand.scores else round(cand.scores["dense"], 6),
+        "dense_rank": cand.ranks.get("dense"),
+        "bm25": None if "keyword" not in cand.scores else round(cand.scores["keyword"], 6),
+        "bm25_rank": cand.ranks.get("keyword"),
+        "recency": None if cand.recency is None else round(cand.recency, 6),
+        "method": "rrf",
+    }

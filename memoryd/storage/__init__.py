@@ -1,0 +1,76 @@
+"""Where memories are stored: the storage roles and their composition.
+
+:class:`Storage` bundles a record store, a vector index and a keyword index
+(chosen by name in the settings, through :mod:`memoryd.registry`) and applies
+each write to all three — in one transaction when they share an engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memoryd.config import Settings
+from memoryd.registry import resolve
+from memoryd.storage.base import (
+    ChangeSet,
+    HistoryDraft,
+    KeywordIndex,
+    RecordStore,
+    StoredMemory,
+    VectorIndex,
+)
+from memoryd.storage.resources import Resources
+
+__all__ = [
+    "ChangeSet",
+    "HistoryDraft",
+    "KeywordIndex",
+    "RecordStore",
+    "Storage",
+    "StoredMemory",
+    "VectorIndex",
+    "build_storage",
+]
+
+
+class Storage:
+    """The three storage roles, opened, written and closed together."""
+
+    def __init__(self, records: RecordStore, vectors: VectorIndex, keywords: KeywordIndex) -> None:
+        self.records = records
+        self.vectors = vectors
+        self.keywords = keywords
+
+    async def open(self, model: str, dim: int) -> None:
+        await self.records.open()
+        await self.keywords.open()
+        await self.vectors.open(model, dim)
+
+    async def close(self) -> None:
+        for role in (self.vectors, self.keywords, self.records):
+            await role.close()
+
+    async def commit(self, changes: ChangeSet) -> None:
+        """Apply one change set to every role; the record store (truth) goes first."""
+        if not changes:
+            return
+        async with self.records.transaction():
+            await self.records.apply(changes)
+            await self.keywords.apply(changes)
+            await self.vectors.apply(changes)
+
+    async def reset(self) -> None:
+        async with self.records.transaction():
+            await self.records.reset()
+            await self.keywords.reset()
+            await self.vectors.reset()
+
+
+def build_storage(settings: Settings) -> Storage:
+    """Instantiate the configured backends (a missing extra fails here, by name)."""
+    resources = Resources(settings)
+    cfg = settings.storage
+    parts: dict[str, Any] = {}
+    for role, name in (("records", cfg.records), ("vectors", cfg.vectors), ("keywords", cfg.keywords)):
+        parts[role] = resolve(role, name).from_resources(resources)
+    return Storage(parts["records"], parts["vectors"], parts["keywords"])

@@ -1,0 +1,1 @@
+"""The embedded default: every storage role in one SQLite file."""

@@ -1,0 +1,219 @@
+"""One SQLite file, one writer thread, many readers.
+
+Every write goes through a single writer thread fed by a queue, inside
+``BEGIN IMMEDIATE … COMMIT``; reads run on a small pool of threads, each with
+its own connection (WAL lets them proceed while a write is in progress).
+
+Stores that share a database join one transaction: inside
+``async with db.transaction():`` each ``db.write(op)`` is staged, and all
+staged operations commit together when the block exits — so a memory, its
+history, its keyword entry and its vector land atomically or not at all.
+Hooks passed as ``after_commit`` run on the event loop once the commit is
+durable (used to refresh in-memory caches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from memoryd.errors import StorageError
+
+__all__ = ["Op", "SQLiteDatabase", "translate_errors"]
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+Hook = Callable[[], None]
+
+
+@dataclass
+class _UnitOfWork:
+    db: SQLiteDatabase
+    ops: list[Op] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
+
+
+_current: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
+    "memoryd_sqlite_uow", default=None
+)
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def translate_errors(exc: BaseException) -> BaseException:
+    """Turn a driver error into memoryd's tree (the backend boundary)."""
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        if "disk is full" in text or "database or disk is full" in text:
+            return StorageError(f"SQLite: the disk is full ({text})")
+        return StorageError(f"SQLite error: {text}")
+    return exc
+
+
+class SQLiteDatabase:
+    """Connections and threads for one database file. Thread-safe; async API."""
+
+    def __init__(self, path: str | Path, *, read_threads: int = 4, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._read_threads = read_threads
+        self._local = threading.local()
+        self._readers: ThreadPoolExecutor | None = None
+        self._queue: queue.Queue[tuple[list[Op], Future[Any]] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- life cycle --------------------------------------------------------
+    def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: Future[None] = Future()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(ready,), name="memoryd-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        ready.result()
+        self._readers = ThreadPoolExecutor(self._read_threads, thread_name_prefix="memoryd-sqlite-read")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+        return conn
+
+    # -- writing -----------------------------------------------------------
+    def _write_loop(self, ready: Future[None]) -> None:
+        try:
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        except BaseException as exc:  # noqa: BLE001 - reported to open()
+            ready.set_exception(translate_errors(exc))
+            return
+        ready.set_result(None)
+        while True:
+            job = self._queue.get()
+            if job is None:
+                break
+            ops, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                result = None
+                for op in ops:
+                    result = op(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                fut.set_exception(translate_errors(exc))
+            else:
+                fut.set_result(result)
+        conn.close()
+
+    def write_sync(self, ops: list[Op]) -> Any:
+        """Run ``ops`` in one transaction on the writer thread; block for the result."""
+        if self._writer is None or self._closed:
+            raise StorageError("the SQLite database is not open")
+        fut: Future[Any] = Future()
+        self._queue.put((ops, fut))
+        return fut.result()
+
+    async def write(self, op: Op, *, after_commit: Hook | None = None) -> Any:
+        """Run one write, or stage it when a :meth:`transaction` is open."""
+        uow = _current.get()
+        if uow is not None and uow.db is self:
+            uow.ops.append(op)
+            if after_commit is not None:
+                uow.hooks.append(after_commit)
+            return None
+        result = await self._submit([op])
+        if after_commit is not None:
+            after_commit()
+        return result
+
+    async def _submit(self, ops: list[Op]) -> Any:
+        if self._writer is None or self._closed:
+            raise StorageError("the SQLite database is not open")
+        fut: Future[Any] = Future()
+        self._queue.put((ops, fut))
+        return await asyncio.wrap_future(fut)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Stage every ``write`` made inside the block and commit them together."""
+        outer = _current.get()
+        if outer is not None and outer.db is self:
+            yield  # already inside: join the outer unit of work
+            return
+        uow = _UnitOfWork(self)
+        token = _current.set(uow)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+        if uow.ops:
+            await self._submit(uow.ops)
+        for hook in uow.hooks:
+            hook()
+
+    # -- reading -----------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self._reader())
+        except sqlite3.Error as exc:
+            raise translate_errors(exc) from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on a reader thread."""
+        if self._readers is None or self._closed:
+            raise StorageError("the SQLite database is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, fn)
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None or self._closed:
+            raise StorageError("the SQLite database is not open")
+        return self._readers.submit(self._run_read, fn).result()

@@ -1,0 +1,322 @@
+"""The embedded record store: memories, history and metadata in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from memoryd.filters import Filter
+from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
+from memoryd.storage.base import ChangeSet
+from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.sqlfilter import compile_filter
+
+__all__ = ["SQLiteRecordStore"]
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    role TEXT, actor TEXT,
+    source_ids TEXT NOT NULL DEFAULT '[]',
+    event_time REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    hash TEXT NOT NULL,
+    valid_from REAL NOT NULL,
+    valid_to REAL
+);
+CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_agent ON memories(agent_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_run ON memories(run_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories(hash);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    memory_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    old_text TEXT, new_text TEXT,
+    actor TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
+"""
+
+_COLS = (
+    "id, text, kind, user_id, agent_id, run_id, metadata, role, actor, source_ids, "
+    "event_time, created_at, updated_at, hash, valid_from, valid_to"
+)
+
+
+def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        text=row[1],
+        kind=MemoryKind(row[2]),
+        user_id=row[3],
+        agent_id=row[4],
+        run_id=row[5],
+        metadata=json.loads(row[6]),
+        role=row[7],
+        actor=row[8],
+        source_ids=tuple(json.loads(row[9])),
+        event_time=from_epoch(row[10]),
+        created_at=from_epoch(row[11]),  # type: ignore[arg-type]
+        updated_at=from_epoch(row[12]),  # type: ignore[arg-type]
+        hash=row[13],
+        valid_from=from_epoch(row[14]),  # type: ignore[arg-type]
+        valid_to=from_epoch(row[15]),
+    )
+
+
+def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.text,
+        m.kind.value,
+        m.user_id,
+        m.agent_id,
+        m.run_id,
+        json.dumps(m.metadata, ensure_ascii=False),
+        m.role,
+        m.actor,
+        json.dumps(list(m.source_ids)),
+        m.event_time.timestamp() if m.event_time else None,
+        m.created_at.timestamp(),
+        m.updated_at.timestamp(),
+        m.hash,
+        m.valid_from.timestamp(),
+        m.valid_to.timestamp() if m.valid_to else None,
+    )
+
+
+def scope_sql(scope: Scope, table: str = "m") -> tuple[str, list[Any]]:
+    parts = [f"{table}.{k} = ?" for k, _ in scope.items()]
+    return (" AND ".join(parts) or "1"), [v for _, v in scope.items()]
+
+
+def validity_sql(as_of: datetime | None, include_expired: bool, table: str = "m") -> tuple[str, list[Any]]:
+    if as_of is not None:
+        t = as_of.timestamp()
+        return f"({table}.valid_from <= ? AND ({table}.valid_to IS NULL OR {table}.valid_to > ?))", [t, t]
+    if include_expired:
+        return "1", []
+    return f"{table}.valid_to IS NULL", []
+
+
+class SQLiteRecordStore:
+    """Memories and their history in the shared SQLite file."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> SQLiteRecordStore:
+        return cls(resources.sqlite())
+
+    async def open(self) -> None:
+        self.db.open()
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+        await self.db.write(create)
+
+    async def close(self) -> None:
+        self.db.close()
+
+    def transaction(self) -> Any:
+        return self.db.transaction()
+
+    async def apply(self, changes: ChangeSet) -> None:
+        rows = [_memory_row(s.memory) for s in changes.upserts]
+        deletes = [(i,) for i in changes.deletes]
+        history = [
+            (
+                h.memory_id,
+                h.event.value,
+                h.old_text,
+                h.new_text,
+                h.actor,
+                h.created_at.timestamp(),
+                json.dumps(h.details, ensure_ascii=False),
+            )
+            for h in changes.history
+        ]
+
+        def op(conn: sqlite3.Connection) -> None:
+            if rows:
+                conn.executemany(
+                    f"INSERT INTO memories ({_COLS}) VALUES ({', '.join('?' * 16)}) "
+                    "ON CONFLICT(id) DO UPDATE SET text=excluded.text, kind=excluded.kind, "
+                    "user_id=excluded.user_id, agent_id=excluded.agent_id, run_id=excluded.run_id, "
+                    "metadata=excluded.metadata, role=excluded.role, actor=excluded.actor, "
+                    "source_ids=excluded.source_ids, event_time=excluded.event_time, "
+                    "updated_at=excluded.updated_at, hash=excluded.hash, "
+                    "valid_from=excluded.valid_from, valid_to=excluded.valid_to",
+                    rows,
+                )
+            if deletes:
+                conn.executemany("DELETE FROM memories WHERE id = ?", deletes)
+            if history:
+                conn.executemany(
+                    "INSERT INTO history (memory_id, event, old_text, new_text, actor, created_at, details)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    history,
+                )
+
+        await self.db.write(op)
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+
+        def op(conn: sqlite3.Connection) -> dict[str, MemoryRecord]:
+            out: dict[str, MemoryRecord] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT {_COLS} FROM memories WHERE id IN ({marks})", chunk):
+                    out[row[0]] = _row_to_memory(row)
+            return out
+
+        return await self.db.read(op)
+
+    async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+        exact = [f"m.{k} IS ?" for k in ("user_id", "agent_id", "run_id")]
+        values = [scope.user_id, scope.agent_id, scope.run_id]
+
+        def op(conn: sqlite3.Connection) -> dict[tuple[str, str | None], str]:
+            out: dict[tuple[str, str | None], str] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = (
+                    f"SELECT m.hash, m.role, m.id FROM memories m WHERE m.hash IN "
+                    f"({','.join('?' * len(chunk))}) AND {' AND '.join(exact)} AND m.valid_to IS NULL"
+                )
+                for h, role, mid in conn.execute(sql, [*chunk, *values]):
+                    out.setdefault((h, role), mid)
+            return out
+
+        return await self.db.read(op)
+
+    def _where(
+        self, scope: Scope, where: Filter | None, as_of: datetime | None, include_expired: bool
+    ) -> tuple[str, list[Any]]:
+        s_sql, s_params = scope_sql(scope)
+        v_sql, v_params = validity_sql(as_of, include_expired)
+        f_sql, f_params = compile_filter(where)
+        return f"{s_sql} AND {v_sql} AND {f_sql}", [*s_params, *v_params, *f_params]
+
+    async def list(
+        self,
+        scope: Scope,
+        where: Filter | None,
+        *,
+        limit: int,
+        offset: int,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> Page:
+        clause, params = self._where(scope, where, as_of, include_expired)
+
+        def op(conn: sqlite3.Connection) -> Page:
+            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories m WHERE {clause} "
+                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+            return Page([_row_to_memory(r) for r in rows], total, offset, limit)
+
+        return await self.db.read(op)
+
+    async def select_ids(
+        self,
+        scope: Scope,
+        where: Filter | None,
+        *,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+        cap: int = 1_000_000,
+    ) -> list[str]:
+        clause, params = self._where(scope, where, as_of, include_expired)
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            return [
+                r[0]
+                for r in conn.execute(f"SELECT m.id FROM memories m WHERE {clause} LIMIT ?", [*params, cap])
+            ]
+
+        return await self.db.read(op)
+
+    async def history(self, memory_id: str) -> list[HistoryEntry]:
+        def op(conn: sqlite3.Connection) -> list[HistoryEntry]:
+            rows = conn.execute(
+                "SELECT id, memory_id, event, old_text, new_text, actor, created_at, details "
+                "FROM history WHERE memory_id = ? ORDER BY id",
+                (memory_id,),
+            )
+            return [
+                HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], from_epoch(r[6]), json.loads(r[7]))  # type: ignore[arg-type]
+                for r in rows
+            ]
+
+        return await self.db.read(op)
+
+    async def stats(self) -> dict[str, Any]:
+        def op(conn: sqlite3.Connection) -> dict[str, Any]:
+            memories, current = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM memories"
+            ).fetchone()
+            users = conn.execute("SELECT count(DISTINCT user_id) FROM memories").fetchone()[0]
+            history = conn.execute("SELECT count(*) FROM history").fetchone()[0]
+            return {
+                "memories": memories,
+                "current": current,
+                "users": users,
+                "history": history,
+                "path": str(self.db.path),
+            }
+
+        return await self.db.read(op)
+
+    async def get_meta(self, key: str) -> str | None:
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self.db.read(op)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+        )
+
+    async def reset(self) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM memories")
+            conn.execute("DELETE FROM history")
+
+        await self.db.write(op)

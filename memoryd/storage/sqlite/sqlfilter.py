@@ -1,0 +1,118 @@
+"""Compile a :mod:`memoryd.filters` tree to an SQLite WHERE clause.
+
+Follows :func:`memoryd.filters.matches` exactly (tests check both agree):
+absent metadata keys never satisfy a comparison, booleans equal only booleans,
+``contains`` is membership for JSON arrays and case-insensitive substring for
+strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from memoryd.filters import And, Cond, Filter, Not, Or
+
+__all__ = ["compile_filter"]
+
+_CMP = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def compile_filter(node: Filter | None, *, table: str = "m") -> tuple[str, list[Any]]:
+    if node is None:
+        return "1", []
+    params: list[Any] = []
+    sql = _compile(node, table, params)
+    return sql, params
+
+
+def _compile(node: Filter, t: str, params: list[Any]) -> str:
+    if isinstance(node, And):
+        return "(" + " AND ".join(_compile(n, t, params) for n in node.items) + ")"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(_compile(n, t, params) for n in node.items) + ")"
+    if isinstance(node, Not):
+        return f"(NOT {_compile(node.item, t, params)})"
+    return _cond(node, t, params)
+
+
+def _bind(value: Any, params: list[Any]) -> str:
+    params.append(value)
+    return "?"
+
+
+def _cond(c: Cond, t: str, params: list[Any]) -> str:
+    if c.is_metadata:
+        path = '$."' + c.meta_key + '"'
+
+        def col() -> str:
+            return f"json_extract({t}.metadata, {_bind(path, params)})"
+
+        def typ() -> str:
+            return f"coalesce(json_type({t}.metadata, {_bind(path, params)}), 'null')"
+
+        array_of = f"json_each({t}.metadata, ?)"
+        array_param: Any = path
+    else:
+        column = f"{t}.{c.field}"
+
+        def col() -> str:
+            return column
+
+        def typ() -> str:
+            return f"typeof({column})"
+
+        array_of, array_param = "", None
+    return _generic(c, col, typ, array_of, array_param, params)
+
+
+def _typed_eq(col: str, typ: str, value: Any, params: list[Any]) -> str:
+    if isinstance(value, bool):
+        return f"({typ} = {_bind('true' if value else 'false', params)})"
+    if isinstance(value, (int, float)):
+        return f"({typ} IN ('integer','real') AND {col} = {_bind(value, params)})"
+    return f"({typ} = 'text' AND {col} = {_bind(value, params)})"
+
+
+def _generic(
+    c: Cond,
+    col: Callable[[], str],
+    typ: Callable[[], str],
+    array_of: str,
+    array_param: Any,
+    params: list[Any],
+) -> str:
+    def present() -> str:
+        return f"({typ()} != 'null')"
+
+    op, value = c.op, c.value
+    if op == "eq":
+        if value is None:
+            return f"(NOT {present()})"
+        return f"({present()} AND {_typed_eq(col(), typ(), value, params)})"
+    if op == "ne":
+        if value is None:
+            return present()
+        return f"(NOT ({present()} AND {_typed_eq(col(), typ(), value, params)}))"
+    if op in ("in", "nin"):
+        if not value:
+            return "0" if op == "in" else "1"
+        inner = " OR ".join(_typed_eq(col(), typ(), v, params) for v in value)
+        return f"({inner})" if op == "in" else f"(NOT ({inner}))"
+    if op == "contains":
+        needle = str(value).casefold()
+        if not array_of:
+            return f"({typ()} = 'text' AND instr(casefold({col()}), {_bind(needle, params)}) > 0)"
+        # Bind in the order the placeholders appear in the SQL text.
+        head = typ()
+        params.append(array_param)
+        kind = "('integer','real')" if isinstance(value, (int, float)) else "('text')"
+        member = (
+            f"EXISTS (SELECT 1 FROM {array_of} je WHERE je.type IN {kind} "
+            f"AND je.value = {_bind(value, params)})"
+        )
+        text = f"({typ()} = 'text' AND instr(casefold({col()}), {_bind(needle, params)}) > 0)"
+        return f"(CASE {head} WHEN 'array' THEN {member} ELSE {text} END)"
+    sym = _CMP[op]
+    kinds = "('text')" if isinstance(value, str) else "('integer','real')"
+    return f"({typ()} IN {kinds} AND {col()} {sym} {_bind(value, params)})"
