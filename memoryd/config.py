@@ -111,11 +111,11 @@ class ServerConfig(_Section):
 class Settings(_Section):
     """Every setting memoryd reads. Build it with :func:`load_settings`."""
 
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
+    embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig())
+    search: SearchConfig = Field(default_factory=lambda: SearchConfig())
+    limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig())
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""
@@ -131,7 +131,7 @@ def _mask(data: dict[str, Any]) -> None:
     for key, value in data.items():
         if isinstance(value, dict):
             _mask(value)
-        elif value and any(word in key.lower() for word in _SECRET_WORDS):
+        elif value and any(word in _SECRET_WORDS for word in key.lower().split("_")):
             data[key] = "***"
 
 

@@ -7,7 +7,8 @@ The JSON form (mem0-compatible)::
     {"AND": [{...}, {...}]}  {"OR": [...]}  {"NOT": {...}}
     {"metadata.topic": "travel"}  or  {"topic": "travel"}   (non-built-in keys are metadata)
 
-Several keys in one object are joined with AND. :func:`parse_filter` turns the
+Several keys in one object are joined with AND. A metadata key whose value is
+JSON null counts as absent. :func:`parse_filter` turns the
 JSON into a small tree; backends compile that tree to their own query language,
 and :func:`matches` evaluates it in Python (the reference semantics).
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import InvalidFilterError
+from memoryd.errors import InvalidFilterError, InvalidInputError
 from memoryd.models import MemoryRecord, parse_time
 
 __all__ = [
@@ -150,7 +151,10 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
 
 def _coerce(field: str, value: Any, where: str) -> Any:
     if field in TIME_FIELDS and value is not None:
-        parsed = parse_time(value, field_name=where)
+        try:
+            parsed = parse_time(value, field_name=where)
+        except InvalidInputError as exc:
+            raise InvalidFilterError(exc.message, field=where) from exc
         return parsed.timestamp() if parsed else None
     return value
 
@@ -160,8 +164,8 @@ def _coerce(field: str, value: Any, where: str) -> Any:
 
 def _field_value(memory: MemoryRecord, field: str) -> tuple[bool, Any]:
     if field.startswith("metadata."):
-        key = field[len("metadata.") :]
-        return (key in memory.metadata, memory.metadata.get(key))
+        value = memory.metadata.get(field[len("metadata.") :])
+        return (value is not None, value)  # JSON null counts as absent
     value = getattr(memory, field)
     if isinstance(value, datetime):
         value = value.timestamp()

@@ -287,7 +287,7 @@ class AsyncMemory:
         _check_int("offset", offset, 0, 10**12)
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         await self._ready()
-        return await self.storage.records.list(
+        return await self.storage.records.page(
             scope,
             where,
             limit=limit,

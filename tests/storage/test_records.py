@@ -1,0 +1,126 @@
+"""Record store conformance: every backend keeps memories and history the same way."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from memoryd.filters import matches, parse_filter
+from memoryd.models import Event, Scope
+from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
+from tests.storage.helpers import T0, adds, record, unit
+
+
+async def test_round_trip_keeps_every_field(store: Storage) -> None:
+    m = record("Ich wohne in Berlin 🏠 — 我住在柏林", agent_id="bot", run_id="s1",
+               metadata={"topic": "home", "tags": ["a", "b"], "n": 3, "nested": {"x": 1}})
+    await store.commit(adds((m, unit(1))))
+    got = (await store.records.get_many([m.id]))[m.id]
+    assert got == m
+
+
+async def test_upsert_replaces_and_delete_removes(store: Storage) -> None:
+    m = record("first")
+    await store.commit(adds((m, unit(1))))
+    changed = m.with_changes(text="second", updated_at=m.updated_at + timedelta(seconds=5))
+    await store.commit(ChangeSet(upserts=[StoredMemory(changed, unit(2))]))
+    assert (await store.records.get_many([m.id]))[m.id].text == "second"
+    await store.commit(ChangeSet(deletes=[m.id]))
+    assert await store.records.get_many([m.id]) == {}
+
+
+async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> None:
+    m = record("v1")
+    await store.commit(ChangeSet(upserts=[StoredMemory(m, unit(1), ["v1"])],
+                                 history=[HistoryDraft(m.id, Event.ADD, None, "v1", "test", T0)]))
+    await store.commit(ChangeSet(history=[HistoryDraft(m.id, Event.UPDATE, "v1", "v2", "test", T0)]))
+    await store.commit(ChangeSet(deletes=[m.id],
+                                 history=[HistoryDraft(m.id, Event.DELETE, "v2", None, "test", T0)]))
+    events = await store.records.history(m.id)
+    assert [(e.event, e.old_text, e.new_text) for e in events] == [
+        (Event.ADD, None, "v1"), (Event.UPDATE, "v1", "v2"), (Event.DELETE, "v2", None)]
+
+
+async def test_duplicates_are_found_only_in_the_exact_scope_and_current(store: Storage) -> None:
+    a = record("same text", user_id="u1", run_id="s1")
+    b = record("old text", user_id="u1", run_id="s1", valid_to=T0 + timedelta(days=1))
+    await store.commit(adds((a, unit(1)), (b, unit(2))))
+    assert await store.records.find_duplicates(Scope("u1", None, "s1"), [a.hash, b.hash]) == {
+        (a.hash, "user"): a.id}
+    assert await store.records.find_duplicates(Scope("u1", None, "s2"), [a.hash]) == {}
+    assert await store.records.find_duplicates(Scope("u1"), [a.hash]) == {}
+
+
+async def test_list_pages_newest_first_with_total(store: Storage) -> None:
+    items = [record(f"m{i}", days=i) for i in range(7)]
+    await store.commit(adds(*[(m, unit(1)) for m in items]))
+    await store.commit(adds((record("other user", user_id="u2"), unit(1))))
+    page = await store.records.page(Scope("u1"), None, limit=3, offset=2)
+    assert page.total == 7
+    assert [m.text for m in page.items] == ["m4", "m3", "m2"]
+
+
+async def test_validity_current_as_of_and_expired(store: Storage) -> None:
+    old = record("lived in Paris", days=0, valid_to=T0 + timedelta(days=10))
+    new = record("lives in Rome", days=10)
+    await store.commit(adds((old, unit(1)), (new, unit(2))))
+    current = await store.records.page(Scope("u1"), None, limit=10, offset=0)
+    assert [m.text for m in current.items] == ["lives in Rome"]
+    then = await store.records.page(Scope("u1"), None, limit=10, offset=0, as_of=T0 + timedelta(days=5))
+    assert [m.text for m in then.items] == ["lived in Paris"]
+    everything = await store.records.page(Scope("u1"), None, limit=10, offset=0, include_expired=True)
+    assert everything.total == 2
+
+
+FILTERS = [
+    {"topic": "travel"},
+    {"metadata.topic": {"ne": "travel"}},
+    {"n": {"gte": 2, "lt": 5}},
+    {"n": {"in": [1, 4]}},
+    {"n": {"nin": [1, 4]}},
+    {"tags": {"contains": "red"}},
+    {"topic": {"contains": "TRAV"}},
+    {"flag": True},
+    {"flag": {"ne": True}},
+    {"missing": None},
+    {"topic": {"ne": None}},
+    {"kind": "episode", "role": "assistant"},
+    {"OR": [{"topic": "food"}, {"n": {"gt": 4}}]},
+    {"NOT": {"topic": "travel"}},
+    {"AND": [{"NOT": {"n": {"lt": 2}}}, {"OR": [{"tags": {"contains": "blue"}}, {"flag": False}]}]},
+    {"created_at": {"gte": "2024-01-03T00:00:00Z"}},
+    {"text": {"contains": "café"}},
+    {"n": {"gt": "3"}},
+    {"n": 3.0},
+]
+
+
+@pytest.mark.parametrize("raw", FILTERS, ids=[str(f) for f in FILTERS])
+async def test_filters_follow_the_reference_semantics(store: Storage, raw: dict) -> None:
+    docs = [
+        record("trip to Kyoto", metadata={"topic": "travel", "n": 1, "tags": ["red", "blue"], "flag": True}),
+        record("ramen in the CAFÉ", days=1, metadata={"topic": "food", "n": 2, "tags": ["red"]}),
+        record("train times", days=2, role="assistant", metadata={"topic": "travel", "n": 3, "flag": False}),
+        record("no metadata at all", days=3),
+        record("budget", days=4, metadata={"n": 5, "tags": ["blue"], "topic": "money"}),
+        record("string number", days=5, metadata={"n": "4", "flag": "true"}),
+    ]
+    await store.commit(adds(*[(m, unit(1)) for m in docs]))
+    tree = parse_filter(raw)
+    expected = {m.text for m in docs if matches(m, tree)}
+    page = await store.records.page(Scope("u1"), tree, limit=100, offset=0)
+    assert {m.text for m in page.items} == expected
+    assert set(await store.records.select_ids(Scope("u1"), tree)) == {m.id for m in docs if matches(m, tree)}
+
+
+async def test_meta_and_reset(store: Storage) -> None:
+    await store.records.set_meta("k", "v1")
+    await store.records.set_meta("k", "v2")
+    assert await store.records.get_meta("k") == "v2"
+    m = record("to be reset")
+    await store.commit(adds((m, unit(1))))
+    await store.reset()
+    assert await store.records.get_many([m.id]) == {}
+    assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5) == []
+    assert await store.keywords.search(["reset"], scope=Scope("u1"), limit=5) == []

@@ -1,0 +1,66 @@
+"""Config: TOML < environment < overrides; unknown keys are named with the allowed ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memoryd.config import load_settings
+from memoryd.errors import ConfigError
+
+
+def test_defaults_need_nothing() -> None:
+    s = load_settings(env={})
+    assert s.storage.records == "sqlite" and s.embedder.provider == "use"
+    assert s.storage.path.name == "memoryd.db"
+
+
+def test_precedence(tmp_path: Path) -> None:
+    f = tmp_path / "m.toml"
+    f.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[search]\ndefault_limit = 7\n')
+    s = load_settings(f, env={"MEMORYD_SERVER__PORT": "9100"}, overrides={"search": {"default_limit": 3}})
+    assert (s.server.port, s.server.host, s.search.default_limit) == (9100, "0.0.0.0", 3)
+    s2 = load_settings(env={"MEMORYD_CONFIG": str(f)})
+    assert s2.server.port == 9000
+
+
+@pytest.mark.parametrize(("toml", "needle"), [
+    ('[storage]\npth = "x"\n', "unknown setting 'storage.pth'"),
+    ('[storrage]\npath = "x"\n', "unknown setting 'storrage'"),
+    ('[server]\nport = "eighty"\n', "server.port"),
+    ('[storage]\nsynchronous = "SOMETIMES"\n', "storage.synchronous"),
+    ("storage = 3\n", "must be a table"),
+    ("[server\n", "not valid TOML"),
+])
+def test_bad_files_name_the_key(tmp_path: Path, toml: str, needle: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(f, env={})
+    assert needle in info.value.message
+
+
+def test_unknown_key_lists_allowed_values(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text('[embedder]\nprovidr = "use"\n')
+    with pytest.raises(ConfigError, match="allowed: batch_size, provider, threads"):
+        load_settings(f, env={})
+
+
+def test_misspelled_environment_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="storage.pth"):
+        load_settings(env={"MEMORYD_STORAGE__PTH": "/x"})
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings("/nonexistent/memoryd.toml", env={})
+
+
+def test_settings_are_frozen_and_redacted() -> None:
+    s = load_settings(env={})
+    with pytest.raises(Exception, match="frozen"):
+        s.server.port = 1  # type: ignore[misc]
+    data = s.redacted()
+    assert data["storage"]["path"].endswith("memoryd.db")

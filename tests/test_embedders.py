@@ -1,0 +1,56 @@
+"""Both shipped embedders load offline and produce sensible unit vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memoryd import registry
+from memoryd.embedders import Embedder
+from memoryd.errors import ConfigError, MissingExtraError
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+def _check(emb: Embedder, pairs: list[tuple[str, str, str]]) -> None:
+    texts = ["hello world", "a second sentence"]
+    out = emb.embed(texts)
+    assert out.shape == (2, emb.dim) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(emb.embed(texts), out, atol=1e-5)  # deterministic
+    assert emb.embed([]).shape == (0, emb.dim)
+    for anchor, close, far in pairs:
+        a, c, f = emb.embed([anchor, close, far])
+        assert _cos(a, c) > _cos(a, f), (anchor, close, far)
+
+
+def test_use_is_multilingual(embedder: Embedder) -> None:
+    assert (embedder.name, embedder.dim) == ("use-multilingual-v3", 512)
+    _check(embedder, [
+        ("I love my dog", "J'adore mon chien", "The stock market fell today"),
+        ("我喜欢吃北京烤鸭", "I like eating Peking duck", "The train leaves at noon"),
+        ("Where do you live?", "I live in Lisbon", "Quantum chromodynamics"),
+    ])
+
+
+def test_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from memoryd.embedders.minilm import MiniLMEmbedder
+
+    emb = MiniLMEmbedder(threads=2)
+    assert (emb.name, emb.dim) == ("all-minilm-l6-v2", 384)
+    _check(emb, [("I love my dog", "My puppy is adorable", "The stock market fell today")])
+
+
+def test_registry_names_allowed_values_and_missing_extras() -> None:
+    with pytest.raises(ConfigError, match="allowed: minilm, use"):
+        registry.resolve("embedder", "word2vec")
+    registry.register("embedder", "phantom", "memoryd_phantom_module:Phantom", extra="phantom")
+    try:
+        with pytest.raises(MissingExtraError, match=r"pip install 'memoryd\[phantom\]'"):
+            registry.resolve("embedder", "phantom")
+    finally:
+        registry._REGISTRY.pop(("embedder", "phantom"))

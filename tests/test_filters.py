@@ -1,0 +1,109 @@
+"""Filters: parsing errors name the field; SQL and the reference semantics agree."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memoryd.config import load_settings
+from memoryd.errors import InvalidFilterError
+from memoryd.filters import And, Cond, Not, Or, matches, parse_filter
+from memoryd.models import Scope
+from memoryd.storage import build_storage
+from tests.storage.helpers import adds, record, unit
+
+
+def test_parse_shapes() -> None:
+    assert parse_filter(None) is None
+    assert parse_filter({}) is None
+    assert parse_filter({"topic": "x"}) == Cond("metadata.topic", "eq", "x")
+    assert parse_filter({"kind": {"$in": ["fact"]}}) == Cond("kind", "in", ["fact"])
+    tree = parse_filter({"OR": [{"a": 1}, {"NOT": {"b": {"gt": 2}}}], "role": "user"})
+    assert tree == And((Or((Cond("metadata.a", "eq", 1), Not(Cond("metadata.b", "gt", 2)))),
+                        Cond("role", "eq", "user")))
+    # Times are compared as epoch seconds.
+    assert parse_filter({"created_at": {"gte": "1970-01-01T00:01:00Z"}}) == Cond("created_at", "gte", 60.0)
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ([1, 2], "filters"),
+    ({"a": {"like": 1}}, "filters.a.like"),
+    ({"a": {"in": "x"}}, "filters.a.in"),
+    ({"a": {"gt": None}}, "filters.a.gt"),
+    ({"a": {"eq": {"x": 1}}}, "filters.a.eq"),
+    ({"AND": []}, "filters.AND"),
+    ({"OR": {"a": 1}}, "filters.OR"),
+    ({'we"ird': 1}, 'filters.we"ird'),
+    ({"created_at": {"gt": "yesterday"}}, "filters.created_at.gt"),
+    ({"a": {}}, "filters.a"),
+])
+def test_bad_filters_name_the_field(raw: object, field: str) -> None:
+    with pytest.raises(InvalidFilterError) as info:
+        parse_filter(raw)
+    assert info.value.field == field
+    assert info.value.status_code == 422
+
+
+def test_depth_limit() -> None:
+    deep: dict = {"a": 1}
+    for _ in range(10):
+        deep = {"NOT": deep}
+    with pytest.raises(InvalidFilterError, match="deeper"):
+        parse_filter(deep, max_depth=8)
+
+
+_values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y", "Xy", "é"]), st.booleans(), st.none())
+_fields = st.sampled_from(["a", "b", "tags", "role", "kind"])
+
+
+def _leaf() -> st.SearchStrategy[dict]:
+    scalar_ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
+    return st.one_of(
+        st.builds(lambda f, v: {f: v}, _fields, _values),
+        st.builds(lambda f, o, v: {f: {o: v}}, _fields, scalar_ops,
+                  st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]))),
+        st.builds(lambda f, o, vs: {f: {o: vs}}, _fields, st.sampled_from(["in", "nin"]),
+                  st.lists(_values, max_size=3)),
+        st.builds(lambda f, v: {f: {"contains": v}}, _fields, st.sampled_from(["x", "Y", 1, "é"])),
+    )
+
+
+_filters = st.recursive(_leaf(), lambda inner: st.one_of(
+    st.builds(lambda xs: {"AND": xs}, st.lists(inner, min_size=1, max_size=3)),
+    st.builds(lambda xs: {"OR": xs}, st.lists(inner, min_size=1, max_size=3)),
+    st.builds(lambda x: {"NOT": x}, inner)), max_leaves=6)
+
+_docs = [
+    record("d0", metadata={"a": 1, "b": "x", "tags": ["x", "y"]}),
+    record("d1", metadata={"a": "1", "b": "XY", "tags": "xylophone"}, role="assistant"),
+    record("d2", metadata={"a": True, "b": None, "tags": [1, 2]}),
+    record("d3", metadata={"a": 2.5, "tags": []}),
+    record("d4", metadata={}),
+    record("d5", metadata={"a": -3, "b": "é", "tags": ["Y", "é"]}),
+]
+
+
+@pytest.fixture(scope="module")
+def filter_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    path = Path(tmp_path_factory.mktemp("filters")) / "f.db"
+    storage = build_storage(load_settings(env={}, overrides={"storage": {"path": str(path)}}))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(storage.open("m", 8))
+    loop.run_until_complete(storage.commit(adds(*[(d, unit(1)) for d in _docs])))
+    yield storage, loop
+    loop.run_until_complete(storage.close())
+    loop.close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=_filters)
+def test_sql_matches_reference_semantics(filter_store, raw: dict) -> None:  # type: ignore[no-untyped-def]
+    storage, loop = filter_store
+    tree = parse_filter(raw, max_depth=20)
+    want = {d.id for d in _docs if matches(d, tree)}
+    got = set(loop.run_until_complete(storage.records.select_ids(Scope("u1"), tree)))
+    assert got == want, raw

@@ -1,0 +1,214 @@
+"""The library API end to end: real SQLite, the real embedder, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from memoryd import (
+    AsyncMemory,
+    EmbedderMismatchError,
+    Event,
+    InvalidFilterError,
+    InvalidInputError,
+    Memory,
+    MemoryKind,
+    NotFoundError,
+    NotSupportedError,
+    PayloadTooLargeError,
+    Settings,
+)
+
+CHAT = [
+    {"role": "user", "content": "I adopted a golden retriever named Biscuit last week", "name": "Ana"},
+    {"role": "assistant", "content": "Congratulations! How is Biscuit settling in?"},
+    {"role": "user", "content": "Great, but he chews my running shoes", "name": "Ana", "id": "m-3"},
+]
+
+
+async def test_add_returns_one_result_per_message_and_stores_episodes(amem: AsyncMemory) -> None:
+    results = await amem.add(CHAT, user_id="ana", run_id="s1", metadata={"channel": "web"},
+                             timestamp="2024-05-01T10:00:00Z")
+    assert [r.event for r in results] == [Event.ADD] * 3
+    assert [r.index for r in results] == [0, 1, 2]
+    stored = await amem.get(results[2].id)
+    assert stored.kind is MemoryKind.EPISODE
+    assert (stored.role, stored.actor, stored.source_ids) == ("user", "Ana", ("m-3",))
+    assert (stored.user_id, stored.run_id, stored.metadata) == ("ana", "s1", {"channel": "web"})
+    assert stored.event_time is not None and stored.event_time.isoformat() == "2024-05-01T10:00:00+00:00"
+    assert stored.valid_from == stored.event_time and stored.valid_to is None
+    assert len(stored.hash) == 64
+
+
+async def test_exact_duplicates_in_a_scope_are_noop_with_reason(amem: AsyncMemory) -> None:
+    first = await amem.add("I live in Porto", user_id="u")
+    again = await amem.add(["I live in Porto", "i   LIVE in porto", "Something new"], user_id="u")
+    assert [r.event for r in again] == [Event.NOOP, Event.NOOP, Event.ADD]
+    assert again[0].id == first[0].id and "duplicate" in (again[0].reason or "")
+    other_scope = await amem.add("I live in Porto", user_id="u", run_id="s2")
+    assert other_scope[0].event is Event.ADD
+    assert (await amem.get_all(user_id="u")).total == 3
+
+
+async def test_search_finds_by_meaning_and_keyword_within_scope(amem: AsyncMemory) -> None:
+    await amem.add(CHAT, user_id="ana", run_id="s1")
+    await amem.add("My cat Tom sleeps all day", user_id="bob")
+    hits = await amem.search("what pet does she have?", user_id="ana", explain=True)
+    assert hits and "Biscuit" in hits[0].memory.text
+    assert all(h.memory.user_id == "ana" for h in hits)
+    parts = hits[0].explain or {}
+    assert parts["dense_cosine"] is not None and parts["method"] == "rrf"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    shoes = await amem.search("running shoes", user_id="ana", limit=1, explain=True)
+    assert "shoes" in shoes[0].memory.text and shoes[0].explain["bm25_rank"] == 1  # type: ignore[index]
+    assert await amem.search("cat", user_id="nobody") == []
+
+
+async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:
+    await amem.add("Trip to Kyoto in spring", user_id="u", metadata={"topic": "travel"},
+                   timestamp="2024-01-10T00:00:00Z")
+    await amem.add("Booked a ryokan in Kyoto", user_id="u", metadata={"topic": "travel"},
+                   timestamp="2024-06-10T00:00:00Z")
+    await amem.add("Kyoto ramen was the best food", user_id="u", metadata={"topic": "food"},
+                   timestamp="2024-06-11T00:00:00Z")
+    food = await amem.search("Kyoto", user_id="u", filters={"topic": "food"})
+    assert [h.memory.text for h in food] == ["Kyoto ramen was the best food"]
+    early = await amem.search("Kyoto", user_id="u", as_of="2024-03-01T00:00:00Z")
+    assert [h.memory.text for h in early] == ["Trip to Kyoto in spring"]
+    assert await amem.search("Kyoto", user_id="u", threshold=0.99) == []
+    strict = await amem.search("Kyoto ryokan booking", user_id="u", threshold=0.3, explain=True)
+    assert strict and all(h.explain["dense_cosine"] >= 0.3 for h in strict)  # type: ignore[index]
+
+
+async def test_update_delete_and_history(amem: AsyncMemory) -> None:
+    mid = (await amem.add("I work at Acme", user_id="u"))[0].id
+    updated = await amem.update(mid, "I work at Globex", metadata={"source": "fix"})
+    assert updated.text == "I work at Globex" and updated.metadata == {"source": "fix"}
+    assert (await amem.search("Globex", user_id="u"))[0].memory.id == mid
+    assert await amem.search("Acme", user_id="u", threshold=0.9) == []
+    await amem.update(mid, "I work at Globex")  # no change: a NOOP in the history
+    removed = await amem.delete(mid)
+    assert removed.id == mid
+    with pytest.raises(NotFoundError):
+        await amem.get(mid)
+    assert await amem.search("Globex", user_id="u") == []
+    events = await amem.history(mid)
+    assert [(e.event, e.old_text, e.new_text) for e in events] == [
+        (Event.ADD, None, "I work at Acme"),
+        (Event.UPDATE, "I work at Acme", "I work at Globex"),
+        (Event.NOOP, "I work at Globex", "I work at Globex"),
+        (Event.DELETE, "I work at Globex", None)]
+
+
+async def test_scope_is_enforced_on_reads_by_id(amem: AsyncMemory) -> None:
+    mid = (await amem.add("secret plan", user_id="alice"))[0].id
+    with pytest.raises(NotFoundError):
+        await amem.get(mid, user_id="mallory")
+    with pytest.raises(NotFoundError):
+        await amem.delete(mid, user_id="mallory")
+    assert (await amem.get(mid, user_id="alice")).text == "secret plan"
+
+
+async def test_delete_all_and_reset(amem: AsyncMemory) -> None:
+    await amem.add(["one", "two", "three"], user_id="a")
+    await amem.add(["four"], user_id="b")
+    assert await amem.delete_all(user_id="a") == 3
+    assert (await amem.get_all(user_id="a")).total == 0
+    assert (await amem.get_all(user_id="b")).total == 1
+    await amem.reset()
+    assert (await amem.get_all(user_id="b")).total == 0
+    assert await amem.search("four", user_id="b") == []
+
+
+async def test_get_all_pages_and_filters(amem: AsyncMemory) -> None:
+    await amem.add([f"note number {i}" for i in range(25)], user_id="u")
+    await amem.add(CHAT, user_id="u")
+    page = await amem.get_all(user_id="u", limit=10, offset=20)
+    assert page.total == 28 and len(page.items) == 8
+    assistant = await amem.get_all(user_id="u", filters={"role": "assistant"})
+    assert [m.text for m in assistant.items] == [CHAT[1]["content"]]
+
+
+@pytest.mark.parametrize(("call", "error", "field"), [
+    (lambda m: m.add("hello"), InvalidInputError, "user_id"),
+    (lambda m: m.add("", user_id="u"), InvalidInputError, "messages[0]"),
+    (lambda m: m.add([], user_id="u"), InvalidInputError, "messages"),
+    (lambda m: m.add("x" * 40_000, user_id="u"), PayloadTooLargeError, "messages[0]"),
+    (lambda m: m.add(["x"] * 1001, user_id="u"), PayloadTooLargeError, "messages"),
+    (lambda m: m.add([{"role": "user"}], user_id="u"), InvalidInputError, "messages[0].content"),
+    (lambda m: m.add([{"role": "boss", "content": "hi"}], user_id="u"), InvalidInputError,
+     "messages[0].role"),
+    (lambda m: m.add([{"content": 5}], user_id="u"), InvalidInputError, "messages[0].content"),
+    (lambda m: m.add("hi", user_id="u", metadata=[1]), InvalidInputError, "metadata"),
+    (lambda m: m.add("hi", user_id="u", timestamp="soon"), InvalidInputError, "timestamp"),
+    (lambda m: m.add("hi", user_id=""), InvalidInputError, "user_id"),
+    (lambda m: m.add("hi", user_id="u", mode="fine"), NotSupportedError, "mode"),
+    (lambda m: m.add("hi", user_id="u", mode="turbo"), InvalidInputError, "mode"),
+    (lambda m: m.add("bad \ud800 text", user_id="u"), InvalidInputError, "messages[0]"),
+    (lambda m: m.search("q"), InvalidInputError, "user_id"),
+    (lambda m: m.search("", user_id="u"), InvalidInputError, "query"),
+    (lambda m: m.search("q", user_id="u", limit=0), InvalidInputError, "limit"),
+    (lambda m: m.search("q", user_id="u", limit=10**6), InvalidInputError, "limit"),
+    (lambda m: m.search("q", user_id="u", threshold=2), InvalidInputError, "threshold"),
+    (lambda m: m.search("q", user_id="u", filters={"a": {"bogus": 1}}), InvalidFilterError, "filters.a.bogus"),
+    (lambda m: m.get_all(), InvalidInputError, "user_id"),
+    (lambda m: m.get("nope"), NotFoundError, "memory_id"),
+    (lambda m: m.update("nope", "x"), NotFoundError, "memory_id"),
+    (lambda m: m.update("nope"), InvalidInputError, "text"),
+    (lambda m: m.history("nope"), NotFoundError, "memory_id"),
+    (lambda m: m.delete_all(), InvalidInputError, "user_id"),
+])
+async def test_bad_input_names_the_field_and_changes_nothing(amem: AsyncMemory, call, error, field) -> None:  # type: ignore[no-untyped-def]
+    await amem.add("already here", user_id="u")
+    with pytest.raises(error) as info:
+        await call(amem)
+    assert info.value.field == field
+    page = await amem.get_all(user_id="u")
+    assert [m.text for m in page.items] == ["already here"]
+
+
+async def test_hostile_unicode_is_stored_and_searchable(amem: AsyncMemory) -> None:
+    texts = ["emoji 😀🔥 party", "مرحبا بالعالم", "control \x01\x02 chars", "混合 text 中文 搜索", "\u202eevil"]
+    results = await amem.add(texts, user_id="u")
+    assert all(r.event is Event.ADD for r in results)
+    assert (await amem.search("中文搜索", user_id="u"))[0].memory.text == "混合 text 中文 搜索"
+    assert (await amem.search("بالعالم", user_id="u"))[0].memory.text == "مرحبا بالعالم"
+
+
+async def test_concurrent_adds_all_land(amem: AsyncMemory) -> None:
+    results = await asyncio.gather(*[amem.add(f"parallel message {i}", user_id="u") for i in range(40)])
+    assert all(r[0].event is Event.ADD for r in results)
+    assert (await amem.get_all(user_id="u", limit=100)).total == 40
+
+
+async def test_reopen_keeps_data_and_refuses_another_embedder(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    async with AsyncMemory(settings, embedder=embedder) as first:
+        mid = (await first.add("durable memory", user_id="u"))[0].id
+    async with AsyncMemory(settings, embedder=embedder) as second:
+        assert (await second.search("durable", user_id="u"))[0].memory.id == mid
+
+    class Tiny:
+        name, dim = "tiny-test-embedder", 4
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            import numpy as np
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    with pytest.raises(EmbedderMismatchError, match="use-multilingual-v3"):
+        await AsyncMemory(settings, embedder=Tiny()).open()  # type: ignore[arg-type]
+
+
+def test_sync_wrapper_has_the_same_api(mem: Memory) -> None:
+    added = mem.add(CHAT, user_id="ana")
+    assert [r.event for r in added] == [Event.ADD] * 3
+    assert mem.search("dog", user_id="ana")[0].memory.text.startswith("I adopted")
+    assert mem.get(added[0].id).text == CHAT[0]["content"]
+    assert mem.update(added[0].id, "I adopted a beagle").text == "I adopted a beagle"
+    assert [e.event for e in mem.history(added[0].id)] == [Event.ADD, Event.UPDATE]
+    assert mem.get_all(user_id="ana").total == 3
+    mem.delete(added[0].id)
+    assert mem.delete_all(user_id="ana") == 2
+    assert mem.health()["status"] == "ok"
+    for name in ("add", "search", "get", "get_all", "update", "delete", "delete_all", "history", "reset"):
+        assert callable(getattr(AsyncMemory, name)) and callable(getattr(Memory, name))

@@ -1,0 +1,34 @@
+"""The public API is explicit: a sorted ``__all__`` whose names all resolve."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import memoryd
+from memoryd import errors
+
+
+def test_all_is_sorted_and_resolves() -> None:
+    assert memoryd.__all__ == sorted(memoryd.__all__)
+    for name in memoryd.__all__:
+        assert hasattr(memoryd, name), name
+
+
+def test_every_module_imports_and_declares_all() -> None:
+    for info in pkgutil.walk_packages(memoryd.__path__, "memoryd."):
+        module = importlib.import_module(info.name)
+        if not info.ispkg and not info.name.split(".")[-1].startswith("_"):
+            assert hasattr(module, "__all__"), info.name
+
+
+def test_one_exception_tree_with_http_statuses() -> None:
+    classes = [getattr(errors, n) for n in errors.__all__]
+    assert all(issubclass(c, errors.MemorydError) for c in classes)
+    assert {c.__name__: c.status_code for c in classes if c is not errors.MemorydError} == {
+        "BackendUnavailableError": 503, "ConfigError": 500, "ConflictError": 409,
+        "EmbedderMismatchError": 409, "InvalidFilterError": 422, "InvalidInputError": 422,
+        "MissingExtraError": 500, "NotFoundError": 404, "NotSupportedError": 501,
+        "PayloadTooLargeError": 413, "StorageError": 503}
+    for c in classes:
+        assert c.__name__ in (errors.__doc__ or ""), f"{c.__name__} missing from the errors.py tree"
