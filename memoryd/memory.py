@@ -67,21 +67,32 @@ class AsyncMemory:
     # -- life cycle --------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use (reads never need it)."""
         if self._embedder is None:
             cfg = self.settings.embedder
             self._embedder = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
         return self._embedder
 
+    def _embedder_identity(self) -> tuple[str, int]:
+        # The class carries its name and dimension, so the store can be opened and
+        # checked without loading the model.
+        source: Any = self._embedder or resolve("embedder", self.settings.embedder.provider)
+        return str(source.name), int(source.dim)
+
     async def open(self) -> AsyncMemory:
         async with self._open_lock:
             if self._opened:
                 return self
-            loop = asyncio.get_running_loop()
-            embedder = await loop.run_in_executor(self._embed_pool, lambda: self.embedder)
-            await self.storage.open(embedder.name, embedder.dim)
+            name, dim = self._embedder_identity()
+            await self.storage.open(name, dim)
             self._searcher = HybridSearcher(self.storage, self._embed, self.settings.search)
             self._opened = True
         return self
+
+    async def warm(self) -> None:
+        """Load the embedding model now rather than on the first add or search."""
+        await self._ready()
+        await self._embed(["warm up"])
 
     async def close(self) -> None:
         if self._opened:

@@ -25,14 +25,17 @@ def test_precedence(tmp_path: Path) -> None:
     assert s2.server.port == 9000
 
 
-@pytest.mark.parametrize(("toml", "needle"), [
-    ('[storage]\npth = "x"\n', "unknown setting 'storage.pth'"),
-    ('[storrage]\npath = "x"\n', "unknown setting 'storrage'"),
-    ('[server]\nport = "eighty"\n', "server.port"),
-    ('[storage]\nsynchronous = "SOMETIMES"\n', "storage.synchronous"),
-    ("storage = 3\n", "must be a table"),
-    ("[server\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ('[storage]\npth = "x"\n', "unknown setting 'storage.pth'"),
+        ('[storrage]\npath = "x"\n', "unknown setting 'storrage'"),
+        ('[server]\nport = "eighty"\n', "server.port"),
+        ('[storage]\nsynchronous = "SOMETIMES"\n', "storage.synchronous"),
+        ("storage = 3\n", "must be a table"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
 def test_bad_files_name_the_key(tmp_path: Path, toml: str, needle: str) -> None:
     f = tmp_path / "bad.toml"
     f.write_text(toml)

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.slow
 def _ingest_then_kill(db: Path, start: int, acks_wanted: int, rng: random.Random) -> list[str]:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
-    child = subprocess.Popen([sys.executable, "-m", "tests.crash_child", str(db), str(start)],
-                             stdout=subprocess.PIPE, text=True, cwd=root, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_child", str(db), str(start)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=env,
+    )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
     acked: list[str] = []

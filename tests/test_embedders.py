@@ -28,11 +28,14 @@ def _check(emb: Embedder, pairs: list[tuple[str, str, str]]) -> None:
 
 def test_use_is_multilingual(embedder: Embedder) -> None:
     assert (embedder.name, embedder.dim) == ("use-multilingual-v3", 512)
-    _check(embedder, [
-        ("I love my dog", "J'adore mon chien", "The stock market fell today"),
-        ("我喜欢吃北京烤鸭", "I like eating Peking duck", "The train leaves at noon"),
-        ("Where do you live?", "I live in Lisbon", "Quantum chromodynamics"),
-    ])
+    _check(
+        embedder,
+        [
+            ("I love my dog", "J'adore mon chien", "The stock market fell today"),
+            ("我喜欢吃北京烤鸭", "I like eating Peking duck", "The train leaves at noon"),
+            ("Where do you live?", "I live in Lisbon", "Quantum chromodynamics"),
+        ],
+    )
 
 
 def test_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,24 +23,28 @@ def test_parse_shapes() -> None:
     assert parse_filter({"topic": "x"}) == Cond("metadata.topic", "eq", "x")
     assert parse_filter({"kind": {"$in": ["fact"]}}) == Cond("kind", "in", ["fact"])
     tree = parse_filter({"OR": [{"a": 1}, {"NOT": {"b": {"gt": 2}}}], "role": "user"})
-    assert tree == And((Or((Cond("metadata.a", "eq", 1), Not(Cond("metadata.b", "gt", 2)))),
-                        Cond("role", "eq", "user")))
+    assert tree == And(
+        (Or((Cond("metadata.a", "eq", 1), Not(Cond("metadata.b", "gt", 2)))), Cond("role", "eq", "user"))
+    )
     # Times are compared as epoch seconds.
     assert parse_filter({"created_at": {"gte": "1970-01-01T00:01:00Z"}}) == Cond("created_at", "gte", 60.0)
 
 
-@pytest.mark.parametrize(("raw", "field"), [
-    ([1, 2], "filters"),
-    ({"a": {"like": 1}}, "filters.a.like"),
-    ({"a": {"in": "x"}}, "filters.a.in"),
-    ({"a": {"gt": None}}, "filters.a.gt"),
-    ({"a": {"eq": {"x": 1}}}, "filters.a.eq"),
-    ({"AND": []}, "filters.AND"),
-    ({"OR": {"a": 1}}, "filters.OR"),
-    ({'we"ird': 1}, 'filters.we"ird'),
-    ({"created_at": {"gt": "yesterday"}}, "filters.created_at.gt"),
-    ({"a": {}}, "filters.a"),
-])
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ([1, 2], "filters"),
+        ({"a": {"like": 1}}, "filters.a.like"),
+        ({"a": {"in": "x"}}, "filters.a.in"),
+        ({"a": {"gt": None}}, "filters.a.gt"),
+        ({"a": {"eq": {"x": 1}}}, "filters.a.eq"),
+        ({"AND": []}, "filters.AND"),
+        ({"OR": {"a": 1}}, "filters.OR"),
+        ({'we"ird': 1}, 'filters.we"ird'),
+        ({"created_at": {"gt": "yesterday"}}, "filters.created_at.gt"),
+        ({"a": {}}, "filters.a"),
+    ],
+)
 def test_bad_filters_name_the_field(raw: object, field: str) -> None:
     with pytest.raises(InvalidFilterError) as info:
         parse_filter(raw)
@@ -64,18 +68,31 @@ def _leaf() -> st.SearchStrategy[dict]:
     scalar_ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
     return st.one_of(
         st.builds(lambda f, v: {f: v}, _fields, _values),
-        st.builds(lambda f, o, v: {f: {o: v}}, _fields, scalar_ops,
-                  st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]))),
-        st.builds(lambda f, o, vs: {f: {o: vs}}, _fields, st.sampled_from(["in", "nin"]),
-                  st.lists(_values, max_size=3)),
+        st.builds(
+            lambda f, o, v: {f: {o: v}},
+            _fields,
+            scalar_ops,
+            st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"])),
+        ),
+        st.builds(
+            lambda f, o, vs: {f: {o: vs}},
+            _fields,
+            st.sampled_from(["in", "nin"]),
+            st.lists(_values, max_size=3),
+        ),
         st.builds(lambda f, v: {f: {"contains": v}}, _fields, st.sampled_from(["x", "Y", 1, "é"])),
     )
 
 
-_filters = st.recursive(_leaf(), lambda inner: st.one_of(
-    st.builds(lambda xs: {"AND": xs}, st.lists(inner, min_size=1, max_size=3)),
-    st.builds(lambda xs: {"OR": xs}, st.lists(inner, min_size=1, max_size=3)),
-    st.builds(lambda x: {"NOT": x}, inner)), max_leaves=6)
+_filters = st.recursive(
+    _leaf(),
+    lambda inner: st.one_of(
+        st.builds(lambda xs: {"AND": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda xs: {"OR": xs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda x: {"NOT": x}, inner),
+    ),
+    max_leaves=6,
+)
 
 _docs = [
     record("d0", metadata={"a": 1, "b": "x", "tags": ["x", "y"]}),

@@ -28,8 +28,9 @@ CHAT = [
 
 
 async def test_add_returns_one_result_per_message_and_stores_episodes(amem: AsyncMemory) -> None:
-    results = await amem.add(CHAT, user_id="ana", run_id="s1", metadata={"channel": "web"},
-                             timestamp="2024-05-01T10:00:00Z")
+    results = await amem.add(
+        CHAT, user_id="ana", run_id="s1", metadata={"channel": "web"}, timestamp="2024-05-01T10:00:00Z"
+    )
     assert [r.event for r in results] == [Event.ADD] * 3
     assert [r.index for r in results] == [0, 1, 2]
     stored = await amem.get(results[2].id)
@@ -66,12 +67,21 @@ async def test_search_finds_by_meaning_and_keyword_within_scope(amem: AsyncMemor
 
 
 async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:
-    await amem.add("Trip to Kyoto in spring", user_id="u", metadata={"topic": "travel"},
-                   timestamp="2024-01-10T00:00:00Z")
-    await amem.add("Booked a ryokan in Kyoto", user_id="u", metadata={"topic": "travel"},
-                   timestamp="2024-06-10T00:00:00Z")
-    await amem.add("Kyoto ramen was the best food", user_id="u", metadata={"topic": "food"},
-                   timestamp="2024-06-11T00:00:00Z")
+    await amem.add(
+        "Trip to Kyoto in spring", user_id="u", metadata={"topic": "travel"}, timestamp="2024-01-10T00:00:00Z"
+    )
+    await amem.add(
+        "Booked a ryokan in Kyoto",
+        user_id="u",
+        metadata={"topic": "travel"},
+        timestamp="2024-06-10T00:00:00Z",
+    )
+    await amem.add(
+        "Kyoto ramen was the best food",
+        user_id="u",
+        metadata={"topic": "food"},
+        timestamp="2024-06-11T00:00:00Z",
+    )
     food = await amem.search("Kyoto", user_id="u", filters={"topic": "food"})
     assert [h.memory.text for h in food] == ["Kyoto ramen was the best food"]
     early = await amem.search("Kyoto", user_id="u", as_of="2024-03-01T00:00:00Z")
@@ -98,7 +108,8 @@ async def test_update_delete_and_history(amem: AsyncMemory) -> None:
         (Event.ADD, None, "I work at Acme"),
         (Event.UPDATE, "I work at Acme", "I work at Globex"),
         (Event.NOOP, "I work at Globex", "I work at Globex"),
-        (Event.DELETE, "I work at Globex", None)]
+        (Event.DELETE, "I work at Globex", None),
+    ]
 
 
 async def test_scope_is_enforced_on_reads_by_id(amem: AsyncMemory) -> None:
@@ -130,35 +141,45 @@ async def test_get_all_pages_and_filters(amem: AsyncMemory) -> None:
     assert [m.text for m in assistant.items] == [CHAT[1]["content"]]
 
 
-@pytest.mark.parametrize(("call", "error", "field"), [
-    (lambda m: m.add("hello"), InvalidInputError, "user_id"),
-    (lambda m: m.add("", user_id="u"), InvalidInputError, "messages[0]"),
-    (lambda m: m.add([], user_id="u"), InvalidInputError, "messages"),
-    (lambda m: m.add("x" * 40_000, user_id="u"), PayloadTooLargeError, "messages[0]"),
-    (lambda m: m.add(["x"] * 1001, user_id="u"), PayloadTooLargeError, "messages"),
-    (lambda m: m.add([{"role": "user"}], user_id="u"), InvalidInputError, "messages[0].content"),
-    (lambda m: m.add([{"role": "boss", "content": "hi"}], user_id="u"), InvalidInputError,
-     "messages[0].role"),
-    (lambda m: m.add([{"content": 5}], user_id="u"), InvalidInputError, "messages[0].content"),
-    (lambda m: m.add("hi", user_id="u", metadata=[1]), InvalidInputError, "metadata"),
-    (lambda m: m.add("hi", user_id="u", timestamp="soon"), InvalidInputError, "timestamp"),
-    (lambda m: m.add("hi", user_id=""), InvalidInputError, "user_id"),
-    (lambda m: m.add("hi", user_id="u", mode="fine"), NotSupportedError, "mode"),
-    (lambda m: m.add("hi", user_id="u", mode="turbo"), InvalidInputError, "mode"),
-    (lambda m: m.add("bad \ud800 text", user_id="u"), InvalidInputError, "messages[0]"),
-    (lambda m: m.search("q"), InvalidInputError, "user_id"),
-    (lambda m: m.search("", user_id="u"), InvalidInputError, "query"),
-    (lambda m: m.search("q", user_id="u", limit=0), InvalidInputError, "limit"),
-    (lambda m: m.search("q", user_id="u", limit=10**6), InvalidInputError, "limit"),
-    (lambda m: m.search("q", user_id="u", threshold=2), InvalidInputError, "threshold"),
-    (lambda m: m.search("q", user_id="u", filters={"a": {"bogus": 1}}), InvalidFilterError, "filters.a.bogus"),
-    (lambda m: m.get_all(), InvalidInputError, "user_id"),
-    (lambda m: m.get("nope"), NotFoundError, "memory_id"),
-    (lambda m: m.update("nope", "x"), NotFoundError, "memory_id"),
-    (lambda m: m.update("nope"), InvalidInputError, "text"),
-    (lambda m: m.history("nope"), NotFoundError, "memory_id"),
-    (lambda m: m.delete_all(), InvalidInputError, "user_id"),
-])
+@pytest.mark.parametrize(
+    ("call", "error", "field"),
+    [
+        (lambda m: m.add("hello"), InvalidInputError, "user_id"),
+        (lambda m: m.add("", user_id="u"), InvalidInputError, "messages[0]"),
+        (lambda m: m.add([], user_id="u"), InvalidInputError, "messages"),
+        (lambda m: m.add("x" * 40_000, user_id="u"), PayloadTooLargeError, "messages[0]"),
+        (lambda m: m.add(["x"] * 1001, user_id="u"), PayloadTooLargeError, "messages"),
+        (lambda m: m.add([{"role": "user"}], user_id="u"), InvalidInputError, "messages[0].content"),
+        (
+            lambda m: m.add([{"role": "boss", "content": "hi"}], user_id="u"),
+            InvalidInputError,
+            "messages[0].role",
+        ),
+        (lambda m: m.add([{"content": 5}], user_id="u"), InvalidInputError, "messages[0].content"),
+        (lambda m: m.add("hi", user_id="u", metadata=[1]), InvalidInputError, "metadata"),
+        (lambda m: m.add("hi", user_id="u", timestamp="soon"), InvalidInputError, "timestamp"),
+        (lambda m: m.add("hi", user_id=""), InvalidInputError, "user_id"),
+        (lambda m: m.add("hi", user_id="u", mode="fine"), NotSupportedError, "mode"),
+        (lambda m: m.add("hi", user_id="u", mode="turbo"), InvalidInputError, "mode"),
+        (lambda m: m.add("bad \ud800 text", user_id="u"), InvalidInputError, "messages[0]"),
+        (lambda m: m.search("q"), InvalidInputError, "user_id"),
+        (lambda m: m.search("", user_id="u"), InvalidInputError, "query"),
+        (lambda m: m.search("q", user_id="u", limit=0), InvalidInputError, "limit"),
+        (lambda m: m.search("q", user_id="u", limit=10**6), InvalidInputError, "limit"),
+        (lambda m: m.search("q", user_id="u", threshold=2), InvalidInputError, "threshold"),
+        (
+            lambda m: m.search("q", user_id="u", filters={"a": {"bogus": 1}}),
+            InvalidFilterError,
+            "filters.a.bogus",
+        ),
+        (lambda m: m.get_all(), InvalidInputError, "user_id"),
+        (lambda m: m.get("nope"), NotFoundError, "memory_id"),
+        (lambda m: m.update("nope", "x"), NotFoundError, "memory_id"),
+        (lambda m: m.update("nope"), InvalidInputError, "text"),
+        (lambda m: m.history("nope"), NotFoundError, "memory_id"),
+        (lambda m: m.delete_all(), InvalidInputError, "user_id"),
+    ],
+)
 async def test_bad_input_names_the_field_and_changes_nothing(amem: AsyncMemory, call, error, field) -> None:  # type: ignore[no-untyped-def]
     await amem.add("already here", user_id="u")
     with pytest.raises(error) as info:
@@ -169,7 +190,13 @@ async def test_bad_input_names_the_field_and_changes_nothing(amem: AsyncMemory, 
 
 
 async def test_hostile_unicode_is_stored_and_searchable(amem: AsyncMemory) -> None:
-    texts = ["emoji 😀🔥 party", "مرحبا بالعالم", "control \x01\x02 chars", "混合 text 中文 搜索", "\u202eevil"]
+    texts = [
+        "emoji 😀🔥 party",
+        "مرحبا بالعالم",
+        "control \x01\x02 chars",
+        "混合 text 中文 搜索",
+        "\u202eevil",
+    ]
     results = await amem.add(texts, user_id="u")
     assert all(r.event is Event.ADD for r in results)
     assert (await amem.search("中文搜索", user_id="u"))[0].memory.text == "混合 text 中文 搜索"
@@ -193,6 +220,7 @@ async def test_reopen_keeps_data_and_refuses_another_embedder(settings: Settings
 
         def embed(self, texts):  # type: ignore[no-untyped-def]
             import numpy as np
+
             return np.ones((len(texts), 4), dtype=np.float32) / 2
 
     with pytest.raises(EmbedderMismatchError, match="use-multilingual-v3"):

@@ -26,9 +26,17 @@ def test_one_exception_tree_with_http_statuses() -> None:
     classes = [getattr(errors, n) for n in errors.__all__]
     assert all(issubclass(c, errors.MemorydError) for c in classes)
     assert {c.__name__: c.status_code for c in classes if c is not errors.MemorydError} == {
-        "BackendUnavailableError": 503, "ConfigError": 500, "ConflictError": 409,
-        "EmbedderMismatchError": 409, "InvalidFilterError": 422, "InvalidInputError": 422,
-        "MissingExtraError": 500, "NotFoundError": 404, "NotSupportedError": 501,
-        "PayloadTooLargeError": 413, "StorageError": 503}
+        "BackendUnavailableError": 503,
+        "ConfigError": 500,
+        "ConflictError": 409,
+        "EmbedderMismatchError": 409,
+        "InvalidFilterError": 422,
+        "InvalidInputError": 422,
+        "MissingExtraError": 500,
+        "NotFoundError": 404,
+        "NotSupportedError": 501,
+        "PayloadTooLargeError": 413,
+        "StorageError": 503,
+    }
     for c in classes:
         assert c.__name__ in (errors.__doc__ or ""), f"{c.__name__} missing from the errors.py tree"

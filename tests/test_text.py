@@ -10,7 +10,11 @@ from memoryd.text import tokenize
 
 def test_english_terms_are_lowercased_without_stopwords() -> None:
     assert tokenize("What did Caroline buy at the Farmers' Market?") == [
-        "caroline", "buy", "farmers", "market"]
+        "caroline",
+        "buy",
+        "farmers",
+        "market",
+    ]
 
 
 def test_chinese_is_segmented_into_words() -> None:
@@ -26,8 +30,18 @@ def test_mixed_scripts_and_numbers() -> None:
 
 
 def test_hostile_input_does_not_crash() -> None:
-    for text in ["", "\x00\x01\x02", "😀🔥👍🏽", "مرحبا بالعالم", "\u202eevil\u202c", "\ud800lone",
-                 "a" * 10000, "‍‌", "Ωμέγα ΣΊΣΥΦΟΣ", "ﬁne ＦＵＬＬＷＩＤＴＨ"]:
+    for text in [
+        "",
+        "\x00\x01\x02",
+        "😀🔥👍🏽",
+        "مرحبا بالعالم",
+        "\u202eevil\u202c",
+        "\ud800lone",
+        "a" * 10000,
+        "‍‌",
+        "Ωμέγα ΣΊΣΥΦΟΣ",
+        "ﬁne ＦＵＬＬＷＩＤＴＨ",
+    ]:
         assert isinstance(tokenize(text), list)
     assert tokenize("ＦＵＬＬＷＩＤＴＨ") == ["fullwidth"]
 

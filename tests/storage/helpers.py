@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ from memoryd.models import MemoryKind, MemoryRecord, content_hash
 from memoryd.storage import ChangeSet, StoredMemory
 from memoryd.text import tokenize
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def unit(*values: float, dim: int = 8) -> np.ndarray:
@@ -21,15 +21,37 @@ def unit(*values: float, dim: int = 8) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def record(text: str, *, user_id: str | None = "u1", agent_id: str | None = None,
-           run_id: str | None = None, days: float = 0, metadata: dict[str, Any] | None = None,
-           valid_to: datetime | None = None, kind: MemoryKind = MemoryKind.EPISODE,
-           role: str = "user") -> MemoryRecord:
+def record(
+    text: str,
+    *,
+    user_id: str | None = "u1",
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    days: float = 0,
+    metadata: dict[str, Any] | None = None,
+    valid_to: datetime | None = None,
+    kind: MemoryKind = MemoryKind.EPISODE,
+    role: str = "user",
+) -> MemoryRecord:
     when = T0 + timedelta(days=days)
     return MemoryRecord(
-        id=str(uuid.uuid4()), text=text, kind=kind, user_id=user_id, agent_id=agent_id, run_id=run_id,
-        metadata=metadata or {}, role=role, actor=None, source_ids=(), event_time=when,
-        created_at=when, updated_at=when, hash=content_hash(text), valid_from=when, valid_to=valid_to)
+        id=str(uuid.uuid4()),
+        text=text,
+        kind=kind,
+        user_id=user_id,
+        agent_id=agent_id,
+        run_id=run_id,
+        metadata=metadata or {},
+        role=role,
+        actor=None,
+        source_ids=(),
+        event_time=when,
+        created_at=when,
+        updated_at=when,
+        hash=content_hash(text),
+        valid_from=when,
+        valid_to=valid_to,
+    )
 
 
 def stored(memory: MemoryRecord, vector: np.ndarray) -> StoredMemory:

@@ -24,7 +24,10 @@ async def test_vectors_rank_by_cosine_within_scope(store: Storage) -> None:
     hits = await store.vectors.search(unit(1), scope=Scope("u1"), limit=10)
     assert [h[0] for h in hits] == [near.id, mid.id, far.id]
     assert hits[0][1] == pytest.approx(float(unit(1, 0.1) @ unit(1)), abs=1e-5)
-    assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=2)] == [near.id, mid.id]
+    assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=2)] == [
+        near.id,
+        mid.id,
+    ]
     assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u2"), limit=10)] == [other.id]
 
 
@@ -54,10 +57,12 @@ async def test_superseded_memories_are_skipped_unless_allowed(store: Storage) ->
     assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5)] == [new.id]
     assert [h[0] for h in await store.keywords.search(["apartment"], scope=Scope("u1"), limit=5)] == [new.id]
     allowed = {old.id}
-    assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5,
-                                                     allowed=allowed)] == [old.id]
-    assert [h[0] for h in await store.keywords.search(["apartment"], scope=Scope("u1"), limit=5,
-                                                      allowed=allowed)] == [old.id]
+    assert [
+        h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5, allowed=allowed)
+    ] == [old.id]
+    assert [
+        h[0] for h in await store.keywords.search(["apartment"], scope=Scope("u1"), limit=5, allowed=allowed)
+    ] == [old.id]
     assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5, allowed=set()) == []
 
 
@@ -69,13 +74,18 @@ async def test_closing_validity_without_new_vector_or_terms(store: Storage) -> N
     await store.commit(ChangeSet(upserts=[StoredMemory(closed)]))
     assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5) == []
     assert await store.keywords.search(["coffee"], scope=Scope("u1"), limit=5) == []
-    assert [h[0] for h in await store.keywords.search(["coffee"], scope=Scope("u1"), limit=5,
-                                                      allowed={m.id})] == [m.id]
+    assert [
+        h[0] for h in await store.keywords.search(["coffee"], scope=Scope("u1"), limit=5, allowed={m.id})
+    ] == [m.id]
 
 
 async def test_bm25_prefers_rarer_and_repeated_terms(store: Storage) -> None:
-    docs = [record("the weather is nice today"), record("my dog Rex loves the park"),
-            record("Rex the dog, Rex again"), record("nothing relevant here")]
+    docs = [
+        record("the weather is nice today"),
+        record("my dog Rex loves the park"),
+        record("Rex the dog, Rex again"),
+        record("nothing relevant here"),
+    ]
     await store.commit(adds(*[(d, unit(1)) for d in docs]))
     hits = await store.keywords.search(tokenize("where is rex the dog"), scope=Scope("u1"), limit=10)
     assert [h[0] for h in hits] == [docs[2].id, docs[1].id]
@@ -100,7 +110,8 @@ async def test_updates_and_deletes_reach_loaded_partitions(store: Storage) -> No
 
 
 async def test_index_persists_and_refuses_another_model(
-        backend: Callable[[Path], Storage], tmp_path: Path) -> None:
+    backend: Callable[[Path], Storage], tmp_path: Path
+) -> None:
     first = backend(tmp_path)
     await first.open(MODEL, DIM)
     m = record("persisted")

@@ -13,8 +13,12 @@ from tests.storage.helpers import T0, adds, record, unit
 
 
 async def test_round_trip_keeps_every_field(store: Storage) -> None:
-    m = record("Ich wohne in Berlin 🏠 — 我住在柏林", agent_id="bot", run_id="s1",
-               metadata={"topic": "home", "tags": ["a", "b"], "n": 3, "nested": {"x": 1}})
+    m = record(
+        "Ich wohne in Berlin 🏠 — 我住在柏林",
+        agent_id="bot",
+        run_id="s1",
+        metadata={"topic": "home", "tags": ["a", "b"], "n": 3, "nested": {"x": 1}},
+    )
     await store.commit(adds((m, unit(1))))
     got = (await store.records.get_many([m.id]))[m.id]
     assert got == m
@@ -32,14 +36,22 @@ async def test_upsert_replaces_and_delete_removes(store: Storage) -> None:
 
 async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> None:
     m = record("v1")
-    await store.commit(ChangeSet(upserts=[StoredMemory(m, unit(1), ["v1"])],
-                                 history=[HistoryDraft(m.id, Event.ADD, None, "v1", "test", T0)]))
+    await store.commit(
+        ChangeSet(
+            upserts=[StoredMemory(m, unit(1), ["v1"])],
+            history=[HistoryDraft(m.id, Event.ADD, None, "v1", "test", T0)],
+        )
+    )
     await store.commit(ChangeSet(history=[HistoryDraft(m.id, Event.UPDATE, "v1", "v2", "test", T0)]))
-    await store.commit(ChangeSet(deletes=[m.id],
-                                 history=[HistoryDraft(m.id, Event.DELETE, "v2", None, "test", T0)]))
+    await store.commit(
+        ChangeSet(deletes=[m.id], history=[HistoryDraft(m.id, Event.DELETE, "v2", None, "test", T0)])
+    )
     events = await store.records.history(m.id)
     assert [(e.event, e.old_text, e.new_text) for e in events] == [
-        (Event.ADD, None, "v1"), (Event.UPDATE, "v1", "v2"), (Event.DELETE, "v2", None)]
+        (Event.ADD, None, "v1"),
+        (Event.UPDATE, "v1", "v2"),
+        (Event.DELETE, "v2", None),
+    ]
 
 
 async def test_duplicates_are_found_only_in_the_exact_scope_and_current(store: Storage) -> None:
@@ -47,7 +59,8 @@ async def test_duplicates_are_found_only_in_the_exact_scope_and_current(store: S
     b = record("old text", user_id="u1", run_id="s1", valid_to=T0 + timedelta(days=1))
     await store.commit(adds((a, unit(1)), (b, unit(2))))
     assert await store.records.find_duplicates(Scope("u1", None, "s1"), [a.hash, b.hash]) == {
-        (a.hash, "user"): a.id}
+        (a.hash, "user"): a.id
+    }
     assert await store.records.find_duplicates(Scope("u1", None, "s2"), [a.hash]) == {}
     assert await store.records.find_duplicates(Scope("u1"), [a.hash]) == {}
 

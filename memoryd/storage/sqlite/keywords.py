@@ -1,59 +1,49 @@
-"""The embedded keyword index: SQLite FTS5 ranked with BM25.
+"""The embedded keyword index: terms durable in SQLite FTS5, BM25 ranked per scope.
 
 Text is tokenised in Python (:mod:`memoryd.text`, which segments Chinese) and
-stored as space-separated terms, so FTS5 only splits on spaces. A second FTS
-column holds scope tokens (hashed user/agent/run ids and a ``cur`` marker for
-current memories); queries intersect them with the terms, so a search touches
-one user's postings, not the whole table.
+stored as space-separated terms in an FTS5 table, written in the same
+transaction as the memory. Searches are served from an in-memory BM25 index of
+the queried scope (:mod:`memoryd.storage.sqlite.bm25`), loaded from these rows
+once and refreshed on every commit: ranking FTS5's ``bm25()`` over every match
+took 180 ms for a 100,000-memory user in our measurements, the in-memory index
+a few milliseconds, with the scope's own document statistics.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
-from memoryd.models import MemoryRecord, Scope
+from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite.bm25 import BM25Partition
 from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
+from memoryd.storage.sqlite.rows import RowStub
 
-__all__ = ["SQLiteKeywordIndex", "scope_tokens"]
+__all__ = ["SQLiteKeywordIndex"]
 
 _SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS kw_docs (rowid INTEGER PRIMARY KEY, memory_id TEXT NOT NULL UNIQUE)",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS kw USING fts5(scope, body, "
-    "tokenize = \"unicode61 remove_diacritics 0 separators ' '\")",
+    "CREATE TABLE IF NOT EXISTS kw_docs (rowid INTEGER PRIMARY KEY, memory_id TEXT NOT NULL UNIQUE, "
+    "user_id TEXT, agent_id TEXT, run_id TEXT, valid_to REAL)",
+    "CREATE INDEX IF NOT EXISTS kw_docs_user ON kw_docs(user_id)",
+    "CREATE INDEX IF NOT EXISTS kw_docs_agent ON kw_docs(agent_id)",
+    "CREATE INDEX IF NOT EXISTS kw_docs_run ON kw_docs(run_id)",
+    'CREATE VIRTUAL TABLE IF NOT EXISTS kw USING fts5(body, tokenize = "unicode61 remove_diacritics 0")',
 ]
-_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
-
-
-def _token(field: str, value: str) -> str:
-    return _PREFIX[field] + hashlib.blake2b(value.encode("utf-8"), digest_size=10).hexdigest()
-
-
-def scope_tokens(memory: MemoryRecord) -> str:
-    parts = [_token(k, v) for k, v in memory.scope.items()]
-    if memory.is_current:
-        parts.append("cur")
-    return " ".join(parts)
-
-
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
 
 
 class SQLiteKeywordIndex:
-    """BM25 keyword search over FTS5 in the shared SQLite file."""
+    """BM25 keyword search over terms kept in the shared SQLite file."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
+    def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 1 << 30) -> None:
         self.db = db
+        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteKeywordIndex:
-        return cls(resources.sqlite())
+        return cls(resources.sqlite(), cache_bytes=resources.settings.storage.vector_cache_mb << 19)
 
     async def open(self) -> None:
         self.db.open()
@@ -65,11 +55,19 @@ class SQLiteKeywordIndex:
         await self.db.write(create)
 
     async def close(self) -> None:
+        self.cache.clear()
         self.db.close()
 
     async def apply(self, changes: ChangeSet) -> None:
         upserts = [
-            (s.memory.id, scope_tokens(s.memory), None if s.terms is None else " ".join(s.terms))
+            (
+                s.memory.id,
+                s.memory.user_id,
+                s.memory.agent_id,
+                s.memory.run_id,
+                s.memory.valid_to.timestamp() if s.memory.valid_to else None,
+                None if s.terms is None else " ".join(s.terms),
+            )
             for s in changes.upserts
         ]
         deletes = list(changes.deletes)
@@ -82,53 +80,57 @@ class SQLiteKeywordIndex:
                 if row is not None:
                     conn.execute("DELETE FROM kw WHERE rowid = ?", row)
                     conn.execute("DELETE FROM kw_docs WHERE rowid = ?", row)
-            for memory_id, scope, body in upserts:
+            for memory_id, user_id, agent_id, run_id, valid_to, body in upserts:
                 row = conn.execute("SELECT rowid FROM kw_docs WHERE memory_id = ?", (memory_id,)).fetchone()
                 if row is None:
                     if body is None:
-                        continue  # nothing to index yet
-                    rowid = conn.execute("INSERT INTO kw_docs (memory_id) VALUES (?)", (memory_id,)).lastrowid
-                    conn.execute("INSERT INTO kw (rowid, scope, body) VALUES (?, ?, ?)", (rowid, scope, body))
+                        continue  # nothing indexed for it yet
+                    rowid = conn.execute(
+                        "INSERT INTO kw_docs (memory_id, user_id, agent_id, run_id, valid_to) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (memory_id, user_id, agent_id, run_id, valid_to),
+                    ).lastrowid
+                    conn.execute("INSERT INTO kw (rowid, body) VALUES (?, ?)", (rowid, body))
                     continue
-                rowid = row[0]
-                if body is None:
-                    old = conn.execute("SELECT body FROM kw WHERE rowid = ?", (rowid,)).fetchone()
-                    body = old[0] if old else ""
-                conn.execute("DELETE FROM kw WHERE rowid = ?", (rowid,))
-                conn.execute("INSERT INTO kw (rowid, scope, body) VALUES (?, ?, ?)", (rowid, scope, body))
+                conn.execute(
+                    "UPDATE kw_docs SET user_id=?, agent_id=?, run_id=?, valid_to=? WHERE rowid=?",
+                    (user_id, agent_id, run_id, valid_to, row[0]),
+                )
+                if body is not None:
+                    conn.execute("DELETE FROM kw WHERE rowid = ?", row)
+                    conn.execute("INSERT INTO kw (rowid, body) VALUES (?, ?)", (row[0], body))
 
-        await self.db.write(op)
+        refresh = [(s.memory, None if s.terms is None else list(s.terms)) for s in changes.upserts]
+        await self.db.write(op, after_commit=lambda: self.cache.refresh(refresh, deletes))
+
+    async def _load(self, key: PartitionKey) -> BM25Partition:
+        field, value = key
+
+        def load(conn: sqlite3.Connection) -> BM25Partition:
+            part = BM25Partition()
+            for memory_id, user_id, agent_id, run_id, valid_to, body in conn.execute(
+                "SELECT d.memory_id, d.user_id, d.agent_id, d.run_id, d.valid_to, kw.body "
+                f"FROM kw_docs d JOIN kw ON kw.rowid = d.rowid WHERE d.{field} = ? ORDER BY d.rowid",
+                (value,),
+            ):
+                stub = RowStub(memory_id, user_id, agent_id, run_id, valid_to)
+                part.put(stub, body.split())  # type: ignore[arg-type]
+            return part
+
+        return await self.db.read(load)
 
     async def search(
         self, terms: Sequence[str], *, scope: Scope, limit: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:
-        unique = list(dict.fromkeys(t for t in terms if t))
-        if not unique or limit <= 0 or (allowed is not None and not allowed):
+        if not terms or limit <= 0 or (allowed is not None and not allowed):
             return []
-        scope_part = " AND ".join(f"scope : {_token(k, v)}" for k, v in scope.items())
-        if allowed is None:
-            scope_part = f"{scope_part} AND scope : cur" if scope_part else "scope : cur"
-        body_part = " OR ".join(f"body : {_quote(t)}" for t in unique)
-        query = f"{scope_part} AND ({body_part})" if scope_part else body_part
-        params: list[Any] = [query]
-        extra = ""
-        if allowed is not None:
-            extra = " AND d.memory_id IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(allowed)))
-        sql = (
-            "SELECT d.memory_id, bm25(kw, 0.0, 1.0) AS score FROM kw JOIN kw_docs d ON d.rowid = kw.rowid "
-            f"WHERE kw MATCH ?{extra} ORDER BY score LIMIT ?"
-        )
-        params.append(limit)
-
-        def op(conn: sqlite3.Connection) -> list[tuple[str, float]]:
-            return [(mid, -float(score)) for mid, score in conn.execute(sql, params)]
-
-        return await self.db.read(op)
+        part = await self.cache.get(partition_key(scope))
+        with self.cache.lock:
+            return part.search(terms, scope, limit, allowed)
 
     async def reset(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM kw")
             conn.execute("DELETE FROM kw_docs")
 
-        await self.db.write(op)
+        await self.db.write(op, after_commit=self.cache.clear)

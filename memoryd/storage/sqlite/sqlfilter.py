@@ -85,8 +85,10 @@ def _generic(c: Cond, col: str, typ: str, array_of: str, params: list[Any]) -> s
         if not array_of:
             return f"({typ} = 'text' AND instr(casefold({col}), {_bind(needle, params)}) > 0)"
         kind = "('integer','real')" if isinstance(value, (int, float)) else "('text')"
-        member = (f"EXISTS (SELECT 1 FROM {array_of} je WHERE je.type IN {kind} "
-                  f"AND je.value = {_bind(value, params)})")
+        member = (
+            f"EXISTS (SELECT 1 FROM {array_of} je WHERE je.type IN {kind} "
+            f"AND je.value = {_bind(value, params)})"
+        )
         text = f"({typ} = 'text' AND instr(casefold({col}), {_bind(needle, params)}) > 0)"
         return f"(CASE {typ} WHEN 'array' THEN {member} ELSE {text} END)"
     sym = _CMP[op]

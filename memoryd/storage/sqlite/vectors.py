@@ -1,19 +1,17 @@
 """The embedded vector index: vectors stored in SQLite, searched in memory.
 
-Vectors are rows of the ``vectors`` table (written in the same transaction as
-their memory, so they are as durable as it is). Searching loads the scope's
-partition — every vector of one user, agent or run — into a contiguous float32
-matrix once, keeps it fresh on every commit, and scores it with one BLAS
-matrix-vector product. Partitions are evicted least-recently-used beyond
-``storage.vector_cache_mb``.
+Vectors are rows of the ``vectors`` table, written in the same transaction as
+their memory. A search loads the scope's partition — every vector of one user,
+agent or run — into a contiguous float32 matrix once and scores it with one
+BLAS matrix-vector product. Partitions larger than ``storage.exact_search_max``
+add a low-dimensional projection (the sample's top principal directions): a
+first pass over the projection shortlists candidates, which are then scored
+exactly, so large scopes stay fast with results checked against exact search.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,143 +20,101 @@ from memoryd.models import MemoryRecord, Scope
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
+from memoryd.storage.sqlite.rows import Rows, RowStub, grow
 
-__all__ = ["SQLiteVectorIndex"]
+__all__ = ["SQLiteVectorIndex", "VectorPartition"]
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS vector_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, memory_id TEXT NOT NULL UNIQUE, "
-    "user_id TEXT, agent_id TEXT, run_id TEXT, current INTEGER NOT NULL, vec BLOB NOT NULL)",
+    "user_id TEXT, agent_id TEXT, run_id TEXT, valid_to REAL, vec BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS vectors_user ON vectors(user_id)",
     "CREATE INDEX IF NOT EXISTS vectors_agent ON vectors(agent_id)",
     "CREATE INDEX IF NOT EXISTS vectors_run ON vectors(run_id)",
 ]
-_FIELDS = ("user_id", "agent_id", "run_id")
-PartitionKey = tuple[str, str]
+PROJECTION_DIM = 96
+SHORTLIST = 1000
 
 
-class _Partition:
-    """All vectors of one scope value, as a growable matrix plus row attributes."""
+class VectorPartition:
+    """One scope's vectors as a matrix, with an optional projection for large scopes."""
 
-    def __init__(self, dim: int, capacity: int = 64) -> None:
+    def __init__(self, dim: int, exact_max: int) -> None:
         self.dim = dim
-        self.mat = np.zeros((capacity, dim), dtype=np.float32)
-        self.live = np.zeros(capacity, dtype=bool)  # row holds a current memory
-        self.present = np.zeros(capacity, dtype=bool)  # row not deleted
-        self.scope: list[tuple[str | None, str | None, str | None]] = []
-        self.ids: list[str] = []
-        self.pos: dict[str, int] = {}
-        self.n = 0
+        self.exact_max = exact_max
+        self.rows = Rows()
+        self.mat = np.zeros((0, dim), dtype=np.float32)
+        self.pdim = max(8, min(PROJECTION_DIM, dim // 4))
+        self.basis: np.ndarray | None = None  # (dim, pdim)
+        self.proj = np.zeros((0, self.pdim), dtype=np.float32)
 
     @property
     def nbytes(self) -> int:
-        return int(self.mat.nbytes)
+        return int(self.mat.nbytes + self.proj.nbytes)
 
-    def _grow(self) -> None:
-        cap = max(64, self.mat.shape[0] * 2)
-        for name in ("mat", "live", "present"):
-            old = getattr(self, name)
-            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
-            new[: self.n] = old[: self.n]
-            setattr(self, name, new)
-
-    def put(
-        self,
-        memory_id: str,
-        scope: tuple[str | None, str | None, str | None],
-        current: bool,
-        vec: np.ndarray | None,
-    ) -> None:
-        i = self.pos.get(memory_id)
+    def put(self, memory: MemoryRecord, vec: np.ndarray | None) -> None:
+        i = self.rows.pos.get(memory.id)
         if i is None:
             if vec is None:
-                return
-            if self.n == self.mat.shape[0]:
-                self._grow()
-            i = self.n
-            self.n += 1
-            self.ids.append(memory_id)
-            self.scope.append(scope)
-            self.pos[memory_id] = i
+                return  # not indexed yet; nothing to refresh
+            i = self.rows.new_slot(memory)
+            self.mat = grow(self.mat, self.rows.n)
         else:
-            self.scope[i] = scope
+            self.rows.update(i, memory)
         if vec is not None:
             self.mat[i] = vec
-        self.live[i] = current
-        self.present[i] = True
+            if self.basis is not None:
+                self.proj = grow(self.proj, self.rows.n)
+                self.proj[i] = vec @ self.basis
+            elif self.rows.n > self.exact_max:
+                self.build_projection()
 
     def drop(self, memory_id: str) -> None:
-        i = self.pos.get(memory_id)
-        if i is not None:
-            self.present[i] = False
-            self.live[i] = False
+        self.rows.drop(memory_id)
+
+    def build_projection(self) -> None:
+        n = self.rows.n
+        rng = np.random.default_rng(0)
+        sample = self.mat[rng.choice(n, size=min(n, 4096), replace=False)]
+        _, _, vt = np.linalg.svd(sample, full_matrices=False)
+        self.basis = np.ascontiguousarray(vt[: self.pdim].T, dtype=np.float32)
+        self.proj = np.zeros((self.mat.shape[0], self.pdim), dtype=np.float32)
+        self.proj[:n] = self.mat[:n] @ self.basis
 
     def search(
         self, q: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None
     ) -> list[tuple[str, float]]:
-        n = self.n
-        if n == 0:
-            return []
-        if allowed is not None:
-            rows = np.fromiter((self.pos[i] for i in allowed if i in self.pos), dtype=np.int64)
-            rows = rows[self.present[rows]]
-        else:
-            rows = None
-        extra = [(k, v) for k, v in scope.items()]
-        if rows is not None:
-            if rows.size == 0:
-                return []
-            scores = self.mat[rows] @ q
-        else:
-            scores = self.mat[:n] @ q
-            scores[~self.live[:n]] = -np.inf
-        if len(extra) > 1:  # the partition matched one scope field; check the others
-            idx = range(n) if rows is None else rows
-            index = {"user_id": 0, "agent_id": 1, "run_id": 2}
-            for j, r in enumerate(idx):
-                s = self.scope[r]
-                if any(s[index[k]] != v for k, v in extra):
-                    scores[j] = -np.inf
-        k = min(limit, scores.shape[0])
-        top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
-        top = top[np.argsort(-scores[top], kind="stable")]
-        out = []
-        for j in top:
-            s = float(scores[j])
-            if s == -np.inf:
-                break
-            r = int(j) if rows is None else int(rows[j])
-            out.append((self.ids[r], s))
-        return out
-
-
-def _key_for(scope: Scope) -> PartitionKey:
-    # The partition is chosen by the most specific field the query names.
-    for field in ("run_id", "agent_id", "user_id"):
-        value = getattr(scope, field)
-        if value is not None:
-            return (field, value)
-    raise ValueError("empty scope")
+        n = self.rows.n
+        keep = self.rows.mask(scope, allowed)
+        if allowed is not None and allowed and len(allowed) < n // 4:
+            rows = np.flatnonzero(keep)
+            return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), limit, rows)
+        if self.basis is None or n <= self.exact_max:
+            return self.rows.top(self.mat[:n] @ q, keep, limit)
+        # Shortlist on the projection, then score the shortlist exactly.
+        rough = self.proj[:n] @ (self.basis.T @ q)
+        rough[~keep] = -np.inf
+        k = min(max(SHORTLIST, limit * 10), n)
+        short = np.argpartition(-rough, k - 1)[:k]
+        short = short[keep[short]]
+        return self.rows.top(self.mat[short] @ q, np.ones(short.size, dtype=bool), limit, short)
 
 
 class SQLiteVectorIndex:
-    """Exact cosine search over in-memory partitions backed by SQLite rows."""
+    """Cosine search over in-memory partitions backed by SQLite rows."""
 
-    def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 2 << 30) -> None:
+    def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 2 << 30, exact_max: int = 20000) -> None:
         self.db = db
         self.dim = 0
         self.model = ""
-        self._cache: OrderedDict[PartitionKey, _Partition] = OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._lock = threading.RLock()
-        # Commits that land while a partition loads are replayed onto it.
-        self._loading: dict[
-            int, list[tuple[Sequence[tuple[MemoryRecord, np.ndarray | None]], Sequence[str]]]
-        ] = {}
+        self.exact_max = exact_max
+        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteVectorIndex:
-        return cls(resources.sqlite(), cache_bytes=resources.settings.storage.vector_cache_mb << 20)
+        cfg = resources.settings.storage
+        return cls(resources.sqlite(), cache_bytes=cfg.vector_cache_mb << 20, exact_max=cfg.exact_search_max)
 
     async def open(self, model: str, dim: int) -> None:
         self.db.open()
@@ -189,134 +145,73 @@ class SQLiteVectorIndex:
         self.model, self.dim = model, dim
 
     async def close(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self.cache.clear()
         self.db.close()
 
     async def apply(self, changes: ChangeSet) -> None:
-        rows = []
-        meta_only = []
+        rows, meta_only = [], []
         for item in changes.upserts:
             m = item.memory
+            valid_to = m.valid_to.timestamp() if m.valid_to else None
             if item.vector is None:
-                meta_only.append((m.user_id, m.agent_id, m.run_id, int(m.is_current), m.id))
+                meta_only.append((m.user_id, m.agent_id, m.run_id, valid_to, m.id))
             else:
                 vec = np.ascontiguousarray(item.vector, dtype=np.float32)
-                rows.append((m.id, m.user_id, m.agent_id, m.run_id, int(m.is_current), vec.tobytes()))
+                rows.append((m.id, m.user_id, m.agent_id, m.run_id, valid_to, vec.tobytes()))
         deletes = [(i,) for i in changes.deletes]
         if not rows and not meta_only and not deletes:
             return
 
         def op(conn: sqlite3.Connection) -> None:
-            if rows:
-                conn.executemany(
-                    "INSERT INTO vectors (memory_id, user_id, agent_id, run_id, current, vec) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(memory_id) DO UPDATE SET "
-                    "user_id=excluded.user_id, agent_id=excluded.agent_id, run_id=excluded.run_id, "
-                    "current=excluded.current, vec=excluded.vec",
-                    rows,
-                )
-            if meta_only:
-                conn.executemany(
-                    "UPDATE vectors SET user_id=?, agent_id=?, run_id=?, current=? WHERE memory_id=?",
-                    meta_only,
-                )
-            if deletes:
-                conn.executemany("DELETE FROM vectors WHERE memory_id = ?", deletes)
+            conn.executemany(
+                "INSERT INTO vectors (memory_id, user_id, agent_id, run_id, valid_to, vec) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(memory_id) DO UPDATE SET "
+                "user_id=excluded.user_id, agent_id=excluded.agent_id, run_id=excluded.run_id, "
+                "valid_to=excluded.valid_to, vec=excluded.vec",
+                rows,
+            )
+            conn.executemany(
+                "UPDATE vectors SET user_id=?, agent_id=?, run_id=?, valid_to=? WHERE memory_id=?", meta_only
+            )
+            conn.executemany("DELETE FROM vectors WHERE memory_id = ?", deletes)
 
         upserts = [(s.memory, s.vector) for s in changes.upserts]
-        await self.db.write(op, after_commit=lambda: self._refresh(upserts, changes.deletes))
+        await self.db.write(op, after_commit=lambda: self.cache.refresh(upserts, changes.deletes))
 
-    def _refresh(
-        self, upserts: Sequence[tuple[MemoryRecord, np.ndarray | None]], deletes: Sequence[str]
-    ) -> None:
-        with self._lock:
-            for pending in self._loading.values():
-                pending.append((upserts, deletes))
-            for memory, vec in upserts:
-                scope = (memory.user_id, memory.agent_id, memory.run_id)
-                for field, value in zip(_FIELDS, scope):
-                    part = self._cache.get((field, value)) if value is not None else None
-                    if part is not None:
-                        part.put(memory.id, scope, memory.is_current, vec)
-            for memory_id in deletes:
-                for part in self._cache.values():
-                    part.drop(memory_id)
-
-    async def _partition(self, key: PartitionKey) -> _Partition:
-        with self._lock:
-            part = self._cache.get(key)
-            if part is not None:
-                self._cache.move_to_end(key)
-                return part
+    async def _load(self, key: PartitionKey) -> VectorPartition:
         field, value = key
-        dim = self.dim
+        dim, exact_max = self.dim, self.exact_max
 
-        def load(conn: sqlite3.Connection) -> _Partition:
-            rows = conn.execute(
-                f"SELECT memory_id, user_id, agent_id, run_id, current, vec FROM vectors WHERE {field} = ? "
+        def load(conn: sqlite3.Connection) -> VectorPartition:
+            part = VectorPartition(dim, exact_max)
+            cursor = conn.execute(
+                f"SELECT memory_id, user_id, agent_id, run_id, valid_to, vec FROM vectors WHERE {field} = ? "
                 "ORDER BY rowid",
                 (value,),
-            ).fetchall()
-            part = _Partition(dim, capacity=max(64, len(rows)))
+            )
+            rows = cursor.fetchall()
+            part.mat = np.zeros((max(64, len(rows)), dim), dtype=np.float32)
             if rows:
                 part.mat[: len(rows)] = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32).reshape(
                     len(rows), dim
                 )
-                part.n = len(rows)
-                part.ids = [r[0] for r in rows]
-                part.pos = {r[0]: i for i, r in enumerate(rows)}
-                part.scope = [(r[1], r[2], r[3]) for r in rows]
-                part.live[: len(rows)] = [bool(r[4]) for r in rows]
-                part.present[: len(rows)] = True
+            for r in rows:
+                part.rows.new_slot(RowStub(r[0], r[1], r[2], r[3], r[4]))  # type: ignore[arg-type]
+            if part.rows.n > exact_max:
+                part.build_projection()
             return part
 
-        pending: list[tuple[Sequence[tuple[MemoryRecord, np.ndarray | None]], Sequence[str]]] = []
-        with self._lock:
-            self._loading[id(pending)] = pending
-        try:
-            part = await self.db.read(load)
-        finally:
-            with self._lock:
-                del self._loading[id(pending)]
-        with self._lock:
-            existing = self._cache.get(key)
-            if existing is not None:
-                return existing
-            for upserts, deletes in pending:  # commits that raced with the load
-                for memory, vec in upserts:
-                    if getattr(memory, field) == value:
-                        part.put(
-                            memory.id,
-                            (memory.user_id, memory.agent_id, memory.run_id),
-                            memory.is_current,
-                            vec,
-                        )
-                for memory_id in deletes:
-                    part.drop(memory_id)
-            self._cache[key] = part
-            self._evict()
-        return part
-
-    def _evict(self) -> None:
-        total = sum(p.nbytes for p in self._cache.values())
-        while total > self._cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            total -= old.nbytes
+        return await self.db.read(load)
 
     async def search(
         self, vector: np.ndarray, *, scope: Scope, limit: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:
         if limit <= 0 or (allowed is not None and not allowed):
             return []
-        part = await self._partition(_key_for(scope))
+        part = await self.cache.get(partition_key(scope))
         q = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        with self._lock:
+        with self.cache.lock:
             return part.search(q, scope, limit, allowed)
 
     async def reset(self) -> None:
-        await self.db.write(lambda conn: conn.execute("DELETE FROM vectors"), after_commit=self._clear)
-
-    def _clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        await self.db.write(lambda conn: conn.execute("DELETE FROM vectors"), after_commit=self.cache.clear)

@@ -1,0 +1,366 @@
+"""The ``memoryd`` command line: a typer app over :class:`memoryd.AsyncMemory`.
+
+``memoryd`` alone runs the REST server. The root callback builds the settings
+once (``--config`` TOML file, ``MEMORYD_*`` environment) and keeps them, with
+the output switches, in a :class:`~memoryd.cli.output.CliState` for every
+command. Expected errors print one red line: exit 2 for configuration, 1 for
+anything else memoryd raises. ``--json`` (on the root or on a command) prints
+exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from memoryd import __version__
+from memoryd.cli.output import (
+    CliState,
+    Output,
+    add_table,
+    checks_table,
+    config_text,
+    errors_to_exit,
+    history_table,
+    hits_table,
+    page_table,
+    parse_json_option,
+    read_messages,
+    record_table,
+    run_with_memory,
+)
+from memoryd.config import CONFIG_ENV, Settings, load_settings
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResult, Event
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="memoryd",
+    help="Self-hosted long-term memory for LLM apps. With no command, runs the REST server (`serve`).",
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+# -- options shared by several commands ---------------------------------------
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+UserOpt = Annotated[str | None, typer.Option("--user-id", "-u", help="Scope: the user.")]
+AgentOpt = Annotated[str | None, typer.Option("--agent-id", "-a", help="Scope: the agent.")]
+RunOpt = Annotated[str | None, typer.Option("--run-id", "-r", help="Scope: the run / session.")]
+FiltersOpt = Annotated[
+    str | None, typer.Option(help='Metadata filter, JSON: \'{"topic": "travel"}\'.', metavar="JSON")
+]
+AsOfOpt = Annotated[str | None, typer.Option(help="As things stood at this time (ISO 8601).", metavar="ISO")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The memory id.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar=CONFIG_ENV, help="TOML config file.", metavar="PATH"),
+]
+
+
+def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+    pairs = (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id))
+    return {k: v for k, v in pairs if v is not None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"memoryd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Self-hosted long-term memory for LLM apps.
+
+    With no command, runs the REST server (same as `memoryd serve`). Settings come
+    from defaults, then the --config TOML file ($MEMORYD_CONFIG), then MEMORYD_*
+    variables (nested keys use a double underscore: MEMORYD_STORAGE__PATH).
+    """
+    env = dict(os.environ)
+    path = str(config) if config else None
+    settings: Settings | None = None
+    error: ConfigError | None = None
+    try:
+        settings = load_settings(path, env=env)
+    except ConfigError as exc:  # reported (exit 2) by the first command that needs settings
+        error = exc
+    ctx.obj = CliState(Output(json_out), path, env, settings, error)
+    if ctx.invoked_subcommand is None:
+        serve(ctx)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).", min=0, max=65535)] = None,
+) -> None:
+    """Run the REST server (the default command)."""
+    state = CliState.of(ctx)
+    settings = state.require_settings()
+    try:
+        from memoryd.server.run import serve as run_server
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("memoryd.server"):
+            raise
+        state.output.error(MemorydError("the REST server is not part of this build (memoryd.server.run)"))
+        raise typer.Exit(1) from None
+    with errors_to_exit(state.output):
+        run_server(settings, host=host, port=port)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to remember, one memory each.")] = None,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    role: Annotated[str, typer.Option(help="Role of TEXT: user, assistant, system or tool.")] = "user",
+    metadata: Annotated[
+        str | None, typer.Option(help="Metadata object for every item.", metavar="JSON")
+    ] = None,
+    timestamp: Annotated[str | None, typer.Option(help="When it was said (ISO 8601).", metavar="ISO")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="JSONL, or a JSON list, of messages {role, content, timestamp}."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Messages per write for --file.", min=1)] = 200,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remember TEXT and/or the messages of --file; prints one result per item (ADD or NOOP)."""
+    state = CliState.of(ctx, json_out)
+    scope = _scope(user_id, agent_id, run_id)
+    with errors_to_exit(state.output):
+        meta = parse_json_option(metadata, "metadata")
+        items: list[Any] = [{"role": role, "content": t} for t in texts or []]
+        if file is not None:
+            items += [{"role": role, "content": m} if isinstance(m, str) else m for m in read_messages(file)]
+        if not items:
+            raise InvalidInputError("nothing to add: give TEXT arguments or --file", field="messages")
+    size = min(batch_size, state.require_settings().limits.max_messages_per_add)
+
+    async def work(mem: AsyncMemory) -> list[AddResult]:
+        from rich.progress import Progress
+
+        results: list[AddResult] = []
+        with Progress(console=state.output.err, transient=True, disable=len(items) < 50) as bar:
+            task = bar.add_task("adding", total=len(items))
+            for start in range(0, len(items), size):
+                done = await mem.add(items[start : start + size], metadata=meta, timestamp=timestamp, **scope)
+                results += [replace(r, index=r.index + start) for r in done]
+                bar.advance(task, len(done))
+        return results
+
+    results = run_with_memory(state, work)
+    added = sum(r.event == Event.ADD for r in results)
+    state.output.emit(
+        {"results": [r.to_dict() for r in results]},
+        add_table(results),
+        f"[green]{added} added[/green], [yellow]{len(results) - added} unchanged (NOOP)[/yellow]",
+    )
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for (a question or keywords).")],
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="Most hits [search.default_limit].")
+    ] = None,
+    filters: FiltersOpt = None,
+    threshold: Annotated[float | None, typer.Option(help="Drop hits scoring below this (-1..1).")] = None,
+    as_of: AsOfOpt = None,
+    explain: Annotated[bool, typer.Option(help="Show the dense and BM25 parts of each score.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hybrid (semantic + keyword) search within a scope, best first."""
+    state = CliState.of(ctx, json_out)
+    with errors_to_exit(state.output):
+        where = parse_json_option(filters, "filters")
+    scope = _scope(user_id, agent_id, run_id)
+    hits = run_with_memory(
+        state,
+        lambda mem: mem.search(
+            query, filters=where, limit=limit, threshold=threshold, as_of=as_of, explain=explain, **scope
+        ),
+    )
+    state.output.emit(
+        {"results": [h.to_dict() for h in hits]},
+        hits_table(hits, explain=explain, compact=state.output.compact),
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Page size.")] = 100,
+    offset: Annotated[int, typer.Option(help="Skip this many (newest first).")] = 0,
+    filters: FiltersOpt = None,
+    include_expired: Annotated[bool, typer.Option(help="Also list superseded memories.")] = False,
+    as_of: AsOfOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List a scope's memories, newest first, a page at a time."""
+    state = CliState.of(ctx, json_out)
+    with errors_to_exit(state.output):
+        where = parse_json_option(filters, "filters")
+    scope = _scope(user_id, agent_id, run_id)
+    page = run_with_memory(
+        state,
+        lambda mem: mem.get_all(
+            filters=where, limit=limit, offset=offset, as_of=as_of, include_expired=include_expired, **scope
+        ),
+    )
+    state.output.emit(page.to_dict(), page_table(page, compact=state.output.compact))
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    memory_id: IdArg,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one memory (given a scope, only if it belongs to that scope)."""
+    state = CliState.of(ctx, json_out)
+    scope = _scope(user_id, agent_id, run_id)
+    record = run_with_memory(state, lambda mem: mem.get(memory_id, **scope))
+    state.output.emit(record.to_dict(), record_table(record))
+
+
+@app.command()
+def history(ctx: typer.Context, memory_id: IdArg, json_out: JsonOpt = False) -> None:
+    """Every recorded change of one memory, oldest first (kept after deletion)."""
+    state = CliState.of(ctx, json_out)
+    entries = run_with_memory(state, lambda mem: mem.history(memory_id))
+    state.output.emit({"results": [e.to_dict() for e in entries]}, history_table(entries))
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    memory_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The memory to delete.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Delete every memory of the given scope.")] = False,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting --all.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete one memory by ID, or with --all every memory of a scope (asks first unless --yes)."""
+    state = CliState.of(ctx, json_out)
+    scope = _scope(user_id, agent_id, run_id)
+    with errors_to_exit(state.output):
+        if all_ == (memory_id is not None):
+            raise InvalidInputError(
+                "give either an ID, or --all with --user-id/--agent-id/--run-id", field="id"
+            )
+        if all_ and not scope:
+            raise InvalidInputError("--all needs a scope: --user-id, --agent-id or --run-id", field="user_id")
+    if memory_id is not None:
+        record = run_with_memory(state, lambda mem: mem.delete(memory_id, **scope))
+        doc = {"deleted": 1, "id": record.id, "memory": record.to_dict()}
+        state.output.emit(doc, f"[red]deleted[/red] {record.id}")
+        return
+    shown = ", ".join(f"{k}={v!r}" for k, v in scope.items())
+    if not yes:
+        try:
+            typer.confirm(f"Delete every memory of {shown}? This cannot be undone", abort=True, err=True)
+        except typer.Abort:
+            if not sys.stdin.isatty():
+                state.output.note("")  # end the prompt's line (no echoed answer)
+            state.output.error(InvalidInputError("nothing deleted (pass --yes to skip the question)"))
+            raise typer.Exit(1) from None
+    count = run_with_memory(state, lambda mem: mem.delete_all(**scope))
+    state.output.emit({"deleted": count, "scope": scope}, f"[red]deleted[/red] {count} memories of {shown}")
+
+
+@app.command()
+def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Check Python, config, SQLite, the embedder, the store, jieba, extras and the port.
+
+    Each check says ok, info, warn or fail, and how to fix it. Exits 1 when a check fails.
+    """
+    from memoryd.cli.doctor import exit_code, run_doctor
+
+    state = CliState.of(ctx, json_out)
+    checks = run_doctor(
+        state.settings, config_error=state.config_error, config_path=state.config_path, env=state.env
+    )
+    code = exit_code(checks)
+    counts = {s: sum(c.status == s for c in checks) for s in ("ok", "info", "warn", "fail")}
+    verdict = "[bold red]problems found[/bold red]" if code else "[bold green]all good[/bold green]"
+    state.output.emit(
+        {"ok": code == 0, "summary": counts, "checks": [c.to_dict() for c in checks]},
+        checks_table(checks),
+        f"{verdict}: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+    )
+    raise typer.Exit(code)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Print the effective settings as TOML (secrets masked), noting where each value came from."""
+    from memoryd.cli.doctor import setting_sources
+
+    state = CliState.of(ctx, json_out)
+    data = state.require_settings().redacted()
+    sources = setting_sources(state.config_path, state.env)
+    origin = state.config_path or "none (defaults and MEMORYD_* environment)"
+    state.output.emit(
+        {"config_file": state.config_path, "settings": data, "sources": sources},
+        Text(f"# config file: {origin}\n", style="dim"),
+        config_text(data, sources),
+    )
+
+
+def _mount_bench() -> None:
+    """``memoryd bench`` from :mod:`memoryd.cli.bench`, or a stub that says why it is missing."""
+    try:
+        from memoryd.cli.bench import app as bench_app
+    except ImportError as exc:
+        reason = str(exc)
+
+        @app.command("bench", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        def bench_unavailable(ctx: typer.Context) -> None:
+            """Benchmarks (unavailable in this install; see the error)."""
+            msg = f"the bench commands are unavailable ({reason}); try: pip install 'memoryd[bench]'"
+            CliState.of(ctx).output.error(MemorydError(msg))
+            raise typer.Exit(1)
+
+        return
+    app.add_typer(bench_app, name="bench")
+
+
+_mount_bench()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

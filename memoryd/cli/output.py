@@ -1,0 +1,371 @@
+"""What every CLI command shares: its state, error reporting, input parsing and rendering.
+
+:class:`CliState` (in ``ctx.obj``) carries the settings built once by the root
+command and the :class:`Output`. Human output goes to stdout through
+:mod:`rich`; errors, prompts and progress bars go to stderr, so ``--json``
+leaves stdout holding one JSON document and nothing else. Expected errors
+become one red line and an exit code (2 for configuration, 1 otherwise),
+never a traceback. The ``*_table`` functions are pure: data in, a renderable
+out. Sub-apps such as ``memoryd bench`` import from here, not from the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from memoryd.config import Settings
+from memoryd.embedders import Embedder
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
+from memoryd.registry import resolve
+
+__all__ = [
+    "CliState",
+    "Output",
+    "add_table",
+    "checks_table",
+    "config_text",
+    "errors_to_exit",
+    "history_table",
+    "hits_table",
+    "load_embedder",
+    "page_table",
+    "parse_json_option",
+    "read_messages",
+    "record_table",
+    "run_with_memory",
+]
+
+T = TypeVar("T")
+
+_STATUS_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
+_STATUS_MARK = {"ok": "✓ ok", "info": "· info", "warn": "! warn", "fail": "✗ fail"}
+_EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yellow", "ERROR": "bold red"}
+
+
+class Output:
+    """Where one CLI invocation writes: a stdout console, a stderr console, the JSON switch."""
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+        if not self.out.is_terminal and "COLUMNS" not in os.environ:
+            self.out.width = 160  # piped: keep rows whole for grep rather than rich's 80 columns
+
+    @property
+    def compact(self) -> bool:
+        """Whether stdout is too narrow for wide tables."""
+        return self.out.width < 110
+
+    def json(self, document: Any) -> None:
+        """Write one JSON document to stdout (plain text, never colourised)."""
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+
+    def emit(self, document: Any, *renderables: RenderableType) -> None:
+        """The document as JSON in ``--json`` mode, else the renderables."""
+        if self.json_mode:
+            self.json(document)
+            return
+        for item in renderables:
+            self.out.print(item)
+
+    def note(self, message: str) -> None:
+        """A human remark on stderr (never pollutes the JSON on stdout)."""
+        self.err.print(message)
+
+    def error(self, exc: MemorydError) -> None:
+        """One red line on stderr; in ``--json`` mode also an error document on stdout."""
+        where = f" (field: {exc.field})" if exc.field else ""
+        self.err.print(f"[red]error:[/red] {escape(exc.message)}{escape(where)}", soft_wrap=True)
+        if self.json_mode:
+            self.json({"error": exc.to_dict()})
+
+
+@dataclass
+class CliState:
+    """What the root command hands to every command (``ctx.obj``)."""
+
+    output: Output
+    config_path: str | None
+    env: dict[str, str]
+    settings: Settings | None
+    config_error: ConfigError | None
+
+    @classmethod
+    def of(cls, ctx: typer.Context, json_flag: bool = False) -> CliState:
+        """The state of this invocation; a command's own ``--json`` switches JSON on."""
+        state = ctx.find_object(cls)
+        if state is None:
+            raise RuntimeError("memoryd commands run under the root `memoryd` command")
+        if json_flag:
+            state.output.json_mode = True
+        return state
+
+    def require_settings(self) -> Settings:
+        """The settings; a configuration error ends the command with exit code 2."""
+        if self.settings is None:
+            self.output.error(self.config_error or ConfigError("no settings"))
+            raise typer.Exit(2)
+        return self.settings
+
+
+@contextmanager
+def errors_to_exit(output: Output) -> Iterator[None]:
+    """Expected errors become one red line and an exit code; never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        output.error(exc)
+        raise typer.Exit(2) from None
+    except MemorydError as exc:
+        output.error(exc)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        output.note("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+
+
+_EMBEDDERS: dict[tuple[str, int, int], Embedder] = {}
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, loaded once per process."""
+    cfg = settings.embedder
+    key = (cfg.provider, cfg.threads, cfg.batch_size)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
+    return _EMBEDDERS[key]
+
+
+def run_with_memory(state: CliState, work: Callable[[AsyncMemory], Awaitable[T]]) -> T:
+    """Open the store, run ``work`` on it and close it; library errors are reported."""
+    settings = state.require_settings()
+
+    async def go() -> T:
+        async with AsyncMemory(settings, embedder=load_embedder(settings)) as mem:
+            return await work(mem)
+
+    with errors_to_exit(state.output):
+        return asyncio.run(go())
+
+
+def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:
+    """A ``--option JSON`` value that must be an object; errors name the option."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        msg = f"--{option} is not valid JSON: {exc.msg} at column {exc.colno}"
+        raise InvalidInputError(msg, field=option) from None
+    if not isinstance(parsed, dict):
+        msg = f"--{option} must be a JSON object, got {type(parsed).__name__}"
+        raise InvalidInputError(msg, field=option)
+    return parsed
+
+
+def read_messages(path: Path) -> list[Any]:
+    """Messages from a JSON list or a JSONL file (one string or message object per line)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
+    if raw.lstrip().startswith("["):
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            msg = f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+            raise InvalidInputError(msg, field="file") from None
+        return list(items)
+    items = []
+    for number, line in enumerate(raw.splitlines(), 1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                msg = f"{path} line {number} is not valid JSON: {exc.msg}"
+                raise InvalidInputError(msg, field="file") from None
+    return items
+
+
+def when(value: datetime | None) -> str:
+    """A time for people: local, to the minute (JSON output keeps ISO 8601 UTC)."""
+    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _record_when(memory: MemoryRecord) -> str:
+    return when(memory.event_time or memory.created_at)
+
+
+def add_table(results: Iterable[AddResult]) -> Table:
+    table = Table(title="add", title_justify="left", show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("event")
+    table.add_column("id", no_wrap=True, min_width=36)
+    table.add_column("text / reason", overflow="fold", min_width=20)
+    for r in results:
+        detail = Text(r.text or "")
+        if r.reason:
+            detail.append(f"  ({r.reason})", style="dim")
+        table.add_row(
+            str(r.index), Text(r.event.value, style=_EVENT_STYLE.get(r.event.value, "")), r.id or "", detail
+        )
+    return table
+
+
+def _explain_text(explain: Mapping[str, Any] | None) -> Text:
+    if not explain:
+        return Text("")
+    parts = []
+    if explain.get("dense_cosine") is not None:
+        parts.append(f"cos {explain['dense_cosine']:.3f} #{explain.get('dense_rank')}")
+    if explain.get("bm25") is not None:
+        parts.append(f"bm25 {explain['bm25']:.2f} #{explain.get('bm25_rank')}")
+    if explain.get("recency") is not None:
+        parts.append(f"rec {explain['recency']:.2f}")
+    return Text(", ".join(parts), style="dim")
+
+
+def _memories_table(
+    title: str,
+    memories: list[MemoryRecord],
+    *,
+    scores: list[float] | None = None,
+    explains: list[dict[str, Any] | None] | None = None,
+    compact: bool = False,
+) -> Table:
+    """One row per memory; ``compact`` folds kind, role and time under the text (narrow terminals)."""
+    table = Table(title=title, title_justify="left", show_edge=False)
+    if scores is not None:
+        table.add_column("score", justify="right", no_wrap=True, min_width=6)
+    table.add_column("id", no_wrap=True, min_width=36)
+    if not compact:
+        for name in ("kind", "role", "when"):
+            table.add_column(name, no_wrap=True)
+    table.add_column("text", overflow="fold", ratio=1, min_width=20)
+    if explains is not None and not compact:
+        table.add_column("why", overflow="fold")
+    for i, m in enumerate(memories):
+        row: list[RenderableType] = [] if scores is None else [f"{scores[i]:.4f}"]
+        row.append(m.id)
+        meta = [m.kind.value, m.role or "", _record_when(m)]
+        text = Text(m.text, style="" if m.is_current else "dim")
+        why = _explain_text(explains[i]) if explains is not None else None
+        if compact:
+            text.append("\n" + " · ".join(p for p in meta if p), style="dim")
+            if why:
+                text.append("\n").append_text(why)
+            row.append(text)
+        else:
+            row += [*meta, text]
+            if why is not None:
+                row.append(why)
+        table.add_row(*row)
+    return table
+
+
+def hits_table(hits: list[SearchHit], *, explain: bool = False, compact: bool = False) -> Table:
+    return _memories_table(
+        f"{len(hits)} result(s)",
+        [h.memory for h in hits],
+        scores=[h.score for h in hits],
+        explains=[h.explain for h in hits] if explain else None,
+        compact=compact,
+    )
+
+
+def page_table(page: Page, *, compact: bool = False) -> Table:
+    shown = f"{page.offset + 1}–{page.offset + len(page.items)}" if page.items else "none"
+    return _memories_table(f"memories {shown} of {page.total}", page.items, compact=compact)
+
+
+def record_table(memory: MemoryRecord) -> Table:
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in memory.to_dict().items():
+        if key == "memory" or value in (None, [], {}):
+            continue
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+        table.add_row(key, Text(shown))
+    return table
+
+
+def history_table(entries: list[HistoryEntry]) -> Table:
+    title = f"history of {entries[0].memory_id}" if entries else "history"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("event")
+    table.add_column("when", no_wrap=True)
+    table.add_column("actor", no_wrap=True)
+    table.add_column("old", overflow="fold")
+    table.add_column("new", overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            Text(e.event.value, style=_EVENT_STYLE.get(e.event.value, "")),
+            when(e.created_at),
+            e.actor,
+            Text(e.old_text or "", style="dim"),
+            Text(e.new_text or ""),
+        )
+    return table
+
+
+def checks_table(checks: Iterable[Any]) -> Table:
+    """Doctor results (records with name, status, detail, fix)."""
+    table = Table(title="memoryd doctor", title_justify="left", show_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("detail / fix", overflow="fold", ratio=1)
+    for c in checks:
+        body = Text(c.detail)
+        if c.fix:
+            body.append("\nfix: ", style="bold")
+            body.append(c.fix)
+        table.add_row(Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.name, body)
+    return table
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> Text:
+    """The settings as TOML, each value annotated with where it came from."""
+    sources = sources or {}
+    out = Text()
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            out.append(f"{section} = {_toml_value(values)}\n")
+            continue
+        out.append(f"[{section}]\n", style="bold")
+        for key, value in values.items():
+            out.append(f"{key} = {_toml_value(value)}")
+            origin = sources.get(f"{section}.{key}", "default")
+            out.append(f"  # {origin}\n", style="dim" if origin == "default" else "cyan")
+        out.append("\n")
+    out.rstrip()
+    return out

@@ -1,0 +1,181 @@
+"""``memoryd doctor``: the checks as functions, and the command's verdicts and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memoryd import AsyncMemory, load_settings
+from memoryd.cli import doctor
+from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import ConfigError
+from tests.cli.conftest import Run, as_json
+
+
+class TinyEmbedder:
+    """A real (if useless) embedder: 8-d vectors from character codes."""
+
+    name = "tiny-test-embedder"
+    dim = 8
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for j, ch in enumerate(text):
+                out[i, j % self.dim] += ord(ch) % 17
+        out += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def session_model(monkeypatch: pytest.MonkeyPatch, embedder: USEEmbedder) -> None:
+    """Let doctor's embedder check use the session's model instead of loading another (~1.5 s)."""
+    real = doctor.resolve
+
+    def resolve(role: str, name: str) -> Any:
+        return (lambda **_: embedder) if (role, name) == ("embedder", "use") else real(role, name)
+
+    monkeypatch.setattr(doctor, "resolve", resolve)
+
+
+def test_doctor_is_green_on_a_fresh_setup_and_touches_nothing(run: Run, db_path: Path) -> None:
+    result = run("doctor", "--json")
+    assert result.exit_code == 0, result.stdout
+    doc = as_json(result)
+    by_name = {c["name"]: c for c in doc["checks"]}
+    assert {"python", "config", "sqlite", "embedder", "store", "jieba", "port"} <= set(by_name)
+    assert any(name.startswith("extra:") for name in by_name)
+    assert doc["ok"] is True and doc["summary"]["fail"] == 0
+    assert all(c["status"] in ("ok", "info") for c in doc["checks"]), doc["checks"]
+    assert "MEMORYD_STORAGE__PATH" in by_name["config"]["detail"]
+    assert by_name["embedder"]["dim"] == 512 and by_name["embedder"]["load_seconds"] > 0
+    assert "created on the first write" in by_name["store"]["detail"]
+    for check in doc["checks"]:
+        if check["status"] != "ok":
+            assert check["fix"].startswith("pip install 'memoryd["), check
+    assert not db_path.parent.exists()  # doctor probes, it does not create the store
+
+
+@pytest.mark.usefixtures("session_model")
+def test_doctor_human_output(run: Run) -> None:
+    human = run("doctor")
+    assert human.exit_code == 0 and "all good" in human.stdout and "✓ ok" in human.stdout
+
+
+@pytest.mark.usefixtures("session_model")
+def test_doctor_fails_and_names_the_fix_when_the_store_has_another_embedder(run: Run, db_path: Path) -> None:
+    async def build() -> None:
+        settings = load_settings(env={}, overrides={"storage": {"path": str(db_path)}})
+        async with AsyncMemory(settings, embedder=TinyEmbedder()) as mem:
+            await mem.add("built with the tiny embedder", user_id="alice")
+
+    asyncio.run(build())
+    result = run("doctor", "--json")
+    assert result.exit_code == 1
+    store = next(c for c in as_json(result)["checks"] if c["name"] == "store")
+    assert store["status"] == "fail"
+    assert "tiny-test-embedder" in store["detail"] and "use-multilingual-v3" in store["detail"]
+    assert "storage.path" in store["fix"]
+
+    human = run("doctor")
+    assert human.exit_code == 1 and "problems found" in human.stdout and "fix:" in human.stdout
+    # The memory commands refuse the store too, with the same explanation and no traceback.
+    refused = run("search", "tiny", "-u", "alice")
+    assert refused.exit_code == 1 and "tiny-test-embedder" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_doctor_reports_a_bad_config_as_a_failed_check(run: Run) -> None:
+    result = run("doctor", "--json", env={"MEMORYD_SEARCH__FOO": "1"})
+    assert result.exit_code == 1
+    config = next(c for c in as_json(result)["checks"] if c["name"] == "config")
+    assert config["status"] == "fail" and "search.foo" in config["detail"]
+    assert config["fix"] == "correct or unset MEMORYD_SEARCH__FOO"
+
+
+def test_python_check() -> None:
+    assert doctor.python_check((3, 11, 2)).status == "ok"
+    old = doctor.python_check((3, 10, 14))
+    assert old.status == "fail" and "3.10.14" in old.detail and "3.11" in (old.fix or "")
+
+
+def test_config_check_points_at_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    error = ConfigError("unknown setting 'storage.pathh'", field="storage.pathh")
+    check = doctor.config_check(None, error, path, {"MEMORYD_CONFIG": str(path)})
+    assert check.status == "fail" and check.fix == f"edit {path}: correct or remove 'storage.pathh'"
+    assert check.data["env"] == ["MEMORYD_CONFIG"]
+
+
+def test_sqlite_check_in_a_directory_not_created_yet(tmp_path: Path) -> None:
+    check = doctor.sqlite_check(tmp_path / "a" / "b" / "m.db")
+    assert check.status == "ok", check
+    assert "FTS5" in check.detail and "WAL" in check.detail and "created on first use" in check.detail
+    assert not (tmp_path / "a").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_sqlite_check_fails_when_the_path_is_a_directory(tmp_path: Path) -> None:
+    check = doctor.sqlite_check(tmp_path)
+    assert (
+        check.status == "fail"
+        and "not a file" in check.detail
+        and "MEMORYD_STORAGE__PATH" in (check.fix or "")
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_sqlite_check_fails_on_a_read_only_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        check = doctor.sqlite_check(locked / "m.db")
+    finally:
+        locked.chmod(0o700)
+    assert check.status == "fail" and "chmod" in (check.fix or "")
+
+
+def test_port_check_warns_when_taken() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        taken = doctor.port_check("127.0.0.1", port)
+    assert taken.status == "warn" and "in use" in taken.detail and f"--port {port + 1}" in (taken.fix or "")
+    assert doctor.port_check("127.0.0.1", 0).status == "ok"
+
+
+def test_extras_each_name_their_pip_line() -> None:
+    checks = doctor.extras_checks(load_settings(env={}))
+    names = {c.name for c in checks}
+    assert "extra:minilm" in names  # the one registered extra today
+    assert "extra:test" not in names
+    for check in checks:
+        assert check.status in ("ok", "info"), check
+        if check.status == "info":
+            assert check.fix == f"pip install 'memoryd[{check.name.removeprefix('extra:')}]'"
+
+
+def test_jieba_and_exit_code() -> None:
+    assert doctor.jieba_check().status == "ok"
+    ok = doctor.Check("a", "ok", "")
+    assert doctor.exit_code([ok, doctor.Check("b", "warn", "")]) == 0
+    assert doctor.exit_code([ok, doctor.Check("c", "fail", "", "do x")]) == 1
+
+
+def test_a_missing_extra_fails_only_when_it_is_the_active_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "_installed", lambda requirement: (False, f"{requirement} missing"))
+    default = {c.name: c for c in doctor.extras_checks(load_settings(env={}))}
+    assert default["extra:minilm"].status == "info"
+    active = {
+        c.name: c for c in doctor.extras_checks(load_settings(env={"MEMORYD_EMBEDDER__PROVIDER": "minilm"}))
+    }
+    assert active["extra:minilm"].status == "fail"
+    assert "embedder = 'minilm'" in active["extra:minilm"].detail
+    assert active["extra:minilm"].fix == "pip install 'memoryd[minilm]'"

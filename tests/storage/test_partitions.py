@@ -1,0 +1,87 @@
+"""The in-memory partitions on their own: BM25 arithmetic, projection recall, racing loads."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+
+from memoryd.models import Scope
+from memoryd.storage import ChangeSet, Storage
+from memoryd.storage.sqlite.bm25 import K1, B, BM25Partition
+from memoryd.storage.sqlite.vectors import VectorPartition
+from tests.storage.helpers import adds, record, unit
+
+
+def test_bm25_matches_the_okapi_formula() -> None:
+    docs = [["red", "apple"], ["red", "red", "car", "fast"], ["green", "apple", "pie", "recipe", "easy"]]
+    part = BM25Partition()
+    memories = [record(" ".join(d)) for d in docs]
+    for m, terms in zip(memories, docs, strict=True):
+        part.put(m, terms)
+    avg = sum(map(len, docs)) / 3
+
+    def expected(doc: list[str], query: list[str]) -> float:
+        total = 0.0
+        for t in query:
+            df = sum(t in d for d in docs)
+            tf = doc.count(t)
+            if tf:
+                idf = math.log(1 + (3 - df + 0.5) / (df + 0.5))
+                total += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len(doc) / avg))
+        return total
+
+    hits = dict(part.search(["red", "apple"], Scope("u1"), 10, None))
+    for m, d in zip(memories, docs, strict=True):
+        assert math.isclose(hits[m.id], expected(d, ["red", "apple"]), rel_tol=1e-5)
+    part.drop(memories[1].id)
+    assert memories[1].id not in dict(part.search(["red"], Scope("u1"), 10, None))
+
+
+def test_bm25_text_change_retires_the_old_terms() -> None:
+    part = BM25Partition()
+    m = record("old words")
+    part.put(m, ["old", "words"])
+    part.put(m.with_changes(text="new text"), ["new", "text"])
+    assert part.search(["old"], Scope("u1"), 5, None) == []
+    assert [h[0] for h in part.search(["new"], Scope("u1"), 5, None)] == [m.id]
+
+
+def test_projection_shortlist_agrees_with_exact_search() -> None:
+    rng = np.random.default_rng(3)
+    # Sentence embeddings have a decaying spectrum: a few directions carry most variance.
+    spectrum = (1.0 / np.arange(1, 65)) ** 0.8
+    vecs = (rng.normal(size=(20000, 64)) * spectrum).astype(np.float32) + 0.5 * spectrum.astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    exact, approx = VectorPartition(64, exact_max=100_000), VectorPartition(64, exact_max=500)
+    memories = [record(f"v{i}") for i in range(20000)]
+    for m, v in zip(memories, vecs, strict=True):
+        exact.put(m, v)
+        approx.put(m, v)
+    assert exact.basis is None and approx.basis is not None
+    found = 0
+    for qi in range(50):
+        q = vecs[qi * 7] + 0.3 * (rng.normal(size=64) * spectrum).astype(np.float32)
+        q /= np.linalg.norm(q)
+        want = [h[0] for h in exact.search(q, Scope("u1"), 10, None)]
+        got = [h[0] for h in approx.search(q, Scope("u1"), 10, None)]
+        found += len(set(want) & set(got))
+    assert found / 500 >= 0.98, found / 500
+
+
+async def test_commits_racing_a_partition_load_are_not_lost(store: Storage) -> None:
+    await store.commit(adds(*[(record(f"seed {i}"), unit(1, i / 100)) for i in range(200)]))
+    for round_ in range(5):
+        store.vectors.cache.clear()  # type: ignore[attr-defined]
+        store.keywords.cache.clear()  # type: ignore[attr-defined]
+        fresh = record(f"racer {round_}")
+        search = asyncio.ensure_future(store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=500))
+        kw = asyncio.ensure_future(store.keywords.search(["racer"], scope=Scope("u1"), limit=5))
+        await store.commit(adds((fresh, unit(0, 1))))
+        await asyncio.gather(search, kw)
+        ids = [h[0] for h in await store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=round_ + 1)]
+        assert fresh.id in ids
+        assert fresh.id in {h[0] for h in await store.keywords.search(["racer"], scope=Scope("u1"), limit=50)}
+    await store.commit(ChangeSet(deletes=[fresh.id]))
+    assert fresh.id not in {h[0] for h in await store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=5)}
