@@ -68,14 +68,13 @@ class HybridSearcher:
         # Every candidate needs a cosine for the threshold and the explanation; keyword-only
         # candidates are scored exactly on their own ids.
         head = fused[: max(req.limit * 3, req.limit + 10)]
-        missing = {c.id for c in head if "dense" not in c.scores}
+        missing = {c.id: c for c in head if "dense" not in c.scores}
         if missing:
-            for mid, cos in await self.storage.vectors.search(
-                vector, scope=req.scope, limit=len(missing), allowed=missing
-            ):
-                for c in head:
-                    if c.id == mid:
-                        c.scores["dense"] = cos
+            scored = await self.storage.vectors.search(
+                vector, scope=req.scope, limit=len(missing), allowed=set(missing)
+            )
+            for mid, cos in scored:
+                missing[mid].scores["dense"] = cos
         records = await self.storage.records.get_many([c.id for c in head])
         now = req.as_of or utcnow()
         hits: list[SearchHit] = []

@@ -1,0 +1,65 @@
+"""Documentation is tested: settings, CLI commands, routes and public names are all documented."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel
+
+import memoryd
+from memoryd.cli.reference import render
+from memoryd.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_config() -> dict:
+    block = re.search(r"```toml\n(.*?)```", README, re.S)
+    assert block, "README has no TOML configuration block"
+    return tomllib.loads(block.group(1))
+
+
+def test_every_setting_is_in_the_readme_config_block() -> None:
+    documented = _readme_config()
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        assert section in documented, f"[{section}] missing from README"
+        for key in model.model_fields:
+            assert key in documented[section], f"{section}.{key} missing from README"
+
+
+def test_readme_config_block_is_valid_config(tmp_path: Path) -> None:
+    f = tmp_path / "readme.toml"
+    f.write_text(re.search(r"```toml\n(.*?)```", README, re.S).group(1))  # type: ignore[union-attr]
+    from memoryd.config import load_settings
+
+    load_settings(f, env={})
+
+
+def test_cli_reference_is_generated_from_the_commands() -> None:
+    committed = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert committed == render(), "docs/cli.md is stale: python -m memoryd.cli.reference > docs/cli.md"
+
+
+def test_every_cli_command_is_in_the_readme_or_reference() -> None:
+    reference = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for title in re.findall(r"^## `(memoryd[^`]*)`", reference, re.M):
+        assert title in reference
+    for command in ("serve", "add", "search", "list", "get", "delete", "history", "doctor", "config show"):
+        assert f"## `memoryd {command}`" in reference
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for name in memoryd.__all__:
+        assert f"`{name}" in api, f"{name} missing from docs/api.md"
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)  # type: ignore[union-attr]
+    assert first_block.splitlines()[0].startswith("make serve")
+    assert first_block.splitlines()[1].startswith("make test")
