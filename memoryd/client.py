@@ -78,8 +78,8 @@ class Memory:
     def delete_all(self, **kwargs: Any) -> int:
         return self._run(self._async.delete_all(**kwargs))
 
-    def history(self, memory_id: str) -> list[HistoryEntry]:
-        return self._run(self._async.history(memory_id))
+    def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
+        return self._run(self._async.history(memory_id, **kwargs))
 
     def reset(self) -> None:
         self._run(self._async.reset())

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.errors import InvalidFilterError, InvalidInputError
-from memoryd.models import MemoryRecord, parse_time
+from memoryd.models import MemoryRecord, parse_time, require_utf8
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -120,7 +120,11 @@ def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
 
 def _field_name(key: str, where: str) -> str:
     name = key[len("metadata.") :] if key.startswith("metadata.") else key
-    if not name or any(c in name for c in '"\\') or any(ord(c) < 32 for c in name):
+    if (
+        not name
+        or any(c in name for c in '"\\')
+        or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
+    ):
         raise InvalidFilterError(f"{where}: invalid field name {key!r}", field=where)
     if key.startswith("metadata.") or name not in BUILTIN_FIELDS:
         return f"metadata.{name}"
@@ -131,6 +135,12 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def _cond(field: str, op: str, value: Any, where: str) -> Cond:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            try:
+                require_utf8(item, where)
+            except InvalidInputError as exc:
+                raise InvalidFilterError(exc.message, field=where) from exc
     op = op.lstrip("$").lower()
     if op not in OPERATORS:
         raise InvalidFilterError(f"{where}: unknown operator; allowed: {', '.join(OPERATORS)}", field=where)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from memoryd.models import (
     SearchHit,
     content_hash,
     parse_time,
+    require_utf8,
     utcnow,
 )
 from memoryd.registry import resolve
@@ -84,7 +86,11 @@ class AsyncMemory:
             if self._opened:
                 return self
             name, dim = self._embedder_identity()
-            await self.storage.open(name, dim)
+            try:
+                await self.storage.open(name, dim)
+            except BaseException:
+                await self.storage.close()  # never leave a half-open store behind
+                raise
             self._searcher = HybridSearcher(self.storage, self._embed, self.settings.search)
             self._opened = True
         return self
@@ -151,7 +157,7 @@ class AsyncMemory:
             changes = ChangeSet(
                 upserts=[StoredMemory(m, vectors[i], tokenize(m.text)) for i, m in enumerate(plan.new)],
                 history=[
-                    HistoryDraft(m.id, Event.ADD, None, m.text, "api:add/fast", now, {"kind": m.kind.value})
+                    _draft(m, Event.ADD, None, m.text, "api:add/fast", now, kind=m.kind.value)
                     for m in plan.new
                 ],
             )
@@ -182,9 +188,7 @@ class AsyncMemory:
             await self.storage.commit(
                 ChangeSet(
                     history=[
-                        HistoryDraft(
-                            old.id, Event.NOOP, old.text, old.text, "api:update", now, {"reason": "no change"}
-                        )
+                        _draft(old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change")
                     ]
                 )
             )
@@ -200,14 +204,14 @@ class AsyncMemory:
             ChangeSet(
                 upserts=[StoredMemory(new, vector, None if same_text else tokenize(new.text))],
                 history=[
-                    HistoryDraft(
-                        old.id,
+                    _draft(
+                        old,
                         Event.UPDATE,
                         old.text,
                         new.text,
                         "api:update",
                         now,
-                        {"metadata_changed": not same_meta},
+                        metadata_changed=not same_meta,
                     )
                 ],
             )
@@ -227,7 +231,7 @@ class AsyncMemory:
         await self.storage.commit(
             ChangeSet(
                 deletes=[old.id],
-                history=[HistoryDraft(old.id, Event.DELETE, old.text, None, "api:delete", utcnow())],
+                history=[_draft(old, Event.DELETE, old.text, None, "api:delete", utcnow())],
             )
         )
         return old
@@ -241,15 +245,12 @@ class AsyncMemory:
         ids = await self.storage.records.select_ids(scope, None, include_expired=True)
         now = utcnow()
         for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
+            chunk = await self.storage.records.get_many(ids[start : start + 1000])
             await self.storage.commit(
                 ChangeSet(
-                    deletes=chunk,
+                    deletes=list(chunk),
                     history=[
-                        HistoryDraft(
-                            i, Event.DELETE, None, None, "api:delete_all", now, {"scope": dict(scope.items())}
-                        )
-                        for i in chunk
+                        _draft(m, Event.DELETE, m.text, None, "api:delete_all", now) for m in chunk.values()
                     ],
                 )
             )
@@ -272,6 +273,7 @@ class AsyncMemory:
         """One memory by id; with a scope, only if it belongs to that scope."""
         if not isinstance(memory_id, str) or not memory_id.strip():
             raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+        require_utf8(memory_id, "memory_id")
         scope = _scope(user_id, agent_id, run_id)
         await self._ready()
         found = (await self.storage.records.get_many([memory_id])).get(memory_id)
@@ -286,14 +288,15 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         offset: int = 0,
         as_of: Any = None,
         include_expired: bool = False,
     ) -> Page:
-        """A page of a scope's memories, newest first, optionally filtered."""
+        """A page of a scope's memories, newest first, optionally filtered (100 a page by default)."""
         scope = _scope(user_id, agent_id, run_id).require()
         limits = self.settings.limits
+        limit = min(100, limits.max_limit) if limit is None else limit
         _check_int("limit", limit, 1, limits.max_limit)
         _check_int("offset", offset, 0, 10**12)
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
@@ -324,6 +327,7 @@ class AsyncMemory:
         limits = self.settings.limits
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string", field="query")
+        require_utf8(query, "query")
         if len(query) > limits.max_query_chars:
             raise InvalidInputError(
                 f"query has {len(query)} characters; the limit is {limits.max_query_chars}", field="query"
@@ -346,12 +350,23 @@ class AsyncMemory:
             )
         )
 
-    async def history(self, memory_id: str) -> list[HistoryEntry]:
-        """Every recorded change of one memory, oldest first (kept after deletion)."""
+    async def history(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[HistoryEntry]:
+        """Every recorded change of one memory, oldest first (kept after deletion).
+
+        With a scope, only the history of a memory that scope owned."""
         if not isinstance(memory_id, str) or not memory_id.strip():
             raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+        require_utf8(memory_id, "memory_id")
+        scope = _scope(user_id, agent_id, run_id)
         await self._ready()
-        entries = await self.storage.records.history(memory_id)
+        entries = await self.storage.records.history(memory_id, None if scope.is_empty else scope)
         if not entries:
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         return entries
@@ -388,6 +403,18 @@ class AsyncMemory:
             "checks": checks,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+
+
+def _draft(
+    memory: MemoryRecord,
+    event: Event,
+    old: str | None,
+    new: str | None,
+    actor: str,
+    now: datetime,
+    **details: Any,
+) -> HistoryDraft:
+    return HistoryDraft(memory.id, event, old, new, actor, now, details, memory.scope)
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "SearchHit",
     "content_hash",
     "parse_time",
+    "require_utf8",
     "to_epoch",
     "utcnow",
 ]
@@ -51,6 +52,15 @@ class Event(StrEnum):
     DELETE = "DELETE"
     NOOP = "NOOP"
     ERROR = "ERROR"
+
+
+def require_utf8(value: str, field: str) -> str:
+    """Reject strings that cannot be stored as UTF-8 (lone surrogates), naming the field."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{field} is not valid UTF-8 text (lone surrogate)", field=field) from exc
+    return value
 
 
 def utcnow() -> datetime:
@@ -115,6 +125,8 @@ class Scope:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise InvalidInputError(f"{name} must be a non-empty string", field=name)
+            if value is not None:
+                require_utf8(value, name)
 
     @property
     def is_empty(self) -> bool:

@@ -63,3 +63,12 @@ def test_readme_starts_with_the_two_commands() -> None:
     first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)  # type: ignore[union-attr]
     assert first_block.splitlines()[0].startswith("make serve")
     assert first_block.splitlines()[1].startswith("make test")
+
+
+def test_every_route_is_in_the_http_reference() -> None:
+    from memoryd.server import create_app
+
+    http = (ROOT / "docs" / "http.md").read_text(encoding="utf-8")
+    for path, operations in create_app().openapi()["paths"].items():
+        for method in operations:
+            assert f"| `{method.upper()}` | `{path}` |" in http, f"{method.upper()} {path} missing from docs/http.md"

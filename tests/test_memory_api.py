@@ -240,3 +240,66 @@ def test_sync_wrapper_has_the_same_api(mem: Memory) -> None:
     assert mem.health()["status"] == "ok"
     for name in ("add", "search", "get", "get_all", "update", "delete", "delete_all", "history", "reset"):
         assert callable(getattr(AsyncMemory, name)) and callable(getattr(Memory, name))
+
+
+async def test_history_is_scoped_even_after_deletion(amem: AsyncMemory) -> None:
+    mid = (await amem.add("private note", user_id="alice"))[0].id
+    await amem.delete(mid)
+    assert [e.event for e in await amem.history(mid, user_id="alice")] == [Event.ADD, Event.DELETE]
+    with pytest.raises(NotFoundError):
+        await amem.history(mid, user_id="mallory")
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda m: m.add("hi", user_id="bad\ud800"), "user_id"),
+    (lambda m: m.add("hi", user_id="u", metadata={"k": "v\udfff"}), "metadata"),
+    (lambda m: m.search("q\ud800", user_id="u"), "query"),
+    (lambda m: m.search("q", user_id="u", filters={"k": "v\ud800"}), "filters.k"),
+    (lambda m: m.get("id\ud800"), "memory_id"),
+])
+async def test_lone_surrogates_are_rejected_not_crashed(amem: AsyncMemory, call, field) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError) as info:
+        await call(amem)
+    assert info.value.field == field
+
+
+async def test_get_all_default_page_respects_a_small_limit_ceiling(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    small = settings.model_copy(update={"limits": settings.limits.model_copy(update={"max_limit": 5})})
+    async with AsyncMemory(small, embedder=embedder) as mem:
+        await mem.add([f"item {i}" for i in range(8)], user_id="u")
+        page = await mem.get_all(user_id="u")
+        assert (page.total, len(page.items), page.limit) == (8, 5, 5)
+
+
+async def test_a_failed_open_leaves_nothing_running(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from memoryd import StorageError, load_settings
+
+    (tmp_path / "file").write_text("x")
+    bad = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "file" / "m.db")}})
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(StorageError) as info:
+        await AsyncMemory(bad, embedder=embedder).open()
+    assert info.value.field == "storage.path"
+    assert not {t.name for t in threading.enumerate()} - before
+
+
+async def test_a_refused_embedder_does_not_leak_the_writer_thread(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import numpy as np
+
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add("built with USE", user_id="u")
+
+    class Other:
+        name, dim = "other-model", 8
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            return np.ones((len(texts), 8), dtype=np.float32)
+
+    writers = sum(t.name == "memoryd-sqlite-writer" for t in threading.enumerate())
+    with pytest.raises(EmbedderMismatchError):
+        await AsyncMemory(settings, embedder=Other()).open()  # type: ignore[arg-type]
+    assert sum(t.name == "memoryd-sqlite-writer" for t in threading.enumerate()) == writers

@@ -47,9 +47,13 @@ def _walk(cmd: Any, path: list[str], out: list[str]) -> None:
 
 def render() -> str:
     root = typer.main.get_command(app)
-    out = ["# memoryd command-line reference", "",
-           "Generated from the commands' help by `python -m memoryd.cli.reference`; "
-           "every command also answers `--help`.", ""]
+    out = [
+        "# memoryd command-line reference",
+        "",
+        "Generated from the commands' help by `python -m memoryd.cli.reference`; "
+        "every command also answers `--help`.",
+        "",
+    ]
     _walk(root, ["memoryd"], out)
     return "\n".join(out).rstrip() + "\n"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from memoryd.config import LimitsConfig
 from memoryd.errors import InvalidInputError, NotSupportedError, PayloadTooLargeError
-from memoryd.models import Message, Scope, parse_time
+from memoryd.models import Message, Scope, parse_time, require_utf8
 
 __all__ = ["MODES", "AddInput", "check_metadata", "clean_text", "normalise_add", "normalise_messages"]
 
@@ -35,7 +35,9 @@ def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"{field} must be a JSON object", field=field)
     try:
-        json.dumps(metadata, allow_nan=False)
+        json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{field} is not valid UTF-8 text (lone surrogate)", field=field) from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{field} must be JSON-serialisable: {exc}", field=field) from exc
     if not all(isinstance(k, str) for k in metadata):
@@ -48,8 +50,7 @@ def clean_text(value: Any, field: str, limits: LimitsConfig) -> str:
         raise InvalidInputError(f"{field} must be a string, got {type(value).__name__}", field=field)
     if "\x00" in value:
         value = value.replace("\x00", "")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise InvalidInputError(f"{field} is not valid UTF-8 text (lone surrogate)", field=field)
+    require_utf8(value, field)
     if not value.strip():
         raise InvalidInputError(f"{field} is empty", field=field)
     if len(value) > limits.max_message_chars:

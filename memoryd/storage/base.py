@@ -52,6 +52,7 @@ class HistoryDraft:
     actor: str
     created_at: datetime
     details: dict[str, Any] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)  # whose memory it was: scoped history reads
 
 
 @dataclass(slots=True)
@@ -98,7 +99,10 @@ class RecordStore(Protocol):
         include_expired: bool = False,
         cap: int = 1_000_000,
     ) -> list[str]: ...
-    async def history(self, memory_id: str) -> list[HistoryEntry]: ...
+    async def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+        """Changes of one memory, oldest first; with a scope, only if it owned the memory."""
+        ...
+
     async def stats(self) -> dict[str, Any]: ...
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...

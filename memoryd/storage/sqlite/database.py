@@ -80,7 +80,12 @@ class SQLiteDatabase:
     def open(self) -> None:
         if self._writer is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the directory for storage.path {self.path}: {exc}", field="storage.path"
+            ) from exc
         ready: Future[None] = Future()
         self._writer = threading.Thread(
             target=self._write_loop, args=(ready,), name="memoryd-sqlite-writer", daemon=True
@@ -212,6 +217,13 @@ class SQLiteDatabase:
             raise StorageError("the SQLite database is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._run_read, fn)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound in-memory work (index scoring) on a reader thread, off the event loop."""
+        if self._readers is None or self._closed:
+            raise StorageError("the SQLite database is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(*args))
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None or self._closed:

@@ -125,8 +125,12 @@ class SQLiteKeywordIndex:
         if not terms or limit <= 0 or (allowed is not None and not allowed):
             return []
         part = await self.cache.get(partition_key(scope))
-        with self.cache.lock:
-            return part.search(terms, scope, limit, allowed)
+
+        def run() -> list[tuple[str, float]]:
+            with self.cache.lock:
+                return part.search(terms, scope, limit, allowed)
+
+        return await self.db.offload(run)
 
     async def reset(self) -> None:
         def op(conn: sqlite3.Connection) -> None:

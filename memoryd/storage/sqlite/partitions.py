@@ -24,7 +24,8 @@ Change = tuple[Sequence[tuple[MemoryRecord, Any]], Sequence[str]]
 
 
 class Partition(Protocol):
-    nbytes: int
+    @property
+    def nbytes(self) -> int: ...
 
     def put(self, memory: MemoryRecord, payload: Any) -> None:
         """Insert or refresh a memory; ``payload`` None keeps the indexed content."""

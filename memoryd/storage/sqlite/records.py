@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS history (
     old_text TEXT, new_text TEXT,
     actor TEXT NOT NULL,
     created_at REAL NOT NULL,
-    details TEXT NOT NULL DEFAULT '{}'
+    details TEXT NOT NULL DEFAULT '{}',
+    user_id TEXT, agent_id TEXT, run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
 """
@@ -154,6 +155,9 @@ class SQLiteRecordStore:
                 h.actor,
                 h.created_at.timestamp(),
                 json.dumps(h.details, ensure_ascii=False),
+                h.scope.user_id,
+                h.scope.agent_id,
+                h.scope.run_id,
             )
             for h in changes.history
         ]
@@ -174,8 +178,8 @@ class SQLiteRecordStore:
                 conn.executemany("DELETE FROM memories WHERE id = ?", deletes)
             if history:
                 conn.executemany(
-                    "INSERT INTO history (memory_id, event, old_text, new_text, actor, created_at, details)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO history (memory_id, event, old_text, new_text, actor, created_at, details, "
+                    "user_id, agent_id, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     history,
                 )
 
@@ -268,12 +272,14 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
-    async def history(self, memory_id: str) -> list[HistoryEntry]:
+    async def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+        s_sql, s_params = scope_sql(scope or Scope(), "history")
+
         def op(conn: sqlite3.Connection) -> list[HistoryEntry]:
             rows = conn.execute(
                 "SELECT id, memory_id, event, old_text, new_text, actor, created_at, details "
-                "FROM history WHERE memory_id = ? ORDER BY id",
-                (memory_id,),
+                f"FROM history WHERE memory_id = ? AND {s_sql} ORDER BY id",
+                (memory_id, *s_params),
             )
             return [
                 HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], from_epoch(r[6]), json.loads(r[7]))  # type: ignore[arg-type]

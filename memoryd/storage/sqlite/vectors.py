@@ -210,8 +210,12 @@ class SQLiteVectorIndex:
             return []
         part = await self.cache.get(partition_key(scope))
         q = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        with self.cache.lock:
-            return part.search(q, scope, limit, allowed)
+
+        def run() -> list[tuple[str, float]]:
+            with self.cache.lock:
+                return part.search(q, scope, limit, allowed)
+
+        return await self.db.offload(run)
 
     async def reset(self) -> None:
         await self.db.write(lambda conn: conn.execute("DELETE FROM vectors"), after_commit=self.cache.clear)

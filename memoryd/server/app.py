@@ -1,0 +1,168 @@
+"""The FastAPI application: routes, error translation, body limits and life cycle.
+
+:func:`create_app` builds the app around one :class:`AsyncMemory`. Its lifespan
+opens the memory inside the server's event loop (so pass an unopened one) and
+closes it on shutdown only if the app created it; one passed in belongs to
+the caller.
+
+:class:`BodyLimitMiddleware` guards every request before FastAPI reads it: a
+``Content-Length`` over ``limits.max_body_bytes`` is refused at once, a chunked
+body is counted as it streams and refused as soon as it passes the limit, and a
+JSON body that is not UTF-8 is refused with 400. Nothing is parsed first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memoryd import __version__
+from memoryd.config import Settings, load_settings
+from memoryd.memory import AsyncMemory
+from memoryd.server import health, routes_mem0, routes_v1
+from memoryd.server.errors import error_response, install_error_handlers
+
+__all__ = ["BodyLimitMiddleware", "create_app"]
+
+log = logging.getLogger("memoryd.server")
+
+DESCRIPTION = (
+    "Self-hosted long-term memory for LLM apps. `/v1/...` is memoryd's own API; "
+    "`/memories`, `/search` and `/reset` mirror mem0's open-source REST server. "
+    'Every error is `{"error": {"code", "message", "field"}}`.'
+)
+
+
+def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None = None) -> FastAPI:
+    """The REST app. ``settings`` default to the memory's, else :func:`load_settings`."""
+    settings = settings or (memory.settings if memory is not None else load_settings())
+    state = health.ServerState(settings=settings, memory=memory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.owns_memory = memory is None
+        state.startup_error = None
+        state.memory = memory if memory is not None else AsyncMemory(settings)
+        try:
+            await state.memory.open()
+        except BaseException as exc:
+            state.startup_error = exc
+            if state.owns_memory:
+                await state.memory.close()
+            raise
+        embedder = state.memory.embedder
+        log.info(
+            "memoryd %s ready: database %s (records=%s, vectors=%s, keywords=%s); embedder %s (%d dims)",
+            __version__,
+            state.memory.settings.storage.path,
+            state.memory.settings.storage.records,
+            state.memory.settings.storage.vectors,
+            state.memory.settings.storage.keywords,
+            embedder.name,
+            embedder.dim,
+        )
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            if state.owns_memory:
+                await state.memory.close()
+                state.memory = None
+
+    app = FastAPI(
+        title="memoryd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.memoryd = state
+    app.include_router(health.router)
+    app.include_router(routes_v1.router)
+    app.include_router(routes_mem0.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    return app
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class BodyLimitMiddleware:
+    """Refuse oversized (413) or non-UTF-8 JSON (400) request bodies before the app reads them.
+
+    The body is read here, counted chunk by chunk, and handed on in one piece.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body and _is_json(headers.get("content-type", "")):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                response = error_response(
+                    400,
+                    "invalid_body",
+                    f"the request body is not valid UTF-8 (byte {exc.start}); JSON must be UTF-8",
+                    field="body",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            "payload_too_large",
+            f"the request body is over the limit of {self.max_bytes} bytes",
+            field="body",
+            details={"limit_bytes": self.max_bytes},
+        )
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

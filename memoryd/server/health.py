@@ -1,0 +1,95 @@
+"""The server's memory and its health: liveness, readiness and the full report.
+
+:class:`ServerState` holds the :class:`AsyncMemory` the routes share and whether
+it is ready (opened by the lifespan, not yet closing). Routes get the memory
+through :data:`MemoryDep`, which answers 503 while the server is starting or
+stopping — so no request can reopen a store that is shutting down.
+
+- ``GET /health/live``: the process answers; no I/O.
+- ``GET /health/ready``: 200 once the memory is open and storage answers, else 503.
+- ``GET /health``: the core's report (storage, embedder, LLM); 503 when a dependency is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from memoryd import __version__
+from memoryd.config import Settings
+from memoryd.errors import BackendUnavailableError
+from memoryd.memory import AsyncMemory
+
+__all__ = ["MemoryDep", "ServerState", "get_memory", "router", "state_of"]
+
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class ServerState:
+    """What the lifespan sets up: the shared memory and its readiness."""
+
+    settings: Settings
+    memory: AsyncMemory | None = None
+    owns_memory: bool = False
+    ready: bool = False
+    startup_error: BaseException | None = None
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.memoryd
+    return state
+
+
+def get_memory(request: Request) -> AsyncMemory:
+    """The open memory, or 503 while the server starts or stops."""
+    state = state_of(request)
+    if not state.ready or state.memory is None:
+        raise BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
+    return state.memory
+
+
+MemoryDep = Annotated[AsyncMemory, Depends(get_memory)]
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+async def _report(state: ServerState) -> dict[str, Any]:
+    if not state.ready or state.memory is None:
+        return {"status": "unavailable", "reason": "starting or shutting down", "checks": {}}
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            return await state.memory.health()
+    except TimeoutError:
+        return {"status": "unavailable", "reason": f"storage did not answer within {PROBE_TIMEOUT_S} s"}
+    except Exception as exc:  # noqa: BLE001 - a probe reports failures, it does not raise them
+        return {"status": "unavailable", "reason": f"health check failed: {type(exc).__name__}"}
+
+
+@router.get("", summary="Full health report")
+async def health(request: Request) -> JSONResponse:
+    """Each dependency's state. 200 when all are usable, 503 otherwise."""
+    report = await _report(state_of(request))
+    report = {**report, "version": __version__}
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+
+@router.get("/live", summary="Liveness probe")
+async def live() -> dict[str, str]:
+    """The process is up and serving HTTP. Touches nothing else."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness probe")
+async def ready(request: Request) -> JSONResponse:
+    """200 once the memory is open and storage answers; 503 before, during shutdown, or on failure."""
+    report = await _report(state_of(request))
+    if report["status"] == "ok":
+        return JSONResponse({"status": "ready"})
+    storage = report.get("checks", {}).get("storage", {})
+    reason = report.get("reason") or storage.get("error") or "storage unavailable"
+    return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)

@@ -1,0 +1,176 @@
+"""Routes compatible with mem0's open-source REST server (its ``server/main.py``).
+
+Same paths, field names and response shapes, so a mem0 client can point at
+memoryd unchanged:
+
+- items are ``{"id", "memory", "hash", "metadata", "score", "created_at",
+  "updated_at"}`` plus ``user_id``/``agent_id``/``run_id``/``actor_id``/``role``
+  when set; ``metadata`` is ``null`` when empty, ``score`` only set by search;
+- ``POST /memories`` answers ``{"results": [{"id", "memory", "event"}]}``, with
+  mem0's ``NONE`` for a duplicate, plus ``mode`` (always ``"fast"``) and a
+  ``notice`` when mem0's LLM extraction (``infer``, on by default) was asked
+  for: it needs an LLM, so messages are stored verbatim instead;
+- update, delete, delete-all and reset answer with mem0's ``{"message": ...}``;
+- history is a plain list of mem0 history rows.
+
+Where mem0 answers 400 or 500 (missing scope, unknown id) memoryd answers as
+on ``/v1``: 422 naming ``user_id``, 404, in the common error shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
+
+from memoryd.models import AddResult, Event, HistoryEntry, MemoryRecord
+from memoryd.server.health import MemoryDep
+from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped, page_limit, scoped_history
+from memoryd.server.schemas import (
+    Mem0AddRequest,
+    Mem0ListQuery,
+    Mem0SearchRequest,
+    Mem0UpdateRequest,
+    ScopeArgs,
+)
+
+__all__ = ["mem0_history_row", "mem0_item", "router"]
+
+FAST_MODE_NOTICE = (
+    "infer=true (LLM fact extraction) is not available in this release; "
+    "the messages were stored as given (fast mode)"
+)
+_SCOPE_KEYS: tuple[Literal["user_id", "agent_id", "run_id"], ...] = ("user_id", "agent_id", "run_id")
+
+router = APIRouter(tags=["mem0-compatible"], responses=ERROR_RESPONSES)
+
+
+def _event(event: Event) -> str:
+    return "NONE" if event is Event.NOOP else event.value
+
+
+def mem0_item(record: MemoryRecord, score: float | None = None) -> dict[str, Any]:
+    """One memory in mem0's ``MemoryItem`` shape."""
+    full = record.to_dict()
+    item: dict[str, Any] = {
+        "id": full["id"],
+        "memory": full["memory"],
+        "hash": full["hash"],
+        "metadata": full["metadata"] or None,
+        "score": score,
+        "created_at": full["created_at"],
+        "updated_at": full["updated_at"],
+    }
+    promoted = [(k, full[k]) for k in _SCOPE_KEYS] + [("actor_id", full["actor"]), ("role", full["role"])]
+    item.update((key, value) for key, value in promoted if value is not None)
+    return item
+
+
+def _add_row(result: AddResult) -> dict[str, Any]:
+    return {"id": result.id, "memory": result.text, "event": _event(result.event)}
+
+
+def mem0_history_row(entry: HistoryEntry) -> dict[str, Any]:
+    """One change in the shape of mem0's history table."""
+    full = entry.to_dict()
+    return {
+        "id": str(full["id"]),
+        "memory_id": full["memory_id"],
+        "old_memory": full["old_memory"],
+        "new_memory": full["new_memory"],
+        "event": _event(entry.event),
+        "created_at": full["created_at"],
+        "updated_at": None,
+        "is_deleted": entry.event is Event.DELETE,
+        "actor_id": None,
+        "role": None,
+    }
+
+
+def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[ScopeArgs, dict[str, Any] | None]:
+    """mem0 v2 passes ids inside ``filters``; use them as the scope when not given."""
+    if not filters:
+        return scope, filters
+    rest = dict(filters)
+    lifted = ScopeArgs(**scope)
+    for key in _SCOPE_KEYS:
+        if lifted[key] is None and isinstance(rest.get(key), str):
+            lifted[key] = rest.pop(key)
+    return lifted, rest or None
+
+
+@router.post("/memories", summary="Create memories (mem0)")
+async def add(body: Mem0AddRequest, memory: MemoryDep) -> dict[str, Any]:
+    """Store messages. ``infer`` is accepted; memoryd always stores them verbatim (fast mode)."""
+    results = await memory.add(body.messages, **body.scope(), metadata=body.metadata, mode="fast")
+    reply: dict[str, Any] = {"results": [_add_row(r) for r in results], "mode": "fast"}
+    if body.infer is not False:
+        reply["notice"] = FAST_MODE_NOTICE
+    return reply
+
+
+@router.get("/memories", summary="Get memories (mem0)")
+async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
+    """A scope's memories, newest first (at most ``limit``, 100 by default as in mem0)."""
+    page = await memory.get_all(**query.scope(), limit=page_limit(memory, query.limit))
+    return {"results": [mem0_item(m) for m in page.items]}
+
+
+@router.get("/memories/{memory_id}", summary="Get a memory (mem0)")
+async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
+    return mem0_item(await memory.get(memory_id, **scope.scope()))
+
+
+@router.post("/search", summary="Search memories (mem0)")
+async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
+    """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity."""
+    scope, filters = _lift_scope(body.scope(), body.filters)
+    hits = await memory.search(
+        body.query,
+        **scope,
+        filters=filters,
+        limit=body.limit if body.limit is not None else body.top_k,
+        threshold=body.threshold,
+    )
+    return {"results": [mem0_item(h.memory, h.score) for h in hits]}
+
+
+@router.put("/memories/{memory_id}", summary="Update a memory (mem0)")
+async def update(
+    memory_id: MemoryId, body: Mem0UpdateRequest, scope: Scoped, memory: MemoryDep
+) -> dict[str, str]:
+    """Body ``{"text": ..., "metadata": {...}}`` (``data`` or ``memory`` also name the text)."""
+    await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
+    return {"message": "Memory updated successfully!"}
+
+
+@router.get("/memories/{memory_id}/history", summary="Get memory history (mem0)")
+async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> list[dict[str, Any]]:
+    entries = await scoped_history(memory, memory_id, scope.scope())
+    return [mem0_history_row(e) for e in entries]
+
+
+@router.delete("/memories/{memory_id}", summary="Delete a memory (mem0)")
+async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, str]:
+    await memory.delete(memory_id, **scope.scope())
+    return {"message": "Memory deleted successfully"}
+
+
+@router.delete("/memories", summary="Delete all memories (mem0)")
+async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
+    """Delete every memory of the scope; a scope is required."""
+    await memory.delete_all(**scope.scope())
+    return {"message": "All relevant memories deleted"}
+
+
+@router.post("/reset", summary="Reset all memories (mem0)")
+async def reset(memory: MemoryDep) -> dict[str, str]:
+    await memory.reset()
+    return {"message": "All memories reset"}
+
+
+@router.get("/", include_in_schema=False)
+async def home() -> RedirectResponse:
+    """Like mem0's server: the root redirects to the API documentation."""
+    return RedirectResponse(url="/docs")

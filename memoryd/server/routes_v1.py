@@ -1,0 +1,186 @@
+"""The versioned REST API, ``/v1/...``: one thin route per :class:`AsyncMemory` call.
+
+Each route parses its request with a schema from :mod:`memoryd.server.schemas`,
+calls the memory and serialises the result with the model's ``to_dict()``.
+Scopes (``user_id``/``agent_id``/``run_id``) are required where the core needs
+one (add, list, search, delete all); on routes by id they are optional and,
+when given, hide memories of other scopes (404).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from memoryd.errors import InvalidFilterError, NotFoundError
+from memoryd.memory import AsyncMemory
+from memoryd.models import HistoryEntry
+from memoryd.server.health import MemoryDep
+from memoryd.server.schemas import (
+    AddRequest,
+    ErrorBody,
+    ListQuery,
+    ListRequest,
+    ScopeArgs,
+    ScopeQuery,
+    SearchRequest,
+    UpdateRequest,
+    check_text,
+)
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "MemoryId",
+    "Scoped",
+    "filters_from_json",
+    "page_limit",
+    "router",
+    "scoped_history",
+]
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Malformed body (not JSON, not UTF-8)"),
+        (404, "No such memory in this scope"),
+        (413, "Body, message or list over its limit"),
+        (422, "A field is missing, of the wrong type or out of range; `field` names it"),
+        (501, "Feature not available in this release"),
+        (503, "Starting, stopping, or storage unavailable"),
+    )
+}
+
+MemoryId = Annotated[str, Path(description="The memory's id.")]
+Scoped = Annotated[ScopeQuery, Query()]
+
+DEFAULT_PAGE = 100
+
+router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES)
+
+
+def filters_from_json(raw: str | None) -> dict[str, Any] | None:
+    """Parse the ``filters`` query parameter (JSON text) into an object."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidFilterError(f"filters must be a JSON object: {exc}", field="filters") from exc
+    if not isinstance(value, dict):
+        raise InvalidFilterError("filters must be a JSON object", field="filters")
+    check_text(value, "filters")
+    return value
+
+
+def page_limit(memory: AsyncMemory, limit: int | None) -> int:
+    """The page size asked for, else 100 (mem0's default) capped by ``limits.max_limit``."""
+    return limit if limit is not None else min(DEFAULT_PAGE, memory.settings.limits.max_limit)
+
+
+async def scoped_history(memory: AsyncMemory, memory_id: str, scope: ScopeArgs) -> list[HistoryEntry]:
+    """A memory's history; with a scope, only while the memory exists in that scope.
+
+    The history store does not record scopes, so a scoped caller cannot be
+    shown the history of a deleted memory: it might have been someone else's.
+    """
+    if any(v is not None for v in scope.values()):
+        try:
+            await memory.get(memory_id, **scope)
+        except NotFoundError:
+            raise NotFoundError(f"no memory with id {memory_id!r} in this scope", field="memory_id") from None
+    return await memory.history(memory_id)
+
+
+@router.post("/memories", summary="Add memories")
+async def add(body: AddRequest, memory: MemoryDep) -> dict[str, Any]:
+    """Store messages; one result per input item: ``ADD`` with the new id, or ``NOOP`` for a duplicate."""
+    results = await memory.add(
+        body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
+    )
+    return {"results": [r.to_dict() for r in results]}
+
+
+@router.get("/memories", summary="List memories")
+async def list_memories(query: Annotated[ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
+    """A page of a scope's memories, newest first; ``filters`` is a JSON string."""
+    page = await memory.get_all(
+        **query.scope(),
+        filters=filters_from_json(query.filters),
+        limit=page_limit(memory, query.limit),
+        offset=query.offset,
+        as_of=query.as_of,
+        include_expired=query.include_expired,
+    )
+    return page.to_dict()
+
+
+@router.post("/memories/list", summary="List memories (filters in the body)")
+async def list_memories_post(body: ListRequest, memory: MemoryDep) -> dict[str, Any]:
+    """Like ``GET /v1/memories``, with ``filters`` as a JSON object."""
+    page = await memory.get_all(
+        **body.scope(),
+        filters=body.filters,
+        limit=page_limit(memory, body.limit),
+        offset=body.offset,
+        as_of=body.as_of,
+        include_expired=body.include_expired,
+    )
+    return page.to_dict()
+
+
+@router.post("/memories/search", summary="Search memories")
+async def search(body: SearchRequest, memory: MemoryDep) -> dict[str, Any]:
+    """Hybrid (dense + BM25) search within a scope, best first."""
+    hits = await memory.search(
+        body.query,
+        **body.scope(),
+        filters=body.filters,
+        limit=body.limit,
+        threshold=body.threshold,
+        as_of=body.as_of,
+        explain=body.explain,
+    )
+    return {"results": [h.to_dict() for h in hits]}
+
+
+@router.get("/memories/{memory_id}", summary="Get a memory")
+async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
+    return (await memory.get(memory_id, **scope.scope())).to_dict()
+
+
+@router.patch("/memories/{memory_id}", summary="Update a memory")
+async def update(
+    memory_id: MemoryId, body: UpdateRequest, scope: Scoped, memory: MemoryDep
+) -> dict[str, Any]:
+    """Change text and/or metadata; the old text stays in the history."""
+    record = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
+    return record.to_dict()
+
+
+@router.delete("/memories/{memory_id}", summary="Delete a memory")
+async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
+    """Remove one memory; its history keeps a DELETE event."""
+    await memory.delete(memory_id, **scope.scope())
+    return {"deleted": 1, "id": memory_id}
+
+
+@router.get("/memories/{memory_id}/history", summary="A memory's history")
+async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
+    """Every recorded change, oldest first (kept after deletion)."""
+    entries = await scoped_history(memory, memory_id, scope.scope())
+    return {"results": [e.to_dict() for e in entries]}
+
+
+@router.delete("/memories", summary="Delete all memories of a scope")
+async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
+    """Remove every memory of the scope; a scope is required."""
+    return {"deleted": await memory.delete_all(**scope.scope())}
+
+
+@router.post("/reset", summary="Erase everything")
+async def reset(memory: MemoryDep) -> dict[str, bool]:
+    """Erase every memory and all history in this store."""
+    await memory.reset()
+    return {"reset": True}

@@ -1,0 +1,225 @@
+"""Request and error schemas shared by both route families (``/v1`` and mem0's).
+
+Pydantic checks shapes and JSON types (strictly: ``"5"`` is not an integer,
+``1`` is not a boolean); the memory core checks meanings and limits (empty
+text, ``limit`` above the configured maximum, filter syntax), so each rule
+lives in one place. ``messages`` is passed to the core untouched: it accepts a
+string, one message object or a list of them, and names the offending item
+(``messages.2.content``) itself.
+
+Bodies of ``/v1`` routes reject unknown fields; mem0-compatible bodies ignore
+them, as mem0's own server does. No string anywhere in a body may hold a lone
+UTF-16 surrogate (``"\\ud800"`` is valid JSON but not text).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from memoryd.errors import InvalidInputError
+
+__all__ = [
+    "AddRequest",
+    "ErrorBody",
+    "ListQuery",
+    "ListRequest",
+    "Mem0AddRequest",
+    "Mem0ListQuery",
+    "Mem0SearchRequest",
+    "Mem0UpdateRequest",
+    "ScopeArgs",
+    "ScopeQuery",
+    "SearchRequest",
+    "UpdateRequest",
+    "check_text",
+]
+
+_ROLES = ["user", "assistant", "system", "tool"]
+_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["content"],
+    "properties": {
+        "content": {"type": "string"},
+        "role": {"type": "string", "enum": _ROLES, "default": "user"},
+        "name": {"type": "string"},
+        "id": {"type": "string"},
+        "timestamp": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+    },
+}
+Messages = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "title": "Messages",
+            "description": "A string, one message object, or a list of strings and message objects.",
+            "anyOf": [
+                {"type": "string"},
+                _MESSAGE_SCHEMA,
+                {"type": "array", "items": {"anyOf": [{"type": "string"}, _MESSAGE_SCHEMA]}},
+            ],
+        }
+    ),
+]
+Time = Annotated[
+    str | float | None,
+    Field(description="ISO 8601 (e.g. 2024-05-01T10:00:00Z) or epoch seconds."),
+]
+Filters = Annotated[
+    dict[str, Any] | None,
+    Field(description='A filter expression, e.g. {"topic": "travel", "created_at": {"gte": "2024-01-01"}}.'),
+]
+
+
+def check_text(value: Any, path: str) -> None:
+    """Raise :class:`InvalidInputError` naming ``path`` if any string in ``value``
+    (keys included) holds a lone surrogate, which no store can encode."""
+    if isinstance(value, str):
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, path)
+            check_text(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_text(item, f"{path}.{i}")
+
+
+class _Body(BaseModel):
+    """A JSON request body: strict JSON types, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                check_text(value, str(key))
+        return data
+
+
+class _Mem0Body(_Body):
+    """A mem0-compatible body: like mem0's server, unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class ScopeArgs(TypedDict):
+    """The scope keywords every :class:`AsyncMemory` call takes."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+
+
+class _Scope(BaseModel):
+    user_id: str | None = Field(None, description="Whose memories: at least one of the three ids.")
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def scope(self) -> ScopeArgs:
+        return ScopeArgs(user_id=self.user_id, agent_id=self.agent_id, run_id=self.run_id)
+
+
+class ScopeQuery(_Scope):
+    """``?user_id=&agent_id=&run_id=``: required for listing and bulk deletes,
+    optional on routes by id, where it hides memories of other scopes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Mem0ListQuery(_Scope):
+    """Query string of mem0's ``GET /memories``."""
+
+    limit: int | None = Field(None, description="At most this many memories (default 100, as in mem0).")
+
+
+class _ListFields(_Scope):
+    limit: int | None = Field(None, description="Page size: default 100, at most limits.max_limit.")
+    offset: int = 0
+    include_expired: bool = Field(False, description="Also list superseded memories.")
+
+
+class ListQuery(_ListFields):
+    """Query string of ``GET /v1/memories``; ``filters`` is JSON text."""
+
+    model_config = ConfigDict(extra="forbid")
+    as_of: str | None = Field(None, description="ISO 8601: the memories valid at that time.")
+    filters: str | None = Field(None, description='JSON filter expression, e.g. {"topic":"travel"}.')
+
+
+class ListRequest(_Body, _ListFields):
+    """Body of ``POST /v1/memories/list``; ``filters`` is a JSON object."""
+
+    as_of: Time = None
+    filters: Filters = None
+
+
+class AddRequest(_Body, _Scope):
+    """Body of ``POST /v1/memories``."""
+
+    messages: Messages
+    metadata: dict[str, Any] | None = None
+    timestamp: Time = None
+    mode: str | None = Field(None, description="'fast' (default): store each message as an episode.")
+
+
+class SearchRequest(_Body, _Scope):
+    """Body of ``POST /v1/memories/search``."""
+
+    query: str
+    filters: Filters = None
+    limit: int | None = Field(None, description="Results to return (default search.default_limit).")
+    threshold: float | None = Field(None, description="Minimum cosine similarity, -1 to 1.")
+    as_of: Time = None
+    explain: bool = Field(False, description="Include each hit's score parts.")
+
+
+class UpdateRequest(_Body):
+    """Body of ``PATCH /v1/memories/{id}``: new text, new metadata, or both."""
+
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Mem0AddRequest(_Mem0Body, _Scope):
+    """Body of mem0's ``POST /memories``."""
+
+    messages: Messages
+    metadata: dict[str, Any] | None = None
+    infer: bool | None = Field(
+        None, description="mem0's LLM extraction; not available here, so messages are stored as given."
+    )
+
+
+class Mem0SearchRequest(_Mem0Body, _Scope):
+    """Body of mem0's ``POST /search``; ids may also sit in ``filters`` (mem0 v2)."""
+
+    query: str
+    filters: Filters = None
+    limit: int | None = None
+    top_k: int | None = Field(None, description="Alias of limit (mem0 v2).")
+    threshold: float | None = None
+
+
+class Mem0UpdateRequest(_Mem0Body):
+    """Body of mem0's ``PUT /memories/{id}``: ``text`` (or ``data``/``memory``) and ``metadata``."""
+
+    text: str | None = Field(None, validation_alias=AliasChoices("text", "data", "memory"))
+    metadata: dict[str, Any] | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_input, not_found.")
+    message: str
+    field: str | None = Field(None, description="The offending field path, e.g. messages.0.content.")
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorDetail

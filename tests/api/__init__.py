@@ -1,0 +1,1 @@
+"""REST server tests: a real uvicorn server, real HTTP."""

@@ -1,0 +1,143 @@
+"""mem0-compatible routes over real HTTP: mem0's paths, field names and response shapes."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.conftest import add, count, error_of
+
+ITEM_KEYS = {"id", "memory", "hash", "metadata", "score", "created_at", "updated_at"}
+HISTORY_KEYS = {
+    "id",
+    "memory_id",
+    "old_memory",
+    "new_memory",
+    "event",
+    "created_at",
+    "updated_at",
+    "is_deleted",
+    "actor_id",
+    "role",
+}
+
+
+def test_mem0_round_trip(client: httpx.Client) -> None:
+    created = client.post(
+        "/memories",
+        json={
+            "messages": [
+                {"role": "user", "content": "I'm vegetarian"},
+                {"role": "assistant", "content": "Noted, no meat recipes."},
+            ],
+            "user_id": "alice",
+            "metadata": {"category": "diet"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert [(r["memory"], r["event"]) for r in body["results"]] == [
+        ("I'm vegetarian", "ADD"),
+        ("Noted, no meat recipes.", "ADD"),
+    ]
+    assert all(set(r) == {"id", "memory", "event"} for r in body["results"])
+    assert body["mode"] == "fast" and "infer" in body["notice"]  # infer defaults to true in mem0
+    veg_id = body["results"][0]["id"]
+
+    listed = client.get("/memories", params={"user_id": "alice"}).json()
+    assert set(listed) == {"results"}
+    assert {m["memory"] for m in listed["results"]} == {"I'm vegetarian", "Noted, no meat recipes."}
+    for item in listed["results"]:
+        assert set(item) >= ITEM_KEYS and item["user_id"] == "alice" and item["score"] is None
+        assert item["metadata"] == {"category": "diet"}
+
+    item = client.get(f"/memories/{veg_id}").json()
+    assert set(item) == ITEM_KEYS | {"user_id", "role"}
+    assert (item["id"], item["memory"], item["role"]) == (veg_id, "I'm vegetarian", "user")
+    assert len(item["hash"]) == 64 and item["created_at"].endswith("+00:00")
+
+    found = client.post("/search", json={"query": "what does she eat?", "user_id": "alice"}).json()
+    assert set(found) == {"results"}
+    assert found["results"][0]["id"] == veg_id and isinstance(found["results"][0]["score"], float)
+
+    updated = client.put(f"/memories/{veg_id}", json={"text": "I'm vegan"})
+    assert updated.status_code == 200 and updated.json() == {"message": "Memory updated successfully!"}
+    assert client.get(f"/memories/{veg_id}").json()["memory"] == "I'm vegan"
+
+    history = client.get(f"/memories/{veg_id}/history").json()
+    assert isinstance(history, list) and all(set(h) == HISTORY_KEYS for h in history)
+    assert [(h["event"], h["old_memory"], h["new_memory"]) for h in history] == [
+        ("ADD", None, "I'm vegetarian"),
+        ("UPDATE", "I'm vegetarian", "I'm vegan"),
+    ]
+
+    deleted = client.delete(f"/memories/{veg_id}")
+    assert deleted.json() == {"message": "Memory deleted successfully"}
+    assert error_of(client.get(f"/memories/{veg_id}"), 404)["field"] == "memory_id"
+    last = client.get(f"/memories/{veg_id}/history").json()[-1]
+    assert last["event"] == "DELETE" and last["is_deleted"] is True
+
+    gone = client.delete("/memories", params={"user_id": "alice"})
+    assert gone.json() == {"message": "All relevant memories deleted"}
+    assert client.get("/memories", params={"user_id": "alice"}).json() == {"results": []}
+
+    add(client, "kept until reset", user_id="bob")
+    assert client.post("/reset").json() == {"message": "All memories reset"}
+    assert count(client, user_id="bob") == 0
+
+
+def test_mem0_infer_flag_and_duplicates(client: httpx.Client) -> None:
+    quiet = client.post("/memories", json={"messages": "I ski", "user_id": "alice", "infer": False}).json()
+    assert quiet["mode"] == "fast" and "notice" not in quiet
+    loud = client.post("/memories", json={"messages": ["I ski", "I surf"], "user_id": "alice", "infer": True})
+    body = loud.json()
+    assert body["mode"] == "fast" and body["notice"]
+    assert [r["event"] for r in body["results"]] == ["NONE", "ADD"]  # mem0's word for a no-op
+    assert body["results"][0]["id"] == quiet["results"][0]["id"]
+    assert count(client) == 2
+
+
+def test_mem0_ignores_unknown_fields(client: httpx.Client) -> None:
+    r = client.post(
+        "/memories",
+        json={
+            "messages": [{"role": "user", "content": "hi"}],
+            "user_id": "alice",
+            "prompt": "x",
+            "version": "v2",
+        },
+    )
+    assert r.status_code == 200 and r.json()["results"][0]["event"] == "ADD"
+
+
+def test_mem0_search_options(client: httpx.Client) -> None:
+    add(client, ["red apples", "green apples", "yellow bananas", "a blue car"], metadata={"kind": "fruit"})
+    # mem0 v2 style: the scope inside filters, top_k for the count
+    hits = client.post(
+        "/search", json={"query": "apples", "filters": {"user_id": "alice"}, "top_k": 2}
+    ).json()
+    assert len(hits["results"]) == 2 and all("apples" in h["memory"] for h in hits["results"])
+    assert all(h["user_id"] == "alice" for h in hits["results"])
+    one = client.post("/search", json={"query": "apples", "user_id": "alice", "limit": 1}).json()
+    assert len(one["results"]) == 1
+    strict = client.post(
+        "/search", json={"query": "a blue car", "user_id": "alice", "threshold": 0.95}
+    ).json()
+    assert [h["memory"] for h in strict["results"]] == ["a blue car"]
+    filtered = client.post(
+        "/search", json={"query": "apples", "user_id": "alice", "filters": {"kind": "vehicle"}}
+    ).json()
+    assert filtered == {"results": []}
+
+
+def test_mem0_update_accepts_data_and_metadata(client: httpx.Client) -> None:
+    mid = add(client, "old words")[0]["id"]
+    assert client.put(f"/memories/{mid}", json={"data": "new words"}).status_code == 200
+    assert client.put(f"/memories/{mid}", json={"metadata": {"pinned": True}}).status_code == 200
+    item = client.get(f"/memories/{mid}").json()
+    assert item["memory"] == "new words" and item["metadata"] == {"pinned": True}
+    assert error_of(client.put(f"/memories/{mid}", json={}), 422)["field"] == "text"
+
+
+def test_root_redirects_to_docs(client: httpx.Client) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/docs"
