@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         state.memory = memory if memory is not None else AsyncMemory(settings)
         try:
             await state.memory.open()
+            await state.memory.warm()  # load the model now, not on the first request
         except BaseException as exc:
             state.startup_error = exc
             if state.owns_memory:
