@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse
 
 from memoryd.models import AddResult, Event, HistoryEntry, MemoryRecord
 from memoryd.server.health import MemoryDep
-from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped, page_limit, scoped_history
+from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -113,7 +113,7 @@ async def add(body: Mem0AddRequest, memory: MemoryDep) -> dict[str, Any]:
 @router.get("/memories", summary="Get memories (mem0)")
 async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
     """A scope's memories, newest first (at most ``limit``, 100 by default as in mem0)."""
-    page = await memory.get_all(**query.scope(), limit=page_limit(memory, query.limit))
+    page = await memory.get_all(**query.scope(), limit=query.limit)
     return {"results": [mem0_item(m) for m in page.items]}
 
 
@@ -147,7 +147,7 @@ async def update(
 
 @router.get("/memories/{memory_id}/history", summary="Get memory history (mem0)")
 async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> list[dict[str, Any]]:
-    entries = await scoped_history(memory, memory_id, scope.scope())
+    entries = await memory.history(memory_id, **scope.scope())
     return [mem0_history_row(e) for e in entries]
 
 

@@ -14,16 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from memoryd.errors import InvalidFilterError, NotFoundError
-from memoryd.memory import AsyncMemory
-from memoryd.models import HistoryEntry
+from memoryd.errors import InvalidFilterError
 from memoryd.server.health import MemoryDep
 from memoryd.server.schemas import (
     AddRequest,
     ErrorBody,
     ListQuery,
     ListRequest,
-    ScopeArgs,
     ScopeQuery,
     SearchRequest,
     UpdateRequest,
@@ -35,9 +32,7 @@ __all__ = [
     "MemoryId",
     "Scoped",
     "filters_from_json",
-    "page_limit",
     "router",
-    "scoped_history",
 ]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -54,8 +49,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 MemoryId = Annotated[str, Path(description="The memory's id.")]
 Scoped = Annotated[ScopeQuery, Query()]
-
-DEFAULT_PAGE = 100
 
 router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES)
 
@@ -74,25 +67,6 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def page_limit(memory: AsyncMemory, limit: int | None) -> int:
-    """The page size asked for, else 100 (mem0's default) capped by ``limits.max_limit``."""
-    return limit if limit is not None else min(DEFAULT_PAGE, memory.settings.limits.max_limit)
-
-
-async def scoped_history(memory: AsyncMemory, memory_id: str, scope: ScopeArgs) -> list[HistoryEntry]:
-    """A memory's history; with a scope, only while the memory exists in that scope.
-
-    The history store does not record scopes, so a scoped caller cannot be
-    shown the history of a deleted memory: it might have been someone else's.
-    """
-    if any(v is not None for v in scope.values()):
-        try:
-            await memory.get(memory_id, **scope)
-        except NotFoundError:
-            raise NotFoundError(f"no memory with id {memory_id!r} in this scope", field="memory_id") from None
-    return await memory.history(memory_id)
-
-
 @router.post("/memories", summary="Add memories")
 async def add(body: AddRequest, memory: MemoryDep) -> dict[str, Any]:
     """Store messages; one result per input item: ``ADD`` with the new id, or ``NOOP`` for a duplicate."""
@@ -108,7 +82,7 @@ async def list_memories(query: Annotated[ListQuery, Query()], memory: MemoryDep)
     page = await memory.get_all(
         **query.scope(),
         filters=filters_from_json(query.filters),
-        limit=page_limit(memory, query.limit),
+        limit=query.limit,
         offset=query.offset,
         as_of=query.as_of,
         include_expired=query.include_expired,
@@ -122,7 +96,7 @@ async def list_memories_post(body: ListRequest, memory: MemoryDep) -> dict[str, 
     page = await memory.get_all(
         **body.scope(),
         filters=body.filters,
-        limit=page_limit(memory, body.limit),
+        limit=body.limit,
         offset=body.offset,
         as_of=body.as_of,
         include_expired=body.include_expired,
@@ -169,7 +143,7 @@ async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[
 @router.get("/memories/{memory_id}/history", summary="A memory's history")
 async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     """Every recorded change, oldest first (kept after deletion)."""
-    entries = await scoped_history(memory, memory_id, scope.scope())
+    entries = await memory.history(memory_id, **scope.scope())
     return {"results": [e.to_dict() for e in entries]}
 
 
