@@ -67,7 +67,9 @@ class HybridSearcher:
             return []
         # Every candidate needs a cosine for the threshold and the explanation; keyword-only
         # candidates are scored exactly on their own ids.
-        head = fused[: max(req.limit * 3, req.limit + 10)]
+        # A threshold can drop candidates after loading; otherwise a small margin covers
+        # index entries whose record is gone.
+        head = fused[: req.limit * 3 if req.threshold is not None else req.limit + 5]
         missing = {c.id: c for c in head if "dense" not in c.scores}
         if missing:
             scored = await self.storage.vectors.search(

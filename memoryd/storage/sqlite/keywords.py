@@ -21,6 +21,7 @@ from memoryd.storage.sqlite.bm25 import BM25Partition
 from memoryd.storage.sqlite.database import SQLiteDatabase
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import RowStub
+from memoryd.storage.sqlite.vectors import OFFLOAD_ROWS
 
 __all__ = ["SQLiteKeywordIndex"]
 
@@ -130,6 +131,8 @@ class SQLiteKeywordIndex:
             with self.cache.lock:
                 return part.search(terms, scope, limit, allowed)
 
+        if part.rows.n < OFFLOAD_ROWS:
+            return run()  # microseconds: cheaper than a thread hop
         return await self.db.offload(run)
 
     async def reset(self) -> None:

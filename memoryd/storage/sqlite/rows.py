@@ -91,6 +91,17 @@ class Rows:
             keep &= self._codes[field][:n] == code
         return keep
 
+    def select(self, scope: Scope, allowed: set[str]) -> np.ndarray:
+        """The slots of ``allowed`` ids present in ``scope`` (a few ids: no full-size mask)."""
+        rows = np.fromiter((self.pos[i] for i in allowed if i in self.pos), dtype=np.int64)
+        rows = rows[self.present[rows]]
+        for field, value in scope.items():
+            code = self._vocab.get(value)
+            if code is None:
+                return rows[:0]
+            rows = rows[self._codes[field][rows] == code]
+        return np.sort(rows)
+
     def top(
         self, scores: np.ndarray, keep: np.ndarray, limit: int, rows: Sequence[int] | np.ndarray | None = None
     ) -> list[tuple[str, float]]:

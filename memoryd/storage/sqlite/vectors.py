@@ -34,6 +34,7 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS vectors_run ON vectors(run_id)",
 ]
 PROJECTION_DIM = 96
+OFFLOAD_ROWS = 5000  # partitions at least this large are scored on a reader thread
 SHORTLIST = 1000
 
 
@@ -86,10 +87,10 @@ class VectorPartition:
         self, q: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None
     ) -> list[tuple[str, float]]:
         n = self.rows.n
-        keep = self.rows.mask(scope, allowed)
-        if allowed is not None and allowed and len(allowed) < n // 4:
-            rows = np.flatnonzero(keep)
+        if allowed is not None and len(allowed) < n // 4:
+            rows = self.rows.select(scope, allowed)
             return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), limit, rows)
+        keep = self.rows.mask(scope, allowed)
         if self.basis is None or n <= self.exact_max:
             return self.rows.top(self.mat[:n] @ q, keep, limit)
         # Shortlist on the projection, then score the shortlist exactly.
@@ -215,6 +216,8 @@ class SQLiteVectorIndex:
             with self.cache.lock:
                 return part.search(q, scope, limit, allowed)
 
+        if part.rows.n < OFFLOAD_ROWS or (allowed is not None and len(allowed) < OFFLOAD_ROWS):
+            return run()  # microseconds: cheaper than a thread hop
         return await self.db.offload(run)
 
     async def reset(self) -> None:
