@@ -22,6 +22,7 @@ from memoryd.errors import ConfigError
 __all__ = [
     "EmbedderConfig",
     "LimitsConfig",
+    "RuntimeConfig",
     "SearchConfig",
     "ServerConfig",
     "Settings",
@@ -100,6 +101,15 @@ class LimitsConfig(_Section):
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
 
 
+class RuntimeConfig(_Section):
+    """Process-wide compute settings."""
+
+    blas_threads: int = Field(
+        1, ge=0, le=64,
+        description="Threads numpy's BLAS may use (0 leaves the library default). On small machines "
+        "parallel BLAS threads spin between calls and add tail latency to every search.")
+
+
 class ServerConfig(_Section):
     """The HTTP server."""
 
@@ -116,6 +126,7 @@ class Settings(_Section):
     search: SearchConfig = Field(default_factory=lambda: SearchConfig())
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     server: ServerConfig = Field(default_factory=lambda: ServerConfig())
+    runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""

@@ -85,6 +85,7 @@ class AsyncMemory:
         async with self._open_lock:
             if self._opened:
                 return self
+            _limit_blas(self.settings.runtime.blas_threads)
             name, dim = self._embedder_identity()
             try:
                 await self.storage.open(name, dim)
@@ -403,6 +404,14 @@ class AsyncMemory:
             "checks": checks,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+
+
+def _limit_blas(threads: int) -> None:
+    """Cap numpy's BLAS thread pool for this process (0: leave it alone)."""
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
 
 
 def _draft(

@@ -303,3 +303,19 @@ async def test_a_refused_embedder_does_not_leak_the_writer_thread(settings: Sett
     with pytest.raises(EmbedderMismatchError):
         await AsyncMemory(settings, embedder=Other()).open()  # type: ignore[arg-type]
     assert sum(t.name == "memoryd-sqlite-writer" for t in threading.enumerate()) == writers
+
+
+async def test_writes_by_another_process_are_seen_by_loaded_indexes(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    # Two AsyncMemory objects on one file have separate connections and writer threads,
+    # exactly like the server and a CLI process sharing the store.
+    async with AsyncMemory(settings, embedder=embedder) as server, \
+            AsyncMemory(settings, embedder=embedder) as cli:
+        await server.add("the server's own memory", user_id="u")
+        assert len(await server.search("memory", user_id="u")) == 1  # partitions now loaded
+        added = (await cli.add("a zebra crossing near the office", user_id="u"))[0].id
+        hits = await server.search("zebra crossing", user_id="u", explain=True)
+        assert hits[0].memory.id == added and hits[0].explain["bm25_rank"] == 1  # type: ignore[index]
+        await cli.delete(added)
+        assert added not in {h.memory.id for h in await server.search("zebra crossing", user_id="u")}
+        await server.add("another own write", user_id="u")  # own writes keep the caches
+        assert len(await server.search("write", user_id="u")) == 2

@@ -34,18 +34,18 @@ def fuse(
     results: Mapping[str, Sequence[tuple[str, float]]], weights: Mapping[str, float], *, k: float = 60.0
 ) -> list[Candidate]:
     """Reciprocal rank fusion of ranked ``(id, score)`` lists, best first."""
+    total_weight = sum(w for name, w in weights.items() if name in results) or 1.0
+    best = total_weight / (k + 1.0)
     by_id: dict[str, Candidate] = {}
     for name, ranked in results.items():
+        weight = weights.get(name, 0.0) / best
         for rank, (mid, score) in enumerate(ranked, start=1):
             cand = by_id.get(mid)
             if cand is None:
-                cand = by_id[mid] = Candidate(mid)
-            cand.ranks[name] = rank
-            cand.scores[name] = score
-    total_weight = sum(w for name, w in weights.items() if name in results) or 1.0
-    best = total_weight / (k + 1.0)
-    for cand in by_id.values():
-        raw = sum(weights.get(name, 0.0) / (k + rank) for name, rank in cand.ranks.items())
-        cand.fused = raw / best
+                cand = by_id[mid] = Candidate(mid, {name: rank}, {name: score}, weight / (k + rank))
+            else:
+                cand.ranks[name] = rank
+                cand.scores[name] = score
+                cand.fused += weight / (k + rank)
     # Stable order: fused score, then the better single rank, then id.
     return sorted(by_id.values(), key=lambda c: (-c.fused, min(c.ranks.values()), c.id))

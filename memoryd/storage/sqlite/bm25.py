@@ -48,10 +48,11 @@ class BM25Partition:
         self.lengths = np.zeros(0, dtype=np.float32)
         self.postings: dict[str, _Postings] = {}
         self._total_len = 0.0
+        self._postings_count = 0
 
     @property
     def nbytes(self) -> int:
-        return int(self.lengths.nbytes + sum(p.slots.nbytes + p.tfs.nbytes for p in self.postings.values()))
+        return int(self.lengths.nbytes + 8 * self._postings_count + 64 * len(self.postings))
 
     def put(self, memory: MemoryRecord, terms: Sequence[str] | None) -> None:
         i = self.rows.pos.get(memory.id)
@@ -70,6 +71,7 @@ class BM25Partition:
             if post is None:
                 post = self.postings[term] = _Postings()
             post.add(i, tf)
+            self._postings_count += 1
 
     def drop(self, memory_id: str) -> None:
         i = self.rows.pos.get(memory_id)

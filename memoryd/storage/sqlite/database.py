@@ -47,6 +47,14 @@ _current: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
 )
 
 
+# One row counting commits: a process that sees it move by more than its own
+# commits knows another process wrote to the file.
+_GENERATION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS memoryd_generation (id INTEGER PRIMARY KEY CHECK (id = 1), "
+    "gen INTEGER NOT NULL)"
+)
+
+
 def _casefold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
@@ -73,8 +81,12 @@ class SQLiteDatabase:
         self._queue: queue.Queue[tuple[list[Op], Future[Any]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._reader_conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._closed = False
+        self._seen = 0  # the last commit generation this process knows of
+        self._own = -1  # the generation of this process's latest commit
+        self._epoch = 0
+        self._checker: sqlite3.Connection | None = None
 
     # -- life cycle --------------------------------------------------------
     def open(self) -> None:
@@ -107,6 +119,9 @@ class SQLiteDatabase:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+            if self._checker is not None:
+                self._checker.close()
+                self._checker = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -123,6 +138,9 @@ class SQLiteDatabase:
             conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(_GENERATION_TABLE)
+            conn.execute("INSERT OR IGNORE INTO memoryd_generation VALUES (1, 0)")
+            self._seen = conn.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
         except BaseException as exc:  # noqa: BLE001 - reported to open()
             ready.set_exception(translate_errors(exc))
             return
@@ -139,7 +157,11 @@ class SQLiteDatabase:
                 result = None
                 for op in ops:
                     result = op(conn)
+                gen = conn.execute("UPDATE memoryd_generation SET gen = gen + 1 RETURNING gen").fetchone()[0]
+                with self._lock:
+                    self._own = gen  # ours, once committed: not a foreign write
                 conn.execute("COMMIT")
+                self._observe(gen)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -193,6 +215,30 @@ class SQLiteDatabase:
             await self._submit(uow.ops)
         for hook in uow.hooks:
             hook()
+
+    # -- writes by other processes -----------------------------------------
+    def _observe(self, gen: int) -> None:
+        with self._lock:
+            if gen <= self._seen:
+                return
+            if not (gen == self._seen + 1 and gen == self._own):
+                self._epoch += 1  # another process committed since we last looked
+            self._seen = gen
+
+    def epoch(self) -> int:
+        """A counter that moves whenever another process has written to the file.
+
+        Caches of this database's rows (the index partitions) compare it with the
+        value they were built at and drop themselves when it moved, so a server
+        sees what the CLI wrote. Costs one primary-key read on a private connection.
+        """
+        with self._lock:
+            if self._checker is None:
+                self._checker = self._connect()
+                self._checker.execute("PRAGMA query_only=ON")
+            gen = self._checker.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
+        self._observe(gen)
+        return self._epoch
 
     # -- reading -----------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:

@@ -40,7 +40,7 @@ class SQLiteKeywordIndex:
 
     def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 1 << 30) -> None:
         self.db = db
-        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes)
+        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes, db.epoch)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteKeywordIndex:

@@ -49,14 +49,27 @@ def partition_key(scope: Scope) -> PartitionKey:
 class PartitionCache(Generic[P]):
     """Loaded partitions by key, refreshed by commits, evicted LRU by size."""
 
-    def __init__(self, load: Callable[[PartitionKey], Awaitable[P]], budget_bytes: int) -> None:
+    def __init__(
+        self,
+        load: Callable[[PartitionKey], Awaitable[P]],
+        budget_bytes: int,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._load = load
+        self._epoch = epoch
+        self._built_at = 0
         self._budget = budget_bytes
         self._parts: OrderedDict[PartitionKey, P] = OrderedDict()
+        self._sizes: dict[PartitionKey, int] = {}  # measured when loaded (growth since is small)
+        self._total = 0
         self._loading: dict[int, list[Change]] = {}
         self.lock = threading.RLock()
 
     async def get(self, key: PartitionKey) -> P:
+        now = self._epoch()
+        if now != self._built_at:  # another process wrote: rows may have changed under us
+            self.clear()
+            self._built_at = now
         with self.lock:
             part = self._parts.get(key)
             if part is not None:
@@ -81,6 +94,8 @@ class PartitionCache(Generic[P]):
                 for memory_id in deletes:
                     part.drop(memory_id)
             self._parts[key] = part
+            self._sizes[key] = part.nbytes
+            self._total += self._sizes[key]
             self._evict()
         return part
 
@@ -103,9 +118,10 @@ class PartitionCache(Generic[P]):
     def clear(self) -> None:
         with self.lock:
             self._parts.clear()
+            self._sizes.clear()
+            self._total = 0
 
     def _evict(self) -> None:
-        total = sum(p.nbytes for p in self._parts.values())
-        while total > self._budget and len(self._parts) > 1:
-            _, old = self._parts.popitem(last=False)
-            total -= old.nbytes
+        while self._total > self._budget and len(self._parts) > 1:
+            key, _ = self._parts.popitem(last=False)
+            self._total -= self._sizes.pop(key)

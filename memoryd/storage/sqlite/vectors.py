@@ -34,7 +34,7 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS vectors_run ON vectors(run_id)",
 ]
 PROJECTION_DIM = 96
-OFFLOAD_ROWS = 5000  # partitions at least this large are scored on a reader thread
+OFFLOAD_ROWS = 20000  # partitions at least this large are scored on a reader thread
 SHORTLIST = 1000
 
 
@@ -110,7 +110,7 @@ class SQLiteVectorIndex:
         self.dim = 0
         self.model = ""
         self.exact_max = exact_max
-        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes)
+        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes, db.epoch)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteVectorIndex:
