@@ -75,6 +75,11 @@ class AsyncMemory:
             self._embedder = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
         return self._embedder
 
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        """The embedder if it has been loaded (or was given), else ``None``."""
+        return self._embedder
+
     def _embedder_identity(self) -> tuple[str, int]:
         # The class carries its name and dimension, so the store can be opened and
         # checked without loading the model.

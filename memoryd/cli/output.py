@@ -146,22 +146,35 @@ def errors_to_exit(output: Output) -> Iterator[None]:
 _EMBEDDERS: dict[tuple[str, int, int], Embedder] = {}
 
 
+def _embedder_key(settings: Settings) -> tuple[str, int, int]:
+    cfg = settings.embedder
+    return (cfg.provider, cfg.threads, cfg.batch_size)
+
+
 def load_embedder(settings: Settings) -> Embedder:
     """The configured embedder, loaded once per process."""
-    cfg = settings.embedder
-    key = (cfg.provider, cfg.threads, cfg.batch_size)
+    key = _embedder_key(settings)
     if key not in _EMBEDDERS:
+        cfg = settings.embedder
         _EMBEDDERS[key] = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
     return _EMBEDDERS[key]
 
 
 def run_with_memory(state: CliState, work: Callable[[AsyncMemory], Awaitable[T]]) -> T:
-    """Open the store, run ``work`` on it and close it; library errors are reported."""
+    """Open the store, run ``work`` on it and close it; library errors are reported.
+
+    The model loads only when the command embeds something (add, search); a model
+    loaded once is reused by later commands in the same process."""
     settings = state.require_settings()
+    key = _embedder_key(settings)
 
     async def go() -> T:
-        async with AsyncMemory(settings, embedder=load_embedder(settings)) as mem:
-            return await work(mem)
+        async with AsyncMemory(settings, embedder=_EMBEDDERS.get(key)) as mem:
+            try:
+                return await work(mem)
+            finally:
+                if mem.loaded_embedder is not None:
+                    _EMBEDDERS[key] = mem.loaded_embedder
 
     with errors_to_exit(state.output):
         return asyncio.run(go())
