@@ -57,11 +57,12 @@ class StorageConfig(_Section):
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes."
     )
-    vector_cache_mb: int = Field(2048, ge=16, description="MemoryRecord for loaded vector partitions.")
+    vector_cache_mb: int = Field(2048, ge=16, description="Memory (RAM) for loaded index partitions, in MiB.")
     exact_search_max: int = Field(
         20000,
         ge=0,
-        description="Partitions up to this many vectors are searched exactly; larger ones use HNSW.",
+        description="Partitions up to this many vectors are searched exactly; larger ones shortlist "
+        "candidates on a low-dimensional projection, then score them exactly.",
     )
 
     @field_validator("path", mode="before")
