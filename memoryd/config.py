@@ -106,9 +106,12 @@ class RuntimeConfig(_Section):
     """Process-wide compute settings."""
 
     blas_threads: int = Field(
-        1, ge=0, le=64,
+        1,
+        ge=0,
+        le=64,
         description="Threads numpy's BLAS may use (0 leaves the library default). On small machines "
-        "parallel BLAS threads spin between calls and add tail latency to every search.")
+        "parallel BLAS threads spin between calls and add tail latency to every search.",
+    )
 
 
 class ServerConfig(_Section):

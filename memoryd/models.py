@@ -29,7 +29,6 @@ __all__ = [
     "content_hash",
     "parse_time",
     "require_utf8",
-    "to_epoch",
     "utcnow",
 ]
 
@@ -65,10 +64,6 @@ def require_utf8(value: str, field: str) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def to_epoch(value: datetime) -> float:
-    return value.timestamp()
 
 
 def from_epoch(value: float | None) -> datetime | None:

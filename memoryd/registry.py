@@ -14,7 +14,7 @@ from typing import Any
 
 from memoryd.errors import ConfigError, MissingExtraError
 
-__all__ = ["ROLES", "Entry", "available", "register", "resolve"]
+__all__ = ["ROLES", "Entry", "available", "register", "resolve", "unregister"]
 
 ROLES = ("embedder", "records", "vectors", "keywords")
 
@@ -35,6 +35,11 @@ def register(role: str, name: str, target: str, *, extra: str | None = None, des
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     _REGISTRY[(role, name)] = Entry(role, name, target, extra, description)
+
+
+def unregister(role: str, name: str) -> None:
+    """Remove a registration (plugins unloading, tests)."""
+    _REGISTRY.pop((role, name), None)
 
 
 def available(role: str) -> list[Entry]:

@@ -56,4 +56,4 @@ def test_registry_names_allowed_values_and_missing_extras() -> None:
         with pytest.raises(MissingExtraError, match=r"pip install 'memoryd\[phantom\]'"):
             registry.resolve("embedder", "phantom")
     finally:
-        registry._REGISTRY.pop(("embedder", "phantom"))
+        registry.unregister("embedder", "phantom")

@@ -65,11 +65,11 @@ class HybridSearcher:
         )
         if not fused:
             return []
-        # Every candidate needs a cosine for the threshold and the explanation; keyword-only
-        # candidates are scored exactly on their own ids.
         # A threshold can drop candidates after loading; otherwise a small margin covers
         # index entries whose record is gone.
         head = fused[: req.limit * 3 if req.threshold is not None else req.limit + 5]
+        # Every candidate needs a cosine for the threshold and the explanation; keyword-only
+        # candidates are scored exactly on their own ids.
         missing = {c.id: c for c in head if "dense" not in c.scores}
         if missing:
             scored = await self.storage.vectors.search(

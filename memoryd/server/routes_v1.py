@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from memoryd.errors import InvalidFilterError
+from memoryd.memory import AsyncMemory
 from memoryd.server.health import MemoryDep
 from memoryd.server.schemas import (
     AddRequest,
@@ -79,27 +80,25 @@ async def add(body: AddRequest, memory: MemoryDep) -> dict[str, Any]:
 @router.get("/memories", summary="List memories")
 async def list_memories(query: Annotated[ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
     """A page of a scope's memories, newest first; ``filters`` is a JSON string."""
-    page = await memory.get_all(
-        **query.scope(),
-        filters=filters_from_json(query.filters),
-        limit=query.limit,
-        offset=query.offset,
-        as_of=query.as_of,
-        include_expired=query.include_expired,
-    )
-    return page.to_dict()
+    return await _page(memory, query, filters_from_json(query.filters))
 
 
 @router.post("/memories/list", summary="List memories (filters in the body)")
 async def list_memories_post(body: ListRequest, memory: MemoryDep) -> dict[str, Any]:
     """Like ``GET /v1/memories``, with ``filters`` as a JSON object."""
+    return await _page(memory, body, body.filters)
+
+
+async def _page(
+    memory: AsyncMemory, args: ListQuery | ListRequest, filters: dict[str, Any] | None
+) -> dict[str, Any]:
     page = await memory.get_all(
-        **body.scope(),
-        filters=body.filters,
-        limit=body.limit,
-        offset=body.offset,
-        as_of=body.as_of,
-        include_expired=body.include_expired,
+        **args.scope(),
+        filters=filters,
+        limit=args.limit,
+        offset=args.offset,
+        as_of=args.as_of,
+        include_expired=args.include_expired,
     )
     return page.to_dict()
 

@@ -170,14 +170,6 @@ class SQLiteDatabase:
                 fut.set_result(result)
         conn.close()
 
-    def write_sync(self, ops: list[Op]) -> Any:
-        """Run ``ops`` in one transaction on the writer thread; block for the result."""
-        if self._writer is None or self._closed:
-            raise StorageError("the SQLite database is not open")
-        fut: Future[Any] = Future()
-        self._queue.put((ops, fut))
-        return fut.result()
-
     async def write(self, op: Op, *, after_commit: Hook | None = None) -> Any:
         """Run one write, or stage it when a :meth:`transaction` is open."""
         uow = _current.get()
@@ -270,8 +262,3 @@ class SQLiteDatabase:
             raise StorageError("the SQLite database is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: fn(*args))
-
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._readers is None or self._closed:
-            raise StorageError("the SQLite database is not open")
-        return self._readers.submit(self._run_read, fn).result()
