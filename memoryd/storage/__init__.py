@@ -1,8 +1,8 @@
 """Where memories are stored: the storage roles and their composition.
 
-:class:`Storage` bundles a record store, a vector index and a keyword index
-(chosen by name in the settings, through :mod:`memoryd.registry`) and applies
-each write to all three — in one transaction when they share an engine.
+:class:`Storage` bundles a record store, a vector index, a keyword index and a
+graph store (chosen by name in the settings, through :mod:`memoryd.registry`)
+and applies each write to all four — in one transaction when they share an engine.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from memoryd.config import Settings
+from memoryd.graph.models import GraphDiff
 from memoryd.registry import resolve
 from memoryd.storage.base import (
     ChangeSet,
+    GraphStore,
     HistoryDraft,
     KeywordIndex,
     RecordStore,
@@ -23,6 +25,7 @@ from memoryd.storage.resources import Resources
 
 __all__ = [
     "ChangeSet",
+    "GraphStore",
     "HistoryDraft",
     "KeywordIndex",
     "RecordStore",
@@ -34,36 +37,46 @@ __all__ = [
 
 
 class Storage:
-    """The three storage roles, opened, written and closed together."""
+    """The four storage roles, opened, written and closed together."""
 
-    def __init__(self, records: RecordStore, vectors: VectorIndex, keywords: KeywordIndex) -> None:
+    def __init__(
+        self, records: RecordStore, vectors: VectorIndex, keywords: KeywordIndex, graph: GraphStore
+    ) -> None:
         self.records = records
         self.vectors = vectors
         self.keywords = keywords
+        self.graph = graph
 
     async def open(self, model: str, dim: int) -> None:
         await self.records.open()
         await self.keywords.open()
         await self.vectors.open(model, dim)
+        await self.graph.open()
 
     async def close(self) -> None:
-        for role in (self.vectors, self.keywords, self.records):
+        for role in (self.graph, self.vectors, self.keywords, self.records):
             await role.close()
 
-    async def commit(self, changes: ChangeSet) -> None:
-        """Apply one change set to every role; the record store (truth) goes first."""
+    async def commit(self, changes: ChangeSet) -> GraphDiff:
+        """Apply one change set to every role; the record store (truth) goes first.
+
+        Returns what the write did to the graph (mem0's ``relations`` of an add).
+        """
         if not changes:
-            return
+            return GraphDiff()
         async with self.records.transaction():
             await self.records.apply(changes)
             await self.keywords.apply(changes)
             await self.vectors.apply(changes)
+            diff = await self.graph.apply(changes)
+        return diff
 
     async def reset(self) -> None:
         async with self.records.transaction():
             await self.records.reset()
             await self.keywords.reset()
             await self.vectors.reset()
+            await self.graph.reset()
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -71,6 +84,12 @@ def build_storage(settings: Settings) -> Storage:
     resources = Resources(settings)
     cfg = settings.storage
     parts: dict[str, Any] = {}
-    for role, name in (("records", cfg.records), ("vectors", cfg.vectors), ("keywords", cfg.keywords)):
+    roles = (
+        ("records", cfg.records),
+        ("vectors", cfg.vectors),
+        ("keywords", cfg.keywords),
+        ("graph", cfg.graph),
+    )
+    for role, name in roles:
         parts[role] = resolve(role, name).from_resources(resources)
-    return Storage(parts["records"], parts["vectors"], parts["keywords"])
+    return Storage(parts["records"], parts["vectors"], parts["keywords"], parts["graph"])

@@ -3,6 +3,7 @@
 - :class:`RecordStore` holds memories and their history: the source of truth.
 - :class:`VectorIndex` finds memories by embedding similarity.
 - :class:`KeywordIndex` finds memories by BM25 over index terms.
+- :class:`GraphStore` keeps the entities and relations extracted from memories.
 
 A write is a :class:`ChangeSet`; :class:`memoryd.storage.Storage` hands it to
 each role. Backends that share one engine (the embedded SQLite file) join a
@@ -21,10 +22,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from memoryd.filters import Filter
+from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft
 from memoryd.models import Event, HistoryEntry, MemoryRecord, Page, Scope
 
 __all__ = [
     "ChangeSet",
+    "GraphStore",
     "HistoryDraft",
     "KeywordIndex",
     "RecordStore",
@@ -57,14 +60,33 @@ class HistoryDraft:
 
 @dataclass(slots=True)
 class ChangeSet:
-    """Everything one logical write changes, applied atomically where the engine allows."""
+    """Everything one logical write changes, applied atomically where the engine allows.
+
+    The graph parts: ``graph_add`` relations to add (by entity name),
+    ``graph_close`` relations whose validity ends, and ``graph_close_memories``
+    ids of memories whose validity ends in this write (superseded or DELETEd
+    facts): the current relations they asserted close too (at the memory's
+    ``valid_to`` from ``upserts``, else the commit time), unless a memory still
+    current asserts them as well. ``deletes`` (hard delete) also removes the
+    relations only those memories asserted, and entities left with none.
+    """
 
     upserts: list[StoredMemory] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     history: list[HistoryDraft] = field(default_factory=list)
+    graph_add: list[RelationDraft] = field(default_factory=list)
+    graph_close: list[RelationClose] = field(default_factory=list)
+    graph_close_memories: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.upserts or self.deletes or self.history)
+        return bool(
+            self.upserts
+            or self.deletes
+            or self.history
+            or self.graph_add
+            or self.graph_close
+            or self.graph_close_memories
+        )
 
 
 @runtime_checkable
@@ -140,6 +162,62 @@ class KeywordIndex(Protocol):
         self, terms: Sequence[str], *, scope: Scope, limit: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:
         """Best ``limit`` (id, bm25) pairs, higher is better, same rules as vectors."""
+        ...
+
+    async def reset(self) -> None: ...
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Entities and typed relations with validity intervals, per owner.
+
+    Reads take a scope with :meth:`memoryd.models.Scope.contains` semantics: the
+    given ``user_id``/``agent_id`` must match the entity's owner, and a given
+    ``run_id`` keeps only relations asserted in that session (and entities
+    touching one). Names are matched after :func:`memoryd.graph.normalise_name`
+    and through aliases. Results are current relations unless ``as_of`` (what
+    was true then) or ``include_expired`` is given.
+    """
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def apply(self, changes: ChangeSet) -> GraphDiff:
+        """Apply the graph parts of ``changes``, in this order: hard deletes,
+        ``graph_close``, ``graph_add``, ``graph_close_memories``.
+
+        Returns the diff of the write. Inside a shared transaction the returned
+        object is filled in when the transaction commits (empty if it fails), so
+        read it after :meth:`memoryd.storage.Storage.commit`, which returns it.
+        """
+        ...
+
+    async def entities(
+        self, scope: Scope, *, names: Sequence[str] | None = None, limit: int = 100
+    ) -> list[Entity]: ...
+    async def neighbours(
+        self,
+        scope: Scope,
+        names: Sequence[str],
+        *,
+        hops: int = 1,
+        limit: int = 50,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        """Relations touching the named entities (``hops=2``: and those one step
+        further), nearest first, newest first within a hop."""
+        ...
+
+    async def relations(
+        self,
+        scope: Scope,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        """A page of the scope's relations, newest first."""
         ...
 
     async def reset(self) -> None: ...

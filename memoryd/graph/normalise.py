@@ -1,0 +1,90 @@
+"""Entity and relation names in the form the graph store matches them by (pure).
+
+``normalise_name`` makes "Alice", " alice ", "ALICE" and "Alice." one key:
+NFKC, case-folded, trimmed, inner whitespace collapsed, surrounding quotes,
+brackets and sentence punctuation stripped, a leading English "the " dropped.
+Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
+(Chinese, Japanese, ...) pass through unchanged apart from NFKC.
+
+``display_name`` only tidies a name for showing (case kept).
+``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
+``works_at``. Both functions accept any string, never raise, and are
+idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["display_name", "normalise_name", "normalise_relation"]
+
+# Punctuation categories stripped from the ends of a name: brackets (Ps/Pe), quotes
+# (Pi/Pf), dashes (Pd), connectors like "_" (Pc), and "other" punctuation (Po) except
+# the few that carry meaning in names ("C#", "AT&T", "100%", "@handle").
+_STRIP_CATEGORIES = frozenset({"Ps", "Pe", "Pi", "Pf", "Pd", "Pc", "Po"})
+_KEEP = frozenset("#%&@")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_MAX_ROUNDS = 8  # each round only shortens or stabilises the text; a cap keeps it total
+
+
+def _strippable(char: str) -> bool:
+    if char.isspace():
+        return True
+    return char not in _KEEP and unicodedata.category(char) in _STRIP_CATEGORIES
+
+
+def _strip_ends(text: str) -> str:
+    start, end = 0, len(text)
+    while start < end and _strippable(text[start]):
+        start += 1
+    while end > start and _strippable(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def display_name(name: str) -> str:
+    """How a name is shown: NFKC, trimmed of surrounding punctuation, single spaces; case kept."""
+    return " ".join(_strip_ends(unicodedata.normalize("NFKC", name)).split())
+
+
+def _name_round(text: str) -> str:
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    text = " ".join(_strip_ends(text).split())
+    if text.startswith("the ") and len(text) > 4:
+        text = _strip_ends(text[4:])
+    return text
+
+
+def normalise_name(name: str) -> str:
+    """The merge key of an entity name ("" when nothing meaningful is left)."""
+    text = name
+    for _ in range(_MAX_ROUNDS):
+        nxt = _name_round(text)
+        if nxt == text:
+            break
+        text = nxt
+    return text
+
+
+def _is_word(char: str) -> bool:
+    # Letters, digits and combining marks (the vowel signs of Devanagari, Thai, ...).
+    return char.isalnum() or unicodedata.category(char)[0] == "M"
+
+
+def _relation_round(text: str) -> str:
+    text = _CAMEL.sub("_", unicodedata.normalize("NFKC", text))
+    text = unicodedata.normalize("NFKC", text.casefold())
+    words = "".join(c if _is_word(c) else " " for c in text).split()
+    return "_".join(words)
+
+
+def normalise_relation(relation: str) -> str:
+    """A relation name in snake_case ("" when it has no letters or digits)."""
+    text = relation
+    for _ in range(_MAX_ROUNDS):
+        nxt = _relation_round(text)
+        if nxt == text:
+            break
+        text = nxt
+    return text

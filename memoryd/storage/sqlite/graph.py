@@ -1,0 +1,674 @@
+"""The embedded graph store: entities and relations in tables of the shared SQLite file.
+
+Four tables: ``graph_entities`` (nodes, per owner), ``graph_names`` (every
+normalised name of a node — its own and its aliases — unique per owner, so a
+name resolves to one node), ``graph_relations`` (edges with a validity
+interval; at most one *current* edge per source, relation and target) and
+``graph_mentions`` (which memories asserted an edge, in which session, and
+whether that memory is still current).
+
+Writes run on the database's writer thread inside the caller's unit of work,
+so a relation lands with the memory that asserted it or not at all. Reads are
+plain indexed queries on the reader threads; there is nothing to cache.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memoryd.errors import InvalidInputError
+from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft, owner_of
+from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
+from memoryd.models import Scope, from_epoch, utcnow
+from memoryd.storage.base import ChangeSet
+from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.records import validity_sql
+
+__all__ = ["SQLiteGraphStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS graph_entities (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT,
+    name TEXT NOT NULL,
+    normal TEXT NOT NULL,
+    type TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_entities_user ON graph_entities(user_id);
+CREATE INDEX IF NOT EXISTS graph_entities_agent ON graph_entities(agent_id);
+CREATE TABLE IF NOT EXISTS graph_names (
+    rowid INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    normal TEXT NOT NULL,
+    name TEXT NOT NULL,
+    entity_id TEXT NOT NULL REFERENCES graph_entities(id),
+    UNIQUE (owner, normal)
+);
+CREATE INDEX IF NOT EXISTS graph_names_normal ON graph_names(normal);
+CREATE INDEX IF NOT EXISTS graph_names_entity ON graph_names(entity_id);
+CREATE TABLE IF NOT EXISTS graph_relations (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT, agent_id TEXT,
+    source_id TEXT NOT NULL REFERENCES graph_entities(id),
+    relation TEXT NOT NULL,
+    target_id TEXT NOT NULL REFERENCES graph_entities(id),
+    memory_id TEXT NOT NULL,
+    run_id TEXT,
+    valid_from REAL NOT NULL,
+    valid_to REAL,
+    reason TEXT,
+    created_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS graph_relations_current
+    ON graph_relations(source_id, relation, target_id) WHERE valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS graph_relations_source ON graph_relations(source_id);
+CREATE INDEX IF NOT EXISTS graph_relations_target ON graph_relations(target_id);
+CREATE INDEX IF NOT EXISTS graph_relations_user ON graph_relations(user_id, created_at);
+CREATE INDEX IF NOT EXISTS graph_relations_agent ON graph_relations(agent_id, created_at);
+CREATE TABLE IF NOT EXISTS graph_mentions (
+    rowid INTEGER PRIMARY KEY,
+    relation_id TEXT NOT NULL REFERENCES graph_relations(id),
+    memory_id TEXT NOT NULL,
+    run_id TEXT,
+    valid_to REAL,
+    UNIQUE (relation_id, memory_id)
+);
+CREATE INDEX IF NOT EXISTS graph_mentions_memory ON graph_mentions(memory_id);
+CREATE INDEX IF NOT EXISTS graph_mentions_run ON graph_mentions(run_id);
+"""
+
+_REL_COLS = (
+    "r.id, r.source_id, r.relation, r.target_id, r.memory_id, r.run_id, r.valid_from, r.valid_to, "
+    "r.reason, r.created_at"
+)
+_ENDED = "every memory that asserted it ended"
+_CHUNK = 500
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _owner_key(scope: Scope) -> str:
+    if scope.is_empty:
+        raise InvalidInputError("a graph write needs a scope (user_id, agent_id or run_id)", field="scope")
+    return json.dumps(owner_of(scope))
+
+
+# -- what the writer thread receives: everything normalised up front -----------
+@dataclass(frozen=True, slots=True)
+class _Name:
+    display: str
+    normal: str
+    type: str | None
+    aliases: tuple[tuple[str, str], ...]  # (display, normal)
+
+
+@dataclass(frozen=True, slots=True)
+class _Add:
+    owner: str
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    source: _Name
+    relation: str
+    target: _Name
+    memory_id: str
+    valid_from: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    owner: str
+    source: str
+    relation: str
+    target: str | None
+    valid_to: float
+    reason: str | None
+
+
+def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> _Name:
+    normal = normalise_name(raw)
+    extra = []
+    for alias in aliases.get(normal, []):
+        alias_normal = normalise_name(alias)
+        if alias_normal and alias_normal != normal:
+            extra.append((display_name(alias), alias_normal))
+    kind = display_name(type_).lower() if type_ else None
+    return _Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
+
+
+def _prepare_add(draft: RelationDraft, now: float) -> _Add | None:
+    aliases: dict[str, list[str]] = {}
+    for key, names in draft.aliases.items():
+        aliases.setdefault(normalise_name(key), []).extend([names] if isinstance(names, str) else names)
+    source = _name(draft.source, draft.source_type, aliases)
+    target = _name(draft.target, draft.target_type, aliases)
+    relation = normalise_relation(draft.relation)
+    if not (source.normal and target.normal and relation):
+        return None
+    owner = owner_of(draft.scope)
+    return _Add(
+        owner=_owner_key(draft.scope),
+        user_id=owner[0],
+        agent_id=owner[1],
+        run_id=draft.scope.run_id,
+        source=source,
+        relation=relation,
+        target=target,
+        memory_id=draft.memory_id,
+        valid_from=draft.valid_from.timestamp() if draft.valid_from else now,
+    )
+
+
+def _prepare_close(close: RelationClose) -> _Close | None:
+    source, relation = normalise_name(close.source), normalise_relation(close.relation)
+    target = None if close.target is None else normalise_name(close.target)
+    if not source or not relation or target == "":
+        return None
+    return _Close(_owner_key(close.scope), source, relation, target, close.valid_to.timestamp(), close.reason)
+
+
+# -- writes (writer thread) ------------------------------------------------------
+class _Writer:
+    """One graph write on the writer's connection; collects the diff as it goes."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self.diff = GraphDiff()
+
+    def _triple(self, source_id: str, relation: str, target_id: str) -> dict[str, str]:
+        names = dict(
+            self.conn.execute(
+                "SELECT id, name FROM graph_entities WHERE id IN (?, ?)", (source_id, target_id)
+            ).fetchall()
+        )
+        return {"source": names[source_id], "relationship": relation, "target": names[target_id]}
+
+    def lookup(self, owner: str, normal: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT entity_id FROM graph_names WHERE owner = ? AND normal = ?", (owner, normal)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def resolve(self, add: _Add, name: _Name) -> str:
+        """The entity this name denotes for the owner, created or merged as needed."""
+        normals = [name.normal, *(n for _, n in name.aliases)]
+        found = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT DISTINCT n.entity_id, e.rowid FROM graph_names n JOIN graph_entities e "
+                f"ON e.id = n.entity_id WHERE n.owner = ? AND n.normal IN ({_marks(normals)}) "
+                "ORDER BY e.rowid",
+                (add.owner, *normals),
+            )
+        ]
+        if not found:
+            entity_id = str(uuid.uuid4())
+            self.conn.execute(
+                "INSERT INTO graph_entities (id, owner, user_id, agent_id, name, normal, type, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entity_id,
+                    add.owner,
+                    add.user_id,
+                    add.agent_id,
+                    name.display,
+                    name.normal,
+                    name.type,
+                    self.now,
+                ),
+            )
+        else:
+            entity_id = found[0]  # the oldest survives
+            for other in found[1:]:
+                self.merge(other, entity_id)
+            if name.type:
+                self.conn.execute(
+                    "UPDATE graph_entities SET type = ? WHERE id = ? AND type IS NULL", (name.type, entity_id)
+                )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO graph_names (owner, normal, name, entity_id) VALUES (?, ?, ?, ?)",
+            [(add.owner, n, d, entity_id) for d, n in ((name.display, name.normal), *name.aliases)],
+        )
+        return entity_id
+
+    def merge(self, loser: str, survivor: str) -> None:
+        """Fold entity ``loser`` into ``survivor``: names, type and edges (no duplicate current edge)."""
+        conn = self.conn
+        conn.execute("UPDATE graph_names SET entity_id = ? WHERE entity_id = ?", (survivor, loser))
+        conn.execute(
+            "UPDATE graph_entities SET type = coalesce(type, (SELECT type FROM graph_entities WHERE id = ?)) "
+            "WHERE id = ?",
+            (loser, survivor),
+        )
+        edges = conn.execute(
+            "SELECT id, source_id, relation, target_id, valid_from, valid_to FROM graph_relations "
+            "WHERE source_id = ? OR target_id = ? ORDER BY rowid",
+            (loser, loser),
+        ).fetchall()
+        for rid, src, relation, tgt, valid_from, valid_to in edges:
+            src = survivor if src == loser else src
+            tgt = survivor if tgt == loser else tgt
+            dup = None
+            if valid_to is None:
+                dup = conn.execute(
+                    "SELECT id FROM graph_relations WHERE source_id = ? AND relation = ? AND target_id = ? "
+                    "AND valid_to IS NULL AND id != ?",
+                    (src, relation, tgt, rid),
+                ).fetchone()
+            if dup is None:
+                conn.execute(
+                    "UPDATE graph_relations SET source_id = ?, target_id = ? WHERE id = ?", (src, tgt, rid)
+                )
+                continue
+            conn.execute(
+                "INSERT OR IGNORE INTO graph_mentions (relation_id, memory_id, run_id, valid_to) "
+                "SELECT ?, memory_id, run_id, valid_to FROM graph_mentions WHERE relation_id = ? "
+                "ORDER BY rowid",
+                (dup[0], rid),
+            )
+            conn.execute("DELETE FROM graph_mentions WHERE relation_id = ?", (rid,))
+            conn.execute("DELETE FROM graph_relations WHERE id = ?", (rid,))
+            conn.execute(
+                "UPDATE graph_relations SET valid_from = min(valid_from, ?) WHERE id = ?",
+                (valid_from, dup[0]),
+            )
+        conn.execute("DELETE FROM graph_entities WHERE id = ?", (loser,))
+
+    def add(self, add: _Add) -> None:
+        conn = self.conn
+        first = self.resolve(add, add.source)
+        target = self.resolve(add, add.target)
+        # Resolving the target may have merged the source into an older entity.
+        source = first if first == target else self.lookup(add.owner, add.source.normal) or first
+        key = (source, add.relation, target)
+        seen = conn.execute(
+            "SELECT 1 FROM graph_mentions m JOIN graph_relations r ON r.id = m.relation_id "
+            "WHERE r.source_id = ? AND r.relation = ? AND r.target_id = ? AND m.memory_id = ?",
+            (*key, add.memory_id),
+        ).fetchone()
+        if seen is not None:
+            return  # this memory already asserted it: a replay
+        current = conn.execute(
+            "SELECT id FROM graph_relations WHERE source_id = ? AND relation = ? AND target_id = ? "
+            "AND valid_to IS NULL",
+            key,
+        ).fetchone()
+        if current is not None:
+            relation_id = current[0]
+            conn.execute(
+                "UPDATE graph_relations SET valid_from = min(valid_from, ?) WHERE id = ?",
+                (add.valid_from, relation_id),
+            )
+        else:
+            relation_id = str(uuid.uuid4())
+            conn.execute(
+                "INSERT INTO graph_relations (id, user_id, agent_id, source_id, relation, target_id, "
+                "memory_id, run_id, valid_from, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    relation_id,
+                    add.user_id,
+                    add.agent_id,
+                    *key,
+                    add.memory_id,
+                    add.run_id,
+                    add.valid_from,
+                    self.now,
+                ),
+            )
+            self.diff.added.append(self._triple(*key))
+        conn.execute(
+            "INSERT INTO graph_mentions (relation_id, memory_id, run_id) VALUES (?, ?, ?)",
+            (relation_id, add.memory_id, add.run_id),
+        )
+
+    def close(self, close: _Close) -> None:
+        conn = self.conn
+        source = self.lookup(close.owner, close.source)
+        target = None if close.target is None else self.lookup(close.owner, close.target)
+        if source is None or (close.target is not None and target is None):
+            return
+        sql = (
+            "SELECT id, source_id, relation, target_id FROM graph_relations WHERE source_id = ? "
+            "AND relation = ? AND valid_to IS NULL AND valid_from <= ?"
+        )
+        params: list[Any] = [source, close.relation, close.valid_to]
+        if target is not None:
+            sql += " AND target_id = ?"
+            params.append(target)
+        for rid, src, relation, tgt in conn.execute(sql, params).fetchall():
+            conn.execute(
+                "UPDATE graph_relations SET valid_to = ?, reason = ? WHERE id = ?",
+                (close.valid_to, close.reason, rid),
+            )
+            self.diff.closed.append(self._triple(src, relation, tgt))
+
+    def end_memories(self, ended: Sequence[tuple[str, float]]) -> None:
+        """Mark these memories' assertions as ended; close edges no current memory asserts."""
+        self.conn.executemany(
+            "UPDATE graph_mentions SET valid_to = ? WHERE memory_id = ? AND valid_to IS NULL",
+            [(t, mid) for mid, t in ended],
+        )
+        self.settle(self._relations_of([mid for mid, _ in ended]))
+
+    def delete_memories(self, memory_ids: Sequence[str]) -> None:
+        """Forget these memories' assertions: edges nobody else asserted go, then orphan entities."""
+        affected = self._relations_of(memory_ids)
+        for chunk in _chunks(memory_ids):
+            self.conn.execute(f"DELETE FROM graph_mentions WHERE memory_id IN ({_marks(chunk)})", chunk)
+        self.settle(affected)
+
+    def _relations_of(self, memory_ids: Sequence[str]) -> list[str]:
+        out: dict[str, None] = {}
+        for chunk in _chunks(memory_ids):
+            for (rid,) in self.conn.execute(
+                f"SELECT relation_id FROM graph_mentions WHERE memory_id IN ({_marks(chunk)}) ORDER BY rowid",
+                chunk,
+            ):
+                out[rid] = None
+        return list(out)
+
+    def settle(self, relation_ids: Sequence[str]) -> None:
+        """Bring edges in line with their remaining mentions (delete, re-attribute or close)."""
+        conn = self.conn
+        touched: dict[str, None] = {}
+        for rid in relation_ids:
+            edge = conn.execute(
+                "SELECT source_id, relation, target_id, valid_from, valid_to, memory_id FROM graph_relations "
+                "WHERE id = ?",
+                (rid,),
+            ).fetchone()
+            if edge is None:
+                continue
+            source, relation, target, valid_from, valid_to, memory_id = edge
+            mentions = conn.execute(
+                "SELECT memory_id, run_id, valid_to FROM graph_mentions WHERE relation_id = ? ORDER BY rowid",
+                (rid,),
+            ).fetchall()
+            if not mentions:
+                conn.execute("DELETE FROM graph_relations WHERE id = ?", (rid,))
+                touched[source] = touched[target] = None
+                continue
+            if mentions[0][0] != memory_id:
+                conn.execute(
+                    "UPDATE graph_relations SET memory_id = ?, run_id = ? WHERE id = ?",
+                    (mentions[0][0], mentions[0][1], rid),
+                )
+            if valid_to is None and all(m[2] is not None for m in mentions):
+                end = max(valid_from, *(m[2] for m in mentions))
+                conn.execute(
+                    "UPDATE graph_relations SET valid_to = ?, reason = ? WHERE id = ?", (end, _ENDED, rid)
+                )
+                self.diff.closed.append(self._triple(source, relation, target))
+        for entity_id in touched:
+            used = conn.execute(
+                "SELECT 1 FROM graph_relations WHERE source_id = ? OR target_id = ? LIMIT 1",
+                (entity_id, entity_id),
+            ).fetchone()
+            if used is None:
+                conn.execute("DELETE FROM graph_names WHERE entity_id = ?", (entity_id,))
+                conn.execute("DELETE FROM graph_entities WHERE id = ?", (entity_id,))
+
+
+# -- reads (reader threads) ------------------------------------------------------
+def _entity_where(scope: Scope) -> tuple[str, list[Any]]:
+    parts = [f"e.{k} = ?" for k, _ in scope.items() if k != "run_id"]
+    params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
+    if scope.run_id is not None:
+        parts.append(
+            "EXISTS (SELECT 1 FROM graph_relations r JOIN graph_mentions m ON m.relation_id = r.id "
+            "WHERE (r.source_id = e.id OR r.target_id = e.id) AND m.run_id = ?)"
+        )
+        params.append(scope.run_id)
+    return " AND ".join(parts) or "1", params
+
+
+def _relation_where(scope: Scope, as_of: datetime | None, include_expired: bool) -> tuple[str, list[Any]]:
+    parts = [f"r.{k} = ?" for k, _ in scope.items() if k != "run_id"]
+    params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
+    if scope.run_id is not None:
+        parts.append("EXISTS (SELECT 1 FROM graph_mentions m WHERE m.relation_id = r.id AND m.run_id = ?)")
+        params.append(scope.run_id)
+    v_sql, v_params = validity_sql(as_of, include_expired, "r")
+    return " AND ".join([*parts, v_sql]), [*params, *v_params]
+
+
+def _load_entities(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Entity]:
+    rows: list[tuple[Any, ...]] = []
+    names: dict[str, list[tuple[str, str]]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        rows += conn.execute(
+            "SELECT id, name, normal, type, user_id, agent_id, created_at FROM graph_entities "
+            f"WHERE id IN ({_marks(chunk)})",
+            chunk,
+        ).fetchall()
+        for entity_id, name, normal in conn.execute(
+            f"SELECT entity_id, name, normal FROM graph_names WHERE entity_id IN ({_marks(chunk)}) "
+            "ORDER BY rowid",
+            chunk,
+        ):
+            names.setdefault(entity_id, []).append((normal, name))
+    out = {}
+    for eid, name, normal, type_, user_id, agent_id, created in rows:
+        others = tuple(alias for n, alias in names.get(eid, []) if n != normal)
+        out[eid] = Entity(eid, name, normal, type_, others, user_id, agent_id, from_epoch(created))  # type: ignore[arg-type]
+    return out
+
+
+def _load_relations(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[Relation]:
+    entities = _load_entities(conn, [eid for r in rows for eid in (r[1], r[3])])
+    mentions: dict[str, list[str]] = {}
+    ids = [r[0] for r in rows]
+    for chunk in _chunks(ids):
+        for rid, memory_id in conn.execute(
+            f"SELECT relation_id, memory_id FROM graph_mentions WHERE relation_id IN ({_marks(chunk)}) "
+            "ORDER BY rowid",
+            chunk,
+        ):
+            mentions.setdefault(rid, []).append(memory_id)
+    return [
+        Relation(
+            id=rid,
+            source=entities[src],
+            relation=relation,
+            target=entities[tgt],
+            memory_id=memory_id,
+            memory_ids=tuple(mentions.get(rid, [memory_id])),
+            run_id=run_id,
+            valid_from=from_epoch(valid_from),  # type: ignore[arg-type]
+            valid_to=from_epoch(valid_to),
+            reason=reason,
+            created_at=from_epoch(created),  # type: ignore[arg-type]
+        )
+        for rid, src, relation, tgt, memory_id, run_id, valid_from, valid_to, reason, created in rows
+    ]
+
+
+class SQLiteGraphStore:
+    """Entities and relations in the shared SQLite file (see the module docstring)."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> SQLiteGraphStore:
+        return cls(resources.sqlite())
+
+    async def open(self) -> None:
+        self.db.open()
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+        await self.db.write(create)
+
+    async def close(self) -> None:
+        self.db.close()
+
+    async def apply(self, changes: ChangeSet) -> GraphDiff:
+        result = GraphDiff()
+        if not (changes.graph_add or changes.graph_close or changes.graph_close_memories or changes.deletes):
+            return result  # the common fast-path write: nothing for the graph
+        now = utcnow().timestamp()
+        adds: list[_Add] = []
+        for draft in changes.graph_add:
+            prepared = _prepare_add(draft, now)
+            if prepared is None:
+                result.skipped.append(
+                    {"source": draft.source, "relationship": draft.relation, "target": draft.target}
+                )
+            else:
+                adds.append(prepared)
+        closes = [c for c in map(_prepare_close, changes.graph_close) if c is not None]
+        ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
+        ended = [(mid, ends[mid].timestamp() if mid in ends else now) for mid in changes.graph_close_memories]
+        deletes = list(changes.deletes)
+        if not (adds or closes or ended or deletes):
+            return result
+        done: list[GraphDiff] = []
+
+        def op(conn: sqlite3.Connection) -> None:
+            writer = _Writer(conn, now)
+            if deletes:
+                writer.delete_memories(deletes)
+            for close in closes:
+                writer.close(close)
+            for add in adds:
+                writer.add(add)
+            if ended:
+                writer.end_memories(ended)
+            done[:] = [writer.diff]
+
+        def publish() -> None:
+            for diff in done:
+                result.extend(diff)
+
+        await self.db.write(op, after_commit=publish)
+        return result
+
+    async def entities(
+        self, scope: Scope, *, names: Sequence[str] | None = None, limit: int = 100
+    ) -> list[Entity]:
+        if limit <= 0:
+            return []
+        where, params = _entity_where(scope)
+        if names is not None:
+            normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+            if not normals:
+                return []
+            where += f" AND e.id IN (SELECT entity_id FROM graph_names WHERE normal IN ({_marks(normals)}))"
+            params += normals
+
+        def op(conn: sqlite3.Connection) -> list[Entity]:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT e.id FROM graph_entities e WHERE {where} ORDER BY e.created_at, e.rowid LIMIT ?",
+                    [*params, limit],
+                )
+            ]
+            found = _load_entities(conn, ids)
+            return [found[i] for i in ids]
+
+        return await self.db.read(op)
+
+    async def neighbours(
+        self,
+        scope: Scope,
+        names: Sequence[str],
+        *,
+        hops: int = 1,
+        limit: int = 50,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        if hops not in (1, 2):
+            raise InvalidInputError("hops must be 1 or 2", field="hops")
+        normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+        if not normals or limit <= 0:
+            return []
+        owner = [(k, v) for k, v in scope.items() if k != "run_id"]
+        e_sql = "".join(f" AND e.{k} = ?" for k, _ in owner)
+        r_sql, r_params = _relation_where(scope, as_of, include_expired)
+
+        def around(
+            conn: sqlite3.Connection, ids: list[str], skip: list[str], cap: int
+        ) -> list[tuple[Any, ...]]:
+            marks = _marks(ids)
+            return conn.execute(
+                f"SELECT {_REL_COLS} FROM graph_relations r WHERE (r.source_id IN ({marks}) OR r.target_id "
+                f"IN ({marks})) AND r.id NOT IN ({_marks(skip)}) AND {r_sql} "
+                "ORDER BY r.valid_from DESC, r.rowid DESC LIMIT ?",
+                [*ids, *ids, *skip, *r_params, cap],
+            ).fetchall()
+
+        def op(conn: sqlite3.Connection) -> list[Relation]:
+            start = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT n.entity_id FROM graph_names n JOIN graph_entities e "
+                    f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql}",
+                    [*normals, *(v for _, v in owner)],
+                )
+            ]
+            if not start:
+                return []
+            rows = around(conn, start, [], limit)
+            if hops == 2 and len(rows) < limit:
+                seen = set(start)
+                frontier = list(dict.fromkeys(e for r in rows for e in (r[1], r[3]) if e not in seen))
+                if frontier:
+                    rows += around(conn, frontier, [r[0] for r in rows], limit - len(rows))
+            return _load_relations(conn, rows)
+
+        return await self.db.read(op)
+
+    async def relations(
+        self,
+        scope: Scope,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        if limit <= 0:
+            return []
+        where, params = _relation_where(scope, as_of, include_expired)
+
+        def op(conn: sqlite3.Connection) -> list[Relation]:
+            rows = conn.execute(
+                f"SELECT {_REL_COLS} FROM graph_relations r WHERE {where} "
+                "ORDER BY r.created_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, max(offset, 0)],
+            ).fetchall()
+            return _load_relations(conn, rows)
+
+        return await self.db.read(op)
+
+    async def reset(self) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            for table in ("graph_mentions", "graph_relations", "graph_names", "graph_entities"):
+                conn.execute(f"DELETE FROM {table}")
+
+        await self.db.write(op)
