@@ -3,30 +3,45 @@
 Precedence, lowest first: built-in defaults, the TOML file (``--config PATH``,
 or ``MEMORYD_CONFIG``), then environment variables. A nested key is spelled
 with a double underscore in the environment: ``storage.path`` is
-``MEMORYD_STORAGE__PATH``. Unknown or misspelled keys are errors that name the
-key and the allowed ones. Nothing here runs at import time.
+``MEMORYD_STORAGE__PATH``; a single underscore after a section name works too
+(``MEMORYD_LLM_MODEL`` is ``llm.model``; the double-underscore spelling wins if
+both are set). Unknown or misspelled keys are errors that name the key and the
+allowed ones. Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from memoryd.errors import ConfigError
 
 __all__ = [
     "EmbedderConfig",
+    "FineConfig",
+    "LLMConfig",
+    "LLMTargetConfig",
     "LimitsConfig",
     "RuntimeConfig",
     "SearchConfig",
     "ServerConfig",
     "Settings",
     "StorageConfig",
+    "env_key",
     "load_settings",
 ]
 
@@ -53,6 +68,7 @@ class StorageConfig(_Section):
     records: str = Field("sqlite", description="Record store backend.")
     vectors: str = Field("sqlite", description="Vector index backend.")
     keywords: str = Field("sqlite", description="Keyword (BM25) index backend.")
+    graph: str = Field("sqlite", description="Graph store backend (entities and relations).")
     read_threads: int = Field(4, ge=1, le=64, description="Reader threads for SQLite.")
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes."
@@ -71,12 +87,24 @@ class StorageConfig(_Section):
         return Path(os.path.expanduser(str(value))) if value is not None else value
 
 
-class EmbedderConfig(_Section):
-    """The embedding model. ``use`` (multilingual USE v3) or ``minilm`` (English)."""
+def _none_if_unset(value: Any) -> Any:
+    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
+    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
 
-    provider: str = Field("use", description="Embedder name in the registry: use | minilm.")
+
+class EmbedderConfig(_Section):
+    """The embedding model: ``use`` (multilingual USE v3), ``minilm`` (English) or ``openai``
+    (any OpenAI-compatible ``/v1/embeddings`` endpoint, Ollama included)."""
+
+    provider: str = Field("use", description="Embedder name in the registry: use | minilm | openai.")
     batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
     threads: int = Field(2, ge=1, le=64, description="CPU threads for the local model.")
+    model: str | None = Field(None, description="openai embedder: the model name (required).")
+    base_url: str | None = Field(None, description="openai embedder: endpoint base (default OpenAI's).")
+    api_key: SecretStr | None = Field(None, description="openai embedder: API key.")
+    dim: int | None = Field(None, ge=1, description="openai embedder: vector size (unset: one probe call).")
+
+    _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(_none_if_unset)
 
 
 class SearchConfig(_Section):
@@ -114,6 +142,97 @@ class RuntimeConfig(_Section):
     )
 
 
+def _check_provider(value: Any) -> Any:
+    if isinstance(value, str):
+        from memoryd.llm.providers import vendor  # the vendor records; cheap, no I/O
+
+        try:
+            return vendor(value).name
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+    return value
+
+
+class _LLMTarget(_Section):
+    """What names one LLM target; shared by the ``[llm]`` section and its ``tiers`` entries."""
+
+    provider: str = Field("openai", description="Vendor: openai, azure, deepseek, ollama, anthropic, ...")
+    model: str | None = Field(None, description="Model (default: the provider's; Azure: the deployment).")
+    base_url: str | None = Field(None, description="API base URL (default: the provider's).")
+    api_key: SecretStr | None = Field(None, description="API key (default: the provider's env variable).")
+    api_version: str | None = Field(None, description="Azure api-version / anthropic-version.")
+
+    _unset = field_validator("model", "base_url", "api_key", "api_version", mode="before")(_none_if_unset)
+    _provider = field_validator("provider", mode="before")(_check_provider)
+
+
+class LLMTargetConfig(_LLMTarget):
+    """One target of a tier: a provider and model, and optionally where, with which key, how long."""
+
+    timeout_s: float | None = Field(None, gt=0, description="Default: llm.timeout_s.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, Mapping) else []
+        if unknown:
+            allowed = ", ".join(sorted(cls.model_fields))
+            raise ValueError(f"unknown key {unknown[0]!r} in an llm.tiers target; allowed: {allowed}")
+        return data
+
+
+class LLMConfig(_LLMTarget):
+    """The LLM used by fine mode. Configured when ``model``, ``base_url`` or ``tiers`` is set.
+
+    Without ``tiers`` there is one target (provider, model, base_url, api_key). With
+    ``tiers`` (a list of tiers, each a list of targets), calls go to the first healthy
+    target and fall back along the list. A missing ``api_key`` is read from the
+    provider's usual environment variable (``OPENAI_API_KEY``, ...) when the router
+    is built, and only for the provider's own default URL.
+    """
+
+    timeout_s: float = Field(30.0, gt=0, description="Timeout of one call to one target, seconds.")
+    max_tokens: int = Field(2048, ge=1, description="Default cap on answer tokens.")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_attempts: int = Field(3, ge=1, le=20, description="Attempts per call, over all targets.")
+    max_wait_s: float = Field(10.0, ge=0, description="Longest Retry-After honoured before falling back.")
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a target's breaker.")
+    breaker_cooldown_s: float = Field(30.0, ge=0, description="Seconds an open breaker waits before a probe.")
+    tiers: list[list[LLMTargetConfig]] = Field(default_factory=list, description="Ordered fallback tiers.")
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: JSON
+            try:
+                value = json.loads(value) if value.strip() else []
+            except ValueError:
+                raise ValueError("must be a JSON list of tiers, each a list of target tables") from None
+        if isinstance(value, list):  # a bare table is a tier of one target
+            return [[t] if isinstance(t, Mapping) else t for t in value]
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """Whether an LLM is set up (fine mode available)."""
+        return bool(self.model or self.base_url or self.tiers)
+
+
+class FineConfig(_Section):
+    """Fine mode (LLM extraction and reconciliation), used when an LLM is configured."""
+
+    context_messages: int = Field(
+        6, ge=0, le=100, description="Earlier turns of the session shown to extraction, for references."
+    )
+    max_facts: int = Field(30, ge=1, le=500, description="Facts kept from one extraction.")
+    max_relations: int = Field(50, ge=0, le=1000, description="Relations kept from one extraction.")
+    similar_per_fact: int = Field(5, ge=1, le=50, description="Existing memories compared with each fact.")
+    max_existing: int = Field(30, ge=1, le=200, description="Existing memories shown to reconciliation.")
+    similarity_floor: float = Field(
+        0.3, ge=-1, le=1, description="Cosine below which an existing memory is not a candidate."
+    )
+
+
 class ServerConfig(_Section):
     """The HTTP server."""
 
@@ -131,6 +250,8 @@ class Settings(_Section):
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
+    llm: LLMConfig = Field(default_factory=lambda: LLMConfig())
+    fine: FineConfig = Field(default_factory=lambda: FineConfig())
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""
@@ -146,8 +267,18 @@ def _mask(data: dict[str, Any]) -> None:
     for key, value in data.items():
         if isinstance(value, dict):
             _mask(value)
+        elif isinstance(value, list):
+            _mask_list(value)
         elif value and any(word in _SECRET_WORDS for word in key.lower().split("_")):
             data[key] = "***"
+
+
+def _mask_list(items: list[Any]) -> None:
+    for item in items:
+        if isinstance(item, dict):
+            _mask(item)
+        elif isinstance(item, list):
+            _mask_list(item)
 
 
 def _allowed(model: type[BaseModel]) -> list[str]:
@@ -169,16 +300,32 @@ def _check_keys(data: Mapping[str, Any], model: type[BaseModel], prefix: str, so
             _check_keys(value, annotation, dotted + ".", source)
 
 
+def env_key(name: str) -> str | None:
+    """The dotted setting an environment variable sets (``MEMORYD_LLM_MODEL`` -> ``llm.model``).
+
+    ``MEMORYD_<SECTION>__<KEY>`` is the canonical spelling; ``MEMORYD_<SECTION>_<KEY>``
+    is accepted for a known section. ``None`` for names that are not settings.
+    """
+    if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        return None
+    rest = name[len(ENV_PREFIX) :].lower()
+    if "__" not in rest:
+        for section in sorted(Settings.model_fields, key=len, reverse=True):
+            if rest.startswith(section + "_") and len(rest) > len(section) + 1:
+                return f"{section}.{rest[len(section) + 1 :]}"
+    return rest.replace("__", ".")
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
-            continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
+    # Aliases first, so that the canonical double-underscore spelling wins when both are set.
+    names = sorted((n for n in env if env_key(n)), key=lambda n: "__" in n[len(ENV_PREFIX) :])
+    for name in names:
+        parts = str(env_key(name)).split(".")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        node[parts[-1]] = env[name]
     return out
 
 

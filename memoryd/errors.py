@@ -14,7 +14,11 @@ each class knows the HTTP status the REST server answers with::
     │   └── EmbedderMismatchError (409)   the store was built with another model
     ├── NotSupportedError (501)           a feature reserved for a later release
     └── BackendUnavailableError (503)     a storage engine or model is down
-        └── StorageError (503)            a backend failed while serving a call
+        ├── StorageError (503)            a backend failed while serving a call
+        ├── LLMError (503)                one LLM target failed one call (router-internal)
+        │   ├── LLMTimeoutError (503)     it did not answer within its timeout
+        │   └── LLMOutputError (503)      it answered, but the output was unusable
+        └── LLMUnavailableError (503)     no LLM target answered; lists each failure
 
 Driver errors (sqlite3, httpx, ...) are translated into this tree at the
 backend boundary, so callers never need to import a driver to catch them.
@@ -31,6 +35,10 @@ __all__ = [
     "EmbedderMismatchError",
     "InvalidFilterError",
     "InvalidInputError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
     "MemorydError",
     "MissingExtraError",
     "NotFoundError",
@@ -136,3 +144,58 @@ class StorageError(BackendUnavailableError):
     """A storage backend failed while serving a call (driver error translated)."""
 
     code = "storage_error"
+
+
+class LLMError(BackendUnavailableError):
+    """One LLM target failed one call: connection, HTTP status, timeout or a malformed reply.
+
+    Raised by the LLM clients and handled by the router, which falls back to the
+    next target; callers of the router only ever see :class:`LLMUnavailableError`.
+    ``transient`` errors (timeouts, connection errors, 429, 5xx) may succeed if
+    tried again; ``retry_after`` is the delay the vendor asked for, in seconds.
+    """
+
+    code = "llm_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str | None = None,
+        status: int | None = None,
+        transient: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, target=target, status=status)
+        self.target = target
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class LLMTimeoutError(LLMError):
+    """An LLM target did not answer within its timeout."""
+
+    code = "llm_timeout"
+
+
+class LLMOutputError(LLMError):
+    """A target answered, but its output was rejected (raise it from a router callback to fall back).
+
+    It never counts against the target's circuit breaker: the target is up.
+    """
+
+    code = "llm_bad_output"
+
+    def __init__(self, message: str, *, target: str | None = None) -> None:
+        super().__init__(message, target=target, transient=False)
+
+
+class LLMUnavailableError(BackendUnavailableError):
+    """No LLM target answered a call; ``failures`` names each target and why it failed."""
+
+    code = "llm_unavailable"
+
+    def __init__(self, message: str, failures: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message, failures=failures or [])
+        self.failures = failures or []

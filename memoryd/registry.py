@@ -16,7 +16,7 @@ from memoryd.errors import ConfigError, MissingExtraError
 
 __all__ = ["ROLES", "Entry", "available", "register", "resolve", "unregister"]
 
-ROLES = ("embedder", "records", "vectors", "keywords")
+ROLES = ("embedder", "records", "vectors", "keywords", "graph")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,12 @@ register(
     description="all-MiniLM-L6-v2 (384-d, English, PyTorch)",
 )
 register(
+    "embedder",
+    "openai",
+    "memoryd.embedders.openai:OpenAIEmbedder",
+    description="Any OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM; set embedder.model)",
+)
+register(
     "records",
     "sqlite",
     "memoryd.storage.sqlite.records:SQLiteRecordStore",
@@ -98,4 +104,10 @@ register(
     "sqlite",
     "memoryd.storage.sqlite.keywords:SQLiteKeywordIndex",
     description="SQLite FTS5 with BM25 (default)",
+)
+register(
+    "graph",
+    "sqlite",
+    "memoryd.storage.sqlite.graph:SQLiteGraphStore",
+    description="Entities and relations in SQLite tables (default)",
 )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from memoryd import AsyncMemory, Memory, Settings, load_settings
 from memoryd.embedders.use import USEEmbedder
+from tests.fakes.llm_server import FakeLLMServer, Script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -39,3 +40,23 @@ async def amem(settings: Settings, embedder: USEEmbedder) -> AsyncIterator[Async
 def mem(settings: Settings, embedder: USEEmbedder) -> Iterator[Memory]:
     with Memory(settings, embedder=embedder) as m:
         yield m
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server() -> Iterator[FakeLLMServer]:
+    """The scripted LLM vendor on loopback, shared by the session (see tests/fakes/llm_server.py)."""
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server: FakeLLMServer) -> Script:
+    """A freshly reset fake LLM endpoint: script replies, point ``base_url`` at ``fake_llm.base_url``."""
+    fake_llm_server.reset()
+    return fake_llm_server.script("default")
+
+
+@pytest.fixture
+def fake_llm_factory(fake_llm: Script, fake_llm_server: FakeLLMServer) -> Callable[[], Script]:
+    """Makes more fake endpoints (say, one per tier), each with its own queue and log."""
+    return lambda: fake_llm_server.new_script()

@@ -47,7 +47,7 @@ def test_bad_files_name_the_key(tmp_path: Path, toml: str, needle: str) -> None:
 def test_unknown_key_lists_allowed_values(tmp_path: Path) -> None:
     f = tmp_path / "bad.toml"
     f.write_text('[embedder]\nprovidr = "use"\n')
-    with pytest.raises(ConfigError, match="allowed: batch_size, provider, threads"):
+    with pytest.raises(ConfigError, match="allowed: api_key, base_url, batch_size, dim, model, provider, threads"):
         load_settings(f, env={})
 
 

@@ -49,7 +49,7 @@ def test_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_registry_names_allowed_values_and_missing_extras() -> None:
-    with pytest.raises(ConfigError, match="allowed: minilm, use"):
+    with pytest.raises(ConfigError, match="allowed: minilm, openai, use"):
         registry.resolve("embedder", "word2vec")
     registry.register("embedder", "phantom", "memoryd_phantom_module:Phantom", extra="phantom")
     try:

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memoryd.config import CONFIG_ENV, ENV_PREFIX, Settings
+from memoryd.config import CONFIG_ENV, ENV_PREFIX, Settings, env_key
 from memoryd.embedders import Embedder
-from memoryd.errors import ConfigError, EmbedderMismatchError, MemorydError, MissingExtraError
+from memoryd.embedders.base import make_embedder
+from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
 from memoryd.registry import ROLES, available, entry, resolve
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "exit_code",
     "extras_checks",
     "jieba_check",
+    "llm_checks",
     "port_check",
     "python_check",
     "run_doctor",
@@ -63,10 +65,6 @@ class Check:
         return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix, **self.data}
 
 
-def _env_name(dotted: str) -> str:
-    return ENV_PREFIX + dotted.upper().replace(".", "__")
-
-
 def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> dict[str, str]:
     """Where each explicitly set key came from: ``{"storage.path": "env MEMORYD_STORAGE__PATH"}``."""
     import tomllib
@@ -81,9 +79,10 @@ def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> d
             for key in values if isinstance(values, dict) else [None]:
                 dotted = section if key is None else f"{section}.{key}"
                 sources[dotted] = f"file {config_path}"
-    for name in env:
-        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV:
-            sources[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = f"env {name}"
+    for name in sorted(env, key=lambda n: "__" in n):  # the canonical spelling wins, as in config
+        key = env_key(name)
+        if key:
+            sources[key] = f"env {name}"
     return sources
 
 
@@ -112,8 +111,9 @@ def config_check(
     if error is None and settings is not None:
         return Check("config", "ok", f"valid — {detail}", data=data)
     assert error is not None
-    if error.field and _env_name(error.field) in env:
-        fix = f"correct or unset {_env_name(error.field)}"
+    from_env = sorted(n for n in env if error.field and env_key(n) == error.field)
+    if from_env:
+        fix = f"correct or unset {' / '.join(from_env)}"
     elif error.field and error.field != "config" and config_path:
         fix = f"edit {config_path}: correct or remove '{error.field}'"
     elif config_path:
@@ -185,7 +185,7 @@ def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
     started = time.perf_counter()
     try:
         factory = resolve("embedder", cfg.provider)
-        embedder: Embedder = factory(threads=cfg.threads, batch_size=cfg.batch_size)
+        embedder: Embedder = make_embedder(factory, cfg)
         vectors = embedder.embed(["memoryd doctor checks the embedder", "长期记忆"])
         load_s = time.perf_counter() - started  # models may load lazily, on the first call
     except MissingExtraError as exc:
@@ -250,6 +250,91 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         f"{stats.get('users', 0)} users; built with '{embedder.name}'"
     )
     return Check("store", "ok", detail, data={"stats": stats})
+
+
+_LLM_PROBE_TIMEOUT_S = 20.0
+_LLM_HOWTO = (
+    "no LLM configured: fast mode (each message stored as it is). For fine mode (facts, updates, "
+    "graph) set MEMORYD_LLM_BASE_URL, MEMORYD_LLM_API_KEY and MEMORYD_LLM_MODEL, or [llm] in the config"
+)
+
+
+@dataclass(frozen=True)
+class _Probe:
+    tier: int
+    target: Any  # memoryd.llm.Target (imported lazily: doctor stays light without an LLM)
+    seconds: float
+    answer: Any = None  # the Completion, or None
+    error: LLMError | None = None
+
+
+async def _probe_llm(settings: Settings, env: Mapping[str, str]) -> list[_Probe]:
+    """One tiny call to every target of every tier, concurrently, each cut off after 20 s at most."""
+    import dataclasses
+
+    from memoryd.llm import ChatRequest, build_router
+
+    router = build_router(settings, env=env)
+    assert router is not None
+    request = ChatRequest([{"role": "user", "content": "Reply with the single word: ok"}], max_tokens=16)
+
+    async def one(tier: int, target: Any) -> _Probe:
+        started = time.perf_counter()
+        quick = dataclasses.replace(target, timeout_s=min(target.timeout_s, _LLM_PROBE_TIMEOUT_S))
+        try:
+            answer = await router.call(quick, request)
+        except LLMError as exc:
+            return _Probe(tier, target, time.perf_counter() - started, error=exc)
+        return _Probe(tier, target, time.perf_counter() - started, answer=answer)
+
+    async with router:
+        calls = [one(n, t) for n, tier in enumerate(router.tiers, start=1) for t in tier]
+        return list(await asyncio.gather(*calls))
+
+
+def _llm_fix(target: Any, error: LLMError) -> str:
+    from memoryd.llm import vendor
+
+    if error.status in (401, 403):
+        names = ["llm.api_key (MEMORYD_LLM_API_KEY)", *(f"${v}" for v in vendor(target.provider).key_env)]
+        return f"check the API key: {' or '.join(names)}" + ("" if target.api_key else "; none is set")
+    if error.status == 404:
+        return f"check llm.model ({target.model!r}) and llm.base_url ({target.base_url})"
+    if error.status is None:
+        return f"is the server at {target.base_url} running and reachable? (llm.base_url)"
+    return f"see the error; llm.base_url is {target.base_url}"
+
+
+def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Check]:
+    """Fast mode when no LLM is configured; otherwise one tiny call to each target of each tier."""
+    if not settings.llm.configured:
+        return [Check("llm", "ok", _LLM_HOWTO, data={"mode": "fast"})]
+    try:
+        probes = asyncio.run(_probe_llm(settings, os.environ if env is None else env))
+    except ConfigError as exc:
+        return [Check("llm", "fail", exc.message, f"set {exc.field or 'llm'} (README: LLM providers)")]
+    answered = [p.target.label for p in probes if p.error is None]
+    checks: list[Check] = []
+    for p in probes:
+        target = p.target
+        data = {"tier": p.tier, "provider": target.provider, "model": target.model, "url": target.base_url}
+        name = f"llm:{target.label}"
+        if p.error is not None:
+            status: Status = "warn" if answered else "fail"
+            fix = _llm_fix(target, p.error)
+            checks.append(Check(name, status, f"tier {p.tier}: {p.error.message}", fix, data))
+        else:
+            detail = f"tier {p.tier}: answered in {p.seconds:.2f} s ({p.answer.model})"
+            checks.append(Check(name, "ok", detail, data={**data, "seconds": round(p.seconds, 3)}))
+    tiers = len({p.tier for p in probes})
+    summary = f"fine mode: {len(answered)} of {len(probes)} target(s) in {tiers} tier(s) answered"
+    data = {"mode": "fine", "answered": answered}
+    if not answered:
+        return [Check("llm", "fail", f"{summary}: the LLM is unreachable", checks[0].fix, data), *checks]
+    if len(answered) < len(probes):
+        fix = "see the failing targets below; calls fall back to the ones that answered"
+        return [Check("llm", "warn", summary, fix, data), *checks]
+    return [Check("llm", "ok", summary, data=data), *checks]
 
 
 def jieba_check() -> Check:
@@ -386,6 +471,7 @@ def run_doctor(
         checks.append(sqlite_check(settings.storage.path))
         emb_check, embedder = embedder_check(settings)
         checks += [emb_check, store_check(settings, embedder)]
+        checks += llm_checks(settings, environ)
     checks.append(jieba_check())
     checks += extras_checks(settings)
     if settings is not None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Embedder", "normalise"]
+if TYPE_CHECKING:
+    from memoryd.config import EmbedderConfig
+
+__all__ = ["Embedder", "embedder_identity", "make_embedder", "normalise"]
 
 
 @runtime_checkable
@@ -35,3 +38,23 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(out / norms, dtype=np.float32)
+
+
+def make_embedder(factory: Any, config: EmbedderConfig) -> Embedder:
+    """Build an embedder from its registered factory: ``factory.from_config(config)`` when the
+    factory has one (embedders configured by more than threads and batch size), else
+    ``factory(threads=..., batch_size=...)``."""
+    from_config = getattr(factory, "from_config", None)
+    if from_config is not None:
+        return from_config(config)
+    return factory(threads=config.threads, batch_size=config.batch_size)
+
+
+def embedder_identity(factory: Any, config: EmbedderConfig) -> tuple[str, int]:
+    """``(name, dim)`` without loading a model: ``factory.identity(config)`` when the factory has
+    one (name and size depend on the config), else its ``name`` and ``dim`` class attributes."""
+    identity = getattr(factory, "identity", None)
+    if identity is not None:
+        name, dim = identity(config)
+        return str(name), int(dim)
+    return str(factory.name), int(factory.dim)

@@ -1,0 +1,116 @@
+"""Settings to router: :func:`build_router` turns the ``[llm]`` section into tiers of targets.
+
+API keys missing from the settings are read from the vendor's environment
+variable here, when the router is built (never at import), and only when the
+target talks to the vendor's own default URL: a key for api.openai.com is
+never sent to some other server because ``base_url`` was changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import httpx
+from pydantic import SecretStr
+
+from memoryd.config import LLMConfig, Settings
+from memoryd.errors import ConfigError
+from memoryd.llm.providers import vendor
+from memoryd.llm.router import Router
+from memoryd.llm.types import Target
+
+__all__ = ["build_router", "build_targets", "make_target"]
+
+
+def make_target(
+    config: LLMConfig,
+    *,
+    provider: str,
+    model: str | None,
+    base_url: str | None,
+    api_key: SecretStr | None,
+    api_version: str | None = None,
+    timeout_s: float | None = None,
+    env: Mapping[str, str] | None = None,
+    where: str = "llm",
+) -> Target:
+    """One :class:`Target`, with the vendor's defaults filled in; ConfigError when one is missing."""
+    record = vendor(provider)
+    url = base_url or record.base_url
+    if not url:
+        raise ConfigError(
+            f"LLM provider {record.name!r} needs a base_url ({where}.base_url); {record.notes}",
+            field=f"{where}.base_url",
+        )
+    name = model or record.default_model
+    if not name:
+        raise ConfigError(
+            f"LLM provider {record.name!r} has no default model: set {where}.model", field=f"{where}.model"
+        )
+    key = api_key.get_secret_value() if api_key is not None else None
+    if not key and (record.base_url is None or url.rstrip("/") == record.base_url.rstrip("/")):
+        environ = os.environ if env is None else env
+        key = next((environ[var] for var in record.key_env if environ.get(var)), None)
+    return Target(
+        provider=record.name,
+        model=name,
+        base_url=url.rstrip("/"),
+        api_key=key or None,
+        api_version=api_version,
+        timeout_s=timeout_s or config.timeout_s,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+    )
+
+
+def build_targets(config: LLMConfig, env: Mapping[str, str] | None = None) -> list[list[Target]]:
+    """The tiers the settings describe: ``llm.tiers``, or the one target of the section itself."""
+    if not config.tiers:
+        return [
+            [
+                make_target(
+                    config,
+                    provider=config.provider,
+                    model=config.model,
+                    base_url=config.base_url,
+                    api_key=config.api_key,
+                    api_version=config.api_version,
+                    env=env,
+                )
+            ]
+        ]
+    return [
+        [
+            make_target(
+                config,
+                provider=t.provider,
+                model=t.model,
+                base_url=t.base_url,
+                api_key=t.api_key,
+                api_version=t.api_version,
+                timeout_s=t.timeout_s,
+                env=env,
+                where=f"llm.tiers[{i}][{j}]",
+            )
+            for j, t in enumerate(tier)
+        ]
+        for i, tier in enumerate(config.tiers)
+    ]
+
+
+def build_router(
+    settings: Settings, *, env: Mapping[str, str] | None = None, http: httpx.AsyncClient | None = None
+) -> Router | None:
+    """The router for ``settings.llm``, or ``None`` when no LLM is configured (fast mode)."""
+    config = settings.llm
+    if not config.configured:
+        return None
+    return Router(
+        build_targets(config, env),
+        max_attempts=config.max_attempts,
+        breaker_failures=config.breaker_failures,
+        breaker_cooldown_s=config.breaker_cooldown_s,
+        max_wait_s=config.max_wait_s,
+        http=http,
+    )

@@ -1,0 +1,65 @@
+"""The Google Gemini wire format (``POST {base}/models/{model}:generateContent``).
+
+Messages become ``contents`` of ``parts`` with roles ``user`` and ``model``;
+system messages go to ``systemInstruction``; JSON answers are requested with
+``generationConfig.responseMimeType = application/json``. The key travels in
+the ``x-goog-api-key`` header, never in the URL (so it cannot leak into logs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from memoryd.errors import LLMError
+from memoryd.llm.anthropic_client import merge_turns
+from memoryd.llm.http import post_json
+from memoryd.llm.types import ChatRequest, Completion, Target, Usage
+
+__all__ = ["GeminiChat", "build_request", "parse_response"]
+
+
+def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``(url, headers, body)`` for one generateContent call."""
+    model = target.model.removeprefix("models/")
+    url = f"{target.base_url.rstrip('/')}/models/{model}:generateContent"
+    headers = {"x-goog-api-key": target.api_key} if target.api_key else {}
+    system, turns = merge_turns(list(request.messages), assistant="model")
+    config: dict[str, Any] = {
+        "temperature": target.temperature if request.temperature is None else request.temperature,
+        "maxOutputTokens": request.max_tokens or target.max_tokens,
+    }
+    if request.json:
+        config["responseMimeType"] = "application/json"
+    body: dict[str, Any] = {
+        "contents": [{"role": t["role"], "parts": [{"text": t["content"]}]} for t in turns],
+        "generationConfig": config,
+    }
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    return url, headers, body
+
+
+def parse_response(target: Target, data: dict[str, Any]) -> Completion:
+    candidates = data.get("candidates")
+    usage = data.get("usageMetadata") or {}
+    tokens = Usage(int(usage.get("promptTokenCount") or 0), int(usage.get("candidatesTokenCount") or 0))
+    model = str(data.get("modelVersion") or target.model)
+    if not candidates:
+        blocked = (data.get("promptFeedback") or {}).get("blockReason")
+        if blocked:  # an answer, just an empty one
+            return Completion("", model, target.label, tokens, f"blocked: {blocked}")
+        raise LLMError(f"{target.label}: the reply has no candidates", target=target.label)
+    first = candidates[0] if isinstance(candidates[0], dict) else {}
+    parts = (first.get("content") or {}).get("parts") or []
+    text = "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and not p.get("thought"))
+    return Completion(text, model, target.label, tokens, first.get("finishReason"))
+
+
+class GeminiChat:
+    """Gemini generateContent over a shared ``httpx.AsyncClient``."""
+
+    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion:
+        url, headers, body = build_request(target, request)
+        return parse_response(target, await post_json(http, target, url, headers, body))

@@ -1,0 +1,125 @@
+"""HTTP plumbing shared by the wire clients: one POST helper and one error translator.
+
+httpx's exceptions and vendors' error statuses become :class:`LLMError`s here,
+at the boundary, with the API key scrubbed from every message. The future chat
+gateway reuses :func:`translate_errors` around its own (streaming) requests.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from memoryd.errors import LLMError, LLMTimeoutError
+from memoryd.llm.types import Target
+
+__all__ = ["post_json", "retry_after", "scrub", "status_error", "translate_errors"]
+
+# Anything shaped like a vendor key, in case a server echoes one back.
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,})")
+_TRANSIENT = {408, 409, 425, 429}
+_MAX_DETAIL = 300
+
+
+def scrub(text: str, secret: str | None = None) -> str:
+    """``text`` without ``secret`` or anything that looks like an API key."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEYLIKE.sub("***", text)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` seconds or date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:_MAX_DETAIL].strip()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])[:_MAX_DETAIL]
+    if isinstance(error, str):
+        return error[:_MAX_DETAIL]
+    return json.dumps(body)[:_MAX_DETAIL]
+
+
+def status_error(target: Target, response: httpx.Response) -> LLMError:
+    """The :class:`LLMError` for an HTTP error status (429 and 5xx are transient)."""
+    status = response.status_code
+    detail = scrub(_detail(response), target.api_key)
+    hint = {401: " (check the API key)", 403: " (check the API key)", 404: " (check model and base_url)"}
+    message = f"{target.label}: HTTP {status}{hint.get(status, '')}" + (f": {detail}" if detail else "")
+    return LLMError(
+        message,
+        target=target.label,
+        status=status,
+        transient=status in _TRANSIENT or status >= 500,
+        retry_after=retry_after(response.headers),
+    )
+
+
+@contextmanager
+def translate_errors(target: Target) -> Iterator[None]:
+    """Turn httpx's exceptions (and asyncio timeouts) inside the block into :class:`LLMError`s."""
+    try:
+        yield
+    except LLMError:
+        raise
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        raise LLMTimeoutError(
+            f"{target.label}: no answer within {target.timeout_s:g} s", target=target.label
+        ) from exc
+    except httpx.HTTPError as exc:
+        reason = scrub(str(exc) or type(exc).__name__, target.api_key)
+        raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc
+
+
+async def post_json(
+    http: httpx.AsyncClient,
+    target: Target,
+    url: str,
+    headers: Mapping[str, str],
+    body: Mapping[str, Any],
+    params: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST ``body`` as JSON and return the JSON object answered; errors translated."""
+    with translate_errors(target):
+        response = await http.post(
+            url, json=body, headers=dict(headers), params=params, timeout=target.timeout_s
+        )
+    if response.status_code >= 400:
+        raise status_error(target, response)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise LLMError(f"{target.label}: the reply is not a JSON object", target=target.label)
+    return data

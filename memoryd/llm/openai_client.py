@@ -1,0 +1,119 @@
+"""The OpenAI chat-completions wire format, used by every OpenAI-compatible vendor.
+
+OpenAI, Azure OpenAI, DeepSeek, OpenRouter, Ollama, vLLM, LM Studio,
+DashScope, Moonshot and custom servers all go through this one client; what
+differs between them is data in their :class:`~memoryd.llm.providers.Vendor`
+record (URL scheme, auth header, JSON mode, the max-tokens field name).
+
+JSON answers use the best mode the vendor has (``json_schema``, else
+``json_object``). A server that answers 400 to a ``response_format`` is asked
+again once per lower mode, and remembered, so unknown servers still work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from memoryd.errors import LLMError
+from memoryd.llm.http import post_json
+from memoryd.llm.providers import Vendor, vendor
+from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
+
+__all__ = ["OpenAIChat", "build_request", "parse_response"]
+
+_LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none": "none"}
+
+
+def _url(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
+    base = target.base_url.rstrip("/")
+    if base.endswith("/chat/completions"):
+        url = base
+    elif record.auth == "api-key":  # Azure: one URL per deployment, versioned by a query parameter
+        url = f"{base}/openai/deployments/{target.model}/chat/completions"
+    else:
+        url = f"{base}/chat/completions"
+    version = target.api_version or record.default_api_version
+    return url, ({"api-version": version} if record.auth == "api-key" and version else {})
+
+
+def _headers(target: Target, record: Vendor) -> dict[str, str]:
+    if not target.api_key:
+        return {}
+    if record.auth == "api-key":
+        return {"api-key": target.api_key}
+    return {"Authorization": f"Bearer {target.api_key}"}
+
+
+def build_request(
+    target: Target, request: ChatRequest, mode: JsonMode | None = None
+) -> tuple[str, dict[str, str], dict[str, Any], dict[str, str]]:
+    """``(url, headers, body, query)`` for one chat completion; ``mode`` overrides the JSON mode."""
+    record = vendor(target.provider)
+    url, params = _url(target, record)
+    own_url = record.base_url is not None and target.base_url.rstrip("/") == record.base_url.rstrip("/")
+    body: dict[str, Any] = {
+        "messages": [{"role": m["role"], "content": m["content"]} for m in request.messages],
+        "temperature": target.temperature if request.temperature is None else request.temperature,
+        # Other servers behind an "openai" provider know the classic name.
+        (record.max_tokens_field if own_url else "max_tokens"): request.max_tokens or target.max_tokens,
+    }
+    if record.auth != "api-key":  # Azure names the model in the URL
+        body["model"] = target.model
+    if request.json:
+        chosen = mode or record.json_mode
+        if chosen == "schema" and request.schema is None:
+            chosen = "object"
+        if chosen == "schema":
+            schema = {"name": request.schema_name, "schema": dict(request.schema or {}), "strict": False}
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif chosen == "object":
+            body["response_format"] = {"type": "json_object"}
+    return url, _headers(target, record), body, params
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some servers answer with content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def parse_response(target: Target, data: dict[str, Any]) -> Completion:
+    """A :class:`Completion` from a chat-completions reply body."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise LLMError(f"{target.label}: the reply has no choices", target=target.label)
+    message = choices[0].get("message") or {}
+    usage = data.get("usage") or {}
+    return Completion(
+        text=_text(message.get("content")),
+        model=str(data.get("model") or target.model),
+        target=target.label,
+        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        finish_reason=choices[0].get("finish_reason"),
+    )
+
+
+class OpenAIChat:
+    """Chat completions over a shared ``httpx.AsyncClient``."""
+
+    def __init__(self) -> None:
+        self._mode: dict[str, JsonMode] = {}  # per target label, after a server refused a mode
+
+    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion:
+        mode = self._mode.get(target.label)
+        while True:
+            url, headers, body, params = build_request(target, request, mode)
+            try:
+                data = await post_json(http, target, url, headers, body, params)
+            except LLMError as exc:
+                sent = body.get("response_format", {}).get("type")
+                if exc.status != 400 or sent is None:
+                    raise
+                mode = _LOWER["schema" if sent == "json_schema" else "object"]
+                self._mode[target.label] = mode
+                continue
+            return parse_response(target, data)

@@ -1,0 +1,280 @@
+"""Lenient JSON: find and repair the JSON value in what a language model answered.
+
+Pure functions, no I/O. :func:`parse_json` returns valid JSON untouched and
+otherwise tries, in order: drop ``<think>`` blocks, take the inside of a code
+fence, take the first complete JSON object or array inside prose, and finally
+rebuild the first object or array token by token, which fixes
+
+- trailing and missing commas, a missing colon,
+- single-quoted strings and keys, unquoted keys, Python's True/False/None,
+- comments, stray text between tokens,
+- truncation: an unfinished string, number, key/value pair or array item at
+  the end is dropped and the open arrays and objects are closed.
+
+It never raises, whatever the text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Parsed", "parse_json", "strip_think"]
+
+_MAX_STARTS = 32  # candidate '{' / '[' positions tried in a long, bracket-rich prose answer
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|$)", re.S)
+_STRICT_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_LOOSE_NUMBER = re.compile(r"[-+]?(?:\d[\d.]*|\.\d[\d.]*)(?:[eE][-+]?\d+)?")
+_WORD = re.compile(r"[^\W\d]\w*")
+_LITERALS = {
+    "true": "true",
+    "false": "false",
+    "null": "null",
+    "True": "true",
+    "False": "false",
+    "None": "null",
+    "NaN": "null",
+    "Infinity": "null",
+    "undefined": "null",
+}
+_CLOSERS = {"{": "}", "[": "]"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+_FAIL = object()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The outcome: ``ok`` when a JSON value was found; ``repaired`` when the text needed fixing."""
+
+    value: Any
+    ok: bool
+    repaired: bool
+    error: str | None = None
+
+
+def strip_think(text: str) -> str:
+    """``text`` without ``<think>…</think>`` reasoning blocks (an unclosed one runs to the end)."""
+    return _THINK.sub("", text) if "<think>" in text.lower() else text
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _FAIL
+
+
+def parse_json(text: str) -> Parsed:
+    """The JSON value in ``text``, repaired if need be (see the module docstring). Never raises."""
+    value = _loads(text)
+    if value is not _FAIL:
+        return Parsed(value, True, False)
+    cleaned = strip_think(text)
+    fences = [m.group(1) for m in _FENCE.finditer(cleaned)] if "```" in cleaned else []
+    for candidate in [*fences, cleaned]:
+        value = _loads(candidate.strip())
+        if value is not _FAIL:
+            return Parsed(value, True, True)
+        found = _from_prose(candidate)
+        if found is not _FAIL:
+            return Parsed(found, True, True)
+    return Parsed(None, False, True, "no JSON object or array in the answer")
+
+
+def _top_level_starts(text: str) -> list[int]:
+    """Positions of '{' and '[' not nested in an earlier, still open bracket (strings skipped)."""
+    starts: list[int] = []
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = depth > 0
+        elif ch in "{[":
+            if depth == 0:
+                starts.append(i)
+                if len(starts) >= _MAX_STARTS:
+                    break
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+    return starts
+
+
+def _from_prose(text: str) -> Any:
+    starts = _top_level_starts(text)
+    decoder = json.JSONDecoder()
+    for start in starts:
+        try:
+            return decoder.raw_decode(text, start)[0]
+        except (ValueError, RecursionError):
+            continue
+    fallback: Any = _FAIL
+    for start in starts:
+        value = _rebuild(text, start)
+        if value is not _FAIL and value:
+            return value
+        if fallback is _FAIL:
+            fallback = value
+    return fallback
+
+
+@dataclass
+class _Frame:
+    kind: str  # "{" or "["
+    state: str = "key"  # objects: key -> colon -> value -> key ...
+    count: int = 0  # complete items so far
+    item_pos: int = 0  # where the current item (with its leading comma) starts in the output
+
+
+def _string(text: str, i: int, quote: str) -> tuple[str | None, int]:
+    """A quoted string starting at ``i``: (its JSON form, index after it), or (None, len) if unfinished."""
+    n, j, buf = len(text), i + 1, []
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            if j + 1 >= n:
+                break
+            e = text[j + 1]
+            if e == "u":
+                digits = text[j + 2 : j + 6]
+                if len(digits) < 4 and j + 6 > n:
+                    break
+                try:
+                    buf.append(chr(int(digits, 16)))
+                    j += 6
+                    continue
+                except ValueError:
+                    pass
+            buf.append(_ESCAPES.get(e, e))
+            j += 2
+            continue
+        if c == quote:
+            joined = "".join(buf).encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return json.dumps(joined, ensure_ascii=False), j + 1
+        buf.append(c)
+        j += 1
+    return None, n
+
+
+def _number(raw: str) -> str:
+    if _STRICT_NUMBER.fullmatch(raw):
+        return raw
+    try:
+        return str(int(raw))
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return json.dumps(raw)
+    return json.dumps(number) if math.isfinite(number) else "null"
+
+
+def _put(out: list[str], top: _Frame, token: str, key_form: str) -> None:
+    """Place a scalar in the open container: commas and colons are added where missing."""
+    if top.kind == "[":
+        top.item_pos = len(out)
+        if top.count:
+            out.append(",")
+        out.append(token)
+        top.count += 1
+    elif top.state == "key":
+        top.item_pos = len(out)
+        if top.count:
+            out.append(",")
+        out.append(key_form)
+        top.state = "colon"
+    else:
+        if top.state == "colon":
+            out.append(":")
+        out.append(token)
+        top.state = "key"
+        top.count += 1
+
+
+def _open(out: list[str], top: _Frame) -> bool:
+    """Make room for a nested container as the next value; False where only a key may go."""
+    if top.kind == "[":
+        top.item_pos = len(out)
+        if top.count:
+            out.append(",")
+    elif top.state == "key":
+        return False
+    elif top.state == "colon":
+        out.append(":")
+    top.state = "key"
+    top.count += 1
+    return True
+
+
+def _close(out: list[str], stack: list[_Frame]) -> None:
+    frame = stack.pop()
+    if frame.kind == "{" and frame.state in ("colon", "value"):  # a key with no value: drop it
+        del out[frame.item_pos :]
+    out.append(_CLOSERS[frame.kind])
+
+
+def _rebuild(text: str, start: int) -> Any:
+    """Re-tokenise from ``start`` (a '{' or '[') into valid JSON and parse it."""
+    out: list[str] = [text[start]]
+    stack = [_Frame(text[start])]
+    i, n = start + 1, len(text)
+    while i < n and stack:
+        ch = text[i]
+        top = stack[-1]
+        if ch.isspace() or ch == ",":
+            i += 1
+        elif ch in "{[":
+            if _open(out, top):
+                out.append(ch)
+                stack.append(_Frame(ch))
+            i += 1
+        elif ch in "}]":
+            want = "{" if ch == "}" else "["
+            if any(f.kind == want for f in stack):
+                while stack[-1].kind != want:
+                    _close(out, stack)
+                _close(out, stack)
+            i += 1
+        elif ch == ":":
+            if top.kind == "{" and top.state == "colon":
+                out.append(":")
+                top.state = "value"
+            i += 1
+        elif ch in "\"'":
+            token, i = _string(text, i, ch)
+            if token is not None:
+                _put(out, top, token, token)
+        elif ch == "/" and text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif ch == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif (number := _LOOSE_NUMBER.match(text, i)) is not None:
+            i = number.end()
+            if i < n:  # a number running into the end may be cut short: drop it
+                _put(out, top, _number(number.group()), json.dumps(number.group()))
+        elif (word := _WORD.match(text, i)) is not None:
+            i = word.end()
+            if i < n:
+                raw = word.group()
+                _put(out, top, _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False)), json.dumps(raw))
+        else:
+            i += 1
+    while stack:  # the text ended inside: an unfinished item of an array is dropped whole
+        _close(out, stack)
+        if stack and stack[-1].kind == "[":
+            del out[stack[-1].item_pos :]
+            stack[-1].count -= 1
+    return _loads("".join(out))

@@ -1,0 +1,264 @@
+"""The tiered LLM router: ordered tiers of targets, fallback, retries and circuit breakers.
+
+A call goes to the first target (tier by tier, in order) whose breaker lets
+it through. It moves on to the next target on a timeout, a connection error,
+an HTTP error (429 and 5xx are transient), a malformed reply, or an answer the
+caller rejects by raising :class:`~memoryd.errors.LLMOutputError`. When every
+target has been tried and attempts remain, transient failures are tried
+again after a short back-off, or after the ``Retry-After`` the vendor asked
+for when that fits in ``max_wait_s``. ``max_attempts`` bounds the attempts of
+one call; when none succeeds the call raises
+:class:`~memoryd.errors.LLMUnavailableError` naming each target's failure.
+
+The loop is generic: :meth:`Router.run` takes ``fn(target) -> awaitable``, so
+structured output, plain completions and a raw forwarding gateway (with
+``timeout=False`` and its own first-byte timeout, falling back only before the
+first byte is sent on) share it. Everything runs on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
+from memoryd.llm.anthropic_client import AnthropicChat
+from memoryd.llm.breaker import Breaker, TargetStats
+from memoryd.llm.gemini_client import GeminiChat
+from memoryd.llm.http import translate_errors
+from memoryd.llm.openai_client import OpenAIChat
+from memoryd.llm.providers import vendor
+from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
+
+__all__ = ["ChatClient", "Router"]
+
+T = TypeVar("T")
+log = logging.getLogger("memoryd.llm")
+
+
+class ChatClient(Protocol):
+    """One wire format: send a request to a target, return its completion (errors translated)."""
+
+    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion: ...
+
+
+def _unique(tiers: Sequence[Sequence[Target]]) -> list[list[Target]]:
+    seen: dict[str, int] = {}
+    out: list[list[Target]] = []
+    for tier in tiers:
+        row = []
+        for target in tier:
+            label = target.label
+            seen[label] = seen.get(label, 0) + 1
+            row.append(
+                target if seen[label] == 1 else dataclasses.replace(target, name=f"{label}#{seen[label]}")
+            )
+        out.append(row)
+    return out
+
+
+class Router:
+    """Sends LLM calls to the first healthy target of ordered tiers. Use ``async with``."""
+
+    def __init__(
+        self,
+        tiers: Sequence[Sequence[Target]],
+        *,
+        max_attempts: int = 3,
+        breaker_failures: int = 3,
+        breaker_cooldown_s: float = 30.0,
+        max_wait_s: float = 10.0,
+        backoff_s: float = 0.25,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tiers = _unique([list(t) for t in tiers if t])
+        if not self.tiers:
+            raise ConfigError("the LLM router needs at least one target", field="llm.tiers")
+        self.targets = [t for tier in self.tiers for t in tier]
+        for target in self.targets:
+            vendor(target.provider)  # unknown providers fail here, not on the first call
+        self.max_attempts = max(1, max_attempts)
+        self.max_wait_s = max_wait_s
+        self.backoff_s = backoff_s
+        self._breakers = {t.label: Breaker(breaker_failures, breaker_cooldown_s, clock) for t in self.targets}
+        self._stats = {t.label: TargetStats() for t in self.targets}
+        self._http = http
+        self._own_http = http is None
+        self._clients: dict[str, ChatClient] = {
+            "openai": OpenAIChat(),
+            "anthropic": AnthropicChat(),
+            "gemini": GeminiChat(),
+        }
+
+    # -- life cycle ----------------------------------------------------------
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The one HTTP client every target shares (created on first use)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(headers={"user-agent": "memoryd"}, timeout=30.0)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- calls -----------------------------------------------------------------
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        json: bool = False,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "answer",
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """One chat completion through the tiers (with fallback); any non-error answer is accepted."""
+        request = ChatRequest(list(messages), json, schema, schema_name, max_tokens, temperature)
+        return await self.run(lambda target: self.call(target, request), timeout=False)
+
+    async def call(self, target: Target, request: ChatRequest) -> Completion:
+        """One call to one target, cut off after its ``timeout_s``, no fallback (use inside
+        :meth:`run`); its tokens are counted."""
+        client = self._clients[vendor(target.provider).wire]
+        with translate_errors(target):
+            async with asyncio.timeout(target.timeout_s):
+                completion = await client.complete(self.http, target, request)
+        self.record_usage(target, completion.usage)
+        return completion
+
+    def record_usage(self, target: Target, usage: Usage) -> None:
+        """Count tokens a target used (:meth:`call` does; a gateway forwarding raw calls should)."""
+        stats = self._stats[target.label]
+        stats.tokens_in += usage.prompt_tokens
+        stats.tokens_out += usage.completion_tokens
+
+    async def run(self, fn: Callable[[Target], Awaitable[T]], *, timeout: bool = True) -> T:
+        """``await fn(target)`` on the first target that succeeds, with fallback and retries.
+
+        ``fn`` raises :class:`LLMError` (or lets httpx errors escape) to fail over;
+        :class:`LLMOutputError` to reject an answer. With ``timeout`` each attempt
+        is cut off after the target's ``timeout_s``. Other exceptions propagate.
+        """
+        failures: dict[str, str] = {}
+        finished: set[str] = set()  # targets not to try again within this call
+        not_before: dict[str, float] = {}
+        attempts = 0
+        last_failed: str | None = None
+        for round_no in range(self.max_attempts):
+            tried = False
+            for target in self.targets:
+                label = target.label
+                if label in finished or attempts >= self.max_attempts:
+                    continue
+                wait = not_before.get(label, 0.0) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                breaker = self._breakers[label]
+                if not breaker.allow():
+                    self._stats[label].skipped += 1
+                    why = f"circuit open after {breaker.consecutive} consecutive failures"
+                    failures[label] = (
+                        f"{failures[label]} (then the {why})"
+                        if label in failures
+                        else f"{label}: {why} (next probe in {breaker.retry_in():.1f} s)"
+                    )
+                    finished.add(label)
+                    continue
+                if last_failed is not None and last_failed != label:
+                    self._stats[last_failed].fallbacks += 1
+                attempts += 1
+                tried = True
+                try:
+                    result = await self._attempt(target, fn, timeout)
+                except LLMError as exc:
+                    failures[label] = exc.message
+                    last_failed = label
+                    if not exc.transient or (exc.retry_after or 0.0) > self.max_wait_s:
+                        finished.add(label)
+                    elif exc.retry_after is not None:
+                        not_before[label] = time.monotonic() + exc.retry_after
+                    continue
+                if last_failed is not None and last_failed != label:
+                    self._stats[label].rescues += 1
+                return result
+            left = [t.label for t in self.targets if t.label not in finished]
+            if not tried or not left or attempts >= self.max_attempts:
+                break
+            if not any(label in not_before for label in left):
+                await asyncio.sleep(min(self.backoff_s * 2**round_no, self.max_wait_s))
+        for target in self.targets:
+            failures.setdefault(target.label, f"{target.label}: not tried (all {attempts} attempts used)")
+        listed = [{"target": label, "error": failures[label]} for label in (t.label for t in self.targets)]
+        summary = "; ".join(item["error"] for item in listed)
+        raise LLMUnavailableError(f"no LLM target answered ({attempts} attempts): {summary}", listed)
+
+    async def _attempt(self, target: Target, fn: Callable[[Target], Awaitable[T]], timeout: bool) -> T:
+        label = target.label
+        stats, breaker = self._stats[label], self._breakers[label]
+        stats.calls += 1
+        started = time.perf_counter()
+        try:
+            with translate_errors(target):
+                if timeout:
+                    async with asyncio.timeout(target.timeout_s):
+                        result = await fn(target)
+                else:
+                    result = await fn(target)
+        except LLMError as exc:
+            stats.last_error, stats.last_error_at = exc.message, time.time()
+            if isinstance(exc, LLMOutputError):
+                stats.rejected += 1
+                breaker.success()  # it answered: the target is up
+                log.info("LLM answer rejected: %s", exc.message)
+            else:
+                stats.failures += 1
+                breaker.failure()
+                log.warning("LLM call failed: %s", exc.message)
+            raise
+        except BaseException:
+            breaker.release()
+            raise
+        finally:
+            stats.latency_last_s = time.perf_counter() - started
+            stats.latency_total_s += stats.latency_last_s
+        stats.successes += 1
+        breaker.success()
+        return result
+
+    # -- introspection --------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Per-target counters and breaker states, for ``/health``, metrics and ``doctor``."""
+        targets: dict[str, Any] = {}
+        for number, tier in enumerate(self.tiers, start=1):
+            for target in tier:
+                breaker = self._breakers[target.label]
+                targets[target.label] = {
+                    "tier": number,
+                    "provider": target.provider,
+                    "model": target.model,
+                    "base_url": target.base_url,
+                    "state": breaker.current(),
+                    "consecutive_failures": breaker.consecutive,
+                    "times_opened": breaker.times_opened,
+                    **self._stats[target.label].to_dict(),
+                }
+        return {
+            "tiers": [[t.label for t in tier] for tier in self.tiers],
+            "max_attempts": self.max_attempts,
+            "targets": targets,
+        }

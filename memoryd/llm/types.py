@@ -1,0 +1,87 @@
+"""The plain data every LLM module shares: targets, requests, completions and token usage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+__all__ = ["ChatRequest", "Completion", "JsonMode", "Message", "Target", "Usage"]
+
+Message = Mapping[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+JsonMode = Literal["schema", "object", "none"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one or more calls consumed (what the vendor reported; 0 when it did not say)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer: its text, the model that wrote it, the target label, usage and finish reason."""
+
+    text: str
+    model: str
+    target: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What to ask, independent of any wire format.
+
+    ``json`` asks for a JSON answer (JSON mode where the vendor has one);
+    ``schema`` (a JSON schema, named ``schema_name``) lets vendors that support
+    schema-constrained output use it. ``max_tokens``/``temperature`` of ``None``
+    take the target's defaults.
+    """
+
+    messages: Sequence[Message]
+    json: bool = False
+    schema: Mapping[str, Any] | None = None
+    schema_name: str = "answer"
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place a call can go: a vendor (provider), a model, where, and how long to wait.
+
+    ``api_key`` never appears in ``repr`` or in :attr:`label`.
+    """
+
+    provider: str
+    model: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    timeout_s: float = 30.0
+    max_tokens: int = 2048
+    temperature: float = 0.0
+    name: str | None = None  # unique label override (the router sets one when two targets look alike)
+
+    @property
+    def label(self) -> str:
+        """``provider:model@host`` — how logs, stats and errors name this target."""
+        if self.name:
+            return self.name
+        host = urlsplit(self.base_url).netloc or self.base_url
+        return f"{self.provider}:{self.model}@{host}"

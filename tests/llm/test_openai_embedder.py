@@ -1,0 +1,99 @@
+"""The ``openai`` embedder against the fake /v1/embeddings, alone and inside AsyncMemory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memoryd import AsyncMemory, load_settings
+from memoryd.embedders import Embedder
+from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.embedders.openai import OpenAIEmbedder
+from memoryd.errors import BackendUnavailableError, ConfigError, EmbedderMismatchError
+from memoryd.registry import resolve
+from tests.fakes.llm_server import Script, fake_vector
+from tests.llm.conftest import KEY
+
+
+def test_unit_vectors_batches_and_name(fake_llm: Script) -> None:
+    fake_llm.embedding_dim = 24
+    embedder = OpenAIEmbedder(model="nomic-embed-text", base_url=fake_llm.base_url, api_key=KEY, batch_size=2)
+    assert isinstance(embedder, Embedder)
+    assert embedder.name == "openai:nomic-embed-text" and embedder.dim == 24  # learnt from one probe
+    texts = ["I live in Lisbon", "我住在北京", "", "green tea"]
+    vectors = embedder.embed(texts)
+    assert vectors.shape == (4, 24) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    raw = np.asarray(fake_vector("I live in Lisbon", 24))
+    assert abs(np.linalg.norm(raw) - 1.0) > 0.1  # the server's vectors were not unit length
+    assert np.allclose(vectors[0], raw / np.linalg.norm(raw), atol=1e-5)
+    posts = [r for r in fake_llm.requests if r.path == "v1/embeddings"]
+    assert [r.json["input"] for r in posts[1:]] == [["I live in Lisbon", "我住在北京"], [" ", "green tea"]]
+    assert all(r.json["model"] == "nomic-embed-text" for r in posts)
+    assert posts[0].headers["authorization"] == f"Bearer {KEY}"
+    assert embedder.embed([]).shape == (0, 24)
+    embedder.close()
+
+
+def test_configured_dim_needs_no_probe_and_a_mismatch_is_named(fake_llm: Script) -> None:
+    embedder = OpenAIEmbedder(model="m", base_url=fake_llm.base_url, dim=32, env={"OPENAI_API_KEY": KEY})
+    assert embedder.dim == 32 and fake_llm.requests == []
+    with pytest.raises(ConfigError, match="returned 16-d vectors, expected 32"):
+        embedder.embed(["x"])
+    assert "authorization" not in fake_llm.last.headers  # OPENAI_API_KEY only goes to api.openai.com
+    embedder.close()
+
+
+def test_transient_errors_are_retried_and_others_named(fake_llm: Script) -> None:
+    embedder = OpenAIEmbedder(model="m", base_url=fake_llm.base_url, dim=16)
+    fake_llm.fail(429, retry_after=0.05)
+    assert embedder.embed(["x"]).shape == (1, 16)
+    assert len(fake_llm.requests) == 2
+    embedder.close()
+    fake_llm.fail(401, message=f"bad key {KEY}")
+    keyed = OpenAIEmbedder(model="m", base_url=fake_llm.base_url, api_key=KEY, dim=16)
+    with pytest.raises(BackendUnavailableError, match="HTTP 401") as info:
+        keyed.embed(["x"])
+    assert KEY not in info.value.message and len(fake_llm.requests) == 3  # a 401 is not retried
+    keyed.close()
+
+
+def test_registry_factory_and_identity_come_from_config(fake_llm: Script) -> None:
+    fake_llm.embedding_dim = 8
+    settings = load_settings(
+        env={},
+        overrides={"embedder": {"provider": "openai", "model": "probe-me", "base_url": fake_llm.base_url}},
+    )
+    factory = resolve("embedder", "openai")
+    assert embedder_identity(factory, settings.embedder) == ("openai:probe-me", 8)
+    embedder = make_embedder(factory, settings.embedder)
+    assert (embedder.name, embedder.dim) == ("openai:probe-me", 8)
+    assert len(fake_llm.requests) == 1  # the dimension probe is cached per endpoint and model
+    missing = load_settings(env={}, overrides={"embedder": {"provider": "openai"}})
+    with pytest.raises(ConfigError, match="needs embedder.model"):
+        embedder_identity(factory, missing.embedder)
+
+
+async def test_async_memory_with_the_openai_embedder_and_model_switch_refused(
+    fake_llm: Script, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "m.db")
+
+    def settings(model: str) -> object:
+        return load_settings(
+            env={},
+            overrides={
+                "storage": {"path": path},
+                "embedder": {"provider": "openai", "model": model, "base_url": fake_llm.base_url, "dim": 16},
+            },
+        )
+
+    async with AsyncMemory(settings("embed-a")) as mem:  # type: ignore[arg-type]
+        await mem.add("I adopted a golden retriever named Biscuit", user_id="ana")
+        hits = await mem.search("I adopted a golden retriever named Biscuit", user_id="ana")
+        assert hits and hits[0].memory.text.startswith("I adopted")
+    with pytest.raises(EmbedderMismatchError, match="openai:embed-a"):
+        async with AsyncMemory(settings("embed-b")):  # type: ignore[arg-type]
+            pass
