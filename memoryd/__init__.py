@@ -15,6 +15,10 @@ from memoryd.errors import (
     EmbedderMismatchError,
     InvalidFilterError,
     InvalidInputError,
+    LLMError,
+    LLMOutputError,
+    LLMTimeoutError,
+    LLMUnavailableError,
     MemorydError,
     MissingExtraError,
     NotFoundError,
@@ -22,11 +26,14 @@ from memoryd.errors import (
     PayloadTooLargeError,
     StorageError,
 )
+from memoryd.graph import Entity, Relation
 from memoryd.memory import AsyncMemory
 from memoryd.models import (
     AddResult,
+    AddResults,
     Event,
     HistoryEntry,
+    LLMUsage,
     MemoryKind,
     MemoryRecord,
     Message,
@@ -34,20 +41,28 @@ from memoryd.models import (
     Scope,
     SearchHit,
 )
+from memoryd.retrieval.related import SearchResults
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "AddResults",
     "AsyncMemory",
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
     "EmbedderMismatchError",
+    "Entity",
     "Event",
     "HistoryEntry",
     "InvalidFilterError",
     "InvalidInputError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
+    "LLMUsage",
     "Memory",
     "MemoryKind",
     "MemoryRecord",
@@ -58,8 +73,10 @@ __all__ = [
     "NotSupportedError",
     "Page",
     "PayloadTooLargeError",
+    "Relation",
     "Scope",
     "SearchHit",
+    "SearchResults",
     "Settings",
     "StorageError",
     "__version__",

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
+from memoryd.retrieval.related import SearchResults
 
 __all__ = ["Memory"]
 
@@ -57,10 +58,10 @@ class Memory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add(self, messages: Any, **kwargs: Any) -> list[AddResult]:
+    def add(self, messages: Any, **kwargs: Any) -> AddResults:
         return self._run(self._async.add(messages, **kwargs))
 
-    def search(self, query: str, **kwargs: Any) -> list[SearchHit]:
+    def search(self, query: str, **kwargs: Any) -> SearchResults:
         return self._run(self._async.search(query, **kwargs))
 
     def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:

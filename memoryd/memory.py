@@ -19,18 +19,20 @@ import numpy as np
 
 from memoryd.config import Settings, load_settings
 from memoryd.embedders import Embedder
+from memoryd.embedders.base import embedder_identity, make_embedder
 from memoryd.errors import InvalidInputError, MemorydError, NotFoundError
 from memoryd.filters import parse_filter
 from memoryd.ingest import normalise_add, plan_fast_add
+from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
+from memoryd.llm import Router, build_router
 from memoryd.models import (
-    AddResult,
+    AddResults,
     Event,
     HistoryEntry,
     MemoryRecord,
     Page,
     Scope,
-    SearchHit,
     content_hash,
     parse_time,
     require_utf8,
@@ -38,6 +40,7 @@ from memoryd.models import (
 )
 from memoryd.registry import resolve
 from memoryd.retrieval.hybrid import HybridSearcher, SearchRequest
+from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
 from memoryd.text import tokenize
 
@@ -57,10 +60,16 @@ class AsyncMemory:
         *,
         embedder: Embedder | None = None,
         storage: Storage | None = None,
+        router: Router | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self._embedder = embedder
         self.storage = storage or build_storage(self.settings)
+        # The LLM (fine mode), or None: fast mode only. Built from [llm] unless given.
+        self.router = router if router is not None else build_router(self.settings)
+        self._fine = (
+            FineIngestor(self.storage, self._embed, self.router, self.settings.fine) if self.router else None
+        )
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
         self._searcher: HybridSearcher | None = None
         self._opened = False
@@ -72,7 +81,7 @@ class AsyncMemory:
         """The embedding model, loaded on first use (reads never need it)."""
         if self._embedder is None:
             cfg = self.settings.embedder
-            self._embedder = resolve("embedder", cfg.provider)(threads=cfg.threads, batch_size=cfg.batch_size)
+            self._embedder = make_embedder(resolve("embedder", cfg.provider), cfg)
         return self._embedder
 
     @property
@@ -83,8 +92,10 @@ class AsyncMemory:
     def _embedder_identity(self) -> tuple[str, int]:
         # The class carries its name and dimension, so the store can be opened and
         # checked without loading the model.
-        source: Any = self._embedder or resolve("embedder", self.settings.embedder.provider)
-        return str(source.name), int(source.dim)
+        if self._embedder is not None:
+            return str(self._embedder.name), int(self._embedder.dim)
+        cfg = self.settings.embedder
+        return embedder_identity(resolve("embedder", cfg.provider), cfg)
 
     async def open(self) -> AsyncMemory:
         async with self._open_lock:
@@ -110,6 +121,8 @@ class AsyncMemory:
         if self._opened:
             await self.storage.close()
             self._opened = False
+        if self.router is not None:
+            await self.router.aclose()
         self._embed_pool.shutdown(wait=True)
 
     async def __aenter__(self) -> AsyncMemory:
@@ -137,11 +150,16 @@ class AsyncMemory:
         metadata: dict[str, Any] | None = None,
         timestamp: Any = None,
         mode: str | None = None,
-    ) -> list[AddResult]:
+    ) -> AddResults:
         """Store messages (a string, a message dict, or a list of them).
 
-        Returns one :class:`AddResult` per input item, in order: ``ADD`` with
-        the new id, or ``NOOP`` with the reason (an exact duplicate in the scope).
+        Every message is kept as an episode memory: one :class:`AddResult` per
+        input item, in order, ``ADD`` with the new id or ``NOOP`` with the reason
+        (an exact duplicate in the scope). In fine mode (the default when an LLM
+        is configured) the results then list each extracted fact or preference
+        and what reconciliation did with it (ADD, UPDATE, SUPERSEDE, NOOP,
+        DELETE); ``.llm`` reports the calls and tokens (and, if the LLM failed,
+        that only episodes were stored and why); ``.relations`` the graph changes.
         """
         data = normalise_add(
             messages,
@@ -149,7 +167,7 @@ class AsyncMemory:
             metadata=metadata,
             timestamp=timestamp,
             mode=mode,
-            default_mode="fast",
+            default_mode="fine" if self._fine is not None else "fast",
             limits=self.settings.limits,
         )
         await self._ready()
@@ -158,6 +176,8 @@ class AsyncMemory:
         )
         now = utcnow()
         plan = plan_fast_add(data, existing, now)
+        if data.mode == "fine" and self._fine is not None:
+            return await self._fine.add(data, plan, now, "api:add/fine")
         if plan.new:
             vectors = await self._embed([m.text for m in plan.new])
             changes = ChangeSet(
@@ -168,7 +188,7 @@ class AsyncMemory:
                 ],
             )
             await self.storage.commit(changes)
-        return plan.results
+        return AddResults(plan.results, mode="fast")
 
     async def update(
         self,
@@ -328,8 +348,12 @@ class AsyncMemory:
         threshold: float | None = None,
         as_of: Any = None,
         explain: bool = False,
-    ) -> list[SearchHit]:
-        """Hybrid (dense + BM25) search within a scope, best first."""
+        graph_hops: int = 0,
+    ) -> SearchResults:
+        """Hybrid (dense + BM25) search within a scope, best first.
+
+        With ``graph_hops`` 1 or 2, ``.relations`` of the result lists the graph
+        relations around the entities the query and its top hits name."""
         limits = self.settings.limits
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string", field="query")
@@ -347,14 +371,19 @@ class AsyncMemory:
             or not -1.0 <= threshold <= 1.0
         ):
             raise InvalidInputError("threshold must be a number between -1 and 1", field="threshold")
+        _check_int("graph_hops", graph_hops, 0, 2)
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
+        when = parse_time(as_of, field_name="as_of")
         await self._ready()
         assert self._searcher is not None
-        return await self._searcher.search(
-            SearchRequest(
-                query, scope, where, limit, threshold, parse_time(as_of, field_name="as_of"), explain
-            )
+        request = SearchRequest(query, scope, where, limit, threshold, when, explain)
+        hits = await self._searcher.search(request)
+        if not graph_hops:
+            return SearchResults(hits)
+        relations = await related_relations(
+            self.storage.graph, scope, query, hits, hops=graph_hops, as_of=when
         )
+        return SearchResults(hits, relations)
 
     async def history(
         self,
@@ -392,6 +421,7 @@ class AsyncMemory:
                     "records": self.settings.storage.records,
                     "vectors": self.settings.storage.vectors,
                     "keywords": self.settings.storage.keywords,
+                    "graph": self.settings.storage.graph,
                 },
             }
         except MemorydError as exc:
@@ -403,7 +433,14 @@ class AsyncMemory:
             if emb is not None
             else {"status": "not loaded", "provider": self.settings.embedder.provider}
         )
-        checks["llm"] = {"status": "not configured", "mode": "fast"}
+        if self.router is None:
+            checks["llm"] = {"status": "not configured", "mode": "fast"}
+        else:
+            stats = self.router.stats()
+            closed = [t for t in stats["targets"].values() if t["state"] != "open"]
+            # An LLM outage never fails a write (episodes are still stored), so it degrades
+            # the service rather than making it unavailable.
+            checks["llm"] = {"status": "ok" if closed else "degraded", "mode": "fine", **stats}
         return {
             "status": "ok" if ok else "unavailable",
             "checks": checks,

@@ -18,8 +18,10 @@ from memoryd.errors import InvalidInputError
 
 __all__ = [
     "AddResult",
+    "AddResults",
     "Event",
     "HistoryEntry",
+    "LLMUsage",
     "MemoryRecord",
     "MemoryKind",
     "Message",
@@ -49,6 +51,7 @@ class Event(StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
     DELETE = "DELETE"
+    SUPERSEDE = "SUPERSEDE"  # validity ended because a newer fact replaced it (kept)
     NOOP = "NOOP"
     ERROR = "ERROR"
 
@@ -233,7 +236,13 @@ class SearchHit:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    """What happened to one input item of an ``add`` call."""
+    """What happened to one item of an ``add`` call.
+
+    In fast mode there is one per input message (``kind`` "episode", ``index``
+    its position). In fine mode the episodes come first, then one per extracted
+    fact or preference (``index`` its position in the extraction, ``sources``
+    the episode ids it came from, ``previous`` the text it updated or replaced).
+    """
 
     event: Event
     index: int
@@ -241,6 +250,9 @@ class AddResult:
     text: str | None = None
     reason: str | None = None
     memory: MemoryRecord | None = field(default=None, compare=False)
+    kind: str = "episode"
+    previous: str | None = None
+    sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -248,9 +260,68 @@ class AddResult:
             "memory": self.text,
             "event": self.event.value,
             "index": self.index,
+            "kind": self.kind,
         }
         if self.reason is not None:
             body["reason"] = self.reason
+        if self.previous is not None:
+            body["previous_memory"] = self.previous
+        if self.sources:
+            body["sources"] = list(self.sources)
+        return body
+
+
+@dataclass(slots=True)
+class LLMUsage:
+    """LLM cost of one ``add``: calls, tokens, and why the fast path was used, if it was."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fallback: str | None = None
+
+    def record(self, outcome: Any) -> None:
+        """Add the calls and tokens of one structured LLM exchange."""
+        self.calls += outcome.calls
+        self.prompt_tokens += outcome.usage.prompt_tokens
+        self.completion_tokens += outcome.usage.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "fallback": self.fallback,
+        }
+
+
+class AddResults(list[AddResult]):
+    """The result list of ``add``, plus what the call as a whole did.
+
+    A plain list of :class:`AddResult` (one per item), with ``mode`` (the mode
+    that ran), ``llm`` (fine mode's calls, tokens and fallback reason) and
+    ``relations`` (graph changes, mem0's ``added_entities``/``deleted_entities``).
+    """
+
+    def __init__(
+        self,
+        results: list[AddResult] | None = None,
+        *,
+        mode: str = "fast",
+        llm: LLMUsage | None = None,
+        relations: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        super().__init__(results or [])
+        self.mode = mode
+        self.llm = llm
+        self.relations = relations
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"results": [r.to_dict() for r in self], "mode": self.mode}
+        if self.llm is not None:
+            body["llm"] = self.llm.to_dict()
+        if self.relations is not None:
+            body["relations"] = self.relations
         return body
 
 

@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.text import Text
@@ -67,9 +67,21 @@ ConfigOpt = Annotated[
 ]
 
 
-def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
-    pairs = (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id))
-    return {k: v for k, v in pairs if v is not None}
+class ScopeArgs(TypedDict, total=False):
+    user_id: str
+    agent_id: str
+    run_id: str
+
+
+def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> ScopeArgs:
+    scope = ScopeArgs()
+    if user_id is not None:
+        scope["user_id"] = user_id
+    if agent_id is not None:
+        scope["agent_id"] = agent_id
+    if run_id is not None:
+        scope["run_id"] = run_id
+    return scope
 
 
 def _version(value: bool) -> None:

@@ -1,7 +1,8 @@
 """Where data comes in: input validation and the ingestion modes.
 
-``fast`` (no LLM) stores every message as an episode. ``fine`` (LLM
-extraction) is reserved for a later release and fails clearly until then.
+``fast`` (no LLM) stores every message as an episode. ``fine`` (an LLM is
+configured) also stores every message as an episode, then extracts facts,
+preferences and relations and reconciles them with what is already known.
 """
 
 from memoryd.ingest.fast import plan_fast_add

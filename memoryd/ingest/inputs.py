@@ -116,14 +116,16 @@ def normalise_add(
     default_mode: str,
     limits: LimitsConfig,
 ) -> AddInput:
+    """Validate an ``add`` call; ``default_mode`` is "fine" exactly when an LLM is configured."""
     scope.require()
     chosen = mode or default_mode
     if chosen not in MODES:
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}", field="mode")
-    if chosen == "fine":
+    if chosen == "fine" and default_mode != "fine":
         raise NotSupportedError(
-            "mode='fine' (LLM fact extraction) is not available in this release; "
-            "use mode='fast', which stores every message as an episode",
+            "mode='fine' (LLM fact extraction) needs an LLM: set MEMORYD_LLM_MODEL (and "
+            "MEMORYD_LLM_BASE_URL / MEMORYD_LLM_API_KEY) or the [llm] section of the config; "
+            "mode='fast' stores every message as an episode without one",
             field="mode",
         )
     msgs, times = normalise_messages(messages, limits)

@@ -38,8 +38,8 @@ from memoryd.server.schemas import (
 __all__ = ["mem0_history_row", "mem0_item", "router"]
 
 FAST_MODE_NOTICE = (
-    "infer=true (LLM fact extraction) is not available in this release; "
-    "the messages were stored as given (fast mode)"
+    "infer=true (LLM fact extraction) needs an LLM; none is configured (set MEMORYD_LLM_MODEL), "
+    "so the messages were stored as given (fast mode)"
 )
 _SCOPE_KEYS: tuple[Literal["user_id", "agent_id", "run_id"], ...] = ("user_id", "agent_id", "run_id")
 
@@ -68,7 +68,10 @@ def mem0_item(record: MemoryRecord, score: float | None = None) -> dict[str, Any
 
 
 def _add_row(result: AddResult) -> dict[str, Any]:
-    return {"id": result.id, "memory": result.text, "event": _event(result.event)}
+    row: dict[str, Any] = {"id": result.id, "memory": result.text, "event": _event(result.event)}
+    if result.previous is not None:
+        row["previous_memory"] = result.previous
+    return row
 
 
 def mem0_history_row(entry: HistoryEntry) -> dict[str, Any]:
@@ -102,10 +105,16 @@ def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[Scope
 
 @router.post("/memories", summary="Create memories (mem0)")
 async def add(body: Mem0AddRequest, memory: MemoryDep) -> dict[str, Any]:
-    """Store messages. ``infer`` is accepted; memoryd always stores them verbatim (fast mode)."""
-    results = await memory.add(body.messages, **body.scope(), metadata=body.metadata, mode="fast")
-    reply: dict[str, Any] = {"results": [_add_row(r) for r in results], "mode": "fast"}
-    if body.infer is not False:
+    """Store messages. With ``infer`` (mem0's default) and an LLM configured, facts are extracted
+    and reconciled (fine mode); otherwise the messages are stored as given (fast mode)."""
+    fine = body.infer is not False and memory.router is not None
+    results = await memory.add(
+        body.messages, **body.scope(), metadata=body.metadata, mode="fine" if fine else "fast"
+    )
+    reply: dict[str, Any] = {"results": [_add_row(r) for r in results], "mode": results.mode}
+    if results.relations is not None:
+        reply["relations"] = results.relations
+    if body.infer is not False and not fine:
         reply["notice"] = FAST_MODE_NOTICE
     return reply
 

@@ -70,11 +70,13 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
 
 @router.post("/memories", summary="Add memories")
 async def add(body: AddRequest, memory: MemoryDep) -> dict[str, Any]:
-    """Store messages; one result per input item: ``ADD`` with the new id, or ``NOOP`` for a duplicate."""
+    """Store messages: one result per input message (``ADD`` with the new id, or ``NOOP`` for a
+    duplicate), then, in fine mode, one per extracted fact with what reconciliation did, the LLM
+    calls and tokens (``llm``) and the graph changes (``relations``)."""
     results = await memory.add(
         body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
     )
-    return {"results": [r.to_dict() for r in results]}
+    return results.to_dict()
 
 
 @router.get("/memories", summary="List memories")
@@ -114,8 +116,12 @@ async def search(body: SearchRequest, memory: MemoryDep) -> dict[str, Any]:
         threshold=body.threshold,
         as_of=body.as_of,
         explain=body.explain,
+        graph_hops=body.graph_hops,
     )
-    return {"results": [h.to_dict() for h in hits]}
+    reply: dict[str, Any] = {"results": [h.to_dict() for h in hits]}
+    if hits.relations is not None:
+        reply["relations"] = [r.to_dict() for r in hits.relations]
+    return reply
 
 
 @router.get("/memories/{memory_id}", summary="Get a memory")

@@ -176,6 +176,9 @@ class SearchRequest(_Body, _Scope):
     threshold: float | None = Field(None, description="Minimum cosine similarity, -1 to 1.")
     as_of: Time = None
     explain: bool = Field(False, description="Include each hit's score parts.")
+    graph_hops: int = Field(
+        0, description="1 or 2: also return the graph relations around entities the query names."
+    )
 
 
 class UpdateRequest(_Body):
@@ -191,7 +194,9 @@ class Mem0AddRequest(_Mem0Body, _Scope):
     messages: Messages
     metadata: dict[str, Any] | None = None
     infer: bool | None = Field(
-        None, description="mem0's LLM extraction; not available here, so messages are stored as given."
+        None,
+        description="mem0's LLM extraction (default true): fine mode when an LLM is configured, "
+        "else the messages are stored as given.",
     )
 
 

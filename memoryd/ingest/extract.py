@@ -1,0 +1,183 @@
+"""Fine mode, step 1: ask the LLM for facts, preferences and relations in new messages.
+
+Pure prompt building and result checking; the call itself goes through the
+router in :mod:`memoryd.ingest.fine`. The model sees the new messages numbered
+``[0]``, ``[1]``, … and answers with those integer handles, never with ids.
+Earlier turns of the same session are shown for reference only (to resolve
+"she", "that place", "next week"), and nothing is extracted from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from memoryd.models import MemoryKind, MemoryRecord, Message
+
+__all__ = [
+    "ExtractedFact",
+    "ExtractedRelation",
+    "Extraction",
+    "NewMessage",
+    "extraction_messages",
+]
+
+_SYSTEM = """\
+You maintain the long-term memory of an AI assistant. From the NEW messages of a \
+conversation, extract what is worth remembering about the people in it, for months.
+
+Return one JSON object, nothing else:
+{"facts": [{"text": str, "kind": "fact" | "preference", "preference": "explicit" | "implicit" | null,
+            "about": "user" | "assistant", "sources": [int]}],
+ "relations": [{"source": str, "source_type": str, "relation": str, "target": str,
+                "target_type": str, "fact": int | null}]}
+
+Rules for facts:
+- One atomic, self-contained statement each, in the third person, naming the person \
+(use the speaker's name when given, else "The user" / "The assistant"). Resolve pronouns \
+and references with the earlier messages.
+- Turn relative times into absolute dates using the message date ("yesterday" said on \
+2024-05-08 -> "on 2024-05-07").
+- kind "preference" for likes, dislikes, wishes and habits: "explicit" when stated, \
+"implicit" when inferred from what the person does or asks. Everything else is "fact".
+- "about": "assistant" only for what the assistant learned about how to behave with \
+this user (e.g. "The user wants short answers" is about the user; "Answer in French" \
+requested by the user is a preference about the user).
+- "sources": the numbers of the NEW messages the fact comes from.
+- Skip greetings, small talk, questions without information, and anything only in the \
+earlier messages. Keep the language of the conversation. No facts -> "facts": [].
+
+Rules for relations: entities (people, pets, organisations, places, things) and how \
+they relate, as short snake_case verbs (works_at, lives_in, sister_of, likes, owns). \
+Use the person's name, not "I" or "user" ("The user" only when no name is known). \
+"fact": the number of the fact in your "facts" list that states the relation.
+"""
+
+
+class ExtractedFact(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, max_length=2000)
+    kind: Literal["fact", "preference"] = "fact"
+    preference: Literal["explicit", "implicit"] | None = None
+    about: Literal["user", "assistant"] = "user"
+    sources: list[int] = Field(default_factory=list)
+
+    @field_validator("text")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("fact text is empty")
+        return value
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) and value.lower() in ("fact", "preference") else "fact"
+
+    @field_validator("preference", mode="before")
+    @classmethod
+    def _preference(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() in ("explicit", "implicit"):
+            return value.lower()
+        return None
+
+    @field_validator("about", mode="before")
+    @classmethod
+    def _about(cls, value: Any) -> Any:
+        return "assistant" if isinstance(value, str) and value.lower() == "assistant" else "user"
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if not isinstance(value, list):
+            return []
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+
+    @property
+    def memory_kind(self) -> MemoryKind:
+        return MemoryKind.PREFERENCE if self.kind == "preference" else MemoryKind.FACT
+
+
+class ExtractedRelation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    source: str = Field(min_length=1, max_length=200)
+    source_type: str | None = None
+    relation: str = Field(min_length=1, max_length=100)
+    target: str = Field(min_length=1, max_length=200)
+    target_type: str | None = None
+    fact: int | None = None
+
+    @field_validator("source_type", "target_type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> Any:
+        return value if isinstance(value, str) and value.strip() else None
+
+    @field_validator("fact", mode="before")
+    @classmethod
+    def _fact(cls, value: Any) -> Any:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Extraction(BaseModel):
+    """What the extraction call must return; lenient where a safe default exists."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    facts: list[ExtractedFact] = Field(default_factory=list)
+    relations: list[ExtractedRelation] = Field(default_factory=list)
+
+    def checked(self, n_messages: int) -> Extraction:
+        """Drop out-of-range handles (the model cannot point at what it was not shown)."""
+        facts = [
+            f.model_copy(update={"sources": [s for s in f.sources if 0 <= s < n_messages]})
+            for f in self.facts
+        ]
+        relations = [
+            r.model_copy(update={"fact": r.fact if r.fact is not None and 0 <= r.fact < len(facts) else None})
+            for r in self.relations
+        ]
+        return Extraction(facts=facts, relations=relations)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    message: Message
+    time: datetime | None
+
+
+def _line(role: str | None, name: str | None, when: datetime | None, text: str) -> str:
+    who = role or "user"
+    if name:
+        who = f"{who} ({name})"
+    stamp = f" [{when.date().isoformat()}]" if when is not None else ""
+    return f"{who}{stamp}: {text}"
+
+
+def extraction_messages(
+    new: Sequence[NewMessage], context: Sequence[MemoryRecord], today: datetime, *, max_chars: int = 6000
+) -> list[dict[str, str]]:
+    """The chat messages of the extraction call."""
+    parts = [f"Today is {today.date().isoformat()}."]
+    if context:
+        parts.append("EARLIER messages (for reference only; extract nothing from them):")
+        parts.extend(_line(m.role, m.actor, m.event_time, _clip(m.text, max_chars)) for m in context)
+    parts.append("NEW messages:")
+    parts.extend(
+        f"[{i}] " + _line(n.message.role, n.message.name, n.time, _clip(n.message.content, max_chars))
+        for i, n in enumerate(new)
+    )
+    parts.append('Answer with the JSON object {"facts": [...], "relations": [...]}.')
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"

@@ -1,0 +1,354 @@
+"""Fine mode: episodes are stored, then an LLM turns them into facts and relations.
+
+One ``add`` in the common case costs at most two LLM calls: extraction of the
+new messages (with a few earlier turns of the session as context), then one
+batched reconciliation of every new fact against the most similar memories
+already known. Embeddings of the episodes are computed while the extraction
+call runs; embeddings of all extracted facts in one batch.
+
+Nothing is ever lost: the raw messages are stored as episodes whatever the
+LLM does. If extraction fails (no target answers, unusable output after one
+re-ask), the add still succeeds in fast mode and says why; if only
+reconciliation fails, every new fact is added. Facts about a user are kept at
+the user/agent level (``run_id`` is recorded as provenance in metadata) so a
+later session can update what an earlier one said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from memoryd.config import FineConfig
+from memoryd.errors import BackendUnavailableError
+from memoryd.filters import parse_filter
+from memoryd.graph.models import RelationDraft
+from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
+from memoryd.ingest.fast import FastPlan
+from memoryd.ingest.inputs import AddInput
+from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
+from memoryd.llm import Router, structured
+from memoryd.models import (
+    AddResult,
+    AddResults,
+    Event,
+    LLMUsage,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    content_hash,
+)
+from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
+from memoryd.text import tokenize
+
+__all__ = ["FineIngestor"]
+
+Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+_KNOWN = parse_filter({"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value]}})
+
+
+@dataclass
+class _Fact:
+    index: int  # position in the extraction
+    text: str
+    kind: MemoryKind
+    meta: dict[str, Any]
+    sources: list[str]  # episode memory ids it came from
+    when: datetime | None
+    vector: np.ndarray
+    memory_id: str | None = None  # the memory that now holds it (for relations)
+
+
+@dataclass
+class _Work:
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    results: list[AddResult] = field(default_factory=list)
+    reembed: list[int] = field(default_factory=list)  # upserts whose merged text needs a vector
+
+
+def fact_scope(scope: Scope) -> Scope:
+    """Where extracted facts live: the user/agent, not the session (if there is one)."""
+    if scope.user_id is None and scope.agent_id is None:
+        return scope
+    return Scope(scope.user_id, scope.agent_id, None)
+
+
+class FineIngestor:
+    """Runs extraction and reconciliation for one ``add`` and builds its change set."""
+
+    def __init__(self, storage: Storage, embed: Embed, router: Router, config: FineConfig) -> None:
+        self.storage = storage
+        self.embed = embed
+        self.router = router
+        self.config = config
+
+    async def add(self, data: AddInput, plan: FastPlan, now: datetime, actor: str) -> AddResults:
+        usage = LLMUsage()
+        work = _Work(results=list(plan.results))
+        fresh: list[tuple[str, NewMessage]] = [
+            (res.id, NewMessage(msg, when))
+            for msg, when, res in zip(data.messages, data.times, plan.results)
+            if res.event is Event.ADD and res.id is not None
+        ]
+        texts = [m.text for m in plan.new]
+        episode_vectors = asyncio.ensure_future(self.embed(texts) if texts else _none())
+        try:
+            extraction = await self._extract(data, [n for _, n in fresh], now, usage) if fresh else None
+            vectors = await episode_vectors
+        except BaseException:
+            episode_vectors.cancel()
+            raise
+        for i, memory in enumerate(plan.new):
+            work.changes.upserts.append(StoredMemory(memory, vectors[i], tokenize(memory.text)))
+            work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor + "/episode", now))
+        relations: dict[str, list[dict[str, str]]] = {"added_entities": [], "deleted_entities": []}
+        if extraction is not None and extraction.facts:
+            facts = await self._facts(extraction, data, fresh)
+            await self._reconcile(facts, data, now, actor, usage, work)
+            self._relations(extraction, facts, data, now, work)
+        diff = await self.storage.commit(work.changes)
+        if diff is not None:
+            relations = diff.to_dict()
+        return AddResults(work.results, mode="fine", llm=usage, relations=relations)
+
+    # -- step 1: extraction --------------------------------------------------
+    async def _extract(
+        self, data: AddInput, new: list[NewMessage], now: datetime, usage: LLMUsage
+    ) -> Extraction | None:
+        context = await self._context(data.scope)
+        try:
+            out = await structured(
+                self.router, extraction_messages(new, context, now), Extraction, instruct=False
+            )
+        except BackendUnavailableError as exc:
+            usage.fallback = f"LLM unavailable, stored as episodes only (fast mode): {exc.message}"
+            return None
+        usage.record(out)
+        if out.value is None:
+            usage.fallback = f"extraction output unusable, stored as episodes only (fast mode): {out.error}"
+            return None
+        return out.value.checked(len(new))
+
+    async def _context(self, scope: Scope) -> list[MemoryRecord]:
+        """The last few episodes of the same session, oldest first."""
+        if scope.run_id is None or self.config.context_messages == 0:
+            return []
+        page = await self.storage.records.page(
+            scope,
+            parse_filter({"kind": MemoryKind.EPISODE.value}),
+            limit=self.config.context_messages,
+            offset=0,
+        )
+        return list(reversed(page.items))
+
+    async def _facts(
+        self, extraction: Extraction, data: AddInput, fresh: list[tuple[str, NewMessage]]
+    ) -> list[_Fact]:
+        episode_ids = [mid for mid, _ in fresh]
+        wanted = extraction.facts[: self.config.max_facts]
+        vectors = await self.embed([f.text for f in wanted])
+        facts = []
+        for i, f in enumerate(wanted):
+            sources = [episode_ids[s] for s in f.sources] or list(episode_ids)
+            times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
+            meta: dict[str, Any] = dict(data.metadata)
+            meta["about"] = f.about
+            if f.preference:
+                meta["preference"] = f.preference
+            if data.scope.run_id is not None:
+                meta["source_run_id"] = data.scope.run_id
+            when = max(times) if times else next((t for t in data.times if t is not None), None)
+            facts.append(_Fact(i, f.text, f.memory_kind, meta, sources, when, vectors[i]))
+        return facts
+
+    # -- step 2: reconciliation ---------------------------------------------
+    async def _similar(self, facts: list[_Fact], scope: Scope) -> list[MemoryRecord]:
+        """The union of each fact's nearest current facts/preferences in the scope."""
+        allowed = set(await self.storage.records.select_ids(scope, _KNOWN, cap=200_000))
+        if not allowed:
+            return []
+        found: dict[str, float] = {}
+        per_fact = self.config.similar_per_fact
+        for fact in facts:
+            for mid, cos in await self.storage.vectors.search(
+                fact.vector, scope=scope, limit=per_fact, allowed=allowed
+            ):
+                if cos >= self.config.similarity_floor:
+                    found[mid] = max(cos, found.get(mid, -1.0))
+        best = sorted(found, key=lambda m: -found[m])[: self.config.max_existing]
+        records = await self.storage.records.get_many(best)
+        return [records[m] for m in best if m in records]
+
+    async def _reconcile(
+        self, facts: list[_Fact], data: AddInput, now: datetime, actor: str, usage: LLMUsage, work: _Work
+    ) -> None:
+        scope = fact_scope(data.scope)
+        existing = await self._similar(facts, scope)
+        by_hash = {m.hash: m for m in existing}
+        pending: list[_Fact] = []
+        for fact in facts:
+            same = by_hash.get(content_hash(fact.text))
+            if same is not None:  # verbatim known: no need to ask
+                fact.memory_id = same.id
+                work.results.append(_result(Event.NOOP, fact, same.id, f"already known as memory {same.id}"))
+            else:
+                pending.append(fact)
+        if not pending:
+            return
+        if not existing:
+            decisions = [Decision(i, "ADD") for i in range(len(pending))]
+        else:
+            raw: Reconciliation | None = None
+            note = ""
+            try:
+                out = await structured(
+                    self.router,
+                    reconcile_messages(existing, [f.text for f in pending]),
+                    Reconciliation,
+                    instruct=False,
+                )
+                usage.record(out)
+                raw = out.value
+                note = f"reconciliation output unusable ({out.error}); added as new"
+            except BackendUnavailableError as exc:
+                note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
+            decisions = decide(raw, len(pending), len(existing), fallback=note)
+        for decision in decisions:
+            self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
+        if work.reembed:  # merged texts of UPDATEs, in one batch
+            upserts = work.changes.upserts
+            vectors = await self.embed([upserts[i].memory.text for i in work.reembed])
+            for row, i in enumerate(work.reembed):
+                upserts[i] = StoredMemory(upserts[i].memory, vectors[row], upserts[i].terms)
+
+    def _apply(
+        self,
+        d: Decision,
+        fact: _Fact,
+        existing: list[MemoryRecord],
+        scope: Scope,
+        data: AddInput,
+        now: datetime,
+        actor: str,
+        work: _Work,
+    ) -> None:
+        target = existing[d.target] if d.target is not None else None
+        when = fact.when or now
+        if d.event == "NOOP" and target is not None:
+            fact.memory_id = target.id
+            work.changes.history.append(_draft(target, Event.NOOP, target.text, fact.text, actor, now))
+            work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
+            return
+        if d.event == "UPDATE" and target is not None and d.text:
+            merged = target.with_changes(
+                text=d.text,
+                hash=content_hash(d.text),
+                updated_at=now,
+                source_ids=tuple(dict.fromkeys([*target.source_ids, *fact.sources])),
+            )
+            work.changes.upserts.append(StoredMemory(merged, None, tokenize(d.text)))
+            work.changes.history.append(_draft(target, Event.UPDATE, target.text, d.text, actor, now))
+            fact.memory_id = target.id
+            fact.text = d.text
+            work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
+            work.reembed.append(len(work.changes.upserts) - 1)
+            return
+        if d.event in ("SUPERSEDE", "DELETE") and target is not None:
+            ends = max(when, target.valid_from)
+            work.changes.upserts.append(StoredMemory(target.with_changes(valid_to=ends, updated_at=now)))
+            work.changes.graph_close_memories.append(target.id)
+            event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
+            work.changes.history.append(
+                _draft(target, event, target.text, fact.text, actor, now, valid_to=ends.isoformat())
+            )
+            if d.event == "DELETE":
+                fact.memory_id = None
+                reason = "no longer true; kept as history"
+                work.results.append(_result(Event.DELETE, fact, target.id, reason, previous=target.text))
+                return
+        memory = MemoryRecord(
+            id=str(uuid.uuid4()),
+            text=fact.text,
+            kind=fact.kind,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            run_id=scope.run_id,
+            metadata=fact.meta,
+            role=None,
+            actor=None,
+            source_ids=tuple(fact.sources),
+            event_time=fact.when,
+            created_at=now,
+            updated_at=now,
+            hash=content_hash(fact.text),
+            valid_from=when,
+        )
+        fact.memory_id = memory.id
+        work.changes.upserts.append(StoredMemory(memory, fact.vector, tokenize(fact.text)))
+        work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor, now))
+        if target is not None:  # SUPERSEDE
+            reason = f"replaces memory {target.id}"
+            work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
+        else:
+            work.results.append(_result(Event.ADD, fact, memory.id, d.note))
+
+    # -- graph ---------------------------------------------------------------
+    def _relations(
+        self, extraction: Extraction, facts: list[_Fact], data: AddInput, now: datetime, work: _Work
+    ) -> None:
+        scope = fact_scope(data.scope)
+        fallback = facts[0].sources[0] if facts and facts[0].sources else None
+        for rel in extraction.relations[: self.config.max_relations]:
+            fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
+            memory_id = fact.memory_id if fact is not None else fallback
+            if memory_id is None:
+                continue
+            work.changes.graph_add.append(
+                RelationDraft(
+                    source=rel.source,
+                    source_type=rel.source_type,
+                    relation=rel.relation,
+                    target=rel.target,
+                    target_type=rel.target_type,
+                    memory_id=memory_id,
+                    scope=Scope(scope.user_id, scope.agent_id, data.scope.run_id),
+                    valid_from=(fact.when if fact is not None else None) or now,
+                )
+            )
+
+
+async def _none() -> np.ndarray:
+    return np.zeros((0, 0), dtype=np.float32)
+
+
+def _result(
+    event: Event, fact: _Fact, memory_id: str | None, reason: str | None, previous: str | None = None
+) -> AddResult:
+    return AddResult(
+        event,
+        fact.index,
+        memory_id,
+        fact.text,
+        reason=reason,
+        kind=fact.kind.value,
+        previous=previous,
+        sources=tuple(fact.sources),
+    )
+
+
+def _draft(
+    memory: MemoryRecord,
+    event: Event,
+    old: str | None,
+    new: str | None,
+    actor: str,
+    now: datetime,
+    **details: Any,
+) -> HistoryDraft:
+    return HistoryDraft(memory.id, event, old, new, actor, now, details, memory.scope)

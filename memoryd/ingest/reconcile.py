@@ -1,0 +1,138 @@
+"""Fine mode, step 2: decide what each new fact does to what is already known.
+
+One batched LLM call for all new facts of an ``add``. The model sees the
+existing memories and the new facts under short integer handles, never their
+ids, so it cannot invent or mistype one; every decision it returns is checked
+and anything unusable falls back to the safe choice, ADD (nothing is lost).
+
+Outcomes, per new fact:
+
+- ``ADD``: a new memory.
+- ``UPDATE`` target: the target's text becomes the merged ``text`` (its old
+  text stays in the history).
+- ``SUPERSEDE`` target: the target stops being valid at the new fact's event
+  time (kept, searchable with ``as_of``) and the new fact is added.
+- ``NOOP`` target: already known; nothing changes.
+- ``DELETE`` target: the new fact says the target is no longer true; the
+  target's validity ends (never destroyed) and nothing is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from memoryd.models import MemoryRecord
+
+__all__ = ["Decision", "Reconciliation", "decide", "reconcile_messages"]
+
+Outcome = Literal["ADD", "UPDATE", "SUPERSEDE", "NOOP", "DELETE"]
+
+_SYSTEM = """\
+You keep a person's long-term memory consistent. You get EXISTING memories and \
+NEW facts, each under a number. For every new fact choose one event:
+- "ADD": new information not covered by any existing memory.
+- "UPDATE": the same subject as existing memory "target" and compatible with it, but \
+more complete; give "text", the merged memory keeping every detail of both.
+- "SUPERSEDE": existing memory "target" WAS true but the new fact replaces it now \
+(moved city, changed job, new favourite). The old memory is kept as history.
+- "NOOP": existing memory "target" already says this.
+- "DELETE": the new fact only says that existing memory "target" is no longer true \
+("I don't have a dog anymore") and adds nothing else.
+Return one JSON object, nothing else:
+{"decisions": [{"fact": int, "event": "ADD"|"UPDATE"|"SUPERSEDE"|"NOOP"|"DELETE",
+                "target": int | null, "text": str | null}]}
+One decision per new fact. "target" is an EXISTING number; null for ADD.
+"""
+
+
+class _RawDecision(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    fact: int
+    event: Outcome = "ADD"
+    target: int | None = None
+    text: str | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return (" ".join(value.split()) or None) if isinstance(value, str) else None
+
+
+class Reconciliation(BaseModel):
+    """What the reconciliation call must return."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decisions: list[_RawDecision]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A checked decision for new fact ``fact``; ``target`` indexes the existing list."""
+
+    fact: int
+    event: Outcome
+    target: int | None = None
+    text: str | None = None
+    note: str | None = None  # why a model decision was overridden
+
+
+def reconcile_messages(existing: Sequence[MemoryRecord], facts: Sequence[str]) -> list[dict[str, str]]:
+    lines = ["EXISTING memories:"]
+    for i, m in enumerate(existing):
+        since = f" (since {m.valid_from.date().isoformat()})"
+        lines.append(f"[{i}] {m.text}{since}")
+    lines.append("NEW facts:")
+    lines.extend(f"[{i}] {text}" for i, text in enumerate(facts))
+    lines.append('Answer with {"decisions": [...]}, one per new fact.')
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallback: str) -> list[Decision]:
+    """One checked decision per new fact, in order; unusable answers become ADD."""
+    chosen: dict[int, Decision] = {}
+    raw_decisions = raw.decisions if raw is not None else []
+    for d in raw_decisions:
+        if not 0 <= d.fact < n_facts or d.fact in chosen:
+            continue
+        if d.event == "ADD":
+            chosen[d.fact] = Decision(d.fact, "ADD")
+        elif d.target is None or not 0 <= d.target < n_existing:
+            chosen[d.fact] = Decision(d.fact, "ADD", note=f"{d.event} named no valid existing memory")
+        elif d.event == "UPDATE" and not d.text:
+            chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without text")
+        else:
+            chosen[d.fact] = Decision(d.fact, d.event, d.target, d.text if d.event == "UPDATE" else None)
+    for i in range(n_facts):
+        if i not in chosen:
+            chosen[i] = Decision(i, "ADD", note=fallback if raw is None else "no decision returned")
+    # Two facts must not rewrite the same memory: the first claim wins, later ones ADD.
+    claimed: set[int] = set()
+    out: list[Decision] = []
+    for i in range(n_facts):
+        decision = chosen[i]
+        target = decision.target
+        if decision.event in ("UPDATE", "SUPERSEDE", "DELETE") and target is not None:
+            if target in claimed:
+                decision = Decision(i, "ADD", note=f"memory [{target}] already changed by another fact")
+            else:
+                claimed.add(target)
+        out.append(decision)
+    return out
