@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from memoryd import __version__
@@ -38,7 +40,7 @@ from memoryd.cli.output import (
 from memoryd.config import CONFIG_ENV, Settings, load_settings
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResult, Event
+from memoryd.models import AddResult
 
 __all__ = ["app", "main"]
 
@@ -155,9 +157,14 @@ def add(
         typer.Option("--file", "-f", help="JSONL, or a JSON list, of messages {role, content, timestamp}."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Messages per write for --file.", min=1)] = 200,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="fast (episodes only) or fine (LLM extraction); default: fine when an LLM is set."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remember TEXT and/or the messages of --file; prints one result per item (ADD or NOOP)."""
+    """Remember TEXT and/or the messages of --file; prints one result per item (ADD or NOOP),
+    and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE)."""
     state = CliState.of(ctx, json_out)
     scope = _scope(user_id, agent_id, run_id)
     with errors_to_exit(state.output):
@@ -176,18 +183,19 @@ def add(
         with Progress(console=state.output.err, transient=True, disable=len(items) < 50) as bar:
             task = bar.add_task("adding", total=len(items))
             for start in range(0, len(items), size):
-                done = await mem.add(items[start : start + size], metadata=meta, timestamp=timestamp, **scope)
-                results += [replace(r, index=r.index + start) for r in done]
-                bar.advance(task, len(done))
+                batch = items[start : start + size]
+                done = await mem.add(batch, metadata=meta, timestamp=timestamp, mode=mode, **scope)
+                # Message results are numbered across batches; extracted facts keep their own numbers.
+                results += [replace(r, index=r.index + start) if r.kind == "episode" else r for r in done]
+                bar.advance(task, len(batch))
         return results
 
     results = run_with_memory(state, work)
-    added = sum(r.event == Event.ADD for r in results)
-    state.output.emit(
-        {"results": [r.to_dict() for r in results]},
-        add_table(results),
-        f"[green]{added} added[/green], [yellow]{len(results) - added} unchanged (NOOP)[/yellow]",
-    )
+    counts = Counter(r.event.value for r in results)
+    added, same = counts.pop("ADD", 0), counts.pop("NOOP", 0)
+    summary = f"[green]{added} added[/green], [yellow]{same} unchanged (NOOP)[/yellow]"
+    summary += "".join(f", {n} {event}" for event, n in sorted(counts.items()))
+    state.output.emit({"results": [r.to_dict() for r in results]}, add_table(results), summary)
 
 
 @app.command()
@@ -204,6 +212,9 @@ def search(
     threshold: Annotated[float | None, typer.Option(help="Drop hits scoring below this (-1..1).")] = None,
     as_of: AsOfOpt = None,
     explain: Annotated[bool, typer.Option(help="Show the dense and BM25 parts of each score.")] = False,
+    graph_hops: Annotated[
+        int, typer.Option(min=0, max=2, help="1 or 2: also show graph relations around named entities.")
+    ] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Hybrid (semantic + keyword) search within a scope, best first."""
@@ -214,13 +225,22 @@ def search(
     hits = run_with_memory(
         state,
         lambda mem: mem.search(
-            query, filters=where, limit=limit, threshold=threshold, as_of=as_of, explain=explain, **scope
+            query,
+            filters=where,
+            limit=limit,
+            threshold=threshold,
+            as_of=as_of,
+            explain=explain,
+            graph_hops=graph_hops,
+            **scope,
         ),
     )
-    state.output.emit(
-        {"results": [h.to_dict() for h in hits]},
-        hits_table(hits, explain=explain, compact=state.output.compact),
-    )
+    body: dict[str, Any] = {"results": [h.to_dict() for h in hits]}
+    shown: list[Any] = [hits_table(hits, explain=explain, compact=state.output.compact)]
+    if hits.relations is not None:
+        body["relations"] = [r.to_dict() for r in hits.relations]
+        shown += [escape(f"{r.source.name} —{r.relation}→ {r.target.name}") for r in hits.relations]
+    state.output.emit(body, *shown)
 
 
 @app.command("list")

@@ -232,15 +232,17 @@ def add_table(results: Iterable[AddResult]) -> Table:
     table = Table(title="add", title_justify="left", show_edge=False)
     table.add_column("#", justify="right")
     table.add_column("event")
+    table.add_column("kind")
     table.add_column("id", no_wrap=True, min_width=36)
     table.add_column("text / reason", overflow="fold", min_width=20)
     for r in results:
         detail = Text(r.text or "")
+        if r.previous:
+            detail.append(f"  (was: {r.previous})", style="dim")
         if r.reason:
             detail.append(f"  ({r.reason})", style="dim")
-        table.add_row(
-            str(r.index), Text(r.event.value, style=_EVENT_STYLE.get(r.event.value, "")), r.id or "", detail
-        )
+        event = Text(r.event.value, style=_EVENT_STYLE.get(r.event.value, ""))
+        table.add_row(str(r.index), event, r.kind, r.id or "", detail)
     return table
 
 

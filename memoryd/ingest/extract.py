@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from memoryd.models import MemoryKind, MemoryRecord, Message
 
@@ -135,6 +135,18 @@ class Extraction(BaseModel):
     facts: list[ExtractedFact] = Field(default_factory=list)
     relations: list[ExtractedRelation] = Field(default_factory=list)
 
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _facts(cls, value: Any) -> Any:
+        # A bare string is a fact; an item that cannot be a fact is dropped, not the whole answer.
+        items = [{"text": v} if isinstance(v, str) else v for v in _as_list(value)]
+        return _valid_items(items, ExtractedFact)
+
+    @field_validator("relations", mode="before")
+    @classmethod
+    def _relations(cls, value: Any) -> Any:
+        return _valid_items(_as_list(value), ExtractedRelation)
+
     def checked(self, n_messages: int) -> Extraction:
         """Drop out-of-range handles (the model cannot point at what it was not shown)."""
         facts = [
@@ -146,6 +158,22 @@ class Extraction(BaseModel):
             for r in self.relations
         ]
         return Extraction(facts=facts, relations=relations)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _valid_items(items: list[Any], model: type[BaseModel]) -> list[BaseModel]:
+    kept = []
+    for item in items:
+        try:
+            kept.append(model.model_validate(item))
+        except ValidationError:
+            continue
+    return kept
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from memoryd.models import MemoryRecord
 
@@ -81,6 +81,20 @@ class Reconciliation(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     decisions: list[_RawDecision]
+
+    @field_validator("decisions", mode="before")
+    @classmethod
+    def _decisions(cls, value: Any) -> Any:
+        # An unusable item is dropped (its fact then defaults to ADD), not the whole answer.
+        if not isinstance(value, list):
+            return value
+        kept = []
+        for item in value:
+            try:
+                kept.append(_RawDecision.model_validate(item))
+            except ValidationError:
+                continue
+        return kept
 
 
 @dataclass(frozen=True)
