@@ -2,7 +2,10 @@
 
 ``memoryd bench speed`` measures add latency, batch ingest throughput and
 search latency at growing store sizes, next to mem0 when it is installed, and
-prints a table (optionally a JSON document with every raw figure). It always
+prints a table (optionally a JSON document with every raw figure).
+``memoryd bench locomo`` and ``memoryd bench longmemeval`` measure retrieval
+quality on those datasets, memoryd next to BM25 and mem0
+(:mod:`memoryd.bench.quality`), and write a report directory. Each command
 exits 0 when the run completes — missed targets are reported, not failures —
 and 1 when something breaks.
 """
@@ -11,12 +14,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from memoryd.bench.mem0_baseline import mem0_available
+from memoryd.bench.quality import report as quality_report
+from memoryd.bench.quality.cache import default_cache_path
+from memoryd.bench.quality.runner import QualityConfig, run_quality
+from memoryd.bench.quality.systems import SYSTEMS as QUALITY_SYSTEMS
 from memoryd.bench.report import RichProgress, print_report, to_json, write_json
 from memoryd.bench.speed import SYSTEMS, SpeedConfig, run_speed
 from memoryd.config import load_settings
@@ -26,7 +35,7 @@ from memoryd.registry import available
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Benchmarks: speed (latency and throughput, memoryd next to mem0).",
+    help="Benchmarks: speed (latency, throughput) and retrieval quality (LoCoMo, LongMemEval).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -34,7 +43,7 @@ app = typer.Typer(
 
 @app.callback()
 def _bench() -> None:
-    """Benchmarks: speed (latency and throughput, memoryd next to mem0)."""
+    """Benchmarks: speed (latency, throughput) and retrieval quality (LoCoMo, LongMemEval)."""
 
 
 def _ints(value: str, option: str) -> tuple[int, ...]:
@@ -138,3 +147,132 @@ def speed(
     print_report(result, console)
     if out is not None:
         console.print(f"JSON written to {written}")
+
+
+# -- retrieval quality: locomo, longmemeval -------------------------------------
+_REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = {
+    "locomo": _REPO.parent / "shared" / "data" / "locomo" / "locomo_dev.json",
+    "longmemeval": _REPO.parent / "shared" / "data" / "longmemeval" / "longmemeval_s_dev.json.gz",
+}
+_NAMES = {"locomo": "LoCoMo", "longmemeval": "LongMemEval"}
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(help="Dataset file, .json or .json.gz (default: the dev split in ../shared/data/).",
+                 show_default=False),
+]  # fmt: skip
+LimitOpt = Annotated[int | None, typer.Option(min=1, help="Only the first N conversations / questions.")]
+SystemOpt = Annotated[
+    list[str] | None,
+    typer.Option("--system", help="System to run: memoryd, bm25, mem0 (repeat or comma-separate) "
+                 "(default: memoryd,bm25, plus mem0 when installed).", show_default=False),
+]  # fmt: skip
+EmbedderOpt = Annotated[str, typer.Option(help="Embedder for every system: use | minilm.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="memoryd setting override, e.g. search.rrf_k=30.")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(help="Report directory (default: bench-results/<dataset>-<time>).", show_default=False),
+]
+WorkdirOpt = Annotated[
+    Path | None, typer.Option(help="Where stores are built and kept (default: a temp dir, removed).")
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(help="Embedding cache file (default: ~/.cache/memoryd/bench/embeddings.sqlite).",
+                 show_default=False),
+]  # fmt: skip
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Embed every text again; keep no cache.")]
+KOpt = Annotated[str, typer.Option("--k", help="Cut-offs k for the metrics and recall@k curves.")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+
+
+_NO_MEM0 = "mem0 not run: it is not installed (pip install 'memoryd[bench]')."
+
+
+def _systems(values: list[str] | None) -> tuple[str, ...]:
+    if not values:
+        return ("memoryd", "bm25", "mem0") if mem0_available() else ("memoryd", "bm25")
+    chosen = tuple(dict.fromkeys(p.strip() for v in values for p in v.split(",") if p.strip()))
+    unknown = [name for name in chosen if name not in QUALITY_SYSTEMS]
+    if unknown or not chosen:
+        raise typer.BadParameter(
+            f"choose among {', '.join(QUALITY_SYSTEMS)}; got {', '.join(unknown) or 'nothing'}",
+            param_hint="--system",
+        )
+    return chosen
+
+
+def _quality(
+    dataset: str, data: Path | None, limit: int | None, system: list[str] | None, embedder: str,
+    settings: list[str] | None, out: Path | None, workdir: Path | None, cache: Path | None, no_cache: bool,
+    k: str, progress: bool, as_json: bool,
+) -> None:  # fmt: skip
+    path = data if data is not None else DEFAULT_DATA[dataset]
+    if not path.is_file():
+        where = "given" if data is not None else "default"
+        raise typer.BadParameter(
+            f"no {_NAMES[dataset]} file at {path} ({where} path); give the dataset file with --data PATH",
+            param_hint="--data",
+        )
+    embedders = [entry.name for entry in available("embedder")]
+    if embedder not in embedders:
+        raise typer.BadParameter(f"choose one of {', '.join(embedders)}", param_hint="--embedder")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    chosen = _systems(system)
+    config = QualityConfig(
+        dataset=dataset, data=path, out=out or Path("bench-results") / f"{dataset}-{stamp}", limit=limit,
+        systems=chosen, embedder=embedder, ks=_ints(k, "--k"), overrides=_overrides(settings or []),
+        workdir=workdir, cache=None if no_cache else (cache or default_cache_path()),
+        notes=(_NO_MEM0,) if not system and "mem0" not in chosen else (),
+    )  # fmt: skip
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    try:
+        if progress:
+            with RichProgress(Console(stderr=True)) as bars:
+                result = run_quality(config, bars)
+        else:
+            result = run_quality(config)
+    except (MemorydError, ValueError, OSError, KeyError) as exc:
+        Console(stderr=True).print(f"[red]bench {dataset} failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        doc = quality_report.to_json(result)
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        return
+    quality_report.print_quality_report(result, console)
+
+
+@app.command()
+def locomo(
+    data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None, embedder: EmbedderOpt = "use",
+    settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None, cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50", progress: ProgressOpt = True,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """LoCoMo retrieval quality (turn any@k, fraction@k, session any@k), memoryd next to BM25 and mem0.
+
+    Writes report.md, report.json, recall_at_k.png and a JSONL of each question's hits per system.
+    """
+    _quality("locomo", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k, progress,
+             as_json)  # fmt: skip
+
+
+@app.command()
+def longmemeval(
+    data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None, embedder: EmbedderOpt = "use",
+    settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None, cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50", progress: ProgressOpt = True,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """LongMemEval retrieval quality (session recall@k, nDCG; official turn protocol), next to BM25, mem0.
+
+    Writes report.md, report.json, recall_at_k.png and a JSONL of each question's hits per system.
+    """
+    _quality("longmemeval", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k,
+             progress, as_json)  # fmt: skip
