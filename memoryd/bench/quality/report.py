@@ -3,7 +3,9 @@
 :func:`write_reports` writes ``report.md``, ``report.json`` and
 ``recall_at_k.png`` next to the per-question JSONL files the runner wrote.
 The plot needs matplotlib (the ``bench`` extra), imported only here and with
-the Agg backend; without it the plot is skipped and the report says so.
+the Agg backend; without it the plot is skipped and the report says so. A run
+with the QA mode (:mod:`memoryd.bench.quality.qa`) adds a QA section: accuracy
+per group, tokens per question and LLM failures (:func:`qa_rows`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ __all__ = [
     "markdown",
     "plot",
     "print_quality_report",
+    "qa_markdown",
+    "qa_rows",
     "summary_markdown",
     "to_json",
     "write_reports",
@@ -72,6 +76,81 @@ def headline_rows(result: QualityResult) -> list[dict[str, Any]]:
     return rows
 
 
+# QA scores (qa.<name>) shown per question, mean over the questions answered.
+_QA_TOKENS = (
+    ("prompt tokens per question", "qa.prompt_tokens"),
+    ("completion tokens per question", "qa.completion_tokens"),
+    ("answer prompt tokens per question", "qa.answer.prompt_tokens"),
+    ("answer completion tokens per question", "qa.answer.completion_tokens"),
+)
+
+
+def _qa_groups(result: QualityResult) -> list[str]:
+    """Groups holding QA scores: the report's first such group (the overall one), then the rest sorted
+    (question types and categories, with groups the retrieval report lacks: ``abstention``, a category
+    whose questions all lack evidence)."""
+    found = {g for run in _measured(result) for g, cells in run.aggregates.items() if "qa.failed" in cells}
+    head = [g for g in result.groups if g in found][:1]
+    return head + sorted(found - set(head))
+
+
+def qa_rows(result: QualityResult) -> dict[str, Any] | None:
+    """The QA section as data, or None when the run had no QA mode.
+
+    ``accuracy``: per group, each system's CORRECT / judged and how many were judged.
+    ``overall`` is the group that holds every question answered (the largest);
+    tokens per question and failures are over it.
+    """
+    groups = _qa_groups(result)
+    if not groups:
+        return None
+    runs = _measured(result)
+
+    def n_of(group: str) -> int:
+        return max(int((_cell(r, group, "qa.failed") or {"n": 0})["n"]) for r in runs)
+
+    overall = max(groups, key=n_of)  # max keeps the first of equals: the report's order
+    accuracy = []
+    for group in groups:
+        cells = {r.name: _cell(r, group, "qa.accuracy") for r in runs}
+        accuracy.append({
+            "group": group, "answered": n_of(group),
+            "values": {name: None if c is None else c["mean"] for name, c in cells.items()},
+            "judged": {name: 0 if c is None else int(c["n"]) for name, c in cells.items()},
+        })  # fmt: skip
+    per_question = []
+    for label, metric in _QA_TOKENS:
+        values = {r.name: (_cell(r, overall, metric) or {}).get("mean") for r in runs}
+        per_question.append({"metric": label, "values": values})
+    failures = {}
+    for run in runs:
+        cell = _cell(run, overall, "qa.failed")
+        failures[run.name] = None if cell is None else round(cell["mean"] * cell["n"])
+    return {"overall": overall, "accuracy": accuracy, "per_question": per_question, "failures": failures}
+
+
+def qa_markdown(result: QualityResult) -> str:
+    """The QA tables (accuracy per group; tokens and failures), or '' without a QA mode."""
+    data = qa_rows(result)
+    if data is None:
+        return ""
+    names = [r.name for r in _measured(result)]
+    rows = []
+    for row in data["accuracy"]:
+        best = _best(row["values"], "accuracy")
+        shown = {n: _fmt(row["values"][n], "accuracy") for n in names}
+        cells = [f"**{shown[n]}**" if n in best else shown[n] for n in names]
+        judged = " / ".join(str(row["judged"][n]) for n in names)
+        rows.append([row["group"], str(row["answered"]), judged, *cells])
+    align = ["---", "--:", "--:", *["--:"] * len(names)]
+    lines = _table_md(["group", "answered", "judged", *names], rows, align)
+    lines += ["", f"Over {data['overall']}:", ""]
+    body = [[r["metric"], *[_fmt(r["values"][n], "(mean)") for n in names]] for r in data["per_question"]]
+    body.append(["LLM failures (not judged)", *[str(data["failures"][n]) for n in names]])
+    lines += _table_md(["", *names], body, ["---", *["--:"] * len(names)])
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(value: float | None, metric: str) -> str:
     if value is None:
         return "—"
@@ -79,6 +158,8 @@ def _fmt(value: float | None, metric: str) -> str:
         return f"{value:,.1f}"
     if metric.endswith("(ms)"):
         return f"{value:.2f}"
+    if metric.endswith("(mean)"):
+        return f"{value:,.1f}"
     return f"{value:.3f}"
 
 
@@ -142,6 +223,13 @@ def markdown(result: QualityResult) -> str:
             body.append([group, str(n), *[f"**{_fmt(values[x], metric)}**" if x in best
                                           else _fmt(values[x], metric) for x in names]])  # fmt: skip
         lines += _table_md(["group", "n", *names], body, ["---", "--:", *["--:"] * len(names)])
+    qa = qa_markdown(result)
+    if qa:
+        lines += ["", "## QA accuracy (LLM judge)", "",
+                  "CORRECT / judged per group, best in bold; `judged` per system, in column order. "
+                  "Tokens are means per question answered, answer and judge calls together unless named.",
+                  ""]  # fmt: skip
+        lines += qa.splitlines()
     lines += ["", "## Systems", ""]
     for name, run in result.systems.items():
         if run.status != "measured":
@@ -170,7 +258,11 @@ def markdown(result: QualityResult) -> str:
 
 def to_json(result: QualityResult) -> dict[str, Any]:
     """Everything as plain data, with the summary rows."""
-    return {"schema": SCHEMA, **result.to_dict(), "summary": headline_rows(result)}
+    doc = {"schema": SCHEMA, **result.to_dict(), "summary": headline_rows(result)}
+    qa = qa_rows(result)
+    if qa is not None:
+        doc["qa"] = qa
+    return doc
 
 
 def plot(result: QualityResult, path: Path) -> Path | None:
@@ -229,6 +321,10 @@ def print_quality_report(result: QualityResult, console: Console | None = None) 
     console.print(f"memoryd bench {result.dataset} ({result.counts.get('questions')} questions, "
                   f"{result.duration_s:,.0f} s)", markup=False, highlight=False)  # fmt: skip
     console.print(summary_markdown(result), markup=False, highlight=False, soft_wrap=True)
+    qa = qa_markdown(result)
+    if qa:
+        console.print("QA accuracy (LLM judge)", markup=False, highlight=False)
+        console.print(qa, markup=False, highlight=False, soft_wrap=True)
     for name, run in result.systems.items():
         if run.status != "measured":
             console.print(f"[yellow]{name}: {run.status}[/]")

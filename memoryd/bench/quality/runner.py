@@ -17,10 +17,12 @@ dropped), ``storage.synchronous = NORMAL`` (a throw-away store: no fsync per
 commit; retrieval is unaffected) and the chosen embedder; ``--set`` overrides
 apply on top. The environment (``MEMORYD_*``) is ignored so runs are repeatable.
 
-Extension point: an :class:`Answerer` (the LLM QA / judge mode, not built yet)
-receives each question with its hits; what it returns is stored in the
-question's record under ``qa`` and its numeric ``scores`` are averaged like
-the retrieval metrics, as ``qa.<name>``.
+Extension point: an :class:`Answerer` (the LLM QA / judge mode is
+:mod:`memoryd.bench.quality.qa`) receives each question with its hits; what it
+returns is stored in the question's record under ``qa`` and its numeric
+``scores`` are averaged like the retrieval metrics, as ``qa.<name>``, in the
+question's groups or in the ``groups`` the answer lists. An answerer with a
+``prepare(bench)`` method gets the loaded benchmark first.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from memoryd.bench.quality.cache import CachedEmbedder, default_cache_path
 from memoryd.bench.quality.data import Benchmark, Question, Turn
@@ -54,6 +56,7 @@ __all__ = [
     "DATASETS",
     "STANDARD_KS",
     "Answerer",
+    "Preparing",
     "QualityConfig",
     "load_benchmark",
     "run_quality",
@@ -69,10 +72,18 @@ STANDARD_KS = (1, 3, 5, 10)
 class Answerer(Protocol):
     """The QA / LLM-judge extension point: answer a question from its hits, grade it.
 
-    Return plain JSON data; a ``scores`` mapping of numbers is averaged per group.
+    Return plain JSON data; a ``scores`` mapping of numbers is averaged per group: the
+    question's groups, or the list under ``groups`` when the answer has one.
     """
 
     async def __call__(self, question: Question, hits: Sequence[Retrieved]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An answerer that wants the loaded benchmark (turn dates, speakers) before the questions."""
+
+    def prepare(self, bench: Benchmark) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -224,17 +235,17 @@ class _Run:
                     unknown += missing
                     metrics = bench.score(question, ranked, self.config.eval_ks)
                     record = self._record(question, hits, ranked, metrics, elapsed, index)
+                    scored = [(question.groups if metrics else (), metrics)]
                     if self.answerer is not None:
                         qa = await self.answerer(question, hits)
                         record["qa"] = qa
-                        metrics = {
-                            **metrics,
-                            **{f"qa.{k}": float(v) for k, v in qa.get("scores", {}).items()},
-                        }
-                    for group in question.groups if metrics else ():
-                        bucket = values.setdefault(group, {})
-                        for metric, value in metrics.items():
-                            bucket.setdefault(metric, []).append(value)
+                        qa_scores = {f"qa.{k}": float(v) for k, v in qa.get("scores", {}).items()}
+                        scored.append((tuple(qa.get("groups", question.groups)), qa_scores))
+                    for groups, figures in scored:
+                        for group in groups if figures else ():
+                            bucket = values.setdefault(group, {})
+                            for metric, value in figures.items():
+                                bucket.setdefault(metric, []).append(value)
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                     advance(1)
         run.search = Latency.of(timings) if timings else None
@@ -291,6 +302,8 @@ async def run_quality_async(
     progress = progress or NoProgress()
     started, meter, t0 = datetime.now(UTC), CpuMeter(), time.perf_counter()
     bench = load_benchmark(config.dataset, config.data, config.limit)
+    if isinstance(answerer, Preparing):
+        answerer.prepare(bench)
     own_dir = config.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="memoryd-quality-")) if own_dir else Path(config.workdir or ".")
     workdir.mkdir(parents=True, exist_ok=True)
