@@ -33,9 +33,11 @@ from memoryd.errors import ConfigError
 __all__ = [
     "EmbedderConfig",
     "FineConfig",
+    "IndexConfig",
     "LLMConfig",
     "LLMTargetConfig",
     "LimitsConfig",
+    "PipelineConfig",
     "RuntimeConfig",
     "SearchConfig",
     "ServerConfig",
@@ -107,14 +109,36 @@ class EmbedderConfig(_Section):
     _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(_none_if_unset)
 
 
+class IndexConfig(_Section):
+    """How episodes are represented in the indexes (the stored text never changes)."""
+
+    speaker: bool = Field(True, description="Index a turn with its speaker's name (\"Ana: …\").")
+    context_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A turn's vector adds this share of the previous turn's in the same session "
+        "(run_id): an answer is found through its question. 0 turns it off.",
+    )
+    context_terms: bool = Field(True, description="Also index the previous turn's words with a turn (BM25).")
+    context_max_chars: int = Field(
+        300,
+        ge=0,
+        description="Only a previous turn up to this long lends its words (a question, not a document).",
+    )
+
+
 class SearchConfig(_Section):
     """Hybrid retrieval defaults."""
 
     default_limit: int = Field(10, ge=1, le=1000)
     candidates: int = Field(100, ge=1, le=5000, description="Candidates per retriever before fusion.")
+    fusion: Literal["rrf", "score"] = Field(
+        "score", description="score: weighted sum of min-max normalised scores; rrf: reciprocal rank fusion."
+    )
     rrf_k: float = Field(60.0, gt=0, description="Reciprocal rank fusion constant.")
-    dense_weight: float = Field(1.0, ge=0)
-    keyword_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(0.7, ge=0, description="Weight of the embedding similarity.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25.")
     recency_weight: float = Field(0.0, ge=0, description="0 turns recency boosting off.")
     recency_half_life_days: float = Field(30.0, gt=0)
 
@@ -241,17 +265,59 @@ class ServerConfig(_Section):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
 
+class PipelineConfig(_Section):
+    """The async memory pipeline (Redis Streams): ``add`` requests become events that workers process.
+
+    ``enabled`` is the ``async_pipeline`` switch (also ``MEMORYD_ASYNC_PIPELINE``). Key names
+    are ``{prefix}{stream}`` for the stream and ``{prefix}{stream}:...`` for the rest
+    (``chat_log:dlq``, ...); :mod:`memoryd.pipeline.keys` lists them all.
+    """
+
+    enabled: bool = Field(False, description="Queue add requests as events (async_pipeline).")
+    backend: str = Field("redis", description="Event queue backend in the registry.")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (redis://[:password@]host:port/db)."
+    )
+    prefix: str = Field("", max_length=100, description="Prefix of every Redis key (e.g. 'tenant-a:').")
+    stream: str = Field("chat_log", min_length=1, max_length=100, description="The event stream's name.")
+    group: str = Field("memoryd", min_length=1, max_length=100, description="Consumer group of the workers.")
+    consumer: str = Field("", max_length=100, description="This worker's consumer name ('' = host-pid).")
+    batch_size: int = Field(64, ge=1, le=1000, description="Events a worker reads (and embeds) at once.")
+    block_ms: int = Field(1000, ge=1, le=60_000, description="How long a worker waits for new events.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts before an event goes to the DLQ.")
+    backoff_base_ms: int = Field(500, ge=0, description="First retry delay; doubles with each attempt.")
+    backoff_max_ms: int = Field(60_000, ge=0, description="Longest retry delay.")
+    claim_idle_ms: int = Field(
+        30_000, ge=100, description="Pending events idle this long (their worker died) are reclaimed."
+    )
+    result_ttl_s: int = Field(86_400, ge=1, description="How long an event's status and result are kept.")
+    delete_acked: bool = Field(
+        True, description="Delete processed events from the stream (off if other groups read it)."
+    )
+    on_unavailable: Literal["sync", "reject"] = Field(
+        "sync", description="Redis unreachable: process adds synchronously, or answer 503."
+    )
+    timeout_s: float = Field(2.0, gt=0, le=60, description="Timeout of one Redis call.")
+
+    @property
+    def ns(self) -> str:
+        """The stream's full name, which every other key name starts with."""
+        return f"{self.prefix}{self.stream}"
+
+
 class Settings(_Section):
     """Every setting memoryd reads. Build it with :func:`load_settings`."""
 
     storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
     embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig())
+    index: IndexConfig = Field(default_factory=lambda: IndexConfig())
     search: SearchConfig = Field(default_factory=lambda: SearchConfig())
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig())
     fine: FineConfig = Field(default_factory=lambda: FineConfig())
+    pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig())
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""
@@ -300,14 +366,23 @@ def _check_keys(data: Mapping[str, Any], model: type[BaseModel], prefix: str, so
             _check_keys(value, annotation, dotted + ".", source)
 
 
+# Top-level switches that name a nested setting: in the TOML file (``async_pipeline = true``)
+# and in the environment (``MEMORYD_ASYNC_PIPELINE``). The section's own spelling wins.
+ALIASES = {"async_pipeline": "pipeline.enabled"}
+
+
 def env_key(name: str) -> str | None:
     """The dotted setting an environment variable sets (``MEMORYD_LLM_MODEL`` -> ``llm.model``).
 
     ``MEMORYD_<SECTION>__<KEY>`` is the canonical spelling; ``MEMORYD_<SECTION>_<KEY>``
-    is accepted for a known section. ``None`` for names that are not settings.
+    is accepted for a known section, and ``MEMORYD_<ALIAS>`` for an entry of
+    :data:`ALIASES`. ``None`` for names that are not settings.
     """
     if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
         return None
+    alias = ALIASES.get(name[len(ENV_PREFIX) :].lower())
+    if alias is not None:
+        return alias
     rest = name[len(ENV_PREFIX) :].lower()
     if "__" not in rest:
         for section in sorted(Settings.model_fields, key=len, reverse=True):
@@ -319,7 +394,11 @@ def env_key(name: str) -> str | None:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # Aliases first, so that the canonical double-underscore spelling wins when both are set.
-    names = sorted((n for n in env if env_key(n)), key=lambda n: "__" in n[len(ENV_PREFIX) :])
+    def rank(name: str) -> int:
+        rest = name[len(ENV_PREFIX) :]
+        return 0 if rest.lower() in ALIASES else 2 if "__" in rest else 1
+
+    names = sorted((n for n in env if env_key(n)), key=rank)
     for name in names:
         parts = str(env_key(name)).split(".")
         node = out
@@ -327,6 +406,18 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = env[name]
     return out
+
+
+def _unalias(data: dict[str, Any]) -> dict[str, Any]:
+    """Move top-level aliases (``async_pipeline``) to their setting, unless that is set too."""
+    for alias, dotted in ALIASES.items():
+        if alias in data:
+            section, key = dotted.split(".")
+            value = data.pop(alias)
+            table = data.setdefault(section, {})
+            if isinstance(table, dict):
+                table.setdefault(key, value)
+    return data
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,7 +448,7 @@ def load_settings(
             raise ConfigError(f"config file not found: {file_path}", field="config") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file_path} is not valid TOML: {exc}", field="config") from exc
-        _check_keys(data, Settings, "", str(file_path))
+        _check_keys(_unalias(data), Settings, "", str(file_path))
     env_data = _env_overrides(environ)
     _check_keys(env_data, Settings, "", "the environment (MEMORYD_* variables)")
     data = _merge(data, env_data)

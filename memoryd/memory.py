@@ -20,16 +20,19 @@ import numpy as np
 from memoryd.config import Settings, load_settings
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import embedder_identity, make_embedder
-from memoryd.errors import InvalidInputError, MemorydError, NotFoundError
+from memoryd.errors import ConflictError, InvalidInputError, MemorydError, NotFoundError
 from memoryd.filters import parse_filter
-from memoryd.ingest import normalise_add, plan_fast_add
+from memoryd.ingest import AddInput, normalise_add, plan_fast_add
+from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
+from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, Represent
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResults,
     Event,
     HistoryEntry,
+    MemoryKind,
     MemoryRecord,
     Page,
     Scope,
@@ -42,7 +45,6 @@ from memoryd.registry import resolve
 from memoryd.retrieval.hybrid import HybridSearcher, SearchRequest
 from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
-from memoryd.text import tokenize
 
 __all__ = ["AsyncMemory"]
 
@@ -67,8 +69,11 @@ class AsyncMemory:
         self.storage = storage or build_storage(self.settings)
         # The LLM (fine mode), or None: fast mode only. Built from [llm] unless given.
         self.router = router if router is not None else build_router(self.settings)
+        self.represent = Represent(self.settings.index)
         self._fine = (
-            FineIngestor(self.storage, self._embed, self.router, self.settings.fine) if self.router else None
+            FineIngestor(self.storage, self._embed, self.router, self.settings.fine, self.represent)
+            if self.router
+            else None
         )
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
         self._searcher: HybridSearcher | None = None
@@ -105,12 +110,28 @@ class AsyncMemory:
             name, dim = self._embedder_identity()
             try:
                 await self.storage.open(name, dim)
+                await self._check_index_format()
             except BaseException:
                 await self.storage.close()  # never leave a half-open store behind
                 raise
             self._searcher = HybridSearcher(self.storage, self._embed, self.settings.search)
             self._opened = True
         return self
+
+    async def _check_index_format(self) -> None:
+        """Refuse a store whose keyword terms were made by another tokenizer or representation."""
+        found = await self.storage.records.get_meta("index_format")
+        if found == INDEX_FORMAT:
+            return
+        if found is None and (await self.storage.records.stats())["memories"] == 0:
+            await self.storage.records.set_meta("index_format", INDEX_FORMAT)
+            return
+        raise ConflictError(
+            f"this store was indexed with index format {found or 1}; this release reads format "
+            f"{INDEX_FORMAT} (stemmed terms, speaker and turn context): export what you need and "
+            "start a new store (storage.path)",
+            field="storage.path",
+        )
 
     async def warm(self) -> None:
         """Load the embedding model now rather than on the first add or search."""
@@ -177,11 +198,13 @@ class AsyncMemory:
         now = utcnow()
         plan = plan_fast_add(data, existing, now)
         if data.mode == "fine" and self._fine is not None:
-            return await self._fine.add(data, plan, now, "api:add/fine")
+            return await self._fine.add(data, plan, self._index_episodes(data, plan), now, "api:add/fine")
         if plan.new:
-            vectors = await self._embed([m.text for m in plan.new])
+            index = await self._index_episodes(data, plan)
             changes = ChangeSet(
-                upserts=[StoredMemory(m, vectors[i], tokenize(m.text)) for i, m in enumerate(plan.new)],
+                upserts=[
+                    StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)
+                ],
                 history=[
                     _draft(m, Event.ADD, None, m.text, "api:add/fast", now, kind=m.kind.value)
                     for m in plan.new
@@ -189,6 +212,21 @@ class AsyncMemory:
             )
             await self.storage.commit(changes)
         return AddResults(plan.results, mode="fast")
+
+    async def previous_turn(self, scope: Scope) -> str | None:
+        """The last turn stored in a session, the context of the next one (None: no session)."""
+        if not self.represent.uses_context or scope.run_id is None:
+            return None
+        page = await self.storage.records.page(scope, _EPISODES, limit=1, offset=0)
+        return self.represent.line(page.items[0]) if page.items else None
+
+    async def _index_episodes(self, data: AddInput, plan: FastPlan) -> EpisodeIndex:
+        before = await self.previous_turn(data.scope) if plan.new else None
+        index_of = {r.id: r.index for r in plan.results}
+        positions = [index_of[m.id] for m in plan.new]
+        return await self.represent.episodes(
+            data.messages, positions, plan.new, before, self._embed, session=data.scope.run_id is not None
+        )
 
     async def update(
         self,
@@ -225,10 +263,10 @@ class AsyncMemory:
             hash=old.hash if same_text else content_hash(text or ""),
             updated_at=now,
         )
-        vector = None if same_text else (await self._embed([new.text]))[0]
+        vector = None if same_text else (await self._embed([self.represent.line(new)]))[0]
         await self.storage.commit(
             ChangeSet(
-                upserts=[StoredMemory(new, vector, None if same_text else tokenize(new.text))],
+                upserts=[StoredMemory(new, vector, None if same_text else self.represent.terms(new))],
                 history=[
                     _draft(
                         old,
@@ -446,6 +484,9 @@ class AsyncMemory:
             "checks": checks,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+
+
+_EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
 
 
 def _limit_blas(threads: int) -> None:

@@ -14,6 +14,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["STOPWORDS", "tokenize"]
 
@@ -64,6 +65,25 @@ def _split_run(word: str) -> list[str]:
     return out
 
 
+_stemmer_lock = threading.Lock()
+_stemmer: Any = None
+_LATIN = re.compile(r"[a-z]+")
+
+
+def _stem(word: str) -> str:
+    """English Snowball stem of a plain a-z word ("painted", "painting" -> "paint")."""
+    global _stemmer
+    if len(word) < 4 or not _LATIN.fullmatch(word):
+        return word
+    if _stemmer is None:
+        with _stemmer_lock:
+            if _stemmer is None:
+                import Stemmer  # PyStemmer: the Snowball stemmers, compiled
+
+                _stemmer = Stemmer.Stemmer("english")
+    return str(_stemmer.stemWord(word))
+
+
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
@@ -73,7 +93,7 @@ def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
             if len(token) > _MAX_TOKEN:
                 token = token[:_MAX_TOKEN]
             if keep_stopwords or token not in STOPWORDS:
-                tokens.append(token)
+                tokens.append(_stem(token))
     return tuple(tokens)
 
 

@@ -59,7 +59,7 @@ async def test_search_finds_by_meaning_and_keyword_within_scope(amem: AsyncMemor
     assert hits and "Biscuit" in hits[0].memory.text
     assert all(h.memory.user_id == "ana" for h in hits)
     parts = hits[0].explain or {}
-    assert parts["dense_cosine"] is not None and parts["method"] == "rrf"
+    assert parts["dense_cosine"] is not None and parts["method"] == "score"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     shoes = await amem.search("running shoes", user_id="ana", limit=1, explain=True)
     assert "shoes" in shoes[0].memory.text and shoes[0].explain["bm25_rank"] == 1  # type: ignore[index]

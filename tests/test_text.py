@@ -8,13 +8,15 @@ from hypothesis import strategies as st
 from memoryd.text import tokenize
 
 
-def test_english_terms_are_lowercased_without_stopwords() -> None:
-    assert tokenize("What did Caroline buy at the Farmers' Market?") == [
-        "caroline",
-        "buy",
-        "farmers",
-        "market",
-    ]
+def test_english_terms_are_lowercased_stemmed_without_stopwords() -> None:
+    assert tokenize("What did Caroline buy at the Farmers' Market?") == ["carolin", "buy", "farmer", "market"]
+
+
+def test_inflections_share_a_stem() -> None:
+    assert tokenize("painted") == tokenize("painting") == tokenize("paints") == ["paint"]
+    assert tokenize("researching") == tokenize("research")
+    # Short words, digits and accented words are kept as they are.
+    assert tokenize("cats ran 2024 naïveté") == ["cat", "ran", "2024", "naïveté"]
 
 
 def test_chinese_is_segmented_into_words() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
+from memoryd.ingest.represent import EpisodeIndex, Represent
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,
@@ -45,7 +46,6 @@ from memoryd.models import (
     content_hash,
 )
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
-from memoryd.text import tokenize
 
 __all__ = ["FineIngestor"]
 
@@ -82,13 +82,24 @@ def fact_scope(scope: Scope) -> Scope:
 class FineIngestor:
     """Runs extraction and reconciliation for one ``add`` and builds its change set."""
 
-    def __init__(self, storage: Storage, embed: Embed, router: Router, config: FineConfig) -> None:
+    def __init__(
+        self, storage: Storage, embed: Embed, router: Router, config: FineConfig, represent: Represent
+    ) -> None:
         self.storage = storage
         self.embed = embed
         self.router = router
         self.config = config
+        self.represent = represent
 
-    async def add(self, data: AddInput, plan: FastPlan, now: datetime, actor: str) -> AddResults:
+    async def add(
+        self,
+        data: AddInput,
+        plan: FastPlan,
+        episodes: Coroutine[Any, Any, EpisodeIndex],
+        now: datetime,
+        actor: str,
+    ) -> AddResults:
+        """Store ``plan``'s episodes (``episodes`` indexes them) and what the LLM finds."""
         usage = LLMUsage()
         work = _Work(results=list(plan.results))
         fresh: list[tuple[str, NewMessage]] = [
@@ -96,16 +107,15 @@ class FineIngestor:
             for msg, when, res in zip(data.messages, data.times, plan.results)
             if res.event is Event.ADD and res.id is not None
         ]
-        texts = [m.text for m in plan.new]
-        episode_vectors = asyncio.ensure_future(self.embed(texts) if texts else _none())
+        episode_index = asyncio.ensure_future(episodes)
         try:
             extraction = await self._extract(data, [n for _, n in fresh], now, usage) if fresh else None
-            vectors = await episode_vectors
+            index = await episode_index
         except BaseException:
-            episode_vectors.cancel()
+            episode_index.cancel()
             raise
         for i, memory in enumerate(plan.new):
-            work.changes.upserts.append(StoredMemory(memory, vectors[i], tokenize(memory.text)))
+            work.changes.upserts.append(StoredMemory(memory, index.vectors[i], index.terms[i]))
             work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor + "/episode", now))
         relations: dict[str, list[dict[str, str]]] = {"added_entities": [], "deleted_entities": []}
         if extraction is not None and extraction.facts:
@@ -252,7 +262,7 @@ class FineIngestor:
                 updated_at=now,
                 source_ids=tuple(dict.fromkeys([*target.source_ids, *fact.sources])),
             )
-            work.changes.upserts.append(StoredMemory(merged, None, tokenize(d.text)))
+            work.changes.upserts.append(StoredMemory(merged, None, self.represent.terms(merged)))
             work.changes.history.append(_draft(target, Event.UPDATE, target.text, d.text, actor, now))
             fact.memory_id = target.id
             fact.text = d.text
@@ -290,7 +300,7 @@ class FineIngestor:
             valid_from=when,
         )
         fact.memory_id = memory.id
-        work.changes.upserts.append(StoredMemory(memory, fact.vector, tokenize(fact.text)))
+        work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
         work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor, now))
         if target is not None:  # SUPERSEDE
             reason = f"replaces memory {target.id}"
@@ -321,10 +331,6 @@ class FineIngestor:
                     valid_from=(fact.when if fact is not None else None) or now,
                 )
             )
-
-
-async def _none() -> np.ndarray:
-    return np.zeros((0, 0), dtype=np.float32)
 
 
 def _result(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Candidate", "fuse", "recency_factor"]
+__all__ = ["Candidate", "fuse", "fuse_scores", "recency_factor"]
 
 
 @dataclass(slots=True)
@@ -48,4 +48,34 @@ def fuse(
                 cand.scores[name] = score
                 cand.fused += weight / (k + rank)
     # Stable order: fused score, then the better single rank, then id.
+    return sorted(by_id.values(), key=lambda c: (-c.fused, min(c.ranks.values()), c.id))
+
+
+def fuse_scores(
+    results: Mapping[str, Sequence[tuple[str, float]]],
+    weights: Mapping[str, float],
+    floors: Mapping[str, float] | None = None,
+) -> list[Candidate]:
+    """Weighted sum of each retriever's scores, min-max normalised over its own list.
+
+    A retriever's best candidate gets 1 and its worst (or ``floors[name]`` when
+    given, e.g. a cosine of 0) gets 0; a candidate a retriever did not return
+    counts 0 there. The sum is divided by the total weight, so it lies in [0, 1].
+    """
+    total_weight = sum(w for name, w in weights.items() if name in results) or 1.0
+    by_id: dict[str, Candidate] = {}
+    for name, ranked in results.items():
+        if not ranked:
+            continue
+        weight = weights.get(name, 0.0) / total_weight
+        top = max(score for _, score in ranked)
+        low = (floors or {}).get(name, min(score for _, score in ranked))
+        span = top - low if top > low else 1.0
+        for rank, (mid, score) in enumerate(ranked, start=1):
+            cand = by_id.get(mid)
+            if cand is None:
+                cand = by_id[mid] = Candidate(mid)
+            cand.ranks[name] = rank
+            cand.scores[name] = score
+            cand.fused += weight * max(0.0, (score - low) / span)
     return sorted(by_id.values(), key=lambda c: (-c.fused, min(c.ranks.values()), c.id))

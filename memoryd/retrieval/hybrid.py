@@ -12,7 +12,7 @@ import numpy as np
 from memoryd.config import SearchConfig
 from memoryd.filters import Filter
 from memoryd.models import Scope, SearchHit, utcnow
-from memoryd.retrieval.fusion import Candidate, fuse, recency_factor
+from memoryd.retrieval.fusion import Candidate, fuse, fuse_scores, recency_factor
 from memoryd.storage import Storage
 from memoryd.text import tokenize
 
@@ -58,11 +58,18 @@ class HybridSearcher:
         dense, keyword = await asyncio.gather(
             self.storage.vectors.search(vector, scope=req.scope, limit=pool, allowed=allowed), keyword_task
         )
-        fused = fuse(
-            {"dense": dense, "keyword": keyword},
-            {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight},
-            k=cfg.rrf_k,
-        )
+        weights = {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}
+        if cfg.fusion == "score":
+            # Every keyword candidate gets its true cosine, so both scores are comparable.
+            seen = {mid for mid, _ in dense}
+            extra = {mid for mid, _ in keyword if mid not in seen}
+            if extra:
+                dense = dense + await self.storage.vectors.search(
+                    vector, scope=req.scope, limit=len(extra), allowed=extra
+                )
+            fused = fuse_scores({"dense": dense, "keyword": keyword}, weights, {"keyword": 0.0})
+        else:
+            fused = fuse({"dense": dense, "keyword": keyword}, weights, k=cfg.rrf_k)
         if not fused:
             return []
         # A threshold can drop candidates after loading; otherwise a small margin covers
@@ -96,12 +103,13 @@ class HybridSearcher:
                     (now - when).total_seconds() / 86400, cfg.recency_half_life_days
                 )
                 score = (score + cfg.recency_weight * cand.recency) / (1.0 + cfg.recency_weight)
-            hits.append(SearchHit(memory, round(score, 6), _explain(cand, score) if req.explain else None))
+            why = _explain(cand, score, cfg.fusion) if req.explain else None
+            hits.append(SearchHit(memory, round(score, 6), why))
         hits.sort(key=lambda h: -h.score)
         return hits[: req.limit]
 
 
-def _explain(cand: Candidate, score: float) -> dict[str, object]:
+def _explain(cand: Candidate, score: float, method: str) -> dict[str, object]:
     return {
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
@@ -110,5 +118,5 @@ def _explain(cand: Candidate, score: float) -> dict[str, object]:
         "bm25": None if "keyword" not in cand.scores else round(cand.scores["keyword"], 6),
         "bm25_rank": cand.ranks.get("keyword"),
         "recency": None if cand.recency is None else round(cand.recency, 6),
-        "method": "rrf",
+        "method": method,
     }

@@ -39,7 +39,7 @@ async def test_scope_combinations_are_exact(store: Storage) -> None:
 
     async def ids(scope: Scope) -> set[str]:
         vec = {h[0] for h in await store.vectors.search(unit(1), scope=scope, limit=10)}
-        kw = {h[0] for h in await store.keywords.search(["alpha", "bravo", "charlie"], scope=scope, limit=10)}
+        kw = {h[0] for h in await store.keywords.search(tokenize("alpha bravo charlie"), scope=scope, limit=10)}
         assert vec == kw
         return vec
 
@@ -55,13 +55,13 @@ async def test_superseded_memories_are_skipped_unless_allowed(store: Storage) ->
     new = record("rome apartment", days=3)
     await store.commit(adds((old, unit(1)), (new, unit(0, 1))))
     assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5)] == [new.id]
-    assert [h[0] for h in await store.keywords.search(["apartment"], scope=Scope("u1"), limit=5)] == [new.id]
+    assert [h[0] for h in await store.keywords.search(tokenize("apartment"), scope=Scope("u1"), limit=5)] == [new.id]
     allowed = {old.id}
     assert [
         h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5, allowed=allowed)
     ] == [old.id]
     assert [
-        h[0] for h in await store.keywords.search(["apartment"], scope=Scope("u1"), limit=5, allowed=allowed)
+        h[0] for h in await store.keywords.search(tokenize("apartment"), scope=Scope("u1"), limit=5, allowed=allowed)
     ] == [old.id]
     assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5, allowed=set()) == []
 
@@ -73,9 +73,9 @@ async def test_closing_validity_without_new_vector_or_terms(store: Storage) -> N
     closed = m.with_changes(valid_to=T0 + timedelta(days=1))
     await store.commit(ChangeSet(upserts=[StoredMemory(closed)]))
     assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5) == []
-    assert await store.keywords.search(["coffee"], scope=Scope("u1"), limit=5) == []
+    assert await store.keywords.search(tokenize("coffee"), scope=Scope("u1"), limit=5) == []
     assert [
-        h[0] for h in await store.keywords.search(["coffee"], scope=Scope("u1"), limit=5, allowed={m.id})
+        h[0] for h in await store.keywords.search(tokenize("coffee"), scope=Scope("u1"), limit=5, allowed={m.id})
     ] == [m.id]
 
 
@@ -106,7 +106,7 @@ async def test_updates_and_deletes_reach_loaded_partitions(store: Storage) -> No
     await store.commit(ChangeSet(upserts=[StoredMemory(b, unit(1, 0.01), ["beta"])]))
     await store.commit(ChangeSet(deletes=[a.id]))
     assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u1"), limit=5)] == [b.id]
-    assert await store.keywords.search(["alpha"], scope=Scope("u1"), limit=5) == []
+    assert await store.keywords.search(tokenize("alpha"), scope=Scope("u1"), limit=5) == []
 
 
 async def test_index_persists_and_refuses_another_model(

@@ -1,0 +1,110 @@
+"""How a memory is represented to the indexes: its keyword terms and its vector.
+
+A turn is indexed with who said it and, optionally, with the turn before it
+in the same conversation:
+
+- "Melanie: I painted that lake sunrise" is what the embedder sees and what
+  BM25 counts, so "When did Melanie paint a sunrise?" finds Melanie's turn
+  rather than one that only mentions her;
+- an answer is indexed with the question it answers ("Tim: How did it feel to
+  seal the deal?" before "John: It felt crazy…"), so a question about "sealing
+  the deal" finds the answer, not only the question. The turn's vector is its
+  own embedding plus ``context_weight`` times the previous turn's (re-normalised),
+  and its BM25 terms can include the previous turn's (``context_terms``).
+
+Each turn is embedded once, on its own; mixing reuses those vectors. The
+memory's own text is never changed; only its index representation is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memoryd.config import IndexConfig
+from memoryd.models import MemoryRecord, Message
+from memoryd.text import tokenize
+
+__all__ = ["INDEX_FORMAT", "EpisodeIndex", "Represent", "turn_line"]
+
+# Bumped whenever the keyword terms of a text change (tokenizer, stemming, what is indexed):
+# a store records the format it was built with and is refused by a release that reads another.
+INDEX_FORMAT = "2"
+
+Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+
+
+def turn_line(text: str, speaker: str | None) -> str:
+    """One turn as "Speaker: text" (just the text when there is no speaker)."""
+    speaker = speaker.strip() if speaker else None
+    return f"{speaker}: {text}" if speaker else text
+
+
+@dataclass(frozen=True)
+class EpisodeIndex:
+    """Vectors and BM25 terms of the new episodes of one add call, in ``plan.new`` order."""
+
+    vectors: np.ndarray
+    terms: list[list[str]]
+
+
+class Represent:
+    """Builds index representations from the ``[index]`` settings."""
+
+    def __init__(self, config: IndexConfig) -> None:
+        self.config = config
+
+    @property
+    def uses_context(self) -> bool:
+        return self.config.context_weight > 0 or self.config.context_terms
+
+    def line(self, memory: MemoryRecord) -> str:
+        return turn_line(memory.text, memory.actor if self.config.speaker else None)
+
+    def message_line(self, message: Message) -> str:
+        return turn_line(message.content, message.name if self.config.speaker else None)
+
+    def terms(self, memory: MemoryRecord, previous: str | None = None) -> list[str]:
+        """BM25 terms: this turn's (with its speaker), then the previous turn's if enabled."""
+        terms = tokenize(self.line(memory))
+        if self.config.context_terms and previous and len(previous) <= self.config.context_max_chars:
+            terms += tokenize(previous)
+        return terms
+
+    async def episodes(
+        self,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        memories: Sequence[MemoryRecord],
+        before: str | None,
+        embed: Embed,
+        *,
+        session: bool = True,
+    ) -> EpisodeIndex:
+        """Index the new episodes ``memories`` (message ``positions[i]`` of ``messages``).
+
+        Context applies only within a session (``session``: the add call names a
+        ``run_id``): ``before`` is the turn stored just before this call in it. Every
+        message of the call is embedded once (plus ``before``); a turn's vector mixes in
+        its predecessor's.
+        """
+        if not memories:
+            return EpisodeIndex(np.zeros((0, 0), dtype=np.float32), [])
+        lines = [self.message_line(m) for m in messages]
+        context = session and self.uses_context
+        previous: list[str | None] = [before, *lines[:-1]] if context else [None] * len(lines)
+        weight = self.config.context_weight if context else 0.0
+        if weight > 0:
+            extra = [before] if before else []
+            vectors = await embed(lines + extra)
+            own = vectors[: len(lines)]
+            prev_vec = np.vstack([vectors[len(lines) :] if before else np.zeros_like(own[:1]), own[:-1]])
+            mixed = own + weight * prev_vec
+            mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+            chosen = mixed[list(positions)]
+        else:
+            chosen = await embed([lines[p] for p in positions])
+        terms = [self.terms(m, previous[p]) for m, p in zip(memories, positions, strict=True)]
+        return EpisodeIndex(np.asarray(chosen, dtype=np.float32), terms)

@@ -1,0 +1,88 @@
+"""Turns are indexed with their speaker and the turn before them (stored text unchanged)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from memoryd import AsyncMemory, load_settings
+from memoryd.config import IndexConfig
+from memoryd.embedders.use import USEEmbedder
+from memoryd.ingest.represent import Represent
+from memoryd.models import MemoryKind, MemoryRecord, Message, Scope
+
+DEAL = [
+    {"role": "user", "name": "Tim", "content": "Congrats! How did it feel to seal the deal with the brand?"},
+    {"role": "assistant", "name": "John", "content": "Thanks! It felt crazy, all that hard work paid off."},
+    {"role": "user", "name": "Tim", "content": "I went hiking in the mountains last weekend."},
+    {"role": "assistant", "name": "John", "content": "Nice, I love the outdoors too."},
+]
+
+
+def memory_at(tmp_path: Path, embedder: USEEmbedder, **index: object) -> AsyncMemory:
+    overrides: dict[str, object] = {"storage": {"path": str(tmp_path / "r.db")}}
+    if index:
+        overrides["index"] = index
+    settings = load_settings(env={}, overrides=overrides)
+    return AsyncMemory(settings, embedder=embedder)
+
+
+async def test_answer_is_found_through_its_question(tmp_path: Path, embedder: USEEmbedder) -> None:
+    async with memory_at(tmp_path, embedder) as mem:
+        out = await mem.add(DEAL, user_id="john", run_id="s1")
+        answer_id = out[1].id
+        hits = await mem.search("John's reaction to sealing the deal", user_id="john", limit=2)
+        assert answer_id in [h.memory.id for h in hits]
+        assert (await mem.get(answer_id)).text == DEAL[1]["content"]  # stored text untouched
+
+
+async def test_speaker_name_is_searchable(tmp_path: Path, embedder: USEEmbedder) -> None:
+    async with memory_at(tmp_path, embedder, context_weight=0.0) as mem:
+        out = await mem.add(DEAL, user_id="john", run_id="s1")
+        hits = await mem.search("Tim hiking", user_id="john", limit=1, explain=True)
+        assert hits[0].memory.id == out[2].id and hits[0].explain is not None
+
+
+async def test_context_crosses_add_calls_within_a_session(tmp_path: Path, embedder: USEEmbedder) -> None:
+    async with memory_at(tmp_path, embedder) as mem:
+        await mem.add(DEAL[0], user_id="john", run_id="s1")
+        assert await mem.previous_turn(mem_scope("john", "s1")) == "Tim: " + DEAL[0]["content"]
+        assert await mem.previous_turn(mem_scope("john", None)) is None  # no session, no context
+        second = await mem.add(DEAL[1], user_id="john", run_id="s1")
+        hits = await mem.search("reaction to sealing the deal", user_id="john", limit=2)
+        assert second[0].id in [h.memory.id for h in hits]
+
+
+def mem_scope(user: str, run: str | None) -> Scope:
+    return Scope(user_id=user, run_id=run)
+
+
+async def test_vectors_mix_in_the_previous_turn(embedder: USEEmbedder) -> None:
+    async def embed(texts: Sequence[str]) -> np.ndarray:
+        return embedder.embed(list(texts))
+
+    msgs = [Message("How are you?", "user", "Ann"), Message("Fine.", "assistant", "Bo")]
+    memories = [_record("Fine.", "Bo")]
+    on = await Represent(IndexConfig()).episodes(msgs, [1], memories, "Bo: hello", embed)
+    off = await Represent(IndexConfig(speaker=False, context_weight=0)).episodes(
+        msgs, [1], memories, "Bo: hello", embed
+    )
+    own, question = embedder.embed(["Bo: Fine.", "Ann: How are you?"])
+    expected = own + 0.5 * question
+    assert np.allclose(on.vectors[0], expected / np.linalg.norm(expected), atol=1e-5)
+    assert np.allclose(off.vectors[0], embedder.embed(["Fine."])[0], atol=1e-5)
+    assert on.terms == [["bo", "fine", "ann"]]  # the question's words ("how are you" are stopwords)
+    assert off.terms == [["fine"]]
+    outside = await Represent(IndexConfig()).episodes(msgs, [1], memories, "Bo: hello", embed, session=False)
+    assert outside.terms == [["bo", "fine"]]  # no session, no context
+    assert np.allclose(outside.vectors[0], own, atol=1e-5)
+
+
+def _record(text: str, actor: str) -> MemoryRecord:
+    now = datetime.now(UTC)
+    return MemoryRecord(
+        "m1", text, MemoryKind.EPISODE, "u", None, "s", {}, "assistant", actor, (), now, now, now, "h", now
+    )
