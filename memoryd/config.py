@@ -76,6 +76,9 @@ class StorageConfig(_Section):
         "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes."
     )
     vector_cache_mb: int = Field(2048, ge=16, description="Memory (RAM) for loaded index partitions, in MiB.")
+    record_cache: int = Field(
+        20_000, ge=0, description="Memories kept in RAM for search results (0 turns the cache off)."
+    )
     exact_search_max: int = Field(
         20000,
         ge=0,
@@ -282,7 +285,7 @@ class PipelineConfig(_Section):
     stream: str = Field("chat_log", min_length=1, max_length=100, description="The event stream's name.")
     group: str = Field("memoryd", min_length=1, max_length=100, description="Consumer group of the workers.")
     consumer: str = Field("", max_length=100, description="This worker's consumer name ('' = host-pid).")
-    batch_size: int = Field(64, ge=1, le=1000, description="Events a worker reads (and embeds) at once.")
+    batch_size: int = Field(256, ge=1, le=1000, description="Events a worker reads (and embeds) at once.")
     block_ms: int = Field(1000, ge=1, le=60_000, description="How long a worker waits for new events.")
     max_attempts: int = Field(5, ge=1, le=100, description="Attempts before an event goes to the DLQ.")
     backoff_base_ms: int = Field(500, ge=0, description="First retry delay; doubles with each attempt.")

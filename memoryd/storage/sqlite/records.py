@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -116,15 +120,76 @@ def validity_sql(as_of: datetime | None, include_expired: bool, table: str = "m"
     return f"{table}.valid_to IS NULL", []
 
 
+def _own_copy(record: MemoryRecord) -> MemoryRecord:
+    """A record whose metadata nobody else holds: mutating a result never alters the cache."""
+    return replace(record, metadata=copy.deepcopy(record.metadata)) if record.metadata else record
+
+
+class RecordCache:
+    """Recently read memories by id, so a search's record fetch rarely touches SQLite.
+
+    Own writes drop what they touch once committed; a write by another process
+    moves the database epoch, which empties the cache. A read that raced a
+    commit is not cached (the version it started at has moved).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, MemoryRecord] = OrderedDict()
+        self._lock = threading.Lock()
+        self._epoch = -1
+        self._version = 0
+
+    def lookup(self, ids: Sequence[str], epoch: int) -> tuple[dict[str, MemoryRecord], list[str], int]:
+        """(cached records, ids to read, version to pass to :meth:`store`)."""
+        found: dict[str, MemoryRecord] = {}
+        missing: list[str] = []
+        with self._lock:
+            if epoch != self._epoch:
+                self._items.clear()
+                self._epoch = epoch
+                self._version += 1
+            for i in ids:
+                hit = self._items.get(i)
+                if hit is None:
+                    missing.append(i)
+                else:
+                    self._items.move_to_end(i)
+                    found[i] = _own_copy(hit)
+            return found, missing, self._version
+
+    def store(self, records: dict[str, MemoryRecord], version: int) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            if version != self._version:
+                return
+            self._items.update({i: _own_copy(r) for i, r in records.items()})
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def forget(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            self._version += 1
+            for i in ids:
+                self._items.pop(i, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._version += 1
+            self._items.clear()
+
+
 class SQLiteRecordStore:
     """Memories and their history in the shared SQLite file."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
+    def __init__(self, db: SQLiteDatabase, *, cache_size: int = 50_000) -> None:
         self.db = db
+        self.cache = RecordCache(cache_size)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteRecordStore:
-        return cls(resources.sqlite())
+        return cls(resources.sqlite(), cache_size=resources.settings.storage.record_cache)
 
     async def open(self) -> None:
         self.db.open()
@@ -183,23 +248,30 @@ class SQLiteRecordStore:
                     history,
                 )
 
-        await self.db.write(op)
+        touched = [s.memory.id for s in changes.upserts] + list(changes.deletes)
+        await self.db.write(op, after_commit=lambda: self.cache.forget(touched))
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
+        found, missing, version = self.cache.lookup(wanted, self.db.epoch())
+        if not missing:
+            return found
 
         def op(conn: sqlite3.Connection) -> dict[str, MemoryRecord]:
             out: dict[str, MemoryRecord] = {}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(f"SELECT {_COLS} FROM memories WHERE id IN ({marks})", chunk):
                     out[row[0]] = _row_to_memory(row)
             return out
 
-        return await self.db.read(op)
+        loaded = await self.db.read(op)
+        self.cache.store(loaded, version)
+        found.update(loaded)
+        return {i: found[i] for i in wanted if i in found}
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
         wanted = list(dict.fromkeys(hashes))
@@ -325,4 +397,4 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM memories")
             conn.execute("DELETE FROM history")
 
-        await self.db.write(op)
+        await self.db.write(op, after_commit=self.cache.clear)
