@@ -16,7 +16,7 @@ from memoryd.errors import ConfigError, MissingExtraError
 
 __all__ = ["ROLES", "Entry", "available", "register", "resolve", "unregister"]
 
-ROLES = ("embedder", "records", "vectors", "keywords", "graph")
+ROLES = ("embedder", "records", "vectors", "keywords", "graph", "queue")
 
 
 @dataclass(frozen=True)
@@ -110,4 +110,11 @@ register(
     "sqlite",
     "memoryd.storage.sqlite.graph:SQLiteGraphStore",
     description="Entities and relations in SQLite tables (default)",
+)
+register(
+    "queue",
+    "redis",
+    "memoryd.pipeline.redis_queue:RedisQueue",
+    extra="redis",
+    description="Redis Streams event queue of the async pipeline (chat_log, consumer groups, DLQ)",
 )

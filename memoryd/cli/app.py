@@ -393,6 +393,18 @@ def _mount_bench() -> None:
 _mount_bench()
 
 
+def _mount_pipeline() -> None:
+    """``memoryd worker`` and ``memoryd dlq``, the async pipeline's commands (:mod:`memoryd.cli.worker`)."""
+    from memoryd.cli.dlq import app as dlq_app
+    from memoryd.cli.worker import worker
+
+    app.command("worker")(worker)
+    app.add_typer(dlq_app, name="dlq")
+
+
+_mount_pipeline()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -5,13 +5,17 @@ search latency at growing store sizes, next to mem0 when it is installed, and
 prints a table (optionally a JSON document with every raw figure).
 ``memoryd bench locomo`` and ``memoryd bench longmemeval`` measure retrieval
 quality on those datasets, memoryd next to BM25 and mem0
-(:mod:`memoryd.bench.quality`), and write a report directory. Each command
-exits 0 when the run completes — missed targets are reported, not failures —
-and 1 when something breaks.
+(:mod:`memoryd.bench.quality`), and write a report directory. With ``--qa`` and
+an LLM configured (``[llm]``, ``MEMORYD_LLM_*``) they also answer each question
+from its hits and grade the answers with an LLM judge
+(:mod:`memoryd.bench.quality.qa`). Each command exits 0 when the run completes —
+missed targets are reported, not failures — 1 when something breaks, and 2 on
+bad options (``--qa`` without an LLM, say).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -24,12 +28,16 @@ from rich.console import Console
 from memoryd.bench.mem0_baseline import mem0_available
 from memoryd.bench.quality import report as quality_report
 from memoryd.bench.quality.cache import default_cache_path
-from memoryd.bench.quality.runner import QualityConfig, run_quality
+from memoryd.bench.quality.qa import LLMJudgeQA, build_qa
+from memoryd.bench.quality.results import QualityResult
+from memoryd.bench.quality.runner import STANDARD_KS, QualityConfig, run_quality, run_quality_async
 from memoryd.bench.quality.systems import SYSTEMS as QUALITY_SYSTEMS
 from memoryd.bench.report import RichProgress, print_report, to_json, write_json
+from memoryd.bench.results import Progress
 from memoryd.bench.speed import SYSTEMS, SpeedConfig, run_speed
-from memoryd.config import load_settings
-from memoryd.errors import MemorydError
+from memoryd.cli.output import CliState
+from memoryd.config import Settings, load_settings
+from memoryd.errors import ConfigError, MemorydError
 from memoryd.registry import available
 
 __all__ = ["app"]
@@ -188,6 +196,19 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Embed every text a
 KOpt = Annotated[str, typer.Option("--k", help="Cut-offs k for the metrics and recall@k curves.")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+QaOpt = Annotated[
+    bool,
+    typer.Option("--qa", help="Also answer each question from its hits with the configured LLM ([llm], "
+                 "MEMORYD_LLM_MODEL) and grade it with an LLM judge (J protocol): accuracy, tokens."),
+]  # fmt: skip
+QaHitsOpt = Annotated[
+    int, typer.Option("--qa-hits", min=1, help="QA: memories given to the answering model.")
+]
+JudgeModelOpt = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="QA: judge with this model of the same LLM targets (default: the "
+                 "answering model).", show_default=False),
+]  # fmt: skip
 
 
 _NO_MEM0 = "mem0 not run: it is not installed (pip install 'memoryd[bench]')."
@@ -206,10 +227,49 @@ def _systems(values: list[str] | None) -> tuple[str, ...]:
     return chosen
 
 
+_NO_LLM = (
+    "--qa needs an LLM and none is configured: set MEMORYD_LLM_MODEL (plus MEMORYD_LLM_BASE_URL and "
+    "MEMORYD_LLM_API_KEY for an endpoint other than the provider's, MEMORYD_LLM_PROVIDER for another "
+    "vendor), or the [llm] section of the --config file"
+)
+
+
+def _llm_settings(ctx: typer.Context) -> Settings:
+    """The settings the LLM comes from: the root command's (``--config``, environment), else the
+    environment's (``memoryd.cli.bench`` run on its own)."""
+    state = ctx.find_object(CliState)
+    if state is not None:
+        return state.require_settings()
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--qa") from exc
+
+
+def _answerer(
+    ctx: typer.Context, dataset: str, hits: int, judge_model: str | None, ks: tuple[int, ...]
+) -> LLMJudgeQA:
+    if hits > max(ks):
+        raise typer.BadParameter(f"{hits} is more than the search returns (the largest --k, {max(ks)})",
+                                 param_hint="--qa-hits")  # fmt: skip
+    try:
+        qa = build_qa(_llm_settings(ctx), dataset=dataset, hits=hits, judge_model=judge_model)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--qa") from exc
+    if qa is None:
+        raise typer.BadParameter(_NO_LLM, param_hint="--qa")
+    return qa
+
+
+async def _run_with_qa(config: QualityConfig, progress: Progress | None, qa: LLMJudgeQA) -> QualityResult:
+    async with qa:  # the routers' HTTP clients are closed on the loop that used them
+        return await run_quality_async(config, progress, qa)
+
+
 def _quality(
-    dataset: str, data: Path | None, limit: int | None, system: list[str] | None, embedder: str,
-    settings: list[str] | None, out: Path | None, workdir: Path | None, cache: Path | None, no_cache: bool,
-    k: str, progress: bool, as_json: bool,
+    ctx: typer.Context, dataset: str, data: Path | None, limit: int | None, system: list[str] | None,
+    embedder: str, settings: list[str] | None, out: Path | None, workdir: Path | None, cache: Path | None,
+    no_cache: bool, k: str, progress: bool, as_json: bool, qa: bool, qa_hits: int, judge_model: str | None,
 ) -> None:  # fmt: skip
     path = data if data is not None else DEFAULT_DATA[dataset]
     if not path.is_file():
@@ -223,21 +283,33 @@ def _quality(
         raise typer.BadParameter(f"choose one of {', '.join(embedders)}", param_hint="--embedder")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     chosen = _systems(system)
+    ks = _ints(k, "--k")
+    overrides = _overrides(settings or [])
+    if judge_model is not None and not qa:
+        raise typer.BadParameter("only with --qa", param_hint="--judge-model")
+    answerer = _answerer(ctx, dataset, qa_hits, judge_model, (*ks, *STANDARD_KS)) if qa else None
+    notes = (_NO_MEM0,) if not system and "mem0" not in chosen else ()
     config = QualityConfig(
         dataset=dataset, data=path, out=out or Path("bench-results") / f"{dataset}-{stamp}", limit=limit,
-        systems=chosen, embedder=embedder, ks=_ints(k, "--k"), overrides=_overrides(settings or []),
-        workdir=workdir, cache=None if no_cache else (cache or default_cache_path()),
-        notes=(_NO_MEM0,) if not system and "mem0" not in chosen else (),
+        systems=chosen, embedder=embedder, ks=ks, overrides=overrides, workdir=workdir,
+        cache=None if no_cache else (cache or default_cache_path()),
+        notes=(*notes, answerer.describe()) if answerer else notes,
     )  # fmt: skip
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=160)
+
+    def run(bars: Progress | None) -> QualityResult:
+        if answerer is None:
+            return run_quality(config, bars)
+        return asyncio.run(_run_with_qa(config, bars, answerer))
+
     try:
         if progress:
             with RichProgress(Console(stderr=True)) as bars:
-                result = run_quality(config, bars)
+                result = run(bars)
         else:
-            result = run_quality(config)
+            result = run(None)
     except (MemorydError, ValueError, OSError, KeyError) as exc:
         Console(stderr=True).print(f"[red]bench {dataset} failed:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -250,29 +322,79 @@ def _quality(
 
 @app.command()
 def locomo(
-    data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None, embedder: EmbedderOpt = "use",
-    settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None, cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50", progress: ProgressOpt = True,
-    as_json: JsonOpt = False,
+    ctx: typer.Context, data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None,
+    embedder: EmbedderOpt = "use", settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None,
+    cache: CacheOpt = None, no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50",
+    progress: ProgressOpt = True, as_json: JsonOpt = False, qa: QaOpt = False, qa_hits: QaHitsOpt = 10,
+    judge_model: JudgeModelOpt = None,
 ) -> None:  # fmt: skip
     """LoCoMo retrieval quality (turn any@k, fraction@k, session any@k), memoryd next to BM25 and mem0.
 
     Writes report.md, report.json, recall_at_k.png and a JSONL of each question's hits per system.
+    With --qa, also LLM-judged answer accuracy (categories 1-4) and tokens per question.
     """
-    _quality("locomo", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k, progress,
-             as_json)  # fmt: skip
+    _quality(ctx, "locomo", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k,
+             progress, as_json, qa, qa_hits, judge_model)  # fmt: skip
 
 
 @app.command()
 def longmemeval(
-    data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None, embedder: EmbedderOpt = "use",
-    settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None, cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50", progress: ProgressOpt = True,
-    as_json: JsonOpt = False,
+    ctx: typer.Context, data: DataOpt = None, limit: LimitOpt = None, system: SystemOpt = None,
+    embedder: EmbedderOpt = "use", settings: SetOpt = None, out: OutOpt = None, workdir: WorkdirOpt = None,
+    cache: CacheOpt = None, no_cache: NoCacheOpt = False, k: KOpt = "1,3,5,10,20,50",
+    progress: ProgressOpt = True, as_json: JsonOpt = False, qa: QaOpt = False, qa_hits: QaHitsOpt = 10,
+    judge_model: JudgeModelOpt = None,
 ) -> None:  # fmt: skip
     """LongMemEval retrieval quality (session recall@k, nDCG; official turn protocol), next to BM25, mem0.
 
     Writes report.md, report.json, recall_at_k.png and a JSONL of each question's hits per system.
+    With --qa, also LLM-judged answer accuracy (every question) and tokens per question.
     """
-    _quality("longmemeval", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k,
-             progress, as_json)  # fmt: skip
+    _quality(ctx, "longmemeval", data, limit, system, embedder, settings, out, workdir, cache, no_cache, k,
+             progress, as_json, qa, qa_hits, judge_model)  # fmt: skip
+
+
+# -- the async pipeline ------------------------------------------------------------
+@app.command()
+def pipeline(
+    events: Annotated[int, typer.Option(min=1, help="Events for the enqueue-rate measurement.")] = 20_000,
+    e2e_events: Annotated[int, typer.Option(min=1, help="Events for the end-to-end measurement.")] = 2_000,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="`memoryd worker` processes.")] = 2,
+    users: Annotated[int, typer.Option(min=1, help="Users the events are spread over.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Events per worker batch.")] = 256,
+    rate: Annotated[float, typer.Option(min=1, help="Events per second of the steady run.")] = 100.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of the steady run.")] = 20.0,
+    sample_every: Annotated[int, typer.Option(min=1, help="Search for every Nth steady event.")] = 10,
+    embedder: Annotated[str, typer.Option(help="Embedder: use | minilm.")] = "use",
+    redis_url: Annotated[
+        str | None, typer.Option(help="Use this Redis (keys under a fresh prefix, removed after).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every figure as JSON to this file.")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The async pipeline: enqueue rate, end-to-end throughput with N workers against the embedder alone,
+    and enqueue-to-searchable latency at a steady rate (a throw-away redis-server unless --redis-url)."""
+    from memoryd.bench.pipeline import PipelineBenchConfig, report_table, run_pipeline_bench
+
+    config = PipelineBenchConfig(
+        enqueue_events=events, e2e_events=e2e_events, workers=workers, users=users, batch_size=batch_size,
+        rate=rate, duration_s=duration, sample_every=sample_every, embedder=embedder, redis_url=redis_url,
+        workdir=workdir,
+    )  # fmt: skip
+    err = Console(stderr=True)
+    try:
+        result = run_pipeline_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
+    except (MemorydError, ValueError, OSError, RuntimeError) as exc:
+        err.print(f"[red]bench pipeline failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    doc = result.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        return
+    Console(width=120).print(report_table(result))
+    for text in result.notes:
+        Console().print(f"note: {text}")

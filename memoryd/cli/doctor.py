@@ -402,6 +402,7 @@ def extras_checks(settings: Settings | None) -> list[Check]:
             "records": settings.storage.records,
             "vectors": settings.storage.vectors,
             "keywords": settings.storage.keywords,
+            "graph": settings.storage.graph,
         }
         for role, name in chosen.items():
             try:

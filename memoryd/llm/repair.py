@@ -25,7 +25,9 @@ from typing import Any
 __all__ = ["Parsed", "parse_json", "strip_think"]
 
 _MAX_STARTS = 32  # candidate '{' / '[' positions tried in a long, bracket-rich prose answer
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+# Reasoning models put their thoughts first; only a leading block is theirs (a "<think>"
+# inside the JSON, say as a key, is data).
+_THINK = re.compile(r"\A\s*<think>.*?(</think>|\Z)", re.S | re.I)
 _FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|$)", re.S)
 _STRICT_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _LOOSE_NUMBER = re.compile(r"[-+]?(?:\d[\d.]*|\.\d[\d.]*)(?:[eE][-+]?\d+)?")
@@ -57,8 +59,8 @@ class Parsed:
 
 
 def strip_think(text: str) -> str:
-    """``text`` without ``<think>…</think>`` reasoning blocks (an unclosed one runs to the end)."""
-    return _THINK.sub("", text) if "<think>" in text.lower() else text
+    """``text`` without a leading ``<think>…</think>`` reasoning block (an unclosed one runs to the end)."""
+    return _THINK.sub("", text, count=1) if "<think>" in text.lower() else text
 
 
 def _loads(text: str) -> Any:

@@ -3,7 +3,9 @@
 :func:`create_app` builds the app around one :class:`AsyncMemory`. Its lifespan
 opens the memory inside the server's event loop (so pass an unopened one) and
 closes it on shutdown only if the app created it; one passed in belongs to
-the caller.
+the caller. With ``pipeline.enabled`` it also connects the async pipeline
+(:class:`memoryd.pipeline.Pipeline`); Redis being down then is not fatal: adds
+fall back as ``pipeline.on_unavailable`` says, and ``/health`` shows it.
 
 :class:`BodyLimitMiddleware` guards every request before FastAPI reads it: a
 ``Content-Length`` over ``limits.max_body_bytes`` is refused at once, a chunked
@@ -23,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from memoryd import __version__
 from memoryd.config import Settings, load_settings
 from memoryd.memory import AsyncMemory
-from memoryd.server import health, routes_mem0, routes_v1
+from memoryd.pipeline import Pipeline
+from memoryd.server import health, routes_mem0, routes_pipeline, routes_v1
 from memoryd.server.errors import error_response, install_error_handlers
 
 __all__ = ["BodyLimitMiddleware", "create_app"]
@@ -50,6 +53,9 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         try:
             await state.memory.open()
             await state.memory.warm()  # load the model now, not on the first request
+            if settings.pipeline.enabled:
+                state.pipeline = Pipeline(settings.pipeline, settings.limits)
+                await state.pipeline.start()
         except BaseException as exc:
             state.startup_error = exc
             if state.owns_memory:
@@ -66,11 +72,21 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
             embedder.name,
             embedder.dim,
         )
+        if state.pipeline is not None:
+            log.info(
+                "async pipeline on: adds go to stream %s on Redis %s (group %s)",
+                state.pipeline.queue.keys.stream,
+                state.pipeline.queue.where,
+                settings.pipeline.group,
+            )
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            if state.pipeline is not None:
+                await state.pipeline.close()
+                state.pipeline = None
             if state.owns_memory:
                 await state.memory.close()
                 state.memory = None
@@ -87,6 +103,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     app.include_router(health.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_mem0.router)
+    app.include_router(routes_pipeline.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     return app

@@ -7,7 +7,14 @@ stopping — so no request can reopen a store that is shutting down.
 
 - ``GET /health/live``: the process answers; no I/O.
 - ``GET /health/ready``: 200 once the memory is open and storage answers, else 503.
-- ``GET /health``: the core's report (storage, embedder, LLM); 503 when a dependency is down.
+- ``GET /health``: the core's report (storage, embedder, LLM, and the async pipeline when it
+  is on); 503 when a dependency is down.
+
+With the async pipeline on, ``mode`` says how the service runs: ``FullyOperational``,
+or ``DegradedReady`` — still serving (200), but Redis is unreachable (adds are
+processed synchronously, or refused with ``pipeline.on_unavailable = "reject"``)
+or no worker is alive; ``checks.pipeline`` says which, with the stream's lag,
+pending count, DLQ size and processing rate.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from memoryd import __version__
 from memoryd.config import Settings
 from memoryd.errors import BackendUnavailableError
 from memoryd.memory import AsyncMemory
+from memoryd.pipeline import Pipeline
 
-__all__ = ["MemoryDep", "ServerState", "get_memory", "router", "state_of"]
+__all__ = ["MemoryDep", "PipelineDep", "ServerState", "get_memory", "get_pipeline", "router", "state_of"]
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -38,6 +46,7 @@ class ServerState:
     owns_memory: bool = False
     ready: bool = False
     startup_error: BaseException | None = None
+    pipeline: Pipeline | None = None  # the async pipeline's producer, when pipeline.enabled
 
 
 def state_of(request: Request) -> ServerState:
@@ -55,6 +64,14 @@ def get_memory(request: Request) -> AsyncMemory:
 
 MemoryDep = Annotated[AsyncMemory, Depends(get_memory)]
 
+
+def get_pipeline(request: Request) -> Pipeline | None:
+    """The async pipeline, or ``None`` when it is off (adds are synchronous)."""
+    return state_of(request).pipeline
+
+
+PipelineDep = Annotated[Pipeline | None, Depends(get_pipeline)]
+
 router = APIRouter(prefix="/health", tags=["health"])
 
 
@@ -63,19 +80,38 @@ async def _report(state: ServerState) -> dict[str, Any]:
         return {"status": "unavailable", "reason": "starting or shutting down", "checks": {}}
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
-            return await state.memory.health()
+            report = await state.memory.health()
+            if state.pipeline is not None:
+                report = await _with_pipeline(report, state.pipeline)
+            return report
     except TimeoutError:
         return {"status": "unavailable", "reason": f"storage did not answer within {PROBE_TIMEOUT_S} s"}
     except Exception as exc:  # noqa: BLE001 - a probe reports failures, it does not raise them
         return {"status": "unavailable", "reason": f"health check failed: {type(exc).__name__}"}
 
 
+async def _with_pipeline(report: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+    check = await pipeline.health()
+    degraded = check["status"] != "ok"
+    if report["status"] == "ok" and degraded:
+        report["status"] = "degraded"
+    report["mode"] = (
+        "Unavailable"
+        if report["status"] == "unavailable"
+        else "DegradedReady"
+        if degraded
+        else "FullyOperational"
+    )
+    report["checks"]["pipeline"] = check
+    return report
+
+
 @router.get("", summary="Full health report")
 async def health(request: Request) -> JSONResponse:
-    """Each dependency's state. 200 when all are usable, 503 otherwise."""
+    """Each dependency's state. 200 when the service can serve (``ok``, or ``degraded``), 503 otherwise."""
     report = await _report(state_of(request))
     report = {**report, "version": __version__}
-    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    return JSONResponse(report, status_code=503 if report["status"] == "unavailable" else 200)
 
 
 @router.get("/live", summary="Liveness probe")
@@ -90,6 +126,8 @@ async def ready(request: Request) -> JSONResponse:
     report = await _report(state_of(request))
     if report["status"] == "ok":
         return JSONResponse({"status": "ready"})
+    if report["status"] == "degraded":
+        return JSONResponse({"status": "ready", "mode": report.get("mode", "DegradedReady")})
     storage = report.get("checks", {}).get("storage", {})
     reason = report.get("reason") or storage.get("error") or "storage unavailable"
     return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)

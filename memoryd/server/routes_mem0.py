@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse
 
-from memoryd.models import AddResult, Event, HistoryEntry, MemoryRecord
-from memoryd.server.health import MemoryDep
+from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
+from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
+from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped
 from memoryd.server.schemas import (
     Mem0AddRequest,
@@ -103,19 +104,58 @@ def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[Scope
     return lifted, rest or None
 
 
+# mem0's platform names for the states of an asynchronous add.
+_MEM0_STATUS = {
+    EventStatus.QUEUED: "PENDING",
+    EventStatus.PROCESSING: "PENDING",
+    EventStatus.FAILED: "PENDING",
+    EventStatus.DONE: "SUCCEEDED",
+    EventStatus.DEAD_LETTERED: "FAILED",
+}
+
+
 @router.post("/memories", summary="Create memories (mem0)")
-async def add(body: Mem0AddRequest, memory: MemoryDep) -> dict[str, Any]:
+async def add(
+    body: Mem0AddRequest, memory: MemoryDep, pipeline: PipelineDep, response: Response
+) -> dict[str, Any]:
     """Store messages. With ``infer`` (mem0's default) and an LLM configured, facts are extracted
-    and reconciled (fine mode); otherwise the messages are stored as given (fast mode)."""
+    and reconciled (fine mode); otherwise the messages are stored as given (fast mode).
+
+    With the async pipeline on, the add is queued (202) and answered as mem0's platform answers
+    an asynchronous add: ``{"results": [{"message", "status": "PENDING", "event_id"}]}``."""
     fine = body.infer is not False and memory.router is not None
-    results = await memory.add(
-        body.messages, **body.scope(), metadata=body.metadata, mode="fine" if fine else "fast"
-    )
+    mode = "fine" if fine else "fast"
+    event_id = None
+    if pipeline is None:
+        event_id = check_event_id(body.event_id) if body.event_id is not None else None
+        results = await memory.add(body.messages, **body.scope(), metadata=body.metadata, mode=mode)
+    else:
+        payload = AddPayload(body.messages, **body.scope(), metadata=body.metadata, mode=mode)
+        submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:mem0")
+        if submission.results is None:  # queued, or a duplicate of a known event
+            if submission.accepted:
+                response.status_code = 202
+            message = (
+                "duplicate event: already submitted" if submission.duplicate else "queued for processing"
+            )
+            row = {
+                "message": message,
+                "status": _MEM0_STATUS[submission.status],
+                "event_id": submission.event_id,
+            }
+            return {"results": [row]}
+        results, event_id = submission.results, submission.event_id
+    return _mem0_reply(results, body.infer is not False and not fine, event_id)
+
+
+def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict[str, Any]:
     reply: dict[str, Any] = {"results": [_add_row(r) for r in results], "mode": results.mode}
     if results.relations is not None:
         reply["relations"] = results.relations
-    if body.infer is not False and not fine:
+    if notice:
         reply["notice"] = FAST_MODE_NOTICE
+    if event_id is not None:
+        reply["event_id"] = event_id
     return reply
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
-from memoryd.server.health import MemoryDep
+from memoryd.pipeline.events import AddPayload, check_event_id
+from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
     ErrorBody,
@@ -68,15 +69,38 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-@router.post("/memories", summary="Add memories")
-async def add(body: AddRequest, memory: MemoryDep) -> dict[str, Any]:
+QUEUED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Queued (async pipeline on): `event_id`, `status` queued; GET /v1/events/{event_id}"}
+}
+
+
+@router.post("/memories", summary="Add memories", responses=QUEUED_RESPONSE)
+async def add(
+    body: AddRequest, memory: MemoryDep, pipeline: PipelineDep, response: Response
+) -> dict[str, Any]:
     """Store messages: one result per input message (``ADD`` with the new id, or ``NOOP`` for a
     duplicate), then, in fine mode, one per extracted fact with what reconciliation did, the LLM
-    calls and tokens (``llm``) and the graph changes (``relations``)."""
-    results = await memory.add(
+    calls and tokens (``llm``) and the graph changes (``relations``).
+
+    With the async pipeline on, the add is validated and queued instead: 202 with ``event_id``
+    and ``status: queued``; an ``event_id`` seen before is a NOOP reporting that event's status;
+    with Redis unreachable it is processed now (``pipeline: bypassed``) or refused (503)."""
+    if pipeline is None:
+        event_id = check_event_id(body.event_id) if body.event_id is not None else None
+        results = await memory.add(
+            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
+        )
+        reply = results.to_dict()
+        if event_id is not None:
+            reply["event_id"] = event_id
+        return reply
+    payload = AddPayload(
         body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
     )
-    return results.to_dict()
+    submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:v1")
+    if submission.accepted:
+        response.status_code = 202
+    return submission.to_dict()
 
 
 @router.get("/memories", summary="List memories")

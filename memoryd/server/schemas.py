@@ -158,6 +158,15 @@ class ListRequest(_Body, _ListFields):
     filters: Filters = None
 
 
+EventId = Annotated[
+    str | None,
+    Field(
+        description="Idempotency key of the async pipeline (1-128 of letters, digits, ._:@-): a second "
+        "add with the same id is a NOOP reporting the first one's status. Generated when absent."
+    ),
+]
+
+
 class AddRequest(_Body, _Scope):
     """Body of ``POST /v1/memories``."""
 
@@ -165,6 +174,7 @@ class AddRequest(_Body, _Scope):
     metadata: dict[str, Any] | None = None
     timestamp: Time = None
     mode: str | None = Field(None, description="'fast' (default): store each message as an episode.")
+    event_id: EventId = None
 
 
 class SearchRequest(_Body, _Scope):
@@ -198,6 +208,7 @@ class Mem0AddRequest(_Mem0Body, _Scope):
         description="mem0's LLM extraction (default true): fine mode when an LLM is configured, "
         "else the messages are stored as given.",
     )
+    event_id: EventId = None
 
 
 class Mem0SearchRequest(_Mem0Body, _Scope):

@@ -71,8 +71,11 @@ def test_deep_nesting_does_not_crash() -> None:
 
 
 def test_strip_think() -> None:
-    assert strip_think("<think>a</think>b<THINK>c</THINK>d") == "bd"
-    assert strip_think("x<think>never closed {") == "x"
+    assert strip_think("<think>a</think>b") == "b"
+    assert strip_think("  <THINK>never closed {") == ""
+    # Only a leading block is reasoning; later "<think>" text is data (e.g. a JSON key).
+    assert strip_think("<think>a</think>b<THINK>c</THINK>d") == "b<THINK>c</THINK>d"
+    assert parse_json(': {"<THINK>": null} :').value == {"<THINK>": None}
 
 
 json_values = st.recursive(

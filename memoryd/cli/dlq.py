@@ -1,0 +1,136 @@
+"""``memoryd dlq``: the async pipeline's dead-letter stream (``chat_log:dlq``).
+
+``list`` shows each dead event with its error and attempts; ``replay`` puts
+them back on the stream as fresh first attempts (after a fix), ``--dry-run``
+showing what it would move; ``purge`` deletes them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.config import Settings
+from memoryd.errors import InvalidInputError
+from memoryd.pipeline import build_queue
+from memoryd.pipeline.base import DeadLetter
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The async pipeline's dead-letter queue: list, replay, purge.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+CountOpt = Annotated[
+    int, typer.Option("--count", "-n", min=1, help="At most this many entries, oldest first.")
+]
+IdsOpt = Annotated[
+    list[str] | None, typer.Option("--id", help="Only this DLQ entry id (repeatable).", show_default=False)
+]
+
+
+async def _letters(settings: Settings, count: int, ids: list[str] | None) -> list[DeadLetter]:
+    queue = build_queue(settings.pipeline)
+    try:
+        return await queue.dlq_list(count, ids)
+    finally:
+        await queue.close()
+
+
+def _table(letters: list[DeadLetter]) -> Table:
+    table = Table("dlq id", "event id", "attempts", "error", "dead at", box=None)
+    for d in letters:
+        error = f"{d.error.get('code', '?')}: {d.error.get('message', '')}"
+        table.add_row(d.dlq_id, escape(d.event_id or "?"), str(d.attempts), escape(error), d.dead_at or "")
+    return table
+
+
+@app.command("list")
+def list_(ctx: typer.Context, count: CountOpt = 100, ids: IdsOpt = None, json_out: JsonOpt = False) -> None:
+    """Show dead events, oldest first: id, event id, attempts, error."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+    with errors_to_exit(state.output):
+        letters = asyncio.run(_letters(settings, count, ids))
+    state.output.emit(
+        {"stream": f"{settings.pipeline.ns}:dlq", "results": [d.to_dict() for d in letters]},
+        _table(letters),
+        f"{len(letters)} dead letter(s)",
+    )
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be replayed; change nothing.")
+    ] = False,
+    count: CountOpt = 100,
+    ids: IdsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put dead events back on the stream as fresh first attempts (after fixing what failed them)."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+
+    async def go() -> tuple[list[DeadLetter], list[str]]:
+        queue = build_queue(settings.pipeline)
+        try:
+            letters = await queue.dlq_list(count, ids)
+            moved = [] if dry_run else await queue.dlq_replay(letters, settings.pipeline.result_ttl_s)
+            return letters, moved
+        finally:
+            await queue.close()
+
+    with errors_to_exit(state.output):
+        if ids and len(ids) > count:
+            raise InvalidInputError(f"{len(ids)} ids given but --count is {count}", field="count")
+        letters, moved = asyncio.run(go())
+    doc: dict[str, Any] = {
+        "dry_run": dry_run,
+        "selected": [d.to_dict() for d in letters],
+        "replayed": len(moved),
+        "stream_ids": moved,
+    }
+    verb = "would replay" if dry_run else "replayed"
+    shown = len(letters) if dry_run else len(moved)
+    state.output.emit(doc, _table(letters), f"{verb} {shown} event(s) onto {settings.pipeline.ns}")
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete every dead letter (asks first unless --yes)."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+    if not yes:
+        try:
+            typer.confirm(f"Delete every entry of {settings.pipeline.ns}:dlq?", abort=True, err=True)
+        except typer.Abort:
+            if not sys.stdin.isatty():
+                state.output.note("")
+            state.output.error(InvalidInputError("nothing purged (pass --yes to skip the question)"))
+            raise typer.Exit(1) from None
+
+    async def go() -> int:
+        queue = build_queue(settings.pipeline)
+        try:
+            return await queue.dlq_purge()
+        finally:
+            await queue.close()
+
+    with errors_to_exit(state.output):
+        count = asyncio.run(go())
+    state.output.emit({"purged": count}, f"[red]purged[/red] {count} dead letter(s)")

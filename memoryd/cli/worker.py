@@ -1,0 +1,141 @@
+"""``memoryd worker``: a consumer of the async pipeline's event stream.
+
+Runs until SIGTERM or Ctrl-C, which drain (the batch in hand is finished and
+recorded); ``--burst`` processes what is queued and exits, ``--check`` reports
+whether a worker is alive (exit 0) or not (exit 1), for health probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.config import Settings
+from memoryd.embedders.base import make_embedder
+from memoryd.memory import AsyncMemory
+from memoryd.pipeline import Worker, WorkerReport, build_queue
+from memoryd.pipeline.prefetch import PrefetchEmbedder
+from memoryd.registry import resolve
+
+__all__ = ["pipeline_settings", "worker"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+
+
+def pipeline_settings(
+    settings: Settings, *, group: str | None = None, consumer: str | None = None, batch: int | None = None
+) -> Settings:
+    """``settings`` with the command line's pipeline overrides."""
+    update: dict[str, Any] = {}
+    if group is not None:
+        update["group"] = group
+    if consumer is not None:
+        update["consumer"] = consumer
+    if batch is not None:
+        update["batch_size"] = batch
+    if not update:
+        return settings
+    return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update=update)})
+
+
+def _log_to_stderr(level: str) -> None:
+    logger = logging.getLogger("memoryd")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport]:
+    cfg = settings.embedder
+    embedder = PrefetchEmbedder(make_embedder(resolve("embedder", cfg.provider), cfg))
+    queue = build_queue(settings.pipeline, blocking=True)
+    try:
+        async with AsyncMemory(settings, embedder=embedder) as memory:
+            await memory.warm()
+            worker = Worker(memory, queue, settings.pipeline)
+            worker.install_signal_handlers()
+            return worker.consumer, await worker.run(burst=burst)
+    finally:
+        await queue.close()
+
+
+async def _check(settings: Settings, consumer: str | None) -> dict[str, Any]:
+    queue = build_queue(settings.pipeline)
+    try:
+        stats = await queue.stats()
+        alive = await queue.worker_info(consumer)
+    finally:
+        await queue.close()
+    return {"ok": bool(alive), "redis": queue.where, "stream": queue.keys.stream, "workers": alive,
+            **stats.to_dict()}  # fmt: skip
+
+
+def _workers_table(workers: list[dict[str, Any]]) -> Table:
+    table = Table("consumer", "state", "processed", "rate/s", "dead-lettered", "heartbeat", box=None)
+    for w in workers:
+        table.add_row(
+            str(w.get("consumer")), str(w.get("state")), str(w.get("processed", 0)), str(w.get("rate", 0)),
+            str(w.get("dead_lettered", 0)), str(w.get("heartbeat_at", "")),
+        )  # fmt: skip
+    return table
+
+
+def worker(
+    ctx: typer.Context,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Process what is queued (retries included), then exit.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 0 if a worker (--consumer: that one) is alive, else 1.")
+    ] = False,
+    group: Annotated[str | None, typer.Option(help="Consumer group [pipeline.group].")] = None,
+    consumer: Annotated[
+        str | None, typer.Option(help="This worker's name [pipeline.consumer, else host-pid].")
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Events per batch [pipeline.batch_size].")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Process the async pipeline's queued adds (consumer group, batched embeddings, retries, DLQ).
+
+    Runs until SIGTERM or Ctrl-C, which drain: the batch in hand is finished first.
+    Run several, on one or many machines, with the same --group and distinct --consumer names.
+    """
+    state = CliState.of(ctx, json_out)
+    settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
+    out = state.output
+    if check:
+        with errors_to_exit(out):
+            report = asyncio.run(_check(settings, consumer))
+        who = f"worker {consumer!r}" if consumer else "a worker"
+        verdict = f"[green]{who} is alive[/green]" if report["ok"] else f"[red]{who} is not alive[/red]"
+        summary = (
+            f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
+            f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s"
+        )
+        out.emit(report, _workers_table(report["workers"]), summary)
+        raise typer.Exit(0 if report["ok"] else 1)
+    if not settings.pipeline.enabled:
+        out.note("[yellow]note:[/yellow] pipeline.enabled is off, so the server does not queue adds")
+    _log_to_stderr(settings.server.log_level)
+    out.note(
+        f"worker consuming {settings.pipeline.ns} (group {settings.pipeline.group})"
+        + (": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops")
+    )
+    with errors_to_exit(out):
+        name, report_ = asyncio.run(_work(settings, burst))
+    doc = {"consumer": name, **report_.to_dict()}
+    out.emit(
+        doc,
+        f"worker {name}: {report_.processed} processed, {report_.duplicates} duplicates, "
+        f"{report_.retried} retried, {report_.dead_lettered} dead-lettered",
+    )

@@ -1,0 +1,249 @@
+"""The event queue's roles, as Protocols, and the plain data they exchange.
+
+One backend (``memoryd.pipeline.redis_queue``, Redis Streams) implements all
+three roles; the producer, the worker and the CLI only ever see these:
+
+- :class:`EventLog`: what producers need — enqueue idempotently on ``event_id``,
+  read an event's status, counters for ``/health`` and ``/metrics``.
+- :class:`WorkQueue`: what workers need — read and reclaim deliveries, take an
+  event's processing lock, record outcomes atomically, heartbeats.
+- :class:`DeadLetters`: list, replay and purge the dead-letter stream.
+
+:class:`EventQueue` is all three at once, which is what a backend provides.
+
+Every method raises :class:`~memoryd.errors.StorageError` when the queue cannot
+be reached; nothing else about the driver leaks out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from memoryd.pipeline.events import EventStatus, PipelineEvent
+from memoryd.pipeline.keys import Keys
+
+__all__ = [
+    "Begin",
+    "DeadLetter",
+    "DeadLetters",
+    "Delivery",
+    "Enqueued",
+    "EventLog",
+    "EventQueue",
+    "EventRecord",
+    "Outcome",
+    "QueueStats",
+    "WorkQueue",
+]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event's status record, as ``GET /v1/events/{event_id}`` shows it."""
+
+    event_id: str
+    status: EventStatus
+    attempts: int = 0
+    source: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    finished_at: str | None = None
+    stream_id: str | None = None
+    consumer: str | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    retry_at: str | None = None
+    dlq_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "event_id": self.event_id,
+            "status": self.status.value,
+            "attempts": self.attempts,
+        }
+        for name in ("source", "created_at", "updated_at", "finished_at", "stream_id", "consumer"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        for name in ("result", "error", "retry_at", "dlq_id"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What enqueueing did: a new stream entry, or nothing because the id was known."""
+
+    event_id: str
+    created: bool
+    stream_id: str | None
+    existing: EventRecord | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to a worker; ``deliveries`` counts how often it was handed out."""
+
+    stream_id: str
+    fields: dict[str, str]
+    deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class Begin:
+    """The answer to taking an event's lock."""
+
+    state: Literal["claimed", "duplicate", "busy"]
+    status: EventStatus | None = None  # the status found before
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery ended; :meth:`WorkQueue.finish` records a batch of them atomically.
+
+    - ``done``: processed; ``result`` is stored, the entry acknowledged, the lock released.
+    - ``retry``: ``event`` (the next attempt) waits until ``due_ms``, then goes back on the stream.
+    - ``dead``: the entry (``fields``) goes to the dead-letter stream with ``error``.
+    - ``ack``: acknowledged without processing (a duplicate delivery or an empty entry).
+    """
+
+    kind: Literal["done", "retry", "dead", "ack"]
+    delivery: Delivery
+    event_id: str | None = None
+    result: dict[str, Any] | None = None
+    event: PipelineEvent | None = None
+    due_ms: int = 0
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One entry of the dead-letter stream."""
+
+    dlq_id: str
+    event_id: str | None
+    fields: dict[str, str]
+    error: dict[str, Any]
+    attempts: int
+    dead_at: str | None
+    stream_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dlq_id": self.dlq_id,
+            "event_id": self.event_id,
+            "error": self.error,
+            "attempts": self.attempts,
+            "dead_at": self.dead_at,
+            "stream_id": self.stream_id,
+            "event": self.fields,
+        }
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The queue as ``/health`` and ``/metrics`` report it."""
+
+    stream_length: int
+    lag: int | None  # entries not yet delivered to the group (None: Redis cannot tell)
+    pending: int  # delivered, not yet acknowledged
+    dlq_size: int
+    retry_scheduled: int
+    consumers: int
+    counters: dict[str, int] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)  # alive workers' last heartbeats
+
+    @property
+    def rate(self) -> float:
+        """Events per second over the last minute, summed over live workers."""
+        return round(sum(float(w.get("rate", 0.0)) for w in self.workers), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream_length": self.stream_length,
+            "lag": self.lag,
+            "pending": self.pending,
+            "dlq_size": self.dlq_size,
+            "retry_scheduled": self.retry_scheduled,
+            "consumers": self.consumers,
+            "workers_alive": len(self.workers),
+            "processing_rate": self.rate,
+            "counters": self.counters,
+        }
+
+
+class EventLog(Protocol):
+    """The producer's side."""
+
+    async def ensure_group(self) -> None: ...
+
+    async def enqueue(self, event: PipelineEvent, ttl_s: int) -> Enqueued: ...
+
+    async def enqueue_many(self, events: list[PipelineEvent], ttl_s: int) -> list[Enqueued]: ...
+
+    async def status(self, event_id: str) -> EventRecord | None: ...
+
+    async def stats(self) -> QueueStats: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class WorkQueue(Protocol):
+    """The worker's side."""
+
+    async def ensure_group(self) -> None: ...
+
+    async def read(
+        self, consumer: str, count: int, block_ms: int | None, *, own: bool = False
+    ) -> list[Delivery]:
+        """New entries (``own``: this consumer's pending ones, after a restart)."""
+        ...
+
+    async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]: ...
+
+    async def move_due_retries(self, limit: int) -> int: ...
+
+    async def begin(
+        self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int, ttl_s: int
+    ) -> list[Begin]:
+        """Take the lock of each ``(event_id, attempts, stream_id)``, unless it is finished."""
+        ...
+
+    async def finish(self, outcomes: list[Outcome], consumer: str, ttl_s: int) -> None: ...
+
+    async def keepalive(
+        self, consumer: str, stream_ids: list[str], event_ids: list[str], lease_ms: int
+    ) -> None: ...
+
+    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None: ...
+
+    async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
+        """Live workers' last heartbeats (or only ``consumer``'s)."""
+        ...
+
+    async def leave(self, consumer: str) -> None: ...
+
+    async def outstanding(self) -> int:
+        """Entries not yet finished: undelivered, pending, or waiting for a retry."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """The dead-letter stream."""
+
+    async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]: ...
+
+    async def dlq_replay(self, entries: list[DeadLetter], ttl_s: int) -> list[str]: ...
+
+    async def dlq_purge(self) -> int: ...
+
+
+class EventQueue(EventLog, WorkQueue, DeadLetters, Protocol):
+    """A backend serving all three roles; ``where`` names its server for messages (no secrets)."""
+
+    where: str
+    keys: Keys

@@ -1,0 +1,213 @@
+"""The event schema: what producers write to the stream and workers read back.
+
+An event is one ``add`` call, written as flat string fields of a stream entry::
+
+    v           schema version (this code writes SCHEMA_VERSION)
+    event_id    the client's id, or a generated UUID; processing is idempotent on it
+    type        "add"
+    created_at  when it was enqueued (ISO 8601, UTC)
+    attempt     1 on first delivery; a retry is re-enqueued with attempt + 1
+    source      who produced it: "api:v1", "api:mem0", "gateway", "cli", ...
+    payload     JSON: {messages, user_id, agent_id, run_id, metadata, timestamp, mode}
+    last_error  JSON, on retries: the error of the previous attempt
+    replayed_from   on events replayed from the DLQ: the DLQ entry id
+
+Compatibility, so an old worker and a new producer can run side by side for one
+version: version N+1 may only *add* optional fields (to the entry or the payload)
+whose absence keeps the meaning of the rest. A worker of version N reads versions
+N-1 to N+1: it ignores what it does not know in a newer event but carries the
+unknown entry fields along when it retries or dead-letters the event. Anything
+else (a missing field, a version out of that range) is a permanent error: the
+event goes to the dead-letter stream, from which it can be replayed once the
+workers are upgraded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from memoryd.errors import InvalidInputError
+
+__all__ = [
+    "MIN_READ_VERSION",
+    "SCHEMA_VERSION",
+    "AddPayload",
+    "EventStatus",
+    "PipelineEvent",
+    "check_event_id",
+    "new_event_id",
+]
+
+SCHEMA_VERSION = 1
+MIN_READ_VERSION = max(1, SCHEMA_VERSION - 1)
+MAX_READ_VERSION = SCHEMA_VERSION + 1
+
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+_PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode")
+_KNOWN_FIELDS = frozenset(
+    ("v", "event_id", "type", "created_at", "attempt", "source", "payload", "last_error", "replayed_from")
+)
+
+
+class EventStatus(StrEnum):
+    """Where an event is: ``failed`` means its last attempt failed and a retry is scheduled."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead_lettered"
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def check_event_id(value: Any, field_name: str = "event_id") -> str:
+    """A client-given event id: 1-128 characters of letters, digits and ``._:@-``."""
+    if not isinstance(value, str) or not _EVENT_ID.fullmatch(value):
+        raise InvalidInputError(
+            f"{field_name} must be 1-128 characters: letters, digits and . _ : @ - "
+            "(starting with a letter or digit)",
+            field=field_name,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class AddPayload:
+    """The arguments of one :meth:`AsyncMemory.add` call."""
+
+    messages: Any
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    timestamp: str | float | None = None
+    mode: str | None = None
+
+    def to_json(self) -> str:
+        body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, *, strict: bool) -> AddPayload:
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInputError(f"event payload is not JSON: {exc}", field="event.payload") from None
+        if not isinstance(body, dict):
+            raise InvalidInputError("event payload must be a JSON object", field="event.payload")
+        unknown = sorted(set(body) - set(_PAYLOAD_KEYS))
+        if strict and unknown:
+            where = f"event.payload.{unknown[0]}"
+            raise InvalidInputError(f"unknown payload field {unknown[0]!r}", field=where)
+        if "messages" not in body:
+            raise InvalidInputError("event payload has no messages", field="event.payload.messages")
+        return cls(**{k: body[k] for k in _PAYLOAD_KEYS if k in body})
+
+    def scope(self) -> dict[str, str | None]:
+        return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    """One event as read from, or written to, the stream."""
+
+    event_id: str
+    payload: AddPayload
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    attempt: int = 1
+    source: str = "api"
+    version: int = SCHEMA_VERSION
+    last_error: dict[str, Any] | None = None
+    replayed_from: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # fields of a newer version, carried along
+
+    def to_fields(self) -> dict[str, str]:
+        fields = dict(self.extra)
+        fields.update(
+            v=str(self.version),
+            event_id=self.event_id,
+            type="add",
+            created_at=self.created_at.isoformat(timespec="microseconds"),
+            attempt=str(self.attempt),
+            source=self.source,
+            payload=self.payload.to_json(),
+        )
+        if self.last_error is not None:
+            fields["last_error"] = json.dumps(self.last_error, ensure_ascii=False)
+        if self.replayed_from is not None:
+            fields["replayed_from"] = self.replayed_from
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> PipelineEvent:
+        """Decode a stream entry; :class:`InvalidInputError` (field ``event.<name>``) if it is unusable."""
+        raw_version = fields.get("v")
+        if raw_version is None or not raw_version.isdigit():
+            raise InvalidInputError("event has no schema version ('v')", field="event.v")
+        version = int(raw_version)
+        if not MIN_READ_VERSION <= version <= MAX_READ_VERSION:
+            raise InvalidInputError(
+                f"event schema version {version} is not supported by this worker "
+                f"(it reads versions {MIN_READ_VERSION} to {MAX_READ_VERSION}); upgrade the workers, "
+                "then replay the dead-letter queue",
+                field="event.v",
+            )
+        event_id = check_event_id(fields.get("event_id"), "event.event_id")
+        kind = fields.get("type", "add")
+        if kind != "add":
+            raise InvalidInputError(f"unknown event type {kind!r}", field="event.type")
+        payload_text = fields.get("payload")
+        if payload_text is None:
+            raise InvalidInputError("event has no payload", field="event.payload")
+        payload = AddPayload.from_json(payload_text, strict=version <= SCHEMA_VERSION)
+        attempt = fields.get("attempt", "1")
+        if not attempt.isdigit() or int(attempt) < 1:
+            raise InvalidInputError("event attempt must be a positive integer", field="event.attempt")
+        last_error = fields.get("last_error")
+        return cls(
+            event_id=event_id,
+            payload=payload,
+            created_at=_parse_time(fields.get("created_at")),
+            attempt=int(attempt),
+            source=fields.get("source", "external"),
+            version=version,
+            last_error=_json_object(last_error) if last_error else None,
+            replayed_from=fields.get("replayed_from"),
+            extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+        )
+
+    def retried(self, error: dict[str, Any]) -> PipelineEvent:
+        """The same event for its next attempt."""
+        return replace(self, attempt=self.attempt + 1, last_error=error)
+
+    def replayed(self, dlq_id: str) -> PipelineEvent:
+        """The event as replayed from the dead-letter stream: a fresh first attempt."""
+        return replace(self, attempt=1, last_error=None, replayed_from=dlq_id)
+
+
+def _parse_time(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"event created_at is not ISO 8601: {value!r}"
+        raise InvalidInputError(msg, field="event.created_at") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"message": text}
+    return value if isinstance(value, dict) else {"message": str(value)}

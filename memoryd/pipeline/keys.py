@@ -1,0 +1,63 @@
+"""Every Redis stream and key name the pipeline uses, in one place.
+
+All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.stream``,
+``chat_log`` by default), so one Redis can hold several deployments side by side::
+
+    chat_log                     the event stream (XADD by producers, XREADGROUP by workers)
+    chat_log:dlq                 the dead-letter stream: the event, its error, its attempts
+    chat_log:retry               sorted set: events waiting for their retry time (score = due ms)
+    chat_log:event:<event_id>    hash: the event's status and result (expires after result_ttl_s)
+    chat_log:lock:<event_id>     string: the worker processing the event (expires, refreshed)
+    chat_log:stats               hash: counters (enqueued, processed, duplicates, retried, ...)
+    chat_log:workers             sorted set: worker name -> last heartbeat (ms)
+    chat_log:workers:info        hash: worker name -> its last heartbeat as JSON
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memoryd.config import PipelineConfig
+
+__all__ = ["Keys"]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The names of one pipeline's streams and keys."""
+
+    ns: str
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> Keys:
+        return cls(config.ns)
+
+    @property
+    def stream(self) -> str:
+        return self.ns
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.ns}:dlq"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.ns}:retry"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.ns}:stats"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.ns}:workers"
+
+    @property
+    def workers_info(self) -> str:
+        return f"{self.ns}:workers:info"
+
+    def status(self, event_id: str) -> str:
+        return f"{self.ns}:event:{event_id}"
+
+    def lock(self, event_id: str) -> str:
+        return f"{self.ns}:lock:{event_id}"

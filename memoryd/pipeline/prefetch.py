@@ -1,0 +1,83 @@
+"""Batched embeddings across the scopes of one worker batch.
+
+:meth:`AsyncMemory.add` embeds one call's messages at a time, and a call has one
+scope; a batch of events from many users becomes many small calls, and small
+embedding batches are several times slower per text than large ones. So a
+worker's memory is given a :class:`PrefetchEmbedder`, and before it runs a
+batch's fast-mode calls the worker *probes* them: each call runs until it asks
+for its embeddings — validation, the duplicate lookup and the session context
+are read, nothing is written (fast mode writes only after embedding) — and is
+stopped there. Every text the calls asked for is then embedded in one batched
+call, and the calls run for real with their vectors already cached. A text the
+probe could not foresee (a later call of the same session, whose context turn
+is written by the call before it) is embedded when asked for, as usual. The
+cache is emptied after every batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+
+import numpy as np
+
+from memoryd.embedders import Embedder
+
+__all__ = ["PrefetchEmbedder"]
+
+
+class _Probe(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside ``embed`` to stop a probed call before it writes anything."""
+
+
+class PrefetchEmbedder:
+    """An :class:`Embedder` around another, with a per-batch cache filled by :meth:`prefetch`."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._cache: dict[str, np.ndarray] = {}
+        self._recording: list[str] | None = None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            if self._recording is not None:
+                self._recording.extend(texts)
+                raise _Probe
+            cache = self._cache  # replaced whole by prefetch/clear, never changed in place
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        computed = dict(zip(missing, self.inner.embed(missing))) if missing else {}
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([cache[t] if t in cache else computed[t] for t in texts])
+
+    async def prefetch(self, probes: Sequence[Callable[[], Awaitable[object]]]) -> int:
+        """Run each probe (an ``add`` call) up to its embedding request, then embed every text
+        requested in one batch. Returns how many texts were embedded."""
+        with self._lock:
+            self._recording = []
+        try:
+            # A call that fails fails again for real; one that completes had nothing to embed
+            # (every message a duplicate), and so wrote nothing either.
+            await asyncio.gather(*(p() for p in probes), return_exceptions=True)
+        finally:
+            with self._lock:
+                texts, self._recording = self._recording or [], None
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return 0
+        vectors = await asyncio.to_thread(self.inner.embed, unique)
+        with self._lock:
+            self._cache = dict(zip(unique, vectors))
+        return len(unique)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache = {}

@@ -1,0 +1,225 @@
+"""The producer side: what the REST server (and the chat gateway's write-backs) call.
+
+:meth:`Pipeline.submit_add` validates an ``add`` call exactly as
+:meth:`AsyncMemory.add` would (so bad input is a 422 now, not a dead letter
+later), then enqueues it as an event, idempotently on its ``event_id``: a
+second submission of a known id enqueues nothing and reports the existing
+event's status as a duplicate (a NOOP).
+
+When Redis cannot be reached the add is never accepted and dropped: with
+``pipeline.on_unavailable = "sync"`` (the default) it is processed right away on
+the synchronous path and the answer says ``"pipeline": "bypassed"``; with
+``"reject"`` it is refused with 503. After a failure the queue is skipped for
+:data:`RETRY_AFTER_S` so that an outage does not slow every request down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.config import LimitsConfig, PipelineConfig
+from memoryd.errors import BackendUnavailableError, NotFoundError, StorageError
+from memoryd.ingest.inputs import normalise_add
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResults, Scope
+from memoryd.pipeline.base import EventQueue, EventRecord, QueueStats
+from memoryd.pipeline.events import AddPayload, EventStatus, PipelineEvent, check_event_id, new_event_id
+from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
+from memoryd.registry import resolve
+
+__all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "build_queue"]
+
+log = logging.getLogger("memoryd.pipeline")
+
+RETRY_AFTER_S = 1.0
+HEALTH_TIMEOUT_S = 2.0
+
+
+def build_queue(config: PipelineConfig, *, blocking: bool = False) -> EventQueue:
+    """The configured queue backend (``pipeline.backend``), from the registry.
+
+    A backend whose extra is missing fails here with :class:`MissingExtraError` naming it."""
+    cls = resolve("queue", config.backend)
+    queue: EventQueue = cls(config, blocking=blocking)
+    return queue
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What became of one submitted ``add``."""
+
+    event_id: str
+    status: EventStatus
+    pipeline: str  # "queued" (on the stream) or "bypassed" (processed synchronously)
+    duplicate: bool = False
+    record: EventRecord | None = None
+    results: AddResults | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """A new event on the stream (HTTP 202)."""
+        return self.pipeline == "queued" and not self.duplicate
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "event_id": self.event_id,
+            "status": self.status.value,
+            "pipeline": self.pipeline,
+        }
+        if self.duplicate:
+            body["event"] = "NOOP"
+            body["reason"] = "duplicate event"
+            if self.record is not None:
+                body["record"] = self.record.to_dict()
+        if self.results is not None:
+            body.update(self.results.to_dict())
+        if self.reason is not None and not self.duplicate:
+            body["reason"] = self.reason
+        return body
+
+
+class Pipeline:
+    """The server's handle on the event queue: submit, look up, report."""
+
+    def __init__(
+        self, config: PipelineConfig, limits: LimitsConfig, *, queue: EventQueue | None = None
+    ) -> None:
+        self.config = config
+        self.limits = limits
+        self.queue = queue if queue is not None else build_queue(config)
+        self.submissions = {"queued": 0, "duplicate": 0, "bypassed": 0, "rejected": 0}
+        self.redis_up: bool | None = None
+        self.last_error: str | None = None
+        self._skip_until = 0.0
+
+    async def start(self) -> None:
+        """Create the consumer group (so lag counts from the first event); Redis may be down."""
+        try:
+            await self.queue.ensure_group()
+            self._up()
+        except StorageError as exc:
+            self._down(exc)
+            log.warning("async pipeline: %s; adds %s until it answers", exc.message, self._fallback_word())
+
+    async def close(self) -> None:
+        await self.queue.close()
+
+    def _up(self) -> None:
+        if self.redis_up is False:
+            log.info("async pipeline: Redis at %s answers again; adds are queued", self.queue.where)
+        self.redis_up, self.last_error, self._skip_until = True, None, 0.0
+
+    def _down(self, exc: StorageError) -> None:
+        if self.redis_up is not False:
+            log.warning("async pipeline: %s", exc.message)
+        self.redis_up, self.last_error = False, exc.message
+        self._skip_until = time.monotonic() + RETRY_AFTER_S
+
+    def _fallback_word(self) -> str:
+        return "be processed synchronously" if self.config.on_unavailable == "sync" else "be refused (503)"
+
+    async def submit_add(
+        self,
+        memory: AsyncMemory,
+        payload: AddPayload,
+        *,
+        event_id: str | None = None,
+        source: str = "api",
+    ) -> Submission:
+        """Validate, then enqueue (or, with Redis down, process now or refuse; see the module doc)."""
+        event_id = check_event_id(event_id) if event_id is not None else new_event_id()
+        normalise_add(
+            payload.messages,
+            scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
+            metadata=payload.metadata,
+            timestamp=payload.timestamp,
+            mode=payload.mode,
+            default_mode="fine" if memory.router is not None else "fast",
+            limits=self.limits,
+        )
+        event = PipelineEvent(event_id, payload, source=source)
+        if time.monotonic() >= self._skip_until:
+            try:
+                enqueued = await self.queue.enqueue(event, self.config.result_ttl_s)
+            except StorageError as exc:
+                self._down(exc)
+            else:
+                self._up()
+                if enqueued.created:
+                    self.submissions["queued"] += 1
+                    return Submission(event_id, EventStatus.QUEUED, "queued")
+                self.submissions["duplicate"] += 1
+                record = enqueued.existing
+                return Submission(
+                    event_id, record.status if record else EventStatus.QUEUED, "queued", True, record
+                )
+        return await self._fallback(memory, payload, event_id)
+
+    async def _fallback(self, memory: AsyncMemory, payload: AddPayload, event_id: str) -> Submission:
+        reason = f"the event queue is unreachable ({self.last_error or 'Redis is down'})"
+        if self.config.on_unavailable == "reject":
+            self.submissions["rejected"] += 1
+            raise BackendUnavailableError(
+                f"{reason}; pipeline.on_unavailable is 'reject', so nothing was stored: retry later",
+                event_id=event_id,
+            )
+        results = await memory.add(
+            payload.messages, **payload.scope(), metadata=payload.metadata, timestamp=payload.timestamp,
+            mode=payload.mode,
+        )  # fmt: skip
+        self.submissions["bypassed"] += 1
+        reason += "; processed synchronously"
+        return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)
+
+    async def event(self, event_id: str) -> EventRecord:
+        """An event's status and result; :class:`NotFoundError` if unknown or expired."""
+        check_event_id(event_id)
+        try:
+            record = await self.queue.status(event_id)
+        except StorageError as exc:
+            self._down(exc)
+            raise
+        if record is None:
+            msg = f"no event with id {event_id!r} (unknown, or older than pipeline.result_ttl_s)"
+            raise NotFoundError(msg, field="event_id")
+        return record
+
+    async def _stats(self) -> QueueStats | None:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                stats = await self.queue.stats()
+        except (StorageError, TimeoutError) as exc:
+            self._down(exc if isinstance(exc, StorageError) else StorageError("Redis did not answer in time"))
+            return None
+        self._up()
+        return stats
+
+    async def health(self) -> dict[str, Any]:
+        """The pipeline's part of ``/health``: ``ok``, or ``degraded`` with why."""
+        stats = await self._stats()
+        report: dict[str, Any] = {
+            "redis": self.queue.where,
+            "stream": self.queue.keys.stream,
+            "group": self.config.group,
+            "on_unavailable": self.config.on_unavailable,
+        }
+        if stats is None:
+            writes = "synchronous" if self.config.on_unavailable == "sync" else "rejected"
+            return {"status": "degraded", "writes": writes, **report, "error": self.last_error}
+        report.update(stats.to_dict())
+        report["workers"] = stats.workers
+        if not stats.workers:
+            idle = "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
+            return {"status": "degraded", "writes": "queued", **report, "error": idle}
+        return {"status": "ok", "writes": "queued", **report}
+
+    async def metrics(self, out: MetricsText) -> None:
+        stats = await self._stats()
+        pipeline_metrics(
+            out, enabled=True, redis_up=stats is not None, stats=stats, submissions=self.submissions
+        )

@@ -1,0 +1,491 @@
+"""The Redis Streams backend of the event queue (``pipeline.backend = "redis"``, extra ``[redis]``).
+
+Producers ``XADD`` events to the stream (``chat_log``); workers read them in a
+consumer group with ``XREADGROUP``, reclaim what dead workers left pending with
+``XAUTOCLAIM``, and record each outcome with one Lua script that also
+acknowledges the entry (:mod:`memoryd.pipeline.scripts`). Failed events wait in
+a sorted set until their retry time; hopeless ones go to ``chat_log:dlq``.
+
+This is the only module that imports the ``redis`` client. Its errors are
+translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
+(the URL's password never appears in a message).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from memoryd.config import PipelineConfig
+from memoryd.errors import ConfigError, InvalidInputError, StorageError
+from memoryd.pipeline import scripts
+from memoryd.pipeline.base import (
+    Begin,
+    DeadLetter,
+    Delivery,
+    Enqueued,
+    EventRecord,
+    Outcome,
+    QueueStats,
+)
+from memoryd.pipeline.events import EventStatus, PipelineEvent
+from memoryd.pipeline.keys import Keys
+
+__all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
+
+# Fields a dead letter adds to the event's own.
+DLQ_FIELDS = ("dlq_error", "dlq_attempts", "dlq_at", "dlq_stream_id", "dlq_consumer")
+_COUNTERS = (
+    "enqueued", "duplicates_enqueued", "processed", "duplicates", "retried", "dead_lettered", "replayed",
+)  # fmt: skip
+_STALE_WORKER_MS = 3_600_000  # heartbeats older than this are forgotten
+
+
+def display_url(url: str) -> str:
+    """``host:port/db`` of a Redis URL, without its credentials."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or '?'}:{parts.port or 6379}{parts.path or ''}"
+    except ValueError:
+        return "(malformed URL)"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
+
+
+def _record(data: dict[str, str]) -> EventRecord | None:
+    if not data:
+        return None
+    try:
+        status = EventStatus(data.get("status", "queued"))
+    except ValueError:
+        status = EventStatus.QUEUED
+
+    def loads(name: str) -> dict[str, Any] | None:
+        raw = data.get(name)
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else {"value": value}
+
+    attempts = data.get("attempts", "0")
+    return EventRecord(
+        event_id=data.get("event_id", ""),
+        status=status,
+        attempts=int(attempts) if attempts.isdigit() else 0,
+        source=data.get("source"),
+        created_at=data.get("created_at"),
+        updated_at=data.get("updated_at"),
+        finished_at=data.get("finished_at"),
+        stream_id=data.get("stream_id"),
+        consumer=data.get("consumer"),
+        result=loads("result"),
+        error=loads("error"),
+        retry_at=data.get("retry_at"),
+        dlq_id=data.get("dlq_id"),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+class RedisQueue:
+    """One connection pool to one Redis, serving all three queue roles (see :mod:`.base`).
+
+    ``blocking=True`` (workers) lets a read wait ``block_ms`` for new events.
+    """
+
+    def __init__(self, config: PipelineConfig, *, blocking: bool = False) -> None:
+        self.config = config
+        self.keys = Keys.of(config)
+        url = config.redis_url.get_secret_value()
+        self.where = display_url(url)
+        read_timeout = config.timeout_s + (config.block_ms / 1000 if blocking else 0.0)
+        try:
+            self.client: Any = aioredis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=read_timeout,
+                socket_connect_timeout=config.timeout_s,
+                # One quick retry on a fresh connection: a pooled one may predate a Redis restart.
+                retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
+            )
+        except ValueError as exc:
+            msg = f"pipeline.redis_url is not a Redis URL: {exc}"
+            raise ConfigError(msg, field="pipeline.redis_url") from None
+        self._enqueue = self.client.register_script(scripts.ENQUEUE)
+        self._begin = self.client.register_script(scripts.BEGIN)
+        self._finish = self.client.register_script(scripts.FINISH)
+        self._move = self.client.register_script(scripts.MOVE_RETRIES)
+        self._replay = self.client.register_script(scripts.REPLAY)
+        self._keepalive = self.client.register_script(scripts.KEEPALIVE)
+        self._claim_cursor = "0-0"
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Translate the driver's errors into memoryd's, naming the step and the server."""
+        try:
+            yield
+        except ResponseError as exc:
+            raise StorageError(f"Redis at {self.where} refused to {doing}: {exc}", backend="redis") from exc
+        except (RedisError, OSError) as exc:
+            msg = f"Redis at {self.where} is unreachable ({type(exc).__name__}: {exc}) trying to {doing}"
+            raise StorageError(msg, backend="redis") from exc
+
+    # -- producer ------------------------------------------------------------
+    def _enqueue_args(self, event: PipelineEvent, ttl_s: int) -> tuple[list[str], list[Any]]:
+        fields = event.to_fields()
+        keys = [self.keys.status(event.event_id), self.keys.stream, self.keys.stats]
+        flat = json.dumps(_flat(fields), ensure_ascii=False)
+        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat]
+
+    @staticmethod
+    def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:
+        created, value = reply
+        if int(created) == 1:
+            return Enqueued(event_id, True, str(value))
+        return Enqueued(event_id, False, None, _record(_pairs(value)))
+
+    async def enqueue(self, event: PipelineEvent, ttl_s: int) -> Enqueued:
+        keys, args = self._enqueue_args(event, ttl_s)
+        with self._errors("enqueue an event"):
+            reply = await self._enqueue(keys=keys, args=args)
+        return self._enqueued(event.event_id, reply)
+
+    async def enqueue_many(self, events: list[PipelineEvent], ttl_s: int) -> list[Enqueued]:
+        """Enqueue in one round trip (each event still atomic and idempotent on its own)."""
+        if not events:
+            return []
+        with self._errors("enqueue events"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for event in events:
+                    keys, args = self._enqueue_args(event, ttl_s)
+                    await self._enqueue(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+        return [self._enqueued(e.event_id, r) for e, r in zip(events, replies)]
+
+    async def status(self, event_id: str) -> EventRecord | None:
+        with self._errors("read an event's status"):
+            data = await self.client.hgetall(self.keys.status(event_id))
+        return _record(data)
+
+    async def ping(self) -> None:
+        with self._errors("answer PING"):
+            await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def stats(self) -> QueueStats:
+        now = _now_ms()
+        with self._errors("report the queue's state"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.keys.stream)
+                pipe.xlen(self.keys.dlq)
+                pipe.zcard(self.keys.retry)
+                pipe.hgetall(self.keys.stats)
+                pipe.xinfo_groups(self.keys.stream)
+                pipe.zrangebyscore(self.keys.workers, now, "+inf")
+                length, dlq, retry, counters, groups, alive = await pipe.execute(raise_on_error=False)
+            for value in (length, dlq, retry, counters, alive):
+                if isinstance(value, Exception):
+                    raise value
+            workers: list[dict[str, Any]] = []
+            if alive:
+                for raw in await self.client.hmget(self.keys.workers_info, alive):
+                    if raw:
+                        workers.append(json.loads(raw))
+        group = self._group_info(groups)
+        return QueueStats(
+            stream_length=int(length),
+            lag=group.get("lag"),
+            pending=int(group.get("pending", 0)),
+            dlq_size=int(dlq),
+            retry_scheduled=int(retry),
+            consumers=int(group.get("consumers", 0)),
+            counters={name: int(counters.get(name, 0)) for name in _COUNTERS},
+            workers=workers,
+        )
+
+    def _group_info(self, groups: Any) -> dict[str, Any]:
+        if isinstance(groups, Exception):  # no stream yet
+            return {"lag": 0}
+        for group in groups or []:
+            if group.get("name") == self.config.group:
+                return dict(group)
+        return {"lag": None}
+
+    # -- worker ----------------------------------------------------------------
+    async def ensure_group(self) -> None:
+        """Create the consumer group (reading from the start of the stream) if it is missing."""
+        with self._errors("create the consumer group"):
+            try:
+                await self.client.xgroup_create(self.keys.stream, self.config.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _grouped(self, call: Any) -> Any:
+        """Run ``call()``; if Redis lost the group (a restart without persistence), recreate it once."""
+        try:
+            return await call()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        await self.ensure_group()
+        return await call()
+
+    async def _delivery_counts(self, consumer: str, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        rows = await self.client.xpending_range(
+            self.keys.stream, self.config.group, min=ids[0], max=ids[-1], count=len(ids) + 100,
+            consumername=consumer,
+        )  # fmt: skip
+        return {row["message_id"]: int(row["times_delivered"]) for row in rows}
+
+    async def read(
+        self, consumer: str, count: int, block_ms: int | None, *, own: bool = False
+    ) -> list[Delivery]:
+        stream = self.keys.stream
+
+        async def call() -> Any:
+            block = None if own or not block_ms else block_ms
+            return await self.client.xreadgroup(
+                self.config.group, consumer, {stream: "0" if own else ">"}, count=count, block=block
+            )
+
+        with self._errors("read events"):
+            reply = await self._grouped(call)
+            entries = _entries(reply)
+            counts = await self._delivery_counts(consumer, [i for i, _ in entries]) if own else {}
+        return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
+
+    async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
+        async def call() -> Any:
+            return await self.client.xautoclaim(
+                self.keys.stream, self.config.group, consumer, min_idle_ms, start_id=self._claim_cursor,
+                count=count,
+            )  # fmt: skip
+
+        with self._errors("reclaim idle events"):
+            reply = await self._grouped(call)
+            self._claim_cursor = str(reply[0])
+            entries = [(i, f) for i, f in reply[1] if i is not None]
+            counts = await self._delivery_counts(consumer, [i for i, _ in entries])
+        return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
+
+    async def move_due_retries(self, limit: int) -> int:
+        with self._errors("move due retries"):
+            moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[_now_ms(), limit])
+        return int(moved)
+
+    async def begin(
+        self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int, ttl_s: int
+    ) -> list[Begin]:
+        if not items:
+            return []
+        keys = [
+            key for event_id, _, _ in items for key in (self.keys.status(event_id), self.keys.lock(event_id))
+        ]
+        args: list[Any] = [consumer, lease_ms, _now_iso(), ttl_s * 1000]
+        args += [value for item in items for value in item]
+        with self._errors("lock events"):
+            replies = await self._begin(keys=keys, args=args)
+        known = {s.value for s in EventStatus}
+        return [Begin(state, EventStatus(before) if before in known else None) for state, before in replies]
+
+    async def finish(self, outcomes: list[Outcome], consumer: str, ttl_s: int) -> None:
+        """Record a batch's outcomes and acknowledge their entries (one script call; each
+        outcome atomic on its own)."""
+        if not outcomes:
+            return
+        now = _now_iso()
+        k = self.keys
+        keys = [k.stream, k.stats, k.retry, k.dlq]
+        args: list[Any] = [
+            self.config.group,
+            consumer,
+            now,
+            ttl_s * 1000,
+            "1" if self.config.delete_acked else "0",
+        ]
+        for o in outcomes:
+            event_id = o.event_id or "-"
+            keys += [k.status(event_id), k.lock(event_id)]
+            args.append(json.dumps(self._finish_args(o, consumer, now), ensure_ascii=False))
+        with self._errors("record event outcomes"):
+            await self._finish(keys=keys, args=args)
+
+    @staticmethod
+    def _finish_args(o: Outcome, consumer: str, now: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": o.kind,
+            "id": o.delivery.stream_id,
+            "attempts": str(o.attempts),
+            "event": "1" if o.event_id else "0",
+        }
+        error = json.dumps(o.error or {}, ensure_ascii=False)
+        if o.kind == "done":
+            body["result"] = json.dumps(o.result or {}, ensure_ascii=False)
+        elif o.kind == "retry":
+            assert o.event is not None
+            retry_at = datetime.fromtimestamp(o.due_ms / 1000, UTC).isoformat(timespec="milliseconds")
+            member = json.dumps(_flat(o.event.to_fields()), ensure_ascii=False)
+            body.update(error=error, due=str(o.due_ms), retry_at=retry_at, member=member)
+        elif o.kind == "dead":
+            meta = {
+                "dlq_error": error,
+                "dlq_attempts": str(o.attempts),
+                "dlq_at": now,
+                "dlq_stream_id": o.delivery.stream_id,
+                "dlq_consumer": consumer,
+            }
+            fields = {key: v for key, v in o.delivery.fields.items() if key not in DLQ_FIELDS}
+            body.update(error=error, fields=_flat({**fields, **meta}))
+        return body
+
+    async def keepalive(
+        self, consumer: str, stream_ids: list[str], event_ids: list[str], lease_ms: int
+    ) -> None:
+        """Reset the idle time of entries still being processed, and extend their locks."""
+        with self._errors("extend leases"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                if stream_ids:
+                    pipe.xclaim(self.keys.stream, self.config.group, consumer, 0, stream_ids, justid=True)
+                if event_ids:
+                    await self._keepalive(
+                        keys=[self.keys.lock(e) for e in event_ids], args=[consumer, lease_ms], client=pipe
+                    )
+                await pipe.execute(raise_on_error=False)
+
+    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None:
+        now = _now_ms()
+        with self._errors("write a heartbeat"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zadd(self.keys.workers, {consumer: now + ttl_ms})
+                pipe.hset(self.keys.workers_info, consumer, json.dumps(info, ensure_ascii=False))
+                pipe.zrangebyscore(self.keys.workers, "-inf", now - _STALE_WORKER_MS)
+                *_, stale = await pipe.execute()
+            if stale:
+                await self.client.zrem(self.keys.workers, *stale)
+                await self.client.hdel(self.keys.workers_info, *stale)
+
+    async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
+        """Live workers' last heartbeats (or only ``consumer``'s)."""
+        with self._errors("read heartbeats"):
+            names = await self.client.zrangebyscore(self.keys.workers, _now_ms(), "+inf")
+            if consumer is not None:
+                names = [n for n in names if n == consumer]
+            raw = await self.client.hmget(self.keys.workers_info, names) if names else []
+        return [json.loads(r) for r in raw if r]
+
+    async def leave(self, consumer: str) -> None:
+        """Forget this worker: its heartbeat, and its group membership if it holds nothing."""
+        with self._errors("leave the group"):
+            await self.client.zrem(self.keys.workers, consumer)
+            await self.client.hdel(self.keys.workers_info, consumer)
+            try:
+                members = await self.client.xinfo_consumers(self.keys.stream, self.config.group)
+            except ResponseError:
+                return
+            if any(m.get("name") == consumer and int(m.get("pending", 0)) == 0 for m in members):
+                await self.client.xgroup_delconsumer(self.keys.stream, self.config.group, consumer)
+
+    async def outstanding(self) -> int:
+        with self._errors("count outstanding events"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.keys.stream)
+                pipe.zcard(self.keys.retry)
+                pipe.xinfo_groups(self.keys.stream)
+                length, retry, groups = await pipe.execute(raise_on_error=False)
+        group = self._group_info(groups)
+        pending = int(group.get("pending", 0))
+        lag = group.get("lag")
+        undelivered = int(lag) if lag is not None else max(0, int(length) - pending)
+        return undelivered + pending + int(retry)
+
+    # -- dead letters ------------------------------------------------------------
+    async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]:
+        with self._errors("read the dead-letter queue"):
+            if ids:
+                entries: list[Any] = []
+                for entry_id in ids:
+                    entries += await self.client.xrange(self.keys.dlq, entry_id, entry_id)
+            else:
+                entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
+        return [_dead_letter(i, f) for i, f in entries]
+
+    async def dlq_replay(self, entries: list[DeadLetter], ttl_s: int) -> list[str]:
+        """Put dead letters back on the stream as fresh first attempts; returns their new ids.
+
+        An entry another replay already moved is skipped."""
+        now = _now_iso()
+        out: list[str] = []
+        with self._errors("replay dead letters"):
+            for letter in entries:
+                try:
+                    event = PipelineEvent.from_fields(letter.fields)
+                    fields, event_id = event.replayed(letter.dlq_id).to_fields(), event.event_id
+                except InvalidInputError:  # replayed as it was: a fixed worker may read it now
+                    fields, event_id = dict(letter.fields), None
+                keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
+                args = [letter.dlq_id, now, ttl_s * 1000, "1" if event_id else "0", *_flat(fields)]
+                new_id = await self._replay(keys=keys, args=args)
+                if new_id:
+                    out.append(str(new_id))
+        return out
+
+    async def dlq_purge(self) -> int:
+        with self._errors("purge the dead-letter queue"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.xlen(self.keys.dlq)
+                pipe.delete(self.keys.dlq)
+                count, _ = await pipe.execute()
+        return int(count)
+
+
+def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
+    """The entries of an XREADGROUP reply: ``[[stream, [(id, fields), ...]]]``."""
+    out: list[tuple[str, dict[str, str] | None]] = []
+    for _, entries in reply or []:
+        out.extend((i, f) for i, f in entries if i is not None)
+    return out
+
+
+def _dead_letter(entry_id: str, fields: dict[str, str]) -> DeadLetter:
+    raw_error = fields.get("dlq_error") or "{}"
+    try:
+        error = json.loads(raw_error)
+    except ValueError:
+        error = {"message": raw_error}
+    attempts = fields.get("dlq_attempts", "0")
+    return DeadLetter(
+        dlq_id=entry_id,
+        event_id=fields.get("event_id"),
+        fields={k: v for k, v in fields.items() if k not in DLQ_FIELDS},
+        error=error if isinstance(error, dict) else {"message": str(error)},
+        attempts=int(attempts) if attempts.isdigit() else 0,
+        dead_at=fields.get("dlq_at"),
+        stream_id=fields.get("dlq_stream_id"),
+    )

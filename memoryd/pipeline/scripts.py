@@ -1,0 +1,149 @@
+"""The Lua scripts that make each pipeline step atomic inside Redis.
+
+Each script touches only the keys it is given (see :mod:`memoryd.pipeline.keys`),
+so a step either happens whole or not at all — an event is never acknowledged
+without its outcome being recorded, and never enqueued without its status.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
+
+# Enqueue once per event id. KEYS: status, stream, stats.
+# ARGV: ttl_ms, created_at, source, event_id, the entry's field/value pairs as one JSON list
+# (one argument rather than a dozen: the client encodes far less per event).
+# Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id.
+ENQUEUE = """
+local known = redis.call('HGETALL', KEYS[1])
+if #known > 0 then
+  redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
+  return {0, known}
+end
+local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[5])))
+redis.call('HSET', KEYS[1], 'event_id', ARGV[4], 'status', 'queued', 'attempts', '0', 'source', ARGV[3],
+  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
+return {1, id}
+"""
+
+# Take the processing lock of a batch of events, unless they are finished.
+# KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, ttl_ms, then
+# event_id, attempts, stream_id of each event. Returns one {state, previous status} per event:
+# state is claimed, duplicate (done or dead-lettered) or busy (another worker holds the lock).
+BEGIN = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  local status, lock = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 4 + 3 * (i - 1)
+  local st = redis.call('HGET', status, 'status')
+  if st == 'done' or st == 'dead_lettered' then
+    out[i] = {'duplicate', st}
+  else
+    local ok = redis.call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2])
+    if not ok and redis.call('GET', lock) ~= ARGV[1] then
+      out[i] = {'busy', st or ''}
+    else
+      if not ok then redis.call('PEXPIRE', lock, ARGV[2]) end
+      redis.call('HSET', status, 'event_id', ARGV[base + 1], 'status', 'processing', 'consumer', ARGV[1],
+        'attempts', ARGV[base + 2], 'updated_at', ARGV[3], 'stream_id', ARGV[base + 3])
+      redis.call('HSETNX', status, 'created_at', ARGV[3])
+      redis.call('PEXPIRE', status, ARGV[4])
+      out[i] = {'claimed', st or ''}
+    end
+  end
+end
+return out
+"""
+
+# Record how each delivery of a batch ended and acknowledge it, each one atomically.
+# KEYS: stream, stats, retry, dlq, then status_i, lock_i of each outcome.
+# ARGV: group, consumer, now, ttl_ms, delete_acked ('1'/'0'), then one JSON object per outcome,
+# every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), and
+#   done:  result (JSON text)
+#   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list)
+#   dead:  error (JSON text), fields (the dead-letter entry's field/value pairs, a list)
+# A delivery another worker acknowledged meanwhile is left alone, except that a result is
+# still recorded if none is: the store was written either way.
+FINISH = """
+local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
+for i = 6, #ARGV do
+  local o = cjson.decode(ARGV[i])
+  local n = i - 5
+  local status, lock = KEYS[3 + 2 * n], KEYS[4 + 2 * n]
+  local acked = redis.call('XACK', KEYS[1], ARGV[1], o.id)
+  if ARGV[5] == '1' and acked == 1 then redis.call('XDEL', KEYS[1], o.id) end
+  if o.event == '1' and redis.call('GET', lock) == ARGV[2] then redis.call('DEL', lock) end
+  if o.kind == 'ack' then
+    counts.duplicates = counts.duplicates + acked
+  elseif o.kind == 'done' then
+    if acked == 1 or redis.call('HGET', status, 'status') ~= 'done' then
+      redis.call('HSET', status, 'status', 'done', 'result', o.result, 'finished_at', ARGV[3],
+        'updated_at', ARGV[3], 'consumer', ARGV[2], 'attempts', o.attempts)
+      redis.call('HDEL', status, 'error', 'retry_at')
+      redis.call('PEXPIRE', status, ARGV[4])
+      counts.processed = counts.processed + 1
+    end
+  elseif acked == 1 and o.kind == 'retry' then
+    redis.call('ZADD', KEYS[3], o.due, o.member)
+    if o.event == '1' then
+      redis.call('HSET', status, 'status', 'failed', 'error', o.error, 'retry_at', o.retry_at,
+        'updated_at', ARGV[3], 'attempts', o.attempts)
+      redis.call('PEXPIRE', status, ARGV[4])
+    end
+    counts.retried = counts.retried + 1
+  elseif acked == 1 and o.kind == 'dead' then
+    local id = redis.call('XADD', KEYS[4], '*', unpack(o.fields))
+    if o.event == '1' then
+      redis.call('HSET', status, 'status', 'dead_lettered', 'error', o.error, 'dlq_id', id,
+        'updated_at', ARGV[3], 'attempts', o.attempts)
+      redis.call('HDEL', status, 'retry_at')
+      redis.call('PEXPIRE', status, ARGV[4])
+    end
+    counts.dead_lettered = counts.dead_lettered + 1
+  end
+end
+for name, n in pairs(counts) do
+  if n > 0 then redis.call('HINCRBY', KEYS[2], name, n) end
+end
+return #ARGV - 5
+"""
+
+# Put retries whose time has come back on the stream. KEYS: retry, stream. ARGV: now_ms, limit.
+MOVE_RETRIES = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, member in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+# Move one dead letter back to the stream, once. KEYS: dlq, stream, status, stats.
+# ARGV: dlq_id, now, ttl_ms, has_event, then the entry's field/value pairs. Returns the new id or false.
+REPLAY = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[3], 'status', 'queued', 'stream_id', id, 'updated_at', ARGV[2], 'attempts', '0')
+  redis.call('HDEL', KEYS[3], 'error', 'dlq_id', 'retry_at', 'result', 'finished_at')
+  redis.call('HINCRBY', KEYS[3], 'replays', 1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+redis.call('HINCRBY', KEYS[4], 'replayed', 1)
+return id
+"""
+
+# Refresh the locks this worker still holds. KEYS: lock keys. ARGV: consumer, lease_ms.
+KEEPALIVE = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    n = n + 1
+  end
+end
+return n
+"""

@@ -1,0 +1,453 @@
+"""The worker: reads events from the stream in a consumer group and stores them with ``add``.
+
+One loop, one batch at a time:
+
+1. put due retries back on the stream; reclaim entries a dead worker left pending
+   longer than ``claim_idle_ms`` (``XAUTOCLAIM``); else read new ones
+   (``XREADGROUP``, up to ``batch_size``). After a (re)start it first re-reads its
+   own pending entries.
+2. take each event's lock (``SET NX`` with a lease, refreshed while it works);
+   an event already done or dead-lettered is a duplicate delivery: acknowledged
+   and counted, nothing else. An event over ``max_attempts`` deliveries (its
+   workers kept dying) goes to the dead-letter stream.
+3. validate each event, then group them (:mod:`memoryd.pipeline.batching`) and
+   call :meth:`AsyncMemory.add` once per group; with a
+   :class:`~memoryd.pipeline.prefetch.PrefetchEmbedder` the texts of all groups
+   are embedded in one batch first, and groups of different scopes commit in
+   one transaction.
+4. record every outcome and acknowledge its entry in one atomic step: done with
+   the results, a retry after exponential backoff (transient errors), or a dead
+   letter (permanent errors, or attempts used up) — see :mod:`.policy`.
+
+Idempotency in the store, for a worker that dies after its commit but before
+step 4: the redelivered event is processed again, and memoryd's exact-duplicate
+rule (same normalised text and role in the same scope is a ``NOOP`` naming the
+stored memory) turns every message into a NOOP; fine mode extracts facts only
+from messages that were ADDed, and commits episodes and facts in one
+transaction. So the store never holds an event twice.
+
+SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
+worker leaves. A second signal stops at once (what it held is redelivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from memoryd.config import PipelineConfig
+from memoryd.errors import InvalidInputError, MemorydError, StorageError
+from memoryd.ingest.inputs import normalise_add
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResults, Scope
+from memoryd.pipeline.base import Delivery, EventQueue, Outcome
+from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
+from memoryd.pipeline.events import PipelineEvent, check_event_id
+from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
+from memoryd.pipeline.prefetch import PrefetchEmbedder
+
+__all__ = ["Worker", "WorkerReport", "default_consumer"]
+
+log = logging.getLogger("memoryd.pipeline")
+
+RATE_WINDOW_S = 60.0
+RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
+# Prefetch embeddings when a batch's calls average fewer messages than this: a local model
+# embeds ~10% fewer texts per CPU-second in batches of 8 than of 32, and no better beyond.
+PREFETCH_BELOW = 16
+
+
+def default_consumer() -> str:
+    """``host-pid``: unique per process, readable in ``XINFO CONSUMERS``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class WorkerReport:
+    """What one run of a worker did."""
+
+    processed: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    reclaimed: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Worker:
+    """One consumer of the group. ``run()`` until stopped, or ``run(burst=True)`` until the queue is empty."""
+
+    def __init__(
+        self,
+        memory: AsyncMemory,
+        queue: EventQueue,
+        config: PipelineConfig,
+        *,
+        consumer: str | None = None,
+    ) -> None:
+        self.memory = memory
+        self.queue = queue
+        self.config = config
+        self.consumer = consumer or config.consumer or default_consumer()
+        self.report = WorkerReport()
+        self.state = "starting"
+        self._stop = asyncio.Event()
+        self._in_flight: dict[str, str] = {}  # stream id -> event id, for the lease keep-alive
+        self._done_times: deque[tuple[float, int]] = deque()
+        self._started = time.monotonic()
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    # -- life cycle ----------------------------------------------------------
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from :meth:`run` (what SIGTERM does)."""
+        if not self._stop.is_set():
+            log.info("worker %s: draining (finishing the current batch)", self.consumer)
+            self.state = "draining"
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT drain; a second one cancels the run."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal() -> None:
+            if self._stop.is_set() and task is not None:
+                task.cancel()
+            self.stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+
+    @property
+    def lease_ms(self) -> int:
+        return self.config.claim_idle_ms
+
+    @property
+    def heartbeat_s(self) -> float:
+        return min(5.0, self.config.claim_idle_ms / 3000)
+
+    def rate(self) -> float:
+        """Events finished per second over the last minute."""
+        now = time.monotonic()
+        while self._done_times and self._done_times[0][0] < now - RATE_WINDOW_S:
+            self._done_times.popleft()
+        span = min(RATE_WINDOW_S, max(1e-3, now - self._started))
+        return round(sum(n for _, n in self._done_times) / span, 3)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "consumer": self.consumer,
+            "group": self.config.group,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "state": self.state,
+            "started_at": self._started_at,
+            "heartbeat_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rate": self.rate(),
+            **self.report.to_dict(),
+        }
+
+    async def run(self, *, burst: bool = False) -> WorkerReport:
+        """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
+        await self._connect()
+        beat = asyncio.create_task(self._heartbeats())
+        self.state = "running"
+        stream, group = self.queue.keys.stream, self.config.group
+        log.info("worker %s: consuming %s (group %s)", self.consumer, stream, group)
+        try:
+            await self._loop(burst)
+        finally:
+            self._stop.set()
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            try:
+                await self.queue.leave(self.consumer)
+            except StorageError as exc:
+                log.warning("worker %s: could not leave the group cleanly: %s", self.consumer, exc.message)
+            log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
+        return self.report
+
+    async def _connect(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.queue.ensure_group()
+                await self.queue.heartbeat(self.consumer, self.info(), int(self.heartbeat_s * 3000))
+                return
+            except StorageError as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _heartbeats(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(self.heartbeat_s)
+            try:
+                if self._in_flight:
+                    held = dict(self._in_flight)
+                    await self.queue.keepalive(self.consumer, list(held), list(held.values()), self.lease_ms)
+                await self.queue.heartbeat(self.consumer, self.info(), int(self.heartbeat_s * 3000))
+            except StorageError as exc:
+                log.warning("worker %s: heartbeat failed: %s", self.consumer, exc.message)
+
+    async def _loop(self, burst: bool) -> None:
+        own_pending = True  # after a (re)start: first what this consumer was given before
+        seen_own: set[str] = set()
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                if own_pending:
+                    deliveries = [
+                        d
+                        for d in await self.queue.read(self.consumer, self.config.batch_size, None, own=True)
+                        if d.stream_id not in seen_own
+                    ]
+                    seen_own.update(d.stream_id for d in deliveries)
+                    own_pending = bool(deliveries)
+                else:
+                    await self.queue.move_due_retries(self.config.batch_size * 4)
+                    deliveries = await self.queue.claim_idle(
+                        self.consumer, self.config.claim_idle_ms, self.config.batch_size
+                    )
+                    self.report.reclaimed += len(deliveries)
+                    if not deliveries:
+                        block = min(self.config.block_ms, 200) if burst else self.config.block_ms
+                        deliveries = await self.queue.read(self.consumer, self.config.batch_size, block)
+                if deliveries:
+                    await self.process(deliveries)
+                elif burst and not own_pending:
+                    if await self.queue.outstanding() == 0:
+                        return
+                    await self._sleep(0.05)  # retries not yet due, or events other workers hold
+                delay = 0.1
+            except StorageError as exc:  # Redis is down or restarting: wait, then start over
+                log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                own_pending, seen_own = True, set()
+
+    # -- one batch -------------------------------------------------------------
+    async def process(self, deliveries: list[Delivery]) -> None:
+        """Process one batch of deliveries and record every outcome."""
+        self.report.batches += 1
+        outcomes: list[Outcome] = []
+        candidates: list[Job] = []
+        seen: set[str] = set()
+        for d in deliveries:
+            if not d.fields:  # an entry deleted while pending
+                outcomes.append(Outcome("ack", d))
+                continue
+            try:
+                event = PipelineEvent.from_fields(d.fields)
+            except InvalidInputError as exc:
+                outcomes.append(self._dead(d, _safe_id(d.fields), exc, d.deliveries))
+                continue
+            if event.event_id in seen:  # the same event twice in one batch
+                outcomes.append(Outcome("ack", d))
+                continue
+            seen.add(event.event_id)
+            attempts = event.attempt + d.deliveries - 1
+            if attempts > self.config.max_attempts:
+                gave_up = MemorydError(
+                    f"delivered {d.deliveries} times without an outcome (the workers holding it died or "
+                    f"stalled); attempt {attempts} is over pipeline.max_attempts ({self.config.max_attempts})"
+                )
+                outcomes.append(self._dead(d, event.event_id, gave_up, attempts))
+                continue
+            candidates.append(Job(d, event, attempts))
+        jobs = await self._lock(candidates, outcomes)
+        jobs = self._validate(jobs, outcomes)
+        for job in jobs:
+            self._in_flight[job.delivery.stream_id] = job.event.event_id
+        try:
+            default_mode = "fine" if self.memory.router is not None else "fast"
+            plans = plan_calls(
+                jobs, default_mode=default_mode, max_messages=self.memory.settings.limits.max_messages_per_add
+            )
+            await self._prefetch([call for calls in plans for call in calls if call.mode == "fast"])
+            outcomes.extend(await self._run_plans(plans, jobs))
+            await self._record(outcomes)
+        finally:
+            for job in jobs:
+                self._in_flight.pop(job.delivery.stream_id, None)
+            if isinstance(self.memory.loaded_embedder, PrefetchEmbedder):
+                self.memory.loaded_embedder.clear()
+
+    async def _run_plans(self, plans: list[list[AddCall]], jobs: list[Job]) -> list[Outcome]:
+        """Run every scope's calls (scopes concurrently). When each scope has one fast-mode call,
+        nothing of one call can depend on another's writes, so all of them commit in one
+        transaction: one commit per batch instead of one per scope."""
+        calls = [call for scope in plans for call in scope]
+        if len(calls) < 2 or any(len(scope) > 1 for scope in plans) or any(c.mode != "fast" for c in calls):
+            return [o for scope in await asyncio.gather(*(self._run_scope(s) for s in plans)) for o in scope]
+        results: list[list[Outcome]] | None = None
+        try:
+            async with self.memory.storage.records.transaction():
+                results = await asyncio.gather(*(self._run_scope(s) for s in plans))
+        except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of these was stored
+            if results is None:
+                return [self._failed(job, exc) for job in jobs]
+            by_entry = {job.delivery.stream_id: job for job in jobs}
+            return [
+                self._failed(by_entry[o.delivery.stream_id], exc) if o.kind == "done" else o
+                for scope in results
+                for o in scope
+            ]
+        return [o for scope in results for o in scope]
+
+    async def _prefetch(self, calls: list[AddCall]) -> None:
+        """Embed the texts of many small calls in one batch (see :mod:`.prefetch`); calls that are
+        large already embed efficiently on their own, and probing them would cost more."""
+        embedder = self.memory.loaded_embedder
+        if len(calls) < 2 or not isinstance(embedder, PrefetchEmbedder):
+            return
+        if sum(len(call.messages) for call in calls) >= PREFETCH_BELOW * len(calls):
+            return
+        await embedder.prefetch([functools.partial(self._add, call) for call in calls])
+
+    async def _add(self, call: AddCall) -> AddResults:
+        return await self.memory.add(call.messages, **call.kwargs())
+
+    async def _lock(self, candidates: list[Job], outcomes: list[Outcome]) -> list[Job]:
+        if not candidates:
+            return []
+        items = [(j.event.event_id, j.attempts, j.delivery.stream_id) for j in candidates]
+        answers = await self.queue.begin(items, self.consumer, self.lease_ms, self.config.result_ttl_s)
+        jobs = []
+        for job, answer in zip(candidates, answers):
+            if answer.state == "claimed":
+                jobs.append(job)
+            elif answer.state == "duplicate":
+                log.info("event %s: duplicate delivery (already %s)", job.event.event_id, answer.status)
+                outcomes.append(Outcome("ack", job.delivery, event_id=job.event.event_id))
+            # busy: another live worker holds it; leave it pending, it will be acknowledged there
+        return jobs
+
+    def _validate(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
+        default_mode = "fine" if self.memory.router is not None else "fast"
+        valid = []
+        for job in jobs:
+            p = job.event.payload
+            try:
+                normalise_add(
+                    p.messages,
+                    scope=Scope(p.user_id, p.agent_id, p.run_id),
+                    metadata=p.metadata,
+                    timestamp=p.timestamp,
+                    mode=p.mode,
+                    default_mode=default_mode,
+                    limits=self.memory.settings.limits,
+                )
+            except MemorydError as exc:
+                outcomes.append(self._dead(job.delivery, job.event.event_id, exc, job.attempts))
+                continue
+            valid.append(job)
+        return valid
+
+    async def _run_scope(self, calls: list[AddCall]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for call in calls:
+            out.extend(await self._run_call(call))
+        return out
+
+    async def _run_call(self, call: AddCall) -> list[Outcome]:
+        try:
+            results = await self._add(call)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome: retry or dead letter
+            if len(call.jobs) > 1 and not is_transient(exc):
+                out: list[Outcome] = []  # find the culprit: each event on its own
+                for job, start, count in zip(call.jobs, call.offsets, call.counts):
+                    solo = AddCall([job], call.mode, call.messages[start : start + count], [0], [count])
+                    out.extend(await self._run_call(solo))
+                return out
+            if is_transient(exc) and not isinstance(exc, MemorydError):
+                log.exception("events %s: unexpected error", [j.event.event_id for j in call.jobs])
+            return [self._failed(job, exc) for job in call.jobs]
+        return [
+            Outcome("done", job.delivery, event_id=job.event.event_id, result=result, attempts=job.attempts)
+            for job, result in zip(call.jobs, split_results(call, results))
+        ]
+
+    def _failed(self, job: Job, exc: BaseException) -> Outcome:
+        if not is_transient(exc) or job.attempts >= self.config.max_attempts:
+            return self._dead(job.delivery, job.event.event_id, exc, job.attempts)
+        delay = backoff_ms(job.attempts, self.config.backoff_base_ms, self.config.backoff_max_ms)
+        error = error_info(exc, attempt=job.attempts)
+        log.warning(
+            "event %s: attempt %d failed (%s); retrying in %.1f s",
+            job.event.event_id, job.attempts, error["message"], delay / 1000,
+        )  # fmt: skip
+        return Outcome(
+            "retry",
+            job.delivery,
+            event_id=job.event.event_id,
+            event=job.event.retried(error),
+            due_ms=int(time.time() * 1000) + delay,
+            error=error,
+            attempts=job.attempts,
+        )
+
+    def _dead(self, d: Delivery, event_id: str | None, exc: BaseException, attempts: int) -> Outcome:
+        error = error_info(exc, attempt=attempts)
+        where = event_id or d.stream_id
+        log.warning("event %s: dead-lettered after %d attempt(s): %s", where, attempts, error["message"])
+        return Outcome("dead", d, event_id=event_id, error=error, attempts=attempts)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
+        delay = 0.1
+        while True:
+            try:
+                await self.queue.finish(outcomes, self.consumer, self.config.result_ttl_s)
+                break
+            except StorageError as exc:
+                if self._stop.is_set() and delay >= RECONNECT_MAX_S:
+                    log.error(
+                        "worker %s: could not record %d outcomes (%s); their events stay pending and will "
+                        "be redelivered (the store turns repeats into NOOPs)",
+                        self.consumer, len(outcomes), exc.message,
+                    )  # fmt: skip
+                    raise
+                log.warning("worker %s: recording outcomes failed (%s); retrying", self.consumer, exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        done = 0
+        for o in outcomes:
+            if o.kind == "done":
+                done += 1
+            elif o.kind == "ack":
+                self.report.duplicates += 1
+            elif o.kind == "retry":
+                self.report.retried += 1
+            elif o.kind == "dead":
+                self.report.dead_lettered += 1
+        self.report.processed += done
+        if done:
+            self._done_times.append((time.monotonic(), done))
+
+
+def _safe_id(fields: dict[str, str]) -> str | None:
+    try:
+        return check_event_id(fields.get("event_id"))
+    except InvalidInputError:
+        return None

@@ -1,0 +1,58 @@
+"""Routes of the async pipeline: an event's status, and Prometheus metrics.
+
+- ``GET /v1/events/{event_id}``: queued, processing, done (with the add results),
+  failed (a retry is scheduled; the error and ``retry_at``) or dead_lettered (the
+  error and the DLQ entry id). 404 for an unknown or expired id, 501 when the
+  pipeline is off, 503 when Redis is unreachable.
+- ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
+  processing rate, event counters and this server's submissions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import PlainTextResponse
+
+from memoryd import __version__
+from memoryd.errors import NotSupportedError
+from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
+from memoryd.server.health import PipelineDep
+from memoryd.server.routes_v1 import ERROR_RESPONSES
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["pipeline"], responses=ERROR_RESPONSES)
+
+EventId = Annotated[str, Path(description="The event's id, as returned by the add that queued it.")]
+
+
+@router.get("/v1/events/{event_id}", summary="An event's status and result")
+async def event(event_id: EventId, pipeline: PipelineDep) -> dict[str, Any]:
+    """Where a queued add is: queued, processing, done (with ``result``), failed (retrying) or
+    dead_lettered (with ``error``)."""
+    if pipeline is None:
+        raise NotSupportedError(
+            "the async pipeline is off (pipeline.enabled / MEMORYD_ASYNC_PIPELINE): adds are processed "
+            "synchronously and have no event to look up",
+            field="event_id",
+        )
+    return (await pipeline.event(event_id)).to_dict()
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"}},
+)
+async def metrics(pipeline: PipelineDep) -> PlainTextResponse:
+    """Queue length, lag, pending, DLQ size, processing rate and event counters, in Prometheus text."""
+    out = MetricsText()
+    out.add("memoryd_info", "gauge", "memoryd's version.", 1, {"version": __version__})
+    if pipeline is None:
+        pipeline_metrics(out, enabled=False, redis_up=False, stats=None, submissions={})
+    else:
+        await pipeline.metrics(out)
+    return PlainTextResponse(out.render(), media_type=CONTENT_TYPE)

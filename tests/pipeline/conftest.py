@@ -1,0 +1,93 @@
+"""Pipeline fixtures: a real ``redis-server`` for the session, and per-test key prefixes.
+
+The server is the Debian package's binary; when it is missing and this machine
+can install it (root, ``apt-get``), it is installed first, as ``make test`` does.
+Tests skip, naming the command, only when it is absent and cannot be installed.
+It listens on a free loopback port, keeps its files in a tmp dir, and stops at
+the end of the session. Each test gets its own key prefix, so tests sharing the
+server never see each other's streams.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memoryd import Settings, load_settings
+from memoryd.pipeline import EventQueue, build_queue
+from memoryd.pipeline.local_redis import LocalRedis, redis_server_binary
+
+INSTALL_HINT = "apt-get install redis-server"
+
+
+def _install_redis_server() -> str | None:
+    """Install Debian's redis-server when missing and possible; its path, or None."""
+    if redis_server_binary() is not None:
+        return redis_server_binary()
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "install", "-y", "-q", "redis-server"], ["apt-get", "update", "-q"],
+                    ["apt-get", "install", "-y", "-q", "redis-server"]):  # fmt: skip
+        subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
+        if redis_server_binary() is not None:
+            break
+    return redis_server_binary()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
+    if _install_redis_server() is None:
+        pytest.skip(f"redis-server is not installed and cannot be installed here: {INSTALL_HINT}")
+    with LocalRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+def pipeline_settings(
+    db: Path, redis_url: str, prefix: str, sections: dict[str, Any] | None = None, **pipeline: object
+) -> Settings:
+    """A fresh store and the pipeline on, with short timings so tests run fast; ``sections`` adds
+    other settings (``{"limits": {...}}``)."""
+    return load_settings(
+        env={},
+        overrides={
+            **(sections or {}),
+            "storage": {"path": str(db), "synchronous": "NORMAL"},
+            "pipeline": {
+                "enabled": True,
+                "redis_url": redis_url,
+                "prefix": prefix,
+                "claim_idle_ms": 1000,
+                "block_ms": 100,
+                "backoff_base_ms": 20,
+                "backoff_max_ms": 100,
+                **pipeline,
+            },
+        },
+    )
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+def psettings(tmp_path: Path, redis_server: LocalRedis, prefix: str) -> Settings:
+    return pipeline_settings(tmp_path / "memoryd.db", redis_server.url, prefix)
+
+
+@pytest.fixture
+async def queue(psettings: Settings) -> AsyncIterator[EventQueue]:
+    q = build_queue(psettings.pipeline)
+    try:
+        yield q
+    finally:
+        await q.close()

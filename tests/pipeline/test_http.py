@@ -1,0 +1,127 @@
+"""The pipeline over real HTTP: 202 and event ids, duplicates, event status, /health, /metrics, fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from memoryd import Settings
+from memoryd.embedders.use import USEEmbedder
+from memoryd.pipeline.local_redis import LocalRedis, free_port
+from tests.api.conftest import running_server
+from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.helpers import burst, wait_until, worker_over
+
+TURN = {"messages": [{"role": "user", "content": "I keep bees on the roof"}], "user_id": "ana"}
+
+
+async def test_adds_are_queued_then_done_and_searchable(psettings: Settings, embedder: USEEmbedder) -> None:
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/v1/memories", json={**TURN, "event_id": "http-1"})
+        assert r.status_code == 202 and r.json() == {
+            "event_id": "http-1",
+            "status": "queued",
+            "pipeline": "queued",
+        }
+        again = c.post("/v1/memories", json={**TURN, "event_id": "http-1"})
+        assert again.status_code == 200
+        assert again.json()["event"] == "NOOP" and again.json()["record"]["status"] == "queued"
+        bad = c.post("/v1/memories", json={"messages": [{"role": "user", "content": " "}], "user_id": "ana"})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "messages.0.content"  # never queued
+        mem0 = c.post("/memories", json={"messages": "I also grow tomatoes", "user_id": "ana"})
+        assert mem0.status_code == 202
+        (row,) = mem0.json()["results"]
+        assert row["status"] == "PENDING" and row["event_id"]
+
+        assert c.get("/v1/events/http-1").json()["status"] == "queued"
+        assert c.get("/v1/events/unknown-1").status_code == 404
+        assert c.get("/v1/events/not%20an%20id").json()["error"]["field"] == "event_id"
+        health = c.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert health.json()["mode"] == "DegradedReady"  # queued, but no worker is alive
+        check = health.json()["checks"]["pipeline"]
+        assert (check["lag"], check["pending"], check["workers_alive"], check["writes"]) == (
+            2,
+            0,
+            0,
+            "queued",
+        )
+        metrics = c.get("/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain")
+        for line in ("memoryd_pipeline_enabled 1", "memoryd_pipeline_lag 2", "memoryd_pipeline_dlq_size 0",
+                     'memoryd_pipeline_submissions_total{path="queued"} 2',
+                     'memoryd_pipeline_submissions_total{path="duplicate"} 1'):  # fmt: skip
+            assert line in metrics.text
+
+        report = await burst(psettings, embedder)  # a worker process would do this
+        assert report.processed == 2
+        event = c.get("/v1/events/http-1").json()
+        assert event["status"] == "done" and event["result"]["results"][0]["event"] == "ADD"
+        hits = c.post("/v1/memories/search", json={"query": "bees", "user_id": "ana"}).json()["results"]
+        assert hits[0]["memory"] == "I keep bees on the roof"  # written by the worker, found by the server
+        assert c.get("/memories", params={"user_id": "ana"}).json()["results"][0]["memory"]
+
+        async with worker_over(psettings, embedder, "live") as worker:
+            running = asyncio.create_task(worker.run())
+
+            async def alive() -> bool:
+                return c.get("/health").json().get("mode") == "FullyOperational"
+
+            await wait_until(alive, what="/health to see the worker")
+            pipeline = c.get("/health").json()["checks"]["pipeline"]
+            assert pipeline["status"] == "ok" and pipeline["workers"][0]["consumer"] == "live"
+            assert "memoryd_pipeline_workers 1" in c.get("/metrics").text
+            worker.stop()
+            await asyncio.wait_for(running, timeout=30)
+
+
+async def test_with_redis_down_adds_are_processed_synchronously_or_refused(
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    sync = pipeline_settings(tmp_path / "sync.db", nowhere, "down:")
+    with running_server(sync, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/v1/memories", json={**TURN, "event_id": "sync-1"})
+        body = r.json()
+        assert r.status_code == 200 and (body["status"], body["pipeline"]) == ("done", "bypassed")
+        assert (
+            body["event_id"] == "sync-1"
+            and body["results"][0]["event"] == "ADD"
+            and "unreachable" in body["reason"]
+        )
+        assert c.get("/v1/memories", params={"user_id": "ana"}).json()["total"] == 1  # stored now
+        health = c.get("/health")
+        assert health.status_code == 200
+        assert (health.json()["status"], health.json()["mode"]) == ("degraded", "DegradedReady")
+        assert health.json()["checks"]["pipeline"]["writes"] == "synchronous"
+        assert c.get("/health/ready").json() == {"status": "ready", "mode": "DegradedReady"}
+        assert c.get("/v1/events/sync-1").status_code == 503
+        metrics = c.get("/metrics").text
+        assert "memoryd_pipeline_redis_up 0" in metrics
+        assert 'memoryd_pipeline_submissions_total{path="bypassed"} 1' in metrics
+        mem0 = c.post("/memories", json={"messages": "I also grow tomatoes", "user_id": "ana"}).json()
+        assert mem0["results"][0]["event"] == "ADD" and mem0["event_id"]
+
+    reject = pipeline_settings(tmp_path / "reject.db", nowhere, "down:", on_unavailable="reject")
+    with running_server(reject, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/v1/memories", json=TURN)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable"
+        assert c.get("/v1/memories", params={"user_id": "ana"}).json()["total"] == 0  # nothing half-done
+        assert c.get("/health").json()["checks"]["pipeline"]["writes"] == "rejected"
+
+
+async def test_with_the_pipeline_off_adds_stay_synchronous(tmp_path: Path, embedder: USEEmbedder) -> None:
+    off = pipeline_settings(tmp_path / "off.db", "redis://127.0.0.1:1/0", "off:", enabled=False)
+    with running_server(off, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/v1/memories", json={**TURN, "event_id": "off-1"})
+        assert (
+            r.status_code == 200
+            and r.json()["results"][0]["event"] == "ADD"
+            and r.json()["event_id"] == "off-1"
+        )
+        assert c.post("/v1/memories", json={**TURN, "event_id": "bad id"}).status_code == 422
+        assert c.get("/v1/events/off-1").json()["error"]["code"] == "not_supported"
+        assert "pipeline" not in c.get("/health").json()["checks"]
+        assert "memoryd_pipeline_enabled 0" in c.get("/metrics").text

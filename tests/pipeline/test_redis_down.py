@@ -1,0 +1,85 @@
+"""Redis restarting mid-run, and Redis down: adds are never accepted and dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import BackendUnavailableError, StorageError
+from memoryd.pipeline import EventStatus
+from memoryd.pipeline.local_redis import LocalRedis, free_port
+from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.helpers import producer, stored, turn, wait_until, worker_over
+
+
+async def test_redis_restarting_mid_run_loses_nothing(
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
+) -> None:
+    redis = LocalRedis(tmp_path / "redis")  # its own server, which it stops (redis_server: installed)
+    redis.start()
+    settings = pipeline_settings(tmp_path / "m.db", redis.url, "restart:", batch_size=4)
+    try:
+        async with (
+            producer(settings, embedder) as (pipeline, memory),
+            worker_over(settings, embedder) as worker,
+        ):
+            running = asyncio.create_task(worker.run())
+            before = [await pipeline.submit_add(memory, turn(f"u{n % 3}", n, 5)) for n in range(40)]
+
+            async def started() -> bool:
+                return (await pipeline.queue.stats()).counters["processed"] >= 5
+
+            await wait_until(started, what="processing to start")
+            redis.stop()  # SIGTERM: Redis writes its append-only file and exits, events still queued
+            assert not running.done() and worker.report.processed < 40
+
+            during = [await pipeline.submit_add(memory, turn("down", n)) for n in range(5)]
+            assert {(s.pipeline, s.status) for s in during} == {("bypassed", EventStatus.DONE)}
+            assert all(s.results is not None and s.results[0].event.value == "ADD" for s in during)
+            assert "processed synchronously" in (during[0].reason or "")
+            health = await pipeline.health()
+            assert (health["status"], health["writes"]) == ("degraded", "synchronous") and health["error"]
+            with pytest.raises(StorageError):
+                await pipeline.event(before[0].event_id)
+
+            redis.start()  # same port, same files
+
+            async def reachable() -> bool:
+                return (await pipeline.health())["writes"] == "queued"
+
+            await wait_until(reachable, what="Redis to answer again")
+            after = [await pipeline.submit_add(memory, turn(f"u{n % 3}", 100 + n, 5)) for n in range(10)]
+            assert all(s.accepted for s in after)
+
+            async def all_done() -> bool:
+                records = [await pipeline.event(s.event_id) for s in before + after]
+                return all(r.status is EventStatus.DONE for r in records)
+
+            await wait_until(all_done, timeout=60, what="every queued event to be done")
+            assert (await pipeline.health())["status"] == "ok"  # a worker is alive again
+            worker.stop()
+            await asyncio.wait_for(running, timeout=30)
+            assert pipeline.submissions == {"queued": 50, "duplicate": 0, "bypassed": 5, "rejected": 0}
+    finally:
+        redis.stop()
+    counts = stored(settings.storage.path)
+    assert len(counts) == 40 * 5 + 5 + 10 * 5 and set(counts.values()) == {1}
+
+
+async def test_with_redis_unreachable_adds_are_refused_when_so_configured(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    settings = pipeline_settings(tmp_path / "m.db", nowhere, "x:", on_unavailable="reject")
+    async with producer(settings, embedder) as (pipeline, memory):
+        with pytest.raises(BackendUnavailableError) as caught:
+            await pipeline.submit_add(memory, turn("ana", 1), event_id="e-1")
+        assert caught.value.status_code == 503 and "'reject'" in caught.value.message
+        assert caught.value.details == {"event_id": "e-1"}
+        health = await pipeline.health()
+        assert (health["status"], health["writes"]) == ("degraded", "rejected")
+        assert pipeline.submissions["rejected"] == 1
+    assert not stored(settings.storage.path)
