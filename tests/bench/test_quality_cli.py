@@ -161,8 +161,13 @@ def test_a_second_run_is_served_by_the_embedding_cache(tmp_path: Path) -> None:
         (["longmemeval", "--set", "search.nope=1"], "--set"),
     ],
 )
-def test_cli_rejects_bad_options(args: list[str], hint: str) -> None:
-    result = CliRunner().invoke(app, args)
+def test_cli_rejects_bad_options(tmp_path: Path, args: list[str], hint: str) -> None:
+    if "--data" not in args:  # a valid file, so the option under test is the one refused
+        data = tmp_path / f"{args[0]}.json"
+        data.write_text(json.dumps(_locomo() if args[0] == "locomo" else _longmemeval()), encoding="utf-8")
+        args = [*args, "--data", str(data)]
+    # A wide terminal, so the error panel never elides the option name.
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
     assert result.exit_code == 2
     assert hint in result.output
 
