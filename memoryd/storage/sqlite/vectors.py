@@ -11,7 +11,10 @@ exactly, so large scopes stay fast with results checked against exact search.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -36,6 +39,45 @@ _SCHEMA = [
 PROJECTION_DIM = 96
 OFFLOAD_ROWS = 20000  # partitions at least this large are scored on a reader thread
 SHORTLIST = 1000
+SPLIT_CELLS = 1 << 20  # matrix-vector products at least this large run in slices on all cores
+
+_WORKERS = min(os.cpu_count() or 1, 8) - 1  # slices run on these threads and the caller's
+_slices: ThreadPoolExecutor | None = None
+_slices_lock = threading.Lock()
+
+
+def _slice_pool() -> ThreadPoolExecutor | None:
+    global _slices
+    if _WORKERS < 1:
+        return None
+    with _slices_lock:
+        if _slices is None:
+            _slices = ThreadPoolExecutor(_WORKERS, thread_name_prefix="memoryd-matvec")
+    return _slices
+
+
+def matvec(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``mat @ q``, split across cores when large.
+
+    BLAS runs single-threaded here (``runtime.blas_threads``: its idle threads spin and
+    add tail latency), so a large product is cut into row slices that run at once on
+    plain threads (numpy releases the GIL), which costs nothing between calls.
+    """
+    pool = _slice_pool()
+    if pool is None or mat.size < SPLIT_CELLS:
+        return mat @ q
+    parts = _WORKERS + 1
+    bounds = np.linspace(0, mat.shape[0], parts + 1, dtype=np.int64)
+    out = np.empty(mat.shape[0], dtype=np.result_type(mat, q))
+
+    def run(i: int) -> None:
+        np.matmul(mat[bounds[i] : bounds[i + 1]], q, out=out[bounds[i] : bounds[i + 1]])
+
+    futures = [pool.submit(run, i) for i in range(1, parts)]
+    run(0)
+    for future in futures:
+        future.result()
+    return out
 
 
 class VectorPartition:
@@ -89,12 +131,12 @@ class VectorPartition:
         n = self.rows.n
         if allowed is not None and len(allowed) < n // 4:
             rows = self.rows.select(scope, allowed)
-            return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), limit, rows)
+            return self.rows.top(matvec(self.mat[rows], q), np.ones(rows.size, dtype=bool), limit, rows)
         keep = self.rows.mask(scope, allowed)
         if self.basis is None or n <= self.exact_max:
-            return self.rows.top(self.mat[:n] @ q, keep, limit)
+            return self.rows.top(matvec(self.mat[:n], q), keep, limit)
         # Shortlist on the projection, then score the shortlist exactly.
-        rough = self.proj[:n] @ (self.basis.T @ q)
+        rough = matvec(self.proj[:n], self.basis.T @ q)
         rough[~keep] = -np.inf
         k = min(max(SHORTLIST, limit * 10), n)
         short = np.argpartition(-rough, k - 1)[:k]
