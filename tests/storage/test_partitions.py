@@ -85,3 +85,15 @@ async def test_commits_racing_a_partition_load_are_not_lost(store: Storage) -> N
         assert fresh.id in {h[0] for h in await store.keywords.search(["racer"], scope=Scope("u1"), limit=50)}
     await store.commit(ChangeSet(deletes=[fresh.id]))
     assert fresh.id not in {h[0] for h in await store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=5)}
+
+
+def test_sliced_matvec_equals_the_plain_product() -> None:
+    import numpy as np
+
+    from memoryd.storage.sqlite.vectors import SPLIT_CELLS, matvec
+
+    rng = np.random.default_rng(7)
+    mat = rng.standard_normal((SPLIT_CELLS // 512 + 333, 512)).astype(np.float32)
+    q = rng.standard_normal(512).astype(np.float32)
+    assert np.allclose(matvec(mat, q), mat @ q, atol=1e-4)
+    assert np.allclose(matvec(mat[:10], q), mat[:10] @ q)  # small: not sliced
