@@ -335,7 +335,7 @@ def delete(
 
 @app.command()
 def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """Check Python, config, SQLite, the embedder, the store, jieba, extras and the port.
+    """Check Python, config, SQLite, the embedder, the store, the LLM, the pipeline, jieba, extras, port.
 
     Each check says ok, info, warn or fail, and how to fix it. Exits 1 when a check fails.
     """

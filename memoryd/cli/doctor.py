@@ -337,6 +337,36 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
     return [Check("llm", "ok", summary, data=data), *checks]
 
 
+def pipeline_check(settings: Settings) -> Check:
+    """The async pipeline: off (synchronous adds), or its Redis reachable and its stream readable."""
+    cfg = settings.pipeline
+    if not cfg.enabled:
+        return Check("pipeline", "ok", "off: adds are processed synchronously (pipeline.enabled = false)")
+
+    async def probe() -> None:
+        from memoryd.pipeline import build_queue
+
+        queue = build_queue(cfg)
+        try:
+            await queue.ping()
+        finally:
+            await queue.close()
+
+    fallback = "synchronous adds" if cfg.on_unavailable == "sync" else "503 answers"
+    try:
+        asyncio.run(probe())
+    except MissingExtraError as exc:
+        return Check("pipeline", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
+    except MemorydError as exc:
+        return Check(
+            "pipeline",
+            "fail",
+            f"Redis for the pipeline is unreachable ({exc.message}); meanwhile the server gives {fallback}",
+            "start redis-server, or fix pipeline.redis_url",
+        )
+    return Check("pipeline", "ok", f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'")
+
+
 def jieba_check() -> Check:
     """Chinese keyword search needs jieba and its bundled dictionary."""
     started = time.perf_counter()
@@ -473,6 +503,7 @@ def run_doctor(
         emb_check, embedder = embedder_check(settings)
         checks += [emb_check, store_check(settings, embedder)]
         checks += llm_checks(settings, environ)
+        checks.append(pipeline_check(settings))
     checks.append(jieba_check())
     checks += extras_checks(settings)
     if settings is not None:
