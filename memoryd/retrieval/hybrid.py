@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from memoryd.config import SearchConfig
 from memoryd.filters import Filter
 from memoryd.models import Scope, SearchHit, utcnow
 from memoryd.retrieval.fusion import Candidate, fuse, fuse_scores, recency_factor
+from memoryd.retrieval.when import query_span
 from memoryd.storage import Storage
 from memoryd.text import tokenize
 
@@ -30,6 +31,7 @@ class SearchRequest:
     threshold: float | None
     as_of: datetime | None
     explain: bool
+    now: datetime | None = None  # the asker's time, for "a week ago" (default: the clock)
 
 
 class HybridSearcher:
@@ -74,7 +76,15 @@ class HybridSearcher:
             return []
         # A threshold can drop candidates after loading; otherwise a small margin covers
         # index entries whose record is gone.
-        head = fused[: req.limit * 3 if req.threshold is not None else req.limit + 5]
+        size = req.limit * 3 if req.threshold is not None else req.limit + 5
+        # A query that names a date ("on 3 June, 2023") favours what was said then: it needs the
+        # event time of more candidates than it returns.
+        span = query_span(req.query, req.now or utcnow()) if cfg.date_weight > 0 else None
+        if span is not None:
+            size = max(size, cfg.date_candidates)
+            slack = timedelta(days=cfg.date_slack_days)
+            span = (span[0] - slack, span[1] + slack)
+        head = fused[:size]
         # Every candidate needs a cosine for the threshold and the explanation; keyword-only
         # candidates are scored exactly on their own ids.
         missing = {c.id: c for c in head if "dense" not in c.scores}
@@ -103,6 +113,10 @@ class HybridSearcher:
                     (now - when).total_seconds() / 86400, cfg.recency_half_life_days
                 )
                 score = (score + cfg.recency_weight * cand.recency) / (1.0 + cfg.recency_weight)
+            if span is not None:
+                when = memory.event_time or memory.created_at
+                inside = span[0] <= when < span[1]
+                score = (score + (cfg.date_weight if inside else 0.0)) / (1.0 + cfg.date_weight)
             why = _explain(cand, score, cfg.fusion) if req.explain else None
             hits.append(SearchHit(memory, round(score, 6), why))
         hits.sort(key=lambda h: -h.score)

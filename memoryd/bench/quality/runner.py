@@ -42,7 +42,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 from memoryd.bench.quality.cache import CachedEmbedder, default_cache_path
 from memoryd.bench.quality.data import Benchmark, Question, Turn
 from memoryd.bench.quality.locomo import load_locomo
-from memoryd.bench.quality.longmemeval import load_longmemeval
+from memoryd.bench.quality.longmemeval import load_longmemeval, parse_lme_date
 from memoryd.bench.quality.metrics import dedupe, first_rank
 from memoryd.bench.quality.report import write_reports
 from memoryd.bench.quality.results import QualityResult, SystemRun
@@ -228,7 +228,7 @@ class _Run:
                 first.append(time.perf_counter() - t0)
                 for question in unit.questions:
                     t0 = time.perf_counter()
-                    hits = await system.search(unit.user_id, question.text, self.limit)
+                    hits = await system.search(unit.user_id, question.text, self.limit, _asked_at(question))
                     elapsed = time.perf_counter() - t0
                     timings.append(elapsed)
                     ranked, missing = self._ranked(index, hits)
@@ -360,3 +360,14 @@ async def run_quality_async(
     result.duration_s = round(time.perf_counter() - t0, 2)
     write_reports(result, out)
     return result
+
+
+def _asked_at(question: Question) -> datetime | None:
+    """When the question is asked (LongMemEval's ``question_date``), for relative dates in it."""
+    raw = question.extra.get("question_date")
+    if not raw:
+        return None
+    try:
+        return parse_lme_date(str(raw))
+    except ValueError:
+        return None

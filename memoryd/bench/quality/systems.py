@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,7 +57,11 @@ class System(Protocol):
 
     async def ingest(self, unit: Unit) -> None: ...
 
-    async def search(self, user_id: str, query: str, limit: int) -> list[Retrieved]: ...
+    async def search(
+        self, user_id: str, query: str, limit: int, now: datetime | None = None
+    ) -> list[Retrieved]:
+        """Top ``limit`` hits; ``now`` is the question's date, when the dataset has one."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -98,8 +103,10 @@ class MemorydSystem:
                     elif result.event == Event.ADD:
                         self.added += 1
 
-    async def search(self, user_id: str, query: str, limit: int) -> list[Retrieved]:
-        hits = await self.memory.search(query, user_id=user_id, limit=limit)
+    async def search(
+        self, user_id: str, query: str, limit: int, now: datetime | None = None
+    ) -> list[Retrieved]:
+        hits = await self.memory.search(query, user_id=user_id, limit=limit, reference_time=now)
         return [
             Retrieved(
                 (*h.memory.source_ids, *self._duplicates.get(h.memory.id, ())), float(h.score), h.memory.text
@@ -127,7 +134,9 @@ class BM25System:
         index = BM25Index([bm25_tokens(f"{t.speaker}: {t.text}" if t.speaker else t.text) for t in turns])
         self._indexes[unit.user_id] = (index, [t.alias for t in turns], [t.text for t in turns])
 
-    async def search(self, user_id: str, query: str, limit: int) -> list[Retrieved]:
+    async def search(
+        self, user_id: str, query: str, limit: int, now: datetime | None = None
+    ) -> list[Retrieved]:
         index, aliases, texts = self._indexes[user_id]
         return [
             Retrieved((aliases[i],), score, texts[i]) for i, score in index.search(bm25_tokens(query), limit)
@@ -157,7 +166,9 @@ class Mem0System:
                 self.base.add(turn.text, user_id=unit.user_id, metadata={"turn_id": turn.alias})
                 self.added += 1
 
-    async def search(self, user_id: str, query: str, limit: int) -> list[Retrieved]:
+    async def search(
+        self, user_id: str, query: str, limit: int, now: datetime | None = None
+    ) -> list[Retrieved]:
         rows = self.base.search(query, user_id=user_id, limit=limit)
         return [Retrieved((str(meta.get("turn_id")),), score, text) for text, score, meta in rows]
 

@@ -1,0 +1,71 @@
+"""Dates named in a query, and the boost they give to what was said then."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memoryd import AsyncMemory
+from memoryd.retrieval.when import query_span
+
+
+def day(y: int, m: int, d: int) -> datetime:
+    return datetime(y, m, d, tzinfo=UTC)
+
+
+def test_days_months_and_formats() -> None:
+    assert query_span("What did Caroline share on October 13, 2023?") == (day(2023, 10, 13), day(2023, 10, 14))
+    assert query_span("as mentioned on 3 June, 2023") == (day(2023, 6, 3), day(2023, 6, 4))
+    assert query_span("on the 31st of July 2023") == (day(2023, 7, 31), day(2023, 8, 1))
+    assert query_span("in December 2022") == (day(2022, 12, 1), day(2023, 1, 1))
+    assert query_span("log from 2024-02-29") == (day(2024, 2, 29), day(2024, 3, 1))
+    assert query_span("我2023年7月去了哪里") == (day(2023, 7, 1), day(2023, 8, 1))
+    assert query_span("2023年7月5日发生了什么") == (day(2023, 7, 5), day(2023, 7, 6))
+
+
+def test_no_or_impossible_dates() -> None:
+    assert query_span("what did we talk about last week?") is None
+    assert query_span("May I ask about 2023?") is None
+    assert query_span("on February 30, 2023") is None
+
+
+@given(st.text())
+def test_never_raises(text: str) -> None:
+    query_span(text)
+
+
+async def test_a_named_date_favours_what_was_said_then(amem: AsyncMemory) -> None:
+    await amem.add("I started pottery classes.", user_id="maria", run_id="s1", timestamp="2023-03-01T10:00:00Z")
+    june = await amem.add(
+        "I started volunteering at the shelter.", user_id="maria", run_id="s2", timestamp="2023-06-03T10:00:00Z"
+    )
+    hits = await amem.search("What new activity did Maria start, as mentioned on 3 June, 2023?", user_id="maria")
+    assert hits[0].memory.id == june[0].id
+    march = await amem.search("What new activity did Maria start on 1 March, 2023?", user_id="maria")
+    assert march[0].memory.text == "I started pottery classes."
+
+
+def test_relative_dates_need_a_now() -> None:
+    now = day(2022, 4, 12)
+    assert query_span("what did I cook a couple of days ago?") is None  # no now: not read
+    assert query_span("what did I cook a couple of days ago?", now) == (day(2022, 4, 9), day(2022, 4, 11))
+    assert query_span("the event a week ago", now) == (
+        datetime(2022, 4, 1, 12, tzinfo=UTC),
+        datetime(2022, 4, 8, 12, tzinfo=UTC),
+    )
+    assert query_span("what happened yesterday", now) == (day(2022, 4, 10), now)
+    assert query_span("my trip last month", now) == (day(2022, 2, 11), now)
+    # An explicit date wins over a relative one.
+    assert query_span("on 3 June, 2023, a week ago", now) == (day(2023, 6, 3), day(2023, 6, 4))
+
+
+async def test_reference_time_reads_relative_dates(amem: AsyncMemory) -> None:
+    old = await amem.add("I cooked lasagna for my friend.", user_id="u", run_id="a", timestamp="2022-03-01T10:00:00Z")
+    new = await amem.add("I cooked a curry for my friend.", user_id="u", run_id="b", timestamp="2022-04-10T10:00:00Z")
+    asked = "What did I cook for my friend a couple of days ago?"
+    hits = await amem.search(asked, user_id="u", reference_time="2022-04-12T20:00:00Z")
+    assert hits[0].memory.id == new[0].id
+    hits = await amem.search(asked, user_id="u", reference_time="2022-03-03T20:00:00Z")
+    assert hits[0].memory.id == old[0].id
