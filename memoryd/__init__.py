@@ -8,6 +8,7 @@
 
 from memoryd.client import Memory
 from memoryd.config import Settings, load_settings
+from memoryd.context import Context, ContextItem
 from memoryd.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -52,6 +53,8 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
+    "Context",
+    "ContextItem",
     "EmbedderMismatchError",
     "Entity",
     "Event",

@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from memoryd.config import Settings
+from memoryd.context import Context
 from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
@@ -84,6 +85,15 @@ class Memory:
 
     def reset(self) -> None:
         self._run(self._async.reset())
+
+    def context(self, query: str, **kwargs: Any) -> Context:
+        return self._run(self._async.context(query, **kwargs))
+
+    def users(self) -> list[dict[str, Any]]:
+        return self._run(self._async.users())
+
+    def delete_user(self, user_id: str) -> int:
+        return self._run(self._async.delete_user(user_id))
 
     def health(self) -> dict[str, Any]:
         return self._run(self._async.health())

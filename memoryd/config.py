@@ -31,6 +31,7 @@ from pydantic import (
 from memoryd.errors import ConfigError
 
 __all__ = [
+    "ContextConfig",
     "EmbedderConfig",
     "FineConfig",
     "IndexConfig",
@@ -142,6 +143,11 @@ class SearchConfig(_Section):
     rrf_k: float = Field(60.0, gt=0, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(0.7, ge=0, description="Weight of the embedding similarity.")
     keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25.")
+    date_weight: float = Field(
+        0.5, ge=0, description="Boost for memories said on a date the query names (0 turns it off)."
+    )
+    date_slack_days: float = Field(1.0, ge=0, description="Days around a named date that still count.")
+    date_candidates: int = Field(200, ge=1, le=1000, description="Candidates checked for a named date.")
     recency_weight: float = Field(0.0, ge=0, description="0 turns recency boosting off.")
     recency_half_life_days: float = Field(30.0, gt=0)
 
@@ -260,6 +266,18 @@ class FineConfig(_Section):
     )
 
 
+class ContextConfig(_Section):
+    """The context builder (``context()``, ``POST /v1/context``)."""
+
+    token_budget: int = Field(1000, ge=20, le=100_000, description="Default size of a context, in tokens.")
+    recent_turns: int = Field(10, ge=0, le=200, description="Recent turns of the session offered.")
+    max_facts: int = Field(20, ge=0, le=500, description="Facts and preferences offered, each.")
+    max_episodes: int = Field(10, ge=0, le=500, description="Relevant past turns offered.")
+    fast_rules: bool = Field(
+        False, description="Fast mode: add profile/preference memories from explicit self-statements."
+    )
+
+
 class ServerConfig(_Section):
     """The HTTP server."""
 
@@ -320,6 +338,7 @@ class Settings(_Section):
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig())
     fine: FineConfig = Field(default_factory=lambda: FineConfig())
+    context: ContextConfig = Field(default_factory=lambda: ContextConfig())
     pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig())
 
     def redacted(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import Settings, load_settings
+from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import embedder_identity, make_embedder
 from memoryd.errors import ConflictError, InvalidInputError, MemorydError, NotFoundError
@@ -27,8 +28,10 @@ from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, Represent
+from memoryd.ingest.rules import draft_rule_memories
 from memoryd.llm import Router, build_router
 from memoryd.models import (
+    AddResult,
     AddResults,
     Event,
     HistoryEntry,
@@ -36,6 +39,7 @@ from memoryd.models import (
     MemoryRecord,
     Page,
     Scope,
+    SearchHit,
     content_hash,
     parse_time,
     require_utf8,
@@ -199,19 +203,63 @@ class AsyncMemory:
         plan = plan_fast_add(data, existing, now)
         if data.mode == "fine" and self._fine is not None:
             return await self._fine.add(data, plan, self._index_episodes(data, plan), now, "api:add/fine")
+        results = list(plan.results)
         if plan.new:
             index = await self._index_episodes(data, plan)
             changes = ChangeSet(
-                upserts=[
-                    StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)
-                ],
+                upserts=[StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)],
                 history=[
-                    _draft(m, Event.ADD, None, m.text, "api:add/fast", now, kind=m.kind.value)
+                    HistoryDraft.of(m, Event.ADD, None, m.text, "api:add/fast", now, kind=m.kind.value)
                     for m in plan.new
                 ],
             )
+            if self.settings.context.fast_rules:
+                results += await self._rule_memories(plan.new, now, changes)
             await self.storage.commit(changes)
-        return AddResults(plan.results, mode="fast")
+        return AddResults(results, mode="fast")
+
+    async def _rule_memories(
+        self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
+    ) -> list[AddResult]:
+        """Fast mode: profile and preference memories from explicit self-statements (no LLM)."""
+        drafts = draft_rule_memories(episodes, now)
+        if not drafts:
+            return []
+        owner = drafts[0].memory.scope  # one add has one scope
+        known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
+        fresh = [d for d in drafts if (d.memory.hash, None) not in known]
+        vectors = await self._embed([d.memory.text for d in fresh]) if fresh else None
+        results: list[AddResult] = []
+        row = 0
+        for i, d in enumerate(drafts):
+            kind = "preference" if d.memory.kind is MemoryKind.PREFERENCE else "fact"
+            dup = known.get((d.memory.hash, None))
+            if dup is not None:
+                reason = f"rule: {d.statement.rule}; already known as memory {dup}"
+                results.append(AddResult(Event.NOOP, i, dup, d.memory.text, reason, kind=kind))
+                continue
+            assert vectors is not None
+            m = d.memory
+            changes.upserts.append(StoredMemory(m, vectors[row], self.represent.terms(m)))
+            row += 1
+            changes.history.append(
+                HistoryDraft.of(
+                    m, Event.ADD, None, m.text, "rules:fast", now, kind=m.kind.value, rule=d.statement.rule
+                )
+            )
+            results.append(
+                AddResult(
+                    Event.ADD,
+                    i,
+                    m.id,
+                    m.text,
+                    f"rule: {d.statement.rule}",
+                    memory=m,
+                    kind=kind,
+                    sources=(d.episode_id,),
+                )
+            )
+        return results
 
     async def previous_turn(self, scope: Scope) -> str | None:
         """The last turn stored in a session, the context of the next one (None: no session)."""
@@ -252,7 +300,9 @@ class AsyncMemory:
             await self.storage.commit(
                 ChangeSet(
                     history=[
-                        _draft(old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change")
+                        HistoryDraft.of(
+                            old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change"
+                        )
                     ]
                 )
             )
@@ -268,7 +318,7 @@ class AsyncMemory:
             ChangeSet(
                 upserts=[StoredMemory(new, vector, None if same_text else self.represent.terms(new))],
                 history=[
-                    _draft(
+                    HistoryDraft.of(
                         old,
                         Event.UPDATE,
                         old.text,
@@ -295,7 +345,7 @@ class AsyncMemory:
         await self.storage.commit(
             ChangeSet(
                 deletes=[old.id],
-                history=[_draft(old, Event.DELETE, old.text, None, "api:delete", utcnow())],
+                history=[HistoryDraft.of(old, Event.DELETE, old.text, None, "api:delete", utcnow())],
             )
         )
         return old
@@ -314,7 +364,8 @@ class AsyncMemory:
                 ChangeSet(
                     deletes=list(chunk),
                     history=[
-                        _draft(m, Event.DELETE, m.text, None, "api:delete_all", now) for m in chunk.values()
+                        HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete_all", now)
+                        for m in chunk.values()
                     ],
                 )
             )
@@ -387,19 +438,16 @@ class AsyncMemory:
         as_of: Any = None,
         explain: bool = False,
         graph_hops: int = 0,
+        reference_time: Any = None,
     ) -> SearchResults:
         """Hybrid (dense + BM25) search within a scope, best first.
 
         With ``graph_hops`` 1 or 2, ``.relations`` of the result lists the graph
-        relations around the entities the query and its top hits name."""
+        relations around the entities the query and its top hits name. A date the
+        query names favours memories said then; ``reference_time`` is the asker's
+        "now" for relative ones ("a week ago"; default: the current time)."""
         limits = self.settings.limits
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("query must be a non-empty string", field="query")
-        require_utf8(query, "query")
-        if len(query) > limits.max_query_chars:
-            raise InvalidInputError(
-                f"query has {len(query)} characters; the limit is {limits.max_query_chars}", field="query"
-            )
+        _check_query(query, limits.max_query_chars)
         scope = _scope(user_id, agent_id, run_id).require()
         limit = self.settings.search.default_limit if limit is None else limit
         _check_int("limit", limit, 1, limits.max_limit)
@@ -414,7 +462,8 @@ class AsyncMemory:
         when = parse_time(as_of, field_name="as_of")
         await self._ready()
         assert self._searcher is not None
-        request = SearchRequest(query, scope, where, limit, threshold, when, explain)
+        now = parse_time(reference_time, field_name="reference_time")
+        request = SearchRequest(query, scope, where, limit, threshold, when, explain, now)
         hits = await self._searcher.search(request)
         if not graph_hops:
             return SearchResults(hits)
@@ -422,6 +471,112 @@ class AsyncMemory:
             self.storage.graph, scope, query, hits, hops=graph_hops, as_of=when
         )
         return SearchResults(hits, relations)
+
+    async def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        token_budget: int | None = None,
+    ) -> Context:
+        """A prompt-ready memory block for ``query``, within ``token_budget`` tokens.
+
+        Sections: the user's profile, preferences relevant to the query, relevant
+        facts and past turns (hybrid search over every session of the user), and
+        the recent turns of the session ``run_id``, deduplicated; every line
+        carries a short id tag. See :mod:`memoryd.context.builder` for what is kept."""
+        cfg = self.settings.context
+        _check_query(query, self.settings.limits.max_query_chars)
+        budget = cfg.token_budget if token_budget is None else token_budget
+        _check_int("token_budget", budget, 1, 1_000_000)
+        owner = _scope(user_id, agent_id, None).require()
+        session = _scope(user_id, agent_id, run_id) if run_id is not None else None
+        await self._ready()
+        vector = asyncio.ensure_future(self._embed([query]))
+
+        async def embed_once(texts: Sequence[str]) -> np.ndarray:
+            return await asyncio.shield(vector)  # one query vector for both searches
+
+        searcher = HybridSearcher(self.storage, embed_once, self.settings.search)
+        records = self.storage.records
+        wide = cfg.max_facts * 2 + cfg.max_episodes
+        pref_request = SearchRequest(query, owner, _PREFERENCES, cfg.max_facts, None, None, False)
+        try:
+            profile, prefs, hits, recent = await asyncio.gather(
+                self._profile(owner, cfg.max_facts),
+                _search(searcher, pref_request),
+                _search(searcher, SearchRequest(query, owner, None, wide, None, None, False)),
+                records.page(session, _EPISODES, limit=cfg.recent_turns, offset=0)
+                if session is not None and cfg.recent_turns
+                else _empty_page(),
+            )
+        finally:
+            if not vector.done():
+                vector.cancel()
+            await asyncio.gather(vector, return_exceptions=True)
+        cands = [Candidate(m, RECENT) for m in recent.items]
+        cands += [Candidate(m, PROFILE) for m in profile]
+        cands += [Candidate(h.memory, PREFERENCES, h.score) for h in prefs]
+        facts = episodes = 0
+        for h in hits:
+            kind = h.memory.kind
+            if kind is MemoryKind.PROFILE:
+                cands.append(Candidate(h.memory, PROFILE, h.score))
+            elif kind is MemoryKind.PREFERENCE:
+                cands.append(Candidate(h.memory, PREFERENCES, h.score))
+            elif kind is MemoryKind.EPISODE and episodes < cfg.max_episodes:
+                episodes += 1
+                cands.append(Candidate(h.memory, RELEVANT, h.score))
+            elif kind is not MemoryKind.EPISODE and facts < cfg.max_facts:
+                facts += 1
+                cands.append(Candidate(h.memory, RELEVANT, h.score))
+        return build_context(cands, budget)
+
+    async def _profile(self, owner: Scope, limit: int) -> list[MemoryRecord]:
+        """The owner's newest ``limit`` current profile memories (one indexed scan, no count)."""
+        if limit <= 0:
+            return []
+        ids = await self.storage.records.select_ids(owner, _PROFILE, cap=_PROFILE_CAP)
+        found = await self.storage.records.get_many(ids)
+        return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every known (user_id, agent_id) owner with its current memories, by kind, most first.
+
+        Reads every current memory's scope once (a scan: fine for an admin listing)."""
+        await self._ready()
+        owners: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        offset = 0
+        while True:
+            page = await self.storage.records.page(Scope(), None, limit=_SCAN_PAGE, offset=offset)
+            for m in page.items:
+                row = owners.setdefault(
+                    (m.user_id, m.agent_id),
+                    {"user_id": m.user_id, "agent_id": m.agent_id, "memories": 0, "kinds": {}, "last": None},
+                )
+                row["memories"] += 1
+                row["kinds"][m.kind.value] = row["kinds"].get(m.kind.value, 0) + 1
+                if row["last"] is None or m.created_at > row["last"]:
+                    row["last"] = m.created_at
+            offset += len(page.items)
+            if len(page.items) < _SCAN_PAGE or offset >= page.total:
+                break
+        out = sorted(owners.values(), key=lambda r: (-r["memories"], r["user_id"] or "", r["agent_id"] or ""))
+        for row in out:
+            row["last_added_at"] = row.pop("last").isoformat()
+        return out
+
+    async def delete_user(self, user_id: str) -> int:
+        """Forget a user: every memory with this ``user_id`` (any agent, any session, current
+        or superseded) leaves the record store, both indexes and the graph. Returns how many.
+
+        Their history rows stay (each memory's DELETE event is recorded there, with the old
+        text); erasing those needs a history purge in the record store."""
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise InvalidInputError("user_id must be a non-empty string", field="user_id")
+        return await self.delete_all(user_id=user_id)
 
     async def history(
         self,
@@ -487,6 +642,26 @@ class AsyncMemory:
 
 
 _EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
+_PROFILE = parse_filter({"kind": MemoryKind.PROFILE.value})
+_PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
+_SCAN_PAGE = 5000
+_PROFILE_CAP = 500
+
+
+async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:
+    return await searcher.search(request) if request.limit > 0 else []
+
+
+async def _empty_page() -> Page:
+    return Page([], 0, 0, 0)
+
+
+def _check_query(query: Any, max_chars: int) -> None:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("query must be a non-empty string", field="query")
+    require_utf8(query, "query")
+    if len(query) > max_chars:
+        raise InvalidInputError(f"query has {len(query)} characters; the limit is {max_chars}", field="query")
 
 
 def _limit_blas(threads: int) -> None:
@@ -495,18 +670,6 @@ def _limit_blas(threads: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads, user_api="blas")
-
-
-def _draft(
-    memory: MemoryRecord,
-    event: Event,
-    old: str | None,
-    new: str | None,
-    actor: str,
-    now: datetime,
-    **details: Any,
-) -> HistoryDraft:
-    return HistoryDraft(memory.id, event, old, new, actor, now, details, memory.scope)
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -243,6 +243,34 @@ def search(
     state.output.emit(body, *shown)
 
 
+@app.command()
+def context(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What the next prompt is about.")],
+    user_id: Annotated[str, typer.Option("--user-id", "-u", help="Whose memories.")],
+    agent_id: AgentOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", "-r", help="The current session: its recent turns are included.")
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option("--budget", "-b", help="At most this many tokens [context.token_budget].")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A prompt-ready memory block: profile, preferences, relevant memories, recent turns."""
+    state = CliState.of(ctx, json_out)
+    built = run_with_memory(
+        state,
+        lambda mem: mem.context(
+            query, user_id=user_id, agent_id=agent_id, run_id=run_id, token_budget=budget
+        ),
+    )
+    summary = f"{built.tokens} of {built.budget} tokens, {len(built.items)} items"
+    if built.dropped:
+        summary += f", {built.dropped} left out"
+    state.output.emit(built.to_dict(), Text(built.text), Text(summary, style="dim"))
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,

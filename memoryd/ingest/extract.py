@@ -24,6 +24,7 @@ __all__ = [
     "Extraction",
     "NewMessage",
     "extraction_messages",
+    "valid_items",
 ]
 
 _SYSTEM = """\
@@ -140,12 +141,12 @@ class Extraction(BaseModel):
     def _facts(cls, value: Any) -> Any:
         # A bare string is a fact; an item that cannot be a fact is dropped, not the whole answer.
         items = [{"text": v} if isinstance(v, str) else v for v in _as_list(value)]
-        return _valid_items(items, ExtractedFact)
+        return valid_items(items, ExtractedFact)
 
     @field_validator("relations", mode="before")
     @classmethod
     def _relations(cls, value: Any) -> Any:
-        return _valid_items(_as_list(value), ExtractedRelation)
+        return valid_items(_as_list(value), ExtractedRelation)
 
     def checked(self, n_messages: int) -> Extraction:
         """Drop out-of-range handles (the model cannot point at what it was not shown)."""
@@ -166,7 +167,8 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _valid_items(items: list[Any], model: type[BaseModel]) -> list[BaseModel]:
+def valid_items(items: list[Any], model: type[BaseModel]) -> list[BaseModel]:
+    """The items that validate as ``model``; the others are dropped, not the whole answer."""
     kept = []
     for item in items:
         try:

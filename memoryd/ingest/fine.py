@@ -116,7 +116,9 @@ class FineIngestor:
             raise
         for i, memory in enumerate(plan.new):
             work.changes.upserts.append(StoredMemory(memory, index.vectors[i], index.terms[i]))
-            work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor + "/episode", now))
+            work.changes.history.append(
+                HistoryDraft.of(memory, Event.ADD, None, memory.text, actor + "/episode", now)
+            )
         relations: dict[str, list[dict[str, str]]] = {"added_entities": [], "deleted_entities": []}
         if extraction is not None and extraction.facts:
             facts = await self._facts(extraction, data, fresh)
@@ -252,7 +254,9 @@ class FineIngestor:
         when = fact.when or now
         if d.event == "NOOP" and target is not None:
             fact.memory_id = target.id
-            work.changes.history.append(_draft(target, Event.NOOP, target.text, fact.text, actor, now))
+            work.changes.history.append(
+                HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now)
+            )
             work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
             return
         if d.event == "UPDATE" and target is not None and d.text:
@@ -263,7 +267,9 @@ class FineIngestor:
                 source_ids=tuple(dict.fromkeys([*target.source_ids, *fact.sources])),
             )
             work.changes.upserts.append(StoredMemory(merged, None, self.represent.terms(merged)))
-            work.changes.history.append(_draft(target, Event.UPDATE, target.text, d.text, actor, now))
+            work.changes.history.append(
+                HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
+            )
             fact.memory_id = target.id
             fact.text = d.text
             work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
@@ -275,7 +281,7 @@ class FineIngestor:
             work.changes.graph_close_memories.append(target.id)
             event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
             work.changes.history.append(
-                _draft(target, event, target.text, fact.text, actor, now, valid_to=ends.isoformat())
+                HistoryDraft.of(target, event, target.text, fact.text, actor, now, valid_to=ends.isoformat())
             )
             if d.event == "DELETE":
                 fact.memory_id = None
@@ -301,7 +307,7 @@ class FineIngestor:
         )
         fact.memory_id = memory.id
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
-        work.changes.history.append(_draft(memory, Event.ADD, None, memory.text, actor, now))
+        work.changes.history.append(HistoryDraft.of(memory, Event.ADD, None, memory.text, actor, now))
         if target is not None:  # SUPERSEDE
             reason = f"replaces memory {target.id}"
             work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
@@ -346,15 +352,3 @@ def _result(
         previous=previous,
         sources=tuple(fact.sources),
     )
-
-
-def _draft(
-    memory: MemoryRecord,
-    event: Event,
-    old: str | None,
-    new: str | None,
-    actor: str,
-    now: datetime,
-    **details: Any,
-) -> HistoryDraft:
-    return HistoryDraft(memory.id, event, old, new, actor, now, details, memory.scope)

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from memoryd.ingest.extract import valid_items
 from memoryd.models import MemoryRecord
 
 __all__ = ["Decision", "Reconciliation", "decide", "reconcile_messages"]
@@ -86,15 +87,7 @@ class Reconciliation(BaseModel):
     @classmethod
     def _decisions(cls, value: Any) -> Any:
         # An unusable item is dropped (its fact then defaults to ADD), not the whole answer.
-        if not isinstance(value, list):
-            return value
-        kept = []
-        for item in value:
-            try:
-                kept.append(_RawDecision.model_validate(item))
-            except ValidationError:
-                continue
-        return kept
+        return valid_items(value, _RawDecision) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

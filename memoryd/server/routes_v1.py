@@ -20,6 +20,7 @@ from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
+    ContextRequest,
     ErrorBody,
     ListQuery,
     ListRequest,
@@ -33,6 +34,7 @@ __all__ = [
     "ERROR_RESPONSES",
     "MemoryId",
     "Scoped",
+    "UserId",
     "filters_from_json",
     "router",
 ]
@@ -50,6 +52,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 MemoryId = Annotated[str, Path(description="The memory's id.")]
+UserId = Annotated[str, Path(description="The user's id.")]
 Scoped = Annotated[ScopeQuery, Query()]
 
 router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES)
@@ -141,6 +144,7 @@ async def search(body: SearchRequest, memory: MemoryDep) -> dict[str, Any]:
         as_of=body.as_of,
         explain=body.explain,
         graph_hops=body.graph_hops,
+        reference_time=body.reference_time,
     )
     reply: dict[str, Any] = {"results": [h.to_dict() for h in hits]}
     if hits.relations is not None:
@@ -187,3 +191,31 @@ async def reset(memory: MemoryDep) -> dict[str, bool]:
     """Erase every memory and all history in this store."""
     await memory.reset()
     return {"reset": True}
+
+
+@router.post("/context", summary="A memory context for a prompt")
+async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
+    """A prompt-ready block (profile, preferences, relevant memories, recent turns of ``run_id``)
+    within ``token_budget`` tokens, and its items, each with the id its line is tagged with."""
+    ctx = await memory.context(
+        body.query,
+        user_id=body.user_id,
+        agent_id=body.agent_id,
+        run_id=body.run_id,
+        token_budget=body.token_budget,
+    )
+    return ctx.to_dict()
+
+
+@router.get("/users", summary="Known users and agents")
+async def users(memory: MemoryDep) -> dict[str, Any]:
+    """Every (user_id, agent_id) that owns current memories, with counts by kind, most first."""
+    return {"results": await memory.users()}
+
+
+@router.delete("/users/{user_id}", summary="Forget a user")
+async def delete_user(user_id: UserId, memory: MemoryDep) -> dict[str, Any]:
+    """Remove every memory of the user (all agents and sessions) from every store.
+
+    History rows stay, each with its DELETE event."""
+    return {"deleted": await memory.delete_user(user_id), "user_id": user_id}

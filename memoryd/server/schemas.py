@@ -22,6 +22,7 @@ from memoryd.errors import InvalidInputError
 
 __all__ = [
     "AddRequest",
+    "ContextRequest",
     "ErrorBody",
     "ListQuery",
     "ListRequest",
@@ -188,6 +189,19 @@ class SearchRequest(_Body, _Scope):
     explain: bool = Field(False, description="Include each hit's score parts.")
     graph_hops: int = Field(
         0, description="1 or 2: also return the graph relations around entities the query names."
+    )
+    reference_time: Time = None  # the asker's now, for relative dates in the query ("a week ago")
+
+
+class ContextRequest(_Body):
+    """Body of ``POST /v1/context``: a memory block for the next prompt of ``user_id``."""
+
+    query: str
+    user_id: str = Field(description="Whose memories.")
+    agent_id: str | None = None
+    run_id: str | None = Field(None, description="The current session: its recent turns are included.")
+    token_budget: int | None = Field(
+        None, description="At most this many tokens (default context.token_budget)."
     )
 
 

@@ -57,6 +57,20 @@ class HistoryDraft:
     details: dict[str, Any] = field(default_factory=dict)
     scope: Scope = field(default_factory=Scope)  # whose memory it was: scoped history reads
 
+    @classmethod
+    def of(
+        cls,
+        memory: MemoryRecord,
+        event: Event,
+        old: str | None,
+        new: str | None,
+        actor: str,
+        now: datetime,
+        **details: Any,
+    ) -> HistoryDraft:
+        """The history row of one change to ``memory`` (its id and scope)."""
+        return cls(memory.id, event, old, new, actor, now, details, memory.scope)
+
 
 @dataclass(slots=True)
 class ChangeSet:

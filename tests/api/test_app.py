@@ -33,6 +33,9 @@ V1_ROUTES = {
     ("delete", "/v1/memories/{memory_id}"),
     ("get", "/v1/memories/{memory_id}/history"),
     ("post", "/v1/reset"),
+    ("post", "/v1/context"),
+    ("get", "/v1/users"),
+    ("delete", "/v1/users/{user_id}"),
 }
 MEM0_ROUTES = {
     ("post", "/memories"),

@@ -1,0 +1,214 @@
+"""The context builder: a prompt-ready, size-bounded memory block for the next prompt.
+
+Pure: :func:`build_context` takes the candidates that :meth:`AsyncMemory.context`
+gathered (profile, preferences, relevant memories, recent turns), removes
+duplicates (same id or same content hash, the first source listed wins; and a
+relevant past turn that a listed profile or preference item came from),
+chooses what fits the token budget and renders the text. Each line starts with
+a short id tag (``[1a2b3c4d]``) that maps to an item's full id, so the caller
+can cite or correct a memory.
+
+What is kept when the budget is short, in order: profile items (newest first),
+preferences (best score first), then relevant memories (best score first) and
+recent turns (newest first) taken alternately. An item that does not fit whole
+is cut to the room left when at least :data:`MIN_ITEM_TOKENS` tokens remain.
+The rendered order is sensible for a prompt: sections in the order of
+:data:`SECTIONS`, relevant memories best first, the conversation oldest first.
+Token counts are exact (the tokenizer splits at whitespace, so a line break
+adds none and a block's count is the sum of its lines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
+from memoryd.models import MemoryKind, MemoryRecord
+
+__all__ = [
+    "MIN_ITEM_TOKENS",
+    "PROFILE",
+    "PREFERENCES",
+    "RECENT",
+    "RELEVANT",
+    "SECTIONS",
+    "Candidate",
+    "Context",
+    "ContextItem",
+    "build_context",
+]
+
+PROFILE = "Profile"
+PREFERENCES = "Preferences"
+RELEVANT = "Relevant memories"
+RECENT = "Recent conversation"
+SECTIONS = (PROFILE, PREFERENCES, RELEVANT, RECENT)
+MIN_ITEM_TOKENS = 8
+_TAG_CHARS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory offered to the builder: which section, and how relevant (higher is better)."""
+
+    memory: MemoryRecord
+    section: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContextItem:
+    """One memory included in a context: ``tag`` is the short id its line starts with."""
+
+    id: str
+    tag: str
+    kind: str
+    section: str
+    text: str
+    score: float
+    tokens: int
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tag": self.tag,
+            "kind": self.kind,
+            "section": self.section,
+            "text": self.text,
+            "score": self.score,
+            "tokens": self.tokens,
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """A memory context: ``text`` to put in a prompt, its ``items``, its size and the budget."""
+
+    text: str
+    items: list[ContextItem]
+    tokens: int
+    budget: int
+    tokenizer: str = TOKENIZER_NAME
+    dropped: int = 0  # candidates left out for lack of room
+    sections: dict[str, int] = field(default_factory=dict)  # items per section
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "items": [i.to_dict() for i in self.items],
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "tokenizer": self.tokenizer,
+            "dropped": self.dropped,
+        }
+
+
+def _line_text(memory: MemoryRecord, section: str) -> str:
+    text = " ".join(memory.text.split())
+    if memory.kind is MemoryKind.EPISODE:
+        speaker = memory.actor or memory.role
+        if speaker:
+            text = f"{speaker}: {text}"
+        if section == RELEVANT and (memory.event_time or memory.created_at):
+            when: datetime = memory.event_time or memory.created_at
+            text = f"({when.date().isoformat()}) {text}"
+    return text
+
+
+def _header(section: str) -> str:
+    return f"## {section}"
+
+
+def _priority(cands: list[Candidate]) -> list[Candidate]:
+    by: dict[str, list[Candidate]] = {s: [] for s in SECTIONS}
+    for c in cands:
+        by[c.section].append(c)
+    profile = sorted(by[PROFILE], key=lambda c: c.memory.updated_at, reverse=True)
+    prefs = sorted(by[PREFERENCES], key=lambda c: c.score, reverse=True)
+    relevant = sorted(by[RELEVANT], key=lambda c: c.score, reverse=True)
+    recent = sorted(by[RECENT], key=_turn_order, reverse=True)
+    mixed: list[Candidate] = []
+    for i in range(max(len(relevant), len(recent))):
+        mixed.extend(x[i] for x in (relevant, recent) if i < len(x))
+    return [*profile, *prefs, *mixed]
+
+
+def _turn_order(c: Candidate) -> tuple[datetime, datetime]:
+    return (c.memory.event_time or c.memory.created_at, c.memory.created_at)
+
+
+def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
+    seen_ids: set[str] = set()
+    seen_hashes: set[str] = set()
+    # A past turn that a profile or preference item was distilled from says the same thing.
+    distilled = {s for c in candidates if c.section in (PROFILE, PREFERENCES) for s in c.memory.source_ids}
+    out: list[Candidate] = []
+    for c in candidates:
+        if c.section not in SECTIONS:
+            raise ValueError(f"unknown context section {c.section!r}")
+        m = c.memory
+        if m.id in seen_ids or m.hash in seen_hashes:
+            continue
+        seen_ids.add(m.id)
+        seen_hashes.add(m.hash)
+        if c.section != RELEVANT or m.id not in distilled:
+            out.append(c)
+    return out
+
+
+def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
+    """Choose, order and render ``candidates`` within ``budget`` tokens (see the module doc).
+
+    Duplicates are resolved in the order given: list recent turns and the
+    profile before search hits so a memory stays in its most specific section.
+    """
+    unique = _dedupe(candidates)
+    chosen: dict[str, list[tuple[Candidate, str, int, bool]]] = {s: [] for s in SECTIONS}
+    used = 0
+    dropped = 0
+    for c in _priority(unique):
+        header = 0 if chosen[c.section] else count_tokens(_header(c.section))
+        tag = c.memory.id[:_TAG_CHARS]
+        prefix = f"[{tag}] "
+        body = _line_text(c.memory, c.section)
+        cost = header + count_tokens(prefix + body)
+        truncated = False
+        if used + cost > budget:
+            room = budget - used - header - count_tokens(prefix)
+            if room < MIN_ITEM_TOKENS:
+                dropped += 1
+                continue
+            body = truncate_to_tokens(body, room)
+            cost = header + count_tokens(prefix + body)
+            if not body or used + cost > budget:
+                dropped += 1
+                continue
+            truncated = True
+        used += cost
+        chosen[c.section].append((c, body, cost - header, truncated))
+    lines: list[str] = []
+    items: list[ContextItem] = []
+    for section in SECTIONS:
+        entries = chosen[section]
+        if not entries:
+            continue
+        if section == RECENT:
+            entries.sort(key=lambda e: _turn_order(e[0]))
+        elif section == PROFILE:
+            entries.sort(key=lambda e: e[0].memory.updated_at, reverse=True)
+        else:
+            entries.sort(key=lambda e: e[0].score, reverse=True)
+        lines.append(_header(section))
+        for c, body, tokens, truncated in entries:
+            tag = c.memory.id[:_TAG_CHARS]
+            lines.append(f"[{tag}] {body}")
+            items.append(
+                ContextItem(c.memory.id, tag, c.memory.kind.value, section, body, c.score, tokens, truncated)
+            )
+    sections = {s: len(chosen[s]) for s in SECTIONS if chosen[s]}
+    return Context("\n".join(lines), items, used, budget, dropped=dropped, sections=sections)

