@@ -274,7 +274,7 @@ class ContextConfig(_Section):
     max_facts: int = Field(20, ge=0, le=500, description="Facts and preferences offered, each.")
     max_episodes: int = Field(10, ge=0, le=500, description="Relevant past turns offered.")
     fast_rules: bool = Field(
-        False, description="Fast mode: add profile/preference memories from explicit self-statements."
+        True, description="Fast mode: add profile/preference memories from explicit self-statements."
     )
 
 

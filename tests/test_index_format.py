@@ -16,7 +16,8 @@ async def test_new_store_records_format_and_reopens(settings: Settings, embedder
         await mem.add("I like running", user_id="u")
         assert await mem.storage.records.get_meta("index_format") == INDEX_FORMAT
     async with AsyncMemory(settings, embedder=embedder) as mem:
-        assert [h.memory.text for h in await mem.search("runs", user_id="u")] == ["I like running"]
+        hits = await mem.search("runs", user_id="u", filters={"kind": "episode"})
+        assert [h.memory.text for h in hits] == ["I like running"]
 
 
 async def test_store_of_another_format_is_refused(settings: Settings, embedder: USEEmbedder) -> None:

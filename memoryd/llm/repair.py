@@ -76,6 +76,10 @@ def parse_json(text: str) -> Parsed:
     if value is not _FAIL:
         return Parsed(value, True, False)
     cleaned = strip_think(text)
+    # Valid JSON set in prose wins before any fence is looked for: a "```" may sit inside it.
+    strict = _valid_in_prose(cleaned)
+    if strict is not _FAIL:
+        return Parsed(strict, True, True)
     fences = [m.group(1) for m in _FENCE.finditer(cleaned)] if "```" in cleaned else []
     for candidate in [*fences, cleaned]:
         value = _loads(candidate.strip())
@@ -110,6 +114,17 @@ def _top_level_starts(text: str) -> list[int]:
         elif ch in "}]" and depth:
             depth -= 1
     return starts
+
+
+def _valid_in_prose(text: str) -> Any:
+    """The first top-level object or array in ``text`` that is valid JSON as it stands."""
+    decoder = json.JSONDecoder()
+    for start in _top_level_starts(text):
+        try:
+            return decoder.raw_decode(text, start)[0]
+        except (ValueError, RecursionError):
+            continue
+    return _FAIL
 
 
 def _from_prose(text: str) -> Any:

@@ -70,12 +70,14 @@ def fuse_scores(
         weight = weights.get(name, 0.0) / total_weight
         top = max(score for _, score in ranked)
         low = (floors or {}).get(name, min(score for _, score in ranked))
-        span = top - low if top > low else 1.0
+        span = top - low
         for rank, (mid, score) in enumerate(ranked, start=1):
             cand = by_id.get(mid)
             if cand is None:
                 cand = by_id[mid] = Candidate(mid)
             cand.ranks[name] = rank
             cand.scores[name] = score
-            cand.fused += weight * max(0.0, (score - low) / span)
+            # All equal (a single candidate, say): each is the best this retriever has.
+            norm = (score - low) / span if span > 0 else 1.0
+            cand.fused += weight * max(0.0, norm)
     return sorted(by_id.values(), key=lambda c: (-c.fused, min(c.ranks.values()), c.id))

@@ -145,8 +145,10 @@ def add(
 
 
 def count(client: httpx.Client, **scope: str) -> int:
-    """How many current memories a scope holds (all scopes used by a test must be named)."""
-    r = client.get("/v1/memories", params=scope or {"user_id": "alice"})
+    """How many current episodes (stored messages) a scope holds (all scopes used by a test
+    must be named); memories the fast-mode rules derive from them are not counted."""
+    params = {**(scope or {"user_id": "alice"}), "filters": '{"kind": "episode"}'}
+    r = client.get("/v1/memories", params=params)
     assert r.status_code == 200, r.text
     total: int = r.json()["total"]
     return total

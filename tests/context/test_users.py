@@ -50,9 +50,10 @@ async def test_fast_add_derives_profile_and_preferences(rmem: AsyncMemory) -> No
     assert noop.event is Event.NOOP and noop.id == tea.id and "already known" in (noop.reason or "")
 
 
-async def test_rules_are_off_by_default(amem: AsyncMemory) -> None:
+async def test_rules_are_on_by_default_in_fast_mode(amem: AsyncMemory) -> None:
     out = await amem.add("I love green tea.", user_id="ana")
-    assert [r.kind for r in out] == ["episode"]
+    assert [r.kind for r in out] == ["episode", "preference"]
+    assert out[1].text == "The user loves green tea." and out[1].sources == (out[0].id,)
 
 
 async def test_users_lists_owners_with_counts(filled: AsyncMemory) -> None:

@@ -122,3 +122,8 @@ def test_a_truncated_list_gives_a_prefix_of_its_items(items: list[Any], data: st
     parsed = parse_json(text[:cut])
     assert parsed.ok and isinstance(parsed.value, list)
     assert parsed.value == items[: len(parsed.value)]
+
+
+def test_fence_marks_inside_json_are_data() -> None:
+    assert parse_json(': {"```": []} :').value == {"```": []}
+    assert parse_json('Sure:\n```json\n{"a": 1}\n```').value == {"a": 1}

@@ -76,6 +76,8 @@ class MemorydSystem:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.memory = AsyncMemory(settings, embedder=embedder)
         self._duplicates: dict[str, list[str]] = {}  # memory id -> aliases of NOOPed identical turns
+        self._turn_of: dict[str, str] = {}  # episode memory id -> its turn's alias
+        self.derived = 0  # memories memoryd derived from turns (fast-mode rules, fine-mode facts)
         self.added = 0
         self.noops = 0
 
@@ -96,7 +98,11 @@ class MemorydSystem:
                 results = await self.memory.add(
                     chunk, user_id=unit.user_id, run_id=session.alias, timestamp=session.date
                 )
-                for message, result in zip(chunk, results, strict=True):
+                episodes = [r for r in results if r.kind == "episode"]
+                self.derived += sum(1 for r in results if r.kind != "episode" and r.event == Event.ADD)
+                for message, result in zip(chunk, episodes, strict=True):
+                    if result.id:
+                        self._turn_of.setdefault(result.id, str(message["id"]))
                     if result.event == Event.NOOP and result.id:
                         self._duplicates.setdefault(result.id, []).append(str(message["id"]))
                         self.noops += 1
@@ -107,9 +113,15 @@ class MemorydSystem:
         self, user_id: str, query: str, limit: int, now: datetime | None = None
     ) -> list[Retrieved]:
         hits = await self.memory.search(query, user_id=user_id, limit=limit, reference_time=now)
+        # A derived memory (a rule's or the LLM's fact) stands for the turns it came from.
         return [
             Retrieved(
-                (*h.memory.source_ids, *self._duplicates.get(h.memory.id, ())), float(h.score), h.memory.text
+                (
+                    *(self._turn_of.get(s, s) for s in h.memory.source_ids),
+                    *self._duplicates.get(h.memory.id, ()),
+                ),
+                float(h.score),
+                h.memory.text,
             )
             for h in hits
         ]
@@ -118,7 +130,7 @@ class MemorydSystem:
         await self.memory.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"memories": self.added, "duplicate_turns_noop": self.noops}
+        return {"memories": self.added, "duplicate_turns_noop": self.noops, "derived_memories": self.derived}
 
 
 class BM25System:
