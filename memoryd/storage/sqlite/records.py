@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS memories (
     valid_to REAL
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, created_at);
+CREATE INDEX IF NOT EXISTS memories_user_kind ON memories(user_id, kind, created_at);
 CREATE INDEX IF NOT EXISTS memories_agent ON memories(agent_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_run ON memories(run_id, created_at);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories(hash);
