@@ -17,7 +17,6 @@ later session can update what an earlier one said.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from memoryd.config import FineConfig
 from memoryd.errors import BackendUnavailableError
 from memoryd.filters import parse_filter
 from memoryd.graph.models import RelationDraft
+from memoryd.ingest.derived import derived_memory, owner_scope
 from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
@@ -70,13 +70,6 @@ class _Work:
     changes: ChangeSet = field(default_factory=ChangeSet)
     results: list[AddResult] = field(default_factory=list)
     reembed: list[int] = field(default_factory=list)  # upserts whose merged text needs a vector
-
-
-def fact_scope(scope: Scope) -> Scope:
-    """Where extracted facts live: the user/agent, not the session (if there is one)."""
-    if scope.user_id is None and scope.agent_id is None:
-        return scope
-    return Scope(scope.user_id, scope.agent_id, None)
 
 
 class FineIngestor:
@@ -173,8 +166,6 @@ class FineIngestor:
             meta["about"] = f.about
             if f.preference:
                 meta["preference"] = f.preference
-            if data.scope.run_id is not None:
-                meta["source_run_id"] = data.scope.run_id
             when = max(times) if times else next((t for t in data.times if t is not None), None)
             facts.append(_Fact(i, f.text, f.memory_kind, meta, sources, when, vectors[i]))
         return facts
@@ -200,7 +191,7 @@ class FineIngestor:
     async def _reconcile(
         self, facts: list[_Fact], data: AddInput, now: datetime, actor: str, usage: LLMUsage, work: _Work
     ) -> None:
-        scope = fact_scope(data.scope)
+        scope = owner_scope(data.scope)
         existing = await self._similar(facts, scope)
         by_hash = {m.hash: m for m in existing}
         pending: list[_Fact] = []
@@ -288,22 +279,15 @@ class FineIngestor:
                 reason = "no longer true; kept as history"
                 work.results.append(_result(Event.DELETE, fact, target.id, reason, previous=target.text))
                 return
-        memory = MemoryRecord(
-            id=str(uuid.uuid4()),
-            text=fact.text,
-            kind=fact.kind,
-            user_id=scope.user_id,
-            agent_id=scope.agent_id,
-            run_id=scope.run_id,
+        memory = derived_memory(
+            fact.text,
+            fact.kind,
+            data.scope,
+            source_ids=fact.sources,
             metadata=fact.meta,
-            role=None,
-            actor=None,
-            source_ids=tuple(fact.sources),
             event_time=fact.when,
-            created_at=now,
-            updated_at=now,
-            hash=content_hash(fact.text),
             valid_from=when,
+            now=now,
         )
         fact.memory_id = memory.id
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
@@ -318,7 +302,7 @@ class FineIngestor:
     def _relations(
         self, extraction: Extraction, facts: list[_Fact], data: AddInput, now: datetime, work: _Work
     ) -> None:
-        scope = fact_scope(data.scope)
+        scope = owner_scope(data.scope)
         fallback = facts[0].sources[0] if facts and facts[0].sources else None
         for rel in extraction.relations[: self.config.max_relations]:
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None

@@ -12,12 +12,12 @@ speech ("he said I am…") produce nothing. Pure: no I/O, never raises.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from memoryd.ingest.derived import derived_memory
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
 
 __all__ = ["RuleMemory", "Statement", "draft_rule_memories", "extract_statements"]
@@ -232,26 +232,15 @@ def draft_rule_memories(episodes: Sequence[MemoryRecord], now: datetime) -> list
                 continue
             seen.add(digest)
             # Like fine mode's facts, they belong to the user, not the session (kept as provenance).
-            owned = episode.user_id is not None or episode.agent_id is not None
-            meta: dict[str, Any] = {**found.metadata, "rule": found.rule}
-            if owned and episode.run_id is not None:
-                meta["source_run_id"] = episode.run_id
-            memory = MemoryRecord(
-                id=str(uuid.uuid4()),
-                text=found.text,
-                kind=found.kind,
-                user_id=episode.user_id,
-                agent_id=episode.agent_id,
-                run_id=None if owned else episode.run_id,
-                metadata=meta,
-                role=None,
-                actor=None,
+            memory = derived_memory(
+                found.text,
+                found.kind,
+                episode.scope,
                 source_ids=(episode.id,),
+                metadata={**found.metadata, "rule": found.rule},
                 event_time=episode.event_time,
-                created_at=now,
-                updated_at=now,
-                hash=digest,
                 valid_from=episode.valid_from,
+                now=now,
             )
             out.append(RuleMemory(memory, found, episode.id))
     return out

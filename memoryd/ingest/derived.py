@@ -1,0 +1,61 @@
+"""Memories derived from episodes (fine mode's facts, fast mode's rules): who owns them, and how
+they are built.
+
+A derived memory belongs to the user/agent of the episodes it came from, not to
+their session, so a later session can update what an earlier one said; the
+session is kept as provenance in ``metadata.source_run_id``. Only a scope with
+no user or agent keeps its ``run_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash
+
+__all__ = ["derived_memory", "owner_scope"]
+
+
+def owner_scope(scope: Scope) -> Scope:
+    """Where memories derived in ``scope`` live: the user/agent, not the session (if there is one)."""
+    if scope.user_id is None and scope.agent_id is None:
+        return scope
+    return Scope(scope.user_id, scope.agent_id, None)
+
+
+def derived_memory(
+    text: str,
+    kind: MemoryKind,
+    origin: Scope,
+    *,
+    source_ids: Sequence[str],
+    metadata: Mapping[str, Any],
+    event_time: datetime | None,
+    valid_from: datetime,
+    now: datetime,
+) -> MemoryRecord:
+    """A new memory derived in ``origin`` from the episodes ``source_ids``."""
+    owner = owner_scope(origin)
+    meta = dict(metadata)
+    if owner.run_id is None and origin.run_id is not None:
+        meta["source_run_id"] = origin.run_id
+    return MemoryRecord(
+        id=str(uuid.uuid4()),
+        text=text,
+        kind=kind,
+        user_id=owner.user_id,
+        agent_id=owner.agent_id,
+        run_id=owner.run_id,
+        metadata=meta,
+        role=None,
+        actor=None,
+        source_ids=tuple(source_ids),
+        event_time=event_time,
+        created_at=now,
+        updated_at=now,
+        hash=content_hash(text),
+        valid_from=valid_from,
+    )
