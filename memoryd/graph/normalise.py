@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 __all__ = ["display_name", "normalise_name", "normalise_relation"]
 
@@ -56,15 +57,19 @@ def _name_round(text: str) -> str:
     return text
 
 
-def normalise_name(name: str) -> str:
-    """The merge key of an entity name ("" when nothing meaningful is left)."""
-    text = name
+def _fixpoint(step: Callable[[str], str], text: str) -> str:
+    """Apply ``step`` until the text stops changing (at most ``_MAX_ROUNDS`` times): idempotence."""
     for _ in range(_MAX_ROUNDS):
-        nxt = _name_round(text)
+        nxt = step(text)
         if nxt == text:
             break
         text = nxt
     return text
+
+
+def normalise_name(name: str) -> str:
+    """The merge key of an entity name ("" when nothing meaningful is left)."""
+    return _fixpoint(_name_round, name)
 
 
 def _is_word(char: str) -> bool:
@@ -81,10 +86,4 @@ def _relation_round(text: str) -> str:
 
 def normalise_relation(relation: str) -> str:
     """A relation name in snake_case ("" when it has no letters or digits)."""
-    text = relation
-    for _ in range(_MAX_ROUNDS):
-        nxt = _relation_round(text)
-        if nxt == text:
-            break
-        text = nxt
-    return text
+    return _fixpoint(_relation_round, relation)
