@@ -10,6 +10,7 @@ from memoryd.client import Memory
 from memoryd.config import Settings, load_settings
 from memoryd.context import Context, ContextItem
 from memoryd.errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ConfigError,
     ConflictError,
@@ -25,6 +26,8 @@ from memoryd.errors import (
     NotFoundError,
     NotSupportedError,
     PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
     StorageError,
 )
 from memoryd.graph import Entity, Relation
@@ -50,6 +53,7 @@ __all__ = [
     "AddResult",
     "AddResults",
     "AsyncMemory",
+    "AuthenticationError",
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
@@ -76,6 +80,8 @@ __all__ = [
     "NotSupportedError",
     "Page",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "Relation",
     "Scope",
     "SearchHit",

@@ -31,9 +31,12 @@ from pydantic import (
 from memoryd.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_TENANT",
+    "AuthConfig",
     "ContextConfig",
     "EmbedderConfig",
     "FineConfig",
+    "GatewayConfig",
     "IndexConfig",
     "LLMConfig",
     "LLMTargetConfig",
@@ -44,6 +47,7 @@ __all__ = [
     "ServerConfig",
     "Settings",
     "StorageConfig",
+    "TiersConfig",
     "env_key",
     "load_settings",
 ]
@@ -55,6 +59,9 @@ CONFIG_ENV = "MEMORYD_CONFIG"
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "memoryd"
+
+
+DEFAULT_TENANT = "default"
 
 
 class _Section(BaseModel):
@@ -72,6 +79,7 @@ class StorageConfig(_Section):
     vectors: str = Field("sqlite", description="Vector index backend.")
     keywords: str = Field("sqlite", description="Keyword (BM25) index backend.")
     graph: str = Field("sqlite", description="Graph store backend (entities and relations).")
+    segments: str = Field("sqlite", description="Segment store backend (memory tiers, segments and heat).")
     read_threads: int = Field(4, ge=1, le=64, description="Reader threads for SQLite.")
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite fsync policy: FULL survives power loss, NORMAL only crashes."
@@ -278,12 +286,78 @@ class ContextConfig(_Section):
     )
 
 
+class TiersConfig(_Section):
+    """The memory hierarchy: short-term turns per session, mid-term segments with heat, promotion."""
+
+    enabled: bool = Field(True, description="Keep turns in tiers (short-term, mid-term segments, heat).")
+    short_term_turns: int = Field(
+        20, ge=1, le=1000, description="Turns a session keeps in short-term (20: ten question/answer pairs)."
+    )
+    short_term_sessions: int = Field(
+        4, ge=1, le=1000, description="Sessions of a user that keep short-term turns; older ones move on."
+    )
+    segment_similarity: float = Field(
+        0.6, ge=-1, le=1, description="Cosine between a turn and a segment's centroid to join the segment."
+    )
+    continuity_bonus: float = Field(
+        0.05, ge=0, le=1, description="Added to the similarity of the segment the session's last turn joined."
+    )
+    segment_max_turns: int = Field(200, ge=1, description="A full segment takes no more turns.")
+    mid_term_segments: int = Field(
+        200, ge=1, description="Segments a user keeps in mid-term; beyond, the coldest are evicted."
+    )
+    heat_retrieval_weight: float = Field(1.0, ge=0, description="Heat per retrieval of a segment's turns.")
+    heat_interaction_weight: float = Field(0.5, ge=0, description="Heat per turn a segment holds.")
+    heat_recency_weight: float = Field(1.0, ge=0, description="Heat of a segment touched just now.")
+    heat_half_life_hours: float = Field(
+        24.0, gt=0, description="The recency part of heat halves every this many hours."
+    )
+    promote_heat: float = Field(
+        5.0, ge=0, description="Heat at which a segment is promoted to long-term processing."
+    )
+    heat_flush_every: int = Field(
+        1000, ge=1, description="Retrieved ids held in memory before heat is written in the background."
+    )
+    topic_similarity: float = Field(
+        0.5, ge=-1, le=1, description="Memory tree: segments whose centroids are this similar share a topic."
+    )
+
+
 class ServerConfig(_Section):
     """The HTTP server."""
 
     host: str = "127.0.0.1"
     port: int = Field(8420, ge=0, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+
+class AuthConfig(_Section):
+    """API keys, tenants and per-key rate limits (see the README's "Security")."""
+
+    required: Literal["auto", "always"] = Field(
+        "auto",
+        description="auto: keys are required once any key exists or the server binds to a non-loopback "
+        "address; always: required even on loopback with no keys.",
+    )
+    keys_path: Path | None = Field(
+        None, description="SQLite file of API keys (salted hashes); default keys.db next to storage.path."
+    )
+    tenants_dir: Path | None = Field(
+        None, description="Where each tenant's own store lives; default tenants/ next to storage.path."
+    )
+    rate_limit_per_s: float = Field(
+        50.0, ge=0, description="Requests per second each API key may send on average (0 turns it off)."
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a key may send at once above its rate.")
+    max_open_tenants: int = Field(
+        64, ge=1, description="Tenant stores kept open at once; the least recently used is closed."
+    )
+
+    @field_validator("keys_path", "tenants_dir", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        value = _none_if_unset(value)
+        return Path(os.path.expanduser(str(value))) if value is not None else value
 
 
 class PipelineConfig(_Section):
@@ -326,6 +400,69 @@ class PipelineConfig(_Section):
         return f"{self.prefix}{self.stream}"
 
 
+def _str_list(value: Any) -> Any:
+    """From the environment: a JSON list, or names separated by commas."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("must be a JSON list of strings or names separated by commas") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _str_map(value: Any) -> Any:
+    """From the environment: a JSON object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise ValueError('must be a JSON object, e.g. {"smart": "gpt-4o"}') from None
+    return value
+
+
+class GatewayConfig(_Section):
+    """The OpenAI-compatible chat gateway (``POST /v1/chat/completions``); upstreams come from ``[llm]``."""
+
+    enabled: bool = Field(True, description="Serve the chat gateway (it needs an LLM in [llm]).")
+    token_budget: int = Field(
+        800, ge=20, le=100_000, description="Size of the injected memory block, in tokens."
+    )
+    inject_mode: Literal["system", "merge"] = Field(
+        "system", description="system: a system message of its own; merge: appended to the system prompt."
+    )
+    memory_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="Longest wait for memories; after it the call goes on without them."
+    )
+    writeback: bool = Field(True, description="Store each completed turn (user message and answer).")
+    user_headers: list[str] = Field(
+        default_factory=lambda: ["X-Memoryd-User-Id", "X-User-ID"],
+        description="Request headers naming the user, first found wins (before the body's `user`).",
+    )
+    session_headers: list[str] = Field(
+        default_factory=lambda: ["X-Memoryd-Session-Id"],
+        description="Request headers naming the session (before `metadata.session_id`).",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="Model names clients may ask for -> a model or target of [llm]."
+    )
+    unknown_model: Literal["route", "reject"] = Field(
+        "route", description="A model no target serves: route it through the tiers, or answer 404."
+    )
+    fallback_models: bool = Field(
+        True, description="After a model's own targets fail, fall back to the other tiers' models."
+    )
+    stream_usage: bool = Field(
+        True, description="Ask OpenAI-shaped upstreams for usage in streams (hidden unless asked for)."
+    )
+    usage_flush_s: float = Field(1.0, gt=0, le=3600, description="How often usage counters are saved.")
+
+    _lists = field_validator("user_headers", "session_headers", mode="before")(_str_list)
+    _maps = field_validator("aliases", mode="before")(_str_map)
+
+
 class Settings(_Section):
     """Every setting memoryd reads. Build it with :func:`load_settings`."""
 
@@ -339,7 +476,24 @@ class Settings(_Section):
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig())
     fine: FineConfig = Field(default_factory=lambda: FineConfig())
     context: ContextConfig = Field(default_factory=lambda: ContextConfig())
+    tiers: TiersConfig = Field(default_factory=lambda: TiersConfig())
     pipeline: PipelineConfig = Field(default_factory=lambda: PipelineConfig())
+    gateway: GatewayConfig = Field(default_factory=lambda: GatewayConfig())
+    auth: AuthConfig = Field(default_factory=lambda: AuthConfig())
+
+    def keys_path(self) -> Path:
+        """The API key store: ``auth.keys_path``, else ``keys.db`` beside the database."""
+        return self.auth.keys_path or self.storage.path.parent / "keys.db"
+
+    def for_tenant(self, tenant: str) -> Settings:
+        """These settings for one tenant's store: the default tenant is ``storage.path`` itself,
+        every other one its own file under ``auth.tenants_dir``."""
+        if tenant == DEFAULT_TENANT:
+            return self
+        root = self.auth.tenants_dir or self.storage.path.parent / "tenants"
+        storage = self.storage.model_copy(update={"path": root / tenant / self.storage.path.name})
+        auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
+        return self.model_copy(update={"storage": storage, "auth": auth})
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""

@@ -9,9 +9,12 @@ each class knows the HTTP status the REST server answers with::
     ├── InvalidInputError (422)           a field of a request is wrong; names it
     │   ├── InvalidFilterError (422)      a malformed filter expression
     │   └── PayloadTooLargeError (413)    a body, message or list over its limit
-    ├── NotFoundError (404)               an id or scope that does not exist
+    ├── AuthenticationError (401)         no API key, or one that is unknown or revoked
+    ├── PermissionDeniedError (403)       the key's role may not do this
+    ├── NotFoundError (404)               an id or scope that does not exist (or not yours)
     ├── ConflictError (409)               the store disagrees with the request
     │   └── EmbedderMismatchError (409)   the store was built with another model
+    ├── RateLimitedError (429)            the key is over its request rate; retry later
     ├── NotSupportedError (501)           a feature reserved for a later release
     └── BackendUnavailableError (503)     a storage engine or model is down
         ├── StorageError (503)            a backend failed while serving a call
@@ -26,9 +29,11 @@ backend boundary, so callers never need to import a driver to catch them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
@@ -44,6 +49,8 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitedError",
     "StorageError",
 ]
 
@@ -59,6 +66,10 @@ class MemorydError(Exception):
         self.message = message
         self.field = field
         self.details = details
+
+    def http_headers(self) -> dict[str, str]:
+        """Extra HTTP response headers this error calls for (``Retry-After``, ...)."""
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body the REST server sends."""
@@ -104,6 +115,37 @@ class PayloadTooLargeError(InvalidInputError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class AuthenticationError(MemorydError):
+    """The request has no API key, or one that is malformed, unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="memoryd"'}
+
+
+class PermissionDeniedError(MemorydError):
+    """The key is valid but its role may not call this (e.g. a ``user`` key managing keys)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimitedError(MemorydError):
+    """The key sent more requests than its rate allows; ``retry_after_s`` says when to retry."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=round(retry_after_s, 3))
+        self.retry_after_s = retry_after_s
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
 
 class NotFoundError(MemorydError):

@@ -11,6 +11,11 @@ Several keys in one object are joined with AND. A metadata key whose value is
 JSON null counts as absent. :func:`parse_filter` turns the
 JSON into a small tree; backends compile that tree to their own query language,
 and :func:`matches` evaluates it in Python (the reference semantics).
+
+A filter may nest ``max_depth`` levels and hold :data:`MAX_FILTER_TERMS` terms
+(conditions, plus each value of an ``in``/``nin`` list): a bigger one is refused
+with 422 here rather than left for a backend to fail on (SQLite's expression
+tree is at most 1000 deep).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from memoryd.models import MemoryRecord, parse_time, require_utf8
 
 __all__ = [
     "BUILTIN_FIELDS",
+    "MAX_FILTER_TERMS",
     "OPERATORS",
     "And",
     "Cond",
@@ -40,6 +46,7 @@ BUILTIN_FIELDS = (
     frozenset({"id", "kind", "role", "actor", "user_id", "agent_id", "run_id", "hash", "text"}) | TIME_FIELDS
 )
 _LOGICAL = {"AND", "OR", "NOT", "and", "or", "not", "$and", "$or", "$not"}
+MAX_FILTER_TERMS = 200
 
 
 @dataclass(frozen=True)
@@ -77,11 +84,26 @@ class Not:
 Filter = Cond | And | Or | Not
 
 
-def parse_filter(data: Any, *, max_depth: int = 8) -> Filter | None:
+def parse_filter(data: Any, *, max_depth: int = 8, max_terms: int = MAX_FILTER_TERMS) -> Filter | None:
     """Validate a JSON filter and return its tree (``None`` for no filter)."""
     if data is None or data == {}:
         return None
-    return _parse(data, depth=1, max_depth=max_depth, path="filters")
+    tree = _parse(data, depth=1, max_depth=max_depth, path="filters")
+    terms = _terms(tree)
+    if terms > max_terms:
+        raise InvalidFilterError(
+            f"filters has {terms} terms (conditions and list values); the limit is {max_terms}",
+            field="filters",
+        )
+    return tree
+
+
+def _terms(node: Filter) -> int:
+    if isinstance(node, (And, Or)):
+        return sum(_terms(n) for n in node.items)
+    if isinstance(node, Not):
+        return _terms(node.item)
+    return max(1, len(node.value)) if isinstance(node.value, list) else 1
 
 
 def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:

@@ -21,9 +21,20 @@ from memoryd.config import Settings, load_settings
 from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import embedder_identity, make_embedder
-from memoryd.errors import ConflictError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    InvalidInputError,
+    MemorydError,
+    NotFoundError,
+)
 from memoryd.filters import parse_filter
+from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
+from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
+from memoryd.hierarchy.promote import process_turns
+from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
+from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
@@ -67,8 +78,11 @@ class AsyncMemory:
         embedder: Embedder | None = None,
         storage: Storage | None = None,
         router: Router | None = None,
+        close_router: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        self._close_router = close_router  # False when the router is shared (tenant stores)
         self._embedder = embedder
         self.storage = storage or build_storage(self.settings)
         # The LLM (fine mode), or None: fast mode only. Built from [llm] unless given.
@@ -80,6 +94,14 @@ class AsyncMemory:
             else None
         )
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
+        # The memory hierarchy (short-term turns, mid-term segments and heat); ``clock`` moves its time.
+        self.tiers = Tiers(
+            self.storage,
+            self.settings.tiers,
+            process=self._long_term,
+            capability=LEVEL_LLM if self._fine is not None else LEVEL_RULES,
+            **({"clock": clock} if clock is not None else {}),
+        )
         self._searcher: HybridSearcher | None = None
         self._opened = False
         self._open_lock = asyncio.Lock()
@@ -144,9 +166,10 @@ class AsyncMemory:
 
     async def close(self) -> None:
         if self._opened:
+            await self.tiers.close()
             await self.storage.close()
             self._opened = False
-        if self.router is not None:
+        if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed_pool.shutdown(wait=True)
 
@@ -162,7 +185,14 @@ class AsyncMemory:
 
     async def _embed(self, texts: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._embed_pool, self.embedder.embed, list(texts))
+        try:
+            return await loop.run_in_executor(self._embed_pool, self.embedder.embed, list(texts))
+        except MemorydError:
+            raise
+        except Exception as exc:  # a model crashing is a dependency down (503), not a bug in the request
+            raise BackendUnavailableError(
+                f"the embedder {self.embedder.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
+            ) from exc
 
     # -- writing -----------------------------------------------------------
     async def add(
@@ -202,7 +232,7 @@ class AsyncMemory:
         now = utcnow()
         plan = plan_fast_add(data, existing, now)
         if data.mode == "fine" and self._fine is not None:
-            return await self._fine.add(data, plan, self._index_episodes(data, plan), now, "api:add/fine")
+            return await self._fine_add(data, plan, now)
         results = list(plan.results)
         if plan.new:
             index = await self._index_episodes(data, plan)
@@ -213,16 +243,38 @@ class AsyncMemory:
                     for m in plan.new
                 ],
             )
-            if self.settings.context.fast_rules:
+            rules = self.settings.context.fast_rules
+            if rules:
                 results += await self._rule_memories(plan.new, now, changes)
-            await self.storage.commit(changes)
+            await self.tiers.write(changes, plan.new, index.vectors, LEVEL_RULES if rules else LEVEL_NONE)
         return AddResults(results, mode="fast")
+
+    async def _fine_add(self, data: AddInput, plan: FastPlan, now: datetime) -> AddResults:
+        """Fine mode; then the new episodes enter the hierarchy (a second, small commit)."""
+        assert self._fine is not None
+        kept: list[EpisodeIndex] = []
+
+        async def index() -> EpisodeIndex:
+            kept.append(await self._index_episodes(data, plan))
+            return kept[0]
+
+        out = await self._fine.add(data, plan, index(), now, "api:add/fine")
+        if plan.new and kept:
+            done = out.llm is not None and out.llm.fallback is None
+            await self.tiers.write(ChangeSet(), plan.new, kept[0].vectors, LEVEL_LLM if done else LEVEL_NONE)
+        return out
+
+    async def _long_term(self, episodes: list[MemoryRecord]) -> int:
+        """Long-term processing of a promoted segment's turns (:mod:`memoryd.hierarchy.promote`)."""
+        return await process_turns(
+            episodes, storage=self.storage, rules=self._rule_memories, fine=self._fine, now=utcnow()
+        )
 
     async def _rule_memories(
         self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
     ) -> list[AddResult]:
         """Fast mode: profile and preference memories from explicit self-statements (no LLM)."""
-        drafts = draft_rule_memories(episodes, now)
+        drafts = draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
         if not drafts:
             return []
         owner = drafts[0].memory.scope  # one add has one scope
@@ -375,6 +427,7 @@ class AsyncMemory:
         """Erase every memory and all history in this store."""
         await self._ready()
         await self.storage.reset()
+        self.tiers.forget_pending()
 
     # -- reading -----------------------------------------------------------
     async def get(
@@ -465,6 +518,7 @@ class AsyncMemory:
         now = parse_time(reference_time, field_name="reference_time")
         request = SearchRequest(query, scope, where, limit, threshold, when, explain, now)
         hits = await self._searcher.search(request)
+        self.tiers.note(h.memory for h in hits)  # heat, counted in memory, written later
         if not graph_hops:
             return SearchResults(hits)
         relations = await related_relations(
@@ -483,10 +537,11 @@ class AsyncMemory:
     ) -> Context:
         """A prompt-ready memory block for ``query``, within ``token_budget`` tokens.
 
-        Sections: the user's profile, preferences relevant to the query, relevant
-        facts and past turns (hybrid search over every session of the user), and
-        the recent turns of the session ``run_id``, deduplicated; every line
-        carries a short id tag. See :mod:`memoryd.context.builder` for what is kept."""
+        Sections: the user's profile, preferences relevant to the query (and always what the
+        assistant learned about its own behaviour with this user), relevant facts and past
+        turns (hybrid search over every session of the user), and the recent turns of the
+        session ``run_id``, deduplicated; every line carries a short id tag. See
+        :mod:`memoryd.context.builder` for what is kept. What is included heats its segments."""
         cfg = self.settings.context
         _check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
@@ -504,8 +559,9 @@ class AsyncMemory:
         wide = cfg.max_facts * 2 + cfg.max_episodes
         pref_request = SearchRequest(query, owner, _PREFERENCES, cfg.max_facts, None, None, False)
         try:
-            profile, prefs, hits, recent = await asyncio.gather(
+            profile, assistant, prefs, hits, recent = await asyncio.gather(
                 self._profile(owner, cfg.max_facts),
+                self._assistant_knowledge(owner, cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, SearchRequest(query, owner, None, wide, None, None, False)),
                 records.page(session, _EPISODES, limit=cfg.recent_turns, offset=0)
@@ -518,6 +574,7 @@ class AsyncMemory:
             await asyncio.gather(vector, return_exceptions=True)
         cands = [Candidate(m, RECENT) for m in recent.items]
         cands += [Candidate(m, PROFILE) for m in profile]
+        cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
         cands += [Candidate(h.memory, PREFERENCES, h.score) for h in prefs]
         facts = episodes = 0
         for h in hits:
@@ -532,7 +589,18 @@ class AsyncMemory:
             elif kind is not MemoryKind.EPISODE and facts < cfg.max_facts:
                 facts += 1
                 cands.append(Candidate(h.memory, RELEVANT, h.score))
-        return build_context(cands, budget)
+        built = build_context(cands, budget)
+        used = {i.id for i in built.items if i.section != RECENT}
+        self.tiers.note(c.memory for c in cands if c.memory.id in used)
+        return built
+
+    async def _assistant_knowledge(self, owner: Scope, limit: int) -> list[MemoryRecord]:
+        """What the assistant learned about its own behaviour with ``owner``, newest first."""
+        if limit <= 0:
+            return []
+        ids = await self.storage.records.select_ids(owner, _ASSISTANT, cap=_PROFILE_CAP)
+        found = await self.storage.records.get_many(ids)
+        return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
     async def _profile(self, owner: Scope, limit: int) -> list[MemoryRecord]:
         """The owner's newest ``limit`` current profile memories (one indexed scan, no count)."""
@@ -543,7 +611,8 @@ class AsyncMemory:
         return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
     async def users(self) -> list[dict[str, Any]]:
-        """Every known (user_id, agent_id) owner with its current memories, by kind, most first.
+        """Every known (user_id, agent_id) owner with its current memories, by kind, most first,
+        and the size of each of its tiers (``tiers``: short-term and mid-term turns, segments).
 
         Reads every current memory's scope once (a scan: fine for an admin listing)."""
         await self._ready()
@@ -564,19 +633,39 @@ class AsyncMemory:
             if len(page.items) < _SCAN_PAGE or offset >= page.total:
                 break
         out = sorted(owners.values(), key=lambda r: (-r["memories"], r["user_id"] or "", r["agent_id"] or ""))
+        tiers = await self.tiers.counts()
         for row in out:
             row["last_added_at"] = row.pop("last").isoformat()
+            row["tiers"] = tiers.get((row["user_id"], row["agent_id"])) or dict(_NO_TIERS)
         return out
+
+    async def tree(self, user_id: str, *, agent_id: str | None = None, episodes: int = 20) -> dict[str, Any]:
+        """The memory tree of one owner (``user_id``, and ``agent_id`` exactly as listed by
+        :meth:`users`): topics containing segments containing facts and episodes, with ids,
+        labels, counts, heat and tier, plus the short-term turns and every long-term memory.
+        ``episodes``: turns shown per segment and session. See :mod:`memoryd.hierarchy.tree`."""
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise InvalidInputError("user_id must be a non-empty string", field="user_id")
+        _check_int("episodes", episodes, 0, 10_000)
+        await self._ready()
+        return await self.tiers.tree(owner_scope(_scope(user_id, agent_id, None)), episodes=episodes)
 
     async def delete_user(self, user_id: str) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current
-        or superseded) leaves the record store, both indexes and the graph. Returns how many.
-
-        Their history rows stay (each memory's DELETE event is recorded there, with the old
-        text); erasing those needs a history purge in the record store."""
+        or superseded) leaves the record store, both indexes and the graph, and so do their
+        history rows and their place in the memory hierarchy. Returns how many memories."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
-        return await self.delete_all(user_id=user_id)
+        await self._ready()
+        who = Scope(user_id=user_id)
+        ids = await self.storage.records.select_ids(who, None, include_expired=True)
+        deleted = await self.delete_all(user_id=user_id)
+        await self.storage.records.purge_history(who, ids)
+        await self.tiers.purge(who)
+        await self.storage.keywords.compact()  # deleted terms linger in FTS segments until merged
+        if self.storage.usage is not None:  # and the chat gateway's usage counters
+            await self.storage.usage.delete_user(user_id)
+        return deleted
 
     async def history(
         self,
@@ -644,7 +733,12 @@ class AsyncMemory:
 _EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
 _PROFILE = parse_filter({"kind": MemoryKind.PROFILE.value})
 _PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
+_ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_ASSISTANT})
 _SCAN_PAGE = 5000
+_NO_TIERS = {
+    "short_term_turns": 0, "mid_term_turns": 0, "evicted_turns": 0, "segments": 0, "evicted_segments": 0,
+    "promoted_segments": 0,
+}  # fmt: skip
 _PROFILE_CAP = 500
 
 

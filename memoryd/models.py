@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "HistoryEntry",
     "LLMUsage",
+    "MAX_SCOPE_ID_CHARS",
     "MemoryRecord",
     "MemoryKind",
     "Message",
@@ -110,6 +111,9 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
+MAX_SCOPE_ID_CHARS = 512  # a user, agent or run id: an identifier, not a document
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Who a memory belongs to. Every read and write names at least one part."""
@@ -125,6 +129,11 @@ class Scope:
                 raise InvalidInputError(f"{name} must be a non-empty string", field=name)
             if value is not None:
                 require_utf8(value, name)
+                if len(value) > MAX_SCOPE_ID_CHARS:
+                    raise InvalidInputError(
+                        f"{name} is {len(value)} characters; at most {MAX_SCOPE_ID_CHARS} are allowed",
+                        field=name,
+                    )
 
     @property
     def is_empty(self) -> bool:

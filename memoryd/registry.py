@@ -16,7 +16,7 @@ from memoryd.errors import ConfigError, MissingExtraError
 
 __all__ = ["ROLES", "Entry", "available", "register", "resolve", "unregister"]
 
-ROLES = ("embedder", "records", "vectors", "keywords", "graph", "queue")
+ROLES = ("embedder", "records", "vectors", "keywords", "graph", "segments", "queue", "usage")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,18 @@ register(
     "sqlite",
     "memoryd.storage.sqlite.graph:SQLiteGraphStore",
     description="Entities and relations in SQLite tables (default)",
+)
+register(
+    "usage",
+    "sqlite",
+    "memoryd.storage.sqlite.usage:SQLiteUsageStore",
+    description="Chat gateway usage counters in the SQLite file (kept by the record store's backend)",
+)
+register(
+    "segments",
+    "sqlite",
+    "memoryd.storage.sqlite.segments:SQLiteSegmentStore",
+    description="Memory tiers in SQLite tables: short-term turns, mid-term segments and their heat (default)",
 )
 register(
     "queue",

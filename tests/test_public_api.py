@@ -26,6 +26,7 @@ def test_one_exception_tree_with_http_statuses() -> None:
     classes = [getattr(errors, n) for n in errors.__all__]
     assert all(issubclass(c, errors.MemorydError) for c in classes)
     assert {c.__name__: c.status_code for c in classes if c is not errors.MemorydError} == {
+        "AuthenticationError": 401,
         "BackendUnavailableError": 503,
         "ConfigError": 500,
         "ConflictError": 409,
@@ -38,6 +39,8 @@ def test_one_exception_tree_with_http_statuses() -> None:
         "LLMUnavailableError": 503,
         "MissingExtraError": 500,
         "NotFoundError": 404,
+        "PermissionDeniedError": 403,
+        "RateLimitedError": 429,
         "NotSupportedError": 501,
         "PayloadTooLargeError": 413,
         "StorageError": 503,

@@ -44,6 +44,7 @@ TARGETS: dict[str, Any] = {
     "batch_ratio_vs_raw": 0.85,
     "search_p95_ms": {10_000: 8.0, 100_000: 15.0},
     "multi_user_search_p95_ms": 20.0,
+    "context_p95_ms": {10_000: 25.0},
 }
 
 
@@ -79,6 +80,10 @@ def _tier_rows(tier: SearchTier) -> list[Row]:
     ]
     if tier.memoryd_cold is not None:
         rows.append(_latency_row(f"search p95 @ {tier.name}, cold", tier.memoryd_cold.p95_ms, None))
+    if tier.context is not None:
+        target = TARGETS["context_p95_ms"].get(tier.memories)
+        rows.append(_latency_row(f"context() p50 @ {where}", tier.context.p50_ms, None))
+        rows.append(_latency_row(f"context() p95 @ {where}", tier.context.p95_ms, None, target))
     return rows
 
 

@@ -88,6 +88,7 @@ class SearchTier:
     breakdown: dict[str, Latency] | None = None
     mem0: Latency | None = None
     mem0_load_s: float | None = None
+    context: Latency | None = None  # AsyncMemory.context() (default budget), single-user tiers
 
 
 @dataclass

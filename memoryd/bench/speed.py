@@ -10,7 +10,9 @@ One process, one machine, one embedder instance shared by both systems:
   distinct queries after warm-up: one user with N memories, and optionally one
   user among ``users × per_user`` (warm partitions, and each user's cold first
   query). How each tier was loaded is recorded (see :data:`bulk.LOAD_NOTE`), and
-  a breakdown times each part of a search alone (embedding, keyword index, vectors, fetch).
+  a breakdown times each part of a search alone (embedding, keyword index, vectors, fetch);
+* **context** — p50/p95 of ``AsyncMemory.context`` (default token budget) over the same
+  queries, at each single-user tier.
 
 :func:`run_speed` returns a :class:`SpeedResult`; :mod:`memoryd.bench.report` renders it.
 """
@@ -78,6 +80,7 @@ class SpeedConfig:
     pool: int = 20_000
     api_load_max: int = 10_000
     breakdown: int = 50
+    context: bool = True
     limit: int = 10
     seed: int = 0
     workdir: Path | None = None
@@ -276,6 +279,7 @@ class _Run:
             switch = {name: bind(call, warm) for name, call in calls.items()}
             times = await self.timed(f"{label}: searches ({self._who(calls)})", self.queries, calls, switch)
             parts = await self.breakdown(mem, _USER)
+            context = await self.contexts(mem, label) if self.cfg.context else None
         finally:
             await mem.close()
             if base is not None:
@@ -283,9 +287,15 @@ class _Run:
             self.discard(name, f"mem0-{name}")
         mem0 = Latency.of(times["mem0"]) if "mem0" in times else None
         load = "api-add" if api else "bulk-commit"
-        return SearchTier(
-            label, size, 1, load, load_s, Latency.of(times["memoryd"]), None, parts, mem0, mem0_load_s
-        )
+        ours = Latency.of(times["memoryd"])
+        return SearchTier(label, size, 1, load, load_s, ours, None, parts, mem0, mem0_load_s, context)
+
+    async def contexts(self, mem: AsyncMemory, label: str) -> Latency:
+        """``context()`` for each query (after warm-up): profile, preferences, both searches, trimming."""
+        call: Call = lambda q, _: mem.context(q, user_id=_USER)  # noqa: E731
+        await self.timed(f"{label}: context() warm-up", self.warm_queries, {"memoryd": call})
+        times = await self.timed(f"{label}: context() calls", self.queries, {"memoryd": call})
+        return Latency.of(times["memoryd"])
 
     async def mem0_loaded(self, label: str, size: int) -> tuple[Mem0Baseline, float]:
         """A mem0 store holding the same ``size`` pooled texts, added one by one through its add()."""

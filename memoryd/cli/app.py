@@ -20,8 +20,10 @@ from typing import Annotated, Any, TypedDict
 import typer
 from rich.markup import escape
 from rich.text import Text
+from rich.tree import Tree as RichTree
 
 from memoryd import __version__
+from memoryd.auth.principal import check_tenant
 from memoryd.cli.output import (
     CliState,
     Output,
@@ -100,6 +102,14 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--tenant",
+            "-t",
+            help="Work on this tenant's store (data commands; the server serves every tenant).",
+        ),
+    ] = None,
 ) -> None:
     """Self-hosted long-term memory for LLM apps.
 
@@ -113,8 +123,12 @@ def root(
     error: ConfigError | None = None
     try:
         settings = load_settings(path, env=env)
+        if tenant is not None:
+            settings = settings.for_tenant(check_tenant(tenant, "--tenant"))
     except ConfigError as exc:  # reported (exit 2) by the first command that needs settings
         error = exc
+    except InvalidInputError as exc:
+        error = ConfigError(exc.message, field=exc.field)
     ctx.obj = CliState(Output(json_out), path, env, settings, error)
     if ctx.invoked_subcommand is None:
         serve(ctx)
@@ -269,6 +283,57 @@ def context(
     if built.dropped:
         summary += f", {built.dropped} left out"
     state.output.emit(built.to_dict(), Text(built.text), Text(summary, style="dim"))
+
+
+@app.command()
+def tree(
+    ctx: typer.Context,
+    user_id: Annotated[str, typer.Option("--user-id", "-u", help="Whose memory tree.")],
+    agent_id: Annotated[
+        str | None, typer.Option("--agent-id", "-a", help="The agent, as `GET /v1/users` lists it.")
+    ] = None,
+    episodes: Annotated[int, typer.Option(min=0, help="Turns shown per segment and session.")] = 5,
+    json_out: JsonOpt = False,
+) -> None:
+    """The memory tree: topics > segments (mid-term, with heat) > facts and episodes, the
+    short-term turns of each session, and the long-term memories."""
+    state = CliState.of(ctx, json_out)
+    doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, episodes=episodes))
+    counts = doc["counts"]
+    summary = (
+        f"{counts['short_term_turns']} short-term turns, {counts['mid_term_turns']} mid-term turns in "
+        f"{counts['segments']} segments ({counts['evicted_segments']} evicted, "
+        f"{counts['promoted_segments']} promoted), {sum(counts['long_term'].values())} long-term memories"
+    )
+    state.output.emit(doc, _tree_view(doc), Text(summary, style="dim"))
+
+
+def _tree_view(doc: dict[str, Any]) -> RichTree:
+    who = doc["user_id"] + (f" / {doc['agent_id']}" if doc["agent_id"] else "")
+    root = RichTree(Text(f"memory of {who}", style="bold"))
+    short = root.add(Text("short-term", style="bold cyan"))
+    for session in doc["short_term"]:
+        node = short.add(Text(f"session {session['run_id'] or '(none)'}: {session['turns']} turns"))
+        for e in session["episodes"]:
+            node.add(Text(f"[{e['id'][:8]}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+    mid = root.add(Text("mid-term", style="bold yellow"))
+    for topic in doc["topics"]:
+        branch = mid.add(Text(f"{topic['label'] or '(no label)'}  heat {topic['heat']:.2f}", style="bold"))
+        for seg in topic["segments"]:
+            mark = " promoted" if seg["promoted_at"] else ""
+            title = f"[{seg['id'][:8]}] {seg['label']} · {seg['tier']}{mark} · heat {seg['heat']:.2f} · "
+            node = branch.add(Text(title + f"{seg['turns']} turns, {seg['retrievals']} retrievals"))
+            for f in seg["facts"]:
+                node.add(Text(f"[{f['id'][:8]}] {f['kind']}: {f['text']}", style="green"))
+            for e in seg["episodes"]:
+                node.add(Text(f"[{e['id'][:8]}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+    long = root.add(Text("long-term", style="bold green"))
+    for group, items in doc["long_term"].items():
+        if items:
+            node = long.add(Text(f"{group} ({len(items)})"))
+            for m in items:
+                node.add(Text(f"[{m['id'][:8]}] {m['text']}"))
+    return root
 
 
 @app.command("list")
@@ -431,6 +496,31 @@ def _mount_pipeline() -> None:
 
 
 _mount_pipeline()
+
+
+def _mount_keys() -> None:
+    """``memoryd keys``: API key management (:mod:`memoryd.cli.keys`)."""
+    from memoryd.cli.keys import app as keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_mount_keys()
+
+
+def _mount_maintenance() -> None:
+    """``memoryd check``, ``reindex``, ``export`` and ``import`` (:mod:`memoryd.cli.maintenance`,
+    :mod:`memoryd.cli.portability`)."""
+    from memoryd.cli.maintenance import check, reindex
+    from memoryd.cli.portability import export, import_
+
+    app.command("check")(check)
+    app.command("reindex")(reindex)
+    app.command("export")(export)
+    app.command("import")(import_)
+
+
+_mount_maintenance()
 
 
 def main() -> None:

@@ -1,14 +1,16 @@
 """``memoryd bench``: benchmarks, as a typer sub-app the main CLI mounts.
 
-``memoryd bench speed`` measures add latency, batch ingest throughput and
-search latency at growing store sizes, next to mem0 when it is installed, and
+``memoryd bench speed`` measures add latency, batch ingest throughput,
+search and context() latency at growing store sizes, next to mem0 when it is installed, and
 prints a table (optionally a JSON document with every raw figure).
 ``memoryd bench locomo`` and ``memoryd bench longmemeval`` measure retrieval
 quality on those datasets, memoryd next to BM25 and mem0
 (:mod:`memoryd.bench.quality`), and write a report directory. With ``--qa`` and
 an LLM configured (``[llm]``, ``MEMORYD_LLM_*``) they also answer each question
 from its hits and grade the answers with an LLM judge
-(:mod:`memoryd.bench.quality.qa`). Each command exits 0 when the run completes —
+(:mod:`memoryd.bench.quality.qa`). ``memoryd bench gateway`` measures what the chat
+gateway adds to a chat call and the rate it sustains (:mod:`memoryd.bench.gateway`).
+Each command exits 0 when the run completes —
 missed targets are reported, not failures — 1 when something breaks, and 2 on
 bad options (``--qa`` without an LLM, say).
 """
@@ -105,6 +107,9 @@ def speed(
     pool: Annotated[int, typer.Option(min=1, help="Sentences embedded once to fill tiers.")] = 20000,
     api_load_max: Annotated[int, typer.Option(min=0, help="Tiers up to this size load via add().")] = 10000,
     breakdown: Annotated[int, typer.Option(min=0, help="Queries per tier timed part by part.")] = 50,
+    context: Annotated[
+        bool, typer.Option("--context/--no-context", help="Also time context() at each single-user tier.")
+    ] = True,
     limit: Annotated[int, typer.Option(min=1, help="Results per search.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write every figure as JSON to this file.")] = None,
@@ -118,7 +123,7 @@ def speed(
         bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")
     ] = False,
 ) -> None:
-    """Latency and throughput: add, batch ingest, and search at growing store sizes."""
+    """Latency and throughput: add, batch ingest, search and context() at growing store sizes."""
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     if "memoryd" not in chosen or set(chosen) - set(SYSTEMS):
         raise typer.BadParameter(
@@ -132,7 +137,7 @@ def speed(
         queries=queries, warmup=warmup, single_adds=single_adds, batch_size=batch_size,
         batch_messages=batch_messages, embedder=embedder, systems=chosen,
         mem0_sizes=_ints(mem0_sizes, "--mem0-sizes"), pool=pool, api_load_max=api_load_max,
-        breakdown=breakdown, limit=limit, seed=seed, workdir=workdir, keep=keep,
+        breakdown=breakdown, context=context, limit=limit, seed=seed, workdir=workdir, keep=keep,
         overrides=_overrides(settings or []),
     )  # fmt: skip
     console = Console()
@@ -398,3 +403,100 @@ def pipeline(
     Console(width=120).print(report_table(result))
     for text in result.notes:
         Console().print(f"note: {text}")
+
+
+# -- the chat gateway ----------------------------------------------------------------
+@app.command()
+def gateway(
+    memories: Annotated[int, typer.Option(min=1, help="Memories of the user the calls name.")] = 10_000,
+    requests: Annotated[int, typer.Option(min=1, help="Measured calls per path, plain and streamed.")] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls per path first.")] = 20,
+    rate: Annotated[float, typer.Option(min=1, help="Calls per second of the sustained run.")] = 200.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of the sustained run.")] = 20.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Most calls in flight in the sustained run.")] = 64,
+    answer_words: Annotated[int, typer.Option(min=1, help="Words of the scripted answer.")] = 40,
+    writeback: Annotated[
+        bool, typer.Option("--writeback/--no-writeback", help="Store each turn (gateway.writeback).")
+    ] = True,
+    embedder: Annotated[str, typer.Option(help="Embedder: use | minilm.")] = "use",
+    out: Annotated[Path | None, typer.Option(help="Write every figure as JSON to this file.")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The chat gateway: latency it adds to plain calls and to a stream's first byte, against a scripted
+    upstream on loopback, for a user with MEMORIES memories; then the rate it sustains without errors."""
+    from memoryd.bench.gateway import GatewayBenchConfig, report_table, run_gateway_bench
+
+    config = GatewayBenchConfig(
+        memories=memories, requests=requests, warmup=warmup, rate=rate, duration_s=duration,
+        concurrency=concurrency, answer_words=answer_words, writeback=writeback, embedder=embedder,
+        workdir=workdir,
+    )  # fmt: skip
+    err = Console(stderr=True)
+    try:
+        result = run_gateway_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
+    except (MemorydError, ValueError, OSError, RuntimeError) as exc:
+        err.print(f"[red]bench gateway failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    doc = result.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        return
+    Console(width=120).print(report_table(result))
+    for text in result.notes:
+        Console().print(f"note: {text}")
+
+
+# -- load ----------------------------------------------------------------------------
+@app.command()
+def load(
+    clients: Annotated[int, typer.Option(min=1, max=1024, help="Concurrent HTTP clients.")] = 16,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of load (after prefill, warm-up).")] = 30.0,
+    users: Annotated[int, typer.Option(min=1, help="Users the requests are spread over.")] = 20,
+    prefill: Annotated[int, typer.Option(min=0, help="Memories per user stored before the run.")] = 200,
+    mix: Annotated[str, typer.Option(help="Shares of add,search,context requests.")] = "0.3,0.5,0.2",
+    embedder: Annotated[str, typer.Option(help="Embedder of the server: use | minilm.")] = "use",
+    out: Annotated[Path | None, typer.Option(help="Write every figure as JSON to this file.")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """N concurrent clients against a real server (memoryd serve on loopback) mixing add, search and
+    context for a bounded time: throughput, p50/p95/p99 per operation, errors (must be 0), and the
+    server's memory (RSS) growth, first third against last third. Exits 1 if any request failed."""
+    from memoryd.bench.load import LoadBenchConfig, report_table, run_load_bench, summary_text
+
+    try:
+        shares = tuple(float(x) for x in mix.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+        raise typer.BadParameter("expected three non-negative shares like 0.3,0.5,0.2", param_hint="--mix")
+    config = LoadBenchConfig(
+        clients=clients, duration_s=duration, users=users, prefill=prefill, mix=shares,  # type: ignore[arg-type]
+        embedder=embedder, workdir=workdir,
+    )  # fmt: skip
+    err = Console(stderr=True)
+    try:
+        result = run_load_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
+    except (MemorydError, ValueError, OSError, RuntimeError) as exc:
+        err.print(f"[red]bench load failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    doc = result.to_dict()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    else:
+        console = Console(width=120)
+        console.print(report_table(result))
+        console.print(summary_text(result))
+        for example in result.error_examples:
+            console.print(f"[red]error:[/] {example}")
+        for text in result.notes:
+            console.print(f"note: {text}")
+    if result.errors:
+        raise typer.Exit(1)

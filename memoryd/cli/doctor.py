@@ -367,6 +367,44 @@ def pipeline_check(settings: Settings) -> Check:
     return Check("pipeline", "ok", f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'")
 
 
+def auth_check(settings: Settings) -> Check:
+    """API keys: whether the server will require them, and how many are active."""
+    from memoryd.auth import open_key_store
+    from memoryd.server.auth import is_loopback
+
+    path = settings.keys_path()
+    active = 0
+    if path.exists():  # doctor probes; it does not create the key store
+        try:
+            store = open_key_store(settings)
+            try:
+                active = store.count_active()
+            finally:
+                store.close()
+        except MemorydError as exc:
+            return Check("auth", "fail", exc.message, f"make {path} readable, or set auth.keys_path")
+    data = {"keys": active, "keys_path": str(path)}
+    host = settings.server.host
+    if active or settings.auth.required == "always" or not is_loopback(host):
+        if not active:
+            return Check(
+                "auth",
+                "warn",
+                f"keys are required (host {host}, auth.required = {settings.auth.required!r}) but none "
+                "exists: every request will be refused",
+                "memoryd keys create --role admin",
+                data,
+            )
+        return Check("auth", "ok", f"on: {active} active API key(s) in {path}", data=data)
+    return Check(
+        "auth",
+        "ok",
+        f"off: loopback ({host}) and no API key, so local callers need none "
+        "(`memoryd keys create --role admin` turns it on)",
+        data=data,
+    )
+
+
 def jieba_check() -> Check:
     """Chinese keyword search needs jieba and its bundled dictionary."""
     started = time.perf_counter()
@@ -504,6 +542,7 @@ def run_doctor(
         checks += [emb_check, store_check(settings, embedder)]
         checks += llm_checks(settings, environ)
         checks.append(pipeline_check(settings))
+        checks.append(auth_check(settings))
     checks.append(jieba_check())
     checks += extras_checks(settings)
     if settings is not None:

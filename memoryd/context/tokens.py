@@ -47,7 +47,10 @@ def _load() -> Any:
 def _pieces(text: str) -> list[str]:
     if not text.strip():
         return []
-    return list(_load()(text))
+    try:
+        return list(_load()(text))
+    except (RuntimeError, ValueError):  # a lone surrogate: not UTF-8, so the tokenizer refuses it
+        return list(_load()(text.encode("utf-8", "replace").decode("utf-8")))
 
 
 @lru_cache(maxsize=65_536)

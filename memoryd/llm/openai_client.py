@@ -21,12 +21,13 @@ from memoryd.llm.http import post_json
 from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
 
-__all__ = ["OpenAIChat", "build_request", "parse_response"]
+__all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
 
 _LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none": "none"}
 
 
-def _url(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
+def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
+    """The chat-completions URL of ``target`` and its query parameters (Azure's ``api-version``)."""
     base = target.base_url.rstrip("/")
     if base.endswith("/chat/completions"):
         url = base
@@ -38,7 +39,8 @@ def _url(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
     return url, ({"api-version": version} if record.auth == "api-key" and version else {})
 
 
-def _headers(target: Target, record: Vendor) -> dict[str, str]:
+def auth_headers(target: Target, record: Vendor) -> dict[str, str]:
+    """The header carrying ``target``'s key, in the vendor's style (none without a key)."""
     if not target.api_key:
         return {}
     if record.auth == "api-key":
@@ -51,7 +53,7 @@ def build_request(
 ) -> tuple[str, dict[str, str], dict[str, Any], dict[str, str]]:
     """``(url, headers, body, query)`` for one chat completion; ``mode`` overrides the JSON mode."""
     record = vendor(target.provider)
-    url, params = _url(target, record)
+    url, params = endpoint(target, record)
     own_url = record.base_url is not None and target.base_url.rstrip("/") == record.base_url.rstrip("/")
     body: dict[str, Any] = {
         "messages": [{"role": m["role"], "content": m["content"]} for m in request.messages],
@@ -70,7 +72,7 @@ def build_request(
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif chosen == "object":
             body["response_format"] = {"type": "json_object"}
-    return url, _headers(target, record), body, params
+    return url, auth_headers(target, record), body, params
 
 
 def _text(content: Any) -> str:

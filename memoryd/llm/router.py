@@ -147,13 +147,25 @@ class Router:
         stats.tokens_in += usage.prompt_tokens
         stats.tokens_out += usage.completion_tokens
 
-    async def run(self, fn: Callable[[Target], Awaitable[T]], *, timeout: bool = True) -> T:
+    async def run(
+        self,
+        fn: Callable[[Target], Awaitable[T]],
+        *,
+        timeout: bool = True,
+        targets: Sequence[Target] | None = None,
+    ) -> T:
         """``await fn(target)`` on the first target that succeeds, with fallback and retries.
 
         ``fn`` raises :class:`LLMError` (or lets httpx errors escape) to fail over;
         :class:`LLMOutputError` to reject an answer. With ``timeout`` each attempt
         is cut off after the target's ``timeout_s``. Other exceptions propagate.
+        ``targets`` (some of this router's own, in the order to try) replaces the
+        tier order for this call: the gateway routes a model to its own targets first.
         """
+        order = self.targets if targets is None else list(targets)
+        unknown = [t.label for t in order if t.label not in self._breakers]
+        if unknown or not order:
+            raise ValueError(f"not targets of this router: {unknown or 'none given'}")
         failures: dict[str, str] = {}
         finished: set[str] = set()  # targets not to try again within this call
         not_before: dict[str, float] = {}
@@ -161,7 +173,7 @@ class Router:
         last_failed: str | None = None
         for round_no in range(self.max_attempts):
             tried = False
-            for target in self.targets:
+            for target in order:
                 label = target.label
                 if label in finished or attempts >= self.max_attempts:
                     continue
@@ -196,14 +208,14 @@ class Router:
                 if last_failed is not None and last_failed != label:
                     self._stats[label].rescues += 1
                 return result
-            left = [t.label for t in self.targets if t.label not in finished]
+            left = [t.label for t in order if t.label not in finished]
             if not tried or not left or attempts >= self.max_attempts:
                 break
             if not any(label in not_before for label in left):
                 await asyncio.sleep(min(self.backoff_s * 2**round_no, self.max_wait_s))
-        for target in self.targets:
+        for target in order:
             failures.setdefault(target.label, f"{target.label}: not tried (all {attempts} attempts used)")
-        listed = [{"target": label, "error": failures[label]} for label in (t.label for t in self.targets)]
+        listed = [{"target": label, "error": failures[label]} for label in (t.label for t in order)]
         summary = "; ".join(item["error"] for item in listed)
         raise LLMUnavailableError(f"no LLM target answered ({attempts} attempts): {summary}", listed)
 

@@ -55,6 +55,7 @@ class EventRecord:
     error: dict[str, Any] | None = None
     retry_at: str | None = None
     dlq_id: str | None = None
+    owner: str | None = None  # the user_id the event's add is for (not shown: access checks only)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

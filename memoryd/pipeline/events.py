@@ -8,7 +8,9 @@ An event is one ``add`` call, written as flat string fields of a stream entry::
     created_at  when it was enqueued (ISO 8601, UTC)
     attempt     1 on first delivery; a retry is re-enqueued with attempt + 1
     source      who produced it: "api:v1", "api:mem0", "gateway", "cli", ...
-    payload     JSON: {messages, user_id, agent_id, run_id, metadata, timestamp, mode}
+    payload     JSON: {messages, user_id, agent_id, run_id, metadata, timestamp, mode, tenant}
+                (``tenant`` only for a tenant other than the default one; the event id
+                in the stream is then ``<tenant>/<client's id>``, so tenants never share ids)
     last_error  JSON, on retries: the error of the previous attempt
     replayed_from   on events replayed from the DLQ: the DLQ entry id
 
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError
 
 __all__ = [
@@ -41,7 +44,9 @@ __all__ = [
     "EventStatus",
     "PipelineEvent",
     "check_event_id",
+    "check_stored_event_id",
     "new_event_id",
+    "stored_event_id",
 ]
 
 SCHEMA_VERSION = 1
@@ -49,7 +54,8 @@ MIN_READ_VERSION = max(1, SCHEMA_VERSION - 1)
 MAX_READ_VERSION = SCHEMA_VERSION + 1
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
-_PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode")
+_STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+_PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode", "tenant")
 _KNOWN_FIELDS = frozenset(
     ("v", "event_id", "type", "created_at", "attempt", "source", "payload", "last_error", "replayed_from")
 )
@@ -80,6 +86,20 @@ def check_event_id(value: Any, field_name: str = "event_id") -> str:
     return value
 
 
+def stored_event_id(event_id: str, tenant: str | None) -> str:
+    """The id an event has in the stream: the client's, prefixed by its tenant unless default."""
+    return event_id if tenant is None or tenant == DEFAULT_TENANT else f"{tenant}/{event_id}"
+
+
+def check_stored_event_id(value: Any, field_name: str = "event.event_id") -> str:
+    """An event id as stored in the stream (a client id, maybe prefixed ``<tenant>/``)."""
+    if not isinstance(value, str) or not _STORED_ID.fullmatch(value):
+        raise InvalidInputError(
+            f"{field_name} must be an event id, optionally prefixed by '<tenant>/'", field=field_name
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AddPayload:
     """The arguments of one :meth:`AsyncMemory.add` call."""
@@ -91,6 +111,11 @@ class AddPayload:
     metadata: dict[str, Any] | None = None
     timestamp: str | float | None = None
     mode: str | None = None
+    tenant: str | None = None  # None: the default tenant
+
+    def with_user(self, user_id: str) -> AddPayload:
+        """The same add, forced to ``user_id`` (what a user-bound API key sends)."""
+        return replace(self, user_id=user_id)
 
     def to_json(self) -> str:
         body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
@@ -161,7 +186,7 @@ class PipelineEvent:
                 "then replay the dead-letter queue",
                 field="event.v",
             )
-        event_id = check_event_id(fields.get("event_id"), "event.event_id")
+        event_id = check_stored_event_id(fields.get("event_id"), "event.event_id")
         kind = fields.get("type", "add")
         if kind != "add":
             raise InvalidInputError(f"unknown event type {kind!r}", field="event.type")

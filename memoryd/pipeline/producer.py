@@ -18,16 +18,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from memoryd.config import LimitsConfig, PipelineConfig
+from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
 from memoryd.errors import BackendUnavailableError, NotFoundError, StorageError
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import EventQueue, EventRecord, QueueStats
-from memoryd.pipeline.events import AddPayload, EventStatus, PipelineEvent, check_event_id, new_event_id
+from memoryd.pipeline.events import (
+    AddPayload,
+    EventStatus,
+    PipelineEvent,
+    check_event_id,
+    new_event_id,
+    stored_event_id,
+)
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
 from memoryd.registry import resolve
 
@@ -130,9 +137,15 @@ class Pipeline:
         *,
         event_id: str | None = None,
         source: str = "api",
+        tenant: str = DEFAULT_TENANT,
     ) -> Submission:
-        """Validate, then enqueue (or, with Redis down, process now or refuse; see the module doc)."""
+        """Validate, then enqueue (or, with Redis down, process now or refuse; see the module doc).
+
+        ``memory`` is ``tenant``'s store (used when Redis is down); a tenant's event ids
+        are its own: the same id in two tenants names two events."""
         event_id = check_event_id(event_id) if event_id is not None else new_event_id()
+        if tenant != DEFAULT_TENANT:
+            payload = replace(payload, tenant=tenant)
         normalise_add(
             payload.messages,
             scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
@@ -142,7 +155,7 @@ class Pipeline:
             default_mode="fine" if memory.router is not None else "fast",
             limits=self.limits,
         )
-        event = PipelineEvent(event_id, payload, source=source)
+        event = PipelineEvent(stored_event_id(event_id, tenant), payload, source=source)
         if time.monotonic() >= self._skip_until:
             try:
                 enqueued = await self.queue.enqueue(event, self.config.result_ttl_s)
@@ -155,6 +168,8 @@ class Pipeline:
                     return Submission(event_id, EventStatus.QUEUED, "queued")
                 self.submissions["duplicate"] += 1
                 record = enqueued.existing
+                if record is not None:
+                    record = replace(record, event_id=event_id)
                 return Submission(
                     event_id, record.status if record else EventStatus.QUEUED, "queued", True, record
                 )
@@ -176,18 +191,21 @@ class Pipeline:
         reason += "; processed synchronously"
         return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)
 
-    async def event(self, event_id: str) -> EventRecord:
-        """An event's status and result; :class:`NotFoundError` if unknown or expired."""
+    async def event(
+        self, event_id: str, *, tenant: str = DEFAULT_TENANT, user_id: str | None = None
+    ) -> EventRecord:
+        """An event's status and result; :class:`NotFoundError` if unknown or expired, or (with
+        ``user_id``) if it is another user's: existence is never confirmed to someone else."""
         check_event_id(event_id)
         try:
-            record = await self.queue.status(event_id)
+            record = await self.queue.status(stored_event_id(event_id, tenant))
         except StorageError as exc:
             self._down(exc)
             raise
-        if record is None:
+        if record is None or (user_id is not None and record.owner != user_id):
             msg = f"no event with id {event_id!r} (unknown, or older than pipeline.result_ttl_s)"
             raise NotFoundError(msg, field="event_id")
-        return record
+        return replace(record, event_id=event_id)
 
     async def _stats(self) -> QueueStats | None:
         try:

@@ -102,6 +102,7 @@ def _record(data: dict[str, str]) -> EventRecord | None:
         error=loads("error"),
         retry_at=data.get("retry_at"),
         dlq_id=data.get("dlq_id"),
+        owner=data.get("owner") or None,
     )
 
 
@@ -157,7 +158,8 @@ class RedisQueue:
         fields = event.to_fields()
         keys = [self.keys.status(event.event_id), self.keys.stream, self.keys.stats]
         flat = json.dumps(_flat(fields), ensure_ascii=False)
-        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat]
+        owner = event.payload.user_id or ""
+        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat, owner]
 
     @staticmethod
     def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:

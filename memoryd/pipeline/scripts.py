@@ -11,7 +11,8 @@ __all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
 
 # Enqueue once per event id. KEYS: status, stream, stats.
 # ARGV: ttl_ms, created_at, source, event_id, the entry's field/value pairs as one JSON list
-# (one argument rather than a dozen: the client encodes far less per event).
+# (one argument rather than a dozen: the client encodes far less per event), owner (the
+# payload's user_id or "": event lookups by a user-bound key check it).
 # Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id.
 ENQUEUE = """
 local known = redis.call('HGETALL', KEYS[1])
@@ -21,7 +22,7 @@ if #known > 0 then
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[5])))
 redis.call('HSET', KEYS[1], 'event_id', ARGV[4], 'status', 'queued', 'attempts', '0', 'source', ARGV[3],
-  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id)
+  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id, 'owner', ARGV[6] or '')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}

@@ -45,16 +45,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from memoryd.config import PipelineConfig
+from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import InvalidInputError, MemorydError, StorageError
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
-from memoryd.pipeline.events import PipelineEvent, check_event_id
+from memoryd.pipeline.events import PipelineEvent, check_stored_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
+from memoryd.tenancy import Tenants
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
 
@@ -99,6 +100,7 @@ class Worker:
         consumer: str | None = None,
     ) -> None:
         self.memory = memory
+        self.tenants = Tenants(memory.settings, memory)  # events of other tenants go to their stores
         self.queue = queue
         self.config = config
         self.consumer = consumer or config.consumer or default_consumer()
@@ -178,6 +180,7 @@ class Worker:
                 await self.queue.leave(self.consumer)
             except StorageError as exc:
                 log.warning("worker %s: could not leave the group cleanly: %s", self.consumer, exc.message)
+            await self.tenants.close()
             log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
         return self.report
 
@@ -281,11 +284,17 @@ class Worker:
             self._in_flight[job.delivery.stream_id] = job.event.event_id
         try:
             default_mode = "fine" if self.memory.router is not None else "fast"
-            plans = plan_calls(
-                jobs, default_mode=default_mode, max_messages=self.memory.settings.limits.max_messages_per_add
-            )
-            await self._prefetch([call for calls in plans for call in calls if call.mode == "fast"])
-            outcomes.extend(await self._run_plans(plans, jobs))
+            max_messages = self.memory.settings.limits.max_messages_per_add
+            for tenant, group in _by_tenant(jobs).items():
+                try:
+                    memory = await self.tenants.get(tenant)
+                except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
+                    outcomes.extend(self._failed(job, exc) for job in group)
+                    continue
+                plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
+                fast = [call for calls in plans for call in calls if call.mode == "fast"]
+                await self._prefetch(memory, fast)
+                outcomes.extend(await self._run_plans(memory, plans, group))
             await self._record(outcomes)
         finally:
             for job in jobs:
@@ -293,17 +302,20 @@ class Worker:
             if isinstance(self.memory.loaded_embedder, PrefetchEmbedder):
                 self.memory.loaded_embedder.clear()
 
-    async def _run_plans(self, plans: list[list[AddCall]], jobs: list[Job]) -> list[Outcome]:
+    async def _run_plans(
+        self, memory: AsyncMemory, plans: list[list[AddCall]], jobs: list[Job]
+    ) -> list[Outcome]:
         """Run every scope's calls (scopes concurrently). When each scope has one fast-mode call,
         nothing of one call can depend on another's writes, so all of them commit in one
         transaction: one commit per batch instead of one per scope."""
         calls = [call for scope in plans for call in scope]
         if len(calls) < 2 or any(len(scope) > 1 for scope in plans) or any(c.mode != "fast" for c in calls):
-            return [o for scope in await asyncio.gather(*(self._run_scope(s) for s in plans)) for o in scope]
+            each = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
+            return [o for scope in each for o in scope]
         results: list[list[Outcome]] | None = None
         try:
-            async with self.memory.storage.records.transaction():
-                results = await asyncio.gather(*(self._run_scope(s) for s in plans))
+            async with memory.storage.records.transaction():
+                results = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
         except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of these was stored
             if results is None:
                 return [self._failed(job, exc) for job in jobs]
@@ -315,7 +327,7 @@ class Worker:
             ]
         return [o for scope in results for o in scope]
 
-    async def _prefetch(self, calls: list[AddCall]) -> None:
+    async def _prefetch(self, memory: AsyncMemory, calls: list[AddCall]) -> None:
         """Embed the texts of many small calls in one batch (see :mod:`.prefetch`); calls that are
         large already embed efficiently on their own, and probing them would cost more."""
         embedder = self.memory.loaded_embedder
@@ -323,10 +335,11 @@ class Worker:
             return
         if sum(len(call.messages) for call in calls) >= PREFETCH_BELOW * len(calls):
             return
-        await embedder.prefetch([functools.partial(self._add, call) for call in calls])
+        await embedder.prefetch([functools.partial(self._add, memory, call) for call in calls])
 
-    async def _add(self, call: AddCall) -> AddResults:
-        return await self.memory.add(call.messages, **call.kwargs())
+    @staticmethod
+    async def _add(memory: AsyncMemory, call: AddCall) -> AddResults:
+        return await memory.add(call.messages, **call.kwargs())
 
     async def _lock(self, candidates: list[Job], outcomes: list[Outcome]) -> list[Job]:
         if not candidates:
@@ -364,21 +377,21 @@ class Worker:
             valid.append(job)
         return valid
 
-    async def _run_scope(self, calls: list[AddCall]) -> list[Outcome]:
+    async def _run_scope(self, memory: AsyncMemory, calls: list[AddCall]) -> list[Outcome]:
         out: list[Outcome] = []
         for call in calls:
-            out.extend(await self._run_call(call))
+            out.extend(await self._run_call(memory, call))
         return out
 
-    async def _run_call(self, call: AddCall) -> list[Outcome]:
+    async def _run_call(self, memory: AsyncMemory, call: AddCall) -> list[Outcome]:
         try:
-            results = await self._add(call)
+            results = await self._add(memory, call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome: retry or dead letter
             if len(call.jobs) > 1 and not is_transient(exc):
                 out: list[Outcome] = []  # find the culprit: each event on its own
                 for job, start, count in zip(call.jobs, call.offsets, call.counts):
                     solo = AddCall([job], call.mode, call.messages[start : start + count], [0], [count])
-                    out.extend(await self._run_call(solo))
+                    out.extend(await self._run_call(memory, solo))
                 return out
             if is_transient(exc) and not isinstance(exc, MemorydError):
                 log.exception("events %s: unexpected error", [j.event.event_id for j in call.jobs])
@@ -446,8 +459,16 @@ class Worker:
             self._done_times.append((time.monotonic(), done))
 
 
+def _by_tenant(jobs: list[Job]) -> dict[str, list[Job]]:
+    """Jobs grouped by the tenant whose store they write to, in stream order within each."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.event.payload.tenant or DEFAULT_TENANT, []).append(job)
+    return groups
+
+
 def _safe_id(fields: dict[str, str]) -> str | None:
     try:
-        return check_event_id(fields.get("event_id"))
+        return check_stored_event_id(fields.get("event_id"))
     except InvalidInputError:
         return None

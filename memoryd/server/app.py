@@ -24,10 +24,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd import __version__
 from memoryd.config import Settings, load_settings
+from memoryd.gateway import Gateway, server_stores
+from memoryd.gateway import routes as gateway_routes
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
-from memoryd.server import health, routes_mem0, routes_pipeline, routes_v1
+from memoryd.server import health, routes_admin, routes_mem0, routes_pipeline, routes_v1
+from memoryd.server.auth import Authenticator, AuthMiddleware
 from memoryd.server.errors import error_response, install_error_handlers
+from memoryd.storage.sqlite.keys import SQLiteKeyStore
+from memoryd.tenancy import Tenants
 
 __all__ = ["BodyLimitMiddleware", "create_app"]
 
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     """The REST app. ``settings`` default to the memory's, else :func:`load_settings`."""
     settings = settings or (memory.settings if memory is not None else load_settings())
     state = health.ServerState(settings=settings, memory=memory)
+    state.gateway = gateway = Gateway(settings, server_stores(state))  # the chat gateway (needs [llm])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +59,9 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         try:
             await state.memory.open()
             await state.memory.warm()  # load the model now, not on the first request
+            keys = SQLiteKeyStore(settings.keys_path())
+            state.auth = Authenticator(settings, keys, host=settings.server.host)
+            state.tenants = Tenants(settings, state.memory)
             if settings.pipeline.enabled:
                 state.pipeline = Pipeline(settings.pipeline, settings.limits)
                 await state.pipeline.start()
@@ -79,14 +88,23 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
                 state.pipeline.queue.where,
                 settings.pipeline.group,
             )
+        await _log_auth(state.auth)
+        gateway.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            await gateway.aclose()  # finishes its write-backs while the stores are still open
             if state.pipeline is not None:
                 await state.pipeline.close()
                 state.pipeline = None
+            if state.tenants is not None:
+                await state.tenants.close()
+                state.tenants = None
+            if state.auth is not None:
+                state.auth.store.close()
+                state.auth = None
             if state.owns_memory:
                 await state.memory.close()
                 state.memory = None
@@ -100,13 +118,31 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         redoc_url=None,
     )
     app.state.memoryd = state
+    app.state.gateway = gateway
     app.include_router(health.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_mem0.router)
     app.include_router(routes_pipeline.router)
+    app.include_router(routes_admin.router)
+    app.include_router(gateway_routes.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read
     return app
+
+
+async def _log_auth(auth: Authenticator | None) -> None:
+    if auth is None:
+        return
+    keys = await auth.active_keys()
+    if await auth.required():
+        log.info("authentication on: %d active API key(s) in %s", keys, auth.settings.keys_path())
+    else:
+        log.warning(
+            "authentication OFF: the server listens on loopback (%s) and no API key exists, so every "
+            "local caller is an admin; create a key with `memoryd keys create --role admin` to turn it on",
+            auth.host,
+        )
 
 
 def _is_json(content_type: str) -> bool:

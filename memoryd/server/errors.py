@@ -24,15 +24,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd.errors import MemorydError
 
-__all__ = ["CatchAllMiddleware", "error_response", "field_path", "install_error_handlers"]
+__all__ = [
+    "CatchAllMiddleware",
+    "error_response",
+    "field_path",
+    "install_error_handlers",
+    "memoryd_error_response",
+]
 
 log = logging.getLogger("memoryd.server")
 
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -76,9 +84,20 @@ async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemorydError)
     if exc.status_code >= 500:
         log.warning("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc.message)
+    return memoryd_error_response(exc)
+
+
+def memoryd_error_response(exc: MemorydError) -> JSONResponse:
+    """The response for one of memoryd's errors: its status, body and headers."""
     body = exc.to_dict()
-    field = field_path(exc.field)
-    return error_response(exc.status_code, exc.code, exc.message, field=field, details=body.get("details"))
+    return error_response(
+        exc.status_code,
+        exc.code,
+        exc.message,
+        field=field_path(exc.field),
+        details=body.get("details"),
+        headers=exc.http_headers() or None,
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -111,9 +130,32 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
     field = "body" if status == 400 else None  # FastAPI's only 400: a body it could not read
-    return error_response(
-        status, _HTTP_CODES.get(status, f"http_{status}"), message, field=field, headers=exc.headers
-    )
+    headers = exc.headers
+    if status == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    return error_response(status, code, message, field=field, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of this path (Starlette's 405 names only the first route's): those the OpenAPI
+    document gives its most specific path template (``/v1/memories/list`` over
+    ``/v1/memories/{memory_id}``), else those of any route serving the path."""
+    path = request.scope.get("path", "")
+    best: tuple[int, set[str]] | None = None
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^/}]+\}", template))
+        if re.fullmatch(pattern, path) and (best is None or template.count("{") < best[0]):
+            best = (template.count("{"), {m.upper() for m in operations})
+    if best is not None:
+        methods = best[1] | ({"HEAD"} if "GET" in best[1] else set())
+        return [m for m in _METHODS if m in methods]
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:

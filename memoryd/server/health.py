@@ -15,13 +15,19 @@ or ``DegradedReady`` — still serving (200), but Redis is unreachable (adds are
 processed synchronously, or refused with ``pipeline.on_unavailable = "reject"``)
 or no worker is alive; ``checks.pipeline`` says which, with the stream's lag,
 pending count, DLQ size and processing rate.
+
+With the chat gateway configured, ``checks.gateway`` reports its upstream tiers
+(breakers, counters), whether the last memory lookup worked, and its write-backs;
+``mode`` is then always given. The service is ``DegradedReady`` (200) when every
+upstream's circuit is open (memory routes still work) or when the store is down
+(chat is still answered, without memory), and ``Unavailable`` (503) when both are.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -31,10 +37,19 @@ from memoryd.config import Settings
 from memoryd.errors import BackendUnavailableError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
+from memoryd.server.access import PipelineView, memory_for, principal_of
+from memoryd.server.auth import Authenticator
+from memoryd.tenancy import Tenants
 
 __all__ = ["MemoryDep", "PipelineDep", "ServerState", "get_memory", "get_pipeline", "router", "state_of"]
 
 PROBE_TIMEOUT_S = 5.0
+
+
+class GatewayHealth(Protocol):
+    """What ``/health`` asks of the chat gateway."""
+
+    def health(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -47,6 +62,9 @@ class ServerState:
     ready: bool = False
     startup_error: BaseException | None = None
     pipeline: Pipeline | None = None  # the async pipeline's producer, when pipeline.enabled
+    auth: Authenticator | None = None  # API keys; set by the lifespan
+    tenants: Tenants | None = None  # every tenant's store; the default one is ``memory``
+    gateway: GatewayHealth | None = None  # the chat gateway (memoryd.gateway.Gateway)
 
 
 def state_of(request: Request) -> ServerState:
@@ -54,23 +72,25 @@ def state_of(request: Request) -> ServerState:
     return state
 
 
-def get_memory(request: Request) -> AsyncMemory:
-    """The open memory, or 503 while the server starts or stops."""
+async def get_memory(request: Request) -> AsyncMemory:
+    """The caller's memory (its tenant's store; bound to its user for a user key), or 503 while
+    the server starts or stops."""
     state = state_of(request)
-    if not state.ready or state.memory is None:
+    if not state.ready or state.memory is None or state.tenants is None:
         raise BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
-    return state.memory
+    return await memory_for(request, state.tenants)
 
 
 MemoryDep = Annotated[AsyncMemory, Depends(get_memory)]
 
 
-def get_pipeline(request: Request) -> Pipeline | None:
-    """The async pipeline, or ``None`` when it is off (adds are synchronous)."""
-    return state_of(request).pipeline
+def get_pipeline(request: Request) -> PipelineView | None:
+    """The async pipeline as the caller sees it, or ``None`` when it is off (adds are synchronous)."""
+    pipeline = state_of(request).pipeline
+    return None if pipeline is None else PipelineView(pipeline, principal_of(request))
 
 
-PipelineDep = Annotated[Pipeline | None, Depends(get_pipeline)]
+PipelineDep = Annotated[PipelineView | None, Depends(get_pipeline)]
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -83,6 +103,8 @@ async def _report(state: ServerState) -> dict[str, Any]:
             report = await state.memory.health()
             if state.pipeline is not None:
                 report = await _with_pipeline(report, state.pipeline)
+            if state.gateway is not None:
+                report = _with_gateway(report, state.gateway.health())
             return report
     except TimeoutError:
         return {"status": "unavailable", "reason": f"storage did not answer within {PROBE_TIMEOUT_S} s"}
@@ -103,6 +125,20 @@ async def _with_pipeline(report: dict[str, Any], pipeline: Pipeline) -> dict[str
         else "FullyOperational"
     )
     report["checks"]["pipeline"] = check
+    return report
+
+
+def _with_gateway(report: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
+    report["checks"]["gateway"] = check
+    if check["status"] in ("off", "not configured"):
+        return report
+    chat_up = check["status"] != "unavailable"
+    if report["status"] == "unavailable" and chat_up and report.get("checks", {}).get("storage"):
+        report["status"] = "degraded"  # the store is down, but chat is answered without memory
+    elif report["status"] == "ok" and check["status"] != "ok":
+        report["status"] = "degraded"
+    modes = {"ok": "FullyOperational", "degraded": "DegradedReady"}
+    report["mode"] = modes.get(report["status"], "Unavailable")
     return report
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import RedirectResponse
 
+from memoryd.errors import InvalidInputError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.health import MemoryDep, PipelineDep
@@ -175,6 +176,9 @@ async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str
 async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity."""
     scope, filters = _lift_scope(body.scope(), body.filters)
+    ceiling = memory.settings.limits.max_limit
+    if body.limit is None and body.top_k is not None and not 1 <= body.top_k <= ceiling:
+        raise InvalidInputError(f"top_k must be an integer from 1 to {ceiling}", field="top_k")
     hits = await memory.search(
         body.query,
         **scope,

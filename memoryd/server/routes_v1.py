@@ -66,6 +66,8 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
         value = json.loads(raw)
     except ValueError as exc:
         raise InvalidFilterError(f"filters must be a JSON object: {exc}", field="filters") from exc
+    except RecursionError as exc:  # "[[[[..." nested past the parser's stack: not a filter
+        raise InvalidFilterError("filters nest too deeply to be a filter", field="filters") from exc
     if not isinstance(value, dict):
         raise InvalidFilterError("filters must be a JSON object", field="filters")
     check_text(value, "filters")
@@ -215,7 +217,18 @@ async def users(memory: MemoryDep) -> dict[str, Any]:
 
 @router.delete("/users/{user_id}", summary="Forget a user")
 async def delete_user(user_id: UserId, memory: MemoryDep) -> dict[str, Any]:
-    """Remove every memory of the user (all agents and sessions) from every store.
-
-    History rows stay, each with its DELETE event."""
+    """Remove every memory of the user (all agents and sessions) from every store, with their
+    history rows and their place in the memory hierarchy."""
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
+
+
+@router.get("/users/{user_id}/tree", summary="A user's memory tree")
+async def tree(
+    user_id: UserId,
+    memory: MemoryDep,
+    agent_id: Annotated[str | None, Query(description="The agent, as GET /v1/users lists it.")] = None,
+    episodes: Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")] = 20,
+) -> dict[str, Any]:
+    """Topics containing segments (mid-term, with heat and tier) containing facts and episodes,
+    the short-term turns of each session, and every long-term memory, with ids and counts."""
+    return await memory.tree(user_id, agent_id=agent_id, episodes=episodes)

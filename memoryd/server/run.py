@@ -35,6 +35,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     level = settings.server.log_level
+    # The app decides whether API keys are required from the address it really listens on.
+    server_cfg = settings.server.model_copy(update={"host": host, "port": port})
+    settings = settings.model_copy(update={"server": server_cfg})
     app = create_app(settings)
     config = uvicorn.Config(  # configures logging, memoryd's loggers included
         app,

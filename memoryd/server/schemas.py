@@ -44,9 +44,11 @@ _MESSAGE_SCHEMA: dict[str, Any] = {
     "properties": {
         "content": {"type": "string"},
         "role": {"type": "string", "enum": _ROLES, "default": "user"},
-        "name": {"type": "string"},
-        "id": {"type": "string"},
-        "timestamp": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        "name": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]},
+        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+        "timestamp": {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}, {"type": "null"}]
+        },
     },
 }
 Messages = Annotated[

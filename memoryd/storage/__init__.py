@@ -11,14 +11,17 @@ from typing import Any
 
 from memoryd.config import Settings
 from memoryd.graph.models import GraphDiff
-from memoryd.registry import resolve
+from memoryd.registry import available, resolve
 from memoryd.storage.base import (
     ChangeSet,
     GraphStore,
     HistoryDraft,
     KeywordIndex,
     RecordStore,
+    SegmentStore,
     StoredMemory,
+    UsageRecord,
+    UsageStore,
     VectorIndex,
 )
 from memoryd.storage.resources import Resources
@@ -29,8 +32,11 @@ __all__ = [
     "HistoryDraft",
     "KeywordIndex",
     "RecordStore",
+    "SegmentStore",
     "Storage",
     "StoredMemory",
+    "UsageRecord",
+    "UsageStore",
     "VectorIndex",
     "build_storage",
 ]
@@ -40,20 +46,36 @@ class Storage:
     """The four storage roles, opened, written and closed together."""
 
     def __init__(
-        self, records: RecordStore, vectors: VectorIndex, keywords: KeywordIndex, graph: GraphStore
+        self,
+        records: RecordStore,
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        graph: GraphStore,
+        usage: UsageStore | None = None,
+        segments: SegmentStore | None = None,
     ) -> None:
         self.records = records
         self.vectors = vectors
         self.keywords = keywords
         self.graph = graph
+        self.usage = usage  # the chat gateway's usage counters, where the backend keeps them
+        self.segments = segments  # the memory hierarchy (None: tiers off)
 
     async def open(self, model: str, dim: int) -> None:
         await self.records.open()
         await self.keywords.open()
         await self.vectors.open(model, dim)
         await self.graph.open()
+        if self.usage is not None:
+            await self.usage.open()
+        if self.segments is not None:
+            await self.segments.open()
 
     async def close(self) -> None:
+        if self.segments is not None:
+            await self.segments.close()
+        if self.usage is not None:
+            await self.usage.close()
         for role in (self.graph, self.vectors, self.keywords, self.records):
             await role.close()
 
@@ -69,6 +91,8 @@ class Storage:
             await self.keywords.apply(changes)
             await self.vectors.apply(changes)
             diff = await self.graph.apply(changes)
+            if self.segments is not None:
+                await self.segments.apply(changes)
         return diff
 
     async def reset(self) -> None:
@@ -77,6 +101,10 @@ class Storage:
             await self.keywords.reset()
             await self.vectors.reset()
             await self.graph.reset()
+            if self.usage is not None:
+                await self.usage.reset()
+            if self.segments is not None:
+                await self.segments.reset()
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -92,4 +120,13 @@ def build_storage(settings: Settings) -> Storage:
     )
     for role, name in roles:
         parts[role] = resolve(role, name).from_resources(resources)
-    return Storage(parts["records"], parts["vectors"], parts["keywords"], parts["graph"])
+    # Usage counters live with the record store, when its backend keeps them.
+    usage = (
+        resolve("usage", cfg.records).from_resources(resources)
+        if any(e.name == cfg.records for e in available("usage"))
+        else None
+    )
+    segments = resolve("segments", cfg.segments).from_resources(resources)
+    return Storage(
+        parts["records"], parts["vectors"], parts["keywords"], parts["graph"], usage, segments=segments
+    )

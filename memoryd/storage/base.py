@@ -4,16 +4,21 @@
 - :class:`VectorIndex` finds memories by embedding similarity.
 - :class:`KeywordIndex` finds memories by BM25 over index terms.
 - :class:`GraphStore` keeps the entities and relations extracted from memories.
+- :class:`SegmentStore` keeps the memory hierarchy: turns in tiers, segments, heat.
 
 A write is a :class:`ChangeSet`; :class:`memoryd.storage.Storage` hands it to
 each role. Backends that share one engine (the embedded SQLite file) join a
 single transaction through :meth:`RecordStore.transaction`. No code outside a
 backend module knows which backend it talks to.
+
+Each role can also list what it holds, page by page, in the backend-neutral rows
+of :mod:`memoryd.storage.portable` (``scan*``, ``entries``), and ``check`` itself;
+export, import, ``memoryd check`` and ``memoryd reindex`` are built on these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +28,9 @@ import numpy as np
 
 from memoryd.filters import Filter
 from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft
+from memoryd.hierarchy.models import Segment, SessionInfo, ShortTerm, TierChanges, TierCounts, TurnRow
 from memoryd.models import Event, HistoryEntry, MemoryRecord, Page, Scope
+from memoryd.storage.portable import EntityRow, IndexEntry, RelationRow
 
 __all__ = [
     "ChangeSet",
@@ -31,7 +38,10 @@ __all__ = [
     "HistoryDraft",
     "KeywordIndex",
     "RecordStore",
+    "SegmentStore",
     "StoredMemory",
+    "UsageRecord",
+    "UsageStore",
     "VectorIndex",
 ]
 
@@ -83,6 +93,8 @@ class ChangeSet:
     ``valid_to`` from ``upserts``, else the commit time), unless a memory still
     current asserts them as well. ``deletes`` (hard delete) also removes the
     relations only those memories asserted, and entities left with none.
+    ``tiers`` is what the write changes in the memory hierarchy (turns entering
+    short-term or moving into segments, segments, deferred heat).
     """
 
     upserts: list[StoredMemory] = field(default_factory=list)
@@ -91,10 +103,12 @@ class ChangeSet:
     graph_add: list[RelationDraft] = field(default_factory=list)
     graph_close: list[RelationClose] = field(default_factory=list)
     graph_close_memories: list[str] = field(default_factory=list)
+    tiers: TierChanges | None = None
 
     def __bool__(self) -> bool:
         return bool(
-            self.upserts
+            self.tiers
+            or self.upserts
             or self.deletes
             or self.history
             or self.graph_add
@@ -139,18 +153,66 @@ class RecordStore(Protocol):
         """Changes of one memory, oldest first; with a scope, only if it owned the memory."""
         ...
 
+    async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
+        """Erase the history rows of ``scope`` (by their scope fields) and of the memories
+        ``memory_ids`` (forgetting a user); returns how many rows went."""
+        ...
+
     async def stats(self) -> dict[str, Any]: ...
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
     async def reset(self) -> None: ...
+    async def scan(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[MemoryRecord], str | None]:
+        """Every memory of ``scope`` (an empty scope: the whole store), current or not, a page at
+        a time, oldest first: in order of creation, ties in the order written. Pass the returned
+        cursor as ``after`` for the next page; it is None after the last one."""
+        ...
+
+    async def scan_history(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[HistoryDraft], str | None]:
+        """Every history row of ``scope`` (its ``scope`` fields; empty: all), in the order
+        written, as drafts that would write it again; paged like :meth:`scan`."""
+        ...
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        """Every memory's id, scope and validity, in memory-id order, after id ``after``."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Problems the store finds in itself (the engine's own integrity check, history rows
+        of memories that neither exist nor were deleted); empty when sound."""
+        ...
 
 
 @runtime_checkable
 class VectorIndex(Protocol):
     """Nearest-neighbour search over unit vectors, restricted to a scope."""
 
-    async def open(self, model: str, dim: int) -> None:
-        """Open the index for ``model``; refuse if it holds another model's vectors."""
+    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+        """Open the index for ``model``; refuse if it holds another model's vectors, or if it is
+        missing or half rebuilt while the store holds memories (naming ``memoryd reindex``).
+
+        ``rebuild=True`` discards whatever the index holds and opens it empty for ``model``,
+        marked incomplete until :meth:`rebuilt`."""
+        ...
+
+    async def rebuilt(self) -> None:
+        """Mark a rebuild complete: every memory's vector has been written again."""
+        ...
+
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these memories (absent ids are left out)."""
+        ...
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        """What the index holds for each memory, in memory-id order (see RecordStore.entries)."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Problems in the stored vectors themselves (wrong size, not finite, not unit length)."""
         ...
 
     async def close(self) -> None: ...
@@ -169,7 +231,10 @@ class VectorIndex(Protocol):
 class KeywordIndex(Protocol):
     """BM25 over pre-tokenised index terms, restricted to a scope."""
 
-    async def open(self) -> None: ...
+    async def open(self, *, rebuild: bool = False) -> None:
+        """Open the index; ``rebuild=True`` discards whatever it holds first."""
+        ...
+
     async def close(self) -> None: ...
     async def apply(self, changes: ChangeSet) -> None: ...
     async def search(
@@ -179,6 +244,21 @@ class KeywordIndex(Protocol):
         ...
 
     async def reset(self) -> None: ...
+    async def compact(self) -> None:
+        """Physically drop what deleted memories left in the index (after forgetting a user)."""
+        ...
+
+    async def terms(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The stored index terms of these memories (absent ids are left out)."""
+        ...
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        """What the index holds for each memory, in memory-id order (see RecordStore.entries)."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Problems in the index itself (its engine's integrity check); empty when sound."""
+        ...
 
 
 @runtime_checkable
@@ -232,6 +312,110 @@ class GraphStore(Protocol):
         include_expired: bool = False,
     ) -> list[Relation]:
         """A page of the scope's relations, newest first."""
+        ...
+
+    async def reset(self) -> None: ...
+    async def scan_entities(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[EntityRow], str | None]:
+        """Every entity owned within ``scope`` (its user/agent; empty: all), oldest first, as
+        stored; paged like :meth:`RecordStore.scan`."""
+        ...
+
+    async def scan_relations(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[RelationRow], str | None]:
+        """Every relation within ``scope``, current or not, oldest first, with its mentions."""
+        ...
+
+    async def restore(self, entities: Sequence[EntityRow], relations: Sequence[RelationRow]) -> None:
+        """Write rows listed by the scans back verbatim (ids kept; joins an open transaction).
+        Entities come before the relations that name them; an id or name taken fails."""
+        ...
+
+    async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        """The distinct ids of memories that assert a relation, in id order, after ``after``."""
+        ...
+
+    async def check(self) -> list[str]:
+        """Problems in the graph itself (dangling references, relations nobody asserts)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Chat-gateway usage of one user (``None``: calls without a user) on one UTC day, one model."""
+
+    user_id: str | None
+    day: str  # ISO date, UTC
+    model: str
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    memory_tokens: int = 0  # tokens of the memory blocks injected into prompts
+    memories: int = 0  # memories injected
+
+    @property
+    def key(self) -> tuple[str | None, str, str]:
+        return (self.user_id, self.day, self.model)
+
+
+@runtime_checkable
+class UsageStore(Protocol):
+    """Counters of the chat gateway's usage, per user, day and model (kept with the record store)."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def add(self, records: Sequence[UsageRecord]) -> None:
+        """Add these counts to the stored ones (one transaction)."""
+        ...
+
+    async def query(
+        self, user_id: str | None = None, *, all_users: bool = False, since: str | None = None,
+        until: str | None = None,
+    ) -> list[UsageRecord]:
+        """Rows of one user (``all_users``: every user), days ``since``..``until`` inclusive."""
+        ...
+
+    async def delete_user(self, user_id: str) -> int: ...
+    async def reset(self) -> None: ...
+
+
+@runtime_checkable
+class SegmentStore(Protocol):
+    """The memory hierarchy: which tier each turn is in, the mid-term segments and their heat.
+
+    Owners are exact (``user_id``, ``agent_id``; the ``run_id`` only when there is neither):
+    see :func:`memoryd.ingest.derived.owner_scope`. Policy lives in :mod:`memoryd.hierarchy`;
+    a backend only stores and reads.
+    """
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def apply(self, changes: ChangeSet) -> None:
+        """Write ``changes.tiers``; hard-deleted memories (``changes.deletes``) leave their segments."""
+        ...
+
+    async def short_term(
+        self, owner: Scope, choose: Callable[[list[SessionInfo]], dict[str | None, int]]
+    ) -> ShortTerm:
+        """In one read: the owner's sessions with short-term turns, the oldest ``n`` turns (with
+        vectors) of each session for which ``choose(sessions)`` gives ``n``, and the segment of
+        each of those sessions' latest mid-term turn. ``choose`` is pure policy
+        (:func:`memoryd.hierarchy.planner.overflow`); the backend only runs it."""
+        ...
+
+    async def segments(self, owner: Scope, *, evicted: bool = False) -> list[Segment]: ...
+    async def turns(
+        self,
+        *,
+        owner: Scope | None = None,
+        memory_ids: Sequence[str] | None = None,
+        segment_id: str | None = None,
+    ) -> list[TurnRow]: ...
+    async def counts(self) -> list[TierCounts]: ...
+    async def purge(self, scope: Scope) -> int:
+        """Remove every turn and segment of ``scope``; returns how many rows went."""
         ...
 
     async def reset(self) -> None: ...

@@ -12,6 +12,14 @@ Each script speaks:
 - Anthropic: ``POST {base_url}/messages``;
 - Gemini: ``POST {gemini_url}/models/{model}:generateContent`` (``gemini_url`` ends in ``/v1beta``).
 
+Each of the three also streams (OpenAI and Anthropic with ``"stream": true``,
+Gemini at ``:streamGenerateContent``): the same scripted reply, as the vendor's
+server-sent events (see ``tests/fakes/llm_stream.py``). A reply may carry
+``tool_calls=[{"id", "name", "arguments"}]`` (each vendor's tool-call shape,
+plain or streamed), and for streams ``stream_error_after=n`` (an error event
+after n pieces of text), ``stream_cut_after=n`` (the body just ends) and
+``chunk_delay`` (seconds between events).
+
 Fixtures (``tests/conftest.py``): ``fake_llm`` is a fresh script for one test
 (the server is shared by the session and reset before each test);
 ``fake_llm_factory()`` makes another one (say, a second tier). Script a test::
@@ -46,7 +54,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,12 +62,14 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.llm_stream import stream_events, tool_args
 
 __all__ = ["FakeLLMServer", "Recorded", "Reply", "Script", "fake_vector", "running"]
 
-_GEMINI = re.compile(r"^v1beta/models/(?P<model>[^/:]+):generateContent$")
+_GEMINI = re.compile(r"^v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 _AZURE = re.compile(r"^openai/deployments/(?P<deployment>[^/]+)/chat/completions$")
 
 
@@ -76,6 +86,10 @@ class Reply:
     usage: tuple[int, int] = (11, 7)
     finish_reason: str = "stop"
     message: str = "scripted failure"
+    tool_calls: list[dict[str, Any]] | None = None  # [{"id", "name", "arguments"}]
+    stream_error_after: int | None = None
+    stream_cut_after: int | None = None
+    chunk_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -306,8 +320,22 @@ class FakeLLMServer:
             return JSONResponse(reply.body, status_code=reply.status, headers=headers)
         if reply.status >= 400:
             return JSONResponse(_error(kind, reply), status_code=reply.status, headers=headers)
+        if kind != "embeddings" and _streamed(kind, path, payload):
+            model = payload.get("model", "fake-model") if isinstance(payload, dict) else "fake-model"
+            gemini = _GEMINI.match(path)
+            events = stream_events(kind, reply, payload, gemini.group("model") if gemini else model)
+            return StreamingResponse(
+                self._drip(events, reply.chunk_delay), status_code=reply.status, headers=headers,
+                media_type="text/event-stream",
+            )  # fmt: skip
         body = _embeddings(script, payload) if kind == "embeddings" else _answer(kind, reply, path, payload)
         return JSONResponse(body, status_code=reply.status, headers=headers)
+
+    async def _drip(self, events: list[bytes], delay: float) -> AsyncIterator[bytes]:
+        for i, event in enumerate(events):
+            if delay and i:
+                await self._sleep(delay)
+            yield event
 
     async def _sleep(self, seconds: float) -> None:
         generation, deadline = self._generation, time.monotonic() + seconds
@@ -327,6 +355,13 @@ class FakeLLMServer:
         return None
 
 
+def _streamed(kind: str, path: str, payload: Any) -> bool:
+    if kind == "gemini":
+        match = _GEMINI.match(path)
+        return bool(match and match.group("method") == "streamGenerateContent")
+    return isinstance(payload, dict) and payload.get("stream") is True
+
+
 def _error(kind: str, reply: Reply) -> dict[str, Any]:
     if kind == "anthropic":
         return {"type": "error", "error": {"type": "api_error", "message": reply.message}}
@@ -339,14 +374,21 @@ def _answer(kind: str, reply: Reply, path: str, payload: Any) -> dict[str, Any]:
     text = reply.text or ""
     prompt, completion = reply.usage
     model = payload.get("model", "fake-model") if isinstance(payload, dict) else "fake-model"
+    calls = reply.tool_calls or []
     if kind == "anthropic":
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text or not calls else []
+        blocks += [
+            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": json.loads(tool_args(c))}
+            for c in calls
+        ]
+        stop = "end_turn" if reply.finish_reason == "stop" else reply.finish_reason
         return {
             "id": "msg_fake",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn" if reply.finish_reason == "stop" else reply.finish_reason,
+            "content": blocks,
+            "stop_reason": "tool_use" if calls else stop,
             "usage": {"input_tokens": prompt, "output_tokens": completion},
         }
     if kind == "gemini":
@@ -354,7 +396,14 @@ def _answer(kind: str, reply: Reply, path: str, payload: Any) -> dict[str, Any]:
         return {
             "candidates": [
                 {
-                    "content": {"role": "model", "parts": [{"text": text}]},
+                    "content": {
+                        "role": "model",
+                        "parts": ([{"text": text}] if text or not calls else [])
+                        + [
+                            {"functionCall": {"name": c["name"], "args": json.loads(tool_args(c))}}
+                            for c in calls
+                        ],
+                    },
                     "finishReason": "STOP" if reply.finish_reason == "stop" else reply.finish_reason,
                 }
             ],
@@ -366,6 +415,12 @@ def _answer(kind: str, reply: Reply, path: str, payload: Any) -> dict[str, Any]:
             "modelVersion": match.group("model") if match else "fake-model",
         }
     azure = _AZURE.match(path)
+    message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": tool_args(c)}}
+            for c in calls
+        ]
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -374,8 +429,8 @@ def _answer(kind: str, reply: Reply, path: str, payload: Any) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": reply.finish_reason,
+                "message": message,
+                "finish_reason": "tool_calls" if calls else reply.finish_reason,
             }
         ],
         "usage": {

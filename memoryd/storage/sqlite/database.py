@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from memoryd.errors import StorageError
 
-__all__ = ["Op", "SQLiteDatabase", "translate_errors"]
+__all__ = ["Op", "SQLiteDatabase", "holds_rows_without", "translate_errors"]
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -65,8 +65,27 @@ def translate_errors(exc: BaseException) -> BaseException:
         text = str(exc)
         if "disk is full" in text or "database or disk is full" in text:
             return StorageError(f"SQLite: the disk is full ({text})")
+        if "malformed" in text or "corrupt" in text:
+            return StorageError(
+                f"SQLite error: {text}; `memoryd check` finds the damage, `memoryd reindex` rebuilds "
+                "the indexes from the records",
+                repair="memoryd check",
+            )
         return StorageError(f"SQLite error: {text}")
     return exc
+
+
+def holds_rows_without(conn: sqlite3.Connection, tables: tuple[str, ...]) -> bool:
+    """Whether the file holds memories while one of ``tables`` (an index's) is gone: an index
+    that must be rebuilt from the records rather than recreated empty."""
+
+    def exists(name: str) -> bool:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return found.fetchone() is not None
+
+    if all(exists(t) for t in tables) or not exists("memories"):
+        return False
+    return conn.execute("SELECT 1 FROM memories LIMIT 1").fetchone() is not None
 
 
 class SQLiteDatabase:

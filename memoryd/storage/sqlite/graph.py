@@ -27,7 +27,9 @@ from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, Rel
 from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
 from memoryd.models import Scope, from_epoch, utcnow
 from memoryd.storage.base import ChangeSet
+from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite import graph_rows
 from memoryd.storage.sqlite.database import SQLiteDatabase
 from memoryd.storage.sqlite.records import validity_sql
 
@@ -672,3 +674,25 @@ class SQLiteGraphStore:
                 conn.execute(f"DELETE FROM {table}")
 
         await self.db.write(op)
+
+    # -- rows as stored (export, import, memoryd check): see graph_rows ------------
+    async def scan_entities(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[EntityRow], str | None]:
+        return await self.db.read(lambda conn: graph_rows.scan_entities(conn, scope, after, limit))
+
+    async def scan_relations(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[RelationRow], str | None]:
+        return await self.db.read(lambda conn: graph_rows.scan_relations(conn, scope, after, limit))
+
+    async def restore(self, entities: Sequence[EntityRow], relations: Sequence[RelationRow]) -> None:
+        rows, edges = list(entities), list(relations)
+        if rows or edges:
+            await self.db.write(lambda conn: graph_rows.restore(conn, rows, edges))
+
+    async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        return await self.db.read(lambda conn: graph_rows.memory_refs(conn, after, limit))
+
+    async def check(self) -> list[str]:
+        return await self.db.read(graph_rows.check)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from memoryd.models import Scope
+from memoryd.errors import StorageError
+from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
+from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.bm25 import BM25Partition
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import RowStub
 from memoryd.storage.sqlite.vectors import OFFLOAD_ROWS
@@ -46,14 +48,27 @@ class SQLiteKeywordIndex:
     def from_resources(cls, resources: Resources) -> SQLiteKeywordIndex:
         return cls(resources.sqlite(), cache_bytes=resources.settings.storage.vector_cache_mb << 19)
 
-    async def open(self) -> None:
+    async def open(self, *, rebuild: bool = False) -> None:
         self.db.open()
 
-        def create(conn: sqlite3.Connection) -> None:
+        def create(conn: sqlite3.Connection) -> bool:
+            if rebuild:
+                conn.execute("DROP TABLE IF EXISTS kw")
+                conn.execute("DROP TABLE IF EXISTS kw_docs")
+            elif holds_rows_without(conn, ("kw", "kw_docs")):
+                return False  # memories without their index: never recreate it empty
             for statement in _SCHEMA:
                 conn.execute(statement)
+            return True
 
-        await self.db.write(create)
+        if not await self.db.write(create):
+            raise StorageError(
+                f"the keyword index of {self.db.path} is missing (its tables are gone) while the store "
+                "holds memories: rebuild it from the records with `memoryd reindex`",
+                field="storage.keywords",
+                repair="memoryd reindex",
+            )
+        self.cache.clear()
 
     async def close(self) -> None:
         self.cache.clear()
@@ -141,3 +156,63 @@ class SQLiteKeywordIndex:
             conn.execute("DELETE FROM kw_docs")
 
         await self.db.write(op, after_commit=self.cache.clear)
+
+    async def compact(self) -> None:
+        # FTS5 deletes leave their terms in older index segments until a merge: forgetting a
+        # user must not leave their words behind (cost: one rewrite of the FTS index).
+        await self.db.write(lambda conn: conn.execute("INSERT INTO kw(kw) VALUES ('optimize')"))
+
+    # -- listing and checking (export, memoryd check) -----------------------------
+    async def terms(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        wanted = list(dict.fromkeys(ids))
+
+        def op(conn: sqlite3.Connection) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for memory_id, body in conn.execute(
+                    "SELECT d.memory_id, kw.body FROM kw_docs d JOIN kw ON kw.rowid = d.rowid "
+                    f"WHERE d.memory_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    out[memory_id] = body.split()
+            return out
+
+        return await self.db.read(op)
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        def op(conn: sqlite3.Connection) -> list[IndexEntry]:
+            rows = conn.execute(
+                "SELECT memory_id, user_id, agent_id, run_id, valid_to FROM kw_docs WHERE memory_id > ? "
+                "ORDER BY memory_id LIMIT ?",
+                (after or "", limit),
+            )
+            return [IndexEntry(r[0], r[1], r[2], r[3], from_epoch(r[4])) for r in rows]
+
+        return await self.db.read(op)
+
+    async def check(self) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            problems: list[str] = []
+            try:  # FTS5's own check of its index against its content (a write statement)
+                conn.execute("INSERT INTO kw(kw) VALUES ('integrity-check')")
+            except sqlite3.DatabaseError as exc:
+                problems.append(f"the keyword (FTS5) index is damaged: {exc}")
+                return problems
+            docs = conn.execute(
+                "SELECT count(*), min(d.memory_id) FROM kw_docs d WHERE NOT EXISTS "
+                "(SELECT 1 FROM kw WHERE kw.rowid = d.rowid)"
+            ).fetchone()
+            if docs[0]:
+                has = "entry has" if docs[0] == 1 else "entries have"
+                problems.append(f"{docs[0]} keyword {has} no terms (e.g. memory {docs[1]})")
+            stray = conn.execute(
+                "SELECT count(*) FROM kw WHERE rowid NOT IN (SELECT rowid FROM kw_docs)"
+            ).fetchone()[0]
+            if stray:
+                belong = "row belongs" if stray == 1 else "rows belong"
+                problems.append(f"{stray} keyword {belong} to no memory")
+            return problems
+
+        return await self.db.write(op)  # type: ignore[no-any-return]
+

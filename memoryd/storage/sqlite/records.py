@@ -14,7 +14,8 @@ from typing import Any
 
 from memoryd.filters import Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
-from memoryd.storage.base import ChangeSet
+from memoryd.storage.base import ChangeSet, HistoryDraft
+from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase
 from memoryd.storage.sqlite.sqlfilter import compile_filter
@@ -361,6 +362,21 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
+    async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
+        s_sql, s_params = scope_sql(scope.require(), "history")
+        ids = list(dict.fromkeys(memory_ids))
+
+        def op(conn: sqlite3.Connection) -> int:
+            n = conn.execute(f"DELETE FROM history WHERE {s_sql}", s_params).rowcount
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                n += conn.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk).rowcount
+            return int(n)
+
+        removed = await self.db.write(op)
+        return int(removed or 0)
+
     async def stats(self) -> dict[str, Any]:
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
             memories, current = conn.execute(
@@ -399,3 +415,90 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM history")
 
         await self.db.write(op, after_commit=self.cache.clear)
+
+    # -- listing and checking (export, import, memoryd check) -------------------
+    async def scan(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[MemoryRecord], str | None]:
+        s_sql, s_params = scope_sql(scope)
+        if scope.is_empty:  # the whole store: the primary key, in the order written
+            last = int(after) if after else 0
+            sql = f"SELECT rowid, {_COLS} FROM memories m WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?"
+            params: list[Any] = [last, limit]
+        else:  # a scope: its (field, created_at) index, by creation time then rowid
+            t, _, r = (after or "").partition(":")
+            sql = (
+                f"SELECT rowid, {_COLS} FROM memories m WHERE {s_sql} AND (m.created_at, m.rowid) > (?, ?) "
+                "ORDER BY m.created_at, m.rowid LIMIT ?"
+            )
+            params = [*s_params, float(t) if t else float("-inf"), int(r or 0), limit]
+
+        def op(conn: sqlite3.Connection) -> tuple[list[MemoryRecord], str | None]:
+            rows = conn.execute(sql, params).fetchall()
+            if len(rows) < limit:
+                cursor = None
+            elif scope.is_empty:
+                cursor = str(rows[-1][0])
+            else:
+                cursor = f"{rows[-1][12]!r}:{rows[-1][0]}"
+            return [_row_to_memory(r[1:]) for r in rows], cursor
+
+        return await self.db.read(op)
+
+    async def scan_history(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[HistoryDraft], str | None]:
+        s_sql, s_params = scope_sql(scope, "history")
+
+        def op(conn: sqlite3.Connection) -> tuple[list[HistoryDraft], str | None]:
+            rows = conn.execute(
+                "SELECT id, memory_id, event, old_text, new_text, actor, created_at, details, user_id, "
+                f"agent_id, run_id FROM history WHERE {s_sql} AND id > ? ORDER BY id LIMIT ?",
+                [*s_params, int(after or 0), limit],
+            ).fetchall()
+            drafts = [
+                HistoryDraft(
+                    r[1], Event(r[2]), r[3], r[4], r[5], from_epoch(r[6]), json.loads(r[7]), Scope(*r[8:11])  # type: ignore[arg-type]
+                )
+                for r in rows
+            ]
+            return drafts, (str(rows[-1][0]) if len(rows) == limit else None)
+
+        return await self.db.read(op)
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        def op(conn: sqlite3.Connection) -> list[IndexEntry]:
+            rows = conn.execute(
+                "SELECT id, user_id, agent_id, run_id, valid_to FROM memories WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (after or "", limit),
+            )
+            return [IndexEntry(r[0], r[1], r[2], r[3], from_epoch(r[4])) for r in rows]
+
+        return await self.db.read(op)
+
+    async def check(self) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            problems = [
+                f"SQLite integrity check: {row[0]}"
+                for row in conn.execute("PRAGMA integrity_check(20)")
+                if row[0] != "ok"
+            ]
+            count, example = conn.execute(
+                "SELECT count(*), min(id) FROM memories "
+                "WHERE NOT json_valid(metadata) OR NOT json_valid(source_ids)"
+            ).fetchone()
+            if count:
+                problems.append(f"{count} memories have unreadable metadata or source ids (e.g. {example})")
+            count, example = conn.execute(
+                "SELECT count(DISTINCT h.memory_id), min(h.memory_id) FROM history h "
+                "WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = h.memory_id) AND NOT EXISTS "
+                "(SELECT 1 FROM history d WHERE d.memory_id = h.memory_id AND d.event = 'DELETE')"
+            ).fetchone()
+            if count:
+                problems.append(
+                    f"history of {count} memories that neither exist nor were deleted (e.g. {example})"
+                )
+            return problems
+
+        return await self.db.read(op)

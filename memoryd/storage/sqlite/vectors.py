@@ -14,15 +14,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from memoryd.errors import EmbedderMismatchError
-from memoryd.models import MemoryRecord, Scope
+from memoryd.errors import EmbedderMismatchError, StorageError
+from memoryd.models import MemoryRecord, Scope, from_epoch
 from memoryd.storage.base import ChangeSet
+from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import Rows, RowStub, grow
 
@@ -40,6 +42,7 @@ PROJECTION_DIM = 96
 OFFLOAD_ROWS = 20000  # partitions at least this large are scored on a reader thread
 SHORTLIST = 1000
 SPLIT_CELLS = 1 << 20  # matrix-vector products at least this large run in slices on all cores
+REPAIR = "rebuild it from the records with `memoryd reindex`"
 
 _WORKERS = min(os.cpu_count() or 1, 8) - 1  # slices run on these threads and the caller's
 _slices: ThreadPoolExecutor | None = None
@@ -159,33 +162,62 @@ class SQLiteVectorIndex:
         cfg = resources.settings.storage
         return cls(resources.sqlite(), cache_bytes=cfg.vector_cache_mb << 20, exact_max=cfg.exact_search_max)
 
-    async def open(self, model: str, dim: int) -> None:
+    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
         self.db.open()
 
-        def op(conn: sqlite3.Connection) -> tuple[str | None, str | None, int]:
+        def op(conn: sqlite3.Connection) -> tuple[str | None, str | None, int] | str:
+            if rebuild:
+                conn.execute("DROP TABLE IF EXISTS vectors")
+                conn.execute("DROP TABLE IF EXISTS vector_meta")
+            elif holds_rows_without(conn, ("vectors",)):
+                return "missing"  # memories without their index: never recreate it empty
             for statement in _SCHEMA:
                 conn.execute(statement)
             meta = dict(conn.execute("SELECT key, value FROM vector_meta").fetchall())
+            if meta.get("rebuilding"):
+                return "rebuilding"
             count = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
             if not meta or count == 0:
                 conn.execute("INSERT OR REPLACE INTO vector_meta VALUES ('model', ?)", (model,))
                 conn.execute("INSERT OR REPLACE INTO vector_meta VALUES ('dim', ?)", (str(dim),))
+                if rebuild:
+                    conn.execute("INSERT OR REPLACE INTO vector_meta VALUES ('rebuilding', '1')")
                 return model, str(dim), count
             return meta.get("model"), meta.get("dim"), count
 
-        stored_model, stored_dim, count = await self.db.write(op)
+        opened = await self.db.write(op)
+        if opened == "missing":
+            raise StorageError(
+                f"the vector index of {self.db.path} is missing (its table is gone) while the store "
+                f"holds memories: {REPAIR}",
+                field="storage.vectors",
+                repair="memoryd reindex",
+            )
+        if opened == "rebuilding":
+            raise StorageError(
+                f"the vector index of {self.db.path} is incomplete (a `memoryd reindex` did not finish): "
+                "run `memoryd reindex` again",
+                field="storage.vectors",
+                repair="memoryd reindex",
+            )
+        assert not isinstance(opened, str)
+        stored_model, stored_dim, count = opened
         if stored_model != model or stored_dim != str(dim):
             raise EmbedderMismatchError(
                 f"the store at {self.db.path} holds {count} vectors made by embedder "
                 f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "
                 f"'{model}' ({dim} dimensions). Set embedder.provider back to the model that built "
-                "the store, or point storage.path at a new file (vectors of different models "
-                "are never mixed).",
+                "the store, point storage.path at a new file, or re-embed every memory with the "
+                "configured model: `memoryd reindex` (vectors of different models are never mixed).",
                 field="embedder.provider",
                 stored_model=stored_model,
                 configured_model=model,
             )
         self.model, self.dim = model, dim
+        self.cache.clear()
+
+    async def rebuilt(self) -> None:
+        await self.db.write(lambda conn: conn.execute("DELETE FROM vector_meta WHERE key = 'rebuilding'"))
 
     async def close(self) -> None:
         self.cache.clear()
@@ -233,11 +265,26 @@ class SQLiteVectorIndex:
                 (value,),
             )
             rows = cursor.fetchall()
+            bad = [r[0] for r in rows if not isinstance(r[5], bytes) or len(r[5]) != dim * 4]
+            if bad:
+                raise StorageError(
+                    f"the vector index is damaged: {len(bad)} vectors of {field} {value!r} are not "
+                    f"{dim} float32 numbers (e.g. memory {bad[0]}); {REPAIR}",
+                    field="storage.vectors",
+                    repair="memoryd reindex",
+                )
             part.mat = np.zeros((max(64, len(rows)), dim), dtype=np.float32)
             if rows:
                 part.mat[: len(rows)] = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float32).reshape(
                     len(rows), dim
                 )
+                if not np.isfinite(part.mat[: len(rows)]).all():
+                    raise StorageError(
+                        f"the vector index is damaged: vectors of {field} {value!r} hold numbers that are "
+                        f"not finite; {REPAIR}",
+                        field="storage.vectors",
+                        repair="memoryd reindex",
+                    )
             for r in rows:
                 part.rows.new_slot(RowStub(r[0], r[1], r[2], r[3], r[4]))  # type: ignore[arg-type]
             if part.rows.n > exact_max:
@@ -264,3 +311,72 @@ class SQLiteVectorIndex:
 
     async def reset(self) -> None:
         await self.db.write(lambda conn: conn.execute("DELETE FROM vectors"), after_commit=self.cache.clear)
+
+    # -- listing and checking (export, memoryd check) -----------------------------
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(ids))
+
+        def op(conn: sqlite3.Connection) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for memory_id, vec in conn.execute(
+                    f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({marks})", chunk
+                ):
+                    out[memory_id] = np.frombuffer(vec, dtype=np.float32).copy()
+            return out
+
+        return await self.db.read(op)
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        def op(conn: sqlite3.Connection) -> list[IndexEntry]:
+            rows = conn.execute(
+                "SELECT memory_id, user_id, agent_id, run_id, valid_to FROM vectors WHERE memory_id > ? "
+                "ORDER BY memory_id LIMIT ?",
+                (after or "", limit),
+            )
+            return [IndexEntry(r[0], r[1], r[2], r[3], from_epoch(r[4])) for r in rows]
+
+        return await self.db.read(op)
+
+    async def check(self) -> list[str]:
+        dim = self.dim
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            problems: list[str] = []
+            meta = dict(conn.execute("SELECT key, value FROM vector_meta").fetchall())
+            if meta.get("rebuilding"):
+                problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
+            sized = conn.execute(
+                "SELECT count(*), min(memory_id) FROM vectors "
+                "WHERE typeof(vec) != 'blob' OR length(vec) != ?",
+                (dim * 4,),
+            ).fetchone()
+            if sized[0]:
+                are = "vector is" if sized[0] == 1 else "vectors are"
+                problems.append(f"{sized[0]} {are} not {dim} float32 numbers (e.g. memory {sized[1]})")
+            bad, example, last = 0, None, 0
+            while True:  # values: finite, unit length (or zero), a chunk at a time
+                rows = conn.execute(
+                    "SELECT rowid, memory_id, vec FROM vectors WHERE rowid > ? AND length(vec) = ? "
+                    "ORDER BY rowid LIMIT 4096",
+                    (last, dim * 4),
+                ).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+                with np.errstate(all="ignore"):
+                    norms = np.linalg.norm(mat, axis=1)
+                wrong = ~(np.isfinite(norms) & ((np.abs(norms - 1) < 1e-3) | (norms == 0)))
+                if wrong.any():
+                    bad += int(wrong.sum())
+                    example = example or rows[int(np.flatnonzero(wrong)[0])][1]
+            if bad:
+                what = "vector is" if bad == 1 else "vectors are"
+                problems.append(f"{bad} {what} not finite, unit length (e.g. memory {example})")
+            return problems
+
+        return await self.db.read(op)
+

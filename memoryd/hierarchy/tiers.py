@@ -1,0 +1,265 @@
+"""The memory hierarchy at run time: tier changes with each write, deferred heat, promotion.
+
+:class:`Tiers` is what :class:`memoryd.AsyncMemory` calls:
+
+- :meth:`Tiers.write` commits a write together with the tier changes of its new
+  episodes (planned by :func:`memoryd.hierarchy.planner.plan_write` under a per-owner
+  lock, so two writes of one owner never plan from the same state), then hands
+  promoted segments whose turns still need it to long-term processing.
+- :meth:`Tiers.note` records what a search or context returned. It only counts ids in
+  memory: no I/O on the read path. The counts reach the segments' heat with the next
+  write (in its transaction), on :meth:`flush`, or in the background once
+  ``heat_flush_every`` ids are waiting.
+- :meth:`Tiers.tree` reads an owner's hierarchy for the memory tree.
+
+The clock is injected (``clock()`` returns an aware datetime), so tests move time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from memoryd.config import TiersConfig
+from memoryd.graph.models import GraphDiff
+from memoryd.hierarchy.keywords import words
+from memoryd.hierarchy.models import NewTurn, Segment, SessionInfo, TierChanges, owner_key
+from memoryd.hierarchy.planner import Plan, overflow, plan_write
+from memoryd.hierarchy.tree import build_tree
+from memoryd.ingest.derived import owner_scope
+from memoryd.models import MemoryRecord, Scope, utcnow
+from memoryd.storage import ChangeSet, SegmentStore, Storage
+
+__all__ = ["Clock", "Process", "Tiers"]
+
+Clock = Callable[[], datetime]
+# Long-term processing of episodes (a promoted segment's turns not yet processed): returns the
+# processing level reached (LEVEL_RULES, LEVEL_LLM; lower: it failed and is retried later).
+Process = Callable[[list[MemoryRecord]], Awaitable[int]]
+
+_log = logging.getLogger("memoryd.hierarchy")
+_SCAN_PAGE = 5000
+
+
+class Tiers:
+    """Short-term turns, mid-term segments and heat of one store (see the module doc)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        config: TiersConfig,
+        *,
+        process: Process,
+        capability: int,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.clock = clock
+        self.capability = capability
+        self._process = process
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
+        self._flushing: asyncio.Task[None] | None = None
+
+    @property
+    def store(self) -> SegmentStore | None:
+        """The segment store, or None when tiers are off (``tiers.enabled``, or no backend)."""
+        return self.storage.segments if self.config.enabled else None
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _lock(self, owner: Scope) -> asyncio.Lock:
+        key = owner_key(owner)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    # -- writing -------------------------------------------------------------
+    async def write(
+        self, changes: ChangeSet, episodes: Sequence[MemoryRecord], vectors: np.ndarray, level: int
+    ) -> GraphDiff:
+        """Commit ``changes`` with the tier changes of its new ``episodes`` (one scope; their index
+        vectors in order; ``level``: how far the write processed them), then promote."""
+        store = self.store
+        if store is None or not episodes:
+            return await self.storage.commit(changes)
+        owner = owner_scope(episodes[0].scope)
+        async with self._lock(owner):
+            plan = await self._plan(store, owner, episodes, vectors, level)
+            taken = self._take_pending()  # deferred heat rides along with this write
+            plan.changes.retrieved = taken
+            changes.tiers = plan.changes
+            try:
+                diff = await self.storage.commit(changes)
+            except BaseException:
+                self._restore(taken)
+                raise
+            for segment in plan.promote:
+                await self._promote(store, segment)
+        return diff
+
+    async def _plan(
+        self,
+        store: SegmentStore,
+        owner: Scope,
+        episodes: Sequence[MemoryRecord],
+        vectors: np.ndarray,
+        level: int,
+    ) -> Plan:
+        run_id, incoming = episodes[0].run_id, len(episodes)
+
+        def held(sessions: list[SessionInfo]) -> int:
+            return next((s.turns for s in sessions if s.run_id == run_id), 0)
+
+        def choose(sessions: list[SessionInfo]) -> dict[str | None, int]:
+            moves = overflow(run_id, incoming, sessions, self.config)
+            if run_id in moves:
+                moves[run_id] = min(moves[run_id], held(sessions))
+            return moves
+
+        short = await store.short_term(owner, choose)
+        over = overflow(run_id, incoming, short.sessions, self.config).get(run_id, 0)
+        direct = max(0, over - held(short.sessions))  # incoming turns beyond what short-term holds
+        moving = short.turns
+        segments = await store.segments(owner) if moving or direct else []
+        new = [
+            NewTurn(
+                m.id,
+                m.run_id,
+                (m.event_time or self.clock()).timestamp(),
+                level,
+                np.asarray(vectors[i], dtype=np.float32),
+                words(m.text),
+            )
+            for i, m in enumerate(episodes)
+        ]
+        return plan_write(
+            owner=owner, new=new, direct=direct, moving=moving, last_segment=short.last_segment,
+            segments=segments, config=self.config, capability=self.capability, now=self._now(),
+            new_id=lambda: str(uuid.uuid4()),
+        )  # fmt: skip
+
+    async def _promote(self, store: SegmentStore, segment: Segment) -> None:
+        """Hand a hot segment's unprocessed turns to long-term processing, then mark it promoted."""
+        rows = [r for r in await store.turns(segment_id=segment.id) if r.level < self.capability]
+        found = await self.storage.records.get_many([r.memory_id for r in rows])
+        episodes = [found[r.memory_id] for r in rows if r.memory_id in found]
+        try:
+            reached = await self._process(episodes) if episodes else self.capability
+        except Exception as exc:  # noqa: BLE001 - the write succeeded; promotion is retried later
+            _log.warning("promotion of segment %s failed, retried on a later write: %s", segment.id, exc)
+            return
+        if reached < self.capability:
+            return  # e.g. the LLM was down: left hot and unprocessed, tried again later
+        marked = replace(
+            segment, promoted_at=self._now(), promotions=segment.promotions + 1, level=self.capability
+        )
+        tiers = TierChanges(segments=[marked], levels={r.memory_id: reached for r in rows})
+        await self.storage.commit(ChangeSet(tiers=tiers))
+
+    # -- heat on retrieval ---------------------------------------------------
+    def note(self, memories: Iterable[MemoryRecord]) -> None:
+        """Count memories a search or context returned (a derived one heats the turns it came from).
+
+        In memory only; see the module doc for when the counts are written."""
+        if self.store is None:
+            return
+        at = self._now()
+        pending = self._pending
+        for m in memories:
+            for mid in (m.id, *m.source_ids):
+                count, _ = pending.get(mid, (0, at))
+                pending[mid] = (count + 1, at)
+        if len(pending) >= self.config.heat_flush_every and self._flushing is None:
+            self._flushing = asyncio.get_running_loop().create_task(self._background_flush())
+
+    async def _background_flush(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - the counts were put back; the next write retries
+            _log.warning("deferred heat flush failed, kept for the next write: %s", exc)
+        finally:
+            self._flushing = None
+
+    async def drain(self) -> None:
+        """Wait for a background heat flush, if one is running (it writes nothing new itself)."""
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Write the retrieval counts gathered so far to the segments' heat."""
+        if self.store is None or not self._pending:
+            return
+        taken = self._take_pending()
+        try:
+            await self.storage.commit(ChangeSet(tiers=TierChanges(retrieved=taken)))
+        except BaseException:
+            self._restore(taken)
+            raise
+
+    def _take_pending(self) -> dict[str, tuple[int, float]]:
+        taken, self._pending = self._pending, {}
+        return taken
+
+    def _restore(self, taken: dict[str, tuple[int, float]]) -> None:
+        for mid, (count, at) in taken.items():
+            old, last = self._pending.get(mid, (0, at))
+            self._pending[mid] = (old + count, max(at, last))
+
+    # -- reading and forgetting ----------------------------------------------
+    async def tree(self, owner: Scope, *, episodes: int) -> dict[str, Any]:
+        """The owner's memory tree (see :func:`memoryd.hierarchy.tree.build_tree`)."""
+        store = self.store
+        if store is not None:
+            await self.flush()
+        segments = await store.segments(owner, evicted=True) if store is not None else []
+        turns = await store.turns(owner=owner) if store is not None else []
+        memories: list[MemoryRecord] = []
+        offset = 0
+        while True:
+            page = await self.storage.records.page(owner, None, limit=_SCAN_PAGE, offset=offset)
+            memories += [m for m in page.items if owner_scope(m.scope) == owner]
+            offset += len(page.items)
+            if len(page.items) < _SCAN_PAGE or offset >= page.total:
+                break
+        return build_tree(
+            owner=owner, segments=segments, turns=turns, memories=memories, now=self._now(),
+            config=self.config, episodes=episodes, enabled=store is not None,
+        )  # fmt: skip
+
+    async def counts(self) -> dict[tuple[str | None, str | None], dict[str, int]]:
+        """Tier sizes per (user_id, agent_id)."""
+        store = self.store
+        if store is None:
+            return {}
+        await self.flush()
+        return {(c.user_id, c.agent_id): c.to_dict() for c in await store.counts()}
+
+    async def purge(self, scope: Scope) -> None:
+        """Forget every turn and segment of ``scope`` (the memories are deleted by the caller)."""
+        if self.storage.segments is not None:
+            await self.storage.segments.purge(scope)
+
+    def forget_pending(self) -> None:
+        """Drop the retrieval counts not written yet (the store was reset)."""
+        self._pending.clear()
+
+    async def close(self) -> None:
+        """Write what is pending (best effort) before the store closes."""
+        await self.drain()
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - closing must not fail on derived state
+            _log.warning("heat not written at close: %s", exc)

@@ -1,0 +1,461 @@
+"""The memory hierarchy's bookkeeping in two tables of the shared SQLite file.
+
+``tier_turns`` has one row per episode in the hierarchy: its owner and session,
+its segment (``NULL`` while short-term) and how far it has been processed into
+long-term memory; a short-term turn also keeps its vector and keywords, so it can
+join a segment later without reading the indexes. ``segments`` has one row per
+segment: owner, label and keywords, centroid, counts, times and tier.
+
+Writes join the write's transaction (:meth:`apply`). A segment row is written
+whole except ``retrievals``, which only ever grows by increments, and
+``touched_at``, which never moves back, so deferred heat flushes and writes
+never undo each other. The mid-term segments of recently written owners are
+cached (their centroids are read on every write that moves a turn); own commits
+update the cache, a write by another process empties it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from memoryd.hierarchy.models import (
+    EVICTED,
+    MID,
+    Segment,
+    SessionInfo,
+    ShortTerm,
+    ShortTurn,
+    TierChanges,
+    TierCounts,
+    TurnRow,
+    owner_key,
+)
+from memoryd.models import Scope
+from memoryd.storage.base import ChangeSet
+from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite.database import SQLiteDatabase
+
+__all__ = ["SQLiteSegmentStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tier_turns (
+    seq INTEGER PRIMARY KEY,
+    memory_id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    at REAL NOT NULL,
+    level INTEGER NOT NULL DEFAULT 0,
+    segment_id TEXT,
+    vector BLOB,
+    words TEXT
+);
+CREATE INDEX IF NOT EXISTS tier_turns_short ON tier_turns(owner, segment_id, run_id, seq);
+CREATE INDEX IF NOT EXISTS tier_turns_session ON tier_turns(owner, run_id, seq);
+CREATE INDEX IF NOT EXISTS tier_turns_segment ON tier_turns(segment_id);
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT,
+    label TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    centroid BLOB NOT NULL,
+    turns INTEGER NOT NULL,
+    retrievals INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    touched_at REAL NOT NULL,
+    last_run_id TEXT,
+    tier TEXT NOT NULL,
+    promoted_at REAL,
+    promotions INTEGER NOT NULL DEFAULT 0,
+    level INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS segments_owner ON segments(owner, tier);
+"""
+
+_SEG_COLS = (
+    "id, owner, user_id, agent_id, label, keywords, centroid, turns, retrievals, created_at, "
+    "touched_at, last_run_id, tier, promoted_at, promotions, level"
+)
+_UPSERT_SEGMENT = f"""
+INSERT INTO segments ({_SEG_COLS}) VALUES ({", ".join("?" * 16)})
+ON CONFLICT(id) DO UPDATE SET label=excluded.label, keywords=excluded.keywords,
+    centroid=excluded.centroid, turns=excluded.turns, touched_at=max(touched_at, excluded.touched_at),
+    last_run_id=excluded.last_run_id, tier=excluded.tier, promoted_at=excluded.promoted_at,
+    promotions=excluded.promotions, level=excluded.level
+"""
+_CACHED_OWNERS = 256
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def _segment_row(s: Segment) -> tuple[Any, ...]:
+    return (
+        s.id, s.owner, s.user_id, s.agent_id, s.label, json.dumps(s.keywords, ensure_ascii=False),
+        _blob(s.centroid), s.turns, s.retrievals, s.created_at, s.touched_at, s.last_run_id, s.tier,
+        s.promoted_at, s.promotions, s.level,
+    )  # fmt: skip
+
+
+def _row_segment(r: Sequence[Any]) -> Segment:
+    s = Segment(
+        id=r[0], owner=r[1], user_id=r[2], agent_id=r[3], label=r[4],
+        keywords=tuple((str(w), int(n)) for w, n in json.loads(r[5])), centroid=_vector(r[6]),
+        turns=r[7], retrievals=r[8], created_at=r[9], touched_at=r[10], last_run_id=r[11], tier=r[12],
+        promoted_at=r[13], promotions=r[14], level=r[15],
+    )  # fmt: skip
+    return replace(s, unit=s.direction())  # computed once: cached segments are reused by every write
+
+
+def _owner_sql(owner: Scope) -> tuple[str, list[Any]]:
+    return "owner = ?", [owner_key(owner)]
+
+
+class _Cache:
+    """Mid-term segments of recently written owners, by owner key (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.owners: OrderedDict[str, dict[str, Segment]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.epoch = -1
+        self.version = 0
+
+    def get(self, key: str, epoch: int) -> tuple[list[Segment] | None, int]:
+        with self.lock:
+            if epoch != self.epoch:
+                self.owners.clear()
+                self.epoch = epoch
+                self.version += 1
+            found = self.owners.get(key)
+            if found is not None:
+                self.owners.move_to_end(key)
+                return list(found.values()), self.version
+            return None, self.version
+
+    def put(self, key: str, segments: list[Segment], version: int) -> None:
+        with self.lock:
+            if version != self.version:
+                return  # a commit landed while we read: the rows may be stale
+            self.owners[key] = {s.id: s for s in segments}
+            while len(self.owners) > _CACHED_OWNERS:
+                self.owners.popitem(last=False)
+
+    def update(self, segments: Sequence[Segment], heated: dict[str, tuple[int, float]]) -> None:
+        with self.lock:
+            self.version += 1
+            for s in segments:
+                cached = self.owners.get(s.owner)
+                if cached is None:
+                    continue
+                old = cached.get(s.id)
+                if s.tier != MID:
+                    cached.pop(s.id, None)
+                    continue
+                # keep the increments flushed meanwhile (bumped below); touched_at never moves back
+                cached[s.id] = replace(
+                    s,
+                    retrievals=old.retrievals if old is not None else s.retrievals,
+                    touched_at=max(s.touched_at, old.touched_at if old is not None else 0.0),
+                )
+            for sid, (count, at) in heated.items():
+                for cached in self.owners.values():
+                    old = cached.get(sid)
+                    if old is not None:
+                        cached[sid] = _bump(old, count, at)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.version += 1
+            self.owners.clear()
+
+
+def _bump(s: Segment, count: int, at: float) -> Segment:
+    return replace(s, retrievals=s.retrievals + count, touched_at=max(s.touched_at, at))
+
+
+class SQLiteSegmentStore:
+    """Turns in tiers and mid-term segments in the shared SQLite file."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        self._cache = _Cache()
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> SQLiteSegmentStore:
+        return cls(resources.sqlite())
+
+    async def open(self) -> None:
+        self.db.open()
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+        await self.db.write(create)
+
+    async def close(self) -> None:
+        self.db.close()
+
+    # -- writing -------------------------------------------------------------
+    async def apply(self, changes: ChangeSet) -> None:
+        tiers: TierChanges | None = changes.tiers
+        deletes = [(i,) for i in changes.deletes]
+        if not tiers and not deletes:
+            return
+        new_rows: list[tuple[Any, ...]] = []
+        if tiers is not None and tiers.new_turns:
+            assert tiers.owner is not None, "new turns need their owner"
+            key, owner = owner_key(tiers.owner), tiers.owner
+            for t in tiers.new_turns:
+                short = t.segment_id is None
+                new_rows.append(
+                    (
+                        t.memory_id, key, owner.user_id, owner.agent_id, t.run_id, t.at, t.level,
+                        t.segment_id, _blob(t.vector) if short else None,
+                        json.dumps(t.words, ensure_ascii=False) if short else None,
+                    )
+                )  # fmt: skip
+
+        heated: dict[str, tuple[int, float]] = {}  # filled by the op: segment id -> retrievals added
+
+        def op(conn: sqlite3.Connection) -> None:
+            if tiers is not None:
+                heated.update(_write(conn, tiers, new_rows))
+            if deletes:
+                _forget(conn, deletes)
+
+        def after() -> None:
+            if deletes:
+                self._cache.clear()
+            elif tiers is not None:
+                self._cache.update(tiers.segments, heated)
+
+        await self.db.write(op, after_commit=after)
+
+    async def purge(self, scope: Scope) -> int:
+        """Remove every turn and segment of ``scope`` (its ``user_id``/``agent_id``/``run_id``)."""
+        turn_where = " AND ".join(f"{k} = ?" for k, _ in scope.items()) or "0"
+        turn_args = [v for _, v in scope.items()]
+        owned = [(k, v) for k, v in scope.items() if k != "run_id"]
+        seg_where = " AND ".join(f"{k} = ?" for k, _ in owned)
+
+        def op(conn: sqlite3.Connection) -> int:
+            n = conn.execute(f"DELETE FROM tier_turns WHERE {turn_where}", turn_args).rowcount
+            if seg_where:
+                n += conn.execute(f"DELETE FROM segments WHERE {seg_where}", [v for _, v in owned]).rowcount
+            conn.execute(
+                "DELETE FROM segments WHERE NOT EXISTS "
+                "(SELECT 1 FROM tier_turns t WHERE t.segment_id = segments.id)"
+            )
+            return int(n)
+
+        removed = await self.db.write(op, after_commit=self._cache.clear)
+        return int(removed or 0)
+
+    async def reset(self) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM tier_turns")
+            conn.execute("DELETE FROM segments")
+
+        await self.db.write(op, after_commit=self._cache.clear)
+
+    # -- reading -------------------------------------------------------------
+    async def short_term(
+        self, owner: Scope, choose: Callable[[list[SessionInfo]], dict[str | None, int]]
+    ) -> ShortTerm:
+        """One read: the owner's sessions with short-term turns, the oldest ``choose(sessions)[run]``
+        turns of each session ``choose`` names (with vectors), and the segment each of those
+        sessions' latest mid-term turn is in."""
+        key = owner_key(owner)
+
+        def op(conn: sqlite3.Connection) -> ShortTerm:
+            sessions = [
+                SessionInfo(r[0], r[1], r[2])
+                for r in conn.execute(
+                    "SELECT run_id, count(*), max(seq) FROM tier_turns WHERE owner = ? "
+                    "AND segment_id IS NULL GROUP BY run_id",
+                    (key,),
+                )
+            ]
+            counts = choose(sessions)
+            turns: list[ShortTurn] = []
+            last: dict[str | None, str] = {}
+            for run_id, n in counts.items():
+                if n > 0:
+                    for r in conn.execute(
+                        "SELECT memory_id, run_id, seq, at, level, vector, words FROM tier_turns "
+                        "WHERE owner = ? AND segment_id IS NULL AND run_id IS ? ORDER BY seq LIMIT ?",
+                        (key, run_id, n),
+                    ):
+                        words = tuple(json.loads(r[6])) if r[6] else ()
+                        turns.append(ShortTurn(r[0], r[1], r[2], r[3], r[4], _vector(r[5]), words))
+                row = conn.execute(
+                    "SELECT segment_id FROM tier_turns WHERE owner = ? AND run_id IS ? "
+                    "AND segment_id IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                    (key, run_id),
+                ).fetchone()
+                if row is not None:
+                    last[run_id] = row[0]
+            return ShortTerm(sessions, counts, turns, last)
+
+        return await self.db.read(op)
+
+    async def segments(self, owner: Scope, *, evicted: bool = False) -> list[Segment]:
+        """The owner's mid-term segments (``evicted``: and the evicted ones), any order."""
+        key = owner_key(owner)
+        if not evicted:
+            found, version = self._cache.get(key, self.db.epoch())
+            if found is not None:
+                return found
+        tiers = (MID, EVICTED) if evicted else (MID,)
+
+        def op(conn: sqlite3.Connection) -> list[Segment]:
+            marks = ",".join("?" * len(tiers))
+            rows = conn.execute(
+                f"SELECT {_SEG_COLS} FROM segments WHERE owner = ? AND tier IN ({marks})", (key, *tiers)
+            )
+            return [_row_segment(r) for r in rows]
+
+        loaded = await self.db.read(op)
+        if not evicted:
+            self._cache.put(key, loaded, version)
+        return loaded
+
+    async def turns(
+        self,
+        *,
+        owner: Scope | None = None,
+        memory_ids: Sequence[str] | None = None,
+        segment_id: str | None = None,
+    ) -> list[TurnRow]:
+        """The turns of an owner, or these memories, or one segment (give exactly one), in order."""
+        if (owner is None) + (memory_ids is None) + (segment_id is None) != 2:
+            raise ValueError("give exactly one of owner, memory_ids, segment_id")
+        cols = "memory_id, run_id, segment_id, at, level"
+
+        def op(conn: sqlite3.Connection) -> list[TurnRow]:
+            if owner is not None:
+                sql = f"SELECT {cols} FROM tier_turns WHERE owner = ? ORDER BY seq"
+                rows = conn.execute(sql, (owner_key(owner),)).fetchall()
+            elif segment_id is not None:
+                sql = f"SELECT {cols} FROM tier_turns WHERE segment_id = ? ORDER BY seq"
+                rows = conn.execute(sql, (segment_id,)).fetchall()
+            else:
+                ids = list(dict.fromkeys(memory_ids or ()))
+                rows = []
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows += conn.execute(
+                        f"SELECT {cols} FROM tier_turns WHERE memory_id IN ({marks}) ORDER BY seq", chunk
+                    ).fetchall()
+            return [TurnRow(*r) for r in rows]
+
+        return await self.db.read(op)
+
+    async def counts(self) -> list[TierCounts]:
+        """Tier sizes per (user_id, agent_id)."""
+
+        def op(conn: sqlite3.Connection) -> list[TierCounts]:
+            out: dict[tuple[str | None, str | None], dict[str, int]] = {}
+            for user, agent, short, mid, evicted in conn.execute(
+                "SELECT t.user_id, t.agent_id, sum(t.segment_id IS NULL), sum(s.tier = ?), sum(s.tier = ?) "
+                "FROM tier_turns t LEFT JOIN segments s ON s.id = t.segment_id "
+                "GROUP BY t.user_id, t.agent_id",
+                (MID, EVICTED),
+            ):
+                out[(user, agent)] = {
+                    "short_term_turns": short or 0,
+                    "mid_term_turns": mid or 0,
+                    "evicted_turns": evicted or 0,
+                }
+            for user, agent, mid, evicted, promoted in conn.execute(
+                "SELECT user_id, agent_id, sum(tier = ?), sum(tier = ?), sum(promoted_at IS NOT NULL) "
+                "FROM segments GROUP BY user_id, agent_id",
+                (MID, EVICTED),
+            ):
+                row = out.setdefault((user, agent), {})
+                row.update(segments=mid or 0, evicted_segments=evicted or 0, promoted_segments=promoted or 0)
+            return [TierCounts(user, agent, **row) for (user, agent), row in out.items()]
+
+        return await self.db.read(op)
+
+
+def _write(
+    conn: sqlite3.Connection, tiers: TierChanges, new_rows: list[tuple[Any, ...]]
+) -> dict[str, tuple[int, float]]:
+    """Write the tier changes; returns the retrievals added, by segment."""
+    if tiers.segments:
+        conn.executemany(_UPSERT_SEGMENT, [_segment_row(s) for s in tiers.segments])
+    if new_rows:
+        conn.executemany(
+            "INSERT OR IGNORE INTO tier_turns (memory_id, owner, user_id, agent_id, run_id, at, level, "
+            "segment_id, vector, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            new_rows,
+        )
+    if tiers.moved:
+        conn.executemany(
+            "UPDATE tier_turns SET segment_id = ?, vector = NULL, words = NULL WHERE memory_id = ?",
+            [(sid, mid) for mid, sid in tiers.moved.items()],
+        )
+    if tiers.levels:
+        conn.executemany(
+            "UPDATE tier_turns SET level = max(level, ?) WHERE memory_id = ?",
+            [(level, mid) for mid, level in tiers.levels.items()],
+        )
+    heated: dict[str, tuple[int, float]] = {}
+    ids = list(tiers.retrieved)
+    for start in range(0, len(ids), 500):  # last: a turn that moved in this write heats its new segment
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for mid, sid in conn.execute(
+            f"SELECT memory_id, segment_id FROM tier_turns WHERE memory_id IN ({marks}) "
+            "AND segment_id IS NOT NULL",
+            chunk,
+        ):
+            count, at = tiers.retrieved[mid]
+            old, last = heated.get(sid, (0, at))
+            heated[sid] = (old + count, max(at, last))
+    if heated:
+        conn.executemany(
+            "UPDATE segments SET retrievals = retrievals + ?, touched_at = max(touched_at, ?) WHERE id = ?",
+            [(n, at, sid) for sid, (n, at) in heated.items()],
+        )
+    return heated
+
+
+def _forget(conn: sqlite3.Connection, deletes: list[tuple[str]]) -> None:
+    """Hard-deleted memories leave the hierarchy; a segment left empty goes too."""
+    touched: set[str] = set()
+    for start in range(0, len(deletes), 500):
+        chunk = [d[0] for d in deletes[start : start + 500]]
+        marks = ",".join("?" * len(chunk))
+        touched.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT DISTINCT segment_id FROM tier_turns WHERE memory_id IN ({marks}) "
+                "AND segment_id IS NOT NULL",
+                chunk,
+            )
+        )
+        conn.execute(f"DELETE FROM tier_turns WHERE memory_id IN ({marks})", chunk)
+    for sid in touched:
+        left = conn.execute("SELECT count(*) FROM tier_turns WHERE segment_id = ?", (sid,)).fetchone()[0]
+        if left:
+            conn.execute("UPDATE segments SET turns = ? WHERE id = ?", (left, sid))
+        else:
+            conn.execute("DELETE FROM segments WHERE id = ?", (sid,))
