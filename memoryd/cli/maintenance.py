@@ -1,0 +1,107 @@
+"""``memoryd check`` and ``memoryd reindex``: the store's integrity check and index rebuild.
+
+Both work on the store of the settings (``storage.path``), or of one tenant
+(``--tenant``), without a running server; progress bars go to stderr. ``check``
+exits 1 when it finds a problem and lists each one with its fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from memoryd.cli.output import CliState, Output, errors_to_exit
+from memoryd.maintenance import CheckReport, check_store, reindex_store
+from memoryd.maintenance import Progress as ProgressFn
+
+__all__ = ["TenantOpt", "check", "progress_bar", "reindex", "tenant_state"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", help="Work on this tenant's store (default: the default tenant, storage.path)."),
+]
+
+
+def tenant_state(state: CliState, tenant: str | None) -> CliState:
+    """The invocation's state with its settings pointed at ``tenant``'s store (when given)."""
+    if tenant is None:
+        return state
+    from memoryd.auth.principal import check_tenant
+
+    settings = state.require_settings()
+    with errors_to_exit(state.output):
+        return replace(state, settings=settings.for_tenant(check_tenant(tenant, "tenant")))
+
+
+@contextmanager
+def progress_bar(output: Output) -> Iterator[ProgressFn]:
+    """A :class:`memoryd.maintenance.Progress` drawn on stderr: one bar per phase."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=output.err, transient=True, disable=not output.err.is_terminal) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(phase: str, advance: int, total: int | None) -> None:
+            task = tasks.get(phase)
+            if task is None:
+                task = tasks[phase] = bars.add_task(phase, total=total)
+            elif total is not None:
+                bars.update(task, total=total)
+            if advance:
+                bars.advance(task, advance)
+
+        yield update
+
+
+def _problems_table(report: CheckReport) -> Table:
+    table = Table("role", "problem", "fix", box=None, show_lines=False)
+    for p in report.problems:
+        table.add_row(p.role, escape(p.message), escape(p.fix))
+    return table
+
+
+def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
+    """Check the store's integrity: SQLite and FTS integrity, every memory indexed exactly once
+    (vector and keywords) and nothing else, history and graph references. Exits 1 on any problem."""
+    state = tenant_state(CliState.of(ctx, json_out), tenant)
+    settings = state.require_settings()
+    with errors_to_exit(state.output), progress_bar(state.output) as progress:
+        report = asyncio.run(check_store(settings, progress=progress))
+    counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counts.items())
+    if report.ok:
+        state.output.emit(report.to_dict(), f"[green]ok[/green]: {escape(report.path)} ({counts})")
+        return
+    state.output.emit(
+        report.to_dict(),
+        _problems_table(report),
+        f"[bold red]{len(report.problems)} problem(s)[/bold red] in {escape(report.path)} ({counts})",
+    )
+    raise typer.Exit(1)
+
+
+def reindex(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Memories per embedding call.")] = 256,
+    tenant: TenantOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rebuild the vector and keyword indexes from the record store, re-embedding every memory with
+    the configured embedder (repairs a missing or damaged index; moves a store to another model).
+    Stop the server and workers first."""
+    state = tenant_state(CliState.of(ctx, json_out), tenant)
+    settings = state.require_settings()
+    with errors_to_exit(state.output), progress_bar(state.output) as progress:
+        summary = asyncio.run(reindex_store(settings, batch_size=batch_size, progress=progress))
+    state.output.emit(
+        summary.to_dict(),
+        f"[green]reindexed[/green] {summary.memories} memories of {escape(summary.path)} with "
+        f"{escape(summary.model)} in {summary.elapsed_s:.1f} s",
+    )

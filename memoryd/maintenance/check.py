@@ -1,0 +1,238 @@
+"""``memoryd check``: is the store sound, and if not, what is wrong and how to repair it.
+
+Checks, each role through its own Protocol (no backend named here):
+
+- the record store: the engine's integrity check (SQLite ``PRAGMA integrity_check``
+  on the file every embedded role shares), readable metadata, and history rows
+  that reference memories which neither exist nor were deleted;
+- the keyword index: its engine's check (SQLite FTS5 ``integrity-check``);
+- the vector index: every vector the model's size, finite and unit length;
+- the graph: names, relations and mentions that point nowhere;
+- across roles: every memory (current or superseded) has exactly one vector and one
+  keyword entry and vice versa, with the same scope and validity, and every memory
+  a graph relation names exists. Lists are merged in memory-id order, a page at a
+  time, so memory use does not grow with the store.
+
+A role that cannot even be opened (its table gone, another embedder's vectors) is
+reported as a problem, and the rest is still checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from memoryd.config import Settings
+from memoryd.embedders import Embedder
+from memoryd.errors import MemorydError
+from memoryd.maintenance.rebuild import Progress, identity
+from memoryd.storage import build_storage
+from memoryd.storage.portable import IndexEntry
+
+__all__ = ["CheckReport", "Problem", "check_store"]
+
+PAGE = 2000
+EXAMPLES = 3
+REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
+DAMAGED = (
+    "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
+    "or `memoryd export` what is still readable and import that"
+)
+GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
+
+Fetch = Callable[..., Awaitable[list[IndexEntry]]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: which role, what, and how to repair it."""
+
+    role: str
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "message": self.message, "fix": self.fix}
+
+
+@dataclass
+class CheckReport:
+    """What ``check_store`` found; ``ok`` when there is no problem."""
+
+    path: str
+    problems: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "path": self.path,
+            "problems": [p.to_dict() for p in self.problems],
+            "counts": dict(self.counts),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+class _Tally:
+    """How many ids had one kind of problem, and the first few of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, memory_id: str) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(memory_id)
+
+    def message(self, one: str, many: str) -> str | None:
+        """"3 memories have no vector (e.g. …)": ``one``/``many`` are the singular and plural."""
+        if not self.count:
+            return None
+        return f"{self.count} {one if self.count == 1 else many} (e.g. {', '.join(self.examples)})"
+
+
+async def _stream(fetch: Fetch) -> AsyncIterator[IndexEntry]:
+    after: str | None = None
+    while True:
+        page = await fetch(after=after, limit=PAGE)
+        for entry in page:
+            yield entry
+        if len(page) < PAGE:
+            return
+        after = page[-1].memory_id
+
+
+def _same(a: IndexEntry, b: IndexEntry) -> bool:
+    return (a.user_id, a.agent_id, a.run_id, a.valid_to) == (b.user_id, b.agent_id, b.run_id, b.valid_to)
+
+
+async def _compare(
+    role: str, records: Fetch, index: Fetch, progress: Progress | None, total: int | None
+) -> tuple[list[Problem], int, int]:
+    """Merge the record store's entries with an index's: (problems, memories seen, index entries)."""
+    missing, stray, differ = _Tally(), _Tally(), _Tally()
+    left, right = _stream(records), _stream(index)
+    a = await anext(left, None)
+    b = await anext(right, None)
+    seen = held = 0
+    while a is not None or b is not None:
+        if b is None or (a is not None and a.memory_id < b.memory_id):
+            assert a is not None
+            missing.add(a.memory_id)
+            seen += 1
+            a = await anext(left, None)
+        elif a is None or b.memory_id < a.memory_id:
+            stray.add(b.memory_id)
+            held += 1
+            b = await anext(right, None)
+        else:
+            if not _same(a, b):
+                differ.add(a.memory_id)
+            seen += 1
+            held += 1
+            a = await anext(left, None)
+            b = await anext(right, None)
+        if progress is not None and seen % PAGE == 0 and a is not None:
+            progress(f"comparing {role}", PAGE, total)
+    one, many = ("vector", "vectors") if role == "vectors" else ("keyword entry", "keyword entries")
+    messages = [
+        missing.message(f"memory has no {one}", f"memories have no {one}"),
+        stray.message(f"{one} belongs to no memory", f"{many} belong to no memory"),
+        differ.message(
+            f"{one} disagrees with its memory's scope or validity",
+            f"{many} disagree with their memory's scope or validity",
+        ),
+    ]
+    return [Problem(role, m, REINDEX) for m in messages if m], seen, held
+
+
+async def _graph_refs(records: Any, graph: Any) -> tuple[list[Problem], int]:
+    """Every memory a graph relation names must exist (hard deletes remove their mentions)."""
+    unknown = _Tally()
+    after: str | None = None
+    refs = 0
+    while True:
+        ids = await graph.memory_refs(after=after, limit=PAGE)
+        found = await records.get_many(ids)
+        for memory_id in ids:
+            if memory_id not in found:
+                unknown.add(memory_id)
+        refs += len(ids)
+        if len(ids) < PAGE:
+            break
+        after = ids[-1]
+    message = unknown.message(
+        "memory named by a graph relation does not exist", "memories named by graph relations do not exist"
+    )
+    return ([Problem("graph", message, GRAPH)] if message else []), refs
+
+
+async def check_store(
+    settings: Settings, *, embedder: Embedder | None = None, progress: Progress | None = None
+) -> CheckReport:
+    """Check the store ``settings`` point at (``storage.path``); what it finds is reported, not raised."""
+    started = time.perf_counter()
+    report = CheckReport(str(settings.storage.path))
+    storage = build_storage(settings)
+
+    async def attempt(role: str, fix: str, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one step; a memoryd error becomes a problem of ``role`` (and None)."""
+        try:
+            result = await step()
+        except MemorydError as exc:
+            report.problems.append(Problem(role, exc.message, fix))
+            return None
+        return True if result is None else result
+
+    def note(phase: str) -> None:
+        if progress is not None:
+            progress(phase, 0, None)
+
+    try:
+        records, keywords, vectors, graph = storage.records, storage.keywords, storage.vectors, storage.graph
+        model, dim = identity(settings, embedder)
+        note("opening the store")
+        if not await attempt("records", DAMAGED, records.open):
+            return report
+        opened = {
+            "keywords": await attempt("keywords", REINDEX, keywords.open),
+            "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim)),
+            "graph": await attempt("graph", GRAPH, graph.open),
+        }
+        stats = await attempt("records", DAMAGED, records.stats)
+        total = int(stats["memories"]) if stats else None
+        if stats:
+            report.counts.update(memories=int(stats["memories"]), history=int(stats["history"]))
+        roles = (("records", DAMAGED, records), ("keywords", REINDEX, keywords),
+                 ("vectors", REINDEX, vectors), ("graph", GRAPH, graph))  # fmt: skip
+        for role, fix, store in roles:
+            if role == "records" or opened[role]:
+                note(f"checking {role}")
+                found = await attempt(role, fix, store.check)
+                if isinstance(found, list):
+                    report.problems.extend(Problem(role, p, fix) for p in found)
+        for role, index in (("vectors", vectors.entries), ("keywords", keywords.entries)):
+            if opened[role]:
+                compare = functools.partial(_compare, role, records.entries, index, progress, total)
+                compared = await attempt(role, REINDEX, compare)
+                if compared:
+                    report.problems.extend(compared[0])
+                    report.counts[role] = compared[2]
+        if opened["graph"]:
+            refs = await attempt("graph", GRAPH, lambda: _graph_refs(records, graph))
+            if refs:
+                report.problems.extend(refs[0])
+                report.counts["graph_memory_refs"] = refs[1]
+        return report
+    finally:
+        await storage.close()
+        report.elapsed_s = time.perf_counter() - started

@@ -1,0 +1,108 @@
+"""Index representations rebuilt from stored memories: the vector and terms ``add`` would write.
+
+Used by ``memoryd reindex`` (every memory, from the record store) and by
+``memoryd import`` when the file's vectors cannot be reused (another embedder).
+Memories come oldest first, as the scans list them. A turn of a session
+(``run_id``) is indexed with the episode before it in that session, as
+:class:`memoryd.ingest.represent.Represent` does at ingestion: its vector mixes
+in ``index.context_weight`` of the previous turn's, its terms take the previous
+turn's when short. The previous turn of each of the ``sessions`` most recently
+seen sessions is remembered (line and embedding); beyond that a turn is indexed
+without context, so memory stays bounded however many sessions a store holds.
+
+What may differ from ingestion: a turn that followed an exact duplicate (a NOOP,
+never stored) is indexed with the stored turn before it, and a turn whose text was
+later updated gets its context back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from memoryd.config import Settings
+from memoryd.embedders import Embedder
+from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.ingest.represent import Represent
+from memoryd.models import MemoryKind, MemoryRecord
+from memoryd.registry import resolve
+from memoryd.storage import StoredMemory
+
+__all__ = ["Embed", "IndexBuilder", "Progress", "embed_with", "identity", "load_embedder"]
+
+Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+SessionKey = tuple[str | None, str | None, str]
+
+
+class Progress(Protocol):
+    """Told how a long job advances: ``phase`` names the step (a bar per phase), ``advance``
+    how many more items are done, ``total`` how many the phase has (None: unknown)."""
+
+    def __call__(self, phase: str, advance: int, total: int | None) -> None: ...
+
+
+def identity(settings: Settings, embedder: Embedder | None = None) -> tuple[str, int]:
+    """The (model name, dimension) a store opened with these settings holds, without loading it."""
+    if embedder is not None:
+        return str(embedder.name), int(embedder.dim)
+    cfg = settings.embedder
+    return embedder_identity(resolve("embedder", cfg.provider), cfg)
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured embedding model (loaded now)."""
+    cfg = settings.embedder
+    return make_embedder(resolve("embedder", cfg.provider), cfg)
+
+
+def embed_with(embedder: Embedder) -> Embed:
+    """An async ``embed`` that runs the (CPU-bound, synchronous) model off the event loop."""
+
+    async def embed(texts: Sequence[str]) -> np.ndarray:
+        return await asyncio.to_thread(embedder.embed, list(texts))
+
+    return embed
+
+
+class IndexBuilder:
+    """Builds :class:`StoredMemory` (record, vector, terms) for stored memories, in order."""
+
+    def __init__(self, represent: Represent, embed: Embed, *, sessions: int = 4096) -> None:
+        self.represent = represent
+        self.embed = embed
+        self.sessions = sessions
+        self._last: OrderedDict[SessionKey, tuple[str, np.ndarray]] = OrderedDict()
+
+    def _session(self, memory: MemoryRecord) -> SessionKey | None:
+        if memory.kind is not MemoryKind.EPISODE or memory.run_id is None or not self.represent.uses_context:
+            return None
+        return (memory.user_id, memory.agent_id, memory.run_id)
+
+    async def build(self, memories: Sequence[MemoryRecord]) -> list[StoredMemory]:
+        """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch."""
+        if not memories:
+            return []
+        lines = [self.represent.line(m) for m in memories]
+        raw = np.asarray(await self.embed(lines), dtype=np.float32)
+        weight = self.represent.config.context_weight
+        out: list[StoredMemory] = []
+        for i, memory in enumerate(memories):
+            key = self._session(memory)
+            if key is None:
+                out.append(StoredMemory(memory, raw[i], self.represent.terms(memory)))
+                continue
+            before = self._last.pop(key, None)
+            vector = raw[i]
+            if before is not None and weight > 0:
+                mixed = raw[i] + weight * before[1]
+                vector = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
+            terms = self.represent.terms(memory, before[0] if before is not None else None)
+            out.append(StoredMemory(memory, vector, terms))
+            self._last[key] = (lines[i], raw[i])
+            while len(self._last) > self.sessions:
+                self._last.popitem(last=False)
+        return out

@@ -1,0 +1,92 @@
+"""``memoryd reindex``: rebuild the vector and keyword indexes from the record store.
+
+For an index that is missing, damaged or half written (``memoryd check`` says
+which), and to move a store to another embedding model: both indexes are
+discarded, then every memory — current or superseded — is read from the record
+store a batch at a time, oldest first, re-embedded with the configured model and
+indexed again as ingestion would have (:class:`~memoryd.maintenance.rebuild.IndexBuilder`:
+speaker, previous turn of the session). Records, history and graph are only read.
+
+The vector index stays marked incomplete until the last batch is written, so an
+interrupted reindex is refused at the next start (run it again). Stop writers
+(the server, workers) while it runs: a memory changed meanwhile may keep an index
+entry of its old text.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from memoryd.config import Settings
+from memoryd.embedders import Embedder
+from memoryd.ingest.represent import INDEX_FORMAT, Represent
+from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, load_embedder
+from memoryd.models import Scope
+from memoryd.storage import ChangeSet, build_storage
+
+__all__ = ["ReindexSummary", "reindex_store"]
+
+PHASE = "reindexing"
+
+
+@dataclass
+class ReindexSummary:
+    """What a reindex did."""
+
+    path: str
+    memories: int
+    model: str
+    dim: int
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["elapsed_s"] = round(self.elapsed_s, 3)
+        return body
+
+
+async def reindex_store(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+) -> ReindexSummary:
+    """Rebuild both indexes of the store at ``settings.storage.path`` with the configured embedder
+    (or ``embedder``), ``batch_size`` memories per embedding call and commit."""
+    started = time.perf_counter()
+    model = embedder or load_embedder(settings)
+    storage = build_storage(settings)
+    records = storage.records
+    try:
+        await records.open()
+        await storage.keywords.open(rebuild=True)
+        await storage.vectors.open(str(model.name), int(model.dim), rebuild=True)
+        await storage.graph.open()
+        total = int((await records.stats())["memories"])
+        if progress is not None:
+            progress(PHASE, 0, total)
+        builder = IndexBuilder(Represent(settings.index), embed_with(model))
+        done = 0
+        cursor: str | None = None
+        while True:
+            page, cursor = await records.scan(Scope(), after=cursor, limit=batch_size)
+            if page:
+                changes = ChangeSet(upserts=await builder.build(page))
+                async with records.transaction():
+                    await storage.keywords.apply(changes)
+                    await storage.vectors.apply(changes)
+                done += len(page)
+                if progress is not None:
+                    progress(PHASE, len(page), total)
+            if cursor is None:
+                break
+        await storage.vectors.rebuilt()
+        await records.set_meta("index_format", INDEX_FORMAT)
+    finally:
+        await storage.close()
+    return ReindexSummary(
+        str(settings.storage.path), done, str(model.name), int(model.dim), time.perf_counter() - started
+    )

@@ -1,0 +1,164 @@
+"""``memoryd export``: a store, or one user of it, as a JSONL file (:mod:`memoryd.portability.format`).
+
+Streaming: memories, history, entities and relations are read ``page_size`` at a
+time through the storage roles' scans and written line by line, so memory use
+does not grow with the store. Each page is its own read: export while nothing
+writes (stop the server) for a consistent snapshot. Written to a path, the file
+appears only once complete (a temporary file is renamed at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from memoryd.ingest.represent import INDEX_FORMAT
+from memoryd.maintenance.rebuild import Progress, identity
+from memoryd.memory import AsyncMemory
+from memoryd.models import Scope, utcnow
+from memoryd.portability.format import (
+    dumps,
+    end_doc,
+    entity_doc,
+    header_doc,
+    history_doc,
+    memory_doc,
+    relation_doc,
+)
+
+__all__ = ["ExportSummary", "export_store"]
+
+R = TypeVar("R")
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote: lines per type, where, how long."""
+
+    path: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+    vectors: bool = True
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "counts": dict(self.counts),
+            "vectors": self.vectors,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+async def export_store(
+    mem: AsyncMemory,
+    dest: Path | TextIO,
+    *,
+    user_id: str | None = None,
+    vectors: bool = True,
+    page_size: int = 500,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Write the store's memories, history and graph (only ``user_id``'s when given) to ``dest``,
+    a path or an open text stream. ``vectors`` also writes each memory's stored vector and
+    keyword terms, so an import into a store with the same embedder needs no embedding."""
+    started = time.perf_counter()
+    scope = Scope(user_id=user_id)
+    if isinstance(dest, Path):
+        summary = await _to_path(mem, dest, scope, vectors, page_size, progress)
+    else:
+        summary = ExportSummary(None, vectors=vectors)
+        await _write(mem, dest, scope, vectors, page_size, progress, summary.counts)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+async def _to_path(
+    mem: AsyncMemory, path: Path, scope: Scope, vectors: bool, page_size: int, progress: Progress | None
+) -> ExportSummary:
+    summary = ExportSummary(str(path), vectors=vectors)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="\n") as out:
+            await _write(mem, out, scope, vectors, page_size, progress, summary.counts)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return summary
+
+
+async def _write(
+    mem: AsyncMemory,
+    out: TextIO,
+    scope: Scope,
+    vectors: bool,
+    page_size: int,
+    progress: Progress | None,
+    counts: dict[str, int],
+) -> None:
+    await mem.open()
+    storage = mem.storage
+    out.write(
+        dumps(
+            header_doc(
+                scope=None if scope.is_empty else scope,
+                embedder=identity(mem.settings, mem.loaded_embedder),
+                index_format=INDEX_FORMAT,
+                vectors=vectors,
+                exported_at=utcnow(),
+            )
+        )
+        + "\n"
+    )
+
+    def tell(phase: str, advance: int, total: int | None = None) -> None:
+        if progress is not None:
+            progress(phase, advance, total)
+
+    total = (await storage.records.page(scope, None, limit=1, offset=0, include_expired=True)).total
+    tell("memories", 0, total)
+    cursor: str | None = None
+    while True:
+        page, cursor = await storage.records.scan(scope, after=cursor, limit=page_size)
+        ids = [m.id for m in page]
+        vecs = await storage.vectors.vectors(ids) if vectors and ids else {}
+        terms = await storage.keywords.terms(ids) if vectors and ids else {}
+        for m in page:
+            out.write(dumps(memory_doc(m, vecs.get(m.id), terms.get(m.id))) + "\n")
+        counts["memory"] = counts.get("memory", 0) + len(page)
+        tell("memories", len(page), total)
+        if cursor is None:
+            break
+    counts["history"] = await _copy(out, scope, page_size, storage.records.scan_history, history_doc, tell)
+    counts["entity"] = await _copy(out, scope, page_size, storage.graph.scan_entities, entity_doc, tell)
+    counts["relation"] = await _copy(out, scope, page_size, storage.graph.scan_relations, relation_doc, tell)
+    out.write(dumps(end_doc(counts)) + "\n")
+
+
+async def _copy(
+    out: TextIO,
+    scope: Scope,
+    page_size: int,
+    scan: Callable[..., Awaitable[tuple[list[R], str | None]]],
+    doc: Callable[[R], dict[str, Any]],
+    tell: Callable[[str, int], None],
+) -> int:
+    """Write every row a scan lists, a page at a time; returns how many."""
+    phase = doc.__name__.removesuffix("_doc")
+    written = 0
+    cursor: str | None = None
+    tell(phase, 0)
+    while True:
+        rows, cursor = await scan(scope, after=cursor, limit=page_size)
+        for row in rows:
+            out.write(dumps(doc(row)) + "\n")
+        written += len(rows)
+        tell(phase, len(rows))
+        if cursor is None:
+            return written

@@ -1,0 +1,234 @@
+"""``memoryd import``: load an export (:mod:`memoryd.portability.format`) into a store, ids kept.
+
+Two streaming passes over the file, neither holding more than a batch:
+
+1. **Survey**: every line is parsed and validated, the ``end`` line's counts are
+   compared with what was read (a truncated file is refused), and the target is
+   checked for conflicts: none of the file's memory ids may exist there, and no
+   owner of the file's graph may have entities there (names would collide).
+   Nothing is written when any of this fails.
+2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
+   terms in one transaction), then history, entities and relations, each batch
+   one commit.
+
+A memory's stored vector and terms are reused when the file has them and the
+target's embedder (name and dimension) and index format are the header's;
+otherwise the memory is embedded again with the target's model, the way
+``memoryd reindex`` does (speaker, previous turn of its session).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memoryd.errors import ConflictError, InvalidInputError
+from memoryd.ingest.represent import INDEX_FORMAT
+from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity
+from memoryd.memory import AsyncMemory
+from memoryd.models import Scope
+from memoryd.portability.format import TYPES, End, Header, Line, MemoryLine, parse_line
+from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
+from memoryd.storage.portable import EntityRow, Owner, RelationRow
+
+__all__ = ["ImportSummary", "import_store"]
+
+SURVEY_BATCH = 1000
+_KIND = {MemoryLine: "memory", HistoryDraft: "history", EntityRow: "entity", RelationRow: "relation"}
+
+
+@dataclass
+class ImportSummary:
+    """What an import wrote, and whether it re-embedded."""
+
+    path: str
+    counts: dict[str, int] = field(default_factory=dict)
+    reembedded: int = 0
+    reused_vectors: bool = False
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "counts": dict(self.counts),
+            "reembedded": self.reembedded,
+            "reused_vectors": self.reused_vectors,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def _lines(path: Path) -> Iterator[tuple[int, Line]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
+    with handle:
+        first = True
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            if first and '"header"' not in text:
+                message = f"line {number}: a memoryd export starts with its header"
+                raise InvalidInputError(message, field="file")
+            first = False
+            yield number, parse_line(text, number)
+
+
+@dataclass
+class _Survey:
+    header: Header
+    counts: dict[str, int]
+
+
+async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
+    header: Header | None = None
+    end: End | None = None
+    counts = dict.fromkeys(TYPES, 0)
+    owners: set[Owner] = set()
+    pending: list[str] = []
+
+    async def taken(ids: list[str]) -> None:
+        found = await mem.storage.records.get_many(ids)
+        if found:
+            first = next(iter(found))
+            raise ConflictError(
+                f"the target store already holds memories of this file (e.g. {first}); import into a new "
+                "store (storage.path), or delete those memories first",
+                field="file",
+            )
+        ids.clear()
+
+    for number, line in _lines(path):
+        if header is None:
+            if not isinstance(line, Header):
+                message = f"line {number}: a memoryd export starts with its header"
+                raise InvalidInputError(message, field="file")
+            header = line
+            continue
+        if end is not None:
+            raise InvalidInputError(f"line {number}: nothing may follow the end line", field="file")
+        if isinstance(line, Header):
+            raise InvalidInputError(f"line {number}: a second header", field="file")
+        if isinstance(line, End):
+            end = line
+            continue
+        counts[_KIND[type(line)]] += 1
+        if isinstance(line, MemoryLine):
+            if line.vector is not None and line.vector.shape[0] != header.embedder[1]:
+                raise InvalidInputError(
+                    f"line {number}: a vector of {line.vector.shape[0]} numbers; the header's embedder "
+                    f"makes {header.embedder[1]}",
+                    field="file",
+                )
+            pending.append(line.record.id)
+            if len(pending) >= SURVEY_BATCH:
+                await taken(pending)
+        elif isinstance(line, EntityRow):
+            owners.add(line.owner)
+    if header is None:
+        raise InvalidInputError(f"{path} is empty: not a memoryd export", field="file")
+    if end is None:
+        raise InvalidInputError(f"{path} is truncated: it has no end line", field="file")
+    if end.counts != counts:
+        raise InvalidInputError(
+            f"{path} is incomplete: its end line counts {end.counts}, the file holds {counts}", field="file"
+        )
+    await taken(pending)
+    for owner in sorted(owners, key=repr):
+        scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
+        rows, _ = await mem.storage.graph.scan_entities(scope, limit=1)
+        if rows:
+            raise ConflictError(
+                f"the target store already has graph entities of {dict(scope.items())}: import into a new "
+                "store (storage.path), or delete that owner's memories first",
+                field="file",
+            )
+    return _Survey(header, counts)
+
+
+class _Loader:
+    """Pass 2: batches of one row type, each written in one commit."""
+
+    def __init__(self, mem: AsyncMemory, reuse: bool, batch_size: int, progress: Progress | None) -> None:
+        self.mem = mem
+        self.reuse = reuse
+        self.batch_size = batch_size
+        self.progress = progress
+        self.builder: IndexBuilder | None = None  # made (and the model loaded) on first need
+        self.kind: str | None = None
+        self.batch: list[Any] = []
+        self.counts: dict[str, int] = dict.fromkeys(TYPES, 0)
+        self.reembedded = 0
+
+    async def add(self, kind: str, row: Any) -> None:
+        if kind != self.kind or len(self.batch) >= self.batch_size:
+            await self.flush()
+            self.kind = kind
+        self.batch.append(row)
+
+    async def flush(self) -> None:
+        batch, kind = self.batch, self.kind
+        if not batch or kind is None:
+            return
+        self.batch = []
+        storage = self.mem.storage
+        if kind == "memory":
+            await storage.commit(ChangeSet(upserts=await self._index(batch)))
+        elif kind == "history":
+            await storage.commit(ChangeSet(history=batch))
+        elif kind == "entity":
+            await storage.graph.restore(batch, [])
+        else:
+            await storage.graph.restore([], batch)
+        self.counts[kind] += len(batch)
+        if self.progress is not None:
+            self.progress("importing", len(batch), None)
+
+    async def _index(self, lines: list[MemoryLine]) -> list[StoredMemory]:
+        """Reuse each memory's stored index when allowed and present; embed the others again."""
+        out: list[StoredMemory | None] = [
+            StoredMemory(line.record, line.vector, line.terms)
+            if self.reuse and line.vector is not None and line.terms is not None
+            else None
+            for line in lines
+        ]
+        todo = [i for i, item in enumerate(out) if item is None]
+        if todo:
+            if self.builder is None:
+                self.builder = IndexBuilder(self.mem.represent, embed_with(self.mem.embedder))
+            built = await self.builder.build([lines[i].record for i in todo])
+            for i, item in zip(todo, built, strict=True):
+                out[i] = item
+            self.reembedded += len(todo)
+        return [item for item in out if item is not None]
+
+
+async def import_store(
+    mem: AsyncMemory, source: Path, *, batch_size: int = 256, progress: Progress | None = None
+) -> ImportSummary:
+    """Load the export at ``source`` into ``mem``'s store (see the module docstring); nothing is
+    written unless the whole file is valid and conflicts with nothing in the store."""
+    started = time.perf_counter()
+    await mem.open()
+    if progress is not None:
+        progress("checking the file", 0, None)
+    survey = await _survey(mem, source)
+    header = survey.header
+    reuse = (
+        header.vectors
+        and header.embedder == identity(mem.settings, mem.loaded_embedder)
+        and header.index_format == INDEX_FORMAT
+    )
+    loader = _Loader(mem, reuse, batch_size, progress)
+    if progress is not None:
+        progress("importing", 0, sum(survey.counts.values()))
+    for _, line in _lines(source):
+        if not isinstance(line, Header | End):
+            await loader.add(_KIND[type(line)], line)
+    await loader.flush()
+    return ImportSummary(
+        str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
+    )

@@ -1,0 +1,154 @@
+"""The vector (or keyword) index missing, damaged or half rebuilt: a clear error naming
+`memoryd reindex`, `memoryd check` says what is wrong, and reindex repairs it from the records.
+
+The damage is done to the real SQLite file with sqlite3, while no memoryd has it open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import Result
+
+from memoryd import AsyncMemory, Settings, StorageError, load_settings
+from memoryd.embedders.use import USEEmbedder
+from memoryd.maintenance import check_store, reindex_store
+from memoryd.storage import build_storage
+
+QUERIES = ("how did the deal feel?", "where do I hike?", "pets")
+
+
+def damage(path: Path, *statements: str, params: tuple[object, ...] = ()) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for sql in statements:
+            conn.execute(sql, params if "?" in sql else ())
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def build(tmp_path: Path, embedder: USEEmbedder) -> tuple[Settings, list[list[tuple[str, float]]]]:
+    """A store with sessions, speakers, an update and a deletion; its answers to QUERIES."""
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "idx.db")}})
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        turns = [
+            {"role": "user", "content": "How did it feel to seal the deal?", "name": "Tim"},
+            {"role": "assistant", "content": "It felt crazy, honestly.", "name": "John"},
+        ]
+        await mem.add(turns, user_id="u", run_id="s1")
+        await mem.add(["I love hiking in the Alps", "My dog is called Biscuit"], user_id="u", run_id="s2")
+        extra = await mem.add("a cat named Tom", user_id="u")
+        await mem.update(extra[0].id, "a cat named Tom Junior")
+        gone = await mem.add("delete me", user_id="u")
+        await mem.delete(gone[0].id)
+        return settings, await answers(mem)
+
+
+async def answers(mem: AsyncMemory) -> list[list[tuple[str, float]]]:
+    out = []
+    for query in QUERIES:
+        out.append([(h.memory.id, round(h.score, 5)) for h in await mem.search(query, user_id="u", limit=4)])
+    return out
+
+
+async def repaired(settings: Settings, embedder: USEEmbedder, before: list[list[tuple[str, float]]]) -> None:
+    summary = await reindex_store(settings, embedder=embedder, batch_size=2)
+    assert summary.memories == 6 and summary.model == embedder.name
+    report = await check_store(settings, embedder=embedder)
+    assert report.ok, report.problems
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        assert await answers(mem) == before
+
+
+async def test_missing_vector_table(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "DROP TABLE vectors")
+    with pytest.raises(StorageError, match=r"vector index .* is missing .*`memoryd reindex`") as caught:
+        await AsyncMemory(settings, embedder=embedder).open()
+    assert caught.value.details["repair"] == "memoryd reindex"
+    report = await check_store(settings, embedder=embedder)
+    assert [p.role for p in report.problems] == ["vectors"] and "reindex" in report.problems[0].fix
+    await repaired(settings, embedder, before)
+
+
+@pytest.mark.parametrize(
+    ("corruption", "complaint"),
+    [
+        (b"\x00" * 7, "not 512 float32 numbers"),
+        (np.full(512, np.nan, dtype=np.float32).tobytes(), "not finite"),
+    ],
+    ids=["truncated", "nan"],
+)
+async def test_damaged_vectors(tmp_path: Path, embedder: USEEmbedder, corruption: bytes, complaint: str) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "UPDATE vectors SET vec = ? WHERE rowid = 2", params=(corruption,))
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        with pytest.raises(StorageError, match=r"vector index is damaged.*`memoryd reindex`"):
+            await mem.search("anything", user_id="u")
+        assert (await mem.get_all(user_id="u")).total == 6  # the records are fine
+    report = await check_store(settings, embedder=embedder)
+    assert len(report.problems) == 1 and complaint in report.problems[0].message
+    await repaired(settings, embedder, before)
+
+
+async def test_lost_and_stray_index_rows(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(
+        settings.storage.path,
+        "DELETE FROM vectors WHERE rowid IN (1, 3)",
+        "INSERT INTO vectors (memory_id, user_id, vec) SELECT 'ghost', 'u', vec FROM vectors LIMIT 1",
+        "UPDATE kw_docs SET user_id = 'someone-else' WHERE rowid = 2",
+        "DELETE FROM kw WHERE rowid = 4",
+    )
+    report = await check_store(settings, embedder=embedder)
+    messages = sorted(f"{p.role}: {p.message.split(' (e.g.')[0]}" for p in report.problems)
+    assert messages == [
+        "keywords: 1 keyword entry disagrees with its memory's scope or validity",
+        "keywords: 1 keyword entry has no terms",
+        "vectors: 1 vector belongs to no memory",
+        "vectors: 2 memories have no vector",
+    ]
+    assert all("memoryd reindex" in p.fix for p in report.problems)
+    await repaired(settings, embedder, before)
+
+
+async def test_missing_keyword_tables_and_an_interrupted_reindex(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "DROP TABLE kw")
+    with pytest.raises(StorageError, match=r"keyword index .* is missing .*`memoryd reindex`"):
+        await AsyncMemory(settings, embedder=embedder).open()
+    # A reindex that stops half way (here: after discarding the indexes) leaves the store refused.
+    storage = build_storage(settings)
+    await storage.records.open()
+    await storage.keywords.open(rebuild=True)
+    await storage.vectors.open(embedder.name, embedder.dim, rebuild=True)
+    await storage.close()
+    with pytest.raises(StorageError, match="did not finish.*run `memoryd reindex` again"):
+        await AsyncMemory(settings, embedder=embedder).open()
+    report = await check_store(settings, embedder=embedder)
+    assert {p.role for p in report.problems} == {"vectors", "keywords"}  # both discarded, neither refilled
+    await repaired(settings, embedder, before)
+
+
+def test_cli_check_and_reindex(tmp_path: Path, embedder: USEEmbedder, cli: Callable[..., Result]) -> None:
+    settings, _ = asyncio.run(build(tmp_path, embedder))
+    path = settings.storage.path
+    assert cli(path, "check").exit_code == 0
+    damage(path, "DELETE FROM vectors WHERE rowid = 1")
+    found = cli(path, "check", "--json")
+    assert found.exit_code == 1
+    body = json.loads(found.stdout)
+    assert not body["ok"] and body["problems"][0]["role"] == "vectors" and body["counts"]["vectors"] == 5
+    human = cli(path, "check")
+    assert human.exit_code == 1 and "memoryd reindex" in human.stdout and "1 problem" in human.stdout
+    fixed = cli(path, "reindex")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "reindexed 6 memories" in fixed.stdout
+    assert cli(path, "check").exit_code == 0

@@ -1,0 +1,65 @@
+"""A store with a bit of everything, built through the real API (real SQLite, real embedder, fine
+mode against the scripted LLM on loopback): episodes in sessions with speakers, metadata and event
+times, fast-mode rule memories, an updated and a deleted memory, a superseded fact with a closed
+validity interval, graph entities with an alias and relations (one closed), for two users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from memoryd import AsyncMemory, Settings, load_settings
+from memoryd.embedders.use import USEEmbedder
+from memoryd.graph.models import RelationDraft
+from memoryd.models import Scope
+from memoryd.storage import ChangeSet
+from tests.fakes.llm_server import Script
+from tests.faults.conftest import cli, half  # noqa: F401 - fixtures, shared
+from tests.fine.conftest import llm_settings
+
+
+def store_settings(path: Path, **sections: Any) -> Settings:
+    return load_settings(env={}, overrides={"storage": {"path": str(path)}, **sections})
+
+
+def extraction(text: str, source: str, relation: str, target: str) -> dict[str, Any]:
+    return {
+        "facts": [{"text": text, "sources": [0]}],
+        "relations": [{"source": source, "relation": relation, "target": target, "fact": 0}],
+    }
+
+
+async def fill(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> Settings:
+    """Write the varied store; return settings for it without an LLM."""
+    fine = llm_settings(tmp_path, fake_llm.base_url)
+    async with AsyncMemory(fine, embedder=embedder) as mem:
+        turns = [
+            {"role": "user", "content": "How did it feel to seal the deal?", "name": "Tim"},
+            {"role": "assistant", "content": "It felt crazy, honestly — 最高!", "name": "John"},
+        ]
+        await mem.add(turns, user_id="alice", run_id="s1", mode="fast", metadata={"topic": "work", "n": 2},
+                      timestamp="2024-05-01T10:00:00Z")  # fmt: skip
+        added = await mem.add("I love hiking in the Alps", user_id="alice", run_id="s2", mode="fast")
+        await mem.update(added[0].id, metadata={"topic": "outdoors"})
+        gone = await mem.add("a note to delete", user_id="alice", mode="fast")
+        await mem.delete(gone[0].id)
+        fake_llm.reply_json(extraction("Alice lives in Paris", "Alice", "lives in", "Paris"))
+        await mem.add("I live in Paris.", user_id="alice", run_id="s3", timestamp="2024-01-10T09:00:00Z")
+        fake_llm.reply_json(extraction("Alice lives in Berlin", "Alice", "lives in", "Berlin"))
+        fake_llm.reply_json({"decisions": [{"fact": 0, "event": "SUPERSEDE", "target": 0}]})
+        await mem.add("I moved to Berlin.", user_id="alice", run_id="s3", timestamp="2024-06-01T09:00:00Z")
+        fake_llm.reply_json(extraction("Bob works at Acme", "Bob", "works at", "Acme"))
+        out = await mem.add("I'm Bob, I work at Acme.", user_id="bob", agent_id="helper", run_id="b1")
+        bob = Scope("bob", "helper", "b1")
+        alias = RelationDraft(source="Robert", relation="drives", target="a red car", memory_id=out[0].id,
+                              scope=bob, aliases={"Robert": ["Bob"]})  # fmt: skip
+        await mem.storage.commit(ChangeSet(graph_add=[alias]))
+        await mem.add(["I prefer tea", "我住在杭州"], user_id="bob", mode="fast")
+    return store_settings(Path(fine.storage.path))
+
+
+def lines(path: Path) -> list[str]:
+    """The export's lines without its header (whose export time differs from run to run)."""
+    text = path.read_text(encoding="utf-8").splitlines()
+    assert text[0].startswith('{"type":"header"')
+    return text[1:]

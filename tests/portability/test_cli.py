@@ -1,0 +1,77 @@
+"""``memoryd export`` and ``memoryd import`` on real stores, in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from memoryd import AsyncMemory
+from memoryd.embedders.use import USEEmbedder
+from tests.fakes.llm_server import Script
+from tests.portability.conftest import fill, lines, store_settings
+
+Cli = Callable[..., Result]
+
+
+def test_export_then_import(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, cli: Cli) -> None:
+    source = asyncio.run(fill(tmp_path, fake_llm, embedder)).storage.path
+    out, target = tmp_path / "out" / "alice.jsonl", tmp_path / "target.db"
+    exported = cli(source, "export", str(out), "--user-id", "alice", "--json")
+    assert exported.exit_code == 0, exported.stderr
+    counts = json.loads(exported.stdout)["counts"]
+    assert counts["memory"] > 5 and counts["relation"] == 2
+    assert not (out.parent / "alice.jsonl.partial").exists()
+
+    imported = cli(target, "import", str(out))
+    assert imported.exit_code == 0, imported.stderr
+    assert "imported" in imported.stdout and "vectors reused" in imported.stdout
+    listed = cli(target, "list", "--user-id", "alice", "--json")
+    assert json.loads(listed.stdout)["total"] == len(
+        [1 for line in lines(out) if json.loads(line)["type"] == "memory" and json.loads(line)["valid_to"] is None]
+    )
+
+    again = cli(target, "import", str(out))
+    assert again.exit_code == 1 and "already holds memories" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    piped = cli(source, "export", "-", "-u", "bob")
+    assert piped.exit_code == 0, piped.stderr
+    docs = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert docs[0]["type"] == "header" and docs[-1]["type"] == "end"
+    assert "exported" in piped.stderr
+
+
+def test_import_of_a_broken_file_is_one_error_line(tmp_path: Path, cli: Cli) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "memory"}\n')
+    result = cli(tmp_path / "t.db", "import", str(bad))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: line 1: a memoryd export starts with its header (field: file)"]
+
+
+def test_tenant_stores(tmp_path: Path, embedder: USEEmbedder, cli: Cli) -> None:
+    store = tmp_path / "main.db"
+
+    async def seed() -> None:
+        settings = store_settings(store).for_tenant("acme")
+        async with AsyncMemory(settings, embedder=embedder) as mem:
+            await mem.add("acme's only memory", user_id="ana")
+
+    asyncio.run(seed())
+    out = tmp_path / "acme.jsonl"
+    exported = cli(store, "export", str(out), "--tenant", "acme", "--json")
+    assert exported.exit_code == 0, exported.stderr
+    assert json.loads(exported.stdout)["counts"]["memory"] == 1
+    assert cli(store, "check", "--tenant", "acme").exit_code == 0
+    imported = cli(store, "import", str(out), "--tenant", "beta")
+    assert imported.exit_code == 0, imported.stderr
+    assert (tmp_path / "tenants" / "beta" / "main.db").exists()
+    piped = cli(store, "export", "-", "--tenant", "beta")
+    assert json.loads(piped.stdout.splitlines()[-1])["counts"]["memory"] == 1
+    bad = cli(store, "check", "--tenant", "../etc")
+    assert bad.exit_code == 1 and "tenant must be" in bad.stderr

@@ -1,0 +1,111 @@
+"""Export → import into a fresh store → export gives the same lines; the copy answers like the original."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memoryd import AsyncMemory, ConflictError, InvalidInputError
+from memoryd.embedders.use import USEEmbedder
+from memoryd.maintenance import check_store
+from memoryd.models import Scope
+from memoryd.portability import export_store, import_store
+from tests.fakes.llm_server import Script
+from tests.portability.conftest import fill, lines, store_settings
+
+
+async def _answers(mem: AsyncMemory) -> list[list[tuple[str, float]]]:
+    out = []
+    for query, user in (("sealing the deal", "alice"), ("where does she live", "alice"), ("tea", "bob")):
+        hits = await mem.search(query, user_id=user, limit=5)
+        out.append([(h.memory.id, round(h.score, 5)) for h in hits])
+    then = await mem.search("where does she live", user_id="alice", as_of="2024-03-01", filters={"kind": "fact"})
+    out.append([(h.memory.id, round(h.score, 5)) for h in then])
+    return out
+
+
+async def test_round_trip_is_lossless(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> None:
+    source = await fill(tmp_path, fake_llm, embedder)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        exported = await export_store(mem, first)
+        before = await _answers(mem)
+        relations = await mem.storage.graph.relations(Scope("alice"), include_expired=True)
+    assert exported.counts["memory"] >= 12 and exported.counts["entity"] >= 6
+    assert exported.counts["relation"] == 4 and exported.counts["history"] > exported.counts["memory"]
+
+    copy = store_settings(tmp_path / "copy.db")
+    async with AsyncMemory(copy, embedder=embedder) as mem:
+        imported = await import_store(mem, first)
+        assert imported.counts == exported.counts and imported.reused_vectors and imported.reembedded == 0
+        await export_store(mem, second)
+        assert await _answers(mem) == before
+        copied = await mem.storage.graph.relations(Scope("alice"), include_expired=True)
+        assert [r.to_dict() for r in copied] == [r.to_dict() for r in relations]
+        alice = await mem.get_all(user_id="alice", include_expired=True, limit=100)
+        assert any(m.valid_to is not None for m in alice.items)  # the superseded fact kept its interval
+    assert lines(second) == lines(first)
+    assert (await check_store(copy, embedder=embedder)).ok
+
+    # Every stored field is in the file: a memory line is the record, field for field.
+    docs = [json.loads(line) for line in lines(first)]
+    deal = next(d for d in docs if d["type"] == "memory" and d["text"].startswith("How did it feel"))
+    assert deal["metadata"] == {"topic": "work", "n": 2} and deal["actor"] == "Tim"
+    assert deal["event_time"] == "2024-05-01T10:00:00.000000+00:00" and deal["run_id"] == "s1"
+    assert {d["event"] for d in docs if d["type"] == "history"} >= {"ADD", "UPDATE", "DELETE", "SUPERSEDE"}
+    bob = next(d for d in docs if d["type"] == "entity" and d["name"] == "Bob")  # "Robert" merged into it
+    assert ["robert", "Robert"] in bob["names"] and bob["owner"] == ["bob", "helper", None]
+
+
+async def test_one_user(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> None:
+    source = await fill(tmp_path, fake_llm, embedder)
+    out = tmp_path / "bob.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        summary = await export_store(mem, out, user_id="bob")
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert docs[0]["scope"] == {"user_id": "bob"}
+    rows = [d for d in docs[1:-1]]
+    assert rows and all(d.get("user_id", (d.get("owner") or [None])[0]) == "bob" for d in rows)
+    assert summary.counts["relation"] == 2 and summary.counts["entity"] == 3  # Bob (Robert), Acme, a red car
+    async with AsyncMemory(store_settings(tmp_path / "bob.db"), embedder=embedder) as mem:
+        await import_store(mem, out)
+        assert (await mem.search("tea", user_id="bob"))[0].memory.text == "I prefer tea"
+        assert (await mem.get_all(user_id="alice")).total == 0
+
+
+async def test_import_refuses_conflicts_and_broken_files(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    source = await fill(tmp_path, fake_llm, embedder)
+    out = tmp_path / "all.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        await export_store(mem, out)
+        with pytest.raises(ConflictError, match="already holds memories"):
+            await import_store(mem, out)  # into the store it came from
+    text = out.read_text().splitlines()
+    broken = {
+        "truncated": (text[:-3], "no end line"),
+        "counts": (text[:-3] + text[-1:], "incomplete"),
+        "garbage": (text[:2] + ["{not json"] + text[2:], "line 3: not JSON"),
+        "unknown": (text[:2] + ['{"type": "segment"}'] + text[2:], "unknown type 'segment'"),
+        "newer": ([text[0].replace('"format":1', '"format":9')] + text[1:], "newer memoryd"),
+        "no header": (text[1:], "starts with its header"),
+    }
+    target = store_settings(tmp_path / "target.db")
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        for name, (content, message) in broken.items():
+            bad = tmp_path / f"{name}.jsonl"
+            bad.write_text("\n".join(content) + "\n")
+            with pytest.raises(InvalidInputError, match=message):
+                await import_store(mem, bad)
+        assert (await mem.storage.records.stats())["memories"] == 0  # nothing was written
+    # A graph owner already present is refused before anything is written.
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        entities, _ = await mem.storage.graph.scan_entities(Scope("bob"), limit=1)
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        await mem.storage.graph.restore(entities, [])
+        with pytest.raises(ConflictError, match="graph entities"):
+            await import_store(mem, out)
+        assert (await mem.storage.records.stats())["memories"] == 0
