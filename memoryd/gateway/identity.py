@@ -1,0 +1,97 @@
+"""Who is talking: the user and session of one chat request.
+
+The user, first found wins: the user an API key is bound to (``principal``),
+then the headers of ``gateway.user_headers`` (``X-Memoryd-User-Id``, MemoryOS's
+``X-User-ID``), then the body's ``user`` field. The session: the headers of
+``gateway.session_headers`` (``X-Memoryd-Session-Id``), then
+``metadata.session_id`` (or ``metadata.run_id``). Those two metadata keys are
+memoryd's, so they are taken out of the body sent upstream (OpenAI refuses
+``metadata`` without ``store``: an emptied ``metadata`` goes too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.config import GatewayConfig
+from memoryd.errors import InvalidInputError
+
+__all__ = ["MAX_ID_CHARS", "SESSION_KEYS", "Identity", "identify", "upstream_body"]
+
+MAX_ID_CHARS = 256
+SESSION_KEYS = ("session_id", "run_id")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The request's user and session (``None`` when not given) and where the user came from."""
+
+    user_id: str | None
+    session_id: str | None
+    source: str  # "api key", a header name, "user" (the body field), or "none"
+
+
+def _clean(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
+    value = value.strip()
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInputError(f"{field} is longer than {MAX_ID_CHARS} characters", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{field} is not valid UTF-8 text", field=field) from None
+    return value
+
+
+def _header(headers: Mapping[str, str], names: list[str]) -> tuple[str, str] | None:
+    for name in names:
+        value = headers.get(name)
+        if value is not None and value.strip():
+            return name, value
+    return None
+
+
+def identify(
+    body: Mapping[str, Any], headers: Mapping[str, str], principal: Any, config: GatewayConfig
+) -> Identity:
+    """The :class:`Identity` of a request (``headers`` case-insensitive, as Starlette's are)."""
+    bound = getattr(principal, "user_id", None)
+    found = _header(headers, config.user_headers)
+    if bound is not None:
+        user, source = _clean(bound, "user"), "api key"
+    elif found is not None:
+        user, source = _clean(found[1], found[0]), found[0]
+    elif body.get("user") is not None:
+        user, source = _clean(body.get("user"), "user"), "user"
+    else:
+        user, source = None, "none"
+    session_header = _header(headers, config.session_headers)
+    if session_header is not None:
+        session = _clean(session_header[1], session_header[0])
+    else:
+        metadata = body.get("metadata")
+        session = None
+        if isinstance(metadata, Mapping):
+            for key in SESSION_KEYS:
+                if metadata.get(key) is not None:
+                    session = _clean(metadata[key], f"metadata.{key}")
+                    break
+    return Identity(user, session, source)
+
+
+def upstream_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` without memoryd's own metadata keys (and without ``metadata`` if that empties it)."""
+    out = dict(body)
+    metadata = out.get("metadata")
+    if isinstance(metadata, Mapping) and any(key in metadata for key in SESSION_KEYS):
+        rest = {k: v for k, v in metadata.items() if k not in SESSION_KEYS}
+        if rest:
+            out["metadata"] = rest
+        else:
+            del out["metadata"]
+    return out

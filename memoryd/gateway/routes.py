@@ -1,0 +1,311 @@
+"""The gateway's HTTP routes: OpenAI's chat completions and models, and memoryd's usage.
+
+- ``POST /v1/chat/completions``: OpenAI's request and answer, plain or streamed
+  (server-sent events, ``data: {chunk}`` … ``data: [DONE]``). Errors use OpenAI's
+  shape, ``{"error": {"message", "type", "param", "code"}}``, so SDKs raise their
+  usual exceptions: 400 for a bad request, 404 for a model not served (with
+  ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
+  the request, 503 when no upstream answers (each target's failure listed) or
+  none is configured. A stream that breaks after its first chunk ends with an
+  ``error`` event instead of ``[DONE]``.
+- ``GET /v1/models``, ``GET /v1/models/{model}``: what the ``[llm]`` tiers serve, and aliases.
+- ``GET /v1/usage``: token usage per user (memoryd's error shape).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from memoryd.config import DEFAULT_TENANT
+from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, NotFoundError
+from memoryd.gateway.routing import model_list
+from memoryd.gateway.service import Gateway, Prepared
+from memoryd.gateway.shapes import Answer
+from memoryd.gateway.sse import DONE, encode
+from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
+from memoryd.gateway.usage import summarise
+from memoryd.llm.http import translate_errors
+from memoryd.server.health import MemoryDep, PipelineDep
+
+__all__ = ["SSEResponse", "gateway_of", "openai_error", "router"]
+
+router = APIRouter(prefix="/v1", tags=["chat gateway"])
+
+_OPENAI_ERROR = {
+    "description": 'OpenAI\'s error shape: `{"error": {"message", "type", "param", "code"}}`',
+    "content": {
+        "application/json": {"schema": {"type": "object", "properties": {"error": {"type": "object"}}}}
+    },
+}
+_CHAT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["messages"],
+                    "additionalProperties": True,
+                    "properties": {
+                        "model": {"type": "string"},
+                        "messages": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+                        "stream": {"type": "boolean"},
+                        "user": {"type": "string"},
+                        "metadata": {"type": "object"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """An error in OpenAI's shape (memoryd's ``details`` go alongside, under their own names)."""
+    error = {"message": message, "type": type, "param": param, "code": code, **extra}
+    return JSONResponse({"error": error}, status_code=status, headers=dict(headers or {}))
+
+
+def _check(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInputError("the request body must be a JSON object", field="body")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInputError("messages must be a non-empty array of messages", field="messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise InvalidInputError(f"messages[{i}] must be an object with a role", field=f"messages[{i}]")
+    if body.get("model") is not None and not isinstance(body["model"], str):
+        raise InvalidInputError("model must be a string", field="model")
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        raise InvalidInputError("stream must be true or false", field="stream")
+    return body
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from None
+    return _check(body)
+
+
+class SSEResponse(StreamingResponse):
+    """A ``text/event-stream`` response that always closes its generator and then runs ``cleanup``
+    (closing the upstream), even when the client leaves before the first chunk."""
+
+    def __init__(
+        self,
+        content: AsyncGenerator[bytes, None],
+        headers: Mapping[str, str],
+        cleanup: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream; charset=utf-8",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+        )
+        self._content = content
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                await self._content.aclose()
+            finally:
+                await self._cleanup()
+
+
+async def _relay(
+    gateway: Gateway, prepared: Prepared, opened: OpenStream, memory: Any, pipeline: Any
+) -> AsyncGenerator[bytes, None]:
+    """The client's stream: the chunks as they come, ``[DONE]``, or an error event if the upstream breaks."""
+    answer, complete = Answer(), False
+    target, translator = opened.target, opened.translator
+    try:
+        for c in opened.first:
+            answer.add_chunk(c)
+            yield encode(c)
+        with translate_errors(target):
+            async for event in opened.events:
+                for c in feed(translator, target, event):
+                    answer.add_chunk(c)
+                    yield encode(c)
+        if not translator.done:
+            raise LLMError(
+                f"{target.label}: the stream ended before the answer was complete", target=target.label
+            )
+        for c in translator.finish():
+            answer.add_chunk(c)
+            yield encode(c)
+        yield DONE
+        complete = True
+    except LLMError as exc:
+        gateway.counts["upstream_failures"] += 1
+        error = {
+            "message": exc.message,
+            "type": "server_error",
+            "param": None,
+            "code": "upstream_stream_error",
+        }
+        yield encode({"error": error})
+    finally:
+        await opened.aclose()
+        answer.usage = translator.usage or answer.usage
+        if answer.usage is not None and gateway.router is not None:
+            gateway.router.record_usage(target, answer.usage)
+        gateway.finish(prepared, answer, complete=complete, memory=memory, pipeline=pipeline)
+
+
+@router.post(
+    "/chat/completions",
+    summary="Chat completion with memory (OpenAI-compatible)",
+    responses={
+        200: {"description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of chunks"},
+        400: _OPENAI_ERROR,
+        404: _OPENAI_ERROR,
+        503: _OPENAI_ERROR,
+    },
+    openapi_extra=_CHAT_BODY,
+)
+async def chat_completions(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Response:
+    """OpenAI's chat completions: point an OpenAI client's ``base_url`` at ``/v1``.
+
+    The user comes from a user-bound API key, ``X-Memoryd-User-Id`` (or ``X-User-ID``), or ``user``;
+    the session from ``X-Memoryd-Session-Id`` or ``metadata.session_id``. Memories relevant to the
+    last user message are injected (fenced as data); the answer is routed through the ``[llm]`` tiers
+    with fallback, and the turn is stored afterwards. Headers ``X-Memoryd-Memory`` (injected, none,
+    passthrough, skipped, degraded), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
+    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target`` and ``X-Degraded-Mode`` say what happened."""
+    gateway = gateway_of(request)
+    if not gateway.available:
+        why = "is off (gateway.enabled = false)" if not gateway.config.enabled else "has no upstream LLM"
+        hint = "" if not gateway.config.enabled else ": set llm.model, llm.base_url or llm.tiers"
+        return openai_error(503, f"the chat gateway {why}{hint}", type="server_error", code="no_upstream")
+    principal = getattr(request.state, "principal", None)
+    try:
+        prepared = await gateway.prepare(memory, await _body(request), request.headers, principal)
+    except NotFoundError as exc:
+        return openai_error(404, exc.message, param="model", code="model_not_found")
+    except InvalidInputError as exc:
+        return openai_error(exc.status_code if exc.status_code == 413 else 400, exc.message, param=exc.field)
+    assert gateway.router is not None
+    try:
+        if prepared.stream:
+            opened = await open_stream(
+                gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage
+            )
+            return SSEResponse(
+                _relay(gateway, prepared, opened, memory, pipeline),
+                gateway.headers(prepared, opened.target),
+                cleanup=opened.aclose,
+            )
+        served = await complete(gateway.router, prepared.targets, prepared.body)
+    except LLMUnavailableError as exc:
+        gateway.counts["upstream_failures"] += 1
+        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        return openai_error(
+            503, exc.message, type="server_error", code="upstream_unavailable", failures=exc.failures
+        )
+    except UpstreamRejected as exc:
+        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        return JSONResponse(exc.body, status_code=exc.status, headers=gateway.headers(prepared, exc.target))
+    answer = Answer()
+    answer.add_completion(served.body)
+    headers = gateway.headers(prepared, served.target)
+    gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
+    return JSONResponse(served.body, headers=headers)
+
+
+@router.get("/models", summary="Models the gateway serves (OpenAI-compatible)")
+async def list_models(request: Request) -> dict[str, Any]:
+    """Each model of the ``[llm]`` tiers (``memoryd.tier``, ``memoryd.targets``), then each alias of
+    ``gateway.aliases`` (``memoryd.alias_of``)."""
+    gateway = gateway_of(request)
+    return {"object": "list", "data": model_list(gateway.router, gateway.config)}
+
+
+@router.get("/models/{model:path}", summary="One model (OpenAI-compatible)", responses={404: _OPENAI_ERROR})
+async def get_model(model: str, request: Request) -> Response:
+    """A model or alias of ``GET /v1/models``; 404 in OpenAI's error shape when there is none."""
+    gateway = gateway_of(request)
+    for entry in model_list(gateway.router, gateway.config):
+        if entry["id"] == model:
+            return JSONResponse(entry)
+    return openai_error(
+        404, f"the model {model!r} does not exist here", param="model", code="model_not_found"
+    )
+
+
+def _day_query(description: str) -> Any:
+    return Query(
+        pattern=r"^\d{4}-\d{2}-\d{2}$", description=description, json_schema_extra={"format": "date"}
+    )
+
+
+def _day(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise InvalidInputError(f"{field} must be a date, YYYY-MM-DD (got {value!r})", field=field) from None
+
+
+@router.get("/usage", summary="Chat gateway usage per user")
+async def usage(
+    request: Request,
+    memory: MemoryDep,
+    user_id: Annotated[
+        str | None, Query(max_length=256, description="One user (default: every user).")
+    ] = None,
+    since: Annotated[str | None, _day_query("First UTC day counted (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, _day_query("Last UTC day counted (YYYY-MM-DD).")] = None,
+) -> dict[str, Any]:
+    """Requests, prompt and completion tokens (as the upstream reported them), memory tokens and
+    memories injected: totals, per day and per model, for one user or (without ``user_id``) per user.
+    A user-bound key sees its own user only. Calls without a user count under ``user_id`` null."""
+    del memory  # asked for so that the store is ready and the caller's tenant is known
+    gateway = gateway_of(request)
+    principal = getattr(request.state, "principal", None)
+    bound = getattr(principal, "user_id", None)
+    if bound is not None and user_id is not None and user_id != bound:
+        raise NotFoundError(f"no user {user_id!r}", field="user_id")
+    user = bound if bound is not None else user_id
+    if user is not None and not user.strip():
+        raise InvalidInputError("user_id must be a non-empty string", field="user_id")
+    first, last = _day(since, "since"), _day(until, "until")
+    tenant = str(getattr(principal, "tenant", None) or DEFAULT_TENANT)
+    store = await gateway.meter.store(tenant)
+    rows = await gateway.meter.query(tenant, store, user, all_users=user is None, since=first, until=last)
+    body: dict[str, Any] = {"user_id": user, "since": first, "until": last, **summarise(rows)}
+    if user is None:
+        users = sorted({r.user_id or "" for r in rows})
+        body["users"] = [
+            {"user_id": u or None, **summarise([r for r in rows if (r.user_id or "") == u])["totals"]}
+            for u in users
+        ]
+    return body

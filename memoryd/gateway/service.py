@@ -1,0 +1,222 @@
+"""The chat gateway's long-lived parts and the steps of one call, without HTTP.
+
+:class:`Gateway` owns the upstream router (built from ``[llm]``, separate from
+fine mode's so its breakers describe chat traffic), the write-back tasks and
+the usage meter. For each call :meth:`Gateway.prepare` finds the user and
+session, builds the memory block (within ``gateway.memory_timeout_s``; a
+store that fails or is too slow means no memory this time, in degraded mode)
+and injects it; :meth:`Gateway.finish` counts the usage and, for a complete
+answer in words, schedules the write-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.config import DEFAULT_TENANT, Settings
+from memoryd.context.tokens import count_tokens
+from memoryd.errors import BackendUnavailableError, MemorydError
+from memoryd.gateway.identity import Identity, identify, upstream_body
+from memoryd.gateway.inject import inject, query_of, render_block
+from memoryd.gateway.routing import route
+from memoryd.gateway.shapes import Answer, content_text
+from memoryd.gateway.usage import StoreFor, UsageMeter, today
+from memoryd.gateway.writeback import Turn, WriteBack
+from memoryd.llm import Router, build_router
+from memoryd.llm.types import Target
+from memoryd.storage.base import UsageRecord
+
+__all__ = ["DEGRADED_MEMORY", "DEGRADED_SLOW", "Gateway", "Prepared", "server_stores"]
+
+log = logging.getLogger("memoryd.gateway")
+
+DEGRADED_MEMORY = "memory_unavailable"  # X-Degraded-Mode: the memory store failed
+DEGRADED_SLOW = "memory_timeout"  # X-Degraded-Mode: it did not answer within memory_timeout_s
+
+
+@dataclass
+class Prepared:
+    """One call, ready to forward."""
+
+    body: dict[str, Any]  # what goes upstream (memory injected, memoryd's fields removed)
+    identity: Identity
+    tenant: str
+    targets: list[Target]
+    query: str | None
+    memory: str  # injected | none | passthrough | skipped | degraded | off
+    injected: int = 0
+    memory_tokens: int = 0
+    memory_ms: float = 0.0
+    degraded: str | None = None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+def server_stores(state: Any) -> StoreFor:
+    """Where usage is saved: the usage store of the tenant's raw store (server state's memory)."""
+
+    async def store_for(tenant: str) -> Any:
+        if state.memory is None:
+            raise BackendUnavailableError("the memory store is closed")
+        tenants = getattr(state, "tenants", None)
+        memory = await tenants.get(tenant) if tenants is not None else state.memory
+        return getattr(getattr(memory, "storage", None), "usage", None)
+
+    return store_for
+
+
+class Gateway:
+    """The chat gateway of one server."""
+
+    def __init__(self, settings: Settings, store_for: StoreFor, *, router: Router | None = None) -> None:
+        self.settings = settings
+        self.config = settings.gateway
+        if router is None and self.config.enabled:
+            router = build_router(settings)
+        self.router = router
+        self.writeback = WriteBack(settings.limits)
+        self.meter = UsageMeter(store_for, self.config.usage_flush_s)
+        self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
+        self.memory_state: dict[str, Any] = {"status": "unknown", "error": None, "at": None}
+
+    # -- life cycle --------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        """Whether chat calls can be served (on, with at least one upstream)."""
+        return self.config.enabled and self.router is not None
+
+    def start(self) -> None:
+        self.meter.start()
+
+    async def aclose(self) -> None:
+        """Finish the write-backs in flight, save usage, close the upstream connections."""
+        await self.writeback.drain()
+        await self.meter.aclose()
+        if self.router is not None:
+            await self.router.aclose()
+
+    # -- one call ------------------------------------------------------------------
+    async def prepare(
+        self, memory: Any, body: dict[str, Any], headers: Mapping[str, str], principal: Any
+    ) -> Prepared:
+        """Route, identify, inject memory. Bad input: :class:`InvalidInputError`, :class:`NotFoundError`."""
+        assert self.router is not None
+        targets = route(self.router, body.get("model"), self.config)
+        identity = identify(body, headers, principal, self.config)
+        out = upstream_body(body)
+        tenant = str(getattr(principal, "tenant", None) or DEFAULT_TENANT)
+        messages = out["messages"]
+        query = query_of(messages, self.settings.limits.max_query_chars)
+        self.counts["requests"] += 1
+        if identity.user_id is None:
+            self.counts["passthrough"] += 1
+            return Prepared(out, identity, tenant, targets, query, "passthrough")
+        if query is None:
+            return Prepared(out, identity, tenant, targets, query, "skipped")
+        started = time.perf_counter()
+        prepared = Prepared(out, identity, tenant, targets, query, "none")
+        try:
+            async with asyncio.timeout(self.config.memory_timeout_s):
+                context = await memory.context(
+                    query, user_id=identity.user_id, run_id=identity.session_id,
+                    token_budget=self.config.token_budget,
+                )  # fmt: skip
+        except TimeoutError:
+            self._degraded(prepared, DEGRADED_SLOW, f"no answer within {self.config.memory_timeout_s:g} s")
+        except BackendUnavailableError as exc:
+            self._degraded(prepared, DEGRADED_MEMORY, exc.message)
+        except MemorydError as exc:  # the query itself (too long, say): chat on without memory
+            log.info("gateway: no memory for this call: %s", exc.message)
+            prepared.memory = "skipped"
+        except Exception as exc:  # noqa: BLE001 - whatever broke in the store, the chat goes on
+            log.exception("gateway: building the memory block failed")
+            self._degraded(prepared, DEGRADED_MEMORY, type(exc).__name__)
+        else:
+            self.memory_state = {"status": "ok", "error": None, "at": time.time()}
+            block, kept = render_block(context.items, messages)
+            if block:
+                out["messages"] = inject(messages, block, self.config.inject_mode)
+                prepared.memory, prepared.injected = "injected", len(kept)
+                prepared.memory_tokens = count_tokens(block)
+        prepared.memory_ms = (time.perf_counter() - started) * 1000
+        return prepared
+
+    def _degraded(self, prepared: Prepared, mode: str, why: str) -> None:
+        prepared.memory, prepared.degraded = "degraded", mode
+        self.counts["degraded"] += 1
+        if self.memory_state.get("status") != mode:
+            log.warning("gateway: chatting without memory (%s): %s", mode, why)
+        self.memory_state = {"status": mode, "error": why, "at": time.time()}
+
+    def headers(self, prepared: Prepared, target: Target) -> dict[str, str]:
+        """The response headers saying what the gateway did."""
+        out = {
+            "x-memoryd-memory": prepared.memory,
+            "x-memoryd-memories-injected": str(prepared.injected),
+            "x-memoryd-memory-tokens": str(prepared.memory_tokens),
+            "x-memoryd-memory-ms": f"{prepared.memory_ms:.1f}",
+            "x-memoryd-target": target.label,
+        }
+        if prepared.identity.user_id is not None:
+            out["x-memoryd-writeback"] = "on" if self.config.writeback else "off"
+        if prepared.degraded:
+            out["x-degraded-mode"] = prepared.degraded
+        return out
+
+    def finish(
+        self, prepared: Prepared, answer: Answer, *, complete: bool, memory: Any, pipeline: Any
+    ) -> bool:
+        """Count usage; schedule the write-back of a complete answer in words. True if scheduled."""
+        usage = answer.usage
+        self.meter.record(
+            prepared.tenant,
+            UsageRecord(
+                prepared.identity.user_id, today(), answer.model or str(prepared.body.get("model") or ""),
+                requests=1,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                memory_tokens=prepared.memory_tokens, memories=prepared.injected,
+            ),
+        )  # fmt: skip
+        user = prepared.identity.user_id
+        if not (complete and self.config.writeback and user and prepared.query and answer.complete_turn):
+            return False
+        turn = Turn(user, prepared.identity.session_id, _question(prepared), answer.text, answer.model or "")
+        # A store that just failed the memory lookup gets one try, not a series of retries.
+        self.writeback.schedule(memory, pipeline, turn, retry=prepared.degraded != DEGRADED_MEMORY)
+        return True
+
+    def health(self) -> dict[str, Any]:
+        """The gateway's part of ``/health``."""
+        if not self.config.enabled:
+            return {"status": "off"}
+        if self.router is None:
+            return {"status": "not configured", "hint": "set llm.model, llm.base_url or llm.tiers"}
+        stats = self.router.stats()
+        up = [t for t in stats["targets"].values() if t["state"] != "open"]
+        memory = self.memory_state["status"]
+        status = "unavailable" if not up else "degraded" if memory.startswith("memory_") else "ok"
+        return {
+            "status": status,
+            "upstream": "ok" if up else "all targets' circuits are open",
+            "memory": dict(self.memory_state),
+            "counts": dict(self.counts),
+            "writeback": {**self.writeback.counts, "in_flight": self.writeback.in_flight},
+            "usage": {"last_error": self.meter.last_error},
+            **stats,
+        }
+
+
+def _question(prepared: Prepared) -> str:
+    """The user's last message in full (the query may be its tail only)."""
+    for m in reversed(prepared.body.get("messages") or []):
+        if isinstance(m, dict) and m.get("role") == "user":
+            return content_text(m.get("content"))
+    return prepared.query or ""

@@ -1,0 +1,165 @@
+"""OpenAI chat-completion shapes: what every wire format is translated to, and read back from.
+
+Builders for a ``chat.completion`` body, a ``chat.completion.chunk`` and the
+usage member; :func:`content_text` reads the text of a message's content (a
+string or a list of parts); :class:`Answer` accumulates what a completion or a
+stream of chunks said (the first choice's text, finish reason, whether it
+called tools, the usage), for write-back and usage accounting.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from memoryd.llm.types import Usage
+
+__all__ = [
+    "Answer",
+    "as_list",
+    "chunk",
+    "completion",
+    "content_text",
+    "new_id",
+    "stop_list",
+    "usage_body",
+    "usage_chunk",
+    "usage_of",
+]
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty one (for fields a client may send malformed)."""
+    return value if isinstance(value, list) else []
+
+
+def stop_list(value: Any) -> list[str]:
+    """OpenAI's ``stop`` (a string or a list of strings) as a list; anything else as none."""
+    if isinstance(value, str):
+        return [value] if value else []
+    return [s for s in as_list(value) if isinstance(s, str) and s]
+
+
+def new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's ``content``: a string, or the text of its ``text`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
+        )
+    return ""
+
+
+def usage_body(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def usage_of(body: Any) -> Usage | None:
+    """The :class:`Usage` of an OpenAI ``usage`` member (``None`` when absent or malformed)."""
+    if not isinstance(body, dict):
+        return None
+    try:
+        return Usage(int(body.get("prompt_tokens") or 0), int(body.get("completion_tokens") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
+def completion(
+    id: str, model: str, message: dict[str, Any], finish_reason: str | None, usage: Usage | None
+) -> dict[str, Any]:
+    """A ``chat.completion`` body with one choice."""
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        body["usage"] = usage_body(usage)
+    return body
+
+
+def chunk(
+    id: str, model: str, created: int, delta: dict[str, Any], finish_reason: str | None = None
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` with one choice."""
+    return {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def usage_chunk(id: str, model: str, created: int, usage: Usage) -> dict[str, Any]:
+    """The last chunk of a stream that asked for ``stream_options.include_usage``."""
+    return {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage_body(usage),
+    }
+
+
+@dataclass
+class Answer:
+    """What the model answered (first choice), built from a completion or from chunks."""
+
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    tool_calls: bool = False
+    usage: Usage | None = None
+    model: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def complete_turn(self) -> bool:
+        """An answer in words that ended normally (not a tool call, not cut off by an error)."""
+        return bool(self.text.strip()) and not self.tool_calls and self.finish_reason != "tool_calls"
+
+    def add_completion(self, body: dict[str, Any]) -> None:
+        self.model = str(body.get("model") or self.model or "")
+        self.usage = usage_of(body.get("usage")) or self.usage
+        choices = body.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            message = choices[0].get("message") or {}
+            if isinstance(message, dict):
+                self.parts.append(content_text(message.get("content")))
+                self.tool_calls = self.tool_calls or bool(message.get("tool_calls"))
+            self.finish_reason = choices[0].get("finish_reason")
+
+    def add_chunk(self, body: dict[str, Any]) -> None:
+        if body.get("model"):
+            self.model = str(body["model"])
+        usage = usage_of(body.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        for choice in body.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if isinstance(delta, dict):
+                text = delta.get("content")
+                if isinstance(text, str):
+                    self.parts.append(text)
+                self.tool_calls = self.tool_calls or bool(delta.get("tool_calls"))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]

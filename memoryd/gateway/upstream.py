@@ -1,0 +1,170 @@
+"""Forwarding one chat request upstream through the tiered router, plain or streamed.
+
+:func:`complete` and :func:`open_stream` run inside :meth:`Router.run`, so a
+target that times out, refuses the connection, answers 429/5xx or something
+malformed is left for the next one (breakers and counters included). A stream
+is *opened* inside the router — the request sent, the status checked, events
+read until the first chunk for the client — so a stream that fails before its
+first byte falls back too; what comes after is the caller's to relay.
+
+An upstream's 400, 413 or 422 is the client's mistake (a bad tool schema, an
+unknown parameter), not the target's: it is not retried elsewhere but relayed
+as :class:`UpstreamRejected`, in the OpenAI error shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from memoryd.errors import LLMError
+from memoryd.gateway.sse import Event, events
+from memoryd.gateway.wire import StreamTranslator, wire_for
+from memoryd.llm.http import scrub, status_error
+from memoryd.llm.router import Router
+from memoryd.llm.types import Target, Usage
+
+__all__ = ["CLIENT_ERRORS", "OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
+
+CLIENT_ERRORS = frozenset({400, 413, 422})
+
+
+class UpstreamRejected(Exception):
+    """The upstream refused the request itself (4xx): relay ``status`` and ``body`` to the client."""
+
+    def __init__(self, target: Target, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{target.label}: HTTP {status}")
+        self.target = target
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Served:
+    """A completed call: the ``chat.completion`` body and the target that wrote it."""
+
+    target: Target
+    body: dict[str, Any]
+
+
+@dataclass
+class OpenStream:
+    """A stream that has produced its first chunks: the rest is read from ``events``."""
+
+    target: Target
+    response: httpx.Response
+    events: AsyncIterator[Event]
+    translator: StreamTranslator
+    first: list[dict[str, Any]]
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+def _message(data: Any, response: httpx.Response) -> str:
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str):
+        return error
+    return response.text[:500].strip() or f"HTTP {response.status_code}"
+
+
+def _failure(target: Target, response: httpx.Response) -> Exception:
+    """What an error status means: a client error to relay, or a target failure to fall back from."""
+    if response.status_code not in CLIENT_ERRORS:
+        return status_error(target, response)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    body = {
+        "error": {
+            "message": scrub(_message(data, response), target.api_key),
+            "type": "invalid_request_error",
+            "param": error.get("param") if isinstance(error, dict) else None,
+            "code": error.get("code") if isinstance(error, dict) else None,
+        }
+    }
+    return UpstreamRejected(target, response.status_code, body)
+
+
+def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dict[str, Any]]:
+    """``translator.feed(event)``, with an event of an unexpected shape as an :class:`LLMError`."""
+    try:
+        return translator.feed(event)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise LLMError(f"{target.label}: a malformed stream event ({exc})", target=target.label) from None
+
+
+def usage_of_completion(body: dict[str, Any]) -> Usage:
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+
+async def complete(
+    router: Router, targets: Sequence[Target], body: dict[str, Any], *, usage: bool = True
+) -> Served:
+    """One non-streamed completion from the first target that answers."""
+
+    async def call(target: Target) -> Served:
+        wire = wire_for(target)
+        up = wire.request(target, body, stream=False, usage=usage)
+        response = await router.http.post(
+            up.url, json=up.body, headers=up.headers, params=up.params, timeout=target.timeout_s
+        )
+        if response.status_code >= 400:
+            raise _failure(target, response)
+        try:
+            data = response.json()
+        except ValueError:
+            raise LLMError(f"{target.label}: the reply is not JSON", target=target.label) from None
+        try:
+            answer = wire.completion(target, data)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise LLMError(f"{target.label}: a malformed reply ({exc})", target=target.label) from None
+        router.record_usage(target, usage_of_completion(answer))
+        return Served(target, answer)
+
+    return await router.run(call, targets=targets)
+
+
+async def open_stream(
+    router: Router, targets: Sequence[Target], body: dict[str, Any], *, usage: bool = True
+) -> OpenStream:
+    """A stream from the first target that produces a first chunk (the rest is read by the caller)."""
+
+    async def call(target: Target) -> OpenStream:
+        wire = wire_for(target)
+        up = wire.request(target, body, stream=True, usage=usage)
+        request = router.http.build_request(
+            "POST", up.url, json=up.body, headers=up.headers, params=up.params, timeout=target.timeout_s
+        )
+        response = await router.http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _failure(target, response)
+            translator = wire.translator(target, body, usage=usage)
+            stream = events(response.aiter_lines())
+            first: list[dict[str, Any]] = []
+            while not first:
+                try:
+                    event = await anext(stream)
+                except StopAsyncIteration:
+                    raise LLMError(
+                        f"{target.label}: the stream ended before its first chunk", target=target.label
+                    ) from None
+                first = feed(translator, target, event)
+            return OpenStream(target, response, stream, translator, first)
+        except BaseException:
+            await response.aclose()
+            raise
+
+    return await router.run(call, targets=targets)

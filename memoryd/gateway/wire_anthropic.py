@@ -1,0 +1,325 @@
+"""The gateway's Anthropic wire: OpenAI chat requests as Messages API calls, and back.
+
+Request: system (and developer) messages go to ``system``; tool results
+become ``tool_result`` blocks of a user turn and an assistant's
+``tool_calls`` become ``tool_use`` blocks; same-role neighbours merge (the API
+wants turns to alternate); ``tools``/``tool_choice``, ``temperature``,
+``top_p``, ``stop``, ``max_tokens`` (required there: the target's default when
+the client gives none) and ``user`` (as ``metadata.user_id``) are translated.
+Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
+penalties, ``logprobs``) are not sent.
+
+Answers: text blocks become the content, ``tool_use`` blocks ``tool_calls``;
+the stream's events (``message_start``, ``content_block_*``,
+``message_delta``, ``message_stop``, ``error``) become chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from memoryd.errors import LLMError
+from memoryd.gateway.shapes import as_list, chunk, completion, content_text, new_id, stop_list, usage_chunk
+from memoryd.gateway.sse import Event
+from memoryd.gateway.wire import UpstreamCall
+from memoryd.gateway.wire_openai import client_wants_usage
+from memoryd.llm.providers import vendor
+from memoryd.llm.types import Target, Usage
+
+__all__ = ["WIRE", "AnthropicStream", "AnthropicWire", "finish_reason", "translate_messages"]
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: Any) -> str | None:
+    return None if stop_reason is None else _FINISH.get(str(stop_reason), "stop")
+
+
+def _arguments(text: Any) -> Any:
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"arguments": text}
+
+
+def _image(part: dict[str, Any]) -> dict[str, Any] | None:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        return None
+    if url.startswith("data:") and ";base64," in url:
+        media, data = url[5:].split(";base64,", 1)
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _user_blocks(content: Any) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        text = content_text(content)
+        return [{"type": "text", "text": text}] if text else []
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type", "text") == "text" and part.get("text"):
+            blocks.append({"type": "text", "text": str(part["text"])})
+        elif part.get("type") == "image_url":
+            image = _image(part)
+            if image is not None:
+                blocks.append(image)
+    return blocks
+
+
+def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """``(system text, turns)`` for the Messages API."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        role = m.get("role")
+        if role in ("system", "developer"):
+            text = content_text(m.get("content"))
+            if text:
+                system.append(text)
+            continue
+        if role == "tool":
+            text = content_text(m.get("content"))
+            blocks: list[dict[str, Any]] = [
+                {"type": "tool_result", "tool_use_id": str(m.get("tool_call_id") or ""), "content": text}
+            ]
+            role = "user"
+        elif role == "assistant":
+            text = content_text(m.get("content"))
+            blocks = [{"type": "text", "text": text}] if text else []
+            for call in as_list(m.get("tool_calls")):
+                if not isinstance(call, dict):
+                    continue
+                found = call.get("function")
+                function: dict[str, Any] = found if isinstance(found, dict) else {}
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": str(call.get("id") or ""),
+                        "name": str(function.get("name") or ""),
+                        "input": _arguments(function.get("arguments")),
+                    }
+                )
+        else:
+            role = "user"
+            blocks = _user_blocks(m.get("content"))
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return "\n\n".join(system), turns
+
+
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    out: dict[str, Any] | None
+    if choice == "auto":
+        out = {"type": "auto"}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        out = {"type": "none"}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        out = {"type": "tool", "name": str(choice["function"].get("name") or "")}
+    else:
+        out = None
+    if parallel is False:
+        out = {**(out or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return out
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    out = []
+    for tool in tools if isinstance(tools, list) else ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict):
+            continue
+        spec: dict[str, Any] = {
+            "name": str(function.get("name") or ""),
+            "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+        }
+        if function.get("description"):
+            spec["description"] = str(function["description"])
+        out.append(spec)
+    return out
+
+
+def _message(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    text = "".join(
+        str(b.get("text", "")) for b in data["content"] if isinstance(b, dict) and b.get("type") == "text"
+    )
+    calls = [
+        {
+            "id": str(b.get("id") or ""),
+            "type": "function",
+            "function": {"name": str(b.get("name") or ""), "arguments": json.dumps(b.get("input") or {})},
+        }
+        for b in data["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_use"
+    ]
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text or (None if calls else ""),
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    return message, bool(calls)
+
+
+def _usage(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt = sum(
+        int(usage.get(k) or 0)
+        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return Usage(prompt, int(usage.get("output_tokens") or 0))
+
+
+@dataclass
+class AnthropicStream:
+    """Messages API stream events → chat completion chunks."""
+
+    target: Target
+    include_usage: bool
+    id: str = field(default_factory=new_id)
+    model: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+    done: bool = False
+    usage: Usage | None = None
+    _prompt: int = 0
+    _tools: dict[int, int] = field(default_factory=dict)  # content block index -> tool call index
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return chunk(self.id, self.model or self.target.model, self.created, delta, finish)
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            raise LLMError(
+                f"{self.target.label}: a stream event is not JSON", target=self.target.label
+            ) from None
+        kind = event.event or (data.get("type") if isinstance(data, dict) else "")
+        if not isinstance(data, dict):
+            return []
+        if kind == "error":
+            error = data.get("error") or {}
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise LLMError(f"{self.target.label}: stream error: {message}", target=self.target.label)
+        if kind == "message_start":
+            message = data.get("message") or {}
+            self.model = str(message.get("model") or self.target.model)
+            usage = _usage(message.get("usage"))
+            self._prompt = usage.prompt_tokens if usage else 0
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self._tools[int(data.get("index") or 0)] = len(self._tools)
+                call = {
+                    "index": index,
+                    "id": str(block.get("id") or ""),
+                    "type": "function",
+                    "function": {"name": str(block.get("name") or ""), "arguments": ""},
+                }
+                return [self._chunk({"tool_calls": [call]})]
+            if block.get("type") == "text" and block.get("text"):
+                return [self._chunk({"content": str(block["text"])})]
+            return []
+        if kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return [self._chunk({"content": str(delta.get("text") or "")})]
+            if delta.get("type") == "input_json_delta":
+                index = self._tools.get(int(data.get("index") or 0), 0)
+                part = {"index": index, "function": {"arguments": str(delta.get("partial_json") or "")}}
+                return [self._chunk({"tool_calls": [part]})]
+            return []
+        if kind == "message_delta":
+            delta = data.get("delta") or {}
+            counts = data.get("usage") or {}
+            self.usage = Usage(self._prompt, int(counts.get("output_tokens") or 0))
+            reason = finish_reason(delta.get("stop_reason"))
+            return [self._chunk({}, reason)] if reason else []
+        if kind == "message_stop":
+            self.done = True
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:
+        if self.include_usage and self.usage is not None:
+            return [usage_chunk(self.id, self.model or self.target.model, self.created, self.usage)]
+        return []
+
+
+class AnthropicWire:
+    """Anthropic's Messages API."""
+
+    def request(self, target: Target, body: dict[str, Any], *, stream: bool, usage: bool) -> UpstreamCall:
+        record = vendor(target.provider)
+        base = target.base_url.rstrip("/")
+        url = base if base.endswith("/messages") else f"{base}/messages"
+        headers = {"anthropic-version": target.api_version or record.default_api_version or "2023-06-01"}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        system, turns = translate_messages(as_list(body.get("messages")))
+        out: dict[str, Any] = {
+            "model": target.model,
+            "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or target.max_tokens,
+            "messages": turns,
+        }
+        if system:
+            out["system"] = system
+        for name in ("temperature", "top_p", "top_k"):
+            if body.get(name) is not None:
+                out[name] = body[name]
+        stop = stop_list(body.get("stop"))
+        if stop:
+            out["stop_sequences"] = stop
+        tools = _tools(body.get("tools"))
+        if tools:
+            out["tools"] = tools
+            choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+            if choice is not None:
+                out["tool_choice"] = choice
+        if isinstance(body.get("user"), str):
+            out["metadata"] = {"user_id": body["user"]}
+        if stream:
+            out["stream"] = True
+        return UpstreamCall(url, headers, out)
+
+    def completion(self, target: Target, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise LLMError(f"{target.label}: the reply has no content", target=target.label)
+        message, _ = _message(data)
+        upstream_id = data.get("id")
+        return completion(
+            f"chatcmpl-{upstream_id}" if upstream_id else new_id(),
+            str(data.get("model") or target.model),
+            message,
+            finish_reason(data.get("stop_reason")) or "stop",
+            _usage(data.get("usage")),
+        )
+
+    def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> AnthropicStream:
+        return AnthropicStream(target, include_usage=client_wants_usage(body))
+
+
+WIRE = AnthropicWire()

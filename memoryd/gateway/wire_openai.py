@@ -1,0 +1,97 @@
+"""The gateway's OpenAI wire: the client's request goes upstream as it came.
+
+Every field the client sent is forwarded unchanged (``tools``,
+``response_format``, ``temperature``, ``seed``, fields this module has never
+heard of), except ``model`` — the routed target's (Azure names it in the URL
+instead) — and, in a stream, ``stream_options.include_usage``, which the
+gateway asks for to count tokens and hides again when the client did not.
+Answers and chunks come back untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.errors import LLMError
+from memoryd.gateway.sse import Event
+from memoryd.gateway.wire import UpstreamCall
+from memoryd.llm.openai_client import auth_headers, endpoint
+from memoryd.llm.providers import vendor
+from memoryd.llm.types import Target, Usage
+
+__all__ = ["WIRE", "OpenAIStream", "OpenAIWire", "client_wants_usage"]
+
+
+def client_wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+@dataclass
+class OpenAIStream:
+    """Passes chunks through; notes ``[DONE]``, the finish reason and the usage."""
+
+    target: Target
+    hide_usage: bool
+    done: bool = False
+    usage: Usage | None = None
+
+    def feed(self, event: Event) -> list[dict[str, Any]]:
+        if event.data.strip() == "[DONE]":
+            self.done = True
+            return []
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            raise LLMError(
+                f"{self.target.label}: a stream event is not JSON", target=self.target.label
+            ) from None
+        if not isinstance(data, dict):
+            raise LLMError(f"{self.target.label}: a stream event is not an object", target=self.target.label)
+        if data.get("error"):
+            error = data["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise LLMError(f"{self.target.label}: stream error: {message}", target=self.target.label)
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        choices = data.get("choices")
+        if isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+            self.done = True
+        if self.hide_usage and not choices and usage is not None:
+            return []  # the usage chunk the gateway asked for, not the client
+        return [data]
+
+    def finish(self) -> list[dict[str, Any]]:
+        return []
+
+
+class OpenAIWire:
+    """OpenAI chat completions (and every compatible server)."""
+
+    def request(self, target: Target, body: dict[str, Any], *, stream: bool, usage: bool) -> UpstreamCall:
+        record = vendor(target.provider)
+        url, params = endpoint(target, record)
+        out = dict(body)
+        if record.auth == "api-key":  # Azure: the deployment is in the URL
+            out.pop("model", None)
+        else:
+            out["model"] = target.model
+        if stream and usage and not client_wants_usage(body):
+            options = body.get("stream_options")
+            out["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return UpstreamCall(url, auth_headers(target, record), out, params)
+
+    def completion(self, target: Target, data: Any) -> dict[str, Any]:
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices:
+            raise LLMError(f"{target.label}: the reply has no choices", target=target.label)
+        return dict(data)
+
+    def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> OpenAIStream:
+        return OpenAIStream(target, hide_usage=usage and not client_wants_usage(body))
+
+
+WIRE = OpenAIWire()

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible chat gateway: real SDK, real HTTP, scripted upstream vendors."""

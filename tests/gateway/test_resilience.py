@@ -1,0 +1,207 @@
+"""Fallback across tiers, streams that fail before or after their first byte, degraded modes, /health."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from memoryd.gateway.inject import FENCE_OPEN
+from tests.fakes.llm_server import Reply, Script
+from tests.gateway.conftest import GatewayFactory, add_memory, target
+
+Q = [{"role": "user", "content": "What do you remember about me?"}]
+
+
+def test_a_failing_tier_falls_back_to_the_next_and_says_which_served(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    fake_llm.fail(500, times=10)
+    second.default_text("from the second tier")
+    with gateway([[target(fake_llm, "primary")], [target(second, "backup")]]) as gw:
+        raw = gw.client().chat.completions.with_raw_response.create(model="primary", messages=Q, user="ana")
+        answer = raw.parse()
+        labels = [t.label for t in gw.app.state.gateway.router.targets]
+    assert answer.choices[0].message.content == "from the second tier"
+    assert raw.headers["x-memoryd-target"] == labels[1]
+    assert fake_llm.requests and second.last.json["model"] == "backup"  # each tier gets its own model
+
+
+def test_a_model_goes_to_its_own_target_first(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    second.default_text("small model here")
+    tiers = [[target(fake_llm, "big")], [target(second, "small")]]
+    with gateway(tiers, gateway={"aliases": {"cheap": "small"}}) as gw:
+        client = gw.client()
+        assert client.chat.completions.create(model="cheap", messages=Q).choices[0].message.content == (
+            "small model here"
+        )
+        models = {m.id: m for m in client.models.list().data}
+        assert set(models) == {"big", "small", "cheap"}
+        assert client.models.retrieve("cheap").model_dump()["memoryd"] == {"alias_of": "small"}
+    assert fake_llm.requests == [] and second.last.json["model"] == "small"
+
+
+def test_a_stream_that_fails_before_its_first_byte_falls_back(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    fake_llm.fail(503)
+    fake_llm.hang(30)  # then silence: the target's timeout (1 s) ends it
+    second.default_text("rescued stream")
+    with gateway([[target(fake_llm, "a")], [target(second, "b")]], llm={"timeout_s": 1.0}) as gw:
+        client = gw.client()
+        for _ in range(2):
+            stream = client.chat.completions.create(model="a", messages=Q, stream=True)
+            assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "rescued stream"
+    assert len(fake_llm.requests) == 2 and len(second.requests) == 2
+
+
+@pytest.mark.parametrize("failure", [{"stream_error_after": 2}, {"stream_cut_after": 2}])
+def test_a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any, failure: dict[str, int]
+) -> None:
+    second = fake_llm_factory()
+    fake_llm.push(Reply(text="one two three four", **failure), times=2)
+    with gateway([[target(fake_llm, "a")], [target(second, "b")]]) as gw:
+        with (
+            gw.http() as http,
+            http.stream(
+                "POST",
+                "/v1/chat/completions",
+                json={"model": "a", "stream": True, "messages": Q, "user": "ana"},
+            ) as r,
+        ):
+            assert r.status_code == 200
+            events = b"".join(r.iter_bytes()).split(b"\n\n")
+        assert events[-1] == b"" and b"data: [DONE]" not in events
+        assert events[-2].startswith(b'data: {"error":') and b"upstream_stream_error" in events[-2]
+        with pytest.raises(openai.APIError):
+            list(gw.client().chat.completions.create(model="a", messages=Q, stream=True))
+        health = gw.get("/health")
+        assert gw.memories("ana") == []  # a broken answer is not remembered
+    assert second.requests == []  # no fallback once the client has bytes
+    assert health["checks"]["gateway"]["writeback"]["scheduled"] == 0
+
+
+def test_every_upstream_down_is_a_503_in_openai_shape_and_health_says_so(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    fake_llm.default(Reply(status=502, text=None))
+    second.default(Reply(status=503, text=None))
+    llm = {"breaker_failures": 1, "breaker_cooldown_s": 600, "max_attempts": 2}
+    with gateway([[target(fake_llm, "a")], [target(second, "b")]], llm=llm) as gw:
+        with pytest.raises(openai.InternalServerError) as down:
+            gw.client().chat.completions.create(model="a", messages=Q, user="ana")
+        assert down.value.status_code == 503
+        error = down.value.body
+        assert (
+            isinstance(error, dict)
+            and error["code"] == "upstream_unavailable"
+            and error["type"] == "server_error"
+        )
+        assert [f["target"] for f in error["failures"]] == [
+            t.label for t in gw.app.state.gateway.router.targets
+        ]
+        with gw.http() as http:
+            streamed = http.post("/v1/chat/completions", json={"model": "a", "messages": Q, "stream": True})
+        assert streamed.status_code == 503 and streamed.json()["error"]["code"] == "upstream_unavailable"
+        health = gw.get("/health")
+        memories_still_work = gw.memories("ana")
+    assert health["status"] == "degraded" and health["mode"] == "DegradedReady"
+    assert health["checks"]["gateway"]["status"] == "unavailable"
+    assert health["checks"]["storage"]["status"] == "ok" and memories_still_work == []
+
+
+def test_an_upstream_refusing_the_request_is_relayed_not_retried(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    fake_llm.fail(400, message="tools[0].function.parameters is not a schema")
+    with (
+        gateway([[target(fake_llm, "a")], [target(second, "b")]]) as gw,
+        pytest.raises(openai.BadRequestError) as bad,
+    ):
+        gw.client().chat.completions.create(model="a", messages=Q)
+    assert "is not a schema" in bad.value.message
+    assert second.requests == []
+
+
+def test_memory_store_down_chat_goes_on_without_memory(gateway: GatewayFactory, fake_llm: Script) -> None:
+    fake_llm.default_text("still here")
+    with gateway([[target(fake_llm, "a")]]) as gw:
+        add_memory(gw, "I keep bees", "ana")
+        asyncio.run(gw.memory.storage.close())  # the database goes away under the running server
+        raw = gw.client().chat.completions.with_raw_response.create(model="a", messages=Q, user="ana")
+        assert raw.parse().choices[0].message.content == "still here"
+        assert raw.headers["x-degraded-mode"] == "memory_unavailable"
+        assert (
+            raw.headers["x-memoryd-memory"] == "degraded"
+            and raw.headers["x-memoryd-memories-injected"] == "0"
+        )
+        stream = gw.client().chat.completions.create(model="a", messages=Q, user="ana", stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "still here"
+        with gw.http() as http:
+            report = http.get("/health")
+    assert all(FENCE_OPEN not in str(r.json["messages"]) for r in fake_llm.requests)
+    assert report.status_code == 200
+    body = report.json()
+    assert (body["status"], body["mode"]) == ("degraded", "DegradedReady")
+    assert body["checks"]["storage"]["status"] == "error"
+    assert body["checks"]["gateway"]["memory"]["status"] == "memory_unavailable"
+
+
+def test_a_slow_memory_store_is_skipped_after_its_timeout(gateway: GatewayFactory, fake_llm: Script) -> None:
+    with gateway([[target(fake_llm, "a")]], gateway={"memory_timeout_s": 0.001}) as gw:
+        add_memory(gw, "I keep bees", "ana")
+        raw = gw.client().chat.completions.with_raw_response.create(model="a", messages=Q, user="ana")
+    # 1 ms is less than any lookup takes (the query is embedded first): no memory this time.
+    assert raw.headers["x-degraded-mode"] == "memory_timeout"
+    assert FENCE_OPEN not in str(fake_llm.last.json["messages"])
+
+
+def test_no_upstream_configured(tmp_path: Any, embedder: Any) -> None:
+    from tests.api.conftest import make_settings, running_server
+
+    with (
+        running_server(make_settings(tmp_path / "x.db"), embedder) as server,
+        httpx.Client(base_url=server.url) as c,
+    ):
+        down = c.post("/v1/chat/completions", json={"model": "m", "messages": Q})
+        models = c.get("/v1/models").json()
+    assert down.status_code == 503 and down.json()["error"]["code"] == "no_upstream"
+    assert "llm.model" in down.json()["error"]["message"]
+    assert models == {"object": "list", "data": []}
+
+
+def test_a_client_that_leaves_mid_stream_frees_the_upstream_and_stores_nothing(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.push(Reply(text=" ".join(f"w{i}" for i in range(50)), chunk_delay=0.05))
+    fake_llm.default_text("next answer")
+    with gateway([[target(fake_llm, "a")]]) as gw:
+        with (
+            gw.http() as http,
+            http.stream(
+                "POST",
+                "/v1/chat/completions",
+                json={"model": "a", "stream": True, "messages": Q, "user": "ana"},
+            ) as r,
+        ):
+            first = next(r.iter_raw())
+        assert first.startswith(b"data: {")
+        # The server carries on: the next call is answered, and only it is remembered.
+        answer = gw.client().chat.completions.create(model="a", messages=Q, user="ana")
+        assert answer.choices[0].message.content == "next answer"
+        stored = gw.wait_for_memories("ana", 2)
+        health = gw.get("/health")
+    assert sorted(m["text"] for m in stored) == ["What do you remember about me?", "next answer"]
+    assert health["checks"]["gateway"]["writeback"]["scheduled"] == 1
+    assert health["checks"]["gateway"]["counts"]["requests"] == 2
