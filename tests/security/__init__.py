@@ -1,0 +1,1 @@
+"""Hostile input: schemathesis fuzzing of the REST API and hypothesis property tests."""
