@@ -1,0 +1,40 @@
+"""Managing API keys: what ``memoryd keys`` and ``/v1/admin/keys`` both call."""
+
+from __future__ import annotations
+
+from memoryd.auth.keys import ApiKey, KeyStore, NewKey, new_key
+from memoryd.auth.principal import Role
+from memoryd.config import DEFAULT_TENANT, Settings
+from memoryd.errors import NotFoundError
+from memoryd.models import utcnow
+
+__all__ = ["create_key", "open_key_store", "revoke_key"]
+
+
+def open_key_store(settings: Settings) -> KeyStore:
+    """The key store the settings name (``auth.keys_path``); the CLI and server share it."""
+    from memoryd.storage.sqlite.keys import SQLiteKeyStore
+
+    return SQLiteKeyStore(settings.keys_path())
+
+
+def create_key(
+    store: KeyStore,
+    role: Role | str,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    user_id: str | None = None,
+    name: str | None = None,
+) -> NewKey:
+    """Create and store a key; the returned :class:`NewKey` is the only copy of its text."""
+    created = new_key(role, tenant=tenant, user_id=user_id, name=name, now=utcnow())
+    store.add(created.record)
+    return created
+
+
+def revoke_key(store: KeyStore, key_id: str) -> ApiKey:
+    """Revoke a key at once (a running server stops accepting it within seconds)."""
+    revoked = store.revoke(key_id, utcnow())
+    if revoked is None:
+        raise NotFoundError(f"no API key with id {key_id!r}", field="key_id")
+    return revoked

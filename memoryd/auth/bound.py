@@ -1,0 +1,94 @@
+"""The memory as a ``user`` key sees it: every call forced to the key's ``user_id``.
+
+:class:`UserBoundMemory` wraps an :class:`~memoryd.memory.AsyncMemory` and offers
+the same calls, each with ``user_id`` replaced by the bound user whatever the
+caller passed, so a route cannot forget to restrict a read or a write. A
+memory of another user is therefore a 404, exactly like an id that does not
+exist. Calls that span users (``reset``) are refused; ``users`` lists only the
+bound user, ``delete_user`` of anyone else is a 404. Anything not listed here
+does not exist on the view (an AttributeError, never a silent pass-through).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memoryd.config import Settings
+from memoryd.context import Context
+from memoryd.errors import NotFoundError, PermissionDeniedError
+from memoryd.llm import Router
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
+from memoryd.retrieval.related import SearchResults
+
+__all__ = ["FORBIDDEN", "UserBoundMemory"]
+
+# AsyncMemory's public calls a user key may never make (tests check every public
+# coroutine of AsyncMemory is either wrapped here or listed).
+FORBIDDEN = frozenset({"open", "close", "warm", "previous_turn"})
+
+
+class UserBoundMemory:
+    """``memory`` restricted to ``user_id``."""
+
+    def __init__(self, memory: AsyncMemory, user_id: str) -> None:
+        self._memory = memory
+        self.user_id = user_id
+
+    @property
+    def settings(self) -> Settings:
+        return self._memory.settings
+
+    @property
+    def router(self) -> Router | None:
+        return self._memory.router
+
+    def _scope(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs["user_id"] = self.user_id
+        return kwargs
+
+    async def add(self, messages: Any, **kwargs: Any) -> AddResults:
+        return await self._memory.add(messages, **self._scope(kwargs))
+
+    async def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
+        return await self._memory.update(memory_id, text, **self._scope(kwargs))
+
+    async def delete(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return await self._memory.delete(memory_id, **self._scope(kwargs))
+
+    async def delete_all(self, **kwargs: Any) -> int:
+        return await self._memory.delete_all(**self._scope(kwargs))
+
+    async def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return await self._memory.get(memory_id, **self._scope(kwargs))
+
+    async def get_all(self, **kwargs: Any) -> Page:
+        return await self._memory.get_all(**self._scope(kwargs))
+
+    async def search(self, query: str, **kwargs: Any) -> SearchResults:
+        return await self._memory.search(query, **self._scope(kwargs))
+
+    async def context(self, query: str, **kwargs: Any) -> Context:
+        return await self._memory.context(query, **self._scope(kwargs))
+
+    async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
+        return await self._memory.history(memory_id, **self._scope(kwargs))
+
+    async def users(self) -> list[dict[str, Any]]:
+        return [row for row in await self._memory.users() if row.get("user_id") == self.user_id]
+
+    async def delete_user(self, user_id: str) -> int:
+        if user_id != self.user_id:
+            raise NotFoundError(f"no user {user_id!r}", field="user_id")
+        return await self._memory.delete_user(user_id)
+
+    async def tree(self, user_id: str, **kwargs: Any) -> dict[str, Any]:
+        if user_id != self.user_id:
+            raise NotFoundError(f"no user {user_id!r}", field="user_id")
+        return await self._memory.tree(user_id, **kwargs)
+
+    async def health(self) -> dict[str, Any]:
+        return await self._memory.health()
+
+    async def reset(self) -> None:
+        raise PermissionDeniedError("a user key cannot erase the store; use DELETE /v1/users/{its user_id}")

@@ -1,0 +1,62 @@
+"""Per-key rate limits: one token bucket per API key.
+
+Each key may send ``rate`` requests per second on average and ``burst`` at once.
+A request over the limit is refused with 429 and ``Retry-After``. Buckets live in
+this process (a cluster of servers gives each key the rate once per server).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from memoryd.errors import RateLimitedError
+
+__all__ = ["RateLimiter"]
+
+_MAX_BUCKETS = 100_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Token buckets by key; ``rate`` 0 turns limiting off."""
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str) -> None:
+        """Spend one token of ``key``'s bucket, or raise :class:`RateLimitedError`."""
+        if self.rate <= 0:
+            return
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._forget_full(now)
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+        else:
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
+            bucket.stamp = now
+        if bucket.tokens < 1.0:
+            wait = (1.0 - bucket.tokens) / self.rate
+            raise RateLimitedError(
+                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached for this API key; "
+                f"retry in {wait:.2f} s",
+                retry_after_s=wait,
+            )
+        bucket.tokens -= 1.0
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket refilled to the brim is the same as no bucket: drop those.
+        for key, bucket in list(self._buckets.items()):
+            if bucket.tokens + (now - bucket.stamp) * self.rate >= self.burst:
+                del self._buckets[key]

@@ -1,0 +1,110 @@
+"""``memoryd keys``: create, list and revoke API keys.
+
+Keys live in ``auth.keys_path`` (default ``keys.db`` next to the database), the
+same file a running server reads, so a key created here works at once and a
+revoked one stops within seconds. A new key is printed once; only its salted
+hash is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from memoryd.auth import Role, create_key, open_key_store, revoke_key
+from memoryd.auth.keys import ApiKey
+from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.config import DEFAULT_TENANT
+
+__all__ = ["app"]
+
+app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True, add_completion=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+
+
+def _table(keys: list[ApiKey]) -> Table:
+    table = Table("id", "role", "tenant", "user_id", "name", "created", "revoked", box=None)
+    for k in keys:
+        table.add_row(
+            k.id,
+            k.role.value,
+            escape(k.tenant),
+            escape(k.user_id or ""),
+            escape(k.name or ""),
+            k.created_at.isoformat(timespec="seconds"),
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        )
+    return table
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    role: Annotated[
+        Role, typer.Option(help="admin: everything; service: any user of its tenant; user: one user.")
+    ],
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", "-u", help="The user a `user` key is bound to (required then).")
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="The tenant (project) the key belongs to.")] = DEFAULT_TENANT,
+    name: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a key and print it. It is shown this once: store it now."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+    with errors_to_exit(state.output):
+        store = open_key_store(settings)
+        try:
+            made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
+        finally:
+            store.close()
+    if state.output.json_mode:
+        state.output.json(made.to_dict())
+        return
+    state.output.out.print(made.key, markup=False, soft_wrap=True)
+    scope = f" bound to user {made.record.user_id!r}" if made.record.user_id else ""
+    state.output.note(
+        f"{made.record.role.value} key {made.record.id} for tenant {escape(made.record.tenant)!r}"
+        f"{escape(scope)}; shown once, store it now. Use it as 'Authorization: Bearer <key>'."
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List keys (never their secrets)."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+    with errors_to_exit(state.output):
+        store = open_key_store(settings)
+        try:
+            keys = store.list(include_revoked=all_keys)
+        finally:
+            store.close()
+    state.output.emit({"results": [k.to_dict() for k in keys]}, _table(keys), f"{len(keys)} key(s)")
+
+
+@app.command()
+def revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (from `memoryd keys list`).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a key: it stops working at once (within seconds on a running server)."""
+    state = CliState.of(ctx, json_out)
+    settings = state.require_settings()
+    with errors_to_exit(state.output):
+        store = open_key_store(settings)
+        try:
+            revoked = revoke_key(store, key_id)
+        finally:
+            store.close()
+    state.output.emit(revoked.to_dict(), f"revoked key {revoked.id}")

@@ -1,0 +1,73 @@
+"""What a route may touch: the caller's tenant store, restricted to its user for a ``user`` key.
+
+The dependencies in :mod:`memoryd.server.health` hand routes the objects built
+here, never the raw server-wide ones, so the restriction holds for every route.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from fastapi import Request
+
+from memoryd.auth.bound import UserBoundMemory
+from memoryd.auth.principal import ANONYMOUS, Principal
+from memoryd.errors import BackendUnavailableError
+from memoryd.memory import AsyncMemory
+from memoryd.pipeline import Pipeline
+from memoryd.pipeline.base import EventRecord
+from memoryd.pipeline.events import AddPayload
+from memoryd.pipeline.metrics import MetricsText
+from memoryd.pipeline.producer import Submission
+from memoryd.tenancy import Tenants
+
+__all__ = ["PipelineView", "memory_for", "principal_of"]
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller (set by :class:`memoryd.server.auth.AuthMiddleware`)."""
+    principal = getattr(request.state, "principal", ANONYMOUS)
+    if principal is None:
+        raise BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
+    return cast(Principal, principal)
+
+
+async def memory_for(request: Request, tenants: Tenants) -> AsyncMemory:
+    """The caller's view of the memory: its tenant's store; bound to its user for a user key."""
+    principal = principal_of(request)
+    memory = await tenants.get(principal.tenant)
+    if principal.user_id is not None:
+        # Same calls, same arguments, every one forced to the key's user (see memoryd.auth.bound).
+        return cast(AsyncMemory, UserBoundMemory(memory, principal.user_id))
+    return memory
+
+
+class PipelineView:
+    """The async pipeline as one caller sees it: events of its tenant (and user, for a user key)."""
+
+    def __init__(self, pipeline: Pipeline, principal: Principal) -> None:
+        self.pipeline = pipeline
+        self.principal = principal
+
+    @property
+    def queue(self) -> Any:
+        return self.pipeline.queue
+
+    async def submit_add(
+        self, memory: AsyncMemory, payload: AddPayload, *, event_id: str | None = None, source: str = "api"
+    ) -> Submission:
+        if self.principal.user_id is not None:
+            payload = payload.with_user(self.principal.user_id)
+        return await self.pipeline.submit_add(
+            memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant
+        )
+
+    async def event(self, event_id: str) -> EventRecord:
+        caller = self.principal
+        return await self.pipeline.event(event_id, tenant=caller.tenant, user_id=caller.user_id)
+
+    async def metrics(self, out: MetricsText) -> None:
+        await self.pipeline.metrics(out)
+
+    async def health(self) -> dict[str, Any]:
+        return await self.pipeline.health()

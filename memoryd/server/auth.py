@@ -1,0 +1,184 @@
+"""Authentication for every route: who is calling, and may they.
+
+:class:`AuthMiddleware` runs before routing, so a route added later is protected
+without doing anything. For each request it finds the API key
+(``Authorization: Bearer <key>``, or mem0's ``Authorization: Token <key>``),
+checks it against the key store, applies the key's rate limit, and leaves the
+caller as ``request.state.principal`` (:class:`memoryd.auth.Principal`). The
+memory a route receives (:func:`memoryd.server.health.get_memory`) is the
+caller's tenant's store, restricted to its user for a ``user`` key.
+
+Authentication is required as soon as any key exists, when the server binds to
+anything but loopback, or with ``auth.required = "always"``. Otherwise (loopback,
+no keys) every caller is an anonymous admin of the default tenant, and an
+``Authorization`` header that is not a memoryd key (``mdk_…``) is ignored (the
+OpenAI SDK always sends its ``api_key``); the server says so at start-up. Probes and docs (``/health``, ``/metrics``,
+``/docs``, ``/openapi.json``) never need a key.
+
+An admin key picks the tenant per request with ``X-Memoryd-Tenant``; for other
+keys that header may only name their own tenant (any other answers 404, like a
+tenant that does not exist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from memoryd.auth.keys import PREFIX, ApiKey, KeyStore, parse_key
+from memoryd.auth.principal import ANONYMOUS, Principal, check_tenant
+from memoryd.auth.ratelimit import RateLimiter
+from memoryd.config import Settings
+from memoryd.errors import AuthenticationError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.server.errors import memoryd_error_response
+
+__all__ = ["OPEN_PATHS", "TENANT_HEADER", "AuthMiddleware", "Authenticator", "is_loopback"]
+
+log = logging.getLogger("memoryd.server")
+
+TENANT_HEADER = "x-memoryd-tenant"
+OPEN_PATHS = frozenset(
+    {"/health", "/health/live", "/health/ready", "/metrics"}
+    | {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
+)
+KEY_CACHE_S = 2.0  # a key revoked by another process stops working within this time
+COUNT_CACHE_S = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class _Cached:
+    key: ApiKey | None
+    at: float
+
+
+class Authenticator:
+    """Checks keys against ``store``, with short caches so a request rarely touches disk."""
+
+    def __init__(self, settings: Settings, store: KeyStore, *, host: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.host = host
+        self.limiter = RateLimiter(settings.auth.rate_limit_per_s, settings.auth.rate_limit_burst)
+        self._keys: dict[str, _Cached] = {}
+        self._count: tuple[int, float] = (0, -COUNT_CACHE_S)
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    async def active_keys(self) -> int:
+        count, at = self._count
+        now = time.monotonic()
+        if now - at >= COUNT_CACHE_S:
+            count = await asyncio.to_thread(self.store.count_active)
+            self._count = (count, now)
+        return count
+
+    async def required(self) -> bool:
+        if self.settings.auth.required == "always" or not self.loopback:
+            return True
+        return await self.active_keys() > 0
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached keys (one, or all) after a change made in this process."""
+        if key_id is None:
+            self._keys.clear()
+        else:
+            self._keys.pop(key_id, None)
+        self._count = (0, -COUNT_CACHE_S)
+
+    async def _lookup(self, key_id: str) -> ApiKey | None:
+        now = time.monotonic()
+        cached = self._keys.get(key_id)
+        if cached is None or now - cached.at >= KEY_CACHE_S:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            cached = self._keys[key_id] = _Cached(await asyncio.to_thread(self.store.get, key_id), now)
+        return cached.key
+
+    async def principal(self, authorization: str | None, tenant: str | None) -> Principal:
+        """The caller of a request with these headers, or an :class:`MemorydError` to answer."""
+        if not await self.required() and not _memoryd_key(authorization):
+            # Open (loopback, no keys): a header that is not a memoryd key is ignored, so a client
+            # that always sends one (the OpenAI SDK sends its api_key) works by changing base_url only.
+            principal = ANONYMOUS
+        elif authorization is None:
+            raise AuthenticationError(
+                "an API key is required: send 'Authorization: Bearer <key>' "
+                "(create one with `memoryd keys create`)"
+            )
+        else:
+            scheme, _, token = authorization.strip().partition(" ")
+            if scheme.lower() not in ("bearer", "token") or not token.strip():
+                raise AuthenticationError(
+                    "the Authorization header must read 'Bearer <key>' or 'Token <key>'"
+                )
+            key_id, secret = parse_key(token)
+            key = await self._lookup(key_id)
+            if key is None or not key.active or not key.matches(secret):
+                raise AuthenticationError("the API key is unknown or revoked")
+            principal = key.principal()
+            self.limiter.take(key.id)
+        if tenant is None:
+            return principal
+        try:
+            name = check_tenant(tenant.strip(), "X-Memoryd-Tenant")
+        except InvalidInputError:
+            if principal.is_admin:
+                raise
+            raise NotFoundError("no such tenant", field="X-Memoryd-Tenant") from None
+        if principal.is_admin:
+            return principal.in_tenant(name)
+        if name != principal.tenant:
+            raise NotFoundError("no such tenant", field="X-Memoryd-Tenant")
+        return principal
+
+
+def _memoryd_key(authorization: str | None) -> bool:
+    """Whether the header carries something meant as a memoryd key (checked even when open)."""
+    if authorization is None:
+        return False
+    _, _, token = authorization.strip().partition(" ")
+    return token.strip().startswith(f"{PREFIX}_")
+
+
+class AuthMiddleware:
+    """Sets ``request.state.principal`` on every HTTP request, or answers 401/404/429."""
+
+    def __init__(self, app: ASGIApp, get_auth: Callable[[], Authenticator | None]) -> None:
+        self.app = app
+        self.get_auth = get_auth  # None until the lifespan has opened the key store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        auth = self.get_auth()
+        state = scope.setdefault("state", {})
+        if auth is None:  # starting or stopping: the routes answer 503 themselves
+            state["principal"] = None
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            principal = await auth.principal(headers.get("authorization"), headers.get(TENANT_HEADER))
+            state["principal"] = principal
+        except MemorydError as exc:
+            await memoryd_error_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,113 @@
+"""The API key store on SQLite: one small file shared by the CLI and the server.
+
+Kept apart from the memory database on purpose: keys span tenants, and each
+tenant's memories live in a file of their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from memoryd.auth.keys import ApiKey
+from memoryd.auth.principal import Role
+from memoryd.errors import StorageError
+
+__all__ = ["SQLiteKeyStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    user_id TEXT,
+    name TEXT,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    salt BLOB NOT NULL,
+    digest BLOB NOT NULL
+)
+"""
+_COLUMNS = "id, role, tenant, user_id, name, created_at, revoked_at, salt, digest"
+
+
+def _row(row: tuple[Any, ...]) -> ApiKey:
+    key_id, role, tenant, user_id, name, created, revoked, salt, digest = row
+    return ApiKey(
+        str(key_id),
+        Role(str(role)),
+        str(tenant),
+        None if user_id is None else str(user_id),
+        None if name is None else str(name),
+        datetime.fromisoformat(str(created)),
+        None if revoked is None else datetime.fromisoformat(str(revoked)),
+        bytes(salt),
+        bytes(digest),
+    )
+
+
+class SQLiteKeyStore:
+    """API keys in ``path`` (created when missing). Thread-safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            msg = f"cannot open the API key store {self.path}: {exc}"
+            raise StorageError(msg, field="auth.keys_path") from exc
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"API key store {self.path}: {exc}") from exc
+
+    def add(self, record: ApiKey) -> None:
+        self._run(
+            f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.role.value,
+                record.tenant,
+                record.user_id,
+                record.name,
+                record.created_at.isoformat(),
+                record.revoked_at.isoformat() if record.revoked_at else None,
+                record.salt,
+                record.digest,
+            ),
+        )
+
+    def get(self, key_id: str) -> ApiKey | None:
+        rows = self._run(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return _row(rows[0]) if rows else None
+
+    def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        rows = self._run(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id")
+        return [_row(r) for r in rows]
+
+    def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
+        self._run(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now.isoformat(), key_id),
+        )
+        return self.get(key_id)
+
+    def count_active(self) -> int:
+        rows = self._run("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

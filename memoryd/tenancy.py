@@ -1,0 +1,79 @@
+"""Tenants: each one a store of its own.
+
+Isolation between tenants is physical: the default tenant lives in
+``storage.path`` and every other tenant in its own database file under
+``auth.tenants_dir`` (:meth:`Settings.for_tenant`). A tenant's
+:class:`AsyncMemory` can reach nothing but its own file, so no query, filter
+or route bug can return another tenant's rows. All tenants share one embedding
+model and one LLM router.
+
+:class:`Tenants` opens tenant stores on first use and keeps at most
+``auth.max_open_tenants`` open, closing the least recently used one that has
+been idle for :data:`IDLE_BEFORE_CLOSE_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+
+from memoryd.config import DEFAULT_TENANT, Settings
+from memoryd.memory import AsyncMemory
+
+__all__ = ["IDLE_BEFORE_CLOSE_S", "Tenants"]
+
+IDLE_BEFORE_CLOSE_S = 60.0
+
+
+class Tenants:
+    """The open tenant stores of one process. ``base`` is the default tenant's memory."""
+
+    def __init__(self, settings: Settings, base: AsyncMemory) -> None:
+        self.settings = settings
+        self.base = base
+        self._open: OrderedDict[str, tuple[AsyncMemory, float]] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    async def get(self, tenant: str) -> AsyncMemory:
+        """The open memory of ``tenant`` (a valid tenant name; the caller checks it)."""
+        if tenant == DEFAULT_TENANT:
+            return self.base
+        now = time.monotonic()
+        entry = self._open.get(tenant)
+        if entry is not None:
+            self._open[tenant] = (entry[0], now)
+            self._open.move_to_end(tenant)
+            return entry[0]
+        async with self._lock:
+            entry = self._open.get(tenant)
+            if entry is not None:
+                return entry[0]
+            memory = AsyncMemory(
+                self.settings.for_tenant(tenant),
+                embedder=self.base.loaded_embedder or self.base.embedder,
+                router=self.base.router,
+                close_router=False,
+            )
+            await memory.open()
+            self._open[tenant] = (memory, now)
+            await self._shrink(now)
+            return memory
+
+    async def _shrink(self, now: float) -> None:
+        while len(self._open) > self.settings.auth.max_open_tenants:
+            oldest, (memory, used) = next(iter(self._open.items()))
+            if now - used < IDLE_BEFORE_CLOSE_S:
+                return  # every open store is busy: go over the cap rather than cut one off
+            del self._open[oldest]
+            await memory.close()
+
+    def open_tenants(self) -> list[str]:
+        return [DEFAULT_TENANT, *self._open]
+
+    async def close(self) -> None:
+        """Close every tenant store but the default one (its owner closes it)."""
+        async with self._lock:
+            while self._open:
+                _, (memory, _) = self._open.popitem(last=False)
+                await memory.close()

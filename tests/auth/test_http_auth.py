@@ -1,0 +1,110 @@
+"""Authentication over real HTTP: when keys are required, key forms, revocation, roles, rate limits."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from memoryd import Settings
+from memoryd.embedders.use import USEEmbedder
+from tests.api.conftest import Running, error_of, running_server
+from tests.auth.conftest import bearer, new_key, with_auth
+
+ADD = {"messages": "I live in Lisbon", "user_id": "alice"}
+
+
+def test_loopback_without_keys_is_open_then_closes_once_a_key_exists(
+    http: httpx.Client, auth_settings: Settings
+) -> None:
+    assert http.post("/v1/memories", json=ADD).status_code == 200
+    key = new_key(auth_settings, "service")  # the CLI's store, while the server runs
+    http.get("/health/live")  # probes never need a key
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    error = error_of(http.get("/v1/memories", params={"user_id": "alice"}), 401)
+    assert error["code"] == "unauthorized" and "memoryd keys create" in error["message"]
+    r = http.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(key))
+    assert r.status_code == 200 and r.json()["total"] >= 1
+    # mem0's "Token" form is accepted too
+    r = http.get("/memories", params={"user_id": "alice"}, headers={"Authorization": f"Token {key}"})
+    assert r.status_code == 200
+    assert http.get("/health").status_code == 200 and http.get("/openapi.json").status_code == 200
+
+
+def test_wrong_malformed_and_revoked_keys_get_401(http: httpx.Client, auth_settings: Settings) -> None:
+    admin = new_key(auth_settings, "admin")
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    for header in ("Bearer nope", "Basic abc", "Bearer", f"Bearer {admin}x", f"Bearer {admin[:-1]}"):
+        r = http.get("/v1/users", headers={"Authorization": header})
+        error_of(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert admin not in r.text
+    made = http.post("/v1/admin/keys", json={"role": "service"}, headers=bearer(admin))
+    assert made.status_code == 201, made.text
+    service = made.json()["key"]
+    assert http.get("/v1/users", headers=bearer(service)).status_code == 200
+    listed = http.get("/v1/admin/keys", headers=bearer(admin)).json()["results"]
+    assert {k["id"] for k in listed} >= {made.json()["id"]} and all("key" not in k for k in listed)
+    assert http.delete(f"/v1/admin/keys/{made.json()['id']}", headers=bearer(admin)).status_code == 200
+    error_of(http.get("/v1/users", headers=bearer(service)), 401)  # at once, on this server
+
+
+def test_roles_on_the_admin_api(http: httpx.Client, auth_settings: Settings) -> None:
+    service = new_key(auth_settings, "service", tenant="acme")
+    user = new_key(auth_settings, "user", tenant="acme", user_id="alice")
+    other = new_key(auth_settings, "service", tenant="zeta")
+    error_of(http.post("/v1/admin/keys", json={"role": "admin"}, headers=bearer(service)), 403)
+    error_of(http.post("/v1/admin/keys", json={"role": "user", "user_id": "x", "tenant": "zeta"},
+                       headers=bearer(service)), 403)  # fmt: skip
+    error_of(http.get("/v1/admin/keys", headers=bearer(user)), 403)
+    made = http.post("/v1/admin/keys", json={"role": "user", "user_id": "bob"}, headers=bearer(service))
+    assert made.status_code == 201 and made.json()["tenant"] == "acme" and made.json()["user_id"] == "bob"
+    seen = http.get("/v1/admin/keys", headers=bearer(service)).json()["results"]
+    assert {k["user_id"] for k in seen} == {"alice", "bob"}  # its tenant's user keys only
+    # another tenant's service cannot see or revoke acme's keys: 404, not 403
+    error_of(http.delete(f"/v1/admin/keys/{made.json()['id']}", headers=bearer(other)), 404)
+    error_of(http.post("/v1/admin/keys", json={"role": "user"}, headers=bearer(service)), 422)
+
+
+def test_a_server_on_a_public_address_requires_keys_even_without_any(
+    auth_settings: Settings, embedder: USEEmbedder
+) -> None:
+    public = auth_settings.model_copy(
+        update={"server": auth_settings.server.model_copy(update={"host": "0.0.0.0"})}
+    )
+    with running_server(public, embedder) as running, httpx.Client(base_url=running.url) as c:
+        error_of(c.get("/v1/users"), 401)
+        assert c.get("/health/ready").status_code == 200
+
+
+def test_always_required_and_rate_limited(auth_settings: Settings, embedder: USEEmbedder) -> None:
+    settings = with_auth(auth_settings, required="always", rate_limit_per_s=0.5, rate_limit_burst=2)
+    key = new_key(settings, "admin")
+    with running_server(settings, embedder) as running, httpx.Client(base_url=running.url) as c:
+        assert c.get("/v1/users", headers=bearer(key)).status_code == 200
+        assert c.get("/v1/users", headers=bearer(key)).status_code == 200
+        r = c.get("/v1/users", headers=bearer(key))
+        error = error_of(r, 429)
+        assert error["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+
+
+def test_an_admin_works_in_any_tenant_others_only_in_theirs(
+    auth_server: Running, http: httpx.Client, auth_settings: Settings
+) -> None:
+    admin = new_key(auth_settings, "admin")
+    service = new_key(auth_settings, "service", tenant="acme")
+    r = http.post("/v1/memories", json=ADD, headers={**bearer(admin), "X-Memoryd-Tenant": "acme"})
+    assert r.status_code == 200
+    r = http.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(service))
+    assert r.json()["total"] >= 1
+    error_of(http.get("/v1/users", headers={**bearer(service), "X-Memoryd-Tenant": "default"}), 404)
+    error_of(http.get("/v1/users", headers={**bearer(admin), "X-Memoryd-Tenant": "../x"}), 422)
+    tenant_db = auth_settings.for_tenant("acme").storage.path
+    assert tenant_db.exists() and tenant_db != auth_settings.storage.path
+
+
+def test_open_server_ignores_foreign_tokens_but_checks_memoryd_keys(http: httpx.Client) -> None:
+    # The OpenAI SDK always sends its api_key: with auth off that must not get in the way.
+    r = http.get("/v1/users", headers={"Authorization": "Bearer sk-not-a-memoryd-key"})
+    assert r.status_code == 200
+    error_of(http.get("/v1/users", headers=bearer("mdk_0123456789ab_forged")), 401)
