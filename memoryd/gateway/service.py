@@ -118,6 +118,7 @@ class Gateway:
         if identity.user_id is None:
             self.counts["passthrough"] += 1
             return Prepared(out, identity, tenant, targets, query, "passthrough")
+        await self.writeback.room()  # this call will write back: wait if too many are pending
         if query is None:
             return Prepared(out, identity, tenant, targets, query, "skipped")
         started = time.perf_counter()

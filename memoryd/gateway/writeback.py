@@ -6,11 +6,11 @@ through the async pipeline when it is on (a durable event, source
 ``gateway``), else with :meth:`AsyncMemory.add`. Either way it runs as a task
 of its own, so the client's response never waits for it; a storage failure is
 retried a few times with a back-off, and :meth:`WriteBack.drain` lets the
-server finish what is in flight before it closes the store. At most
-:data:`MAX_PENDING` write-backs wait at once: past that (a server taking more
-turns than it can store, for minutes) new ones are dropped, counted and
-logged, rather than piling up in memory; the async pipeline is the way to
-absorb such bursts.
+server finish what is in flight before it closes the store. Nothing is
+dropped: when :data:`MAX_PENDING` write-backs wait (a server taking more turns
+than it can store, for minutes), :meth:`WriteBack.room` makes new chat calls
+wait for room before they start — back-pressure on clients rather than lost
+turns; the async pipeline is the way to absorb such bursts.
 """
 
 from __future__ import annotations
@@ -56,23 +56,36 @@ class WriteBack:
         self.limits = limits
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
-        self.counts = {"scheduled": 0, "queued": 0, "stored": 0, "failed": 0, "dropped": 0}
+        self.counts = {"scheduled": 0, "queued": 0, "stored": 0, "failed": 0, "waited": 0}
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def room(self) -> None:
+        """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
+        if len(self._tasks) < MAX_PENDING:
+            return
+        self.counts["waited"] += 1
+        if self.counts["waited"] == 1 or self.counts["waited"] % 1000 == 0:
+            log.warning(
+                "gateway: %d write-backs pending; new chat calls wait for room (%d so far): turn on "
+                "the async pipeline to absorb this load",
+                len(self._tasks), self.counts["waited"],
+            )  # fmt: skip
+        while len(self._tasks) >= MAX_PENDING:
+            self._room.clear()
+            await self._room.wait()
 
     def schedule(self, memory: Any, pipeline: Any, turn: Turn, *, retry: bool = True) -> None:
         """Start writing ``turn`` back; returns at once. ``retry``: try again after a storage failure."""
-        if len(self._tasks) >= MAX_PENDING:
-            self.counts["dropped"] += 1
-            if self.counts["dropped"] == 1 or self.counts["dropped"] % 1000 == 0:
-                log.warning(
-                    "gateway: %d write-backs waiting; turns are being dropped (%d so far): turn on the "
-                    "async pipeline to absorb this load",
-                    len(self._tasks), self.counts["dropped"],
-                )  # fmt: skip
-            return
         task = asyncio.get_running_loop().create_task(self._write(memory, pipeline, turn, retry))
         self.counts["scheduled"] += 1
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if len(self._tasks) < MAX_PENDING:
+            self._room.set()
 
     @property
     def in_flight(self) -> int:

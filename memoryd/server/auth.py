@@ -12,8 +12,9 @@ Authentication is required as soon as any key exists, when the server binds to
 anything but loopback, or with ``auth.required = "always"``. Otherwise (loopback,
 no keys) every caller is an anonymous admin of the default tenant, and an
 ``Authorization`` header that is not a memoryd key (``mdk_…``) is ignored (the
-OpenAI SDK always sends its ``api_key``); the server says so at start-up. Probes and docs (``/health``, ``/metrics``,
-``/docs``, ``/openapi.json``) never need a key.
+OpenAI SDK always sends its ``api_key``); the server says so at start-up.
+Probes and docs (``/health``, ``/metrics``, ``/docs``, ``/openapi.json``) never
+need a key.
 
 An admin key picks the tenant per request with ``X-Memoryd-Tenant``; for other
 keys that header may only name their own tenant (any other answers 404, like a
