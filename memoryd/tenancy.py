@@ -49,8 +49,10 @@ class Tenants:
             entry = self._open.get(tenant)
             if entry is not None:
                 return entry[0]
+            # The base memory's own settings: the same embedder, and the same LLM choice (its
+            # router, or none), whatever the server's settings say.
             memory = AsyncMemory(
-                self.settings.for_tenant(tenant),
+                self.base.settings.for_tenant(tenant),
                 embedder=self.base.loaded_embedder or self.base.embedder,
                 router=self.base.router,
                 close_router=False,

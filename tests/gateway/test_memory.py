@@ -199,3 +199,28 @@ def prefix() -> str:
     import uuid
 
     return f"gw-{uuid.uuid4().hex[:10]}:"
+
+
+def test_another_tenant_never_gets_this_tenants_memories_injected(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        add_memory(gw, "ana's door code is 4417", "ana")  # the default tenant's ana
+        zeta = key(gw.settings, "service", tenant="zeta")
+        with gw.client(key=zeta) as client:
+            raw = client.chat.completions.with_raw_response.create(
+                model="m", user="ana", messages=[{"role": "user", "content": "what is my door code?"}]
+            )
+        sent = fake_llm.last.json["messages"]
+        with gw.http(zeta) as http:
+            deadline = time.monotonic() + 30
+            while True:  # zeta's own write-back lands in zeta's store
+                theirs = http.get("/v1/memories", params={"user_id": "ana"}).json()["results"]
+                if len(theirs) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        default_ana = gw.memories("ana")  # the admin key reads the default tenant
+    assert "4417" not in str(sent) and raw.headers["x-memoryd-memories-injected"] == "0"
+    assert "what is my door code?" in {m["memory"] for m in theirs}  # zeta's own write-back
+    assert all("4417" not in m["memory"] for m in theirs)
+    assert [m["text"] for m in default_ana] == ["ana's door code is 4417"]  # nothing of zeta's call
