@@ -5,7 +5,9 @@ which), and to move a store to another embedding model: both indexes are
 discarded, then every memory — current or superseded — is read from the record
 store a batch at a time, oldest first, re-embedded with the configured model and
 indexed again as ingestion would have (:class:`~memoryd.maintenance.rebuild.IndexBuilder`:
-speaker, previous turn of the session). Records, history and graph are only read.
+speaker, previous turn of the session); then the memory hierarchy's turn vectors and
+segment centroids are recomputed from the new vectors, so a store moved to another
+model never compares vectors of two models. Records, history and graph are only read.
 
 The vector index stays marked incomplete until the last batch is written, so an
 interrupted reindex is refused at the next start (run it again). Stop writers
@@ -85,6 +87,9 @@ async def reindex_store(
                 break
         await storage.vectors.rebuilt()
         await records.set_meta("index_format", INDEX_FORMAT)
+        if storage.segments is not None:  # the hierarchy's vectors follow the index's
+            await storage.segments.open()
+            await storage.segments.revector(storage.vectors.vectors)
     finally:
         await storage.close()
     return ReindexSummary(

@@ -18,7 +18,7 @@ export, import, ``memoryd check`` and ``memoryd reindex`` are built on these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -416,6 +416,14 @@ class SegmentStore(Protocol):
     async def counts(self) -> list[TierCounts]: ...
     async def purge(self, scope: Scope) -> int:
         """Remove every turn and segment of ``scope``; returns how many rows went."""
+        ...
+
+    async def revector(
+        self, vectors_of: Callable[[list[str]], Awaitable[dict[str, np.ndarray]]], *, chunk: int = 1000
+    ) -> int:
+        """After a reindex (perhaps onto another model): every stored turn vector replaced and
+        every segment centroid recomputed from ``vectors_of(memory ids)``, the index's new
+        vectors; a segment left with no vector is evicted. Returns the segments updated."""
         ...
 
     async def reset(self) -> None: ...

@@ -20,7 +20,7 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -272,6 +272,46 @@ class SQLiteSegmentStore:
             conn.execute("DELETE FROM segments")
 
         await self.db.write(op, after_commit=self._cache.clear)
+
+    async def revector(
+        self, vectors_of: Callable[[list[str]], Awaitable[dict[str, np.ndarray]]], *, chunk: int = 1000
+    ) -> int:
+        rows: list[tuple[str, str | None, int]] = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT memory_id, segment_id, vector IS NOT NULL FROM tier_turns ORDER BY seq"
+            ).fetchall()
+        )
+        sums: dict[str, np.ndarray] = {}
+        counts: dict[str, int] = {}
+        kept: list[tuple[bytes | None, str]] = []
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            found = await vectors_of([r[0] for r in part])
+            for memory_id, segment_id, has_vector in part:
+                vec = found.get(memory_id)
+                if has_vector:
+                    kept.append((None if vec is None else _blob(vec), memory_id))
+                if segment_id is not None and vec is not None:
+                    v = np.asarray(vec, dtype=np.float32)
+                    sums[segment_id] = sums[segment_id] + v if segment_id in sums else v.copy()
+                    counts[segment_id] = counts.get(segment_id, 0) + 1
+        centroids = [(_blob(total / counts[sid]), sid) for sid, total in sums.items()]
+        dim = next(iter(sums.values())).shape[0] if sums else None
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE tier_turns SET vector = ? WHERE memory_id = ?", kept)
+            conn.executemany("UPDATE segments SET centroid = ? WHERE id = ?", centroids)
+            if dim is None:
+                return
+            # A segment none of whose turns has a vector any more takes no new turns; its
+            # centroid gets the new dimension so nothing compares vectors of two models.
+            zero = _blob(np.zeros(dim, dtype=np.float32))
+            ids = [r[0] for r in conn.execute("SELECT id FROM segments")]
+            stale = [(EVICTED, zero, sid) for sid in ids if sid not in sums]
+            conn.executemany("UPDATE segments SET tier = ?, centroid = ? WHERE id = ?", stale)
+
+        await self.db.write(op, after_commit=self._cache.clear)
+        return len(centroids)
 
     # -- reading -------------------------------------------------------------
     async def short_term(
