@@ -94,6 +94,9 @@ class AsyncMemory:
             else None
         )
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
+        # Queries get a thread of their own: a search never queues behind pending ingest batches
+        # (it may still wait for the one batch a local model is running).
+        self._query_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-query")
         # The memory hierarchy (short-term turns, mid-term segments and heat); ``clock`` moves its time.
         self.tiers = Tiers(
             self.storage,
@@ -140,7 +143,7 @@ class AsyncMemory:
             except BaseException:
                 await self.storage.close()  # never leave a half-open store behind
                 raise
-            self._searcher = HybridSearcher(self.storage, self._embed, self.settings.search)
+            self._searcher = HybridSearcher(self.storage, self._embed_query, self.settings.search)
             self._opened = True
         return self
 
@@ -172,6 +175,7 @@ class AsyncMemory:
         if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed_pool.shutdown(wait=True)
+        self._query_pool.shutdown(wait=True)
 
     async def __aenter__(self) -> AsyncMemory:
         return await self.open()
@@ -184,9 +188,17 @@ class AsyncMemory:
             await self.open()
 
     async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts to store (one thread: ingest batches run in order)."""
+        return await self._run_embed(self._embed_pool, texts)
+
+    async def _embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed a query on its own thread, so reads do not queue behind pending writes."""
+        return await self._run_embed(self._query_pool, texts)
+
+    async def _run_embed(self, pool: ThreadPoolExecutor, texts: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._embed_pool, self.embedder.embed, list(texts))
+            return await loop.run_in_executor(pool, self.embedder.embed, list(texts))
         except MemorydError:
             raise
         except Exception as exc:  # a model crashing is a dependency down (503), not a bug in the request
@@ -549,7 +561,7 @@ class AsyncMemory:
         owner = _scope(user_id, agent_id, None).require()
         session = _scope(user_id, agent_id, run_id) if run_id is not None else None
         await self._ready()
-        vector = asyncio.ensure_future(self._embed([query]))
+        vector = asyncio.ensure_future(self._embed_query([query]))
 
         async def embed_once(texts: Sequence[str]) -> np.ndarray:
             return await asyncio.shield(vector)  # one query vector for both searches
