@@ -21,8 +21,9 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -387,22 +388,35 @@ def pipeline(
         rate=rate, duration_s=duration, sample_every=sample_every, embedder=embedder, redis_url=redis_url,
         workdir=workdir,
     )  # fmt: skip
+    result = _run("pipeline", lambda note: run_pipeline_bench(config, note=note))
+    if _emitted(result.to_dict(), out, as_json):
+        return
+    Console(width=120).print(report_table(result))
+    for text in result.notes:
+        Console().print(f"note: {text}")
+
+
+T = TypeVar("T")
+
+
+def _run(name: str, bench: Callable[[Callable[[str], None]], T]) -> T:
+    """Run one benchmark, its progress notes dim on stderr; a failure is one red line and exit 1."""
     err = Console(stderr=True)
     try:
-        result = run_pipeline_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
+        return bench(lambda text: err.print(f"[dim]{text}[/dim]"))
     except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench pipeline failed:[/] {exc}")
+        err.print(f"[red]bench {name} failed:[/] {exc}")
         raise typer.Exit(1) from exc
-    doc = result.to_dict()
+
+
+def _emitted(doc: dict[str, Any], out: Path | None, as_json: bool) -> bool:
+    """Write ``doc`` to ``out`` if given; print it and say so (True) in ``--json`` mode."""
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if as_json:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-        return
-    Console(width=120).print(report_table(result))
-    for text in result.notes:
-        Console().print(f"note: {text}")
+    return as_json
 
 
 # -- the chat gateway ----------------------------------------------------------------
@@ -432,18 +446,8 @@ def gateway(
         concurrency=concurrency, answer_words=answer_words, writeback=writeback, embedder=embedder,
         workdir=workdir,
     )  # fmt: skip
-    err = Console(stderr=True)
-    try:
-        result = run_gateway_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
-    except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench gateway failed:[/] {exc}")
-        raise typer.Exit(1) from exc
-    doc = result.to_dict()
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if as_json:
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    result = _run("gateway", lambda note: run_gateway_bench(config, note=note))
+    if _emitted(result.to_dict(), out, as_json):
         return
     Console(width=120).print(report_table(result))
     for text in result.notes:
@@ -478,19 +482,8 @@ def load(
         clients=clients, duration_s=duration, users=users, prefill=prefill, mix=shares,  # type: ignore[arg-type]
         embedder=embedder, workdir=workdir,
     )  # fmt: skip
-    err = Console(stderr=True)
-    try:
-        result = run_load_bench(config, note=lambda text: err.print(f"[dim]{text}[/dim]"))
-    except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench load failed:[/] {exc}")
-        raise typer.Exit(1) from exc
-    doc = result.to_dict()
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if as_json:
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    else:
+    result = _run("load", lambda note: run_load_bench(config, note=note))
+    if not _emitted(result.to_dict(), out, as_json):
         console = Console(width=120)
         console.print(report_table(result))
         console.print(summary_text(result))

@@ -8,6 +8,8 @@ hash is stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -15,15 +17,24 @@ from rich.markup import escape
 from rich.table import Table
 
 from memoryd.auth import Role, create_key, open_key_store, revoke_key
-from memoryd.auth.keys import ApiKey
+from memoryd.auth.keys import ApiKey, KeyStore
 from memoryd.cli.output import CliState, errors_to_exit
-from memoryd.config import DEFAULT_TENANT
+from memoryd.config import DEFAULT_TENANT, Settings
 
 __all__ = ["app"]
 
 app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True, add_completion=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[KeyStore]:
+    store = open_key_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _table(keys: list[ApiKey]) -> Table:
@@ -57,12 +68,8 @@ def create(
     """Create a key and print it. It is shown this once: store it now."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    with errors_to_exit(state.output):
-        store = open_key_store(settings)
-        try:
-            made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
-        finally:
-            store.close()
+    with errors_to_exit(state.output), _store(settings) as store:
+        made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
     if state.output.json_mode:
         state.output.json(made.to_dict())
         return
@@ -83,12 +90,8 @@ def list_(
     """List keys (never their secrets)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    with errors_to_exit(state.output):
-        store = open_key_store(settings)
-        try:
-            keys = store.list(include_revoked=all_keys)
-        finally:
-            store.close()
+    with errors_to_exit(state.output), _store(settings) as store:
+        keys = store.list(include_revoked=all_keys)
     state.output.emit({"results": [k.to_dict() for k in keys]}, _table(keys), f"{len(keys)} key(s)")
 
 
@@ -101,10 +104,6 @@ def revoke(
     """Revoke a key: it stops working at once (within seconds on a running server)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    with errors_to_exit(state.output):
-        store = open_key_store(settings)
-        try:
-            revoked = revoke_key(store, key_id)
-        finally:
-            store.close()
+    with errors_to_exit(state.output), _store(settings) as store:
+        revoked = revoke_key(store, key_id)
     state.output.emit(revoked.to_dict(), f"revoked key {revoked.id}")
