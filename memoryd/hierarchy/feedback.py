@@ -20,9 +20,8 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from memoryd.ingest.derived import derived_memory
-from memoryd.ingest.rules import RuleMemory, Statement
-from memoryd.models import MemoryKind, MemoryRecord, content_hash
+from memoryd.ingest.rules import RuleMemory, Statement, draft_rule_memories
+from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = ["ABOUT_ASSISTANT", "draft_feedback_memories", "extract_feedback"]
 
@@ -304,25 +303,4 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
 def draft_feedback_memories(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
     """Assistant-knowledge memories from the user episodes of one add (one per distinct text),
     owned like every derived memory by the episodes' user/agent."""
-    out: list[RuleMemory] = []
-    seen: set[str] = set()
-    for episode in episodes:
-        if episode.kind is not MemoryKind.EPISODE:
-            continue
-        for found in extract_feedback(episode.text, episode.role):
-            digest = content_hash(found.text)
-            if digest in seen:
-                continue
-            seen.add(digest)
-            memory = derived_memory(
-                found.text,
-                found.kind,
-                episode.scope,
-                source_ids=(episode.id,),
-                metadata={**found.metadata, "rule": found.rule},
-                event_time=episode.event_time,
-                valid_from=episode.valid_from,
-                now=now,
-            )
-            out.append(RuleMemory(memory, found, episode.id))
-    return out
+    return draft_rule_memories(episodes, now, extract_feedback)

@@ -12,7 +12,7 @@ speech ("he said I am…") produce nothing. Pure: no I/O, never raises.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -217,16 +217,22 @@ class RuleMemory:
     episode_id: str
 
 
-def draft_rule_memories(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
-    """Profile and preference memories from the user episodes of one add (one per distinct text).
+def draft_rule_memories(
+    episodes: Sequence[MemoryRecord],
+    now: datetime,
+    extract: Callable[[str, str | None], list[Statement]] | None = None,
+) -> list[RuleMemory]:
+    """Profile and preference memories from the user episodes of one add (one per distinct text);
+    ``extract`` picks other rules (:func:`memoryd.hierarchy.feedback.extract_feedback`).
 
     They are owned by the episodes' user/agent (``run_id`` only when there is no other owner)."""
+    extract = extract or extract_statements
     out: list[RuleMemory] = []
     seen: set[str] = set()
     for episode in episodes:
         if episode.kind is not MemoryKind.EPISODE:
             continue
-        for found in extract_statements(episode.text, episode.role):
+        for found in extract(episode.text, episode.role):
             digest = content_hash(found.text)
             if digest in seen:
                 continue
