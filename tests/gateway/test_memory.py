@@ -224,3 +224,41 @@ def test_another_tenant_never_gets_this_tenants_memories_injected(
     assert "what is my door code?" in {m["memory"] for m in theirs}  # zeta's own write-back
     assert all("4417" not in m["memory"] for m in theirs)
     assert [m["text"] for m in default_ana] == ["ana's door code is 4417"]  # nothing of zeta's call
+
+
+def test_the_readme_example_needs_only_a_base_url_on_a_fresh_local_server(
+    tmp_path: Path, embedder: USEEmbedder, fake_llm: Script
+) -> None:
+    import httpx
+    import openai
+
+    from memoryd import AsyncMemory, load_settings
+    from memoryd.server import create_app
+    from tests.api.conftest import running_app
+    from tests.gateway.conftest import gateway_settings
+
+    fake_llm.reply_text("Noted!")
+    fake_llm.reply_text("Your dog is called Biscuit.")
+    settings = gateway_settings(tmp_path / "fresh.db", [[target(fake_llm, "gpt-4o-mini")]])
+    memory = AsyncMemory(settings.model_copy(update={"llm": load_settings(env={}).llm}), embedder=embedder)
+    app = create_app(settings, memory=memory)
+    with (
+        running_app(app, after=memory.close) as url,  # no key exists: auth is off
+        openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client,
+        httpx.Client(base_url=url) as http,
+    ):
+        client.chat.completions.create(
+            model="gpt-4o-mini", user="ana",
+            messages=[{"role": "user", "content": "I adopted a golden retriever named Biscuit"}],
+        )  # fmt: skip
+        deadline = time.monotonic() + 30  # the write-back runs after the answer
+        while http.get("/v1/memories", params={"user_id": "ana"}).json()["total"] < 2:
+            assert time.monotonic() < deadline, "the turn was not written back"
+            time.sleep(0.02)
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", user="ana", messages=[{"role": "user", "content": "What is my dog called?"}]
+        )
+    assert reply.choices[0].message.content == "Your dog is called Biscuit."
+    sent = fake_llm.last.json
+    assert "golden retriever named Biscuit" in sent["messages"][0]["content"]
+    assert "unused" not in str(fake_llm.last.headers)  # the app's key never goes upstream
