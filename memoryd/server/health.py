@@ -84,8 +84,10 @@ async def get_memory(request: Request) -> AsyncMemory:
 MemoryDep = Annotated[AsyncMemory, Depends(get_memory)]
 
 
-def get_pipeline(request: Request) -> PipelineView | None:
-    """The async pipeline as the caller sees it, or ``None`` when it is off (adds are synchronous)."""
+async def get_pipeline(request: Request) -> PipelineView | None:
+    """The async pipeline as the caller sees it, or ``None`` when it is off (adds are synchronous).
+
+    A coroutine so FastAPI calls it on the loop: a plain ``def`` dependency costs a thread hop."""
     pipeline = state_of(request).pipeline
     return None if pipeline is None else PipelineView(pipeline, principal_of(request))
 
