@@ -1,10 +1,13 @@
 """``memoryd export``: a store, or one user of it, as a JSONL file (:mod:`memoryd.portability.format`).
 
-Streaming: memories, history, entities and relations are read ``page_size`` at a
-time through the storage roles' scans and written line by line, so memory use
-does not grow with the store. Each page is its own read: export while nothing
-writes (stop the server) for a consistent snapshot. Written to a path, the file
-appears only once complete (a temporary file is renamed at the end).
+Streaming: memories, history, entities, relations and the memory hierarchy's
+segments and turns are read ``page_size`` at a time through the storage roles'
+scans and written line by line, so memory use does not grow with the store. Each
+page is its own read: export while nothing writes (stop the server) for a
+consistent snapshot. The heat this process counted but has not written yet is
+written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
+Written to a path, the file appears only once complete (a temporary file is
+renamed at the end).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -28,6 +32,8 @@ from memoryd.portability.format import (
     history_doc,
     memory_doc,
     relation_doc,
+    tier_segment_doc,
+    tier_turn_doc,
 )
 
 __all__ = ["ExportSummary", "export_store"]
@@ -62,9 +68,10 @@ async def export_store(
     page_size: int = 500,
     progress: Progress | None = None,
 ) -> ExportSummary:
-    """Write the store's memories, history and graph (only ``user_id``'s when given) to ``dest``,
-    a path or an open text stream. ``vectors`` also writes each memory's stored vector and
-    keyword terms, so an import into a store with the same embedder needs no embedding."""
+    """Write the store's memories, history, graph and memory hierarchy (only ``user_id``'s when
+    given) to ``dest``, a path or an open text stream. ``vectors`` also writes each memory's
+    stored vector and keyword terms, each segment's centroid and each short-term turn's vector,
+    so an import into a store with the same embedder needs no embedding."""
     started = time.perf_counter()
     scope = Scope(user_id=user_id)
     if isinstance(dest, Path):
@@ -103,6 +110,7 @@ async def _write(
     counts: dict[str, int],
 ) -> None:
     await mem.open()
+    await mem.tiers.flush()  # heat counted in memory goes out with its segments
     storage = mem.storage
     out.write(
         dumps(
@@ -135,9 +143,16 @@ async def _write(
         tell("memories", len(page), total)
         if cursor is None:
             break
-    counts["history"] = await _copy(out, scope, page_size, storage.records.scan_history, history_doc, tell)
-    counts["entity"] = await _copy(out, scope, page_size, storage.graph.scan_entities, entity_doc, tell)
-    counts["relation"] = await _copy(out, scope, page_size, storage.graph.scan_relations, relation_doc, tell)
+    copy = partial(_copy, out, scope, page_size, tell=tell)
+    counts["history"] = await copy("history", storage.records.scan_history, history_doc)
+    counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
+    counts["relation"] = await copy("relation", storage.graph.scan_relations, relation_doc)
+    counts["tier_segment"] = counts["tier_turn"] = 0
+    if storage.segments is not None:  # the memory hierarchy, when the store keeps one
+        tiers = storage.segments
+        segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in (tier_segment_doc, tier_turn_doc))
+        counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
+        counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc)
     out.write(dumps(end_doc(counts)) + "\n")
 
 
@@ -145,12 +160,13 @@ async def _copy(
     out: TextIO,
     scope: Scope,
     page_size: int,
+    phase: str,
     scan: Callable[..., Awaitable[tuple[list[R], str | None]]],
     doc: Callable[[R], dict[str, Any]],
+    *,
     tell: Callable[[str, int], None],
 ) -> int:
     """Write every row a scan lists, a page at a time; returns how many."""
-    phase = doc.__name__.removesuffix("_doc")
     written = 0
     cursor: str | None = None
     tell(phase, 0)

@@ -15,13 +15,26 @@ In file order::
     {"type": "relation", "id", "user_id", "agent_id", "source_id", "relation", "target_id",
      "memory_id", "run_id", "valid_from", "valid_to", "reason", "created_at",
      "mentions": [{"memory_id", "run_id", "valid_to"}, ...]}
-    {"type": "end", "counts": {"memory": n, "history": n, "entity": n, "relation": n}}
+    {"type": "tier_segment", "id", "owner": [user_id, agent_id, run_id], "label",
+     "keywords": [[word, count], ...], "turns", "retrievals", "created_at", "touched_at",
+     "last_run_id", "tier": "mid" | "evicted", "promoted_at", "promotions", "level",
+     "index": {"centroid": base64 float32 little-endian} (optional)}
+    {"type": "tier_turn", "memory_id", "owner": [user_id, agent_id, run_id], "run_id", "at",
+     "level", "segment_id" (null: short-term), "words": [...] | null,
+     "index": {"vector": base64 float32 little-endian} (optional; short-term turns only)}
+    {"type": "end", "counts": {"memory": n, "history": n, "entity": n, "relation": n,
+     "tier_segment": n, "tier_turn": n}}
 
 Times are ISO 8601 UTC with microseconds. Memories come oldest first, history in
-the order written, entities before the relations that name them. The ``end`` line
-makes a truncated file detectable. A memory's ``index`` is its stored vector and
-keyword terms, reused on import when the target's embedder and index format are the
-header's; without it the memory is embedded again.
+the order written, entities before the relations that name them, then the memory
+hierarchy (:mod:`memoryd.hierarchy`): its segments in the order written and its turns
+in the order they entered it. The ``end`` line makes a truncated file detectable.
+A memory's ``index`` is its stored vector and keyword terms, reused on import when
+the target's embedder and index format are the header's; without it the memory is
+embedded again. Likewise a segment's centroid and a short-term turn's vector (its
+``index``) are reused then, and otherwise recomputed from the memories' new vectors.
+Files written before the hierarchy was exported have no ``tier_*`` lines nor counts;
+they read as having none.
 """
 
 from __future__ import annotations
@@ -30,20 +43,23 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from memoryd import __version__
 from memoryd.errors import InvalidInputError
+from memoryd.hierarchy.models import EVICTED, MID, Segment, owner_key
 from memoryd.models import Event, MemoryKind, MemoryRecord, Scope
 from memoryd.storage import HistoryDraft
+from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
 
 __all__ = [
     "FORMAT",
     "KIND",
+    "NO_VECTOR",
     "TYPES",
     "End",
     "Header",
@@ -56,11 +72,14 @@ __all__ = [
     "memory_doc",
     "parse_line",
     "relation_doc",
+    "tier_segment_doc",
+    "tier_turn_doc",
 ]
 
 KIND = "memoryd-export"
 FORMAT = 1
-TYPES = ("memory", "history", "entity", "relation")  # the counted row types, in file order
+TYPES = ("memory", "history", "entity", "relation", "tier_segment", "tier_turn")  # counted, in file order
+_LATER_TYPES = ("tier_segment", "tier_turn")  # an end line of an older file may lack their counts
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,7 @@ class End:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-Line = Header | MemoryLine | HistoryDraft | EntityRow | RelationRow | End
+Line = Header | MemoryLine | HistoryDraft | EntityRow | RelationRow | Segment | StoredTurn | End
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -95,6 +114,16 @@ def dumps(doc: dict[str, Any]) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def _epoch_iso(value: float | None) -> str | None:
+    """An epoch time of the hierarchy as ISO (exact: its times come from aware datetimes)."""
+    return None if value is None else _iso(datetime.fromtimestamp(value, UTC))
+
+
+def _b64(vector: np.ndarray) -> str:
+    raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+    return base64.b64encode(raw).decode("ascii")
 
 
 # -- writing --------------------------------------------------------------------
@@ -135,8 +164,7 @@ def memory_doc(m: MemoryRecord, vector: np.ndarray | None, terms: list[str] | No
         "valid_to": _iso(m.valid_to),
     }
     if vector is not None and terms is not None:
-        raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-        doc["index"] = {"vector": base64.b64encode(raw).decode("ascii"), "terms": list(terms)}
+        doc["index"] = {"vector": _b64(vector), "terms": list(terms)}
     return doc
 
 
@@ -188,6 +216,46 @@ def relation_doc(r: RelationRow) -> dict[str, Any]:
             {"memory_id": m.memory_id, "run_id": m.run_id, "valid_to": _iso(m.valid_to)} for m in r.mentions
         ],
     }
+
+
+def tier_segment_doc(s: Segment, *, vectors: bool = True) -> dict[str, Any]:
+    """A segment as stored; ``vectors``: with its centroid."""
+    doc: dict[str, Any] = {
+        "type": "tier_segment",
+        "id": s.id,
+        "owner": json.loads(s.owner),
+        "label": s.label,
+        "keywords": [[w, n] for w, n in s.keywords],
+        "turns": s.turns,
+        "retrievals": s.retrievals,
+        "created_at": _epoch_iso(s.created_at),
+        "touched_at": _epoch_iso(s.touched_at),
+        "last_run_id": s.last_run_id,
+        "tier": s.tier,
+        "promoted_at": _epoch_iso(s.promoted_at),
+        "promotions": s.promotions,
+        "level": s.level,
+    }
+    if vectors and s.centroid.size:
+        doc["index"] = {"centroid": _b64(s.centroid)}
+    return doc
+
+
+def tier_turn_doc(t: StoredTurn, *, vectors: bool = True) -> dict[str, Any]:
+    """A turn as stored; ``vectors``: with its vector, if it keeps one (short-term)."""
+    doc: dict[str, Any] = {
+        "type": "tier_turn",
+        "memory_id": t.memory_id,
+        "owner": json.loads(t.owner),
+        "run_id": t.run_id,
+        "at": _epoch_iso(t.at),
+        "level": t.level,
+        "segment_id": t.segment_id,
+        "words": None if t.words is None else list(t.words),
+    }
+    if vectors and t.vector is not None and t.vector.size:
+        doc["index"] = {"vector": _b64(t.vector)}
+    return doc
 
 
 def end_doc(counts: dict[str, int]) -> dict[str, Any]:
@@ -258,6 +326,44 @@ class _Reader:
             raise self.fail(f"{key!r} must be a list of strings")
         return value
 
+    def count(self, key: str) -> int:
+        value = self.any(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(f"{key!r} must be a whole number, 0 or more")
+        return value
+
+    def epoch(self, key: str) -> float:
+        return self.time(key).timestamp()
+
+    def opt_epoch(self, key: str) -> float | None:
+        value = self.opt_time(key)
+        return None if value is None else value.timestamp()
+
+    def floats(self, key: str) -> np.ndarray:
+        """A base64 list of float32 numbers (little-endian) of the line's ``index``."""
+        try:
+            raw = base64.b64decode(self.text(key), validate=True)
+        except ValueError:
+            raise self.fail(f"'index.{key}' is not base64") from None
+        if not raw or len(raw) % 4:
+            raise self.fail(f"'index.{key}' is not a list of float32 numbers")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+    def index(self) -> _Reader | None:
+        """The line's optional ``index`` object."""
+        index = self.doc.get("index")
+        if index is None:
+            return None
+        if not isinstance(index, dict):
+            raise self.fail("'index' must be an object")
+        return _Reader(index, self.number)
+
+    def owner(self) -> Scope:
+        owner = self.seq("owner")
+        if len(owner) != 3 or not all(o is None or isinstance(o, str) for o in owner) or not any(owner):
+            raise self.fail("'owner' must be [user_id, agent_id, run_id] with at least one set")
+        return Scope(owner[0], owner[1], owner[2])
+
 
 def _header(r: _Reader) -> Header:
     if r.doc.get("kind") != KIND:
@@ -308,20 +414,10 @@ def _memory(r: _Reader) -> MemoryLine:
     )
     if record.user_id is None and record.agent_id is None and record.run_id is None:
         raise r.fail("a memory needs a scope: user_id, agent_id or run_id")
-    index = r.doc.get("index")
-    if index is None:
-        return MemoryLine(record)
-    ir = _Reader(index, r.number) if isinstance(index, dict) else None
+    ir = r.index()
     if ir is None:
-        raise r.fail("'index' must be an object")
-    try:
-        raw = base64.b64decode(ir.text("vector"), validate=True)
-    except ValueError:
-        raise r.fail("'index.vector' is not base64") from None
-    if not raw or len(raw) % 4:
-        raise r.fail("'index.vector' is not a list of float32 numbers")
-    vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    return MemoryLine(record, vector, ir.texts("terms"))
+        return MemoryLine(record)
+    return MemoryLine(record, ir.floats("vector"), ir.texts("terms"))
 
 
 def _history(r: _Reader) -> HistoryDraft:
@@ -363,9 +459,50 @@ def _relation(r: _Reader) -> RelationRow:
     )  # fmt: skip
 
 
+NO_VECTOR = np.zeros(0, dtype=np.float32)  # a segment line without its centroid (no ``index``)
+
+
+def _tier_segment(r: _Reader) -> Segment:
+    """A segment line; its centroid is :data:`NO_VECTOR` when the line has no ``index``."""
+    owner = r.owner()
+    tier = r.text("tier")
+    if tier not in (MID, EVICTED):
+        raise r.fail(f"'tier' must be {MID!r} or {EVICTED!r}, not {tier!r}")
+    keywords = r.seq("keywords")
+    if not all(
+        isinstance(k, list) and len(k) == 2 and isinstance(k[0], str) and type(k[1]) is int for k in keywords
+    ):
+        raise r.fail("'keywords' must be a list of [word, count] pairs")
+    ir = r.index()
+    return Segment(
+        id=r.text("id"), owner=owner_key(owner), user_id=owner.user_id, agent_id=owner.agent_id,
+        label=r.text("label"), keywords=tuple((k[0], k[1]) for k in keywords),
+        centroid=NO_VECTOR if ir is None else ir.floats("centroid"), turns=r.count("turns"),
+        retrievals=r.count("retrievals"), created_at=r.epoch("created_at"), touched_at=r.epoch("touched_at"),
+        last_run_id=r.opt_text("last_run_id"), tier=tier, promoted_at=r.opt_epoch("promoted_at"),
+        promotions=r.count("promotions"), level=r.count("level"),
+    )  # fmt: skip
+
+
+def _tier_turn(r: _Reader) -> StoredTurn:
+    """A turn line; a short-term turn's vector is None when the line has no ``index``."""
+    owner = r.owner()
+    words = r.any("words")
+    if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+        raise r.fail("'words' must be a list of strings or null")
+    ir = r.index()
+    return StoredTurn(
+        r.text("memory_id"), owner_key(owner), owner.user_id, owner.agent_id, r.opt_text("run_id"),
+        r.epoch("at"), r.count("level"), r.opt_text("segment_id"),
+        None if ir is None else ir.floats("vector"), None if words is None else tuple(words),
+    )  # fmt: skip
+
+
 def _end(r: _Reader) -> End:
     counts = r.obj("counts")
-    if not all(isinstance(counts.get(t), int) for t in TYPES):
+    for t in _LATER_TYPES:
+        counts.setdefault(t, 0)
+    if not all(type(counts.get(t)) is int for t in TYPES):
         raise r.fail(f"'counts' must give an integer for each of {', '.join(TYPES)}")
     return End({t: counts[t] for t in TYPES})
 
@@ -376,6 +513,8 @@ _PARSERS: dict[str, Callable[[_Reader], Line]] = {
     "history": _history,
     "entity": _entity,
     "relation": _relation,
+    "tier_segment": _tier_segment,
+    "tier_turn": _tier_turn,
     "end": _end,
 }
 

@@ -4,40 +4,55 @@ Two streaming passes over the file, neither holding more than a batch:
 
 1. **Survey**: every line is parsed and validated, the ``end`` line's counts are
    compared with what was read (a truncated file is refused), and the target is
-   checked for conflicts: none of the file's memory ids may exist there, and no
-   owner of the file's graph may have entities there (names would collide).
+   checked for conflicts: none of the file's memory ids may exist there, no
+   owner of the file's graph may have entities there (names would collide), and
+   none of the file's hierarchy turns or segment ids may be there.
    Nothing is written when any of this fails.
 2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
-   terms in one transaction), then history, entities and relations, each batch
-   one commit.
+   terms in one transaction), then history, entities, relations, the hierarchy's
+   segments and turns, each batch one commit.
 
 A memory's stored vector and terms are reused when the file has them and the
 target's embedder (name and dimension) and index format are the header's;
 otherwise the memory is embedded again with the target's model, the way
-``memoryd reindex`` does (speaker, previous turn of its session).
+``memoryd reindex`` does (speaker, previous turn of its session). The hierarchy
+follows its memories: its segment centroids and short-term turn vectors are
+reused in the same case, and otherwise recomputed from the memories' new vectors
+once everything is loaded (:meth:`~memoryd.storage.SegmentStore.revector`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from memoryd.errors import ConflictError, InvalidInputError
+from memoryd.hierarchy.models import Segment
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity
 from memoryd.memory import AsyncMemory
 from memoryd.models import Scope
-from memoryd.portability.format import TYPES, End, Header, Line, MemoryLine, parse_line
-from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
+from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
+from memoryd.storage import ChangeSet, HistoryDraft, SegmentStore, StoredMemory
+from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
 __all__ = ["ImportSummary", "import_store"]
 
 SURVEY_BATCH = 1000
-_KIND = {MemoryLine: "memory", HistoryDraft: "history", EntityRow: "entity", RelationRow: "relation"}
+_KIND = {
+    MemoryLine: "memory",
+    HistoryDraft: "history",
+    EntityRow: "entity",
+    RelationRow: "relation",
+    Segment: "tier_segment",
+    StoredTurn: "tier_turn",
+}
 
 
 @dataclass
@@ -83,12 +98,55 @@ class _Survey:
     counts: dict[str, int]
 
 
+def _check_dim(header: Header, vector: np.ndarray | None, number: int) -> None:
+    """A vector (or centroid) of the file must have the header's embedder's size."""
+    if vector is not None and vector.size and vector.shape[0] != header.embedder[1]:
+        raise InvalidInputError(
+            f"line {number}: a vector of {vector.shape[0]} numbers; the header's embedder "
+            f"makes {header.embedder[1]}",
+            field="file",
+        )
+
+
+@dataclass
+class _TierIds:
+    """The hierarchy's ids read since the last check against the target (a batch at a time)."""
+
+    store: SegmentStore | None
+    turns: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+
+    async def add(self, line: Segment | StoredTurn) -> None:
+        if self.store is None:
+            return  # a store without a memory hierarchy: its rows are left out
+        if isinstance(line, Segment):
+            self.segments.append(line.id)
+        else:
+            self.turns.append(line.memory_id)
+        if len(self.turns) + len(self.segments) >= SURVEY_BATCH:
+            await self.check()
+
+    async def check(self) -> None:
+        if self.store is None or not (self.turns or self.segments):
+            return
+        found = await self.store.held(memory_ids=self.turns, segment_ids=self.segments)
+        if found:
+            raise ConflictError(
+                "the target store's memory hierarchy already holds turns or segments of this file "
+                f"(e.g. {min(found)}); import into a new store (storage.path)",
+                field="file",
+            )
+        self.turns.clear()
+        self.segments.clear()
+
+
 async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     header: Header | None = None
     end: End | None = None
     counts = dict.fromkeys(TYPES, 0)
     owners: set[Owner] = set()
     pending: list[str] = []
+    tier_ids = _TierIds(mem.storage.segments)
 
     async def taken(ids: list[str]) -> None:
         found = await mem.storage.records.get_many(ids)
@@ -117,17 +175,15 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             continue
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
-            if line.vector is not None and line.vector.shape[0] != header.embedder[1]:
-                raise InvalidInputError(
-                    f"line {number}: a vector of {line.vector.shape[0]} numbers; the header's embedder "
-                    f"makes {header.embedder[1]}",
-                    field="file",
-                )
+            _check_dim(header, line.vector, number)
             pending.append(line.record.id)
             if len(pending) >= SURVEY_BATCH:
                 await taken(pending)
         elif isinstance(line, EntityRow):
             owners.add(line.owner)
+        elif isinstance(line, Segment | StoredTurn):
+            _check_dim(header, line.centroid if isinstance(line, Segment) else line.vector, number)
+            await tier_ids.add(line)
     if header is None:
         raise InvalidInputError(f"{path} is empty: not a memoryd export", field="file")
     if end is None:
@@ -137,6 +193,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             f"{path} is incomplete: its end line counts {end.counts}, the file holds {counts}", field="file"
         )
     await taken(pending)
+    await tier_ids.check()
     for owner in sorted(owners, key=repr):
         scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
         rows, _ = await mem.storage.graph.scan_entities(scope, limit=1)
@@ -162,6 +219,7 @@ class _Loader:
         self.batch: list[Any] = []
         self.counts: dict[str, int] = dict.fromkeys(TYPES, 0)
         self.reembedded = 0
+        self.revector = False  # hierarchy rows written without vectors of the target's model
 
     async def add(self, kind: str, row: Any) -> None:
         if kind != self.kind or len(self.batch) >= self.batch_size:
@@ -181,11 +239,33 @@ class _Loader:
             await storage.commit(ChangeSet(history=batch))
         elif kind == "entity":
             await storage.graph.restore(batch, [])
-        else:
+        elif kind == "relation":
             await storage.graph.restore([], batch)
+        elif storage.segments is None:
+            return  # a store without a memory hierarchy: its rows are left out
+        elif kind == "tier_segment":
+            await storage.segments.restore([], [self._segment(s) for s in batch])
+        else:
+            await storage.segments.restore([self._turn(t) for t in batch], [])
         self.counts[kind] += len(batch)
         if self.progress is not None:
             self.progress("importing", len(batch), None)
+
+    def _segment(self, s: Segment) -> Segment:
+        """The segment as in the file; its centroid left empty (for revector) unless reusable."""
+        if self.reuse and s.centroid.size:
+            return s
+        self.revector = True
+        return replace(s, centroid=NO_VECTOR)
+
+    def _turn(self, t: StoredTurn) -> StoredTurn:
+        """The turn as in the file; its vector (a short-term turn has one) left empty for revector
+        unless reusable."""
+        has = t.vector is not None
+        if (t.segment_id is None and not has) or (has and not self.reuse):
+            self.revector = True
+            return replace(t, vector=NO_VECTOR)
+        return t
 
     async def _index(self, lines: list[MemoryLine]) -> list[StoredMemory]:
         """Reuse each memory's stored index when allowed and present; embed the others again."""
@@ -229,6 +309,11 @@ async def import_store(
         if not isinstance(line, Header | End):
             await loader.add(_KIND[type(line)], line)
     await loader.flush()
+    segments = mem.storage.segments
+    if loader.revector and segments is not None:  # the hierarchy follows the memories' new vectors
+        if progress is not None:
+            progress("hierarchy vectors", 0, None)
+        await segments.revector(mem.storage.vectors.vectors)
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
     )

@@ -40,6 +40,7 @@ __all__ = [
     "RecordStore",
     "SegmentStore",
     "StoredMemory",
+    "StoredTurn",
     "UsageRecord",
     "UsageStore",
     "VectorIndex",
@@ -54,6 +55,26 @@ class StoredMemory:
     memory: MemoryRecord
     vector: np.ndarray | None = None
     terms: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """One turn of the memory hierarchy as stored, listed for export and written back on import.
+
+    ``owner`` is the owner's key (:func:`memoryd.hierarchy.models.owner_key`), ``user_id`` and
+    ``agent_id`` its parts, ``run_id`` the turn's session. A short-term turn (``segment_id`` None)
+    keeps its vector and keywords (``words``); a turn in a segment has neither (None)."""
+
+    memory_id: str
+    owner: str
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    at: float
+    level: int
+    segment_id: str | None = None
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    words: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,3 +448,28 @@ class SegmentStore(Protocol):
         ...
 
     async def reset(self) -> None: ...
+    async def scan_turns(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[StoredTurn], str | None]:
+        """Every turn whose ``user_id``/``agent_id``/``run_id`` match ``scope``'s (empty: all), in
+        the order they entered the hierarchy, as stored; paged like :meth:`RecordStore.scan`."""
+        ...
+
+    async def scan_segments(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[Segment], str | None]:
+        """Every segment, mid-term or evicted, of the owners matching ``scope``'s ``user_id`` and
+        ``agent_id`` (with a ``run_id``: only those holding a turn of that session), oldest first,
+        as stored; paged like :meth:`RecordStore.scan`."""
+        ...
+
+    async def held(self, *, memory_ids: Sequence[str] = (), segment_ids: Sequence[str] = ()) -> set[str]:
+        """Which of these turn (memory) ids and segment ids the store already holds."""
+        ...
+
+    async def restore(self, turns: Sequence[StoredTurn], segments: Sequence[Segment]) -> None:
+        """Write rows listed by the scans back verbatim, in the order given (ids, owners, levels,
+        heat, tiers and times kept; joins an open transaction). An id already held fails. A
+        short-term turn needs a vector and a segment a centroid: after a change of model, write
+        empty ones and call :meth:`revector`."""
+        ...

@@ -12,6 +12,10 @@ whole except ``retrievals``, which only ever grows by increments, and
 never undo each other. The mid-term segments of recently written owners are
 cached (their centroids are read on every write that moves a turn); own commits
 update the cache, a write by another process empties it.
+
+Export and import list both tables a page at a time (:meth:`SQLiteSegmentStore.scan_turns`,
+:meth:`~SQLiteSegmentStore.scan_segments`) and write the rows back verbatim
+(:meth:`~SQLiteSegmentStore.restore`): turns keep their order, not their ``seq``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from memoryd.hierarchy.models import (
     owner_key,
 )
 from memoryd.models import Scope
-from memoryd.storage.base import ChangeSet
+from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase
 
@@ -91,7 +95,11 @@ ON CONFLICT(id) DO UPDATE SET label=excluded.label, keywords=excluded.keywords,
     last_run_id=excluded.last_run_id, tier=excluded.tier, promoted_at=excluded.promoted_at,
     promotions=excluded.promotions, level=excluded.level
 """
+_TURN_COLS = "memory_id, owner, user_id, agent_id, run_id, at, level, segment_id, vector, words"
+_INSERT_SEGMENT = f"INSERT INTO segments ({_SEG_COLS}) VALUES ({', '.join('?' * 16)})"
+_INSERT_TURN = f"INSERT INTO tier_turns ({_TURN_COLS}) VALUES ({', '.join('?' * 10)})"
 _CACHED_OWNERS = 256
+_CHUNK = 500
 
 
 def _blob(vector: np.ndarray) -> bytes:
@@ -118,6 +126,18 @@ def _row_segment(r: Sequence[Any]) -> Segment:
         promoted_at=r[13], promotions=r[14], level=r[15],
     )  # fmt: skip
     return replace(s, unit=s.direction())  # computed once: cached segments are reused by every write
+
+
+def _turn_row(t: StoredTurn) -> tuple[Any, ...]:
+    words = None if t.words is None else json.dumps(list(t.words), ensure_ascii=False)
+    vector = None if t.vector is None else _blob(t.vector)
+    return (t.memory_id, t.owner, t.user_id, t.agent_id, t.run_id, t.at, t.level, t.segment_id, vector, words)
+
+
+def _row_turn(r: Sequence[Any]) -> StoredTurn:
+    vector = None if r[8] is None else _vector(r[8])
+    words = None if r[9] is None else tuple(json.loads(r[9]))
+    return StoredTurn(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], vector, words)
 
 
 def _owner_sql(owner: Scope) -> tuple[str, list[Any]]:
@@ -273,6 +293,19 @@ class SQLiteSegmentStore:
 
         await self.db.write(op, after_commit=self._cache.clear)
 
+    async def restore(self, turns: Sequence[StoredTurn], segments: Sequence[Segment]) -> None:
+        """Write scanned rows back verbatim, in the order given (see the Protocol)."""
+        turn_rows = [_turn_row(t) for t in turns]
+        segment_rows = [_segment_row(s) for s in segments]
+        if not turn_rows and not segment_rows:
+            return
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT_SEGMENT, segment_rows)
+            conn.executemany(_INSERT_TURN, turn_rows)
+
+        await self.db.write(op, after_commit=self._cache.clear)
+
     async def revector(
         self, vectors_of: Callable[[list[str]], Awaitable[dict[str, np.ndarray]]], *, chunk: int = 1000
     ) -> int:
@@ -404,6 +437,63 @@ class SQLiteSegmentStore:
                         f"SELECT {cols} FROM tier_turns WHERE memory_id IN ({marks}) ORDER BY seq", chunk
                     ).fetchall()
             return [TurnRow(*r) for r in rows]
+
+        return await self.db.read(op)
+
+    async def scan_turns(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[StoredTurn], str | None]:
+        """A page of the turns matching ``scope``, in the order they entered (``seq``)."""
+        where = [f"{k} = ?" for k, _ in scope.items()]
+        params: list[Any] = [v for _, v in scope.items()]
+        sql = (
+            f"SELECT seq, {_TURN_COLS} FROM tier_turns WHERE {' AND '.join([*where, 'seq > ?'])} "
+            "ORDER BY seq LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> tuple[list[StoredTurn], str | None]:
+            rows = conn.execute(sql, [*params, int(after or 0), limit]).fetchall()
+            cursor = str(rows[-1][0]) if rows and len(rows) >= limit else None
+            return [_row_turn(r[1:]) for r in rows], cursor
+
+        return await self.db.read(op)
+
+    async def scan_segments(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[Segment], str | None]:
+        """A page of the segments of ``scope``'s owners, in the order written (``rowid``)."""
+        where = [f"s.{k} = ?" for k, _ in scope.items() if k != "run_id"]
+        params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
+        if scope.run_id is not None:  # only segments holding a turn of that session
+            inner = " AND ".join(f"t.{k} = ?" for k, _ in scope.items())
+            where.append(f"EXISTS (SELECT 1 FROM tier_turns t WHERE t.segment_id = s.id AND {inner})")
+            params += [v for _, v in scope.items()]
+        cols = ", ".join(f"s.{c.strip()}" for c in _SEG_COLS.split(","))
+        sql = (
+            f"SELECT s.rowid, {cols} FROM segments s WHERE {' AND '.join([*where, 's.rowid > ?'])} "
+            "ORDER BY s.rowid LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> tuple[list[Segment], str | None]:
+            rows = conn.execute(sql, [*params, int(after or 0), limit]).fetchall()
+            cursor = str(rows[-1][0]) if rows and len(rows) >= limit else None
+            return [_row_segment(r[1:]) for r in rows], cursor
+
+        return await self.db.read(op)
+
+    async def held(self, *, memory_ids: Sequence[str] = (), segment_ids: Sequence[str] = ()) -> set[str]:
+        """Which of these turn (memory) ids and segment ids the store holds."""
+        asked = (("tier_turns", "memory_id", list(memory_ids)), ("segments", "id", list(segment_ids)))
+
+        def op(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for table, col, ids in asked:
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = ids[start : start + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    sql = f"SELECT {col} FROM {table} WHERE {col} IN ({marks})"
+                    found.update(r[0] for r in conn.execute(sql, chunk))
+            return found
 
         return await self.db.read(op)
 
