@@ -23,7 +23,14 @@ __all__ = ["export", "import_"]
 
 
 def _counts(counts: dict[str, int]) -> str:
-    plural = {"memory": "memories", "history": "history rows", "entity": "entities", "relation": "relations"}
+    plural = {
+        "memory": "memories",
+        "history": "history rows",
+        "entity": "entities",
+        "relation": "relations",
+        "tier_segment": "segments",
+        "tier_turn": "tier turns",
+    }
     return ", ".join(f"{n} {plural.get(kind, kind)}" for kind, n in counts.items())
 
 
