@@ -135,7 +135,14 @@ async def _log_auth(auth: Authenticator | None) -> None:
     if auth is None:
         return
     keys = await auth.active_keys()
-    if await auth.required():
+    if await auth.required() and keys == 0:
+        log.warning(
+            "authentication on (listening on %s, auth.required = %r) but no API key exists: every request "
+            "is refused until one is created with `memoryd keys create --role admin`",
+            auth.host,
+            auth.settings.auth.required,
+        )
+    elif await auth.required():
         log.info("authentication on: %d active API key(s) in %s", keys, auth.settings.keys_path())
     else:
         log.warning(

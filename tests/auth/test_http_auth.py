@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
@@ -67,7 +68,7 @@ def test_roles_on_the_admin_api(http: httpx.Client, auth_settings: Settings) -> 
 
 
 def test_a_server_on_a_public_address_requires_keys_even_without_any(
-    auth_settings: Settings, embedder: USEEmbedder
+    auth_settings: Settings, embedder: USEEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     public = auth_settings.model_copy(
         update={"server": auth_settings.server.model_copy(update={"host": "0.0.0.0"})}
@@ -75,6 +76,7 @@ def test_a_server_on_a_public_address_requires_keys_even_without_any(
     with running_server(public, embedder) as running, httpx.Client(base_url=running.url) as c:
         error_of(c.get("/v1/users"), 401)
         assert c.get("/health/ready").status_code == 200
+    assert "no API key exists: every request is refused" in caplog.text  # said at start-up
 
 
 def test_always_required_and_rate_limited(auth_settings: Settings, embedder: USEEmbedder) -> None:
