@@ -9,6 +9,7 @@ called tools, the usage), for write-back and usage accounting.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from memoryd.llm.types import Usage
 
 __all__ = [
     "Answer",
+    "add_turn",
     "as_list",
     "chunk",
     "completion",
     "content_text",
     "new_id",
     "stop_list",
+    "tool_arguments",
     "usage_body",
     "usage_chunk",
     "usage_of",
@@ -163,3 +166,25 @@ class Answer:
                 self.tool_calls = self.tool_calls or bool(delta.get("tool_calls"))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+
+
+def tool_arguments(text: Any) -> Any:
+    """An OpenAI tool call's ``arguments`` (a JSON string) as an object for vendors that want one:
+    ``{}`` when empty, ``{"arguments": text}`` when it is not JSON."""
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"arguments": text}
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, key: str, items: list[Any]) -> None:
+    """Append one turn's ``items`` (blocks, parts) under ``key``, merged into the previous turn when
+    it has the same role: Anthropic and Gemini want roles to alternate."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})

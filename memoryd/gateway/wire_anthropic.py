@@ -22,11 +22,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.gateway.shapes import as_list, chunk, completion, content_text, new_id, stop_list, usage_chunk
+from memoryd.gateway.shapes import (
+    add_turn,
+    as_list,
+    chunk,
+    completion,
+    content_text,
+    new_id,
+    stop_list,
+    tool_arguments,
+    usage_chunk,
+)
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall
 from memoryd.gateway.wire_openai import client_wants_usage
-from memoryd.llm.providers import vendor
+from memoryd.llm.anthropic_client import endpoint
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["WIRE", "AnthropicStream", "AnthropicWire", "finish_reason", "translate_messages"]
@@ -43,15 +53,6 @@ _FINISH = {
 
 def finish_reason(stop_reason: Any) -> str | None:
     return None if stop_reason is None else _FINISH.get(str(stop_reason), "stop")
-
-
-def _arguments(text: Any) -> Any:
-    if not isinstance(text, str) or not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"arguments": text}
 
 
 def _image(part: dict[str, Any]) -> dict[str, Any] | None:
@@ -112,18 +113,13 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
                         "type": "tool_use",
                         "id": str(call.get("id") or ""),
                         "name": str(function.get("name") or ""),
-                        "input": _arguments(function.get("arguments")),
+                        "input": tool_arguments(function.get("arguments")),
                     }
                 )
         else:
             role = "user"
             blocks = _user_blocks(m.get("content"))
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, "content", blocks)
     return "\n\n".join(system), turns
 
 
@@ -273,12 +269,7 @@ class AnthropicWire:
     """Anthropic's Messages API."""
 
     def request(self, target: Target, body: dict[str, Any], *, stream: bool, usage: bool) -> UpstreamCall:
-        record = vendor(target.provider)
-        base = target.base_url.rstrip("/")
-        url = base if base.endswith("/messages") else f"{base}/messages"
-        headers = {"anthropic-version": target.api_version or record.default_api_version or "2023-06-01"}
-        if target.api_key:
-            headers["x-api-key"] = target.api_key
+        url, headers = endpoint(target)
         system, turns = translate_messages(as_list(body.get("messages")))
         out: dict[str, Any] = {
             "model": target.model,

@@ -22,10 +22,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.gateway.shapes import as_list, chunk, completion, content_text, new_id, stop_list, usage_chunk
+from memoryd.gateway.shapes import (
+    add_turn,
+    as_list,
+    chunk,
+    completion,
+    content_text,
+    new_id,
+    stop_list,
+    tool_arguments,
+    usage_chunk,
+)
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall
 from memoryd.gateway.wire_openai import client_wants_usage
+from memoryd.llm.gemini_client import endpoint
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["WIRE", "GeminiStream", "GeminiWire", "translate_messages"]
@@ -107,21 +118,13 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
                 function: dict[str, Any] = found if isinstance(found, dict) else {}
                 name = str(function.get("name") or "")
                 names[str(call.get("id") or "")] = name
-                try:
-                    args = json.loads(function.get("arguments") or "{}")
-                except (TypeError, ValueError):
-                    args = {"arguments": function.get("arguments")}
+                args = tool_arguments(function.get("arguments"))
                 parts.append({"functionCall": {"name": name, "args": args}})
             role = "model"
         else:
             role = "user"
             parts = _user_parts(m.get("content"))
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        add_turn(contents, role, "parts", parts)
     return "\n\n".join(system), contents
 
 
@@ -256,10 +259,8 @@ class GeminiWire:
     """Google's Gemini API (generateContent)."""
 
     def request(self, target: Target, body: dict[str, Any], *, stream: bool, usage: bool) -> UpstreamCall:
-        model = target.model.removeprefix("models/")
         method, params = ("streamGenerateContent", {"alt": "sse"}) if stream else ("generateContent", {})
-        url = f"{target.base_url.rstrip('/')}/models/{model}:{method}"
-        headers = {"x-goog-api-key": target.api_key} if target.api_key else {}
+        url, headers = endpoint(target, method)
         system, contents = translate_messages(as_list(body.get("messages")))
         out: dict[str, Any] = {"contents": contents}
         if system:

@@ -17,7 +17,7 @@ from memoryd.llm.http import post_json
 from memoryd.llm.providers import vendor
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
-__all__ = ["AnthropicChat", "build_request", "merge_turns", "parse_response"]
+__all__ = ["AnthropicChat", "build_request", "endpoint", "merge_turns", "parse_response"]
 
 
 def merge_turns(messages: list[Message], assistant: str = "assistant") -> tuple[str, list[dict[str, str]]]:
@@ -35,14 +35,20 @@ def merge_turns(messages: list[Message], assistant: str = "assistant") -> tuple[
     return system, turns
 
 
-def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """``(url, headers, body)`` for one Messages call."""
+def endpoint(target: Target) -> tuple[str, dict[str, str]]:
+    """``(url, headers)`` of the target's Messages API (shared with the chat gateway)."""
     record = vendor(target.provider)
     base = target.base_url.rstrip("/")
     url = base if base.endswith("/messages") else f"{base}/messages"
     headers = {"anthropic-version": target.api_version or record.default_api_version or "2023-06-01"}
     if target.api_key:
         headers["x-api-key"] = target.api_key
+    return url, headers
+
+
+def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``(url, headers, body)`` for one Messages call."""
+    url, headers = endpoint(target)
     system, turns = merge_turns(list(request.messages))
     body: dict[str, Any] = {
         "model": target.model,

@@ -17,14 +17,19 @@ from memoryd.llm.anthropic_client import merge_turns
 from memoryd.llm.http import post_json
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage
 
-__all__ = ["GeminiChat", "build_request", "parse_response"]
+__all__ = ["GeminiChat", "build_request", "endpoint", "parse_response"]
+
+
+def endpoint(target: Target, method: str = "generateContent") -> tuple[str, dict[str, str]]:
+    """``(url, headers)`` of one of the target model's methods (shared with the chat gateway)."""
+    model = target.model.removeprefix("models/")
+    url = f"{target.base_url.rstrip('/')}/models/{model}:{method}"
+    return url, ({"x-goog-api-key": target.api_key} if target.api_key else {})
 
 
 def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
     """``(url, headers, body)`` for one generateContent call."""
-    model = target.model.removeprefix("models/")
-    url = f"{target.base_url.rstrip('/')}/models/{model}:generateContent"
-    headers = {"x-goog-api-key": target.api_key} if target.api_key else {}
+    url, headers = endpoint(target)
     system, turns = merge_turns(list(request.messages), assistant="model")
     config: dict[str, Any] = {
         "temperature": target.temperature if request.temperature is None else request.temperature,
