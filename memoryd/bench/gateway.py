@@ -32,8 +32,6 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import os
-import resource
 import shutil
 import socket
 import tempfile
@@ -50,7 +48,7 @@ from rich.table import Table
 
 from memoryd.bench.bulk import bulk_load
 from memoryd.bench.corpus import queries, sentences
-from memoryd.bench.results import Latency, machine_info
+from memoryd.bench.results import CpuMeter, Latency, machine_info
 from memoryd.config import load_settings
 from memoryd.embedders.base import make_embedder
 from memoryd.memory import AsyncMemory
@@ -253,37 +251,6 @@ def _memoryd_child(conn: Connection, overrides: dict[str, Any]) -> None:
     _serve(create_app(settings, memory=memory), conn, after=memory.close)
 
 
-def _cpu() -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the machine, of this process and its finished children, monotonic time)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    mine = sum(
-        r.ru_utime + r.ru_stime
-        for r in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
-    )
-    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return busy, mine, time.monotonic()
-
-
-class _CpuMeter:
-    """The CPU share other work on the machine took (this benchmark's own server processes excluded:
-    read it once they have been joined)."""
-
-    def __init__(self) -> None:
-        self.start = _cpu()
-
-    def others_share(self) -> float | None:
-        end, start = _cpu(), self.start
-        if end is None or start is None or end[2] <= start[2]:
-            return None
-        others = (end[0] - start[0]) - (end[1] - start[1])
-        return round(max(0.0, others) / ((end[2] - start[2]) * (os.cpu_count() or 1)), 3)
-
-
 class _Child:
     """A server in a process of its own; ``port`` once it listens."""
 
@@ -352,7 +319,7 @@ class _Run:
     async def run(self) -> GatewayBenchResult:
         result = GatewayBenchResult(machine=machine_info(), config={**asdict(self.cfg), "workdir": None})
         await self.load()
-        meter = _CpuMeter()
+        meter = CpuMeter(children=True)
         upstream = _Child(_upstream_child, self.cfg.answer_words)
         try:
             self.note("starting memoryd (loading the embedder)")

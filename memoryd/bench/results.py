@@ -156,28 +156,32 @@ def _blas() -> str | None:
         return None
 
 
-def _cpu_seconds() -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the whole machine, of this process, monotonic time)."""
+def _cpu_seconds(children: bool = False) -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, of this process — and of its finished children
+    with ``children`` — monotonic time)."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             ticks = [int(x) for x in fh.readline().split()[1:9]]
     except (OSError, ValueError):
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    own = resource.getrusage(resource.RUSAGE_SELF)
+    whose = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,)
+    mine = sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, whose))
     busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    return busy, own.ru_utime + own.ru_stime, time.monotonic()
+    return busy, mine, time.monotonic()
 
 
 class CpuMeter:
-    """How much of the machine other processes used while the benchmark ran."""
+    """How much of the machine other processes used while the benchmark ran. With ``children``,
+    the benchmark's own child processes do not count as others (read it once they are joined)."""
 
-    def __init__(self) -> None:
-        self.start = _cpu_seconds()
+    def __init__(self, *, children: bool = False) -> None:
+        self.children = children
+        self.start = _cpu_seconds(children)
 
     def others_share(self) -> float | None:
         """CPU time of other processes ÷ (wall time × cores): 0 is an idle machine."""
-        end, start = _cpu_seconds(), self.start
+        end, start = _cpu_seconds(self.children), self.start
         if end is None or start is None or end[2] <= start[2]:
             return None
         others = (end[0] - start[0]) - (end[1] - start[1])
