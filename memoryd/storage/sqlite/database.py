@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from memoryd.errors import StorageError
 
-__all__ = ["Op", "SQLiteDatabase", "holds_rows_without", "translate_errors"]
+__all__ = ["Op", "SQLiteDatabase", "execute_script", "holds_rows_without", "translate_errors"]
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -57,6 +57,14 @@ _GENERATION_TABLE = (
 
 def _casefold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
+
+
+def execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements inside the current transaction (``executescript`` would
+    commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def translate_errors(exc: BaseException) -> BaseException:

@@ -30,7 +30,7 @@ from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import graph_rows
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
 from memoryd.storage.sqlite.records import validity_sql
 
 __all__ = ["SQLiteGraphStore"]
@@ -517,12 +517,7 @@ class SQLiteGraphStore:
     async def open(self) -> None:
         self.db.open()
 
-        def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-
-        await self.db.write(create)
+        await self.db.write(lambda conn: execute_script(conn, _SCHEMA))
 
     async def close(self) -> None:
         self.db.close()

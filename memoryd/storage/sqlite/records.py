@@ -17,7 +17,7 @@ from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, 
 from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
 from memoryd.storage.sqlite.sqlfilter import compile_filter
 
 __all__ = ["SQLiteRecordStore"]
@@ -197,9 +197,7 @@ class SQLiteRecordStore:
         self.db.open()
 
         def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            execute_script(conn, _SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
         await self.db.write(create)

@@ -45,7 +45,7 @@ from memoryd.hierarchy.models import (
 from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
 
 __all__ = ["SQLiteSegmentStore"]
 
@@ -220,12 +220,7 @@ class SQLiteSegmentStore:
     async def open(self) -> None:
         self.db.open()
 
-        def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-
-        await self.db.write(create)
+        await self.db.write(lambda conn: execute_script(conn, _SCHEMA))
 
     async def close(self) -> None:
         self.db.close()
