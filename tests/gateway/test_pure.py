@@ -294,6 +294,11 @@ def test_any_client_body_translates_without_crashing(messages: list[Any], fields
         for stream in (False, True):
             call = wire.request(Target(provider, "m", "http://x/v1"), body, stream=stream, usage=True)
             json.dumps(call.body)
+            assert call.url.startswith("http://x/v1")
+            turns = call.body.get("messages" if provider == "anthropic" else "contents")
+            if provider != "custom":  # Anthropic and Gemini want alternating roles: neighbours merged
+                roles = [t["role"] for t in turns]
+                assert all(a != b for a, b in zip(roles, roles[1:])), roles
 
 
 # -- usage --------------------------------------------------------------------------------
