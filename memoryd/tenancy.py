@@ -70,9 +70,6 @@ class Tenants:
             del self._open[oldest]
             await memory.close()
 
-    def open_tenants(self) -> list[str]:
-        return [DEFAULT_TENANT, *self._open]
-
     async def close(self) -> None:
         """Close every tenant store but the default one (its owner closes it)."""
         async with self._lock:

@@ -1,0 +1,36 @@
+"""Tenant stores: one file each, opened on demand, the least recently used closed past the cap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memoryd import AsyncMemory, load_settings, tenancy
+from memoryd.embedders.use import USEEmbedder
+from memoryd.tenancy import Tenants
+
+
+async def test_tenant_stores_are_separate_files_and_reopen_after_eviction(
+    tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tenancy, "IDLE_BEFORE_CLOSE_S", 0.0)
+    settings = load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}, "auth": {"max_open_tenants": 1}}
+    )
+    async with AsyncMemory(settings, embedder=embedder) as base:
+        tenants = Tenants(settings, base)
+        try:
+            assert await tenants.get("default") is base
+            acme = await tenants.get("acme")
+            await acme.add("acme's secret plan", user_id="ana")
+            zeta = await tenants.get("zeta")  # over the cap: acme, idle, is closed
+            assert (await zeta.get_all(user_id="ana")).total == 0
+            assert (await base.get_all(user_id="ana")).total == 0
+            again = await tenants.get("acme")
+            assert again is not acme  # reopened from its file, with its data
+            assert [m.text for m in (await again.get_all(user_id="ana")).items] == ["acme's secret plan"]
+        finally:
+            await tenants.close()
+    files = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.db")}
+    assert {"m.db", "tenants/acme/m.db", "tenants/zeta/m.db"} <= files
