@@ -11,14 +11,16 @@ OpenAI one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
+from memoryd.errors import LLMError
 from memoryd.gateway.sse import Event
 from memoryd.llm.providers import vendor
 from memoryd.llm.types import Target, Usage
 
-__all__ = ["StreamTranslator", "UpstreamCall", "Wire", "wire_for"]
+__all__ = ["StreamTranslator", "UpstreamCall", "Wire", "event_json", "raise_stream_error", "wire_for"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,20 @@ class Wire(Protocol):
         ...
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> StreamTranslator: ...
+
+
+def event_json(target: Target, event: Event) -> Any:
+    """A stream event's JSON data; :class:`LLMError` if it is not JSON."""
+    try:
+        return json.loads(event.data)
+    except ValueError:
+        raise LLMError(f"{target.label}: a stream event is not JSON", target=target.label) from None
+
+
+def raise_stream_error(target: Target, error: Any) -> NoReturn:
+    """End the stream with the upstream's own error (an object with ``message``, or any value)."""
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    raise LLMError(f"{target.label}: stream error: {message}", target=target.label)
 
 
 def wire_for(target: Target) -> Wire:

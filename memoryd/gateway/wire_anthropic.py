@@ -34,7 +34,7 @@ from memoryd.gateway.shapes import (
     usage_chunk,
 )
 from memoryd.gateway.sse import Event
-from memoryd.gateway.wire import UpstreamCall
+from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
 from memoryd.gateway.wire_openai import client_wants_usage
 from memoryd.llm.anthropic_client import endpoint
 from memoryd.llm.types import Target, Usage
@@ -207,19 +207,12 @@ class AnthropicStream:
         return chunk(self.id, self.model or self.target.model, self.created, delta, finish)
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            raise LLMError(
-                f"{self.target.label}: a stream event is not JSON", target=self.target.label
-            ) from None
+        data = event_json(self.target, event)
         kind = event.event or (data.get("type") if isinstance(data, dict) else "")
         if not isinstance(data, dict):
             return []
         if kind == "error":
-            error = data.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise LLMError(f"{self.target.label}: stream error: {message}", target=self.target.label)
+            raise_stream_error(self.target, data.get("error") or {})
         if kind == "message_start":
             message = data.get("message") or {}
             self.model = str(message.get("model") or self.target.model)

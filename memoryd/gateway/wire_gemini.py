@@ -34,7 +34,7 @@ from memoryd.gateway.shapes import (
     usage_chunk,
 )
 from memoryd.gateway.sse import Event
-from memoryd.gateway.wire import UpstreamCall
+from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
 from memoryd.gateway.wire_openai import client_wants_usage
 from memoryd.llm.gemini_client import endpoint
 from memoryd.llm.types import Target, Usage
@@ -217,18 +217,11 @@ class GeminiStream:
     _calls: int = 0
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            raise LLMError(
-                f"{self.target.label}: a stream event is not JSON", target=self.target.label
-            ) from None
+        data = event_json(self.target, event)
         if not isinstance(data, dict):
             return []
         if data.get("error"):
-            error = data["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise LLMError(f"{self.target.label}: stream error: {message}", target=self.target.label)
+            raise_stream_error(self.target, data["error"])
         self.model = str(data.get("modelVersion") or self.model or self.target.model)
         self.usage = _usage(data) or self.usage
         text, calls, reason = _parts(data)

@@ -10,13 +10,12 @@ Answers and chunks come back untouched.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from memoryd.errors import LLMError
 from memoryd.gateway.sse import Event
-from memoryd.gateway.wire import UpstreamCall
+from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
 from memoryd.llm.openai_client import auth_headers, endpoint
 from memoryd.llm.providers import vendor
 from memoryd.llm.types import Target, Usage
@@ -42,18 +41,11 @@ class OpenAIStream:
         if event.data.strip() == "[DONE]":
             self.done = True
             return []
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            raise LLMError(
-                f"{self.target.label}: a stream event is not JSON", target=self.target.label
-            ) from None
+        data = event_json(self.target, event)
         if not isinstance(data, dict):
             raise LLMError(f"{self.target.label}: a stream event is not an object", target=self.target.label)
         if data.get("error"):
-            error = data["error"]
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise LLMError(f"{self.target.label}: stream error: {message}", target=self.target.label)
+            raise_stream_error(self.target, data["error"])
         usage = data.get("usage")
         if isinstance(usage, dict):
             self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
