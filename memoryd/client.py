@@ -89,8 +89,8 @@ class Memory:
     def context(self, query: str, **kwargs: Any) -> Context:
         return self._run(self._async.context(query, **kwargs))
 
-    def users(self) -> list[dict[str, Any]]:
-        return self._run(self._async.users())
+    def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
+        return self._run(self._async.users(user_id=user_id))
 
     def delete_user(self, user_id: str) -> int:
         return self._run(self._async.delete_user(user_id))

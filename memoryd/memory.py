@@ -622,16 +622,18 @@ class AsyncMemory:
         found = await self.storage.records.get_many(ids)
         return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
-    async def users(self) -> list[dict[str, Any]]:
+    async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         """Every known (user_id, agent_id) owner with its current memories, by kind, most first,
-        and the size of each of its tiers (``tiers``: short-term and mid-term turns, segments).
+        and the size of each of its tiers (``tiers``: short-term and mid-term turns, segments);
+        with ``user_id``, only that user's rows (one per agent).
 
         Reads every current memory's scope once (a scan: fine for an admin listing)."""
+        scope = _scope(user_id, None, None)
         await self._ready()
         owners: dict[tuple[str | None, str | None], dict[str, Any]] = {}
         offset = 0
         while True:
-            page = await self.storage.records.page(Scope(), None, limit=_SCAN_PAGE, offset=offset)
+            page = await self.storage.records.page(scope, None, limit=_SCAN_PAGE, offset=offset)
             for m in page.items:
                 row = owners.setdefault(
                     (m.user_id, m.agent_id),

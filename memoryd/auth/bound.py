@@ -74,8 +74,8 @@ class UserBoundMemory:
     async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return await self._memory.history(memory_id, **self._scope(kwargs))
 
-    async def users(self) -> list[dict[str, Any]]:
-        return [row for row in await self._memory.users() if row.get("user_id") == self.user_id]
+    async def users(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return await self._memory.users(**self._scope(kwargs))
 
     async def delete_user(self, user_id: str) -> int:
         if user_id != self.user_id:

@@ -67,6 +67,7 @@ async def test_users_lists_owners_with_counts(filled: AsyncMemory) -> None:
     assert ana["memories"] == 19
     assert rows[1]["kinds"] == {"episode": 1, "preference": 1}
     assert rows[1]["last_added_at"]
+    assert await filled.users(user_id="bob") == [rows[1]]  # one user's rows, read on their own
 
 
 async def test_forgetting_a_user_leaves_nothing_of_theirs(filled: AsyncMemory) -> None:
