@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -192,13 +193,24 @@ class AsyncMemory:
         return await self._run_embed(self._embed_pool, texts)
 
     async def _embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed a query on its own thread, so reads do not queue behind pending writes."""
+        """Embed a query: here when the model says a few texts cost about a millisecond and no I/O
+        (``inline_texts``; a thread hop would cost a third of that again), else on a thread of
+        its own, so reads do not queue behind pending writes."""
+        embedder = self.embedder
+        if len(texts) <= getattr(embedder, "inline_texts", 0):
+            with self._embedder_errors():
+                return embedder.embed(list(texts))
         return await self._run_embed(self._query_pool, texts)
 
     async def _run_embed(self, pool: ThreadPoolExecutor, texts: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        try:
+        with self._embedder_errors():
             return await loop.run_in_executor(pool, self.embedder.embed, list(texts))
+
+    @contextmanager
+    def _embedder_errors(self) -> Iterator[None]:
+        try:
+            yield
         except MemorydError:
             raise
         except Exception as exc:  # a model crashing is a dependency down (503), not a bug in the request

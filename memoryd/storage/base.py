@@ -18,7 +18,7 @@ export, import, ``memoryd check`` and ``memoryd reindex`` are built on these.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -239,10 +239,18 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
     async def apply(self, changes: ChangeSet) -> None: ...
     async def search(
-        self, vector: np.ndarray, *, scope: Scope, limit: int, allowed: set[str] | None = None
+        self,
+        vector: np.ndarray,
+        *,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None = None,
+        also: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Best ``limit`` (id, cosine) pairs among current memories of ``scope``
-        (or exactly the ids in ``allowed``, current or not, when given)."""
+        (or exactly the ids in ``allowed``, current or not, when given), best first; then the
+        cosines of the ids in ``also`` that meet the same conditions but are not among the
+        best, best first (a hybrid search scores its keyword candidates in the same pass)."""
         ...
 
     async def reset(self) -> None: ...

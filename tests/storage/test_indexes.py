@@ -31,6 +31,26 @@ async def test_vectors_rank_by_cosine_within_scope(store: Storage) -> None:
     assert [h[0] for h in await store.vectors.search(unit(1), scope=Scope("u2"), limit=10)] == [other.id]
 
 
+async def test_vectors_also_score_the_ids_asked_for_in_the_same_pass(store: Storage) -> None:
+    near, mid, far = record("near"), record("mid"), record("far")
+    old = record("superseded", valid_to=T0 + timedelta(days=1))
+    other = record("other user", user_id="u2")
+    await store.commit(
+        adds((near, unit(1, 0.1)), (mid, unit(1, 1)), (far, unit(0, 1)), (old, unit(1)), (other, unit(1)))
+    )
+    ask = [far.id, near.id, old.id, other.id, "no-such-id"]
+    hits = await store.vectors.search(unit(1), scope=Scope("u1"), limit=1, also=ask)
+    # the best one, then the asked-for ids a plain search could return and the best did not hold
+    assert [h[0] for h in hits] == [near.id, far.id]
+    assert hits[1][1] == pytest.approx(float(unit(0, 1) @ unit(1)), abs=1e-5)
+    allowed = {mid.id, far.id, old.id}
+    hits = await store.vectors.search(unit(1), scope=Scope("u1"), limit=1, allowed=allowed, also=ask)
+    assert [h[0] for h in hits] == [old.id, far.id]  # within allowed, current or not
+    assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=3, also=[]) == await store.vectors.search(
+        unit(1), scope=Scope("u1"), limit=3
+    )
+
+
 async def test_scope_combinations_are_exact(store: Storage) -> None:
     a = record("alpha", user_id="u1", agent_id="x", run_id="r1")
     b = record("bravo", user_id="u1", agent_id="y", run_id="r1")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,7 +41,7 @@ _SCHEMA = [
 PROJECTION_DIM = 96
 OFFLOAD_ROWS = 20000  # partitions at least this large are scored on a reader thread
 SHORTLIST = 1000
-SPLIT_CELLS = 1 << 20  # matrix-vector products at least this large run in slices on all cores
+SPLIT_CELLS = 1 << 23  # matrix-vector products at least this large run in slices on all cores
 REPAIR = "rebuild it from the records with `memoryd reindex`"
 
 _WORKERS = min(os.cpu_count() or 1, 8) - 1  # slices run on these threads and the caller's
@@ -129,6 +129,17 @@ class VectorPartition:
         self.proj[:n] = self.mat[:n] @ self.basis
 
     def search(
+        self,
+        q: np.ndarray,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None,
+        also: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        best = self._best(q, scope, limit, allowed)
+        return best + self._also(q, scope, allowed, also, best) if also else best
+
+    def _best(
         self, q: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None
     ) -> list[tuple[str, float]]:
         n = self.rows.n
@@ -145,6 +156,26 @@ class VectorPartition:
         short = np.argpartition(-rough, k - 1)[:k]
         short = short[keep[short]]
         return self.rows.top(self.mat[short] @ q, np.ones(short.size, dtype=bool), limit, short)
+
+    def _also(
+        self,
+        q: np.ndarray,
+        scope: Scope,
+        allowed: set[str] | None,
+        also: Collection[str],
+        best: list[tuple[str, float]],
+    ) -> list[tuple[str, float]]:
+        """Exact cosines of the ``also`` ids a search may return that ``best`` does not hold."""
+        taken = {mid for mid, _ in best}
+        wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
+        if not wanted:
+            return []
+        rows = self.rows.select(scope, wanted)
+        if allowed is None:
+            rows = rows[self.rows.live[rows]]  # a plain search returns current memories only
+        if rows.size == 0:
+            return []
+        return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), int(rows.size), rows)
 
 
 class SQLiteVectorIndex:
@@ -294,16 +325,22 @@ class SQLiteVectorIndex:
         return await self.db.read(load)
 
     async def search(
-        self, vector: np.ndarray, *, scope: Scope, limit: int, allowed: set[str] | None = None
+        self,
+        vector: np.ndarray,
+        *,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None = None,
+        also: Collection[str] | None = None,
     ) -> list[tuple[str, float]]:
-        if limit <= 0 or (allowed is not None and not allowed):
+        if (limit <= 0 and not also) or (allowed is not None and not allowed):
             return []
         part = await self.cache.get(partition_key(scope))
         q = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
 
         def run() -> list[tuple[str, float]]:
             with self.cache.lock:
-                return part.search(q, scope, limit, allowed)
+                return part.search(q, scope, limit, allowed, also)
 
         if part.rows.n < OFFLOAD_ROWS or (allowed is not None and len(allowed) < OFFLOAD_ROWS):
             return run()  # microseconds: cheaper than a thread hop
