@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from memoryd.config import Settings, load_settings
 from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.embedders.recent import RecentEmbeddings
 from memoryd.errors import (
     BackendUnavailableError,
     ConflictError,
@@ -39,8 +40,8 @@ from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
-from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, Represent
-from memoryd.ingest.rules import draft_rule_memories
+from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
+from memoryd.ingest.rules import RuleMemory, draft_rule_memories
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -98,6 +99,7 @@ class AsyncMemory:
         # Queries get a thread of their own: a search never queues behind pending ingest batches
         # (it may still wait for the one batch a local model is running).
         self._query_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-query")
+        self._recent = RecentEmbeddings()  # a chat turn's text is embedded once, not three times
         # The memory hierarchy (short-term turns, mid-term segments and heat); ``clock`` moves its time.
         self.tiers = Tiers(
             self.storage,
@@ -190,33 +192,50 @@ class AsyncMemory:
 
     async def _embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts to store (one thread: ingest batches run in order)."""
-        return await self._run_embed(self._embed_pool, texts)
+        return await self._embed_soon(texts)
 
     async def _embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed a query: here when the model says a few texts cost about a millisecond and no I/O
-        (``inline_texts``; a thread hop would cost a third of that again), else on a thread of
-        its own, so reads do not queue behind pending writes."""
-        embedder = self.embedder
-        if len(texts) <= getattr(embedder, "inline_texts", 0):
-            with self._embedder_errors():
-                return embedder.embed(list(texts))
-        return await self._run_embed(self._query_pool, texts)
+        """Embed a query (a thread of its own when not done here: reads never queue behind writes)."""
+        return await self._embed_soon(texts, self._query_pool)
 
-    async def _run_embed(self, pool: ThreadPoolExecutor, texts: Sequence[str]) -> np.ndarray:
+    def _embed_soon(
+        self, texts: Sequence[str], pool: ThreadPoolExecutor | None = None
+    ) -> asyncio.Future[np.ndarray]:
+        """The vectors of ``texts``, asked for now: texts embedded a moment ago come from
+        :class:`RecentEmbeddings`; the rest are computed here when the model says so few cost
+        about a millisecond and no I/O (``inline_texts``: a thread hop would cost a third of that
+        again), else handed at once to ``pool``'s thread (default: the ingest thread), so the
+        caller can work while the model runs."""
+        texts = list(texts)
         loop = asyncio.get_running_loop()
-        with self._embedder_errors():
-            return await loop.run_in_executor(pool, self.embedder.embed, list(texts))
-
-    @contextmanager
-    def _embedder_errors(self) -> Iterator[None]:
+        known = self._recent.known(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing and len(missing) > getattr(self.embedder, "inline_texts", 0):
+            return loop.run_in_executor(pool or self._embed_pool, self._vectors, texts, known, missing)
+        done: asyncio.Future[np.ndarray] = loop.create_future()
         try:
-            yield
-        except MemorydError:
-            raise
-        except Exception as exc:  # a model crashing is a dependency down (503), not a bug in the request
-            raise BackendUnavailableError(
-                f"the embedder {self.embedder.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
-            ) from exc
+            done.set_result(self._vectors(texts, known, missing))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits
+            done.set_exception(exc)
+        return done
+
+    def _vectors(self, texts: list[str], known: dict[str, np.ndarray], missing: list[str]) -> np.ndarray:
+        """Embed ``missing``, remember them, and stack the vectors of ``texts`` (any thread)."""
+        if missing:
+            embedder = self.embedder
+            try:
+                fresh = embedder.embed(missing)
+            except MemorydError:
+                raise
+            except Exception as exc:  # a model crashing is a dependency down (503), not a bad request
+                raise BackendUnavailableError(
+                    f"the embedder {embedder.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
+                ) from exc
+            self._recent.remember(missing, fresh)
+            known = {**known, **dict(zip(missing, fresh, strict=True))}
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 
     # -- writing -----------------------------------------------------------
     async def add(
@@ -259,7 +278,12 @@ class AsyncMemory:
             return await self._fine_add(data, plan, now)
         results = list(plan.results)
         if plan.new:
-            index = await self._index_episodes(data, plan)
+            pending = await self._start_index(data, plan)
+            # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
+            rules = self.settings.context.fast_rules
+            rule_work = await self._start_rules(_draft_rules(plan.new, now)) if rules else None
+            words = self.tiers.keywords(plan.new)
+            index = await pending.result()
             changes = ChangeSet(
                 upserts=[StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)],
                 history=[
@@ -267,10 +291,10 @@ class AsyncMemory:
                     for m in plan.new
                 ],
             )
-            rules = self.settings.context.fast_rules
-            if rules:
-                results += await self._rule_memories(plan.new, now, changes)
-            await self.tiers.write(changes, plan.new, index.vectors, LEVEL_RULES if rules else LEVEL_NONE)
+            if rule_work is not None:
+                results += await self._finish_rules(rule_work, now, changes)
+            level = LEVEL_RULES if rules else LEVEL_NONE
+            await self.tiers.write(changes, plan.new, index.vectors, level, words=words)
         return AddResults(results, mode="fast")
 
     async def _fine_add(self, data: AddInput, plan: FastPlan, now: datetime) -> AddResults:
@@ -298,18 +322,26 @@ class AsyncMemory:
         self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
     ) -> list[AddResult]:
         """Fast mode: profile and preference memories from explicit self-statements (no LLM)."""
-        drafts = draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
+        work = await self._start_rules(_draft_rules(episodes, now))
+        return await self._finish_rules(work, now, changes) if work is not None else []
+
+    async def _start_rules(self, drafts: list[RuleMemory]) -> _RuleWork | None:
+        """Look up which drafts are already known and ask for the others' vectors (at once)."""
         if not drafts:
-            return []
+            return None
         owner = drafts[0].memory.scope  # one add has one scope
         known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
-        fresh = [d for d in drafts if (d.memory.hash, None) not in known]
-        vectors = await self._embed([d.memory.text for d in fresh]) if fresh else None
+        fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
+        return _RuleWork(drafts, known, self._embed_soon(fresh) if fresh else None)
+
+    async def _finish_rules(self, work: _RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
+        """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""
+        vectors = await work.vectors if work.vectors is not None else None
         results: list[AddResult] = []
         row = 0
-        for i, d in enumerate(drafts):
+        for i, d in enumerate(work.drafts):
             kind = "preference" if d.memory.kind is MemoryKind.PREFERENCE else "fact"
-            dup = known.get((d.memory.hash, None))
+            dup = work.known.get((d.memory.hash, None))
             if dup is not None:
                 reason = f"rule: {d.statement.rule}; already known as memory {dup}"
                 results.append(AddResult(Event.NOOP, i, dup, d.memory.text, reason, kind=kind))
@@ -345,12 +377,16 @@ class AsyncMemory:
         return self.represent.line(page.items[0]) if page.items else None
 
     async def _index_episodes(self, data: AddInput, plan: FastPlan) -> EpisodeIndex:
+        return await (await self._start_index(data, plan)).result()
+
+    async def _start_index(self, data: AddInput, plan: FastPlan) -> PendingIndex:
+        """Ask for the new episodes' vectors now (:meth:`Represent.start`)."""
         before = await self.previous_turn(data.scope) if plan.new else None
         index_of = {r.id: r.index for r in plan.results}
         positions = [index_of[m.id] for m in plan.new]
-        return await self.represent.episodes(
-            data.messages, positions, plan.new, before, self._embed, session=data.scope.run_id is not None
-        )
+        session = data.scope.run_id is not None
+        embed = self._embed_soon
+        return self.represent.start(data.messages, positions, plan.new, before, embed, session=session)
 
     async def update(
         self,
@@ -766,6 +802,20 @@ _NO_TIERS = {
     "promoted_segments": 0,
 }  # fmt: skip
 _PROFILE_CAP = 500
+
+
+@dataclass
+class _RuleWork:
+    """Rule drafts of one add, which of them are known (by hash), and the others' vectors."""
+
+    drafts: list[RuleMemory]
+    known: dict[tuple[str, str | None], str]
+    vectors: asyncio.Future[np.ndarray] | None
+
+
+def _draft_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
+    """Fast-mode rule drafts (profile, preferences, assistant feedback) of new episodes; pure."""
+    return draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
 
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:

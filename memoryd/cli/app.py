@@ -42,7 +42,7 @@ from memoryd.cli.output import (
 from memoryd.config import CONFIG_ENV, Settings, load_settings
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResult
+from memoryd.models import AddResult, id_tag
 
 __all__ = ["app", "main"]
 
@@ -315,24 +315,24 @@ def _tree_view(doc: dict[str, Any]) -> RichTree:
     for session in doc["short_term"]:
         node = short.add(Text(f"session {session['run_id'] or '(none)'}: {session['turns']} turns"))
         for e in session["episodes"]:
-            node.add(Text(f"[{e['id'][:8]}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+            node.add(Text(f"[{id_tag(e['id'])}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
     mid = root.add(Text("mid-term", style="bold yellow"))
     for topic in doc["topics"]:
         branch = mid.add(Text(f"{topic['label'] or '(no label)'}  heat {topic['heat']:.2f}", style="bold"))
         for seg in topic["segments"]:
             mark = " promoted" if seg["promoted_at"] else ""
-            title = f"[{seg['id'][:8]}] {seg['label']} · {seg['tier']}{mark} · heat {seg['heat']:.2f} · "
+            title = f"[{id_tag(seg['id'])}] {seg['label']} · {seg['tier']}{mark} · heat {seg['heat']:.2f} · "
             node = branch.add(Text(title + f"{seg['turns']} turns, {seg['retrievals']} retrievals"))
             for f in seg["facts"]:
-                node.add(Text(f"[{f['id'][:8]}] {f['kind']}: {f['text']}", style="green"))
+                node.add(Text(f"[{id_tag(f['id'])}] {f['kind']}: {f['text']}", style="green"))
             for e in seg["episodes"]:
-                node.add(Text(f"[{e['id'][:8]}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+                node.add(Text(f"[{id_tag(e['id'])}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
     long = root.add(Text("long-term", style="bold green"))
     for group, items in doc["long_term"].items():
         if items:
             node = long.add(Text(f"{group} ({len(items)})"))
             for m in items:
-                node.add(Text(f"[{m['id'][:8]}] {m['text']}"))
+                node.add(Text(f"[{id_tag(m['id'])}] {m['text']}"))
     return root
 
 

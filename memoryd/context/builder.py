@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
-from memoryd.models import MemoryKind, MemoryRecord
+from memoryd.models import MemoryKind, MemoryRecord, id_tag
 
 __all__ = [
     "MIN_ITEM_TOKENS",
@@ -173,7 +173,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
     dropped = 0
     for c in _priority(unique):
         header = 0 if chosen[c.section] else count_tokens(_header(c.section))
-        tag = c.memory.id[:_TAG_CHARS]
+        tag = id_tag(c.memory.id, _TAG_CHARS)
         prefix = f"[{tag}] "
         body = _line_text(c.memory, c.section)
         cost = header + count_tokens(prefix + body)
@@ -205,7 +205,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
             entries.sort(key=lambda e: e[0].score, reverse=True)
         lines.append(_header(section))
         for c, body, tokens, truncated in entries:
-            tag = c.memory.id[:_TAG_CHARS]
+            tag = id_tag(c.memory.id, _TAG_CHARS)
             lines.append(f"[{tag}] {body}")
             items.append(
                 ContextItem(c.memory.id, tag, c.memory.kind.value, section, body, c.score, tokens, truncated)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from memoryd.text import STOPWORDS, tokenize
 
@@ -55,11 +55,10 @@ def merge_counts(
     counts: Sequence[tuple[str, int]], new: Iterable[str], keep: int = KEEP
 ) -> tuple[tuple[str, int], ...]:
     """``counts`` plus one for each of ``new``, most frequent first (ties: first seen), ``keep`` kept."""
-    merged: Counter[str] = Counter(dict(counts))
-    merged.update(new)
-    order = {w: i for i, (w, _) in enumerate(counts)}
-    ranked = sorted(merged.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order))))
-    return tuple(ranked[:keep])
+    merged = dict(counts)  # ranked already: equal counts keep this order, new words come after
+    for word in new:
+        merged[word] = merged.get(word, 0) + 1
+    return tuple(sorted(merged.items(), key=itemgetter(1), reverse=True)[:keep])  # stable
 
 
 def label(counts: Sequence[tuple[str, int]], n: int = _LABEL_WORDS) -> str:

@@ -67,10 +67,50 @@ def overflow(
     return moves
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
+def _units(vectors: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    """The rows of ``vectors`` as unit vectors (zero rows stay zero), one matrix."""
+    out = np.zeros((len(vectors), dim), dtype=np.float32)
+    for i, v in enumerate(vectors):
+        out[i] = np.asarray(v, dtype=np.float32).reshape(-1)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return out / norms
+
+
+class _Growing:
+    """What a walk did to one segment so far: the fields the next turn's placement needs, and
+    the words its turns brought (merged into the keywords once, when the segment is built)."""
+
+    __slots__ = ("base", "centroid", "turns", "touched_at", "last_run_id", "level", "words")
+
+    def __init__(self, base: Segment) -> None:
+        self.base = base
+        self.centroid = np.asarray(base.centroid, dtype=np.float32).reshape(-1).copy()
+        self.turns = base.turns
+        self.touched_at = base.touched_at
+        self.last_run_id = base.last_run_id
+        self.level = base.level
+        self.words: list[str] = []
+
+    def join(self, v: np.ndarray, turn: ShortTurn | NewTurn) -> np.ndarray:
+        """Add a turn (unit vector ``v``); returns the new centroid's unit vector."""
+        self.centroid += (v - self.centroid) / (self.turns + 1)
+        self.turns += 1
+        self.touched_at = max(self.touched_at, turn.at)
+        self.last_run_id = turn.run_id
+        self.level = min(self.level, turn.level)
+        self.words.extend(turn.words)
+        norm = float(np.linalg.norm(self.centroid))
+        return self.centroid / norm if norm > 0 else self.centroid
+
+    def segment(self) -> Segment:
+        kw = merge_counts(self.base.keywords, self.words)
+        norm = float(np.linalg.norm(self.centroid))
+        return replace(
+            self.base, centroid=self.centroid, unit=self.centroid / norm if norm > 0 else self.centroid,
+            turns=self.turns, keywords=kw, label=label(kw), touched_at=self.touched_at,
+            last_run_id=self.last_run_id, level=self.level,
+        )  # fmt: skip
 
 
 class _Segments:
@@ -86,6 +126,7 @@ class _Segments:
             self.turns[:n] = [s.turns for s in self.items]
         self.row = {s.id: row for row, s in enumerate(self.items)}
         self.changed: set[str] = set()
+        self.growing: dict[int, _Growing] = {}
 
     def best(self, v: np.ndarray, favoured: str | None, config: TiersConfig) -> int | None:
         n = len(self.items)
@@ -98,15 +139,40 @@ class _Segments:
         best = int(np.argmax(scores))
         return best if scores[best] >= config.segment_similarity else None
 
-    def put(self, row: int, segment: Segment) -> None:
+    def grow(self, row: int, v: np.ndarray, turn: ShortTurn | NewTurn) -> str:
+        """Put a turn into the segment at ``row`` (``len(items)``: a new one made of it)."""
         if row == len(self.items):
-            self.items.append(segment)
-            self.row[segment.id] = row
-        else:
-            self.items[row] = segment
+            raise ValueError("start a new segment with open()")
+        growing = self.growing.get(row)
+        if growing is None:
+            growing = self.growing[row] = _Growing(self.items[row])
+        self.units[row] = growing.join(v, turn)
+        self.turns[row] = growing.turns
+        self.changed.add(self.items[row].id)
+        return self.items[row].id
+
+    def open(self, segment: Segment) -> int:
+        """Start a new segment (its first turn already in it); returns its row."""
+        row = len(self.items)
+        self.items.append(segment)
+        self.row[segment.id] = row
         self.units[row] = segment.direction()
         self.turns[row] = segment.turns
         self.changed.add(segment.id)
+        return row
+
+    def put(self, row: int, segment: Segment) -> None:
+        """Replace the (built) segment at ``row``."""
+        self.items[row] = segment
+        self.units[row] = segment.direction()
+        self.turns[row] = segment.turns
+        self.changed.add(segment.id)
+
+    def build(self) -> None:
+        """Turn what the walk grew into segments."""
+        for row, growing in self.growing.items():
+            self.items[row] = growing.segment()
+        self.growing.clear()
 
 
 def plan_write(
@@ -126,49 +192,40 @@ def plan_write(
 
     ``moving`` are the short-term turns leaving short-term (any order), ``last_segment`` the
     segment each session's latest mid-term turn is in, ``segments`` the owner's mid-term
-    segments (with the retrievals written so far).
+    segments (with the retrievals written so far). A segment's keywords take the words of
+    all the turns this write puts in it at once.
     """
     changes = TierChanges(owner=owner)
     walk: list[ShortTurn | NewTurn] = [*sorted(moving, key=lambda t: t.seq), *new[:direct]]
     dims = [np.asarray(t.vector).size for t in walk] + [np.asarray(s.centroid).size for s in segments]
-    book = _Segments(segments, max(dims, default=1), len(walk))
+    dim = max(dims, default=1)
+    book = _Segments(segments, dim, len(walk))
+    units = _units([t.vector for t in walk], dim)
     key = owner_key(owner)
     last = dict(last_segment)
     placed: dict[str, str] = {}
-    for turn in walk:
-        v = _unit(turn.vector)
+    for turn, v in zip(walk, units, strict=True):
         found = book.best(v, last.get(turn.run_id), config)
         if found is None:
             kw = merge_counts((), turn.words)
-            segment = Segment(
-                id=new_id(), owner=key, user_id=owner.user_id, agent_id=owner.agent_id, label=label(kw),
-                keywords=kw, centroid=v.copy(), turns=1, created_at=now, touched_at=turn.at,
-                last_run_id=turn.run_id, tier=MID, level=turn.level, unit=v.copy(),
-            )  # fmt: skip
-            row = len(book.items)
-        else:
-            row = found
-            s = book.items[row]
-            old = np.asarray(s.centroid, dtype=np.float32)
-            centroid = (old + (v - old) / (s.turns + 1)).astype(np.float32)
-            kw = merge_counts(s.keywords, turn.words)
-            segment = replace(
-                s,
-                centroid=centroid,
-                unit=_unit(centroid),
-                turns=s.turns + 1,
-                keywords=kw,
-                label=label(kw),
-                touched_at=max(s.touched_at, turn.at),
-                last_run_id=turn.run_id,
-                level=min(s.level, turn.level),
+            sid = new_id()
+            book.open(
+                Segment(
+                    id=sid, owner=key, user_id=owner.user_id, agent_id=owner.agent_id, label=label(kw),
+                    keywords=kw, centroid=v.copy(), turns=1, created_at=now, touched_at=turn.at,
+                    last_run_id=turn.run_id, tier=MID, level=turn.level, unit=v.copy(),
+                )  # fmt: skip
             )
-        book.put(row, segment)
-        last[turn.run_id] = segment.id
-        placed[turn.memory_id] = segment.id
+        else:
+            sid = book.grow(found, v, turn)
+        last[turn.run_id] = sid
+        placed[turn.memory_id] = sid
+    book.build()
     for turn in moving:
         changes.moved[turn.memory_id] = placed[turn.memory_id]
-    changes.new_turns = [replace(t, segment_id=placed.get(t.memory_id)) for t in new]
+    changes.new_turns = [
+        NewTurn(t.memory_id, t.run_id, t.at, t.level, t.vector, t.words, placed.get(t.memory_id)) for t in new
+    ]
     plan = Plan(changes)
     hot = heats(book.items, now, config)  # eviction and promotion change no heat
     _evict(book, hot, config)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -35,7 +34,7 @@ from memoryd.hierarchy.models import NewTurn, Segment, SessionInfo, TierChanges,
 from memoryd.hierarchy.planner import Plan, overflow, plan_write
 from memoryd.hierarchy.tree import build_tree
 from memoryd.ingest.derived import owner_scope
-from memoryd.models import MemoryRecord, Scope, utcnow
+from memoryd.models import MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
 __all__ = ["Clock", "Process", "Tiers"]
@@ -87,17 +86,29 @@ class Tiers:
         return lock
 
     # -- writing -------------------------------------------------------------
+    def keywords(self, episodes: Sequence[MemoryRecord]) -> list[tuple[str, ...]] | None:
+        """The keywords :meth:`write` needs of ``episodes`` (None when tiers are off): pure, so a
+        caller can work them out while it waits for the vectors."""
+        return [words(m.text) for m in episodes] if self.store is not None else None
+
     async def write(
-        self, changes: ChangeSet, episodes: Sequence[MemoryRecord], vectors: np.ndarray, level: int
+        self,
+        changes: ChangeSet,
+        episodes: Sequence[MemoryRecord],
+        vectors: np.ndarray,
+        level: int,
+        *,
+        words: Sequence[tuple[str, ...]] | None = None,
     ) -> GraphDiff:
         """Commit ``changes`` with the tier changes of its new ``episodes`` (one scope; their index
-        vectors in order; ``level``: how far the write processed them), then promote."""
+        vectors in order; ``level``: how far the write processed them; ``words``: their
+        :meth:`keywords` if already known), then promote."""
         store = self.store
         if store is None or not episodes:
             return await self.storage.commit(changes)
         owner = owner_scope(episodes[0].scope)
         async with self._lock(owner):
-            plan = await self._plan(store, owner, episodes, vectors, level)
+            plan = await self._plan(store, owner, episodes, vectors, level, words)
             taken = self._take_pending()  # deferred heat rides along with this write
             plan.changes.retrieved = taken
             changes.tiers = plan.changes
@@ -117,6 +128,7 @@ class Tiers:
         episodes: Sequence[MemoryRecord],
         vectors: np.ndarray,
         level: int,
+        keywords: Sequence[tuple[str, ...]] | None = None,
     ) -> Plan:
         run_id, incoming = episodes[0].run_id, len(episodes)
 
@@ -141,14 +153,14 @@ class Tiers:
                 (m.event_time or self.clock()).timestamp(),
                 level,
                 np.asarray(vectors[i], dtype=np.float32),
-                words(m.text),
+                keywords[i] if keywords is not None else words(m.text),
             )
             for i, m in enumerate(episodes)
         ]
         return plan_write(
             owner=owner, new=new, direct=direct, moving=moving, last_segment=short.last_segment,
             segments=segments, config=self.config, capability=self.capability, now=self._now(),
-            new_id=lambda: str(uuid.uuid4()),
+            new_id=new_id,
         )  # fmt: skip
 
     async def _promote(self, store: SegmentStore, segment: Segment) -> None:

@@ -9,12 +9,11 @@ no user or agent keeps its ``run_id``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash
+from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash, new_id
 
 __all__ = ["derived_memory", "owner_scope"]
 
@@ -43,7 +42,7 @@ def derived_memory(
     if owner.run_id is None and origin.run_id is not None:
         meta["source_run_id"] = origin.run_id
     return MemoryRecord(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         text=text,
         kind=kind,
         user_id=owner.user_id,

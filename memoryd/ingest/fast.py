@@ -7,12 +7,11 @@ the id it duplicates) and drafts the new memories.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from memoryd.ingest.inputs import AddInput
-from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash, new_id
 
 __all__ = ["FastPlan", "plan_fast_add"]
 
@@ -39,7 +38,7 @@ def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], n
             )
             continue
         memory = MemoryRecord(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             text=msg.content,
             kind=MemoryKind.EPISODE,
             user_id=data.scope.user_id,

@@ -18,6 +18,7 @@ memory's own text is never changed; only its index representation is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from memoryd.config import IndexConfig
 from memoryd.models import MemoryRecord, Message
 from memoryd.text import tokenize
 
-__all__ = ["INDEX_FORMAT", "EpisodeIndex", "Represent", "turn_line"]
+__all__ = ["INDEX_FORMAT", "EpisodeIndex", "PendingIndex", "Represent", "turn_line"]
 
 # Bumped whenever the keyword terms of a text change (tokenizer, stemming, what is indexed):
 # a store records the format it was built with and is refused by a release that reads another.
@@ -90,21 +91,70 @@ class Represent:
         message of the call is embedded once (plus ``before``); a turn's vector mixes in
         its predecessor's.
         """
-        if not memories:
-            return EpisodeIndex(np.zeros((0, 0), dtype=np.float32), [])
-        lines = [self.message_line(m) for m in messages]
-        context = session and self.uses_context
-        previous: list[str | None] = [before, *lines[:-1]] if context else [None] * len(lines)
-        weight = self.config.context_weight if context else 0.0
-        if weight > 0:
-            extra = [before] if before else []
-            vectors = await embed(lines + extra)
-            own = vectors[: len(lines)]
-            prev_vec = np.vstack([vectors[len(lines) :] if before else np.zeros_like(own[:1]), own[:-1]])
-            mixed = own + weight * prev_vec
-            mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
-            chosen = mixed[list(positions)]
+        return await self.start(messages, positions, memories, before, embed, session=session).result()
+
+    def start(
+        self,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        memories: Sequence[MemoryRecord],
+        before: str | None,
+        embed: Embed,
+        *,
+        session: bool = True,
+    ) -> PendingIndex:
+        """:meth:`episodes` in two steps: the embedding is asked for now (an ``embed`` that hands
+        the model its work at once, on a thread, lets the caller do other work meanwhile), and
+        :meth:`PendingIndex.result` computes the terms while the model runs, then mixes."""
+        return PendingIndex(self, messages, positions, memories, before, embed, session)
+
+
+class PendingIndex:
+    """An :class:`EpisodeIndex` being computed (see :meth:`Represent.start`)."""
+
+    def __init__(
+        self,
+        represent: Represent,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        memories: Sequence[MemoryRecord],
+        before: str | None,
+        embed: Embed,
+        session: bool,
+    ) -> None:
+        self.represent = represent
+        self.positions = list(positions)
+        self.memories = list(memories)
+        lines = [represent.message_line(m) for m in messages] if memories else []
+        context = session and represent.uses_context
+        self.previous: list[str | None] = [before, *lines[:-1]] if context else [None] * len(lines)
+        self.weight = represent.config.context_weight if context else 0.0
+        self.before = before if self.weight > 0 else None
+        self.n_lines = len(lines)
+        if self.weight > 0:
+            texts = lines + ([before] if before else [])
         else:
-            chosen = await embed([lines[p] for p in positions])
-        terms = [self.terms(m, previous[p]) for m, p in zip(memories, positions, strict=True)]
+            texts = [lines[p] for p in self.positions]
+        self.vectors: asyncio.Future[np.ndarray] | None = (
+            asyncio.ensure_future(embed(texts)) if memories else None
+        )
+
+    async def result(self) -> EpisodeIndex:
+        if self.vectors is None:
+            return EpisodeIndex(np.zeros((0, 0), dtype=np.float32), [])
+        try:
+            pairs = zip(self.memories, self.positions, strict=True)
+            terms = [self.represent.terms(m, self.previous[p]) for m, p in pairs]
+            vectors = await self.vectors
+        finally:
+            self.vectors.cancel()  # a no-op once done; else nobody waits for it any more
+        if self.weight > 0:
+            n = self.n_lines
+            own = vectors[:n]
+            prev_vec = np.vstack([vectors[n:] if self.before else np.zeros_like(own[:1]), own[:-1]])
+            mixed = own + self.weight * prev_vec
+            mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+            chosen = mixed[self.positions]
+        else:
+            chosen = vectors
         return EpisodeIndex(np.asarray(chosen, dtype=np.float32), terms)

@@ -79,6 +79,8 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("am", re.compile(_EN_START + r"(?:i am|i'm)\s+(?P<x>(?:a|an)\s+.+)", re.I)),
 ]
+# A word every English rule above needs ("I", "I'm", "my name", "call me").
+_EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
 _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("name", re.compile(r"(?:^|[，,\s])我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
     ("name", re.compile(r"(?:^|[，,\s])我的名字是(?P<x>[^，,。！？\s]{1,20})")),
@@ -159,6 +161,8 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
 
 
 def _english(clause: str) -> Statement | None:
+    if _EN_ANY.search(clause) is None:
+        return None  # every rule needs one of these words: one scan instead of six
     for rule, pattern in _EN_RULES:
         found = pattern.search(clause)
         if found is None:

@@ -148,7 +148,8 @@ def test_longmemeval_end_to_end(tmp_path: Path) -> None:
 def test_a_second_run_is_served_by_the_embedding_cache(tmp_path: Path) -> None:
     _run(tmp_path, "locomo", _locomo())
     doc, _ = _run(tmp_path, "locomo", _locomo())
-    assert doc["systems"]["memoryd"]["stats"]["embedding_cache"] == {"hits": 21, "misses": 0}
+    cache = doc["systems"]["memoryd"]["stats"]["embedding_cache"]
+    assert cache["misses"] == 0 and cache["hits"] > 0  # (texts seen a moment ago never reach it)
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ async def test_every_item_is_tagged_with_its_id(filled: AsyncMemory) -> None:
     ctx = await filled.context(QUERY, user_id="ana", run_id="s2", token_budget=2000)
     lines = ctx.text.splitlines()
     for item in ctx.items:
-        assert item.id.startswith(item.tag)
+        assert item.id.endswith(item.tag)
         assert f"[{item.tag}] {item.text}" in lines
         stored = await filled.get(item.id, user_id="ana")
         assert stored.kind.value == item.kind

@@ -16,6 +16,6 @@ def test_context_command(run: Run) -> None:  # noqa: F811
     assert "## Recent conversation" in shown.stdout and "tokens" in shown.stdout
     body = as_json(run("context", "sister", "-u", "ana", "--budget", "30", "--json", env=env))
     assert body["budget"] == 30 and count_tokens(body["text"]) == body["tokens"] <= 30
-    assert all(item["id"].startswith(item["tag"]) for item in body["items"])
+    assert all(item["id"].endswith(item["tag"]) for item in body["items"])
     bad = run("context", "sister", "-u", "ana", "--budget", "0", env=env)
     assert bad.exit_code == 1 and "token_budget" in bad.stderr

@@ -127,7 +127,7 @@ def test_context_and_users_over_http(tmp_path: Path, embedder: USEEmbedder) -> N
         assert ctx["budget"] == 120 and 0 < ctx["tokens"] <= 120
         assert count_tokens(ctx["text"]) == ctx["tokens"]
         for item in ctx["items"]:
-            assert f"[{item['tag']}] " in ctx["text"] and item["id"].startswith(item["tag"])
+            assert f"[{item['tag']}] " in ctx["text"] and item["id"].endswith(item["tag"])
             assert c.get(f"/v1/memories/{item['id']}", params={"user_id": "ana"}).status_code == 200
         bad = c.post("/v1/context", json={"query": "x", "user_id": "ana", "token_budget": 0})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "token_budget"

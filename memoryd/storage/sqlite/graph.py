@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,7 @@ from typing import Any
 from memoryd.errors import InvalidInputError
 from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft, owner_of
 from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
-from memoryd.models import Scope, from_epoch, utcnow
+from memoryd.models import Scope, from_epoch, new_id, utcnow
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
@@ -223,7 +222,7 @@ class _Writer:
             )
         ]
         if not found:
-            entity_id = str(uuid.uuid4())
+            entity_id = new_id()
             self.conn.execute(
                 "INSERT INTO graph_entities (id, owner, user_id, agent_id, name, normal, type, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -321,7 +320,7 @@ class _Writer:
                 (add.valid_from, relation_id),
             )
         else:
-            relation_id = str(uuid.uuid4())
+            relation_id = new_id()
             conn.execute(
                 "INSERT INTO graph_relations (id, user_id, agent_id, source_id, relation, target_id, "
                 "memory_id, run_id, valid_from, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
