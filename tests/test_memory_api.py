@@ -332,3 +332,30 @@ async def test_writes_by_another_process_are_seen_by_loaded_indexes(settings: Se
         assert added not in {h.memory.id for h in await server.search("zebra crossing", user_id="u")}
         await server.add("another own write", user_id="u")  # own writes keep the caches
         assert len(await server.search("write", user_id="u")) == 2
+
+
+async def test_a_text_embedded_a_moment_ago_is_not_embedded_again(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The gateway embeds the user's message to look up memories, then stores it; a session's
+    next turn re-reads the previous one as context: the model sees each text once."""
+
+    class Counting:
+        name, dim, inline_texts = embedder.name, embedder.dim, embedder.inline_texts
+
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            self.texts += list(texts)
+            return embedder.embed(texts)
+
+    counting = Counting()
+    async with AsyncMemory(settings, embedder=counting) as mem:
+        question = "what was the name of my first dog?"
+        await mem.search(question, user_id="u")
+        await mem.add([{"role": "user", "content": question}, {"role": "assistant", "content": "Rex."}],
+                      user_id="u", run_id="s")
+        await mem.add([{"role": "user", "content": "and my cat?"}], user_id="u", run_id="s")
+        assert counting.texts.count(question) == 1
+        assert counting.texts.count("Rex.") == 1  # also the context of the session's next turn
+        found = await mem.search(question, user_id="u")
+        assert found[0].memory.text == question  # the reused vector is the text's own
