@@ -373,8 +373,8 @@ class AsyncMemory:
         """The last turn stored in a session, the context of the next one (None: no session)."""
         if not self.represent.uses_context or scope.run_id is None:
             return None
-        page = await self.storage.records.page(scope, _EPISODES, limit=1, offset=0)
-        return self.represent.line(page.items[0]) if page.items else None
+        last = await self.storage.records.latest(scope, _EPISODES, limit=1)
+        return self.represent.line(last[0]) if last else None
 
     async def _index_episodes(self, data: AddInput, plan: FastPlan) -> EpisodeIndex:
         return await (await self._start_index(data, plan)).result()
@@ -624,15 +624,15 @@ class AsyncMemory:
                 self._assistant_knowledge(owner, cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, SearchRequest(query, owner, None, wide, None, None, False)),
-                records.page(session, _EPISODES, limit=cfg.recent_turns, offset=0)
+                records.latest(session, _EPISODES, limit=cfg.recent_turns)
                 if session is not None and cfg.recent_turns
-                else _empty_page(),
+                else _nothing(),
             )
         finally:
             if not vector.done():
                 vector.cancel()
             await asyncio.gather(vector, return_exceptions=True)
-        cands = [Candidate(m, RECENT) for m in recent.items]
+        cands = [Candidate(m, RECENT) for m in recent]
         cands += [Candidate(m, PROFILE) for m in profile]
         cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
         cands += [Candidate(h.memory, PREFERENCES, h.score) for h in prefs]
@@ -822,8 +822,8 @@ async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[Sear
     return await searcher.search(request) if request.limit > 0 else []
 
 
-async def _empty_page() -> Page:
-    return Page([], 0, 0, 0)
+async def _nothing() -> list[MemoryRecord]:
+    return []
 
 
 def _check_query(query: Any, max_chars: int) -> None:

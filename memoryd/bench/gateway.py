@@ -24,6 +24,9 @@ are not extraction calls to the fake), and this process, the client.
 
 The machine's cores are shared by the three processes and anything else
 running: the report gives the load average and other processes' CPU share.
+The client is aiohttp, not httpx: with 64 connections httpx's pool spends
+about 2 ms of CPU per request, which on two cores would be taken from the
+server being measured (aiohttp: 0.2 ms).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import numpy as np
 from rich.table import Table
 
@@ -325,10 +328,9 @@ class _Run:
             self.note("starting memoryd (loading the embedder)")
             server = await asyncio.to_thread(_Child, _memoryd_child, self.overrides(upstream.port))
             try:
-                limits = httpx.Limits(
-                    max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency
-                )
-                async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+                connector = aiohttp.TCPConnector(limit=self.cfg.concurrency)
+                timeout = aiohttp.ClientTimeout(total=60)
+                async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
                     self.direct = f"http://127.0.0.1:{upstream.port}/v1/chat/completions"
                     self.through = f"http://127.0.0.1:{server.port}/v1/chat/completions"
                     await self.plain(client, result)
@@ -371,32 +373,30 @@ class _Run:
                     out[name].append(await calls[name]())
         return out
 
-    async def plain(self, client: httpx.AsyncClient, result: GatewayBenchResult) -> None:
+    async def plain(self, client: aiohttp.ClientSession, result: GatewayBenchResult) -> None:
         n = self.cfg.requests
         self.note(f"plain calls: {n} direct, {n} through memoryd, {n} through memoryd without a user")
         memory_ms: list[float] = []
         injected: list[int] = []
 
-        async def direct() -> float:
+        async def post(url: str, body: dict[str, Any]) -> tuple[float, Any]:
             start = time.perf_counter()
-            r = await client.post(self.direct, json=self.body(False))
-            r.raise_for_status()
-            return time.perf_counter() - start
+            async with client.post(url, json=body) as r:
+                r.raise_for_status()
+                await r.read()
+            return time.perf_counter() - start, r.headers
+
+        async def direct() -> float:
+            return (await post(self.direct, self.body(False)))[0]
 
         async def through() -> float:
-            start = time.perf_counter()
-            r = await client.post(self.through, json=self.body(True))
-            r.raise_for_status()
-            took = time.perf_counter() - start
-            memory_ms.append(float(r.headers["x-memoryd-memory-ms"]) / 1000)
-            injected.append(int(r.headers["x-memoryd-memories-injected"]))
+            took, headers = await post(self.through, self.body(True))
+            memory_ms.append(float(headers["x-memoryd-memory-ms"]) / 1000)
+            injected.append(int(headers["x-memoryd-memories-injected"]))
             return took
 
         async def passthrough() -> float:
-            start = time.perf_counter()
-            r = await client.post(self.through, json=self.body(False))
-            r.raise_for_status()
-            return time.perf_counter() - start
+            return (await post(self.through, self.body(False)))[0]
 
         calls = {"direct": direct, "through": through, "passthrough": passthrough}
         times = await self._alternate(calls, self.cfg.requests)
@@ -406,17 +406,17 @@ class _Run:
         result.memory_ms = Latency.of(measured)
         result.injected_mean = round(sum(injected[-self.cfg.requests :]) / max(1, len(measured)), 1)
 
-    async def streams(self, client: httpx.AsyncClient, result: GatewayBenchResult) -> None:
+    async def streams(self, client: aiohttp.ClientSession, result: GatewayBenchResult) -> None:
         self.note(
             f"streams: {self.cfg.requests} direct, {self.cfg.requests} through memoryd (time to first byte)"
         )
 
         async def first_byte(url: str, body: dict[str, Any]) -> float:
             start = time.perf_counter()
-            async with client.stream("POST", url, json=body) as r:
+            async with client.post(url, json=body) as r:
                 r.raise_for_status()
                 ttfb = None
-                async for _ in r.aiter_raw():
+                async for _ in r.content.iter_any():
                     ttfb = ttfb or time.perf_counter() - start
             if ttfb is None:
                 raise RuntimeError("an empty stream")
@@ -431,7 +431,7 @@ class _Run:
         )
         result.ttfb_direct, result.ttfb_through = Latency.of(times["direct"]), Latency.of(times["through"])
 
-    async def sustained(self, client: httpx.AsyncClient, result: GatewayBenchResult, port: int) -> None:
+    async def sustained(self, client: aiohttp.ClientSession, result: GatewayBenchResult, port: int) -> None:
         cfg = self.cfg
         total = int(cfg.rate * cfg.duration_s)
         self.note(
@@ -446,11 +446,12 @@ class _Run:
             async with slots:
                 start = time.perf_counter()
                 try:
-                    r = await client.post(self.through, json=body)
-                    if r.status_code != 200:
-                        errors[f"HTTP {r.status_code}"] = errors.get(f"HTTP {r.status_code}", 0) + 1
-                        return
-                except httpx.HTTPError as exc:
+                    async with client.post(self.through, json=body) as r:
+                        await r.read()
+                        if r.status != 200:
+                            errors[f"HTTP {r.status}"] = errors.get(f"HTTP {r.status}", 0) + 1
+                            return
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     return
                 latencies.append(time.perf_counter() - start)
@@ -466,9 +467,10 @@ class _Run:
         seconds = time.perf_counter() - start
         pending = None
         try:
-            health = (await client.get(f"http://127.0.0.1:{port}/health")).json()
+            async with client.get(f"http://127.0.0.1:{port}/health") as r:
+                health = await r.json(content_type=None)
             pending = health["checks"]["gateway"]["writeback"]["in_flight"]
-        except (httpx.HTTPError, KeyError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
             pass
         ok = len(latencies)
         result.sustained = Sustained(

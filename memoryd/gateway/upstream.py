@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from memoryd.errors import LLMError
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
 from memoryd.llm.http import scrub, status_error
 from memoryd.llm.router import Router
+from memoryd.llm.transport import Reply, StreamReply
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["CLIENT_ERRORS", "OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
@@ -55,7 +54,7 @@ class OpenStream:
     """A stream that has produced its first chunks: the rest is read from ``events``."""
 
     target: Target
-    response: httpx.Response
+    response: StreamReply
     events: AsyncIterator[Event]
     translator: StreamTranslator
     first: list[dict[str, Any]]
@@ -64,7 +63,7 @@ class OpenStream:
         await self.response.aclose()
 
 
-def _message(data: Any, response: httpx.Response) -> str:
+def _message(data: Any, response: Reply) -> str:
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])
@@ -73,7 +72,7 @@ def _message(data: Any, response: httpx.Response) -> str:
     return response.text[:500].strip() or f"HTTP {response.status_code}"
 
 
-def _failure(target: Target, response: httpx.Response) -> Exception:
+def _failure(target: Target, response: Reply) -> Exception:
     """What an error status means: a client error to relay, or a target failure to fall back from."""
     if response.status_code not in CLIENT_ERRORS:
         return status_error(target, response)
@@ -117,7 +116,7 @@ async def complete(
         wire = wire_for(target)
         up = wire.request(target, body, stream=False, usage=usage)
         response = await router.http.post(
-            up.url, json=up.body, headers=up.headers, params=up.params, timeout=target.timeout_s
+            up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s
         )
         if response.status_code >= 400:
             raise _failure(target, response)
@@ -143,16 +142,14 @@ async def open_stream(
     async def call(target: Target) -> OpenStream:
         wire = wire_for(target)
         up = wire.request(target, body, stream=True, usage=usage)
-        request = router.http.build_request(
-            "POST", up.url, json=up.body, headers=up.headers, params=up.params, timeout=target.timeout_s
+        response = await router.http.open(
+            up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s
         )
-        response = await router.http.send(request, stream=True)
         try:
             if response.status_code >= 400:
-                await response.aread()
-                raise _failure(target, response)
+                raise _failure(target, await response.read())
             translator = wire.translator(target, body, usage=usage)
-            stream = events(response.aiter_lines())
+            stream = events(response.lines())
             first: list[dict[str, Any]] = []
             while not first:
                 try:

@@ -3,20 +3,28 @@
 After an answer is complete (for a stream, after its last chunk) the user's
 last message and the answer are added as one turn of the user's session:
 through the async pipeline when it is on (a durable event, source
-``gateway``), else with :meth:`AsyncMemory.add`. Either way it runs as a task
-of its own, so the client's response never waits for it; a storage failure is
-retried a few times with a back-off, and :meth:`WriteBack.drain` lets the
-server finish what is in flight before it closes the store. Nothing is
-dropped: when :data:`MAX_PENDING` write-backs wait (a server taking more turns
-than it can store, for minutes), :meth:`WriteBack.room` makes new chat calls
-wait for room before they start — back-pressure on clients rather than lost
-turns; the async pipeline is the way to absorb such bursts.
+``gateway``), else with :meth:`AsyncMemory.add`. The client's response never
+waits for it.
+
+Turns wait in a queue per conversation (store, user, session, model) and a
+few writer tasks store them in order, every turn waiting in a conversation at
+once — one add of their messages (batches of at most :data:`BATCH` turns): one
+embedding call, one transaction. Under load that is several times cheaper than
+an add per turn; a quiet conversation's turn is written as soon as a writer is
+free, alone. A storage failure is retried a few times with a back-off;
+:meth:`WriteBack.drain` lets the server finish what is queued before it closes
+the store. Nothing is dropped: when :data:`MAX_PENDING` turns wait (a server
+taking more turns than it can store, for minutes), :meth:`WriteBack.room`
+makes new chat calls wait for room before they start — back-pressure on
+clients rather than lost turns; the async pipeline is the way to absorb such
+bursts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +32,13 @@ from memoryd.config import LimitsConfig
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.pipeline.events import AddPayload
 
-__all__ = ["MAX_PENDING", "RETRIES", "Turn", "WriteBack"]
+__all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Turn", "WriteBack"]
 
 log = logging.getLogger("memoryd.gateway")
 
 RETRIES = (0.2, 1.0, 5.0)  # back-off before each retry of a synchronous write-back
 MAX_PENDING = 10_000
+BATCH = 64  # turns of one conversation stored by one add, at most
 
 
 @dataclass(frozen=True)
@@ -49,93 +58,152 @@ class Turn:
         ]
 
 
+@dataclass
+class _Conversation:
+    """Turns of one conversation waiting to be stored, and where they go."""
+
+    key: tuple[Any, ...]
+    memory: Any
+    pipeline: Any
+    user_id: str
+    session_id: str | None
+    model: str
+    turns: deque[tuple[Turn, bool]]  # each with whether a storage failure is retried
+
+
 class WriteBack:
-    """Schedules write-backs as tasks and counts what became of them."""
+    """Queues write-backs per conversation, stores them in batches, counts what became of them."""
 
     def __init__(self, limits: LimitsConfig, *, concurrency: int = 4) -> None:
         self.limits = limits
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(concurrency)
-        self.counts = {"scheduled": 0, "queued": 0, "stored": 0, "failed": 0, "waited": 0}
+        self.concurrency = concurrency
+        self.batch = max(1, min(BATCH, limits.max_messages_per_add // 2))
+        self._waiting: OrderedDict[tuple[Any, ...], _Conversation] = OrderedDict()
+        self._busy: set[tuple[Any, ...]] = set()  # conversations a writer is storing (order must hold)
+        self._writers: set[asyncio.Task[None]] = set()
+        self._pending = 0  # turns queued or being written
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._room = asyncio.Event()
         self._room.set()
+        self.counts = {"scheduled": 0, "queued": 0, "stored": 0, "failed": 0, "waited": 0, "batches": 0}
 
     async def room(self) -> None:
         """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
-        if len(self._tasks) < MAX_PENDING:
+        if self._pending < MAX_PENDING:
             return
         self.counts["waited"] += 1
         if self.counts["waited"] == 1 or self.counts["waited"] % 1000 == 0:
             log.warning(
                 "gateway: %d write-backs pending; new chat calls wait for room (%d so far): turn on "
                 "the async pipeline to absorb this load",
-                len(self._tasks), self.counts["waited"],
+                self._pending, self.counts["waited"],
             )  # fmt: skip
-        while len(self._tasks) >= MAX_PENDING:
+        while self._pending >= MAX_PENDING:
             self._room.clear()
             await self._room.wait()
 
     def schedule(self, memory: Any, pipeline: Any, turn: Turn, *, retry: bool = True) -> None:
-        """Start writing ``turn`` back; returns at once. ``retry``: try again after a storage failure."""
-        task = asyncio.get_running_loop().create_task(self._write(memory, pipeline, turn, retry))
+        """Queue ``turn`` for writing; returns at once. ``retry``: try again after a storage failure."""
+        key = (id(memory), id(pipeline), turn.user_id, turn.session_id, turn.model)
+        conversation = self._waiting.get(key)
+        if conversation is None:
+            conversation = _Conversation(
+                key, memory, pipeline, turn.user_id, turn.session_id, turn.model, deque()
+            )
+            self._waiting[key] = conversation
+        conversation.turns.append((turn, retry))
         self.counts["scheduled"] += 1
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if len(self._tasks) < MAX_PENDING:
-            self._room.set()
+        self._pending += 1
+        self._idle.clear()
+        if len(self._writers) < self.concurrency:
+            writer = asyncio.get_running_loop().create_task(self._writer())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        """Turns queued or being written."""
+        return self._pending
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait for the write-backs in flight (at most ``timeout_s``, then they are cancelled)."""
-        if not self._tasks:
+        """Wait for the queued write-backs (at most ``timeout_s``, then the writers are cancelled)."""
+        if self._pending == 0:
             return
-        _, late = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning("gateway: %d write-back(s) still running at shutdown were cancelled", len(late))
-            await asyncio.gather(*late, return_exceptions=True)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("gateway: %d write-back(s) still pending at shutdown were cancelled", self._pending)
+            for writer in list(self._writers):
+                writer.cancel()
+            await asyncio.gather(*self._writers, return_exceptions=True)
 
-    async def _write(self, memory: Any, pipeline: Any, turn: Turn, retry: bool) -> None:
-        messages = turn.messages(self.limits.max_message_chars)
-        metadata = {"source": "gateway", "model": turn.model}
-        async with self._slots:
-            for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
-                try:
-                    if pipeline is not None:
-                        payload = AddPayload(
-                            messages, user_id=turn.user_id, run_id=turn.session_id, metadata=metadata
-                        )
-                        submission = await pipeline.submit_add(memory, payload, source="gateway")
-                        self.counts["queued" if submission.pipeline == "queued" else "stored"] += 1
-                    else:
-                        await memory.add(
-                            messages, user_id=turn.user_id, run_id=turn.session_id, metadata=metadata
-                        )
-                        self.counts["stored"] += 1
-                    return
-                except BackendUnavailableError as exc:
-                    if pause is None:
-                        self._failed(turn, exc, attempt + 1)
-                        return
-                    await asyncio.sleep(pause)
-                except MemorydError as exc:
-                    self._failed(turn, exc, attempt + 1)
-                    return
-                except Exception as exc:  # noqa: BLE001 - a background task logs; nothing else would
-                    log.exception("gateway write-back for user %r failed", turn.user_id)
-                    self._failed(turn, exc, attempt + 1)
-                    return
+    def _next(self) -> tuple[_Conversation, list[tuple[Turn, bool]]] | None:
+        """The oldest conversation with turns and no writer, and its next batch of turns."""
+        for key, conversation in self._waiting.items():
+            if key in self._busy:
+                continue
+            batch = [conversation.turns.popleft() for _ in range(min(self.batch, len(conversation.turns)))]
+            if not conversation.turns:
+                del self._waiting[key]
+            else:
+                self._waiting.move_to_end(key)  # others' turns next: no conversation starves the rest
+            self._busy.add(key)
+            return conversation, batch
+        return None
 
-    def _failed(self, turn: Turn, exc: Exception, attempts: int) -> None:
-        self.counts["failed"] += 1
+    async def _writer(self) -> None:
+        while True:
+            job = self._next()
+            if job is None:
+                return
+            conversation, batch = job
+            try:
+                await self._write(conversation, batch)
+            finally:
+                self._busy.discard(conversation.key)
+                self._pending -= len(batch)
+                if self._pending < MAX_PENDING:
+                    self._room.set()
+                if self._pending == 0:
+                    self._idle.set()
+
+    async def _write(self, conversation: _Conversation, batch: list[tuple[Turn, bool]]) -> None:
+        messages = [m for turn, _ in batch for m in turn.messages(self.limits.max_message_chars)]
+        metadata = {"source": "gateway", "model": conversation.model}
+        retry = all(r for _, r in batch)
+        who = {"user_id": conversation.user_id, "run_id": conversation.session_id}
+        self.counts["batches"] += 1
+        for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
+            try:
+                if conversation.pipeline is not None:
+                    payload = AddPayload(messages, metadata=metadata, **who)
+                    submission = await conversation.pipeline.submit_add(
+                        conversation.memory, payload, source="gateway"
+                    )
+                    self.counts["queued" if submission.pipeline == "queued" else "stored"] += len(batch)
+                else:
+                    await conversation.memory.add(messages, metadata=metadata, **who)
+                    self.counts["stored"] += len(batch)
+                return
+            except BackendUnavailableError as exc:
+                if pause is None:
+                    self._failed(conversation, len(batch), exc, attempt + 1)
+                    return
+                await asyncio.sleep(pause)
+            except MemorydError as exc:
+                self._failed(conversation, len(batch), exc, attempt + 1)
+                return
+            except Exception as exc:  # noqa: BLE001 - a background task logs; nothing else would
+                log.exception("gateway write-back for user %r failed", conversation.user_id)
+                self._failed(conversation, len(batch), exc, attempt + 1)
+                return
+
+    def _failed(self, conversation: _Conversation, turns: int, exc: Exception, attempts: int) -> None:
+        self.counts["failed"] += turns
         reason = exc.message if isinstance(exc, MemorydError) else type(exc).__name__
         log.warning(
-            "gateway write-back for user %r dropped after %d attempt(s): %s", turn.user_id, attempts, reason
-        )
+            "gateway write-back of %d turn(s) for user %r dropped after %d attempt(s): %s",
+            turns, conversation.user_id, attempts, reason,
+        )  # fmt: skip

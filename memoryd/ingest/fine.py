@@ -144,13 +144,10 @@ class FineIngestor:
         """The last few episodes of the same session, oldest first."""
         if scope.run_id is None or self.config.context_messages == 0:
             return []
-        page = await self.storage.records.page(
-            scope,
-            parse_filter({"kind": MemoryKind.EPISODE.value}),
-            limit=self.config.context_messages,
-            offset=0,
+        latest = await self.storage.records.latest(
+            scope, parse_filter({"kind": MemoryKind.EPISODE.value}), limit=self.config.context_messages
         )
-        return list(reversed(page.items))
+        return list(reversed(latest))
 
     async def _facts(
         self, extraction: Extraction, data: AddInput, fresh: list[tuple[str, NewMessage]]

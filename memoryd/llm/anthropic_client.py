@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from memoryd.errors import LLMError
 from memoryd.llm.http import post_json
 from memoryd.llm.providers import vendor
+from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
 __all__ = ["AnthropicChat", "build_request", "endpoint", "merge_turns", "parse_response"]
@@ -77,8 +76,8 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
 
 
 class AnthropicChat:
-    """Anthropic Messages over a shared ``httpx.AsyncClient``."""
+    """Anthropic Messages over the router's shared :class:`HTTPClient`."""
 
-    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion:
+    async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
         url, headers, body = build_request(target, request)
         return parse_response(target, await post_json(http, target, url, headers, body))

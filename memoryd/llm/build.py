@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import httpx
 from pydantic import SecretStr
 
 from memoryd.config import LLMConfig, Settings
 from memoryd.errors import ConfigError
 from memoryd.llm.providers import vendor
 from memoryd.llm.router import Router
+from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
 
 __all__ = ["build_router", "build_targets", "make_target"]
@@ -100,7 +100,7 @@ def build_targets(config: LLMConfig, env: Mapping[str, str] | None = None) -> li
 
 
 def build_router(
-    settings: Settings, *, env: Mapping[str, str] | None = None, http: httpx.AsyncClient | None = None
+    settings: Settings, *, env: Mapping[str, str] | None = None, http: HTTPClient | None = None
 ) -> Router | None:
     """The router for ``settings.llm``, or ``None`` when no LLM is configured (fast mode)."""
     config = settings.llm

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
 from memoryd.llm.http import post_json
+from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage
 
 __all__ = ["GeminiChat", "build_request", "endpoint", "parse_response"]
@@ -63,8 +62,8 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
 
 
 class GeminiChat:
-    """Gemini generateContent over a shared ``httpx.AsyncClient``."""
+    """Gemini generateContent over the router's shared :class:`HTTPClient`."""
 
-    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion:
+    async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
         url, headers, body = build_request(target, request)
         return parse_response(target, await post_json(http, target, url, headers, body))

@@ -1,8 +1,9 @@
 """HTTP plumbing shared by the wire clients: one POST helper and one error translator.
 
-httpx's exceptions and vendors' error statuses become :class:`LLMError`s here,
-at the boundary, with the API key scrubbed from every message. The future chat
-gateway reuses :func:`translate_errors` around its own (streaming) requests.
+Transport failures (:data:`memoryd.llm.transport.TRANSPORT_ERRORS`) and vendors'
+error statuses become :class:`LLMError`s here, at the boundary, with the API key
+scrubbed from every message. The chat gateway reuses :func:`translate_errors`
+around its own (streaming) requests.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from memoryd.errors import LLMError, LLMTimeoutError
+from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
 from memoryd.llm.types import Target
 
 __all__ = ["post_json", "retry_after", "scrub", "status_error", "translate_errors"]
@@ -57,7 +57,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Reply) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -70,7 +70,7 @@ def _detail(response: httpx.Response) -> str:
     return json.dumps(body)[:_MAX_DETAIL]
 
 
-def status_error(target: Target, response: httpx.Response) -> LLMError:
+def status_error(target: Target, response: Reply) -> LLMError:
     """The :class:`LLMError` for an HTTP error status (429 and 5xx are transient)."""
     status = response.status_code
     detail = scrub(_detail(response), target.api_key)
@@ -87,22 +87,22 @@ def status_error(target: Target, response: httpx.Response) -> LLMError:
 
 @contextmanager
 def translate_errors(target: Target) -> Iterator[None]:
-    """Turn httpx's exceptions (and asyncio timeouts) inside the block into :class:`LLMError`s."""
+    """Turn transport failures (and asyncio timeouts) inside the block into :class:`LLMError`s."""
     try:
         yield
     except LLMError:
         raise
-    except (httpx.TimeoutException, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise LLMTimeoutError(
             f"{target.label}: no answer within {target.timeout_s:g} s", target=target.label
         ) from exc
-    except httpx.HTTPError as exc:
+    except TRANSPORT_ERRORS as exc:
         reason = scrub(str(exc) or type(exc).__name__, target.api_key)
         raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc
 
 
 async def post_json(
-    http: httpx.AsyncClient,
+    http: HTTPClient,
     target: Target,
     url: str,
     headers: Mapping[str, str],
@@ -111,9 +111,7 @@ async def post_json(
 ) -> dict[str, Any]:
     """POST ``body`` as JSON and return the JSON object answered; errors translated."""
     with translate_errors(target):
-        response = await http.post(
-            url, json=body, headers=dict(headers), params=params, timeout=target.timeout_s
-        )
+        response = await http.post(url, body, headers=headers, params=params, timeout_s=target.timeout_s)
     if response.status_code >= 400:
         raise status_error(target, response)
     try:

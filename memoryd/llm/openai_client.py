@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from memoryd.errors import LLMError
 from memoryd.llm.http import post_json
 from memoryd.llm.providers import Vendor, vendor
+from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
 
 __all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
@@ -100,12 +99,12 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
 
 
 class OpenAIChat:
-    """Chat completions over a shared ``httpx.AsyncClient``."""
+    """Chat completions over the router's shared :class:`HTTPClient`."""
 
     def __init__(self) -> None:
         self._mode: dict[str, JsonMode] = {}  # per target label, after a server refused a mode
 
-    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion:
+    async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
         mode = self._mode.get(target.label)
         while True:
             url, headers, body, params = build_request(target, request, mode)

@@ -25,8 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-import httpx
-
 from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 from memoryd.llm.anthropic_client import AnthropicChat
 from memoryd.llm.breaker import Breaker, TargetStats
@@ -34,6 +32,7 @@ from memoryd.llm.gemini_client import GeminiChat
 from memoryd.llm.http import translate_errors
 from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.providers import vendor
+from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
 __all__ = ["ChatClient", "Router"]
@@ -45,7 +44,7 @@ log = logging.getLogger("memoryd.llm")
 class ChatClient(Protocol):
     """One wire format: send a request to a target, return its completion (errors translated)."""
 
-    async def complete(self, http: httpx.AsyncClient, target: Target, request: ChatRequest) -> Completion: ...
+    async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion: ...
 
 
 def _unique(tiers: Sequence[Sequence[Target]]) -> list[list[Target]]:
@@ -75,7 +74,7 @@ class Router:
         breaker_cooldown_s: float = 30.0,
         max_wait_s: float = 10.0,
         backoff_s: float = 0.25,
-        http: httpx.AsyncClient | None = None,
+        http: HTTPClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tiers = _unique([list(t) for t in tiers if t])
@@ -99,10 +98,10 @@ class Router:
 
     # -- life cycle ----------------------------------------------------------
     @property
-    def http(self) -> httpx.AsyncClient:
-        """The one HTTP client every target shares (created on first use)."""
+    def http(self) -> HTTPClient:
+        """The one HTTP client every target shares (its connections made on first use)."""
         if self._http is None:
-            self._http = httpx.AsyncClient(headers={"user-agent": "memoryd"}, timeout=30.0)
+            self._http = HTTPClient()
         return self._http
 
     async def aclose(self) -> None:
@@ -156,7 +155,7 @@ class Router:
     ) -> T:
         """``await fn(target)`` on the first target that succeeds, with fallback and retries.
 
-        ``fn`` raises :class:`LLMError` (or lets httpx errors escape) to fail over;
+        ``fn`` raises :class:`LLMError` (or lets transport errors escape) to fail over;
         :class:`LLMOutputError` to reject an answer. With ``timeout`` each attempt
         is cut off after the target's ``timeout_s``. Other exceptions propagate.
         ``targets`` (some of this router's own, in the order to try) replaces the

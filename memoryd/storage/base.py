@@ -161,6 +161,11 @@ class RecordStore(Protocol):
         as_of: datetime | None = None,
         include_expired: bool = False,
     ) -> Page: ...
+    async def latest(self, scope: Scope, where: Filter | None, *, limit: int) -> list[MemoryRecord]:
+        """The newest ``limit`` current memories of ``scope`` matching ``where``, newest first (a
+        :meth:`page` without its count: a session's last turns)."""
+        ...
+
     async def select_ids(
         self,
         scope: Scope,

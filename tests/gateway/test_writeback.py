@@ -32,3 +32,22 @@ async def test_room_is_immediate_below_the_cap(amem: AsyncMemory) -> None:
     wb = WriteBack(amem.settings.limits)
     await asyncio.wait_for(wb.room(), 1)
     assert wb.counts["waited"] == 0
+
+
+async def test_turns_waiting_in_a_conversation_are_stored_together_in_order(amem: AsyncMemory) -> None:
+    wb = WriteBack(amem.settings.limits, concurrency=1)
+    ana = [Turn("ana", "s1", f"question number {i}", f"answer number {i}", "m") for i in range(10)]
+    bo = Turn("bo", None, "what is my name?", "You are Bo.", "m")
+    for turn in [*ana[:5], bo, *ana[5:]]:
+        wb.schedule(amem, None, turn)
+    assert wb.in_flight == 11
+    await wb.drain()
+    assert wb.counts["stored"] == 11 and wb.counts["failed"] == 0
+    assert wb.counts["batches"] == 2  # everything waiting in a conversation, in one add each
+    page = await amem.get_all(user_id="ana", run_id="s1", filters={"kind": "episode"}, limit=50)
+    stored = [m.text for m in reversed(page.items)]  # newest first: turned back into the order said
+    assert stored == [text for t in ana for text in (t.question, t.answer)]
+    assert [m.text for m in (await amem.get_all(user_id="bo")).items if m.kind.value == "episode"] == [
+        "You are Bo.",
+        "what is my name?",
+    ]

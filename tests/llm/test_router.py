@@ -233,15 +233,14 @@ async def test_run_is_generic_and_an_output_rejection_falls_back_without_trippin
     assert (stats["rejected"], stats["failures"], stats["state"]) == (1, 0, "closed")
 
 
-async def test_run_translates_httpx_errors_and_lets_other_exceptions_through(
+async def test_run_translates_transport_errors_and_lets_other_exceptions_through(
     make_router: Callable[..., Router],
 ) -> None:
     t = Target("custom", "x", dead_url())
     router = make_router([[t]], max_attempts=1)
 
-    async def raw_call(target: Target) -> None:
-        async with httpx.AsyncClient() as client:
-            await client.get(target.base_url)
+    async def raw_call(target: Target) -> None:  # a raw request on the router's client, as the gateway's
+        await router.http.post(f"{target.base_url}/chat/completions", {}, headers={}, timeout_s=5)
 
     with pytest.raises(LLMUnavailableError, match="connection failed"):
         await router.run(raw_call)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from memoryd.filters import matches, parse_filter
-from memoryd.models import Event, Scope
+from memoryd.models import Event, MemoryKind, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 from tests.storage.helpers import T0, adds, record, unit
 
@@ -72,6 +72,19 @@ async def test_list_pages_newest_first_with_total(store: Storage) -> None:
     page = await store.records.page(Scope("u1"), None, limit=3, offset=2)
     assert page.total == 7
     assert [m.text for m in page.items] == ["m4", "m3", "m2"]
+
+
+async def test_latest_is_the_newest_current_matches_without_a_count(store: Storage) -> None:
+    turns = [record(f"turn {i}", run_id="s1", days=i) for i in range(5)]
+    fact = record("a fact", run_id="s1", days=9, kind=MemoryKind.FACT)
+    old = record("superseded turn", run_id="s1", days=10, valid_to=T0 + timedelta(days=11))
+    other = record("another session", run_id="s2", days=12)
+    await store.commit(adds(*((m, unit(1)) for m in [*turns, fact, old, other])))
+    episodes = parse_filter({"kind": "episode"})
+    newest = await store.records.latest(Scope("u1", None, "s1"), episodes, limit=3)
+    assert [m.text for m in newest] == ["turn 4", "turn 3", "turn 2"]
+    assert [m.text for m in await store.records.latest(Scope("u1", None, "s1"), None, limit=1)] == ["a fact"]
+    assert await store.records.latest(Scope("u9"), None, limit=5) == []
 
 
 async def test_validity_current_as_of_and_expired(store: Storage) -> None:
