@@ -89,7 +89,7 @@ class StorageConfig(_Section):
         20_000, ge=0, description="Memories kept in RAM for search results (0 turns the cache off)."
     )
     exact_search_max: int = Field(
-        20000,
+        4096,
         ge=0,
         description="Partitions up to this many vectors are searched exactly; larger ones shortlist "
         "candidates on a low-dimensional projection, then score them exactly.",

@@ -180,7 +180,11 @@ class Scope:
         ]
 
     def contains(self, memory: MemoryRecord) -> bool:
-        return all(getattr(memory, k) == v for k, v in self.items())
+        return (
+            (self.user_id is None or memory.user_id == self.user_id)
+            and (self.agent_id is None or memory.agent_id == self.agent_id)
+            and (self.run_id is None or memory.run_id == self.run_id)
+        )
 
 
 @dataclass(frozen=True, slots=True)

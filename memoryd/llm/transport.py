@@ -17,6 +17,8 @@ and each wait for bytes (as httpx's did), not a stream's whole length.
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -82,15 +84,27 @@ class HTTPClient:
         self._headers = {"user-agent": user_agent}
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
                 headers=self._headers,
-                trust_env=True,  # HTTP(S)_PROXY, NO_PROXY, as httpx honoured them
             )
         return self._session
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY (as httpx honoured them), looked up
+        once per host: aiohttp's ``trust_env`` reads the environment and ~/.netrc on a thread
+        for every request."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            proxy = urllib.request.getproxies().get(parts.scheme)
+            bypass = proxy is not None and urllib.request.proxy_bypass(parts.hostname or "")
+            self._proxies[key] = None if bypass else proxy
+        return self._proxies[key]
 
     @staticmethod
     def _request(
@@ -112,7 +126,10 @@ class HTTPClient:
     ) -> Reply:
         """POST ``body`` as JSON and read the whole reply."""
         data, sent, timeout = self._request(body, headers, timeout_s)
-        async with self._open().post(url, data=data, headers=sent, params=params, timeout=timeout) as r:
+        post = self._open().post(
+            url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
+        )
+        async with post as r:
             return Reply(r.status, r.headers, await r.read())
 
     async def open(
@@ -126,7 +143,9 @@ class HTTPClient:
     ) -> StreamReply:
         """POST ``body`` as JSON and return once the status and headers are in."""
         data, sent, timeout = self._request(body, headers, timeout_s)
-        response = await self._open().post(url, data=data, headers=sent, params=params, timeout=timeout)
+        response = await self._open().post(
+            url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
+        )
         return StreamReply(response)
 
     async def aclose(self) -> None:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, Storage
+from memoryd.storage import ChangeSet, Storage, StoredMemory
 from memoryd.storage.sqlite.bm25 import K1, B, BM25Partition
 from memoryd.storage.sqlite.vectors import VectorPartition
 from tests.storage.helpers import adds, record, unit
@@ -59,7 +59,9 @@ def test_projection_shortlist_agrees_with_exact_search() -> None:
     for m, v in zip(memories, vecs, strict=True):
         exact.put(m, v)
         approx.put(m, v)
-    assert exact.basis is None and approx.basis is not None
+    assert not exact.wants_projection and approx.wants_projection  # built off the write path
+    approx.build_projection()
+    assert exact.basis is None and approx.basis is not None and not approx.wants_projection
     found = 0
     for qi in range(50):
         q = vecs[qi * 7] + 0.3 * (rng.normal(size=64) * spectrum).astype(np.float32)
@@ -97,3 +99,32 @@ def test_sliced_matvec_equals_the_plain_product() -> None:
     q = rng.standard_normal(512).astype(np.float32)
     assert np.allclose(matvec(mat, q), mat @ q, atol=1e-4)
     assert np.allclose(matvec(mat[:10], q), mat[:10] @ q)  # small: not sliced
+
+
+async def test_a_partition_grown_past_exact_search_gets_its_projection_in_the_background(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from memoryd.storage.sqlite.database import SQLiteDatabase
+    from memoryd.storage.sqlite.vectors import SQLiteVectorIndex
+
+    db = SQLiteDatabase(tmp_path / "v.db")
+    index = SQLiteVectorIndex(db, exact_max=300)
+    await index.open("model", 64)
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(400, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    memories = [record(f"v{i}") for i in range(400)]
+    try:
+        await index.apply(ChangeSet(upserts=[StoredMemory(m, v) for m, v in zip(memories[:200], vecs[:200], strict=True)]))
+        q = vecs[250]
+        assert (await index.search(q, scope=Scope("u1"), limit=5))[0][0] != memories[250].id  # not there yet
+        await index.apply(ChangeSet(upserts=[StoredMemory(m, v) for m, v in zip(memories[200:], vecs[200:], strict=True)]))
+        first = await index.search(q, scope=Scope("u1"), limit=5)  # exact, and starts the build
+        assert first[0][0] == memories[250].id
+        for _ in range(200):
+            if not index._builds:
+                break
+            await asyncio.sleep(0.01)
+        part = await index.cache.get(("user_id", "u1"))
+        assert part.basis is not None and part.proj.shape[1] == part.pdim
+        assert await index.search(q, scope=Scope("u1"), limit=5) == first  # the shortlist agrees
+    finally:
+        await index.close()

@@ -22,6 +22,10 @@ async def test_round_trip_keeps_every_field(store: Storage) -> None:
     await store.commit(adds((m, unit(1))))
     got = (await store.records.get_many([m.id]))[m.id]
     assert got == m
+    again = (await store.records.get_many([m.id]))[m.id]  # (served from a cache, if the store has one)
+    assert again == m
+    again.metadata["nested"]["x"] = 2  # a caller changing its copy changes nothing stored
+    assert (await store.records.get_many([m.id]))[m.id] == m
 
 
 async def test_upsert_replaces_and_delete_removes(store: Storage) -> None:

@@ -7,7 +7,6 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -129,7 +128,13 @@ def validity_sql(as_of: datetime | None, include_expired: bool, table: str = "m"
 
 def _own_copy(record: MemoryRecord) -> MemoryRecord:
     """A record whose metadata nobody else holds: mutating a result never alters the cache."""
-    return replace(record, metadata=_json_copy(record.metadata)) if record.metadata else record
+    if not record.metadata:
+        return record
+    m = record  # every field by position: a third of what dataclasses.replace costs
+    return MemoryRecord(
+        m.id, m.text, m.kind, m.user_id, m.agent_id, m.run_id, _json_copy(m.metadata), m.role, m.actor,
+        m.source_ids, m.event_time, m.created_at, m.updated_at, m.hash, m.valid_from, m.valid_to,
+    )  # fmt: skip
 
 
 def _json_copy(value: Any) -> Any:

@@ -118,7 +118,8 @@ class Rows:
             idx, vals = idx[part], vals[part]
         order = np.lexsort((idx, -vals))
         slots = idx[order] if rows is None else np.asarray(rows)[idx[order]]
-        return [(self.ids[int(s)], float(v)) for s, v in zip(slots, vals[order], strict=True)]
+        ids = self.ids
+        return [(ids[s], v) for s, v in zip(slots.tolist(), vals[order].tolist(), strict=True)]
 
 
 class RowStub:
