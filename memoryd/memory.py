@@ -617,13 +617,17 @@ class AsyncMemory:
         searcher = HybridSearcher(self.storage, embed_once, self.settings.search)
         records = self.storage.records
         wide = cfg.max_facts * 2 + cfg.max_episodes
-        pref_request = SearchRequest(query, owner, _PREFERENCES, cfg.max_facts, None, None, False)
+        # The hits' records are only read here (the context holds copies of their text): shared.
+        pref_request = SearchRequest(
+            query, owner, _PREFERENCES, cfg.max_facts, None, None, False, shared=True
+        )
+        wide_request = SearchRequest(query, owner, None, wide, None, None, False, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
                 self._profile(owner, cfg.max_facts),
                 self._assistant_knowledge(owner, cfg.max_facts),
                 _search(searcher, pref_request),
-                _search(searcher, SearchRequest(query, owner, None, wide, None, None, False)),
+                _search(searcher, wide_request),
                 records.latest(session, _EPISODES, limit=cfg.recent_turns)
                 if session is not None and cfg.recent_turns
                 else _nothing(),
@@ -659,7 +663,7 @@ class AsyncMemory:
         if limit <= 0:
             return []
         ids = await self.storage.records.select_ids(owner, _ASSISTANT, cap=_PROFILE_CAP)
-        found = await self.storage.records.get_many(ids)
+        found = await self.storage.records.get_many(ids, shared=True)
         return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
     async def _profile(self, owner: Scope, limit: int) -> list[MemoryRecord]:
@@ -667,7 +671,7 @@ class AsyncMemory:
         if limit <= 0:
             return []
         ids = await self.storage.records.select_ids(owner, _PROFILE, cap=_PROFILE_CAP)
-        found = await self.storage.records.get_many(ids)
+        found = await self.storage.records.get_many(ids, shared=True)
         return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:

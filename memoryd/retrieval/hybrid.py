@@ -32,6 +32,7 @@ class SearchRequest:
     as_of: datetime | None
     explain: bool
     now: datetime | None = None  # the asker's time, for "a week ago" (default: the clock)
+    shared: bool = False  # the caller only reads the hits' records: cached ones need no copy
 
 
 class HybridSearcher:
@@ -96,7 +97,7 @@ class HybridSearcher:
             )
             for mid, cos in scored:
                 missing[mid].scores["dense"] = cos
-        records = await self.storage.records.get_many([c.id for c in head])
+        records = await self.storage.records.get_many([c.id for c in head], shared=req.shared)
         now = req.as_of or utcnow()
         hits: list[SearchHit] = []
         for cand in head:

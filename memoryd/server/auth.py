@@ -24,6 +24,7 @@ tenant that does not exist).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -52,6 +53,7 @@ KEY_CACHE_S = 2.0  # a key revoked by another process stops working within this 
 COUNT_CACHE_S = 1.0
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

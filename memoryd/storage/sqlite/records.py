@@ -162,8 +162,11 @@ class RecordCache:
         self._epoch = -1
         self._version = 0
 
-    def lookup(self, ids: Sequence[str], epoch: int) -> tuple[dict[str, MemoryRecord], list[str], int]:
-        """(cached records, ids to read, version to pass to :meth:`store`)."""
+    def lookup(
+        self, ids: Sequence[str], epoch: int, *, shared: bool = False
+    ) -> tuple[dict[str, MemoryRecord], list[str], int]:
+        """(cached records, ids to read, version to pass to :meth:`store`); ``shared``: the cached
+        records themselves, for a caller that only reads them, else private copies."""
         found: dict[str, MemoryRecord] = {}
         missing: list[str] = []
         with self._lock:
@@ -177,7 +180,7 @@ class RecordCache:
                     missing.append(i)
                 else:
                     self._items.move_to_end(i)
-                    found[i] = _own_copy(hit)
+                    found[i] = hit if shared else _own_copy(hit)
             return found, missing, self._version
 
     def store(self, records: dict[str, MemoryRecord], version: int) -> None:
@@ -271,11 +274,11 @@ class SQLiteRecordStore:
         touched = [s.memory.id for s in changes.upserts] + list(changes.deletes)
         await self.db.write(op, after_commit=lambda: self.cache.forget(touched))
 
-    async def get_many(self, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+    async def get_many(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        found, missing, version = self.cache.lookup(wanted, self.db.epoch())
+        found, missing, version = self.cache.lookup(wanted, self.db.epoch(), shared=shared)
         if not missing:
             return found
 

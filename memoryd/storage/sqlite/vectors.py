@@ -44,7 +44,8 @@ _SCHEMA = [
 ]
 PROJECTION_DIM = 96
 OFFLOAD_ROWS = 20000  # partitions at least this large are scored on a reader thread
-SHORTLIST = 1000
+SHORTLIST = 500  # candidates a projection pass keeps, at least; and per hit wanted:
+SHORTLIST_PER_HIT = 5
 SPLIT_CELLS = 1 << 23  # matrix-vector products at least this large run in slices on all cores
 REPAIR = "rebuild it from the records with `memoryd reindex`"
 
@@ -170,7 +171,7 @@ class VectorPartition:
         # Shortlist on the projection, then score the shortlist exactly.
         rough = matvec(self.proj[:n], self.basis.T @ q)
         rough[~keep] = -np.inf
-        k = min(max(SHORTLIST, limit * 10), n)
+        k = min(max(SHORTLIST, limit * SHORTLIST_PER_HIT), n)
         short = np.argpartition(-rough, k - 1)[:k]
         short = short[keep[short]]
         return self.rows.top(self.mat[short] @ q, np.ones(short.size, dtype=bool), limit, short)
