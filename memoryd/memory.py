@@ -195,22 +195,24 @@ class AsyncMemory:
         return await self._embed_soon(texts)
 
     async def _embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed a query (a thread of its own when not done here: reads never queue behind writes)."""
-        return await self._embed_soon(texts, self._query_pool)
+        """Embed a query: here when cheap, else on a thread of its own (reads never queue behind
+        writes)."""
+        return await self._embed_soon(texts, self._query_pool, inline=True)
 
     def _embed_soon(
-        self, texts: Sequence[str], pool: ThreadPoolExecutor | None = None
+        self, texts: Sequence[str], pool: ThreadPoolExecutor | None = None, *, inline: bool = False
     ) -> asyncio.Future[np.ndarray]:
         """The vectors of ``texts``, asked for now: texts embedded a moment ago come from
-        :class:`RecentEmbeddings`; the rest are computed here when the model says so few cost
-        about a millisecond and no I/O (``inline_texts``: a thread hop would cost a third of that
-        again), else handed at once to ``pool``'s thread (default: the ingest thread), so the
-        caller can work while the model runs."""
+        :class:`RecentEmbeddings`; the rest are handed at once to ``pool``'s thread (default: the
+        ingest thread), so the caller, or the event loop's other work, goes on while the model
+        runs. With ``inline`` (a query: someone waits for it) a few texts that the model says
+        cost about a millisecond and no I/O (``inline_texts``) are computed here instead: a
+        thread hop would cost a third of that again."""
         texts = list(texts)
         loop = asyncio.get_running_loop()
         known = self._recent.known(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
-        if missing and len(missing) > getattr(self.embedder, "inline_texts", 0):
+        if missing and (not inline or len(missing) > getattr(self.embedder, "inline_texts", 0)):
             return loop.run_in_executor(pool or self._embed_pool, self._vectors, texts, known, missing)
         done: asyncio.Future[np.ndarray] = loop.create_future()
         try:

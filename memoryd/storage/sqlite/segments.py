@@ -380,7 +380,8 @@ class SQLiteSegmentStore:
                     last[run_id] = row[0]
             return ShortTerm(sessions, counts, turns, last)
 
-        return await self.db.read(op)
+        # A few rows through the owner's indexes (short-term holds a bounded number of turns).
+        return await self.db.read(op, point=True)
 
     async def segments(self, owner: Scope, *, evicted: bool = False) -> list[Segment]:
         """The owner's mid-term segments (``evicted``: and the evicted ones), any order."""
