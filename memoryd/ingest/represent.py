@@ -74,25 +74,6 @@ class Represent:
             terms += tokenize(previous)
         return terms
 
-    async def episodes(
-        self,
-        messages: Sequence[Message],
-        positions: Sequence[int],
-        memories: Sequence[MemoryRecord],
-        before: str | None,
-        embed: Embed,
-        *,
-        session: bool = True,
-    ) -> EpisodeIndex:
-        """Index the new episodes ``memories`` (message ``positions[i]`` of ``messages``).
-
-        Context applies only within a session (``session``: the add call names a
-        ``run_id``): ``before`` is the turn stored just before this call in it. Every
-        message of the call is embedded once (plus ``before``); a turn's vector mixes in
-        its predecessor's.
-        """
-        return await self.start(messages, positions, memories, before, embed, session=session).result()
-
     def start(
         self,
         messages: Sequence[Message],
@@ -103,9 +84,16 @@ class Represent:
         *,
         session: bool = True,
     ) -> PendingIndex:
-        """:meth:`episodes` in two steps: the embedding is asked for now (an ``embed`` that hands
-        the model its work at once, on a thread, lets the caller do other work meanwhile), and
-        :meth:`PendingIndex.result` computes the terms while the model runs, then mixes."""
+        """Index the new episodes ``memories`` (message ``positions[i]`` of ``messages``), in two
+        steps: their embedding is asked for now (an ``embed`` that hands the model its work at
+        once, on a thread, lets the caller work meanwhile), then :meth:`PendingIndex.result`
+        computes the terms while the model runs and mixes the vectors.
+
+        Context applies only within a session (``session``: the add call names a
+        ``run_id``): ``before`` is the turn stored just before this call in it. Every
+        message of the call is embedded once (plus ``before``); a turn's vector mixes in
+        its predecessor's.
+        """
         return PendingIndex(self, messages, positions, memories, before, embed, session)
 
 

@@ -106,15 +106,6 @@ class HTTPClient:
             self._proxies[key] = None if bypass else proxy
         return self._proxies[key]
 
-    @staticmethod
-    def _request(
-        body: Any, headers: Mapping[str, str], timeout_s: float
-    ) -> tuple[bytes, dict[str, str], aiohttp.ClientTimeout]:
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        sent = {"content-type": "application/json", **headers}
-        timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
-        return data, sent, timeout
-
     async def post(
         self,
         url: str,
@@ -125,12 +116,11 @@ class HTTPClient:
         timeout_s: float,
     ) -> Reply:
         """POST ``body`` as JSON and read the whole reply."""
-        data, sent, timeout = self._request(body, headers, timeout_s)
-        post = self._open().post(
-            url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
-        )
-        async with post as r:
-            return Reply(r.status, r.headers, await r.read())
+        reply = await self.open(url, body, headers=headers, params=params, timeout_s=timeout_s)
+        try:
+            return await reply.read()
+        finally:
+            await reply.aclose()
 
     async def open(
         self,
@@ -142,7 +132,9 @@ class HTTPClient:
         timeout_s: float,
     ) -> StreamReply:
         """POST ``body`` as JSON and return once the status and headers are in."""
-        data, sent, timeout = self._request(body, headers, timeout_s)
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        sent = {"content-type": "application/json", **headers}
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
         response = await self._open().post(
             url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
         )
