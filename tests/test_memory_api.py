@@ -332,6 +332,10 @@ async def test_writes_by_another_process_are_seen_by_loaded_indexes(settings: Se
         assert added not in {h.memory.id for h in await server.search("zebra crossing", user_id="u")}
         await server.add("another own write", user_id="u")  # own writes keep the caches
         assert len(await server.search("write", user_id="u")) == 2
+        # what context() asks again and again (the profile): a profile written elsewhere shows
+        assert "Ana" not in (await server.context("who am I", user_id="u")).text
+        await cli.add("My name is Ana.", user_id="u")
+        assert "The user's name is Ana." in (await server.context("who am I", user_id="u")).text
 
 
 async def test_a_text_embedded_a_moment_ago_is_not_embedded_again(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,38 @@ async def test_latest_is_the_newest_current_matches_without_a_count(store: Stora
     assert await store.records.latest(Scope("u9"), None, limit=5) == []
 
 
+async def test_selected_ids_are_right_after_every_kind_of_write(store: Storage) -> None:
+    """Asked again and again (as context() does), the answer follows each write: a new match,
+    a member edited out of the filter, a member superseded or deleted, another user's writes."""
+    u1, prefs = Scope("u1"), parse_filter({"kind": "preference", "about": "assistant"})
+
+    async def ask() -> set[str]:
+        return set(await store.records.select_ids(u1, prefs, cap=500))
+
+    first = record("be concise", kind=MemoryKind.PREFERENCE, metadata={"about": "assistant"})
+    await store.commit(adds((first, unit(1)), (record("an ordinary turn"), unit(0, 1))))
+    assert await ask() == {first.id}
+    assert await ask() == {first.id}  # asked again: the same
+    second = record("answer in French", kind=MemoryKind.PREFERENCE, metadata={"about": "assistant"})
+    await store.commit(adds((second, unit(1)), (record("likes tea", kind=MemoryKind.PREFERENCE), unit(1))))
+    assert await ask() == {first.id, second.id}  # a new match joins
+    await store.commit(adds((record("other user's", user_id="u2", kind=MemoryKind.PREFERENCE,
+                                   metadata={"about": "assistant"}), unit(1))))
+    assert await ask() == {first.id, second.id}
+    edited = first.with_changes(metadata={"about": "user"})
+    await store.commit(ChangeSet(upserts=[StoredMemory(edited)]))
+    assert await ask() == {second.id}  # a member that no longer matches leaves
+    closed = second.with_changes(valid_to=T0 + timedelta(days=1))
+    await store.commit(ChangeSet(upserts=[StoredMemory(closed)]))
+    assert await ask() == set()  # superseded: not current
+    assert set(await store.records.select_ids(u1, prefs, include_expired=True)) == {second.id}
+    third = record("no emojis", kind=MemoryKind.PREFERENCE, metadata={"about": "assistant"})
+    await store.commit(adds((third, unit(1))))
+    assert await ask() == {third.id}
+    await store.commit(ChangeSet(deletes=[third.id]))
+    assert await ask() == set()  # deleted
+
+
 async def test_validity_current_as_of_and_expired(store: Storage) -> None:
     old = record("lived in Paris", days=0, valid_to=T0 + timedelta(days=10))
     new = record("lives in Rome", days=10)

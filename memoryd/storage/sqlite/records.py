@@ -16,6 +16,7 @@ from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
+from memoryd.storage.sqlite.selects import SelectCache
 from memoryd.storage.sqlite.sqlfilter import compile_filter
 
 __all__ = ["SQLiteRecordStore"]
@@ -211,6 +212,7 @@ class SQLiteRecordStore:
     def __init__(self, db: SQLiteDatabase, *, cache_size: int = 50_000) -> None:
         self.db = db
         self.cache = RecordCache(cache_size)
+        self.selects = SelectCache()
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteRecordStore:
@@ -272,7 +274,13 @@ class SQLiteRecordStore:
                 )
 
         touched = [s.memory.id for s in changes.upserts] + list(changes.deletes)
-        await self.db.write(op, after_commit=lambda: self.cache.forget(touched))
+        changed = [s.memory for s in changes.upserts]
+
+        def after() -> None:
+            self.cache.forget(touched)
+            self.selects.forget(changed, changes.deletes)
+
+        await self.db.write(op, after_commit=after)
 
     async def get_many(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
@@ -371,6 +379,11 @@ class SQLiteRecordStore:
         include_expired: bool = False,
         cap: int = 1_000_000,
     ) -> list[str]:
+        key = None if as_of is not None else SelectCache.key(scope, where, include_expired, cap)
+        if key is not None:
+            kept, version = self.selects.lookup(key, self.db.epoch())
+            if kept is not None:
+                return kept
         clause, params = self._where(scope, where, as_of, include_expired)
 
         def op(conn: sqlite3.Connection) -> list[str]:
@@ -379,7 +392,10 @@ class SQLiteRecordStore:
                 for r in conn.execute(f"SELECT m.id FROM memories m WHERE {clause} LIMIT ?", [*params, cap])
             ]
 
-        return await self.db.read(op)
+        ids = await self.db.read(op)
+        if key is not None:
+            self.selects.store(key, scope, where, include_expired, ids, version)
+        return ids
 
     async def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
         s_sql, s_params = scope_sql(scope or Scope(), "history")
@@ -449,7 +465,11 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM memories")
             conn.execute("DELETE FROM history")
 
-        await self.db.write(op, after_commit=self.cache.clear)
+        def after() -> None:
+            self.cache.clear()
+            self.selects.clear()
+
+        await self.db.write(op, after_commit=after)
 
     # -- listing and checking (export, import, memoryd check) -------------------
     async def scan(

@@ -1,0 +1,132 @@
+"""Answers of ``select_ids`` kept until a write could change them.
+
+``context()`` asks the same few questions of every call — a user's profile,
+their preferences, what the assistant learned about itself — and the answers
+change rarely (a chat's turns are episodes, which none of these filters match).
+Each answer is kept with its scope and filter; when a commit lands, an answer
+is dropped if a changed memory is in it, or is now in its scope and matches its
+filter (:func:`memoryd.filters.matches`, the reference the SQL filters are
+tested against), or if a memory in it was deleted. Answers are indexed by the
+scope values they ask about, so a commit only looks at those of the owners it
+touched. A write by another process (the database epoch moves) drops them all;
+an answer read while a commit was landing is not kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memoryd.filters import Filter, matches
+from memoryd.models import MemoryRecord, Scope
+
+__all__ = ["SelectCache", "SelectKey"]
+
+SelectKey = tuple[str | None, str | None, str | None, str, bool, int]
+_FIELDS = ("user_id", "agent_id", "run_id")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    scope: Scope
+    where: Filter | None
+    include_expired: bool
+    ids: tuple[str, ...]
+    members: frozenset[str]
+
+
+class SelectCache:
+    """Recent ``select_ids`` answers, at most ``size``, dropped by the writes that touch them."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._answers: OrderedDict[SelectKey, _Answer] = OrderedDict()
+        self._by_value: dict[tuple[str, str], set[SelectKey]] = {}
+        self._lock = threading.Lock()
+        self._epoch = -1
+        self._version = 0
+
+    @staticmethod
+    def key(scope: Scope, where: Filter | None, include_expired: bool, cap: int) -> SelectKey:
+        return (scope.user_id, scope.agent_id, scope.run_id, repr(where), include_expired, cap)
+
+    def lookup(self, key: SelectKey, epoch: int) -> tuple[list[str] | None, int]:
+        """(the kept answer or None, version to pass to :meth:`store`)."""
+        with self._lock:
+            if epoch != self._epoch:
+                self._clear()
+                self._epoch = epoch
+            answer = self._answers.get(key)
+            if answer is None:
+                return None, self._version
+            self._answers.move_to_end(key)
+            return list(answer.ids), self._version
+
+    def store(
+        self,
+        key: SelectKey,
+        scope: Scope,
+        where: Filter | None,
+        include_expired: bool,
+        ids: Sequence[str],
+        version: int,
+    ) -> None:
+        if self.size <= 0 or scope.is_empty:
+            return
+        with self._lock:
+            if version != self._version:
+                return  # a commit landed while this was read
+            self._answers[key] = _Answer(scope, where, include_expired, tuple(ids), frozenset(ids))
+            for field, value in scope.items():
+                self._by_value.setdefault((field, value), set()).add(key)
+            while len(self._answers) > self.size:
+                self._drop(next(iter(self._answers)))
+
+    def forget(self, changed: Sequence[MemoryRecord], deleted: Sequence[str]) -> None:
+        """A commit landed: drop every answer it may have changed."""
+        with self._lock:
+            self._version += 1
+            if not self._answers:
+                return
+            stale: set[SelectKey] = set()
+            for memory in changed:
+                for field in _FIELDS:
+                    value = getattr(memory, field)
+                    for key in self._by_value.get((field, value), ()) if value is not None else ():
+                        if key not in stale and self._affected(self._answers[key], memory):
+                            stale.add(key)
+            if deleted:
+                gone = set(deleted)
+                stale.update(k for k, a in self._answers.items() if not gone.isdisjoint(a.members))
+            for key in stale:
+                self._drop(key)
+
+    @staticmethod
+    def _affected(answer: _Answer, memory: MemoryRecord) -> bool:
+        if memory.id in answer.members:
+            return True
+        if not answer.scope.contains(memory):
+            return False
+        return (answer.include_expired or memory.is_current) and matches(memory, answer.where)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._version += 1
+            self._clear()
+
+    def _clear(self) -> None:
+        self._answers.clear()
+        self._by_value.clear()
+
+    def _drop(self, key: SelectKey) -> None:
+        answer = self._answers.pop(key, None)
+        if answer is None:
+            return
+        for field, value in answer.scope.items():
+            keys = self._by_value.get((field, value))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_value[(field, value)]
