@@ -26,6 +26,7 @@ __all__ = ["SelectCache", "SelectKey"]
 
 SelectKey = tuple[str | None, str | None, str | None, str, bool, int]
 _FIELDS = ("user_id", "agent_id", "run_id")
+MAX_KEPT_IDS = 2000  # a larger answer (a broad filter over a big scope) is read again each time
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class SelectCache:
         ids: Sequence[str],
         version: int,
     ) -> None:
-        if self.size <= 0 or scope.is_empty:
+        if self.size <= 0 or scope.is_empty or len(ids) > MAX_KEPT_IDS:
             return
         with self._lock:
             if version != self._version:
