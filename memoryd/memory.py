@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,9 +21,8 @@ from memoryd.config import Settings, load_settings
 from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import embedder_identity, make_embedder
-from memoryd.embedders.recent import RecentEmbeddings
+from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.errors import (
-    BackendUnavailableError,
     ConflictError,
     InvalidInputError,
     MemorydError,
@@ -90,16 +88,13 @@ class AsyncMemory:
         # The LLM (fine mode), or None: fast mode only. Built from [llm] unless given.
         self.router = router if router is not None else build_router(self.settings)
         self.represent = Represent(self.settings.index)
+        # Ingest on a thread of its own, queries on the spot or on another: see EmbeddingRunner.
+        self._embed = EmbeddingRunner(lambda: self.embedder)
         self._fine = (
             FineIngestor(self.storage, self._embed, self.router, self.settings.fine, self.represent)
             if self.router
             else None
         )
-        self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
-        # Queries get a thread of their own: a search never queues behind pending ingest batches
-        # (it may still wait for the one batch a local model is running).
-        self._query_pool = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-query")
-        self._recent = RecentEmbeddings()  # a chat turn's text is embedded once, not three times
         # The memory hierarchy (short-term turns, mid-term segments and heat); ``clock`` moves its time.
         self.tiers = Tiers(
             self.storage,
@@ -146,7 +141,7 @@ class AsyncMemory:
             except BaseException:
                 await self.storage.close()  # never leave a half-open store behind
                 raise
-            self._searcher = HybridSearcher(self.storage, self._embed_query, self.settings.search)
+            self._searcher = HybridSearcher(self.storage, self._embed.query, self.settings.search)
             self._opened = True
         return self
 
@@ -177,8 +172,7 @@ class AsyncMemory:
             self._opened = False
         if self.router is not None and self._close_router:
             await self.router.aclose()
-        self._embed_pool.shutdown(wait=True)
-        self._query_pool.shutdown(wait=True)
+        self._embed.close()
 
     async def __aenter__(self) -> AsyncMemory:
         return await self.open()
@@ -189,55 +183,6 @@ class AsyncMemory:
     async def _ready(self) -> None:
         if not self._opened:
             await self.open()
-
-    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts to store (one thread: ingest batches run in order)."""
-        return await self._embed_soon(texts)
-
-    async def _embed_query(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed a query: here when cheap, else on a thread of its own (reads never queue behind
-        writes)."""
-        return await self._embed_soon(texts, self._query_pool, inline=True)
-
-    def _embed_soon(
-        self, texts: Sequence[str], pool: ThreadPoolExecutor | None = None, *, inline: bool = False
-    ) -> asyncio.Future[np.ndarray]:
-        """The vectors of ``texts``, asked for now: texts embedded a moment ago come from
-        :class:`RecentEmbeddings`; the rest are handed at once to ``pool``'s thread (default: the
-        ingest thread), so the caller, or the event loop's other work, goes on while the model
-        runs. With ``inline`` (a query: someone waits for it) a few texts that the model says
-        cost about a millisecond and no I/O (``inline_texts``) are computed here instead: a
-        thread hop would cost a third of that again."""
-        texts = list(texts)
-        loop = asyncio.get_running_loop()
-        known = self._recent.known(texts)
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
-        if missing and (not inline or len(missing) > getattr(self.embedder, "inline_texts", 0)):
-            return loop.run_in_executor(pool or self._embed_pool, self._vectors, texts, known, missing)
-        done: asyncio.Future[np.ndarray] = loop.create_future()
-        try:
-            done.set_result(self._vectors(texts, known, missing))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits
-            done.set_exception(exc)
-        return done
-
-    def _vectors(self, texts: list[str], known: dict[str, np.ndarray], missing: list[str]) -> np.ndarray:
-        """Embed ``missing``, remember them, and stack the vectors of ``texts`` (any thread)."""
-        if missing:
-            embedder = self.embedder
-            try:
-                fresh = embedder.embed(missing)
-            except MemorydError:
-                raise
-            except Exception as exc:  # a model crashing is a dependency down (503), not a bad request
-                raise BackendUnavailableError(
-                    f"the embedder {embedder.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
-                ) from exc
-            self._recent.remember(missing, fresh)
-            known = {**known, **dict(zip(missing, fresh, strict=True))}
-        if not texts:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 
     # -- writing -----------------------------------------------------------
     async def add(
@@ -334,7 +279,7 @@ class AsyncMemory:
         owner = drafts[0].memory.scope  # one add has one scope
         known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
         fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
-        return _RuleWork(drafts, known, self._embed_soon(fresh) if fresh else None)
+        return _RuleWork(drafts, known, self._embed.soon(fresh) if fresh else None)
 
     async def _finish_rules(self, work: _RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
         """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""
@@ -387,7 +332,7 @@ class AsyncMemory:
         index_of = {r.id: r.index for r in plan.results}
         positions = [index_of[m.id] for m in plan.new]
         session = data.scope.run_id is not None
-        embed = self._embed_soon
+        embed = self._embed.soon  # hands the model its work at once
         return self.represent.start(data.messages, positions, plan.new, before, embed, session=session)
 
     async def update(
@@ -611,7 +556,7 @@ class AsyncMemory:
         owner = _scope(user_id, agent_id, None).require()
         session = _scope(user_id, agent_id, run_id) if run_id is not None else None
         await self._ready()
-        vector = asyncio.ensure_future(self._embed_query([query]))
+        vector = asyncio.ensure_future(self._embed.query([query]))
 
         async def embed_once(texts: Sequence[str]) -> np.ndarray:
             return await asyncio.shield(vector)  # one query vector for both searches

@@ -1,0 +1,84 @@
+"""How the memory core runs its (synchronous, CPU-bound) embedder from async code.
+
+- Texts embedded a moment ago come from :class:`RecentEmbeddings` (a chat turn's text is
+  looked up, then stored, then read back as the next turn's context: embedded once).
+- Texts to store are handed at once to the ingest thread, in order, so the caller — or
+  the event loop's other work — goes on while the model runs.
+- A query (someone waits for it) of a few texts that the model says cost about a
+  millisecond and no I/O (``inline_texts``) is embedded on the spot: a thread hop would
+  cost a third of that again. Other queries get a thread of their own, so a search never
+  queues behind pending ingest batches.
+- A model that crashes is a dependency down (:class:`BackendUnavailableError`, 503), not
+  a bad request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from memoryd.embedders.base import Embedder
+from memoryd.embedders.recent import RecentEmbeddings
+from memoryd.errors import BackendUnavailableError, MemorydError
+
+__all__ = ["EmbeddingRunner"]
+
+
+class EmbeddingRunner:
+    """Runs ``model()`` (the embedder, loaded on first use) for ingest and for queries."""
+
+    def __init__(self, model: Callable[[], Embedder]) -> None:
+        self._model = model
+        self.recent = RecentEmbeddings()
+        self._ingest = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
+        self._queries = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-query")
+
+    async def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of texts to store (one thread: ingest batches run in order)."""
+        return await self.soon(texts)
+
+    async def query(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of a query: on the spot when cheap, else on the query thread."""
+        return await self.soon(texts, query=True)
+
+    def soon(self, texts: Sequence[str], *, query: bool = False) -> asyncio.Future[np.ndarray]:
+        """The vectors of ``texts``, asked for now (see the module doc)."""
+        texts = list(texts)
+        loop = asyncio.get_running_loop()
+        known = self.recent.known(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        model = self._model()  # loaded here, on the event loop, not by two threads at once
+        if missing and (not query or len(missing) > getattr(model, "inline_texts", 0)):
+            pool = self._queries if query else self._ingest
+            return loop.run_in_executor(pool, self._vectors, texts, known, missing)
+        done: asyncio.Future[np.ndarray] = loop.create_future()
+        try:
+            done.set_result(self._vectors(texts, known, missing))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits
+            done.set_exception(exc)
+        return done
+
+    def _vectors(self, texts: list[str], known: dict[str, np.ndarray], missing: list[str]) -> np.ndarray:
+        """Embed ``missing``, remember them, and stack the vectors of ``texts`` (any thread)."""
+        model = self._model()
+        if missing:
+            try:
+                fresh = model.embed(missing)
+            except MemorydError:
+                raise
+            except Exception as exc:  # a model crashing is a dependency down (503), not a bad request
+                raise BackendUnavailableError(
+                    f"the embedder {model.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
+                ) from exc
+            self.recent.remember(missing, fresh)
+            known = {**known, **dict(zip(missing, fresh, strict=True))}
+        if not texts:
+            return np.zeros((0, model.dim), dtype=np.float32)
+        return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        self._ingest.shutdown(wait=True)
+        self._queries.shutdown(wait=True)
