@@ -296,7 +296,10 @@ class _Run:
         self.cfg = cfg
         self.workdir = workdir
         self.note = note
-        self.questions = queries(max(1000, cfg.requests + cfg.warmup), seed=cfg.seed)
+        # A question of its own for every call: memoryd keeps the vectors of texts it embedded a
+        # moment ago, and a question asked again would skip its embedding.
+        calls = 5 * (cfg.requests + cfg.warmup) + int(cfg.rate * cfg.duration_s) + 100
+        self.questions = queries(calls, seed=cfg.seed)
         self.turn = 0
 
     def overrides(self, upstream: int) -> dict[str, Any]:
