@@ -119,12 +119,13 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     )
     app.state.memoryd = state
     app.state.gateway = gateway
+    # Routes are matched in this order: the chat gateway's first, the hottest and the busiest.
+    app.include_router(gateway_routes.router)
     app.include_router(health.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_mem0.router)
     app.include_router(routes_pipeline.router)
     app.include_router(routes_admin.router)
-    app.include_router(gateway_routes.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read
