@@ -78,9 +78,10 @@ class StreamReply:
 
 
 class HTTPClient:
-    """Connection pools for upstream calls, made on first use in the event loop that uses them."""
+    """Connection pools for upstream calls, made on first use in the event loop that uses them
+    (``connections`` in flight at most: streams from slow models stay open for seconds)."""
 
-    def __init__(self, *, user_agent: str = "memoryd", connections: int = 100) -> None:
+    def __init__(self, *, user_agent: str = "memoryd", connections: int = 512) -> None:
         self._headers = {"user-agent": user_agent}
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
