@@ -67,6 +67,12 @@ def overflow(
     return moves
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to length 1 (a zero vector stays zero)."""
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
 def _units(vectors: Sequence[np.ndarray], dim: int) -> np.ndarray:
     """The rows of ``vectors`` as unit vectors (zero rows stay zero), one matrix."""
     out = np.zeros((len(vectors), dim), dtype=np.float32)
@@ -100,14 +106,12 @@ class _Growing:
         self.last_run_id = turn.run_id
         self.level = min(self.level, turn.level)
         self.words.extend(turn.words)
-        norm = float(np.linalg.norm(self.centroid))
-        return self.centroid / norm if norm > 0 else self.centroid
+        return _unit(self.centroid)
 
     def segment(self) -> Segment:
         kw = merge_counts(self.base.keywords, self.words)
-        norm = float(np.linalg.norm(self.centroid))
         return replace(
-            self.base, centroid=self.centroid, unit=self.centroid / norm if norm > 0 else self.centroid,
+            self.base, centroid=self.centroid, unit=_unit(self.centroid),
             turns=self.turns, keywords=kw, label=label(kw), touched_at=self.touched_at,
             last_run_id=self.last_run_id, level=self.level,
         )  # fmt: skip
@@ -140,9 +144,7 @@ class _Segments:
         return best if scores[best] >= config.segment_similarity else None
 
     def grow(self, row: int, v: np.ndarray, turn: ShortTurn | NewTurn) -> str:
-        """Put a turn into the segment at ``row`` (``len(items)``: a new one made of it)."""
-        if row == len(self.items):
-            raise ValueError("start a new segment with open()")
+        """Put a turn into the existing segment at ``row``; returns the segment's id."""
         growing = self.growing.get(row)
         if growing is None:
             growing = self.growing[row] = _Growing(self.items[row])
@@ -223,9 +225,7 @@ def plan_write(
     book.build()
     for turn in moving:
         changes.moved[turn.memory_id] = placed[turn.memory_id]
-    changes.new_turns = [
-        NewTurn(t.memory_id, t.run_id, t.at, t.level, t.vector, t.words, placed.get(t.memory_id)) for t in new
-    ]
+    changes.new_turns = [replace(t, segment_id=placed.get(t.memory_id)) for t in new]
     plan = Plan(changes)
     hot = heats(book.items, now, config)  # eviction and promotion change no heat
     _evict(book, hot, config)
