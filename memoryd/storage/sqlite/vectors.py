@@ -206,8 +206,7 @@ class SQLiteVectorIndex:
         self.model = ""
         self.exact_max = exact_max
         self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes, db.epoch)
-        self._projecting: set[int] = set()  # partitions whose projection is being built
-        self._builds: set[asyncio.Future[None]] = set()
+        self._builds: dict[int, asyncio.Future[None]] = {}  # id(partition): its projection's build
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteVectorIndex:
@@ -363,7 +362,7 @@ class SQLiteVectorIndex:
             with self.cache.lock:
                 return part.search(q, scope, limit, allowed, also)
 
-        if part.wants_projection and id(part) not in self._projecting:
+        if part.wants_projection and id(part) not in self._builds:
             self._project_later(part)
         if part.rows.n < OFFLOAD_ROWS or (allowed is not None and len(allowed) < OFFLOAD_ROWS):
             return run()  # microseconds: cheaper than a thread hop
@@ -372,19 +371,16 @@ class SQLiteVectorIndex:
     def _project_later(self, part: VectorPartition) -> None:
         """Build a grown partition's projection on a reader thread; it is used once installed."""
         key = id(part)
-        self._projecting.add(key)
 
         def build() -> None:
             basis = part.principal_basis()
             with self.cache.lock:
                 part.install(basis)
 
-        task = asyncio.ensure_future(self.db.offload(build))
-        self._builds.add(task)
+        task = self._builds[key] = asyncio.ensure_future(self.db.offload(build))
 
         def done(t: asyncio.Future[None]) -> None:
-            self._builds.discard(t)
-            self._projecting.discard(key)
+            del self._builds[key]
             if not t.cancelled() and t.exception() is not None:
                 log.warning("building a vector projection failed: %s", t.exception())
 
