@@ -51,7 +51,3 @@ class RecentEmbeddings:
                 self._items.move_to_end(text)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
