@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage
 from tests.storage.conftest import DIM, MODEL
 from tests.storage.helpers import adds, record, stored, unit
@@ -47,3 +48,30 @@ async def test_another_writer_is_seen(backend: Callable[[Path], Storage], tmp_pa
     finally:
         await one.close()
         await two.close()
+
+
+def test_a_read_begun_before_another_process_wrote_is_not_kept() -> None:
+    """Reader A takes the version, reads the old rows; another process writes (the epoch
+    moves) and reader B notices first: what A read is not stored in either cache."""
+    from memoryd.storage.sqlite.records import RecordCache
+    from memoryd.storage.sqlite.selects import SelectCache
+
+    old = record("before")
+    records = RecordCache(100)
+    _, missing, version = records.lookup([old.id], epoch=1)  # reader A
+    assert missing == [old.id]
+    records.lookup([old.id], epoch=2)  # reader B, after the other process's commit
+    records.store({old.id: old}, version)  # A's rows, read before that commit
+    assert records.lookup([old.id], epoch=2)[1] == [old.id]  # not served
+
+    selects = SelectCache()
+    scope = Scope("u1")
+    key = SelectCache.key(scope, None, False, 500)
+    kept, version = selects.lookup(key, epoch=1)
+    assert kept is None
+    selects.lookup(key, epoch=2)
+    selects.store(key, scope, None, False, [old.id], version)
+    assert selects.lookup(key, epoch=2)[0] is None
+    kept, version = selects.lookup(key, epoch=2)  # a read at the current version is kept
+    selects.store(key, scope, None, False, [old.id], version)
+    assert selects.lookup(key, epoch=2)[0] == [old.id]

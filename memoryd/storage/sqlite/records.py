@@ -17,6 +17,7 @@ from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
+from memoryd.storage.sqlite.freshness import Freshness
 from memoryd.storage.sqlite.selects import SelectCache
 from memoryd.storage.sqlite.sqlfilter import compile_filter
 
@@ -158,8 +159,7 @@ class RecordCache:
         self.size = size
         self._items: OrderedDict[str, MemoryRecord] = OrderedDict()
         self._lock = threading.Lock()
-        self._epoch = -1
-        self._version = 0
+        self._fresh = Freshness()
 
     def lookup(
         self, ids: Sequence[str], epoch: int, *, shared: bool = False
@@ -169,10 +169,8 @@ class RecordCache:
         found: dict[str, MemoryRecord] = {}
         missing: list[str] = []
         with self._lock:
-            if epoch != self._epoch:
+            if self._fresh.moved(epoch):
                 self._items.clear()
-                self._epoch = epoch
-                self._version += 1
             for i in ids:
                 hit = self._items.get(i)
                 if hit is None:
@@ -180,13 +178,13 @@ class RecordCache:
                 else:
                     self._items.move_to_end(i)
                     found[i] = hit if shared else _own_copy(hit)
-            return found, missing, self._version
+            return found, missing, self._fresh.version
 
     def store(self, records: dict[str, MemoryRecord], version: int) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            if version != self._version:
+            if version != self._fresh.version:
                 return
             self._items.update({i: _own_copy(r) for i, r in records.items()})
             while len(self._items) > self.size:
@@ -194,13 +192,13 @@ class RecordCache:
 
     def forget(self, ids: Sequence[str]) -> None:
         with self._lock:
-            self._version += 1
+            self._fresh.bump()
             for i in ids:
                 self._items.pop(i, None)
 
     def clear(self) -> None:
         with self._lock:
-            self._version += 1
+            self._fresh.bump()
             self._items.clear()
 
 

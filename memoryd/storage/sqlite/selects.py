@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from memoryd.filters import Filter, matches
 from memoryd.models import MemoryRecord, Scope
+from memoryd.storage.sqlite.freshness import Freshness
 
 __all__ = ["SelectCache", "SelectKey"]
 
@@ -46,8 +47,7 @@ class SelectCache:
         self._answers: OrderedDict[SelectKey, _Answer] = OrderedDict()
         self._by_value: dict[tuple[str, str], set[SelectKey]] = {}
         self._lock = threading.Lock()
-        self._epoch = -1
-        self._version = 0
+        self._fresh = Freshness()
 
     @staticmethod
     def key(scope: Scope, where: Filter | None, include_expired: bool, cap: int) -> SelectKey:
@@ -56,14 +56,13 @@ class SelectCache:
     def lookup(self, key: SelectKey, epoch: int) -> tuple[list[str] | None, int]:
         """(the kept answer or None, version to pass to :meth:`store`)."""
         with self._lock:
-            if epoch != self._epoch:
+            if self._fresh.moved(epoch):
                 self._clear()
-                self._epoch = epoch
             answer = self._answers.get(key)
             if answer is None:
-                return None, self._version
+                return None, self._fresh.version
             self._answers.move_to_end(key)
-            return list(answer.ids), self._version
+            return list(answer.ids), self._fresh.version
 
     def store(
         self,
@@ -77,8 +76,8 @@ class SelectCache:
         if self.size <= 0 or scope.is_empty or len(ids) > MAX_KEPT_IDS:
             return
         with self._lock:
-            if version != self._version:
-                return  # a commit landed while this was read
+            if version != self._fresh.version:
+                return  # a commit landed, or another process wrote, while this was read
             self._answers[key] = _Answer(scope, where, include_expired, tuple(ids), frozenset(ids))
             for field, value in scope.items():
                 self._by_value.setdefault((field, value), set()).add(key)
@@ -88,7 +87,7 @@ class SelectCache:
     def forget(self, changed: Sequence[MemoryRecord], deleted: Sequence[str]) -> None:
         """A commit landed: drop every answer it may have changed."""
         with self._lock:
-            self._version += 1
+            self._fresh.bump()
             if not self._answers:
                 return
             stale: set[SelectKey] = set()
@@ -114,7 +113,7 @@ class SelectCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._version += 1
+            self._fresh.bump()
             self._clear()
 
     def _clear(self) -> None:
