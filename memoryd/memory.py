@@ -28,7 +28,7 @@ from memoryd.errors import (
     MemorydError,
     NotFoundError,
 )
-from memoryd.filters import parse_filter
+from memoryd.filters import Filter, parse_filter
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.promote import process_turns
@@ -571,8 +571,8 @@ class AsyncMemory:
         wide_request = SearchRequest(query, owner, None, wide, None, None, False, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
-                self._profile(owner, cfg.max_facts),
-                self._assistant_knowledge(owner, cfg.max_facts),
+                self._newest(owner, _PROFILE, cfg.max_facts),
+                self._newest(owner, _ASSISTANT, cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, wide_request),
                 records.latest(session, _EPISODES, limit=cfg.recent_turns)
@@ -605,19 +605,12 @@ class AsyncMemory:
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
         return built
 
-    async def _assistant_knowledge(self, owner: Scope, limit: int) -> list[MemoryRecord]:
-        """What the assistant learned about its own behaviour with ``owner``, newest first."""
+    async def _newest(self, owner: Scope, where: Filter | None, limit: int) -> list[MemoryRecord]:
+        """The owner's newest ``limit`` current memories matching ``where`` (one indexed scan, no
+        count): the profile, and what the assistant learned about its own behaviour."""
         if limit <= 0:
             return []
-        ids = await self.storage.records.select_ids(owner, _ASSISTANT, cap=_PROFILE_CAP)
-        found = await self.storage.records.get_many(ids, shared=True)
-        return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
-
-    async def _profile(self, owner: Scope, limit: int) -> list[MemoryRecord]:
-        """The owner's newest ``limit`` current profile memories (one indexed scan, no count)."""
-        if limit <= 0:
-            return []
-        ids = await self.storage.records.select_ids(owner, _PROFILE, cap=_PROFILE_CAP)
+        ids = await self.storage.records.select_ids(owner, where, cap=_PROFILE_CAP)
         found = await self.storage.records.get_many(ids, shared=True)
         return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
 
