@@ -1,0 +1,52 @@
+"""The WAL is copied back into the database file in the background, not by a commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from memoryd.storage.sqlite.database import SQLiteDatabase
+
+_ROW = b"x" * 60_000  # about 15 pages
+
+
+async def _commits(db: SQLiteDatabase, n: int) -> None:
+    await db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, b BLOB)"))
+    for _ in range(n):
+        await db.write(lambda c: c.execute("INSERT INTO t (b) VALUES (?)", (_ROW,)))
+        await asyncio.sleep(0.01)
+
+
+async def _settled(path: Path, rows: int) -> None:
+    """Wait until the database file itself (not the WAL) holds ``rows`` rows' pages."""
+    for _ in range(500):
+        if path.stat().st_size >= rows * len(_ROW):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def test_commits_are_checkpointed_in_the_background_and_the_wal_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    db = SQLiteDatabase(path)
+    db.open()
+    try:
+        await _commits(db, 200)  # about 12 MB: twelve times SQLite's own 1,000-page mark
+        await _settled(path, 200)
+        # The rows reached the database file while the writer never checkpoints (autocheckpoint
+        # is off on its connection) ...
+        assert path.stat().st_size >= 200 * len(_ROW)
+        # ... and the WAL was reused rather than growing with every commit.
+        assert (tmp_path / "m.db-wal").stat().st_size < 100 * len(_ROW)
+    finally:
+        db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 200
+
+
+async def test_close_stops_the_checkpoint_thread(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "m.db")
+    db.open()
+    await _commits(db, 3)
+    db.close()  # hangs if the thread misses the wake-up
+    assert db._checkpointer is not None and not db._checkpointer.is_alive()
