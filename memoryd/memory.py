@@ -279,7 +279,8 @@ class AsyncMemory:
         owner = drafts[0].memory.scope  # one add has one scope
         known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
         fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
-        return _RuleWork(drafts, known, self._embed.soon(fresh) if fresh else None)
+        # Urgent: queued behind the add's own episodes they would wait for the whole batch.
+        return _RuleWork(drafts, known, self._embed.soon(fresh, urgent=True) if fresh else None)
 
     async def _finish_rules(self, work: _RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
         """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""

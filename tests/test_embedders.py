@@ -83,8 +83,8 @@ def test_use_embeds_a_few_texts_without_the_batch_lock(embedder: Embedder) -> No
 
     assert isinstance(embedder, USEEmbedder) and embedder.inline_texts >= 1
     texts = ["where did I go hiking last summer?", "我上周去了哪里"]
-    many = texts + [f"filler sentence number {i}" for i in range(8)]
-    batch = embedder.embed(many)[:2]  # the locked path: more texts than inline_texts
+    many = texts + [f"filler sentence number {i}" for i in range(embedder.unlocked_texts)]
+    batch = embedder.embed(many)[:2]  # the locked path: more texts than unlocked_texts
     with embedder._lock:  # as if a large ingest batch were running on another thread
         out: list[np.ndarray] = []
         worker = threading.Thread(target=lambda: out.append(embedder.embed(texts)))

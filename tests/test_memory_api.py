@@ -79,6 +79,32 @@ async def test_search_and_context_do_not_wait_for_an_ingest_batch(amem: AsyncMem
     assert "Biscuit" in ctx.text
 
 
+async def test_an_adds_rule_memories_are_embedded_while_its_batch_runs(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The few rule memories an add drafts do not queue behind the add's own episodes."""
+    import threading
+
+    released = threading.Event()
+    seen: list[str] = []
+
+    class Gated:
+        name, dim, inline_texts = embedder.name, embedder.dim, embedder.inline_texts
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            if len(texts) > 16:  # the episodes: held until the rule memories got their vectors
+                seen.append("batch released" if released.wait(10) else "batch timed out")
+            else:
+                seen.append("rules")
+                released.set()
+            return embedder.embed(texts)
+
+    chat = [f"filler line number {i} about the weather" for i in range(20)]
+    chat += ["My name is Ana.", "I love hiking in the Alps."]
+    async with AsyncMemory(settings, embedder=Gated()) as mem:
+        out = await mem.add([{"role": "user", "content": t} for t in chat], user_id="u")
+    assert seen == ["rules", "batch released"]
+    assert {r.kind for r in out if r.event.value == "ADD"} == {"episode", "fact", "preference"}
+
+
 async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:
     await amem.add(
         "Trip to Kyoto in spring", user_id="u", metadata={"topic": "travel"}, timestamp="2024-01-10T00:00:00Z"

