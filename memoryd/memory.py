@@ -216,21 +216,28 @@ class AsyncMemory:
             limits=self.settings.limits,
         )
         await self._ready()
-        existing = await self.storage.records.find_duplicates(
-            data.scope, [content_hash(m.content) for m in data.messages]
-        )
+        # The model starts on every message now; the duplicate lookup and the plan run meanwhile.
+        pending = await self._start_index(data)
+        try:
+            existing = await self.storage.records.find_duplicates(
+                data.scope, [content_hash(m.content) for m in data.messages]
+            )
+        except BaseException:
+            pending.cancel()
+            raise
         now = utcnow()
         plan = plan_fast_add(data, existing, now)
         if data.mode == "fine" and self._fine is not None:
-            return await self._fine_add(data, plan, now)
+            return await self._fine_add(data, plan, now, pending)
         results = list(plan.results)
-        if plan.new:
-            pending = await self._start_index(data, plan)
+        if not plan.new:
+            pending.cancel()
+        else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
             rules = self.settings.context.fast_rules
             rule_work = await self._start_rules(_draft_rules(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
-            index = await pending.result()
+            index = await pending.result(_positions(plan), plan.new)
             changes = ChangeSet(
                 upserts=[StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)],
                 history=[
@@ -244,13 +251,15 @@ class AsyncMemory:
             await self.tiers.write(changes, plan.new, index.vectors, level, words=words)
         return AddResults(results, mode="fast")
 
-    async def _fine_add(self, data: AddInput, plan: FastPlan, now: datetime) -> AddResults:
+    async def _fine_add(
+        self, data: AddInput, plan: FastPlan, now: datetime, pending: PendingIndex
+    ) -> AddResults:
         """Fine mode; then the new episodes enter the hierarchy (a second, small commit)."""
         assert self._fine is not None
         kept: list[EpisodeIndex] = []
 
         async def index() -> EpisodeIndex:
-            kept.append(await self._index_episodes(data, plan))
+            kept.append(await pending.result(_positions(plan), plan.new))
             return kept[0]
 
         out = await self._fine.add(data, plan, index(), now, "api:add/fine")
@@ -324,17 +333,12 @@ class AsyncMemory:
         last = await self.storage.records.latest(scope, _EPISODES, limit=1)
         return self.represent.line(last[0]) if last else None
 
-    async def _index_episodes(self, data: AddInput, plan: FastPlan) -> EpisodeIndex:
-        return await (await self._start_index(data, plan)).result()
-
-    async def _start_index(self, data: AddInput, plan: FastPlan) -> PendingIndex:
-        """Ask for the new episodes' vectors now (:meth:`Represent.start`)."""
-        before = await self.previous_turn(data.scope) if plan.new else None
-        index_of = {r.id: r.index for r in plan.results}
-        positions = [index_of[m.id] for m in plan.new]
+    async def _start_index(self, data: AddInput) -> PendingIndex:
+        """Ask for the vectors of the call's messages now (:meth:`Represent.start`)."""
+        before = await self.previous_turn(data.scope)
         session = data.scope.run_id is not None
         embed = self._embed.soon  # hands the model its work at once
-        return self.represent.start(data.messages, positions, plan.new, before, embed, session=session)
+        return self.represent.start(data.messages, before, embed, session=session)
 
     async def update(
         self,
@@ -756,6 +760,12 @@ class _RuleWork:
     drafts: list[RuleMemory]
     known: dict[tuple[str, str | None], str]
     vectors: asyncio.Future[np.ndarray] | None
+
+
+def _positions(plan: FastPlan) -> list[int]:
+    """The message position of each new episode of ``plan``, in ``plan.new`` order."""
+    index_of = {r.id: r.index for r in plan.results}
+    return [index_of[m.id] for m in plan.new]
 
 
 def _draft_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:

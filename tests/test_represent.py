@@ -66,17 +66,17 @@ async def test_vectors_mix_in_the_previous_turn(embedder: USEEmbedder) -> None:
 
     msgs = [Message("How are you?", "user", "Ann"), Message("Fine.", "assistant", "Bo")]
     memories = [_record("Fine.", "Bo")]
-    on = await Represent(IndexConfig()).start(msgs, [1], memories, "Bo: hello", embed).result()
-    off = await Represent(IndexConfig(speaker=False, context_weight=0)).start(
-        msgs, [1], memories, "Bo: hello", embed
-    ).result()
+    on = await Represent(IndexConfig()).start(msgs, "Bo: hello", embed).result([1], memories)
+    off = await Represent(IndexConfig(speaker=False, context_weight=0)).start(msgs, "Bo: hello", embed).result(
+        [1], memories
+    )
     own, question = embedder.embed(["Bo: Fine.", "Ann: How are you?"])
     expected = own + 0.5 * question
     assert np.allclose(on.vectors[0], expected / np.linalg.norm(expected), atol=1e-5)
     assert np.allclose(off.vectors[0], embedder.embed(["Fine."])[0], atol=1e-5)
     assert on.terms == [["bo", "fine", "ann"]]  # the question's words ("how are you" are stopwords)
     assert off.terms == [["fine"]]
-    outside = await Represent(IndexConfig()).start(msgs, [1], memories, "Bo: hello", embed, session=False).result()
+    outside = await Represent(IndexConfig()).start(msgs, "Bo: hello", embed, session=False).result([1], memories)
     assert outside.terms == [["bo", "fine"]]  # no session, no context
     assert np.allclose(outside.vectors[0], own, atol=1e-5)
 

@@ -75,26 +75,20 @@ class Represent:
         return terms
 
     def start(
-        self,
-        messages: Sequence[Message],
-        positions: Sequence[int],
-        memories: Sequence[MemoryRecord],
-        before: str | None,
-        embed: Embed,
-        *,
-        session: bool = True,
+        self, messages: Sequence[Message], before: str | None, embed: Embed, *, session: bool = True
     ) -> PendingIndex:
-        """Index the new episodes ``memories`` (message ``positions[i]`` of ``messages``), in two
-        steps: their embedding is asked for now (an ``embed`` that hands the model its work at
-        once, on a thread, lets the caller work meanwhile), then :meth:`PendingIndex.result`
-        computes the terms while the model runs and mixes the vectors.
+        """Index the messages of one add call, in two steps: the embedding of every message is
+        asked for now (an ``embed`` that hands the model its work at once, on a thread, lets
+        the caller work meanwhile: look up duplicates, draft rules), then
+        :meth:`PendingIndex.result` computes the terms of the new episodes while the model runs
+        and picks and mixes their vectors.
 
         Context applies only within a session (``session``: the add call names a
         ``run_id``): ``before`` is the turn stored just before this call in it. Every
         message of the call is embedded once (plus ``before``); a turn's vector mixes in
         its predecessor's.
         """
-        return PendingIndex(self, messages, positions, memories, before, embed, session)
+        return PendingIndex(self, messages, before, embed, session)
 
 
 class PendingIndex:
@@ -104,45 +98,47 @@ class PendingIndex:
         self,
         represent: Represent,
         messages: Sequence[Message],
-        positions: Sequence[int],
-        memories: Sequence[MemoryRecord],
         before: str | None,
         embed: Embed,
         session: bool,
     ) -> None:
         self.represent = represent
-        self.positions = list(positions)
-        self.memories = list(memories)
-        lines = [represent.message_line(m) for m in messages] if memories else []
+        lines = [represent.message_line(m) for m in messages]
         context = session and represent.uses_context
         self.previous: list[str | None] = [before, *lines[:-1]] if context else [None] * len(lines)
         self.weight = represent.config.context_weight if context else 0.0
         self.before = before if self.weight > 0 else None
         self.n_lines = len(lines)
-        if self.weight > 0:
-            texts = lines + ([before] if before else [])
-        else:
-            texts = [lines[p] for p in self.positions]
+        texts = lines + ([self.before] if self.before else [])
         self.vectors: asyncio.Future[np.ndarray] | None = (
-            asyncio.ensure_future(embed(texts)) if memories else None
+            asyncio.ensure_future(embed(texts)) if texts else None
         )
+        if self.vectors is not None:  # a caller that gives up early leaves no unread error behind
+            self.vectors.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    async def result(self) -> EpisodeIndex:
-        if self.vectors is None:
+    def cancel(self) -> None:
+        """Nothing new to index after all (every message was a duplicate)."""
+        if self.vectors is not None:
+            self.vectors.cancel()
+
+    async def result(self, positions: Sequence[int], memories: Sequence[MemoryRecord]) -> EpisodeIndex:
+        """The index of the new episodes ``memories``: message ``positions[i]`` of the call."""
+        if self.vectors is None or not memories:
+            self.cancel()
             return EpisodeIndex(np.zeros((0, 0), dtype=np.float32), [])
         try:
-            pairs = zip(self.memories, self.positions, strict=True)
+            pairs = zip(memories, positions, strict=True)
             terms = [self.represent.terms(m, self.previous[p]) for m, p in pairs]
             vectors = await self.vectors
         finally:
-            self.vectors.cancel()  # a no-op once done; else nobody waits for it any more
+            self.cancel()  # a no-op once done; else nobody waits for it any more
         if self.weight > 0:
             n = self.n_lines
             own = vectors[:n]
             prev_vec = np.vstack([vectors[n:] if self.before else np.zeros_like(own[:1]), own[:-1]])
             mixed = own + self.weight * prev_vec
             mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
-            chosen = mixed[self.positions]
+            chosen = mixed[list(positions)]
         else:
-            chosen = vectors
+            chosen = vectors[list(positions)]
         return EpisodeIndex(np.asarray(chosen, dtype=np.float32), terms)
