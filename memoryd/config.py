@@ -112,7 +112,9 @@ class EmbedderConfig(_Section):
 
     provider: str = Field("use", description="Embedder name in the registry: use | minilm | openai.")
     batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads for the local model.")
+    threads: int = Field(
+        2, ge=1, le=64, description="CPU threads for the local model (a batch is split between them)."
+    )
     model: str | None = Field(None, description="openai embedder: the model name (required).")
     base_url: str | None = Field(None, description="openai embedder: endpoint base (default OpenAI's).")
     api_key: SecretStr | None = Field(None, description="openai embedder: API key.")

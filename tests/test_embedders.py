@@ -74,6 +74,34 @@ def test_use_tokenizes_with_compiled_sentencepiece_and_the_same_vectors(embedder
     assert np.array_equal(embedder.embed(texts), pure)
 
 
+def test_use_splits_a_batch_between_its_threads_with_the_same_vectors(embedder: Embedder) -> None:
+    """A batch is embedded by ``threads`` threads at once, each text as one thread alone would."""
+    import threading
+
+    from memoryd.embedders.use import USEEmbedder
+
+    assert isinstance(embedder, USEEmbedder)
+    texts = [f"sentence {i}: I planted {i} tomato seedlings in the garden" for i in range(40)]
+    texts += ["我喜欢在山里徒步", "Je préfère le thé", "x"]
+    seen: set[str] = set()
+    forward = embedder._forward
+    assert forward is not None
+
+    def spy(share: list[str]) -> np.ndarray:
+        seen.add(threading.current_thread().name)
+        return forward(share)
+
+    embedder._forward = spy
+    try:
+        batch = embedder.embed(texts)
+    finally:
+        embedder._forward = forward
+    assert len(seen) == 2  # the caller's thread and one helper
+    one_by_one = np.vstack([embedder.embed([t]) for t in texts])
+    assert batch.shape == (len(texts), 512)
+    assert np.allclose(batch, one_by_one, atol=1e-5)
+
+
 def test_use_embeds_a_few_texts_without_the_batch_lock(embedder: Embedder) -> None:
     """A query (a few texts) runs straight on the forward pass: same vectors as the batch path,
     and it does not wait while a large batch holds the model's lock."""
