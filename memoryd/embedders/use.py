@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,9 @@ class USEEmbedder:
         shares = [texts[i : i + step] for i in range(0, len(texts), step)]
         with self._blas(limits=1, user_api="blas"):
             others = [self._helpers.submit(forward, share) for share in shares[1:]]
-            parts = [np.asarray(forward(shares[0]))]  # this thread takes the first share
-            parts += [np.asarray(f.result()) for f in others]
+            try:
+                parts = [np.asarray(forward(shares[0]))]  # this thread takes the first share
+                parts += [np.asarray(f.result()) for f in others]
+            finally:
+                wait(others)  # even on an error: no share still runs once the lock is released
         return np.vstack(parts)
