@@ -50,3 +50,24 @@ async def test_close_stops_the_checkpoint_thread(tmp_path: Path) -> None:
     await _commits(db, 3)
     db.close()  # hangs if the thread misses the wake-up
     assert db._checkpointer is not None and not db._checkpointer.is_alive()
+
+
+async def test_a_short_lived_writer_leaves_its_commits_checkpointed(tmp_path: Path) -> None:
+    """A CLI command writes and exits at once while a server keeps the file open (so SQLite's
+    own checkpoint on the last close does not happen): its pages still reach the file."""
+    path = tmp_path / "m.db"
+    server = SQLiteDatabase(path)
+    server.open()
+    try:
+        await server.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)"))
+        await asyncio.sleep(0.2)
+        before = path.stat().st_size
+        cli = SQLiteDatabase(path)
+        cli.open()
+        for _ in range(3):
+            await cli.write(lambda c: c.execute("INSERT INTO t (b) VALUES (?)", (_ROW,)))
+        cli.close()  # at once: before the checkpoint thread's gathering pause ends
+        assert path.stat().st_size >= before + 3 * len(_ROW)
+        assert await server.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 3
+    finally:
+        server.close()

@@ -129,6 +129,8 @@ class SQLiteDatabase:
         self._epoch = 0
         self._checker: sqlite3.Connection | None = None
         self._committed = threading.Event()  # set by the writer, cleared by the checkpointer
+        self._commits = 0  # by the writer thread
+        self._stopping = False  # set once the writer has finished: a last checkpoint, then stop
         self._checkpointer: threading.Thread | None = None
 
     # -- life cycle --------------------------------------------------------
@@ -161,7 +163,8 @@ class SQLiteDatabase:
             self._queue.put(None)
             self._writer.join()
         if self._checkpointer is not None:
-            self._committed.set()  # wakes it to see _closed
+            self._stopping = True  # every commit is in: one last checkpoint
+            self._committed.set()
             self._checkpointer.join()
         if self._readers is not None:
             self._readers.shutdown(wait=True)
@@ -213,6 +216,7 @@ class SQLiteDatabase:
                     self._own = gen  # ours, once committed: not a foreign write
                 conn.execute("COMMIT")
                 self._observe(gen)
+                self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if conn.in_transaction:
@@ -261,22 +265,29 @@ class SQLiteDatabase:
             hook()
 
     def _checkpoint_loop(self) -> None:
-        """Copy committed pages back into the database file, a burst of commits at a time.
+        """Copy committed pages back into the database file, a burst of commits at a time,
+        and once more when the database closes (a short-lived process, such as one CLI
+        command, leaves no WAL behind while a server keeps the file open).
 
         PASSIVE: it never blocks the writer or a reader, and copies what no reader still
         needs; the next round copies the rest. SQLite then starts the WAL over."""
         conn: sqlite3.Connection | None = None
-        while not self._closed:
+        done = 0  # commits checkpointed so far
+        while True:
             self._committed.wait()
-            time.sleep(_CHECKPOINT_GATHER_S)  # let a burst of commits share one checkpoint
-            self._committed.clear()  # close() sets it again after _closed: no wake is lost
-            if self._closed:
+            if not self._stopping:
+                time.sleep(_CHECKPOINT_GATHER_S)  # let a burst of commits share one checkpoint
+            self._committed.clear()  # close() sets it again after _stopping: no wake is lost
+            stopping, commits = self._stopping, self._commits
+            if commits != done:
+                try:
+                    conn = conn or self._connect()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    done = commits
+                except sqlite3.Error as exc:  # the WAL keeps every commit; the next round retries
+                    _log.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
+            if stopping:
                 break
-            try:
-                conn = conn or self._connect()
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:  # the WAL keeps every commit; the next round retries
-                _log.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
         if conn is not None:
             conn.close()
 
