@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.progress import Progress as _RichProgress
 from rich.table import Table
 
-from memoryd.bench.results import SearchTier, SpeedResult
+from memoryd.bench.results import BatchResult, SearchTier, SpeedResult
 
 __all__ = ["TARGETS", "RichProgress", "Row", "print_report", "summary_rows", "to_json", "write_json"]
 
@@ -111,8 +111,27 @@ def summary_rows(result: SpeedResult) -> list[Row]:
             Row("batch ingest ÷ raw embedder", "", batch.ratio_vs_raw, None, None, f"≥ {goal:g}",
                 batch.ratio_vs_raw >= goal)
         )  # fmt: skip
+        rows.extend(_batch_cpu_rows(batch))
     for tier in result.search:
         rows.extend(_tier_rows(tier))
+    return rows
+
+
+def _batch_cpu_rows(batch: BatchResult) -> list[Row]:
+    """Where a batch's CPU went (:mod:`memoryd.bench.threads`), and the ratio's ceiling: with
+    every core busy, an add takes at least its CPU time over the cores the embedder alone uses."""
+    cpu, raw = batch.memoryd_cpu_ms, batch.embedder_raw_cpu_ms
+    if not cpu or not raw:
+        return []
+    model, total = cpu.get("model", 0.0), cpu["total"]
+    rows = [
+        Row("CPU per batch, embedder alone", "ms", raw),
+        Row("CPU per batch, add: the model", "ms", model),
+        Row("CPU per batch, add: memoryd's own", "ms", round(total - model, 2)),
+    ]
+    own = [(role, ms) for role, ms in cpu.items() if role not in ("model", "total")]
+    rows += [Row(f"  of which {role}", "ms", ms) for role, ms in own]
+    rows.append(Row("ratio ceiling (CPU: embedder alone ÷ add)", "", round(raw / total, 3)))
     return rows
 
 

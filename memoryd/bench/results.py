@@ -74,6 +74,10 @@ class BatchResult:
     memoryd: Throughput
     ratio_vs_raw: float
     mem0: Throughput | None = None
+    # CPU milliseconds per batch (:mod:`memoryd.bench.threads`): the embedder alone, and memoryd's
+    # add by thread role ("model", "event loop", "sqlite writer", "checkpoint", …, "total").
+    embedder_raw_cpu_ms: float | None = None
+    memoryd_cpu_ms: dict[str, float] | None = None
 
 
 @dataclass

@@ -47,6 +47,7 @@ from memoryd.bench.results import (
     machine_info,
     tier_name,
 )
+from memoryd.bench.threads import ThreadCpu, shared_cpu_ms
 from memoryd.bench.timing import BLOCK, Call, bind, timed
 from memoryd.config import load_settings
 from memoryd.embedders import Embedder
@@ -190,10 +191,20 @@ class _Run:
                 out["mem0"] = lambda chunk, _: base.add_many([(t, {}) for t in chunk], user_id=user)
             return out
 
+        def counted(cpu: ThreadCpu, raw_cpu: list[float]) -> dict[str, Call]:
+            """The measured calls, with the CPU each side spends (a few thread-clock reads)."""
+            out = calls(_USER)
+            embed, add = out["embedder_raw"], out["memoryd"]
+            out["embedder_raw"] = lambda chunk, i: shared_cpu_ms(lambda: embed(chunk, i), raw_cpu)
+            out["memoryd"] = lambda chunk, i: cpu.count(lambda: add(chunk, i))
+            return out
+
         try:
             await self.timed("batch ingest: warm-up", [self.warm_texts[:size]], calls("bench-warmup"))
             label = f"batches of {size} ({self._who(calls(_USER))})"
-            times = await self.timed(label, batches, calls(_USER), block=1)
+            cpu, raw_cpu = ThreadCpu(), list[float]()
+            times = await self.timed(label, batches, counted(cpu, raw_cpu), block=1)
+            memoryd_cpu = cpu.per_call_ms()
         finally:
             await mem.close()
             if base is not None:
@@ -201,6 +212,9 @@ class _Run:
             self.discard("batch", "mem0-batch")
         raw, ours = (Throughput.of(len(texts), sum(times[k])) for k in ("embedder_raw", "memoryd"))
         result.batch = BatchResult(size, raw, ours, round(ours.per_s / raw.per_s, 4))
+        result.batch.memoryd_cpu_ms = memoryd_cpu
+        if raw_cpu:
+            result.batch.embedder_raw_cpu_ms = round(sum(raw_cpu) / len(raw_cpu), 2)
         if "mem0" in times:
             result.batch.mem0 = Throughput.of(len(texts), sum(times["mem0"]))
 

@@ -48,6 +48,11 @@ def test_run_speed_measures_every_part(tiny: SpeedResult) -> None:
     for side in ("embedder_raw", "memoryd"):
         _positive(batch[side], "messages", "seconds", "per_s")
     assert batch["ratio_vs_raw"] > 0
+    # where the batches' CPU went: the model and memoryd's own threads, the embedder alone
+    cpu = batch["memoryd_cpu_ms"]
+    assert cpu["model"] > 0 and cpu["event loop"] > 0 and cpu["sqlite writer"] > 0
+    assert cpu["total"] >= cpu["model"] + cpu["event loop"] + cpu["sqlite writer"] - 0.05
+    assert batch["embedder_raw_cpu_ms"] > 0
     tiers = {t["name"]: t for t in doc["search"]}
     assert set(tiers) == {"100", "250", "120/3 users"}
     assert [tiers[n]["load"] for n in ("100", "250", "120/3 users")] == [
