@@ -237,7 +237,7 @@ class AsyncMemory:
             rules = self.settings.context.fast_rules
             rule_work = await self._start_rules(_draft_rules(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
-            index = await pending.result(_positions(plan), plan.new)
+            index = await pending.result(plan.positions(), plan.new)
             changes = ChangeSet(
                 upserts=[StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)],
                 history=[
@@ -259,7 +259,7 @@ class AsyncMemory:
         kept: list[EpisodeIndex] = []
 
         async def index() -> EpisodeIndex:
-            kept.append(await pending.result(_positions(plan), plan.new))
+            kept.append(await pending.result(plan.positions(), plan.new))
             return kept[0]
 
         out = await self._fine.add(data, plan, index(), now, "api:add/fine")
@@ -760,12 +760,6 @@ class _RuleWork:
     drafts: list[RuleMemory]
     known: dict[tuple[str, str | None], str]
     vectors: asyncio.Future[np.ndarray] | None
-
-
-def _positions(plan: FastPlan) -> list[int]:
-    """The message position of each new episode of ``plan``, in ``plan.new`` order."""
-    index_of = {r.id: r.index for r in plan.results}
-    return [index_of[m.id] for m in plan.new]
 
 
 def _draft_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:

@@ -21,6 +21,11 @@ class FastPlan:
     results: list[AddResult]  # one per input message, in order
     new: list[MemoryRecord]  # memories to embed and store
 
+    def positions(self) -> list[int]:
+        """The message position of each new memory, in ``new`` order."""
+        index_of = {r.id: r.index for r in self.results}
+        return [index_of[m.id] for m in self.new]
+
 
 def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], now: datetime) -> FastPlan:
     """Decide ADD/NOOP per message; ``existing`` maps (hash, role) to a stored id."""
