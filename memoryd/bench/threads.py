@@ -54,6 +54,11 @@ def thread_seconds(shared: bool) -> dict[str, float] | None:
     return out
 
 
+async def _run(call: Callable[[], Any]) -> Any:
+    out = call()
+    return await out if isinstance(out, Awaitable) else out
+
+
 class ThreadCpu:
     """CPU seconds spent by one side (memoryd) over a phase, by role (see the module doc)."""
 
@@ -66,9 +71,7 @@ class ThreadCpu:
     async def count(self, call: Callable[[], Any]) -> Any:
         """Run ``call`` (sync or async) and add the shared threads' CPU it took."""
         before = thread_seconds(shared=True) if self.works else None
-        out = call()
-        if isinstance(out, Awaitable):
-            out = await out
+        out = await _run(call)
         after = thread_seconds(shared=True) if before is not None else None
         if before is None or after is None:
             self.works = False
@@ -95,9 +98,7 @@ async def shared_cpu_ms(call: Callable[[], Any], into: list[float]) -> Any:
     """Run ``call`` and append the milliseconds of CPU the shared threads spent on it (the
     embedder alone uses only those)."""
     before = thread_seconds(shared=True)
-    out = call()
-    if isinstance(out, Awaitable):
-        out = await out
+    out = await _run(call)
     after = thread_seconds(shared=True)
     if before is not None and after is not None:
         into.append((sum(after.values()) - sum(before.values())) * 1000)
