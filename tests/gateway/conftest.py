@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,14 @@ class GatewayServer:
     memory: AsyncMemory
     settings: Settings
     key: str  # an admin key
+    clients: list[openai.OpenAI] = field(default_factory=list)  # closed when the server stops
 
     def client(self, key: str | None = None, **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, **options)
+        """An SDK client, closed with the server: left to the garbage collector, its pooled socket
+        can be finalised before the client and warn in whichever later test runs the collection."""
+        client = openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, **options)
+        self.clients.append(client)
+        return client
 
     def async_client(self, key: str | None = None, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -117,7 +122,12 @@ def serve_gateway(
     app = create_app(settings, memory=memory)
     admin = key(settings)
     with running_app(app, after=memory.close) as url:
-        yield GatewayServer(url, app, memory, settings, admin)
+        server = GatewayServer(url, app, memory, settings, admin)
+        try:
+            yield server
+        finally:
+            for client in server.clients:
+                client.close()
 
 
 GatewayFactory = Callable[..., AbstractContextManager[GatewayServer]]
