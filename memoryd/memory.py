@@ -20,7 +20,7 @@ import numpy as np
 from memoryd.config import Settings, load_settings
 from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
 from memoryd.embedders import Embedder
-from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.errors import (
     ConflictError,
@@ -83,7 +83,7 @@ class AsyncMemory:
     ) -> None:
         self.settings = settings or load_settings()
         self._close_router = close_router  # False when the router is shared (tenant stores)
-        self._embedder = embedder
+        self._embedder, self._made_embedder = embedder, False  # one it made, it closes
         self.storage = storage or build_storage(self.settings)
         # The LLM (fine mode), or None: fast mode only. Built from [llm] unless given.
         self.router = router if router is not None else build_router(self.settings)
@@ -114,6 +114,7 @@ class AsyncMemory:
         if self._embedder is None:
             cfg = self.settings.embedder
             self._embedder = make_embedder(resolve("embedder", cfg.provider), cfg)
+            self._made_embedder = True
         return self._embedder
 
     @property
@@ -173,6 +174,8 @@ class AsyncMemory:
         if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed.close()
+        if self._made_embedder and close_embedder(self._embedder):
+            self._embedder, self._made_embedder = None, False  # closed: made anew if used again
 
     async def __aenter__(self) -> AsyncMemory:
         return await self.open()

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import Settings
-from memoryd.embedders.base import make_embedder
+from memoryd.embedders.base import close_embedder, make_embedder
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Worker, WorkerReport, build_queue
 from memoryd.pipeline.prefetch import PrefetchEmbedder
@@ -55,16 +55,17 @@ def _log_to_stderr(level: str) -> None:
 
 async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport]:
     cfg = settings.embedder
-    embedder = PrefetchEmbedder(make_embedder(resolve("embedder", cfg.provider), cfg))
+    model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
     try:
-        async with AsyncMemory(settings, embedder=embedder) as memory:
+        async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
             await memory.warm()
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
             return worker.consumer, await worker.run(burst=burst)
     finally:
         await queue.close()
+        close_embedder(model)
 
 
 async def _check(settings: Settings, consumer: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:
     from memoryd.config import EmbedderConfig
 
-__all__ = ["Embedder", "embedder_identity", "make_embedder", "normalise"]
+__all__ = ["Embedder", "close_embedder", "embedder_identity", "make_embedder", "normalise"]
 
 
 @runtime_checkable
@@ -48,6 +48,15 @@ def make_embedder(factory: Any, config: EmbedderConfig) -> Embedder:
     if from_config is not None:
         return from_config(config)
     return factory(threads=config.threads, batch_size=config.batch_size)
+
+
+def close_embedder(embedder: Embedder | None) -> bool:
+    """Free what ``embedder`` holds (an HTTP pool, say) if it has a ``close``: models in process
+    memory have none and stay usable. Returns whether it was closed."""
+    close = getattr(embedder, "close", None)
+    if close is not None:
+        close()
+    return close is not None
 
 
 def embedder_identity(factory: Any, config: EmbedderConfig) -> tuple[str, int]:

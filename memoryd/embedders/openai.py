@@ -96,7 +96,7 @@ class OpenAIEmbedder:
     def close(self) -> None:
         self._client.close()
 
-    def __del__(self) -> None:  # the memory core has no close hook for embedders: free the sockets here
+    def __del__(self) -> None:  # a safety net: AsyncMemory closes the embedders it makes
         client = getattr(self, "_client", None)
         if client is not None:
             client.close()

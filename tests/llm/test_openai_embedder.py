@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
 from memoryd import AsyncMemory, load_settings
 from memoryd.embedders import Embedder
-from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.errors import BackendUnavailableError, ConfigError, EmbedderMismatchError
 from memoryd.registry import resolve
@@ -71,6 +73,7 @@ def test_registry_factory_and_identity_come_from_config(fake_llm: Script) -> Non
     embedder = make_embedder(factory, settings.embedder)
     assert (embedder.name, embedder.dim) == ("openai:probe-me", 8)
     assert len(fake_llm.requests) == 1  # the dimension probe is cached per endpoint and model
+    close_embedder(embedder)
     missing = load_settings(env={}, overrides={"embedder": {"provider": "openai"}})
     with pytest.raises(ConfigError, match="needs embedder.model"):
         embedder_identity(factory, missing.embedder)
@@ -97,3 +100,35 @@ async def test_async_memory_with_the_openai_embedder_and_model_switch_refused(
     with pytest.raises(EmbedderMismatchError, match="openai:embed-a"):
         async with AsyncMemory(settings("embed-b")):  # type: ignore[arg-type]
             pass
+
+
+def connections_to(port: int) -> int:
+    """This process's open TCP sockets whose peer is loopback ``port`` (from /proc)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed while listing
+        if link.startswith("socket:["):
+            mine.add(link[len("socket:[") : -1])
+    with open("/proc/self/net/tcp", encoding="ascii") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for r in rows if int(r[2].rsplit(":", 1)[1], 16) == port and r[9] in mine)
+
+
+async def test_closing_the_memory_closes_the_embedder_it_made(fake_llm: Script, tmp_path: Path) -> None:
+    port = urlsplit(fake_llm.base_url).port
+    assert port is not None
+    before = connections_to(port)
+    settings = load_settings(
+        env={},
+        overrides={
+            "storage": {"path": str(tmp_path / "m.db")},
+            "embedder": {"provider": "openai", "model": "emb", "base_url": fake_llm.base_url, "dim": 16},
+        },
+    )
+    async with AsyncMemory(settings) as mem:
+        await mem.add("I adopted a golden retriever named Biscuit", user_id="ana")
+        assert connections_to(port) == before + 1  # the embedder keeps its connection for the next call
+    assert connections_to(port) == before

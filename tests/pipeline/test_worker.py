@@ -169,6 +169,7 @@ async def test_transient_failures_are_retried_with_backoff_then_dead_lettered(
         assert letter.event_id == "doomed-1" and letter.attempts == 3
         assert letter.error["code"] == "backend_unavailable" and letter.error["transient"]
         assert (await pipeline.event("doomed-1")).status is EventStatus.DEAD_LETTERED
+    remote.close()
     assert stored(settings.storage.path) == {("ana", "ana says fact number 1.0 about the hills"): 1}
 
 
