@@ -174,8 +174,8 @@ class AsyncMemory:
         if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed.close()
-        if self._made_embedder and close_embedder(self._embedder):
-            self._embedder, self._made_embedder = None, False  # closed: made anew if used again
+        if self._made_embedder:
+            close_embedder(self._embedder)
 
     async def __aenter__(self) -> AsyncMemory:
         return await self.open()

@@ -50,13 +50,12 @@ def make_embedder(factory: Any, config: EmbedderConfig) -> Embedder:
     return factory(threads=config.threads, batch_size=config.batch_size)
 
 
-def close_embedder(embedder: Embedder | None) -> bool:
+def close_embedder(embedder: Embedder | None) -> None:
     """Free what ``embedder`` holds (an HTTP pool, say) if it has a ``close``: models in process
-    memory have none and stay usable. Returns whether it was closed."""
+    memory have none."""
     close = getattr(embedder, "close", None)
     if close is not None:
         close()
-    return close is not None
 
 
 def embedder_identity(factory: Any, config: EmbedderConfig) -> tuple[str, int]:
