@@ -287,7 +287,7 @@ async def _run(config: LoadBenchConfig, workdir: Path, note: Callable[[str], Non
         result.memories_before = await _prefill(server.url, config, texts)
         load = _Load(config, texts[pool:], asks)
         note(f"{config.clients} clients for {config.duration_s:.0f} s")
-        meter = CpuMeter()
+        meter = CpuMeter(pids=[server.proc.pid])  # the server under test is not "others"
         started = time.monotonic()
         until = started + config.duration_s
 

@@ -49,7 +49,7 @@ from typing import Any
 from rich.table import Table
 
 from memoryd.bench.corpus import sentences
-from memoryd.bench.results import CpuMeter, Latency, Throughput, machine_info
+from memoryd.bench.results import CpuMeter, Latency, Throughput, machine_info, process_cpu
 from memoryd.config import Settings, load_settings
 from memoryd.embedders.base import make_embedder
 from memoryd.memory import AsyncMemory
@@ -159,7 +159,7 @@ class _Run:
             self.redis = LocalRedis(self.workdir / "redis")
             self.redis.start()
         result = PipelineBenchResult(machine=machine_info(), config={**asdict(self.cfg), "workdir": None})
-        meter = CpuMeter()
+        meter = CpuMeter(children=True)  # workers, Redis, embedders: joined before it is read
         try:
             await self.enqueue_rate(result)
             await self.end_to_end(result)
@@ -295,7 +295,7 @@ class _Run:
                 for i, t in enumerate(texts)
             ]
             pids = [p.pid for p in self.workers] + ([self.redis.pid] if self.redis and self.redis.pid else [])
-            cpu_before = sum(_process_cpu(pid) for pid in pids)
+            cpu_before = sum(process_cpu(pid) for pid in pids)
             start = time.perf_counter()
             for i in range(0, n, 500):
                 await queue.enqueue_many(events[i : i + 500], settings.pipeline.result_ttl_s)
@@ -304,7 +304,7 @@ class _Run:
                     raise RuntimeError("a benchmark worker died")
                 await asyncio.sleep(0.02)
             result.end_to_end = Throughput.of(n, time.perf_counter() - start)
-            pipeline_cpu = sum(_process_cpu(pid) for pid in pids) - cpu_before
+            pipeline_cpu = sum(process_cpu(pid) for pid in pids) - cpu_before
             if embed_cpu_per_text is not None and pipeline_cpu > 0:
                 result.e2e_cpu_share = round(embed_cpu_per_text * n / pipeline_cpu, 3)
             stats = await queue.stats()
@@ -385,15 +385,6 @@ class _Run:
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used so far (Linux ``/proc``; else 0)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _embed_in_processes(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "Throughput",
     "load_average",
     "machine_info",
+    "process_cpu",
     "tier_name",
 ]
 
@@ -160,9 +162,18 @@ def _blas() -> str | None:
         return None
 
 
-def _cpu_seconds(children: bool = False) -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the whole machine, of this process — and of its finished children
-    with ``children`` — monotonic time)."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far (Linux ``/proc``; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(children: bool = False, pids: Sequence[int] = ()) -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, of this process — plus its finished children
+    with ``children``, plus the live processes ``pids`` — monotonic time)."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             ticks = [int(x) for x in fh.readline().split()[1:9]]
@@ -171,21 +182,24 @@ def _cpu_seconds(children: bool = False) -> tuple[float, float, float] | None:
     user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
     whose = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,)
     mine = sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, whose))
+    mine += sum(process_cpu(pid) for pid in pids)
     busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     return busy, mine, time.monotonic()
 
 
 class CpuMeter:
-    """How much of the machine other processes used while the benchmark ran. With ``children``,
-    the benchmark's own child processes do not count as others (read it once they are joined)."""
+    """How much of the machine other processes used while the benchmark ran. The benchmark's own
+    work is not "others": this process, with ``children`` its child processes (read the meter
+    once they are joined), and the live processes ``pids`` (a server under test)."""
 
-    def __init__(self, *, children: bool = False) -> None:
+    def __init__(self, *, children: bool = False, pids: Sequence[int] = ()) -> None:
         self.children = children
-        self.start = _cpu_seconds(children)
+        self.pids = tuple(pids)
+        self.start = _cpu_seconds(children, self.pids)
 
     def others_share(self) -> float | None:
         """CPU time of other processes ÷ (wall time × cores): 0 is an idle machine."""
-        end, start = _cpu_seconds(self.children), self.start
+        end, start = _cpu_seconds(self.children, self.pids), self.start
         if end is None or start is None or end[2] <= start[2]:
             return None
         others = (end[0] - start[0]) - (end[1] - start[1])
