@@ -104,6 +104,27 @@ def test_use_splits_a_batch_between_its_threads_with_the_same_vectors(embedder: 
     assert np.allclose(batch, one_by_one, atol=1e-5)
 
 
+def test_closing_the_use_embedder_stops_its_helper_threads(embedder: Embedder) -> None:
+    """``close`` (called by a memory on the embedder it made) ends the batch helpers; a later
+    batch starts them again."""
+    import threading
+
+    from memoryd.embedders.base import close_embedder
+    from memoryd.embedders.use import USEEmbedder
+
+    assert isinstance(embedder, USEEmbedder)
+    texts = [f"helper thread check number {i}" for i in range(40)]
+
+    def helpers() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("memoryd-use"))
+
+    first = embedder.embed(texts)
+    running = helpers()  # this embedder's one helper, plus any other test's embedders'
+    close_embedder(embedder)
+    assert helpers() == running - 1
+    assert np.allclose(embedder.embed(texts), first, atol=1e-6) and helpers() == running
+
+
 def test_use_embeds_a_few_texts_without_the_batch_lock(embedder: Embedder) -> None:
     """A query (a few texts) runs straight on the forward pass: same vectors as the batch path,
     and it does not wait while a large batch holds the model's lock."""

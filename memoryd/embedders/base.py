@@ -51,8 +51,7 @@ def make_embedder(factory: Any, config: EmbedderConfig) -> Embedder:
 
 
 def close_embedder(embedder: Embedder | None) -> None:
-    """Free what ``embedder`` holds (an HTTP pool, say) if it has a ``close``: models in process
-    memory have none."""
+    """Free what ``embedder`` holds (an HTTP pool, helper threads) if it has a ``close``."""
     close = getattr(embedder, "close", None)
     if close is not None:
         close()

@@ -95,6 +95,13 @@ class USEEmbedder:
                 parts.append(np.asarray(self._model.encode(list(texts[start : start + self._batch]))))
         return normalise(np.vstack(parts))
 
+    def close(self) -> None:
+        """Stop the helper threads of parallel batches (a later batch starts them again)."""
+        with self._lock:
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.shutdown(wait=True)
+
     def _in_parallel(self, texts: list[str]) -> np.ndarray:
         """A batch split into ``threads`` contiguous shares, one per thread, each with one BLAS
         thread (under the lock: the BLAS setting is process-wide). Each text is embedded on its
