@@ -219,7 +219,8 @@ class AsyncMemory:
             limits=self.settings.limits,
         )
         await self._ready()
-        # The model starts on every message now; the duplicate lookup and the plan run meanwhile.
+        # The model starts on every message now (duplicates too, unless embedded a moment ago:
+        # the price of not waiting for the lookup); the duplicate lookup and plan run meanwhile.
         pending = await self._start_index(data)
         try:
             existing = await self.storage.records.find_duplicates(
