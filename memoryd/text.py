@@ -67,14 +67,13 @@ def _split_run(word: str) -> list[str]:
 
 _stemmer_lock = threading.Lock()
 _stemmer: Any = None
-_LATIN = re.compile(r"[a-z]+")
 
 
 def _stem(word: str) -> str:
     """English Snowball stem of a plain a-z word ("painted", "painting" -> "paint")."""
     global _stemmer
-    if len(word) < 4 or not _LATIN.fullmatch(word):
-        return word
+    if len(word) < 4 or not (word.isascii() and word.isalpha() and word.islower()):
+        return word  # only plain a-z words
     if _stemmer is None:
         with _stemmer_lock:
             if _stemmer is None:
@@ -87,13 +86,15 @@ def _stem(word: str) -> str:
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
+    words = _WORD.findall(clean)
+    if _CJK.search(clean) is not None:  # rare: segment the runs that hold CJK characters
+        words = [token for word in words for token in _split_run(word)]
     tokens: list[str] = []
-    for match in _WORD.finditer(clean):
-        for token in _split_run(match.group()):
-            if len(token) > _MAX_TOKEN:
-                token = token[:_MAX_TOKEN]
-            if keep_stopwords or token not in STOPWORDS:
-                tokens.append(_stem(token))
+    for token in words:
+        if len(token) > _MAX_TOKEN:
+            token = token[:_MAX_TOKEN]
+        if keep_stopwords or token not in STOPWORDS:
+            tokens.append(_stem(token))
     return tuple(tokens)
 
 

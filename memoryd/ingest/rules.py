@@ -196,10 +196,13 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises)."""
     if role not in (None, "user") or not isinstance(text, str):
         return []
+    text = text[:_MAX_MESSAGE_CHARS]
+    if "我" not in text and _EN_ANY.search(text) is None:
+        return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
     seen: set[str] = set()
     try:
-        for clause in _CLAUSES.split(text[:_MAX_MESSAGE_CHARS]):
+        for clause in _CLAUSES.split(text):
             clause = clause.strip()
             if not clause or _QUESTION.search(clause.lower()):
                 continue
