@@ -182,6 +182,8 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
 
 
 def _coerce(field: str, value: Any, where: str) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise InvalidFilterError(f"{where}: integers in filters must fit in 64 bits: {value}", field=where)
     if field in TIME_FIELDS and value is not None:
         try:
             parsed = parse_time(value, field_name=where)

@@ -95,8 +95,30 @@ def id_tag(record_id: str, chars: int = 8) -> str:
     return record_id[-chars:]
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def from_epoch(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    """A stored time; one outside what a datetime holds (stored before :func:`parse_time`
+    refused such times) reads as the nearest end of the range, so its row stays readable."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return _LATEST if value > 0 else _EARLIEST
+
+
+def _in_range(value: datetime, field_name: str) -> datetime:
+    """``value`` if it is a time in years 1 to 9999 in UTC too (stored times are UTC)."""
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{field_name} is out of range in UTC (years 1 to 9999): {value.isoformat()}", field=field_name
+        ) from exc
+    return value
 
 
 def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
@@ -104,7 +126,7 @@ def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _in_range(value if value.tzinfo else value.replace(tzinfo=UTC), field_name)
     if isinstance(value, bool):
         raise InvalidInputError(f"{field_name} must be a time, not a boolean", field=field_name)
     if isinstance(value, (int, float)):
@@ -123,7 +145,7 @@ def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
                 f"{field_name} must be ISO 8601 (e.g. 2024-05-01T10:00:00Z), got {value!r}",
                 field=field_name,
             ) from exc
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return _in_range(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), field_name)
     raise InvalidInputError(f"{field_name} must be a time, got {type(value).__name__}", field=field_name)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 
@@ -389,3 +391,18 @@ async def test_a_text_embedded_a_moment_ago_is_not_embedded_again(settings: Sett
         assert counting.texts.count("Rex.") == 1  # also the context of the session's next turn
         found = await mem.search(question, user_id="u")
         assert found[0].memory.text == question  # the reused vector is the text's own
+
+
+async def test_a_stored_time_outside_the_datetime_range_reads_as_its_end(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Times past year 9999 in UTC are refused now; a row stored before that stays readable."""
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        added = await mem.add(["far future", "far past"], user_id="u")
+    with sqlite3.connect(settings.storage.path) as conn:
+        conn.execute("UPDATE memories SET event_time = 1e12 WHERE id = ?", (added[0].id,))
+        conn.execute("UPDATE memories SET event_time = -1e12 WHERE id = ?", (added[1].id,))
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        times = {m.text: m.event_time for m in (await mem.get_all(user_id="u")).items}
+        assert times == {"far future": datetime.max.replace(tzinfo=UTC), "far past": datetime.min.replace(tzinfo=UTC)}
+        assert [h.memory.text for h in await mem.search("far future", user_id="u", limit=1)] == ["far future"]
+        await mem.delete_all(user_id="u")
+        assert (await mem.get_all(user_id="u")).items == []

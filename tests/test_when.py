@@ -69,3 +69,20 @@ async def test_reference_time_reads_relative_dates(amem: AsyncMemory) -> None:
     assert hits[0].memory.id == new[0].id
     hits = await amem.search(asked, user_id="u", reference_time="2022-03-03T20:00:00Z")
     assert hits[0].memory.id == old[0].id
+
+
+def test_a_now_at_the_ends_of_the_datetime_range_names_no_span_and_never_raises() -> None:
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    for query in ("what did I do yesterday", "3 years ago", "last month"):
+        assert query_span(query, first) is None
+    assert query_span("what did I do yesterday", last) == (datetime(9999, 12, 29, 23, 59, 59, 999999, UTC), last)
+    start, end = query_span("3 years ago", last) or (last, last)
+    assert start < end < last
+
+
+async def test_search_with_a_reference_time_at_either_end_of_the_range(amem: AsyncMemory) -> None:
+    await amem.add("I had dinner with Carla.", user_id="u", timestamp="2024-05-01T20:00:00Z")
+    for when in ("0001-01-01T00:00:00Z", "0001-03-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+        for query in ("what did I do yesterday?", "dinner last month"):
+            hits = await amem.search(query, user_id="u", reference_time=when)
+            assert [h.memory.text for h in hits] == ["I had dinner with Carla."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,7 +80,8 @@ class HybridSearcher:
         if span is not None:
             size = max(size, cfg.date_candidates)
             slack = timedelta(days=cfg.date_slack_days)
-            span = (span[0] - slack, span[1] + slack)
+            with suppress(OverflowError):  # within days of year 1 or 9999: the span as named
+                span = (span[0] - slack, span[1] + slack)
         weights = {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}
         ranked = {"dense": dense, "keyword": keyword}
         if score_fusion:

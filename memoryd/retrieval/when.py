@@ -71,7 +71,10 @@ def query_span(query: str, now: datetime | None = None) -> tuple[datetime, datet
     explicit = _explicit(query)
     if explicit is not None or now is None:
         return explicit
-    return _relative(query, now if now.tzinfo else now.replace(tzinfo=UTC))
+    try:
+        return _relative(query, now if now.tzinfo else now.replace(tzinfo=UTC))
+    except OverflowError:  # a "now" at the ends of the datetime range: no span to favour
+        return None
 
 
 def _explicit(query: str) -> tuple[datetime, datetime] | None:

@@ -56,6 +56,27 @@ CASES: dict[str, tuple[tuple[str, str, dict[str, Any]], int, str]] = {
         "messages.0.content",
     ),
     "empty message list": (_memory_post(messages=[], **ALICE), 422, "messages"),
+    # In year 10000 once in UTC: stored, it made every later read of the user fail.
+    "timestamp past year 9999 in UTC": (
+        _memory_post(messages="hi", timestamp="9999-12-31T23:00:00-05:00", **ALICE),
+        422,
+        "timestamp",
+    ),
+    "message timestamp before year 1 in UTC": (
+        _memory_post(messages=[{"content": "hi", "timestamp": "0001-01-01T00:00:00+05:00"}], **ALICE),
+        422,
+        "messages.0.timestamp",
+    ),
+    "filter integer beyond 64 bits": (
+        ("POST", "/v1/memories/list", {"json": {**ALICE, "filters": {"n": {"gte": 2**63}}}}),
+        422,
+        "filters.n.gte",
+    ),
+    "mem0 search filter integer beyond 64 bits": (
+        ("POST", "/search", {"json": {**ALICE, "query": "q", "filters": {"n": {"in": [1, -(2**63) - 1]}}}}),
+        422,
+        "filters.n.in",
+    ),
     "oversized message": (_memory_post(messages="x" * (MAX_MESSAGE_CHARS + 1), **ALICE), 413, "messages.0"),
     "too many messages": (
         _memory_post(messages=[f"m{i}" for i in range(MAX_MESSAGES + 1)], **ALICE),
