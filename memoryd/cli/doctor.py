@@ -373,25 +373,26 @@ def auth_check(settings: Settings) -> Check:
     from memoryd.server.auth import is_loopback
 
     path = settings.keys_path()
-    active = 0
+    active = created = 0
     if path.exists():  # doctor probes; it does not create the key store
         try:
             store = open_key_store(settings)
             try:
-                active = store.count_active()
+                active, created = store.count(), store.count(include_revoked=True)
             finally:
                 store.close()
         except MemorydError as exc:
             return Check("auth", "fail", exc.message, f"make {path} readable, or set auth.keys_path")
     data = {"keys": active, "keys_path": str(path)}
     host = settings.server.host
-    if active or settings.auth.required == "always" or not is_loopback(host):
+    if created or settings.auth.required == "always" or not is_loopback(host):
         if not active:
+            why = f"{created} key(s) created, all revoked" if created else f"host {host}"
             return Check(
                 "auth",
                 "warn",
-                f"keys are required (host {host}, auth.required = {settings.auth.required!r}) but none "
-                "exists: every request will be refused",
+                f"keys are required ({why}, auth.required = {settings.auth.required!r}) but none "
+                "is active: every request will be refused",
                 "memoryd keys create --role admin",
                 data,
             )

@@ -137,11 +137,13 @@ async def _log_auth(auth: Authenticator | None) -> None:
         return
     keys = await auth.active_keys()
     if await auth.required() and keys == 0:
+        revoked = await auth.created_keys()
         log.warning(
-            "authentication on (listening on %s, auth.required = %r) but no API key exists: every request "
-            "is refused until one is created with `memoryd keys create --role admin`",
+            "authentication on (listening on %s, auth.required = %r) but %s: every request is refused "
+            "until one is created with `memoryd keys create --role admin`",
             auth.host,
             auth.settings.auth.required,
+            f"all {revoked} API key(s) are revoked" if revoked else "no API key exists",
         )
     elif await auth.required():
         log.info("authentication on: %d active API key(s) in %s", keys, auth.settings.keys_path())

@@ -78,24 +78,37 @@ class Authenticator:
         self.host = host
         self.limiter = RateLimiter(settings.auth.rate_limit_per_s, settings.auth.rate_limit_burst)
         self._keys: dict[str, _Cached] = {}
-        self._count: tuple[int, float] = (0, -COUNT_CACHE_S)
+        self._count: tuple[tuple[int, int], float] = ((0, 0), -COUNT_CACHE_S)
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
-    async def active_keys(self) -> int:
-        count, at = self._count
+    async def _counts(self) -> tuple[int, int]:
+        """(active keys, keys ever created), read at most once every ``COUNT_CACHE_S``."""
+        counts, at = self._count
         now = time.monotonic()
         if now - at >= COUNT_CACHE_S:
-            count = await asyncio.to_thread(self.store.count_active)
-            self._count = (count, now)
-        return count
+            counts = await asyncio.to_thread(self._read_counts)
+            self._count = (counts, now)
+        return counts
+
+    def _read_counts(self) -> tuple[int, int]:
+        return self.store.count(), self.store.count(include_revoked=True)
+
+    async def active_keys(self) -> int:
+        return (await self._counts())[0]
+
+    async def created_keys(self) -> int:
+        """Keys ever created, revoked ones included."""
+        return (await self._counts())[1]
 
     async def required(self) -> bool:
+        """Keys are required off loopback, with ``auth.required = "always"``, and once any key
+        has been created: revoking the last one (say, because it leaked) never reopens the server."""
         if self.settings.auth.required == "always" or not self.loopback:
             return True
-        return await self.active_keys() > 0
+        return (await self._counts())[1] > 0
 
     def forget(self, key_id: str | None = None) -> None:
         """Drop cached keys (one, or all) after a change made in this process."""
@@ -103,7 +116,7 @@ class Authenticator:
             self._keys.clear()
         else:
             self._keys.pop(key_id, None)
-        self._count = (0, -COUNT_CACHE_S)
+        self._count = ((0, 0), -COUNT_CACHE_S)
 
     async def _lookup(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()

@@ -50,6 +50,23 @@ def test_wrong_malformed_and_revoked_keys_get_401(http: httpx.Client, auth_setti
     error_of(http.get("/v1/users", headers=bearer(service)), 401)  # at once, on this server
 
 
+def test_revoking_the_last_key_does_not_reopen_a_loopback_server(
+    http: httpx.Client, auth_settings: Settings
+) -> None:
+    admin = new_key(auth_settings, "admin")
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    listed = http.get("/v1/admin/keys", headers=bearer(admin)).json()["results"]
+    assert [k["role"] for k in listed] == ["admin"]
+    assert http.delete(f"/v1/admin/keys/{listed[0]['id']}", headers=bearer(admin)).status_code == 200
+    time.sleep(1.1)  # past the count cache: the server reads the key store again
+    for request in (("GET", "/v1/memories", {"params": {"user_id": "alice"}}), ("POST", "/v1/reset", {})):
+        error_of(http.request(request[0], request[1], **request[2]), 401)  # type: ignore[arg-type]
+    error_of(http.post("/v1/admin/keys", json={"role": "admin"}), 401)
+    error_of(http.get("/v1/users", headers=bearer(admin)), 401)
+    # The way back in: a new key from the CLI, which works on the key file.
+    assert http.get("/v1/users", headers=bearer(new_key(auth_settings, "admin"))).status_code == 200
+
+
 def test_roles_on_the_admin_api(http: httpx.Client, auth_settings: Settings) -> None:
     service = new_key(auth_settings, "service", tenant="acme")
     user = new_key(auth_settings, "user", tenant="acme", user_id="alice")

@@ -41,10 +41,11 @@ def test_key_is_shown_once_and_stored_only_as_a_salted_hash(store, tmp_path: Pat
 def test_revoked_keys_leave_the_active_list(store) -> None:  # type: ignore[no-untyped-def]
     a = create_key(store, "admin")
     b = create_key(store, "service", tenant="acme")
-    assert store.count_active() == 2
+    assert store.count() == 2
     revoke_key(store, a.record.id)
     assert [k.id for k in store.list()] == [b.record.id]
     assert {k.id for k in store.list(include_revoked=True)} == {a.record.id, b.record.id}
+    assert (store.count(), store.count(include_revoked=True)) == (1, 2)
     with pytest.raises(NotFoundError):
         revoke_key(store, "000000000000")
 
@@ -113,7 +114,12 @@ def test_doctor_says_whether_keys_are_required(tmp_path: Path) -> None:
     check = auth_check(public)
     assert check.status == "warn" and check.fix == "memoryd keys create --role admin"
     store = open_key_store(settings)
-    create_key(store, "admin")
+    made = create_key(store, "admin")
     store.close()
     check = auth_check(settings)
     assert check.status == "ok" and check.data["keys"] == 1
+    store = open_key_store(settings)
+    revoke_key(store, made.record.id)
+    store.close()
+    check = auth_check(settings)  # the server stays closed: every request would be refused
+    assert check.status == "warn" and "1 key(s) created, all revoked" in check.detail

@@ -24,7 +24,7 @@ def test_create_list_revoke(run: Run, db_path: Path) -> None:
     assert len(as_json(run("keys", "list", "--all", "--json"))["results"]) == 2
     store = open_key_store(load_settings(env={}, overrides={"storage": {"path": str(db_path)}}))
     try:
-        assert store.count_active() == 1  # the same file a server would read
+        assert store.count() == 1  # the same file a server would read
     finally:
         store.close()
 

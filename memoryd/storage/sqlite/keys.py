@@ -104,9 +104,9 @@ class SQLiteKeyStore:
         )
         return self.get(key_id)
 
-    def count_active(self) -> int:
-        rows = self._run("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-        return int(rows[0][0])
+    def count(self, *, include_revoked: bool = False) -> int:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        return int(self._run(f"SELECT COUNT(*) FROM api_keys{where}")[0][0])
 
     def close(self) -> None:
         with self._lock:
