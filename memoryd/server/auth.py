@@ -8,13 +8,13 @@ caller as ``request.state.principal`` (:class:`memoryd.auth.Principal`). The
 memory a route receives (:func:`memoryd.server.health.get_memory`) is the
 caller's tenant's store, restricted to its user for a ``user`` key.
 
-Authentication is required as soon as any key exists, when the server binds to
+Authentication is required as soon as any key has been created (revoked ones count), when the server binds to
 anything but loopback, or with ``auth.required = "always"``. Otherwise (loopback,
 no keys) every caller is an anonymous admin of the default tenant, and an
 ``Authorization`` header that is not a memoryd key (``mdk_…``) is ignored (the
 OpenAI SDK always sends its ``api_key``); the server says so at start-up.
 Probes and docs (``/health``, ``/metrics``, ``/docs``, ``/openapi.json``) never
-need a key.
+need a key (``/health`` keeps its figures for admin keys then).
 
 An admin key picks the tenant per request with ``X-Memoryd-Tenant``; for other
 keys that header may only name their own tenant (any other answers 404, like a

@@ -34,11 +34,11 @@ from fastapi.responses import JSONResponse
 
 from memoryd import __version__
 from memoryd.config import Settings
-from memoryd.errors import BackendUnavailableError
+from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server.access import PipelineView, memory_for, principal_of
-from memoryd.server.auth import Authenticator
+from memoryd.server.auth import TENANT_HEADER, Authenticator
 from memoryd.tenancy import Tenants
 
 __all__ = ["MemoryDep", "PipelineDep", "ServerState", "get_memory", "get_pipeline", "router", "state_of"]
@@ -144,10 +144,41 @@ def _with_gateway(report: dict[str, Any], check: dict[str, Any]) -> dict[str, An
     return report
 
 
-@router.get("", summary="Full health report")
+_SUMMARY_KEYS = ("status", "mode", "reason", "elapsed_ms")
+
+
+async def _full_report_allowed(request: Request, state: ServerState) -> bool:
+    """The figures (counts, paths, LLM endpoints, last errors) go to an admin key, or to anyone
+    when keys are not required; others, probes included, get each dependency's status only."""
+    auth = state.auth
+    if auth is None or not await auth.required():
+        return True
+    try:
+        headers = request.headers
+        principal = await auth.principal(headers.get("authorization"), headers.get(TENANT_HEADER))
+    except MemorydError:
+        return False
+    return principal.is_admin
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    out = {k: report[k] for k in _SUMMARY_KEYS if k in report}
+    checks = report.get("checks", {})
+    out["checks"] = {name: {"status": check.get("status")} for name, check in checks.items()}
+    out["detail"] = "each dependency's status only: send an admin API key for the full report"
+    return out
+
+
+@router.get("", summary="Health report")
 async def health(request: Request) -> JSONResponse:
-    """Each dependency's state. 200 when the service can serve (``ok``, or ``degraded``), 503 otherwise."""
-    report = await _report(state_of(request))
+    """Each dependency's state. 200 when the service can serve (``ok``, or ``degraded``), 503 otherwise.
+
+    Needs no key; with keys required, only an admin key gets the figures (counts, paths,
+    endpoints, errors), others each dependency's status."""
+    state = state_of(request)
+    report = await _report(state)
+    if not await _full_report_allowed(request, state):
+        report = _summary(report)
     report = {**report, "version": __version__}
     return JSONResponse(report, status_code=503 if report["status"] == "unavailable" else 200)
 

@@ -67,6 +67,25 @@ def test_revoking_the_last_key_does_not_reopen_a_loopback_server(
     assert http.get("/v1/users", headers=bearer(new_key(auth_settings, "admin"))).status_code == 200
 
 
+def test_health_figures_go_to_admin_keys_only_once_keys_are_required(
+    http: httpx.Client, auth_settings: Settings
+) -> None:
+    open_report = http.get("/health").json()  # no key exists yet: open, the full report
+    assert open_report["checks"]["storage"]["path"] == str(auth_settings.storage.path)
+    admin = new_key(auth_settings, "admin")
+    user = new_key(auth_settings, "user", user_id="alice")
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    for headers in ({}, bearer(user), {"Authorization": "Bearer mdk_nope_nope"}):
+        r = http.get("/health", headers=headers)
+        assert r.status_code == 200, r.text  # a probe never needs a key
+        report = r.json()
+        assert report["status"] == "ok" and report["checks"]["storage"] == {"status": "ok"}
+        assert str(auth_settings.storage.path) not in r.text and "memories" not in r.text
+    full = http.get("/health", headers=bearer(admin)).json()
+    assert full["checks"]["storage"]["path"] == str(auth_settings.storage.path)
+    assert full["checks"]["embedder"]["dim"] == 512
+
+
 def test_roles_on_the_admin_api(http: httpx.Client, auth_settings: Settings) -> None:
     service = new_key(auth_settings, "service", tenant="acme")
     user = new_key(auth_settings, "user", tenant="acme", user_id="alice")
