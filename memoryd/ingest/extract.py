@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from memoryd.models import MemoryKind, MemoryRecord, Message
 
 __all__ = [
+    "MAX_FACT_CHARS",
     "ExtractedFact",
     "ExtractedRelation",
     "Extraction",
     "NewMessage",
     "extraction_messages",
+    "fact_text",
     "valid_items",
 ]
 
@@ -59,10 +61,26 @@ Use the person's name, not "I" or "user" ("The user" only when no name is known)
 """
 
 
+MAX_FACT_CHARS = 2000
+
+
+def fact_text(value: str) -> str | None:
+    """``value`` as a memory's text from an LLM: whitespace collapsed, no NUL; None when that
+    leaves nothing, more than ``MAX_FACT_CHARS``, or text that is not UTF-8 (a lone surrogate)."""
+    text = " ".join(value.replace("\x00", "").split())
+    if not text or len(text) > MAX_FACT_CHARS:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
 class ExtractedFact(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
     kind: Literal["fact", "preference"] = "fact"
     preference: Literal["explicit", "implicit"] | None = None
     about: Literal["user", "assistant"] = "user"
@@ -71,10 +89,10 @@ class ExtractedFact(BaseModel):
     @field_validator("text")
     @classmethod
     def _strip(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("fact text is empty")
-        return value
+        text = fact_text(value)
+        if text is None:
+            raise ValueError("fact text is empty, too long or not UTF-8")
+        return text
 
     @field_validator("kind", mode="before")
     @classmethod

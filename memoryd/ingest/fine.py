@@ -17,6 +17,7 @@ later session can update what an earlier one said.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import FineConfig
-from memoryd.errors import BackendUnavailableError
+from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.filters import parse_filter
 from memoryd.graph.models import RelationDraft
 from memoryd.ingest.derived import derived_memory, owner_scope
@@ -49,6 +50,7 @@ from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
 __all__ = ["FineIngestor"]
 
+log = logging.getLogger("memoryd.ingest")
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 _KNOWN = parse_filter({"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value]}})
 
@@ -114,9 +116,20 @@ class FineIngestor:
             )
         relations: dict[str, list[dict[str, str]]] = {"added_entities": [], "deleted_entities": []}
         if extraction is not None and extraction.facts:
-            facts = await self._facts(extraction, data, fresh)
-            await self._reconcile(facts, data, now, actor, usage, work)
-            self._relations(extraction, facts, data, now, work)
+            episodes_only = _Work(
+                ChangeSet(upserts=list(work.changes.upserts), history=list(work.changes.history)),
+                results=list(work.results),
+            )
+            try:
+                facts = await self._facts(extraction, data, fresh)
+                await self._reconcile(facts, data, now, actor, usage, work)
+                self._relations(extraction, facts, data, now, work)
+            except MemorydError:
+                raise  # a store or embedder that is down: an honest error, nothing half-written
+            except Exception as exc:  # a defect on some odd LLM output must not cost the messages
+                log.exception("fine mode failed after extraction; storing the episodes only")
+                usage.fallback = f"fine mode failed ({type(exc).__name__}); stored as episodes only"
+                work = episodes_only
         diff = await self.storage.commit(work.changes)
         if diff is not None:
             relations = diff.to_dict()

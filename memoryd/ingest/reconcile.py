@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memoryd.ingest.extract import valid_items
+from memoryd.ingest.extract import fact_text, valid_items
 from memoryd.models import MemoryRecord
 
 __all__ = ["Decision", "Reconciliation", "decide", "reconcile_messages"]
@@ -73,7 +73,8 @@ class _RawDecision(BaseModel):
     @field_validator("text", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
-        return (" ".join(value.split()) or None) if isinstance(value, str) else None
+        """A merged text as an extracted fact's must be (else None: the UPDATE becomes a SUPERSEDE)."""
+        return fact_text(value) if isinstance(value, str) else None
 
 
 class Reconciliation(BaseModel):
@@ -124,7 +125,7 @@ def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallbac
         elif d.target is None or not 0 <= d.target < n_existing:
             chosen[d.fact] = Decision(d.fact, "ADD", note=f"{d.event} named no valid existing memory")
         elif d.event == "UPDATE" and not d.text:
-            chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without text")
+            chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without a usable text")
         else:
             chosen[d.fact] = Decision(d.fact, d.event, d.target, d.text if d.event == "UPDATE" else None)
     for i in range(n_facts):

@@ -122,6 +122,26 @@ async def test_update_keeps_old_text_in_history(fine: AsyncMemory, fake_llm: Scr
     assert hits[0].memory.id == old.id
 
 
+@pytest.mark.parametrize(
+    "merged", ["Alice works at Acme \ud83c", "Alice works at Acme " + "x" * 300_000, "   "], ids=["lone surrogate", "300k chars", "blank"]
+)
+async def test_an_unusable_merged_text_supersedes_instead(fine: AsyncMemory, fake_llm: Script, merged: str) -> None:
+    """A merged text no extracted fact could have (half an emoji, a runaway answer) is not stored:
+    the UPDATE becomes a SUPERSEDE, and the message and the new fact are kept."""
+    fake_llm.reply_json(facts("Alice works at Acme"))
+    [old] = of_kind(await fine.add("I work at Acme.", **ALICE), "fact")
+    fake_llm.reply_json(facts("Alice is a senior engineer at Acme"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "UPDATE", "target": 0, "text": merged}))
+    out = await fine.add("I'm a senior engineer there now.", **ALICE)
+    assert out.llm is not None and out.llm.fallback is None
+    [episode] = of_kind(out, "episode")
+    assert (await fine.get(episode.id)).text == "I'm a senior engineer there now."
+    [new] = of_kind(out, "fact")
+    assert new.event is Event.SUPERSEDE and new.id != old.id
+    assert (await fine.get(new.id)).text == "Alice is a senior engineer at Acme"
+    assert (await fine.get(old.id)).text == "Alice works at Acme"  # closed, kept
+
+
 async def test_supersede_keeps_the_old_fact_for_as_of(fine: AsyncMemory, fake_llm: Script) -> None:
     fake_llm.reply_json(
         {
