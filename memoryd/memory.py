@@ -301,11 +301,11 @@ class AsyncMemory:
         results: list[AddResult] = []
         row = 0
         for i, d in enumerate(work.drafts):
-            kind = "preference" if d.memory.kind is MemoryKind.PREFERENCE else "fact"
+            kind, source, text = d.memory.kind.value, (d.episode_id,), d.memory.text
             dup = work.known.get((d.memory.hash, None))
             if dup is not None:
                 reason = f"rule: {d.statement.rule}; already known as memory {dup}"
-                results.append(AddResult(Event.NOOP, i, dup, d.memory.text, reason, kind=kind))
+                results.append(AddResult(Event.NOOP, i, dup, text, reason, kind=kind, sources=source))
                 continue
             assert vectors is not None
             m = d.memory
@@ -325,7 +325,7 @@ class AsyncMemory:
                     f"rule: {d.statement.rule}",
                     memory=m,
                     kind=kind,
-                    sources=(d.episode_id,),
+                    sources=source,
                 )
             )
         return results

@@ -104,7 +104,7 @@ async def test_an_adds_rule_memories_are_embedded_while_its_batch_runs(settings:
     async with AsyncMemory(settings, embedder=Gated()) as mem:
         out = await mem.add([{"role": "user", "content": t} for t in chat], user_id="u")
     assert seen == ["rules", "batch released"]
-    assert {r.kind for r in out if r.event.value == "ADD"} == {"episode", "fact", "preference"}
+    assert {r.kind for r in out if r.event.value == "ADD"} == {"episode", "profile", "preference"}
 
 
 async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:

@@ -52,7 +52,13 @@ __all__ = ["FineIngestor"]
 
 log = logging.getLogger("memoryd.ingest")
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
-_KNOWN = parse_filter({"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value]}})
+# Profile memories too: fast mode's rules write them ("The user lives in Porto."), fine mode may
+# supersede them later.
+_KINDS = {"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value, MemoryKind.PROFILE.value]}}
+_KNOWN = parse_filter(_KINDS)
+# A write that names no user (an agent's or a session's own) reconciles with memories of no user:
+# a scope read as a prefix would otherwise show it, and let it rewrite, every user's with that agent.
+_KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
 
 
 @dataclass
@@ -183,7 +189,8 @@ class FineIngestor:
     # -- step 2: reconciliation ---------------------------------------------
     async def _similar(self, facts: list[_Fact], scope: Scope) -> list[MemoryRecord]:
         """The union of each fact's nearest current facts/preferences in the scope."""
-        allowed = set(await self.storage.records.select_ids(scope, _KNOWN, cap=200_000))
+        known = _KNOWN if scope.user_id is not None else _KNOWN_NO_USER
+        allowed = set(await self.storage.records.select_ids(scope, known, cap=200_000))
         if not allowed:
             return []
         found: dict[str, float] = {}
@@ -276,8 +283,21 @@ class FineIngestor:
             work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
             work.reembed.append(len(work.changes.upserts) - 1)
             return
+        if d.event in ("SUPERSEDE", "DELETE") and target is not None and when < target.valid_from:
+            # The new fact was said before the target became true (history added late): the
+            # target stays current; a superseding fact is kept as what held until then.
+            if d.event == "DELETE":
+                fact.memory_id = None
+                reason = f"said before memory {target.id} became true, which stays current"
+                noop = HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now)
+                work.changes.history.append(noop)
+                work.results.append(_result(Event.NOOP, fact, target.id, reason))
+                return
+            added = self._add(fact, data, when, now, actor, work, valid_to=target.valid_from)
+            work.results.append(_result(Event.ADD, fact, added.id, f"history: until memory {target.id}"))
+            return
         if d.event in ("SUPERSEDE", "DELETE") and target is not None:
-            ends = max(when, target.valid_from)
+            ends = when
             work.changes.upserts.append(StoredMemory(target.with_changes(valid_to=ends, updated_at=now)))
             work.changes.graph_close_memories.append(target.id)
             event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
@@ -289,6 +309,24 @@ class FineIngestor:
                 reason = "no longer true; kept as history"
                 work.results.append(_result(Event.DELETE, fact, target.id, reason, previous=target.text))
                 return
+        memory = self._add(fact, data, when, now, actor, work)
+        if target is not None:  # SUPERSEDE
+            reason = f"replaces memory {target.id}"
+            work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
+        else:
+            work.results.append(_result(Event.ADD, fact, memory.id, d.note))
+
+    def _add(
+        self,
+        fact: _Fact,
+        data: AddInput,
+        when: datetime,
+        now: datetime,
+        actor: str,
+        work: _Work,
+        valid_to: datetime | None = None,
+    ) -> MemoryRecord:
+        """Add ``fact`` as a new memory, valid from ``when`` (until ``valid_to``, if given)."""
         memory = derived_memory(
             fact.text,
             fact.kind,
@@ -299,14 +337,14 @@ class FineIngestor:
             valid_from=when,
             now=now,
         )
+        if valid_to is not None:
+            memory = memory.with_changes(valid_to=valid_to)
         fact.memory_id = memory.id
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
-        work.changes.history.append(HistoryDraft.of(memory, Event.ADD, None, memory.text, actor, now))
-        if target is not None:  # SUPERSEDE
-            reason = f"replaces memory {target.id}"
-            work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
-        else:
-            work.results.append(_result(Event.ADD, fact, memory.id, d.note))
+        details = {"valid_to": valid_to.isoformat()} if valid_to is not None else {}
+        added = HistoryDraft.of(memory, Event.ADD, None, memory.text, actor, now, **details)
+        work.changes.history.append(added)
+        return memory
 
     # -- graph ---------------------------------------------------------------
     def _relations(

@@ -31,8 +31,8 @@ async def test_fast_add_derives_profile_and_preferences(rmem: AsyncMemory) -> No
     assert len(episodes) == 3
     assert [(r.kind, r.text, r.reason) for r in derived] == [
         ("preference", "The user loves green tea.", "rule: like"),
-        ("fact", "The user works at Acme.", "rule: work"),
-        ("fact", "用户住在杭州。", "rule: live"),
+        ("profile", "The user works at Acme.", "rule: work"),
+        ("profile", "用户住在杭州。", "rule: live"),
     ]
     assert derived[0].sources == (episodes[0].id,) and derived[2].sources == (episodes[2].id,)
     tea = await rmem.get(derived[0].id, user_id="ana")

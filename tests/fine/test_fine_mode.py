@@ -142,6 +142,56 @@ async def test_an_unusable_merged_text_supersedes_instead(fine: AsyncMemory, fak
     assert (await fine.get(old.id)).text == "Alice works at Acme"  # closed, kept
 
 
+async def test_a_fact_older_than_the_one_it_supersedes_is_kept_as_history(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """History added late ("I lived in Paris" dated 2022, after Berlin dated 2024): Berlin stays
+    current, Paris holds until Berlin began; an older DELETE changes nothing."""
+    fake_llm.reply_json(facts("Alice lives in Berlin"))
+    [berlin] = of_kind(await fine.add("I live in Berlin.", **ALICE, timestamp="2024-01-01T00:00:00Z"), "fact")
+    fake_llm.reply_json(facts("Alice lives in Paris"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    out = await fine.add("I live in Paris.", **ALICE, timestamp="2022-01-01T00:00:00Z")
+    [paris] = of_kind(out, "fact")
+    assert paris.event is Event.ADD and paris.id != berlin.id and berlin.id in (paris.reason or "")
+    assert (await fine.get(berlin.id)).valid_to is None
+    assert (await fine.get(paris.id)).valid_to == (await fine.get(berlin.id)).valid_from
+    for when, city in (("2023-06-01T00:00:00Z", "Paris"), ("2024-06-01T00:00:00Z", "Berlin"), (None, "Berlin")):
+        page = await fine.get_all(**ALICE, filters={"kind": "fact"}, as_of=when)
+        assert [m.text for m in page.items] == [f"Alice lives in {city}"], when
+    fake_llm.reply_json(facts("Alice no longer lives in Berlin"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "DELETE", "target": 0}))
+    out = await fine.add("I don't live in Berlin anymore.", **ALICE, timestamp="2023-01-01T00:00:00Z")
+    [dropped] = of_kind(out, "fact")
+    assert dropped.event is Event.NOOP and dropped.id == berlin.id
+    assert (await fine.get(berlin.id)).valid_to is None
+
+
+async def test_profile_memories_of_fast_mode_are_reconciled(fine: AsyncMemory, fake_llm: Script) -> None:
+    out = await fine.add("I live in Porto.", **ALICE, mode="fast")
+    [porto] = of_kind(out, "profile")
+    assert (await fine.get(porto.id)).text == "The user lives in Porto."
+    fake_llm.reply_json(facts("Alice lives in Lisbon"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    [lisbon] = of_kind(await fine.add("I moved from Porto to Lisbon.", **ALICE), "fact")
+    assert lisbon.event is Event.SUPERSEDE and lisbon.previous == "The user lives in Porto."
+    assert (await fine.get(porto.id)).valid_to is not None
+
+
+async def test_a_write_naming_no_user_never_reconciles_with_a_users_memories(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.reply_json(facts("Ana is allergic to peanuts"))
+    [ana] = of_kind(await fine.add("I'm allergic to peanuts.", user_id="ana", agent_id="bot"), "fact")
+    fake_llm.reply_json(facts("Peanut allergies are no longer a concern"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "DELETE", "target": 0}))  # not asked for
+    out = await fine.add("Note to self: the peanut policy changed.", agent_id="bot")
+    [note] = of_kind(out, "fact")
+    assert note.event is Event.ADD and out.llm is not None and out.llm.calls == 1  # nothing to reconcile
+    assert (await fine.get(ana.id)).valid_to is None
+    assert "Ana is allergic" not in json.dumps([r.json for r in fake_llm.requests])
+
+
 async def test_supersede_keeps_the_old_fact_for_as_of(fine: AsyncMemory, fake_llm: Script) -> None:
     fake_llm.reply_json(
         {
