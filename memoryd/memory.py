@@ -22,12 +22,7 @@ from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Cand
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
-from memoryd.errors import (
-    ConflictError,
-    InvalidInputError,
-    MemorydError,
-    NotFoundError,
-)
+from memoryd.errors import ConflictError, InvalidInputError, MemorydError, NotFoundError
 from memoryd.filters import Filter, parse_filter
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -38,6 +33,7 @@ from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_metadata, clean_text
+from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rules import RuleMemory, draft_rule_memories
 from memoryd.llm import Router, build_router
@@ -104,6 +100,7 @@ class AsyncMemory:
             **({"clock": clock} if clock is not None else {}),
         )
         self._searcher: HybridSearcher | None = None
+        self._writing = OwnerLocks()  # an add's, from its duplicate lookup to its commit
         self._opened = False
         self._open_lock = asyncio.Lock()
 
@@ -123,8 +120,7 @@ class AsyncMemory:
         return self._embedder
 
     def _embedder_identity(self) -> tuple[str, int]:
-        # The class carries its name and dimension, so the store can be opened and
-        # checked without loading the model.
+        # The class carries its name and dimension: the store is checked without loading the model.
         if self._embedder is not None:
             return str(self._embedder.name), int(self._embedder.dim)
         cfg = self.settings.embedder
@@ -219,20 +215,25 @@ class AsyncMemory:
             limits=self.settings.limits,
         )
         await self._ready()
-        # The model starts on every message now (duplicates too, unless embedded a moment ago:
-        # the price of not waiting for the lookup); the duplicate lookup and plan run meanwhile.
+        # The model starts on every message now (duplicates too, unless embedded a moment ago: the
+        # price of not waiting for the lookup). An add of the same owner waits for this one (lock),
+        # so its duplicate lookup sees what this one commits.
         pending = await self._start_index(data)
         try:
-            existing = await self.storage.records.find_duplicates(
-                data.scope, [content_hash(m.content) for m in data.messages]
-            )
+            async with self._writing.of(data.scope):
+                existing = await self.storage.records.find_duplicates(
+                    data.scope, [content_hash(m.content) for m in data.messages]
+                )
+                now = utcnow()
+                plan = plan_fast_add(data, existing, now)
+                if data.mode == "fine" and self._fine is not None:
+                    return await self._fine_add(data, plan, now, pending)
+                return await self._fast_add(plan, now, pending)
         except BaseException:
-            pending.cancel()
+            pending.cancel()  # no-op once the vectors are in
             raise
-        now = utcnow()
-        plan = plan_fast_add(data, existing, now)
-        if data.mode == "fine" and self._fine is not None:
-            return await self._fine_add(data, plan, now, pending)
+
+    async def _fast_add(self, plan: FastPlan, now: datetime, pending: PendingIndex) -> AddResults:
         results = list(plan.results)
         if not plan.new:
             pending.cancel()
@@ -735,8 +736,7 @@ class AsyncMemory:
         else:
             stats = self.router.stats()
             closed = [t for t in stats["targets"].values() if t["state"] != "open"]
-            # An LLM outage never fails a write (episodes are still stored), so it degrades
-            # the service rather than making it unavailable.
+            # An LLM outage never fails a write (episodes are still stored): degraded, not unavailable.
             checks["llm"] = {"status": "ok" if closed else "degraded", "mode": "fine", **stats}
         return {
             "status": "ok" if ok else "unavailable",

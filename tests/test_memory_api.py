@@ -250,6 +250,19 @@ async def test_concurrent_adds_all_land(amem: AsyncMemory) -> None:
     assert (await amem.get_all(user_id="u", limit=100)).total == 40
 
 
+async def test_the_same_message_sent_twice_at_once_is_stored_once(amem: AsyncMemory) -> None:
+    message = [{"role": "user", "content": "I adopted a golden retriever named Biscuit."}]
+    outs = await asyncio.gather(*[amem.add(message, user_id="ana", run_id="s1") for _ in range(3)])
+    events = sorted(o[0].event.value for o in outs)
+    assert events == ["ADD", "NOOP", "NOOP"]
+    stored = {o[0].id for o in outs}
+    assert len(stored) == 1  # the NOOPs name the memory that was stored
+    assert (await amem.get_all(user_id="ana", filters={"kind": "episode"})).total == 1
+    # Adds of other users do not wait for each other's lock, and all land.
+    others = await asyncio.gather(*[amem.add(message, user_id=f"user{i}") for i in range(4)])
+    assert all(o[0].event is Event.ADD for o in others)
+
+
 async def test_reopen_keeps_data_and_refuses_another_embedder(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
     async with AsyncMemory(settings, embedder=embedder) as first:
         mid = (await first.add("durable memory", user_id="u"))[0].id

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -30,10 +29,11 @@ import numpy as np
 from memoryd.config import TiersConfig
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.keywords import words
-from memoryd.hierarchy.models import NewTurn, Segment, SessionInfo, TierChanges, owner_key
+from memoryd.hierarchy.models import NewTurn, Segment, SessionInfo, TierChanges
 from memoryd.hierarchy.planner import Plan, overflow, plan_write
 from memoryd.hierarchy.tree import build_tree
 from memoryd.ingest.derived import owner_scope
+from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
@@ -65,7 +65,7 @@ class Tiers:
         self.clock = clock
         self.capability = capability
         self._process = process
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
         self._flushing: asyncio.Task[None] | None = None
 
@@ -76,14 +76,6 @@ class Tiers:
 
     def _now(self) -> float:
         return self.clock().timestamp()
-
-    def _lock(self, owner: Scope) -> asyncio.Lock:
-        key = owner_key(owner)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
 
     # -- writing -------------------------------------------------------------
     def keywords(self, episodes: Sequence[MemoryRecord]) -> list[tuple[str, ...]] | None:
@@ -107,7 +99,7 @@ class Tiers:
         if store is None or not episodes:
             return await self.storage.commit(changes)
         owner = owner_scope(episodes[0].scope)
-        async with self._lock(owner):
+        async with self._locks.of(owner):
             plan = await self._plan(store, owner, episodes, vectors, level, words)
             taken = self._take_pending()  # deferred heat rides along with this write
             plan.changes.retrieved = taken

@@ -6,6 +6,7 @@ talk to it over HTTP. Storage and embeddings are real.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +191,32 @@ async def test_a_write_naming_no_user_never_reconciles_with_a_users_memories(
     assert note.event is Event.ADD and out.llm is not None and out.llm.calls == 1  # nothing to reconcile
     assert (await fine.get(ana.id)).valid_to is None
     assert "Ana is allergic" not in json.dumps([r.json for r in fake_llm.requests])
+
+
+async def test_concurrent_updates_of_one_memory_build_on_each_other(fine: AsyncMemory, fake_llm: Script) -> None:
+    """Two adds of one user at once: the second reconciles with what the first committed, so
+    neither merge is lost and the history chains."""
+    fake_llm.reply_json(facts("Ana has a dog"))
+    [dog] = of_kind(await fine.add("I have a dog.", user_id="ana"), "fact")
+    fake_llm.reply_json(facts("Ana's dog is named Biscuit"), delay=0.2)
+    fake_llm.reply_json(decisions({"fact": 0, "event": "UPDATE", "target": 0, "text": "Ana has a dog named Biscuit"}))
+    fake_llm.reply_json(facts("Ana's dog is a golden retriever"))
+    fake_llm.reply_json(
+        decisions({"fact": 0, "event": "UPDATE", "target": 0, "text": "Ana has a golden retriever named Biscuit"})
+    )
+    first, second = await asyncio.gather(
+        fine.add("My dog is called Biscuit.", user_id="ana"), fine.add("He is a golden retriever.", user_id="ana")
+    )
+    assert [r.event for r in of_kind(first, "fact")] == [Event.UPDATE]
+    assert [(r.event, r.previous) for r in of_kind(second, "fact")] == [(Event.UPDATE, "Ana has a dog named Biscuit")]
+    assert (await fine.get(dog.id)).text == "Ana has a golden retriever named Biscuit"
+    history = [(h.old_text, h.new_text) for h in await fine.history(dog.id) if h.event is Event.UPDATE]
+    assert history == [
+        ("Ana has a dog", "Ana has a dog named Biscuit"),
+        ("Ana has a dog named Biscuit", "Ana has a golden retriever named Biscuit"),
+    ]
+    prompt = fake_llm.requests[-1].json["messages"][-1]["content"]
+    assert "[0] Ana has a dog named Biscuit" in prompt  # the second saw the first's merge
 
 
 async def test_supersede_keeps_the_old_fact_for_as_of(fine: AsyncMemory, fake_llm: Script) -> None:
