@@ -8,6 +8,7 @@ showing what it would move; ``purge`` deletes them all.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from typing import Annotated, Any
 
@@ -33,8 +34,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 CountOpt = Annotated[
     int, typer.Option("--count", "-n", min=1, help="At most this many entries, oldest first.")
 ]
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+
+
+def _entry_ids(ids: list[str] | None) -> list[str] | None:
+    """Whole entry ids only: Redis reads ``<ms>`` alone as every entry of that millisecond."""
+    for entry_id in ids or []:
+        if not _ENTRY_ID.fullmatch(entry_id):
+            msg = f"{entry_id!r} is not a whole DLQ entry id: give <ms>-<seq>, as `memoryd dlq list` shows it"
+            raise typer.BadParameter(msg)
+    return ids
+
+
 IdsOpt = Annotated[
-    list[str] | None, typer.Option("--id", help="Only this DLQ entry id (repeatable).", show_default=False)
+    list[str] | None,
+    typer.Option(
+        "--id", help="Only this DLQ entry id (repeatable).", show_default=False, callback=_entry_ids
+    ),
 ]
 
 

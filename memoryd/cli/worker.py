@@ -1,14 +1,17 @@
 """``memoryd worker``: a consumer of the async pipeline's event stream.
 
 Runs until SIGTERM or Ctrl-C, which drain (the batch in hand is finished and
-recorded); ``--burst`` processes what is queued and exits, ``--check`` reports
-whether a worker is alive (exit 0) or not (exit 1), for health probes.
+recorded); a second one stops at once (exit status 128 + the signal's number:
+143 for SIGTERM, 130 for SIGINT; what it held is redelivered). ``--burst``
+processes what is queued and exits, ``--check`` reports whether a worker is
+alive (exit 0) or not (exit 1), for health probes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -53,16 +56,25 @@ def _log_to_stderr(level: str) -> None:
     logger.setLevel(level.upper())
 
 
-async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport]:
+async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport, int | None]:
+    """Run a worker; returns its name, its report and the signal that stopped it at once (if one did)."""
     cfg = settings.embedder
     model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
+    worker: Worker | None = None
     try:
         async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
             await memory.warm()
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
-            return worker.consumer, await worker.run(burst=burst)
+            return worker.consumer, await worker.run(burst=burst), None
+    except asyncio.CancelledError:
+        if worker is None or worker.stopped_by is None:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # handled: the clean-up below may await again
+        return worker.consumer, worker.report, worker.stopped_by
     finally:
         await queue.close()
         close_embedder(model)
@@ -133,7 +145,16 @@ def worker(
         + (": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops")
     )
     with errors_to_exit(out):
-        name, report_ = asyncio.run(_work(settings, burst))
+        try:
+            name, report_, stopped_by = asyncio.run(_work(settings, burst))
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None  # cancelled before a worker ran: "interrupted", 130
+    if stopped_by is not None:
+        out.note(
+            f"[yellow]worker {name} stopped at once[/yellow] by a second {signal.Signals(stopped_by).name}; "
+            "the events it held will be redelivered"
+        )
+        raise typer.Exit(128 + stopped_by)
     doc = {"consumer": name, **report_.to_dict()}
     out.emit(
         doc,

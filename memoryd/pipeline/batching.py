@@ -4,8 +4,10 @@ Events of the same scope, metadata and mode that follow each other in the
 stream become one :meth:`AsyncMemory.add` call with all their messages, so the
 embedder sees one large batch; each event's call-level ``timestamp`` moves onto
 its messages so nothing of its meaning is lost. Fast-mode results are one per
-message, so each event gets back exactly its slice, renumbered from 0. Fine-mode
-events are never merged (extraction reads one event's conversation at a time).
+message, so each event gets back exactly its slice, renumbered from 0, followed by
+the memories the fast-mode rules derived from those messages (found by their
+source episodes, also renumbered from 0). Fine-mode events are never merged
+(extraction reads one event's conversation at a time).
 
 Calls of one scope run one after another, in stream order (an exact duplicate
 is a NOOP of the *earlier* message, as it would be without the pipeline);
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from memoryd.models import AddResults
+from memoryd.models import AddResult, AddResults
 from memoryd.pipeline.base import Delivery
 from memoryd.pipeline.events import AddPayload, PipelineEvent
 
@@ -104,12 +106,19 @@ def split_results(call: AddCall, results: AddResults) -> list[dict[str, Any]]:
     """Each job's share of a call's results, as ``AddResults.to_dict()`` of that job alone."""
     if len(call.jobs) == 1:
         return [results.to_dict()]
-    out = []
-    for start, count in zip(call.offsets, call.counts):
-        mine = [
-            replace(r, index=r.index - start)
-            for r in results
-            if r.kind == "episode" and start <= r.index < start + count
-        ]
-        out.append(AddResults(mine, mode=results.mode).to_dict())
-    return out
+    shares: list[list[AddResult]] = [[] for _ in call.jobs]
+    owner: dict[str, int] = {}  # episode id -> the job whose message it is
+    for r in results:
+        if r.kind != "episode":
+            continue
+        for n, (start, count) in enumerate(zip(call.offsets, call.counts)):
+            if start <= r.index < start + count:
+                shares[n].append(replace(r, index=r.index - start))
+                if r.id is not None:
+                    owner.setdefault(r.id, n)
+                break
+    for r in results:  # derived rows (fast-mode rules), by the episodes they came from
+        mine = next((owner[s] for s in r.sources if s in owner), None) if r.kind != "episode" else None
+        if mine is not None:
+            shares[mine].append(replace(r, index=sum(x.kind != "episode" for x in shares[mine])))
+    return [AddResults(share, mode=results.mode).to_dict() for share in shares]

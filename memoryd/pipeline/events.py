@@ -18,7 +18,8 @@ Compatibility, so an old worker and a new producer can run side by side for one
 version: version N+1 may only *add* optional fields (to the entry or the payload)
 whose absence keeps the meaning of the rest. A worker of version N reads versions
 N-1 to N+1: it ignores what it does not know in a newer event but carries the
-unknown entry fields along when it retries or dead-letters the event. Anything
+unknown fields (of the entry and of the payload) along when it retries,
+dead-letters or replays the event. Anything
 else (a missing field, a version out of that range) is a permanent error: the
 event goes to the dead-letter stream, from which it can be replayed once the
 workers are upgraded.
@@ -29,11 +30,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from memoryd.auth.principal import check_tenant
 from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError
 
@@ -117,12 +120,19 @@ class AddPayload:
         """The same add, forced to ``user_id`` (what a user-bound API key sends)."""
         return replace(self, user_id=user_id)
 
-    def to_json(self) -> str:
+    def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """The payload as JSON, with ``extra`` (fields of a newer version) kept alongside."""
         body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
+        body.update((k, v) for k, v in (extra or {}).items() if k not in _PAYLOAD_KEYS)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str, *, strict: bool) -> AddPayload:
+        return cls.parse(text, strict=strict)[0]
+
+    @classmethod
+    def parse(cls, text: str, *, strict: bool) -> tuple[AddPayload, dict[str, Any]]:
+        """The payload, and the fields it has that this version does not know (``strict``: none allowed)."""
         try:
             body = json.loads(text)
         except ValueError as exc:
@@ -135,7 +145,10 @@ class AddPayload:
             raise InvalidInputError(f"unknown payload field {unknown[0]!r}", field=where)
         if "messages" not in body:
             raise InvalidInputError("event payload has no messages", field="event.payload.messages")
-        return cls(**{k: body[k] for k in _PAYLOAD_KEYS if k in body})
+        tenant = body.get("tenant")
+        if tenant is not None:  # it picks the store to write to: checked here, before anything uses it
+            check_tenant(tenant, "event.payload.tenant")
+        return cls(**{k: body[k] for k in _PAYLOAD_KEYS if k in body}), {k: body[k] for k in unknown}
 
     def scope(self) -> dict[str, str | None]:
         return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
@@ -154,6 +167,7 @@ class PipelineEvent:
     last_error: dict[str, Any] | None = None
     replayed_from: str | None = None
     extra: dict[str, str] = field(default_factory=dict)  # fields of a newer version, carried along
+    payload_extra: dict[str, Any] = field(default_factory=dict)  # the same, inside the payload
 
     def to_fields(self) -> dict[str, str]:
         fields = dict(self.extra)
@@ -164,7 +178,7 @@ class PipelineEvent:
             created_at=self.created_at.isoformat(timespec="microseconds"),
             attempt=str(self.attempt),
             source=self.source,
-            payload=self.payload.to_json(),
+            payload=self.payload.to_json(self.payload_extra),
         )
         if self.last_error is not None:
             fields["last_error"] = json.dumps(self.last_error, ensure_ascii=False)
@@ -193,7 +207,7 @@ class PipelineEvent:
         payload_text = fields.get("payload")
         if payload_text is None:
             raise InvalidInputError("event has no payload", field="event.payload")
-        payload = AddPayload.from_json(payload_text, strict=version <= SCHEMA_VERSION)
+        payload, payload_extra = AddPayload.parse(payload_text, strict=version <= SCHEMA_VERSION)
         attempt = fields.get("attempt", "1")
         if not attempt.isdigit() or int(attempt) < 1:
             raise InvalidInputError("event attempt must be a positive integer", field="event.attempt")
@@ -208,6 +222,7 @@ class PipelineEvent:
             last_error=_json_object(last_error) if last_error else None,
             replayed_from=fields.get("replayed_from"),
             extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
+            payload_extra=payload_extra,
         )
 
     def retried(self, error: dict[str, Any]) -> PipelineEvent:

@@ -14,6 +14,7 @@ translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from memoryd.pipeline.base import (
     Outcome,
     QueueStats,
 )
-from memoryd.pipeline.events import EventStatus, PipelineEvent
+from memoryd.pipeline.events import EventStatus, PipelineEvent, check_stored_event_id
 from memoryd.pipeline.keys import Keys
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
@@ -49,6 +50,7 @@ _COUNTERS = (
     "enqueued", "duplicates_enqueued", "processed", "duplicates", "retried", "dead_lettered", "replayed",
 )  # fmt: skip
 _STALE_WORKER_MS = 3_600_000  # heartbeats older than this are forgotten
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")  # a stream entry id, whole
 
 
 def display_url(url: str) -> str:
@@ -429,11 +431,13 @@ class RedisQueue:
 
     # -- dead letters ------------------------------------------------------------
     async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]:
+        """The oldest ``count`` dead letters, or those of ``ids`` (exact entry ids, ``<ms>-<seq>``)."""
         with self._errors("read the dead-letter queue"):
             if ids:
                 entries: list[Any] = []
-                for entry_id in ids:
-                    entries += await self.client.xrange(self.keys.dlq, entry_id, entry_id)
+                for entry_id in dict.fromkeys(ids):
+                    if _ENTRY_ID.fullmatch(entry_id):  # "<ms>" alone would be a range: a whole millisecond
+                        entries += await self.client.xrange(self.keys.dlq, entry_id, entry_id)
             else:
                 entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
         return [_dead_letter(i, f) for i, f in entries]
@@ -446,11 +450,12 @@ class RedisQueue:
         out: list[str] = []
         with self._errors("replay dead letters"):
             for letter in entries:
+                event_id: str | None
                 try:
                     event = PipelineEvent.from_fields(letter.fields)
                     fields, event_id = event.replayed(letter.dlq_id).to_fields(), event.event_id
-                except InvalidInputError:  # replayed as it was: a fixed worker may read it now
-                    fields, event_id = dict(letter.fields), None
+                except InvalidInputError:  # replayed as it was: a fixed (upgraded) worker may read it now
+                    fields, event_id = _raw_replay(letter)
                 keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
                 args = [letter.dlq_id, now, ttl_s * 1000, "1" if event_id else "0", *_flat(fields)]
                 new_id = await self._replay(keys=keys, args=args)
@@ -465,6 +470,18 @@ class RedisQueue:
                 pipe.delete(self.keys.dlq)
                 count, _ = await pipe.execute()
         return int(count)
+
+
+def _raw_replay(letter: DeadLetter) -> tuple[dict[str, str], str | None]:
+    """A dead letter this code cannot decode, as a fresh first attempt, and its event id if that
+    is readable: the status record must say ``queued`` again, or the worker that can read the
+    event would take it for a duplicate of the dead-lettered one and drop it."""
+    fields = {k: v for k, v in letter.fields.items() if k != "last_error"}
+    fields.update(attempt="1", replayed_from=letter.dlq_id)
+    try:
+        return fields, check_stored_event_id(letter.fields.get("event_id"))
+    except InvalidInputError:
+        return fields, None
 
 
 def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

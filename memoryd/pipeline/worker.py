@@ -27,7 +27,12 @@ from messages that were ADDed, and commits episodes and facts in one
 transaction. So the store never holds an event twice.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
-worker leaves. A second signal stops at once (what it held is redelivered).
+worker leaves; its leases are kept alive until then, so no other worker takes
+that batch over meanwhile. A second signal stops at once (what it held is
+redelivered).
+
+No error of one batch stops the worker: an unexpected exception while processing
+it becomes a retry (or dead letter) of each event it held that has no outcome yet.
 """
 
 from __future__ import annotations
@@ -107,6 +112,7 @@ class Worker:
         self.report = WorkerReport()
         self.state = "starting"
         self._stop = asyncio.Event()
+        self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
         self._in_flight: dict[str, str] = {}  # stream id -> event id, for the lease keep-alive
         self._done_times: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
@@ -125,13 +131,15 @@ class Worker:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
 
-        def on_signal() -> None:
+        def on_signal(sig: int) -> None:
             if self._stop.is_set() and task is not None:
+                log.warning("worker %s: second signal: stopping at once", self.consumer)
+                self.stopped_by = sig
                 task.cancel()
             self.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, on_signal, sig)
 
     @property
     def lease_ms(self) -> int:
@@ -165,6 +173,7 @@ class Worker:
     async def run(self, *, burst: bool = False) -> WorkerReport:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
         await self._connect()
+        # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
         beat = asyncio.create_task(self._heartbeats())
         self.state = "running"
         stream, group = self.queue.keys.stream, self.config.group
@@ -203,8 +212,10 @@ class Worker:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
     async def _heartbeats(self) -> None:
-        while not self._stop.is_set():
-            await self._sleep(self.heartbeat_s)
+        """Every ``heartbeat_s`` until :meth:`run` cancels it (after the loop has returned):
+        extend the leases of the batch in hand, and say this worker is alive."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
             try:
                 if self._in_flight:
                     held = dict(self._in_flight)
@@ -248,6 +259,10 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 own_pending, seen_own = True, set()
+            except Exception:  # a bug; what the batch held stays pending and is redelivered later
+                log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
 
     # -- one batch -------------------------------------------------------------
     async def process(self, deliveries: list[Delivery]) -> None:
@@ -264,6 +279,11 @@ class Worker:
                 event = PipelineEvent.from_fields(d.fields)
             except InvalidInputError as exc:
                 outcomes.append(self._dead(d, _safe_id(d.fields), exc, d.deliveries))
+                continue
+            except Exception as exc:  # noqa: BLE001 - whatever else an entry holds: unreadable too
+                why = f"event cannot be read ({type(exc).__name__}: {exc})"
+                unreadable = InvalidInputError(why, field="event")
+                outcomes.append(self._dead(d, _safe_id(d.fields), unreadable, d.deliveries))
                 continue
             if event.event_id in seen:  # the same event twice in one batch
                 outcomes.append(Outcome("ack", d))
@@ -283,24 +303,35 @@ class Worker:
         for job in jobs:
             self._in_flight[job.delivery.stream_id] = job.event.event_id
         try:
-            default_mode = "fine" if self.memory.router is not None else "fast"
-            max_messages = self.memory.settings.limits.max_messages_per_add
-            for tenant, group in _by_tenant(jobs).items():
-                try:
-                    memory = await self.tenants.get(tenant)
-                except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
-                    outcomes.extend(self._failed(job, exc) for job in group)
-                    continue
-                plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
-                fast = [call for calls in plans for call in calls if call.mode == "fast"]
-                await self._prefetch(memory, fast)
-                outcomes.extend(await self._run_plans(memory, plans, group))
+            ran: list[Outcome] = []
+            try:
+                await self._run_jobs(jobs, ran)
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker: retry what is left
+                log.exception("worker %s: unexpected error processing a batch", self.consumer)
+                finished = {o.delivery.stream_id for o in ran}
+                ran.extend(self._failed(job, exc) for job in jobs if job.delivery.stream_id not in finished)
+            outcomes.extend(ran)
             await self._record(outcomes)
         finally:
             for job in jobs:
                 self._in_flight.pop(job.delivery.stream_id, None)
             if isinstance(self.memory.loaded_embedder, PrefetchEmbedder):
                 self.memory.loaded_embedder.clear()
+
+    async def _run_jobs(self, jobs: list[Job], outcomes: list[Outcome]) -> None:
+        """Run the jobs, tenant by tenant, adding each one's outcome to ``outcomes``."""
+        default_mode = "fine" if self.memory.router is not None else "fast"
+        max_messages = self.memory.settings.limits.max_messages_per_add
+        for tenant, group in _by_tenant(jobs).items():
+            try:
+                memory = await self.tenants.get(tenant)
+            except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
+                outcomes.extend(self._failed(job, exc) for job in group)
+                continue
+            plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
+            fast = [call for calls in plans for call in calls if call.mode == "fast"]
+            await self._prefetch(memory, fast)
+            outcomes.extend(await self._run_plans(memory, plans, group))
 
     async def _run_plans(
         self, memory: AsyncMemory, plans: list[list[AddCall]], jobs: list[Job]
@@ -335,7 +366,13 @@ class Worker:
             return
         if sum(len(call.messages) for call in calls) >= PREFETCH_BELOW * len(calls):
             return
-        await embedder.prefetch([functools.partial(self._add, memory, call) for call in calls])
+        try:
+            await embedder.prefetch([functools.partial(self._add, memory, call) for call in calls])
+        except Exception as exc:  # noqa: BLE001 - each call then embeds on its own, and records its failure
+            message = exc.message if isinstance(exc, MemorydError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "worker %s: batched embedding failed (%s); embedding call by call", self.consumer, message
+            )
 
     @staticmethod
     async def _add(memory: AsyncMemory, call: AddCall) -> AddResults:

@@ -95,3 +95,45 @@ def test_worker_and_dlq_commands(
     alive = run("worker", "--check", "--consumer", "alive-w")
     assert alive.exit_code == 0 and "alive-w" in alive.stdout and "is alive" in alive.stdout
     assert run("worker", "--check", "--consumer", "cli-w").exit_code == 1  # it left when its burst ended
+
+
+def test_dlq_id_must_be_a_whole_entry_id(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("MEMORYD_"):
+            monkeypatch.delenv(name)
+    env = {
+        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
+        "MEMORYD_ASYNC_PIPELINE": "true",
+        "MEMORYD_PIPELINE__REDIS_URL": redis_server.url,
+        "MEMORYD_PIPELINE__PREFIX": prefix,
+    }
+    settings = load_settings(env=env)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    async def three_dead_letters() -> list[str]:
+        """Written by one script call, as FINISH writes a batch's: one millisecond, three entries."""
+        queue = build_queue(settings.pipeline)
+        try:
+            client = queue.client  # type: ignore[attr-defined]
+            fields = "'v', '1', 'type', 'add', 'payload', '{\"messages\": \"x\"}', 'dlq_attempts', '1'"
+            add = f"for i = 1, 3 do redis.call('XADD', KEYS[1], '*', 'event_id', 'e' .. i, {fields}) end"
+            await client.eval(add, 1, queue.keys.dlq)
+            ids = [d.dlq_id for d in await queue.dlq_list(10)]
+            assert await queue.dlq_list(10, [ids[0].split("-")[0]]) == []  # never a range
+            return ids
+        finally:
+            await queue.close()
+
+    ids = asyncio.run(three_dead_letters())
+    assert len({i.split("-")[0] for i in ids}) == 1
+    for partial in (ids[0].split("-")[0], "oops"):
+        refused = run("dlq", "replay", "--id", partial, "--json")
+        assert refused.exit_code == 2 and "Invalid value for '--id'" in refused.stderr
+    assert len(_doc(run("dlq", "list", "--json"))["results"]) == 3  # nothing moved
+    moved = _doc(run("dlq", "replay", "--id", ids[1], "--json"))
+    assert moved["replayed"] == 1 and [d["dlq_id"] for d in moved["selected"]] == [ids[1]]
+    assert [d["dlq_id"] for d in _doc(run("dlq", "list", "--json"))["results"]] == [ids[0], ids[2]]

@@ -51,6 +51,9 @@ def test_a_worker_reads_the_next_version_and_keeps_its_new_fields() -> None:
     event = PipelineEvent.from_fields(newer)
     assert event.payload.messages == "hello" and event.extra == {"priority": "high"}
     assert event.retried({}).to_fields()["priority"] == "high"  # carried along on retry
+    for again in (event.retried({}), event.replayed("1-0")):  # the payload's new fields too
+        assert json.loads(again.to_fields()["payload"])["tone"] == "warm"
+        assert PipelineEvent.from_fields(again.to_fields()).payload == event.payload
 
 
 @pytest.mark.parametrize(
@@ -66,6 +69,9 @@ def test_a_worker_reads_the_next_version_and_keeps_its_new_fields() -> None:
         ({"event_id": "has space"}, "event.event_id"),
         ({"attempt": "zero"}, "event.attempt"),
         ({"type": "delete"}, "event.type"),
+        ({"payload": json.dumps({"messages": "x", "tenant": ["acme"]})}, "event.payload.tenant"),
+        ({"payload": json.dumps({"messages": "x", "tenant": "a/b"})}, "event.payload.tenant"),
+        ({"payload": json.dumps({"messages": "x", "tenant": ""})}, "event.payload.tenant"),
     ],
 )
 def test_unreadable_events_name_what_is_wrong(change: dict[str, str], field: str) -> None:
@@ -251,3 +257,27 @@ def test_the_pipeline_benchmark_reports_each_target() -> None:
     assert "samples_ms" not in json.dumps(result.to_dict()["to_searchable"])
     with pytest.raises(ValueError):
         run_pipeline_bench(PipelineBenchConfig(workers=0))
+
+
+def test_rule_memories_of_merged_events_go_to_the_event_of_their_source_message() -> None:
+    jobs = [
+        _job(0, AddPayload("I love tea", user_id="ana")),
+        _job(1, AddPayload(["x", "I love jazz"], user_id="ana")),
+    ]
+    (call,) = plan_calls(jobs, default_mode="fast", max_messages=10)[0]
+    results = AddResults(
+        [
+            AddResult(Event.ADD, 0, "m0", "I love tea"),
+            AddResult(Event.ADD, 1, "m1", "x"),
+            AddResult(Event.ADD, 2, "m2", "I love jazz"),
+            AddResult(Event.ADD, 0, "p0", "The user loves tea.", kind="preference", sources=("m0",)),
+            AddResult(Event.ADD, 1, "p1", "The user loves jazz.", kind="preference", sources=("m2",)),
+        ]
+    )
+    first, second = split_results(call, results)
+    assert [(r["id"], r["index"], r.get("sources")) for r in first["results"]] == [
+        ("m0", 0, None), ("p0", 0, ["m0"]),
+    ]  # fmt: skip
+    assert [(r["id"], r["index"], r.get("sources")) for r in second["results"]] == [
+        ("m1", 0, None), ("m2", 1, None), ("p1", 0, ["m2"]),
+    ]  # fmt: skip

@@ -1,5 +1,5 @@
 """``memoryd worker`` as a real process: SIGKILL mid-batch loses nothing and stores nothing twice;
-SIGTERM drains the batch in hand and leaves the group."""
+SIGTERM drains the batch in hand and leaves the group; a second SIGTERM stops it at once, cleanly."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from memoryd import Settings
+from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline import EventQueue, EventStatus
 from memoryd.pipeline.local_redis import LocalRedis
+from tests.fakes.llm_server import FakeLLMServer, Script
 from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, turn, wait_until
 
@@ -25,7 +29,9 @@ EVENTS = 120
 MESSAGES = 10  # per event: batches of 16 events take long enough to be caught in the middle
 
 
-def _spawn_worker(settings: Settings, consumer: str) -> subprocess.Popen[str]:
+def _spawn_worker(
+    settings: Settings, consumer: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")},
         "PYTHONPATH": str(ROOT),
@@ -37,6 +43,7 @@ def _spawn_worker(settings: Settings, consumer: str) -> subprocess.Popen[str]:
         "MEMORYD_PIPELINE__BLOCK_MS": "100",
         "MEMORYD_SERVER__LOG_LEVEL": "info",
         "MEMORYD_ASYNC_PIPELINE": "true",
+        **(extra_env or {}),
     }
     command = [sys.executable, "-m", "memoryd", "worker", "--consumer", consumer, "--batch", "16", "--json"]
     return subprocess.Popen(
@@ -130,3 +137,63 @@ async def test_sigterm_drains_the_batch_in_hand_then_leaves_the_group(
     assert set((await _all_done(settings, embedder, ids)).values()) == {1}
     counts = stored(settings.storage.path)
     assert len(counts) == EVENTS * MESSAGES and set(counts.values()) == {1}
+
+
+async def test_a_second_sigterm_stops_at_once_without_a_traceback(
+    tmp_path: Path,
+    redis_server: LocalRedis,
+    prefix: str,
+    queue: EventQueue,
+    fake_llm: Script,
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    embedder = {"provider": "openai", "model": "emb", "base_url": fake_llm.base_url, "dim": 16}
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, {"embedder": embedder})
+    remote = OpenAIEmbedder.from_config(settings.embedder)
+    async with producer(settings, remote) as (pipeline, memory):
+        await pipeline.submit_add(memory, turn("ana", 1), event_id="chat-1")
+    fake_llm.reply_text("ok")  # the worker's warm-up embedding
+    fake_llm.hang(60)  # then its batch's: it stays in the middle of that batch until the reset below
+    env = {f"MEMORYD_EMBEDDER__{k.upper()}": str(v) for k, v in embedder.items()}
+    worker = _spawn_worker(settings, "quitter", env)
+    lines: list[str] = []
+
+    def read_stderr() -> None:
+        for line in worker.stderr or []:
+            lines.append(line)
+
+    pump = threading.Thread(target=read_stderr, daemon=True)
+    pump.start()
+
+    def said(text: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            assert worker.poll() is None, "".join(lines)
+            return any(text in line for line in lines)
+
+        return check
+
+    async def embedding() -> bool:
+        assert worker.poll() is None, "".join(lines)
+        return len(fake_llm.requests) >= 2
+
+    try:
+        await wait_until(embedding, timeout=60, what="the worker to be embedding its batch")
+        worker.send_signal(signal.SIGTERM)
+        await wait_until(said("draining"), timeout=30, what="the worker to drain")
+        worker.send_signal(signal.SIGTERM)
+        await wait_until(said("second signal"), timeout=30, what="the worker to stop at once")
+        fake_llm_server.reset()  # lets the embedding thread it was waiting on return
+        worker.wait(timeout=30)
+        pump.join(timeout=10)
+    finally:
+        fake_llm_server.reset()
+        worker.kill()
+        worker.communicate(timeout=10)
+    err = "".join(lines)
+    assert worker.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "CancelledError" not in err
+    assert "stopped at once" in err
+
+    record = await queue.status("chat-1")
+    assert record is not None and record.status is EventStatus.PROCESSING  # still held: redelivered later
+    remote.close()
