@@ -191,8 +191,15 @@ class Gateway:
             return False
         turn = Turn(user, prepared.identity.session_id, _question(prepared), answer.text, answer.model or "")
         # A store that just failed the memory lookup gets one try, not a series of retries.
-        self.writeback.schedule(memory, pipeline, turn, retry=prepared.degraded != DEGRADED_MEMORY)
+        retry = prepared.degraded != DEGRADED_MEMORY
+        self.writeback.schedule(memory, pipeline, turn, retry=retry, tenant=prepared.tenant)
         return True
+
+    async def forget_user(self, tenant: str, user_id: str) -> None:
+        """Before ``user_id`` of ``tenant`` is deleted: drop its queued write-backs (waiting for those
+        being written) and its usage not saved yet, so neither outlives the deletion."""
+        await self.writeback.forget(tenant, user_id)
+        await self.meter.forget(tenant, user_id)
 
     def health(self) -> dict[str, Any]:
         """The gateway's part of ``/health``."""

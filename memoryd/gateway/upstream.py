@@ -9,7 +9,9 @@ first byte falls back too; what comes after is the caller's to relay.
 
 An upstream's 400, 413 or 422 is the client's mistake (a bad tool schema, an
 unknown parameter), not the target's: it is not retried elsewhere but relayed
-as :class:`UpstreamRejected`, in the OpenAI error shape.
+as :class:`UpstreamRejected`, in the OpenAI error shape. Except a 400 that
+refuses the API key (Gemini's ``API_KEY_INVALID``): that is the target's
+fault, like a 401, and the next target is tried.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from memoryd.errors import LLMError
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
-from memoryd.llm.http import scrub, status_error
+from memoryd.llm.http import key_refused, scrub, status_error
 from memoryd.llm.router import Router
 from memoryd.llm.transport import Reply, StreamReply
 from memoryd.llm.types import Target, Usage
@@ -74,12 +76,12 @@ def _message(data: Any, response: Reply) -> str:
 
 def _failure(target: Target, response: Reply) -> Exception:
     """What an error status means: a client error to relay, or a target failure to fall back from."""
-    if response.status_code not in CLIENT_ERRORS:
-        return status_error(target, response)
     try:
         data = response.json()
     except ValueError:
         data = None
+    if response.status_code not in CLIENT_ERRORS or key_refused(data):
+        return status_error(target, response)
     error = data.get("error") if isinstance(data, dict) else None
     body = {
         "error": {

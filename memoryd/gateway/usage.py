@@ -6,7 +6,8 @@ every ``gateway.usage_flush_s`` they are added to the tenant's
 :class:`~memoryd.storage.base.UsageStore` in one small transaction, and once
 more when the server stops. A read merges what is saved with what is not yet,
 so it is exact at once. A store that cannot be written keeps its counters for
-the next flush.
+the next flush. A user being deleted loses its counters not saved yet
+(:meth:`UsageMeter.forget`); the store deletes the saved ones.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ class UsageMeter:
         rows = self._pending.setdefault(tenant, {})
         seen = rows.get(row.key)
         rows[row.key] = row if seen is None else _plus(seen, row)
+
+    async def forget(self, tenant: str, user_id: str) -> None:
+        """Drop the counters of ``user_id`` in ``tenant`` not saved yet (the user is being deleted).
+
+        Under the lock, so a flush saving them finishes first: the deletion that follows removes
+        what it saved."""
+        async with self._lock:
+            for rows in (self._pending.get(tenant, {}), self._saving.get(tenant, {})):
+                for key in [k for k, row in rows.items() if row.user_id == user_id]:
+                    del rows[key]
 
     async def store(self, tenant: str) -> UsageStore | None:
         """The usage store of ``tenant`` (``None`` when its backend keeps none)."""

@@ -5,9 +5,10 @@ become ``contents`` with roles ``user``/``model``; an assistant's
 ``tool_calls`` become ``functionCall`` parts and tool results
 ``functionResponse`` parts (named after the call they answer);
 ``tools``/``tool_choice`` become ``functionDeclarations``/``toolConfig``;
-``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``n``, ``seed``,
+``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``,
 penalties and ``response_format`` (JSON mode, JSON schema) go to
-``generationConfig``. A stream calls ``streamGenerateContent?alt=sse``.
+``generationConfig``; ``n`` is dropped (one candidate is asked for and
+answered). A stream calls ``streamGenerateContent?alt=sse``.
 
 Answers: text parts (thoughts left out) become the content, ``functionCall``
 parts ``tool_calls`` (Gemini gives them no ids: the gateway makes some up).
@@ -45,7 +46,6 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "FINISH_REASON_UNSPECIFIED": 
 _CONFIG = {
     "temperature": "temperature",
     "top_p": "topP",
-    "n": "candidateCount",
     "seed": "seed",
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",

@@ -6,14 +6,15 @@ through the async pipeline when it is on (a durable event, source
 ``gateway``), else with :meth:`AsyncMemory.add`. The client's response never
 waits for it.
 
-Turns wait in a queue per conversation (store, user, session, model) and a
-few writer tasks store them in order, every turn waiting in a conversation at
-once — one add of their messages (batches of at most :data:`BATCH` turns): one
+Turns wait in a queue per conversation (tenant, pipeline or not, user,
+session, model) and a few writer tasks store them in order, every turn
+waiting in a conversation at once — one add of their messages (batches of at most :data:`BATCH` turns): one
 embedding call, one transaction. Under load that is several times cheaper than
 an add per turn; a quiet conversation's turn is written as soon as a writer is
 free, alone. A storage failure is retried a few times with a back-off;
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
-the store. Nothing is dropped: when :data:`MAX_PENDING` turns wait (a server
+the store; :meth:`WriteBack.forget` drops the turns of a user being deleted.
+Nothing else is dropped: when :data:`MAX_PENDING` turns wait (a server
 taking more turns than it can store, for minutes), :meth:`WriteBack.room`
 makes new chat calls wait for room before they start — back-pressure on
 clients rather than lost turns; the async pipeline is the way to absorb such
@@ -26,9 +27,9 @@ import asyncio
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from memoryd.config import LimitsConfig
+from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.pipeline.events import AddPayload
 
@@ -58,16 +59,23 @@ class Turn:
         ]
 
 
-@dataclass
-class _Conversation:
-    """Turns of one conversation waiting to be stored, and where they go."""
+class _Key(NamedTuple):
+    """What makes a conversation: names, never the per-request views the server builds."""
 
-    key: tuple[Any, ...]
-    memory: Any
-    pipeline: Any
+    tenant: str
+    pipeline: bool  # through the async pipeline, or stored directly
     user_id: str
     session_id: str | None
     model: str
+
+
+@dataclass
+class _Conversation:
+    """Turns of one conversation waiting to be stored, and how to store them (the latest view)."""
+
+    key: _Key
+    memory: Any
+    pipeline: Any
     turns: deque[tuple[Turn, bool]]  # each with whether a storage failure is retried
 
 
@@ -78,15 +86,18 @@ class WriteBack:
         self.limits = limits
         self.concurrency = concurrency
         self.batch = max(1, min(BATCH, limits.max_messages_per_add // 2))
-        self._waiting: OrderedDict[tuple[Any, ...], _Conversation] = OrderedDict()
-        self._busy: set[tuple[Any, ...]] = set()  # conversations a writer is storing (order must hold)
+        self._waiting: OrderedDict[_Key, _Conversation] = OrderedDict()
+        # Conversations a writer is storing (order must hold), each with a future set when it is done.
+        self._busy: dict[_Key, asyncio.Future[None]] = {}
         self._writers: set[asyncio.Task[None]] = set()
         self._pending = 0  # turns queued or being written
         self._idle = asyncio.Event()
         self._idle.set()
         self._room = asyncio.Event()
         self._room.set()
-        self.counts = {"scheduled": 0, "queued": 0, "stored": 0, "failed": 0, "waited": 0, "batches": 0}
+        self.counts = dict.fromkeys(
+            ("scheduled", "queued", "stored", "failed", "forgotten", "waited", "batches"), 0
+        )
 
     async def room(self) -> None:
         """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
@@ -103,23 +114,43 @@ class WriteBack:
             self._room.clear()
             await self._room.wait()
 
-    def schedule(self, memory: Any, pipeline: Any, turn: Turn, *, retry: bool = True) -> None:
-        """Queue ``turn`` for writing; returns at once. ``retry``: try again after a storage failure."""
-        key = (id(memory), id(pipeline), turn.user_id, turn.session_id, turn.model)
+    def schedule(
+        self, memory: Any, pipeline: Any, turn: Turn, *, retry: bool = True, tenant: str = DEFAULT_TENANT
+    ) -> None:
+        """Queue ``turn`` for writing; returns at once. ``retry``: try again after a storage failure.
+
+        ``memory`` and ``pipeline`` are how this turn is written: ``tenant``'s store (or a view of it,
+        such as a user key's) and the pipeline (or ``None``). The server builds such views for each
+        request, so they do not tell conversations apart: ``tenant`` does, with the user, session and
+        model; a batch is written through the view of its conversation's latest turn."""
+        key = _Key(tenant, pipeline is not None, turn.user_id, turn.session_id, turn.model)
         conversation = self._waiting.get(key)
         if conversation is None:
-            conversation = _Conversation(
-                key, memory, pipeline, turn.user_id, turn.session_id, turn.model, deque()
-            )
-            self._waiting[key] = conversation
+            conversation = self._waiting[key] = _Conversation(key, memory, pipeline, deque())
+        conversation.memory, conversation.pipeline = memory, pipeline
         conversation.turns.append((turn, retry))
         self.counts["scheduled"] += 1
         self._pending += 1
         self._idle.clear()
-        if len(self._writers) < self.concurrency:
+        # A task is done as soon as its coroutine returns (its done-callbacks run later): counting the
+        # writers not done, a turn queued in the very iteration the last writers return gets one.
+        if sum(not w.done() for w in self._writers) < self.concurrency:
             writer = asyncio.get_running_loop().create_task(self._writer())
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
+
+    async def forget(self, tenant: str, user_id: str) -> int:
+        """Drop the queued turns of ``user_id`` in ``tenant`` and wait for those being written (the
+        user is being deleted). Returns how many turns were dropped."""
+        dropped = 0
+        for key in [k for k in self._waiting if k.tenant == tenant and k.user_id == user_id]:
+            dropped += len(self._waiting.pop(key).turns)
+        self.counts["forgotten"] += dropped
+        self._settled(dropped)
+        writing = [done for k, done in self._busy.items() if k.tenant == tenant and k.user_id == user_id]
+        if writing:
+            await asyncio.wait(writing)
+        return dropped
 
     @property
     def in_flight(self) -> int:
@@ -149,7 +180,7 @@ class WriteBack:
                 del self._waiting[key]
             else:
                 self._waiting.move_to_end(key)  # others' turns next: no conversation starves the rest
-            self._busy.add(key)
+            self._busy[key] = asyncio.get_running_loop().create_future()
             return conversation, batch
         return None
 
@@ -162,18 +193,23 @@ class WriteBack:
             try:
                 await self._write(conversation, batch)
             finally:
-                self._busy.discard(conversation.key)
-                self._pending -= len(batch)
-                if self._pending < MAX_PENDING:
-                    self._room.set()
-                if self._pending == 0:
-                    self._idle.set()
+                self._busy.pop(conversation.key).set_result(None)
+                self._settled(len(batch))
+
+    def _settled(self, turns: int) -> None:
+        """``turns`` are no longer pending (stored, failed or forgotten)."""
+        self._pending -= turns
+        if self._pending < MAX_PENDING:
+            self._room.set()
+        if self._pending == 0:
+            self._idle.set()
 
     async def _write(self, conversation: _Conversation, batch: list[tuple[Turn, bool]]) -> None:
         messages = [m for turn, _ in batch for m in turn.messages(self.limits.max_message_chars)]
-        metadata = {"source": "gateway", "model": conversation.model}
+        metadata = {"source": "gateway", "model": conversation.key.model}
         retry = all(r for _, r in batch)
-        who = {"user_id": conversation.user_id, "run_id": conversation.session_id}
+        key = conversation.key
+        who = {"user_id": key.user_id, "run_id": key.session_id}
         self.counts["batches"] += 1
         for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
             try:
@@ -196,7 +232,7 @@ class WriteBack:
                 self._failed(conversation, len(batch), exc, attempt + 1)
                 return
             except Exception as exc:  # noqa: BLE001 - a background task logs; nothing else would
-                log.exception("gateway write-back for user %r failed", conversation.user_id)
+                log.exception("gateway write-back for user %r failed", key.user_id)
                 self._failed(conversation, len(batch), exc, attempt + 1)
                 return
 
@@ -205,5 +241,5 @@ class WriteBack:
         reason = exc.message if isinstance(exc, MemorydError) else type(exc).__name__
         log.warning(
             "gateway write-back of %d turn(s) for user %r dropped after %d attempt(s): %s",
-            turns, conversation.user_id, attempts, reason,
+            turns, conversation.key.user_id, attempts, reason,
         )  # fmt: skip

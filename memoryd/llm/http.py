@@ -20,12 +20,14 @@ from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
 from memoryd.llm.types import Target
 
-__all__ = ["post_json", "retry_after", "scrub", "status_error", "translate_errors"]
+__all__ = ["key_refused", "post_json", "retry_after", "scrub", "status_error", "translate_errors"]
 
 # Anything shaped like a vendor key, in case a server echoes one back.
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,})")
 _TRANSIENT = {408, 409, 425, 429}
 _MAX_DETAIL = 300
+# A refused key, in an error's message (Gemini answers a bad or expired key with a 400).
+_KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
 
 
 def scrub(text: str, secret: str | None = None) -> str:
@@ -55,6 +57,19 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def key_refused(body: Any) -> bool:
+    """Whether an error body says the API key is wrong: an ``API_KEY_*`` reason in Google's
+    ``error.details`` (``API_KEY_INVALID``), or a message saying so. Like a 401, whatever the status."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("reason") or "").startswith("API_KEY_"):
+            return True
+    return bool(_KEY_MESSAGE.search(str(error.get("message") or "")))
 
 
 def _detail(response: Reply) -> str:

@@ -6,12 +6,16 @@ differs between them is data in their :class:`~memoryd.llm.providers.Vendor`
 record (URL scheme, auth header, JSON mode, the max-tokens field name).
 
 JSON answers use the best mode the vendor has (``json_schema``, else
-``json_object``). A server that answers 400 to a ``response_format`` is asked
-again once per lower mode, and remembered, so unknown servers still work.
+``json_object``). A server that refuses a ``response_format`` (a 400 whose
+message names it, ``json_schema`` or ``json_object``) is asked again once per
+lower mode, and the mode that works is remembered, so unknown servers still
+work. Any other 400 (a context too long, say) is the request's: raised as is,
+the target's JSON mode untouched.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from memoryd.errors import LLMError
@@ -23,6 +27,10 @@ from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
 __all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
 
 _LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none": "none"}
+# What a 400 refusing the JSON mode itself talks about (OpenAI, vLLM, LM Studio, Ollama, ...).
+_ABOUT_JSON_MODE = re.compile(
+    r"response.?format|json.?schema|json.?object|json.?mode|structured.?output", re.I
+)
 
 
 def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
@@ -102,7 +110,7 @@ class OpenAIChat:
     """Chat completions over the router's shared :class:`HTTPClient`."""
 
     def __init__(self) -> None:
-        self._mode: dict[str, JsonMode] = {}  # per target label, after a server refused a mode
+        self._mode: dict[str, JsonMode] = {}  # per target label: the lower mode that worked
 
     async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
         mode = self._mode.get(target.label)
@@ -112,9 +120,11 @@ class OpenAIChat:
                 data = await post_json(http, target, url, headers, body, params)
             except LLMError as exc:
                 sent = body.get("response_format", {}).get("type")
-                if exc.status != 400 or sent is None:
+                detail = exc.message.removeprefix(target.label)  # the label names the model
+                if exc.status != 400 or sent is None or not _ABOUT_JSON_MODE.search(detail):
                     raise
                 mode = _LOWER["schema" if sent == "json_schema" else "object"]
-                self._mode[target.label] = mode
                 continue
+            if mode is not None:
+                self._mode[target.label] = mode
             return parse_response(target, data)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
+from memoryd.server.access import principal_of
 from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
@@ -216,9 +217,13 @@ async def users(memory: MemoryDep) -> dict[str, Any]:
 
 
 @router.delete("/users/{user_id}", summary="Forget a user")
-async def delete_user(user_id: UserId, memory: MemoryDep) -> dict[str, Any]:
+async def delete_user(user_id: UserId, memory: MemoryDep, request: Request) -> dict[str, Any]:
     """Remove every memory of the user (all agents and sessions) from every store, with their
-    history rows and their place in the memory hierarchy."""
+    history rows and their place in the memory hierarchy, and its chat gateway usage."""
+    principal = principal_of(request)
+    if principal.user_id in (None, user_id):  # another user's is a 404 (memory.delete_user says so)
+        # First, so that no queued write-back or usage counter is saved after the deletion.
+        await request.app.state.gateway.forget_user(principal.tenant, user_id)
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 
 

@@ -154,6 +154,37 @@ def test_deleting_a_user_deletes_their_usage(gateway: GatewayFactory, fake_llm: 
     assert after["totals"]["requests"] == 0 and after["by_day"] == []
 
 
+def test_deleting_a_user_right_after_a_call_deletes_the_usage_not_saved_yet(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.default_text("Nice to meet you, Zed.")
+    # No flush while the test runs: the counters are all in the gateway's memory, none saved.
+    with gateway([[target(fake_llm, "m")]], gateway={"usage_flush_s": 3600}) as gw:
+        client = gw.client()
+        for i in range(3):
+            client.chat.completions.create(
+                model="m", user="zed", messages=[{"role": "user", "content": f"my number is {i}"}]
+            )
+        client.chat.completions.create(model="m", user="bo", messages=[{"role": "user", "content": "hi"}])
+        assert gw.get("/v1/usage", user_id="zed")["totals"]["requests"] == 3
+        with gw.http() as http:
+            assert http.delete("/v1/users/zed").status_code == 200
+            # A user key may delete its own user only: another's usage stays.
+            other = http.delete(
+                "/v1/users/bo", headers={"Authorization": f"Bearer {key(gw.settings, 'user', user_id='zed')}"}
+            )
+        zed = gw.get("/v1/usage", user_id="zed")
+        bo = gw.get("/v1/usage", user_id="bo")
+        memories = gw.memories("zed")
+        path = gw.settings.storage.path
+    assert other.status_code == 404
+    assert (zed["totals"]["requests"], zed["by_day"], bo["totals"]["requests"]) == (0, [], 1)
+    assert memories == []  # its turns still queued were dropped, not stored after the deletion
+    # Nor saved when the server stopped (its last flush).
+    rows = asyncio.run(_read_usage(path))
+    assert {(r.user_id, r.requests) for r in rows} == {("bo", 1)}
+
+
 def test_write_back_goes_through_the_async_pipeline(
     gateway: GatewayFactory, fake_llm: Script, redis_server: Any, prefix: str, embedder: USEEmbedder
 ) -> None:

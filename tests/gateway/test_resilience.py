@@ -134,6 +134,33 @@ def test_an_upstream_refusing_the_request_is_relayed_not_retried(
     assert second.requests == []
 
 
+def test_a_gemini_key_refused_with_a_400_is_the_targets_failure_not_the_requests(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    # What Gemini answers to an invalid or revoked key: 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+    bad_key = {
+        "error": {
+            "code": 400,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+        }
+    }
+    fake_llm.reply_body(bad_key, status=400, times=2)
+    backup = fake_llm_factory()
+    backup.default_text("from the backup tier")
+    tiers = [[target(fake_llm, "gemini-x", "gemini")], [target(backup, "backup")]]
+    with gateway(tiers) as gw:
+        raw = gw.client().chat.completions.with_raw_response.create(model="gemini-x", messages=Q)
+        stream = gw.client().chat.completions.create(model="gemini-x", messages=Q, stream=True)
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        labels = [t.label for t in gw.app.state.gateway.router.targets]
+        gemini = gw.get("/health")["checks"]["gateway"]["targets"][labels[0]]
+    assert raw.parse().choices[0].message.content == streamed == "from the backup tier"
+    assert raw.headers["x-memoryd-target"] == labels[1] and len(fake_llm.requests) == 2
+    assert gemini["failures"] == 2  # counted against the target, towards opening its breaker
+
+
 def test_memory_store_down_chat_goes_on_without_memory(gateway: GatewayFactory, fake_llm: Script) -> None:
     fake_llm.default_text("still here")
     with gateway([[target(fake_llm, "a")]]) as gw:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from memoryd import AsyncMemory
+from memoryd import AsyncMemory, load_settings
+from memoryd.auth.bound import UserBoundMemory
+from memoryd.embedders.use import USEEmbedder
 from memoryd.gateway import writeback
 from memoryd.gateway.writeback import Turn, WriteBack
 
@@ -51,3 +55,75 @@ async def test_turns_waiting_in_a_conversation_are_stored_together_in_order(amem
         "You are Bo.",
         "what is my name?",
     ]
+
+
+async def _episodes(amem: AsyncMemory, user_id: str) -> list[str]:
+    page = await amem.get_all(user_id=user_id, filters={"kind": "episode"}, limit=100)
+    return [m.text for m in reversed(page.items)]  # newest first: turned back into the order said
+
+
+async def test_a_conversation_is_one_queue_whatever_view_of_the_store_each_turn_came_through(
+    amem: AsyncMemory,
+) -> None:
+    # The server hands each request a view of its own (a user key's UserBoundMemory, a PipelineView).
+    wb = WriteBack(amem.settings.limits)
+    turns = [Turn("ana", "s1", f"question number {i}", f"answer number {i}", "m") for i in range(6)]
+    wb.schedule(UserBoundMemory(amem, "ana"), None, turns[0])
+    await asyncio.sleep(0)  # a writer takes the first turn; the next ones arrive while it is stored
+    for turn in turns[1:]:
+        wb.schedule(UserBoundMemory(amem, "ana"), None, turn)
+    await wb.drain()
+    assert (wb.counts["stored"], wb.counts["batches"]) == (6, 2)  # not one writer per request
+    assert await _episodes(amem, "ana") == [text for t in turns for text in (t.question, t.answer)]
+
+
+async def test_the_same_user_in_two_tenants_is_two_conversations(
+    amem: AsyncMemory, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "acme.db")}})
+    other = await AsyncMemory(settings, embedder=embedder).open()
+    try:
+        wb = WriteBack(amem.settings.limits)
+        wb.schedule(amem, None, Turn("ana", None, "I live in Lisbon", "Noted.", "m"))
+        wb.schedule(other, None, Turn("ana", None, "I live in Oslo", "Noted.", "m"), tenant="acme")
+        await wb.drain()
+        assert await _episodes(amem, "ana") == ["I live in Lisbon", "Noted."]
+        assert await _episodes(other, "ana") == ["I live in Oslo", "Noted."]
+    finally:
+        await other.close()
+
+
+class _Gated:
+    """The real store; each add, once stored, waits for ``gate`` before it returns (so the test says
+    when the writers finish: every one in the same turn of the event loop)."""
+
+    def __init__(self, memory: AsyncMemory, gate: asyncio.Future[None]) -> None:
+        self.memory = memory
+        self.gate = gate
+        self.stored = asyncio.Event()
+
+    async def add(self, messages: Any, **kwargs: Any) -> Any:
+        result = await self.memory.add(messages, **kwargs)
+        self.stored.set()
+        await self.gate
+        return result
+
+
+async def test_a_turn_queued_as_the_last_writer_returns_is_still_written(amem: AsyncMemory) -> None:
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    store = _Gated(amem, gate)
+    wb = WriteBack(amem.settings.limits, concurrency=1)
+    wb.schedule(store, None, Turn("ana", None, "first question", "first answer", "m"))
+    await store.stored.wait()  # the one writer has stored its turn and waits at the gate
+
+    async def chat_call_finishing() -> None:
+        await gate  # woken in the same turn of the loop as the writer, just after it returns
+        wb.schedule(store, None, Turn("bo", None, "late question", "late answer", "m"))
+
+    late = asyncio.create_task(chat_call_finishing())
+    await asyncio.sleep(0)  # the late call waits at the gate too, behind the writer
+    gate.set_result(None)
+    await late
+    await wb.drain(timeout_s=5)  # with no writer for the late turn, this gives up after 5 s
+    assert wb.in_flight == 0 and wb.counts["stored"] == 2
+    assert await _episodes(amem, "bo") == ["late question", "late answer"]

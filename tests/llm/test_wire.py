@@ -85,6 +85,30 @@ async def test_a_server_refusing_a_json_mode_is_asked_again_with_a_lower_one(
     assert "response_format" not in fake_llm.last.json and len(fake_llm.requests) == 4
 
 
+async def test_a_400_about_something_else_is_raised_once_and_the_json_mode_kept(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    t = target(fake_llm, "vllm")
+    router = make_router([[t]])
+    request = ChatRequest(MESSAGES, json=True, schema={"type": "object"})
+
+    def kinds() -> list[str | None]:
+        return [r.json.get("response_format", {}).get("type") for r in fake_llm.requests]
+
+    fake_llm.fail(400, message="This model's maximum context length is 8192 tokens")
+    with pytest.raises(LLMError, match="maximum context length"):
+        await router.call(t, request)
+    assert kinds() == ["json_schema"]  # not sent again without its JSON mode
+    # A lower mode is remembered only once it has worked: here the refused mode's step down fails.
+    fake_llm.fail(400, message="response_format json_schema is not supported")
+    fake_llm.fail(400, message="This model's maximum context length is 8192 tokens")
+    with pytest.raises(LLMError, match="maximum context length"):
+        await router.call(t, request)
+    fake_llm.reply_text('{"ok": true}')
+    assert (await router.call(t, request)).text == '{"ok": true}'
+    assert kinds() == ["json_schema", "json_schema", "json_object", "json_schema"]
+
+
 async def test_azure_url_scheme_and_api_key_header(
     fake_llm: Script, make_router: Callable[..., Router]
 ) -> None:
