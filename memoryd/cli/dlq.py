@@ -49,7 +49,8 @@ def _entry_ids(ids: list[str] | None) -> list[str] | None:
 IdsOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--id", help="Only this DLQ entry id (repeatable).", show_default=False, callback=_entry_ids
+        "--id", help="Only this DLQ entry id, <ms>-<seq> as `dlq list` shows it (repeatable).",
+        show_default=False, callback=_entry_ids,
     ),
 ]
 
