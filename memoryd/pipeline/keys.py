@@ -11,6 +11,8 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log:stats               hash: counters (enqueued, processed, duplicates, retried, ...)
     chat_log:workers             sorted set: worker name -> last heartbeat (ms)
     chat_log:workers:info        hash: worker name -> its last heartbeat as JSON
+    chat_log:forgotten:<tenant>:<user_id>
+                                 string: when the user was deleted (ms); older events of theirs are skipped
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Keys:
 
     def status(self, event_id: str) -> str:
         return f"{self.ns}:event:{event_id}"
+
+    def forgotten(self, tenant: str, user_id: str) -> str:
+        return f"{self.ns}:forgotten:{tenant}:{user_id}"  # tenant names hold no ':'
+
 
     def lock(self, event_id: str) -> str:
         return f"{self.ns}:lock:{event_id}"

@@ -207,6 +207,19 @@ class Pipeline:
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
+    async def forget_user(self, tenant: str, user_id: str) -> None:
+        """Before ``user_id`` of ``tenant`` is deleted: workers will skip the events of theirs still
+        queued, waiting for a retry or replayed later. With Redis down this fails (503), so the
+        caller deletes nothing that those events would bring back."""
+        try:
+            await self.queue.forget_user(tenant, user_id, int(time.time() * 1000))
+        except StorageError as exc:
+            self._down(exc)
+            raise StorageError(
+                f"{exc.message}; the user is not deleted (events of theirs may still be queued): "
+                "try again once Redis answers"
+            ) from exc
+
     async def _stats(self) -> QueueStats | None:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S):

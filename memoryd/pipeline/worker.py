@@ -299,7 +299,7 @@ class Worker:
                 continue
             candidates.append(Job(d, event, attempts))
         jobs = await self._lock(candidates, outcomes)
-        jobs = self._validate(jobs, outcomes)
+        jobs = await self._skip_forgotten(self._validate(jobs, outcomes), outcomes)
         for job in jobs:
             self._in_flight[job.delivery.stream_id] = job.event.event_id
         try:
@@ -413,6 +413,26 @@ class Worker:
                 continue
             valid.append(job)
         return valid
+
+    async def _skip_forgotten(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
+        """Jobs of users deleted after their event was created end here, done with nothing stored
+        (so a deletion is not undone by what was still queued)."""
+        users = {(j.event.payload.tenant or DEFAULT_TENANT, j.event.payload.user_id) for j in jobs}
+        gone = await self.queue.forgotten(sorted((t, u) for t, u in users if u is not None))
+        if not gone:
+            return jobs
+        kept = []
+        for job in jobs:
+            p = job.event.payload
+            at = gone.get((p.tenant or DEFAULT_TENANT, p.user_id or ""))
+            if at is None or job.event.created_at.timestamp() * 1000 > at:
+                kept.append(job)
+                continue
+            result = {"results": [], "skipped": "the user was deleted after this event was queued"}
+            event_id, attempts = job.event.event_id, job.attempts
+            skipped = Outcome("done", job.delivery, event_id=event_id, result=result, attempts=attempts)
+            outcomes.append(skipped)
+        return kept
 
     async def _run_scope(self, memory: AsyncMemory, calls: list[AddCall]) -> list[Outcome]:
         out: list[Outcome] = []

@@ -62,6 +62,9 @@ class PipelineView:
             memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant
         )
 
+    async def forget_user(self, user_id: str) -> None:
+        await self.pipeline.forget_user(self.principal.tenant, user_id)
+
     async def event(self, event_id: str) -> EventRecord:
         caller = self.principal
         return await self.pipeline.event(event_id, tenant=caller.tenant, user_id=caller.user_id)

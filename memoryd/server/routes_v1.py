@@ -217,12 +217,17 @@ async def users(memory: MemoryDep) -> dict[str, Any]:
 
 
 @router.delete("/users/{user_id}", summary="Forget a user")
-async def delete_user(user_id: UserId, memory: MemoryDep, request: Request) -> dict[str, Any]:
+async def delete_user(
+    user_id: UserId, memory: MemoryDep, pipeline: PipelineDep, request: Request
+) -> dict[str, Any]:
     """Remove every memory of the user (all agents and sessions) from every store, with their
-    history rows and their place in the memory hierarchy, and its chat gateway usage."""
+    history rows and their place in the memory hierarchy, and its chat gateway usage. Events of
+    the user still in the async pipeline are skipped by the workers."""
     principal = principal_of(request)
     if principal.user_id in (None, user_id):  # another user's is a 404 (memory.delete_user says so)
-        # First, so that no queued write-back or usage counter is saved after the deletion.
+        # First, so that nothing queued (events, write-backs, usage counters) is saved after it.
+        if pipeline is not None:
+            await pipeline.forget_user(user_id)
         await request.app.state.gateway.forget_user(principal.tenant, user_id)
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 

@@ -77,6 +77,25 @@ async def test_adds_are_queued_then_done_and_searchable(psettings: Settings, emb
             await asyncio.wait_for(running, timeout=30)
 
 
+async def test_a_deleted_users_queued_events_do_not_bring_it_back(psettings: Settings, embedder: USEEmbedder) -> None:
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        assert c.post("/v1/memories", json={**TURN, "event_id": "before-1"}).status_code == 202
+        other = {**TURN, "user_id": "bo", "event_id": "bo-1"}
+        assert c.post("/v1/memories", json=other).status_code == 202
+        r = c.delete("/v1/users/ana")  # no worker yet: ana's event is still queued
+        assert r.status_code == 200, r.text
+        after = {"messages": "I moved to Oslo", "user_id": "ana", "event_id": "after-1"}
+        assert c.post("/v1/memories", json=after).status_code == 202
+        report = await burst(psettings, embedder)
+        assert report.processed == 3
+        skipped = c.get("/v1/events/before-1").json()
+        assert skipped["status"] == "done" and skipped["result"]["results"] == []
+        assert "deleted" in skipped["result"]["skipped"]
+        texts = [m["text"] for m in c.get("/v1/memories", params={"user_id": "ana"}).json()["results"]]
+        assert texts == ["I moved to Oslo"]  # what was sent after the deletion is kept
+        assert c.get("/v1/memories", params={"user_id": "bo"}).json()["total"] == 1
+
+
 async def test_with_redis_down_adds_are_processed_synchronously_or_refused(
     tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
 ) -> None:
@@ -103,6 +122,10 @@ async def test_with_redis_down_adds_are_processed_synchronously_or_refused(
         assert 'memoryd_pipeline_submissions_total{path="bypassed"} 1' in metrics
         mem0 = c.post("/memories", json={"messages": "I also grow tomatoes", "user_id": "ana"}).json()
         assert mem0["results"][0]["event"] == "ADD" and mem0["event_id"]
+        # Deleting a user needs Redis (its queued events must be skipped): 503, nothing deleted.
+        r = c.delete("/v1/users/ana")
+        assert r.status_code == 503 and "not deleted" in r.json()["error"]["message"]
+        assert c.get("/v1/memories", params={"user_id": "ana"}).json()["total"] == 2
 
     reject = pipeline_settings(tmp_path / "reject.db", nowhere, "down:", on_unavailable="reject")
     with running_server(reject, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
