@@ -7,6 +7,10 @@ The JSON form (mem0-compatible)::
     {"AND": [{...}, {...}]}  {"OR": [...]}  {"NOT": {...}}
     {"metadata.topic": "travel"}  or  {"topic": "travel"}   (non-built-in keys are metadata)
 
+mem0's forms are read too: ``{"topic": "*"}`` (any value: the key is present),
+``icontains`` (``contains`` ignores case already) and ``{"NOT": [{...}, ...]}``
+(NOT of their AND).
+
 Several keys in one object are joined with AND. A metadata key whose value is
 JSON null counts as absent. :func:`parse_filter` turns the
 JSON into a small tree; backends compile that tree to their own query language,
@@ -118,7 +122,7 @@ def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
         where = f"{path}.{key}"
         if key in _LOGICAL:
             op = key.lstrip("$").upper()
-            if op == "NOT":
+            if op == "NOT" and not isinstance(value, list):
                 parts.append(Not(_parse(value, depth=depth + 1, max_depth=max_depth, path=where)))
                 continue
             if not isinstance(value, list) or not value:
@@ -127,7 +131,10 @@ def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
                 _parse(v, depth=depth + 1, max_depth=max_depth, path=f"{where}[{i}]")
                 for i, v in enumerate(value)
             )
-            parts.append(And(items) if op == "AND" else Or(items))
+            if op == "NOT":  # mem0 writes NOT over a list: NOT of their AND
+                parts.append(Not(items[0] if len(items) == 1 else And(items)))
+            else:
+                parts.append(And(items) if op == "AND" else Or(items))
             continue
         field = _field_name(key, where)
         if isinstance(value, dict):
@@ -135,6 +142,8 @@ def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
                 raise InvalidFilterError(f"{where}: give at least one operator", field=where)
             for op, operand in value.items():
                 parts.append(_cond(field, op, operand, f"{where}.{op}"))
+        elif value == "*":  # mem0's wildcard: the field has a value (JSON null counts as absent)
+            parts.append(_cond(field, "ne", None, where))
         else:
             parts.append(_cond(field, "eq", value, where))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
@@ -164,6 +173,7 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
             except InvalidInputError as exc:
                 raise InvalidFilterError(exc.message, field=where) from exc
     op = op.lstrip("$").lower()
+    op = "contains" if op == "icontains" else op  # mem0's name: contains ignores case already
     if op not in OPERATORS:
         raise InvalidFilterError(f"{where}: unknown operator; allowed: {', '.join(OPERATORS)}", field=where)
     if op in ("in", "nin"):

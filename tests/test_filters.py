@@ -81,6 +81,8 @@ def _leaf() -> st.SearchStrategy[dict]:
             st.lists(_values, max_size=3),
         ),
         st.builds(lambda f, v: {f: {"contains": v}}, _fields, st.sampled_from(["x", "Y", 1, "é"])),
+        st.builds(lambda f: {f: "*"}, _fields),  # mem0's wildcard
+        st.builds(lambda f, v: {f: {"icontains": v}}, _fields, st.sampled_from(["X", "y"])),
     )
 
 
@@ -90,6 +92,7 @@ _filters = st.recursive(
         st.builds(lambda xs: {"AND": xs}, st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda xs: {"OR": xs}, st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda x: {"NOT": x}, inner),
+        st.builds(lambda xs: {"NOT": xs}, st.lists(inner, min_size=1, max_size=2)),  # mem0's form
     ),
     max_leaves=6,
 )
@@ -114,6 +117,23 @@ def filter_store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     yield storage, loop
     loop.run_until_complete(storage.close())
     loop.close()
+
+
+def test_mem0_filter_forms(filter_store) -> None:  # type: ignore[no-untyped-def]
+    storage, loop = filter_store
+
+    def ids(raw: dict) -> set[str]:
+        tree = parse_filter(raw)
+        got = set(loop.run_until_complete(storage.records.select_ids(Scope("u1"), tree)))
+        assert got == {d.id for d in _docs if matches(d, tree)}
+        return {d.text for d in _docs if d.id in got}
+
+    assert ids({"b": "*"}) == {"d0", "d1", "d5"}  # any value; JSON null counts as absent
+    assert ids({"b": {"icontains": "xy"}}) == ids({"b": {"contains": "XY"}}) == {"d1"}
+    assert ids({"NOT": [{"b": "*"}, {"a": 1}]}) == ids({"NOT": {"AND": [{"b": "*"}, {"a": 1}]}})
+    assert ids({"NOT": [{"b": "*"}]}) == {"d2", "d3", "d4"}
+    with pytest.raises(InvalidFilterError):
+        parse_filter({"NOT": []})
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -132,6 +132,22 @@ async def test_search_filters_threshold_and_as_of(amem: AsyncMemory) -> None:
     assert strict and all(h.explain["dense_cosine"] >= 0.3 for h in strict)  # type: ignore[index]
 
 
+async def test_a_threshold_keeps_what_clears_it_however_many_keyword_matches_fall_short(
+    amem: AsyncMemory,
+) -> None:
+    """Keyword matches below the threshold used to fill the candidate list and push out the one
+    memory above it: zero hits at a small limit."""
+    await amem.add([f"zorblax code {i}: the invoice field was left blank on form {i}" for i in range(12)], user_id="u")
+    await amem.add("I adopted a golden retriever puppy last week", user_id="u")
+    query = "zorblax my new dog"
+    everything = await amem.search(query, user_id="u", limit=50, explain=True)
+    above = [h.memory.text for h in everything if h.explain["dense_cosine"] >= 0.3]  # type: ignore[index]
+    assert above == ["I adopted a golden retriever puppy last week"]
+    for limit in (1, 2, 3):
+        hits = await amem.search(query, user_id="u", limit=limit, threshold=0.3)
+        assert [h.memory.text for h in hits] == above, limit
+
+
 async def test_update_delete_and_history(amem: AsyncMemory) -> None:
     mid = (await amem.add("I work at Acme", user_id="u"))[0].id
     updated = await amem.update(mid, "I work at Globex", metadata={"source": "fix"})

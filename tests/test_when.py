@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,3 +87,15 @@ async def test_search_with_a_reference_time_at_either_end_of_the_range(amem: Asy
         for query in ("what did I do yesterday?", "dinner last month"):
             hits = await amem.search(query, user_id="u", reference_time=when)
             assert [h.memory.text for h in hits] == ["I had dinner with Carla."]
+
+
+async def test_explain_shows_the_date_part_of_a_score(amem: AsyncMemory) -> None:
+    await amem.add("We went hiking in the Alps.", user_id="u", timestamp="2023-07-14T10:00:00Z")
+    await amem.add("We went hiking in the Andes.", user_id="u", timestamp="2024-02-02T10:00:00Z")
+    for hit in await amem.search("where did we go hiking in July 2023", user_id="u", explain=True):
+        why = hit.explain or {}
+        assert why["date_match"] is ("Alps" in hit.memory.text)
+        weight = why["date_weight"]
+        assert why["final"] == pytest.approx((why["fused"] + (weight if why["date_match"] else 0.0)) / (1 + weight), abs=1e-5)
+    plain = await amem.search("where did we go hiking", user_id="u", explain=True)
+    assert all((h.explain or {})["date_match"] is None for h in plain)

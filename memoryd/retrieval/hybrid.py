@@ -62,15 +62,19 @@ class HybridSearcher:
             raise
         vector = (await vector_task)[0]
         score_fusion = cfg.fusion == "score"
-        # Score fusion compares cosines with BM25: every keyword candidate gets its true cosine,
-        # scored in the same pass as the dense ranking.
+        # Score fusion compares cosines with BM25, and a threshold is on the cosine: then every
+        # keyword candidate gets its true cosine, scored in the same pass as the dense ranking.
         dense = await self.storage.vectors.search(
             vector,
             scope=req.scope,
             limit=pool,
             allowed=allowed,
-            also=[mid for mid, _ in keyword] if score_fusion else None,
+            also=[mid for mid, _ in keyword] if score_fusion or req.threshold is not None else None,
         )
+        if req.threshold is not None:  # before the cut below: what falls short takes no place in it
+            cosines = dict(dense)
+            dense = [(mid, cos) for mid, cos in dense if cos >= req.threshold]
+            keyword = [(mid, s) for mid, s in keyword if cosines.get(mid, -1.0) >= req.threshold]
         # A threshold can drop candidates after loading; otherwise a small margin covers
         # index entries whose record is gone.
         size = req.limit * 3 if req.threshold is not None else req.limit + 5
@@ -118,17 +122,20 @@ class HybridSearcher:
                     (now - when).total_seconds() / 86400, cfg.recency_half_life_days
                 )
                 score = (score + cfg.recency_weight * cand.recency) / (1.0 + cfg.recency_weight)
+            inside: bool | None = None
             if span is not None:
                 when = memory.event_time or memory.created_at
                 inside = span[0] <= when < span[1]
                 score = (score + (cfg.date_weight if inside else 0.0)) / (1.0 + cfg.date_weight)
-            why = _explain(cand, score, cfg.fusion) if req.explain else None
+            why = _explain(cand, score, cfg, inside) if req.explain else None
             hits.append(SearchHit(memory, round(score, 6), why))
         hits.sort(key=lambda h: -h.score)
         return hits[: req.limit]
 
 
-def _explain(cand: Candidate, score: float, method: str) -> dict[str, object]:
+def _explain(cand: Candidate, score: float, cfg: SearchConfig, date_match: bool | None) -> dict[str, object]:
+    """The parts of a hit's score: ``final`` is ``fused``, then averaged with ``recency`` (weight
+    ``recency_weight``), then with 1 or 0 for ``date_match`` (weight ``date_weight``), when present."""
     return {
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
@@ -137,5 +144,8 @@ def _explain(cand: Candidate, score: float, method: str) -> dict[str, object]:
         "bm25": None if "keyword" not in cand.scores else round(cand.scores["keyword"], 6),
         "bm25_rank": cand.ranks.get("keyword"),
         "recency": None if cand.recency is None else round(cand.recency, 6),
-        "method": method,
+        "recency_weight": cfg.recency_weight if cand.recency is not None else None,
+        "date_match": date_match,  # None: the query names no date
+        "date_weight": cfg.date_weight if date_match is not None else None,
+        "method": cfg.fusion,
     }
