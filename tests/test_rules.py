@@ -24,6 +24,8 @@ from memoryd.models import MemoryKind
         ("I'm working for the city council", "The user works at the city council.", MemoryKind.PROFILE),
         ("I live in Berlin.", "The user lives in Berlin.", MemoryKind.PROFILE),
         ("I am a nurse.", "The user is a nurse.", MemoryKind.PROFILE),
+        ("I love hiking with my dog", "The user loves hiking with their dog.", MemoryKind.PREFERENCE),
+        ("I work at Acme with my brother", "The user works at Acme with their brother.", MemoryKind.PROFILE),
         ("I'm an engineer", "The user is an engineer.", MemoryKind.PROFILE),
         ("我叫小明。", "用户叫小明。", MemoryKind.PROFILE),
         ("我在腾讯工作", "用户在腾讯工作。", MemoryKind.PROFILE),

@@ -101,7 +101,13 @@ _ZH_STOP = re.compile(
 )
 
 
+_FIRST_PERSON = re.compile(r"\b(my|mine|me|myself)\b", re.I)
+_THIRD_PERSON = {"my": "their", "mine": "theirs", "me": "them", "myself": "themselves"}
+
+
 def _clean_object(raw: str) -> str | None:
+    """The object of an English statement, cut at its first clause break, in the third person
+    ("hiking with my dog" -> "hiking with their dog"); None if unusable."""
     text = _TRAIL.sub("", " ".join(raw.split()))
     for cut in (" because ", " since ", " when ", " but ", " and i ", " though "):
         pos = text.lower().find(cut)
@@ -112,7 +118,7 @@ def _clean_object(raw: str) -> str | None:
         return None
     if not any(ch.isalnum() for ch in text):
         return None
-    return text
+    return _FIRST_PERSON.sub(lambda m: _THIRD_PERSON[m.group(1).lower()], text)
 
 
 _ZH_TEXT = {
