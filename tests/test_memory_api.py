@@ -15,6 +15,7 @@ from memoryd import (
     InvalidFilterError,
     InvalidInputError,
     Memory,
+    MemorydError,
     MemoryKind,
     NotFoundError,
     NotSupportedError,
@@ -393,6 +394,28 @@ async def test_writes_by_another_process_are_seen_by_loaded_indexes(settings: Se
         assert "Ana" not in (await server.context("who am I", user_id="u")).text
         await cli.add("My name is Ana.", user_id="u")
         assert "The user's name is Ana." in (await server.context("who am I", user_id="u")).text
+
+
+async def test_a_write_that_failed_at_commit_does_not_hide_another_processs_next_one(
+    settings: Settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    async with AsyncMemory(settings, embedder=embedder) as server, \
+            AsyncMemory(settings, embedder=embedder) as cli:
+        rex = (await server.add("My dog is called Rex", user_id="u"))[0].id
+        assert (await server.get(rex)).text == "My dog is called Rex"  # cached
+        assert [h.memory.id for h in await server.search("dog", user_id="u")] == [rex]
+
+        def fails_at_commit(conn: sqlite3.Connection) -> None:  # a deferred constraint: COMMIT refuses
+            conn.execute("CREATE TABLE parent_t (id INTEGER PRIMARY KEY)")
+            conn.execute("CREATE TABLE child_t (pid INTEGER REFERENCES parent_t(id) DEFERRABLE INITIALLY DEFERRED)")
+            conn.execute("INSERT INTO child_t VALUES (42)")
+
+        with pytest.raises(MemorydError):
+            await server.storage.records.db.write(fails_at_commit)
+        await cli.delete(rex)  # one commit of another process: the generation the failed one had
+        with pytest.raises(NotFoundError):
+            await server.get(rex)
+        assert await server.search("dog", user_id="u") == []
 
 
 async def test_a_text_embedded_a_moment_ago_is_not_embedded_again(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -187,6 +187,7 @@ class SQLiteDatabase:
 
     # -- writing -----------------------------------------------------------
     def _write_loop(self, ready: Future[None]) -> None:
+        conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
@@ -196,6 +197,8 @@ class SQLiteDatabase:
             conn.execute("INSERT OR IGNORE INTO memoryd_generation VALUES (1, 0)")
             self._seen = conn.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
         except BaseException as exc:  # noqa: BLE001 - reported to open()
+            if conn is not None:
+                conn.close()  # else its file stays open (a read-only mount stays busy)
             ready.set_exception(translate_errors(exc))
             return
         ready.set_result(None)
@@ -219,6 +222,8 @@ class SQLiteDatabase:
                 self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                with self._lock:
+                    self._own = -1  # that generation was never written: another process's next is not ours
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 fut.set_exception(translate_errors(exc))
