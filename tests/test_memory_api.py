@@ -396,6 +396,22 @@ async def test_writes_by_another_process_are_seen_by_loaded_indexes(settings: Se
         assert "The user's name is Ana." in (await server.context("who am I", user_id="u")).text
 
 
+async def test_a_row_whose_metadata_cannot_be_read_stays_readable_and_keeps_its_text(
+    settings: Settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        good = (await mem.add("My dog is called Rex", user_id="u"))[0].id
+        bad = (await mem.add("My cat is called Tom", user_id="u", metadata={"pet": "cat"}))[0].id
+    with sqlite3.connect(settings.storage.path) as conn:  # bit rot, or a bad manual edit
+        conn.execute("""UPDATE memories SET metadata = '{"pet": "ca' WHERE id = ?""", (bad,))
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        damaged = await mem.get(bad)
+        assert damaged.text == "My cat is called Tom"
+        assert damaged.metadata == {"memoryd_damaged": {"metadata": '{"pet": "ca', "source_ids": "[]"}}
+        assert {h.memory.id for h in await mem.search("pets called", user_id="u")} == {good, bad}
+        assert (await mem.get_all(user_id="u")).total == 2
+
+
 async def test_a_write_that_failed_at_commit_does_not_hide_another_processs_next_one(
     settings: Settings, embedder  # type: ignore[no-untyped-def]
 ) -> None:

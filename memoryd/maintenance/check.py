@@ -39,7 +39,8 @@ EXAMPLES = 3
 REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
 DAMAGED = (
     "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
-    "or `memoryd export` what is still readable and import that"
+    "or `memoryd export` what is still readable and import that (a row whose metadata cannot be read "
+    "keeps its stored text under metadata.memoryd_damaged)"
 )
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
 

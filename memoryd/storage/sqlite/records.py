@@ -76,7 +76,24 @@ _COLS = (
 )
 
 
+DAMAGED_KEY = "memoryd_damaged"  # metadata of a row whose stored JSON cannot be read
+
+
+def _json_fields(raw_metadata: Any, raw_sources: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A row's metadata and source ids. JSON that cannot be read (a damaged file, a bad manual
+    edit) keeps the row readable: its stored text goes to ``metadata[DAMAGED_KEY]``, so search,
+    export and a repair by re-import lose nothing (``memoryd check`` reports such rows)."""
+    try:
+        metadata, sources = json.loads(raw_metadata), json.loads(raw_sources)
+        if isinstance(metadata, dict) and isinstance(sources, list):
+            return metadata, tuple(str(s) for s in sources)
+    except (TypeError, ValueError):
+        pass
+    return {DAMAGED_KEY: {"metadata": str(raw_metadata), "source_ids": str(raw_sources)}}, ()
+
+
 def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
+    metadata, source_ids = _json_fields(row[6], row[9])
     return MemoryRecord(
         id=row[0],
         text=row[1],
@@ -84,10 +101,10 @@ def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
         user_id=row[3],
         agent_id=row[4],
         run_id=row[5],
-        metadata=json.loads(row[6]),
+        metadata=metadata,
         role=row[7],
         actor=row[8],
-        source_ids=tuple(json.loads(row[9])),
+        source_ids=source_ids,
         event_time=from_epoch(row[10]),
         created_at=from_epoch(row[11]),  # type: ignore[arg-type]
         updated_at=from_epoch(row[12]),  # type: ignore[arg-type]
