@@ -204,7 +204,7 @@ def add(
                 bar.advance(task, len(batch))
         return results
 
-    results = run_with_memory(state, work)
+    results = run_with_memory(state, work, create=True)
     counts = Counter(r.event.value for r in results)
     added, same = counts.pop("ADD", 0), counts.pop("NOOP", 0)
     summary = f"[green]{added} added[/green], [yellow]{same} unchanged (NOOP)[/yellow]"

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from memoryd.cli.output import CliState, Output, errors_to_exit
+from memoryd.cli.output import CliState, Output, errors_to_exit, require_store
 from memoryd.maintenance import CheckReport, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
 
@@ -74,6 +74,7 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
+        require_store(settings)
         report = asyncio.run(check_store(settings, progress=progress))
     counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counts.items())
     if report.ok:
@@ -99,6 +100,7 @@ def reindex(
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
+        require_store(settings)
         summary = asyncio.run(reindex_store(settings, batch_size=batch_size, progress=progress))
     state.output.emit(
         summary.to_dict(),

@@ -30,7 +30,7 @@ from rich.text import Text
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.errors import ConfigError, InvalidInputError, MemorydError
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoundError
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
 from memoryd.registry import resolve
@@ -160,12 +160,30 @@ def load_embedder(settings: Settings) -> Embedder:
     return _EMBEDDERS[key]
 
 
-def run_with_memory(state: CliState, work: Callable[[AsyncMemory], Awaitable[T]]) -> T:
-    """Open the store, run ``work`` on it and close it; library errors are reported.
+def require_store(settings: Settings) -> None:
+    """Refuse to work on an embedded store that does not exist: SQLite would create an empty one,
+    and a mistyped path (or an unmounted volume) would read as an empty, healthy store."""
+    cfg = settings.storage
+    if cfg.records == "sqlite" and not Path(cfg.path).exists():
+        raise NotFoundError(
+            f"no store at {cfg.path} (storage.path): set MEMORYD_STORAGE__PATH or storage.path to an "
+            "existing one; `memoryd add`, `memoryd import` and `memoryd serve` create a new one",
+            field="storage.path",
+        )
+
+
+def run_with_memory(
+    state: CliState, work: Callable[[AsyncMemory], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open the store, run ``work`` on it and close it; library errors are reported. A missing
+    store is an error unless ``create`` (commands that only read or change what is stored).
 
     The model loads only when the command embeds something (add, search); a model
     loaded once is reused by later commands in the same process."""
     settings = state.require_settings()
+    if not create:
+        with errors_to_exit(state.output):
+            require_store(settings)
     key = _embedder_key(settings)
 
     async def go() -> T:

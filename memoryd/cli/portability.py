@@ -87,7 +87,7 @@ def import_(
         with progress_bar(state.output) as progress:
             return await import_store(mem, path, batch_size=batch_size, progress=progress)
 
-    summary = run_with_memory(state, work)
+    summary = run_with_memory(state, work, create=True)
     how = f"re-embedded {summary.reembedded}" if summary.reembedded else "vectors reused"
     state.output.emit(
         summary.to_dict(),

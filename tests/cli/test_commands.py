@@ -164,7 +164,20 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_red_line_and_exit_1(run: Run, args: list[str], needles: list[str]) -> None:
+    _add(run, TEA)  # a store exists: what is refused is the input
     expect_error(run(*args), 1, *needles)
+
+
+def test_commands_that_read_refuse_a_store_that_does_not_exist(run: Run, clean_env: dict[str, str]) -> None:
+    """A mistyped path (or an unmounted volume) must not read as an empty, healthy store."""
+    missing = Path(clean_env["MEMORYD_STORAGE__PATH"])
+    for args in (["list", "-u", "alice"], ["search", "tea", "-u", "alice"], ["check"], ["reindex"],
+                 ["export", str(missing.parent / "backup.jsonl")], ["history", "some-id"]):  # fmt: skip
+        expect_error(run(*args), 1, "no store at", "(field: storage.path)")
+        assert not missing.exists(), args
+    assert not (missing.parent / "backup.jsonl").exists()
+    _add(run, TEA)  # add creates it
+    assert missing.exists() and as_json(run("list", "-u", "alice", "--json"))["total"] == 1
 
 
 def test_errors_in_json_mode_are_a_json_document(run: Run) -> None:
