@@ -504,7 +504,19 @@ class Settings(_Section):
         return data
 
 
-_SECRET_WORDS = ("key", "secret", "password", "token")
+def _is_secret(key: str) -> bool:
+    """``api_key``, ``secret``, ``password``, ``auth_token``; not ``token_budget`` or ``keys_path``."""
+    words = key.lower().split("_")
+    return words[-1] in ("key", "secret", "password", "token") or "secret" in words or "password" in words
+
+
+def _masked(value: Any, key: str) -> Any:
+    """A copy of ``value`` (the setting ``key``'s) fit to print: secrets masked, however deep."""
+    if isinstance(value, dict | list):
+        copy = json.loads(json.dumps(value, default=str))
+        _mask_list([copy])
+        return copy
+    return "***" if value and _is_secret(key) else value
 
 
 def _mask(data: dict[str, Any]) -> None:
@@ -513,7 +525,7 @@ def _mask(data: dict[str, Any]) -> None:
             _mask(value)
         elif isinstance(value, list):
             _mask_list(value)
-        elif value and any(word in _SECRET_WORDS for word in key.lower().split("_")):
+        elif value and _is_secret(str(key)):
             data[key] = "***"
 
 
@@ -638,6 +650,5 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"setting '{where}': {first['msg']} (got {first.get('input')!r})", field=where
-        ) from exc
+        shown = _masked(first.get("input"), str(first["loc"][-1]) if first["loc"] else "")
+        raise ConfigError(f"setting '{where}': {first['msg']} (got {shown!r})", field=where) from exc

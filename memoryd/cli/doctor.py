@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memoryd.config import CONFIG_ENV, ENV_PREFIX, Settings, env_key
+from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
@@ -77,7 +77,7 @@ def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> d
             data = {}
         for section, values in data.items():
             for key in values if isinstance(values, dict) else [None]:
-                dotted = section if key is None else f"{section}.{key}"
+                dotted = ALIASES.get(section, section) if key is None else f"{section}.{key}"
                 sources[dotted] = f"file {config_path}"
     for name in sorted(env, key=lambda n: "__" in n):  # the canonical spelling wins, as in config
         key = env_key(name)

@@ -379,10 +379,18 @@ def checks_table(checks: Iterable[Any]) -> Table:
 
 
 def _toml_value(value: Any) -> str:
+    """``value`` in TOML: lists as arrays, mappings as inline tables (keys without a value left
+    out: TOML has no null)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, Mapping):
+        pairs = [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None]
+        inner = ", ".join(pairs)
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -396,7 +404,8 @@ def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = Non
             continue
         out.append(f"[{section}]\n", style="bold")
         for key, value in values.items():
-            out.append(f"{key} = {_toml_value(value)}")
+            # TOML has no null: a setting without a value is shown commented out
+            out.append(f"# {key} = (not set)" if value is None else f"{key} = {_toml_value(value)}")
             origin = sources.get(f"{section}.{key}", "default")
             out.append(f"  # {origin}\n", style="dim" if origin == "default" else "cyan")
         out.append("\n")

@@ -224,6 +224,30 @@ def test_bad_values_and_missing_files_exit_2(run: Run, tmp_path: Path) -> None:
     expect_error(run("--config", str(bad_toml), "get", "x"), 2, "not valid TOML")
 
 
+def test_config_show_is_toml_that_loads_again_with_every_value_shown(run: Run, tmp_path: Path) -> None:
+    config = tmp_path / "memoryd.toml"
+    config.write_text(
+        'async_pipeline = true\n[llm]\ntiers = [[{ provider = "openai", model = "m", api_key = "sk-abcdefgh123" }]]\n'
+    )
+    shown = run("--config", str(config), "config", "show", env={"MEMORYD_CONTEXT__TOKEN_BUDGET": "500"})
+    assert shown.exit_code == 0, shown.stderr
+    assert "token_budget = 500  # env MEMORYD_CONTEXT__TOKEN_BUDGET" in shown.stdout  # not a secret
+    assert "sk-abcdefgh123" not in shown.stdout and "# api_key = (not set)" in shown.stdout
+    assert f"enabled = true  # file {config}" in shown.stdout  # the alias, with its origin
+    again = tmp_path / "shown.toml"
+    again.write_text(shown.stdout)
+    assert run("--config", str(again), "config", "show").exit_code == 0
+
+
+def test_a_config_error_never_prints_a_secret(run: Run, tmp_path: Path) -> None:
+    config = tmp_path / "memoryd.toml"
+    config.write_text('[llm]\ntiers = [[{ provider = "openai", model = "m", api_key = "sk-SUPERSECRET-123", timout_s = 20 }]]\n')
+    for args in (["config", "show"], ["doctor", "--json"]):
+        result = run("--config", str(config), *args)
+        assert result.exit_code != 0 and "timout_s" in result.stdout + result.stderr
+        assert "SUPERSECRET" not in result.stdout + result.stderr
+
+
 def test_config_show_reports_values_sources_and_masks_secrets(
     run: Run, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
