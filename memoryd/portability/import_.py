@@ -10,7 +10,9 @@ Two streaming passes over the file, neither holding more than a batch:
    Nothing is written when any of this fails.
 2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
    terms in one transaction), then history, entities, relations, the hierarchy's
-   segments and turns, each batch one commit.
+   segments and turns, each batch one commit. The store is marked unfinished
+   meanwhile: one whose import was interrupted (a crash, ``kill -9``) refuses to
+   open, naming the file, rather than pass for a complete restore.
 
 A memory's stored vector and terms are reused when the file has them and the
 target's embedder (name and dimension) and index format are the header's;
@@ -38,7 +40,7 @@ from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, iden
 from memoryd.memory import AsyncMemory
 from memoryd.models import Scope
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
-from memoryd.storage import ChangeSet, HistoryDraft, SegmentStore, StoredMemory
+from memoryd.storage import IMPORT_UNFINISHED, ChangeSet, HistoryDraft, SegmentStore, StoredMemory
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
@@ -82,14 +84,19 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
     with handle:
         first = True
-        for number, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            if first and '"header"' not in text:
-                message = f"line {number}: a memoryd export starts with its header"
-                raise InvalidInputError(message, field="file")
-            first = False
-            yield number, parse_line(text, number)
+        try:
+            for number, text in enumerate(handle, 1):
+                if not text.strip():
+                    continue
+                if first and '"header"' not in text:
+                    message = f"line {number}: a memoryd export starts with its header"
+                    raise InvalidInputError(message, field="file")
+                first = False
+                yield number, parse_line(text, number)
+        except UnicodeDecodeError as exc:  # decoded a buffer at a time: the byte offset, not the line
+            raise InvalidInputError(
+                f"{path} is not UTF-8 text (byte {exc.start} of a block): not a memoryd export", field="file"
+            ) from None
 
 
 @dataclass
@@ -206,6 +213,13 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     return _Survey(header, counts)
 
 
+def _unit(vector: np.ndarray | None) -> bool:
+    """A vector an index can hold as it is: finite numbers, length 1."""
+    if vector is None or not vector.size or not np.isfinite(vector).all():
+        return False
+    return abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+
+
 class _Loader:
     """Pass 2: batches of one row type, each written in one commit."""
 
@@ -253,7 +267,7 @@ class _Loader:
 
     def _segment(self, s: Segment) -> Segment:
         """The segment as in the file; its centroid left empty (for revector) unless reusable."""
-        if self.reuse and s.centroid.size:
+        if self.reuse and s.centroid.size and np.isfinite(s.centroid).all():
             return s
         self.revector = True
         return replace(s, centroid=NO_VECTOR)
@@ -262,16 +276,17 @@ class _Loader:
         """The turn as in the file; its vector (a short-term turn has one) left empty for revector
         unless reusable."""
         has = t.vector is not None
-        if (t.segment_id is None and not has) or (has and not self.reuse):
+        if (t.segment_id is None and not has) or (has and not (self.reuse and _unit(t.vector))):
             self.revector = True
             return replace(t, vector=NO_VECTOR)
         return t
 
     async def _index(self, lines: list[MemoryLine]) -> list[StoredMemory]:
-        """Reuse each memory's stored index when allowed and present; embed the others again."""
+        """Reuse each memory's stored index when allowed, present and sound (a finite unit vector:
+        a damaged file's is not); embed the others again."""
         out: list[StoredMemory | None] = [
             StoredMemory(line.record, line.vector, line.terms)
-            if self.reuse and line.vector is not None and line.terms is not None
+            if self.reuse and _unit(line.vector) and line.terms is not None
             else None
             for line in lines
         ]
@@ -303,6 +318,8 @@ async def import_store(
         and header.index_format == INDEX_FORMAT
     )
     loader = _Loader(mem, reuse, batch_size, progress)
+    records = mem.storage.records
+    await records.set_meta(IMPORT_UNFINISHED, str(source))  # until the last row is in: see Storage.open
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
     for _, line in _lines(source):
@@ -314,6 +331,7 @@ async def import_store(
         if progress is not None:
             progress("hierarchy vectors", 0, None)
         await segments.revector(mem.storage.vectors.vectors)
+    await records.set_meta(IMPORT_UNFINISHED, "")
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from memoryd.config import Settings
+from memoryd.errors import ConflictError
 from memoryd.graph.models import GraphDiff
 from memoryd.registry import available, resolve
 from memoryd.storage.base import (
@@ -26,7 +27,11 @@ from memoryd.storage.base import (
 )
 from memoryd.storage.resources import Resources
 
+# The record store's meta key an import sets to its source while it loads, and empties once complete.
+IMPORT_UNFINISHED = "import_unfinished"
+
 __all__ = [
+    "IMPORT_UNFINISHED",
     "ChangeSet",
     "GraphStore",
     "HistoryDraft",
@@ -63,6 +68,13 @@ class Storage:
 
     async def open(self, model: str, dim: int) -> None:
         await self.records.open()
+        unfinished = await self.records.get_meta(IMPORT_UNFINISHED)
+        if unfinished:  # a partial store must never pass for the whole one
+            raise ConflictError(
+                f"an import into this store did not finish (from {unfinished}): it holds only part of "
+                "that file. Delete the store and run `memoryd import` again",
+                field="storage.path",
+            )
         await self.keywords.open()
         await self.vectors.open(model, dim)
         await self.graph.open()

@@ -3,6 +3,7 @@ rebuilds exactly the index ingestion wrote (speaker, previous turn of the sessio
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -63,3 +64,25 @@ async def test_without_vectors_the_same_model_rebuilds_the_same_index(
         assert await mem.storage.keywords.terms(list(terms)) == terms
     for memory_id, vector in before.items():
         assert float(np.dot(vector, after[memory_id])) > 0.9999, memory_id
+
+
+async def test_a_damaged_vector_in_the_file_is_embedded_again(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    source = await fill(tmp_path, fake_llm, embedder)
+    out, bad = tmp_path / "out.jsonl", tmp_path / "bad.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        await export_store(mem, out)
+    docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]  # header too
+    first = next(d for d in docs if d.get("type") == "memory" and "index" in d)
+    nan = np.full(512, np.nan, dtype="<f4")
+    first["index"]["vector"] = base64.b64encode(nan.tobytes()).decode("ascii")
+    bad.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    target = store_settings(tmp_path / "copy.db")
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        done = await import_store(mem, bad)
+        assert done.reused_vectors and done.reembedded == 1
+        vector = (await mem.storage.vectors.vectors([first["id"]]))[first["id"]]
+        assert np.isfinite(vector).all() and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+        assert await mem.search(first["text"], user_id=first["user_id"] or None, agent_id=first["agent_id"])
+    assert (await check_store(target)).ok

@@ -75,6 +75,34 @@ async def test_one_user(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder)
         assert (await mem.get_all(user_id="alice")).total == 0
 
 
+async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    source = await fill(tmp_path, fake_llm, embedder)
+    out = tmp_path / "all.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        await export_store(mem, out)
+    target = store_settings(tmp_path / "target.db")
+
+    def crash(phase: str, advance: int, total: int | None) -> None:
+        if phase == "importing" and advance:  # after the first batch is committed
+            raise KeyboardInterrupt  # what a kill -9 or Ctrl-C leaves: part of the file
+
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        with pytest.raises(KeyboardInterrupt):
+            await import_store(mem, out, batch_size=2, progress=crash)
+    for attempt in range(2):  # neither a server nor another import takes it for a whole store
+        with pytest.raises(ConflictError, match="did not finish"):
+            async with AsyncMemory(target, embedder=embedder) as mem:
+                if attempt:
+                    await import_store(mem, out)
+    target.storage.path.unlink()  # what the message says to do
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        assert (await import_store(mem, out)).counts["memory"] > 2
+    async with AsyncMemory(target, embedder=embedder) as mem:  # a finished import opens
+        assert (await mem.storage.records.stats())["memories"] > 2
+
+
 async def test_import_refuses_conflicts_and_broken_files(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
@@ -100,6 +128,10 @@ async def test_import_refuses_conflicts_and_broken_files(
             bad.write_text("\n".join(content) + "\n")
             with pytest.raises(InvalidInputError, match=message):
                 await import_store(mem, bad)
+        latin1 = tmp_path / "latin1.jsonl"
+        latin1.write_bytes("\n".join(text[:3]).encode() + b'\n{"type": "memory", "text": "caf\xe9"}\n')
+        with pytest.raises(InvalidInputError, match="is not UTF-8 text"):
+            await import_store(mem, latin1)
         assert (await mem.storage.records.stats())["memories"] == 0  # nothing was written
     # A graph owner already present is refused before anything is written.
     async with AsyncMemory(source, embedder=embedder) as mem:
