@@ -195,9 +195,10 @@ class Gateway:
         self.writeback.schedule(memory, pipeline, turn, retry=retry, tenant=prepared.tenant)
         return True
 
-    async def forget_user(self, tenant: str, user_id: str) -> None:
-        """Before ``user_id`` of ``tenant`` is deleted: drop its queued write-backs (waiting for those
-        being written) and its usage not saved yet, so neither outlives the deletion."""
+    async def forget_user(self, tenant: str, user_id: str | None) -> None:
+        """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): drop
+        the queued write-backs (waiting for those being written) and the usage not saved yet, so
+        neither outlives the deletion."""
         await self.writeback.forget(tenant, user_id)
         await self.meter.forget(tenant, user_id)
 

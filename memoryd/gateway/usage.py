@@ -56,14 +56,15 @@ class UsageMeter:
         seen = rows.get(row.key)
         rows[row.key] = row if seen is None else _plus(seen, row)
 
-    async def forget(self, tenant: str, user_id: str) -> None:
-        """Drop the counters of ``user_id`` in ``tenant`` not saved yet (the user is being deleted).
+    async def forget(self, tenant: str, user_id: str | None) -> None:
+        """Drop the counters of ``user_id`` in ``tenant`` (``None``: every user's) not saved yet (the
+        user, or the store, is being erased).
 
         Under the lock, so a flush saving them finishes first: the deletion that follows removes
         what it saved."""
         async with self._lock:
             for rows in (self._pending.get(tenant, {}), self._saving.get(tenant, {})):
-                for key in [k for k, row in rows.items() if row.user_id == user_id]:
+                for key in [k for k, row in rows.items() if user_id in (None, row.user_id)]:
                     del rows[key]
 
     async def store(self, tenant: str) -> UsageStore | None:

@@ -139,15 +139,19 @@ class WriteBack:
             self._writers.add(writer)
             writer.add_done_callback(self._writers.discard)
 
-    async def forget(self, tenant: str, user_id: str) -> int:
-        """Drop the queued turns of ``user_id`` in ``tenant`` and wait for those being written (the
-        user is being deleted). Returns how many turns were dropped."""
+    async def forget(self, tenant: str, user_id: str | None) -> int:
+        """Drop the queued turns of ``user_id`` in ``tenant`` (``None``: of every user) and wait for
+        those being written (the user, or the store, is being erased). Returns how many were dropped."""
+
+        def whose(key: _Key) -> bool:
+            return key.tenant == tenant and user_id in (None, key.user_id)
+
         dropped = 0
-        for key in [k for k in self._waiting if k.tenant == tenant and k.user_id == user_id]:
+        for key in [k for k in self._waiting if whose(k)]:
             dropped += len(self._waiting.pop(key).turns)
         self.counts["forgotten"] += dropped
         self._settled(dropped)
-        writing = [done for k, done in self._busy.items() if k.tenant == tenant and k.user_id == user_id]
+        writing = [done for k, done in self._busy.items() if whose(k)]
         if writing:
             await asyncio.wait(writing)
         return dropped

@@ -186,9 +186,10 @@ class EventLog(Protocol):
 
     async def status(self, event_id: str) -> EventRecord | None: ...
 
-    async def forget_user(self, tenant: str, user_id: str, at_ms: int) -> None:
-        """Record that ``user_id`` of ``tenant`` was deleted at ``at_ms``: workers skip the user's
-        events created before then (still queued, waiting for a retry, or replayed later)."""
+    async def forget_user(self, tenant: str, user_id: str | None, at_ms: int) -> None:
+        """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) was deleted at
+        ``at_ms``: workers skip such events created before then (still queued, waiting for a
+        retry, or replayed later)."""
         ...
 
     async def stats(self) -> QueueStats: ...
@@ -212,7 +213,8 @@ class WorkQueue(Protocol):
     async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]: ...
 
     async def forgotten(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """When each of these (tenant, user_id) was deleted (ms), for those that were."""
+        """When each of these (tenant, user_id) was last deleted (ms), by itself or by a reset of its
+        tenant, for those that were."""
         ...
 
     async def move_due_retries(self, limit: int) -> int: ...

@@ -13,6 +13,7 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log:workers:info        hash: worker name -> its last heartbeat as JSON
     chat_log:forgotten:<tenant>:<user_id>
                                  string: when the user was deleted (ms); older events of theirs are skipped
+    chat_log:reset:<tenant>      string: when the tenant's store was reset (ms); older events are skipped
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ class Keys:
     def status(self, event_id: str) -> str:
         return f"{self.ns}:event:{event_id}"
 
-    def forgotten(self, tenant: str, user_id: str) -> str:
+    def forgotten(self, tenant: str, user_id: str | None) -> str:
+        """The deletion mark of a user (``None``: of the whole tenant, by a reset)."""
+        if user_id is None:
+            return f"{self.ns}:reset:{tenant}"
         return f"{self.ns}:forgotten:{tenant}:{user_id}"  # tenant names hold no ':'
 
 

@@ -207,16 +207,16 @@ class Pipeline:
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
-    async def forget_user(self, tenant: str, user_id: str) -> None:
-        """Before ``user_id`` of ``tenant`` is deleted: workers will skip the events of theirs still
-        queued, waiting for a retry or replayed later. With Redis down this fails (503), so the
-        caller deletes nothing that those events would bring back."""
+    async def forget_user(self, tenant: str, user_id: str | None) -> None:
+        """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset):
+        workers will skip such events still queued, waiting for a retry or replayed later. With
+        Redis down this fails (503), so the caller deletes nothing those events would bring back."""
         try:
             await self.queue.forget_user(tenant, user_id, int(time.time() * 1000))
         except StorageError as exc:
             self._down(exc)
             raise StorageError(
-                f"{exc.message}; the user is not deleted (events of theirs may still be queued): "
+                f"{exc.message}; nothing is deleted, as queued events could bring it back: "
                 "try again once Redis answers"
             ) from exc
 

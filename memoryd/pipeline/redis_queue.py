@@ -193,16 +193,24 @@ class RedisQueue:
             data = await self.client.hgetall(self.keys.status(event_id))
         return _record(data)
 
-    async def forget_user(self, tenant: str, user_id: str, at_ms: int) -> None:
+    async def forget_user(self, tenant: str, user_id: str | None, at_ms: int) -> None:
         with self._errors("record a user's deletion"):
             await self.client.set(self.keys.forgotten(tenant, user_id), str(at_ms))
 
     async def forgotten(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         if not users:
             return {}
+        tenants = sorted({t for t, _ in users})
         with self._errors("read users' deletions"):
             found = await self.client.mget([self.keys.forgotten(t, u) for t, u in users])
-        return {who: int(at) for who, at in zip(users, found, strict=True) if at is not None}
+            reset_at = await self.client.mget([self.keys.forgotten(t, None) for t in tenants])
+        resets = dict(zip(tenants, reset_at, strict=True))
+        out: dict[tuple[str, str], int] = {}
+        for (tenant, user), at in zip(users, found, strict=True):
+            marks = [int(m) for m in (at, resets[tenant]) if m is not None]
+            if marks:
+                out[(tenant, user)] = max(marks)
+        return out
 
     async def ping(self) -> None:
         with self._errors("answer PING"):

@@ -62,7 +62,7 @@ class PipelineView:
             memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant
         )
 
-    async def forget_user(self, user_id: str) -> None:
+    async def forget_user(self, user_id: str | None) -> None:
         await self.pipeline.forget_user(self.principal.tenant, user_id)
 
     async def event(self, event_id: str) -> EventRecord:

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from memoryd.errors import InvalidInputError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
+from memoryd.server.access import principal_of
 from memoryd.server.health import MemoryDep, PipelineDep
-from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped
+from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped, forget_pending
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -218,7 +219,9 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
 
 
 @router.post("/reset", summary="Reset all memories (mem0)")
-async def reset(memory: MemoryDep) -> dict[str, str]:
+async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
+    if principal_of(request).user_id is None:  # a user key's reset is refused (403) below
+        await forget_pending(request, pipeline, None)
     await memory.reset()
     return {"message": "All memories reset"}
 

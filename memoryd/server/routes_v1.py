@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
-from memoryd.server.access import principal_of
+from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
@@ -189,9 +189,22 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
     return {"deleted": await memory.delete_all(**scope.scope())}
 
 
+async def forget_pending(
+    request: Request, pipeline: PipelineView | None, user_id: str | None
+) -> None:
+    """Before a user (``None``: the whole store) is erased: what is still on its way there (its
+    events in the async pipeline, the gateway's queued write-backs and unsaved usage) is dropped,
+    so nothing is saved after the erasure."""
+    if pipeline is not None:
+        await pipeline.forget_user(user_id)
+    await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
+
+
 @router.post("/reset", summary="Erase everything")
-async def reset(memory: MemoryDep) -> dict[str, bool]:
-    """Erase every memory and all history in this store."""
+async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
+    """Erase every memory and all history in this store (and what is on its way there)."""
+    if principal_of(request).user_id is None:  # a user key's reset is refused (403) below
+        await forget_pending(request, pipeline, None)
     await memory.reset()
     return {"reset": True}
 
@@ -223,12 +236,8 @@ async def delete_user(
     """Remove every memory of the user (all agents and sessions) from every store, with their
     history rows and their place in the memory hierarchy, and its chat gateway usage. Events of
     the user still in the async pipeline are skipped by the workers."""
-    principal = principal_of(request)
-    if principal.user_id in (None, user_id):  # another user's is a 404 (memory.delete_user says so)
-        # First, so that nothing queued (events, write-backs, usage counters) is saved after it.
-        if pipeline is not None:
-            await pipeline.forget_user(user_id)
-        await request.app.state.gateway.forget_user(principal.tenant, user_id)
+    if principal_of(request).user_id in (None, user_id):  # another's is a 404 (delete_user says so)
+        await forget_pending(request, pipeline, user_id)
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 
 

@@ -94,6 +94,17 @@ async def test_a_deleted_users_queued_events_do_not_bring_it_back(psettings: Set
         texts = [m["text"] for m in c.get("/v1/memories", params={"user_id": "ana"}).json()["results"]]
         assert texts == ["I moved to Oslo"]  # what was sent after the deletion is kept
         assert c.get("/v1/memories", params={"user_id": "bo"}).json()["total"] == 1
+        # A reset erases what is queued too, for every user; what comes after it is kept.
+        for n, route in enumerate(("/v1/reset", "/reset")):
+            queued = {"messages": f"queued before reset {n}", "user_id": "cy", "event_id": f"reset-{n}"}
+            assert c.post("/v1/memories", json=queued).status_code == 202
+            assert c.post(route).status_code == 200
+            assert c.post("/v1/memories", json={**queued, "event_id": f"later-{n}"}).status_code == 202
+            assert (await burst(psettings, embedder)).processed == 2
+            assert c.get(f"/v1/events/reset-{n}").json()["result"]["results"] == []
+            texts = [m["text"] for m in c.get("/v1/memories", params={"user_id": "cy"}).json()["results"]]
+            assert texts == [f"queued before reset {n}"]  # the copy sent after the reset
+            assert c.get("/v1/memories", params={"user_id": "bo"}).json()["total"] == 0
 
 
 async def test_with_redis_down_adds_are_processed_synchronously_or_refused(
@@ -124,7 +135,7 @@ async def test_with_redis_down_adds_are_processed_synchronously_or_refused(
         assert mem0["results"][0]["event"] == "ADD" and mem0["event_id"]
         # Deleting a user needs Redis (its queued events must be skipped): 503, nothing deleted.
         r = c.delete("/v1/users/ana")
-        assert r.status_code == 503 and "not deleted" in r.json()["error"]["message"]
+        assert r.status_code == 503 and "nothing is deleted" in r.json()["error"]["message"]
         assert c.get("/v1/memories", params={"user_id": "ana"}).json()["total"] == 2
 
     reject = pipeline_settings(tmp_path / "reject.db", nowhere, "down:", on_unavailable="reject")
