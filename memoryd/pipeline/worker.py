@@ -174,7 +174,9 @@ class Worker:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
         await self._connect()
         # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
-        beat = asyncio.create_task(self._heartbeats())
+        beating = asyncio.Event()
+        beating.set()
+        beat = asyncio.create_task(self._heartbeats(beating))
         self.state = "running"
         stream, group = self.queue.keys.stream, self.config.group
         log.info("worker %s: consuming %s (group %s)", self.consumer, stream, group)
@@ -182,6 +184,7 @@ class Worker:
             await self._loop(burst)
         finally:
             self._stop.set()
+            beating.clear()  # ends the loop even if the cancel below lands in a Redis call that eats it
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
@@ -211,10 +214,10 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
-    async def _heartbeats(self) -> None:
-        """Every ``heartbeat_s`` until :meth:`run` cancels it (after the loop has returned):
-        extend the leases of the batch in hand, and say this worker is alive."""
-        while True:
+    async def _heartbeats(self, beating: asyncio.Event) -> None:
+        """Every ``heartbeat_s`` while ``beating`` is set (:meth:`run` clears it once the loop has
+        returned): extend the leases of the batch in hand, and say this worker is alive."""
+        while beating.is_set():
             await asyncio.sleep(self.heartbeat_s)
             try:
                 if self._in_flight:

@@ -13,6 +13,7 @@ import pytest
 from memoryd import Settings
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import StorageError
 from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent, build_queue
 from memoryd.pipeline import events as schema
 from memoryd.pipeline.local_redis import LocalRedis
@@ -200,3 +201,50 @@ async def test_events_merged_into_one_add_each_get_the_rule_memories_of_their_ow
         for rs in (results["e1"], results["e3"]):
             assert rs[1]["sources"] == [rs[0]["id"]]  # derived from that event's own message
     assert stored(psettings.storage.path)[("ana", "The user loves hiking.")] == 1
+
+
+class _CancelEatingQueue:
+    """The real queue, whose heartbeat call takes a while and turns a cancellation landing in it
+    into a StorageError: what the Redis driver can do when a task is cancelled mid-command."""
+
+    def __init__(self, queue: EventQueue) -> None:
+        self._queue = queue
+        self.eaten = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+    async def heartbeat(self, *args: Any) -> None:
+        try:
+            await asyncio.sleep(0.3)
+            await self._queue.heartbeat(*args)
+        except asyncio.CancelledError:
+            self.eaten += 1
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise StorageError("connection closed while cancelled") from None
+
+
+async def test_a_heartbeat_that_eats_its_cancellation_does_not_keep_the_worker_running(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, claim_idle_ms=300)
+    async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
+        queue = _CancelEatingQueue(worker.queue)
+        worker.queue = queue  # type: ignore[assignment]
+        slow_add = worker._add
+
+        async def add(*args: Any) -> Any:  # long enough for heartbeats (every 0.1 s) to be in flight
+            await asyncio.sleep(0.5)
+            return await slow_add(*args)
+
+        worker._add = add  # type: ignore[method-assign]
+        for n in range(4):  # a heartbeat call is in flight 3/4 of the time: the cancel lands in one
+            await pipeline.submit_add(memory, turn("ana", n), event_id=f"beat-{n}")
+            worker._stop.clear()
+            report = await asyncio.wait_for(worker.run(burst=True), timeout=10)
+            assert report.processed == 1 and (await pipeline.event(f"beat-{n}")).status is EventStatus.DONE
+            if queue.eaten:
+                break
+        assert queue.eaten, "no cancellation landed in a heartbeat call: the test proved nothing"
