@@ -284,6 +284,8 @@ def run_gateway_bench(config: GatewayBenchConfig, note: Note = lambda _: None) -
         raise ValueError("memories, requests, concurrency and answer words must be positive")
     if config.rate <= 0 or config.duration_s <= 0:
         raise ValueError("rate and duration must be positive")
+    if config.workdir is not None:  # a --workdir that does not exist yet is made, as bench speed does
+        config.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="memoryd-bench-gateway-", dir=config.workdir))
     try:
         return asyncio.run(_Run(config, workdir, note).run())

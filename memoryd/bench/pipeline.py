@@ -124,6 +124,8 @@ def run_pipeline_bench(config: PipelineBenchConfig, note: Note = lambda _: None)
         raise ValueError("events, workers, users and batch size must be positive")
     if config.rate <= 0 or config.duration_s <= 0 or config.sample_every < 1:
         raise ValueError("rate, duration and sample_every must be positive")
+    if config.workdir is not None:  # a --workdir that does not exist yet is made, as bench speed does
+        config.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="memoryd-bench-pipeline-", dir=config.workdir))
     try:
         return asyncio.run(_Run(config, workdir, note).run())
@@ -371,7 +373,8 @@ class _Run:
         return out
 
     async def cleanup(self) -> None:
-        """On a Redis of the user's, delete every key this run made."""
+        """On a Redis of the user's, delete every key this run made (best effort: a Redis that is
+        down must not hide why the run stopped)."""
         if self.cfg.redis_url is None:
             return
         queue = build_queue(self.settings(self.prefix).pipeline)
@@ -379,6 +382,8 @@ class _Run:
             client = queue.client  # type: ignore[attr-defined]
             async for key in client.scan_iter(match=f"{self.prefix}*", count=1000):
                 await client.delete(key)
+        except Exception as exc:  # noqa: BLE001 - the driver's own errors, reported as a note
+            self.note(f"could not delete this run's keys ({self.prefix}*): {type(exc).__name__}: {exc}")
         finally:
             await queue.close()
 

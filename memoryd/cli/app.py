@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -24,6 +23,7 @@ from rich.tree import Tree as RichTree
 
 from memoryd import __version__
 from memoryd.auth.principal import check_tenant
+from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages
 from memoryd.cli.output import (
     CliState,
     Output,
@@ -42,7 +42,7 @@ from memoryd.cli.output import (
 from memoryd.config import CONFIG_ENV, Settings, load_settings
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResult, id_tag
+from memoryd.models import AddResults, id_tag
 
 __all__ = ["app", "main"]
 
@@ -178,9 +178,12 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Remember TEXT and/or the messages of --file; prints one result per item (ADD or NOOP),
-    and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE)."""
+    and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE), with the LLM
+    calls and, if the LLM failed, why only the messages were stored. Every message is checked
+    before the first batch is written; a batch that fails later says what the earlier ones stored."""
     state = CliState.of(ctx, json_out)
     scope = _scope(user_id, agent_id, run_id)
+    settings = state.require_settings()
     with errors_to_exit(state.output):
         meta = parse_json_option(metadata, "metadata")
         items: list[Any] = [{"role": role, "content": t} for t in texts or []]
@@ -188,28 +191,45 @@ def add(
             items += [{"role": role, "content": m} if isinstance(m, str) else m for m in read_messages(file)]
         if not items:
             raise InvalidInputError("nothing to add: give TEXT arguments or --file", field="messages")
-    size = min(batch_size, state.require_settings().limits.max_messages_per_add)
+        check_messages(items, settings.limits)  # a bad message anywhere: nothing is written
+    size = min(batch_size, settings.limits.max_messages_per_add)
 
-    async def work(mem: AsyncMemory) -> list[AddResult]:
+    async def work(mem: AsyncMemory) -> BatchedAdd:
         from rich.progress import Progress
 
-        results: list[AddResult] = []
         with Progress(console=state.output.err, transient=True, disable=len(items) < 50) as bar:
             task = bar.add_task("adding", total=len(items))
-            for start in range(0, len(items), size):
-                batch = items[start : start + size]
-                done = await mem.add(batch, metadata=meta, timestamp=timestamp, mode=mode, **scope)
-                # Message results are numbered across batches; extracted facts keep their own numbers.
-                results += [replace(r, index=r.index + start) if r.kind == "episode" else r for r in done]
-                bar.advance(task, len(batch))
-        return results
+            return await add_in_batches(
+                mem, items, size, advance=lambda n: bar.advance(task, n),
+                metadata=meta, timestamp=timestamp, mode=mode, **scope,
+            )  # fmt: skip
 
-    results = run_with_memory(state, work, create=True)
+    outcome = run_with_memory(state, work, create=True)
+    results = outcome.results
+    if outcome.error is not None:  # a later batch failed: the earlier ones are stored
+        state.output.error(outcome.error, {**results.to_dict(), "stored": outcome.stored})
+        raise typer.Exit(2 if isinstance(outcome.error, ConfigError) else 1)
+    state.output.emit(results.to_dict(), add_table(results), *_add_summary(results))
+
+
+def _add_summary(results: AddResults) -> list[str]:
+    """The counts of each event, what fine mode cost, and why it fell back to fast mode, if it did."""
     counts = Counter(r.event.value for r in results)
     added, same = counts.pop("ADD", 0), counts.pop("NOOP", 0)
     summary = f"[green]{added} added[/green], [yellow]{same} unchanged (NOOP)[/yellow]"
     summary += "".join(f", {n} {event}" for event, n in sorted(counts.items()))
-    state.output.emit({"results": [r.to_dict() for r in results]}, add_table(results), summary)
+    llm = results.llm
+    if llm is not None:
+        tokens = llm.prompt_tokens + llm.completion_tokens
+        summary += f"; {results.mode} mode: {llm.calls} LLM call(s), {tokens} tokens"
+    graph = results.relations or {}
+    if any(graph.values()):
+        added_rel, ended = len(graph.get("added_entities", [])), len(graph.get("deleted_entities", []))
+        summary += f"; graph: {added_rel} relation(s) added, {ended} ended"
+    lines = [summary]
+    if llm is not None and llm.fallback:
+        lines.append(f"[yellow]LLM fallback:[/yellow] {escape(llm.fallback)}")
+    return lines
 
 
 @app.command()
@@ -428,7 +448,8 @@ def delete(
 
 @app.command()
 def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """Check Python, config, SQLite, the embedder, the store, the LLM, the pipeline, jieba, extras, port.
+    """Check Python, config, SQLite, the embedder, the storage backends, the store, the LLM, the pipeline,
+    jieba, extras, port.
 
     Each check says ok, info, warn or fail, and how to fix it. Exits 1 when a check fails.
     """

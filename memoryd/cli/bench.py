@@ -388,7 +388,7 @@ def pipeline(
         rate=rate, duration_s=duration, sample_every=sample_every, embedder=embedder, redis_url=redis_url,
         workdir=workdir,
     )  # fmt: skip
-    result = _run("pipeline", lambda note: run_pipeline_bench(config, note=note))
+    result = _run("pipeline", lambda note: run_pipeline_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
     Console(width=120).print(report_table(result))
@@ -399,13 +399,18 @@ def pipeline(
 T = TypeVar("T")
 
 
-def _run(name: str, bench: Callable[[Callable[[str], None]], T]) -> T:
-    """Run one benchmark, its progress notes dim on stderr; a failure is one red line and exit 1."""
+def _run(name: str, bench: Callable[[Callable[[str], None]], T], as_json: bool = False) -> T:
+    """Run one benchmark, its progress notes dim on stderr; a failure is one red line and exit 1,
+    and with ``--json`` also an error document on stdout."""
     err = Console(stderr=True)
     try:
         return bench(lambda text: err.print(f"[dim]{text}[/dim]"))
     except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench {name} failed:[/] {exc}")
+        err.print(f"[red]bench {name} failed:[/] {exc}", soft_wrap=True)
+        if as_json:
+            code = exc.code if isinstance(exc, MemorydError) else "bench_failed"
+            doc = {"error": {"code": code, "message": f"bench {name} failed: {exc}"}}
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         raise typer.Exit(1) from exc
 
 
@@ -446,7 +451,7 @@ def gateway(
         concurrency=concurrency, answer_words=answer_words, writeback=writeback, embedder=embedder,
         workdir=workdir,
     )  # fmt: skip
-    result = _run("gateway", lambda note: run_gateway_bench(config, note=note))
+    result = _run("gateway", lambda note: run_gateway_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
     Console(width=120).print(report_table(result))
@@ -482,7 +487,7 @@ def load(
         clients=clients, duration_s=duration, users=users, prefill=prefill, mix=shares,  # type: ignore[arg-type]
         embedder=embedder, workdir=workdir,
     )  # fmt: skip
-    result = _run("load", lambda note: run_load_bench(config, note=note))
+    result = _run("load", lambda note: run_load_bench(config, note=note), as_json)
     if not _emitted(result.to_dict(), out, as_json):
         console = Console(width=120)
         console.print(report_table(result))

@@ -33,6 +33,7 @@ from memoryd.registry import ROLES, available, entry, resolve
 
 __all__ = [
     "Check",
+    "backends_check",
     "config_check",
     "embedder_check",
     "exit_code",
@@ -216,6 +217,29 @@ def _provider_for_model(model: str) -> str | None:
     return None
 
 
+_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
+
+
+def backends_check(settings: Settings) -> Check:
+    """Every storage backend the settings name is registered and its pip extra installed."""
+    cfg = settings.storage
+    chosen = {role: getattr(cfg, role) for role in _STORAGE_ROLES}
+    for role, name in chosen.items():
+        setting = f"storage.{role} (MEMORYD_STORAGE__{role.upper()})"
+        try:
+            resolve(role, name)
+        except MissingExtraError as exc:
+            return Check("backends", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
+        except ConfigError as exc:
+            allowed = ", ".join(e.name for e in available(role))
+            return Check("backends", "fail", exc.message, f"set {setting} to one of: {allowed}")
+        except ImportError as exc:
+            detail = f"{role} backend {name!r} cannot be imported: {exc}"
+            return Check("backends", "fail", detail, "reinstall memoryd")
+    shown = ", ".join(f"{role} {name!r}" for role, name in chosen.items())
+    return Check("backends", "ok", f"storage backends: {shown}", data={"backends": chosen})
+
+
 async def _open_store(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     from memoryd.memory import AsyncMemory
 
@@ -244,7 +268,10 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
             fix = f"configure the embedder that built the store ('{stored}') or use a new storage.path"
         return Check("store", "fail", exc.message, fix, {"stored_model": stored, "path": str(path)})
     except MemorydError as exc:
-        return Check("store", "fail", f"cannot open {path}: {exc.message}", f"check {path} or move it aside")
+        # An index gone or half rebuilt is rebuilt from the records; real damage needs a look first.
+        reindex = exc.details.get("repair") == "memoryd reindex"
+        fix = "memoryd reindex" if reindex else f"check {path} (`memoryd check`) or move it aside"
+        return Check("store", "fail", f"cannot open {path}: {exc.message}", fix)
     detail = (
         f"{path}: {stats.get('current', 0)} current memories ({stats.get('memories', 0)} total), "
         f"{stats.get('users', 0)} users; built with '{embedder.name}'"
@@ -540,7 +567,12 @@ def run_doctor(
     if settings is not None:
         checks.append(sqlite_check(settings.storage.path))
         emb_check, embedder = embedder_check(settings)
-        checks += [emb_check, store_check(settings, embedder)]
+        backends = backends_check(settings)
+        if backends.status == "ok":
+            store = store_check(settings, embedder)
+        else:
+            store = Check("store", "warn", "not opened: a storage backend is unavailable (see above)")
+        checks += [emb_check, backends, store]
         checks += llm_checks(settings, environ)
         checks.append(pipeline_check(settings))
         checks.append(auth_check(settings))

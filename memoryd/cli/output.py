@@ -91,12 +91,13 @@ class Output:
         """A human remark on stderr (never pollutes the JSON on stdout)."""
         self.err.print(message)
 
-    def error(self, exc: MemorydError) -> None:
-        """One red line on stderr; in ``--json`` mode also an error document on stdout."""
+    def error(self, exc: MemorydError, document: Mapping[str, Any] | None = None) -> None:
+        """One red line on stderr; in ``--json`` mode also an error document on stdout (with
+        ``document``'s keys, say what was done before the error)."""
         where = f" (field: {exc.field})" if exc.field else ""
         self.err.print(f"[red]error:[/red] {escape(exc.message)}{escape(where)}", soft_wrap=True)
         if self.json_mode:
-            self.json({"error": exc.to_dict()})
+            self.json({**(document or {}), "error": exc.to_dict()})
 
 
 @dataclass
@@ -216,9 +217,14 @@ def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:
 def read_messages(path: Path) -> list[Any]:
     """Messages from a JSON list or a JSONL file (one string or message object per line)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInputError(f"{path}: line {bad_line} is not UTF-8 text", field="file") from None
     if raw.lstrip().startswith("["):
         try:
             items = json.loads(raw)

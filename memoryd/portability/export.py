@@ -7,7 +7,8 @@ page is its own read: export while nothing writes (stop the server) for a
 consistent snapshot. The heat this process counted but has not written yet is
 written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
-renamed at the end).
+renamed at the end); a path that cannot be written (a directory, no permission)
+is an :class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from memoryd.errors import InvalidInputError
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import Progress, identity
 from memoryd.memory import AsyncMemory
@@ -87,16 +90,27 @@ async def _to_path(
     mem: AsyncMemory, path: Path, scope: Scope, vectors: bool, page_size: int, progress: Progress | None
 ) -> ExportSummary:
     summary = ExportSummary(str(path), vectors=vectors)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise InvalidInputError(f"cannot export to {path}: it is a directory; give a file path", field="path")
+    created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     partial = path.with_name(path.name + ".partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8", newline="\n") as out:
             await _write(mem, out, scope, vectors, page_size, progress, summary.counts)
             out.flush()
             os.fsync(out.fileno())
         partial.replace(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InvalidInputError(f"cannot export to {path}: {reason}", field="path") from None
     finally:
-        partial.unlink(missing_ok=True)
+        with suppress(OSError):  # under a file, say: there is nothing to remove
+            partial.unlink(missing_ok=True)
+        if not path.exists():  # nothing left behind: not even the directories made for it
+            for directory in created:
+                with suppress(OSError):
+                    directory.rmdir()
     return summary
 
 

