@@ -1,5 +1,8 @@
-"""One asyncio lock per owner (user/agent; a session when there is neither), made on demand
-and dropped once no one holds or waits on it."""
+"""One asyncio lock per owner, made on demand and dropped once no one holds or waits on it.
+
+The owner is the user when there is one (every agent and session of a user share it: fine mode
+reconciles a write naming only the user with that user's memories of every agent), else the
+agent, else the session."""
 
 from __future__ import annotations
 
@@ -13,16 +16,20 @@ __all__ = ["OwnerLocks"]
 
 
 class OwnerLocks:
-    """``of(scope)`` is the lock of the scope's owner: two scopes of one user share it."""
+    """``of(scope)`` is the lock of the scope's owner: every scope of one user shares it."""
 
     def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[tuple[str | None, ...], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
+        self._locks = weakref.WeakValueDictionary()
 
     def of(self, scope: Scope) -> asyncio.Lock:
         owner = owner_scope(scope)
-        key = (owner.user_id, owner.agent_id, owner.run_id)
+        if owner.user_id is not None:
+            key = ("user", owner.user_id)
+        elif owner.agent_id is not None:
+            key = ("agent", owner.agent_id)
+        else:
+            key = ("run", owner.run_id or "")
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
