@@ -10,9 +10,9 @@ Two streaming passes over the file, neither holding more than a batch:
    Nothing is written when any of this fails.
 2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
    terms in one transaction), then history, entities, relations, the hierarchy's
-   segments and turns, each batch one commit. The store is marked unfinished
-   meanwhile: one whose import was interrupted (a crash, ``kill -9``) refuses to
-   open, naming the file, rather than pass for a complete restore.
+   segments and turns, each batch one commit. A new (empty) store is marked
+   unfinished meanwhile: one whose import was interrupted (a crash, ``kill -9``)
+   refuses to open, naming the file, rather than pass for a complete restore.
 
 A memory's stored vector and terms are reused when the file has them and the
 target's embedder (name and dimension) and index format are the header's;
@@ -319,7 +319,11 @@ async def import_store(
     )
     loader = _Loader(mem, reuse, batch_size, progress)
     records = mem.storage.records
-    await records.set_meta(IMPORT_UNFINISHED, str(source))  # until the last row is in: see Storage.open
+    # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
+    # held memories already is not: a failed import must not lock its owner out of them.
+    mark = (await records.stats())["memories"] == 0
+    if mark:
+        await records.set_meta(IMPORT_UNFINISHED, str(source))
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
     for _, line in _lines(source):
@@ -331,7 +335,8 @@ async def import_store(
         if progress is not None:
             progress("hierarchy vectors", 0, None)
         await segments.revector(mem.storage.vectors.vectors)
-    await records.set_meta(IMPORT_UNFINISHED, "")
+    if mark:
+        await records.set_meta(IMPORT_UNFINISHED, "")
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
     )

@@ -101,6 +101,14 @@ async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
         assert (await import_store(mem, out)).counts["memory"] > 2
     async with AsyncMemory(target, embedder=embedder) as mem:  # a finished import opens
         assert (await mem.storage.records.stats())["memories"] > 2
+    # Into a store that held memories already, an interrupted import never locks them away.
+    held = store_settings(tmp_path / "held.db")
+    async with AsyncMemory(held, embedder=embedder) as mem:
+        await mem.add("a memory that was here first", user_id="zed")
+        with pytest.raises(KeyboardInterrupt):
+            await import_store(mem, out, batch_size=2, progress=crash)
+    async with AsyncMemory(held, embedder=embedder) as mem:
+        assert [m.text for m in (await mem.get_all(user_id="zed")).items] == ["a memory that was here first"]
 
 
 async def test_import_refuses_conflicts_and_broken_files(
