@@ -212,9 +212,11 @@ class WorkQueue(Protocol):
 
     async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]: ...
 
-    async def forgotten(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    async def forgotten(
+        self, users: list[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], int]:
         """When each of these (tenant, user_id) was last deleted (ms), by itself or by a reset of its
-        tenant, for those that were."""
+        tenant (a ``None`` user: by a reset only), for those that were."""
         ...
 
     async def move_due_retries(self, limit: int) -> int: ...

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -212,7 +213,8 @@ class Pipeline:
         workers will skip such events still queued, waiting for a retry or replayed later. With
         Redis down this fails (503), so the caller deletes nothing those events would bring back."""
         try:
-            await self.queue.forget_user(tenant, user_id, int(time.time() * 1000))
+            # Rounded up: an event of the same millisecond, made before, is skipped too.
+            await self.queue.forget_user(tenant, user_id, math.ceil(time.time() * 1000))
         except StorageError as exc:
             self._down(exc)
             raise StorageError(

@@ -197,19 +197,23 @@ class RedisQueue:
         with self._errors("record a user's deletion"):
             await self.client.set(self.keys.forgotten(tenant, user_id), str(at_ms))
 
-    async def forgotten(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    async def forgotten(
+        self, users: list[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], int]:
         if not users:
             return {}
         tenants = sorted({t for t, _ in users})
+        named = [(t, u) for t, u in users if u is not None]
+        keys = [self.keys.forgotten(t, None) for t in tenants] + [self.keys.forgotten(t, u) for t, u in named]
         with self._errors("read users' deletions"):
-            found = await self.client.mget([self.keys.forgotten(t, u) for t, u in users])
-            reset_at = await self.client.mget([self.keys.forgotten(t, None) for t in tenants])
-        resets = dict(zip(tenants, reset_at, strict=True))
-        out: dict[tuple[str, str], int] = {}
-        for (tenant, user), at in zip(users, found, strict=True):
-            marks = [int(m) for m in (at, resets[tenant]) if m is not None]
-            if marks:
-                out[(tenant, user)] = max(marks)
+            found = await self.client.mget(keys)  # one round trip for the resets and the users
+        resets = dict(zip(tenants, found[: len(tenants)], strict=True))
+        marks: dict[tuple[str, str | None], str | None] = dict(zip(named, found[len(tenants) :], strict=True))
+        out: dict[tuple[str, str | None], int] = {}
+        for tenant, user in users:
+            times = [int(m) for m in (marks.get((tenant, user)), resets[tenant]) if m is not None]
+            if times:
+                out[(tenant, user)] = max(times)
         return out
 
     async def ping(self) -> None:

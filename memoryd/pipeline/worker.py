@@ -418,20 +418,22 @@ class Worker:
         return valid
 
     async def _skip_forgotten(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
-        """Jobs of users deleted after their event was created end here, done with nothing stored
-        (so a deletion is not undone by what was still queued)."""
+        """Jobs whose user was deleted, or whose store was reset, after their event was created end
+        here, done with nothing stored (so an erasure is not undone by what was still queued)."""
+        if not jobs:
+            return jobs
         users = {(j.event.payload.tenant or DEFAULT_TENANT, j.event.payload.user_id) for j in jobs}
-        gone = await self.queue.forgotten(sorted((t, u) for t, u in users if u is not None))
+        gone = await self.queue.forgotten(sorted(users, key=lambda u: (u[0], u[1] or "")))
         if not gone:
             return jobs
         kept = []
         for job in jobs:
             p = job.event.payload
-            at = gone.get((p.tenant or DEFAULT_TENANT, p.user_id or ""))
+            at = gone.get((p.tenant or DEFAULT_TENANT, p.user_id))
             if at is None or job.event.created_at.timestamp() * 1000 > at:
                 kept.append(job)
                 continue
-            result = {"results": [], "skipped": "the user was deleted after this event was queued"}
+            result = {"results": [], "skipped": _ERASED}
             event_id, attempts = job.event.event_id, job.attempts
             skipped = Outcome("done", job.delivery, event_id=event_id, result=result, attempts=attempts)
             outcomes.append(skipped)
@@ -517,6 +519,9 @@ class Worker:
         self.report.processed += done
         if done:
             self._done_times.append((time.monotonic(), done))
+
+
+_ERASED = "its user was deleted (or the store reset) after it was queued"
 
 
 def _by_tenant(jobs: list[Job]) -> dict[str, list[Job]]:

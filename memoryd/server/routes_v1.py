@@ -195,9 +195,10 @@ async def forget_pending(
     """Before a user (``None``: the whole store) is erased: what is still on its way there (its
     events in the async pipeline, the gateway's queued write-backs and unsaved usage) is dropped,
     so nothing is saved after the erasure."""
+    # The gateway first: a write-back it is retrying would otherwise enqueue an event after the mark.
+    await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
     if pipeline is not None:
         await pipeline.forget_user(user_id)
-    await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
 
 
 @router.post("/reset", summary="Erase everything")

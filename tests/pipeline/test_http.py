@@ -98,10 +98,14 @@ async def test_a_deleted_users_queued_events_do_not_bring_it_back(psettings: Set
         for n, route in enumerate(("/v1/reset", "/reset")):
             queued = {"messages": f"queued before reset {n}", "user_id": "cy", "event_id": f"reset-{n}"}
             assert c.post("/v1/memories", json=queued).status_code == 202
+            bots = {"messages": f"the bot's own note {n}", "agent_id": "bot", "event_id": f"bot-{n}"}
+            assert c.post("/v1/memories", json=bots).status_code == 202  # no user: a reset covers it too
             assert c.post(route).status_code == 200
             assert c.post("/v1/memories", json={**queued, "event_id": f"later-{n}"}).status_code == 202
-            assert (await burst(psettings, embedder)).processed == 2
-            assert c.get(f"/v1/events/reset-{n}").json()["result"]["results"] == []
+            assert (await burst(psettings, embedder)).processed == 3
+            for skipped_id in (f"reset-{n}", f"bot-{n}"):
+                assert c.get(f"/v1/events/{skipped_id}").json()["result"]["results"] == []
+            assert c.get("/v1/memories", params={"agent_id": "bot"}).json()["total"] == 0
             texts = [m["text"] for m in c.get("/v1/memories", params={"user_id": "cy"}).json()["results"]]
             assert texts == [f"queued before reset {n}"]  # the copy sent after the reset
             assert c.get("/v1/memories", params={"user_id": "bo"}).json()["total"] == 0
