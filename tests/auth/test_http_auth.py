@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -84,6 +85,18 @@ def test_health_figures_go_to_admin_keys_only_once_keys_are_required(
     full = http.get("/health", headers=bearer(admin)).json()
     assert full["checks"]["storage"]["path"] == str(auth_settings.storage.path)
     assert full["checks"]["embedder"]["dim"] == 512
+
+
+def test_readiness_keeps_storage_errors_for_admin_keys(
+    http: httpx.Client, auth_server: Running, auth_settings: Settings
+) -> None:
+    admin = new_key(auth_settings, "admin")
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    asyncio.run(auth_server.memory.storage.close())  # the database goes away under the server
+    anonymous = http.get("/health/ready")
+    assert anonymous.status_code == 503 and anonymous.json()["reason"].startswith("storage unavailable")
+    detailed = http.get("/health/ready", headers=bearer(admin)).json()["reason"]
+    assert detailed != anonymous.json()["reason"] and "not open" in detailed
 
 
 def test_roles_on_the_admin_api(http: httpx.Client, auth_settings: Settings) -> None:
