@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -297,6 +297,8 @@ class FineIngestor:
             work.results.append(_result(Event.ADD, fact, added.id, f"history: until memory {target.id}"))
             return
         if d.event in ("SUPERSEDE", "DELETE") and target is not None:
+            if when == target.valid_from:  # said at the same instant: this one is the later word, and
+                when += timedelta(microseconds=1)  # both validity intervals stay non-empty
             ends = when
             work.changes.upserts.append(StoredMemory(target.with_changes(valid_to=ends, updated_at=now)))
             work.changes.graph_close_memories.append(target.id)

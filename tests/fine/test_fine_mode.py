@@ -143,6 +143,23 @@ async def test_an_unusable_merged_text_supersedes_instead(fine: AsyncMemory, fak
     assert (await fine.get(old.id)).text == "Alice works at Acme"  # closed, kept
 
 
+async def test_a_fact_of_the_same_instant_supersedes_and_both_stay_findable(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.reply_json(facts("Alice lives in Berlin"))
+    [berlin] = of_kind(await fine.add("I live in Berlin.", **ALICE, timestamp="2024-01-01T00:00:00Z"), "fact")
+    fake_llm.reply_json(facts("Alice lives in Paris"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    [paris] = of_kind(await fine.add("Actually, Paris.", **ALICE, timestamp="2024-01-01T00:00:00Z"), "fact")
+    assert paris.event is Event.SUPERSEDE
+    old, new = await fine.get(berlin.id), await fine.get(paris.id)
+    assert old.valid_to is not None and old.valid_from < old.valid_to == new.valid_from
+    at = await fine.get_all(**ALICE, filters={"kind": "fact"}, as_of="2024-01-01T00:00:00Z")
+    assert [m.text for m in at.items] == ["Alice lives in Berlin"]
+    now = await fine.get_all(**ALICE, filters={"kind": "fact"})
+    assert [m.text for m in now.items] == ["Alice lives in Paris"]
+
+
 async def test_a_fact_older_than_the_one_it_supersedes_is_kept_as_history(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
