@@ -33,7 +33,7 @@ def _remote(
 async def test_a_draining_worker_keeps_its_leases_so_no_other_worker_takes_its_batch(
     tmp_path: Path, redis_server: LocalRedis, prefix: str, fake_llm: Script, fake_llm_server: FakeLLMServer
 ) -> None:
-    settings = _remote(tmp_path, redis_server, prefix, fake_llm, claim_idle_ms=400)
+    settings = _remote(tmp_path, redis_server, prefix, fake_llm, claim_idle_ms=1200)  # heartbeats: 0.4 s
     remote = OpenAIEmbedder.from_config(settings.embedder)
     thief = build_queue(settings.pipeline)
     try:
@@ -204,20 +204,23 @@ async def test_events_merged_into_one_add_each_get_the_rule_memories_of_their_ow
 
 
 class _CancelEatingQueue:
-    """The real queue, whose heartbeat call takes a while and turns a cancellation landing in it
-    into a StorageError: what the Redis driver can do when a task is cancelled mid-command."""
+    """The real queue, whose heartbeat calls after the first (run()'s start) never return and turn
+    a cancellation landing in them into a StorageError: what the Redis driver can do when a task is
+    cancelled mid-command."""
 
     def __init__(self, queue: EventQueue) -> None:
         self._queue = queue
-        self.eaten = 0
+        self.eaten = self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._queue, name)
 
     async def heartbeat(self, *args: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            return await self._queue.heartbeat(*args)
         try:
-            await asyncio.sleep(0.3)
-            await self._queue.heartbeat(*args)
+            await asyncio.Event().wait()  # a stuck call: run() ends while it is in flight
         except asyncio.CancelledError:
             self.eaten += 1
             task = asyncio.current_task()
@@ -235,16 +238,12 @@ async def test_a_heartbeat_that_eats_its_cancellation_does_not_keep_the_worker_r
         worker.queue = queue  # type: ignore[assignment]
         slow_add = worker._add
 
-        async def add(*args: Any) -> Any:  # long enough for heartbeats (every 0.1 s) to be in flight
+        async def add(*args: Any) -> Any:  # longer than a heartbeat interval (0.1 s): one has begun
             await asyncio.sleep(0.5)
             return await slow_add(*args)
 
         worker._add = add  # type: ignore[method-assign]
-        for n in range(4):  # a heartbeat call is in flight 3/4 of the time: the cancel lands in one
-            await pipeline.submit_add(memory, turn("ana", n), event_id=f"beat-{n}")
-            worker._stop.clear()
-            report = await asyncio.wait_for(worker.run(burst=True), timeout=10)
-            assert report.processed == 1 and (await pipeline.event(f"beat-{n}")).status is EventStatus.DONE
-            if queue.eaten:
-                break
-        assert queue.eaten, "no cancellation landed in a heartbeat call: the test proved nothing"
+        await pipeline.submit_add(memory, turn("ana", 1), event_id="beat-1")
+        report = await asyncio.wait_for(worker.run(burst=True), timeout=10)
+        assert report.processed == 1 and (await pipeline.event("beat-1")).status is EventStatus.DONE
+        assert queue.eaten == 1  # run()'s cancel landed in the stuck heartbeat, and was eaten
