@@ -24,6 +24,22 @@ def _doc(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
+def _pipeline_env(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch, **more: str
+) -> dict[str, str]:
+    """The environment of CLI calls with the pipeline on (none of the developer's MEMORYD_*)."""
+    for name in list(os.environ):
+        if name.startswith("MEMORYD_"):
+            monkeypatch.delenv(name)
+    return {
+        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
+        "MEMORYD_ASYNC_PIPELINE": "true",
+        "MEMORYD_PIPELINE__REDIS_URL": redis_server.url,
+        "MEMORYD_PIPELINE__PREFIX": prefix,
+        **{f"MEMORYD_{k}": v for k, v in more.items()},
+    }
+
+
 def test_worker_and_dlq_commands(
     tmp_path: Path,
     redis_server: LocalRedis,
@@ -31,17 +47,8 @@ def test_worker_and_dlq_commands(
     embedder: USEEmbedder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("MEMORYD_"):
-            monkeypatch.delenv(name)
-    env = {
-        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
-        "MEMORYD_STORAGE__SYNCHRONOUS": "NORMAL",
-        "MEMORYD_ASYNC_PIPELINE": "true",
-        "MEMORYD_PIPELINE__REDIS_URL": redis_server.url,
-        "MEMORYD_PIPELINE__PREFIX": prefix,
-        "MEMORYD_PIPELINE__BLOCK_MS": "100",
-    }
+    more = {"STORAGE__SYNCHRONOUS": "NORMAL", "PIPELINE__BLOCK_MS": "100"}
+    env = _pipeline_env(tmp_path, redis_server, prefix, monkeypatch, **more)
     settings = load_settings(env=env)
 
     def run(*args: str, input: str | None = None) -> Result:
@@ -100,15 +107,7 @@ def test_worker_and_dlq_commands(
 def test_dlq_id_must_be_a_whole_entry_id(
     tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("MEMORYD_"):
-            monkeypatch.delenv(name)
-    env = {
-        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
-        "MEMORYD_ASYNC_PIPELINE": "true",
-        "MEMORYD_PIPELINE__REDIS_URL": redis_server.url,
-        "MEMORYD_PIPELINE__PREFIX": prefix,
-    }
+    env = _pipeline_env(tmp_path, redis_server, prefix, monkeypatch)
     settings = load_settings(env=env)
 
     def run(*args: str) -> Result:
@@ -121,7 +120,7 @@ def test_dlq_id_must_be_a_whole_entry_id(
         try:
             client = queue.client  # type: ignore[attr-defined]
             fields = "'v', '1', 'type', 'add', 'payload', '{\"messages\": \"x\"}', 'dlq_attempts', '1'"
-            add = f"for i = 1, 3 do redis.call('XADD', KEYS[1], '42-' .. i, 'event_id', 'e' .. i, {fields}) end"
+            add = f"for i = 1, 3 do redis.call('XADD', KEYS[1], '42-'..i, 'event_id', 'e'..i, {fields}) end"
             await client.eval(add, 1, queue.keys.dlq)
             ids = [d.dlq_id for d in await queue.dlq_list(10)]
             assert await queue.dlq_list(10, [ids[0].split("-")[0]]) == []  # never a range

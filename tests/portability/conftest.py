@@ -58,6 +58,17 @@ async def fill(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> Setti
     return store_settings(Path(fine.storage.path))
 
 
+async def filled_export(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> tuple[Settings, Path]:
+    """A store made by :func:`fill` and its whole export (``all.jsonl``)."""
+    from memoryd.portability import export_store
+
+    source = await fill(tmp_path, fake_llm, embedder)
+    out = tmp_path / "all.jsonl"
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        await export_store(mem, out)
+    return source, out
+
+
 def lines(path: Path) -> list[str]:
     """The export's lines without its header (whose export time differs from run to run)."""
     text = path.read_text(encoding="utf-8").splitlines()

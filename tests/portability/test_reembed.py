@@ -16,7 +16,7 @@ from memoryd.models import Scope
 from memoryd.portability import export_store, import_store
 from tests.fakes.llm_server import Script
 from tests.faults.embedders import HalfEmbedder
-from tests.portability.conftest import fill, lines, store_settings
+from tests.portability.conftest import fill, filled_export, lines, store_settings
 
 
 def _without_index(text: list[str]) -> list[dict[str, object]]:
@@ -69,10 +69,8 @@ async def test_without_vectors_the_same_model_rebuilds_the_same_index(
 async def test_a_damaged_vector_in_the_file_is_embedded_again(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
-    source = await fill(tmp_path, fake_llm, embedder)
-    out, bad = tmp_path / "out.jsonl", tmp_path / "bad.jsonl"
-    async with AsyncMemory(source, embedder=embedder) as mem:
-        await export_store(mem, out)
+    _, out = await filled_export(tmp_path, fake_llm, embedder)
+    bad = tmp_path / "bad.jsonl"
     docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]  # header too
     first = next(d for d in docs if d.get("type") == "memory" and "index" in d)
     nan = np.full(512, np.nan, dtype="<f4")

@@ -13,7 +13,7 @@ from memoryd.maintenance import check_store
 from memoryd.models import Scope
 from memoryd.portability import export_store, import_store
 from tests.fakes.llm_server import Script
-from tests.portability.conftest import fill, lines, store_settings
+from tests.portability.conftest import fill, filled_export, lines, store_settings
 
 
 async def _answers(mem: AsyncMemory) -> list[list[tuple[str, float]]]:
@@ -78,10 +78,7 @@ async def test_one_user(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder)
 async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
-    source = await fill(tmp_path, fake_llm, embedder)
-    out = tmp_path / "all.jsonl"
-    async with AsyncMemory(source, embedder=embedder) as mem:
-        await export_store(mem, out)
+    _, out = await filled_export(tmp_path, fake_llm, embedder)
     target = store_settings(tmp_path / "target.db")
 
     def crash(phase: str, advance: int, total: int | None) -> None:
@@ -114,10 +111,8 @@ async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
 async def test_import_refuses_conflicts_and_broken_files(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
-    source = await fill(tmp_path, fake_llm, embedder)
-    out = tmp_path / "all.jsonl"
+    source, out = await filled_export(tmp_path, fake_llm, embedder)
     async with AsyncMemory(source, embedder=embedder) as mem:
-        await export_store(mem, out)
         with pytest.raises(ConflictError, match="already holds memories"):
             await import_store(mem, out)  # into the store it came from
     text = out.read_text().splitlines()
