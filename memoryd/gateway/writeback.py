@@ -175,9 +175,13 @@ class WriteBack:
             await asyncio.gather(*self._writers, return_exceptions=True)
 
     def _next(self) -> tuple[_Conversation, list[tuple[Turn, bool]]] | None:
-        """The oldest conversation with turns and no writer, and its next batch of turns."""
+        """The oldest conversation with turns and no writer, and its next batch of turns.
+
+        Stored directly, the adds of one user take turns (a per-user lock in the store), so a user
+        with a writer already gets no second one: the other writers go to other users' turns."""
+        writing = {(k.tenant, k.user_id) for k in self._busy if not k.pipeline}
         for key, conversation in self._waiting.items():
-            if key in self._busy:
+            if key in self._busy or (not key.pipeline and (key.tenant, key.user_id) in writing):
                 continue
             batch = [conversation.turns.popleft() for _ in range(min(self.batch, len(conversation.turns)))]
             if not conversation.turns:

@@ -109,6 +109,31 @@ class _Gated:
         return result
 
 
+async def test_one_users_sessions_take_one_writer_and_leave_the_others_to_other_users(
+    amem: AsyncMemory,
+) -> None:
+    """Adds of one user take turns in the store: two of its sessions on two writers would leave one
+    writer idle behind the other while another user's turn waits."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    store = _Gated(amem, gate)
+    wb = WriteBack(amem.settings.limits, concurrency=2)
+    wb.schedule(store, None, Turn("ana", "s1", "ana's first session", "noted", "m"))
+    await store.stored.wait()  # one writer holds ana's s1 batch at the gate
+    wb.schedule(store, None, Turn("ana", "s2", "ana's second session", "noted", "m"))
+    wb.schedule(store, None, Turn("bo", "s1", "bo's question", "noted", "m"))
+    for _ in range(50):  # the second writer takes bo's turn, not ana's second session
+        if await _episodes(amem, "bo"):
+            break
+        await asyncio.sleep(0.02)
+    assert await _episodes(amem, "bo") == ["bo's question", "noted"]
+    assert "ana's second session" not in await _episodes(amem, "ana")
+    gate.set_result(None)
+    await wb.drain(timeout_s=10)
+    assert wb.in_flight == 0 and wb.counts["stored"] == 3
+    ana = sorted(await _episodes(amem, "ana"))
+    assert ana == sorted(["ana's first session", "ana's second session", "noted", "noted"])
+
+
 async def test_a_turn_queued_as_the_last_writer_returns_is_still_written(amem: AsyncMemory) -> None:
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     store = _Gated(amem, gate)
