@@ -8,7 +8,6 @@ showing what it would move; ``purge`` deletes them all.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError
 from memoryd.pipeline import build_queue
-from memoryd.pipeline.base import DeadLetter
+from memoryd.pipeline.base import DeadLetter, is_entry_id
 
 __all__ = ["app"]
 
@@ -34,13 +33,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 CountOpt = Annotated[
     int, typer.Option("--count", "-n", min=1, help="At most this many entries, oldest first.")
 ]
-_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
-
-
 def _entry_ids(ids: list[str] | None) -> list[str] | None:
-    """Whole entry ids only: Redis reads ``<ms>`` alone as every entry of that millisecond."""
+    """Whole entry ids only (see :func:`~memoryd.pipeline.base.is_entry_id`)."""
     for entry_id in ids or []:
-        if not _ENTRY_ID.fullmatch(entry_id):
+        if not is_entry_id(entry_id):
             msg = f"{entry_id!r} is not a whole DLQ entry id: give <ms>-<seq>, as `memoryd dlq list` shows it"
             raise typer.BadParameter(msg)
     return ids

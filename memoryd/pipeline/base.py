@@ -17,6 +17,7 @@ be reached; nothing else about the driver leaks out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -35,7 +36,16 @@ __all__ = [
     "Outcome",
     "QueueStats",
     "WorkQueue",
+    "is_entry_id",
 ]
+
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` is a whole stream entry id, ``<ms>-<seq>`` (Redis reads ``<ms>`` alone
+    as every entry of that millisecond)."""
+    return _ENTRY_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

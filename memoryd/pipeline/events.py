@@ -127,10 +127,6 @@ class AddPayload:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str, *, strict: bool) -> AddPayload:
-        return cls.parse(text, strict=strict)[0]
-
-    @classmethod
     def parse(cls, text: str, *, strict: bool) -> tuple[AddPayload, dict[str, Any]]:
         """The payload, and the fields it has that this version does not know (``strict``: none allowed)."""
         try:

@@ -68,6 +68,5 @@ class Keys:
             return f"{self.ns}:reset:{tenant}"
         return f"{self.ns}:forgotten:{tenant}:{user_id}"  # tenant names hold no ':'
 
-
     def lock(self, event_id: str) -> str:
         return f"{self.ns}:lock:{event_id}"

@@ -14,7 +14,6 @@ translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from memoryd.pipeline.base import (
     EventRecord,
     Outcome,
     QueueStats,
+    is_entry_id,
 )
 from memoryd.pipeline.events import EventStatus, PipelineEvent, check_stored_event_id
 from memoryd.pipeline.keys import Keys
@@ -50,7 +50,6 @@ _COUNTERS = (
     "enqueued", "duplicates_enqueued", "processed", "duplicates", "retried", "dead_lettered", "replayed",
 )  # fmt: skip
 _STALE_WORKER_MS = 3_600_000  # heartbeats older than this are forgotten
-_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")  # a stream entry id, whole
 
 
 def display_url(url: str) -> str:
@@ -459,7 +458,7 @@ class RedisQueue:
             if ids:
                 entries: list[Any] = []
                 for entry_id in dict.fromkeys(ids):
-                    if _ENTRY_ID.fullmatch(entry_id):  # "<ms>" alone would be a range: a whole millisecond
+                    if is_entry_id(entry_id):  # "<ms>" alone would be a range: a whole millisecond
                         entries += await self.client.xrange(self.keys.dlq, entry_id, entry_id)
             else:
                 entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)

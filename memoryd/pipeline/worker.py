@@ -423,7 +423,7 @@ class Worker:
         if not jobs:
             return jobs
         users = {(j.event.payload.tenant or DEFAULT_TENANT, j.event.payload.user_id) for j in jobs}
-        gone = await self.queue.forgotten(sorted(users, key=lambda u: (u[0], u[1] or "")))
+        gone = await self.queue.forgotten(list(users))
         if not gone:
             return jobs
         kept = []

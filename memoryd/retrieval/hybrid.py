@@ -75,9 +75,8 @@ class HybridSearcher:
             cosines = dict(dense)
             dense = [(mid, cos) for mid, cos in dense if cos >= req.threshold]
             keyword = [(mid, s) for mid, s in keyword if cosines.get(mid, -1.0) >= req.threshold]
-        # A threshold can drop candidates after loading; otherwise a small margin covers
-        # index entries whose record is gone.
-        size = req.limit * 3 if req.threshold is not None else req.limit + 5
+        # A small margin covers index entries whose record is gone (the threshold filtered above).
+        size = req.limit + 5
         # A query that names a date ("on 3 June, 2023") favours what was said then: it needs the
         # event time of more candidates than it returns.
         span = query_span(req.query, req.now or utcnow()) if cfg.date_weight > 0 else None

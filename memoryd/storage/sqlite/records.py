@@ -86,7 +86,7 @@ def _json_fields(raw_metadata: Any, raw_sources: Any) -> tuple[dict[str, Any], t
     try:
         metadata, sources = json.loads(raw_metadata), json.loads(raw_sources)
         if isinstance(metadata, dict) and isinstance(sources, list):
-            return metadata, tuple(str(s) for s in sources)
+            return metadata, tuple(sources)
     except (TypeError, ValueError):
         pass
     return {DAMAGED_KEY: {"metadata": str(raw_metadata), "source_ids": str(raw_sources)}}, ()
