@@ -32,7 +32,11 @@ class Memory:
         self._thread = threading.Thread(target=self._loop.run_forever, name="memoryd-sync", daemon=True)
         self._thread.start()
         self._closed = False
-        self._async = self._run(_build(settings, embedder))
+        try:
+            self._async = self._run(_build(settings, embedder))
+        except BaseException:
+            self._stop_loop()  # a Memory that failed to open leaves no thread behind
+            raise
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
@@ -48,6 +52,9 @@ class Memory:
         if self._closed:
             return
         self._run(self._async.close())
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()

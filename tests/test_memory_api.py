@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from memoryd import (
     NotSupportedError,
     PayloadTooLargeError,
     Settings,
+    StorageError,
 )
 
 CHAT = [
@@ -311,6 +313,17 @@ def test_sync_wrapper_has_the_same_api(mem: Memory) -> None:
     assert mem.health()["status"] == "ok"
     for name in ("add", "search", "get", "get_all", "update", "delete", "delete_all", "history", "reset"):
         assert callable(getattr(AsyncMemory, name)) and callable(getattr(Memory, name))
+
+
+def test_a_file_that_is_not_a_store_is_named_and_leaves_no_thread(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    settings.storage.path.write_text("a shopping list, not a database\n")
+    before = {t.ident for t in threading.enumerate()}
+    with pytest.raises(StorageError, match=f"cannot open storage.path {re.escape(str(settings.storage.path))}"):
+        Memory(settings, embedder=embedder)
+    assert {t.ident for t in threading.enumerate()} <= before  # the failed wrapper's loop thread ended
+    assert settings.storage.path.read_text() == "a shopping list, not a database\n"  # untouched
 
 
 async def test_history_is_scoped_even_after_deletion(amem: AsyncMemory) -> None:

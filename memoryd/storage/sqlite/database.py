@@ -176,6 +176,18 @@ class SQLiteDatabase:
                 self._checker.close()
                 self._checker = None
 
+    def _open_error(self, exc: BaseException) -> BaseException:
+        """A failure to open the file, naming it ("file is not a database" alone names nothing)."""
+        err = translate_errors(exc)
+        if not isinstance(err, StorageError):
+            return err
+        return StorageError(
+            f"cannot open storage.path {self.path}: {err.message}; if it is not a memoryd store, "
+            "move it aside or set storage.path to another file",
+            field="storage.path",
+            **err.details,
+        )
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout=30000")
@@ -199,7 +211,7 @@ class SQLiteDatabase:
         except BaseException as exc:  # noqa: BLE001 - reported to open()
             if conn is not None:
                 conn.close()  # else its file stays open (a read-only mount stays busy)
-            ready.set_exception(translate_errors(exc))
+            ready.set_exception(self._open_error(exc))
             return
         ready.set_result(None)
         while True:
