@@ -26,11 +26,12 @@ from memoryd.embedders import Embedder
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, load_embedder
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, build_storage
+from memoryd.storage import ChangeSet, RecordStore, build_storage
 
 __all__ = ["ReindexSummary", "reindex_store"]
 
 PHASE = "reindexing"
+CHECK_PHASE = "reading records"
 
 
 @dataclass
@@ -64,10 +65,11 @@ async def reindex_store(
     records = storage.records
     try:
         await records.open()
+        total = int((await records.stats())["memories"])
+        await _readable(records, batch_size, total, progress)  # before anything is discarded
         await storage.keywords.open(rebuild=True)
         await storage.vectors.open(str(model.name), int(model.dim), rebuild=True)
         await storage.graph.open()
-        total = int((await records.stats())["memories"])
         if progress is not None:
             progress(PHASE, 0, total)
         builder = IndexBuilder(Represent(settings.index), embed_with(model))
@@ -95,3 +97,17 @@ async def reindex_store(
     return ReindexSummary(
         str(settings.storage.path), done, str(model.name), int(model.dim), time.perf_counter() - started
     )
+
+
+async def _readable(records: RecordStore, batch_size: int, total: int, progress: Progress | None) -> None:
+    """Read every record once, so a record this memoryd cannot decode (a newer version's kind,
+    damage) stops the reindex with its id while both indexes are still intact."""
+    if progress is not None:
+        progress(CHECK_PHASE, 0, total)
+    cursor: str | None = None
+    while True:
+        page, cursor = await records.scan(Scope(), after=cursor, limit=batch_size)
+        if progress is not None and page:
+            progress(CHECK_PHASE, len(page), total)
+        if cursor is None:
+            return

@@ -98,6 +98,36 @@ async def test_damaged_vectors(tmp_path: Path, embedder: USEEmbedder, corruption
     await repaired(settings, embedder, before)
 
 
+async def test_a_zeroed_vector_is_reported_and_repaired(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "UPDATE vectors SET vec = zeroblob(length(vec)) WHERE rowid = 2")
+    report = await check_store(settings, embedder=embedder)  # it matches nothing by meaning any more
+    assert [p.role for p in report.problems] == ["vectors"]
+    assert "not finite, unit length" in report.problems[0].message
+    await repaired(settings, embedder, before)
+
+
+async def test_a_record_this_version_cannot_read(tmp_path: Path, embedder: USEEmbedder) -> None:
+    """A kind from a newer memoryd (or damage): every reader names the memory, check reports it,
+    and reindex refuses before it discards anything."""
+    settings, before = await build(tmp_path, embedder)
+    conn = sqlite3.connect(settings.storage.path)
+    (mid,) = conn.execute("SELECT id FROM memories WHERE text = 'I love hiking in the Alps'").fetchone()
+    conn.close()
+    damage(settings.storage.path, "UPDATE memories SET kind = 'insight' WHERE id = ?", params=(mid,))
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        with pytest.raises(StorageError, match=f"memory {mid} cannot be read .*'insight'.*`memoryd check`"):
+            await mem.get_all(user_id="u")
+    report = await check_store(settings, embedder=embedder)
+    assert [p.role for p in report.problems] == ["records"] and mid in report.problems[0].message
+    with pytest.raises(StorageError, match=f"memory {mid} cannot be read"):
+        await reindex_store(settings, embedder=embedder, batch_size=2)
+    damage(settings.storage.path, "UPDATE memories SET kind = 'episode' WHERE id = ?", params=(mid,))
+    async with AsyncMemory(settings, embedder=embedder) as mem:  # both indexes were left as they were
+        assert await answers(mem) == before
+    assert (await check_store(settings, embedder=embedder)).ok
+
+
 async def test_lost_and_stray_index_rows(tmp_path: Path, embedder: USEEmbedder) -> None:
     settings, before = await build(tmp_path, embedder)
     damage(

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from memoryd.errors import StorageError
 from memoryd.filters import Filter, parse_filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
@@ -79,6 +80,16 @@ _COLS = (
 DAMAGED_KEY = "memoryd_damaged"  # metadata of a row whose stored JSON cannot be read
 
 
+# Rows :func:`_row_to_memory` cannot decode: an unknown kind, a time that is not a number.
+_UNREADABLE = (
+    "SELECT count(*), min(id) FROM memories WHERE kind NOT IN ({kinds}) "
+    "OR typeof(created_at) NOT IN ('real', 'integer') OR typeof(updated_at) NOT IN ('real', 'integer') "
+    "OR typeof(valid_from) NOT IN ('real', 'integer') "
+    "OR typeof(event_time) NOT IN ('real', 'integer', 'null') "
+    "OR typeof(valid_to) NOT IN ('real', 'integer', 'null')"
+).format(kinds=", ".join(f"'{k.value}'" for k in MemoryKind))
+
+
 def _json_fields(raw_metadata: Any, raw_sources: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
     """A row's metadata and source ids. JSON that cannot be read (a damaged file, a bad manual
     edit) keeps the row readable: its stored text goes to ``metadata[DAMAGED_KEY]``, so search,
@@ -93,6 +104,17 @@ def _json_fields(raw_metadata: Any, raw_sources: Any) -> tuple[dict[str, Any], t
 
 
 def _row_to_memory(row: Sequence[Any]) -> MemoryRecord:
+    try:
+        return _decode(row)
+    except (TypeError, ValueError, OverflowError) as exc:  # a newer memoryd's kind, a damaged time
+        raise StorageError(
+            f"memory {row[0]} cannot be read by this memoryd ({exc}): the store was written by a "
+            "newer version or is damaged; `memoryd check` lists such memories",
+            repair="memoryd check",
+        ) from exc
+
+
+def _decode(row: Sequence[Any]) -> MemoryRecord:
     metadata, source_ids = _json_fields(row[6], row[9])
     return MemoryRecord(
         id=row[0],
@@ -556,6 +578,12 @@ class SQLiteRecordStore:
             ).fetchone()
             if count:
                 problems.append(f"{count} memories have unreadable metadata or source ids (e.g. {example})")
+            count, example = conn.execute(_UNREADABLE).fetchone()
+            if count:
+                problems.append(
+                    f"{count} memories have a kind or time this memoryd cannot read (e.g. {example}): "
+                    "written by a newer memoryd (upgrade it) or damaged (restore the store from a backup)"
+                )
             count, example = conn.execute(
                 "SELECT count(DISTINCT h.memory_id), min(h.memory_id) FROM history h "
                 "WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = h.memory_id) AND NOT EXISTS "

@@ -434,7 +434,7 @@ class SQLiteVectorIndex:
                 are = "vector is" if sized[0] == 1 else "vectors are"
                 problems.append(f"{sized[0]} {are} not {dim} float32 numbers (e.g. memory {sized[1]})")
             bad, example, last = 0, None, 0
-            while True:  # values: finite, unit length (or zero), a chunk at a time
+            while True:  # values: finite and unit length (a zero vector matches nothing), a chunk at a time
                 rows = conn.execute(
                     "SELECT rowid, memory_id, vec FROM vectors WHERE rowid > ? AND length(vec) = ? "
                     "ORDER BY rowid LIMIT 4096",
@@ -446,7 +446,7 @@ class SQLiteVectorIndex:
                 mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
                 with np.errstate(all="ignore"):
                     norms = np.linalg.norm(mat, axis=1)
-                wrong = ~(np.isfinite(norms) & ((np.abs(norms - 1) < 1e-3) | (norms == 0)))
+                wrong = ~(np.isfinite(norms) & (np.abs(norms - 1) < 1e-3))
                 if wrong.any():
                     bad += int(wrong.sum())
                     example = example or rows[int(np.flatnonzero(wrong)[0])][1]
