@@ -4,7 +4,8 @@ Used by ``memoryd reindex`` (every memory, from the record store) and by
 ``memoryd import`` when the file's vectors cannot be reused (another embedder).
 Memories come oldest first, as the scans list them. A turn of a session
 (``run_id``) is indexed with the episode before it in that session, as
-:class:`memoryd.ingest.represent.Represent` does at ingestion: its vector mixes
+:class:`memoryd.ingest.represent.Represent` does at ingestion (the latest within the turn's
+scope: a turn stored without an agent follows any agent's turn): its vector mixes
 in ``index.context_weight`` of the previous turn's, its terms take the previous
 turn's when short. The previous turn of each of the ``sessions`` most recently
 seen sessions is remembered (line and embedding); beyond that a turn is indexed
@@ -35,7 +36,7 @@ from memoryd.storage import StoredMemory
 __all__ = ["Embed", "IndexBuilder", "Progress", "embed_with", "identity", "load_embedder"]
 
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
-SessionKey = tuple[str | None, str | None, str]
+Speaker = tuple[str | None, str | None]  # (user_id, agent_id) of a session's turn
 
 
 class Progress(Protocol):
@@ -75,12 +76,29 @@ class IndexBuilder:
         self.represent = represent
         self.embed = embed
         self.sessions = sessions
-        self._last: OrderedDict[SessionKey, tuple[str, np.ndarray]] = OrderedDict()
+        # Per session (run_id), most recently seen last: each (user, agent)'s last turn, numbered.
+        self._last: OrderedDict[str, dict[Speaker, tuple[int, str, np.ndarray]]] = OrderedDict()
+        self._seen = 0
 
-    def _session(self, memory: MemoryRecord) -> SessionKey | None:
+    def _session(self, memory: MemoryRecord) -> str | None:
         if memory.kind is not MemoryKind.EPISODE or memory.run_id is None or not self.represent.uses_context:
             return None
-        return (memory.user_id, memory.agent_id, memory.run_id)
+        return memory.run_id
+
+    def _before(
+        self, memory: MemoryRecord, turns: dict[Speaker, tuple[int, str, np.ndarray]]
+    ) -> tuple[str, np.ndarray] | None:
+        """The turn ingestion took as this one's previous: the session's latest turn within the
+        memory's scope, where a scope without a user (agent) matches any (``records.latest``)."""
+        found = [
+            t
+            for (user, agent), t in turns.items()
+            if memory.user_id in (None, user) and memory.agent_id in (None, agent)
+        ]
+        if not found:
+            return None
+        _, line, vector = max(found, key=lambda t: t[0])
+        return line, vector
 
     async def build(self, memories: Sequence[MemoryRecord]) -> list[StoredMemory]:
         """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch."""
@@ -95,14 +113,17 @@ class IndexBuilder:
             if key is None:
                 out.append(StoredMemory(memory, raw[i], self.represent.terms(memory)))
                 continue
-            before = self._last.pop(key, None)
+            turns = self._last.pop(key, {})
+            before = self._before(memory, turns)
             vector = raw[i]
             if before is not None and weight > 0:
                 mixed = raw[i] + weight * before[1]
                 vector = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
             terms = self.represent.terms(memory, before[0] if before is not None else None)
             out.append(StoredMemory(memory, vector, terms))
-            self._last[key] = (lines[i], raw[i])
+            self._seen += 1
+            turns[(memory.user_id, memory.agent_id)] = (self._seen, lines[i], raw[i])
+            self._last[key] = turns
             while len(self._last) > self.sessions:
                 self._last.popitem(last=False)
         return out

@@ -19,6 +19,7 @@ from typer.testing import Result
 from memoryd import AsyncMemory, Settings, StorageError, load_settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.maintenance import check_store, reindex_store
+from memoryd.models import Scope
 from memoryd.storage import build_storage
 
 QUERIES = ("how did the deal feel?", "where do I hike?", "pets")
@@ -126,6 +127,26 @@ async def test_a_record_this_version_cannot_read(tmp_path: Path, embedder: USEEm
     async with AsyncMemory(settings, embedder=embedder) as mem:  # both indexes were left as they were
         assert await answers(mem) == before
     assert (await check_store(settings, embedder=embedder)).ok
+
+
+async def test_reindex_takes_the_previous_turn_ingestion_took(tmp_path: Path, embedder: USEEmbedder) -> None:
+    """A turn stored without an agent follows the session's latest turn of any agent (as
+    ingestion's lookup does); one with an agent follows only that agent's."""
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "turns.db")}})
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add("What's your favourite city?", user_id="u", run_id="s1")
+        await mem.add("Mine is Kyoto.", user_id="u", agent_id="bot", run_id="s1")
+        await mem.add("ok", user_id="u", run_id="s1")  # follows the bot's turn
+        await mem.add("yes", user_id="u", agent_id="bot", run_id="s1")  # follows "Mine is Kyoto."
+        await mem.add("noted", agent_id="bot", run_id="s1")  # no user: follows any user's
+        ids = [m.id for m in (await mem.storage.records.scan(Scope()))[0]]
+        before = await mem.storage.vectors.vectors(ids)
+        terms = await mem.storage.keywords.terms(ids)
+    await reindex_store(settings, embedder=embedder, batch_size=2)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        after = await mem.storage.vectors.vectors(ids)
+        assert await mem.storage.keywords.terms(ids) == terms
+    assert all(float(np.dot(before[i], after[i])) > 0.9999 for i in ids)
 
 
 async def test_lost_and_stray_index_rows(tmp_path: Path, embedder: USEEmbedder) -> None:
