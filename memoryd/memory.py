@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import Settings, load_settings
-from memoryd.context.builder import PREFERENCES, PROFILE, RECENT, RELEVANT, Candidate, Context, build_context
+from memoryd.context.builder import RECENT, Context, build_context, gather
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
@@ -593,23 +593,9 @@ class AsyncMemory:
             if not vector.done():
                 vector.cancel()
             await asyncio.gather(vector, return_exceptions=True)
-        cands = [Candidate(m, RECENT) for m in recent]
-        cands += [Candidate(m, PROFILE) for m in profile]
-        cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
-        cands += [Candidate(h.memory, PREFERENCES, h.score) for h in prefs]
-        facts = episodes = 0
-        for h in hits:
-            kind = h.memory.kind
-            if kind is MemoryKind.PROFILE:
-                cands.append(Candidate(h.memory, PROFILE, h.score))
-            elif kind is MemoryKind.PREFERENCE:
-                cands.append(Candidate(h.memory, PREFERENCES, h.score))
-            elif kind is MemoryKind.EPISODE and episodes < cfg.max_episodes:
-                episodes += 1
-                cands.append(Candidate(h.memory, RELEVANT, h.score))
-            elif kind is not MemoryKind.EPISODE and facts < cfg.max_facts:
-                facts += 1
-                cands.append(Candidate(h.memory, RELEVANT, h.score))
+        cands = gather(
+            recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts, max_episodes=cfg.max_episodes
+        )
         built = build_context(cands, budget)
         used = {i.id for i in built.items if i.section != RECENT}
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
@@ -622,7 +608,7 @@ class AsyncMemory:
             return []
         ids = await self.storage.records.select_ids(owner, where, cap=_PROFILE_CAP)
         found = await self.storage.records.get_many(ids, shared=True)
-        return sorted(found.values(), key=lambda m: m.updated_at, reverse=True)[:limit]
+        return sorted(found.values(), key=lambda m: (m.updated_at, m.id), reverse=True)[:limit]
 
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         """Every known (user_id, agent_id) owner with its current memories, by kind, most first,

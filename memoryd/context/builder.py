@@ -10,8 +10,8 @@ can cite or correct a memory.
 
 What is kept when the budget is short, in order: profile items (newest first),
 preferences (best score first), then relevant memories (best score first) and
-recent turns (newest first) taken alternately. An item that does not fit whole
-is cut to the room left when at least :data:`MIN_ITEM_TOKENS` tokens remain.
+recent turns (newest first; turns of one add by the order given) taken alternately.
+An item that does not fit whole is cut to the room left when at least :data:`MIN_ITEM_TOKENS` tokens remain.
 The rendered order is sensible for a prompt: sections in the order of
 :data:`SECTIONS`, relevant memories best first, the conversation oldest first.
 Token counts are exact (the tokenizer splits at whitespace, so a line break
@@ -20,13 +20,13 @@ adds none and a block's count is the sum of its lines).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
-from memoryd.models import MemoryKind, MemoryRecord, id_tag
+from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
 
 __all__ = [
     "MIN_ITEM_TOKENS",
@@ -39,6 +39,7 @@ __all__ = [
     "Context",
     "ContextItem",
     "build_context",
+    "gather",
 ]
 
 PROFILE = "Profile"
@@ -124,22 +125,74 @@ def _header(section: str) -> str:
     return f"## {section}"
 
 
-def _priority(cands: list[Candidate]) -> list[Candidate]:
+def gather(
+    recent: Sequence[MemoryRecord],
+    profile: Sequence[MemoryRecord],
+    assistant: Sequence[MemoryRecord],
+    preferences: Sequence[SearchHit],
+    hits: Sequence[SearchHit],
+    *,
+    max_facts: int,
+    max_episodes: int,
+) -> list[Candidate]:
+    """The candidates of a context, in the order :func:`build_context` resolves duplicates:
+    the session's ``recent`` turns (newest first), the ``profile``, what the ``assistant``
+    learned about answering, the best ``preferences``, then search ``hits`` — profile and
+    preference hits to their sections, up to ``max_episodes`` past turns and ``max_facts``
+    other memories as relevant ones. A hit already listed (same id or text) or that a listed
+    profile or preference item came from takes no relevant slot."""
+    cands = [Candidate(m, RECENT) for m in recent]
+    cands += [Candidate(m, PROFILE) for m in profile]
+    cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
+    cands += [Candidate(h.memory, PREFERENCES, h.score) for h in preferences]
+    ids, hashes = {c.memory.id for c in cands}, {c.memory.hash for c in cands}
+    ids |= {s for c in cands if c.section != RECENT for s in c.memory.source_ids}
+    facts = episodes = 0
+    for h in hits:
+        m, kind = h.memory, h.memory.kind
+        if kind is MemoryKind.PROFILE:
+            cands.append(Candidate(m, PROFILE, h.score))
+        elif kind is MemoryKind.PREFERENCE:
+            cands.append(Candidate(m, PREFERENCES, h.score))
+        elif m.id in ids or m.hash in hashes:
+            continue
+        elif kind is MemoryKind.EPISODE and episodes < max_episodes:
+            episodes += 1
+            cands.append(Candidate(m, RELEVANT, h.score))
+        elif kind is not MemoryKind.EPISODE and facts < max_facts:
+            facts += 1
+            cands.append(Candidate(m, RELEVANT, h.score))
+        ids.add(m.id)
+        hashes.add(m.hash)
+    return cands
+
+
+def _priority(cands: list[Candidate], turn: Callable[[Candidate], TurnKey]) -> list[Candidate]:
     by: dict[str, list[Candidate]] = {s: [] for s in SECTIONS}
     for c in cands:
         by[c.section].append(c)
     profile = sorted(by[PROFILE], key=lambda c: c.memory.updated_at, reverse=True)
     prefs = sorted(by[PREFERENCES], key=lambda c: c.score, reverse=True)
     relevant = sorted(by[RELEVANT], key=lambda c: c.score, reverse=True)
-    recent = sorted(by[RECENT], key=_turn_order, reverse=True)
+    recent = sorted(by[RECENT], key=turn, reverse=True)
     mixed: list[Candidate] = []
     for i in range(max(len(relevant), len(recent))):
         mixed.extend(x[i] for x in (relevant, recent) if i < len(x))
     return [*profile, *prefs, *mixed]
 
 
-def _turn_order(c: Candidate) -> tuple[datetime, datetime]:
-    return (c.memory.event_time or c.memory.created_at, c.memory.created_at)
+TurnKey = tuple[datetime, datetime, int]
+
+
+def _turn_order(candidates: Sequence[Candidate]) -> Callable[[Candidate], TurnKey]:
+    """Oldest to newest: by time; turns of the same time (one add) in the reverse of the order
+    given (recent turns are listed newest first)."""
+    after = {c.memory.id: -i for i, c in enumerate(candidates) if c.section == RECENT}
+
+    def key(c: Candidate) -> TurnKey:
+        return (c.memory.event_time or c.memory.created_at, c.memory.created_at, after.get(c.memory.id, 0))
+
+    return key
 
 
 def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -168,10 +221,11 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
     profile before search hits so a memory stays in its most specific section.
     """
     unique = _dedupe(candidates)
+    turn = _turn_order(unique)
     chosen: dict[str, list[tuple[Candidate, str, int, bool]]] = {s: [] for s in SECTIONS}
     used = 0
     dropped = 0
-    for c in _priority(unique):
+    for c in _priority(unique, turn):
         header = 0 if chosen[c.section] else count_tokens(_header(c.section))
         tag = id_tag(c.memory.id, _TAG_CHARS)
         prefix = f"[{tag}] "
@@ -198,7 +252,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
         if not entries:
             continue
         if section == RECENT:
-            entries.sort(key=lambda e: _turn_order(e[0]))
+            entries.sort(key=lambda e: turn(e[0]))
         elif section == PROFILE:
             entries.sort(key=lambda e: e[0].memory.updated_at, reverse=True)
         else:

@@ -179,7 +179,11 @@ class RecordStore(Protocol):
         as_of: datetime | None = None,
         include_expired: bool = False,
         cap: int = 1_000_000,
-    ) -> list[str]: ...
+    ) -> list[str]:
+        """Ids of the memories of ``scope`` matching ``where``, in no set order; when more than
+        ``cap`` match, the ``cap`` most recently updated."""
+        ...
+
     async def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
         """Changes of one memory, oldest first; with a scope, only if it owned the memory."""
         ...

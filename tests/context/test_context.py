@@ -84,3 +84,27 @@ async def test_no_session_no_recent_section_and_bad_input(filled: AsyncMemory) -
         await filled.context("  ", user_id="ana")
     with pytest.raises(InvalidInputError):
         await filled.context("hiking", user_id=None)
+
+
+async def test_turns_stored_in_one_add_keep_their_order(rmem: AsyncMemory) -> None:
+    turns = [
+        {"role": "user", "content": "Can you recommend a book about sailing?"},
+        {"role": "assistant", "content": "Try 'The Riddle of the Sands'."},
+        {"role": "user", "content": "Thanks, and one about knots?"},
+        {"role": "assistant", "content": "The Ashley Book of Knots."},
+    ]
+    await rmem.add(turns, user_id="ana", run_id="one-add")  # one add: one time for all four
+    ctx = await rmem.context("books", user_id="ana", run_id="one-add", token_budget=2000)
+    assert [i.text for i in ctx.items if i.section == RECENT] == [f"{t['role']}: {t['content']}" for t in turns]
+
+
+async def test_turns_already_in_the_session_leave_the_relevant_slots_to_others(rmem: AsyncMemory) -> None:
+    slots = rmem.settings.context.max_episodes
+    past = [f"In 2019 I hiked trail number {i} in the Alps and it was beautiful." for i in range(slots + 2)]
+    await rmem.add(past, user_id="ana", run_id="old")
+    now = [f"Today I hiked trail number {i} in the Alps and it was beautiful." for i in range(6)]
+    await rmem.add(now, user_id="ana", run_id="cur")
+    ctx = await rmem.context("hiking trails in the Alps", user_id="ana", run_id="cur", token_budget=5000)
+    relevant = [i.text for i in ctx.items if i.section == RELEVANT]
+    assert len(relevant) == slots and all("2019" in t for t in relevant)
+    assert len([i for i in ctx.items if i.section == RECENT]) == len(now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -89,6 +90,16 @@ async def test_latest_is_the_newest_current_matches_without_a_count(store: Stora
     assert [m.text for m in newest] == ["turn 4", "turn 3", "turn 2"]
     assert [m.text for m in await store.records.latest(Scope("u1", None, "s1"), None, limit=1)] == ["a fact"]
     assert await store.records.latest(Scope("u9"), None, limit=5) == []
+
+
+async def test_capped_selected_ids_are_the_most_recently_updated(store: Storage) -> None:
+    items = [record(f"p{i}", days=i, kind=MemoryKind.PROFILE) for i in range(6)]
+    items[0] = replace(items[0], updated_at=T0 + timedelta(days=100))  # the oldest, edited last
+    await store.commit(adds(*[(m, unit(1)) for m in items]))
+    profile = parse_filter({"kind": "profile"})
+    capped = await store.records.select_ids(Scope("u1"), profile, cap=3)
+    assert set(capped) == {items[0].id, items[5].id, items[4].id}
+    assert set(await store.records.select_ids(Scope("u1"), profile, cap=6)) == {m.id for m in items}
 
 
 async def test_selected_ids_are_right_after_every_kind_of_write(store: Storage) -> None:

@@ -420,10 +420,12 @@ class SQLiteRecordStore:
         clause, params = self._where(scope, where, as_of, include_expired)
 
         def op(conn: sqlite3.Connection) -> list[str]:
-            return [
-                r[0]
-                for r in conn.execute(f"SELECT m.id FROM memories m WHERE {clause} LIMIT ?", [*params, cap])
-            ]
+            sql = f"SELECT m.id FROM memories m WHERE {clause}"
+            ids = [r[0] for r in conn.execute(f"{sql} LIMIT ?", [*params, cap + 1])]
+            if len(ids) > cap:  # over the cap (rare): the most recently updated, not index order
+                newest = conn.execute(f"{sql} ORDER BY m.updated_at DESC LIMIT ?", [*params, cap])
+                ids = [r[0] for r in newest]
+            return ids
 
         ids = await self.db.read(op)
         if key is not None:
