@@ -9,6 +9,7 @@ Earlier turns of the same session are shown for reference only (to resolve
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,9 @@ from memoryd.models import MemoryKind, MemoryRecord, Message
 
 __all__ = [
     "MAX_FACT_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_RELATION_CHARS",
+    "MAX_TYPE_CHARS",
     "ExtractedFact",
     "ExtractedRelation",
     "Extraction",
@@ -62,17 +66,32 @@ Use the person's name, not "I" or "user" ("The user" only when no name is known)
 
 
 MAX_FACT_CHARS = 2000
+MAX_NAME_CHARS = 200  # an entity's name
+MAX_RELATION_CHARS = 100  # a relation's name ("works_at")
+MAX_TYPE_CHARS = 50  # an entity's type ("person")
 
 
-def fact_text(value: str) -> str | None:
+def fact_text(value: str, *, limit: int = MAX_FACT_CHARS) -> str | None:
     """``value`` as a memory's text from an LLM: whitespace collapsed, no NUL; None when that
-    leaves nothing, more than ``MAX_FACT_CHARS``, or text that is not UTF-8 (a lone surrogate)."""
+    leaves nothing, more than ``limit`` characters, or text that is not UTF-8 (a lone surrogate)."""
     text = " ".join(value.replace("\x00", "").split())
-    if not text or len(text) > MAX_FACT_CHARS:
+    if not text or len(text) > limit:
         return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        return None
+    return text
+
+
+def _graph_text(value: Any, limit: int) -> str | None:
+    """``value`` as an entity or relation name (or type) from an LLM: a string cleaned as
+    :func:`fact_text` is, at most ``limit`` characters; None when it is not, or when it holds
+    a control character (NUL included) other than whitespace."""
+    if not isinstance(value, str) or "\x00" in value:
+        return None
+    text = fact_text(value, limit=limit)
+    if text is None or any(unicodedata.category(ch) == "Cc" for ch in text):
         return None
     return text
 
@@ -126,19 +145,37 @@ class ExtractedFact(BaseModel):
 
 
 class ExtractedRelation(BaseModel):
+    """One relation of the extraction; a name that cannot be stored drops it, a bad type is None."""
+
     model_config = ConfigDict(extra="ignore")
 
-    source: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     source_type: str | None = None
-    relation: str = Field(min_length=1, max_length=100)
-    target: str = Field(min_length=1, max_length=200)
+    relation: str = Field(min_length=1, max_length=MAX_RELATION_CHARS)
+    target: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     target_type: str | None = None
     fact: int | None = None
+
+    @field_validator("source", "target")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        text = _graph_text(value, MAX_NAME_CHARS)
+        if text is None:
+            raise ValueError("entity name is empty, too long, not UTF-8 or has control characters")
+        return text
+
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, value: str) -> str:
+        text = _graph_text(value, MAX_RELATION_CHARS)
+        if text is None:
+            raise ValueError("relation name is empty, too long, not UTF-8 or has control characters")
+        return text
 
     @field_validator("source_type", "target_type", mode="before")
     @classmethod
     def _type(cls, value: Any) -> Any:
-        return value if isinstance(value, str) and value.strip() else None
+        return _graph_text(value, MAX_TYPE_CHARS)
 
     @field_validator("fact", mode="before")
     @classmethod

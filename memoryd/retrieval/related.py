@@ -3,7 +3,11 @@
 Entity names are matched, not guessed: every 1-3 word span of the query and
 of the top hits is looked up in the graph store (which normalises names and
 follows aliases), and the relations one or two hops around the entities found
-are returned next to the memories.
+are returned next to the memories. A possessive ("Carol's") also stands for the
+bare name, and runs of Chinese or Japanese text, which have no spaces, offer
+their segments and every join of 2-3 adjacent segments (a name the segmenter
+splits, such as 李思思 into 李 + 思思). Entities the query names come before
+those only the hits mention, and each entity gets a fair share of the relations.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from memoryd.text import tokenize
 __all__ = ["SearchResults", "name_candidates", "related_relations"]
 
 _WORD = re.compile(r"[^\W_][\w'’&.-]*", re.UNICODE)
+_POSSESSIVE = re.compile(r"['’][sS]$")
+# CJK unified ideographs (+ext A, compatibility), hiragana, katakana: as memoryd.text segments them.
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MAX_SPAN = 3
 _MAX_CANDIDATES = 300
 
@@ -32,6 +39,13 @@ class SearchResults(list[SearchHit]):
         self.relations = relations
 
 
+def _cjk_segments(run: str) -> list[str]:
+    """``run`` (CJK characters only) cut into words, in order and without overlap."""
+    import jieba  # loaded (and quietened) by memoryd.text.tokenize, called first
+
+    return [w for w in jieba.cut(run, HMM=True) if w.strip()]
+
+
 def name_candidates(texts: Sequence[str]) -> list[str]:
     """Every 1-3 word span of ``texts`` (and CJK segments), first occurrence first, capped."""
     seen: dict[str, None] = {}
@@ -40,10 +54,19 @@ def name_candidates(texts: Sequence[str]) -> list[str]:
         words = [w for w in words if w]
         for size in range(1, _MAX_SPAN + 1):
             for start in range(len(words) - size + 1):
-                seen.setdefault(" ".join(words[start : start + size]), None)
-        if any("\u3400" <= ch <= "\u9fff" for ch in text):
+                span = words[start : start + size]
+                seen.setdefault(" ".join(span), None)
+                bare = _POSSESSIVE.sub("", span[-1])  # "Carol's" -> "Carol"
+                if bare != span[-1] and bare:
+                    seen.setdefault(" ".join([*span[:-1], bare]), None)
+        if _CJK_RUN.search(text):
             for token in tokenize(text):
                 seen.setdefault(token, None)
+            for run in _CJK_RUN.findall(text):
+                segments = _cjk_segments(run)
+                for size in range(2, _MAX_SPAN + 1):
+                    for start in range(len(segments) - size + 1):
+                        seen.setdefault("".join(segments[start : start + size]), None)
         if len(seen) >= _MAX_CANDIDATES:
             break
     return list(seen)[:_MAX_CANDIDATES]
@@ -59,9 +82,16 @@ async def related_relations(
     as_of: datetime | None,
     limit: int = 50,
 ) -> list[Relation]:
-    """Relations around the entities named in the query or its top three hits."""
-    names = name_candidates([query, *(h.memory.text for h in hits[:3])])
-    entities = await graph.entities(scope, names=names, limit=50)
-    if not entities:
-        return []
-    return await graph.neighbours(scope, [e.name for e in entities], hops=hops, limit=limit, as_of=as_of)
+    """Relations around the entities named in the query, then around those its top three hits name."""
+    named = await graph.entities(scope, names=name_candidates([query]), limit=50)
+    in_hits = await graph.entities(scope, names=name_candidates([h.memory.text for h in hits[:3]]), limit=50)
+    known = {e.id for e in named}
+    others = [e for e in in_hits if e.id not in known]
+    relations: list[Relation] = []
+    for entities in (named, others):
+        if not entities or len(relations) >= limit:
+            continue
+        seen = {r.id for r in relations}
+        found = await graph.neighbours(scope, [e.name for e in entities], hops=hops, limit=limit, as_of=as_of)
+        relations += [r for r in found if r.id not in seen][: limit - len(relations)]
+    return relations

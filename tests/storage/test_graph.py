@@ -322,3 +322,77 @@ async def test_reset_empties_the_graph(store: Storage) -> None:
     assert await store.graph.relations(U1, include_expired=True) == []
     _, diff = await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
     assert diff.added  # a fresh graph, not a replay
+
+
+async def test_neighbours_share_the_limit_among_the_entities(store: Storage) -> None:
+    """One entity with many newer relations (the user, named in nearly every fact) does not
+    crowd out the others: each named entity gets its newest relations in first."""
+    await remember(store, "Dana lives in Lisbon", ("Dana", "lives_in", "Lisbon"))
+    await remember(store, "Dana works at Acme", ("Dana", "works_at", "Acme"), days=1)
+    for i in range(60):
+        await remember(store, f"Alice likes thing {i}", ("Alice", "likes", f"thing {i}"), days=2 + i)
+    for names in (["Alice", "Dana"], ["Dana", "Alice"]):
+        rels = await store.graph.neighbours(U1, names, limit=10)
+        assert len(rels) == 10
+        dana = [t for t in triples(rels) if t[0] == "Dana"]
+        assert dana == [("Dana", "works_at", "Acme"), ("Dana", "lives_in", "Lisbon")]
+        assert [r.valid_from for r in rels] == sorted((r.valid_from for r in rels), reverse=True)
+    # A share the other entity does not use goes to the one that has more.
+    assert len(await store.graph.neighbours(U1, ["Dana", "Alice"], limit=50)) == 50
+    # Earlier names come first within a turn: one place left goes to Dana when Dana is named first.
+    assert triples(await store.graph.neighbours(U1, ["Dana", "Alice"], limit=1)) == [
+        ("Dana", "works_at", "Acme")
+    ]
+    assert triples(await store.graph.neighbours(U1, ["Alice", "Dana"], limit=1)) == [
+        ("Alice", "likes", "thing 59")
+    ]
+    # The second hop is shared among the entities the first reached, too.
+    await remember(store, "Acme is in Porto", ("Acme", "located_in", "Porto"), days=70)
+    for i in range(20):
+        await remember(store, f"Lisbon has sight {i}", ("Lisbon", "has", f"sight {i}"), days=71 + i)
+    two = triples(await store.graph.neighbours(U1, ["Dana"], hops=2, limit=6))
+    assert two[:2] == [("Dana", "works_at", "Acme"), ("Dana", "lives_in", "Lisbon")]
+    assert ("Acme", "located_in", "Porto") in two[2:] and len(two) == 6
+
+
+async def test_a_name_that_is_not_utf8_is_refused_before_anything_is_written(store: Storage) -> None:
+    """A lone surrogate (valid in a Python str, not in UTF-8) is an input error, not a crash."""
+    for bad in (
+        {"source": "Ali\ud800ce"},
+        {"target_type": "bev\ud800erage"},
+        {"aliases": {"Alice": ["Al\udc00"]}},
+    ):
+        m = record("Alice drinks tea")
+        triple = (str(bad.get("source", "Alice")), "drinks", "tea")
+        extra = {k: v for k, v in bad.items() if k != "source"}
+        with pytest.raises(InvalidInputError) as err:
+            await store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft(m, triple, **extra)]))
+        assert err.value.field == "graph_add"
+        assert await store.records.get_many([m.id]) == {}
+    assert await store.graph.entities(U1) == []
+    close = RelationClose(scope=U1, source="Alice", relation="likes", target="t\ud800", valid_to=T0)
+    with pytest.raises(InvalidInputError):
+        await store.commit(ChangeSet(graph_close=[close]))
+
+
+async def test_a_sessions_entities_are_those_its_relations_touch(store: Storage) -> None:
+    """Scoped to a run, entities are the sources and targets of the relations any memory of
+    that run asserted, however many there are."""
+    for i in range(30):
+        await remember(store, f"s1 fact {i}", (f"Person {i % 5}", "knows", f"Thing {i}"), run_id="s1")
+    await remember(store, "s2 fact", ("Person 0", "knows", "Thing 3"), ("Carol", "likes", "tea"), run_id="s2")
+    await remember(store, "no session", ("Dave", "likes", "Person 1"))
+    s1 = await store.graph.entities(Scope("u1", run_id="s1"), limit=1000)
+    assert {e.name for e in s1} == {f"Person {i}" for i in range(5)} | {f"Thing {i}" for i in range(30)}
+    s2 = await store.graph.entities(Scope("u1", run_id="s2"), limit=1000)
+    assert {e.name for e in s2} == {"Person 0", "Thing 3", "Carol", "tea"}  # a mention in s2 counts
+    assert [e.name for e in await store.graph.entities(Scope("u1", run_id="s2"), names=["tea", "Dave"])] == [
+        "tea"
+    ]
+    assert await store.graph.entities(Scope("u1", run_id="s3")) == []
+    assert await store.graph.entities(Scope("u2", run_id="s1")) == []
+    assert len(await store.graph.relations(Scope("u1", run_id="s1"), limit=1000)) == 30
+    assert triples(await store.graph.relations(Scope("u1", run_id="s2"))) == [
+        ("Carol", "likes", "tea"),
+        ("Person 0", "knows", "Thing 3"),
+    ]

@@ -144,6 +144,20 @@ class _Close:
     reason: str | None
 
 
+def _storable(field: str, *texts: str | None) -> None:
+    """Refuse text SQLite cannot store (a lone surrogate is not UTF-8) before anything is written."""
+    for text in texts:
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInputError(
+                f"a graph name or type is not valid UTF-8 (a lone surrogate at position {exc.start})",
+                field=field,
+            ) from None
+
+
 def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> _Name:
     normal = normalise_name(raw)
     extra = []
@@ -164,6 +178,9 @@ def _prepare_add(draft: RelationDraft, now: float) -> _Add | None:
     relation = normalise_relation(draft.relation)
     if not (source.normal and target.normal and relation):
         return None
+    for name in (source, target):
+        _storable("graph_add", name.display, name.normal, name.type, *(t for a in name.aliases for t in a))
+    _storable("graph_add", relation)
     owner = owner_of(draft.scope)
     return _Add(
         owner=_owner_key(draft.scope),
@@ -183,6 +200,7 @@ def _prepare_close(close: RelationClose) -> _Close | None:
     target = None if close.target is None else normalise_name(close.target)
     if not source or not relation or target == "":
         return None
+    _storable("graph_close", source, relation, target, close.reason)
     return _Close(_owner_key(close.scope), source, relation, target, close.valid_to.timestamp(), close.reason)
 
 
@@ -434,11 +452,13 @@ def _entity_where(scope: Scope) -> tuple[str, list[Any]]:
     parts = [f"e.{k} = ?" for k, _ in scope.items() if k != "run_id"]
     params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
     if scope.run_id is not None:
+        # The run's entities, found once (not probed per entity: that is quadratic in a long session).
         parts.append(
-            "EXISTS (SELECT 1 FROM graph_relations r JOIN graph_mentions m ON m.relation_id = r.id "
-            "WHERE (r.source_id = e.id OR r.target_id = e.id) AND m.run_id = ?)"
+            "e.id IN (SELECT r.source_id FROM graph_mentions m JOIN graph_relations r "
+            "ON r.id = m.relation_id WHERE m.run_id = ? UNION SELECT r.target_id FROM graph_mentions m "
+            "JOIN graph_relations r ON r.id = m.relation_id WHERE m.run_id = ?)"
         )
-        params.append(scope.run_id)
+        params += [scope.run_id, scope.run_id]
     return " AND ".join(parts) or "1", params
 
 
@@ -446,7 +466,7 @@ def _relation_where(scope: Scope, as_of: datetime | None, include_expired: bool)
     parts = [f"r.{k} = ?" for k, _ in scope.items() if k != "run_id"]
     params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
     if scope.run_id is not None:
-        parts.append("EXISTS (SELECT 1 FROM graph_mentions m WHERE m.relation_id = r.id AND m.run_id = ?)")
+        parts.append("r.id IN (SELECT m.relation_id FROM graph_mentions m WHERE m.run_id = ?)")
         params.append(scope.run_id)
     v_sql, v_params = validity_sql(as_of, include_expired, "r")
     return " AND ".join([*parts, v_sql]), [*params, *v_params]
@@ -598,6 +618,9 @@ class SQLiteGraphStore:
         as_of: datetime | None = None,
         include_expired: bool = False,
     ) -> list[Relation]:
+        """Relations touching the named entities (``hops=2``: and those one step further), nearest
+        first, newest first within a hop. ``limit`` is shared among the entities in turns, so each
+        gets its newest relations in even before one gets more (earlier names first in a turn)."""
         if hops not in (1, 2):
             raise InvalidInputError("hops must be 1 or 2", field="hops")
         normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
@@ -610,25 +633,38 @@ class SQLiteGraphStore:
         def around(
             conn: sqlite3.Connection, ids: list[str], skip: list[str], cap: int
         ) -> list[tuple[Any, ...]]:
-            marks = _marks(ids)
+            """Up to ``cap`` relations touching ``ids``, newest first, shared out in turns: each
+            entity's newest, then each one's next newest, ... (earlier ``ids`` first within a
+            turn), so one entity with many relations cannot crowd out the others."""
+            starts = ",".join("(?, ?)" for _ in ids)
+            where = f"{r_sql} AND r.id NOT IN ({_marks(skip)})"
+            side = "SELECT s.id, s.rank, r.rowid, r.valid_from FROM s JOIN graph_relations r ON r.{} = s.id "
             return conn.execute(
-                f"SELECT {_REL_COLS} FROM graph_relations r WHERE (r.source_id IN ({marks}) OR r.target_id "
-                f"IN ({marks})) AND r.id NOT IN ({_marks(skip)}) AND {r_sql} "
-                "ORDER BY r.valid_from DESC, r.rowid DESC LIMIT ?",
-                [*ids, *ids, *skip, *r_params, cap],
-            ).fetchall()
+                f"WITH s(id, rank) AS (VALUES {starts}), "
+                f"touching(sid, rank, rrow, valid_from) AS ({side.format('source_id')}WHERE {where} "
+                f"UNION {side.format('target_id')}WHERE {where}), "
+                "turns(rrow, turn) AS (SELECT rrow, rank + ? * row_number() OVER "
+                "(PARTITION BY sid ORDER BY valid_from DESC, rrow DESC) FROM touching), "
+                "picked(rrow) AS (SELECT rrow FROM turns GROUP BY rrow ORDER BY min(turn) LIMIT ?) "
+                f"SELECT {_REL_COLS} FROM picked JOIN graph_relations r ON r.rowid = picked.rrow "
+                "ORDER BY r.valid_from DESC, r.rowid DESC",
+                [*(v for i, eid in enumerate(ids) for v in (eid, i)), *r_params, *skip, *r_params, *skip,
+                 len(ids), cap],
+            ).fetchall()  # fmt: skip
 
         def op(conn: sqlite3.Connection) -> list[Relation]:
-            start = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT n.entity_id FROM graph_names n JOIN graph_entities e "
-                    f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql}",
-                    [*normals, *(v for _, v in owner)],
-                )
-            ]
-            if not start:
+            # The start entities in the order of the names that found them.
+            first: dict[str, int] = {}
+            position = {n: i for i, n in enumerate(normals)}
+            for entity_id, normal in conn.execute(
+                "SELECT n.entity_id, n.normal FROM graph_names n JOIN graph_entities e "
+                f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql}",
+                [*normals, *(v for _, v in owner)],
+            ):
+                first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
+            if not first:
                 return []
+            start = sorted(first, key=first.__getitem__)
             rows = around(conn, start, [], limit)
             if hops == 2 and len(rows) < limit:
                 seen = set(start)

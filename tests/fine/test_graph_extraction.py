@@ -1,0 +1,87 @@
+"""Relations the extraction LLM returns: what cannot be stored is dropped or blanked, never the add."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from memoryd import AsyncMemory
+from memoryd.ingest.extract import Extraction
+from memoryd.models import Scope
+from tests.fakes.llm_server import Script
+
+GOOD = {"source": "Alice", "relation": "likes", "target": "tea"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"source": "Ali\ud800ce"},  # a lone surrogate: not UTF-8
+        {"relation": "lik\udc00es"},
+        {"target": "t\ud83cea"},
+        {"source": "Al\x00ice"},  # NUL
+        {"target": "te\x07a"},  # another control character
+        {"relation": "likes\x1b[0m"},
+        {"source": "A" * 201},
+        {"relation": "x" * 1_000_000},
+        {"source": "   "},
+        {"target": 42},
+    ],
+    ids=repr,
+)
+def test_a_relation_with_a_name_that_cannot_be_stored_is_dropped(bad: dict[str, Any]) -> None:
+    out = Extraction.model_validate({"relations": [{**GOOD, **bad}, {**GOOD, "target": "coffee"}]})
+    assert [(r.source, r.relation, r.target) for r in out.relations] == [("Alice", "likes", "coffee")]
+
+
+@pytest.mark.parametrize(
+    "bad", ["bev\ud800erage", "x" * 1_000_000, "x" * 51, "dr\x00ink", "dr\x7fink", " ", 7]
+)
+def test_a_type_that_cannot_be_stored_is_none(bad: object) -> None:
+    [rel] = Extraction.model_validate(
+        {"relations": [{**GOOD, "source_type": bad, "target_type": bad}]}
+    ).relations
+    assert (rel.source, rel.target, rel.source_type, rel.target_type) == ("Alice", "tea", None, None)
+
+
+def test_names_and_types_are_tidied_like_fact_text() -> None:
+    [rel] = Extraction.model_validate(
+        {
+            "relations": [
+                {
+                    "source": " Alice\n Smith ",
+                    "source_type": "\tperson ",
+                    "relation": "likes",
+                    "target": "tea",
+                }
+            ]
+        }
+    ).relations
+    assert (rel.source, rel.source_type) == ("Alice Smith", "person")
+
+
+async def test_an_unstorable_relation_field_loses_nothing_else(fine: AsyncMemory, fake_llm: Script) -> None:
+    """A lone surrogate in a type used to fail the whole add (UnicodeEncodeError, a 500), losing
+    the message; a runaway type was stored, NUL in a name too."""
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice drinks tea and coffee", "sources": [0]}],
+            "relations": [
+                {**GOOD, "relation": "drinks", "target_type": "bev\ud800erage", "fact": 0},
+                {**GOOD, "relation": "drinks", "target": "coffee", "source_type": "x" * 1_000_000, "fact": 0},
+                {**GOOD, "source": "Al\x00ice", "target": "milk", "fact": 0},
+                {**GOOD, "relation": "lik\udc00es", "target": "juice", "fact": 0},
+            ],
+        }
+    )
+    out = await fine.add("I drink tea and coffee.", user_id="alice")
+    assert out.llm is not None and out.llm.fallback is None and out.relations is not None
+    assert sorted((r["source"], r["relationship"], r["target"]) for r in out.relations["added_entities"]) == [
+        ("Alice", "drinks", "coffee"),
+        ("Alice", "drinks", "tea"),
+    ]
+    assert sorted(r.kind for r in out) == ["episode", "fact"]
+    assert (await fine.get_all(user_id="alice")).total == 2
+    entities = await fine.storage.graph.entities(Scope("alice"))
+    assert sorted((e.name, e.type) for e in entities) == [("Alice", None), ("coffee", None), ("tea", None)]
