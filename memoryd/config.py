@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,10 +51,14 @@ __all__ = [
     "TiersConfig",
     "env_key",
     "load_settings",
+    "mask_url",
 ]
 
 ENV_PREFIX = "MEMORYD_"
 CONFIG_ENV = "MEMORYD_CONFIG"
+# The userinfo of a URL ("scheme://user:password@"), up to its last "@" before the path (as urlsplit
+# reads it), in a URL or in a message quoting one.
+_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 
 
 def default_data_dir() -> Path:
@@ -504,6 +509,22 @@ class Settings(_Section):
         return data
 
 
+def mask_url(text: str) -> str:
+    """``text`` (a URL, or a message quoting URLs) with the password of each URL's userinfo masked,
+    fit to print and log: ``http://user:***@host/v1`` (a userinfo without a password, often a
+    token, as ``***``)."""
+    return _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match["userinfo"].partition(":")
+    return f"{match['scheme']}{user + ':***' if colon else '***'}@"
+
+
+def _is_url(key: str) -> bool:
+    return key.lower().split("_")[-1] in ("url", "uri")
+
+
 def _is_secret(key: str) -> bool:
     """``api_key``, ``secret``, ``password``, ``auth_token``; not ``token_budget`` or ``keys_path``."""
     words = key.lower().split("_")
@@ -516,6 +537,8 @@ def _masked(value: Any, key: str) -> Any:
         copy = json.loads(json.dumps(value, default=str))
         _mask_list([copy])
         return copy
+    if isinstance(value, str) and _is_url(key):
+        return mask_url(value)
     return "***" if value and _is_secret(key) else value
 
 
@@ -525,6 +548,8 @@ def _mask(data: dict[str, Any]) -> None:
             _mask(value)
         elif isinstance(value, list):
             _mask_list(value)
+        elif isinstance(value, str) and _is_url(str(key)):
+            data[key] = mask_url(value)
         elif value and _is_secret(str(key)):
             data[key] = "***"
 

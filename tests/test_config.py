@@ -67,3 +67,10 @@ def test_settings_are_frozen_and_redacted() -> None:
         s.server.port = 1  # type: ignore[misc]
     data = s.redacted()
     assert data["storage"]["path"].endswith("memoryd.db")
+
+
+def test_a_bad_setting_never_shows_the_password_of_a_url() -> None:
+    tiers = '[[{"provider": "custom", "base_url": "http://user:Sup3rS3cretPw@host/v1", "colour": "red"}]]'
+    with pytest.raises(ConfigError, match="colour") as info:
+        load_settings(env={"MEMORYD_LLM__TIERS": tiers})
+    assert "Sup3rS3cretPw" not in info.value.message and "http://user:***@host/v1" in info.value.message

@@ -8,10 +8,10 @@ call runs; embeddings of all extracted facts in one batch.
 
 Nothing is ever lost: the raw messages are stored as episodes whatever the
 LLM does. If extraction fails (no target answers, unusable output after one
-re-ask), the add still succeeds in fast mode and says why; if only
-reconciliation fails, every new fact is added. Facts about a user are kept at
-the user/agent level (``run_id`` is recorded as provenance in metadata) so a
-later session can update what an earlier one said.
+re-ask, or any unexpected error), the add still succeeds in fast mode and
+says why; if only reconciliation fails, every new fact is added. Facts about
+a user are kept at the user/agent level (``run_id`` is recorded as provenance
+in metadata) so a later session can update what an earlier one said.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ _KNOWN = parse_filter(_KINDS)
 # A write that names no user (an agent's or a session's own) reconciles with memories of no user:
 # a scope read as a prefix would otherwise show it, and let it rewrite, every user's with that agent.
 _KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
+_MAX_WHY = 200  # characters of an unexpected error shown in llm.fallback
 
 
 @dataclass
@@ -150,14 +151,21 @@ class FineIngestor:
             out = await structured(
                 self.router, extraction_messages(new, context, now), Extraction, instruct=False
             )
+            usage.record(out)
+            if out.value is None:
+                usage.fallback = (
+                    f"extraction output unusable, stored as episodes only (fast mode): {out.error}"
+                )
+                return None
+            return out.value.checked(len(new))
         except BackendUnavailableError as exc:
             usage.fallback = f"LLM unavailable, stored as episodes only (fast mode): {exc.message}"
             return None
-        usage.record(out)
-        if out.value is None:
-            usage.fallback = f"extraction output unusable, stored as episodes only (fast mode): {out.error}"
+        except Exception as exc:  # a defect on some odd LLM reply must not cost the messages
+            log.exception("fine mode extraction failed; storing the episodes only")
+            why = f"{type(exc).__name__}: {exc}"[:_MAX_WHY]
+            usage.fallback = f"extraction failed ({why}), stored as episodes only (fast mode)"
             return None
-        return out.value.checked(len(new))
 
     async def _context(self, scope: Scope) -> list[MemoryRecord]:
         """The last few episodes of the same session, oldest first."""

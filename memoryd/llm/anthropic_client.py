@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.llm.http import post_json
+from memoryd.llm.http import post_json, reply_parser
 from memoryd.llm.providers import vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
@@ -60,7 +60,9 @@ def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, 
     return url, headers, body
 
 
+@reply_parser
 def parse_response(target: Target, data: dict[str, Any]) -> Completion:
+    """A :class:`Completion` from a Messages reply body."""
     content = data.get("content")
     if not isinstance(content, list):
         raise LLMError(f"{target.label}: the reply has no content", target=target.label)

@@ -78,6 +78,7 @@ class TargetStats:
     successes: int = 0
     failures: int = 0  # errors: timeouts, connection errors, HTTP errors, malformed replies
     rejected: int = 0  # answers the caller rejected (LLMOutputError); not failures for the breaker
+    bad_requests: int = 0  # requests it refused as invalid (400, 413, 422); not failures for the breaker
     fallbacks: int = 0  # times a call moved on from this target to another one
     rescues: int = 0  # calls it answered after another target had failed
     skipped: int = 0  # calls that skipped it because its breaker was open
@@ -96,6 +97,7 @@ class TargetStats:
             "successes": self.successes,
             "failures": self.failures,
             "rejected": self.rejected,
+            "bad_requests": self.bad_requests,
             "fallbacks": self.fallbacks,
             "rescues": self.rescues,
             "skipped": self.skipped,

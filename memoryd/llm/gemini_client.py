@@ -12,7 +12,7 @@ from typing import Any
 
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
-from memoryd.llm.http import post_json
+from memoryd.llm.http import post_json, reply_parser
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage
 
@@ -45,7 +45,9 @@ def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, 
     return url, headers, body
 
 
+@reply_parser
 def parse_response(target: Target, data: dict[str, Any]) -> Completion:
+    """A :class:`Completion` from a generateContent reply body."""
     candidates = data.get("candidates")
     usage = data.get("usageMetadata") or {}
     tokens = Usage(int(usage.get("promptTokenCount") or 0), int(usage.get("candidatesTokenCount") or 0))

@@ -9,32 +9,46 @@ around its own (streaming) requests.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from memoryd.config import mask_url
 from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
-from memoryd.llm.types import Target
+from memoryd.llm.types import Completion, Target
 
-__all__ = ["key_refused", "post_json", "retry_after", "scrub", "status_error", "translate_errors"]
+__all__ = [
+    "LLMRequestError",
+    "key_refused",
+    "post_json",
+    "reply_parser",
+    "retry_after",
+    "scrub",
+    "status_error",
+    "translate_errors",
+]
 
 # Anything shaped like a vendor key, in case a server echoes one back.
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,})")
 _TRANSIENT = {408, 409, 425, 429}
+_REQUEST_ERRORS = {400, 413, 422}  # the request's fault (too long, invalid), not the target's
 _MAX_DETAIL = 300
 # A refused key, in an error's message (Gemini answers a bad or expired key with a 400).
 _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
+# What reading a JSON reply of the wrong shape raises ("message" a string, usage "n/a", ...).
+_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
 
 
 def scrub(text: str, secret: str | None = None) -> str:
-    """``text`` without ``secret`` or anything that looks like an API key."""
+    """``text`` without ``secret``, anything that looks like an API key, or a URL's password."""
     if secret:
         text = text.replace(secret, "***")
-    return _KEYLIKE.sub("***", text)
+    return mask_url(_KEYLIKE.sub("***", text))
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -85,19 +99,55 @@ def _detail(response: Reply) -> str:
     return json.dumps(body)[:_MAX_DETAIL]
 
 
+class LLMRequestError(LLMError):
+    """A target refused the request itself (400, 413, 422: a context too long, a bad parameter).
+
+    The request's fault, not the target's: the target answered, so it never counts
+    against the target's circuit breaker (a refused key, even as a 400, does).
+    """
+
+
+def _refused_key(response: Reply) -> bool:
+    try:
+        return key_refused(response.json())
+    except ValueError:
+        return False
+
+
 def status_error(target: Target, response: Reply) -> LLMError:
-    """The :class:`LLMError` for an HTTP error status (429 and 5xx are transient)."""
+    """The :class:`LLMError` for an HTTP error status (429 and 5xx are transient); an
+    :class:`LLMRequestError` when the request itself was refused."""
     status = response.status_code
     detail = scrub(_detail(response), target.api_key)
     hint = {401: " (check the API key)", 403: " (check the API key)", 404: " (check model and base_url)"}
     message = f"{target.label}: HTTP {status}{hint.get(status, '')}" + (f": {detail}" if detail else "")
-    return LLMError(
+    request_error = status in _REQUEST_ERRORS and not _refused_key(response)
+    return (LLMRequestError if request_error else LLMError)(
         message,
         target=target.label,
         status=status,
         transient=status in _TRANSIENT or status >= 500,
         retry_after=retry_after(response.headers),
     )
+
+
+def reply_parser(
+    parse: Callable[[Target, dict[str, Any]], Completion],
+) -> Callable[[Target, dict[str, Any]], Completion]:
+    """``parse`` (a wire format's reply reader) raising an :class:`LLMError` for a reply of the
+    wrong shape, so the router fails over instead of letting an ``AttributeError`` escape."""
+
+    @functools.wraps(parse)
+    def parse_reply(target: Target, data: dict[str, Any]) -> Completion:
+        try:
+            return parse(target, data)
+        except LLMError:
+            raise
+        except _SHAPE_ERRORS as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}", target.api_key)[:_MAX_DETAIL]
+            raise LLMError(f"{target.label}: a malformed reply ({reason})", target=target.label) from None
+
+    return parse_reply
 
 
 @contextmanager

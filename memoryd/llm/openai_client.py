@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.llm.http import post_json
+from memoryd.llm.http import post_json, reply_parser
 from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
@@ -90,6 +90,7 @@ def _text(content: Any) -> str:
     return ""
 
 
+@reply_parser
 def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     """A :class:`Completion` from a chat-completions reply body."""
     choices = data.get("choices")

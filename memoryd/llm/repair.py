@@ -2,14 +2,20 @@
 
 Pure functions, no I/O. :func:`parse_json` returns valid JSON untouched and
 otherwise tries, in order: drop ``<think>`` blocks, take the inside of a code
-fence, take the first complete JSON object or array inside prose, and finally
-rebuild the first object or array token by token, which fixes
+fence (valid JSON, then a ``json`` or untagged fence repaired), take the first
+complete JSON object or array inside prose, and finally rebuild the first
+object or array token by token, which fixes
 
 - trailing and missing commas, a missing colon,
 - single-quoted strings and keys, unquoted keys, Python's True/False/None,
 - comments, stray text between tokens,
 - truncation: an unfinished string, number, key/value pair or array item at
   the end is dropped and the open arrays and objects are closed.
+
+A closed object or array in prose that holds only bare words (a refusal's
+"details about {user}.") is prose, not an answer; nor is a closed one that
+rebuilds to nothing (an empty one is only accepted as it stands, ``{}``, or
+cut off by the end of a truncated answer).
 
 It never raises, whatever the text.
 """
@@ -28,10 +34,14 @@ _MAX_STARTS = 32  # candidate '{' / '[' positions tried in a long, bracket-rich 
 # Reasoning models put their thoughts first; only a leading block is theirs (a "<think>"
 # inside the JSON, say as a key, is data).
 _THINK = re.compile(r"\A\s*<think>.*?(</think>|\Z)", re.S | re.I)
-_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|$)", re.S)
+_FENCE = re.compile(r"```[ \t]*(?P<lang>[A-Za-z0-9_+-]*)[ \t]*\r?\n?(?P<body>.*?)(?:```|$)", re.S)
+_JSON_FENCES = {"", "json", "jsonc", "json5"}  # fence tags whose content is repaired before prose
 _STRICT_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _LOOSE_NUMBER = re.compile(r"[-+]?(?:\d[\d.]*|\.\d[\d.]*)(?:[eE][-+]?\d+)?")
 _WORD = re.compile(r"[^\W\d]\w*")
+# The inside of a closed bracket in prose that holds no JSON: bare words, no quote, colon,
+# number or bracket ("{user}", "[the user]").
+_WORDS_ONLY = re.compile(r"[^\"':\d{}\[\]]*")
 _LITERALS = {
     "true": "true",
     "false": "false",
@@ -76,18 +86,30 @@ def parse_json(text: str) -> Parsed:
     if value is not _FAIL:
         return Parsed(value, True, False)
     cleaned = strip_think(text)
-    # Valid JSON set in prose wins before any fence is looked for: a "```" may sit inside it.
-    strict = _valid_in_prose(cleaned)
-    if strict is not _FAIL:
-        return Parsed(strict, True, True)
-    fences = [m.group(1) for m in _FENCE.finditer(cleaned)] if "```" in cleaned else []
-    for candidate in [*fences, cleaned]:
-        value = _loads(candidate.strip())
+    found = _valid_in_prose(cleaned)
+    # A fence overlapping valid JSON set in prose is its data (a "```" in a string); any other
+    # fence holds the answer, before brackets in the prose around it ("I found [2] facts:").
+    fences = [
+        m
+        for m in (_FENCE.finditer(cleaned) if "```" in cleaned else ())
+        if found is None or m.end() <= found[1] or m.start() >= found[2]
+    ]
+    for m in fences:
+        value = _loads(m["body"].strip())
         if value is not _FAIL:
             return Parsed(value, True, True)
-        found = _from_prose(candidate)
-        if found is not _FAIL:
-            return Parsed(found, True, True)
+    for m in fences:
+        if m["lang"].lower() in _JSON_FENCES and (value := _from_prose(m["body"])) is not _FAIL:
+            return Parsed(value, True, True)
+    if found is not None:
+        return Parsed(found[0], True, True)
+    value = _loads(cleaned.strip())
+    if value is _FAIL:
+        value = next((v for m in fences if (v := _from_prose(m["body"])) is not _FAIL), _FAIL)
+    if value is _FAIL:
+        value = _from_prose(cleaned)
+    if value is not _FAIL:
+        return Parsed(value, True, True)
     return Parsed(None, False, True, "no JSON object or array in the answer")
 
 
@@ -116,15 +138,17 @@ def _top_level_starts(text: str) -> list[int]:
     return starts
 
 
-def _valid_in_prose(text: str) -> Any:
-    """The first top-level object or array in ``text`` that is valid JSON as it stands."""
+def _valid_in_prose(text: str) -> tuple[Any, int, int] | None:
+    """``(value, start, end)`` of the first top-level object or array in ``text`` that is valid
+    JSON as it stands."""
     decoder = json.JSONDecoder()
     for start in _top_level_starts(text):
         try:
-            return decoder.raw_decode(text, start)[0]
+            value, end = decoder.raw_decode(text, start)
         except (ValueError, RecursionError):
             continue
-    return _FAIL
+        return value, start, end
+    return None
 
 
 def _from_prose(text: str) -> Any:
@@ -137,10 +161,14 @@ def _from_prose(text: str) -> Any:
             continue
     fallback: Any = _FAIL
     for start in starts:
-        value = _rebuild(text, start)
+        value, end = _rebuild(text, start)
+        if end is not None and _WORDS_ONLY.fullmatch(text, start + 1, end - 1):
+            continue  # "about {user}.", "with {that request}": prose, not JSON
         if value is not _FAIL and value:
             return value
-        if fallback is _FAIL:
+        # Empty is an answer only cut off by the end of the text ("[" then the cut); a closed
+        # container that rebuilds to nothing held no JSON (a real "{}" is valid JSON, found above).
+        if fallback is _FAIL and end is None:
             fallback = value
     return fallback
 
@@ -241,8 +269,9 @@ def _close(out: list[str], stack: list[_Frame]) -> None:
     out.append(_CLOSERS[frame.kind])
 
 
-def _rebuild(text: str, start: int) -> Any:
-    """Re-tokenise from ``start`` (a '{' or '[') into valid JSON and parse it."""
+def _rebuild(text: str, start: int) -> tuple[Any, int | None]:
+    """Re-tokenise from ``start`` (a '{' or '[') into valid JSON and parse it; and where the
+    container ends in ``text`` (``None`` when the end of the text cut it off)."""
     out: list[str] = [text[start]]
     stack = [_Frame(text[start])]
     i, n = start + 1, len(text)
@@ -289,9 +318,10 @@ def _rebuild(text: str, start: int) -> Any:
                 _put(out, top, _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False)), json.dumps(raw))
         else:
             i += 1
+    closed_at = None if stack else i
     while stack:  # the text ended inside: an unfinished item of an array is dropped whole
         _close(out, stack)
         if stack and stack[-1].kind == "[":
             del out[stack[-1].item_pos :]
             stack[-1].count -= 1
-    return _loads("".join(out))
+    return _loads("".join(out)), closed_at

@@ -3,12 +3,14 @@
 A call goes to the first target (tier by tier, in order) whose breaker lets
 it through. It moves on to the next target on a timeout, a connection error,
 an HTTP error (429 and 5xx are transient), a malformed reply, or an answer the
-caller rejects by raising :class:`~memoryd.errors.LLMOutputError`. When every
-target has been tried and attempts remain, transient failures are tried
-again after a short back-off, or after the ``Retry-After`` the vendor asked
-for when that fits in ``max_wait_s``. ``max_attempts`` bounds the attempts of
-one call; when none succeeds the call raises
-:class:`~memoryd.errors.LLMUnavailableError` naming each target's failure.
+caller rejects by raising :class:`~memoryd.errors.LLMOutputError`. Neither a
+rejected answer nor a refused request (HTTP 400, 413, 422: a context too long,
+say; the request's fault) counts against the target's circuit breaker: the
+target answered. When every target has been tried and attempts remain,
+transient failures are tried again after a short back-off, or after the
+``Retry-After`` the vendor asked for when that fits in ``max_wait_s``.
+``max_attempts`` bounds the attempts of one call; when none succeeds the call
+raises :class:`~memoryd.errors.LLMUnavailableError` naming each target's failure.
 
 The loop is generic: :meth:`Router.run` takes ``fn(target) -> awaitable``, so
 structured output, plain completions and a raw forwarding gateway (with
@@ -25,11 +27,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from memoryd.config import mask_url
 from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 from memoryd.llm.anthropic_client import AnthropicChat
 from memoryd.llm.breaker import Breaker, TargetStats
 from memoryd.llm.gemini_client import GeminiChat
-from memoryd.llm.http import translate_errors
+from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.providers import vendor
 from memoryd.llm.transport import HTTPClient
@@ -236,6 +239,10 @@ class Router:
                 stats.rejected += 1
                 breaker.success()  # it answered: the target is up
                 log.info("LLM answer rejected: %s", exc.message)
+            elif isinstance(exc, LLMRequestError):
+                stats.bad_requests += 1
+                breaker.success()  # it answered, refusing this request (too long, say): the target is up
+                log.warning("LLM request refused: %s", exc.message)
             else:
                 stats.failures += 1
                 breaker.failure()
@@ -262,7 +269,7 @@ class Router:
                     "tier": number,
                     "provider": target.provider,
                     "model": target.model,
-                    "base_url": target.base_url,
+                    "base_url": mask_url(target.base_url),
                     "state": breaker.current(),
                     "consecutive_failures": breaker.consecutive,
                     "times_opened": breaker.times_opened,

@@ -65,7 +65,8 @@ class ChatRequest:
 class Target:
     """One place a call can go: a vendor (provider), a model, where, and how long to wait.
 
-    ``api_key`` never appears in ``repr`` or in :attr:`label`.
+    ``api_key`` never appears in ``repr`` or in :attr:`label`, nor does ``base_url``'s userinfo
+    in :attr:`label`.
     """
 
     provider: str
@@ -80,8 +81,9 @@ class Target:
 
     @property
     def label(self) -> str:
-        """``provider:model@host`` — how logs, stats and errors name this target."""
+        """``provider:model@host[:port]`` — how logs, stats and errors name this target (never
+        with the URL's userinfo: ``http://user:password@host`` is labelled by ``host``)."""
         if self.name:
             return self.name
-        host = urlsplit(self.base_url).netloc or self.base_url
+        host = (urlsplit(self.base_url).netloc or self.base_url).rpartition("@")[2]
         return f"{self.provider}:{self.model}@{host}"

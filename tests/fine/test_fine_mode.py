@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import pytest
 
 from memoryd import AsyncMemory, NotSupportedError
 from memoryd.embedders.use import USEEmbedder
+from memoryd.ingest import fine as fine_module
 from memoryd.models import Event, MemoryKind
-from tests.fakes.llm_server import Script
+from tests.fakes.llm_server import Reply, Script
 from tests.fine.conftest import llm_settings
 
 ALICE = {"user_id": "alice"}
@@ -422,3 +424,55 @@ async def test_env_variables_alone_turn_on_fine_mode(
 def test_settings_helper_keeps_key_secret(tmp_path: Path, fake_llm: Script) -> None:
     settings = llm_settings(tmp_path, fake_llm.base_url)
     assert "sk-test-secret" not in json.dumps(settings.redacted())
+
+
+async def test_a_reply_of_the_wrong_shape_falls_over_to_the_next_tier(
+    tmp_path: Path, fake_llm: Script, fake_llm_factory: Callable[[], Script], embedder: USEEmbedder
+) -> None:
+    good = fake_llm_factory()
+    fake_llm.default(Reply(body={"choices": [{"message": "oops"}]}))
+    good.reply_json(facts("Ana moved to Lisbon"))
+    tiers = [
+        [{"provider": "custom", "model": "a", "base_url": fake_llm.base_url}],
+        [{"provider": "custom", "model": "b", "base_url": good.base_url}],
+    ]
+    settings = llm_settings(tmp_path, fake_llm.base_url, tiers=tiers, max_attempts=3)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        out = await mem.add("I moved to Lisbon last spring.", user_id="ana")
+        assert out.llm is not None and out.llm.fallback is None
+        assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD), ("fact", Event.ADD)]
+        assert (await mem.get_all(user_id="ana")).total == 2
+    assert len(fake_llm.requests) == 1 and len(good.requests) == 1
+
+
+async def test_a_reply_of_the_wrong_shape_from_the_only_target_keeps_the_messages(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.default(Reply(body={"choices": [{"message": {"content": "{}"}}], "usage": ["x"]}))
+    out = await fine.add("Remember that my passport expires in May.", **ALICE)
+    assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
+    assert out.llm is not None and out.llm.fallback is not None
+    assert "fast mode" in out.llm.fallback and "a malformed reply" in out.llm.fallback
+    assert (await fine.get(out[0].id)).text == "Remember that my passport expires in May."
+
+
+async def test_an_unexpected_error_in_extraction_keeps_the_messages(
+    fine: AsyncMemory, fake_llm: Script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a defect on an odd reply")
+
+    monkeypatch.setattr(fine_module, "structured", broken)
+    out = await fine.add("Remember that my passport expires in May.", **ALICE)
+    assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
+    assert out.llm is not None and out.llm.fallback is not None
+    assert "RuntimeError: a defect on an odd reply" in out.llm.fallback and "fast mode" in out.llm.fallback
+    assert (await fine.get_all(**ALICE)).total == 1
+
+
+async def test_a_refusal_with_braces_falls_back_to_episodes(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.default_text("I'm sorry, but I can't share personal details about {user}.")
+    out = await fine.add("I moved to Lisbon last spring.", **ALICE)
+    assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
+    assert out.llm is not None and out.llm.calls == 2  # asked, then re-asked once
+    assert out.llm.fallback is not None and "no JSON object or array" in out.llm.fallback

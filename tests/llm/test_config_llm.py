@@ -163,3 +163,27 @@ def test_config_show_masks_the_key_and_names_the_alias(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["settings"]["llm"]["api_key"] == "***"
     assert doc["sources"]["llm.model"] == "env MEMORYD_LLM_MODEL"
+
+
+def test_config_show_masks_the_password_of_a_base_url(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from memoryd.cli import app
+
+    env = {
+        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
+        "MEMORYD_LLM_MODEL": "gpt-4o-mini",
+        "MEMORYD_LLM_BASE_URL": "http://proxyuser:Sup3rS3cretPw@proxy.local:8080/v1",
+        "MEMORYD_LLM__TIERS": '[[{"provider": "custom", "model": "m", "base_url": "https://tok3nS3cret@llm.local/v1"}]]',
+    }
+    result = CliRunner().invoke(app, ["config", "show", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Sup3rS3cretPw" not in result.output and "tok3nS3cret" not in result.output
+    llm = json.loads(result.stdout)["settings"]["llm"]
+    assert llm["base_url"] == "http://proxyuser:***@proxy.local:8080/v1"
+    assert llm["tiers"][0][0]["base_url"] == "https://***@llm.local/v1"
+    router = build_router(load_settings(env=env), env={})
+    assert router is not None and router.targets[0].label == "custom:m@llm.local"
+    assert "tok3nS3cret" not in json.dumps(router.stats())

@@ -127,3 +127,43 @@ def test_a_truncated_list_gives_a_prefix_of_its_items(items: list[Any], data: st
 def test_fence_marks_inside_json_are_data() -> None:
     assert parse_json(': {"```": []} :').value == {"```": []}
     assert parse_json('Sure:\n```json\n{"a": 1}\n```').value == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but I can't share personal details about {user}.",
+        "I can't help with {that request}, sorry.",
+        "Nothing about [the user] {user_name} here.",
+    ],
+)
+def test_a_refusal_with_braces_is_not_an_empty_answer(text: str) -> None:
+    parsed = parse_json(text)
+    assert not parsed.ok and parsed.value is None and parsed.error
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Nothing found: {}", {}),  # a real empty object is one
+        ("Here: [ ] that is all", []),
+        ('{"facts": [', {"facts": []}),  # a truncated answer keeps what it had
+        ("[", []),
+    ],
+)
+def test_a_real_or_truncated_empty_container_still_parses(text: str, expected: Any) -> None:
+    parsed = parse_json(text)
+    assert parsed.ok and parsed.value == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'I found [2] facts:\n```json\n{"facts": ["a", "b"]}\n```',
+        'I found [2] facts:\n```json\n{"facts": ["a", "b",],}\n```',  # the fenced one needs repair
+        'See {note} and [2] below:\n```\n{"facts": ["a", "b"]}\n```\nDone [ok].',
+    ],
+)
+def test_a_fenced_answer_wins_over_brackets_in_the_prose_around_it(text: str) -> None:
+    parsed = parse_json(text)
+    assert parsed.ok and parsed.value == {"facts": ["a", "b"]}, parsed

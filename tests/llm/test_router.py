@@ -282,3 +282,88 @@ async def test_identical_targets_get_distinct_labels(
     router = make_router([[t], [t]])
     labels = [x.label for x in router.targets]
     assert labels == [t.label, f"{t.label}#2"] and set(router.stats()["targets"]) == set(labels)
+
+
+@pytest.mark.parametrize(
+    ("provider", "body"),
+    [
+        ("custom", {"choices": [{"message": "hello"}]}),
+        ("custom", {"choices": [{"message": {"content": "hi"}}], "usage": ["x"]}),
+        ("custom", {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "n/a"}}),
+        ("anthropic", {"content": [{"type": "text", "text": "hi"}], "usage": "lots"}),
+        ("gemini", {"candidates": [{"content": {"parts": [{"text": "hi"}]}}], "usageMetadata": "lots"}),
+        ("gemini", {"candidates": [{"content": "hi"}]}),
+    ],
+    ids=[
+        "message-a-string",
+        "usage-a-list",
+        "usage-not-numbers",
+        "anthropic-usage",
+        "gemini-usage",
+        "gemini-content",
+    ],
+)
+async def test_a_reply_of_the_wrong_shape_fails_over_to_the_next_tier(
+    fake_llm: Script,
+    fake_llm_factory: Callable[[], Script],
+    make_router: Callable[..., Router],
+    provider: str,
+    body: dict[str, object],
+) -> None:
+    good = fake_llm_factory()
+    fake_llm.reply_body(body, times=3)
+    good.reply_text("answer from tier two")
+    bad = target(fake_llm, provider)
+    router = make_router([[bad], [target(good, model="backup")]])
+    out = await router.complete(HELLO)
+    assert out.text == "answer from tier two" and out.target == router.tiers[1][0].label
+    stats = router.stats()["targets"][bad.label]
+    assert stats["failures"] >= 1 and f"{bad.label}: a malformed reply (" in stats["last_error"]
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+async def test_refused_requests_never_open_the_breaker(
+    fake_llm: Script, make_router: Callable[..., Router], status: int
+) -> None:
+    too_long = "This model's maximum context length is 8192 tokens. However, you requested 20000 tokens."
+    fake_llm.fail(status, message=too_long, times=3)
+    t = target(fake_llm)
+    router = make_router([[t]], breaker_failures=3, breaker_cooldown_s=30)
+    for _ in range(3):
+        with pytest.raises(LLMUnavailableError, match="maximum context length"):
+            await router.complete([{"role": "user", "content": "x" * 50_000}])
+    stats = router.stats()["targets"][t.label]
+    assert (stats["state"], stats["consecutive_failures"], stats["failures"]) == ("closed", 0, 0)
+    assert stats["bad_requests"] == 3 and "maximum context length" in stats["last_error"]
+    assert (await router.complete(HELLO)).text == "ok"  # a valid request still goes through
+    assert len(fake_llm.requests) == 4
+
+
+async def test_a_refused_key_still_counts_against_the_breaker_even_as_a_400(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.fail(400, message="API key not valid. Please pass a valid API key.", times=2)
+    t = target(fake_llm)
+    router = make_router([[t]], breaker_failures=2)
+    for _ in range(2):
+        with pytest.raises(LLMUnavailableError):
+            await router.complete(HELLO)
+    stats = router.stats()["targets"][t.label]
+    assert (stats["state"], stats["failures"], stats["bad_requests"]) == ("open", 2, 0)
+
+
+async def test_the_userinfo_of_base_url_never_appears_in_labels_errors_stats_or_logs(
+    make_router: Callable[..., Router], caplog: pytest.LogCaptureFixture
+) -> None:
+    password = "Sup3rS3cretPw"
+    host = dead_url().removeprefix("http://").removesuffix("/v1")
+    t = Target("custom", "m", f"http://proxyuser:{password}@{host}/v1", timeout_s=2)
+    assert t.label == f"custom:m@{host}"
+    router = make_router([[t]], max_attempts=1)
+    with caplog.at_level(logging.DEBUG, logger="memoryd.llm"), pytest.raises(LLMUnavailableError) as info:
+        await router.complete(HELLO)
+    stats = router.stats()
+    assert list(stats["targets"]) == [f"custom:m@{host}"]
+    assert stats["targets"][t.label]["base_url"] == f"http://proxyuser:***@{host}/v1"
+    for text in (info.value.message, str(info.value.to_dict()), str(stats), caplog.text):
+        assert password not in text and "proxyuser:" not in text.replace("proxyuser:***", "")

@@ -171,3 +171,21 @@ async def test_no_system_message_gets_one(fake_llm: Script, make_router: Callabl
     fake_llm.reply_json(GOOD)
     await structured(make_router([[target(fake_llm)]]), ASK, Extraction, instruct=False)
     assert fake_llm.last.json["messages"] == ASK
+
+
+async def test_a_refusal_with_braces_is_reasked_then_given_up_with_the_reason(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.default_text("I'm sorry, but I can't share personal details about {user}.")
+    router = make_router([[target(fake_llm)]])
+    out = await structured(router, ASK, Extraction)
+    assert out.value is None and out.calls == 2 and len(fake_llm.requests) == 2
+    assert out.error is not None and "no JSON object or array" in out.error
+
+
+async def test_a_fenced_answer_after_a_bracketed_number_is_used_first_time(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.reply_text(f"I found [2] facts:\n```json\n{json.dumps(GOOD)}\n```")
+    out = await structured(make_router([[target(fake_llm)]]), ASK, Extraction)
+    assert out.value == Extraction.model_validate(GOOD) and out.calls == 1 and out.error is None
