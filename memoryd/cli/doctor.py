@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key
+from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key, mask_url
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
@@ -326,10 +326,10 @@ def _llm_fix(target: Any, error: LLMError) -> str:
         names = ["llm.api_key (MEMORYD_LLM_API_KEY)", *(f"${v}" for v in vendor(target.provider).key_env)]
         return f"check the API key: {' or '.join(names)}" + ("" if target.api_key else "; none is set")
     if error.status == 404:
-        return f"check llm.model ({target.model!r}) and llm.base_url ({target.base_url})"
+        return f"check llm.model ({target.model!r}) and llm.base_url ({mask_url(target.base_url)})"
     if error.status is None:
-        return f"is the server at {target.base_url} running and reachable? (llm.base_url)"
-    return f"see the error; llm.base_url is {target.base_url}"
+        return f"is the server at {mask_url(target.base_url)} running and reachable? (llm.base_url)"
+    return f"see the error; llm.base_url is {mask_url(target.base_url)}"
 
 
 def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Check]:
@@ -344,7 +344,12 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
     checks: list[Check] = []
     for p in probes:
         target = p.target
-        data = {"tier": p.tier, "provider": target.provider, "model": target.model, "url": target.base_url}
+        data = {
+            "tier": p.tier,
+            "provider": target.provider,
+            "model": target.model,
+            "url": mask_url(target.base_url),
+        }
         name = f"llm:{target.label}"
         if p.error is not None:
             status: Status = "warn" if answered else "fail"

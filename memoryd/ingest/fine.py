@@ -122,15 +122,16 @@ class FineIngestor:
                 HistoryDraft.of(memory, Event.ADD, None, memory.text, actor + "/episode", now)
             )
         relations: dict[str, list[dict[str, str]]] = {"added_entities": [], "deleted_entities": []}
-        if extraction is not None and extraction.facts:
+        if extraction is not None and (extraction.facts or extraction.relations):
             episodes_only = _Work(
                 ChangeSet(upserts=list(work.changes.upserts), history=list(work.changes.history)),
                 results=list(work.results),
             )
             try:
                 facts = await self._facts(extraction, data, fresh)
-                await self._reconcile(facts, data, now, actor, usage, work)
-                self._relations(extraction, facts, data, now, work)
+                if facts:
+                    await self._reconcile(facts, data, now, actor, usage, work)
+                self._relations(extraction, facts, data, now, work, [mid for mid, _ in fresh])
             except MemorydError:
                 raise  # a store or embedder that is down: an honest error, nothing half-written
             except Exception as exc:  # a defect on some odd LLM output must not cost the messages
@@ -302,6 +303,7 @@ class FineIngestor:
                 work.results.append(_result(Event.NOOP, fact, target.id, reason))
                 return
             added = self._add(fact, data, when, now, actor, work, valid_to=target.valid_from)
+            work.changes.graph_close_memories.append(added.id)  # its relations end with it
             work.results.append(_result(Event.ADD, fact, added.id, f"history: until memory {target.id}"))
             return
         if d.event in ("SUPERSEDE", "DELETE") and target is not None:
@@ -358,10 +360,20 @@ class FineIngestor:
 
     # -- graph ---------------------------------------------------------------
     def _relations(
-        self, extraction: Extraction, facts: list[_Fact], data: AddInput, now: datetime, work: _Work
+        self,
+        extraction: Extraction,
+        facts: list[_Fact],
+        data: AddInput,
+        now: datetime,
+        work: _Work,
+        episodes: list[str],
     ) -> None:
+        """The extraction's relations, each asserted by its fact's memory; one tied to no fact
+        (or in an extraction without facts) by the add's first new episode, as of when it was said."""
         scope = owner_scope(data.scope)
-        fallback = facts[0].sources[0] if facts and facts[0].sources else None
+        first = facts[0].sources if facts and facts[0].sources else episodes
+        fallback = first[0] if first else None
+        said = next((t for t in data.times if t is not None), None) or now
         for rel in extraction.relations[: self.config.max_relations]:
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
             memory_id = fact.memory_id if fact is not None else fallback
@@ -376,7 +388,7 @@ class FineIngestor:
                     target_type=rel.target_type,
                     memory_id=memory_id,
                     scope=Scope(scope.user_id, scope.agent_id, data.scope.run_id),
-                    valid_from=(fact.when if fact is not None else None) or now,
+                    valid_from=(fact.when if fact is not None else None) or said,
                 )
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -85,3 +86,40 @@ async def test_an_unstorable_relation_field_loses_nothing_else(fine: AsyncMemory
     assert (await fine.get_all(user_id="alice")).total == 2
     entities = await fine.storage.graph.entities(Scope("alice"))
     assert sorted((e.name, e.type) for e in entities) == [("Alice", None), ("coffee", None), ("tea", None)]
+
+
+async def test_a_relation_of_history_added_late_ends_with_its_memory(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice lives in London", "sources": [0]}],
+            "relations": [{"source": "Alice", "relation": "lives_in", "target": "London", "fact": 0}],
+        }
+    )
+    await fine.add("I live in London.", user_id="alice", timestamp="2024-06-01T09:00:00Z")
+    fake_llm.reply_json(  # older history, told later: in 2023 she lived in Paris
+        {
+            "facts": [{"text": "Alice lives in Paris", "sources": [0]}],
+            "relations": [{"source": "Alice", "relation": "lives_in", "target": "Paris", "fact": 0}],
+        }
+    )
+    fake_llm.reply_json({"decisions": [{"fact": 0, "event": "SUPERSEDE", "target": 0}]})
+    await fine.add("I live in Paris.", user_id="alice", timestamp="2023-01-01T09:00:00Z")
+    now = await fine.storage.graph.neighbours(Scope("alice"), ["Alice"])
+    assert [(r.relation, r.target.name) for r in now] == [("lives_in", "London")]
+    then = await fine.storage.graph.neighbours(Scope("alice"), ["Alice"], as_of=datetime(2023, 6, 1, tzinfo=UTC))
+    assert [(r.relation, r.target.name) for r in then] == [("lives_in", "Paris")]
+
+
+async def test_relations_without_facts_are_kept_as_of_when_they_were_said(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.reply_json(
+        {"facts": [], "relations": [{"source": "Carol", "relation": "sister_of", "target": "Dana"}]}
+    )
+    out = await fine.add("Carol is Dana's sister.", user_id="carol", timestamp="2024-01-10T09:00:00Z")
+    assert out.relations is not None and out.relations["added_entities"] == [
+        {"source": "Carol", "relationship": "sister_of", "target": "Dana"}
+    ]
+    [rel] = await fine.storage.graph.neighbours(Scope("carol"), ["Carol"])
+    assert rel.memory_id == out[0].id  # asserted by the episode itself
+    assert rel.valid_from == datetime(2024, 1, 10, 9, tzinfo=UTC)  # when it was said, not when stored

@@ -54,3 +54,10 @@ def test_a_config_problem_is_a_failed_check() -> None:
     assert (
         check.status == "fail" and "set llm.model" in check.detail and check.fix and "llm.model" in check.fix
     )
+
+
+def test_a_password_in_base_url_is_never_shown() -> None:
+    url = dead_url().replace("http://", "http://proxyuser:Sup3rS3cret@")
+    overall, target = llm_checks(load_settings(env={"MEMORYD_LLM_BASE_URL": url, "MEMORYD_LLM_MODEL": "m"}), env={})
+    shown = repr([overall.detail, overall.fix, target.name, target.detail, target.fix, target.data])
+    assert "Sup3rS3cret" not in shown and "proxyuser:***@" in shown
