@@ -383,22 +383,12 @@ class AsyncMemory:
             updated_at=now,
         )
         vector = None if same_text else (await self._embed([self.represent.line(new)]))[0]
-        await self.storage.commit(
-            ChangeSet(
-                upserts=[StoredMemory(new, vector, None if same_text else self.represent.terms(new))],
-                history=[
-                    HistoryDraft.of(
-                        old,
-                        Event.UPDATE,
-                        old.text,
-                        new.text,
-                        "api:update",
-                        now,
-                        metadata_changed=not same_meta,
-                    )
-                ],
-            )
+        update = HistoryDraft.of(
+            old, Event.UPDATE, old.text, new.text, "api:update", now, metadata_changed=not same_meta
         )
+        terms = None if same_text else self.represent.terms(new)
+        changes = ChangeSet(upserts=[StoredMemory(new, vector, terms)], history=[update])
+        await self.tiers.revise(changes, new, vector)  # a changed text's words and vector reach its turn
         return new
 
     async def delete(

@@ -10,7 +10,9 @@ extraction gives such facts), owned by the user and agent of the conversation.
 
 Conservative, like :mod:`memoryd.ingest.rules`: a request must open its clause
 (after "please", "from now on", "can you" and the like), style words come from
-fixed lists, and questions, conditionals and reported speech give nothing.
+fixed lists, and questions, conditionals and reported speech give nothing — including a
+request that ends by saying who said it ("Keep it short, said the editor.", "…, my
+advisor warned me."), unless that is the user ("…, like I said.").
 Pure: no I/O, never raises.
 """
 
@@ -257,6 +259,23 @@ _ZH_RULES: list[tuple[str, re.Pattern[str], Builder]] = [
     ),
 ]
 
+_SPEECH = (
+    r"said|says|told|tells|warned|warns|asked|asks|insisted|insists|added|adds|replied|replies|wrote|"
+    r"writes|advised|advises|suggested|suggests|reminded|reminds|explained|explains|urged|urges|"
+    r"ordered|orders|recommended|recommends|instructed|instructs|shouted|yelled|whispered|noted|notes"
+)
+_WORD = r"[\w'’-]+"
+# A clause that ends by saying who said it: ", said the editor." / ", my advisor warned me."
+_REPORTED = re.compile(
+    r",[\"”’']?\s*(?:(?:" + _SPEECH + r")\b(?:\s+" + _WORD + r"){1,4}"
+    r"|(?P<who>" + _WORD + r"(?:\s+" + _WORD + r"){0,3})\s+(?:" + _SPEECH + r")\b"
+    r"(?:\s+(?:me|us|him|her|them|you|so|to|once|again|too|yesterday|today)\b){0,3})"
+    r"\s*[.!…\"”’']*\s*$",
+    re.I,
+)
+_OWN_WORDS = re.compile(  # ... but the user's own: ", like I said", ", as I told you"
+    r"(?:as |like )?(?:i|we)(?:['’]ve|['’]d)?(?:\s+(?:already|just|always|also|have|had|did|once))*", re.I
+)
 _ZH_HEDGE = re.compile(r"如果|假如|要是|为什么|为啥|他说|她说|他们说|可能|也许|是不是")
 _POLITE_QUESTION = re.compile(r"^(?:\w+[,]?\s+)?(?:can|could|would|will) you\b", re.I)
 
@@ -275,6 +294,15 @@ def _match(clause: str, rules: Sequence[tuple[str, re.Pattern[str], Builder]]) -
     return None
 
 
+def _reported(clause: str) -> bool:
+    """Whether an English clause ends by saying someone other than the user said it."""
+    found = _REPORTED.search(clause)
+    if found is None:
+        return False
+    who = found.group("who")
+    return who is None or _OWN_WORDS.fullmatch(who) is None
+
+
 def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
     """What one user message asks of the assistant's behaviour (never raises)."""
     if role not in (None, "user") or not isinstance(text, str):
@@ -288,7 +316,7 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
                 continue
             if re.search(r"[\u4e00-\u9fff]", clause):
                 found = None if _ZH_HEDGE.search(clause) else _match(clause, _ZH_RULES)
-            elif "?" in clause and not _POLITE_QUESTION.search(clause):
+            elif ("?" in clause and not _POLITE_QUESTION.search(clause)) or _reported(clause):
                 found = None
             else:
                 found = _match(clause, _EN_RULES)

@@ -8,6 +8,7 @@ tokenizer (:func:`memoryd.text.tokenize`), keeping words of two characters or mo
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -15,9 +16,10 @@ from operator import itemgetter
 
 from memoryd.text import STOPWORDS, tokenize
 
-__all__ = ["KEEP", "label", "merge_counts", "words"]
+__all__ = ["KEEP", "POOL", "label", "merge_counts", "sum_counts", "words"]
 
-KEEP = 24  # keywords a segment keeps, most frequent first
+KEEP = 24  # keywords a topic keeps, most frequent first
+POOL = 64  # word counts a segment keeps: its keywords, and room for new words to catch up
 _LABEL_WORDS = 3
 _MAX_WORDS_PER_TURN = 40
 _LATIN = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -52,13 +54,45 @@ def words(text: str) -> tuple[str, ...]:
 
 
 def merge_counts(
-    counts: Sequence[tuple[str, int]], new: Iterable[str], keep: int = KEEP
+    counts: Sequence[tuple[str, int]], new: Iterable[str], keep: int = POOL
 ) -> tuple[tuple[str, int], ...]:
-    """``counts`` plus one for each of ``new``, most frequent first (ties: first seen), ``keep`` kept."""
+    """``counts`` plus one for each of ``new``, most frequent first (ties: first counted), at most ``keep``.
+
+    A space-saving counter: once ``keep`` words are counted, a new word takes the place of the
+    least frequent one (the longest counted of those) with that count plus one, so a word later
+    turns keep using climbs into the keywords however many words came before it. A count is then
+    at most the replaced count too high, and every word more frequent than one in ``keep`` of all
+    the words counted is kept."""
     merged = dict(counts)  # ranked already: equal counts keep this order, new words come after
+    rank = {word: i for i, word in enumerate(merged)}
+    order = len(rank)  # the rank the next word counted gets
+    heap: list[tuple[int, int, str]] | None = None  # (count, rank, word), once the pool is full
     for word in new:
-        merged[word] = merged.get(word, 0) + 1
-    return tuple(sorted(merged.items(), key=itemgetter(1), reverse=True)[:keep])  # stable
+        n = merged.get(word, 0)
+        if not n and len(merged) >= keep:
+            if heap is None:
+                heap = [(c, rank[w], w) for w, c in merged.items()]
+                heapq.heapify(heap)
+            while merged.get(heap[0][2]) != heap[0][0] or rank[heap[0][2]] != heap[0][1]:
+                heapq.heappop(heap)  # stale: counted again since, or replaced
+            n, _, gone = heapq.heappop(heap)
+            del merged[gone], rank[gone]
+        if word not in rank:
+            rank[word], order = order, order + 1
+        merged[word] = n + 1
+        if heap is not None:
+            heapq.heappush(heap, (n + 1, rank[word], word))
+    return tuple(sorted(merged.items(), key=lambda wc: (-wc[1], rank[wc[0]]))[:keep])
+
+
+def sum_counts(many: Iterable[Sequence[tuple[str, int]]], keep: int = KEEP) -> tuple[tuple[str, int], ...]:
+    """The counts of several lists added up (a topic's segments), most frequent first (ties: first
+    seen), ``keep`` kept."""
+    total: dict[str, int] = {}
+    for counts in many:
+        for word, n in counts:
+            total[word] = total.get(word, 0) + n
+    return tuple(sorted(total.items(), key=itemgetter(1), reverse=True)[:keep])  # stable
 
 
 def label(counts: Sequence[tuple[str, int]], n: int = _LABEL_WORDS) -> str:

@@ -117,7 +117,8 @@ class Segment:
     """A mid-term page: turns on one topic, its centroid, keywords and what its heat is made of.
 
     ``centroid`` is the mean of its turns' vectors (not normalised); ``keywords`` are
-    (word, count) pairs, most frequent first; ``level`` is the lowest processing level of
+    (word, count) pairs, most frequent first (a bounded pool: see
+    :func:`memoryd.hierarchy.keywords.merge_counts`); ``level`` is the lowest processing level of
     its turns (below the memory's own: turns still to hand to long-term processing).
     """
 
@@ -156,7 +157,9 @@ class TierChanges:
     dropped); ``segments`` are written whole except ``retrievals`` (only ever
     incremented) and ``touched_at`` (never moved back); ``retrieved`` (memory id ->
     (count, time of the latest)) adds retrievals to the segments those turns are in
-    when the write commits; ``levels`` raises turns' processing level.
+    when the write commits; ``levels`` raises turns' processing level; ``revised`` (memory id ->
+    (new index vector, new keywords)) is for turns whose memory's text changed: a short-term
+    turn takes both, a turn in a segment its keywords, and its segment is recounted.
     """
 
     new_turns: list[NewTurn] = field(default_factory=list)
@@ -165,9 +168,12 @@ class TierChanges:
     segments: list[Segment] = field(default_factory=list)
     retrieved: dict[str, tuple[int, float]] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
+    revised: dict[str, tuple[np.ndarray, tuple[str, ...]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.new_turns or self.moved or self.segments or self.retrieved or self.levels)
+        return bool(
+            self.new_turns or self.moved or self.segments or self.retrieved or self.levels or self.revised
+        )
 
 
 @dataclass(frozen=True, slots=True)

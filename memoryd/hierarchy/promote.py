@@ -12,7 +12,9 @@ yet processed as far as this memory can go are processed now:
   exactly as if they had just been added, except that the episodes are not stored again.
 
 Returns the processing level reached; below the memory's capability (the LLM failed)
-the segment stays unmarked and is tried again on a later write.
+the segment stays unmarked and is tried again on a later write. :class:`~memoryd.hierarchy.tiers.Tiers`
+hands over one session's turns at a time and keeps the level of each session that succeeded,
+so a retry sends only the sessions that failed.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@
   episodes (planned by :func:`memoryd.hierarchy.planner.plan_write` under a per-owner
   lock, so two writes of one owner never plan from the same state), then hands
   promoted segments whose turns still need it to long-term processing.
+- :meth:`Tiers.revise` commits an update of a memory together with its turn's new
+  keywords and vector when its text changed (its segment is then recounted), under
+  the same lock, so no write moves the turn with its old words meanwhile.
 - :meth:`Tiers.note` records what a search or context returned. It only counts ids in
   memory: no I/O on the read path. The counts reach the segments' heat with the next
   write (in its transaction), on :meth:`flush`, or in the background once
@@ -29,19 +32,19 @@ import numpy as np
 from memoryd.config import TiersConfig
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.keywords import words
-from memoryd.hierarchy.models import NewTurn, Segment, SessionInfo, TierChanges
+from memoryd.hierarchy.models import LEVEL_NONE, NewTurn, Segment, SessionInfo, TierChanges
 from memoryd.hierarchy.planner import Plan, overflow, plan_write
 from memoryd.hierarchy.tree import build_tree
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.locks import OwnerLocks
-from memoryd.models import MemoryRecord, Scope, new_id, utcnow
+from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
 __all__ = ["Clock", "Process", "Tiers"]
 
 Clock = Callable[[], datetime]
-# Long-term processing of episodes (a promoted segment's turns not yet processed): returns the
-# processing level reached (LEVEL_RULES, LEVEL_LLM; lower: it failed and is retried later).
+# Long-term processing of episodes (a promoted segment's turns of one session not yet processed):
+# returns the processing level reached (LEVEL_RULES, LEVEL_LLM; lower: it failed and is retried later).
 Process = Callable[[list[MemoryRecord]], Awaitable[int]]
 
 _log = logging.getLogger("memoryd.hierarchy")
@@ -113,6 +116,19 @@ class Tiers:
                 await self._promote(store, segment)
         return diff
 
+    async def revise(self, changes: ChangeSet, memory: MemoryRecord, vector: np.ndarray | None) -> GraphDiff:
+        """Commit ``changes``, an update of ``memory``; when it is an episode whose text changed
+        (``vector``: its new index vector; None when the text is the same), its turn takes the new
+        text's keywords (and vector, in short-term) in the same commit and its segment is recounted,
+        so the old text's words leave the hierarchy."""
+        store = self.store
+        if store is None or vector is None or memory.kind is not MemoryKind.EPISODE:
+            return await self.storage.commit(changes)
+        revised = {memory.id: (np.asarray(vector, dtype=np.float32), words(memory.text))}
+        async with self._locks.of(owner_scope(memory.scope)):  # not between a write's plan and commit
+            changes.tiers = TierChanges(revised=revised)
+            return await self.storage.commit(changes)
+
     async def _plan(
         self,
         store: SegmentStore,
@@ -156,22 +172,32 @@ class Tiers:
         )  # fmt: skip
 
     async def _promote(self, store: SegmentStore, segment: Segment) -> None:
-        """Hand a hot segment's unprocessed turns to long-term processing, then mark it promoted."""
+        """Hand a hot segment's unprocessed turns to long-term processing, a session at a time, then
+        mark it promoted. The turns of a session that failed are tried again on a later write; the
+        sessions that succeeded keep their level, so they are not processed twice."""
         rows = [r for r in await store.turns(segment_id=segment.id) if r.level < self.capability]
         found = await self.storage.records.get_many([r.memory_id for r in rows])
-        episodes = [found[r.memory_id] for r in rows if r.memory_id in found]
-        try:
-            reached = await self._process(episodes) if episodes else self.capability
-        except Exception as exc:  # noqa: BLE001 - the write succeeded; promotion is retried later
-            _log.warning("promotion of segment %s failed, retried on a later write: %s", segment.id, exc)
+        sessions: dict[str | None, list[MemoryRecord]] = {}
+        for m in sorted((found[r.memory_id] for r in rows if r.memory_id in found), key=_said):
+            sessions.setdefault(m.run_id, []).append(m)
+        done = True
+        for episodes in sessions.values():
+            try:
+                reached = await self._process(episodes)
+            except Exception as exc:  # noqa: BLE001 - the write succeeded; promotion is retried later
+                _log.warning("promotion of segment %s failed, retried on a later write: %s", segment.id, exc)
+                reached = LEVEL_NONE
+            if reached < self.capability:
+                done = False  # e.g. the LLM was down: left hot and unprocessed, tried again later
+                continue
+            levels = {m.id: reached for m in episodes}
+            await self.storage.commit(ChangeSet(tiers=TierChanges(levels=levels)))
+        if not done:
             return
-        if reached < self.capability:
-            return  # e.g. the LLM was down: left hot and unprocessed, tried again later
-        marked = replace(
-            segment, promoted_at=self._now(), promotions=segment.promotions + 1, level=self.capability
-        )
-        tiers = TierChanges(segments=[marked], levels={r.memory_id: reached for r in rows})
-        await self.storage.commit(ChangeSet(tiers=tiers))
+        now, promotions = self._now(), segment.promotions + 1
+        marked = replace(segment, promoted_at=now, promotions=promotions, level=self.capability)
+        gone = {r.memory_id: self.capability for r in rows if r.memory_id not in found}  # nothing to do
+        await self.storage.commit(ChangeSet(tiers=TierChanges(segments=[marked], levels=gone)))
 
     # -- heat on retrieval ---------------------------------------------------
     def note(self, memories: Iterable[MemoryRecord]) -> None:
@@ -267,3 +293,8 @@ class Tiers:
             await self.flush()
         except Exception as exc:  # noqa: BLE001 - closing must not fail on derived state
             _log.warning("heat not written at close: %s", exc)
+
+
+def _said(m: MemoryRecord) -> tuple[datetime, datetime]:
+    """When a turn was said, for ordering (its event time, else when it was added)."""
+    return (m.event_time or m.created_at, m.created_at)

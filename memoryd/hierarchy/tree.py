@@ -30,7 +30,7 @@ import numpy as np
 
 from memoryd.config import TiersConfig
 from memoryd.hierarchy.heat import heats
-from memoryd.hierarchy.keywords import label, merge_counts
+from memoryd.hierarchy.keywords import label, sum_counts
 from memoryd.hierarchy.models import EVICTED, LONG, MID, SHORT, Segment, TurnRow
 from memoryd.models import MemoryKind, MemoryRecord, Scope
 
@@ -126,10 +126,7 @@ def build_tree(
     topics = []
     groups, rest = _topics(ranked, config.topic_similarity)
     for group in groups:
-        kw: tuple[tuple[str, int], ...] = ()
-        for i in group:
-            for word, n in ranked[i].keywords:
-                kw = merge_counts(kw, [word] * n)
+        kw = sum_counts(ranked[i].keywords for i in group)
         topics.append(
             {
                 "id": f"topic:{ranked[group[0]].id}",

@@ -63,7 +63,8 @@ class StoredTurn:
 
     ``owner`` is the owner's key (:func:`memoryd.hierarchy.models.owner_key`), ``user_id`` and
     ``agent_id`` its parts, ``run_id`` the turn's session. A short-term turn (``segment_id`` None)
-    keeps its vector and keywords (``words``); a turn in a segment has neither (None)."""
+    keeps its vector and keywords (``words``); a turn in a segment keeps its keywords only (its
+    segment's are rebuilt from them when a turn leaves or changes), its vector None."""
 
     memory_id: str
     owner: str

@@ -29,6 +29,8 @@ from memoryd.models import Event, MemoryKind
         ("你说得太复杂了", "助手应该用更简单的话解释。"),
         ("回答详细一点", "助手应该回答得更详细。"),
         ("别再道歉了", "助手不应道歉。"),
+        ("Keep it short, like I said.", "The assistant should keep its answers concise."),  # the user's own
+        ("Don't use emojis, I told you!", "The assistant should not use emojis."),
     ],
 )
 def test_feedback_becomes_assistant_knowledge(message: str, statement: str) -> None:
@@ -50,6 +52,11 @@ def test_feedback_becomes_assistant_knowledge(message: str, statement: str) -> N
         "电影太长了",
         "为什么不要用表情符号？",
         "我想要详细一点的地图",
+        "Keep it short, said the editor.",  # reported speech after the request
+        "Don't use bullet points in your thesis, my advisor warned me.",
+        "Be more concise, as my teacher always says.",
+        '"Keep it short," said the editor.',
+        "Keep it short, I was told.",
     ],
 )
 def test_what_is_not_feedback(message: str) -> None:

@@ -1,17 +1,23 @@
 """The memory hierarchy's bookkeeping in two tables of the shared SQLite file.
 
 ``tier_turns`` has one row per episode in the hierarchy: its owner and session,
-its segment (``NULL`` while short-term) and how far it has been processed into
-long-term memory; a short-term turn also keeps its vector and keywords, so it can
-join a segment later without reading the indexes. ``segments`` has one row per
+its segment (``NULL`` while short-term), how far it has been processed into
+long-term memory and its keywords; a short-term turn also keeps its vector, so it
+can join a segment later without reading the indexes. ``segments`` has one row per
 segment: owner, label and keywords, centroid, counts, times and tier.
 
 Writes join the write's transaction (:meth:`apply`). A segment row is written
 whole except ``retrievals``, which only ever grows by increments, and
 ``touched_at``, which never moves back, so deferred heat flushes and writes
-never undo each other. The mid-term segments of recently written owners are
-cached (their centroids are read on every write that moves a turn); own commits
-update the cache, a write by another process empties it.
+never undo each other. A segment a turn leaves (a hard delete) or whose turn's
+text changed is recounted from the turns it holds then: its turn count, keywords
+and label from their keywords, its centroid from their vectors in the vector
+index's table of this file. So is a segment a write planned from rows a delete
+changed before the write committed (deletes take no owner lock): its count is
+checked against its turns, and a segment whose turns are all gone is not written
+back. The mid-term segments of recently written owners are cached (their
+centroids are read on every write that moves a turn); own commits update the
+cache, a write by another process or one that recounted a segment empties it.
 
 Export and import list both tables a page at a time (:meth:`SQLiteSegmentStore.scan_turns`,
 :meth:`~SQLiteSegmentStore.scan_segments`) and write the rows back verbatim
@@ -30,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from memoryd.hierarchy.keywords import label, merge_counts, words
 from memoryd.hierarchy.models import (
     EVICTED,
     MID,
@@ -88,13 +95,10 @@ _SEG_COLS = (
     "id, owner, user_id, agent_id, label, keywords, centroid, turns, retrievals, created_at, "
     "touched_at, last_run_id, tier, promoted_at, promotions, level"
 )
-_UPSERT_SEGMENT = f"""
-INSERT INTO segments ({_SEG_COLS}) VALUES ({", ".join("?" * 16)})
-ON CONFLICT(id) DO UPDATE SET label=excluded.label, keywords=excluded.keywords,
-    centroid=excluded.centroid, turns=excluded.turns, touched_at=max(touched_at, excluded.touched_at),
-    last_run_id=excluded.last_run_id, tier=excluded.tier, promoted_at=excluded.promoted_at,
-    promotions=excluded.promotions, level=excluded.level
-"""
+_UPDATE_SEGMENT = (
+    "UPDATE segments SET label = ?, keywords = ?, centroid = ?, turns = ?, touched_at = max(touched_at, ?), "
+    "last_run_id = ?, tier = ?, promoted_at = ?, promotions = ?, level = ? WHERE id = ?"
+)
 _TURN_COLS = "memory_id, owner, user_id, agent_id, run_id, at, level, segment_id, vector, words"
 _INSERT_SEGMENT = f"INSERT INTO segments ({_SEG_COLS}) VALUES ({', '.join('?' * 16)})"
 _INSERT_TURN = f"INSERT INTO tier_turns ({_TURN_COLS}) VALUES ({', '.join('?' * 10)})"
@@ -115,6 +119,13 @@ def _segment_row(s: Segment) -> tuple[Any, ...]:
         s.id, s.owner, s.user_id, s.agent_id, s.label, json.dumps(s.keywords, ensure_ascii=False),
         _blob(s.centroid), s.turns, s.retrievals, s.created_at, s.touched_at, s.last_run_id, s.tier,
         s.promoted_at, s.promotions, s.level,
+    )  # fmt: skip
+
+
+def _update_row(s: Segment) -> tuple[Any, ...]:
+    return (
+        s.label, json.dumps(s.keywords, ensure_ascii=False), _blob(s.centroid), s.turns, s.touched_at,
+        s.last_run_id, s.tier, s.promoted_at, s.promotions, s.level, s.id,
     )  # fmt: skip
 
 
@@ -241,20 +252,27 @@ class SQLiteSegmentStore:
                     (
                         t.memory_id, key, owner.user_id, owner.agent_id, t.run_id, t.at, t.level,
                         t.segment_id, _blob(t.vector) if short else None,
-                        json.dumps(t.words, ensure_ascii=False) if short else None,
+                        json.dumps(t.words, ensure_ascii=False),
                     )
                 )  # fmt: skip
+        revised = [
+            (json.dumps(list(w), ensure_ascii=False), _blob(v), mid)
+            for mid, (v, w) in (tiers.revised.items() if tiers is not None else ())
+        ]
 
         heated: dict[str, tuple[int, float]] = {}  # filled by the op: segment id -> retrievals added
+        recounted: list[bool] = []  # filled by the op: a segment was not written as planned
 
         def op(conn: sqlite3.Connection) -> None:
             if tiers is not None:
-                heated.update(_write(conn, tiers, new_rows))
+                found, fixed = _write(conn, tiers, new_rows, revised)
+                heated.update(found)
+                recounted.append(fixed)
             if deletes:
                 _forget(conn, deletes)
 
         def after() -> None:
-            if deletes:
+            if deletes or any(recounted):
                 self._cache.clear()
             elif tiers is not None:
                 self._cache.update(tiers.segments, heated)
@@ -522,11 +540,14 @@ class SQLiteSegmentStore:
 
 
 def _write(
-    conn: sqlite3.Connection, tiers: TierChanges, new_rows: list[tuple[Any, ...]]
-) -> dict[str, tuple[int, float]]:
-    """Write the tier changes; returns the retrievals added, by segment."""
-    if tiers.segments:
-        conn.executemany(_UPSERT_SEGMENT, [_segment_row(s) for s in tiers.segments])
+    conn: sqlite3.Connection,
+    tiers: TierChanges,
+    new_rows: list[tuple[Any, ...]],
+    revised: list[tuple[str, bytes, str]],
+) -> tuple[dict[str, tuple[int, float]], bool]:
+    """Write the tier changes; returns the retrievals added, by segment, and whether a segment
+    was not written as planned (recounted, or not written back: see the module doc)."""
+    missing = {s.id for s in tiers.segments if conn.execute(_UPDATE_SEGMENT, _update_row(s)).rowcount == 0}
     if new_rows:
         conn.executemany(
             "INSERT OR IGNORE INTO tier_turns (memory_id, owner, user_id, agent_id, run_id, at, level, "
@@ -535,7 +556,7 @@ def _write(
         )
     if tiers.moved:
         conn.executemany(
-            "UPDATE tier_turns SET segment_id = ?, vector = NULL, words = NULL WHERE memory_id = ?",
+            "UPDATE tier_turns SET segment_id = ?, vector = NULL WHERE memory_id = ?",
             [(sid, mid) for mid, sid in tiers.moved.items()],
         )
     if tiers.levels:
@@ -543,6 +564,26 @@ def _write(
             "UPDATE tier_turns SET level = max(level, ?) WHERE memory_id = ?",
             [(level, mid) for mid, level in tiers.levels.items()],
         )
+    fixed = False
+    for s in tiers.segments:  # as planned, unless a delete committed since the plan read them
+        held = _held(conn, s.id)
+        if s.id in missing:  # new, or deleted meanwhile with all its turns
+            if not held:
+                fixed = True  # not brought back (nor created for turns deleted meanwhile)
+                continue
+            conn.execute(_INSERT_SEGMENT, _segment_row(s))
+        if held != s.turns:
+            _recount(conn, s.id)
+            fixed = True
+    if revised:
+        conn.executemany(
+            "UPDATE tier_turns SET words = ?, vector = CASE WHEN segment_id IS NULL THEN ? ELSE NULL END "
+            "WHERE memory_id = ?",
+            revised,
+        )
+        for sid in _segments_of(conn, [r[2] for r in revised]):
+            _recount(conn, sid)
+            fixed = True
     heated: dict[str, tuple[int, float]] = {}
     ids = list(tiers.retrieved)
     for start in range(0, len(ids), 500):  # last: a turn that moved in this write heats its new segment
@@ -561,27 +602,90 @@ def _write(
             "UPDATE segments SET retrievals = retrievals + ?, touched_at = max(touched_at, ?) WHERE id = ?",
             [(n, at, sid) for sid, (n, at) in heated.items()],
         )
-    return heated
+    return heated, fixed
 
 
 def _forget(conn: sqlite3.Connection, deletes: list[tuple[str]]) -> None:
-    """Hard-deleted memories leave the hierarchy; a segment left empty goes too."""
-    touched: set[str] = set()
-    for start in range(0, len(deletes), 500):
-        chunk = [d[0] for d in deletes[start : start + 500]]
+    """Hard-deleted memories leave the hierarchy; their segments are recounted from the turns
+    left (a segment left empty goes too)."""
+    ids = [d[0] for d in deletes]
+    touched = _segments_of(conn, ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        touched.update(
-            r[0]
-            for r in conn.execute(
-                f"SELECT DISTINCT segment_id FROM tier_turns WHERE memory_id IN ({marks}) "
-                "AND segment_id IS NOT NULL",
-                chunk,
-            )
-        )
         conn.execute(f"DELETE FROM tier_turns WHERE memory_id IN ({marks})", chunk)
     for sid in touched:
-        left = conn.execute("SELECT count(*) FROM tier_turns WHERE segment_id = ?", (sid,)).fetchone()[0]
-        if left:
-            conn.execute("UPDATE segments SET turns = ? WHERE id = ?", (left, sid))
-        else:
-            conn.execute("DELETE FROM segments WHERE id = ?", (sid,))
+        _recount(conn, sid)
+
+
+def _held(conn: sqlite3.Connection, segment_id: str) -> int:
+    """How many turns a segment holds."""
+    (n,) = conn.execute("SELECT count(*) FROM tier_turns WHERE segment_id = ?", (segment_id,)).fetchone()
+    return int(n)
+
+
+def _segments_of(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> set[str]:
+    """The segments these turns are in."""
+    sql = "SELECT segment_id FROM tier_turns WHERE memory_id IN ({marks}) AND segment_id IS NOT NULL"
+    return {r[0] for r in _select(conn, sql, memory_ids)}
+
+
+def _recount(conn: sqlite3.Connection, segment_id: str) -> bool:
+    """Rebuild a segment from the turns it holds now (one left it, or changed): its turn count,
+    keywords and label from their keywords, its centroid from their vectors. A segment left
+    empty goes. Returns whether it is still there."""
+    rows = conn.execute(
+        "SELECT memory_id, words FROM tier_turns WHERE segment_id = ? ORDER BY seq", (segment_id,)
+    ).fetchall()
+    if not rows:
+        conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+        return False
+    texts = _texts(conn, [mid for mid, kept in rows if kept is None])
+    found: list[str] = []
+    for mid, kept in rows:
+        found.extend(json.loads(kept) if kept is not None else words(texts.get(mid, "")))
+    kw = merge_counts((), found)
+    centroid = _centroid(conn, [mid for mid, _ in rows])
+    conn.execute(
+        "UPDATE segments SET turns = ?, keywords = ?, label = ?, centroid = coalesce(?, centroid) "
+        "WHERE id = ?",
+        (len(rows), json.dumps(kw, ensure_ascii=False), label(kw), centroid, segment_id),
+    )
+    return True
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
+def _select(conn: sqlite3.Connection, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``sql`` (its ids as ``{marks}``) run over ``ids`` a chunk at a time."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        rows += conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+    return rows
+
+
+def _texts(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> dict[str, str]:
+    """The texts of these memories from the record store's table in this file: the keywords of
+    turns that joined a segment before turns kept them there (none when records live elsewhere)."""
+    if not memory_ids or not _has_table(conn, "memories"):
+        return {}
+    return dict(_select(conn, "SELECT id, text FROM memories WHERE id IN ({marks})", memory_ids))
+
+
+def _centroid(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> bytes | None:
+    """The mean of these turns' unit vectors (as the planner builds a centroid), from the vector
+    index's table in this file; None when it holds none of them (or vectors live elsewhere)."""
+    if not _has_table(conn, "vectors"):
+        return None
+    sql = "SELECT vec FROM vectors WHERE memory_id IN ({marks})"
+    found = [_vector(r[0]) for r in _select(conn, sql, memory_ids)]
+    if not found:
+        return None
+    units = np.stack([v for v in found if v.size == found[0].size])
+    norms = np.linalg.norm(units, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return _blob((units / norms).mean(axis=0))

@@ -1,0 +1,31 @@
+"""A segment's keywords: a bounded pool of word counts that keeps following what its turns say."""
+
+from __future__ import annotations
+
+from memoryd.hierarchy.keywords import label, merge_counts
+
+PACKING = (
+    "tent stove lantern compass blanket pillow backpack boots jacket gloves scarf helmet rope knife "
+    "matches kettle thermos hammock binoculars flashlight umbrella sunscreen sandals towel"
+).split()
+
+
+def test_a_word_later_turns_keep_using_climbs_into_the_keywords() -> None:
+    counts = merge_counts((), PACKING)  # more distinct words than a segment shows
+    for _ in range(5):
+        counts = merge_counts(counts, ["kayak", "paddled"])
+    assert counts[:2] == (("kayak", 5), ("paddled", 5)) and label(counts).startswith("kayak, paddled")
+    assert ("tent", 1) in counts  # the earlier words are still counted
+
+
+def test_the_pool_stays_bounded_and_still_takes_new_words() -> None:
+    from memoryd.hierarchy.keywords import POOL
+
+    counts: tuple[tuple[str, int], ...] = ()
+    for turn in range(400):  # thousands of distinct words, one topic word every other turn
+        counts = merge_counts(counts, [f"w{turn}x{i}" for i in range(10)] + (["kayak"] if turn % 2 else []))
+        assert len(counts) <= POOL
+    assert counts[0][0] == "kayak"
+    late = merge_counts(counts, ["canoe"])  # a word first seen once the pool is full
+    assert "canoe" in dict(late) and len(late) <= POOL
+    assert merge_counts(merge_counts((), ["a1", "b2"]), ["b2", "c3"]) == (("b2", 2), ("a1", 1), ("c3", 1))
