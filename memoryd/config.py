@@ -506,6 +506,8 @@ class Settings(_Section):
         """The settings as plain data, with secrets masked, for ``config show``."""
         data = self.model_dump(mode="json")
         _mask(data)
+        # A URL kept as a secret (it may hold a password) shows where it points, password masked.
+        data["pipeline"]["redis_url"] = mask_url(self.pipeline.redis_url.get_secret_value())
         return data
 
 

@@ -67,6 +67,9 @@ def test_settings_are_frozen_and_redacted() -> None:
         s.server.port = 1  # type: ignore[misc]
     data = s.redacted()
     assert data["storage"]["path"].endswith("memoryd.db")
+    assert data["pipeline"]["redis_url"] == "redis://127.0.0.1:6379/0"  # where it points: no secret here
+    held = load_settings(env={"MEMORYD_PIPELINE__REDIS_URL": "redis://:hunter2@10.0.0.5:6380/1"})
+    assert held.redacted()["pipeline"]["redis_url"] == "redis://:***@10.0.0.5:6380/1"
 
 
 def test_a_bad_setting_never_shows_the_password_of_a_url() -> None:

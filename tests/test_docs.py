@@ -72,3 +72,21 @@ def test_every_route_is_in_the_http_reference() -> None:
     for path, operations in create_app().openapi()["paths"].items():
         for method in operations:
             assert f"| `{method.upper()}` | `{path}` |" in http, f"{method.upper()} {path} missing from docs/http.md"
+
+
+def test_the_readmes_first_python_example_runs_as_a_script(tmp_path: Path) -> None:
+    """What a new user pastes into a file: it runs, with nothing but a store path set."""
+    import os
+    import subprocess
+    import sys
+
+    block = re.search(r"```python\n(.*?)```", README, re.S)
+    assert block, "README has no Python example"
+    script = tmp_path / "example.py"
+    script.write_text(block.group(1), encoding="utf-8")
+    env = {**os.environ, "MEMORYD_STORAGE__PATH": str(tmp_path / "store.db")}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ADD" in done.stdout and "I prefer window seats" in done.stdout

@@ -204,7 +204,7 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
 QaOpt = Annotated[
     bool,
-    typer.Option("--qa", help="Also answer each question from its hits with the configured LLM ([llm], "
+    typer.Option("--qa", help="Also answer each question from its hits with the configured LLM (llm config, "
                  "MEMORYD_LLM_MODEL) and grade it with an LLM judge (J protocol): accuracy, tokens."),
 ]  # fmt: skip
 QaHitsOpt = Annotated[

@@ -109,12 +109,12 @@ def worker(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 0 if a worker (--consumer: that one) is alive, else 1.")
     ] = False,
-    group: Annotated[str | None, typer.Option(help="Consumer group [pipeline.group].")] = None,
+    group: Annotated[str | None, typer.Option(help="Consumer group (default: pipeline.group).")] = None,
     consumer: Annotated[
-        str | None, typer.Option(help="This worker's name [pipeline.consumer, else host-pid].")
+        str | None, typer.Option(help="This worker's name (default: pipeline.consumer, else host-pid).")
     ] = None,
     batch: Annotated[
-        int | None, typer.Option(min=1, max=1000, help="Events per batch [pipeline.batch_size].")
+        int | None, typer.Option(min=1, max=1000, help="Events per batch (default: pipeline.batch_size).")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
