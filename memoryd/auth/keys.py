@@ -108,7 +108,10 @@ def parse_key(text: str) -> tuple[str, str]:
         or any(c not in "0123456789abcdef" for c in parts[1])
         or not parts[2]
     ):
-        raise AuthenticationError("the API key is malformed (memoryd keys read mdk_<id>_<secret>)")
+        raise AuthenticationError(
+            "the API key is malformed: memoryd API keys look like mdk_<id>_<secret> "
+            "(`memoryd keys create --role service` makes one)"
+        )
     return parts[1], parts[2]
 
 

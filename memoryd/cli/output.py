@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoun
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
 from memoryd.registry import resolve
+from memoryd.retrieval.related import SearchResults
 
 __all__ = [
     "CliState",
@@ -59,6 +61,50 @@ _STATUS_MARK = {"ok": "✓ ok", "info": "· info", "warn": "! warn", "fail": "�
 _EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yellow", "ERROR": "bold red"}
 
 
+# API fields set by a CLI option of another name (the others share their option's name).
+_FIELD_PARAMS = {"token_budget": "budget"}
+_SCOPE_PARAMS = ("user_id", "agent_id", "run_id")
+_TEXT_ROLE = re.compile(r"messages\[(\d+)\]\.role")
+
+
+def _options(command: Any) -> dict[str, str]:
+    """The options of the running command (a click context): parameter name → ``--flag/-f``."""
+    params = getattr(getattr(command, "command", None), "params", None) or []
+    return {
+        p.name: "/".join(p.opts)
+        for p in params
+        if getattr(p, "param_type_name", None) == "option" and p.name and getattr(p, "opts", None)
+    }
+
+
+def _flag_for(field: str, command: Any, options: Mapping[str, str]) -> str | None:
+    """The option of the running command that set the API field ``field``, if one did."""
+    text_role = _TEXT_ROLE.fullmatch(field)
+    if text_role is not None:  # memoryd add's TEXT arguments come first, each with --role
+        texts = (getattr(command, "params", None) or {}).get("texts") or []
+        return options.get("role") if int(text_role.group(1)) < len(texts) else None
+    return options.get(_FIELD_PARAMS.get(field, field))
+
+
+def cli_message(exc: MemorydError, command: Any) -> str:
+    """``exc``'s message for people at a terminal: the API fields that the running command sets
+    through options are named by their flags (``user_id`` → ``--user-id/-u``); a field that no
+    option sets is named as it is. JSON output keeps the API's ``field`` for scripts."""
+    options = _options(command)
+    message, field = exc.message, exc.field or ""
+    flag = _flag_for(field, command, options) if field else None
+    if flag is not None and message.startswith(f"{field} "):
+        message = flag + message[len(field) :]  # "limit must be …" → "--limit/-n must be …"
+    for name, param in [*((f, f) for f in _SCOPE_PARAMS), *_FIELD_PARAMS.items()]:
+        if param in options:  # identifiers with an underscore: never an English word
+            message = re.sub(rf"(?<![\w'\"./-]){name}(?![\w'\"])", options[param], message)
+    if not field:
+        return message
+    if flag is None:
+        return f"{message} (field: {field})"
+    return message if flag in message else f"{message} (option: {flag})"
+
+
 class Output:
     """Where one CLI invocation writes: a stdout console, a stderr console, the JSON switch."""
 
@@ -66,6 +112,8 @@ class Output:
         self.json_mode = json_mode
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
+        self.command: Any = None  # the running command's click context (set by CliState.of)
+        self.hints: list[str] = []  # remarks for stderr once the human output is shown
         if not self.out.is_terminal and "COLUMNS" not in os.environ:
             self.out.width = 160  # piped: keep rows whole for grep rather than rich's 80 columns
 
@@ -86,6 +134,9 @@ class Output:
             return
         for item in renderables:
             self.out.print(item)
+        for hint in self.hints:
+            self.err.print(hint, soft_wrap=True)
+        self.hints.clear()
 
     def note(self, message: str) -> None:
         """A human remark on stderr (never pollutes the JSON on stdout)."""
@@ -94,8 +145,7 @@ class Output:
     def error(self, exc: MemorydError, document: Mapping[str, Any] | None = None) -> None:
         """One red line on stderr; in ``--json`` mode also an error document on stdout (with
         ``document``'s keys, say what was done before the error)."""
-        where = f" (field: {exc.field})" if exc.field else ""
-        self.err.print(f"[red]error:[/red] {escape(exc.message)}{escape(where)}", soft_wrap=True)
+        self.err.print(f"[red]error:[/red] {escape(cli_message(exc, self.command))}", soft_wrap=True)
         if self.json_mode:
             self.json({**(document or {}), "error": exc.to_dict()})
 
@@ -118,6 +168,7 @@ class CliState:
             raise RuntimeError("memoryd commands run under the root `memoryd` command")
         if json_flag:
             state.output.json_mode = True
+        state.output.command = ctx
         return state
 
     def require_settings(self) -> Settings:
@@ -190,13 +241,56 @@ def run_with_memory(
     async def go() -> T:
         async with AsyncMemory(settings, embedder=_EMBEDDERS.get(key)) as mem:
             try:
-                return await work(mem)
+                result = await work(mem)
+                if not state.output.json_mode and _found_nothing(result):
+                    hint = await empty_scope_hint(mem, getattr(state.output.command, "params", None) or {})
+                    if hint:
+                        state.output.hints.append(hint)
+                return result
             finally:
                 if mem.loaded_embedder is not None:
                     _EMBEDDERS[key] = mem.loaded_embedder
 
     with errors_to_exit(state.output):
         return asyncio.run(go())
+
+
+def _found_nothing(result: Any) -> bool:
+    """Whether ``result`` is a listing's first page or a search that found nothing."""
+    if isinstance(result, Page):
+        return not result.items and result.total == 0 and result.offset == 0
+    return isinstance(result, SearchResults) and not result
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+async def empty_scope_hint(mem: AsyncMemory, params: Mapping[str, Any]) -> str | None:
+    """For a ``list`` or ``search`` that found nothing: if the scope it named (``params``, the
+    command's) holds no memory at all, a hint saying so, naming the same ids in other case if
+    they hold some (ids are case-sensitive); ``None`` when the scope has memories (filters,
+    ``--as-of`` or the query left them out) or the check fails."""
+    scope = {k: params[k] for k in _SCOPE_PARAMS if isinstance(params.get(k), str)}
+    if not scope:
+        return None
+    try:
+        if (await mem.get_all(limit=1, **scope)).total:
+            return None
+        named = " ".join(f"{_flag(k)} {v!r}" for k, v in scope.items())
+        for name, value in scope.items():
+            for other in dict.fromkeys((value.strip(), value.lower(), value.upper(), value.capitalize())):
+                if other and other != value and (await mem.get_all(limit=1, **{**scope, name: other})).total:
+                    return (
+                        f"[yellow]hint:[/yellow] no memories for {escape(named)}, but "
+                        f"{_flag(name)} {escape(repr(other))} has some (ids are case-sensitive)"
+                    )
+    except MemorydError:
+        return None
+    return (
+        f"[yellow]hint:[/yellow] no memories for {escape(named)} (ids are case-sensitive; "
+        "a server's GET /v1/users lists the known users and agents)"
+    )
 
 
 def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:

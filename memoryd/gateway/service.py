@@ -115,6 +115,8 @@ class Gateway:
         messages = out["messages"]
         query = query_of(messages, self.settings.limits.max_query_chars)
         self.counts["requests"] += 1
+        if out.get("stream"):  # a streamed completion (served as server-sent events)
+            self.counts["streams"] += 1
         if identity.user_id is None:
             self.counts["passthrough"] += 1
             return Prepared(out, identity, tenant, targets, query, "passthrough")

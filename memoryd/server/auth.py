@@ -136,7 +136,7 @@ class Authenticator:
         elif authorization is None:
             raise AuthenticationError(
                 "an API key is required: send 'Authorization: Bearer <key>' "
-                "(create one with `memoryd keys create`)"
+                "(`memoryd keys create --role service` makes one)"
             )
         else:
             scheme, _, token = authorization.strip().partition(" ")

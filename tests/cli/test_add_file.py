@@ -53,5 +53,8 @@ def test_a_file_that_is_not_utf8_is_one_line(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"content": "fine"}\n\xff\xfe bad bytes\n')
     expect_error(
-        run("add", "--file", str(path), "-u", "ana"), 1, f"{path}: line 2 is not UTF-8 text", "(field: file)"
+        run("add", "--file", str(path), "-u", "ana"),
+        1,
+        f"{path}: line 2 is not UTF-8 text",
+        "(option: --file/-f)",
     )

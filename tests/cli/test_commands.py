@@ -135,7 +135,7 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
 
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"content": "ok"}\n{"content": \n')
-    expect_error(run("add", "-f", str(broken), "-u", "alice"), 1, "line 2", "(field: file)")
+    expect_error(run("add", "-f", str(broken), "-u", "alice"), 1, "line 2", "(option: --file/-f)")
     expect_error(run("add", "-f", str(tmp_path / "missing.jsonl"), "-u", "alice"), 1, "cannot read")
     no_content = tmp_path / "no_content.json"
     no_content.write_text('[{"role": "user"}]')
@@ -153,7 +153,7 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
         (["list", "-u", "alice", "--filters", '{"topic": {"$nope": 1}}'], ["unknown operator", "filters"]),
         (["add", "x", "-u", "alice", "--metadata", "nope"], ["--metadata is not valid JSON"]),
         (["add", "x", "-u", "alice", "--role", "robot"], ["role must be one of"]),
-        (["add", "x", "-u", "alice", "--timestamp", "yesterday"], ["ISO 8601", "(field: timestamp)"]),
+        (["add", "x", "-u", "alice", "--timestamp", "yesterday"], ["--timestamp must be ISO 8601"]),
         (["add", "-u", "alice"], ["nothing to add"]),
         (["add", "x"], ["a scope is required"]),
         (["search", "tea"], ["a scope is required"]),

@@ -18,4 +18,4 @@ def test_context_command(run: Run) -> None:  # noqa: F811
     assert body["budget"] == 30 and count_tokens(body["text"]) == body["tokens"] <= 30
     assert all(item["id"].endswith(item["tag"]) for item in body["items"])
     bad = run("context", "sister", "-u", "ana", "--budget", "0", env=env)
-    assert bad.exit_code == 1 and "token_budget" in bad.stderr
+    assert bad.exit_code == 1 and "--budget/-b must be an integer" in bad.stderr
