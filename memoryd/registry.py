@@ -30,6 +30,12 @@ class Entry:
 
 _REGISTRY: dict[tuple[str, str], Entry] = {}
 
+# Production storage backends announced as (still empty) pip extras in pyproject.toml: named in
+# the error for a [storage] setting that asks for one, so it reads as neither a typo nor a
+# missing install.
+PLANNED = ("postgres", "qdrant", "milvus", "neo4j", "falkordb")
+_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
+
 
 def register(role: str, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
     if role not in ROLES:
@@ -51,7 +57,16 @@ def entry(role: str, name: str) -> Entry:
         return _REGISTRY[(role, name)]
     except KeyError:
         names = ", ".join(e.name for e in available(role))
-        raise ConfigError(f"unknown {role} backend {name!r}; allowed: {names}", field=f"{role}") from None
+        if name in PLANNED and role in _STORAGE_ROLES:
+            from memoryd import __version__
+
+            msg = (
+                f"unknown {role} backend {name!r}: {name} is planned for a later release and not "
+                f"available in memoryd {__version__}; allowed: {names}"
+            )
+        else:
+            msg = f"unknown {role} backend {name!r}; allowed: {names}"
+        raise ConfigError(msg, field=f"{role}") from None
 
 
 def resolve(role: str, name: str) -> Any:

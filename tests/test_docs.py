@@ -90,3 +90,21 @@ def test_the_readmes_first_python_example_runs_as_a_script(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ADD" in done.stdout and "I prefer window seats" in done.stdout
+
+
+def test_no_help_text_holds_square_brackets() -> None:
+    """``--help`` renders with rich, which takes ``[word]`` for markup and drops it."""
+    import click
+    import typer
+
+    from memoryd.cli import app
+
+    def walk(cmd: click.Command, path: str) -> list[str]:
+        texts = [(f"{path}: {cmd.help}", cmd.help or "")]
+        texts += [(f"{path} {p.name}: {getattr(p, 'help', '')}", getattr(p, "help", "") or "") for p in cmd.params]
+        found = [where for where, text in texts if re.search(r"\[[^\]\s]+\]", text)]
+        for name, sub in getattr(cmd, "commands", {}).items():
+            found += walk(sub, f"{path} {name}")
+        return found
+
+    assert walk(typer.main.get_command(app), "memoryd") == []

@@ -240,7 +240,7 @@ def search(
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="Most hits [search.default_limit].")
+        int | None, typer.Option("--limit", "-n", help="Most hits (default: search.default_limit).")
     ] = None,
     filters: FiltersOpt = None,
     threshold: Annotated[float | None, typer.Option(help="Drop hits scoring below this (-1..1).")] = None,
@@ -287,7 +287,7 @@ def context(
         str | None, typer.Option("--run-id", "-r", help="The current session: its recent turns are included.")
     ] = None,
     budget: Annotated[
-        int | None, typer.Option("--budget", "-b", help="At most this many tokens [context.token_budget].")
+        int | None, typer.Option("--budget", "-b", help="Token budget (default: context.token_budget).")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -103,7 +103,7 @@ def speed(
     batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages per batched add.")] = 128,
     batch_messages: Annotated[int, typer.Option(min=0, help="Messages added in batches (0 skips).")] = 1024,
     embedder: Annotated[str, typer.Option(help="Embedder for both systems: use | minilm.")] = "use",
-    systems: Annotated[str, typer.Option(help="Systems to measure: memoryd[,mem0].")] = "memoryd,mem0",
+    systems: Annotated[str, typer.Option(help="memoryd, or memoryd,mem0.")] = "memoryd,mem0",
     mem0_sizes: Annotated[str, typer.Option(help="Tiers at which mem0 is measured too.")] = "1000,10000",
     pool: Annotated[int, typer.Option(min=1, help="Sentences embedded once to fill tiers.")] = 20000,
     api_load_max: Annotated[int, typer.Option(min=0, help="Tiers up to this size load via add().")] = 10000,

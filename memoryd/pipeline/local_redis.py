@@ -41,6 +41,16 @@ def _pong(port: int) -> bool:
         return False
 
 
+def _tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a text file on one line (``" | "`` between them); empty when it is
+    missing, empty or unreadable."""
+    try:
+        text = path.read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""
+    return " | ".join([line.strip() for line in text.splitlines() if line.strip()][-lines:])
+
+
 class LocalRedis:
     """``with LocalRedis(tmp_dir) as redis: ... redis.url ...``; ``stop()``/``start()`` to restart it."""
 
@@ -50,7 +60,8 @@ class LocalRedis:
             msg = "redis-server is not installed (Debian: apt-get install redis-server)"
             raise BackendUnavailableError(msg)
         self.binary = binary
-        self.directory = Path(directory)
+        # Absolute: redis-server changes into --dir first, then opens --logfile and its AOF there.
+        self.directory = Path(directory).absolute()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.fsync = fsync
@@ -71,14 +82,22 @@ class LocalRedis:
             "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"), "--protected-mode", "yes",
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # What it prints before its log file is open (a config error, say) goes to a file: a pipe
+        # nobody reads could fill up and stall the server.
+        output = self.directory / "redis-server.out"
+        with output.open("wb") as sink:
+            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while not _pong(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            code = self.process.poll()
+            if code is not None or time.monotonic() > deadline:
                 self.stop(kill=True)
-                logfile = self.directory / "redis.log"
-                log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
-                raise BackendUnavailableError(f"redis-server did not start on port {self.port}: {log}")
+                how = f"exited with code {code}" if code is not None else f"no answer within {timeout_s:g} s"
+                why = _tail(output) or _tail(self.directory / "redis.log") or "it printed nothing"
+                raise BackendUnavailableError(
+                    f"redis-server did not start on port {self.port} ({how}): {why}",
+                    directory=str(self.directory),
+                )
             time.sleep(0.02)
 
     def stop(self, *, kill: bool = False) -> None:

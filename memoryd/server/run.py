@@ -1,20 +1,38 @@
-"""Run the REST server under uvicorn: :func:`serve` is what ``memoryd serve`` calls."""
+"""Run the REST server under uvicorn: :func:`serve` is what ``memoryd serve`` calls.
+
+Start-up fails fast and plainly. Before anything loads, :func:`serve` checks that
+every backend the settings name is registered (:func:`check_backends`) and binds
+the listening address (:func:`bind`); uvicorn then serves on that very socket, so
+no other process can take the port while the model loads. An expected error
+(a :class:`MemorydError`) raised while the app starts (the store cannot be opened,
+an embedder's extra is missing) is raised to the caller rather than logged with
+its traceback: ``memoryd serve`` prints it as one line.
+"""
 
 from __future__ import annotations
 
 import copy
+import errno
 import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from memoryd.config import Settings
-from memoryd.errors import BackendUnavailableError, MemorydError
+from memoryd.errors import BackendUnavailableError, ConfigError, MemorydError
+from memoryd.registry import resolve
 from memoryd.server.app import create_app
 
-__all__ = ["serve", "uvicorn_log_config"]
+__all__ = ["bind", "check_backends", "serve", "uvicorn_log_config"]
 
 log = logging.getLogger("memoryd.server")
+
+_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
 
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
@@ -24,46 +42,161 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
     return config
 
 
+def check_backends(settings: Settings) -> None:
+    """Every backend the settings name is registered and importable (nothing is loaded or opened).
+
+    Raises :class:`ConfigError` naming the allowed ones for an unknown name, and
+    :class:`~memoryd.errors.MissingExtraError` naming the ``pip install`` for a missing extra.
+    """
+    for role in _STORAGE_ROLES:
+        resolve(role, getattr(settings.storage, role))
+    resolve("embedder", settings.embedder.provider)
+    if settings.pipeline.enabled:
+        resolve("queue", settings.pipeline.backend)
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to ``host:port`` (one per address ``host`` resolves to), not yet listening.
+
+    A taken port raises :class:`MemorydError` in the words of ``memoryd doctor``'s port check.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}", field="server.host") from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr) in seen:
+                continue
+            seen.add((family, addr))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            if family == socket.AF_INET6:  # "localhost": ::1 and 127.0.0.1 side by side, as asyncio does
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # the port the OS picked for the first address
+                addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
+            sock.bind(addr)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MemorydError(
+                f"{host}:{port} is already in use (another memoryd?): stop what listens there "
+                f"(ss -ltnp 'sport = :{port}') or `memoryd serve --port {port + 1}`"
+            ) from None
+        raise MemorydError(
+            f"cannot bind {host}:{port}: {exc.strerror or exc}; set server.host / server.port "
+            "(--host / --port)"
+        ) from None
+    return sockets
+
+
+class _StartupErrors:
+    """Wraps the app for uvicorn: an expected error that fails the app's start-up is kept in
+    ``error`` (for :func:`serve` to raise) and uvicorn is not handed its traceback to log."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.error: BaseException | None = None
+        inner = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(asgi: Any) -> AsyncIterator[Any]:
+            started = False
+            try:
+                async with inner(asgi) as value:
+                    started = True
+                    yield value
+            except BaseException as exc:
+                if not started:
+                    self.error = exc
+                raise
+
+        app.router.lifespan_context = lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and isinstance(self.error, MemorydError):
+                message = {**message, "message": ""}  # uvicorn logs a non-empty one: a traceback
+            await send(message)
+
+        await self.app(scope, receive, quiet)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn serving sockets bound beforehand, announcing the address as it does for its own."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self.url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            logging.getLogger("uvicorn.error").info("Uvicorn running on %s (Press CTRL+C to quit)", self.url)
+
+
+def _url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve memoryd over HTTP until SIGINT/SIGTERM (in-flight requests are drained).
 
     ``host``/``port`` override ``settings.server``; the log level comes from
     ``settings.server.log_level``. Start-up logs the database path and the embedder.
-    If the server cannot start (the store cannot be opened), this raises: the
-    :class:`MemorydError` that stopped it, else :class:`BackendUnavailableError`.
+    If the server cannot start, this raises before anything is logged when a backend
+    is unknown (:class:`ConfigError`) or the address is taken (:class:`MemorydError`),
+    else once the app failed to start: the :class:`MemorydError` that stopped it (the
+    store cannot be opened, ...), or :class:`BackendUnavailableError`.
     """
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     level = settings.server.log_level
-    # The app decides whether API keys are required from the address it really listens on.
-    server_cfg = settings.server.model_copy(update={"host": host, "port": port})
-    settings = settings.model_copy(update={"server": server_cfg})
-    app = create_app(settings)
-    config = uvicorn.Config(  # configures logging, memoryd's loggers included
-        app,
-        host=host,
-        port=port,
-        log_level=level,
-        log_config=uvicorn_log_config(level),
-        lifespan="on",
-        ws="none",
-        proxy_headers=False,
-    )
-    log.info(
-        "starting memoryd on http://%s:%d: database %s, embedder %r",
-        host,
-        port,
-        settings.storage.path,
-        settings.embedder.provider,
-    )
-    server = uvicorn.Server(config)
+    check_backends(settings)
+    sockets = bind(host, port)
     try:
-        server.run()
-    except SystemExit:  # uvicorn logs a failed start-up, then exits; the caller gets an error instead
-        if server.started:
-            raise
+        # The app decides whether API keys are required from the address it really listens on.
+        server_cfg = settings.server.model_copy(update={"host": host, "port": port})
+        settings = settings.model_copy(update={"server": server_cfg})
+        app = create_app(settings)
+        wrapped = _StartupErrors(app)
+        config = uvicorn.Config(  # configures logging, memoryd's loggers included
+            wrapped,
+            host=host,
+            port=port,
+            log_level=level,
+            log_config=uvicorn_log_config(level),
+            lifespan="on",
+            ws="none",
+            proxy_headers=False,
+        )
+        url = _url(host, sockets[0])
+        log.info(
+            "starting memoryd on %s: database %s, embedder %r",
+            url,
+            settings.storage.path,
+            settings.embedder.provider,
+        )
+        server = _Server(config, url)
+        try:
+            server.run(sockets=sockets)
+        except SystemExit:  # uvicorn logs a failed start-up, then exits; the caller gets an error instead
+            if server.started:
+                raise
+    finally:
+        for sock in sockets:  # uvicorn closes them on shutdown, not after a failed start-up
+            sock.close()
     if not server.started:
-        error = app.state.memoryd.startup_error
+        error = wrapped.error or app.state.memoryd.startup_error
         if isinstance(error, MemorydError):
             raise error
         raise BackendUnavailableError("memoryd did not start; the log above says why") from error
