@@ -96,6 +96,14 @@ def _graph_text(value: Any, limit: int) -> str | None:
     return text
 
 
+def _graph_name(value: str, limit: int, what: str) -> str:
+    """:func:`_graph_text` for a name the relation cannot do without (else it is dropped)."""
+    text = _graph_text(value, limit)
+    if text is None:
+        raise ValueError(f"{what} is empty, too long, not UTF-8 or has control characters")
+    return text
+
+
 class ExtractedFact(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -159,18 +167,12 @@ class ExtractedRelation(BaseModel):
     @field_validator("source", "target")
     @classmethod
     def _name(cls, value: str) -> str:
-        text = _graph_text(value, MAX_NAME_CHARS)
-        if text is None:
-            raise ValueError("entity name is empty, too long, not UTF-8 or has control characters")
-        return text
+        return _graph_name(value, MAX_NAME_CHARS, "entity name")
 
     @field_validator("relation")
     @classmethod
     def _relation(cls, value: str) -> str:
-        text = _graph_text(value, MAX_RELATION_CHARS)
-        if text is None:
-            raise ValueError("relation name is empty, too long, not UTF-8 or has control characters")
-        return text
+        return _graph_name(value, MAX_RELATION_CHARS, "relation name")
 
     @field_validator("source_type", "target_type", mode="before")
     @classmethod
