@@ -565,8 +565,9 @@ def _write(
             [(level, mid) for mid, level in tiers.levels.items()],
         )
     fixed = False
+    counts = _held(conn, [s.id for s in tiers.segments])
     for s in tiers.segments:  # as planned, unless a delete committed since the plan read them
-        held = _held(conn, s.id)
+        held = counts.get(s.id, 0)
         if s.id in missing:  # new, or deleted meanwhile with all its turns
             if not held:
                 fixed = True  # not brought back (nor created for turns deleted meanwhile)
@@ -618,10 +619,10 @@ def _forget(conn: sqlite3.Connection, deletes: list[tuple[str]]) -> None:
         _recount(conn, sid)
 
 
-def _held(conn: sqlite3.Connection, segment_id: str) -> int:
-    """How many turns a segment holds."""
-    (n,) = conn.execute("SELECT count(*) FROM tier_turns WHERE segment_id = ?", (segment_id,)).fetchone()
-    return int(n)
+def _held(conn: sqlite3.Connection, segment_ids: Sequence[str]) -> dict[str, int]:
+    """How many turns each of these segments holds (absent: none), one query per chunk."""
+    sql = "SELECT segment_id, count(*) FROM tier_turns WHERE segment_id IN ({marks}) GROUP BY segment_id"
+    return {sid: int(n) for sid, n in _select(conn, sql, segment_ids)}
 
 
 def _segments_of(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> set[str]:
