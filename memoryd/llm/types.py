@@ -79,6 +79,16 @@ class Target:
     temperature: float = 0.0
     name: str | None = None  # unique label override (the router sets one when two targets look alike)
 
+    def __repr__(self) -> str:  # the dataclass's, but a password in base_url masked (api_key left out)
+        from memoryd.config import mask_url  # config imports nothing of the LLM layer
+
+        shown = {
+            "provider": self.provider, "model": self.model, "base_url": mask_url(self.base_url),
+            "api_version": self.api_version, "timeout_s": self.timeout_s, "max_tokens": self.max_tokens,
+            "temperature": self.temperature, "name": self.name,
+        }  # fmt: skip
+        return "Target(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
     @property
     def label(self) -> str:
         """``provider:model@host[:port]`` — how logs, stats and errors name this target (never

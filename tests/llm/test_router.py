@@ -367,3 +367,15 @@ async def test_the_userinfo_of_base_url_never_appears_in_labels_errors_stats_or_
     assert stats["targets"][t.label]["base_url"] == f"http://proxyuser:***@{host}/v1"
     for text in (info.value.message, str(info.value.to_dict()), str(stats), caplog.text):
         assert password not in text and "proxyuser:" not in text.replace("proxyuser:***", "")
+
+
+def test_a_targets_repr_masks_the_password_of_base_url_and_leaves_out_the_key() -> None:
+    import dataclasses
+
+    from memoryd.llm.types import Target
+
+    target = Target("openai", "m", "http://proxyuser:Sup3rS3cret@host/v1", api_key="sk-secret")
+    shown = repr(target)
+    assert "Sup3rS3cret" not in shown and "sk-secret" not in shown and "proxyuser:***@host" in shown
+    named = {f.name for f in dataclasses.fields(Target)} - {"api_key"}
+    assert {part.split("=")[0] for part in shown[len("Target(") : -1].split(", ")} == named  # none forgotten
