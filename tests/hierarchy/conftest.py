@@ -66,6 +66,20 @@ def tier_settings(tmp_path: Path, **tiers: Any) -> Settings:
     )
 
 
+def fine_tier_settings(tmp_path: Path, llm_url: str, **tiers: Any) -> Settings:
+    """Fine mode against the fake LLM at ``llm_url`` (one attempt, no fast-mode rules), these tiers."""
+    return load_settings(
+        env={},
+        overrides={
+            "storage": {"path": str(tmp_path / "fine.db"), "synchronous": "NORMAL"},
+            "context": {"fast_rules": False},
+            "tiers": tiers,
+            "llm": {"provider": "openai", "base_url": llm_url, "api_key": "sk-test", "model": "x",
+                    "timeout_s": 2, "max_attempts": 1},
+        },
+    )  # fmt: skip
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memoryd import AsyncMemory, load_settings
+from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE
 from tests.fakes.llm_server import Script
-from tests.hierarchy.conftest import Clock
+from tests.hierarchy.conftest import Clock, fine_tier_settings
 
 S1 = [
     "I love hiking in the mountains.",
@@ -21,17 +21,10 @@ S1 = [
 async def test_a_retry_sends_only_the_session_that_failed(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
 ) -> None:
-    settings = load_settings(
-        env={},
-        overrides={
-            "storage": {"path": str(tmp_path / "promote.db"), "synchronous": "NORMAL"},
-            "context": {"fast_rules": False},
-            "tiers": {"short_term_turns": 1, "short_term_sessions": 1, "segment_similarity": -1.0,
-                      "promote_heat": 2.9},
-            "llm": {"provider": "openai", "base_url": fake_llm.base_url, "api_key": "sk-test", "model": "x",
-                    "timeout_s": 2, "max_attempts": 1},
-        },
-    )  # fmt: skip
+    settings = fine_tier_settings(
+        tmp_path, fake_llm.base_url, short_term_turns=1, short_term_sessions=1, segment_similarity=-1.0,
+        promote_heat=2.9,
+    )
     async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
 
         async def say(text: str, run_id: str) -> None:

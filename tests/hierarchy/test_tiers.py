@@ -14,7 +14,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_RULES
 from memoryd.models import MemoryKind, Scope
 from tests.fakes.llm_server import Script
-from tests.hierarchy.conftest import TOPICS, Clock, chat, tier_settings
+from tests.hierarchy.conftest import TOPICS, Clock, chat, fine_tier_settings, tier_settings
 
 ANA = Scope("ana")
 Make = Callable[..., Any]
@@ -191,16 +191,7 @@ async def test_with_rules_on_promotion_is_a_mark(make_memory: Make) -> None:
 async def test_a_hot_segment_of_fast_turns_goes_to_the_llm(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
 ) -> None:
-    settings = load_settings(
-        env={},
-        overrides={
-            "storage": {"path": str(tmp_path / "fine.db"), "synchronous": "NORMAL"},
-            "context": {"fast_rules": False},
-            "tiers": {"short_term_turns": 1, "promote_heat": 2.9},
-            "llm": {"provider": "openai", "base_url": fake_llm.base_url, "api_key": "sk-test", "model": "x",
-                    "timeout_s": 2, "max_attempts": 1},
-        },
-    )  # fmt: skip
+    settings = fine_tier_settings(tmp_path, fake_llm.base_url, short_term_turns=1, promote_heat=2.9)
     fake_llm.reply_json({"facts": [{"text": "Ana loves hiking on the trails of Sintra", "sources": [0, 2]}]})
     async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
         assert mem.tiers.capability == LEVEL_LLM
