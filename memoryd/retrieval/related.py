@@ -82,16 +82,16 @@ async def related_relations(
     as_of: datetime | None,
     limit: int = 50,
 ) -> list[Relation]:
-    """Relations around the entities named in the query, then around those its top three hits name."""
-    named = await graph.entities(scope, names=name_candidates([query]), limit=50)
-    in_hits = await graph.entities(scope, names=name_candidates([h.memory.text for h in hits[:3]]), limit=50)
-    known = {e.id for e in named}
-    others = [e for e in in_hits if e.id not in known]
+    """Relations around the entities named in the query, then around those its top three hits name
+    (the graph store finds the entities by name and ignores names it does not know)."""
+    asked = name_candidates([query])
+    known = set(asked)
+    in_hits = [n for n in name_candidates([h.memory.text for h in hits[:3]]) if n not in known]
     relations: list[Relation] = []
-    for entities in (named, others):
-        if not entities or len(relations) >= limit:
+    for names in (asked, in_hits):
+        if not names or len(relations) >= limit:
             continue
         seen = {r.id for r in relations}
-        found = await graph.neighbours(scope, [e.name for e in entities], hops=hops, limit=limit, as_of=as_of)
+        found = await graph.neighbours(scope, names, hops=hops, limit=limit, as_of=as_of)
         relations += [r for r in found if r.id not in seen][: limit - len(relations)]
     return relations
