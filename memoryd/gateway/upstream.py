@@ -23,15 +23,12 @@ from typing import Any
 from memoryd.errors import LLMError
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
-from memoryd.llm.http import key_refused, scrub, status_error
+from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
 from memoryd.llm.router import Router
 from memoryd.llm.transport import Reply, StreamReply
 from memoryd.llm.types import Target, Usage
 
-__all__ = ["CLIENT_ERRORS", "OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
-
-CLIENT_ERRORS = frozenset({400, 413, 422})
-
+__all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
 
 class UpstreamRejected(Exception):
     """The upstream refused the request itself (4xx): relay ``status`` and ``body`` to the client."""
@@ -75,13 +72,15 @@ def _message(data: Any, response: Reply) -> str:
 
 
 def _failure(target: Target, response: Reply) -> Exception:
-    """What an error status means: a client error to relay, or a target failure to fall back from."""
+    """What an error status means: a client error to relay (the request's own fault, as
+    :func:`status_error` judges it), or a target failure to fall back from."""
+    failed = status_error(target, response)
+    if not isinstance(failed, LLMRequestError):
+        return failed
     try:
         data = response.json()
     except ValueError:
         data = None
-    if response.status_code not in CLIENT_ERRORS or key_refused(data):
-        return status_error(target, response)
     error = data.get("error") if isinstance(data, dict) else None
     body = {
         "error": {
@@ -98,7 +97,7 @@ def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dic
     """``translator.feed(event)``, with an event of an unexpected shape as an :class:`LLMError`."""
     try:
         return translator.feed(event)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except SHAPE_ERRORS as exc:
         raise LLMError(f"{target.label}: a malformed stream event ({exc})", target=target.label) from None
 
 
@@ -128,9 +127,10 @@ async def complete(
             raise LLMError(f"{target.label}: the reply is not JSON", target=target.label) from None
         try:
             answer = wire.completion(target, data)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            used = usage_of_completion(answer)
+        except SHAPE_ERRORS as exc:
             raise LLMError(f"{target.label}: a malformed reply ({exc})", target=target.label) from None
-        router.record_usage(target, usage_of_completion(answer))
+        router.record_usage(target, used)
         return Served(target, answer)
 
     return await router.run(call, targets=targets)

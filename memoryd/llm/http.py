@@ -23,6 +23,7 @@ from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
 from memoryd.llm.types import Completion, Target
 
 __all__ = [
+    "SHAPE_ERRORS",
     "LLMRequestError",
     "key_refused",
     "post_json",
@@ -41,7 +42,7 @@ _MAX_DETAIL = 300
 # A refused key, in an error's message (Gemini answers a bad or expired key with a 400).
 _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
 # What reading a JSON reply of the wrong shape raises ("message" a string, usage "n/a", ...).
-_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
+SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
 
 
 def scrub(text: str, secret: str | None = None) -> str:
@@ -143,7 +144,7 @@ def reply_parser(
             return parse(target, data)
         except LLMError:
             raise
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", target.api_key)[:_MAX_DETAIL]
             raise LLMError(f"{target.label}: a malformed reply ({reason})", target=target.label) from None
 
