@@ -274,7 +274,7 @@ class AsyncMemory:
         return out
 
     async def _long_term(self, episodes: list[MemoryRecord]) -> int:
-        """Long-term processing of a promoted segment's turns (:mod:`memoryd.hierarchy.promote`)."""
+        """Long-term processing of one session of a promoted segment (:mod:`memoryd.hierarchy.promote`)."""
         return await process_turns(
             episodes, storage=self.storage, rules=self._rule_memories, fine=self._fine, now=utcnow()
         )

@@ -8,7 +8,7 @@ yet processed as far as this memory can go are processed now:
   (:mod:`memoryd.hierarchy.feedback`) — run over the turns. When ``context.fast_rules``
   is on they already ran when the turns were added, so promotion is then only a mark.
 - **fine mode** (an LLM is configured): turns that were added in fast mode (``mode="fast"``,
-  mem0's ``infer=false``, an LLM outage) go to the fine ingestor, one call per session,
+  mem0's ``infer=false``, an LLM outage) go to the fine ingestor, one call for the session,
   exactly as if they had just been added, except that the episodes are not stored again.
 
 Returns the processing level reached; below the memory's capability (the LLM failed)
@@ -50,7 +50,8 @@ async def process_turns(
     fine: FineIngestor | None,
     now: datetime,
 ) -> int:
-    """Process ``episodes`` (turns of one owner) into long-term memory; the level reached."""
+    """Process ``episodes`` (turns of one session, in the order they were said) into long-term
+    memory; the level reached."""
     if fine is None:
         changes = ChangeSet()
         await rules(list(episodes), now, changes)
@@ -61,20 +62,14 @@ async def process_turns(
         fine.storage, fine.embed, fine.router, fine.config.model_copy(update={"context_messages": 0}),
         fine.represent,
     )  # fmt: skip
-    sessions: dict[str | None, list[MemoryRecord]] = {}
-    for m in sorted(episodes, key=lambda m: (m.event_time or m.created_at, m.created_at)):
-        sessions.setdefault(m.run_id, []).append(m)
-    reached = LEVEL_LLM
-    for turns in sessions.values():
-        data = AddInput(
-            messages=[Message(m.text, m.role or "user", m.actor) for m in turns],
-            times=[m.event_time for m in turns],
-            scope=turns[0].scope,
-            metadata={},
-            mode="fine",
-        )
-        plan = FastPlan([AddResult(Event.ADD, i, m.id, m.text, memory=m) for i, m in enumerate(turns)], [])
-        out = await fine.add(data, plan, _no_index(), now, f"{ACTOR}/fine")
-        if out.llm is None or out.llm.fallback is not None:
-            reached = LEVEL_NONE
-    return reached
+    turns = list(episodes)
+    data = AddInput(
+        messages=[Message(m.text, m.role or "user", m.actor) for m in turns],
+        times=[m.event_time for m in turns],
+        scope=turns[0].scope,
+        metadata={},
+        mode="fine",
+    )
+    plan = FastPlan([AddResult(Event.ADD, i, m.id, m.text, memory=m) for i, m in enumerate(turns)], [])
+    out = await fine.add(data, plan, _no_index(), now, f"{ACTOR}/fine")
+    return LEVEL_LLM if out.llm is not None and out.llm.fallback is None else LEVEL_NONE
