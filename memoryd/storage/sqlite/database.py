@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from memoryd.errors import StorageError
 
-__all__ = ["Op", "SQLiteDatabase", "execute_script", "holds_rows_without", "translate_errors"]
+__all__ = ["Op", "SQLiteDatabase", "execute_script", "has_table", "holds_rows_without", "translate_errors"]
 
 _log = logging.getLogger(__name__)
 
@@ -97,15 +97,15 @@ def translate_errors(exc: BaseException) -> BaseException:
     return exc
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
 def holds_rows_without(conn: sqlite3.Connection, tables: tuple[str, ...]) -> bool:
     """Whether the file holds memories while one of ``tables`` (an index's) is gone: an index
     that must be rebuilt from the records rather than recreated empty."""
-
-    def exists(name: str) -> bool:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-        return found.fetchone() is not None
-
-    if all(exists(t) for t in tables) or not exists("memories"):
+    if all(has_table(conn, t) for t in tables) or not has_table(conn, "memories"):
         return False
     return conn.execute("SELECT 1 FROM memories LIMIT 1").fetchone() is not None
 

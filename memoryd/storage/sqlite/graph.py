@@ -24,7 +24,7 @@ from typing import Any
 from memoryd.errors import InvalidInputError
 from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft, owner_of
 from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
-from memoryd.models import Scope, from_epoch, new_id, utcnow
+from memoryd.models import Scope, from_epoch, new_id, require_utf8, utcnow
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
@@ -147,15 +147,8 @@ class _Close:
 def _storable(field: str, *texts: str | None) -> None:
     """Refuse text SQLite cannot store (a lone surrogate is not UTF-8) before anything is written."""
     for text in texts:
-        if text is None:
-            continue
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidInputError(
-                f"a graph name or type is not valid UTF-8 (a lone surrogate at position {exc.start})",
-                field=field,
-            ) from None
+        if text is not None:
+            require_utf8(text, field)
 
 
 def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> _Name:

@@ -52,7 +52,7 @@ from memoryd.hierarchy.models import (
 from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
-from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
+from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, has_table
 
 __all__ = ["SQLiteSegmentStore"]
 
@@ -655,11 +655,6 @@ def _recount(conn: sqlite3.Connection, segment_id: str) -> bool:
     return True
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return found.fetchone() is not None
-
-
 def _select(conn: sqlite3.Connection, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
     """``sql`` (its ids as ``{marks}``) run over ``ids`` a chunk at a time."""
     rows: list[tuple[Any, ...]] = []
@@ -672,7 +667,7 @@ def _select(conn: sqlite3.Connection, sql: str, ids: Sequence[str]) -> list[tupl
 def _texts(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> dict[str, str]:
     """The texts of these memories from the record store's table in this file: the keywords of
     turns that joined a segment before turns kept them there (none when records live elsewhere)."""
-    if not memory_ids or not _has_table(conn, "memories"):
+    if not memory_ids or not has_table(conn, "memories"):
         return {}
     return dict(_select(conn, "SELECT id, text FROM memories WHERE id IN ({marks})", memory_ids))
 
@@ -680,7 +675,7 @@ def _texts(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> dict[str, str
 def _centroid(conn: sqlite3.Connection, memory_ids: Sequence[str]) -> bytes | None:
     """The mean of these turns' unit vectors (as the planner builds a centroid), from the vector
     index's table in this file; None when it holds none of them (or vectors live elsewhere)."""
-    if not _has_table(conn, "vectors"):
+    if not has_table(conn, "vectors"):
         return None
     sql = "SELECT vec FROM vectors WHERE memory_id IN ({marks})"
     found = [_vector(r[0]) for r in _select(conn, sql, memory_ids)]
