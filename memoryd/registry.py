@@ -14,7 +14,7 @@ from typing import Any
 
 from memoryd.errors import ConfigError, MissingExtraError
 
-__all__ = ["ROLES", "Entry", "available", "register", "resolve", "unregister"]
+__all__ = ["ROLES", "STORAGE_ROLES", "Entry", "available", "register", "resolve", "unregister"]
 
 ROLES = ("embedder", "records", "vectors", "keywords", "graph", "segments", "queue", "usage")
 
@@ -34,7 +34,7 @@ _REGISTRY: dict[tuple[str, str], Entry] = {}
 # the error for a [storage] setting that asks for one, so it reads as neither a typo nor a
 # missing install.
 PLANNED = ("postgres", "qdrant", "milvus", "neo4j", "falkordb")
-_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
+STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
 
 
 def register(role: str, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
@@ -57,7 +57,7 @@ def entry(role: str, name: str) -> Entry:
         return _REGISTRY[(role, name)]
     except KeyError:
         names = ", ".join(e.name for e in available(role))
-        if name in PLANNED and role in _STORAGE_ROLES:
+        if name in PLANNED and role in STORAGE_ROLES:
             from memoryd import __version__
 
             msg = (

@@ -10,12 +10,10 @@ install is all ``ok``/``info``.
 from __future__ import annotations
 
 import asyncio
-import errno
 import importlib.metadata
 import math
 import os
 import re
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -29,7 +27,8 @@ from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key, m
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
-from memoryd.registry import ROLES, available, entry, resolve
+from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
+from memoryd.server.listen import bind
 
 __all__ = [
     "Check",
@@ -217,13 +216,10 @@ def _provider_for_model(model: str) -> str | None:
     return None
 
 
-_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
-
-
 def backends_check(settings: Settings) -> Check:
     """Every storage backend the settings name is registered and its pip extra installed."""
     cfg = settings.storage
-    chosen = {role: getattr(cfg, role) for role in _STORAGE_ROLES}
+    chosen = {role: getattr(cfg, role) for role in STORAGE_ROLES}
     for role, name in chosen.items():
         setting = f"storage.{role} (MEMORYD_STORAGE__{role.upper()})"
         try:
@@ -542,20 +538,16 @@ def extras_checks(settings: Settings | None) -> list[Check]:
 
 
 def port_check(host: str, port: int) -> Check:
-    """The address ``memoryd serve`` will bind is free (a warning when taken)."""
+    """The address ``memoryd serve`` will bind is free (a warning when taken): the same
+    :func:`~memoryd.server.listen.bind` the server makes, released at once."""
     if port == 0:
         return Check("port", "ok", "server.port is 0: the OS picks a free port")
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, addr = infos[0]
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-    except OSError as exc:
-        fix = f"stop what listens there (ss -ltnp 'sport = :{port}') or `memoryd serve --port {port + 1}`"
-        if exc.errno == errno.EADDRINUSE:
-            return Check("port", "warn", f"{host}:{port} is already in use (another memoryd?)", fix)
-        return Check("port", "warn", f"cannot bind {host}:{port}: {exc}", "set server.host / server.port")
+        for sock in bind(host, port):
+            sock.close()
+    except MemorydError as exc:
+        problem = exc.details.get("problem", exc.message)
+        return Check("port", "warn", problem, exc.details.get("repair", "set server.host / server.port"))
     return Check("port", "ok", f"{host}:{port} is free for `memoryd serve`")
 
 

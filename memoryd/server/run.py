@@ -12,7 +12,6 @@ its traceback: ``memoryd serve`` prints it as one line.
 from __future__ import annotations
 
 import copy
-import errno
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -24,74 +23,19 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from memoryd.config import Settings
-from memoryd.errors import BackendUnavailableError, ConfigError, MemorydError
-from memoryd.registry import resolve
+from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.server.app import create_app
+from memoryd.server.listen import bind, check_backends
 
-__all__ = ["bind", "check_backends", "serve", "uvicorn_log_config"]
+__all__ = ["serve", "uvicorn_log_config"]
 
 log = logging.getLogger("memoryd.server")
-
-_STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")
-
 
 def uvicorn_log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging setup, extended so memoryd's own loggers print the same way."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["memoryd"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return config
-
-
-def check_backends(settings: Settings) -> None:
-    """Every backend the settings name is registered and importable (nothing is loaded or opened).
-
-    Raises :class:`ConfigError` naming the allowed ones for an unknown name, and
-    :class:`~memoryd.errors.MissingExtraError` naming the ``pip install`` for a missing extra.
-    """
-    for role in _STORAGE_ROLES:
-        resolve(role, getattr(settings.storage, role))
-    resolve("embedder", settings.embedder.provider)
-    if settings.pipeline.enabled:
-        resolve("queue", settings.pipeline.backend)
-
-
-def bind(host: str, port: int) -> list[socket.socket]:
-    """Sockets bound to ``host:port`` (one per address ``host`` resolves to), not yet listening.
-
-    A taken port raises :class:`MemorydError` in the words of ``memoryd doctor``'s port check.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror}", field="server.host") from None
-    sockets: list[socket.socket] = []
-    seen: set[tuple[int, Any]] = set()
-    try:
-        for family, kind, proto, _, addr in infos:
-            if (family, addr) in seen:
-                continue
-            seen.add((family, addr))
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            if family == socket.AF_INET6:  # "localhost": ::1 and 127.0.0.1 side by side, as asyncio does
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if port == 0 and len(sockets) > 1:  # the port the OS picked for the first address
-                addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
-            sock.bind(addr)
-    except OSError as exc:
-        for sock in sockets:
-            sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise MemorydError(
-                f"{host}:{port} is already in use (another memoryd?): stop what listens there "
-                f"(ss -ltnp 'sport = :{port}') or `memoryd serve --port {port + 1}`"
-            ) from None
-        raise MemorydError(
-            f"cannot bind {host}:{port}: {exc.strerror or exc}; set server.host / server.port "
-            "(--host / --port)"
-        ) from None
-    return sockets
 
 
 class _StartupErrors:

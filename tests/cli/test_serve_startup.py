@@ -18,7 +18,7 @@ import pytest
 from typer.testing import Result
 
 from memoryd.errors import ConfigError, MemorydError
-from memoryd.server import run as server_run
+from memoryd.server.listen import bind
 from tests.cli.conftest import Run, expect_error
 
 pytestmark = pytest.mark.slow
@@ -104,14 +104,14 @@ def test_serve_on_a_port_in_use_fails_at_once_in_doctors_words(
 
 
 def test_bind_hands_over_a_bound_socket_and_refuses_a_taken_port(taken_port: int) -> None:
-    sockets = server_run.bind("127.0.0.1", 0)
+    sockets = bind("127.0.0.1", 0)
     try:
         assert len(sockets) == 1 and sockets[0].getsockname()[1] != 0
     finally:
         for sock in sockets:
             sock.close()
     with pytest.raises(MemorydError, match=f"127.0.0.1:{taken_port} is already in use") as caught:
-        server_run.bind("127.0.0.1", taken_port)
+        bind("127.0.0.1", taken_port)
     assert not isinstance(caught.value, ConfigError)  # exit 1, not 2: the settings are fine
 
 
