@@ -21,11 +21,18 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
 from memoryd.retrieval.related import SearchResults
 
-__all__ = ["FORBIDDEN", "UserBoundMemory"]
+__all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase"]
 
 # AsyncMemory's public calls a user key may never make (tests check every public
 # coroutine of AsyncMemory is either wrapped here or listed).
 FORBIDDEN = frozenset({"open", "close", "warm", "previous_turn"})
+
+
+def may_erase(key_user: str | None, user_id: str | None) -> bool:
+    """Whether a key bound to ``key_user`` (None: a service or admin key) may erase ``user_id``'s
+    memories (None: the whole store). The one rule for :class:`UserBoundMemory` and for the
+    routes that drop what is still on its way to the store first."""
+    return key_user is None or (user_id is not None and user_id == key_user)
 
 
 class UserBoundMemory:
@@ -78,7 +85,7 @@ class UserBoundMemory:
         return await self._memory.users(**self._scope(kwargs))
 
     async def delete_user(self, user_id: str) -> int:
-        if user_id != self.user_id:
+        if not may_erase(self.user_id, user_id):
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
         return await self._memory.delete_user(user_id)
 

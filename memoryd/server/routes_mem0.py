@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidInputError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
@@ -220,7 +221,7 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
 
 @router.post("/reset", summary="Reset all memories (mem0)")
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
-    if principal_of(request).user_id is None:  # a user key's reset is refused (403) below
+    if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
         await forget_pending(request, pipeline, None)
     await memory.reset()
     return {"message": "All memories reset"}

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
@@ -204,7 +205,7 @@ async def forget_pending(
 @router.post("/reset", summary="Erase everything")
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
     """Erase every memory and all history in this store (and what is on its way there)."""
-    if principal_of(request).user_id is None:  # a user key's reset is refused (403) below
+    if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
         await forget_pending(request, pipeline, None)
     await memory.reset()
     return {"reset": True}
@@ -237,7 +238,7 @@ async def delete_user(
     """Remove every memory of the user (all agents and sessions) from every store, with their
     history rows and their place in the memory hierarchy, and its chat gateway usage. Events of
     the user still in the async pipeline are skipped by the workers."""
-    if principal_of(request).user_id in (None, user_id):  # another's is a 404 (delete_user says so)
+    if may_erase(principal_of(request).user_id, user_id):  # else delete_user below answers 404
         await forget_pending(request, pipeline, user_id)
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 
