@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from memoryd.config import mask_url
 
 __all__ = ["ChatRequest", "Completion", "JsonMode", "Message", "Target", "Usage"]
 
@@ -79,15 +81,13 @@ class Target:
     temperature: float = 0.0
     name: str | None = None  # unique label override (the router sets one when two targets look alike)
 
-    def __repr__(self) -> str:  # the dataclass's, but a password in base_url masked (api_key left out)
-        from memoryd.config import mask_url  # config imports nothing of the LLM layer
-
-        shown = {
-            "provider": self.provider, "model": self.model, "base_url": mask_url(self.base_url),
-            "api_version": self.api_version, "timeout_s": self.timeout_s, "max_tokens": self.max_tokens,
-            "temperature": self.temperature, "name": self.name,
-        }  # fmt: skip
-        return "Target(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+    def __repr__(self) -> str:  # the dataclass's (api_key left out), a password in base_url masked
+        shown = (
+            f"{f.name}={mask_url(self.base_url) if f.name == 'base_url' else getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.repr
+        )
+        return f"Target({', '.join(shown)})"
 
     @property
     def label(self) -> str:
