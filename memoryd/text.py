@@ -16,11 +16,11 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["STOPWORDS", "tokenize"]
+__all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "tokenize"]
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# CJK unified ideographs (+ext A, compatibility), hiragana, katakana.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A run of CJK unified ideographs (+ext A, compatibility), hiragana, katakana: text without spaces.
+CJK_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 _MAX_TOKEN = 64
 
 STOPWORDS = frozenset(
@@ -40,7 +40,7 @@ _jieba_lock = threading.Lock()
 _jieba_ready = False
 
 
-def _segment_cjk(run: str) -> list[str]:
+def _jieba() -> Any:
     global _jieba_ready
     import jieba  # imported lazily: ~1 s to load its dictionary
 
@@ -50,18 +50,28 @@ def _segment_cjk(run: str) -> list[str]:
                 jieba.setLogLevel(logging.WARNING)
                 jieba.initialize()
                 _jieba_ready = True
-    return [w for w in jieba.cut_for_search(run, HMM=True) if w.strip()]
+    return jieba
+
+
+def _segment_cjk(run: str) -> list[str]:
+    """Search segmentation: words and the shorter words inside them (what the index keeps)."""
+    return [w for w in _jieba().cut_for_search(run, HMM=True) if w.strip()]
+
+
+def cjk_words(run: str) -> list[str]:
+    """A CJK run cut into words, in order and without overlap (precise mode)."""
+    return [w for w in _jieba().cut(run, HMM=True) if w.strip()]
 
 
 def _split_run(word: str) -> list[str]:
-    if not _CJK.search(word):
+    if not CJK_RUN.search(word):
         return [word]
     out: list[str] = []
     # Keep Latin/digit parts whole, segment the CJK parts.
-    for part in re.split(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)", word):
+    for part in CJK_RUN.split(word):
         if not part:
             continue
-        out.extend(_segment_cjk(part) if _CJK.match(part) else [part])
+        out.extend(_segment_cjk(part) if CJK_RUN.match(part) else [part])
     return out
 
 
@@ -87,7 +97,7 @@ def _stem(word: str) -> str:
 def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
     words = _WORD.findall(clean)
-    if _CJK.search(clean) is not None:  # rare: segment the runs that hold CJK characters
+    if CJK_RUN.search(clean) is not None:  # rare: segment the runs that hold CJK characters
         words = [token for word in words for token in _split_run(word)]
     tokens: list[str] = []
     for token in words:

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 
-from memoryd.text import STOPWORDS, tokenize
+from memoryd.text import CJK_RUN, STOPWORDS, tokenize
 
 __all__ = ["KEEP", "POOL", "label", "merge_counts", "sum_counts", "words"]
 
@@ -23,7 +23,6 @@ POOL = 64  # word counts a segment keeps: its keywords, and room for new words t
 _LABEL_WORDS = 3
 _MAX_WORDS_PER_TURN = 40
 _LATIN = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _FILLERS = frozenset(
     """
     also really actually just like yeah yes okay sure thanks thank please well much many lot lots
@@ -46,9 +45,9 @@ def words(text: str) -> tuple[str, ...]:
     found: list[str] = []
     for match in _LATIN.finditer(clean):
         word = match.group()
-        if word not in STOPWORDS and word not in _FILLERS and not _CJK.search(word):
+        if word not in STOPWORDS and word not in _FILLERS and not CJK_RUN.search(word):
             found.append(word)
-    for run in _CJK.findall(clean):
+    for run in CJK_RUN.findall(clean):
         found.extend(w for w in tokenize(run) if len(w) >= 2 and w not in _FILLERS)
     return tuple(dict.fromkeys(found))[:_MAX_WORDS_PER_TURN]
 

@@ -19,14 +19,12 @@ from datetime import datetime
 from memoryd.graph.models import Relation
 from memoryd.models import Scope, SearchHit
 from memoryd.storage.base import GraphStore
-from memoryd.text import tokenize
+from memoryd.text import CJK_RUN, cjk_words, tokenize
 
 __all__ = ["SearchResults", "name_candidates", "related_relations"]
 
 _WORD = re.compile(r"[^\W_][\w'’&.-]*", re.UNICODE)
 _POSSESSIVE = re.compile(r"['’][sS]$")
-# CJK unified ideographs (+ext A, compatibility), hiragana, katakana: as memoryd.text segments them.
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MAX_SPAN = 3
 _MAX_CANDIDATES = 300
 
@@ -37,13 +35,6 @@ class SearchResults(list[SearchHit]):
     def __init__(self, hits: Sequence[SearchHit] = (), relations: list[Relation] | None = None) -> None:
         super().__init__(hits)
         self.relations = relations
-
-
-def _cjk_segments(run: str) -> list[str]:
-    """``run`` (CJK characters only) cut into words, in order and without overlap."""
-    import jieba  # loaded (and quietened) by memoryd.text.tokenize, called first
-
-    return [w for w in jieba.cut(run, HMM=True) if w.strip()]
 
 
 def name_candidates(texts: Sequence[str]) -> list[str]:
@@ -59,11 +50,11 @@ def name_candidates(texts: Sequence[str]) -> list[str]:
                 bare = _POSSESSIVE.sub("", span[-1])  # "Carol's" -> "Carol"
                 if bare != span[-1] and bare:
                     seen.setdefault(" ".join([*span[:-1], bare]), None)
-        if _CJK_RUN.search(text):
+        if CJK_RUN.search(text):
             for token in tokenize(text):
                 seen.setdefault(token, None)
-            for run in _CJK_RUN.findall(text):
-                segments = _cjk_segments(run)
+            for run in CJK_RUN.findall(text):
+                segments = cjk_words(run)
                 for size in range(2, _MAX_SPAN + 1):
                     for start in range(len(segments) - size + 1):
                         seen.setdefault("".join(segments[start : start + size]), None)
