@@ -145,26 +145,19 @@ def gather(
     cands += [Candidate(m, PROFILE) for m in profile]
     cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
     cands += [Candidate(h.memory, PREFERENCES, h.score) for h in preferences]
-    ids, hashes = {c.memory.id for c in cands}, {c.memory.hash for c in cands}
-    ids |= {s for c in cands if c.section != RECENT for s in c.memory.source_ids}
-    facts = episodes = 0
-    for h in hits:
-        m, kind = h.memory, h.memory.kind
-        if kind is MemoryKind.PROFILE:
-            cands.append(Candidate(m, PROFILE, h.score))
-        elif kind is MemoryKind.PREFERENCE:
-            cands.append(Candidate(m, PREFERENCES, h.score))
-        elif m.id in ids or m.hash in hashes:
-            continue
-        elif kind is MemoryKind.EPISODE and episodes < max_episodes:
-            episodes += 1
-            cands.append(Candidate(m, RELEVANT, h.score))
-        elif kind is not MemoryKind.EPISODE and facts < max_facts:
-            facts += 1
-            cands.append(Candidate(m, RELEVANT, h.score))
-        ids.add(m.id)
-        hashes.add(m.hash)
-    return cands
+    section = {MemoryKind.PROFILE: PROFILE, MemoryKind.PREFERENCE: PREFERENCES}
+    cands += [Candidate(h.memory, section.get(h.memory.kind, RELEVANT), h.score) for h in hits]
+    taken = {True: 0, False: 0}  # relevant past turns, relevant other memories
+    caps = {True: max_episodes, False: max_facts}
+    out: list[Candidate] = []
+    for c in _dedupe(cands):  # the builder's own rule: a duplicate takes no slot
+        if c.section == RELEVANT:
+            episode = c.memory.kind is MemoryKind.EPISODE
+            if taken[episode] >= caps[episode]:
+                continue
+            taken[episode] += 1
+        out.append(c)
+    return out
 
 
 def _priority(cands: list[Candidate], turn: Callable[[Candidate], TurnKey]) -> list[Candidate]:
