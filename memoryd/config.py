@@ -534,14 +534,11 @@ def _is_secret(key: str) -> bool:
 
 
 def _masked(value: Any, key: str) -> Any:
-    """A copy of ``value`` (the setting ``key``'s) fit to print: secrets masked, however deep."""
-    if isinstance(value, dict | list):
-        copy = json.loads(json.dumps(value, default=str))
-        _mask_list([copy])
-        return copy
-    if isinstance(value, str) and _is_url(key):
-        return mask_url(value)
-    return "***" if value and _is_secret(key) else value
+    """A copy of ``value`` (the setting ``key``'s) fit to print: secrets masked, however deep
+    (the rules of :func:`_mask`)."""
+    held = {key: json.loads(json.dumps(value, default=str))}
+    _mask(held)
+    return held[key]
 
 
 def _mask(data: dict[str, Any]) -> None:
