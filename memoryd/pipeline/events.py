@@ -48,6 +48,7 @@ __all__ = [
     "PipelineEvent",
     "check_event_id",
     "check_stored_event_id",
+    "readable_event_id",
     "new_event_id",
     "stored_event_id",
 ]
@@ -101,6 +102,12 @@ def check_stored_event_id(value: Any, field_name: str = "event.event_id") -> str
             f"{field_name} must be an event id, optionally prefixed by '<tenant>/'", field=field_name
         )
     return value
+
+
+def readable_event_id(fields: Mapping[str, str]) -> str | None:
+    """The event id of a stream entry's ``fields``; None when it is missing or unreadable."""
+    value = fields.get("event_id")
+    return value if isinstance(value, str) and _STORED_ID.fullmatch(value) else None
 
 
 @dataclass(frozen=True)

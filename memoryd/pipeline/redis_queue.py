@@ -39,7 +39,7 @@ from memoryd.pipeline.base import (
     QueueStats,
     is_entry_id,
 )
-from memoryd.pipeline.events import EventStatus, PipelineEvent, check_stored_event_id
+from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
 from memoryd.pipeline.keys import Keys
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
@@ -500,10 +500,7 @@ def _raw_replay(letter: DeadLetter) -> tuple[dict[str, str], str | None]:
     event would take it for a duplicate of the dead-lettered one and drop it."""
     fields = {k: v for k, v in letter.fields.items() if k != "last_error"}
     fields.update(attempt="1", replayed_from=letter.dlq_id)
-    try:
-        return fields, check_stored_event_id(letter.fields.get("event_id"))
-    except InvalidInputError:
-        return fields, None
+    return fields, readable_event_id(letter.fields)
 
 
 def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

@@ -57,7 +57,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
-from memoryd.pipeline.events import PipelineEvent, check_stored_event_id
+from memoryd.pipeline.events import PipelineEvent, readable_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.tenancy import Tenants
@@ -281,12 +281,12 @@ class Worker:
             try:
                 event = PipelineEvent.from_fields(d.fields)
             except InvalidInputError as exc:
-                outcomes.append(self._dead(d, _safe_id(d.fields), exc, d.deliveries))
+                outcomes.append(self._dead(d, readable_event_id(d.fields), exc, d.deliveries))
                 continue
             except Exception as exc:  # noqa: BLE001 - whatever else an entry holds: unreadable too
                 why = f"event cannot be read ({type(exc).__name__}: {exc})"
                 unreadable = InvalidInputError(why, field="event")
-                outcomes.append(self._dead(d, _safe_id(d.fields), unreadable, d.deliveries))
+                outcomes.append(self._dead(d, readable_event_id(d.fields), unreadable, d.deliveries))
                 continue
             if event.event_id in seen:  # the same event twice in one batch
                 outcomes.append(Outcome("ack", d))
@@ -532,8 +532,3 @@ def _by_tenant(jobs: list[Job]) -> dict[str, list[Job]]:
     return groups
 
 
-def _safe_id(fields: dict[str, str]) -> str | None:
-    try:
-        return check_stored_event_id(fields.get("event_id"))
-    except InvalidInputError:
-        return None
