@@ -14,8 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -38,28 +36,13 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
     return config
 
 
-class _StartupErrors:
-    """Wraps the app for uvicorn: an expected error that fails the app's start-up is kept in
-    ``error`` (for :func:`serve` to raise) and uvicorn is not handed its traceback to log."""
+class _QuietStartup:
+    """Wraps the app for uvicorn: when the app's start-up fails with an expected error (kept in
+    ``app.state.memoryd.startup_error``, which :func:`serve` raises), uvicorn is not handed its
+    traceback to log."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.error: BaseException | None = None
-        inner = app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(asgi: Any) -> AsyncIterator[Any]:
-            started = False
-            try:
-                async with inner(asgi) as value:
-                    started = True
-                    yield value
-            except BaseException as exc:
-                if not started:
-                    self.error = exc
-                raise
-
-        app.router.lifespan_context = lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
@@ -67,7 +50,8 @@ class _StartupErrors:
             return
 
         async def quiet(message: Message) -> None:
-            if message["type"] == "lifespan.startup.failed" and isinstance(self.error, MemorydError):
+            expected = isinstance(self.app.state.memoryd.startup_error, MemorydError)
+            if message["type"] == "lifespan.startup.failed" and expected:
                 message = {**message, "message": ""}  # uvicorn logs a non-empty one: a traceback
             await send(message)
 
@@ -112,7 +96,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         server_cfg = settings.server.model_copy(update={"host": host, "port": port})
         settings = settings.model_copy(update={"server": server_cfg})
         app = create_app(settings)
-        wrapped = _StartupErrors(app)
+        wrapped = _QuietStartup(app)
         config = uvicorn.Config(  # configures logging, memoryd's loggers included
             wrapped,
             host=host,
@@ -140,7 +124,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         for sock in sockets:  # uvicorn closes them on shutdown, not after a failed start-up
             sock.close()
     if not server.started:
-        error = wrapped.error or app.state.memoryd.startup_error
+        error = app.state.memoryd.startup_error
         if isinstance(error, MemorydError):
             raise error
         raise BackendUnavailableError("memoryd did not start; the log above says why") from error
