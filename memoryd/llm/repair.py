@@ -105,7 +105,8 @@ def parse_json(text: str) -> Parsed:
         return Parsed(found[0], True, True)
     value = _loads(cleaned.strip())
     if value is _FAIL:
-        value = next((v for m in fences if (v := _from_prose(m["body"])) is not _FAIL), _FAIL)
+        others = (m for m in fences if m["lang"].lower() not in _JSON_FENCES)  # JSON fences: tried above
+        value = next((v for m in others if (v := _from_prose(m["body"])) is not _FAIL), _FAIL)
     if value is _FAIL:
         value = _from_prose(cleaned)
     if value is not _FAIL:
