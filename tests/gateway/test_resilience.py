@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -232,3 +233,20 @@ def test_a_client_that_leaves_mid_stream_frees_the_upstream_and_stores_nothing(
     assert sorted(m["text"] for m in stored) == ["What do you remember about me?", "next answer"]
     assert health["checks"]["gateway"]["writeback"]["scheduled"] == 1
     assert health["checks"]["gateway"]["counts"]["requests"] == 2
+
+
+def test_a_reply_whose_usage_is_of_the_wrong_shape_falls_back(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    bad = {
+        "id": "c1", "object": "chat.completion", "created": 0, "model": "primary",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": "n/a", "completion_tokens": 1},
+    }  # fmt: skip
+    fake_llm.reply_raw(json.dumps(bad), times=10)
+    second.default_text("from the second tier")
+    with gateway([[target(fake_llm, "primary")], [target(second, "backup")]]) as gw:
+        answer = gw.client().chat.completions.create(model="primary", messages=Q, user="ana")
+    assert answer.choices[0].message.content == "from the second tier"
+    assert fake_llm.requests  # it was asked, and its reply refused
