@@ -544,6 +544,16 @@ def _mount_maintenance() -> None:
 _mount_maintenance()
 
 
+def _mount_mcp() -> None:
+    """``memoryd mcp``, the MCP stdio server (:mod:`memoryd.cli.mcp`)."""
+    from memoryd.cli.mcp import mcp
+
+    app.command("mcp")(mcp)
+
+
+_mount_mcp()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

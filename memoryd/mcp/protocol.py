@@ -1,0 +1,237 @@
+"""The Model Context Protocol's server side, over any transport: JSON-RPC 2.0 in, JSON-RPC out.
+
+:class:`McpSession` answers one client: ``initialize`` (version negotiation; the
+revisions with a handshake, 2024-11-05 to 2025-11-25), ``ping``, ``tools/list`` and
+``tools/call``; notifications get no answer. A client that skips the handshake may still
+list and call tools. Each request runs as its own task, so a slow search never holds up
+the next, but a request starts only after every write received before it (a client that
+sends an add and then a search without waiting finds what it added).
+``notifications/cancelled`` stops a read-only call and suppresses the answer of any (a
+write already under way finishes: what it stored stays stored).
+
+What goes wrong *in a tool* (bad arguments, an unknown id, a backend down) is a tool
+result with ``isError`` and the reason, as the protocol asks, so the model can read it
+and correct itself. Only what is wrong with the message itself is a JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from memoryd import __version__
+from memoryd.errors import MemorydError
+from memoryd.mcp.tools import Tool, bound_scope, build_tools
+from memoryd.memory import AsyncMemory
+
+__all__ = ["PROTOCOL_VERSIONS", "McpSession"]
+
+log = logging.getLogger("memoryd.mcp")
+
+# Newest first: a client asking for one of these gets it; any other gets the newest.
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+_STRUCTURED_SINCE = "2025-06-18"  # tool results carry structuredContent from this revision on
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+
+INSTRUCTIONS = (
+    "Long-term memory. Call search_memories (or get_context for a prompt-ready block) before "
+    "answering anything that may depend on what the user said before; call add_memory with "
+    "what the user tells you about themselves, their plans and preferences."
+)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class McpSession:
+    """One MCP client's session with a memory; ``send`` writes a message to the client."""
+
+    def __init__(
+        self,
+        memory: AsyncMemory,
+        send: Send,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.memory = memory
+        self._send = send
+        self.bound = bound_scope(user_id, agent_id, run_id)
+        self.tools = build_tools(memory.settings.limits.max_limit)
+        self.version = PROTOCOL_VERSIONS[0]
+        self.client: dict[str, Any] = {}
+        self._running: dict[Any, tuple[asyncio.Task[None], bool]] = {}  # id -> (task, read-only)
+        self._cancelled: set[Any] = set()
+        self._writes: asyncio.Task[None] | None = None  # the last write received
+
+    # -- input -----------------------------------------------------------------------------
+    async def receive(self, line: bytes | str) -> None:
+        """Take one line from the client (a message, or a batch of them)."""
+        try:
+            message = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            await self._error(None, PARSE_ERROR, f"parse error: {exc}")
+            return
+        if isinstance(message, list):  # a batch (2025-03-26): each member answered on its own
+            if not message:
+                await self._error(None, INVALID_REQUEST, "an empty batch")
+            for member in message:
+                await self._dispatch(member)
+            return
+        await self._dispatch(message)
+
+    async def drain(self) -> None:
+        """Wait for every call under way (the client has gone: their answers go nowhere)."""
+        while self._running:
+            await asyncio.gather(*(task for task, _ in list(self._running.values())), return_exceptions=True)
+
+    async def _dispatch(self, message: Any) -> None:
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            await self._error(
+                _id_of(message), INVALID_REQUEST, 'not a JSON-RPC 2.0 message ("jsonrpc": "2.0")'
+            )
+            return
+        method = message.get("method")
+        if method is None:
+            return  # a response to a request we never send: nothing to do
+        request_id = message.get("id")
+        is_request = "id" in message
+        if not isinstance(method, str) or (is_request and not _valid_id(request_id)):
+            await self._error(
+                _id_of(message), INVALID_REQUEST, "method must be a string and id a string or number"
+            )
+            return
+        params = message.get("params", {})
+        if params is None:
+            params = {}
+        if not is_request:
+            self._notified(method, params)
+            return
+        if not isinstance(params, dict):
+            await self._error(request_id, INVALID_PARAMS, "params must be an object")
+            return
+        if request_id in self._running:
+            await self._error(request_id, INVALID_REQUEST, f"request id {request_id!r} is already in use")
+            return
+        read_only = method != "tools/call" or self._read_only(params)
+        task = asyncio.create_task(self._answer(request_id, method, params, after=self._writes))
+        if not read_only:
+            self._writes = task
+        self._running[request_id] = (task, read_only)
+        task.add_done_callback(lambda _: self._finished(request_id))
+
+    def _notified(self, method: str, params: Any) -> None:
+        if method == "notifications/cancelled" and isinstance(params, dict):
+            target = params.get("requestId")
+            running = self._running.get(target) if _valid_id(target) else None
+            if running is not None:
+                self._cancelled.add(target)
+                task, read_only = running
+                if read_only:
+                    task.cancel()
+        # notifications/initialized and anything else: nothing to answer
+
+    def _read_only(self, params: Mapping[str, Any]) -> bool:
+        name = params.get("name")
+        tool = self.tools.get(name) if isinstance(name, str) else None
+        return tool is None or tool.read_only
+
+    def _finished(self, request_id: Any) -> None:
+        self._running.pop(request_id, None)
+        self._cancelled.discard(request_id)
+
+    # -- answers ---------------------------------------------------------------------------
+    async def _answer(
+        self, request_id: Any, method: str, params: dict[str, Any], *, after: asyncio.Task[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait([after])  # the writes received before this request come first
+        try:
+            result = await self._result(method, params)
+        except _RpcError as exc:
+            if request_id not in self._cancelled:
+                await self._error(request_id, exc.code, exc.message)
+            return
+        if request_id not in self._cancelled:
+            await self._send({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    async def _result(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "initialize":
+            return self._initialize(params)
+        if method == "ping":
+            return {}
+        if method == "tools/list":
+            return {"tools": [tool.listing(self.bound) for tool in self.tools.values()]}
+        if method == "tools/call":
+            return await self._call(params)
+        raise _RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        asked = params.get("protocolVersion")
+        self.version = asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
+        info = params.get("clientInfo")
+        self.client = info if isinstance(info, dict) else {}
+        return {
+            "protocolVersion": self.version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": "memoryd", "title": "memoryd long-term memory", "version": __version__},
+            "instructions": INSTRUCTIONS,
+        }
+
+    async def _call(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        tool = self.tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            raise _RpcError(INVALID_PARAMS, f"unknown tool: {name!r}; tools: {', '.join(self.tools)}")
+        try:
+            args = tool.arguments(params.get("arguments"), self.bound)
+            value = await tool.handler(self.memory, args)
+        except MemorydError as exc:
+            return _tool_error(exc.to_dict())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool's failure is the model's to read, not a crash
+            log.exception("tool %s failed", tool.name)
+            return _tool_error({"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+        return self._tool_result(tool, value)
+
+    def _tool_result(self, tool: Tool, value: dict[str, Any]) -> dict[str, Any]:
+        text = value["text"] if tool.name == "get_context" else _json(value)
+        result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
+        if self.version >= _STRUCTURED_SINCE:
+            result["structuredContent"] = value
+        return result
+
+    async def _error(self, request_id: Any, code: int, message: str) -> None:
+        await self._send({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+
+
+class _RpcError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _tool_error(body: dict[str, Any]) -> dict[str, Any]:
+    text = body["message"]
+    if body.get("field"):
+        text += f" (field: {body['field']})"
+    return {"content": [{"type": "text", "text": f"{body['code']}: {text}"}], "isError": True}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _id_of(message: Any) -> Any:
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if _valid_id(request_id) else None

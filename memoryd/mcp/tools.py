@@ -1,0 +1,289 @@
+"""The MCP tools: what an agent may do with its memory, and how each maps onto :class:`AsyncMemory`.
+
+Every tool acts in a scope (``user_id`` / ``agent_id`` / ``run_id``). The server can be
+*bound* to part of one (``memoryd mcp --user-id alice``): bound fields are fixed, left out
+of the tools' input schemas, and a call that names another value is refused. Fields left
+unbound may be given per call (a session's ``run_id``, say). Get, update, delete and
+history act only on memories of the call's scope, so a bound server never reaches
+another user's memories.
+
+Results are compact JSON (the fields an agent reasons with: no hashes, no validity
+bookkeeping unless a memory was superseded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memoryd.errors import InvalidInputError
+from memoryd.memory import AsyncMemory
+from memoryd.models import HistoryEntry, MemoryRecord
+
+__all__ = ["SCOPE_FIELDS", "Tool", "bound_scope", "build_tools"]
+
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
+_SCOPE_TEXT = {
+    "user_id": "The user whose memories these are.",
+    "agent_id": "The agent whose memories these are.",
+    "run_id": "The conversation / session.",
+}
+
+Args = dict[str, Any]
+Handler = Callable[[AsyncMemory, Args], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One MCP tool: its listing (name, description, JSON Schema of its input, hints) and handler."""
+
+    name: str
+    title: str
+    description: str
+    properties: dict[str, Any]
+    required: tuple[str, ...]
+    handler: Handler
+    read_only: bool = True
+    destructive: bool = False
+    scoped: bool = True  # takes the scope fields
+
+    def listing(self, bound: Mapping[str, str]) -> dict[str, Any]:
+        """The ``tools/list`` entry; bound scope fields are not offered."""
+        properties = dict(self.properties)
+        if self.scoped:
+            for name in SCOPE_FIELDS:
+                if name not in bound:
+                    properties[name] = {"type": "string", "description": _SCOPE_TEXT[name]}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": {
+                "type": "object",
+                "properties": properties,
+                "required": list(self.required),
+                "additionalProperties": False,
+            },
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.read_only,
+                "destructiveHint": self.destructive,
+                "idempotentHint": self.read_only,
+                "openWorldHint": False,
+            },
+        }
+
+    def arguments(self, given: Any, bound: Mapping[str, str]) -> Args:
+        """The call's arguments checked against the listing, with the bound scope filled in."""
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            raise InvalidInputError("arguments must be an object", field="arguments")
+        allowed = set(self.properties) | (set(SCOPE_FIELDS) if self.scoped else set())
+        unknown = sorted(set(given) - allowed)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown argument {unknown[0]!r} for {self.name}; allowed: {', '.join(sorted(allowed))}",
+                field=unknown[0],
+            )
+        missing = [name for name in self.required if given.get(name) is None]
+        if missing:
+            raise InvalidInputError(f"{self.name} needs {missing[0]!r}", field=missing[0])
+        args = dict(given)
+        if self.scoped:
+            for name, value in bound.items():
+                if name in given and given[name] != value:
+                    raise InvalidInputError(
+                        f"this server is bound to {name}={value!r}; it cannot act for {given[name]!r}",
+                        field=name,
+                    )
+                args[name] = value
+        return args
+
+
+def bound_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
+    """The scope fields a server is bound to (those given)."""
+    values = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _scope(args: Args) -> dict[str, Any]:
+    return {name: args.get(name) for name in SCOPE_FIELDS}
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def brief(record: MemoryRecord) -> dict[str, Any]:
+    """A memory as an agent needs it."""
+    body: dict[str, Any] = {"id": record.id, "memory": record.text, "kind": record.kind.value}
+    for name in ("role", "actor", *SCOPE_FIELDS):
+        value = getattr(record, name)
+        if value is not None:
+            body[name] = value
+    if record.event_time is not None:
+        body["event_time"] = _time(record.event_time)
+    body["created_at"] = _time(record.created_at)
+    if record.updated_at != record.created_at:
+        body["updated_at"] = _time(record.updated_at)
+    if record.metadata:
+        body["metadata"] = record.metadata
+    if record.valid_to is not None:
+        body["valid_to"] = _time(record.valid_to)  # superseded: kept, no longer current
+    return body
+
+
+def _change(entry: HistoryEntry) -> dict[str, Any]:
+    return {key: value for key, value in entry.to_dict().items() if value not in (None, {})}
+
+
+# -- handlers ------------------------------------------------------------------------------
+async def _add(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    results = await mem.add(
+        a["messages"],
+        metadata=a.get("metadata"),
+        timestamp=a.get("timestamp"),
+        mode=a.get("mode"),
+        **_scope(a),
+    )
+    return results.to_dict()
+
+
+async def _search(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    hits = await mem.search(
+        a["query"], filters=a.get("filters"), limit=a.get("limit"), threshold=a.get("threshold"), **_scope(a)
+    )
+    return {"results": [{**brief(h.memory), "score": round(h.score, 4)} for h in hits]}
+
+
+async def _context(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    built = await mem.context(
+        a["query"],
+        user_id=a.get("user_id"),
+        agent_id=a.get("agent_id"),
+        run_id=a.get("run_id"),
+        token_budget=a.get("token_budget"),
+    )
+    return {
+        "text": built.text,
+        "tokens": built.tokens,
+        "budget": built.budget,
+        "dropped": built.dropped,
+        "ids": [item.id for item in built.items],
+    }
+
+
+async def _list(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    page = await mem.get_all(
+        filters=a.get("filters"), limit=a.get("limit"), offset=a.get("offset", 0), **_scope(a)
+    )
+    return {
+        "results": [brief(m) for m in page.items],
+        "total": page.total,
+        "offset": page.offset,
+        "limit": page.limit,
+    }
+
+
+async def _get(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    return brief(await mem.get(a["memory_id"], **_scope(a)))
+
+
+async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    record = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **_scope(a))
+    return brief(record)
+
+
+async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    old = await mem.delete(a["memory_id"], **_scope(a))
+    return {"deleted": brief(old)}
+
+
+async def _history(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    entries = await mem.history(a["memory_id"], **_scope(a))
+    return {"history": [_change(e) for e in entries]}
+
+
+# -- listings ------------------------------------------------------------------------------
+_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "role": {"type": "string", "description": "user, assistant or system."},
+        "content": {"type": "string"},
+        "name": {"type": "string", "description": "The speaker's name, if known."},
+    },
+    "required": ["role", "content"],
+}
+_ID = {"type": "string", "description": "The memory's id (from search, list or add)."}
+_FILTERS = {
+    "type": "object",
+    "description": 'Filter on metadata and built-in fields: {"topic": "travel"}, '
+    '{"kind": {"in": ["fact", "preference"]}}, {"AND": [...]}, {"OR": [...]}, {"NOT": {...}}.',
+}
+_METADATA = {"type": "object", "description": "Free metadata to store with the memory."}
+
+
+def build_tools(max_limit: int) -> dict[str, Tool]:
+    """Every tool, by name (``max_limit``: the store's largest page / result count)."""
+    limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
+    tools = [
+        Tool(
+            "add_memory", "Remember",
+            "Store what was said: a text, or chat messages. Each message is kept as an episode "
+            "(its role, speaker and time); with mode 'fine' and an LLM configured, facts and "
+            "preferences are extracted and reconciled with what is already known. Returns what "
+            "happened to each item (ADD, or NOOP with the reason).",
+            {
+                "messages": {"anyOf": [{"type": "string"}, {"type": "array", "items": _MESSAGE}]},
+                "metadata": _METADATA,
+                "timestamp": {"type": "string", "description": "When it was said (ISO 8601); default now."},
+                "mode": {"type": "string", "enum": ["fast", "fine"]},
+            },
+            ("messages",), _add, read_only=False,
+        ),
+        Tool(
+            "search_memories", "Recall",
+            "Find the memories most relevant to a query (hybrid keyword + semantic search; dates "
+            "named in the query favour memories said then). Best first, with scores.",
+            {"query": {"type": "string"}, "limit": {**limit, "default": 10}, "filters": _FILTERS,
+             "threshold": {"type": "number", "minimum": -1, "maximum": 1,
+                           "description": "Leave out hits scoring below this."}},
+            ("query",), _search,
+        ),  # fmt: skip
+        Tool(
+            "get_context", "Memory context",
+            "A prompt-ready memory block for what the user is asking about: their profile, "
+            "relevant preferences, relevant memories, and the session's recent turns "
+            "(with run_id), within a token budget. Needs user_id or agent_id.",
+            {"query": {"type": "string"},
+             "token_budget": {"type": "integer", "minimum": 1, "description": "Default: the server's."}},
+            ("query",), _context,
+        ),  # fmt: skip
+        Tool(
+            "list_memories", "List memories",
+            "The memories of the scope, newest first, a page at a time.",
+            {"limit": {**limit, "default": 100}, "offset": {"type": "integer", "minimum": 0, "default": 0},
+             "filters": _FILTERS},
+            (), _list,
+        ),  # fmt: skip
+        Tool("get_memory", "Get a memory", "One memory by id.", {"memory_id": _ID}, ("memory_id",), _get),
+        Tool(
+            "update_memory", "Correct a memory",
+            "Change a memory's text and/or metadata; the old text stays in its history.",
+            {"memory_id": _ID, "text": {"type": "string"}, "metadata": _METADATA},
+            ("memory_id",), _update, read_only=False,
+        ),
+        Tool(
+            "delete_memory", "Forget a memory",
+            "Delete one memory by id (its history keeps the deletion).",
+            {"memory_id": _ID}, ("memory_id",), _delete, read_only=False, destructive=True,
+        ),
+        Tool(
+            "memory_history", "Memory history",
+            "Every change of one memory, oldest first: ADD, UPDATE, DELETE with old and new text.",
+            {"memory_id": _ID}, ("memory_id",), _history,
+        ),
+    ]  # fmt: skip
+    return {tool.name: tool for tool in tools}

@@ -1,0 +1,111 @@
+"""``memoryd mcp`` in a real subprocess, spoken to over its stdin and stdout as an MCP client does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memoryd import Memory, load_settings
+from memoryd.mcp.stdio import _protocol_stdout
+
+pytestmark = pytest.mark.slow
+
+
+def _env(store: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
+    return {**clean, "MEMORYD_STORAGE__PATH": str(store), "HF_HUB_OFFLINE": "1"}
+
+
+def _start(store: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "memoryd", "mcp", *args],
+        env=_env(store), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _request(request_id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return (json.dumps(message) + "\n").encode()
+
+
+def test_a_client_session_over_stdio(tmp_path: Path) -> None:
+    store = tmp_path / "m.db"
+    server = _start(store, "--user-id", "alice")
+    lines = [
+        _request(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                   "clientInfo": {"name": "test", "version": "1"}}),
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n',
+        _request(2, "tools/list"),
+        _request(3, "tools/call", {"name": "add_memory", "arguments": {
+            "messages": [{"role": "user", "content": "Mi hermana vive en Sevilla y yo trabajo en Madrid."}]}}),
+        _request(4, "tools/call", {"name": "search_memories", "arguments": {"query": "¿Dónde vive mi hermana?"}}),
+    ]  # fmt: skip
+    out, err = server.communicate(b"".join(lines), timeout=120)  # stdin closes after the last line
+    assert server.returncode == 0, err.decode()
+    replies = [json.loads(line) for line in out.decode().splitlines()]  # only protocol messages on stdout
+    by_id = {r["id"]: r for r in replies}
+    assert sorted(by_id) == [1, 2, 3, 4]
+    assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
+    assert len(by_id[2]["result"]["tools"]) == 8
+    assert by_id[3]["result"]["structuredContent"]["results"][0]["event"] == "ADD"
+    hits = by_id[4]["result"]["structuredContent"]["results"]
+    assert hits and "Sevilla" in hits[0]["memory"]
+
+    with Memory(load_settings(env={}, overrides={"storage": {"path": str(store)}})) as mem:
+        stored = mem.get_all(user_id="alice").items  # the write is in the store the server used
+    assert [m.text for m in stored] == ["Mi hermana vive en Sevilla y yo trabajo en Madrid."]
+
+
+def test_end_of_input_lets_a_write_under_way_finish(tmp_path: Path) -> None:
+    store = tmp_path / "m.db"
+    server = _start(store)
+    add = _request(1, "tools/call", {"name": "add_memory", "arguments": {
+        "user_id": "bo", "messages": "Remember that my flight leaves on Friday at 7."}})  # fmt: skip
+    out, err = server.communicate(add, timeout=120)  # EOF right behind the request
+    assert server.returncode == 0, err.decode()
+    assert json.loads(out)["result"]["isError"] is False
+    with Memory(load_settings(env={}, overrides={"storage": {"path": str(store)}})) as mem:
+        assert mem.get_all(user_id="bo").total == 1
+
+
+def test_a_config_error_is_one_line_on_stderr(tmp_path: Path) -> None:
+    env = {**_env(tmp_path / "m.db"), "MEMORYD_STORAGE__RECORDZ": "sqlite"}
+    done = subprocess.run([sys.executable, "-m", "memoryd", "mcp"], env=env, input=b"", capture_output=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == b""
+    assert "recordz" in done.stderr.decode().lower()
+
+
+def test_stray_writes_to_stdout_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    with _protocol_stdout() as out:
+        print("a library talking")
+        os.write(1, b"a C extension talking\n")
+        out.write(b'{"jsonrpc": "2.0"}\n')
+        out.flush()
+    captured = capfd.readouterr()
+    assert captured.out == '{"jsonrpc": "2.0"}\n'
+    assert "a library talking" in captured.err and "a C extension talking" in captured.err
+
+
+async def test_an_over_long_line_is_answered_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import io
+
+    from memoryd.mcp import stdio
+
+    monkeypatch.setattr(stdio, "MAX_LINE_BYTES", 64)
+    source = io.BytesIO(b'{"jsonrpc": "2.0", "id": 1, "method": "' + b"x" * 500 + b'"}\n{"id": 2}\n')
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, stdio._read_lines, source, loop, lines)
+    got = [await lines.get() for _ in range(3)]
+    assert json.loads(got[0] or b"")["error"]["code"] == -32700  # the long one, answered
+    assert got[1] == b'{"id": 2}\n' and got[2] is None  # the next line is read whole, then the end
