@@ -2,7 +2,7 @@
 
 :class:`McpSession` answers one client: ``initialize`` (version negotiation; the
 revisions with a handshake, 2024-11-05 to 2025-11-25), ``ping``, ``tools/list`` and
-``tools/call``; notifications get no answer. A client that skips the handshake may still
+``tools/call``, alone or in batches; notifications get no answer. A client that skips the handshake may still
 list and call tools. Each request runs as its own task, so a slow search never holds up
 the next, but a request starts only after every write received before it (a client that
 sends an add and then a search without waiting finds what it added).
@@ -43,7 +43,7 @@ INSTRUCTIONS = (
     "what the user tells you about themselves, their plans and preferences."
 )
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Any], Awaitable[None]]  # one message, or a batch's answers (a list)
 
 
 class McpSession:
@@ -67,62 +67,81 @@ class McpSession:
         self._running: dict[Any, tuple[asyncio.Task[None], bool]] = {}  # id -> (task, read-only)
         self._cancelled: set[Any] = set()
         self._writes: asyncio.Task[None] | None = None  # the last write received
+        self._batches: set[asyncio.Task[None]] = set()  # batches waiting for their last answer
 
     # -- input -----------------------------------------------------------------------------
     async def receive(self, line: bytes | str) -> None:
-        """Take one line from the client (a message, or a batch of them)."""
+        """Take one line from the client: a message, or a batch of them (answered as one array
+        once all its requests are done)."""
         try:
             message = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            await self._error(None, PARSE_ERROR, f"parse error: {exc}")
+            await self._error(self._send, None, PARSE_ERROR, f"parse error: {exc}")
             return
-        if isinstance(message, list):  # a batch (2025-03-26): each member answered on its own
-            if not message:
-                await self._error(None, INVALID_REQUEST, "an empty batch")
-            for member in message:
-                await self._dispatch(member)
+        if not isinstance(message, list):
+            await self._dispatch(message, self._send)
             return
-        await self._dispatch(message)
+        if not message:
+            await self._error(self._send, None, INVALID_REQUEST, "an empty batch")
+            return
+        answers: list[dict[str, Any]] = []
+
+        async def collect(answer: Any) -> None:
+            answers.append(answer)
+
+        tasks = [task for member in message if (task := await self._dispatch(member, collect))]
+        finisher = asyncio.create_task(self._send_batch(tasks, answers))
+        self._batches.add(finisher)
+        finisher.add_done_callback(self._batches.discard)
+
+    async def _send_batch(self, tasks: list[asyncio.Task[None]], answers: list[dict[str, Any]]) -> None:
+        if tasks:
+            await asyncio.wait(tasks)
+        if answers:  # a batch of notifications only (or cancelled requests) gets no answer
+            await self._send(answers)
 
     async def drain(self) -> None:
         """Wait for every call under way (the client has gone: their answers go nowhere)."""
-        while self._running:
-            await asyncio.gather(*(task for task, _ in list(self._running.values())), return_exceptions=True)
+        while self._running or self._batches:
+            pending = [task for task, _ in self._running.values()] + list(self._batches)
+            await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _dispatch(self, message: Any) -> None:
+    async def _dispatch(self, message: Any, reply: Send) -> asyncio.Task[None] | None:
+        """Start answering one message (with ``reply``); the request's task, if it is one."""
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            await self._error(
-                _id_of(message), INVALID_REQUEST, 'not a JSON-RPC 2.0 message ("jsonrpc": "2.0")'
-            )
-            return
+            error = 'not a JSON-RPC 2.0 message ("jsonrpc": "2.0")'
+            await self._error(reply, _id_of(message), INVALID_REQUEST, error)
+            return None
         method = message.get("method")
         if method is None:
-            return  # a response to a request we never send: nothing to do
+            return None  # a response to a request we never send: nothing to do
         request_id = message.get("id")
         is_request = "id" in message
         if not isinstance(method, str) or (is_request and not _valid_id(request_id)):
-            await self._error(
-                _id_of(message), INVALID_REQUEST, "method must be a string and id a string or number"
-            )
-            return
+            error = "method must be a string and id a string or number"
+            await self._error(reply, _id_of(message), INVALID_REQUEST, error)
+            return None
         params = message.get("params", {})
         if params is None:
             params = {}
         if not is_request:
             self._notified(method, params)
-            return
+            return None
         if not isinstance(params, dict):
-            await self._error(request_id, INVALID_PARAMS, "params must be an object")
-            return
+            await self._error(reply, request_id, INVALID_PARAMS, "params must be an object")
+            return None
         if request_id in self._running:
-            await self._error(request_id, INVALID_REQUEST, f"request id {request_id!r} is already in use")
-            return
+            await self._error(
+                reply, request_id, INVALID_REQUEST, f"request id {request_id!r} is already in use"
+            )
+            return None
         read_only = method != "tools/call" or self._read_only(params)
-        task = asyncio.create_task(self._answer(request_id, method, params, after=self._writes))
+        task = asyncio.create_task(self._answer(reply, request_id, method, params, after=self._writes))
         if not read_only:
             self._writes = task
         self._running[request_id] = (task, read_only)
         task.add_done_callback(lambda _: self._finished(request_id))
+        return task
 
     def _notified(self, method: str, params: Any) -> None:
         if method == "notifications/cancelled" and isinstance(params, dict):
@@ -146,7 +165,13 @@ class McpSession:
 
     # -- answers ---------------------------------------------------------------------------
     async def _answer(
-        self, request_id: Any, method: str, params: dict[str, Any], *, after: asyncio.Task[None] | None
+        self,
+        reply: Send,
+        request_id: Any,
+        method: str,
+        params: dict[str, Any],
+        *,
+        after: asyncio.Task[None] | None,
     ) -> None:
         if after is not None:
             await asyncio.wait([after])  # the writes received before this request come first
@@ -154,10 +179,10 @@ class McpSession:
             result = await self._result(method, params)
         except _RpcError as exc:
             if request_id not in self._cancelled:
-                await self._error(request_id, exc.code, exc.message)
+                await self._error(reply, request_id, exc.code, exc.message)
             return
         if request_id not in self._cancelled:
-            await self._send({"jsonrpc": "2.0", "id": request_id, "result": result})
+            await reply({"jsonrpc": "2.0", "id": request_id, "result": result})
 
     async def _result(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "initialize":
@@ -206,8 +231,9 @@ class McpSession:
             result["structuredContent"] = value
         return result
 
-    async def _error(self, request_id: Any, code: int, message: str) -> None:
-        await self._send({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+    @staticmethod
+    async def _error(reply: Send, request_id: Any, code: int, message: str) -> None:
+        await reply({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
 
 
 class _RpcError(Exception):

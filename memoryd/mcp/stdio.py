@@ -83,7 +83,7 @@ async def serve_stdio(
     with _protocol_stdout() as out:
         async with AsyncMemory(settings) as memory:
 
-            async def send(message: dict[str, Any]) -> None:
+            async def send(message: Any) -> None:
                 if closed.is_set():
                     return
                 try:

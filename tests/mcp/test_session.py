@@ -21,7 +21,7 @@ class Client:
         self.session = McpSession(memory, self._got, **bound)
         self._next = 0
 
-    async def _got(self, message: dict[str, Any]) -> None:
+    async def _got(self, message: Any) -> None:
         json.dumps(message, allow_nan=False)  # every answer is plain JSON
         self.sent.append(message)
 
@@ -39,7 +39,7 @@ class Client:
 
     async def answer(self, request_id: Any) -> dict[str, Any]:
         await self.session.drain()
-        found = [m for m in self.sent if m.get("id") == request_id]
+        found = [m for m in self.sent if isinstance(m, dict) and m.get("id") == request_id]
         assert len(found) == 1, (request_id, self.sent)
         return found[0]
 
@@ -184,10 +184,17 @@ async def test_protocol_errors_are_json_rpc_errors(amem: AsyncMemory) -> None:
     await client.line(json.dumps([
         {"jsonrpc": "2.0", "id": "a", "method": "ping"},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": "b", "method": "ping"},
+        "not a message",
+        {"jsonrpc": "2.0", "id": "b", "method": "tools/call", "params": {"name": "list_memories",
+                                                                           "arguments": {"user_id": "x"}}},
     ]))  # fmt: skip
+    await client.line(json.dumps([{"jsonrpc": "2.0", "method": "notifications/initialized"}]))
     await client.session.drain()
-    assert {m["id"] for m in client.sent[before:]} == {"a", "b"}
+    assert len(client.sent) == before + 1  # one array for the batch; none for notifications only
+    batch = client.sent[-1]
+    assert isinstance(batch, list) and len(batch) == 3
+    assert {m["id"] for m in batch} == {"a", "b", None}
+    assert next(m for m in batch if m["id"] == "b")["result"]["isError"] is False
 
 
 async def test_a_cancelled_write_still_stores_but_is_not_answered(amem: AsyncMemory) -> None:
