@@ -24,7 +24,7 @@ from typing import Any
 
 from memoryd import __version__
 from memoryd.errors import MemorydError
-from memoryd.mcp.tools import Tool, bound_scope, build_tools
+from memoryd.mcp.tools import Handler, Tool, bound_scope, build_tools
 from memoryd.memory import AsyncMemory
 
 __all__ = ["PROTOCOL_VERSIONS", "McpSession"]
@@ -47,7 +47,11 @@ Send = Callable[[Any], Awaitable[None]]  # one message, or a batch's answers (a 
 
 
 class McpSession:
-    """One MCP client's session with a memory; ``send`` writes a message to the client."""
+    """One MCP client's session with a memory; ``send`` writes a message to the client.
+
+    ``version`` is the protocol revision in use until an ``initialize`` picks one (a
+    stateless HTTP request names it in a header); ``add`` replaces how ``add_memory``
+    stores (see :func:`~memoryd.mcp.tools.build_tools`)."""
 
     def __init__(
         self,
@@ -57,12 +61,14 @@ class McpSession:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        version: str = PROTOCOL_VERSIONS[0],
+        add: Handler | None = None,
     ) -> None:
         self.memory = memory
         self._send = send
         self.bound = bound_scope(user_id, agent_id, run_id)
-        self.tools = build_tools(memory.settings.limits.max_limit)
-        self.version = PROTOCOL_VERSIONS[0]
+        self.tools = build_tools(memory.settings.limits.max_limit, add=add)
+        self.version = version  # until initialize says otherwise
         self.client: dict[str, Any] = {}
         self._running: dict[Any, tuple[asyncio.Task[None], bool]] = {}  # id -> (task, read-only)
         self._cancelled: set[Any] = set()

@@ -21,7 +21,7 @@ from memoryd.errors import InvalidInputError
 from memoryd.memory import AsyncMemory
 from memoryd.models import HistoryEntry, MemoryRecord
 
-__all__ = ["SCOPE_FIELDS", "Tool", "bound_scope", "build_tools"]
+__all__ = ["SCOPE_FIELDS", "Args", "Handler", "Tool", "bound_scope", "brief", "build_tools"]
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 _SCOPE_TEXT = {
@@ -225,8 +225,9 @@ _FILTERS = {
 _METADATA = {"type": "object", "description": "Free metadata to store with the memory."}
 
 
-def build_tools(max_limit: int) -> dict[str, Tool]:
-    """Every tool, by name (``max_limit``: the store's largest page / result count)."""
+def build_tools(max_limit: int, *, add: Handler | None = None) -> dict[str, Tool]:
+    """Every tool, by name (``max_limit``: the store's largest page / result count; ``add``:
+    how ``add_memory`` stores, when not straight into the memory — the server's async pipeline)."""
     limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
     tools = [
         Tool(
@@ -241,7 +242,7 @@ def build_tools(max_limit: int) -> dict[str, Tool]:
                 "timestamp": {"type": "string", "description": "When it was said (ISO 8601); default now."},
                 "mode": {"type": "string", "enum": ["fast", "fine"]},
             },
-            ("messages",), _add, read_only=False,
+            ("messages",), add or _add, read_only=False,
         ),
         Tool(
             "search_memories", "Recall",

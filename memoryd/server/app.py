@@ -28,7 +28,7 @@ from memoryd.gateway import Gateway, server_stores
 from memoryd.gateway import routes as gateway_routes
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
-from memoryd.server import health, routes_admin, routes_mem0, routes_pipeline, routes_v1
+from memoryd.server import health, routes_admin, routes_mcp, routes_mem0, routes_pipeline, routes_v1
 from memoryd.server.auth import Authenticator, AuthMiddleware
 from memoryd.server.errors import error_response, install_error_handlers
 from memoryd.storage.sqlite.keys import SQLiteKeyStore
@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     app.include_router(routes_mem0.router)
     app.include_router(routes_pipeline.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_mcp.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read

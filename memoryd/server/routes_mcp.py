@@ -1,0 +1,105 @@
+"""``/mcp``: the MCP server over the Streamable HTTP transport, for remote agents.
+
+Stateless: each ``POST /mcp`` carries a JSON-RPC message (or a batch) and gets its
+answer as one JSON body (``202`` for notifications only); no session id is issued, so
+any server process can answer any request. The protocol revision is the one
+``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26 when a
+client sends none, as the transport specifies). There is no server-to-client stream:
+``GET`` is ``405``.
+
+The caller is who the API key says (the same keys, roles and tenants as every route):
+a ``user`` key binds the tools to its user. With the async pipeline on, ``add_memory``
+queues the add like ``POST /v1/memories`` does. A browser page may not call it (an
+``Origin`` that is not loopback is refused: DNS rebinding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from memoryd.errors import PermissionDeniedError
+from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
+from memoryd.mcp.tools import SCOPE_FIELDS, Args, Handler
+from memoryd.memory import AsyncMemory
+from memoryd.pipeline.events import AddPayload
+from memoryd.server.access import PipelineView, principal_of
+from memoryd.server.health import MemoryDep, PipelineDep
+
+__all__ = ["router"]
+
+DEFAULT_VERSION = "2025-03-26"  # a client that names none (the transport's rule)
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+router = APIRouter(tags=["mcp"])
+
+
+@router.post(
+    "/mcp",
+    summary="MCP (Streamable HTTP)",
+    responses={202: {"description": "Notifications only: no answer"}, 403: {"description": "Origin refused"}},
+)
+async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Response:
+    """One JSON-RPC message or batch of the Model Context Protocol; the memory tools are
+    those of ``memoryd mcp`` (see the README's MCP section)."""
+    _check_origin(request)
+    version = request.headers.get("mcp-protocol-version", DEFAULT_VERSION)
+    if version not in PROTOCOL_VERSIONS:
+        return _rpc_error(
+            400, f"unsupported MCP-Protocol-Version {version!r}; supported: {', '.join(PROTOCOL_VERSIONS)}"
+        )
+    answers: list[Any] = []
+
+    async def collect(answer: Any) -> None:
+        answers.append(answer)
+
+    principal = principal_of(request)
+    add = _queued_add(pipeline) if pipeline is not None else None
+    session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
+    await session.receive(await request.body())
+    await session.drain()
+    if not answers:
+        return Response(status_code=202)
+    return JSONResponse(answers[0])
+
+
+@router.get("/mcp", include_in_schema=False)
+async def no_stream() -> Response:
+    """No server-initiated stream (the transport allows a 405)."""
+    return Response(status_code=405, headers={"Allow": "POST"})
+
+
+def _check_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a browser
+    host = urlsplit(origin).hostname
+    if host not in _LOOPBACK:
+        raise PermissionDeniedError(f"MCP requests from a web page at {origin!r} are refused", field="Origin")
+
+
+def _rpc_error(status: int, message: str) -> JSONResponse:
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+    return JSONResponse(body, status_code=status)
+
+
+def _queued_add(pipeline: PipelineView) -> Handler:
+    """``add_memory`` through the async pipeline: queued (or processed now when Redis is down and
+    the fallback is on), as ``POST /v1/memories`` does."""
+
+    async def add(memory: AsyncMemory, a: Args) -> dict[str, Any]:
+        scope = {name: a.get(name) for name in SCOPE_FIELDS}
+        payload = AddPayload(
+            a["messages"],
+            **scope,
+            metadata=a.get("metadata"),
+            timestamp=a.get("timestamp"),
+            mode=a.get("mode"),
+        )
+        submission = await pipeline.submit_add(memory, payload, source="mcp")
+        return submission.to_dict()
+
+    return add
