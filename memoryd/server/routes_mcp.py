@@ -1,7 +1,8 @@
 """``/mcp``: the MCP server over the Streamable HTTP transport, for remote agents.
 
 Stateless: each ``POST /mcp`` carries a JSON-RPC message (or a batch) and gets its
-answer as one JSON body (``202`` for notifications only); no session id is issued, so
+answer as one JSON body (``202`` for notifications only, ``400`` with a JSON-RPC error for
+a body that is no message); no session id is issued, so
 any server process can answer any request. The protocol revision is the one
 ``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26 when a
 client sends none, as the transport specifies). There is no server-to-client stream:
@@ -40,7 +41,18 @@ router = APIRouter(tags=["mcp"])
 @router.post(
     "/mcp",
     summary="MCP (Streamable HTTP)",
-    responses={202: {"description": "Notifications only: no answer"}, 403: {"description": "Origin refused"}},
+    responses={
+        202: {"description": "Notifications only: no answer"},
+        400: {"description": "No JSON-RPC message, or an unsupported MCP-Protocol-Version"},
+        403: {"description": "Origin refused"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A JSON-RPC 2.0 message, or a batch (array) of them",
+            "content": {"application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array"}]}}},
+        }
+    },
 )
 async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Response:
     """One JSON-RPC message or batch of the Model Context Protocol; the memory tools are
@@ -63,7 +75,9 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
     await session.drain()
     if not answers:
         return Response(status_code=202)
-    return JSONResponse(answers[0])
+    (answer,) = answers
+    unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
+    return JSONResponse(answer, status_code=400 if unreadable else 200)  # 400: not a message at all
 
 
 @router.get("/mcp", include_in_schema=False)

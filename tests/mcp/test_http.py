@@ -68,7 +68,9 @@ def test_transport_errors(client: httpx.Client) -> None:
     bad_version = client.post("/mcp", json=rpc(1, "ping"), headers={"MCP-Protocol-Version": "1999-01-01"})
     assert bad_version.status_code == 400 and "1999-01-01" in bad_version.json()["error"]["message"]
     not_json = client.post("/mcp", content=b"{nope", headers={"content-type": "application/json"})
-    assert not_json.status_code == 200 and not_json.json()["error"]["code"] == -32700
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == -32700
+    no_message = client.post("/mcp", json={"id": 3, "method": "ping"})  # no "jsonrpc": "2.0", but an id
+    assert no_message.status_code == 200 and no_message.json()["id"] == 3
     assert client.get("/mcp").status_code == 405
     browser = client.post("/mcp", json=rpc(1, "ping"), headers={"Origin": "http://evil.example"})
     assert browser.status_code == 403 and browser.json()["error"]["field"] == "Origin"
