@@ -6,6 +6,7 @@ import asyncio
 import re
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -487,3 +488,23 @@ async def test_a_stored_time_outside_the_datetime_range_reads_as_its_end(setting
         assert [h.memory.text for h in await mem.search("far future", user_id="u", limit=1)] == ["far future"]
         await mem.delete_all(user_id="u")
         assert (await mem.get_all(user_id="u")).items == []
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return {"a": value}
+
+
+@pytest.mark.parametrize("levels", [300, 100_000])
+async def test_metadata_too_deep_to_serve_is_refused_not_stored(amem: AsyncMemory, levels: int) -> None:
+    # 300 levels could be stored, but no JSON response holding it could be written after;
+    # 100,000 used to raise RecursionError (a 500) while being checked.
+    with pytest.raises(InvalidInputError) as refused:
+        await amem.add("deep", user_id="deep", metadata=_nested(levels))
+    assert refused.value.field == "metadata"
+    kept = (await amem.add("shallow", user_id="deep", metadata=_nested(60)))[0]
+    with pytest.raises(InvalidInputError):
+        await amem.update(kept.id, metadata=_nested(levels))
+    assert [m.text for m in (await amem.get_all(user_id="deep")).items] == ["shallow"]

@@ -12,7 +12,15 @@ from memoryd.config import LimitsConfig
 from memoryd.errors import InvalidInputError, NotSupportedError, PayloadTooLargeError
 from memoryd.models import Message, Scope, parse_time, require_utf8
 
-__all__ = ["MODES", "AddInput", "check_metadata", "clean_text", "normalise_add", "normalise_messages"]
+__all__ = [
+    "MAX_NESTING",
+    "MODES",
+    "AddInput",
+    "check_metadata",
+    "clean_text",
+    "normalise_add",
+    "normalise_messages",
+]
 
 MODES = ("fast", "fine")
 ROLES = ("user", "assistant", "system", "tool")
@@ -29,11 +37,36 @@ class AddInput:
     mode: str
 
 
+MAX_NESTING = 64  # levels of objects and lists in metadata (JSON encoders stop at a few hundred)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and lists more than ``limit`` levels (no recursion: any depth)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
+    """``metadata`` as a dict, if it is a JSON object every store and response can hold."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInputError(f"{field} must be a JSON object", field=field)
+    if _too_deep(metadata, MAX_NESTING):  # storable, but then no response could be written
+        raise InvalidInputError(
+            f"{field} nests more than {MAX_NESTING} levels of objects and lists", field=field
+        )
     try:
         json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -9,7 +9,9 @@ string, one message object or a list of them, and names the offending item
 
 Bodies of ``/v1`` routes reject unknown fields; mem0-compatible bodies ignore
 them, as mem0's own server does. No string anywhere in a body may hold a lone
-UTF-16 surrogate (``"\\ud800"`` is valid JSON but not text).
+UTF-16 surrogate (``"\\ud800"`` is valid JSON but not text), and no field may nest
+more than ``MAX_NESTING`` levels of objects and lists (metadata that deep could be stored, but
+no response holding it could be written).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Annotated, Any, TypedDict
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from memoryd.errors import InvalidInputError
+from memoryd.ingest.inputs import MAX_NESTING
 
 __all__ = [
     "AddRequest",
@@ -75,19 +78,27 @@ Filters = Annotated[
 ]
 
 
-def check_text(value: Any, path: str) -> None:
+def check_text(value: Any, path: str, depth: int = 0) -> None:
     """Raise :class:`InvalidInputError` naming ``path`` if any string in ``value``
-    (keys included) holds a lone surrogate, which no store can encode."""
+    (keys included) holds a lone surrogate, which no store can encode, or if ``value``
+    nests more than :data:`MAX_NESTING` levels: such a value could be stored, but no
+    response holding it could be written (JSON encoders stop far above this, at a few hundred)."""
     if isinstance(value, str):
         if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
             raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
-    elif isinstance(value, dict):
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth >= MAX_NESTING:
+        message = f"{path} nests more than {MAX_NESTING} levels of objects and lists"
+        raise InvalidInputError(message, field=path)
+    if isinstance(value, dict):
         for key, item in value.items():
             check_text(key, path)
-            check_text(item, f"{path}.{key}")
-    elif isinstance(value, list):
+            check_text(item, f"{path}.{key}", depth + 1)
+    else:
         for i, item in enumerate(value):
-            check_text(item, f"{path}.{i}")
+            check_text(item, f"{path}.{i}", depth + 1)
 
 
 class _Body(BaseModel):

@@ -286,3 +286,37 @@ def test_unknown_route_and_wrong_method(module_client: httpx.Client, seeded: str
     assert error_of(module_client.get("/v2/memories"), 404)["code"] == "not_found"
     wrong = module_client.put("/v1/memories")
     assert error_of(wrong, 405)["code"] == "method_not_allowed" and "allow" in wrong.headers
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_metadata_too_deep_to_answer_is_refused_not_stored(client: httpx.Client) -> None:
+    """Metadata nested 300 levels was stored (200), after which every list and search of that user
+    answered 500: no JSON encoder writes a response that deep."""
+    deep = {"a": _nested(300)}
+    cases = [
+        ("POST", "/v1/memories", {"messages": "deep note", "user_id": "alice", "metadata": deep}),
+        ("POST", "/memories", {"messages": [{"role": "user", "content": "deep note"}], "user_id": "alice",
+                               "metadata": deep}),  # fmt: skip
+    ]
+    for method, path, body in cases:
+        error = error_of(client.request(method, path, json=body), 422)
+        assert error["field"].startswith("metadata.a.0.0"), error
+        assert "levels" in error["message"]
+    stored = add(client, "a shallow note", metadata={"a": _nested(60)})  # deep, but within the limit
+    for method, path, body in [
+        ("PATCH", f"/v1/memories/{stored[0]['id']}", {"metadata": deep}),
+        ("PUT", f"/memories/{stored[0]['id']}", {"metadata": deep}),
+    ]:
+        assert error_of(client.request(method, path, json=body), 422)["field"].startswith("metadata.a")
+    listed = client.get("/v1/memories", params={"user_id": "alice"})
+    assert listed.status_code == 200, listed.text
+    assert [m["text"] for m in listed.json()["results"]] == ["a shallow note"]
+    assert listed.json()["results"][0]["metadata"] == {"a": _nested(60)}
+    found = client.post("/search", json={"query": "note", "user_id": "alice"})
+    assert found.status_code == 200 and len(found.json()["results"]) == 1, found.text
