@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memoryd.auth import Principal, Role, create_key, revoke_key
 from memoryd.auth.keys import ApiKey
-from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import BackendUnavailableError, NotFoundError, PermissionDeniedError
 from memoryd.server.access import principal_of
 from memoryd.server.auth import Authenticator
@@ -57,7 +56,8 @@ def _visible(principal: Principal, key: ApiKey) -> bool:
 async def create(body: CreateKeyRequest, request: Request) -> dict[str, Any]:
     """The new key (``key``, shown this once) and its record."""
     auth, principal = _auth(request)
-    tenant = body.tenant or (principal.tenant if not principal.is_admin else DEFAULT_TENANT)
+    # The caller's tenant: an admin's is the one it acts in (X-Memoryd-Tenant), else its key's.
+    tenant = body.tenant or principal.tenant
     if not principal.is_admin and (body.role != Role.USER or tenant != principal.tenant):
         raise PermissionDeniedError("a service key may only create user keys of its own tenant", field="role")
     made = await asyncio.to_thread(
