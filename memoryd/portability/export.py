@@ -92,6 +92,12 @@ async def _to_path(
     summary = ExportSummary(str(path), vectors=vectors)
     if path.is_dir():
         raise InvalidInputError(f"cannot export to {path}: it is a directory; give a file path", field="path")
+    if _is_database(path, mem):
+        raise InvalidInputError(
+            f"cannot export to {path}: it is an SQLite database (a memoryd store or key file), which the "
+            "export would replace; give another path",
+            field="path",
+        )
     created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     partial = path.with_name(path.name + ".partial")
     try:
@@ -112,6 +118,29 @@ async def _to_path(
                 with suppress(OSError):
                     directory.rmdir()
     return summary
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _is_database(path: Path, mem: AsyncMemory) -> bool:
+    """Whether ``path`` is this store's or the key store's file (or one of their SQLite side files),
+    or any other SQLite database: renaming the export over it would destroy it."""
+    if not path.exists():
+        return False
+    own = (mem.settings.storage.path, mem.settings.keys_path())
+    for base in own:
+        for suffix in _SIDE_FILES:
+            other = Path(f"{base}{suffix}")
+            with suppress(OSError):
+                if other.exists() and path.samefile(other):
+                    return True
+    try:
+        with path.open("rb") as head:
+            return head.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False  # unreadable: writing it will fail and say so
 
 
 async def _write(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,3 +31,28 @@ def test_export_to_a_directory_or_an_unwritable_path_is_one_line(tmp_path: Path,
 
     nested = tmp_path / "new" / "dirs" / "backup.jsonl"  # missing directories are still made
     assert cli(store, "export", str(nested)).exit_code == 0 and nested.is_file()
+
+
+def test_export_onto_the_store_or_the_key_file_is_refused(tmp_path: Path, cli: Cli) -> None:
+    """``memoryd export`` over its own database replaced the store with the JSONL file (the store
+    then refused to open: "file is not a database"), and over keys.db destroyed every API key,
+    which an export does not hold."""
+    store = tmp_path / "store.db"
+    assert cli(store, "add", "I adopted a dog named Biscuit", "-u", "ana").exit_code == 0
+    assert cli(store, "keys", "create", "--role", "admin").exit_code == 0
+    keys = tmp_path / "keys.db"
+    other = tmp_path / "other.db"  # another tenant's store, say
+    assert cli(other, "add", "another store", "-u", "bo").exit_code == 0
+
+    for target in (store, keys, other):
+        expect_error(cli(store, "export", str(target)), 1, f"cannot export to {target}", "SQLite database")
+        assert target.read_bytes().startswith(b"SQLite format 3\x00")
+    assert not list(tmp_path.glob("*.partial"))
+    listed = cli(store, "list", "-u", "ana")
+    assert listed.exit_code == 0 and "Biscuit" in listed.stdout, listed.stderr
+    key_list = cli(store, "keys", "list", "--json")
+    assert key_list.exit_code == 0 and len(json.loads(key_list.stdout)["results"]) == 1
+
+    backup = tmp_path / "backup.jsonl"  # an earlier export is still overwritten, as before
+    assert cli(store, "export", str(backup)).exit_code == 0
+    assert cli(store, "export", str(backup)).exit_code == 0 and backup.read_text().startswith('{"type":"header"')
