@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -284,6 +285,13 @@ class _Reader:
             raise self.fail(f"{key!r} must be a string")
         return value
 
+    def ident(self, key: str) -> str:
+        """An id: a string with something in it (an empty id names nothing and cannot be read back)."""
+        value = self.text(key)
+        if not value.strip():
+            raise self.fail(f"{key!r} must be a non-empty string")
+        return value
+
     def opt_text(self, key: str) -> str | None:
         value = self.any(key)
         if value is not None and not isinstance(value, str):
@@ -395,7 +403,7 @@ def _memory(r: _Reader) -> MemoryLine:
     except ValueError:
         raise r.fail(f"unknown memory kind {r.doc['kind']!r}") from None
     record = MemoryRecord(
-        id=r.text("id"),
+        id=r.ident("id"),
         text=r.text("text"),
         kind=kind,
         user_id=r.opt_text("user_id"),
@@ -519,15 +527,55 @@ _PARSERS: dict[str, Callable[[_Reader], Line]] = {
 }
 
 
+# A JSON escape of a UTF-16 surrogate: only then can a parsed string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _lone_surrogate(value: Any, where: str) -> str | None:
+    """The path of the first string in ``value`` (keys included) that UTF-8 cannot encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            found = path if _lone_surrogate(key, path) is not None else _lone_surrogate(item, path)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}.{i}")
+            if found is not None:
+                return found
+    return None
+
+
 def parse_line(line: str, number: int) -> Line:
     """One line of an export as its typed row; :class:`InvalidInputError` naming the line if it is not."""
     try:
-        doc = json.loads(line)
+        doc = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"line {number}: not JSON ({exc.msg})", field="file") from None
+    except ValueError as exc:  # NaN, Infinity: Python reads them, no store can write them back out
+        raise InvalidInputError(f"line {number}: not JSON ({exc})", field="file") from None
+    except RecursionError:
+        message = f"line {number}: nested too deeply to be a memoryd line"
+        raise InvalidInputError(message, field="file") from None
     if not isinstance(doc, dict):
         raise InvalidInputError(f"line {number}: not a JSON object", field="file")
-    parser = _PARSERS.get(doc.get("type"))  # type: ignore[arg-type]
+    if _SURROGATE_ESCAPE.search(line):
+        where = _lone_surrogate(doc, "")
+        if where is not None:
+            message = f"line {number}: {where!r} is not valid Unicode text (lone surrogate)"
+            raise InvalidInputError(message, field="file")
+    kind = doc.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         known = ", ".join(_PARSERS)
         message = f"line {number}: unknown type {doc.get('type')!r} (known: {known})"

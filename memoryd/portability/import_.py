@@ -153,6 +153,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     counts = dict.fromkeys(TYPES, 0)
     owners: set[Owner] = set()
     pending: list[str] = []
+    seen: set[str] = set()  # a second line of one id would overwrite the first: refused
     tier_ids = _TierIds(mem.storage.segments)
 
     async def taken(ids: list[str]) -> None:
@@ -183,6 +184,10 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
             _check_dim(header, line.vector, number)
+            if line.record.id in seen:
+                message = f"line {number}: a second memory with id {line.record.id!r}"
+                raise InvalidInputError(message, field="file")
+            seen.add(line.record.id)
             pending.append(line.record.id)
             if len(pending) >= SURVEY_BATCH:
                 await taken(pending)
