@@ -17,7 +17,7 @@ from rich.table import Table
 
 from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import Settings
-from memoryd.errors import InvalidInputError
+from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.pipeline import build_queue
 from memoryd.pipeline.base import DeadLetter, is_entry_id
 
@@ -99,6 +99,13 @@ def replay(
         queue = build_queue(settings.pipeline)
         try:
             letters = await queue.dlq_list(count, ids)
+            missing = [i for i in dict.fromkeys(ids or []) if i not in {d.dlq_id for d in letters}]
+            if missing:  # before anything moves: a mistyped or already replayed id is no success
+                raise NotFoundError(
+                    f"no dead letter with id {', '.join(missing)} in {queue.keys.dlq} (replayed or purged "
+                    "already, or mistyped): nothing replayed; `memoryd dlq list` shows the ids",
+                    field="id",
+                )
             moved = [] if dry_run else await queue.dlq_replay(letters, settings.pipeline.result_ttl_s)
             return letters, moved
         finally:

@@ -66,6 +66,7 @@ class EventRecord:
     retry_at: str | None = None
     dlq_id: str | None = None
     owner: str | None = None  # the user_id the event's add is for (not shown: access checks only)
+    digest: str | None = None  # the fingerprint of the add it was enqueued with (not shown)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

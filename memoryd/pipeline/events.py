@@ -27,6 +27,7 @@ workers are upgraded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -156,6 +157,13 @@ class AddPayload:
     def scope(self) -> dict[str, str | None]:
         return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
 
+    def digest(self) -> str:
+        """A fingerprint of the add (every argument, the tenant and user included): a second
+        submission of an event id is a retry of the same add only when its digest is the same."""
+        body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
 
 @dataclass(frozen=True)
 class PipelineEvent:
@@ -192,6 +200,10 @@ class PipelineEvent:
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> PipelineEvent:
         """Decode a stream entry; :class:`InvalidInputError` (field ``event.<name>``) if it is unusable."""
+        for name, value in fields.items():
+            if not _is_utf8(name) or not _is_utf8(value):
+                where = name if _is_utf8(name) else name.encode("utf-8", "replace").decode()
+                raise InvalidInputError(f"event field {where!r} is not valid UTF-8", field=f"event.{where}")
         raw_version = fields.get("v")
         if raw_version is None or not raw_version.isdigit():
             raise InvalidInputError("event has no schema version ('v')", field="event.v")
@@ -235,6 +247,16 @@ class PipelineEvent:
     def replayed(self, dlq_id: str) -> PipelineEvent:
         """The event as replayed from the dead-letter stream: a fresh first attempt."""
         return replace(self, attempt=1, last_error=None, replayed_from=dlq_id)
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text holding lone surrogates: bytes that were not UTF-8, decoded with
+    ``surrogateescape``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_time(value: str | None) -> datetime:

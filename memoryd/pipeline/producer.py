@@ -4,7 +4,9 @@
 :meth:`AsyncMemory.add` would (so bad input is a 422 now, not a dead letter
 later), then enqueues it as an event, idempotently on its ``event_id``: a
 second submission of a known id enqueues nothing and reports the existing
-event's status as a duplicate (a NOOP).
+event's status as a duplicate (a NOOP). The same id with another body, or for
+another user, is no retry: a :class:`ConflictError` (409) that shows nothing of
+the event the id names.
 
 When Redis cannot be reached the add is never accepted and dropped: with
 ``pipeline.on_unavailable = "sync"`` (the default) it is processed right away on
@@ -23,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
-from memoryd.errors import BackendUnavailableError, NotFoundError, StorageError
+from memoryd.errors import BackendUnavailableError, ConflictError, NotFoundError, StorageError
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
@@ -167,8 +169,16 @@ class Pipeline:
                 if enqueued.created:
                     self.submissions["queued"] += 1
                     return Submission(event_id, EventStatus.QUEUED, "queued")
-                self.submissions["duplicate"] += 1
                 record = enqueued.existing
+                if record is not None and not _same_add(record, payload):
+                    # Not a retry: never the other add's status or results (it may be another
+                    # user's), and never a NOOP that would let this add be dropped unnoticed.
+                    raise ConflictError(
+                        f"event_id {event_id!r} already names another add (its body or user differs): "
+                        "nothing was queued; give this add an id of its own",
+                        field="event_id",
+                    )
+                self.submissions["duplicate"] += 1
                 if record is not None:
                     record = replace(record, event_id=event_id)
                 return Submission(
@@ -256,3 +266,11 @@ class Pipeline:
         pipeline_metrics(
             out, enabled=True, redis_up=stats is not None, stats=stats, submissions=self.submissions
         )
+
+
+def _same_add(record: EventRecord, payload: AddPayload) -> bool:
+    """Whether ``payload`` is the add the known event ``record`` was enqueued with: the same user
+    (an event of no user has no owner), and the same body when the record keeps its digest."""
+    if record.owner != payload.user_id:
+        return False
+    return record.digest is None or record.digest == payload.digest()

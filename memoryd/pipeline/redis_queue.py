@@ -104,6 +104,7 @@ def _record(data: dict[str, str]) -> EventRecord | None:
         retry_at=data.get("retry_at"),
         dlq_id=data.get("dlq_id"),
         owner=data.get("owner") or None,
+        digest=data.get("digest") or None,
     )
 
 
@@ -127,6 +128,10 @@ class RedisQueue:
             self.client: Any = aioredis.Redis.from_url(
                 url,
                 decode_responses=True,
+                # Bytes that are not UTF-8 (an external producer's entry) decode to lone surrogates
+                # instead of failing the whole reply: the worker then dead-letters that one event,
+                # and writing the entry to the DLQ encodes it back to its own bytes.
+                encoding_errors="surrogateescape",
                 socket_timeout=read_timeout,
                 socket_connect_timeout=config.timeout_s,
                 # One quick retry on a fresh connection: a pooled one may predate a Redis restart.
@@ -160,7 +165,8 @@ class RedisQueue:
         keys = [self.keys.status(event.event_id), self.keys.stream, self.keys.stats]
         flat = json.dumps(_flat(fields), ensure_ascii=False)
         owner = event.payload.user_id or ""
-        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat, owner]
+        digest = event.payload.digest()
+        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat, owner, digest]
 
     @staticmethod
     def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:
@@ -242,10 +248,15 @@ class RedisQueue:
                     if raw:
                         workers.append(json.loads(raw))
         group = self._group_info(groups)
+        lag, pending = group.get("lag"), int(group.get("pending", 0))
+        if lag is None and self.config.delete_acked and "pending" in group:
+            # Redis gives no lag once workers acknowledge (and delete) entries out of order; with
+            # acknowledged entries deleted, the stream holds only what is undelivered or pending.
+            lag = max(0, int(length) - pending)
         return QueueStats(
             stream_length=int(length),
-            lag=group.get("lag"),
-            pending=int(group.get("pending", 0)),
+            lag=lag,
+            pending=pending,
             dlq_size=int(dlq),
             retry_scheduled=int(retry),
             consumers=int(group.get("consumers", 0)),
@@ -473,13 +484,17 @@ class RedisQueue:
         with self._errors("replay dead letters"):
             for letter in entries:
                 event_id: str | None
+                owner = digest = ""
                 try:
                     event = PipelineEvent.from_fields(letter.fields)
                     fields, event_id = event.replayed(letter.dlq_id).to_fields(), event.event_id
+                    owner, digest = event.payload.user_id or "", event.payload.digest()
                 except InvalidInputError:  # replayed as it was: a fixed (upgraded) worker may read it now
                     fields, event_id = _raw_replay(letter)
+                    owner = _raw_owner(letter.fields)
                 keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
-                args = [letter.dlq_id, now, ttl_s * 1000, "1" if event_id else "0", *_flat(fields)]
+                record = [event_id or "", owner, digest, letter.fields.get("source", "external")]
+                args = [letter.dlq_id, now, ttl_s * 1000, "1" if event_id else "0", *record, *_flat(fields)]
                 new_id = await self._replay(keys=keys, args=args)
                 if new_id:
                     out.append(str(new_id))
@@ -501,6 +516,16 @@ def _raw_replay(letter: DeadLetter) -> tuple[dict[str, str], str | None]:
     fields = {k: v for k, v in letter.fields.items() if k != "last_error"}
     fields.update(attempt="1", replayed_from=letter.dlq_id)
     return fields, readable_event_id(letter.fields)
+
+
+def _raw_owner(fields: dict[str, str]) -> str:
+    """The payload's user_id of an entry this code cannot decode, when it is there to read; else ""."""
+    try:
+        payload = json.loads(fields.get("payload") or "{}")
+    except ValueError:
+        return ""
+    user_id = payload.get("user_id") if isinstance(payload, dict) else None
+    return user_id if isinstance(user_id, str) else ""
 
 
 def _entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

@@ -12,7 +12,8 @@ __all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
 # Enqueue once per event id. KEYS: status, stream, stats.
 # ARGV: ttl_ms, created_at, source, event_id, the entry's field/value pairs as one JSON list
 # (one argument rather than a dozen: the client encodes far less per event), owner (the
-# payload's user_id or "": event lookups by a user-bound key check it).
+# payload's user_id or "": event lookups by a user-bound key check it), digest (the payload's
+# fingerprint: a second submission of the id is a retry only with the same one).
 # Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id.
 ENQUEUE = """
 local known = redis.call('HGETALL', KEYS[1])
@@ -22,7 +23,8 @@ if #known > 0 then
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[5])))
 redis.call('HSET', KEYS[1], 'event_id', ARGV[4], 'status', 'queued', 'attempts', '0', 'source', ARGV[3],
-  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id, 'owner', ARGV[6] or '')
+  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id, 'owner', ARGV[6] or '',
+  'digest', ARGV[7] or '')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
@@ -121,13 +123,19 @@ return #due
 """
 
 # Move one dead letter back to the stream, once. KEYS: dlq, stream, status, stats.
-# ARGV: dlq_id, now, ttl_ms, has_event, then the entry's field/value pairs. Returns the new id or false.
+# ARGV: dlq_id, now, ttl_ms, has_event, event_id, owner, digest, source, then the entry's field/value
+# pairs. Returns the new id or false. A status record that expired meanwhile is made whole again
+# (event id, owner, digest, source), so its user can look the event up and retry its add.
 REPLAY = """
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
 local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 if ARGV[4] == '1' then
+  if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('HSET', KEYS[3], 'event_id', ARGV[5], 'owner', ARGV[6], 'digest', ARGV[7], 'source', ARGV[8],
+      'created_at', ARGV[2])
+  end
   redis.call('HSET', KEYS[3], 'status', 'queued', 'stream_id', id, 'updated_at', ARGV[2], 'attempts', '0')
   redis.call('HDEL', KEYS[3], 'error', 'dlq_id', 'retry_at', 'result', 'finished_at')
   redis.call('HINCRBY', KEYS[3], 'replays', 1)

@@ -30,7 +30,7 @@ from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRec
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.access import principal_of
 from memoryd.server.health import MemoryDep, PipelineDep
-from memoryd.server.routes_v1 import ERROR_RESPONSES, MemoryId, Scoped, forget_pending
+from memoryd.server.routes_v1 import ERROR_RESPONSES, QUEUED_RESPONSE, MemoryId, Scoped, forget_pending
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -117,7 +117,7 @@ _MEM0_STATUS = {
 }
 
 
-@router.post("/memories", summary="Create memories (mem0)")
+@router.post("/memories", summary="Create memories (mem0)", responses=QUEUED_RESPONSE)
 async def add(
     body: Mem0AddRequest, memory: MemoryDep, pipeline: PipelineDep, response: Response
 ) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from memoryd.server.schemas import (
 
 __all__ = [
     "ERROR_RESPONSES",
+    "QUEUED_RESPONSE",
     "MemoryId",
     "Scoped",
     "UserId",
@@ -77,7 +78,8 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
 
 
 QUEUED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Queued (async pipeline on): `event_id`, `status` queued; GET /v1/events/{event_id}"}
+    202: {"description": "Queued: `event_id`, `status` queued; GET /v1/events/{event_id}"},
+    409: {"model": ErrorBody, "description": "The `event_id` names another add (its body or user)"},
 }
 
 
@@ -90,7 +92,8 @@ async def add(
     calls and tokens (``llm``) and the graph changes (``relations``).
 
     With the async pipeline on, the add is validated and queued instead: 202 with ``event_id``
-    and ``status: queued``; an ``event_id`` seen before is a NOOP reporting that event's status;
+    and ``status: queued``; the same add again with a known ``event_id`` is a NOOP reporting that
+    event's status, another add with it a 409;
     with Redis unreachable it is processed now (``pipeline: bypassed``) or refused (503)."""
     if pipeline is None:
         event_id = check_event_id(body.event_id) if body.event_id is not None else None

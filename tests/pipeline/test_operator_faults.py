@@ -1,0 +1,155 @@
+"""What an operator runs into, against a real Redis and a real store: an entry that is not
+UTF-8, an event id reused by another user or for another body, ``dlq replay --id`` of an id
+that is not there."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from typer.testing import CliRunner, Result
+
+from memoryd import Settings, load_settings
+from memoryd.cli import app
+from memoryd.embedders.use import USEEmbedder
+from memoryd.pipeline import SCHEMA_VERSION, EventQueue, EventStatus, PipelineEvent, build_queue
+from memoryd.pipeline.base import Outcome
+from memoryd.pipeline.local_redis import LocalRedis
+from tests.api.conftest import error_of, running_server
+from tests.auth.conftest import bearer, new_key
+from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.helpers import burst, producer, stored, turn, wait_until
+from tests.pipeline.test_cli import _doc, _pipeline_env
+
+
+async def test_an_entry_that_is_not_utf8_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
+    psettings: Settings, embedder: USEEmbedder, queue: EventQueue, redis_server: LocalRedis
+) -> None:
+    raw = aioredis.Redis.from_url(redis_server.url)  # an external producer writing bytes
+    try:
+        async with producer(psettings, embedder) as (pipeline, memory):
+            await pipeline.submit_add(memory, turn("ana", 1), event_id="good-1")
+            bad = {k: v.encode() for k, v in PipelineEvent("bad-1", turn("bo", 2)).to_fields().items()}
+            bad["payload"] = bad["payload"].replace(b"says", b"s\xffys")
+            await raw.xadd(queue.keys.stream, bad)  # type: ignore[arg-type]
+            await pipeline.submit_add(memory, turn("cy", 3), event_id="good-2")
+
+            report = await asyncio.wait_for(burst(psettings, embedder), timeout=30)
+            assert (report.processed, report.dead_lettered) == (2, 1)
+            assert (await pipeline.event("good-1")).status is EventStatus.DONE
+            assert (await pipeline.event("good-2")).status is EventStatus.DONE
+            failed = await pipeline.event("bad-1")
+            assert failed.status is EventStatus.DEAD_LETTERED
+            assert failed.error is not None and failed.error["field"] == "event.payload"
+        (letter,) = await raw.xrange(queue.keys.dlq)
+        assert b"s\xffys" in letter[1][b"payload"]  # the dead letter keeps the entry's own bytes
+        stats = await queue.stats()
+        assert (stats.pending, stats.stream_length, stats.dlq_size) == (0, 0, 1)
+    finally:
+        await raw.aclose()
+    assert set(stored(psettings.storage.path)) == {
+        ("ana", "ana says fact number 1.0 about the hills"),
+        ("cy", "cy says fact number 3.0 about the sea"),
+    }
+
+
+async def test_an_event_id_reused_by_another_user_or_for_another_body_is_a_conflict_showing_nothing(
+    psettings: Settings, embedder: USEEmbedder
+) -> None:
+    alice = bearer(new_key(psettings, "user", tenant="acme", user_id="alice"))
+    bob = bearer(new_key(psettings, "user", tenant="acme", user_id="bob"))
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        secret = {"messages": "My bank PIN is 4321", "event_id": "e-1"}
+        assert c.post("/v1/memories", json=secret, headers=alice).status_code == 202
+        assert (await burst(psettings, embedder)).processed == 1
+
+        retry = c.post("/v1/memories", json=secret, headers=alice)  # the same add: a NOOP
+        assert retry.status_code == 200 and retry.json()["event"] == "NOOP"
+        assert retry.json()["record"]["status"] == "done"
+
+        error_of(c.get("/v1/events/e-1", headers=bob), 404)
+        theirs = c.post("/v1/memories", json={"messages": "hello", "event_id": "e-1"}, headers=bob)
+        assert theirs.status_code == 409 and "4321" not in theirs.text
+        assert theirs.json()["error"]["field"] == "event_id"
+        mem0 = c.post("/memories", json={"messages": "hello", "event_id": "e-1"}, headers=bob)
+        assert mem0.status_code == 409 and "4321" not in mem0.text
+
+        other = c.post("/v1/memories", json={"messages": "My PIN is 9999", "event_id": "e-1"}, headers=alice)
+        assert other.status_code == 409  # not silently dropped as a duplicate of the first add
+        assert c.get("/v1/events/e-1", headers=alice).json()["status"] == "done"
+        assert (await burst(psettings, embedder)).processed == 0  # nothing was queued by the conflicts
+        listed = c.get("/v1/memories", params={"user_id": "alice"}, headers=alice).json()
+        assert [m["memory"] for m in listed["results"]] == ["My bank PIN is 4321"]
+
+
+def test_dlq_replay_of_an_id_not_in_the_dlq_fails_and_moves_nothing(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _pipeline_env(tmp_path, redis_server, prefix, monkeypatch)
+    settings = load_settings(env=env)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    async def one_dead_letter() -> str:
+        queue = build_queue(settings.pipeline)
+        try:
+            client = queue.client  # type: ignore[attr-defined]
+            event = PipelineEvent("e-1", turn("ana", 1)).to_fields()
+            return str(await client.xadd(queue.keys.dlq, {**event, "dlq_attempts": "1"}))
+        finally:
+            await queue.close()
+
+    known = asyncio.run(one_dead_letter())
+    for args in (["--id", "1-1"], ["--id", known, "--id", "1-1"], ["--dry-run", "--id", "1-1"]):
+        refused = run("dlq", "replay", *args, "--json")
+        assert refused.exit_code == 1, refused.stdout
+        assert "1-1" in refused.stderr and _doc(refused)["error"]["code"] == "not_found"
+    assert [d["dlq_id"] for d in _doc(run("dlq", "list", "--json"))["results"]] == [known]  # nothing moved
+    moved = _doc(run("dlq", "replay", "--id", known, "--json"))
+    assert moved["replayed"] == 1
+    gone = run("dlq", "replay", "--id", known, "--json")  # replayed already: not a second success
+    assert gone.exit_code == 1 and "nothing replayed" in gone.stderr
+
+
+async def test_a_dead_letter_replayed_after_its_status_expired_is_its_users_again(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    short = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, result_ttl_s=1)
+    async with producer(short, embedder) as (pipeline, memory):
+        queue = pipeline.queue
+        unreadable = PipelineEvent("chat-7", turn("bo", 7), version=SCHEMA_VERSION + 2)
+        fine = PipelineEvent("chat-42", replace(turn("ana", 1), mode="fine"))  # no LLM here: a dead letter
+        for event in (fine, unreadable):
+            assert (await queue.enqueue(event, 1)).created
+        assert (await burst(short, embedder)).dead_lettered == 2
+        await wait_until(lambda: _expired(queue, "chat-42", "chat-7"), timeout=10, what="statuses expiring")
+
+        assert len(await queue.dlq_replay(await queue.dlq_list(10), 3600)) == 2
+        record = await pipeline.event("chat-42", user_id="ana")  # what ana's user key asks
+        assert record.status is EventStatus.QUEUED and record.source == "api"
+        assert (await pipeline.event("chat-7", user_id="bo")).status is EventStatus.QUEUED
+        # bo's client retries its add: the same add again, so a NOOP (not a conflict)
+        again = await pipeline.submit_add(memory, unreadable.payload, event_id="chat-7")
+        assert again.duplicate and again.status is EventStatus.QUEUED
+
+
+async def _expired(queue: EventQueue, *event_ids: str) -> bool:
+    return [await queue.status(e) for e in event_ids] == [None] * len(event_ids)
+
+
+async def test_lag_is_reported_while_workers_finish_their_batches_out_of_order(queue: EventQueue) -> None:
+    for n in range(12):
+        assert (await queue.enqueue(PipelineEvent(f"e-{n}", turn("ana", n)), 3600)).created
+    await queue.ensure_group()
+    slow = await queue.read("slow", 5, None)  # still working on its batch
+    fast = await queue.read("fast", 5, None)
+    assert len(slow) == len(fast) == 5
+    await queue.finish([Outcome("ack", d) for d in fast], "fast", 3600)  # done first: acked, deleted
+    stats = await queue.stats()
+    assert (stats.stream_length, stats.pending, stats.lag) == (7, 5, 2)  # two never delivered
+    assert await queue.outstanding() == 7
