@@ -405,16 +405,15 @@ class RedisQueue:
     async def keepalive(
         self, consumer: str, stream_ids: list[str], event_ids: list[str], lease_ms: int
     ) -> None:
-        """Reset the idle time of entries still being processed, and extend their locks."""
+        """Reset the idle time of entries still being processed, and extend their locks: those whose
+        lock is still this consumer's (``stream_ids`` and ``event_ids`` pair up)."""
+        if not stream_ids:
+            return
         with self._errors("extend leases"):
-            async with self.client.pipeline(transaction=False) as pipe:
-                if stream_ids:
-                    pipe.xclaim(self.keys.stream, self.config.group, consumer, 0, stream_ids, justid=True)
-                if event_ids:
-                    await self._keepalive(
-                        keys=[self.keys.lock(e) for e in event_ids], args=[consumer, lease_ms], client=pipe
-                    )
-                await pipe.execute(raise_on_error=False)
+            await self._keepalive(
+                keys=[self.keys.stream, *(self.keys.lock(e) for e in event_ids)],
+                args=[consumer, lease_ms, self.config.group, *stream_ids],
+            )
 
     async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None:
         now = _now_ms()

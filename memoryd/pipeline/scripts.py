@@ -145,12 +145,16 @@ redis.call('HINCRBY', KEYS[4], 'replayed', 1)
 return id
 """
 
-# Refresh the locks this worker still holds. KEYS: lock keys. ARGV: consumer, lease_ms.
+# Refresh the leases this worker still holds. KEYS: stream, then one lock key per entry.
+# ARGV: consumer, lease_ms, group, then the entries' stream ids (in the order of their locks).
+# An entry is claimed again (its idle time reset) only while its lock is still this worker's:
+# once another worker has reclaimed it after this one stalled, it stays that worker's.
 KEEPALIVE = """
 local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    redis.call('PEXPIRE', key, ARGV[2])
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[1], 0, ARGV[i + 2], 'JUSTID')
     n = n + 1
   end
 end

@@ -153,3 +153,23 @@ async def test_lag_is_reported_while_workers_finish_their_batches_out_of_order(q
     stats = await queue.stats()
     assert (stats.stream_length, stats.pending, stats.lag) == (7, 5, 2)  # two never delivered
     assert await queue.outstanding() == 7
+
+
+async def test_a_stalled_workers_keepalive_leaves_an_entry_another_worker_reclaimed(queue: EventQueue) -> None:
+    for n in range(2):
+        assert (await queue.enqueue(PipelineEvent(f"k-{n}", turn("ana", n)), 3600)).created
+    await queue.ensure_group()
+    mine, taken = await queue.read("a", 2, None)
+    begun = await queue.begin([("k-0", 1, mine.stream_id), ("k-1", 1, taken.stream_id)], "a", 60_000, 3600)
+    assert [b.state for b in begun] == ["claimed", "claimed"]
+    # Worker a stalls: k-1's lease runs out, and worker b reclaims its entry and takes its lock.
+    await queue.client.xclaim(queue.keys.stream, queue.config.group, "b", 0, [taken.stream_id], justid=True)
+    await queue.client.set(queue.keys.lock("k-1"), "b", px=60_000)
+
+    await queue.keepalive("a", [mine.stream_id, taken.stream_id], ["k-0", "k-1"], 120_000)  # a wakes up
+
+    owners = {row["message_id"]: row["consumer"] for row in await queue.client.xpending_range(
+        queue.keys.stream, queue.config.group, min="-", max="+", count=10)}  # fmt: skip
+    assert owners == {mine.stream_id: "a", taken.stream_id: "b"}  # b keeps what it reclaimed
+    assert await queue.client.get(queue.keys.lock("k-1")) == "b"
+    assert await queue.client.pttl(queue.keys.lock("k-0")) > 60_000  # a's own lease was extended
