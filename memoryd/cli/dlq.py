@@ -19,7 +19,7 @@ from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.pipeline import build_queue
-from memoryd.pipeline.base import DeadLetter, is_entry_id
+from memoryd.pipeline.base import DeadLetter, EventQueue, is_entry_id
 
 __all__ = ["app"]
 
@@ -33,6 +33,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 CountOpt = Annotated[
     int, typer.Option("--count", "-n", min=1, help="At most this many entries, oldest first.")
 ]
+
+
 def _entry_ids(ids: list[str] | None) -> list[str] | None:
     """Whole entry ids only (see :func:`~memoryd.pipeline.base.is_entry_id`)."""
     for entry_id in ids or []:
@@ -45,10 +47,26 @@ def _entry_ids(ids: list[str] | None) -> list[str] | None:
 IdsOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--id", help="Only this DLQ entry id, <ms>-<seq> as `dlq list` shows it (repeatable).",
-        show_default=False, callback=_entry_ids,
+        "--id",
+        help="Only this DLQ entry id, <ms>-<seq> as `dlq list` shows it (repeatable).",
+        show_default=False,
+        callback=_entry_ids,
     ),
 ]
+
+
+async def _selected(queue: EventQueue, count: int, ids: list[str] | None, verb: str) -> list[DeadLetter]:
+    """The oldest ``count`` dead letters, or those of ``ids``: every one of them, or nothing happens
+    (a mistyped id, or one replayed or purged already, is no success)."""
+    letters = await queue.dlq_list(count, ids)
+    missing = [i for i in dict.fromkeys(ids or []) if i not in {d.dlq_id for d in letters}]
+    if missing:
+        raise NotFoundError(
+            f"no dead letter with id {', '.join(missing)} in {queue.keys.dlq} (replayed or purged "
+            f"already, or mistyped): nothing {verb}; `memoryd dlq list` shows the ids",
+            field="id",
+        )
+    return letters
 
 
 async def _letters(settings: Settings, count: int, ids: list[str] | None) -> list[DeadLetter]:
@@ -98,14 +116,7 @@ def replay(
     async def go() -> tuple[list[DeadLetter], list[str]]:
         queue = build_queue(settings.pipeline)
         try:
-            letters = await queue.dlq_list(count, ids)
-            missing = [i for i in dict.fromkeys(ids or []) if i not in {d.dlq_id for d in letters}]
-            if missing:  # before anything moves: a mistyped or already replayed id is no success
-                raise NotFoundError(
-                    f"no dead letter with id {', '.join(missing)} in {queue.keys.dlq} (replayed or purged "
-                    "already, or mistyped): nothing replayed; `memoryd dlq list` shows the ids",
-                    field="id",
-                )
+            letters = await _selected(queue, count, ids, "replayed")
             moved = [] if dry_run else await queue.dlq_replay(letters, settings.pipeline.result_ttl_s)
             return letters, moved
         finally:
@@ -130,27 +141,50 @@ def replay(
 def purge(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", min=1, help="Only the oldest this many entries.")
+    ] = None,
+    ids: IdsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Delete every dead letter (asks first unless --yes)."""
+    """Delete dead letters: every one, the oldest --count, or those of --id (asks first unless --yes).
+
+    Only what the question counted goes: letters that arrive meanwhile are kept."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    if not yes:
+    stream = f"{settings.pipeline.ns}:dlq"
+
+    async def survey() -> tuple[list[str] | None, int, str | None]:
+        """The ids to delete (None: every one up to the newest), how many, and the newest id."""
+        queue = build_queue(settings.pipeline)
         try:
-            typer.confirm(f"Delete every entry of {settings.pipeline.ns}:dlq?", abort=True, err=True)
+            if ids or count:
+                letters = await _selected(queue, count or len(ids or []), ids, "purged")
+                return [d.dlq_id for d in letters], len(letters), None
+            size, newest = await queue.dlq_tail()
+            return None, size, newest
+        finally:
+            await queue.close()
+
+    async def delete(chosen: list[str] | None, newest: str | None) -> int:
+        queue = build_queue(settings.pipeline)
+        try:
+            return await queue.dlq_purge(ids=chosen, up_to=newest) if chosen or newest else 0
+        finally:
+            await queue.close()
+
+    with errors_to_exit(state.output):
+        if ids and count and len(ids) > count:
+            raise InvalidInputError(f"{len(ids)} ids given but --count is {count}", field="count")
+        chosen, size, newest = asyncio.run(survey())
+    if size and not yes:
+        try:
+            typer.confirm(f"Delete {size} dead letter(s) of {stream}?", abort=True, err=True)
         except typer.Abort:
             if not sys.stdin.isatty():
                 state.output.note("")
             state.output.error(InvalidInputError("nothing purged (pass --yes to skip the question)"))
             raise typer.Exit(1) from None
-
-    async def go() -> int:
-        queue = build_queue(settings.pipeline)
-        try:
-            return await queue.dlq_purge()
-        finally:
-            await queue.close()
-
     with errors_to_exit(state.output):
-        count = asyncio.run(go())
-    state.output.emit({"purged": count}, f"[red]purged[/red] {count} dead letter(s)")
+        purged = asyncio.run(delete(chosen, newest)) if size else 0
+    state.output.emit({"purged": purged}, f"[red]purged[/red] {purged} dead letter(s) of {stream}")

@@ -264,7 +264,14 @@ class DeadLetters(Protocol):
 
     async def dlq_replay(self, entries: list[DeadLetter], ttl_s: int) -> list[str]: ...
 
-    async def dlq_purge(self) -> int: ...
+    async def dlq_tail(self) -> tuple[int, str | None]:
+        """How many dead letters there are, and the newest one's entry id."""
+        ...
+
+    async def dlq_purge(self, *, ids: list[str] | None = None, up_to: str | None = None) -> int:
+        """Delete the dead letters of ``ids``, or every one up to entry id ``up_to`` (those that
+        arrive later stay), or all; returns how many went."""
+        ...
 
 
 class EventQueue(EventLog, WorkQueue, DeadLetters, Protocol):

@@ -499,8 +499,22 @@ class RedisQueue:
                     out.append(str(new_id))
         return out
 
-    async def dlq_purge(self) -> int:
+    async def dlq_tail(self) -> tuple[int, str | None]:
+        with self._errors("read the dead-letter queue"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.xlen(self.keys.dlq)
+                pipe.xrevrange(self.keys.dlq, "+", "-", count=1)
+                size, newest = await pipe.execute()
+        return int(size), (str(newest[0][0]) if newest else None)
+
+    async def dlq_purge(self, *, ids: list[str] | None = None, up_to: str | None = None) -> int:
         with self._errors("purge the dead-letter queue"):
+            if ids:
+                return int(await self.client.xdel(self.keys.dlq, *dict.fromkeys(ids)))
+            if up_to is not None:  # MINID keeps ids >= the bound: the one right after up_to
+                ms, seq = up_to.split("-")
+                after = f"{ms}-{int(seq) + 1}"
+                return int(await self.client.xtrim(self.keys.dlq, minid=after, approximate=False))
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.xlen(self.keys.dlq)
                 pipe.delete(self.keys.dlq)
