@@ -6,7 +6,8 @@ saying that what the fence holds is recalled data, never instructions. Memory
 text cannot close the fence early or open a new one: anything in it that
 spells the fence's name (in any case, with any separator) is replaced by
 :data:`NEUTRALISED` (:func:`neutralise`). Items that repeat a message already
-in the request (the session's recent turns, say) are left out.
+in the request (the session's recent turns, say) are left out, and so are items
+cut to fit the budget whose head is the start of such a message.
 
 :func:`inject` adds the block to the messages: as a system message of its own
 placed after the client's leading system messages (``system`` mode), or
@@ -46,6 +47,7 @@ PREAMBLE = (
 )
 _FENCE_NAME = re.compile(r"<?\s*/?\s*memoryd[\W_]*memories\s*>?", re.IGNORECASE)
 _SYSTEM_ROLES = ("system", "developer")
+ELLIPSIS = "…"  # what ends a memory cut to fit the budget (truncate_to_tokens')
 
 
 def neutralise(text: str) -> str:
@@ -71,9 +73,14 @@ def _said(messages: Sequence[Any]) -> set[str]:
 
 
 def _repeats(item: ContextItem, said: set[str]) -> bool:
-    if item.text in said:
-        return True
-    return item.kind == "episode" and item.text.split(": ", 1)[-1] in said
+    texts = [item.text]
+    if item.kind == "episode":  # "[(day) ]speaker: words": the words are what was said
+        texts.append(item.text.split(": ", 1)[-1])
+    if not item.truncated:
+        return any(t in said for t in texts)
+    # Cut to fit the budget (a long answer of the session, say): the head of a message, then "…".
+    heads = [" ".join(t.removesuffix(ELLIPSIS).split()) for t in texts]
+    return any(s.startswith(head) for head in heads if head for s in said)
 
 
 def render_block(items: Sequence[ContextItem], messages: Sequence[Any]) -> tuple[str, list[ContextItem]]:

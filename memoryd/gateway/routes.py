@@ -7,17 +7,19 @@
   ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
   the request, 503 when no upstream answers (each target's failure listed) or
   none is configured. A stream that breaks after its first chunk ends with an
-  ``error`` event instead of ``[DONE]``.
+  ``error`` event instead of ``[DONE]``. A client that leaves before its answer
+  (an SDK's timeout) drops the upstream call, and nothing is written back.
 - ``GET /v1/models``, ``GET /v1/models/{model}``: what the ``[llm]`` tiers serve, and aliases.
 - ``GET /v1/usage``: token usage per user (memoryd's error shape).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -37,6 +39,9 @@ from memoryd.server.health import MemoryDep, PipelineDep
 __all__ = ["SSEResponse", "gateway_of", "openai_error", "router"]
 
 router = APIRouter(prefix="/v1", tags=["chat gateway"])
+
+T = TypeVar("T")
+CLIENT_GONE = 499  # the status logged for a call whose client left before its answer (nginx's)
 
 _OPENAI_ERROR = {
     "description": 'OpenAI\'s error shape: `{"error": {"message", "type", "param", "code"}}`',
@@ -108,7 +113,39 @@ async def _body(request: Request) -> dict[str, Any]:
         body = json.loads(await request.body())
     except ValueError as exc:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from None
+    except RecursionError:  # the parser's nesting limit: the body's fault, not the server's
+        raise InvalidInputError("the request body is nested too deeply", field="body") from None
     return _check(body)
+
+
+class ClientGone(Exception):
+    """The client disconnected before the answer was ready."""
+
+
+async def _disconnect(request: Request) -> None:
+    """Return once the client has disconnected (its body has been read: nothing else arrives)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_gone(request: Request, call: Awaitable[T]) -> T:
+    """``await call``, cancelled (:class:`ClientGone`) if the client disconnects first.
+
+    Nobody reads an answer whose client left: the upstream is not kept generating it, and the
+    turn is not written back (an SDK that timed out retries, and the retry is the turn)."""
+    task, watch = asyncio.ensure_future(call), asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this request itself is cancelled (the server stops)
+        task.cancel()
+        raise
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise ClientGone
+    return task.result()
 
 
 class SSEResponse(StreamingResponse):
@@ -215,15 +252,21 @@ async def chat_completions(request: Request, memory: MemoryDep, pipeline: Pipeli
     assert gateway.router is not None
     try:
         if prepared.stream:
-            opened = await open_stream(
-                gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage
+            opened = await _unless_gone(
+                request,
+                open_stream(
+                    gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage
+                ),
             )
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
                 gateway.headers(prepared, opened.target),
                 cleanup=opened.aclose,
             )
-        served = await complete(gateway.router, prepared.targets, prepared.body)
+        served = await _unless_gone(request, complete(gateway.router, prepared.targets, prepared.body))
+    except ClientGone:
+        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        return Response(status_code=CLIENT_GONE)
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)

@@ -5,7 +5,8 @@ The targets of the ``[llm]`` tiers whose model (or label) is that name are
 tried first, in tier order; with ``gateway.fallback_models`` the other targets
 follow, in tier order, so a model that is down falls back to the next tier's.
 A name no target serves goes through every tier in order
-(``gateway.unknown_model = "route"``) or is a 404 (``"reject"``).
+(``gateway.unknown_model = "route"``) or is a 404 (``"reject"``); with ``"reject"``, a
+request naming no model is a 400, as OpenAI's is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from memoryd.config import GatewayConfig
-from memoryd.errors import NotFoundError
+from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.llm.router import Router
 from memoryd.llm.types import Target
 
@@ -28,6 +29,8 @@ def route(router: Router, model: str | None, config: GatewayConfig) -> list[Targ
         rest = [t for t in router.targets if t not in own] if config.fallback_models else []
         return own + rest
     if config.unknown_model == "reject":
+        if not model:  # not a model that is missing here: a request that names none
+            raise InvalidInputError("model is required (GET /v1/models lists the models)", field="model")
         raise NotFoundError(
             f"the model {model!r} is not served here; GET /v1/models lists the models and aliases",
             field="model",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ DEGRADED_MEMORY = "memory_unavailable"  # X-Degraded-Mode: the memory store fail
 DEGRADED_SLOW = "memory_timeout"  # X-Degraded-Mode: it did not answer within memory_timeout_s
 
 
-@dataclass
+@dataclass(eq=False)  # one call, itself (kept in a set of the calls in flight)
 class Prepared:
     """One call, ready to forward."""
 
@@ -53,6 +54,7 @@ class Prepared:
     memory_tokens: int = 0
     memory_ms: float = 0.0
     degraded: str | None = None
+    forgotten: bool = False  # its user (or its tenant's store) was erased while it ran
 
     @property
     def stream(self) -> bool:
@@ -85,6 +87,7 @@ class Gateway:
         self.meter = UsageMeter(store_for, self.config.usage_flush_s)
         self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
         self.memory_state: dict[str, Any] = {"status": "unknown", "error": None, "at": None}
+        self._in_flight: weakref.WeakSet[Prepared] = weakref.WeakSet()  # prepared, not finished yet
 
     # -- life cycle --------------------------------------------------------------
     @property
@@ -119,12 +122,12 @@ class Gateway:
             self.counts["streams"] += 1
         if identity.user_id is None:
             self.counts["passthrough"] += 1
-            return Prepared(out, identity, tenant, targets, query, "passthrough")
+            return self._track(Prepared(out, identity, tenant, targets, query, "passthrough"))
         await self.writeback.room()  # this call will write back: wait if too many are pending
         if query is None:
-            return Prepared(out, identity, tenant, targets, query, "skipped")
+            return self._track(Prepared(out, identity, tenant, targets, query, "skipped"))
         started = time.perf_counter()
-        prepared = Prepared(out, identity, tenant, targets, query, "none")
+        prepared = self._track(Prepared(out, identity, tenant, targets, query, "none"))
         try:
             async with asyncio.timeout(self.config.memory_timeout_s):
                 context = await memory.context(
@@ -149,6 +152,11 @@ class Gateway:
                 prepared.memory, prepared.injected = "injected", len(kept)
                 prepared.memory_tokens = count_tokens(block)
         prepared.memory_ms = (time.perf_counter() - started) * 1000
+        return prepared
+
+    def _track(self, prepared: Prepared) -> Prepared:
+        """Note a call in flight, until :meth:`finish` (so that :meth:`forget_user` can reach it)."""
+        self._in_flight.add(prepared)
         return prepared
 
     def _degraded(self, prepared: Prepared, mode: str, why: str) -> None:
@@ -176,7 +184,12 @@ class Gateway:
     def finish(
         self, prepared: Prepared, answer: Answer, *, complete: bool, memory: Any, pipeline: Any
     ) -> bool:
-        """Count usage; schedule the write-back of a complete answer in words. True if scheduled."""
+        """Count usage; schedule the write-back of a complete answer in words. True if scheduled.
+
+        Nothing of a call whose user was erased while it ran is kept: not its turn, not its usage."""
+        self._in_flight.discard(prepared)
+        if prepared.forgotten:
+            return False
         usage = answer.usage
         self.meter.record(
             prepared.tenant,
@@ -200,7 +213,10 @@ class Gateway:
     async def forget_user(self, tenant: str, user_id: str | None) -> None:
         """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): drop
         the queued write-backs (waiting for those being written) and the usage not saved yet, so
-        neither outlives the deletion."""
+        neither outlives the deletion; the calls in flight are told to keep nothing when they finish."""
+        for call in list(self._in_flight):
+            if call.tenant == tenant and user_id in (None, call.identity.user_id):
+                call.forgotten = True
         await self.writeback.forget(tenant, user_id)
         await self.meter.forget(tenant, user_id)
 

@@ -170,12 +170,13 @@ class Answer:
 
 def tool_arguments(text: Any) -> Any:
     """An OpenAI tool call's ``arguments`` (a JSON string) as an object for vendors that want one:
-    ``{}`` when empty, ``{"arguments": text}`` when it is not JSON."""
+    ``{}`` when empty, ``{"arguments": text}`` when it is not JSON (or nested deeper than it can be
+    read: the client's text, not the server's failure)."""
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"arguments": text}
 
 

@@ -7,7 +7,7 @@ wants turns to alternate); ``tools``/``tool_choice``, ``temperature``,
 ``top_p``, ``stop``, ``max_tokens`` (required there: the target's default when
 the client gives none) and ``user`` (as ``metadata.user_id``) are translated.
 Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
-penalties, ``logprobs``) are not sent.
+penalties, ``logprobs``, whitespace-only stop sequences) are not sent.
 
 Answers: text blocks become the content, ``tool_use`` blocks ``tool_calls``;
 the stream's events (``message_start``, ``content_block_*``,
@@ -216,8 +216,10 @@ class AnthropicStream:
         if kind == "message_start":
             message = data.get("message") or {}
             self.model = str(message.get("model") or self.target.model)
-            usage = _usage(message.get("usage"))
-            self._prompt = usage.prompt_tokens if usage else 0
+            # Counted from here: a stream that breaks (or is left) before message_delta still
+            # used (and is billed for) its prompt.
+            self.usage = _usage(message.get("usage"))
+            self._prompt = self.usage.prompt_tokens if self.usage else 0
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = data.get("content_block") or {}
@@ -274,7 +276,8 @@ class AnthropicWire:
         for name in ("temperature", "top_p", "top_k"):
             if body.get(name) is not None:
                 out[name] = body[name]
-        stop = stop_list(body.get("stop"))
+        # Anthropic refuses a whitespace-only stop sequence (400), OpenAI's "\n" say: it has none.
+        stop = [s for s in stop_list(body.get("stop")) if s.strip()]
         if stop:
             out["stop_sequences"] = stop
         tools = _tools(body.get("tools"))

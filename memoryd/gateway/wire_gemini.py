@@ -5,7 +5,7 @@ become ``contents`` with roles ``user``/``model``; an assistant's
 ``tool_calls`` become ``functionCall`` parts and tool results
 ``functionResponse`` parts (named after the call they answer);
 ``tools``/``tool_choice`` become ``functionDeclarations``/``toolConfig``;
-``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``,
+``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``,
 penalties and ``response_format`` (JSON mode, JSON schema) go to
 ``generationConfig``; ``n`` is dropped (one candidate is asked for and
 answered). A stream calls ``streamGenerateContent?alt=sse``.
@@ -46,6 +46,7 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "FINISH_REASON_UNSPECIFIED": 
 _CONFIG = {
     "temperature": "temperature",
     "top_p": "topP",
+    "top_k": "topK",  # not OpenAI's, but clients send it (extra_body) for vendors that have it
     "seed": "seed",
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
@@ -63,7 +64,7 @@ def _finish(reason: Any, calls: bool) -> str | None:
 def _response(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read: the text as is
         return {"content": text}
     return value if isinstance(value, dict) else {"content": value}
 

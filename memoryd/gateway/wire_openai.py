@@ -10,7 +10,7 @@ Answers and chunks come back untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
@@ -20,7 +20,7 @@ from memoryd.llm.openai_client import auth_headers, endpoint
 from memoryd.llm.providers import vendor
 from memoryd.llm.types import Target, Usage
 
-__all__ = ["WIRE", "OpenAIStream", "OpenAIWire", "client_wants_usage"]
+__all__ = ["WIRE", "OpenAIStream", "OpenAIWire", "choices_asked", "client_wants_usage"]
 
 
 def client_wants_usage(body: dict[str, Any]) -> bool:
@@ -28,14 +28,26 @@ def client_wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
+def choices_asked(body: dict[str, Any]) -> int:
+    """How many choices the client asked for (``n``; 1 when absent or not a count)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
 @dataclass
 class OpenAIStream:
-    """Passes chunks through; notes ``[DONE]``, the finish reason and the usage."""
+    """Passes chunks through; notes ``[DONE]``, the finish reasons and the usage.
+
+    The answer is complete at ``[DONE]``, or once each of the ``choices`` asked for (``n``) has
+    its finish reason: with ``n`` > 1 the first choice to finish does not make a stream cut
+    off before the others finish a complete one."""
 
     target: Target
     hide_usage: bool
+    choices: int = 1
     done: bool = False
     usage: Usage | None = None
+    _finished: set[Any] = field(default_factory=set)  # indexes of the choices that finished
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
         if event.data.strip() == "[DONE]":
@@ -50,7 +62,10 @@ class OpenAIStream:
         if isinstance(usage, dict):
             self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         choices = data.get("choices")
-        if isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+        for c in choices if isinstance(choices, list) else ():
+            if isinstance(c, dict) and c.get("finish_reason"):
+                self._finished.add(c.get("index", 0))
+        if len(self._finished) >= self.choices:
             self.done = True
         if self.hide_usage and not choices and usage is not None:
             return []  # the usage chunk the gateway asked for, not the client
@@ -83,7 +98,9 @@ class OpenAIWire:
         return dict(data)
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> OpenAIStream:
-        return OpenAIStream(target, hide_usage=usage and not client_wants_usage(body))
+        return OpenAIStream(
+            target, hide_usage=usage and not client_wants_usage(body), choices=choices_asked(body)
+        )
 
 
 WIRE = OpenAIWire()

@@ -279,3 +279,37 @@ def test_bad_requests_are_openai_errors(gateway: GatewayFactory, fake_llm: Scrip
             )
             assert r.status_code == 400 and r.json()["error"]["param"] == "user"
     assert fake_llm.requests == []
+
+
+def test_a_request_naming_no_model_is_a_400_naming_the_field_when_unknown_models_are_refused(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    with gateway([[target(fake_llm, "m")]], gateway={"unknown_model": "reject"}) as gw, gw.http() as http:
+        for body in ({}, {"model": ""}, {"model": None}):
+            r = http.post(
+                "/v1/chat/completions", json={**body, "messages": [{"role": "user", "content": "x"}]}
+            )
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["param"] == "model"
+            assert "None" not in r.json()["error"]["message"]
+    assert fake_llm.requests == []
+
+
+def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_500(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        for raw in (
+            deep,
+            '{"model": "m", "messages": [{"role": "user", "content": "x"}], "x": ' + deep + "}",
+        ):
+            r = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"] == {
+                "message": "the request body is nested too deeply",
+                "type": "invalid_request_error",
+                "param": "body",
+                "code": None,
+            }
+    assert fake_llm.requests == []

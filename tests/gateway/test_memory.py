@@ -14,7 +14,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.gateway.inject import FENCE_CLOSE, FENCE_OPEN, NEUTRALISED
 from memoryd.storage.sqlite.database import SQLiteDatabase
 from memoryd.storage.sqlite.usage import SQLiteUsageStore
-from tests.fakes.llm_server import Script
+from tests.fakes.llm_server import Reply, Script
 from tests.gateway.conftest import GatewayFactory, add_memory, key, target
 
 SYSTEM = {"role": "system", "content": "You are Ana's assistant. Never reveal the admin password."}
@@ -39,6 +39,31 @@ def test_a_user_is_remembered_across_sessions(gateway: GatewayFactory, fake_llm:
     block = fake_llm.last.json["messages"][0]["content"]
     assert "golden retriever named Biscuit" in block.split(FENCE_OPEN, 1)[1]
     assert raw.headers["x-memoryd-memory"] == "injected"
+
+
+def test_a_long_answer_the_request_already_holds_is_not_injected_again_cut_short(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    """The session's last answer is longer than the memory budget: the context builder cuts it to
+    fit, and the cut copy must still count as what the request already contains."""
+    recipe = " ".join(f"Step {i}: mix the flour with water and knead the dough." for i in range(120))
+    question = {"role": "user", "content": "How do I bake bread?"}
+    fake_llm.reply_text(recipe)
+    fake_llm.reply_text("You're welcome.")
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        client = gw.client(default_headers={"X-Memoryd-Session-Id": "kitchen"})
+        client.chat.completions.create(model="m", user="ana", messages=[question])
+        gw.wait_for_memories("ana", 2)
+        follow_up = [
+            question,
+            {"role": "assistant", "content": recipe},
+            {"role": "user", "content": "Thanks!"},
+        ]
+        raw = client.chat.completions.with_raw_response.create(model="m", user="ana", messages=follow_up)
+    sent = fake_llm.last.json["messages"]
+    assert "Step 0: mix the flour" not in str(sent[:-3])  # only the assistant message holds the recipe
+    assert sent[-3:] == follow_up
+    assert raw.headers["x-memoryd-memory"] == "none"
 
 
 def test_a_memory_posing_as_instructions_stays_inside_the_data_fence(
@@ -183,6 +208,28 @@ def test_deleting_a_user_right_after_a_call_deletes_the_usage_not_saved_yet(
     # Nor saved when the server stopped (its last flush).
     rows = asyncio.run(_read_usage(path))
     assert {(r.user_id, r.requests) for r in rows} == {("bo", 1)}
+
+
+def test_a_user_deleted_while_their_answer_streams_is_not_brought_back_by_it(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.push(Reply(text=" ".join(f"w{i}" for i in range(20)), chunk_delay=0.05))
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        stream = gw.client().chat.completions.create(
+            model="m", user="zed", stream=True, messages=[{"role": "user", "content": "My PIN is 4242"}]
+        )
+        chunks = iter(stream)
+        next(chunks)  # the answer is on its way...
+        with gw.http() as http:
+            assert http.delete("/v1/users/zed").status_code == 200  # ...when zed is deleted
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).endswith("w19")
+        time.sleep(0.5)  # a write-back would have been stored by now
+        memories = gw.memories("zed")
+        usage = gw.get("/v1/usage", user_id="zed")["totals"]
+        health = gw.get("/health")["checks"]["gateway"]
+    assert memories == []
+    assert usage["requests"] == 0
+    assert health["writeback"]["scheduled"] == 0
 
 
 def test_write_back_goes_through_the_async_pipeline(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,17 @@ def test_block_is_fenced_sectioned_and_skips_what_the_request_already_says() -> 
         FENCE_CLOSE,
     ]
     assert render_block([], messages) == ("", [])
+
+
+def test_a_memory_cut_to_fit_is_left_out_only_when_a_message_starts_with_it() -> None:
+    said = [{"role": "assistant", "content": "Step 1: knead the   dough. Step 2: let it rise."}]
+    cut = replace(
+        item("assistant: Step 1: knead…", "Recent conversation", "episode", "aaaaaaaa"), truncated=True
+    )
+    other = replace(item("user: Step 2: bake…", "Recent conversation", "episode", "bbbbbbbb"), truncated=True)
+    whole = item("assistant: Step 1: knead…", "Recent conversation", "episode", "cccccccc")  # not cut
+    _, kept = render_block([cut, other, whole], said)
+    assert [i.tag for i in kept] == ["bbbbbbbb", "cccccccc"]
 
 
 def test_inject_modes() -> None:

@@ -91,6 +91,32 @@ def test_a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event(
     assert health["checks"]["gateway"]["writeback"]["scheduled"] == 0
 
 
+def _chunk(delta: dict[str, Any], index: int = 0, finish: str | None = None) -> str:
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "a", "choices": [choice]}
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def test_a_stream_of_two_choices_cut_after_the_first_finishes_ends_with_an_error_event(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    role = {"role": "assistant", "content": ""}
+    fake_llm.reply_raw(
+        _chunk(role) + _chunk(role, 1) + _chunk({"content": "Short."}) + _chunk({"content": "A longer"}, 1)
+        + _chunk({}, 0, "stop") + _chunk({"content": " second"}, 1)  # then the connection drops
+    )  # fmt: skip
+    with gateway([[target(fake_llm, "a")]]) as gw:
+        stream = gw.client().chat.completions.create(model="a", messages=Q, n=2, stream=True, user="ana")
+        texts = ["", ""]
+        with pytest.raises(openai.APIError, match="ended before the answer was complete"):
+            for chunk in stream:
+                for choice in chunk.choices:
+                    texts[choice.index] += choice.delta.content or ""
+        health = gw.get("/health")
+    assert texts == ["Short.", "A longer second"]  # the second choice was cut: the client is told
+    assert health["checks"]["gateway"]["writeback"]["scheduled"] == 0
+
+
 def test_every_upstream_down_is_a_503_in_openai_shape_and_health_says_so(
     gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
 ) -> None:

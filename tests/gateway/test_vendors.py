@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import openai
+import pytest
+
 from memoryd.gateway.inject import FENCE_OPEN
-from tests.fakes.llm_server import Script
+from tests.fakes.llm_server import Reply, Script
 from tests.gateway.conftest import GatewayFactory, add_memory, target
 
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -235,3 +238,80 @@ def test_gemini_tool_results_are_named_after_their_call(gateway: GatewayFactory,
             "parts": [{"functionResponse": {"name": "lookup", "response": {"meaning": "longing"}}}],
         },
     ]
+
+
+def test_sampling_fields_reach_anthropic_and_gemini_under_their_own_names(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    sampling = {"temperature": 0.5, "top_p": 0.9}
+    with gateway(
+        [
+            [target(fake_llm, "claude-x", provider="anthropic")],
+            [target(fake_llm, "gemini-x", provider="gemini")],
+        ]
+    ) as gw:
+        client = gw.client()
+        for model in ("claude-x", "gemini-x"):
+            client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}], **sampling, extra_body={"top_k": 5}
+            )
+        claude, gemini = fake_llm.requests
+    assert (claude.json["temperature"], claude.json["top_p"], claude.json["top_k"]) == (0.5, 0.9, 5)
+    assert gemini.json["generationConfig"] == {"temperature": 0.5, "topP": 0.9, "topK": 5}
+
+
+def test_a_broken_anthropic_stream_still_counts_the_prompt_it_used(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.push(Reply(text="one two three four", usage=(120, 9), stream_error_after=2))
+    with gateway([[target(fake_llm, "claude-x", provider="anthropic")]]) as gw:
+        with pytest.raises(openai.APIError):
+            list(
+                gw.client().chat.completions.create(
+                    model="claude-x", messages=[{"role": "user", "content": "count"}], user="bo", stream=True
+                )
+            )
+        totals = gw.get("/v1/usage", user_id="bo")["totals"]
+    assert (totals["requests"], totals["prompt_tokens"]) == (1, 120)  # message_start reported it
+
+
+def test_tool_call_text_nested_too_deeply_to_read_is_forwarded_as_text_not_a_500(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": deep}}
+    messages = [
+        {"role": "user", "content": "define"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": deep},
+    ]
+    with gateway(
+        [
+            [target(fake_llm, "claude-x", provider="anthropic")],
+            [target(fake_llm, "gemini-x", provider="gemini")],
+        ]
+    ) as gw:
+        for model in ("claude-x", "gemini-x"):
+            answer = gw.client().chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+            assert answer.choices[0].message.content == "ok"
+        claude, gemini = fake_llm.requests
+    assert claude.json["messages"][1]["content"][0]["input"] == {"arguments": deep}
+    assert gemini.json["contents"][1]["parts"][0]["functionCall"]["args"] == {"arguments": deep}
+    assert gemini.json["contents"][2]["parts"][0]["functionResponse"]["response"] == {"content": deep}
+
+
+def test_whitespace_only_stop_sequences_anthropic_refuses_are_not_sent(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    """OpenAI stops at "\\n"; Anthropic answers such a stop sequence with a 400 ("each stop sequence
+    must contain non-whitespace"), which the gateway would relay as the request's fault."""
+    with gateway([[target(fake_llm, "claude-x", provider="anthropic")]]) as gw:
+        client = gw.client()
+        for stop in (["\n\n", "END"], "\n"):
+            answer = client.chat.completions.create(
+                model="claude-x", messages=[{"role": "user", "content": "fruits, one per line"}], stop=stop
+            )
+            assert answer.choices[0].message.content == "ok"
+        with_end, newline_only = fake_llm.requests
+    assert with_end.json["stop_sequences"] == ["END"]
+    assert "stop_sequences" not in newline_only.json
