@@ -195,12 +195,14 @@ async def _relay(
             raise LLMError(
                 f"{target.label}: the stream ended before the answer was complete", target=target.label
             )
+        opened.settle(None)  # the upstream answered in full
         for c in translator.finish():
             answer.add_chunk(c)
             yield encode(c)
         yield DONE
         complete = True
     except LLMError as exc:
+        opened.settle(exc)  # broken midway: a failure toward the target's breaker, so calls fall back
         gateway.counts["upstream_failures"] += 1
         error = {
             "message": exc.message,

@@ -17,7 +17,7 @@ fault, like a 401, and the next target is tried.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
@@ -50,15 +50,29 @@ class Served:
 
 @dataclass
 class OpenStream:
-    """A stream that has produced its first chunks: the rest is read from ``events``."""
+    """A stream that has produced its first chunks: the rest is read from ``events``.
+
+    Its target's verdict waits for its end: :meth:`settle` when it is known (complete, or
+    broken midway: a failure toward the target's breaker); :meth:`aclose` gives none if
+    it was not given (the client left)."""
 
     target: Target
     response: StreamReply
     events: AsyncIterator[Event]
     translator: StreamTranslator
     first: list[dict[str, Any]]
+    router: Router
+    settled: bool = field(default=False, init=False)
+
+    def settle(self, error: LLMError | None) -> None:
+        if not self.settled:
+            self.settled = True
+            self.router.settle(self.target, error)
 
     async def aclose(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.router.release(self.target)
         await self.response.aclose()
 
 
@@ -161,9 +175,9 @@ async def open_stream(
                         f"{target.label}: the stream ended before its first chunk", target=target.label
                     ) from None
                 first = feed(translator, target, event)
-            return OpenStream(target, response, stream, translator, first)
+            return OpenStream(target, response, stream, translator, first, router)
         except BaseException:
             await response.aclose()
             raise
 
-    return await router.run(call, targets=targets)
+    return await router.run(call, targets=targets, deferred=True)

@@ -155,6 +155,7 @@ class Router:
         *,
         timeout: bool = True,
         targets: Sequence[Target] | None = None,
+        deferred: bool = False,
     ) -> T:
         """``await fn(target)`` on the first target that succeeds, with fallback and retries.
 
@@ -163,6 +164,8 @@ class Router:
         is cut off after the target's ``timeout_s``. Other exceptions propagate.
         ``targets`` (some of this router's own, in the order to try) replaces the
         tier order for this call: the gateway routes a model to its own targets first.
+        ``deferred``: what ``fn`` returns is not yet the answer (a stream that has only
+        begun); its target's verdict comes later, through :meth:`settle` or :meth:`release`.
         """
         order = self.targets if targets is None else list(targets)
         unknown = [t.label for t in order if t.label not in self._breakers]
@@ -198,7 +201,7 @@ class Router:
                 attempts += 1
                 tried = True
                 try:
-                    result = await self._attempt(target, fn, timeout)
+                    result = await self._attempt(target, fn, timeout, deferred)
                 except LLMError as exc:
                     failures[label] = exc.message
                     last_failed = label
@@ -221,7 +224,26 @@ class Router:
         summary = "; ".join(item["error"] for item in listed)
         raise LLMUnavailableError(f"no LLM target answered ({attempts} attempts): {summary}", listed)
 
-    async def _attempt(self, target: Target, fn: Callable[[Target], Awaitable[T]], timeout: bool) -> T:
+    def settle(self, target: Target, error: LLMError | None) -> None:
+        """The verdict on a deferred attempt (see :meth:`run`): it answered in full, or it failed
+        after all (a stream that broke midway), which counts toward the target's breaker."""
+        stats, breaker = self._stats[target.label], self._breakers[target.label]
+        if error is None:
+            stats.successes += 1
+            breaker.success()
+            return
+        stats.failures += 1
+        stats.last_error, stats.last_error_at = error.message, time.time()
+        breaker.failure()
+        log.warning("LLM stream failed: %s", error.message)
+
+    def release(self, target: Target) -> None:
+        """A deferred attempt ended with no verdict (its caller left): let another probe through."""
+        self._breakers[target.label].release()
+
+    async def _attempt(
+        self, target: Target, fn: Callable[[Target], Awaitable[T]], timeout: bool, deferred: bool = False
+    ) -> T:
         label = target.label
         stats, breaker = self._stats[label], self._breakers[label]
         stats.calls += 1
@@ -254,8 +276,9 @@ class Router:
         finally:
             stats.latency_last_s = time.perf_counter() - started
             stats.latency_total_s += stats.latency_last_s
-        stats.successes += 1
-        breaker.success()
+        if not deferred:
+            stats.successes += 1
+            breaker.success()
         return result
 
     # -- introspection --------------------------------------------------------

@@ -276,3 +276,23 @@ def test_a_reply_whose_usage_is_of_the_wrong_shape_falls_back(
         answer = gw.client().chat.completions.create(model="primary", messages=Q, user="ana")
     assert answer.choices[0].message.content == "from the second tier"
     assert fake_llm.requests  # it was asked, and its reply refused
+
+
+def test_a_target_whose_streams_keep_breaking_midway_opens_its_breaker_and_calls_fall_back(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    second = fake_llm_factory()
+    second.default_text("backup answer")
+    fake_llm.default(Reply(text="one two three four", stream_error_after=1))
+    with gateway([[target(fake_llm, "a")], [target(second, "b")]]) as gw:
+        outcomes = []
+        for _ in range(5):
+            try:
+                stream = gw.client().chat.completions.create(model="a", messages=Q, stream=True)
+                outcomes.append("".join(c.choices[0].delta.content or "" for c in stream if c.choices))
+            except openai.APIError:
+                outcomes.append("broken")
+        first = gw.get("/health")["checks"]["gateway"]["targets"][gw.app.state.gateway.router.targets[0].label]
+    # three broken streams in a row count as three failures: the breaker opens, the next calls fall back
+    assert outcomes == ["broken"] * 3 + ["backup answer"] * 2
+    assert (first["state"], first["failures"], first["successes"]) == ("open", 3, 0)
