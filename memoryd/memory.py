@@ -541,6 +541,7 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         token_budget: int | None = None,
+        exclude: Sequence[str] = (),
     ) -> Context:
         """A prompt-ready memory block for ``query``, within ``token_budget`` tokens.
 
@@ -548,7 +549,9 @@ class AsyncMemory:
         assistant learned about its own behaviour with this user), relevant facts and past
         turns (hybrid search over every session of the user), and the recent turns of the
         session ``run_id``, deduplicated; every line carries a short id tag. See
-        :mod:`memoryd.context.builder` for what is kept. What is included heats its segments."""
+        :mod:`memoryd.context.builder` for what is kept. What is included heats its segments.
+        ``exclude``: texts the prompt already holds (a request's messages); memories that
+        repeat one are left out before the budget is spent."""
         cfg = self.settings.context
         _check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
@@ -583,9 +586,9 @@ class AsyncMemory:
             if not vector.done():
                 vector.cancel()
             await asyncio.gather(vector, return_exceptions=True)
-        cands = gather(
-            recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts, max_episodes=cfg.max_episodes
-        )
+        said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
+        cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
+                       max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
         built = build_context(cands, budget)
         used = {i.id for i in built.items if i.section != RECENT}
         self.tiers.note(c.memory for c in cands if c.memory.id in used)

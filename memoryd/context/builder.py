@@ -20,7 +20,7 @@ adds none and a block's count is the sum of its lines).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -134,13 +134,15 @@ def gather(
     *,
     max_facts: int,
     max_episodes: int,
+    exclude: Collection[str] = frozenset(),
 ) -> list[Candidate]:
     """The candidates of a context, in the order :func:`build_context` resolves duplicates:
     the session's ``recent`` turns (newest first), the ``profile``, what the ``assistant``
     learned about answering, the best ``preferences``, then search ``hits`` — profile and
     preference hits to their sections, up to ``max_episodes`` past turns and ``max_facts``
     other memories as relevant ones. A hit already listed (same id or text) or that a listed
-    profile or preference item came from takes no relevant slot."""
+    profile or preference item came from takes no relevant slot, and neither does a memory
+    whose text is one of ``exclude`` (whitespace-normalised: what the prompt already holds)."""
     cands = [Candidate(m, RECENT) for m in recent]
     cands += [Candidate(m, PROFILE) for m in profile]
     cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
@@ -149,6 +151,8 @@ def gather(
     cands += [Candidate(h.memory, section.get(h.memory.kind, RELEVANT), h.score) for h in hits]
     taken = {True: 0, False: 0}  # relevant past turns, relevant other memories
     caps = {True: max_episodes, False: max_facts}
+    if exclude:
+        cands = [c for c in cands if " ".join(c.memory.text.split()) not in exclude]
     out: list[Candidate] = []
     for c in _dedupe(cands):  # the builder's own rule: a duplicate takes no slot
         if c.section == RELEVANT:

@@ -33,6 +33,7 @@ __all__ = [
     "neutralise",
     "query_of",
     "render_block",
+    "said",
 ]
 
 FENCE_OPEN = "<memoryd-memories>"
@@ -64,7 +65,8 @@ def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
     return None
 
 
-def _said(messages: Sequence[Any]) -> set[str]:
+def said(messages: Sequence[Any]) -> set[str]:
+    """The texts of the request's messages (whitespace-normalised), system prompts aside."""
     return {
         " ".join(content_text(m.get("content")).split())
         for m in messages
@@ -85,8 +87,8 @@ def _repeats(item: ContextItem, said: set[str]) -> bool:
 
 def render_block(items: Sequence[ContextItem], messages: Sequence[Any]) -> tuple[str, list[ContextItem]]:
     """``(block, items kept)``; an empty block when no item is left."""
-    said = _said(messages)
-    kept = [i for i in items if not _repeats(i, said)]
+    texts = said(messages)
+    kept = [i for i in items if not _repeats(i, texts)]
     if not kept:
         return "", []
     lines = [PREAMBLE, FENCE_OPEN]

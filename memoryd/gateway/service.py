@@ -23,7 +23,7 @@ from memoryd.config import DEFAULT_TENANT, Settings
 from memoryd.context.tokens import count_tokens
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.gateway.identity import Identity, identify, upstream_body
-from memoryd.gateway.inject import inject, query_of, render_block
+from memoryd.gateway.inject import inject, query_of, render_block, said
 from memoryd.gateway.routing import route
 from memoryd.gateway.shapes import Answer, content_text
 from memoryd.gateway.usage import StoreFor, UsageMeter, today
@@ -132,7 +132,7 @@ class Gateway:
             async with asyncio.timeout(self.config.memory_timeout_s):
                 context = await memory.context(
                     query, user_id=identity.user_id, run_id=identity.session_id,
-                    token_budget=self.config.token_budget,
+                    token_budget=self.config.token_budget, exclude=said(messages),
                 )  # fmt: skip
         except TimeoutError:
             self._degraded(prepared, DEGRADED_SLOW, f"no answer within {self.config.memory_timeout_s:g} s")

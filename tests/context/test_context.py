@@ -108,3 +108,20 @@ async def test_turns_already_in_the_session_leave_the_relevant_slots_to_others(r
     relevant = [i.text for i in ctx.items if i.section == RELEVANT]
     assert len(relevant) == slots and all("2019" in t for t in relevant)
     assert len([i for i in ctx.items if i.section == RECENT]) == len(now)
+
+
+async def test_what_the_prompt_already_holds_uses_none_of_the_budget(rmem: AsyncMemory) -> None:
+    long_answer = " ".join(f"Step {i}: mix the flour with water and knead the dough." for i in range(60))
+    await rmem.add([{"role": "user", "content": "How do I bake bread?"},
+                    {"role": "assistant", "content": long_answer}], user_id="ana", run_id="kitchen")  # fmt: skip
+    facts = ["My oven runs hot, so I bake bread at 200C", "I bake bread with rye flour",
+             "I bake bread every Sunday", "My bread tin is 30 cm long"]  # fmt: skip
+    await rmem.add(facts, user_id="ana", run_id="notes")
+    asked = "At what temperature should I bake my bread?"
+    plain = await rmem.context(asked, user_id="ana", run_id="kitchen", token_budget=300)
+    told = await rmem.context(asked, user_id="ana", run_id="kitchen", token_budget=300,
+                              exclude=["How do I bake bread?", f"  {long_answer} "])  # fmt: skip
+    assert any(long_answer[:40] in i.text for i in plain.items)  # the answer, cut to fit, took the room
+    assert not any(long_answer[:40] in i.text or "How do I bake" in i.text for i in told.items)
+    kept = [f for f in facts if any(f in i.text for i in told.items)]
+    assert len(kept) > len([f for f in facts if any(f in i.text for i in plain.items)]) and len(kept) == 4

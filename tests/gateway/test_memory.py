@@ -66,6 +66,28 @@ def test_a_long_answer_the_request_already_holds_is_not_injected_again_cut_short
     assert raw.headers["x-memoryd-memory"] == "none"
 
 
+def test_the_sessions_turns_in_the_request_leave_the_memory_budget_to_other_memories(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    recipe = " ".join(f"Step {i}: mix the flour with water and knead the dough." for i in range(120))
+    question = {"role": "user", "content": "How do I bake bread?"}
+    facts = ["My oven runs hot, so I bake bread at 200C", "I bake bread with rye flour",
+             "I bake bread every Sunday for my bakery", "My bread tin is 30 cm long"]  # fmt: skip
+    fake_llm.reply_text(recipe)
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        for fact in facts:
+            add_memory(gw, fact, "ana")
+        client = gw.client(default_headers={"X-Memoryd-Session-Id": "kitchen"})
+        client.chat.completions.create(model="m", user="ana", messages=[question])
+        gw.wait_for_memories("ana", len(facts) + 2)
+        follow_up = {"role": "user", "content": "At what temperature should I bake my bread?"}
+        client.chat.completions.create(
+            model="m", user="ana", messages=[question, {"role": "assistant", "content": recipe}, follow_up]
+        )
+    block = fake_llm.last.json["messages"][0]["content"]
+    assert all(fact in block for fact in facts)  # the recipe, already in the request, took no room
+
+
 def test_a_memory_posing_as_instructions_stays_inside_the_data_fence(
     gateway: GatewayFactory, fake_llm: Script
 ) -> None:
