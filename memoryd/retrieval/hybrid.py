@@ -103,7 +103,8 @@ class HybridSearcher:
             for mid, cos in scored:
                 missing[mid].scores["dense"] = cos
         records = await self.storage.records.get_many([c.id for c in head], shared=req.shared)
-        now = req.as_of or utcnow()
+        # Recency is age at the asker's now (``reference_time``), else at ``as_of``, else the clock.
+        now = req.now or req.as_of or utcnow()
         hits: list[SearchHit] = []
         for cand in head:
             memory = records.get(cand.id)
