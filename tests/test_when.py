@@ -99,3 +99,20 @@ async def test_explain_shows_the_date_part_of_a_score(amem: AsyncMemory) -> None
         assert why["final"] == pytest.approx((why["fused"] + (weight if why["date_match"] else 0.0)) / (1 + weight), abs=1e-5)
     plain = await amem.search("where did we go hiking", user_id="u", explain=True)
     assert all((h.explain or {})["date_match"] is None for h in plain)
+
+
+def test_sept_is_september() -> None:
+    assert query_span("What did Mel do on Sept 12, 2023?") == (day(2023, 9, 12), day(2023, 9, 13))
+    assert query_span("photos from Sept. 2023") == (day(2023, 9, 1), day(2023, 10, 1))
+    assert query_span("on 12 Sept 2023") == (day(2023, 9, 12), day(2023, 9, 13))
+
+
+def test_a_count_is_never_the_tail_of_a_bigger_number() -> None:
+    now = day(2024, 1, 10)
+    # "1,000 days ago" was read as "000 days ago" (the last day), "1.5 years ago" as "5 years ago".
+    assert query_span("what did I plant 1,000 days ago?", now) is None
+    assert query_span("the move 1.5 years ago", now) is None
+    assert query_span("what did I plant (3 days ago)?", now) == (
+        datetime(2024, 1, 5, 12, tzinfo=UTC),
+        datetime(2024, 1, 8, 12, tzinfo=UTC),
+    )

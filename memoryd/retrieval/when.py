@@ -16,6 +16,7 @@ __all__ = ["query_span"]
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS |= {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
+_MONTHS["sept"] = 9  # "Sept 12, 2023", "Sept. 2023": as common as "Sep"
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
@@ -40,7 +41,8 @@ _NUMBER = {
     "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
 }  # fmt: skip
 _COUNT = r"(?P<n>\d{1,3}|" + "|".join(sorted(_NUMBER, key=len, reverse=True)) + ")"
-_AGO = re.compile(rf"\b{_COUNT}\s+(?P<unit>day|week|month|year)s?\s+ago\b", re.I)
+# Not the tail of a bigger number: "1,000 days ago" is not "000 days ago", nor "1.5 years" "5 years".
+_AGO = re.compile(rf"(?<![\d.,])\b{_COUNT}\s+(?P<unit>day|week|month|year)s?\s+ago\b", re.I)
 _LAST = re.compile(r"\b(?:last|past|previous)\s+(?P<unit>week|month|year|weekend)\b", re.I)
 _YESTERDAY = re.compile(r"\byesterday\b|昨天", re.I)
 _UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.0, "year": 365.0, "weekend": 7.0}
