@@ -24,6 +24,7 @@ tree is at most 1000 deep).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -192,6 +193,8 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
 
 
 def _coerce(field: str, value: Any, where: str) -> Any:
+    if isinstance(value, float) and math.isnan(value):  # equal to nothing, not even itself
+        raise InvalidFilterError(f"{where}: NaN is not a value filters can compare", field=where)
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise InvalidFilterError(f"{where}: integers in filters must fit in 64 bits: {value}", field=where)
     if field in TIME_FIELDS and value is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memoryd import AsyncMemory
 from memoryd.config import load_settings
 from memoryd.errors import InvalidFilterError
 from memoryd.filters import And, Cond, Not, Or, matches, parse_filter
@@ -144,3 +146,17 @@ def test_sql_matches_reference_semantics(filter_store, raw: dict) -> None:  # ty
     want = {d.id for d in _docs if matches(d, tree)}
     got = set(loop.run_until_complete(storage.records.select_ids(Scope("u1"), tree)))
     assert got == want, raw
+
+
+@pytest.mark.parametrize(
+    "raw", [{"n": {"ne": math.nan}}, {"n": {"nin": [math.nan]}}, {"NOT": {"n": math.nan}}, {"n": math.nan}]
+)
+async def test_nan_is_refused_rather_than_matching_nothing(amem: AsyncMemory, raw: dict) -> None:
+    # SQL compares with NaN as NULL: "n != NaN" and NOT (n = NaN) kept nothing, though every memory
+    # differs from NaN (and the select cache's reference evaluation said so).
+    await amem.add("I love red apples", user_id="u", metadata={"n": 1})
+    with pytest.raises(InvalidFilterError) as info:
+        await amem.search("apples", user_id="u", filters=raw)
+    assert info.value.status_code == 422
+    with pytest.raises(InvalidFilterError):
+        await amem.get_all(user_id="u", filters=raw)
