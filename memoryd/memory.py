@@ -152,8 +152,8 @@ class AsyncMemory:
             return
         raise ConflictError(
             f"this store was indexed with index format {found or 1}; this release reads format "
-            f"{INDEX_FORMAT} (stemmed terms, speaker and turn context): export what you need and "
-            "start a new store (storage.path)",
+            f"{INDEX_FORMAT}: rebuild its indexes with `memoryd reindex` (every memory is kept), "
+            "or start a new store (storage.path)",
             field="storage.path",
         )
 

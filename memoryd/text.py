@@ -1,6 +1,7 @@
 """Text tokenisation for the keyword index: pure functions, any Unicode in.
 
-Words are lower-cased NFKC runs of letters and digits. Runs of Chinese (and
+Words are lower-cased NFKC runs of letters and digits (with their combining marks;
+optional Arabic and Hebrew vowel points dropped). Runs of Chinese (and
 Japanese) characters are segmented with ``jieba``, whose dictionary ships with
 the package, so CJK text is searchable by keyword. Very common function words
 are dropped so that BM25 scores carry meaning. Control characters, emoji,
@@ -18,7 +19,48 @@ from typing import Any
 
 __all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "tokenize"]
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Scripts written without spaces between words (no segmenter here): their vowel signs keep splitting
+# a run into syllable-like pieces, which is what lets part of a sentence match.
+_UNSPACED = (
+    (0x0E00, 0x0FFF),  # Thai, Lao, Tibetan
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x1950, 0x1AAF),  # Tai Le, New Tai Lue, Khmer symbols, Buginese, Tai Tham
+    (0x1B00, 0x1B7F),  # Balinese
+    (0xA980, 0xAADF),  # Javanese, Myanmar extensions, Tai Viet
+    (0xFE00, 0xFE0F),  # variation selectors (emoji presentation): not part of a word
+    (0xE0100, 0xE01EF),
+)
+
+
+# Arabic harakat and tatweel, Hebrew points and cantillation: written or left out at will.
+_UNPOINT = dict.fromkeys(
+    [*range(0x0591, 0x05BE), 0x05BF, 0x05C1, 0x05C2, 0x05C4, 0x05C5, 0x05C7, *range(0x0610, 0x061B), 0x0640]
+    + [*range(0x064B, 0x0660), 0x0670]
+)
+_POINTED = re.compile("[" + "".join(map(chr, _UNPOINT)) + "]")
+
+
+_LAST_MARK_PLANE_END = 0x20000  # planes 0 and 1 hold every combining mark a word can carry
+
+
+@lru_cache(maxsize=1)
+def _word_pattern() -> re.Pattern[str]:
+    """A word: letters and digits, with the combining marks that belong to them (Devanagari vowel
+    signs and virama, Arabic harakat, Hebrew points, a Latin accent NFKC cannot compose), so that
+    "नमस्ते" stays one word instead of the letters between its marks. Built once (~10 ms): every
+    mark is below U+20000 but the variation selectors of plane 14, which are no part of a word."""
+    ranges: list[list[int]] = []
+    for cp in range(_LAST_MARK_PLANE_END):
+        if unicodedata.category(chr(cp)) not in ("Mn", "Mc") or any(a <= cp <= b for a, b in _UNSPACED):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    marks = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return re.compile(rf"[^\W_](?:[^\W_]|[{marks}])*", re.UNICODE)
+
 # A run of CJK unified ideographs (+ext A, compatibility), hiragana, katakana: text without spaces.
 CJK_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 _MAX_TOKEN = 64
@@ -96,7 +138,10 @@ def _stem(word: str) -> str:
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
-    words = _WORD.findall(clean)
+    clean = clean.replace("i\u0307", "i")  # Turkish "İ" casefolds to i + a dot: "İstanbul" is "istanbul"
+    if _POINTED.search(clean) is not None:  # vowel points are optional: "مَرْحَبًا" is "مرحبا"
+        clean = clean.translate(_UNPOINT)
+    words = _word_pattern().findall(clean)
     if CJK_RUN.search(clean) is not None:  # rare: segment the runs that hold CJK characters
         words = [token for word in words for token in _split_run(word)]
     tokens: list[str] = []

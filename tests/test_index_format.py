@@ -9,6 +9,7 @@ import pytest
 from memoryd import AsyncMemory, ConflictError, Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.ingest.represent import INDEX_FORMAT
+from memoryd.maintenance import reindex_store
 
 
 async def test_new_store_records_format_and_reopens(settings: Settings, embedder: USEEmbedder) -> None:
@@ -28,3 +29,18 @@ async def test_store_of_another_format_is_refused(settings: Settings, embedder: 
     with pytest.raises(ConflictError, match="index format 1") as err:
         await AsyncMemory(settings, embedder=embedder).open()
     assert err.value.field == "storage.path"
+
+
+async def test_a_store_of_an_older_format_names_reindex_which_upgrades_it(
+    settings: Settings, embedder: USEEmbedder
+) -> None:
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add("Yarın İstanbul'a uçuyorum", user_id="u")
+    with sqlite3.connect(settings.storage.path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'index_format'")  # terms of the old tokenizer
+    with pytest.raises(ConflictError, match="memoryd reindex"):
+        await AsyncMemory(settings, embedder=embedder).open()
+    await reindex_store(settings, embedder=embedder)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        hits = await mem.search("istanbul", user_id="u", explain=True)
+        assert hits[0].explain is not None and hits[0].explain["bm25_rank"] == 1  # found by its word

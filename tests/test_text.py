@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from memoryd import AsyncMemory
 from memoryd.text import tokenize
 
 
@@ -52,3 +53,30 @@ def test_hostile_input_does_not_crash() -> None:
 def test_any_unicode_gives_clean_terms(text: str) -> None:
     terms = tokenize(text)
     assert all(t and " " not in t and len(t) <= 64 for t in terms)
+
+
+def test_combining_marks_stay_in_their_word() -> None:
+    # Devanagari vowel signs and virama are combining marks: words were cut at each one.
+    assert tokenize("मैं दिल्ली में रहता हूँ") == ["मैं", "दिल्ली", "में", "रहता", "हूँ"]
+    assert tokenize("दुनिया") == ["दुनिया"]
+    assert tokenize("தமிழ் ಕನ್ನಡ") == ["தமிழ்", "ಕನ್ನಡ"]
+    assert tokenize("İstanbul ISTANBUL") == ["istanbul", "istanbul"]  # not the stopword "i" + "stanbul"
+    # Arabic harakat and Hebrew points are optional: with or without them, one word.
+    assert tokenize("مَرْحَبًا") == tokenize("مرحبا") == ["مرحبا"]
+    assert tokenize("שָׁלוֹם") == tokenize("שלום") == ["שלום"]
+    assert tokenize("1\ufe0f\u20e3 item") == ["1", "item"]  # emoji presentation is not part of a word
+    assert len(tokenize("สวัสดีครับ")) > 1  # Thai (no spaces, no segmenter) still splits
+
+
+async def test_keyword_search_finds_words_with_combining_marks(amem: AsyncMemory) -> None:
+    texts = ["Next month I fly to İstanbul", "मैं दिल्ली में रहता हूँ", "दुनिया बहुत बड़ी है", "مَرْحَبًا يا صديقي"]
+    for text in texts:
+        await amem.add(text, user_id="u")
+
+    async def keyword_hits(query: str) -> list[str]:
+        hits = await amem.search(query, user_id="u", explain=True)
+        return [h.memory.text for h in hits if h.explain and h.explain["bm25"] is not None]
+
+    assert await keyword_hits("Istanbul") == [texts[0]]
+    assert await keyword_hits("दिल्ली") == [texts[1]]  # not also the memory sharing its letters
+    assert await keyword_hits("مرحبا") == [texts[3]]

@@ -32,7 +32,7 @@ __all__ = ["INDEX_FORMAT", "EpisodeIndex", "PendingIndex", "Represent", "turn_li
 
 # Bumped whenever the keyword terms of a text change (tokenizer, stemming, what is indexed):
 # a store records the format it was built with and is refused by a release that reads another.
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"  # 3: words keep their combining marks (Devanagari, Arabic, Hebrew); İ is i
 
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 
