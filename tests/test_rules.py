@@ -98,3 +98,70 @@ def test_never_raises_on_any_unicode(text: str) -> None:
 def test_never_raises_after_a_trigger(prefix: str, rest: str) -> None:
     for statement in extract_statements(prefix + rest):
         assert len(statement.text) < 200
+
+
+@pytest.mark.parametrize(
+    ("message", "texts"),
+    [
+        # a name ends where the name does, not three words on
+        ("My name is Ana and I'm 30", ["The user's name is Ana."]),
+        ("Call me Ana, please", ["The user's name is Ana."]),
+        ("My name is Ana, nice to meet you", ["The user's name is Ana."]),
+        ("My name's Ana by the way", ["The user's name is Ana."]),
+        ("My name is Ana btw", ["The user's name is Ana."]),
+        ("My name is Ana da Silva", ["The user's name is Ana da Silva."]),
+        # an object ends where another statement, or another person, takes over
+        ("I'm a nurse and I'm 30", ["The user is a nurse."]),
+        ("I'm a doctor and my wife is a nurse", ["The user is a doctor."]),
+        ("I love cats and my wife loves dogs", ["The user loves cats."]),
+        ("I live in Paris and my brother lives in Rome", ["The user lives in Paris."]),
+        ("I live in Paris and work at Google", ["The user lives in Paris."]),
+        ("I like cats and hate dogs", ["The user likes cats."]),
+        # each "… and I …" is a statement of its own; negations stay with theirs
+        ("I like cats and I hate dogs", ["The user likes cats.", "The user dislikes dogs."]),
+        ("I'm a doctor and I live in Paris", ["The user is a doctor.", "The user lives in Paris."]),
+        ("I don't like tea but I love coffee", ["The user dislikes tea.", "The user loves coffee."]),
+        # Chinese: a like that turns into a dislike is cut where it turns
+        ("我喜欢吃苹果但不喜欢香蕉", ["用户喜欢吃苹果。"]),
+        ("我讨厌下雨，但我喜欢雪", ["用户不喜欢下雨。", "用户喜欢雪。"]),
+        ("我最讨厌下雨", ["用户不喜欢下雨。"]),
+        ("我也不喜欢香菜", ["用户不喜欢香菜。"]),
+    ],
+)
+def test_statements_end_where_they_end(message: str, texts: list[str]) -> None:
+    assert [s.text for s in extract_statements(message)] == texts
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I hate to bother you",
+        "I hate to admit it, but you're right",
+        "I like neither cats nor dogs",
+        "I like none of them",
+        "I like no one",
+        "I like nothing about it",
+        "I love no one but you",
+        "I don't like anything",
+        "I love cats, she said",
+        "If I get the job and I live in Paris I will be happy",
+        "He said I like jazz and I love rock",
+    ],
+)
+def test_no_taste_is_invented(message: str) -> None:
+    assert extract_statements(message) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I hate mango but my roommate only eats oatmeal on Mondays but only if the brewery is open.",
+         ["The user dislikes mango."]),
+        ("I prefer risotto but my neighbour only eats oatmeal because Kofi said it was worth it.",
+         ["The user prefers risotto."]),
+        ("I love cats because he said so", ["The user loves cats."]),
+        ("I love hiking in the Alps, my wife told me", []),
+    ],
+)  # fmt: skip
+def test_a_later_statement_of_someone_else_does_not_undo_this_one(text: str, expected: list[str]) -> None:
+    assert [s.text for s in extract_statements(text)] == expected

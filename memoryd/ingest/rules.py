@@ -40,17 +40,42 @@ class Statement:
 # Clause boundaries: a statement is matched inside one clause only.
 _CLAUSES = re.compile(r"[.!;\n。！；…]+|,\s*(?:but|and|so|because)\s+|，|(?<=\?)|？")
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
+_HEDGE_WORDS = (
+    r"would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
+    r"suppose|pretend|imagine|said|says|told|asked"
+)
 _HEDGE = re.compile(
-    r"\b(?:would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
-    r"suppose|pretend|imagine|said|says|told|asked|not|never|don't|doesn't|didn't|no longer)\b"
+    rf"\b(?:{_HEDGE_WORDS}|not|never|don't|doesn't|didn't|no longer)\b"
     r"|如果|假如|要是|也许|可能|想知道|假设|他说|她说|不是|没有"
 )
+# Hypotheticals and reported speech reach over "and I …" ("If I get the job and I live in Paris");
+# a negation only over its own statement ("I don't like tea but I love coffee").
+_HEDGE_FAR = re.compile(rf"\b(?:{_HEDGE_WORDS})\b")
 _EN_START = r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay)\s+)"
 _STOP_OBJECT = re.compile(
     r"^(?:a bit|kind of|sort of|so|very|really|just|not|going|gonna|trying|about|sure|sorry|afraid|"
     r"here|there|back|fine|ok|okay|good|glad|happy|sad|tired|done|ready|looking|thinking|wondering|"
-    r"asking|hoping|interested|curious|it|this|that|what|how|why|you|him|her|them|everyone|everything)\b"
+    r"asking|hoping|interested|curious|it|this|that|what|how|why|you|him|her|them|everyone|everything|"
+    # negative or empty quantifiers: "I like nothing", "I like no one", "I like neither…" are no taste
+    r"nothing|none|nobody|no(?=\s)|neither|nor|anything|anyone|anybody|both|either)\b"
 )
+# Where an English object ends: another statement or person takes over ("I'm a nurse and I'm 30",
+# "I love cats and my wife loves dogs", "I like cats and hate dogs", "I live in Paris, it's lovely").
+_OBJECT_END = re.compile(
+    r"(?:,|\s+(?:and|but|or|while|whereas|though|because|since|when))\s+(?:also\s+)?"
+    r"(?=(?:i|i'm|i've|i'd|i'll|my|his|her|their|our|he|she|they|we|you|it's|he's|she's|they're|we're|"
+    r"you're|hate|dislike|don't|do\s+not|can't|love|like|enjoy|prefer|adore|work|live|am)\b)",
+    re.I,
+)
+# A speech tag right after the object: ", she said", ", my wife told me".
+_REPORTED = re.compile(r"""^[\s,"'”’]*(?:my\s+)?\w+\s+(?:said|says|told|asked|wrote|replied)\b""", re.I)
+# Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs").
+_EN_NEXT = re.compile(r"\s+(?:and|but)\s+(?=i(?:'m)?\s)", re.I)
+# Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
+_NAME_PARTICLES = {
+    "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
+}  # fmt: skip
+_NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 _TRAIL = re.compile(r"[\s,.:;!'\"“”‘’)(\]\[]+$")
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -81,21 +106,25 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
 _EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
+# A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
+_ZH_START = r"(?:^|[，,\s]|但是|但|可是|不过|而且)"
 _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("name", re.compile(r"(?:^|[，,\s])我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
-    ("name", re.compile(r"(?:^|[，,\s])我的名字是(?P<x>[^，,。！？\s]{1,20})")),
-    ("work", re.compile(r"(?:^|[，,\s])我(?:现在|目前)?在(?P<x>[^，,。！？\s]{1,30}?)(?:上班|工作)")),
-    ("live", re.compile(r"(?:^|[，,\s])我(?:现在|目前)?住在(?P<x>[^，,。！？\s]{1,30})")),
+    ("name", re.compile(_ZH_START + r"我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
+    ("name", re.compile(_ZH_START + r"我的名字是(?P<x>[^，,。！？\s]{1,20})")),
+    ("work", re.compile(_ZH_START + r"我(?:现在|目前)?在(?P<x>[^，,。！？\s]{1,30}?)(?:上班|工作)")),
+    ("live", re.compile(_ZH_START + r"我(?:现在|目前)?住在(?P<x>[^，,。！？\s]{1,30})")),
     (
         "dislike",
-        re.compile(r"(?:^|[，,\s])我(?:很|非常|特别)?(?:讨厌|不喜欢|不爱)(?P<x>[^，,。！？\s]{1,30})"),
+        re.compile(_ZH_START + r"我(?:很|非常|特别|也|最)?(?:讨厌|不喜欢|不爱)(?P<x>[^，,。！？\s]{1,30})"),
     ),
     (
         "like",
-        re.compile(r"(?:^|[，,\s])我(?:很|非常|特别|也|最)?(?:喜欢|爱|热爱)(?P<x>[^，,。！？\s]{1,30})"),
+        re.compile(_ZH_START + r"我(?:很|非常|特别|也|最)?(?:喜欢|爱|热爱)(?P<x>[^，,。！？\s]{1,30})"),
     ),
-    ("am", re.compile(r"(?:^|[，,\s])我是(?:一[个名位])?(?P<x>[^，,。！？\s]{1,20})")),
+    ("am", re.compile(_ZH_START + r"我是(?:一[个名位])?(?P<x>[^，,。！？\s]{1,20})")),
 ]
+# Where a Chinese object ends: a turn of the sentence ("我喜欢苹果但不喜欢香蕉").
+_ZH_OBJECT_END = re.compile(r"但是|但|可是|不过|然而|而且|而|却|并且")
 _ZH_STOP = re.compile(
     r"^(?:说|想|觉得|认为|不|没|要|会|能|可以|在|的|了|吗|什么|谁|哪|你|他|她|它|这|那|大家)"
 )
@@ -109,6 +138,9 @@ def _clean_object(raw: str) -> str | None:
     """The object of an English statement, cut at its first clause break, in the third person
     ("hiking with my dog" -> "hiking with their dog"); None if unusable."""
     text = _TRAIL.sub("", " ".join(raw.split()))
+    end = _OBJECT_END.search(text)
+    if end is not None:
+        text = text[: end.start()]
     for cut in (" because ", " since ", " when ", " but ", " and i ", " though "):
         pos = text.lower().find(cut)
         if pos > 0:
@@ -145,8 +177,8 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
             {"preference": "explicit", "polarity": rule},
         )
     if rule == "name":
-        name = " ".join(obj.split()[:3])
-        if not name[:1].isupper():
+        name = _name(obj)
+        if name is None:
             return None
         return Statement(f"The user's name is {name}.", MemoryKind.PROFILE, "name", {"attribute": "name"})
     if rule == "work":
@@ -166,20 +198,70 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
     return Statement(text, MemoryKind.PREFERENCE, polarity, {"preference": "explicit", "polarity": polarity})
 
 
-def _english(clause: str) -> Statement | None:
+def _name(obj: str) -> str | None:
+    """The name at the start of ``obj``: up to three capitalised words (with particles such as
+    "da" between them), ending at punctuation or the first other word ("Ana, please" -> "Ana",
+    "Ana and I'm 30" -> "Ana", "Ana btw" -> "Ana"); None if it does not start with one."""
+    words: list[str] = []
+    tokens = obj.split()
+    for i, token in enumerate(tokens):
+        word = token.rstrip(",.;:!?)\"'”’")
+        if not word or word.lower() in _NOT_A_NAME:
+            break
+        capital = word[:1].isupper() and any(ch.isalpha() for ch in word)
+        particle = (
+            bool(words) and word in _NAME_PARTICLES and i + 1 < len(tokens) and tokens[i + 1][:1].isupper()
+        )
+        if not (capital or particle):
+            break
+        words.append(word)
+        if word != token or sum(w not in _NAME_PARTICLES for w in words) == 3:
+            break
+    while words and words[-1] in _NAME_PARTICLES:
+        words.pop()
+    return " ".join(words) or None
+
+
+def _english(clause: str) -> list[Statement]:
+    """The statements of one clause: one per part of it that begins with "I" after "and"/"but"
+    ("I like cats and I hate dogs"); what comes before a part still hedges it ("If I get the job
+    and I live in Paris")."""
     if _EN_ANY.search(clause) is None:
-        return None  # every rule needs one of these words: one scan instead of six
+        return []  # every rule needs one of these words: one scan instead of six
+    joins = list(_EN_NEXT.finditer(clause))
+    starts = [0, *(m.end() for m in joins)]
+    ends = [*(m.start() for m in joins), len(clause)]
+    out: list[Statement] = []
+    for start, end in zip(starts, ends):
+        found = _english_part(clause, start, end)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _reported_after(raw: str) -> bool:
+    """Whether what follows the object in ``raw`` (the text after a rule's verb) tags the words as
+    someone's speech (", she said", ", my wife told me"): only right after it, so that a later
+    "if" or "said" of another statement in the sentence does not undo this one."""
+    end = _OBJECT_END.search(raw)
+    return end is not None and _REPORTED.match(raw[end.start() :]) is not None
+
+
+def _english_part(clause: str, start: int, end: int) -> Statement | None:
+    part = clause[start:end]
     for rule, pattern in _EN_RULES:
-        found = pattern.search(clause)
+        found = pattern.search(part)
         if found is None:
             continue
-        if _HEDGE.search(clause[: found.start()].lower()):
+        if _HEDGE_FAR.search(clause[:start].lower()) or _HEDGE.search(part[: found.start()].lower()):
+            return None
+        if _reported_after(found.group("x")):  # "I love cats, she said": someone else's words
             return None
         obj = _clean_object(found.group("x"))
         if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(obj.lower()):
             return None
-        if rule == "like" and re.match(r"(?i)to\s", obj):
-            return None  # "I like to think…", "I'd love to…": intentions, not tastes
+        if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
+            return None  # "I like to think…", "I hate to say it": intentions and manners, not tastes
         return _statement(rule, obj, found.groupdict().get("v"), zh=False)
     return None
 
@@ -191,7 +273,7 @@ def _chinese(clause: str) -> Statement | None:
             continue
         if _HEDGE.search(clause[: found.start("x")]):
             return None
-        obj = found.group("x").rstrip("了的啊呀吧")
+        obj = _ZH_OBJECT_END.split(found.group("x"), maxsplit=1)[0].rstrip("了的啊呀吧")
         if not obj or _ZH_STOP.match(obj) or _HEDGE.search(obj):
             return None
         return _statement(rule, obj, None, zh=True)
@@ -212,10 +294,15 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
             clause = clause.strip()
             if not clause or _QUESTION.search(clause.lower()):
                 continue
-            found = _chinese(clause) if "我" in clause else _english(clause)
-            if found is not None and found.text.lower() not in seen:
-                seen.add(found.text.lower())
-                out.append(found)
+            if "我" in clause:
+                zh = _chinese(clause)
+                found = [] if zh is None else [zh]
+            else:
+                found = _english(clause)
+            for statement in found:
+                if statement.text.lower() not in seen:
+                    seen.add(statement.text.lower())
+                    out.append(statement)
     except (ValueError, IndexError):  # pragma: no cover - defensive: extraction is best effort
         return out
     return out
