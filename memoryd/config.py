@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -72,6 +72,24 @@ DEFAULT_TENANT = "default"
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _choices_in_any_case(cls, data: Any) -> Any:
+        """A setting with fixed choices takes them in any case (``MEMORYD_SERVER__LOG_LEVEL=INFO``,
+        ``synchronous = "normal"``), as the environment and other tools spell them."""
+        if not isinstance(data, Mapping):
+            return data
+        fixed = dict(data)
+        for name, info in cls.model_fields.items():
+            value = fixed.get(name)
+            if isinstance(value, str) and get_origin(info.annotation) is Literal:
+                wanted = value.strip().casefold()
+                fixed[name] = next(
+                    (c for c in get_args(info.annotation) if isinstance(c, str) and c.casefold() == wanted),
+                    value,
+                )
+        return fixed
+
 
 class StorageConfig(_Section):
     """Where memories live. ``sqlite`` is the embedded default for every role."""
@@ -103,6 +121,8 @@ class StorageConfig(_Section):
     @field_validator("path", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
+        if value is not None and not str(value).strip():  # Path("") is ".": the working directory
+            raise ValueError("must name the SQLite file, not be empty")
         return Path(os.path.expanduser(str(value))) if value is not None else value
 
 
@@ -613,12 +633,28 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         return 0 if rest.lower() in ALIASES else 2 if "__" in rest else 1
 
     names = sorted((n for n in env if env_key(n)), key=rank)
+    set_by: dict[str, str] = {}  # dotted setting -> the variable that set it
     for name in names:
-        parts = str(env_key(name)).split(".")
+        dotted = str(env_key(name))
+        parts = dotted.split(".")
         node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
+        for i, part in enumerate(parts):
+            prefix = ".".join(parts[: i + 1])
+            value = node.get(part)
+            # A variable for a table and one for a key inside it (MEMORYD_STORAGE, MEMORYD_STORAGE__PATH)
+            if (i < len(parts) - 1 and value is not None and not isinstance(value, dict)) or (
+                i == len(parts) - 1 and isinstance(value, dict)
+            ):
+                other = set_by.get(prefix) or next(v for k, v in set_by.items() if k.startswith(prefix + "."))
+                raise ConfigError(
+                    f"{other} and {name} conflict in the environment (MEMORYD_* variables): one sets "
+                    f"'{prefix}' itself, the other a key inside it; unset one",
+                    field=prefix,
+                )
+            if i < len(parts) - 1:
+                node = node.setdefault(part, {})
         node[parts[-1]] = env[name]
+        set_by[dotted] = name
     return out
 
 
@@ -657,9 +693,20 @@ def load_settings(
     if file:
         file_path = Path(file).expanduser()
         try:
-            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+            raw = file_path.read_bytes()
         except FileNotFoundError as exc:
             raise ConfigError(f"config file not found: {file_path}", field="config") from exc
+        except OSError as exc:  # a directory, no permission, ...
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"cannot read config file {file_path}: {reason}", field="config") from exc
+        try:
+            text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no TOML
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            msg = f"config file {file_path} is not valid TOML: line {line} is not UTF-8 text"
+            raise ConfigError(msg, field="config") from exc
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file_path} is not valid TOML: {exc}", field="config") from exc
         _check_keys(_unalias(data), Settings, "", str(file_path))

@@ -77,3 +77,55 @@ def test_a_bad_setting_never_shows_the_password_of_a_url() -> None:
     with pytest.raises(ConfigError, match="colour") as info:
         load_settings(env={"MEMORYD_LLM__TIERS": tiers})
     assert "Sup3rS3cretPw" not in info.value.message and "http://user:***@host/v1" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"[search]\ndefault_limit = 3\n# caf\xe9\n", "line 3 is not UTF-8 text"),
+        (b"\xff\xfe[search]\n", "line 1 is not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path, content: bytes, needle: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_bytes(content)
+    with pytest.raises(ConfigError, match=needle) as info:
+        load_settings(f, env={})
+    assert str(f) in info.value.message and info.value.field == "config"
+
+
+def test_a_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file .*: Is a directory"):
+        load_settings(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MEMORYD_STORAGE": "x", "MEMORYD_STORAGE__PATH": "/tmp/a.db"},
+        {"MEMORYD_STORAGE__PATH": "/tmp/a.db", "MEMORYD_STORAGE__PATH__X": "1"},
+        {"MEMORYD_STORAGE__PATH__X": "1", "MEMORYD_STORAGE__PATH": "/tmp/a.db"},
+    ],
+)
+def test_variables_for_a_table_and_a_key_inside_it_conflict(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="conflict") as info:
+        load_settings(env=env)
+    assert all(name in info.value.message for name in env)
+
+
+def test_an_empty_storage_path_is_refused() -> None:
+    """Path("") is "." (the working directory): an error naming the setting, not a store there."""
+    with pytest.raises(ConfigError, match="storage.path"):
+        load_settings(env={"MEMORYD_STORAGE__PATH": ""})
+    with pytest.raises(ConfigError, match="storage.path"):
+        load_settings(env={}, overrides={"storage": {"path": "  "}})
+
+
+def test_settings_with_fixed_choices_take_any_case(tmp_path: Path) -> None:
+    env = {"MEMORYD_SERVER__LOG_LEVEL": "INFO", "MEMORYD_SEARCH__FUSION": "RRF"}
+    f = tmp_path / "m.toml"
+    f.write_text('[storage]\nsynchronous = "normal"\n')
+    s = load_settings(f, env=env)
+    assert (s.server.log_level, s.search.fusion, s.storage.synchronous) == ("info", "rrf", "NORMAL")
+    with pytest.raises(ConfigError, match="search.fusion"):
+        load_settings(env={"MEMORYD_SEARCH__FUSION": "ranks"})

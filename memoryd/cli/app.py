@@ -243,7 +243,10 @@ def search(
         int | None, typer.Option("--limit", "-n", help="Most hits (default: search.default_limit).")
     ] = None,
     filters: FiltersOpt = None,
-    threshold: Annotated[float | None, typer.Option(help="Drop hits scoring below this (-1..1).")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Drop hits whose cosine similarity with the query is under this (-1..1)."),
+    ] = None,
     as_of: AsOfOpt = None,
     explain: Annotated[bool, typer.Option(help="Show the dense and BM25 parts of each score.")] = False,
     graph_hops: Annotated[

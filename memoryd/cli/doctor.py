@@ -72,7 +72,7 @@ def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> d
     sources: dict[str, str] = {}
     if config_path:
         try:
-            data = tomllib.loads(Path(config_path).expanduser().read_text(encoding="utf-8"))
+            data = tomllib.loads(Path(config_path).expanduser().read_text(encoding="utf-8-sig"))
         except (OSError, tomllib.TOMLDecodeError):
             data = {}
         for section, values in data.items():
@@ -145,7 +145,11 @@ def sqlite_check(db_path: Path) -> Check:
             name, "fail", f"{probe} is not a writable directory{pending}", f"chmod u+w {probe}, {move}"
         )
     version = sqlite3.sqlite_version
-    fd, tmp = tempfile.mkstemp(prefix=".memoryd-doctor-", suffix=".db", dir=probe)
+    try:  # os.access trusts permission bits: root on a read-only or special filesystem gets here
+        fd, tmp = tempfile.mkstemp(prefix=".memoryd-doctor-", suffix=".db", dir=probe)
+    except OSError as exc:
+        detail = f"cannot create a file in {probe}{pending}: {exc.strerror or exc}"
+        return Check(name, "fail", detail, f"check permissions and free space in {probe}, {move}")
     os.close(fd)
     step = "open"
     try:

@@ -319,6 +319,7 @@ def read_messages(path: Path) -> list[Any]:
     except UnicodeDecodeError as exc:
         bad_line = data.count(b"\n", 0, exc.start) + 1
         raise InvalidInputError(f"{path}: line {bad_line} is not UTF-8 text", field="file") from None
+    raw = raw.removeprefix("\ufeff")  # the byte-order mark editors on Windows write
     if raw.lstrip().startswith("["):
         try:
             items = json.loads(raw)

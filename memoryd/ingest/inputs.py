@@ -125,6 +125,8 @@ def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Messag
         name = item.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise InvalidInputError(f"{where}.name must be a short string", field=f"{where}.name")
+        if name is not None:  # the speaker as filters and prompts name it: no padding, "" is nobody
+            name = require_utf8(name, f"{where}.name").strip() or None
         mid = item.get("id")
         if mid is not None and not isinstance(mid, (str, int)):
             raise InvalidInputError(f"{where}.id must be a string", field=f"{where}.id")
@@ -133,9 +135,10 @@ def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Messag
                 clean_text(content, f"{where}.content", limits), role, name, None if mid is None else str(mid)
             )
         )
-        times.append(
-            parse_time(item.get("timestamp") or item.get("created_at"), field_name=f"{where}.timestamp")
-        )
+        stamp = item.get("timestamp")
+        if stamp is None or stamp == "":  # 0 is a time (the epoch), not a missing one
+            stamp = item.get("created_at")
+        times.append(parse_time(stamp, field_name=f"{where}.timestamp"))
     return out, times
 
 
