@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import unicodedata
 import uuid
@@ -121,8 +122,12 @@ def _in_range(value: datetime, field_name: str) -> datetime:
     return value
 
 
+_EPOCH = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
-    """Accept a datetime, an ISO 8601 string or epoch seconds; return aware UTC."""
+    """Accept a datetime, an ISO 8601 string or epoch seconds (a number, or its digits as text when
+    they are not an ISO date such as 20240501); return aware UTC."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -136,11 +141,13 @@ def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
             raise InvalidInputError(f"{field_name} is out of range: {value}", field=field_name) from exc
     if isinstance(value, str):
         text = value.strip()
-        if text.endswith("Z"):
+        if text.endswith(("Z", "z")):  # RFC 3339 allows either case
             text = text[:-1] + "+00:00"
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
+            if _EPOCH.fullmatch(text):  # epoch seconds written as text (a command line's --timestamp)
+                return parse_time(float(text), field_name=field_name)
             raise InvalidInputError(
                 f"{field_name} must be ISO 8601 (e.g. 2024-05-01T10:00:00Z), got {value!r}",
                 field=field_name,

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memoryd import AsyncMemory
+from memoryd.models import parse_time
 from memoryd.retrieval.when import query_span
 
 
@@ -116,3 +117,15 @@ def test_a_count_is_never_the_tail_of_a_bigger_number() -> None:
         datetime(2024, 1, 5, 12, tzinfo=UTC),
         datetime(2024, 1, 8, 12, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T10:00:00z", datetime(2024, 5, 1, 10, tzinfo=UTC)),  # RFC 3339: either case
+        ("1714557600", datetime(2024, 5, 1, 10, tzinfo=UTC)),  # epoch seconds as a command line gives them
+        ("20240501", datetime(2024, 5, 1, tzinfo=UTC)),  # digits that are an ISO date stay a date
+    ],
+)
+def test_times_written_as_text(text: str, expected: datetime) -> None:
+    assert parse_time(text) == expected
