@@ -128,3 +128,27 @@ async def test_a_partition_grown_past_exact_search_gets_its_projection_in_the_ba
         assert await index.search(q, scope=Scope("u1"), limit=5) == first  # the shortlist agrees
     finally:
         await index.close()
+
+
+async def test_a_partition_load_overtaken_by_a_reset_is_not_kept(store: Storage) -> None:
+    old = record("before the reset")
+    await store.commit(adds((old, unit(0, 1))))
+    cache = store.vectors.cache  # type: ignore[attr-defined]
+    real_load, loaded, go_on = cache._load, asyncio.Event(), asyncio.Event()
+
+    async def load_then_wait(key):  # type: ignore[no-untyped-def]
+        part = await real_load(key)  # the real read, from before the reset
+        loaded.set()
+        await go_on.wait()
+        return part
+
+    cache._load = load_then_wait
+    try:
+        search = asyncio.ensure_future(store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=5))
+        await loaded.wait()
+        await store.reset()  # clears the cache while that load is still on its way in
+        go_on.set()
+        await search
+    finally:
+        cache._load = real_load
+    assert await store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=5) == []

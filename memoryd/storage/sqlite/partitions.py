@@ -63,6 +63,7 @@ class PartitionCache(Generic[P]):
         self._sizes: dict[PartitionKey, int] = {}  # measured when loaded (growth since is small)
         self._total = 0
         self._loading: dict[int, list[Change]] = {}
+        self._cleared = 0  # clear() calls: a load that a clear overtook is not kept
         self.lock = threading.RLock()
 
     async def get(self, key: PartitionKey) -> P:
@@ -77,6 +78,7 @@ class PartitionCache(Generic[P]):
                 return part
             pending: list[Change] = []
             self._loading[id(pending)] = pending
+            cleared = self._cleared
         try:
             part = await self._load(key)
         finally:
@@ -86,6 +88,8 @@ class PartitionCache(Generic[P]):
             existing = self._parts.get(key)
             if existing is not None:
                 return existing
+            if self._cleared != cleared:  # a reset or another process's write came during the load:
+                return part  # what it read may predate that; it serves this call and is not kept
             field, value = key
             for upserts, deletes in pending:  # commits that raced with the load
                 for memory, payload in upserts:
@@ -117,6 +121,7 @@ class PartitionCache(Generic[P]):
 
     def clear(self) -> None:
         with self.lock:
+            self._cleared += 1
             self._parts.clear()
             self._sizes.clear()
             self._total = 0
