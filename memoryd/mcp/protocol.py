@@ -27,7 +27,7 @@ from memoryd.errors import MemorydError
 from memoryd.mcp.tools import Handler, Tool, bound_scope, build_tools
 from memoryd.memory import AsyncMemory
 
-__all__ = ["PROTOCOL_VERSIONS", "McpSession"]
+__all__ = ["PROTOCOL_VERSIONS", "McpSession", "encode_message"]
 
 log = logging.getLogger("memoryd.mcp")
 
@@ -67,7 +67,10 @@ class McpSession:
         self.memory = memory
         self._send = send
         self.bound = bound_scope(user_id, agent_id, run_id)
-        self.tools = build_tools(memory.settings.limits.max_limit, add=add)
+        settings = memory.settings
+        self.tools = build_tools(
+            settings.limits.max_limit, add=add, search_limit=settings.search.default_limit
+        )
         self.version = version  # until initialize says otherwise
         self.client: dict[str, Any] = {}
         self._running: dict[Any, tuple[asyncio.Task[None], bool]] = {}  # id -> (task, read-only)
@@ -81,7 +84,7 @@ class McpSession:
         once all its requests are done)."""
         try:
             message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
             await self._error(self._send, None, PARSE_ERROR, f"parse error: {exc}")
             return
         if not isinstance(message, list):
@@ -106,6 +109,11 @@ class McpSession:
         if answers:  # a batch of notifications only (or cancelled requests) gets no answer
             await self._send(answers)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet answered."""
+        return len(self._running)
+
     async def drain(self) -> None:
         """Wait for every call under way (the client has gone: their answers go nowhere)."""
         while self._running or self._batches:
@@ -119,8 +127,11 @@ class McpSession:
             await self._error(reply, _id_of(message), INVALID_REQUEST, error)
             return None
         method = message.get("method")
-        if method is None:
+        if method is None and ("result" in message or "error" in message):
             return None  # a response to a request we never send: nothing to do
+        if method is None:
+            await self._error(reply, _id_of(message), INVALID_REQUEST, "a request needs a method")
+            return None
         request_id = message.get("id")
         is_request = "id" in message
         if not isinstance(method, str) or (is_request and not _valid_id(request_id)):
@@ -258,6 +269,16 @@ def _tool_error(body: dict[str, Any]) -> dict[str, Any]:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def encode_message(message: Any) -> bytes:
+    """A message as UTF-8 JSON (no newline). A string the client sent with a lone surrogate
+    (an id, a method name: ``"\\ud800"``) cannot be UTF-8: then the message goes out
+    ASCII-escaped, as valid JSON that gives the client back the very string it sent."""
+    try:
+        return _json(message).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(message, ensure_ascii=True, default=str).encode("ascii")
 
 
 def _valid_id(value: Any) -> bool:

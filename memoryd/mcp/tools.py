@@ -225,9 +225,10 @@ _FILTERS = {
 _METADATA = {"type": "object", "description": "Free metadata to store with the memory."}
 
 
-def build_tools(max_limit: int, *, add: Handler | None = None) -> dict[str, Tool]:
+def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int = 10) -> dict[str, Tool]:
     """Every tool, by name (``max_limit``: the store's largest page / result count; ``add``:
-    how ``add_memory`` stores, when not straight into the memory — the server's async pipeline)."""
+    how ``add_memory`` stores, when not straight into the memory — the server's async pipeline;
+    ``search_limit``: how many hits a search returns by default)."""
     limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
     tools = [
         Tool(
@@ -248,7 +249,7 @@ def build_tools(max_limit: int, *, add: Handler | None = None) -> dict[str, Tool
             "search_memories", "Recall",
             "Find the memories most relevant to a query (hybrid keyword + semantic search; dates "
             "named in the query favour memories said then). Best first, with scores.",
-            {"query": {"type": "string"}, "limit": {**limit, "default": 10}, "filters": _FILTERS,
+            {"query": {"type": "string"}, "limit": {**limit, "default": search_limit}, "filters": _FILTERS,
              "threshold": {"type": "number", "minimum": -1, "maximum": 1,
                            "description": "Leave out hits scoring below this."}},
             ("query",), _search,
@@ -265,8 +266,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None) -> dict[str, Tool
         Tool(
             "list_memories", "List memories",
             "The memories of the scope, newest first, a page at a time.",
-            {"limit": {**limit, "default": 100}, "offset": {"type": "integer", "minimum": 0, "default": 0},
-             "filters": _FILTERS},
+            {"limit": {**limit, "default": min(100, max_limit)},
+             "offset": {"type": "integer", "minimum": 0, "default": 0}, "filters": _FILTERS},
             (), _list,
         ),  # fmt: skip
         Tool("get_memory", "Get a memory", "One memory by id.", {"memory_id": _ID}, ("memory_id",), _get),

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from memoryd.errors import PermissionDeniedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
+from memoryd.mcp.protocol import encode_message
 from memoryd.mcp.tools import SCOPE_FIELDS, Args, Handler
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
@@ -77,7 +78,8 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
         return Response(status_code=202)
     (answer,) = answers
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
-    return JSONResponse(answer, status_code=400 if unreadable else 200)  # 400: not a message at all
+    status = 400 if unreadable else 200  # 400: not a message at all
+    return Response(encode_message(answer), status_code=status, media_type="application/json")
 
 
 @router.get("/mcp", include_in_schema=False)
@@ -90,7 +92,10 @@ def _check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser
-    host = urlsplit(origin).hostname
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:  # "http://[": no host at all
+        host = None
     if host not in _LOOPBACK:
         raise PermissionDeniedError(f"MCP requests from a web page at {origin!r} are refused", field="Origin")
 

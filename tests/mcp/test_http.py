@@ -115,3 +115,17 @@ def _as_service_and_alice(client: httpx.Client, service: dict[str, str], alice: 
     listed = client.get("/v1/memories", params={"user_id": "alice"}, headers=service).json()
     assert "I like tea." in [m["memory"] for m in listed["results"]]  # stored as alice's
     assert all(m["user_id"] == "alice" for m in listed["results"])
+
+
+def test_hostile_bodies_and_origins_are_answered(client: httpx.Client) -> None:
+    deep = client.post("/mcp", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and deep.json()["error"]["code"] == -32700
+    surrogate = client.post(
+        "/mcp", content=b'{"jsonrpc": "2.0", "id": 8, "method": "\\ud800"}', headers=HEADERS
+    )  # the answer names the method: a lone surrogate, not UTF-8
+    assert surrogate.status_code == 200 and surrogate.json()["error"]["code"] == -32601
+    odd_id = client.post("/mcp", content=b'{"jsonrpc": "2.0", "id": "\\udfff", "method": "ping"}')
+    assert odd_id.status_code == 200 and odd_id.json() == {"jsonrpc": "2.0", "id": "\udfff", "result": {}}
+    for origin in ("http://[", "http://[::1"):  # not a URL: no host, refused
+        refused = client.post("/mcp", json=rpc(1, "ping"), headers={"Origin": origin})
+        assert refused.status_code == 403 and refused.json()["error"]["field"] == "Origin"

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from memoryd import AsyncMemory
+from memoryd import AsyncMemory, load_settings
+from memoryd.embedders.use import USEEmbedder
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 
 
@@ -238,3 +240,38 @@ async def test_request_ids_must_be_strings_or_integers(amem: AsyncMemory, bad_id
     await client.line(json.dumps({"jsonrpc": "2.0", "id": bad_id, "method": "ping"}))
     await client.session.drain()
     assert client.sent[0]["error"]["code"] == -32600 and client.sent[0]["id"] is None
+
+
+async def test_json_nested_too_deep_is_a_parse_error(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    await client.line("[" * 100_000)  # json.loads: RecursionError, not a JSONDecodeError
+    metadata = '{"a": ' * 3000 + "1" + "}" * 3000
+    await client.line('{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add_memory", '
+                      f'"arguments": {{"user_id": "u", "messages": "x", "metadata": {metadata}}}}}}}')  # fmt: skip
+    assert [m["error"]["code"] for m in client.sent] == [-32700, -32700]
+    assert (await client.request("ping"))["result"] == {}  # the session goes on
+
+
+async def test_a_message_with_an_id_but_no_method_is_an_invalid_request(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    await client.line('{"jsonrpc": "2.0", "id": 6}')  # neither a request nor a response
+    await client.line('{"jsonrpc": "2.0", "id": 5, "result": {}}')  # a response: nothing to answer
+    await client.session.drain()
+    assert client.sent == [
+        {"jsonrpc": "2.0", "id": 6, "error": {"code": -32600, "message": "a request needs a method"}}
+    ]
+
+
+async def test_the_listed_limits_are_those_of_the_settings(tmp_path: Path, embedder: USEEmbedder) -> None:
+    overrides = {"storage": {"path": str(tmp_path / "m.db")}, "limits": {"max_limit": 50},
+                 "search": {"default_limit": 5}}  # fmt: skip
+    async with AsyncMemory(load_settings(env={}, overrides=overrides), embedder=embedder) as memory:
+        tools = (await Client(memory).request("tools/list"))["result"]["tools"]
+        limits = {
+            t["name"]: t["inputSchema"]["properties"]["limit"] for t in tools if t["name"].endswith("ies")
+        }
+        assert limits["list_memories"] == {"type": "integer", "minimum": 1, "maximum": 50, "default": 50}
+        assert limits["search_memories"]["default"] == 5
+        await memory.add("I live in Lyon.", user_id="u")
+        listed = payload(await Client(memory).call("list_memories", user_id="u"))
+        assert listed["limit"] == 50  # what the listing says a call without a limit gets

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,54 @@ async def test_an_over_long_line_is_answered_and_skipped(monkeypatch: pytest.Mon
     got = [await lines.get() for _ in range(3)]
     assert json.loads(got[0] or b"")["error"]["code"] == -32700  # the long one, answered
     assert got[1] == b'{"id": 2}\n' and got[2] is None  # the next line is read whole, then the end
+
+
+def test_a_lone_surrogate_is_answered_not_a_crash(tmp_path: Path) -> None:
+    server = _start(tmp_path / "m.db")
+    lines = [
+        b'{"jsonrpc": "2.0", "id": "\\ud800", "method": 5}\n',  # answered at once: it crashed the server
+        b'{"jsonrpc": "2.0", "id": 2, "method": "\\udfff"}\n',  # answered from a task: it was never answered
+        _request(3, "ping"),
+    ]
+    out, err = server.communicate(b"".join(lines), timeout=120)
+    assert server.returncode == 0, err.decode()
+    replies = [json.loads(line) for line in out.decode("utf-8").splitlines()]  # valid UTF-8 JSON
+    by_id = {r["id"]: r for r in replies}
+    assert sorted(by_id, key=str) == [2, 3, "\ud800"]  # the client gets back the id it sent
+    assert by_id["\ud800"]["error"]["code"] == -32600 and by_id[2]["error"]["code"] == -32601
+
+
+def _started(store: Path) -> subprocess.Popen[bytes]:
+    server = _start(store)
+    assert server.stdin is not None and server.stdout is not None
+    search = {"name": "search_memories", "arguments": {"user_id": "u", "query": "anything"}}
+    server.stdin.write(_request(1, "tools/call", search))
+    server.stdin.flush()
+    assert json.loads(server.stdout.readline())["id"] == 1  # up, its model loaded, its SIGTERM handler set
+    return server
+
+
+def test_sigterm_ends_the_server_cleanly(tmp_path: Path) -> None:
+    server = _start(tmp_path / "m.db", "--user-id", "a")
+    assert server.stdin is not None
+    server.stdin.write(_request(1, "tools/list"))
+    server.stdin.flush()
+    time.sleep(3)  # answered; the reader thread is blocked reading stdin
+    server.send_signal(signal.SIGTERM)
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err.decode()  # it aborted (-6): "could not acquire lock for <stdin>"
+    assert json.loads(out)["id"] == 1 and b"Fatal Python error" not in err
+
+
+def test_sigterm_ends_a_server_whose_client_stopped_reading(tmp_path: Path) -> None:
+    server = _started(tmp_path / "m.db")
+    assert server.stdin is not None
+    server.stdin.write(b"".join(_request(i, "tools/list") for i in range(2, 400)))  # MBs of answers
+    server.stdin.flush()
+    time.sleep(2)  # the answers fill the pipe, which the client does not read
+    server.send_signal(signal.SIGTERM)
+    try:
+        assert server.wait(timeout=60) == 0  # it hung for ever, blocked writing stdout
+    finally:
+        server.kill()
+        server.communicate()
