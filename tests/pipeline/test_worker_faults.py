@@ -194,7 +194,8 @@ async def test_events_merged_into_one_add_each_get_the_rule_memories_of_their_ow
         results = {e: (await pipeline.event(e)).result["results"] for e in ("e1", "e2", "e3")}  # type: ignore[index]
         rows = {e: [(r["kind"], r["index"], r["memory"]) for r in rs] for e, rs in results.items()}
         assert rows["e1"] == [
-            ("episode", 0, "I am a vegetarian and I love hiking"), ("preference", 0, "The user loves hiking."),
+            ("episode", 0, "I am a vegetarian and I love hiking"), ("profile", 0, "The user is a vegetarian."),
+            ("preference", 1, "The user loves hiking."),
         ]  # fmt: skip
         assert rows["e2"] == [("episode", 0, "we talked about the weather today")]
         assert rows["e3"] == [("episode", 0, "I love sailing"), ("preference", 0, "The user loves sailing.")]
