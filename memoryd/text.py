@@ -41,6 +41,7 @@ _UNPOINT = dict.fromkeys(
 _POINTED = re.compile("[" + "".join(map(chr, _UNPOINT)) + "]")
 
 
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # a word of casefolded ASCII text (no marks to keep)
 _LAST_MARK_PLANE_END = 0x20000  # planes 0 and 1 hold every combining mark a word can carry
 
 
@@ -138,12 +139,15 @@ def _stem(word: str) -> str:
 @lru_cache(maxsize=4096)
 def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
-    clean = clean.replace("i\u0307", "i")  # Turkish "İ" casefolds to i + a dot: "İstanbul" is "istanbul"
-    if _POINTED.search(clean) is not None:  # vowel points are optional: "مَرْحَبًا" is "مرحبا"
-        clean = clean.translate(_UNPOINT)
-    words = _word_pattern().findall(clean)
-    if CJK_RUN.search(clean) is not None:  # rare: segment the runs that hold CJK characters
-        words = [token for word in words for token in _split_run(word)]
+    if clean.isascii():  # most text: no marks, no points, no CJK
+        words = _ASCII_WORD.findall(clean)
+    else:
+        clean = clean.replace("i\u0307", "i")  # Turkish "İ" casefolds to i + a dot: "İstanbul" is "istanbul"
+        if _POINTED.search(clean) is not None:  # vowel points are optional: "مَرْحَبًا" is "مرحبا"
+            clean = clean.translate(_UNPOINT)
+        words = _word_pattern().findall(clean)
+        if CJK_RUN.search(clean) is not None:  # segment the runs that hold CJK characters
+            words = [token for word in words for token in _split_run(word)]
     tokens: list[str] = []
     for token in words:
         if len(token) > _MAX_TOKEN:
