@@ -8,7 +8,7 @@ The JSON form (mem0-compatible)::
     {"metadata.topic": "travel"}  or  {"topic": "travel"}   (non-built-in keys are metadata)
 
 mem0's forms are read too: ``{"topic": "*"}`` (any value: the key is present),
-``icontains`` (``contains`` ignores case already) and ``{"NOT": [{...}, ...]}``
+``icontains`` (``contains`` ignores the case of text already; a list's elements match exactly) and ``{"NOT": [{...}, ...]}``
 (NOT of their AND).
 
 Several keys in one object are joined with AND. A metadata key whose value is
