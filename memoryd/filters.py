@@ -8,8 +8,8 @@ The JSON form (mem0-compatible)::
     {"metadata.topic": "travel"}  or  {"topic": "travel"}   (non-built-in keys are metadata)
 
 mem0's forms are read too: ``{"topic": "*"}`` (any value: the key is present),
-``icontains`` (``contains`` ignores the case of text already; a list's elements match exactly) and ``{"NOT": [{...}, ...]}``
-(NOT of their AND).
+``icontains`` (``contains`` ignores the case of text already; a list's elements match
+exactly) and ``{"NOT": [{...}, ...]}`` (NOT of their AND).
 
 Several keys in one object are joined with AND. A metadata key whose value is
 JSON null counts as absent. :func:`parse_filter` turns the
