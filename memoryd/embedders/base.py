@@ -7,10 +7,21 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from memoryd.errors import BackendUnavailableError
+
 if TYPE_CHECKING:
     from memoryd.config import EmbedderConfig
 
-__all__ = ["Embedder", "close_embedder", "embedder_identity", "make_embedder", "normalise"]
+__all__ = [
+    "Embedder",
+    "checked_vectors",
+    "close_embedder",
+    "embedder_identity",
+    "make_embedder",
+    "normalise",
+]
+
+_UNIT_SLACK = 1e-4  # a row whose length is this far from 1 is normalised again
 
 
 @runtime_checkable
@@ -38,6 +49,38 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(out / norms, dtype=np.float32)
+
+
+def checked_vectors(vectors: Any, count: int, dim: int, name: str) -> np.ndarray:
+    """``vectors`` as ``count`` float32 unit rows of ``dim`` numbers, or
+    :class:`~memoryd.errors.BackendUnavailableError` naming the model when they are not (another
+    count or size, a NaN or infinite number, an all-zero row): the model failed, and such a
+    vector must never reach an index, where it would break every search of its partition.
+
+    Rows already of unit length (every built-in model's) are returned unchanged; others are
+    normalised (a plugin that forgot to)."""
+    out = np.asarray(vectors, dtype=np.float32)
+    if out.shape != (count, dim):
+        raise BackendUnavailableError(
+            f"the embedder {name!r} returned vectors of shape {tuple(out.shape)} for {count} "
+            f"texts; expected ({count}, {dim})",
+            field="embedder",
+        )
+    if not count:
+        return out
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out, dtype=np.float64))
+    bad = ~np.isfinite(norms) | (norms == 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        what = "an all-zero vector" if norms[first] == 0 else "numbers that are not finite"
+        raise BackendUnavailableError(
+            f"the embedder {name!r} returned {what} for text {first} of {count} "
+            f"({int(bad.sum())} such vectors); nothing was stored",
+            field="embedder",
+        )
+    if np.abs(norms - 1.0).max() > _UNIT_SLACK:
+        out = np.ascontiguousarray(out / norms[:, None], dtype=np.float32)
+    return out
 
 
 def make_embedder(factory: Any, config: EmbedderConfig) -> Embedder:

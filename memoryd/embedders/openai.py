@@ -6,11 +6,15 @@ api.openai.com) and ``embedder.dim`` (unset: learnt from one probe call).
 Its :attr:`name` is ``openai:<model>``, so a store built with one model is
 never searched with another. Texts are sent ``batch_size`` at a time; vectors
 come back L2-normalised. Transient failures (connection, 429, 5xx) are
-retried twice, honouring ``Retry-After`` up to 10 s.
+retried twice, honouring ``Retry-After`` up to 10 s. A reply whose vectors cannot
+be trusted (another count, duplicate or missing ``index`` fields, NaN, all-zero)
+is an error, never stored; ``embedding`` may be a list of numbers or base64
+float32 (``encoding_format = "base64"``).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from memoryd.embedders.base import normalise
+from memoryd.embedders.base import checked_vectors, normalise
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.llm.http import retry_after, scrub
 
@@ -57,6 +61,14 @@ class OpenAIEmbedder:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if not api_key and self.base_url == DEFAULT_BASE_URL:
             api_key = (os.environ if env is None else env).get("OPENAI_API_KEY")
+        api_key = (api_key or "").strip()  # a key read from a file keeps its line break
+        if not (api_key.isascii() and api_key.isprintable()):
+            # httpx would refuse the header with the key in its message: never echo it
+            raise ConfigError(
+                "the openai embedder's API key holds a character an HTTP header cannot carry "
+                "(a control character or a non-ASCII letter): check embedder.api_key / OPENAI_API_KEY",
+                field="embedder.api_key",
+            )
         self._key = api_key or None
         self._batch = batch_size
         self._client = httpx.Client(timeout=timeout_s, headers={"user-agent": "memoryd"})
@@ -106,14 +118,7 @@ class OpenAIEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [self._post(list(texts[i : i + self._batch])) for i in range(0, len(texts), self._batch)]
-        vectors = np.vstack(parts)
-        if vectors.shape[1] != self.dim:
-            raise ConfigError(
-                f"embedder {self.name} returned {vectors.shape[1]}-d vectors, expected {self.dim} "
-                "(check embedder.dim)",
-                field="embedder.dim",
-            )
-        return normalise(vectors)
+        return normalise(checked_vectors(np.vstack(parts), len(texts), self.dim, self.name))
 
     def _probe(self) -> int:
         key = (self.base_url, self.model)
@@ -138,8 +143,9 @@ class OpenAIEmbedder:
                 error = BackendUnavailableError(f"{where} unreachable: {reason}")
             else:
                 if response.status_code < 400:
-                    return self._vectors(response, len(batch), where)
-                detail = scrub(response.text[:300], self._key)
+                    return self._checked(self._vectors(response, len(batch), where))
+                # scrubbed, then cut: a key the cut would split is still found whole
+                detail = scrub(response.text[: 600 + len(self._key or "")], self._key)[:300]
                 error = BackendUnavailableError(f"{where}: HTTP {response.status_code}: {detail}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise error
@@ -149,14 +155,55 @@ class OpenAIEmbedder:
             time.sleep(wait)
         raise AssertionError("unreachable")
 
+    def _checked(self, vectors: np.ndarray) -> np.ndarray:
+        """The endpoint's raw vectors, refused when not of the configured size (the probe, which
+        learns the size, takes any)."""
+        dim = getattr(self, "dim", None)
+        if dim is not None and vectors.shape[1] != dim:
+            raise ConfigError(
+                f"embedder {self.name} returned {vectors.shape[1]}-d vectors, expected {dim} "
+                "(check embedder.dim)",
+                field="embedder.dim",
+            )
+        return vectors
+
     @staticmethod
     def _vectors(response: httpx.Response, count: int, where: str) -> np.ndarray:
         try:
             data: Any = response.json()["data"]
-            rows = sorted(data, key=lambda d: d.get("index", 0))
-            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+                raise TypeError("data is not a list of objects")
+            rows = [_embedding(row["embedding"]) for row in data]
+            order = [row.get("index") for row in data]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # binascii.Error too
             raise BackendUnavailableError(f"{where}: malformed embeddings reply ({exc})") from exc
-        if vectors.ndim != 2 or len(vectors) != count:
-            raise BackendUnavailableError(f"{where}: expected {count} vectors, got shape {vectors.shape}")
-        return vectors
+        if len(rows) != count:
+            raise BackendUnavailableError(f"{where}: expected {count} vectors, got {len(rows)}")
+        if any(i is not None for i in order):  # each vector says which input it is
+            numbers = all(isinstance(i, int) and not isinstance(i, bool) for i in order)
+            if not numbers or sorted(order) != list(range(count)):
+                raise BackendUnavailableError(
+                    f"{where}: the reply's index fields {order[:20]} are not each of 0..{count - 1} once"
+                )
+            by_index = dict(zip(order, rows, strict=True))
+            rows = [by_index[i] for i in range(count)]
+        sizes = sorted({len(row) for row in rows})
+        if len(sizes) > 1 or sizes == [0]:
+            raise BackendUnavailableError(f"{where}: vectors of sizes {sizes} in one reply")
+        return np.vstack(rows)
+
+
+def _embedding(value: Any) -> np.ndarray:
+    """One ``embedding`` field: a list of numbers, or base64 of little-endian float32."""
+    if isinstance(value, str):
+        raw = base64.b64decode(value, validate=True)
+        if len(raw) % 4:
+            raise ValueError("base64 embedding is not whole float32 numbers")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if not isinstance(value, list):
+        raise TypeError(f"embedding is a {type(value).__name__}, not a list of numbers")
+    with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, refused later
+        vector = np.asarray(value, dtype=np.float32)
+    if vector.ndim != 1:
+        raise TypeError("embedding is not a flat list of numbers")
+    return vector

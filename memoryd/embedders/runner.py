@@ -9,7 +9,8 @@
   about a millisecond and no I/O (``inline_texts``) are embedded on the spot: a thread
   hop would cost a third of that again. Others get a thread of their own.
 - A model that crashes is a dependency down (:class:`BackendUnavailableError`, 503), not
-  a bad request.
+  a bad request; so is one that answers with vectors of another count or size, NaN or
+  all-zero: those never reach the index, where one would break every search of its scope.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from memoryd.embedders.base import Embedder
+from memoryd.embedders.base import Embedder, checked_vectors
 from memoryd.embedders.recent import RecentEmbeddings
 from memoryd.errors import BackendUnavailableError, MemorydError
 
@@ -74,6 +75,7 @@ class EmbeddingRunner:
                 raise BackendUnavailableError(
                     f"the embedder {model.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
                 ) from exc
+            fresh = checked_vectors(fresh, len(missing), int(model.dim), str(model.name))
             self.recent.remember(missing, fresh)
             known = {**known, **dict(zip(missing, fresh, strict=True))}
         if not texts:
