@@ -97,9 +97,10 @@ async def test_async_memory_with_the_openai_embedder_and_model_switch_refused(
         await mem.add("I adopted a golden retriever named Biscuit", user_id="ana")
         hits = await mem.search("I adopted a golden retriever named Biscuit", user_id="ana")
         assert hits and hits[0].memory.text.startswith("I adopted")
-    with pytest.raises(EmbedderMismatchError, match="openai:embed-a"):
+    with pytest.raises(EmbedderMismatchError, match="openai:embed-a") as refused:
         async with AsyncMemory(settings("embed-b")):  # type: ignore[arg-type]
             pass
+    assert refused.value.field == "embedder" and "embedder.model" in refused.value.message  # what changed
 
 
 def connections_to(port: int) -> int:

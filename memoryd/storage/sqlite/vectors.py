@@ -257,10 +257,11 @@ class SQLiteVectorIndex:
             raise EmbedderMismatchError(
                 f"the store at {self.db.path} holds {count} vectors made by embedder "
                 f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "
-                f"'{model}' ({dim} dimensions). Set embedder.provider back to the model that built "
-                "the store, point storage.path at a new file, or re-embed every memory with the "
-                "configured model: `memoryd reindex` (vectors of different models are never mixed).",
-                field="embedder.provider",
+                f"'{model}' ({dim} dimensions). Set the embedder settings (embedder.provider, "
+                "embedder.model, embedder.dim) back to those that built the store, point "
+                "storage.path at a new file, or re-embed every memory with the configured model: "
+                "`memoryd reindex` (vectors of different models are never mixed).",
+                field="embedder",
                 stored_model=stored_model,
                 configured_model=model,
             )
