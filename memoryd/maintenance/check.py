@@ -29,7 +29,7 @@ from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.errors import MemorydError
 from memoryd.maintenance.rebuild import Progress, identity
-from memoryd.storage import build_storage
+from memoryd.storage import IMPORT_UNFINISHED, build_storage
 from memoryd.storage.portable import IndexEntry
 
 __all__ = ["CheckReport", "Problem", "check_store"]
@@ -43,6 +43,7 @@ DAMAGED = (
     "keeps its stored text under metadata.memoryd_damaged)"
 )
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
+UNFINISHED_IMPORT = "delete the store and run `memoryd import` again"
 
 Fetch = Callable[..., Awaitable[list[IndexEntry]]]
 
@@ -204,6 +205,10 @@ async def check_store(
         note("opening the store")
         if not await attempt("records", DAMAGED, records.open):
             return report
+        unfinished = await attempt("records", DAMAGED, lambda: records.get_meta(IMPORT_UNFINISHED))
+        if isinstance(unfinished, str) and unfinished:  # what Storage.open refuses: a partial store
+            message = f"an import into this store did not finish (from {unfinished}): it holds part of it"
+            report.problems.append(Problem("records", message, UNFINISHED_IMPORT))
         opened = {
             "keywords": await attempt("keywords", REINDEX, keywords.open),
             "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim)),

@@ -93,6 +93,8 @@ async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
             async with AsyncMemory(target, embedder=embedder) as mem:
                 if attempt:
                     await import_store(mem, out)
+    checked = await check_store(target, embedder=embedder)  # nor `memoryd check`
+    assert not checked.ok and any("did not finish" in p.message for p in checked.problems)
     target.storage.path.unlink()  # what the message says to do
     async with AsyncMemory(target, embedder=embedder) as mem:
         assert (await import_store(mem, out)).counts["memory"] > 2
