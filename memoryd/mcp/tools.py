@@ -83,9 +83,9 @@ class Tool:
         allowed = set(self.properties) | (set(SCOPE_FIELDS) if self.scoped else set())
         unknown = sorted(set(given) - allowed)
         if unknown:
+            offered = ", ".join(sorted(allowed - set(bound)))  # as tools/list offers them
             raise InvalidInputError(
-                f"unknown argument {unknown[0]!r} for {self.name}; allowed: {', '.join(sorted(allowed))}",
-                field=unknown[0],
+                f"unknown argument {unknown[0]!r} for {self.name}; allowed: {offered}", field=unknown[0]
             )
         missing = [name for name in self.required if given.get(name) is None]
         if missing:

@@ -101,6 +101,8 @@ async def test_a_bound_server_hides_its_scope_and_refuses_another(amem: AsyncMem
         await client.call("search_memories", query="x", user_id="bob")
     )
     assert payload(await client.call("search_memories", query="locker code"))["results"] == []
+    unknown = error_text(await client.call("search_memories", query="x", top_k=3))
+    assert "allowed:" in unknown and "user_id" not in unknown  # what tools/list offers, no more
     for tool in ("get_memory", "memory_history", "delete_memory"):
         assert "not_found" in error_text(await client.call(tool, memory_id=bobs.id)), tool
     assert "not_found" in error_text(await client.call("update_memory", memory_id=bobs.id, text="hacked"))
