@@ -108,3 +108,23 @@ def test_no_help_text_holds_square_brackets() -> None:
         return found
 
     assert walk(typer.main.get_command(app), "memoryd") == []
+
+
+def test_every_command_is_listed_with_a_one_line_summary() -> None:
+    """``memoryd --help`` lists each command with the first paragraph of its help: one line, so
+    the list does not break mid-sentence."""
+    import click
+    import typer
+
+    from memoryd.cli import app
+
+    def walk(cmd: click.Command, path: str) -> list[str]:
+        found = []
+        for name, sub in getattr(cmd, "commands", {}).items():
+            summary = (sub.short_help or sub.help or "").strip().split("\n\n")[0]
+            if "\n" in summary:
+                found.append(f"{path} {name}: {summary!r}")
+            found += walk(sub, f"{path} {name}")
+        return found
+
+    assert walk(typer.main.get_command(app), "memoryd") == []

@@ -177,7 +177,9 @@ def add(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remember TEXT and/or the messages of --file; prints one result per item (ADD or NOOP),
+    """Remember TEXT and/or the messages of --file.
+
+    Prints one result per item (ADD or NOOP),
     and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE), with the LLM
     calls and, if the LLM failed, why only the messages were stored. Every message is checked
     before the first batch is written; a batch that fails later says what the earlier ones stored."""
@@ -318,8 +320,10 @@ def tree(
     episodes: Annotated[int, typer.Option(min=0, help="Turns shown per segment and session.")] = 5,
     json_out: JsonOpt = False,
 ) -> None:
-    """The memory tree: topics > segments (mid-term, with heat) > facts and episodes, the
-    short-term turns of each session, and the long-term memories."""
+    """The memory tree of one user: topics, segments, facts and turns.
+
+    Topics > segments (mid-term, with heat) > facts and episodes, the short-term turns of each
+    session, and the long-term memories."""
     state = CliState.of(ctx, json_out)
     doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, episodes=episodes))
     counts = doc["counts"]
@@ -451,8 +455,10 @@ def delete(
 
 @app.command()
 def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """Check Python, config, SQLite, the embedder, the storage backends, the store, the LLM, the pipeline,
-    jieba, extras, port.
+    """Check what memoryd needs and say how to fix what is missing.
+
+    Python, config, SQLite, the embedder, the storage backends, the store, the LLM, the
+    pipeline, jieba, extras, port.
 
     Each check says ok, info, warn or fail, and how to fix it. Exits 1 when a check fails.
     """

@@ -379,8 +379,10 @@ def pipeline(
     workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The async pipeline: enqueue rate, end-to-end throughput with N workers against the embedder alone,
-    and enqueue-to-searchable latency at a steady rate (a throw-away redis-server unless --redis-url)."""
+    """The async pipeline: enqueue rate, throughput, latency to searchable.
+
+    The enqueue rate, end-to-end throughput with N workers against the embedder alone, and
+    enqueue-to-searchable latency at a steady rate (a throw-away redis-server unless --redis-url)."""
     from memoryd.bench.pipeline import PipelineBenchConfig, report_table, run_pipeline_bench
 
     config = PipelineBenchConfig(
@@ -442,7 +444,9 @@ def gateway(
     workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The chat gateway: latency it adds to plain calls and to a stream's first byte, against a scripted
+    """The chat gateway: the latency it adds and the rate it sustains.
+
+    The latency it adds to plain calls and to a stream's first byte, against a scripted
     upstream on loopback, for a user with MEMORIES memories; then the rate it sustains without errors."""
     from memoryd.bench.gateway import GatewayBenchConfig, report_table, run_gateway_bench
 
@@ -472,7 +476,9 @@ def load(
     workdir: Annotated[Path | None, typer.Option(help="Where the store is built (a temp dir).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """N concurrent clients against a real server (memoryd serve on loopback) mixing add, search and
+    """N concurrent clients against a real server: throughput, latency, errors, memory.
+
+    The clients run against memoryd serve on loopback, mixing add, search and
     context for a bounded time: throughput, p50/p95/p99 per operation, errors (must be 0), and the
     server's memory (RSS) growth, first third against last third. Exits 1 if any request failed."""
     from memoryd.bench.load import LoadBenchConfig, report_table, run_load_bench, summary_text

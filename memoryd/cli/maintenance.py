@@ -69,8 +69,10 @@ def _problems_table(report: CheckReport) -> Table:
 
 
 def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
-    """Check the store's integrity: SQLite and FTS integrity, every memory indexed exactly once
-    (vector and keywords) and nothing else, history and graph references. Exits 1 on any problem."""
+    """Check the store's integrity; exits 1 on any problem.
+
+    SQLite and FTS integrity, every memory indexed exactly once (vector and keywords) and
+    nothing else, history and graph references."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
@@ -94,9 +96,10 @@ def reindex(
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rebuild the vector and keyword indexes from the record store, re-embedding every memory with
-    the configured embedder (repairs a missing or damaged index; moves a store to another model).
-    Stop the server and workers first."""
+    """Rebuild the vector and keyword indexes from the record store.
+
+    Re-embeds every memory with the configured embedder (repairs a missing or damaged index;
+    moves a store to another model). Stop the server and workers first."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:

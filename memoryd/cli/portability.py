@@ -47,8 +47,10 @@ def export(
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Export the store (or one user: --user-id) as JSONL: memories with every field, their
-    history, graph entities and relations. Streams; the file appears only once complete."""
+    """Export the store (or one user: --user-id) as JSONL.
+
+    Memories with every field, their history, graph entities and relations. Streams; the file
+    appears only once complete."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     to_stdout = path == "-"
     with errors_to_exit(state.output):
@@ -78,8 +80,10 @@ def import_(
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import a memoryd export, ids kept. The whole file is checked first (format, completeness,
-    no memory id or graph owner already in the store): nothing is written unless all is well.
+    """Import a memoryd export, ids kept.
+
+    The whole file is checked first (format, completeness, no memory id or graph owner already
+    in the store): nothing is written unless all is well.
     Memories are embedded again when this store's embedder differs from the file's."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
 
