@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
-from tests.api.conftest import Running, error_of, running_server
+from tests.api.conftest import Running, error_of, make_settings, running_server
 from tests.auth.conftest import bearer, new_key, with_auth
 
 ADD = {"messages": "I live in Lisbon", "user_id": "alice"}
@@ -159,3 +160,26 @@ def test_open_server_ignores_foreign_tokens_but_checks_memoryd_keys(http: httpx.
     r = http.get("/v1/users", headers={"Authorization": "Bearer sk-not-a-memoryd-key"})
     assert r.status_code == 200
     error_of(http.get("/v1/users", headers=bearer("mdk_0123456789ab_forged")), 401)
+
+
+def test_deleting_the_key_file_under_a_running_server_takes_effect(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings = make_settings(tmp_path / "data" / "memoryd.db")
+    new_key(settings, "admin")
+    keys_file = settings.keys_path()
+    with running_server(settings, embedder) as running, httpx.Client(base_url=running.url, timeout=30) as http:
+        assert http.get("/v1/memories", params={"user_id": "ana"}).status_code == 401
+        for suffix in ("", "-wal", "-shm"):  # what the README says to delete
+            Path(f"{keys_file}{suffix}").unlink(missing_ok=True)
+        deadline = time.monotonic() + 10
+        while http.get("/v1/memories", params={"user_id": "ana"}).status_code != 200:
+            assert time.monotonic() < deadline, "the server kept reading the deleted key file"
+            time.sleep(0.2)
+        fresh = new_key(settings, "admin")  # keys made after the deletion work at once
+        deadline = time.monotonic() + 10
+        while http.get("/v1/memories", params={"user_id": "ana"}, headers=bearer(fresh)).status_code != 200:
+            assert time.monotonic() < deadline, "a key made after the deletion is refused"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 10  # and the server is closed again (key counts are cached briefly)
+        while http.get("/v1/memories", params={"user_id": "ana"}).status_code != 401:
+            assert time.monotonic() < deadline, "a new key did not close the server again"
+            time.sleep(0.2)

@@ -49,24 +49,46 @@ def _row(row: tuple[Any, ...]) -> ApiKey:
     )
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode); None when there is none."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class SQLiteKeyStore:
-    """API keys in ``path`` (created when missing). Thread-safe."""
+    """API keys in ``path`` (created when missing). Thread-safe.
+
+    A file deleted or replaced under a running server (an operator's way back to open mode,
+    or a restored backup) is noticed at the next call, which opens the one ``path`` names
+    now: a connection held open would go on reading the deleted file, refusing every key
+    made since."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute(_SCHEMA)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open the API key store {self.path}: {exc}"
             raise StorageError(msg, field="auth.keys_path") from exc
+        self._file = _file_id(self.path)
+        return conn
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
+            if _file_id(self.path) != self._file:  # deleted or replaced since it was opened
+                self._conn.close()
+                self._conn = self._connect()
             try:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
