@@ -35,6 +35,7 @@ _REGISTRY: dict[tuple[str, str], Entry] = {}
 # missing install.
 PLANNED = ("postgres", "qdrant", "milvus", "neo4j", "falkordb")
 STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
+_SETTING = {"embedder": "embedder.provider", "queue": "pipeline.backend"}  # else storage.<role>
 
 
 def register(role: str, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
@@ -66,7 +67,7 @@ def entry(role: str, name: str) -> Entry:
             )
         else:
             msg = f"unknown {role} backend {name!r}; allowed: {names}"
-        raise ConfigError(msg, field=f"{role}") from None
+        raise ConfigError(msg, field=_SETTING.get(role, f"storage.{role}")) from None
 
 
 def resolve(role: str, name: str) -> Any:

@@ -219,7 +219,7 @@ def require_store(settings: Settings) -> None:
     if cfg.records == "sqlite" and not Path(cfg.path).exists():
         raise NotFoundError(
             f"no store at {cfg.path} (storage.path): set MEMORYD_STORAGE__PATH or storage.path to an "
-            "existing one; `memoryd add`, `memoryd import` and `memoryd serve` create a new one",
+            "existing one; `memoryd add`, `import`, `serve`, `mcp` and `worker` create a new one",
             field="storage.path",
         )
 

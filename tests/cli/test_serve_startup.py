@@ -70,6 +70,7 @@ def test_serve_with_a_planned_backend_fails_in_one_line_before_anything_starts(
     line = _error_line(done)
     assert line.startswith(f"error: unknown {role} backend 'qdrant'"), line
     assert "planned" in line and "not available in memoryd" in line and "allowed: sqlite" in line, line
+    assert line.endswith(f"(field: storage.{role})"), line  # the setting to change, section included
     assert done.stderr.strip() == line  # the only line: nothing was started, loaded or opened
     assert not db.exists()
 
