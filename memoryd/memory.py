@@ -699,6 +699,7 @@ class AsyncMemory:
                     "vectors": self.settings.storage.vectors,
                     "keywords": self.settings.storage.keywords,
                     "graph": self.settings.storage.graph,
+                    "segments": self.settings.storage.segments,
                 },
             }
         except MemorydError as exc:

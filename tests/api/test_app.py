@@ -84,6 +84,7 @@ def test_health_probes_when_up(client: httpx.Client) -> None:
     body = report.json()
     assert body["status"] == "ok" and body["version"] == __version__
     assert body["checks"]["storage"]["status"] == "ok"
+    assert set(body["checks"]["storage"]["backends"]) == {"records", "vectors", "keywords", "graph", "segments"}
     assert body["checks"]["embedder"] == {"status": "ok", "model": "use-multilingual-v3", "dim": 512}
 
 
