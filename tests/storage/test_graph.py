@@ -304,7 +304,7 @@ def test_graph_backend_is_chosen_by_name(tmp_path: Path) -> None:
     settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "g.db"), "graph": "nope"}})
     with pytest.raises(ConfigError, match="allowed: sqlite") as err:
         build_storage(settings)
-    assert err.value.field == "graph"
+    assert err.value.field == "storage.graph"  # the setting to change
 
 
 def test_every_graph_part_makes_a_change_set_non_empty() -> None:
