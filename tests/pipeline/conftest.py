@@ -10,17 +10,21 @@ server never see each other's streams.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from memoryd import Settings, load_settings
+from memoryd.cli import app
 from memoryd.pipeline import EventQueue, build_queue
 from memoryd.pipeline.local_redis import LocalRedis, redis_server_binary
 
@@ -91,3 +95,43 @@ async def queue(psettings: Settings) -> AsyncIterator[EventQueue]:
         yield q
     finally:
         await q.close()
+
+
+@dataclass
+class PipelineCli:
+    """The ``memoryd`` command with the pipeline on: its environment, its settings, and a runner."""
+
+    env: dict[str, str]
+    settings: Settings
+
+    def run(self, *args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), env=self.env, input=input)
+
+
+def doc(result: Result) -> Any:
+    """The one JSON document a ``--json`` command printed."""
+    assert result.stdout.strip(), result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def pipeline_cli(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., PipelineCli]:
+    """``pipeline_cli(**more)``: CLI calls on a fresh store with the pipeline on (none of the
+    developer's MEMORYD_* variables; ``more``: other variables, without the MEMORYD_ prefix)."""
+    for name in list(os.environ):
+        if name.startswith("MEMORYD_"):
+            monkeypatch.delenv(name)
+
+    def make(**more: str) -> PipelineCli:
+        env = {
+            "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
+            "MEMORYD_ASYNC_PIPELINE": "true",
+            "MEMORYD_PIPELINE__REDIS_URL": redis_server.url,
+            "MEMORYD_PIPELINE__PREFIX": prefix,
+            **{f"MEMORYD_{k}": v for k, v in more.items()},
+        }
+        return PipelineCli(env, load_settings(env=env))
+
+    return make

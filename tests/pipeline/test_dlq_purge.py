@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from memoryd import load_settings
-from memoryd.cli import app
 from memoryd.pipeline import build_queue
-from memoryd.pipeline.local_redis import LocalRedis
-from tests.pipeline.test_cli import _doc, _pipeline_env
+from tests.pipeline.conftest import PipelineCli, doc
 
 
 def test_purge_deletes_what_it_was_asked_and_what_the_question_counted(
-    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    pipeline_cli: Callable[..., PipelineCli],
 ) -> None:
-    env = _pipeline_env(tmp_path, redis_server, prefix, monkeypatch)
-    settings = load_settings(env=env)
+    cli = pipeline_cli()
+    settings = cli.settings
 
     def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, ["dlq", *args], env=env, input=input)
+        return cli.run("dlq", *args, input=input)
 
     async def dead(*names: str) -> list[str]:
         queue: Any = build_queue(settings.pipeline)
@@ -38,11 +34,11 @@ def test_purge_deletes_what_it_was_asked_and_what_the_question_counted(
 
     missing = run("purge", "--yes", "--id", first, "--id", "1-1")
     assert missing.exit_code == 1 and "1-1" in missing.stderr  # an id not there: nothing goes
-    assert len(_doc(run("list", "--json"))["results"]) == 4
+    assert len(doc(run("list", "--json"))["results"]) == 4
 
-    assert _doc(run("purge", "--yes", "--id", second, "--json")) == {"purged": 1}
-    assert _doc(run("purge", "--yes", "--count", "1", "--json")) == {"purged": 1}  # the oldest: first
-    assert [d["dlq_id"] for d in _doc(run("list", "--json"))["results"]] == [third, fourth]
+    assert doc(run("purge", "--yes", "--id", second, "--json")) == {"purged": 1}
+    assert doc(run("purge", "--yes", "--count", "1", "--json")) == {"purged": 1}  # the oldest: first
+    assert [d["dlq_id"] for d in doc(run("list", "--json"))["results"]] == [third, fourth]
 
     asked = run("purge", input="n\n")
     assert (
@@ -63,6 +59,6 @@ def test_purge_deletes_what_it_was_asked_and_what_the_question_counted(
 
     size, newest, late, purged = asyncio.run(asked_then_purged())
     assert (size, newest, purged) == (2, fourth, 2)
-    assert [d["dlq_id"] for d in _doc(run("list", "--json"))["results"]] == [late]
-    assert _doc(run("purge", "--yes", "--json")) == {"purged": 1}
-    assert _doc(run("purge", "--yes", "--json")) == {"purged": 0}
+    assert [d["dlq_id"] for d in doc(run("list", "--json"))["results"]] == [late]
+    assert doc(run("purge", "--yes", "--json")) == {"purged": 1}
+    assert doc(run("purge", "--yes", "--json")) == {"purged": 0}

@@ -5,25 +5,22 @@ that is not there."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
-from typer.testing import CliRunner, Result
 
-from memoryd import Settings, load_settings
-from memoryd.cli import app
+from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline import SCHEMA_VERSION, EventQueue, EventStatus, PipelineEvent, build_queue
 from memoryd.pipeline.base import Outcome
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.api.conftest import error_of, running_server
 from tests.auth.conftest import bearer, new_key
-from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.conftest import PipelineCli, doc, pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, turn, wait_until
-from tests.pipeline.test_cli import _doc, _pipeline_env
 
 
 async def test_an_entry_that_is_not_utf8_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
@@ -87,13 +84,10 @@ async def test_an_event_id_reused_by_another_user_or_for_another_body_is_a_confl
 
 
 def test_dlq_replay_of_an_id_not_in_the_dlq_fails_and_moves_nothing(
-    tmp_path: Path, redis_server: LocalRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    pipeline_cli: Callable[..., PipelineCli],
 ) -> None:
-    env = _pipeline_env(tmp_path, redis_server, prefix, monkeypatch)
-    settings = load_settings(env=env)
-
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args), env=env)
+    cli = pipeline_cli()
+    settings, run = cli.settings, cli.run
 
     async def one_dead_letter() -> str:
         queue = build_queue(settings.pipeline)
@@ -108,9 +102,9 @@ def test_dlq_replay_of_an_id_not_in_the_dlq_fails_and_moves_nothing(
     for args in (["--id", "1-1"], ["--id", known, "--id", "1-1"], ["--dry-run", "--id", "1-1"]):
         refused = run("dlq", "replay", *args, "--json")
         assert refused.exit_code == 1, refused.stdout
-        assert "1-1" in refused.stderr and _doc(refused)["error"]["code"] == "not_found"
-    assert [d["dlq_id"] for d in _doc(run("dlq", "list", "--json"))["results"]] == [known]  # nothing moved
-    moved = _doc(run("dlq", "replay", "--id", known, "--json"))
+        assert "1-1" in refused.stderr and doc(refused)["error"]["code"] == "not_found"
+    assert [d["dlq_id"] for d in doc(run("dlq", "list", "--json"))["results"]] == [known]  # nothing moved
+    moved = doc(run("dlq", "replay", "--id", known, "--json"))
     assert moved["replayed"] == 1
     gone = run("dlq", "replay", "--id", known, "--json")  # replayed already: not a second success
     assert gone.exit_code == 1 and "nothing replayed" in gone.stderr
