@@ -22,7 +22,13 @@ from memoryd.context.builder import RECENT, Context, build_context, gather
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
-from memoryd.errors import ConflictError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    InvalidInputError,
+    MemorydError,
+    NotFoundError,
+)
 from memoryd.filters import Filter, parse_filter
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -119,21 +125,27 @@ class AsyncMemory:
         """The embedder if it has been loaded (or was given), else ``None``."""
         return self._embedder
 
-    def _embedder_identity(self) -> tuple[str, int]:
-        # The class carries its name and dimension: the store is checked without loading the model.
+    async def _embedder_identity(self) -> tuple[str, int]:
+        """The embedder's name and size, without loading the model. A remote model asked for its
+        size (``embedder.dim`` unset) that is down: the size the store recorded (reads work)."""
         if self._embedder is not None:
             return str(self._embedder.name), int(self._embedder.dim)
         cfg = self.settings.embedder
-        return embedder_identity(resolve("embedder", cfg.provider), cfg)
+        try:
+            return embedder_identity(resolve("embedder", cfg.provider), cfg)
+        except BackendUnavailableError:
+            if (recorded := await self.storage.vectors.recorded()) is None:
+                raise
+            cfg = cfg.model_copy(update={"dim": recorded[1]})
+            return embedder_identity(resolve("embedder", cfg.provider), cfg)
 
     async def open(self) -> AsyncMemory:
         async with self._open_lock:
             if self._opened:
                 return self
             _limit_blas(self.settings.runtime.blas_threads)
-            name, dim = self._embedder_identity()
             try:
-                await self.storage.open(name, dim)
+                await self.storage.open(*await self._embedder_identity())
                 await self._check_index_format()
             except BaseException:
                 await self.storage.close()  # never leave a half-open store behind

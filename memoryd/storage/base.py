@@ -239,6 +239,11 @@ class VectorIndex(Protocol):
         """Mark a rebuild complete: every memory's vector has been written again."""
         ...
 
+    async def recorded(self) -> tuple[str, int] | None:
+        """The model and vector size the stored vectors were made with (None: no vectors yet),
+        read without opening the index: a store can open with it while its model is down."""
+        ...
+
     async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these memories (absent ids are left out)."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -14,6 +15,7 @@ from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.errors import BackendUnavailableError, ConfigError, EmbedderMismatchError
+from memoryd.pipeline.local_redis import free_port
 from memoryd.registry import resolve
 from tests.fakes.llm_server import Script, fake_vector
 from tests.llm.conftest import KEY
@@ -133,3 +135,26 @@ async def test_closing_the_memory_closes_the_embedder_it_made(fake_llm: Script, 
         await mem.add("I adopted a golden retriever named Biscuit", user_id="ana")
         assert connections_to(port) == before + 1  # the embedder keeps its connection for the next call
     assert connections_to(port) == before
+
+
+async def test_a_store_on_a_remote_model_opens_for_reads_while_that_model_is_down(
+    fake_llm: Script, tmp_path: Path
+) -> None:
+    """No embedder.dim: the size is asked of the endpoint, which is down; the store opens with the
+    size it recorded, reads work, and what needs the model fails as the model being down."""
+    path = str(tmp_path / "m.db")
+
+    def settings(base_url: str) -> Any:
+        embedder = {"provider": "openai", "model": "down-later", "base_url": base_url}
+        return load_settings(env={}, overrides={"storage": {"path": path}, "embedder": embedder})
+
+    async with AsyncMemory(settings(fake_llm.base_url)) as mem:
+        await mem.add("I keep bees on the roof", user_id="ana")
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    async with AsyncMemory(settings(down)) as mem:
+        assert [m.text for m in (await mem.get_all(user_id="ana")).items] == ["I keep bees on the roof"]
+        with pytest.raises(BackendUnavailableError):
+            await mem.search("bees", user_id="ana")
+    with pytest.raises(BackendUnavailableError):  # a new store has no recorded size to fall back on
+        await AsyncMemory(settings(down).model_copy(update={"storage": settings(down).storage.model_copy(
+            update={"path": tmp_path / "new.db"})})).open()  # fmt: skip

@@ -213,6 +213,22 @@ class SQLiteVectorIndex:
         cfg = resources.settings.storage
         return cls(resources.sqlite(), cache_bytes=cfg.vector_cache_mb << 20, exact_max=cfg.exact_search_max)
 
+    async def recorded(self) -> tuple[str, int] | None:
+        self.db.open()
+
+        def op(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if (
+                not {"vectors", "vector_meta"} <= tables
+                or conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is None
+            ):
+                return None
+            meta = dict(conn.execute("SELECT key, value FROM vector_meta").fetchall())
+            model, dim = meta.get("model"), meta.get("dim")
+            return (str(model), int(dim)) if model and dim and str(dim).isdigit() else None
+
+        return await self.db.read(op)
+
     async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
         self.db.open()
 
@@ -457,4 +473,3 @@ class SQLiteVectorIndex:
             return problems
 
         return await self.db.read(op)
-
