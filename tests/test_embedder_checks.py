@@ -19,6 +19,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import BackendUnavailableError, ConfigError, StorageError
 from memoryd.maintenance.check import check_store
 from memoryd.maintenance.reindex import reindex_store
+from memoryd.portability import export_store, import_store
 from tests.fakes.llm_server import Script, fake_vector
 
 SECRET = "tok-embed-7f3a9c2e51d84b06a1"  # not sk-shaped: only the embedder's own scrub hides it
@@ -228,3 +229,21 @@ async def test_reindex_with_a_misconfigured_or_unreachable_model_keeps_both_inde
         assert "I drink green tea every morning" in [m.text for m in page.items]
         hits = await mem.search("I drink green tea every morning", user_id="ana")
         assert hits and hits[0].memory.text == "I drink green tea every morning"
+
+
+async def test_an_import_that_re_embeds_with_a_broken_model_stops_before_writing_its_vectors(
+    settings: Settings, embedder: USEEmbedder, tmp_path: Path
+) -> None:
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add(["I adopted a golden retriever named Biscuit", "I live in Lisbon"], user_id="ana")
+        await export_store(mem, tmp_path / "out.jsonl")
+
+    class Other(_Broken):
+        name = "another-model"  # not the file's: the import re-embeds every memory
+
+    broken = Other(embedder)
+    broken.mode = "nan"
+    target = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "target.db")}})
+    async with AsyncMemory(target, embedder=broken) as mem:
+        with pytest.raises(BackendUnavailableError, match="not finite"):
+            await import_store(mem, tmp_path / "out.jsonl")

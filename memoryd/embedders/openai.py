@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from memoryd.embedders.base import checked_vectors, normalise
+from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.llm.http import retry_after, scrub
 
@@ -118,7 +118,7 @@ class OpenAIEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [self._post(list(texts[i : i + self._batch])) for i in range(0, len(texts), self._batch)]
-        return normalise(checked_vectors(np.vstack(parts), len(texts), self.dim, self.name))
+        return checked_vectors(np.vstack(parts), len(texts), self.dim, self.name)  # unit rows, or refused
 
     def _probe(self) -> int:
         key = (self.base_url, self.model)

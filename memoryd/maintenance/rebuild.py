@@ -27,7 +27,7 @@ import numpy as np
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.embedders.base import embedder_identity, make_embedder
+from memoryd.embedders.base import checked_vectors, embedder_identity, make_embedder
 from memoryd.ingest.represent import Represent
 from memoryd.models import MemoryKind, MemoryRecord
 from memoryd.registry import resolve
@@ -61,10 +61,13 @@ def load_embedder(settings: Settings) -> Embedder:
 
 
 def embed_with(embedder: Embedder) -> Embed:
-    """An async ``embed`` that runs the (CPU-bound, synchronous) model off the event loop."""
+    """An async ``embed`` that runs the (CPU-bound, synchronous) model off the event loop and
+    refuses what must never be written into an index (vectors of another count or size, NaN,
+    all-zero: :func:`~memoryd.embedders.base.checked_vectors`), as the memory's own runner does."""
 
     async def embed(texts: Sequence[str]) -> np.ndarray:
-        return await asyncio.to_thread(embedder.embed, list(texts))
+        vectors = await asyncio.to_thread(embedder.embed, list(texts))
+        return checked_vectors(vectors, len(texts), int(embedder.dim), str(embedder.name))
 
     return embed
 

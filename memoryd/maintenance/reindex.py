@@ -18,17 +18,13 @@ entry of its old text.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.embedders.base import checked_vectors
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
-from memoryd.maintenance.rebuild import Embed, IndexBuilder, Progress, embed_with, load_embedder
+from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, load_embedder
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, RecordStore, build_storage
 
@@ -71,7 +67,7 @@ async def reindex_store(
         await records.open()
         total = int((await records.stats())["memories"])
         await _readable(records, batch_size, total, progress)  # before anything is discarded
-        embed = _checked(model)
+        embed = embed_with(model)
         # and the model must answer, with vectors of its size: one that is down (a remote model)
         # or misconfigured (embedder.dim) stops the reindex here, with both indexes intact
         await embed(["memoryd reindex: the model answers"])
@@ -105,17 +101,6 @@ async def reindex_store(
     return ReindexSummary(
         str(settings.storage.path), done, str(model.name), int(model.dim), time.perf_counter() - started
     )
-
-
-def _checked(model: Embedder) -> Embed:
-    """The model's embed, refusing what it must never write into the new index: vectors of
-    another count or size, NaN or all-zero (the reindex stops, the index stays incomplete)."""
-    embed = embed_with(model)
-
-    async def run(texts: Sequence[str]) -> np.ndarray:
-        return checked_vectors(await embed(texts), len(texts), int(model.dim), str(model.name))
-
-    return run
 
 
 async def _readable(records: RecordStore, batch_size: int, total: int, progress: Progress | None) -> None:
