@@ -27,7 +27,7 @@ from memoryd.errors import MemorydError
 from memoryd.mcp.tools import Handler, Tool, bound_scope, build_tools
 from memoryd.memory import AsyncMemory
 
-__all__ = ["PROTOCOL_VERSIONS", "McpSession", "encode_message"]
+__all__ = ["INVALID_REQUEST", "PROTOCOL_VERSIONS", "McpSession", "encode_message", "error_message"]
 
 log = logging.getLogger("memoryd.mcp")
 
@@ -250,7 +250,12 @@ class McpSession:
 
     @staticmethod
     async def _error(reply: Send, request_id: Any, code: int, message: str) -> None:
-        await reply({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+        await reply(error_message(request_id, code, message))
+
+
+def error_message(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    """A JSON-RPC error answer."""
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
 class _RpcError(Exception):

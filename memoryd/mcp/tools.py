@@ -21,7 +21,7 @@ from memoryd.errors import InvalidInputError
 from memoryd.memory import AsyncMemory
 from memoryd.models import HistoryEntry, MemoryRecord
 
-__all__ = ["SCOPE_FIELDS", "Args", "Handler", "Tool", "bound_scope", "brief", "build_tools"]
+__all__ = ["SCOPE_FIELDS", "Args", "Handler", "Tool", "bound_scope", "brief", "build_tools", "scope_of"]
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 _SCOPE_TEXT = {
@@ -108,7 +108,8 @@ def bound_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _scope(args: Args) -> dict[str, Any]:
+def scope_of(args: Args) -> dict[str, Any]:
+    """The call's scope fields (``None`` where not given), as keyword arguments."""
     return {name: args.get(name) for name in SCOPE_FIELDS}
 
 
@@ -146,14 +147,18 @@ async def _add(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         metadata=a.get("metadata"),
         timestamp=a.get("timestamp"),
         mode=a.get("mode"),
-        **_scope(a),
+        **scope_of(a),
     )
     return results.to_dict()
 
 
 async def _search(mem: AsyncMemory, a: Args) -> dict[str, Any]:
     hits = await mem.search(
-        a["query"], filters=a.get("filters"), limit=a.get("limit"), threshold=a.get("threshold"), **_scope(a)
+        a["query"],
+        filters=a.get("filters"),
+        limit=a.get("limit"),
+        threshold=a.get("threshold"),
+        **scope_of(a),
     )
     return {"results": [{**brief(h.memory), "score": round(h.score, 4)} for h in hits]}
 
@@ -177,7 +182,7 @@ async def _context(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 async def _list(mem: AsyncMemory, a: Args) -> dict[str, Any]:
     page = await mem.get_all(
-        filters=a.get("filters"), limit=a.get("limit"), offset=a.get("offset", 0), **_scope(a)
+        filters=a.get("filters"), limit=a.get("limit"), offset=a.get("offset", 0), **scope_of(a)
     )
     return {
         "results": [brief(m) for m in page.items],
@@ -188,21 +193,21 @@ async def _list(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 
 async def _get(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    return brief(await mem.get(a["memory_id"], **_scope(a)))
+    return brief(await mem.get(a["memory_id"], **scope_of(a)))
 
 
 async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    record = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **_scope(a))
+    record = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **scope_of(a))
     return brief(record)
 
 
 async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    old = await mem.delete(a["memory_id"], **_scope(a))
+    old = await mem.delete(a["memory_id"], **scope_of(a))
     return {"deleted": brief(old)}
 
 
 async def _history(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    entries = await mem.history(a["memory_id"], **_scope(a))
+    entries = await mem.history(a["memory_id"], **scope_of(a))
     return {"history": [_change(e) for e in entries]}
 
 

@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse
 
 from memoryd.errors import PermissionDeniedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
-from memoryd.mcp.protocol import encode_message
-from memoryd.mcp.tools import SCOPE_FIELDS, Args, Handler
+from memoryd.mcp.protocol import INVALID_REQUEST, encode_message, error_message
+from memoryd.mcp.tools import Args, Handler, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
@@ -61,9 +61,8 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
     _check_origin(request)
     version = request.headers.get("mcp-protocol-version", DEFAULT_VERSION)
     if version not in PROTOCOL_VERSIONS:
-        return _rpc_error(
-            400, f"unsupported MCP-Protocol-Version {version!r}; supported: {', '.join(PROTOCOL_VERSIONS)}"
-        )
+        error = f"unsupported MCP-Protocol-Version {version!r}; supported: {', '.join(PROTOCOL_VERSIONS)}"
+        return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
     answers: list[Any] = []
 
     async def collect(answer: Any) -> None:
@@ -100,20 +99,14 @@ def _check_origin(request: Request) -> None:
         raise PermissionDeniedError(f"MCP requests from a web page at {origin!r} are refused", field="Origin")
 
 
-def _rpc_error(status: int, message: str) -> JSONResponse:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
-    return JSONResponse(body, status_code=status)
-
-
 def _queued_add(pipeline: PipelineView) -> Handler:
     """``add_memory`` through the async pipeline: queued (or processed now when Redis is down and
     the fallback is on), as ``POST /v1/memories`` does."""
 
     async def add(memory: AsyncMemory, a: Args) -> dict[str, Any]:
-        scope = {name: a.get(name) for name in SCOPE_FIELDS}
         payload = AddPayload(
             a["messages"],
-            **scope,
+            **scope_of(a),
             metadata=a.get("metadata"),
             timestamp=a.get("timestamp"),
             mode=a.get("mode"),
