@@ -130,9 +130,13 @@ class AddPayload:
 
     def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
         """The payload as JSON, with ``extra`` (fields of a newer version) kept alongside."""
-        body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
+        body = self._fields()
         body.update((k, v) for k, v in (extra or {}).items() if k not in _PAYLOAD_KEYS)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    def _fields(self) -> dict[str, Any]:
+        """The arguments that are set, by name."""
+        return {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
 
     @classmethod
     def parse(cls, text: str, *, strict: bool) -> tuple[AddPayload, dict[str, Any]]:
@@ -160,8 +164,9 @@ class AddPayload:
     def digest(self) -> str:
         """A fingerprint of the add (every argument, the tenant and user included): a second
         submission of an event id is a retry of the same add only when its digest is the same."""
-        body = {k: getattr(self, k) for k in _PAYLOAD_KEYS if getattr(self, k) is not None}
-        text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+        text = json.dumps(
+            self._fields(), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+        )
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
