@@ -703,6 +703,7 @@ class AsyncMemory:
         try:
             await self._ready()
             stats = await self.storage.records.stats()
+            await self.storage.check_vectors(int(stats.get("memories", 0)))
             checks["storage"] = {
                 "status": "ok",
                 **stats,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from memoryd.config import Settings
-from memoryd.errors import ConflictError
+from memoryd.errors import ConflictError, StorageError
 from memoryd.graph.models import GraphDiff
 from memoryd.registry import available, resolve
 from memoryd.storage.base import (
@@ -77,11 +77,25 @@ class Storage:
             )
         await self.keywords.open()
         await self.vectors.open(model, dim)
+        await self.check_vectors(len(await self.records.entries(limit=1)))
         await self.graph.open()
         if self.usage is not None:
             await self.usage.open()
         if self.segments is not None:
             await self.segments.open()
+
+    async def check_vectors(self, memories: int) -> None:
+        """A vector index in another engine answers, and holds vectors when the records hold
+        ``memories``; else :class:`StorageError` (503). The embedded index checks this itself
+        when it opens; another engine's may be down, or wiped or replaced since."""
+        if not self.vectors.outside_transaction or await self.vectors.recorded() is not None or not memories:
+            return
+        raise StorageError(
+            f"the vector index ({type(self.vectors).__name__}) holds no vectors while the store "
+            "holds memories: rebuild it from the records with `memoryd reindex`",
+            field="storage.vectors",
+            repair="memoryd reindex",
+        )
 
     async def close(self) -> None:
         if self.segments is not None:
@@ -94,6 +108,9 @@ class Storage:
     async def commit(self, changes: ChangeSet) -> GraphDiff:
         """Apply one change set to every role; the record store (truth) goes first.
 
+        A vector index outside the record store's transaction (Qdrant) is written last, once
+        every other role's writes have run: only the commit itself is then left to fail.
+
         Returns what the write did to the graph (mem0's ``relations`` of an add).
         """
         if not changes:
@@ -101,7 +118,10 @@ class Storage:
         async with self.records.transaction():
             await self.records.apply(changes)
             await self.keywords.apply(changes)
-            await self.vectors.apply(changes)
+            if self.vectors.outside_transaction:
+                self.records.before_commit(lambda: self.vectors.apply(changes))
+            else:  # before the segments: recounting one reads its turns' new vectors
+                await self.vectors.apply(changes)
             diff = await self.graph.apply(changes)
             if self.segments is not None:
                 await self.segments.apply(changes)

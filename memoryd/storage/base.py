@@ -18,7 +18,7 @@ export, import, ``memoryd check`` and ``memoryd reindex`` are built on these.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,6 +146,11 @@ class RecordStore(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
+    def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Inside :meth:`transaction`: run ``step`` once the transaction's writes have all
+        succeeded, just before it commits; a failure of ``step`` rolls the transaction back."""
+        ...
+
     async def apply(self, changes: ChangeSet) -> None: ...
     async def get_many(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, MemoryRecord]:
         """The current or superseded memories with these ids (absent ones left out). ``shared``:
@@ -225,7 +230,13 @@ class RecordStore(Protocol):
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    """Nearest-neighbour search over unit vectors, restricted to a scope."""
+    """Nearest-neighbour search over unit vectors, restricted to a scope.
+
+    ``outside_transaction``: the index lives in another engine than the record store, so it
+    cannot join its transaction; :meth:`memoryd.storage.Storage.commit` then writes it last,
+    through :meth:`RecordStore.before_commit`."""
+
+    outside_transaction: bool
 
     async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
         """Open the index for ``model``; refuse if it holds another model's vectors, or if it is

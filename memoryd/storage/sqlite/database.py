@@ -27,7 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -50,7 +50,10 @@ class _UnitOfWork:
     db: SQLiteDatabase
     ops: list[Op] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
+    last: list[Op] = field(default_factory=list)  # before_commit steps: after every staged write
 
+
+_BEFORE_COMMIT_S = 600.0  # what a before_commit step may take (a remote index's own timeout is shorter)
 
 _current: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
     "memoryd_sqlite_uow", default=None
@@ -263,6 +266,23 @@ class SQLiteDatabase:
         self._queue.put((ops, fut))
         return await asyncio.wrap_future(fut)
 
+    def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``step`` (a coroutine function, on this event loop) once every write staged in the
+        open :meth:`transaction` has run, just before COMMIT; its failure rolls them all back.
+
+        For a backend outside this file (Qdrant): written only when nothing is left to fail but
+        the commit itself. The writer thread waits for it; the event loop stays free."""
+        uow = _current.get()
+        if uow is None or uow.db is not self:
+            raise RuntimeError("before_commit() needs an open transaction of this database")
+        loop = asyncio.get_running_loop()
+
+        def op(conn: sqlite3.Connection) -> None:
+            # bounded: a loop that stopped meanwhile must not hold the writer (and close()) forever
+            asyncio.run_coroutine_threadsafe(step(), loop).result(timeout=_BEFORE_COMMIT_S)
+
+        uow.last.append(op)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Stage every ``write`` made inside the block and commit them together."""
@@ -276,8 +296,8 @@ class SQLiteDatabase:
             yield
         finally:
             _current.reset(token)
-        if uow.ops:
-            await self._submit(uow.ops)
+        if uow.ops or uow.last:
+            await self._submit(uow.ops + uow.last)
         for hook in uow.hooks:
             hook()
 

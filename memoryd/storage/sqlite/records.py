@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -267,6 +267,9 @@ class SQLiteRecordStore:
 
     def transaction(self) -> Any:
         return self.db.transaction()
+
+    def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self.db.before_commit(step)
 
     async def apply(self, changes: ChangeSet) -> None:
         rows = [_memory_row(s.memory) for s in changes.upserts]

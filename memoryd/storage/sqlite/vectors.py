@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from memoryd.errors import EmbedderMismatchError, StorageError
+from memoryd.errors import StorageError
 from memoryd.models import MemoryRecord, Scope, from_epoch
 from memoryd.storage.base import ChangeSet
+from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
@@ -200,6 +201,8 @@ class VectorPartition:
 class SQLiteVectorIndex:
     """Cosine search over in-memory partitions backed by SQLite rows."""
 
+    outside_transaction = False  # its rows are in the record store's file and transaction
+
     def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 2 << 30, exact_max: int = 20000) -> None:
         self.db = db
         self.dim = 0
@@ -270,17 +273,7 @@ class SQLiteVectorIndex:
         assert not isinstance(opened, str)
         stored_model, stored_dim, count = opened
         if stored_model != model or stored_dim != str(dim):
-            raise EmbedderMismatchError(
-                f"the store at {self.db.path} holds {count} vectors made by embedder "
-                f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "
-                f"'{model}' ({dim} dimensions). Set the embedder settings (embedder.provider, "
-                "embedder.model, embedder.dim) back to those that built the store, point "
-                "storage.path at a new file, or re-embed every memory with the configured model: "
-                "`memoryd reindex` (vectors of different models are never mixed).",
-                field="embedder",
-                stored_model=stored_model,
-                configured_model=model,
-            )
+            raise embedder_mismatch(str(self.db.path), count, stored_model, stored_dim, model, dim)
         self.model, self.dim = model, dim
         self.cache.clear()
 
