@@ -91,6 +91,40 @@ class _Section(BaseModel):
         return fixed
 
 
+def _none_if_unset(value: Any) -> Any:
+    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
+    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
+
+
+class QdrantConfig(_Section):
+    """The ``qdrant`` vector index (``storage.vectors = "qdrant"``, extra ``memoryd[qdrant]``):
+    a Qdrant server at ``url``, else Qdrant's local mode in a folder (one process at a time)."""
+
+    url: str | None = Field(
+        None, description="Qdrant server URL (http://host:6333); unset: local mode in `path`."
+    )
+    path: Path | None = Field(
+        None, description="Local mode's folder (unset: `<storage.path>.qdrant` beside the SQLite file)."
+    )
+    api_key: SecretStr | None = Field(None, description="Qdrant server API key.")
+    collection: str = Field(
+        "memoryd",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Collection name (a tenant's store adds `-<tenant>`).",
+    )
+    timeout: float = Field(10.0, gt=0, le=600, description="Seconds a Qdrant server call may take.")
+
+    _unset = field_validator("url", "api_key", mode="before")(_none_if_unset)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        value = _none_if_unset(value)
+        return Path(os.path.expanduser(str(value))) if value is not None else None
+
+
 class StorageConfig(_Section):
     """Where memories live. ``sqlite`` is the embedded default for every role."""
 
@@ -117,6 +151,7 @@ class StorageConfig(_Section):
         description="Partitions up to this many vectors are searched exactly; larger ones shortlist "
         "candidates on a low-dimensional projection, then score them exactly.",
     )
+    qdrant: QdrantConfig = Field(default_factory=lambda: QdrantConfig())
 
     @field_validator("path", mode="before")
     @classmethod
@@ -124,11 +159,6 @@ class StorageConfig(_Section):
         if value is not None and not str(value).strip():  # Path("") is ".": the working directory
             raise ValueError("must name the SQLite file, not be empty")
         return Path(os.path.expanduser(str(value))) if value is not None else value
-
-
-def _none_if_unset(value: Any) -> Any:
-    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
-    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
 
 
 class EmbedderConfig(_Section):
@@ -518,7 +548,11 @@ class Settings(_Section):
         if tenant == DEFAULT_TENANT:
             return self
         root = self.auth.tenants_dir or self.storage.path.parent / "tenants"
-        storage = self.storage.model_copy(update={"path": root / tenant / self.storage.path.name})
+        # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
+        qdrant = self.storage.qdrant
+        qdrant = qdrant.model_copy(update={"collection": f"{qdrant.collection}-{tenant}"})
+        path = root / tenant / self.storage.path.name
+        storage = self.storage.model_copy(update={"path": path, "qdrant": qdrant})
         auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
         return self.model_copy(update={"storage": storage, "auth": auth})
 

@@ -33,7 +33,7 @@ _REGISTRY: dict[tuple[str, str], Entry] = {}
 # Production storage backends announced as (still empty) pip extras in pyproject.toml: named in
 # the error for a [storage] setting that asks for one, so it reads as neither a typo nor a
 # missing install.
-PLANNED = ("postgres", "qdrant", "milvus", "neo4j", "falkordb")
+PLANNED = ("postgres", "milvus", "neo4j", "falkordb")
 STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
 _SETTING = {"embedder": "embedder.provider", "queue": "pipeline.backend"}  # else storage.<role>
 
@@ -114,6 +114,13 @@ register(
     "sqlite",
     "memoryd.storage.sqlite.vectors:SQLiteVectorIndex",
     description="Vectors in SQLite, searched in memory (exact or HNSW)",
+)
+register(
+    "vectors",
+    "qdrant",
+    "memoryd.storage.qdrant.vectors:QdrantVectorIndex",
+    extra="qdrant",
+    description="Qdrant: a server at storage.qdrant.url, or local mode in a folder (one process)",
 )
 register(
     "keywords",

@@ -186,15 +186,26 @@ def test_a_missing_extra_fails_only_when_it_is_the_active_backend(monkeypatch: p
 @pytest.mark.usefixtures("session_model")
 @pytest.mark.parametrize("variable", ["MEMORYD_STORAGE__RECORDS", "MEMORYD_STORAGE__VECTORS"])
 def test_doctor_fails_on_an_unknown_storage_backend_naming_the_allowed_ones(run: Run, variable: str) -> None:
-    result = run("doctor", "--json", env={variable: "qdrant"})
+    result = run("doctor", "--json", env={variable: "milvus"})
     assert result.exit_code == 1, result.stdout
     checks = {c["name"]: c for c in as_json(result)["checks"]}
     role = variable.removeprefix("MEMORYD_STORAGE__").lower()
     backends = checks["backends"]
-    assert backends["status"] == "fail" and f"unknown {role} backend 'qdrant'" in backends["detail"]
-    assert backends["fix"] == f"set storage.{role} ({variable}) to one of: sqlite"
+    assert backends["status"] == "fail" and f"unknown {role} backend 'milvus'" in backends["detail"]
+    allowed = "qdrant, sqlite" if role == "vectors" else "sqlite"
+    assert backends["fix"] == f"set storage.{role} ({variable}) to one of: {allowed}"
     assert checks["store"]["status"] == "warn"  # not opened, rather than "created on the first write"
-    assert "problems found" in run("doctor", env={variable: "qdrant"}).stdout
+    assert "problems found" in run("doctor", env={variable: "milvus"}).stdout
+
+
+@pytest.mark.usefixtures("session_model")
+def test_doctor_opens_a_store_whose_vectors_are_in_qdrant(run: Run) -> None:
+    assert run("add", "I keep bees", "-u", "ana", env={"MEMORYD_STORAGE__VECTORS": "qdrant"}).exit_code == 0
+    result = run("doctor", "--json", env={"MEMORYD_STORAGE__VECTORS": "qdrant"})
+    checks = {c["name"]: c for c in as_json(result)["checks"]}
+    assert checks["backends"]["status"] == "ok" and "vectors 'qdrant'" in checks["backends"]["detail"]
+    assert checks["store"]["status"] == "ok", checks["store"]
+    assert checks["extra:qdrant"]["status"] == "ok", checks["extra:qdrant"]
 
 
 def test_backends_check_names_the_extra_of_a_known_backend_not_installed() -> None:

@@ -24,12 +24,26 @@ def _sqlite(tmp: Path) -> Storage:
     return build_storage(settings)
 
 
-BACKENDS: dict[str, Callable[[Path], Storage]] = {"sqlite": _sqlite}
+def _qdrant_local(tmp: Path) -> Storage:
+    """Vectors in Qdrant's local mode (a folder), every other role in SQLite."""
+    overrides = {"storage": {"path": str(tmp / "conf.db"), "vectors": "qdrant", "qdrant": {"path": str(tmp / "qd")}}}
+    return build_storage(load_settings(env={}, overrides=overrides))
+
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {"sqlite": _sqlite, "qdrant-local": _qdrant_local}
+
+
+ONE_PROCESS = {"qdrant-local"}  # backends whose store one process at a time may open
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Callable[[Path], Storage]:
-    return BACKENDS[request.param]
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(backend_name: str) -> Callable[[Path], Storage]:
+    return BACKENDS[backend_name]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import numpy as np
+import pytest
 
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage, StoredMemory
@@ -75,8 +76,9 @@ def test_projection_shortlist_agrees_with_exact_search() -> None:
 async def test_commits_racing_a_partition_load_are_not_lost(store: Storage) -> None:
     await store.commit(adds(*[(record(f"seed {i}"), unit(1, i / 100)) for i in range(200)]))
     for round_ in range(5):
-        store.vectors.cache.clear()  # type: ignore[attr-defined]
-        store.keywords.cache.clear()  # type: ignore[attr-defined]
+        for index in (store.vectors, store.keywords):  # the embedded indexes: load partitions again
+            if hasattr(index, "cache"):
+                index.cache.clear()
         fresh = record(f"racer {round_}")
         search = asyncio.ensure_future(store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=500))
         kw = asyncio.ensure_future(store.keywords.search(["racer"], scope=Scope("u1"), limit=5))
@@ -133,7 +135,9 @@ async def test_a_partition_grown_past_exact_search_gets_its_projection_in_the_ba
 async def test_a_partition_load_overtaken_by_a_reset_is_not_kept(store: Storage) -> None:
     old = record("before the reset")
     await store.commit(adds((old, unit(0, 1))))
-    cache = store.vectors.cache  # type: ignore[attr-defined]
+    if not hasattr(store.vectors, "cache"):
+        pytest.skip("this vector index keeps no partitions in memory")
+    cache = store.vectors.cache
     real_load, loaded, go_on = cache._load, asyncio.Event(), asyncio.Event()
 
     async def load_then_wait(key):  # type: ignore[no-untyped-def]

@@ -1,0 +1,1 @@
+"""Qdrant backends (extra ``memoryd[qdrant]``): the vector index."""
