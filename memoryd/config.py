@@ -125,6 +125,42 @@ class QdrantConfig(_Section):
         return Path(os.path.expanduser(str(value))) if value is not None else None
 
 
+class MilvusConfig(_Section):
+    """The ``milvus`` vector index (``storage.vectors = "milvus"``, extra ``memoryd[milvus]``):
+    a Milvus server at ``uri``, else Milvus Lite in a file (one process at a time)."""
+
+    uri: str | None = Field(
+        None, description="Milvus server URI (http://host:19530); unset: Milvus Lite in `path`."
+    )
+    path: Path | None = Field(
+        None, description="Milvus Lite's file, ending in .db (unset: `<storage.path>.milvus.db`)."
+    )
+    token: SecretStr | None = Field(None, description="Milvus server token (user:password, or an API key).")
+    collection: str = Field(
+        "memoryd",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Collection name (a tenant's store adds `_t_<tenant>`).",
+    )
+    timeout: float = Field(10.0, gt=0, le=600, description="Seconds a Milvus server call may take.")
+
+    _unset = field_validator("uri", "token", mode="before")(_none_if_unset)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        value = _none_if_unset(value)
+        return Path(os.path.expanduser(str(value))) if value is not None else None
+
+    @field_validator("path")
+    @classmethod
+    def _db_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix != ".db":
+            raise ValueError("Milvus Lite's file name must end in .db")
+        return value
+
+
 class StorageConfig(_Section):
     """Where memories live. ``sqlite`` is the embedded default for every role."""
 
@@ -152,6 +188,7 @@ class StorageConfig(_Section):
         "candidates on a low-dimensional projection, then score them exactly.",
     )
     qdrant: QdrantConfig = Field(default_factory=lambda: QdrantConfig())
+    milvus: MilvusConfig = Field(default_factory=lambda: MilvusConfig())
 
     @field_validator("path", mode="before")
     @classmethod
@@ -551,8 +588,11 @@ class Settings(_Section):
         # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
         qdrant = self.storage.qdrant
         qdrant = qdrant.model_copy(update={"collection": f"{qdrant.collection}-{tenant}"})
+        milvus = self.storage.milvus  # letters, digits and _ only: "_" and "-" escaped, one to one
+        escaped = tenant.replace("_", "__").replace("-", "_h")
+        milvus = milvus.model_copy(update={"collection": f"{milvus.collection}_t_{escaped}"})
         path = root / tenant / self.storage.path.name
-        storage = self.storage.model_copy(update={"path": path, "qdrant": qdrant})
+        storage = self.storage.model_copy(update={"path": path, "qdrant": qdrant, "milvus": milvus})
         auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
         return self.model_copy(update={"storage": storage, "auth": auth})
 

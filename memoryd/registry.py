@@ -33,7 +33,7 @@ _REGISTRY: dict[tuple[str, str], Entry] = {}
 # Production storage backends announced as (still empty) pip extras in pyproject.toml: named in
 # the error for a [storage] setting that asks for one, so it reads as neither a typo nor a
 # missing install.
-PLANNED = ("postgres", "milvus", "neo4j", "falkordb")
+PLANNED = ("postgres", "neo4j", "falkordb")
 STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
 _SETTING = {"embedder": "embedder.provider", "queue": "pipeline.backend"}  # else storage.<role>
 
@@ -121,6 +121,13 @@ register(
     "memoryd.storage.qdrant.vectors:QdrantVectorIndex",
     extra="qdrant",
     description="Qdrant: a server at storage.qdrant.url, or local mode in a folder (one process)",
+)
+register(
+    "vectors",
+    "milvus",
+    "memoryd.storage.milvus.vectors:MilvusVectorIndex",
+    extra="milvus",
+    description="Milvus: a server at storage.milvus.uri, or Milvus Lite in a file (one process)",
 )
 register(
     "keywords",

@@ -186,16 +186,16 @@ def test_a_missing_extra_fails_only_when_it_is_the_active_backend(monkeypatch: p
 @pytest.mark.usefixtures("session_model")
 @pytest.mark.parametrize("variable", ["MEMORYD_STORAGE__RECORDS", "MEMORYD_STORAGE__VECTORS"])
 def test_doctor_fails_on_an_unknown_storage_backend_naming_the_allowed_ones(run: Run, variable: str) -> None:
-    result = run("doctor", "--json", env={variable: "milvus"})
+    result = run("doctor", "--json", env={variable: "postgres"})
     assert result.exit_code == 1, result.stdout
     checks = {c["name"]: c for c in as_json(result)["checks"]}
     role = variable.removeprefix("MEMORYD_STORAGE__").lower()
     backends = checks["backends"]
-    assert backends["status"] == "fail" and f"unknown {role} backend 'milvus'" in backends["detail"]
-    allowed = "qdrant, sqlite" if role == "vectors" else "sqlite"
+    assert backends["status"] == "fail" and f"unknown {role} backend 'postgres'" in backends["detail"]
+    allowed = "milvus, qdrant, sqlite" if role == "vectors" else "sqlite"
     assert backends["fix"] == f"set storage.{role} ({variable}) to one of: {allowed}"
     assert checks["store"]["status"] == "warn"  # not opened, rather than "created on the first write"
-    assert "problems found" in run("doctor", env={variable: "milvus"}).stdout
+    assert "problems found" in run("doctor", env={variable: "postgres"}).stdout
 
 
 @pytest.mark.usefixtures("session_model")

@@ -65,11 +65,11 @@ def _error_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_serve_with_a_planned_backend_fails_in_one_line_before_anything_starts(
     env: dict[str, str], db: Path, role: str
 ) -> None:
-    done = _serve("--port", "0", env={**env, f"MEMORYD_STORAGE__{role.upper()}": "milvus"})
+    done = _serve("--port", "0", env={**env, f"MEMORYD_STORAGE__{role.upper()}": "postgres"})
     assert done.returncode == 2, done.stderr  # a configuration error, as for every other command
     line = _error_line(done)
-    assert line.startswith(f"error: unknown {role} backend 'milvus'"), line
-    allowed = "qdrant, sqlite" if role == "vectors" else "sqlite"
+    assert line.startswith(f"error: unknown {role} backend 'postgres'"), line
+    allowed = "milvus, qdrant, sqlite" if role == "vectors" else "sqlite"
     assert "planned" in line and "not available in memoryd" in line and f"allowed: {allowed}" in line, line
     assert line.endswith(f"(field: storage.{role})"), line  # the setting to change, section included
     assert done.stderr.strip() == line  # the only line: nothing was started, loaded or opened

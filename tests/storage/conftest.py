@@ -30,7 +30,17 @@ def _qdrant_local(tmp: Path) -> Storage:
     return build_storage(load_settings(env={}, overrides=overrides))
 
 
-BACKENDS: dict[str, Callable[[Path], Storage]] = {"sqlite": _sqlite, "qdrant-local": _qdrant_local}
+def _milvus_lite(tmp: Path) -> Storage:
+    """Vectors in Milvus Lite (a file), every other role in SQLite."""
+    overrides = {"storage": {"path": str(tmp / "conf.db"), "vectors": "milvus", "milvus": {"path": str(tmp / "mv.db")}}}
+    return build_storage(load_settings(env={}, overrides=overrides))
+
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite": _sqlite,
+    "qdrant-local": _qdrant_local,
+    "milvus-lite": _milvus_lite,
+}
 
 
 ONE_PROCESS = {"qdrant-local"}  # backends whose store one process at a time may open

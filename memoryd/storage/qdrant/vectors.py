@@ -18,9 +18,7 @@
 
 from __future__ import annotations
 
-import bisect
 import math
-import uuid
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,26 +31,14 @@ from memoryd.errors import MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.outside import META_ID, REPAIR, Listing, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
-__all__ = ["QdrantVectorIndex", "point_id"]
+__all__ = ["QdrantVectorIndex"]
 
-META_ID = "00000000-0000-0000-0000-000000000000"  # the point that records the model
-_IDS = uuid.UUID("6f1c7f2e-9d43-4c55-9a4e-3d0c1c5e8b21")  # namespace of ids derived from other ids
 _SCOPE = ("user_id", "agent_id", "run_id")
 _PAGE = 1000
-REPAIR = "rebuild it from the records with `memoryd reindex`"
-
-
-def point_id(memory_id: str) -> str:
-    """The point of a memory: its id when that is a canonical UUID, else one derived from it."""
-    try:
-        if str(uuid.UUID(memory_id)) == memory_id and memory_id != META_ID:
-            return memory_id
-    except ValueError:
-        pass
-    return str(uuid.uuid5(_IDS, memory_id))
 
 
 def _locked(folder: Path) -> bool:
@@ -88,8 +74,7 @@ class QdrantVectorIndex:
         self.model = ""
         self.dim = 0
         self._client: AsyncQdrantClient | None = None
-        self._listing: list[IndexEntry] | None = None  # entries() pages of one walk, in id order
-        self._keys: list[str] = []
+        self._listing = Listing(self._all_entries)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> QdrantVectorIndex:
@@ -174,9 +159,15 @@ class QdrantVectorIndex:
         model, dim = meta.get("model"), meta.get("dim")
         return (str(model), int(dim)) if model and isinstance(dim, int) else None
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
-        if rebuild and await self._call("looking for the collection", "collection_exists"):
+    async def drop(self) -> None:
+        """Drop the collection, model record included (a rebuild starts from nothing)."""
+        self._listing.forget()
+        if await self._call("looking for the collection", "collection_exists"):
             await self._call("dropping the collection", "delete_collection")
+
+    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+        if rebuild:
+            await self.drop()
         meta = await self._meta()
         if meta and meta.get("rebuilding"):
             raise StorageError(
@@ -200,14 +191,14 @@ class QdrantVectorIndex:
             where = f"{self.where} (Qdrant collection {self.collection})"
             raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
         self.model, self.dim = model, dim
-        self._listing = None
+        self._listing.forget()
 
     async def rebuilt(self) -> None:
         await self._write_meta(self.model, self.dim, rebuilding=False)
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        self._listing = None
+        self._listing.forget()
         if client is not None:
             await client.close()
 
@@ -239,7 +230,7 @@ class QdrantVectorIndex:
             gone = models.PointIdsList(points=[point_id(i) for i in changes.deletes])
             ops.append(models.DeleteOperation(delete=gone))
         if ops:
-            self._listing = None
+            self._listing.forget()
             await self._call("writing vectors", "batch_update_points", ops, wait=True)
 
     async def search(
@@ -291,7 +282,7 @@ class QdrantVectorIndex:
         return sorted(hits, key=lambda h: -h[1])
 
     async def reset(self) -> None:
-        self._listing = None
+        self._listing.forget()
         await self._call(
             "deleting every vector", "delete", models.FilterSelector(filter=_not_meta()), wait=True
         )
@@ -336,16 +327,10 @@ class QdrantVectorIndex:
                     )  # fmt: skip
                 )
             if offset is None:
-                return sorted(out, key=lambda e: e.memory_id)
+                return out
 
     async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
-        # Point order is memory-id order only for UUID ids: a walk reads the collection once
-        # (when it starts, or after a write), then pages through that sorted listing.
-        if self._listing is None or after is None:
-            self._listing = await self._all_entries()
-            self._keys = [e.memory_id for e in self._listing]
-        start = bisect.bisect_right(self._keys, after) if after is not None else 0
-        return self._listing[start : start + limit]
+        return await self._listing.page(after, limit)  # point order is id order for UUIDs only
 
     async def check(self) -> list[str]:
         problems: list[str] = []

@@ -1,0 +1,1 @@
+"""Milvus backends (extra ``memoryd[milvus]``): the vector index."""

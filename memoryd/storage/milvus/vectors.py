@@ -1,0 +1,366 @@
+"""The Milvus vector index: a Milvus server, or Milvus Lite in a file.
+
+- One collection per store (a tenant's store gets its own, see ``Settings.for_tenant``), cosine
+  metric, strong consistency, one row per memory: its key is the memory's id when that is a
+  canonical UUID, else a UUID derived from it; its fields the memory id, the scope (``""`` for a
+  field not set: a scope never names an empty id), whether it is current and when it stopped
+  being so.
+- A row with a reserved key and no scope records the embedding model (as JSON in its
+  ``memory_id``): another model's vectors are refused, a half-done rebuild too.
+- Writes are written last, just before the record store commits (see
+  :meth:`memoryd.storage.Storage.commit`): a Milvus that fails or is down fails the write (503)
+  and the records keep nothing of it. Milvus has no transaction to join; a write is up to three
+  calls (upsert, relabel, delete), so a failure or crash between them leaves Milvus ahead of
+  the records for that unacknowledged write: search never returns a row whose record is missing
+  or not current, ``memoryd check`` reports the difference, ``memoryd reindex`` repairs it.
+- The client is synchronous: its calls run on one thread of their own, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from memoryd.config import MilvusConfig, mask_url
+from memoryd.errors import MemorydError, StorageError
+from memoryd.models import Scope, from_epoch
+from memoryd.storage.base import ChangeSet
+from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.outside import META_ID, REPAIR, Listing, point_id
+from memoryd.storage.portable import IndexEntry
+from memoryd.storage.resources import Resources
+
+__all__ = ["MilvusVectorIndex"]
+
+_TEXT = 65535  # VARCHAR's largest size
+_MAX_LIMIT = 16384  # the most rows one Milvus search or query returns
+_FIELDS = ["memory_id", "user_id", "agent_id", "run_id", "current", "valid_to"]
+_NOT_META = f"pk != {json.dumps(META_ID)}"
+# Milvus Lite's local socket needs no keep-alive, and its server answers pymilvus's pings every
+# 10 s with GOAWAY "too_many_pings" (logged by gRPC on stderr): none are sent.
+_LOCAL_GRPC = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
+
+
+def _literal(value: str) -> str:
+    """A string as a Milvus expression literal (quotes and backslashes escaped)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+class MilvusVectorIndex:
+    """Cosine search in a Milvus collection, restricted to a scope by a filter expression."""
+
+    outside_transaction = True  # written last, just before the records commit (see the module doc)
+
+    def __init__(self, config: MilvusConfig, local_path: Path) -> None:
+        self.config = config
+        self.collection = config.collection
+        self.local_path = config.path or local_path
+        self.where = mask_url(config.uri) if config.uri else str(self.local_path)
+        self.model = ""
+        self.dim = 0
+        self._client: MilvusClient | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
+        self._listing = Listing(self._all_entries)
+        self._loaded = False  # load_collection done since the collection was last made or found
+        # pymilvus logs each failed call with its traceback: memoryd reports them itself (503)
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> MilvusVectorIndex:
+        storage = resources.settings.storage
+        return cls(storage.milvus, storage.path.with_name(storage.path.name + ".milvus.db"))
+
+    # -- connection ----------------------------------------------------------------
+    def _fail(self, exc: BaseException, doing: str) -> StorageError:
+        field = "storage.milvus.uri" if self.config.uri else "storage.milvus.path"
+        detail = str(exc).strip() or type(exc).__name__
+        return StorageError(f"Milvus at {self.where} failed while {doing}: {detail}", field=field)
+
+    def _connect(self) -> MilvusClient:
+        if self._client is None:
+            cfg = self.config
+            if cfg.uri:
+                token = cfg.token.get_secret_value() if cfg.token else ""
+                self._client = MilvusClient(uri=cfg.uri, token=token, timeout=cfg.timeout)
+            else:
+                self.local_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._client = MilvusClient(str(self.local_path), grpc_options=_LOCAL_GRPC)
+                except Exception as exc:
+                    raise RuntimeError(
+                        f"{exc} (Milvus Lite lets one process at a time open its file: for more, run a "
+                        "Milvus server and set storage.milvus.uri)"
+                    ) from exc
+        return self._client
+
+    async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.method(...)`` on the client's thread; a failure is the backend down (503)."""
+
+        def run() -> Any:
+            return getattr(self._connect(), method)(*args, **kwargs)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        except MemorydError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, doing) from exc
+
+    async def _exists(self) -> bool:
+        """Whether the collection is there; loaded when it is (Milvus answers nothing else about a
+        collection a new process finds released)."""
+        if not await self._call("looking for the collection", "has_collection", self.collection):
+            return False
+        if not self._loaded:
+            await self._call("loading the collection", "load_collection", self.collection)
+            self._loaded = True
+        return True
+
+    async def _meta(self) -> dict[str, Any] | None:
+        """The model record, None when the collection or the record is missing."""
+        if not await self._exists():
+            return None
+        found = await self._call("reading the model record", "get", self.collection, ids=[META_ID])
+        if not found:
+            return None
+        try:
+            meta = json.loads(found[0].get("memory_id") or "")
+        except ValueError:
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    async def _count(self) -> int:
+        found = await self._call(
+            "counting vectors", "query", self.collection, filter=_NOT_META, output_fields=["count(*)"]
+        )
+        return int(found[0]["count(*)"]) if found else 0
+
+    async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
+        record = json.dumps({"model": model, "dim": dim, "rebuilding": rebuilding})
+        row: dict[str, Any] = {"pk": META_ID, "memory_id": record, "current": False, "valid_to": 0.0}
+        row |= {"user_id": "", "agent_id": "", "run_id": "", "vector": [1.0] + [0.0] * (dim - 1)}
+        await self._call("recording the model", "upsert", self.collection, [row])
+
+    async def _create(self, dim: int) -> None:
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+        for name in ("memory_id", "user_id", "agent_id", "run_id"):
+            schema.add_field(name, DataType.VARCHAR, max_length=_TEXT)
+        schema.add_field("current", DataType.BOOL)
+        schema.add_field("valid_to", DataType.DOUBLE)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = MilvusClient.prepare_index_params()
+        index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
+        await self._call(
+            "creating the collection",
+            "create_collection",
+            self.collection,
+            schema=schema,
+            index_params=index,
+            consistency_level="Strong",
+        )
+
+    async def _size(self) -> int | None:
+        info = await self._call("reading the collection", "describe_collection", self.collection)
+        for field in info.get("fields", []):
+            if field.get("name") == "vector":
+                return int(field.get("params", {}).get("dim", 0)) or None
+        return None
+
+    # -- the VectorIndex role ---------------------------------------------------------
+    async def recorded(self) -> tuple[str, int] | None:
+        meta = await self._meta()
+        if not meta or not await self._count():
+            return None
+        model, dim = meta.get("model"), meta.get("dim")
+        return (str(model), int(dim)) if model and isinstance(dim, int) else None
+
+    async def drop(self) -> None:
+        """Drop the collection, model record included (a rebuild starts from nothing)."""
+        self._listing.forget()
+        if await self._exists():
+            await self._call("dropping the collection", "drop_collection", self.collection)
+        self._loaded = False
+
+    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+        if rebuild:
+            await self.drop()
+        meta = await self._meta()
+        if meta and meta.get("rebuilding"):
+            raise StorageError(
+                f"the vector index in Milvus at {self.where} (collection {self.collection}) is incomplete "
+                "(a `memoryd reindex` did not finish): run `memoryd reindex` again",
+                field="storage.vectors",
+                repair="memoryd reindex",
+            )
+        exists = await self._exists()
+        count = await self._count() if exists else 0
+        if meta is None or count == 0:
+            if exists and await self._size() != dim:  # empty: made again for this size
+                await self.drop()
+                exists = False
+            if not exists:
+                await self._create(dim)
+            await self._write_meta(model, dim, rebuilding=rebuild)
+        elif meta.get("model") != model or meta.get("dim") != dim:
+            where = f"{self.where} (Milvus collection {self.collection})"
+            raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
+        self.model, self.dim = model, dim
+        self._listing.forget()
+
+    async def rebuilt(self) -> None:
+        await self._write_meta(self.model, self.dim, rebuilding=False)
+
+    async def close(self) -> None:
+        self._listing.forget()
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, client.close)
+
+    async def apply(self, changes: ChangeSet) -> None:
+        rows, relabel = [], {}
+        for item in changes.upserts:
+            m = item.memory
+            row = {
+                "pk": point_id(m.id),
+                "memory_id": m.id,
+                "user_id": m.user_id or "",
+                "agent_id": m.agent_id or "",
+                "run_id": m.run_id or "",
+                "current": m.valid_to is None,
+                "valid_to": m.valid_to.timestamp() if m.valid_to else 0.0,
+            }
+            if item.vector is None:
+                relabel[row["pk"]] = row  # the text is unchanged: scope and validity only
+            else:
+                rows.append(row | {"vector": np.asarray(item.vector, dtype=np.float32).reshape(-1).tolist()})
+        if rows or relabel or changes.deletes:
+            self._listing.forget()
+        if rows:
+            await self._call("writing vectors", "upsert", self.collection, rows)
+        if relabel:  # as an UPDATE of no row, a memory not indexed stays absent
+            ids = list(relabel)
+            found = await self._call("reading rows", "get", self.collection, ids=ids, output_fields=["pk"])
+            if present := [relabel[r["pk"]] for r in found]:
+                await self._call("relabelling", "upsert", self.collection, present, partial_update=True)
+        if changes.deletes:
+            gone = [point_id(i) for i in changes.deletes]
+            await self._call("deleting vectors", "delete", self.collection, ids=gone)
+
+    async def search(
+        self,
+        vector: np.ndarray,
+        *,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None = None,
+        also: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        if (limit <= 0 and not also) or (allowed is not None and not allowed):
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
+        best = await self._nearest(query, scope, limit, allowed) if limit > 0 else []
+        if also:
+            taken = {mid for mid, _ in best}
+            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
+            if wanted:
+                best += await self._nearest(query, scope, len(wanted), allowed, only=wanted)
+        return best
+
+    async def _nearest(
+        self,
+        query: list[float],
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None,
+        only: set[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        terms = [f"{field} == {_literal(value)}" for field, value in scope.items()]
+        if allowed is None:  # current memories only
+            terms.append("current == true")
+        ids = only if only is not None else allowed
+        if ids is not None:
+            terms.append(f"pk in {json.dumps(sorted(point_id(i) for i in ids))}")
+        found = await self._call(
+            "searching",
+            "search",
+            self.collection,
+            data=[query],
+            limit=min(limit, _MAX_LIMIT),
+            filter=" and ".join(terms),
+            output_fields=["memory_id"],
+            search_params={"metric_type": "COSINE"},
+        )
+        hits = [(str(h["entity"]["memory_id"]), float(h["distance"])) for h in (found[0] if found else [])]
+        return sorted(hits, key=lambda h: -h[1])
+
+    async def reset(self) -> None:
+        self._listing.forget()
+        await self._call("deleting every vector", "delete", self.collection, filter=_NOT_META)
+
+    # -- listing and checking (export, memoryd check) ------------------------------------
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = [point_id(i) for i in wanted[start : start + 500]]
+            found = await self._call(
+                "reading vectors", "get", self.collection, ids=chunk, output_fields=["memory_id", "vector"]
+            )
+            for row in found:
+                out[str(row["memory_id"])] = np.asarray(row["vector"], dtype=np.float32)
+        return out
+
+    async def _all_entries(self) -> list[IndexEntry]:
+        def read() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            pages = self._connect().query_iterator(
+                self.collection, batch_size=1000, filter=_NOT_META, output_fields=_FIELDS
+            )
+            try:
+                while page := pages.next():
+                    rows.extend(page)
+            finally:
+                pages.close()
+            return rows
+
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(self._thread, read)
+        except Exception as exc:
+            raise self._fail(exc, "listing rows") from exc
+        return [
+            IndexEntry(
+                str(r["memory_id"]),
+                r["user_id"] or None,
+                r["agent_id"] or None,
+                r["run_id"] or None,
+                None if r["current"] else from_epoch(float(r["valid_to"])),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        return await self._listing.page(after, limit)
+
+    async def check(self) -> list[str]:
+        meta = await self._meta()
+        if meta is None:
+            return [f"the Milvus collection {self.collection} or its model record is missing; {REPAIR}"]
+        problems: list[str] = []
+        if meta.get("rebuilding"):
+            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
+        size = await self._size()
+        if size != meta.get("dim"):
+            problems.append(
+                f"the Milvus collection holds vectors of {size} numbers, "
+                f"its model record says {meta.get('dim')}"
+            )
+        return problems
