@@ -161,6 +161,26 @@ class MilvusConfig(_Section):
         return value
 
 
+class PostgresConfig(_Section):
+    """The ``postgres`` vector index (``storage.vectors = "postgres"``, extra ``memoryd[postgres]``):
+    a table with a pgvector column in a PostgreSQL server."""
+
+    url: SecretStr | None = Field(
+        None, description="PostgreSQL URL (postgresql://user:password@host:5432/db); required for it."
+    )
+    table: str = Field(
+        "memoryd_vectors",
+        min_length=1,
+        max_length=40,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Table name (a tenant's store adds `_t_<tenant>`); memoryd_vector_meta keeps models.",
+    )
+    pool_size: int = Field(8, ge=1, le=256, description="Connections memoryd keeps open to the server.")
+    timeout: float = Field(10.0, gt=0, le=600, description="Seconds to connect, and for a statement.")
+
+    _unset = field_validator("url", mode="before")(_none_if_unset)
+
+
 class StorageConfig(_Section):
     """Where memories live. ``sqlite`` is the embedded default for every role."""
 
@@ -189,6 +209,7 @@ class StorageConfig(_Section):
     )
     qdrant: QdrantConfig = Field(default_factory=lambda: QdrantConfig())
     milvus: MilvusConfig = Field(default_factory=lambda: MilvusConfig())
+    postgres: PostgresConfig = Field(default_factory=lambda: PostgresConfig())
 
     @field_validator("path", mode="before")
     @classmethod
@@ -588,11 +609,15 @@ class Settings(_Section):
         # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
         qdrant = self.storage.qdrant
         qdrant = qdrant.model_copy(update={"collection": f"{qdrant.collection}-{tenant}"})
-        milvus = self.storage.milvus  # letters, digits and _ only: "_" and "-" escaped, one to one
+        # Milvus and PostgreSQL names: letters, digits and _ only; "_" and "-" escaped, one to one.
         escaped = tenant.replace("_", "__").replace("-", "_h")
+        milvus = self.storage.milvus
         milvus = milvus.model_copy(update={"collection": f"{milvus.collection}_t_{escaped}"})
+        postgres = self.storage.postgres
+        postgres = postgres.model_copy(update={"table": f"{postgres.table}_t_{escaped}"})
         path = root / tenant / self.storage.path.name
-        storage = self.storage.model_copy(update={"path": path, "qdrant": qdrant, "milvus": milvus})
+        parts = {"path": path, "qdrant": qdrant, "milvus": milvus, "postgres": postgres}
+        storage = self.storage.model_copy(update=parts)
         auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
         return self.model_copy(update={"storage": storage, "auth": auth})
 
@@ -602,6 +627,8 @@ class Settings(_Section):
         _mask(data)
         # A URL kept as a secret (it may hold a password) shows where it points, password masked.
         data["pipeline"]["redis_url"] = mask_url(self.pipeline.redis_url.get_secret_value())
+        if self.storage.postgres.url is not None:
+            data["storage"]["postgres"]["url"] = mask_url(self.storage.postgres.url.get_secret_value())
         return data
 
 

@@ -30,10 +30,10 @@ class Entry:
 
 _REGISTRY: dict[tuple[str, str], Entry] = {}
 
-# Production storage backends announced as (still empty) pip extras in pyproject.toml: named in
-# the error for a [storage] setting that asks for one, so it reads as neither a typo nor a
-# missing install.
-PLANNED = ("postgres", "neo4j", "falkordb")
+# Production storage backends announced for a role but not there yet (neo4j and falkordb are
+# still empty pip extras; postgres holds vectors only): named in the error for a [storage]
+# setting that asks for one, so it reads as neither a typo nor a missing install.
+PLANNED = {"records": ("postgres",), "graph": ("neo4j", "falkordb")}
 STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
 _SETTING = {"embedder": "embedder.provider", "queue": "pipeline.backend"}  # else storage.<role>
 
@@ -58,7 +58,7 @@ def entry(role: str, name: str) -> Entry:
         return _REGISTRY[(role, name)]
     except KeyError:
         names = ", ".join(e.name for e in available(role))
-        if name in PLANNED and role in STORAGE_ROLES:
+        if name in PLANNED.get(role, ()):
             from memoryd import __version__
 
             msg = (
@@ -128,6 +128,13 @@ register(
     "memoryd.storage.milvus.vectors:MilvusVectorIndex",
     extra="milvus",
     description="Milvus: a server at storage.milvus.uri, or Milvus Lite in a file (one process)",
+)
+register(
+    "vectors",
+    "postgres",
+    "memoryd.storage.postgres.vectors:PostgresVectorIndex",
+    extra="postgres",
+    description="PostgreSQL with pgvector at storage.postgres.url (exact search within a scope)",
 )
 register(
     "keywords",

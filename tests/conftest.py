@@ -13,6 +13,7 @@ from memoryd.embedders.use import USEEmbedder
 from tests.fakes.llm_server import FakeLLMServer, Script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # the Milvus client: no info lines about forks
 
 
 @pytest.fixture(scope="session")

@@ -495,6 +495,12 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _nested_origin(sources: Mapping[str, str], prefix: str) -> str:
+    """Where the keys of a nested table (``storage.qdrant``) came from: "default" when none was set."""
+    found = sorted({origin for key, origin in sources.items() if key.startswith(prefix)})
+    return "; ".join(found) or "default"
+
+
 def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> Text:
     """The settings as TOML, each value annotated with where it came from."""
     sources = sources or {}
@@ -507,7 +513,7 @@ def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = Non
         for key, value in values.items():
             # TOML has no null: a setting without a value is shown commented out
             out.append(f"# {key} = (not set)" if value is None else f"{key} = {_toml_value(value)}")
-            origin = sources.get(f"{section}.{key}", "default")
+            origin = sources.get(f"{section}.{key}") or _nested_origin(sources, f"{section}.{key}.")
             out.append(f"  # {origin}\n", style="dim" if origin == "default" else "cyan")
         out.append("\n")
     out.rstrip()

@@ -131,7 +131,10 @@ class Storage:
         async with self.records.transaction():
             await self.records.reset()
             await self.keywords.reset()
-            await self.vectors.reset()
+            if self.vectors.outside_transaction:  # last, as a commit writes it
+                self.records.before_commit(self.vectors.reset)
+            else:
+                await self.vectors.reset()
             await self.graph.reset()
             if self.usage is not None:
                 await self.usage.reset()

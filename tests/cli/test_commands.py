@@ -234,6 +234,9 @@ def test_config_show_is_toml_that_loads_again_with_every_value_shown(run: Run, t
     assert "token_budget = 500  # env MEMORYD_CONTEXT__TOKEN_BUDGET" in shown.stdout  # not a secret
     assert "sk-abcdefgh123" not in shown.stdout and "# api_key = (not set)" in shown.stdout
     assert f"enabled = true  # file {config}" in shown.stdout  # the alias, with its origin
+    nested = run("config", "show", env={"MEMORYD_STORAGE__POSTGRES__URL": "postgresql://ana:pw@db/m"})
+    line = next(x for x in nested.stdout.splitlines() if x.startswith("postgres = "))
+    assert "postgresql://ana:***@db/m" in line and line.endswith("# env MEMORYD_STORAGE__POSTGRES__URL")
     again = tmp_path / "shown.toml"
     again.write_text(shown.stdout)
     assert run("--config", str(again), "config", "show").exit_code == 0

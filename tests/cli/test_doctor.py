@@ -184,18 +184,25 @@ def test_a_missing_extra_fails_only_when_it_is_the_active_backend(monkeypatch: p
 
 
 @pytest.mark.usefixtures("session_model")
-@pytest.mark.parametrize("variable", ["MEMORYD_STORAGE__RECORDS", "MEMORYD_STORAGE__VECTORS"])
-def test_doctor_fails_on_an_unknown_storage_backend_naming_the_allowed_ones(run: Run, variable: str) -> None:
-    result = run("doctor", "--json", env={variable: "postgres"})
+@pytest.mark.parametrize(
+    ("variable", "allowed"),
+    [
+        ("MEMORYD_STORAGE__RECORDS", "sqlite"),
+        ("MEMORYD_STORAGE__VECTORS", "milvus, postgres, qdrant, sqlite"),
+    ],
+)
+def test_doctor_fails_on_an_unknown_storage_backend_naming_the_allowed_ones(
+    run: Run, variable: str, allowed: str
+) -> None:
+    result = run("doctor", "--json", env={variable: "mongodb"})
     assert result.exit_code == 1, result.stdout
     checks = {c["name"]: c for c in as_json(result)["checks"]}
     role = variable.removeprefix("MEMORYD_STORAGE__").lower()
     backends = checks["backends"]
-    assert backends["status"] == "fail" and f"unknown {role} backend 'postgres'" in backends["detail"]
-    allowed = "milvus, qdrant, sqlite" if role == "vectors" else "sqlite"
+    assert backends["status"] == "fail" and f"unknown {role} backend 'mongodb'" in backends["detail"]
     assert backends["fix"] == f"set storage.{role} ({variable}) to one of: {allowed}"
     assert checks["store"]["status"] == "warn"  # not opened, rather than "created on the first write"
-    assert "problems found" in run("doctor", env={variable: "postgres"}).stdout
+    assert "problems found" in run("doctor", env={variable: "mongodb"}).stdout
 
 
 @pytest.mark.usefixtures("session_model")

@@ -61,15 +61,16 @@ def _error_line(done: subprocess.CompletedProcess[str]) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("role", ["vectors", "records"])
+@pytest.mark.parametrize(
+    ("role", "name", "allowed"), [("records", "postgres", "sqlite"), ("graph", "neo4j", "sqlite")]
+)
 def test_serve_with_a_planned_backend_fails_in_one_line_before_anything_starts(
-    env: dict[str, str], db: Path, role: str
+    env: dict[str, str], db: Path, role: str, name: str, allowed: str
 ) -> None:
-    done = _serve("--port", "0", env={**env, f"MEMORYD_STORAGE__{role.upper()}": "postgres"})
+    done = _serve("--port", "0", env={**env, f"MEMORYD_STORAGE__{role.upper()}": name})
     assert done.returncode == 2, done.stderr  # a configuration error, as for every other command
     line = _error_line(done)
-    assert line.startswith(f"error: unknown {role} backend 'postgres'"), line
-    allowed = "milvus, qdrant, sqlite" if role == "vectors" else "sqlite"
+    assert line.startswith(f"error: unknown {role} backend '{name}'"), line
     assert "planned" in line and "not available in memoryd" in line and f"allowed: {allowed}" in line, line
     assert line.endswith(f"(field: storage.{role})"), line  # the setting to change, section included
     assert done.stderr.strip() == line  # the only line: nothing was started, loaded or opened

@@ -14,6 +14,7 @@ import pytest
 
 from memoryd.config import load_settings
 from memoryd.storage import Storage, build_storage
+from tests.storage.postgres_server import postgres_url, table_for
 
 DIM = 8
 MODEL = "test-model"
@@ -26,13 +27,24 @@ def _sqlite(tmp: Path) -> Storage:
 
 def _qdrant_local(tmp: Path) -> Storage:
     """Vectors in Qdrant's local mode (a folder), every other role in SQLite."""
-    overrides = {"storage": {"path": str(tmp / "conf.db"), "vectors": "qdrant", "qdrant": {"path": str(tmp / "qd")}}}
+    overrides = {
+        "storage": {"path": str(tmp / "conf.db"), "vectors": "qdrant", "qdrant": {"path": str(tmp / "qd")}}
+    }
     return build_storage(load_settings(env={}, overrides=overrides))
 
 
 def _milvus_lite(tmp: Path) -> Storage:
     """Vectors in Milvus Lite (a file), every other role in SQLite."""
-    overrides = {"storage": {"path": str(tmp / "conf.db"), "vectors": "milvus", "milvus": {"path": str(tmp / "mv.db")}}}
+    overrides = {
+        "storage": {"path": str(tmp / "conf.db"), "vectors": "milvus", "milvus": {"path": str(tmp / "mv.db")}}
+    }
+    return build_storage(load_settings(env={}, overrides=overrides))
+
+
+def _postgres(tmp: Path) -> Storage:
+    """Vectors in a real PostgreSQL server with pgvector, every other role in SQLite."""
+    section = {"url": postgres_url(), "table": table_for(tmp)}
+    overrides = {"storage": {"path": str(tmp / "conf.db"), "vectors": "postgres", "postgres": section}}
     return build_storage(load_settings(env={}, overrides=overrides))
 
 
@@ -40,6 +52,7 @@ BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "sqlite": _sqlite,
     "qdrant-local": _qdrant_local,
     "milvus-lite": _milvus_lite,
+    "postgres": _postgres,
 }
 
 

@@ -1,7 +1,7 @@
 """The vector indexes in another engine than the record store, end to end: Qdrant on its local
-mode, Milvus on Milvus Lite. Neither server can run here: a server URL is tested up to the
-client (unreachable). The conformance suite runs the role's test bodies on both too
-(``qdrant-local`` and ``milvus-lite`` in conftest)."""
+mode, Milvus on Milvus Lite, PostgreSQL (pgvector) on a real server. The Qdrant and Milvus
+servers cannot run here: their server URLs are tested up to the client (unreachable). The
+conformance suite runs the role's test bodies on all three too (see conftest)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from memoryd import AsyncMemory
 from memoryd.config import Settings, load_settings
 from memoryd.embedders.use import USEEmbedder
-from memoryd.errors import BackendUnavailableError, EmbedderMismatchError, StorageError
+from memoryd.errors import BackendUnavailableError, ConfigError, EmbedderMismatchError, StorageError
 from memoryd.maintenance.check import check_store
 from memoryd.maintenance.reindex import reindex_store
 from memoryd.models import Scope
@@ -26,23 +26,37 @@ from memoryd.storage import ChangeSet, build_storage
 from memoryd.storage.outside import point_id
 from tests.storage.conftest import DIM, MODEL
 from tests.storage.helpers import adds, record, unit
+from tests.storage.postgres_server import postgres_url, table_for
 
 
 @dataclass(frozen=True)
 class Kind:
     name: str  # storage.vectors, and the settings section
     server: str  # the section's server setting
-    local: str  # what local mode keeps beside the SQLite file
-    tenant_collection: str  # the collection of tenant "acme"
+    scheme: str  # of a server's URL
+    local: str | None  # what local mode keeps beside the SQLite file (None: a server only)
+    tenant_collection: str  # the collection (table) of tenant "acme"
 
-    def settings(self, tmp: Path, **section: Any) -> Settings:
+    def section(self, tmp: Path, **given: Any) -> dict[str, Any]:
+        if self.local is not None:
+            return given
+        return {"url": postgres_url(), "table": table_for(tmp), **given}
+
+    def settings(self, tmp: Path, **given: Any) -> Settings:
+        section = self.section(tmp, **given)
         overrides = {"storage": {"path": str(tmp / "m.db"), "vectors": self.name, self.name: section}}
         return load_settings(env={}, overrides=overrides)
 
+    @property
+    def down_field(self) -> str:
+        """The setting a failing engine's error names."""
+        return f"storage.{self.name}.path" if self.local is not None else f"storage.{self.name}.{self.server}"
+
 
 KINDS = {
-    "qdrant": Kind("qdrant", "url", "m.db.qdrant", "memoryd-acme"),
-    "milvus": Kind("milvus", "uri", "m.db.milvus.db", "memoryd_t_acme"),
+    "qdrant": Kind("qdrant", "url", "http", "m.db.qdrant", "memoryd-acme"),
+    "milvus": Kind("milvus", "uri", "http", "m.db.milvus.db", "memoryd_t_acme"),
+    "postgres": Kind("postgres", "url", "postgresql", None, "memoryd_vectors_t_acme"),
 }
 
 
@@ -68,7 +82,8 @@ async def test_memories_are_found_and_kept_across_restarts(
         await mem.add("I play the cello on Sundays", user_id="ben")
         hits = await mem.search("what is my dog called", user_id="ana", limit=1)
         assert hits[0].memory.text == "I adopted a greyhound named Biscuit"
-    assert (tmp_path / kind.local).exists()  # local mode's files, beside the SQLite file
+    if kind.local is not None:
+        assert (tmp_path / kind.local).exists()  # local mode's files, beside the SQLite file
     async with AsyncMemory(settings, embedder=embedder) as mem:
         hits = await mem.search("which city does my sister live in", user_id="ana", limit=5)
         assert hits[0].memory.text == "My sister lives in Lisbon"
@@ -91,7 +106,7 @@ async def test_a_failing_write_leaves_the_records_untouched(kind: Kind, tmp_path
         lost = record("lost")
         with pytest.raises(StorageError) as err:
             await storage.commit(adds((lost, unit(0, 1))))
-        assert err.value.status_code == 503 and err.value.field == f"storage.{kind.name}.path"
+        assert err.value.status_code == 503 and err.value.field == kind.down_field
         assert set(await storage.records.get_many([kept.id, lost.id])) == {kept.id}
         assert await storage.keywords.search(["lost"], scope=Scope("u1"), limit=5) == []
     finally:
@@ -99,7 +114,7 @@ async def test_a_failing_write_leaves_the_records_untouched(kind: Kind, tmp_path
 
 
 async def test_an_unreachable_server_is_a_503_naming_the_setting(kind: Kind, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"{kind.scheme}://127.0.0.1:{free_port()}/memoryd"
     storage = build_storage(kind.settings(tmp_path, **{kind.server: url, "timeout": 2}))
     with pytest.raises(BackendUnavailableError) as err:
         await storage.open(MODEL, DIM)
@@ -150,10 +165,16 @@ async def test_health_reports_a_lost_collection_and_reindex_rebuilds_it(
 
 
 async def test_each_tenant_gets_its_own_collection(kind: Kind, tmp_path: Path, embedder: USEEmbedder) -> None:
-    local = "shared-qdrant" if kind.name == "qdrant" else "shared.db"
-    base = kind.settings(tmp_path, path=str(tmp_path / local))  # one engine for both tenants
+    shared = {
+        "qdrant": {"path": str(tmp_path / "shared-qdrant")},
+        "milvus": {"path": str(tmp_path / "shared.db")},
+    }
+    base = kind.settings(
+        tmp_path, **shared.get(kind.name, {"table": "memoryd_vectors"})
+    )  # one engine for both
     acme = base.for_tenant("acme")
-    assert getattr(acme.storage, kind.name).collection == kind.tenant_collection
+    section = getattr(acme.storage, kind.name)
+    assert getattr(section, "table", getattr(section, "collection", None)) == kind.tenant_collection
     async with AsyncMemory(acme, embedder=embedder) as mem:
         await mem.add("Acme's launch is on Friday", user_id="u")
     async with AsyncMemory(base, embedder=embedder) as mem:  # the default tenant, same engine
@@ -184,9 +205,11 @@ async def test_ids_that_are_not_uuids_get_points_of_their_own(kind: Kind, tmp_pa
 
 
 async def test_local_mode_is_one_process_at_a_time(kind: Kind, tmp_path: Path) -> None:
+    if kind.local is None:
+        pytest.skip(f"{kind.name} is a server: many processes share it")
     settings = kind.settings(tmp_path)
     # Another process holds local mode's files (a `memoryd serve`), while this one opens the store.
-    local = tmp_path / kind.local
+    local = tmp_path / str(kind.local)
     holder = {
         "qdrant": f"from qdrant_client import QdrantClient; c = QdrantClient(path={str(local)!r})",
         "milvus": f"from pymilvus import MilvusClient; c = MilvusClient({str(local)!r})",
@@ -220,6 +243,8 @@ def test_a_new_process_finds_what_another_one_stored(kind: Kind, tmp_path: Path)
         "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
         "MEMORYD_STORAGE__VECTORS": kind.name,
     }
+    for key, value in kind.section(tmp_path).items():
+        env[f"MEMORYD_STORAGE__{kind.name.upper()}__{key.upper()}"] = str(value)
 
     def memoryd(*args: str) -> str:
         done = subprocess.run(
@@ -234,3 +259,16 @@ def test_a_new_process_finds_what_another_one_stored(kind: Kind, tmp_path: Path)
     found = json.loads(memoryd("search", "where does my brother live", "-u", "ana", "--json"))
     assert [h["text"] for h in found["results"]][:1] == ["My brother Tom lives in Lyon"]
     assert "ok:" in memoryd("check")
+
+
+def test_postgres_without_a_url_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db"), "vectors": "postgres"}})
+    with pytest.raises(ConfigError) as err:
+        build_storage(settings)
+    assert err.value.field == "storage.postgres.url" and "postgresql://" in err.value.message
+
+
+def test_postgres_config_show_masks_the_password() -> None:
+    settings = load_settings(env={"MEMORYD_STORAGE__POSTGRES__URL": "postgresql://ana:s3cret@db:5432/mem"})
+    shown = settings.redacted()["storage"]["postgres"]["url"]
+    assert shown == "postgresql://ana:***@db:5432/mem"

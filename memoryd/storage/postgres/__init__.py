@@ -1,0 +1,1 @@
+"""PostgreSQL backends (extra ``memoryd[postgres]``): the vector index, on pgvector."""

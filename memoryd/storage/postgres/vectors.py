@@ -1,0 +1,380 @@
+"""The PostgreSQL vector index: a table with a pgvector column, in a PostgreSQL server.
+
+- One table per store (a tenant's store gets its own, see ``Settings.for_tenant``), one row per
+  memory: its id (byte-ordered, ``COLLATE "C"``, as the record store orders ids), its scope
+  (indexed), the end of its validity and its vector. ``memoryd_vector_meta`` records each
+  table's embedding model: another model's vectors are refused, a half-done rebuild too.
+- Search is exact within the scope: the scope's rows by their index, ranked by cosine distance
+  (``<=>``), so a scope's results never depend on an approximate index's recall.
+- Writes are written last, just before the record store commits (see
+  :meth:`memoryd.storage.Storage.commit`), in one PostgreSQL transaction: a server that fails or
+  is down fails the write (503) and the records keep nothing of it. A crash between
+  PostgreSQL's commit and SQLite's leaves the table one unacknowledged write ahead: search
+  never returns a row whose record is missing or not current, ``memoryd check`` reports the
+  difference, ``memoryd reindex`` repairs it.
+- Many processes may share the server (a server and its workers), unlike the local modes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from memoryd.config import PostgresConfig, mask_url
+from memoryd.errors import ConfigError, MemorydError, StorageError
+from memoryd.models import Scope, from_epoch
+from memoryd.storage.base import ChangeSet
+from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.portable import IndexEntry
+from memoryd.storage.resources import Resources
+
+__all__ = ["PostgresVectorIndex"]
+
+META = sql.Identifier("memoryd_vector_meta")
+_MAX_NAME = 63  # PostgreSQL cuts longer names, silently: two would become one
+_SCHEMA_META = sql.SQL(
+    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, model text NOT NULL, dim integer NOT NULL, "
+    "rebuilding boolean NOT NULL DEFAULT false)"
+).format(META)
+
+
+def table_name(wanted: str) -> str:
+    """``wanted`` when PostgreSQL keeps it whole, else its start and a digest of all of it."""
+    if len(wanted.encode()) <= _MAX_NAME:
+        return wanted
+    return f"{wanted[:44]}_{hashlib.sha256(wanted.encode()).hexdigest()[:16]}"
+
+
+def _numbers(value: Any) -> Any:
+    """A vector column's value as numbers (pgvector's ``Vector``, or already an array)."""
+    return value.to_numpy() if hasattr(value, "to_numpy") else value
+
+
+class PostgresVectorIndex:
+    """Cosine search over a pgvector column, restricted to a scope by indexed columns."""
+
+    outside_transaction = True  # written last, just before the records commit (see the module doc)
+
+    def __init__(self, config: PostgresConfig) -> None:
+        if config.url is None:
+            raise ConfigError(
+                "storage.vectors = 'postgres' needs storage.postgres.url (postgresql://user:password@host/db)",
+                field="storage.postgres.url",
+            )
+        self.config = config
+        self.url = config.url.get_secret_value()
+        self.where = mask_url(self.url)
+        self.name = table_name(config.table)
+        self.table = sql.Identifier(self.name)
+        self.model = ""
+        self.dim = 0
+        self._pool: AsyncConnectionPool | None = None
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> PostgresVectorIndex:
+        return cls(resources.settings.storage.postgres)
+
+    # -- connection ----------------------------------------------------------------
+    def _fail(self, exc: BaseException, doing: str) -> StorageError:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StorageError(
+            f"PostgreSQL at {self.where} failed while {doing}: {detail}", field="storage.postgres.url"
+        )
+
+    async def _open_pool(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            timeout = self.config.timeout
+
+            async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+                await conn.set_autocommit(True)
+                await conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+                await register_vector_async(conn)
+
+            # the extension must exist before a connection can register its type
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=max(1, int(timeout))
+                ) as conn:
+                    await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    await conn.execute(_SCHEMA_META)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StorageError(
+                    f"PostgreSQL at {self.where} lacks the pgvector extension and this user may not create "
+                    "it: run `CREATE EXTENSION vector` once as a superuser (pgvector must be installed)",
+                    field="storage.postgres.url",
+                ) from exc
+            except psycopg.Error as exc:
+                raise self._fail(exc, "connecting") from exc
+            pool = AsyncConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=self.config.pool_size,
+                timeout=timeout,
+                configure=configure,
+                open=False,
+                kwargs={"connect_timeout": max(1, int(timeout))},
+            )
+            await pool.open()
+            self._pool = pool
+        return self._pool
+
+    @asynccontextmanager
+    async def _conn(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection (autocommit); a failure is the backend down (503)."""
+        pool = await self._open_pool()
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except MemorydError:
+            raise
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            raise self._fail(exc, doing) from exc
+        except Exception as exc:  # the pool's own errors (PoolTimeout: server gone)
+            if type(exc).__module__.startswith("psycopg_pool"):
+                raise self._fail(exc, doing) from exc
+            raise
+
+    async def _fetch(
+        self, doing: str, query: sql.SQL | sql.Composed, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        async with self._conn(doing) as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def _meta(self) -> tuple[str, int, bool] | None:
+        rows = await self._fetch(
+            "reading the model record",
+            sql.SQL("SELECT model, dim, rebuilding FROM {} WHERE name = %s").format(META),
+            (self.name,),
+        )
+        return (str(rows[0][0]), int(rows[0][1]), bool(rows[0][2])) if rows else None
+
+    async def _exists(self) -> bool:
+        rows = await self._fetch("looking for the table", sql.SQL("SELECT to_regclass(%s)"), (self.name,))
+        return bool(rows and rows[0][0])
+
+    async def _any(self) -> bool:
+        if not await self._exists():
+            return False
+        rows = await self._fetch(
+            "counting vectors", sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(self.table)
+        )
+        return bool(rows[0][0])
+
+    async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
+        await self._fetch(
+            "recording the model",
+            sql.SQL(
+                "INSERT INTO {} (name, model, dim, rebuilding) VALUES (%s, %s, %s, %s) ON CONFLICT (name) "
+                "DO UPDATE SET model = excluded.model, dim = excluded.dim, rebuilding = excluded.rebuilding"
+            ).format(META),
+            (self.name, model, dim, rebuilding),
+        )
+
+    async def _create(self, dim: int) -> None:
+        statements = [
+            sql.SQL(
+                'CREATE TABLE {} (memory_id text COLLATE "C" PRIMARY KEY, user_id text, agent_id text, '
+                "run_id text, valid_to double precision, embedding vector({}) NOT NULL)"
+            ).format(self.table, sql.Literal(dim)),
+            *(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(table_name(f"{self.name}_{field}")), self.table, sql.Identifier(field)
+                )
+                for field in ("user_id", "agent_id", "run_id")
+            ),
+        ]
+        async with self._conn("creating the table") as conn, conn.transaction():
+            for statement in statements:
+                await conn.execute(statement)
+
+    async def drop(self) -> None:
+        """Drop the table and its model record (a rebuild starts from nothing)."""
+        async with self._conn("dropping the table") as conn, conn.transaction():
+            await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
+            await conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(META), (self.name,))
+
+    async def _size(self) -> int | None:
+        rows = await self._fetch(
+            "reading the table",
+            sql.SQL(
+                "SELECT atttypmod FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attname = 'embedding'"
+            ),
+            (self.name,),
+        )
+        return int(rows[0][0]) if rows else None
+
+    # -- the VectorIndex role ---------------------------------------------------------
+    async def recorded(self) -> tuple[str, int] | None:
+        meta = await self._meta()
+        if meta is None or not await self._any():
+            return None
+        return meta[0], meta[1]
+
+    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+        if rebuild:
+            await self.drop()
+        meta = await self._meta()
+        if meta is not None and meta[2]:
+            raise StorageError(
+                f"the vector index in PostgreSQL at {self.where} (table {self.name}) is incomplete "
+                "(a `memoryd reindex` did not finish): run `memoryd reindex` again",
+                field="storage.vectors",
+                repair="memoryd reindex",
+            )
+        exists = await self._exists()
+        if meta is None or not await self._any():
+            if exists and await self._size() != dim:  # empty: made again for this size
+                await self._fetch("dropping the table", sql.SQL("DROP TABLE {}").format(self.table))
+                exists = False
+            if not exists:
+                await self._create(dim)
+            await self._write_meta(model, dim, rebuilding=rebuild)
+        elif meta[0] != model or meta[1] != dim:
+            count = await self._fetch(
+                "counting vectors", sql.SQL("SELECT count(*) FROM {}").format(self.table)
+            )
+            where = f"{self.where} (PostgreSQL table {self.name})"
+            raise embedder_mismatch(where, int(count[0][0]), meta[0], meta[1], model, dim)
+        self.model, self.dim = model, dim
+
+    async def rebuilt(self) -> None:
+        await self._write_meta(self.model, self.dim, rebuilding=False)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def apply(self, changes: ChangeSet) -> None:
+        rows, relabel = [], []
+        for item in changes.upserts:
+            m = item.memory
+            valid_to = m.valid_to.timestamp() if m.valid_to else None
+            if item.vector is None:  # the text is unchanged: scope and validity only
+                relabel.append((m.user_id, m.agent_id, m.run_id, valid_to, m.id))
+            else:
+                vector = np.asarray(item.vector, dtype=np.float32).reshape(-1)
+                rows.append((m.id, m.user_id, m.agent_id, m.run_id, valid_to, vector))
+        if not rows and not relabel and not changes.deletes:
+            return
+        async with self._conn("writing vectors") as conn, conn.transaction(), conn.cursor() as cur:
+            if rows:
+                await cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (memory_id, user_id, agent_id, run_id, valid_to, embedding) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (memory_id) DO UPDATE SET "
+                        "user_id = excluded.user_id, agent_id = excluded.agent_id, run_id = excluded.run_id, "
+                        "valid_to = excluded.valid_to, embedding = excluded.embedding"
+                    ).format(self.table),
+                    rows,
+                )
+            if relabel:
+                await cur.executemany(
+                    sql.SQL(
+                        "UPDATE {} SET user_id = %s, agent_id = %s, run_id = %s, valid_to = %s "
+                        "WHERE memory_id = %s"
+                    ).format(self.table),
+                    relabel,
+                )
+            if changes.deletes:
+                await cur.execute(
+                    sql.SQL("DELETE FROM {} WHERE memory_id = ANY(%s)").format(self.table),
+                    (list(changes.deletes),),
+                )
+
+    async def search(
+        self,
+        vector: np.ndarray,
+        *,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None = None,
+        also: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        if (limit <= 0 and not also) or (allowed is not None and not allowed):
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        best = await self._nearest(query, scope, limit, allowed) if limit > 0 else []
+        if also:
+            taken = {mid for mid, _ in best}
+            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
+            if wanted:
+                best += await self._nearest(query, scope, len(wanted), allowed, only=wanted)
+        return best
+
+    async def _nearest(
+        self,
+        query: np.ndarray,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None,
+        only: set[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        terms: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(f)) for f, _ in scope.items()]
+        params: list[Any] = [value for _, value in scope.items()]
+        if allowed is None:  # current memories only
+            terms.append(sql.SQL("valid_to IS NULL"))
+        ids = only if only is not None else allowed
+        if ids is not None:
+            terms.append(sql.SQL("memory_id = ANY(%s)"))
+            params.append(list(ids))
+        statement = sql.SQL(
+            "SELECT memory_id, 1 - (embedding <=> %s) FROM {} WHERE {} "
+            "ORDER BY embedding <=> %s, memory_id LIMIT %s"
+        ).format(self.table, sql.SQL(" AND ").join(terms))
+        rows = await self._fetch("searching", statement, [query, *params, query, limit])
+        return [(str(r[0]), float(r[1])) for r in rows]
+
+    async def reset(self) -> None:
+        await self._fetch("deleting every vector", sql.SQL("DELETE FROM {}").format(self.table))
+
+    # -- listing and checking (export, memoryd check) ------------------------------------
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 1000):
+            rows = await self._fetch(
+                "reading vectors",
+                sql.SQL("SELECT memory_id, embedding FROM {} WHERE memory_id = ANY(%s)").format(self.table),
+                (wanted[start : start + 1000],),
+            )
+            out.update((str(r[0]), np.asarray(_numbers(r[1]), dtype=np.float32)) for r in rows)
+        return out
+
+    async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
+        rows = await self._fetch(
+            "listing rows",
+            sql.SQL(
+                "SELECT memory_id, user_id, agent_id, run_id, valid_to FROM {} WHERE memory_id > %s "
+                "ORDER BY memory_id LIMIT %s"
+            ).format(self.table),
+            (after or "", limit),
+        )
+        return [IndexEntry(r[0], r[1], r[2], r[3], from_epoch(r[4])) for r in rows]
+
+    async def check(self) -> list[str]:
+        meta = await self._meta()
+        if meta is None or not await self._exists():
+            return [
+                f"the PostgreSQL table {self.name} or its model record is missing; "
+                "rebuild it with `memoryd reindex`"
+            ]
+        problems: list[str] = []
+        if meta[2]:
+            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
+        size = await self._size()
+        if size != meta[1]:
+            problems.append(
+                f"the PostgreSQL table holds vectors of {size} numbers, its model record says {meta[1]}"
+            )
+        return problems
