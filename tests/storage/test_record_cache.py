@@ -39,7 +39,7 @@ async def test_another_writer_is_seen(
 ) -> None:
     # Two stores on one file stand for two processes (a server and the CLI).
     if backend_name in ONE_PROCESS:
-        pytest.skip(f"{backend_name} lets one process at a time open its store (tested in tests/storage/test_qdrant.py)")
+        pytest.skip(f"{backend_name} lets one process at a time open its store (tested in tests/storage/test_outside_indexes.py)")
     one, two = backend(tmp_path), backend(tmp_path)
     await one.open(MODEL, DIM)
     await two.open(MODEL, DIM)
