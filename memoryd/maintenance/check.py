@@ -29,7 +29,7 @@ from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.errors import MemorydError
 from memoryd.maintenance.rebuild import Progress, identity
-from memoryd.storage import IMPORT_UNFINISHED, build_storage
+from memoryd.storage import IMPORT_UNFINISHED, STORE_ID, build_storage
 from memoryd.storage.portable import IndexEntry
 
 __all__ = ["CheckReport", "Problem", "check_store"]
@@ -209,9 +209,11 @@ async def check_store(
         if isinstance(unfinished, str) and unfinished:  # what Storage.open refuses: a partial store
             message = f"an import into this store did not finish (from {unfinished}): it holds part of it"
             report.problems.append(Problem("records", message, UNFINISHED_IMPORT))
+        named = await attempt("records", DAMAGED, lambda: records.get_meta(STORE_ID))
+        store_id = named if isinstance(named, str) else None
         opened = {
             "keywords": await attempt("keywords", REINDEX, keywords.open),
-            "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim)),
+            "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim, store=store_id)),
             "graph": await attempt("graph", GRAPH, graph.open),
         }
         stats = await attempt("records", DAMAGED, records.stats)

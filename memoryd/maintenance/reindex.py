@@ -26,7 +26,7 @@ from memoryd.embedders import Embedder
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, load_embedder
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, RecordStore, build_storage
+from memoryd.storage import ChangeSet, RecordStore, build_storage, store_id
 
 __all__ = ["ReindexSummary", "reindex_store"]
 
@@ -72,7 +72,8 @@ async def reindex_store(
         # or misconfigured (embedder.dim) stops the reindex here, with both indexes intact
         await embed(["memoryd reindex: the model answers"])
         await storage.keywords.open(rebuild=True)
-        await storage.vectors.open(str(model.name), int(model.dim), rebuild=True)
+        store = await store_id(records)  # an index in a shared engine: never another store's
+        await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
         await storage.graph.open()
         if progress is not None:
             progress(PHASE, 0, total)

@@ -7,6 +7,7 @@ and applies each write to all four — in one transaction when they share an eng
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from memoryd.config import Settings
@@ -29,9 +30,22 @@ from memoryd.storage.resources import Resources
 
 # The record store's meta key an import sets to its source while it loads, and empties once complete.
 IMPORT_UNFINISHED = "import_unfinished"
+# The record store's meta key naming the store: an index in a shared engine records its owner.
+STORE_ID = "store_id"
+
+
+async def store_id(records: RecordStore) -> str:
+    """The store's id (made at its first open): a Qdrant collection, Milvus collection or
+    PostgreSQL table records the store it indexes, and refuses another one."""
+    found = await records.get_meta(STORE_ID)
+    if not found:
+        found = str(uuid.uuid4())
+        await records.set_meta(STORE_ID, found)
+    return found
 
 __all__ = [
     "IMPORT_UNFINISHED",
+    "STORE_ID",
     "ChangeSet",
     "GraphStore",
     "HistoryDraft",
@@ -44,6 +58,7 @@ __all__ = [
     "UsageStore",
     "VectorIndex",
     "build_storage",
+    "store_id",
 ]
 
 
@@ -76,7 +91,7 @@ class Storage:
                 field="storage.path",
             )
         await self.keywords.open()
-        await self.vectors.open(model, dim)
+        await self.vectors.open(model, dim, store=await store_id(self.records))
         await self.check_vectors(len(await self.records.entries(limit=1)))
         await self.graph.open()
         if self.usage is not None:

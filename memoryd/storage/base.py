@@ -238,12 +238,14 @@ class VectorIndex(Protocol):
 
     outside_transaction: bool
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
         """Open the index for ``model``; refuse if it holds another model's vectors, or if it is
         missing or half rebuilt while the store holds memories (naming ``memoryd reindex``).
 
         ``rebuild=True`` discards whatever the index holds and opens it empty for ``model``,
-        marked incomplete until :meth:`rebuilt`."""
+        marked incomplete until :meth:`rebuilt`. ``store`` (:func:`memoryd.storage.store_id`):
+        an index in an engine several stores can share records it, and refuses to open (or
+        rebuild) for another store."""
         ...
 
     async def rebuilt(self) -> None:

@@ -8,9 +8,10 @@ import bisect
 import uuid
 from collections.abc import Awaitable, Callable
 
+from memoryd.errors import ConflictError
 from memoryd.storage.portable import IndexEntry
 
-__all__ = ["META_ID", "REPAIR", "Listing", "point_id"]
+__all__ = ["META_ID", "REPAIR", "Listing", "check_owner", "point_id"]
 
 META_ID = "00000000-0000-0000-0000-000000000000"  # the point that records the embedding model
 _IDS = uuid.UUID("6f1c7f2e-9d43-4c55-9a4e-3d0c1c5e8b21")  # namespace of keys derived from other ids
@@ -47,3 +48,16 @@ class Listing:
             self._keys = [e.memory_id for e in self._entries]
         start = bisect.bisect_right(self._keys, after) if after is not None else 0
         return self._entries[start : start + limit]
+
+
+def check_owner(what: str, setting: str, recorded: object, store: str | None) -> None:
+    """Refuse ``what`` (a collection or table) that records another store than ``store``: two
+    stores writing one index would mix their vectors, and one's reset or reindex would wipe the
+    other's. A record of no store (written before stores had ids) is taken over."""
+    if store is None or recorded in (None, "", store):
+        return
+    raise ConflictError(
+        f"{what} holds the vectors of another memoryd store (id {recorded}; this one is {store}): "
+        f"give each store its own with {setting}",
+        field=setting,
+    )

@@ -18,7 +18,13 @@ import pytest
 from memoryd import AsyncMemory
 from memoryd.config import Settings, load_settings
 from memoryd.embedders.use import USEEmbedder
-from memoryd.errors import BackendUnavailableError, ConfigError, EmbedderMismatchError, StorageError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ConflictError,
+    EmbedderMismatchError,
+    StorageError,
+)
 from memoryd.maintenance.check import check_store
 from memoryd.maintenance.reindex import reindex_store
 from memoryd.models import Scope
@@ -272,3 +278,29 @@ def test_postgres_config_show_masks_the_password() -> None:
     settings = load_settings(env={"MEMORYD_STORAGE__POSTGRES__URL": "postgresql://ana:s3cret@db:5432/mem"})
     shown = settings.redacted()["storage"]["postgres"]["url"]
     assert shown == "postgresql://ana:***@db:5432/mem"
+
+
+async def test_two_stores_on_one_collection_are_refused_and_reindex_never_wipes_the_other(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """Two memoryd stores (two SQLite files) given the same collection or table: the second is
+    refused, by its open and by its reindex, before it can mix or drop the first one's vectors."""
+    shared = {"qdrant": {"path": str(tmp_path / "q")}, "milvus": {"path": str(tmp_path / "mv.db")}}
+    section = shared.get(kind.name, {"table": table_for(tmp_path)})
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    one = kind.settings(first, **kind.section(tmp_path, **section))
+    two = kind.settings(second, **kind.section(tmp_path, **section))
+    async with AsyncMemory(one, embedder=embedder) as mem:
+        await mem.add("The spare key is under the blue pot", user_id="ana")
+    setting = f"storage.{kind.name}.{'table' if kind.local is None else 'collection'}"
+    with pytest.raises(ConflictError) as refused:
+        async with AsyncMemory(two, embedder=embedder):
+            pass
+    assert refused.value.field == setting and "another memoryd store" in refused.value.message
+    with pytest.raises(ConflictError):
+        await reindex_store(two, embedder=embedder)
+    async with AsyncMemory(one, embedder=embedder) as mem:  # the first store's vectors are intact
+        hits = await mem.search("where is the spare key", user_id="ana", limit=1)
+        assert hits[0].memory.text == "The spare key is under the blue pot"

@@ -35,7 +35,7 @@ from memoryd.errors import MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.mismatch import embedder_mismatch
-from memoryd.storage.outside import META_ID, REPAIR, Listing, point_id
+from memoryd.storage.outside import META_ID, REPAIR, Listing, check_owner, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -76,6 +76,7 @@ class MilvusVectorIndex:
         self.where = mask_url(config.uri) if config.uri else str(self.local_path)
         self.model = ""
         self.dim = 0
+        self.store: str | None = None  # the store this collection indexes (see check_owner)
         self._client: MilvusClient | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
         self._listing = Listing(self._all_entries)
@@ -156,7 +157,7 @@ class MilvusVectorIndex:
         return int(found[0]["count(*)"]) if found else 0
 
     async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
-        record = json.dumps({"model": model, "dim": dim, "rebuilding": rebuilding})
+        record = json.dumps({"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store})
         row: dict[str, Any] = {"pk": META_ID, "memory_id": record, "current": False, "valid_to": 0.0}
         row |= {"user_id": "", "agent_id": "", "run_id": "", "vector": [1.0] + [0.0] * (dim - 1)}
         await self._call("recording the model", "upsert", self.collection, [row])
@@ -202,10 +203,14 @@ class MilvusVectorIndex:
             await self._call("dropping the collection", "drop_collection", self.collection)
         self._loaded = False
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
+        self.store = store
+        meta = await self._meta()
+        what = f"the Milvus collection {self.collection} at {self.where}"
+        check_owner(what, "storage.milvus.collection", (meta or {}).get("store"), store)
         if rebuild:
             await self.drop()
-        meta = await self._meta()
+            meta = None
         if meta and meta.get("rebuilding"):
             raise StorageError(
                 f"the vector index in Milvus at {self.where} (collection {self.collection}) is incomplete "
@@ -225,6 +230,8 @@ class MilvusVectorIndex:
         elif meta.get("model") != model or meta.get("dim") != dim:
             where = f"{self.where} (Milvus collection {self.collection})"
             raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
+        elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
+            await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim
         self._listing.forget()
 

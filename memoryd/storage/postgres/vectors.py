@@ -33,6 +33,7 @@ from memoryd.errors import ConfigError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.outside import check_owner
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -41,10 +42,13 @@ __all__ = ["PostgresVectorIndex"]
 META = sql.Identifier("memoryd_vector_meta")
 _MAX_NAME = 63  # PostgreSQL cuts longer names, silently: two would become one
 _INLINE_DIM = 1900  # vectors up to this size fit a page: kept in their row, not out of line
-_SCHEMA_META = sql.SQL(
-    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, model text NOT NULL, dim integer NOT NULL, "
-    "rebuilding boolean NOT NULL DEFAULT false)"
-).format(META)
+_SCHEMA_META = [
+    sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, model text NOT NULL, dim integer NOT NULL, "
+        "rebuilding boolean NOT NULL DEFAULT false, store text)"
+    ).format(META),
+    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS store text").format(META),  # made before stores had ids
+]
 
 
 def table_name(wanted: str) -> str:
@@ -77,6 +81,7 @@ class PostgresVectorIndex:
         self.table = sql.Identifier(self.name)
         self.model = ""
         self.dim = 0
+        self.store: str | None = None  # the store this table indexes (see check_owner)
         self._pool: AsyncConnectionPool | None = None
 
     @classmethod
@@ -106,7 +111,8 @@ class PostgresVectorIndex:
                     self.url, autocommit=True, connect_timeout=max(1, int(timeout))
                 ) as conn:
                     await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    await conn.execute(_SCHEMA_META)
+                    for statement in _SCHEMA_META:
+                        await conn.execute(statement)
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise StorageError(
                     f"PostgreSQL at {self.where} lacks the pgvector extension and this user may not create "
@@ -151,13 +157,14 @@ class PostgresVectorIndex:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall() if cursor.description else []
 
-    async def _meta(self) -> tuple[str, int, bool] | None:
+    async def _meta(self) -> tuple[str, int, bool, str | None] | None:
+        """(model, dim, rebuilding, store) of this table, None when not recorded."""
         rows = await self._fetch(
             "reading the model record",
-            sql.SQL("SELECT model, dim, rebuilding FROM {} WHERE name = %s").format(META),
+            sql.SQL("SELECT model, dim, rebuilding, store FROM {} WHERE name = %s").format(META),
             (self.name,),
         )
-        return (str(rows[0][0]), int(rows[0][1]), bool(rows[0][2])) if rows else None
+        return (str(rows[0][0]), int(rows[0][1]), bool(rows[0][2]), rows[0][3]) if rows else None
 
     async def _exists(self) -> bool:
         rows = await self._fetch("looking for the table", sql.SQL("SELECT to_regclass(%s)"), (self.name,))
@@ -175,10 +182,11 @@ class PostgresVectorIndex:
         await self._fetch(
             "recording the model",
             sql.SQL(
-                "INSERT INTO {} (name, model, dim, rebuilding) VALUES (%s, %s, %s, %s) ON CONFLICT (name) "
-                "DO UPDATE SET model = excluded.model, dim = excluded.dim, rebuilding = excluded.rebuilding"
+                "INSERT INTO {} (name, model, dim, rebuilding, store) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET model = excluded.model, dim = excluded.dim, "
+                "rebuilding = excluded.rebuilding, store = excluded.store"
             ).format(META),
-            (self.name, model, dim, rebuilding),
+            (self.name, model, dim, rebuilding, self.store),
         )
 
     async def _create(self, dim: int) -> None:
@@ -226,10 +234,14 @@ class PostgresVectorIndex:
             return None
         return meta[0], meta[1]
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
+        self.store = store
+        meta = await self._meta()
+        what = f"the PostgreSQL table {self.name} at {self.where}"
+        check_owner(what, "storage.postgres.table", meta[3] if meta else None, store)
         if rebuild:
             await self.drop()
-        meta = await self._meta()
+            meta = None
         if meta is not None and meta[2]:
             raise StorageError(
                 f"the vector index in PostgreSQL at {self.where} (table {self.name}) is incomplete "
@@ -251,6 +263,8 @@ class PostgresVectorIndex:
             )
             where = f"{self.where} (PostgreSQL table {self.name})"
             raise embedder_mismatch(where, int(count[0][0]), meta[0], meta[1], model, dim)
+        elif store and meta[3] != store:  # recorded before stores had ids: taken over
+            await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim
 
     async def rebuilt(self) -> None:

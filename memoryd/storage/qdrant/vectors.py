@@ -31,7 +31,7 @@ from memoryd.errors import MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.mismatch import embedder_mismatch
-from memoryd.storage.outside import META_ID, REPAIR, Listing, point_id
+from memoryd.storage.outside import META_ID, REPAIR, Listing, check_owner, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -73,6 +73,7 @@ class QdrantVectorIndex:
         self.where = mask_url(config.url) if config.url else str(self.local_path)
         self.model = ""
         self.dim = 0
+        self.store: str | None = None  # the store this collection indexes (see check_owner)
         self._client: AsyncQdrantClient | None = None
         self._listing = Listing(self._all_entries)
 
@@ -135,7 +136,9 @@ class QdrantVectorIndex:
     async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
         marker = [1.0] + [0.0] * (dim - 1)  # cosine needs a direction; no scope: no search finds it
         point = models.PointStruct(
-            id=META_ID, vector=marker, payload={"model": model, "dim": dim, "rebuilding": rebuilding}
+            id=META_ID,
+            vector=marker,
+            payload={"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store},
         )
         await self._call("recording the model", "upsert", [point], wait=True)
 
@@ -165,10 +168,14 @@ class QdrantVectorIndex:
         if await self._call("looking for the collection", "collection_exists"):
             await self._call("dropping the collection", "delete_collection")
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
+        self.store = store
+        meta = await self._meta()
+        what = f"the Qdrant collection {self.collection} at {self.where}"
+        check_owner(what, "storage.qdrant.collection", (meta or {}).get("store"), store)
         if rebuild:
             await self.drop()
-        meta = await self._meta()
+            meta = None
         if meta and meta.get("rebuilding"):
             raise StorageError(
                 f"the vector index in Qdrant at {self.where} (collection {self.collection}) is incomplete "
@@ -190,6 +197,8 @@ class QdrantVectorIndex:
         elif meta.get("model") != model or meta.get("dim") != dim:
             where = f"{self.where} (Qdrant collection {self.collection})"
             raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
+        elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
+            await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim
         self._listing.forget()
 

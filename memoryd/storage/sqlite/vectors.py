@@ -232,8 +232,8 @@ class SQLiteVectorIndex:
 
         return await self.db.read(op)
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False) -> None:
-        self.db.open()
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
+        self.db.open()  # ``store``: the table is in the store's own file, nobody else's
 
         def op(conn: sqlite3.Connection) -> tuple[str | None, str | None, int] | str:
             if rebuild:
