@@ -96,6 +96,12 @@ def _none_if_unset(value: Any) -> Any:
     return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
 
 
+def _optional_path(value: Any) -> Any:
+    """An optional path setting: "" is not set, ``~`` is the home folder."""
+    value = _none_if_unset(value)
+    return Path(os.path.expanduser(str(value))) if value is not None else None
+
+
 class QdrantConfig(_Section):
     """The ``qdrant`` vector index (``storage.vectors = "qdrant"``, extra ``memoryd[qdrant]``):
     a Qdrant server at ``url``, else Qdrant's local mode in a folder (one process at a time)."""
@@ -118,11 +124,7 @@ class QdrantConfig(_Section):
 
     _unset = field_validator("url", "api_key", mode="before")(_none_if_unset)
 
-    @field_validator("path", mode="before")
-    @classmethod
-    def _expand(cls, value: Any) -> Any:
-        value = _none_if_unset(value)
-        return Path(os.path.expanduser(str(value))) if value is not None else None
+    _path = field_validator("path", mode="before")(_optional_path)
 
 
 class MilvusConfig(_Section):
@@ -147,11 +149,7 @@ class MilvusConfig(_Section):
 
     _unset = field_validator("uri", "token", mode="before")(_none_if_unset)
 
-    @field_validator("path", mode="before")
-    @classmethod
-    def _expand(cls, value: Any) -> Any:
-        value = _none_if_unset(value)
-        return Path(os.path.expanduser(str(value))) if value is not None else None
+    _path = field_validator("path", mode="before")(_optional_path)
 
     @field_validator("path")
     @classmethod

@@ -1,17 +1,23 @@
-"""What the vector indexes in another engine than the record store (Qdrant, Milvus) share:
-the key of a memory's point, the reserved key of the model record, and paging their points
-in memory-id order."""
+"""What the vector indexes in another engine than the record store (Qdrant, Milvus,
+PostgreSQL) share: :class:`OutsideIndex`, the role's logic over a few engine calls; the key of
+a memory's point and the reserved key of the model record (Qdrant, Milvus); the check that an
+index belongs to its store; paging points in memory-id order."""
 
 from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 
-from memoryd.errors import ConflictError
+import numpy as np
+
+from memoryd.errors import ConflictError, StorageError
+from memoryd.models import Scope
+from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 
-__all__ = ["META_ID", "REPAIR", "Listing", "check_owner", "point_id"]
+__all__ = ["META_ID", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id"]
 
 META_ID = "00000000-0000-0000-0000-000000000000"  # the point that records the embedding model
 _IDS = uuid.UUID("6f1c7f2e-9d43-4c55-9a4e-3d0c1c5e8b21")  # namespace of keys derived from other ids
@@ -61,3 +67,143 @@ def check_owner(what: str, setting: str, recorded: object, store: str | None) ->
         f"give each store its own with {setting}",
         field=setting,
     )
+
+
+class OutsideIndex:
+    """The :class:`~memoryd.storage.base.VectorIndex` role in an engine other than the record
+    store's (Qdrant, Milvus, PostgreSQL): what they do alike — the model record, the store that
+    owns the index, rebuilds, ``search``'s two passes, ``check`` — over a few engine calls each
+    backend implements (the methods below that raise ``NotImplementedError``).
+
+    The model record is a dict: ``model``, ``dim``, ``rebuilding``, ``store``."""
+
+    outside_transaction = True  # written last, just before the records commit (Storage.commit)
+    engine = "the engine"  # "Qdrant"
+    owner_setting = "storage.vectors"  # the setting that gives a store an index of its own
+
+    def __init__(self, where: str, what: str, setting: str) -> None:
+        self.where = where  # the server's URL (password masked), or local mode's path
+        self.what = what  # "the Qdrant collection memoryd at ...", for messages
+        self.setting = setting  # the setting that says where the engine is: a failure names it
+        self.model = ""
+        self.dim = 0
+        self.store: str | None = None  # the store this index belongs to (see check_owner)
+
+    def _fail(self, exc: BaseException, doing: str) -> StorageError:
+        """The engine failing (down, refusing, timing out): the backend is unavailable (503)."""
+        text = str(exc).strip()
+        detail = text.splitlines()[0] if text else type(exc).__name__
+        message = f"{self.engine} at {self.where} failed while {doing}: {detail}"
+        return StorageError(message, field=self.setting)
+
+    # -- what each engine implements ---------------------------------------------------
+    async def _meta(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
+        raise NotImplementedError
+
+    async def _exists(self) -> bool:
+        raise NotImplementedError
+
+    async def _count(self) -> int:
+        raise NotImplementedError
+
+    async def _any(self) -> bool:
+        return await self._count() > 0
+
+    async def _size(self) -> int | None:
+        """The vector size the collection (table) was made for."""
+        raise NotImplementedError
+
+    async def _create(self, dim: int) -> None:
+        raise NotImplementedError
+
+    async def drop(self) -> None:
+        """Drop the collection (table) and the model record: a rebuild starts from nothing."""
+        raise NotImplementedError
+
+    async def _nearest(
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
+    ) -> list[tuple[str, float]]:
+        """Best ``limit`` (id, cosine) of ``scope``: current ones, or exactly ``allowed``; only
+        among ``only`` when given. Best first."""
+        raise NotImplementedError
+
+    def _opened(self) -> None:
+        """After open (a cache to drop)."""
+
+    # -- the role ------------------------------------------------------------------------
+    async def recorded(self) -> tuple[str, int] | None:
+        meta = await self._meta()
+        if not meta or not await self._any():
+            return None
+        model, dim = meta.get("model"), meta.get("dim")
+        return (str(model), int(dim)) if model and isinstance(dim, int) else None
+
+    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
+        self.store = store
+        meta = await self._meta()
+        check_owner(self.what, self.owner_setting, (meta or {}).get("store"), store)
+        if rebuild:
+            await self.drop()
+            meta = None
+        if meta and meta.get("rebuilding"):
+            raise StorageError(
+                f"the vector index in {self.what} is incomplete (a `memoryd reindex` did not finish): "
+                "run `memoryd reindex` again",
+                field="storage.vectors",
+                repair="memoryd reindex",
+            )
+        exists = await self._exists()
+        if meta is None or not exists or not await self._any():
+            if exists and await self._size() != dim:  # empty: made again for this size
+                await self.drop()
+                exists = False
+            if not exists:
+                await self._create(dim)
+            await self._write_meta(model, dim, rebuilding=rebuild)
+        elif meta.get("model") != model or meta.get("dim") != dim:
+            count = await self._count()
+            raise embedder_mismatch(self.what, count, meta.get("model"), meta.get("dim"), model, dim)
+        elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
+            await self._write_meta(model, dim, rebuilding=False)
+        self.model, self.dim = model, dim
+        self._opened()
+
+    async def rebuilt(self) -> None:
+        await self._write_meta(self.model, self.dim, rebuilding=False)
+
+    async def search(
+        self,
+        vector: np.ndarray,
+        *,
+        scope: Scope,
+        limit: int,
+        allowed: set[str] | None = None,
+        also: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        if (limit <= 0 and not also) or (allowed is not None and not allowed):
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        best = await self._nearest(query, scope, limit, allowed, None) if limit > 0 else []
+        if also:  # the cosines of the ids asked for that are not among the best: a second pass
+            taken = {mid for mid, _ in best}
+            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
+            if wanted:
+                best += await self._nearest(query, scope, len(wanted), allowed, wanted)
+        return best
+
+    async def check(self) -> list[str]:
+        meta = await self._meta()
+        if meta is None or not await self._exists():
+            return [f"{self.what} or its model record is missing; {REPAIR}"]
+        problems: list[str] = []
+        if meta.get("rebuilding"):
+            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
+        size = await self._size()
+        if size != meta.get("dim"):
+            problems.append(
+                f"{self.what} holds vectors of {size} numbers, its model record says {meta.get('dim')}"
+            )
+        return problems

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,7 @@ from memoryd.config import MilvusConfig, mask_url
 from memoryd.errors import MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.mismatch import embedder_mismatch
-from memoryd.storage.outside import META_ID, REPAIR, Listing, check_owner, point_id
+from memoryd.storage.outside import META_ID, Listing, OutsideIndex, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -64,19 +63,19 @@ def _report_flush(task: asyncio.Future[Any]) -> None:
         log.warning("sealing Milvus Lite's new rows failed (searches stay slower): %s", task.exception())
 
 
-class MilvusVectorIndex:
+class MilvusVectorIndex(OutsideIndex):
     """Cosine search in a Milvus collection, restricted to a scope by a filter expression."""
 
-    outside_transaction = True  # written last, just before the records commit (see the module doc)
+    engine = "Milvus"
+    owner_setting = "storage.milvus.collection"
 
     def __init__(self, config: MilvusConfig, local_path: Path) -> None:
         self.config = config
         self.collection = config.collection
         self.local_path = config.path or local_path
-        self.where = mask_url(config.uri) if config.uri else str(self.local_path)
-        self.model = ""
-        self.dim = 0
-        self.store: str | None = None  # the store this collection indexes (see check_owner)
+        where = mask_url(config.uri) if config.uri else str(self.local_path)
+        setting = "storage.milvus.uri" if config.uri else "storage.milvus.path"
+        super().__init__(where, f"the Milvus collection {self.collection} at {where}", setting)
         self._client: MilvusClient | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
         self._listing = Listing(self._all_entries)
@@ -92,11 +91,6 @@ class MilvusVectorIndex:
         return cls(storage.milvus, storage.path.with_name(storage.path.name + ".milvus.db"))
 
     # -- connection ----------------------------------------------------------------
-    def _fail(self, exc: BaseException, doing: str) -> StorageError:
-        field = "storage.milvus.uri" if self.config.uri else "storage.milvus.path"
-        detail = str(exc).strip() or type(exc).__name__
-        return StorageError(f"Milvus at {self.where} failed while {doing}: {detail}", field=field)
-
     def _connect(self) -> MilvusClient:
         if self._client is None:
             cfg = self.config
@@ -189,13 +183,6 @@ class MilvusVectorIndex:
         return None
 
     # -- the VectorIndex role ---------------------------------------------------------
-    async def recorded(self) -> tuple[str, int] | None:
-        meta = await self._meta()
-        if not meta or not await self._count():
-            return None
-        model, dim = meta.get("model"), meta.get("dim")
-        return (str(model), int(dim)) if model and isinstance(dim, int) else None
-
     async def drop(self) -> None:
         """Drop the collection, model record included (a rebuild starts from nothing)."""
         self._listing.forget()
@@ -203,40 +190,8 @@ class MilvusVectorIndex:
             await self._call("dropping the collection", "drop_collection", self.collection)
         self._loaded = False
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
-        self.store = store
-        meta = await self._meta()
-        what = f"the Milvus collection {self.collection} at {self.where}"
-        check_owner(what, "storage.milvus.collection", (meta or {}).get("store"), store)
-        if rebuild:
-            await self.drop()
-            meta = None
-        if meta and meta.get("rebuilding"):
-            raise StorageError(
-                f"the vector index in Milvus at {self.where} (collection {self.collection}) is incomplete "
-                "(a `memoryd reindex` did not finish): run `memoryd reindex` again",
-                field="storage.vectors",
-                repair="memoryd reindex",
-            )
-        exists = await self._exists()
-        count = await self._count() if exists else 0
-        if meta is None or count == 0:
-            if exists and await self._size() != dim:  # empty: made again for this size
-                await self.drop()
-                exists = False
-            if not exists:
-                await self._create(dim)
-            await self._write_meta(model, dim, rebuilding=rebuild)
-        elif meta.get("model") != model or meta.get("dim") != dim:
-            where = f"{self.where} (Milvus collection {self.collection})"
-            raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
-        elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
-            await self._write_meta(model, dim, rebuilding=False)
-        self.model, self.dim = model, dim
+    def _opened(self) -> None:
         self._listing.forget()
-
-    async def rebuilt(self) -> None:
-        await self._write_meta(self.model, self.dim, rebuilding=False)
 
     async def close(self) -> None:
         self._listing.forget()
@@ -301,33 +256,8 @@ class MilvusVectorIndex:
         self._unflushed += len(rows)
         self._flush_soon()
 
-    async def search(
-        self,
-        vector: np.ndarray,
-        *,
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None = None,
-        also: Collection[str] | None = None,
-    ) -> list[tuple[str, float]]:
-        if (limit <= 0 and not also) or (allowed is not None and not allowed):
-            return []
-        query = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
-        best = await self._nearest(query, scope, limit, allowed) if limit > 0 else []
-        if also:
-            taken = {mid for mid, _ in best}
-            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
-            if wanted:
-                best += await self._nearest(query, scope, len(wanted), allowed, only=wanted)
-        return best
-
     async def _nearest(
-        self,
-        query: list[float],
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None,
-        only: set[str] | None = None,
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
         terms = [f"{field} == {_literal(value)}" for field, value in scope.items()]
         if allowed is None:  # current memories only
@@ -339,7 +269,7 @@ class MilvusVectorIndex:
             "searching",
             "search",
             self.collection,
-            data=[query],
+            data=[query.tolist()],
             limit=min(limit, _MAX_LIMIT),
             filter=" and ".join(terms),
             output_fields=["memory_id"],
@@ -395,18 +325,3 @@ class MilvusVectorIndex:
 
     async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
         return await self._listing.page(after, limit)
-
-    async def check(self) -> list[str]:
-        meta = await self._meta()
-        if meta is None:
-            return [f"the Milvus collection {self.collection} or its model record is missing; {REPAIR}"]
-        problems: list[str] = []
-        if meta.get("rebuilding"):
-            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
-        size = await self._size()
-        if size != meta.get("dim"):
-            problems.append(
-                f"the Milvus collection holds vectors of {size} numbers, "
-                f"its model record says {meta.get('dim')}"
-            )
-        return problems

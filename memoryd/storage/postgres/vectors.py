@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,8 +32,7 @@ from memoryd.config import PostgresConfig, mask_url
 from memoryd.errors import ConfigError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.mismatch import embedder_mismatch
-from memoryd.storage.outside import check_owner
+from memoryd.storage.outside import OutsideIndex
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -63,10 +62,11 @@ def _numbers(value: Any) -> Any:
     return value.to_numpy() if hasattr(value, "to_numpy") else value
 
 
-class PostgresVectorIndex:
+class PostgresVectorIndex(OutsideIndex):
     """Cosine search over a pgvector column, restricted to a scope by indexed columns."""
 
-    outside_transaction = True  # written last, just before the records commit (see the module doc)
+    engine = "PostgreSQL"
+    owner_setting = "storage.postgres.table"
 
     def __init__(self, config: PostgresConfig) -> None:
         if config.url is None:
@@ -76,12 +76,10 @@ class PostgresVectorIndex:
             )
         self.config = config
         self.url = config.url.get_secret_value()
-        self.where = mask_url(self.url)
         self.name = table_name(config.table)
         self.table = sql.Identifier(self.name)
-        self.model = ""
-        self.dim = 0
-        self.store: str | None = None  # the store this table indexes (see check_owner)
+        where = mask_url(self.url)
+        super().__init__(where, f"the PostgreSQL table {self.name} at {where}", "storage.postgres.url")
         self._pool: AsyncConnectionPool | None = None
 
     @classmethod
@@ -89,12 +87,6 @@ class PostgresVectorIndex:
         return cls(resources.settings.storage.postgres)
 
     # -- connection ----------------------------------------------------------------
-    def _fail(self, exc: BaseException, doing: str) -> StorageError:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StorageError(
-            f"PostgreSQL at {self.where} failed while {doing}: {detail}", field="storage.postgres.url"
-        )
-
     async def _open_pool(self) -> AsyncConnectionPool:
         if self._pool is None:
             timeout = self.config.timeout
@@ -157,20 +149,28 @@ class PostgresVectorIndex:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall() if cursor.description else []
 
-    async def _meta(self) -> tuple[str, int, bool, str | None] | None:
-        """(model, dim, rebuilding, store) of this table, None when not recorded."""
+    async def _meta(self) -> dict[str, Any] | None:
         rows = await self._fetch(
             "reading the model record",
             sql.SQL("SELECT model, dim, rebuilding, store FROM {} WHERE name = %s").format(META),
             (self.name,),
         )
-        return (str(rows[0][0]), int(rows[0][1]), bool(rows[0][2]), rows[0][3]) if rows else None
+        if not rows:
+            return None
+        model, dim, rebuilding, store = rows[0]
+        return {"model": str(model), "dim": int(dim), "rebuilding": bool(rebuilding), "store": store}
 
     async def _exists(self) -> bool:
         rows = await self._fetch("looking for the table", sql.SQL("SELECT to_regclass(%s)"), (self.name,))
         return bool(rows and rows[0][0])
 
-    async def _any(self) -> bool:
+    async def _count(self) -> int:
+        if not await self._exists():
+            return 0
+        rows = await self._fetch("counting vectors", sql.SQL("SELECT count(*) FROM {}").format(self.table))
+        return int(rows[0][0])
+
+    async def _any(self) -> bool:  # not a count: /health asks
         if not await self._exists():
             return False
         rows = await self._fetch(
@@ -228,48 +228,6 @@ class PostgresVectorIndex:
         return int(rows[0][0]) if rows else None
 
     # -- the VectorIndex role ---------------------------------------------------------
-    async def recorded(self) -> tuple[str, int] | None:
-        meta = await self._meta()
-        if meta is None or not await self._any():
-            return None
-        return meta[0], meta[1]
-
-    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
-        self.store = store
-        meta = await self._meta()
-        what = f"the PostgreSQL table {self.name} at {self.where}"
-        check_owner(what, "storage.postgres.table", meta[3] if meta else None, store)
-        if rebuild:
-            await self.drop()
-            meta = None
-        if meta is not None and meta[2]:
-            raise StorageError(
-                f"the vector index in PostgreSQL at {self.where} (table {self.name}) is incomplete "
-                "(a `memoryd reindex` did not finish): run `memoryd reindex` again",
-                field="storage.vectors",
-                repair="memoryd reindex",
-            )
-        exists = await self._exists()
-        if meta is None or not await self._any():
-            if exists and await self._size() != dim:  # empty: made again for this size
-                await self._fetch("dropping the table", sql.SQL("DROP TABLE {}").format(self.table))
-                exists = False
-            if not exists:
-                await self._create(dim)
-            await self._write_meta(model, dim, rebuilding=rebuild)
-        elif meta[0] != model or meta[1] != dim:
-            count = await self._fetch(
-                "counting vectors", sql.SQL("SELECT count(*) FROM {}").format(self.table)
-            )
-            where = f"{self.where} (PostgreSQL table {self.name})"
-            raise embedder_mismatch(where, int(count[0][0]), meta[0], meta[1], model, dim)
-        elif store and meta[3] != store:  # recorded before stores had ids: taken over
-            await self._write_meta(model, dim, rebuilding=False)
-        self.model, self.dim = model, dim
-
-    async def rebuilt(self) -> None:
-        await self._write_meta(self.model, self.dim, rebuilding=False)
-
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -312,33 +270,8 @@ class PostgresVectorIndex:
                     (list(changes.deletes),),
                 )
 
-    async def search(
-        self,
-        vector: np.ndarray,
-        *,
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None = None,
-        also: Collection[str] | None = None,
-    ) -> list[tuple[str, float]]:
-        if (limit <= 0 and not also) or (allowed is not None and not allowed):
-            return []
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        best = await self._nearest(query, scope, limit, allowed) if limit > 0 else []
-        if also:
-            taken = {mid for mid, _ in best}
-            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
-            if wanted:
-                best += await self._nearest(query, scope, len(wanted), allowed, only=wanted)
-        return best
-
     async def _nearest(
-        self,
-        query: np.ndarray,
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None,
-        only: set[str] | None = None,
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
         terms: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(f)) for f, _ in scope.items()]
         params: list[Any] = [value for _, value in scope.items()]
@@ -381,20 +314,3 @@ class PostgresVectorIndex:
             (after or "", limit),
         )
         return [IndexEntry(r[0], r[1], r[2], r[3], from_epoch(r[4])) for r in rows]
-
-    async def check(self) -> list[str]:
-        meta = await self._meta()
-        if meta is None or not await self._exists():
-            return [
-                f"the PostgreSQL table {self.name} or its model record is missing; "
-                "rebuild it with `memoryd reindex`"
-            ]
-        problems: list[str] = []
-        if meta[2]:
-            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
-        size = await self._size()
-        if size != meta[1]:
-            problems.append(
-                f"the PostgreSQL table holds vectors of {size} numbers, its model record says {meta[1]}"
-            )
-        return problems

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,10 @@ import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
 from memoryd.config import QdrantConfig, mask_url
-from memoryd.errors import MemorydError, StorageError
+from memoryd.errors import MemorydError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.mismatch import embedder_mismatch
-from memoryd.storage.outside import META_ID, REPAIR, Listing, check_owner, point_id
+from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -61,19 +60,19 @@ def _not_meta() -> models.Filter:
     return models.Filter(must_not=[models.HasIdCondition(has_id=[META_ID])])
 
 
-class QdrantVectorIndex:
+class QdrantVectorIndex(OutsideIndex):
     """Cosine search in a Qdrant collection, restricted to a scope by payload filters."""
 
-    outside_transaction = True  # written last, just before the records commit (see the module doc)
+    engine = "Qdrant"
+    owner_setting = "storage.qdrant.collection"
 
     def __init__(self, config: QdrantConfig, local_path: Path) -> None:
         self.config = config
         self.collection = config.collection
         self.local_path = config.path or local_path
-        self.where = mask_url(config.url) if config.url else str(self.local_path)
-        self.model = ""
-        self.dim = 0
-        self.store: str | None = None  # the store this collection indexes (see check_owner)
+        where = mask_url(config.url) if config.url else str(self.local_path)
+        setting = "storage.qdrant.url" if config.url else "storage.qdrant.path"
+        super().__init__(where, f"the Qdrant collection {self.collection} at {where}", setting)
         self._client: AsyncQdrantClient | None = None
         self._listing = Listing(self._all_entries)
 
@@ -83,12 +82,6 @@ class QdrantVectorIndex:
         return cls(storage.qdrant, storage.path.with_name(storage.path.name + ".qdrant"))
 
     # -- connection ----------------------------------------------------------------
-    def _fail(self, exc: BaseException, doing: str) -> StorageError:
-        field = "storage.qdrant.url" if self.config.url else "storage.qdrant.path"
-        return StorageError(
-            f"Qdrant at {self.where} failed while {doing}: {type(exc).__name__}: {exc}", field=field
-        )
-
     async def _connect(self) -> AsyncQdrantClient:
         if self._client is None:
             cfg = self.config
@@ -124,14 +117,21 @@ class QdrantVectorIndex:
 
     async def _meta(self) -> dict[str, Any] | None:
         """The model record, None when the collection or the record is missing."""
-        if not await self._call("looking for the collection", "collection_exists"):
+        if not await self._exists():
             return None
         found = await self._call("reading the model record", "retrieve", [META_ID], with_payload=True)
         return dict(found[0].payload or {}) if found else None
 
+    async def _exists(self) -> bool:
+        return bool(await self._call("looking for the collection", "collection_exists"))
+
     async def _count(self) -> int:
         found = await self._call("counting vectors", "count", count_filter=_not_meta(), exact=True)
         return int(found.count)
+
+    async def _size(self) -> int | None:
+        info = await self._call("reading the collection", "get_collection")
+        return getattr(info.config.params.vectors, "size", None)
 
     async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
         marker = [1.0] + [0.0] * (dim - 1)  # cosine needs a direction; no scope: no search finds it
@@ -155,55 +155,14 @@ class QdrantVectorIndex:
                 )
 
     # -- the VectorIndex role ---------------------------------------------------------
-    async def recorded(self) -> tuple[str, int] | None:
-        meta = await self._meta()
-        if not meta or not await self._count():
-            return None
-        model, dim = meta.get("model"), meta.get("dim")
-        return (str(model), int(dim)) if model and isinstance(dim, int) else None
-
     async def drop(self) -> None:
         """Drop the collection, model record included (a rebuild starts from nothing)."""
         self._listing.forget()
-        if await self._call("looking for the collection", "collection_exists"):
+        if await self._exists():
             await self._call("dropping the collection", "delete_collection")
 
-    async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
-        self.store = store
-        meta = await self._meta()
-        what = f"the Qdrant collection {self.collection} at {self.where}"
-        check_owner(what, "storage.qdrant.collection", (meta or {}).get("store"), store)
-        if rebuild:
-            await self.drop()
-            meta = None
-        if meta and meta.get("rebuilding"):
-            raise StorageError(
-                f"the vector index in Qdrant at {self.where} (collection {self.collection}) is incomplete "
-                "(a `memoryd reindex` did not finish): run `memoryd reindex` again",
-                field="storage.vectors",
-                repair="memoryd reindex",
-            )
-        exists = await self._call("looking for the collection", "collection_exists")
-        count = await self._count() if exists else 0
-        if meta is None or count == 0:
-            if exists:
-                info = await self._call("reading the collection", "get_collection")
-                if getattr(info.config.params.vectors, "size", None) != dim:  # empty: remade for this size
-                    await self._call("dropping the collection", "delete_collection")
-                    exists = False
-            if not exists:
-                await self._create(dim)
-            await self._write_meta(model, dim, rebuilding=rebuild)
-        elif meta.get("model") != model or meta.get("dim") != dim:
-            where = f"{self.where} (Qdrant collection {self.collection})"
-            raise embedder_mismatch(where, count, meta.get("model"), meta.get("dim"), model, dim)
-        elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
-            await self._write_meta(model, dim, rebuilding=False)
-        self.model, self.dim = model, dim
+    def _opened(self) -> None:
         self._listing.forget()
-
-    async def rebuilt(self) -> None:
-        await self._write_meta(self.model, self.dim, rebuilding=False)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -242,33 +201,8 @@ class QdrantVectorIndex:
             self._listing.forget()
             await self._call("writing vectors", "batch_update_points", ops, wait=True)
 
-    async def search(
-        self,
-        vector: np.ndarray,
-        *,
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None = None,
-        also: Collection[str] | None = None,
-    ) -> list[tuple[str, float]]:
-        if (limit <= 0 and not also) or (allowed is not None and not allowed):
-            return []
-        query = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
-        best = await self._nearest(query, scope, limit, allowed) if limit > 0 else []
-        if also:
-            taken = {mid for mid, _ in best}
-            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
-            if wanted:
-                best += await self._nearest(query, scope, len(wanted), allowed, only=wanted)
-        return best
-
     async def _nearest(
-        self,
-        query: list[float],
-        scope: Scope,
-        limit: int,
-        allowed: set[str] | None,
-        only: set[str] | None = None,
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
         must: list[Any] = [
             models.FieldCondition(key=field, match=models.MatchValue(value=value))
@@ -282,7 +216,7 @@ class QdrantVectorIndex:
         found = await self._call(
             "searching",
             "query_points",
-            query=query,
+            query=query.tolist(),
             query_filter=models.Filter(must=must),
             limit=limit,
             with_payload=["memory_id"],
@@ -342,20 +276,8 @@ class QdrantVectorIndex:
         return await self._listing.page(after, limit)  # point order is id order for UUIDs only
 
     async def check(self) -> list[str]:
-        problems: list[str] = []
-        meta = await self._meta()
-        if meta is None:
-            return [f"the Qdrant collection {self.collection} or its model record is missing; {REPAIR}"]
-        if meta.get("rebuilding"):
-            problems.append("the vector index is incomplete: a `memoryd reindex` did not finish")
-        info = await self._call("reading the collection", "get_collection")
-        size = getattr(info.config.params.vectors, "size", None)
-        if size != meta.get("dim"):
-            problems.append(
-                f"the Qdrant collection holds vectors of {size} numbers, "
-                f"its model record says {meta.get('dim')}"
-            )
-        unnamed = [e for e in await self.entries() if e.memory_id in ("", "None")]
+        problems = await super().check()
+        unnamed = [e for e in await self.entries() if e.memory_id in ("", "None")] if not problems else []
         if unnamed:
             problems.append(f"{len(unnamed)} Qdrant points name no memory; {REPAIR}")
         return problems
