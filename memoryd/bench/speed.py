@@ -49,11 +49,13 @@ from memoryd.bench.results import (
 )
 from memoryd.bench.threads import ThreadCpu, shared_cpu_ms
 from memoryd.bench.timing import BLOCK, Call, bind, timed
-from memoryd.config import load_settings
+from memoryd.config import Settings, load_settings
 from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
 from memoryd.models import Scope
 from memoryd.registry import resolve
+from memoryd.storage import build_storage
+from memoryd.storage.outside import OutsideIndex
 from memoryd.text import tokenize
 
 __all__ = ["SYSTEMS", "SpeedConfig", "run_speed", "run_speed_async"]
@@ -120,15 +122,29 @@ class _Run:
         self.context_warm, self.context_queries = rest[: cfg.warmup], rest[cfg.warmup :]
         self.pool_vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
 
-    async def open(self, name: str, embedder: Embedder | None = None) -> AsyncMemory:
-        path = self.workdir / name / "memoryd.db"
-        overrides: dict[str, Any] = {**self.cfg.overrides}
-        overrides["storage"] = {**overrides.get("storage", {}), "path": str(path)}
-        settings = load_settings(env={}, overrides=overrides)
-        return await AsyncMemory(settings, embedder=embedder or self.embedder).open()
+    def settings(self, name: str) -> Settings:
+        """The settings of the store ``name``: its own file, and its own collection or table when
+        the vector index is in a server several stores share (``--set storage.vectors=postgres``)."""
+        storage = dict(self.cfg.overrides.get("storage", {}))
+        storage["path"] = str(self.workdir / name / "memoryd.db")
+        own = f"memoryd_bench_{name.replace('-', '_')}"
+        for engine, key in (("qdrant", "collection"), ("milvus", "collection"), ("postgres", "table")):
+            storage[engine] = {**storage.get(engine, {}), key: own}
+        return load_settings(env={}, overrides={**self.cfg.overrides, "storage": storage})
 
-    def discard(self, *names: str) -> None:
+    async def open(self, name: str, embedder: Embedder | None = None) -> AsyncMemory:
+        return await AsyncMemory(self.settings(name), embedder=embedder or self.embedder).open()
+
+    async def discard(self, *names: str) -> None:
+        """Remove the stores built (unless ``--keep``): their files, and a server's collections."""
         for name in names if not self.cfg.keep else ():
+            if (self.workdir / name / "memoryd.db").exists():
+                storage = build_storage(self.settings(name))
+                try:
+                    if isinstance(storage.vectors, OutsideIndex):
+                        await storage.vectors.drop()
+                finally:
+                    await storage.close()
             shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     def mem0_store(self, name: str, embed: Callable[[list[str]], np.ndarray]) -> Mem0Baseline:
@@ -173,7 +189,7 @@ class _Run:
             await mem.close()
             if base is not None:
                 base.close()
-            self.discard("single-add", "mem0-single-add")
+            await self.discard("single-add", "mem0-single-add")
         result.single_add = {name: Latency.of(times[name]) for name in sorted(times)}
 
     async def batch(self, result: SpeedResult) -> None:
@@ -209,7 +225,7 @@ class _Run:
             await mem.close()
             if base is not None:
                 base.close()
-            self.discard("batch", "mem0-batch")
+            await self.discard("batch", "mem0-batch")
         raw, ours = (Throughput.of(len(texts), sum(times[k])) for k in ("embedder_raw", "memoryd"))
         result.batch = BatchResult(size, raw, ours, round(ours.per_s / raw.per_s, 4))
         result.batch.memoryd_cpu_ms = memoryd_cpu
@@ -302,7 +318,7 @@ class _Run:
             await mem.close()
             if base is not None:
                 base.close()
-            self.discard(name, f"mem0-{name}")
+            await self.discard(name, f"mem0-{name}")
         mem0 = Latency.of(times["mem0"]) if "mem0" in times else None
         load = "api-add" if api else "bulk-commit"
         ours = Latency.of(times["memoryd"])
@@ -350,7 +366,7 @@ class _Run:
             parts = await self.breakdown(mem, warm_users[0])
         finally:
             await mem.close()
-            self.discard(name)
+            await self.discard(name)
         return SearchTier(label, total, cfg.users, "bulk-commit", round(load_s, 2), warm, cold, parts)
 
 

@@ -74,14 +74,20 @@ def _ints(value: str, option: str) -> tuple[int, ...]:
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn ``section.key=value`` pairs into nested settings overrides, and validate them."""
+    """Turn ``section.key=value`` pairs (``storage.postgres.url=…`` for a nested section) into
+    nested settings overrides, and validate them."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         parts = key.strip().split(".")
-        if not sep or len(parts) != 2 or not all(parts):
+        if not sep or len(parts) < 2 or not all(parts):
             raise typer.BadParameter(f"expected section.key=value, got {pair!r}", param_hint="--set")
-        out.setdefault(parts[0], {})[parts[1]] = value
+        section = out
+        for part in parts[:-1]:
+            section = section.setdefault(part, {})
+            if not isinstance(section, dict):
+                raise typer.BadParameter(f"{key!r} sets a value and a section at once", param_hint="--set")
+        section[parts[-1]] = value
     try:
         load_settings(env={}, overrides=out)
     except MemorydError as exc:

@@ -156,3 +156,31 @@ def test_cli_json_mode_prints_one_document() -> None:
     doc = json.loads(result.stdout)
     assert doc["schema"] == "memoryd.bench.speed/1" and doc["batch"] is None
     assert doc["search"][0]["breakdown"] is None and doc["search"][0]["memoryd"]["n"] == 3
+
+
+def test_speed_runs_on_a_vector_index_in_a_server_and_leaves_no_table_behind(tmp_path: Path) -> None:
+    """``--set storage.vectors=postgres --set storage.postgres.url=…``: each store the bench
+    builds gets a table of its own (one table refuses a second store), dropped once measured."""
+    import asyncio
+
+    import psycopg
+
+    from tests.storage.postgres_server import postgres_url
+
+    url = postgres_url()
+    args = ["speed", "--sizes", "60", "--queries", "5", "--warmup", "2", "--single-adds", "3",
+            "--batch-size", "16", "--batch-messages", "32", "--systems", "memoryd", "--breakdown", "3",
+            "--no-context", "--set", "storage.vectors=postgres", "--set", f"storage.postgres.url={url}",
+            "--json", "--workdir", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["config"]["overrides"]["storage"]["vectors"] == "postgres"
+    assert doc["search"][0]["memoryd"]["p95_ms"] > 0 and doc["batch"]["memoryd"]["per_s"] > 0
+
+    async def bench_tables() -> list[str]:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            cursor = await conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'memoryd_bench_%'")
+            return [r[0] for r in await cursor.fetchall()]
+
+    assert asyncio.run(bench_tables()) == []
