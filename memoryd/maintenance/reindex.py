@@ -71,9 +71,11 @@ async def reindex_store(
         # and the model must answer, with vectors of its size: one that is down (a remote model)
         # or misconfigured (embedder.dim) stops the reindex here, with both indexes intact
         await embed(["memoryd reindex: the model answers"])
-        await storage.keywords.open(rebuild=True)
-        store = await store_id(records)  # an index in a shared engine: never another store's
+        # The vector index first: one in another engine may refuse (down, another store's, a local
+        # mode another process holds) before it drops anything, and the keywords stay intact then.
+        store = await store_id(records)
         await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
+        await storage.keywords.open(rebuild=True)
         await storage.graph.open()
         if progress is not None:
             progress(PHASE, 0, total)

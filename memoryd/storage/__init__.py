@@ -37,11 +37,7 @@ STORE_ID = "store_id"
 async def store_id(records: RecordStore) -> str:
     """The store's id (made at its first open): a Qdrant collection, Milvus collection or
     PostgreSQL table records the store it indexes, and refuses another one."""
-    found = await records.get_meta(STORE_ID)
-    if not found:
-        found = str(uuid.uuid4())
-        await records.set_meta(STORE_ID, found)
-    return found
+    return await records.get_meta(STORE_ID) or await records.setdefault_meta(STORE_ID, str(uuid.uuid4()))
 
 __all__ = [
     "IMPORT_UNFINISHED",

@@ -89,6 +89,13 @@ class OutsideIndex:
         self.dim = 0
         self.store: str | None = None  # the store this index belongs to (see check_owner)
 
+    def _foreign(self) -> ConflictError:
+        return ConflictError(
+            f"{self.what} holds data memoryd did not write (it has no memoryd model record): "
+            f"give this store one of its own with {self.owner_setting}",
+            field=self.owner_setting,
+        )
+
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         """The engine failing (down, refusing, timing out): the backend is unavailable (503)."""
         text = str(exc).strip()
@@ -145,6 +152,8 @@ class OutsideIndex:
         self.store = store
         meta = await self._meta()
         check_owner(self.what, self.owner_setting, (meta or {}).get("store"), store)
+        if meta is None and await self._exists() and await self._any():
+            raise self._foreign()  # another program's data: never adopted, dropped or rebuilt
         if rebuild:
             await self.drop()
             meta = None
@@ -163,6 +172,8 @@ class OutsideIndex:
             if not exists:
                 await self._create(dim)
             await self._write_meta(model, dim, rebuilding=rebuild)
+            # another store opening this server's collection at the same moment: one of them wins
+            check_owner(self.what, self.owner_setting, ((await self._meta()) or {}).get("store"), store)
         elif meta.get("model") != model or meta.get("dim") != dim:
             count = await self._count()
             raise embedder_mismatch(self.what, count, meta.get("model"), meta.get("dim"), model, dim)

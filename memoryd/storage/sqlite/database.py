@@ -278,8 +278,18 @@ class SQLiteDatabase:
         loop = asyncio.get_running_loop()
 
         def op(conn: sqlite3.Connection) -> None:
-            # bounded: a loop that stopped meanwhile must not hold the writer (and close()) forever
-            asyncio.run_coroutine_threadsafe(step(), loop).result(timeout=_BEFORE_COMMIT_S)
+            running = asyncio.run_coroutine_threadsafe(step(), loop)
+            deadline = time.monotonic() + _BEFORE_COMMIT_S
+            while True:  # never forever: close() may be holding the very loop the step needs
+                try:
+                    running.result(timeout=0.05)
+                    return
+                except TimeoutError:
+                    if self._closed or time.monotonic() > deadline:
+                        running.cancel()  # and the write is rolled back: nothing lands later
+                        late = f"it took over {_BEFORE_COMMIT_S:.0f} s"
+                        why = "the store is closing" if self._closed else late
+                        raise StorageError(f"a write was rolled back: {why}") from None
 
         uow.last.append(op)
 

@@ -490,6 +490,13 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
+    async def setdefault_meta(self, key: str, value: str) -> str:
+        def op(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+        return str(await self.db.write(op))
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.db.write(
             lambda conn: conn.execute(
