@@ -59,6 +59,9 @@ CONFIG_ENV = "MEMORYD_CONFIG"
 # The userinfo of a URL ("scheme://user:password@"), up to its last "@" before the path (as urlsplit
 # reads it), in a URL or in a message quoting one.
 _USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+_SECRET_PARAM = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(?P<key>password|passwd|pwd|token|api_key|apikey|secret)=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
+)
 
 
 def default_data_dir() -> Path:
@@ -116,7 +119,7 @@ class QdrantConfig(_Section):
     collection: str = Field(
         "memoryd",
         min_length=1,
-        max_length=200,
+        max_length=100,  # a tenant's name (up to 64) is added: Qdrant takes 255
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Collection name (a tenant's store adds `-<tenant>`).",
     )
@@ -141,7 +144,7 @@ class MilvusConfig(_Section):
     collection: str = Field(
         "memoryd",
         min_length=1,
-        max_length=200,
+        max_length=100,  # a tenant's escaped name (up to 128) is added: Milvus takes 255
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Collection name (a tenant's store adds `_t_<tenant>`).",
     )
@@ -606,7 +609,10 @@ class Settings(_Section):
         root = self.auth.tenants_dir or self.storage.path.parent / "tenants"
         # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
         qdrant = self.storage.qdrant
-        qdrant = qdrant.model_copy(update={"collection": f"{qdrant.collection}-{tenant}"})
+        own: dict[str, Any] = {"collection": f"{qdrant.collection}-{tenant}"}
+        if qdrant.path is not None and not qdrant.url:  # local mode: one client per folder in a process
+            own["path"] = qdrant.path.with_name(f"{qdrant.path.name}-{tenant}")
+        qdrant = qdrant.model_copy(update=own)
         # Milvus and PostgreSQL names: letters, digits and _ only; "_" and "-" escaped, one to one.
         escaped = tenant.replace("_", "__").replace("-", "_h")
         milvus = self.storage.milvus
@@ -633,8 +639,10 @@ class Settings(_Section):
 def mask_url(text: str) -> str:
     """``text`` (a URL, or a message quoting URLs) with the password of each URL's userinfo masked,
     fit to print and log: ``http://user:***@host/v1`` (a userinfo without a password, often a
-    token, as ``***``)."""
-    return _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
+    token, as ``***``); and so are secrets given as parameters, in a query string or a libpq
+    connection string (``?password=***``, ``host=db password=***``)."""
+    masked = _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
+    return _SECRET_PARAM.sub(r"\g<key>=***", masked) if "=" in masked else masked
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:

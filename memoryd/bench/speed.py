@@ -24,6 +24,7 @@ import itertools
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,7 @@ class _Run:
         self.cfg = cfg
         self.progress = progress
         self.workdir = workdir
+        self.run_id = uuid.uuid4().hex[:8]  # names this run's collections or tables on a shared server
         self.embedder: Embedder = _make_embedder(cfg)
         self.mem0 = "mem0" in cfg.systems and mem0_available()
         tiers = [*cfg.sizes, *([cfg.per_user] if cfg.multi_user else [])]
@@ -127,7 +129,7 @@ class _Run:
         the vector index is in a server several stores share (``--set storage.vectors=postgres``)."""
         storage = dict(self.cfg.overrides.get("storage", {}))
         storage["path"] = str(self.workdir / name / "memoryd.db")
-        own = f"memoryd_bench_{name.replace('-', '_')}"
+        own = f"memoryd_bench_{self.run_id}_{name.replace('-', '_')}"  # this run's: never a kept one's
         for engine, key in (("qdrant", "collection"), ("milvus", "collection"), ("postgres", "table")):
             storage[engine] = {**storage.get(engine, {}), key: own}
         return load_settings(env={}, overrides={**self.cfg.overrides, "storage": storage})

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from memoryd.config import MilvusConfig, mask_url
-from memoryd.errors import MemorydError, StorageError
+from memoryd.errors import InvalidInputError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import META_ID, Listing, OutsideIndex, point_id
@@ -53,9 +54,34 @@ _NOT_META = f"pk != {json.dumps(META_ID)}"
 _LOCAL_GRPC = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
 
 
+_ESCAPES = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def _literal(value: str) -> str:
-    """A string as a Milvus expression literal (quotes and backslashes escaped)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A string as a Milvus expression literal. Milvus reads only these escapes (``\\uXXXX``,
+    ``\\b`` and ``\\f`` are errors); every other character, control characters included,
+    stands for itself between the quotes."""
+    return '"' + value.translate(_ESCAPES) + '"'
+
+
+
+_lite_lock = threading.Lock()
+_lite_open: dict[str, int] = {}  # Milvus Lite file -> stores of this process that have it open
+
+
+def _lite_users(path: Path, change: int) -> None:
+    """Count this process's stores on a Milvus Lite file; the last one to close stops its server
+    (pymilvus runs it in this process, holding the file's lock, until told or until exit)."""
+    key = str(path.resolve())
+    with _lite_lock:
+        users = _lite_open.get(key, 0) + change
+        if users > 0:
+            _lite_open[key] = users
+            return
+        _lite_open.pop(key, None)
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(str(path))
 
 
 def _report_flush(task: asyncio.Future[Any]) -> None:
@@ -82,8 +108,9 @@ class MilvusVectorIndex(OutsideIndex):
         self._loaded = False  # load_collection done since the collection was last made or found
         self._flush_due: asyncio.TimerHandle | None = None  # see _flush_soon
         self._unflushed = 0
-        # pymilvus logs each failed call with its traceback: memoryd reports them itself (503)
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        # pymilvus and Milvus Lite log each failure with its traceback: memoryd reports them itself
+        for name in ("pymilvus", "milvus_lite"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> MilvusVectorIndex:
@@ -106,6 +133,7 @@ class MilvusVectorIndex(OutsideIndex):
                         f"{exc} (Milvus Lite lets one process at a time open its file: for more, run a "
                         "Milvus server and set storage.milvus.uri)"
                     ) from exc
+                _lite_users(self.local_path, +1)
         return self._client
 
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -135,6 +163,9 @@ class MilvusVectorIndex(OutsideIndex):
         """The model record, None when the collection or the record is missing."""
         if not await self._exists():
             return None
+        info = await self._call("reading the collection", "describe_collection", self.collection)
+        if {f.get("name") for f in info.get("fields", [])} != {"pk", *_FIELDS, "vector"}:
+            raise self._foreign()  # another program's collection (its rows cannot even be read as ours)
         found = await self._call("reading the model record", "get", self.collection, ids=[META_ID])
         if not found:
             return None
@@ -201,8 +232,16 @@ class MilvusVectorIndex(OutsideIndex):
             with contextlib.suppress(StorageError):
                 await self._call("flushing", "flush", self.collection)
         client, self._client = self._client, None
+        thread, self._thread = self._thread, ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
         if client is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, client.close)
+
+            def release() -> None:
+                client.close()
+                if not self.config.uri:
+                    _lite_users(self.local_path, -1)
+
+            await asyncio.get_running_loop().run_in_executor(thread, release)
+        thread.shutdown(wait=False)
 
     def _flush_soon(self) -> None:
         """Milvus Lite searches rows still in a growing segment about 10x slower than sealed ones
@@ -259,6 +298,18 @@ class MilvusVectorIndex(OutsideIndex):
     async def _nearest(
         self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
+        if only is not None and len(only) > _MAX_LIMIT:  # the ids asked for, a Milvus-sized share at a time
+            ordered = sorted(only)
+            shares = [set(ordered[i : i + _MAX_LIMIT]) for i in range(0, len(ordered), _MAX_LIMIT)]
+            hits = []
+            for share in shares:
+                hits += await self._nearest(query, scope, len(share), allowed, share)
+            return sorted(hits, key=lambda h: -h[1])
+        if limit > _MAX_LIMIT:
+            raise InvalidInputError(
+                f"limit is {limit}; with storage.vectors = 'milvus' a search returns at most {_MAX_LIMIT}",
+                field="limit",
+            )
         terms = [f"{field} == {_literal(value)}" for field, value in scope.items()]
         if allowed is None:  # current memories only
             terms.append("current == true")
@@ -270,7 +321,7 @@ class MilvusVectorIndex(OutsideIndex):
             "search",
             self.collection,
             data=[query.tolist()],
-            limit=min(limit, _MAX_LIMIT),
+            limit=limit,
             filter=" and ".join(terms),
             output_fields=["memory_id"],
             search_params={"metric_type": "COSINE"},

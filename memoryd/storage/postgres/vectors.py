@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,10 +27,10 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from memoryd.config import PostgresConfig, mask_url
-from memoryd.errors import ConfigError, MemorydError, StorageError
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import OutsideIndex
@@ -40,6 +41,7 @@ __all__ = ["PostgresVectorIndex"]
 
 META = sql.Identifier("memoryd_vector_meta")
 _MAX_NAME = 63  # PostgreSQL cuts longer names, silently: two would become one
+_DOWN_S = 1.0  # an unreachable server is asked again after this long (see _conn)
 _INLINE_DIM = 1900  # vectors up to this size fit a page: kept in their row, not out of line
 _SCHEMA_META = [
     sql.SQL(
@@ -81,6 +83,7 @@ class PostgresVectorIndex(OutsideIndex):
         where = mask_url(self.url)
         super().__init__(where, f"the PostgreSQL table {self.name} at {where}", "storage.postgres.url")
         self._pool: AsyncConnectionPool | None = None
+        self._down_until = 0.0  # monotonic time before which the server is not asked again
 
     @classmethod
     def from_resources(cls, resources: Resources) -> PostgresVectorIndex:
@@ -101,7 +104,9 @@ class PostgresVectorIndex(OutsideIndex):
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self.url, autocommit=True, connect_timeout=max(1, int(timeout))
-                ) as conn:
+                ) as conn, conn.transaction():
+                    # CREATE … IF NOT EXISTS is not safe from two processes at once: one at a time
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('memoryd_vector_meta'))")
                     await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                     for statement in _SCHEMA_META:
                         await conn.execute(statement)
@@ -112,7 +117,9 @@ class PostgresVectorIndex(OutsideIndex):
                     field="storage.postgres.url",
                 ) from exc
             except psycopg.Error as exc:
-                raise self._fail(exc, "connecting") from exc
+                failed = self._fail(exc, "connecting")
+                failed.details["unreachable"] = isinstance(exc, psycopg.OperationalError)
+                raise failed from exc
             pool = AsyncConnectionPool(
                 self.url,
                 min_size=1,
@@ -121,6 +128,7 @@ class PostgresVectorIndex(OutsideIndex):
                 configure=configure,
                 open=False,
                 kwargs={"connect_timeout": max(1, int(timeout))},
+                check=AsyncConnectionPool.check_connection,  # a restart leaves dead idle connections
             )
             await pool.open()
             self._pool = pool
@@ -128,19 +136,28 @@ class PostgresVectorIndex(OutsideIndex):
 
     @asynccontextmanager
     async def _conn(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection (autocommit); a failure is the backend down (503)."""
-        pool = await self._open_pool()
+        """A pooled connection (autocommit); a failure is the backend down (503).
+
+        A server found unreachable is not asked again for ``_DOWN_S``: writes queued behind one
+        another (each inside the SQLite writer's transaction) fail at once, not a timeout each."""
+        if (left := self._down_until - time.monotonic()) > 0:
+            raise StorageError(
+                f"PostgreSQL at {self.where} is unreachable (asked again in {left:.1f} s)",
+                field="storage.postgres.url",
+            )
         try:
+            pool = await self._open_pool()
             async with pool.connection() as conn:
                 yield conn
-        except MemorydError:
+        except MemorydError as exc:
+            if exc.details.get("unreachable"):
+                self._down_until = time.monotonic() + _DOWN_S
             raise
-        except (psycopg.Error, OSError, TimeoutError) as exc:
+        except (psycopg.OperationalError, OSError, TimeoutError, PoolTimeout) as exc:
+            self._down_until = time.monotonic() + _DOWN_S
             raise self._fail(exc, doing) from exc
-        except Exception as exc:  # the pool's own errors (PoolTimeout: server gone)
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise self._fail(exc, doing) from exc
-            raise
+        except psycopg.Error as exc:
+            raise self._fail(exc, doing) from exc
 
     async def _fetch(
         self, doing: str, query: sql.SQL | sql.Composed, params: Sequence[Any] = ()
@@ -161,7 +178,8 @@ class PostgresVectorIndex(OutsideIndex):
         return {"model": str(model), "dim": int(dim), "rebuilding": bool(rebuilding), "store": store}
 
     async def _exists(self) -> bool:
-        rows = await self._fetch("looking for the table", sql.SQL("SELECT to_regclass(%s)"), (self.name,))
+        query = sql.SQL("SELECT to_regclass(quote_ident(%s))")  # quoted, as made: the case is kept
+        rows = await self._fetch("looking for the table", query, (self.name,))
         return bool(rows and rows[0][0])
 
     async def _count(self) -> int:
@@ -184,19 +202,20 @@ class PostgresVectorIndex(OutsideIndex):
             sql.SQL(
                 "INSERT INTO {} (name, model, dim, rebuilding, store) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, dim = excluded.dim, "
-                "rebuilding = excluded.rebuilding, store = excluded.store"
-            ).format(META),
+                "rebuilding = excluded.rebuilding, store = excluded.store "
+                "WHERE {meta}.store IS NULL OR {meta}.store = excluded.store"  # never another store's
+            ).format(META, meta=META),
             (self.name, model, dim, rebuilding, self.store),
         )
 
     async def _create(self, dim: int) -> None:
         statements = [
             sql.SQL(
-                'CREATE TABLE {} (memory_id text COLLATE "C" PRIMARY KEY, user_id text, agent_id text, '
-                "run_id text, valid_to double precision, embedding vector({}) NOT NULL)"
+                'CREATE TABLE IF NOT EXISTS {} (memory_id text COLLATE "C" PRIMARY KEY, user_id text, '
+                "agent_id text, run_id text, valid_to double precision, embedding vector({}) NOT NULL)"
             ).format(self.table, sql.Literal(dim)),
             *(
-                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                     sql.Identifier(table_name(f"{self.name}_{field}")), self.table, sql.Identifier(field)
                 )
                 for field in ("user_id", "agent_id", "run_id")
@@ -207,6 +226,7 @@ class PostgresVectorIndex(OutsideIndex):
                 sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN").format(self.table)
             )
         async with self._conn("creating the table") as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.name,))  # as above
             for statement in statements:
                 await conn.execute(statement)
 
@@ -221,7 +241,7 @@ class PostgresVectorIndex(OutsideIndex):
             "reading the table",
             sql.SQL(
                 "SELECT atttypmod FROM pg_attribute "
-                "WHERE attrelid = to_regclass(%s) AND attname = 'embedding'"
+                "WHERE attrelid = to_regclass(quote_ident(%s)) AND attname = 'embedding'"
             ),
             (self.name,),
         )
@@ -237,6 +257,12 @@ class PostgresVectorIndex(OutsideIndex):
         rows, relabel = [], []
         for item in changes.upserts:
             m = item.memory
+            for field, value in (("id", m.id), *m.scope.items()):
+                if "\x00" in value:  # text in PostgreSQL never holds one: a bad request, not a server down
+                    raise InvalidInputError(
+                        f"{field} contains a NUL character, which storage.vectors = 'postgres' cannot store",
+                        field=field,
+                    )
             valid_to = m.valid_to.timestamp() if m.valid_to else None
             if item.vector is None:  # the text is unchanged: scope and validity only
                 relabel.append((m.user_id, m.agent_id, m.run_id, valid_to, m.id))
@@ -273,6 +299,8 @@ class PostgresVectorIndex(OutsideIndex):
     async def _nearest(
         self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
+        if any("\x00" in value for _, value in scope.items()):
+            return []  # no row holds one (see apply)
         terms: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(f)) for f, _ in scope.items()]
         params: list[Any] = [value for _, value in scope.items()]
         if allowed is None:  # current memories only
