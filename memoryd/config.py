@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from memoryd.errors import ConfigError
+from memoryd.redact import mask, masked, secret_urls
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -51,18 +51,10 @@ __all__ = [
     "TiersConfig",
     "env_key",
     "load_settings",
-    "mask_url",
 ]
 
 ENV_PREFIX = "MEMORYD_"
 CONFIG_ENV = "MEMORYD_CONFIG"
-# The userinfo of a URL ("scheme://user:password@"), up to its last "@" before the path (as urlsplit
-# reads it), in a URL or in a message quoting one.
-_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
-_SECRET_PARAM = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(?P<key>password|passwd|pwd|token|api_key|apikey|secret)=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
-)
-
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -628,64 +620,9 @@ class Settings(_Section):
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data, with secrets masked, for ``config show``."""
         data = self.model_dump(mode="json")
-        _mask(data)
-        # A URL kept as a secret (it may hold a password) shows where it points, password masked.
-        data["pipeline"]["redis_url"] = mask_url(self.pipeline.redis_url.get_secret_value())
-        if self.storage.postgres.url is not None:
-            data["storage"]["postgres"]["url"] = mask_url(self.storage.postgres.url.get_secret_value())
+        mask(data)
+        secret_urls(self, data)
         return data
-
-
-def mask_url(text: str) -> str:
-    """``text`` (a URL, or a message quoting URLs) with the password of each URL's userinfo masked,
-    fit to print and log: ``http://user:***@host/v1`` (a userinfo without a password, often a
-    token, as ``***``); and so are secrets given as parameters, in a query string or a libpq
-    connection string (``?password=***``, ``host=db password=***``)."""
-    masked = _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
-    return _SECRET_PARAM.sub(r"\g<key>=***", masked) if "=" in masked else masked
-
-
-def _mask_userinfo(match: re.Match[str]) -> str:
-    user, colon, _ = match["userinfo"].partition(":")
-    return f"{match['scheme']}{user + ':***' if colon else '***'}@"
-
-
-def _is_url(key: str) -> bool:
-    return key.lower().split("_")[-1] in ("url", "uri")
-
-
-def _is_secret(key: str) -> bool:
-    """``api_key``, ``secret``, ``password``, ``auth_token``; not ``token_budget`` or ``keys_path``."""
-    words = key.lower().split("_")
-    return words[-1] in ("key", "secret", "password", "token") or "secret" in words or "password" in words
-
-
-def _masked(value: Any, key: str) -> Any:
-    """A copy of ``value`` (the setting ``key``'s) fit to print: secrets masked, however deep
-    (the rules of :func:`_mask`)."""
-    held = {key: json.loads(json.dumps(value, default=str))}
-    _mask(held)
-    return held[key]
-
-
-def _mask(data: dict[str, Any]) -> None:
-    for key, value in data.items():
-        if isinstance(value, dict):
-            _mask(value)
-        elif isinstance(value, list):
-            _mask_list(value)
-        elif isinstance(value, str) and _is_url(str(key)):
-            data[key] = mask_url(value)
-        elif value and _is_secret(str(key)):
-            data[key] = "***"
-
-
-def _mask_list(items: list[Any]) -> None:
-    for item in items:
-        if isinstance(item, dict):
-            _mask(item)
-        elif isinstance(item, list):
-            _mask_list(item)
 
 
 def _allowed(model: type[BaseModel]) -> list[str]:
@@ -828,5 +765,5 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        shown = _masked(first.get("input"), str(first["loc"][-1]) if first["loc"] else "")
+        shown = masked(first.get("input"), str(first["loc"][-1]) if first["loc"] else "")
         raise ConfigError(f"setting '{where}': {first['msg']} (got {shown!r})", field=where) from exc

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key, mask_url
+from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
+from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
 

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from memoryd.config import mask_url
 from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
 from memoryd.llm.types import Completion, Target
+from memoryd.redact import mask_url
 
 __all__ = [
     "SHAPE_ERRORS",

@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from memoryd.config import mask_url
 from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 from memoryd.llm.anthropic_client import AnthropicChat
 from memoryd.llm.breaker import Breaker, TargetStats
@@ -37,6 +36,7 @@ from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.providers import vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
+from memoryd.redact import mask_url
 
 __all__ = ["ChatClient", "Router"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from memoryd.config import mask_url
+from memoryd.redact import mask_url
 
 __all__ = ["ChatRequest", "Completion", "JsonMode", "Message", "Target", "Usage"]
 

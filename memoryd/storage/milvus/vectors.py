@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from memoryd.config import MilvusConfig, mask_url
+from memoryd.config import MilvusConfig
 from memoryd.errors import InvalidInputError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
+from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import META_ID, Listing, OutsideIndex, point_id
 from memoryd.storage.portable import IndexEntry

@@ -29,9 +29,10 @@ from pgvector.psycopg import register_vector_async
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from memoryd.config import PostgresConfig, mask_url
+from memoryd.config import PostgresConfig
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
+from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import OutsideIndex
 from memoryd.storage.portable import IndexEntry

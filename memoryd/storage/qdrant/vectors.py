@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-from memoryd.config import QdrantConfig, mask_url
+from memoryd.config import QdrantConfig
 from memoryd.errors import MemorydError
 from memoryd.models import Scope, from_epoch
+from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, point_id
 from memoryd.storage.portable import IndexEntry

@@ -1,0 +1,84 @@
+"""What settings and messages show of secrets: passwords in URLs and connection strings, keys,
+tokens. Used to print settings (``config show``), in error messages and in logs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+__all__ = ["is_url", "mask", "mask_url", "masked", "secret_urls"]
+
+# The userinfo of a URL ("scheme://user:password@"), up to its last "@" before the path (as urlsplit
+# reads it), in a URL or in a message quoting one.
+_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+_SECRET_PARAM = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(?P<key>password|passwd|pwd|token|api_key|apikey|secret)=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
+)
+
+
+def mask_url(text: str) -> str:
+    """``text`` (a URL, or a message quoting URLs) with the password of each URL's userinfo masked,
+    fit to print and log: ``http://user:***@host/v1`` (a userinfo without a password, often a
+    token, as ``***``); and so are secrets given as parameters, in a query string or a libpq
+    connection string (``?password=***``, ``host=db password=***``)."""
+    masked_text = _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
+    return _SECRET_PARAM.sub(r"\g<key>=***", masked_text) if "=" in masked_text else masked_text
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match["userinfo"].partition(":")
+    return f"{match['scheme']}{user + ':***' if colon else '***'}@"
+
+
+def is_url(key: str) -> bool:
+    return key.lower().split("_")[-1] in ("url", "uri")
+
+
+def _is_secret(key: str) -> bool:
+    """``api_key``, ``secret``, ``password``, ``auth_token``; not ``token_budget`` or ``keys_path``."""
+    words = key.lower().split("_")
+    return words[-1] in ("key", "secret", "password", "token") or "secret" in words or "password" in words
+
+
+def masked(value: Any, key: str) -> Any:
+    """A copy of ``value`` (the setting ``key``'s) fit to print: secrets masked, however deep
+    (the rules of :func:`mask`)."""
+    held = {key: json.loads(json.dumps(value, default=str))}
+    mask(held)
+    return held[key]
+
+
+def mask(data: dict[str, Any]) -> None:
+    """Mask ``data`` (settings as plain data) in place: URLs keep all but their passwords, other
+    secrets (by their key's name) become ``***``."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            mask(value)
+        elif isinstance(value, list):
+            _mask_list(value)
+        elif isinstance(value, str) and is_url(str(key)):
+            data[key] = mask_url(value)
+        elif value and _is_secret(str(key)):
+            data[key] = "***"
+
+
+def _mask_list(items: list[Any]) -> None:
+    for item in items:
+        if isinstance(item, dict):
+            mask(item)
+        elif isinstance(item, list):
+            _mask_list(item)
+
+
+def secret_urls(model: BaseModel, data: dict[str, Any]) -> None:
+    """Show each URL kept as a secret (it may hold a password: ``pipeline.redis_url``,
+    ``storage.postgres.url``) where it points, password masked, in ``data`` (``model`` dumped)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) and isinstance(data.get(name), dict):
+            secret_urls(value, data[name])
+        elif isinstance(value, SecretStr) and is_url(name):
+            data[name] = mask_url(value.get_secret_value())
