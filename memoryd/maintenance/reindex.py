@@ -73,7 +73,7 @@ async def reindex_store(
         await embed(["memoryd reindex: the model answers"])
         # The vector index first: one in another engine may refuse (down, another store's, a local
         # mode another process holds) before it drops anything, and the keywords stay intact then.
-        store = await store_id(records)
+        store = await store_id(records) if storage.vectors.outside_transaction else None
         await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
         await storage.keywords.open(rebuild=True)
         await storage.graph.open()

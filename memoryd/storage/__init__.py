@@ -87,19 +87,26 @@ class Storage:
                 field="storage.path",
             )
         await self.keywords.open()
-        await self.vectors.open(model, dim, store=await store_id(self.records))
-        await self.check_vectors(len(await self.records.entries(limit=1)))
+        # An index in a shared engine is told which store opens it; the embedded one needs no id.
+        store = await store_id(self.records) if self.vectors.outside_transaction else None
+        await self.vectors.open(model, dim, store=store)
+        await self.check_vectors()
         await self.graph.open()
         if self.usage is not None:
             await self.usage.open()
         if self.segments is not None:
             await self.segments.open()
 
-    async def check_vectors(self, memories: int) -> None:
+    async def check_vectors(self, memories: int | None = None) -> None:
         """A vector index in another engine answers, and holds vectors when the records hold
-        ``memories``; else :class:`StorageError` (503). The embedded index checks this itself
-        when it opens; another engine's may be down, or wiped or replaced since."""
-        if not self.vectors.outside_transaction or await self.vectors.recorded() is not None or not memories:
+        memories (``memories`` of them; None: asked here); else :class:`StorageError` (503). The
+        embedded index checks this itself when it opens; another engine's may be down, or wiped
+        or replaced since."""
+        if not self.vectors.outside_transaction or await self.vectors.recorded() is not None:
+            return
+        if memories is None:
+            memories = len(await self.records.entries(limit=1))
+        if not memories:
             return
         raise StorageError(
             f"the vector index ({type(self.vectors).__name__}) holds no vectors while the store "

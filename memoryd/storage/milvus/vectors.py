@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -139,12 +139,12 @@ class MilvusVectorIndex(OutsideIndex):
 
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """``client.method(...)`` on the client's thread; a failure is the backend down (503)."""
+        return await self._run(doing, lambda: getattr(self._connect(), method)(*args, **kwargs))
 
-        def run() -> Any:
-            return getattr(self._connect(), method)(*args, **kwargs)
-
+    async def _run(self, doing: str, work: Callable[[], Any]) -> Any:
+        """``work()`` (client calls) on the client's thread; a failure is the backend down (503)."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
         except MemorydError:
             raise
         except Exception as exc:
@@ -155,7 +155,10 @@ class MilvusVectorIndex(OutsideIndex):
         collection a new process finds released)."""
         if not await self._call("looking for the collection", "has_collection", self.collection):
             return False
-        if not self._loaded:
+        if not self._loaded:  # once per collection found: the schema checked, the rows loaded
+            info = await self._call("reading the collection", "describe_collection", self.collection)
+            if {f.get("name") for f in info.get("fields", [])} != {"pk", *_FIELDS, "vector"}:
+                raise self._foreign()  # another program's collection (its rows cannot even be read as ours)
             await self._call("loading the collection", "load_collection", self.collection)
             self._loaded = True
         return True
@@ -164,9 +167,6 @@ class MilvusVectorIndex(OutsideIndex):
         """The model record, None when the collection or the record is missing."""
         if not await self._exists():
             return None
-        info = await self._call("reading the collection", "describe_collection", self.collection)
-        if {f.get("name") for f in info.get("fields", [])} != {"pk", *_FIELDS, "vector"}:
-            raise self._foreign()  # another program's collection (its rows cannot even be read as ours)
         found = await self._call("reading the model record", "get", self.collection, ids=[META_ID])
         if not found:
             return None
@@ -360,10 +360,7 @@ class MilvusVectorIndex(OutsideIndex):
                 pages.close()
             return rows
 
-        try:
-            rows = await asyncio.get_running_loop().run_in_executor(self._thread, read)
-        except Exception as exc:
-            raise self._fail(exc, "listing rows") from exc
+        rows = await self._run("listing rows", read)
         return [
             IndexEntry(
                 str(r["memory_id"]),

@@ -311,11 +311,11 @@ class PostgresVectorIndex(OutsideIndex):
             terms.append(sql.SQL("memory_id = ANY(%s)"))
             params.append(list(ids))
         statement = sql.SQL(
-            "SELECT memory_id, 1 - (embedding <=> %s) FROM {} WHERE {} "
-            "ORDER BY embedding <=> %s, memory_id LIMIT %s"
+            "SELECT memory_id, embedding <=> %s AS distance FROM {} WHERE {} "
+            "ORDER BY distance, memory_id LIMIT %s"
         ).format(self.table, sql.SQL(" AND ").join(terms))
-        rows = await self._fetch("searching", statement, [query, *params, query, limit])
-        return [(str(r[0]), float(r[1])) for r in rows]
+        rows = await self._fetch("searching", statement, [query, *params, limit])  # the query sent once
+        return [(str(r[0]), 1.0 - float(r[1])) for r in rows]
 
     async def reset(self) -> None:
         await self._fetch("deleting every vector", sql.SQL("DELETE FROM {}").format(self.table))
