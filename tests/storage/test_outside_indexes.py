@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from memoryd.errors import (
 from memoryd.maintenance.check import check_store
 from memoryd.maintenance.reindex import reindex_store
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, build_storage
+from memoryd.storage import ChangeSet, Storage, build_storage
 from memoryd.storage.outside import point_id
 from tests.storage.conftest import DIM, MODEL
 from tests.storage.helpers import adds, record, unit
@@ -57,6 +59,11 @@ class Kind:
         return load_settings(env={}, overrides=overrides)
 
     @property
+    def owner_setting(self) -> str:
+        """The setting that gives a store an index of its own."""
+        return f"storage.{self.name}.{'table' if self.local is None else 'collection'}"
+
+    @property
     def down_field(self) -> str:
         """The setting a failing engine's error names."""
         return f"storage.{self.name}.path" if self.local is not None else f"storage.{self.name}.{self.server}"
@@ -72,6 +79,25 @@ KINDS = {
 @pytest.fixture(params=sorted(KINDS))
 def kind(request: pytest.FixtureRequest) -> Kind:
     return KINDS[request.param]
+
+
+@asynccontextmanager
+async def opened(settings: Settings, model: str = MODEL, dim: int = DIM) -> AsyncIterator[Storage]:
+    """The store of ``settings``, open (closed after, whatever happens)."""
+    storage = build_storage(settings)
+    try:
+        await storage.open(model, dim)
+        yield storage
+    finally:
+        await storage.close()
+
+
+async def refused(settings: Settings, model: str = MODEL) -> Exception:
+    """What opening the store of ``settings`` raises (it must raise)."""
+    with pytest.raises(Exception) as err:
+        async with opened(settings, model):
+            pass
+    return err.value
 
 
 def free_port() -> int:
@@ -106,9 +132,7 @@ async def test_memories_are_found_and_kept_across_restarts(
 
 
 async def test_a_failing_write_leaves_the_records_untouched(kind: Kind, tmp_path: Path) -> None:
-    storage = build_storage(kind.settings(tmp_path))
-    await storage.open(MODEL, DIM)
-    try:
+    async with opened(kind.settings(tmp_path)) as storage:
         kept = record("kept")
         await storage.commit(adds((kept, unit(1))))
         await storage.vectors.drop()  # type: ignore[attr-defined]  # the engine loses the collection
@@ -118,40 +142,26 @@ async def test_a_failing_write_leaves_the_records_untouched(kind: Kind, tmp_path
         assert err.value.status_code == 503 and err.value.field == kind.down_field
         assert set(await storage.records.get_many([kept.id, lost.id])) == {kept.id}
         assert await storage.keywords.search(["lost"], scope=Scope("u1"), limit=5) == []
-    finally:
-        await storage.close()
 
 
 async def test_an_unreachable_server_is_a_503_naming_the_setting(kind: Kind, tmp_path: Path) -> None:
     url = f"{kind.scheme}://127.0.0.1:{free_port()}/memoryd"
-    storage = build_storage(kind.settings(tmp_path, **{kind.server: url, "timeout": 2}))
-    with pytest.raises(BackendUnavailableError) as err:
-        await storage.open(MODEL, DIM)
-    await storage.close()
-    assert err.value.status_code == 503
-    assert err.value.field == f"storage.{kind.name}.{kind.server}" and url in err.value.message
+    err = await refused(kind.settings(tmp_path, **{kind.server: url, "timeout": 2}))
+    assert isinstance(err, BackendUnavailableError) and err.status_code == 503
+    assert err.field == f"storage.{kind.name}.{kind.server}" and url in err.message
 
 
 async def test_another_model_and_a_wiped_collection_are_refused(kind: Kind, tmp_path: Path) -> None:
     settings = kind.settings(tmp_path)
-    storage = build_storage(settings)
-    await storage.open(MODEL, DIM)
-    await storage.commit(adds((record("x"), unit(1))))
-    await storage.close()
-    storage = build_storage(settings)
-    with pytest.raises(EmbedderMismatchError) as mismatch:
-        await storage.open("another-model", DIM)
-    await storage.close()
-    assert "memoryd reindex" in mismatch.value.message and "test-model" in mismatch.value.message
-    storage = build_storage(settings)
-    await storage.open(MODEL, DIM)
-    await storage.vectors.drop()  # type: ignore[attr-defined]
-    await storage.close()
-    storage = build_storage(settings)
-    with pytest.raises(StorageError) as wiped:  # never made again, empty, under memories it lost
-        await storage.open(MODEL, DIM)
-    await storage.close()
-    assert wiped.value.details.get("repair") == "memoryd reindex"
+    async with opened(settings) as storage:
+        await storage.commit(adds((record("x"), unit(1))))
+    mismatch = await refused(settings, "another-model")
+    assert isinstance(mismatch, EmbedderMismatchError)
+    assert "memoryd reindex" in mismatch.message and "test-model" in mismatch.message
+    async with opened(settings) as storage:
+        await storage.vectors.drop()  # type: ignore[attr-defined]
+    wiped = await refused(settings)  # never made again, empty, under memories it lost
+    assert isinstance(wiped, StorageError) and wiped.details.get("repair") == "memoryd reindex"
 
 
 async def test_health_reports_a_lost_collection_and_reindex_rebuilds_it(
@@ -201,9 +211,7 @@ async def test_ids_that_are_not_uuids_get_points_of_their_own(kind: Kind, tmp_pa
     assert point_id("0196f6a4-7f7e-7a1c-8b5e-2f3a4b5c6d7e") == "0196f6a4-7f7e-7a1c-8b5e-2f3a4b5c6d7e"
     assert point_id("mem0-import-17") != point_id("mem0-import-18")
     assert point_id("00000000-0000-0000-0000-000000000000") != "00000000-0000-0000-0000-000000000000"
-    storage = build_storage(kind.settings(tmp_path))
-    await storage.open(MODEL, DIM)
-    try:
+    async with opened(kind.settings(tmp_path)) as storage:
         a = record("imported a").with_changes(id="legacy-b")
         b = record("imported b", user_id='o"brien\\').with_changes(id="legacy-a")
         await storage.commit(adds((a, unit(1)), (b, unit(0, 1))))
@@ -216,8 +224,6 @@ async def test_ids_that_are_not_uuids_get_points_of_their_own(kind: Kind, tmp_pa
         assert set(await storage.vectors.vectors(["legacy-a", "legacy-b"])) == {"legacy-a", "legacy-b"}
         await storage.commit(ChangeSet(deletes=["legacy-b"]))
         assert [e.memory_id for e in await storage.vectors.entries()] == ["legacy-a"]
-    finally:
-        await storage.close()
 
 
 async def test_local_mode_is_one_process_at_a_time(kind: Kind, tmp_path: Path) -> None:
@@ -237,14 +243,9 @@ async def test_local_mode_is_one_process_at_a_time(kind: Kind, tmp_path: Path) -
     )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "open"
-        second = build_storage(settings)
-        try:
-            with pytest.raises(StorageError) as err:
-                await second.open(MODEL, DIM)
-        finally:
-            await second.close()
-        assert err.value.field == f"storage.{kind.name}.path"
-        assert "one process at a time" in err.value.message
+        err = await refused(settings)
+        assert isinstance(err, StorageError) and err.field == f"storage.{kind.name}.path"
+        assert "one process at a time" in err.message
     finally:
         other.kill()
         other.communicate()
@@ -286,12 +287,6 @@ def test_postgres_without_a_url_is_a_configuration_error_naming_it(tmp_path: Pat
     assert err.value.field == "storage.postgres.url" and "postgresql://" in err.value.message
 
 
-def test_postgres_config_show_masks_the_password() -> None:
-    settings = load_settings(env={"MEMORYD_STORAGE__POSTGRES__URL": "postgresql://ana:s3cret@db:5432/mem"})
-    shown = settings.redacted()["storage"]["postgres"]["url"]
-    assert shown == "postgresql://ana:***@db:5432/mem"
-
-
 async def test_two_stores_on_one_collection_are_refused_and_reindex_never_wipes_the_other(
     kind: Kind, tmp_path: Path, embedder: USEEmbedder
 ) -> None:
@@ -306,11 +301,10 @@ async def test_two_stores_on_one_collection_are_refused_and_reindex_never_wipes_
     two = kind.settings(second, **kind.section(tmp_path, **section))
     async with AsyncMemory(one, embedder=embedder) as mem:
         await mem.add("The spare key is under the blue pot", user_id="ana")
-    setting = f"storage.{kind.name}.{'table' if kind.local is None else 'collection'}"
-    with pytest.raises(ConflictError) as refused:
+    with pytest.raises(ConflictError) as conflict:
         async with AsyncMemory(two, embedder=embedder):
             pass
-    assert refused.value.field == setting and "another memoryd store" in refused.value.message
+    assert conflict.value.field == kind.owner_setting and "another memoryd store" in conflict.value.message
     with pytest.raises(ConflictError):
         await reindex_store(two, embedder=embedder)
     async with AsyncMemory(one, embedder=embedder) as mem:  # the first store's vectors are intact
@@ -431,15 +425,9 @@ async def test_another_programs_collection_is_never_adopted_dropped_or_rebuilt(
 ) -> None:
     count = _foreign_data(kind, tmp_path)
     settings = kind.settings(tmp_path)
-    storage = build_storage(settings)
-    try:
-        with pytest.raises(ConflictError) as refused:
-            await storage.open(MODEL, DIM)
-    finally:
-        await storage.close()
-    assert "did not write" in refused.value.message and refused.value.field == kind.down_field.replace(
-        kind.down_field.rsplit(".", 1)[1], "table" if kind.local is None else "collection"
-    )
+    err = await refused(settings)
+    assert isinstance(err, ConflictError) and err.field == kind.owner_setting
+    assert "did not write" in err.message
     with pytest.raises(ConflictError):
         await reindex_store(settings, embedder=embedder)
     assert count() == 5  # their data, whole
@@ -468,10 +456,8 @@ async def test_closing_a_store_lets_another_process_open_local_mode(kind: Kind, 
     runs Milvus Lite's server in this process until released."""
     if kind.local is None:
         pytest.skip(f"{kind.name} is a server")
-    storage = build_storage(kind.settings(tmp_path))
-    await storage.open(MODEL, DIM)
-    await storage.commit(adds((record("x"), unit(1))))
-    await storage.close()
+    async with opened(kind.settings(tmp_path)) as storage:
+        await storage.commit(adds((record("x"), unit(1))))
     local = str(tmp_path / str(kind.local))
     opener = {
         "qdrant": f"from qdrant_client import QdrantClient; QdrantClient(path={local!r}).close()",
@@ -497,11 +483,8 @@ async def test_a_store_opened_twice_at_once_gets_one_id_and_one_table(tmp_path: 
         finally:
             for s in stores:
                 await s.close()
-        again = build_storage(settings)
-        try:
-            await again.open(MODEL, DIM)  # still its own table
-        finally:
-            await again.close()
+        async with opened(settings):  # still its own table
+            pass
 
 
 def test_connection_strings_never_show_their_password() -> None:
@@ -565,17 +548,13 @@ async def test_postgres_down_fails_writes_at_once_and_a_restart_is_survived(
 async def test_milvus_refuses_a_limit_it_cannot_return(tmp_path: Path) -> None:
     """Milvus returns at most 16384 rows a search: a larger limit is a 422 naming it, never a short
     answer; the ids a hybrid search asks cosines for go a share at a time."""
-    storage = build_storage(KINDS["milvus"].settings(tmp_path))
-    await storage.open(MODEL, DIM)
-    try:
+    async with opened(KINDS["milvus"].settings(tmp_path)) as storage:
         m = record("x")
         await storage.commit(adds((m, unit(1))))
-        with pytest.raises(InvalidInputError) as refused:
+        with pytest.raises(InvalidInputError) as too_many:
             await storage.vectors.search(unit(1), scope=Scope("u1"), limit=20_000)
-        assert refused.value.field == "limit" and refused.value.status_code == 422
+        assert too_many.value.field == "limit" and too_many.value.status_code == 422
         many = [m.id, *(f"absent-{i}" for i in range(20_000))]
         assert [
             h[0] for h in await storage.vectors.search(unit(1), scope=Scope("u1"), limit=0, also=many)
         ] == [m.id]
-    finally:
-        await storage.close()
