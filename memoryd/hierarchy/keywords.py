@@ -9,9 +9,10 @@ tokenizer (:func:`memoryd.text.tokenize`), keeping words of two characters or mo
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 
 from memoryd.text import CJK_RUN, STOPWORDS, tokenize
@@ -63,15 +64,33 @@ def merge_counts(
     at most the replaced count too high, and every word more frequent than one in ``keep`` of all
     the words counted is kept."""
     merged = dict(counts)  # ranked already: equal counts keep this order, new words come after
-    rank = {word: i for i, word in enumerate(merged)}
+    incoming = iter(new)
+    for word in incoming:
+        n = merged.get(word, 0)
+        if not n and len(merged) >= keep:  # full: from here on, the least frequent make room
+            return _merge_full(merged, word, incoming, keep)
+        merged[word] = n + 1
+    return _ranked(merged, keep)
+
+
+def _ranked(merged: dict[str, int], keep: int) -> tuple[tuple[str, int], ...]:
+    # ``merged`` iterates in rank order (a word counted again keeps its place, a new one goes last,
+    # as its rank does), and a stable sort keeps that order among equal counts.
+    return tuple(sorted(merged.items(), key=itemgetter(1), reverse=True)[:keep])
+
+
+Counts = tuple[tuple[str, int], ...]
+
+
+def _merge_full(merged: dict[str, int], first: str, rest: Iterator[str], keep: int) -> Counts:
+    """:func:`merge_counts` on from ``first``, the first word that finds the pool full."""
+    rank = {w: i for i, w in enumerate(merged)}
     order = len(rank)  # the rank the next word counted gets
-    heap: list[tuple[int, int, str]] | None = None  # (count, rank, word), once the pool is full
-    for word in new:
+    heap = [(c, rank[w], w) for w, c in merged.items()]  # (count, rank, word)
+    heapq.heapify(heap)
+    for word in itertools.chain((first,), rest):
         n = merged.get(word, 0)
         if not n and len(merged) >= keep:
-            if heap is None:
-                heap = [(c, rank[w], w) for w, c in merged.items()]
-                heapq.heapify(heap)
             while merged.get(heap[0][2]) != heap[0][0] or rank[heap[0][2]] != heap[0][1]:
                 heapq.heappop(heap)  # stale: counted again since, or replaced
             n, _, gone = heapq.heappop(heap)
@@ -79,9 +98,8 @@ def merge_counts(
         if word not in rank:
             rank[word], order = order, order + 1
         merged[word] = n + 1
-        if heap is not None:
-            heapq.heappush(heap, (n + 1, rank[word], word))
-    return tuple(sorted(merged.items(), key=lambda wc: (-wc[1], rank[wc[0]]))[:keep])
+        heapq.heappush(heap, (n + 1, rank[word], word))
+    return _ranked(merged, keep)
 
 
 def sum_counts(many: Iterable[Sequence[tuple[str, int]]], keep: int = KEEP) -> tuple[tuple[str, int], ...]:

@@ -29,3 +29,36 @@ def test_the_pool_stays_bounded_and_still_takes_new_words() -> None:
     late = merge_counts(counts, ["canoe"])  # a word first seen once the pool is full
     assert "canoe" in dict(late) and len(late) <= POOL
     assert merge_counts(merge_counts((), ["a1", "b2"]), ["b2", "c3"]) == (("b2", 2), ("a1", 1), ("c3", 1))
+
+
+def _reference(counts: tuple[tuple[str, int], ...], new: list[str], keep: int) -> tuple[tuple[str, int], ...]:
+    """The space-saving counter as documented, written plainly: a list in rank order, a word
+    that finds the pool full replaces the least frequent (the earliest ranked of those)."""
+    pool = [[w, c] for w, c in counts]
+    for word in new:
+        hit = next((item for item in pool if item[0] == word), None)
+        if hit is not None:
+            hit[1] += 1
+            continue
+        n = 0
+        if len(pool) >= keep:
+            low = min(c for _, c in pool)
+            gone = next(item for item in pool if item[1] == low)
+            pool.remove(gone)
+            n = low
+        pool.append([word, n + 1])
+    ranked = sorted(enumerate(pool), key=lambda ic: (-ic[1][1], ic[0]))
+    return tuple((w, c) for _, (w, c) in ranked[:keep])
+
+
+def test_merging_matches_the_plain_counter_on_random_turns() -> None:
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(60)]
+    for keep in (1, 3, 8, 24):
+        ours = ref = ()
+        for _ in range(300):
+            turn = [rng.choice(vocab[: rng.choice((10, 60))]) for _ in range(rng.randint(0, 12))]
+            ours, ref = merge_counts(ours, turn, keep), _reference(ref, turn, keep)
+            assert ours == ref
