@@ -6,7 +6,9 @@ descriptor 1 points at stderr (a library that prints, a C extension that writes 
 stdin is read on a thread (it may be a pipe, a file or a terminal), and messages are
 written on another: a client that stops reading stdout stalls neither the calls under
 way nor SIGTERM (while more than :data:`MAX_BACKLOG_BYTES` of answers wait, or
-:data:`MAX_IN_FLIGHT` requests are under way, no more input is taken). At the end of
+:data:`MAX_IN_FLIGHT` requests are under way, no more input is taken; and no more than
+:data:`MAX_QUEUED_BYTES` of lines wait to be taken, so a client that floods stdin holds
+that much memory, not all it sends). At the end of
 input, or on SIGTERM, calls under way finish (a write the client asked for is never cut
 short) and the store is closed; on SIGTERM, answers the client does not read within a
 few seconds are dropped.
@@ -33,6 +35,7 @@ __all__ = ["MAX_BACKLOG_BYTES", "MAX_LINE_BYTES", "serve_stdio"]
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line is answered with a parse error and skipped
 MAX_BACKLOG_BYTES = 16 * 1024 * 1024  # answers the client has not read yet; beyond, stdin waits
 MAX_IN_FLIGHT = 256  # requests under way; beyond, the next line waits
+MAX_QUEUED_BYTES = 16 * 1024 * 1024  # lines read and not yet taken; beyond, stdin waits
 _FLUSH_GRACE_S = 3.0  # after SIGTERM, how long answers may take to reach a slow client
 _TOO_LONG = b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "message too long"}}'
 
@@ -104,6 +107,27 @@ class _Writer:
             self.flushed.set()
 
 
+class _Inbox:
+    """How many bytes of lines the reader has handed over and the server not yet taken: the
+    reader waits while more than :data:`MAX_QUEUED_BYTES` do (one line always passes)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._bytes = 0
+
+    def reserve(self, size: int) -> None:
+        """Before handing over a line of ``size`` bytes (the reader's thread): wait for room."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._bytes == 0 or self._bytes + size <= MAX_QUEUED_BYTES)
+            self._bytes += size
+
+    def release(self, size: int) -> None:
+        """Once a line of ``size`` bytes is taken (any thread)."""
+        with self._cond:
+            self._bytes -= size
+            self._cond.notify_all()
+
+
 class _Lines(Protocol):
     def readline(self, size: int = -1, /) -> bytes: ...
 
@@ -138,9 +162,11 @@ def _read_lines(
     loop: asyncio.AbstractEventLoop,
     lines: asyncio.Queue[bytes | None],
     room: threading.Event | None = None,
+    inbox: _Inbox | None = None,
 ) -> None:
     """Feed ``lines`` from ``source`` (on a thread); ``None`` at the end of input. While
-    ``room`` is clear (answers pile up unread), nothing more is read."""
+    ``room`` is clear (answers pile up unread), or ``inbox`` is full (lines pile up untaken),
+    nothing more is read."""
     try:
         while True:
             if room is not None:
@@ -153,6 +179,8 @@ def _read_lines(
                     pass  # skip the rest of the over-long line
                 line = _TOO_LONG
             if line.strip():
+                if inbox is not None:
+                    inbox.reserve(len(line))
                 loop.call_soon_threadsafe(lines.put_nowait, line)
     except (OSError, ValueError):
         pass  # stdin closed under us: the end of input
@@ -195,7 +223,8 @@ async def serve_stdio(
                 warming = asyncio.create_task(memory.warm())  # the model loads while the client starts up
                 with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
                     loop.add_signal_handler(signal.SIGTERM, terminate)
-                reading = (source, loop, lines, writer.room)
+                inbox = _Inbox()
+                reading = (source, loop, lines, writer.room, inbox)
                 threading.Thread(target=_read_lines, args=reading, daemon=True).start()
                 while True:
                     while not stopping.is_set() and (
@@ -204,6 +233,7 @@ async def serve_stdio(
                         await asyncio.sleep(0.01)
                     if (line := await lines.get()) is None:
                         break
+                    inbox.release(len(line))
                     await session.receive(line)
                 await session.drain()
                 await asyncio.gather(warming, return_exceptions=True)

@@ -113,6 +113,38 @@ async def test_an_over_long_line_is_answered_and_skipped(monkeypatch: pytest.Mon
     assert got[1] == b'{"id": 2}\n' and got[2] is None  # the next line is read whole, then the end
 
 
+async def test_a_flood_of_input_waits_on_stdin_instead_of_filling_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    from memoryd.mcp import stdio
+
+    monkeypatch.setattr(stdio, "MAX_QUEUED_BYTES", 1000)
+    line = b'{"jsonrpc": "2.0", "method": "notifications/x"}\n'  # 48 bytes
+
+    class Flood:  # a client that never stops sending
+        def __init__(self) -> None:
+            self.read = 0
+
+        def readline(self, size: int = -1, /) -> bytes:
+            self.read += 1
+            return line
+
+    source, inbox = Flood(), stdio._Inbox()
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=stdio._read_lines, args=(source, loop, lines, None, inbox), daemon=True).start()
+    await asyncio.sleep(0.3)  # nobody takes a line meanwhile
+    held = source.read
+    assert held <= 1000 // len(line) + 2  # what fits, and the one line the reader holds
+    await asyncio.sleep(0.2)
+    assert source.read == held  # stdin waits: it is not read on into memory
+    for _ in range(10):  # the server takes lines: reading goes on
+        inbox.release(len(await asyncio.wait_for(lines.get(), 5) or b""))
+    await asyncio.sleep(0.2)
+    assert source.read >= held + 10
+
+
 def test_a_lone_surrogate_is_answered_not_a_crash(tmp_path: Path) -> None:
     server = _start(tmp_path / "m.db")
     lines = [
