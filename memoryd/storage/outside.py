@@ -197,12 +197,23 @@ class OutsideIndex:
         if (limit <= 0 and not also) or (allowed is not None and not allowed):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        wanted = {i for i in also or () if allowed is None or i in allowed}
+        if limit > 0 and wanted:
+            return await self._nearest_and(query, scope, limit, allowed, wanted)
         best = await self._nearest(query, scope, limit, allowed, None) if limit > 0 else []
-        if also:  # the cosines of the ids asked for that are not among the best: a second pass
-            taken = {mid for mid, _ in best}
-            wanted = {i for i in also if i not in taken and (allowed is None or i in allowed)}
-            if wanted:
-                best += await self._nearest(query, scope, len(wanted), allowed, wanted)
+        if wanted:
+            best += await self._nearest(query, scope, len(wanted), allowed, wanted)
+        return best
+
+    async def _nearest_and(
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, wanted: set[str]
+    ) -> list[tuple[str, float]]:
+        """The best ``limit``, then the cosines of the ``wanted`` ids not among them (best first).
+        Two passes here; an engine that can answer both in one request does."""
+        best = await self._nearest(query, scope, limit, allowed, None)
+        taken = {mid for mid, _ in best}
+        if rest := wanted - taken:
+            best += await self._nearest(query, scope, len(rest), allowed, rest)
         return best
 
     async def check(self) -> list[str]:

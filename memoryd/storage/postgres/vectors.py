@@ -297,11 +297,11 @@ class PostgresVectorIndex(OutsideIndex):
                     (list(changes.deletes),),
                 )
 
-    async def _nearest(
-        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
-    ) -> list[tuple[str, float]]:
-        if any("\x00" in value for _, value in scope.items()):
-            return []  # no row holds one (see apply)
+    def _where(
+        self, scope: Scope, allowed: set[str] | None, only: set[str] | None
+    ) -> tuple[sql.Composed, list[Any]]:
+        """The WHERE of a search: ``scope``'s rows, current ones or exactly ``allowed``, only
+        among ``only`` when given."""
         terms: list[sql.Composable] = [sql.SQL("{} = %s").format(sql.Identifier(f)) for f, _ in scope.items()]
         params: list[Any] = [value for _, value in scope.items()]
         if allowed is None:  # current memories only
@@ -310,12 +310,40 @@ class PostgresVectorIndex(OutsideIndex):
         if ids is not None:
             terms.append(sql.SQL("memory_id = ANY(%s)"))
             params.append(list(ids))
+        return sql.SQL(" AND ").join(terms), params
+
+    async def _nearest(
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
+    ) -> list[tuple[str, float]]:
+        if any("\x00" in value for _, value in scope.items()):
+            return []  # no row holds one (see apply)
+        where, params = self._where(scope, allowed, only)
         statement = sql.SQL(
             "SELECT memory_id, embedding <=> %s AS distance FROM {} WHERE {} "
             "ORDER BY distance, memory_id LIMIT %s"
-        ).format(self.table, sql.SQL(" AND ").join(terms))
+        ).format(self.table, where)
         rows = await self._fetch("searching", statement, [query, *params, limit])  # the query sent once
         return [(str(r[0]), 1.0 - float(r[1])) for r in rows]
+
+    async def _nearest_and(
+        self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, wanted: set[str]
+    ) -> list[tuple[str, float]]:
+        """Both passes of a search in one statement: one round trip, the query vector sent once."""
+        if any("\x00" in value for _, value in scope.items()):
+            return []
+        best_where, best_params = self._where(scope, allowed, None)
+        also_where, also_params = self._where(scope, allowed, wanted)
+        statement = sql.SQL(
+            "WITH q AS MATERIALIZED (SELECT %s::vector AS v) "
+            "(SELECT memory_id, embedding <=> (SELECT v FROM q) AS distance, 0 AS part FROM {t} "
+            "WHERE {best} ORDER BY distance, memory_id LIMIT %s) UNION ALL "
+            "(SELECT memory_id, embedding <=> (SELECT v FROM q), 1 FROM {t} WHERE {also}) "
+            "ORDER BY part, distance, memory_id"
+        ).format(t=self.table, best=best_where, also=also_where)
+        rows = await self._fetch("searching", statement, [query, *best_params, limit, *also_params])
+        best = [(str(r[0]), 1.0 - float(r[1])) for r in rows if r[2] == 0]
+        taken = {mid for mid, _ in best}
+        return best + [(str(r[0]), 1.0 - float(r[1])) for r in rows if r[2] == 1 and str(r[0]) not in taken]
 
     async def reset(self) -> None:
         await self._fetch("deleting every vector", sql.SQL("DELETE FROM {}").format(self.table))
