@@ -96,14 +96,31 @@ def mem0_history_row(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[ScopeArgs, dict[str, Any] | None]:
-    """mem0 v2 passes ids inside ``filters``; use them as the scope when not given."""
+    """mem0 v2 passes ids inside ``filters`` (``{"user_id": "ana", ...}``, or as conditions of a
+    top-level ``AND``): an id equal to one value becomes the scope when the request gives none.
+    ``"*"`` (any value) is a condition, not an id: it stays in the filter."""
     if not filters:
         return scope, filters
     rest = dict(filters)
     lifted = ScopeArgs(**scope)
+
+    def take(key: str, value: Any) -> bool:
+        if key in _SCOPE_KEYS and lifted[key] is None and isinstance(value, str) and value != "*":
+            lifted[key] = value
+            return True
+        return False
+
     for key in _SCOPE_KEYS:
-        if lifted[key] is None and isinstance(rest.get(key), str):
-            lifted[key] = rest.pop(key)
+        if take(key, rest.get(key)):
+            del rest[key]
+    both = rest.get("AND")
+    if isinstance(both, list):
+        kept = [c for c in both if not (isinstance(c, dict) and len(c) == 1 and take(*next(iter(c.items()))))]
+        if len(kept) != len(both):
+            if kept:
+                rest["AND"] = kept
+            else:
+                del rest["AND"]
     return lifted, rest or None
 
 
@@ -179,7 +196,7 @@ async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity."""
     scope, filters = _lift_scope(body.scope(), body.filters)
     ceiling = memory.settings.limits.max_limit
-    if body.limit is None and body.top_k is not None and not 1 <= body.top_k <= ceiling:
+    if body.top_k is not None and not 1 <= body.top_k <= ceiling:  # even when limit is given
         raise InvalidInputError(f"top_k must be an integer from 1 to {ceiling}", field="top_k")
     hits = await memory.search(
         body.query,

@@ -129,6 +129,34 @@ def test_mem0_search_options(client: httpx.Client) -> None:
     assert filtered == {"results": []}
 
 
+def test_mem0_search_reads_ids_as_mem0_filters_write_them(client: httpx.Client) -> None:
+    add(client, "I play tennis on Sundays", run_id="s1")
+    add(client, "I play tennis on Sundays", user_id="bob")
+
+    def found(body: dict[str, object]) -> list[str]:
+        r = client.post("/search", json={"query": "sport", **body})
+        assert r.status_code == 200, r.text
+        return [h["memory"] for h in r.json()["results"] if h["user_id"] == "alice"]
+
+    tennis = ["I play tennis on Sundays"]
+    # "*" is any value, as on /v1: a condition on the session, not a session named "*"
+    assert found({"user_id": "alice", "filters": {"run_id": "*"}}) == tennis
+    assert found({"filters": {"user_id": "alice", "run_id": "*"}}) == tennis
+    # mem0's own form: the ids as conditions of a top-level AND
+    assert found({"filters": {"AND": [{"user_id": "alice"}, {"run_id": "*"}]}}) == tennis
+    assert found({"filters": {"AND": [{"user_id": "alice"}]}}) == tennis
+    both = client.post("/search", json={"query": "sport", "filters": {"AND": [{"user_id": "alice"}]}}).json()
+    assert {h["user_id"] for h in both["results"]} == {"alice"}  # bob's twin stays out
+    assert found({"filters": {"AND": [{"user_id": "alice"}, {"run_id": "s2"}]}}) == []
+    v1 = client.post(
+        "/v1/memories/search", json={"query": "sport", "user_id": "alice", "filters": {"run_id": "*"}}
+    ).json()
+    assert [h["text"] for h in v1["results"] if h["kind"] == "episode"] == tennis
+    # a top_k out of range is refused even next to a valid limit
+    r = client.post("/search", json={"query": "sport", "user_id": "alice", "limit": 5, "top_k": -3})
+    assert error_of(r, 422)["field"] == "top_k"
+
+
 def test_mem0_update_accepts_data_and_metadata(client: httpx.Client) -> None:
     mid = add(client, "old words")[0]["id"]
     assert client.put(f"/memories/{mid}", json={"data": "new words"}).status_code == 200
