@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -175,6 +176,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if (bad := _not_utf8(scope)) is not None:
+            field, what = bad
+            why = f"{what} is not valid UTF-8 once percent-decoded"
+            await error_response(400, "invalid_request", why, field=field)(scope, receive, send)
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
@@ -218,6 +224,33 @@ class BodyLimitMiddleware:
             details={"limit_bytes": self.max_bytes},
         )
         await response(scope, receive, send)
+
+
+def _not_utf8(scope: Scope) -> tuple[str, str] | None:
+    """``(field, what)`` when the path or a query parameter is not UTF-8 once percent-decoded (a
+    lone surrogate is not either): refused, never read with replacement characters, where
+    ``?user_id=%FF`` would name some other user (a delete-all of theirs)."""
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes) and not _utf8(unquote_to_bytes(raw_path)):
+        return "path", "the path"
+    query = scope.get("query_string", b"")
+    for pair in query.split(b"&") if query else ():
+        name, _, value = pair.partition(b"=")
+        name, value = (unquote_to_bytes(part.replace(b"+", b" ")) for part in (name, value))
+        if not _utf8(name):
+            return "query", "a query parameter's name"
+        if not _utf8(value):
+            field = name.decode()
+            return field, f"the query parameter {field!r}"
+    return None
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

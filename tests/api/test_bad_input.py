@@ -320,3 +320,21 @@ def test_metadata_too_deep_to_answer_is_refused_not_stored(client: httpx.Client)
     assert listed.json()["results"][0]["metadata"] == {"a": _nested(60)}
     found = client.post("/search", json={"query": "note", "user_id": "alice"})
     assert found.status_code == 200 and len(found.json()["results"]) == 1, found.text
+
+
+def test_a_query_or_path_that_is_not_utf8_is_refused_not_read_as_another_user(client: httpx.Client) -> None:
+    r = client.post("/v1/memories", json={"messages": "I am the replacement-char user", "user_id": "\ufffd"})
+    assert r.status_code == 200, r.text
+    # %FF read with replacement characters would be "\ufffd": that user's memories would go
+    for method, url, field in [
+        ("DELETE", "/memories?user_id=%FF", "user_id"),
+        ("DELETE", "/v1/memories?user_id=%FF", "user_id"),
+        ("GET", "/v1/memories?user_id=%ED%A0%80", "user_id"),  # a lone surrogate, UTF-8 encoded
+        ("GET", "/v1/memories?user_id=x&%FF=1", "query"),
+        ("GET", "/v1/memories/%FF", "path"),
+    ]:
+        error = error_of(client.request(method, url), 400)
+        assert error["field"] == field and "UTF-8" in error["message"], (url, error)
+    listed = client.get("/v1/memories", params={"user_id": "\ufffd"}).json()
+    assert listed["total"] >= 1  # still there
+    assert client.get("/v1/memories", params={"user_id": "ana", "filters": '{"x": "caf\u00e9"}'}).status_code == 200
