@@ -773,7 +773,7 @@ async def _nothing() -> list[MemoryRecord]:
 
 
 def _check_query(query: Any, max_chars: int) -> None:
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str) or not query.replace("\x00", "").strip():  # NUL is no text (as in add)
         raise InvalidInputError("query must be a non-empty string", field="query")
     require_utf8(query, "query")
     if len(query) > max_chars:

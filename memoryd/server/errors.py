@@ -148,8 +148,7 @@ def _allowed_methods(request: Request) -> list[str]:
         if re.fullmatch(pattern, path) and (best is None or template.count("{") < best[0]):
             best = (template.count("{"), {m.upper() for m in operations})
     if best is not None:
-        methods = best[1] | ({"HEAD"} if "GET" in best[1] else set())
-        return [m for m in _METHODS if m in methods]
+        return [m for m in _METHODS if m in best[1]]  # no HEAD: the routes do not answer it
     routes = request.app.router.routes
     return [
         method

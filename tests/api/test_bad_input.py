@@ -286,6 +286,18 @@ def test_unknown_route_and_wrong_method(module_client: httpx.Client, seeded: str
     assert error_of(module_client.get("/v2/memories"), 404)["code"] == "not_found"
     wrong = module_client.put("/v1/memories")
     assert error_of(wrong, 405)["code"] == "method_not_allowed" and "allow" in wrong.headers
+    for path in ("/v1/memories", "/health/live", "/v1/memories/no-such-id"):
+        refused = module_client.request("OPTIONS", path)
+        allowed = [m.strip() for m in error_of(refused, 405) and refused.headers["allow"].split(",")]
+        for method in allowed:  # every method the 405 names is answered (a 4xx for what is missing)
+            kwargs = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+            assert module_client.request(method, path, **kwargs).status_code != 405, (path, method)
+
+
+def test_a_query_of_nul_only_is_refused_like_a_message_of_nul_only(client: httpx.Client) -> None:
+    search = client.post("/v1/memories/search", json={"query": "\u0000\u0000 ", "user_id": "alice"})
+    assert error_of(search, 422)["field"] == "query"
+    assert error_of(client.post("/search", json={"query": "\u0000", "user_id": "alice"}), 422)["field"] == "query"
 
 
 def _nested(depth: int) -> Any:
