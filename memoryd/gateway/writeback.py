@@ -11,7 +11,8 @@ session, model) and a few writer tasks store them in order, every turn
 waiting in a conversation at once — one add of their messages (batches of at most :data:`BATCH` turns): one
 embedding call, one transaction. Under load that is several times cheaper than
 an add per turn; a quiet conversation's turn is written as soon as a writer is
-free, alone. A storage failure is retried a few times with a back-off;
+free, alone. A storage failure is retried a few times with a back-off; a batch the store
+refuses as bad input is stored again a turn at a time, so only the turn at fault is lost;
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
 the store; :meth:`WriteBack.forget` drops the turns of a user being deleted.
 Nothing else is dropped: when :data:`MAX_PENDING` turns wait (a server
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig
-from memoryd.errors import BackendUnavailableError, MemorydError
+from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
 from memoryd.pipeline.events import AddPayload
 
 __all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Turn", "WriteBack"]
@@ -236,6 +237,13 @@ class WriteBack:
                     self._failed(conversation, len(batch), exc, attempt + 1)
                     return
                 await asyncio.sleep(pause)
+            except InvalidInputError as exc:
+                if len(batch) > 1:  # one turn the store refuses (a NUL-only question) drops only itself
+                    for item in batch:
+                        await self._write(conversation, [item])
+                    return
+                self._failed(conversation, len(batch), exc, attempt + 1)
+                return
             except MemorydError as exc:
                 self._failed(conversation, len(batch), exc, attempt + 1)
                 return

@@ -152,3 +152,16 @@ async def test_a_turn_queued_as_the_last_writer_returns_is_still_written(amem: A
     await wb.drain(timeout_s=5)  # with no writer for the late turn, this gives up after 5 s
     assert wb.in_flight == 0 and wb.counts["stored"] == 2
     assert await _episodes(amem, "bo") == ["late question", "late answer"]
+
+
+async def test_a_turn_the_store_refuses_drops_only_itself_not_its_batch(amem: AsyncMemory) -> None:
+    wb = WriteBack(amem.settings.limits, concurrency=1)
+    turns = [Turn("ana", "s1", f"question number {i}", f"answer number {i}", "m") for i in range(6)]
+    turns.insert(3, Turn("ana", "s1", "\x00", "an answer to nothing", "m"))  # empty once NUL is stripped
+    for turn in turns:
+        wb.schedule(amem, None, turn)
+    await wb.drain()
+    page = await amem.get_all(user_id="ana", run_id="s1", filters={"kind": "episode"}, limit=50)
+    said = {m.text for m in page.items if m.role == "user"}
+    assert said == {t.question for t in turns if t.question != "\x00"}  # the six others are stored
+    assert wb.counts["stored"] == 6 and wb.counts["failed"] == 1
