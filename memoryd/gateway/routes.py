@@ -186,11 +186,19 @@ async def _relay(
         for c in opened.first:
             answer.add_chunk(c)
             yield encode(c)
-        with translate_errors(target):
-            async for event in opened.events:
-                for c in feed(translator, target, event):
-                    answer.add_chunk(c)
-                    yield encode(c)
+        try:
+            with translate_errors(target):
+                async for event in opened.events:
+                    for c in feed(translator, target, event):
+                        answer.add_chunk(c)
+                        yield encode(c)
+                    if translator.ended:
+                        break  # an upstream that keeps the connection open after [DONE] is not waited for
+        except LLMError:
+            if not translator.done:
+                raise
+            # The answer was complete: a timeout or a cut after it (an upstream that lingers on
+            # without its end marker) is no failure of the answer.
         if not translator.done:
             raise LLMError(
                 f"{target.label}: the stream ended before the answer was complete", target=target.label

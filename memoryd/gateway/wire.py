@@ -37,6 +37,7 @@ class StreamTranslator(Protocol):
     """Reads one upstream stream's events and says which OpenAI chunks to send for each."""
 
     done: bool  # the upstream said the answer is complete
+    ended: bool  # the upstream said nothing follows ([DONE], message_stop): stop reading
     usage: Usage | None  # what the upstream reported, even when the client does not see it
 
     def feed(self, event: Event) -> list[dict[str, Any]]:

@@ -199,6 +199,7 @@ class AnthropicStream:
     model: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
     done: bool = False
+    ended: bool = False
     usage: Usage | None = None
     _prompt: int = 0
     _tools: dict[int, int] = field(default_factory=dict)  # content block index -> tool call index
@@ -251,7 +252,7 @@ class AnthropicStream:
             reason = finish_reason(delta.get("stop_reason"))
             return [self._chunk({}, reason)] if reason else []
         if kind == "message_stop":
-            self.done = True
+            self.done = self.ended = True
         return []
 
     def finish(self) -> list[dict[str, Any]]:

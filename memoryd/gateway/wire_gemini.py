@@ -213,6 +213,7 @@ class GeminiStream:
     created: int = field(default_factory=lambda: int(time.time()))
     model: str = ""
     done: bool = False
+    ended: bool = False  # Gemini ends a stream by closing it: nothing says so before
     usage: Usage | None = None
     _started: bool = False
     _calls: int = 0

@@ -46,12 +46,13 @@ class OpenAIStream:
     hide_usage: bool
     choices: int = 1
     done: bool = False
+    ended: bool = False
     usage: Usage | None = None
     _finished: set[Any] = field(default_factory=set)  # indexes of the choices that finished
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
         if event.data.strip() == "[DONE]":
-            self.done = True
+            self.done = self.ended = True
             return []
         data = event_json(self.target, event)
         if not isinstance(data, dict):

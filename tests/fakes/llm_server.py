@@ -90,6 +90,7 @@ class Reply:
     stream_error_after: int | None = None
     stream_cut_after: int | None = None
     chunk_delay: float = 0.0
+    linger: float = 0.0  # a stream's connection held open this long after its last event
 
 
 @dataclass(frozen=True)
@@ -325,17 +326,19 @@ class FakeLLMServer:
             gemini = _GEMINI.match(path)
             events = stream_events(kind, reply, payload, gemini.group("model") if gemini else model)
             return StreamingResponse(
-                self._drip(events, reply.chunk_delay), status_code=reply.status, headers=headers,
+                self._drip(events, reply.chunk_delay, reply.linger), status_code=reply.status, headers=headers,
                 media_type="text/event-stream",
             )  # fmt: skip
         body = _embeddings(script, payload) if kind == "embeddings" else _answer(kind, reply, path, payload)
         return JSONResponse(body, status_code=reply.status, headers=headers)
 
-    async def _drip(self, events: list[bytes], delay: float) -> AsyncIterator[bytes]:
+    async def _drip(self, events: list[bytes], delay: float, linger: float = 0.0) -> AsyncIterator[bytes]:
         for i, event in enumerate(events):
             if delay and i:
                 await self._sleep(delay)
             yield event
+        if linger:
+            await self._sleep(linger)
 
     async def _sleep(self, seconds: float) -> None:
         generation, deadline = self._generation, time.monotonic() + seconds

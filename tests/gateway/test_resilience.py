@@ -296,3 +296,28 @@ def test_a_target_whose_streams_keep_breaking_midway_opens_its_breaker_and_calls
     # three broken streams in a row count as three failures: the breaker opens, the next calls fall back
     assert outcomes == ["broken"] * 3 + ["backup answer"] * 2
     assert (first["state"], first["failures"], first["successes"]) == ("open", 3, 0)
+
+
+@pytest.mark.parametrize("provider", ["custom", "gemini"])
+def test_a_complete_stream_whose_upstream_keeps_the_connection_open_is_a_success(
+    gateway: GatewayFactory, fake_llm: Script, provider: str
+) -> None:
+    # All the answer, then the connection held open: past [DONE] (OpenAI) or, for Gemini (whose
+    # stream has no end marker), until the read times out.
+    fake_llm.push(Reply(text="the complete answer", linger=60.0), times=1)
+    with gateway([[target(fake_llm, "m", provider)]], llm={"timeout_s": 1.0}) as gw:
+        with (
+            gw.http() as http,
+            http.stream(
+                "POST",
+                "/v1/chat/completions",
+                json={"model": "m", "stream": True, "messages": Q, "user": "ana"},
+            ) as r,
+        ):
+            events = b"".join(r.iter_bytes()).split(b"\n\n")
+        assert events[-2] == b"data: [DONE]" and b'"error"' not in b"".join(events)
+        said = {m["text"] for m in gw.wait_for_memories("ana", 2)}
+        assert {Q[0]["content"], "the complete answer"} <= said  # the turn is remembered
+        label = gw.app.state.gateway.router.targets[0].label
+        stats = gw.get("/health")["checks"]["gateway"]["targets"][label]
+    assert stats["failures"] == 0 and stats["successes"] == 1
