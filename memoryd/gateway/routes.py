@@ -30,7 +30,7 @@ from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, Not
 from memoryd.gateway.routing import model_list
 from memoryd.gateway.service import Gateway, Prepared
 from memoryd.gateway.shapes import Answer
-from memoryd.gateway.sse import DONE, encode
+from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import translate_errors
@@ -105,7 +105,23 @@ def _check(body: Any) -> dict[str, Any]:
         raise InvalidInputError("model must be a string", field="model")
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise InvalidInputError("stream must be true or false", field="stream")
+    _no_lone_surrogates(body, "")
     return body
+
+
+def _no_lone_surrogates(value: Any, path: str) -> None:
+    """A 400 naming where: a lone surrogate (``"\\ud83d"`` in JSON) is no text an upstream can be
+    sent, nor a store keep."""
+    if isinstance(value, str):
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_lone_surrogates(key, path or "body")
+            _no_lone_surrogates(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_lone_surrogates(item, f"{path}[{i}]")
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -285,12 +301,13 @@ async def chat_completions(request: Request, memory: MemoryDep, pipeline: Pipeli
         )
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        return JSONResponse(exc.body, status_code=exc.status, headers=gateway.headers(prepared, exc.target))
+        headers = gateway.headers(prepared, exc.target)
+        return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
     answer = Answer()
     answer.add_completion(served.body)
     headers = gateway.headers(prepared, served.target)
     gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
-    return JSONResponse(served.body, headers=headers)
+    return Response(json_bytes(served.body), headers=headers, media_type="application/json")
 
 
 @router.get("/models", summary="Models the gateway serves (OpenAI-compatible)")

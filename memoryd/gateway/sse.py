@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DONE", "Event", "encode", "events"]
+__all__ = ["DONE", "Event", "encode", "events", "json_bytes"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -29,9 +29,19 @@ class Event:
         return json.loads(self.data)
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON; text that is not valid Unicode (an upstream's lone
+    surrogate) goes as a ``\\uXXXX`` escape, which JSON can carry, rather than fail."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def encode(chunk: Any) -> bytes:
     """One ``data:`` event carrying ``chunk`` as compact JSON."""
-    return b"data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + json_bytes(chunk) + b"\n\n"
 
 
 async def events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:

@@ -321,3 +321,31 @@ def test_a_complete_stream_whose_upstream_keeps_the_connection_open_is_a_success
         label = gw.app.state.gateway.router.targets[0].label
         stats = gw.get("/health")["checks"]["gateway"]["targets"][label]
     assert stats["failures"] == 0 and stats["successes"] == 1
+
+
+def test_a_lone_surrogate_from_the_client_is_a_400_and_from_the_upstream_is_relayed(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    bad = b'{"model": "m", "user": "ana", "messages": [{"role": "user", "content": "hi \\ud83d there"}]}'
+    answer = {"role": "assistant", "content": "Nice \ud83d"}
+    completion = {
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": answer, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }  # fmt: skip
+    fake_llm.reply_raw(json.dumps(completion))  # JSON escapes the surrogate: \ud83d
+    fake_llm.reply_raw(_chunk({"role": "assistant", "content": ""}) + _chunk({"content": "Nice \ud83d"})
+                       + _chunk({}, 0, "stop") + "data: [DONE]\n\n")  # fmt: skip
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        for stream in (False, True):
+            body = bad if not stream else bad.replace(b'"model": "m"', b'"model": "m", "stream": true')
+            r = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["param"] == "messages[0].content", r.text
+        assert fake_llm.requests == []  # nothing was sent upstream
+        ok = {"model": "m", "user": "ana", "messages": Q}
+        plain = http.post("/v1/chat/completions", json=ok)
+        assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"] == "Nice \ud83d"
+        with http.stream("POST", "/v1/chat/completions", json={**ok, "stream": True}) as r:
+            events = b"".join(r.iter_bytes()).split(b"\n\n")
+        assert events[-2] == b"data: [DONE]" and b"\\ud83d" in b"".join(events)  # relayed, escaped
