@@ -52,8 +52,17 @@ def _header(headers: Mapping[str, str], names: list[str]) -> tuple[str, str] | N
     for name in names:
         value = headers.get(name)
         if value is not None and value.strip():
-            return name, value
+            return name, _utf8(name, value)
     return None
+
+
+def _utf8(name: str, value: str) -> str:
+    """A header's value as the client meant it: HTTP hands over bytes (read as Latin-1), and a
+    client sends a name such as "josé" as UTF-8; read as Latin-1 it would name another user."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidInputError(f"the {name} header is not UTF-8 text", field=name) from None
 
 
 def identify(

@@ -313,3 +313,16 @@ def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_500(
                 "code": None,
             }
     assert fake_llm.requests == []
+
+
+def test_a_user_named_in_a_header_in_utf8_is_that_user(gateway: GatewayFactory, fake_llm: Script) -> None:
+    fake_llm.default_text("noted")
+    ask = {"model": "m", "messages": [{"role": "user", "content": "I like chess."}]}
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        r = http.post("/v1/chat/completions", json=ask, headers={"X-Memoryd-User-Id": "josé".encode()})
+        assert r.status_code == 200, r.text
+        assert len(gw.wait_for_memories("josé", 2)) == 2  # not "josÃ©"
+        latin = http.post("/v1/chat/completions", json=ask, headers={"X-Memoryd-User-Id": "josé".encode("latin-1")})
+        assert latin.status_code == 400 and latin.json()["error"]["param"] == "X-Memoryd-User-Id"
+        users = http.get("/v1/users").json()
+    assert "josÃ©" not in json.dumps(users, ensure_ascii=False)
