@@ -82,6 +82,8 @@ def _message(data: Any, response: Reply) -> str:
         return str(error["message"])
     if isinstance(error, str):
         return error
+    if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
+        return str(data["message"])  # vLLM's and others' top-level error: {"object": "error", "message"}
     return response.text[:500].strip() or f"HTTP {response.status_code}"
 
 
@@ -96,15 +98,13 @@ def _failure(target: Target, response: Reply) -> Exception:
     except ValueError:
         data = None
     error = data.get("error") if isinstance(data, dict) else None
-    body = {
-        "error": {
-            "message": scrub(_message(data, response), target.api_key),
-            "type": "invalid_request_error",
-            "param": error.get("param") if isinstance(error, dict) else None,
-            "code": error.get("code") if isinstance(error, dict) else None,
-        }
-    }
-    return UpstreamRejected(target, response.status_code, body)
+    if not isinstance(error, dict):  # a top-level error (vLLM's), or none in a shape we know
+        error = {k: data[k] for k in ("type", "param", "code") if k in data} if isinstance(data, dict) else {}
+    # The upstream's error object as it sent it (an Azure content filter's details, say), in
+    # OpenAI's shape: only its message is scrubbed of the upstream's key.
+    relayed = {"type": "invalid_request_error", "param": None, "code": None, **error}
+    relayed["message"] = scrub(_message(data, response), target.api_key)
+    return UpstreamRejected(target, response.status_code, {"error": relayed})
 
 
 def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dict[str, Any]]:

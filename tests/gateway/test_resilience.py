@@ -349,3 +349,28 @@ def test_a_lone_surrogate_from_the_client_is_a_400_and_from_the_upstream_is_rela
         with http.stream("POST", "/v1/chat/completions", json={**ok, "stream": True}) as r:
             events = b"".join(r.iter_bytes()).split(b"\n\n")
         assert events[-2] == b"data: [DONE]" and b"\\ud83d" in b"".join(events)  # relayed, escaped
+
+
+def test_an_upstream_refusal_is_relayed_with_its_own_error_fields(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    azure = {
+        "error": {
+            "message": "The response was filtered (key sk-up-a)", "type": None, "param": "prompt",
+            "code": "content_filter", "status": 400,
+            "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"hate": {"filtered": True}}},
+        }
+    }  # fmt: skip
+    vllm = {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}
+    fake_llm.reply_body(azure, status=400)
+    fake_llm.reply_body(vllm, status=400)
+    with gateway([[target(fake_llm, "a")]]) as gw, gw.http() as http:
+        first, second = (http.post("/v1/chat/completions", json={"model": "a", "messages": Q}) for _ in range(2))
+    assert first.status_code == second.status_code == 400
+    relayed = first.json()["error"]
+    assert relayed["innererror"] == azure["error"]["innererror"] and relayed["type"] is None
+    assert (relayed["param"], relayed["code"], relayed["status"]) == ("prompt", "content_filter", 400)
+    assert "sk-up-a" not in relayed["message"] and "filtered" in relayed["message"]  # the key is scrubbed
+    assert second.json()["error"] == {
+        "message": "max_tokens is too large", "type": "BadRequestError", "param": None, "code": 400
+    }  # fmt: skip
