@@ -68,8 +68,10 @@ class OpenAIStream:
                 self._finished.add(c.get("index", 0))
         if len(self._finished) >= self.choices:
             self.done = True
-        if self.hide_usage and not choices and usage is not None:
-            return []  # the usage chunk the gateway asked for, not the client
+        if self.hide_usage and usage is not None:  # the gateway asked for usage, not the client
+            if not choices:
+                return []  # the usage chunk
+            data = {k: v for k, v in data.items() if k != "usage"}  # usage on a chunk with choices
         return [data]
 
     def finish(self) -> list[dict[str, Any]]:

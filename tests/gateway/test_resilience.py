@@ -374,3 +374,21 @@ def test_an_upstream_refusal_is_relayed_with_its_own_error_fields(
     assert second.json()["error"] == {
         "message": "max_tokens is too large", "type": "BadRequestError", "param": None, "code": 400
     }  # fmt: skip
+
+
+def test_usage_an_upstream_puts_on_its_last_chunk_reaches_only_clients_that_asked(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    last = json.loads(_chunk({}, 0, "stop")[len("data: ") :])
+    last["usage"] = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}  # as Mistral sends it
+    raw = _chunk({"role": "assistant", "content": "hi"}) + f"data: {json.dumps(last)}\n\n" + "data: [DONE]\n\n"
+    fake_llm.reply_raw(raw, times=2)
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        unasked = list(gw.client().chat.completions.create(model="m", messages=Q, stream=True))
+        asked = list(
+            gw.client().chat.completions.create(
+                model="m", messages=Q, stream=True, stream_options={"include_usage": True}
+            )
+        )
+    assert [c.usage for c in unasked] == [None, None]
+    assert asked[-1].usage is not None and asked[-1].usage.total_tokens == 7
