@@ -31,6 +31,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server import health, routes_admin, routes_mcp, routes_mem0, routes_pipeline, routes_v1
 from memoryd.server.auth import Authenticator, AuthMiddleware
+from memoryd.server.docs import install_docs
 from memoryd.server.errors import error_response, install_error_handlers
 from memoryd.storage.sqlite.keys import SQLiteKeyStore
 from memoryd.tenancy import Tenants
@@ -115,9 +116,10 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, from local files
         redoc_url=None,
     )
+    install_docs(app)
     app.state.memoryd = state
     app.state.gateway = gateway
     # Routes are matched in this order: the chat gateway's first, the hottest and the busiest.

@@ -40,7 +40,7 @@ from memoryd.config import Settings
 from memoryd.errors import AuthenticationError, InvalidInputError, MemorydError, NotFoundError
 from memoryd.server.errors import memoryd_error_response
 
-__all__ = ["OPEN_PATHS", "TENANT_HEADER", "AuthMiddleware", "Authenticator", "is_loopback"]
+__all__ = ["OPEN_PATHS", "OPEN_PREFIX", "TENANT_HEADER", "AuthMiddleware", "Authenticator", "is_loopback"]
 
 log = logging.getLogger("memoryd.server")
 
@@ -49,6 +49,7 @@ OPEN_PATHS = frozenset(
     {"/health", "/health/live", "/health/ready", "/metrics"}
     | {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
 )
+OPEN_PREFIX = "/docs/files/"  # the docs page's script and style sheet
 KEY_CACHE_S = 2.0  # a key revoked by another process stops working within this time
 COUNT_CACHE_S = 1.0
 
@@ -181,7 +182,8 @@ class AuthMiddleware:
         self.get_auth = get_auth  # None until the lifespan has opened the key store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIX):
             await self.app(scope, receive, send)
             return
         auth = self.get_auth()

@@ -69,10 +69,18 @@ def test_openapi_lists_every_route_with_the_error_shape(client: httpx.Client) ->
     assert "infer" in spec["components"]["schemas"]["Mem0AddRequest"]["properties"]
 
 
-def test_docs_serve_html(client: httpx.Client) -> None:
+def test_docs_serve_html_that_needs_nothing_from_outside(client: httpx.Client) -> None:
     r = client.get("/docs")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "swagger" in r.text.lower() and "/openapi.json" in r.text
+    assert "https://" not in r.text and "http://" not in r.text  # no CDN: works on a machine offline
+    linked = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", r.text)
+    assert {u.rsplit("/", 1)[-1] for u in linked} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for url in linked:  # served here, from the files of a pip package
+        part = client.get(url)
+        assert part.status_code == 200 and len(part.content) > 1000, url
+    script = client.get(next(u for u in linked if u.endswith(".js"))).text
+    assert 'version:"5.' in script or '"5.' in script  # Swagger UI 5 renders the OpenAPI 3.1 document
 
 
 def test_health_probes_when_up(client: httpx.Client) -> None:

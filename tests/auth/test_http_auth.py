@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client as http_client
 import time
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def test_loopback_without_keys_is_open_then_closes_once_a_key_exists(
     r = http.get("/memories", params={"user_id": "alice"}, headers={"Authorization": f"Token {key}"})
     assert r.status_code == 200
     assert http.get("/health").status_code == 200 and http.get("/openapi.json").status_code == 200
+    assert http.get("/docs").status_code == http.get("/docs/files/swagger-ui.css").status_code == 200
+    # the open prefix reaches the docs' files only: a path that climbs out of it gets nothing
+    port = httpx.URL(str(http.base_url)).port
+    conn = http_client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/docs/files/../../v1/memories?user_id=alice")
+    climbed = conn.getresponse()
+    assert climbed.status == 404 and b"Lisbon" not in climbed.read()
+    conn.close()
 
 
 def test_wrong_malformed_and_revoked_keys_get_401(http: httpx.Client, auth_settings: Settings) -> None:
