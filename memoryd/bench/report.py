@@ -19,6 +19,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -209,12 +210,12 @@ def print_report(result: SpeedResult, console: Console | None = None) -> None:
                       "the figures are skewed; rerun on an idle machine[/]")  # fmt: skip
     for system, state in result.systems.items():
         if state != "measured":
-            console.print(f"[yellow]{system}: {state}[/]")
+            console.print(f"[yellow]{escape(system)}: {escape(state)}[/]")
     for tier in result.search:
         console.print(f"[dim]tier {tier.name}: {tier.memories:,} memories, loaded by {tier.load} "
                       f"in {tier.load_s:.1f} s[/]")  # fmt: skip
     for note in result.notes:
-        console.print(f"[dim]{note}[/]")
+        console.print(f"[dim]{escape(note)}[/]")
 
 
 def to_json(result: SpeedResult) -> dict[str, Any]:
@@ -254,4 +255,5 @@ class RichProgress:
             yield lambda n: self._bars.advance(task_id, n)
         finally:
             self._bars.remove_task(task_id)
-        self.console.print(f"[green]✓[/] {description} [dim]({time.perf_counter() - started:.1f} s)[/]")
+        took = time.perf_counter() - started
+        self.console.print(f"[green]✓[/] {escape(description)} [dim]({took:.1f} s)[/]")

@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from memoryd.bench.mem0_baseline import mem0_available
 from memoryd.bench.quality import report as quality_report
@@ -157,7 +158,7 @@ def speed(
         else:
             result = run_speed(config)
     except (MemorydError, ValueError, OSError) as exc:
-        Console(stderr=True).print(f"[red]bench speed failed:[/] {exc}")
+        Console(stderr=True).print(f"[red]bench speed failed:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     if out is not None:
         written = write_json(result, out)
@@ -323,7 +324,7 @@ def _quality(
         else:
             result = run(None)
     except (MemorydError, ValueError, OSError, KeyError) as exc:
-        Console(stderr=True).print(f"[red]bench {dataset} failed:[/] {exc}")
+        Console(stderr=True).print(f"[red]bench {dataset} failed:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     if as_json:
         doc = quality_report.to_json(result)
@@ -412,9 +413,9 @@ def _run(name: str, bench: Callable[[Callable[[str], None]], T], as_json: bool =
     and with ``--json`` also an error document on stdout."""
     err = Console(stderr=True)
     try:
-        return bench(lambda text: err.print(f"[dim]{text}[/dim]"))
+        return bench(lambda text: err.print(f"[dim]{escape(text)}[/dim]"))
     except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench {name} failed:[/] {exc}", soft_wrap=True)
+        err.print(f"[red]bench {name} failed:[/] {escape(str(exc))}", soft_wrap=True)
         if as_json:
             code = exc.code if isinstance(exc, MemorydError) else "bench_failed"
             doc = {"error": {"code": code, "message": f"bench {name} failed: {exc}"}}
@@ -505,7 +506,7 @@ def load(
         console.print(report_table(result))
         console.print(summary_text(result))
         for example in result.error_examples:
-            console.print(f"[red]error:[/] {example}")
+            console.print(f"[red]error:[/] {escape(str(example))}")
         for text in result.notes:
             console.print(f"note: {text}")
     if result.errors:

@@ -97,6 +97,17 @@ def test_report_table_renders(tiny: SpeedResult) -> None:
         assert needle in text
 
 
+def test_report_prints_notes_and_states_as_written(tiny: SpeedResult) -> None:
+    import dataclasses
+
+    hint = "skipped: mem0 is not installed (pip install 'memoryd[bench]')"
+    result = dataclasses.replace(tiny, systems={**tiny.systems, "mem0": hint}, notes=["[red] stays text"])
+    console = Console(record=True, width=200)
+    print_report(result, console)
+    text = console.export_text()
+    assert "pip install 'memoryd[bench]'" in text and "[red] stays text" in text  # not read as markup
+
+
 def _lat(p50: float, p95: float) -> Latency:
     return Latency(1, p50, p95, p50, p50, p95, [p50])
 

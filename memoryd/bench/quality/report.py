@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from memoryd.bench.quality.results import QualityResult, SystemRun
 
@@ -327,6 +328,6 @@ def print_quality_report(result: QualityResult, console: Console | None = None) 
         console.print(qa, markup=False, highlight=False, soft_wrap=True)
     for name, run in result.systems.items():
         if run.status != "measured":
-            console.print(f"[yellow]{name}: {run.status}[/]")
+            console.print(f"[yellow]{escape(name)}: {escape(run.status)}[/]")
     for what, path in result.files.items():
-        console.print(f"[dim]{what}: {path}[/]")
+        console.print(f"[dim]{escape(what)}: {escape(str(path))}[/]")
