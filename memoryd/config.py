@@ -493,7 +493,9 @@ class PipelineConfig(_Section):
     claim_idle_ms: int = Field(
         30_000, ge=100, description="Pending events idle this long (their worker died) are reclaimed."
     )
-    result_ttl_s: int = Field(86_400, ge=1, description="How long an event's status and result are kept.")
+    result_ttl_s: int = Field(
+        86_400, ge=1, description="How long an event's status and result are kept once it has ended."
+    )
     delete_acked: bool = Field(
         True, description="Delete processed events from the stream (off if other groups read it)."
     )

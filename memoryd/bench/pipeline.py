@@ -203,7 +203,7 @@ class _Run:
                 events = [PipelineEvent(str(uuid.uuid4()), p) for p in payloads[2 * third :]]
                 start = time.perf_counter()
                 for i in range(0, len(events), 1000):
-                    await pipeline.queue.enqueue_many(events[i : i + 1000], settings.pipeline.result_ttl_s)
+                    await pipeline.queue.enqueue_many(events[i : i + 1000])
                 if events:
                     result.enqueue_pipelined = Throughput.of(len(events), time.perf_counter() - start)
                 if pipeline.submissions["bypassed"]:
@@ -300,7 +300,7 @@ class _Run:
             cpu_before = sum(process_cpu(pid) for pid in pids)
             start = time.perf_counter()
             for i in range(0, n, 500):
-                await queue.enqueue_many(events[i : i + 500], settings.pipeline.result_ttl_s)
+                await queue.enqueue_many(events[i : i + 500])
             while (await queue.stats()).counters["processed"] < n:
                 if any(p.poll() is not None for p in self.workers):
                     raise RuntimeError("a benchmark worker died")

@@ -117,7 +117,7 @@ def replay(
         queue = build_queue(settings.pipeline)
         try:
             letters = await _selected(queue, count, ids, "replayed")
-            moved = [] if dry_run else await queue.dlq_replay(letters, settings.pipeline.result_ttl_s)
+            moved = [] if dry_run else await queue.dlq_replay(letters)
             return letters, moved
         finally:
             await queue.close()

@@ -161,7 +161,7 @@ class Pipeline:
         event = PipelineEvent(stored_event_id(event_id, tenant), payload, source=source)
         if time.monotonic() >= self._skip_until:
             try:
-                enqueued = await self.queue.enqueue(event, self.config.result_ttl_s)
+                enqueued = await self.queue.enqueue(event)
             except StorageError as exc:
                 self._down(exc)
             else:
@@ -214,7 +214,7 @@ class Pipeline:
             self._down(exc)
             raise
         if record is None or (user_id is not None and record.owner != user_id):
-            msg = f"no event with id {event_id!r} (unknown, or older than pipeline.result_ttl_s)"
+            msg = f"no event with id {event_id!r} (unknown, or ended longer ago than pipeline.result_ttl_s)"
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 

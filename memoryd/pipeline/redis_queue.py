@@ -160,13 +160,13 @@ class RedisQueue:
             raise StorageError(msg, backend="redis") from exc
 
     # -- producer ------------------------------------------------------------
-    def _enqueue_args(self, event: PipelineEvent, ttl_s: int) -> tuple[list[str], list[Any]]:
+    def _enqueue_args(self, event: PipelineEvent) -> tuple[list[str], list[Any]]:
         fields = event.to_fields()
         keys = [self.keys.status(event.event_id), self.keys.stream, self.keys.stats]
         flat = json.dumps(_flat(fields), ensure_ascii=False)
         owner = event.payload.user_id or ""
         digest = event.payload.digest()
-        return keys, [ttl_s * 1000, fields["created_at"], event.source, event.event_id, flat, owner, digest]
+        return keys, [fields["created_at"], event.source, event.event_id, flat, owner, digest]
 
     @staticmethod
     def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:
@@ -175,20 +175,20 @@ class RedisQueue:
             return Enqueued(event_id, True, str(value))
         return Enqueued(event_id, False, None, _record(_pairs(value)))
 
-    async def enqueue(self, event: PipelineEvent, ttl_s: int) -> Enqueued:
-        keys, args = self._enqueue_args(event, ttl_s)
+    async def enqueue(self, event: PipelineEvent) -> Enqueued:
+        keys, args = self._enqueue_args(event)
         with self._errors("enqueue an event"):
             reply = await self._enqueue(keys=keys, args=args)
         return self._enqueued(event.event_id, reply)
 
-    async def enqueue_many(self, events: list[PipelineEvent], ttl_s: int) -> list[Enqueued]:
+    async def enqueue_many(self, events: list[PipelineEvent]) -> list[Enqueued]:
         """Enqueue in one round trip (each event still atomic and idempotent on its own)."""
         if not events:
             return []
         with self._errors("enqueue events"):
             async with self.client.pipeline(transaction=False) as pipe:
                 for event in events:
-                    keys, args = self._enqueue_args(event, ttl_s)
+                    keys, args = self._enqueue_args(event)
                     await self._enqueue(keys=keys, args=args, client=pipe)
                 replies = await pipe.execute()
         return [self._enqueued(e.event_id, r) for e, r in zip(events, replies)]
@@ -337,15 +337,13 @@ class RedisQueue:
             moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[_now_ms(), limit])
         return int(moved)
 
-    async def begin(
-        self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int, ttl_s: int
-    ) -> list[Begin]:
+    async def begin(self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int) -> list[Begin]:
         if not items:
             return []
         keys = [
             key for event_id, _, _ in items for key in (self.keys.status(event_id), self.keys.lock(event_id))
         ]
-        args: list[Any] = [consumer, lease_ms, _now_iso(), ttl_s * 1000]
+        args: list[Any] = [consumer, lease_ms, _now_iso()]
         args += [value for item in items for value in item]
         with self._errors("lock events"):
             replies = await self._begin(keys=keys, args=args)
@@ -474,7 +472,7 @@ class RedisQueue:
                 entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
         return [_dead_letter(i, f) for i, f in entries]
 
-    async def dlq_replay(self, entries: list[DeadLetter], ttl_s: int) -> list[str]:
+    async def dlq_replay(self, entries: list[DeadLetter]) -> list[str]:
         """Put dead letters back on the stream as fresh first attempts; returns their new ids.
 
         An entry another replay already moved is skipped."""
@@ -493,7 +491,7 @@ class RedisQueue:
                     owner = _raw_owner(letter.fields)
                 keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
                 record = [event_id or "", owner, digest, letter.fields.get("source", "external")]
-                args = [letter.dlq_id, now, ttl_s * 1000, "1" if event_id else "0", *record, *_flat(fields)]
+                args = [letter.dlq_id, now, "1" if event_id else "0", *record, *_flat(fields)]
                 new_id = await self._replay(keys=keys, args=args)
                 if new_id:
                     out.append(str(new_id))

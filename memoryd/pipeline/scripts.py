@@ -3,6 +3,11 @@
 Each script touches only the keys it is given (see :mod:`memoryd.pipeline.keys`),
 so a step either happens whole or not at all — an event is never acknowledged
 without its outcome being recorded, and never enqueued without its status.
+
+A status record expires (``ttl_ms``, ``pipeline.result_ttl_s``) only once its event has
+ended (done or dead-lettered): while the event waits, runs or waits for a retry, it stays,
+so an event queued for longer than that is still known — a retry of its add is still
+recognised, another add under its id still refused.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 __all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
 
 # Enqueue once per event id. KEYS: status, stream, stats.
-# ARGV: ttl_ms, created_at, source, event_id, the entry's field/value pairs as one JSON list
+# ARGV: created_at, source, event_id, the entry's field/value pairs as one JSON list
 # (one argument rather than a dozen: the client encodes far less per event), owner (the
 # payload's user_id or "": event lookups by a user-bound key check it), digest (the payload's
 # fingerprint: a second submission of the id is a retry only with the same one).
@@ -21,24 +26,23 @@ if #known > 0 then
   redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
   return {0, known}
 end
-local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[5])))
-redis.call('HSET', KEYS[1], 'event_id', ARGV[4], 'status', 'queued', 'attempts', '0', 'source', ARGV[3],
-  'created_at', ARGV[2], 'updated_at', ARGV[2], 'stream_id', id, 'owner', ARGV[6] or '',
-  'digest', ARGV[7] or '')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
+redis.call('HSET', KEYS[1], 'event_id', ARGV[3], 'status', 'queued', 'attempts', '0', 'source', ARGV[2],
+  'created_at', ARGV[1], 'updated_at', ARGV[1], 'stream_id', id, 'owner', ARGV[5] or '',
+  'digest', ARGV[6] or '')
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
 """
 
 # Take the processing lock of a batch of events, unless they are finished.
-# KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, ttl_ms, then
+# KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, then
 # event_id, attempts, stream_id of each event. Returns one {state, previous status} per event:
 # state is claimed, duplicate (done or dead-lettered) or busy (another worker holds the lock).
 BEGIN = """
 local out = {}
 for i = 1, #KEYS / 2 do
   local status, lock = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 4 + 3 * (i - 1)
+  local base = 3 + 3 * (i - 1)
   local st = redis.call('HGET', status, 'status')
   if st == 'done' or st == 'dead_lettered' then
     out[i] = {'duplicate', st}
@@ -51,7 +55,7 @@ for i = 1, #KEYS / 2 do
       redis.call('HSET', status, 'event_id', ARGV[base + 1], 'status', 'processing', 'consumer', ARGV[1],
         'attempts', ARGV[base + 2], 'updated_at', ARGV[3], 'stream_id', ARGV[base + 3])
       redis.call('HSETNX', status, 'created_at', ARGV[3])
-      redis.call('PEXPIRE', status, ARGV[4])
+      redis.call('PERSIST', status)  -- unfinished: kept (a record from before this rule expired)
       out[i] = {'claimed', st or ''}
     end
   end
@@ -92,7 +96,6 @@ for i = 6, #ARGV do
     if o.event == '1' then
       redis.call('HSET', status, 'status', 'failed', 'error', o.error, 'retry_at', o.retry_at,
         'updated_at', ARGV[3], 'attempts', o.attempts)
-      redis.call('PEXPIRE', status, ARGV[4])
     end
     counts.retried = counts.retried + 1
   elseif acked == 1 and o.kind == 'dead' then
@@ -123,23 +126,23 @@ return #due
 """
 
 # Move one dead letter back to the stream, once. KEYS: dlq, stream, status, stats.
-# ARGV: dlq_id, now, ttl_ms, has_event, event_id, owner, digest, source, then the entry's field/value
+# ARGV: dlq_id, now, has_event, event_id, owner, digest, source, then the entry's field/value
 # pairs. Returns the new id or false. A status record that expired meanwhile is made whole again
 # (event id, owner, digest, source), so its user can look the event up and retry its add.
 REPLAY = """
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
 local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
-if ARGV[4] == '1' then
+if ARGV[3] == '1' then
   if redis.call('EXISTS', KEYS[3]) == 0 then
-    redis.call('HSET', KEYS[3], 'event_id', ARGV[5], 'owner', ARGV[6], 'digest', ARGV[7], 'source', ARGV[8],
+    redis.call('HSET', KEYS[3], 'event_id', ARGV[4], 'owner', ARGV[5], 'digest', ARGV[6], 'source', ARGV[7],
       'created_at', ARGV[2])
   end
   redis.call('HSET', KEYS[3], 'status', 'queued', 'stream_id', id, 'updated_at', ARGV[2], 'attempts', '0')
   redis.call('HDEL', KEYS[3], 'error', 'dlq_id', 'retry_at', 'result', 'finished_at')
   redis.call('HINCRBY', KEYS[3], 'replays', 1)
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  redis.call('PERSIST', KEYS[3])  -- queued again: kept until it ends
 end
 redis.call('HINCRBY', KEYS[4], 'replayed', 1)
 return id

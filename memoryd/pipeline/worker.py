@@ -385,7 +385,7 @@ class Worker:
         if not candidates:
             return []
         items = [(j.event.event_id, j.attempts, j.delivery.stream_id) for j in candidates]
-        answers = await self.queue.begin(items, self.consumer, self.lease_ms, self.config.result_ttl_s)
+        answers = await self.queue.begin(items, self.consumer, self.lease_ms)
         jobs = []
         for job, answer in zip(candidates, answers):
             if answer.state == "claimed":

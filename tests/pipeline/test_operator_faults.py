@@ -5,6 +5,7 @@ that is not there."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 
 from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import ConflictError
 from memoryd.pipeline import SCHEMA_VERSION, EventQueue, EventStatus, PipelineEvent, build_queue
 from memoryd.pipeline.base import Outcome
 from memoryd.pipeline.local_redis import LocalRedis
@@ -119,11 +121,11 @@ async def test_a_dead_letter_replayed_after_its_status_expired_is_its_users_agai
         unreadable = PipelineEvent("chat-7", turn("bo", 7), version=SCHEMA_VERSION + 2)
         fine = PipelineEvent("chat-42", replace(turn("ana", 1), mode="fine"))  # no LLM here: a dead letter
         for event in (fine, unreadable):
-            assert (await queue.enqueue(event, 1)).created
+            assert (await queue.enqueue(event)).created
         assert (await burst(short, embedder)).dead_lettered == 2
         await wait_until(lambda: _expired(queue, "chat-42", "chat-7"), timeout=10, what="statuses expiring")
 
-        assert len(await queue.dlq_replay(await queue.dlq_list(10), 3600)) == 2
+        assert len(await queue.dlq_replay(await queue.dlq_list(10))) == 2
         record = await pipeline.event("chat-42", user_id="ana")  # what ana's user key asks
         assert record.status is EventStatus.QUEUED and record.source == "api"
         assert (await pipeline.event("chat-7", user_id="bo")).status is EventStatus.QUEUED
@@ -138,7 +140,7 @@ async def _expired(queue: EventQueue, *event_ids: str) -> bool:
 
 async def test_lag_is_reported_while_workers_finish_their_batches_out_of_order(queue: EventQueue) -> None:
     for n in range(12):
-        assert (await queue.enqueue(PipelineEvent(f"e-{n}", turn("ana", n)), 3600)).created
+        assert (await queue.enqueue(PipelineEvent(f"e-{n}", turn("ana", n)))).created
     await queue.ensure_group()
     slow = await queue.read("slow", 5, None)  # still working on its batch
     fast = await queue.read("fast", 5, None)
@@ -151,10 +153,10 @@ async def test_lag_is_reported_while_workers_finish_their_batches_out_of_order(q
 
 async def test_a_stalled_workers_keepalive_leaves_an_entry_another_worker_reclaimed(queue: EventQueue) -> None:
     for n in range(2):
-        assert (await queue.enqueue(PipelineEvent(f"k-{n}", turn("ana", n)), 3600)).created
+        assert (await queue.enqueue(PipelineEvent(f"k-{n}", turn("ana", n)))).created
     await queue.ensure_group()
     mine, taken = await queue.read("a", 2, None)
-    begun = await queue.begin([("k-0", 1, mine.stream_id), ("k-1", 1, taken.stream_id)], "a", 60_000, 3600)
+    begun = await queue.begin([("k-0", 1, mine.stream_id), ("k-1", 1, taken.stream_id)], "a", 60_000)
     assert [b.state for b in begun] == ["claimed", "claimed"]
     # Worker a stalls: k-1's lease runs out, and worker b reclaims its entry and takes its lock.
     await queue.client.xclaim(queue.keys.stream, queue.config.group, "b", 0, [taken.stream_id], justid=True)
@@ -167,3 +169,27 @@ async def test_a_stalled_workers_keepalive_leaves_an_entry_another_worker_reclai
     assert owners == {mine.stream_id: "a", taken.stream_id: "b"}  # b keeps what it reclaimed
     assert await queue.client.get(queue.keys.lock("k-1")) == "b"
     assert await queue.client.pttl(queue.keys.lock("k-0")) > 60_000  # a's own lease was extended
+
+
+async def test_an_event_queued_longer_than_result_ttl_is_still_known_until_it_ends(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    short = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, result_ttl_s=1)
+    async with producer(short, embedder) as (pipeline, memory):
+        first = await pipeline.submit_add(memory, turn("ana", 1), event_id="slow-1")
+        assert first.accepted and first.status is EventStatus.QUEUED
+        await asyncio.sleep(2.5)  # no worker runs: the event waits longer than result_ttl_s
+        assert (await pipeline.event("slow-1")).status is EventStatus.QUEUED
+        retry = await pipeline.submit_add(memory, turn("ana", 1), event_id="slow-1")
+        assert retry.duplicate and retry.status is EventStatus.QUEUED  # the client's retry: a NOOP
+        try:
+            other = await pipeline.submit_add(memory, turn("ana", 2), event_id="slow-1")
+        except ConflictError:
+            pass
+        else:
+            raise AssertionError(f"another add under a queued event's id was taken: {other}")
+        assert (await pipeline.queue.stats()).stream_length == 1
+        assert (await burst(short, embedder)).processed == 1
+        assert (await pipeline.event("slow-1")).status is EventStatus.DONE
+        await wait_until(lambda: _expired(pipeline.queue, "slow-1"), timeout=10, what="the ended event expiring")
+    assert stored(short.storage.path) == Counter({("ana", "ana says fact number 1.0 about the hills"): 1})

@@ -119,12 +119,12 @@ async def test_a_dead_letter_this_code_cannot_read_is_replayed_with_its_status_r
         "chat-42", AddPayload([{"role": "user", "content": "I keep bees"}], user_id="ana"),
         version=schema.SCHEMA_VERSION + 2, attempt=2,
     )  # fmt: skip
-    assert (await queue.enqueue(newer, 3600)).created
+    assert (await queue.enqueue(newer)).created
     assert (await burst(psettings, embedder, "old")).dead_lettered == 1  # too new for this worker
     (letter,) = await queue.dlq_list(10)
     assert (await queue.status("chat-42")).status is EventStatus.DEAD_LETTERED  # type: ignore[union-attr]
 
-    (new_id,) = await queue.dlq_replay([letter], 3600)  # run by code that cannot read it either
+    (new_id,) = await queue.dlq_replay([letter])  # run by code that cannot read it either
     record = await queue.status("chat-42")
     assert record is not None and record.status is EventStatus.QUEUED and record.stream_id == new_id
     ((_, fields),) = await queue.client.xrange(queue.keys.stream, new_id, new_id)  # type: ignore[attr-defined]
@@ -167,7 +167,7 @@ async def test_payload_fields_of_a_newer_version_survive_a_retry_and_a_replay(
         assert (retry["v"], retry["trace_id"], retry["attempt"]) == (next_version, "t-1", "2")
 
         (letter,) = await queue.dlq_list(10)
-        (new_id,) = await queue.dlq_replay([letter], 3600)
+        (new_id,) = await queue.dlq_replay([letter])
         ((_, replayed),) = await client.xrange(queue.keys.stream, new_id, new_id)
         assert json.loads(replayed["payload"])["priority"] == "high"
         assert json.loads(replayed["payload"])["mode"] == "fine"
