@@ -13,7 +13,8 @@ each class knows the HTTP status the REST server answers with::
     ├── PermissionDeniedError (403)       the key's role may not do this
     ├── NotFoundError (404)               an id or scope that does not exist (or not yours)
     ├── ConflictError (409)               the store disagrees with the request
-    │   └── EmbedderMismatchError (409)   the store was built with another model
+    │   ├── EmbedderMismatchError (409)   the store was built with another model
+    │   └── EventAppliedError (409)       a pipeline event's add is in the store already
     ├── RateLimitedError (429)            the key is over its request rate; retry later
     ├── NotSupportedError (501)           a feature reserved for a later release
     └── BackendUnavailableError (503)     a storage engine or model is down
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "EmbedderMismatchError",
+    "EventAppliedError",
     "InvalidFilterError",
     "InvalidInputError",
     "LLMError",
@@ -166,6 +168,13 @@ class EmbedderMismatchError(ConflictError):
     """The store's vectors were made by another embedding model or dimension."""
 
     code = "embedder_mismatch"
+
+
+class EventAppliedError(ConflictError):
+    """A write carrying an async-pipeline event id found that event applied already (another
+    worker's delivery of it, or the synchronous path's): nothing of this write was stored."""
+
+    code = "event_applied"
 
 
 class NotSupportedError(MemorydError):

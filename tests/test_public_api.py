@@ -34,6 +34,7 @@ def test_one_exception_tree_with_http_statuses() -> None:
         "ConfigError": 500,
         "ConflictError": 409,
         "EmbedderMismatchError": 409,
+        "EventAppliedError": 409,
         "InvalidFilterError": 422,
         "InvalidInputError": 422,
         "LLMError": 503,

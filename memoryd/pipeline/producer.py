@@ -25,7 +25,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
-from memoryd.errors import BackendUnavailableError, ConflictError, NotFoundError, StorageError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    EventAppliedError,
+    NotFoundError,
+    StorageError,
+)
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
@@ -40,6 +46,7 @@ from memoryd.pipeline.events import (
 )
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
 from memoryd.registry import resolve
+from memoryd.storage.events import applying_events
 
 __all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "build_queue"]
 
@@ -184,20 +191,33 @@ class Pipeline:
                 return Submission(
                     event_id, record.status if record else EventStatus.QUEUED, "queued", True, record
                 )
-        return await self._fallback(memory, payload, event_id)
+        return await self._fallback(memory, payload, event_id, event.event_id)
 
-    async def _fallback(self, memory: AsyncMemory, payload: AddPayload, event_id: str) -> Submission:
+    async def _fallback(
+        self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str
+    ) -> Submission:
         reason = f"the event queue is unreachable ({self.last_error or 'Redis is down'})"
         if self.config.on_unavailable == "reject":
             self.submissions["rejected"] += 1
             raise BackendUnavailableError(
-                f"{reason}; pipeline.on_unavailable is 'reject', so nothing was stored: retry later",
+                f"{reason}; pipeline.on_unavailable is 'reject', so it was not processed here (if Redis "
+                "took the event before it failed to answer, a worker stores it): retry later with the same "
+                "event_id, which is never applied twice",
                 event_id=event_id,
             )
-        results = await memory.add(
-            payload.messages, **payload.scope(), metadata=payload.metadata, timestamp=payload.timestamp,
-            mode=payload.mode,
-        )  # fmt: skip
+        # Redis may have queued the event all the same (it answered too late): recorded in the
+        # store with this write, so a worker that gets it later stores nothing again.
+        fast = (payload.mode or ("fine" if memory.router is not None else "fast")) == "fast"
+        try:
+            with applying_events([stored_id] if fast else []):
+                results = await memory.add(
+                    payload.messages, **payload.scope(), metadata=payload.metadata,
+                    timestamp=payload.timestamp, mode=payload.mode,
+                )  # fmt: skip
+        except EventAppliedError:  # the client's retry of an add this path applied a moment ago
+            self.submissions["duplicate"] += 1
+            reason += "; this event was applied to the store already: nothing stored again"
+            return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
         self.submissions["bypassed"] += 1
         reason += "; processed synchronously"
         return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)

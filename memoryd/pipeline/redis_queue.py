@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -166,7 +167,8 @@ class RedisQueue:
         flat = json.dumps(_flat(fields), ensure_ascii=False)
         owner = event.payload.user_id or ""
         digest = event.payload.digest()
-        return keys, [fields["created_at"], event.source, event.event_id, flat, owner, digest]
+        nonce = uuid.uuid4().hex  # this submission's (see scripts.ENQUEUE)
+        return keys, [fields["created_at"], event.source, event.event_id, flat, owner, digest, nonce]
 
     @staticmethod
     def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:

@@ -18,18 +18,23 @@ __all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
 # ARGV: created_at, source, event_id, the entry's field/value pairs as one JSON list
 # (one argument rather than a dozen: the client encodes far less per event), owner (the
 # payload's user_id or "": event lookups by a user-bound key check it), digest (the payload's
-# fingerprint: a second submission of the id is a retry only with the same one).
+# fingerprint: a second submission of the id is a retry only with the same one), nonce (this
+# submission's: when the client library sends the script again after a lost answer, the second
+# run finds its own first one, and answers as it did).
 # Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id.
 ENQUEUE = """
 local known = redis.call('HGETALL', KEYS[1])
 if #known > 0 then
+  if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'nonce') == ARGV[7] then
+    return {1, redis.call('HGET', KEYS[1], 'stream_id')}
+  end
   redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
   return {0, known}
 end
 local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
 redis.call('HSET', KEYS[1], 'event_id', ARGV[3], 'status', 'queued', 'attempts', '0', 'source', ARGV[2],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'stream_id', id, 'owner', ARGV[5] or '',
-  'digest', ARGV[6] or '')
+  'digest', ARGV[6] or '', 'nonce', ARGV[7] or '')
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
 """

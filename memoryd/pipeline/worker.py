@@ -20,11 +20,14 @@ One loop, one batch at a time:
    letter (permanent errors, or attempts used up) — see :mod:`.policy`.
 
 Idempotency in the store, for a worker that dies after its commit but before
-step 4: the redelivered event is processed again, and memoryd's exact-duplicate
-rule (same normalised text and role in the same scope is a ``NOOP`` naming the
-stored memory) turns every message into a NOOP; fine mode extracts facts only
-from messages that were ADDed, and commits episodes and facts in one
-transaction. So the store never holds an event twice.
+step 4, or stalls past its lease while another worker takes the event over, or an
+event the producer's synchronous path applied while Redis did not answer: a fast-mode
+add records its event ids in the store with its write (:mod:`memoryd.storage.events`),
+and a write naming one recorded already is refused whole, so the event ends done with
+nothing stored again (``skipped``); ids already recorded are found before the batch
+runs. Fine mode relies on memoryd's exact-duplicate rule (same normalised text and role
+in the same scope is a ``NOOP``): it extracts facts only from messages that were ADDed,
+and commits episodes and facts in one transaction.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
@@ -51,7 +54,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
-from memoryd.errors import InvalidInputError, MemorydError, StorageError
+from memoryd.errors import EventAppliedError, InvalidInputError, MemorydError, StorageError
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
@@ -60,6 +63,7 @@ from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
 from memoryd.pipeline.events import PipelineEvent, readable_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
+from memoryd.storage.events import applying_events
 from memoryd.tenancy import Tenants
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
@@ -331,6 +335,7 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
                 outcomes.extend(self._failed(job, exc) for job in group)
                 continue
+            group = await self._skip_applied(memory, group, outcomes)
             plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
             fast = [call for calls in plans for call in calls if call.mode == "fast"]
             await self._prefetch(memory, fast)
@@ -350,6 +355,9 @@ class Worker:
         try:
             async with memory.storage.records.transaction():
                 results = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
+        except EventAppliedError:  # one was applied meanwhile (nothing of these was): each on its own
+            each = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
+            return [o for scope in each for o in scope]
         except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of these was stored
             if results is None:
                 return [self._failed(job, exc) for job in jobs]
@@ -446,9 +454,13 @@ class Worker:
         return out
 
     async def _run_call(self, memory: AsyncMemory, call: AddCall) -> list[Outcome]:
+        events = [job.event.event_id for job in call.jobs] if call.mode == "fast" else []
         try:
-            results = await self._add(memory, call)
+            with applying_events(events):
+                results = await self._add(memory, call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome: retry or dead letter
+            if isinstance(exc, EventAppliedError) and len(call.jobs) == 1:
+                return [self._applied(call.jobs[0])]  # another delivery of it, or the synchronous path
             if len(call.jobs) > 1 and not is_transient(exc):
                 out: list[Outcome] = []  # find the culprit: each event on its own
                 for job, start, count in zip(call.jobs, call.offsets, call.counts):
@@ -462,6 +474,19 @@ class Worker:
             Outcome("done", job.delivery, event_id=job.event.event_id, result=result, attempts=job.attempts)
             for job, result in zip(call.jobs, split_results(call, results))
         ]
+
+    async def _skip_applied(self, memory: AsyncMemory, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
+        """Jobs whose event the store recorded as applied end here, done with nothing stored again."""
+        applied = await memory.storage.records.applied([job.event.event_id for job in jobs])
+        outcomes.extend(self._applied(job) for job in jobs if job.event.event_id in applied)
+        return [job for job in jobs if job.event.event_id not in applied]
+
+    @staticmethod
+    def _applied(job: Job) -> Outcome:
+        event_id = job.event.event_id
+        log.info("event %s: applied to the store already; nothing stored again", event_id)
+        result = {"results": [], "skipped": _APPLIED}
+        return Outcome("done", job.delivery, event_id=event_id, result=result, attempts=job.attempts)
 
     def _failed(self, job: Job, exc: BaseException) -> Outcome:
         if not is_transient(exc) or job.attempts >= self.config.max_attempts:
@@ -522,6 +547,10 @@ class Worker:
 
 
 _ERASED = "its user was deleted (or the store reset) after it was queued"
+_APPLIED = (
+    "it was applied to the store already (by another delivery of it, or processed synchronously while "
+    "the queue did not answer): nothing was stored again"
+)
 
 
 def _by_tenant(jobs: list[Job]) -> dict[str, list[Job]]:

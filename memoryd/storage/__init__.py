@@ -26,6 +26,7 @@ from memoryd.storage.base import (
     UsageStore,
     VectorIndex,
 )
+from memoryd.storage.events import pending_events
 from memoryd.storage.resources import Resources
 
 # The record store's meta key an import sets to its source while it loads, and empties once complete.
@@ -131,6 +132,9 @@ class Storage:
 
         Returns what the write did to the graph (mem0's ``relations`` of an add).
         """
+        pending = pending_events()  # an async-pipeline event this write applies (storage/events.py)
+        if pending is not None:
+            changes.events = [*changes.events, *pending.ids]
         if not changes:
             return GraphDiff()
         async with self.records.transaction():
@@ -143,6 +147,8 @@ class Storage:
             diff = await self.graph.apply(changes)
             if self.segments is not None:
                 await self.segments.apply(changes)
+        if pending is not None:
+            pending.recorded = True  # committed (or staged in the caller's transaction)
         return diff
 
     async def reset(self) -> None:

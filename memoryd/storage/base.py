@@ -116,7 +116,10 @@ class ChangeSet:
     current asserts them as well. ``deletes`` (hard delete) also removes the
     relations only those memories asserted, and entities left with none.
     ``tiers`` is what the write changes in the memory hierarchy (turns entering
-    short-term or moving into segments, segments, deferred heat).
+    short-term or moving into segments, segments, deferred heat). ``events`` are the
+    async pipeline's event ids whose add this write is: recorded with it, and a write
+    naming one recorded already fails whole (:class:`~memoryd.errors.EventAppliedError`),
+    so no event is applied twice, by two workers or by a worker after the synchronous path.
     """
 
     upserts: list[StoredMemory] = field(default_factory=list)
@@ -126,10 +129,12 @@ class ChangeSet:
     graph_close: list[RelationClose] = field(default_factory=list)
     graph_close_memories: list[str] = field(default_factory=list)
     tiers: TierChanges | None = None
+    events: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
             self.tiers
+            or self.events
             or self.upserts
             or self.deletes
             or self.history
@@ -156,6 +161,10 @@ class RecordStore(Protocol):
         """The current or superseded memories with these ids (absent ones left out). ``shared``:
         the caller only reads them, so a backend may hand out records it keeps cached (their
         metadata included) instead of copies."""
+        ...
+
+    async def applied(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these pipeline event ids a committed write recorded (:attr:`ChangeSet.events`)."""
         ...
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:

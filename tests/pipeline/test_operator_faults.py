@@ -193,3 +193,16 @@ async def test_an_event_queued_longer_than_result_ttl_is_still_known_until_it_en
         assert (await pipeline.event("slow-1")).status is EventStatus.DONE
         await wait_until(lambda: _expired(pipeline.queue, "slow-1"), timeout=10, what="the ended event expiring")
     assert stored(short.storage.path) == Counter({("ana", "ana says fact number 1.0 about the hills"): 1})
+
+
+async def test_an_enqueue_sent_again_after_a_lost_answer_is_still_this_submissions(queue: EventQueue) -> None:
+    # The client library sends the script again when Redis answered too late: the second run finds
+    # the first one's record, and the add is reported queued (not a duplicate of itself).
+    event = PipelineEvent("twice-1", turn("ana", 1))
+    keys, args = queue._enqueue_args(event)  # type: ignore[attr-defined]
+    first = queue._enqueued(event.event_id, await queue._enqueue(keys=keys, args=args))  # type: ignore[attr-defined]
+    again = queue._enqueued(event.event_id, await queue._enqueue(keys=keys, args=args))  # type: ignore[attr-defined]
+    assert first.created and again.created and first.stream_id == again.stream_id
+    other = await queue.enqueue(event)  # another submission of the same event: a duplicate
+    assert not other.created and other.existing is not None
+    assert (await queue.stats()).stream_length == 1

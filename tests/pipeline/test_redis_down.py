@@ -9,7 +9,7 @@ import pytest
 
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import BackendUnavailableError, StorageError
-from memoryd.pipeline import EventStatus
+from memoryd.pipeline import EventStatus, PipelineEvent
 from memoryd.pipeline.local_redis import LocalRedis, free_port
 from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import producer, stored, turn, wait_until, worker_over
@@ -83,3 +83,31 @@ async def test_with_redis_unreachable_adds_are_refused_when_so_configured(
         assert (health["status"], health["writes"]) == ("degraded", "rejected")
         assert pipeline.submissions["rejected"] == 1
     assert not stored(settings.storage.path)
+
+
+async def test_an_add_processed_synchronously_and_also_queued_is_stored_once(
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
+) -> None:
+    # Redis took the event but answered too late: the producer processed it synchronously, and a
+    # worker gets the queued copy later, after the user deleted what it stored.
+    dead = pipeline_settings(tmp_path / "m.db", f"redis://127.0.0.1:{free_port()}/0", "late:")
+    live = pipeline_settings(tmp_path / "m.db", redis_server.url, "late:")
+    payload = turn("ana", 1)
+    async with producer(dead, embedder) as (pipeline, memory):
+        done = await pipeline.submit_add(memory, payload, event_id="late-1")
+        assert (done.pipeline, done.status) == ("bypassed", EventStatus.DONE)
+        again = await pipeline.submit_add(memory, payload, event_id="late-1")  # the client's retry
+        assert again.results is not None and {r.event.value for r in again.results} == {"NOOP"}
+        stored_id = done.results[0].id if done.results is not None else None
+        assert stored_id is not None
+        await memory.delete(stored_id, user_id="ana")
+        gone = await pipeline.submit_add(memory, payload, event_id="late-1")  # a retry after the delete
+        assert gone.duplicate and gone.status is EventStatus.DONE and not stored(dead.storage.path)
+    async with producer(live, embedder) as (pipeline, memory):
+        assert (await pipeline.queue.enqueue(PipelineEvent("late-1", payload))).created
+        async with worker_over(live, embedder) as worker:
+            report = await asyncio.wait_for(worker.run(burst=True), timeout=60)
+        assert report.processed == 1
+        record = await pipeline.event("late-1")
+        assert record.status is EventStatus.DONE and "applied to the store already" in str(record.result)
+    assert not stored(live.storage.path)  # the deleted memory did not come back

@@ -248,3 +248,31 @@ async def test_a_heartbeat_that_eats_its_cancellation_does_not_keep_the_worker_r
         report = await asyncio.wait_for(worker.run(burst=True), timeout=10)
         assert report.processed == 1 and (await pipeline.event("beat-1")).status is EventStatus.DONE
         assert queue.eaten == 1  # run()'s cancel landed in the stuck heartbeat, and was eaten
+
+
+async def test_two_workers_applying_one_event_at_once_store_it_once(tmp_path: Path, embedder: USEEmbedder) -> None:
+    # A worker that stalled past its lease, and the one that took the event over, both reach the
+    # store with it: each looks for duplicates before the other commits (without the event's id in
+    # the write, this race stores every message twice; checked by hand).
+    from memoryd import AsyncMemory, load_settings
+    from memoryd.errors import EventAppliedError
+    from memoryd.storage.events import applying_events
+
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
+    first, second = AsyncMemory(settings, embedder=embedder), AsyncMemory(settings, embedder=embedder)
+    payload = turn("dupe", 1, messages=3)
+
+    async def apply(memory: AsyncMemory) -> str:
+        try:
+            with applying_events(["race-1"]):
+                await memory.add(payload.messages, user_id="dupe")
+        except EventAppliedError:
+            return "refused"
+        return "stored"
+
+    async with first, second:
+        await first.add("warm up", user_id="other")
+        outcomes = sorted(await asyncio.gather(apply(first), apply(second)))
+    counts = stored(tmp_path / "m.db")
+    episodes = {k: n for k, n in counts.items() if k[0] == "dupe" and "fact number" in k[1]}
+    assert outcomes == ["refused", "stored"] and set(episodes.values()) == {1} and len(episodes) == 3

@@ -197,3 +197,19 @@ async def test_meta_and_reset(store: Storage) -> None:
     assert await store.records.get_many([m.id]) == {}
     assert await store.vectors.search(unit(1), scope=Scope("u1"), limit=5) == []
     assert await store.keywords.search(["reset"], scope=Scope("u1"), limit=5) == []
+
+
+async def test_a_write_naming_an_applied_event_fails_whole_and_stores_nothing(store: Storage) -> None:
+    from memoryd.errors import EventAppliedError
+
+    first, second = record("I keep bees"), record("I keep bees too")
+    await store.commit(ChangeSet(upserts=[StoredMemory(first, unit(1), ["bees"])], events=["ev-1"]))
+    assert await store.records.applied(["ev-1", "ev-2"]) == {"ev-1"}
+    with pytest.raises(EventAppliedError) as refused:
+        await store.commit(ChangeSet(upserts=[StoredMemory(second, unit(2), ["bees"])], events=["ev-2", "ev-1"]))
+    assert refused.value.status_code == 409 and "ev-1" in refused.value.message
+    assert set(await store.records.get_many([first.id, second.id])) == {first.id}  # nothing of the second
+    assert await store.records.applied(["ev-2"]) == set()  # rolled back with it
+    assert [mid for mid, _ in await store.vectors.search(unit(2), scope=second.scope, limit=5)] == [first.id]
+    await store.reset()
+    assert await store.records.applied(["ev-1"]) == set()

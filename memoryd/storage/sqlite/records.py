@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import StorageError
+from memoryd.errors import EventAppliedError, StorageError
 from memoryd.filters import Filter, parse_filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
@@ -60,7 +62,11 @@ CREATE TABLE IF NOT EXISTS history (
     user_id TEXT, agent_id TEXT, run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
+CREATE TABLE IF NOT EXISTS applied_events (event_id TEXT PRIMARY KEY, applied_at REAL NOT NULL)
+    WITHOUT ROWID;
 """
+# How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
+APPLIED_KEEP_S = 30 * 86_400
 
 # Reads of at most this many rows through a key or an index run on the calling thread
 # (:meth:`SQLiteDatabase.read` ``point``).
@@ -134,6 +140,22 @@ def _decode(row: Sequence[Any]) -> MemoryRecord:
         valid_from=from_epoch(row[14]),  # type: ignore[arg-type]
         valid_to=from_epoch(row[15]),
     )
+
+
+def _record_events(conn: sqlite3.Connection, events: list[str]) -> None:
+    """Record the pipeline events a write applies, in its transaction; one recorded already fails
+    the write whole (:class:`EventAppliedError`). Ids older than :data:`APPLIED_KEEP_S` go."""
+    now = time.time()
+    for event_id in events:
+        try:
+            conn.execute("INSERT INTO applied_events (event_id, applied_at) VALUES (?, ?)", (event_id, now))
+        except sqlite3.IntegrityError:
+            raise EventAppliedError(
+                f"event {event_id!r} was applied to this store already: nothing of this write was stored",
+                field="event_id",
+            ) from None
+    if random.random() < 0.01:  # now and then: a small table, pruned without a timer
+        conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
 
 
 def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
@@ -290,7 +312,11 @@ class SQLiteRecordStore:
             for h in changes.history
         ]
 
+        events = list(changes.events)
+
         def op(conn: sqlite3.Connection) -> None:
+            if events:
+                _record_events(conn, events)
             if rows:
                 conn.executemany(
                     f"INSERT INTO memories ({_COLS}) VALUES ({', '.join('?' * 16)}) "
@@ -341,6 +367,19 @@ class SQLiteRecordStore:
         self.cache.store(loaded, version)
         found.update(loaded)
         return {i: found[i] for i in wanted if i in found}
+
+    async def applied(self, event_ids: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(event_ids))
+
+        def op(conn: sqlite3.Connection) -> set[str]:
+            out: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = f"SELECT event_id FROM applied_events WHERE event_id IN ({','.join('?' * len(chunk))})"
+                out.update(r[0] for r in conn.execute(sql, chunk))
+            return out
+
+        return await self.db.read(op, point=True) if wanted else set()
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
         wanted = list(dict.fromkeys(hashes))
@@ -509,6 +548,7 @@ class SQLiteRecordStore:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM memories")
             conn.execute("DELETE FROM history")
+            conn.execute("DELETE FROM applied_events")
 
         def after() -> None:
             self.cache.clear()
