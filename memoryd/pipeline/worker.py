@@ -72,6 +72,7 @@ log = logging.getLogger("memoryd.pipeline")
 
 RATE_WINDOW_S = 60.0
 RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
+BURST_CONNECT_S = 30.0  # how long a --burst worker tries to reach Redis before it gives up (exit 1)
 # Prefetch embeddings when a batch's calls average fewer messages than this: a local model
 # embeds ~10% fewer texts per CPU-second in batches of 8 than of 32, and no better beyond.
 PREFETCH_BELOW = 16
@@ -176,7 +177,7 @@ class Worker:
 
     async def run(self, *, burst: bool = False) -> WorkerReport:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
-        await self._connect()
+        await self._connect(give_up_s=BURST_CONNECT_S if burst else None)
         # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
         beating = asyncio.Event()
         beating.set()
@@ -200,8 +201,10 @@ class Worker:
             log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
         return self.report
 
-    async def _connect(self) -> None:
-        delay = 0.1
+    async def _connect(self, *, give_up_s: float | None = None) -> None:
+        """Reach Redis, trying again and again; with ``give_up_s`` (burst mode: a job run by cron
+        must not pile up behind a Redis that is down) only that long."""
+        delay, started = 0.1, time.monotonic()
         while True:
             try:
                 await self.queue.ensure_group()
@@ -210,6 +213,10 @@ class Worker:
             except StorageError as exc:
                 if self._stop.is_set():
                     raise
+                if give_up_s is not None and time.monotonic() - started >= give_up_s:
+                    raise StorageError(
+                        f"{exc.message}; gave up after {give_up_s:.0f} s (burst mode)", backend="redis"
+                    ) from exc
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)

@@ -111,3 +111,15 @@ async def test_an_add_processed_synchronously_and_also_queued_is_stored_once(
         record = await pipeline.event("late-1")
         assert record.status is EventStatus.DONE and "applied to the store already" in str(record.result)
     assert not stored(live.storage.path)  # the deleted memory did not come back
+
+
+async def test_a_burst_worker_gives_up_on_a_redis_that_is_down(
+    tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memoryd.pipeline import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "BURST_CONNECT_S", 1.0)  # 30 s in real use
+    down = pipeline_settings(tmp_path / "m.db", f"redis://127.0.0.1:{free_port()}/0", "gone:")
+    async with worker_over(down, embedder) as worker:
+        with pytest.raises(StorageError, match="gave up after 1 s"):
+            await asyncio.wait_for(worker.run(burst=True), timeout=20)  # not forever, as a cron job would pile up
