@@ -728,9 +728,13 @@ class AsyncMemory:
             checks["llm"] = {"status": "not configured", "mode": "fast"}
         else:
             stats = self.router.stats()
-            closed = [t for t in stats["targets"].values() if t["state"] != "open"]
+            targets = stats["targets"].values()
+            closed = [t for t in targets if t["state"] != "open"]
             # An LLM outage never fails a write (episodes are still stored): degraded, not unavailable.
-            checks["llm"] = {"status": "ok" if closed else "degraded", "mode": "fine", **stats}
+            # Before any call nothing is known (`memoryd doctor` asks it): "untested", not "ok".
+            tried = any(t["calls"] or t["failures"] or t["successes"] for t in targets)
+            status = ("ok" if tried else "untested") if closed else "degraded"
+            checks["llm"] = {"status": status, "mode": "fine", **stats}
         return {
             "status": "ok" if ok else "unavailable",
             "checks": checks,

@@ -77,12 +77,20 @@ def server_stores(state: Any) -> StoreFor:
 class Gateway:
     """The chat gateway of one server."""
 
-    def __init__(self, settings: Settings, store_for: StoreFor, *, router: Router | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store_for: StoreFor,
+        *,
+        router: Router | None = None,
+        close_router: bool = True,
+    ) -> None:
         self.settings = settings
         self.config = settings.gateway
         if router is None and self.config.enabled:
             router = build_router(settings)
         self.router = router
+        self._close_router = close_router  # False: the server's, shared with its memory (closes it)
         self.writeback = WriteBack(settings.limits)
         self.meter = UsageMeter(store_for, self.config.usage_flush_s)
         self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
@@ -102,7 +110,7 @@ class Gateway:
         """Finish the write-backs in flight, save usage, close the upstream connections."""
         await self.writeback.drain()
         await self.meter.aclose()
-        if self.router is not None:
+        if self.router is not None and self._close_router:
             await self.router.aclose()
 
     # -- one call ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from memoryd import __version__
 from memoryd.config import Settings, load_settings
 from memoryd.gateway import Gateway, server_stores
 from memoryd.gateway import routes as gateway_routes
+from memoryd.llm import build_router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server import health, routes_admin, routes_mcp, routes_mem0, routes_pipeline, routes_v1
@@ -51,13 +52,20 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     """The REST app. ``settings`` default to the memory's, else :func:`load_settings`."""
     settings = settings or (memory.settings if memory is not None else load_settings())
     state = health.ServerState(settings=settings, memory=memory)
-    state.gateway = gateway = Gateway(settings, server_stores(state))  # the chat gateway (needs [llm])
+    # One router for the server's own memory (fine mode) and the chat gateway: one set of breakers,
+    # so /health tells one story about each upstream (a given memory keeps its own).
+    shared = build_router(settings) if memory is None else None
+    gateway = Gateway(settings, server_stores(state), router=shared, close_router=shared is None)
+    state.gateway = gateway  # the chat gateway (needs [llm])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.owns_memory = memory is None
         state.startup_error = None
-        state.memory = memory if memory is not None else AsyncMemory(settings)
+        if memory is not None:
+            state.memory = memory
+        else:
+            state.memory = AsyncMemory(settings, router=shared, close_router=False)
         try:
             await state.memory.open()
             await state.memory.warm()  # load the model now, not on the first request
@@ -110,6 +118,8 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
             if state.owns_memory:
                 await state.memory.close()
                 state.memory = None
+            if shared is not None:
+                await shared.aclose()
 
     app = FastAPI(
         title="memoryd",

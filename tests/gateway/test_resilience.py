@@ -392,3 +392,23 @@ def test_usage_an_upstream_puts_on_its_last_chunk_reaches_only_clients_that_aske
         )
     assert [c.usage for c in unasked] == [None, None]
     assert asked[-1].usage is not None and asked[-1].usage.total_tokens == 7
+
+
+def test_health_tells_one_story_about_each_upstream_of_a_server_that_owns_its_memory(
+    tmp_path: Any, fake_llm: Script
+) -> None:
+    from memoryd.server import create_app
+    from tests.api.conftest import running_app
+    from tests.gateway.conftest import gateway_settings
+
+    fake_llm.default(Reply(status=502, text=None))
+    settings = gateway_settings(tmp_path / "m.db", [[target(fake_llm, "a")]], llm={"breaker_failures": 1})
+    with running_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        fresh = http.get("/health").json()["checks"]
+        assert fresh["llm"]["status"] == "untested"  # nothing asked it yet: not "ok"
+        chat = http.post("/v1/chat/completions", json={"model": "a", "messages": Q, "user": "ana"})
+        assert chat.status_code == 503
+        checks = http.get("/health").json()["checks"]
+    label = next(iter(checks["gateway"]["targets"]))
+    assert checks["llm"]["status"] == "degraded"  # the chat's failures are fine mode's too: one router
+    assert checks["llm"]["targets"][label]["state"] == checks["gateway"]["targets"][label]["state"] == "open"
