@@ -551,9 +551,28 @@ def port_check(host: str, port: int) -> Check:
         for sock in bind(host, port):
             sock.close()
     except MemorydError as exc:
+        serving = _memoryd_at(host, port)
+        if serving is not None:  # the usual case: the user's own server, started before
+            return Check("port", "ok", f"memoryd {serving} is serving on {host}:{port}")
         problem = exc.details.get("problem", exc.message)
         return Check("port", "warn", problem, exc.details.get("repair", "set server.host / server.port"))
     return Check("port", "ok", f"{host}:{port} is free for `memoryd serve`")
+
+
+def _memoryd_at(host: str, port: int) -> str | None:
+    """The version of the memoryd serving on ``host:port`` (its OpenAPI document says so), or
+    None when what listens there is something else, or does not answer within a second."""
+    import httpx
+
+    where = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    where = f"[{where}]" if ":" in where else where
+    try:
+        info = httpx.get(f"http://{where}:{port}/openapi.json", timeout=1.0).json().get("info", {})
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    if not isinstance(info, dict) or info.get("title") != "memoryd":
+        return None
+    return str(info.get("version", ""))
 
 
 def run_doctor(

@@ -241,3 +241,16 @@ def test_doctor_fix_is_reindex_for_a_missing_index_and_move_aside_for_damage(run
     db_path.write_bytes(b"not a SQLite file at all " * 200)  # real damage: look before rebuilding
     store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
     assert store["status"] == "fail" and store["fix"].endswith("or move it aside")
+
+
+def test_port_check_is_ok_when_the_users_own_memoryd_serves_there(tmp_path: Path, embedder: USEEmbedder) -> None:
+    from memoryd import __version__
+    from memoryd.server import create_app
+    from tests.api.conftest import running_app
+
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
+    memory = AsyncMemory(settings, embedder=embedder)
+    with running_app(create_app(settings, memory=memory), after=memory.close) as url:
+        port = int(url.rsplit(":", 1)[1])
+        check = doctor.port_check("127.0.0.1", port)
+    assert check.status == "ok" and f"memoryd {__version__} is serving" in check.detail
