@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from memoryd.errors import MemorydError
 
 __all__ = [
+    "TOO_LONG_NUMBER",
     "CatchAllMiddleware",
     "error_response",
     "field_path",
@@ -48,6 +49,8 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+TOO_LONG_NUMBER = "a number too long to read (integers may have at most 4,300 digits)"
 
 
 def error_response(
@@ -127,6 +130,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     if status == 404:
         message = f"no route {request.method} {request.url.path}"
+    elif status == 400 and exc.detail == "There was an error parsing the body":
+        message = _unreadable_body(exc.__cause__)
     else:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
     field = "body" if status == 400 else None  # FastAPI's only 400: a body it could not read
@@ -135,6 +140,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     code = _HTTP_CODES.get(status, f"http_{status}")
     return error_response(status, code, message, field=field, headers=headers)
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not read a JSON body that is valid text (it says only that it could not)."""
+    if isinstance(cause, RecursionError):
+        return "the request body nests too deeply to be read"
+    if isinstance(cause, ValueError) and "digits" in str(cause):  # Python's cap on an integer's digits
+        return f"the request body could not be read: it holds {TOO_LONG_NUMBER}"
+    return "the request body could not be read"
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -19,6 +19,7 @@ from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
+from memoryd.server.errors import TOO_LONG_NUMBER
 from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
@@ -67,8 +68,10 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidFilterError(f"filters must be a JSON object: {exc}", field="filters") from exc
+    except ValueError as exc:  # Python's cap on the digits of an integer it reads
+        raise InvalidFilterError(f"filters hold {TOO_LONG_NUMBER}", field="filters") from exc
     except RecursionError as exc:  # "[[[[..." nested past the parser's stack: not a filter
         raise InvalidFilterError("filters nest too deeply to be a filter", field="filters") from exc
     if not isinstance(value, dict):

@@ -111,6 +111,7 @@ class _Body(BaseModel):
     def _text_only(cls, data: Any) -> Any:
         if isinstance(data, dict):
             for key, value in data.items():
+                check_text(key, "body")  # a field's name too: an unknown one is refused naming it
                 check_text(value, str(key))
         return data
 

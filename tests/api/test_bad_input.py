@@ -10,7 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import MAX_BODY_BYTES, MAX_LIMIT, MAX_MESSAGE_CHARS, MAX_MESSAGES, add, error_of
+from tests.api.conftest import (
+    MAX_BODY_BYTES,
+    MAX_LIMIT,
+    MAX_MESSAGE_CHARS,
+    MAX_MESSAGES,
+    add,
+    count,
+    error_of,
+)
 
 JSON = {"content-type": "application/json"}
 
@@ -350,3 +358,20 @@ def test_a_query_or_path_that_is_not_utf8_is_refused_not_read_as_another_user(cl
     listed = client.get("/v1/memories", params={"user_id": "\ufffd"}).json()
     assert listed["total"] >= 1  # still there
     assert client.get("/v1/memories", params={"user_id": "ana", "filters": '{"x": "caf\u00e9"}'}).status_code == 200
+
+
+def test_bodies_that_are_text_but_not_readable_values_say_why(client: httpx.Client) -> None:
+    huge = b'{"messages": "x", "user_id": "alice", "metadata": {"n": 1' + b"0" * 5000 + b"}}"
+    body = error_of(client.post("/v1/memories", content=huge, headers={"content-type": "application/json"}), 400)
+    assert body["field"] == "body" and "4,300 digits" in body["message"]
+    deep = b'{"messages": "x", "user_id": "alice", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    nested = error_of(client.post("/v1/memories", content=deep, headers={"content-type": "application/json"}), 400)
+    assert "nests too deeply" in nested["message"]
+    filters = client.get("/v1/memories", params={"user_id": "alice", "filters": '{"n": 1' + "0" * 5000 + "}"})
+    refused = error_of(filters, 422)
+    assert refused["field"] == "filters" and "4,300 digits" in refused["message"]
+    assert "sys.set_int_max_str_digits" not in refused["message"]  # no Python advice to a client
+    odd_key = b'{"messages": "hi", "user_id": "alice", "\\ud800": 1}'
+    keyed = error_of(client.post("/v1/memories", content=odd_key, headers={"content-type": "application/json"}), 422)
+    assert keyed["field"] == "body" and "lone surrogate" in keyed["message"]
+    assert count(client) == 0  # nothing stored by any of them
