@@ -169,7 +169,12 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.get("", summary="Health report")
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "A dependency the service needs is down (the body says which and why)"}
+}
+
+
+@router.get("", summary="Health report", responses=_UNAVAILABLE)
 async def health(request: Request) -> JSONResponse:
     """Each dependency's state. 200 when the service can serve (``ok``, or ``degraded``), 503 otherwise.
 
@@ -189,7 +194,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness probe")
+@router.get("/ready", summary="Readiness probe", responses=_UNAVAILABLE)
 async def ready(request: Request) -> JSONResponse:
     """200 once the memory is open and storage answers; 503 before, during shutdown, or on failure."""
     report = await _report(state_of(request))
