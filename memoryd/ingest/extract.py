@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memoryd.models import MemoryKind, MemoryRecord, Message
+from memoryd.models import MemoryKind, MemoryRecord, Message, content_hash
 
 __all__ = [
     "MAX_FACT_CHARS",
@@ -193,17 +193,43 @@ class Extraction(BaseModel):
     facts: list[ExtractedFact] = Field(default_factory=list)
     relations: list[ExtractedRelation] = Field(default_factory=list)
 
-    @field_validator("facts", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _facts(cls, value: Any) -> Any:
-        # A bare string is a fact; an item that cannot be a fact is dropped, not the whole answer.
-        items = [{"text": v} if isinstance(v, str) else v for v in _as_list(value)]
-        return valid_items(items, ExtractedFact)
-
-    @field_validator("relations", mode="before")
-    @classmethod
-    def _relations(cls, value: Any) -> Any:
-        return valid_items(_as_list(value), ExtractedRelation)
+    def _items(cls, data: Any) -> Any:
+        """A bare string is a fact; an item that cannot be a fact (or relation) is dropped, not the
+        whole answer, and each relation's ``fact`` is renumbered to the facts kept (None when its
+        fact was dropped). An object that is no extraction (another schema, or a wrapper around
+        one) or whose every item was dropped is refused, so the answer is unwrapped or asked again."""
+        if not isinstance(data, dict):
+            return data
+        if data and "facts" not in data and "relations" not in data:
+            raise ValueError('an extraction is an object with "facts" and "relations"')
+        raw = [{"text": v} if isinstance(v, str) else v for v in _as_list(data.get("facts"))]
+        facts: list[ExtractedFact] = []
+        kept_at: dict[int, int] = {}  # the model's fact number -> its place among the kept facts
+        by_text: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            try:
+                fact = ExtractedFact.model_validate(item)
+            except ValidationError:
+                continue
+            same = by_text.setdefault(content_hash(fact.text), len(facts))
+            if same < len(facts):  # the same fact twice: one, from the messages of both
+                first = facts[same]
+                sources = list(dict.fromkeys([*first.sources, *fact.sources]))
+                facts[same] = first.model_copy(update={"sources": sources})
+            else:
+                facts.append(fact)
+            kept_at[i] = same
+        relations = []
+        raw_relations = _as_list(data.get("relations"))
+        for rel in valid_items(raw_relations, ExtractedRelation):
+            assert isinstance(rel, ExtractedRelation)
+            number = None if rel.fact is None else kept_at.get(rel.fact)
+            relations.append(rel.model_copy(update={"fact": number}))
+        if (raw or raw_relations) and not facts and not relations:
+            raise ValueError("no item of the extraction has the shape asked for")
+        return {**data, "facts": facts, "relations": relations}
 
     def checked(self, n_messages: int) -> Extraction:
         """Drop out-of-range handles (the model cannot point at what it was not shown)."""

@@ -123,3 +123,60 @@ async def test_relations_without_facts_are_kept_as_of_when_they_were_said(
     [rel] = await fine.storage.graph.neighbours(Scope("carol"), ["Carol"])
     assert rel.memory_id == out[0].id  # asserted by the episode itself
     assert rel.valid_from == datetime(2024, 1, 10, 9, tzinfo=UTC)  # when it was said, not when stored
+
+
+async def test_a_dropped_fact_leaves_each_relation_with_its_own_fact(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(
+        {
+            "facts": ["   ", "Ana lives in Paris", "Ana works at Acme"],  # the first cannot be a fact
+            "relations": [
+                {"source": "Ana", "relation": "lives_in", "target": "Paris", "fact": 1},
+                {"source": "Ana", "relation": "works_at", "target": "Acme", "fact": 2},
+            ],
+        }
+    )
+    out = await fine.add("I live in Paris and work at Acme.", user_id="ana")
+    text_of = {r.id: r.text for r in out}
+    asserted = {r.relation: text_of.get(r.memory_id) for r in await fine.storage.graph.neighbours(Scope("ana"), ["Ana"])}
+    assert asserted == {"lives_in": "Ana lives in Paris", "works_at": "Ana works at Acme"}
+    acme = next(r.id for r in out if r.text == "Ana works at Acme")
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Ana works at Globex", "sources": [0]}],
+            "relations": [{"source": "Ana", "relation": "works_at", "target": "Globex", "fact": 0}],
+        }
+    )
+    known = [m.id for m in (await fine.get_all(user_id="ana", filters={"kind": "fact"})).items]
+    fake_llm.reply_json({"decisions": [{"fact": 0, "event": "SUPERSEDE", "target": known.index(acme)}]})
+    await fine.add("I now work at Globex.", user_id="ana")
+    now = await fine.storage.graph.neighbours(Scope("ana"), ["Ana"])
+    assert sorted((r.relation, r.target.name) for r in now) == [("lives_in", "Paris"), ("works_at", "Globex")]
+
+
+async def test_the_same_fact_twice_in_one_extraction_is_one_memory(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(
+        {"facts": [{"text": "Ana likes tea", "sources": [0]}, {"text": "Ana likes tea", "sources": [1]}]}
+    )
+    out = await fine.add(["I like tea.", "Tea is my favourite."], user_id="ana")
+    [fact] = [r for r in out if r.kind == "fact"]
+    assert fact.event.value == "ADD" and len(fact.sources) == 2  # said in both messages
+    assert (await fine.get_all(user_id="ana", filters={"kind": "fact"})).total == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"result": {"facts": [{"text": "Ana keeps bees"}]}},  # wrapped: unwrapped
+        {"memories": ["Ana keeps bees"]},  # another schema: asked again
+        {"facts": [{"fact": "Ana keeps bees"}]},  # every item of the wrong shape: asked again
+    ],
+    ids=["wrapped", "other-schema", "wrong-items"],
+)
+async def test_an_extraction_of_another_shape_is_not_taken_for_no_facts(
+    fine: AsyncMemory, fake_llm: Script, answer: dict[str, Any]
+) -> None:
+    fake_llm.reply_json(answer)
+    fake_llm.reply_json({"facts": [{"text": "Ana keeps bees", "sources": [0]}]})  # the re-ask, if made
+    out = await fine.add("I keep bees.", user_id="ana")
+    assert [r.text for r in out if r.kind == "fact"] == ["Ana keeps bees"]
+    assert out.llm is not None and out.llm.fallback is None
