@@ -59,6 +59,8 @@ _KNOWN = parse_filter(_KINDS)
 # A write that names no user (an agent's or a session's own) reconciles with memories of no user:
 # a scope read as a prefix would otherwise show it, and let it rewrite, every user's with that agent.
 _KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
+_EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
+_EPISODES_NO_USER = parse_filter({"kind": MemoryKind.EPISODE.value, "user_id": None})
 _MAX_WHY = 200  # characters of an unexpected error shown in llm.fallback
 
 
@@ -172,9 +174,10 @@ class FineIngestor:
         """The last few episodes of the same session, oldest first."""
         if scope.run_id is None or self.config.context_messages == 0:
             return []
-        latest = await self.storage.records.latest(
-            scope, parse_filter({"kind": MemoryKind.EPISODE.value}), limit=self.config.context_messages
-        )
+        # As in _similar: a write that names no user sees the session's episodes of no user, never
+        # what the users of that agent or session said (their words would reach its prompt).
+        mine = _EPISODES if scope.user_id is not None else _EPISODES_NO_USER
+        latest = await self.storage.records.latest(scope, mine, limit=self.config.context_messages)
         return list(reversed(latest))
 
     async def _facts(

@@ -476,3 +476,16 @@ async def test_a_refusal_with_braces_falls_back_to_episodes(fine: AsyncMemory, f
     assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
     assert out.llm is not None and out.llm.calls == 2  # asked, then re-asked once
     assert out.llm.fallback is not None and "no JSON object or array" in out.llm.fallback
+
+
+async def test_a_write_naming_no_user_sees_no_users_words_in_its_context(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.default_text(json.dumps({"facts": [], "relations": []}))
+    await fine.add("My PIN is 4321.", user_id="ana", agent_id="bot", run_id="r1")
+    await fine.add("My diagnosis is diabetes.", user_id="bob", agent_id="bot", run_id="r1")
+    await fine.add([{"role": "assistant", "content": "The bot restarted."}], agent_id="bot", run_id="r1")
+    await fine.add("Session note: all good.", agent_id="bot", run_id="r1")
+    prompt = fake_llm.requests[-1].json["messages"][-1]["content"]
+    assert "The bot restarted." in prompt  # the session's own words (of no user) are context
+    assert "4321" not in prompt and "diabetes" not in prompt  # its users' are not
