@@ -174,6 +174,10 @@ def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict
         reply["relations"] = results.relations
     if notice:
         reply["notice"] = FAST_MODE_NOTICE
+    if results.llm is not None:  # fine mode: its calls, and whether it fell back to episodes only
+        reply["llm"] = results.llm.to_dict()
+        if results.llm.fallback:
+            reply["notice"] = results.llm.fallback
     if event_id is not None:
         reply["event_id"] = event_id
     return reply

@@ -84,3 +84,12 @@ def test_mem0_infer_runs_fine_mode(tmp_path: Path, fake_llm: Script, embedder: U
             "/memories", json={"messages": "Just store me.", "user_id": "carol", "infer": False}
         ).json()
         assert raw["mode"] == "fast" and len(fake_llm.requests) == calls
+
+
+def test_mem0_add_says_when_fine_mode_fell_back(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> None:
+    fake_llm.fail(503, times=20)  # the LLM is down: the message is stored as an episode, and says so
+    with fine_client(tmp_path, fake_llm, embedder) as client:
+        body = client.post("/memories", json={"messages": "My sister Dana lives in Lisbon.", "user_id": "carol"})
+    reply = body.json()
+    assert body.status_code == 200 and [r["event"] for r in reply["results"]] == ["ADD"]
+    assert "stored as episodes only" in reply["notice"] and reply["llm"]["fallback"] == reply["notice"]
