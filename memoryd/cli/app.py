@@ -122,9 +122,9 @@ def root(
     settings: Settings | None = None
     error: ConfigError | None = None
     try:
-        settings = load_settings(path, env=env)
-        if tenant is not None:
-            settings = settings.for_tenant(check_tenant(tenant, "--tenant"))
+        loaded = load_settings(path, env=env)
+        # Only a valid tenant's settings: a refused one must never leave the default's to act on.
+        settings = loaded.for_tenant(check_tenant(tenant, "--tenant")) if tenant is not None else loaded
     except ConfigError as exc:  # reported (exit 2) by the first command that needs settings
         error = exc
     except InvalidInputError as exc:

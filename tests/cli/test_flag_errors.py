@@ -60,3 +60,12 @@ def test_an_empty_scope_gets_a_hint_on_stderr_and_exit_0(run: Run) -> None:
     # --json: stdout holds the document, stderr stays quiet.
     quiet = run("list", "-u", "Ana", "--json")
     assert quiet.exit_code == 0 and as_json(quiet)["total"] == 0 and quiet.stderr == ""
+
+
+def test_a_refused_tenant_before_the_command_touches_no_store(run: Run) -> None:
+    assert run("add", "the default tenant's memory", "-u", "alice").exit_code == 0
+    for bad in ("acme ", "../../x"):  # a typo's trailing space; a path
+        expect_error(run("--tenant", bad, "delete", "--all", "-u", "alice", "--yes"), 2, "--tenant")
+        expect_error(run("--tenant", bad, "list", "-u", "alice"), 2, "--tenant")
+    listed = as_json(run("list", "-u", "alice", "--json"))
+    assert [m["text"] for m in listed["results"] if m["kind"] == "episode"] == ["the default tenant's memory"]
