@@ -33,10 +33,16 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, key: str) -> None:
-        """Spend one token of ``key``'s bucket, or raise :class:`RateLimitedError`."""
+    def take(self, key: str, count: int = 1) -> None:
+        """Spend ``count`` tokens of ``key``'s bucket (one request, or the calls of an MCP
+        batch), or raise :class:`RateLimitedError`."""
         if self.rate <= 0:
             return
+        if count > self.burst:
+            raise RateLimitedError(
+                f"{count} calls at once are more than this API key's burst of {self.burst}: send fewer",
+                retry_after_s=0.0,
+            )
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -46,14 +52,14 @@ class RateLimiter:
         else:
             bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.stamp) * self.rate)
             bucket.stamp = now
-        if bucket.tokens < 1.0:
-            wait = (1.0 - bucket.tokens) / self.rate
+        if bucket.tokens < count:
+            wait = (count - bucket.tokens) / self.rate
             raise RateLimitedError(
                 f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached for this API key; "
                 f"retry in {wait:.2f} s",
                 retry_after_s=wait,
             )
-        bucket.tokens -= 1.0
+        bucket.tokens -= count
 
     def _forget_full(self, now: float) -> None:
         # A bucket refilled to the brim is the same as no bucket: drop those.

@@ -9,13 +9,16 @@ client sends none, as the transport specifies). There is no server-to-client str
 ``GET`` is ``405``.
 
 The caller is who the API key says (the same keys, roles and tenants as every route):
-a ``user`` key binds the tools to its user. With the async pipeline on, ``add_memory``
+a ``user`` key binds the tools to its user, and each message of a batch counts against the
+key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`). With the async
+pipeline on, ``add_memory``
 queues the add like ``POST /v1/memories`` does. A browser page may not call it (an
 ``Origin`` that is not loopback is refused: DNS rebinding).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +37,7 @@ from memoryd.server.health import MemoryDep, PipelineDep
 __all__ = ["router"]
 
 DEFAULT_VERSION = "2025-03-26"  # a client that names none (the transport's rule)
+MAX_BATCH = 100  # messages in one batch (each one a call the key's rate limit counts)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 router = APIRouter(tags=["mcp"])
@@ -69,9 +73,17 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
         answers.append(answer)
 
     principal = principal_of(request)
+    body = await request.body()
+    calls = _batch_size(body)
+    if calls > MAX_BATCH:
+        error = f"a batch of {calls} messages: at most {MAX_BATCH} per request"
+        return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
+    auth = getattr(request.app.state.memoryd, "auth", None)
+    if calls > 1 and auth is not None and principal.key_id is not None:
+        auth.limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
-    await session.receive(await request.body())
+    await session.receive(body)
     await session.drain()
     if not answers:
         return Response(status_code=202)
@@ -79,6 +91,17 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
+
+
+def _batch_size(body: bytes) -> int:
+    """How many messages ``body`` carries: the members of a batch, else one."""
+    if not body.lstrip().startswith(b"["):
+        return 1
+    try:
+        members = json.loads(body)
+    except (ValueError, RecursionError):
+        return 1  # not JSON: the session answers it with a parse error
+    return len(members) if isinstance(members, list) else 1
 
 
 @router.get("/mcp", include_in_schema=False)

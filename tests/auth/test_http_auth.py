@@ -192,3 +192,24 @@ def test_deleting_the_key_file_under_a_running_server_takes_effect(tmp_path: Pat
         while http.get("/v1/memories", params={"user_id": "ana"}).status_code != 401:
             assert time.monotonic() < deadline, "a new key did not close the server again"
             time.sleep(0.2)
+
+
+def test_each_call_of_an_mcp_batch_counts_against_the_rate_limit(
+    auth_settings: Settings, embedder: USEEmbedder
+) -> None:
+    settings = with_auth(auth_settings, required="always", rate_limit_per_s=0.5, rate_limit_burst=10)
+    key = new_key(settings, "user", user_id="alice")
+
+    def search(n: int) -> dict[str, object]:
+        params = {"name": "search_memories", "arguments": {"query": "tea"}}
+        return {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params}
+
+    with running_server(settings, embedder) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        small = c.post("/mcp", json=[search(n) for n in range(4)], headers=bearer(key))
+        assert small.status_code == 200 and len(small.json()) == 4  # 4 of the 10 tokens
+        big = c.post("/mcp", json=[search(n) for n in range(30)], headers=bearer(key))
+        assert error_of(big, 429)["code"] == "rate_limited"  # not 30 calls for the price of one
+        huge = c.post("/mcp", json=[search(n) for n in range(101)], headers=bearer(key))
+        assert huge.status_code == 400 and "at most 100" in huge.json()["error"]["message"]
+        left = [c.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(key)).status_code for _ in range(8)]
+    assert left.count(200) <= 6 and 429 in left  # the batch spent the key's tokens
