@@ -71,8 +71,9 @@ def identify(
     """The :class:`Identity` of a request (``headers`` case-insensitive, as Starlette's are)."""
     bound = getattr(principal, "user_id", None)
     found = _header(headers, config.user_headers)
-    if bound is not None:
-        user, source = _clean(bound, "user"), "api key"
+    user: str | None
+    if bound is not None:  # as the key names it: the user its REST calls, usage and deletion name
+        user, source = str(bound), "api key"
     elif found is not None:
         user, source = _clean(found[1], found[0]), found[0]
     elif body.get("user") is not None:

@@ -53,6 +53,7 @@ def test_identity_precedence_and_session() -> None:
     bound = identify(body, {"X-Memoryd-User-Id": "ours"}, Key("key-user"), config)
     assert (bound.user_id, bound.source) == ("key-user", "api key")
     assert identify({}, {}, Key(None), config).user_id is None
+    assert identify({}, {}, Key("carol "), config).user_id == "carol "  # the key's user, verbatim
     assert identify({"metadata": {"run_id": "r"}}, {}, None, config).session_id == "r"
     with pytest.raises(InvalidInputError) as bad:
         identify({"user": 5}, {}, None, config)
