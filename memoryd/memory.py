@@ -62,6 +62,7 @@ from memoryd.registry import resolve
 from memoryd.retrieval.hybrid import HybridSearcher, SearchRequest
 from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
+from memoryd.storage.events import pending_events
 
 __all__ = ["AsyncMemory"]
 
@@ -249,6 +250,8 @@ class AsyncMemory:
         results = list(plan.results)
         if not plan.new:
             pending.cancel()
+            if pending_events() is not None:  # an async-pipeline event: recorded, though nothing is new
+                await self.storage.commit(ChangeSet())
         else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
             rules = self.settings.context.fast_rules

@@ -7,8 +7,9 @@ worker's memory is given a :class:`PrefetchEmbedder`, and before it runs a
 batch's fast-mode calls the worker *probes* them: each call runs until it asks
 for its embeddings — validation, the duplicate lookup and the session context
 are read, nothing is written (fast mode writes only after embedding) — and is
-stopped there. Every text the calls asked for is then embedded in one batched
-call, and the calls run for real with their vectors already cached. A text the
+stopped there (or at its commit, if its texts were embedded a moment ago). Every
+text the calls asked for is then embedded in one batched call, and the calls run
+for real with their vectors already cached. A text the
 probe could not foresee (a later call of the same session, whose context turn
 is written by the call before it) is embedded when asked for, as usual. The
 cache is emptied after every batch.
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import numpy as np
 
 from memoryd.embedders import Embedder
+from memoryd.storage.events import probing
 
 __all__ = ["PrefetchEmbedder"]
 
@@ -64,9 +66,10 @@ class PrefetchEmbedder:
         with self._lock:
             self._recording = []
         try:
-            # A call that fails fails again for real; one that completes had nothing to embed
-            # (every message a duplicate), and so wrote nothing either.
-            await asyncio.gather(*(p() for p in probes), return_exceptions=True)
+            # A call that fails fails again for real. One whose texts were all embedded a moment
+            # ago asks for nothing here: its commit is what stops it (probing), so none writes.
+            with probing():
+                await asyncio.gather(*(p() for p in probes), return_exceptions=True)
         finally:
             with self._lock:
                 texts, self._recording = self._recording or [], None

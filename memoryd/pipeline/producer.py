@@ -46,7 +46,7 @@ from memoryd.pipeline.events import (
 )
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
 from memoryd.registry import resolve
-from memoryd.storage.events import applying_events
+from memoryd.storage.events import AppliedEvent, applying_events
 
 __all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "build_queue"]
 
@@ -208,8 +208,9 @@ class Pipeline:
         # Redis may have queued the event all the same (it answered too late): recorded in the
         # store with this write, so a worker that gets it later stores nothing again.
         fast = (payload.mode or ("fine" if memory.router is not None else "fast")) == "fast"
+        event = AppliedEvent(stored_id, payload.digest(), replaces=False)  # another add's id: refused
         try:
-            with applying_events([stored_id] if fast else []):
+            with applying_events([event] if fast else []):
                 results = await memory.add(
                     payload.messages, **payload.scope(), metadata=payload.metadata,
                     timestamp=payload.timestamp, mode=payload.mode,

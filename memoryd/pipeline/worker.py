@@ -63,7 +63,7 @@ from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
 from memoryd.pipeline.events import PipelineEvent, readable_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
-from memoryd.storage.events import applying_events
+from memoryd.storage.events import AppliedEvent, applying_events
 from memoryd.tenancy import Tenants
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
@@ -461,7 +461,8 @@ class Worker:
         return out
 
     async def _run_call(self, memory: AsyncMemory, call: AddCall) -> list[Outcome]:
-        events = [job.event.event_id for job in call.jobs] if call.mode == "fast" else []
+        events = [AppliedEvent(j.event.event_id, j.event.payload.digest()) for j in call.jobs]
+        events = events if call.mode == "fast" else []
         try:
             with applying_events(events):
                 results = await self._add(memory, call)
@@ -483,10 +484,15 @@ class Worker:
         ]
 
     async def _skip_applied(self, memory: AsyncMemory, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
-        """Jobs whose event the store recorded as applied end here, done with nothing stored again."""
+        """Jobs whose event the store recorded as applied end here, done with nothing stored again
+        (another add recorded under the id, one whose status expired, is not this event: it runs)."""
         applied = await memory.storage.records.applied([job.event.event_id for job in jobs])
-        outcomes.extend(self._applied(job) for job in jobs if job.event.event_id in applied)
-        return [job for job in jobs if job.event.event_id not in applied]
+
+        def done(job: Job) -> bool:
+            return applied.get(job.event.event_id) == job.event.payload.digest()
+
+        outcomes.extend(self._applied(job) for job in jobs if done(job))
+        return [job for job in jobs if not done(job)]
 
     @staticmethod
     def _applied(job: Job) -> Outcome:

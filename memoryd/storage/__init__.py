@@ -26,7 +26,7 @@ from memoryd.storage.base import (
     UsageStore,
     VectorIndex,
 )
-from memoryd.storage.events import pending_events
+from memoryd.storage.events import ProbeStopped, is_probing, pending_events
 from memoryd.storage.resources import Resources
 
 # The record store's meta key an import sets to its source while it loads, and empties once complete.
@@ -132,9 +132,11 @@ class Storage:
 
         Returns what the write did to the graph (mem0's ``relations`` of an add).
         """
+        if is_probing():  # a dry run (the worker's prefetch): nothing is written
+            raise ProbeStopped
         pending = pending_events()  # an async-pipeline event this write applies (storage/events.py)
         if pending is not None:
-            changes.events = [*changes.events, *pending.ids]
+            changes.events = [*changes.events, *pending.events]
         if not changes:
             return GraphDiff()
         async with self.records.transaction():

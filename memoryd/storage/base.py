@@ -30,6 +30,7 @@ from memoryd.filters import Filter
 from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft
 from memoryd.hierarchy.models import Segment, SessionInfo, ShortTerm, TierChanges, TierCounts, TurnRow
 from memoryd.models import Event, HistoryEntry, MemoryRecord, Page, Scope
+from memoryd.storage.events import AppliedEvent
 from memoryd.storage.portable import EntityRow, IndexEntry, RelationRow
 
 __all__ = [
@@ -129,7 +130,7 @@ class ChangeSet:
     graph_close: list[RelationClose] = field(default_factory=list)
     graph_close_memories: list[str] = field(default_factory=list)
     tiers: TierChanges | None = None
-    events: list[str] = field(default_factory=list)
+    events: list[AppliedEvent] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -163,8 +164,9 @@ class RecordStore(Protocol):
         metadata included) instead of copies."""
         ...
 
-    async def applied(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of these pipeline event ids a committed write recorded (:attr:`ChangeSet.events`)."""
+    async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
+        """The digest recorded for each of these pipeline event ids a committed write applied
+        (:attr:`ChangeSet.events`); ids not recorded are left out."""
         ...
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:

@@ -1,11 +1,17 @@
-"""The async pipeline's event ids a write applies, handed to :meth:`Storage.commit` without
+"""The async pipeline's events a write applies, handed to :meth:`Storage.commit` without
 threading them through every call in between (``AsyncMemory.add``, its planning, the hierarchy).
 
 A worker (or the producer's synchronous path) runs a fast-mode add inside
-:func:`applying_events`: the add's first commit records the ids with its write
-(:attr:`ChangeSet.events`), and fails whole if one is recorded already, so an event is
-applied once whoever applies it. Fine mode is not covered: its add commits in several steps,
-and a retry must run the steps a failure left undone (its episodes are NOOPs by content then).
+:func:`applying_events`: the add's first commit records each event (its id and the digest of
+its add) with its write (:attr:`ChangeSet.events`), and fails whole if the same event is
+recorded already, so an event is applied once whoever applies it. Another add recorded under
+the id (an id reused once its status expired) is replaced by a worker's, and refused on the
+synchronous path as Redis refuses it. An add that writes nothing (every message a duplicate)
+still records its events. Fine mode is not covered: its add commits in several steps, and a
+retry must run the steps a failure left undone (its episodes are NOOPs by content then).
+
+:func:`probing` marks a dry run (the worker's embedding prefetch runs each add until it asks
+for its vectors): a commit inside one raises :class:`ProbeStopped` rather than write.
 """
 
 from __future__ import annotations
@@ -15,24 +21,46 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-__all__ = ["PendingEvents", "applying_events", "pending_events"]
+__all__ = [
+    "AppliedEvent",
+    "PendingEvents",
+    "ProbeStopped",
+    "applying_events",
+    "is_probing",
+    "pending_events",
+    "probing",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    """One async-pipeline event a write applies."""
+
+    event_id: str  # as stored in the stream (tenant-qualified)
+    digest: str  # the add's fingerprint: the same id and digest are the same event
+    replaces: bool = True  # another add recorded under the id: replaced (else a ConflictError)
 
 
 @dataclass
 class PendingEvents:
-    """Ids waiting for the first commit of the add they belong to."""
+    """Events waiting for the first commit of the add they belong to."""
 
-    ids: list[str] = field(default_factory=list)
+    events: list[AppliedEvent] = field(default_factory=list)
     recorded: bool = False  # a commit has taken them
 
 
+class ProbeStopped(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """A commit inside :func:`probing`: the dry run ends here, nothing written."""
+
+
 _pending: ContextVar[PendingEvents | None] = ContextVar("memoryd_pending_events", default=None)
+_probing: ContextVar[bool] = ContextVar("memoryd_probing", default=False)
 
 
 @contextmanager
-def applying_events(event_ids: Sequence[str]) -> Iterator[PendingEvents]:
-    """Within the block (and the tasks it starts), the first commit records ``event_ids``."""
-    token = _pending.set(PendingEvents(list(event_ids)) if event_ids else None)
+def applying_events(events: Sequence[AppliedEvent]) -> Iterator[PendingEvents]:
+    """Within the block (and the tasks it starts), the first commit records ``events``."""
+    token = _pending.set(PendingEvents(list(events)) if events else None)
     try:
         yield _pending.get() or PendingEvents()
     finally:
@@ -40,6 +68,20 @@ def applying_events(event_ids: Sequence[str]) -> Iterator[PendingEvents]:
 
 
 def pending_events() -> PendingEvents | None:
-    """The ids the next commit records, if any are waiting."""
+    """The events the next commit records, if any are waiting."""
     pending = _pending.get()
-    return pending if pending is not None and not pending.recorded and pending.ids else None
+    return pending if pending is not None and not pending.recorded and pending.events else None
+
+
+@contextmanager
+def probing() -> Iterator[None]:
+    """Within the block (and the tasks it starts), a commit raises :class:`ProbeStopped`."""
+    token = _probing.set(True)
+    try:
+        yield
+    finally:
+        _probing.reset(token)
+
+
+def is_probing() -> bool:
+    return _probing.get()

@@ -206,3 +206,21 @@ async def test_an_enqueue_sent_again_after_a_lost_answer_is_still_this_submissio
     other = await queue.enqueue(event)  # another submission of the same event: a duplicate
     assert not other.created and other.existing is not None
     assert (await queue.stats()).stream_length == 1
+
+
+async def test_an_event_id_reused_after_its_status_expired_is_a_new_add_and_stored(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    short = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, result_ttl_s=1)
+    async with producer(short, embedder) as (pipeline, memory):
+        assert (await pipeline.submit_add(memory, turn("ana", 1), event_id="chat-42")).accepted
+        assert (await burst(short, embedder)).processed == 1
+        await wait_until(lambda: _expired(pipeline.queue, "chat-42"), timeout=10, what="the status expiring")
+        again = await pipeline.submit_add(memory, turn("bob", 1), event_id="chat-42")  # another user's now
+        assert again.accepted
+        assert (await burst(short, embedder)).processed == 1
+        record = await pipeline.event("chat-42")
+        assert record.status is EventStatus.DONE and "skipped" not in str(record.result)
+    assert stored(short.storage.path) == Counter(
+        {("ana", "ana says fact number 1.0 about the hills"): 1, ("bob", "bob says fact number 1.0 about the hills"): 1}
+    )

@@ -97,7 +97,7 @@ async def test_an_add_processed_synchronously_and_also_queued_is_stored_once(
         done = await pipeline.submit_add(memory, payload, event_id="late-1")
         assert (done.pipeline, done.status) == ("bypassed", EventStatus.DONE)
         again = await pipeline.submit_add(memory, payload, event_id="late-1")  # the client's retry
-        assert again.results is not None and {r.event.value for r in again.results} == {"NOOP"}
+        assert again.duplicate and again.status is EventStatus.DONE
         stored_id = done.results[0].id if done.results is not None else None
         assert stored_id is not None
         await memory.delete(stored_id, user_id="ana")
@@ -123,3 +123,18 @@ async def test_a_burst_worker_gives_up_on_a_redis_that_is_down(
     async with worker_over(down, embedder) as worker:
         with pytest.raises(StorageError, match="gave up after 1 s"):
             await asyncio.wait_for(worker.run(burst=True), timeout=20)  # not forever, as a cron job would pile up
+
+
+async def test_another_add_under_an_id_the_synchronous_path_applied_is_a_conflict(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    from memoryd.errors import ConflictError
+
+    dead = pipeline_settings(tmp_path / "m.db", f"redis://127.0.0.1:{free_port()}/0", "sync:")
+    async with producer(dead, embedder) as (pipeline, memory):
+        first = await pipeline.submit_add(memory, turn("ana", 1), event_id="ord-7")
+        assert first.pipeline == "bypassed" and first.results is not None
+        for other in (turn("ana", 2), turn("bob", 1)):  # another body; another user
+            with pytest.raises(ConflictError, match="another add"):
+                await pipeline.submit_add(memory, other, event_id="ord-7")
+    assert set(stored(dead.storage.path)) == {("ana", "ana says fact number 1.0 about the hills")}

@@ -256,7 +256,7 @@ async def test_two_workers_applying_one_event_at_once_store_it_once(tmp_path: Pa
     # the write, this race stores every message twice; checked by hand).
     from memoryd import AsyncMemory, load_settings
     from memoryd.errors import EventAppliedError
-    from memoryd.storage.events import applying_events
+    from memoryd.storage.events import AppliedEvent, applying_events
 
     settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
     first, second = AsyncMemory(settings, embedder=embedder), AsyncMemory(settings, embedder=embedder)
@@ -264,7 +264,7 @@ async def test_two_workers_applying_one_event_at_once_store_it_once(tmp_path: Pa
 
     async def apply(memory: AsyncMemory) -> str:
         try:
-            with applying_events(["race-1"]):
+            with applying_events([AppliedEvent("race-1", payload.digest())]):
                 await memory.add(payload.messages, user_id="dupe")
         except EventAppliedError:
             return "refused"
@@ -276,3 +276,24 @@ async def test_two_workers_applying_one_event_at_once_store_it_once(tmp_path: Pa
     counts = stored(tmp_path / "m.db")
     episodes = {k: n for k, n in counts.items() if k[0] == "dupe" and "fact number" in k[1]}
     assert outcomes == ["refused", "stored"] and set(episodes.values()) == {1} and len(episodes) == 3
+
+
+async def test_every_applied_event_is_recorded_even_when_its_add_writes_nothing_or_was_probed(
+    psettings: Settings, embedder: USEEmbedder, queue: EventQueue
+) -> None:
+    # The worker's prefetch probes a batch's adds up to their embeddings; texts embedded a moment
+    # ago ask for none, and such a probe ran on to its commit (outside the event's record).
+    same = "Thanks, that helps a lot!"
+    async with producer(psettings, embedder) as (pipeline, memory), worker_over(psettings, embedder) as worker:
+        await pipeline.submit_add(memory, AddPayload(same, user_id="u1"), event_id="e1")
+        assert (await asyncio.wait_for(worker.run(burst=True), 60)).processed == 1
+        for n, user in ((2, "u2"), (3, "u3"), (4, "u1")):  # u1's is an exact duplicate: nothing new
+            await pipeline.submit_add(memory, AddPayload(same, user_id=user), event_id=f"e{n}")
+        worker._stop.clear()
+        assert (await asyncio.wait_for(worker.run(burst=True), 60)).processed == 4
+        results = {e: (await pipeline.event(e)).result for e in ("e2", "e3", "e4")}
+        applied = await worker.memory.storage.records.applied(["e1", "e2", "e3", "e4"])
+    assert set(applied) == {"e1", "e2", "e3", "e4"}
+    assert [r["event"] for r in results["e2"]["results"]] == ["ADD"] == [r["event"] for r in results["e3"]["results"]]
+    assert [r["event"] for r in results["e4"]["results"]] == ["NOOP"]
+    assert stored(psettings.storage.path)[("u2", same)] == 1

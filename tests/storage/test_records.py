@@ -200,16 +200,25 @@ async def test_meta_and_reset(store: Storage) -> None:
 
 
 async def test_a_write_naming_an_applied_event_fails_whole_and_stores_nothing(store: Storage) -> None:
-    from memoryd.errors import EventAppliedError
+    from memoryd.errors import ConflictError, EventAppliedError
+    from memoryd.storage.events import AppliedEvent
 
-    first, second = record("I keep bees"), record("I keep bees too")
-    await store.commit(ChangeSet(upserts=[StoredMemory(first, unit(1), ["bees"])], events=["ev-1"]))
-    assert await store.records.applied(["ev-1", "ev-2"]) == {"ev-1"}
-    with pytest.raises(EventAppliedError) as refused:
-        await store.commit(ChangeSet(upserts=[StoredMemory(second, unit(2), ["bees"])], events=["ev-2", "ev-1"]))
+    first, second, third = record("I keep bees"), record("I keep bees too"), record("I play the cello")
+    one, two = AppliedEvent("ev-1", "digest-a"), AppliedEvent("ev-2", "digest-b")
+    await store.commit(ChangeSet(upserts=[StoredMemory(first, unit(1), ["bees"])], events=[one]))
+    assert await store.records.applied(["ev-1", "ev-2"]) == {"ev-1": "digest-a"}
+    with pytest.raises(EventAppliedError) as refused:  # the same event again
+        await store.commit(ChangeSet(upserts=[StoredMemory(second, unit(2), ["bees"])], events=[two, one]))
     assert refused.value.status_code == 409 and "ev-1" in refused.value.message
     assert set(await store.records.get_many([first.id, second.id])) == {first.id}  # nothing of the second
-    assert await store.records.applied(["ev-2"]) == set()  # rolled back with it
+    assert await store.records.applied(["ev-2"]) == {}  # rolled back with it
     assert [mid for mid, _ in await store.vectors.search(unit(2), scope=second.scope, limit=5)] == [first.id]
+    other = AppliedEvent("ev-1", "digest-c", replaces=False)  # another add under the id: refused
+    with pytest.raises(ConflictError) as conflict:
+        await store.commit(ChangeSet(upserts=[StoredMemory(third, unit(3), ["cello"])], events=[other]))
+    assert not isinstance(conflict.value, EventAppliedError) and "another add" in conflict.value.message
+    reused = AppliedEvent("ev-1", "digest-c")  # an id reused once its status expired: a new event
+    await store.commit(ChangeSet(upserts=[StoredMemory(third, unit(3), ["cello"])], events=[reused]))
+    assert await store.records.applied(["ev-1"]) == {"ev-1": "digest-c"}
     await store.reset()
-    assert await store.records.applied(["ev-1"]) == set()
+    assert await store.records.applied(["ev-1"]) == {}

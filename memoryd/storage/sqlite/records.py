@@ -13,10 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import EventAppliedError, StorageError
+from memoryd.errors import ConflictError, EventAppliedError, StorageError
 from memoryd.filters import Filter, parse_filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
+from memoryd.storage.events import AppliedEvent
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
@@ -62,8 +63,9 @@ CREATE TABLE IF NOT EXISTS history (
     user_id TEXT, agent_id TEXT, run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
-CREATE TABLE IF NOT EXISTS applied_events (event_id TEXT PRIMARY KEY, applied_at REAL NOT NULL)
-    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied_events (
+    event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, applied_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -142,18 +144,30 @@ def _decode(row: Sequence[Any]) -> MemoryRecord:
     )
 
 
-def _record_events(conn: sqlite3.Connection, events: list[str]) -> None:
-    """Record the pipeline events a write applies, in its transaction; one recorded already fails
-    the write whole (:class:`EventAppliedError`). Ids older than :data:`APPLIED_KEEP_S` go."""
+def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
+    """Record the pipeline events a write applies, in its transaction. The same event (id and
+    digest) recorded already fails the write whole (:class:`EventAppliedError`); another add
+    recorded under the id is replaced, or refused (:class:`ConflictError`) when the event says
+    so. Ids older than :data:`APPLIED_KEEP_S` go."""
     now = time.time()
-    for event_id in events:
-        try:
-            conn.execute("INSERT INTO applied_events (event_id, applied_at) VALUES (?, ?)", (event_id, now))
-        except sqlite3.IntegrityError:
+    for e in events:
+        row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
+        if row is not None and row[0] == e.digest:
             raise EventAppliedError(
-                f"event {event_id!r} was applied to this store already: nothing of this write was stored",
+                f"event {e.event_id!r} was applied to this store already: nothing of this write was stored",
                 field="event_id",
-            ) from None
+            )
+        if row is not None and not e.replaces:
+            raise ConflictError(
+                f"event_id {e.event_id!r} already names another add (its body or user differs): nothing "
+                "was stored; give this add an id of its own",
+                field="event_id",
+            )
+        conn.execute(
+            "INSERT INTO applied_events (event_id, digest, applied_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(event_id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at",
+            (e.event_id, e.digest, now),
+        )
     if random.random() < 0.01:  # now and then: a small table, pruned without a timer
         conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
 
@@ -368,18 +382,19 @@ class SQLiteRecordStore:
         found.update(loaded)
         return {i: found[i] for i in wanted if i in found}
 
-    async def applied(self, event_ids: Sequence[str]) -> set[str]:
+    async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(event_ids))
 
-        def op(conn: sqlite3.Connection) -> set[str]:
-            out: set[str] = set()
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            out: dict[str, str] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                sql = f"SELECT event_id FROM applied_events WHERE event_id IN ({','.join('?' * len(chunk))})"
-                out.update(r[0] for r in conn.execute(sql, chunk))
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT event_id, digest FROM applied_events WHERE event_id IN ({marks})"
+                out.update((r[0], r[1]) for r in conn.execute(sql, chunk))
             return out
 
-        return await self.db.read(op, point=True) if wanted else set()
+        return await self.db.read(op, point=True) if wanted else {}
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
         wanted = list(dict.fromkeys(hashes))
