@@ -4,15 +4,19 @@ Each script touches only the keys it is given (see :mod:`memoryd.pipeline.keys`)
 so a step either happens whole or not at all — an event is never acknowledged
 without its outcome being recorded, and never enqueued without its status.
 
-A status record expires (``ttl_ms``, ``pipeline.result_ttl_s``) only once its event has
-ended (done or dead-lettered): while the event waits, runs or waits for a retry, it stays,
-so an event queued for longer than that is still known — a retry of its add is still
-recognised, another add under its id still refused.
+A status record expires ``pipeline.result_ttl_s`` after its event has ended (done or
+dead-lettered). While the event waits, runs or waits for a retry it is kept much longer
+(:data:`UNFINISHED_KEEP_MS`, renewed at each step), so an event queued for longer than
+``result_ttl_s`` is still known — a retry of its add is still recognised, another add under
+its id still refused — and yet the record of an entry deleted from the stream by hand does
+not stay forever.
 """
 
 from __future__ import annotations
 
-__all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY"]
+__all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS"]
+
+UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
 
 # Enqueue once per event id. KEYS: status, stream, stats.
 # ARGV: created_at, source, event_id, the entry's field/value pairs as one JSON list
@@ -35,9 +39,10 @@ local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
 redis.call('HSET', KEYS[1], 'event_id', ARGV[3], 'status', 'queued', 'attempts', '0', 'source', ARGV[2],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'stream_id', id, 'owner', ARGV[5] or '',
   'digest', ARGV[6] or '', 'nonce', ARGV[7] or '')
+redis.call('PEXPIRE', KEYS[1], __KEEP_MS__)
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
-"""
+""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Take the processing lock of a batch of events, unless they are finished.
 # KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, then
@@ -60,13 +65,13 @@ for i = 1, #KEYS / 2 do
       redis.call('HSET', status, 'event_id', ARGV[base + 1], 'status', 'processing', 'consumer', ARGV[1],
         'attempts', ARGV[base + 2], 'updated_at', ARGV[3], 'stream_id', ARGV[base + 3])
       redis.call('HSETNX', status, 'created_at', ARGV[3])
-      redis.call('PERSIST', status)  -- unfinished: kept (a record from before this rule expired)
+      redis.call('PEXPIRE', status, __KEEP_MS__)  -- unfinished: kept long, renewed
       out[i] = {'claimed', st or ''}
     end
   end
 end
 return out
-"""
+""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Record how each delivery of a batch ended and acknowledge it, each one atomically.
 # KEYS: stream, stats, retry, dlq, then status_i, lock_i of each outcome.
@@ -101,6 +106,7 @@ for i = 6, #ARGV do
     if o.event == '1' then
       redis.call('HSET', status, 'status', 'failed', 'error', o.error, 'retry_at', o.retry_at,
         'updated_at', ARGV[3], 'attempts', o.attempts)
+      redis.call('PEXPIRE', status, __KEEP_MS__)
     end
     counts.retried = counts.retried + 1
   elseif acked == 1 and o.kind == 'dead' then
@@ -118,7 +124,7 @@ for name, n in pairs(counts) do
   if n > 0 then redis.call('HINCRBY', KEYS[2], name, n) end
 end
 return #ARGV - 5
-"""
+""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Put retries whose time has come back on the stream. KEYS: retry, stream. ARGV: now_ms, limit.
 MOVE_RETRIES = """
@@ -147,11 +153,11 @@ if ARGV[3] == '1' then
   redis.call('HSET', KEYS[3], 'status', 'queued', 'stream_id', id, 'updated_at', ARGV[2], 'attempts', '0')
   redis.call('HDEL', KEYS[3], 'error', 'dlq_id', 'retry_at', 'result', 'finished_at')
   redis.call('HINCRBY', KEYS[3], 'replays', 1)
-  redis.call('PERSIST', KEYS[3])  -- queued again: kept until it ends
+  redis.call('PEXPIRE', KEYS[3], __KEEP_MS__)  -- queued again: kept long, until it ends
 end
 redis.call('HINCRBY', KEYS[4], 'replayed', 1)
 return id
-"""
+""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Refresh the leases this worker still holds. KEYS: stream, then one lock key per entry.
 # ARGV: consumer, lease_ms, group, then the entries' stream ids (in the order of their locks).

@@ -180,6 +180,9 @@ async def test_an_event_queued_longer_than_result_ttl_is_still_known_until_it_en
         assert first.accepted and first.status is EventStatus.QUEUED
         await asyncio.sleep(2.5)  # no worker runs: the event waits longer than result_ttl_s
         assert (await pipeline.event("slow-1")).status is EventStatus.QUEUED
+        # kept long while unfinished, yet not forever (an entry deleted from the stream by hand)
+        keep = await pipeline.queue.client.pttl(pipeline.queue.keys.status("slow-1"))
+        assert 29 * 86_400_000 < keep <= 30 * 86_400_000
         retry = await pipeline.submit_add(memory, turn("ana", 1), event_id="slow-1")
         assert retry.duplicate and retry.status is EventStatus.QUEUED  # the client's retry: a NOOP
         try:
