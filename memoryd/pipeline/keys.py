@@ -6,7 +6,7 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log                     the event stream (XADD by producers, XREADGROUP by workers)
     chat_log:dlq                 the dead-letter stream: the event, its error, its attempts
     chat_log:retry               sorted set: events waiting for their retry time (score = due ms)
-    chat_log:event:<event_id>    hash: the event's status and result (expires result_ttl_s after it ends)
+    chat_log:event:<event_id>    hash: the event's status and result (kept result_ttl_s once it ends)
     chat_log:lock:<event_id>     string: the worker processing the event (expires, refreshed)
     chat_log:stats               hash: counters (enqueued, processed, duplicates, retried, ...)
     chat_log:workers             sorted set: worker name -> last heartbeat (ms)

@@ -303,15 +303,9 @@ class Worker:
                 outcomes.append(Outcome("ack", d))
                 continue
             seen.add(event.event_id)
-            attempts = event.attempt + d.deliveries - 1
-            if attempts > self.config.max_attempts:
-                gave_up = MemorydError(
-                    f"delivered {d.deliveries} times without an outcome (the workers holding it died or "
-                    f"stalled); attempt {attempts} is over pipeline.max_attempts ({self.config.max_attempts})"
-                )
-                outcomes.append(self._dead(d, event.event_id, gave_up, attempts))
-                continue
-            candidates.append(Job(d, event, attempts))
+            # One over pipeline.max_attempts goes on to the store's record first (its last worker may
+            # have applied it before dying), and is dead-lettered there if it was not applied.
+            candidates.append(Job(d, event, event.attempt + d.deliveries - 1))
         jobs = await self._lock(candidates, outcomes)
         jobs = await self._skip_forgotten(self._validate(jobs, outcomes), outcomes)
         for job in jobs:
@@ -343,6 +337,8 @@ class Worker:
                 outcomes.extend(self._failed(job, exc) for job in group)
                 continue
             group = await self._skip_applied(memory, group, outcomes)
+            outcomes.extend(self._gave_up(job) for job in group if job.attempts > self.config.max_attempts)
+            group = [job for job in group if job.attempts <= self.config.max_attempts]
             plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
             fast = [call for calls in plans for call in calls if call.mode == "fast"]
             await self._prefetch(memory, fast)
@@ -493,6 +489,14 @@ class Worker:
 
         outcomes.extend(self._applied(job) for job in jobs if done(job))
         return [job for job in jobs if not done(job)]
+
+    def _gave_up(self, job: Job) -> Outcome:
+        d = job.delivery
+        gave_up = MemorydError(
+            f"delivered {d.deliveries} times without an outcome (the workers holding it died or "
+            f"stalled); attempt {job.attempts} is over pipeline.max_attempts ({self.config.max_attempts})"
+        )
+        return self._dead(d, job.event.event_id, gave_up, job.attempts)
 
     @staticmethod
     def _applied(job: Job) -> Outcome:

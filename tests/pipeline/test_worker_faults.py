@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +298,25 @@ async def test_every_applied_event_is_recorded_even_when_its_add_writes_nothing_
     assert [r["event"] for r in results["e2"]["results"]] == ["ADD"] == [r["event"] for r in results["e3"]["results"]]
     assert [r["event"] for r in results["e4"]["results"]] == ["NOOP"]
     assert stored(psettings.storage.path)[("u2", same)] == 1
+
+
+async def test_an_event_applied_by_a_worker_that_died_on_its_last_attempt_ends_done(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    from memoryd.storage.events import AppliedEvent, applying_events
+
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, max_attempts=1)
+    payload = turn("ana", 9)
+    async with producer(settings, embedder) as (pipeline, memory):
+        await pipeline.submit_add(memory, payload, event_id="ev-9")
+        queue = pipeline.queue
+        taken = await queue.client.xreadgroup(settings.pipeline.group, "ghost", {queue.keys.stream: ">"}, count=1)
+        assert taken  # a worker took it ...
+        with applying_events([AppliedEvent("ev-9", payload.digest())]):  # ... stored it, and died
+            await memory.add(payload.messages, user_id="ana")
+        await asyncio.sleep(1.2)  # past claim_idle_ms: the next worker reclaims it, its 2nd delivery
+        report = await burst(settings, embedder)
+        record = await pipeline.event("ev-9")
+    assert (report.processed, report.dead_lettered) == (1, 0)  # over max_attempts, but it was applied
+    assert record.status is EventStatus.DONE and "applied to the store already" in str(record.result)
+    assert stored(settings.storage.path) == Counter({("ana", "ana says fact number 9.0 about the sea"): 1})
