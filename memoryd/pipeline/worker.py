@@ -117,6 +117,7 @@ class Worker:
         self.report = WorkerReport()
         self.state = "starting"
         self._stop = asyncio.Event()
+        self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
         self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
         self._in_flight: dict[str, str] = {}  # stream id -> event id, for the lease keep-alive
         self._done_times: deque[tuple[float, int]] = deque()
@@ -177,7 +178,8 @@ class Worker:
 
     async def run(self, *, burst: bool = False) -> WorkerReport:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
-        await self._connect(give_up_s=BURST_CONNECT_S if burst else None)
+        self._give_up_s = BURST_CONNECT_S if burst else None
+        await self._connect(give_up_s=self._give_up_s)
         # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
         beating = asyncio.Event()
         beating.set()
@@ -221,6 +223,11 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
+    def _give_up_after(self, failing_since: float, exc: StorageError) -> None:
+        """In burst mode, end the run once Redis has failed for ``BURST_CONNECT_S``."""
+        if self._give_up_s is not None and time.monotonic() - failing_since >= self._give_up_s:
+            raise StorageError(f"{exc.message}; gave up after {self._give_up_s:.0f} s (burst mode)") from exc
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
@@ -242,6 +249,7 @@ class Worker:
         own_pending = True  # after a (re)start: first what this consumer was given before
         seen_own: set[str] = set()
         delay = 0.1
+        failing_since: float | None = None
         while not self._stop.is_set():
             try:
                 if own_pending:
@@ -267,8 +275,10 @@ class Worker:
                     if await self.queue.outstanding() == 0:
                         return
                     await self._sleep(0.05)  # retries not yet due, or events other workers hold
-                delay = 0.1
+                delay, failing_since = 0.1, None
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
+                failing_since = failing_since or time.monotonic()
+                self._give_up_after(failing_since, exc)
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
@@ -532,13 +542,14 @@ class Worker:
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
-        delay = 0.1
+        delay, started = 0.1, time.monotonic()
         while True:
             try:
                 await self.queue.finish(outcomes, self.consumer, self.config.result_ttl_s)
                 break
             except StorageError as exc:
-                if self._stop.is_set() and delay >= RECONNECT_MAX_S:
+                given_up = self._give_up_s is not None and time.monotonic() - started >= self._give_up_s
+                if (self._stop.is_set() and delay >= RECONNECT_MAX_S) or given_up:
                     log.error(
                         "worker %s: could not record %d outcomes (%s); their events stay pending and will "
                         "be redelivered (the store turns repeats into NOOPs)",

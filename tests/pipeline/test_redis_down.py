@@ -138,3 +138,26 @@ async def test_another_add_under_an_id_the_synchronous_path_applied_is_a_conflic
             with pytest.raises(ConflictError, match="another add"):
                 await pipeline.submit_add(memory, other, event_id="ord-7")
     assert set(stored(dead.storage.path)) == {("ana", "ana says fact number 1.0 about the hills")}
+
+
+async def test_a_burst_worker_gives_up_on_a_redis_that_goes_down_mid_run(
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memoryd.pipeline import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "BURST_CONNECT_S", 1.0)  # 30 s in real use
+    redis = LocalRedis(tmp_path / "redis")
+    redis.start()
+    settings = pipeline_settings(tmp_path / "m.db", redis.url, "mid:", claim_idle_ms=600_000)
+    try:
+        async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
+            await pipeline.submit_add(memory, turn("ana", 1), event_id="held-1")
+            queue = pipeline.queue
+            await queue.client.xreadgroup(settings.pipeline.group, "other", {queue.keys.stream: ">"}, count=1)
+            running = asyncio.create_task(worker.run(burst=True))  # waits for the event another holds
+            await asyncio.sleep(0.5)
+            redis.stop()
+            with pytest.raises(StorageError, match="gave up after 1 s"):
+                await asyncio.wait_for(running, timeout=30)
+    finally:
+        redis.stop()
