@@ -9,6 +9,7 @@ Earlier turns of the same session are shown for reference only (to resolve
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ You maintain the long-term memory of an AI assistant. From the NEW messages of a
 conversation, extract what is worth remembering about the people in it, for months.
 
 Return one JSON object, nothing else:
-{"facts": [{"text": str, "kind": "fact" | "preference", "preference": "explicit" | "implicit" | null,
+{"facts": [{"text": str, "kind": "fact" | "preference" | "profile",
+            "preference": "explicit" | "implicit" | null, "attribute": str | null,
             "about": "user" | "assistant", "sources": [int]}],
  "relations": [{"source": str, "source_type": str, "relation": str, "target": str,
                 "target_type": str, "fact": int | null}]}
@@ -50,7 +52,11 @@ and references with the earlier messages.
 - Turn relative times into absolute dates using the message date ("yesterday" said on \
 2024-05-08 -> "on 2024-05-07").
 - kind "preference" for likes, dislikes, wishes and habits: "explicit" when stated, \
-"implicit" when inferred from what the person does or asks. Everything else is "fact".
+"implicit" when inferred from what the person does or asks.
+- kind "profile" for lasting facts about who the person is: name, age or birthday, where \
+they live, job and workplace, family members, languages, nationality; "attribute" names \
+which, in one lower-case word (name, age, location, work, family, language, identity). \
+Everything else (events, plans, things that happened) is "fact".
 - "about": "assistant" only for what the assistant learned about how to behave with \
 this user (e.g. "The user wants short answers" is about the user; "Answer in French" \
 requested by the user is a preference about the user).
@@ -66,6 +72,7 @@ Use the person's name, not "I" or "user" ("The user" only when no name is known)
 
 
 MAX_FACT_CHARS = 2000
+_ATTRIBUTE = re.compile(r"[a-z][a-z_]{0,29}")  # a profile attribute: one short lower-case word
 MAX_NAME_CHARS = 200  # an entity's name
 MAX_RELATION_CHARS = 100  # a relation's name ("works_at")
 MAX_TYPE_CHARS = 50  # an entity's type ("person")
@@ -108,8 +115,9 @@ class ExtractedFact(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     text: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
-    kind: Literal["fact", "preference"] = "fact"
+    kind: Literal["fact", "preference", "profile"] = "fact"
     preference: Literal["explicit", "implicit"] | None = None
+    attribute: str | None = None  # a profile's: "name", "location", "work", ...
     about: Literal["user", "assistant"] = "user"
     sources: list[int] = Field(default_factory=list)
 
@@ -124,7 +132,8 @@ class ExtractedFact(BaseModel):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) and value.lower() in ("fact", "preference") else "fact"
+        kinds = ("fact", "preference", "profile")
+        return value.lower() if isinstance(value, str) and value.lower() in kinds else "fact"
 
     @field_validator("preference", mode="before")
     @classmethod
@@ -132,6 +141,13 @@ class ExtractedFact(BaseModel):
         if isinstance(value, str) and value.lower() in ("explicit", "implicit"):
             return value.lower()
         return None
+
+    @field_validator("attribute", mode="before")
+    @classmethod
+    def _attribute(cls, value: Any) -> Any:
+        # One short word ("name", "location"); anything else says nothing usable.
+        word = value.strip().lower().replace(" ", "_") if isinstance(value, str) else ""
+        return word if _ATTRIBUTE.fullmatch(word) else None
 
     @field_validator("about", mode="before")
     @classmethod
@@ -149,7 +165,8 @@ class ExtractedFact(BaseModel):
 
     @property
     def memory_kind(self) -> MemoryKind:
-        return MemoryKind.PREFERENCE if self.kind == "preference" else MemoryKind.FACT
+        kinds = {"preference": MemoryKind.PREFERENCE, "profile": MemoryKind.PROFILE}
+        return kinds.get(self.kind, MemoryKind.FACT)
 
 
 class ExtractedRelation(BaseModel):

@@ -194,6 +194,8 @@ class FineIngestor:
             meta["about"] = f.about
             if f.preference:
                 meta["preference"] = f.preference
+            if f.kind == "profile":  # as fast mode's rules write them: the profile's "name", "work", ...
+                meta["attribute"] = f.attribute or "other"
             when = max(times) if times else next((t for t in data.times if t is not None), None)
             facts.append(_Fact(i, f.text, f.memory_kind, meta, sources, when, vectors[i]))
         return facts

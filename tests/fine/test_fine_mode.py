@@ -489,3 +489,27 @@ async def test_a_write_naming_no_user_sees_no_users_words_in_its_context(
     prompt = fake_llm.requests[-1].json["messages"][-1]["content"]
     assert "The bot restarted." in prompt  # the session's own words (of no user) are context
     assert "4321" not in prompt and "diabetes" not in prompt  # its users' are not
+
+
+async def test_fine_mode_builds_the_profile(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(
+        {
+            "facts": [
+                {"text": "The user's name is Ana Lima", "kind": "profile", "attribute": "name", "sources": [0]},
+                {"text": "Ana works at Acme", "kind": "profile", "attribute": "Work ", "sources": [0]},
+                {"text": "Ana loves hiking", "kind": "preference", "preference": "explicit", "sources": [0]},
+            ]
+        }
+    )
+    out = await fine.add("My name is Ana Lima, I work at Acme and I love hiking.", **ALICE)
+    assert sorted((r.kind, r.text) for r in out if r.kind != "episode") == [
+        ("preference", "Ana loves hiking"),
+        ("profile", "Ana works at Acme"),
+        ("profile", "The user's name is Ana Lima"),
+    ]
+    profile = (await fine.get_all(**ALICE, filters={"kind": "profile"})).items
+    assert sorted(m.metadata["attribute"] for m in profile) == ["name", "work"]
+    prompt = fake_llm.requests[0].json["messages"][0]["content"]
+    assert '"profile"' in prompt and "attribute" in prompt  # the model is asked for them
+    block = await fine.context("what should we do this weekend?", **ALICE)
+    assert "## Profile" in block.text and "Ana Lima" in block.text.split("## Profile", 1)[1]
