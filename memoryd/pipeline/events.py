@@ -59,7 +59,8 @@ MIN_READ_VERSION = max(1, SCHEMA_VERSION - 1)
 MAX_READ_VERSION = SCHEMA_VERSION + 1
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
-_STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+# The stored id's own part may carry an owner's prefix (see stored_event_id): 128 + 18 characters.
+_STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,145}")
 _PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode", "tenant")
 _KNOWN_FIELDS = frozenset(
     ("v", "event_id", "type", "created_at", "attempt", "source", "payload", "last_error", "replayed_from")
@@ -91,8 +92,12 @@ def check_event_id(value: Any, field_name: str = "event_id") -> str:
     return value
 
 
-def stored_event_id(event_id: str, tenant: str | None) -> str:
-    """The id an event has in the stream: the client's, prefixed by its tenant unless default."""
+def stored_event_id(event_id: str, tenant: str | None, owner: str | None = None) -> str:
+    """The id an event has in the stream: the client's, prefixed by its tenant unless default,
+    and by its owner's fingerprint when a user-bound key gave it (``owner``): a user's ids are
+    its own, so no user can learn of, or take first, an id another user's add will use."""
+    if owner is not None:
+        event_id = f"u-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.{event_id}"
     return event_id if tenant is None or tenant == DEFAULT_TENANT else f"{tenant}/{event_id}"
 
 

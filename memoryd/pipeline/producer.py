@@ -148,11 +148,13 @@ class Pipeline:
         event_id: str | None = None,
         source: str = "api",
         tenant: str = DEFAULT_TENANT,
+        owner: str | None = None,
     ) -> Submission:
         """Validate, then enqueue (or, with Redis down, process now or refuse; see the module doc).
 
         ``memory`` is ``tenant``'s store (used when Redis is down); a tenant's event ids
-        are its own: the same id in two tenants names two events."""
+        are its own: the same id in two tenants names two events, and so are the ids of a
+        user-bound key's user (``owner``)."""
         event_id = check_event_id(event_id) if event_id is not None else new_event_id()
         if tenant != DEFAULT_TENANT:
             payload = replace(payload, tenant=tenant)
@@ -165,7 +167,7 @@ class Pipeline:
             default_mode="fine" if memory.router is not None else "fast",
             limits=self.limits,
         )
-        event = PipelineEvent(stored_event_id(event_id, tenant), payload, source=source)
+        event = PipelineEvent(stored_event_id(event_id, tenant, owner), payload, source=source)
         if time.monotonic() >= self._skip_until:
             try:
                 enqueued = await self.queue.enqueue(event)
@@ -230,7 +232,10 @@ class Pipeline:
         ``user_id``) if it is another user's: existence is never confirmed to someone else."""
         check_event_id(event_id)
         try:
-            record = await self.queue.status(stored_event_id(event_id, tenant))
+            record = None
+            if user_id is not None:  # a user-bound key's own ids first, then one given on its behalf
+                record = await self.queue.status(stored_event_id(event_id, tenant, user_id))
+            record = record or await self.queue.status(stored_event_id(event_id, tenant))
         except StorageError as exc:
             self._down(exc)
             raise

@@ -56,18 +56,22 @@ class PipelineView:
     async def submit_add(
         self, memory: AsyncMemory, payload: AddPayload, *, event_id: str | None = None, source: str = "api"
     ) -> Submission:
-        if self.principal.user_id is not None:
-            payload = payload.with_user(self.principal.user_id)
+        owner = self.principal.user_id  # a user-bound key: its event ids are its user's own
+        if owner is not None:
+            payload = payload.with_user(owner)
         return await self.pipeline.submit_add(
-            memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant
+            memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner
         )
 
     async def forget_user(self, user_id: str | None) -> None:
         await self.pipeline.forget_user(self.principal.tenant, user_id)
 
-    async def event(self, event_id: str) -> EventRecord:
+    async def event(self, event_id: str, *, user_id: str | None = None) -> EventRecord:
+        """An event of the caller's tenant; ``user_id`` names the user whose key gave the id (a
+        user key's ids are its own; a user key always looks among its own user's)."""
         caller = self.principal
-        return await self.pipeline.event(event_id, tenant=caller.tenant, user_id=caller.user_id)
+        owner = caller.user_id if caller.user_id is not None else user_id
+        return await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
 
     async def metrics(self, out: MetricsText) -> None:
         await self.pipeline.metrics(out)

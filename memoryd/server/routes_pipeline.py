@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from memoryd import __version__
@@ -26,10 +26,15 @@ __all__ = ["router"]
 router = APIRouter(tags=["pipeline"], responses=ERROR_RESPONSES)
 
 EventId = Annotated[str, Path(description="The event's id, as returned by the add that queued it.")]
+_OWNER = "The user whose user-bound key gave the id (its ids are its own); a user key's own user, always."
 
 
 @router.get("/v1/events/{event_id}", summary="An event's status and result")
-async def event(event_id: EventId, pipeline: PipelineDep) -> dict[str, Any]:
+async def event(
+    event_id: EventId,
+    pipeline: PipelineDep,
+    user_id: Annotated[str | None, Query(description=_OWNER)] = None,
+) -> dict[str, Any]:
     """Where a queued add is: queued, processing, done (with ``result``), failed (retrying) or
     dead_lettered (with ``error``)."""
     if pipeline is None:
@@ -38,7 +43,7 @@ async def event(event_id: EventId, pipeline: PipelineDep) -> dict[str, Any]:
             "synchronously and have no event to look up",
             field="event_id",
         )
-    return (await pipeline.event(event_id)).to_dict()
+    return (await pipeline.event(event_id, user_id=user_id)).to_dict()
 
 
 @router.get(

@@ -56,11 +56,12 @@ async def test_an_entry_that_is_not_utf8_is_dead_lettered_and_the_rest_of_its_ba
     }
 
 
-async def test_an_event_id_reused_by_another_user_or_for_another_body_is_a_conflict_showing_nothing(
+async def test_an_event_id_reused_for_another_body_is_a_conflict_and_a_users_ids_are_its_own(
     psettings: Settings, embedder: USEEmbedder
 ) -> None:
     alice = bearer(new_key(psettings, "user", tenant="acme", user_id="alice"))
     bob = bearer(new_key(psettings, "user", tenant="acme", user_id="bob"))
+    service = bearer(new_key(psettings, "service", tenant="acme"))
     with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         secret = {"messages": "My bank PIN is 4321", "event_id": "e-1"}
         assert c.post("/v1/memories", json=secret, headers=alice).status_code == 202
@@ -70,19 +71,26 @@ async def test_an_event_id_reused_by_another_user_or_for_another_body_is_a_confl
         assert retry.status_code == 200 and retry.json()["event"] == "NOOP"
         assert retry.json()["record"]["status"] == "done"
 
+        # Another user's key: "e-1" is an id of its own, so nothing tells bob that alice used it
         error_of(c.get("/v1/events/e-1", headers=bob), 404)
         theirs = c.post("/v1/memories", json={"messages": "hello", "event_id": "e-1"}, headers=bob)
-        assert theirs.status_code == 409 and "4321" not in theirs.text
-        assert theirs.json()["error"]["field"] == "event_id"
+        assert theirs.status_code == 202 and "4321" not in theirs.text
         mem0 = c.post("/memories", json={"messages": "hello", "event_id": "e-1"}, headers=bob)
-        assert mem0.status_code == 409 and "4321" not in mem0.text
+        assert mem0.status_code == 409 and "4321" not in mem0.text  # another add (mode) of his own id
+        # ... nor can a user take first an id another user's add will use
+        squat = c.post("/v1/memories", json={"messages": "squat", "event_id": "bob-turn-2"}, headers=alice)
+        assert squat.status_code == 202
+        for_bob = {"messages": "bob: I moved to Rome", "user_id": "bob", "event_id": "bob-turn-2"}
+        assert c.post("/v1/memories", json=for_bob, headers=service).status_code == 202
+        assert c.get("/v1/events/bob-turn-2", headers=bob).json()["status"] == "queued"  # given for him
+        assert (await burst(psettings, embedder)).processed == 3
 
         other = c.post("/v1/memories", json={"messages": "My PIN is 9999", "event_id": "e-1"}, headers=alice)
         assert other.status_code == 409  # not silently dropped as a duplicate of the first add
         assert c.get("/v1/events/e-1", headers=alice).json()["status"] == "done"
         assert (await burst(psettings, embedder)).processed == 0  # nothing was queued by the conflicts
         listed = c.get("/v1/memories", params={"user_id": "alice"}, headers=alice).json()
-        assert [m["memory"] for m in listed["results"]] == ["My bank PIN is 4321"]
+        assert [m["memory"] for m in listed["results"]] == ["squat", "My bank PIN is 4321"]
 
 
 def test_dlq_replay_of_an_id_not_in_the_dlq_fails_and_moves_nothing(

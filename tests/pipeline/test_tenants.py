@@ -24,7 +24,8 @@ async def test_events_are_per_tenant_and_per_user(psettings: Settings, embedder:
         r = c.post("/v1/memories", json=same_id, headers=zeta)
         assert r.status_code == 202 and r.json()["status"] == "queued"  # not a duplicate of acme's e-1
         assert c.get("/v1/events/e-1", headers=alice).json()["status"] == "queued"
-        assert c.get("/v1/events/e-1", headers=acme).status_code == 200
+        error_of(c.get("/v1/events/e-1", headers=acme), 404)  # a user key's ids are its user's own
+        assert c.get("/v1/events/e-1", params={"user_id": "alice"}, headers=acme).status_code == 200
         error_of(c.get("/v1/events/e-1", headers=bob), 404)
 
         report = await burst(psettings, embedder)
