@@ -71,3 +71,21 @@ async def test_a_short_lived_writer_leaves_its_commits_checkpointed(tmp_path: Pa
         assert await server.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 3
     finally:
         server.close()
+
+
+async def test_a_new_store_and_key_file_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from memoryd.config import load_settings
+    from memoryd.storage import build_storage
+    from memoryd.storage.sqlite.keys import SQLiteKeyStore
+
+    path = tmp_path / "fresh" / "memoryd.db"
+    storage = build_storage(load_settings(env={}, overrides={"storage": {"path": str(path)}}))
+    await storage.open("test-model", 8)
+    await storage.close()
+    SQLiteKeyStore(tmp_path / "fresh" / "keys.db").close()
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    assert modes["memoryd.db"] == modes["keys.db"] == 0o600, modes  # not 0644: other local accounts
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes  # -wal, -shm alike
+    assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0

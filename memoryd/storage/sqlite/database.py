@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -36,7 +37,15 @@ from typing import Any, TypeVar
 
 from memoryd.errors import StorageError
 
-__all__ = ["Op", "SQLiteDatabase", "execute_script", "has_table", "holds_rows_without", "translate_errors"]
+__all__ = [
+    "Op",
+    "SQLiteDatabase",
+    "execute_script",
+    "has_table",
+    "holds_rows_without",
+    "private_file",
+    "translate_errors",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -100,6 +109,17 @@ def translate_errors(exc: BaseException) -> BaseException:
     return exc
 
 
+def private_file(path: Path) -> None:
+    """Make ``path`` (an SQLite file that does not exist yet) readable by its owner only, and a
+    new folder for it too: memories (and keys) are nobody else's on a shared machine. SQLite
+    gives its ``-wal`` and ``-shm`` files the database file's permissions. An existing file
+    keeps the permissions its owner gave it."""
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def has_table(conn: sqlite3.Connection, name: str) -> bool:
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
     return found.fetchone() is not None
@@ -141,10 +161,10 @@ class SQLiteDatabase:
         if self._writer is not None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
         except OSError as exc:
             raise StorageError(
-                f"cannot create the directory for storage.path {self.path}: {exc}", field="storage.path"
+                f"cannot create storage.path {self.path} (or its directory): {exc}", field="storage.path"
             ) from exc
         ready: Future[None] = Future()
         self._writer = threading.Thread(

@@ -15,6 +15,7 @@ from typing import Any
 from memoryd.auth.keys import ApiKey
 from memoryd.auth.principal import Role
 from memoryd.errors import StorageError
+from memoryd.storage.sqlite.database import private_file
 
 __all__ = ["SQLiteKeyStore"]
 
@@ -73,7 +74,7 @@ class SQLiteKeyStore:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
