@@ -162,6 +162,7 @@ class FineIngestor:
                 return None
             return out.value.checked(len(new))
         except BackendUnavailableError as exc:
+            usage.calls += int(exc.details.get("calls", 0))  # made, though none answered
             usage.fallback = f"LLM unavailable, stored as episodes only (fast mode): {exc.message}"
             return None
         except Exception as exc:  # a defect on some odd LLM reply must not cost the messages
@@ -251,6 +252,7 @@ class FineIngestor:
                 raw = out.value
                 note = f"reconciliation output unusable ({out.error}); added as new"
             except BackendUnavailableError as exc:
+                usage.calls += int(exc.details.get("calls", 0))
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
             decisions = decide(raw, len(pending), len(existing), fallback=note)
         for decision in decisions:

@@ -174,7 +174,8 @@ async def structured(
         value, repaired = await router.run(attempt, timeout=False)
     except LLMUnavailableError as exc:
         if tally.last_error is None:
-            raise  # nobody gave an answer at all
+            exc.details["calls"] = tally.calls  # nobody gave an answer at all: the calls made still count
+            raise
         error = f"no usable answer after {tally.calls} calls; last: {tally.last_error}"
         if len(exc.failures) > 1:
             error += f" (all targets: {exc.message})"

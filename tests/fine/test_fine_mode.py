@@ -345,6 +345,7 @@ async def test_dead_llm_loses_nothing(fine: AsyncMemory, fake_llm: Script) -> No
     out = await fine.add("Remember that my passport expires in May.", **ALICE)
     assert [r.event for r in out] == [Event.ADD]
     assert out.llm is not None and out.llm.fallback is not None and "unavailable" in out.llm.fallback
+    assert out.llm.calls >= 1 and len(fake_llm.requests) >= out.llm.calls  # the calls made count, answered or not
     assert (await fine.get(out[0].id)).text == "Remember that my passport expires in May."
 
 
