@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
+from memoryd.models import utcnow
 from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
@@ -171,9 +172,12 @@ async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str
 async def update(
     memory_id: MemoryId, body: UpdateRequest, scope: Scoped, memory: MemoryDep
 ) -> dict[str, Any]:
-    """Change text and/or metadata; the old text stays in the history."""
+    """Change text and/or metadata; the old text stays in the history. ``event`` says what
+    happened: ``UPDATE``, or ``NOOP`` when nothing differed (the history records either)."""
+    asked = utcnow()
     record = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
-    return record.to_dict()
+    # An update stamps the record now; a NOOP returns it as it was, stamped before this request.
+    return {**record.to_dict(), "event": "UPDATE" if record.updated_at >= asked else "NOOP"}
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory")

@@ -35,13 +35,15 @@ def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Clie
 
     patched = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I moved to Porto last spring"})
     assert patched.status_code == 200
-    assert patched.json()["text"] == "I moved to Porto last spring"
+    assert patched.json()["text"] == "I moved to Porto last spring" and patched.json()["event"] == "UPDATE"
+    same = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I moved to Porto last spring"})
+    assert same.status_code == 200 and same.json()["event"] == "NOOP"  # what happened, said
     assert client.get(f"/v1/memories/{lisbon_id}").json()["text"] == "I moved to Porto last spring"
     top = client.post("/v1/memories/search", json={"query": "Porto", "user_id": "alice"}).json()["results"]
     assert top[0]["id"] == lisbon_id
 
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]
-    assert [h["event"] for h in history] == ["ADD", "UPDATE"]
+    assert [h["event"] for h in history] == ["ADD", "UPDATE", "NOOP"]  # the NOOP patch is recorded too
     assert history[0]["new_memory"] == "I moved to Lisbon last spring"
     assert history[1]["old_memory"] == "I moved to Lisbon last spring"
     assert history[1]["new_memory"] == "I moved to Porto last spring"
@@ -51,7 +53,7 @@ def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Clie
     assert error_of(client.get(f"/v1/memories/{lisbon_id}"), 404)["field"] == "memory_id"
     assert count(client) == 1
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]
-    assert [h["event"] for h in history] == ["ADD", "UPDATE", "DELETE"]
+    assert [h["event"] for h in history] == ["ADD", "UPDATE", "NOOP", "DELETE"]
 
     assert client.delete("/v1/memories", params={"user_id": "alice"}).json() == {"deleted": 1}
     assert count(client) == 0

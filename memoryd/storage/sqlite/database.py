@@ -164,7 +164,8 @@ class SQLiteDatabase:
             private_file(self.path)
         except OSError as exc:
             raise StorageError(
-                f"cannot create storage.path {self.path} (or its directory): {exc}", field="storage.path"
+                f"cannot create the directory for storage.path {self.path}, or the file: {exc}",
+                field="storage.path",
             ) from exc
         ready: Future[None] = Future()
         self._writer = threading.Thread(
