@@ -59,8 +59,9 @@ MIN_READ_VERSION = max(1, SCHEMA_VERSION - 1)
 MAX_READ_VERSION = SCHEMA_VERSION + 1
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
-# The stored id's own part may carry an owner's prefix (see stored_event_id): 128 + 18 characters.
-_STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,145}")
+# The stored id's own part may carry an owner's prefix ("u-" + 16 hex + ".", see stored_event_id):
+# up to 19 + 128 characters.
+_STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,146}")
 _PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode", "tenant")
 _KNOWN_FIELDS = frozenset(
     ("v", "event_id", "type", "created_at", "attempt", "source", "payload", "last_error", "replayed_from")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from memoryd.errors import PermissionDeniedError
+from memoryd.errors import PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import INVALID_REQUEST, encode_message, error_message
 from memoryd.mcp.tools import Args, Handler, scope_of
@@ -80,7 +80,13 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
         return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
     auth = getattr(request.app.state.memoryd, "auth", None)
     if calls > 1 and auth is not None and principal.key_id is not None:
-        auth.limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
+        limiter = auth.limiter
+        if limiter.rate > 0 and calls > limiter.burst:  # could never fit, however long one waits
+            raise RateLimitedError(
+                f"a batch of {calls} calls is more than this API key's burst of {limiter.burst}: send fewer",
+                retry_after_s=0.0,
+            )
+        limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
     await session.receive(body)

@@ -209,6 +209,8 @@ def test_each_call_of_an_mcp_batch_counts_against_the_rate_limit(
         assert small.status_code == 200 and len(small.json()) == 4  # 4 of the 10 tokens
         big = c.post("/mcp", json=[search(n) for n in range(30)], headers=bearer(key))
         assert error_of(big, 429)["code"] == "rate_limited"  # not 30 calls for the price of one
+        over = c.post("/mcp", json=[search(n) for n in range(11)], headers=bearer(key))  # burst + 1
+        assert error_of(over, 429)["message"].startswith("a batch of 11 calls")  # at once, not a retry
         huge = c.post("/mcp", json=[search(n) for n in range(101)], headers=bearer(key))
         assert huge.status_code == 400 and "at most 100" in huge.json()["error"]["message"]
         left = [c.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(key)).status_code for _ in range(8)]

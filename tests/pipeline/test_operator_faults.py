@@ -235,3 +235,14 @@ async def test_an_event_id_reused_after_its_status_expired_is_a_new_add_and_stor
     assert stored(short.storage.path) == Counter(
         {("ana", "ana says fact number 1.0 about the hills"): 1, ("bob", "bob says fact number 1.0 about the hills"): 1}
     )
+
+
+async def test_the_longest_event_id_a_user_key_may_give_is_processed(
+    psettings: Settings, embedder: USEEmbedder
+) -> None:
+    longest = "a" * 128  # what check_event_id allows; stored behind the user's 19-character prefix
+    async with producer(psettings, embedder) as (pipeline, memory):
+        assert (await pipeline.submit_add(memory, turn("alice", 1), event_id=longest, owner="alice")).accepted
+        report = await burst(psettings, embedder)
+        assert (report.processed, report.dead_lettered) == (1, 0)
+        assert (await pipeline.event(longest, user_id="alice")).status is EventStatus.DONE

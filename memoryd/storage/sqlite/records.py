@@ -66,6 +66,7 @@ CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
 CREATE TABLE IF NOT EXISTS applied_events (
     event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, applied_at REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS applied_events_at ON applied_events(applied_at);
 """
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
