@@ -38,8 +38,9 @@ from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
-from memoryd.ingest.inputs import check_metadata, clean_text
+from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_text
 from memoryd.ingest.locks import OwnerLocks
+from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rules import RuleMemory, draft_rule_memories
 from memoryd.llm import Router, build_router
@@ -397,13 +398,16 @@ class AsyncMemory:
             hash=old.hash if same_text else content_hash(text or ""),
             updated_at=now,
         )
-        vector = None if same_text else (await self._embed([self.represent.line(new)]))[0]
         update = HistoryDraft.of(
             old, Event.UPDATE, old.text, new.text, "api:update", now, metadata_changed=not same_meta
         )
-        terms = None if same_text else self.represent.terms(new)
-        changes = ChangeSet(upserts=[StoredMemory(new, vector, terms)], history=[update])
-        await self.tiers.revise(changes, new, vector)  # a changed text's words and vector reach its turn
+        if same_text:
+            entries = [StoredMemory(new, None, None)]
+        else:  # indexed with its session's turn before it, and the turn after it with it (ingest/relink.py)
+            entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
+        changes = ChangeSet(upserts=entries, history=[update])
+        # a changed text's words and vector reach its turn
+        await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
         return new
 
     async def delete(
@@ -416,12 +420,10 @@ class AsyncMemory:
     ) -> MemoryRecord:
         """Remove one memory from every store; its history keeps the DELETE event."""
         old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
-        await self.storage.commit(
-            ChangeSet(
-                deletes=[old.id],
-                history=[HistoryDraft.of(old, Event.DELETE, old.text, None, "api:delete", utcnow())],
-            )
-        )
+        # The turn after it in its session is indexed again without its words (see ingest/relink.py).
+        successor = await relinked(self.represent, self._embed, self.storage.records, old, None)
+        history = [HistoryDraft.of(old, Event.DELETE, old.text, None, "api:delete", utcnow())]
+        await self.storage.commit(ChangeSet(upserts=successor, deletes=[old.id], history=history))
         return old
 
     async def delete_all(
@@ -487,8 +489,8 @@ class AsyncMemory:
         scope = _scope(user_id, agent_id, run_id).require()
         limits = self.settings.limits
         limit = min(100, limits.max_limit) if limit is None else limit
-        _check_int("limit", limit, 1, limits.max_limit)
-        _check_int("offset", offset, 0, 10**12)
+        check_int("limit", limit, 1, limits.max_limit)
+        check_int("offset", offset, 0, 10**12)
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         await self._ready()
         return await self.storage.records.page(
@@ -522,17 +524,17 @@ class AsyncMemory:
         query names favours memories said then; ``reference_time`` is the asker's
         "now" for relative ones ("a week ago"; default: the current time)."""
         limits = self.settings.limits
-        _check_query(query, limits.max_query_chars)
+        check_query(query, limits.max_query_chars)
         scope = _scope(user_id, agent_id, run_id).require()
         limit = self.settings.search.default_limit if limit is None else limit
-        _check_int("limit", limit, 1, limits.max_limit)
+        check_int("limit", limit, 1, limits.max_limit)
         if threshold is not None and (
             isinstance(threshold, bool)
             or not isinstance(threshold, (int, float))
             or not -1.0 <= threshold <= 1.0
         ):
             raise InvalidInputError("threshold must be a number between -1 and 1", field="threshold")
-        _check_int("graph_hops", graph_hops, 0, 2)
+        check_int("graph_hops", graph_hops, 0, 2)
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         when = parse_time(as_of, field_name="as_of")
         await self._ready()
@@ -568,9 +570,9 @@ class AsyncMemory:
         ``exclude``: texts the prompt already holds (a request's messages); memories that
         repeat one are left out before the budget is spent."""
         cfg = self.settings.context
-        _check_query(query, self.settings.limits.max_query_chars)
+        check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
-        _check_int("token_budget", budget, 1, 1_000_000)
+        check_int("token_budget", budget, 1, 1_000_000)
         owner = _scope(user_id, agent_id, None).require()
         session = _scope(user_id, agent_id, run_id) if run_id is not None else None
         await self._ready()
@@ -656,7 +658,7 @@ class AsyncMemory:
         ``episodes``: turns shown per segment and session. See :mod:`memoryd.hierarchy.tree`."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
-        _check_int("episodes", episodes, 0, 10_000)
+        check_int("episodes", episodes, 0, 10_000)
         await self._ready()
         return await self.tiers.tree(owner_scope(_scope(user_id, agent_id, None)), episodes=episodes)
 
@@ -779,14 +781,6 @@ async def _nothing() -> list[MemoryRecord]:
     return []
 
 
-def _check_query(query: Any, max_chars: int) -> None:
-    if not isinstance(query, str) or not query.replace("\x00", "").strip():  # NUL is no text (as in add)
-        raise InvalidInputError("query must be a non-empty string", field="query")
-    require_utf8(query, "query")
-    if len(query) > max_chars:
-        raise InvalidInputError(f"query has {len(query)} characters; the limit is {max_chars}", field="query")
-
-
 def _limit_blas(threads: int) -> None:
     """Cap numpy's BLAS thread pool for this process (0: leave it alone)."""
     if threads > 0:
@@ -794,7 +788,3 @@ def _limit_blas(threads: int) -> None:
 
         threadpool_limits(limits=threads, user_api="blas")
 
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"{name} must be an integer from {low} to {high}", field=name)

@@ -86,3 +86,37 @@ def _record(text: str, actor: str) -> MemoryRecord:
     return MemoryRecord(
         "m1", text, MemoryKind.EPISODE, "u", None, "s", {}, "assistant", actor, (), now, now, now, "h", now
     )
+
+
+async def test_a_deleted_or_edited_turn_leaves_no_trace_in_the_turn_after_it(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    async with memory_at(tmp_path, embedder) as mem:
+        turns = [
+            {"role": "user", "content": "What is my dog's name again?"},
+            {"role": "user", "content": "My bank PIN is 4921 and my password is swordfish"},
+            {"role": "assistant", "content": "Okay, noted."},
+        ]
+        ids = [r.id for r in await mem.add(turns, user_id="ana", run_id="s1")]
+
+        async def parts(query: str, memory_id: str) -> dict[str, object] | None:
+            hits = await mem.search(query, user_id="ana", limit=10, explain=True)
+            return next((h.explain for h in hits if h.memory.id == memory_id), None)
+
+        before = await parts("swordfish password", ids[2])
+        assert before is not None and before["bm25"]  # found through the secret before it
+        await mem.delete(ids[1], user_id="ana")
+        after = await parts("swordfish password", ids[2])
+        assert after is None or after["bm25"] is None  # its words are gone with it
+        now = await parts("dog's name", ids[2])
+        assert now is not None and now["bm25"]  # and it follows the turn before the deleted one
+
+        more = await mem.add(
+            [{"role": "user", "content": "My PIN is 1234, the code word is marmalade"},
+             {"role": "assistant", "content": "Understood."}], user_id="ana", run_id="s2",
+        )  # fmt: skip
+        await mem.update(more[0].id, "I like tea", user_id="ana")
+        edited = await parts("marmalade code word", more[1].id)
+        assert edited is None or edited["bm25"] is None  # the old words left the next turn too
+        assert (await parts("tea", more[1].id) or {}).get("bm25")  # which now follows the new text
+        assert (await parts("tea", more[0].id) or {}).get("bm25")

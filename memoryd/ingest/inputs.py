@@ -16,7 +16,9 @@ __all__ = [
     "MAX_NESTING",
     "MODES",
     "AddInput",
+    "check_int",
     "check_metadata",
+    "check_query",
     "clean_text",
     "normalise_add",
     "normalise_messages",
@@ -167,3 +169,18 @@ def normalise_add(
     msgs, times = normalise_messages(messages, limits)
     call_time = parse_time(timestamp, field_name="timestamp")
     return AddInput(msgs, [t or call_time for t in times], scope, check_metadata(metadata), chosen)
+
+
+def check_query(query: Any, max_chars: int) -> None:
+    """A search or context query: non-empty text (NUL is no text, as in add), UTF-8, not too long."""
+    if not isinstance(query, str) or not query.replace("\x00", "").strip():
+        raise InvalidInputError("query must be a non-empty string", field="query")
+    require_utf8(query, "query")
+    if len(query) > max_chars:
+        raise InvalidInputError(f"query has {len(query)} characters; the limit is {max_chars}", field="query")
+
+
+def check_int(name: str, value: Any, low: int, high: int) -> None:
+    """An integer argument within ``[low, high]`` (a bool is no integer here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(f"{name} must be an integer from {low} to {high}", field=name)
