@@ -29,7 +29,7 @@ from memoryd.errors import (
     MemorydError,
     NotFoundError,
 )
-from memoryd.filters import Filter, parse_filter
+from memoryd.filters import And, Cond, Filter, parse_filter
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.promote import process_turns
@@ -585,17 +585,20 @@ class AsyncMemory:
         records = self.storage.records
         wide = cfg.max_facts * 2 + cfg.max_episodes
         # The hits' records are only read here (the context holds copies of their text): shared.
+        def mine(where: Filter | None) -> Filter | None:  # no user named: the memories of no user
+            return where if user_id is not None else And((where, _NO_USER)) if where else _NO_USER
+
         pref_request = SearchRequest(
-            query, owner, _PREFERENCES, cfg.max_facts, None, None, False, shared=True
+            query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
         )
-        wide_request = SearchRequest(query, owner, None, wide, None, None, False, shared=True)
+        wide_request = SearchRequest(query, owner, mine(None), wide, None, None, False, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
-                self._newest(owner, _PROFILE, cfg.max_facts),
-                self._newest(owner, _ASSISTANT, cfg.max_facts),
+                self._newest(owner, mine(_PROFILE), cfg.max_facts),
+                self._newest(owner, mine(_ASSISTANT), cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, wide_request),
-                records.latest(session, _EPISODES, limit=cfg.recent_turns)
+                records.latest(session, mine(_EPISODES), limit=cfg.recent_turns)
                 if session is not None and cfg.recent_turns
                 else _nothing(),
             )
@@ -757,6 +760,7 @@ _NO_TIERS = {
     "promoted_segments": 0,
 }  # fmt: skip
 _PROFILE_CAP = 500
+_NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
 
 
 @dataclass

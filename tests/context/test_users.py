@@ -149,3 +149,15 @@ def test_the_sync_client_has_the_same_calls(mem: Memory) -> None:
     assert [i.section for i in ctx.items] == ["Relevant memories"] and ctx.tokens <= 50
     assert [(u["user_id"], u["memories"]) for u in mem.users()] == [("ana", 1)]
     assert mem.delete_user("ana") == 1 and mem.users() == []
+
+
+async def test_an_agents_own_context_holds_none_of_its_users_memories(rmem: AsyncMemory) -> None:
+    await rmem.add("My name is Ana. I live in Oslo.", user_id="ana", agent_id="bot", run_id="r1")
+    await rmem.add("My name is Bob. Please keep your answers concise.", user_id="bob", agent_id="bot", run_id="r1")
+    await rmem.add("The bot was restarted after the upgrade.", agent_id="bot", run_id="r1")
+    block = await rmem.context("what do you know?", user_id=None, agent_id="bot", run_id="r1")
+    assert "restarted" in block.text  # the agent's own memory
+    for theirs in ("Ana", "Bob", "Oslo", "concise"):
+        assert theirs not in block.text, block.text  # its users' are theirs
+    ana = await rmem.context("where do I live?", user_id="ana", agent_id="bot", run_id="r1")
+    assert "Oslo" in ana.text and "Bob" not in ana.text
