@@ -120,6 +120,7 @@ def root(
     env = dict(os.environ)
     path = str(config) if config else None
     settings: Settings | None = None
+    loaded: Settings | None = None
     error: ConfigError | None = None
     try:
         loaded = load_settings(path, env=env)
@@ -129,7 +130,7 @@ def root(
         error = exc
     except InvalidInputError as exc:
         error = ConfigError(exc.message, field=exc.field)
-    ctx.obj = CliState(Output(json_out), path, env, settings, error)
+    ctx.obj = CliState(Output(json_out), path, env, settings, error, tenant=tenant, base=loaded)
     if ctx.invoked_subcommand is None:
         serve(ctx)
 

@@ -61,13 +61,17 @@ def create(
     user_id: Annotated[
         str | None, typer.Option("--user-id", "-u", help="The user a `user` key is bound to (required then).")
     ] = None,
-    tenant: Annotated[str, typer.Option(help="The tenant (project) the key belongs to.")] = DEFAULT_TENANT,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant (project) the key belongs to (default: the root -t, else default)."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a key and print it. It is shown this once: store it now."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
+    tenant = state.tenant_of(tenant) or DEFAULT_TENANT  # -t acme keys create: an acme key
     with errors_to_exit(state.output), _store(settings) as store:
         made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
     if state.output.json_mode:

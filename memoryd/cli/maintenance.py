@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from memoryd.cli.output import CliState, Output, errors_to_exit, require_store
+from memoryd.errors import ConfigError, InvalidInputError
 from memoryd.maintenance import CheckReport, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
 
@@ -32,14 +33,21 @@ TenantOpt = Annotated[
 
 
 def tenant_state(state: CliState, tenant: str | None) -> CliState:
-    """The invocation's state with its settings pointed at ``tenant``'s store (when given)."""
+    """The invocation's state with its settings pointed at ``tenant``'s store (when given; the
+    root's -t/--tenant must agree, see :meth:`CliState.tenant_of`)."""
     if tenant is None:
         return state
     from memoryd.auth.principal import check_tenant
 
-    settings = state.require_settings()
+    state.require_settings()
+    chosen = state.tenant_of(tenant)
+    base = state.base or state.require_settings()
     with errors_to_exit(state.output):
-        return replace(state, settings=settings.for_tenant(check_tenant(tenant, "tenant")))
+        try:
+            checked = check_tenant(chosen, "--tenant") if chosen is not None else None
+        except InvalidInputError as exc:  # a usage error, as the root's -t is (exit 2)
+            raise ConfigError(exc.message, field=exc.field) from None
+        return replace(state, settings=base.for_tenant(checked) if checked is not None else base)
 
 
 @contextmanager

@@ -159,6 +159,18 @@ class CliState:
     env: dict[str, str]
     settings: Settings | None
     config_error: ConfigError | None
+    tenant: str | None = None  # the root's --tenant/-t (settings are that tenant's already)
+    base: Settings | None = None  # the settings before any tenant was applied
+
+    def tenant_of(self, command_tenant: str | None) -> str | None:
+        """The tenant a command acts on: its own ``--tenant``, else the root's; both given and
+        different is a usage error (exit 2), never one silently winning over the other."""
+        if command_tenant is not None and self.tenant is not None and command_tenant != self.tenant:
+            self.output.error(
+                ConfigError(f"--tenant {command_tenant!r} contradicts the root -t/--tenant {self.tenant!r}")
+            )
+            raise typer.Exit(2)
+        return command_tenant if command_tenant is not None else self.tenant
 
     @classmethod
     def of(cls, ctx: typer.Context, json_flag: bool = False) -> CliState:

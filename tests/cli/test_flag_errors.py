@@ -69,3 +69,15 @@ def test_a_refused_tenant_before_the_command_touches_no_store(run: Run) -> None:
         expect_error(run("--tenant", bad, "list", "-u", "alice"), 2, "--tenant")
     listed = as_json(run("list", "-u", "alice", "--json"))
     assert [m["text"] for m in listed["results"] if m["kind"] == "episode"] == ["the default tenant's memory"]
+
+
+def test_a_commands_tenant_never_silently_loses_to_the_roots(run: Run) -> None:
+    assert run("add", "default tenant memory", "-u", "u1").exit_code == 0
+    assert run("-t", "acme", "add", "acme memory", "-u", "u1").exit_code == 0
+    expect_error(run("-t", "acme", "check", "--tenant", "default"), 2, "contradicts")
+    expect_error(run("-t", "acme", "export", "-", "--tenant", "default"), 2, "contradicts")
+    expect_error(run("check", "--tenant", "bad tenant!"), 2, "--tenant")  # as the root's -t: usage
+    made = as_json(run("-t", "acme", "keys", "create", "--role", "service", "--json"))
+    assert made["tenant"] == "acme"  # asked under -t acme: an acme key, not the default tenant's
+    same = run("-t", "acme", "check", "--tenant", "acme")
+    assert same.exit_code == 0, same.stderr

@@ -74,4 +74,4 @@ def test_tenant_stores(tmp_path: Path, embedder: USEEmbedder, cli: Cli) -> None:
     piped = cli(store, "export", "-", "--tenant", "beta")
     assert json.loads(piped.stdout.splitlines()[-1])["counts"]["memory"] == 1
     bad = cli(store, "check", "--tenant", "../etc")
-    assert bad.exit_code == 1 and "tenant must be" in bad.stderr
+    assert bad.exit_code == 2 and "tenant must be" in bad.stderr  # a usage error, as the root's -t
