@@ -203,3 +203,20 @@ def test_cli_check_and_reindex(tmp_path: Path, embedder: USEEmbedder, cli: Calla
     assert fixed.exit_code == 0, fixed.stderr
     assert "reindexed 6 memories" in fixed.stdout
     assert cli(path, "check").exit_code == 0
+
+
+async def test_a_relation_pointing_at_no_memory_is_reported(tmp_path: Path, embedder: USEEmbedder) -> None:
+    from memoryd.graph import RelationDraft
+    from memoryd.storage import ChangeSet
+
+    settings, _ = await build(tmp_path, embedder)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        [said] = await mem.add("Bob works at Acme", user_id="u")
+        scope = Scope("u")
+        draft = RelationDraft(source="Bob", relation="works_at", target="Acme", memory_id=said.id, scope=scope)
+        await mem.storage.commit(ChangeSet(graph_add=[draft]))
+    assert (await check_store(settings, embedder=embedder)).ok
+    damage(settings.storage.path, "UPDATE graph_relations SET memory_id = 'no-such-memory'")
+    report = await check_store(settings, embedder=embedder)
+    assert [p.role for p in report.problems] == ["graph"]
+    assert "relations whose memory is not among the memories asserting them" in report.problems[0].message

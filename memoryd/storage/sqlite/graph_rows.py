@@ -185,6 +185,11 @@ _CHECKS = (
         "(SELECT 1 FROM graph_mentions m WHERE m.relation_id = r.id)",
     ),
     (
+        "relations whose memory is not among the memories asserting them",
+        "SELECT count(*), min(r.id) FROM graph_relations r WHERE NOT EXISTS "
+        "(SELECT 1 FROM graph_mentions m WHERE m.relation_id = r.id AND m.memory_id = r.memory_id)",
+    ),
+    (
         "mentions of relations that do not exist",
         "SELECT count(*), min(m.memory_id) FROM graph_mentions m WHERE NOT EXISTS "
         "(SELECT 1 FROM graph_relations r WHERE r.id = m.relation_id)",
