@@ -29,7 +29,7 @@ from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.errors import MemorydError
 from memoryd.maintenance.rebuild import Progress, identity
-from memoryd.storage import IMPORT_UNFINISHED, STORE_ID, build_storage
+from memoryd.storage import IMPORT_PARTIAL, IMPORT_UNFINISHED, STORE_ID, build_storage
 from memoryd.storage.portable import IndexEntry
 
 __all__ = ["CheckReport", "Problem", "check_store"]
@@ -44,6 +44,10 @@ DAMAGED = (
 )
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
 UNFINISHED_IMPORT = "delete the store and run `memoryd import` again"
+PARTIAL_IMPORT = (
+    "delete the memories of that file (its users', `memoryd delete --all -u USER`), then run "
+    "`memoryd import` again; or restore the store from the export made before the import"
+)
 
 Fetch = Callable[..., Awaitable[list[IndexEntry]]]
 
@@ -209,6 +213,13 @@ async def check_store(
         if isinstance(unfinished, str) and unfinished:  # what Storage.open refuses: a partial store
             message = f"an import into this store did not finish (from {unfinished}): it holds part of it"
             report.problems.append(Problem("records", message, UNFINISHED_IMPORT))
+        partial = await attempt("records", DAMAGED, lambda: records.get_meta(IMPORT_PARTIAL))
+        if isinstance(partial, str) and partial:  # into a store that held memories: it still opens
+            message = (
+                f"an import into this store did not finish (from {partial}): next to what it held, "
+                "it holds part of that file"
+            )
+            report.problems.append(Problem("records", message, PARTIAL_IMPORT))
         named = await attempt("records", DAMAGED, lambda: records.get_meta(STORE_ID))
         store_id = named if isinstance(named, str) else None
         opened = {

@@ -40,7 +40,14 @@ from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, iden
 from memoryd.memory import AsyncMemory
 from memoryd.models import Scope
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
-from memoryd.storage import IMPORT_UNFINISHED, ChangeSet, HistoryDraft, SegmentStore, StoredMemory
+from memoryd.storage import (
+    IMPORT_PARTIAL,
+    IMPORT_UNFINISHED,
+    ChangeSet,
+    HistoryDraft,
+    SegmentStore,
+    StoredMemory,
+)
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
@@ -122,10 +129,15 @@ class _TierIds:
     store: SegmentStore | None
     turns: list[str] = field(default_factory=list)
     segments: list[str] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # a second line of one id: refused
 
     async def add(self, line: Segment | StoredTurn) -> None:
         if self.store is None:
             return  # a store without a memory hierarchy: its rows are left out
+        key = ("segment", line.id) if isinstance(line, Segment) else ("turn", line.memory_id)
+        if key in self.seen:
+            raise InvalidInputError(f"a second {key[0]} with id {key[1]!r} in the file", field="file")
+        self.seen.add(key)
         if isinstance(line, Segment):
             self.segments.append(line.id)
         else:
@@ -154,6 +166,21 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     owners: set[Owner] = set()
     pending: list[str] = []
     seen: set[str] = set()  # a second line of one id would overwrite the first: refused
+    ids_of: dict[str, set[str]] = {"entity": set(), "relation": set()}  # the same, for the graph
+    ends: list[tuple[int, RelationRow]] = []  # relations, whose entities must be in the file
+    history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
+
+    async def imported_before(batch: dict[str, set[tuple[str, str]]]) -> None:
+        for memory_id, lines in batch.items():  # history a past import wrote (its memory deleted since)
+            stored = await mem.storage.records.history(memory_id)
+            if {(h.event.value, h.created_at.isoformat()) for h in stored} & lines:
+                raise ConflictError(
+                    f"the target store already holds the history of memory {memory_id} from this file: "
+                    "it was imported before; import into a new store (storage.path)",
+                    field="file",
+                )
+        batch.clear()
+
     tier_ids = _TierIds(mem.storage.segments)
 
     async def taken(ids: list[str]) -> None:
@@ -191,8 +218,19 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             pending.append(line.record.id)
             if len(pending) >= SURVEY_BATCH:
                 await taken(pending)
-        elif isinstance(line, EntityRow):
-            owners.add(line.owner)
+        elif isinstance(line, EntityRow | RelationRow):
+            kind = "entity" if isinstance(line, EntityRow) else "relation"
+            if line.id in ids_of[kind]:
+                raise InvalidInputError(f"line {number}: a second {kind} with id {line.id!r}", field="file")
+            ids_of[kind].add(line.id)
+            if isinstance(line, EntityRow):
+                owners.add(line.owner)
+            else:
+                ends.append((number, line))
+        elif isinstance(line, HistoryDraft):
+            history.setdefault(line.memory_id, set()).add((line.event.value, line.created_at.isoformat()))
+            if len(history) >= SURVEY_BATCH:
+                await imported_before(history)
         elif isinstance(line, Segment | StoredTurn):
             _check_dim(header, line.centroid if isinstance(line, Segment) else line.vector, number)
             await tier_ids.add(line)
@@ -205,6 +243,11 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             f"{path} is incomplete: its end line counts {end.counts}, the file holds {counts}", field="file"
         )
     await taken(pending)
+    for number, rel in ends:
+        if rel.source_id not in ids_of["entity"] or rel.target_id not in ids_of["entity"]:
+            message = f"line {number}: relation {rel.id!r} names an entity the file does not hold"
+            raise InvalidInputError(message, field="file")
+    await imported_before(history)
     await tier_ids.check()
     for owner in sorted(owners, key=repr):
         scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
@@ -325,10 +368,10 @@ async def import_store(
     loader = _Loader(mem, reuse, batch_size, progress)
     records = mem.storage.records
     # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
-    # held memories already is not: a failed import must not lock its owner out of them.
-    mark = (await records.stats())["memories"] == 0
-    if mark:
-        await records.set_meta(IMPORT_UNFINISHED, str(source))
+    # held memories already is marked so that `memoryd check` reports a failed import, but it still
+    # opens: a failed import must not lock its owner out of what it held.
+    mark = IMPORT_UNFINISHED if (await records.stats())["memories"] == 0 else IMPORT_PARTIAL
+    await records.set_meta(mark, str(source))
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
     for _, line in _lines(source):
@@ -340,8 +383,7 @@ async def import_store(
         if progress is not None:
             progress("hierarchy vectors", 0, None)
         await segments.revector(mem.storage.vectors.vectors)
-    if mark:
-        await records.set_meta(IMPORT_UNFINISHED, "")
+    await records.set_meta(mark, "")
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
     )

@@ -31,6 +31,9 @@ from memoryd.storage.resources import Resources
 
 # The record store's meta key an import sets to its source while it loads, and empties once complete.
 IMPORT_UNFINISHED = "import_unfinished"
+# The same for an import into a store that held memories already: reported by `memoryd check`, but
+# the store still opens (its owner keeps what it held).
+IMPORT_PARTIAL = "import_partial"
 # The record store's meta key naming the store: an index in a shared engine records its owner.
 STORE_ID = "store_id"
 
@@ -41,6 +44,7 @@ async def store_id(records: RecordStore) -> str:
     return await records.get_meta(STORE_ID) or await records.setdefault_meta(STORE_ID, str(uuid.uuid4()))
 
 __all__ = [
+    "IMPORT_PARTIAL",
     "IMPORT_UNFINISHED",
     "STORE_ID",
     "ChangeSet",

@@ -108,6 +108,8 @@ async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
             await import_store(mem, out, batch_size=2, progress=crash)
     async with AsyncMemory(held, embedder=embedder) as mem:
         assert [m.text for m in (await mem.get_all(user_id="zed")).items] == ["a memory that was here first"]
+    report = await check_store(held, embedder=embedder)  # ... but never passes for a finished one
+    assert not report.ok and any("next to what it held" in p.message for p in report.problems)
 
 
 async def test_import_refuses_conflicts_and_broken_files(
@@ -125,6 +127,8 @@ async def test_import_refuses_conflicts_and_broken_files(
         "unknown": (text[:2] + ['{"type": "segment"}'] + text[2:], "unknown type 'segment'"),
         "newer": ([text[0].replace('"format":1', '"format":9')] + text[1:], "newer memoryd"),
         "no header": (text[1:], "starts with its header"),
+        "twice": (_again(text, "entity"), "a second entity with id"),  # would fail halfway in
+        "dangling": (_retarget(text), "names an entity the file does not hold"),
     }
     target = store_settings(tmp_path / "target.db")
     async with AsyncMemory(target, embedder=embedder) as mem:
@@ -146,3 +150,36 @@ async def test_import_refuses_conflicts_and_broken_files(
         with pytest.raises(ConflictError, match="graph entities"):
             await import_store(mem, out)
         assert (await mem.storage.records.stats())["memories"] == 0
+
+
+def _again(text: list[str], kind: str) -> list[str]:
+    """The file with its first ``kind`` line twice (and the end line counting it)."""
+    first = next(i for i, line in enumerate(text) if json.loads(line).get("type") == kind)
+    end = json.loads(text[-1])
+    end["counts"][kind] += 1
+    return text[: first + 1] + [text[first]] + text[first + 1 : -1] + [json.dumps(end)]
+
+
+def _retarget(text: list[str]) -> list[str]:
+    """The file with its first relation pointing at an entity it does not hold."""
+    out = list(text)
+    first = next(i for i, line in enumerate(out) if json.loads(line).get("type") == "relation")
+    row = json.loads(out[first])
+    row["source_id"] = "no-such-entity"
+    out[first] = json.dumps(row)
+    return out
+
+
+async def test_history_imported_once_is_refused_a_second_time(tmp_path: Path, embedder: USEEmbedder) -> None:
+    source = store_settings(tmp_path / "source.db")
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        [note] = await mem.add("a temporary note", user_id="gone")
+        await mem.delete(note.id)  # only its history is left
+        out = tmp_path / "gone.jsonl"
+        await export_store(mem, out, user_id="gone")
+    target = store_settings(tmp_path / "target.db")
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        assert (await import_store(mem, out)).counts["history"] == 2
+        with pytest.raises(ConflictError, match=f"history of memory {note.id}"):
+            await import_store(mem, out)  # it would double the history: ADD, DELETE, ADD, DELETE
+        assert [h.event.value for h in await mem.history(note.id)] == ["ADD", "DELETE"]
