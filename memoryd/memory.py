@@ -42,7 +42,7 @@ from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import RuleMemory, draft_rule_memories
+from memoryd.ingest.rules import RuleMemory, draft_rule_memories, superseded_profile
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -345,6 +345,10 @@ class AsyncMemory:
                     sources=source,
                 )
             )
+        added = [u.memory for u in changes.upserts if u.memory.kind is MemoryKind.PROFILE]
+        for old, closed in await superseded_profile(self.storage.records, added, now):  # one home at a time
+            changes.upserts.append(StoredMemory(closed))
+            changes.history.append(HistoryDraft.of(old, Event.SUPERSEDE, old.text, None, "rules:fast", now))
         return results
 
     async def previous_turn(self, scope: Scope) -> str | None:

@@ -14,13 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from memoryd.ingest.derived import derived_memory
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
 
-__all__ = ["RuleMemory", "Statement", "draft_rule_memories", "extract_statements"]
+__all__ = [
+    "SINGLE_VALUED",
+    "RuleMemory",
+    "Statement",
+    "draft_rule_memories",
+    "extract_statements",
+    "superseded_profile",
+]
 
 _MAX_OBJECT_WORDS = 8
 _MAX_OBJECT_CHARS = 60
@@ -349,4 +356,33 @@ def draft_rule_memories(
                 now=now,
             )
             out.append(RuleMemory(memory, found, episode.id))
+    return out
+
+
+# Profile attributes a person has one of at a time: a new statement of one replaces the last.
+SINGLE_VALUED = ("name", "location", "work")
+
+
+async def superseded_profile(
+    records: Any, added: Sequence[MemoryRecord], now: datetime
+) -> list[tuple[MemoryRecord, MemoryRecord]]:
+    """``(old, closed)`` for each current profile memory of the same owner whose single-valued
+    attribute (:data:`SINGLE_VALUED`) a rule memory in ``added`` states anew ("The user lives in
+    Madrid." after "... in Lisbon."): its validity ends now, it is kept (``as_of`` finds it)."""
+    from memoryd.filters import parse_filter
+
+    out: list[tuple[MemoryRecord, MemoryRecord]] = []
+    for m in added:
+        attribute = m.metadata.get("attribute")
+        if m.kind is not MemoryKind.PROFILE or attribute not in SINGLE_VALUED:
+            continue
+        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": m.agent_id}
+        ids = await records.select_ids(m.scope, parse_filter({**mine, "user_id": m.user_id}), cap=1000)
+        olds = await records.get_many([i for i in ids if i != m.id])
+        for old in olds.values():
+            if old.hash == m.hash or old.valid_from > m.valid_from:
+                continue  # the same statement; or one said later (history told late) stays current
+            # ends when the new one starts (as fine mode's SUPERSEDE): same instant, both non-empty
+            ends = m.valid_from if old.valid_from < m.valid_from else m.valid_from + timedelta(microseconds=1)
+            out.append((old, old.with_changes(valid_to=ends, updated_at=now)))
     return out

@@ -161,3 +161,25 @@ async def test_an_agents_own_context_holds_none_of_its_users_memories(rmem: Asyn
         assert theirs not in block.text, block.text  # its users' are theirs
     ana = await rmem.context("where do I live?", user_id="ana", agent_id="bot", run_id="r1")
     assert "Oslo" in ana.text and "Bob" not in ana.text
+
+
+async def test_a_new_home_name_or_workplace_replaces_the_last_in_the_profile(rmem: AsyncMemory) -> None:
+    from datetime import timedelta
+
+    await rmem.add("I live in Lisbon. I work at Acme. I love tea.", user_id="ana")
+    await rmem.add("I live in Madrid.", user_id="ana")
+    await rmem.add("I love coffee.", user_id="ana")  # tastes add up: they replace nothing
+    profile = [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items]
+    assert sorted(profile) == ["The user lives in Madrid.", "The user works at Acme."]
+    block = await rmem.context("where do I live?", user_id="ana")
+    assert "Madrid" in block.text and "Lisbon" not in block.text.split("## Relevant", 1)[0]
+    prefs = [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "preference"})).items]
+    assert len(prefs) == 2
+    # kept, not destroyed: what held then
+    every = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, include_expired=True)
+    [lisbon] = [m for m in every.items if "Lisbon" in m.text]
+    assert lisbon.valid_to is not None
+    then = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=lisbon.valid_to - timedelta(microseconds=1))
+    assert "The user lives in Lisbon." in [m.text for m in then.items]
+    [entry] = [h for h in await rmem.history(lisbon.id) if h.event is Event.SUPERSEDE]
+    assert entry.actor == "rules:fast"
