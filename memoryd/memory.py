@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,19 +29,19 @@ from memoryd.errors import (
     NotFoundError,
 )
 from memoryd.filters import And, Cond, Filter, parse_filter
-from memoryd.hierarchy.feedback import ABOUT_ASSISTANT, draft_feedback_memories
+from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
-from memoryd.ingest.derived import owner_scope
+from memoryd.ingest.derived import owner_scope, stated_only_by
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_text
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import RuleMemory, draft_rule_memories, superseded_profile
+from memoryd.ingest.rules import RuleMemory, RuleWork, draft_all_rules, superseded_profile
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -256,7 +255,7 @@ class AsyncMemory:
         else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
             rules = self.settings.context.fast_rules
-            rule_work = await self._start_rules(_draft_rules(plan.new, now)) if rules else None
+            rule_work = await self._start_rules(draft_all_rules(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
             index = await pending.result(plan.positions(), plan.new)
             changes = ChangeSet(
@@ -299,10 +298,10 @@ class AsyncMemory:
         self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
     ) -> list[AddResult]:
         """Fast mode: profile and preference memories from explicit self-statements (no LLM)."""
-        work = await self._start_rules(_draft_rules(episodes, now))
+        work = await self._start_rules(draft_all_rules(episodes, now))
         return await self._finish_rules(work, now, changes) if work is not None else []
 
-    async def _start_rules(self, drafts: list[RuleMemory]) -> _RuleWork | None:
+    async def _start_rules(self, drafts: list[RuleMemory]) -> RuleWork | None:
         """Look up which drafts are already known and ask for the others' vectors (at once)."""
         if not drafts:
             return None
@@ -310,9 +309,9 @@ class AsyncMemory:
         known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
         fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
         # Urgent: queued behind the add's own episodes they would wait for the whole batch.
-        return _RuleWork(drafts, known, self._embed.soon(fresh, urgent=True) if fresh else None)
+        return RuleWork(drafts, known, self._embed.soon(fresh, urgent=True) if fresh else None)
 
-    async def _finish_rules(self, work: _RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
+    async def _finish_rules(self, work: RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
         """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""
         vectors = await work.vectors if work.vectors is not None else None
         results: list[AddResult] = []
@@ -347,6 +346,8 @@ class AsyncMemory:
             )
         added = [u.memory for u in changes.upserts if u.memory.kind is MemoryKind.PROFILE]
         for old, closed in await superseded_profile(self.storage.records, added, now):  # one home at a time
+            if old.id in changes.deletes:
+                continue  # going anyway (its turn's text changed)
             changes.upserts.append(StoredMemory(closed))
             changes.history.append(HistoryDraft.of(old, Event.SUPERSEDE, old.text, None, "rules:fast", now))
         return results
@@ -410,6 +411,12 @@ class AsyncMemory:
         else:  # indexed with its session's turn before it, and the turn after it with it (ingest/relink.py)
             entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
         changes = ChangeSet(upserts=entries, history=[update])
+        if not same_text and old.kind is MemoryKind.EPISODE:  # the rules read the new text, not the old
+            for m in await stated_only_by(self.storage.records, old):
+                changes.deletes.append(m.id)
+                changes.history.append(HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now))
+            if self.settings.context.fast_rules:
+                await self._rule_memories([new], now, changes)
         # a changed text's words and vector reach its turn
         await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
         return new
@@ -424,10 +431,12 @@ class AsyncMemory:
     ) -> MemoryRecord:
         """Remove one memory from every store; its history keeps the DELETE event."""
         old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
-        # The turn after it in its session is indexed again without its words (see ingest/relink.py).
+        # The turn after it in its session is indexed again without its words (see ingest/relink.py),
+        # and what the rules read in it alone goes with it.
         successor = await relinked(self.represent, self._embed, self.storage.records, old, None)
-        history = [HistoryDraft.of(old, Event.DELETE, old.text, None, "api:delete", utcnow())]
-        await self.storage.commit(ChangeSet(upserts=successor, deletes=[old.id], history=history))
+        gone = [old, *await stated_only_by(self.storage.records, old)]
+        history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
+        await self.storage.commit(ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history))
         return old
 
     async def delete_all(
@@ -765,20 +774,6 @@ _NO_TIERS = {
 }  # fmt: skip
 _PROFILE_CAP = 500
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
-
-
-@dataclass
-class _RuleWork:
-    """Rule drafts of one add, which of them are known (by hash), and the others' vectors."""
-
-    drafts: list[RuleMemory]
-    known: dict[tuple[str, str | None], str]
-    vectors: asyncio.Future[np.ndarray] | None
-
-
-def _draft_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
-    """Fast-mode rule drafts (profile, preferences, assistant feedback) of new episodes; pure."""
-    return draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
 
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash, new_id
 
-__all__ = ["derived_memory", "owner_scope"]
+__all__ = ["derived_memory", "owner_scope", "stated_only_by"]
 
 
 def owner_scope(scope: Scope) -> Scope:
@@ -58,3 +58,16 @@ def derived_memory(
         hash=content_hash(text),
         valid_from=valid_from,
     )
+
+
+async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryRecord]:
+    """The current fast-mode rule memories (profile, preferences) that ``episode`` alone stated:
+    they go with it when it is deleted, or its text changes (the rules then read the new text)."""
+    from memoryd.filters import parse_filter
+
+    if episode.kind is not MemoryKind.EPISODE:
+        return []
+    rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
+    ids = await records.select_ids(owner_scope(episode.scope), rule_made, cap=10_000)
+    found = await records.get_many(ids)
+    return [m for m in found.values() if tuple(m.source_ids) == (episode.id,)]

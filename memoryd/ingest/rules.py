@@ -11,11 +11,14 @@ speech ("he said I am…") produce nothing. Pure: no I/O, never raises.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from memoryd.ingest.derived import derived_memory
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
@@ -23,7 +26,9 @@ from memoryd.models import MemoryKind, MemoryRecord, content_hash
 __all__ = [
     "SINGLE_VALUED",
     "RuleMemory",
+    "RuleWork",
     "Statement",
+    "draft_all_rules",
     "draft_rule_memories",
     "extract_statements",
     "superseded_profile",
@@ -386,3 +391,19 @@ async def superseded_profile(
             ends = m.valid_from if old.valid_from < m.valid_from else m.valid_from + timedelta(microseconds=1)
             out.append((old, old.with_changes(valid_to=ends, updated_at=now)))
     return out
+
+
+@dataclass
+class RuleWork:
+    """Rule drafts of one add, which of them are known (by hash), and the others' vectors."""
+
+    drafts: list[RuleMemory]
+    known: dict[tuple[str, str | None], str]
+    vectors: asyncio.Future[np.ndarray] | None
+
+
+def draft_all_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
+    """Fast-mode rule drafts (profile, preferences, assistant feedback) of new episodes; pure."""
+    from memoryd.hierarchy.feedback import draft_feedback_memories
+
+    return draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)

@@ -183,3 +183,20 @@ async def test_a_new_home_name_or_workplace_replaces_the_last_in_the_profile(rme
     assert "The user lives in Lisbon." in [m.text for m in then.items]
     [entry] = [h for h in await rmem.history(lisbon.id) if h.event is Event.SUPERSEDE]
     assert entry.actor == "rules:fast"
+
+
+async def test_what_the_rules_read_in_a_turn_goes_when_the_turn_is_edited_or_deleted(rmem: AsyncMemory) -> None:
+    [home, durian] = [r for r in await rmem.add(["I live in Lisbon", "I love durian"], user_id="ana") if r.kind == "episode"]
+    await rmem.add("I love tea", user_id="ana")  # said in another turn: stays
+
+    async def derived() -> list[str]:
+        page = await rmem.get_all(user_id="ana", filters={"kind": {"in": ["profile", "preference"]}})
+        return sorted(m.text for m in page.items)
+
+    assert await derived() == ["The user lives in Lisbon.", "The user loves durian.", "The user loves tea."]
+    await rmem.update(home.id, "I live in Porto", user_id="ana")
+    assert await derived() == ["The user lives in Porto.", "The user loves durian.", "The user loves tea."]
+    await rmem.delete(durian.id, user_id="ana")
+    assert await derived() == ["The user lives in Porto.", "The user loves tea."]
+    block = await rmem.context("what do I like?", user_id="ana")
+    assert "durian" not in block.text and "Lisbon" not in block.text
