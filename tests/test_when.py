@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memoryd import AsyncMemory
+from memoryd import AsyncMemory, load_settings
+from memoryd.embedders.use import USEEmbedder
 from memoryd.models import parse_time
 from memoryd.retrieval.when import query_span
 
@@ -129,3 +131,27 @@ def test_a_count_is_never_the_tail_of_a_bigger_number() -> None:
 )
 def test_times_written_as_text(text: str, expected: datetime) -> None:
     assert parse_time(text) == expected
+
+
+async def test_yesterday_is_the_day_before_as_of_when_no_reference_time_is_given(amem: AsyncMemory) -> None:
+    [run] = await amem.add("I ran a 5k race in the park", user_id="ana", timestamp="2024-06-01T09:00:00Z")
+    await amem.add("I ran errands downtown", user_id="ana", timestamp="2024-05-20T09:00:00Z")
+    hits = await amem.search("what did I run yesterday?", user_id="ana", as_of="2024-06-02T12:00:00Z", explain=True)
+    parts = {h.memory.id: h.explain for h in hits}
+    assert parts[run.id] is not None and parts[run.id]["date_match"] is True
+
+
+async def test_with_recency_on_the_top_hit_does_not_depend_on_the_limit(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings = load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "r.db")}, "search": {"recency_weight": 1.0}}
+    )
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        for trip in range(12):  # many old, closely matching notes; the newest matches less well
+            await mem.add(f"I went sailing on the lake with my sailing club, trip {trip}", user_id="u",
+                          run_id=f"old{trip}", timestamp="2022-01-01T00:00:00Z")  # fmt: skip
+        await mem.add("Sailing was fun yesterday", user_id="u", run_id="new", timestamp="2024-06-01T00:00:00Z")
+        tops = {}
+        for limit in (1, 3, 10, 20):
+            hits = await mem.search("sailing trip on the lake", user_id="u", limit=limit, reference_time="2024-06-02T00:00:00Z")
+            tops[limit] = hits[0].memory.text
+    assert set(tops.values()) == {"Sailing was fun yesterday"}, tops  # recency lifts it whatever the limit

@@ -23,7 +23,8 @@ KEEP = 24  # keywords a topic keeps, most frequent first
 POOL = 64  # word counts a segment keeps: its keywords, and room for new words to catch up
 _LABEL_WORDS = 3
 _MAX_WORDS_PER_TURN = 40
-_LATIN = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+# Letters that are not CJK: "我在Google工作" gives "google" (CJK runs are segmented on their own).
+_LATIN = re.compile(r"[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{3,}", re.UNICODE)
 _FILLERS = frozenset(
     """
     also really actually just like yeah yes okay sure thanks thank please well much many lot lots

@@ -79,9 +79,11 @@ class HybridSearcher:
         size = req.limit + 5
         # A query that names a date ("on 3 June, 2023") favours what was said then: it needs the
         # event time of more candidates than it returns.
-        span = query_span(req.query, req.now or utcnow()) if cfg.date_weight > 0 else None
-        if span is not None:
+        # "yesterday" is the day before the asker's now, else before as_of (as recency's age is)
+        span = query_span(req.query, req.now or req.as_of or utcnow()) if cfg.date_weight > 0 else None
+        if span is not None or cfg.recency_weight > 0:  # re-ranked below: more than the head needed
             size = max(size, cfg.date_candidates)
+        if span is not None:
             slack = timedelta(days=cfg.date_slack_days)
             with suppress(OverflowError):  # within days of year 1 or 9999: the span as named
                 span = (span[0] - slack, span[1] + slack)

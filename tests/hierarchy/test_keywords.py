@@ -62,3 +62,10 @@ def test_merging_matches_the_plain_counter_on_random_turns() -> None:
             turn = [rng.choice(vocab[: rng.choice((10, 60))]) for _ in range(rng.randint(0, 12))]
             ours, ref = merge_counts(ours, turn, keep), _reference(ref, turn, keep)
             assert ours == ref
+
+
+def test_latin_words_written_against_chinese_are_keywords() -> None:
+    from memoryd.hierarchy.keywords import words
+
+    found = words("我在Google工作，用Python写Kubernetes脚本")
+    assert {"google", "python", "kubernetes"} <= set(found) and "工作" in found
