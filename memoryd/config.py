@@ -77,6 +77,9 @@ class _Section(BaseModel):
         fixed = dict(data)
         for name, info in cls.model_fields.items():
             value = fixed.get(name)
+            if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+                # bytes that were not UTF-8 (an environment variable): no text any engine could send
+                raise ValueError(f"{name} is not valid UTF-8 text")
             if isinstance(value, str) and get_origin(info.annotation) is Literal:
                 wanted = value.strip().casefold()
                 fixed[name] = next(

@@ -129,3 +129,12 @@ def test_settings_with_fixed_choices_take_any_case(tmp_path: Path) -> None:
     assert (s.server.log_level, s.search.fusion, s.storage.synchronous) == ("info", "rrf", "NORMAL")
     with pytest.raises(ConfigError, match="search.fusion"):
         load_settings(env={"MEMORYD_SEARCH__FUSION": "ranks"})
+
+
+def test_a_setting_that_is_not_utf8_is_refused_naming_it() -> None:
+    import pytest
+
+    from memoryd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model is not valid UTF-8"):
+        load_settings(env={"MEMORYD_LLM__MODEL": "\udcfe"})  # the bytes b"\xfe" of an environment
