@@ -91,10 +91,35 @@ def import_(
         with progress_bar(state.output) as progress:
             return await import_store(mem, path, batch_size=batch_size, progress=progress)
 
-    summary = run_with_memory(state, work, create=True)
+    store = state.require_settings().storage.path
+    made_here = not store.exists()  # a refused import must not leave an empty store behind
+    try:
+        summary = run_with_memory(state, work, create=True)
+    except BaseException:
+        if made_here and not _unfinished(store):
+            for part in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+                part.unlink(missing_ok=True)
+        raise
     how = f"re-embedded {summary.reembedded}" if summary.reembedded else "vectors reused"
     state.output.emit(
         summary.to_dict(),
         f"[green]imported[/green] {_counts(summary.counts)} from {escape(str(path))} ({how}) "
         f"in {summary.elapsed_s:.1f} s",
     )
+
+
+def _unfinished(store: Path) -> bool:
+    """Whether ``store`` holds part of an import (its rows are evidence: kept, and refused at open)."""
+    import sqlite3
+
+    from memoryd.storage import IMPORT_UNFINISHED
+
+    try:
+        conn = sqlite3.connect(store)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (IMPORT_UNFINISHED,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return bool(row and row[0])

@@ -75,3 +75,12 @@ def test_tenant_stores(tmp_path: Path, embedder: USEEmbedder, cli: Cli) -> None:
     assert json.loads(piped.stdout.splitlines()[-1])["counts"]["memory"] == 1
     bad = cli(store, "check", "--tenant", "../etc")
     assert bad.exit_code == 2 and "tenant must be" in bad.stderr  # a usage error, as the root's -t
+
+
+def test_a_refused_import_leaves_no_store_behind(tmp_path: Path, cli: Cli) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    store = tmp_path / "never" / "made.db"
+    refused = cli(store, "import", str(empty))
+    assert refused.exit_code == 1 and "not a memoryd export" in refused.stderr
+    assert not store.exists()  # "a mistyped path never makes an empty store"
