@@ -252,7 +252,11 @@ class Mem0SearchRequest(_Mem0Body, _Scope):
 class Mem0UpdateRequest(_Mem0Body):
     """Body of mem0's ``PUT /memories/{id}``: ``text`` (or ``data``/``memory``) and ``metadata``."""
 
-    text: str | None = Field(None, validation_alias=AliasChoices("text", "data", "memory"))
+    text: str | None = Field(
+        None,
+        validation_alias=AliasChoices("text", "data", "memory"),
+        description="The new text; mem0's clients send it as `data` (or `memory`), both accepted.",
+    )
     metadata: dict[str, Any] | None = None
 
 

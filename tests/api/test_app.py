@@ -67,6 +67,8 @@ def test_openapi_lists_every_route_with_the_error_shape(client: httpx.Client) ->
         body["properties"]
     )
     assert "infer" in spec["components"]["schemas"]["Mem0AddRequest"]["properties"]
+    text = spec["components"]["schemas"]["Mem0UpdateRequest"]["properties"]["text"]
+    assert "`data`" in text["description"]  # the alias mem0's clients send is documented
     for probe in ("/health", "/health/ready"):  # documented as they answer: 503 when a dependency is down
         assert {"200", "503"} <= set(spec["paths"][probe]["get"]["responses"])
 
