@@ -41,7 +41,7 @@ from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import RuleMemory, RuleWork, draft_all_rules, superseded_profile
+from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, draft_all_rules, superseded_profile
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -344,7 +344,9 @@ class AsyncMemory:
                     sources=source,
                 )
             )
-        added = [u.memory for u in changes.upserts if u.memory.kind is MemoryKind.PROFILE]
+        changes.upserts += [StoredMemory(m) for m in await also_stated_by(self.storage.records, work)]
+        new = [u.memory for u in changes.upserts if u.vector is not None]  # embedded: made by this add
+        added = [m for m in new if m.kind is MemoryKind.PROFILE]
         for old, closed in await superseded_profile(self.storage.records, added, now):  # one home at a time
             if old.id in changes.deletes:
                 continue  # going anyway (its turn's text changed)
@@ -382,20 +384,18 @@ class AsyncMemory:
         if text is not None:
             text = clean_text(text, "text", self.settings.limits)
         new_meta = check_metadata(metadata) if metadata is not None else None
-        old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+        first = await self.get(memory_id, **scope)
+        async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
+            return await self._update(await self.get(memory_id, **scope), text, new_meta)
+
+    async def _update(self, old: MemoryRecord, text: str | None, new_meta: Meta) -> MemoryRecord:
         now = utcnow()
         same_text = text is None or text == old.text
         same_meta = new_meta is None or new_meta == old.metadata
         if same_text and same_meta:
-            await self.storage.commit(
-                ChangeSet(
-                    history=[
-                        HistoryDraft.of(
-                            old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change"
-                        )
-                    ]
-                )
-            )
+            noop = HistoryDraft.of(old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change")
+            await self.storage.commit(ChangeSet(history=[noop]))
             return old
         new = old.with_changes(
             text=old.text if same_text else text,
@@ -412,11 +412,13 @@ class AsyncMemory:
             entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
         changes = ChangeSet(upserts=entries, history=[update])
         if not same_text and old.kind is MemoryKind.EPISODE:  # the rules read the new text, not the old
-            for m in await stated_only_by(self.storage.records, old):
-                changes.deletes.append(m.id)
+            gone = await stated_only_by(self.storage.records, old)
+            changes.deletes += [m.id for m in gone]  # not superseded below: going (or kept, if read again)
+            read = await self._rule_memories([new], now, changes) if self.settings.context.fast_rules else []
+            kept = {r.id for r in read if r.event is Event.NOOP}  # the new text states it too
+            changes.deletes = [i for i in changes.deletes if i not in kept]
+            for m in (m for m in gone if m.id not in kept):
                 changes.history.append(HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now))
-            if self.settings.context.fast_rules:
-                await self._rule_memories([new], now, changes)
         # a changed text's words and vector reach its turn
         await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
         return new
@@ -430,13 +432,17 @@ class AsyncMemory:
         run_id: str | None = None,
     ) -> MemoryRecord:
         """Remove one memory from every store; its history keeps the DELETE event."""
-        old = await self.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
-        # The turn after it in its session is indexed again without its words (see ingest/relink.py),
-        # and what the rules read in it alone goes with it.
-        successor = await relinked(self.represent, self._embed, self.storage.records, old, None)
-        gone = [old, *await stated_only_by(self.storage.records, old)]
-        history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
-        await self.storage.commit(ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history))
+        scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+        first = await self.get(memory_id, **scope)
+        async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
+            old = await self.get(memory_id, **scope)
+            # The turn after it in its session is indexed again without its words (ingest/relink.py),
+            # and what the rules read in it alone goes with it.
+            successor = await relinked(self.represent, self._embed, self.storage.records, old, None)
+            gone = [old, *await stated_only_by(self.storage.records, old)]
+            history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
+            changes = ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history)
+            await self.storage.commit(changes)
         return old
 
     async def delete_all(
@@ -773,6 +779,7 @@ _NO_TIERS = {
     "promoted_segments": 0,
 }  # fmt: skip
 _PROFILE_CAP = 500
+Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
 
 

@@ -69,5 +69,9 @@ async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryReco
         return []
     rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
     ids = await records.select_ids(owner_scope(episode.scope), rule_made, cap=10_000)
-    found = await records.get_many(ids)
-    return [m for m in found.values() if tuple(m.source_ids) == (episode.id,)]
+    found = [m for m in (await records.get_many(ids)).values() if episode.id in m.source_ids]
+    others = {s for m in found for s in m.source_ids if s != episode.id}
+    turns = await records.get_many(list(others)) if others else {}
+    alive = {i for i, t in turns.items() if t.is_current}
+    # stated by this turn and by no other turn still there (a turn deleted since states nothing)
+    return [m for m in found if not alive.intersection(m.source_ids)]

@@ -27,6 +27,7 @@ __all__ = [
     "SINGLE_VALUED",
     "RuleMemory",
     "RuleWork",
+    "also_stated_by",
     "Statement",
     "draft_all_rules",
     "draft_rule_memories",
@@ -407,3 +408,17 @@ def draft_all_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[Rul
     from memoryd.hierarchy.feedback import draft_feedback_memories
 
     return draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
+
+
+async def also_stated_by(records: Any, work: RuleWork) -> list[MemoryRecord]:
+    """The known memories a rule draft of this add repeats (a NOOP), each with the repeating turn
+    added to its ``source_ids``: deleting one of the turns that state it then leaves it standing."""
+    turn_of = {
+        dup: d.episode_id for d in work.drafts if (dup := work.known.get((d.memory.hash, None))) is not None
+    }
+    found = await records.get_many(list(turn_of)) if turn_of else {}
+    return [
+        m.with_changes(source_ids=(*m.source_ids, turn_of[m.id]))
+        for m in found.values()
+        if turn_of[m.id] not in m.source_ids
+    ]

@@ -200,3 +200,35 @@ async def test_what_the_rules_read_in_a_turn_goes_when_the_turn_is_edited_or_del
     assert await derived() == ["The user lives in Porto.", "The user loves tea."]
     block = await rmem.context("what do I like?", user_id="ana")
     assert "durian" not in block.text and "Lisbon" not in block.text
+
+
+async def test_a_fact_two_turns_state_stays_until_neither_does(rmem: AsyncMemory) -> None:
+    [first] = [r for r in await rmem.add("I live in Lisbon.", user_id="ana", run_id="s1") if r.kind == "episode"]
+    [second] = [r for r in await rmem.add("I live in Lisbon.", user_id="ana", run_id="s2") if r.kind == "episode"]
+
+    async def homes() -> list[str]:
+        return [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items]
+
+    await rmem.update(first.id, "I live in Lisbon!", user_id="ana")  # the rules read the same fact
+    assert await homes() == ["The user lives in Lisbon."]
+    await rmem.delete(first.id, user_id="ana")
+    assert await homes() == ["The user lives in Lisbon."]  # the s2 turn still says it
+    await rmem.delete(second.id, user_id="ana")
+    assert await homes() == []
+
+
+async def test_deleting_two_neighbouring_turns_at_once_deletes_both(rmem: AsyncMemory) -> None:
+    import asyncio
+
+    turns = [
+        {"role": "user", "content": "What is my dog's name?"},
+        {"role": "user", "content": "My bank PIN is 4921 and my password is swordfish"},
+        {"role": "assistant", "content": "Okay, noted."},
+    ]
+    ids = [r.id for r in await rmem.add(turns, user_id="ana", run_id="s1") if r.kind == "episode"]
+    # two DELETE requests at once: each re-indexes the turn after it, which the other deletes
+    await asyncio.gather(rmem.delete(ids[1], user_id="ana"), rmem.delete(ids[0], user_id="ana"))
+    left = [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "episode"})).items]
+    assert left == ["Okay, noted."]  # neither came back
+    hits = await rmem.search("bank PIN password", user_id="ana", explain=True)
+    assert all(h.explain is None or not h.explain["bm25"] for h in hits)  # nor its words
