@@ -105,13 +105,15 @@ async def test_a_rewritten_turn_takes_its_new_words_into_its_segment(
 
 
 def _delete_before_the_next_move(mem: AsyncMemory, victim: str) -> list[bool]:
-    """Make ``victim``'s delete commit between the next write's tier plan and its commit."""
+    """Make ``victim``'s delete commit between the next write's tier plan and its commit, as another
+    process on the same file would (in one process, the owner's write lock keeps them apart)."""
     commit, fired = mem.storage.commit, []
 
     async def racing(changes: ChangeSet) -> Any:
         if changes.tiers is not None and changes.tiers.moved and not fired:
             fired.append(True)
-            await mem.delete(victim)
+            async with AsyncMemory(mem.settings, embedder=mem.embedder) as other:
+                await other.delete(victim)
         return await commit(changes)
 
     mem.storage.commit = racing  # type: ignore[method-assign]
