@@ -165,12 +165,19 @@ class CliState:
     def tenant_of(self, command_tenant: str | None) -> str | None:
         """The tenant a command acts on: its own ``--tenant``, else the root's; both given and
         different is a usage error (exit 2), never one silently winning over the other."""
+        from memoryd.auth.principal import check_tenant
+
         if command_tenant is not None and self.tenant is not None and command_tenant != self.tenant:
             self.output.error(
                 ConfigError(f"--tenant {command_tenant!r} contradicts the root -t/--tenant {self.tenant!r}")
             )
             raise typer.Exit(2)
-        return command_tenant if command_tenant is not None else self.tenant
+        chosen = command_tenant if command_tenant is not None else self.tenant
+        try:
+            return check_tenant(chosen, "--tenant") if chosen is not None else None
+        except MemorydError as exc:  # a usage error, as the root's -t is (exit 2)
+            self.output.error(ConfigError(exc.message, field=exc.field))
+            raise typer.Exit(2) from None
 
     @classmethod
     def of(cls, ctx: typer.Context, json_flag: bool = False) -> CliState:

@@ -24,8 +24,6 @@ __all__ = ["relinked"]
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 
 _EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
-_PAGE = 500
-_MAX_TURNS = 100_000  # a session longer than this is searched no further for a turn's neighbours
 
 
 Pair = tuple[MemoryRecord | None, MemoryRecord | None]
@@ -33,17 +31,7 @@ Pair = tuple[MemoryRecord | None, MemoryRecord | None]
 
 async def _neighbours(records: RecordStore, turn: MemoryRecord) -> Pair:
     """The turns just before and just after ``turn`` in its session, in stored order."""
-    scope = Scope(turn.user_id, turn.agent_id, turn.run_id)
-    newer: MemoryRecord | None = None
-    for offset in range(0, _MAX_TURNS, _PAGE):
-        items = (await records.page(scope, _EPISODES, limit=_PAGE + 1, offset=offset)).items
-        for i, m in enumerate(items[:_PAGE]):  # newest first
-            if m.id == turn.id:
-                return (items[i + 1] if i + 1 < len(items) else None), newer
-            newer = m
-        if len(items) <= _PAGE:
-            break
-    return None, None
+    return await records.neighbours(Scope(turn.user_id, turn.agent_id, turn.run_id), _EPISODES, turn.id)
 
 
 async def relinked(

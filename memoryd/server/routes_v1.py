@@ -17,7 +17,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidFilterError
 from memoryd.memory import AsyncMemory
-from memoryd.models import utcnow
 from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
@@ -174,10 +173,10 @@ async def update(
 ) -> dict[str, Any]:
     """Change text and/or metadata; the old text stays in the history. ``event`` says what
     happened: ``UPDATE``, or ``NOOP`` when nothing differed (the history records either)."""
-    asked = utcnow()
+    before = await memory.get(memory_id, **scope.scope())
     record = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
-    # An update stamps the record now; a NOOP returns it as it was, stamped before this request.
-    return {**record.to_dict(), "event": "UPDATE" if record.updated_at >= asked else "NOOP"}
+    # A NOOP returns the memory as it was; an update changes its text or metadata (not only its clock).
+    return {**record.to_dict(), "event": "NOOP" if record == before else "UPDATE"}
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory")

@@ -183,6 +183,13 @@ class RecordStore(Protocol):
         as_of: datetime | None = None,
         include_expired: bool = False,
     ) -> Page: ...
+    async def neighbours(
+        self, scope: Scope, where: Filter | None, memory_id: str
+    ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+        """The current memories of ``scope`` matching ``where`` just before and just after memory
+        ``memory_id`` in stored order (the order :meth:`latest` reads backwards): a turn's neighbours."""
+        ...
+
     async def latest(self, scope: Scope, where: Filter | None, *, limit: int) -> list[MemoryRecord]:
         """The newest ``limit`` current memories of ``scope`` matching ``where``, newest first (a
         :meth:`page` without its count: a session's last turns)."""

@@ -77,6 +77,7 @@ def test_a_commands_tenant_never_silently_loses_to_the_roots(run: Run) -> None:
     expect_error(run("-t", "acme", "check", "--tenant", "default"), 2, "contradicts")
     expect_error(run("-t", "acme", "export", "-", "--tenant", "default"), 2, "contradicts")
     expect_error(run("check", "--tenant", "bad tenant!"), 2, "--tenant")  # as the root's -t: usage
+    expect_error(run("keys", "create", "--role", "service", "--tenant", "bad tenant"), 2, "--tenant")
     made = as_json(run("-t", "acme", "keys", "create", "--role", "service", "--json"))
     assert made["tenant"] == "acme"  # asked under -t acme: an acme key, not the default tenant's
     same = run("-t", "acme", "check", "--tenant", "acme")

@@ -222,3 +222,23 @@ async def test_a_write_naming_an_applied_event_fails_whole_and_stores_nothing(st
     assert await store.records.applied(["ev-1"]) == {"ev-1": "digest-c"}
     await store.reset()
     assert await store.records.applied(["ev-1"]) == {}
+
+
+async def test_a_memorys_neighbours_in_stored_order(store: Storage) -> None:
+    from memoryd.filters import parse_filter
+
+    turns = [record(f"turn {i}", run_id="s1") for i in range(4)]  # one instant: stored order decides
+    other = record("another session", run_id="s2")
+    await store.commit(adds(*[(m, unit(i + 1)) for i, m in enumerate([*turns, other])]))
+    episodes, scope = parse_filter({"kind": "episode"}), Scope("u1", None, "s1")
+
+    async def around(i: int) -> tuple[str | None, str | None]:
+        before, after = await store.records.neighbours(scope, episodes, turns[i].id)
+        return (before.text if before else None), (after.text if after else None)
+
+    assert [await around(i) for i in range(4)] == [
+        (None, "turn 1"), ("turn 0", "turn 2"), ("turn 1", "turn 3"), ("turn 2", None)
+    ]  # fmt: skip
+    await store.commit(ChangeSet(deletes=[turns[2].id]))
+    assert await around(1) == ("turn 0", "turn 3")  # what is gone is no neighbour
+    assert await store.records.neighbours(scope, episodes, "no-such-id") == (None, None)

@@ -448,6 +448,27 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
+    async def neighbours(
+        self, scope: Scope, where: Filter | None, memory_id: str
+    ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+        clause, params = self._where(scope, where, None, False)
+
+        def op(conn: sqlite3.Connection) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+            at = conn.execute("SELECT created_at, rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()
+            if at is None:
+                return None, None
+            out: list[MemoryRecord | None] = []
+            for cmp, direction in (("<", "DESC"), (">", "ASC")):  # keyed: one index probe each way
+                row = conn.execute(
+                    f"SELECT {_COLS} FROM memories m WHERE {clause} AND (m.created_at, m.rowid) {cmp} (?, ?) "
+                    f"ORDER BY m.created_at {direction}, m.rowid {direction} LIMIT 1",
+                    [*params, *at],
+                ).fetchone()
+                out.append(_row_to_memory(row) if row is not None else None)
+            return out[0], out[1]
+
+        return await self.db.read(op, point=True)
+
     async def latest(self, scope: Scope, where: Filter | None, *, limit: int) -> list[MemoryRecord]:
         clause, params = self._where(scope, where, None, False)
 
