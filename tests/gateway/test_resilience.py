@@ -71,16 +71,8 @@ def test_a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event(
     second = fake_llm_factory()
     fake_llm.push(Reply(text="one two three four", **failure), times=2)
     with gateway([[target(fake_llm, "a")], [target(second, "b")]]) as gw:
-        with (
-            gw.http() as http,
-            http.stream(
-                "POST",
-                "/v1/chat/completions",
-                json={"model": "a", "stream": True, "messages": Q, "user": "ana"},
-            ) as r,
-        ):
-            assert r.status_code == 200
-            events = b"".join(r.iter_bytes()).split(b"\n\n")
+        status, events = _streamed(gw, "a")
+        assert status == 200
         assert events[-1] == b"" and b"data: [DONE]" not in events
         assert events[-2].startswith(b'data: {"error":') and b"upstream_stream_error" in events[-2]
         with pytest.raises(openai.APIError):
@@ -89,6 +81,13 @@ def test_a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event(
         assert gw.memories("ana") == []  # a broken answer is not remembered
     assert second.requests == []  # no fallback once the client has bytes
     assert health["checks"]["gateway"]["writeback"]["scheduled"] == 0
+
+
+def _streamed(gw: Any, model: str) -> tuple[int, list[bytes]]:
+    """A streamed chat call of ana's over raw HTTP: its status and its events."""
+    body = {"model": model, "stream": True, "messages": Q, "user": "ana"}
+    with gw.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as r:
+        return r.status_code, b"".join(r.iter_bytes()).split(b"\n\n")
 
 
 def _chunk(delta: dict[str, Any], index: int = 0, finish: str | None = None) -> str:
@@ -306,15 +305,7 @@ def test_a_complete_stream_whose_upstream_keeps_the_connection_open_is_a_success
     # stream has no end marker), until the read times out.
     fake_llm.push(Reply(text="the complete answer", linger=60.0), times=1)
     with gateway([[target(fake_llm, "m", provider)]], llm={"timeout_s": 1.0}) as gw:
-        with (
-            gw.http() as http,
-            http.stream(
-                "POST",
-                "/v1/chat/completions",
-                json={"model": "m", "stream": True, "messages": Q, "user": "ana"},
-            ) as r,
-        ):
-            events = b"".join(r.iter_bytes()).split(b"\n\n")
+        _, events = _streamed(gw, "m")
         assert events[-2] == b"data: [DONE]" and b'"error"' not in b"".join(events)
         said = {m["text"] for m in gw.wait_for_memories("ana", 2)}
         assert {Q[0]["content"], "the complete answer"} <= said  # the turn is remembered
