@@ -175,7 +175,8 @@ def _is_json(content_type: str) -> bool:
 
 
 class BodyLimitMiddleware:
-    """Refuse oversized (413) or non-UTF-8 JSON (400) request bodies before the app reads them.
+    """Refuse what the app must never read: a path or query parameter that is not UTF-8 once
+    percent-decoded (400, naming it), and an oversized (413) or non-UTF-8 JSON (400) body.
 
     The body is read here, counted chunk by chunk, and handed on in one piece.
     """

@@ -8,12 +8,14 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Awaitable, Callable, Collection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memoryd.errors import ConflictError, StorageError
 from memoryd.models import Scope
+from memoryd.redact import mask_url
 from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 
@@ -54,6 +56,16 @@ class Listing:
             self._keys = [e.memory_id for e in self._entries]
         start = bisect.bisect_right(self._keys, after) if after is not None else 0
         return self._entries[start : start + limit]
+
+
+def located(server: str | None, server_setting: str, local: Path, what: str) -> tuple[str, str, str]:
+    """``(where, what, setting)`` for :class:`OutsideIndex`: an engine's server at ``server`` (set by
+    ``server_setting``, ``storage.qdrant.url``; shown with its password masked), else its local mode
+    in ``local`` (set by the ``path`` of the same section); ``what`` names the collection."""
+    if server:
+        return mask_url(server), f"{what} at {mask_url(server)}", server_setting
+    section = server_setting.rsplit(".", 1)[0]
+    return str(local), f"{what} at {local}", f"{section}.path"
 
 
 def check_owner(what: str, setting: str, recorded: object, store: str | None) -> None:

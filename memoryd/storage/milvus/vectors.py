@@ -34,9 +34,8 @@ from pymilvus import DataType, MilvusClient
 from memoryd.config import MilvusConfig
 from memoryd.errors import InvalidInputError, MemorydError, StorageError
 from memoryd.models import Scope, from_epoch
-from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.outside import META_ID, Listing, OutsideIndex, point_id
+from memoryd.storage.outside import META_ID, Listing, OutsideIndex, located, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -100,9 +99,8 @@ class MilvusVectorIndex(OutsideIndex):
         self.config = config
         self.collection = config.collection
         self.local_path = config.path or local_path
-        where = mask_url(config.uri) if config.uri else str(self.local_path)
-        setting = "storage.milvus.uri" if config.uri else "storage.milvus.path"
-        super().__init__(where, f"the Milvus collection {self.collection} at {where}", setting)
+        what = f"the Milvus collection {self.collection}"
+        super().__init__(*located(config.uri, "storage.milvus.uri", self.local_path, what))
         self._client: MilvusClient | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
         self._listing = Listing(self._all_entries)

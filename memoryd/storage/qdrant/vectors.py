@@ -29,9 +29,8 @@ from qdrant_client import AsyncQdrantClient, models
 from memoryd.config import QdrantConfig
 from memoryd.errors import MemorydError
 from memoryd.models import Scope, from_epoch
-from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, point_id
+from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, located, point_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -71,9 +70,8 @@ class QdrantVectorIndex(OutsideIndex):
         self.config = config
         self.collection = config.collection
         self.local_path = config.path or local_path
-        where = mask_url(config.url) if config.url else str(self.local_path)
-        setting = "storage.qdrant.url" if config.url else "storage.qdrant.path"
-        super().__init__(where, f"the Qdrant collection {self.collection} at {where}", setting)
+        what = f"the Qdrant collection {self.collection}"
+        super().__init__(*located(config.url, "storage.qdrant.url", self.local_path, what))
         self._client: AsyncQdrantClient | None = None
         self._listing = Listing(self._all_entries)
 
