@@ -209,10 +209,9 @@ class Pipeline:
             )
         # Redis may have queued the event all the same (it answered too late): recorded in the
         # store with this write, so a worker that gets it later stores nothing again.
-        fast = (payload.mode or ("fine" if memory.router is not None else "fast")) == "fast"
         event = AppliedEvent(stored_id, payload.digest(), replaces=False)  # another add's id: refused
         try:
-            with applying_events([event] if fast else []):
+            with applying_events([event]):
                 results = await memory.add(
                     payload.messages, **payload.scope(), metadata=payload.metadata,
                     timestamp=payload.timestamp, mode=payload.mode,

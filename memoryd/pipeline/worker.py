@@ -468,7 +468,6 @@ class Worker:
 
     async def _run_call(self, memory: AsyncMemory, call: AddCall) -> list[Outcome]:
         events = [AppliedEvent(j.event.event_id, j.event.payload.digest()) for j in call.jobs]
-        events = events if call.mode == "fast" else []
         try:
             with applying_events(events):
                 results = await self._add(memory, call)

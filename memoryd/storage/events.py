@@ -1,14 +1,19 @@
 """The async pipeline's events a write applies, handed to :meth:`Storage.commit` without
 threading them through every call in between (``AsyncMemory.add``, its planning, the hierarchy).
 
-A worker (or the producer's synchronous path) runs a fast-mode add inside
-:func:`applying_events`: the add's first commit records each event (its id and the digest of
-its add) with its write (:attr:`ChangeSet.events`), and fails whole if the same event is
-recorded already, so an event is applied once whoever applies it. Another add recorded under
-the id (an id reused once its status expired) is replaced by a worker's, and refused on the
-synchronous path as Redis refuses it. An add that writes nothing (every message a duplicate)
-still records its events. Fine mode is not covered: its add commits in several steps, and a
-retry must run the steps a failure left undone (its episodes are NOOPs by content then).
+A worker (or the producer's synchronous path) runs an add inside :func:`applying_events`:
+the add's first commit records each event (its id and the digest of its add) with its write
+(:attr:`ChangeSet.events`), and fails whole if the same event is recorded already, so an event
+is applied once whoever applies it. Another add recorded under the id (an id reused once its
+status expired) is replaced by a worker's, and refused on the synchronous path as Redis refuses
+it. An add that writes nothing (every message a duplicate) still records its events.
+
+In fine mode the first commit holds the episodes, the facts and the relations of the add (one
+transaction, after the LLM calls), so it is the one that records: two workers applying one
+event at once store its facts once, and a retry of an event whose worker died after that commit
+brings back nothing deleted since. The
+hierarchy's entry of the episodes is a second, small commit; a crash between the two leaves
+them out of it, as a retry would (its episodes being duplicates by then).
 
 :func:`probing` marks a dry run (the worker's embedding prefetch runs each add until it asks
 for its vectors): a commit inside one raises :class:`ProbeStopped` rather than write.
