@@ -140,10 +140,27 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: server.port).", min=0, max=65535)] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Start nothing: exit 0 if the server these settings (and --host/--port) describe "
+            "answers /health/ready, else 1 (a container's health check; needs no curl).",
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Run the REST server (the default command)."""
-    state = CliState.of(ctx)
+    state = CliState.of(ctx, json_out)
     settings = state.require_settings()
+    if check:
+        from memoryd.cli.probe import ready
+
+        answer = ready(settings, host, port)
+        colour = "green" if answer.ok else "red"
+        line = f"[{colour}]{escape(answer.detail)}[/{colour}] · {escape(answer.url)}"
+        state.output.emit(answer.to_dict(), line)
+        raise typer.Exit(0 if answer.ok else 1)
     try:
         from memoryd.server.run import serve as run_server
     except ModuleNotFoundError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from typing import Annotated, Any
 
@@ -80,13 +81,15 @@ async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport, int
         close_embedder(model)
 
 
-async def _check(settings: Settings, consumer: str | None) -> dict[str, Any]:
+async def _check(settings: Settings, consumer: str | None, local: bool = False) -> dict[str, Any]:
     queue = build_queue(settings.pipeline)
     try:
         stats = await queue.stats()
         alive = await queue.worker_info(consumer)
     finally:
         await queue.close()
+    if local:  # a container's own worker: its host name is the container's
+        alive = [w for w in alive if w.get("host") == socket.gethostname()]
     return {"ok": bool(alive), "redis": queue.where, "stream": queue.keys.stream, "workers": alive,
             **stats.to_dict()}  # fmt: skip
 
@@ -109,6 +112,13 @@ def worker(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 0 if a worker (--consumer: that one) is alive, else 1.")
     ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="With --check: only workers on this machine (its host name; a container's health check).",
+        ),
+    ] = False,
     group: Annotated[str | None, typer.Option(help="Consumer group (default: pipeline.group).")] = None,
     consumer: Annotated[
         str | None, typer.Option(help="This worker's name (default: pipeline.consumer, else host-pid).")
@@ -126,10 +136,13 @@ def worker(
     state = CliState.of(ctx, json_out)
     settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
     out = state.output
+    if local and not check:
+        raise typer.BadParameter("only goes with --check", param_hint="--local")
     if check:
         with errors_to_exit(out):
-            report = asyncio.run(_check(settings, consumer))
+            report = asyncio.run(_check(settings, consumer, local))
         who = f"worker {consumer!r}" if consumer else "a worker"
+        who += f" on {socket.gethostname()}" if local else ""
         verdict = f"[green]{who} is alive[/green]" if report["ok"] else f"[red]{who} is not alive[/red]"
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "

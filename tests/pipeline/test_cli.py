@@ -95,3 +95,26 @@ def test_dlq_id_must_be_a_whole_entry_id(pipeline_cli: Callable[..., PipelineCli
     moved = doc(run("dlq", "replay", "--id", ids[1], "--json"))
     assert moved["replayed"] == 1 and [d["dlq_id"] for d in moved["selected"]] == [ids[1]]
     assert [d["dlq_id"] for d in doc(run("dlq", "list", "--json"))["results"]] == [ids[0], ids[2]]
+
+
+def test_worker_check_local_counts_only_the_workers_of_this_host(pipeline_cli: Callable[..., PipelineCli]) -> None:
+    # A container's health check: another host's live worker must not make this one look alive.
+    import socket
+
+    cli = pipeline_cli()
+
+    async def heartbeat(consumer: str, host: str) -> None:
+        queue = build_queue(cli.settings.pipeline)
+        try:
+            await queue.heartbeat(consumer, {"consumer": consumer, "host": host, "state": "running"}, 10_000)
+        finally:
+            await queue.close()
+
+    asyncio.run(heartbeat("far-w", "another-host"))
+    assert cli.run("worker", "--check").exit_code == 0  # some worker of the group is alive
+    far = cli.run("worker", "--check", "--local")
+    assert far.exit_code == 1 and f"on {socket.gethostname()} is not alive" in far.stdout
+    asyncio.run(heartbeat("near-w", socket.gethostname()))
+    near = doc(cli.run("worker", "--check", "--local", "--json"))
+    assert near["ok"] and [w["consumer"] for w in near["workers"]] == ["near-w"]
+    assert cli.run("worker", "--local").exit_code == 2  # not a check: refused, nothing runs
