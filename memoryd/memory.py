@@ -41,7 +41,7 @@ from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, draft_all_rules, superseded_profile
+from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, draft_all_rules, settle_profile
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -345,14 +345,7 @@ class AsyncMemory:
                 )
             )
         changes.upserts += [StoredMemory(m) for m in await also_stated_by(self.storage.records, work)]
-        new = [u.memory for u in changes.upserts if u.vector is not None]  # embedded: made by this add
-        added = [m for m in new if m.kind is MemoryKind.PROFILE]
-        for old, closed in await superseded_profile(self.storage.records, added, now):  # one home at a time
-            if old.id in changes.deletes:
-                continue  # going anyway (its turn's text changed)
-            changes.upserts.append(StoredMemory(closed))
-            changes.history.append(HistoryDraft.of(old, Event.SUPERSEDE, old.text, None, "rules:fast", now))
-        return results
+        return await settle_profile(self.storage.records, changes, results, now)  # one home at a time
 
     async def previous_turn(self, scope: Scope) -> str | None:
         """The last turn stored in a session, the context of the next one (None: no session)."""

@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from memoryd.ingest.derived import derived_memory
-from memoryd.models import MemoryKind, MemoryRecord, content_hash
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash
+from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
 __all__ = [
     "SINGLE_VALUED",
@@ -32,7 +33,7 @@ __all__ = [
     "draft_all_rules",
     "draft_rule_memories",
     "extract_statements",
-    "superseded_profile",
+    "settle_profile",
 ]
 
 _MAX_OBJECT_WORDS = 8
@@ -369,29 +370,47 @@ def draft_rule_memories(
 SINGLE_VALUED = ("name", "location", "work")
 
 
-async def superseded_profile(
-    records: Any, added: Sequence[MemoryRecord], now: datetime
-) -> list[tuple[MemoryRecord, MemoryRecord]]:
-    """``(old, closed)`` for each current profile memory of the same owner whose single-valued
-    attribute (:data:`SINGLE_VALUED`) a rule memory in ``added`` states anew ("The user lives in
-    Madrid." after "... in Lisbon."): its validity ends now, it is kept (``as_of`` finds it)."""
+async def settle_profile(
+    records: Any, changes: ChangeSet, results: list[AddResult], now: datetime, actor: str = "rules:fast"
+) -> list[AddResult]:
+    """One home (name, workplace: :data:`SINGLE_VALUED`) at a time: the new profile memories of
+    ``changes`` (those it embeds) and the owner's current ones with the same attribute are laid
+    on one timeline by when each was said; each ends where the next begins. A stored one is
+    closed (kept: ``as_of`` finds it; a SUPERSEDE in its history); a new one said before another
+    ("I lived in Lisbon, then moved to Madrid" in one add; or history told late, older than
+    what is stored) is added already ended. Returns ``results`` with the new ones as stored."""
     from memoryd.filters import parse_filter
 
-    out: list[tuple[MemoryRecord, MemoryRecord]] = []
-    for m in added:
-        attribute = m.metadata.get("attribute")
-        if m.kind is not MemoryKind.PROFILE or attribute not in SINGLE_VALUED:
-            continue
-        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": m.agent_id}
-        ids = await records.select_ids(m.scope, parse_filter({**mine, "user_id": m.user_id}), cap=1000)
-        olds = await records.get_many([i for i in ids if i != m.id])
-        for old in olds.values():
-            if old.hash == m.hash or old.valid_from > m.valid_from:
-                continue  # the same statement; or one said later (history told late) stays current
-            # ends when the new one starts (as fine mode's SUPERSEDE): same instant, both non-empty
-            ends = m.valid_from if old.valid_from < m.valid_from else m.valid_from + timedelta(microseconds=1)
-            out.append((old, old.with_changes(valid_to=ends, updated_at=now)))
-    return out
+    groups: dict[tuple[str | None, str | None, str], list[MemoryRecord]] = {}
+    for u in changes.upserts:
+        m, attribute = u.memory, u.memory.metadata.get("attribute")
+        if u.vector is not None and m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
+            groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
+    ended: dict[str, MemoryRecord] = {}
+    for (user_id, agent_id, attribute), news in groups.items():
+        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
+        ids = await records.select_ids(news[0].scope, parse_filter(mine), cap=1000)
+        fresh = {m.id for m in news} | set(changes.deletes)
+        said = {m.hash for m in news}  # the same statement again is no change
+        olds = await records.get_many([i for i in ids if i not in fresh])
+        stored = [o for o in olds.values() if o.hash not in said]
+        # by when it was said; at the same instant what is stored first, then the add's order
+        line = sorted(
+            [(o.valid_from, 0, i, o) for i, o in enumerate(stored)]
+            + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
+            key=lambda item: item[:3],
+        )
+        for (start, was_stored, _, m), (then, *_) in zip(line, line[1:], strict=False):
+            ends = then if start < then else then + timedelta(microseconds=1)  # both intervals non-empty
+            if was_stored == 0:
+                changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now)))
+            else:
+                ended[m.id] = m.with_changes(valid_to=ends)
+            changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, None, actor, now))
+    if not ended:
+        return results
+    changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]
+    return [replace(r, memory=ended[r.id]) if r.id in ended else r for r in results]
 
 
 @dataclass

@@ -232,3 +232,29 @@ async def test_deleting_two_neighbouring_turns_at_once_deletes_both(rmem: AsyncM
     assert left == ["Okay, noted."]  # neither came back
     hits = await rmem.search("bank PIN password", user_id="ana", explain=True)
     assert all(h.explain is None or not h.explain["bm25"] for h in hits)  # nor its words
+
+
+async def test_two_homes_said_in_one_add_leave_the_later_one_current(rmem: AsyncMemory) -> None:
+    out = await rmem.add(["I live in Lisbon.", "I work at Acme.", "I live in Madrid."], user_id="ana")
+    profile = [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items]
+    assert sorted(profile) == ["The user lives in Madrid.", "The user works at Acme."]
+    [lisbon] = [r for r in out if r.text == "The user lives in Lisbon."]
+    assert lisbon.memory is not None and lisbon.memory.valid_to is not None  # the result says so too
+    kept = await rmem.get(lisbon.id, user_id="ana")
+    assert kept.valid_to == lisbon.memory.valid_to
+    assert [h.event for h in await rmem.history(lisbon.id)] == [Event.ADD, Event.SUPERSEDE]
+    block = await rmem.context("where do I live?", user_id="ana")
+    assert "Lisbon" not in block.text.split("## Relevant", 1)[0]
+
+
+async def test_a_home_told_late_is_kept_as_history_not_as_the_current_one(rmem: AsyncMemory) -> None:
+    from datetime import UTC, datetime
+
+    await rmem.add("I live in Madrid.", user_id="ana", timestamp="2024-06-01T00:00:00Z")
+    await rmem.add("I live in Lisbon.", user_id="ana", timestamp="2023-01-01T00:00:00Z")  # imported history
+    profile = [m.text for m in (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items]
+    assert profile == ["The user lives in Madrid."]
+    then = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=datetime(2023, 6, 1, tzinfo=UTC))
+    assert [m.text for m in then.items] == ["The user lives in Lisbon."]
+    later = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=datetime(2024, 7, 1, tzinfo=UTC))
+    assert [m.text for m in later.items] == ["The user lives in Madrid."]
