@@ -323,3 +323,20 @@ def test_help_works_for_every_command_and_group(run: Run) -> None:
             command = command.commands[part]
         assert command.help or command.short_help, f"{path} has no help text"
     assert run("--version").stdout.strip().startswith("memoryd ")
+
+
+def test_a_store_a_newer_memoryd_wrote_is_refused_and_left_as_it_is(run: Run, db_path: Path) -> None:
+    import sqlite3
+
+    assert run("add", "I keep bees", "-u", "ana").exit_code == 0
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")  # as a newer version leaves it
+    conn.close()
+    before = db_path.read_bytes()
+    expect_error(run("list", "-u", "ana"), 1, "schema version '2'", "newer memoryd", "upgrade memoryd")
+    expect_error(run("add", "I keep wasps", "-u", "ana"), 1, "newer memoryd")
+    conn = sqlite3.connect(db_path)
+    texts = [r[0] for r in conn.execute("SELECT text FROM memories")]
+    conn.close()
+    assert texts == ["I keep bees"] and db_path.read_bytes() == before

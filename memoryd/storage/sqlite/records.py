@@ -278,6 +278,24 @@ class RecordCache:
             self._items.clear()
 
 
+def _check_schema(conn: sqlite3.Connection, path: Any) -> None:
+    """Refuse a store whose file a newer memoryd laid out (or that says no version it knows):
+    this version's writes could corrupt what it does not know. An older layout is this one's
+    (tables and indexes added since are created when missing)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+        return  # a new store
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    found = None if row is None else str(row[0])
+    if found is None or (found.isdigit() and int(found) <= int(SCHEMA_VERSION)):
+        return
+    raise StorageError(
+        f"the store {path} has schema version {found!r}, written by a newer memoryd (this version "
+        f"reads up to {SCHEMA_VERSION}): upgrade memoryd, or open a backup made by this version; "
+        "the file was not changed",
+        field="storage.path",
+    )
+
+
 class SQLiteRecordStore:
     """Memories and their history in the shared SQLite file."""
 
@@ -294,6 +312,7 @@ class SQLiteRecordStore:
         self.db.open()
 
         def create(conn: sqlite3.Connection) -> None:
+            _check_schema(conn, self.db.path)  # before this version's CREATEs touch a newer layout
             execute_script(conn, _SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
