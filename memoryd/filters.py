@@ -30,12 +30,13 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.errors import InvalidFilterError, InvalidInputError
-from memoryd.models import MemoryRecord, parse_time, require_utf8
+from memoryd.models import MemoryKind, MemoryRecord, parse_time, require_utf8
 
 __all__ = [
     "BUILTIN_FIELDS",
     "MAX_FILTER_TERMS",
     "OPERATORS",
+    "EPISODES",
     "And",
     "Cond",
     "Filter",
@@ -263,3 +264,7 @@ def matches(memory: MemoryRecord, node: Filter | None) -> bool:
             return any(_eq(v, operand) for v in value)
         return isinstance(value, str) and str(operand).casefold() in value.casefold()
     return present and _compare(value, operand, op)
+
+
+# Raw turns only: what the session context, neighbours and recent-turn reads ask for.
+EPISODES: Filter = parse_filter({"kind": MemoryKind.EPISODE.value})  # type: ignore[assignment]

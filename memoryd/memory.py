@@ -28,7 +28,7 @@ from memoryd.errors import (
     MemorydError,
     NotFoundError,
 )
-from memoryd.filters import And, Cond, Filter, parse_filter
+from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.promote import process_turns
@@ -351,7 +351,7 @@ class AsyncMemory:
         """The last turn stored in a session, the context of the next one (None: no session)."""
         if not self.represent.uses_context or scope.run_id is None:
             return None
-        last = await self.storage.records.latest(scope, _EPISODES, limit=1)
+        last = await self.storage.records.latest(scope, EPISODES, limit=1)
         return self.represent.line(last[0]) if last else None
 
     async def _start_index(self, data: AddInput) -> PendingIndex:
@@ -610,7 +610,7 @@ class AsyncMemory:
                 self._newest(owner, mine(_ASSISTANT), cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, wide_request),
-                records.latest(session, mine(_EPISODES), limit=cfg.recent_turns)
+                records.latest(session, mine(EPISODES), limit=cfg.recent_turns)
                 if session is not None and cfg.recent_turns
                 else _nothing(),
             )
@@ -762,7 +762,6 @@ class AsyncMemory:
         }
 
 
-_EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
 _PROFILE = parse_filter({"kind": MemoryKind.PROFILE.value})
 _PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
 _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_ASSISTANT})

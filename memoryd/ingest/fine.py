@@ -27,7 +27,7 @@ import numpy as np
 
 from memoryd.config import FineConfig
 from memoryd.errors import BackendUnavailableError, MemorydError
-from memoryd.filters import parse_filter
+from memoryd.filters import EPISODES, parse_filter
 from memoryd.graph.models import RelationDraft
 from memoryd.ingest.derived import derived_memory, owner_scope
 from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
@@ -59,7 +59,6 @@ _KNOWN = parse_filter(_KINDS)
 # A write that names no user (an agent's or a session's own) reconciles with memories of no user:
 # a scope read as a prefix would otherwise show it, and let it rewrite, every user's with that agent.
 _KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
-_EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
 _EPISODES_NO_USER = parse_filter({"kind": MemoryKind.EPISODE.value, "user_id": None})
 _MAX_WHY = 200  # characters of an unexpected error shown in llm.fallback
 
@@ -177,7 +176,7 @@ class FineIngestor:
             return []
         # As in _similar: a write that names no user sees the session's episodes of no user, never
         # what the users of that agent or session said (their words would reach its prompt).
-        mine = _EPISODES if scope.user_id is not None else _EPISODES_NO_USER
+        mine = EPISODES if scope.user_id is not None else _EPISODES_NO_USER
         latest = await self.storage.records.latest(scope, mine, limit=self.config.context_messages)
         return list(reversed(latest))
 

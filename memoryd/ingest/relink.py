@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import numpy as np
 
-from memoryd.filters import parse_filter
+from memoryd.filters import EPISODES
 from memoryd.ingest.represent import Represent
 from memoryd.models import MemoryKind, MemoryRecord, Scope
 from memoryd.storage import RecordStore, StoredMemory
@@ -23,7 +23,6 @@ __all__ = ["relinked"]
 
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 
-_EPISODES = parse_filter({"kind": MemoryKind.EPISODE.value})
 
 
 Pair = tuple[MemoryRecord | None, MemoryRecord | None]
@@ -31,7 +30,7 @@ Pair = tuple[MemoryRecord | None, MemoryRecord | None]
 
 async def _neighbours(records: RecordStore, turn: MemoryRecord) -> Pair:
     """The turns just before and just after ``turn`` in its session, in stored order."""
-    return await records.neighbours(Scope(turn.user_id, turn.agent_id, turn.run_id), _EPISODES, turn.id)
+    return await records.neighbours(Scope(turn.user_id, turn.agent_id, turn.run_id), EPISODES, turn.id)
 
 
 async def relinked(

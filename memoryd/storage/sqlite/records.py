@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.errors import ConflictError, EventAppliedError, StorageError
-from memoryd.filters import Filter, parse_filter
+from memoryd.filters import EPISODES, Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.events import AppliedEvent
@@ -75,7 +75,7 @@ APPLIED_KEEP_S = 30 * 86_400
 # (:meth:`SQLiteDatabase.read` ``point``).
 _POINT_ROWS = 256
 # Filters that :meth:`SQLiteRecordStore.latest` answers by walking an index newest first.
-_INDEXED: tuple[Filter | None, ...] = (None, parse_filter({"kind": MemoryKind.EPISODE.value}))
+_INDEXED: tuple[Filter | None, ...] = (None, EPISODES)
 
 # Newest first, the order of :meth:`SQLiteRecordStore.page` and :meth:`SQLiteRecordStore.latest`.
 _NEWEST_FIRST = "ORDER BY m.created_at DESC, m.rowid DESC"
