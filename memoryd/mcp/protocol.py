@@ -87,6 +87,10 @@ class McpSession:
         except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
             await self._error(self._send, None, PARSE_ERROR, f"parse error: {exc}")
             return
+        await self.receive_message(message)
+
+    async def receive_message(self, message: Any) -> None:
+        """Take one message, or a batch, already parsed from JSON (see :meth:`receive`)."""
         if not isinstance(message, list):
             await self._dispatch(message, self._send)
             return

@@ -39,6 +39,7 @@ __all__ = ["router"]
 DEFAULT_VERSION = "2025-03-26"  # a client that names none (the transport's rule)
 MAX_BATCH = 100  # messages in one batch (each one a call the key's rate limit counts)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_UNREADABLE = object()  # a body that is no JSON
 
 router = APIRouter(tags=["mcp"])
 
@@ -74,7 +75,11 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
 
     principal = principal_of(request)
     body = await request.body()
-    calls = _batch_size(body)
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON: the session answers it with a parse error
+        message = _UNREADABLE
+    calls = len(message) if isinstance(message, list) else 1
     if calls > MAX_BATCH:
         error = f"a batch of {calls} messages: at most {MAX_BATCH} per request"
         return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
@@ -89,7 +94,10 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
         limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
-    await session.receive(body)
+    if message is _UNREADABLE:
+        await session.receive(body)
+    else:
+        await session.receive_message(message)
     await session.drain()
     if not answers:
         return Response(status_code=202)
@@ -97,17 +105,6 @@ async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Res
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
-
-
-def _batch_size(body: bytes) -> int:
-    """How many messages ``body`` carries: the members of a batch, else one."""
-    if not body.lstrip().startswith(b"["):
-        return 1
-    try:
-        members = json.loads(body)
-    except (ValueError, RecursionError):
-        return 1  # not JSON: the session answers it with a parse error
-    return len(members) if isinstance(members, list) else 1
 
 
 @router.get("/mcp", include_in_schema=False)
