@@ -12,7 +12,7 @@ import weakref
 from memoryd.ingest.derived import owner_scope
 from memoryd.models import Scope
 
-__all__ = ["OwnerLocks"]
+__all__ = ["OwnerLocks", "owner_key"]
 
 
 class OwnerLocks:
@@ -23,14 +23,18 @@ class OwnerLocks:
         self._locks = weakref.WeakValueDictionary()
 
     def of(self, scope: Scope) -> asyncio.Lock:
-        owner = owner_scope(scope)
-        if owner.user_id is not None:
-            key = ("user", owner.user_id)
-        elif owner.agent_id is not None:
-            key = ("agent", owner.agent_id)
-        else:
-            key = ("run", owner.run_id or "")
+        key = owner_key(scope)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+
+def owner_key(scope: Scope) -> tuple[str, str]:
+    """Whose lock ``scope`` takes: its user's, else its agent's, else its session's."""
+    owner = owner_scope(scope)
+    if owner.user_id is not None:
+        return ("user", owner.user_id)
+    if owner.agent_id is not None:
+        return ("agent", owner.agent_id)
+    return ("run", owner.run_id or "")

@@ -56,6 +56,7 @@ from typing import Any
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import EventAppliedError, InvalidInputError, MemorydError, StorageError
 from memoryd.ingest.inputs import normalise_add
+from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
@@ -357,11 +358,15 @@ class Worker:
     async def _run_plans(
         self, memory: AsyncMemory, plans: list[list[AddCall]], jobs: list[Job]
     ) -> list[Outcome]:
-        """Run every scope's calls (scopes concurrently). When each scope has one fast-mode call,
-        nothing of one call can depend on another's writes, so all of them commit in one
-        transaction: one commit per batch instead of one per scope."""
+        """Run every scope's calls (scopes concurrently). When each scope has one fast-mode call
+        and no two scopes have one owner, nothing of one call can depend on another's writes, so
+        all of them commit in one transaction: one commit per batch instead of one per scope.
+        Two sessions of one user must not: each add reads what the user's earlier ones wrote
+        (duplicate rule memories, the current home), which a shared transaction has not yet."""
         calls = [call for scope in plans for call in scope]
-        if len(calls) < 2 or any(len(scope) > 1 for scope in plans) or any(c.mode != "fast" for c in calls):
+        owners = {owner_key(Scope(**scope[0].jobs[0].event.payload.scope())) for scope in plans if scope}
+        shared = len(owners) == len(plans) and all(len(scope) == 1 for scope in plans)
+        if len(calls) < 2 or not shared or any(c.mode != "fast" for c in calls):
             each = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
             return [o for scope in each for o in scope]
         results: list[list[Outcome]] | None = None

@@ -320,3 +320,25 @@ async def test_an_event_applied_by_a_worker_that_died_on_its_last_attempt_ends_d
     assert (report.processed, report.dead_lettered) == (1, 0)  # over max_attempts, but it was applied
     assert record.status is EventStatus.DONE and "applied to the store already" in str(record.result)
     assert stored(settings.storage.path) == Counter({("ana", "ana says fact number 9.0 about the sea"): 1})
+
+
+async def test_two_sessions_of_one_user_in_one_batch_see_each_others_rule_memories(
+    psettings: Settings, embedder: USEEmbedder
+) -> None:
+    # Calls of different scopes of one batch shared one transaction: each looked for the user's
+    # known profile before the other's rows were committed (two homes current, a home twice).
+    said = {
+        "s1": ("I live in Lisbon.", "2023-01-01T00:00:00Z"),
+        "s2": ("I live in Madrid.", "2024-01-01T00:00:00Z"),
+        "s3": ("I work at Acme.", "2024-02-01T00:00:00Z"),
+        "s4": ("I work at Acme!", "2024-03-01T00:00:00Z"),
+    }
+    async with producer(psettings, embedder) as (pipeline, memory):
+        for run_id, (text, when) in said.items():
+            message = {"role": "user", "content": text}
+            await pipeline.submit_add(memory, AddPayload([message], user_id="ana", run_id=run_id, timestamp=when))
+        assert (await burst(psettings, embedder)).processed == 4
+        profile = await memory.get_all(user_id="ana", filters={"kind": "profile"})
+    assert sorted(m.text for m in profile.items) == ["The user lives in Madrid.", "The user works at Acme."]
+    [acme] = [m for m in profile.items if "Acme" in m.text]
+    assert len(acme.source_ids) == 2  # one memory, stated by both turns
