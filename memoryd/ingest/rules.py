@@ -374,11 +374,13 @@ async def settle_profile(
     records: Any, changes: ChangeSet, results: list[AddResult], now: datetime, actor: str = "rules:fast"
 ) -> list[AddResult]:
     """One home (name, workplace: :data:`SINGLE_VALUED`) at a time: the new profile memories of
-    ``changes`` (those it embeds) and the owner's current ones with the same attribute are laid
-    on one timeline by when each was said; each ends where the next begins. A stored one is
-    closed (kept: ``as_of`` finds it; a SUPERSEDE in its history); a new one said before another
-    ("I lived in Lisbon, then moved to Madrid" in one add; or history told late, older than
-    what is stored) is added already ended. Returns ``results`` with the new ones as stored."""
+    ``changes`` (those it embeds) and the owner's stored ones with the same attribute, current
+    or not, are laid on one timeline by when each was said; each ends where the next begins. A
+    stored one that held on past that is closed there (kept: ``as_of`` finds it; a SUPERSEDE in
+    its history); a new one said before another ("I lived in Lisbon, then moved to Madrid" in one
+    add; or history told late, older than what is stored) is added already ended. An end is only
+    ever moved earlier: a gap that fine mode left stays. Returns ``results`` with the new ones as
+    they are stored."""
     from memoryd.filters import parse_filter
 
     groups: dict[tuple[str | None, str | None, str], list[MemoryRecord]] = {}
@@ -386,14 +388,16 @@ async def settle_profile(
         m, attribute = u.memory, u.memory.metadata.get("attribute")
         if u.vector is not None and m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
             groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
+    staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
     ended: dict[str, MemoryRecord] = {}
     for (user_id, agent_id, attribute), news in groups.items():
         mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
-        ids = await records.select_ids(news[0].scope, parse_filter(mine), cap=1000)
+        ids = await records.select_ids(news[0].scope, parse_filter(mine), include_expired=True, cap=1000)
         fresh = {m.id for m in news} | set(changes.deletes)
         said = {m.hash for m in news}  # the same statement again is no change
         olds = await records.get_many([i for i in ids if i not in fresh])
-        stored = [o for o in olds.values() if o.hash not in said]
+        stored = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
+        stored = [o for o in stored if o.hash not in said]
         # by when it was said; at the same instant what is stored first, then the add's order
         line = sorted(
             [(o.valid_from, 0, i, o) for i, o in enumerate(stored)]
@@ -402,10 +406,17 @@ async def settle_profile(
         )
         for (start, was_stored, _, m), (then, *_) in zip(line, line[1:], strict=False):
             ends = then if start < then else then + timedelta(microseconds=1)  # both intervals non-empty
-            if was_stored == 0:
-                changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now)))
-            else:
+            if m.valid_to is not None and m.valid_to <= ends:
+                continue  # ended by then already
+            if was_stored == 1:
                 ended[m.id] = m.with_changes(valid_to=ends)
+            elif m.id in staged:
+                changes.upserts[staged[m.id]] = replace(
+                    changes.upserts[staged[m.id]], memory=m.with_changes(valid_to=ends, updated_at=now)
+                )
+            else:
+                staged[m.id] = len(changes.upserts)
+                changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now)))
             changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, None, actor, now))
     if not ended:
         return results

@@ -258,3 +258,30 @@ async def test_a_home_told_late_is_kept_as_history_not_as_the_current_one(rmem: 
     assert [m.text for m in then.items] == ["The user lives in Lisbon."]
     later = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=datetime(2024, 7, 1, tzinfo=UTC))
     assert [m.text for m in later.items] == ["The user lives in Madrid."]
+
+
+async def test_a_home_told_late_between_two_others_shortens_the_one_before_it(rmem: AsyncMemory) -> None:
+    from datetime import UTC, datetime
+
+    await rmem.add("I live in Lisbon.", user_id="ana", timestamp="2022-01-01T00:00:00Z")
+    await rmem.add("I live in Madrid.", user_id="ana", timestamp="2024-01-01T00:00:00Z")
+    await rmem.add("I live in Paris.", user_id="ana", timestamp="2023-01-01T00:00:00Z")  # told late
+
+    async def homes(year: int) -> list[str]:
+        page = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=datetime(year, 6, 1, tzinfo=UTC))
+        return [m.text for m in page.items]
+
+    assert await homes(2022) == ["The user lives in Lisbon."]
+    assert await homes(2023) == ["The user lives in Paris."]  # Lisbon had ended
+    assert await homes(2024) == await homes(2026) == ["The user lives in Madrid."]
+
+
+async def test_a_home_restated_and_left_in_one_add_keeps_both_turns_as_its_sources(rmem: AsyncMemory) -> None:
+    [first] = [r for r in await rmem.add("I live in Madrid.", user_id="ana") if r.kind == "episode"]
+    out = await rmem.add(["I live in Madrid!", "I live in Lisbon."], user_id="ana")
+    [again] = [r for r in out if r.kind == "episode" and "Madrid" in (r.text or "")]
+    every = await rmem.get_all(user_id="ana", filters={"kind": "profile"}, include_expired=True)
+    [madrid] = [m for m in every.items if "Madrid" in m.text]
+    assert madrid.valid_to is not None and set(madrid.source_ids) == {first.id, again.id}
+    current = await rmem.get_all(user_id="ana", filters={"kind": "profile"})
+    assert [m.text for m in current.items] == ["The user lives in Lisbon."]
