@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import unicodedata
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -85,7 +86,9 @@ _jieba_ready = False
 
 def _jieba() -> Any:
     global _jieba_ready
-    import jieba  # imported lazily: ~1 s to load its dictionary
+    with warnings.catch_warnings():  # jieba (2020) imports pkg_resources, which setuptools 67-80 deplore
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        import jieba  # imported lazily: ~1 s to load its dictionary
 
     if not _jieba_ready:
         with _jieba_lock:

@@ -443,8 +443,6 @@ def jieba_check() -> Check:
     """Chinese keyword search needs jieba and its bundled dictionary."""
     started = time.perf_counter()
     try:
-        import jieba  # noqa: F401
-
         from memoryd.text import tokenize
 
         tokens = tokenize("我喜欢在北京吃烤鸭")
