@@ -29,6 +29,7 @@ from memoryd.errors import (
     NotFoundError,
 )
 from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
+from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.promote import process_turns
@@ -48,6 +49,7 @@ from memoryd.models import (
     AddResults,
     Event,
     HistoryEntry,
+    LLMUsage,
     MemoryKind,
     MemoryRecord,
     Page,
@@ -274,7 +276,7 @@ class AsyncMemory:
     async def _fine_add(
         self, data: AddInput, plan: FastPlan, now: datetime, pending: PendingIndex
     ) -> AddResults:
-        """Fine mode; then the new episodes enter the hierarchy (a second, small commit)."""
+        """Fine mode; the new episodes enter the hierarchy in the same commit as what it stores."""
         assert self._fine is not None
         kept: list[EpisodeIndex] = []
 
@@ -282,11 +284,13 @@ class AsyncMemory:
             kept.append(await pending.result(plan.positions(), plan.new))
             return kept[0]
 
-        out = await self._fine.add(data, plan, index(), now, "api:add/fine")
-        if plan.new and kept:
-            done = out.llm is not None and out.llm.fallback is None
-            await self.tiers.write(ChangeSet(), plan.new, kept[0].vectors, LEVEL_LLM if done else LEVEL_NONE)
-        return out
+        async def commit(changes: ChangeSet, usage: LLMUsage) -> GraphDiff:
+            if not plan.new or not kept:
+                return await self.storage.commit(changes)
+            level = LEVEL_LLM if usage.fallback is None else LEVEL_NONE  # how far the LLM took them
+            return await self.tiers.write(changes, plan.new, kept[0].vectors, level)
+
+        return await self._fine.add(data, plan, index(), now, "api:add/fine", commit=commit)
 
     async def _long_term(self, episodes: list[MemoryRecord]) -> int:
         """Long-term processing of one session of a promoted segment (:mod:`memoryd.hierarchy.promote`)."""

@@ -28,7 +28,7 @@ import numpy as np
 from memoryd.config import FineConfig
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.filters import EPISODES, parse_filter
-from memoryd.graph.models import RelationDraft
+from memoryd.graph.models import GraphDiff, RelationDraft
 from memoryd.ingest.derived import derived_memory, owner_scope
 from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
 from memoryd.ingest.fast import FastPlan
@@ -52,6 +52,7 @@ __all__ = ["FineIngestor"]
 
 log = logging.getLogger("memoryd.ingest")
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+Commit = Callable[[ChangeSet, LLMUsage], Awaitable[GraphDiff]]
 # Profile memories too: fast mode's rules write them ("The user lives in Porto."), fine mode may
 # supersede them later.
 _KINDS = {"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value, MemoryKind.PROFILE.value]}}
@@ -101,8 +102,11 @@ class FineIngestor:
         episodes: Coroutine[Any, Any, EpisodeIndex],
         now: datetime,
         actor: str,
+        *,
+        commit: Commit | None = None,
     ) -> AddResults:
-        """Store ``plan``'s episodes (``episodes`` indexes them) and what the LLM finds."""
+        """Store ``plan``'s episodes (``episodes`` indexes them) and what the LLM finds, in one
+        commit (``commit``: the caller's, which may add to the change set; default the store's)."""
         usage = LLMUsage()
         work = _Work(results=list(plan.results))
         fresh: list[tuple[str, NewMessage]] = [
@@ -139,10 +143,13 @@ class FineIngestor:
                 log.exception("fine mode failed after extraction; storing the episodes only")
                 usage.fallback = f"fine mode failed ({type(exc).__name__}); stored as episodes only"
                 work = episodes_only
-        diff = await self.storage.commit(work.changes)
+        diff = await (commit or self._commit)(work.changes, usage)
         if diff is not None:
             relations = diff.to_dict()
         return AddResults(work.results, mode="fine", llm=usage, relations=relations)
+
+    async def _commit(self, changes: ChangeSet, usage: LLMUsage) -> GraphDiff:
+        return await self.storage.commit(changes)
 
     # -- step 1: extraction --------------------------------------------------
     async def _extract(

@@ -72,3 +72,31 @@ async def test_every_message_is_kept(fine: AsyncMemory, fake_llm: Script, answer
     page = await fine.get_all(user_id="zoe", include_expired=True)
     assert page.total >= 3
     assert await fine.search("tea", user_id="zoe")
+
+
+async def test_a_fine_add_and_its_hierarchy_entry_commit_together_or_not_at_all(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    # The memory tiers took the new turns in a second commit: when it failed, the turns and
+    # facts stood without their hierarchy entry, and the async pipeline's retry (the event
+    # already recorded) skipped it. A trigger makes the tier write fail, as a full disk would.
+    from memoryd.errors import StorageError
+    from memoryd.storage.sqlite.database import SQLiteDatabase
+
+    said = "I moved to Porto and I work as a nurse."
+    db = fine.storage.records.db  # type: ignore[attr-defined]
+    assert isinstance(db, SQLiteDatabase)
+    await fine.add("warm up", user_id="ana", mode="fast")
+    trigger = "CREATE TRIGGER no_turns BEFORE INSERT ON tier_turns BEGIN SELECT RAISE(ABORT, 'simulated'); END"
+    await db.write(lambda conn: conn.execute(trigger))
+    fake_llm.default_json({"facts": [{"text": "Ana lives in Porto", "sources": [0]}]})
+    with pytest.raises(StorageError, match="simulated"):
+        await fine.add(said, user_id="ana")
+    texts = [m.text for m in (await fine.get_all(user_id="ana")).items]
+    assert said not in texts and "Ana lives in Porto" not in texts  # nothing half-written
+
+    await db.write(lambda conn: conn.execute("DROP TRIGGER no_turns"))
+    out = await fine.add(said, user_id="ana")  # the retry stores it all, hierarchy included
+    assert [r.event for r in out if r.text == said] == [Event.ADD]
+    turns = await fine.storage.segments.turns(memory_ids=[r.id for r in out if r.text == said])  # type: ignore[union-attr]
+    assert len(turns) == 1
