@@ -21,13 +21,12 @@ One loop, one batch at a time:
 
 Idempotency in the store, for a worker that dies after its commit but before
 step 4, or stalls past its lease while another worker takes the event over, or an
-event the producer's synchronous path applied while Redis did not answer: a fast-mode
-add records its event ids in the store with its write (:mod:`memoryd.storage.events`),
+event the producer's synchronous path applied while Redis did not answer: an add (fast
+or fine mode) records its event ids in the store with its write (:mod:`memoryd.storage.events`),
 and a write naming one recorded already is refused whole, so the event ends done with
 nothing stored again (``skipped``); ids already recorded are found before the batch
-runs. Fine mode relies on memoryd's exact-duplicate rule (same normalised text and role
-in the same scope is a ``NOOP``): it extracts facts only from messages that were ADDed,
-and commits episodes and facts in one transaction.
+runs, so a retry after a commit calls no LLM again. Two workers racing on one event (a
+stalled lease) may both call the LLM; only one of them stores.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes

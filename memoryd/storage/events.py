@@ -8,15 +8,10 @@ is applied once whoever applies it. Another add recorded under the id (an id reu
 status expired) is replaced by a worker's, and refused on the synchronous path as Redis refuses
 it. An add that writes nothing (every message a duplicate) still records its events.
 
-In fine mode the first commit holds the episodes, the facts and the relations of the add (one
-transaction, after the LLM calls), so it is the one that records: two workers applying one
-event at once store its facts once, and a retry of an event whose worker died after that commit
-brings back nothing deleted since. The
-hierarchy's entry of the episodes is a second, small commit; a crash between the two leaves
-them out of it, as a retry would (its episodes being duplicates by then).
-
-:func:`probing` marks a dry run (the worker's embedding prefetch runs each add until it asks
-for its vectors): a commit inside one raises :class:`ProbeStopped` rather than write.
+In fine mode the add commits once, after the LLM calls: its episodes, facts, relations and
+the episodes' place in the memory hierarchy, with the event. Two workers applying one event at
+once (a stalled lease) may both call the LLM, but store its facts once; a retry of an event
+whose worker died after the commit calls no LLM and brings back nothing deleted since.
 """
 
 from __future__ import annotations

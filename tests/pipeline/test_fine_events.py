@@ -11,7 +11,7 @@ from typing import Any
 from memoryd import AsyncMemory, Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import EventAppliedError
-from memoryd.pipeline import AddPayload, EventStatus
+from memoryd.pipeline import AddPayload, EventStatus, PipelineEvent
 from memoryd.pipeline.local_redis import LocalRedis
 from memoryd.storage.events import AppliedEvent, applying_events
 from tests.fakes.llm_server import Script
@@ -59,11 +59,47 @@ async def test_a_fine_event_retried_after_its_status_expired_brings_back_nothing
     assert len(fake_llm.requests) == calls  # and no LLM call paid for it again
 
 
-async def test_two_workers_applying_one_fine_event_at_once_store_its_facts_once(
+async def test_a_fine_add_the_synchronous_path_applied_is_not_applied_again_by_a_worker(
     tmp_path: Path, redis_server: LocalRedis, prefix: str, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
-    # A worker that stalled past its lease, and the one that took the event over: both call the
-    # LLM before either commits (the same event id in both writes: one is refused whole).
+    # Redis took the event but answered too late: the producer processed it synchronously; the
+    # client retries (a duplicate, no LLM call), the user deletes the turn, a worker gets the
+    # queued copy later: nothing comes back and the LLM is not paid again.
+    dead = _fine_settings(tmp_path, redis_server, prefix, fake_llm)
+    dead = dead.model_copy(update={"pipeline": dead.pipeline.model_copy(update={"redis_url": _closed_port()})})
+    live = _fine_settings(tmp_path, redis_server, prefix, fake_llm)
+    fake_llm.reply_json(_FACTS)
+    fake_llm.default_json({"decisions": []})
+    async with producer(dead, embedder) as (pipeline, memory):
+        done = await pipeline.submit_add(memory, _payload(), event_id="late-1")
+        assert (done.pipeline, done.status) == ("bypassed", EventStatus.DONE)
+        calls = len(fake_llm.requests)
+        again = await pipeline.submit_add(memory, _payload(), event_id="late-1")  # the client's retry
+        assert again.duplicate and len(fake_llm.requests) == calls
+        for m in (await memory.get_all(user_id="ana")).items:
+            await memory.delete(m.id, user_id="ana")
+    async with producer(live, embedder) as (pipeline, memory):
+        assert (await pipeline.queue.enqueue(PipelineEvent("late-1", _payload()))).created
+        assert (await burst(live, embedder)).processed == 1
+        record = await pipeline.event("late-1")
+    assert record.status is EventStatus.DONE and "applied to the store already" in str(record.result)
+    assert stored(live.storage.path) == Counter() and len(fake_llm.requests) == calls
+
+
+def _closed_port() -> Any:
+    from pydantic import SecretStr
+
+    from memoryd.pipeline.local_redis import free_port
+
+    return SecretStr(f"redis://127.0.0.1:{free_port()}/0")
+
+
+async def test_two_memories_applying_one_fine_event_at_once_store_its_facts_once(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    # What a worker that stalled past its lease and the one that took the event over do (each
+    # applies it as its worker does): both call the LLM before either commits; the same event id
+    # in both writes, one is refused whole.
     settings = _fine_settings(tmp_path, redis_server, prefix, fake_llm)
     fake_llm.default_json(_FACTS)
     first, second = AsyncMemory(settings, embedder=embedder), AsyncMemory(settings, embedder=embedder)
