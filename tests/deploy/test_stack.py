@@ -183,7 +183,7 @@ def test_the_servers_health_check_command_answers_for_the_running_server(
         env = {**_env_of("memoryd"), "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"), "MEMORYD_SERVER__PORT": port}
         up = _run(check, env)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert f"http://127.0.0.1:{port}/health/ready" in up.stdout  # bound to 0.0.0.0: asked on loopback
+        assert f"http://127.0.0.1:{port}/health/ready" in up.stdout  # settings say 0.0.0.0: asked on loopback
     down = _run(check, env)
     assert down.returncode == 1 and "no answer" in down.stdout
 
