@@ -177,6 +177,13 @@ class EventAppliedError(ConflictError):
     code = "event_applied"
 
 
+class EventErasedError(ConflictError):
+    """A write carrying an async-pipeline event found the event's user erased after the event
+    was made (``delete_user`` while it was queued or running): nothing of this write was stored."""
+
+    code = "event_erased"
+
+
 class NotSupportedError(MemorydError):
     """The feature exists in the API but is not available in this release or config."""
 

@@ -689,6 +689,8 @@ class AsyncMemory:
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()
         who = Scope(user_id=user_id)
+        # First: a pipeline event of this user already past its worker's checks commits no later.
+        await self.storage.records.mark_erased(user_id, utcnow())
         ids = await self.storage.records.select_ids(who, None, include_expired=True)
         deleted = await self.delete_all(user_id=user_id)
         await self.storage.records.purge_history(who, ids)

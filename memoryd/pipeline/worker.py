@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
-from memoryd.errors import EventAppliedError, InvalidInputError, MemorydError, StorageError
+from memoryd.errors import EventAppliedError, EventErasedError, InvalidInputError, MemorydError, StorageError
 from memoryd.ingest.inputs import normalise_add
 from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
@@ -372,7 +372,7 @@ class Worker:
         try:
             async with memory.storage.records.transaction():
                 results = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
-        except EventAppliedError:  # one was applied meanwhile (nothing of these was): each on its own
+        except (EventAppliedError, EventErasedError):  # one was applied or erased meanwhile: each alone
             each = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
             return [o for scope in each for o in scope]
         except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of these was stored
@@ -471,13 +471,23 @@ class Worker:
         return out
 
     async def _run_call(self, memory: AsyncMemory, call: AddCall) -> list[Outcome]:
-        events = [AppliedEvent(j.event.event_id, j.event.payload.digest()) for j in call.jobs]
+        events = [
+            AppliedEvent(
+                j.event.event_id,
+                j.event.payload.digest(),
+                user_id=j.event.payload.user_id,
+                created_at=j.event.created_at.timestamp(),
+            )
+            for j in call.jobs
+        ]
         try:
             with applying_events(events):
                 results = await self._add(memory, call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome: retry or dead letter
             if isinstance(exc, EventAppliedError) and len(call.jobs) == 1:
                 return [self._applied(call.jobs[0])]  # another delivery of it, or the synchronous path
+            if isinstance(exc, EventErasedError) and len(call.jobs) == 1:
+                return [self._erased(call.jobs[0])]  # its user was erased while it ran
             if len(call.jobs) > 1 and not is_transient(exc):
                 out: list[Outcome] = []  # find the culprit: each event on its own
                 for job, start, count in zip(call.jobs, call.offsets, call.counts):
@@ -510,6 +520,13 @@ class Worker:
             f"stalled); attempt {job.attempts} is over pipeline.max_attempts ({self.config.max_attempts})"
         )
         return self._dead(d, job.event.event_id, gave_up, job.attempts)
+
+    @staticmethod
+    def _erased(job: Job) -> Outcome:
+        event_id = job.event.event_id
+        log.info("event %s: its user was erased while it ran; nothing stored", event_id)
+        result = {"results": [], "skipped": _ERASED}
+        return Outcome("done", job.delivery, event_id=event_id, result=result, attempts=job.attempts)
 
     @staticmethod
     def _applied(job: Job) -> Outcome:

@@ -212,6 +212,11 @@ class RecordStore(Protocol):
         """Changes of one memory, oldest first; with a scope, only if it owned the memory."""
         ...
 
+    async def mark_erased(self, user_id: str, at: datetime) -> None:
+        """Record that ``user_id`` was erased at ``at``: a write applying an async-pipeline event
+        of that user made no later is refused from now on (:class:`EventErasedError`)."""
+        ...
+
     async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
         """Erase the history rows of ``scope`` (by their scope fields) and of the memories
         ``memory_ids`` (forgetting a user); returns how many rows went."""

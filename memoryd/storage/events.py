@@ -6,7 +6,9 @@ the add's first commit records each event (its id and the digest of its add) wit
 (:attr:`ChangeSet.events`), and fails whole if the same event is recorded already, so an event
 is applied once whoever applies it. Another add recorded under the id (an id reused once its
 status expired) is replaced by a worker's, and refused on the synchronous path as Redis refuses
-it. An add that writes nothing (every message a duplicate) still records its events.
+it. An add that writes nothing (every message a duplicate) still records its events. An event
+made before its user was erased (``delete_user`` marks the store, then deletes) is refused whole
+(:class:`~memoryd.errors.EventErasedError`), however late its worker commits.
 
 In fine mode the add commits once, after the LLM calls: its episodes, facts, relations and
 the episodes' place in the memory hierarchy, with the event. Two workers applying one event at
@@ -39,6 +41,8 @@ class AppliedEvent:
     event_id: str  # as stored in the stream (tenant-qualified)
     digest: str  # the add's fingerprint: the same id and digest are the same event
     replaces: bool = True  # another add recorded under the id: replaced (else a ConflictError)
+    user_id: str | None = None  # whose add: refused if that user was erased after ``created_at``
+    created_at: float | None = None  # when the event was made (epoch seconds)
 
 
 @dataclass

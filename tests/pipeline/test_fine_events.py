@@ -123,3 +123,28 @@ async def test_two_memories_applying_one_fine_event_at_once_store_its_facts_once
 
 async def _expired(pipeline: Any, event_id: str) -> bool:
     return await pipeline.queue.status(event_id) is None
+
+
+async def test_a_user_erased_while_a_worker_runs_their_event_gets_nothing_of_it_stored(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    # The worker checked the user was not erased, then waited on the LLM; the user was erased
+    # meanwhile (DELETE /v1/users/ana); its commit came after the erasure and stored it all.
+    settings = _fine_settings(tmp_path, redis_server, prefix, fake_llm)
+    fake_llm.default_json(_FACTS)
+    fake_llm.hang(1.5)  # the extraction call: answered 1.5 s later
+    async with producer(settings, embedder) as (pipeline, memory):
+        await memory.add("I keep bees.", user_id="ana", mode="fast")  # something to erase already
+        assert (await pipeline.submit_add(memory, _payload(), event_id="chat-9")).accepted
+        running = asyncio.create_task(burst(settings, embedder))
+        await wait_until(lambda: _asked(fake_llm), timeout=30, what="the worker calling the LLM")
+        await memory.delete_user("ana")
+        report = await running
+        record = await pipeline.event("chat-9")
+    assert report.processed == 1 and report.dead_lettered == 0
+    assert record.status is EventStatus.DONE and "deleted" in str(record.result["skipped"])
+    assert stored(settings.storage.path) == Counter()  # nothing of ana's, before or after
+
+
+async def _asked(llm: Script) -> bool:
+    return len(llm.requests) > 0

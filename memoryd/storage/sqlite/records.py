@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import ConflictError, EventAppliedError, StorageError
+from memoryd.errors import ConflictError, EventAppliedError, EventErasedError, StorageError
 from memoryd.filters import EPISODES, Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS applied_events (
     event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, applied_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_events_at ON applied_events(applied_at);
+CREATE TABLE IF NOT EXISTS erased_users (user_id TEXT PRIMARY KEY, erased_at REAL NOT NULL) WITHOUT ROWID;
 """
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -152,6 +153,14 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
     so. Ids older than :data:`APPLIED_KEEP_S` go."""
     now = time.time()
     for e in events:
+        if e.user_id is not None and e.created_at is not None:
+            sql = "SELECT erased_at FROM erased_users WHERE user_id = ?"
+            erased = conn.execute(sql, (e.user_id,)).fetchone()
+            if erased is not None and erased[0] >= e.created_at:
+                raise EventErasedError(
+                    f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
+                    field="event_id",
+                )
         row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
         if row is not None and row[0] == e.digest:
             raise EventAppliedError(
@@ -546,6 +555,16 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
+    async def mark_erased(self, user_id: str, at: datetime) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO erased_users (user_id, erased_at) VALUES (?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+                (user_id, at.timestamp()),
+            )
+
+        await self.db.write(op)
+
     async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
         s_sql, s_params = scope_sql(scope.require(), "history")
         ids = list(dict.fromkeys(memory_ids))
@@ -605,6 +624,7 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM memories")
             conn.execute("DELETE FROM history")
             conn.execute("DELETE FROM applied_events")
+            conn.execute("DELETE FROM erased_users")
 
         def after() -> None:
             self.cache.clear()
