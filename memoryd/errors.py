@@ -204,6 +204,13 @@ class StorageError(BackendUnavailableError):
     code = "storage_error"
 
 
+class StaleWriteError(StorageError):
+    """A write changing a stored memory found it deleted by another writer since it was read:
+    nothing of the write was stored. Transient: the same request again plans from what is there."""
+
+    code = "stale_write"
+
+
 class LLMError(BackendUnavailableError):
     """One LLM target failed one call: connection, HTTP status, timeout or a malformed reply.
 

@@ -68,6 +68,8 @@ from memoryd.storage.events import pending_events
 
 __all__ = ["AsyncMemory"]
 
+_DELETE_ALL = "api:delete_all"  # the actor of what delete_all removes
+
 
 def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
     return Scope(user_id, agent_id, run_id)
@@ -348,7 +350,8 @@ class AsyncMemory:
                     sources=source,
                 )
             )
-        changes.upserts += [StoredMemory(m) for m in await also_stated_by(self.storage.records, work)]
+        restated = await also_stated_by(self.storage.records, work)
+        changes.upserts += [StoredMemory(m, existing=True) for m in restated]
         return await settle_profile(self.storage.records, changes, results, now)  # one home at a time
 
     async def previous_turn(self, scope: Scope) -> str | None:
@@ -404,7 +407,7 @@ class AsyncMemory:
             old, Event.UPDATE, old.text, new.text, "api:update", now, metadata_changed=not same_meta
         )
         if same_text:
-            entries = [StoredMemory(new, None, None)]
+            entries = [StoredMemory(new, None, None, existing=True)]
         else:  # indexed with its session's turn before it, and the turn after it with it (ingest/relink.py)
             entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
         changes = ChangeSet(upserts=entries, history=[update])
@@ -448,19 +451,13 @@ class AsyncMemory:
         """Remove every memory of a scope (current or superseded); returns how many."""
         scope = _scope(user_id, agent_id, run_id).require()
         await self._ready()
-        ids = await self.storage.records.select_ids(scope, None, include_expired=True)
-        now = utcnow()
-        for start in range(0, len(ids), 1000):
-            chunk = await self.storage.records.get_many(ids[start : start + 1000])
-            await self.storage.commit(
-                ChangeSet(
-                    deletes=list(chunk),
-                    history=[
-                        HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete_all", now)
-                        for m in chunk.values()
-                    ],
-                )
-            )
+        async with self._writing.of(scope):  # no add of the owner between its lookups and commit
+            ids = await self.storage.records.select_ids(scope, None, include_expired=True)
+            now = utcnow()
+            for start in range(0, len(ids), 1000):
+                chunk = list((await self.storage.records.get_many(ids[start : start + 1000])).values())
+                history = [HistoryDraft.of(m, Event.DELETE, m.text, None, _DELETE_ALL, now) for m in chunk]
+                await self.storage.commit(ChangeSet(deletes=[m.id for m in chunk], history=history))
         return len(ids)
 
     async def reset(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -267,7 +267,7 @@ class FineIngestor:
             upserts = work.changes.upserts
             vectors = await self.embed([upserts[i].memory.text for i in work.reembed])
             for row, i in enumerate(work.reembed):
-                upserts[i] = StoredMemory(upserts[i].memory, vectors[row], upserts[i].terms)
+                upserts[i] = replace(upserts[i], vector=vectors[row])
 
     def _apply(
         self,
@@ -296,7 +296,8 @@ class FineIngestor:
                 updated_at=now,
                 source_ids=tuple(dict.fromkeys([*target.source_ids, *fact.sources])),
             )
-            work.changes.upserts.append(StoredMemory(merged, None, self.represent.terms(merged)))
+            terms = self.represent.terms(merged)
+            work.changes.upserts.append(StoredMemory(merged, None, terms, existing=True))
             work.changes.history.append(
                 HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
             )
@@ -323,7 +324,8 @@ class FineIngestor:
             if when == target.valid_from:  # said at the same instant: this one is the later word, and
                 when += timedelta(microseconds=1)  # both validity intervals stay non-empty
             ends = when
-            work.changes.upserts.append(StoredMemory(target.with_changes(valid_to=ends, updated_at=now)))
+            closed = target.with_changes(valid_to=ends, updated_at=now)
+            work.changes.upserts.append(StoredMemory(closed, existing=True))
             work.changes.graph_close_memories.append(target.id)
             event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
             work.changes.history.append(

@@ -62,5 +62,6 @@ async def relinked(
         if weight > 0 and prev_line is not None:
             vector = vector + weight * vectors[prev_line]
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        out.append(StoredMemory(memory, vector.astype(np.float32), represent.terms(memory, prev_line)))
+        terms = represent.terms(memory, prev_line)
+        out.append(StoredMemory(memory, vector.astype(np.float32), terms, existing=True))
     return out

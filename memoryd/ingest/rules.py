@@ -416,7 +416,8 @@ async def settle_profile(
                 )
             else:
                 staged[m.id] = len(changes.upserts)
-                changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now)))
+                closed = m.with_changes(valid_to=ends, updated_at=now)
+                changes.upserts.append(StoredMemory(closed, existing=True))
             changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, None, actor, now))
     if not ended:
         return results

@@ -51,11 +51,16 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class StoredMemory:
     """A memory to write. ``vector``/``terms`` are ``None`` when the text did not
-    change (e.g. only its validity closed), so indexes keep what they have."""
+    change (e.g. only its validity closed), so indexes keep what they have.
+
+    ``existing``: a change of a stored memory (closed, edited, a source added, re-indexed), never
+    a new one: if another writer deleted it since it was read, the write fails whole
+    (:class:`~memoryd.errors.StaleWriteError`, a 503 to retry) rather than bring it back."""
 
     memory: MemoryRecord
     vector: np.ndarray | None = None
     terms: Sequence[str] | None = None
+    existing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,30 @@ async def test_upsert_replaces_and_delete_removes(store: Storage) -> None:
     assert await store.records.get_many([m.id]) == {}
 
 
+async def test_a_change_of_a_memory_deleted_meanwhile_fails_whole_and_brings_nothing_back(store: Storage) -> None:
+    # An add read a memory (to close it, or add a source) while another writer deleted it: the
+    # upsert brought it back with no vector or keyword entry, findable by get but not by search.
+    from memoryd.errors import StaleWriteError
+
+    gone, kept, new = record("lives in Paris"), record("lives in Rome"), record("lives in Oslo")
+    await store.commit(adds((gone, unit(1)), (kept, unit(2))))
+    await store.commit(ChangeSet(deletes=[gone.id]))  # the other writer
+    closed = gone.with_changes(valid_to=T0 + timedelta(days=1), updated_at=T0 + timedelta(days=1))
+    moved = kept.with_changes(valid_to=T0 + timedelta(days=1), updated_at=T0 + timedelta(days=1))
+    stale = ChangeSet(
+        upserts=[StoredMemory(new, unit(3)), StoredMemory(moved, existing=True), StoredMemory(closed, existing=True)],
+        history=[HistoryDraft.of(gone, Event.SUPERSEDE, gone.text, None, "test", T0)],
+    )
+    with pytest.raises(StaleWriteError, match=gone.id) as caught:
+        await store.commit(stale)
+    assert caught.value.status_code == 503  # to retry: planned again from what is there
+    assert await store.records.get_many([gone.id, new.id]) == {}  # nothing of the write
+    assert (await store.records.get_many([kept.id]))[kept.id].valid_to is None
+    assert await store.records.history(gone.id) == []  # nor its history entry
+    await store.commit(ChangeSet(upserts=[StoredMemory(moved, existing=True)]))  # one still there: fine
+    assert (await store.records.get_many([kept.id]))[kept.id].valid_to == moved.valid_to
+
+
 async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> None:
     m = record("v1")
     await store.commit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import sqlite3
@@ -13,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import ConflictError, EventAppliedError, EventErasedError, StorageError
+from memoryd.errors import ConflictError, EventAppliedError, EventErasedError, StaleWriteError, StorageError
 from memoryd.filters import EPISODES, Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS applied_events (
     event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, applied_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_events_at ON applied_events(applied_at);
-CREATE TABLE IF NOT EXISTS erased_users (user_id TEXT PRIMARY KEY, erased_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erased_users (user_key TEXT PRIMARY KEY, erased_at REAL NOT NULL) WITHOUT ROWID;
 """
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -154,8 +155,8 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
     now = time.time()
     for e in events:
         if e.user_id is not None and e.created_at is not None:
-            sql = "SELECT erased_at FROM erased_users WHERE user_id = ?"
-            erased = conn.execute(sql, (e.user_id,)).fetchone()
+            sql = "SELECT erased_at FROM erased_users WHERE user_key = ?"
+            erased = conn.execute(sql, (_user_key(e.user_id),)).fetchone()
             if erased is not None and erased[0] >= e.created_at:
                 raise EventErasedError(
                     f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
@@ -178,8 +179,32 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
             "ON CONFLICT(event_id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at",
             (e.event_id, e.digest, now),
         )
-    if random.random() < 0.01:  # now and then: a small table, pruned without a timer
+    if random.random() < 0.01:  # now and then: small tables, pruned without a timer
         conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
+        conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
+
+
+def _user_key(user_id: str) -> str:
+    """How an erased user is named in the store: a digest, so that nothing of theirs is left."""
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _update_rows(conn: sqlite3.Connection, updates: list[tuple[Any, ...]]) -> None:
+    """Rewrite stored memories (each row: every column but the id, then the id); a memory that is
+    gone fails the whole write (:class:`StaleWriteError`): what was planned from it is stale."""
+    sets = ", ".join(f"{c.strip()} = ?" for c in _COLS.split(",")[1:])
+    changed = conn.executemany(f"UPDATE memories SET {sets} WHERE id = ?", updates).rowcount
+    if changed == len(updates):
+        return
+    ids = [u[-1] for u in updates]
+    marks = ",".join("?" * len(ids))
+    present = {r[0] for r in conn.execute(f"SELECT id FROM memories WHERE id IN ({marks})", ids)}
+    gone = [i for i in ids if i not in present]
+    raise StaleWriteError(
+        f"memory {gone[0]!r} was deleted by another writer while this write was prepared; nothing of "
+        "it was stored: retry",
+        field="memory_id",
+    )
 
 
 def _memory_row(m: MemoryRecord) -> tuple[Any, ...]:
@@ -337,7 +362,10 @@ class SQLiteRecordStore:
         self.db.before_commit(step)
 
     async def apply(self, changes: ChangeSet) -> None:
-        rows = [_memory_row(s.memory) for s in changes.upserts]
+        rows = [_memory_row(s.memory) for s in changes.upserts if not s.existing]
+        # A change of a stored memory: an UPDATE, never an insert that would bring back one another
+        # writer deleted since it was read (with no vector or keyword entry to find it by).
+        updates = [(*_memory_row(s.memory)[1:], s.memory.id) for s in changes.upserts if s.existing]
         deletes = [(i,) for i in changes.deletes]
         history = [
             (
@@ -371,6 +399,8 @@ class SQLiteRecordStore:
                     "valid_from=excluded.valid_from, valid_to=excluded.valid_to",
                     rows,
                 )
+            if updates:
+                _update_rows(conn, updates)
             if deletes:
                 conn.executemany("DELETE FROM memories WHERE id = ?", deletes)
             if history:
@@ -558,9 +588,9 @@ class SQLiteRecordStore:
     async def mark_erased(self, user_id: str, at: datetime) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO erased_users (user_id, erased_at) VALUES (?, ?) "
-                "ON CONFLICT(user_id) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
-                (user_id, at.timestamp()),
+                "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
+                "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+                (_user_key(user_id), at.timestamp()),
             )
 
         await self.db.write(op)
