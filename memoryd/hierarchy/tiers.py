@@ -12,7 +12,8 @@
 - :meth:`Tiers.note` records what a search or context returned. It only counts ids in
   memory: no I/O on the read path. The counts reach the segments' heat with the next
   write (in its transaction), on :meth:`flush`, or in the background once
-  ``heat_flush_every`` ids are waiting.
+  ``heat_flush_every`` ids are waiting or the oldest count waited :data:`FLUSH_AFTER_S` (a
+  server whose workers do all the writing still writes its heat).
 - :meth:`Tiers.tree` reads an owner's hierarchy for the memory tree.
 
 The clock is injected (``clock()`` returns an aware datetime), so tests move time.
@@ -40,7 +41,7 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
-__all__ = ["Clock", "Process", "Tiers"]
+__all__ = ["FLUSH_AFTER_S", "Clock", "Process", "Tiers"]
 
 Clock = Callable[[], datetime]
 # Long-term processing of episodes (a promoted segment's turns of one session not yet processed):
@@ -49,6 +50,9 @@ Process = Callable[[list[MemoryRecord]], Awaitable[int]]
 
 _log = logging.getLogger("memoryd.hierarchy")
 _SCAN_PAGE = 5000
+
+
+FLUSH_AFTER_S = 30.0  # the longest a retrieval count waits in memory while searches go on
 
 
 class Tiers:
@@ -70,6 +74,7 @@ class Tiers:
         self._process = process
         self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
+        self._pending_since: float | None = None  # when the oldest pending count was taken
         self._flushing: asyncio.Task[None] | None = None
 
     @property
@@ -208,11 +213,14 @@ class Tiers:
             return
         at = self._now()
         pending = self._pending
+        if self._pending_since is None:
+            self._pending_since = at
         for m in memories:
             for mid in (m.id, *m.source_ids):
                 count, _ = pending.get(mid, (0, at))
                 pending[mid] = (count + 1, at)
-        if len(pending) >= self.config.heat_flush_every and self._flushing is None:
+        waited = at - self._pending_since >= FLUSH_AFTER_S
+        if (len(pending) >= self.config.heat_flush_every or waited) and self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._background_flush())
 
     async def _background_flush(self) -> None:
@@ -240,7 +248,7 @@ class Tiers:
             raise
 
     def _take_pending(self) -> dict[str, tuple[int, float]]:
-        taken, self._pending = self._pending, {}
+        taken, self._pending, self._pending_since = self._pending, {}, None
         return taken
 
     def _restore(self, taken: dict[str, tuple[int, float]]) -> None:
@@ -285,6 +293,7 @@ class Tiers:
     def forget_pending(self) -> None:
         """Drop the retrieval counts not written yet (the store was reset)."""
         self._pending.clear()
+        self._pending_since = None
 
     async def close(self) -> None:
         """Write what is pending (best effort) before the store closes."""

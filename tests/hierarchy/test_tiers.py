@@ -132,6 +132,25 @@ async def test_heat_is_flushed_in_the_background_once_enough_is_pending(make_mem
         assert sum(s.retrievals for s in await mem.storage.segments.segments(ANA)) > 0
 
 
+async def test_heat_waits_in_memory_no_longer_than_half_a_minute_while_searches_go_on(
+    make_memory: Make, clock: Clock
+) -> None:
+    # With the async pipeline the server never writes: its counts waited for 1,000 ids (or a
+    # graceful stop), so the workers planned promotions without them and a kill lost them.
+    async with make_memory(short_term_turns=1, promote_heat=100) as mem:
+        await chat(mem, TOPICS["cat"], run_id="s1")
+        assert mem.storage.segments is not None
+        await mem.search("a cat called Miso", user_id="ana", limit=3)
+        clock.advance(seconds=10)
+        await mem.search("a cat called Miso", user_id="ana", limit=3)
+        await mem.tiers.drain()
+        assert sum(s.retrievals for s in await mem.storage.segments.segments(ANA)) == 0  # not yet
+        clock.advance(seconds=25)
+        await mem.search("a cat called Miso", user_id="ana", limit=3)
+        await mem.tiers.drain()
+        assert sum(s.retrievals for s in await mem.storage.segments.segments(ANA)) >= 3
+
+
 async def test_cold_segments_are_evicted_and_their_episodes_stay_searchable(
     make_memory: Make, clock: Clock
 ) -> None:
