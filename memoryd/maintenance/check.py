@@ -36,6 +36,7 @@ __all__ = ["CheckReport", "Problem", "check_store"]
 
 PAGE = 2000
 EXAMPLES = 3
+KEPT = 100_000  # problem ids of one kind kept to compare two passes; beyond, the first pass stands
 REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
 DAMAGED = (
     "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
@@ -88,16 +89,36 @@ class CheckReport:
 
 
 class _Tally:
-    """How many ids had one kind of problem, and the first few of them."""
+    """How many ids had one kind of problem, and the first few of them (all of them, up to
+    :data:`KEPT`, to tell a lasting problem from a write seen half-way)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.examples: list[str] = []
+        self.ids: list[str] | None = []  # None: too many to keep
+
+    def __bool__(self) -> bool:
+        return self.count > 0
 
     def add(self, memory_id: str) -> None:
         self.count += 1
         if len(self.examples) < EXAMPLES:
             self.examples.append(memory_id)
+        if self.ids is not None and len(self.ids) < KEPT:
+            self.ids.append(memory_id)
+        else:
+            self.ids = None
+
+    def common(self, other: _Tally) -> _Tally:
+        """What this pass and ``other`` both found (this one's, when either kept too many)."""
+        if self.ids is None or other.ids is None:
+            return self
+        both = _Tally()
+        again = set(other.ids)
+        for memory_id in self.ids:
+            if memory_id in again:
+                both.add(memory_id)
+        return both
 
     def message(self, one: str, many: str) -> str | None:
         """"3 memories have no vector (e.g. …)": ``one``/``many`` are the singular and plural."""
@@ -124,8 +145,32 @@ def _same(a: IndexEntry, b: IndexEntry) -> bool:
 async def _compare(
     role: str, records: Fetch, index: Fetch, progress: Progress | None, total: int | None
 ) -> tuple[list[Problem], int, int]:
-    """Merge the record store's entries with an index's: (problems, memories seen, index entries)."""
-    missing, stray, differ = _Tally(), _Tally(), _Tally()
+    """Merge the record store's entries with an index's: (problems, memories seen, index entries).
+
+    Each is read a page at a time, so a write landing between two pages can look like a problem
+    that is not there (a memory added after its records page was read, with its vector). When
+    the first pass finds any, a second pass runs, and only what both found is reported."""
+    first = await _merge(records, index, progress, role, total)
+    kinds, seen, held = first
+    if any(kinds.values()):
+        again, _, _ = await _merge(records, index, None, role, total)
+        kinds = {k: kinds[k].common(again[k]) for k in kinds}
+    one, many = ("vector", "vectors") if role == "vectors" else ("keyword entry", "keyword entries")
+    messages = [
+        kinds["missing"].message(f"memory has no {one}", f"memories have no {one}"),
+        kinds["stray"].message(f"{one} belongs to no memory", f"{many} belong to no memory"),
+        kinds["differ"].message(
+            f"{one} disagrees with its memory's scope or validity",
+            f"{many} disagree with their memory's scope or validity",
+        ),
+    ]
+    return [Problem(role, m, REINDEX) for m in messages if m], seen, held
+
+
+async def _merge(
+    records: Fetch, index: Fetch, progress: Progress | None, role: str, total: int | None
+) -> tuple[dict[str, _Tally], int, int]:
+    tallies = {"missing": _Tally(), "stray": _Tally(), "differ": _Tally()}
     left, right = _stream(records), _stream(index)
     a = await anext(left, None)
     b = await anext(right, None)
@@ -133,32 +178,23 @@ async def _compare(
     while a is not None or b is not None:
         if b is None or (a is not None and a.memory_id < b.memory_id):
             assert a is not None
-            missing.add(a.memory_id)
+            tallies["missing"].add(a.memory_id)
             seen += 1
             a = await anext(left, None)
         elif a is None or b.memory_id < a.memory_id:
-            stray.add(b.memory_id)
+            tallies["stray"].add(b.memory_id)
             held += 1
             b = await anext(right, None)
         else:
             if not _same(a, b):
-                differ.add(a.memory_id)
+                tallies["differ"].add(a.memory_id)
             seen += 1
             held += 1
             a = await anext(left, None)
             b = await anext(right, None)
         if progress is not None and seen % PAGE == 0 and a is not None:
             progress(f"comparing {role}", PAGE, total)
-    one, many = ("vector", "vectors") if role == "vectors" else ("keyword entry", "keyword entries")
-    messages = [
-        missing.message(f"memory has no {one}", f"memories have no {one}"),
-        stray.message(f"{one} belongs to no memory", f"{many} belong to no memory"),
-        differ.message(
-            f"{one} disagrees with its memory's scope or validity",
-            f"{many} disagree with their memory's scope or validity",
-        ),
-    ]
-    return [Problem(role, m, REINDEX) for m in messages if m], seen, held
+    return tallies, seen, held
 
 
 async def _graph_refs(records: Any, graph: Any) -> tuple[list[Problem], int]:
