@@ -69,12 +69,14 @@ _current: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
 )
 
 
-# One row counting commits: a process that sees it move by more than its own
-# commits knows another process wrote to the file.
+# One row counting commits that changed rows: a process that sees it move by more than its own
+# commits knows another process wrote to the file. A write that changed no row (the schema a
+# command creates when missing, as every command does at open) moves nothing: no cache is lost.
 _GENERATION_TABLE = (
     "CREATE TABLE IF NOT EXISTS memoryd_generation (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "gen INTEGER NOT NULL)"
 )
+_NEXT_GENERATION = "UPDATE memoryd_generation SET gen = gen + 1 RETURNING gen"
 
 
 # How long the checkpoint thread waits after a commit for more to come.
@@ -247,14 +249,18 @@ class SQLiteDatabase:
                 continue
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                before = conn.total_changes
                 result = None
                 for op in ops:
                     result = op(conn)
-                gen = conn.execute("UPDATE memoryd_generation SET gen = gen + 1 RETURNING gen").fetchone()[0]
-                with self._lock:
-                    self._own = gen  # ours, once committed: not a foreign write
+                gen = None
+                if conn.total_changes != before:  # rows changed: other processes' caches must know
+                    gen = conn.execute(_NEXT_GENERATION).fetchone()[0]
+                    with self._lock:
+                        self._own = gen  # ours, once committed: not a foreign write
                 conn.execute("COMMIT")
-                self._observe(gen)
+                if gen is not None:
+                    self._observe(gen)
                 self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
