@@ -242,6 +242,15 @@ class WorkQueue(Protocol):
         self, consumer: str, stream_ids: list[str], event_ids: list[str], lease_ms: int
     ) -> None: ...
 
+    async def hold_owners(self, owners: list[str], consumer: str, lease_ms: int) -> list[bool]:
+        """Take, or extend if already ``consumer``'s, each owner's lock (one user's adds run one
+        at a time across workers): whether ``consumer`` holds each one now."""
+        ...
+
+    async def release_owners(self, owners: list[str], consumer: str) -> None:
+        """Let go of the owners' locks ``consumer`` still holds."""
+        ...
+
     async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None: ...
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:

@@ -70,3 +70,7 @@ class Keys:
 
     def lock(self, event_id: str) -> str:
         return f"{self.ns}:lock:{event_id}"
+
+    def owner(self, owner: str) -> str:
+        """The lock of one owner's adds (``owner``: tenant and user, agent or session)."""
+        return f"{self.ns}:owner:{owner}"

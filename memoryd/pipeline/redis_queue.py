@@ -147,6 +147,8 @@ class RedisQueue:
         self._move = self.client.register_script(scripts.MOVE_RETRIES)
         self._replay = self.client.register_script(scripts.REPLAY)
         self._keepalive = self.client.register_script(scripts.KEEPALIVE)
+        self._hold = self.client.register_script(scripts.HOLD)
+        self._let_go = self.client.register_script(scripts.LET_GO)
         self._claim_cursor = "0-0"
 
     @contextmanager
@@ -414,6 +416,20 @@ class RedisQueue:
                 keys=[self.keys.stream, *(self.keys.lock(e) for e in event_ids)],
                 args=[consumer, lease_ms, self.config.group, *stream_ids],
             )
+
+    async def hold_owners(self, owners: list[str], consumer: str, lease_ms: int) -> list[bool]:
+        """Take (or extend) the lock of each owner for ``consumer``: whether it holds each now."""
+        if not owners:
+            return []
+        with self._errors("lock owners"):
+            replies = await self._hold(keys=[self.keys.owner(o) for o in owners], args=[consumer, lease_ms])
+        return [bool(r) for r in replies]
+
+    async def release_owners(self, owners: list[str], consumer: str) -> None:
+        if not owners:
+            return
+        with self._errors("unlock owners"):
+            await self._let_go(keys=[self.keys.owner(o) for o in owners], args=[consumer])
 
     async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None:
         now = _now_ms()

@@ -174,3 +174,34 @@ for i = 2, #KEYS do
 end
 return n
 """
+
+# Per-owner locks (a user's adds run one at a time across workers). KEYS: the owners' lock
+# keys; ARGV[1] consumer, ARGV[2] lease ms. HOLD takes each free one or extends one already
+# this consumer's: 1 per key held now, else 0. LET_GO deletes those still this consumer's.
+HOLD = """
+local out = {}
+for i = 1, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    out[i] = 1
+  elseif holder == false then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+LET_GO = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    n = n + 1
+  end
+end
+return n
+"""

@@ -6,7 +6,8 @@ One loop, one batch at a time:
    longer than ``claim_idle_ms`` (``XAUTOCLAIM``); else read new ones
    (``XREADGROUP``, up to ``batch_size``). After a (re)start it first re-reads its
    own pending entries.
-2. take each event's lock (``SET NX`` with a lease, refreshed while it works);
+2. take each event's lock (``SET NX`` with a lease, refreshed while it works), and
+   then the lock of each user the batch adds for (:meth:`Worker._hold_owners`);
    an event already done or dead-lettered is a duplicate delivery: acknowledged
    and counted, nothing else. An event over ``max_attempts`` deliveries (its
    workers kept dying) goes to the dead-letter stream.
@@ -73,6 +74,7 @@ log = logging.getLogger("memoryd.pipeline")
 RATE_WINDOW_S = 60.0
 RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
 BURST_CONNECT_S = 30.0  # how long a --burst worker tries to reach Redis before it gives up (exit 1)
+OWNER_POLL_S = 0.02  # how often a worker asks again for an owner another worker is adding for
 # Prefetch embeddings when a batch's calls average fewer messages than this: a local model
 # embeds ~10% fewer texts per CPU-second in batches of 8 than of 32, and no better beyond.
 PREFETCH_BELOW = 16
@@ -120,6 +122,7 @@ class Worker:
         self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
         self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
         self._in_flight: dict[str, str] = {}  # stream id -> event id, for the lease keep-alive
+        self._owners: set[str] = set()  # the owners' locks held while their adds run (kept alive too)
         self._done_times: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -241,6 +244,8 @@ class Worker:
                 if self._in_flight:
                     held = dict(self._in_flight)
                     await self.queue.keepalive(self.consumer, list(held), list(held.values()), self.lease_ms)
+                if self._owners:
+                    await self.queue.hold_owners(sorted(self._owners), self.consumer, self.lease_ms)
                 await self.queue.heartbeat(self.consumer, self.info(), int(self.heartbeat_s * 3000))
             except StorageError as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.consumer, exc.message)
@@ -346,13 +351,49 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
                 outcomes.extend(self._failed(job, exc) for job in group)
                 continue
-            group = await self._skip_applied(memory, group, outcomes)
-            outcomes.extend(self._gave_up(job) for job in group if job.attempts > self.config.max_attempts)
-            group = [job for job in group if job.attempts <= self.config.max_attempts]
-            plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
-            fast = [call for calls in plans for call in calls if call.mode == "fast"]
-            await self._prefetch(memory, fast)
-            outcomes.extend(await self._run_plans(memory, plans, group))
+            held = await self._hold_owners([_owner_of(tenant, job) for job in group])
+            try:
+                group = await self._skip_applied(memory, group, outcomes)
+                most = self.config.max_attempts
+                outcomes.extend(self._gave_up(job) for job in group if job.attempts > most)
+                group = [job for job in group if job.attempts <= most]
+                plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
+                fast = [call for calls in plans for call in calls if call.mode == "fast"]
+                await self._prefetch(memory, fast)
+                outcomes.extend(await self._run_plans(memory, plans, group))
+            finally:
+                self._owners.difference_update(held)
+                with contextlib.suppress(StorageError):  # else they expire with their lease
+                    await self.queue.release_owners(held, self.consumer)
+
+    async def _hold_owners(self, owners: list[str]) -> list[str]:
+        """Take the lock of every owner (user) the batch adds for, so that no other worker adds for
+        one of them meanwhile: each add reads what the owner's earlier adds stored (duplicates, the
+        current home, the hierarchy) before it commits, and two at once would each miss the other's.
+
+        Taken in sorted order, waiting while another worker holds one (so no two workers wait on
+        each other); one still held by another after a lease is given up on: its adds run anyway,
+        as they would without locks. Returns those taken."""
+        wanted = sorted(set(owners))
+        got = await self.queue.hold_owners(wanted, self.consumer, self.lease_ms)
+        if all(got):
+            self._owners.update(wanted)
+            return wanted
+        first = got.index(False)
+        held, extra = wanted[:first], [o for o, ok in zip(wanted[first:], got[first:], strict=True) if ok]
+        await self.queue.release_owners(extra, self.consumer)  # never hold a later one while waiting
+        self._owners.update(held)
+        for owner in wanted[first:]:
+            deadline = time.monotonic() + self.lease_ms / 1000
+            while not (await self.queue.hold_owners([owner], self.consumer, self.lease_ms))[0]:
+                if time.monotonic() >= deadline:
+                    log.warning("worker %s: owner %s busy a whole lease; adding anyway", self.consumer, owner)
+                    break
+                await asyncio.sleep(OWNER_POLL_S)
+            else:
+                held.append(owner)
+                self._owners.add(owner)
+        return held
 
     async def _run_plans(
         self, memory: AsyncMemory, plans: list[list[AddCall]], jobs: list[Job]
@@ -592,6 +633,12 @@ class Worker:
         self.report.processed += done
         if done:
             self._done_times.append((time.monotonic(), done))
+
+
+def _owner_of(tenant: str, job: Job) -> str:
+    """Whose adds a job's are, across tenants: its tenant and owner (user, else agent, else session)."""
+    kind, name = owner_key(Scope(**job.event.payload.scope()))
+    return f"{tenant}:{kind}:{name}"
 
 
 _ERASED = "its user was deleted (or the store reset) after it was queued"

@@ -342,3 +342,4 @@ async def test_two_sessions_of_one_user_in_one_batch_see_each_others_rule_memori
     assert sorted(m.text for m in profile.items) == ["The user lives in Madrid.", "The user works at Acme."]
     [acme] = [m for m in profile.items if "Acme" in m.text]
     assert len(acme.source_ids) == 2  # one memory, stated by both turns
+

@@ -16,7 +16,7 @@ import pytest
 from memoryd import Settings
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
-from memoryd.pipeline import EventQueue, EventStatus
+from memoryd.pipeline import AddPayload, EventQueue, EventStatus
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.fakes.llm_server import FakeLLMServer, Script
 from tests.pipeline.conftest import pipeline_settings
@@ -197,3 +197,52 @@ async def test_a_second_sigterm_stops_at_once_without_a_traceback(
     record = await queue.status("chat-1")
     assert record is not None and record.status is EventStatus.PROCESSING  # still held: redelivered later
     remote.close()
+
+
+_SAID = (
+    ("s1", "I live in Paris.", "2024-01-01T00:00:00Z"),
+    ("s2", "I live in Berlin.", "2024-02-01T00:00:00Z"),
+    ("s3", "I work at Acme.", "2024-03-01T00:00:00Z"),
+    ("s4", "I work at Acme!", "2024-04-01T00:00:00Z"),
+)
+
+
+async def test_two_worker_processes_never_add_for_one_user_at_once(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder, queue: EventQueue
+) -> None:
+    # Each add reads what its user's earlier adds stored before it commits; two workers adding
+    # for one user at once each missed the other's rows: two homes current, a workplace twice.
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix)
+    users = [f"user{n}" for n in range(24)]
+    workers = [_spawn_worker(settings, name) for name in ("w1", "w2")]
+    try:
+
+        async def both_alive() -> bool:
+            assert all(w.poll() is None for w in workers)
+            return len(await queue.worker_info()) == 2
+
+        await wait_until(both_alive, timeout=60, what="both workers to start")
+        ids = []
+        async with producer(settings, embedder) as (pipeline, memory):
+            for run_id, text, when in _SAID:  # one statement of every user, then the next
+                for user in users:
+                    message = {"role": "user", "content": text}
+                    payload = AddPayload([message], user_id=user, run_id=run_id, timestamp=when)
+                    ids.append((await pipeline.submit_add(memory, payload)).event_id)
+
+            async def drained() -> bool:
+                return (await queue.stats()).counters["processed"] >= len(ids)
+
+            await wait_until(drained, timeout=120, what="every event processed")
+            wrong = {}
+            for user in users:
+                profile = await memory.get_all(user_id=user, filters={"kind": "profile"})
+                texts = sorted(m.text for m in profile.items)
+                if texts != ["The user lives in Berlin.", "The user works at Acme."]:
+                    wrong[user] = texts
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.communicate(timeout=30)
+    assert wrong == {}
