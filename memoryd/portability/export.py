@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -154,6 +154,22 @@ async def _write(
 ) -> None:
     await mem.open()
     await mem.tiers.flush()  # heat counted in memory goes out with its segments
+    # One state of the store, however long the export takes while others write: else a memory
+    # added between reading the memories and the history left history of no memory behind.
+    snapshot = getattr(mem.storage.records, "snapshot", None)
+    async with snapshot() if snapshot is not None else nullcontext():
+        await _write_all(mem, out, scope, vectors, page_size, progress, counts)
+
+
+async def _write_all(
+    mem: AsyncMemory,
+    out: TextIO,
+    scope: Scope,
+    vectors: bool,
+    page_size: int,
+    progress: Progress | None,
+    counts: dict[str, int],
+) -> None:
     storage = mem.storage
     out.write(
         dumps(

@@ -64,6 +64,18 @@ class _UnitOfWork:
 
 _BEFORE_COMMIT_S = 600.0  # what a before_commit step may take (a remote index's own timeout is shorter)
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """One read transaction on a connection of its own: what :meth:`SQLiteDatabase.snapshot` pins."""
+
+    db: SQLiteDatabase
+    thread: ThreadPoolExecutor
+    conn: sqlite3.Connection
+
+
+_pinned: contextvars.ContextVar[_Snapshot | None] = contextvars.ContextVar(
+    "memoryd_sqlite_snapshot", default=None
+)
 _current: contextvars.ContextVar[_UnitOfWork | None] = contextvars.ContextVar(
     "memoryd_sqlite_uow", default=None
 )
@@ -109,6 +121,13 @@ def translate_errors(exc: BaseException) -> BaseException:
             )
         return StorageError(f"SQLite error: {text}")
     return exc
+
+
+def _read_on(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    try:
+        return fn(conn)
+    except sqlite3.Error as exc:
+        raise translate_errors(exc) from exc
 
 
 def private_file(path: Path) -> None:
@@ -416,10 +435,50 @@ class SQLiteDatabase:
         scan runs on a reader thread."""
         if self._readers is None or self._closed:
             raise StorageError("the SQLite database is not open")
+        pinned = _pinned.get()
+        if pinned is not None and pinned.db is self:
+            return await asyncio.get_running_loop().run_in_executor(pinned.thread, _read_on, pinned.conn, fn)
         if point:
             return self._run_read(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._run_read, fn)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        """Every read of this database in the block (by this task and those it starts) sees the
+        file as it was when the block began: one read transaction on a connection of its own
+        (an export of a store others keep writing is then whole). Writes go on meanwhile; the
+        WAL keeps what the snapshot still reads until the block ends."""
+        if _pinned.get() is not None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(1, thread_name_prefix="memoryd-sqlite-snapshot")
+
+        def begin() -> sqlite3.Connection:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+            conn.execute("SELECT gen FROM memoryd_generation").fetchone()  # the snapshot starts here
+            return conn
+
+        try:
+            conn = await loop.run_in_executor(thread, begin)
+        except sqlite3.Error as exc:
+            thread.shutdown()
+            raise translate_errors(exc) from exc
+        token = _pinned.set(_Snapshot(self, thread, conn))
+        try:
+            yield
+        finally:
+            _pinned.reset(token)
+
+            def end() -> None:
+                conn.rollback()
+                conn.close()
+
+            await loop.run_in_executor(thread, end)
+            thread.shutdown()
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound in-memory work (index scoring) on a reader thread, off the event loop."""

@@ -358,6 +358,10 @@ class SQLiteRecordStore:
     def transaction(self) -> Any:
         return self.db.transaction()
 
+    def snapshot(self) -> Any:
+        """Reads in the block see one state of the file (:meth:`SQLiteDatabase.snapshot`)."""
+        return self.db.snapshot()
+
     def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self.db.before_commit(step)
 
