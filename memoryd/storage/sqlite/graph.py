@@ -14,17 +14,16 @@ plain indexed queries on the reader threads; there is nothing to cache.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from memoryd.errors import InvalidInputError
-from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft, owner_of
-from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
-from memoryd.models import Scope, from_epoch, new_id, require_utf8, utcnow
+from memoryd.graph.models import Entity, GraphDiff, Relation
+from memoryd.graph.normalise import normalise_name
+from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write
+from memoryd.models import Scope, from_epoch, new_id, utcnow
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
@@ -93,7 +92,6 @@ _REL_COLS = (
     "r.id, r.source_id, r.relation, r.target_id, r.memory_id, r.run_id, r.valid_from, r.valid_to, "
     "r.reason, r.created_at"
 )
-_ENDED = "every memory that asserted it ended"
 _CHUNK = 500
 
 
@@ -104,97 +102,6 @@ def _marks(values: Sequence[Any]) -> str:
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
-
-
-def _owner_key(scope: Scope) -> str:
-    if scope.is_empty:
-        raise InvalidInputError("a graph write needs a scope (user_id, agent_id or run_id)", field="scope")
-    return json.dumps(owner_of(scope))
-
-
-# -- what the writer thread receives: everything normalised up front -----------
-@dataclass(frozen=True, slots=True)
-class _Name:
-    display: str
-    normal: str
-    type: str | None
-    aliases: tuple[tuple[str, str], ...]  # (display, normal)
-
-
-@dataclass(frozen=True, slots=True)
-class _Add:
-    owner: str
-    user_id: str | None
-    agent_id: str | None
-    run_id: str | None
-    source: _Name
-    relation: str
-    target: _Name
-    memory_id: str
-    valid_from: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Close:
-    owner: str
-    source: str
-    relation: str
-    target: str | None
-    valid_to: float
-    reason: str | None
-
-
-def _storable(field: str, *texts: str | None) -> None:
-    """Refuse text SQLite cannot store (a lone surrogate is not UTF-8) before anything is written."""
-    for text in texts:
-        if text is not None:
-            require_utf8(text, field)
-
-
-def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> _Name:
-    normal = normalise_name(raw)
-    extra = []
-    for alias in aliases.get(normal, []):
-        alias_normal = normalise_name(alias)
-        if alias_normal and alias_normal != normal:
-            extra.append((display_name(alias), alias_normal))
-    kind = display_name(type_).lower() if type_ else None
-    return _Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
-
-
-def _prepare_add(draft: RelationDraft, now: float) -> _Add | None:
-    aliases: dict[str, list[str]] = {}
-    for key, names in draft.aliases.items():
-        aliases.setdefault(normalise_name(key), []).extend([names] if isinstance(names, str) else names)
-    source = _name(draft.source, draft.source_type, aliases)
-    target = _name(draft.target, draft.target_type, aliases)
-    relation = normalise_relation(draft.relation)
-    if not (source.normal and target.normal and relation):
-        return None
-    for name in (source, target):
-        _storable("graph_add", name.display, name.normal, name.type, *(t for a in name.aliases for t in a))
-    _storable("graph_add", relation)
-    owner = owner_of(draft.scope)
-    return _Add(
-        owner=_owner_key(draft.scope),
-        user_id=owner[0],
-        agent_id=owner[1],
-        run_id=draft.scope.run_id,
-        source=source,
-        relation=relation,
-        target=target,
-        memory_id=draft.memory_id,
-        valid_from=draft.valid_from.timestamp() if draft.valid_from else now,
-    )
-
-
-def _prepare_close(close: RelationClose) -> _Close | None:
-    source, relation = normalise_name(close.source), normalise_relation(close.relation)
-    target = None if close.target is None else normalise_name(close.target)
-    if not source or not relation or target == "":
-        return None
-    _storable("graph_close", source, relation, target, close.reason)
-    return _Close(_owner_key(close.scope), source, relation, target, close.valid_to.timestamp(), close.reason)
 
 
 # -- writes (writer thread) ------------------------------------------------------
@@ -220,7 +127,7 @@ class _Writer:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def resolve(self, add: _Add, name: _Name) -> str:
+    def resolve(self, add: Add, name: Name) -> str:
         """The entity this name denotes for the owner, created or merged as needed."""
         normals = [name.normal, *(n for _, n in name.aliases)]
         found = [
@@ -305,7 +212,7 @@ class _Writer:
             )
         conn.execute("DELETE FROM graph_entities WHERE id = ?", (loser,))
 
-    def add(self, add: _Add) -> None:
+    def add(self, add: Add) -> None:
         conn = self.conn
         first = self.resolve(add, add.source)
         target = self.resolve(add, add.target)
@@ -352,7 +259,7 @@ class _Writer:
             (relation_id, add.memory_id, add.run_id),
         )
 
-    def close(self, close: _Close) -> None:
+    def close(self, close: Close) -> None:
         conn = self.conn
         source = self.lookup(close.owner, close.source)
         target = None if close.target is None else self.lookup(close.owner, close.target)
@@ -427,7 +334,7 @@ class _Writer:
             if valid_to is None and all(m[2] is not None for m in mentions):
                 end = max(valid_from, *(m[2] for m in mentions))
                 conn.execute(
-                    "UPDATE graph_relations SET valid_to = ?, reason = ? WHERE id = ?", (end, _ENDED, rid)
+                    "UPDATE graph_relations SET valid_to = ?, reason = ? WHERE id = ?", (end, ENDED, rid)
                 )
                 self.diff.closed.append(self._triple(source, relation, target))
         for entity_id in touched:
@@ -539,21 +446,11 @@ class SQLiteGraphStore:
         if not (changes.graph_add or changes.graph_close or changes.graph_close_memories or changes.deletes):
             return result  # the common fast-path write: nothing for the graph
         now = utcnow().timestamp()
-        adds: list[_Add] = []
-        for draft in changes.graph_add:
-            prepared = _prepare_add(draft, now)
-            if prepared is None:
-                result.skipped.append(
-                    {"source": draft.source, "relationship": draft.relation, "target": draft.target}
-                )
-            else:
-                adds.append(prepared)
-        closes = [c for c in map(_prepare_close, changes.graph_close) if c is not None]
-        ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
-        ended = [(mid, ends[mid].timestamp() if mid in ends else now) for mid in changes.graph_close_memories]
-        deletes = list(changes.deletes)
-        if not (adds or closes or ended or deletes):
+        write = graph_write(changes, now)
+        result.skipped.extend(write.skipped)
+        if not write:
             return result
+        adds, closes, ended, deletes = write.adds, write.closes, write.ended, write.deletes
         done: list[GraphDiff] = []
 
         def op(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,163 @@
+"""A graph write in the form every graph store applies it: names normalised, text checked (pure).
+
+:func:`graph_write` turns the graph parts of a :class:`~memoryd.storage.base.ChangeSet` into a
+:class:`GraphWrite`: :class:`Add` for each draft with something to store (the rest are
+``skipped``), :class:`Close` for each close, the ended memories with the time they ended, and
+the hard deletes. Each store then runs them in the order the
+:class:`~memoryd.storage.base.GraphStore` Protocol gives (deletes, closes, adds, ended memories).
+Nothing here does I/O; text no engine could store (a lone surrogate) is refused here, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from memoryd.errors import InvalidInputError
+from memoryd.graph.models import RelationClose, RelationDraft, owner_of
+from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
+from memoryd.models import Scope, require_utf8
+
+if TYPE_CHECKING:
+    from memoryd.storage.base import ChangeSet
+
+__all__ = [
+    "ENDED",
+    "Add",
+    "Close",
+    "GraphWrite",
+    "Name",
+    "graph_write",
+    "owner_key",
+    "prepare_add",
+    "prepare_close",
+]
+
+ENDED = "every memory that asserted it ended"  # the reason of a relation closed with its last memory
+
+
+def owner_key(scope: Scope) -> str:
+    """The owner of the entities a write under ``scope`` touches, as one string (JSON)."""
+    if scope.is_empty:
+        raise InvalidInputError("a graph write needs a scope (user_id, agent_id or run_id)", field="scope")
+    return json.dumps(owner_of(scope))
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    display: str
+    normal: str
+    type: str | None
+    aliases: tuple[tuple[str, str], ...]  # (display, normal)
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    owner: str
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    source: Name
+    relation: str
+    target: Name
+    memory_id: str
+    valid_from: float
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    owner: str
+    source: str
+    relation: str
+    target: str | None
+    valid_to: float
+    reason: str | None
+
+
+def _storable(field: str, *texts: str | None) -> None:
+    """Refuse text an engine cannot store (a lone surrogate is not UTF-8) before anything is written."""
+    for text in texts:
+        if text is not None:
+            require_utf8(text, field)
+
+
+def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> Name:
+    normal = normalise_name(raw)
+    extra = []
+    for alias in aliases.get(normal, []):
+        alias_normal = normalise_name(alias)
+        if alias_normal and alias_normal != normal:
+            extra.append((display_name(alias), alias_normal))
+    kind = display_name(type_).lower() if type_ else None
+    return Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
+
+
+def prepare_add(draft: RelationDraft, now: float) -> Add | None:
+    """The draft normalised (None: nothing to store, an empty name or relation)."""
+    aliases: dict[str, list[str]] = {}
+    for key, names in draft.aliases.items():
+        aliases.setdefault(normalise_name(key), []).extend([names] if isinstance(names, str) else names)
+    source = _name(draft.source, draft.source_type, aliases)
+    target = _name(draft.target, draft.target_type, aliases)
+    relation = normalise_relation(draft.relation)
+    if not (source.normal and target.normal and relation):
+        return None
+    for name in (source, target):
+        _storable("graph_add", name.display, name.normal, name.type, *(t for a in name.aliases for t in a))
+    _storable("graph_add", relation)
+    owner = owner_of(draft.scope)
+    return Add(
+        owner=owner_key(draft.scope),
+        user_id=owner[0],
+        agent_id=owner[1],
+        run_id=draft.scope.run_id,
+        source=source,
+        relation=relation,
+        target=target,
+        memory_id=draft.memory_id,
+        valid_from=draft.valid_from.timestamp() if draft.valid_from else now,
+    )
+
+
+def prepare_close(close: RelationClose) -> Close | None:
+    """The close normalised (None: it names nothing, an empty name or relation)."""
+    source, relation = normalise_name(close.source), normalise_relation(close.relation)
+    target = None if close.target is None else normalise_name(close.target)
+    if not source or not relation or target == "":
+        return None
+    _storable("graph_close", source, relation, target, close.reason)
+    return Close(owner_key(close.scope), source, relation, target, close.valid_to.timestamp(), close.reason)
+
+
+@dataclass(slots=True)
+class GraphWrite:
+    """The graph parts of one change set, ready to apply; ``skipped`` drafts had nothing to store."""
+
+    adds: list[Add] = field(default_factory=list)
+    closes: list[Close] = field(default_factory=list)
+    ended: list[tuple[str, float]] = field(default_factory=list)  # (memory id, when it ended)
+    deletes: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.adds or self.closes or self.ended or self.deletes)
+
+
+def graph_write(changes: ChangeSet, now: float) -> GraphWrite:
+    """What ``changes`` asks of the graph. An ended memory ends at its ``valid_to`` in
+    ``changes.upserts``, else at ``now`` (the commit's time)."""
+    out = GraphWrite()
+    for draft in changes.graph_add:
+        prepared = prepare_add(draft, now)
+        if prepared is None:
+            skipped = {"source": draft.source, "relationship": draft.relation, "target": draft.target}
+            out.skipped.append(skipped)
+        else:
+            out.adds.append(prepared)
+    out.closes = [c for c in map(prepare_close, changes.graph_close) if c is not None]
+    ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
+    out.ended = [(mid, ends[mid].timestamp() if mid in ends else now) for mid in changes.graph_close_memories]
+    out.deletes = list(changes.deletes)
+    return out
