@@ -36,6 +36,7 @@ __all__ = [
     "AuthConfig",
     "ContextConfig",
     "EmbedderConfig",
+    "FalkorDBConfig",
     "FineConfig",
     "GatewayConfig",
     "IndexConfig",
@@ -177,6 +178,24 @@ class PostgresConfig(_Section):
     _unset = field_validator("url", mode="before")(_none_if_unset)
 
 
+class FalkorDBConfig(_Section):
+    """The ``falkordb`` graph store (``storage.graph = "falkordb"``, extra ``memoryd[falkordb]``):
+    entities and relations in a graph of a FalkorDB server; the rest of the store stays in SQLite."""
+
+    url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379"),
+        description="FalkorDB server URL (redis://[:password@]host:port; rediss:// for TLS).",
+    )
+    graph: str = Field(
+        "memoryd",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Graph name: one per store (a tenant's store adds `-<tenant>`).",
+    )
+    timeout: float = Field(10.0, gt=0, le=600, description="Seconds a FalkorDB call may take.")
+
+
 class StorageConfig(_Section):
     """Where memories live. ``sqlite`` is the embedded default for every role."""
 
@@ -206,6 +225,7 @@ class StorageConfig(_Section):
     qdrant: QdrantConfig = Field(default_factory=lambda: QdrantConfig())
     milvus: MilvusConfig = Field(default_factory=lambda: MilvusConfig())
     postgres: PostgresConfig = Field(default_factory=lambda: PostgresConfig())
+    falkordb: FalkorDBConfig = Field(default_factory=lambda: FalkorDBConfig())
 
     @field_validator("path", mode="before")
     @classmethod
@@ -616,8 +636,10 @@ class Settings(_Section):
         milvus = milvus.model_copy(update={"collection": f"{milvus.collection}_t_{escaped}"})
         postgres = self.storage.postgres
         postgres = postgres.model_copy(update={"table": f"{postgres.table}_t_{escaped}"})
+        falkordb = self.storage.falkordb
+        falkordb = falkordb.model_copy(update={"graph": f"{falkordb.graph}-{tenant}"})
         path = root / tenant / self.storage.path.name
-        parts = {"path": path, "qdrant": qdrant, "milvus": milvus, "postgres": postgres}
+        parts = {"path": path, "qdrant": qdrant, "milvus": milvus, "postgres": postgres, "falkordb": falkordb}
         storage = self.storage.model_copy(update=parts)
         auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
         return self.model_copy(update={"storage": storage, "auth": auth})

@@ -30,10 +30,10 @@ class Entry:
 
 _REGISTRY: dict[tuple[str, str], Entry] = {}
 
-# Production storage backends announced for a role but not there yet (neo4j and falkordb are
-# still empty pip extras; postgres holds vectors only): named in the error for a [storage]
-# setting that asks for one, so it reads as neither a typo nor a missing install.
-PLANNED = {"records": ("postgres",), "graph": ("neo4j", "falkordb")}
+# Production storage backends announced for a role but not there yet (neo4j is still an empty
+# pip extra; postgres holds vectors only): named in the error for a [storage] setting that asks
+# for one, so it reads as neither a typo nor a missing install.
+PLANNED = {"records": ("postgres",), "graph": ("neo4j",)}
 STORAGE_ROLES = ("records", "vectors", "keywords", "graph", "segments")  # the [storage] settings
 _SETTING = {"embedder": "embedder.provider", "queue": "pipeline.backend"}  # else storage.<role>
 
@@ -147,6 +147,13 @@ register(
     "sqlite",
     "memoryd.storage.sqlite.graph:SQLiteGraphStore",
     description="Entities and relations in SQLite tables (default)",
+)
+register(
+    "graph",
+    "falkordb",
+    "memoryd.storage.falkordb.graph:FalkorDBGraphStore",
+    extra="falkordb",
+    description="Entities and relations in a FalkorDB server's graph at storage.falkordb.url",
 )
 register(
     "usage",

@@ -132,7 +132,10 @@ class Storage:
         """Apply one change set to every role; the record store (truth) goes first.
 
         A vector index outside the record store's transaction (Qdrant) is written last, once
-        every other role's writes have run: only the commit itself is then left to fail.
+        every other role's writes have run: only the commit itself is then left to fail. A graph
+        store outside it (FalkorDB) stages its write as a ``before_commit`` step itself (so a
+        direct ``graph.apply`` inside a transaction joins it too), after the vector index's: a
+        graph that fails leaves nothing behind in SQLite, nor a graph ahead of the vectors.
 
         Returns what the write did to the graph (mem0's ``relations`` of an add).
         """
@@ -150,9 +153,12 @@ class Storage:
                 self.records.before_commit(lambda: self.vectors.apply(changes))
             else:  # before the segments: recounting one reads its turns' new vectors
                 await self.vectors.apply(changes)
-            diff = await self.graph.apply(changes)
+            outside = self.graph.outside_transaction
+            diff = GraphDiff() if outside else await self.graph.apply(changes)
             if self.segments is not None:
                 await self.segments.apply(changes)
+            if outside:  # it stages a before_commit step of its own: the last one
+                diff = await self.graph.apply(changes)
         if pending is not None:
             pending.recorded = True  # committed (or staged in the caller's transaction)
         return diff
@@ -176,13 +182,8 @@ def build_storage(settings: Settings) -> Storage:
     """Instantiate the configured backends (a missing extra fails here, by name)."""
     resources = Resources(settings)
     cfg = settings.storage
-    parts: dict[str, Any] = {}
-    roles = (
-        ("records", cfg.records),
-        ("vectors", cfg.vectors),
-        ("keywords", cfg.keywords),
-        ("graph", cfg.graph),
-    )
+    parts: dict[str, Any] = {"records": resources.records()}
+    roles = (("vectors", cfg.vectors), ("keywords", cfg.keywords), ("graph", cfg.graph))
     for role, name in roles:
         parts[role] = resolve(role, name).from_resources(resources)
     # Usage counters live with the record store, when its backend keeps them.

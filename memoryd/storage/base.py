@@ -162,6 +162,11 @@ class RecordStore(Protocol):
         succeeded, just before it commits; a failure of ``step`` rolls the transaction back."""
         ...
 
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Inside :meth:`transaction`: run ``hook`` once the transaction has committed (not at
+        all if it fails): what a ``before_commit`` step did becomes true only then."""
+        ...
+
     async def apply(self, changes: ChangeSet) -> None: ...
     async def get_many(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, MemoryRecord]:
         """The current or superseded memories with these ids (absent ones left out). ``shared``:
@@ -366,7 +371,14 @@ class GraphStore(Protocol):
     touching one). Names are matched after :func:`memoryd.graph.normalise_name`
     and through aliases. Results are current relations unless ``as_of`` (what
     was true then) or ``include_expired`` is given.
+
+    ``outside_transaction``: the graph lives in another engine than the record store. Its
+    writes (``apply``, ``reset``, ``restore``) then join the record store's open transaction as
+    a :meth:`RecordStore.before_commit` step themselves, or run in one of their own, and
+    :meth:`memoryd.storage.Storage.commit` applies it last.
     """
+
+    outside_transaction: bool
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

@@ -68,14 +68,16 @@ def located(server: str | None, server_setting: str, local: Path, what: str) -> 
     return str(local), f"{what} at {local}", f"{section}.path"
 
 
-def check_owner(what: str, setting: str, recorded: object, store: str | None) -> None:
-    """Refuse ``what`` (a collection or table) that records another store than ``store``: two
-    stores writing one index would mix their vectors, and one's reset or reindex would wipe the
-    other's. A record of no store (written before stores had ids) is taken over."""
+def check_owner(
+    what: str, setting: str, recorded: object, store: str | None, *, holds: str = "the vectors"
+) -> None:
+    """Refuse ``what`` (a collection, table or graph) that records another store than ``store``:
+    two stores writing one index would mix their vectors (``holds``), and one's reset or reindex
+    would wipe the other's. A record of no store (written before stores had ids) is taken over."""
     if store is None or recorded in (None, "", store):
         return
     raise ConflictError(
-        f"{what} holds the vectors of another memoryd store (id {recorded}; this one is {store}): "
+        f"{what} holds {holds} of another memoryd store (id {recorded}; this one is {store}): "
         f"give each store its own with {setting}",
         field=setting,
     )

@@ -62,7 +62,7 @@ def _error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("role", "name", "allowed"), [("records", "postgres", "sqlite"), ("graph", "neo4j", "sqlite")]
+    ("role", "name", "allowed"), [("records", "postgres", "sqlite"), ("graph", "neo4j", "falkordb, sqlite")]
 )
 def test_serve_with_a_planned_backend_fails_in_one_line_before_anything_starts(
     env: dict[str, str], db: Path, role: str, name: str, allowed: str

@@ -7,6 +7,7 @@ returns a :class:`memoryd.storage.Storage` whose three roles are that backend
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from memoryd.config import load_settings
 from memoryd.storage import Storage, build_storage
+from tests.storage.falkordb_server import falkordb_url, graph_for
 from tests.storage.postgres_server import postgres_url, table_for
 
 DIM = 8
@@ -48,11 +50,21 @@ def _postgres(tmp: Path) -> Storage:
     return build_storage(load_settings(env={}, overrides=overrides))
 
 
+def _falkordb_graph(tmp: Path) -> Storage:
+    """The graph in a real FalkorDB server (a graph of its own per test), every other role in SQLite."""
+    if importlib.util.find_spec("falkordb") is None:
+        pytest.skip("the falkordb client is not installed (pip install 'memoryd[falkordb]')")
+    section = {"url": falkordb_url(), "graph": graph_for(tmp)}
+    overrides = {"storage": {"path": str(tmp / "conf.db"), "graph": "falkordb", "falkordb": section}}
+    return build_storage(load_settings(env={}, overrides=overrides))
+
+
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "sqlite": _sqlite,
     "qdrant-local": _qdrant_local,
     "milvus-lite": _milvus_lite,
     "postgres": _postgres,
+    "falkordb-graph": _falkordb_graph,
 }
 
 

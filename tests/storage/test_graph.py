@@ -302,7 +302,7 @@ async def test_drafts_with_nothing_to_store_are_skipped(store: Storage) -> None:
 
 def test_graph_backend_is_chosen_by_name(tmp_path: Path) -> None:
     settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "g.db"), "graph": "nope"}})
-    with pytest.raises(ConfigError, match="allowed: sqlite") as err:
+    with pytest.raises(ConfigError, match="allowed: falkordb, sqlite") as err:
         build_storage(settings)
     assert err.value.field == "storage.graph"  # the setting to change
 

@@ -339,6 +339,14 @@ class SQLiteDatabase:
 
         uow.last.append(op)
 
+    def after_commit(self, hook: Hook) -> None:
+        """Run ``hook`` on the event loop once the open :meth:`transaction` has committed (not at
+        all if it fails)."""
+        uow = _current.get()
+        if uow is None or uow.db is not self:
+            raise RuntimeError("after_commit() needs an open transaction of this database")
+        uow.hooks.append(hook)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Stage every ``write`` made inside the block and commit them together."""

@@ -426,6 +426,8 @@ def _load_relations(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -
 class SQLiteGraphStore:
     """Entities and relations in the shared SQLite file (see the module docstring)."""
 
+    outside_transaction = False  # its rows are in the record store's file and transaction
+
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
 

@@ -365,6 +365,9 @@ class SQLiteRecordStore:
     def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         self.db.before_commit(step)
 
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        self.db.after_commit(hook)
+
     async def apply(self, changes: ChangeSet) -> None:
         rows = [_memory_row(s.memory) for s in changes.upserts if not s.existing]
         # A change of a stored memory: an UPDATE, never an insert that would bring back one another

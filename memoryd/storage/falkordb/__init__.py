@@ -1,0 +1,1 @@
+"""FalkorDB backends (extra ``memoryd[falkordb]``): the graph store."""

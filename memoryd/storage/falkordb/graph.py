@@ -1,0 +1,231 @@
+"""The FalkorDB graph store: entities and relations in a graph of a FalkorDB server, the rest of the
+store (records, vectors, keywords, tiers) in SQLite.
+
+- **Layout.** One graph per store (``storage.falkordb.graph``, default ``memoryd``; a tenant's
+  store adds ``-<tenant>``): ``(:Entity)`` nodes, ``(:Name)`` nodes for every normalised name
+  of an entity (aliases too), ``[:RELATES]`` edges from source to target with the relation's
+  name and validity interval, ``(:Mention)`` nodes saying which memory asserted which relation
+  (see :mod:`memoryd.storage.falkordb.writes`). A ``(:Meta)`` node records the store that made the
+  graph: another store's graph is refused, as is a key memoryd did not write. The engine itself
+  refuses a taken id or name, and a mention or relation without its memory.
+- **Same rules as the embedded store.** Names are normalised and merged through aliases, a
+  relation closes when its last current memory ends, a hard delete forgets what only its
+  memories asserted and the entities left with nothing: the write is planned by
+  :mod:`memoryd.graph.plan`, which follows :mod:`memoryd.storage.sqlite.graph` rule for rule,
+  and the conformance suite (``tests/storage/``) runs every graph test on both.
+- **Writes join the store's write.** :meth:`apply` (and :meth:`reset`, :meth:`restore`) run as
+  the last step of the record store's transaction (:meth:`RecordStore.before_commit`), after
+  every SQLite part of the write has run and just before SQLite commits; outside a transaction
+  they open one of their own. Inside SQLite's write lock, a write reads the part of the graph it
+  touches (one query; an alias merge reaching other entities' relations reads once or twice
+  more), plans it in memory and writes it back in one query, which FalkorDB applies whole or
+  not at all. That query first checks the graph's counter (``seq``) is where the read found it,
+  so a write never lands on a graph that changed under it. A FalkorDB that is down, times out or
+  refuses the write fails it with a 503 naming ``storage.falkordb.url``, and SQLite keeps
+  nothing of it. Reads fail the same way: never an empty answer in place of an error.
+- **The crash window.** FalkorDB cannot join SQLite's transaction. A process killed after
+  FalkorDB applied a write and before SQLite committed it (or a SQLite commit failing then, a
+  full disk) leaves that one write's graph changes without their records: relations and
+  mentions asserted by memory ids the record store does not hold, for a write that was never
+  acknowledged. Search never returns those memories (the records are the truth); :meth:`check`
+  (so ``memoryd check``) reports each relation that only such memories assert, and ``memoryd
+  check`` also lists the memory ids a graph relation names that do not exist. Deleting those
+  memory ids (``memoryd delete``) has nothing to delete in the records; the graph is not rebuilt
+  automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from memoryd.errors import InvalidInputError, StorageError
+from memoryd.graph.models import Entity, GraphDiff, Relation
+from memoryd.graph.plan import Need, Planner, Snapshot
+from memoryd.graph.writes import GraphWrite, graph_write
+from memoryd.models import Scope, utcnow
+from memoryd.storage.base import ChangeSet, RecordStore
+from memoryd.storage.falkordb import reads, rows, writes
+from memoryd.storage.falkordb.client import URL_SETTING, GraphClient
+from memoryd.storage.portable import EntityRow, RelationRow
+from memoryd.storage.resources import Resources
+
+__all__ = ["FalkorDBGraphStore"]
+
+T = TypeVar("T")
+_MAX_LOADS = 8  # reads one write may need (each alias merge may add two)
+
+
+def _no_nul(write: GraphWrite) -> None:
+    """FalkorDB's strings end at a NUL character: such text is a bad request (422), never stored cut."""
+    for add in write.adds:
+        texts = [add.owner, add.relation, add.memory_id, add.run_id]
+        for name in (add.source, add.target):
+            texts += [name.display, name.normal, name.type, *(t for a in name.aliases for t in a)]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise InvalidInputError(
+                "a relation contains a NUL character, which storage.graph = 'falkordb' cannot store",
+                field="graph_add",
+            )
+
+
+class FalkorDBGraphStore:
+    """Entities and relations in FalkorDB (see the module docstring)."""
+
+    outside_transaction = True  # written last, just before the records commit (Storage.commit)
+
+    def __init__(self, client: GraphClient, records: RecordStore) -> None:
+        self.client = client
+        self.records = records  # whose transaction writes join; what check() compares with
+
+    @classmethod
+    def from_resources(cls, resources: Resources) -> FalkorDBGraphStore:
+        return cls(GraphClient(resources.settings.storage.falkordb), resources.records())
+
+    async def open(self) -> None:
+        from memoryd.storage import store_id  # the package imports this module's siblings
+
+        await self.client.open(await store_id(self.records))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _staged(
+        self, step: Callable[[], Awaitable[T]], publish: Callable[[T], None] | None = None
+    ) -> None:
+        """Run ``step`` as the last step of the record store's transaction (the open one, else one
+        of its own); ``publish`` its result once the transaction has committed."""
+        done: list[T] = []
+
+        async def run() -> None:
+            done.append(await step())
+
+        async with self.records.transaction():
+            self.records.before_commit(run)
+            if publish is not None:
+                self.records.after_commit(lambda: publish(done[0]) if done else None)
+
+    # -- writes ---------------------------------------------------------------------------
+    async def apply(self, changes: ChangeSet) -> GraphDiff:
+        result = GraphDiff()
+        if not (changes.graph_add or changes.graph_close or changes.graph_close_memories or changes.deletes):
+            return result  # the common fast-path write: nothing for the graph
+        now = utcnow().timestamp()
+        write = graph_write(changes, now)
+        result.skipped.extend(write.skipped)
+        if not write:
+            return result
+        _no_nul(write)
+        await self._staged(lambda: self._write(write, now), result.extend)
+        return result
+
+    async def _load(self, snap: Snapshot | None, params: dict[str, Any]) -> Snapshot:
+        [row] = await self.client.query("reading the graph", writes.LOAD, params)
+        if row[0] is None:
+            raise StorageError(
+                f"{self.client.what} has no memoryd Meta node: it was deleted or emptied while the store "
+                "was open; restart memoryd to make it again (the relations it held are gone)",
+                field=URL_SETTING,
+            )
+        return writes.loaded(snap, row, params)
+
+    async def _write(self, write: GraphWrite, now: float) -> GraphDiff:
+        """Read what ``write`` touches, plan it, write it back (one query); its diff."""
+        snap = await self._load(None, writes.first_need(write))
+        for _ in range(_MAX_LOADS):
+            try:
+                planner = Planner(snap, now).run(write)
+            except Need as need:
+                snap = await self._load(snap, writes.need_params(need))
+                continue
+            delta = planner.delta()
+            if delta:
+                await self._commit("writing the graph", writes.WRITE, writes.delta_params(delta))
+            return planner.diff
+        raise StorageError(f"a graph write needed more than {_MAX_LOADS} reads of {self.client.what}")
+
+    async def _commit(self, doing: str, cypher: str, params: dict[str, Any]) -> None:
+        found = await self.client.query(doing, cypher, params, write=True)
+        if not found:
+            raise StorageError(
+                f"{self.client.what} changed while {doing} (another process writing it without this "
+                "store's SQLite lock?): the write was not applied",
+                field=URL_SETTING,
+            )
+
+    async def reset(self) -> None:
+        async def wipe() -> None:
+            await self.client.query(
+                "emptying the graph",
+                "MATCH (meta:Meta) SET meta.seq = meta.seq + 1 WITH meta "
+                "CALL { MATCH (n) WHERE NOT n:Meta DETACH DELETE n } RETURN meta.seq",
+                write=True,
+            )
+
+        await self._staged(wipe)
+
+    async def restore(self, entities: Sequence[EntityRow], relations: Sequence[RelationRow]) -> None:
+        if not (entities or relations):
+            return
+
+        async def write() -> None:
+            [[seq]] = await self.client.query("reading the graph", "MATCH (m:Meta) RETURN m.seq")
+            await self._commit("restoring rows", rows.RESTORE, rows.restore_params(seq, entities, relations))
+
+        await self._staged(write)
+
+    # -- reads ------------------------------------------------------------------------------
+    async def entities(
+        self, scope: Scope, *, names: Sequence[str] | None = None, limit: int = 100
+    ) -> list[Entity]:
+        if limit <= 0:
+            return []
+        return await reads.entities(self.client, scope, names, limit)
+
+    async def neighbours(
+        self,
+        scope: Scope,
+        names: Sequence[str],
+        *,
+        hops: int = 1,
+        limit: int = 50,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        """Relations touching the named entities (``hops=2``: and those one step further), nearest
+        first, newest first within a hop; ``limit`` shared among the entities in turns, as the
+        embedded store does."""
+        if hops not in (1, 2):
+            raise InvalidInputError("hops must be 1 or 2", field="hops")
+        return await reads.neighbours(self.client, scope, names, hops, limit, as_of, include_expired)
+
+    async def relations(
+        self,
+        scope: Scope,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        as_of: datetime | None = None,
+        include_expired: bool = False,
+    ) -> list[Relation]:
+        if limit <= 0:
+            return []
+        return await reads.relations(self.client, scope, limit, offset, as_of, include_expired)
+
+    # -- rows as stored (export, import, memoryd check): see rows ------------------------------
+    async def scan_entities(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[EntityRow], str | None]:
+        return await rows.scan_entities(self.client, scope, after, limit)
+
+    async def scan_relations(
+        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[RelationRow], str | None]:
+        return await rows.scan_relations(self.client, scope, after, limit)
+
+    async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        return await rows.memory_refs(self.client, after, limit)
+
+    async def check(self) -> list[str]:
+        return await rows.check(self.client, lambda ids: self.records.get_many(ids))

@@ -1,0 +1,236 @@
+"""The graph store's reads in FalkorDB: entities, neighbours and pages of relations, with the
+embedded store's semantics (scopes, runs, validity, ordering; see
+:class:`~memoryd.storage.base.GraphStore`).
+
+Each read finds ids and order with one query, then loads what it returns (relations, their
+entities with every alias, their mentions) with :data:`DETAILS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from memoryd.graph.models import Entity, Relation
+from memoryd.graph.normalise import normalise_name
+from memoryd.models import Scope, from_epoch
+from memoryd.storage.falkordb.client import GraphClient
+
+__all__ = ["entities", "neighbours", "relations", "time_of"]
+
+RELATION = (
+    "[r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "
+    "r.valid_to, r.reason, r.created_at, r.seq]"
+)
+_RUN_RELATIONS = (
+    "CALL { MATCH (m:Mention {run_id: $run_id}) RETURN collect(DISTINCT m.relation_id) AS run_rels }"
+)
+_RUN_ENTITIES = (
+    "CALL { MATCH (m:Mention {run_id: $run_id}) MATCH (s:Entity)-[r:RELATES {id: m.relation_id}]->(t:Entity) "
+    "UNWIND [s.id, t.id] AS x RETURN collect(DISTINCT x) AS run_entities }"
+)
+DETAILS = f"""
+CALL {{
+    UNWIND $relations AS x
+    MATCH (s:Entity)-[r:RELATES {{id: x}}]->(t:Entity)
+    RETURN collect({RELATION}) AS rels
+}}
+WITH rels, [r IN rels | r[3]] + [r IN rels | r[5]] + $entities AS eids
+CALL {{
+    WITH eids
+    UNWIND eids AS x
+    WITH DISTINCT x
+    MATCH (e:Entity {{id: x}})
+    RETURN collect([e.id, e.name, e.normal, e.type, e.user_id, e.agent_id, e.created_at]) AS ents
+}}
+CALL {{
+    WITH eids
+    UNWIND eids AS x
+    WITH DISTINCT x
+    MATCH (n:Name {{entity_id: x}})
+    RETURN collect([n.entity_id, n.normal, n.name, n.seq]) AS names
+}}
+CALL {{
+    UNWIND $relations AS x
+    MATCH (m:Mention {{relation_id: x}})
+    RETURN collect([m.relation_id, m.memory_id, m.seq]) AS mentions
+}}
+RETURN rels, ents, names, mentions
+"""
+
+
+def time_of(micros: int | None) -> datetime | None:
+    """A stored time (whole microseconds since the epoch)."""
+    return None if micros is None else from_epoch(micros / 1_000_000)
+
+
+def _owner_filter(scope: Scope, alias: str, params: dict[str, Any]) -> list[str]:
+    parts = []
+    for key, value in scope.items():
+        if key != "run_id":
+            parts.append(f"{alias}.{key} = ${key}")
+            params[key] = value
+    return parts
+
+
+def relation_filter(
+    scope: Scope, as_of: datetime | None, include_expired: bool, params: dict[str, Any]
+) -> tuple[str, str]:
+    """(a clause to run first, a WHERE condition on ``r``) for the scope's relations then."""
+    parts = _owner_filter(scope, "r", params)
+    first = ""
+    if scope.run_id is not None:
+        first = _RUN_RELATIONS
+        params["run_id"] = scope.run_id
+        parts.append("r.id IN run_rels")
+    if as_of is not None:
+        params["at"] = round(as_of.timestamp() * 1_000_000)
+        parts.append("r.valid_from <= $at AND (r.valid_to IS NULL OR r.valid_to > $at)")
+    elif not include_expired:
+        parts.append("r.valid_to IS NULL")
+    return first, " AND ".join(parts) or "true"
+
+
+async def details(
+    client: GraphClient, relation_ids: Sequence[str], entity_ids: Sequence[str] = ()
+) -> tuple[list[Relation], dict[str, Entity]]:
+    """The relations (in the order given) and entities with these ids, as the models."""
+    params = {"relations": list(relation_ids), "entities": list(entity_ids)}
+    [[rels, ents, names, mentions]] = await client.query("reading relations", DETAILS, params)
+    aliases: dict[str, list[tuple[int, str, str]]] = {}
+    for entity_id, normal, name, seq in names:
+        aliases.setdefault(entity_id, []).append((seq, normal, name))
+    found: dict[str, Entity] = {}
+    for eid, name, normal, type_, user_id, agent_id, created in ents:
+        others = tuple(alias for _, n, alias in sorted(aliases.get(eid, [])) if n != normal)
+        found[eid] = Entity(eid, name, normal, type_, others, user_id, agent_id, time_of(created))  # type: ignore[arg-type]
+    said: dict[str, list[tuple[int, str]]] = {}
+    for rid, memory_id, seq in mentions:
+        said.setdefault(rid, []).append((seq, memory_id))
+    by_id = {r[0]: r for r in rels}
+    out = []
+    for rid in relation_ids:
+        if rid not in by_id:
+            continue  # gone since the ids were read
+        _, _, _, src, relation, tgt, memory_id, run_id, valid_from, valid_to, reason, created, _ = by_id[rid]
+        memory_ids = tuple(m for _, m in sorted(said.get(rid, []))) or (memory_id,)
+        out.append(
+            Relation(
+                id=rid, source=found[src], relation=relation, target=found[tgt], memory_id=memory_id,
+                memory_ids=memory_ids, run_id=run_id, valid_from=time_of(valid_from),  # type: ignore[arg-type]
+                valid_to=time_of(valid_to), reason=reason, created_at=time_of(created),  # type: ignore[arg-type]
+            )
+        )  # fmt: skip
+    return out, found
+
+
+async def entities(
+    client: GraphClient, scope: Scope, names: Sequence[str] | None, limit: int
+) -> list[Entity]:
+    params: dict[str, Any] = {"limit": limit}
+    parts = _owner_filter(scope, "e", params)
+    clauses = []
+    if scope.run_id is not None:
+        clauses.append(_RUN_ENTITIES)
+        params["run_id"] = scope.run_id
+    if names is not None:
+        normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+        if not normals:
+            return []
+        params["normals"] = normals
+        clauses.append(
+            "CALL { UNWIND $normals AS nm MATCH (n:Name {normal: nm}) "
+            "RETURN collect(DISTINCT n.entity_id) AS named }"
+        )
+        clauses.append("UNWIND named AS x MATCH (e:Entity {id: x})")
+        if scope.run_id is not None:
+            parts.append("e.id IN run_entities")
+    elif scope.run_id is not None:
+        clauses.append("UNWIND run_entities AS x MATCH (e:Entity {id: x})")
+    else:
+        clauses.append("MATCH (e:Entity)")
+    where = f" WHERE {' AND '.join(parts)}" if parts else ""
+    cypher = f"{' '.join(clauses)}{where} RETURN e.id ORDER BY e.created_at, e.seq LIMIT $limit"
+    ids = [row[0] for row in await client.query("reading entities", cypher, params)]
+    _, found = await details(client, [], ids)
+    return [found[i] for i in ids if i in found]
+
+
+async def relations(
+    client: GraphClient, scope: Scope, limit: int, offset: int, as_of: datetime | None, include_expired: bool
+) -> list[Relation]:
+    params: dict[str, Any] = {"limit": limit, "offset": max(offset, 0)}
+    first, where = relation_filter(scope, as_of, include_expired, params)
+    cypher = (
+        f"{first} MATCH (s:Entity)-[r:RELATES]->(t:Entity) WHERE {where} "
+        "RETURN r.id ORDER BY r.created_at DESC, r.seq DESC SKIP $offset LIMIT $limit"
+    )
+    ids = [row[0] for row in await client.query("reading relations", cypher, params)]
+    found, _ = await details(client, ids)
+    return found
+
+
+async def _around(
+    client: GraphClient, ids: list[str], skip: list[str], cap: int, scope: Scope, as_of: datetime | None,
+    include_expired: bool,
+) -> list[tuple[str, str, str]]:
+    """Up to ``cap`` relations touching ``ids``, newest first, shared out in turns: each entity's
+    newest, then each one's next newest, ... (earlier ``ids`` first within a turn), so one entity
+    with many relations cannot crowd out the others. (id, source, target) each."""
+    params: dict[str, Any] = {"ids": ids, "skip": skip, "cap": cap}
+    first, where = relation_filter(scope, as_of, include_expired, params)
+    # Each direction on its own: FalkorDB 4.16 finds only outgoing edges when an undirected
+    # pattern's edge is filtered on an indexed property (user_id).
+    where = f"{where} AND NOT r.id IN $skip"
+    known = "e, run_rels" if first else "e"
+    cypher = (
+        f"{first} UNWIND range(0, size($ids) - 1) AS i MATCH (e:Entity {{id: $ids[i]}}) "
+        f"CALL {{ WITH {known} MATCH (e)-[r:RELATES]->() WHERE {where} RETURN r "
+        f"UNION WITH {known} MATCH (e)<-[r:RELATES]-() WHERE {where} RETURN r }} "
+        "WITH i, r ORDER BY r.valid_from DESC, r.seq DESC "
+        "WITH i, collect([r.id, r.valid_from, r.seq, startNode(r).id, endNode(r).id])[..$cap] AS found "
+        "RETURN i, found"
+    )  # fmt: skip
+    turn: dict[str, int] = {}
+    rows: dict[str, tuple[int, int, str, str]] = {}
+    for i, found in await client.query("reading neighbours", cypher, params):
+        for j, (rid, valid_from, seq, source, target) in enumerate(found, start=1):
+            turn[rid] = min(turn.get(rid, i + len(ids) * j), i + len(ids) * j)
+            rows[rid] = (valid_from, seq, source, target)
+    picked = sorted(turn, key=turn.__getitem__)[:cap]
+    picked.sort(key=lambda rid: (rows[rid][0], rows[rid][1]), reverse=True)
+    return [(rid, rows[rid][2], rows[rid][3]) for rid in picked]
+
+
+async def neighbours(
+    client: GraphClient, scope: Scope, names: Sequence[str], hops: int, limit: int, as_of: datetime | None,
+    include_expired: bool,
+) -> list[Relation]:
+    normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+    if not normals or limit <= 0:
+        return []
+    params: dict[str, Any] = {"normals": normals}
+    where = " AND ".join(_owner_filter(scope, "e", params)) or "true"
+    cypher = (
+        "UNWIND $normals AS nm MATCH (n:Name {normal: nm}) MATCH (e:Entity {id: n.entity_id}) "
+        f"WHERE {where} RETURN e.id, n.normal"
+    )
+    # The start entities in the order of the names that found them.
+    first: dict[str, int] = {}
+    position = {n: i for i, n in enumerate(normals)}
+    for entity_id, normal in await client.query("reading neighbours", cypher, params):
+        first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
+    if not first:
+        return []
+    start = sorted(first, key=first.__getitem__)
+    rows = await _around(client, start, [], limit, scope, as_of, include_expired)
+    if hops == 2 and len(rows) < limit:
+        seen = set(start)
+        frontier = list(dict.fromkeys(e for r in rows for e in (r[1], r[2]) if e not in seen))
+        if frontier:
+            rows += await _around(
+                client, frontier, [r[0] for r in rows], limit - len(rows), scope, as_of, include_expired
+            )
+    found, _ = await details(client, [r[0] for r in rows])
+    return found

@@ -1,0 +1,255 @@
+"""The two queries of a graph write: one loads what the write reads into a
+:class:`~memoryd.graph.plan.Snapshot` (more of it when the plan asks), one writes the
+:class:`~memoryd.graph.plan.Delta` back, atomically, guarded by the graph's counter.
+
+The layout: ``(:Entity)`` nodes, ``(:Name)`` nodes (every normalised name of an entity, its own
+included, by ``key`` = owner and name), ``[:RELATES]`` edges from source to target entity with
+the relation's name and validity as properties, and ``(:Mention)`` nodes (which memory asserted
+which relation, in which session, until when). One ``(:Meta)`` node holds the graph's owner
+(a store id) and ``seq``, the counter every row's ``seq`` comes from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from memoryd.graph.plan import (
+    Delta,
+    EntityState,
+    MentionState,
+    NameState,
+    Need,
+    RelationState,
+    Snapshot,
+    name_key,
+)
+from memoryd.graph.writes import GraphWrite
+
+__all__ = ["LOAD", "WRITE", "delta_params", "first_need", "load_params", "loaded", "need_params"]
+
+_RELATION = (
+    "[r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "
+    "r.valid_to, r.reason, r.created_at, r.seq]"
+)
+_ENTITY = "[e.id, e.owner, e.user_id, e.agent_id, e.name, e.normal, e.type, e.created_at, e.seq]"
+
+LOAD = f"""
+OPTIONAL MATCH (meta:Meta)
+WITH meta.seq AS seq
+CALL {{
+    UNWIND $keys AS k
+    MATCH (n:Name {{key: k}})
+    RETURN collect([n.owner, n.normal, n.name, n.entity_id, n.seq]) AS names
+}}
+CALL {{
+    UNWIND $named_outs AS o
+    MATCH (n:Name {{key: o[0]}})
+    RETURN collect([n.entity_id, o[1]]) AS named
+}}
+WITH seq, names, named + $outs AS outs
+CALL {{
+    WITH outs
+    UNWIND outs AS o
+    MATCH (:Entity {{id: o[0]}})-[r:RELATES]->()
+    WHERE r.relation = o[1]
+    RETURN collect(r.id) AS by_out
+}}
+CALL {{
+    UNWIND $touching AS x
+    MATCH (:Entity {{id: x}})-[r:RELATES]-()
+    RETURN collect(r.id) AS by_entity
+}}
+CALL {{
+    UNWIND $memories AS x
+    MATCH (m:Mention {{memory_id: x}})
+    RETURN collect(m.relation_id) AS by_memory
+}}
+WITH seq, names, outs, by_out + by_entity + by_memory AS ids
+CALL {{
+    WITH ids
+    UNWIND ids AS x
+    WITH DISTINCT x
+    MATCH (s:Entity)-[r:RELATES {{id: x}}]->(t:Entity)
+    RETURN collect({_RELATION}) AS relations
+}}
+CALL {{
+    WITH ids
+    UNWIND ids AS x
+    WITH DISTINCT x
+    MATCH (m:Mention {{relation_id: x}})
+    RETURN collect([m.relation_id, m.memory_id, m.run_id, m.valid_to, m.seq]) AS mentions
+}}
+WITH seq, names, outs, relations, mentions,
+     [n IN names | n[3]] + [r IN relations | r[3]] + [r IN relations | r[5]] + $entities + $touching AS eids
+CALL {{
+    WITH eids
+    UNWIND eids AS x
+    WITH DISTINCT x
+    MATCH (e:Entity {{id: x}})
+    RETURN collect({_ENTITY[:-1]}, size([(e)-[q:RELATES]-() | 1])]) AS entities
+}}
+RETURN seq, names, outs, relations, mentions, entities
+"""
+
+WRITE = """
+MATCH (meta:Meta) WHERE meta.seq = $seq
+SET meta.seq = $next
+WITH meta
+CALL { UNWIND $repoint AS p MATCH (n:Name {entity_id: p[0]}) SET n.entity_id = p[1] }
+CALL { UNWIND $drop_names_of AS x MATCH (n:Name {entity_id: x}) DELETE n }
+CALL { UNWIND $name_deletes AS k MATCH (n:Name {key: k}) DELETE n }
+CALL {
+    UNWIND $names AS row
+    CREATE (:Name {key: row.key, owner: row.owner, normal: row.normal, name: row.name,
+        entity_id: row.entity_id, seq: row.seq})
+}
+CALL {
+    UNWIND $entity_creates AS row
+    CREATE (:Entity {id: row.id, owner: row.owner, owner_run: row.owner_run, user_id: row.user_id,
+        agent_id: row.agent_id, name: row.name, normal: row.normal, type: row.type,
+        created_at: row.created_at, seq: row.seq})
+}
+CALL { UNWIND $entity_updates AS row MATCH (e:Entity {id: row.id}) SET e.type = row.type }
+CALL { UNWIND $relation_deletes AS x MATCH ()-[r:RELATES {id: x}]->() DELETE r }
+CALL {
+    UNWIND $relation_creates AS row
+    OPTIONAL MATCH (s:Entity {id: row.source})
+    OPTIONAL MATCH (t:Entity {id: row.target})
+    CREATE (s)-[:RELATES {id: row.id, user_id: row.user_id, agent_id: row.agent_id,
+        relation: row.relation, memory_id: row.memory_id, run_id: row.run_id,
+        valid_from: row.valid_from, valid_to: row.valid_to, reason: row.reason,
+        created_at: row.created_at, seq: row.seq}]->(t)
+}
+CALL {
+    UNWIND $relation_updates AS row
+    MATCH ()-[r:RELATES {id: row.id}]->()
+    SET r.memory_id = row.memory_id, r.run_id = row.run_id, r.valid_from = row.valid_from,
+        r.valid_to = row.valid_to, r.reason = row.reason
+}
+CALL { UNWIND $entity_deletes AS x MATCH (e:Entity {id: x}) DELETE e }
+CALL {
+    UNWIND $mention_deletes AS k
+    MATCH (m:Mention {relation_id: k[0], memory_id: k[1]})
+    DELETE m
+}
+CALL {
+    UNWIND $mention_creates AS row
+    CREATE (:Mention {relation_id: row.relation_id, memory_id: row.memory_id, run_id: row.run_id,
+        valid_to: row.valid_to, seq: row.seq})
+}
+CALL {
+    UNWIND $mention_updates AS row
+    MATCH (m:Mention {relation_id: row.relation_id, memory_id: row.memory_id})
+    SET m.run_id = row.run_id, m.valid_to = row.valid_to, m.seq = row.seq
+}
+RETURN meta.seq
+"""
+
+
+def load_params(
+    *,
+    keys: Sequence[str] = (),
+    named_outs: Sequence[Sequence[str]] = (),
+    outs: Sequence[Sequence[str]] = (),
+    touching: Sequence[str] = (),
+    entities: Sequence[str] = (),
+    memories: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The parameters of :data:`LOAD`: names by key, relations out of the entity a name key
+    denotes (``named_outs``: [key, relation]) or of an entity (``outs``: [id, relation]), every
+    relation touching ``touching``, the entities ``entities``, every mention of ``memories``."""
+    return {
+        "keys": list(keys),
+        "named_outs": [list(o) for o in named_outs],
+        "outs": [list(o) for o in outs],
+        "touching": list(touching),
+        "entities": list(entities),
+        "memories": list(memories),
+    }
+
+
+def first_need(write: GraphWrite) -> dict[str, Any]:
+    """What a write is sure to read: the names it resolves, the relations out of the entities
+    they name with the relation it adds or closes, and the mentions of the memories it ends or
+    deletes. Anything more (an alias merge) the plan asks for itself."""
+    keys: dict[str, None] = {}
+    named_outs: dict[tuple[str, str], None] = {}
+    for add in write.adds:
+        for name in (add.source, add.target):
+            for normal in (name.normal, *(n for _, n in name.aliases)):
+                keys[name_key(add.owner, normal)] = None
+        for normal in (add.source.normal, *(n for _, n in add.source.aliases)):
+            named_outs[(name_key(add.owner, normal), add.relation)] = None
+    for close in write.closes:
+        keys[name_key(close.owner, close.source)] = None
+        if close.target is not None:
+            keys[name_key(close.owner, close.target)] = None
+        named_outs[(name_key(close.owner, close.source), close.relation)] = None
+    memories = dict.fromkeys([*write.deletes, *(mid for mid, _ in write.ended)])
+    return load_params(keys=list(keys), named_outs=list(named_outs), memories=list(memories))
+
+
+def need_params(need: Need) -> dict[str, Any]:
+    return load_params(
+        keys=need.keys,
+        outs=need.outs,
+        touching=need.touching,
+        entities=need.entities,
+        memories=need.memories,
+    )
+
+
+def loaded(snap: Snapshot | None, row: list[Any], params: dict[str, Any]) -> Snapshot:
+    """``snap`` (None: a new one) with the rows of one :data:`LOAD` added, and what they cover."""
+    seq, names, outs, relations, mentions, entities = row
+    if snap is None:
+        snap = Snapshot(int(seq or 0))
+    keys = set(params["keys"])
+    for owner, normal, name, entity_id, n_seq in names:
+        snap.names[name_key(owner, normal)] = NameState(owner, normal, name, entity_id, n_seq)
+    for key in keys:
+        snap.names.setdefault(key, None)
+    for values in relations:
+        relation = RelationState(*values)
+        snap.relations[relation.id] = relation
+        snap.mentions[relation.id] = []
+    for relation_id, memory_id, run_id, valid_to, m_seq in mentions:
+        if relation_id in snap.mentions:
+            snap.mentions[relation_id].append(MentionState(relation_id, memory_id, run_id, valid_to, m_seq))
+    for values in entities:
+        entity = EntityState(*values[:-1])
+        snap.entities[entity.id] = entity
+        snap.degree[entity.id] = int(values[-1])
+    snap.outs.update((str(e), str(r)) for e, r in outs)
+    snap.touching.update(params["touching"])
+    snap.memories.update(params["memories"])
+    return snap
+
+
+def _owner_run(owner: str) -> str | None:
+    """The session that owns an entity (a scope with neither user nor agent), else None."""
+    parts = json.loads(owner)
+    return parts[2] if isinstance(parts, list) and len(parts) == 3 else None
+
+
+def delta_params(delta: Delta) -> dict[str, Any]:
+    return {
+        "seq": delta.seq,
+        "next": delta.next_seq,
+        "repoint": [list(p) for p in delta.repoint],
+        "drop_names_of": delta.drop_names_of,
+        "name_deletes": delta.name_deletes,
+        "names": [{**asdict(n), "key": n.key} for n in delta.names],
+        "entity_creates": [{**asdict(e), "owner_run": _owner_run(e.owner)} for e in delta.entity_creates],
+        "entity_updates": [{"id": e.id, "type": e.type} for e in delta.entity_updates],
+        "entity_deletes": delta.entity_deletes,
+        "relation_deletes": delta.relation_deletes,
+        "relation_creates": [asdict(r) for r in delta.relation_creates],
+        "relation_updates": [asdict(r) for r in delta.relation_updates],
+        "mention_deletes": [list(k) for k in delta.mention_deletes],
+        "mention_creates": [asdict(m) for m in delta.mention_creates],
+        "mention_updates": [asdict(m) for m in delta.mention_updates],
+    }
