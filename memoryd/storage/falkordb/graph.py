@@ -57,17 +57,38 @@ T = TypeVar("T")
 _MAX_LOADS = 8  # reads one write may need (each alias merge may add two)
 
 
-def _no_nul(write: GraphWrite) -> None:
-    """FalkorDB's strings end at a NUL character: such text is a bad request (422), never stored cut."""
+def _nul(*texts: str | None) -> bool:
+    return any(t is not None and "\x00" in t for t in texts)
+
+
+def _storable(write: GraphWrite) -> GraphWrite:
+    """FalkorDB's strings end at a NUL character: a relation or close holding one is a bad request
+    (422), never stored cut short. A deleted or ended memory id holding one has nothing in the
+    graph (no relation of it was stored): it is left out."""
     for add in write.adds:
-        texts = [add.owner, add.relation, add.memory_id, add.run_id]
+        texts = [add.user_id, add.agent_id, add.run_id, add.relation, add.memory_id]
         for name in (add.source, add.target):
             texts += [name.display, name.normal, name.type, *(t for a in name.aliases for t in a)]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
+        if _nul(*texts):
             raise InvalidInputError(
                 "a relation contains a NUL character, which storage.graph = 'falkordb' cannot store",
                 field="graph_add",
             )
+    for close in write.closes:
+        if _nul(close.owner, close.source, close.relation, close.target, close.reason):
+            raise InvalidInputError(
+                "a relation to close contains a NUL character, which storage.graph = 'falkordb' cannot "
+                "store",
+                field="graph_close",
+            )
+    write.deletes = [m for m in write.deletes if not _nul(m)]
+    write.ended = [(m, t) for m, t in write.ended if not _nul(m)]
+    return write
+
+
+def _unmatched(scope: Scope) -> bool:
+    """A scope no stored row can match (a NUL character: see :func:`_storable`)."""
+    return _nul(scope.user_id, scope.agent_id, scope.run_id)
 
 
 class FalkorDBGraphStore:
@@ -114,9 +135,8 @@ class FalkorDBGraphStore:
         now = utcnow().timestamp()
         write = graph_write(changes, now)
         result.skipped.extend(write.skipped)
-        if not write:
+        if not _storable(write):
             return result
-        _no_nul(write)
         await self._staged(lambda: self._write(write, now), result.extend)
         return result
 
@@ -169,6 +189,14 @@ class FalkorDBGraphStore:
         if not (entities or relations):
             return
 
+        written = rows.restore_params(0, entities, relations)  # checked before anything is written
+        if any(_nul(v) for table in ("entities", "names", "relations", "mentions") for row in written[table]
+               for v in row.values() if isinstance(v, str)):  # fmt: skip
+            raise InvalidInputError(
+                "a graph row contains a NUL character, which storage.graph = 'falkordb' cannot store",
+                field="graph",
+            )
+
         async def write() -> None:
             [[seq]] = await self.client.query("reading the graph", "MATCH (m:Meta) RETURN m.seq")
             await self._commit("restoring rows", rows.RESTORE, rows.restore_params(seq, entities, relations))
@@ -179,8 +207,10 @@ class FalkorDBGraphStore:
     async def entities(
         self, scope: Scope, *, names: Sequence[str] | None = None, limit: int = 100
     ) -> list[Entity]:
-        if limit <= 0:
+        if limit <= 0 or _unmatched(scope):
             return []
+        if names is not None:
+            names = [n for n in names if not _nul(n)]
         return await reads.entities(self.client, scope, names, limit)
 
     async def neighbours(
@@ -198,6 +228,9 @@ class FalkorDBGraphStore:
         embedded store does."""
         if hops not in (1, 2):
             raise InvalidInputError("hops must be 1 or 2", field="hops")
+        if _unmatched(scope):
+            return []
+        names = [n for n in names if not _nul(n)]
         return await reads.neighbours(self.client, scope, names, hops, limit, as_of, include_expired)
 
     async def relations(
@@ -209,7 +242,7 @@ class FalkorDBGraphStore:
         as_of: datetime | None = None,
         include_expired: bool = False,
     ) -> list[Relation]:
-        if limit <= 0:
+        if limit <= 0 or _unmatched(scope):
             return []
         return await reads.relations(self.client, scope, limit, offset, as_of, include_expired)
 
@@ -217,11 +250,15 @@ class FalkorDBGraphStore:
     async def scan_entities(
         self, scope: Scope, *, after: str | None = None, limit: int = 1000
     ) -> tuple[list[EntityRow], str | None]:
+        if _unmatched(scope):
+            return [], None
         return await rows.scan_entities(self.client, scope, after, limit)
 
     async def scan_relations(
         self, scope: Scope, *, after: str | None = None, limit: int = 1000
     ) -> tuple[list[RelationRow], str | None]:
+        if _unmatched(scope):
+            return [], None
         return await rows.scan_relations(self.client, scope, after, limit)
 
     async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:

@@ -1,0 +1,318 @@
+"""What only the FalkorDB graph store has, against real FalkorDB servers (the conformance suite runs
+every graph test body on it too, see conftest): a server that is down or refuses, a graph another
+store owns, reopening and restarting, the crash window between FalkorDB and SQLite's commit, and
+a random history of writes that must leave the same graph as the embedded store."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from memoryd.config import Settings, load_settings
+from memoryd.errors import ConflictError, InvalidInputError, MissingExtraError, StorageError
+from memoryd.graph import RelationClose, RelationDraft
+from memoryd.maintenance.check import check_store
+from memoryd.models import MemoryRecord, Scope
+from memoryd.storage import ChangeSet, Storage, StoredMemory, build_storage
+from tests.storage.conftest import DIM, MODEL
+from tests.storage.falkordb_server import FalkorDBServer, falkordb_url, free_port, graph_for
+from tests.storage.helpers import T0, record, stored, unit
+
+pytest.importorskip("falkordb", reason="the falkordb client is not installed (pip install 'memoryd[falkordb]')")
+
+U1 = Scope("u1")
+
+
+def settings(tmp: Path, name: str = "m.db", **section: Any) -> Settings:
+    falkordb = {"url": falkordb_url(), "graph": graph_for(tmp), **section}
+    overrides = {"storage": {"path": str(tmp / name), "graph": "falkordb", "falkordb": falkordb}}
+    return load_settings(env={}, overrides=overrides)
+
+
+@asynccontextmanager
+async def opened(config: Settings) -> AsyncIterator[Storage]:
+    storage = build_storage(config)
+    try:
+        await storage.open(MODEL, DIM)
+        yield storage
+    finally:
+        await storage.close()
+
+
+def draft(memory: MemoryRecord, source: str, relation: str, target: str, **extra: Any) -> RelationDraft:
+    return RelationDraft(
+        source=source, relation=relation, target=target, memory_id=memory.id, scope=memory.scope,
+        valid_from=memory.valid_from, **extra,
+    )  # fmt: skip
+
+
+async def remember(store: Storage, text: str, *triples: tuple[str, str, str], days: float = 0) -> MemoryRecord:
+    m = record(text, days=days)
+    await store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft(m, *t) for t in triples]))
+    return m
+
+
+async def graph_of(store: Storage) -> list[tuple[str, str, str, bool]]:
+    return sorted(
+        (r.source.name, r.relation, r.target.name, r.is_current)
+        for r in await store.graph.relations(U1, limit=1000, include_expired=True)
+    )
+
+
+async def test_an_unreachable_server_is_a_503_naming_the_setting(tmp_path: Path) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}"
+    with pytest.raises(StorageError) as err:
+        async with opened(settings(tmp_path, url=closed)):
+            pass
+    assert err.value.status_code == 503 and err.value.field == "storage.falkordb.url"
+    assert closed in err.value.message
+
+
+async def test_a_server_stopped_under_a_store_fails_reads_and_writes_and_a_restart_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """A server of its own (append-only file, fsync always), stopped under a running store: every
+    read and write is a 503 naming the setting, never an empty answer, and SQLite keeps nothing of
+    the failed writes; started again on its folder, the store finds all it had and writes again."""
+    server = FalkorDBServer(tmp_path / "falkordb", persist=True).start()
+    try:
+        async with opened(settings(tmp_path, url=server.url)) as store:
+            kept = await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+            server.stop()
+            lost = record("Alice likes tea", days=1)
+            with pytest.raises(StorageError) as err:
+                await store.commit(
+                    ChangeSet(upserts=[stored(lost, unit(1))], graph_add=[draft(lost, "Alice", "likes", "tea")])
+                )
+            assert err.value.status_code == 503 and err.value.field == "storage.falkordb.url"
+            assert await store.records.get_many([lost.id]) == {}
+            for read in (
+                store.graph.entities(U1),
+                store.graph.relations(U1),
+                store.graph.neighbours(U1, ["Alice"]),
+                store.graph.scan_relations(U1),
+            ):
+                with pytest.raises(StorageError) as err:
+                    await read
+                assert err.value.field == "storage.falkordb.url"
+            server.start()  # same folder, same port
+            assert await graph_of(store) == [("Alice", "works_at", "Acme", True)]
+            await remember(store, "Alice likes tea", ("Alice", "likes", "tea"), days=1)
+        async with opened(settings(tmp_path, url=server.url)) as again:  # reopened: a new client
+            assert await graph_of(again) == [("Alice", "likes", "tea", True), ("Alice", "works_at", "Acme", True)]
+            [rel] = [r for r in await again.graph.relations(U1) if r.relation == "works_at"]
+            assert rel.memory_ids == (kept.id,)
+            assert await again.graph.check() == []
+    finally:
+        server.stop()
+
+
+async def test_a_graph_another_store_owns_is_refused_and_so_is_a_key_memoryd_did_not_write(
+    tmp_path: Path,
+) -> None:
+    async with opened(settings(tmp_path, "a.db")) as first:
+        await remember(first, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+        with pytest.raises(ConflictError) as err:  # another store (its own SQLite file), same graph
+            async with opened(settings(tmp_path, "b.db")):
+                pass
+        assert err.value.field == "storage.falkordb.graph" and "another memoryd store" in err.value.message
+        assert await graph_of(first) == [("Alice", "works_at", "Acme", True)]  # untouched
+    client = redis.Redis.from_url(falkordb_url())
+    try:
+        taken = graph_for(tmp_path / "other")
+        client.set(taken, "someone's value")
+        foreign = graph_for(tmp_path / "foreign")
+        client.execute_command("GRAPH.QUERY", foreign, "CREATE (:Person {name: 'Bob'})")
+        for name in (taken, foreign):
+            with pytest.raises(ConflictError) as err:
+                async with opened(settings(tmp_path, "c.db", graph=name)):
+                    pass
+            assert err.value.field == "storage.falkordb.graph"
+        assert client.get(taken) == b"someone's value"  # never adopted or wiped
+        assert client.execute_command("GRAPH.QUERY", foreign, "MATCH (p:Person) RETURN p.name")[1] == [[b"Bob"]]
+    finally:
+        client.close()
+
+
+async def test_a_write_falkordb_refuses_leaves_no_sqlite_rows(tmp_path: Path) -> None:
+    """FalkorDB out of memory (maxmemory) refuses writes and still answers reads: the write reads
+    the graph, plans it, has its one write refused, and the records roll back with it."""
+    server = FalkorDBServer(tmp_path / "falkordb").start()
+    client = redis.Redis(port=server.port)
+    try:
+        async with opened(settings(tmp_path, url=server.url)) as store:
+            await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+            client.config_set("maxmemory", 1)
+            m = record("Alice likes tea", days=1)
+            with pytest.raises(StorageError) as err:
+                await store.commit(
+                    ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft(m, "Alice", "likes", "tea")])
+                )
+            assert err.value.status_code == 503 and "writing the graph" in err.value.message
+            assert await store.records.get_many([m.id]) == {}
+            assert await store.keywords.search(["tea"], scope=U1, limit=5) == []
+            client.config_set("maxmemory", 0)
+            assert await graph_of(store) == [("Alice", "works_at", "Acme", True)]
+            await remember(store, "Alice likes tea", ("Alice", "likes", "tea"), days=1)
+            assert len(await graph_of(store)) == 2
+    finally:
+        client.close()
+        server.stop()
+
+
+@dataclass(frozen=True)
+class _Model:  # what check_store asks of an embedder without loading one: its name and size
+    name: str = MODEL
+    dim: int = DIM
+
+
+async def test_check_finds_the_relations_of_a_write_whose_records_never_committed(tmp_path: Path) -> None:
+    """The crash window, made on purpose: a step after the graph's fails the SQLite commit once
+    FalkorDB has applied the write, as a process killed between the two would."""
+    config = settings(tmp_path)
+    async with opened(config) as store:
+        kept = await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+        lost = record("Alice likes tea; Alice works at Acme", days=1)
+
+        async def crash() -> None:
+            raise RuntimeError("killed before SQLite's COMMIT")
+
+        with pytest.raises(RuntimeError):
+            async with store.records.transaction():
+                await store.records.apply(ChangeSet(upserts=[stored(lost, unit(1))]))
+                await store.graph.apply(
+                    ChangeSet(graph_add=[draft(lost, "Alice", "likes", "tea"), draft(lost, "Alice", "works_at", "Acme")])
+                )
+                store.records.before_commit(crash)  # after the graph's step
+        assert await store.records.get_many([lost.id]) == {}
+        assert await graph_of(store) == [("Alice", "likes", "tea", True), ("Alice", "works_at", "Acme", True)]
+        [problem] = await store.graph.check()
+        # Only the relation no landed memory asserts: Acme is asserted by `kept` too.
+        assert problem.startswith("1 graph relations asserted only by memories the record store does not hold")
+        [tea] = [r for r in await store.graph.relations(U1) if r.relation == "likes"]
+        assert tea.id in problem and kept.id not in problem
+    report = await check_store(config, embedder=_Model())  # type: ignore[arg-type]
+    graph = [p.message for p in report.problems if p.role == "graph"]
+    assert any("asserted only by memories the record store does not hold" in m for m in graph), graph
+    assert any(lost.id in m for m in graph), graph  # and the memory id itself, from memory_refs
+    assert not [p for p in report.problems if p.role != "graph"], report.problems
+
+
+async def test_text_falkordb_cannot_hold_is_a_bad_request_and_reads_of_it_find_nothing(tmp_path: Path) -> None:
+    """FalkorDB's strings end at NUL: a relation holding one is a 422 before anything is written;
+    a scope or a name holding one matches nothing (an empty answer, not a 503)."""
+    async with opened(settings(tmp_path)) as store:
+        m = record("Alice likes tea")
+        with pytest.raises(InvalidInputError) as err:
+            await store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft(m, "Ali\x00ce", "likes", "tea")]))
+        assert err.value.status_code == 422 and err.value.field == "graph_add"
+        assert await store.records.get_many([m.id]) == {}
+        await remember(store, "Alice likes tea", ("Alice", "likes", "tea"))
+        odd = Scope("u\x001")
+        assert await store.graph.entities(odd) == [] and await store.graph.relations(odd) == []
+        assert await store.graph.neighbours(odd, ["Alice"]) == []
+        assert await store.graph.neighbours(U1, ["Ali\x00ce"]) == []
+        assert await store.graph.scan_entities(odd) == ([], None)
+        await store.commit(ChangeSet(deletes=["no\x00such"]))  # nothing of it in the graph
+        assert len(await graph_of(store)) == 1
+
+
+def test_settings_mask_the_password_and_give_each_tenant_its_own_graph() -> None:
+    config = load_settings(env={"MEMORYD_STORAGE__GRAPH": "falkordb",
+                                "MEMORYD_STORAGE__FALKORDB__URL": "redis://:s3cret@falkordb:6379"})  # fmt: skip
+    assert config.redacted()["storage"]["falkordb"]["url"] == "redis://:***@falkordb:6379"
+    assert config.for_tenant("acme").storage.falkordb.graph == "memoryd-acme"
+    assert config.storage.falkordb.url.get_secret_value() == "redis://:s3cret@falkordb:6379"
+
+
+def test_a_missing_extra_fails_naming_the_pip_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in sys.modules if n == "falkordb" or n.startswith("falkordb.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    monkeypatch.setitem(sys.modules, "falkordb", None)
+    for name in [n for n in sys.modules if n.startswith("memoryd.storage.falkordb.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingExtraError, match=r"pip install 'memoryd\[falkordb\]'"):
+        build_storage(settings(tmp_path))
+
+
+# -- the same graph as the embedded store, after a random history ---------------------------------
+_NAMES = ["Alice", "alice", "Bob", "Robert", "Bobby", "Acme", "ACME Corp", "Paris", "tea", "Tea!", "Rex",
+          "the Louvre", "Louvre", *(f"Thing {i}" for i in range(20))]  # fmt: skip
+_RELATIONS = ["likes", "works_at", "Works At", "knows", "lives_in"]
+
+
+def _step(rng: random.Random, live: list[MemoryRecord], day: int) -> tuple[ChangeSet, MemoryRecord | None]:
+    """One random write: new memories asserting relations (sometimes with aliases and types), a
+    memory superseded (its relations may close), a close, or a hard delete."""
+    kind = rng.random()
+    if kind < 0.2 and live:
+        gone = live.pop(rng.randrange(len(live)))
+        return ChangeSet(deletes=[gone.id]), None
+    if kind < 0.3 and live:
+        old = live.pop(rng.randrange(len(live)))
+        ended = old.with_changes(valid_to=T0 + timedelta(days=day))
+        return ChangeSet(upserts=[StoredMemory(ended)], graph_close_memories=[old.id]), None
+    if kind < 0.4:
+        close = RelationClose(scope=U1, source=rng.choice(_NAMES), relation=rng.choice(_RELATIONS),
+                              target=rng.choice([None, *_NAMES]), valid_to=T0 + timedelta(days=day), reason="moved")  # fmt: skip
+        return ChangeSet(graph_close=[close]), None
+    m = record(f"fact {day}", days=day)
+    drafts = []
+    for _ in range(rng.randint(1, 3)):
+        extra: dict[str, Any] = {}
+        source, target = rng.choice(_NAMES[:13]), rng.choice(_NAMES)
+        if rng.random() < 0.3:
+            extra["aliases"] = {source: rng.sample(_NAMES, 2)}
+        if rng.random() < 0.3:
+            extra["target_type"] = rng.choice(["person", "org", "Drink"])
+        drafts.append(draft(m, source, rng.choice(_RELATIONS), target, **extra))
+    return ChangeSet(upserts=[stored(m, unit(1))], graph_add=drafts), m
+
+
+async def _view(store: Storage) -> dict[str, Any]:
+    """The graph as names, relations, validity and sources (ids differ between stores)."""
+    rels = await store.graph.relations(U1, limit=1000, include_expired=True)
+    entities = await store.graph.entities(U1, limit=1000)
+    around = {}
+    for name in ("alice", "bob", "acme"):
+        for hops, limit in ((1, 50), (2, 50), (2, 3)):
+            found = await store.graph.neighbours(U1, [name, "tea"], hops=hops, limit=limit, include_expired=True)
+            around[(name, hops, limit)] = [(r.source.name, r.relation, r.target.name, r.valid_to) for r in found]
+    rows, _ = await store.graph.scan_relations(U1, limit=1000)
+    return {
+        "relations": [(r.source.name, r.relation, r.target.name, r.memory_id, r.memory_ids, r.valid_from,
+                       r.valid_to, r.reason) for r in rels],  # fmt: skip
+        "entities": [(e.name, e.normal, e.type, sorted(e.aliases)) for e in entities],
+        "around": around,
+        "mentions": [[(m.memory_id, m.valid_to) for m in r.mentions] for r in rows],
+        "refs": await store.graph.memory_refs(),
+        "check": await store.graph.check(),
+    }
+
+
+async def test_a_random_history_leaves_the_same_graph_as_the_embedded_store(tmp_path: Path) -> None:
+    embedded = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "sqlite.db")}})
+    async with opened(embedded) as reference, opened(settings(tmp_path, "falkor.db")) as store:
+        for seed in (1, 2):
+            rng = random.Random(seed)
+            live: list[MemoryRecord] = []
+            for day in range(45):
+                changes, added = _step(rng, live, day + 100 * seed)
+                want = await reference.commit(changes)
+                got = await store.commit(changes)
+                assert sorted(map(sorted, map(dict.items, got.added))) == sorted(map(sorted, map(dict.items, want.added)))
+                assert sorted(map(sorted, map(dict.items, got.closed))) == sorted(map(sorted, map(dict.items, want.closed)))
+                if added is not None:
+                    live.append(added)
+            assert await _view(store) == await _view(reference), seed
+            await reference.reset()
+            await store.reset()
