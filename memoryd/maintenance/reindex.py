@@ -71,12 +71,13 @@ async def reindex_store(
         # and the model must answer, with vectors of its size: one that is down (a remote model)
         # or misconfigured (embedder.dim) stops the reindex here, with both indexes intact
         await embed(["memoryd reindex: the model answers"])
-        # The vector index first: one in another engine may refuse (down, another store's, a local
-        # mode another process holds) before it drops anything, and the keywords stay intact then.
+        # The graph (another engine's may be down or another store's) and the vector index first:
+        # one in another engine may refuse (down, another store's, a local mode another process
+        # holds) before it drops anything, and the keywords stay intact then.
+        await storage.graph.open()
         store = await store_id(records) if storage.vectors.outside_transaction else None
         await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
         await storage.keywords.open(rebuild=True)
-        await storage.graph.open()
         if progress is not None:
             progress(PHASE, 0, total)
         builder = IndexBuilder(Represent(settings.index), embed)

@@ -54,7 +54,6 @@ from memoryd.storage.resources import Resources
 __all__ = ["FalkorDBGraphStore"]
 
 T = TypeVar("T")
-_MAX_LOADS = 8  # reads one write may need (each alias merge may add two)
 
 
 def _nul(*texts: str | None) -> bool:
@@ -151,19 +150,22 @@ class FalkorDBGraphStore:
         return writes.loaded(snap, row, params)
 
     async def _write(self, write: GraphWrite, now: float) -> GraphDiff:
-        """Read what ``write`` touches, plan it, write it back (one query); its diff."""
+        """Read what ``write`` touches, plan it, write it back (one query); its diff. A plan that
+        needs more of the graph (an alias merge) reads it and starts again: each read adds rows
+        the snapshot did not cover, so this ends."""
         snap = await self._load(None, writes.first_need(write))
-        for _ in range(_MAX_LOADS):
+        while True:
             try:
                 planner = Planner(snap, now).run(write)
             except Need as need:
+                if not writes.covers_more(snap, need):  # a plan asking again for what it has: a bug
+                    raise StorageError(f"a graph write kept asking for rows it had read ({need})") from None
                 snap = await self._load(snap, writes.need_params(need))
                 continue
             delta = planner.delta()
             if delta:
                 await self._commit("writing the graph", writes.WRITE, writes.delta_params(delta))
             return planner.diff
-        raise StorageError(f"a graph write needed more than {_MAX_LOADS} reads of {self.client.what}")
 
     async def _commit(self, doing: str, cypher: str, params: dict[str, Any]) -> None:
         found = await self.client.query(doing, cypher, params, write=True)
@@ -176,11 +178,11 @@ class FalkorDBGraphStore:
 
     async def reset(self) -> None:
         async def wipe() -> None:
-            await self.client.query(
+            await self._commit(
                 "emptying the graph",
                 "MATCH (meta:Meta) SET meta.seq = meta.seq + 1 WITH meta "
                 "CALL { MATCH (n) WHERE NOT n:Meta DETACH DELETE n } RETURN meta.seq",
-                write=True,
+                {},
             )
 
         await self._staged(wipe)

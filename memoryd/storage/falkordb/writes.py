@@ -28,7 +28,16 @@ from memoryd.graph.plan import (
 )
 from memoryd.graph.writes import GraphWrite
 
-__all__ = ["LOAD", "WRITE", "delta_params", "first_need", "load_params", "loaded", "need_params"]
+__all__ = [
+    "LOAD",
+    "WRITE",
+    "covers_more",
+    "delta_params",
+    "first_need",
+    "load_params",
+    "loaded",
+    "need_params",
+]
 
 _RELATION = (
     "[r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "
@@ -202,6 +211,17 @@ def need_params(need: Need) -> dict[str, Any]:
     )
 
 
+def covers_more(snap: Snapshot, need: Need) -> bool:
+    """Whether loading ``need`` adds anything to what ``snap`` covers."""
+    return bool(
+        set(need.keys) - snap.names.keys()
+        or set(need.outs) - snap.outs
+        or set(need.touching) - snap.touching
+        or set(need.entities) - snap.degree.keys()
+        or set(need.memories) - snap.memories
+    )
+
+
 def loaded(snap: Snapshot | None, row: list[Any], params: dict[str, Any]) -> Snapshot:
     """``snap`` (None: a new one) with the rows of one :data:`LOAD` added, and what they cover."""
     seq, names, outs, relations, mentions, entities = row
@@ -223,6 +243,8 @@ def loaded(snap: Snapshot | None, row: list[Any], params: dict[str, Any]) -> Sna
         entity = EntityState(*values[:-1])
         snap.entities[entity.id] = entity
         snap.degree[entity.id] = int(values[-1])
+    for entity_id in params["entities"]:
+        snap.degree.setdefault(entity_id, 0)  # not in the graph: nothing touches it
     snap.outs.update((str(e), str(r)) for e, r in outs)
     snap.touching.update(params["touching"])
     snap.memories.update(params["memories"])
