@@ -85,6 +85,14 @@ def _storable(write: GraphWrite) -> GraphWrite:
     return write
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list | tuple) and any(map(_holds_nul, value))
+
+
 def _unmatched(scope: Scope) -> bool:
     """A scope no stored row can match (a NUL character: see :func:`_storable`)."""
     return _nul(scope.user_id, scope.agent_id, scope.run_id)
@@ -191,9 +199,7 @@ class FalkorDBGraphStore:
         if not (entities or relations):
             return
 
-        written = rows.restore_params(0, entities, relations)  # checked before anything is written
-        if any(_nul(v) for table in ("entities", "names", "relations", "mentions") for row in written[table]
-               for v in row.values() if isinstance(v, str)):  # fmt: skip
+        if _holds_nul(writes.delta_params(rows.restored(0, entities, relations))):  # before any write
             raise InvalidInputError(
                 "a graph row contains a NUL character, which storage.graph = 'falkordb' cannot store",
                 field="graph",
@@ -201,7 +207,8 @@ class FalkorDBGraphStore:
 
         async def write() -> None:
             [[seq]] = await self.client.query("reading the graph", "MATCH (m:Meta) RETURN m.seq")
-            await self._commit("restoring rows", rows.RESTORE, rows.restore_params(seq, entities, relations))
+            delta = rows.restored(seq, entities, relations)
+            await self._commit("restoring rows", writes.WRITE, writes.delta_params(delta))
 
         await self._staged(write)
 

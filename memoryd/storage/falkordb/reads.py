@@ -14,10 +14,11 @@ from typing import Any
 
 from memoryd.graph.models import Entity, Relation
 from memoryd.graph.normalise import normalise_name
+from memoryd.graph.plan import micros
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.falkordb.client import GraphClient
 
-__all__ = ["entities", "neighbours", "relations", "time_of"]
+__all__ = ["RELATION", "details", "entities", "neighbours", "relation_filter", "relations", "time_of"]
 
 RELATION = (
     "[r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "
@@ -85,7 +86,7 @@ def relation_filter(
         params["run_id"] = scope.run_id
         parts.append("r.id IN run_rels")
     if as_of is not None:
-        params["at"] = round(as_of.timestamp() * 1_000_000)
+        params["at"] = micros(as_of.timestamp())
         parts.append("r.valid_from <= $at AND (r.valid_to IS NULL OR r.valid_to > $at)")
     elif not include_expired:
         parts.append("r.valid_to IS NULL")

@@ -12,80 +12,51 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from memoryd.graph.plan import Delta, EntityState, MentionState, NameState, RelationState, micros
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage.falkordb.client import GraphClient
 from memoryd.storage.falkordb.reads import time_of
 from memoryd.storage.portable import EntityRow, MentionRow, Owner, RelationRow
 
-__all__ = ["check", "memory_refs", "restore_params", "scan_entities", "scan_relations", "RESTORE"]
+__all__ = ["check", "memory_refs", "restored", "scan_entities", "scan_relations"]
 
 _PAGE = 2000
 
-RESTORE = """
-MATCH (meta:Meta) WHERE meta.seq = $seq
-SET meta.seq = $next
-WITH meta
-CALL {
-    UNWIND $entities AS row
-    CREATE (:Entity {id: row.id, owner: row.owner, owner_run: row.owner_run, user_id: row.user_id,
-        agent_id: row.agent_id, name: row.name, normal: row.normal, type: row.type,
-        created_at: row.created_at, seq: row.seq})
-}
-CALL {
-    UNWIND $names AS row
-    CREATE (:Name {key: row.key, owner: row.owner, normal: row.normal, name: row.name,
-        entity_id: row.entity_id, seq: row.seq})
-}
-CALL {
-    UNWIND $relations AS row
-    OPTIONAL MATCH (s:Entity {id: row.source})
-    OPTIONAL MATCH (t:Entity {id: row.target})
-    CREATE (s)-[:RELATES {id: row.id, user_id: row.user_id, agent_id: row.agent_id,
-        relation: row.relation, memory_id: row.memory_id, run_id: row.run_id,
-        valid_from: row.valid_from, valid_to: row.valid_to, reason: row.reason,
-        created_at: row.created_at, seq: row.seq}]->(t)
-}
-CALL {
-    UNWIND $mentions AS row
-    CREATE (:Mention {relation_id: row.relation_id, memory_id: row.memory_id, run_id: row.run_id,
-        valid_to: row.valid_to, seq: row.seq})
-}
-RETURN meta.seq
-"""
+def _us(value: datetime) -> int:
+    return micros(value.timestamp())
 
 
-def _us(value: datetime | None) -> int | None:
-    return None if value is None else round(value.timestamp() * 1_000_000)
+def _opt_us(value: datetime | None) -> int | None:
+    return None if value is None else _us(value)
 
 
-def restore_params(
-    seq: int, entities: Sequence[EntityRow], relations: Sequence[RelationRow]
-) -> dict[str, Any]:
-    """The parameters of :data:`RESTORE`: the rows as they are, numbered after ``seq``."""
-    counter = iter(range(seq + 1, seq + 1_000_000_000))
-    out: dict[str, list[dict[str, Any]]] = {"entities": [], "names": [], "relations": [], "mentions": []}
+def restored(seq: int, entities: Sequence[EntityRow], relations: Sequence[RelationRow]) -> Delta:
+    """The rows as they are, numbered after ``seq``, as a write that only creates them (an id or
+    name already taken fails it, as does a relation naming an entity the graph does not hold)."""
+    out = Delta(seq, seq)
+
+    def number() -> int:
+        out.next_seq += 1
+        return out.next_seq
+
     for e in entities:
         owner = json.dumps(list(e.owner))
-        out["entities"].append(
-            {"id": e.id, "owner": owner, "owner_run": e.owner[2], "user_id": e.user_id,
-             "agent_id": e.agent_id, "name": e.name, "normal": e.normal, "type": e.type,
-             "created_at": _us(e.created_at), "seq": next(counter)}
-        )  # fmt: skip
-        for normal, name in e.names:
-            out["names"].append({"key": f"{owner}\t{normal}", "owner": owner, "normal": normal, "name": name,
-                                 "entity_id": e.id, "seq": next(counter)})  # fmt: skip
+        created = _us(e.created_at)
+        out.entity_creates.append(
+            EntityState(e.id, owner, e.user_id, e.agent_id, e.name, e.normal, e.type, created, number())
+        )
+        out.names += [NameState(owner, normal, name, e.id, number()) for normal, name in e.names]
     for r in relations:
-        out["relations"].append(
-            {"id": r.id, "user_id": r.user_id, "agent_id": r.agent_id, "source": r.source_id,
-             "relation": r.relation, "target": r.target_id, "memory_id": r.memory_id, "run_id": r.run_id,
-             "valid_from": _us(r.valid_from), "valid_to": _us(r.valid_to), "reason": r.reason,
-             "created_at": _us(r.created_at), "seq": next(counter)}
+        out.relation_creates.append(
+            RelationState(
+                r.id, r.user_id, r.agent_id, r.source_id, r.relation, r.target_id, r.memory_id, r.run_id,
+                _us(r.valid_from), _opt_us(r.valid_to), r.reason, _us(r.created_at), number(),
+            )
         )  # fmt: skip
-        for m in r.mentions:
-            out["mentions"].append({"relation_id": r.id, "memory_id": m.memory_id, "run_id": m.run_id,
-                                    "valid_to": _us(m.valid_to), "seq": next(counter)})  # fmt: skip
-    used = sum(len(v) for v in out.values())
-    return {"seq": seq, "next": seq + used, **out}
+        out.mention_creates += [
+            MentionState(r.id, m.memory_id, m.run_id, _opt_us(m.valid_to), number()) for m in r.mentions
+        ]
+    return out
 
 
 def _page(

@@ -27,6 +27,7 @@ from memoryd.graph.plan import (
     name_key,
 )
 from memoryd.graph.writes import GraphWrite
+from memoryd.storage.falkordb.reads import RELATION
 
 __all__ = [
     "LOAD",
@@ -39,10 +40,6 @@ __all__ = [
     "need_params",
 ]
 
-_RELATION = (
-    "[r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "
-    "r.valid_to, r.reason, r.created_at, r.seq]"
-)
 _ENTITY = "[e.id, e.owner, e.user_id, e.agent_id, e.name, e.normal, e.type, e.created_at, e.seq]"
 
 LOAD = f"""
@@ -82,7 +79,7 @@ CALL {{
     UNWIND ids AS x
     WITH DISTINCT x
     MATCH (s:Entity)-[r:RELATES {{id: x}}]->(t:Entity)
-    RETURN collect({_RELATION}) AS relations
+    RETURN collect({RELATION}) AS relations
 }}
 CALL {{
     WITH ids
