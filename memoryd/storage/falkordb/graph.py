@@ -29,14 +29,15 @@ store (records, vectors, keywords, tiers) in SQLite.
   mentions asserted by memory ids the record store does not hold, for a write that was never
   acknowledged. Search never returns those memories (the records are the truth); :meth:`check`
   (so ``memoryd check``) reports each relation that only such memories assert, and ``memoryd
-  check`` also lists the memory ids a graph relation names that do not exist. Deleting those
-  memory ids (``memoryd delete``) has nothing to delete in the records; the graph is not rebuilt
-  automatically.
+  check`` also lists the memory ids a graph relation names that do not exist. Graph reads stay
+  as they are (a relation and its memory ids as stored); nothing removes those rows by itself,
+  as the graph is not rebuilt from the records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -56,46 +57,33 @@ __all__ = ["FalkorDBGraphStore"]
 T = TypeVar("T")
 
 
-def _nul(*texts: str | None) -> bool:
-    return any(t is not None and "\x00" in t for t in texts)
+def _nul(value: Any) -> bool:
+    """Whether ``value`` (text, or rows of it) holds a NUL character, where FalkorDB's strings end."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list | tuple) and any(map(_nul, value))
 
 
 def _storable(write: GraphWrite) -> GraphWrite:
-    """FalkorDB's strings end at a NUL character: a relation or close holding one is a bad request
-    (422), never stored cut short. A deleted or ended memory id holding one has nothing in the
-    graph (no relation of it was stored): it is left out."""
-    for add in write.adds:
-        texts = [add.user_id, add.agent_id, add.run_id, add.relation, add.memory_id]
-        for name in (add.source, add.target):
-            texts += [name.display, name.normal, name.type, *(t for a in name.aliases for t in a)]
-        if _nul(*texts):
+    """A relation to add or close holding a NUL character is a bad request (422), never stored cut
+    short. A deleted or ended memory id holding one has nothing in the graph: it is left out."""
+    for field, items in (("graph_add", write.adds), ("graph_close", write.closes)):
+        if any(_nul(astuple(item)) for item in items):
             raise InvalidInputError(
-                "a relation contains a NUL character, which storage.graph = 'falkordb' cannot store",
-                field="graph_add",
-            )
-    for close in write.closes:
-        if _nul(close.owner, close.source, close.relation, close.target, close.reason):
-            raise InvalidInputError(
-                "a relation to close contains a NUL character, which storage.graph = 'falkordb' cannot "
-                "store",
-                field="graph_close",
+                f"a relation in {field} contains a NUL character, which storage.graph = 'falkordb' "
+                "cannot store",
+                field=field,
             )
     write.deletes = [m for m in write.deletes if not _nul(m)]
     write.ended = [(m, t) for m, t in write.ended if not _nul(m)]
     return write
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        value = list(value.values())
-    return isinstance(value, list | tuple) and any(map(_holds_nul, value))
-
-
 def _unmatched(scope: Scope) -> bool:
     """A scope no stored row can match (a NUL character: see :func:`_storable`)."""
-    return _nul(scope.user_id, scope.agent_id, scope.run_id)
+    return _nul([scope.user_id, scope.agent_id, scope.run_id])
 
 
 class FalkorDBGraphStore:
@@ -180,7 +168,7 @@ class FalkorDBGraphStore:
         if not found:
             raise StorageError(
                 f"{self.client.what} changed while {doing} (another process writing it without this "
-                "store's SQLite lock?): the write was not applied",
+                "store's SQLite lock, or its Meta node gone?): the write was not applied",
                 field=URL_SETTING,
             )
 
@@ -199,7 +187,7 @@ class FalkorDBGraphStore:
         if not (entities or relations):
             return
 
-        if _holds_nul(writes.delta_params(rows.restored(0, entities, relations))):  # before any write
+        if _nul(writes.delta_params(rows.restored(0, entities, relations))):  # before any write
             raise InvalidInputError(
                 "a graph row contains a NUL character, which storage.graph = 'falkordb' cannot store",
                 field="graph",
