@@ -6,12 +6,14 @@ runs the write on it with exactly the rules of the embedded store
 (:mod:`memoryd.storage.sqlite.graph`: resolve and merge names, add, close, end, delete,
 settle), and :meth:`Planner.delta` lists the rows to write back, in one request.
 
-A snapshot is *partial*: it holds the names of the keys asked for, the relations out of an
-entity with one relation name (``outs``), every relation touching an entity (``touching``), the
-mentions of memories (``memories``), each loaded relation with all its mentions and both its
-entities, and how many relations touch each loaded entity (``degree``). When the plan needs
-more (an alias merge reaches another entity's relations), it raises :class:`Need`; the store
-loads that too and plans again from the start.
+A snapshot is *partial*: it holds the names of the keys asked for, the relations between two
+entities with one relation name (``triples``), out of an entity with one relation name
+(``outs``), touching an entity (``touching``), the mentions of memories (``memories``), each
+loaded relation with all its mentions and both its entities, and how many relations touch the
+entities a delete or an ended memory may leave unused (``degree``). An add reads only the
+relations between its two entities, so an entity with thousands of relations (the user) costs a
+write no more than any other. When the plan needs more (an alias merge reaches another entity's
+relations), it raises :class:`Need`; the store loads that too and plans again from the start.
 
 Rows keep the order they were written in with ``seq``, one counter for the whole graph (the
 embedded store's rowids); times are whole microseconds since the epoch.
@@ -116,7 +118,8 @@ class Snapshot:
     entities: dict[str, EntityState] = field(default_factory=dict)
     relations: dict[str, RelationState] = field(default_factory=dict)
     mentions: dict[str, list[MentionState]] = field(default_factory=dict)  # every one, per relation
-    degree: dict[str, int] = field(default_factory=dict)  # relations touching each loaded entity
+    degree: dict[str, int] = field(default_factory=dict)  # relations touching an entity (some)
+    triples: set[tuple[str, str, str]] = field(default_factory=set)  # (source, relation, target)
     outs: set[tuple[str, str]] = field(default_factory=set)  # (entity, relation): every one loaded
     touching: set[str] = field(default_factory=set)  # entities: every relation touching them loaded
     memories: set[str] = field(default_factory=set)  # memory ids: every mention of them loaded
@@ -129,6 +132,7 @@ class Need(Exception):  # noqa: N818 - a request for more rows, not an error
         self,
         *,
         keys: Iterable[str] = (),
+        triples: Iterable[tuple[str, str, str]] = (),
         outs: Iterable[tuple[str, str]] = (),
         touching: Iterable[str] = (),
         entities: Iterable[str] = (),
@@ -136,6 +140,7 @@ class Need(Exception):  # noqa: N818 - a request for more rows, not an error
     ) -> None:
         super().__init__("more of the graph is needed")
         self.keys = sorted(set(keys))
+        self.triples = sorted(set(triples))
         self.outs = sorted(set(outs))
         self.touching = sorted(set(touching))
         self.entities = sorted(set(entities))
@@ -229,6 +234,24 @@ class Planner:
         if missing:
             raise Need(outs=missing)
 
+    def between(self, source: str, relation: str, target: str) -> list[RelationState]:
+        """Every relation ``source --relation--> target`` (any validity), oldest first."""
+        self.require_triples([(source, relation, target)])
+        found = [r for r in self.relations.values()
+                 if r.source == source and r.relation == relation and r.target == target]  # fmt: skip
+        return sorted(found, key=lambda r: r.seq)
+
+    def require_triples(self, triples: Iterable[tuple[str, str, str]]) -> None:
+        snap = self.snap
+
+        def held(s: str, rel: str, t: str) -> bool:
+            whole = self._complete(s) or self._complete(t)  # every relation of an end is loaded
+            return whole or (s, rel) in snap.outs or (s, rel, t) in snap.triples
+
+        missing = [triple for triple in triples if not held(*triple)]
+        if missing:
+            raise Need(triples=missing)
+
     def touching(self, entity_id: str) -> list[RelationState]:
         if not self._complete(entity_id):
             raise Need(touching=[entity_id])
@@ -290,9 +313,12 @@ class Planner:
     def merge(self, loser: str, survivor: str) -> None:
         """Fold entity ``loser`` into ``survivor``: names, type and edges (no duplicate current edge)."""
         edges = self.touching(loser)
-        self.require_outs(
-            (survivor if r.source == loser else r.source, r.relation) for r in edges if r.valid_to is None
-        )
+
+        def moved(end: str) -> str:
+            return survivor if end == loser else end
+
+        current = [r for r in edges if r.valid_to is None]
+        self.require_triples((moved(r.source), r.relation, moved(r.target)) for r in current)
         for row in self.names.values():
             if row is not None and row.entity_id == loser:
                 row.entity_id = survivor
@@ -301,15 +327,11 @@ class Planner:
         if kept.type is None:
             kept.type = self.entities[loser].type
         for edge in edges:
-            source = survivor if edge.source == loser else edge.source
-            target = survivor if edge.target == loser else edge.target
+            source, target = moved(edge.source), moved(edge.target)
             dup = None
             if edge.valid_to is None:
-                dup = next(
-                    (r for r in self.out(source, edge.relation)
-                     if r.target == target and r.valid_to is None and r.id != edge.id),
-                    None,
-                )  # fmt: skip
+                same = self.between(source, edge.relation, target)
+                dup = next((r for r in same if r.valid_to is None and r.id != edge.id), None)
             if dup is None:
                 edge.source, edge.target = source, target
                 continue
@@ -329,7 +351,7 @@ class Planner:
         target = self.resolve(add, add.target)
         # Resolving the target may have merged the source into an older entity.
         source = first if first == target else self.lookup(add.owner, add.source.normal) or first
-        same = [r for r in self.out(source, add.relation) if r.target == target]
+        same = self.between(source, add.relation, target)
         if any(m.memory_id == add.memory_id for r in same for m in self.mentions[r.id]):
             return  # this memory already asserted it: a replay
         current = next((r for r in same if r.valid_to is None), None)
@@ -355,8 +377,12 @@ class Planner:
         if source is None or (close.target is not None and target is None):
             return
         valid_to = micros(close.valid_to)
-        for edge in self.out(source, close.relation):
-            if edge.valid_to is None and edge.valid_from <= valid_to and target in (None, edge.target):
+        if target is None:
+            edges = self.out(source, close.relation)
+        else:
+            edges = self.between(source, close.relation, target)
+        for edge in edges:
+            if edge.valid_to is None and edge.valid_from <= valid_to:
                 edge.valid_to, edge.reason = valid_to, close.reason
                 self.diff.closed.append(self._triple(edge))
 

@@ -119,7 +119,7 @@ async def scan_relations(
     where, scoped = _page(scope, "r", after, limit, params)
     order = "r.created_at, r.seq" if scoped else "r.seq"
     cypher = (
-        f"MATCH (s:Entity)-[r:RELATES]->(t:Entity) WHERE {where} WITH s, r, t ORDER BY {order} LIMIT $limit "
+        f"MATCH (s)-[r:RELATES]->(t) WHERE {where} WITH s, r, t ORDER BY {order} LIMIT $limit "
         "CALL { WITH r MATCH (m:Mention {relation_id: r.id}) "
         "RETURN collect([m.seq, m.memory_id, m.run_id, m.valid_to]) AS mentions } "
         "RETURN r.id, r.user_id, r.agent_id, s.id, r.relation, t.id, r.memory_id, r.run_id, r.valid_from, "

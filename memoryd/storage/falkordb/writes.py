@@ -55,13 +55,26 @@ CALL {{
     MATCH (n:Name {{key: o[0]}})
     RETURN collect([n.entity_id, o[1]]) AS named
 }}
-WITH seq, names, named + $outs AS outs
+CALL {{
+    UNWIND $named_triples AS o
+    MATCH (a:Name {{key: o[0]}})
+    MATCH (b:Name {{key: o[2]}})
+    RETURN collect([a.entity_id, o[1], b.entity_id]) AS named_triples
+}}
+WITH seq, names, named + $outs AS outs, named_triples + $triples AS triples
 CALL {{
     WITH outs
     UNWIND outs AS o
     MATCH (:Entity {{id: o[0]}})-[r:RELATES]->()
     WHERE r.relation = o[1]
     RETURN collect(r.id) AS by_out
+}}
+CALL {{
+    WITH triples
+    UNWIND triples AS o
+    MATCH (:Entity {{id: o[0]}})-[r:RELATES]->(:Entity {{id: o[2]}})
+    WHERE r.relation = o[1]
+    RETURN collect(r.id) AS by_triple
 }}
 CALL {{
     UNWIND $touching AS x
@@ -73,12 +86,12 @@ CALL {{
     MATCH (m:Mention {{memory_id: x}})
     RETURN collect(m.relation_id) AS by_memory
 }}
-WITH seq, names, outs, by_out + by_entity + by_memory AS ids
+WITH seq, names, outs, triples, by_memory, by_out + by_triple + by_entity + by_memory AS ids
 CALL {{
     WITH ids
     UNWIND ids AS x
     WITH DISTINCT x
-    MATCH (s:Entity)-[r:RELATES {{id: x}}]->(t:Entity)
+    MATCH (s)-[r:RELATES {{id: x}}]->(t)
     RETURN collect({RELATION}) AS relations
 }}
 CALL {{
@@ -88,16 +101,19 @@ CALL {{
     MATCH (m:Mention {{relation_id: x}})
     RETURN collect([m.relation_id, m.memory_id, m.run_id, m.valid_to, m.seq]) AS mentions
 }}
-WITH seq, names, outs, relations, mentions,
-     [n IN names | n[3]] + [r IN relations | r[3]] + [r IN relations | r[5]] + $entities + $touching AS eids
+WITH seq, names, outs, triples, relations, mentions,
+     [n IN names | n[3]] + [r IN relations | r[3]] + [r IN relations | r[5]] + $entities + $touching AS eids,
+     [r IN relations WHERE r[0] IN by_memory | r[3]] + [r IN relations WHERE r[0] IN by_memory | r[5]]
+       + $entities AS counted
 CALL {{
-    WITH eids
+    WITH eids, counted
     UNWIND eids AS x
-    WITH DISTINCT x
+    WITH DISTINCT x, counted
     MATCH (e:Entity {{id: x}})
-    RETURN collect({_ENTITY[:-1]}, size([(e)-[q:RELATES]-() | 1])]) AS entities
+    RETURN collect({_ENTITY[:-1]},
+                   CASE WHEN x IN counted THEN size([(e)-[q:RELATES]-() | 1]) ELSE -1 END]) AS entities
 }}
-RETURN seq, names, outs, relations, mentions, entities
+RETURN seq, names, outs, triples, relations, mentions, entities
 """
 
 WRITE = """
@@ -158,17 +174,23 @@ RETURN meta.seq
 def load_params(
     *,
     keys: Sequence[str] = (),
+    named_triples: Sequence[Sequence[str]] = (),
+    triples: Sequence[Sequence[str]] = (),
     named_outs: Sequence[Sequence[str]] = (),
     outs: Sequence[Sequence[str]] = (),
     touching: Sequence[str] = (),
     entities: Sequence[str] = (),
     memories: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The parameters of :data:`LOAD`: names by key, relations out of the entity a name key
-    denotes (``named_outs``: [key, relation]) or of an entity (``outs``: [id, relation]), every
-    relation touching ``touching``, the entities ``entities``, every mention of ``memories``."""
+    """The parameters of :data:`LOAD`: names by key, relations between the entities two name keys
+    denote (``named_triples``: [key, relation, key]) or two entities (``triples``: [id, relation,
+    id]), out of the entity a name key denotes (``named_outs``: [key, relation]) or of an entity
+    (``outs``: [id, relation]), every relation touching ``touching``, the entities ``entities``,
+    every mention of ``memories``."""
     return {
         "keys": list(keys),
+        "named_triples": [list(o) for o in named_triples],
+        "triples": [list(o) for o in triples],
         "named_outs": [list(o) for o in named_outs],
         "outs": [list(o) for o in outs],
         "touching": list(touching),
@@ -178,29 +200,34 @@ def load_params(
 
 
 def first_need(write: GraphWrite) -> dict[str, Any]:
-    """What a write is sure to read: the names it resolves, the relations out of the entities
-    they name with the relation it adds or closes, and the mentions of the memories it ends or
+    """What a write is sure to read: the names it resolves, the relations it adds (between any
+    two entities its names may denote) or closes, and the mentions of the memories it ends or
     deletes. Anything more (an alias merge) the plan asks for itself."""
     keys: dict[str, None] = {}
+    named_triples: dict[tuple[str, str, str], None] = {}
     named_outs: dict[tuple[str, str], None] = {}
     for add in write.adds:
-        for name in (add.source, add.target):
-            for normal in (name.normal, *(n for _, n in name.aliases)):
-                keys[name_key(add.owner, normal)] = None
-        for normal in (add.source.normal, *(n for _, n in add.source.aliases)):
-            named_outs[(name_key(add.owner, normal), add.relation)] = None
+        sources = [name_key(add.owner, n) for n in (add.source.normal, *(n for _, n in add.source.aliases))]
+        targets = [name_key(add.owner, n) for n in (add.target.normal, *(n for _, n in add.target.aliases))]
+        keys.update(dict.fromkeys([*sources, *targets]))
+        named_triples.update(dict.fromkeys((s, add.relation, t) for s in sources for t in targets))
     for close in write.closes:
-        keys[name_key(close.owner, close.source)] = None
-        if close.target is not None:
+        source = name_key(close.owner, close.source)
+        keys[source] = None
+        if close.target is None:
+            named_outs[(source, close.relation)] = None
+        else:
             keys[name_key(close.owner, close.target)] = None
-        named_outs[(name_key(close.owner, close.source), close.relation)] = None
+            named_triples[(source, close.relation, name_key(close.owner, close.target))] = None
     memories = dict.fromkeys([*write.deletes, *(mid for mid, _ in write.ended)])
-    return load_params(keys=list(keys), named_outs=list(named_outs), memories=list(memories))
+    return load_params(keys=list(keys), named_triples=list(named_triples), named_outs=list(named_outs),
+                       memories=list(memories))  # fmt: skip
 
 
 def need_params(need: Need) -> dict[str, Any]:
     return load_params(
         keys=need.keys,
+        triples=need.triples,
         outs=need.outs,
         touching=need.touching,
         entities=need.entities,
@@ -212,6 +239,7 @@ def covers_more(snap: Snapshot, need: Need) -> bool:
     """Whether loading ``need`` adds anything to what ``snap`` covers."""
     return bool(
         set(need.keys) - snap.names.keys()
+        or set(need.triples) - snap.triples
         or set(need.outs) - snap.outs
         or set(need.touching) - snap.touching
         or set(need.entities) - snap.degree.keys()
@@ -221,7 +249,7 @@ def covers_more(snap: Snapshot, need: Need) -> bool:
 
 def loaded(snap: Snapshot | None, row: list[Any], params: dict[str, Any]) -> Snapshot:
     """``snap`` (None: a new one) with the rows of one :data:`LOAD` added, and what they cover."""
-    seq, names, outs, relations, mentions, entities = row
+    seq, names, outs, triples, relations, mentions, entities = row
     if snap is None:
         snap = Snapshot(int(seq or 0))
     keys = set(params["keys"])
@@ -239,10 +267,12 @@ def loaded(snap: Snapshot | None, row: list[Any], params: dict[str, Any]) -> Sna
     for values in entities:
         entity = EntityState(*values[:-1])
         snap.entities[entity.id] = entity
-        snap.degree[entity.id] = int(values[-1])
+        if values[-1] >= 0:  # counted only where a delete or an end may leave the entity unused
+            snap.degree[entity.id] = int(values[-1])
     for entity_id in params["entities"]:
         snap.degree.setdefault(entity_id, 0)  # not in the graph: nothing touches it
     snap.outs.update((str(e), str(r)) for e, r in outs)
+    snap.triples.update((str(s), str(r), str(t)) for s, r, t in triples)
     snap.touching.update(params["touching"])
     snap.memories.update(params["memories"])
     return snap
