@@ -171,7 +171,7 @@ class Storage:
                 self.records.before_commit(self.vectors.reset)
             else:
                 await self.vectors.reset()
-            await self.graph.reset()
+            await self.graph.reset()  # a graph outside the transaction stages its own step, after
             if self.usage is not None:
                 await self.usage.reset()
             if self.segments is not None:
