@@ -158,61 +158,50 @@ async def _write(
     # added between reading the memories and the history left history of no memory behind.
     snapshot = getattr(mem.storage.records, "snapshot", None)
     async with snapshot() if snapshot is not None else nullcontext():
-        await _write_all(mem, out, scope, vectors, page_size, progress, counts)
-
-
-async def _write_all(
-    mem: AsyncMemory,
-    out: TextIO,
-    scope: Scope,
-    vectors: bool,
-    page_size: int,
-    progress: Progress | None,
-    counts: dict[str, int],
-) -> None:
-    storage = mem.storage
-    out.write(
-        dumps(
-            header_doc(
-                scope=None if scope.is_empty else scope,
-                embedder=identity(mem.settings, mem.loaded_embedder),
-                index_format=INDEX_FORMAT,
-                vectors=vectors,
-                exported_at=utcnow(),
+        storage = mem.storage
+        out.write(
+            dumps(
+                header_doc(
+                    scope=None if scope.is_empty else scope,
+                    embedder=identity(mem.settings, mem.loaded_embedder),
+                    index_format=INDEX_FORMAT,
+                    vectors=vectors,
+                    exported_at=utcnow(),
+                )
             )
+            + "\n"
         )
-        + "\n"
-    )
 
-    def tell(phase: str, advance: int, total: int | None = None) -> None:
-        if progress is not None:
-            progress(phase, advance, total)
+        def tell(phase: str, advance: int, total: int | None = None) -> None:
+            if progress is not None:
+                progress(phase, advance, total)
 
-    total = (await storage.records.page(scope, None, limit=1, offset=0, include_expired=True)).total
-    tell("memories", 0, total)
-    cursor: str | None = None
-    while True:
-        page, cursor = await storage.records.scan(scope, after=cursor, limit=page_size)
-        ids = [m.id for m in page]
-        vecs = await storage.vectors.vectors(ids) if vectors and ids else {}
-        terms = await storage.keywords.terms(ids) if vectors and ids else {}
-        for m in page:
-            out.write(dumps(memory_doc(m, vecs.get(m.id), terms.get(m.id))) + "\n")
-        counts["memory"] = counts.get("memory", 0) + len(page)
-        tell("memories", len(page), total)
-        if cursor is None:
-            break
-    copy = partial(_copy, out, scope, page_size, tell=tell)
-    counts["history"] = await copy("history", storage.records.scan_history, history_doc)
-    counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
-    counts["relation"] = await copy("relation", storage.graph.scan_relations, relation_doc)
-    counts["tier_segment"] = counts["tier_turn"] = 0
-    if storage.segments is not None:  # the memory hierarchy, when the store keeps one
-        tiers = storage.segments
-        segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in (tier_segment_doc, tier_turn_doc))
-        counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
-        counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc)
-    out.write(dumps(end_doc(counts)) + "\n")
+        total = (await storage.records.page(scope, None, limit=1, offset=0, include_expired=True)).total
+        tell("memories", 0, total)
+        cursor: str | None = None
+        while True:
+            page, cursor = await storage.records.scan(scope, after=cursor, limit=page_size)
+            ids = [m.id for m in page]
+            vecs = await storage.vectors.vectors(ids) if vectors and ids else {}
+            terms = await storage.keywords.terms(ids) if vectors and ids else {}
+            for m in page:
+                out.write(dumps(memory_doc(m, vecs.get(m.id), terms.get(m.id))) + "\n")
+            counts["memory"] = counts.get("memory", 0) + len(page)
+            tell("memories", len(page), total)
+            if cursor is None:
+                break
+        copy = partial(_copy, out, scope, page_size, tell=tell)
+        counts["history"] = await copy("history", storage.records.scan_history, history_doc)
+        counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
+        counts["relation"] = await copy("relation", storage.graph.scan_relations, relation_doc)
+        counts["tier_segment"] = counts["tier_turn"] = 0
+        if storage.segments is not None:  # the memory hierarchy, when the store keeps one
+            tiers = storage.segments
+            docs = (tier_segment_doc, tier_turn_doc)
+            segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in docs)
+            counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
+            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc)
+        out.write(dumps(end_doc(counts)) + "\n")
 
 
 async def _copy(
