@@ -194,6 +194,11 @@ class FalkorDBConfig(_Section):
         description="Graph name: one per store (a tenant's store adds `-<tenant>`).",
     )
     timeout: float = Field(10.0, gt=0, le=600, description="Seconds a FalkorDB call may take.")
+    recreate: bool = Field(
+        False,
+        description="Open even when the graph this store made is gone (wiped, or `graph` names another): "
+        "a new, empty one is made and the relations the old one held are lost.",
+    )
 
 
 class StorageConfig(_Section):

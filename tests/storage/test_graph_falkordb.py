@@ -143,6 +143,32 @@ async def test_a_graph_another_store_owns_is_refused_and_so_is_a_key_memoryd_did
         client.close()
 
 
+async def test_a_graph_wiped_under_a_store_is_refused_at_open_not_recreated_empty(tmp_path: Path) -> None:
+    # A fresh open made a new, empty graph in its place: every read then answered nothing.
+    config = settings(tmp_path)
+    async with opened(config) as store:
+        await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+    client = redis.Redis.from_url(falkordb_url())
+    try:
+        client.execute_command("GRAPH.DELETE", config.storage.falkordb.graph)  # a wipe, a lost volume
+    finally:
+        client.close()
+    with pytest.raises(StorageError) as err:
+        async with opened(config):
+            pass
+    assert err.value.field == "storage.falkordb.graph" and "is gone" in err.value.message
+    assert "storage.falkordb.recreate" in err.value.message
+    renamed = settings(tmp_path, graph=graph_for(tmp_path / "renamed"))  # the setting names another
+    with pytest.raises(StorageError, match="this store's graph is"):
+        async with opened(renamed):
+            pass
+    async with opened(settings(tmp_path, recreate=True)) as store:  # the operator's choice, once
+        assert await graph_of(store) == []
+        await remember(store, "Alice works at Initech", ("Alice", "works_at", "Initech"))
+    async with opened(config) as store:  # the new graph is this store's now
+        assert await graph_of(store) == [("Alice", "works_at", "Initech", True)]
+
+
 async def test_a_write_falkordb_refuses_leaves_no_sqlite_rows(tmp_path: Path) -> None:
     """FalkorDB out of memory (maxmemory) refuses writes and still answers reads: the write reads
     the graph, plans it, has its one write refused, and the records roll back with it."""

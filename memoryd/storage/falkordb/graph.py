@@ -48,7 +48,7 @@ from memoryd.graph.writes import GraphWrite, graph_write
 from memoryd.models import Scope, utcnow
 from memoryd.storage.base import ChangeSet, RecordStore
 from memoryd.storage.falkordb import reads, rows, writes
-from memoryd.storage.falkordb.client import URL_SETTING, GraphClient
+from memoryd.storage.falkordb.client import GRAPH_SETTING, URL_SETTING, GraphClient
 from memoryd.storage.portable import EntityRow, RelationRow
 from memoryd.storage.resources import Resources
 
@@ -56,6 +56,8 @@ __all__ = ["FalkorDBGraphStore"]
 
 T = TypeVar("T")
 
+
+MADE_KEY = "falkordb_graph"  # the store's meta entry naming the graph it made
 
 def _nul(value: Any) -> bool:
     """Whether ``value`` (text, or rows of it) holds a NUL character, where FalkorDB's strings end."""
@@ -100,9 +102,27 @@ class FalkorDBGraphStore:
         return cls(GraphClient(resources.settings.storage.falkordb), resources.records())
 
     async def open(self) -> None:
+        """Open this store's graph, making it on the store's first open. A graph the store made
+        that is gone (wiped, a server started without its data, or ``graph`` naming another) is
+        refused: an empty graph in its place would answer every read with nothing, silently."""
         from memoryd.storage import store_id  # the package imports this module's siblings
 
-        await self.client.open(await store_id(self.records))
+        store = await store_id(self.records)
+        made = await self.records.get_meta(MADE_KEY)
+        if made is not None and not self.client.config.recreate and await self.client.meta() is None:
+            if made == self.client.name:
+                what = f"{self.client.what} is gone, though this store made it"
+            else:
+                what = f"{self.client.what} does not exist, and this store's graph is {made!r}"
+            raise StorageError(
+                f"{what}: opening an empty one would lose its relations without a word. Restore the "
+                f"graph (a FalkorDB backup), point {GRAPH_SETTING} at it, or set "
+                "storage.falkordb.recreate = true once to start an empty graph",
+                field=GRAPH_SETTING,
+            )
+        await self.client.open(store)
+        if made != self.client.name:
+            await self.records.set_meta(MADE_KEY, self.client.name)
 
     async def close(self) -> None:
         await self.client.close()
