@@ -31,6 +31,7 @@ from memoryd.cli.output import (
     checks_table,
     config_text,
     errors_to_exit,
+    health_check_exit,
     history_table,
     hits_table,
     page_table,
@@ -152,15 +153,16 @@ def serve(
 ) -> None:
     """Run the REST server (the default command)."""
     state = CliState.of(ctx, json_out)
-    settings = state.require_settings()
     if check:
         from memoryd.cli.probe import ready
 
-        answer = ready(settings, host, port)
-        colour = "green" if answer.ok else "red"
-        line = f"[{colour}]{escape(answer.detail)}[/{colour}] · {escape(answer.url)}"
-        state.output.emit(answer.to_dict(), line)
-        raise typer.Exit(0 if answer.ok else 1)
+        with health_check_exit():
+            answer = ready(state.require_settings(), host, port)
+            colour = "green" if answer.ok else "red"
+            line = f"[{colour}]{escape(answer.detail)}[/{colour}] · {escape(answer.url)}"
+            state.output.emit(answer.to_dict(), line)
+            raise typer.Exit(0 if answer.ok else 1)
+    settings = state.require_settings()
     try:
         from memoryd.server.run import serve as run_server
     except ModuleNotFoundError as exc:

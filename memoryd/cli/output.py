@@ -199,6 +199,16 @@ class CliState:
 
 
 @contextmanager
+def health_check_exit() -> Iterator[None]:
+    """A health check exits 0 (healthy) or 1: Docker reserves 2, the code of a configuration
+    error elsewhere (the error line still says what is wrong)."""
+    try:
+        yield
+    except typer.Exit as exc:
+        raise typer.Exit(0 if exc.exit_code == 0 else 1) from None
+
+
+@contextmanager
 def errors_to_exit(output: Output) -> Iterator[None]:
     """Expected errors become one red line and an exit code; never a traceback."""
     try:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.cli.output import CliState, errors_to_exit, health_check_exit
 from memoryd.config import Settings
 from memoryd.embedders.base import close_embedder, make_embedder
 from memoryd.memory import AsyncMemory
@@ -134,13 +134,13 @@ def worker(
     Run several, on one or many machines, with the same --group and distinct --consumer names.
     """
     state = CliState.of(ctx, json_out)
-    settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
     out = state.output
     if local and not check:
         raise typer.BadParameter("only goes with --check", param_hint="--local")
     if check:
-        with errors_to_exit(out):
-            report = asyncio.run(_check(settings, consumer, local))
+        with health_check_exit(), errors_to_exit(out):
+            checked = pipeline_settings(state.require_settings(), group=group, consumer=consumer)
+            report = asyncio.run(_check(checked, consumer, local))
         who = f"worker {consumer!r}" if consumer else "a worker"
         who += f" on {socket.gethostname()}" if local else ""
         verdict = f"[green]{who} is alive[/green]" if report["ok"] else f"[red]{who} is not alive[/red]"
@@ -150,6 +150,7 @@ def worker(
         )
         out.emit(report, _workers_table(report["workers"]), summary)
         raise typer.Exit(0 if report["ok"] else 1)
+    settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
     if not settings.pipeline.enabled:
         out.note("[yellow]note:[/yellow] pipeline.enabled is off, so the server does not queue adds")
     _log_to_stderr(settings.server.log_level)

@@ -188,6 +188,15 @@ def test_the_servers_health_check_command_answers_for_the_running_server(
     assert down.returncode == 1 and "no answer" in down.stdout
 
 
+def test_a_health_check_with_a_bad_setting_exits_1_not_dockers_reserved_2(tmp_path: Path) -> None:
+    env = {**_env_of("worker"), "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"), "MEMORYD_STORAGE__QDRANTT__URL": "x"}
+    for service in MEMORYD_SERVICES:
+        check = _compose()["services"][service]["healthcheck"]["test"][1:]
+        done = _run(check, env)
+        assert done.returncode == 1, (service, done.returncode, done.stderr)
+        assert "storage.qdrantt" in done.stderr  # and says which setting
+
+
 def test_the_server_check_reads_a_not_ready_answer_as_no(tmp_path: Path) -> None:
     body = {"status": "unavailable", "reason": "storage unavailable: disk I/O error"}
     with _http_answer(503, json.dumps(body)) as port:
