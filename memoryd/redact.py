@@ -11,9 +11,10 @@ from pydantic import BaseModel, SecretStr
 
 __all__ = ["is_url", "mask", "mask_url", "masked", "secret_urls"]
 
-# The userinfo of a URL ("scheme://user:password@"), up to its last "@" before the path (as urlsplit
-# reads it), in a URL or in a message quoting one.
-_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+# The userinfo of a URL ("scheme://user:password@"), in a URL or in a message quoting one: up to
+# the last "@" of the URL, so a password holding "/", "?" or "#" (not percent-encoded, as people
+# write them) is masked whole, even if it makes a host of "@"s in a path masked too.
+_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s\"'<>]*)@")
 _SECRET_PARAM = re.compile(
     r"(?i)(?<![A-Za-z0-9_])(?P<key>password|passwd|pwd|token|api_key|apikey|secret)=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
 )
