@@ -377,3 +377,120 @@ async def test_a_random_history_leaves_the_same_graph_as_the_embedded_store(tmp_
                 await copy.reset()
             await reference.reset()
             await store.reset()
+
+
+async def test_a_write_from_an_older_read_is_refused_even_when_the_other_write_only_ended_memories(
+    tmp_path: Path,
+) -> None:
+    # Two SQLite files of one store (a copied or restored file) on one graph: B ends a memory after
+    # A read the graph; only writes that created rows moved the guard's counter, so A's stale write
+    # landed and closed the relation B had kept asserted by A's new memory.
+    import shutil
+
+    a_path = settings(tmp_path, "a.db")
+    async with opened(a_path) as first:
+        m1 = await remember(first, "Alice likes tea", ("Alice", "likes", "tea"))
+    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
+    async with opened(a_path) as a, opened(settings(tmp_path, "b.db")) as b:
+        real = a.graph.client.query  # type: ignore[attr-defined]
+        fired: list[bool] = []
+
+        async def racing(doing: str, cypher: str, params: Any = None, *, write: bool = False) -> Any:
+            rows = await real(doing, cypher, params, write=write)
+            if doing == "reading the graph" and not fired:  # A has read; B writes now
+                fired.append(True)
+                ended = m1.with_changes(valid_to=T0 + timedelta(days=1))
+                await b.commit(ChangeSet(upserts=[StoredMemory(ended)], graph_close_memories=[m1.id]))
+            return rows
+
+        a.graph.client.query = racing  # type: ignore[attr-defined]
+        m3 = record("Alice still likes tea", days=2)
+        with pytest.raises(StorageError, match="changed while"):
+            await a.commit(ChangeSet(upserts=[stored(m3, unit(1))], graph_add=[draft(m3, "Alice", "likes", "tea")]))
+        assert await a.records.get_many([m3.id]) == {}  # rolled back with it: retried, it plans anew
+
+
+class _DropProxy:
+    """A loopback TCP proxy to a server that, once armed, passes on the next request holding
+    ``marker`` and cuts the connection before its answer comes back (the write landed, its answer
+    was lost)."""
+
+    def __init__(self, target: int, marker: bytes = b"SET meta.seq = $next") -> None:
+        import asyncio
+        import threading
+
+        self.target, self.marker, self.armed = target, marker, False
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+            started.set()
+            self.loop.run_forever()
+
+        threading.Thread(target=run, daemon=True).start()
+        started.wait(5)
+
+    async def _handle(self, client_r: Any, client_w: Any) -> None:
+        import asyncio
+
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target)
+        cut = asyncio.Event()
+
+        async def up() -> None:
+            while data := await client_r.read(65536):
+                server_w.write(data)
+                await server_w.drain()
+                if self.armed and self.marker in data:
+                    self.armed = False
+                    cut.set()
+                    await asyncio.sleep(0.3)  # the server applies it meanwhile
+                    return
+
+        async def down() -> None:
+            while data := await server_r.read(65536):
+                await asyncio.sleep(0)
+                if cut.is_set():
+                    return
+                client_w.write(data)
+                await client_w.drain()
+
+        try:
+            await asyncio.wait([asyncio.ensure_future(up()), asyncio.ensure_future(down())], return_when="FIRST_COMPLETED")
+        finally:
+            for w in (client_w, server_w):
+                w.close()
+
+
+async def test_a_write_whose_answer_was_lost_after_it_landed_is_a_success_not_a_503(tmp_path: Path) -> None:
+    # The driver sent it again on a new connection; the guard refused the resend, and the store
+    # said "not applied": SQLite rolled back what the graph kept.
+    proxy = _DropProxy(int(falkordb_url().rsplit(":", 1)[1]))
+    async with opened(settings(tmp_path, url=f"redis://127.0.0.1:{proxy.port}", timeout=2)) as store:
+        await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+        proxy.armed = True
+        m2 = await remember(store, "Alice likes tea", ("Alice", "likes", "tea"), days=1)
+        assert not proxy.armed  # the answer of that write was indeed cut
+        assert m2.id in await store.records.get_many([m2.id])
+        assert ("Alice", "likes", "tea", True) in await graph_of(store)
+        assert await store.graph.check() == []
+
+
+def test_a_password_with_url_characters_never_shows(tmp_path: Path) -> None:
+    from memoryd.storage.falkordb.client import GraphClient
+
+    config = settings(tmp_path, url="redis://:Sup3r/Secret@127.0.0.1:6379")
+    shown = json_of(config.redacted()) + GraphClient(config.storage.falkordb).what
+    assert "Sup3r" not in shown and "Secret" not in shown
+    client = GraphClient(config.storage.falkordb)
+    with pytest.raises(Exception) as err:
+        client._graph()  # redis-py reads "Sup3r" as a port
+    assert "Sup3r" not in str(err.value) and "Secret" not in str(err.value)
+
+
+def json_of(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)

@@ -53,7 +53,7 @@ _META = "MATCH (m:Meta) RETURN m.store, m.seq, m.version"
 # query keeps their ids, so the next run of it would write properties nobody can read.
 _PROPERTIES = (
     "id owner owner_run user_id agent_id name normal type created_at seq key entity_id relation "
-    "memory_id run_id valid_from valid_to reason relation_id store version"
+    "memory_id run_id valid_from valid_to reason relation_id store version write_token"
 ).split()
 _NAMES = (
     "CREATE (a:Entity {props})-[r:RELATES {props}]->(b:Name {props}) CREATE (c:Mention {props}) "
@@ -88,8 +88,12 @@ class GraphClient:
                     # write retried after it landed fails on the graph's counter (never twice).
                     retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
                 )
-            except ValueError as exc:
-                raise ConfigError(f"{URL_SETTING} is not a Redis URL: {exc}", field=URL_SETTING) from None
+            except ValueError:  # its message may quote a piece of the password
+                raise ConfigError(
+                    f"{URL_SETTING} is not a valid Redis URL (redis://[:password@]host:port; "
+                    "percent-encode /, ?, # and @ in the password)",
+                    field=URL_SETTING,
+                ) from None
             self._graph_ = AsyncGraph(self._redis, self.name)
         return self._graph_
 

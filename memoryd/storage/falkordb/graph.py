@@ -184,13 +184,29 @@ class FalkorDBGraphStore:
             return planner.diff
 
     async def _commit(self, doing: str, cypher: str, params: dict[str, Any]) -> None:
-        found = await self.client.query(doing, cypher, params, write=True)
+        token = params.get("token")
+        try:
+            found = await self.client.query(doing, cypher, params, write=True)
+        except StorageError:
+            if token is not None and await self._landed(token):
+                return  # the answer was lost (a dropped connection, a timeout), not the write
+            raise
+        if not found and token is not None and await self._landed(token):
+            return  # the driver sent it again after it had landed: the guard refused the resend
         if not found:
             raise StorageError(
                 f"{self.client.what} changed while {doing} (another process writing it without this "
                 "store's SQLite lock, or its Meta node gone?): the write was not applied",
                 field=URL_SETTING,
             )
+
+    async def _landed(self, token: str) -> bool:
+        """Whether the graph's last write is the one that left ``token`` (False when unsure)."""
+        try:
+            rows = await self.client.query("checking a write", "MATCH (m:Meta) RETURN m.write_token")
+        except StorageError:
+            return False
+        return bool(rows) and rows[0][0] == token
 
     async def reset(self) -> None:
         async def wipe() -> None:

@@ -12,6 +12,7 @@ which relation, in which session, until when). One ``(:Meta)`` node holds the gr
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -118,7 +119,7 @@ RETURN seq, names, outs, triples, relations, mentions, entities
 
 WRITE = """
 MATCH (meta:Meta) WHERE meta.seq = $seq
-SET meta.seq = $next
+SET meta.seq = $next, meta.write_token = $token
 WITH meta
 CALL { UNWIND $repoint AS p MATCH (n:Name {entity_id: p[0]}) SET n.entity_id = p[1] }
 CALL { UNWIND $drop_names_of AS x MATCH (n:Name {entity_id: x}) DELETE n }
@@ -285,9 +286,13 @@ def _owner_run(owner: str) -> str | None:
 
 
 def delta_params(delta: Delta) -> dict[str, Any]:
+    """The parameters of :data:`WRITE`: every write moves the graph's counter (a delete or an end
+    too, which create no row: else a writer holding an older read passes the guard), and leaves
+    a token of its own, by which a write whose answer was lost is known to have landed."""
     return {
         "seq": delta.seq,
-        "next": delta.next_seq,
+        "next": max(delta.next_seq, delta.seq + 1),
+        "token": uuid.uuid4().hex,
         "repoint": [list(p) for p in delta.repoint],
         "drop_names_of": delta.drop_names_of,
         "name_deletes": delta.name_deletes,
