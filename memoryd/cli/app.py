@@ -40,7 +40,8 @@ from memoryd.cli.output import (
     record_table,
     run_with_memory,
 )
-from memoryd.config import CONFIG_ENV, Settings, load_settings
+from memoryd.config import Settings, load_settings
+from memoryd.config_sources import CONFIG_ENV
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, id_tag

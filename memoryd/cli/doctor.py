@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memoryd.config import ALIASES, CONFIG_ENV, ENV_PREFIX, Settings, env_key
+from memoryd.config import Settings, env_key
+from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
