@@ -499,10 +499,7 @@ class Worker:
             if at is None or job.event.created_at.timestamp() * 1000 > at:
                 kept.append(job)
                 continue
-            result = {"results": [], "skipped": _ERASED}
-            event_id, attempts = job.event.event_id, job.attempts
-            skipped = Outcome("done", job.delivery, event_id=event_id, result=result, attempts=attempts)
-            outcomes.append(skipped)
+            outcomes.append(self._skipped(job, _ERASED))
         return kept
 
     async def _run_scope(self, memory: AsyncMemory, calls: list[AddCall]) -> list[Outcome]:
@@ -526,9 +523,9 @@ class Worker:
                 results = await self._add(memory, call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome: retry or dead letter
             if isinstance(exc, EventAppliedError) and len(call.jobs) == 1:
-                return [self._applied(call.jobs[0])]  # another delivery of it, or the synchronous path
+                return [self._skipped(call.jobs[0], _APPLIED)]  # another delivery of it, or the sync path
             if isinstance(exc, EventErasedError) and len(call.jobs) == 1:
-                return [self._erased(call.jobs[0])]  # its user was erased while it ran
+                return [self._skipped(call.jobs[0], _ERASED)]  # its user was erased while it ran
             if len(call.jobs) > 1 and not is_transient(exc):
                 out: list[Outcome] = []  # find the culprit: each event on its own
                 for job, start, count in zip(call.jobs, call.offsets, call.counts):
@@ -551,7 +548,7 @@ class Worker:
         def done(job: Job) -> bool:
             return applied.get(job.event.event_id) == job.event.payload.digest()
 
-        outcomes.extend(self._applied(job) for job in jobs if done(job))
+        outcomes.extend(self._skipped(job, _APPLIED) for job in jobs if done(job))
         return [job for job in jobs if not done(job)]
 
     def _gave_up(self, job: Job) -> Outcome:
@@ -563,17 +560,11 @@ class Worker:
         return self._dead(d, job.event.event_id, gave_up, job.attempts)
 
     @staticmethod
-    def _erased(job: Job) -> Outcome:
+    def _skipped(job: Job, why: str) -> Outcome:
+        """Done with nothing stored (the store had it already, or its user was erased), saying why."""
         event_id = job.event.event_id
-        log.info("event %s: its user was erased while it ran; nothing stored", event_id)
-        result = {"results": [], "skipped": _ERASED}
-        return Outcome("done", job.delivery, event_id=event_id, result=result, attempts=job.attempts)
-
-    @staticmethod
-    def _applied(job: Job) -> Outcome:
-        event_id = job.event.event_id
-        log.info("event %s: applied to the store already; nothing stored again", event_id)
-        result = {"results": [], "skipped": _APPLIED}
+        log.info("event %s: nothing stored: %s", event_id, why)
+        result = {"results": [], "skipped": why}
         return Outcome("done", job.delivery, event_id=event_id, result=result, attempts=job.attempts)
 
     def _failed(self, job: Job, exc: BaseException) -> Outcome:
