@@ -428,10 +428,7 @@ class SQLiteDatabase:
         return conn
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            return fn(self._reader())
-        except sqlite3.Error as exc:
-            raise translate_errors(exc) from exc
+        return _read_on(self._reader(), fn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], *, point: bool = False) -> T:
         """Run ``fn(conn)`` on a reader thread; with ``point``, here.

@@ -87,6 +87,9 @@ _COLS = (
     "event_time, created_at, updated_at, hash, valid_from, valid_to"
 )
 
+# Every column but the id, set from a row as _memory_row makes it (its id moved to the end).
+_SETS = ", ".join(f"{c.strip()} = ?" for c in _COLS.split(",")[1:])
+_UPDATE_ROW = f"UPDATE memories SET {_SETS} WHERE id = ?"
 
 DAMAGED_KEY = "memoryd_damaged"  # metadata of a row whose stored JSON cannot be read
 
@@ -192,8 +195,7 @@ def _user_key(user_id: str) -> str:
 def _update_rows(conn: sqlite3.Connection, updates: list[tuple[Any, ...]]) -> None:
     """Rewrite stored memories (each row: every column but the id, then the id); a memory that is
     gone fails the whole write (:class:`StaleWriteError`): what was planned from it is stale."""
-    sets = ", ".join(f"{c.strip()} = ?" for c in _COLS.split(",")[1:])
-    changed = conn.executemany(f"UPDATE memories SET {sets} WHERE id = ?", updates).rowcount
+    changed = conn.executemany(_UPDATE_ROW, updates).rowcount
     if changed == len(updates):
         return
     ids = [u[-1] for u in updates]
