@@ -1,8 +1,9 @@
-"""Another process's commits empty a server's caches of the file; commands that only read must not.
+"""Another process's commits drop what a server cached of the rows they touched, and only that.
 
 Every memoryd command opens the store, which creates the schema when missing: that write changed
 no row, yet it counted as a commit, and the server threw away every index partition and record
-cache (a 30k-memory user's next search: 7 ms -> 530 ms)."""
+cache (a 30k-memory user's next search: 7 ms -> 530 ms). Then any foreign write emptied them all:
+a worker writing for other users cost a server's loaded users the same reload, every time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pathlib import Path
 
 from memoryd import AsyncMemory, load_settings
 from memoryd.embedders.use import USEEmbedder
-from memoryd.storage.sqlite.database import SQLiteDatabase
+from memoryd.storage.sqlite.keywords import SQLiteKeywordIndex
+from memoryd.storage.sqlite.vectors import SQLiteVectorIndex
+
+
+def _loads(mem: AsyncMemory) -> tuple[int, int]:
+    vectors, keywords = mem.storage.vectors, mem.storage.keywords
+    assert isinstance(vectors, SQLiteVectorIndex) and isinstance(keywords, SQLiteKeywordIndex)
+    return vectors.cache.loads, keywords.cache.loads
 
 
 async def test_opening_and_reading_the_store_elsewhere_keeps_the_servers_caches(
@@ -19,14 +27,35 @@ async def test_opening_and_reading_the_store_elsewhere_keeps_the_servers_caches(
     settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
     async with AsyncMemory(settings, embedder=embedder) as server:
         await server.add([f"note {i} about the garden" for i in range(20)], user_id="ana")
-        db = server.storage.records.db  # type: ignore[attr-defined]
-        assert isinstance(db, SQLiteDatabase)
-        before = db.epoch()
+        await server.search("garden", user_id="ana")  # ana's partitions are loaded
+        before = _loads(server)
         async with AsyncMemory(settings, embedder=embedder) as command:  # `memoryd list`, say
             assert len((await command.get_all(user_id="ana")).items) == 20
             assert await command.history((await command.get_all(user_id="ana")).items[0].id)
-        assert db.epoch() == before  # nothing of the file changed: the caches stand
-        async with AsyncMemory(settings, embedder=embedder) as writer:  # `memoryd add`
-            await writer.add("a note about the shed", user_id="bo")
-        assert db.epoch() > before  # a write of another process still empties them
+        assert len(await server.search("garden", user_id="ana", limit=50)) == 20
+        assert _loads(server) == before  # nothing of the file changed: the partitions stand
+
+
+async def test_a_write_for_another_user_elsewhere_keeps_this_users_partitions(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
+    async with AsyncMemory(settings, embedder=embedder) as server, \
+            AsyncMemory(settings, embedder=embedder) as worker:
+        await server.add([f"note {i} about the garden" for i in range(20)], user_id="ana")
+        await server.search("garden", user_id="ana")
+        before = _loads(server)
+        await worker.add("a note about the shed", user_id="bo", run_id="s1")
+        assert len(await server.search("garden", user_id="ana", limit=50)) == 20
+        assert _loads(server) == before  # bo's write left ana's partitions loaded
         assert "shed" in (await server.search("shed", user_id="bo"))[0].memory.text
+        assert "shed" in (await server.search("shed", user_id="bo", run_id="s1"))[0].memory.text
+
+        gate = (await worker.add("the garden gate is painted green", user_id="ana"))[0].id
+        hits = await server.search("garden gate painted green", user_id="ana", explain=True)
+        assert hits[0].memory.id == gate and hits[0].explain["bm25_rank"] == 1  # type: ignore[index]
+        await worker.update(gate, "the garden gate is painted blue")
+        assert (await server.search("gate painted", user_id="ana"))[0].memory.text.endswith("blue")
+        assert (await server.get(gate)).text.endswith("blue")
+        await worker.delete(gate)
+        assert gate not in {h.memory.id for h in await server.search("garden gate", user_id="ana")}

@@ -57,27 +57,38 @@ async def test_another_writer_is_seen(
 
 
 def test_a_read_begun_before_another_process_wrote_is_not_kept() -> None:
-    """Reader A takes the version, reads the old rows; another process writes (the epoch
-    moves) and reader B notices first: what A read is not stored in either cache."""
-    from memoryd.storage.sqlite.records import RecordCache
+    """Reader A takes the version and reads the old rows; another process's commit to the same
+    user is caught up with before A stores: what A read is not kept in either cache. A commit
+    to another user drops nothing of this one's."""
+    from memoryd.storage.sqlite.changes import key
+    from memoryd.storage.sqlite.record_cache import RecordCache
     from memoryd.storage.sqlite.selects import SelectCache
 
-    old = record("before")
+    old = record("before")  # user u1
     records = RecordCache(100)
-    _, missing, version = records.lookup([old.id], epoch=1)  # reader A
+    _, missing, version = records.lookup([old.id])  # reader A
     assert missing == [old.id]
-    records.lookup([old.id], epoch=2)  # reader B, after the other process's commit
+    records.foreign(frozenset({key("user_id", old.user_id)}))  # reader B catches up first
     records.store({old.id: old}, version)  # A's rows, read before that commit
-    assert records.lookup([old.id], epoch=2)[1] == [old.id]  # not served
+    assert records.lookup([old.id])[1] == [old.id]  # not served
+    records.store({old.id: old}, records.lookup([old.id])[2])
+    records.foreign(frozenset({key("user_id", "someone else")}))
+    assert records.lookup([old.id])[1] == []  # kept
+    records.foreign(frozenset({key("run_id", "r9"), key("user_id", old.user_id)}))
+    assert records.lookup([old.id])[1] == [old.id]  # dropped: its user was touched
 
     selects = SelectCache()
     scope = Scope("u1")
-    key = SelectCache.key(scope, None, False, 500)
-    kept, version = selects.lookup(key, epoch=1)
+    asked = SelectCache.key(scope, None, False, 500)
+    kept, version = selects.lookup(asked)
     assert kept is None
-    selects.lookup(key, epoch=2)
-    selects.store(key, scope, None, False, [old.id], version)
-    assert selects.lookup(key, epoch=2)[0] is None
-    kept, version = selects.lookup(key, epoch=2)  # a read at the current version is kept
-    selects.store(key, scope, None, False, [old.id], version)
-    assert selects.lookup(key, epoch=2)[0] == [old.id]
+    selects.foreign(frozenset({key("user_id", "u1")}))
+    selects.store(asked, scope, None, False, [old.id], version)
+    assert selects.lookup(asked)[0] is None
+    kept, version = selects.lookup(asked)  # a read at the current version is kept
+    selects.store(asked, scope, None, False, [old.id], version)
+    assert selects.lookup(asked)[0] == [old.id]
+    selects.foreign(frozenset({key("user_id", "u2")}))
+    assert selects.lookup(asked)[0] == [old.id]
+    selects.foreign(None)  # anything may have changed
+    assert selects.lookup(asked)[0] is None

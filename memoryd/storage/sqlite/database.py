@@ -25,6 +25,7 @@ import contextvars
 import logging
 import os
 import queue
+import secrets
 import sqlite3
 import threading
 import time
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from memoryd.errors import StorageError
+from memoryd.storage.sqlite import changes
+from memoryd.storage.sqlite.changes import Changed, Watcher
 
 __all__ = [
     "Op",
@@ -89,6 +92,10 @@ _GENERATION_TABLE = (
     "gen INTEGER NOT NULL)"
 )
 _NEXT_GENERATION = "UPDATE memoryd_generation SET gen = gen + 1 RETURNING gen"
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA main.schema_version").fetchone()[0])
 
 
 # How long the checkpoint thread waits after a commit for more to come.
@@ -168,9 +175,10 @@ class SQLiteDatabase:
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._closed = False
-        self._seen = 0  # the last commit generation this process knows of
-        self._own = -1  # the generation of this process's latest commit
-        self._epoch = 0
+        self._seen = 0  # the last commit generation whose changes this process's caches know of
+        self._writer_id = secrets.token_hex(8)  # marks this database's commits in the change log
+        self._watchers: list[Watcher] = []
+        self._catching_up = threading.Lock()
         self._checker: sqlite3.Connection | None = None
         self._committed = threading.Event()  # set by the writer, cleared by the checkpointer
         self._commits = 0  # by the writer thread
@@ -217,6 +225,7 @@ class SQLiteDatabase:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        with self._catching_up:
             if self._checker is not None:
                 self._checker.close()
                 self._checker = None
@@ -250,9 +259,13 @@ class SQLiteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread's job
+            conn.execute("PRAGMA temp_store=MEMORY")
             conn.execute(_GENERATION_TABLE)
+            conn.execute(changes.LOG_TABLE)
             conn.execute("INSERT OR IGNORE INTO memoryd_generation VALUES (1, 0)")
             self._seen = conn.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
+            changes.install(conn)
+            schema = _schema_version(conn)
         except BaseException as exc:  # noqa: BLE001 - reported to open()
             if conn is not None:
                 conn.close()  # else its file stays open (a read-only mount stays busy)
@@ -268,6 +281,9 @@ class SQLiteDatabase:
                 continue
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                if _schema_version(conn) != schema:  # another process changed it: tables recreated
+                    changes.install(conn)
+                    schema = _schema_version(conn)
                 before = conn.total_changes
                 result = None
                 for op in ops:
@@ -275,16 +291,17 @@ class SQLiteDatabase:
                 gen = None
                 if conn.total_changes != before:  # rows changed: other processes' caches must know
                     gen = conn.execute(_NEXT_GENERATION).fetchone()[0]
-                    with self._lock:
-                        self._own = gen  # ours, once committed: not a foreign write
+                    altered = _schema_version(conn) != schema  # a table dropped and rebuilt, say
+                    changes.record(conn, gen, self._writer_id, everything=altered, commits=self._commits + 1)
                 conn.execute("COMMIT")
+                if _schema_version(conn) != schema:
+                    changes.install(conn)  # a table this commit created (or dropped and recreated)
+                    schema = _schema_version(conn)
                 if gen is not None:
-                    self._observe(gen)
+                    self._own_commit(gen)
                 self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                with self._lock:
-                    self._own = -1  # that generation was never written: another process's next is not ours
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 fut.set_exception(translate_errors(exc))
@@ -393,28 +410,40 @@ class SQLiteDatabase:
             conn.close()
 
     # -- writes by other processes -----------------------------------------
-    def _observe(self, gen: int) -> None:
-        with self._lock:
-            if gen <= self._seen:
-                return
-            if not (gen == self._seen + 1 and gen == self._own):
-                self._epoch += 1  # another process committed since we last looked
-            self._seen = gen
+    def watch(self, watcher: Watcher) -> None:
+        """Call ``watcher`` with what other processes changed (:data:`changes.Changed`: the
+        scope values touched, or None for anything) whenever :meth:`catch_up` finds some. A
+        cache of this file's rows drops those; it runs on the thread that catches up, so
+        briefly and under the cache's own lock."""
+        self._watchers.append(watcher)
 
-    def epoch(self) -> int:
-        """A counter that moves whenever another process has written to the file.
+    def _own_commit(self, gen: int) -> None:
+        with self._catching_up:
+            if gen == self._seen + 1:  # nobody else committed since: nothing to read back
+                self._seen = gen
 
-        Caches of this database's rows (the index partitions) compare it with the
-        value they were built at and drop themselves when it moved, so a server
-        sees what the CLI wrote. Costs one primary-key read on a private connection.
-        """
-        with self._lock:
+    def catch_up(self) -> None:
+        """Tell the watchers what other processes committed since the last call.
+
+        Caches call it before they answer, so a server sees what a worker or the CLI wrote.
+        Costs one primary-key read on a private connection while nothing happened, and one
+        read of the change log when something did (:mod:`memoryd.storage.sqlite.changes`)."""
+        with self._catching_up:
             if self._checker is None:
                 self._checker = self._connect()
                 self._checker.execute("PRAGMA query_only=ON")
-            gen = self._checker.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
-        self._observe(gen)
-        return self._epoch
+            try:
+                now = self._checker.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
+                if now <= self._seen:
+                    return
+                changed: Changed = changes.read_since(self._checker, self._seen, now, self._writer_id)
+            except sqlite3.Error as exc:
+                raise translate_errors(exc) from exc
+            self._seen = now
+            if changed is not None and not changed:
+                return  # only our own commits, or ones touching nothing cached
+            for watcher in self._watchers:
+                watcher(changed)
 
     # -- reading -----------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:

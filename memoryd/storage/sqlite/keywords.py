@@ -42,7 +42,7 @@ class SQLiteKeywordIndex:
 
     def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 1 << 30) -> None:
         self.db = db
-        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes, db.epoch)
+        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes, db)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteKeywordIndex:

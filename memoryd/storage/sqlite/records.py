@@ -6,11 +6,8 @@ import hashlib
 import json
 import random
 import sqlite3
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +19,7 @@ from memoryd.storage.events import AppliedEvent
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
-from memoryd.storage.sqlite.freshness import Freshness
+from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
 from memoryd.storage.sqlite.sqlfilter import compile_filter
 
@@ -244,76 +241,6 @@ def validity_sql(as_of: datetime | None, include_expired: bool, table: str = "m"
     return f"{table}.valid_to IS NULL", []
 
 
-def _own_copy(record: MemoryRecord) -> MemoryRecord:
-    """A record whose metadata nobody else holds: mutating a result never alters the cache."""
-    return replace(record, metadata=_json_copy(record.metadata)) if record.metadata else record
-
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of a JSON value (what metadata is: it round-trips through JSON text), several
-    times cheaper than :func:`copy.deepcopy`, which a cached search hit would pay per record."""
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(v) for v in value]
-    return value  # str, int, float, bool, None: immutable
-
-
-class RecordCache:
-    """Recently read memories by id, so a search's record fetch rarely touches SQLite.
-
-    Own writes drop what they touch once committed; a write by another process
-    moves the database epoch, which empties the cache. A read that raced a
-    commit is not cached (the version it started at has moved).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, MemoryRecord] = OrderedDict()
-        self._lock = threading.Lock()
-        self._fresh = Freshness()
-
-    def lookup(
-        self, ids: Sequence[str], epoch: int, *, shared: bool = False
-    ) -> tuple[dict[str, MemoryRecord], list[str], int]:
-        """(cached records, ids to read, version to pass to :meth:`store`); ``shared``: the cached
-        records themselves, for a caller that only reads them, else private copies."""
-        found: dict[str, MemoryRecord] = {}
-        missing: list[str] = []
-        with self._lock:
-            if self._fresh.moved(epoch):
-                self._items.clear()
-            for i in ids:
-                hit = self._items.get(i)
-                if hit is None:
-                    missing.append(i)
-                else:
-                    self._items.move_to_end(i)
-                    found[i] = hit if shared else _own_copy(hit)
-            return found, missing, self._fresh.version
-
-    def store(self, records: dict[str, MemoryRecord], version: int) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            if version != self._fresh.version:
-                return
-            self._items.update({i: _own_copy(r) for i, r in records.items()})
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def forget(self, ids: Sequence[str]) -> None:
-        with self._lock:
-            self._fresh.bump()
-            for i in ids:
-                self._items.pop(i, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._fresh.bump()
-            self._items.clear()
-
-
 def _check_schema(conn: sqlite3.Connection, path: Any) -> None:
     """Refuse a store whose file a newer memoryd laid out (or that says no version it knows):
     this version's writes could corrupt what it does not know. An older layout is this one's
@@ -339,6 +266,8 @@ class SQLiteRecordStore:
         self.db = db
         self.cache = RecordCache(cache_size)
         self.selects = SelectCache()
+        db.watch(self.cache.foreign)
+        db.watch(self.selects.foreign)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteRecordStore:
@@ -428,11 +357,15 @@ class SQLiteRecordStore:
 
         await self.db.write(op, after_commit=after)
 
+    def _lookup(self, ids: list[str], *, shared: bool) -> tuple[dict[str, MemoryRecord], list[str], int]:
+        self.db.catch_up()  # drops what another process changed
+        return self.cache.lookup(ids, shared=shared)
+
     async def get_many(self, ids: Sequence[str], *, shared: bool = False) -> dict[str, MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        found, missing, version = self.cache.lookup(wanted, self.db.epoch(), shared=shared)
+        found, missing, version = self._lookup(wanted, shared=shared)
         if not missing:
             return found
 
@@ -560,7 +493,8 @@ class SQLiteRecordStore:
     ) -> list[str]:
         key = None if as_of is not None else SelectCache.key(scope, where, include_expired, cap)
         if key is not None:
-            kept, version = self.selects.lookup(key, self.db.epoch())
+            self.db.catch_up()
+            kept, version = self.selects.lookup(key)
             if kept is not None:
                 return kept
         clause, params = self._where(scope, where, as_of, include_expired)

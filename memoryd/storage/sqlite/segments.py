@@ -17,7 +17,8 @@ changed before the write committed (deletes take no owner lock): its count is
 checked against its turns, and a segment whose turns are all gone is not written
 back. The mid-term segments of recently written owners are cached (their
 centroids are read on every write that moves a turn); own commits update the
-cache, a write by another process or one that recounted a segment empties it.
+cache; one that recounted a segment empties it, and a write by another process drops the
+owners whose segments it touched.
 
 Export and import list both tables a page at a time (:meth:`SQLiteSegmentStore.scan_turns`,
 :meth:`~SQLiteSegmentStore.scan_segments`) and write the rows back verbatim
@@ -52,6 +53,8 @@ from memoryd.hierarchy.models import (
 from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite import changes as change_log
+from memoryd.storage.sqlite.changes import Changed
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, has_table
 
 __all__ = ["SQLiteSegmentStore"]
@@ -161,15 +164,10 @@ class _Cache:
     def __init__(self) -> None:
         self.owners: OrderedDict[str, dict[str, Segment]] = OrderedDict()
         self.lock = threading.Lock()
-        self.epoch = -1
         self.version = 0
 
-    def get(self, key: str, epoch: int) -> tuple[list[Segment] | None, int]:
+    def get(self, key: str) -> tuple[list[Segment] | None, int]:
         with self.lock:
-            if epoch != self.epoch:
-                self.owners.clear()
-                self.epoch = epoch
-                self.version += 1
             found = self.owners.get(key)
             if found is not None:
                 self.owners.move_to_end(key)
@@ -207,6 +205,16 @@ class _Cache:
                     if old is not None:
                         cached[sid] = _bump(old, count, at)
 
+    def foreign(self, changed: Changed) -> None:
+        """Another process committed: drop the owners whose segments it touched."""
+        with self.lock:
+            self.version += 1
+            if changed is None:
+                self.owners.clear()
+                return
+            for owner in [o for o in self.owners if change_log.key("owner", o) in changed]:
+                del self.owners[owner]
+
     def clear(self) -> None:
         with self.lock:
             self.version += 1
@@ -223,6 +231,7 @@ class SQLiteSegmentStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
         self._cache = _Cache()
+        db.watch(self._cache.foreign)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteSegmentStore:
@@ -405,7 +414,8 @@ class SQLiteSegmentStore:
         """The owner's mid-term segments (``evicted``: and the evicted ones), any order."""
         key = owner_key(owner)
         if not evicted:
-            found, version = self._cache.get(key, self.db.epoch())
+            self.db.catch_up()  # drops what another process changed
+            found, version = self._cache.get(key)
             if found is not None:
                 return found
         tiers = (MID, EVICTED) if evicted else (MID,)

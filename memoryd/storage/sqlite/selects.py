@@ -8,8 +8,9 @@ is dropped if a changed memory is in it, or is now in its scope and matches its
 filter (:func:`memoryd.filters.matches`, the reference the SQL filters are
 tested against), or if a memory in it was deleted. Answers are indexed by the
 scope values they ask about, so a commit only looks at those of the owners it
-touched. A write by another process (the database epoch moves) drops them all;
-an answer read while a commit was landing is not kept.
+touched. A write by another process drops the answers about the scope values it
+touched (:mod:`memoryd.storage.sqlite.changes`); an answer read while a commit was
+landing is not kept.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 from memoryd.filters import Filter, matches
 from memoryd.models import MemoryRecord, Scope
+from memoryd.storage.sqlite import changes
+from memoryd.storage.sqlite.changes import Changed
 from memoryd.storage.sqlite.freshness import Freshness
 
 __all__ = ["SelectCache", "SelectKey"]
@@ -46,6 +49,7 @@ class SelectCache:
         self.size = size
         self._answers: OrderedDict[SelectKey, _Answer] = OrderedDict()
         self._by_value: dict[tuple[str, str], set[SelectKey]] = {}
+        self._by_digest: dict[str, set[SelectKey]] = {}  # the same, as the change log names them
         self._lock = threading.Lock()
         self._fresh = Freshness()
 
@@ -53,11 +57,9 @@ class SelectCache:
     def key(scope: Scope, where: Filter | None, include_expired: bool, cap: int) -> SelectKey:
         return (scope.user_id, scope.agent_id, scope.run_id, repr(where), include_expired, cap)
 
-    def lookup(self, key: SelectKey, epoch: int) -> tuple[list[str] | None, int]:
+    def lookup(self, key: SelectKey) -> tuple[list[str] | None, int]:
         """(the kept answer or None, version to pass to :meth:`store`)."""
         with self._lock:
-            if self._fresh.moved(epoch):
-                self._clear()
             answer = self._answers.get(key)
             if answer is None:
                 return None, self._fresh.version
@@ -81,6 +83,7 @@ class SelectCache:
             self._answers[key] = _Answer(scope, where, include_expired, tuple(ids), frozenset(ids))
             for field, value in scope.items():
                 self._by_value.setdefault((field, value), set()).add(key)
+                self._by_digest.setdefault(changes.key(field, value), set()).add(key)
             while len(self._answers) > self.size:
                 self._drop(next(iter(self._answers)))
 
@@ -103,6 +106,18 @@ class SelectCache:
             for key in stale:
                 self._drop(key)
 
+    def foreign(self, changed: Changed) -> None:
+        """Another process committed: drop the answers about the scope values it touched (every
+        memory in an answer's scope holds each of the scope's values, so one suffices)."""
+        with self._lock:
+            self._fresh.bump()
+            if changed is None:
+                self._clear()
+                return
+            for value in changed:
+                for key in list(self._by_digest.get(value, ())):
+                    self._drop(key)
+
     @staticmethod
     def _affected(answer: _Answer, memory: MemoryRecord) -> bool:
         if memory.id in answer.members:
@@ -119,6 +134,7 @@ class SelectCache:
     def _clear(self) -> None:
         self._answers.clear()
         self._by_value.clear()
+        self._by_digest.clear()
 
     def _drop(self, key: SelectKey) -> None:
         answer = self._answers.pop(key, None)
@@ -130,3 +146,9 @@ class SelectCache:
                 keys.discard(key)
                 if not keys:
                     del self._by_value[(field, value)]
+            digest = changes.key(field, value)
+            keys = self._by_digest.get(digest)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_digest[digest]

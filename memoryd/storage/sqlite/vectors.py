@@ -208,7 +208,7 @@ class SQLiteVectorIndex:
         self.dim = 0
         self.model = ""
         self.exact_max = exact_max
-        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes, db.epoch)
+        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes, db)
         self._builds: dict[int, asyncio.Future[None]] = {}  # id(partition): its projection's build
 
     @classmethod

@@ -1,0 +1,118 @@
+"""Recently read memories by id, so a search's record fetch rarely touches SQLite.
+
+Own writes drop what they touch once committed; another process's commit drops
+the memories of the scope values it touched (:mod:`memoryd.storage.sqlite.changes`),
+found through an index of the cached records by scope value. A read that raced
+either is not cached (the version it started at has moved).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from memoryd.models import MemoryRecord
+from memoryd.storage.sqlite import changes
+from memoryd.storage.sqlite.changes import Changed
+from memoryd.storage.sqlite.freshness import Freshness
+
+__all__ = ["RecordCache"]
+
+_FIELDS = ("user_id", "agent_id", "run_id")
+
+
+def _own_copy(record: MemoryRecord) -> MemoryRecord:
+    """A record whose metadata nobody else holds: mutating a result never alters the cache."""
+    return replace(record, metadata=_json_copy(record.metadata)) if record.metadata else record
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (what metadata is: it round-trips through JSON text), several
+    times cheaper than :func:`copy.deepcopy`, which a cached search hit would pay per record."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value  # str, int, float, bool, None: immutable
+
+
+class RecordCache:
+    """At most ``size`` records, least recently used out first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, MemoryRecord] = OrderedDict()
+        self._by_value: dict[str, set[str]] = {}  # by the change log's name of a scope value
+        self._values: dict[str, tuple[str, ...]] = {}  # a cached record's scope values, so named
+        self._lock = threading.Lock()
+        self._fresh = Freshness()
+
+    def lookup(
+        self, ids: Sequence[str], *, shared: bool = False
+    ) -> tuple[dict[str, MemoryRecord], list[str], int]:
+        """(cached records, ids to read, version to pass to :meth:`store`); ``shared``: the cached
+        records themselves, for a caller that only reads them, else private copies."""
+        found: dict[str, MemoryRecord] = {}
+        missing: list[str] = []
+        with self._lock:
+            for i in ids:
+                hit = self._items.get(i)
+                if hit is None:
+                    missing.append(i)
+                else:
+                    self._items.move_to_end(i)
+                    found[i] = hit if shared else _own_copy(hit)
+            return found, missing, self._fresh.version
+
+    def store(self, records: dict[str, MemoryRecord], version: int) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            if version != self._fresh.version:
+                return
+            for i, r in records.items():
+                self._pop(i)
+                self._items[i] = _own_copy(r)
+                values = tuple(changes.key(f, v) for f in _FIELDS if (v := getattr(r, f)) is not None)
+                self._values[i] = values
+                for value in values:
+                    self._by_value.setdefault(value, set()).add(i)
+            while len(self._items) > self.size:
+                self._pop(next(iter(self._items)))
+
+    def forget(self, ids: Sequence[str]) -> None:
+        """An own commit touched these."""
+        with self._lock:
+            self._fresh.bump()
+            for i in ids:
+                self._pop(i)
+
+    def foreign(self, changed: Changed) -> None:
+        """Another process committed: drop the records of the scope values it touched."""
+        if changed is None:
+            self.clear()
+            return
+        with self._lock:
+            self._fresh.bump()
+            for value in changed:
+                for i in list(self._by_value.get(value, ())):
+                    self._pop(i)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._fresh.bump()
+            self._items.clear()
+            self._by_value.clear()
+            self._values.clear()
+
+    def _pop(self, memory_id: str) -> None:
+        if self._items.pop(memory_id, None) is None:
+            return
+        for value in self._values.pop(memory_id):
+            ids = self._by_value[value]
+            ids.discard(memory_id)
+            if not ids:
+                del self._by_value[value]
