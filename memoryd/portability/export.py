@@ -2,9 +2,10 @@
 
 Streaming: memories, history, entities, relations and the memory hierarchy's
 segments and turns are read ``page_size`` at a time through the storage roles'
-scans and written line by line, so memory use does not grow with the store. Each
-page is its own read: export while nothing writes (stop the server) for a
-consistent snapshot. The heat this process counted but has not written yet is
+scans and written line by line, so memory use does not grow with the store. On
+the embedded store every page is read from one snapshot (one read transaction:
+others may go on writing meanwhile; a vector index or graph in another engine is
+read as it is at that moment). The heat this process counted but has not written yet is
 written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
 renamed at the end); a path that cannot be written (a directory, no permission)
