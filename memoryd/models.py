@@ -12,7 +12,6 @@ import os
 import re
 import time
 import unicodedata
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,7 +86,8 @@ def new_id() -> str:
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # as str(uuid.UUID(int=value)) writes it, in a third of the time
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def id_tag(record_id: str, chars: int = 8) -> str:

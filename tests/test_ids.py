@@ -16,6 +16,7 @@ def test_new_ids_are_version_7_uuids_in_time_order() -> None:
         time.sleep(0.002)  # a new millisecond each time
     parsed = [uuid.UUID(i) for i in ids]
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids  # the canonical text: lower case, dashes where uuid puts them
     assert ids == sorted(ids)
     millis = (parsed[0].int >> 80) / 1000
     assert abs(millis - time.time()) < 60
