@@ -695,6 +695,7 @@ class AsyncMemory:
         await self.storage.keywords.compact()  # deleted terms linger in FTS segments until merged
         if self.storage.usage is not None:  # and the chat gateway's usage counters
             await self.storage.usage.delete_user(user_id)
+        await self.storage.records.forget_changes()  # the log other processes' caches read names them
         return deleted
 
     async def history(

@@ -164,7 +164,8 @@ class RecordStore(Protocol):
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Inside :meth:`transaction`: run ``hook`` once the transaction has committed (not at
-        all if it fails): what a ``before_commit`` step did becomes true only then."""
+        all if it fails), before the transaction's block returns, maybe on another thread (keep
+        it quick and thread-safe): what a ``before_commit`` step did becomes true only then."""
         ...
 
     async def apply(self, changes: ChangeSet) -> None: ...
@@ -230,6 +231,12 @@ class RecordStore(Protocol):
     async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
         """Erase the history rows of ``scope`` (by their scope fields) and of the memories
         ``memory_ids`` (forgetting a user); returns how many rows went."""
+        ...
+
+    async def forget_changes(self) -> None:
+        """Drop what the store keeps of recent writes for other processes' caches (it names the
+        scope values they touched): the last step of forgetting a user. Those caches then
+        start over."""
         ...
 
     async def stats(self) -> dict[str, Any]: ...

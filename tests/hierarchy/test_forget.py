@@ -7,6 +7,7 @@ from pathlib import Path
 
 from memoryd import AsyncMemory, load_settings
 from memoryd.embedders.use import USEEmbedder
+from memoryd.storage.sqlite.changes import key
 from tests.hierarchy.conftest import TOPICS, chat
 
 SECRET_WORDS = ("Sintra", "Miso", "Globex", "risotto", "concise")
@@ -53,4 +54,6 @@ async def test_deleting_a_user_leaves_nothing_in_any_table(tmp_path: Path, embed
         assert "I like chess." in [h.memory.text for h in await mem.search("chess", user_id="bob")]
     leftovers = _rows_mentioning(path, ("ana-secret", *SECRET_WORDS))
     assert leftovers == {}, leftovers
+    # nor a digest of her ids in the log other processes' caches read (one confirms a guess)
+    assert _rows_mentioning(path, (key("user_id", "ana-secret"), key("run_id", "s9"))) == {}
     assert _rows_mentioning(path, ("bob", "chess"))  # the scan does see what is there

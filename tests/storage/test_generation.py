@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from memoryd import AsyncMemory, load_settings
 from memoryd.embedders.use import USEEmbedder
+from memoryd.storage.sqlite import changes
 from memoryd.storage.sqlite.keywords import SQLiteKeywordIndex
 from memoryd.storage.sqlite.vectors import SQLiteVectorIndex
 
@@ -51,11 +54,33 @@ async def test_a_write_for_another_user_elsewhere_keeps_this_users_partitions(
         assert "shed" in (await server.search("shed", user_id="bo"))[0].memory.text
         assert "shed" in (await server.search("shed", user_id="bo", run_id="s1"))[0].memory.text
 
+        before = _loads(server)
+        # ana's own partitions take in what the worker wrote for her, row by row: no reload
         gate = (await worker.add("the garden gate is painted green", user_id="ana"))[0].id
         hits = await server.search("garden gate painted green", user_id="ana", explain=True)
         assert hits[0].memory.id == gate and hits[0].explain["bm25_rank"] == 1  # type: ignore[index]
         await worker.update(gate, "the garden gate is painted blue")
-        assert (await server.search("gate painted", user_id="ana"))[0].memory.text.endswith("blue")
         assert (await server.get(gate)).text.endswith("blue")
+        hits = await server.search("gate painted blue", user_id="ana", explain=True)
+        assert hits[0].memory.text.endswith("blue") and hits[0].explain["bm25_rank"] == 1  # type: ignore[index]
         await worker.delete(gate)
         assert gate not in {h.memory.id for h in await server.search("garden gate", user_id="ana")}
+        assert _loads(server) == before
+
+
+async def test_a_write_of_too_many_memories_to_list_reloads_their_scope(
+    tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
+    async with AsyncMemory(settings, embedder=embedder) as server, \
+            AsyncMemory(settings, embedder=embedder) as worker:
+        await server.add([f"note {i} about the garden" for i in range(5)], user_id="ana")
+        await server.search("garden", user_id="ana")
+        before = _loads(server)
+        monkeypatch.setattr(changes, "MAX_IDS", 3)
+        await worker.add([f"fact {i} about the orchard" for i in range(6)], user_id="ana")
+        assert len(await server.search("orchard", user_id="ana", limit=50)) == 11
+        assert {h.memory.text for h in await server.search("fact about the orchard", user_id="ana")} >= {
+            f"fact {i} about the orchard" for i in range(6)
+        }
+        assert _loads(server) == (before[0] + 1, before[1] + 1)  # reloaded once, from the file

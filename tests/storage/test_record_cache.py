@@ -57,38 +57,45 @@ async def test_another_writer_is_seen(
 
 
 def test_a_read_begun_before_another_process_wrote_is_not_kept() -> None:
-    """Reader A takes the version and reads the old rows; another process's commit to the same
-    user is caught up with before A stores: what A read is not kept in either cache. A commit
-    to another user drops nothing of this one's."""
-    from memoryd.storage.sqlite.changes import key
+    """Reader A takes the version and reads the old rows; another process's commit is caught up
+    with before A stores: what A read is not kept in either cache. A commit touching other
+    memories (or, unlisted, another user) drops nothing of this one's."""
+    from memoryd.storage.sqlite.changes import Foreign, key
     from memoryd.storage.sqlite.record_cache import RecordCache
     from memoryd.storage.sqlite.selects import SelectCache
+
+    def touched(*scopes: str, ids: frozenset[str] | None = None) -> Foreign:
+        return Foreign(frozenset(scopes), ids)
 
     old = record("before")  # user u1
     records = RecordCache(100)
     _, missing, version = records.lookup([old.id])  # reader A
     assert missing == [old.id]
-    records.foreign(frozenset({key("user_id", old.user_id)}))  # reader B catches up first
+    records.foreign(touched(key("user_id", "u1"), ids=frozenset({old.id})))  # reader B catches up first
     records.store({old.id: old}, version)  # A's rows, read before that commit
     assert records.lookup([old.id])[1] == [old.id]  # not served
     records.store({old.id: old}, records.lookup([old.id])[2])
-    records.foreign(frozenset({key("user_id", "someone else")}))
+    records.foreign(touched(key("user_id", "u1"), ids=frozenset({"another memory"})))
+    records.foreign(touched(key("user_id", "someone else")))
     assert records.lookup([old.id])[1] == []  # kept
-    records.foreign(frozenset({key("run_id", "r9"), key("user_id", old.user_id)}))
-    assert records.lookup([old.id])[1] == [old.id]  # dropped: its user was touched
+    records.foreign(touched(key("run_id", "r9"), key("user_id", old.user_id)))  # unlisted: by its user
+    assert records.lookup([old.id])[1] == [old.id]
+    records.store({old.id: old}, records.lookup([old.id])[2])
+    records.foreign(touched(key("user_id", "u1"), ids=frozenset({old.id})))
+    assert records.lookup([old.id])[1] == [old.id]
 
     selects = SelectCache()
     scope = Scope("u1")
     asked = SelectCache.key(scope, None, False, 500)
     kept, version = selects.lookup(asked)
     assert kept is None
-    selects.foreign(frozenset({key("user_id", "u1")}))
+    selects.foreign(touched(key("user_id", "u1")))
     selects.store(asked, scope, None, False, [old.id], version)
     assert selects.lookup(asked)[0] is None
     kept, version = selects.lookup(asked)  # a read at the current version is kept
     selects.store(asked, scope, None, False, [old.id], version)
     assert selects.lookup(asked)[0] == [old.id]
-    selects.foreign(frozenset({key("user_id", "u2")}))
+    selects.foreign(touched(key("user_id", "u2")))
     assert selects.lookup(asked)[0] == [old.id]
     selects.foreign(None)  # anything may have changed
     assert selects.lookup(asked)[0] is None

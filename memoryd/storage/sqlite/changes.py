@@ -1,88 +1,108 @@
-"""What another process changed in the file, so a cache drops only that.
+"""What another process changed in the file, so a cache updates or drops only that.
 
 A server keeps partitions of the indexes, records and segments in memory; a worker or a CLI
 command writing to the same file must not leave them stale. Every commit that changes rows
 moves the file's generation counter (:mod:`memoryd.storage.sqlite.database`) and, in the same
-transaction, logs the scope values it touched in ``memoryd_changes``: the user, agent and
-run of memories, their vectors and keyword entries, and the owner of hierarchy segments.
-Temporary triggers on the writer's own connection collect them as rows change (old and new
-values both), so no write path can forget to. The log holds a digest of each value (see
-:func:`key`), never the id itself: forgetting a user leaves no trace of them in it.
+transaction, writes one row to ``memoryd_change_log``: the scope values whose rows it touched
+(the user, agent and run of memories, their vectors and keyword entries; the owner of
+hierarchy segments) and the ids of the memories it touched. Temporary triggers on the
+writer's own connection collect them as rows change (old and new values both), so no write
+path can forget to. Scope values are logged as digests (:func:`key`), never as the ids
+themselves, and forgetting a user ends by emptying the log (:func:`forget_all`): a digest
+could still confirm a guessed id.
 
-A process catching up reads the log past the generation it last saw, skips its own commits,
-and tells its caches which scope values moved. Everything is dropped instead when that cannot
-be known: a generation missing from the log (pruned while the process was idle, or written by
-a memoryd from before the log), a commit that changed the schema (an index dropped and
-rebuilt), or one touching more than :data:`MAX_KEYS` values. Before the log, any foreign write
-emptied every cache: a 30k-memory user's search went from 7 to ~580 ms while a worker wrote
-for other users.
+A process catching up reads the log past the generation it last saw and skips its own
+commits. An index partition of a touched scope re-reads just the touched memories' rows (a
+worker's add costs a server's loaded user a few rows, not a reload); the other caches drop
+what was touched. Everything is dropped instead when that cannot be known: a generation
+missing from the log (pruned while the process was idle, or written by a memoryd from before
+the log), a commit that changed the schema (an index dropped and rebuilt), or one touching
+more than :data:`MAX_KEYS` scope values; a commit touching more than :data:`MAX_IDS` memories
+names its scopes only. Before the log, any foreign write emptied every cache: a 30k-memory
+user's search went from 5 to ~500 ms while a worker wrote for other users.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 
 __all__ = [
-    "EVERYTHING",
     "LOG_TABLE",
+    "MAX_IDS",
     "MAX_KEYS",
     "Changed",
+    "Foreign",
     "Watcher",
+    "forget_all",
     "install",
     "key",
     "read_since",
     "record",
 ]
 
-# The scope values a foreign commit touched, as :func:`key` digests; None: anything may have.
-Changed = frozenset[str] | None
-Watcher = Callable[[Changed], None]
+
+@dataclass(frozen=True, slots=True)
+class Foreign:
+    """What other processes' commits touched."""
+
+    scopes: frozenset[str]  # scope values, as :func:`key` names them
+    memory_ids: frozenset[str] | None  # None: too many to list (then the scopes say it all)
+
+
+Changed = Foreign | None  # None: anything may have changed
+Watcher = Callable[[Foreign | None, sqlite3.Connection], None]  # and a connection to re-read rows
 
 LOG_TABLE = (
-    "CREATE TABLE IF NOT EXISTS memoryd_changes (gen INTEGER NOT NULL, key TEXT NOT NULL, "
-    "writer TEXT NOT NULL, PRIMARY KEY (gen, key)) WITHOUT ROWID"
+    "CREATE TABLE IF NOT EXISTS memoryd_change_log (gen INTEGER PRIMARY KEY, writer TEXT NOT NULL, "
+    "scopes TEXT NOT NULL, memory_ids TEXT)"
 )
-EVERYTHING = "*"
-_NOTHING = ""  # a commit that touched no cached table: the generation is accounted for
-MAX_KEYS = 2000  # a commit touching more (an import, a reset) is logged as everything
-KEEP = 20000  # generations kept in the log; a process further behind drops everything
+_EVERYTHING = "*"
+MAX_KEYS = 2000  # a commit touching more scope values (an import, a reset) is logged as everything
+MAX_IDS = 1000  # a commit touching more memories is logged by its scopes alone
+KEEP = 5000  # generations kept in the log; a process further behind drops everything
 PRUNE_EVERY = 500  # commits between two prunings
 
 _CODES = {"user_id": "u", "agent_id": "a", "run_id": "r", "owner": "o"}
-_WATCHED = {
-    "memories": ("user_id", "agent_id", "run_id"),
-    "vectors": ("user_id", "agent_id", "run_id"),
-    "kw_docs": ("user_id", "agent_id", "run_id"),
-    "segments": ("owner",),
+_WATCHED = {  # table: (its scope columns, its memory id column)
+    "memories": (("user_id", "agent_id", "run_id"), "id"),
+    "vectors": (("user_id", "agent_id", "run_id"), "memory_id"),
+    "kw_docs": (("user_id", "agent_id", "run_id"), "memory_id"),
+    "segments": (("owner",), None),
 }
 # Rows appended by the triggers (no uniqueness: a lookup per row would double their cost),
 # read back distinct once per commit.
+_TOUCHED_COLS = ("user_id", "agent_id", "run_id", "owner", "memory_id")
 _TOUCHED = (
-    "CREATE TEMP TABLE IF NOT EXISTS memoryd_touched (user_id TEXT, agent_id TEXT, run_id TEXT, owner TEXT)"
+    f"CREATE TEMP TABLE IF NOT EXISTS memoryd_touched ({', '.join(c + ' TEXT' for c in _TOUCHED_COLS)})"
 )
-_TOUCHED_COLS = ("user_id", "agent_id", "run_id", "owner")
-
-
-def _trigger(table: str, event: str, rows: tuple[str, ...]) -> str:
-    watched = _WATCHED[table]
-    body = " ".join(
-        "INSERT INTO memoryd_touched VALUES ("
-        + ", ".join(f"{row}.{col}" if col in watched else "NULL" for col in _TOUCHED_COLS)
-        + ");"
-        for row in rows
-    )
-    return (
-        f"CREATE TEMP TRIGGER IF NOT EXISTS memoryd_log_{table}_{event.lower()} "
-        f"AFTER {event} ON main.{table} BEGIN {body} END"
-    )
 
 
 def key(field: str, value: str) -> str:
     """How the log names one scope value (``field`` is user_id, agent_id, run_id or owner): a
     64-bit digest; two values sharing one only cost a cache a needless reload."""
     return hashlib.blake2b(f"{_CODES[field]}:{value}".encode(), digest_size=8).hexdigest()
+
+
+def _trigger(table: str, event: str, rows: tuple[str, ...]) -> str:
+    scopes, id_col = _WATCHED[table]
+
+    def value(row: str, col: str) -> str:
+        if col == "memory_id":
+            return f"{row}.{id_col}" if id_col else "NULL"
+        return f"{row}.{col}" if col in scopes else "NULL"
+
+    body = " ".join(
+        f"INSERT INTO memoryd_touched VALUES ({', '.join(value(row, c) for c in _TOUCHED_COLS)});"
+        for row in rows
+    )
+    return (
+        f"CREATE TEMP TRIGGER IF NOT EXISTS memoryd_log_{table}_{event.lower()} "
+        f"AFTER {event} ON main.{table} BEGIN {body} END"
+    )
 
 
 def install(conn: sqlite3.Connection) -> None:
@@ -103,41 +123,54 @@ def install(conn: sqlite3.Connection) -> None:
         conn.execute(_trigger(table, "DELETE", ("OLD",)))
 
 
-def record(conn: sqlite3.Connection, gen: int, writer: str, *, everything: bool, commits: int) -> None:
+def record(conn: sqlite3.Connection, gen: int, writer: str, *, everything: bool) -> None:
     """Inside the commit that becomes ``gen``: log what it touched (and now and then forget
     generations no process should still need)."""
-    keys = sorted(
-        {
-            key(col, value)
-            for row in conn.execute("SELECT DISTINCT * FROM memoryd_touched")
-            for col, value in zip(_TOUCHED_COLS, row, strict=True)
-            if value is not None
-        }
-    )
+    scopes: set[str] = set()
+    ids: set[str] = set()
+    for row in conn.execute("SELECT DISTINCT * FROM memoryd_touched"):
+        for col, value in zip(_TOUCHED_COLS[:-1], row, strict=False):
+            if value is not None:
+                scopes.add(key(col, value))
+        if row[-1] is not None:
+            ids.add(row[-1])
     conn.execute("DELETE FROM memoryd_touched")
-    if everything or len(keys) > MAX_KEYS:
-        keys = [EVERYTHING]
-    conn.executemany(
-        "INSERT OR REPLACE INTO memoryd_changes (gen, key, writer) VALUES (?, ?, ?)",
-        [(gen, k, writer) for k in keys or [_NOTHING]],
-    )
-    if commits % PRUNE_EVERY == 0:
-        conn.execute("DELETE FROM memoryd_changes WHERE gen <= ?", (gen - KEEP,))
+    if everything or len(scopes) > MAX_KEYS:
+        logged, listed = _EVERYTHING, None
+    else:
+        logged = " ".join(sorted(scopes))
+        listed = json.dumps(sorted(ids)) if len(ids) <= MAX_IDS else None
+    row = (gen, writer, logged, listed)
+    conn.execute("INSERT OR REPLACE INTO memoryd_change_log VALUES (?, ?, ?, ?)", row)
+    if gen % PRUNE_EVERY == 0:  # the counter all writers share: one commit in so many prunes
+        conn.execute("DELETE FROM memoryd_change_log WHERE gen <= ?", (gen - KEEP,))
+
+
+def forget_all(conn: sqlite3.Connection) -> None:
+    """Empty the log (after forgetting a user): a process behind finds its generations gone and
+    drops every cache, which is always right."""
+    conn.execute("DELETE FROM memoryd_change_log")
 
 
 def read_since(conn: sqlite3.Connection, seen: int, now: int, writer: str) -> Changed:
-    """The scope values other writers' commits ``seen < gen <= now`` touched."""
-    gens: set[int] = set()
-    changed: set[str] = set()
-    for gen, k, by in conn.execute(
-        "SELECT gen, key, writer FROM memoryd_changes WHERE gen > ? AND gen <= ?", (seen, now)
-    ):
-        gens.add(gen)
-        if by == writer or k == _NOTHING:
-            continue
-        if k == EVERYTHING:
-            return None
-        changed.add(k)
-    if len(gens) != now - seen:
+    """What other writers' commits ``seen < gen <= now`` touched."""
+    if now - seen > KEEP:
+        return None  # pruned by now, and not worth reading
+    rows = conn.execute(
+        "SELECT writer, scopes, memory_ids FROM memoryd_change_log WHERE gen > ? AND gen <= ?", (seen, now)
+    ).fetchall()
+    if len(rows) != now - seen:
         return None  # generations the log no longer (or never) held
-    return frozenset(changed)
+    scopes: set[str] = set()
+    ids: set[str] | None = set()
+    for by, logged, listed in rows:
+        if by == writer or not logged:
+            continue  # ours (our caches know), or nothing cached
+        if logged == _EVERYTHING:
+            return None
+        scopes.update(logged.split())
+        if listed is None:
+            ids = None
+        elif ids is not None:
+            ids.update(json.loads(listed))
+    return Foreign(frozenset(scopes), None if ids is None else frozenset(ids))

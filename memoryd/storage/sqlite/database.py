@@ -9,8 +9,8 @@ Stores that share a database join one transaction: inside
 ``async with db.transaction():`` each ``db.write(op)`` is staged, and all
 staged operations commit together when the block exits — so a memory, its
 history, its keyword entry and its vector land atomically or not at all.
-Hooks passed as ``after_commit`` run on the event loop once the commit is
-durable (used to refresh in-memory caches).
+Hooks passed as ``after_commit`` run on the writer thread once the commit is
+durable, before the write returns (used to refresh in-memory caches).
 
 Checkpoints (copying the WAL back into the database file) run on a thread of
 their own, after commits, instead of inside the commit that crosses SQLite's
@@ -170,7 +170,7 @@ class SQLiteDatabase:
         self._read_threads = read_threads
         self._local = threading.local()
         self._readers: ThreadPoolExecutor | None = None
-        self._queue: queue.Queue[tuple[list[Op], Future[Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[Op], list[Hook], Future[Any]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
@@ -179,6 +179,7 @@ class SQLiteDatabase:
         self._writer_id = secrets.token_hex(8)  # marks this database's commits in the change log
         self._watchers: list[Watcher] = []
         self._catching_up = threading.Lock()
+        self._unhooked: set[int] = set()  # own commits whose hooks have not run yet
         self._checker: sqlite3.Connection | None = None
         self._committed = threading.Event()  # set by the writer, cleared by the checkpointer
         self._commits = 0  # by the writer thread
@@ -276,57 +277,78 @@ class SQLiteDatabase:
             job = self._queue.get()
             if job is None:
                 break
-            ops, fut = job
+            ops, hooks, fut = job
             if not fut.set_running_or_notify_cancel():
                 continue
+            gen, result = None, None
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 if _schema_version(conn) != schema:  # another process changed it: tables recreated
                     changes.install(conn)
                     schema = _schema_version(conn)
                 before = conn.total_changes
-                result = None
                 for op in ops:
                     result = op(conn)
-                gen = None
                 if conn.total_changes != before:  # rows changed: other processes' caches must know
                     gen = conn.execute(_NEXT_GENERATION).fetchone()[0]
                     altered = _schema_version(conn) != schema  # a table dropped and rebuilt, say
-                    changes.record(conn, gen, self._writer_id, everything=altered, commits=self._commits + 1)
+                    changes.record(conn, gen, self._writer_id, everything=altered)
+                    with self._catching_up:
+                        self._unhooked.add(gen)
                 conn.execute("COMMIT")
                 if _schema_version(conn) != schema:
                     changes.install(conn)  # a table this commit created (or dropped and recreated)
                     schema = _schema_version(conn)
-                if gen is not None:
-                    self._own_commit(gen)
                 self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if gen is not None:
+                    with self._catching_up:
+                        self._unhooked.discard(gen)  # never written: nobody waits for it
                 fut.set_exception(translate_errors(exc))
             else:
+                self._run_hooks(hooks, gen)
                 fut.set_result(result)
+            # Not kept while the queue is empty: a batch's rows and vectors (an import's pages).
+            job = ops = hooks = fut = result = op = None  # type: ignore[assignment]
         conn.close()
 
+    def _run_hooks(self, hooks: list[Hook], gen: int | None) -> None:
+        """A commit's hooks (cache refreshes), on the writer thread right after it: none is lost
+        when the task that asked for the write is cancelled meanwhile, and no process's later
+        write to the same rows is caught up with before them (a refresh landing after it would
+        put the older rows back)."""
+        try:
+            for hook in hooks:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - the write is committed: say so, and go on
+                    _log.exception("a hook after a commit to %s failed", self.path)
+        finally:
+            if gen is not None:
+                with self._catching_up:
+                    self._unhooked.discard(gen)
+                    if gen == self._seen + 1:  # nobody else committed since: nothing to read back
+                        self._seen = gen
+
     async def write(self, op: Op, *, after_commit: Hook | None = None) -> Any:
-        """Run one write, or stage it when a :meth:`transaction` is open."""
+        """Run one write, or stage it when a :meth:`transaction` is open. ``after_commit`` runs
+        on the writer thread once it is committed (not at all if it fails)."""
         uow = _current.get()
         if uow is not None and uow.db is self:
             uow.ops.append(op)
             if after_commit is not None:
                 uow.hooks.append(after_commit)
             return None
-        result = await self._submit([op])
-        if after_commit is not None:
-            after_commit()
-        return result
+        return await self._submit([op], [after_commit] if after_commit is not None else [])
 
-    async def _submit(self, ops: list[Op]) -> Any:
+    async def _submit(self, ops: list[Op], hooks: list[Hook]) -> Any:
         if self._writer is None or self._closed:
             raise StorageError("the SQLite database is not open")
         fut: Future[Any] = Future()
-        self._queue.put((ops, fut))
+        self._queue.put((ops, hooks, fut))
         return await asyncio.wrap_future(fut)
 
     def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
@@ -357,8 +379,8 @@ class SQLiteDatabase:
         uow.last.append(op)
 
     def after_commit(self, hook: Hook) -> None:
-        """Run ``hook`` on the event loop once the open :meth:`transaction` has committed (not at
-        all if it fails)."""
+        """Run ``hook`` (quick, thread-safe) on the writer thread once the open
+        :meth:`transaction` has committed (not at all if it fails)."""
         uow = _current.get()
         if uow is None or uow.db is not self:
             raise RuntimeError("after_commit() needs an open transaction of this database")
@@ -378,9 +400,7 @@ class SQLiteDatabase:
         finally:
             _current.reset(token)
         if uow.ops or uow.last:
-            await self._submit(uow.ops + uow.last)
-        for hook in uow.hooks:
-            hook()
+            await self._submit(uow.ops + uow.last, uow.hooks)
 
     def _checkpoint_loop(self) -> None:
         """Copy committed pages back into the database file, a burst of commits at a time,
@@ -411,16 +431,11 @@ class SQLiteDatabase:
 
     # -- writes by other processes -----------------------------------------
     def watch(self, watcher: Watcher) -> None:
-        """Call ``watcher`` with what other processes changed (:data:`changes.Changed`: the
-        scope values touched, or None for anything) whenever :meth:`catch_up` finds some. A
-        cache of this file's rows drops those; it runs on the thread that catches up, so
-        briefly and under the cache's own lock."""
+        """Call ``watcher`` with what other processes changed (:class:`changes.Foreign`, or None
+        for anything) and a connection to re-read rows, whenever :meth:`catch_up` finds some. A
+        cache of this file's rows updates or drops those; it runs on the thread that catches up,
+        so briefly, under the cache's own lock."""
         self._watchers.append(watcher)
-
-    def _own_commit(self, gen: int) -> None:
-        with self._catching_up:
-            if gen == self._seen + 1:  # nobody else committed since: nothing to read back
-                self._seen = gen
 
     def catch_up(self) -> None:
         """Tell the watchers what other processes committed since the last call.
@@ -434,16 +449,22 @@ class SQLiteDatabase:
                 self._checker.execute("PRAGMA query_only=ON")
             try:
                 now = self._checker.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
+                if self._unhooked:  # what came after an own commit waits for its refreshes
+                    now = min(now, min(self._unhooked) - 1)
                 if now <= self._seen:
                     return
                 changed: Changed = changes.read_since(self._checker, self._seen, now, self._writer_id)
             except sqlite3.Error as exc:
                 raise translate_errors(exc) from exc
             self._seen = now
-            if changed is not None and not changed:
+            if changed is not None and not changed.scopes:
                 return  # only our own commits, or ones touching nothing cached
             for watcher in self._watchers:
-                watcher(changed)
+                try:
+                    watcher(changed, self._checker)
+                except Exception as exc:  # noqa: BLE001 - a row it re-read is damaged, say
+                    _log.warning("a cache of %s missed another process's write (%s): emptied", self.path, exc)
+                    watcher(None, self._checker)  # it forgets all it holds; the next read says what is wrong
 
     # -- reading -----------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:

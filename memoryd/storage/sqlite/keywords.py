@@ -37,12 +37,28 @@ _SCHEMA = [
 ]
 
 
+def _reread(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[RowStub, list[str]]]:
+    """The current entries of these memories (another process wrote them)."""
+    out: dict[str, tuple[RowStub, list[str]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for memory_id, user_id, agent_id, run_id, valid_to, body in conn.execute(
+            "SELECT d.memory_id, d.user_id, d.agent_id, d.run_id, d.valid_to, kw.body FROM kw_docs d "
+            f"JOIN kw ON kw.rowid = d.rowid WHERE d.memory_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            out[memory_id] = (RowStub(memory_id, user_id, agent_id, run_id, valid_to), body.split())
+    return out
+
+
 class SQLiteKeywordIndex:
     """BM25 keyword search over terms kept in the shared SQLite file."""
 
     def __init__(self, db: SQLiteDatabase, *, cache_bytes: int = 1 << 30) -> None:
         self.db = db
-        self.cache: PartitionCache[BM25Partition] = PartitionCache(self._load, cache_bytes, db)
+        self.cache: PartitionCache[BM25Partition] = PartitionCache(
+            self._load, cache_bytes, db, reread=_reread
+        )
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteKeywordIndex:
@@ -91,10 +107,15 @@ class SQLiteKeywordIndex:
             return
 
         def op(conn: sqlite3.Connection) -> None:
+            # The documents' rows first, the full-text rows after, in two statements: a statement
+            # on kw_docs (which has triggers: memoryd.storage.sqlite.changes) opens a savepoint,
+            # and FTS5 writes out what it buffered at each one: interleaved, a segment per row.
+            stale: set[int] = set()  # full-text rows whose text goes
+            fresh: dict[int, str] = {}  # and the texts that come
             for memory_id in deletes:
                 row = conn.execute("SELECT rowid FROM kw_docs WHERE memory_id = ?", (memory_id,)).fetchone()
                 if row is not None:
-                    conn.execute("DELETE FROM kw WHERE rowid = ?", row)
+                    stale.add(row[0])
                     conn.execute("DELETE FROM kw_docs WHERE rowid = ?", row)
             for memory_id, user_id, agent_id, run_id, valid_to, body in upserts:
                 row = conn.execute("SELECT rowid FROM kw_docs WHERE memory_id = ?", (memory_id,)).fetchone()
@@ -106,15 +127,18 @@ class SQLiteKeywordIndex:
                         "VALUES (?, ?, ?, ?, ?)",
                         (memory_id, user_id, agent_id, run_id, valid_to),
                     ).lastrowid
-                    conn.execute("INSERT INTO kw (rowid, body) VALUES (?, ?)", (rowid, body))
+                    assert rowid is not None
+                    fresh[rowid] = body  # a rowid deleted above may come back: its old text is stale
                     continue
                 conn.execute(
                     "UPDATE kw_docs SET user_id=?, agent_id=?, run_id=?, valid_to=? WHERE rowid=?",
                     (user_id, agent_id, run_id, valid_to, row[0]),
                 )
                 if body is not None:
-                    conn.execute("DELETE FROM kw WHERE rowid = ?", row)
-                    conn.execute("INSERT INTO kw (rowid, body) VALUES (?, ?)", (row[0], body))
+                    stale.add(row[0])
+                    fresh[row[0]] = body
+            conn.executemany("DELETE FROM kw WHERE rowid = ?", [(r,) for r in sorted(stale)])
+            conn.executemany("INSERT INTO kw (rowid, body) VALUES (?, ?)", list(fresh.items()))
 
         refresh = [(s.memory, None if s.terms is None else list(s.terms)) for s in changes.upserts]
         await self.db.write(op, after_commit=lambda: self.cache.refresh(refresh, deletes))

@@ -4,15 +4,17 @@ Searching one user (or agent, or run) loads that scope's rows from SQLite
 once into a partition — a vector matrix or a BM25 inverted index — and every
 later commit is applied to the loaded partitions it touches. A commit that
 lands while a partition is loading is replayed onto it, so a partition never
-misses a write. Another process's commit drops the partitions of the scope
-values it touched (:mod:`memoryd.storage.sqlite.changes`), and a load it
-overtook is not kept. Partitions are evicted least-recently-used beyond a
-byte budget.
+misses a write. Another process's commit is applied too: the partitions of
+the scope values it touched re-read the rows of the memories it touched
+(:mod:`memoryd.storage.sqlite.changes`; dropped when it touched too many to
+list), and a load it overtook is not kept. Partitions are evicted
+least-recently-used beyond a byte budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,13 +22,16 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage.sqlite import changes as change_log
-from memoryd.storage.sqlite.changes import Changed, Watcher
+from memoryd.storage.sqlite.changes import Foreign, Watcher
 
 __all__ = ["FIELDS", "ChangeFeed", "Partition", "PartitionCache", "PartitionKey", "partition_key"]
 
 FIELDS = ("user_id", "agent_id", "run_id")
 PartitionKey = tuple[str, str]
 Change = tuple[Sequence[tuple[MemoryRecord, Any]], Sequence[str]]
+# The current rows of these memories ids, by id, as (row with scope and validity, payload): what
+# :meth:`Partition.put` takes. A memory without a row is gone.
+Reread = Callable[[sqlite3.Connection, Sequence[str]], dict[str, tuple[Any, Any]]]
 
 
 class ChangeFeed(Protocol):
@@ -75,9 +80,11 @@ class PartitionCache(Generic[P]):
         load: Callable[[PartitionKey], Awaitable[P]],
         budget_bytes: int,
         changes: ChangeFeed | None = None,
+        reread: Reread | None = None,
     ) -> None:
         self._load = load
         self._changes = changes
+        self._reread = reread
         self._budget = budget_bytes
         self._parts: OrderedDict[PartitionKey, P] = OrderedDict()
         self._sizes: dict[PartitionKey, int] = {}  # measured when loaded (growth since is small)
@@ -141,18 +148,35 @@ class PartitionCache(Generic[P]):
                     for memory_id in deletes:
                         part.drop(memory_id)
 
-    def foreign(self, changed: Changed) -> None:
-        """Another process committed: drop the partitions of the scope values it touched (all
-        of them for None), and keep no load of theirs that was under way."""
+    def foreign(self, changed: Foreign | None, conn: sqlite3.Connection) -> None:
+        """Another process committed: the partitions of the scope values it touched re-read the
+        memories it touched (or are dropped, when it did not list them), and no load of theirs
+        under way is kept. None: everything is dropped."""
         if changed is None:
             self.clear()
             return
-        with self.lock:
+        with self.lock:  # an own commit's refresh waits: it lands after what is read here
             for loading in self._loading.values():
-                if change_log.key(*loading.key) in changed:
+                if change_log.key(*loading.key) in changed.scopes:
                     loading.spoiled = True
-            for key in [k for k, digest in self._digests.items() if digest in changed]:
-                self._forget(key)
+            touched = [k for k, digest in self._digests.items() if digest in changed.scopes]
+            if not touched:
+                return
+            ids = changed.memory_ids
+            if ids is None or self._reread is None:
+                for key in touched:
+                    self._forget(key)
+                return
+            rows = self._reread(conn, sorted(ids))
+            for key in touched:
+                field, value = key
+                part = self._parts[key]
+                for memory_id in ids:
+                    row = rows.get(memory_id)
+                    if row is not None and getattr(row[0], field) == value:
+                        part.put(*row)
+                    else:  # gone, or no longer in this scope
+                        part.drop(memory_id)
 
     def clear(self) -> None:
         with self.lock:

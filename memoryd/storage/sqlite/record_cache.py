@@ -1,8 +1,9 @@
 """Recently read memories by id, so a search's record fetch rarely touches SQLite.
 
-Own writes drop what they touch once committed; another process's commit drops
-the memories of the scope values it touched (:mod:`memoryd.storage.sqlite.changes`),
-found through an index of the cached records by scope value. A read that raced
+Own writes drop what they touch once committed, and so does another process's
+commit (:mod:`memoryd.storage.sqlite.changes`); one that touched too many
+memories to list them drops those of the scope values it touched, found through
+an index of the cached records by scope value. A read that raced
 either is not cached (the version it started at has moved).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from memoryd.models import MemoryRecord
 from memoryd.storage.sqlite import changes
-from memoryd.storage.sqlite.changes import Changed
+from memoryd.storage.sqlite.changes import Foreign
 from memoryd.storage.sqlite.freshness import Freshness
 
 __all__ = ["RecordCache"]
@@ -90,14 +91,19 @@ class RecordCache:
             for i in ids:
                 self._pop(i)
 
-    def foreign(self, changed: Changed) -> None:
-        """Another process committed: drop the records of the scope values it touched."""
+    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
+        """Another process committed: drop the memories it touched (or, when it did not list
+        them, those of the scope values it touched)."""
         if changed is None:
             self.clear()
             return
         with self._lock:
             self._fresh.bump()
-            for value in changed:
+            if changed.memory_ids is not None:
+                for i in changed.memory_ids:
+                    self._pop(i)
+                return
+            for value in changed.scopes:
                 for i in list(self._by_value.get(value, ())):
                     self._pop(i)
 

@@ -18,6 +18,7 @@ from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.events import AppliedEvent
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite import changes
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
@@ -552,6 +553,9 @@ class SQLiteRecordStore:
 
         removed = await self.db.write(op)
         return int(removed or 0)
+
+    async def forget_changes(self) -> None:
+        await self.db.write(changes.forget_all)
 
     async def stats(self) -> dict[str, Any]:
         def op(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes as change_log
-from memoryd.storage.sqlite.changes import Changed
+from memoryd.storage.sqlite.changes import Foreign
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, has_table
 
 __all__ = ["SQLiteSegmentStore"]
@@ -205,14 +205,14 @@ class _Cache:
                     if old is not None:
                         cached[sid] = _bump(old, count, at)
 
-    def foreign(self, changed: Changed) -> None:
+    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
         """Another process committed: drop the owners whose segments it touched."""
         with self.lock:
             self.version += 1
             if changed is None:
                 self.owners.clear()
                 return
-            for owner in [o for o in self.owners if change_log.key("owner", o) in changed]:
+            for owner in [o for o in self.owners if change_log.key("owner", o) in changed.scopes]:
                 del self.owners[owner]
 
     def clear(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from memoryd.filters import Filter, matches
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage.sqlite import changes
-from memoryd.storage.sqlite.changes import Changed
+from memoryd.storage.sqlite.changes import Foreign
 from memoryd.storage.sqlite.freshness import Freshness
 
 __all__ = ["SelectCache", "SelectKey"]
@@ -106,7 +106,7 @@ class SelectCache:
             for key in stale:
                 self._drop(key)
 
-    def foreign(self, changed: Changed) -> None:
+    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
         """Another process committed: drop the answers about the scope values it touched (every
         memory in an answer's scope holds each of the scope's values, so one suffices)."""
         with self._lock:
@@ -114,7 +114,7 @@ class SelectCache:
             if changed is None:
                 self._clear()
                 return
-            for value in changed:
+            for value in changed.scopes:
                 for key in list(self._by_digest.get(value, ())):
                     self._drop(key)
 

@@ -208,7 +208,9 @@ class SQLiteVectorIndex:
         self.dim = 0
         self.model = ""
         self.exact_max = exact_max
-        self.cache: PartitionCache[VectorPartition] = PartitionCache(self._load, cache_bytes, db)
+        self.cache: PartitionCache[VectorPartition] = PartitionCache(
+            self._load, cache_bytes, db, reread=self._reread
+        )
         self._builds: dict[int, asyncio.Future[None]] = {}  # id(partition): its projection's build
 
     @classmethod
@@ -313,6 +315,23 @@ class SQLiteVectorIndex:
 
         upserts = [(s.memory, s.vector) for s in changes.upserts]
         await self.db.write(op, after_commit=lambda: self.cache.refresh(upserts, changes.deletes))
+
+    def _reread(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[RowStub, np.ndarray]]:
+        """The current rows of these memories (another process wrote them)."""
+        out: dict[str, tuple[RowStub, np.ndarray]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for r in conn.execute(
+                "SELECT memory_id, user_id, agent_id, run_id, valid_to, vec FROM vectors "
+                f"WHERE memory_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                vec = np.frombuffer(r[5], dtype=np.float32) if isinstance(r[5], bytes) else None
+                if vec is None or vec.shape[0] != self.dim or not np.isfinite(vec).all():
+                    message = f"the vector of memory {r[0]} is damaged; {REPAIR}"
+                    raise StorageError(message, field="storage.vectors")
+                out[r[0]] = (RowStub(r[0], r[1], r[2], r[3], r[4]), vec)
+        return out
 
     async def _load(self, key: PartitionKey) -> VectorPartition:
         field, value = key
