@@ -234,6 +234,9 @@ async def serve_stdio(
                     if (line := await lines.get()) is None:
                         break
                     inbox.release(len(line))
+                    if line is _TOO_LONG:  # the answer itself: a session would take it for a response
+                        writer.write(_TOO_LONG + b"\n")
+                        continue
                     await session.receive(line)
                 await session.drain()
                 await asyncio.gather(warming, return_exceptions=True)

@@ -78,6 +78,20 @@ def test_end_of_input_lets_a_write_under_way_finish(tmp_path: Path) -> None:
         assert mem.get_all(user_id="bo").total == 1
 
 
+def test_an_over_long_message_gets_its_parse_error_and_the_next_one_its_answer(tmp_path: Path) -> None:
+    from memoryd.mcp.stdio import MAX_LINE_BYTES
+
+    server = _start(tmp_path / "m.db")
+    long = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "' + b"a" * MAX_LINE_BYTES + b'"}}\n'
+    out, err = server.communicate(long + _request(2, "ping"), timeout=120)
+    assert server.returncode == 0, err.decode()
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert answers == [
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "message too long"}},
+        {"jsonrpc": "2.0", "id": 2, "result": {}},
+    ]
+
+
 def test_a_config_error_is_one_line_on_stderr(tmp_path: Path) -> None:
     env = {**_env(tmp_path / "m.db"), "MEMORYD_STORAGE__RECORDZ": "sqlite"}
     done = subprocess.run([sys.executable, "-m", "memoryd", "mcp"], env=env, input=b"", capture_output=True,
