@@ -32,6 +32,7 @@ from rich.text import Text
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.ingest.inputs import TOO_LONG_NUMBER
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
 from memoryd.registry import resolve
@@ -322,15 +323,24 @@ async def empty_scope_hint(mem: AsyncMemory, params: Mapping[str, Any]) -> str |
     )
 
 
+def _loads(text: str, what: str, field: str, where: Callable[[json.JSONDecodeError], str]) -> Any:
+    """JSON text, or an :class:`InvalidInputError` naming ``what`` (never a traceback: a number
+    past Python's digit cap and nesting past the parser's stack are the input's fault too)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc.msg}{where(exc)}", field=field) from None
+    except ValueError:
+        raise InvalidInputError(f"{what} holds {TOO_LONG_NUMBER}", field=field) from None
+    except RecursionError:
+        raise InvalidInputError(f"{what} nests too deeply to be read", field=field) from None
+
+
 def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:
     """A ``--option JSON`` value that must be an object; errors name the option."""
     if value is None:
         return None
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        msg = f"--{option} is not valid JSON: {exc.msg} at column {exc.colno}"
-        raise InvalidInputError(msg, field=option) from None
+    parsed = _loads(value, f"--{option}", option, lambda exc: f" at column {exc.colno}")
     if not isinstance(parsed, dict):
         msg = f"--{option} must be a JSON object, got {type(parsed).__name__}"
         raise InvalidInputError(msg, field=option)
@@ -350,21 +360,12 @@ def read_messages(path: Path) -> list[Any]:
         raise InvalidInputError(f"{path}: line {bad_line} is not UTF-8 text", field="file") from None
     raw = raw.removeprefix("\ufeff")  # the byte-order mark editors on Windows write
     if raw.lstrip().startswith("["):
-        try:
-            items = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            msg = f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})"
-            raise InvalidInputError(msg, field="file") from None
-        return list(items)
-    items = []
-    for number, line in enumerate(raw.splitlines(), 1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                msg = f"{path} line {number} is not valid JSON: {exc.msg}"
-                raise InvalidInputError(msg, field="file") from None
-    return items
+        return list(_loads(raw, str(path), "file", lambda exc: f" (line {exc.lineno})"))
+    return [
+        _loads(line, f"{path} line {number}", "file", lambda exc: "")
+        for number, line in enumerate(raw.splitlines(), 1)
+        if line.strip()
+    ]
 
 
 def when(value: datetime | None) -> str:

@@ -15,6 +15,7 @@ from memoryd.models import Message, Scope, parse_time, require_utf8
 __all__ = [
     "MAX_NESTING",
     "MODES",
+    "TOO_LONG_NUMBER",
     "AddInput",
     "check_int",
     "check_metadata",
@@ -40,6 +41,7 @@ class AddInput:
 
 
 MAX_NESTING = 64  # levels of objects and lists in metadata (JSON encoders stop at a few hundred)
+TOO_LONG_NUMBER = "a number too long to read (integers may have at most 4,300 digits)"  # Python's cap
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -28,6 +28,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd.errors import MemorydError
+from memoryd.ingest.inputs import TOO_LONG_NUMBER
 
 __all__ = [
     "TOO_LONG_NUMBER",
@@ -49,8 +50,6 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-
-TOO_LONG_NUMBER = "a number too long to read (integers may have at most 4,300 digits)"
 
 
 def error_response(

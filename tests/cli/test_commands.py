@@ -140,6 +140,13 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
     no_content = tmp_path / "no_content.json"
     no_content.write_text('[{"role": "user"}]')
     expect_error(run("add", "-f", str(no_content), "-u", "alice"), 1, "messages[0].content")
+    deep = tmp_path / "deep.json"  # nesting past the parser's stack, a number past Python's digit cap
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    expect_error(run("add", "-f", str(deep), "-u", "alice"), 1, "nests too deeply", "(option: --file/-f)")
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text('"fine"\n' + "1" * 5000 + "\n")
+    expect_error(run("add", "-f", str(huge), "-u", "alice"), 1, "line 2 holds a number too long")
+    assert as_json(run("list", "-u", "alice", "--json"))["total"] == 2  # the good file's, nothing more
 
 
 @pytest.mark.parametrize(
@@ -184,6 +191,11 @@ def test_errors_in_json_mode_are_a_json_document(run: Run) -> None:
     result = run("search", "tea", "-u", "alice", "--filters", "{oops", "--json")
     assert result.exit_code == 1
     assert as_json(result)["error"]["field"] == "filters"
+    for option, value in (("--filters", "[" * 5000 + "]" * 5000), ("--metadata", '{"a": ' + "1" * 5000 + "}")):
+        command = ["list", "-u", "alice"] if option == "--filters" else ["add", "x", "-u", "alice"]
+        result = run(*command, option, value, "--json")
+        assert result.exit_code == 1, result.output
+        assert as_json(result)["error"]["field"] == option.removeprefix("--")
 
 
 def test_delete_all_asks_unless_yes(run: Run) -> None:
