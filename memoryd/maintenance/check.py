@@ -43,6 +43,12 @@ DAMAGED = (
     "or `memoryd export` what is still readable and import that (a row whose metadata cannot be read "
     "keeps its stored text under metadata.memoryd_damaged)"
 )
+UNREACHABLE = (
+    "the file could not be opened, which says nothing of its data: check that this user may read "
+    "and write it and its folder (a read-only mount, other permissions), and that no other "
+    "program holds it locked"
+)
+_UNREACHABLE_SIGNS = ("unable to open", "readonly", "read-only", "locked", "permission", "busy")
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
 UNFINISHED_IMPORT = "delete the store and run `memoryd import` again"
 PARTIAL_IMPORT = (
@@ -231,6 +237,8 @@ async def check_store(
         try:
             result = await step()
         except MemorydError as exc:
+            if fix is DAMAGED and any(sign in exc.message.lower() for sign in _UNREACHABLE_SIGNS):
+                fix = UNREACHABLE  # never "restore a backup" for a file that is only out of reach
             report.problems.append(Problem(role, exc.message, fix))
             return None
         return True if result is None else result
