@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 
 from memoryd.config import DEFAULT_TENANT, Settings
+from memoryd.errors import NotFoundError
 from memoryd.memory import AsyncMemory
 
 __all__ = ["IDLE_BEFORE_CLOSE_S", "Tenants"]
@@ -35,8 +36,10 @@ class Tenants:
         self._open: OrderedDict[str, tuple[AsyncMemory, float]] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    async def get(self, tenant: str) -> AsyncMemory:
-        """The open memory of ``tenant`` (a valid tenant name; the caller checks it)."""
+    async def get(self, tenant: str, *, create: bool = True) -> AsyncMemory:
+        """The open memory of ``tenant`` (a valid tenant name; the caller checks it). Without
+        ``create``, a tenant that has no store yet is a :class:`NotFoundError`: a read naming
+        a mistyped tenant must not answer from (nor leave behind) a new empty store."""
         if tenant == DEFAULT_TENANT:
             return self.base
         now = time.monotonic()
@@ -49,10 +52,16 @@ class Tenants:
             entry = self._open.get(tenant)
             if entry is not None:
                 return entry[0]
+            settings = self.base.settings.for_tenant(tenant)
+            if not create and not settings.storage.path.exists():
+                raise NotFoundError(
+                    f"no such tenant {tenant!r}: it has no store yet (its first add makes one)",
+                    field="X-Memoryd-Tenant",
+                )
             # The base memory's own settings: the same embedder, and the same LLM choice (its
             # router, or none), whatever the server's settings say.
             memory = AsyncMemory(
-                self.base.settings.for_tenant(tenant),
+                settings,
                 embedder=self.base.loaded_embedder or self.base.embedder,
                 router=self.base.router,
                 close_router=False,

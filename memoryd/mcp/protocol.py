@@ -273,6 +273,8 @@ def _tool_error(body: dict[str, Any]) -> dict[str, Any]:
     text = body["message"]
     if body.get("field"):
         text += f" (field: {body['field']})"
+    if body.get("details"):  # what the message refers to: the event_id to retry with, say
+        text += f" {_json(body['details'])}"
     return {"content": [{"type": "text", "text": f"{body['code']}: {text}"}], "isError": True}
 
 

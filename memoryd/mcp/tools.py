@@ -235,6 +235,13 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
     how ``add_memory`` stores, when not straight into the memory — the server's async pipeline;
     ``search_limit``: how many hits a search returns by default)."""
     limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
+    queued = {  # through the async pipeline: an add can be retried safely under its own id
+        "event_id": {
+            "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$",
+            "description": "This add's id in the queue (given back when absent): an add retried "
+            "with the same id is stored once.",
+        }
+    } if add is not None else {}  # fmt: skip
     tools = [
         Tool(
             "add_memory", "Remember",
@@ -247,6 +254,7 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
                 "metadata": _METADATA,
                 "timestamp": {"type": "string", "description": "When it was said (ISO 8601); default now."},
                 "mode": {"type": "string", "enum": ["fast", "fine"]},
+                **queued,
             },
             ("messages",), add or _add, read_only=False,
         ),

@@ -32,10 +32,11 @@ def principal_of(request: Request) -> Principal:
     return cast(Principal, principal)
 
 
-async def memory_for(request: Request, tenants: Tenants) -> AsyncMemory:
-    """The caller's view of the memory: its tenant's store; bound to its user for a user key."""
+async def memory_for(request: Request, tenants: Tenants, *, create: bool = False) -> AsyncMemory:
+    """The caller's view of the memory: its tenant's store; bound to its user for a user key.
+    ``create``: the tenant's store is made when it has none (an add)."""
     principal = principal_of(request)
-    memory = await tenants.get(principal.tenant)
+    memory = await tenants.get(principal.tenant, create=create)
     if principal.user_id is not None:
         # Same calls, same arguments, every one forced to the key's user (see memoryd.auth.bound).
         return cast(AsyncMemory, UserBoundMemory(memory, principal.user_id))

@@ -41,7 +41,17 @@ from memoryd.server.access import PipelineView, memory_for, principal_of
 from memoryd.server.auth import TENANT_HEADER, Authenticator
 from memoryd.tenancy import Tenants
 
-__all__ = ["MemoryDep", "PipelineDep", "ServerState", "get_memory", "get_pipeline", "router", "state_of"]
+__all__ = [
+    "AddingMemoryDep",
+    "MemoryDep",
+    "PipelineDep",
+    "ServerState",
+    "get_memory",
+    "get_memory_to_add",
+    "get_pipeline",
+    "router",
+    "state_of",
+]
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -74,14 +84,24 @@ def state_of(request: Request) -> ServerState:
 
 async def get_memory(request: Request) -> AsyncMemory:
     """The caller's memory (its tenant's store; bound to its user for a user key), or 503 while
-    the server starts or stops."""
+    the server starts or stops; 404 for a tenant without a store."""
+    return await _memory(request, create=False)
+
+
+async def get_memory_to_add(request: Request) -> AsyncMemory:
+    """:func:`get_memory`, making the tenant's store when it has none (the routes that add)."""
+    return await _memory(request, create=True)
+
+
+async def _memory(request: Request, *, create: bool) -> AsyncMemory:
     state = state_of(request)
     if not state.ready or state.memory is None or state.tenants is None:
         raise BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
-    return await memory_for(request, state.tenants)
+    return await memory_for(request, state.tenants, create=create)
 
 
 MemoryDep = Annotated[AsyncMemory, Depends(get_memory)]
+AddingMemoryDep = Annotated[AsyncMemory, Depends(get_memory_to_add)]
 
 
 async def get_pipeline(request: Request) -> PipelineView | None:

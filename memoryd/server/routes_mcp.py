@@ -32,7 +32,7 @@ from memoryd.mcp.tools import Args, Handler, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
-from memoryd.server.health import MemoryDep, PipelineDep
+from memoryd.server.health import AddingMemoryDep, PipelineDep
 
 __all__ = ["router"]
 
@@ -60,7 +60,7 @@ router = APIRouter(tags=["mcp"])
         }
     },
 )
-async def mcp(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Response:
+async def mcp(request: Request, memory: AddingMemoryDep, pipeline: PipelineDep) -> Response:
     """One JSON-RPC message or batch of the Model Context Protocol; the memory tools are
     those of ``memoryd mcp`` (see the README's MCP section)."""
     _check_origin(request)
@@ -137,7 +137,7 @@ def _queued_add(pipeline: PipelineView) -> Handler:
             timestamp=a.get("timestamp"),
             mode=a.get("mode"),
         )
-        submission = await pipeline.submit_add(memory, payload, source="mcp")
+        submission = await pipeline.submit_add(memory, payload, event_id=a.get("event_id"), source="mcp")
         return submission.to_dict()
 
     return add

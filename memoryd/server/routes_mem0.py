@@ -29,7 +29,7 @@ from memoryd.errors import InvalidInputError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.access import principal_of
-from memoryd.server.health import MemoryDep, PipelineDep
+from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.routes_v1 import ERROR_RESPONSES, QUEUED_RESPONSE, MemoryId, Scoped, forget_pending
 from memoryd.server.schemas import (
     Mem0AddRequest,
@@ -136,7 +136,7 @@ _MEM0_STATUS = {
 
 @router.post("/memories", summary="Create memories (mem0)", responses=QUEUED_RESPONSE)
 async def add(
-    body: Mem0AddRequest, memory: MemoryDep, pipeline: PipelineDep, response: Response
+    body: Mem0AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
 ) -> dict[str, Any]:
     """Store messages. With ``infer`` (mem0's default) and an LLM configured, facts are extracted
     and reconciled (fine mode); otherwise the messages are stored as given (fast mode).

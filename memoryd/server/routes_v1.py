@@ -20,7 +20,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
-from memoryd.server.health import MemoryDep, PipelineDep
+from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.schemas import (
     AddRequest,
     ContextRequest,
@@ -88,7 +88,7 @@ QUEUED_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 @router.post("/memories", summary="Add memories", responses=QUEUED_RESPONSE)
 async def add(
-    body: AddRequest, memory: MemoryDep, pipeline: PipelineDep, response: Response
+    body: AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
 ) -> dict[str, Any]:
     """Store messages: one result per input message (``ADD`` with the new id, or ``NOOP`` for a
     duplicate), then, in fine mode, one per extracted fact with what reconciliation did, the LLM

@@ -164,6 +164,28 @@ def test_an_admin_works_in_any_tenant_others_only_in_theirs(
     assert tenant_db.exists() and tenant_db != auth_settings.storage.path
 
 
+def test_a_read_in_a_tenant_without_a_store_is_a_404_and_leaves_none(
+    auth_server: Running, http: httpx.Client, auth_settings: Settings
+) -> None:
+    """A mistyped tenant: reads (a listing, a search, a context, a delete) answered 200 and empty
+    from a new store they made; only an add makes a tenant's store."""
+    admin = new_key(auth_settings, "admin")
+    typo = {**bearer(admin), "X-Memoryd-Tenant": "acmee"}
+    for r in (
+        http.get("/v1/memories", params={"user_id": "alice"}, headers=typo),
+        http.post("/v1/memories/search", json={"query": "tea", "user_id": "alice"}, headers=typo),
+        http.post("/search", json={"query": "tea", "user_id": "alice"}, headers=typo),
+        http.post("/v1/context", json={"query": "tea", "user_id": "alice"}, headers=typo),
+        http.delete("/v1/memories", params={"user_id": "alice"}, headers=typo),
+    ):
+        error = error_of(r, 404)
+        assert error["field"] == "X-Memoryd-Tenant" and "acmee" in error["message"], error
+    tenant_db = auth_settings.for_tenant("acmee").storage.path
+    assert not tenant_db.exists() and not tenant_db.parent.exists()
+    assert http.post("/v1/memories", json=ADD, headers=typo).status_code == 200
+    assert http.get("/v1/memories", params={"user_id": "alice"}, headers=typo).json()["total"] >= 1
+
+
 def test_open_server_ignores_foreign_tokens_but_checks_memoryd_keys(http: httpx.Client) -> None:
     # The OpenAI SDK always sends its api_key: with auth off that must not get in the way.
     r = http.get("/v1/users", headers={"Authorization": "Bearer sk-not-a-memoryd-key"})
