@@ -34,7 +34,7 @@ from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import translate_errors
-from memoryd.server.health import MemoryDep, PipelineDep
+from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 
 __all__ = ["SSEResponse", "gateway_of", "openai_error", "router"]
 
@@ -254,7 +254,7 @@ async def _relay(
     },
     openapi_extra=_CHAT_BODY,
 )
-async def chat_completions(request: Request, memory: MemoryDep, pipeline: PipelineDep) -> Response:
+async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: PipelineDep) -> Response:
     """OpenAI's chat completions: point an OpenAI client's ``base_url`` at ``/v1``.
 
     The user comes from a user-bound API key, ``X-Memoryd-User-Id`` (or ``X-User-ID``), or ``user``;

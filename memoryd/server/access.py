@@ -19,6 +19,7 @@ from memoryd.pipeline.base import EventRecord
 from memoryd.pipeline.events import AddPayload
 from memoryd.pipeline.metrics import MetricsText
 from memoryd.pipeline.producer import Submission
+from memoryd.server.auth import TENANT_HEADER
 from memoryd.tenancy import Tenants
 
 __all__ = ["PipelineView", "memory_for", "principal_of"]
@@ -34,9 +35,12 @@ def principal_of(request: Request) -> Principal:
 
 async def memory_for(request: Request, tenants: Tenants, *, create: bool = False) -> AsyncMemory:
     """The caller's view of the memory: its tenant's store; bound to its user for a user key.
-    ``create``: the tenant's store is made when it has none (an add)."""
+    A tenant an admin names (``X-Memoryd-Tenant``) that has no store is a 404 unless ``create``
+    (an add makes it): a typo must not read as an empty tenant. A key's own tenant is made on
+    first use."""
     principal = principal_of(request)
-    memory = await tenants.get(principal.tenant, create=create)
+    named = principal.is_admin and request.headers.get(TENANT_HEADER) is not None
+    memory = await tenants.get(principal.tenant, create=create or not named)
     if principal.user_id is not None:
         # Same calls, same arguments, every one forced to the key's user (see memoryd.auth.bound).
         return cast(AsyncMemory, UserBoundMemory(memory, principal.user_id))

@@ -184,6 +184,9 @@ def test_a_read_in_a_tenant_without_a_store_is_a_404_and_leaves_none(
     assert not tenant_db.exists() and not tenant_db.parent.exists()
     assert http.post("/v1/memories", json=ADD, headers=typo).status_code == 200
     assert http.get("/v1/memories", params={"user_id": "alice"}, headers=typo).json()["total"] >= 1
+    # A key made for a tenant names it by itself (no typo there): its tenant starts empty
+    service = new_key(auth_settings, "service", tenant="fresh")
+    assert http.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(service)).json()["total"] == 0
 
 
 def test_open_server_ignores_foreign_tokens_but_checks_memoryd_keys(http: httpx.Client) -> None:
