@@ -20,10 +20,7 @@ from memoryd.storage.sqlite import changes
 from memoryd.storage.sqlite.changes import Foreign, key
 from memoryd.storage.sqlite.database import SQLiteDatabase
 
-_VECTORS = (
-    "CREATE TABLE vectors (rowid INTEGER PRIMARY KEY, memory_id TEXT NOT NULL UNIQUE, "
-    "user_id TEXT, agent_id TEXT, run_id TEXT)"
-)
+_MEMORIES = "CREATE TABLE memories (id TEXT PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT)"
 
 
 class Seen:
@@ -49,7 +46,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteDatabase, SQLiteData
     here, there = SQLiteDatabase(tmp_path / "m.db"), SQLiteDatabase(tmp_path / "m.db")
     here.open()
     there.open()
-    await there.write(lambda conn: conn.execute(_VECTORS))
+    await there.write(lambda conn: conn.execute(_MEMORIES))
     try:
         yield here, there
     finally:
@@ -57,10 +54,18 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteDatabase, SQLiteData
         there.close()
 
 
+@pytest.fixture
+def seen(pair: tuple[SQLiteDatabase, SQLiteDatabase]) -> Seen:
+    """What the first process's watchers are told, from now on."""
+    watching = Seen(pair[0])
+    watching.after()
+    return watching
+
+
 def _insert(memory_id: str, user: str | None, agent: str | None = None, run: str | None = None):  # type: ignore[no-untyped-def]
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
-            "INSERT INTO vectors (memory_id, user_id, agent_id, run_id) VALUES (?, ?, ?, ?)",
+            "INSERT INTO memories (id, user_id, agent_id, run_id) VALUES (?, ?, ?, ?)",
             (memory_id, user, agent, run),
         )
 
@@ -68,28 +73,24 @@ def _insert(memory_id: str, user: str | None, agent: str | None = None, run: str
 
 
 async def test_a_foreign_commit_names_the_scope_values_it_touched(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase],
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen,
 ) -> None:
     here, there = pair
-    seen = Seen(here)
-    seen.after()
     await there.write(_insert("m1", "ana", run="s1"))
     assert seen.after() == [frozenset({key("user_id", "ana"), key("run_id", "s1")})]
     assert seen.ids() == [frozenset({"m1"})]
     assert seen.after() == []  # told once
 
-    await there.write(lambda c: c.execute("UPDATE vectors SET user_id = 'bo', agent_id = 'x' WHERE memory_id = 'm1'"))
+    await there.write(lambda c: c.execute("UPDATE memories SET user_id = 'bo', agent_id = 'x' WHERE id = 'm1'"))
     assert seen.after() == [frozenset({key("user_id", "ana"), key("user_id", "bo"), key("agent_id", "x"), key("run_id", "s1")})]
-    await there.write(lambda c: c.execute("DELETE FROM vectors WHERE memory_id = 'm1'"))
+    await there.write(lambda c: c.execute("DELETE FROM memories WHERE id = 'm1'"))
     assert seen.after() == [frozenset({key("user_id", "bo"), key("agent_id", "x"), key("run_id", "s1")})]
 
 
 async def test_own_commits_and_ones_touching_nothing_cached_tell_nobody(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase],
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen,
 ) -> None:
     here, there = pair
-    seen = Seen(here)
-    seen.after()
     await here.write(_insert("m1", "ana"))
     assert seen.after() == []
     await there.write(lambda c: c.execute("CREATE TABLE notes (t TEXT)"))
@@ -100,10 +101,8 @@ async def test_own_commits_and_ones_touching_nothing_cached_tell_nobody(
     assert seen.after() == [frozenset({key("user_id", "bo")})]  # ours interleaved, theirs still told
 
 
-async def test_a_rolled_back_write_logs_nothing(pair: tuple[SQLiteDatabase, SQLiteDatabase]) -> None:
+async def test_a_rolled_back_write_logs_nothing(pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen) -> None:
     here, there = pair
-    seen = Seen(here)
-    seen.after()
 
     def fails(conn: sqlite3.Connection) -> None:
         _insert("m1", "ana")(conn)
@@ -116,15 +115,13 @@ async def test_a_rolled_back_write_logs_nothing(pair: tuple[SQLiteDatabase, SQLi
 
 
 async def test_what_cannot_be_known_is_everything(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase], monkeypatch: pytest.MonkeyPatch
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here, there = pair
-    seen = Seen(here)
-    seen.after()
 
     def rebuild(conn: sqlite3.Connection) -> None:  # an index dropped and rebuilt in one commit
-        conn.execute("DROP TABLE vectors")
-        conn.execute(_VECTORS)
+        conn.execute("DROP TABLE memories")
+        conn.execute(_MEMORIES)
         _insert("m1", "ana")(conn)
 
     await there.write(rebuild)
@@ -145,31 +142,28 @@ async def test_what_cannot_be_known_is_everything(
 
 
 async def test_tables_created_or_recreated_later_are_watched(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase],
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen,
 ) -> None:
     here, there = pair
-    seen = Seen(here)
-    await there.write(lambda c: c.execute("DROP TABLE vectors"))  # its triggers go with it
-    await there.write(lambda c: c.execute(_VECTORS))
+    await there.write(lambda c: c.execute("DROP TABLE memories"))  # its triggers go with it
+    await there.write(lambda c: c.execute(_MEMORIES))
     seen.after()
     await there.write(_insert("m1", "ana"))
     assert seen.after() == [frozenset({key("user_id", "ana")})]
 
-    await here.write(lambda c: c.execute("DROP TABLE vectors"))  # by the other process this time:
-    await here.write(lambda c: c.execute(_VECTORS))  # the first one's triggers must follow
+    await here.write(lambda c: c.execute("DROP TABLE memories"))  # by the other process this time:
+    await here.write(lambda c: c.execute(_MEMORIES))  # the first one's triggers must follow
     seen.after()
     await there.write(_insert("m2", "bo"))
     assert seen.after() == [frozenset({key("user_id", "bo")})]
 
 
 async def test_the_log_is_pruned_and_a_process_left_behind_drops_everything(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase], monkeypatch: pytest.MonkeyPatch
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here, there = pair
     monkeypatch.setattr(changes, "KEEP", 10)
     monkeypatch.setattr(changes, "PRUNE_EVERY", 5)
-    seen = Seen(here)
-    seen.after()
     for i in range(40):
         await there.write(_insert(f"m{i}", "ana"))
     with sqlite3.connect(here.path) as conn:
@@ -189,11 +183,9 @@ async def test_the_log_is_pruned_and_a_process_left_behind_drops_everything(
         assert conn.execute("SELECT count(*) FROM memoryd_change_log").fetchone()[0] <= 15
 
 
-async def test_hierarchy_segments_are_named_by_owner(pair: tuple[SQLiteDatabase, SQLiteDatabase]) -> None:
+async def test_hierarchy_segments_are_named_by_owner(pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen) -> None:
     here, there = pair
     await there.write(lambda c: c.execute("CREATE TABLE segments (id TEXT PRIMARY KEY, owner TEXT NOT NULL)"))
-    seen = Seen(here)
-    seen.after()
     await there.write(lambda c: c.execute("INSERT INTO segments VALUES ('s1', 'owner-key')"))
     assert seen.after() == [frozenset({key("owner", "owner-key")})]
 
@@ -204,7 +196,7 @@ async def test_a_commits_hooks_run_though_its_caller_was_cancelled(tmp_path: Pat
     db = SQLiteDatabase(tmp_path / "m.db")
     db.open()
     try:
-        await db.write(lambda c: c.execute(_VECTORS))
+        await db.write(lambda c: c.execute(_MEMORIES))
         ran: list[str] = []
         started = threading.Event()
 
@@ -220,19 +212,17 @@ async def test_a_commits_hooks_run_though_its_caller_was_cancelled(tmp_path: Pat
             await task
         await db.write(_insert("m2", "bo"))  # queued behind it: by now it committed
         assert ran == ["refreshed"]
-        assert await db.read(lambda c: c.execute("SELECT count(*) FROM vectors").fetchone()[0]) == 2
+        assert await db.read(lambda c: c.execute("SELECT count(*) FROM memories").fetchone()[0]) == 2
     finally:
         db.close()
 
 
 async def test_what_came_after_an_own_commit_waits_for_its_hooks(
-    pair: tuple[SQLiteDatabase, SQLiteDatabase],
+    pair: tuple[SQLiteDatabase, SQLiteDatabase], seen: Seen,
 ) -> None:
     """Another process's later write to the same rows is never caught up with before this
     process's own refresh of its earlier commit: that refresh would put the older rows back."""
     here, there = pair
-    seen = Seen(here)
-    seen.after()
     release, hooked = threading.Event(), threading.Event()
 
     def hook() -> None:
@@ -241,7 +231,7 @@ async def test_what_came_after_an_own_commit_waits_for_its_hooks(
 
     own = asyncio.create_task(here.write(_insert("m1", "ana"), after_commit=hook))
     await asyncio.get_running_loop().run_in_executor(None, hooked.wait)  # committed, refreshing
-    await there.write(lambda c: c.execute("UPDATE vectors SET run_id = 's2' WHERE memory_id = 'm1'"))
+    await there.write(lambda c: c.execute("UPDATE memories SET run_id = 's2' WHERE id = 'm1'"))
     assert seen.after() == []  # not yet
     release.set()
     await own

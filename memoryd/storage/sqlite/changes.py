@@ -6,10 +6,12 @@ moves the file's generation counter (:mod:`memoryd.storage.sqlite.database`) and
 transaction, writes one row to ``memoryd_change_log``: the scope values whose rows it touched
 (the user, agent and run of memories, their vectors and keyword entries; the owner of
 hierarchy segments) and the ids of the memories it touched. Temporary triggers on the
-writer's own connection collect them as rows change (old and new values both), so no write
-path can forget to. Scope values are logged as digests (:func:`key`), never as the ids
-themselves, and forgetting a user ends by emptying the log (:func:`forget_all`): a digest
-could still confirm a guessed id.
+writer's own connection collect them as rows of memories and segments change (old and new
+values both), so no write path can forget to; the two index tables, written only by their
+stores' ``apply`` and ``reset``, say what they changed themselves (:func:`touch`): a trigger
+per row there cost a 128-message add 1.6 ms of the writer's time. Scope values are logged
+as digests (:func:`key`), never as the ids themselves, and forgetting a user ends by
+emptying the log (:func:`forget_all`): a digest could still confirm a guessed id.
 
 A process catching up reads the log past the generation it last saw and skips its own
 commits. An index partition of a touched scope re-reads just the touched memories' rows (a
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "key",
     "read_since",
     "record",
+    "touch",
+    "touch_everything",
 ]
 
 
@@ -69,12 +73,11 @@ PRUNE_EVERY = 500  # commits between two prunings
 _CODES = {"user_id": "u", "agent_id": "a", "run_id": "r", "owner": "o"}
 _WATCHED = {  # table: (its scope columns, its memory id column)
     "memories": (("user_id", "agent_id", "run_id"), "id"),
-    "vectors": (("user_id", "agent_id", "run_id"), "memory_id"),
-    "kw_docs": (("user_id", "agent_id", "run_id"), "memory_id"),
     "segments": (("owner",), None),
 }
-# Rows appended by the triggers (no uniqueness: a lookup per row would double their cost),
-# read back distinct once per commit.
+# Rows appended by the triggers and by touch() (no uniqueness: a lookup per row would double
+# their cost), read back distinct once per commit. A row of NULLs only (no trigger writes one:
+# every memory has an id, every segment an owner) stands for everything.
 _TOUCHED_COLS = ("user_id", "agent_id", "run_id", "owner", "memory_id")
 _TOUCHED = (
     f"CREATE TEMP TABLE IF NOT EXISTS memoryd_touched ({', '.join(c + ' TEXT' for c in _TOUCHED_COLS)})"
@@ -123,12 +126,27 @@ def install(conn: sqlite3.Connection) -> None:
         conn.execute(_trigger(table, "DELETE", ("OLD",)))
 
 
+def touch(conn: sqlite3.Connection, rows: Iterable[tuple[str | None, str | None, str | None, str]]) -> None:
+    """Inside a write: these memories' rows of an index table changed, as (user_id, agent_id,
+    run_id, memory_id): the scope they have now, and the one they had if it differed."""
+    conn.executemany(
+        "INSERT INTO memoryd_touched (user_id, agent_id, run_id, memory_id) VALUES (?, ?, ?, ?)", rows
+    )
+
+
+def touch_everything(conn: sqlite3.Connection) -> None:
+    """Inside a write that changes rows of an index table wholesale (a reset)."""
+    conn.execute("INSERT INTO memoryd_touched DEFAULT VALUES")
+
+
 def record(conn: sqlite3.Connection, gen: int, writer: str, *, everything: bool) -> None:
     """Inside the commit that becomes ``gen``: log what it touched (and now and then forget
     generations no process should still need)."""
     scopes: set[str] = set()
     ids: set[str] = set()
     for row in conn.execute("SELECT DISTINCT * FROM memoryd_touched"):
+        if all(value is None for value in row):
+            everything = True
         for col, value in zip(_TOUCHED_COLS[:-1], row, strict=False):
             if value is not None:
                 scopes.add(key(col, value))

@@ -19,6 +19,7 @@ from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite import changes as changes_log
 from memoryd.storage.sqlite.bm25 import BM25Partition
 from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
@@ -112,11 +113,15 @@ class SQLiteKeywordIndex:
             # and FTS5 writes out what it buffered at each one: interleaved, a segment per row.
             stale: set[int] = set()  # full-text rows whose text goes
             fresh: dict[int, str] = {}  # and the texts that come
+            touched = []  # for other processes' caches
             for memory_id in deletes:
-                row = conn.execute("SELECT rowid FROM kw_docs WHERE memory_id = ?", (memory_id,)).fetchone()
+                row = conn.execute(
+                    "DELETE FROM kw_docs WHERE memory_id = ? RETURNING rowid, user_id, agent_id, run_id",
+                    (memory_id,),
+                ).fetchone()
                 if row is not None:
                     stale.add(row[0])
-                    conn.execute("DELETE FROM kw_docs WHERE rowid = ?", row)
+                    touched.append((row[1], row[2], row[3], memory_id))
             for memory_id, user_id, agent_id, run_id, valid_to, body in upserts:
                 row = conn.execute("SELECT rowid FROM kw_docs WHERE memory_id = ?", (memory_id,)).fetchone()
                 if row is None:
@@ -139,6 +144,7 @@ class SQLiteKeywordIndex:
                     fresh[row[0]] = body
             conn.executemany("DELETE FROM kw WHERE rowid = ?", [(r,) for r in sorted(stale)])
             conn.executemany("INSERT INTO kw (rowid, body) VALUES (?, ?)", list(fresh.items()))
+            changes_log.touch(conn, touched + [(u[1], u[2], u[3], u[0]) for u in upserts])
 
         refresh = [(s.memory, None if s.terms is None else list(s.terms)) for s in changes.upserts]
         await self.db.write(op, after_commit=lambda: self.cache.refresh(refresh, deletes))
@@ -178,6 +184,7 @@ class SQLiteKeywordIndex:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM kw")
             conn.execute("DELETE FROM kw_docs")
+            changes_log.touch_everything(conn)
 
         await self.db.write(op, after_commit=self.cache.clear)
 

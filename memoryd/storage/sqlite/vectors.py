@@ -27,6 +27,7 @@ from memoryd.storage.base import ChangeSet
 from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
+from memoryd.storage.sqlite import changes as changes_log
 from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import Rows, RowStub, grow
@@ -311,7 +312,17 @@ class SQLiteVectorIndex:
             conn.executemany(
                 "UPDATE vectors SET user_id=?, agent_id=?, run_id=?, valid_to=? WHERE memory_id=?", meta_only
             )
-            conn.executemany("DELETE FROM vectors WHERE memory_id = ?", deletes)
+            gone = []
+            for start in range(0, len(deletes), 500):
+                chunk = [d[0] for d in deletes[start : start + 500]]
+                gone += conn.execute(
+                    f"DELETE FROM vectors WHERE memory_id IN ({','.join('?' * len(chunk))}) "
+                    "RETURNING user_id, agent_id, run_id, memory_id",
+                    chunk,
+                ).fetchall()
+            changes_log.touch(conn, [(r[1], r[2], r[3], r[0]) for r in rows])  # other processes' caches
+            changes_log.touch(conn, [(r[0], r[1], r[2], r[4]) for r in meta_only])
+            changes_log.touch(conn, gone)
 
         upserts = [(s.memory, s.vector) for s in changes.upserts]
         await self.db.write(op, after_commit=lambda: self.cache.refresh(upserts, changes.deletes))
@@ -416,7 +427,11 @@ class SQLiteVectorIndex:
         task.add_done_callback(done)
 
     async def reset(self) -> None:
-        await self.db.write(lambda conn: conn.execute("DELETE FROM vectors"), after_commit=self.cache.clear)
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM vectors")
+            changes_log.touch_everything(conn)
+
+        await self.db.write(op, after_commit=self.cache.clear)
 
     # -- listing and checking (export, memoryd check) -----------------------------
     async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
