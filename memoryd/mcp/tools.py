@@ -197,8 +197,10 @@ async def _get(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 
 async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
+    before = await mem.get(a["memory_id"], **scope_of(a))
     record = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **scope_of(a))
-    return brief(record)
+    # As PATCH /v1/memories/{id} says it: NOOP when nothing differed (its history records either).
+    return {**brief(record), "event": "NOOP" if record == before else "UPDATE"}
 
 
 async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
@@ -286,7 +288,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
         Tool("get_memory", "Get a memory", "One memory by id.", {"memory_id": _ID}, ("memory_id",), _get),
         Tool(
             "update_memory", "Correct a memory",
-            "Change a memory's text and/or metadata; the old text stays in its history.",
+            "Change a memory's text and/or metadata; the old text stays in its history. Says "
+            "what happened: UPDATE, or NOOP when nothing differed.",
             {"memory_id": _ID, "text": {"type": "string"}, "metadata": _METADATA},
             ("memory_id",), _update, read_only=False,
         ),

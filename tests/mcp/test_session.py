@@ -133,9 +133,12 @@ async def test_add_then_search_sent_together_finds_what_was_added(amem: AsyncMem
     memory_id = hits[0]["id"]
     updated = payload(await client.call("update_memory", user_id="ana", memory_id=memory_id,
                                         text="I adopted a grey cat named Pixel in May."))  # fmt: skip
-    assert updated["memory"].endswith("in May.")
+    assert updated["memory"].endswith("in May.") and updated["event"] == "UPDATE"
+    again = payload(await client.call("update_memory", user_id="ana", memory_id=memory_id,
+                                      text="I adopted a grey cat named Pixel in May."))  # fmt: skip
+    assert again["event"] == "NOOP"  # an agent can tell a correction that changed nothing
     history = payload(await client.call("memory_history", user_id="ana", memory_id=memory_id))["history"]
-    assert [h["event"] for h in history] == ["ADD", "UPDATE"]
+    assert [h["event"] for h in history] == ["ADD", "UPDATE", "NOOP"]
     listed = payload(await client.call("list_memories", user_id="ana", limit=10))
     assert listed["total"] >= 2
     context = await client.call("get_context", user_id="ana", query="what is my cat called?")
