@@ -81,7 +81,7 @@ class Memory:
     def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
         return self._run(self._async.update(memory_id, text, **kwargs))
 
-    def delete(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+    def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:
         return self._run(self._async.delete(memory_id, **kwargs))
 
     def delete_all(self, **kwargs: Any) -> int:

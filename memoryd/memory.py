@@ -430,8 +430,10 @@ class AsyncMemory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> MemoryRecord:
-        """Remove one memory from every store; its history keeps the DELETE event."""
+    ) -> list[MemoryRecord]:
+        """Remove one memory from every store; its history keeps the DELETE event. Returns what
+        was deleted: the memory first, then the rule memories (profile, preferences) that it
+        alone stated, which go with it (each with a DELETE in its history too)."""
         scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
         first = await self.get(memory_id, **scope)
         async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
@@ -443,7 +445,7 @@ class AsyncMemory:
             history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
             changes = ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history)
             await self.storage.commit(changes)
-        return old
+        return gone
 
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None

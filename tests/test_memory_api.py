@@ -159,8 +159,9 @@ async def test_update_delete_and_history(amem: AsyncMemory) -> None:
     assert (await amem.search("Globex", user_id="u"))[0].memory.id == mid
     assert await amem.search("Acme", user_id="u", threshold=0.9) == []
     await amem.update(mid, "I work at Globex")  # no change: a NOOP in the history
-    removed = await amem.delete(mid)
-    assert removed.id == mid
+    removed = await amem.delete(mid)  # with the workplace the rules read in it alone
+    assert [(m.id, m.kind.value) for m in removed] == [(mid, "episode"), (removed[1].id, "profile")]
+    assert "Globex" in removed[1].text
     with pytest.raises(NotFoundError):
         await amem.get(mid)
     assert mid not in {h.memory.id for h in await amem.search("Globex", user_id="u")}

@@ -60,7 +60,7 @@ class UserBoundMemory:
     async def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
         return await self._memory.update(memory_id, text, **self._scope(kwargs))
 
-    async def delete(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+    async def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:
         return await self._memory.delete(memory_id, **self._scope(kwargs))
 
     async def delete_all(self, **kwargs: Any) -> int:

@@ -457,9 +457,12 @@ def delete(
         if all_ and not scope:
             raise InvalidInputError("--all needs a scope: --user-id, --agent-id or --run-id", field="user_id")
     if memory_id is not None:
-        record = run_with_memory(state, lambda mem: mem.delete(memory_id, **scope))
-        doc = {"deleted": 1, "id": record.id, "memory": record.to_dict()}
-        state.output.emit(doc, f"[red]deleted[/red] {record.id}")
+        gone = run_with_memory(state, lambda mem: mem.delete(memory_id, **scope))
+        record, derived = gone[0], gone[1:]
+        doc = {"deleted": len(gone), "id": record.id, "memory": record.to_dict(),
+               "also_deleted": [m.to_dict() for m in derived]}  # fmt: skip
+        also = "".join(f"\n  and what only it stated: {escape(m.text)} ({m.id})" for m in derived)
+        state.output.emit(doc, f"[red]deleted[/red] {record.id}{also}")
         return
     shown = ", ".join(f"{k}={v!r}" for k, v in scope.items())
     if not yes:

@@ -204,8 +204,8 @@ async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 
 async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    old = await mem.delete(a["memory_id"], **scope_of(a))
-    return {"deleted": brief(old)}
+    gone = await mem.delete(a["memory_id"], **scope_of(a))
+    return {"deleted": brief(gone[0]), "also_deleted": [brief(m) for m in gone[1:]]}
 
 
 async def _history(mem: AsyncMemory, a: Args) -> dict[str, Any]:
@@ -295,7 +295,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
         ),
         Tool(
             "delete_memory", "Forget a memory",
-            "Delete one memory by id (its history keeps the deletion).",
+            "Delete one memory by id (its history keeps the deletion); what only it stated (a "
+            "profile fact, a preference) goes with it and is listed.",
             {"memory_id": _ID}, ("memory_id",), _delete, read_only=False, destructive=True,
         ),
         Tool(

@@ -181,9 +181,10 @@ async def update(
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory")
 async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
-    """Remove one memory; its history keeps a DELETE event."""
-    await memory.delete(memory_id, **scope.scope())
-    return {"deleted": 1, "id": memory_id}
+    """Remove one memory; its history keeps a DELETE event. ``deleted`` counts it and the rule
+    memories (profile, preferences) it alone stated, which go with it: ``also_deleted`` lists those."""
+    gone = await memory.delete(memory_id, **scope.scope())
+    return {"deleted": len(gone), "id": memory_id, "also_deleted": [m.to_dict() for m in gone[1:]]}
 
 
 @router.get("/memories/{memory_id}/history", summary="A memory's history")

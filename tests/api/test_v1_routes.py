@@ -49,7 +49,8 @@ def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Clie
     assert history[1]["new_memory"] == "I moved to Porto last spring"
 
     deleted = client.delete(f"/v1/memories/{lisbon_id}")
-    assert deleted.status_code == 200 and deleted.json() == {"deleted": 1, "id": lisbon_id}
+    assert deleted.status_code == 200
+    assert deleted.json() == {"deleted": 1, "id": lisbon_id, "also_deleted": []}
     assert error_of(client.get(f"/v1/memories/{lisbon_id}"), 404)["field"] == "memory_id"
     assert count(client) == 1
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]
@@ -220,3 +221,15 @@ def test_concurrent_adds(client: httpx.Client, server: object) -> None:
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(one, range(16))) == [200] * 16
     assert count(client) == 16
+
+
+def test_deleting_a_turn_says_what_went_with_it(client: httpx.Client) -> None:
+    """The rules' preference read in the turn alone goes with it: the answer counts and lists it
+    (it said deleted: 1 while two memories went)."""
+    results = add(client, "I love sushi")
+    turn = next(r["id"] for r in results if r["kind"] == "episode")
+    preference = next(r for r in results if r["kind"] == "preference")
+    gone = client.delete(f"/v1/memories/{turn}").json()
+    assert gone["deleted"] == 2 and gone["id"] == turn
+    assert [(m["id"], m["text"]) for m in gone["also_deleted"]] == [(preference["id"], preference["memory"])]
+    assert count(client) == 0

@@ -46,7 +46,7 @@ def test_add_search_list_get_history_delete_round_trip(run: Run) -> None:
     assert events == ["ADD"]
 
     deleted = as_json(run("delete", tea_id, "--json"))
-    assert deleted["deleted"] == 1 and deleted["memory"]["text"] == TEA
+    assert deleted["deleted"] == 1 and deleted["memory"]["text"] == TEA and deleted["also_deleted"] == []
     expect_error(run("get", tea_id), 1, "no memory with id", "(field: memory_id)")
 
     history = as_json(run("history", tea_id, "--json"))["results"]
@@ -352,3 +352,11 @@ def test_a_store_a_newer_memoryd_wrote_is_refused_and_left_as_it_is(run: Run, db
     texts = [r[0] for r in conn.execute("SELECT text FROM memories")]
     conn.close()
     assert texts == ["I keep bees"] and db_path.read_bytes() == before
+
+
+def test_delete_names_what_went_with_the_turn(run: Run) -> None:
+    turn = next(r["id"] for r in _add(run, "I love sushi") if r["kind"] == "episode")
+    result = run("delete", turn)
+    assert result.exit_code == 0, result.stderr
+    assert f"deleted {turn}" in result.stdout and "what only it stated: The user loves sushi." in result.stdout
+    assert as_json(run("list", "-u", "alice", "--json"))["total"] == 0

@@ -196,7 +196,9 @@ async def test_what_the_rules_read_in_a_turn_goes_when_the_turn_is_edited_or_del
     assert await derived() == ["The user lives in Lisbon.", "The user loves durian.", "The user loves tea."]
     await rmem.update(home.id, "I live in Porto", user_id="ana")
     assert await derived() == ["The user lives in Porto.", "The user loves durian.", "The user loves tea."]
-    await rmem.delete(durian.id, user_id="ana")
+    gone = await rmem.delete(durian.id, user_id="ana")  # says what went with it
+    assert [(m.id, m.text) for m in gone[:1]] == [(durian.id, "I love durian")]
+    assert [(m.kind, m.text) for m in gone[1:]] == [(MemoryKind.PREFERENCE, "The user loves durian.")]
     assert await derived() == ["The user lives in Porto.", "The user loves tea."]
     block = await rmem.context("what do I like?", user_id="ana")
     assert "durian" not in block.text and "Lisbon" not in block.text
@@ -211,9 +213,9 @@ async def test_a_fact_two_turns_state_stays_until_neither_does(rmem: AsyncMemory
 
     await rmem.update(first.id, "I live in Lisbon!", user_id="ana")  # the rules read the same fact
     assert await homes() == ["The user lives in Lisbon."]
-    await rmem.delete(first.id, user_id="ana")
+    assert len(await rmem.delete(first.id, user_id="ana")) == 1
     assert await homes() == ["The user lives in Lisbon."]  # the s2 turn still says it
-    await rmem.delete(second.id, user_id="ana")
+    assert [m.text for m in await rmem.delete(second.id, user_id="ana")][1:] == ["The user lives in Lisbon."]
     assert await homes() == []
 
 

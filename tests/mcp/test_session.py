@@ -149,6 +149,16 @@ async def test_add_then_search_sent_together_finds_what_was_added(amem: AsyncMem
     assert "not_found" in error_text(await client.call("get_memory", user_id="ana", memory_id=memory_id))
 
 
+async def test_deleting_a_turn_lists_what_went_with_it(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    added = payload(await client.call("add_memory", user_id="ana", messages="I love sushi"))["results"]
+    turn = next(r["id"] for r in added if r["kind"] == "episode")
+    gone = payload(await client.call("delete_memory", user_id="ana", memory_id=turn))
+    assert gone["deleted"]["id"] == turn
+    assert [(m["kind"], m["memory"]) for m in gone["also_deleted"]] == [("preference", "The user loves sushi.")]
+    assert payload(await client.call("list_memories", user_id="ana"))["total"] == 0
+
+
 async def test_older_revisions_get_text_content_only(amem: AsyncMemory) -> None:
     client = Client(amem)
     await client.request("initialize", {"protocolVersion": "2024-11-05"})
