@@ -128,7 +128,8 @@ def install(conn: sqlite3.Connection) -> None:
 
 def touch(conn: sqlite3.Connection, rows: Iterable[tuple[str | None, str | None, str | None, str]]) -> None:
     """Inside a write: these memories' rows of an index table changed, as (user_id, agent_id,
-    run_id, memory_id): the scope they have now, and the one they had if it differed."""
+    run_id, memory_id): the scope a row has now, or had before it was deleted (a scope a memory
+    leaves is logged by the trigger on its record, which changes in the same commit)."""
     conn.executemany(
         "INSERT INTO memoryd_touched (user_id, agent_id, run_id, memory_id) VALUES (?, ?, ?, ?)", rows
     )
