@@ -16,10 +16,8 @@ import pytest
 from memoryd.config import load_settings
 from memoryd.storage import Storage, build_storage
 from tests.storage.falkordb_server import falkordb_url, graph_for
+from tests.storage.helpers import DIM, MODEL
 from tests.storage.postgres_server import postgres_url, table_for
-
-DIM = 8
-MODEL = "test-model"
 
 
 def _sqlite(tmp: Path) -> Storage:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from memoryd.config import Settings
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
-from memoryd.storage import ChangeSet, StoredMemory
+from memoryd.storage import ChangeSet, Storage, StoredMemory, build_storage
 from memoryd.text import tokenize
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+DIM = 8  # the size of unit() vectors
+MODEL = "test-model"  # the embedder name the conformance stores are opened with
 
 
 def unit(*values: float, dim: int = 8) -> np.ndarray:
@@ -60,3 +65,14 @@ def stored(memory: MemoryRecord, vector: np.ndarray) -> StoredMemory:
 
 def adds(*items: tuple[MemoryRecord, np.ndarray]) -> ChangeSet:
     return ChangeSet(upserts=[stored(m, v) for m, v in items])
+
+
+@asynccontextmanager
+async def opened(settings: Settings, model: str = MODEL, dim: int = DIM) -> AsyncIterator[Storage]:
+    """The store of ``settings``, open (closed after, whatever happens)."""
+    storage = build_storage(settings)
+    try:
+        await storage.open(model, dim)
+        yield storage
+    finally:
+        await storage.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,9 +21,8 @@ from memoryd.graph import RelationClose, RelationDraft
 from memoryd.maintenance.check import check_store
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import ChangeSet, Storage, StoredMemory, build_storage
-from tests.storage.conftest import DIM, MODEL
 from tests.storage.falkordb_server import FalkorDBServer, falkordb_url, free_port, graph_for
-from tests.storage.helpers import T0, record, stored, unit
+from tests.storage.helpers import DIM, MODEL, T0, opened, record, stored, unit
 
 pytest.importorskip("falkordb", reason="the falkordb client is not installed (pip install 'memoryd[falkordb]')")
 
@@ -36,16 +33,6 @@ def settings(tmp: Path, name: str = "m.db", **section: Any) -> Settings:
     falkordb = {"url": falkordb_url(), "graph": graph_for(tmp), **section}
     overrides = {"storage": {"path": str(tmp / name), "graph": "falkordb", "falkordb": falkordb}}
     return load_settings(env={}, overrides=overrides)
-
-
-@asynccontextmanager
-async def opened(config: Settings) -> AsyncIterator[Storage]:
-    storage = build_storage(config)
-    try:
-        await storage.open(MODEL, DIM)
-        yield storage
-    finally:
-        await storage.close()
 
 
 def draft(memory: MemoryRecord, source: str, relation: str, target: str, **extra: Any) -> RelationDraft:

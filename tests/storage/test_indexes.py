@@ -13,8 +13,7 @@ from memoryd.errors import EmbedderMismatchError
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage, StoredMemory
 from memoryd.text import tokenize
-from tests.storage.conftest import DIM, MODEL
-from tests.storage.helpers import T0, adds, record, unit
+from tests.storage.helpers import DIM, MODEL, T0, adds, record, unit
 
 
 async def test_vectors_rank_by_cosine_within_scope(store: Storage) -> None:

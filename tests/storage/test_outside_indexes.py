@@ -11,8 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +31,9 @@ from memoryd.errors import (
 from memoryd.maintenance.check import check_store
 from memoryd.maintenance.reindex import reindex_store
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, Storage, build_storage
+from memoryd.storage import ChangeSet, build_storage
 from memoryd.storage.outside import point_id
-from tests.storage.conftest import DIM, MODEL
-from tests.storage.helpers import adds, record, unit
+from tests.storage.helpers import DIM, MODEL, adds, opened, record, unit
 from tests.storage.postgres_server import postgres_url, table_for
 
 
@@ -79,17 +76,6 @@ KINDS = {
 @pytest.fixture(params=sorted(KINDS))
 def kind(request: pytest.FixtureRequest) -> Kind:
     return KINDS[request.param]
-
-
-@asynccontextmanager
-async def opened(settings: Settings, model: str = MODEL, dim: int = DIM) -> AsyncIterator[Storage]:
-    """The store of ``settings``, open (closed after, whatever happens)."""
-    storage = build_storage(settings)
-    try:
-        await storage.open(model, dim)
-        yield storage
-    finally:
-        await storage.close()
 
 
 async def refused(settings: Settings, model: str = MODEL) -> Exception:

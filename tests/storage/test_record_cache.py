@@ -9,8 +9,8 @@ import pytest
 
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage
-from tests.storage.conftest import DIM, MODEL, ONE_PROCESS
-from tests.storage.helpers import adds, record, stored, unit
+from tests.storage.conftest import ONE_PROCESS
+from tests.storage.helpers import DIM, MODEL, adds, record, stored, unit
 
 
 async def test_own_updates_and_deletes_are_seen(store: Storage) -> None:
