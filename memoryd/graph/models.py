@@ -19,9 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from memoryd.errors import InvalidInputError
 from memoryd.models import Scope
 
-__all__ = ["Entity", "GraphDiff", "Relation", "RelationClose", "RelationDraft", "owner_of"]
+__all__ = ["Entity", "GraphDiff", "Relation", "RelationClose", "RelationDraft", "check_hops", "owner_of"]
+
+
+def check_hops(hops: Any) -> None:
+    """A graph store's ``neighbours`` walks one or two hops: anything else is refused, naming it."""
+    if hops not in (1, 2):
+        raise InvalidInputError("hops must be 1 or 2", field="hops")
 
 
 def owner_of(scope: Scope) -> tuple[str | None, str | None, str | None]:

@@ -42,7 +42,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from memoryd.errors import InvalidInputError, StorageError
-from memoryd.graph.models import Entity, GraphDiff, Relation
+from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
 from memoryd.graph.plan import Need, Planner, Snapshot
 from memoryd.graph.writes import GraphWrite, graph_write
 from memoryd.models import Scope, utcnow
@@ -259,8 +259,7 @@ class FalkorDBGraphStore:
         """Relations touching the named entities (``hops=2``: and those one step further), nearest
         first, newest first within a hop; ``limit`` shared among the entities in turns, as the
         embedded store does."""
-        if hops not in (1, 2):
-            raise InvalidInputError("hops must be 1 or 2", field="hops")
+        check_hops(hops)
         if _unmatched(scope):
             return []
         names = [n for n in names if not _nul(n)]

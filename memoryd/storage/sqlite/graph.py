@@ -19,8 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import InvalidInputError
-from memoryd.graph.models import Entity, GraphDiff, Relation
+from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
 from memoryd.graph.normalise import normalise_name
 from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write
 from memoryd.models import Scope, from_epoch, new_id, utcnow
@@ -513,8 +512,7 @@ class SQLiteGraphStore:
         """Relations touching the named entities (``hops=2``: and those one step further), nearest
         first, newest first within a hop. ``limit`` is shared among the entities in turns, so each
         gets its newest relations in even before one gets more (earlier names first in a turn)."""
-        if hops not in (1, 2):
-            raise InvalidInputError("hops must be 1 or 2", field="hops")
+        check_hops(hops)
         normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
         if not normals or limit <= 0:
             return []
