@@ -259,3 +259,22 @@ async def test_the_keyword_index_writes_its_terms_once_per_commit(tmp_path: Path
         hits = await mem.search("message 77 about gardens", user_id="u", explain=True)
         assert hits[0].memory.text == "message 77 about gardens and rivers"
         assert hits[0].explain["bm25_rank"] == 1  # type: ignore[index]
+
+
+async def test_triggers_installed_in_a_write_that_failed_are_installed_again(
+    pair: tuple[SQLiteDatabase, SQLiteDatabase],
+) -> None:
+    """A table another process creates gets its triggers at this writer's next write, inside
+    that write's transaction: when the write fails, its rollback takes them along."""
+    here, there = pair
+    watching = Seen(there)
+    await there.write(lambda c: c.execute("CREATE TABLE segments (id TEXT PRIMARY KEY, owner TEXT NOT NULL)"))
+
+    def fails(conn: sqlite3.Connection) -> None:
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await here.write(fails)
+    watching.after()
+    await here.write(lambda c: c.execute("INSERT INTO segments VALUES ('s1', 'owner-key')"))
+    assert watching.after() == [frozenset({key("owner", "owner-key")})]

@@ -283,7 +283,7 @@ class SQLiteDatabase:
             gen, result = None, None
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                if _schema_version(conn) != schema:  # another process changed it: tables recreated
+                if _schema_version(conn) != schema:  # tables made or remade since (here or elsewhere)
                     changes.install(conn)
                     schema = _schema_version(conn)
                 before = conn.total_changes
@@ -296,14 +296,12 @@ class SQLiteDatabase:
                     with self._catching_up:
                         self._unhooked.add(gen)
                 conn.execute("COMMIT")
-                if _schema_version(conn) != schema:
-                    changes.install(conn)  # a table this commit created (or dropped and recreated)
-                    schema = _schema_version(conn)
                 self._commits += 1
                 self._committed.set()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                schema = -1  # triggers installed in that transaction went with it: again next time
                 if gen is not None:
                     with self._catching_up:
                         self._unhooked.discard(gen)  # never written: nobody waits for it
