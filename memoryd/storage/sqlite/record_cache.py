@@ -40,6 +40,11 @@ def _json_copy(value: Any) -> Any:
     return value  # str, int, float, bool, None: immutable
 
 
+def _named(record: MemoryRecord) -> list[str]:
+    """The record's scope values as the change log names them."""
+    return [changes.key(f, v) for f in _FIELDS if (v := getattr(record, f)) is not None]
+
+
 class RecordCache:
     """At most ``size`` records, least recently used out first."""
 
@@ -47,7 +52,6 @@ class RecordCache:
         self.size = size
         self._items: OrderedDict[str, MemoryRecord] = OrderedDict()
         self._by_value: dict[str, set[str]] = {}  # by the change log's name of a scope value
-        self._values: dict[str, tuple[str, ...]] = {}  # a cached record's scope values, so named
         self._lock = threading.Lock()
         self._fresh = Freshness()
 
@@ -77,9 +81,7 @@ class RecordCache:
             for i, r in records.items():
                 self._pop(i)
                 self._items[i] = _own_copy(r)
-                values = tuple(changes.key(f, v) for f in _FIELDS if (v := getattr(r, f)) is not None)
-                self._values[i] = values
-                for value in values:
+                for value in _named(r):
                     self._by_value.setdefault(value, set()).add(i)
             while len(self._items) > self.size:
                 self._pop(next(iter(self._items)))
@@ -91,7 +93,7 @@ class RecordCache:
             for i in ids:
                 self._pop(i)
 
-    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
+    def foreign(self, changed: Foreign | None) -> None:
         """Another process committed: drop the memories it touched (or, when it did not list
         them, those of the scope values it touched)."""
         if changed is None:
@@ -112,12 +114,12 @@ class RecordCache:
             self._fresh.bump()
             self._items.clear()
             self._by_value.clear()
-            self._values.clear()
 
     def _pop(self, memory_id: str) -> None:
-        if self._items.pop(memory_id, None) is None:
+        record = self._items.pop(memory_id, None)
+        if record is None:
             return
-        for value in self._values.pop(memory_id):
+        for value in _named(record):
             ids = self._by_value[value]
             ids.discard(memory_id)
             if not ids:

@@ -267,8 +267,8 @@ class SQLiteRecordStore:
         self.db = db
         self.cache = RecordCache(cache_size)
         self.selects = SelectCache()
-        db.watch(self.cache.foreign)
-        db.watch(self.selects.foreign)
+        db.watch(lambda changed, _: self.cache.foreign(changed))
+        db.watch(lambda changed, _: self.selects.foreign(changed))
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteRecordStore:

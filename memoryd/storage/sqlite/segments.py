@@ -205,7 +205,7 @@ class _Cache:
                     if old is not None:
                         cached[sid] = _bump(old, count, at)
 
-    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
+    def foreign(self, changed: Foreign | None) -> None:
         """Another process committed: drop the owners whose segments it touched."""
         with self.lock:
             self.version += 1
@@ -231,7 +231,7 @@ class SQLiteSegmentStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
         self._cache = _Cache()
-        db.watch(self._cache.foreign)
+        db.watch(lambda changed, _: self._cache.foreign(changed))
 
     @classmethod
     def from_resources(cls, resources: Resources) -> SQLiteSegmentStore:

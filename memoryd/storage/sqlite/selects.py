@@ -106,7 +106,7 @@ class SelectCache:
             for key in stale:
                 self._drop(key)
 
-    def foreign(self, changed: Foreign | None, conn: object = None) -> None:
+    def foreign(self, changed: Foreign | None) -> None:
         """Another process committed: drop the answers about the scope values it touched (every
         memory in an answer's scope holds each of the scope's values, so one suffices)."""
         with self._lock:
