@@ -91,7 +91,7 @@ class PartitionCache(Generic[P]):
         self._digests: dict[PartitionKey, str] = {}  # how the change log names each
         self._total = 0
         self._loading: dict[int, _Load] = {}
-        self.loads = 0  # partitions read from the file, for tests and statistics
+        self.loads = 0  # partitions read from the file: what a reload costs shows here (tests count them)
         self.lock = threading.RLock()
         if changes is not None:
             changes.watch(self.foreign)
