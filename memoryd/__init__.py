@@ -44,6 +44,7 @@ from memoryd.models import (
     Page,
     Scope,
     SearchHit,
+    UpdateResult,
 )
 from memoryd.retrieval.related import SearchResults
 
@@ -88,6 +89,7 @@ __all__ = [
     "SearchResults",
     "Settings",
     "StorageError",
+    "UpdateResult",
     "__version__",
     "load_settings",
 ]

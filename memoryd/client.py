@@ -16,7 +16,7 @@ from memoryd.config import Settings
 from memoryd.context import Context
 from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
 from memoryd.retrieval.related import SearchResults
 
 __all__ = ["Memory"]
@@ -78,7 +78,7 @@ class Memory:
     def get_all(self, **kwargs: Any) -> Page:
         return self._run(self._async.get_all(**kwargs))
 
-    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
+    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
         return self._run(self._async.update(memory_id, text, **kwargs))
 
     def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:

@@ -32,6 +32,7 @@ from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
+from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
@@ -55,6 +56,7 @@ from memoryd.models import (
     Page,
     Scope,
     SearchHit,
+    UpdateResult,
     content_hash,
     parse_time,
     require_utf8,
@@ -377,8 +379,10 @@ class AsyncMemory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> MemoryRecord:
-        """Change a memory's text and/or metadata; the old text stays in its history."""
+    ) -> UpdateResult:
+        """Change a memory's text and/or metadata; the old text stays in its history. Returns the
+        memory as it now is, ``UPDATE`` or ``NOOP``, and what the edit changed among the memories
+        the rules read in a turn (:class:`UpdateResult`)."""
         if text is None and metadata is None:
             raise InvalidInputError("give text or metadata to update", field="text")
         if text is not None:
@@ -389,14 +393,14 @@ class AsyncMemory:
         async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
             return await self._update(await self.get(memory_id, **scope), text, new_meta)
 
-    async def _update(self, old: MemoryRecord, text: str | None, new_meta: Meta) -> MemoryRecord:
+    async def _update(self, old: MemoryRecord, text: str | None, new_meta: Meta) -> UpdateResult:
         now = utcnow()
         same_text = text is None or text == old.text
         same_meta = new_meta is None or new_meta == old.metadata
         if same_text and same_meta:
             noop = HistoryDraft.of(old, Event.NOOP, old.text, old.text, "api:update", now, reason="no change")
             await self.storage.commit(ChangeSet(history=[noop]))
-            return old
+            return UpdateResult(old, Event.NOOP)
         new = old.with_changes(
             text=old.text if same_text else text,
             metadata=old.metadata if new_meta is None else new_meta,
@@ -411,17 +415,20 @@ class AsyncMemory:
         else:  # indexed with its session's turn before it, and the turn after it with it (ingest/relink.py)
             entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
         changes = ChangeSet(upserts=entries, history=[update])
+        derived: list[AddResult] = []
         if not same_text and old.kind is MemoryKind.EPISODE:  # the rules read the new text, not the old
             gone = await stated_only_by(self.storage.records, old)
             changes.deletes += [m.id for m in gone]  # not superseded below: going (or kept, if read again)
             read = await self._rule_memories([new], now, changes) if self.settings.context.fast_rules else []
             kept = {r.id for r in read if r.event is Event.NOOP}  # the new text states it too
             changes.deletes = [i for i in changes.deletes if i not in kept]
-            for m in (m for m in gone if m.id not in kept):
-                changes.history.append(HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now))
+            lost = [m for m in gone if m.id not in kept]
+            gone_at = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now) for m in lost]
+            changes.history += gone_at
+            derived = [*read, *(_deleted(m, len(read) + i, old.id) for i, m in enumerate(lost))]
         # a changed text's words and vector reach its turn
         await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
-        return new
+        return UpdateResult(new, Event.UPDATE, tuple(derived))
 
     async def delete(
         self,
@@ -641,33 +648,10 @@ class AsyncMemory:
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         """Every known (user_id, agent_id) owner with its current memories, by kind, most first,
         and the size of each of its tiers (``tiers``: short-term and mid-term turns, segments);
-        with ``user_id``, only that user's rows (one per agent).
-
-        Reads every current memory's scope once (a scan: fine for an admin listing)."""
-        scope = _scope(user_id, None, None)
+        with ``user_id``, only that user's rows (one per agent). A scan: see
+        :mod:`memoryd.hierarchy.owners`."""
         await self._ready()
-        owners: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-        offset = 0
-        while True:
-            page = await self.storage.records.page(scope, None, limit=_SCAN_PAGE, offset=offset)
-            for m in page.items:
-                row = owners.setdefault(
-                    (m.user_id, m.agent_id),
-                    {"user_id": m.user_id, "agent_id": m.agent_id, "memories": 0, "kinds": {}, "last": None},
-                )
-                row["memories"] += 1
-                row["kinds"][m.kind.value] = row["kinds"].get(m.kind.value, 0) + 1
-                if row["last"] is None or m.created_at > row["last"]:
-                    row["last"] = m.created_at
-            offset += len(page.items)
-            if len(page.items) < _SCAN_PAGE or offset >= page.total:
-                break
-        out = sorted(owners.values(), key=lambda r: (-r["memories"], r["user_id"] or "", r["agent_id"] or ""))
-        tiers = await self.tiers.counts()
-        for row in out:
-            row["last_added_at"] = row.pop("last").isoformat()
-            row["tiers"] = tiers.get((row["user_id"], row["agent_id"])) or dict(_NO_TIERS)
-        return out
+        return await list_owners(self.storage.records, self.tiers, _scope(user_id, None, None))
 
     async def tree(self, user_id: str, *, agent_id: str | None = None, episodes: int = 20) -> dict[str, Any]:
         """The memory tree of one owner (``user_id``, and ``agent_id`` exactly as listed by
@@ -771,11 +755,6 @@ class AsyncMemory:
 _PROFILE = parse_filter({"kind": MemoryKind.PROFILE.value})
 _PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
 _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_ASSISTANT})
-_SCAN_PAGE = 5000
-_NO_TIERS = {
-    "short_term_turns": 0, "mid_term_turns": 0, "evicted_turns": 0, "segments": 0, "evicted_segments": 0,
-    "promoted_segments": 0,
-}  # fmt: skip
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
@@ -783,6 +762,12 @@ _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:
     return await searcher.search(request) if request.limit > 0 else []
+
+
+def _deleted(memory: MemoryRecord, index: int, turn: str) -> AddResult:
+    """An update's result for a rule memory that only the edited turn's old text stated."""
+    why, kind = "only the turn's old text stated it", memory.kind.value
+    return AddResult(Event.DELETE, index, memory.id, memory.text, why, memory, kind, sources=(turn,))
 
 
 async def _nothing() -> list[MemoryRecord]:

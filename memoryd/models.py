@@ -32,6 +32,7 @@ __all__ = [
     "Page",
     "Scope",
     "SearchHit",
+    "UpdateResult",
     "content_hash",
     "id_tag",
     "new_id",
@@ -336,6 +337,23 @@ class AddResult:
         if self.sources:
             body["sources"] = list(self.sources)
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What ``update`` did: the memory as it now is, and ``event``, ``UPDATE`` or ``NOOP`` (nothing
+    differed; its history records either). ``derived``: what an edited turn's text changed among
+    the memories the fast-mode rules read in it (profile, preferences): one per statement of the
+    new text (``ADD``, or ``NOOP`` when known already), then ``DELETE`` for each that only the
+    old text stated (``memory`` is it as it was)."""
+
+    memory: MemoryRecord
+    event: Event
+    derived: tuple[AddResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        derived = [r.to_dict() for r in self.derived]
+        return {**self.memory.to_dict(), "event": self.event.value, "derived": derived}
 
 
 @dataclass(slots=True)

@@ -154,11 +154,19 @@ async def test_a_threshold_keeps_what_clears_it_however_many_keyword_matches_fal
 
 async def test_update_delete_and_history(amem: AsyncMemory) -> None:
     mid = (await amem.add("I work at Acme", user_id="u"))[0].id
-    updated = await amem.update(mid, "I work at Globex", metadata={"source": "fix"})
+    done = await amem.update(mid, "I work at Globex", metadata={"source": "fix"})
+    updated = done.memory
+    assert done.event is Event.UPDATE
     assert updated.text == "I work at Globex" and updated.metadata == {"source": "fix"}
+    # the workplace the rules read in the old text went; the one in the new text came
+    assert [(r.event, r.kind, r.text) for r in done.derived] == [
+        (Event.ADD, "profile", "The user works at Globex."),
+        (Event.DELETE, "profile", "The user works at Acme."),
+    ]
     assert (await amem.search("Globex", user_id="u"))[0].memory.id == mid
     assert await amem.search("Acme", user_id="u", threshold=0.9) == []
-    await amem.update(mid, "I work at Globex")  # no change: a NOOP in the history
+    unchanged = await amem.update(mid, "I work at Globex")  # no change: a NOOP in the history
+    assert (unchanged.event, unchanged.memory, unchanged.derived) == (Event.NOOP, updated, ())
     removed = await amem.delete(mid)  # with the workplace the rules read in it alone
     assert [(m.id, m.kind.value) for m in removed] == [(mid, "episode"), (removed[1].id, "profile")]
     assert "Globex" in removed[1].text
@@ -307,7 +315,7 @@ def test_sync_wrapper_has_the_same_api(mem: Memory) -> None:
     assert [r.event for r in added] == [Event.ADD] * 3
     assert mem.search("dog", user_id="ana")[0].memory.text.startswith("I adopted")
     assert mem.get(added[0].id).text == CHAT[0]["content"]
-    assert mem.update(added[0].id, "I adopted a beagle").text == "I adopted a beagle"
+    assert mem.update(added[0].id, "I adopted a beagle").memory.text == "I adopted a beagle"
     assert [e.event for e in mem.history(added[0].id)] == [Event.ADD, Event.UPDATE]
     assert mem.get_all(user_id="ana").total == 3
     mem.delete(added[0].id)

@@ -18,7 +18,7 @@ from memoryd.context import Context
 from memoryd.errors import NotFoundError, PermissionDeniedError
 from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
 from memoryd.retrieval.related import SearchResults
 
 __all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase"]
@@ -57,7 +57,7 @@ class UserBoundMemory:
     async def add(self, messages: Any, **kwargs: Any) -> AddResults:
         return await self._memory.add(messages, **self._scope(kwargs))
 
-    async def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> MemoryRecord:
+    async def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
         return await self._memory.update(memory_id, text, **self._scope(kwargs))
 
     async def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:

@@ -197,10 +197,9 @@ async def _get(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 
 async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
-    before = await mem.get(a["memory_id"], **scope_of(a))
-    record = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **scope_of(a))
-    # As PATCH /v1/memories/{id} says it: NOOP when nothing differed (its history records either).
-    return {**brief(record), "event": "NOOP" if record == before else "UPDATE"}
+    done = await mem.update(a["memory_id"], a.get("text"), metadata=a.get("metadata"), **scope_of(a))
+    # As PATCH /v1/memories/{id} says it: NOOP when nothing differed, and what the edit changed.
+    return {**brief(done.memory), "event": done.event.value, "derived": [r.to_dict() for r in done.derived]}
 
 
 async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
@@ -289,7 +288,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
         Tool(
             "update_memory", "Correct a memory",
             "Change a memory's text and/or metadata; the old text stays in its history. Says "
-            "what happened: UPDATE, or NOOP when nothing differed.",
+            "what happened: UPDATE, or NOOP when nothing differed; and, for an edited turn, what "
+            "its new text added and what only its old text stated and went (derived).",
             {"memory_id": _ID, "text": {"type": "string"}, "metadata": _METADATA},
             ("memory_id",), _update, read_only=False,
         ),

@@ -172,11 +172,12 @@ async def update(
     memory_id: MemoryId, body: UpdateRequest, scope: Scoped, memory: MemoryDep
 ) -> dict[str, Any]:
     """Change text and/or metadata; the old text stays in the history. ``event`` says what
-    happened: ``UPDATE``, or ``NOOP`` when nothing differed (the history records either)."""
-    before = await memory.get(memory_id, **scope.scope())
-    record = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
-    # A NOOP returns the memory as it was; an update changes its text or metadata (not only its clock).
-    return {**record.to_dict(), "event": "NOOP" if record == before else "UPDATE"}
+    happened: ``UPDATE``, or ``NOOP`` when nothing differed (the history records either).
+    ``derived``: what editing a turn's text changed among the memories the rules read in it
+    (profile, preferences): ``ADD`` or ``NOOP`` for each statement of the new text, ``DELETE``
+    for each that only the old text stated."""
+    done = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
+    return done.to_dict()
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory")

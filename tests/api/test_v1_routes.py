@@ -233,3 +233,21 @@ def test_deleting_a_turn_says_what_went_with_it(client: httpx.Client) -> None:
     assert gone["deleted"] == 2 and gone["id"] == turn
     assert [(m["id"], m["text"]) for m in gone["also_deleted"]] == [(preference["id"], preference["memory"])]
     assert count(client) == 0
+
+
+def test_editing_a_turn_says_what_its_new_text_changed(client: httpx.Client) -> None:
+    """The rules read the edited text again: the answer lists the preference that came and the one
+    that went (it listed only the edited turn)."""
+    results = add(client, ["I love sushi", "I hate olives"])
+    turn = next(r["id"] for r in results if r["memory"] == "I love sushi")
+    sushi = next(r for r in results if r["memory"] == "The user loves sushi.")
+    edited = client.patch(f"/v1/memories/{turn}", json={"text": "I love ramen and I hate olives"})
+    body = edited.json()
+    assert edited.status_code == 200 and (body["event"], body["text"]) == ("UPDATE", "I love ramen and I hate olives")
+    derived = [(r["event"], r["memory"]) for r in body["derived"]]
+    assert derived[0] == ("ADD", "The user loves ramen.")
+    assert derived[1][0] == "NOOP" and "olives" in derived[1][1]  # stated by the other turn already
+    assert derived[2:] == [("DELETE", "The user loves sushi.")] and body["derived"][2]["id"] == sushi["id"]
+    assert body["derived"][2]["sources"] == [turn]
+    kinds = client.get("/v1/memories", params={"user_id": "alice", "filters": '{"kind": "preference"}'})
+    assert sorted(m["text"] for m in kinds.json()["results"]) == ["The user dislikes olives.", "The user loves ramen."]

@@ -159,6 +159,20 @@ async def test_deleting_a_turn_lists_what_went_with_it(amem: AsyncMemory) -> Non
     assert payload(await client.call("list_memories", user_id="ana"))["total"] == 0
 
 
+async def test_editing_a_turn_lists_what_the_rules_read_in_it_again(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    added = payload(await client.call("add_memory", user_id="ana", messages="I love sushi"))["results"]
+    turn = next(r["id"] for r in added if r["kind"] == "episode")
+    edited = payload(await client.call("update_memory", user_id="ana", memory_id=turn, text="I love ramen"))
+    assert edited["event"] == "UPDATE" and edited["memory"] == "I love ramen"
+    assert [(r["event"], r["kind"], r["memory"]) for r in edited["derived"]] == [
+        ("ADD", "preference", "The user loves ramen."),
+        ("DELETE", "preference", "The user loves sushi."),
+    ]
+    listed = payload(await client.call("list_memories", user_id="ana", filters={"kind": "preference"}))
+    assert [m["memory"] for m in listed["results"]] == ["The user loves ramen."]
+
+
 async def test_older_revisions_get_text_content_only(amem: AsyncMemory) -> None:
     client = Client(amem)
     await client.request("initialize", {"protocolVersion": "2024-11-05"})
