@@ -44,6 +44,12 @@ def export(
                      "then embeds nothing)."),
     ] = True,
     page_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows read per page.")] = 500,
+    skip_unreadable: Annotated[
+        bool,
+        typer.Option("--skip-unreadable",
+                     help="Leave out the memories this memoryd cannot read (a newer version's, or "
+                          "damaged: `memoryd check` lists them) and list them, instead of stopping."),
+    ] = False,
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
 ) -> None:  # fmt: skip
@@ -61,11 +67,18 @@ def export(
         with progress_bar(state.output) as progress:
             dest = sys.stdout if to_stdout else Path(path)
             return await export_store(
-                mem, dest, user_id=user_id, vectors=vectors, page_size=page_size, progress=progress
-            )
+                mem, dest, user_id=user_id, vectors=vectors, page_size=page_size, progress=progress,
+                skip_unreadable=skip_unreadable,
+            )  # fmt: skip
 
     summary = run_with_memory(state, work)
     text = f"[green]exported[/green] {_counts(summary.counts)} to {escape(path)} in {summary.elapsed_s:.1f} s"
+    if summary.unreadable:
+        shown = ", ".join(summary.unreadable[:5]) + (", …" if len(summary.unreadable) > 5 else "")
+        text += (
+            f"\n[yellow]left out {len(summary.unreadable)} memories this memoryd cannot read[/yellow] "
+            f"({escape(shown)}; their history is in the file; `memoryd check` says more)"
+        )
     if to_stdout:
         sys.stdout.flush()
         state.output.note(text)

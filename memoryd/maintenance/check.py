@@ -40,8 +40,8 @@ KEPT = 100_000  # problem ids of one kind kept to compare two passes; beyond, th
 REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
 DAMAGED = (
     "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
-    "or `memoryd export` what is still readable and import that (a row whose metadata cannot be read "
-    "keeps its stored text under metadata.memoryd_damaged)"
+    "or `memoryd export --skip-unreadable` what is still readable and import that (a row whose metadata "
+    "cannot be read keeps its stored text under metadata.memoryd_damaged)"
 )
 UNREACHABLE = (
     "the file could not be opened, which says nothing of its data: check that this user may read "

@@ -10,6 +10,13 @@ written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
 renamed at the end); a path that cannot be written (a directory, no permission)
 is an :class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left behind.
+
+A memory this memoryd cannot read (a newer version's kind, a damaged time: ``memoryd check``
+lists them) stops the export, which says so, unless ``skip_unreadable``: the export then
+writes everything else and lists their ids in the summary, so that the readable part of a
+damaged store can still be moved to a new one. Their history and their turns in the memory
+hierarchy are left out with them (in a new store, the history of a memory that neither exists
+nor was deleted, a turn of no memory); all stay in the old store.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from memoryd.errors import InvalidInputError
+from memoryd.errors import InvalidInputError, StorageError
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import Progress, identity
 from memoryd.memory import AsyncMemory
@@ -53,6 +60,7 @@ class ExportSummary:
     counts: dict[str, int] = field(default_factory=dict)
     vectors: bool = True
     elapsed_s: float = 0.0
+    unreadable: list[str] = field(default_factory=list)  # memories left out (skip_unreadable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,7 @@ class ExportSummary:
             "counts": dict(self.counts),
             "vectors": self.vectors,
             "elapsed_s": round(self.elapsed_s, 3),
+            "unreadable": list(self.unreadable),
         }
 
 
@@ -71,29 +80,41 @@ async def export_store(
     vectors: bool = True,
     page_size: int = 500,
     progress: Progress | None = None,
+    skip_unreadable: bool = False,
 ) -> ExportSummary:
     """Write the store's memories, history, graph and memory hierarchy (only ``user_id``'s when
     given) to ``dest``, a path or an open text stream. ``vectors`` also writes each memory's
     stored vector and keyword terms, each segment's centroid and each short-term turn's vector,
-    so an import into a store with the same embedder needs no embedding."""
+    so an import into a store with the same embedder needs no embedding. ``skip_unreadable``:
+    leave out the memories this memoryd cannot read, listed in the summary (see the module doc)."""
     started = time.perf_counter()
-    scope = Scope(user_id=user_id)
+    summary = ExportSummary(str(dest) if isinstance(dest, Path) else None, vectors=vectors)
+    job = _Job(mem, Scope(user_id=user_id), vectors, page_size, progress, summary, skip_unreadable)
     if isinstance(dest, Path):
-        summary = await _to_path(mem, dest, scope, vectors, page_size, progress)
+        await _to_path(job, dest)
     else:
-        summary = ExportSummary(None, vectors=vectors)
-        await _write(mem, dest, scope, vectors, page_size, progress, summary.counts)
+        await _write(job, dest)
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
 
-async def _to_path(
-    mem: AsyncMemory, path: Path, scope: Scope, vectors: bool, page_size: int, progress: Progress | None
-) -> ExportSummary:
-    summary = ExportSummary(str(path), vectors=vectors)
+@dataclass
+class _Job:
+    """One export's settings and the summary it fills."""
+
+    mem: AsyncMemory
+    scope: Scope
+    vectors: bool
+    page_size: int
+    progress: Progress | None
+    summary: ExportSummary
+    skip_unreadable: bool
+
+
+async def _to_path(job: _Job, path: Path) -> None:
     if path.is_dir():
         raise InvalidInputError(f"cannot export to {path}: it is a directory; give a file path", field="path")
-    if _is_database(path, mem):
+    if _is_database(path, job.mem):
         raise InvalidInputError(
             f"cannot export to {path}: it is an SQLite database (a memoryd store or key file), which the "
             "export would replace; give another path",
@@ -104,7 +125,7 @@ async def _to_path(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8", newline="\n") as out:
-            await _write(mem, out, scope, vectors, page_size, progress, summary.counts)
+            await _write(job, out)
             out.flush()
             os.fsync(out.fileno())
         partial.replace(path)
@@ -118,7 +139,6 @@ async def _to_path(
             for directory in created:
                 with suppress(OSError):
                     directory.rmdir()
-    return summary
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -144,15 +164,9 @@ def _is_database(path: Path, mem: AsyncMemory) -> bool:
         return False  # unreadable: writing it will fail and say so
 
 
-async def _write(
-    mem: AsyncMemory,
-    out: TextIO,
-    scope: Scope,
-    vectors: bool,
-    page_size: int,
-    progress: Progress | None,
-    counts: dict[str, int],
-) -> None:
+async def _write(job: _Job, out: TextIO) -> None:
+    mem, scope, vectors, page_size, progress = job.mem, job.scope, job.vectors, job.page_size, job.progress
+    counts = job.summary.counts
     await mem.open()
     await mem.tiers.flush()  # heat counted in memory goes out with its segments
     # One state of the store, however long the export takes while others write: else a memory
@@ -181,7 +195,7 @@ async def _write(
         tell("memories", 0, total)
         cursor: str | None = None
         while True:
-            page, cursor = await storage.records.scan(scope, after=cursor, limit=page_size)
+            page, cursor = await _memories(job, cursor)
             ids = [m.id for m in page]
             vecs = await storage.vectors.vectors(ids) if vectors and ids else {}
             terms = await storage.keywords.terms(ids) if vectors and ids else {}
@@ -192,7 +206,9 @@ async def _write(
             if cursor is None:
                 break
         copy = partial(_copy, out, scope, page_size, tell=tell)
-        counts["history"] = await copy("history", storage.records.scan_history, history_doc)
+        left_out = set(job.summary.unreadable)
+        keep = (lambda h: h.memory_id not in left_out) if left_out else None
+        counts["history"] = await copy("history", storage.records.scan_history, history_doc, keep=keep)
         counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
         counts["relation"] = await copy("relation", storage.graph.scan_relations, relation_doc)
         counts["tier_segment"] = counts["tier_turn"] = 0
@@ -201,8 +217,23 @@ async def _write(
             docs = (tier_segment_doc, tier_turn_doc)
             segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in docs)
             counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
-            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc)
+            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, keep=keep)
         out.write(dumps(end_doc(counts)) + "\n")
+
+
+async def _memories(job: _Job, after: str | None) -> tuple[list[Any], str | None]:
+    """A page of memories; those this memoryd cannot read are listed and left out when asked."""
+    scan = partial(job.mem.storage.records.scan, job.scope, after=after, limit=job.page_size)
+    if job.skip_unreadable:
+        return await scan(unreadable=job.summary.unreadable)
+    try:
+        return await scan()
+    except StorageError as exc:
+        raise StorageError(
+            f"{exc.message}; `memoryd export --skip-unreadable` writes everything else and lists them",
+            field=exc.field,
+            **exc.details,
+        ) from exc
 
 
 async def _copy(
@@ -214,16 +245,17 @@ async def _copy(
     doc: Callable[[R], dict[str, Any]],
     *,
     tell: Callable[[str, int], None],
+    keep: Callable[[R], bool] | None = None,
 ) -> int:
-    """Write every row a scan lists, a page at a time; returns how many."""
+    """Write every row a scan lists (that ``keep`` keeps), a page at a time; returns how many."""
     written = 0
     cursor: str | None = None
     tell(phase, 0)
     while True:
         rows, cursor = await scan(scope, after=cursor, limit=page_size)
-        for row in rows:
+        for row in rows if keep is None else filter(keep, rows):
             out.write(dumps(doc(row)) + "\n")
-        written += len(rows)
+            written += 1
         tell(phase, len(rows))
         if cursor is None:
             return written

@@ -249,11 +249,18 @@ class RecordStore(Protocol):
 
     async def reset(self) -> None: ...
     async def scan(
-        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+        self,
+        scope: Scope,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        unreadable: list[str] | None = None,
     ) -> tuple[list[MemoryRecord], str | None]:
         """Every memory of ``scope`` (an empty scope: the whole store), current or not, a page at
         a time, oldest first: in order of creation, ties in the order written. Pass the returned
-        cursor as ``after`` for the next page; it is None after the last one."""
+        cursor as ``after`` for the next page; it is None after the last one. A row this memoryd
+        cannot read (a newer version's kind, a damaged time) is a :class:`StorageError`, unless
+        ``unreadable`` is given: its id is then appended there and the row left out."""
         ...
 
     async def scan_history(

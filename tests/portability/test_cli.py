@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,3 +85,50 @@ def test_a_refused_import_leaves_no_store_behind(tmp_path: Path, cli: Cli) -> No
     refused = cli(store, "import", str(empty))
     assert refused.exit_code == 1 and "not a memoryd export" in refused.stderr
     assert not store.exists()  # "a mistyped path never makes an empty store"
+
+
+def test_a_store_with_a_memory_it_cannot_read_exports_the_rest_when_asked(
+    tmp_path: Path, embedder: USEEmbedder, cli: Cli
+) -> None:
+    """`memoryd check` says to export what is still readable; the export stopped at the first
+    memory it could not read. Now it says how to go on, and --skip-unreadable writes the rest,
+    which imports into a store that checks clean."""
+    store = tmp_path / "damaged.db"
+
+    async def seed() -> list[str]:
+        async with AsyncMemory(store_settings(store), embedder=embedder) as mem:
+            added = await mem.add(["I love hiking", "My cat is Tom", "Rain again today"], user_id="ana")
+            await mem.update(added[1].id, "My cat is Tom Junior")
+            return [r.id for r in added if r.kind == "episode"]
+
+    ids = asyncio.run(seed())
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute("UPDATE memories SET kind = 'insight' WHERE id = ?", (ids[1],))  # a newer memoryd's
+    conn.close()
+    out = tmp_path / "rest.jsonl"
+
+    stopped = cli(store, "export", str(out))
+    assert stopped.exit_code == 1 and f"memory {ids[1]} cannot be read" in stopped.stderr
+    assert "--skip-unreadable" in stopped.stderr and not out.exists()
+    assert "--skip-unreadable" in cli(store, "check").stdout  # the advice names the way that works
+
+    exported = cli(store, "export", str(out), "--skip-unreadable", "--json")
+    assert exported.exit_code == 0, exported.stderr
+    summary = json.loads(exported.stdout)
+    assert summary["unreadable"] == [ids[1]]
+    docs = [json.loads(line) for line in lines(out)]
+    assert ids[1] not in {d.get("id") for d in docs if d["type"] == "memory"}
+    assert ids[1] not in {d.get("memory_id") for d in docs if d["type"] in ("history", "tier_turn")}
+    assert ids[0] in {d.get("memory_id") for d in docs if d["type"] == "tier_turn"}
+    assert {ids[0], ids[2]} <= {d.get("id") for d in docs if d["type"] == "memory"}
+    human = cli(store, "export", str(tmp_path / "again.jsonl"), "--skip-unreadable")
+    assert "left out 1 memories this memoryd cannot read" in human.stdout and ids[1] in human.stdout
+
+    target = tmp_path / "new.db"
+    imported = cli(target, "import", str(out))
+    assert imported.exit_code == 0, imported.stderr
+    checked = cli(target, "check", "--json")
+    assert checked.exit_code == 0, checked.stdout
+    listed = json.loads(cli(target, "list", "-u", "ana", "--json", "--filters", '{"kind": "episode"}').stdout)
+    assert sorted(m["text"] for m in listed["results"]) == ["I love hiking", "Rain again today"]

@@ -611,7 +611,12 @@ class SQLiteRecordStore:
 
     # -- listing and checking (export, import, memoryd check) -------------------
     async def scan(
-        self, scope: Scope, *, after: str | None = None, limit: int = 1000
+        self,
+        scope: Scope,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        unreadable: list[str] | None = None,
     ) -> tuple[list[MemoryRecord], str | None]:
         s_sql, s_params = scope_sql(scope)
         if scope.is_empty:  # the whole store: the primary key, in the order written
@@ -634,7 +639,15 @@ class SQLiteRecordStore:
                 cursor = str(rows[-1][0])
             else:
                 cursor = f"{rows[-1][12]!r}:{rows[-1][0]}"
-            return [_row_to_memory(r[1:]) for r in rows], cursor
+            if unreadable is None:
+                return [_row_to_memory(r[1:]) for r in rows], cursor
+            out = []
+            for r in rows:
+                try:
+                    out.append(_row_to_memory(r[1:]))
+                except StorageError:
+                    unreadable.append(str(r[1]))
+            return out, cursor
 
         return await self.db.read(op)
 
