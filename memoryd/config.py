@@ -566,13 +566,24 @@ class GatewayConfig(_Section):
 
     enabled: bool = Field(True, description="Serve the chat gateway (it needs an LLM in [llm]).")
     token_budget: int = Field(
-        800, ge=20, le=100_000, description="Size of the injected memory block, in tokens."
+        800,
+        ge=100,
+        le=100_000,
+        description="Size of the injected memory block, in tokens, its frame (preamble and fences, "
+        "86 tokens) included.",
     )
     inject_mode: Literal["system", "merge"] = Field(
         "system", description="system: a system message of its own; merge: appended to the system prompt."
     )
     memory_timeout_s: float = Field(
         2.0, gt=0, le=60, description="Longest wait for memories; after it the call goes on without them."
+    )
+    answer_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for a non-streamed answer once sent (a long generation); connecting, "
+        "and a stream's waits between chunks, give up after llm.timeout_s.",
     )
     writeback: bool = Field(True, description="Store each completed turn (user message and answer).")
     user_headers: list[str] = Field(

@@ -261,6 +261,20 @@ class LLMUnavailableError(BackendUnavailableError):
 
     code = "llm_unavailable"
 
-    def __init__(self, message: str, failures: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        failures: list[dict[str, str]] | None = None,
+        *,
+        rate_limited: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, failures=failures or [])
         self.failures = failures or []
+        self.rate_limited = rate_limited  # every target that failed asked to wait (429)
+        self.retry_after = retry_after  # the soonest a target may be tried again, in seconds
+
+    def http_headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}

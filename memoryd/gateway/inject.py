@@ -17,11 +17,13 @@ system prompt always comes first and is never changed in ``system`` mode.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from memoryd.context.builder import SECTIONS, ContextItem
+from memoryd.context.tokens import count_tokens
 from memoryd.gateway.shapes import content_text
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "FENCE_OPEN",
     "NEUTRALISED",
     "PREAMBLE",
+    "frame_tokens",
     "inject",
     "neutralise",
     "query_of",
@@ -85,12 +88,29 @@ def _repeats(item: ContextItem, said: set[str]) -> bool:
     return any(s.startswith(head) for head in heads if head for s in said)
 
 
-def render_block(items: Sequence[ContextItem], messages: Sequence[Any]) -> tuple[str, list[ContextItem]]:
-    """``(block, items kept)``; an empty block when no item is left."""
+@functools.cache
+def frame_tokens() -> int:
+    """Tokens of the block's frame around the memories: the preamble and the two fences."""
+    return count_tokens("\n".join((PREAMBLE, FENCE_OPEN, FENCE_CLOSE)))
+
+
+def render_block(
+    items: Sequence[ContextItem], messages: Sequence[Any], budget: int | None = None
+) -> tuple[str, list[ContextItem]]:
+    """``(block, items kept)``; an empty block when no item is left. The items come from a
+    context built within ``budget`` minus :func:`frame_tokens`; should neutralising a fence
+    name in them make the block longer than ``budget``, the items listed last go."""
     texts = said(messages)
     kept = [i for i in items if not _repeats(i, texts)]
-    if not kept:
-        return "", []
+    while kept:
+        block = _render(kept)
+        if budget is None or count_tokens(block) <= budget:
+            return block, kept
+        kept.pop()
+    return "", []
+
+
+def _render(kept: Sequence[ContextItem]) -> str:
     lines = [PREAMBLE, FENCE_OPEN]
     for section in SECTIONS:
         rows = [i for i in kept if i.section == section]
@@ -98,7 +118,7 @@ def render_block(items: Sequence[ContextItem], messages: Sequence[Any]) -> tuple
             lines.append(f"## {section}")
             lines.extend(f"[{i.tag}] {neutralise(i.text)}" for i in rows)
     lines.append(FENCE_CLOSE)
-    return "\n".join(lines), kept
+    return "\n".join(lines)
 
 
 def inject(messages: Sequence[Any], block: str, mode: Literal["system", "merge"]) -> list[Any]:

@@ -5,9 +5,10 @@
   shape, ``{"error": {"message", "type", "param", "code"}}``, so SDKs raise their
   usual exceptions: 400 for a bad request, 404 for a model not served (with
   ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
-  the request, 503 when no upstream answers (each target's failure listed) or
-  none is configured. A stream that breaks after its first chunk ends with an
-  ``error`` event instead of ``[DONE]``. A client that leaves before its answer
+  the request, 429 when every upstream asked to wait (with ``Retry-After``), 503
+  when no upstream answers (each target's failure listed) or none is configured.
+  A stream that breaks after its first chunk ends with an ``error`` event instead
+  of ``[DONE]``. A client that leaves before its answer
   (an SDK's timeout) drops the upstream call, and nothing is written back.
 - ``GET /v1/models``, ``GET /v1/models/{model}``: what the ``[llm]`` tiers serve, and aliases.
 - ``GET /v1/usage``: token usage per user (memoryd's error shape).
@@ -34,6 +35,7 @@ from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import translate_errors
+from memoryd.server.errors import openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 
 __all__ = ["SSEResponse", "gateway_of", "openai_error", "router"]
@@ -75,21 +77,6 @@ _CHAT_BODY = {
 def gateway_of(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
-
-
-def openai_error(
-    status: int,
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    """An error in OpenAI's shape (memoryd's ``details`` go alongside, under their own names)."""
-    error = {"message": message, "type": type, "param": param, "code": code, **extra}
-    return JSONResponse({"error": error}, status_code=status, headers=dict(headers or {}))
 
 
 def _check(body: Any) -> dict[str, Any]:
@@ -265,9 +252,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target`` and ``X-Degraded-Mode`` say what happened."""
     gateway = gateway_of(request)
     if not gateway.available:
-        why = "is off (gateway.enabled = false)" if not gateway.config.enabled else "has no upstream LLM"
-        hint = "" if not gateway.config.enabled else ": set llm.model, llm.base_url or llm.tiers"
-        return openai_error(503, f"the chat gateway {why}{hint}", type="server_error", code="no_upstream")
+        return _unavailable(gateway)
     principal = getattr(request.state, "principal", None)
     try:
         prepared = await gateway.prepare(memory, await _body(request), request.headers, principal)
@@ -281,23 +266,36 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
             opened = await _unless_gone(
                 request,
                 open_stream(
-                    gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage
-                ),
+                    gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage,
+                    own=prepared.targets.own,
+                ),  # fmt: skip
             )
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
                 gateway.headers(prepared, opened.target),
                 cleanup=opened.aclose,
             )
-        served = await _unless_gone(request, complete(gateway.router, prepared.targets, prepared.body))
+        served = await _unless_gone(
+            request,
+            complete(
+                gateway.router, prepared.targets, prepared.body, own=prepared.targets.own,
+                answer_timeout_s=gateway.config.answer_timeout_s,
+            ),  # fmt: skip
+        )
     except ClientGone:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
         return Response(status_code=CLIENT_GONE)
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        # Every upstream asked to wait: the client's SDK backs off on a 429 and its Retry-After.
+        status, kind, code = (
+            (429, "rate_limit_error", "rate_limit_exceeded")
+            if exc.rate_limited
+            else (503, "server_error", "upstream_unavailable")
+        )
         return openai_error(
-            503, exc.message, type="server_error", code="upstream_unavailable", failures=exc.failures
+            status, exc.message, type=kind, code=code, headers=exc.http_headers(), failures=exc.failures
         )
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
@@ -310,18 +308,36 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
 
 
-@router.get("/models", summary="Models the gateway serves (OpenAI-compatible)")
-async def list_models(request: Request) -> dict[str, Any]:
+def _unavailable(gateway: Gateway) -> JSONResponse:
+    """The 503 of every OpenAI route while the gateway is off or has no upstream."""
+    why = "is off (gateway.enabled = false)" if not gateway.config.enabled else "has no upstream LLM"
+    hint = "" if not gateway.config.enabled else ": set llm.model, llm.base_url or llm.tiers"
+    return openai_error(503, f"the chat gateway {why}{hint}", type="server_error", code="no_upstream")
+
+
+@router.get(
+    "/models", summary="Models the gateway serves (OpenAI-compatible)", responses={503: _OPENAI_ERROR}
+)
+async def list_models(request: Request) -> Response:
     """Each model of the ``[llm]`` tiers (``memoryd.tier``, ``memoryd.targets``), then each alias of
-    ``gateway.aliases`` (``memoryd.alias_of``)."""
+    ``gateway.aliases`` (``memoryd.alias_of``); none without an upstream; 503, as chat, while the
+    gateway is off (no model listed would be served)."""
     gateway = gateway_of(request)
-    return {"object": "list", "data": model_list(gateway.router, gateway.config)}
+    if not gateway.config.enabled:
+        return _unavailable(gateway)
+    return JSONResponse({"object": "list", "data": model_list(gateway.router, gateway.config)})
 
 
-@router.get("/models/{model:path}", summary="One model (OpenAI-compatible)", responses={404: _OPENAI_ERROR})
+@router.get(
+    "/models/{model:path}",
+    summary="One model (OpenAI-compatible)",
+    responses={404: _OPENAI_ERROR, 503: _OPENAI_ERROR},
+)
 async def get_model(model: str, request: Request) -> Response:
     """A model or alias of ``GET /v1/models``; 404 in OpenAI's error shape when there is none."""
     gateway = gateway_of(request)
+    if not gateway.config.enabled:
+        return _unavailable(gateway)
     for entry in model_list(gateway.router, gateway.config):
         if entry["id"] == model:
             return JSONResponse(entry)

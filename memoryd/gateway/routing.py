@@ -18,16 +18,25 @@ from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.llm.router import Router
 from memoryd.llm.types import Target
 
-__all__ = ["model_list", "route"]
+__all__ = ["Route", "model_list", "route"]
 
 
-def route(router: Router, model: str | None, config: GatewayConfig) -> list[Target]:
+class Route(list[Target]):
+    """The targets to try, in order; the first ``own`` serve the model asked for (the others are
+    fallbacks: other models)."""
+
+    def __init__(self, targets: list[Target], own: int | None = None) -> None:
+        super().__init__(targets)
+        self.own = len(targets) if own is None else own
+
+
+def route(router: Router, model: str | None, config: GatewayConfig) -> Route:
     """The targets to try for ``model``, in order."""
     name = config.aliases.get(model or "", model or "")
     own = [t for t in router.targets if name and name in (t.model, t.label)]
     if own:
         rest = [t for t in router.targets if t not in own] if config.fallback_models else []
-        return own + rest
+        return Route(own + rest, len(own))
     if config.unknown_model == "reject":
         if not model:  # not a model that is missing here: a request that names none
             raise InvalidInputError("model is required (GET /v1/models lists the models)", field="model")
@@ -35,7 +44,7 @@ def route(router: Router, model: str | None, config: GatewayConfig) -> list[Targ
             f"the model {model!r} is not served here; GET /v1/models lists the models and aliases",
             field="model",
         )
-    return list(router.targets)
+    return Route(list(router.targets))  # a model no target names: each is as much the one asked for
 
 
 def model_list(router: Router | None, config: GatewayConfig) -> list[dict[str, Any]]:

@@ -23,8 +23,8 @@ from memoryd.config import DEFAULT_TENANT, Settings
 from memoryd.context.tokens import count_tokens
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.gateway.identity import Identity, identify, upstream_body
-from memoryd.gateway.inject import inject, query_of, render_block, said
-from memoryd.gateway.routing import route
+from memoryd.gateway.inject import frame_tokens, inject, query_of, render_block, said
+from memoryd.gateway.routing import Route, route
 from memoryd.gateway.shapes import Answer, content_text
 from memoryd.gateway.usage import StoreFor, UsageMeter, today
 from memoryd.gateway.writeback import Turn, WriteBack
@@ -47,7 +47,7 @@ class Prepared:
     body: dict[str, Any]  # what goes upstream (memory injected, memoryd's fields removed)
     identity: Identity
     tenant: str
-    targets: list[Target]
+    targets: Route
     query: str | None
     memory: str  # injected | none | passthrough | skipped | degraded | off
     injected: int = 0
@@ -140,7 +140,7 @@ class Gateway:
             async with asyncio.timeout(self.config.memory_timeout_s):
                 context = await memory.context(
                     query, user_id=identity.user_id, run_id=identity.session_id,
-                    token_budget=self.config.token_budget, exclude=said(messages),
+                    token_budget=self.config.token_budget - frame_tokens(), exclude=said(messages),
                 )  # fmt: skip
         except TimeoutError:
             self._degraded(prepared, DEGRADED_SLOW, f"no answer within {self.config.memory_timeout_s:g} s")
@@ -154,7 +154,7 @@ class Gateway:
             self._degraded(prepared, DEGRADED_MEMORY, type(exc).__name__)
         else:
             self.memory_state = {"status": "ok", "error": None, "at": time.time()}
-            block, kept = render_block(context.items, messages)
+            block, kept = render_block(context.items, messages, self.config.token_budget)
             if block:
                 out["messages"] = inject(messages, block, self.config.inject_mode)
                 prepared.memory, prepared.injected = "injected", len(kept)

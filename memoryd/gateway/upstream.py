@@ -11,7 +11,16 @@ An upstream's 400, 413 or 422 is the client's mistake (a bad tool schema, an
 unknown parameter), not the target's: it is not retried elsewhere but relayed
 as :class:`UpstreamRejected`, in the OpenAI error shape. Except a 400 that
 refuses the API key (Gemini's ``API_KEY_INVALID``): that is the target's
-fault, like a 401, and the next target is tried.
+fault, like a 401, and the next target is tried. And only from a target of the
+model the client asked for (the first ``own`` of the targets): a fallback
+model that refuses what the asked one accepts (a parameter it lacks) is
+passed over for the next target, as a failure of its own.
+
+A non-streamed answer is waited for up to ``answer_timeout_s`` once sent (a
+long generation is slow, not down; the cut-off of a whole LLM call,
+``llm.timeout_s``, bounds connecting); if it does not come, the call is not
+sent to that target again (it may have been generated, and billed), but the
+next target is tried.
 """
 
 from __future__ import annotations
@@ -20,12 +29,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memoryd.errors import LLMError
+from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
 from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
 from memoryd.llm.router import Router
-from memoryd.llm.transport import Reply, StreamReply
+from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
@@ -87,12 +96,18 @@ def _message(data: Any, response: Reply) -> str:
     return response.text[:500].strip() or f"HTTP {response.status_code}"
 
 
-def _failure(target: Target, response: Reply) -> Exception:
+def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     """What an error status means: a client error to relay (the request's own fault, as
-    :func:`status_error` judges it), or a target failure to fall back from."""
+    :func:`status_error` judges it, from a target of the model asked for: ``relay``), or a
+    target failure to fall back from."""
     failed = status_error(target, response)
     if not isinstance(failed, LLMRequestError):
         return failed
+    if not relay:  # a fallback model's refusal: no verdict on the client's request
+        return LLMRequestError(
+            f"{failed.message} (a fallback target: passed over)", target=target.label, status=failed.status,
+            transient=False,
+        )  # fmt: skip
     try:
         data = response.json()
     except ValueError:
@@ -123,18 +138,35 @@ def usage_of_completion(body: dict[str, Any]) -> Usage:
 
 
 async def complete(
-    router: Router, targets: Sequence[Target], body: dict[str, Any], *, usage: bool = True
+    router: Router,
+    targets: Sequence[Target],
+    body: dict[str, Any],
+    *,
+    usage: bool = True,
+    own: int | None = None,
+    answer_timeout_s: float = 600.0,
 ) -> Served:
-    """One non-streamed completion from the first target that answers."""
+    """One non-streamed completion from the first target that answers (``own``: how many of the
+    first ``targets`` serve the model asked for; all of them by default; see the module doc)."""
+    relayed = {t.label for t in targets[: len(targets) if own is None else own]}
 
     async def call(target: Target) -> Served:
         wire = wire_for(target)
         up = wire.request(target, body, stream=False, usage=usage)
-        response = await router.http.post(
-            up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s
-        )
+        try:
+            response = await router.http.post(
+                up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s,
+                read_timeout_s=answer_timeout_s,
+            )  # fmt: skip
+        except ANSWER_TIMEOUT:
+            raise LLMTimeoutError(
+                f"{target.label}: no answer within {answer_timeout_s:g} s of sending the request "
+                "(not sent to it again: it may have been generated)",
+                target=target.label,
+                transient=False,
+            ) from None
         if response.status_code >= 400:
-            raise _failure(target, response)
+            raise _failure(target, response, target.label in relayed)
         try:
             data = response.json()
         except ValueError:
@@ -147,13 +179,20 @@ async def complete(
         router.record_usage(target, used)
         return Served(target, answer)
 
-    return await router.run(call, targets=targets)
+    return await router.run(call, targets=targets, timeout=False)
 
 
 async def open_stream(
-    router: Router, targets: Sequence[Target], body: dict[str, Any], *, usage: bool = True
+    router: Router,
+    targets: Sequence[Target],
+    body: dict[str, Any],
+    *,
+    usage: bool = True,
+    own: int | None = None,
 ) -> OpenStream:
-    """A stream from the first target that produces a first chunk (the rest is read by the caller)."""
+    """A stream from the first target that produces a first chunk (the rest is read by the caller;
+    ``own`` as for :func:`complete`)."""
+    relayed = {t.label for t in targets[: len(targets) if own is None else own]}
 
     async def call(target: Target) -> OpenStream:
         wire = wire_for(target)
@@ -163,7 +202,7 @@ async def open_stream(
         )
         try:
             if response.status_code >= 400:
-                raise _failure(target, await response.read())
+                raise _failure(target, await response.read(), target.label in relayed)
             translator = wire.translator(target, body, usage=usage)
             stream = events(response.lines())
             first: list[dict[str, Any]] = []

@@ -54,6 +54,14 @@ class Breaker:
             return True
         return self.state == "closed"
 
+    def answering(self) -> None:
+        """A call has begun to answer (a stream's first chunk), its verdict still to come: the
+        target is up, so a half-open breaker closes and lets other calls through; the count of
+        consecutive failures stands until the verdict (a stream that then breaks adds to it)."""
+        if self.state == "half_open":
+            self.state = "closed"
+        self.probing = False
+
     def success(self) -> None:
         self.state, self.consecutive, self.probing = "closed", 0, False
 
@@ -78,6 +86,7 @@ class TargetStats:
     successes: int = 0
     failures: int = 0  # errors: timeouts, connection errors, HTTP errors, malformed replies
     rejected: int = 0  # answers the caller rejected (LLMOutputError); not failures for the breaker
+    rate_limited: int = 0  # 429s: the target asked to wait; not failures for the breaker
     bad_requests: int = 0  # requests it refused as invalid (400, 413, 422); not failures for the breaker
     fallbacks: int = 0  # times a call moved on from this target to another one
     rescues: int = 0  # calls it answered after another target had failed
@@ -97,6 +106,7 @@ class TargetStats:
             "successes": self.successes,
             "failures": self.failures,
             "rejected": self.rejected,
+            "rate_limited": self.rate_limited,
             "bad_requests": self.bad_requests,
             "fallbacks": self.fallbacks,
             "rescues": self.rescues,

@@ -6,11 +6,16 @@ an HTTP error (429 and 5xx are transient), a malformed reply, or an answer the
 caller rejects by raising :class:`~memoryd.errors.LLMOutputError`. Neither a
 rejected answer nor a refused request (HTTP 400, 413, 422: a context too long,
 say; the request's fault) counts against the target's circuit breaker: the
-target answered. When every target has been tried and attempts remain,
+target answered. Nor does a 429: a target that asks to wait is up, and a
+burst of them must not shut it out for a whole cool-down after it recovered.
+When every target has been tried and attempts remain,
 transient failures are tried again after a short back-off, or after the
 ``Retry-After`` the vendor asked for when that fits in ``max_wait_s``.
 ``max_attempts`` bounds the attempts of one call; when none succeeds the call
-raises :class:`~memoryd.errors.LLMUnavailableError` naming each target's failure.
+raises :class:`~memoryd.errors.LLMUnavailableError` naming each target's failure,
+with ``rate_limited`` when every target that failed asked to wait (429) and
+``retry_after``, the soonest any target said it may be tried again (its
+``Retry-After``, or the end of its breaker's cool-down).
 
 The loop is generic: :meth:`Router.run` takes ``fn(target) -> awaitable``, so
 structured output, plain completions and a raw forwarding gateway (with
@@ -165,13 +170,18 @@ class Router:
         ``targets`` (some of this router's own, in the order to try) replaces the
         tier order for this call: the gateway routes a model to its own targets first.
         ``deferred``: what ``fn`` returns is not yet the answer (a stream that has only
-        begun); its target's verdict comes later, through :meth:`settle` or :meth:`release`.
+        begun); its target counts as up at once (a half-open breaker closes, so other calls
+        go through while a long stream runs), and the verdict on the answer comes later,
+        through :meth:`settle` or :meth:`release`.
         """
         order = self.targets if targets is None else list(targets)
         unknown = [t.label for t in order if t.label not in self._breakers]
         if unknown or not order:
             raise ValueError(f"not targets of this router: {unknown or 'none given'}")
         failures: dict[str, str] = {}
+        failed: set[str] = set()  # targets an attempt of this call went to and failed
+        limited: set[str] = set()  # those of them whose last failure was a 429
+        waits: list[float] = []  # when a target said it may be tried again, in seconds
         finished: set[str] = set()  # targets not to try again within this call
         not_before: dict[str, float] = {}
         attempts = 0
@@ -188,6 +198,7 @@ class Router:
                 breaker = self._breakers[label]
                 if not breaker.allow():
                     self._stats[label].skipped += 1
+                    waits.append(breaker.retry_in())
                     why = f"circuit open after {breaker.consecutive} consecutive failures"
                     failures[label] = (
                         f"{failures[label]} (then the {why})"
@@ -205,6 +216,10 @@ class Router:
                 except LLMError as exc:
                     failures[label] = exc.message
                     last_failed = label
+                    failed.add(label)
+                    (limited.add if exc.status == 429 else limited.discard)(label)
+                    if exc.retry_after is not None:
+                        waits.append(exc.retry_after)
                     if not exc.transient or (exc.retry_after or 0.0) > self.max_wait_s:
                         finished.add(label)
                     elif exc.retry_after is not None:
@@ -222,7 +237,12 @@ class Router:
             failures.setdefault(target.label, f"{target.label}: not tried (all {attempts} attempts used)")
         listed = [{"target": label, "error": failures[label]} for label in (t.label for t in order)]
         summary = "; ".join(item["error"] for item in listed)
-        raise LLMUnavailableError(f"no LLM target answered ({attempts} attempts): {summary}", listed)
+        raise LLMUnavailableError(
+            f"no LLM target answered ({attempts} attempts): {summary}",
+            listed,
+            rate_limited=bool(failed) and limited == failed,
+            retry_after=min(waits) if waits else None,
+        )
 
     def settle(self, target: Target, error: LLMError | None) -> None:
         """The verdict on a deferred attempt (see :meth:`run`): it answered in full, or it failed
@@ -265,6 +285,10 @@ class Router:
                 stats.bad_requests += 1
                 breaker.success()  # it answered, refusing this request (too long, say): the target is up
                 log.warning("LLM request refused: %s", exc.message)
+            elif exc.status == 429:
+                stats.rate_limited += 1
+                breaker.release()  # up, asking to wait: no verdict (a probe lets the next one through)
+                log.info("LLM call rate-limited: %s", exc.message)
             else:
                 stats.failures += 1
                 breaker.failure()
@@ -276,7 +300,9 @@ class Router:
         finally:
             stats.latency_last_s = time.perf_counter() - started
             stats.latency_total_s += stats.latency_last_s
-        if not deferred:
+        if deferred:
+            breaker.answering()  # its first chunk came: up (a probe no longer holds others back)
+        else:
             stats.successes += 1
             breaker.success()
         return result

@@ -24,10 +24,12 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["TRANSPORT_ERRORS", "HTTPClient", "Reply", "StreamReply"]
+__all__ = ["ANSWER_TIMEOUT", "TRANSPORT_ERRORS", "HTTPClient", "Reply", "StreamReply"]
 
 # What a failed request raises here (a timeout is a TimeoutError).
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
+# What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
+ANSWER_TIMEOUT = aiohttp.SocketTimeoutError
 
 
 class Reply:
@@ -115,9 +117,12 @@ class HTTPClient:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         timeout_s: float,
+        read_timeout_s: float | None = None,
     ) -> Reply:
         """POST ``body`` as JSON and read the whole reply."""
-        reply = await self.open(url, body, headers=headers, params=params, timeout_s=timeout_s)
+        reply = await self.open(
+            url, body, headers=headers, params=params, timeout_s=timeout_s, read_timeout_s=read_timeout_s
+        )
         try:
             return await reply.read()
         finally:
@@ -131,11 +136,15 @@ class HTTPClient:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         timeout_s: float,
+        read_timeout_s: float | None = None,
     ) -> StreamReply:
-        """POST ``body`` as JSON and return once the status and headers are in."""
+        """POST ``body`` as JSON and return once the status and headers are in. ``timeout_s``
+        bounds connecting and each wait for bytes; ``read_timeout_s``, when given, the waits for
+        bytes instead (a long generation answered whole)."""
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         sent = {"content-type": "application/json", **headers}
-        timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
+        read = timeout_s if read_timeout_s is None else read_timeout_s
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=read)
         response = await self._open().post(
             url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
         )

@@ -197,6 +197,6 @@ class AuthMiddleware:
             principal = await auth.principal(headers.get("authorization"), headers.get(TENANT_HEADER))
             state["principal"] = principal
         except MemorydError as exc:
-            await memoryd_error_response(exc)(scope, receive, send)
+            await memoryd_error_response(exc, path)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -10,6 +10,10 @@
 
 Field paths are dotted everywhere: the core's ``messages[0].content`` becomes
 ``messages.0.content``.
+
+The chat gateway's OpenAI routes (:data:`OPENAI_PATHS`) answer in OpenAI's shape instead,
+``{"error": {"message", "type", "param", "code"}}``, so that an OpenAI SDK pointed at them reads
+every refusal, the auth middleware's 401 and 429 included, as it reads OpenAI's own.
 """
 
 from __future__ import annotations
@@ -31,13 +35,20 @@ from memoryd.errors import MemorydError
 from memoryd.ingest.inputs import TOO_LONG_NUMBER
 
 __all__ = [
+    "OPENAI_PATHS",
     "TOO_LONG_NUMBER",
     "CatchAllMiddleware",
     "error_response",
     "field_path",
     "install_error_handlers",
     "memoryd_error_response",
+    "openai_error",
 ]
+
+# Routes that speak OpenAI's API (memoryd/gateway/routes.py), the path itself or under it.
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+# OpenAI's error ``type`` for a status; any other 4xx is an invalid request, a 5xx a server error.
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
 log = logging.getLogger("memoryd.server")
 
@@ -82,15 +93,42 @@ def _loc_path(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """An error in OpenAI's shape (memoryd's ``details`` go alongside, under their own names)."""
+    error = {"message": message, "type": type, "param": param, "code": code, **extra}
+    return JSONResponse({"error": error}, status_code=status, headers=dict(headers or {}))
+
+
+def speaks_openai(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS)
+
+
 async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemorydError)
     if exc.status_code >= 500:
         log.warning("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc.message)
-    return memoryd_error_response(exc)
+    return memoryd_error_response(exc, request.url.path)
 
 
-def memoryd_error_response(exc: MemorydError) -> JSONResponse:
-    """The response for one of memoryd's errors: its status, body and headers."""
+def memoryd_error_response(exc: MemorydError, path: str = "") -> JSONResponse:
+    """The response for one of memoryd's errors: its status, body and headers (in OpenAI's shape
+    on :data:`OPENAI_PATHS`)."""
+    if speaks_openai(path):
+        status = exc.status_code
+        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        return openai_error(
+            status, exc.message, type=kind, param=field_path(exc.field), code=exc.code,
+            headers=exc.http_headers() or None,
+        )  # fmt: skip
     body = exc.to_dict()
     return error_response(
         exc.status_code,
