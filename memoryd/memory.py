@@ -43,7 +43,14 @@ from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, draft_all_rules, settle_profile
+from memoryd.ingest.rules import (
+    RuleMemory,
+    RuleWork,
+    also_stated_by,
+    draft_all_rules,
+    reopen_profile,
+    settle_profile,
+)
 from memoryd.llm import Router, build_router
 from memoryd.models import (
     AddResult,
@@ -426,6 +433,7 @@ class AsyncMemory:
             gone_at = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now) for m in lost]
             changes.history += gone_at
             derived = [*read, *(_deleted(m, len(read) + i, old.id) for i, m in enumerate(lost))]
+            await reopen_profile(self.storage.records, lost, changes, now, "api:update")
         # a changed text's words and vector reach its turn
         await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
         return UpdateResult(new, Event.UPDATE, tuple(derived))
@@ -451,6 +459,8 @@ class AsyncMemory:
             gone = [old, *await stated_only_by(self.storage.records, old)]
             history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
             changes = ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history)
+            # and a home that one of those had ended is current again
+            await reopen_profile(self.storage.records, gone[1:], changes, utcnow(), "api:delete")
             await self.storage.commit(changes)
         return gone
 

@@ -61,14 +61,15 @@ def derived_memory(
 
 
 async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryRecord]:
-    """The current fast-mode rule memories (profile, preferences) that ``episode`` alone stated:
-    they go with it when it is deleted, or its text changes (the rules then read the new text)."""
+    """The fast-mode rule memories (profile, preferences) that ``episode`` alone stated, current or
+    superseded since: they go with it when it is deleted, or its text changes (the rules then read
+    the new text); a superseded one kept would still answer for its time (``as_of``)."""
     from memoryd.filters import parse_filter
 
     if episode.kind is not MemoryKind.EPISODE:
         return []
     rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
-    ids = await records.select_ids(owner_scope(episode.scope), rule_made, cap=10_000)
+    ids = await records.select_ids(owner_scope(episode.scope), rule_made, include_expired=True, cap=10_000)
     found = [m for m in (await records.get_many(ids)).values() if episode.id in m.source_ids]
     others = {s for m in found for s in m.source_ids if s != episode.id}
     turns = await records.get_many(list(others)) if others else {}

@@ -33,6 +33,7 @@ __all__ = [
     "draft_all_rules",
     "draft_rule_memories",
     "extract_statements",
+    "reopen_profile",
     "settle_profile",
 ]
 
@@ -405,7 +406,7 @@ async def settle_profile(
             key=lambda item: item[:3],
         )
         for (start, was_stored, _, m), (then, *_) in zip(line, line[1:], strict=False):
-            ends = then if start < then else then + timedelta(microseconds=1)  # both intervals non-empty
+            ends = _end(start, then)
             if m.valid_to is not None and m.valid_to <= ends:
                 continue  # ended by then already
             if was_stored == 1:
@@ -423,6 +424,57 @@ async def settle_profile(
         return results
     changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]
     return [replace(r, memory=ended[r.id]) if r.id in ended else r for r in results]
+
+
+async def reopen_profile(
+    records: Any, lost: Sequence[MemoryRecord], changes: ChangeSet, now: datetime, actor: str
+) -> list[MemoryRecord]:
+    """Undo what ``lost`` (profile memories ``changes`` deletes, their turn gone or edited) ended: a
+    home (:data:`SINGLE_VALUED`) that one of them had superseded is current again, or holds until
+    the next one still there (those ``changes`` adds included). Only an end that a lost memory's
+    start set is moved. Returns the memories as they now are (the ``changes`` made for them: an
+    UPDATE in their history)."""
+    from memoryd.filters import parse_filter
+
+    groups: dict[tuple[str | None, str | None, str], list[MemoryRecord]] = {}
+    for m in lost:
+        attribute = m.metadata.get("attribute")
+        if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
+            groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
+    leaving = set(changes.deletes) | {m.id for m in lost}
+    staged = {u.memory.id: u.memory for u in changes.upserts}
+    out: list[MemoryRecord] = []
+    for (user_id, agent_id, attribute), dead in groups.items():
+        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
+        ids = await records.select_ids(dead[0].scope, parse_filter(mine), include_expired=True, cap=1000)
+        stored = await records.get_many([i for i in ids if i not in leaving])
+        news = [
+            m for m in staged.values()
+            if m.id not in stored and m.kind is MemoryKind.PROFILE
+            and (m.user_id, m.agent_id, m.metadata.get("attribute")) == (user_id, agent_id, attribute)
+        ]  # fmt: skip
+        line = [staged.get(i, m) for i, m in stored.items()] + news
+        line.sort(key=lambda m: (m.valid_from, m.id))
+        ended_at = {d.valid_from for d in dead} | {d.valid_from + timedelta(microseconds=1) for d in dead}
+        for m, after in zip(line, [*line[1:], None], strict=False):  # the last one: nothing after it
+            if m.id in staged or m.valid_to is None or m.valid_to not in ended_at:
+                continue
+            end = None if after is None else _end(m.valid_from, after.valid_from)
+            if end == m.valid_to:
+                continue
+            now_current = m.with_changes(valid_to=end, updated_at=now)
+            changes.upserts.append(StoredMemory(now_current, existing=True))
+            why = "what superseded it was deleted" + ("" if end is None else "; a later one ends it")
+            reopened = HistoryDraft.of(m, Event.UPDATE, m.text, m.text, actor, now, reason=why)
+            changes.history.append(reopened)
+            out.append(now_current)
+    return out
+
+
+def _end(start: datetime, then: datetime) -> datetime:
+    """Where a memory said at ``start`` ends when the next is said at ``then`` (both intervals
+    non-empty)."""
+    return then if start < then else then + timedelta(microseconds=1)
 
 
 @dataclass

@@ -287,3 +287,41 @@ async def test_a_home_restated_and_left_in_one_add_keeps_both_turns_as_its_sourc
     assert madrid.valid_to is not None and set(madrid.source_ids) == {first.id, again.id}
     current = await rmem.get_all(user_id="ana", filters={"kind": "profile"})
     assert [m.text for m in current.items] == ["The user lives in Lisbon."]
+
+
+async def _homes(mem: AsyncMemory) -> list[tuple[str, str | None]]:
+    """Ana's homes as (city, until), current or not, oldest first."""
+    page = await mem.get_all(user_id="ana", filters={"kind": "profile"}, include_expired=True)
+    ordered = sorted(page.items, key=lambda m: m.valid_from)
+    return [(m.text.split()[-1].rstrip("."), m.valid_to and m.valid_to.date().isoformat()) for m in ordered]
+
+
+async def _turn(mem: AsyncMemory, text: str, when: str) -> str:
+    return next(r.id for r in await mem.add(text, user_id="ana", timestamp=when) if r.kind == "episode")
+
+
+async def test_deleting_the_turn_that_moved_a_home_makes_the_home_before_current_again(rmem: AsyncMemory) -> None:
+    # The superseded home stayed ended: a user who deleted the turn had no home at all.
+    await _turn(rmem, "I live in Porto", "2024-01-01T00:00:00Z")
+    lisbon = await _turn(rmem, "I live in Lisbon", "2024-06-01T00:00:00Z")
+    await _turn(rmem, "I live in Madrid", "2024-12-01T00:00:00Z")
+    await rmem.delete(lisbon, user_id="ana")
+    assert await _homes(rmem) == [("Porto", "2024-12-01"), ("Madrid", None)]  # Porto held until Madrid
+    madrid = next(m for m in (await rmem.get_all(user_id="ana", filters={"kind": "episode"})).items if "Madrid" in m.text)
+    await rmem.delete(madrid.id, user_id="ana")
+    assert await _homes(rmem) == [("Porto", None)]
+    [porto] = (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items
+    last = (await rmem.history(porto.id))[-1]
+    assert (last.event, last.actor, last.details["reason"]) == (Event.UPDATE, "api:delete", "what superseded it was deleted")
+    assert "Porto" in (await rmem.context("where do I live?", user_id="ana")).text
+
+
+async def test_editing_the_turn_that_moved_a_home_keeps_one_current_home(rmem: AsyncMemory) -> None:
+    await _turn(rmem, "I live in Porto", "2024-01-01T00:00:00Z")
+    lisbon = await _turn(rmem, "I live in Lisbon", "2024-06-01T00:00:00Z")
+    await rmem.update(lisbon, "I live in Madrid", user_id="ana")  # another move, said then
+    assert await _homes(rmem) == [("Porto", "2024-06-01"), ("Madrid", None)]
+    await rmem.update(lisbon, "I like tea", user_id="ana")  # no move at all
+    assert await _homes(rmem) == [("Porto", None)]
+    await rmem.update(lisbon, "I live in Porto!", user_id="ana")  # the same home, said again
+    assert [city for city, until in await _homes(rmem) if until is None] == ["Porto"]
