@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,10 +38,24 @@ from memoryd.auth.keys import PREFIX, ApiKey, KeyStore, parse_key
 from memoryd.auth.principal import ANONYMOUS, Principal, check_tenant
 from memoryd.auth.ratelimit import RateLimiter
 from memoryd.config import Settings
-from memoryd.errors import AuthenticationError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    MemorydError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from memoryd.server.errors import memoryd_error_response
 
-__all__ = ["OPEN_PATHS", "OPEN_PREFIX", "TENANT_HEADER", "AuthMiddleware", "Authenticator", "is_loopback"]
+__all__ = [
+    "OPEN_PATHS",
+    "OPEN_PREFIX",
+    "TENANT_HEADER",
+    "AuthMiddleware",
+    "Authenticator",
+    "Local",
+    "is_loopback",
+]
 
 log = logging.getLogger("memoryd.server")
 
@@ -128,11 +143,16 @@ class Authenticator:
             cached = self._keys[key_id] = _Cached(await asyncio.to_thread(self.store.get, key_id), now)
         return cached.key
 
-    async def principal(self, authorization: str | None, tenant: str | None) -> Principal:
-        """The caller of a request with these headers, or an :class:`MemorydError` to answer."""
+    async def principal(
+        self, authorization: str | None, tenant: str | None, request: Local | None = None
+    ) -> Principal:
+        """The caller of a request with these headers, or an :class:`MemorydError` to answer.
+        ``request``: where it came from, for the open mode's checks (:class:`Local`)."""
         if not await self.required() and not _memoryd_key(authorization):
             # Open (loopback, no keys): a header that is not a memoryd key is ignored, so a client
             # that always sends one (the OpenAI SDK sends its api_key) works by changing base_url only.
+            if request is not None:
+                request.check()
             principal = ANONYMOUS
         elif authorization is None:
             raise AuthenticationError(
@@ -166,6 +186,64 @@ class Authenticator:
         return principal
 
 
+@dataclass(frozen=True, slots=True)
+class Local:
+    """Where a request came from, as far as the open mode (no key: every caller an admin) cares.
+
+    The open mode is for this machine's own programs. The configured host says where the
+    server listens, but a server started some other way (``uvicorn --factory --host 0.0.0.0``)
+    may listen elsewhere: each request must also have come over loopback (both ends of its
+    connection). And a web page this machine's browser shows is no local program: a request
+    naming a foreign ``Origin`` (a page of another site; a form or ``fetch`` cannot hide it),
+    or a ``Host`` that is not a loopback name (DNS rebinding: a site's name resolved to
+    127.0.0.1), is refused."""
+
+    peer: str | None  # the client's address (None: not over IP, e.g. a Unix socket)
+    local: str | None  # the address it reached (None: not over IP)
+    host: str | None  # the Host header
+    origin: str | None  # the Origin header
+
+    @classmethod
+    def of(cls, scope: Scope, headers: dict[str, str]) -> Local:
+        client, server = scope.get("client"), scope.get("server")
+        return cls(
+            client[0] if client else None,
+            server[0] if server and server[1] is not None else None,
+            headers.get("host"),
+            headers.get("origin"),
+        )
+
+    def check(self) -> None:
+        for address in (self.peer, self.local):
+            if address is not None and not is_loopback(address):
+                raise AuthenticationError(
+                    f"an API key is required: this request came over {address}, not loopback, and a "
+                    "server without keys serves only its own machine (`memoryd keys create --role "
+                    "admin` makes one)"
+                )
+        if self.host is not None and not is_loopback(_hostname(f"//{self.host}") or ""):
+            raise PermissionDeniedError(
+                f"refused: the Host {self.host!r} is not a loopback name, and a server without API keys "
+                "answers only requests to localhost (a web site's name pointing here is one way to reach "
+                "it from a browser); use http://127.0.0.1 or create a key",
+                field="Host",
+            )
+        # "null": a sandboxed frame or a file, which any site can make
+        if self.origin is not None and not is_loopback(_hostname(self.origin) or ""):
+            raise PermissionDeniedError(
+                f"refused: a request from a web page at {self.origin!r}; a server without API keys "
+                "answers only this machine's programs and pages (create a key to serve others)",
+                field="Origin",
+            )
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:  # "http://[": no host at all
+        return None
+
+
 def _memoryd_key(authorization: str | None) -> bool:
     """Whether the header carries something meant as a memoryd key (checked even when open)."""
     if authorization is None:
@@ -194,7 +272,9 @@ class AuthMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            principal = await auth.principal(headers.get("authorization"), headers.get(TENANT_HEADER))
+            principal = await auth.principal(
+                headers.get("authorization"), headers.get(TENANT_HEADER), Local.of(scope, headers)
+            )
             state["principal"] = principal
         except MemorydError as exc:
             await memoryd_error_response(exc, path)(scope, receive, send)

@@ -70,8 +70,11 @@ def running_server(settings: Settings, embedder: USEEmbedder) -> Iterator[Runnin
 
 
 @contextmanager
-def running_app(app: FastAPI, after: Callable[[], Awaitable[None]] | None = None) -> Iterator[str]:
-    """Serve ``app`` under uvicorn in a thread until the block exits; yield its base URL.
+def running_app(
+    app: FastAPI, after: Callable[[], Awaitable[None]] | None = None, *, bind: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Serve ``app`` under uvicorn in a thread until the block exits; yield its base URL (on
+    loopback). ``bind``: the address its socket listens on.
 
     ``after`` runs in the server's thread and loop once it has stopped.
     """
@@ -79,10 +82,10 @@ def running_app(app: FastAPI, after: Callable[[], Awaitable[None]] | None = None
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and
     # without it every keep-alive request waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((bind, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none")
+        uvicorn.Config(app, host=bind, port=port, log_level="warning", lifespan="on", ws="none")
     )
 
     async def main() -> None:

@@ -240,3 +240,59 @@ def test_each_call_of_an_mcp_batch_counts_against_the_rate_limit(
         assert huge.status_code == 400 and "at most 100" in huge.json()["error"]["message"]
         left = [c.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(key)).status_code for _ in range(8)]
     assert left.count(200) <= 6 and 429 in left  # the batch spent the key's tokens
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its first non-loopback interface (no packet is sent), if any."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 9))  # any routed address: only the route is looked up
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_a_server_without_keys_serves_no_other_machine_however_it_was_started(
+    auth_settings: Settings, embedder: USEEmbedder
+) -> None:
+    """Configured for loopback but listening on every address (`uvicorn --factory --host 0.0.0.0`
+    runs the app so): a request from the network was an admin, and could mint an admin key."""
+    from memoryd import AsyncMemory
+    from memoryd.server import create_app
+    from tests.api.conftest import running_app
+
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to send a request over")
+    memory = AsyncMemory(auth_settings, embedder=embedder)
+    with running_app(create_app(auth_settings, memory=memory), after=memory.close, bind="0.0.0.0") as url:
+        port = url.rsplit(":", 1)[1]
+        with httpx.Client(base_url=f"http://{outward}:{port}", timeout=30) as remote:
+            refused = remote.post("/v1/admin/keys", json={"role": "admin"})
+            added = remote.post("/v1/memories", json=ADD)
+        with httpx.Client(base_url=url, timeout=30) as local:
+            assert local.post("/v1/memories", json=ADD).status_code == 200  # this machine: still open
+    assert error_of(refused, 401)["message"].startswith(f"an API key is required: this request came over {outward}")
+    assert added.status_code == 401
+
+
+def test_a_server_without_keys_refuses_web_pages_of_other_sites(http: httpx.Client) -> None:
+    """Open mode answered any page the browser showed: a cross-site form reset the store, and a
+    site's name resolved to 127.0.0.1 (DNS rebinding) read everything and minted an admin key."""
+    assert http.post("/v1/memories", json=ADD).status_code == 200
+    page = {"origin": "https://evil.example", "content-type": "text/plain"}
+    assert error_of(http.post("/v1/reset", headers=page), 403)["field"] == "Origin"
+    assert error_of(http.post("/reset", headers={"origin": "null"}), 403)["field"] == "Origin"
+    chat = http.post("/v1/chat/completions", content=b'{"messages": []}', headers=page)
+    assert chat.status_code == 403 and chat.json()["error"]["type"] == "permission_error"
+    rebound = {"host": "evil.example:8420"}
+    assert error_of(http.get("/v1/memories", params={"user_id": "alice"}, headers=rebound), 403)["field"] == "Host"
+    assert error_of(http.post("/v1/admin/keys", json={"role": "admin"}, headers=rebound), 403)["field"] == "Host"
+    # this machine's own pages and programs still work
+    mine = {"origin": "http://localhost:3000", "host": "localhost:8420"}
+    listed = http.get("/v1/memories", params={"user_id": "alice"}, headers=mine).json()["results"]
+    assert "I live in Lisbon" in [m["text"] for m in listed]  # not reset
+    assert http.get("/v1/memories", params={"user_id": "alice"}, headers={"host": "[::1]:8420"}).status_code == 200
