@@ -15,8 +15,11 @@ __all__ = ["is_url", "mask", "mask_url", "masked", "secret_urls"]
 # the last "@" of the URL, so a password holding "/", "?" or "#" (not percent-encoded, as people
 # write them) is masked whole, even if it makes a host of "@"s in a path masked too.
 _USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s\"'<>]*)@")
+# A parameter whose name ends in one of these (``key`` as Gemini's ``?key=``, ``api-key`` as Azure's,
+# ``access_token``, ``sig`` as a signed URL's) holds a secret.
 _SECRET_PARAM = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(?P<key>password|passwd|pwd|token|api_key|apikey|secret)=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
+    r"(?i)(?<![A-Za-z0-9_.-])(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret|sig|signature))"
+    r"=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
 )
 
 
