@@ -27,6 +27,7 @@ __all__ = [
 
 ENV_PREFIX = "MEMORYD_"
 CONFIG_ENV = "MEMORYD_CONFIG"
+TEST_ENV_PREFIX = "MEMORYD_TEST_"  # the test suite's own variables (a server to test against): no settings
 
 def _allowed(model: type[BaseModel]) -> list[str]:
     return sorted(model.model_fields)
@@ -57,9 +58,9 @@ def env_key(name: str, sections: Iterable[str]) -> str | None:
 
     ``MEMORYD_<SECTION>__<KEY>`` is the canonical spelling; ``MEMORYD_<SECTION>_<KEY>``
     is accepted for a known section, and ``MEMORYD_<ALIAS>`` for an entry of
-    :data:`ALIASES`. ``None`` for names that are not settings.
+    :data:`ALIASES`. ``None`` for names that are not settings (``MEMORYD_TEST_*`` included).
     """
-    if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+    if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(TEST_ENV_PREFIX):
         return None
     alias = ALIASES.get(name[len(ENV_PREFIX) :].lower())
     if alias is not None:

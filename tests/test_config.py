@@ -138,3 +138,16 @@ def test_a_setting_that_is_not_utf8_is_refused_naming_it() -> None:
 
     with pytest.raises(ConfigError, match="model is not valid UTF-8"):
         load_settings(env={"MEMORYD_LLM__MODEL": "\udcfe"})  # the bytes b"\xfe" of an environment
+
+
+def test_the_test_suites_variables_are_no_settings(tmp_path: Path) -> None:
+    """The README tells how to point the tests at one's own servers with MEMORYD_TEST_POSTGRES_URL
+    and MEMORYD_TEST_FALKORDB_URL; with one exported, every command failed on an unknown setting."""
+    env = {
+        "MEMORYD_TEST_POSTGRES_URL": "postgresql://u:p@db/x",
+        "MEMORYD_TEST_FALKORDB_URL": "redis://g:6379",
+        "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"),
+    }
+    assert load_settings(env=env).storage.path == tmp_path / "m.db"
+    with pytest.raises(ConfigError, match="unknown setting 'tset_x'"):  # a typo of another name still fails
+        load_settings(env={"MEMORYD_TSET_X": "1"})
