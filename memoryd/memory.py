@@ -298,7 +298,7 @@ class AsyncMemory:
         async def commit(changes: ChangeSet, usage: LLMUsage) -> GraphDiff:
             if not plan.new or not kept:
                 return await self.storage.commit(changes)
-            level = LEVEL_LLM if usage.fallback is None else LEVEL_NONE  # how far the LLM took them
+            level = LEVEL_LLM if usage.complete else LEVEL_NONE  # how far the LLM took them
             return await self.tiers.write(changes, plan.new, kept[0].vectors, level)
 
         return await self._fine.add(data, plan, index(), now, "api:add/fine", commit=commit)

@@ -364,6 +364,7 @@ class LLMUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fallback: str | None = None
+    truncated: str | None = None  # an answer stopped at the model's token limit: what is missing
 
     def record(self, outcome: Any) -> None:
         """Add the calls and tokens of one structured LLM exchange."""
@@ -371,12 +372,18 @@ class LLMUsage:
         self.prompt_tokens += outcome.usage.prompt_tokens
         self.completion_tokens += outcome.usage.completion_tokens
 
+    @property
+    def complete(self) -> bool:
+        """Whether the LLM did all it was asked (no fallback, no answer cut short)."""
+        return self.fallback is None and self.truncated is None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "fallback": self.fallback,
+            "truncated": self.truncated,
         }
 
 

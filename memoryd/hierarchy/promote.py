@@ -72,4 +72,4 @@ async def process_turns(
     )
     plan = FastPlan([AddResult(Event.ADD, i, m.id, m.text, memory=m) for i, m in enumerate(turns)], [])
     out = await fine.add(data, plan, _no_index(), now, f"{ACTOR}/fine")
-    return LEVEL_LLM if out.llm is not None and out.llm.fallback is None else LEVEL_NONE
+    return LEVEL_LLM if out.llm is not None and out.llm.complete else LEVEL_NONE

@@ -166,6 +166,11 @@ class FineIngestor:
                     f"extraction output unusable, stored as episodes only (fast mode): {out.error}"
                 )
                 return None
+            if out.truncated:  # kept what came before the cut; the turns stay due for another pass
+                usage.truncated = (
+                    "the extraction answer stopped at the model's token limit: facts after the cut are "
+                    "missing (every message is stored; the turns are left for the hierarchy to extract again)"
+                )
             return out.value.checked(len(new))
         except BackendUnavailableError as exc:
             usage.calls += int(exc.details.get("calls", 0))  # made, though none answered
@@ -195,7 +200,7 @@ class FineIngestor:
         vectors = await self.embed([f.text for f in wanted])
         facts = []
         for i, f in enumerate(wanted):
-            sources = [episode_ids[s] for s in f.sources] or list(episode_ids)
+            sources = list(dict.fromkeys(episode_ids[s] for s in f.sources)) or list(episode_ids)
             times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
             meta: dict[str, Any] = dict(data.metadata)
             meta["about"] = f.about
@@ -206,6 +211,23 @@ class FineIngestor:
             when = max(times) if times else next((t for t in data.times if t is not None), None)
             facts.append(_Fact(i, f.text, f.memory_kind, meta, sources, when, vectors[i]))
         return facts
+
+    def _restated(self, target: MemoryRecord, fact: _Fact, actor: str, now: datetime, work: _Work) -> None:
+        """A known memory stated again: a NOOP in its history, and the new turns join its sources,
+        so that deleting the turn that first said it leaves it standing (as fast mode's rules do)."""
+        fact.memory_id = target.id
+        work.changes.history.append(HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now))
+        work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
+        upserts = work.changes.upserts
+        staged = next((i for i, u in enumerate(upserts) if u.memory.id == target.id), None)
+        base = upserts[staged].memory if staged is not None else target
+        sources = tuple(dict.fromkeys([*base.source_ids, *fact.sources]))
+        if sources == base.source_ids:
+            return
+        if staged is None:
+            upserts.append(StoredMemory(base.with_changes(source_ids=sources), existing=True))
+        else:
+            upserts[staged] = replace(upserts[staged], memory=base.with_changes(source_ids=sources))
 
     # -- step 2: reconciliation ---------------------------------------------
     async def _similar(self, facts: list[_Fact], scope: Scope) -> list[MemoryRecord]:
@@ -236,8 +258,7 @@ class FineIngestor:
         for fact in facts:
             same = by_hash.get(content_hash(fact.text))
             if same is not None:  # verbatim known: no need to ask
-                fact.memory_id = same.id
-                work.results.append(_result(Event.NOOP, fact, same.id, f"already known as memory {same.id}"))
+                self._restated(same, fact, actor, now, work)
             else:
                 pending.append(fact)
         if not pending:
@@ -282,12 +303,10 @@ class FineIngestor:
     ) -> None:
         target = existing[d.target] if d.target is not None else None
         when = fact.when or now
+        if target is not None and d.event == "UPDATE" and d.text and content_hash(d.text) == target.hash:
+            d = replace(d, event="NOOP")  # "merged" into the very text it has: nothing changes
         if d.event == "NOOP" and target is not None:
-            fact.memory_id = target.id
-            work.changes.history.append(
-                HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now)
-            )
-            work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
+            self._restated(target, fact, actor, now, work)
             return
         if d.event == "UPDATE" and target is not None and d.text:
             merged = target.with_changes(
@@ -302,7 +321,7 @@ class FineIngestor:
                 HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
             )
             fact.memory_id = target.id
-            fact.text = d.text
+            fact.text, fact.kind = d.text, target.kind  # the memory keeps its kind
             work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
             work.reembed.append(len(work.changes.upserts) - 1)
             return

@@ -143,4 +143,10 @@ def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallbac
             else:
                 claimed.add(target)
         out.append(decision)
-    return out
+    # Nor may a fact be "already known" as a memory another fact of the same answer changes or ends.
+    return [
+        Decision(d.fact, "ADD", note=f"memory [{d.target}] is changed by another fact")
+        if d.event == "NOOP" and d.target in claimed
+        else d
+        for d in out
+    ]

@@ -15,7 +15,15 @@ object or array token by token, which fixes
 A closed object or array in prose that holds only bare words (a refusal's
 "details about {user}.") is prose, not an answer; nor is a closed one that
 rebuilds to nothing (an empty one is only accepted as it stands, ``{}``, or
-cut off by the end of a truncated answer).
+cut off by the end of a truncated answer). Of several valid objects in prose
+the first with content is taken: a model that echoes the format first
+("in the format {"facts": []}. Answer: {...}") means the later one.
+
+A rebuild that had to place a token right after a string with no comma between
+them is ``doubtful``: that is what a quote inside a string left unescaped
+looks like (``"Alice is "not" a vegetarian"`` rebuilds to ``{"text": "Alice is ",
+"not": " a vegetarian"}``, ``'Alice's sister'`` to ``"Alice"``), and the text it
+yields is not what the model meant. Callers should ask again rather than use it.
 
 It never raises, whatever the text.
 """
@@ -66,6 +74,7 @@ class Parsed:
     ok: bool
     repaired: bool
     error: str | None = None
+    doubtful: bool = False  # rebuilt past what looks like a quote left unescaped (module doc)
 
 
 def strip_think(text: str) -> str:
@@ -98,19 +107,20 @@ def parse_json(text: str) -> Parsed:
         value = _loads(m["body"].strip())
         if value is not _FAIL:
             return Parsed(value, True, True)
+    doubts: list[bool] = []
     for m in fences:
-        if m["lang"].lower() in _JSON_FENCES and (value := _from_prose(m["body"])) is not _FAIL:
-            return Parsed(value, True, True)
+        if m["lang"].lower() in _JSON_FENCES and (value := _from_prose(m["body"], doubts)) is not _FAIL:
+            return Parsed(value, True, True, doubtful=any(doubts))
     if found is not None:
         return Parsed(found[0], True, True)
     value = _loads(cleaned.strip())
     if value is _FAIL:
         others = (m for m in fences if m["lang"].lower() not in _JSON_FENCES)  # JSON fences: tried above
-        value = next((v for m in others if (v := _from_prose(m["body"])) is not _FAIL), _FAIL)
+        value = next((v for m in others if (v := _from_prose(m["body"], doubts)) is not _FAIL), _FAIL)
     if value is _FAIL:
-        value = _from_prose(cleaned)
+        value = _from_prose(cleaned, doubts)
     if value is not _FAIL:
-        return Parsed(value, True, True)
+        return Parsed(value, True, True, doubtful=any(doubts))
     return Parsed(None, False, True, "no JSON object or array in the answer")
 
 
@@ -141,31 +151,45 @@ def _top_level_starts(text: str) -> list[int]:
 
 def _valid_in_prose(text: str) -> tuple[Any, int, int] | None:
     """``(value, start, end)`` of the first top-level object or array in ``text`` that is valid
-    JSON as it stands."""
+    JSON as it stands and holds something (else the first valid one: an empty answer)."""
     decoder = json.JSONDecoder()
+    first: tuple[Any, int, int] | None = None
     for start in _top_level_starts(text):
         try:
             value, end = decoder.raw_decode(text, start)
         except (ValueError, RecursionError):
             continue
-        return value, start, end
-    return None
+        if _holds_something(value):
+            return value, start, end
+        first = first or (value, start, end)
+    return first
 
 
-def _from_prose(text: str) -> Any:
+def _holds_something(value: Any) -> bool:
+    """Whether a value holds content: a scalar other than null or "", or a container holding one
+    (``{"facts": [], "relations": []}``, the format echoed, holds nothing)."""
+    if isinstance(value, dict):
+        return any(_holds_something(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_something(v) for v in value)
+    return value is not None and value != ""
+
+
+def _from_prose(text: str, doubts: list[bool] | None = None) -> Any:
+    """The first object or array in ``text``, valid or rebuilt; ``doubts`` gets whether the
+    rebuild taken was doubtful (module doc)."""
+    found = _valid_in_prose(text)
+    if found is not None:
+        return found[0]
     starts = _top_level_starts(text)
-    decoder = json.JSONDecoder()
-    for start in starts:
-        try:
-            return decoder.raw_decode(text, start)[0]
-        except (ValueError, RecursionError):
-            continue
     fallback: Any = _FAIL
     for start in starts:
-        value, end = _rebuild(text, start)
+        value, end, doubtful = _rebuild(text, start)
         if end is not None and _WORDS_ONLY.fullmatch(text, start + 1, end - 1):
             continue  # "about {user}.", "with {that request}": prose, not JSON
         if value is not _FAIL and value:
+            if doubts is not None:
+                doubts.append(doubtful)
             return value
         # Empty is an answer only cut off by the end of the text ("[" then the cut); a closed
         # container that rebuilds to nothing held no JSON (a real "{}" is valid JSON, found above).
@@ -180,6 +204,7 @@ class _Frame:
     state: str = "key"  # objects: key -> colon -> value -> key ...
     count: int = 0  # complete items so far
     item_pos: int = 0  # where the current item (with its leading comma) starts in the output
+    after_string: bool = False  # the last token placed in it was a string, and no comma came since
 
 
 def _string(text: str, i: int, quote: str) -> tuple[str | None, int]:
@@ -270,21 +295,35 @@ def _close(out: list[str], stack: list[_Frame]) -> None:
     out.append(_CLOSERS[frame.kind])
 
 
-def _rebuild(text: str, start: int) -> tuple[Any, int | None]:
-    """Re-tokenise from ``start`` (a '{' or '[') into valid JSON and parse it; and where the
-    container ends in ``text`` (``None`` when the end of the text cut it off)."""
+def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
+    """Re-tokenise from ``start`` (a '{' or '[') into valid JSON and parse it; where the container
+    ends in ``text`` (``None`` when the end of the text cut it off); and whether it was doubtful."""
     out: list[str] = [text[start]]
     stack = [_Frame(text[start])]
     i, n = start + 1, len(text)
+    doubtful = False
+
+    def place(top: _Frame, token: str, key_form: str, string: bool) -> None:
+        nonlocal doubtful
+        doubtful = doubtful or top.after_string  # a new item straight after a string: an inner quote?
+        value = top.kind == "[" or top.state != "key"  # an item or a value (not a key)
+        _put(out, top, token, key_form)
+        top.after_string = string and value
+
     while i < n and stack:
         ch = text[i]
         top = stack[-1]
-        if ch.isspace() or ch == ",":
+        if ch == ",":
+            top.after_string = False
+            i += 1
+        elif ch.isspace():
             i += 1
         elif ch in "{[":
+            doubtful = doubtful or top.after_string
             if _open(out, top):
                 out.append(ch)
                 stack.append(_Frame(ch))
+            top.after_string = False
             i += 1
         elif ch in "}]":
             want = "{" if ch == "}" else "["
@@ -301,7 +340,7 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None]:
         elif ch in "\"'":
             token, i = _string(text, i, ch)
             if token is not None:
-                _put(out, top, token, token)
+                place(top, token, token, string=True)
         elif ch == "/" and text.startswith("//", i):
             end = text.find("\n", i)
             i = n if end < 0 else end + 1
@@ -311,12 +350,13 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None]:
         elif (number := _LOOSE_NUMBER.match(text, i)) is not None:
             i = number.end()
             if i < n:  # a number running into the end may be cut short: drop it
-                _put(out, top, _number(number.group()), json.dumps(number.group()))
+                place(top, _number(number.group()), json.dumps(number.group()), string=False)
         elif (word := _WORD.match(text, i)) is not None:
             i = word.end()
             if i < n:
                 raw = word.group()
-                _put(out, top, _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False)), json.dumps(raw))
+                token = _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False))
+                place(top, token, json.dumps(raw), string=False)
         else:
             i += 1
     closed_at = None if stack else i
@@ -325,4 +365,4 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None]:
         if stack and stack[-1].kind == "[":
             del out[stack[-1].item_pos :]
             stack[-1].count -= 1
-    return _loads("".join(out)), closed_at
+    return _loads("".join(out)), closed_at, doubtful

@@ -30,6 +30,9 @@ __all__ = ["Structured", "instruction", "structured", "validate"]
 M = TypeVar("M", bound=BaseModel)
 _ECHO_CHARS = 4000  # how much of a bad answer is shown back to the model when re-asking
 _MAX_ERRORS = 5
+# Why a reply stopped when it hit the token limit (OpenAI, Anthropic, Gemini): a JSON answer cut
+# there is repaired into a valid but shorter one.
+_CUT_OFF = frozenset({"length", "max_tokens", "MAX_TOKENS"})
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Structured(Generic[M]):
     error: str | None = None
     repaired: bool = False  # the answer needed repair or a re-ask
     target: str | None = None  # the target that gave the final answer
+    truncated: bool = False  # the answer used stopped at the token limit: what came after is missing
 
 
 def instruction(schema: type[BaseModel]) -> str:
@@ -82,6 +86,8 @@ def validate(text: str, schema: type[M]) -> tuple[M | None, str | None, bool]:
     parsed = parse_json(text)
     if not parsed.ok:
         return None, parsed.error, True
+    if parsed.doubtful:  # what it would yield is not what the model meant: ask again
+        return None, "the JSON is malformed: a string seems to hold an unescaped quote", True
     first: str | None = None
     for i, candidate in enumerate(_candidates(parsed.value, schema)):
         try:
@@ -155,23 +161,23 @@ async def structured(
     )
     tally = _Tally()
 
-    async def attempt(target: Target) -> tuple[M, bool]:
+    async def attempt(target: Target) -> tuple[M, bool, bool]:
         completion = await tally.ask(router, target, request)
         value, error, repaired = validate(completion.text, schema)
         if value is not None:
-            return value, repaired
+            return value, repaired, completion.finish_reason in _CUT_OFF
         tally.last_error = f"{target.label}: {error}"
         if not tally.reasked:  # once per structured call, whatever the number of targets
             tally.reasked = True
             second = await tally.ask(router, target, _reask(request, completion.text, error or "invalid"))
             value, error, _ = validate(second.text, schema)
             if value is not None:
-                return value, True
+                return value, True, second.finish_reason in _CUT_OFF
         tally.last_error = f"{target.label}: {error}"
         raise LLMOutputError(f"{target.label}: unusable answer: {error}", target=target.label)
 
     try:
-        value, repaired = await router.run(attempt, timeout=False)
+        value, repaired, truncated = await router.run(attempt, timeout=False)
     except LLMUnavailableError as exc:
         if tally.last_error is None:
             exc.details["calls"] = tally.calls  # nobody gave an answer at all: the calls made still count
@@ -180,4 +186,4 @@ async def structured(
         if len(exc.failures) > 1:
             error += f" (all targets: {exc.message})"
         return Structured(None, tally.calls, tally.usage, error, True, tally.last_target)
-    return Structured(value, tally.calls, tally.usage, None, repaired, tally.last_target)
+    return Structured(value, tally.calls, tally.usage, None, repaired, tally.last_target, truncated)

@@ -1,0 +1,99 @@
+"""Fine mode against answers that look usable and are not (found in a review of fine mode).
+
+Each test failed on the code before its fix: the broken text was stored, a cut answer passed
+for a whole one, an echoed format was taken for the answer, a restated fact went with the turn
+that first said it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from memoryd import AsyncMemory
+from memoryd.hierarchy.models import LEVEL_LLM
+from memoryd.models import Event
+from tests.fakes.llm_server import Reply, Script
+from tests.fine.test_fine_mode import decisions, facts, of_kind
+
+ALICE = {"user_id": "alice"}
+
+
+async def test_a_quote_left_unescaped_is_asked_again_not_stored_cut(fine: AsyncMemory, fake_llm: Script) -> None:
+    # Repaired as {"text": "Alice is ", "not": " a vegetarian anymore"}: the fact stored was "Alice is".
+    fake_llm.reply_text('{"facts": [{"text": "Alice is "not" a vegetarian anymore", "sources": [0]}], "relations": []}')
+    fake_llm.reply_json(facts('Alice is "not" a vegetarian anymore'))
+    out = await fine.add("I'm not a vegetarian anymore", **ALICE)
+    [fact] = of_kind(out, "fact")
+    assert fact.text == 'Alice is "not" a vegetarian anymore'
+    assert out.llm is not None and out.llm.calls == 2 and out.llm.fallback is None
+    assert "unescaped quote" in fake_llm.requests[1].json["messages"][-1]["content"]
+
+
+async def test_an_answer_that_stays_broken_stores_the_turn_and_no_fragment(fine: AsyncMemory, fake_llm: Script) -> None:
+    broken = "{'facts': [{'text': 'Alice's sister Emma is a nurse', 'sources': [0]}], 'relations': []}"
+    fake_llm.reply_text(broken, times=4)
+    out = await fine.add("My sister Emma is a nurse", **ALICE)
+    assert [r.kind for r in out] == ["episode"]  # no "Alice" fact
+    assert out.llm is not None and "unescaped quote" in str(out.llm.fallback)
+
+
+async def test_an_echoed_format_before_the_answer_is_not_taken_for_it(fine: AsyncMemory, fake_llm: Script) -> None:
+    answer = json.dumps(facts("Dan is a pilot"))
+    fake_llm.reply_text(f'I will answer in the format {{"facts": [], "relations": []}}. Answer: {answer}')
+    out = await fine.add("Dan flies planes for a living", **ALICE)
+    assert [r.text for r in of_kind(out, "fact")] == ["Dan is a pilot"]
+
+
+async def test_an_answer_cut_at_the_token_limit_says_so_and_leaves_the_turn_due(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    # Two facts asked, the second cut off: one stored, fallback None, the turn marked done.
+    cut = '{"facts": [{"text": "Alice has a cat", "sources": [0]}, {"text": "Alice has a do'
+    fake_llm.push(Reply(text=cut, finish_reason="length"))
+    out = await fine.add("I have a cat and a dog", **ALICE)
+    assert [r.text for r in of_kind(out, "fact")] == ["Alice has a cat"]
+    assert out.llm is not None and out.llm.fallback is None
+    assert out.llm.truncated is not None and "token limit" in out.llm.truncated
+    assert out.llm.to_dict()["truncated"] == out.llm.truncated
+    [episode] = of_kind(out, "episode")
+    assert fine.storage.segments is not None
+    [turn] = await fine.storage.segments.turns(memory_ids=[episode.id])
+    assert turn.level < LEVEL_LLM  # due for another pass
+
+
+async def test_a_restated_fact_keeps_standing_when_the_first_turn_goes(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(facts("Alice lives in Porto"))
+    first = await fine.add("I live in Porto", **ALICE, run_id="s1")
+    [fact] = of_kind(first, "fact")
+    fake_llm.reply_json(facts("Alice lives in Porto"))  # said again: known verbatim, no reconciliation
+    again = await fine.add("Porto is where I live", **ALICE, run_id="s2")
+    [noop] = of_kind(again, "fact")
+    assert (noop.event, noop.id) == (Event.NOOP, fact.id)
+    [ep1], [ep2] = of_kind(first, "episode"), of_kind(again, "episode")
+    assert (await fine.get(fact.id)).source_ids == (ep1.id, ep2.id)
+    assert [e.event for e in await fine.history(fact.id)] == [Event.ADD, Event.NOOP]
+
+
+async def test_contradictory_or_empty_decisions_are_straightened(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(facts("Alice is a nurse"))
+    [nurse] = of_kind(await fine.add("I am a nurse", **ALICE), "fact")
+    fake_llm.reply_json(facts("Alice is a nurse at Mercy", "Alice nurses at Mercy"))
+    fake_llm.reply_json(
+        decisions(
+            {"fact": 0, "event": "SUPERSEDE", "target": 0},
+            {"fact": 1, "event": "NOOP", "target": 0},  # "known as" the memory fact 0 ends
+        )
+    )
+    out = of_kind(await fine.add("I'm a nurse at Mercy now", **ALICE), "fact")
+    assert [(r.event, r.text) for r in out] == [
+        (Event.SUPERSEDE, "Alice is a nurse at Mercy"),
+        (Event.ADD, "Alice nurses at Mercy"),  # not "already known as" the memory just ended
+    ]
+    assert (await fine.get(nurse.id)).valid_to is not None  # superseded
+    fake_llm.reply_json(facts("Bob is a nurse"))
+    [bob] = of_kind(await fine.add("I am a nurse", user_id="bob"), "fact")
+    fake_llm.reply_json(facts("Bob works nights"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "UPDATE", "target": 0, "text": "Bob is a nurse"}))
+    [same] = of_kind(await fine.add("I work nights", user_id="bob"), "fact")
+    assert (same.event, same.id) == (Event.NOOP, bob.id)  # an "update" to the text it has
+    assert [e.event for e in await fine.history(bob.id)] == [Event.ADD, Event.NOOP]
