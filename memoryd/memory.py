@@ -112,15 +112,16 @@ class AsyncMemory:
             else None
         )
         # The memory hierarchy (short-term turns, mid-term segments and heat); ``clock`` moves its time.
+        self._writing = OwnerLocks()  # an add's, from its duplicate lookup to its commit
         self.tiers = Tiers(
             self.storage,
             self.settings.tiers,
             process=self._long_term,
             capability=LEVEL_LLM if self._fine is not None else LEVEL_RULES,
+            guard=self._writing.of,  # a background promotion writes as the owner's adds do
             **({"clock": clock} if clock is not None else {}),
         )
         self._searcher: HybridSearcher | None = None
-        self._writing = OwnerLocks()  # an add's, from its duplicate lookup to its commit
         self._opened = False
         self._open_lock = asyncio.Lock()
 
@@ -299,7 +300,8 @@ class AsyncMemory:
             if not plan.new or not kept:
                 return await self.storage.commit(changes)
             level = LEVEL_LLM if usage.complete else LEVEL_NONE  # how far the LLM took them
-            return await self.tiers.write(changes, plan.new, kept[0].vectors, level)
+            failed = level < LEVEL_LLM
+            return await self.tiers.write(changes, plan.new, kept[0].vectors, level, llm_failed=failed)
 
         return await self._fine.add(data, plan, index(), now, "api:add/fine", commit=commit)
 
@@ -482,6 +484,7 @@ class AsyncMemory:
     async def reset(self) -> None:
         """Erase every memory and all history in this store."""
         await self._ready()
+        await self.tiers.stop_promotions()
         await self.storage.reset()
         self.tiers.forget_pending()
 
@@ -682,6 +685,7 @@ class AsyncMemory:
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()
         who = Scope(user_id=user_id)
+        await self.tiers.stop_promotions()
         # First: a pipeline event of this user already past its worker's checks commits no later.
         await self.storage.records.mark_erased(user_id, utcnow())
         ids = await self.storage.records.select_ids(who, None, include_expired=True)

@@ -5,7 +5,13 @@
 - :meth:`Tiers.write` commits a write together with the tier changes of its new
   episodes (planned by :func:`memoryd.hierarchy.planner.plan_write` under a per-owner
   lock, so two writes of one owner never plan from the same state), then hands
-  promoted segments whose turns still need it to long-term processing.
+  promoted segments whose turns still need it to long-term processing: at once when
+  that is the fast-mode rules; in the background when it calls the LLM (fine mode),
+  so that no write waits for an LLM it did not ask for (a fast-mode add, or one whose
+  LLM is down: the turns it just failed to process are left for a later write). A
+  background promotion takes the owner's write lock (``guard``) and reads its
+  segments afresh; :meth:`drain` waits for it, :meth:`close` stops it (a promotion cut
+  short is taken up again by a later write).
 - :meth:`Tiers.revise` commits an update of a memory together with its turn's new
   keywords and vector when its text changed (its segment is then recounted), under
   the same lock, so no write moves the turn with its old words meanwhile.
@@ -22,8 +28,10 @@ The clock is injected (``clock()`` returns an aware datetime), so tests move tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -33,7 +41,7 @@ import numpy as np
 from memoryd.config import TiersConfig
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.keywords import words
-from memoryd.hierarchy.models import LEVEL_NONE, NewTurn, Segment, SessionInfo, TierChanges
+from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, NewTurn, Segment, SessionInfo, TierChanges
 from memoryd.hierarchy.planner import Plan, overflow, plan_write
 from memoryd.hierarchy.tree import build_tree
 from memoryd.ingest.derived import owner_scope
@@ -41,12 +49,14 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
-__all__ = ["FLUSH_AFTER_S", "Clock", "Process", "Tiers"]
+__all__ = ["FLUSH_AFTER_S", "Clock", "Guard", "Process", "Tiers"]
 
 Clock = Callable[[], datetime]
 # Long-term processing of episodes (a promoted segment's turns of one session not yet processed):
 # returns the processing level reached (LEVEL_RULES, LEVEL_LLM; lower: it failed and is retried later).
 Process = Callable[[list[MemoryRecord]], Awaitable[int]]
+# The lock of an owner's writes (adds, edits, deletes), which a background promotion takes too.
+Guard = Callable[[Scope], AbstractAsyncContextManager[Any]]
 
 _log = logging.getLogger("memoryd.hierarchy")
 _SCAN_PAGE = 5000
@@ -66,12 +76,15 @@ class Tiers:
         process: Process,
         capability: int,
         clock: Clock = utcnow,
+        guard: Guard | None = None,
     ) -> None:
         self.storage = storage
         self.config = config
         self.clock = clock
         self.capability = capability
         self._process = process
+        self._guard: Guard = guard or (lambda _: contextlib.nullcontext())  # type: ignore[return-value,arg-type]
+        self._promoting: set[asyncio.Task[None]] = set()
         self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
         self._pending_since: float | None = None  # when the oldest pending count was taken
@@ -99,10 +112,12 @@ class Tiers:
         level: int,
         *,
         words: Sequence[tuple[str, ...]] | None = None,
+        llm_failed: bool = False,
     ) -> GraphDiff:
         """Commit ``changes`` with the tier changes of its new ``episodes`` (one scope; their index
         vectors in order; ``level``: how far the write processed them; ``words``: their
-        :meth:`keywords` if already known), then promote."""
+        :meth:`keywords` if already known; ``llm_failed``: the write asked the LLM to process
+        them, in vain), then promote."""
         store = self.store
         if store is None or not episodes:
             return await self.storage.commit(changes)
@@ -117,9 +132,33 @@ class Tiers:
             except BaseException:
                 self._restore(taken)
                 raise
-            for segment in plan.promote:
-                await self._promote(store, segment)
+            # Turns this very write asked the LLM for in vain are not handed straight back to it (it
+            # is down, or their prompt too big): a later write's promotion takes them.
+            skip = frozenset(m.id for m in episodes) if llm_failed else frozenset()
+            if plan.promote and self.capability < LEVEL_LLM:  # the rules: quick, no LLM
+                for segment in plan.promote:
+                    await self._promote(store, segment, skip)
+            elif plan.promote:
+                self._in_background(store, owner, [s.id for s in plan.promote], skip)
         return diff
+
+    def _in_background(self, store: SegmentStore, owner: Scope, ids: list[str], skip: frozenset[str]) -> None:
+        """Promote the segments ``ids`` of ``owner`` after this write, holding its write lock."""
+
+        async def promote() -> None:
+            try:
+                async with self._guard(owner), self._locks.of(owner):
+                    current = {s.id: s for s in await store.segments(owner)}  # as they are now
+                    for segment_id in ids:
+                        segment = current.get(segment_id)
+                        if segment is not None and segment.level < self.capability:  # not done meanwhile
+                            await self._promote(store, segment, skip)
+            except Exception as exc:  # noqa: BLE001 - left unpromoted: a later write tries again
+                _log.warning("background promotion for %s failed, retried on a later write: %s", owner, exc)
+
+        task = asyncio.get_running_loop().create_task(promote())
+        self._promoting.add(task)
+        task.add_done_callback(self._promoting.discard)
 
     async def revise(self, changes: ChangeSet, memory: MemoryRecord, vector: np.ndarray | None) -> GraphDiff:
         """Commit ``changes``, an update of ``memory``; when it is an episode whose text changed
@@ -176,11 +215,14 @@ class Tiers:
             new_id=new_id,
         )  # fmt: skip
 
-    async def _promote(self, store: SegmentStore, segment: Segment) -> None:
+    async def _promote(self, store: SegmentStore, segment: Segment, skip: frozenset[str] = frozenset()) -> None:  # noqa: E501
         """Hand a hot segment's unprocessed turns to long-term processing, a session at a time, then
         mark it promoted. The turns of a session that failed are tried again on a later write; the
-        sessions that succeeded keep their level, so they are not processed twice."""
+        sessions that succeeded keep their level, so they are not processed twice. Turns in
+        ``skip`` are left for a later write (the segment then stays unpromoted)."""
         rows = [r for r in await store.turns(segment_id=segment.id) if r.level < self.capability]
+        left = [r for r in rows if r.memory_id in skip]
+        rows = [r for r in rows if r.memory_id not in skip]
         found = await self.storage.records.get_many([r.memory_id for r in rows])
         sessions: dict[str | None, list[MemoryRecord]] = {}
         for m in sorted((found[r.memory_id] for r in rows if r.memory_id in found), key=_said):
@@ -197,7 +239,7 @@ class Tiers:
                 continue
             levels = {m.id: reached for m in episodes}
             await self.storage.commit(ChangeSet(tiers=TierChanges(levels=levels)))
-        if not done:
+        if not done or left:
             return
         now, promotions = self._now(), segment.promotions + 1
         marked = replace(segment, promoted_at=now, promotions=promotions, level=self.capability)
@@ -232,7 +274,9 @@ class Tiers:
             self._flushing = None
 
     async def drain(self) -> None:
-        """Wait for a background heat flush, if one is running (it writes nothing new itself)."""
+        """Wait for a background heat flush and background promotions, if any are running."""
+        while self._promoting:
+            await asyncio.gather(*self._promoting, return_exceptions=True)
         if self._flushing is not None:
             await asyncio.gather(self._flushing, return_exceptions=True)
 
@@ -295,8 +339,18 @@ class Tiers:
         self._pending.clear()
         self._pending_since = None
 
+    async def stop_promotions(self) -> None:
+        """Stop background promotions (a later write takes them up again): before a reset or a
+        user's deletion, so that none writes what was just erased."""
+        for task in list(self._promoting):
+            task.cancel()
+        while self._promoting:
+            await asyncio.gather(*self._promoting, return_exceptions=True)
+
     async def close(self) -> None:
-        """Write what is pending (best effort) before the store closes."""
+        """Stop background promotions and write the heat still pending (best effort) before the
+        store closes."""
+        await self.stop_promotions()
         await self.drain()
         try:
             await self.flush()

@@ -8,7 +8,8 @@ from pathlib import Path
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE
-from tests.fakes.llm_server import Script
+from memoryd.models import Scope
+from tests.fakes.llm_server import Reply, Script
 from tests.hierarchy.conftest import Clock, fine_tier_settings
 
 S1 = [
@@ -37,6 +38,7 @@ async def test_a_retry_sends_only_the_session_that_failed(
         fake_llm.reply_json({"facts": [{"text": "Ana loves hiking in Sintra", "sources": [0, 1]}]})  # s1
         fake_llm.fail(500)  # s2
         await say("Hiking boots need breaking in.", "s2")  # four turns in the segment: hot, promoted
+        await mem.tiers.drain()  # promotion calls the LLM after the add, in the background
         tried = len(fake_llm.requests)
         assert tried == 2
         store = mem.storage.segments
@@ -48,6 +50,7 @@ async def test_a_retry_sends_only_the_session_that_failed(
 
         fake_llm.default_json({"facts": []})
         await say("The boots are comfortable now.", "s2")  # the segment is still hot: tried again
+        await mem.tiers.drain()
         retry = [r.json["messages"][-1]["content"] for r in fake_llm.requests[tried:]]
         assert retry and "I bought new hiking boots." in retry[0]
         assert not any(t in prompt for t in S1 for prompt in retry)  # s1 is not sent twice
@@ -55,3 +58,53 @@ async def test_a_retry_sends_only_the_session_that_failed(
         assert [f.text for f in facts] == ["Ana loves hiking in Sintra"]
         [segment] = [s for t in (await mem.tree("ana"))["topics"] for s in t["segments"] if s["promoted_at"]]
         assert segment["promotions"] == 1
+
+
+async def test_a_fast_add_does_not_wait_for_the_llm_that_promotion_calls(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
+) -> None:
+    """Promotion ran inside the add: with the LLM hanging, every fast add that made a segment hot
+    waited out the LLM's timeouts (up to 90 s with the defaults) and reported no LLM use."""
+    settings = fine_tier_settings(
+        tmp_path, fake_llm.base_url, short_term_turns=1, short_term_sessions=1, segment_similarity=-1.0,
+        promote_heat=2.9,
+    )
+    fake_llm.hang(30, times=5)
+    async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
+        for text in [*S1, "I bought new hiking boots.", "Hiking boots need breaking in."]:
+            added = await mem.add({"role": "user", "content": text}, user_id="ana", run_id="s1", mode="fast")
+            assert added.llm is None
+        assert mem.router is not None
+
+        def failures() -> int:
+            assert mem.router is not None
+            return sum(t["failures"] for t in mem.router.stats()["targets"].values())
+
+        assert failures() == 0  # the adds are back before the LLM could even time out
+        await mem.tiers.drain()  # the promotion, in the background: it timed out
+        assert len(fake_llm.requests) == 1 and failures() == 1
+        store = mem.storage.segments
+        assert store is not None
+        assert {r.level for r in await store.turns(owner=Scope(user_id="ana"))} == {LEVEL_NONE}  # due again
+
+
+async def test_turns_a_fine_add_failed_on_are_not_sent_again_by_its_own_promotion(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
+) -> None:
+    """The add's extraction failed, and its promotion sent the same turns straight away (an
+    uncounted second call, and for a prompt too big, the same refusal)."""
+    settings = fine_tier_settings(
+        tmp_path, fake_llm.base_url, short_term_turns=1, short_term_sessions=1, segment_similarity=-1.0,
+        promote_heat=2.9,
+    )
+    fake_llm.default(Reply(status=400, text=None, message="this model's maximum context length is 8192"))
+    said = [*S1, "I bought new hiking boots.", "Hiking boots need breaking in.", "The boots are fine now."]
+    turns = [{"role": "user", "content": t} for t in said]
+    async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
+        out = await mem.add(turns, user_id="ana", run_id="s1")
+        await mem.tiers.drain()
+        assert out.llm is not None and out.llm.fallback is not None and out.llm.calls == 1
+        assert len(fake_llm.requests) == 1  # the add's own call only
+        assert mem.storage.segments is not None
+        segments = await mem.storage.segments.segments(Scope(user_id="ana"))
+        assert segments and all(s.level < LEVEL_LLM for s in segments)  # left for a later write

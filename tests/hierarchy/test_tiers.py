@@ -216,6 +216,7 @@ async def test_a_hot_segment_of_fast_turns_goes_to_the_llm(
         assert mem.tiers.capability == LEVEL_LLM
         for role, text in [*TOPICS["hiking"], ("user", "ok")]:
             await mem.add({"role": role, "content": text}, user_id="ana", run_id="s1", mode="fast")
+        await mem.tiers.drain()  # the LLM is called after the add, in the background
         [request] = fake_llm.requests  # one extraction call, for the promoted segment's turns
         prompt = request.json["messages"][-1]["content"]
         assert "EARLIER" not in prompt  # the turns are new to the LLM, not context
