@@ -36,7 +36,7 @@ from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
-from memoryd.ingest.derived import owner_scope, stated_only_by
+from memoryd.ingest.derived import owner_scope, stated_only_by, went_with_edit
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_text
@@ -291,6 +291,7 @@ class AsyncMemory:
         """Fine mode; the new episodes enter the hierarchy in the same commit as what it stores."""
         assert self._fine is not None
         kept: list[EpisodeIndex] = []
+        ruled: list[AddResult] = []
 
         async def index() -> EpisodeIndex:
             kept.append(await pending.result(plan.positions(), plan.new))
@@ -300,10 +301,15 @@ class AsyncMemory:
             if not plan.new or not kept:
                 return await self.storage.commit(changes)
             level = LEVEL_LLM if usage.complete else LEVEL_NONE  # how far the LLM took them
-            failed = level < LEVEL_LLM
+            if usage.fallback is not None and self.settings.context.fast_rules:  # as in fast mode
+                ruled.extend(await self._rule_memories(plan.new, now, changes))
+                level = LEVEL_RULES
+            failed = not usage.complete
             return await self.tiers.write(changes, plan.new, kept[0].vectors, level, llm_failed=failed)
 
-        return await self._fine.add(data, plan, index(), now, "api:add/fine", commit=commit)
+        out = await self._fine.add(data, plan, index(), now, "api:add/fine", commit=commit)
+        out.extend(ruled)  # the fallback's rule memories, after the episodes
+        return out
 
     async def _long_term(self, episodes: list[MemoryRecord]) -> int:
         """Long-term processing of one session of a promoted segment (:mod:`memoryd.hierarchy.promote`)."""
@@ -434,7 +440,7 @@ class AsyncMemory:
             lost = [m for m in gone if m.id not in kept]
             gone_at = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:update", now) for m in lost]
             changes.history += gone_at
-            derived = [*read, *(_deleted(m, len(read) + i, old.id) for i, m in enumerate(lost))]
+            derived = [*read, *(went_with_edit(m, len(read) + i, old.id) for i, m in enumerate(lost))]
             await reopen_profile(self.storage.records, lost, changes, now, "api:update")
         # a changed text's words and vector reach its turn
         await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
@@ -776,12 +782,6 @@ _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:
     return await searcher.search(request) if request.limit > 0 else []
-
-
-def _deleted(memory: MemoryRecord, index: int, turn: str) -> AddResult:
-    """An update's result for a rule memory that only the edited turn's old text stated."""
-    why, kind = "only the turn's old text stated it", memory.kind.value
-    return AddResult(Event.DELETE, index, memory.id, memory.text, why, memory, kind, sources=(turn,))
 
 
 async def _nothing() -> list[MemoryRecord]:

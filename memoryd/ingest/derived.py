@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash, new_id
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash, new_id
 
-__all__ = ["derived_memory", "owner_scope", "stated_only_by"]
+__all__ = ["derived_memory", "owner_scope", "stated_only_by", "went_with_edit"]
 
 
 def owner_scope(scope: Scope) -> Scope:
@@ -76,3 +76,9 @@ async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryReco
     alive = {i for i, t in turns.items() if t.is_current}
     # stated by this turn and by no other turn still there (a turn deleted since states nothing)
     return [m for m in found if not alive.intersection(m.source_ids)]
+
+
+def went_with_edit(memory: MemoryRecord, index: int, turn: str) -> AddResult:
+    """``update``'s result for a rule memory that only the edited turn's old text stated."""
+    why, kind = "only the turn's old text stated it", memory.kind.value
+    return AddResult(Event.DELETE, index, memory.id, memory.text, why, memory, kind, sources=(turn,))

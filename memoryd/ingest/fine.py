@@ -141,7 +141,7 @@ class FineIngestor:
                 raise  # a store or embedder that is down: an honest error, nothing half-written
             except Exception as exc:  # a defect on some odd LLM output must not cost the messages
                 log.exception("fine mode failed after extraction; storing the episodes only")
-                usage.fallback = f"fine mode failed ({type(exc).__name__}); stored as episodes only"
+                usage.fallback = f"fine mode failed ({type(exc).__name__}); stored as in fast mode"
                 work = episodes_only
         diff = await (commit or self._commit)(work.changes, usage)
         if diff is not None:
@@ -163,7 +163,7 @@ class FineIngestor:
             usage.record(out)
             if out.value is None:
                 usage.fallback = (
-                    f"extraction output unusable, stored as episodes only (fast mode): {out.error}"
+                    f"extraction output unusable, stored as in fast mode: {out.error}"
                 )
                 return None
             if out.truncated:  # kept what came before the cut; the turns stay due for another pass
@@ -174,12 +174,12 @@ class FineIngestor:
             return out.value.checked(len(new))
         except BackendUnavailableError as exc:
             usage.calls += int(exc.details.get("calls", 0))  # made, though none answered
-            usage.fallback = f"LLM unavailable, stored as episodes only (fast mode): {exc.message}"
+            usage.fallback = f"LLM unavailable, stored as in fast mode: {exc.message}"
             return None
         except Exception as exc:  # a defect on some odd LLM reply must not cost the messages
             log.exception("fine mode extraction failed; storing the episodes only")
             why = f"{type(exc).__name__}: {exc}"[:_MAX_WHY]
-            usage.fallback = f"extraction failed ({why}), stored as episodes only (fast mode)"
+            usage.fallback = f"extraction failed ({why}), stored as in fast mode"
             return None
 
     async def _context(self, scope: Scope) -> list[MemoryRecord]:

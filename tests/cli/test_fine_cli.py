@@ -49,9 +49,12 @@ def test_add_reports_mode_llm_and_relations_merged_over_batches(run: Run, fake_l
     assert len(fake_llm.requests) == 3
     assert doc["mode"] == "fine"
     assert doc["llm"]["calls"] == 3 and doc["llm"]["prompt_tokens"] > 0
-    assert "stored as episodes only" in doc["llm"]["fallback"]
+    assert "stored as in fast mode" in doc["llm"]["fallback"]
     assert [(r["source"], r["target"]) for r in doc["relations"]["added_entities"]] == [("Ana", "Globex")]
-    assert [(r["index"], r["kind"]) for r in doc["results"]] == [(0, "episode"), (1, "episode"), (0, "fact")]
+    # batch 1 fell back to fast mode, its rules included: the preference the rules read
+    assert [(r["index"], r["kind"]) for r in doc["results"]] == [
+        (0, "episode"), (0, "preference"), (1, "episode"), (0, "fact"),
+    ]  # fmt: skip
 
 
 def test_add_says_why_fine_mode_fell_back(run: Run) -> None:
@@ -65,4 +68,4 @@ def test_add_says_why_fine_mode_fell_back(run: Run) -> None:
     human = run("add", "My cousin Ana lives in Faro", "-u", "cli", env=env)
     assert human.exit_code == 0, human.stderr
     assert "fine mode: 1 LLM call(s)" in human.stdout  # made, though it never answered
-    assert "LLM fallback: LLM unavailable, stored as episodes only" in human.stdout
+    assert "LLM fallback: LLM unavailable, stored as in fast mode" in human.stdout

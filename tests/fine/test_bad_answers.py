@@ -97,3 +97,19 @@ async def test_contradictory_or_empty_decisions_are_straightened(fine: AsyncMemo
     [same] = of_kind(await fine.add("I work nights", user_id="bob"), "fact")
     assert (same.event, same.id) == (Event.NOOP, bob.id)  # an "update" to the text it has
     assert [e.event for e in await fine.history(bob.id)] == [Event.ADD, Event.NOOP]
+
+
+async def test_a_dead_llm_falls_back_to_fast_mode_rules_included(fine: AsyncMemory, fake_llm: Script) -> None:
+    """The fallback said "fast mode" but stored the episodes only: during an LLM outage no profile
+    or preference was kept, which a fast-mode add of the same words keeps."""
+    fake_llm.fail(503, times=10)
+    out = await fine.add("I work at Acme and I love green tea", **ALICE)
+    assert out.llm is not None and "stored as in fast mode" in str(out.llm.fallback)
+    assert sorted((r.kind, r.text) for r in out if r.kind != "episode") == [
+        ("preference", "The user loves green tea."),
+        ("profile", "The user works at Acme."),
+    ]
+    [episode] = of_kind(out, "episode")
+    assert fine.storage.segments is not None
+    [turn] = await fine.storage.segments.turns(memory_ids=[episode.id])
+    assert turn.level < LEVEL_LLM  # the LLM still has to see it

@@ -92,4 +92,4 @@ def test_mem0_add_says_when_fine_mode_fell_back(tmp_path: Path, fake_llm: Script
         body = client.post("/memories", json={"messages": "My sister Dana lives in Lisbon.", "user_id": "carol"})
     reply = body.json()
     assert body.status_code == 200 and [r["event"] for r in reply["results"]] == ["ADD"]
-    assert "stored as episodes only" in reply["notice"] and reply["llm"]["fallback"] == reply["notice"]
+    assert "stored as in fast mode" in reply["notice"] and reply["llm"]["fallback"] == reply["notice"]

@@ -332,10 +332,11 @@ async def test_prose_twice_falls_back_to_episodes(fine: AsyncMemory, fake_llm: S
     fake_llm.reply_text("The user seems to like cats.", times=4)
     out = await fine.add(["I adore cats.", "Especially black ones."], **ALICE)
     assert out.mode == "fine"
-    assert [r.event for r in out] == [Event.ADD, Event.ADD]  # both messages kept as episodes
+    assert [r.event for r in of_kind(out, "episode")] == [Event.ADD, Event.ADD]  # both messages kept
+    assert [r.text for r in of_kind(out, "preference")] == ["The user loves cats."]  # as fast mode reads it
     assert out.llm is not None and out.llm.fallback is not None and "fast mode" in out.llm.fallback
     assert out.llm.calls >= 2  # asked, then re-asked once with the validation error
-    assert (await fine.get_all(**ALICE)).total == 2
+    assert (await fine.get_all(**ALICE)).total == 3
     hits = await fine.search("cats", **ALICE)
     assert hits and hits[0].memory.kind is MemoryKind.EPISODE
 
