@@ -194,7 +194,9 @@ def add(
     batch_size: Annotated[int, typer.Option(help="Messages per write for --file.", min=1)] = 200,
     mode: Annotated[
         str | None,
-        typer.Option(help="fast (episodes, and what the rules read) or fine (LLM extraction); default: fine with an LLM."),
+        typer.Option(
+            help="fast (episodes and what the rules read) or fine (LLM extraction); default: fine with an LLM"
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
