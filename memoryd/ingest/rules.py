@@ -391,6 +391,7 @@ async def settle_profile(
             groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
     staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
     ended: dict[str, MemoryRecord] = {}
+    replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
     for (user_id, agent_id, attribute), news in groups.items():
         mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
         ids = await records.select_ids(news[0].scope, parse_filter(mine), include_expired=True, cap=1000)
@@ -405,7 +406,7 @@ async def settle_profile(
             + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
             key=lambda item: item[:3],
         )
-        for (start, was_stored, _, m), (then, *_) in zip(line, line[1:], strict=False):
+        for (start, was_stored, _, m), (then, news_next, _, after) in zip(line, line[1:], strict=False):
             ends = _end(start, then)
             if m.valid_to is not None and m.valid_to <= ends:
                 continue  # ended by then already
@@ -419,11 +420,21 @@ async def settle_profile(
                 staged[m.id] = len(changes.upserts)
                 closed = m.with_changes(valid_to=ends, updated_at=now)
                 changes.upserts.append(StoredMemory(closed, existing=True))
-            changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, None, actor, now))
-    if not ended:
-        return results
+            changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
+            if was_stored == 0 and news_next == 1:
+                replaced[after.id] = m
     changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]
-    return [replace(r, memory=ended[r.id]) if r.id in ended else r for r in results]
+    # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
+    return [
+        replace(
+            r,
+            memory=ended.get(r.id or "", r.memory),
+            event=Event.SUPERSEDE if r.id in replaced else r.event,
+            previous=replaced[r.id].text if r.id in replaced else r.previous,
+            reason=f"{r.reason}; supersedes memory {replaced[r.id].id}" if r.id in replaced else r.reason,
+        )
+        for r in results
+    ]
 
 
 async def reopen_profile(

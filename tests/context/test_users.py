@@ -325,3 +325,15 @@ async def test_editing_the_turn_that_moved_a_home_keeps_one_current_home(rmem: A
     assert await _homes(rmem) == [("Porto", None)]
     await rmem.update(lisbon, "I live in Porto!", user_id="ana")  # the same home, said again
     assert [city for city, until in await _homes(rmem) if until is None] == ["Porto"]
+
+
+async def test_a_move_says_which_home_it_replaced(rmem: AsyncMemory) -> None:
+    """The new home was reported as a plain ADD; only the old one's history knew, with no new text."""
+    await _turn(rmem, "I live in Porto", "2024-01-01T00:00:00Z")
+    [porto] = (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items
+    out = await rmem.add("I live in Lisbon", user_id="ana", timestamp="2024-06-01T00:00:00Z")
+    [moved] = [r for r in out if r.kind == "profile"]
+    assert (moved.event, moved.text, moved.previous) == (Event.SUPERSEDE, "The user lives in Lisbon.", porto.text)
+    assert porto.id in str(moved.reason) and moved.to_dict()["previous_memory"] == porto.text
+    last = (await rmem.history(porto.id))[-1]
+    assert (last.event, last.old_text, last.new_text) == (Event.SUPERSEDE, porto.text, "The user lives in Lisbon.")
