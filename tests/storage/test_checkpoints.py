@@ -81,6 +81,7 @@ async def test_a_new_store_and_key_file_are_readable_by_their_owner_only(tmp_pat
     from memoryd.storage.sqlite.keys import SQLiteKeyStore
 
     path = tmp_path / "fresh" / "memoryd.db"
+    tenant = tmp_path / "fresh" / "tenants" / "acme" / "memoryd.db"  # two folders made at once
     storage = build_storage(load_settings(env={}, overrides={"storage": {"path": str(path)}}))
     await storage.open("test-model", 8)
     await storage.close()
@@ -89,3 +90,8 @@ async def test_a_new_store_and_key_file_are_readable_by_their_owner_only(tmp_pat
     assert modes["memoryd.db"] == modes["keys.db"] == 0o600, modes  # not 0644: other local accounts
     assert all(mode & 0o077 == 0 for mode in modes.values()), modes  # -wal, -shm alike
     assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
+    storage = build_storage(load_settings(env={}, overrides={"storage": {"path": str(tenant)}}))
+    await storage.open("test-model", 8)
+    await storage.close()
+    for folder in (tenant.parent, tenant.parent.parent):  # tenants/ too: it lists the tenants
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -138,13 +138,16 @@ def _read_on(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) ->
 
 
 def private_file(path: Path) -> None:
-    """Make ``path`` (an SQLite file that does not exist yet) readable by its owner only, and a
-    new folder for it too: memories (and keys) are nobody else's on a shared machine. SQLite
-    gives its ``-wal`` and ``-shm`` files the database file's permissions. An existing file
-    keeps the permissions its owner gave it."""
+    """Make ``path`` (an SQLite file that does not exist yet) readable by its owner only, and
+    each new folder for it too (a tenant's store: ``tenants/`` and its own folder; ``mkdir``'s
+    ``parents`` would give the outer ones the umask's permissions, and list tenants to anyone):
+    memories (and keys) are nobody else's on a shared machine. SQLite gives its ``-wal`` and
+    ``-shm`` files the database file's permissions. An existing file or folder keeps the
+    permissions its owner gave it."""
     if path.exists():
         return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in reversed([d for d in (path.parent, *path.parent.parents) if not d.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
