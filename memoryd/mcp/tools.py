@@ -204,7 +204,13 @@ async def _update(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 async def _delete(mem: AsyncMemory, a: Args) -> dict[str, Any]:
     gone = await mem.delete(a["memory_id"], **scope_of(a))
-    return {"deleted": brief(gone[0]), "also_deleted": [brief(m) for m in gone[1:]]}
+    # As DELETE /v1/memories/{id} counts them, with the memory itself too
+    return {
+        "deleted": len(gone),
+        "id": gone[0].id,
+        "memory": brief(gone[0]),
+        "also_deleted": [brief(m) for m in gone[1:]],
+    }
 
 
 async def _history(mem: AsyncMemory, a: Args) -> dict[str, Any]:
