@@ -16,7 +16,7 @@ from memoryd.config import Settings
 from memoryd.context import Context
 from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.retrieval.related import SearchResults
 
 __all__ = ["Memory"]
@@ -25,7 +25,10 @@ T = TypeVar("T")
 
 
 class Memory:
-    """Long-term memory, synchronous. ``with Memory() as mem: mem.add(...)``."""
+    """Long-term memory, synchronous. ``with Memory() as mem: mem.add(...)``.
+
+    Every public name of :class:`AsyncMemory`, called without ``await``; the store is opened
+    when the ``Memory`` is made (:meth:`open` is there for symmetry and returns it)."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
         self._loop = asyncio.new_event_loop()
@@ -47,6 +50,27 @@ class Memory:
     @property
     def settings(self) -> Settings:
         return self._async.settings
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        return self._async.embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        return self._async.loaded_embedder
+
+    def open(self) -> Memory:
+        """Opened already, when made: returns this ``Memory``."""
+        self._run(self._async.open())
+        return self
+
+    def warm(self) -> None:
+        """Load the embedding model now rather than on the first add or search."""
+        self._run(self._async.warm())
+
+    def previous_turn(self, scope: Scope) -> str | None:
+        return self._run(self._async.previous_turn(scope))
 
     def close(self) -> None:
         if self._closed:

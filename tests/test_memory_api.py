@@ -321,8 +321,10 @@ def test_sync_wrapper_has_the_same_api(mem: Memory) -> None:
     mem.delete(added[0].id)
     assert mem.delete_all(user_id="ana") == 2
     assert mem.health()["status"] == "ok"
-    for name in ("add", "search", "get", "get_all", "update", "delete", "delete_all", "history", "reset"):
-        assert callable(getattr(AsyncMemory, name)) and callable(getattr(Memory, name))
+    public = {n for n in vars(AsyncMemory) if not n.startswith("_")}
+    assert public - set(vars(Memory)) == set()  # warm, open, embedder, ... were missing
+    mem.warm()
+    assert mem.loaded_embedder is mem.embedder and mem.open() is mem
 
 
 def test_a_file_that_is_not_a_store_is_named_and_leaves_no_thread(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]
