@@ -51,6 +51,13 @@ class UserBoundMemory:
         return self._memory.router
 
     def _scope(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's scope, its user the key's: naming another user is a 404 (as another user's
+        memory is), not a call silently made for the key's own user (a delete_all meant for "bob"
+        erased the caller's memories)."""
+        named = kwargs.get("user_id")
+        if named is not None and named != self.user_id:
+            message = f"no user {named!r} for this API key (it is bound to its own user)"
+            raise NotFoundError(message, field="user_id")
         kwargs["user_id"] = self.user_id
         return kwargs
 

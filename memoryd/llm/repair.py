@@ -105,7 +105,7 @@ def parse_json(text: str) -> Parsed:
     ]
     for m in fences:
         value = _loads(m["body"].strip())
-        if value is not _FAIL:
+        if isinstance(value, dict | list):  # not a string between two "```" of a cut answer
             return Parsed(value, True, True)
     doubts: list[bool] = []
     for m in fences:

@@ -76,8 +76,9 @@ def test_by_id_everything_is_404(world: World, attacker: str, victim: str) -> No
 
 def test_scoped_reads_never_cross(world: World) -> None:
     c = world.c
-    # a user key asking for bob gets alice (its own) — never bob
-    for params in ({"user_id": "bob"}, {"user_id": "alice"}, {"agent_id": "x"}):
+    # a user key asking for bob gets a 404 — never bob; its own scope (named or not) is its own
+    assert error_of(c.get("/v1/memories", params={"user_id": "bob"}, headers=world.alice), 404)
+    for params in ({"user_id": "alice"}, {"agent_id": "x"}):
         r = c.get("/v1/memories", params=params, headers=world.alice)
         assert r.status_code == 200
         assert all(m["user_id"] == "alice" for m in r.json()["results"])
@@ -85,12 +86,11 @@ def test_scoped_reads_never_cross(world: World) -> None:
     for headers, leaked in ((world.alice, "(bob)"), (world.bob, "(alice)"), (world.zeta, "(alice)"),
                             (world.acme, "(zeta)")):  # fmt: skip
         body = {"query": "bank PIN address", "user_id": "bob" if headers is world.alice else "alice"}
-        r = c.post("/v1/memories/search", json=body, headers=headers)
-        assert r.status_code == 200 and leaked not in r.text
-        r = c.post("/search", json=body, headers=headers)
-        assert r.status_code == 200 and leaked not in r.text
-        r = c.post("/v1/context", json={**body, "token_budget": 500}, headers=headers)
-        assert r.status_code == 200 and leaked not in r.text
+        bound = headers in (world.alice, world.bob)  # user keys: another user is a 404
+        for path, extra in (("/v1/memories/search", {}), ("/search", {}), ("/v1/context", {"token_budget": 500})):
+            r = c.post(path, json={**body, **extra}, headers=headers)
+            assert r.status_code == (404 if bound and body["user_id"] != _own(world, headers) else 200), path
+            assert leaked not in r.text
     users = c.get("/v1/users", headers=world.alice).json()["results"]
     assert [u["user_id"] for u in users] == ["alice"]
     zeta_users = c.get("/v1/users", headers=world.zeta).json()["results"]
@@ -99,17 +99,28 @@ def test_scoped_reads_never_cross(world: World) -> None:
     assert acme_users == {"alice", "bob"}
 
 
-def test_writes_are_forced_into_the_callers_scope(world: World) -> None:
+def _own(world: World, headers: object) -> str | None:
+    return "alice" if headers is world.alice else "bob" if headers is world.bob else None
+
+
+def test_a_user_key_acts_for_its_own_user_only(world: World) -> None:
     c = world.c
-    r = c.post("/v1/memories", json={"messages": "planted by alice", "user_id": "bob"}, headers=world.alice)
+    # naming another user is a 404 (it planted the memory under the key's user, and a delete_all
+    # meant for bob erased alice's own memories)
+    planted = c.post("/v1/memories", json={"messages": "planted by alice", "user_id": "bob"}, headers=world.alice)
+    assert error_of(planted, 404)["field"] == "user_id"
+    before = c.get("/v1/memories", params={"user_id": "alice"}, headers=world.alice).json()["total"]
+    assert error_of(c.delete("/v1/memories", params={"user_id": "bob"}, headers=world.alice), 404)["field"] == "user_id"
+    assert c.get("/v1/memories", headers=world.alice).json()["total"] == before > 0  # nothing erased
+    error_of(c.get("/memories", params={"user_id": "bob"}, headers=world.alice), 404)  # mem0's routes too
+    # naming none, or its own, is its own
+    r = c.post("/v1/memories", json={"messages": "said by alice"}, headers=world.alice)
     assert r.status_code == 200
-    planted = r.json()["results"][0]["id"]
-    assert c.get(f"/v1/memories/{planted}", headers=world.alice).json()["user_id"] == "alice"
-    error_of(c.get(f"/v1/memories/{planted}", headers=world.bob), 404)
+    mine = r.json()["results"][0]["id"]
+    assert c.get(f"/v1/memories/{mine}", headers=world.alice).json()["user_id"] == "alice"
+    error_of(c.get(f"/v1/memories/{mine}", headers=world.bob), 404)
     error_of(c.delete("/v1/users/bob", headers=world.alice), 404)
     error_of(c.post("/v1/reset", headers=world.alice), 403)
-    r = c.delete("/v1/memories", params={"user_id": "bob"}, headers=world.alice)
-    assert r.status_code == 200  # deletes alice's own (forced scope), never bob's
     assert c.get(f"/v1/memories/{world.ids['bob']}", headers=world.bob).status_code == 200
     # a tenant's reset erases only that tenant's store
     assert c.post("/v1/reset", headers=world.zeta).status_code == 200
