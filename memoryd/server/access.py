@@ -12,7 +12,7 @@ from fastapi import Request
 
 from memoryd.auth.bound import UserBoundMemory
 from memoryd.auth.principal import ANONYMOUS, Principal
-from memoryd.errors import BackendUnavailableError
+from memoryd.errors import BackendUnavailableError, NotFoundError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.pipeline.base import EventRecord
@@ -42,7 +42,7 @@ async def memory_for(request: Request, tenants: Tenants, *, create: bool = False
     named = principal.is_admin and request.headers.get(TENANT_HEADER) is not None
     memory = await tenants.get(principal.tenant, create=create or not named)
     if principal.user_id is not None:
-        # Same calls, same arguments, every one forced to the key's user (see memoryd.auth.bound).
+        # Same calls, same arguments, every one the key's user's (see memoryd.auth.bound).
         return cast(AsyncMemory, UserBoundMemory(memory, principal.user_id))
     return memory
 
@@ -63,6 +63,9 @@ class PipelineView:
     ) -> Submission:
         owner = self.principal.user_id  # a user-bound key: its event ids are its user's own
         if owner is not None:
+            if payload.user_id is not None and payload.user_id != owner:  # as UserBoundMemory says it
+                message = f"no user {payload.user_id!r} for this API key (it is bound to its own user)"
+                raise NotFoundError(message, field="user_id")
             payload = payload.with_user(owner)
         return await self.pipeline.submit_add(
             memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner

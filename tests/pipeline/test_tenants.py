@@ -19,7 +19,9 @@ async def test_events_are_per_tenant_and_per_user(psettings: Settings, embedder:
     bob = bearer(new_key(psettings, "user", tenant="acme", user_id="bob"))
     with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         body = {"messages": "I keep bees on the roof", "user_id": "bob", "event_id": "e-1"}
-        assert c.post("/v1/memories", json=body, headers=alice).status_code == 202  # forced to alice
+        assert error_of(c.post("/v1/memories", json=body, headers=alice), 404)["field"] == "user_id"  # not hers
+        body["user_id"] = "alice"
+        assert c.post("/v1/memories", json=body, headers=alice).status_code == 202
         same_id = {"messages": "zeta's own event", "user_id": "carol", "event_id": "e-1"}
         r = c.post("/v1/memories", json=same_id, headers=zeta)
         assert r.status_code == 202 and r.json()["status"] == "queued"  # not a duplicate of acme's e-1
