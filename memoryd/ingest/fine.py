@@ -231,8 +231,16 @@ class FineIngestor:
 
     # -- step 2: reconciliation ---------------------------------------------
     async def _similar(self, facts: list[_Fact], scope: Scope) -> list[MemoryRecord]:
-        """The union of each fact's nearest current facts/preferences in the scope."""
+        """The union of each fact's nearest current facts/preferences in the scope: a user's write
+        sees the user's memories that every agent shares (no agent_id) and, naming an agent, that
+        agent's own too; not another agent's (an agentless write closed a health bot's memory,
+        and one naming a bot left the user's shared home current beside the new one)."""
         known = _KNOWN if scope.user_id is not None else _KNOWN_NO_USER
+        if scope.user_id is not None:
+            shared: dict[str, Any] = {"agent_id": None}
+            mine = {"OR": [shared, {"agent_id": scope.agent_id}]} if scope.agent_id is not None else shared
+            known = parse_filter({"AND": [_KINDS, mine]})
+            scope = Scope(user_id=scope.user_id)
         allowed = set(await self.storage.records.select_ids(scope, known, cap=200_000))
         if not allowed:
             return []

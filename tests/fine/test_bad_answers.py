@@ -113,3 +113,27 @@ async def test_a_dead_llm_falls_back_to_fast_mode_rules_included(fine: AsyncMemo
     assert fine.storage.segments is not None
     [turn] = await fine.storage.segments.turns(memory_ids=[episode.id])
     assert turn.level < LEVEL_LLM  # the LLM still has to see it
+
+
+async def test_a_write_for_an_agent_reconciles_with_the_users_shared_memories_only(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """A write naming an agent never saw the user's shared (agentless) facts: two homes stayed
+    current. And an agentless write could close an agent's own memory."""
+    fake_llm.reply_json(facts("Alice lives in Porto"))
+    [porto] = of_kind(await fine.add("I live in Porto", **ALICE), "fact")
+    fake_llm.reply_json(facts("Alice lives in Lisbon"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    moved = await fine.add("I moved to Lisbon", **ALICE, agent_id="travel-bot")
+    assert [r.event for r in of_kind(moved, "fact")] == [Event.SUPERSEDE]
+    assert "Alice lives in Porto" in fake_llm.requests[-1].json["messages"][-1]["content"]
+    assert (await fine.get(porto.id)).valid_to is not None
+    # the bot's own memory is not the shared write's to change
+    fake_llm.reply_json(facts("Alice takes insulin"))
+    [bots] = of_kind(await fine.add("I take insulin", **ALICE, agent_id="health-bot"), "fact")
+    calls = len(fake_llm.requests)
+    fake_llm.reply_json(facts("Alice stopped taking insulin"))
+    shared = await fine.add("I stopped taking insulin", **ALICE)
+    assert len(fake_llm.requests) == calls + 1  # extraction only: nothing of the bot's to reconcile with
+    assert [r.event for r in of_kind(shared, "fact")] == [Event.ADD]
+    assert (await fine.get(bots.id)).valid_to is None
