@@ -178,8 +178,9 @@ def check_query(query: Any, max_chars: int) -> None:
     if not isinstance(query, str) or not query.replace("\x00", "").strip():
         raise InvalidInputError("query must be a non-empty string", field="query")
     require_utf8(query, "query")
-    if len(query) > max_chars:
-        raise InvalidInputError(f"query has {len(query)} characters; the limit is {max_chars}", field="query")
+    if len(query) > max_chars:  # too large, as a message over its limit is (413)
+        message = f"query has {len(query)} characters; the limit is {max_chars}"
+        raise PayloadTooLargeError(message, field="query")
 
 
 def check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -134,9 +134,9 @@ OVER: dict[str, tuple[tuple[str, str, dict[str, Any]], int, str]] = {
     "filter size: v1 list in": (listing(filters={"n": {"in": list(range(5000))}}), 422, "filters"),
     "filter size: v1 search": (search("/v1/memories/search", filters=wide(3000)), 422, "filters"),
     "filter size: mem0 search": (search("/search", filters=wide(MAX_FILTER_TERMS + 1)), 422, "filters"),
-    "query length: v1 search": (search("/v1/memories/search", query="q" * (MAX_QUERY + 1)), 422, "query"),
-    "query length: v1 context": (search("/v1/context", query="q" * (MAX_QUERY + 1)), 422, "query"),
-    "query length: mem0 search": (search("/search", query="q" * (MAX_QUERY + 1)), 422, "query"),
+    "query length: v1 search": (search("/v1/memories/search", query="q" * (MAX_QUERY + 1)), 413, "query"),
+    "query length: v1 context": (search("/v1/context", query="q" * (MAX_QUERY + 1)), 413, "query"),
+    "query length: mem0 search": (search("/search", query="q" * (MAX_QUERY + 1)), 413, "query"),
 }
 
 AT: dict[str, tuple[str, str, dict[str, Any]]] = {
