@@ -201,14 +201,21 @@ def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
         return Check(name, "fail", exc.message, f"set embedder.provider to one of: {allowed}"), None
     except Exception as exc:  # noqa: BLE001 - a model that cannot load is exactly what doctor reports
         detail = f"embedder '{cfg.provider}' failed to load: {type(exc).__name__}: {exc}"
-        return Check(name, "fail", detail, "reinstall memoryd and the model's package"), None
+        fix = (
+            "check that the embeddings server (embedder.base_url) is up and serves embedder.model"
+            if cfg.provider == "openai" or cfg.base_url
+            else "reinstall memoryd and the model's package"
+        )
+        return Check(name, "fail", mask_url(detail), fix), None
     shape = getattr(vectors, "shape", None)
     norms = (vectors**2).sum(axis=1) ** 0.5 if shape == (2, embedder.dim) else []
     data = {"model": embedder.name, "dim": embedder.dim, "load_seconds": round(load_s, 3)}
     if len(norms) != 2 or not all(math.isfinite(float(n)) and abs(float(n) - 1.0) < 1e-3 for n in norms):
         detail = f"'{embedder.name}' returned shape {shape}; expected (2, {embedder.dim}) unit vectors"
         return Check(name, "fail", detail, "reinstall the model package for this embedder", data), None
-    detail = f"'{embedder.name}' loaded offline and embedded in {load_s:.2f} s; {embedder.dim}-d unit vectors"
+    remote = getattr(embedder, "base_url", None)  # an embeddings server, not a model shipped in a package
+    how = f"answered from {mask_url(remote)}" if remote else "loaded offline"
+    detail = f"'{embedder.name}' {how} and embedded in {load_s:.2f} s; {embedder.dim}-d unit vectors"
     return Check(name, "ok", detail, data=data), embedder
 
 

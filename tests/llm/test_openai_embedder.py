@@ -158,3 +158,19 @@ async def test_a_store_on_a_remote_model_opens_for_reads_while_that_model_is_dow
     with pytest.raises(BackendUnavailableError):  # a new store has no recorded size to fall back on
         await AsyncMemory(settings(down).model_copy(update={"storage": settings(down).storage.model_copy(
             update={"path": tmp_path / "new.db"})})).open()  # fmt: skip
+
+
+def test_doctor_says_an_embeddings_server_answered_and_names_it_when_down(fake_llm: Script) -> None:
+    """doctor said a server's model was "loaded offline", and told to reinstall packages when the
+    server was down."""
+    from memoryd.cli.doctor import embedder_check
+
+    fake_llm.embedding_dim = 8
+    up = load_settings(env={}, overrides={"embedder": {"provider": "openai", "model": "m", "base_url": fake_llm.base_url}})
+    check, _ = embedder_check(up)
+    assert check.status == "ok" and f"answered from {fake_llm.base_url}" in check.detail
+    assert "offline" not in check.detail
+    down_url = f"http://127.0.0.1:{free_port()}/v1"
+    down = load_settings(env={}, overrides={"embedder": {"provider": "openai", "model": "m", "base_url": down_url}})
+    check, _ = embedder_check(down)
+    assert check.status == "fail" and "embeddings server" in str(check.fix) and "reinstall" not in str(check.fix)
