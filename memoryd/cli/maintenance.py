@@ -84,7 +84,7 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
-        require_store(settings)
+        require_store(settings, state.base)
         report = asyncio.run(check_store(settings, progress=progress))
     counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counts.items())
     if report.ok:
@@ -111,7 +111,7 @@ def reindex(
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
-        require_store(settings)
+        require_store(settings, state.base)
         summary = asyncio.run(reindex_store(settings, batch_size=batch_size, progress=progress))
     state.output.emit(
         summary.to_dict(),

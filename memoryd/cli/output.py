@@ -242,11 +242,19 @@ def load_embedder(settings: Settings) -> Embedder:
     return _EMBEDDERS[key]
 
 
-def require_store(settings: Settings) -> None:
+def require_store(settings: Settings, base: Settings | None = None) -> None:
     """Refuse to work on an embedded store that does not exist: SQLite would create an empty one,
-    and a mistyped path (or an unmounted volume) would read as an empty, healthy store."""
+    and a mistyped path (or an unmounted volume) would read as an empty, healthy store.
+    ``base``: the settings before a tenant was chosen (a missing tenant store names the tenant)."""
     cfg = settings.storage
     if cfg.records == "sqlite" and not Path(cfg.path).exists():
+        if base is not None and Path(base.storage.path) != Path(cfg.path):  # --tenant chose it
+            folder = Path(cfg.path).parent
+            raise NotFoundError(
+                f"no store for the tenant {folder.name!r} (no {cfg.path}): check the name (the tenants "
+                f"with a store are the folders of {folder.parent}); `memoryd add` with --tenant creates one",
+                field="tenant",
+            )
         raise NotFoundError(
             f"no store at {cfg.path} (storage.path): set MEMORYD_STORAGE__PATH or storage.path to an "
             "existing one; `memoryd add`, `import`, `serve`, `mcp` and `worker` create a new one",
@@ -265,7 +273,7 @@ def run_with_memory(
     settings = state.require_settings()
     if not create:
         with errors_to_exit(state.output):
-            require_store(settings)
+            require_store(settings, state.base)
     key = _embedder_key(settings)
 
     async def go() -> T:

@@ -360,3 +360,13 @@ def test_delete_names_what_went_with_the_turn(run: Run) -> None:
     assert result.exit_code == 0, result.stderr
     assert f"deleted {turn}" in result.stdout and "what only it stated: The user loves sushi." in result.stdout
     assert as_json(run("list", "-u", "alice", "--json"))["total"] == 0
+
+
+def test_a_mistyped_tenant_is_named_with_where_the_tenants_are(run: Run) -> None:
+    """It said to set storage.path, which is not what is wrong."""
+    assert run("--tenant", "acme", "add", "I keep bees", "-u", "alice").exit_code == 0
+    for args in (("--tenant", "acme-typo", "list", "-u", "alice"), ("check", "--tenant", "acme-typo")):
+        result = run(*args)
+        expect_error(result, 1, "no store for the tenant 'acme-typo'", "tenants")
+        assert "storage.path" not in result.stderr
+    assert run("--tenant", "acme", "list", "-u", "alice").exit_code == 0
