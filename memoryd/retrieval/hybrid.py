@@ -136,8 +136,11 @@ class HybridSearcher:
 
 
 def _explain(cand: Candidate, score: float, cfg: SearchConfig, date_match: bool | None) -> dict[str, object]:
-    """The parts of a hit's score: ``final`` is ``fused``, then averaged with ``recency`` (weight
-    ``recency_weight``), then with 1 or 0 for ``date_match`` (weight ``date_weight``), when present."""
+    """The parts of a hit's score: ``fused`` combines the retrievers by ``method`` (``score``: the
+    min-max normalised cosine and BM25 weighted by ``dense_weight`` and ``keyword_weight``;
+    ``rrf``: their ranks, constant ``rrf_k``); ``final`` is ``fused``, then averaged with
+    ``recency`` (weight ``recency_weight``), then with 1 or 0 for ``date_match`` (weight
+    ``date_weight``), when present."""
     return {
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
@@ -150,4 +153,9 @@ def _explain(cand: Candidate, score: float, cfg: SearchConfig, date_match: bool 
         "date_match": date_match,  # None: the query names no date
         "date_weight": cfg.date_weight if date_match is not None else None,
         "method": cfg.fusion,
+        **(
+            {"dense_weight": cfg.dense_weight, "keyword_weight": cfg.keyword_weight}
+            if cfg.fusion == "score"
+            else {"rrf_k": cfg.rrf_k}
+        ),
     }

@@ -175,6 +175,8 @@ def test_search_explain_limit_and_threshold(client: httpx.Client) -> None:
         parts = hit["explain"]
         assert {"fused", "final", "dense_cosine", "dense_rank", "bm25", "bm25_rank", "method"} <= set(parts)
         assert parts["bm25"] is not None and -1 <= parts["dense_cosine"] <= 1
+        # the weights that combine them, as the README says explain gives (they were missing)
+        assert (parts["method"], parts["dense_weight"], parts["keyword_weight"]) == ("score", 0.7, 1.0)
 
     plain = client.post("/v1/memories/search", json={"query": "cat", "user_id": "alice"}).json()["results"]
     assert all("explain" not in h for h in plain)
