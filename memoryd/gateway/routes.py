@@ -294,6 +294,9 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
             if exc.rate_limited
             else (503, "server_error", "upstream_unavailable")
         )
+        if _end_user(request):  # a user key: not where the upstreams are, nor what they said
+            message = "no upstream LLM answered" + (": all are busy" if exc.rate_limited else "")
+            return openai_error(status, message, type=kind, code=code, headers=exc.http_headers())
         return openai_error(
             status, exc.message, type=kind, code=code, headers=exc.http_headers(), failures=exc.failures
         )
@@ -306,6 +309,20 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     headers = gateway.headers(prepared, served.target)
     gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
+
+
+def _end_user(request: Request) -> bool:
+    """Whether the caller is a user-bound key: an end user, shown no upstream's address."""
+    return getattr(getattr(request.state, "principal", None), "user_id", None) is not None
+
+
+def _models(request: Request, gateway: Gateway) -> list[dict[str, Any]]:
+    """``GET /v1/models``' entries; without the upstream targets (their hosts) for a user key."""
+    entries = model_list(gateway.router, gateway.config)
+    if _end_user(request):
+        for entry in entries:
+            entry["memoryd"].pop("targets", None)
+    return entries
 
 
 def _unavailable(gateway: Gateway) -> JSONResponse:
@@ -325,7 +342,7 @@ async def list_models(request: Request) -> Response:
     gateway = gateway_of(request)
     if not gateway.config.enabled:
         return _unavailable(gateway)
-    return JSONResponse({"object": "list", "data": model_list(gateway.router, gateway.config)})
+    return JSONResponse({"object": "list", "data": _models(request, gateway)})
 
 
 @router.get(
@@ -338,7 +355,7 @@ async def get_model(model: str, request: Request) -> Response:
     gateway = gateway_of(request)
     if not gateway.config.enabled:
         return _unavailable(gateway)
-    for entry in model_list(gateway.router, gateway.config):
+    for entry in _models(request, gateway):
         if entry["id"] == model:
             return JSONResponse(entry)
     return openai_error(

@@ -165,3 +165,24 @@ def test_models_are_not_listed_while_the_gateway_is_off(gateway: GatewayFactory,
         listed, one = http.get("/v1/models"), http.get("/v1/models/m")
     assert listed.status_code == one.status_code == 503
     assert listed.json()["error"]["code"] == "no_upstream" and "gateway.enabled" in listed.json()["error"]["message"]
+
+
+def test_a_user_key_is_shown_no_upstreams_address(gateway: GatewayFactory, fake_llm: Script) -> None:
+    """/health hides the upstreams from user keys, but /v1/models listed their host:port, and a
+    failed chat and X-Memoryd-Target named them."""
+    from tests.gateway.conftest import key
+
+    fake_llm.default_text("hello")
+    with gateway([[target(fake_llm, "m")]], llm={"max_attempts": 1, "breaker_failures": 100}) as gw:
+        ana = gw.client(key=key(gw.settings, "user", user_id="ana"))
+        host = fake_llm.base_url.split("//")[1].split("/")[0]
+        listed = ana.models.list().model_dump_json()
+        raw = ana.chat.completions.with_raw_response.create(model="m", messages=Q)
+        fake_llm.fail(500, message="upstream internal error")
+        with pytest.raises(openai.InternalServerError) as failed:
+            ana.chat.completions.create(model="m", messages=Q)
+        admin = gw.client().models.list().model_dump_json()
+    assert host not in listed and host in admin  # an admin still sees them
+    assert raw.headers["x-memoryd-target"] == "m"
+    body = failed.value.response.text
+    assert failed.value.status_code == 503 and host not in body and "internal error" not in body
