@@ -364,7 +364,9 @@ class LLMUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fallback: str | None = None
-    truncated: str | None = None  # an answer stopped at the model's token limit: what is missing
+    # Done, but not all of it: an answer cut at the token limit, a reconciliation that failed (its
+    # facts added as new). The turns stay due for another pass.
+    incomplete: str | None = None
 
     def record(self, outcome: Any) -> None:
         """Add the calls and tokens of one structured LLM exchange."""
@@ -375,7 +377,7 @@ class LLMUsage:
     @property
     def complete(self) -> bool:
         """Whether the LLM did all it was asked (no fallback, no answer cut short)."""
-        return self.fallback is None and self.truncated is None
+        return self.fallback is None and self.incomplete is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -383,7 +385,7 @@ class LLMUsage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "fallback": self.fallback,
-            "truncated": self.truncated,
+            "incomplete": self.incomplete,
         }
 
 

@@ -167,7 +167,7 @@ class FineIngestor:
                 )
                 return None
             if out.truncated:  # kept what came before the cut; the turns stay due for another pass
-                usage.truncated = (
+                usage.incomplete = (
                     "the extraction answer stopped at the model's token limit: facts after the cut are "
                     "missing (every message is stored; the turns are left for the hierarchy to extract again)"
                 )
@@ -289,6 +289,8 @@ class FineIngestor:
             except BackendUnavailableError as exc:
                 usage.calls += int(exc.details.get("calls", 0))
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
+            if raw is None:  # facts added as new, unreconciled: said so, and the turns stay due
+                usage.incomplete = note
             decisions = decide(raw, len(pending), len(existing), fallback=note)
         for decision in decisions:
             self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)

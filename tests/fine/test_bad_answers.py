@@ -53,8 +53,8 @@ async def test_an_answer_cut_at_the_token_limit_says_so_and_leaves_the_turn_due(
     out = await fine.add("I have a cat and a dog", **ALICE)
     assert [r.text for r in of_kind(out, "fact")] == ["Alice has a cat"]
     assert out.llm is not None and out.llm.fallback is None
-    assert out.llm.truncated is not None and "token limit" in out.llm.truncated
-    assert out.llm.to_dict()["truncated"] == out.llm.truncated
+    assert out.llm.incomplete is not None and "token limit" in out.llm.incomplete
+    assert out.llm.to_dict()["incomplete"] == out.llm.incomplete
     [episode] = of_kind(out, "episode")
     assert fine.storage.segments is not None
     [turn] = await fine.storage.segments.turns(memory_ids=[episode.id])

@@ -17,6 +17,7 @@ import pytest
 
 from memoryd import AsyncMemory, NotSupportedError
 from memoryd.embedders.use import USEEmbedder
+from memoryd.hierarchy.models import LEVEL_LLM
 from memoryd.ingest import fine as fine_module
 from memoryd.models import Event, MemoryKind
 from tests.fakes.llm_server import Reply, Script
@@ -371,6 +372,12 @@ async def test_reconciliation_failure_adds_every_fact(fine: AsyncMemory, fake_ll
     out = await fine.add("Two a day actually.", **ALICE)
     [fact] = of_kind(out, "fact")
     assert fact.event is Event.ADD and fact.reason is not None and "added as new" in fact.reason
+    # said for the add as a whole too (only the result said it), and the turn stays due
+    assert out.llm is not None and out.llm.fallback is None and "added as new" in str(out.llm.incomplete)
+    [episode] = of_kind(out, "episode")
+    assert fine.storage.segments is not None
+    [turn] = await fine.storage.segments.turns(memory_ids=[episode.id])
+    assert turn.level < LEVEL_LLM
 
 
 async def test_duplicate_message_skips_the_llm(fine: AsyncMemory, fake_llm: Script) -> None:
