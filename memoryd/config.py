@@ -401,7 +401,14 @@ class FineConfig(_Section):
     context_messages: int = Field(
         6, ge=0, le=100, description="Earlier turns of the session shown to extraction, for references."
     )
-    max_facts: int = Field(30, ge=1, le=500, description="Facts kept from one extraction.")
+    max_facts: int = Field(30, ge=1, le=500, description="Facts kept from one extraction call.")
+    max_prompt_chars: int = Field(
+        24_000,
+        ge=1_000,
+        le=2_000_000,
+        description="Message text in one extraction call; a longer add is extracted in windows of "
+        "consecutive messages, a call each.",
+    )
     max_relations: int = Field(50, ge=0, le=1000, description="Relations kept from one extraction.")
     similar_per_fact: int = Field(5, ge=1, le=50, description="Existing memories compared with each fact.")
     max_existing: int = Field(30, ge=1, le=200, description="Existing memories shown to reconciliation.")

@@ -23,6 +23,7 @@ from memoryd.models import MemoryKind, MemoryRecord, Message, content_hash
 __all__ = [
     "MAX_FACT_CHARS",
     "MAX_NAME_CHARS",
+    "MAX_PROMPT_MESSAGE_CHARS",
     "MAX_RELATION_CHARS",
     "MAX_TYPE_CHARS",
     "ExtractedFact",
@@ -292,8 +293,15 @@ def _line(role: str | None, name: str | None, when: datetime | None, text: str) 
     return f"{who}{stamp}: {text}"
 
 
+MAX_PROMPT_MESSAGE_CHARS = 6000  # a message's text shown to extraction (the rest is stored, not shown)
+
+
 def extraction_messages(
-    new: Sequence[NewMessage], context: Sequence[MemoryRecord], today: datetime, *, max_chars: int = 6000
+    new: Sequence[NewMessage],
+    context: Sequence[MemoryRecord],
+    today: datetime,
+    *,
+    max_chars: int = MAX_PROMPT_MESSAGE_CHARS,
 ) -> list[dict[str, str]]:
     """The chat messages of the extraction call."""
     parts = [f"Today is {today.date().isoformat()}."]

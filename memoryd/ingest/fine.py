@@ -30,7 +30,7 @@ from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.filters import EPISODES, parse_filter
 from memoryd.graph.models import GraphDiff, RelationDraft
 from memoryd.ingest.derived import derived_memory, owner_scope
-from memoryd.ingest.extract import Extraction, NewMessage, extraction_messages
+from memoryd.ingest.extract import MAX_PROMPT_MESSAGE_CHARS, Extraction, NewMessage, extraction_messages
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
@@ -155,17 +155,45 @@ class FineIngestor:
     async def _extract(
         self, data: AddInput, new: list[NewMessage], now: datetime, usage: LLMUsage
     ) -> Extraction | None:
+        """The facts and relations of ``new``: one call per window of consecutive messages that
+        fits ``max_prompt_chars`` (a long add is not one prompt past the model's context), each
+        window's facts capped at ``max_facts``, their handles renumbered into one extraction.
+        None when no window gave one (``usage.fallback`` says why); some windows failing leaves
+        the others' facts and says so (``usage.incomplete``)."""
         context = await self._context(data.scope)
+        facts: list[Any] = []
+        relations: list[Any] = []
+        failed: list[str] = []
+        windows = _windows(new, self.config.max_prompt_chars)
+        for start, part in windows:
+            got = await self._extract_window(part, context, now, usage)
+            if isinstance(got, str):
+                where = "" if len(windows) == 1 else f"messages {start}-{start + len(part) - 1}: "
+                failed.append(where + got)
+                continue
+            kept, offset = got.facts[: self.config.max_facts], len(facts)
+            facts += [f.model_copy(update={"sources": [s + start for s in f.sources]}) for f in kept]
+            for r in got.relations:
+                fact = r.fact + offset if r.fact is not None and r.fact < len(kept) else None
+                relations.append(r.model_copy(update={"fact": fact}))
+        if len(failed) == len(windows):
+            usage.fallback = failed[-1]
+            return None
+        if failed:
+            usage.incomplete = "extraction failed for part of the add: " + "; ".join(failed)
+        return Extraction(facts=facts, relations=relations)
+
+    async def _extract_window(
+        self, new: list[NewMessage], context: list[MemoryRecord], now: datetime, usage: LLMUsage
+    ) -> Extraction | str:
+        """One extraction call (``new``'s handles from 0), or why it gave nothing."""
         try:
             out = await structured(
                 self.router, extraction_messages(new, context, now), Extraction, instruct=False
             )
             usage.record(out)
             if out.value is None:
-                usage.fallback = (
-                    f"extraction output unusable, stored as in fast mode: {out.error}"
-                )
-                return None
+                return f"extraction output unusable, stored as in fast mode: {out.error}"
             if out.truncated:  # kept what came before the cut; the turns stay due for another pass
                 usage.incomplete = (
                     "the extraction answer stopped at the model's token limit: facts after the cut are "
@@ -174,13 +202,11 @@ class FineIngestor:
             return out.value.checked(len(new))
         except BackendUnavailableError as exc:
             usage.calls += int(exc.details.get("calls", 0))  # made, though none answered
-            usage.fallback = f"LLM unavailable, stored as in fast mode: {exc.message}"
-            return None
+            return f"LLM unavailable, stored as in fast mode: {exc.message}"
         except Exception as exc:  # a defect on some odd LLM reply must not cost the messages
             log.exception("fine mode extraction failed; storing the episodes only")
             why = f"{type(exc).__name__}: {exc}"[:_MAX_WHY]
-            usage.fallback = f"extraction failed ({why}), stored as in fast mode"
-            return None
+            return f"extraction failed ({why}), stored as in fast mode"
 
     async def _context(self, scope: Scope) -> list[MemoryRecord]:
         """The last few episodes of the same session, oldest first."""
@@ -196,7 +222,7 @@ class FineIngestor:
         self, extraction: Extraction, data: AddInput, fresh: list[tuple[str, NewMessage]]
     ) -> list[_Fact]:
         episode_ids = [mid for mid, _ in fresh]
-        wanted = extraction.facts[: self.config.max_facts]
+        wanted = extraction.facts  # capped per window of messages (_extract)
         vectors = await self.embed([f.text for f in wanted])
         facts = []
         for i, f in enumerate(wanted):
@@ -435,6 +461,22 @@ class FineIngestor:
                     valid_from=(fact.when if fact is not None else None) or said,
                 )
             )
+
+
+def _windows(new: list[NewMessage], max_chars: int) -> list[tuple[int, list[NewMessage]]]:
+    """``new`` cut into runs of consecutive messages whose text (as a prompt shows it, each cut at
+    :data:`MAX_PROMPT_MESSAGE_CHARS`) fits ``max_chars``; a message longer than that alone. Each
+    run with the position of its first message."""
+    out: list[tuple[int, list[NewMessage]]] = []
+    size = 0
+    for i, n in enumerate(new):
+        chars = min(len(n.message.content), MAX_PROMPT_MESSAGE_CHARS)
+        if not out or size + chars > max_chars:
+            out.append((i, []))
+            size = 0
+        out[-1][1].append(n)
+        size += chars
+    return out
 
 
 def _result(

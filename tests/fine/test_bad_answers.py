@@ -8,11 +8,14 @@ that first said it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from memoryd import AsyncMemory
+from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM
 from memoryd.models import Event
 from tests.fakes.llm_server import Reply, Script
+from tests.fine.conftest import llm_settings
 from tests.fine.test_fine_mode import decisions, facts, of_kind
 
 ALICE = {"user_id": "alice"}
@@ -137,3 +140,30 @@ async def test_a_write_for_an_agent_reconciles_with_the_users_shared_memories_on
     assert len(fake_llm.requests) == calls + 1  # extraction only: nothing of the bot's to reconcile with
     assert [r.event for r in of_kind(shared, "fact")] == [Event.ADD]
     assert (await fine.get(bots.id)).valid_to is None
+
+
+async def test_a_long_add_is_extracted_in_windows_that_fit_the_prompt(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    """One add of many long messages was one prompt (600k characters: refused as too long, and
+    every fact lost)."""
+    settings = llm_settings(tmp_path, fake_llm.base_url, max_attempts=1)
+    settings = settings.model_copy(update={"fine": settings.fine.model_copy(update={"max_prompt_chars": 1000})})
+    said = [f"Message {i}: " + "I like long walks on the beach. " * 18 for i in range(3)]  # ~600 chars each
+    fake_llm.reply_json(facts("Alice likes long walks"))
+    fake_llm.reply_text("no facts here, sorry", times=2)  # the middle window stays unusable
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice walks on the beach", "sources": [0]}],
+            "relations": [{"source": "Alice", "relation": "walks_on", "target": "beach", "fact": 0}],
+        }
+    )
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        out = await mem.add(said, **ALICE)
+    episodes = of_kind(out, "episode")
+    got = {r.text: r.sources for r in of_kind(out, "fact")}
+    assert got == {"Alice likes long walks": (episodes[0].id,), "Alice walks on the beach": (episodes[2].id,)}
+    prompts = [r.json["messages"][1]["content"] for r in fake_llm.requests]  # [1]: the extraction prompt
+    assert len(prompts) == 4 and all(p.count("Message ") == 1 for p in prompts)  # one message per window
+    assert out.llm is not None and out.llm.fallback is None and "messages 1-1" in str(out.llm.incomplete)
+    assert [(r["source"], r["target"]) for r in out.relations["added_entities"]] == [("Alice", "beach")]
