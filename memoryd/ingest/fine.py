@@ -438,14 +438,19 @@ class FineIngestor:
         work: _Work,
         episodes: list[str],
     ) -> None:
-        """The extraction's relations, each asserted by its fact's memory; one tied to no fact
-        (or in an extraction without facts) by the add's first new episode, as of when it was said."""
+        """The extraction's relations, each asserted by its fact's memory; one the model tied to no
+        fact by the fact that names both its ends, if one does (so that it ends when that fact is
+        superseded), else (or in an extraction without facts) by the add's first new episode, as of
+        when it was said."""
         scope = owner_scope(data.scope)
         first = facts[0].sources if facts and facts[0].sources else episodes
         fallback = first[0] if first else None
         said = next((t for t in data.times if t is not None), None) or now
         for rel in extraction.relations[: self.config.max_relations]:
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
+            if rel.fact is None:
+                ends = (rel.source.casefold(), rel.target.casefold())
+                fact = next((f for f in facts if all(e in f.text.casefold() for e in ends)), None)
             memory_id = fact.memory_id if fact is not None else fallback
             if memory_id is None:
                 continue

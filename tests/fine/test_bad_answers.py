@@ -13,7 +13,7 @@ from pathlib import Path
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM
-from memoryd.models import Event
+from memoryd.models import Event, Scope
 from tests.fakes.llm_server import Reply, Script
 from tests.fine.conftest import llm_settings
 from tests.fine.test_fine_mode import decisions, facts, of_kind
@@ -167,3 +167,26 @@ async def test_a_long_add_is_extracted_in_windows_that_fit_the_prompt(
     assert len(prompts) == 4 and all(p.count("Message ") == 1 for p in prompts)  # one message per window
     assert out.llm is not None and out.llm.fallback is None and "messages 1-1" in str(out.llm.incomplete)
     assert [(r["source"], r["target"]) for r in out.relations["added_entities"]] == [("Alice", "beach")]
+
+
+async def test_a_relation_tied_to_no_fact_ends_with_the_fact_that_names_it(fine: AsyncMemory, fake_llm: Script) -> None:
+    """A relation given "fact": null was tied to the episode: when the fact it stated was
+    superseded, the graph kept both homes current."""
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice lives in Paris", "sources": [0]}],
+            "relations": [{"source": "Alice", "relation": "lives_in", "target": "Paris", "fact": None}],
+        }
+    )
+    [paris] = of_kind(await fine.add("I live in Paris", **ALICE), "fact")
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice lives in Berlin", "sources": [0]}],
+            "relations": [{"source": "Alice", "relation": "lives_in", "target": "Berlin", "fact": 0}],
+        }
+    )
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    await fine.add("I moved to Berlin", **ALICE)
+    assert (await fine.get(paris.id)).valid_to is not None
+    current = await fine.storage.graph.relations(Scope(user_id="alice"))
+    assert [(r.relation, r.target.name) for r in current] == [("lives_in", "Berlin")]
