@@ -50,6 +50,10 @@ One decision per new fact. "target" is an EXISTING number; null for ADD.
 """
 
 
+# What models say instead (mem0's prompt calls NOOP "NONE"): read as meant, not as an ADD.
+_SYNONYMS = {"NONE": "NOOP", "NO_OP": "NOOP", "KEEP": "NOOP", "REPLACE": "SUPERSEDE", "REMOVE": "DELETE"}
+
+
 class _RawDecision(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -61,12 +65,19 @@ class _RawDecision(BaseModel):
     @field_validator("event", mode="before")
     @classmethod
     def _event(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        event = value.strip().upper()
+        return _SYNONYMS.get(event, event)
 
     @field_validator("target", mode="before")
     @classmethod
     def _target(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, list) and len(value) == 1:  # "[1]": a handle written as in the prompt
+            value = value[0]
+        if isinstance(value, str):
+            value = value.strip().strip("[]")
+        if isinstance(value, str) and value.lstrip("-").isdigit():
             return int(value)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 

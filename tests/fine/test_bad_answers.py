@@ -190,3 +190,15 @@ async def test_a_relation_tied_to_no_fact_ends_with_the_fact_that_names_it(fine:
     assert (await fine.get(paris.id)).valid_to is not None
     current = await fine.storage.graph.relations(Scope(user_id="alice"))
     assert [(r.relation, r.target.name) for r in current] == [("lives_in", "Berlin")]
+
+
+async def test_common_ways_of_saying_a_decision_are_read_as_meant(fine: AsyncMemory, fake_llm: Script) -> None:
+    """mem0's prompt says "NONE" for no change, and models write handles as in the prompt ("[0]"):
+    both were read as an ADD, a duplicate of what was known."""
+    fake_llm.reply_json(facts("Alice is a nurse"))
+    [nurse] = of_kind(await fine.add("I am a nurse", **ALICE), "fact")
+    fake_llm.reply_json(facts("Alice works as a nurse"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "NONE", "target": "[0]"}))
+    [same] = of_kind(await fine.add("I work as a nurse", **ALICE), "fact")
+    assert (same.event, same.id) == (Event.NOOP, nurse.id)
+    assert (await fine.get_all(**ALICE, filters={"kind": "fact"})).total == 1
