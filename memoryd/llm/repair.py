@@ -19,8 +19,8 @@ cut off by the end of a truncated answer). Of several valid objects in prose
 the first with content is taken: a model that echoes the format first
 ("in the format {"facts": []}. Answer: {...}") means the later one.
 
-A rebuild that had to place a token right after a string with no comma between
-them is ``doubtful``: that is what a quote inside a string left unescaped
+A rebuild that had to place a token touching the string before it (no space or
+comma between) is ``doubtful``: that is what a quote inside a string left unescaped
 looks like (``"Alice is "not" a vegetarian"`` rebuilds to ``{"text": "Alice is ",
 "not": " a vegetarian"}``, ``'Alice's sister'`` to ``"Alice"``), and the text it
 yields is not what the model meant. Callers should ask again rather than use it.
@@ -204,7 +204,7 @@ class _Frame:
     state: str = "key"  # objects: key -> colon -> value -> key ...
     count: int = 0  # complete items so far
     item_pos: int = 0  # where the current item (with its leading comma) starts in the output
-    after_string: bool = False  # the last token placed in it was a string, and no comma came since
+    string_end: int = -1  # where its last string item or value ended in the text (-1: a comma since)
 
 
 def _string(text: str, i: int, quote: str) -> tuple[str | None, int]:
@@ -303,27 +303,30 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
     i, n = start + 1, len(text)
     doubtful = False
 
-    def place(top: _Frame, token: str, key_form: str, string: bool) -> None:
+    def place(top: _Frame, token: str, key_form: str, at: int, end: int | None) -> None:
+        """Put the token found at ``at`` (a string's: ``end`` where it ended)."""
         nonlocal doubtful
-        doubtful = doubtful or top.after_string  # a new item straight after a string: an inner quote?
+        # A token touching the string before it, no space or comma between ("Alice is "not"…,
+        # 'Alice's…'): that string's closing quote was one inside it, left unescaped.
+        doubtful = doubtful or at == top.string_end
         value = top.kind == "[" or top.state != "key"  # an item or a value (not a key)
         _put(out, top, token, key_form)
-        top.after_string = string and value
+        top.string_end = end if end is not None and value else -1
 
     while i < n and stack:
         ch = text[i]
         top = stack[-1]
         if ch == ",":
-            top.after_string = False
+            top.string_end = -1
             i += 1
         elif ch.isspace():
             i += 1
         elif ch in "{[":
-            doubtful = doubtful or top.after_string
+            doubtful = doubtful or i == top.string_end
             if _open(out, top):
                 out.append(ch)
                 stack.append(_Frame(ch))
-            top.after_string = False
+            top.string_end = -1
             i += 1
         elif ch in "}]":
             want = "{" if ch == "}" else "["
@@ -338,9 +341,10 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
                 top.state = "value"
             i += 1
         elif ch in "\"'":
+            at = i
             token, i = _string(text, i, ch)
             if token is not None:
-                place(top, token, token, string=True)
+                place(top, token, token, at, i)
         elif ch == "/" and text.startswith("//", i):
             end = text.find("\n", i)
             i = n if end < 0 else end + 1
@@ -350,13 +354,13 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
         elif (number := _LOOSE_NUMBER.match(text, i)) is not None:
             i = number.end()
             if i < n:  # a number running into the end may be cut short: drop it
-                place(top, _number(number.group()), json.dumps(number.group()), string=False)
+                place(top, _number(number.group()), json.dumps(number.group()), number.start(), None)
         elif (word := _WORD.match(text, i)) is not None:
             i = word.end()
             if i < n:
                 raw = word.group()
                 token = _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False))
-                place(top, token, json.dumps(raw), string=False)
+                place(top, token, json.dumps(raw), word.start(), None)
         else:
             i += 1
     closed_at = None if stack else i

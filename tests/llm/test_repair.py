@@ -167,3 +167,13 @@ def test_a_real_or_truncated_empty_container_still_parses(text: str, expected: A
 def test_a_fenced_answer_wins_over_brackets_in_the_prose_around_it(text: str) -> None:
     parsed = parse_json(text)
     assert parsed.ok and parsed.value == {"facts": ["a", "b"]}, parsed
+
+
+def test_a_missing_comma_is_repaired_but_a_quote_left_in_a_string_is_doubtful() -> None:
+    """A token touching the string before it is what an unescaped inner quote leaves; a token after
+    a space is a missing comma, repaired as before (it must not cost a re-ask)."""
+    missing = parse_json('{"text": "Alice is a nurse" "kind": "fact", "tags": ["a" "b"]}')
+    assert missing.ok and not missing.doubtful
+    assert missing.value == {"text": "Alice is a nurse", "kind": "fact", "tags": ["a", "b"]}
+    for broken in ('{"text": "Alice is "not" a vegetarian"}', "{'text': 'Alice's sister'}", '["He said "hi""]'):
+        assert parse_json(broken).doubtful, broken
