@@ -19,7 +19,7 @@ import numpy as np
 from memoryd.config import Settings, load_settings
 from memoryd.context.builder import RECENT, Context, build_context, gather
 from memoryd.embedders import Embedder
-from memoryd.embedders.base import close_embedder, embedder_identity, make_embedder
+from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.errors import (
     BackendUnavailableError,
@@ -118,7 +118,6 @@ class AsyncMemory:
             self.settings.tiers,
             process=self._long_term,
             capability=LEVEL_LLM if self._fine is not None else LEVEL_RULES,
-            guard=self._writing.of,  # a background promotion writes as the owner's adds do
             **({"clock": clock} if clock is not None else {}),
         )
         self._searcher: HybridSearcher | None = None
@@ -158,7 +157,7 @@ class AsyncMemory:
         async with self._open_lock:
             if self._opened:
                 return self
-            _limit_blas(self.settings.runtime.blas_threads)
+            limit_blas(self.settings.runtime.blas_threads)
             try:
                 await self.storage.open(*await self._embedder_identity())
                 await self._check_index_format()
@@ -312,10 +311,16 @@ class AsyncMemory:
         return out
 
     async def _long_term(self, episodes: list[MemoryRecord]) -> int:
-        """Long-term processing of one session of a promoted segment (:mod:`memoryd.hierarchy.promote`)."""
-        return await process_turns(
-            episodes, storage=self.storage, rules=self._rule_memories, fine=self._fine, now=utcnow()
-        )
+        """One session of a promoted segment (:mod:`memoryd.hierarchy.promote`); with an LLM, in
+        the background: what it stores commits under the owner's write lock."""
+
+        async def commit(changes: ChangeSet, _: LLMUsage) -> GraphDiff:
+            async with self._writing.of(episodes[0].scope):
+                return await self.storage.commit(changes)
+
+        rules, fine, now = self._rule_memories, self._fine, utcnow()
+        out = process_turns(episodes, storage=self.storage, rules=rules, fine=fine, now=now, commit=commit)
+        return await out
 
     async def _rule_memories(
         self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
@@ -786,12 +791,3 @@ async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[Sear
 
 async def _nothing() -> list[MemoryRecord]:
     return []
-
-
-def _limit_blas(threads: int) -> None:
-    """Cap numpy's BLAS thread pool for this process (0: leave it alone)."""
-    if threads > 0:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=threads, user_api="blas")
-

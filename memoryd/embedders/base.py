@@ -17,6 +17,7 @@ __all__ = [
     "checked_vectors",
     "close_embedder",
     "embedder_identity",
+    "limit_blas",
     "make_embedder",
     "normalise",
 ]
@@ -108,3 +109,12 @@ def embedder_identity(factory: Any, config: EmbedderConfig) -> tuple[str, int]:
         name, dim = identity(config)
         return str(name), int(dim)
     return str(factory.name), int(factory.dim)
+
+
+def limit_blas(threads: int) -> None:
+    """Cap numpy's BLAS thread pool for this process (0: leave it alone)."""
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+

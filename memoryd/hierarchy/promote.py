@@ -26,7 +26,7 @@ import numpy as np
 
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.ingest.fast import FastPlan
-from memoryd.ingest.fine import FineIngestor
+from memoryd.ingest.fine import Commit, FineIngestor
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.represent import EpisodeIndex
 from memoryd.models import AddResult, Event, MemoryRecord, Message
@@ -49,9 +49,11 @@ async def process_turns(
     rules: Rules,
     fine: FineIngestor | None,
     now: datetime,
+    commit: Commit | None = None,
 ) -> int:
     """Process ``episodes`` (turns of one session, in the order they were said) into long-term
-    memory; the level reached."""
+    memory; the level reached. ``commit``: how fine mode's changes are committed (default: the
+    store's)."""
     if fine is None:
         changes = ChangeSet()
         await rules(list(episodes), now, changes)
@@ -71,5 +73,5 @@ async def process_turns(
         mode="fine",
     )
     plan = FastPlan([AddResult(Event.ADD, i, m.id, m.text, memory=m) for i, m in enumerate(turns)], [])
-    out = await fine.add(data, plan, _no_index(), now, f"{ACTOR}/fine")
+    out = await fine.add(data, plan, _no_index(), now, f"{ACTOR}/fine", commit=commit)
     return LEVEL_LLM if out.llm is not None and out.llm.complete else LEVEL_NONE

@@ -9,9 +9,10 @@
   that is the fast-mode rules; in the background when it calls the LLM (fine mode),
   so that no write waits for an LLM it did not ask for (a fast-mode add, or one whose
   LLM is down: the turns it just failed to process are left for a later write). A
-  background promotion takes the owner's write lock (``guard``) and reads its
-  segments afresh; :meth:`drain` waits for it, :meth:`close` stops it (a promotion cut
-  short is taken up again by a later write).
+  background promotion holds no lock while the LLM works; what it stores is committed
+  under the owner's write lock, and the segment is read afresh before it is marked;
+  :meth:`drain` waits for it, :meth:`close` stops it (a promotion cut short is taken up
+  again by a later write).
 - :meth:`Tiers.revise` commits an update of a memory together with its turn's new
   keywords and vector when its text changed (its segment is then recounted), under
   the same lock, so no write moves the turn with its old words meanwhile.
@@ -28,10 +29,8 @@ The clock is injected (``clock()`` returns an aware datetime), so tests move tim
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -49,14 +48,13 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage
 
-__all__ = ["FLUSH_AFTER_S", "Clock", "Guard", "Process", "Tiers"]
+__all__ = ["FLUSH_AFTER_S", "Clock", "Process", "Tiers"]
 
 Clock = Callable[[], datetime]
 # Long-term processing of episodes (a promoted segment's turns of one session not yet processed):
 # returns the processing level reached (LEVEL_RULES, LEVEL_LLM; lower: it failed and is retried later).
 Process = Callable[[list[MemoryRecord]], Awaitable[int]]
-# The lock of an owner's writes (adds, edits, deletes), which a background promotion takes too.
-Guard = Callable[[Scope], AbstractAsyncContextManager[Any]]
+
 
 _log = logging.getLogger("memoryd.hierarchy")
 _SCAN_PAGE = 5000
@@ -76,15 +74,14 @@ class Tiers:
         process: Process,
         capability: int,
         clock: Clock = utcnow,
-        guard: Guard | None = None,
     ) -> None:
         self.storage = storage
         self.config = config
         self.clock = clock
         self.capability = capability
         self._process = process
-        self._guard: Guard = guard or (lambda _: contextlib.nullcontext())  # type: ignore[return-value,arg-type]
         self._promoting: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()  # ids of the segments a background promotion is working on
         self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
         self._pending_since: float | None = None  # when the oldest pending count was taken
@@ -143,18 +140,27 @@ class Tiers:
         return diff
 
     def _in_background(self, store: SegmentStore, owner: Scope, ids: list[str], skip: frozenset[str]) -> None:
-        """Promote the segments ``ids`` of ``owner`` after this write, holding its write lock."""
+        """Promote the segments ``ids`` of ``owner`` after this write. No lock is held while the
+        LLM works (the owner's next write must not wait for it): what it stores is committed under
+        the owner's write lock (``process``'s business), and a segment is marked promoted under the
+        tiers' lock, as it then is."""
+
+        ids = [i for i in ids if i not in self._busy]  # one promotion of a segment at a time
+        if not ids:
+            return
+        self._busy.update(ids)
 
         async def promote() -> None:
             try:
-                async with self._guard(owner), self._locks.of(owner):
-                    current = {s.id: s for s in await store.segments(owner)}  # as they are now
-                    for segment_id in ids:
-                        segment = current.get(segment_id)
-                        if segment is not None and segment.level < self.capability:  # not done meanwhile
-                            await self._promote(store, segment, skip)
+                current = {s.id: s for s in await store.segments(owner)}  # as they are now
+                for segment_id in ids:
+                    segment = current.get(segment_id)
+                    if segment is not None and segment.level < self.capability:  # not done meanwhile
+                        await self._promote(store, segment, skip, relock=owner)
             except Exception as exc:  # noqa: BLE001 - left unpromoted: a later write tries again
                 _log.warning("background promotion for %s failed, retried on a later write: %s", owner, exc)
+            finally:
+                self._busy.difference_update(ids)
 
         task = asyncio.get_running_loop().create_task(promote())
         self._promoting.add(task)
@@ -215,11 +221,19 @@ class Tiers:
             new_id=new_id,
         )  # fmt: skip
 
-    async def _promote(self, store: SegmentStore, segment: Segment, skip: frozenset[str] = frozenset()) -> None:  # noqa: E501
+    async def _promote(
+        self,
+        store: SegmentStore,
+        segment: Segment,
+        skip: frozenset[str] = frozenset(),
+        relock: Scope | None = None,
+    ) -> None:
         """Hand a hot segment's unprocessed turns to long-term processing, a session at a time, then
         mark it promoted. The turns of a session that failed are tried again on a later write; the
         sessions that succeeded keep their level, so they are not processed twice. Turns in
-        ``skip`` are left for a later write (the segment then stays unpromoted)."""
+        ``skip`` are left for a later write (the segment then stays unpromoted). ``relock``: the
+        owner, when the caller holds no lock (a background promotion): the segment is read again
+        under the tiers' lock before it is marked, so no write made meanwhile is undone."""
         rows = [r for r in await store.turns(segment_id=segment.id) if r.level < self.capability]
         left = [r for r in rows if r.memory_id in skip]
         rows = [r for r in rows if r.memory_id not in skip]
@@ -241,9 +255,19 @@ class Tiers:
             await self.storage.commit(ChangeSet(tiers=TierChanges(levels=levels)))
         if not done or left:
             return
+        gone = {r.memory_id: self.capability for r in rows if r.memory_id not in found}  # nothing to do
+        if relock is None:
+            await self._mark(segment, gone)
+            return
+        async with self._locks.of(relock):
+            fresh = next((s for s in await store.segments(relock) if s.id == segment.id), None)
+            if fresh is not None:
+                await self._mark(fresh, gone)
+
+    async def _mark(self, segment: Segment, gone: dict[str, int]) -> None:
+        """Mark ``segment`` (as it now is) promoted, and ``gone``'s turns at their level."""
         now, promotions = self._now(), segment.promotions + 1
         marked = replace(segment, promoted_at=now, promotions=promotions, level=self.capability)
-        gone = {r.memory_id: self.capability for r in rows if r.memory_id not in found}  # nothing to do
         await self.storage.commit(ChangeSet(tiers=TierChanges(segments=[marked], levels=gone)))
 
     # -- heat on retrieval ---------------------------------------------------

@@ -48,7 +48,7 @@ from memoryd.models import (
 )
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
-__all__ = ["FineIngestor"]
+__all__ = ["Commit", "FineIngestor"]
 
 log = logging.getLogger("memoryd.ingest")
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]

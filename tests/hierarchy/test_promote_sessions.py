@@ -3,6 +3,7 @@ that succeeded keep their level, so the retry sends only the one that failed."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from memoryd import AsyncMemory
@@ -81,6 +82,12 @@ async def test_a_fast_add_does_not_wait_for_the_llm_that_promotion_calls(
             return sum(t["failures"] for t in mem.router.stats()["targets"].values())
 
         assert failures() == 0  # the adds are back before the LLM could even time out
+        while not fake_llm.requests:  # the promotion has asked the LLM, which hangs
+            await asyncio.sleep(0.01)
+        # the user's next turn: the promotion holds no lock while the LLM works (it held the
+        # owner's write lock, and this add waited out the LLM's timeout)
+        await mem.add({"role": "user", "content": "One more turn."}, user_id="ana", run_id="s1", mode="fast")
+        assert failures() == 0
         await mem.tiers.drain()  # the promotion, in the background: it timed out
         assert len(fake_llm.requests) == 1 and failures() == 1
         store = mem.storage.segments
