@@ -117,4 +117,3 @@ def limit_blas(threads: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads, user_api="blas")
-

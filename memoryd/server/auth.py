@@ -71,12 +71,17 @@ COUNT_CACHE_S = 1.0
 
 @functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """A loopback address or name: ``localhost`` and its subdomains (RFC 6761), with or without the
+    root's dot, 127.0.0.0/8, ``::1``, and 127.x as an IPv6 listener sees it (``::ffff:127.0.0.1``)."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
 
 
 @dataclass(slots=True)
@@ -221,7 +226,10 @@ class Local:
                     "server without keys serves only its own machine (`memoryd keys create --role "
                     "admin` makes one)"
                 )
-        if self.host is not None and not is_loopback(_hostname(f"//{self.host}") or ""):
+        host = _hostname(f"//{self.host}") if self.host is not None else None
+        # 0.0.0.0: the address uvicorn prints for a server on every address (a page of another
+        # site that reaches it that way still names its own Origin, refused below)
+        if self.host is not None and not (is_loopback(host or "") or host == "0.0.0.0"):
             raise PermissionDeniedError(
                 f"refused: the Host {self.host!r} is not a loopback name, and a server without API keys "
                 "answers only requests to localhost (a web site's name pointing here is one way to reach "

@@ -38,7 +38,7 @@ from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server.access import PipelineView, memory_for, principal_of
-from memoryd.server.auth import TENANT_HEADER, Authenticator
+from memoryd.server.auth import TENANT_HEADER, Authenticator, Local
 from memoryd.tenancy import Tenants
 
 __all__ = [
@@ -168,10 +168,17 @@ _SUMMARY_KEYS = ("status", "mode", "reason", "elapsed_ms")
 
 
 async def _full_report_allowed(request: Request, state: ServerState) -> bool:
-    """The figures (counts, paths, LLM endpoints, last errors) go to an admin key, or to anyone
-    when keys are not required; others, probes included, get each dependency's status only."""
+    """The figures (counts, paths, LLM endpoints, last errors) go to an admin key, or, when keys
+    are not required, to this machine's programs (open mode's rule: :class:`Local`); others,
+    probes included, get each dependency's status only."""
     auth = state.auth
-    if auth is None or not await auth.required():
+    if auth is None:
+        return True
+    if not await auth.required():
+        try:
+            Local.of(request.scope, {k.lower(): v for k, v in request.headers.items()}).check()
+        except MemorydError:
+            return False
         return True
     try:
         headers = request.headers

@@ -273,10 +273,12 @@ def test_a_server_without_keys_serves_no_other_machine_however_it_was_started(
         with httpx.Client(base_url=f"http://{outward}:{port}", timeout=30) as remote:
             refused = remote.post("/v1/admin/keys", json={"role": "admin"})
             added = remote.post("/v1/memories", json=ADD)
+            health = remote.get("/health").json()  # the figures (paths, counts) are not theirs either
         with httpx.Client(base_url=url, timeout=30) as local:
             assert local.post("/v1/memories", json=ADD).status_code == 200  # this machine: still open
     assert error_of(refused, 401)["message"].startswith(f"an API key is required: this request came over {outward}")
     assert added.status_code == 401
+    assert "checks" not in health or "path" not in str(health["checks"])
 
 
 def test_a_server_without_keys_refuses_web_pages_of_other_sites(http: httpx.Client) -> None:
@@ -295,4 +297,15 @@ def test_a_server_without_keys_refuses_web_pages_of_other_sites(http: httpx.Clie
     mine = {"origin": "http://localhost:3000", "host": "localhost:8420"}
     listed = http.get("/v1/memories", params={"user_id": "alice"}, headers=mine).json()["results"]
     assert "I live in Lisbon" in [m["text"] for m in listed]  # not reset
-    assert http.get("/v1/memories", params={"user_id": "alice"}, headers={"host": "[::1]:8420"}).status_code == 200
+    for host in ("[::1]:8420", "0.0.0.0:8420", "app.localhost:8420", "localhost.:8420"):  # 0.0.0.0: as uvicorn prints
+        assert http.get("/v1/memories", params={"user_id": "alice"}, headers={"host": host}).status_code == 200, host
+
+
+def test_loopback_names_and_addresses() -> None:
+    from memoryd.server.auth import is_loopback
+
+    # 127.0.0.1 as a listener on "::" sees it; localhost's subdomains (RFC 6761) and its root dot
+    for local in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "::ffff:127.0.0.1", "localhost", "localhost.", "a.localhost"):
+        assert is_loopback(local), local
+    for other in ("192.0.2.2", "::ffff:192.0.2.2", "0.0.0.0", "localhost.evil.example", "evil.example", ""):
+        assert not is_loopback(other), other
