@@ -215,8 +215,9 @@ async def _relay(
     except LLMError as exc:
         opened.settle(exc)  # broken midway: a failure toward the target's breaker, so calls fall back
         gateway.counts["upstream_failures"] += 1
+        end_user = prepared.identity.source == "api key"  # shown no upstream's address
         error = {
-            "message": exc.message,
+            "message": "the upstream LLM's answer broke off" if end_user else exc.message,
             "type": "server_error",
             "param": None,
             "code": "upstream_stream_error",

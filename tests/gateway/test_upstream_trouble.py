@@ -178,10 +178,18 @@ def test_a_user_key_is_shown_no_upstreams_address(gateway: GatewayFactory, fake_
         host = fake_llm.base_url.split("//")[1].split("/")[0]
         listed = ana.models.list().model_dump_json()
         raw = ana.chat.completions.with_raw_response.create(model="m", messages=Q)
+        fake_llm.reply_text("one two three four", stream_cut_after=2)  # breaks after its first chunks
+        broken = b""
+        with gw.http(key=key(gw.settings, "user", user_id="ana")) as http, http.stream(
+            "POST", "/v1/chat/completions", json={"model": "m", "messages": Q, "stream": True}
+        ) as stream:
+            for part in stream.iter_bytes():
+                broken += part
         fake_llm.fail(500, message="upstream internal error")
         with pytest.raises(openai.InternalServerError) as failed:
             ana.chat.completions.create(model="m", messages=Q)
         admin = gw.client().models.list().model_dump_json()
+    assert b"upstream_stream_error" in broken and host.encode() not in broken
     assert host not in listed and host in admin  # an admin still sees them
     assert raw.headers["x-memoryd-target"] == "m"
     body = failed.value.response.text
