@@ -154,10 +154,12 @@ def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallbac
             else:
                 claimed.add(target)
         out.append(decision)
-    # Nor may a fact be "already known" as a memory another fact of the same answer changes or ends.
+    # Nor may a fact be "already known" as a memory another fact of the same answer ends (one it
+    # UPDATEs stays current, merged: known still).
+    ended = {d.target for d in out if d.event in ("SUPERSEDE", "DELETE")}
     return [
-        Decision(d.fact, "ADD", note=f"memory [{d.target}] is changed by another fact")
-        if d.event == "NOOP" and d.target in claimed
+        Decision(d.fact, "ADD", note=f"memory [{d.target}] is ended by another fact")
+        if d.event == "NOOP" and d.target in ended
         else d
         for d in out
     ]

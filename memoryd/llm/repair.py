@@ -16,8 +16,9 @@ A closed object or array in prose that holds only bare words (a refusal's
 "details about {user}.") is prose, not an answer; nor is a closed one that
 rebuilds to nothing (an empty one is only accepted as it stands, ``{}``, or
 cut off by the end of a truncated answer). Of several valid objects in prose
-the first with content is taken: a model that echoes the format first
-("in the format {"facts": []}. Answer: {...}") means the later one.
+the first is the value and the later ones are ``others``: a caller that knows the
+schema may prefer a later one with content to an empty first (a model that echoes
+the format first: "in the format {"facts": []}. Answer: {...}").
 
 A rebuild that had to place a token touching the string before it (no space or
 comma between) is ``doubtful``: that is what a quote inside a string left unescaped
@@ -36,7 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Parsed", "parse_json", "strip_think"]
+__all__ = ["Parsed", "holds_something", "parse_json", "strip_think"]
 
 _MAX_STARTS = 32  # candidate '{' / '[' positions tried in a long, bracket-rich prose answer
 # Reasoning models put their thoughts first; only a leading block is theirs (a "<think>"
@@ -75,6 +76,7 @@ class Parsed:
     repaired: bool
     error: str | None = None
     doubtful: bool = False  # rebuilt past what looks like a quote left unescaped (module doc)
+    others: tuple[Any, ...] = ()  # later valid objects of the prose, for a caller to choose among
 
 
 def strip_think(text: str) -> str:
@@ -112,7 +114,7 @@ def parse_json(text: str) -> Parsed:
         if m["lang"].lower() in _JSON_FENCES and (value := _from_prose(m["body"], doubts)) is not _FAIL:
             return Parsed(value, True, True, doubtful=any(doubts))
     if found is not None:
-        return Parsed(found[0], True, True)
+        return Parsed(found[0], True, True, others=found[3])
     value = _loads(cleaned.strip())
     if value is _FAIL:
         others = (m for m in fences if m["lang"].lower() not in _JSON_FENCES)  # JSON fences: tried above
@@ -149,29 +151,30 @@ def _top_level_starts(text: str) -> list[int]:
     return starts
 
 
-def _valid_in_prose(text: str) -> tuple[Any, int, int] | None:
-    """``(value, start, end)`` of the first top-level object or array in ``text`` that is valid
-    JSON as it stands and holds something (else the first valid one: an empty answer)."""
+def _valid_in_prose(text: str) -> tuple[Any, int, int, tuple[Any, ...]] | None:
+    """``(value, start, end, others)`` of the first top-level object or array in ``text`` that is
+    valid JSON as it stands, with the values of the later ones."""
     decoder = json.JSONDecoder()
-    first: tuple[Any, int, int] | None = None
+    found: list[tuple[Any, int, int]] = []
     for start in _top_level_starts(text):
         try:
             value, end = decoder.raw_decode(text, start)
         except (ValueError, RecursionError):
             continue
-        if _holds_something(value):
-            return value, start, end
-        first = first or (value, start, end)
-    return first
+        found.append((value, start, end))
+    if not found:
+        return None
+    (value, start, end), rest = found[0], found[1:]
+    return value, start, end, tuple(v for v, _, _ in rest)
 
 
-def _holds_something(value: Any) -> bool:
+def holds_something(value: Any) -> bool:
     """Whether a value holds content: a scalar other than null or "", or a container holding one
     (``{"facts": [], "relations": []}``, the format echoed, holds nothing)."""
     if isinstance(value, dict):
-        return any(_holds_something(v) for v in value.values())
+        return any(holds_something(v) for v in value.values())
     if isinstance(value, list):
-        return any(_holds_something(v) for v in value)
+        return any(holds_something(v) for v in value)
     return value is not None and value != ""
 
 

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memoryd.errors import LLMOutputError, LLMUnavailableError
-from memoryd.llm.repair import parse_json
+from memoryd.llm.repair import holds_something, parse_json
 from memoryd.llm.router import Router
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
@@ -89,13 +89,23 @@ def validate(text: str, schema: type[M]) -> tuple[M | None, str | None, bool]:
     if parsed.doubtful:  # what it would yield is not what the model meant: ask again
         return None, "the JSON is malformed: a string seems to hold an unescaped quote", True
     first: str | None = None
-    for i, candidate in enumerate(_candidates(parsed.value, schema)):
+    empty: M | None = None  # a match that holds nothing, kept in case no later object does better
+    shapes = [(c, i > 0) for i, c in enumerate(_candidates(parsed.value, schema))]
+    shapes += [(c, True) for other in parsed.others for c in _candidates(other, schema)]
+    for candidate, reshaped in shapes:
         try:
-            return schema.model_validate(candidate), None, parsed.repaired or i > 0
+            value = schema.model_validate(candidate)
         except ValidationError as exc:
             first = first or _summary(exc)
+            continue
         except (ValueError, TypeError, RecursionError) as exc:  # a validator of the schema's own
             first = first or str(exc)
+            continue
+        if holds_something(value.model_dump()):
+            return value, None, parsed.repaired or reshaped
+        empty = empty or value  # an echoed format ({"facts": []}) before the answer, perhaps
+    if empty is not None:
+        return empty, None, parsed.repaired
     return None, f"the JSON does not match the schema: {first}", parsed.repaired
 
 

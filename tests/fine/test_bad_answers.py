@@ -202,3 +202,20 @@ async def test_common_ways_of_saying_a_decision_are_read_as_meant(fine: AsyncMem
     [same] = of_kind(await fine.add("I work as a nurse", **ALICE), "fact")
     assert (same.event, same.id) == (Event.NOOP, nurse.id)
     assert (await fine.get_all(**ALICE, filters={"kind": "fact"})).total == 1
+
+
+async def test_a_fact_restating_a_memory_another_fact_updates_stays_known(fine: AsyncMemory, fake_llm: Script) -> None:
+    """Straightening NOOPs on changed memories turned one on an UPDATEd memory into an ADD: a
+    duplicate beside the merged memory, which stays current."""
+    fake_llm.reply_json(facts("Alice is a nurse"))
+    [nurse] = of_kind(await fine.add("I am a nurse", **ALICE), "fact")
+    fake_llm.reply_json(facts("Alice is a nurse at Mercy", "Alice works as a nurse"))
+    fake_llm.reply_json(
+        decisions(
+            {"fact": 0, "event": "UPDATE", "target": 0, "text": "Alice is a nurse at Mercy"},
+            {"fact": 1, "event": "NOOP", "target": 0},
+        )
+    )
+    out = of_kind(await fine.add("I'm a nurse at Mercy", **ALICE), "fact")
+    assert [(r.event, r.id) for r in out] == [(Event.UPDATE, nurse.id), (Event.NOOP, nurse.id)]
+    assert (await fine.get_all(**ALICE, filters={"kind": "fact"})).total == 1

@@ -177,3 +177,16 @@ def test_a_missing_comma_is_repaired_but_a_quote_left_in_a_string_is_doubtful() 
     assert missing.value == {"text": "Alice is a nurse", "kind": "fact", "tags": ["a", "b"]}
     for broken in ('{"text": "Alice is "not" a vegetarian"}', "{'text': 'Alice's sister'}", '["He said "hi""]'):
         assert parse_json(broken).doubtful, broken
+
+
+def test_an_empty_answer_before_a_quoted_example_stays_the_answer() -> None:
+    """Preferring a later object with content took a note's quoted example over a valid empty
+    answer; the echoed-format case still takes the answer after it."""
+    from memoryd.ingest.extract import Extraction
+    from memoryd.llm.structured import validate
+
+    empty, error, _ = validate('Answer: {"facts": []}\nNote: I skipped {"name": "Alice"}.', Extraction)
+    assert error is None and empty is not None and empty.facts == []
+    echoed = 'In the format {"facts": [], "relations": []}. Answer: {"facts": [{"text": "Dan is a pilot"}]}'
+    answer, error, _ = validate(echoed, Extraction)
+    assert error is None and answer is not None and [f.text for f in answer.facts] == ["Dan is a pilot"]
