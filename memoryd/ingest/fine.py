@@ -391,7 +391,10 @@ class FineIngestor:
                 reason = "no longer true; kept as history"
                 work.results.append(_result(Event.DELETE, fact, target.id, reason, previous=target.text))
                 return
-        memory = self._add(fact, data, when, now, actor, work)
+        # What replaces a memory the user's agents share is shared too: stored under the one agent
+        # that heard it, a later write naming no agent would not see it and keep two homes current.
+        shared = target is not None and target.agent_id is None and data.scope.agent_id is not None
+        memory = self._add(fact, data, when, now, actor, work, shared=shared)
         if target is not None:  # SUPERSEDE
             reason = f"replaces memory {target.id}"
             work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
@@ -407,12 +410,16 @@ class FineIngestor:
         actor: str,
         work: _Work,
         valid_to: datetime | None = None,
+        *,
+        shared: bool = False,
     ) -> MemoryRecord:
-        """Add ``fact`` as a new memory, valid from ``when`` (until ``valid_to``, if given)."""
+        """Add ``fact`` as a new memory, valid from ``when`` (until ``valid_to``, if given);
+        ``shared``: the user's, for every agent (no ``agent_id``)."""
+        origin = replace(data.scope, agent_id=None) if shared else data.scope
         memory = derived_memory(
             fact.text,
             fact.kind,
-            data.scope,
+            origin,
             source_ids=fact.sources,
             metadata=fact.meta,
             event_time=fact.when,

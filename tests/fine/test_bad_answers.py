@@ -128,16 +128,24 @@ async def test_a_write_for_an_agent_reconciles_with_the_users_shared_memories_on
     fake_llm.reply_json(facts("Alice lives in Lisbon"))
     fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
     moved = await fine.add("I moved to Lisbon", **ALICE, agent_id="travel-bot")
-    assert [r.event for r in of_kind(moved, "fact")] == [Event.SUPERSEDE]
+    [lisbon] = of_kind(moved, "fact")
+    assert lisbon.event is Event.SUPERSEDE
     assert "Alice lives in Porto" in fake_llm.requests[-1].json["messages"][-1]["content"]
     assert (await fine.get(porto.id)).valid_to is not None
+    # what replaced a shared memory is shared: a later write naming no agent sees (and moves) it
+    assert (await fine.get(lisbon.id)).agent_id is None
+    fake_llm.reply_json(facts("Alice lives in Madrid"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
+    [madrid] = of_kind(await fine.add("I moved to Madrid", **ALICE), "fact")
+    assert madrid.event is Event.SUPERSEDE and (await fine.get(lisbon.id)).valid_to is not None
     # the bot's own memory is not the shared write's to change
     fake_llm.reply_json(facts("Alice takes insulin"))
     [bots] = of_kind(await fine.add("I take insulin", **ALICE, agent_id="health-bot"), "fact")
     calls = len(fake_llm.requests)
     fake_llm.reply_json(facts("Alice stopped taking insulin"))
     shared = await fine.add("I stopped taking insulin", **ALICE)
-    assert len(fake_llm.requests) == calls + 1  # extraction only: nothing of the bot's to reconcile with
+    prompts = [m["content"] for r in fake_llm.requests[calls:] for m in r.json["messages"]]
+    assert not any("Alice takes insulin" in p for p in prompts)  # never shown the bot's own memory
     assert [r.event for r in of_kind(shared, "fact")] == [Event.ADD]
     assert (await fine.get(bots.id)).valid_to is None
 
