@@ -374,6 +374,10 @@ class LLMUsage:
         self.prompt_tokens += outcome.usage.prompt_tokens
         self.completion_tokens += outcome.usage.completion_tokens
 
+    def fell_short(self, why: str) -> None:
+        """Note a part left undone (``incomplete``: each reason, in order)."""
+        self.incomplete = why if self.incomplete is None else f"{self.incomplete}; {why}"
+
     @property
     def complete(self) -> bool:
         """Whether the LLM did all it was asked (no fallback, no answer cut short)."""

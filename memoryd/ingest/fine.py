@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -180,7 +181,7 @@ class FineIngestor:
             usage.fallback = failed[-1]
             return None
         if failed:
-            usage.incomplete = "extraction failed for part of the add: " + "; ".join(failed)
+            usage.fell_short("extraction failed for part of the add: " + "; ".join(failed))
         return Extraction(facts=facts, relations=relations)
 
     async def _extract_window(
@@ -195,7 +196,7 @@ class FineIngestor:
             if out.value is None:
                 return f"extraction output unusable, stored as in fast mode: {out.error}"
             if out.truncated:  # kept what came before the cut; the turns stay due for another pass
-                usage.incomplete = (
+                usage.fell_short(
                     "the extraction answer stopped at the model's token limit: facts after the cut are "
                     "missing (every message is stored; the turns are left for the hierarchy to extract again)"
                 )
@@ -316,7 +317,7 @@ class FineIngestor:
                 usage.calls += int(exc.details.get("calls", 0))
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
             if raw is None:  # facts added as new, unreconciled: said so, and the turns stay due
-                usage.incomplete = note
+                usage.fell_short(note)
             decisions = decide(raw, len(pending), len(existing), fallback=note)
         for decision in decisions:
             self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
@@ -455,9 +456,10 @@ class FineIngestor:
         said = next((t for t in data.times if t is not None), None) or now
         for rel in extraction.relations[: self.config.max_relations]:
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
-            if rel.fact is None:
-                ends = (rel.source.casefold(), rel.target.casefold())
-                fact = next((f for f in facts if all(e in f.text.casefold() for e in ends)), None)
+            if rel.fact is None:  # the fact naming both ends as words ("Al" is not in "Alice")
+                ends = [re.compile(rf"(?<!\w){re.escape(e)}(?!\w)", re.I) for e in (rel.source, rel.target)]
+                named = next((f for f in facts if all(e.search(f.text) for e in ends)), None)
+                fact = named if named is not None and named.memory_id else None  # else: the episode
             memory_id = fact.memory_id if fact is not None else fallback
             if memory_id is None:
                 continue

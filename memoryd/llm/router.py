@@ -285,7 +285,7 @@ class Router:
                 stats.bad_requests += 1
                 breaker.success()  # it answered, refusing this request (too long, say): the target is up
                 log.warning("LLM request refused: %s", exc.message)
-            elif exc.status == 429:
+            elif exc.status == 429 and "quota" not in exc.message.lower():  # out of quota: a failure
                 stats.rate_limited += 1
                 breaker.release()  # up, asking to wait: no verdict (a probe lets the next one through)
                 log.info("LLM call rate-limited: %s", exc.message)
