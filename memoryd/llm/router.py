@@ -217,10 +217,11 @@ class Router:
                     failures[label] = exc.message
                     last_failed = label
                     failed.add(label)
-                    (limited.add if exc.status == 429 else limited.discard)(label)
+                    (limited.add if _asks_to_wait(exc) else limited.discard)(label)
                     if exc.retry_after is not None:
                         waits.append(exc.retry_after)
-                    if not exc.transient or (exc.retry_after or 0.0) > self.max_wait_s:
+                    spent = exc.status == 429 and not _asks_to_wait(exc)  # out of quota: no retry helps
+                    if not exc.transient or spent or (exc.retry_after or 0.0) > self.max_wait_s:
                         finished.add(label)
                     elif exc.retry_after is not None:
                         not_before[label] = time.monotonic() + exc.retry_after
@@ -285,7 +286,7 @@ class Router:
                 stats.bad_requests += 1
                 breaker.success()  # it answered, refusing this request (too long, say): the target is up
                 log.warning("LLM request refused: %s", exc.message)
-            elif exc.status == 429 and "quota" not in exc.message.lower():  # out of quota: a failure
+            elif _asks_to_wait(exc):
                 stats.rate_limited += 1
                 breaker.release()  # up, asking to wait: no verdict (a probe lets the next one through)
                 log.info("LLM call rate-limited: %s", exc.message)
@@ -329,3 +330,8 @@ class Router:
             "max_attempts": self.max_attempts,
             "targets": targets,
         }
+
+
+def _asks_to_wait(exc: LLMError) -> bool:
+    """A 429 that asks to wait (busy), not one that says the quota is spent (it will not pass)."""
+    return exc.status == 429 and "quota" not in exc.message.lower()

@@ -227,3 +227,25 @@ async def test_a_fact_restating_a_memory_another_fact_updates_stays_known(fine: 
     out = of_kind(await fine.add("I'm a nurse at Mercy", **ALICE), "fact")
     assert [(r.event, r.id) for r in out] == [(Event.UPDATE, nurse.id), (Event.NOOP, nurse.id)]
     assert (await fine.get_all(**ALICE, filters={"kind": "fact"})).total == 1
+
+
+def test_each_part_left_undone_is_kept() -> None:
+    from memoryd.models import LLMUsage
+
+    usage = LLMUsage()
+    usage.fell_short("cut at the token limit")
+    usage.fell_short("reconciliation unusable")
+    assert usage.incomplete == "cut at the token limit; reconciliation unusable" and not usage.complete
+
+
+async def test_a_relation_tied_to_no_fact_matches_whole_words_only(fine: AsyncMemory, fake_llm: Script) -> None:
+    fake_llm.reply_json(
+        {
+            "facts": [{"text": "Alice lives in Paris", "sources": [0]}],
+            "relations": [{"source": "Al", "relation": "visited", "target": "Paris", "fact": None}],
+        }
+    )
+    out = await fine.add("Al and I went to Paris", **ALICE)
+    [episode] = of_kind(out, "episode")
+    [relation] = await fine.storage.graph.relations(Scope(user_id="alice"))
+    assert relation.memory_id == episode.id  # not the fact about Alice

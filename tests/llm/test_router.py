@@ -382,3 +382,19 @@ def test_a_targets_repr_masks_the_password_of_base_url_and_leaves_out_the_key() 
     assert "Sup3rS3cret" not in shown and "sk-secret" not in shown and "proxyuser:***@host" in shown
     named = {f.name for f in dataclasses.fields(Target)} - {"api_key"}
     assert {part.split("=")[0] for part in shown[len("Target(") : -1].split(", ")} == named  # none forgotten
+
+
+async def test_a_429_for_a_spent_quota_counts_against_the_breaker(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    """A busy target is no failure, but one out of quota will not answer however long one waits."""
+    fake_llm.fail(429, message="You exceeded your current quota, please check your plan", times=3)
+    t = target(fake_llm)
+    router = make_router([[t]], max_attempts=3, breaker_failures=3, backoff_s=0.01)
+    for _ in range(3):
+        with pytest.raises(LLMUnavailableError) as failed:
+            await router.complete(HELLO)
+        assert not failed.value.rate_limited  # a 503 to a gateway client, not "try again soon"
+    assert len(fake_llm.requests) == 3  # one a call: waiting does not bring quota back
+    stats = router.stats()["targets"][t.label]
+    assert (stats["failures"], stats["rate_limited"], stats["state"]) == (3, 0, "open")
