@@ -21,8 +21,8 @@ schema may prefer a later one with content to an empty first (a model that echoe
 the format first: "in the format {"facts": []}. Answer: {...}").
 
 A rebuild that had to place a token touching the string before it (no space or
-comma between) is ``doubtful``: that is what a quote inside a string left unescaped
-looks like (``"Alice is "not" a vegetarian"`` rebuilds to ``{"text": "Alice is ",
+comma between), or a bare word after it, is ``doubtful``: that is what a quote inside
+a string left unescaped looks like (``"Alice is "not" a vegetarian"`` rebuilds to ``{"text": "Alice is ",
 "not": " a vegetarian"}``, ``'Alice's sister'`` to ``"Alice"``), and the text it
 yields is not what the model meant. Callers should ask again rather than use it.
 
@@ -306,12 +306,13 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
     i, n = start + 1, len(text)
     doubtful = False
 
-    def place(top: _Frame, token: str, key_form: str, at: int, end: int | None) -> None:
-        """Put the token found at ``at`` (a string's: ``end`` where it ended)."""
+    def place(top: _Frame, token: str, key_form: str, at: int, end: int | None, word: bool = False) -> None:
+        """Put the token found at ``at`` (a string's: ``end`` where it ended; ``word``: a bare one)."""
         nonlocal doubtful
         # A token touching the string before it, no space or comma between ("Alice is "not"…,
-        # 'Alice's…'): that string's closing quote was one inside it, left unescaped.
-        doubtful = doubtful or at == top.string_end
+        # 'Alice's…'), or a bare word after it ("Alice said " hi there"): that string's closing
+        # quote was one inside it, left unescaped.
+        doubtful = doubtful or at == top.string_end or (word and top.string_end >= 0)
         value = top.kind == "[" or top.state != "key"  # an item or a value (not a key)
         _put(out, top, token, key_form)
         top.string_end = end if end is not None and value else -1
@@ -363,7 +364,7 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
             if i < n:
                 raw = word.group()
                 token = _LITERALS.get(raw, json.dumps(raw, ensure_ascii=False))
-                place(top, token, json.dumps(raw), word.start(), None)
+                place(top, token, json.dumps(raw), word.start(), None, word=raw not in _LITERALS)
         else:
             i += 1
     closed_at = None if stack else i

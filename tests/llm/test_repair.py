@@ -175,7 +175,11 @@ def test_a_missing_comma_is_repaired_but_a_quote_left_in_a_string_is_doubtful() 
     missing = parse_json('{"text": "Alice is a nurse" "kind": "fact", "tags": ["a" "b"]}')
     assert missing.ok and not missing.doubtful
     assert missing.value == {"text": "Alice is a nurse", "kind": "fact", "tags": ["a", "b"]}
-    for broken in ('{"text": "Alice is "not" a vegetarian"}', "{'text': 'Alice's sister'}", '["He said "hi""]'):
+    broken_ones = (
+        '{"text": "Alice is "not" a vegetarian"}', "{'text': 'Alice's sister'}", '["He said "hi""]',
+        '{"text": "Alice said " hi there", "k": 1}',  # a bare word after the string, a space between
+    )  # fmt: skip
+    for broken in broken_ones:
         assert parse_json(broken).doubtful, broken
 
 
