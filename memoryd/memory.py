@@ -472,8 +472,8 @@ class AsyncMemory:
             gone = [old, *await stated_only_by(self.storage.records, old)]
             history = [HistoryDraft.of(m, Event.DELETE, m.text, None, "api:delete", utcnow()) for m in gone]
             changes = ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history)
-            # and a home that one of those had ended is current again
-            await reopen_profile(self.storage.records, gone[1:], changes, utcnow(), "api:delete")
+            # a home that one of them (it, or what went with it) had ended is current again
+            await reopen_profile(self.storage.records, gone, changes, utcnow(), "api:delete")
             await self.storage.commit(changes)
         return gone
 

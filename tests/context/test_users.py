@@ -337,3 +337,13 @@ async def test_a_move_says_which_home_it_replaced(rmem: AsyncMemory) -> None:
     assert porto.id in str(moved.reason) and moved.to_dict()["previous_memory"] == porto.text
     last = (await rmem.history(porto.id))[-1]
     assert (last.event, last.old_text, last.new_text) == (Event.SUPERSEDE, porto.text, "The user lives in Lisbon.")
+
+
+async def test_deleting_the_newer_home_itself_makes_the_one_before_current(rmem: AsyncMemory) -> None:
+    """Deleting the profile memory (not its turn) that had moved the home left none current."""
+    await _turn(rmem, "I live in Porto", "2024-01-01T00:00:00Z")
+    await _turn(rmem, "I live in Lisbon", "2024-06-01T00:00:00Z")
+    current = (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items
+    [lisbon] = [m for m in current if "Lisbon" in m.text]
+    await rmem.delete(lisbon.id, user_id="ana")  # "that was wrong"
+    assert await _homes(rmem) == [("Porto", None)]
