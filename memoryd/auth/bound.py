@@ -1,11 +1,12 @@
-"""The memory as a ``user`` key sees it: every call forced to the key's ``user_id``.
+"""The memory as a ``user`` key sees it: every call made for the key's ``user_id``.
 
 :class:`UserBoundMemory` wraps an :class:`~memoryd.memory.AsyncMemory` and offers
-the same calls, each with ``user_id`` replaced by the bound user whatever the
-caller passed, so a route cannot forget to restrict a read or a write. A
-memory of another user is therefore a 404, exactly like an id that does not
-exist. Calls that span users (``reset``) are refused; ``users`` lists only the
-bound user, ``delete_user`` of anyone else is a 404. Anything not listed here
+the same calls, each with ``user_id`` set to the bound user (a call naming another
+user is a 404 naming ``user_id``, never run for the key's own user instead), so a
+route cannot forget to restrict a read or a write. A memory of another user is
+therefore a 404, exactly like an id that does not exist. Calls that span users
+(``reset``) are refused; ``users`` lists only the bound user, ``delete_user`` of
+anyone else is a 404. Anything not listed here
 does not exist on the view (an AttributeError, never a silent pass-through).
 """
 
