@@ -36,6 +36,7 @@ from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
 from memoryd.ingest.represent import EpisodeIndex, Represent
+from memoryd.ingest.rules import settle_profile
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,
@@ -137,6 +138,9 @@ class FineIngestor:
                 facts = await self._facts(extraction, data, fresh)
                 if facts:
                     await self._reconcile(facts, data, now, actor, usage, work)
+                    # One home (name, workplace) at a time whatever the model decided, as in fast mode
+                    settled = settle_profile(self.storage.records, work.changes, work.results, now, actor)
+                    work.results = await settled
                 self._relations(extraction, facts, data, now, work, [mid for mid, _ in fresh])
             except MemorydError:
                 raise  # a store or embedder that is down: an honest error, nothing half-written

@@ -249,3 +249,19 @@ async def test_a_relation_tied_to_no_fact_matches_whole_words_only(fine: AsyncMe
     [episode] = of_kind(out, "episode")
     [relation] = await fine.storage.graph.relations(Scope(user_id="alice"))
     assert relation.memory_id == episode.id  # not the fact about Alice
+
+
+async def test_one_home_at_a_time_whatever_the_model_decided(fine: AsyncMemory, fake_llm: Script) -> None:
+    """A reconciliation that failed (or chose ADD) left two current homes; fast mode's rule of one
+    home at a time now holds in fine mode too."""
+    home = {"kind": "profile", "attribute": "location"}
+    fake_llm.reply_json(facts("Alice lives in Lisbon", **home))
+    [lisbon] = of_kind(await fine.add("I live in Lisbon", **ALICE, timestamp="2024-01-01T00:00:00Z"), "profile")
+    fake_llm.reply_json(facts("Alice lives in Madrid", **home))
+    fake_llm.reply_text("no idea", times=4)  # reconciliation unusable: added as new
+    out = await fine.add("I moved to Madrid", **ALICE, timestamp="2024-06-01T00:00:00Z")
+    [madrid] = of_kind(out, "profile")
+    assert (madrid.event, madrid.previous) == (Event.SUPERSEDE, "Alice lives in Lisbon")
+    current = (await fine.get_all(**ALICE, filters={"kind": "profile"})).items
+    assert [m.text for m in current] == ["Alice lives in Madrid"]
+    assert (await fine.get(lisbon.id, user_id="alice")).valid_to is not None  # kept as history
