@@ -32,6 +32,11 @@ class Identity:
     session_id: str | None
     source: str  # "api key", a header name, "user" (the body field), or "none"
 
+    @property
+    def bound(self) -> bool:
+        """The user is a user-bound key's: an end user, shown no upstream's address."""
+        return self.source == "api key"
+
 
 def _clean(value: Any, field: str) -> str | None:
     if value is None:

@@ -215,9 +215,8 @@ async def _relay(
     except LLMError as exc:
         opened.settle(exc)  # broken midway: a failure toward the target's breaker, so calls fall back
         gateway.counts["upstream_failures"] += 1
-        end_user = prepared.identity.source == "api key"  # shown no upstream's address
-        error = {
-            "message": "the upstream LLM's answer broke off" if end_user else exc.message,
+        error = {  # a user key is shown no upstream's address
+            "message": "the upstream LLM's answer broke off" if prepared.identity.bound else exc.message,
             "type": "server_error",
             "param": None,
             "code": "upstream_stream_error",
@@ -263,13 +262,10 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         return openai_error(exc.status_code if exc.status_code == 413 else 400, exc.message, param=exc.field)
     assert gateway.router is not None
     try:
+        router, targets, body = gateway.router, prepared.targets, prepared.body
         if prepared.stream:
             opened = await _unless_gone(
-                request,
-                open_stream(
-                    gateway.router, prepared.targets, prepared.body, usage=gateway.config.stream_usage,
-                    own=prepared.targets.own,
-                ),  # fmt: skip
+                request, open_stream(router, targets, body, usage=gateway.config.stream_usage)
             )
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
@@ -277,11 +273,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
                 cleanup=opened.aclose,
             )
         served = await _unless_gone(
-            request,
-            complete(
-                gateway.router, prepared.targets, prepared.body, own=prepared.targets.own,
-                answer_timeout_s=gateway.config.answer_timeout_s,
-            ),  # fmt: skip
+            request, complete(router, targets, body, answer_timeout_s=gateway.config.answer_timeout_s)
         )
     except ClientGone:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
@@ -295,7 +287,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
             if exc.rate_limited
             else (503, "server_error", "upstream_unavailable")
         )
-        if _end_user(request):  # a user key: not where the upstreams are, nor what they said
+        if prepared.identity.bound:  # a user key: not where the upstreams are, nor what they said
             message = "no upstream LLM answered" + (": all are busy" if exc.rate_limited else "")
             return openai_error(status, message, type=kind, code=code, headers=exc.http_headers())
         return openai_error(

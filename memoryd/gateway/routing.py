@@ -29,6 +29,11 @@ class Route(list[Target]):
         super().__init__(targets)
         self.own = len(targets) if own is None else own
 
+    @property
+    def asked(self) -> frozenset[str]:
+        """The labels of the targets that serve the model asked for (whose refusals are the client's)."""
+        return frozenset(t.label for t in self[: self.own])
+
 
 def route(router: Router, model: str | None, config: GatewayConfig) -> Route:
     """The targets to try for ``model``, in order."""

@@ -182,7 +182,7 @@ class Gateway:
             "x-memoryd-memory-tokens": str(prepared.memory_tokens),
             "x-memoryd-memory-ms": f"{prepared.memory_ms:.1f}",
             # an end user (a user key) is told the model, not the upstream's address
-            "x-memoryd-target": target.model if prepared.identity.source == "api key" else target.label,
+            "x-memoryd-target": target.model if prepared.identity.bound else target.label,
         }
         if prepared.identity.user_id is not None:
             out["x-memoryd-writeback"] = "on" if self.config.writeback else "off"

@@ -12,7 +12,7 @@ unknown parameter), not the target's: it is not retried elsewhere but relayed
 as :class:`UpstreamRejected`, in the OpenAI error shape. Except a 400 that
 refuses the API key (Gemini's ``API_KEY_INVALID``): that is the target's
 fault, like a 401, and the next target is tried. And only from a target of the
-model the client asked for (the first ``own`` of the targets): a fallback
+model the client asked for (:attr:`Route.asked`): a fallback
 model that refuses what the asked one accepts (a parameter it lacks) is
 passed over for the next target, as a failure of its own.
 
@@ -25,11 +25,12 @@ next target is tried.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError, LLMTimeoutError
+from memoryd.gateway.routing import Route
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
 from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
@@ -138,17 +139,9 @@ def usage_of_completion(body: dict[str, Any]) -> Usage:
 
 
 async def complete(
-    router: Router,
-    targets: Sequence[Target],
-    body: dict[str, Any],
-    *,
-    usage: bool = True,
-    own: int | None = None,
-    answer_timeout_s: float = 600.0,
+    router: Router, targets: Route, body: dict[str, Any], *, usage: bool = True, answer_timeout_s: float = 600
 ) -> Served:
-    """One non-streamed completion from the first target that answers (``own``: how many of the
-    first ``targets`` serve the model asked for; all of them by default; see the module doc)."""
-    relayed = {t.label for t in targets[: len(targets) if own is None else own]}
+    """One non-streamed completion from the first target that answers."""
 
     async def call(target: Target) -> Served:
         wire = wire_for(target)
@@ -166,7 +159,7 @@ async def complete(
                 transient=False,
             ) from None
         if response.status_code >= 400:
-            raise _failure(target, response, target.label in relayed)
+            raise _failure(target, response, target.label in targets.asked)
         try:
             data = response.json()
         except ValueError:
@@ -183,16 +176,9 @@ async def complete(
 
 
 async def open_stream(
-    router: Router,
-    targets: Sequence[Target],
-    body: dict[str, Any],
-    *,
-    usage: bool = True,
-    own: int | None = None,
+    router: Router, targets: Route, body: dict[str, Any], *, usage: bool = True
 ) -> OpenStream:
-    """A stream from the first target that produces a first chunk (the rest is read by the caller;
-    ``own`` as for :func:`complete`)."""
-    relayed = {t.label for t in targets[: len(targets) if own is None else own]}
+    """A stream from the first target that produces a first chunk (the rest is read by the caller)."""
 
     async def call(target: Target) -> OpenStream:
         wire = wire_for(target)
@@ -202,7 +188,7 @@ async def open_stream(
         )
         try:
             if response.status_code >= 400:
-                raise _failure(target, await response.read(), target.label in relayed)
+                raise _failure(target, await response.read(), target.label in targets.asked)
             translator = wire.translator(target, body, usage=usage)
             stream = events(response.lines())
             first: list[dict[str, Any]] = []
