@@ -22,7 +22,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
 from memoryd.retrieval.related import SearchResults
 
-__all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase"]
+__all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase", "own_user"]
 
 # AsyncMemory's public calls a user key may never make (tests check every public
 # coroutine of AsyncMemory is either wrapped here or listed).
@@ -34,6 +34,16 @@ def may_erase(key_user: str | None, user_id: str | None) -> bool:
     memories (None: the whole store). The one rule for :class:`UserBoundMemory` and for the
     routes that drop what is still on its way to the store first."""
     return key_user is None or (user_id is not None and user_id == key_user)
+
+
+def own_user(key_user: str, named: str | None) -> str:
+    """The user a call of a key bound to ``key_user`` is for: its own, named or not. Naming another
+    is a 404 (as another user's memory is), never a call made for the key's own user instead (a
+    delete_all meant for "bob" erased the caller's memories)."""
+    if named is not None and named != key_user:
+        message = f"no user {named!r} for this API key (it is bound to its own user)"
+        raise NotFoundError(message, field="user_id")
+    return key_user
 
 
 class UserBoundMemory:
@@ -52,14 +62,7 @@ class UserBoundMemory:
         return self._memory.router
 
     def _scope(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's scope, its user the key's: naming another user is a 404 (as another user's
-        memory is), not a call silently made for the key's own user (a delete_all meant for "bob"
-        erased the caller's memories)."""
-        named = kwargs.get("user_id")
-        if named is not None and named != self.user_id:
-            message = f"no user {named!r} for this API key (it is bound to its own user)"
-            raise NotFoundError(message, field="user_id")
-        kwargs["user_id"] = self.user_id
+        kwargs["user_id"] = own_user(self.user_id, kwargs.get("user_id"))
         return kwargs
 
     async def add(self, messages: Any, **kwargs: Any) -> AddResults:

@@ -10,9 +10,9 @@ from typing import Any, cast
 
 from fastapi import Request
 
-from memoryd.auth.bound import UserBoundMemory
+from memoryd.auth.bound import UserBoundMemory, own_user
 from memoryd.auth.principal import ANONYMOUS, Principal
-from memoryd.errors import BackendUnavailableError, NotFoundError
+from memoryd.errors import BackendUnavailableError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.pipeline.base import EventRecord
@@ -63,10 +63,7 @@ class PipelineView:
     ) -> Submission:
         owner = self.principal.user_id  # a user-bound key: its event ids are its user's own
         if owner is not None:
-            if payload.user_id is not None and payload.user_id != owner:  # as UserBoundMemory says it
-                message = f"no user {payload.user_id!r} for this API key (it is bound to its own user)"
-                raise NotFoundError(message, field="user_id")
-            payload = payload.with_user(owner)
+            payload = payload.with_user(own_user(owner, payload.user_id))
         return await self.pipeline.submit_add(
             memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner
         )

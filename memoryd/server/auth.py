@@ -28,7 +28,7 @@ import functools
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -209,7 +209,8 @@ class Local:
     origin: str | None  # the Origin header
 
     @classmethod
-    def of(cls, scope: Scope, headers: dict[str, str]) -> Local:
+    def of(cls, scope: Scope, headers: Mapping[str, str]) -> Local:
+        """From an ASGI scope and its headers (keys lower-case, or a case-insensitive mapping)."""
         client, server = scope.get("client"), scope.get("server")
         return cls(
             client[0] if client else None,
