@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.ingest.derived import derived_memory
-from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
 __all__ = [
@@ -369,6 +369,25 @@ def draft_rule_memories(
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
 SINGLE_VALUED = ("name", "location", "work")
+Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute): one timeline
+
+
+def _home(m: MemoryRecord) -> Home | None:
+    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on (else None)."""
+    attribute = m.metadata.get("attribute")
+    if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
+        return (m.user_id, m.agent_id, str(attribute))
+    return None
+
+
+async def _stored_on(records: Any, home: Home, scope: Scope, leaving: set[str]) -> dict[str, MemoryRecord]:
+    """The stored memories of ``home``'s timeline, current or not, but those in ``leaving``."""
+    from memoryd.filters import parse_filter
+
+    user_id, agent_id, attribute = home
+    mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
+    ids = await records.select_ids(scope, parse_filter(mine), include_expired=True, cap=1000)
+    return dict(await records.get_many([i for i in ids if i not in leaving]))
 
 
 async def settle_profile(
@@ -382,22 +401,16 @@ async def settle_profile(
     add; or history told late, older than what is stored) is added already ended. An end is only
     ever moved earlier: a gap that fine mode left stays. Returns ``results`` with the new ones as
     they are stored."""
-    from memoryd.filters import parse_filter
-
-    groups: dict[tuple[str | None, str | None, str], list[MemoryRecord]] = {}
+    groups: dict[Home, list[MemoryRecord]] = {}
     for u in changes.upserts:
-        m, attribute = u.memory, u.memory.metadata.get("attribute")
-        if u.vector is not None and m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
-            groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
+        if u.vector is not None and (home := _home(u.memory)) is not None:
+            groups.setdefault(home, []).append(u.memory)
     staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
     ended: dict[str, MemoryRecord] = {}
     replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
-    for (user_id, agent_id, attribute), news in groups.items():
-        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
-        ids = await records.select_ids(news[0].scope, parse_filter(mine), include_expired=True, cap=1000)
-        fresh = {m.id for m in news} | set(changes.deletes)
+    for home, news in groups.items():
+        olds = await _stored_on(records, home, news[0].scope, {m.id for m in news} | set(changes.deletes))
         said = {m.hash for m in news}  # the same statement again is no change
-        olds = await records.get_many([i for i in ids if i not in fresh])
         stored = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
         stored = [o for o in stored if o.hash not in said]
         # by when it was said; at the same instant what is stored first, then the add's order
@@ -445,25 +458,16 @@ async def reopen_profile(
     the next one still there (those ``changes`` adds included). Only an end that a lost memory's
     start set is moved. Returns the memories as they now are (the ``changes`` made for them: an
     UPDATE in their history)."""
-    from memoryd.filters import parse_filter
-
-    groups: dict[tuple[str | None, str | None, str], list[MemoryRecord]] = {}
+    groups: dict[Home, list[MemoryRecord]] = {}
     for m in lost:
-        attribute = m.metadata.get("attribute")
-        if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
-            groups.setdefault((m.user_id, m.agent_id, str(attribute)), []).append(m)
+        if (home := _home(m)) is not None:
+            groups.setdefault(home, []).append(m)
     leaving = set(changes.deletes) | {m.id for m in lost}
     staged = {u.memory.id: u.memory for u in changes.upserts}
     out: list[MemoryRecord] = []
-    for (user_id, agent_id, attribute), dead in groups.items():
-        mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
-        ids = await records.select_ids(dead[0].scope, parse_filter(mine), include_expired=True, cap=1000)
-        stored = await records.get_many([i for i in ids if i not in leaving])
-        news = [
-            m for m in staged.values()
-            if m.id not in stored and m.kind is MemoryKind.PROFILE
-            and (m.user_id, m.agent_id, m.metadata.get("attribute")) == (user_id, agent_id, attribute)
-        ]  # fmt: skip
+    for home, dead in groups.items():
+        stored = await _stored_on(records, home, dead[0].scope, leaving)
+        news = [m for m in staged.values() if m.id not in stored and _home(m) == home]
         line = [staged.get(i, m) for i, m in stored.items()] + news
         line.sort(key=lambda m: (m.valid_from, m.id))
         ended_at = {d.valid_from for d in dead} | {d.valid_from + timedelta(microseconds=1) for d in dead}
