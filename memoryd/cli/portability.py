@@ -77,7 +77,7 @@ def export(
         shown = ", ".join(summary.unreadable[:5]) + (", …" if len(summary.unreadable) > 5 else "")
         text += (
             f"\n[yellow]left out {len(summary.unreadable)} memories this memoryd cannot read[/yellow] "
-            f"({escape(shown)}; their history is in the file; `memoryd check` says more)"
+            f"({escape(shown)}; their history and turns with them; `memoryd check` says more)"
         )
     if to_stdout:
         sys.stdout.flush()
