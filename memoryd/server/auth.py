@@ -54,6 +54,7 @@ __all__ = [
     "AuthMiddleware",
     "Authenticator",
     "Local",
+    "hostname_of",
     "is_loopback",
 ]
 
@@ -227,7 +228,7 @@ class Local:
                     "server without keys serves only its own machine (`memoryd keys create --role "
                     "admin` makes one)"
                 )
-        host = _hostname(f"//{self.host}") if self.host is not None else None
+        host = hostname_of(f"//{self.host}") if self.host is not None else None
         # 0.0.0.0: the address uvicorn prints for a server on every address (a page of another
         # site that reaches it that way still names its own Origin, refused below)
         if self.host is not None and not (is_loopback(host or "") or host == "0.0.0.0"):
@@ -238,7 +239,7 @@ class Local:
                 field="Host",
             )
         # "null": a sandboxed frame or a file, which any site can make
-        if self.origin is not None and not is_loopback(_hostname(self.origin) or ""):
+        if self.origin is not None and not is_loopback(hostname_of(self.origin) or ""):
             raise PermissionDeniedError(
                 f"refused: a request from a web page at {self.origin!r}; a server without API keys "
                 "answers only this machine's programs and pages (create a key to serve others)",
@@ -246,7 +247,8 @@ class Local:
             )
 
 
-def _hostname(url: str) -> str | None:
+def hostname_of(url: str) -> str | None:
+    """The host a URL (or an Origin) names; None when it names none."""
     try:
         return urlsplit(url).hostname
     except ValueError:  # "http://[": no host at all

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -32,13 +31,13 @@ from memoryd.mcp.tools import Args, Handler, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
+from memoryd.server.auth import hostname_of, is_loopback
 from memoryd.server.health import AddingMemoryDep, PipelineDep
 
 __all__ = ["router"]
 
 DEFAULT_VERSION = "2025-03-26"  # a client that names none (the transport's rule)
 MAX_BATCH = 100  # messages in one batch (each one a call the key's rate limit counts)
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _UNREADABLE = object()  # a body that is no JSON
 
 router = APIRouter(tags=["mcp"])
@@ -117,11 +116,7 @@ def _check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:  # "http://[": no host at all
-        host = None
-    if host not in _LOOPBACK:
+    if not is_loopback(hostname_of(origin) or ""):
         raise PermissionDeniedError(f"MCP requests from a web page at {origin!r} are refused", field="Origin")
 
 
