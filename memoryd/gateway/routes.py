@@ -267,10 +267,16 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
             opened = await _unless_gone(
                 request, open_stream(router, targets, body, usage=gateway.config.stream_usage)
             )
+
+            async def cleanup() -> None:
+                # A client that left as the response started: the relay never ran, the call still counts.
+                await opened.aclose()
+                gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
                 gateway.headers(prepared, opened.target),
-                cleanup=opened.aclose,
+                cleanup=cleanup,
             )
         served = await _unless_gone(
             request, complete(router, targets, body, answer_timeout_s=gateway.config.answer_timeout_s)

@@ -55,6 +55,7 @@ class Prepared:
     memory_ms: float = 0.0
     degraded: str | None = None
     forgotten: bool = False  # its user (or its tenant's store) was erased while it ran
+    finished: bool = False  # counted (:meth:`Gateway.finish` runs once per call)
 
     @property
     def stream(self) -> bool:
@@ -195,10 +196,12 @@ class Gateway:
     ) -> bool:
         """Count usage; schedule the write-back of a complete answer in words. True if scheduled.
 
-        Nothing of a call whose user was erased while it ran is kept: not its turn, not its usage."""
+        Nothing of a call whose user was erased while it ran is kept: not its turn, not its usage.
+        A call is finished once: later calls (a stream's clean-up after its relay) do nothing."""
         self._in_flight.discard(prepared)
-        if prepared.forgotten:
+        if prepared.forgotten or prepared.finished:
             return False
+        prepared.finished = True
         usage = answer.usage
         self.meter.record(
             prepared.tenant,

@@ -225,16 +225,23 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        started = gone = False
 
         async def tracked_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, gone
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            try:
+                await send(message)
+            except OSError:  # an ASGI 2.4 server's word that the client has left
+                gone = True
+                raise
 
         try:
             await self.app(scope, receive, tracked_send)
         except Exception:
+            if gone:  # nobody to answer, and no fault of the server's
+                log.debug("the client of %s %s left before its answer", scope["method"], scope["path"])
+                return
             incident = uuid.uuid4().hex[:12]
             log.exception("unexpected error in %s %s (incident %s)", scope["method"], scope["path"], incident)
             if started:

@@ -24,6 +24,7 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from memoryd import AsyncMemory, Settings, load_settings
 from memoryd.auth import create_key, open_key_store
@@ -113,15 +114,21 @@ def gateway_settings(path: Path, tiers: list[list[dict[str, Any]]], **sections: 
 
 @contextmanager
 def serve_gateway(
-    path: Path, embedder: USEEmbedder, tiers: list[list[dict[str, Any]]], **sections: dict[str, Any]
+    path: Path,
+    embedder: USEEmbedder,
+    tiers: list[list[dict[str, Any]]],
+    *,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+    **sections: dict[str, Any],
 ) -> Iterator[GatewayServer]:
+    """``wrap``: what stands between uvicorn and the app (a client's behaviour at the ASGI level)."""
     settings = gateway_settings(path, tiers, **sections)
     # The store in fast mode: the fake upstreams serve chat only.
     plain = settings.model_copy(update={"llm": load_settings(env={}).llm})
     memory = AsyncMemory(plain, embedder=embedder)
     app = create_app(settings, memory=memory)
     admin = key(settings)
-    with running_app(app, after=memory.close) as url:
+    with running_app(wrap(app) if wrap else app, after=memory.close) as url:
         server = GatewayServer(url, app, memory, settings, admin)
         try:
             yield server
@@ -139,9 +146,12 @@ def gateway(tmp_path: Path, embedder: USEEmbedder) -> GatewayFactory:
     counter = iter(range(1000))
 
     def make(
-        tiers: list[list[dict[str, Any]]], **sections: dict[str, Any]
+        tiers: list[list[dict[str, Any]]],
+        *,
+        wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+        **sections: dict[str, Any],
     ) -> AbstractContextManager[GatewayServer]:
-        return serve_gateway(tmp_path / f"gw{next(counter)}.db", embedder, tiers, **sections)
+        return serve_gateway(tmp_path / f"gw{next(counter)}.db", embedder, tiers, wrap=wrap, **sections)
 
     return make
 
