@@ -135,7 +135,10 @@ class Storage:
         every other role's writes have run: only the commit itself is then left to fail. A graph
         store outside it (FalkorDB) stages its write as a ``before_commit`` step itself (so a
         direct ``graph.apply`` inside a transaction joins it too), after the vector index's: a
-        graph that fails leaves nothing behind in SQLite, nor a graph ahead of the vectors.
+        graph that fails leaves nothing behind in SQLite, nor a graph ahead of the vectors. With
+        both outside, the graph is first asked to answer: one that is down fails the write before
+        the vector index has changed (only a failure between the two writes, as a crash, leaves
+        the vectors ahead, which ``memoryd check`` reports and ``memoryd reindex`` repairs).
 
         Returns what the write did to the graph (mem0's ``relations`` of an add).
         """
@@ -150,6 +153,8 @@ class Storage:
             await self.records.apply(changes)
             await self.keywords.apply(changes)
             if self.vectors.outside_transaction:
+                if self.graph.outside_transaction and changes.touches_graph:
+                    self.records.before_commit(self.graph.ping)
                 self.records.before_commit(lambda: self.vectors.apply(changes))
             else:  # before the segments: recounting one reads its turns' new vectors
                 await self.vectors.apply(changes)
@@ -168,6 +173,8 @@ class Storage:
             await self.records.reset()
             await self.keywords.reset()
             if self.vectors.outside_transaction:  # last, as a commit writes it
+                if self.graph.outside_transaction:  # a graph that is down fails the reset first
+                    self.records.before_commit(self.graph.ping)
                 self.records.before_commit(self.vectors.reset)
             else:
                 await self.vectors.reset()

@@ -137,6 +137,11 @@ class ChangeSet:
     tiers: TierChanges | None = None
     events: list[AppliedEvent] = field(default_factory=list)
 
+    @property
+    def touches_graph(self) -> bool:
+        """Whether the graph has anything to do (relations to add or close, memories ending or gone)."""
+        return bool(self.graph_add or self.graph_close or self.graph_close_memories or self.deletes)
+
     def __bool__(self) -> bool:
         return bool(
             self.tiers
@@ -389,13 +394,16 @@ class GraphStore(Protocol):
     ``outside_transaction``: the graph lives in another engine than the record store. Its
     writes (``apply``, ``reset``, ``restore``) then join the record store's open transaction as
     a :meth:`RecordStore.before_commit` step themselves, or run in one of their own, and
-    :meth:`memoryd.storage.Storage.commit` applies it last.
+    :meth:`memoryd.storage.Storage.commit` applies it last. ``ping`` raises
+    :class:`~memoryd.errors.StorageError` unless its engine answers (a no-op inside the record
+    store): a write asks it before another outside engine (the vector index) changes.
     """
 
     outside_transaction: bool
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    async def ping(self) -> None: ...
     async def apply(self, changes: ChangeSet) -> GraphDiff:
         """Apply the graph parts of ``changes``, in this order: hard deletes,
         ``graph_close``, ``graph_add``, ``graph_close_memories``.

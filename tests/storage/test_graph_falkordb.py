@@ -182,6 +182,46 @@ async def test_a_write_falkordb_refuses_leaves_no_sqlite_rows(tmp_path: Path) ->
         server.stop()
 
 
+async def test_with_qdrant_too_a_graph_that_is_down_fails_the_write_before_the_vectors_change(
+    tmp_path: Path,
+) -> None:
+    """Vectors in Qdrant (local mode) and the graph in FalkorDB, both written after SQLite's part:
+    a FalkorDB that is down fails a delete, a supersede and a reset with a 503 and leaves Qdrant as
+    the records are, so dense search still finds every current memory."""
+    pytest.importorskip("qdrant_client", reason="pip install 'memoryd[qdrant]'")
+    server = FalkorDBServer(tmp_path / "falkordb", persist=True).start()
+    try:
+        config = load_settings(env={}, overrides={"storage": {
+            "path": str(tmp_path / "m.db"), "vectors": "qdrant", "graph": "falkordb",
+            "falkordb": {"url": server.url, "graph": graph_for(tmp_path)},
+        }})  # fmt: skip
+        async with opened(config) as store:
+            a = await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+            b = record("Bob likes tea", days=1)
+            await store.commit(ChangeSet(upserts=[stored(b, unit(0, 1))]))
+            server.stop()
+            ended = a.with_changes(valid_to=T0 + timedelta(days=2))
+            for write in (
+                store.commit(ChangeSet(deletes=[a.id])),
+                store.commit(
+                    ChangeSet(upserts=[StoredMemory(ended, None, [], existing=True)], graph_close_memories=[a.id])
+                ),
+                store.reset(),
+            ):
+                with pytest.raises(StorageError) as err:
+                    await write
+                assert err.value.status_code == 503 and err.value.field == "storage.falkordb.url"
+            found = {i for i, _ in await store.vectors.search(unit(1), scope=U1, limit=5)}
+            assert found == {a.id, b.id}  # neither deleted, ended nor wiped in Qdrant
+            assert (await store.records.get_many([a.id]))[a.id].is_current
+            server.start()
+            await store.commit(ChangeSet(deletes=[a.id]))  # and with the graph back, all of it goes
+            found = {i for i, _ in await store.vectors.search(unit(1), scope=U1, limit=5)}
+            assert found == {b.id} and await graph_of(store) == []
+    finally:
+        server.stop()
+
+
 @dataclass(frozen=True)
 class _Model:  # what check_store asks of an embedder without loading one: its name and size
     name: str = MODEL

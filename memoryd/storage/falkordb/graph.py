@@ -127,6 +127,9 @@ class FalkorDBGraphStore:
     async def close(self) -> None:
         await self.client.close()
 
+    async def ping(self) -> None:
+        await self.client.query("reaching the graph", "RETURN 1")
+
     async def _staged(
         self, step: Callable[[], Awaitable[T]], publish: Callable[[T], None] | None = None
     ) -> None:
@@ -145,7 +148,7 @@ class FalkorDBGraphStore:
     # -- writes ---------------------------------------------------------------------------
     async def apply(self, changes: ChangeSet) -> GraphDiff:
         result = GraphDiff()
-        if not (changes.graph_add or changes.graph_close or changes.graph_close_memories or changes.deletes):
+        if not changes.touches_graph:
             return result  # the common fast-path write: nothing for the graph
         now = utcnow().timestamp()
         write = graph_write(changes, now)

@@ -434,6 +434,9 @@ class SQLiteGraphStore:
     def from_resources(cls, resources: Resources) -> SQLiteGraphStore:
         return cls(resources.sqlite())
 
+    async def ping(self) -> None:
+        return None  # in the record store's own file
+
     async def open(self) -> None:
         self.db.open()
 
@@ -444,7 +447,7 @@ class SQLiteGraphStore:
 
     async def apply(self, changes: ChangeSet) -> GraphDiff:
         result = GraphDiff()
-        if not (changes.graph_add or changes.graph_close or changes.graph_close_memories or changes.deletes):
+        if not changes.touches_graph:
             return result  # the common fast-path write: nothing for the graph
         now = utcnow().timestamp()
         write = graph_write(changes, now)
