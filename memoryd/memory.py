@@ -480,16 +480,23 @@ class AsyncMemory:
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
-        """Remove every memory of a scope (current or superseded); returns how many."""
+        """Remove every memory of a scope (current or superseded); returns how many. Committed 1,000
+        at a time: a failure midway says how many went (``details["deleted"]``); a rerun finishes."""
         scope = _scope(user_id, agent_id, run_id).require()
         await self._ready()
         async with self._writing.of(scope):  # no add of the owner between its lookups and commit
             ids = await self.storage.records.select_ids(scope, None, include_expired=True)
-            now = utcnow()
-            for start in range(0, len(ids), 1000):
-                chunk = list((await self.storage.records.get_many(ids[start : start + 1000])).values())
-                history = [HistoryDraft.of(m, Event.DELETE, m.text, None, _DELETE_ALL, now) for m in chunk]
-                await self.storage.commit(ChangeSet(deletes=[m.id for m in chunk], history=history))
+            now, done = utcnow(), 0
+            try:
+                for done in range(0, len(ids), 1000):
+                    chunk = (await self.storage.records.get_many(ids[done : done + 1000])).values()
+                    drafts = [HistoryDraft.of(m, Event.DELETE, m.text, None, _DELETE_ALL, now) for m in chunk]
+                    await self.storage.commit(ChangeSet(deletes=[m.id for m in chunk], history=drafts))
+            except MemorydError as exc:
+                if done:  # the chunks before it stay deleted
+                    exc.message += f" ({done} of the {len(ids)} memories were deleted: rerun to finish)"
+                    exc.args, exc.details["deleted"] = (exc.message,), done
+                raise
         return len(ids)
 
     async def reset(self) -> None:

@@ -202,6 +202,30 @@ async def test_delete_all_and_reset(amem: AsyncMemory) -> None:
     assert await amem.search("four", user_id="b") == []
 
 
+async def test_a_delete_all_that_fails_midway_says_how_many_went_and_a_retry_finishes(
+    amem: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It commits 1,000 at a time; its second commit fails here, as a backend going down would.
+    for start in (0, 750):
+        await amem.add([f"note number {i}" for i in range(start, start + 750)], user_id="a")
+    commit, calls = amem.storage.commit, []
+
+    async def failing_second(changes: Any) -> Any:
+        calls.append(len(changes.deletes))
+        if len(calls) == 2:
+            raise StorageError("the vector index is unreachable")
+        return await commit(changes)
+
+    monkeypatch.setattr(amem.storage, "commit", failing_second)
+    with pytest.raises(StorageError) as err:
+        await amem.delete_all(user_id="a")
+    assert err.value.details["deleted"] == 1000 and "1000 of the 1500 memories were deleted: rerun" in err.value.message
+    assert (await amem.get_all(user_id="a")).total == 500
+    monkeypatch.setattr(amem.storage, "commit", commit)
+    assert await amem.delete_all(user_id="a") == 500
+    assert (await amem.get_all(user_id="a")).total == 0
+
+
 async def test_get_all_pages_and_filters(amem: AsyncMemory) -> None:
     await amem.add([f"note number {i}" for i in range(25)], user_id="u")
     await amem.add(CHAT, user_id="u")
