@@ -61,6 +61,29 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
+INT64 = 2**63  # SQLite's integers: a larger one would be compared as a float by filters
+
+
+def _unfilterable(value: Any, path: str) -> tuple[str, str] | None:
+    """What in ``value`` filters could not match exactly, by its path: a NUL in a key or string
+    (SQLite's JSON functions end a string there) or an integer beyond 64 bits (read as a float)."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return where, f"{where} has a key with a NUL character"
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{where}.{i}") for i, child in enumerate(item))
+        elif isinstance(item, str) and "\x00" in item:
+            return where, f"{where} contains a NUL character"
+        elif isinstance(item, int) and not isinstance(item, bool) and not -INT64 <= item < INT64:
+            return where, f"{where} is an integer beyond 64 bits (store it as a string)"
+    return None
+
+
 def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
     """``metadata`` as a dict, if it is a JSON object every store and response can hold."""
     if metadata is None:
@@ -79,6 +102,8 @@ def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
         raise InvalidInputError(f"{field} must be JSON-serialisable: {exc}", field=field) from exc
     if not all(isinstance(k, str) for k in metadata):
         raise InvalidInputError(f"{field} keys must be strings", field=field)
+    if (bad := _unfilterable(metadata, field)) is not None:
+        raise InvalidInputError(bad[1], field=bad[0])
     return dict(metadata)
 
 

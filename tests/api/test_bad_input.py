@@ -217,6 +217,15 @@ CASES: dict[str, tuple[tuple[str, str, dict[str, Any]], int, str]] = {
         422,
         "metadata.k",
     ),
+    # SQLite's JSON functions end a string at a NUL and read a 20-digit integer as a float: filters
+    # on such metadata would match what they should not (and miss what they should).
+    "NUL in a metadata string": (
+        _memory_post(messages="hello", metadata={"tag": "work\x00secret"}, **ALICE), 422, "metadata.tag"
+    ),
+    "NUL in a metadata key": (_memory_post(messages="hello", metadata={"a\x00b": 1}, **ALICE), 422, "metadata"),
+    "integer beyond 64 bits in metadata": (
+        _memory_post(messages="hello", metadata={"ids": [1, 10**20]}, **ALICE), 422, "metadata.ids.1"
+    ),
     "lone surrogate escape in a GET filter": (
         ("GET", "/v1/memories", {"params": {**ALICE, "filters": '{"topic": "\\ud800"}'}}),
         422,
