@@ -414,10 +414,14 @@ async def settle_profile(
         stored = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
         stored = [o for o in stored if o.hash not in said]
         # by when it was said; at the same instant what is stored first, then the add's order
-        line = sorted(
-            [(o.valid_from, 0, i, o) for i, o in enumerate(stored)]
-            + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
-            key=lambda item: item[:3],
+        line = _one_at_a_time(
+            sorted(
+                [(o.valid_from, 0, i, o) for i, o in enumerate(stored)]
+                + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
+                key=lambda item: item[:3],
+            ),
+            changes,
+            staged,
         )
         for (start, was_stored, _, m), (then, news_next, _, after) in zip(line, line[1:], strict=False):
             ends = _end(start, then)
@@ -437,11 +441,12 @@ async def settle_profile(
             if was_stored == 0 and news_next == 1:
                 replaced[after.id] = m
     changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]
+    final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
     return [
         replace(
             r,
-            memory=ended.get(r.id or "", r.memory),
+            memory=final.get(r.id or "", r.memory),
             event=Event.SUPERSEDE if r.id in replaced else r.event,
             previous=replaced[r.id].text if r.id in replaced else r.previous,
             reason=f"{r.reason}; supersedes memory {replaced[r.id].id}" if r.id in replaced else r.reason,
@@ -483,6 +488,23 @@ async def reopen_profile(
             reopened = HistoryDraft.of(m, Event.UPDATE, m.text, m.text, actor, now, reason=why)
             changes.history.append(reopened)
             out.append(now_current)
+    return out
+
+
+_Said = tuple[datetime, int, int, MemoryRecord]  # when, 1 if new, its order, the memory
+
+
+def _one_at_a_time(line: list[_Said], changes: ChangeSet, staged: dict[str, int]) -> list[_Said]:
+    """``line`` with each new memory said at the same instant as the one before it (one add, one
+    timestamp: "I live in Lisbon", "I live in Porto") starting a microsecond after it, in
+    ``changes`` too: at that instant (``as_of``) one home holds, the first; just after, the last."""
+    out: list[_Said] = []
+    for start, new, order, m in line:
+        if new and out and start <= out[-1][0]:
+            start = out[-1][0] + timedelta(microseconds=1)
+            m = m.with_changes(valid_from=start)
+            changes.upserts[staged[m.id]] = replace(changes.upserts[staged[m.id]], memory=m)
+        out.append((start, new, order, m))
     return out
 
 

@@ -249,6 +249,21 @@ async def test_two_homes_said_in_one_add_leave_the_later_one_current(rmem: Async
     assert "Lisbon" not in block.text.split("## Relevant", 1)[0]
 
 
+async def test_two_homes_said_at_one_instant_are_never_current_at_once(rmem: AsyncMemory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t = datetime(2024, 1, 1, tzinfo=UTC)  # one timestamp for the whole add (a session's date)
+    out = await rmem.add(["I live in Lisbon", "I live in Porto", "I live in Faro"], user_id="ana", timestamp=t)
+    homes = [r.memory for r in out if r.kind == "profile"]
+    for when in (t, t + timedelta(microseconds=1), t + timedelta(microseconds=2), t + timedelta(days=1)):
+        held = (await rmem.get_all(user_id="ana", filters={"kind": "profile"}, as_of=when)).items
+        assert len(held) == 1, (when, [m.text for m in held])
+    now = (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items
+    assert [m.text for m in now] == ["The user lives in Faro."]
+    stored = {m.id: m for m in (await rmem.get_all(user_id="ana", include_expired=True, limit=50)).items}
+    assert all(m is not None and m == stored[m.id] for m in homes)  # the results say what was stored
+
+
 async def test_a_home_told_late_is_kept_as_history_not_as_the_current_one(rmem: AsyncMemory) -> None:
     from datetime import UTC, datetime
 
