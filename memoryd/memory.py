@@ -37,6 +37,7 @@ from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import owner_scope, stated_only_by, went_with_edit
+from memoryd.ingest.erase import erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_text
@@ -480,24 +481,12 @@ class AsyncMemory:
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
-        """Remove every memory of a scope (current or superseded); returns how many. Committed 1,000
-        at a time: a failure midway says how many went (``details["deleted"]``); a rerun finishes."""
+        """Remove every memory of a scope (current or superseded), and the profile and preferences
+        only its turns stated; returns how many. See :func:`memoryd.ingest.erase.erase_scope`."""
         scope = _scope(user_id, agent_id, run_id).require()
         await self._ready()
         async with self._writing.of(scope):  # no add of the owner between its lookups and commit
-            ids = await self.storage.records.select_ids(scope, None, include_expired=True)
-            now, done = utcnow(), 0
-            try:
-                for done in range(0, len(ids), 1000):
-                    chunk = (await self.storage.records.get_many(ids[done : done + 1000])).values()
-                    drafts = [HistoryDraft.of(m, Event.DELETE, m.text, None, _DELETE_ALL, now) for m in chunk]
-                    await self.storage.commit(ChangeSet(deletes=[m.id for m in chunk], history=drafts))
-            except MemorydError as exc:
-                if done:  # the chunks before it stay deleted
-                    exc.message += f" ({done} of the {len(ids)} memories were deleted: rerun to finish)"
-                    exc.args, exc.details["deleted"] = (exc.message,), done
-                raise
-        return len(ids)
+            return await erase_scope(self.storage, scope, utcnow(), _DELETE_ALL)
 
     async def reset(self) -> None:
         """Erase every memory and all history in this store."""

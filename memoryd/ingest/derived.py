@@ -15,7 +15,7 @@ from typing import Any
 
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash, new_id
 
-__all__ = ["derived_memory", "owner_scope", "stated_only_by", "went_with_edit"]
+__all__ = ["derived_memory", "owner_scope", "stated_only_among", "stated_only_by", "went_with_edit"]
 
 
 def owner_scope(scope: Scope) -> Scope:
@@ -64,17 +64,26 @@ async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryReco
     """The fast-mode rule memories (profile, preferences) that ``episode`` alone stated, current or
     superseded since: they go with it when it is deleted, or its text changes (the rules then read
     the new text); a superseded one kept would still answer for its time (``as_of``)."""
-    from memoryd.filters import parse_filter
-
     if episode.kind is not MemoryKind.EPISODE:
         return []
+    return await stated_only_among(records, owner_scope(episode.scope), {episode.id})
+
+
+async def stated_only_among(records: Any, owner: Scope, gone: set[str]) -> list[MemoryRecord]:
+    """The rule memories of ``owner`` that only turns among ``gone`` (ids of memories deleted
+    together) stated, themselves not among them."""
+    from memoryd.filters import parse_filter
+
     rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
-    ids = await records.select_ids(owner_scope(episode.scope), rule_made, include_expired=True, cap=10_000)
-    found = [m for m in (await records.get_many(ids)).values() if episode.id in m.source_ids]
-    others = {s for m in found for s in m.source_ids if s != episode.id}
+    ids = await records.select_ids(owner, rule_made, include_expired=True, cap=10_000)
+    found = [
+        m for m in (await records.get_many([i for i in ids if i not in gone])).values()
+        if gone.intersection(m.source_ids)
+    ]  # fmt: skip
+    others = {s for m in found for s in m.source_ids if s not in gone}
     turns = await records.get_many(list(others)) if others else {}
     alive = {i for i, t in turns.items() if t.is_current}
-    # stated by this turn and by no other turn still there (a turn deleted since states nothing)
+    # stated by these turns and by no other turn still there (a turn deleted since states nothing)
     return [m for m in found if not alive.intersection(m.source_ids)]
 
 

@@ -264,6 +264,25 @@ async def test_two_homes_said_at_one_instant_are_never_current_at_once(rmem: Asy
     assert all(m is not None and m == stored[m.id] for m in homes)  # the results say what was stored
 
 
+async def test_deleting_a_session_takes_what_only_its_turns_stated_and_reopens_the_home_before(
+    rmem: AsyncMemory,
+) -> None:
+    await rmem.add("I live in Lisbon. I love green tea.", user_id="ana", run_id="s1", timestamp="2024-01-01T00:00:00Z")
+    await rmem.add("I live in Porto", user_id="ana", run_id="s2", timestamp="2024-06-01T00:00:00Z")
+    await rmem.add(["I love jazz music", "I love green tea"], user_id="ana", run_id="s2")
+    assert await rmem.delete_all(user_id="ana", run_id="s2") == 3 + 2  # its turns, Porto and jazz
+    left = {(m.kind.value, m.text) for m in (await rmem.get_all(user_id="ana", include_expired=True)).items}
+    assert left == {
+        ("episode", "I live in Lisbon. I love green tea."),
+        ("profile", "The user lives in Lisbon."),
+        ("preference", "The user loves green tea."),  # s1 stated it too
+    }
+    [lisbon] = (await rmem.get_all(user_id="ana", filters={"kind": "profile"})).items
+    assert lisbon.valid_to is None  # current again
+    assert (await rmem.delete_all(user_id="ana", run_id="s1")) == 3  # and then the user has none
+    assert (await rmem.get_all(user_id="ana", include_expired=True)).total == 0
+
+
 async def test_a_home_told_late_is_kept_as_history_not_as_the_current_one(rmem: AsyncMemory) -> None:
     from datetime import UTC, datetime
 

@@ -1,0 +1,46 @@
+"""Erasing a scope (``delete_all``): its memories, and the rule memories only its turns stated.
+
+A session's or an agent's turns live in a narrower scope than what the fast-mode rules read in
+them (the owner's profile and preferences, :func:`~memoryd.ingest.derived.owner_scope`): those go
+with the turns, as they do when one turn is deleted, and a home one of them had ended is current
+again (:func:`~memoryd.ingest.rules.reopen_profile`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from memoryd.errors import MemorydError
+from memoryd.ingest.derived import owner_scope, stated_only_among
+from memoryd.ingest.rules import reopen_profile
+from memoryd.models import Event, Scope
+from memoryd.storage import ChangeSet, HistoryDraft, Storage
+
+__all__ = ["erase_scope"]
+
+CHUNK = 1000  # memories per commit
+
+
+async def erase_scope(storage: Storage, scope: Scope, now: datetime, actor: str) -> int:
+    """Delete every memory of ``scope`` (current or superseded) and what only its turns stated;
+    how many went. Committed :data:`CHUNK` at a time, what went with the turns in the last one: a
+    failure midway says how many went (``details["deleted"]``), and running it again finishes."""
+    records = storage.records
+    ids = await records.select_ids(scope, None, include_expired=True)
+    owner = owner_scope(scope)
+    derived = [] if owner == scope or not ids else await stated_only_among(records, owner, set(ids))
+    every, done = [*ids, *(m.id for m in derived)], 0
+    try:
+        for done in range(0, len(every), CHUNK):
+            chunk = list((await records.get_many(every[done : done + CHUNK])).values())
+            drafts = [HistoryDraft.of(m, Event.DELETE, m.text, None, actor, now) for m in chunk]
+            changes = ChangeSet(deletes=[m.id for m in chunk], history=drafts)
+            if derived and done + CHUNK >= len(every):
+                await reopen_profile(records, derived, changes, now, actor)
+            await storage.commit(changes)
+    except MemorydError as exc:
+        if done:  # the chunks before it stay deleted
+            exc.message += f" ({done} of the {len(every)} memories were deleted: rerun to finish)"
+            exc.args, exc.details["deleted"] = (exc.message,), done
+        raise
+    return len(every)
