@@ -28,7 +28,7 @@ from memoryd.errors import (
     MemorydError,
     NotFoundError,
 )
-from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
+from memoryd.filters import EPISODES, And, Cond, Filter, Or, parse_filter
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -610,13 +610,19 @@ class AsyncMemory:
         session ``run_id``, deduplicated; every line carries a short id tag. See
         :mod:`memoryd.context.builder` for what is kept. What is included heats its segments.
         ``exclude``: texts the prompt already holds (a request's messages); memories that
-        repeat one are left out before the budget is spent."""
+        repeat one are left out before the budget is spent. An agent of a user reads its own
+        memories and the user's shared ones (no agent), never another agent's."""
         cfg = self.settings.context
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
         check_int("token_budget", budget, 1, 1_000_000)
-        owner = _scope(user_id, agent_id, None).require()
-        session = _scope(user_id, agent_id, run_id) if run_id is not None else None
+        scope = _scope(user_id, agent_id, run_id).require()
+        owner, session = owner_scope(scope), scope if run_id is not None else None
+        # no user named: the memories of no user; an agent of a user: its own and the user's shared
+        # ones (no agent), as its writes are reconciled with
+        also: Filter | None = _NO_USER if user_id is None else None
+        if user_id is not None and agent_id is not None:
+            owner, also = Scope(user_id), Or((Cond("agent_id", "eq", agent_id), _NO_AGENT))
         await self._ready()
         vector = asyncio.ensure_future(self._embed.query([query]))
 
@@ -627,8 +633,8 @@ class AsyncMemory:
         records = self.storage.records
         wide = cfg.max_facts * 2 + cfg.max_episodes
         # The hits' records are only read here (the context holds copies of their text): shared.
-        def mine(where: Filter | None) -> Filter | None:  # no user named: the memories of no user
-            return where if user_id is not None else And((where, _NO_USER)) if where else _NO_USER
+        def mine(where: Filter | None) -> Filter | None:
+            return where if also is None else And((where, also)) if where else also
 
         pref_request = SearchRequest(
             query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
@@ -779,6 +785,7 @@ _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_A
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
+_NO_AGENT = Cond("agent_id", "eq", None)  # a user's memories shared by every agent
 
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:

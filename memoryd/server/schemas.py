@@ -208,10 +208,11 @@ class SearchRequest(_Body, _Scope):
 
 
 class ContextRequest(_Body):
-    """Body of ``POST /v1/context``: a memory block for the next prompt of ``user_id``."""
+    """Body of ``POST /v1/context``: a memory block for the next prompt of ``user_id`` (or of an
+    agent or a session of no user)."""
 
     query: str
-    user_id: str = Field(description="Whose memories.")
+    user_id: str | None = Field(None, description="Whose memories (or give agent_id or run_id).")
     agent_id: str | None = None
     run_id: str | None = Field(None, description="The current session: its recent turns are included.")
     token_budget: int | None = Field(

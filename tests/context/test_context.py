@@ -125,3 +125,24 @@ async def test_what_the_prompt_already_holds_uses_none_of_the_budget(rmem: Async
     assert not any(long_answer[:40] in i.text or "How do I bake" in i.text for i in told.items)
     kept = [f for f in facts if any(f in i.text for i in told.items)]
     assert len(kept) > len([f for f in facts if any(f in i.text for i in plain.items)]) and len(kept) == 4
+
+
+async def test_an_agent_of_a_user_sees_its_own_memories_and_the_users_shared_ones_not_other_agents(
+    rmem: AsyncMemory,
+) -> None:
+    await rmem.add(["My name is Ana.", "I am allergic to peanuts."], user_id="ana")  # no agent: shared
+    await rmem.add("I love sushi", user_id="ana", agent_id="travel-bot")
+    await rmem.add("Can you suggest a snack?", user_id="ana", agent_id="chef-bot", run_id="r1")
+    built = await rmem.context("a snack without peanuts?", user_id="ana", agent_id="chef-bot", run_id="r1")
+    assert "The user's name is Ana." in built.text and "allergic to peanuts" in built.text
+    assert "Can you suggest a snack?" in built.text
+    assert "sushi" not in built.text  # another agent's
+    alone = await rmem.context("suggest a snack", user_id="ana", agent_id="travel-bot")
+    assert "sushi" in alone.text and "snack" not in alone.text
+
+
+async def test_a_session_of_no_user_has_a_context_too(rmem: AsyncMemory) -> None:
+    await rmem.add(["I am planning a trip to Kyoto", "We fly in April"], run_id="s9")
+    await rmem.add("I am planning a trip to Oslo", user_id="ana", run_id="s9")  # a user's: not the run's
+    built = await rmem.context("when do we fly?", user_id=None, run_id="s9")
+    assert "We fly in April" in built.text and "Kyoto" in built.text and "Oslo" not in built.text

@@ -131,12 +131,17 @@ def test_context_and_users_over_http(tmp_path: Path, embedder: USEEmbedder) -> N
             assert c.get(f"/v1/memories/{item['id']}", params={"user_id": "ana"}).status_code == 200
         bad = c.post("/v1/context", json={"query": "x", "user_id": "ana", "token_budget": 0})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "token_budget"
+        c.post("/v1/memories", json={"messages": "We fly to Kyoto in April", "run_id": "trip"})
+        trip = c.post("/v1/context", json={"query": "when do we fly?", "run_id": "trip"})  # a session of no user
+        assert trip.status_code == 200 and "Kyoto" in trip.json()["text"]
+        unscoped = c.post("/v1/context", json={"query": "when do we fly?"})
+        assert unscoped.status_code == 422 and unscoped.json()["error"]["field"] == "user_id"
 
         users = c.get("/v1/users").json()["results"]
-        assert [(u["user_id"], u["memories"]) for u in users] == [("ana", 15), ("bob", 2)]
+        assert [(u["user_id"], u["memories"]) for u in users] == [("ana", 15), ("bob", 2), (None, 1)]
         gone = c.delete("/v1/users/ana")
         assert gone.status_code == 200 and gone.json() == {"deleted": 15, "user_id": "ana"}
-        assert [u["user_id"] for u in c.get("/v1/users").json()["results"]] == ["bob"]
+        assert [u["user_id"] for u in c.get("/v1/users").json()["results"]] == ["bob", None]
         left = c.get("/v1/memories", params={"user_id": "ana"}).json()
         assert left["total"] == 0
         hits = c.post("/v1/memories/search", json={"query": "sister", "user_id": "ana"}).json()
