@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse
 
 from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidInputError
-from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord
+from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, SearchHit
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.access import principal_of
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
@@ -197,7 +197,10 @@ async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str
 
 @router.post("/search", summary="Search memories (mem0)")
 async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
-    """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity."""
+    """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity.
+
+    Each hit's ``score`` is, as mem0's, its cosine similarity to the query: what ``threshold`` is
+    compared with (the order is memoryd's hybrid ranking, ``/v1/memories/search``'s score)."""
     scope, filters = _lift_scope(body.scope(), body.filters)
     ceiling = memory.settings.limits.max_limit
     if body.top_k is not None and not 1 <= body.top_k <= ceiling:  # even when limit is given
@@ -208,8 +211,14 @@ async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
         filters=filters,
         limit=body.limit if body.limit is not None else body.top_k,
         threshold=body.threshold,
+        explain=True,
     )
-    return {"results": [mem0_item(h.memory, h.score) for h in hits]}
+    return {"results": [mem0_item(h.memory, _similarity(h)) for h in hits]}
+
+
+def _similarity(hit: SearchHit) -> float:
+    cosine = (hit.explain or {}).get("dense_cosine")
+    return hit.score if cosine is None else float(cosine)
 
 
 @router.put("/memories/{memory_id}", summary="Update a memory (mem0)")

@@ -123,6 +123,9 @@ def test_mem0_search_options(client: httpx.Client) -> None:
         "/search", json={"query": "a blue car", "user_id": "alice", "threshold": 0.95}
     ).json()
     assert [h["memory"] for h in strict["results"]] == ["a blue car"]
+    # as mem0's, a hit's score is its similarity: every hit's is at least the threshold asked for
+    loose = client.post("/search", json={"query": "fruit", "user_id": "alice", "threshold": 0.05}).json()
+    assert len(loose["results"]) >= 3 and all(h["score"] >= 0.05 for h in loose["results"])
     filtered = client.post(
         "/search", json={"query": "apples", "user_id": "alice", "filters": {"kind": "vehicle"}}
     ).json()
