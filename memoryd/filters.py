@@ -189,8 +189,19 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
             raise InvalidFilterError(f"{where}: '{op}' takes a number, string or time", field=where)
         if op == "contains" and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
             raise InvalidFilterError(f"{where}: 'contains' takes a string or number", field=where)
+        if op == "contains" and field in TIME_FIELDS:  # a time is a number here: no text to look in
+            why = f"{where}: a time takes eq, ne, in, nin, gt, gte, lt or lte"
+            raise InvalidFilterError(why, field=where)
         value = _coerce(field, value, where)
+    if field == "kind" and op in ("eq", "ne", "in", "nin"):  # a misspelt kind would match nothing, silently
+        for kind in value if isinstance(value, list) else [value]:
+            if kind is not None and kind not in _KINDS:
+                why = f"{where}: no kind {kind!r}; kinds: {', '.join(_KINDS)}"
+                raise InvalidFilterError(why, field=where)
     return Cond(field, op, value)
+
+
+_KINDS = tuple(k.value for k in MemoryKind)
 
 
 def _coerce(field: str, value: Any, where: str) -> Any:

@@ -45,6 +45,11 @@ def test_parse_shapes() -> None:
         ({'we"ird': 1}, 'filters.we"ird'),
         ({"created_at": {"gt": "yesterday"}}, "filters.created_at.gt"),
         ({"a": {}}, "filters.a"),
+        # what could match nothing, silently: a kind that does not exist, text looked for in a time
+        ({"kind": "preferences"}, "filters.kind"),
+        ({"kind": "Preference"}, "filters.kind"),
+        ({"kind": {"in": ["fact", "facts"]}}, "filters.kind.in"),
+        ({"created_at": {"contains": "2026"}}, "filters.created_at.contains"),
     ],
 )
 def test_bad_filters_name_the_field(raw: object, field: str) -> None:
@@ -63,7 +68,7 @@ def test_depth_limit() -> None:
 
 
 _values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y", "Xy", "é"]), st.booleans(), st.none())
-_fields = st.sampled_from(["a", "b", "tags", "role", "kind"])
+_fields = st.sampled_from(["a", "b", "tags", "role", "run_id"])  # kind: its values are checked
 
 
 def _leaf() -> st.SearchStrategy[dict]:
