@@ -3,7 +3,7 @@
 Pure: :func:`build_context` takes the candidates that :meth:`AsyncMemory.context`
 gathered (profile, preferences, relevant memories, recent turns), removes
 duplicates (same id or same content hash, the first source listed wins; and a
-relevant past turn that a listed profile or preference item came from),
+relevant past turn that listed profile or preference items came from, unless it says more),
 chooses what fits the token budget and renders the text. Each line starts with
 a short id tag (``[1a2b3c4d]``) that maps to an item's full id, so the caller
 can cite or correct a memory.
@@ -27,6 +27,7 @@ from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
+from memoryd.text import tokenize
 
 __all__ = [
     "MIN_ITEM_TOKENS",
@@ -195,8 +196,13 @@ def _turn_order(candidates: Sequence[Candidate]) -> Callable[[Candidate], TurnKe
 def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
     seen_ids: set[str] = set()
     seen_hashes: set[str] = set()
-    # A past turn that a profile or preference item was distilled from says the same thing.
-    distilled = {s for c in candidates if c.section in (PROFILE, PREFERENCES) for s in c.memory.source_ids}
+    # A past turn that listed profile or preference items were distilled from says the same
+    # thing, unless it says more ("My name is Ana. I am allergic to peanuts.": the name only).
+    distilled: dict[str, set[str]] = {}
+    for c in candidates:
+        if c.section in (PROFILE, PREFERENCES):
+            for source in c.memory.source_ids:
+                distilled.setdefault(source, set()).update(tokenize(c.memory.text))
     out: list[Candidate] = []
     for c in candidates:
         if c.section not in SECTIONS:
@@ -206,9 +212,13 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
             continue
         seen_ids.add(m.id)
         seen_hashes.add(m.hash)
-        if c.section != RELEVANT or m.id not in distilled:
+        said = distilled.get(m.id) if c.section == RELEVANT else None
+        if said is None or len(set(tokenize(m.text)) - said) > _SAYS_MORE:
             out.append(c)
     return out
+
+
+_SAYS_MORE = 1  # words of a turn beyond what was distilled from it that say nothing new ("我叫安娜": 叫)
 
 
 def build_context(candidates: Sequence[Candidate], budget: int) -> Context:

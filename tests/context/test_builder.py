@@ -57,6 +57,20 @@ def test_duplicates_by_id_hash_and_source_are_listed_once() -> None:
     ]
 
 
+def test_a_turn_that_says_more_than_what_was_distilled_from_it_keeps_its_place() -> None:
+    both = record(1, "My name is Ana. I am allergic to peanuts.")
+    name = record(2, "The user's name is Ana.", MemoryKind.PROFILE, source_ids=(both.id,))
+    short = record(3, "我叫安娜")
+    zh = record(4, "用户的名字是安娜。", MemoryKind.PROFILE, source_ids=(short.id,))
+    ctx = build_context(
+        [Candidate(name, PROFILE), Candidate(zh, PROFILE), Candidate(both, RELEVANT, 0.8), Candidate(short, RELEVANT, 0.7)],
+        1000,
+    )
+    texts = [i.text for i in ctx.items]
+    assert any("allergic to peanuts" in t for t in texts)  # the allergy is nowhere else
+    assert not any(t.endswith("我叫安娜") for t in texts)  # the name only: said already
+
+
 def test_short_budget_keeps_profile_then_best_preferences_then_best_memories() -> None:
     profile = Candidate(record(1, "The user's name is Ana.", MemoryKind.PROFILE), PROFILE)
     prefs = [
