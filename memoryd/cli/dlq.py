@@ -2,7 +2,9 @@
 
 ``list`` shows each dead event with its error and attempts; ``replay`` puts
 them back on the stream as fresh first attempts (after a fix), ``--dry-run``
-showing what it would move; ``purge`` deletes them all.
+showing what it would move; ``purge`` deletes them all. A replay leaves in the DLQ
+a letter whose event id names another add now (reused after its status expired),
+and removes one whose event is done already; it reports both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.pipeline import build_queue
-from memoryd.pipeline.base import DeadLetter, EventQueue, is_entry_id
+from memoryd.pipeline.base import DeadLetter, EventQueue, Replayed, is_entry_id
 
 __all__ = ["app"]
 
@@ -113,11 +115,11 @@ def replay(
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
 
-    async def go() -> tuple[list[DeadLetter], list[str]]:
+    async def go() -> tuple[list[DeadLetter], Replayed]:
         queue = build_queue(settings.pipeline)
         try:
             letters = await _selected(queue, count, ids, "replayed")
-            moved = [] if dry_run else await queue.dlq_replay(letters)
+            moved = Replayed() if dry_run else await queue.dlq_replay(letters)
             return letters, moved
         finally:
             await queue.close()
@@ -129,12 +131,26 @@ def replay(
     doc: dict[str, Any] = {
         "dry_run": dry_run,
         "selected": [d.to_dict() for d in letters],
-        "replayed": len(moved),
-        "stream_ids": moved,
+        "replayed": len(moved.stream_ids),
+        "stream_ids": moved.stream_ids,
+        "conflicts": moved.conflicts,
+        "finished": moved.finished,
     }
     verb = "would replay" if dry_run else "replayed"
-    shown = len(letters) if dry_run else len(moved)
-    state.output.emit(doc, _table(letters), f"{verb} {shown} event(s) onto {settings.pipeline.ns}")
+    shown = len(letters) if dry_run else len(moved.stream_ids)
+    summary = f"{verb} {shown} event(s) onto {settings.pipeline.ns}"
+    if moved.conflicts:
+        summary += (
+            f"; [yellow]left {len(moved.conflicts)} in the DLQ[/yellow] ({', '.join(moved.conflicts)}): "
+            "their event id names another add now, which a replay would be taken for (replay them once that "
+            "add's status has expired, or add them again under ids of their own)"
+        )
+    if moved.finished:
+        summary += (
+            f"; removed {len(moved.finished)} ({', '.join(moved.finished)}) whose event is done already "
+            "(a worker that had stalled stored it after it was dead-lettered)"
+        )
+    state.output.emit(doc, _table(letters), summary)
 
 
 @app.command()

@@ -35,6 +35,7 @@ __all__ = [
     "EventRecord",
     "Outcome",
     "QueueStats",
+    "Replayed",
     "WorkQueue",
     "is_entry_id",
 ]
@@ -104,9 +105,10 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Begin:
-    """The answer to taking an event's lock."""
+    """The answer to taking an event's lock (``conflict``: the event's status record is another
+    add's, one that reused its id after its own status expired)."""
 
-    state: Literal["claimed", "duplicate", "busy"]
+    state: Literal["claimed", "duplicate", "busy", "conflict"]
     status: EventStatus | None = None  # the status found before
 
 
@@ -152,6 +154,18 @@ class DeadLetter:
             "stream_id": self.stream_id,
             "event": self.fields,
         }
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay of dead letters did: the new stream ids of the letters moved, and the DLQ ids
+    of those it did not move. ``conflicts`` stay in the DLQ: their event id names another add now
+    (it was reused after their status expired), which the replay would have been taken for and
+    dropped as a duplicate of; ``finished`` were removed: their event is done already."""
+
+    stream_ids: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -232,8 +246,11 @@ class WorkQueue(Protocol):
 
     async def move_due_retries(self, limit: int) -> int: ...
 
-    async def begin(self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int) -> list[Begin]:
-        """Take the lock of each ``(event_id, attempts, stream_id)``, unless it is finished."""
+    async def begin(
+        self, items: list[tuple[str, int, str, str]], consumer: str, lease_ms: int
+    ) -> list[Begin]:
+        """Take the lock of each ``(event_id, attempts, stream_id, digest)``, unless it is finished or
+        its status record is another add's (``digest`` "": not compared)."""
         ...
 
     async def finish(self, outcomes: list[Outcome], consumer: str, ttl_s: int) -> None: ...
@@ -269,7 +286,10 @@ class DeadLetters(Protocol):
 
     async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]: ...
 
-    async def dlq_replay(self, entries: list[DeadLetter]) -> list[str]: ...
+    async def dlq_replay(self, entries: list[DeadLetter]) -> Replayed:
+        """Put dead letters back on the stream as fresh first attempts (see :class:`Replayed`); an
+        entry another replay already moved is skipped."""
+        ...
 
     async def dlq_tail(self) -> tuple[int, str | None]:
         """How many dead letters there are, and the newest one's entry id."""

@@ -38,6 +38,7 @@ from memoryd.pipeline.base import (
     EventRecord,
     Outcome,
     QueueStats,
+    Replayed,
     is_entry_id,
 )
 from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
@@ -341,12 +342,12 @@ class RedisQueue:
             moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[_now_ms(), limit])
         return int(moved)
 
-    async def begin(self, items: list[tuple[str, int, str]], consumer: str, lease_ms: int) -> list[Begin]:
+    async def begin(
+        self, items: list[tuple[str, int, str, str]], consumer: str, lease_ms: int
+    ) -> list[Begin]:
         if not items:
             return []
-        keys = [
-            key for event_id, _, _ in items for key in (self.keys.status(event_id), self.keys.lock(event_id))
-        ]
+        keys = [key for item in items for key in (self.keys.status(item[0]), self.keys.lock(item[0]))]
         args: list[Any] = [consumer, lease_ms, _now_iso()]
         args += [value for item in items for value in item]
         with self._errors("lock events"):
@@ -490,12 +491,11 @@ class RedisQueue:
                 entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
         return [_dead_letter(i, f) for i, f in entries]
 
-    async def dlq_replay(self, entries: list[DeadLetter]) -> list[str]:
-        """Put dead letters back on the stream as fresh first attempts; returns their new ids.
-
-        An entry another replay already moved is skipped."""
+    async def dlq_replay(self, entries: list[DeadLetter]) -> Replayed:
+        """Put dead letters back on the stream as fresh first attempts (see :class:`Replayed`
+        and :data:`scripts.REPLAY`). An entry another replay already moved is skipped."""
         now = _now_iso()
-        out: list[str] = []
+        out = Replayed()
         with self._errors("replay dead letters"):
             for letter in entries:
                 event_id: str | None
@@ -510,9 +510,13 @@ class RedisQueue:
                 keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
                 record = [event_id or "", owner, digest, letter.fields.get("source", "external")]
                 args = [letter.dlq_id, now, "1" if event_id else "0", *record, *_flat(fields)]
-                new_id = await self._replay(keys=keys, args=args)
-                if new_id:
-                    out.append(str(new_id))
+                answer = await self._replay(keys=keys, args=args)
+                if answer[0] == "replayed":
+                    out.stream_ids.append(str(answer[1]))
+                elif answer[0] == "conflict":
+                    out.conflicts.append(letter.dlq_id)
+                elif answer[0] == "done":
+                    out.finished.append(letter.dlq_id)
         return out
 
     async def dlq_tail(self) -> tuple[int, str | None]:

@@ -46,15 +46,21 @@ return {1, id}
 
 # Take the processing lock of a batch of events, unless they are finished.
 # KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, then
-# event_id, attempts, stream_id of each event. Returns one {state, previous status} per event:
-# state is claimed, duplicate (done or dead-lettered) or busy (another worker holds the lock).
+# event_id, attempts, stream_id, digest of each event. Returns one {state, previous status} per
+# event: state is claimed, duplicate (done or dead-lettered), busy (another worker holds the lock)
+# or conflict: the status record keeps another add's digest (the id was reused after this event's
+# status expired), so this delivery is not that event, and must neither run as it nor be dropped
+# as its duplicate. A digest of '' (unknown) matches any.
 BEGIN = """
 local out = {}
 for i = 1, #KEYS / 2 do
   local status, lock = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 3 + 3 * (i - 1)
-  local st = redis.call('HGET', status, 'status')
-  if st == 'done' or st == 'dead_lettered' then
+  local base = 3 + 4 * (i - 1)
+  local known = redis.call('HMGET', status, 'status', 'digest')
+  local st, digest = known[1], known[2]
+  if digest and digest ~= '' and ARGV[base + 4] ~= '' and digest ~= ARGV[base + 4] then
+    out[i] = {'conflict', st or ''}
+  elseif st == 'done' or st == 'dead_lettered' then
     out[i] = {'duplicate', st}
   else
     local ok = redis.call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2])
@@ -81,7 +87,9 @@ return out
 #   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list)
 #   dead:  error (JSON text), fields (the dead-letter entry's field/value pairs, a list)
 # A delivery another worker acknowledged meanwhile is left alone, except that a result is
-# still recorded if none is: the store was written either way.
+# still recorded if none is: the store was written either way. If that other worker dead-lettered
+# it (this one stalled past its lease, then committed), its dead letter is withdrawn: the event is
+# done, and a replay of the letter would replace its result with an empty one.
 FINISH = """
 local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
 for i = 6, #ARGV do
@@ -94,10 +102,12 @@ for i = 6, #ARGV do
   if o.kind == 'ack' then
     counts.duplicates = counts.duplicates + acked
   elseif o.kind == 'done' then
-    if acked == 1 or redis.call('HGET', status, 'status') ~= 'done' then
+    local before = redis.call('HMGET', status, 'status', 'dlq_id')
+    if acked == 1 or before[1] ~= 'done' then
+      if before[1] == 'dead_lettered' and before[2] then redis.call('XDEL', KEYS[4], before[2]) end
       redis.call('HSET', status, 'status', 'done', 'result', o.result, 'finished_at', ARGV[3],
         'updated_at', ARGV[3], 'consumer', ARGV[2], 'attempts', o.attempts)
-      redis.call('HDEL', status, 'error', 'retry_at')
+      redis.call('HDEL', status, 'error', 'retry_at', 'dlq_id')
       redis.call('PEXPIRE', status, ARGV[4])
       counts.processed = counts.processed + 1
     end
@@ -138,10 +148,30 @@ return #due
 
 # Move one dead letter back to the stream, once. KEYS: dlq, stream, status, stats.
 # ARGV: dlq_id, now, has_event, event_id, owner, digest, source, then the entry's field/value
-# pairs. Returns the new id or false. A status record that expired meanwhile is made whole again
-# (event id, owner, digest, source), so its user can look the event up and retry its add.
+# pairs. Returns {'replayed', new id}; {'gone'} when the letter is no longer there (replayed or
+# purged already); {'conflict'} when the event's status record is another add's (the id was
+# reused after this event's status expired: replayed, this event would be taken for that one's
+# duplicate and dropped), the letter left where it is; {'done'} when the event is done already
+# (a stalled worker committed it after it was dead-lettered): the letter is removed, its status
+# left alone, since replaying it would replace the result with an empty one. A status record
+# that expired meanwhile is made whole again (event id, owner, digest, source), so its user can
+# look the event up and retry its add. The owner is compared too when the letter's digest is
+# unknown (a letter this code cannot decode), and neither is when the record keeps no digest
+# (an event an external producer added without one).
 REPLAY = """
-if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'gone'} end
+if ARGV[3] == '1' then
+  local known = redis.call('HMGET', KEYS[3], 'status', 'owner', 'digest')
+  local st, owner, digest = known[1], known[2] or '', known[3]
+  if digest and digest ~= '' and ((ARGV[6] ~= '' and digest ~= ARGV[6]) or owner ~= ARGV[5]) then
+    return {'conflict'}
+  end
+  if st == 'done' then
+    redis.call('XDEL', KEYS[1], ARGV[1])
+    return {'done'}
+  end
+end
+redis.call('XDEL', KEYS[1], ARGV[1])
 local fields = {}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
@@ -156,7 +186,7 @@ if ARGV[3] == '1' then
   redis.call('PEXPIRE', KEYS[3], __KEEP_MS__)  -- queued again: kept long, until it ends
 end
 redis.call('HINCRBY', KEYS[4], 'replayed', 1)
-return id
+return {'replayed', id}
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Refresh the leases this worker still holds. KEYS: stream, then one lock key per entry.

@@ -9,8 +9,10 @@ One loop, one batch at a time:
 2. take each event's lock (``SET NX`` with a lease, refreshed while it works), and
    then the lock of each user the batch adds for (:meth:`Worker._hold_owners`);
    an event already done or dead-lettered is a duplicate delivery: acknowledged
-   and counted, nothing else. An event over ``max_attempts`` deliveries (its
-   workers kept dying) goes to the dead-letter stream.
+   and counted, nothing else. One whose id names another add now (its status record
+   keeps that add's digest: the id was reused after this event's status expired) is
+   dead-lettered as a conflict, so it is neither lost nor run as that add. An event
+   over ``max_attempts`` deliveries (its workers kept dying) goes to the dead-letter stream.
 3. validate each event, then group them (:mod:`memoryd.pipeline.batching`) and
    call :meth:`AsyncMemory.add` once per group; with a
    :class:`~memoryd.pipeline.prefetch.PrefetchEmbedder` the texts of all groups
@@ -49,12 +51,19 @@ import signal
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
-from memoryd.errors import EventAppliedError, EventErasedError, InvalidInputError, MemorydError, StorageError
+from memoryd.errors import (
+    ConflictError,
+    EventAppliedError,
+    EventErasedError,
+    InvalidInputError,
+    MemorydError,
+    StorageError,
+)
 from memoryd.ingest.inputs import normalise_add
 from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
@@ -299,7 +308,7 @@ class Worker:
         self.report.batches += 1
         outcomes: list[Outcome] = []
         candidates: list[Job] = []
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # event id -> the digest of its add
         for d in deliveries:
             if not d.fields:  # an entry deleted while pending
                 outcomes.append(Outcome("ack", d))
@@ -314,10 +323,13 @@ class Worker:
                 unreadable = InvalidInputError(why, field="event")
                 outcomes.append(self._dead(d, readable_event_id(d.fields), unreadable, d.deliveries))
                 continue
-            if event.event_id in seen:  # the same event twice in one batch
-                outcomes.append(Outcome("ack", d))
+            digest = event.payload.digest()
+            if event.event_id in seen:  # the same event twice in one batch, or another add under its id
+                same = seen[event.event_id] == digest
+                attempts = event.attempt + d.deliveries - 1
+                outcomes.append(Outcome("ack", d) if same else self._conflict(d, event, attempts))
                 continue
-            seen.add(event.event_id)
+            seen[event.event_id] = digest
             # One over pipeline.max_attempts goes on to the store's record first (its last worker may
             # have applied it before dying), and is dead-lettered there if it was not applied.
             candidates.append(Job(d, event, event.attempt + d.deliveries - 1))
@@ -450,12 +462,16 @@ class Worker:
     async def _lock(self, candidates: list[Job], outcomes: list[Outcome]) -> list[Job]:
         if not candidates:
             return []
-        items = [(j.event.event_id, j.attempts, j.delivery.stream_id) for j in candidates]
+        items = [
+            (j.event.event_id, j.attempts, j.delivery.stream_id, j.event.payload.digest()) for j in candidates
+        ]
         answers = await self.queue.begin(items, self.consumer, self.lease_ms)
         jobs = []
         for job, answer in zip(candidates, answers):
             if answer.state == "claimed":
                 jobs.append(job)
+            elif answer.state == "conflict":
+                outcomes.append(self._conflict(job.delivery, job.event, job.attempts))
             elif answer.state == "duplicate":
                 log.info("event %s: duplicate delivery (already %s)", job.event.event_id, answer.status)
                 outcomes.append(Outcome("ack", job.delivery, event_id=job.event.event_id))
@@ -558,6 +574,19 @@ class Worker:
             f"stalled); attempt {job.attempts} is over pipeline.max_attempts ({self.config.max_attempts})"
         )
         return self._dead(d, job.event.event_id, gave_up, job.attempts)
+
+    def _conflict(self, d: Delivery, event: PipelineEvent, attempts: int) -> Outcome:
+        """Dead-lettered, not dropped: the event's id names another add now (its status record keeps
+        that add's digest: the id was reused after this event's status expired), so this delivery
+        is neither that add nor a duplicate of it. Its status record, the other add's, is left alone."""
+        conflict = ConflictError(
+            f"event id {event.event_id!r} names another add now (its body or user differs from this "
+            "event's): not processed, so as not to be taken for it; replay this dead letter once that "
+            "event's status has expired, or add it again under an id of its own",
+            field="event_id",
+        )
+        dead = self._dead(d, event.event_id, conflict, attempts)
+        return replace(dead, event_id=None)
 
     @staticmethod
     def _skipped(job: Job, why: str) -> Outcome:

@@ -133,7 +133,7 @@ async def test_a_dead_letter_replayed_after_its_status_expired_is_its_users_agai
         assert (await burst(short, embedder)).dead_lettered == 2
         await wait_until(lambda: _expired(queue, "chat-42", "chat-7"), timeout=10, what="statuses expiring")
 
-        assert len(await queue.dlq_replay(await queue.dlq_list(10))) == 2
+        assert len((await queue.dlq_replay(await queue.dlq_list(10))).stream_ids) == 2
         record = await pipeline.event("chat-42", user_id="ana")  # what ana's user key asks
         assert record.status is EventStatus.QUEUED and record.source == "api"
         assert (await pipeline.event("chat-7", user_id="bo")).status is EventStatus.QUEUED
@@ -164,7 +164,7 @@ async def test_a_stalled_workers_keepalive_leaves_an_entry_another_worker_reclai
         assert (await queue.enqueue(PipelineEvent(f"k-{n}", turn("ana", n)))).created
     await queue.ensure_group()
     mine, taken = await queue.read("a", 2, None)
-    begun = await queue.begin([("k-0", 1, mine.stream_id), ("k-1", 1, taken.stream_id)], "a", 60_000)
+    begun = await queue.begin([("k-0", 1, mine.stream_id, ""), ("k-1", 1, taken.stream_id, "")], "a", 60_000)
     assert [b.state for b in begun] == ["claimed", "claimed"]
     # Worker a stalls: k-1's lease runs out, and worker b reclaims its entry and takes its lock.
     await queue.client.xclaim(queue.keys.stream, queue.config.group, "b", 0, [taken.stream_id], justid=True)

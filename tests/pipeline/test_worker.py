@@ -126,8 +126,8 @@ async def test_poison_events_reach_the_dlq_with_their_error_and_replay_after_a_f
         assert (await queue.stats()).dlq_size == 4
 
         # The fix: workers with the default limit. Replay that one event.
-        moved = await queue.dlq_replay([letters["long-1"]])
-        assert len(moved) == 1 and await queue.dlq_replay([letters["long-1"]]) == []  # only once
+        moved = (await queue.dlq_replay([letters["long-1"]])).stream_ids
+        assert len(moved) == 1 and (await queue.dlq_replay([letters["long-1"]])).stream_ids == []  # only once
         assert (await pipeline.event("long-1")).status is EventStatus.QUEUED
         report = await burst(psettings, embedder, "fixed")
         assert (report.processed, report.dead_lettered) == (1, 0)
@@ -185,7 +185,7 @@ async def test_a_worker_that_dies_after_committing_leaves_nothing_twice_in_the_s
         # The worker that dies: it takes the events, locks them, commits them, and is gone before
         # recording anything or acknowledging (a SIGKILL between commit and XACK).
         taken = await queue.read("ghost", 10, None)
-        items = [(e.event_id, 1, d.stream_id) for e, d in zip(events, taken)]
+        items = [(e.event_id, 1, d.stream_id, "") for e, d in zip(events, taken)]
         assert [b.state for b in await queue.begin(items, "ghost", 300)] == ["claimed"] * 3
         async with AsyncMemory(settings, embedder=embedder) as ghost:
             for n, u in enumerate(["ana", "bo", "ana"]):

@@ -125,7 +125,7 @@ async def test_a_dead_letter_this_code_cannot_read_is_replayed_with_its_status_r
     (letter,) = await queue.dlq_list(10)
     assert (await queue.status("chat-42")).status is EventStatus.DEAD_LETTERED  # type: ignore[union-attr]
 
-    (new_id,) = await queue.dlq_replay([letter])  # run by code that cannot read it either
+    (new_id,) = (await queue.dlq_replay([letter])).stream_ids  # run by code that cannot read it either
     record = await queue.status("chat-42")
     assert record is not None and record.status is EventStatus.QUEUED and record.stream_id == new_id
     ((_, fields),) = await queue.client.xrange(queue.keys.stream, new_id, new_id)  # type: ignore[attr-defined]
@@ -168,7 +168,7 @@ async def test_payload_fields_of_a_newer_version_survive_a_retry_and_a_replay(
         assert (retry["v"], retry["trace_id"], retry["attempt"]) == (next_version, "t-1", "2")
 
         (letter,) = await queue.dlq_list(10)
-        (new_id,) = await queue.dlq_replay([letter])
+        (new_id,) = (await queue.dlq_replay([letter])).stream_ids
         ((_, replayed),) = await client.xrange(queue.keys.stream, new_id, new_id)
         assert json.loads(replayed["payload"])["priority"] == "high"
         assert json.loads(replayed["payload"])["mode"] == "fine"

@@ -1,0 +1,144 @@
+"""Races around one event, against a real Redis and a real store: an event id reused while its
+dead letter waits, a worker that commits after another dead-lettered its event, an owner lock
+taken while Redis fails, a write-back whose answer was lost, deliveries lost to dead workers,
+and the heartbeats of another consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from memoryd import Settings
+from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import BackendUnavailableError
+from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
+from memoryd.pipeline.local_redis import LocalRedis
+from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.helpers import burst, producer, stored, wait_until, worker_over
+
+BEES = AddPayload([{"role": "user", "content": "I keep bees in the garden"}], user_id="ana")
+LISBON = AddPayload([{"role": "user", "content": "My sister lives in Lisbon"}], user_id="ana")
+
+
+class Switched:
+    """The real embedder behind switches: ``failing`` (a remote one that is down), ``gate`` (cleared:
+    each call waits for it, as a worker stalled in a long call does; ``waiting`` says one is)."""
+
+    def __init__(self, inner: USEEmbedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.failing = False
+        self.gate, self.waiting = threading.Event(), threading.Event()
+        self.gate.set()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.failing:
+            raise BackendUnavailableError("embedder 'switched' is unreachable")
+        self.waiting.set()
+        self.gate.wait(30)
+        return self.inner.embed(texts)
+
+
+def _expired(queue: EventQueue, event_id: str) -> Callable[[], object]:
+    async def check() -> bool:
+        return await queue.status(event_id) is None
+
+    return check
+
+
+async def test_a_dead_letter_whose_event_id_was_reused_is_kept_until_it_can_be_replayed_as_itself(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, max_attempts=1, result_ttl_s=1)
+    down = Switched(embedder)
+    async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, down) as worker:
+        queue = pipeline.queue
+        assert (await pipeline.submit_add(memory, BEES, event_id="chat-1")).accepted
+        down.failing = True
+        await worker.process(await worker.queue.read(worker.consumer, 10, None))
+        (letter,) = await queue.dlq_list(10)
+        await wait_until(_expired(queue, "chat-1"), timeout=10, what="the dead letter's status to expire")
+        assert (await pipeline.submit_add(memory, LISBON, event_id="chat-1")).accepted  # another add, same id
+
+        replayed = await queue.dlq_replay([letter])  # would be taken for the Lisbon add, and dropped
+        assert [d.dlq_id for d in await queue.dlq_list(10)] == [letter.dlq_id]  # so it stays
+        assert (replayed.stream_ids, replayed.conflicts, replayed.finished) == ([], [letter.dlq_id], [])
+        record = await queue.status("chat-1")
+        assert record is not None and record.digest == LISBON.digest() and record.status is EventStatus.QUEUED
+        report = await burst(settings, embedder)
+        assert (report.processed, report.duplicates, report.dead_lettered) == (1, 0, 0)
+
+        await wait_until(_expired(queue, "chat-1"), timeout=10, what="the Lisbon add's status to expire")
+        assert len((await queue.dlq_replay([letter])).stream_ids) == 1  # now it is itself again
+        assert (await burst(settings, embedder)).processed == 1
+        record = await queue.status("chat-1")
+        assert record is not None and record.status is EventStatus.DONE and record.digest == BEES.digest()
+    assert stored(settings.storage.path) == {
+        ("ana", "My sister lives in Lisbon"): 1,
+        ("ana", "I keep bees in the garden"): 1,
+    }
+
+
+async def test_a_delivery_of_another_add_under_a_known_event_id_is_dead_lettered_not_dropped(
+    psettings: Settings, embedder: USEEmbedder, queue: EventQueue
+) -> None:
+    client = queue.client  # type: ignore[attr-defined]
+    async with producer(psettings, embedder) as (pipeline, memory):
+        assert (await pipeline.submit_add(memory, LISBON, event_id="chat-1")).accepted
+        assert (await burst(psettings, embedder)).processed == 1
+        # Entries of another add under a known id (an external producer's, or one a replay moved back
+        # before replays compared digests): after the first add ended, and right after it in one batch.
+        await client.xadd(queue.keys.stream, PipelineEvent("chat-1", BEES).to_fields())
+        await client.xadd(queue.keys.stream, PipelineEvent("raw-0", LISBON).to_fields())
+        await client.xadd(queue.keys.stream, PipelineEvent("raw-0", BEES).to_fields())
+        report = await burst(psettings, embedder)
+        assert (report.processed, report.duplicates, report.dead_lettered) == (1, 0, 2)
+        record = await pipeline.event("chat-1")
+        assert record.status is EventStatus.DONE and record.result and record.result["results"]
+        letters = await queue.dlq_list(10)
+        assert sorted(d.event_id or "" for d in letters) == ["chat-1", "raw-0"]
+        assert {d.error["code"] for d in letters} == {"conflict"}
+        assert all(json.loads(d.fields["payload"]) == json.loads(BEES.to_json()) for d in letters)
+
+
+async def test_an_event_dead_lettered_while_a_stalled_worker_commits_it_ends_done_and_leaves_the_dlq(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, max_attempts=1)
+    stalled = Switched(embedder)
+    async with (
+        producer(settings, embedder) as (pipeline, memory),
+        worker_over(settings, stalled, "A") as a,
+        worker_over(settings, embedder, "B") as b,
+    ):
+        queue = pipeline.queue
+        await pipeline.submit_add(memory, BEES, event_id="ev-1")
+        stalled.gate.clear()
+        running = asyncio.create_task(a.process(await a.queue.read("A", 10, None)))
+        try:
+            await asyncio.to_thread(stalled.waiting.wait, 30)  # A holds it, stuck in its embedding call
+            await asyncio.sleep(settings.pipeline.claim_idle_ms / 1000 + 0.2)  # A's lease runs out
+            await b.process(await b.queue.claim_idle("B", settings.pipeline.claim_idle_ms, 10))
+            assert (await pipeline.event("ev-1")).status is EventStatus.DEAD_LETTERED  # over max_attempts
+            (letter,) = await queue.dlq_list(10)
+        finally:
+            stalled.gate.set()
+        await running  # A commits, then records done
+        record = await pipeline.event("ev-1")
+        assert record.status is EventStatus.DONE and record.result and record.result["results"]
+        assert record.dlq_id is None and await queue.dlq_list(10) == []
+
+        # Such a letter left behind (by an older version): a replay removes it, the result stays.
+        client = queue.client  # type: ignore[attr-defined]
+        await client.xadd(queue.keys.dlq, {**letter.fields, "dlq_attempts": "2"})
+        (stale,) = await queue.dlq_list(10)
+        length = await client.xlen(queue.keys.stream)
+        replayed = await queue.dlq_replay([stale])
+        assert (replayed.stream_ids, replayed.finished) == ([], [stale.dlq_id])
+        assert await queue.dlq_list(10) == [] and await client.xlen(queue.keys.stream) == length
+        assert (await pipeline.event("ev-1")).result == record.result
+    assert stored(settings.storage.path) == {("ana", "I keep bees in the garden"): 1}
