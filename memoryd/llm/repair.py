@@ -21,7 +21,8 @@ schema may prefer a later one with content to an empty first (a model that echoe
 the format first: "in the format {"facts": []}. Answer: {...}").
 
 A rebuild that had to place a token touching the string before it (no space or
-comma between), or a bare word after it, is ``doubtful``: that is what a quote inside
+comma between), a bare word after it, or a string after it with a space at the side they
+meet (``"The film " "Up"``), is ``doubtful``: that is what a quote inside
 a string left unescaped looks like (``"Alice is "not" a vegetarian"`` rebuilds to ``{"text": "Alice is ",
 "not": " a vegetarian"}``, ``'Alice's sister'`` to ``"Alice"``), and the text it
 yields is not what the model meant. Callers should ask again rather than use it.
@@ -208,6 +209,7 @@ class _Frame:
     count: int = 0  # complete items so far
     item_pos: int = 0  # where the current item (with its leading comma) starts in the output
     string_end: int = -1  # where its last string item or value ended in the text (-1: a comma since)
+    string_spaced: bool = False  # and whether that string ended with a space ("He said ")
 
 
 def _string(text: str, i: int, quote: str) -> tuple[str | None, int]:
@@ -313,9 +315,14 @@ def _rebuild(text: str, start: int) -> tuple[Any, int | None, bool]:
         # 'Alice's…'), or a bare word after it ("Alice said " hi there"): that string's closing
         # quote was one inside it, left unescaped.
         doubtful = doubtful or at == top.string_end or (word and top.string_end >= 0)
+        # Or a string after it, no comma between, where either one has a space at that side ("The
+        # film " "Up" " was great"): what "The film "Up" was great" becomes with spaces around.
+        if end is not None and top.string_end >= 0 and (top.string_spaced or token[1:2].isspace()):
+            doubtful = True
         value = top.kind == "[" or top.state != "key"  # an item or a value (not a key)
         _put(out, top, token, key_form)
         top.string_end = end if end is not None and value else -1
+        top.string_spaced = end is not None and token[-2:-1].isspace()
 
     while i < n and stack:
         ch = text[i]

@@ -178,6 +178,7 @@ def test_a_missing_comma_is_repaired_but_a_quote_left_in_a_string_is_doubtful() 
     broken_ones = (
         '{"text": "Alice is "not" a vegetarian"}', "{'text': 'Alice's sister'}", '["He said "hi""]',
         '{"text": "Alice said " hi there", "k": 1}',  # a bare word after the string, a space between
+        '{"text": "The film " "Up" " was great"}', '["She named it " "Biscuit"]',  # quotes with spaces
     )  # fmt: skip
     for broken in broken_ones:
         assert parse_json(broken).doubtful, broken
