@@ -393,18 +393,28 @@ class Worker:
             return wanted
         first = got.index(False)
         held, extra = wanted[:first], [o for o, ok in zip(wanted[first:], got[first:], strict=True) if ok]
-        await self.queue.release_owners(extra, self.consumer)  # never hold a later one while waiting
-        self._owners.update(held)
-        for owner in wanted[first:]:
-            deadline = time.monotonic() + self.lease_ms / 1000
-            while not (await self.queue.hold_owners([owner], self.consumer, self.lease_ms))[0]:
-                if time.monotonic() >= deadline:
-                    log.warning("worker %s: owner %s busy a whole lease; adding anyway", self.consumer, owner)
-                    break
-                await asyncio.sleep(OWNER_POLL_S)
-            else:
-                held.append(owner)
-                self._owners.add(owner)
+        # Whatever fails from here (Redis, a cancel), no lock taken may stay behind: the caller gets
+        # no list to let go of, and the heartbeat would keep re-taking those in self._owners for good.
+        try:
+            await self.queue.release_owners(extra, self.consumer)  # never hold a later one while waiting
+            self._owners.update(held)
+            for owner in wanted[first:]:
+                deadline = time.monotonic() + self.lease_ms / 1000
+                while not (await self.queue.hold_owners([owner], self.consumer, self.lease_ms))[0]:
+                    if time.monotonic() >= deadline:
+                        log.warning(
+                            "worker %s: owner %s busy a whole lease; adding anyway", self.consumer, owner
+                        )
+                        break
+                    await asyncio.sleep(OWNER_POLL_S)
+                else:
+                    held.append(owner)
+                    self._owners.add(owner)
+        except BaseException:
+            self._owners.difference_update(wanted)
+            with contextlib.suppress(StorageError):  # else they expire with their lease
+                await self.queue.release_owners(wanted, self.consumer)
+            raise
         return held
 
     async def _run_plans(

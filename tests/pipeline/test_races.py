@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
-from memoryd.errors import BackendUnavailableError
+from memoryd.errors import BackendUnavailableError, StorageError
 from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.pipeline.conftest import pipeline_settings
@@ -142,3 +143,24 @@ async def test_an_event_dead_lettered_while_a_stalled_worker_commits_it_ends_don
         assert await queue.dlq_list(10) == [] and await client.xlen(queue.keys.stream) == length
         assert (await pipeline.event("ev-1")).result == record.result
     assert stored(settings.storage.path) == {("ana", "I keep bees in the garden"): 1}
+
+
+async def test_owner_locks_taken_before_a_redis_error_are_let_go(
+    psettings: Settings, embedder: USEEmbedder, queue: EventQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amy, zed = "default:user:amy", "default:user:zed"
+    await queue.client.set(queue.keys.owner(zed), "other", px=60_000)  # type: ignore[attr-defined]
+    async with worker_over(psettings, embedder, "A") as worker:
+        hold = worker.queue.hold_owners
+
+        async def failing(owners: list[str], consumer: str, lease_ms: int) -> list[bool]:
+            if owners == [zed]:  # while it waits for zed, Redis fails
+                raise StorageError("Redis at x is unreachable (ConnectionError) trying to lock owners")
+            return await hold(owners, consumer, lease_ms)
+
+        monkeypatch.setattr(worker.queue, "hold_owners", failing)
+        with pytest.raises(StorageError):
+            await worker._hold_owners([zed, amy])
+        assert worker._owners == set()  # the heartbeat would take them again for good
+        assert await queue.client.get(queue.keys.owner(amy)) is None  # type: ignore[attr-defined]
+        assert await queue.client.get(queue.keys.owner(zed)) == "other"  # type: ignore[attr-defined]
