@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
-from memoryd.pipeline.events import AddPayload
+from memoryd.pipeline.events import AddPayload, new_event_id
 
 __all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Turn", "WriteBack"]
 
@@ -219,13 +219,16 @@ class WriteBack:
         retry = all(r for _, r in batch)
         key = conversation.key
         who = {"user_id": key.user_id, "run_id": key.session_id}
+        # One event id for every try: a try whose answer was lost (Redis took the event, then timed
+        # out) is then recognised by the retry, not queued a second time under a new id.
+        event_id = new_event_id()
         self.counts["batches"] += 1
         for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
             try:
                 if conversation.pipeline is not None:
                     payload = AddPayload(messages, metadata=metadata, **who)
                     submission = await conversation.pipeline.submit_add(
-                        conversation.memory, payload, source="gateway"
+                        conversation.memory, payload, event_id=event_id, source="gateway"
                     )
                     self.counts["queued" if submission.pipeline == "queued" else "stored"] += len(batch)
                 else:

@@ -17,7 +17,10 @@ import pytest
 from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import BackendUnavailableError, StorageError
+from memoryd.gateway import writeback
+from memoryd.gateway.writeback import Turn, WriteBack
 from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
+from memoryd.pipeline import producer as producer_module
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, wait_until, worker_over
@@ -164,3 +167,35 @@ async def test_owner_locks_taken_before_a_redis_error_are_let_go(
         assert worker._owners == set()  # the heartbeat would take them again for good
         assert await queue.client.get(queue.keys.owner(amy)) is None  # type: ignore[attr-defined]
         assert await queue.client.get(queue.keys.owner(zed)) == "other"  # type: ignore[attr-defined]
+
+
+async def test_a_write_back_retried_after_a_lost_answer_keeps_its_event_id(
+    tmp_path: Path,
+    redis_server: LocalRedis,
+    prefix: str,
+    embedder: USEEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, on_unavailable="reject")
+    monkeypatch.setattr(writeback, "RETRIES", (0.01, 0.01))
+    monkeypatch.setattr(producer_module, "RETRY_AFTER_S", 0.0)
+    async with producer(settings, embedder) as (pipeline, memory):
+        enqueue, ids = pipeline.queue.enqueue, []
+
+        async def late(event: PipelineEvent) -> object:
+            answer = await enqueue(event)  # Redis takes it...
+            ids.append(event.event_id)
+            if len(ids) == 1:  # ...but its first answer never arrives
+                raise StorageError("Redis at x is unreachable (TimeoutError: Timeout reading from socket)")
+            return answer
+
+        monkeypatch.setattr(pipeline.queue, "enqueue", late)
+        wb = WriteBack(settings.limits)
+        wb.schedule(memory, pipeline, Turn("ana", "s1", "Where do I keep my bees?", "In the garden.", "gpt"))
+        await wb.drain(30)
+        assert len(ids) == 2 and ids[0] == ids[1]
+        assert wb.counts["queued"] == 1 and wb.counts["failed"] == 0
+        assert (await pipeline.queue.stats()).stream_length == 1
+        report = await burst(settings, embedder)
+        assert (report.processed, report.duplicates) == (1, 0)
+    assert set(stored(settings.storage.path).values()) == {1}
