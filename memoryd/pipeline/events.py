@@ -251,9 +251,11 @@ class PipelineEvent:
             payload_extra=payload_extra,
         )
 
-    def retried(self, error: dict[str, Any]) -> PipelineEvent:
-        """The same event for its next attempt."""
-        return replace(self, attempt=self.attempt + 1, last_error=error)
+    def retried(self, error: dict[str, Any], attempt: int) -> PipelineEvent:
+        """The same event for its next attempt, number ``attempt``: the worker counts deliveries lost
+        to dead workers too (``self.attempt + 1`` would forget them, and let an event be delivered
+        more than ``pipeline.max_attempts`` times)."""
+        return replace(self, attempt=attempt, last_error=error)
 
     def replayed(self, dlq_id: str) -> PipelineEvent:
         """The event as replayed from the dead-letter stream: a fresh first attempt."""

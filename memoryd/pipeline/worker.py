@@ -619,7 +619,7 @@ class Worker:
             "retry",
             job.delivery,
             event_id=job.event.event_id,
-            event=job.event.retried(error),
+            event=job.event.retried(error, job.attempts + 1),
             due_ms=int(time.time() * 1000) + delay,
             error=error,
             attempts=job.attempts,

@@ -38,7 +38,7 @@ def test_an_event_round_trips_through_stream_fields() -> None:
     assert fields["v"] == str(SCHEMA_VERSION) and fields["attempt"] == "1"
     back = PipelineEvent.from_fields(fields)
     assert back.payload == event.payload and back.event_id == "ev-1" and back.created_at == event.created_at
-    retried = back.retried({"code": "x"})
+    retried = back.retried({"code": "x"}, 2)
     assert retried.attempt == 2 and PipelineEvent.from_fields(retried.to_fields()).last_error == {"code": "x"}
     replayed = retried.replayed("1-0")
     assert (replayed.attempt, replayed.last_error, replayed.replayed_from) == (1, None, "1-0")
@@ -50,8 +50,8 @@ def test_a_worker_reads_the_next_version_and_keeps_its_new_fields() -> None:
     newer["payload"] = json.dumps({"messages": "hello", "user_id": "ana", "tone": "warm"})
     event = PipelineEvent.from_fields(newer)
     assert event.payload.messages == "hello" and event.extra == {"priority": "high"}
-    assert event.retried({}).to_fields()["priority"] == "high"  # carried along on retry
-    for again in (event.retried({}), event.replayed("1-0")):  # the payload's new fields too
+    assert event.retried({}, 2).to_fields()["priority"] == "high"  # carried along on retry
+    for again in (event.retried({}, 2), event.replayed("1-0")):  # the payload's new fields too
         assert json.loads(again.to_fields()["payload"])["tone"] == "warm"
         assert PipelineEvent.from_fields(again.to_fields()).payload == event.payload
 

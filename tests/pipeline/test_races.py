@@ -199,3 +199,28 @@ async def test_a_write_back_retried_after_a_lost_answer_keeps_its_event_id(
         report = await burst(settings, embedder)
         assert (report.processed, report.duplicates) == (1, 0)
     assert set(stored(settings.storage.path).values()) == {1}
+
+
+async def test_a_delivery_lost_to_a_dead_worker_counts_toward_max_attempts(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, max_attempts=3)
+    down = Switched(embedder)
+    down.failing = True
+    async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, down) as worker:
+        queue = pipeline.queue
+        await pipeline.submit_add(memory, BEES, event_id="ev-1")
+        assert len(await queue.read("dead", 10, None)) == 1  # delivery 1: its worker dies
+        await worker.process(await worker.queue.claim_idle(worker.consumer, 0, 10))  # delivery 2 fails
+        record = await pipeline.event("ev-1")
+        assert record.status is EventStatus.FAILED and record.attempts == 2
+        client = queue.client  # type: ignore[attr-defined]
+        (member,) = await client.zrange(queue.keys.retry, 0, -1)
+        flat = json.loads(member)
+        assert dict(zip(flat[::2], flat[1::2]))["attempt"] == "3"  # the 3rd delivery, not the 2nd again
+        await client.zadd(queue.keys.retry, {member: 0})  # due now
+        await queue.move_due_retries(10)
+        await worker.process(await worker.queue.read(worker.consumer, 10, None))  # delivery 3 fails too
+        record = await pipeline.event("ev-1")
+        assert record.status is EventStatus.DEAD_LETTERED and record.attempts == 3
+        assert [d.attempts for d in await queue.dlq_list(10)] == [3]
