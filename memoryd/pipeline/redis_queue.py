@@ -249,9 +249,8 @@ class RedisQueue:
                     raise value
             workers: list[dict[str, Any]] = []
             if alive:
-                for raw in await self.client.hmget(self.keys.workers_info, alive):
-                    if raw:
-                        workers.append(json.loads(raw))
+                raws = await self.client.hmget(self.keys.workers_info, alive)
+                workers = self._of_group(raws)
         group = self._group_info(groups)
         lag, pending = group.get("lag"), int(group.get("pending", 0))
         if lag is None and self.config.delete_acked and "pending" in group:
@@ -445,13 +444,21 @@ class RedisQueue:
                 await self.client.hdel(self.keys.workers_info, *stale)
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
-        """Live workers' last heartbeats (or only ``consumer``'s)."""
+        """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group."""
         with self._errors("read heartbeats"):
             names = await self.client.zrangebyscore(self.keys.workers, _now_ms(), "+inf")
             if consumer is not None:
                 names = [n for n in names if n == consumer]
             raw = await self.client.hmget(self.keys.workers_info, names) if names else []
-        return [json.loads(r) for r in raw if r]
+        return self._of_group(raw)
+
+    def _of_group(self, raws: list[str | None]) -> list[dict[str, Any]]:
+        """The heartbeats of ``pipeline.group``'s workers: the workers of every group consuming the
+        stream write theirs side by side, and one of another group processes none of this one's events
+        (a heartbeat naming no group counts for every one)."""
+        infos = [json.loads(r) for r in raws if r]
+        group = self.config.group
+        return [w for w in infos if isinstance(w, dict) and w.get("group", group) == group]
 
     async def leave(self, consumer: str) -> None:
         """Forget this worker: its heartbeat, and its group membership if it holds nothing."""

@@ -19,10 +19,10 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import BackendUnavailableError, StorageError
 from memoryd.gateway import writeback
 from memoryd.gateway.writeback import Turn, WriteBack
-from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
+from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent, build_queue
 from memoryd.pipeline import producer as producer_module
 from memoryd.pipeline.local_redis import LocalRedis
-from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.conftest import PipelineCli, doc, pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, wait_until, worker_over
 
 BEES = AddPayload([{"role": "user", "content": "I keep bees in the garden"}], user_id="ana")
@@ -224,3 +224,24 @@ async def test_a_delivery_lost_to_a_dead_worker_counts_toward_max_attempts(
         record = await pipeline.event("ev-1")
         assert record.status is EventStatus.DEAD_LETTERED and record.attempts == 3
         assert [d.attempts for d in await queue.dlq_list(10)] == [3]
+
+
+def test_worker_check_and_health_count_only_the_groups_workers(
+    pipeline_cli: Callable[..., PipelineCli],
+) -> None:
+    cli = pipeline_cli()
+
+    async def beat() -> None:  # a live worker of group memoryd; none of group reporting
+        queue = build_queue(cli.settings.pipeline)
+        try:
+            await queue.ensure_group()
+            info = {"consumer": "w-memoryd", "group": "memoryd", "host": "h"}
+            await queue.heartbeat("w-memoryd", info, 60_000)
+        finally:
+            await queue.close()
+
+    asyncio.run(beat())
+    other = cli.run("worker", "--check", "--group", "reporting", "--json")
+    assert other.exit_code == 1 and doc(other)["workers"] == [] and doc(other)["workers_alive"] == 0
+    mine = cli.run("worker", "--check", "--group", "memoryd", "--json")
+    assert mine.exit_code == 0 and [w["consumer"] for w in doc(mine)["workers"]] == ["w-memoryd"]
