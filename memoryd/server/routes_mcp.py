@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from memoryd.errors import PermissionDeniedError, RateLimitedError
+from memoryd.errors import NotFoundError, PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import INVALID_REQUEST, encode_message, error_message
 from memoryd.mcp.tools import Args, Handler, scope_of
@@ -32,7 +32,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
-from memoryd.server.health import AddingMemoryDep, PipelineDep
+from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
 
 __all__ = ["router"]
 
@@ -59,7 +59,7 @@ router = APIRouter(tags=["mcp"])
         }
     },
 )
-async def mcp(request: Request, memory: AddingMemoryDep, pipeline: PipelineDep) -> Response:
+async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     """One JSON-RPC message or batch of the Model Context Protocol; the memory tools are
     those of ``memoryd mcp`` (see the README's MCP section)."""
     _check_origin(request)
@@ -91,6 +91,7 @@ async def mcp(request: Request, memory: AddingMemoryDep, pipeline: PipelineDep) 
                 retry_after_s=0.0,
             )
         limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
+    memory = await _memory_for(request, message)
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
     if message is _UNREADABLE:
@@ -104,6 +105,28 @@ async def mcp(request: Request, memory: AddingMemoryDep, pipeline: PipelineDep) 
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
+
+
+async def _memory_for(request: Request, message: Any) -> AsyncMemory:
+    """The store the tools of ``message`` use: made for a tenant that has none only by an
+    ``add_memory`` (as only ``POST /v1/memories`` makes one; a mistyped tenant is a 404, never a
+    new empty one); a message that calls no tool (``initialize``, ``tools/list``, ``ping``) needs
+    none, and gets the server's own only for the tools' limits."""
+    items = message if isinstance(message, list) else [message]
+    called = {
+        str(m["params"].get("name"))
+        for m in items
+        if isinstance(m, dict) and m.get("method") == "tools/call" and isinstance(m.get("params"), dict)
+    }
+    if "add_memory" in called:
+        return await get_memory_to_add(request)
+    try:
+        return await get_memory(request)
+    except NotFoundError:
+        own = state_of(request).memory
+        if called or own is None:
+            raise
+        return own
 
 
 @router.get("/mcp", include_in_schema=False)

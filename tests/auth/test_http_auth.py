@@ -6,6 +6,7 @@ import asyncio
 import http.client as http_client
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,16 +178,27 @@ def test_a_read_in_a_tenant_without_a_store_is_a_404_and_leaves_none(
         http.post("/search", json={"query": "tea", "user_id": "alice"}, headers=typo),
         http.post("/v1/context", json={"query": "tea", "user_id": "alice"}, headers=typo),
         http.delete("/v1/memories", params={"user_id": "alice"}, headers=typo),
+        http.post("/mcp", json=_mcp_call(1, "search_memories", query="tea", user_id="alice"), headers=typo),
     ):
         error = error_of(r, 404)
         assert error["field"] == "X-Memoryd-Tenant" and "acmee" in error["message"], error
+    # MCP messages that call no tool (a client connecting) are answered, and make no store either
+    for message in ({"jsonrpc": "2.0", "id": 2, "method": "ping"}, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}):
+        r = http.post("/mcp", json=message, headers=typo)
+        assert r.status_code == 200 and "result" in r.json(), r.text
     tenant_db = auth_settings.for_tenant("acmee").storage.path
     assert not tenant_db.exists() and not tenant_db.parent.exists()
+    added = http.post("/mcp", json=_mcp_call(4, "add_memory", user_id="alice", messages="I like tea"), headers=typo)
+    assert added.status_code == 200 and not added.json()["result"].get("isError"), added.text  # an add makes it
     assert http.post("/v1/memories", json=ADD, headers=typo).status_code == 200
-    assert http.get("/v1/memories", params={"user_id": "alice"}, headers=typo).json()["total"] >= 1
+    assert http.get("/v1/memories", params={"user_id": "alice"}, headers=typo).json()["total"] >= 2
     # A key made for a tenant names it by itself (no typo there): its tenant starts empty
     service = new_key(auth_settings, "service", tenant="fresh")
     assert http.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(service)).json()["total"] == 0
+
+
+def _mcp_call(rpc_id: int, tool: str, **arguments: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
 
 
 def test_open_server_ignores_foreign_tokens_but_checks_memoryd_keys(http: httpx.Client) -> None:
