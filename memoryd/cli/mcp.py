@@ -40,6 +40,7 @@ def mcp(
     the client closes stdin (or SIGTERM); calls under way finish first.
     """
     state = CliState.of(ctx)
+    state.output.json_mode = False  # stdout is the protocol's: errors go to stderr only, even with --json
     settings = state.require_settings()
     with errors_to_exit(state.output):
         asyncio.run(serve_stdio(settings, user_id=user_id, agent_id=agent_id, run_id=run_id))

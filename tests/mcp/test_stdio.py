@@ -100,6 +100,17 @@ def test_a_config_error_is_one_line_on_stderr(tmp_path: Path) -> None:
     assert "recordz" in done.stderr.decode().lower()
 
 
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_store_that_cannot_open_is_an_error_on_stderr_only(tmp_path: Path, json_flag: list[str]) -> None:
+    # --json (a wrapper may add it) must not put an error document on the protocol's stdout
+    (tmp_path / "file").write_text("not a folder")
+    env = _env(tmp_path / "file" / "m.db")
+    done = subprocess.run([sys.executable, "-m", "memoryd", *json_flag, "mcp"], env=env, input=b"",
+                          capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0 and done.stdout == b""
+    assert "error" in done.stderr.decode().lower()
+
+
 def test_stray_writes_to_stdout_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     with _protocol_stdout() as out:
         print("a library talking")
