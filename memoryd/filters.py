@@ -196,7 +196,7 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
     if field == "kind" and op in ("eq", "ne", "in", "nin"):  # a misspelt kind would match nothing, silently
         for kind in value if isinstance(value, list) else [value]:
             if kind is not None and kind not in _KINDS:
-                why = f"{where}: no kind {kind!r}; kinds: {', '.join(_KINDS)}"
+                why = f"{where}: no kind {kind!r} (kinds: {', '.join(_KINDS)}; metadata's is metadata.kind)"
                 raise InvalidFilterError(why, field=where)
     return Cond(field, op, value)
 

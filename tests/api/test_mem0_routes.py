@@ -127,9 +127,12 @@ def test_mem0_search_options(client: httpx.Client) -> None:
     loose = client.post("/search", json={"query": "fruit", "user_id": "alice", "threshold": 0.05}).json()
     assert len(loose["results"]) >= 3 and all(h["score"] >= 0.05 for h in loose["results"])
     filtered = client.post(
-        "/search", json={"query": "apples", "user_id": "alice", "filters": {"kind": "vehicle"}}
+        "/search", json={"query": "apples", "user_id": "alice", "filters": {"metadata.kind": "vehicle"}}
     ).json()
     assert filtered == {"results": []}
+    # "kind" is memoryd's own field (episode, fact, ...): a value it never has is a 422 saying so
+    mistaken = client.post("/search", json={"query": "apples", "user_id": "alice", "filters": {"kind": "vehicle"}})
+    assert mistaken.status_code == 422 and "metadata.kind" in mistaken.json()["error"]["message"]
 
 
 def test_mem0_search_reads_ids_as_mem0_filters_write_them(client: httpx.Client) -> None:

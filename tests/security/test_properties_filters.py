@@ -152,7 +152,13 @@ OPERANDS = (
 TIMES = st.sampled_from([(T0 + timedelta(days=d)).isoformat() for d in (-2, 0, 1)])
 
 
+KINDS = ("episode", "fact", "preference", "profile", "summary")
+
+
 def _leaf(field: str, op: str, operand: Any, listed: list[Any], when: str) -> dict[str, Any]:
+    if field == "kind" and op in ("eq", "ne", "in", "nin"):  # no other value is a kind: a 422
+        operand = operand if operand is None or operand in KINDS else "fact"
+        listed = [v if v is None or v in KINDS else "episode" for v in listed]
     if field == "created_at" and op not in ("in", "nin", "contains"):
         return {field: {op: when}}
     if field == "created_at":
