@@ -6,8 +6,12 @@ Two streaming passes over the file, neither holding more than a batch:
    compared with what was read (a truncated file is refused), and the target is
    checked for conflicts: none of the file's memory ids may exist there, no
    owner of the file's graph may have entities there (names would collide), and
-   none of the file's hierarchy turns or segment ids may be there.
-   Nothing is written when any of this fails.
+   none of the file's hierarchy turns or segment ids may be there. History rows the
+   store holds already (a memory deleted there since the export, restored; or an
+   import that failed, run again once its memories were deleted) are not written
+   twice, and a restored memory's history gets an ``ADD`` by ``import`` saying so.
+   Nothing is written when any of this fails, nor while another file's import into
+   this store is unfinished.
 2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
    terms in one transaction), then history, entities, relations, the hierarchy's
    segments and turns, each batch one commit. A new (empty) store is marked
@@ -38,7 +42,7 @@ from memoryd.hierarchy.models import Segment
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity
 from memoryd.memory import AsyncMemory
-from memoryd.models import Scope
+from memoryd.models import Event, Scope, utcnow
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
 from memoryd.storage import (
     IMPORT_PARTIAL,
@@ -110,6 +114,7 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
 class _Survey:
     header: Header
     counts: dict[str, int]
+    known: set[str]  # memories of the file whose history the store holds some of (module doc)
 
 
 def _check_dim(header: Header, vector: np.ndarray | None, number: int) -> None:
@@ -169,16 +174,13 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     ids_of: dict[str, set[str]] = {"entity": set(), "relation": set()}  # the same, for the graph
     ends: list[tuple[int, RelationRow]] = []  # relations, whose entities must be in the file
     history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
+    known: set[str] = set()  # memories whose history the store holds some of already
 
     async def imported_before(batch: dict[str, set[tuple[str, str]]]) -> None:
-        for memory_id, lines in batch.items():  # history a past import wrote (its memory deleted since)
-            stored = await mem.storage.records.history(memory_id)
+        for memory_id, lines in batch.items():  # its history is here: a deleted memory restored, or
+            stored = await mem.storage.records.history(memory_id)  # a failed import's rows, run again
             if {(h.event.value, h.created_at.isoformat()) for h in stored} & lines:
-                raise ConflictError(
-                    f"the target store already holds the history of memory {memory_id} from this file: "
-                    "it was imported before; import into a new store (storage.path)",
-                    field="file",
-                )
+                known.add(memory_id)
         batch.clear()
 
     tier_ids = _TierIds(mem.storage.segments)
@@ -258,7 +260,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
                 "store (storage.path), or delete that owner's memories first",
                 field="file",
             )
-    return _Survey(header, counts)
+    return _Survey(header, counts, known)
 
 
 def _unit(vector: np.ndarray | None) -> bool:
@@ -271,8 +273,11 @@ def _unit(vector: np.ndarray | None) -> bool:
 class _Loader:
     """Pass 2: batches of one row type, each written in one commit."""
 
-    def __init__(self, mem: AsyncMemory, reuse: bool, batch_size: int, progress: Progress | None) -> None:
+    def __init__(
+        self, mem: AsyncMemory, reuse: bool, batch_size: int, progress: Progress | None, known: set[str]
+    ) -> None:
         self.mem = mem
+        self.known = known
         self.reuse = reuse
         self.batch_size = batch_size
         self.progress = progress
@@ -296,8 +301,15 @@ class _Loader:
         self.batch = []
         storage = self.mem.storage
         if kind == "memory":
-            await storage.commit(ChangeSet(upserts=await self._index(batch)))
+            now = utcnow()  # memories deleted here since the export: their history says they came back
+            back = [
+                HistoryDraft.of(m.record, Event.ADD, None, m.record.text, "import", now, reason="restored")
+                for m in batch
+                if m.record.id in self.known
+            ]
+            await storage.commit(ChangeSet(upserts=await self._index(batch), history=back))
         elif kind == "history":
+            batch = await self._new_history(batch)
             await storage.commit(ChangeSet(history=batch))
         elif kind == "entity":
             await storage.graph.restore(batch, [])
@@ -312,6 +324,17 @@ class _Loader:
         self.counts[kind] += len(batch)
         if self.progress is not None:
             self.progress("importing", len(batch), None)
+
+    async def _new_history(self, batch: list[HistoryDraft]) -> list[HistoryDraft]:
+        """The history rows the store does not hold yet (of a memory it held before: a restore,
+        or a rerun of an import that failed after writing some)."""
+        here: dict[str, set[tuple[str, str]]] = {}
+        for memory_id in {h.memory_id for h in batch} & self.known:
+            stored = await self.mem.storage.records.history(memory_id)
+            here[memory_id] = {(h.event.value, h.created_at.isoformat()) for h in stored}
+        return [
+            h for h in batch if (h.event.value, h.created_at.isoformat()) not in here.get(h.memory_id, ())
+        ]
 
     def _segment(self, s: Segment) -> Segment:
         """The segment as in the file; its centroid left empty (for revector) unless reusable."""
@@ -356,6 +379,13 @@ async def import_store(
     written unless the whole file is valid and conflicts with nothing in the store."""
     started = time.perf_counter()
     await mem.open()
+    failed = await mem.storage.records.get_meta(IMPORT_PARTIAL)
+    if failed and failed != str(source):  # its marker would be lost, and with it `check`'s report
+        raise ConflictError(
+            f"an import of {failed} into this store did not finish: delete the memories it left (its "
+            "users', `memoryd delete --all -u USER`) and import that file again before another one",
+            field="file",
+        )
     if progress is not None:
         progress("checking the file", 0, None)
     survey = await _survey(mem, source)
@@ -365,7 +395,7 @@ async def import_store(
         and header.embedder == identity(mem.settings, mem.loaded_embedder)
         and header.index_format == INDEX_FORMAT
     )
-    loader = _Loader(mem, reuse, batch_size, progress)
+    loader = _Loader(mem, reuse, batch_size, progress, survey.known)
     records = mem.storage.records
     # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
     # held memories already is marked so that `memoryd check` reports a failed import, but it still

@@ -112,6 +112,44 @@ async def test_an_interrupted_import_leaves_a_store_that_refuses_to_open(
     assert not report.ok and any("next to what it held" in p.message for p in report.problems)
 
 
+async def test_after_an_interrupted_import_check_s_fix_works_and_no_other_import_hides_it(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    source, out = await filled_export(tmp_path, fake_llm, embedder)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    users = sorted({r["user_id"] for r in rows if r.get("type") == "memory" and r.get("user_id")})
+    memories = sum(r.get("type") == "memory" for r in rows)
+    done = 0
+
+    def crash_in_history(phase: str, advance: int, total: int | None) -> None:
+        nonlocal done
+        done += advance if phase == "importing" else 0
+        if done > memories:  # a batch of history rows is in
+            raise KeyboardInterrupt
+
+    held = store_settings(tmp_path / "held.db")
+    other = tmp_path / "zed.jsonl"
+    async with AsyncMemory(store_settings(tmp_path / "zed.db"), embedder=embedder) as mem:
+        await mem.add("a note of another user", user_id="zed")
+        await export_store(mem, other)
+    async with AsyncMemory(held, embedder=embedder) as mem:
+        await mem.add("a memory that was here first", user_id="held")
+        with pytest.raises(KeyboardInterrupt):
+            await import_store(mem, out, batch_size=2, progress=crash_in_history)
+    async with AsyncMemory(held, embedder=embedder) as mem:
+        with pytest.raises(ConflictError, match="did not finish"):  # it would clear the mark
+            await import_store(mem, other)
+        for user in users:  # what `memoryd check` says to do: delete them, import the file again
+            await mem.delete_all(user_id=user)
+        await import_store(mem, out)
+        for r in rows:
+            if r.get("type") == "memory":
+                assert (await mem.get(r["id"])).text == r["text"]
+        await import_store(mem, other)  # and the next file may follow
+    report = await check_store(held, embedder=embedder)
+    assert report.ok, report.problems
+
+
 async def test_import_refuses_conflicts_and_broken_files(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
 ) -> None:
@@ -170,7 +208,7 @@ def _retarget(text: list[str]) -> list[str]:
     return out
 
 
-async def test_history_imported_once_is_refused_a_second_time(tmp_path: Path, embedder: USEEmbedder) -> None:
+async def test_history_imported_once_is_not_written_twice(tmp_path: Path, embedder: USEEmbedder) -> None:
     source = store_settings(tmp_path / "source.db")
     async with AsyncMemory(source, embedder=embedder) as mem:
         [note] = await mem.add("a temporary note", user_id="gone")
@@ -180,6 +218,23 @@ async def test_history_imported_once_is_refused_a_second_time(tmp_path: Path, em
     target = store_settings(tmp_path / "target.db")
     async with AsyncMemory(target, embedder=embedder) as mem:
         assert (await import_store(mem, out)).counts["history"] == 2
-        with pytest.raises(ConflictError, match=f"history of memory {note.id}"):
-            await import_store(mem, out)  # it would double the history: ADD, DELETE, ADD, DELETE
+        assert (await import_store(mem, out)).counts["history"] == 0  # not ADD, DELETE, ADD, DELETE
         assert [h.event.value for h in await mem.history(note.id)] == ["ADD", "DELETE"]
+
+
+async def test_a_deleted_user_is_restored_from_its_own_backup(tmp_path: Path, embedder: USEEmbedder) -> None:
+    """A user's export imported back into the store the user was deleted from: the memories come
+    back, their history is not doubled and says they were restored."""
+    settings = store_settings(tmp_path / "store.db")
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        tea = (await mem.add("I like green tea", user_id="ana"))[0]
+        await mem.add("I like chess", user_id="bob")
+        backup = tmp_path / "ana.jsonl"
+        await export_store(mem, backup, user_id="ana")
+        await mem.delete_all(user_id="ana")
+        summary = await import_store(mem, backup)
+        assert summary.counts["memory"] >= 1 and summary.counts["history"] == 0
+        assert (await mem.get(tea.id, user_id="ana")).text == "I like green tea"
+        assert [h.event.value for h in await mem.history(tea.id)] == ["ADD", "DELETE", "ADD"]
+        assert (await mem.search("tea", user_id="ana"))[0].memory.id == tea.id
+    assert (await check_store(settings, embedder=embedder)).ok
