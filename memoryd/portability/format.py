@@ -336,8 +336,8 @@ class _Reader:
 
     def count(self, key: str) -> int:
         value = self.any(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(f"{key!r} must be a whole number, 0 or more")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+            raise self.fail(f"{key!r} must be a whole number from 0 to 2**63 - 1")
         return value
 
     def epoch(self, key: str) -> float:

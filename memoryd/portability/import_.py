@@ -173,6 +173,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     seen: set[str] = set()  # a second line of one id would overwrite the first: refused
     ids_of: dict[str, set[str]] = {"entity": set(), "relation": set()}  # the same, for the graph
     ends: list[tuple[int, RelationRow]] = []  # relations, whose entities must be in the file
+    names: dict[tuple[Owner, str], str] = {}  # (owner, normalised name or alias) -> its entity
     history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
     known: set[str] = set()  # memories whose history the store holds some of already
 
@@ -227,6 +228,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             ids_of[kind].add(line.id)
             if isinstance(line, EntityRow):
                 owners.add(line.owner)
+                _check_names(line, number, names)
             else:
                 ends.append((number, line))
         elif isinstance(line, HistoryDraft):
@@ -261,6 +263,18 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
                 field="file",
             )
     return _Survey(header, counts, known)
+
+
+def _check_names(entity: EntityRow, number: int, names: dict[tuple[Owner, str], str]) -> None:
+    """One entity per (normalised) name or alias of an owner, as the graph's own constraint says:
+    else the import would fail there, halfway in."""
+    listed = [n for n, _ in entity.names]
+    if len(set(listed)) != len(listed):
+        raise InvalidInputError(f"line {number}: entity {entity.id!r} lists a name twice", field="file")
+    for normal in {entity.normal, *listed}:
+        if (other := names.setdefault((entity.owner, normal), entity.id)) != entity.id:
+            why = f"line {number}: entity {entity.id!r} has the name {normal!r} of entity {other!r}"
+            raise InvalidInputError(why, field="file")
 
 
 def _unit(vector: np.ndarray | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,6 +168,10 @@ async def test_import_refuses_conflicts_and_broken_files(
         "no header": (text[1:], "starts with its header"),
         "twice": (_again(text, "entity"), "a second entity with id"),  # would fail halfway in
         "dangling": (_retarget(text), "names an entity the file does not hold"),
+        # what the graph's or SQLite's own constraints would refuse halfway in
+        "a name of another entity": (_renamed(text), "has the name .* of entity"),
+        "a name twice": (_edited(text, "entity", lambda r: {**r, "names": r["names"] * 2}), "lists a name twice"),
+        "a huge count": (_edited(text, "tier_turn", lambda r: {**r, "level": 10**30}), "from 0 to 2\\*\\*63 - 1"),
     }
     target = store_settings(tmp_path / "target.db")
     async with AsyncMemory(target, embedder=embedder) as mem:
@@ -196,6 +201,24 @@ def _again(text: list[str], kind: str) -> list[str]:
     end = json.loads(text[-1])
     end["counts"][kind] += 1
     return text[: first + 1] + [text[first]] + text[first + 1 : -1] + [json.dumps(end)]
+
+
+def _edited(text: list[str], kind: str, edit: Any) -> list[str]:
+    """The file with its first ``kind`` line changed by ``edit``."""
+    out = list(text)
+    first = next(i for i, line in enumerate(out) if json.loads(line).get("type") == kind)
+    out[first] = json.dumps(edit(json.loads(out[first])))
+    return out
+
+
+def _renamed(text: list[str]) -> list[str]:
+    """The file with its second entity of an owner given the first one's name."""
+    rows = [json.loads(line) for line in text]
+    entities = [i for i, r in enumerate(rows) if r.get("type") == "entity"]
+    first = rows[entities[0]]
+    second = next(i for i in entities[1:] if rows[i]["owner"] == first["owner"])
+    rows[second] = {**rows[second], "normal": first["normal"], "names": [[first["normal"], first["name"]]]}
+    return [json.dumps(r) for r in rows]
 
 
 def _retarget(text: list[str]) -> list[str]:
