@@ -371,7 +371,7 @@ def read_messages(path: Path) -> list[Any]:
         return list(_loads(raw, str(path), "file", lambda exc: f" (line {exc.lineno})"))
     return [
         _loads(line, f"{path} line {number}", "file", lambda exc: "")
-        for number, line in enumerate(raw.splitlines(), 1)
+        for number, line in enumerate(raw.split("\n"), 1)  # not splitlines(): U+2028 is in JSON strings
         if line.strip()
     ]
 

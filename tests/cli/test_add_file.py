@@ -58,3 +58,13 @@ def test_a_file_that_is_not_utf8_is_one_line(run: Run, tmp_path: Path) -> None:
         f"{path}: line 2 is not UTF-8 text",
         "(option: --file/-f)",
     )
+
+
+def test_line_and_paragraph_separators_inside_messages_are_text_not_line_ends(run: Run, tmp_path: Path) -> None:
+    # json.dumps(ensure_ascii=False) and JavaScript's JSON.stringify write U+2028 and U+0085 as they are
+    path = tmp_path / "chat.jsonl"
+    texts = ["first line\u2028second line", "a\u0085b", "crlf ends\r"]
+    path.write_text("".join(json.dumps({"role": "user", "content": t}, ensure_ascii=False) + "\r\n" for t in texts))
+    result = run("add", "--file", str(path), "-u", "ana", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["memory"] for r in as_json(result)["results"] if r["kind"] == "episode"] == texts
