@@ -93,7 +93,12 @@ async def export_store(
     if isinstance(dest, Path):
         await _to_path(job, dest)
     else:
-        await _write(job, dest)
+        try:
+            await _write(job, dest)
+            dest.flush()
+        except OSError as exc:  # a full disk or a closed pipe behind stdout
+            reason = exc.strerror or str(exc)
+            raise InvalidInputError(f"cannot write the export: {reason}", field="path") from None
     summary.elapsed_s = time.perf_counter() - started
     return summary
 

@@ -132,3 +132,24 @@ def test_a_store_with_a_memory_it_cannot_read_exports_the_rest_when_asked(
     assert checked.exit_code == 0, checked.stdout
     listed = json.loads(cli(target, "list", "-u", "ana", "--json", "--filters", '{"kind": "episode"}').stdout)
     assert sorted(m["text"] for m in listed["results"]) == ["I love hiking", "Rain again today"]
+
+
+def test_an_export_to_a_stdout_that_cannot_take_it_is_one_error_line(tmp_path: Path, embedder: USEEmbedder) -> None:
+    import os
+    import subprocess
+    import sys
+
+    settings = store_settings(tmp_path / "store.db")
+
+    async def fill_one() -> None:
+        async with AsyncMemory(settings, embedder=embedder) as mem:
+            await mem.add("I like green tea", user_id="ana")
+
+    asyncio.run(fill_one())
+    env = {**os.environ, "MEMORYD_STORAGE__PATH": str(settings.storage.path)}
+    with open("/dev/full", "w") as full:  # a disk with no room left behind stdout
+        done = subprocess.run([sys.executable, "-m", "memoryd", "export", "-"], env=env, stdout=full,
+                              stderr=subprocess.PIPE, timeout=120, check=False)  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode == 1 and "cannot write the export: No space left on device" in err
+    assert "Traceback" not in err
