@@ -294,9 +294,13 @@ def run_with_memory(
 
 
 def _found_nothing(result: Any) -> bool:
-    """Whether ``result`` is a listing's first page or a search that found nothing."""
+    """Whether ``result`` is a listing's first page, a search or an export that found nothing."""
+    from memoryd.portability.export import ExportSummary
+
     if isinstance(result, Page):
         return not result.items and result.total == 0 and result.offset == 0
+    if isinstance(result, ExportSummary):  # a backup of a user named in the wrong case, say
+        return not any(result.counts.values())
     return isinstance(result, SearchResults) and not result
 
 
@@ -305,7 +309,7 @@ def _flag(name: str) -> str:
 
 
 async def empty_scope_hint(mem: AsyncMemory, params: Mapping[str, Any]) -> str | None:
-    """For a ``list`` or ``search`` that found nothing: if the scope it named (``params``, the
+    """For a ``list``, ``search`` or ``export`` that found nothing: if the scope it named (``params``, the
     command's) holds no memory at all, a hint saying so, naming the same ids in other case if
     they hold some (ids are case-sensitive); ``None`` when the scope has memories (filters,
     ``--as-of`` or the query left them out) or the check fails."""

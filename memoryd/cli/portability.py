@@ -81,7 +81,8 @@ def export(
         )
     if to_stdout:
         sys.stdout.flush()
-        state.output.note(text)
+        for line in (text, *state.output.hints):
+            state.output.note(line)
         return
     state.output.emit(summary.to_dict(), text)
 

@@ -44,6 +44,10 @@ def test_export_then_import(tmp_path: Path, fake_llm: Script, embedder: USEEmbed
     docs = [json.loads(line) for line in piped.stdout.splitlines()]
     assert docs[0]["type"] == "header" and docs[-1]["type"] == "end"
     assert "exported" in piped.stderr
+    for target in (str(tmp_path / "nobody.jsonl"), "-"):  # a user named in the wrong case: said so
+        empty = cli(source, "export", target, "-u", "ALICE")
+        said = " ".join(empty.stderr.split())
+        assert empty.exit_code == 0 and "--user-id 'alice' has some (ids are case-sensitive)" in said
 
 
 def test_import_of_a_broken_file_is_one_error_line(tmp_path: Path, cli: Cli) -> None:
