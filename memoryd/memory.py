@@ -27,6 +27,7 @@ from memoryd.errors import (
     InvalidInputError,
     MemorydError,
     NotFoundError,
+    StaleWriteError,
 )
 from memoryd.filters import EPISODES, And, Cond, Filter, Or, parse_filter
 from memoryd.graph.models import GraphDiff
@@ -317,6 +318,11 @@ class AsyncMemory:
 
         async def commit(changes: ChangeSet, _: LLMUsage) -> GraphDiff:
             async with self._writing.of(episodes[0].scope):
+                # The LLM read these turns without a lock: one deleted or edited meanwhile must not
+                # come back as what was distilled from it. Refused whole, retried on a later write.
+                now = await self.storage.records.get_many([e.id for e in episodes])
+                if any(e.id not in now or now[e.id].hash != e.hash for e in episodes):
+                    raise StaleWriteError("a turn was deleted or edited while the LLM read it")
                 return await self.storage.commit(changes)
 
         rules, fine, now = self._rule_memories, self._fine, utcnow()

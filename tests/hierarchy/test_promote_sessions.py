@@ -4,11 +4,13 @@ that succeeded keep their level, so the retry sends only the one that failed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE
+from memoryd.maintenance import check_store
 from memoryd.models import Scope
 from tests.fakes.llm_server import Reply, Script
 from tests.hierarchy.conftest import Clock, fine_tier_settings
@@ -115,3 +117,38 @@ async def test_turns_a_fine_add_failed_on_are_not_sent_again_by_its_own_promotio
         assert mem.storage.segments is not None
         segments = await mem.storage.segments.segments(Scope(user_id="ana"))
         assert segments and all(s.level < LEVEL_LLM for s in segments)  # left for a later write
+
+
+async def test_a_turn_deleted_or_edited_while_the_llm_reads_it_leaves_nothing_of_its_old_text(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
+) -> None:
+    """The promotion reads its turns, then waits on the LLM holding no lock: what it distilled from
+    a turn deleted (or edited) meanwhile came back, citing a memory that no longer exists."""
+    settings = fine_tier_settings(
+        tmp_path, fake_llm.base_url, short_term_turns=1, short_term_sessions=1, segment_similarity=-1.0,
+        promote_heat=2.9,
+    )
+    said = {"facts": [{"text": "Ana loves hiking in Sintra", "sources": [0]}],
+            "relations": [{"source": "Ana", "relation": "hikes_in", "target": "Sintra"}]}  # fmt: skip
+    async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
+        ids = []
+        for text in [*S1, "I bought new hiking boots."]:
+            added = await mem.add({"role": "user", "content": text}, user_id="ana", run_id="s1", mode="fast")
+            ids.append(added[0].id)
+        fake_llm.hang(1.0, then=Reply(text=json.dumps(said)))
+        hot = {"role": "user", "content": "Hiking boots need breaking in."}
+        await mem.add(hot, user_id="ana", run_id="s1", mode="fast")
+        while not fake_llm.requests:  # the promotion has asked the LLM
+            await asyncio.sleep(0.01)
+        await mem.delete(ids[0], user_id="ana")
+        await mem.update(ids[1], "I sold my bike.", user_id="ana")
+        await mem.tiers.drain()
+        assert (await mem.get_all(user_id="ana", filters={"kind": "fact"})).items == []
+        assert await mem.storage.graph.relations(Scope("ana"), include_expired=True) == []
+        fake_llm.default_json({"facts": []})
+        await mem.add({"role": "user", "content": "The boots are fine now."}, user_id="ana", run_id="s1", mode="fast")
+        await mem.tiers.drain()  # tried again, with the turns as they are now
+        prompts = [r.json["messages"][-1]["content"] for r in fake_llm.requests[1:]]
+        assert prompts and "I sold my bike." in prompts[0] and S1[0] not in prompts[0]
+        assert "The trails in Sintra" not in prompts[0]  # the edited turn's old text
+    assert (await check_store(settings, embedder=embedder)).ok
