@@ -438,6 +438,8 @@ async def settle_profile(
                 closed = m.with_changes(valid_to=ends, updated_at=now)
                 changes.upserts.append(StoredMemory(closed, existing=True))
             changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
+            if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
+                changes.graph_close_memories.append(m.id)
             if was_stored == 0 and news_next == 1:
                 replaced[after.id] = m
     changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]

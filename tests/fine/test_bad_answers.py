@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
@@ -255,9 +256,14 @@ async def test_one_home_at_a_time_whatever_the_model_decided(fine: AsyncMemory, 
     """A reconciliation that failed (or chose ADD) left two current homes; fast mode's rule of one
     home at a time now holds in fine mode too."""
     home = {"kind": "profile", "attribute": "location"}
-    fake_llm.reply_json(facts("Alice lives in Lisbon", **home))
+
+    def lives_in(city: str) -> dict[str, Any]:
+        relation = {"source": "Alice", "relation": "lives_in", "target": city, "fact": 0}
+        return {**facts(f"Alice lives in {city}", **home), "relations": [relation]}
+
+    fake_llm.reply_json(lives_in("Lisbon"))
     [lisbon] = of_kind(await fine.add("I live in Lisbon", **ALICE, timestamp="2024-01-01T00:00:00Z"), "profile")
-    fake_llm.reply_json(facts("Alice lives in Madrid", **home))
+    fake_llm.reply_json(lives_in("Madrid"))
     fake_llm.reply_text("no idea", times=4)  # reconciliation unusable: added as new
     out = await fine.add("I moved to Madrid", **ALICE, timestamp="2024-06-01T00:00:00Z")
     [madrid] = of_kind(out, "profile")
@@ -265,3 +271,6 @@ async def test_one_home_at_a_time_whatever_the_model_decided(fine: AsyncMemory, 
     current = (await fine.get_all(**ALICE, filters={"kind": "profile"})).items
     assert [m.text for m in current] == ["Alice lives in Madrid"]
     assert (await fine.get(lisbon.id, user_id="alice")).valid_to is not None  # kept as history
+    # and so is what it asserted: one home in the graph too
+    relations = await fine.storage.graph.relations(Scope(user_id="alice"), include_expired=True)
+    assert sorted((r.target.name, r.is_current) for r in relations) == [("Lisbon", False), ("Madrid", True)]
