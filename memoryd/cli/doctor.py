@@ -10,6 +10,7 @@ install is all ``ok``/``info``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import math
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "llm_checks",
     "port_check",
     "python_check",
+    "reach_checks",
     "run_doctor",
     "setting_sources",
     "sqlite_check",
@@ -247,6 +249,70 @@ def backends_check(settings: Settings) -> Check:
             return Check("backends", "fail", detail, "reinstall memoryd")
     shown = ", ".join(f"{role} {name!r}" for role, name in chosen.items())
     return Check("backends", "ok", f"storage backends: {shown}", data={"backends": chosen})
+
+
+_REACH_TIMEOUT_S = 3.0  # doctor waits at most this long for each storage server
+
+
+def _env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper().replace(".", "__")
+
+
+def _quick(settings: Settings) -> Settings:
+    """The settings with each storage server's timeout cut to :data:`_REACH_TIMEOUT_S`."""
+    storage = settings.storage
+    sections = {}
+    for section in ("qdrant", "milvus", "postgres", "falkordb"):
+        cfg = getattr(storage, section)
+        sections[section] = cfg.model_copy(update={"timeout": min(cfg.timeout, _REACH_TIMEOUT_S)})
+    return settings.model_copy(update={"storage": storage.model_copy(update=sections)})
+
+
+async def _reach(settings: Settings) -> list[Check]:
+    from memoryd.storage.resources import Resources
+
+    resources = Resources(_quick(settings))
+    checks: list[Check] = []
+    for role in ("vectors", "keywords", "graph"):
+        backend = getattr(settings.storage, role)
+        name = f"backend:{role}"
+        try:
+            part = resolve(role, backend).from_resources(resources)
+        except ConfigError as exc:
+            setting = exc.field or f"storage.{role}"
+            checks.append(Check(name, "fail", exc.message, f"set {setting} ({_env_name(setting)})"))
+            continue
+        if not getattr(part, "outside_transaction", False):
+            continue  # in the record store's engine: the store check opens it
+        client = getattr(part, "client", part)  # FalkorDB's graph keeps its server in a client
+        where = getattr(client, "where", "")
+        try:
+            if not getattr(part, "remote", True):
+                detail = f"{role} {backend!r} in local mode at {where}: no server to reach"
+                checks.append(Check(name, "ok", detail))
+                continue
+            started = time.perf_counter()
+            await part.ping()
+            took = time.perf_counter() - started
+            detail = f"{role} {backend!r}: the server at {where} answered in {took:.2f} s"
+            checks.append(Check(name, "ok", detail))
+        except ConfigError as exc:
+            setting = exc.field or f"storage.{role}"
+            checks.append(Check(name, "fail", exc.message, f"correct {setting} ({_env_name(setting)})"))
+        except MemorydError as exc:
+            setting = exc.field or f"storage.{role}"
+            fix = f"start the {backend} server at {where}, or correct {setting} ({_env_name(setting)})"
+            checks.append(Check(name, "fail", exc.message, fix))
+        finally:
+            with contextlib.suppress(Exception):  # a client that never connected may not close cleanly
+                await part.close()
+    return checks
+
+
+def reach_checks(settings: Settings) -> list[Check]:
+    """Each storage backend in another engine is configured, and its server answers (within a
+    few seconds), whether or not a store exists yet; nothing is made there."""
+    return asyncio.run(_reach(settings))
 
 
 async def _open_store(settings: Settings, embedder: Embedder) -> dict[str, Any]:
@@ -595,11 +661,14 @@ def run_doctor(
         checks.append(sqlite_check(settings.storage.path))
         emb_check, embedder = embedder_check(settings)
         backends = backends_check(settings)
-        if backends.status == "ok":
-            store = store_check(settings, embedder)
-        else:
+        reach = reach_checks(settings) if backends.status == "ok" else []
+        if backends.status != "ok":
             store = Check("store", "warn", "not opened: a storage backend is unavailable (see above)")
-        checks += [emb_check, backends, store]
+        elif any(c.status == "fail" for c in reach):
+            store = Check("store", "warn", "not opened: a storage backend cannot be reached (see above)")
+        else:
+            store = store_check(settings, embedder)
+        checks += [emb_check, backends, *reach, store]
         checks += llm_checks(settings, environ)
         checks.append(pipeline_check(settings))
         checks.append(auth_check(settings))

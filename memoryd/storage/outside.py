@@ -103,6 +103,11 @@ class OutsideIndex:
         self.dim = 0
         self.store: str | None = None  # the store this index belongs to (see check_owner)
 
+    @property
+    def remote(self) -> bool:
+        """The engine is a server (else its local mode, in a file or folder here)."""
+        return not self.setting.endswith(".path")
+
     def _foreign(self) -> ConflictError:
         return ConflictError(
             f"{self.what} holds data memoryd did not write (it has no memoryd model record): "
@@ -153,6 +158,12 @@ class OutsideIndex:
 
     def _opened(self) -> None:
         """After open (a cache to drop)."""
+
+    async def ping(self) -> None:
+        """Raise :class:`~memoryd.errors.StorageError` unless the engine's server answers, without
+        making anything there (``memoryd doctor`` asks before a store exists). Local mode has no
+        server to reach: nothing is asked, nor made."""
+        raise NotImplementedError
 
     # -- the role ------------------------------------------------------------------------
     async def recorded(self) -> tuple[str, int] | None:

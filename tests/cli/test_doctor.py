@@ -254,3 +254,72 @@ def test_port_check_is_ok_when_the_users_own_memoryd_serves_there(tmp_path: Path
         port = int(url.rsplit(":", 1)[1])
         check = doctor.port_check("127.0.0.1", port)
     assert check.status == "ok" and f"memoryd {__version__} is serving" in check.detail
+
+
+def _nobody_listens() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.usefixtures("session_model")
+@pytest.mark.parametrize(
+    ("env", "setting", "needle"),
+    [
+        ({"MEMORYD_STORAGE__VECTORS": "postgres"}, "storage.postgres.url", "needs storage.postgres.url"),
+        (
+            {"MEMORYD_STORAGE__VECTORS": "postgres", "MEMORYD_STORAGE__POSTGRES__URL": "postgresql://u:pw@127.0.0.1:{port}/db"},
+            "storage.postgres.url",
+            "PostgreSQL at postgresql://u:***@127.0.0.1",
+        ),
+        (
+            {"MEMORYD_STORAGE__VECTORS": "qdrant", "MEMORYD_STORAGE__QDRANT__URL": "http://127.0.0.1:{port}"},
+            "storage.qdrant.url",
+            "Qdrant at http://127.0.0.1",
+        ),
+        (
+            {"MEMORYD_STORAGE__VECTORS": "milvus", "MEMORYD_STORAGE__MILVUS__URI": "http://127.0.0.1:{port}"},
+            "storage.milvus.uri",
+            "Milvus at http://127.0.0.1",
+        ),
+        (
+            {"MEMORYD_STORAGE__GRAPH": "falkordb", "MEMORYD_STORAGE__FALKORDB__URL": "redis://127.0.0.1:{port}"},
+            "storage.falkordb.url",
+            "FalkorDB at redis://127.0.0.1",
+        ),
+    ],
+)
+def test_doctor_fails_on_a_storage_server_unset_or_unreachable_before_any_store_exists(
+    run: Run, db_path: Path, env: dict[str, str], setting: str, needle: str
+) -> None:
+    port = str(_nobody_listens())
+    env = {name: value.replace("{port}", port) for name, value in env.items()}
+    result = run("doctor", "--json", env=env)
+    assert result.exit_code == 1, result.stdout
+    checks = {c["name"]: c for c in as_json(result)["checks"]}
+    role = "graph" if "MEMORYD_STORAGE__GRAPH" in env else "vectors"
+    check = checks[f"backend:{role}"]
+    assert check["status"] == "fail" and needle in check["detail"], check
+    assert setting in check["fix"] and setting.upper().replace(".", "__") in check["fix"], check
+    assert checks["store"]["status"] == "warn"
+    assert not db_path.parent.exists()  # still nothing made
+
+
+@pytest.mark.usefixtures("session_model")
+def test_doctor_reaches_a_postgres_server_without_making_a_table(run: Run, db_path: Path) -> None:
+    import psycopg
+
+    from tests.storage.postgres_server import postgres_url, table_for
+
+    url, table = postgres_url(), table_for(db_path)
+    env = {
+        "MEMORYD_STORAGE__VECTORS": "postgres",
+        "MEMORYD_STORAGE__POSTGRES__URL": url,
+        "MEMORYD_STORAGE__POSTGRES__TABLE": table,
+    }
+    result = run("doctor", "--json", env=env)
+    checks = {c["name"]: c for c in as_json(result)["checks"]}
+    assert checks["backend:vectors"]["status"] == "ok" and "answered" in checks["backend:vectors"]["detail"]
+    assert "created on the first write" in checks["store"]["detail"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,)

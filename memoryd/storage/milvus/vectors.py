@@ -223,6 +223,10 @@ class MilvusVectorIndex(OutsideIndex):
     def _opened(self) -> None:
         self._listing.forget()
 
+    async def ping(self) -> None:
+        if self.config.uri:
+            await self._call("reaching the server", "has_collection", self.collection)
+
     async def close(self) -> None:
         self._listing.forget()
         if self._flush_due is not None:  # sealed now: the next process searches them fast too

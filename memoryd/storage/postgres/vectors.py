@@ -248,6 +248,16 @@ class PostgresVectorIndex(OutsideIndex):
         )
         return int(rows[0][0]) if rows else None
 
+    async def ping(self) -> None:
+        """One connection and ``SELECT 1``: neither the extension nor a table is made."""
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self.config.timeout))
+            ) as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.Error, OSError) as exc:
+            raise self._fail(exc, "connecting") from exc
+
     # -- the VectorIndex role ---------------------------------------------------------
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -163,6 +163,10 @@ class QdrantVectorIndex(OutsideIndex):
     def _opened(self) -> None:
         self._listing.forget()
 
+    async def ping(self) -> None:
+        if self.config.url:
+            await self._exists()
+
     async def close(self) -> None:
         client, self._client = self._client, None
         self._listing.forget()
