@@ -9,7 +9,6 @@ CLI call this class too.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,6 @@ from memoryd.errors import (
     BackendUnavailableError,
     ConflictError,
     InvalidInputError,
-    MemorydError,
     NotFoundError,
     StaleWriteError,
 )
@@ -54,6 +52,7 @@ from memoryd.ingest.rules import (
     settle_profile,
 )
 from memoryd.llm import Router, build_router
+from memoryd.maintenance.health import store_health
 from memoryd.models import (
     AddResult,
     AddResults,
@@ -739,50 +738,8 @@ class AsyncMemory:
         return entries
 
     async def health(self) -> dict[str, Any]:
-        """Each dependency's state, for ``/health`` and ``doctor``."""
-        checks: dict[str, Any] = {}
-        ok = True
-        started = time.perf_counter()
-        try:
-            await self._ready()
-            stats = await self.storage.records.stats()
-            await self.storage.check_vectors(int(stats.get("memories", 0)))
-            checks["storage"] = {
-                "status": "ok",
-                **stats,
-                "backends": {
-                    "records": self.settings.storage.records,
-                    "vectors": self.settings.storage.vectors,
-                    "keywords": self.settings.storage.keywords,
-                    "graph": self.settings.storage.graph,
-                    "segments": self.settings.storage.segments,
-                },
-            }
-        except MemorydError as exc:
-            ok = False
-            checks["storage"] = {"status": "error", "error": exc.message}
-        emb = self._embedder
-        checks["embedder"] = (
-            {"status": "ok", "model": emb.name, "dim": emb.dim}
-            if emb is not None
-            else {"status": "not loaded", "provider": self.settings.embedder.provider}
-        )
-        if self.router is None:
-            checks["llm"] = {"status": "not configured", "mode": "fast"}
-        else:
-            stats = self.router.stats()
-            targets = stats["targets"].values()
-            closed = [t for t in targets if t["state"] != "open"]
-            # An LLM outage never fails a write (episodes are still stored): degraded, not unavailable.
-            # Before any call nothing is known (`memoryd doctor` asks it): "untested", not "ok".
-            tried = any(t["calls"] or t["failures"] or t["successes"] for t in targets)
-            status = ("ok" if tried else "untested") if closed else "degraded"
-            checks["llm"] = {"status": status, "mode": "fine", **stats}
-        return {
-            "status": "ok" if ok else "unavailable",
-            "checks": checks,
-            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
+        """Each dependency's state, for ``/health`` and ``doctor`` (:mod:`memoryd.maintenance.health`)."""
+        return await store_health(self)
 
 
 _PROFILE = parse_filter({"kind": MemoryKind.PROFILE.value})

@@ -521,3 +521,20 @@ def json_of(value: Any) -> str:
     import json
 
     return json.dumps(value, default=str)
+
+
+async def test_health_says_unavailable_while_falkordb_is_down(tmp_path: Path, embedder: Any) -> None:
+    """/health/ready went on answering ready with the graph's server gone (graph searches 503)."""
+    from memoryd import AsyncMemory
+
+    server = FalkorDBServer(tmp_path / "falkordb", persist=True).start()
+    try:
+        async with AsyncMemory(settings(tmp_path, url=server.url), embedder=embedder) as mem:
+            assert (await mem.health())["status"] == "ok"
+            server.stop()
+            down = await mem.health()
+            assert down["status"] == "unavailable" and "FalkorDB" in down["checks"]["storage"]["error"]
+            server.start()
+            assert (await mem.health())["status"] == "ok"
+    finally:
+        server.stop()
