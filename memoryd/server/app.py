@@ -62,11 +62,10 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.owns_memory = memory is None
         state.startup_error = None
-        if memory is not None:
-            state.memory = memory
-        else:
-            state.memory = AsyncMemory(settings, router=shared, close_router=False)
+        state.memory = memory
         try:
+            if state.memory is None:  # building it checks the storage settings (ConfigError)
+                state.memory = AsyncMemory(settings, router=shared, close_router=False)
             await state.memory.open()
             await state.memory.warm()  # load the model now, not on the first request
             keys = SQLiteKeyStore(settings.keys_path())
@@ -77,7 +76,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
                 await state.pipeline.start()
         except BaseException as exc:
             state.startup_error = exc
-            if state.owns_memory:
+            if state.owns_memory and state.memory is not None:
                 await state.memory.close()
             raise
         embedder = state.memory.embedder

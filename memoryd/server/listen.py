@@ -18,11 +18,17 @@ __all__ = ["bind", "check_backends"]
 def check_backends(settings: Settings) -> None:
     """Every backend the settings name is registered and importable (nothing is loaded or opened).
 
-    Raises :class:`ConfigError` naming the allowed ones for an unknown name, and
+    Raises :class:`ConfigError` naming the allowed ones for an unknown name, naming the setting
+    a backend needs and lacks (``storage.postgres.url``), and
     :class:`~memoryd.errors.MissingExtraError` naming the ``pip install`` for a missing extra.
     """
+    from memoryd.storage.resources import Resources
+
     for role in STORAGE_ROLES:
         resolve(role, getattr(settings.storage, role))
+    resources = Resources(settings)
+    for role in ("vectors", "keywords", "graph"):  # made, not opened: a setting they need is checked
+        resolve(role, getattr(settings.storage, role)).from_resources(resources)
     resolve("embedder", settings.embedder.provider)
     if settings.pipeline.enabled:
         resolve("queue", settings.pipeline.backend)

@@ -121,3 +121,26 @@ def test_bind_hands_over_a_bound_socket_and_refuses_a_taken_port(taken_port: int
 def test_a_data_command_names_a_planned_backend_too(run: Run) -> None:
     result: Result = run("add", "hello", "-u", "ana", env={"MEMORYD_STORAGE__RECORDS": "postgres"})
     expect_error(result, 2, "unknown records backend 'postgres'", "planned", "allowed: sqlite")
+
+
+def test_serve_with_postgres_vectors_and_no_url_fails_in_one_line_before_anything_starts(
+    env: dict[str, str], db: Path
+) -> None:
+    done = _serve("--port", "0", env={**env, "MEMORYD_STORAGE__VECTORS": "postgres"})
+    assert done.returncode == 2, done.stderr  # a configuration error
+    line = _error_line(done)
+    assert "needs storage.postgres.url" in line and line.endswith("(field: storage.postgres.url)"), line
+    assert done.stderr.strip() == line  # refused before uvicorn started
+    assert not db.exists()
+
+
+async def test_a_setting_a_backend_lacks_is_the_apps_startup_error_not_a_bare_exception(db: Path) -> None:
+    from memoryd.config import load_settings
+    from memoryd.server import create_app
+
+    settings = load_settings(env={}, overrides={"storage": {"path": str(db), "vectors": "postgres"}})
+    app = create_app(settings)
+    with pytest.raises(ConfigError, match=r"storage\.postgres\.url"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert isinstance(app.state.memoryd.startup_error, ConfigError)  # what `serve` prints as one line
