@@ -139,8 +139,11 @@ class RedisQueue:
                 # One quick retry on a fresh connection: a pooled one may predate a Redis restart.
                 retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             )
-        except ValueError as exc:
-            msg = f"pipeline.redis_url is not a Redis URL: {exc}"
+        except ValueError:  # redis-py's message may quote a piece of the password: not shown
+            msg = (
+                "pipeline.redis_url is not a valid Redis URL (redis://[[user]:password@]host:port[/db], "
+                "rediss://... or unix:///path; percent-encode /, ?, # and @ in the password)"
+            )
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
         self._begin = self.client.register_script(scripts.BEGIN)

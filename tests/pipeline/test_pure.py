@@ -281,3 +281,18 @@ def test_rule_memories_of_merged_events_go_to_the_event_of_their_source_message(
     assert [(r["id"], r["index"], r.get("sources")) for r in second["results"]] == [
         ("m1", 0, None), ("m2", 1, None), ("p1", 0, ["m2"]),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:Sup3rS3cret@localhost:Sup3rS3cret", "redis://u:pa/Sup3rS3cret@localhost:6379/0", "http://x:Sup3rS3cret@h"]
+)
+def test_a_redis_url_that_cannot_be_read_is_refused_without_showing_its_password(url: str) -> None:
+    from memoryd.errors import ConfigError
+    from memoryd.pipeline.redis_queue import RedisQueue
+
+    settings = load_settings(env={"MEMORYD_PIPELINE__ENABLED": "true", "MEMORYD_PIPELINE__REDIS_URL": url})
+    with pytest.raises(ConfigError) as caught:
+        RedisQueue(settings.pipeline)
+    assert caught.value.field == "pipeline.redis_url"
+    assert "Sup3r" not in str(caught.value) and "Sup3r" not in caught.value.message
+    assert "percent-encode" in caught.value.message
