@@ -440,7 +440,9 @@ class AsyncMemory:
             entries = [StoredMemory(new, None, None, existing=True)]
         else:  # indexed with its session's turn before it, and the turn after it with it (ingest/relink.py)
             entries = await relinked(self.represent, self._embed, self.storage.records, old, new)
-        changes = ChangeSet(upserts=entries, history=[update])
+        # what its old text asserted in the graph ends (no LLM reads the new text here)
+        ends = [] if same_text else [old.id]
+        changes = ChangeSet(upserts=entries, history=[update], graph_close_memories=ends)
         derived: list[AddResult] = []
         if not same_text and old.kind is MemoryKind.EPISODE:  # the rules read the new text, not the old
             gone = await stated_only_by(self.storage.records, old)

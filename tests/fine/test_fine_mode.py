@@ -38,6 +38,20 @@ def of_kind(results: list[Any], kind: str) -> list[Any]:
     return [r for r in results if r.kind == kind]
 
 
+async def test_editing_a_fact_ends_the_relations_its_old_text_asserted(fine: AsyncMemory, fake_llm: Script) -> None:
+    from memoryd.models import Scope
+
+    relation = {"source": "Alice", "relation": "works_at", "target": "Google", "fact": 0}
+    fake_llm.reply_json({**facts("Alice works at Google"), "relations": [relation]})
+    [fact] = of_kind(await fine.add("Alice works at Google.", **ALICE), "fact")
+    [before] = await fine.storage.graph.relations(Scope("alice"))
+    assert before.target.name == "Google"
+    await fine.update(fact.id, "Alice works at Microsoft", **ALICE)
+    assert await fine.storage.graph.relations(Scope("alice")) == []  # not Google, as if still said
+    [ended] = await fine.storage.graph.relations(Scope("alice"), include_expired=True)
+    assert ended.target.name == "Google" and ended.valid_to is not None  # kept for as_of
+
+
 async def test_extracts_facts_and_relations_in_one_call(fine: AsyncMemory, fake_llm: Script) -> None:
     fake_llm.reply_json(
         {
