@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-__all__ = ["is_url", "mask", "mask_url", "masked", "secret_urls"]
+__all__ = ["is_url", "mask", "mask_text", "mask_url", "masked", "secret_urls"]
 
 # The userinfo of a URL ("scheme://user:password@"), in a URL or in a message quoting one: up to
 # the last "@" of the URL, so a password holding "/", "?" or "#" (not percent-encoded, as people
@@ -32,6 +32,22 @@ def mask_url(text: str) -> str:
     return _SECRET_PARAM.sub(r"\g<key>=***", masked_text) if "=" in masked_text else masked_text
 
 
+# A secret written as a key and its value in text that is meant to be JSON or TOML (an env
+# variable's JSON that did not parse, echoed by an error): ``"api_key": "sk-..."``, ``token = x``.
+# The value ends at its closing quote or, unquoted or never closed, at the next , } ] or line end.
+_SECRET_PAIR = re.compile(
+    r"""(?i)(?P<key>["']?[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret)["']?\s*[:=]\s*)"""
+    r"""(?:"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[^,}\]\s"']+)"""
+)
+
+
+def mask_text(text: str) -> str:
+    """``text`` (an input an error echoes: a setting's value, maybe broken JSON) with what looks
+    like a secret masked: URL passwords and secret parameters (:func:`mask_url`), and the value of
+    each ``"api_key": "..."`` / ``token = ...`` pair, quoted or not, closed or not."""
+    return mask_url(_SECRET_PAIR.sub(r"\g<key>***", text))
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     user, colon, _ = match["userinfo"].partition(":")
     return f"{match['scheme']}{user + ':***' if colon else '***'}@"
@@ -52,7 +68,8 @@ def masked(value: Any, key: str) -> Any:
     (the rules of :func:`mask`)."""
     held = {key: json.loads(json.dumps(value, default=str))}
     mask(held)
-    return held[key]
+    shown = held[key]
+    return mask_text(shown) if isinstance(shown, str) and shown != "***" else shown
 
 
 def mask(data: dict[str, Any]) -> None:

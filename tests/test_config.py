@@ -151,3 +151,21 @@ def test_the_test_suites_variables_are_no_settings(tmp_path: Path) -> None:
     assert load_settings(env=env).storage.path == tmp_path / "m.db"
     with pytest.raises(ConfigError, match="unknown setting 'tset_x'"):  # a typo of another name still fails
         load_settings(env={"MEMORYD_TSET_X": "1"})
+
+
+@pytest.mark.parametrize("name", ["MEMORYD_LLM__TIERS", "MEMORYD_LLM_TIERS"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        '[[{"provider": "openai", "api_key": "sk-LEAK10"}]',  # one ] short
+        '[[{"provider":"openai","auth_token":"sk-LEAK10',  # cut off inside the secret
+        "{api_key: sk-LEAK10}",  # not JSON at all
+        '[[{"provider": "openai", "base_url": "http://u:sk-LEAK10@h/v1"]]',
+    ],
+)
+def test_tiers_that_are_not_json_are_refused_without_echoing_the_key_they_hold(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={name: value})
+    assert caught.value.field == "llm.tiers"
+    assert "sk-LEAK10" not in caught.value.message and "sk-LEAK10" not in str(caught.value)
+    assert "must be a JSON list of tiers" in caught.value.message and "***" in caught.value.message
