@@ -76,6 +76,7 @@ class _Fact:
     when: datetime | None
     vector: np.ndarray
     memory_id: str | None = None  # the memory that now holds it (for relations)
+    owner: Scope | None = None  # that memory's scope: its relations are its owner's (shared or an agent's)
 
 
 @dataclass
@@ -246,7 +247,7 @@ class FineIngestor:
     def _restated(self, target: MemoryRecord, fact: _Fact, actor: str, now: datetime, work: _Work) -> None:
         """A known memory stated again: a NOOP in its history, and the new turns join its sources,
         so that deleting the turn that first said it leaves it standing (as fast mode's rules do)."""
-        fact.memory_id = target.id
+        fact.memory_id, fact.owner = target.id, target.scope
         work.changes.history.append(HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now))
         work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
         upserts = work.changes.upserts
@@ -361,7 +362,7 @@ class FineIngestor:
             work.changes.history.append(
                 HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
             )
-            fact.memory_id = target.id
+            fact.memory_id, fact.owner = target.id, target.scope
             fact.text, fact.kind = d.text, target.kind  # the memory keeps its kind
             work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
             work.reembed.append(len(work.changes.upserts) - 1)
@@ -433,7 +434,7 @@ class FineIngestor:
         )
         if valid_to is not None:
             memory = memory.with_changes(valid_to=valid_to)
-        fact.memory_id = memory.id
+        fact.memory_id, fact.owner = memory.id, memory.scope
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
         details = {"valid_to": valid_to.isoformat()} if valid_to is not None else {}
         added = HistoryDraft.of(memory, Event.ADD, None, memory.text, actor, now, **details)
@@ -467,6 +468,8 @@ class FineIngestor:
             memory_id = fact.memory_id if fact is not None else fallback
             if memory_id is None:
                 continue
+            # the owner of the memory asserting it: a shared fact's relation is every agent's
+            owner = fact.owner if fact is not None and fact.owner is not None else scope
             work.changes.graph_add.append(
                 RelationDraft(
                     source=rel.source,
@@ -475,7 +478,7 @@ class FineIngestor:
                     target=rel.target,
                     target_type=rel.target_type,
                     memory_id=memory_id,
-                    scope=Scope(scope.user_id, scope.agent_id, data.scope.run_id),
+                    scope=Scope(owner.user_id, owner.agent_id, data.scope.run_id),
                     valid_from=(fact.when if fact is not None else None) or said,
                 )
             )

@@ -126,7 +126,8 @@ async def test_a_write_for_an_agent_reconciles_with_the_users_shared_memories_on
     current. And an agentless write could close an agent's own memory."""
     fake_llm.reply_json(facts("Alice lives in Porto"))
     [porto] = of_kind(await fine.add("I live in Porto", **ALICE), "fact")
-    fake_llm.reply_json(facts("Alice lives in Lisbon"))
+    relation = {"source": "Alice", "relation": "lives_in", "target": "Lisbon", "fact": 0}
+    fake_llm.reply_json({**facts("Alice lives in Lisbon"), "relations": [relation]})
     fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
     moved = await fine.add("I moved to Lisbon", **ALICE, agent_id="travel-bot")
     [lisbon] = of_kind(moved, "fact")
@@ -135,6 +136,10 @@ async def test_a_write_for_an_agent_reconciles_with_the_users_shared_memories_on
     assert (await fine.get(porto.id)).valid_to is not None
     # what replaced a shared memory is shared: a later write naming no agent sees (and moves) it
     assert (await fine.get(lisbon.id)).agent_id is None
+    # and so is what it asserts: the user's relation, not the travel bot's
+    [home] = await fine.storage.graph.relations(Scope("alice"))
+    assert (home.target.name, home.source.agent_id, home.target.agent_id) == ("Lisbon", None, None)
+    assert await fine.storage.graph.relations(Scope("alice", "travel-bot")) == []
     fake_llm.reply_json(facts("Alice lives in Madrid"))
     fake_llm.reply_json(decisions({"fact": 0, "event": "SUPERSEDE", "target": 0}))
     [madrid] = of_kind(await fine.add("I moved to Madrid", **ALICE), "fact")
