@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-__all__ = ["is_url", "mask", "mask_text", "mask_url", "masked", "secret_urls"]
+__all__ = ["has_userinfo", "is_url", "mask", "mask_text", "mask_url", "masked", "secret_urls"]
 
 # The userinfo of a URL ("scheme://user:password@"), in a URL or in a message quoting one: up to
 # the last "@" of the URL, so a password holding "/", "?" or "#" (not percent-encoded, as people
@@ -51,6 +52,15 @@ def mask_text(text: str) -> str:
 def _mask_userinfo(match: re.Match[str]) -> str:
     user, colon, _ = match["userinfo"].partition(":")
     return f"{match['scheme']}{user + ':***' if colon else '***'}@"
+
+
+def has_userinfo(url: str) -> bool:
+    """``url`` carries credentials (``scheme://user:password@host``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
 
 
 def is_url(key: str) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.llm.http import retry_after, scrub
+from memoryd.redact import has_userinfo, mask_url
 
 if TYPE_CHECKING:
     from memoryd.config import EmbedderConfig
@@ -68,6 +69,13 @@ class OpenAIEmbedder:
                 "the openai embedder's API key holds a character an HTTP header cannot carry "
                 "(a control character or a non-ASCII letter): check embedder.api_key / OPENAI_API_KEY",
                 field="embedder.api_key",
+            )
+        if api_key and has_userinfo(self.base_url):
+            raise ConfigError(
+                "embedder.base_url holds a user:password@ and an API key is set (embedder.api_key): both "
+                "would be the request's Authorization header. Drop the user:password@ from the URL, or "
+                "unset embedder.api_key to send the URL's credentials (HTTP Basic auth) alone",
+                field="embedder.base_url",
             )
         self._key = api_key or None
         self._batch = batch_size
@@ -133,13 +141,13 @@ class OpenAIEmbedder:
     def _post(self, batch: list[str]) -> np.ndarray:
         body = {"model": self.model, "input": [t if t.strip() else " " for t in batch]}
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        where = f"embedder {self.name} at {self.base_url}"
+        where = f"embedder {self.name} at {mask_url(self.base_url)}"
         for attempt in range(_ATTEMPTS):
             wait = 0.5 * 2**attempt
             try:
                 response = self._client.post(f"{self.base_url}/embeddings", json=body, headers=headers)
             except httpx.HTTPError as exc:
-                reason = scrub(str(exc) or type(exc).__name__, self._key)
+                reason = mask_url(scrub(str(exc) or type(exc).__name__, self._key))
                 error = BackendUnavailableError(f"{where} unreachable: {reason}")
             else:
                 if response.status_code < 400:

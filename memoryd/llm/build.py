@@ -19,8 +19,13 @@ from memoryd.llm.providers import vendor
 from memoryd.llm.router import Router
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
+from memoryd.redact import has_userinfo
 
 __all__ = ["build_router", "build_targets", "make_target"]
+
+# A key sent in a header of its own (Azure's api-key, Anthropic's x-api-key, Gemini's): a
+# user:password@ in base_url can go beside it, as the Authorization header (a proxy's).
+_KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")
 
 
 def make_target(
@@ -52,6 +57,13 @@ def make_target(
     if not key and (record.base_url is None or url.rstrip("/") == record.base_url.rstrip("/")):
         environ = os.environ if env is None else env
         key = next((environ[var] for var in record.key_env if environ.get(var)), None)
+    if key and record.auth not in _KEY_HEADERS and has_userinfo(url):
+        raise ConfigError(
+            f"{where}.base_url holds a user:password@ and an API key is set ({where}.api_key): both "
+            "would be the request's Authorization header. Drop the user:password@ from the URL, or "
+            f"unset {where}.api_key to send the URL's credentials (HTTP Basic auth) alone",
+            field=f"{where}.base_url",
+        )
     return Target(
         provider=record.name,
         model=name,

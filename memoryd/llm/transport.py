@@ -24,7 +24,15 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["ANSWER_TIMEOUT", "TRANSPORT_ERRORS", "HTTPClient", "Reply", "StreamReply"]
+from memoryd.redact import mask_url
+
+__all__ = ["ANSWER_TIMEOUT", "TRANSPORT_ERRORS", "HTTPClient", "Reply", "RequestNotSent", "StreamReply"]
+
+
+class RequestNotSent(aiohttp.ClientError):
+    """aiohttp refused to send a request (its ``ValueError``: a URL it cannot use, headers it
+    cannot combine with the credentials of a URL): a transport failure, like the others."""
+
 
 # What a failed request raises here (a timeout is a TimeoutError).
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
@@ -145,9 +153,14 @@ class HTTPClient:
         sent = {"content-type": "application/json", **headers}
         read = timeout_s if read_timeout_s is None else read_timeout_s
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=read)
-        response = await self._open().post(
-            url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
-        )
+        try:
+            response = await self._open().post(
+                url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
+            )
+        except aiohttp.ClientError:
+            raise
+        except ValueError as exc:
+            raise RequestNotSent(mask_url(str(exc) or type(exc).__name__)) from exc
         return StreamReply(response)
 
     async def aclose(self) -> None:
