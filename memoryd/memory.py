@@ -708,10 +708,11 @@ class AsyncMemory:
         await self.tiers.stop_promotions()
         # First: a pipeline event of this user already past its worker's checks commits no later.
         await self.storage.records.mark_erased(user_id, utcnow())
-        ids = await self.storage.records.select_ids(who, None, include_expired=True)
-        deleted = await self.delete_all(user_id=user_id)
-        await self.storage.records.purge_history(who, ids)
-        await self.tiers.purge(who)
+        async with self._writing.of(who):  # an add meanwhile would lose its place in the hierarchy
+            ids = await self.storage.records.select_ids(who, None, include_expired=True)
+            deleted = await erase_scope(self.storage, who, utcnow(), _DELETE_ALL)
+            await self.storage.records.purge_history(who, ids)
+            await self.tiers.purge(who)
         await self.storage.keywords.compact()  # deleted terms linger in FTS segments until merged
         if self.storage.usage is not None:  # and the chat gateway's usage counters
             await self.storage.usage.delete_user(user_id)

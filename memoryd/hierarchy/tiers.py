@@ -261,7 +261,12 @@ class Tiers:
             return
         async with self._locks.of(relock):
             fresh = next((s for s in await store.segments(relock) if s.id == segment.id), None)
-            if fresh is not None:
+            if fresh is None:
+                return
+            # A turn that joined the segment while the LLM worked was not sent: marked promoted,
+            # the segment would never send it. Left unmarked, a later write promotes it again.
+            joined = [r for r in await store.turns(segment_id=segment.id) if r.level < self.capability]
+            if all(r.memory_id in gone for r in joined):
                 await self._mark(fresh, gone)
 
     async def _mark(self, segment: Segment, gone: dict[str, int]) -> None:

@@ -152,3 +152,31 @@ async def test_a_turn_deleted_or_edited_while_the_llm_reads_it_leaves_nothing_of
         assert prompts and "I sold my bike." in prompts[0] and S1[0] not in prompts[0]
         assert "The trails in Sintra" not in prompts[0]  # the edited turn's old text
     assert (await check_store(settings, embedder=embedder)).ok
+
+
+async def test_a_turn_that_joins_a_segment_while_it_is_promoted_is_sent_later(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, clock: Clock
+) -> None:
+    """The segment was marked promoted over a turn that joined it while the LLM worked: that turn
+    was never sent (later turns went to other segments)."""
+    settings = fine_tier_settings(tmp_path, fake_llm.base_url, short_term_turns=1, promote_heat=0.0)
+    async with AsyncMemory(settings, embedder=embedder, clock=clock) as mem:
+
+        async def say(text: str) -> None:
+            await mem.add({"role": "user", "content": text}, user_id="ana", run_id="s1", mode="fast")
+            await mem.tiers.drain()
+
+        await say("Alice works at Google as an engineer.")
+        fake_llm.hang(1.0, then=Reply(text=json.dumps({"facts": []})))
+        await mem.add(  # the turn before it enters a segment, promoted in the background
+            {"role": "user", "content": "Alice works at Google as a software engineer, she said."},
+            user_id="ana", run_id="s1", mode="fast",
+        )  # fmt: skip
+        while not fake_llm.requests:
+            await asyncio.sleep(0.01)
+        await say("The weather in Lisbon was sunny and warm all week.")  # ... and this one's joins it
+        fake_llm.default_json({"facts": []})
+        for text in ["My cat Tom loves chasing mice.", "Quantum computing uses qubits.", "I baked bread."]:
+            await say(text)
+        sent = " ".join(m["content"] for r in fake_llm.requests for m in r.json["messages"])
+        assert "as a software engineer, she said" in sent
