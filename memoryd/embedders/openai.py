@@ -165,12 +165,14 @@ class OpenAIEmbedder:
 
     def _checked(self, vectors: np.ndarray) -> np.ndarray:
         """The endpoint's raw vectors, refused when not of the configured size (the probe, which
-        learns the size, takes any)."""
+        learns the size, takes any). A server answering with another size is a dependency that
+        cannot be used (503, as any other bad reply), not a request's fault: the fix named is
+        embedder.dim, or the model the server serves."""
         dim = getattr(self, "dim", None)
         if dim is not None and vectors.shape[1] != dim:
-            raise ConfigError(
-                f"embedder {self.name} returned {vectors.shape[1]}-d vectors, expected {dim} "
-                "(check embedder.dim)",
+            raise BackendUnavailableError(
+                f"embedder {self.name} at {mask_url(self.base_url)} returned {vectors.shape[1]}-d vectors, "
+                f"expected {dim}: set embedder.dim to the model's size, or serve the model it was",
                 field="embedder.dim",
             )
         return vectors

@@ -44,8 +44,10 @@ def test_unit_vectors_batches_and_name(fake_llm: Script) -> None:
 def test_configured_dim_needs_no_probe_and_a_mismatch_is_named(fake_llm: Script) -> None:
     embedder = OpenAIEmbedder(model="m", base_url=fake_llm.base_url, dim=32, env={"OPENAI_API_KEY": KEY})
     assert embedder.dim == 32 and fake_llm.requests == []
-    with pytest.raises(ConfigError, match="returned 16-d vectors, expected 32"):
-        embedder.embed(["x"])
+    with pytest.raises(BackendUnavailableError, match="returned 16-d vectors, expected 32") as info:
+        embedder.embed(["x"])  # the server's reply, at run time: the backend is unusable (503)
+    assert not isinstance(info.value, ConfigError) and info.value.field == "embedder.dim"
+    assert info.value.status_code == 503
     assert "authorization" not in fake_llm.last.headers  # OPENAI_API_KEY only goes to api.openai.com
     embedder.close()
 
@@ -174,3 +176,25 @@ def test_doctor_says_an_embeddings_server_answered_and_names_it_when_down(fake_l
     down = load_settings(env={}, overrides={"embedder": {"provider": "openai", "model": "m", "base_url": down_url}})
     check, _ = embedder_check(down)
     assert check.status == "fail" and "embeddings server" in str(check.fix) and "reinstall" not in str(check.fix)
+
+
+def test_an_embeddings_server_answering_with_another_size_is_a_503_naming_embedder_dim(
+    fake_llm: Script, tmp_path: Path
+) -> None:
+    import httpx
+
+    from memoryd.server import create_app
+    from tests.api.conftest import running_app
+
+    embedder = {"provider": "openai", "model": "m", "base_url": fake_llm.base_url, "dim": 16}
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}, "embedder": embedder})
+    memory = AsyncMemory(settings)
+    with running_app(create_app(settings, memory=memory), after=memory.close) as url:
+        added = httpx.post(f"{url}/v1/memories", json={"messages": "I keep bees", "user_id": "ana"}, timeout=30)
+        assert added.status_code == 200, added.text
+        fake_llm.embedding_dim = 24  # the server now serves another model
+        found = httpx.post(f"{url}/v1/memories/search", json={"query": "bees", "user_id": "ana"}, timeout=30)
+    assert found.status_code == 503, found.text
+    error = found.json()["error"]
+    assert error["code"] != "config_error" and error["field"] == "embedder.dim", error
+    assert "returned 24-d vectors, expected 16" in error["message"]
