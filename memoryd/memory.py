@@ -271,7 +271,12 @@ class AsyncMemory:
             rules = self.settings.context.fast_rules
             rule_work = await self._start_rules(draft_all_rules(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
-            index = await pending.result(plan.positions(), plan.new)
+            try:
+                index = await pending.result(plan.positions(), plan.new)
+            except BaseException:
+                if rule_work is not None and rule_work.vectors is not None:
+                    _drop(rule_work.vectors)  # the add fails: nobody will await the rules' vectors
+                raise
             changes = ChangeSet(
                 upserts=[StoredMemory(m, index.vectors[i], index.terms[i]) for i, m in enumerate(plan.new)],
                 history=[
@@ -752,6 +757,12 @@ _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
 _NO_AGENT = Cond("agent_id", "eq", None)  # a user's memories shared by every agent
+
+
+def _drop(future: asyncio.Future[Any]) -> None:
+    """Cancel ``future``, or take its exception if it has one (not logged as never retrieved)."""
+    if not future.cancel() and not future.cancelled():
+        future.exception()
 
 
 async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[SearchHit]:

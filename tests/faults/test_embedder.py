@@ -7,6 +7,7 @@ whose server is down (BackendUnavailableError).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,33 @@ def flaky_settings(tmp_path: Path) -> Settings:
     return load_settings(
         env={}, overrides={"storage": {"path": str(tmp_path / "flaky.db")}, "embedder": {"provider": "flaky"}}
     )
+
+
+async def test_an_add_that_fails_on_the_embedder_leaves_no_unretrieved_error_behind(
+    tmp_path: Path, flaky: type[FlakyEmbedder], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rule memories' vectors, asked for beside the episodes', were never awaited when the
+    episodes' failed: asyncio logged "Future exception was never retrieved" with a traceback."""
+    import gc
+
+    settings = flaky_settings(tmp_path)
+    async with AsyncMemory(settings) as mem:
+        await mem.add("I keep bees", user_id="ana")  # the model is loaded
+        flaky.failing = True
+
+        async def fails() -> str:
+            try:
+                await mem.add("My name is Ana and I love honey", user_id="ana")  # rules: a name, a like
+            except BackendUnavailableError as exc:
+                return exc.message  # and no traceback keeps the add's frames alive
+            return "no error"
+
+        assert "unreachable" in await fails()
+        flaky.failing = False
+        for _ in range(3):
+            gc.collect()
+            await asyncio.sleep(0)  # the loop's handler logs what a collected future never gave
+    assert "never retrieved" not in caplog.text
 
 
 async def test_library_error_is_clear_and_nothing_acknowledged_is_lost(
