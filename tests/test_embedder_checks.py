@@ -112,8 +112,9 @@ def test_openai_a_part_of_another_size_is_named(fake_llm: Script) -> None:
     try:
         fake_llm.reply_body({"data": _rows(TEXTS[:2])})
         fake_llm.reply_body({"data": [{"index": 0, "embedding": fake_vector("green tea", 12)}]})
-        with pytest.raises(ConfigError, match="returned 12-d vectors, expected 16"):
+        with pytest.raises(BackendUnavailableError, match="returned 12-d vectors, expected 16") as info:
             embedder.embed(TEXTS)
+        assert info.value.field == "embedder.dim" and not isinstance(info.value, ConfigError)
     finally:
         embedder.close()
 
@@ -219,8 +220,9 @@ async def test_reindex_with_a_misconfigured_or_unreachable_model_keeps_both_inde
     path = tmp_path / "m.db"
     async with AsyncMemory(_openai_settings(path, fake_llm)) as mem:
         await mem.add("I drink green tea every morning", user_id="ana")
-    with pytest.raises(ConfigError, match="returned 16-d vectors, expected 32"):
+    with pytest.raises(BackendUnavailableError, match="returned 16-d vectors, expected 32") as info:
         await reindex_store(_openai_settings(path, fake_llm, dim=32))
+    assert info.value.field == "embedder.dim"
     fake_llm.fail(503, times=3)
     with pytest.raises(BackendUnavailableError, match="HTTP 503"):
         await reindex_store(_openai_settings(path, fake_llm))
