@@ -28,7 +28,14 @@ from memoryd.config import Settings, env_key
 from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
-from memoryd.errors import ConfigError, EmbedderMismatchError, LLMError, MemorydError, MissingExtraError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    EmbedderMismatchError,
+    LLMError,
+    MemorydError,
+    MissingExtraError,
+)
 from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
@@ -199,8 +206,12 @@ def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
     except MissingExtraError as exc:
         return Check(name, "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'"), None
     except ConfigError as exc:
-        allowed = ", ".join(e.name for e in available("embedder"))
-        return Check(name, "fail", exc.message, f"set embedder.provider to one of: {allowed}"), None
+        if exc.field is None or exc.field in ("embedder", "embedder.provider"):
+            allowed = ", ".join(e.name for e in available("embedder"))
+            return Check(name, "fail", exc.message, f"set embedder.provider to one of: {allowed}"), None
+        return Check(name, "fail", exc.message, f"set {exc.field} ({_env_name(exc.field)})"), None
+    except BackendUnavailableError as exc:  # the embeddings server answered badly, or not at all
+        return Check(name, "fail", mask_url(exc.message), _embedder_fix(settings, exc)), None
     except Exception as exc:  # noqa: BLE001 - a model that cannot load is exactly what doctor reports
         detail = f"embedder '{cfg.provider}' failed to load: {type(exc).__name__}: {exc}"
         fix = (
@@ -219,6 +230,27 @@ def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
     how = f"answered from {mask_url(remote)}" if remote else "loaded offline"
     detail = f"'{embedder.name}' {how} and embedded in {load_s:.2f} s; {embedder.dim}-d unit vectors"
     return Check(name, "ok", detail, data=data), embedder
+
+
+def _embedder_fix(settings: Settings, error: BackendUnavailableError) -> str:
+    """What to do about an embeddings server's failure, by its HTTP status (as :func:`_llm_fix`)."""
+    from memoryd.embedders.openai import DEFAULT_BASE_URL
+
+    cfg = settings.embedder
+    url = mask_url(cfg.base_url or DEFAULT_BASE_URL)
+    status = error.details.get("status")
+    if error.field == "embedder.dim":
+        return f"set embedder.dim ({_env_name('embedder.dim')}) to the model's size, or 0 to ask the server"
+    if status in (401, 403):
+        names = ["embedder.api_key (MEMORYD_EMBEDDER__API_KEY)"]
+        if not cfg.base_url or cfg.base_url.rstrip("/") == DEFAULT_BASE_URL:
+            names.append("$OPENAI_API_KEY")
+        return f"check the API key: {' or '.join(names)}" + ("" if cfg.api_key else "; none is set")
+    if status == 404:
+        return f"check embedder.model ({cfg.model!r}) and embedder.base_url ({url})"
+    if status is None:
+        return f"is the embeddings server at {url} running and reachable? (embedder.base_url)"
+    return f"see the error; embedder.base_url is {url}"
 
 
 def _provider_for_model(model: str) -> str | None:

@@ -154,7 +154,9 @@ class OpenAIEmbedder:
                     return self._checked(self._vectors(response, len(batch), where))
                 # scrubbed, then cut: a key the cut would split is still found whole
                 detail = scrub(response.text[: 600 + len(self._key or "")], self._key)[:300]
-                error = BackendUnavailableError(f"{where}: HTTP {response.status_code}: {detail}")
+                error = BackendUnavailableError(
+                    f"{where}: HTTP {response.status_code}: {detail}", status=response.status_code
+                )
                 if response.status_code != 429 and response.status_code < 500:
                     raise error
                 wait = retry_after(response.headers) or wait

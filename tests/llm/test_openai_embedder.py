@@ -198,3 +198,30 @@ def test_an_embeddings_server_answering_with_another_size_is_a_503_naming_embedd
     error = found.json()["error"]
     assert error["code"] != "config_error" and error["field"] == "embedder.dim", error
     assert "returned 24-d vectors, expected 16" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("case", "fix"),
+    [
+        ("no model", "set embedder.model (MEMORYD_EMBEDDER__MODEL)"),
+        ("401", "check the API key: embedder.api_key (MEMORYD_EMBEDDER__API_KEY); none is set"),
+        ("404", "check embedder.model ('m') and embedder.base_url"),
+        ("dim", "set embedder.dim (MEMORYD_EMBEDDER__DIM) to the model's size"),
+    ],
+)
+def test_doctor_names_the_embedder_setting_to_fix(fake_llm: Script, case: str, fix: str) -> None:
+    """doctor told to pick another embedder.provider for any config error, and to check the server
+    is up for a server that answered 401 or 404."""
+    from memoryd.cli.doctor import embedder_check
+
+    section: dict[str, Any] = {"provider": "openai", "model": "m", "base_url": fake_llm.base_url}
+    if case == "no model":
+        del section["model"]
+    elif case == "dim":
+        section["dim"] = 32  # the server answers 16-d vectors
+    else:
+        fake_llm.fail(int(case), message="refused")
+    check, embedder = embedder_check(load_settings(env={}, overrides={"embedder": section}))
+    assert check.status == "fail" and embedder is None
+    assert check.fix is not None and check.fix.startswith(fix), check.fix
+    assert "embedder.provider" not in check.fix and "is up" not in check.fix and "running" not in check.fix
