@@ -310,6 +310,9 @@ async def _reach(settings: Settings) -> list[Check]:
         name = f"backend:{role}"
         try:
             part = resolve(role, backend).from_resources(resources)
+        except MissingExtraError as exc:  # a package only one mode needs (Milvus Lite)
+            checks.append(Check(name, "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'"))
+            continue
         except ConfigError as exc:
             setting = exc.field or f"storage.{role}"
             checks.append(Check(name, "fail", exc.message, f"set {setting} ({_env_name(setting)})"))
@@ -697,7 +700,7 @@ def run_doctor(
         if backends.status != "ok":
             store = Check("store", "warn", "not opened: a storage backend is unavailable (see above)")
         elif any(c.status == "fail" for c in reach):
-            store = Check("store", "warn", "not opened: a storage backend cannot be reached (see above)")
+            store = Check("store", "warn", "not opened: a storage backend failed its check (see above)")
         else:
             store = store_check(settings, embedder)
         checks += [emb_check, backends, *reach, store]

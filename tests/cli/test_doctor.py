@@ -323,3 +323,27 @@ def test_doctor_reaches_a_postgres_server_without_making_a_table(run: Run, db_pa
     assert "created on the first write" in checks["store"]["detail"]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,)
+
+
+@pytest.mark.usefixtures("session_model")
+def test_milvus_local_mode_without_milvus_lite_names_the_extra(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from memoryd.errors import MissingExtraError
+    from memoryd.storage.milvus.vectors import MilvusVectorIndex
+
+    monkeypatch.setitem(sys.modules, "milvus_lite", None)  # pymilvus installed, Milvus Lite not
+    section = load_settings(env={}).storage.milvus
+    with pytest.raises(MissingExtraError) as caught:
+        MilvusVectorIndex(section, tmp_path / "m.milvus.db")
+    assert "pip install 'memoryd[milvus]'" in caught.value.message and caught.value.extra == "milvus"
+    server = MilvusVectorIndex(section.model_copy(update={"uri": "http://127.0.0.1:1"}), tmp_path / "x")
+    assert server.remote  # a Milvus server needs no Milvus Lite
+    result = run("doctor", "--json", env={"MEMORYD_STORAGE__VECTORS": "milvus"})
+    assert result.exit_code == 1
+    check = {c["name"]: c for c in as_json(result)["checks"]}["backend:vectors"]
+    assert check["status"] == "fail" and check["fix"] == "pip install 'memoryd[milvus]'", check
+    added = run("add", "hello", "-u", "ana", env={"MEMORYD_STORAGE__VECTORS": "milvus"})
+    assert added.exit_code == 2 and "pip install 'memoryd[milvus]'" in added.stderr, added.stderr

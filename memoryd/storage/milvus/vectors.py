@@ -32,7 +32,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from memoryd.config import MilvusConfig
-from memoryd.errors import InvalidInputError, MemorydError, StorageError
+from memoryd.errors import InvalidInputError, MemorydError, MissingExtraError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import META_ID, Listing, OutsideIndex, located, point_id
@@ -84,6 +84,17 @@ def _lite_users(path: Path, change: int) -> None:
     server_manager_instance.release_server(str(path))
 
 
+def _need_lite() -> None:
+    """Local mode runs Milvus Lite, a package of its own (memoryd[milvus] installs it; pymilvus
+    alone does not): missing, it is named here, before anything starts."""
+    try:
+        import milvus_lite  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(
+            "milvus", "storage.vectors = 'milvus' in local mode (no storage.milvus.uri: Milvus Lite)"
+        ) from None
+
+
 def _report_flush(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("sealing Milvus Lite's new rows failed (searches stay slower): %s", task.exception())
@@ -96,6 +107,8 @@ class MilvusVectorIndex(OutsideIndex):
     owner_setting = "storage.milvus.collection"
 
     def __init__(self, config: MilvusConfig, local_path: Path) -> None:
+        if not config.uri:
+            _need_lite()
         self.config = config
         self.collection = config.collection
         self.local_path = config.path or local_path
