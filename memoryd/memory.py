@@ -140,6 +140,12 @@ class AsyncMemory:
         """The embedder if it has been loaded (or was given), else ``None``."""
         return self._embedder
 
+    @property
+    def busy(self) -> bool:
+        """Whether a write (an add, an edit, a delete) or a background promotion is under way:
+        closing the store now would cut it off (:class:`memoryd.tenancy.Tenants` waits)."""
+        return self._writing.busy or self.tiers.busy
+
     async def _embedder_identity(self) -> tuple[str, int]:
         """The embedder's name and size, without loading the model. A remote model asked for its
         size (``embedder.dim`` unset) that is down: the size the store recorded (reads work)."""

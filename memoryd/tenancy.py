@@ -9,7 +9,7 @@ model and one LLM router.
 
 :class:`Tenants` opens tenant stores on first use and keeps at most
 ``auth.max_open_tenants`` open, closing the least recently used one that has
-been idle for :data:`IDLE_BEFORE_CLOSE_S`.
+been idle for :data:`IDLE_BEFORE_CLOSE_S` and has no write or promotion under way.
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ class Tenants:
             return memory
 
     async def _shrink(self, now: float) -> None:
-        while len(self._open) > self.settings.auth.max_open_tenants:
-            oldest, (memory, used) = next(iter(self._open.items()))
-            if now - used < IDLE_BEFORE_CLOSE_S:
-                return  # every open store is busy: go over the cap rather than cut one off
-            del self._open[oldest]
+        """Close the least recently used stores past the cap: only those idle for
+        :data:`IDLE_BEFORE_CLOSE_S` and with nothing under way (a slow fine-mode add, a background
+        promotion); when none is, go over the cap rather than cut one off."""
+        for tenant, (memory, used) in list(self._open.items()):
+            if len(self._open) <= self.settings.auth.max_open_tenants or now - used < IDLE_BEFORE_CLOSE_S:
+                return
+            if memory.busy:
+                continue
+            del self._open[tenant]
             await memory.close()
 
     async def close(self) -> None:

@@ -302,6 +302,11 @@ class Tiers:
         finally:
             self._flushing = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a background promotion is running."""
+        return bool(self._promoting)
+
     async def drain(self) -> None:
         """Wait for a background heat flush and background promotions, if any are running."""
         while self._promoting:

@@ -22,6 +22,11 @@ class OwnerLocks:
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
         self._locks = weakref.WeakValueDictionary()
 
+    @property
+    def busy(self) -> bool:
+        """Whether any owner's lock is held or waited on (a lock lives only while someone has it)."""
+        return len(self._locks) > 0
+
     def of(self, scope: Scope) -> asyncio.Lock:
         key = owner_key(scope)
         lock = self._locks.get(key)
