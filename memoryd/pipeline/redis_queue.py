@@ -434,12 +434,16 @@ class RedisQueue:
         with self._errors("unlock owners"):
             await self._let_go(keys=[self.keys.owner(o) for o in owners], args=[consumer])
 
+    def _member(self, consumer: str) -> str:
+        """A worker's heartbeat entry: its group's and its name (two groups may use one name)."""
+        return f"{self.config.group}\x1f{consumer}"
+
     async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None:
-        now = _now_ms()
+        now, member = _now_ms(), self._member(consumer)
         with self._errors("write a heartbeat"):
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.zadd(self.keys.workers, {consumer: now + ttl_ms})
-                pipe.hset(self.keys.workers_info, consumer, json.dumps(info, ensure_ascii=False))
+                pipe.zadd(self.keys.workers, {member: now + ttl_ms})
+                pipe.hset(self.keys.workers_info, member, json.dumps(info, ensure_ascii=False))
                 pipe.zrangebyscore(self.keys.workers, "-inf", now - _STALE_WORKER_MS)
                 *_, stale = await pipe.execute()
             if stale:
@@ -450,8 +454,8 @@ class RedisQueue:
         """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group."""
         with self._errors("read heartbeats"):
             names = await self.client.zrangebyscore(self.keys.workers, _now_ms(), "+inf")
-            if consumer is not None:
-                names = [n for n in names if n == consumer]
+            if consumer is not None:  # its entry, or one an older memoryd wrote under the bare name
+                names = [n for n in names if n in (self._member(consumer), consumer)]
             raw = await self.client.hmget(self.keys.workers_info, names) if names else []
         return self._of_group(raw)
 
@@ -466,8 +470,8 @@ class RedisQueue:
     async def leave(self, consumer: str) -> None:
         """Forget this worker: its heartbeat, and its group membership if it holds nothing."""
         with self._errors("leave the group"):
-            await self.client.zrem(self.keys.workers, consumer)
-            await self.client.hdel(self.keys.workers_info, consumer)
+            await self.client.zrem(self.keys.workers, self._member(consumer))
+            await self.client.hdel(self.keys.workers_info, self._member(consumer))
             try:
                 members = await self.client.xinfo_consumers(self.keys.stream, self.config.group)
             except ResponseError:

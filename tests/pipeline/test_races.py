@@ -245,3 +245,26 @@ def test_worker_check_and_health_count_only_the_groups_workers(
     assert other.exit_code == 1 and doc(other)["workers"] == [] and doc(other)["workers_alive"] == 0
     mine = cli.run("worker", "--check", "--group", "memoryd", "--json")
     assert mine.exit_code == 0 and [w["consumer"] for w in doc(mine)["workers"]] == ["w-memoryd"]
+
+
+def test_workers_of_two_groups_may_share_a_name_without_hiding_each_other(
+    pipeline_cli: Callable[..., PipelineCli],
+) -> None:
+    """Heartbeats were kept by consumer name alone: a worker of another group named the same
+    overwrote this group's, and `worker --check` said no worker of the group was alive."""
+    cli = pipeline_cli()
+
+    async def beat() -> None:
+        for group in ("memoryd", "reporting"):
+            queue = build_queue(cli.settings.pipeline.model_copy(update={"group": group}))
+            try:
+                await queue.ensure_group()
+                await queue.heartbeat("w-1", {"consumer": "w-1", "group": group, "host": "h"}, 60_000)
+            finally:
+                await queue.close()
+
+    asyncio.run(beat())
+    for group in ("memoryd", "reporting"):
+        alive = cli.run("worker", "--check", "--group", group, "--consumer", "w-1", "--json")
+        assert alive.exit_code == 0, (group, alive.output)
+        assert [w["group"] for w in doc(alive)["workers"]] == [group]
