@@ -6,18 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from memoryd import AsyncMemory, load_settings, tenancy
+from memoryd import AsyncMemory, Settings, load_settings, tenancy
 from memoryd.embedders.use import USEEmbedder
 from memoryd.tenancy import Tenants
+
+
+def _one_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings keeping one tenant store open, closing an idle one at once."""
+    monkeypatch.setattr(tenancy, "IDLE_BEFORE_CLOSE_S", 0.0)
+    return load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}, "auth": {"max_open_tenants": 1}}
+    )
 
 
 async def test_tenant_stores_are_separate_files_and_reopen_after_eviction(
     tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tenancy, "IDLE_BEFORE_CLOSE_S", 0.0)
-    settings = load_settings(
-        env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}, "auth": {"max_open_tenants": 1}}
-    )
+    settings = _one_open(tmp_path, monkeypatch)
     async with AsyncMemory(settings, embedder=embedder) as base:
         tenants = Tenants(settings, base)
         try:
@@ -43,10 +48,7 @@ async def test_a_tenant_store_with_a_write_under_way_is_not_closed_past_the_cap(
     request once other tenants were opened: the write then failed, "the store is closing"."""
     from memoryd.models import Scope
 
-    monkeypatch.setattr(tenancy, "IDLE_BEFORE_CLOSE_S", 0.0)
-    settings = load_settings(
-        env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}, "auth": {"max_open_tenants": 1}}
-    )
+    settings = _one_open(tmp_path, monkeypatch)
     async with AsyncMemory(settings, embedder=embedder) as base:
         tenants = Tenants(settings, base)
         try:
