@@ -62,9 +62,11 @@ _AGO_ZH = re.compile(
     r"(?P<n>\d{1,3}|[一两二三四五六七八九十几]{1,3})\s*(?P<unit>个星期|星期|个月|天|日|周|年)以?前"
 )  # 三天前, 两个月前, 十五天以前, 2周前
 _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
-# "last Tuesday", "on Tuesday", "this past Tuesday" (a bare "Tuesday" is too often a habit: "Tuesday yoga")
-_WEEKDAY = re.compile(r"\b(?:last|past|on|this)\s+(?P<day>" + "|".join(_WEEKDAYS) + r")\b", re.I)
-_WEEKDAY_ZH = re.compile(r"(?P<last>上个?)?(?:周|星期|礼拜)(?P<day>[一二三四五六日天])")  # 上周二, 周二
+# "last Tuesday", "this past Tuesday", 上周二: a day just gone. Not "on Tuesday" nor 周二: as often a day
+# an older conversation named ("my appointment on Monday"), and favouring the last one buried it
+# (LongMemEval dev: "What time did I reach the clinic on Monday?" lost a gold session from its top 50).
+_WEEKDAY = re.compile(r"\b(?:last|this\s+past)\s+(?P<day>" + "|".join(_WEEKDAYS) + r")\b", re.I)
+_WEEKDAY_ZH = re.compile(r"上个?(?:周|星期|礼拜)(?P<day>[一二三四五六日天])")
 _ZH_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6}
 
 
@@ -113,7 +115,7 @@ def _relative(query: str, now: datetime) -> tuple[datetime, datetime] | None:
         return _weekday(_WEEKDAYS[match["day"].lower()], False, now)
     match = _WEEKDAY_ZH.search(query)
     if match is not None:
-        return _weekday(_ZH_WEEKDAYS[match["day"]], match["last"] is not None, now)
+        return _weekday(_ZH_WEEKDAYS[match["day"]], True, now)
     match = _LAST.search(query)
     if match is not None:
         days = _UNIT_DAYS[match["unit"].lower()]
