@@ -60,6 +60,11 @@ class Memory:
     def loaded_embedder(self) -> Embedder | None:
         return self._async.loaded_embedder
 
+    @property
+    def busy(self) -> bool:
+        """Whether a write or a background promotion is under way."""
+        return self._async.busy
+
     def open(self) -> Memory:
         """Opened already, when made: returns this ``Memory``."""
         self._run(self._async.open())
