@@ -35,6 +35,7 @@ class Job:
     delivery: Delivery
     event: PipelineEvent
     attempts: int  # this attempt's number, counting deliveries lost to dead workers
+    digest: str = ""  # its add's fingerprint (PipelineEvent.payload.digest), computed once
 
 
 @dataclass

@@ -332,7 +332,7 @@ class Worker:
             seen[event.event_id] = digest
             # One over pipeline.max_attempts goes on to the store's record first (its last worker may
             # have applied it before dying), and is dead-lettered there if it was not applied.
-            candidates.append(Job(d, event, event.attempt + d.deliveries - 1))
+            candidates.append(Job(d, event, event.attempt + d.deliveries - 1, digest))
         jobs = await self._lock(candidates, outcomes)
         jobs = await self._skip_forgotten(self._validate(jobs, outcomes), outcomes)
         for job in jobs:
@@ -472,9 +472,7 @@ class Worker:
     async def _lock(self, candidates: list[Job], outcomes: list[Outcome]) -> list[Job]:
         if not candidates:
             return []
-        items = [
-            (j.event.event_id, j.attempts, j.delivery.stream_id, j.event.payload.digest()) for j in candidates
-        ]
+        items = [(j.event.event_id, j.attempts, j.delivery.stream_id, j.digest) for j in candidates]
         answers = await self.queue.begin(items, self.consumer, self.lease_ms)
         jobs = []
         for job, answer in zip(candidates, answers):
