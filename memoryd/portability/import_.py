@@ -114,7 +114,7 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
 class _Survey:
     header: Header
     counts: dict[str, int]
-    known: set[str]  # memories of the file whose history the store holds some of (module doc)
+    known: dict[str, set[tuple[str, str]]]  # a memory of the file -> its (event, time) rows the store holds
 
 
 def _check_dim(header: Header, vector: np.ndarray | None, number: int) -> None:
@@ -175,13 +175,14 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     ends: list[tuple[int, RelationRow]] = []  # relations, whose entities must be in the file
     names: dict[tuple[Owner, str], str] = {}  # (owner, normalised name or alias) -> its entity
     history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
-    known: set[str] = set()  # memories whose history the store holds some of already
+    known: dict[str, set[tuple[str, str]]] = {}  # memories whose history the store holds some of
 
-    async def imported_before(batch: dict[str, set[tuple[str, str]]]) -> None:
+    async def held_before(batch: dict[str, set[tuple[str, str]]]) -> None:
         for memory_id, lines in batch.items():  # its history is here: a deleted memory restored, or
             stored = await mem.storage.records.history(memory_id)  # a failed import's rows, run again
-            if {(h.event.value, h.created_at.isoformat()) for h in stored} & lines:
-                known.add(memory_id)
+            held = {(h.event.value, h.created_at.isoformat()) for h in stored}
+            if held & lines:
+                known[memory_id] = held
         batch.clear()
 
     tier_ids = _TierIds(mem.storage.segments)
@@ -234,7 +235,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
         elif isinstance(line, HistoryDraft):
             history.setdefault(line.memory_id, set()).add((line.event.value, line.created_at.isoformat()))
             if len(history) >= SURVEY_BATCH:
-                await imported_before(history)
+                await held_before(history)
         elif isinstance(line, Segment | StoredTurn):
             _check_dim(header, line.centroid if isinstance(line, Segment) else line.vector, number)
             await tier_ids.add(line)
@@ -251,7 +252,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
         if rel.source_id not in ids_of["entity"] or rel.target_id not in ids_of["entity"]:
             message = f"line {number}: relation {rel.id!r} names an entity the file does not hold"
             raise InvalidInputError(message, field="file")
-    await imported_before(history)
+    await held_before(history)
     await tier_ids.check()
     for owner in sorted(owners, key=repr):
         scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
@@ -288,7 +289,12 @@ class _Loader:
     """Pass 2: batches of one row type, each written in one commit."""
 
     def __init__(
-        self, mem: AsyncMemory, reuse: bool, batch_size: int, progress: Progress | None, known: set[str]
+        self,
+        mem: AsyncMemory,
+        reuse: bool,
+        batch_size: int,
+        progress: Progress | None,
+        known: dict[str, set[tuple[str, str]]],
     ) -> None:
         self.mem = mem
         self.known = known
@@ -323,7 +329,7 @@ class _Loader:
             ]
             await storage.commit(ChangeSet(upserts=await self._index(batch), history=back))
         elif kind == "history":
-            batch = await self._new_history(batch)
+            batch = self._new_history(batch)
             await storage.commit(ChangeSet(history=batch))
         elif kind == "entity":
             await storage.graph.restore(batch, [])
@@ -339,16 +345,13 @@ class _Loader:
         if self.progress is not None:
             self.progress("importing", len(batch), None)
 
-    async def _new_history(self, batch: list[HistoryDraft]) -> list[HistoryDraft]:
+    def _new_history(self, batch: list[HistoryDraft]) -> list[HistoryDraft]:
         """The history rows the store does not hold yet (of a memory it held before: a restore,
-        or a rerun of an import that failed after writing some)."""
-        here: dict[str, set[tuple[str, str]]] = {}
-        for memory_id in {h.memory_id for h in batch} & self.known:
-            stored = await self.mem.storage.records.history(memory_id)
-            here[memory_id] = {(h.event.value, h.created_at.isoformat()) for h in stored}
-        return [
-            h for h in batch if (h.event.value, h.created_at.isoformat()) not in here.get(h.memory_id, ())
-        ]
+        or a rerun of an import that failed after writing some; as the survey read them)."""
+        def held(h: HistoryDraft) -> bool:
+            return (h.event.value, h.created_at.isoformat()) in self.known.get(h.memory_id, ())
+
+        return [h for h in batch if not held(h)]
 
     def _segment(self, s: Segment) -> Segment:
         """The segment as in the file; its centroid left empty (for revector) unless reusable."""
