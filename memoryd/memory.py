@@ -27,7 +27,7 @@ from memoryd.errors import (
     NotFoundError,
     StaleWriteError,
 )
-from memoryd.filters import EPISODES, And, Cond, Filter, Or, parse_filter
+from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -35,7 +35,7 @@ from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
-from memoryd.ingest.derived import owner_scope, stated_only_by, went_with_edit
+from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
 from memoryd.ingest.erase import erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
@@ -640,7 +640,7 @@ class AsyncMemory:
         # ones (no agent), as its writes are reconciled with
         also: Filter | None = _NO_USER if user_id is None else None
         if user_id is not None and agent_id is not None:
-            owner, also = Scope(user_id), Or((Cond("agent_id", "eq", agent_id), _NO_AGENT))
+            owner, also = agent_view(user_id, agent_id)
         await self._ready()
         vector = asyncio.ensure_future(self._embed.query([query]))
 
@@ -762,7 +762,6 @@ _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_A
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
-_NO_AGENT = Cond("agent_id", "eq", None)  # a user's memories shared by every agent
 
 
 def _drop(future: asyncio.Future[Any]) -> None:

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash, new_id
 
-__all__ = ["derived_memory", "owner_scope", "stated_only_among", "stated_only_by", "went_with_edit"]
+if TYPE_CHECKING:
+    from memoryd.filters import Filter
+
+__all__ = [
+    "agent_view", "derived_memory", "owner_scope", "stated_only_among", "stated_only_by", "went_with_edit"
+]  # fmt: skip
 
 
 def owner_scope(scope: Scope) -> Scope:
@@ -23,6 +28,17 @@ def owner_scope(scope: Scope) -> Scope:
     if scope.user_id is None and scope.agent_id is None:
         return scope
     return Scope(scope.user_id, scope.agent_id, None)
+
+
+def agent_view(user_id: str, agent_id: str | None) -> tuple[Scope, Filter]:
+    """What an agent of a user reads as its own: the user's memories shared by every agent (no
+    ``agent_id``) and, naming an agent, that agent's; never another agent's. The same view for
+    what its writes are reconciled with and for its context. Returns the scope and the filter."""
+    from memoryd.filters import Cond, Or
+
+    shared = Cond("agent_id", "eq", None)
+    theirs = shared if agent_id is None else Or((Cond("agent_id", "eq", agent_id), shared))
+    return Scope(user_id=user_id), theirs
 
 
 def derived_memory(

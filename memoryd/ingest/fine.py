@@ -28,9 +28,9 @@ import numpy as np
 
 from memoryd.config import FineConfig
 from memoryd.errors import BackendUnavailableError, MemorydError
-from memoryd.filters import EPISODES, parse_filter
+from memoryd.filters import EPISODES, And, Cond, parse_filter
 from memoryd.graph.models import GraphDiff, RelationDraft
-from memoryd.ingest.derived import derived_memory, owner_scope
+from memoryd.ingest.derived import agent_view, derived_memory, owner_scope
 from memoryd.ingest.extract import MAX_PROMPT_MESSAGE_CHARS, Extraction, NewMessage, extraction_messages
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
@@ -58,7 +58,7 @@ Commit = Callable[[ChangeSet, LLMUsage], Awaitable[GraphDiff]]
 # Profile memories too: fast mode's rules write them ("The user lives in Porto."), fine mode may
 # supersede them later.
 _KINDS = {"kind": {"in": [MemoryKind.FACT.value, MemoryKind.PREFERENCE.value, MemoryKind.PROFILE.value]}}
-_KNOWN = parse_filter(_KINDS)
+_KNOWN = Cond("kind", "in", _KINDS["kind"]["in"])
 # A write that names no user (an agent's or a session's own) reconciles with memories of no user:
 # a scope read as a prefix would otherwise show it, and let it rewrite, every user's with that agent.
 _KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
@@ -267,12 +267,10 @@ class FineIngestor:
         sees the user's memories that every agent shares (no agent_id) and, naming an agent, that
         agent's own too; not another agent's (an agentless write closed a health bot's memory,
         and one naming a bot left the user's shared home current beside the new one)."""
-        known = _KNOWN if scope.user_id is not None else _KNOWN_NO_USER
+        known = _KNOWN_NO_USER
         if scope.user_id is not None:
-            shared: dict[str, Any] = {"agent_id": None}
-            mine = {"OR": [shared, {"agent_id": scope.agent_id}]} if scope.agent_id is not None else shared
-            known = parse_filter({"AND": [_KINDS, mine]})
-            scope = Scope(user_id=scope.user_id)
+            scope, theirs = agent_view(scope.user_id, scope.agent_id)
+            known = And((_KNOWN, theirs))
         allowed = set(await self.storage.records.select_ids(scope, known, cap=200_000))
         if not allowed:
             return []
