@@ -37,6 +37,10 @@ class Job:
     attempts: int  # this attempt's number, counting deliveries lost to dead workers
     digest: str = ""  # its add's fingerprint (PipelineEvent.payload.digest), computed once
 
+    def __post_init__(self) -> None:
+        if not self.digest:
+            self.digest = self.event.payload.digest()
+
 
 @dataclass
 class AddCall:

@@ -3,16 +3,24 @@
 :meth:`AsyncMemory.add` embeds one call's messages at a time, and a call has one
 scope; a batch of events from many users becomes many small calls, and small
 embedding batches are several times slower per text than large ones. So a
-worker's memory is given a :class:`PrefetchEmbedder`, and before it runs a
-batch's fast-mode calls the worker *probes* them: each call runs until it asks
-for its embeddings — validation, the duplicate lookup and the session context
-are read, nothing is written (fast mode writes only after embedding) — and is
-stopped there (or at its commit, if its texts were embedded a moment ago). Every
-text the calls asked for is then embedded in one batched call, and the calls run
-for real with their vectors already cached. A text the
-probe could not foresee (a later call of the same session, whose context turn
-is written by the call before it) is embedded when asked for, as usual. The
-cache is emptied after every batch.
+worker's memory is given a :class:`PrefetchEmbedder`.
+
+Before it takes the locks of the users a batch adds for, the worker :meth:`warms
+<PrefetchEmbedder.warm>` it with the line of every message of the batch (what an
+add embeds for a message: :meth:`Represent.message_line`), in one batched call:
+the model's work, most of a batch's, then overlaps with another worker's
+commits for the same users instead of waiting for their locks.
+
+What an add also asks for that no message foretells (a session's previous turn,
+read from the store) is found by *probing* the calls of sessions once the locks
+are held: each call runs until it asks for its embeddings (validation, the
+duplicate lookup and the session context are read, nothing is written: fast mode
+writes only after embedding) and is stopped there (or at its commit, if its
+texts were embedded a moment ago). Every text the calls asked for that is not
+cached yet is then embedded in one batched call, and the calls run for real with
+their vectors cached. A text nothing foresaw (a later call of the same session,
+whose context turn is written by the call before it) is embedded when asked for,
+as usual. The cache is emptied after every batch.
 """
 
 from __future__ import annotations
@@ -60,6 +68,19 @@ class PrefetchEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([cache[t] if t in cache else computed[t] for t in texts])
 
+    async def warm(self, texts: Sequence[str]) -> int:
+        """Embed ``texts`` not cached yet, in one batch, and cache them (with what is cached).
+        Returns how many texts were embedded."""
+        with self._lock:
+            cache = self._cache
+        unique = [t for t in dict.fromkeys(texts) if t not in cache]
+        if not unique:
+            return 0
+        vectors = await asyncio.to_thread(self.inner.embed, unique)
+        with self._lock:
+            self._cache = {**self._cache, **dict(zip(unique, vectors))}
+        return len(unique)
+
     async def prefetch(self, probes: Sequence[Callable[[], Awaitable[object]]]) -> int:
         """Run each probe (an ``add`` call) up to its embedding request, then embed every text
         requested in one batch. Returns how many texts were embedded."""
@@ -73,13 +94,7 @@ class PrefetchEmbedder:
         finally:
             with self._lock:
                 texts, self._recording = self._recording or [], None
-        unique = list(dict.fromkeys(texts))
-        if not unique:
-            return 0
-        vectors = await asyncio.to_thread(self.inner.embed, unique)
-        with self._lock:
-            self._cache = dict(zip(unique, vectors))
-        return len(unique)
+        return await self.warm(texts)
 
     def clear(self) -> None:
         with self._lock:

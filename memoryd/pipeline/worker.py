@@ -6,18 +6,18 @@ One loop, one batch at a time:
    longer than ``claim_idle_ms`` (``XAUTOCLAIM``); else read new ones
    (``XREADGROUP``, up to ``batch_size``). After a (re)start it first re-reads its
    own pending entries.
-2. take each event's lock (``SET NX`` with a lease, refreshed while it works), and
-   then the lock of each user the batch adds for (:meth:`Worker._hold_owners`);
+2. take each event's lock (``SET NX`` with a lease, refreshed while it works);
    an event already done or dead-lettered is a duplicate delivery: acknowledged
    and counted, nothing else. One whose id names another add now (its status record
    keeps that add's digest: the id was reused after this event's status expired) is
    dead-lettered as a conflict, so it is neither lost nor run as that add. An event
    over ``max_attempts`` deliveries (its workers kept dying) goes to the dead-letter stream.
-3. validate each event, then group them (:mod:`memoryd.pipeline.batching`) and
-   call :meth:`AsyncMemory.add` once per group; with a
-   :class:`~memoryd.pipeline.prefetch.PrefetchEmbedder` the texts of all groups
-   are embedded in one batch first, and groups of different scopes commit in
-   one transaction.
+3. validate each event; with a :class:`~memoryd.pipeline.prefetch.PrefetchEmbedder`,
+   embed the messages of the whole batch in one call; then take the lock of each
+   user the batch adds for (:meth:`Worker._hold_owners`: the model's work, most of
+   a batch's, does not wait for another worker's adds for those users), group the
+   events (:mod:`memoryd.pipeline.batching`) and call :meth:`AsyncMemory.add` once
+   per group; groups of different scopes commit in one transaction.
 4. record every outcome and acknowledge its entry in one atomic step: done with
    the results, a retry after exponential backoff (transient errors), or a dead
    letter (permanent errors, or attempts used up) — see :mod:`.policy`.
@@ -64,12 +64,12 @@ from memoryd.errors import (
     MemorydError,
     StorageError,
 )
-from memoryd.ingest.inputs import normalise_add
+from memoryd.ingest.inputs import normalise_add, normalise_messages
 from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
-from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
+from memoryd.pipeline.batching import AddCall, Job, message_items, plan_calls, split_results
 from memoryd.pipeline.events import PipelineEvent, readable_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
@@ -363,12 +363,17 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
                 outcomes.extend(self._failed(job, exc) for job in group)
                 continue
+            # Applied already (a commit racing this check is refused whole by the store, too)?
+            group = await self._skip_applied(memory, group, outcomes)
+            most = self.config.max_attempts
+            outcomes.extend(self._gave_up(job) for job in group if job.attempts > most)
+            group = [job for job in group if job.attempts <= most]
+            down = await self._embed_ahead(memory, group)  # before the owners' locks: see .prefetch
+            if down is not None:  # the embedder is down or overloaded: each add would only fail again
+                outcomes.extend(self._failed(job, down) for job in group)
+                continue
             held = await self._hold_owners([_owner_of(tenant, job) for job in group])
             try:
-                group = await self._skip_applied(memory, group, outcomes)
-                most = self.config.max_attempts
-                outcomes.extend(self._gave_up(job) for job in group if job.attempts > most)
-                group = [job for job in group if job.attempts <= most]
                 plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
                 fast = [call for calls in plans for call in calls if call.mode == "fast"]
                 await self._prefetch(memory, fast)
@@ -449,21 +454,50 @@ class Worker:
             ]
         return [o for scope in results for o in scope]
 
+    async def _embed_ahead(self, memory: AsyncMemory, jobs: list[Job]) -> Exception | None:
+        """Embed the line of every message of ``jobs`` in one batch, cached for their adds (see
+        :mod:`.prefetch`). A transient failure (the model's service is down or overloaded) is
+        returned: the jobs are retried later. Another (one text the model refuses?) is logged, and
+        each add then embeds on its own, so that only the event at fault fails."""
+        embedder = self.memory.loaded_embedder
+        if not isinstance(embedder, PrefetchEmbedder):
+            return None
+        limits = memory.settings.limits
+        lines: list[str] = []
+        for job in jobs:
+            try:  # validated already (_validate): what fails here fails again in its add
+                messages, _ = normalise_messages(message_items(job.event.payload), limits)
+            except MemorydError:
+                continue
+            lines.extend(memory.represent.message_line(m) for m in messages)
+        try:
+            await embedder.warm(lines)
+        except Exception as exc:  # noqa: BLE001
+            if is_transient(exc):
+                return exc
+            self._embedding_failed(exc)
+        return None
+
     async def _prefetch(self, memory: AsyncMemory, calls: list[AddCall]) -> None:
-        """Embed the texts of many small calls in one batch (see :mod:`.prefetch`); calls that are
-        large already embed efficiently on their own, and probing them would cost more."""
+        """Embed what many small calls of sessions ask for besides their messages (a session's
+        previous turn) in one batch (see :mod:`.prefetch`); for calls that are large, or outside
+        sessions, probing would cost more than it saves."""
         embedder = self.memory.loaded_embedder
         if len(calls) < 2 or not isinstance(embedder, PrefetchEmbedder):
             return
         if sum(len(call.messages) for call in calls) >= PREFETCH_BELOW * len(calls):
             return
+        sessions = memory.represent.uses_context and any(c.jobs[0].event.payload.run_id for c in calls)
+        if not sessions:
+            return
         try:
             await embedder.prefetch([functools.partial(self._add, memory, call) for call in calls])
         except Exception as exc:  # noqa: BLE001 - each call then embeds on its own, and records its failure
-            message = exc.message if isinstance(exc, MemorydError) else f"{type(exc).__name__}: {exc}"
-            log.warning(
-                "worker %s: batched embedding failed (%s); embedding call by call", self.consumer, message
-            )
+            self._embedding_failed(exc)
+
+    def _embedding_failed(self, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, MemorydError) else f"{type(exc).__name__}: {exc}"
+        log.warning("worker %s: batched embedding failed (%s); adds embed alone", self.consumer, message)
 
     @staticmethod
     async def _add(memory: AsyncMemory, call: AddCall) -> AddResults:
@@ -536,7 +570,7 @@ class Worker:
         events = [
             AppliedEvent(
                 j.event.event_id,
-                j.event.payload.digest(),
+                j.digest,
                 user_id=j.event.payload.user_id,
                 created_at=j.event.created_at.timestamp(),
             )
@@ -570,7 +604,7 @@ class Worker:
         applied = await memory.storage.records.applied([job.event.event_id for job in jobs])
 
         def done(job: Job) -> bool:
-            return applied.get(job.event.event_id) == job.event.payload.digest()
+            return applied.get(job.event.event_id) == job.digest
 
         outcomes.extend(self._skipped(job, _APPLIED) for job in jobs if done(job))
         return [job for job in jobs if not done(job)]
@@ -682,5 +716,3 @@ def _by_tenant(jobs: list[Job]) -> dict[str, list[Job]]:
     for job in jobs:
         groups.setdefault(job.event.payload.tenant or DEFAULT_TENANT, []).append(job)
     return groups
-
-

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from memoryd import AsyncMemory, Settings
+from memoryd.config import DEFAULT_TENANT
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
@@ -13,7 +18,19 @@ from memoryd.pipeline.local_redis import LocalRedis
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from tests.fakes.llm_server import Script
 from tests.pipeline.conftest import pipeline_settings
-from tests.pipeline.helpers import burst, producer, stored, turn, worker_over
+from tests.pipeline.helpers import burst, producer, stored, turn, wait_until, worker_over
+
+
+class Counting:
+    """The real embedder, remembering every text it was asked for."""
+
+    def __init__(self, inner: USEEmbedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
 
 
 async def test_queued_adds_are_processed_in_one_batch_and_become_searchable(
@@ -202,3 +219,37 @@ async def test_a_worker_that_dies_after_committing_leaves_nothing_twice_in_the_s
         assert (await queue.stats()).pending == 0
     counts = stored(settings.storage.path)
     assert len(counts) == 6 and set(counts.values()) == {1}
+
+
+async def test_a_batch_is_embedded_while_another_worker_holds_its_users_lock(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder, queue: EventQueue
+) -> None:
+    """The model's work, most of a batch's, needs no user's lock: a worker embeds its batch while
+    another worker still adds for the same user, and then only commits once the lock is free."""
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, claim_idle_ms=60_000)
+    await queue.ensure_group()
+    await queue.enqueue_many([PipelineEvent(f"ev-{n}", turn("ana", n, messages=2)) for n in range(3)])
+    owner = f"{DEFAULT_TENANT}:user:ana"
+    assert await queue.hold_owners([owner], "other-worker", 60_000) == [True]
+    counting = Counting(embedder)
+    async with worker_over(settings, counting) as worker:
+        run = asyncio.create_task(worker.run(burst=True))
+        try:
+            await wait_until(lambda: _now(len(counting.texts) == 6), timeout=15, what="the batch's embedding")
+            await asyncio.sleep(0.3)
+            assert worker.report.processed == 0  # embedded, but not stored while the lock is taken
+            record = await queue.status("ev-0")
+            assert record is not None and record.status is EventStatus.PROCESSING
+            await queue.release_owners([owner], "other-worker")
+            report = await asyncio.wait_for(run, timeout=30)
+        finally:
+            run.cancel()
+    assert report.processed == 3
+    said = [f"ana says fact number {n}.{i} about the {t}" for n, t in enumerate(["sea", "hills", "city"])
+            for i in range(2)]  # fmt: skip
+    assert sorted(counting.texts) == sorted(said)  # each once: the adds found them embedded
+    assert sum(stored(settings.storage.path).values()) == 6
+
+
+async def _now(value: bool) -> bool:
+    return value
