@@ -157,9 +157,10 @@ class RelationClose:
 class GraphDiff:
     """What one commit did to the graph, in mem0's ``{source, relationship, target}`` shape.
 
-    ``added`` lists new edges (an assertion of an already current edge is not
-    new), ``closed`` the edges whose validity ended, ``skipped`` drafts that had
-    nothing to store (an empty name or relation after normalisation).
+    ``added`` lists new edges and edges current again (a memory that asserted them is
+    current again; an assertion of an already current edge is not new), ``closed`` the
+    edges whose validity ended, ``skipped`` drafts that had nothing to store (an empty
+    name or relation after normalisation).
     """
 
     added: list[dict[str, str]] = field(default_factory=list)

@@ -201,7 +201,8 @@ class Planner:
         return self.seq
 
     def run(self, write: GraphWrite) -> Planner:
-        """Apply ``write`` in the Protocol's order: hard deletes, closes, adds, ended memories."""
+        """Apply ``write`` in the Protocol's order: hard deletes, closes, adds, ended memories,
+        reopened memories."""
         if write.deletes:
             self.delete_memories(write.deletes)
         for close in write.closes:
@@ -210,6 +211,8 @@ class Planner:
             self.add(add)
         if write.ended:
             self.end_memories(write.ended)
+        if write.reopened:
+            self.reopen_memories(write.reopened)
         return self
 
     # -- what the snapshot answers (or Need) ------------------------------------------------
@@ -335,16 +338,20 @@ class Planner:
             if dup is None:
                 edge.source, edge.target = source, target
                 continue
-            held = {m.memory_id for m in self.mentions[dup.id]}
-            for m in sorted(self.mentions.pop(edge.id), key=lambda m: m.seq):
-                if m.memory_id not in held:
-                    held.add(m.memory_id)
-                    self.mentions[dup.id].append(
-                        MentionState(dup.id, m.memory_id, m.run_id, m.valid_to, self._next())
-                    )
-            del self.relations[edge.id]
-            dup.valid_from = min(dup.valid_from, edge.valid_from)
+            self.fold(edge, dup)
         del self.entities[loser]
+
+    def fold(self, edge: RelationState, into: RelationState) -> None:
+        """Fold ``edge`` into ``into``, a current edge of the same source, relation and target:
+        its mentions move there and it goes."""
+        held = {m.memory_id for m in self.mentions[into.id]}
+        for m in sorted(self.mentions.pop(edge.id), key=lambda m: m.seq):
+            if m.memory_id not in held:
+                held.add(m.memory_id)
+                moved = MentionState(into.id, m.memory_id, m.run_id, m.valid_to, self._next())
+                self.mentions[into.id].append(moved)
+        del self.relations[edge.id]
+        into.valid_from = min(into.valid_from, edge.valid_from)
 
     def add(self, add: Add) -> None:
         first = self.resolve(add, add.source)
@@ -394,6 +401,31 @@ class Planner:
                 if m.memory_id == mid and m.valid_to is None:
                     m.valid_to = micros(when)
         self.settle(list(dict.fromkeys(m.relation_id for m in mentions)))
+
+    def reopen_memories(self, reopened: list[tuple[str, float | None]]) -> None:
+        """These memories are current again (or end later): their assertions follow, and so does an
+        edge closed because every memory asserting it ended; an edge current again beside a
+        current one of the same ends and relation is folded into it."""
+        until = {mid: None if end is None else micros(end) for mid, end in reopened}
+        mentions = self._of_memories(until)
+        for m in mentions:
+            if m.valid_to is not None:
+                m.valid_to = until[m.memory_id]
+        for rid in dict.fromkeys(m.relation_id for m in mentions):
+            edge = self.relations.get(rid)
+            if edge is None or edge.valid_to is None or edge.reason != ENDED:
+                continue
+            ends = [m.valid_to for m in self.mentions[rid]]
+            if all(end is not None for end in ends):  # still ended, perhaps later
+                edge.valid_to = max(edge.valid_from, *(end for end in ends if end is not None))
+                continue
+            same = self.between(edge.source, edge.relation, edge.target)
+            dup = next((r for r in same if r.valid_to is None), None)
+            if dup is None:
+                edge.valid_to, edge.reason = None, None
+                self.diff.added.append(self._triple(edge))
+            else:
+                self.fold(edge, dup)
 
     def delete_memories(self, memory_ids: list[str]) -> None:
         """Forget these memories' assertions: edges nobody else asserted go, then orphan entities."""

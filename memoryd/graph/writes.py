@@ -2,9 +2,10 @@
 
 :func:`graph_write` turns the graph parts of a :class:`~memoryd.storage.base.ChangeSet` into a
 :class:`GraphWrite`: :class:`Add` for each draft with something to store (the rest are
-``skipped``), :class:`Close` for each close, the ended memories with the time they ended, and
-the hard deletes. Each store then runs them in the order the
-:class:`~memoryd.storage.base.GraphStore` Protocol gives (deletes, closes, adds, ended memories).
+``skipped``), :class:`Close` for each close, the ended memories with the time they ended, the
+memories current again with the time they now end (None: current), and the hard deletes. Each
+store then runs them in the order the :class:`~memoryd.storage.base.GraphStore` Protocol gives
+(deletes, closes, adds, ended memories, reopened memories).
 Nothing here does I/O; text no engine could store (a lone surrogate) is refused here, before
 anything is written.
 """
@@ -138,16 +139,18 @@ class GraphWrite:
     adds: list[Add] = field(default_factory=list)
     closes: list[Close] = field(default_factory=list)
     ended: list[tuple[str, float]] = field(default_factory=list)  # (memory id, when it ended)
+    reopened: list[tuple[str, float | None]] = field(default_factory=list)  # (memory id, its new end)
     deletes: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.adds or self.closes or self.ended or self.deletes)
+        return bool(self.adds or self.closes or self.ended or self.reopened or self.deletes)
 
 
 def graph_write(changes: ChangeSet, now: float) -> GraphWrite:
     """What ``changes`` asks of the graph. An ended memory ends at its ``valid_to`` in
-    ``changes.upserts``, else at ``now`` (the commit's time)."""
+    ``changes.upserts``, else at ``now`` (the commit's time); a reopened one at its ``valid_to``
+    there (None: it is current)."""
     out = GraphWrite()
     for draft in changes.graph_add:
         prepared = prepare_add(draft, now)
@@ -159,5 +162,7 @@ def graph_write(changes: ChangeSet, now: float) -> GraphWrite:
     out.closes = [c for c in map(prepare_close, changes.graph_close) if c is not None]
     ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
     out.ended = [(mid, ends[mid].timestamp() if mid in ends else now) for mid in changes.graph_close_memories]
+    reopened = changes.graph_reopen_memories
+    out.reopened = [(mid, ends[mid].timestamp() if mid in ends else None) for mid in reopened]
     out.deletes = list(changes.deletes)
     return out

@@ -463,8 +463,9 @@ async def reopen_profile(
     """Undo what ``lost`` (profile memories ``changes`` deletes, their turn gone or edited) ended: a
     home (:data:`SINGLE_VALUED`) that one of them had superseded is current again, or holds until
     the next one still there (those ``changes`` adds included). Only an end that a lost memory's
-    start set is moved. Returns the memories as they now are (the ``changes`` made for them: an
-    UPDATE in their history)."""
+    start set is moved. What such a home asserted in the graph, which ended with it, holds with it
+    again (``graph_reopen_memories``). Returns the memories as they now are (the ``changes`` made
+    for them: an UPDATE in their history)."""
     groups: dict[Home, list[MemoryRecord]] = {}
     for m in lost:
         if (home := _home(m)) is not None:
@@ -486,6 +487,7 @@ async def reopen_profile(
                 continue
             now_current = m.with_changes(valid_to=end, updated_at=now)
             changes.upserts.append(StoredMemory(now_current, existing=True))
+            changes.graph_reopen_memories.append(m.id)  # its relations ended with it: they hold again
             why = "what superseded it was deleted" + ("" if end is None else "; a later one ends it")
             reopened = HistoryDraft.of(m, Event.UPDATE, m.text, m.text, actor, now, reason=why)
             changes.history.append(reopened)

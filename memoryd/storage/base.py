@@ -119,7 +119,13 @@ class ChangeSet:
     ids of memories whose validity ends in this write (superseded or DELETEd
     facts): the current relations they asserted close too (at the memory's
     ``valid_to`` from ``upserts``, else the commit time), unless a memory still
-    current asserts them as well. ``deletes`` (hard delete) also removes the
+    current asserts them as well. ``graph_reopen_memories``: ids of memories current
+    again in this write (a home whose successor was deleted, see
+    :func:`memoryd.ingest.rules.reopen_profile`): their assertions hold again (until the
+    memory's ``valid_to`` in ``upserts``, if it has one), and a relation that closed because
+    every memory asserting it ended holds with them (current again, or ending at its last
+    assertion's new end); one closed for another reason (``graph_close``) stays closed.
+    ``deletes`` (hard delete) also removes the
     relations only those memories asserted, and entities left with none.
     ``tiers`` is what the write changes in the memory hierarchy (turns entering
     short-term or moving into segments, segments, deferred heat). ``events`` are the
@@ -134,13 +140,21 @@ class ChangeSet:
     graph_add: list[RelationDraft] = field(default_factory=list)
     graph_close: list[RelationClose] = field(default_factory=list)
     graph_close_memories: list[str] = field(default_factory=list)
+    graph_reopen_memories: list[str] = field(default_factory=list)
     tiers: TierChanges | None = None
     events: list[AppliedEvent] = field(default_factory=list)
 
     @property
     def touches_graph(self) -> bool:
-        """Whether the graph has anything to do (relations to add or close, memories ending or gone)."""
-        return bool(self.graph_add or self.graph_close or self.graph_close_memories or self.deletes)
+        """Whether the graph has anything to do (relations to add or close, memories ending, current
+        again or gone)."""
+        return bool(
+            self.graph_add
+            or self.graph_close
+            or self.graph_close_memories
+            or self.graph_reopen_memories
+            or self.deletes
+        )
 
     def __bool__(self) -> bool:
         return bool(
@@ -152,6 +166,7 @@ class ChangeSet:
             or self.graph_add
             or self.graph_close
             or self.graph_close_memories
+            or self.graph_reopen_memories
         )
 
 
@@ -406,11 +421,16 @@ class GraphStore(Protocol):
     async def ping(self) -> None: ...
     async def apply(self, changes: ChangeSet) -> GraphDiff:
         """Apply the graph parts of ``changes``, in this order: hard deletes,
-        ``graph_close``, ``graph_add``, ``graph_close_memories``.
+        ``graph_close``, ``graph_add``, ``graph_close_memories``, ``graph_reopen_memories``.
 
-        Returns the diff of the write. Inside a shared transaction the returned
-        object is filled in when the transaction commits (empty if it fails), so
-        read it after :meth:`memoryd.storage.Storage.commit`, which returns it.
+        A relation a reopened memory makes current again while another edge with the same
+        source, relation and target is current is folded into that one (its mentions move
+        there, as when two entities merge): never two current edges.
+
+        Returns the diff of the write (a relation current again is among its
+        ``added``). Inside a shared transaction the returned object is filled in
+        when the transaction commits (empty if it fails), so read it after
+        :meth:`memoryd.storage.Storage.commit`, which returns it.
         """
         ...
 

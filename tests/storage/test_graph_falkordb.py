@@ -303,18 +303,26 @@ _NAMES = ["Alice", "alice", "Bob", "Robert", "Bobby", "Acme", "ACME Corp", "Pari
 _RELATIONS = ["likes", "works_at", "Works At", "knows", "lives_in"]
 
 
-def _step(rng: random.Random, live: list[MemoryRecord], day: int) -> tuple[ChangeSet, MemoryRecord | None]:
+def _step(
+    rng: random.Random, live: list[MemoryRecord], day: int, ended: list[MemoryRecord]
+) -> tuple[ChangeSet, MemoryRecord | None]:
     """One random write: new memories asserting relations (sometimes with aliases and types), a
-    memory superseded (its relations may close), a close, or a hard delete."""
+    memory superseded (its relations may close), one superseded current again (or ending later),
+    a close, or a hard delete."""
     kind = rng.random()
     if kind < 0.2 and live:
         gone = live.pop(rng.randrange(len(live)))
         return ChangeSet(deletes=[gone.id]), None
     if kind < 0.3 and live:
         old = live.pop(rng.randrange(len(live)))
-        ended = old.with_changes(valid_to=T0 + timedelta(days=day))
-        return ChangeSet(upserts=[StoredMemory(ended)], graph_close_memories=[old.id]), None
-    if kind < 0.4:
+        ended.append(old.with_changes(valid_to=T0 + timedelta(days=day)))
+        return ChangeSet(upserts=[StoredMemory(ended[-1])], graph_close_memories=[old.id]), None
+    if kind < 0.42 and ended:
+        back = ended.pop(rng.randrange(len(ended)))
+        back = back.with_changes(valid_to=rng.choice([None, T0 + timedelta(days=day)]))
+        (live if back.valid_to is None else ended).append(back)
+        return ChangeSet(upserts=[StoredMemory(back)], graph_reopen_memories=[back.id]), None
+    if kind < 0.5:
         close = RelationClose(scope=U1, source=rng.choice(_NAMES), relation=rng.choice(_RELATIONS),
                               target=rng.choice([None, *_NAMES]), valid_to=T0 + timedelta(days=day), reason="moved")  # fmt: skip
         return ChangeSet(graph_close=[close]), None
@@ -379,8 +387,9 @@ async def test_a_random_history_leaves_the_same_graph_as_the_embedded_store(tmp_
         for seed in (1, 2):
             rng = random.Random(seed)
             live: list[MemoryRecord] = []
+            ended: list[MemoryRecord] = []
             for day in range(45):
-                changes, added = _step(rng, live, day + 100 * seed)
+                changes, added = _step(rng, live, day + 100 * seed, ended)
                 want = await reference.commit(changes)
                 got = await store.commit(changes)
                 assert sorted(map(sorted, map(dict.items, got.added))) == sorted(map(sorted, map(dict.items, want.added)))

@@ -9,7 +9,8 @@ store (records, vectors, keywords, tiers) in SQLite.
   graph: another store's graph is refused, as is a key memoryd did not write. The engine itself
   refuses a taken id or name, and a mention or relation without its memory.
 - **Same rules as the embedded store.** Names are normalised and merged through aliases, a
-  relation closes when its last current memory ends, a hard delete forgets what only its
+  relation closes when its last current memory ends (and holds again when one is current
+  again), a hard delete forgets what only its
   memories asserted and the entities left with nothing: the write is planned by
   :mod:`memoryd.graph.plan`, which follows :mod:`memoryd.storage.sqlite.graph` rule for rule,
   and the conformance suite (``tests/storage/``) runs every graph test on both.
@@ -70,7 +71,7 @@ def _nul(value: Any) -> bool:
 
 def _storable(write: GraphWrite) -> GraphWrite:
     """A relation to add or close holding a NUL character is a bad request (422), never stored cut
-    short. A deleted or ended memory id holding one has nothing in the graph: it is left out."""
+    short. A deleted, ended or reopened memory id holding one has nothing in the graph: it is left out."""
     for field, items in (("graph_add", write.adds), ("graph_close", write.closes)):
         if any(_nul(astuple(item)) for item in items):
             raise InvalidInputError(
@@ -80,6 +81,7 @@ def _storable(write: GraphWrite) -> GraphWrite:
             )
     write.deletes = [m for m in write.deletes if not _nul(m)]
     write.ended = [(m, t) for m, t in write.ended if not _nul(m)]
+    write.reopened = [(m, t) for m, t in write.reopened if not _nul(m)]
     return write
 
 

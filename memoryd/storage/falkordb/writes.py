@@ -202,8 +202,8 @@ def load_params(
 
 def first_need(write: GraphWrite) -> dict[str, Any]:
     """What a write is sure to read: the names it resolves, the relations it adds (between any
-    two entities its names may denote) or closes, and the mentions of the memories it ends or
-    deletes. Anything more (an alias merge) the plan asks for itself."""
+    two entities its names may denote) or closes, and the mentions of the memories it ends,
+    reopens or deletes. Anything more (an alias merge) the plan asks for itself."""
     keys: dict[str, None] = {}
     named_triples: dict[tuple[str, str, str], None] = {}
     named_outs: dict[tuple[str, str], None] = {}
@@ -220,7 +220,8 @@ def first_need(write: GraphWrite) -> dict[str, Any]:
         else:
             keys[name_key(close.owner, close.target)] = None
             named_triples[(source, close.relation, name_key(close.owner, close.target))] = None
-    memories = dict.fromkeys([*write.deletes, *(mid for mid, _ in write.ended)])
+    ended = [mid for mid, _ in (*write.ended, *write.reopened)]
+    memories = dict.fromkeys([*write.deletes, *ended])
     return load_params(keys=list(keys), named_triples=list(named_triples), named_outs=list(named_outs),
                        memories=list(memories))  # fmt: skip
 

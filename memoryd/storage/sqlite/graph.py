@@ -197,19 +197,24 @@ class _Writer:
                     "UPDATE graph_relations SET source_id = ?, target_id = ? WHERE id = ?", (src, tgt, rid)
                 )
                 continue
-            conn.execute(
-                "INSERT OR IGNORE INTO graph_mentions (relation_id, memory_id, run_id, valid_to) "
-                "SELECT ?, memory_id, run_id, valid_to FROM graph_mentions WHERE relation_id = ? "
-                "ORDER BY rowid",
-                (dup[0], rid),
-            )
-            conn.execute("DELETE FROM graph_mentions WHERE relation_id = ?", (rid,))
-            conn.execute("DELETE FROM graph_relations WHERE id = ?", (rid,))
-            conn.execute(
-                "UPDATE graph_relations SET valid_from = min(valid_from, ?) WHERE id = ?",
-                (valid_from, dup[0]),
-            )
+            self.fold(rid, dup[0], valid_from)
         conn.execute("DELETE FROM graph_entities WHERE id = ?", (loser,))
+
+    def fold(self, rid: str, into: str, valid_from: float) -> None:
+        """Fold edge ``rid`` (from ``valid_from``) into ``into``, a current edge of the same source,
+        relation and target: its mentions move there and it goes."""
+        conn = self.conn
+        conn.execute(
+            "INSERT OR IGNORE INTO graph_mentions (relation_id, memory_id, run_id, valid_to) "
+            "SELECT ?, memory_id, run_id, valid_to FROM graph_mentions WHERE relation_id = ? "
+            "ORDER BY rowid",
+            (into, rid),
+        )
+        conn.execute("DELETE FROM graph_mentions WHERE relation_id = ?", (rid,))
+        conn.execute("DELETE FROM graph_relations WHERE id = ?", (rid,))
+        conn.execute(
+            "UPDATE graph_relations SET valid_from = min(valid_from, ?) WHERE id = ?", (valid_from, into)
+        )
 
     def add(self, add: Add) -> None:
         conn = self.conn
@@ -286,6 +291,44 @@ class _Writer:
             [(t, mid) for mid, t in ended],
         )
         self.settle(self._relations_of([mid for mid, _ in ended]))
+
+    def reopen_memories(self, reopened: Sequence[tuple[str, float | None]]) -> None:
+        """These memories are current again (or end later): their assertions end with them again,
+        and an edge closed because every memory asserting it ended (:data:`ENDED`) follows its
+        mentions (current again, or ending at the latest of theirs); one closed for another reason
+        stays closed. An edge current again beside another current one of the same source,
+        relation and target is folded into it, as :meth:`merge` folds duplicates."""
+        conn = self.conn
+        conn.executemany(
+            "UPDATE graph_mentions SET valid_to = ? WHERE memory_id = ? AND valid_to IS NOT NULL",
+            [(until, mid) for mid, until in reopened],
+        )
+        for rid in self._relations_of([mid for mid, _ in reopened]):
+            edge = conn.execute(
+                "SELECT source_id, relation, target_id, valid_from, valid_to, reason FROM graph_relations "
+                "WHERE id = ?",
+                (rid,),
+            ).fetchone()
+            if edge is None or edge[4] is None or edge[5] != ENDED:
+                continue
+            source, relation, target, valid_from, valid_to, _ = edge
+            mentions = conn.execute("SELECT valid_to FROM graph_mentions WHERE relation_id = ?", (rid,))
+            ends = [m[0] for m in mentions]
+            if all(end is not None for end in ends):  # still ended, perhaps later
+                end = max(valid_from, *ends)
+                if end != valid_to:
+                    conn.execute("UPDATE graph_relations SET valid_to = ? WHERE id = ?", (end, rid))
+                continue
+            dup = conn.execute(
+                "SELECT id FROM graph_relations WHERE source_id = ? AND relation = ? AND target_id = ? "
+                "AND valid_to IS NULL",
+                (source, relation, target),
+            ).fetchone()
+            if dup is None:
+                conn.execute("UPDATE graph_relations SET valid_to = NULL, reason = NULL WHERE id = ?", (rid,))
+                self.diff.added.append(self._triple(source, relation, target))
+                continue
+            self.fold(rid, dup[0], valid_from)
 
     def delete_memories(self, memory_ids: Sequence[str]) -> None:
         """Forget these memories' assertions: edges nobody else asserted go, then orphan entities."""
@@ -455,6 +498,7 @@ class SQLiteGraphStore:
         if not write:
             return result
         adds, closes, ended, deletes = write.adds, write.closes, write.ended, write.deletes
+        reopened = write.reopened
         done: list[GraphDiff] = []
 
         def op(conn: sqlite3.Connection) -> None:
@@ -467,6 +511,8 @@ class SQLiteGraphStore:
                 writer.add(add)
             if ended:
                 writer.end_memories(ended)
+            if reopened:
+                writer.reopen_memories(reopened)
             done[:] = [writer.diff]
 
         def publish() -> None:
