@@ -12,6 +12,6 @@ module per format: OpenAI, Anthropic, Gemini), answers plain or streamed
 holds the parts; :mod:`~memoryd.gateway.routes` is the HTTP side.
 """
 
-from memoryd.gateway.service import Gateway, Prepared, server_stores
+from memoryd.gateway.service import Gateway, Prepared, server_memories, server_stores
 
-__all__ = ["Gateway", "Prepared", "server_stores"]
+__all__ = ["Gateway", "Prepared", "server_memories", "server_stores"]

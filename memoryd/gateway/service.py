@@ -15,10 +15,12 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from memoryd.auth.bound import UserBoundMemory
 from memoryd.config import DEFAULT_TENANT, Settings
 from memoryd.context.tokens import count_tokens
 from memoryd.errors import BackendUnavailableError, MemorydError
@@ -27,12 +29,12 @@ from memoryd.gateway.inject import frame_tokens, inject, query_of, render_block,
 from memoryd.gateway.routing import Route, route
 from memoryd.gateway.shapes import Answer, content_text
 from memoryd.gateway.usage import StoreFor, UsageMeter, today
-from memoryd.gateway.writeback import Turn, WriteBack
+from memoryd.gateway.writeback import Stores, Turn, WriteBack
 from memoryd.llm import Router, build_router
 from memoryd.llm.types import Target
 from memoryd.storage.base import UsageRecord
 
-__all__ = ["DEGRADED_MEMORY", "DEGRADED_SLOW", "Gateway", "Prepared", "server_stores"]
+__all__ = ["DEGRADED_MEMORY", "DEGRADED_SLOW", "Gateway", "Prepared", "server_memories", "server_stores"]
 
 log = logging.getLogger("memoryd.gateway")
 
@@ -75,6 +77,23 @@ def server_stores(state: Any) -> StoreFor:
     return store_for
 
 
+def server_memories(state: Any) -> Stores:
+    """What write-backs are written to: the tenant's store as the server has it open when the
+    write-back runs (the one its chat call looked up may have been closed since, past
+    ``auth.max_open_tenants``), held open while it is written, and seen as the call saw it (a user
+    key's view). It never makes a tenant's store (the call that queued the turn did)."""
+
+    @asynccontextmanager
+    async def stores(tenant: str, view: Any) -> AsyncIterator[Any]:
+        tenants = getattr(state, "tenants", None)
+        if state.memory is None or tenants is None:
+            raise BackendUnavailableError("the memory store is closed")
+        async with tenants.using(tenant, create=False) as memory:
+            yield UserBoundMemory(memory, view.user_id) if isinstance(view, UserBoundMemory) else memory
+
+    return stores
+
+
 class Gateway:
     """The chat gateway of one server."""
 
@@ -83,16 +102,19 @@ class Gateway:
         settings: Settings,
         store_for: StoreFor,
         *,
+        stores: Stores | None = None,
         router: Router | None = None,
         close_router: bool = True,
     ) -> None:
+        """``store_for``: where usage is saved; ``stores``: what write-backs are written to (else
+        the store each call was given, as it was then)."""
         self.settings = settings
         self.config = settings.gateway
         if router is None and self.config.enabled:
             router = build_router(settings)
         self.router = router
         self._close_router = close_router  # False: the server's, shared with its memory (closes it)
-        self.writeback = WriteBack(settings.limits)
+        self.writeback = WriteBack(settings.limits, stores=stores)
         self.meter = UsageMeter(store_for, self.config.usage_flush_s)
         self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
         self.memory_state: dict[str, Any] = {"status": "unknown", "error": None, "at": None}

@@ -11,7 +11,10 @@ session, model) and a few writer tasks store them in order, every turn
 waiting in a conversation at once — one add of their messages (batches of at most :data:`BATCH` turns): one
 embedding call, one transaction. Under load that is several times cheaper than
 an add per turn; a quiet conversation's turn is written as soon as a writer is
-free, alone. A storage failure is retried a few times with a back-off; a batch the store
+free, alone. Given ``stores`` (the server's), each try looks its tenant's store up again, held
+open until the try ends: the store the chat call looked up may have been closed since (past
+``auth.max_open_tenants``, while a long answer streamed or the turn waited), and nothing it is
+written through is held longer. A storage failure is retried a few times with a back-off; a batch the store
 refuses as bad input is stored again a turn at a time, so only the turn at fault is lost;
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
 the store; :meth:`WriteBack.forget` drops the turns of a user being deleted.
@@ -27,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -34,13 +39,17 @@ from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
 from memoryd.pipeline.events import AddPayload, new_event_id
 
-__all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Turn", "WriteBack"]
+__all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Stores", "Turn", "WriteBack"]
 
 log = logging.getLogger("memoryd.gateway")
 
 RETRIES = (0.2, 1.0, 5.0)  # back-off before each retry of a synchronous write-back
 MAX_PENDING = 10_000
 BATCH = 64  # turns of one conversation stored by one add, at most
+
+# ``stores(tenant, view)``: the tenant's store as it is open now, held open for the block, seen as
+# ``view`` (the one a chat call had: the store itself, or a user key's view of it) sees its store.
+Stores = Callable[[str, Any], AbstractAsyncContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ class _Conversation:
     """Turns of one conversation waiting to be stored, and how to store them (the latest view)."""
 
     key: _Key
-    memory: Any
+    memory: Any  # the store, or the view of it, a turn came through (without ``stores``: written to)
     pipeline: Any
     turns: deque[tuple[Turn, bool]]  # each with whether a storage failure is retried
 
@@ -83,9 +92,10 @@ class _Conversation:
 class WriteBack:
     """Queues write-backs per conversation, stores them in batches, counts what became of them."""
 
-    def __init__(self, limits: LimitsConfig, *, concurrency: int = 4) -> None:
+    def __init__(self, limits: LimitsConfig, *, concurrency: int = 4, stores: Stores | None = None) -> None:
         self.limits = limits
         self.concurrency = concurrency
+        self.stores = stores
         self.batch = max(1, min(BATCH, limits.max_messages_per_add // 2))
         self._waiting: OrderedDict[_Key, _Conversation] = OrderedDict()
         # Conversations a writer is storing (order must hold), each with a future set when it is done.
@@ -123,7 +133,8 @@ class WriteBack:
         ``memory`` and ``pipeline`` are how this turn is written: ``tenant``'s store (or a view of it,
         such as a user key's) and the pipeline (or ``None``). The server builds such views for each
         request, so they do not tell conversations apart: ``tenant`` does, with the user, session and
-        model; a batch is written through the view of its conversation's latest turn."""
+        model; a batch is written through the view of its conversation's latest turn (with
+        ``stores``, over ``tenant``'s store as it is open when the batch is written)."""
         key = _Key(tenant, pipeline is not None, turn.user_id, turn.session_id, turn.model)
         conversation = self._waiting.get(key)
         if conversation is None:
@@ -225,15 +236,16 @@ class WriteBack:
         self.counts["batches"] += 1
         for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
             try:
-                if conversation.pipeline is not None:
-                    payload = AddPayload(messages, metadata=metadata, **who)
-                    submission = await conversation.pipeline.submit_add(
-                        conversation.memory, payload, event_id=event_id, source="gateway"
-                    )
-                    self.counts["queued" if submission.pipeline == "queued" else "stored"] += len(batch)
-                else:
-                    await conversation.memory.add(messages, metadata=metadata, **who)
-                    self.counts["stored"] += len(batch)
+                async with self._store(conversation) as memory:
+                    if conversation.pipeline is not None:
+                        payload = AddPayload(messages, metadata=metadata, **who)
+                        submission = await conversation.pipeline.submit_add(
+                            memory, payload, event_id=event_id, source="gateway"
+                        )
+                        self.counts["queued" if submission.pipeline == "queued" else "stored"] += len(batch)
+                    else:
+                        await memory.add(messages, metadata=metadata, **who)
+                        self.counts["stored"] += len(batch)
                 return
             except BackendUnavailableError as exc:
                 if pause is None:
@@ -254,6 +266,12 @@ class WriteBack:
                 log.exception("gateway write-back for user %r failed", key.user_id)
                 self._failed(conversation, len(batch), exc, attempt + 1)
                 return
+
+    def _store(self, conversation: _Conversation) -> AbstractAsyncContextManager[Any]:
+        """What one try writes through: the conversation's store as it is now, held for the try."""
+        if self.stores is None:
+            return nullcontext(conversation.memory)
+        return self.stores(conversation.key.tenant, conversation.memory)
 
     def _failed(self, conversation: _Conversation, turns: int, exc: Exception, attempts: int) -> None:
         self.counts["failed"] += turns

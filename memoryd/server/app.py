@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd import __version__
 from memoryd.config import Settings, load_settings
-from memoryd.gateway import Gateway, server_stores
+from memoryd.gateway import Gateway, server_memories, server_stores
 from memoryd.gateway import routes as gateway_routes
 from memoryd.llm import build_router
 from memoryd.memory import AsyncMemory
@@ -55,7 +55,13 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     # One router for the server's own memory (fine mode) and the chat gateway: one set of breakers,
     # so /health tells one story about each upstream (a given memory keeps its own).
     shared = build_router(settings) if memory is None else None
-    gateway = Gateway(settings, server_stores(state), router=shared, close_router=shared is None)
+    gateway = Gateway(
+        settings,
+        server_stores(state),
+        stores=server_memories(state),
+        router=shared,
+        close_router=shared is None,
+    )
     state.gateway = gateway  # the chat gateway (needs [llm])
 
     @asynccontextmanager
