@@ -512,6 +512,8 @@ class AsyncMemory:
         await self.tiers.stop_promotions()
         await self.storage.reset()
         self.tiers.forget_pending()
+        await self.storage.keywords.compact()  # as when forgetting a user: no words left behind
+        await self.storage.records.erase_traces()
 
     # -- reading -----------------------------------------------------------
     async def get(
@@ -711,7 +713,10 @@ class AsyncMemory:
     async def delete_user(self, user_id: str) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current
         or superseded) leaves the record store, both indexes and the graph, and so do their
-        history rows and their place in the memory hierarchy. Returns how many memories."""
+        history rows and their place in the memory hierarchy. Returns how many memories.
+
+        Erased from the files too: the embedded store overwrites what it deletes and, before
+        this returns, empties its write-ahead log of the older pages that held it."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()
@@ -728,6 +733,7 @@ class AsyncMemory:
         if self.storage.usage is not None:  # and the chat gateway's usage counters
             await self.storage.usage.delete_user(user_id)
         await self.storage.records.forget_changes()  # the log other processes' caches read names them
+        await self.storage.records.erase_traces()  # last: older copies of their pages (the WAL's)
         return deleted
 
     async def history(

@@ -16,6 +16,12 @@ Checkpoints (copying the WAL back into the database file) run on a thread of
 their own, after commits, instead of inside the commit that crosses SQLite's
 1,000-page mark: a write waits only for its own pages. Measured on batched
 ingest: 128-message adds 4-8% faster.
+
+Deleted content is overwritten, not merely unlinked: every connection runs with
+``secure_delete`` on, so a deleted row's bytes are zeroed in its page and a freed page is
+zeroed whole (measured on batched ingest: no cost beyond the noise, under 1%). The WAL
+still holds the pages as they were before, until it starts over: an erasure ends with
+:meth:`SQLiteDatabase.truncate_wal`, which copies the WAL into the file and empties it.
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 
 # How long the checkpoint thread waits after a commit for more to come.
 _CHECKPOINT_GATHER_S = 0.05
+# How long truncate_wal waits for readers and writers (other processes' too) to leave the WAL.
+_TRUNCATE_S = 10.0
 
 
 def _casefold(value: Any) -> Any:
@@ -188,6 +196,7 @@ class SQLiteDatabase:
         self._commits = 0  # by the writer thread
         self._stopping = False  # set once the writer has finished: a last checkpoint, then stop
         self._checkpointer: threading.Thread | None = None
+        self._truncations: list[Future[bool]] | None = []  # asked of the checkpointer; None: it has stopped
 
     # -- life cycle --------------------------------------------------------
     def open(self) -> None:
@@ -252,6 +261,7 @@ class SQLiteDatabase:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
+        conn.execute("PRAGMA secure_delete=ON")  # what a write deletes is overwritten (module docstring)
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         return conn
 
@@ -403,30 +413,75 @@ class SQLiteDatabase:
         if uow.ops or uow.last:
             await self._submit(uow.ops + uow.last, uow.hooks)
 
+    async def truncate_wal(self) -> bool:
+        """Copy every commit into the database file and empty the WAL (truncated to zero bytes),
+        so that no older version of a page stays on disk: the last step of an erasure. Waits
+        for readers and writers, this process's and others', to leave the WAL, up to
+        :data:`_TRUNCATE_S`; False (and a warning in the log) if they did not, and the WAL then
+        keeps the older pages until it starts over."""
+        fut: Future[bool] = Future()
+        with self._lock:
+            if self._checkpointer is None or self._closed or self._truncations is None:
+                raise StorageError("the SQLite database is not open")
+            self._truncations.append(fut)
+        self._committed.set()  # the checkpoint thread runs it, and no other checkpoint meanwhile
+        return await asyncio.wrap_future(fut)
+
+    def _truncate(self, conn: sqlite3.Connection) -> bool:
+        deadline = time.monotonic() + _TRUNCATE_S
+        conn.execute(f"PRAGMA busy_timeout={int(_TRUNCATE_S * 1000)}")  # waits for readers and writers
+        while True:
+            # busy: a reader or writer stayed (after the busy timeout), or another process was
+            # checkpointing (at once: SQLite does not wait for that one)
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                return True
+            if time.monotonic() > deadline:
+                _log.warning(
+                    "the WAL of %s could not be emptied (readers or writers stayed in it for %.0f s): "
+                    "it keeps older versions of pages, erased content among them, until it starts over",
+                    self.path, _TRUNCATE_S,
+                )  # fmt: skip
+                return False
+            time.sleep(0.05)
+
     def _checkpoint_loop(self) -> None:
         """Copy committed pages back into the database file, a burst of commits at a time,
         and once more when the database closes (a short-lived process, such as one CLI
         command, leaves no WAL behind while a server keeps the file open).
 
         PASSIVE: it never blocks the writer or a reader, and copies what no reader still
-        needs; the next round copies the rest. SQLite then starts the WAL over."""
+        needs; the next round copies the rest. SQLite then starts the WAL over. When
+        :meth:`truncate_wal` asks, TRUNCATE instead, at once."""
         conn: sqlite3.Connection | None = None
         done = 0  # commits checkpointed so far
         while True:
             self._committed.wait()
-            if not self._stopping:
+            if not self._stopping and not self._truncations:
                 time.sleep(_CHECKPOINT_GATHER_S)  # let a burst of commits share one checkpoint
             self._committed.clear()  # close() sets it again after _stopping: no wake is lost
+            with self._lock:
+                asked, self._truncations = self._truncations or [], []
             stopping, commits = self._stopping, self._commits
-            if commits != done:
+            emptied = False
+            if commits != done or asked:
                 try:
                     conn = conn or self._connect()
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if asked:
+                        emptied = self._truncate(conn)
+                    else:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     done = commits
                 except sqlite3.Error as exc:  # the WAL keeps every commit; the next round retries
                     _log.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
+            for fut in asked:
+                fut.set_result(emptied)
             if stopping:
                 break
+        with self._lock:
+            left, self._truncations = self._truncations or [], None
+        for fut in left:
+            fut.set_result(False)
         if conn is not None:
             conn.close()
 

@@ -557,6 +557,10 @@ class SQLiteRecordStore:
     async def forget_changes(self) -> None:
         await self.db.write(changes.forget_all)
 
+    async def erase_traces(self) -> bool:
+        # Deleted rows are overwritten as they go (secure_delete); the WAL's older pages are not.
+        return await self.db.truncate_wal()
+
     async def stats(self) -> dict[str, Any]:
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
             memories, current = conn.execute(
