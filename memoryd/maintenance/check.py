@@ -8,9 +8,13 @@ Checks, each role through its own Protocol (no backend named here):
 - the keyword index: its engine's check (SQLite FTS5 ``integrity-check``);
 - the vector index: every vector the model's size, finite and unit length;
 - the graph: names, relations and mentions that point nowhere;
+- the memory hierarchy (segment store): turns in segments that do not exist or are another
+  owner's, segments holding no turns or not as many as they count, short-term turns without
+  their vector;
 - across roles: every memory (current or superseded) has exactly one vector and one
-  keyword entry and vice versa, with the same scope and validity, and every memory
-  a graph relation names exists. Lists are merged in memory-id order, a page at a
+  keyword entry and vice versa, with the same scope and validity, every memory
+  a graph relation names exists, and every turn of the hierarchy is a current episode of
+  its owner and session. Lists are merged in memory-id order, a page at a
   time, so memory use does not grow with the store.
 
 A role that cannot even be opened (its table gone, another embedder's vectors) is
@@ -27,8 +31,11 @@ from typing import Any
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.errors import MemorydError
+from memoryd.errors import MemorydError, StorageError
+from memoryd.hierarchy.models import owner_key
+from memoryd.ingest.derived import owner_scope
 from memoryd.maintenance.rebuild import Progress, identity
+from memoryd.models import MemoryKind, Scope
 from memoryd.storage import IMPORT_PARTIAL, IMPORT_UNFINISHED, STORE_ID, build_storage
 from memoryd.storage.portable import IndexEntry
 
@@ -50,6 +57,11 @@ UNREACHABLE = (
 )
 _UNREACHABLE_SIGNS = ("unable to open", "readonly", "read-only", "locked", "permission", "busy")
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
+TIERS = (
+    "the memory hierarchy (turns and segments: what context() and the memory tree show of past "
+    "sessions, and which turns are promoted) is not rebuilt automatically; memories, history and "
+    "search are unaffected"
+)
 UNFINISHED_IMPORT = "delete the store and run `memoryd import` again"
 PARTIAL_IMPORT = (
     "delete the memories of that file (its users', `memoryd delete --all -u USER`), then run "
@@ -224,6 +236,70 @@ async def _graph_refs(records: Any, graph: Any) -> tuple[list[Problem], int]:
     return ([Problem("graph", message, GRAPH)] if message else []), refs
 
 
+async def _tier_refs(records: Any, segments: Any) -> tuple[list[Problem], int]:
+    """Every turn of the hierarchy names a current episode, of the turn's owner and session. Read
+    a page of turns, then their memories: a delete landing in between looks like a turn of no
+    memory, so when the first pass finds anything a second runs, and only what both found counts."""
+    first, turns = await _tier_pass(records, segments)
+    if any(first.values()):
+        again, _ = await _tier_pass(records, segments)
+        first = {k: first[k].common(again[k]) for k in first}
+    one, many = "hierarchy turn", "hierarchy turns"
+    messages = [
+        first["missing"].message(f"{one} names a memory that does not exist",
+                                 f"{many} name memories that do not exist"),
+        first["kind"].message(f"{one} names a memory that is not an episode",
+                              f"{many} name memories that are not episodes"),
+        first["ended"].message(f"{one} names a memory that is not current",
+                               f"{many} name memories that are not current"),
+        first["owner"].message(f"{one}'s owner or session disagrees with its memory's",
+                               f"{many}' owners or sessions disagree with their memories'"),
+    ]  # fmt: skip
+    return [Problem("segments", m, TIERS) for m in messages if m], turns
+
+
+async def _tier_pass(records: Any, segments: Any) -> tuple[dict[str, _Tally], int]:
+    tallies = {"missing": _Tally(), "kind": _Tally(), "ended": _Tally(), "owner": _Tally()}
+    after: str | None = None
+    turns = 0
+    while True:
+        page, after = await segments.scan_turns(Scope(), after=after, limit=PAGE)
+        found, unreadable = await _readable(records, [t.memory_id for t in page])
+        for turn in page:
+            m = found.get(turn.memory_id)
+            if turn.memory_id in unreadable:
+                continue  # the records' own check names it
+            if m is None:
+                tallies["missing"].add(turn.memory_id)
+            elif m.kind is not MemoryKind.EPISODE:
+                tallies["kind"].add(turn.memory_id)
+            elif not m.is_current:
+                tallies["ended"].add(turn.memory_id)
+            elif turn.owner != owner_key(owner_scope(m.scope)) or (
+                (turn.user_id, turn.agent_id, turn.run_id) != (m.user_id, m.agent_id, m.run_id)
+            ):
+                tallies["owner"].add(turn.memory_id)
+        turns += len(page)
+        if after is None:
+            return tallies, turns
+
+
+async def _readable(records: Any, ids: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The memories with these ids, and the ids of those this version cannot read (a newer kind,
+    a damaged time: a :class:`StorageError` naming one), looked up one at a time only then."""
+    try:
+        return await records.get_many(ids, shared=True), set()
+    except StorageError:
+        found: dict[str, Any] = {}
+        unreadable: set[str] = set()
+        for memory_id in ids:
+            try:
+                found.update(await records.get_many([memory_id], shared=True))
+            except StorageError:
+                unreadable.add(memory_id)
+        return found, unreadable
+
+
 async def check_store(
     settings: Settings, *, embedder: Embedder | None = None, progress: Progress | None = None
 ) -> CheckReport:
@@ -249,6 +325,7 @@ async def check_store(
 
     try:
         records, keywords, vectors, graph = storage.records, storage.keywords, storage.vectors, storage.graph
+        segments = storage.segments
         model, dim = identity(settings, embedder)
         note("opening the store")
         if not await attempt("records", DAMAGED, records.open):
@@ -270,13 +347,18 @@ async def check_store(
             "keywords": await attempt("keywords", REINDEX, keywords.open),
             "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim, store=store_id)),
             "graph": await attempt("graph", GRAPH, graph.open),
+            "segments": segments is not None and await attempt("segments", TIERS, segments.open),
         }
         stats = await attempt("records", DAMAGED, records.stats)
         total = int(stats["memories"]) if stats else None
         if stats:
             report.counts.update(memories=int(stats["memories"]), history=int(stats["history"]))
-        roles = (("records", DAMAGED, records), ("keywords", REINDEX, keywords),
-                 ("vectors", REINDEX, vectors), ("graph", GRAPH, graph))  # fmt: skip
+        roles: list[tuple[str, str, Any]] = [
+            ("records", DAMAGED, records), ("keywords", REINDEX, keywords),
+            ("vectors", REINDEX, vectors), ("graph", GRAPH, graph),
+        ]  # fmt: skip
+        if segments is not None:
+            roles.append(("segments", TIERS, segments))
         for role, fix, store in roles:
             if role == "records" or opened[role]:
                 note(f"checking {role}")
@@ -295,6 +377,11 @@ async def check_store(
             if refs:
                 report.problems.extend(refs[0])
                 report.counts["graph_memory_refs"] = refs[1]
+        if opened["segments"]:
+            tiers = await attempt("segments", TIERS, lambda: _tier_refs(records, segments))
+            if tiers:
+                report.problems.extend(tiers[0])
+                report.counts["tier_turns"] = tiers[1]
         return report
     finally:
         await storage.close()

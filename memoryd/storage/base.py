@@ -601,6 +601,13 @@ class SegmentStore(Protocol):
         """Which of these turn (memory) ids and segment ids the store already holds."""
         ...
 
+    async def check(self) -> list[str]:
+        """Problems in the hierarchy's own rows (a turn in a segment that does not exist or is
+        another owner's, a segment holding no turns or not as many as it counts, a short-term
+        turn without its vector); empty when sound. Whether each turn's memory exists is
+        checked against the record store by ``memoryd check``."""
+        ...
+
     async def restore(self, turns: Sequence[StoredTurn], segments: Sequence[Segment]) -> None:
         """Write rows listed by the scans back verbatim, in the order given (ids, owners, levels,
         heat, tiers and times kept; joins an open transaction). An id already held fails. A

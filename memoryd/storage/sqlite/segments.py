@@ -54,6 +54,7 @@ from memoryd.models import Scope
 from memoryd.storage.base import ChangeSet, StoredTurn
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes as change_log
+from memoryd.storage.sqlite import segment_checks
 from memoryd.storage.sqlite.changes import Foreign
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, has_table
 
@@ -520,6 +521,10 @@ class SQLiteSegmentStore:
             return found
 
         return await self.db.read(op)
+
+    async def check(self) -> list[str]:
+        """Problems in the two tables themselves (see :mod:`~memoryd.storage.sqlite.segment_checks`)."""
+        return await self.db.read(segment_checks.check)
 
     async def counts(self) -> list[TierCounts]:
         """Tier sizes per (user_id, agent_id)."""
