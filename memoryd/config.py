@@ -32,6 +32,7 @@ from memoryd import config_sources as sources
 from memoryd.config_sources import CONFIG_ENV
 from memoryd.errors import ConfigError
 from memoryd.redact import mask, masked, secret_urls
+from memoryd.tenant_folders import tenant_folder
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -643,15 +644,18 @@ class Settings(_Section):
 
     def for_tenant(self, tenant: str) -> Settings:
         """These settings for one tenant's store: the default tenant is ``storage.path`` itself,
-        every other one its own file under ``auth.tenants_dir``."""
+        every other one its own file in its own folder under ``auth.tenants_dir`` (named as
+        :func:`memoryd.tenant_folders.tenant_folder` says: two names that differ only in case
+        never share one; an old folder that would be shared is a :class:`ConfigError`)."""
         if tenant == DEFAULT_TENANT:
             return self
         root = self.auth.tenants_dir or self.storage.path.parent / "tenants"
+        folder = tenant_folder(root, tenant)
         # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
         qdrant = self.storage.qdrant
         own: dict[str, Any] = {"collection": f"{qdrant.collection}-{tenant}"}
         if qdrant.path is not None and not qdrant.url:  # local mode: one client per folder in a process
-            own["path"] = qdrant.path.with_name(f"{qdrant.path.name}-{tenant}")
+            own["path"] = qdrant.path.with_name(f"{qdrant.path.name}-{folder}")
         qdrant = qdrant.model_copy(update=own)
         # Milvus and PostgreSQL names: letters, digits and _ only; "_" and "-" escaped, one to one.
         escaped = tenant.replace("_", "__").replace("-", "_h")
@@ -661,7 +665,7 @@ class Settings(_Section):
         postgres = postgres.model_copy(update={"table": f"{postgres.table}_t_{escaped}"})
         falkordb = self.storage.falkordb
         falkordb = falkordb.model_copy(update={"graph": f"{falkordb.graph}-{tenant}"})
-        path = root / tenant / self.storage.path.name
+        path = root / folder / self.storage.path.name
         parts = {"path": path, "qdrant": qdrant, "milvus": milvus, "postgres": postgres, "falkordb": falkordb}
         storage = self.storage.model_copy(update=parts)
         auth = self.auth.model_copy(update={"keys_path": self.keys_path(), "tenants_dir": root})
