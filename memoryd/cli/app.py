@@ -11,7 +11,6 @@ exactly one JSON document on stdout.
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -468,13 +467,8 @@ def delete(
         return
     shown = ", ".join(f"{k}={v!r}" for k, v in scope.items())
     if not yes:
-        try:
-            typer.confirm(f"Delete every memory of {shown}? This cannot be undone", abort=True, err=True)
-        except typer.Abort:
-            if not sys.stdin.isatty():
-                state.output.note("")  # end the prompt's line (no echoed answer)
-            state.output.error(InvalidInputError("nothing deleted (pass --yes to skip the question)"))
-            raise typer.Exit(1) from None
+        question = f"Delete every memory of {shown}? This cannot be undone"
+        state.output.confirm(question, "nothing deleted (pass --yes to skip the question)")
     count = run_with_memory(state, lambda mem: mem.delete_all(**scope))
     state.output.emit({"deleted": count, "scope": scope}, f"[red]deleted[/red] {count} memories of {shown}")
 

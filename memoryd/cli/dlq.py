@@ -10,7 +10,6 @@ and removes one whose event is done already; it reports both.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -194,13 +193,8 @@ def purge(
             raise InvalidInputError(f"{len(ids)} ids given but --count is {count}", field="count")
         chosen, size, newest = asyncio.run(survey())
     if size and not yes:
-        try:
-            typer.confirm(f"Delete {size} dead letter(s) of {stream}?", abort=True, err=True)
-        except typer.Abort:
-            if not sys.stdin.isatty():
-                state.output.note("")
-            state.output.error(InvalidInputError("nothing purged (pass --yes to skip the question)"))
-            raise typer.Exit(1) from None
+        question = f"Delete {size} dead letter(s) of {stream}?"
+        state.output.confirm(question, "nothing purged (pass --yes to skip the question)")
     with errors_to_exit(state.output):
         purged = asyncio.run(delete(chosen, newest)) if size else 0
     state.output.emit({"purged": purged}, f"[red]purged[/red] {purged} dead letter(s) of {stream}")

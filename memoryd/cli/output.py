@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -142,6 +142,19 @@ class Output:
     def note(self, message: str) -> None:
         """A human remark on stderr (never pollutes the JSON on stdout)."""
         self.err.print(message)
+
+    def confirm(self, question: str, refused: str) -> None:
+        """Ask ``question`` (y/N) on stderr; any answer but yes reports ``refused`` (which names
+        --yes) and exits 1. All of the question goes to stderr: click writes its last character
+        through ``input()``, to stdout, where ``--json`` allows one JSON document only."""
+        try:
+            with redirect_stdout(sys.stderr):
+                typer.confirm(question, abort=True, err=True)
+        except typer.Abort:
+            if not sys.stdin.isatty():
+                self.note("")  # end the question's line (no echoed answer)
+            self.error(InvalidInputError(refused))
+            raise typer.Exit(1) from None
 
     def error(self, exc: MemorydError, document: Mapping[str, Any] | None = None) -> None:
         """One red line on stderr; in ``--json`` mode also an error document on stdout (with
