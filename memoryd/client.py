@@ -70,6 +70,11 @@ class Memory:
         self._run(self._async.open())
         return self
 
+    def open_without_indexes(self) -> Memory:
+        """Opened already, indexes too, when made: returns this ``Memory``."""
+        self._run(self._async.open_without_indexes())
+        return self
+
     def warm(self) -> None:
         """Load the embedding model now rather than on the first add or search."""
         self._run(self._async.warm())

@@ -123,6 +123,7 @@ class AsyncMemory:
         )
         self._searcher: HybridSearcher | None = None
         self._opened = False
+        self._indexless = False  # opened but for the indexes (open_without_indexes)
         self._open_lock = asyncio.Lock()
 
     # -- life cycle --------------------------------------------------------
@@ -166,13 +167,30 @@ class AsyncMemory:
                 return self
             limit_blas(self.settings.runtime.blas_threads)
             try:
-                await self.storage.open(*await self._embedder_identity())
+                opening = self.storage.open_indexes if self._indexless else self.storage.open
+                await opening(*await self._embedder_identity())
                 await self._check_index_format()
             except BaseException:
+                self._indexless = False
                 await self.storage.close()  # never leave a half-open store behind
                 raise
             self._searcher = HybridSearcher(self.storage, self._embed.query, self.settings.search)
-            self._opened = True
+            self._opened, self._indexless = True, False
+        return self
+
+    async def open_without_indexes(self) -> AsyncMemory:
+        """Open all but the keyword and vector indexes (an export without vectors reads no index:
+        it works while one is missing, half rebuilt or another model's). A method that needs
+        them opens them first, and fails as :meth:`open` does then."""
+        async with self._open_lock:
+            if self._opened or self._indexless:
+                return self
+            try:
+                await self.storage.open_without_indexes()
+            except BaseException:
+                await self.storage.close()
+                raise
+            self._indexless = True
         return self
 
     async def _check_index_format(self) -> None:
@@ -196,10 +214,10 @@ class AsyncMemory:
         await self._embed(["warm up"])
 
     async def close(self) -> None:
-        if self._opened:
+        if self._opened or self._indexless:
             await self.tiers.close()
             await self.storage.close()
-            self._opened = False
+            self._opened = self._indexless = False
         if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed.close()
@@ -713,10 +731,8 @@ class AsyncMemory:
     async def delete_user(self, user_id: str) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current
         or superseded) leaves the record store, both indexes and the graph, and so do their
-        history rows and their place in the memory hierarchy. Returns how many memories.
-
-        Erased from the files too: the embedded store overwrites what it deletes and, before
-        this returns, empties its write-ahead log of the older pages that held it."""
+        history rows and their place in the memory hierarchy, and, in the embedded store, the bytes
+        of the file and its WAL (see README). Returns how many memories."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()

@@ -276,10 +276,16 @@ def require_store(settings: Settings, base: Settings | None = None) -> None:
 
 
 def run_with_memory(
-    state: CliState, work: Callable[[AsyncMemory], Awaitable[T]], *, create: bool = False
+    state: CliState,
+    work: Callable[[AsyncMemory], Awaitable[T]],
+    *,
+    create: bool = False,
+    indexes: bool = True,
 ) -> T:
     """Open the store, run ``work`` on it and close it; library errors are reported. A missing
     store is an error unless ``create`` (commands that only read or change what is stored).
+    ``indexes=False``: the store opens without its keyword and vector indexes, which ``work``
+    opens if it needs them (:meth:`AsyncMemory.open_without_indexes`).
 
     The model loads only when the command embeds something (add, search); a model
     loaded once is reused by later commands in the same process."""
@@ -290,17 +296,19 @@ def run_with_memory(
     key = _embedder_key(settings)
 
     async def go() -> T:
-        async with AsyncMemory(settings, embedder=_EMBEDDERS.get(key)) as mem:
-            try:
-                result = await work(mem)
-                if not state.output.json_mode and _found_nothing(result):
-                    hint = await empty_scope_hint(mem, getattr(state.output.command, "params", None) or {})
-                    if hint:
-                        state.output.hints.append(hint)
-                return result
-            finally:
-                if mem.loaded_embedder is not None:
-                    _EMBEDDERS[key] = mem.loaded_embedder
+        mem = AsyncMemory(settings, embedder=_EMBEDDERS.get(key))
+        try:
+            await (mem.open() if indexes else mem.open_without_indexes())
+            result = await work(mem)
+            if not state.output.json_mode and _found_nothing(result):
+                hint = await empty_scope_hint(mem, getattr(state.output.command, "params", None) or {})
+                if hint:
+                    state.output.hints.append(hint)
+            return result
+        finally:
+            if mem.loaded_embedder is not None:
+                _EMBEDDERS[key] = mem.loaded_embedder
+            await mem.close()
 
     with errors_to_exit(state.output):
         return asyncio.run(go())

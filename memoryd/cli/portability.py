@@ -71,7 +71,7 @@ def export(
                 skip_unreadable=skip_unreadable,
             )  # fmt: skip
 
-    summary = run_with_memory(state, work)
+    summary = run_with_memory(state, work, indexes=False)  # the export opens them if it writes vectors
     text = f"[green]exported[/green] {_counts(summary.counts)} to {escape(path)} in {summary.elapsed_s:.1f} s"
     if summary.unreadable:
         shown = ", ".join(summary.unreadable[:5]) + (", …" if len(summary.unreadable) > 5 else "")

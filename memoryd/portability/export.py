@@ -172,7 +172,7 @@ def _is_database(path: Path, mem: AsyncMemory) -> bool:
 async def _write(job: _Job, out: TextIO) -> None:
     mem, scope, vectors, page_size, progress = job.mem, job.scope, job.vectors, job.page_size, job.progress
     counts = job.summary.counts
-    await mem.open()
+    await _open(mem, vectors)
     await mem.tiers.flush()  # heat counted in memory goes out with its segments
     # One state of the store, however long the export takes while others write: else a memory
     # added between reading the memories and the history left history of no memory behind.
@@ -224,6 +224,25 @@ async def _write(job: _Job, out: TextIO) -> None:
             counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
             counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, keep=keep)
         out.write(dumps(end_doc(counts)) + "\n")
+
+
+async def _open(mem: AsyncMemory, vectors: bool) -> None:
+    """The store; its keyword and vector indexes only if their vectors and terms are written:
+    without them, an index that is missing or half rebuilt does not stop the export."""
+    if not vectors:
+        await mem.open_without_indexes()
+        return
+    try:
+        await mem.open()
+    except StorageError as exc:
+        if exc.field not in ("storage.vectors", "storage.keywords"):
+            raise
+        raise StorageError(
+            f"{exc.message}; or export the store without it: `memoryd export --no-vectors` (an import "
+            "then embeds the memories again)",
+            field=exc.field,
+            **exc.details,
+        ) from exc
 
 
 async def _memories(job: _Job, after: str | None) -> tuple[list[Any], str | None]:

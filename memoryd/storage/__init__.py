@@ -83,6 +83,18 @@ class Storage:
         self.segments = segments  # the memory hierarchy (None: tiers off)
 
     async def open(self, model: str, dim: int) -> None:
+        await self._open_records()
+        await self.open_indexes(model, dim)
+        await self._open_others()
+
+    async def open_without_indexes(self) -> None:
+        """Every role but the keyword and vector indexes: what reads only the records, the graph
+        and the hierarchy (an export without vectors) needs, so it works while an index is
+        missing, unfinished or another model's. :meth:`open_indexes` opens them later."""
+        await self._open_records()
+        await self._open_others()
+
+    async def _open_records(self) -> None:
         await self.records.open()
         unfinished = await self.records.get_meta(IMPORT_UNFINISHED)
         if unfinished:  # a partial store must never pass for the whole one
@@ -91,11 +103,16 @@ class Storage:
                 "that file. Delete the store and run `memoryd import` again",
                 field="storage.path",
             )
+
+    async def open_indexes(self, model: str, dim: int) -> None:
+        """Open the keyword and vector indexes (for the embedder ``model`` of ``dim`` dimensions)."""
         await self.keywords.open()
         # An index in a shared engine is told which store opens it; the embedded one needs no id.
         store = await store_id(self.records) if self.vectors.outside_transaction else None
         await self.vectors.open(model, dim, store=store)
         await self.check_vectors()
+
+    async def _open_others(self) -> None:
         await self.graph.open()
         if self.usage is not None:
             await self.usage.open()
