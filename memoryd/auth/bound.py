@@ -26,7 +26,7 @@ __all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase", "own_user"]
 
 # AsyncMemory's public calls a user key may never make (tests check every public
 # coroutine of AsyncMemory is either wrapped here or listed).
-FORBIDDEN = frozenset({"open", "close", "warm", "previous_turn"})
+FORBIDDEN = frozenset({"open", "open_without_indexes", "close", "warm", "previous_turn"})
 
 
 def may_erase(key_user: str | None, user_id: str | None) -> bool:
