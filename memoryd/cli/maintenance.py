@@ -80,7 +80,8 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     """Check the store's integrity; exits 1 on any problem.
 
     SQLite and FTS integrity, every memory indexed exactly once (vector and keywords) and
-    nothing else, history and graph references."""
+    nothing else, history and graph references, and the memory hierarchy (each turn's memory
+    current and its owner's, each segment's count of the turns it holds)."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
