@@ -484,8 +484,8 @@ class AsyncMemory:
             changes.history += gone_at
             derived = [*read, *(went_with_edit(m, len(read) + i, old.id) for i, m in enumerate(lost))]
             await reopen_profile(self.storage.records, lost, changes, now, "api:update")
-        # a changed text's words and vector reach its turn
-        await self.tiers.revise(changes, new, None if same_text else entries[0].vector)
+        # a changed text's words, and its and the next turn's new vectors, reach the hierarchy
+        await self.tiers.revise(changes, None if same_text else new, reindexed=entries)
         return UpdateResult(new, Event.UPDATE, tuple(derived))
 
     async def delete(
@@ -511,7 +511,7 @@ class AsyncMemory:
             changes = ChangeSet(upserts=successor, deletes=[m.id for m in gone], history=history)
             # a home that one of them (it, or what went with it) had ended is current again
             await reopen_profile(self.storage.records, gone, changes, utcnow(), "api:delete")
-            await self.storage.commit(changes)
+            await self.tiers.revise(changes, reindexed=successor, deleted=gone)  # the next turn's vector
         return gone
 
     async def delete_all(

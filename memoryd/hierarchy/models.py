@@ -158,8 +158,11 @@ class TierChanges:
     incremented) and ``touched_at`` (never moved back); ``retrieved`` (memory id ->
     (count, time of the latest)) adds retrievals to the segments those turns are in
     when the write commits; ``levels`` raises turns' processing level; ``revised`` (memory id ->
-    (new index vector, new keywords)) is for turns whose memory's text changed: a short-term
-    turn takes both, a turn in a segment its keywords, and its segment is recounted.
+    new keywords) is for turns whose memory's text changed (their segment is recounted);
+    ``reindexed`` (memory id -> (old index vector, new index vector)) for turns whose index vector
+    changed (an edited turn, the turn after an edited or deleted one: :mod:`memoryd.ingest.relink`)
+    or that leave (new vector None: a delete): a short-term turn takes the new vector, and the
+    centroid of a segment holding one trades the old vector for the new one (old None: unknown).
     """
 
     new_turns: list[NewTurn] = field(default_factory=list)
@@ -168,12 +171,14 @@ class TierChanges:
     segments: list[Segment] = field(default_factory=list)
     retrieved: dict[str, tuple[int, float]] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
-    revised: dict[str, tuple[np.ndarray, tuple[str, ...]]] = field(default_factory=dict)
+    revised: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reindexed: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
             self.new_turns or self.moved or self.segments or self.retrieved or self.levels or self.revised
-        )
+            or self.reindexed
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

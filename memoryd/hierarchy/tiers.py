@@ -13,9 +13,12 @@
   under the owner's write lock, and the segment is read afresh before it is marked;
   :meth:`drain` waits for it, :meth:`close` stops it (a promotion cut short is taken up
   again by a later write).
-- :meth:`Tiers.revise` commits an update of a memory together with its turn's new
-  keywords and vector when its text changed (its segment is then recounted), under
-  the same lock, so no write moves the turn with its old words meanwhile.
+- :meth:`Tiers.revise` commits an edit or a delete of a turn together with what it changes in
+  the hierarchy, under the same lock, so no write moves a turn with its old words or vector
+  meanwhile: an edited turn's new keywords (its segment is then recounted), and the new index
+  vectors of the turns re-indexed with it (the edited turn, and the turn after it or after a
+  deleted one: :mod:`memoryd.ingest.relink`). A short-term turn takes its new vector; a
+  segment's centroid trades the old vectors for the new ones (and loses a deleted turn's).
 - :meth:`Tiers.note` records what a search or context returned. It only counts ids in
   memory: no I/O on the read path. The counts reach the segments' heat with the next
   write (in its transaction), on :meth:`flush`, or in the background once
@@ -46,7 +49,7 @@ from memoryd.hierarchy.tree import build_tree
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
-from memoryd.storage import ChangeSet, SegmentStore, Storage
+from memoryd.storage import ChangeSet, SegmentStore, Storage, StoredMemory
 
 __all__ = ["FLUSH_AFTER_S", "Clock", "Process", "Tiers"]
 
@@ -166,17 +169,38 @@ class Tiers:
         self._promoting.add(task)
         task.add_done_callback(self._promoting.discard)
 
-    async def revise(self, changes: ChangeSet, memory: MemoryRecord, vector: np.ndarray | None) -> GraphDiff:
-        """Commit ``changes``, an update of ``memory``; when it is an episode whose text changed
-        (``vector``: its new index vector; None when the text is the same), its turn takes the new
-        text's keywords (and vector, in short-term) in the same commit and its segment is recounted,
-        so the old text's words leave the hierarchy."""
+    async def revise(
+        self,
+        changes: ChangeSet,
+        edited: MemoryRecord | None = None,
+        *,
+        reindexed: Sequence[StoredMemory] = (),
+        deleted: Sequence[MemoryRecord] = (),
+    ) -> GraphDiff:
+        """Commit ``changes``, an edit or a delete, with what it changes in the hierarchy (see the
+        module doc). ``edited``: a memory whose text changed (an episode's turn takes the new
+        text's keywords, so the old words leave its segment); ``reindexed``: the new index entries
+        of the turns whose vector changes (:func:`memoryd.ingest.relink.relinked`); ``deleted``:
+        the memories ``changes`` deletes. Their turns' old vectors are read from the vector index
+        before the commit: the segment store keeps no vector of a turn in a segment, and one whose
+        vectors live in another engine can only move its centroid from the old to the new."""
         store = self.store
-        if store is None or vector is None or memory.kind is not MemoryKind.EPISODE:
+        entries = [e for e in reindexed if e.vector is not None and e.memory.kind is MemoryKind.EPISODE]
+        edited = edited if edited is not None and edited.kind is MemoryKind.EPISODE else None
+        gone = [m for m in deleted if m.kind is MemoryKind.EPISODE]
+        turns = [e.memory for e in entries] + gone + ([edited] if edited is not None else [])
+        if store is None or not turns:
             return await self.storage.commit(changes)
-        revised = {memory.id: (np.asarray(vector, dtype=np.float32), words(memory.text))}
-        async with self._locks.of(owner_scope(memory.scope)):  # not between a write's plan and commit
-            changes.tiers = TierChanges(revised=revised)
+        new = {e.memory.id: np.asarray(e.vector, dtype=np.float32) for e in entries}
+        async with self._locks.of(owner_scope(turns[0].scope)):  # not between a write's plan and commit
+            placed = await store.turns(memory_ids=[*new, *(m.id for m in gone)])
+            in_segments = [r.memory_id for r in placed if r.segment_id is not None]
+            old = await self.storage.vectors.vectors(in_segments) if in_segments else {}
+            moves: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {
+                r.memory_id: (old.get(r.memory_id), new.get(r.memory_id)) for r in placed
+            }
+            revised = {edited.id: words(edited.text)} if edited is not None else {}
+            changes.tiers = TierChanges(revised=revised, reindexed=moves)
             return await self.storage.commit(changes)
 
     async def _plan(

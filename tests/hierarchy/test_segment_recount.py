@@ -85,7 +85,7 @@ async def test_a_rewritten_turn_takes_its_new_words_into_its_segment(
         new = old.with_changes(text=text, hash=content_hash(text), updated_at=utcnow())
         vector = embedder.embed([mem.represent.line(new)])[0]
         changes = ChangeSet(upserts=[StoredMemory(new, vector, mem.represent.terms(new))])
-        await mem.tiers.revise(changes, new, vector)
+        await mem.tiers.revise(changes, new, reindexed=changes.upserts)
 
     async with make_memory(short_term_turns=1, segment_similarity=-1.0) as mem:
         await chat(mem, [("user", "Let's talk about gardening tomatoes")], run_id="s")

@@ -10,10 +10,13 @@ Writes join the write's transaction (:meth:`apply`). A segment row is written
 whole except ``retrievals``, which only ever grows by increments, and
 ``touched_at``, which never moves back, so deferred heat flushes and writes
 never undo each other. A segment a turn leaves (a hard delete) or whose turn's
-text changed is recounted from the turns it holds then: its turn count, keywords
-and label from their keywords, its centroid from their vectors in the vector
-index's table of this file. So is a segment a write planned from rows a delete
-changed before the write committed (deletes take no owner lock): its count is
+text or index vector changed is recounted from the turns it holds then: its turn count,
+keywords and label from their keywords, its centroid from their vectors in the vector
+index's table of this file. With the vector index in another engine, the centroid is moved
+instead, from the old vectors of the turns that changed or left to their new ones
+(``TierChanges.reindexed``); a short-term turn re-indexed takes its new vector. So is a
+segment recounted that a write planned from rows a delete changed before the write committed
+(a delete by another process takes no lock of this one, nor does ``delete_all``): its count is
 checked against its turns, and a segment whose turns are all gone is not written
 back. The mid-term segments of recently written owners are cached (their
 centroids are read on every write that moves a turn); own commits update the
@@ -31,7 +34,7 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -266,8 +269,8 @@ class SQLiteSegmentStore:
                     )
                 )  # fmt: skip
         revised = [
-            (json.dumps(list(w), ensure_ascii=False), _blob(v), mid)
-            for mid, (v, w) in (tiers.revised.items() if tiers is not None else ())
+            (json.dumps(list(w), ensure_ascii=False), mid)
+            for mid, w in (tiers.revised.items() if tiers is not None else ())
         ]
 
         heated: dict[str, tuple[int, float]] = {}  # filled by the op: segment id -> retrievals added
@@ -558,7 +561,7 @@ def _write(
     conn: sqlite3.Connection,
     tiers: TierChanges,
     new_rows: list[tuple[Any, ...]],
-    revised: list[tuple[str, bytes, str]],
+    revised: list[tuple[str, str]],
 ) -> tuple[dict[str, tuple[int, float]], bool]:
     """Write the tier changes; returns the retrievals added, by segment, and whether a segment
     was not written as planned (recounted, or not written back: see the module doc)."""
@@ -592,14 +595,17 @@ def _write(
             _recount(conn, s.id)
             fixed = True
     if revised:
+        conn.executemany("UPDATE tier_turns SET words = ? WHERE memory_id = ?", revised)
+    if tiers.reindexed:
         conn.executemany(
-            "UPDATE tier_turns SET words = ?, vector = CASE WHEN segment_id IS NULL THEN ? ELSE NULL END "
-            "WHERE memory_id = ?",
-            revised,
+            "UPDATE tier_turns SET vector = ? WHERE memory_id = ? AND segment_id IS NULL",
+            [(_blob(new), mid) for mid, (_, new) in tiers.reindexed.items() if new is not None],
         )
-        for sid in _segments_of(conn, [r[2] for r in revised]):
-            _recount(conn, sid)
-            fixed = True
+        _shift(conn, tiers.reindexed)
+    kept = [mid for mid, (_, new) in tiers.reindexed.items() if new is not None]  # a deleted one: _forget
+    for sid in _segments_of(conn, [*(r[1] for r in revised), *kept]):
+        _recount(conn, sid)
+        fixed = True
     heated: dict[str, tuple[int, float]] = {}
     ids = list(tiers.retrieved)
     for start in range(0, len(ids), 500):  # last: a turn that moved in this write heats its new segment
@@ -632,6 +638,42 @@ def _forget(conn: sqlite3.Connection, deletes: list[tuple[str]]) -> None:
         conn.execute(f"DELETE FROM tier_turns WHERE memory_id IN ({marks})", chunk)
     for sid in touched:
         _recount(conn, sid)
+
+
+def _shift(conn: sqlite3.Connection, reindexed: Mapping[str, tuple[np.ndarray | None, ...]]) -> None:
+    """Move the centroids of the segments these turns are in from their old index vectors to their
+    new ones (a turn whose new vector is None leaves: it is being deleted). A centroid is the mean
+    of its turns' unit vectors, and no vector of a turn in a segment is kept here, so the caller
+    gives the old ones (None: unknown, left in). :func:`_recount` then makes it exact where the
+    vector index's table is in this file; a vector index elsewhere leaves it at this."""
+    sql = "SELECT memory_id, segment_id FROM tier_turns WHERE memory_id IN ({marks}) AND segment_id NOT NULL"
+    members: dict[str, list[str]] = {}
+    for mid, sid in _select(conn, sql, list(reindexed)):
+        members.setdefault(sid, []).append(mid)
+    for sid, mids in members.items():
+        row = conn.execute("SELECT centroid FROM segments WHERE id = ?", (sid,)).fetchone()
+        held = _held(conn, [sid]).get(sid, 0)
+        if row is None or not held:
+            continue
+        total = _vector(row[0]) * held
+        n = held
+        for mid in mids:
+            old, new = reindexed[mid]
+            if old is None or old.size != total.size or (new is not None and new.size != total.size):
+                continue  # unknown (or another model's): left as it is
+            total = total - _unit(old)
+            if new is None:
+                n -= 1
+            else:
+                total = total + _unit(new)
+        if n > 0:
+            conn.execute("UPDATE segments SET centroid = ? WHERE id = ?", (_blob(total / n), sid))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
 
 
 def _held(conn: sqlite3.Connection, segment_ids: Sequence[str]) -> dict[str, int]:
