@@ -63,7 +63,7 @@ def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
     """The text of the last user message (its last ``max_chars`` characters), or ``None``."""
     for m in reversed(messages):
         if isinstance(m, dict) and m.get("role") == "user":
-            text = " ".join(content_text(m.get("content")).split())
+            text = " ".join(content_text(m.get("content"), "\n").split())
             return text[-max_chars:] if text else None
     return None
 
@@ -71,7 +71,7 @@ def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
 def said(messages: Sequence[Any]) -> set[str]:
     """The texts of the request's messages (whitespace-normalised), system prompts aside."""
     return {
-        " ".join(content_text(m.get("content")).split())
+        " ".join(content_text(m.get("content"), "\n").split())
         for m in messages
         if isinstance(m, dict) and m.get("role") not in _SYSTEM_ROLES
     } - {""}

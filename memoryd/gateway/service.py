@@ -279,5 +279,5 @@ def _question(prepared: Prepared) -> str:
     """The user's last message in full (the query may be its tail only)."""
     for m in reversed(prepared.body.get("messages") or []):
         if isinstance(m, dict) and m.get("role") == "user":
-            return content_text(m.get("content"))
+            return content_text(m.get("content"), "\n")  # text parts around an image: not glued
     return prepared.query or ""

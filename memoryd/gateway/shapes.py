@@ -49,12 +49,15 @@ def new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def content_text(content: Any) -> str:
-    """The text of a message's ``content``: a string, or the text of its ``text`` parts."""
+def content_text(content: Any, sep: str = "") -> str:
+    """The text of a message's ``content``: a string, or the text of its ``text`` parts joined by
+    ``sep``. A wire translation joins them as they are (``""``: a text the client split in parts,
+    a tool's JSON say, is whole again); memory joins them with ``"\n"``, so that the parts around
+    an image (``"What is my dog"``, ``"called?"``) are not glued into one word."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
+        return sep.join(
             str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
         )
     return ""
