@@ -98,10 +98,16 @@ def _check(body: Any) -> dict[str, Any]:
 
 def _no_lone_surrogates(value: Any, path: str) -> None:
     """A 400 naming where: a lone surrogate (``"\\ud83d"`` in JSON) is no text an upstream can be
-    sent, nor a store keep."""
+    sent, nor a store keep. Each string is checked in C (ASCII at once, else by encoding it): a walk
+    over the characters of a 5 MB image's base64 held the event loop for 250 ms."""
     if isinstance(value, str):
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-            raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
+        if value.isascii():  # most of a body by far (an image's base64): known at once
+            return
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            why = f"{path} is not valid Unicode text (lone surrogate)"
+            raise InvalidInputError(why, field=path) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_lone_surrogates(key, path or "body")
