@@ -14,23 +14,28 @@ is an :class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left 
 A memory this memoryd cannot read (a newer version's kind, a damaged time: ``memoryd check``
 lists them) stops the export, which says so, unless ``skip_unreadable``: the export then
 writes everything else and lists their ids in the summary, so that the readable part of a
-damaged store can still be moved to a new one. Their history and their turns in the memory
-hierarchy are left out with them (in a new store, the history of a memory that neither exists
-nor was deleted, a turn of no memory); all stay in the old store.
+damaged store can still be moved to a new one. Their history, their turns in the memory
+hierarchy and their assertions in the graph are left out with them, as if they had been deleted:
+a relation only they asserted goes, and a segment that held their turns counts only those left
+(in a new store these would be the damage the import refuses: history of a memory that neither
+exists nor was deleted, a turn of no memory, a relation asserted by no memory, a segment counting
+turns it does not hold). All stay in the old store.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from memoryd.errors import InvalidInputError, StorageError
+from memoryd.hierarchy.models import Segment
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import Progress, identity
 from memoryd.memory import AsyncMemory
@@ -46,10 +51,14 @@ from memoryd.portability.format import (
     tier_segment_doc,
     tier_turn_doc,
 )
+from memoryd.storage import HistoryDraft, SegmentStore
+from memoryd.storage.base import StoredTurn
+from memoryd.storage.portable import RelationRow
 
 __all__ = ["ExportSummary", "export_store"]
 
 R = TypeVar("R")
+Named = TypeVar("Named", HistoryDraft, StoredTurn)  # a row naming one memory
 
 
 @dataclass
@@ -212,17 +221,21 @@ async def _write(job: _Job, out: TextIO) -> None:
                 break
         copy = partial(_copy, out, scope, page_size, tell=tell)
         left_out = set(job.summary.unreadable)
-        keep = (lambda h: h.memory_id not in left_out) if left_out else None
-        counts["history"] = await copy("history", storage.records.scan_history, history_doc, keep=keep)
+        others = partial(_not_theirs, left_out) if left_out else None
+        counts["history"] = await copy("history", storage.records.scan_history, history_doc, adjust=others)
         counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
-        counts["relation"] = await copy("relation", storage.graph.scan_relations, relation_doc)
+        asserted = partial(_asserted, left_out) if left_out else None
+        scan_relations = storage.graph.scan_relations
+        counts["relation"] = await copy("relation", scan_relations, relation_doc, adjust=asserted)
         counts["tier_segment"] = counts["tier_turn"] = 0
         if storage.segments is not None:  # the memory hierarchy, when the store keeps one
             tiers = storage.segments
             docs = (tier_segment_doc, tier_turn_doc)
             segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in docs)
-            counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc)
-            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, keep=keep)
+            lost = await _lost_turns(tiers, scope, page_size, left_out) if left_out else None
+            held = partial(_held, lost) if lost else None
+            counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc, adjust=held)
+            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, adjust=others)
         out.write(dumps(end_doc(counts)) + "\n")
 
 
@@ -269,17 +282,60 @@ async def _copy(
     doc: Callable[[R], dict[str, Any]],
     *,
     tell: Callable[[str, int], None],
-    keep: Callable[[R], bool] | None = None,
+    adjust: Callable[[R], R | None] | None = None,
 ) -> int:
-    """Write every row a scan lists (that ``keep`` keeps), a page at a time; returns how many."""
+    """Write every row a scan lists (as ``adjust`` makes it; None: left out), a page at a time;
+    returns how many."""
     written = 0
     cursor: str | None = None
     tell(phase, 0)
     while True:
         rows, cursor = await scan(scope, after=cursor, limit=page_size)
-        for row in rows if keep is None else filter(keep, rows):
-            out.write(dumps(doc(row)) + "\n")
-            written += 1
+        for row in rows:
+            kept = row if adjust is None else adjust(row)
+            if kept is not None:
+                out.write(dumps(doc(kept)) + "\n")
+                written += 1
         tell(phase, len(rows))
         if cursor is None:
             return written
+
+
+# -- what a memory left out (skip_unreadable) takes with it -----------------------------
+# In a new store, the rows naming it would be damage `memoryd check` reports: history of a memory
+# that neither exists nor was deleted, a turn of no memory, a relation asserted by no memory, a
+# segment counting a turn it no longer holds. They go, or change, as if it had been deleted.
+def _not_theirs(left_out: set[str], row: Named) -> Named | None:
+    """A history row or hierarchy turn, unless it is a memory's left out."""
+    return None if row.memory_id in left_out else row
+
+
+def _asserted(left_out: set[str], r: RelationRow) -> RelationRow | None:
+    """A relation without the mentions of memories left out; none left: the relation goes. Its
+    memory is then the first one still asserting it (as the graph does when one is deleted)."""
+    mentions = tuple(m for m in r.mentions if m.memory_id not in left_out)
+    if len(mentions) == len(r.mentions):
+        return r
+    if not mentions:
+        return None
+    first = r if r.memory_id not in left_out else mentions[0]
+    return replace(r, mentions=mentions, memory_id=first.memory_id, run_id=first.run_id)
+
+
+async def _lost_turns(tiers: SegmentStore, scope: Scope, page_size: int, left_out: set[str]) -> Counter[str]:
+    """How many turns of memories left out each segment holds (a pass over the turns)."""
+    lost: Counter[str] = Counter()
+    cursor: str | None = None
+    while True:
+        rows, cursor = await tiers.scan_turns(scope, after=cursor, limit=page_size)
+        lost.update(t.segment_id for t in rows if t.memory_id in left_out and t.segment_id is not None)
+        if cursor is None:
+            return lost
+
+
+def _held(lost: Counter[str], s: Segment) -> Segment | None:
+    """A segment counting only the turns it keeps (its keywords, label and centroid as they were);
+    left with none, it goes."""
+    if s.id not in lost:
+        return s
+    return replace(s, turns=s.turns - lost[s.id]) if s.turns > lost[s.id] else None

@@ -29,6 +29,9 @@ Times are ISO 8601 UTC with microseconds. Memories come oldest first, history in
 the order written, entities before the relations that name them, then the memory
 hierarchy (:mod:`memoryd.hierarchy`): its segments in the order written and its turns
 in the order they entered it. The ``end`` line makes a truncated file detectable.
+A line names only what an earlier line holds, but for what was deleted before the export
+(a deleted memory's history, the turns a memory's ``source_ids`` name): an import refuses
+any other reference (:mod:`memoryd.portability.references`).
 A memory's ``index`` is its stored vector and keyword terms, reused on import when
 the target's embedder and index format are the header's; without it the memory is
 embedded again. Likewise a segment's centroid and a short-term turn's vector (its

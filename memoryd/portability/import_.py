@@ -1,9 +1,13 @@
 """``memoryd import``: load an export (:mod:`memoryd.portability.format`) into a store, ids kept.
 
-Two streaming passes over the file, neither holding more than a batch:
+Two streaming passes over the file, neither holding more than a batch of rows (the survey keeps
+an id of each memory, entity and segment of the file, not its rows):
 
 1. **Survey**: every line is parsed and validated, the ``end`` line's counts are
-   compared with what was read (a truncated file is refused), and the target is
+   compared with what was read (a truncated file is refused), every reference of a
+   line (a history row's memory, a relation's entities and memories, a hierarchy
+   turn's memory and segment) must name what the file holds
+   (:mod:`~memoryd.portability.references`: else the store would import damaged), and the target is
    checked for conflicts: none of the file's memory ids may exist there, no
    owner of the file's graph may have entities there (names would collide), and
    none of the file's hierarchy turns or segment ids may be there. History rows the
@@ -44,6 +48,7 @@ from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, iden
 from memoryd.memory import AsyncMemory
 from memoryd.models import Event, Scope, utcnow
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
+from memoryd.portability.references import References
 from memoryd.storage import (
     IMPORT_PARTIAL,
     IMPORT_UNFINISHED,
@@ -134,15 +139,10 @@ class _TierIds:
     store: SegmentStore | None
     turns: list[str] = field(default_factory=list)
     segments: list[str] = field(default_factory=list)
-    seen: set[tuple[str, str]] = field(default_factory=set)  # a second line of one id: refused
 
     async def add(self, line: Segment | StoredTurn) -> None:
         if self.store is None:
             return  # a store without a memory hierarchy: its rows are left out
-        key = ("segment", line.id) if isinstance(line, Segment) else ("turn", line.memory_id)
-        if key in self.seen:
-            raise InvalidInputError(f"a second {key[0]} with id {key[1]!r} in the file", field="file")
-        self.seen.add(key)
         if isinstance(line, Segment):
             self.segments.append(line.id)
         else:
@@ -170,10 +170,7 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     counts = dict.fromkeys(TYPES, 0)
     owners: set[Owner] = set()
     pending: list[str] = []
-    seen: set[str] = set()  # a second line of one id would overwrite the first: refused
-    ids_of: dict[str, set[str]] = {"entity": set(), "relation": set()}  # the same, for the graph
-    ends: list[tuple[int, RelationRow]] = []  # relations, whose entities must be in the file
-    names: dict[tuple[Owner, str], str] = {}  # (owner, normalised name or alias) -> its entity
+    refs = References()  # a second line of one id, a reference to what the file does not hold
     history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
     known: dict[str, set[tuple[str, str]]] = {}  # memories whose history the store holds some of
 
@@ -215,29 +212,27 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
             _check_dim(header, line.vector, number)
-            if line.record.id in seen:
-                message = f"line {number}: a second memory with id {line.record.id!r}"
-                raise InvalidInputError(message, field="file")
-            seen.add(line.record.id)
+            refs.memory(line, number)
             pending.append(line.record.id)
             if len(pending) >= SURVEY_BATCH:
                 await taken(pending)
-        elif isinstance(line, EntityRow | RelationRow):
-            kind = "entity" if isinstance(line, EntityRow) else "relation"
-            if line.id in ids_of[kind]:
-                raise InvalidInputError(f"line {number}: a second {kind} with id {line.id!r}", field="file")
-            ids_of[kind].add(line.id)
-            if isinstance(line, EntityRow):
-                owners.add(line.owner)
-                _check_names(line, number, names)
-            else:
-                ends.append((number, line))
+        elif isinstance(line, EntityRow):
+            refs.entity(line, number)
+            owners.add(line.owner)
+        elif isinstance(line, RelationRow):
+            refs.relation(line, number)
         elif isinstance(line, HistoryDraft):
+            refs.history(line, number)
             history.setdefault(line.memory_id, set()).add((line.event.value, line.created_at.isoformat()))
             if len(history) >= SURVEY_BATCH:
                 await held_before(history)
-        elif isinstance(line, Segment | StoredTurn):
-            _check_dim(header, line.centroid if isinstance(line, Segment) else line.vector, number)
+        elif isinstance(line, Segment):
+            _check_dim(header, line.centroid, number)
+            refs.segment(line, number)
+            await tier_ids.add(line)
+        elif isinstance(line, StoredTurn):
+            _check_dim(header, line.vector, number)
+            refs.turn(line, number)
             await tier_ids.add(line)
     if header is None:
         raise InvalidInputError(f"{path} is empty: not a memoryd export", field="file")
@@ -247,11 +242,8 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
         raise InvalidInputError(
             f"{path} is incomplete: its end line counts {end.counts}, the file holds {counts}", field="file"
         )
+    refs.finish()
     await taken(pending)
-    for number, rel in ends:
-        if rel.source_id not in ids_of["entity"] or rel.target_id not in ids_of["entity"]:
-            message = f"line {number}: relation {rel.id!r} names an entity the file does not hold"
-            raise InvalidInputError(message, field="file")
     await held_before(history)
     await tier_ids.check()
     for owner in sorted(owners, key=repr):
@@ -264,18 +256,6 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
                 field="file",
             )
     return _Survey(header, counts, known)
-
-
-def _check_names(entity: EntityRow, number: int, names: dict[tuple[Owner, str], str]) -> None:
-    """One entity per (normalised) name or alias of an owner, as the graph's own constraint says:
-    else the import would fail there, halfway in."""
-    listed = [n for n, _ in entity.names]
-    if len(set(listed)) != len(listed):
-        raise InvalidInputError(f"line {number}: entity {entity.id!r} lists a name twice", field="file")
-    for normal in {entity.normal, *listed}:
-        if (other := names.setdefault((entity.owner, normal), entity.id)) != entity.id:
-            why = f"line {number}: entity {entity.id!r} has the name {normal!r} of entity {other!r}"
-            raise InvalidInputError(why, field="file")
 
 
 def _unit(vector: np.ndarray | None) -> bool:
