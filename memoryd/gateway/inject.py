@@ -9,6 +9,12 @@ spells the fence's name (in any case, with any separator) is replaced by
 in the request (the session's recent turns, say) are left out, and so are items
 cut to fit the budget whose head is the start of such a message.
 
+The rows of a section are written oldest memory first (the recent conversation's turns
+in the order they were said), not best match first: the same memories recalled for two
+turns make the same block, byte for byte, so a provider that caches prompt prefixes keeps
+the prompt cached through the block. Relevance still decides which memories are kept when
+the budget is short.
+
 :func:`inject` adds the block to the messages: as a system message of its own
 placed after the client's leading system messages (``system`` mode), or
 appended to the client's first system message (``merge`` mode). The client's
@@ -22,7 +28,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from memoryd.context.builder import SECTIONS, ContextItem
+from memoryd.context.builder import RECENT, SECTIONS, ContextItem
 from memoryd.context.tokens import count_tokens
 from memoryd.gateway.shapes import content_text
 
@@ -98,8 +104,9 @@ def render_block(
     items: Sequence[ContextItem], messages: Sequence[Any], budget: int | None = None
 ) -> tuple[str, list[ContextItem]]:
     """``(block, items kept)``; an empty block when no item is left. The items come from a
-    context built within ``budget`` minus :func:`frame_tokens`; should neutralising a fence
-    name in them make the block longer than ``budget``, the items listed last go."""
+    context built within ``budget`` minus :func:`frame_tokens`, best first within a section;
+    should neutralising a fence name in them make the block longer than ``budget``, the items
+    listed last go. The block lists each section's rows oldest first (see the module doc)."""
     texts = said(messages)
     kept = [i for i in items if not _repeats(i, texts)]
     while kept:
@@ -114,6 +121,8 @@ def _render(kept: Sequence[ContextItem]) -> str:
     lines = [PREAMBLE, FENCE_OPEN]
     for section in SECTIONS:
         rows = [i for i in kept if i.section == section]
+        if section != RECENT:  # the turns come oldest first already (by when they were said)
+            rows.sort(key=lambda i: i.id)  # oldest first: ids are time-ordered (UUIDv7, to the ms)
         if rows:
             lines.append(f"## {section}")
             lines.extend(f"[{i.tag}] {neutralise(i.text)}" for i in rows)
