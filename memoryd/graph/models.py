@@ -121,7 +121,8 @@ class RelationDraft:
     same entity (``{"Bob": ["Robert"]}``): entities already known under any of
     them become one. ``valid_from`` None means the time of the write. Adding a
     relation that is already current only records ``memory_id`` as one more
-    source of it (no duplicate edge).
+    source of it (no duplicate edge); one dated before its current edge began (told
+    late) is never stretched over a gap (:func:`memoryd.graph.writes.late_edge`).
     """
 
     source: str

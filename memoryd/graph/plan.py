@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memoryd.graph.models import GraphDiff
-from memoryd.graph.writes import ENDED, Add, Close, GraphWrite, Name
+from memoryd.graph.writes import ENDED, Add, Close, GraphWrite, Name, late_edge
 from memoryd.models import new_id
 
 __all__ = [
@@ -363,8 +363,10 @@ class Planner:
             return  # this memory already asserted it: a replay
         current = next((r for r in same if r.valid_to is None), None)
         valid_from = micros(add.valid_from)
-        if current is not None:
-            current.valid_from = min(current.valid_from, valid_from)
+        until = None  # when the mention ends: only a late assertion's own edge is born ended
+        if current is not None and valid_from < current.valid_from:
+            relation_id, until = self.late(add, current, same, valid_from)
+        elif current is not None:
             relation_id = current.id
         else:
             relation_id = new_id()
@@ -375,8 +377,28 @@ class Planner:
             self.relations[relation_id] = created
             self.mentions[relation_id] = []
             self.diff.added.append(self._triple(created))
-        mention = MentionState(relation_id, add.memory_id, add.run_id, None, self._next())
+        mention = MentionState(relation_id, add.memory_id, add.run_id, until, self._next())
         self.mentions[relation_id].append(mention)
+
+    def late(
+        self, add: Add, current: RelationState, same: list[RelationState], valid_from: int
+    ) -> tuple[str, int | None]:
+        """Where an assertion goes that says the relation held before its ``current`` edge began
+        (told late), and when its mention ends (see :func:`memoryd.graph.writes.late_edge`)."""
+        until = None if add.until is None else max(valid_from, micros(add.until))
+        found, widen = late_edge([(r.id, r.valid_from, r.valid_to) for r in same], valid_from, until)
+        if found is not None:
+            if widen:
+                self.relations[found].valid_from = valid_from
+            return found, None
+        relation_id = new_id()  # an interval of its own, ended as its memory ends
+        self.relations[relation_id] = RelationState(
+            relation_id, add.user_id, add.agent_id, current.source, add.relation, current.target,
+            add.memory_id, add.run_id, valid_from, until, ENDED, self.now, self._next(),
+        )  # fmt: skip
+        self.mentions[relation_id] = []
+        self.diff.added.append(self._triple(self.relations[relation_id]))
+        return relation_id, until
 
     def close(self, close: Close) -> None:
         source = self.lookup(close.owner, close.source)

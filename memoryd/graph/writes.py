@@ -2,7 +2,8 @@
 
 :func:`graph_write` turns the graph parts of a :class:`~memoryd.storage.base.ChangeSet` into a
 :class:`GraphWrite`: :class:`Add` for each draft with something to store (the rest are
-``skipped``), :class:`Close` for each close, the ended memories with the time they ended, the
+``skipped``), with the end of its memory when the change set gives the memory one,
+:class:`Close` for each close, the ended memories with the time they ended, the
 memories current again with the time they now end (None: current), and the hard deletes. Each
 store then runs them in the order the :class:`~memoryd.storage.base.GraphStore` Protocol gives
 (deletes, closes, adds, ended memories, reopened memories).
@@ -13,6 +14,7 @@ anything is written.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ __all__ = [
     "GraphWrite",
     "Name",
     "graph_write",
+    "late_edge",
     "owner_key",
     "prepare_add",
     "prepare_close",
@@ -65,6 +68,7 @@ class Add:
     target: Name
     memory_id: str
     valid_from: float
+    until: float | None = None  # when the asserting memory ends, if this write knows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +99,9 @@ def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> Name:
     return Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
 
 
-def prepare_add(draft: RelationDraft, now: float) -> Add | None:
-    """The draft normalised (None: nothing to store, an empty name or relation)."""
+def prepare_add(draft: RelationDraft, now: float, until: float | None = None) -> Add | None:
+    """The draft normalised (None: nothing to store, an empty name or relation); ``until``: when
+    the memory asserting it ends, if known."""
     aliases: dict[str, list[str]] = {}
     for key, names in draft.aliases.items():
         aliases.setdefault(normalise_name(key), []).extend([names] if isinstance(names, str) else names)
@@ -119,7 +124,33 @@ def prepare_add(draft: RelationDraft, now: float) -> Add | None:
         target=target,
         memory_id=draft.memory_id,
         valid_from=draft.valid_from.timestamp() if draft.valid_from else now,
+        until=until,
     )
+
+
+def late_edge(
+    edges: Sequence[tuple[str, float, float | None]], at: float, until: float | None
+) -> tuple[str | None, bool]:
+    """Where an assertion goes that says a relation held from ``at``, before its current edge began
+    (history told late), until ``until`` (when its memory ends; None: not known). ``edges``: every
+    edge of that source, relation and target as (id, valid_from, valid_to), in the order written.
+    Returns the edge it joins and whether that edge's start moves back to ``at``; (None, False):
+    an edge of its own, from ``at`` to ``until``, ended.
+
+    - An ended edge whose interval holds ``at`` takes it, as it is.
+    - Else the first edge to begin after ``at`` (the current one, if no other) begins at ``at`` when
+      the assertion reaches it (its end unknown, or not before that edge begins): nothing of this
+      relation lies between, and the assertion says it held until then.
+    - Else the relation did not hold between the assertion's end and that edge's start: the
+      assertion keeps an interval of its own, and no edge is moved back over the gap.
+    """
+    for rid, start, end in edges:
+        if end is not None and start <= at < end:
+            return rid, False
+    start, _, rid = min((s, i, r) for i, (r, s, _) in enumerate(edges) if s > at)
+    if until is None or until >= start:
+        return rid, True
+    return None, False
 
 
 def prepare_close(close: RelationClose) -> Close | None:
@@ -152,15 +183,16 @@ def graph_write(changes: ChangeSet, now: float) -> GraphWrite:
     ``changes.upserts``, else at ``now`` (the commit's time); a reopened one at its ``valid_to``
     there (None: it is current)."""
     out = GraphWrite()
+    ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
     for draft in changes.graph_add:
-        prepared = prepare_add(draft, now)
+        end = ends.get(draft.memory_id)
+        prepared = prepare_add(draft, now, None if end is None else end.timestamp())
         if prepared is None:
             skipped = {"source": draft.source, "relationship": draft.relation, "target": draft.target}
             out.skipped.append(skipped)
         else:
             out.adds.append(prepared)
     out.closes = [c for c in map(prepare_close, changes.graph_close) if c is not None]
-    ends = {s.memory.id: s.memory.valid_to for s in changes.upserts if s.memory.valid_to is not None}
     out.ended = [(mid, ends[mid].timestamp() if mid in ends else now) for mid in changes.graph_close_memories]
     reopened = changes.graph_reopen_memories
     out.reopened = [(mid, ends[mid].timestamp() if mid in ends else None) for mid in reopened]

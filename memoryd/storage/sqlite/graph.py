@@ -21,7 +21,7 @@ from typing import Any
 
 from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
 from memoryd.graph.normalise import normalise_name
-from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write
+from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write, late_edge
 from memoryd.models import Scope, from_epoch, new_id, utcnow
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
@@ -231,16 +231,15 @@ class _Writer:
         if seen is not None:
             return  # this memory already asserted it: a replay
         current = conn.execute(
-            "SELECT id FROM graph_relations WHERE source_id = ? AND relation = ? AND target_id = ? "
-            "AND valid_to IS NULL",
+            "SELECT id, valid_from FROM graph_relations WHERE source_id = ? AND relation = ? "
+            "AND target_id = ? AND valid_to IS NULL",
             key,
         ).fetchone()
-        if current is not None:
+        until = None  # when the mention ends: only a late assertion's own edge is born ended
+        if current is not None and add.valid_from < current[1]:
+            relation_id, until = self.late(add, key)
+        elif current is not None:
             relation_id = current[0]
-            conn.execute(
-                "UPDATE graph_relations SET valid_from = min(valid_from, ?) WHERE id = ?",
-                (add.valid_from, relation_id),
-            )
         else:
             relation_id = new_id()
             conn.execute(
@@ -259,9 +258,34 @@ class _Writer:
             )
             self.diff.added.append(self._triple(*key))
         conn.execute(
-            "INSERT INTO graph_mentions (relation_id, memory_id, run_id) VALUES (?, ?, ?)",
-            (relation_id, add.memory_id, add.run_id),
+            "INSERT INTO graph_mentions (relation_id, memory_id, run_id, valid_to) VALUES (?, ?, ?, ?)",
+            (relation_id, add.memory_id, add.run_id, until),
         )
+
+    def late(self, add: Add, key: tuple[str, str, str]) -> tuple[str, float | None]:
+        """Where an assertion goes that says the relation held before its current edge began (told
+        late), and when its mention ends (see :func:`memoryd.graph.writes.late_edge`)."""
+        edges = self.conn.execute(
+            "SELECT id, valid_from, valid_to FROM graph_relations WHERE source_id = ? AND relation = ? "
+            "AND target_id = ? ORDER BY rowid",
+            key,
+        ).fetchall()
+        until = None if add.until is None else max(add.valid_from, add.until)
+        found, widen = late_edge([(e[0], e[1], e[2]) for e in edges], add.valid_from, until)
+        if found is not None:
+            if widen:
+                sql = "UPDATE graph_relations SET valid_from = ? WHERE id = ?"
+                self.conn.execute(sql, (add.valid_from, found))
+            return found, None
+        relation_id = new_id()  # an interval of its own, ended as its memory ends
+        self.conn.execute(
+            "INSERT INTO graph_relations (id, user_id, agent_id, source_id, relation, target_id, memory_id, "
+            "run_id, valid_from, valid_to, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (relation_id, add.user_id, add.agent_id, *key, add.memory_id, add.run_id, add.valid_from,
+             until, ENDED, self.now),
+        )  # fmt: skip
+        self.diff.added.append(self._triple(*key))
+        return relation_id, until
 
     def close(self, close: Close) -> None:
         conn = self.conn
