@@ -590,8 +590,8 @@ class GatewayConfig(_Section):
         600.0,
         gt=0,
         le=3600,
-        description="Longest wait for a non-streamed answer once sent (a long generation); connecting, "
-        "and a stream's waits between chunks, give up after llm.timeout_s.",
+        description="Longest wait for a non-streamed answer, or a stream's first chunk, once sent (a long "
+        "generation); connecting, and a stream's waits after its first chunk, give up after llm.timeout_s.",
     )
     writeback: bool = Field(True, description="Store each completed turn (user message and answer).")
     user_headers: list[str] = Field(

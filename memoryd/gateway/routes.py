@@ -271,7 +271,11 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         router, targets, body = gateway.router, prepared.targets, prepared.body
         if prepared.stream:
             opened = await _unless_gone(
-                request, open_stream(router, targets, body, usage=gateway.config.stream_usage)
+                request,
+                open_stream(
+                    router, targets, body, usage=gateway.config.stream_usage,
+                    answer_timeout_s=gateway.config.answer_timeout_s,
+                ),  # fmt: skip
             )
 
             async def cleanup() -> None:

@@ -16,11 +16,13 @@ model the client asked for (:attr:`Route.asked`): a fallback
 model that refuses what the asked one accepts (a parameter it lacks) is
 passed over for the next target, as a failure of its own.
 
-A non-streamed answer is waited for up to ``answer_timeout_s`` once sent (a
-long generation is slow, not down; the cut-off of a whole LLM call,
-``llm.timeout_s``, bounds connecting); if it does not come, the call is not
-sent to that target again (it may have been generated, and billed), but the
-next target is tried.
+An answer is waited for up to ``answer_timeout_s`` once sent — a
+non-streamed one whole, a stream's first chunk (a long prompt, a reasoning
+model: slow, not down); every byte that comes meanwhile (an SSE keep-alive
+comment too) starts the wait again. ``llm.timeout_s``, the target's cut-off,
+bounds connecting, and a stream's pauses once its first chunk came. An answer
+that does not come in time is not asked of that target again (it may have
+been generated, and billed), but the next target is tried.
 """
 
 from __future__ import annotations
@@ -123,6 +125,16 @@ def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     return UpstreamRejected(target, response.status_code, {"error": relayed})
 
 
+def _not_answered(target: Target, answer_timeout_s: float) -> LLMTimeoutError:
+    """A request sent and not answered in time: not for this target again (no retry), the next one."""
+    return LLMTimeoutError(
+        f"{target.label}: no answer within {answer_timeout_s:g} s of sending the request "
+        "(not sent to it again: it may have been generated)",
+        target=target.label,
+        transient=False,
+    )
+
+
 def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dict[str, Any]]:
     """``translator.feed(event)``, with an event of an unexpected shape as an :class:`LLMError`."""
     try:
@@ -152,12 +164,7 @@ async def complete(
                 read_timeout_s=answer_timeout_s,
             )  # fmt: skip
         except ANSWER_TIMEOUT:
-            raise LLMTimeoutError(
-                f"{target.label}: no answer within {answer_timeout_s:g} s of sending the request "
-                "(not sent to it again: it may have been generated)",
-                target=target.label,
-                transient=False,
-            ) from None
+            raise _not_answered(target, answer_timeout_s) from None
         if response.status_code >= 400:
             raise _failure(target, response, target.label in targets.asked)
         try:
@@ -176,16 +183,20 @@ async def complete(
 
 
 async def open_stream(
-    router: Router, targets: Route, body: dict[str, Any], *, usage: bool = True
+    router: Router, targets: Route, body: dict[str, Any], *, usage: bool = True, answer_timeout_s: float = 600
 ) -> OpenStream:
     """A stream from the first target that produces a first chunk (the rest is read by the caller)."""
 
     async def call(target: Target) -> OpenStream:
         wire = wire_for(target)
         up = wire.request(target, body, stream=True, usage=usage)
-        response = await router.http.open(
-            up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s
-        )
+        try:
+            response = await router.http.open(
+                up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s,
+                read_timeout_s=answer_timeout_s,
+            )  # fmt: skip
+        except ANSWER_TIMEOUT:
+            raise _not_answered(target, answer_timeout_s) from None
         try:
             if response.status_code >= 400:
                 raise _failure(target, await response.read(), target.label in targets.asked)
@@ -199,10 +210,15 @@ async def open_stream(
                     raise LLMError(
                         f"{target.label}: the stream ended before its first chunk", target=target.label
                     ) from None
+                except ANSWER_TIMEOUT:
+                    raise _not_answered(target, answer_timeout_s) from None
                 first = feed(translator, target, event)
+            response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
         except BaseException:
             await response.aclose()
             raise
 
-    return await router.run(call, targets=targets, deferred=True)
+    # No cut-off of the whole call (llm.timeout_s cut a slow first chunk, and the request was sent
+    # again): the transport's bounds connecting and each wait above.
+    return await router.run(call, targets=targets, timeout=False, deferred=True)

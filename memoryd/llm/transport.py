@@ -11,11 +11,15 @@ whole body; :meth:`HTTPClient.open` a :class:`StreamReply` whose lines are read
 as they arrive. Transport failures stay aiohttp's and asyncio's exceptions
 here; :func:`memoryd.llm.http.translate_errors` turns them into
 :class:`~memoryd.errors.LLMError` at the boundary. A timeout bounds connecting
-and each wait for bytes (as httpx's did), not a stream's whole length.
+and each wait for bytes (as httpx's did), not a stream's whole length; a stream
+that has begun may bound its later waits more tightly
+(:meth:`StreamReply.bound_waits`: a first chunk is waited for as long as a
+whole answer, the pauses after it not).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 import urllib.request
@@ -65,11 +69,24 @@ class StreamReply:
         self._response = response
         self.status_code = response.status
         self.headers: Mapping[str, str] = response.headers
+        self._wait_s: float | None = None
+
+    def bound_waits(self, seconds: float) -> None:
+        """Bound each later wait for bytes by ``seconds`` too (a ``TimeoutError`` past it)."""
+        self._wait_s = seconds
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines as they arrive, without their line endings (``\\n``, ``\\r\\n``)."""
         pending = b""
-        async for chunk in self._response.content.iter_any():
+        content = self._response.content
+        while True:
+            if self._wait_s is None:
+                chunk = await content.readany()
+            else:
+                async with asyncio.timeout(self._wait_s):
+                    chunk = await content.readany()
+            if not chunk:
+                break
             pending += chunk
             if b"\n" not in chunk:
                 continue

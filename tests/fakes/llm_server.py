@@ -17,8 +17,11 @@ Gemini at ``:streamGenerateContent``): the same scripted reply, as the vendor's
 server-sent events (see ``tests/fakes/llm_stream.py``). A reply may carry
 ``tool_calls=[{"id", "name", "arguments"}]`` (each vendor's tool-call shape,
 plain or streamed), and for streams ``stream_error_after=n`` (an error event
-after n pieces of text), ``stream_cut_after=n`` (the body just ends) and
-``chunk_delay`` (seconds between events).
+after n pieces of text), ``stream_cut_after=n`` (the body just ends),
+``chunk_delay`` (seconds between events) and ``first_wait`` (seconds between
+the headers and the first event, a long prompt or a reasoning model; with
+``keepalive``, an SSE comment every that many seconds meanwhile, as
+OpenRouter's ``: OPENROUTER PROCESSING``).
 
 Fixtures (``tests/conftest.py``): ``fake_llm`` is a fresh script for one test
 (the server is shared by the session and reset before each test);
@@ -91,6 +94,8 @@ class Reply:
     stream_cut_after: int | None = None
     chunk_delay: float = 0.0
     linger: float = 0.0  # a stream's connection held open this long after its last event
+    first_wait: float = 0.0  # a stream's silence between its headers and its first event
+    keepalive: float = 0.0  # during first_wait, an SSE comment every this many seconds
 
 
 @dataclass(frozen=True)
@@ -326,19 +331,23 @@ class FakeLLMServer:
             gemini = _GEMINI.match(path)
             events = stream_events(kind, reply, payload, gemini.group("model") if gemini else model)
             return StreamingResponse(
-                self._drip(events, reply.chunk_delay, reply.linger), status_code=reply.status, headers=headers,
-                media_type="text/event-stream",
-            )  # fmt: skip
+                self._drip(events, reply), status_code=reply.status, headers=headers, media_type="text/event-stream"
+            )
         body = _embeddings(script, payload) if kind == "embeddings" else _answer(kind, reply, path, payload)
         return JSONResponse(body, status_code=reply.status, headers=headers)
 
-    async def _drip(self, events: list[bytes], delay: float, linger: float = 0.0) -> AsyncIterator[bytes]:
+    async def _drip(self, events: list[bytes], reply: Reply) -> AsyncIterator[bytes]:
+        generation, deadline = self._generation, time.monotonic() + reply.first_wait
+        while (left := deadline - time.monotonic()) > 0 and generation == self._generation:
+            await self._sleep(min(left, reply.keepalive) if reply.keepalive else left)
+            if reply.keepalive and time.monotonic() < deadline:
+                yield b": OPENROUTER PROCESSING\n\n"
         for i, event in enumerate(events):
-            if delay and i:
-                await self._sleep(delay)
+            if reply.chunk_delay and i:
+                await self._sleep(reply.chunk_delay)
             yield event
-        if linger:
-            await self._sleep(linger)
+        if reply.linger:
+            await self._sleep(reply.linger)
 
     async def _sleep(self, seconds: float) -> None:
         generation, deadline = self._generation, time.monotonic() + seconds

@@ -54,9 +54,10 @@ def test_a_stream_that_fails_before_its_first_byte_falls_back(
 ) -> None:
     second = fake_llm_factory()
     fake_llm.fail(503)
-    fake_llm.hang(30)  # then silence: the target's timeout (1 s) ends it
+    fake_llm.hang(30)  # then silence: the wait for an answer (1 s) ends it
     second.default_text("rescued stream")
-    with gateway([[target(fake_llm, "a")], [target(second, "b")]], llm={"timeout_s": 1.0}) as gw:
+    tiers = [[target(fake_llm, "a")], [target(second, "b")]]
+    with gateway(tiers, llm={"timeout_s": 1.0}, gateway={"answer_timeout_s": 1.0}) as gw:
         client = gw.client()
         for _ in range(2):
             stream = client.chat.completions.create(model="a", messages=Q, stream=True)
