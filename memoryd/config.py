@@ -615,6 +615,12 @@ class GatewayConfig(_Section):
         True, description="Ask OpenAI-shaped upstreams for usage in streams (hidden unless asked for)."
     )
     usage_flush_s: float = Field(1.0, gt=0, le=3600, description="How often usage counters are saved.")
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /v1/chat/completions (images sent inline, as base64, make "
+        "big ones); every other route's is limits.max_body_bytes.",
+    )
 
     _lists = field_validator("user_headers", "session_headers", mode="before")(_str_list)
     _maps = field_validator("aliases", mode="before")(_str_map)

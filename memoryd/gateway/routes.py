@@ -38,9 +38,10 @@ from memoryd.llm.http import translate_errors
 from memoryd.server.errors import openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 
-__all__ = ["SSEResponse", "gateway_of", "openai_error", "router"]
+__all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
 
 router = APIRouter(prefix="/v1", tags=["chat gateway"])
+CHAT_PATH = "/v1/chat/completions"  # its body limit is gateway.max_body_bytes (memoryd/server/app.py)
 
 T = TypeVar("T")
 CLIENT_GONE = 499  # the status logged for a call whose client left before its answer (nginx's)

@@ -10,30 +10,34 @@ fall back as ``pipeline.on_unavailable`` says, and ``/health`` shows it.
 :class:`BodyLimitMiddleware` guards every request before FastAPI reads it: a
 ``Content-Length`` over ``limits.max_body_bytes`` is refused at once, a chunked
 body is counted as it streams and refused as soon as it passes the limit, and a
-JSON body that is not UTF-8 is refused with 400. Nothing is parsed first.
+JSON body that is not UTF-8 is refused with 400. Nothing is parsed first. The chat
+gateway's ``POST /v1/chat/completions`` has a limit of its own, ``gateway.max_body_bytes``
+(images come inline, as base64); its refusals, as every OpenAI route's, are in OpenAI's shape.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd import __version__
 from memoryd.config import Settings, load_settings
 from memoryd.gateway import Gateway, server_memories, server_stores
 from memoryd.gateway import routes as gateway_routes
+from memoryd.gateway.routes import CHAT_PATH
 from memoryd.llm import build_router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server import health, routes_admin, routes_mcp, routes_mem0, routes_pipeline, routes_v1
 from memoryd.server.auth import Authenticator, AuthMiddleware
 from memoryd.server.docs import install_docs
-from memoryd.server.errors import error_response, install_error_handlers
+from memoryd.server.errors import error_for, install_error_handlers
 from memoryd.storage.sqlite.keys import SQLiteKeyStore
 from memoryd.tenancy import Tenants
 
@@ -146,7 +150,11 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     app.include_router(routes_admin.router)
     app.include_router(routes_mcp.router)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.limits.max_body_bytes,
+        per_path={CHAT_PATH: settings.gateway.max_body_bytes},
+    )
     app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read
     return app
 
@@ -183,26 +191,30 @@ class BodyLimitMiddleware:
     """Refuse what the app must never read: a path or query parameter that is not UTF-8 once
     percent-decoded (400, naming it), and an oversized (413) or non-UTF-8 JSON (400) body.
 
-    The body is read here, counted chunk by chunk, and handed on in one piece.
+    The body is read here, counted chunk by chunk, and handed on in one piece. ``per_path``:
+    paths (with or without a trailing slash) whose limit is not ``max_bytes``.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
         if (bad := _not_utf8(scope)) is not None:
             field, what = bad
             why = f"{what} is not valid UTF-8 once percent-decoded"
-            await error_response(400, "invalid_request", why, field=field)(scope, receive, send)
+            await error_for(path, 400, "invalid_request", why, field=field)(scope, receive, send)
             return
+        limit = self.per_path.get(path.rstrip("/") or "/", self.max_bytes)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(path, limit)(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -212,8 +224,8 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await _too_large(path, limit)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -223,7 +235,8 @@ class BodyLimitMiddleware:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                response = error_response(
+                response = error_for(
+                    path,
                     400,
                     "invalid_body",
                     f"the request body is not valid UTF-8 (byte {exc.start}); JSON must be UTF-8",
@@ -233,15 +246,10 @@ class BodyLimitMiddleware:
                 return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413,
-            "payload_too_large",
-            f"the request body is over the limit of {self.max_bytes} bytes",
-            field="body",
-            details={"limit_bytes": self.max_bytes},
-        )
-        await response(scope, receive, send)
+
+def _too_large(path: str, limit: int) -> JSONResponse:
+    message = f"the request body is over the limit of {limit} bytes"
+    return error_for(path, 413, "payload_too_large", message, field="body", details={"limit_bytes": limit})
 
 
 def _not_utf8(scope: Scope) -> tuple[str, str] | None:

@@ -13,7 +13,8 @@ Field paths are dotted everywhere: the core's ``messages[0].content`` becomes
 
 The chat gateway's OpenAI routes (:data:`OPENAI_PATHS`) answer in OpenAI's shape instead,
 ``{"error": {"message", "type", "param", "code"}}``, so that an OpenAI SDK pointed at them reads
-every refusal, the auth middleware's 401 and 429 included, as it reads OpenAI's own.
+every refusal, the auth middleware's 401 and 429, the body limit's 413 and a wrong method's 405
+included, as it reads OpenAI's own (:func:`error_for` picks the shape by path).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ __all__ = [
     "OPENAI_PATHS",
     "TOO_LONG_NUMBER",
     "CatchAllMiddleware",
+    "error_for",
     "error_response",
     "field_path",
     "install_error_handlers",
     "memoryd_error_response",
     "openai_error",
+    "speaks_openai",
 ]
 
 # Routes that speak OpenAI's API (memoryd/gateway/routes.py), the path itself or under it.
@@ -109,7 +112,32 @@ def openai_error(
 
 
 def speaks_openai(path: str) -> bool:
+    """Whether ``path`` is answered in OpenAI's error shape: a gateway route."""
     return any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS)
+
+
+def _openai_type(status: int) -> str:
+    return _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def error_for(
+    path: str,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error in the shape ``path`` speaks: OpenAI's on :func:`speaks_openai` paths (``field`` as
+    its ``param``, ``details`` beside the four members), else memoryd's own."""
+    if speaks_openai(path):
+        return openai_error(
+            status, message, type=_openai_type(status), param=field, code=code, headers=headers,
+            **(details or {}),
+        )  # fmt: skip
+    return error_response(status, code, message, field=field, details=details, headers=headers)
 
 
 async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
@@ -124,9 +152,8 @@ def memoryd_error_response(exc: MemorydError, path: str = "") -> JSONResponse:
     on :data:`OPENAI_PATHS`)."""
     if speaks_openai(path):
         status = exc.status_code
-        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return openai_error(
-            status, exc.message, type=kind, param=field_path(exc.field), code=exc.code,
+            status, exc.message, type=_openai_type(status), param=field_path(exc.field), code=exc.code,
             headers=exc.http_headers() or None,
         )  # fmt: skip
     body = exc.to_dict()
@@ -165,18 +192,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    path = request.url.path
+    openai = speaks_openai(path)
+    allowed = ", ".join(_allowed_methods(request)) if status == 405 else ""
+    code = _HTTP_CODES.get(status, f"http_{status}")
     if status == 404:
-        message = f"no route {request.method} {request.url.path}"
+        message = f"no route {request.method} {path}"
+    elif status == 405 and openai:
+        message = f"{request.method} {path} is not served: {path} answers {allowed}"
     elif status == 400 and exc.detail == "There was an error parsing the body":
         message = _unreadable_body(exc.__cause__)
     else:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
     field = "body" if status == 400 else None  # FastAPI's only 400: a body it could not read
-    headers = exc.headers
-    if status == 405:
-        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-    code = _HTTP_CODES.get(status, f"http_{status}")
-    return error_response(status, code, message, field=field, headers=headers)
+    headers = {**(exc.headers or {}), "Allow": allowed} if status == 405 else exc.headers
+    return error_for(path, status, code, message, field=field, headers=headers)
 
 
 def _unreadable_body(cause: BaseException | None) -> str:
@@ -246,7 +276,8 @@ class CatchAllMiddleware:
             log.exception("unexpected error in %s %s (incident %s)", scope["method"], scope["path"], incident)
             if started:
                 raise
-            response = error_response(
+            response = error_for(
+                scope["path"],
                 500,
                 "internal_error",
                 f"internal server error (incident {incident}); the server log has the details",

@@ -6,13 +6,17 @@ Each test failed on the code before its fix (found in a review of the gateway).
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
+import openai
 import pytest
 
 from memoryd.errors import InvalidInputError
 from memoryd.gateway.routes import _check
+from tests.fakes.llm_server import Script
+from tests.gateway.conftest import GatewayFactory, target
 
 
 def _image_body(image_chars: int, text: str = "what is this") -> dict[str, Any]:
@@ -46,3 +50,54 @@ def test_the_lone_surrogate_check_does_not_walk_a_long_text_character_by_charact
     with pytest.raises(InvalidInputError) as bad:
         _check(big)
     assert bad.value.field == "messages[0].content[0].text"
+
+
+def _openai_shaped(error: Any, code: str) -> None:
+    assert isinstance(error, dict) and set(error) >= {"message", "type", "param", "code"}, error
+    assert error["type"] == "invalid_request_error" and error["code"] == code, error
+
+
+# aiohttp warns when it sends a body over 1 MiB from bytes (memoryd/llm/transport.py); Python
+# ignores a ResourceWarning outside tests, and the body is sent whole.
+@pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
+def test_a_6_mb_image_is_served_and_only_a_body_over_the_gateways_own_limit_is_refused(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    # The 5 MiB limit of memoryd's API refused a 6 MB image, in memoryd's error shape.
+    fake_llm.default_text("A photo of a dog.")
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        client = gw.client()
+        answer = client.chat.completions.create(**_image_body(6_000_000))
+        assert answer.choices[0].message.content == "A photo of a dog."
+        assert len(json.dumps(fake_llm.last.json)) > 6_000_000  # the image went upstream whole
+        said = [{"role": "user", "content": "x" * 6_000_000}]
+        with gw.http() as http:  # memoryd's own routes keep limits.max_body_bytes
+            r = http.post("/v1/memories", json={"user_id": "ana", "messages": said})
+        assert r.status_code == 413 and r.json()["error"] == {
+            "code": "payload_too_large", "message": "the request body is over the limit of 5242880 bytes",
+            "field": "body", "details": {"limit_bytes": 5242880},
+        }  # fmt: skip
+    small = {"max_body_bytes": 2 * 1024 * 1024}
+    with gateway([[target(fake_llm, "m")]], gateway=small) as gw, pytest.raises(openai.APIStatusError) as refused:
+        gw.client().chat.completions.create(**_image_body(3_000_000))
+    assert refused.value.status_code == 413
+    _openai_shaped(refused.value.body, "payload_too_large")
+    assert "2097152 bytes" in refused.value.message
+    assert len(fake_llm.requests) == 1  # the refused body never went upstream
+
+
+def test_a_wrong_method_and_a_body_not_utf8_are_refused_in_openais_shape(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        wrong = http.get("/v1/chat/completions")
+        latin1 = http.post(
+            "/v1/chat/completions",
+            content=b'{"model": "m", "messages": [{"role": "user", "content": "caf\xe9"}]}',
+            headers={"content-type": "application/json"},
+        )
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    _openai_shaped(wrong.json()["error"], "method_not_allowed")
+    assert latin1.status_code == 400
+    _openai_shaped(latin1.json()["error"], "invalid_body")
+    assert latin1.json()["error"]["param"] == "body" and fake_llm.requests == []
