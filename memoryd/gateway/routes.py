@@ -1,6 +1,6 @@
 """The gateway's HTTP routes: OpenAI's chat completions and models, and memoryd's usage.
 
-- ``POST /v1/chat/completions``: OpenAI's request and answer, plain or streamed
+- ``POST /v1/chat/completions`` (a trailing slash too): OpenAI's request and answer, plain or streamed
   (server-sent events, ``data: {chunk}`` … ``data: [DONE]``). Errors use OpenAI's
   shape, ``{"error": {"message", "type", "param", "code"}}``, so SDKs raise their
   usual exceptions: 400 for a bad request, 404 for a model not served (with
@@ -12,6 +12,9 @@
   (an SDK's timeout) drops the upstream call, and nothing is written back.
 - ``GET /v1/models``, ``GET /v1/models/{model}``: what the ``[llm]`` tiers serve, and aliases.
 - ``GET /v1/usage``: token usage per user (memoryd's error shape).
+
+The rest of OpenAI's API (``/v1/embeddings``, ``/v1/responses``, ...) is not served: a call to it
+is a 404 in OpenAI's shape saying so (:mod:`memoryd.server.errors`).
 """
 
 from __future__ import annotations
@@ -319,6 +322,10 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     headers = gateway.headers(prepared, served.target)
     gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
+
+
+# With a trailing slash too: Starlette's redirect (a 307, no body) is not followed by every client.
+router.add_api_route("/chat/completions/", chat_completions, methods=["POST"], include_in_schema=False)
 
 
 def _end_user(request: Request) -> bool:

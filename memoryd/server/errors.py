@@ -13,8 +13,12 @@ Field paths are dotted everywhere: the core's ``messages[0].content`` becomes
 
 The chat gateway's OpenAI routes (:data:`OPENAI_PATHS`) answer in OpenAI's shape instead,
 ``{"error": {"message", "type", "param", "code"}}``, so that an OpenAI SDK pointed at them reads
-every refusal, the auth middleware's 401 and 429, the body limit's 413 and a wrong method's 405
-included, as it reads OpenAI's own (:func:`error_for` picks the shape by path).
+every refusal, the auth middleware's 401 and 429, the body limit's 413, a wrong method's 405 and
+an unknown path's 404 included, as it reads OpenAI's own (:func:`error_for` picks the shape by
+path). So do
+the other paths of OpenAI's API (:data:`OPENAI_RESOURCES`: ``/v1/embeddings``, ``/v1/responses``,
+...), which the gateway does not serve: their 404 says so, where an app that points all of an
+OpenAI client at memoryd's base URL looks first.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from memoryd.ingest.inputs import TOO_LONG_NUMBER
 
 __all__ = [
     "OPENAI_PATHS",
+    "OPENAI_RESOURCES",
     "TOO_LONG_NUMBER",
     "CatchAllMiddleware",
     "error_for",
@@ -50,6 +55,16 @@ __all__ = [
 
 # Routes that speak OpenAI's API (memoryd/gateway/routes.py), the path itself or under it.
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+# The rest of OpenAI's API (``/v1/<resource>...``): not served, but refused in OpenAI's shape.
+# None is a path of memoryd's own API (/v1/memories, /v1/events, /v1/users, ...).
+OPENAI_RESOURCES = frozenset(
+    {
+        "assistants", "audio", "batches", "chat", "completions", "containers", "conversations",
+        "edits", "embeddings", "engines", "evals", "files", "fine-tunes", "fine_tuning", "images",
+        "moderations", "organization", "realtime", "responses", "threads", "uploads", "vector_stores",
+    }
+)  # fmt: skip
+_SERVED = "memoryd's chat gateway serves POST /v1/chat/completions and GET /v1/models of OpenAI's API"
 # OpenAI's error ``type`` for a status; any other 4xx is an invalid request, a 5xx a server error.
 _OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
@@ -112,8 +127,12 @@ def openai_error(
 
 
 def speaks_openai(path: str) -> bool:
-    """Whether ``path`` is answered in OpenAI's error shape: a gateway route."""
-    return any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS)
+    """Whether ``path`` is answered in OpenAI's error shape: a gateway route, or another path of
+    OpenAI's API (:data:`OPENAI_RESOURCES`)."""
+    if any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS):
+        return True
+    parts = path.split("/", 3)
+    return len(parts) > 2 and parts[1] == "v1" and parts[2] in OPENAI_RESOURCES
 
 
 def _openai_type(status: int) -> str:
@@ -149,7 +168,7 @@ async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
 
 def memoryd_error_response(exc: MemorydError, path: str = "") -> JSONResponse:
     """The response for one of memoryd's errors: its status, body and headers (in OpenAI's shape
-    on :data:`OPENAI_PATHS`)."""
+    on the paths of OpenAI's API: :func:`speaks_openai`)."""
     if speaks_openai(path):
         status = exc.status_code
         return openai_error(
@@ -196,7 +215,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     openai = speaks_openai(path)
     allowed = ", ".join(_allowed_methods(request)) if status == 405 else ""
     code = _HTTP_CODES.get(status, f"http_{status}")
-    if status == 404:
+    if status == 404 and openai:
+        message = f"{_SERVED}, not {request.method} {path}: send that to the vendor's own base URL"
+        code = "unsupported_endpoint"
+    elif status == 404:
         message = f"no route {request.method} {path}"
     elif status == 405 and openai:
         message = f"{request.method} {path} is not served: {path} answers {allowed}"

@@ -101,3 +101,48 @@ def test_a_wrong_method_and_a_body_not_utf8_are_refused_in_openais_shape(
     assert latin1.status_code == 400
     _openai_shaped(latin1.json()["error"], "invalid_body")
     assert latin1.json()["error"]["param"] == "body" and fake_llm.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/embeddings"), ("POST", "/v1/completions"), ("POST", "/v1/responses"),
+     ("POST", "/v1/audio/transcriptions"), ("GET", "/v1/files"), ("GET", "/v1/chat/completions/chatcmpl-1")],
+)  # fmt: skip
+def test_the_rest_of_openais_api_is_a_404_in_openais_shape_that_says_what_is_served(
+    gateway: GatewayFactory, fake_llm: Script, method: str, path: str
+) -> None:
+    # An app pointing embeddings at the same base_url got {"error": {"code": "not_found",
+    # "message": "no route POST /v1/embeddings"}}: no type, no hint.
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        r = http.request(method, path, json={"model": "m", "input": "hi"} if method == "POST" else None)
+        unknown_key = http.post(path, headers={"Authorization": "Bearer mdk_wrong"})
+        own = http.get("/v1/memorie")  # a typo on memoryd's own API keeps memoryd's shape
+    assert r.status_code == 404
+    error = r.json()["error"]
+    _openai_shaped(error, "unsupported_endpoint")
+    assert f"not {method} {path}" in error["message"]
+    assert "POST /v1/chat/completions and GET /v1/models" in error["message"]
+    assert unknown_key.status_code == 401 and unknown_key.json()["error"]["type"] == "authentication_error"
+    assert own.status_code == 404 and own.json()["error"] == {
+        "code": "not_found", "message": "no route GET /v1/memorie"
+    }  # fmt: skip
+    assert fake_llm.requests == []
+
+
+def test_the_embeddings_call_of_an_sdk_pointed_at_the_gateway_raises_not_found(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    with gateway([[target(fake_llm, "m")]]) as gw, pytest.raises(openai.NotFoundError) as missing:
+        gw.client().embeddings.create(model="text-embedding-3-small", input="hi")
+    assert "serves POST /v1/chat/completions" in missing.value.message
+
+
+def test_the_chat_route_with_a_trailing_slash_is_served(gateway: GatewayFactory, fake_llm: Script) -> None:
+    # It was a 307 with an empty body.
+    fake_llm.default_text("hello")
+    with gateway([[target(fake_llm, "m")]]) as gw, gw.http() as http:
+        r = http.post("/v1/chat/completions/", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        wrong = http.get("/v1/chat/completions/")
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "hello"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    _openai_shaped(wrong.json()["error"], "method_not_allowed")
