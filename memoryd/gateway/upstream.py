@@ -14,7 +14,11 @@ refuses the API key (Gemini's ``API_KEY_INVALID``): that is the target's
 fault, like a 401, and the next target is tried. And only from a target of the
 model the client asked for (:attr:`Route.asked`): a fallback
 model that refuses what the asked one accepts (a parameter it lacks) is
-passed over for the next target, as a failure of its own.
+passed over for the next target, as a failure of its own. So is, before it is
+sent anything, a fallback whose wire would drop what the request asks
+(:meth:`Wire.lacks`: ``n`` > 1, ``logprobs``, a JSON schema on Anthropic): an
+answer of another shape is not the one asked for. A target of the model asked
+for is sent the request as its wire carries it.
 
 An answer is waited for up to ``answer_timeout_s`` once sent — a
 non-streamed one whole, a stream's first chunk (a long prompt, a reasoning
@@ -27,7 +31,7 @@ been generated, and billed), but the next target is tried.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +147,19 @@ def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dic
         raise LLMError(f"{target.label}: a malformed stream event ({exc})", target=target.label) from None
 
 
+def _unfit(targets: Route, body: dict[str, Any]) -> Callable[[Target], str | None]:
+    """Why a fallback target is not to be sent ``body`` (its wire would drop what it asks), if so."""
+    asked = targets.asked
+
+    def unfit(target: Target) -> str | None:
+        lacks = [] if target.label in asked else wire_for(target).lacks(body)
+        if not lacks:
+            return None
+        return f"{target.label}: cannot honour {', '.join(lacks)} (a fallback target: passed over)"
+
+    return unfit
+
+
 def usage_of_completion(body: dict[str, Any]) -> Usage:
     usage = body.get("usage")
     if not isinstance(usage, dict):
@@ -179,7 +196,7 @@ async def complete(
         router.record_usage(target, used)
         return Served(target, answer)
 
-    return await router.run(call, targets=targets, timeout=False)
+    return await router.run(call, targets=targets, timeout=False, unfit=_unfit(targets, body))
 
 
 async def open_stream(
@@ -221,4 +238,4 @@ async def open_stream(
 
     # No cut-off of the whole call (llm.timeout_s cut a slow first chunk, and the request was sent
     # again): the transport's bounds connecting and each wait above.
-    return await router.run(call, targets=targets, timeout=False, deferred=True)
+    return await router.run(call, targets=targets, timeout=False, deferred=True, unfit=_unfit(targets, body))

@@ -6,7 +6,10 @@ injected) into the upstream's request, the upstream's answer into a
 upstream's server-sent events into ``chat.completion.chunk`` objects. There is
 one per wire format (OpenAI, Anthropic, Gemini); vendors are data
 (:mod:`memoryd.llm.providers`), so every OpenAI-compatible vendor uses the
-OpenAI one.
+OpenAI one. :meth:`Wire.lacks` names what of a request a wire would not carry
+though it changes the answer (:func:`untranslated`: ``n`` > 1, ``logprobs``, a
+JSON schema it cannot enforce...), so that a fallback target is passed over
+rather than answer something else.
 """
 
 from __future__ import annotations
@@ -20,7 +23,20 @@ from memoryd.gateway.sse import Event
 from memoryd.llm.providers import vendor
 from memoryd.llm.types import Target, Usage
 
-__all__ = ["StreamTranslator", "UpstreamCall", "Wire", "event_json", "raise_stream_error", "wire_for"]
+__all__ = [
+    "StreamTranslator",
+    "UpstreamCall",
+    "Wire",
+    "event_json",
+    "raise_stream_error",
+    "untranslated",
+    "wire_for",
+]
+
+# What a translating wire carries of a message's content: other parts (audio, files) it drops.
+_PARTS = frozenset({"text", "image_url"})
+# Request fields no translating wire carries, each of which changes what is answered.
+_FIELDS = ("logprobs", "top_logprobs", "logit_bias", "functions", "web_search_options")
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,47 @@ class Wire(Protocol):
         ...
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> StreamTranslator: ...
+
+    def lacks(self, body: dict[str, Any]) -> list[str]:
+        """What of ``body`` this wire would not carry though it changes the answer (none: all of it)."""
+        ...
+
+
+def untranslated(body: dict[str, Any], *, json_output: bool, serial_tools: bool) -> list[str]:
+    """What of an OpenAI request a translating wire (Anthropic's, Gemini's) does not carry over
+    though the answer would differ without it: ``n`` > 1 (one choice comes back), log
+    probabilities, ``logit_bias``, legacy ``functions``, web search, output other than text,
+    tools other than functions, message parts other than text and images (audio, files), a
+    ``response_format`` it cannot enforce (``json_output``: JSON mode and schemas it can), and
+    ``parallel_tool_calls: false`` unless it can say so (``serial_tools``). Sampling hints
+    (``seed``, penalties) are not listed: an answer without them is still one."""
+    lacks: list[str] = []
+    n = body.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        lacks.append(f"n={n}")
+    lacks += [name for name in _FIELDS if body.get(name)]
+    modalities = body.get("modalities")
+    if isinstance(modalities, list) and any(m != "text" for m in modalities):
+        lacks.append("modalities " + ",".join(str(m) for m in modalities))
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in (None, "text") and not (json_output and kind in ("json_object", "json_schema")):
+        lacks.append(f"response_format {kind}")
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type", "function") if isinstance(tool, dict) else None
+        if kind != "function" and f"tools of type {kind}" not in lacks:
+            lacks.append(f"tools of type {kind}")
+    if body.get("parallel_tool_calls") is False and tools and not serial_tools:
+        lacks.append("parallel_tool_calls=false")
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type", "text") if isinstance(part, dict) else None
+            if kind not in _PARTS and f"{kind} content" not in lacks:
+                lacks.append(f"{kind} content")
+    return lacks
 
 
 def event_json(target: Target, event: Event) -> Any:

@@ -7,7 +7,10 @@ wants turns to alternate); ``tools``/``tool_choice``, ``temperature``,
 ``top_p``, ``stop``, ``max_tokens`` (required there: the target's default when
 the client gives none) and ``user`` (as ``metadata.user_id``) are translated.
 Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
-penalties, ``logprobs``, whitespace-only stop sequences) are not sent.
+penalties, ``logprobs``, whitespace-only stop sequences) are not sent; those
+that change the answer are what :meth:`AnthropicWire.lacks` names
+(:func:`~memoryd.gateway.wire.untranslated`: a JSON mode or schema too, which
+Anthropic cannot enforce).
 
 Answers: text blocks become the content, ``tool_use`` blocks ``tool_calls``;
 the stream's events (``message_start``, ``content_block_*``,
@@ -34,7 +37,7 @@ from memoryd.gateway.shapes import (
     usage_chunk,
 )
 from memoryd.gateway.sse import Event
-from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
+from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error, untranslated
 from memoryd.gateway.wire_openai import client_wants_usage
 from memoryd.llm.anthropic_client import endpoint
 from memoryd.llm.types import Target, Usage
@@ -308,6 +311,9 @@ class AnthropicWire:
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> AnthropicStream:
         return AnthropicStream(target, include_usage=client_wants_usage(body))
+
+    def lacks(self, body: dict[str, Any]) -> list[str]:
+        return untranslated(body, json_output=False, serial_tools=True)
 
 
 WIRE = AnthropicWire()

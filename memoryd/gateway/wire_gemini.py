@@ -8,7 +8,9 @@ become ``contents`` with roles ``user``/``model``; an assistant's
 ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``,
 penalties and ``response_format`` (JSON mode, JSON schema) go to
 ``generationConfig``; ``n`` is dropped (one candidate is asked for and
-answered). A stream calls ``streamGenerateContent?alt=sse``.
+answered), and so are ``logprobs``, ``logit_bias`` and ``parallel_tool_calls``
+(:meth:`GeminiWire.lacks` names what changes the answer). A stream calls
+``streamGenerateContent?alt=sse``.
 
 Answers: text parts (thoughts left out) become the content, ``functionCall``
 parts ``tool_calls`` (Gemini gives them no ids: the gateway makes some up).
@@ -35,7 +37,7 @@ from memoryd.gateway.shapes import (
     usage_chunk,
 )
 from memoryd.gateway.sse import Event
-from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
+from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error, untranslated
 from memoryd.gateway.wire_openai import client_wants_usage
 from memoryd.llm.gemini_client import endpoint
 from memoryd.llm.types import Target, Usage
@@ -292,6 +294,9 @@ class GeminiWire:
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> GeminiStream:
         return GeminiStream(target, include_usage=client_wants_usage(body))
+
+    def lacks(self, body: dict[str, Any]) -> list[str]:
+        return untranslated(body, json_output=True, serial_tools=False)
 
 
 WIRE = GeminiWire()

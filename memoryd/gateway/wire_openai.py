@@ -105,5 +105,8 @@ class OpenAIWire:
             target, hide_usage=usage and not client_wants_usage(body), choices=choices_asked(body)
         )
 
+    def lacks(self, body: dict[str, Any]) -> list[str]:
+        return []  # everything is forwarded: what the upstream cannot do, it refuses (a 400)
+
 
 WIRE = OpenAIWire()

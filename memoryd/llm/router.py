@@ -20,7 +20,8 @@ with ``rate_limited`` when every target that failed asked to wait (429) and
 The loop is generic: :meth:`Router.run` takes ``fn(target) -> awaitable``, so
 structured output, plain completions and a raw forwarding gateway (with
 ``timeout=False`` and its own first-byte timeout, falling back only before the
-first byte is sent on) share it. Everything runs on one event loop.
+first byte is sent on) share it; a caller may pass over targets unfit for one
+call (``unfit``) before any attempt. Everything runs on one event loop.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ class Router:
         timeout: bool = True,
         targets: Sequence[Target] | None = None,
         deferred: bool = False,
+        unfit: Callable[[Target], str | None] | None = None,
     ) -> T:
         """``await fn(target)`` on the first target that succeeds, with fallback and retries.
 
@@ -173,6 +175,9 @@ class Router:
         begun); its target counts as up at once (a half-open breaker closes, so other calls
         go through while a long stream runs), and the verdict on the answer comes later,
         through :meth:`settle` or :meth:`release`.
+        ``unfit``: why a target is not to be sent this call at all (``None``: it may be); such a
+        target is passed over with that reason among the failures, with no attempt and no
+        verdict on it (its breaker and counters untouched).
         """
         order = self.targets if targets is None else list(targets)
         unknown = [t.label for t in order if t.label not in self._breakers]
@@ -184,6 +189,11 @@ class Router:
         waits: list[float] = []  # when a target said it may be tried again, in seconds
         finished: set[str] = set()  # targets not to try again within this call
         not_before: dict[str, float] = {}
+        for target in order:
+            reason = unfit(target) if unfit is not None else None
+            if reason is not None:
+                failures[target.label] = reason
+                finished.add(target.label)
         attempts = 0
         last_failed: str | None = None
         for round_no in range(self.max_attempts):
