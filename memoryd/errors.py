@@ -257,7 +257,9 @@ class LLMOutputError(LLMError):
 
 
 class LLMUnavailableError(BackendUnavailableError):
-    """No LLM target answered a call; ``failures`` names each target and why it failed."""
+    """No LLM target answered a call; ``failures`` names each target and why it failed, ``causes``
+    holds each target's last :class:`LLMError` (its HTTP ``status``, whether ``transient``), by
+    target label, for those that failed (or whose open breaker a failure had opened)."""
 
     code = "llm_unavailable"
 
@@ -268,11 +270,13 @@ class LLMUnavailableError(BackendUnavailableError):
         *,
         rate_limited: bool = False,
         retry_after: float | None = None,
+        causes: dict[str, LLMError] | None = None,
     ) -> None:
         super().__init__(message, failures=failures or [])
         self.failures = failures or []
         self.rate_limited = rate_limited  # every target that failed asked to wait (429)
         self.retry_after = retry_after  # the soonest a target may be tried again, in seconds
+        self.causes = causes or {}
 
     def http_headers(self) -> dict[str, str]:
         if self.retry_after is None:

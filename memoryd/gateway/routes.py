@@ -5,8 +5,11 @@
   shape, ``{"error": {"message", "type", "param", "code"}}``, so SDKs raise their
   usual exceptions: 400 for a bad request, 404 for a model not served (with
   ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
-  the request, 429 when every upstream asked to wait (with ``Retry-After``), 503
-  when no upstream answers (each target's failure listed) or none is configured.
+  the request, 429 when every upstream asked to wait (with ``Retry-After``), 502
+  when every upstream refused memoryd itself (``upstream_auth_failed``: its key;
+  ``upstream_model_not_found``; 429 ``insufficient_quota``: a spent quota; none of them
+  retried by an OpenAI SDK), 503 when no upstream answers (each target's failure
+  listed) or none is configured.
   A stream that breaks after its first chunk ends with an ``error`` event instead
   of ``[DONE]``. A client that leaves before its answer
   (an SDK's timeout) drops the upstream call, and nothing is written back.
@@ -37,7 +40,7 @@ from memoryd.gateway.shapes import Answer
 from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
-from memoryd.llm.http import translate_errors
+from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.server.errors import openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 
@@ -247,6 +250,9 @@ async def _relay(
         200: {"description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of chunks"},
         400: _OPENAI_ERROR,
         404: _OPENAI_ERROR,
+        413: _OPENAI_ERROR,
+        429: _OPENAI_ERROR,
+        502: _OPENAI_ERROR,
         503: _OPENAI_ERROR,
     },
     openapi_extra=_CHAT_BODY,
@@ -301,18 +307,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        # Every upstream asked to wait: the client's SDK backs off on a 429 and its Retry-After.
-        status, kind, code = (
-            (429, "rate_limit_error", "rate_limit_exceeded")
-            if exc.rate_limited
-            else (503, "server_error", "upstream_unavailable")
-        )
-        if prepared.identity.bound:  # a user key: not where the upstreams are, nor what they said
-            message = "no upstream LLM answered" + (": all are busy" if exc.rate_limited else "")
-            return openai_error(status, message, type=kind, code=code, headers=exc.http_headers())
-        return openai_error(
-            status, exc.message, type=kind, code=code, headers=exc.http_headers(), failures=exc.failures
-        )
+        return _no_upstream_answered(exc, bound=prepared.identity.bound)
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
         headers = gateway.headers(prepared, exc.target)
@@ -326,6 +321,50 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
 
 # With a trailing slash too: Starlette's redirect (a 307, no body) is not followed by every client.
 router.add_api_route("/chat/completions/", chat_completions, methods=["POST"], include_in_schema=False)
+
+
+# What every upstream refusing memoryd itself means to the client (no retry helps any of them).
+_REFUSALS = {
+    "auth": (502, "server_error", "upstream_auth_failed", "the upstream LLM refused memoryd's API key"),
+    "model": (502, "server_error", "upstream_model_not_found", "the upstream LLM has no such model"),
+    "quota": (429, "insufficient_quota", "insufficient_quota", "the upstream LLM's quota is used up"),
+    "mixed": (502, "server_error", "upstream_refused", "every upstream LLM refused memoryd's request"),
+}
+
+
+def _refusal(cause: LLMError) -> str | None:
+    """Which refusal of memoryd itself a target's failure is: its key (401, 403, or a 400 refusing
+    the key: not an :class:`LLMRequestError`), a model it lacks (404), a spent quota (a 429 that
+    says so: the router's reading); ``None`` for anything another try might pass."""
+    if cause.status in (401, 403) or (cause.status == 400 and not isinstance(cause, LLMRequestError)):
+        return "auth"
+    if cause.status == 404:
+        return "model"
+    if cause.status == 429 and "quota" in cause.message.lower():
+        return "quota"
+    return None
+
+
+def _no_upstream_answered(exc: LLMUnavailableError, *, bound: bool) -> JSONResponse:
+    """The answer when no upstream answered: 502 (or 429 ``insufficient_quota``) when each that
+    failed refused memoryd itself, with ``x-should-retry: false`` (an OpenAI SDK then does not
+    retry, as it does a 5xx: a bad key is not an outage); 429 when each asked to wait, with the
+    soonest ``Retry-After``, so the SDK backs off; else 503. A user key (``bound``) is told
+    neither where the upstreams are nor what they said."""
+    kinds = {_refusal(cause) for cause in exc.causes.values()}
+    if kinds and None not in kinds:
+        kind = next(iter(kinds)) if len(kinds) == 1 else "mixed"
+        status, type_, code, summary = _REFUSALS[str(kind)]
+        headers = {"x-should-retry": "false"}
+    elif exc.rate_limited:
+        status, type_, code = 429, "rate_limit_error", "rate_limit_exceeded"
+        summary, headers = "no upstream LLM answered: all are busy", exc.http_headers()
+    else:
+        status, type_, code = 503, "server_error", "upstream_unavailable"
+        summary, headers = "no upstream LLM answered", exc.http_headers()
+    if bound:
+        return openai_error(status, summary, type=type_, code=code, headers=headers)
+    return openai_error(status, exc.message, type=type_, code=code, headers=headers, failures=exc.failures)
 
 
 def _end_user(request: Request) -> bool:

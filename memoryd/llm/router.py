@@ -13,9 +13,11 @@ transient failures are tried again after a short back-off, or after the
 ``Retry-After`` the vendor asked for when that fits in ``max_wait_s``.
 ``max_attempts`` bounds the attempts of one call; when none succeeds the call
 raises :class:`~memoryd.errors.LLMUnavailableError` naming each target's failure,
-with ``rate_limited`` when every target that failed asked to wait (429) and
+with ``rate_limited`` when every target that failed asked to wait (429),
 ``retry_after``, the soonest any target said it may be tried again (its
-``Retry-After``, or the end of its breaker's cool-down).
+``Retry-After``, or the end of its breaker's cool-down), and ``causes``, each
+target's last :class:`~memoryd.errors.LLMError` (for one whose breaker was open,
+the failure that opened it), so a caller can tell a refused key from an outage.
 
 The loop is generic: :meth:`Router.run` takes ``fn(target) -> awaitable``, so
 structured output, plain completions and a raw forwarding gateway (with
@@ -97,6 +99,7 @@ class Router:
         self.backoff_s = backoff_s
         self._breakers = {t.label: Breaker(breaker_failures, breaker_cooldown_s, clock) for t in self.targets}
         self._stats = {t.label: TargetStats() for t in self.targets}
+        self._tripped: dict[str, LLMError] = {}  # each target's last failure counted by its breaker
         self._http = http
         self._own_http = http is None
         self._clients: dict[str, ChatClient] = {
@@ -184,6 +187,7 @@ class Router:
         if unknown or not order:
             raise ValueError(f"not targets of this router: {unknown or 'none given'}")
         failures: dict[str, str] = {}
+        causes: dict[str, LLMError] = {}  # each target's last failure in this call
         failed: set[str] = set()  # targets an attempt of this call went to and failed
         limited: set[str] = set()  # those of them whose last failure was a 429
         waits: list[float] = []  # when a target said it may be tried again, in seconds
@@ -207,6 +211,8 @@ class Router:
                     await asyncio.sleep(wait)
                 breaker = self._breakers[label]
                 if not breaker.allow():
+                    if label in self._tripped:
+                        causes.setdefault(label, self._tripped[label])
                     self._stats[label].skipped += 1
                     waits.append(breaker.retry_in())
                     why = f"circuit open after {breaker.consecutive} consecutive failures"
@@ -225,6 +231,7 @@ class Router:
                     result = await self._attempt(target, fn, timeout, deferred)
                 except LLMError as exc:
                     failures[label] = exc.message
+                    causes[label] = exc
                     last_failed = label
                     failed.add(label)
                     (limited.add if _asks_to_wait(exc) else limited.discard)(label)
@@ -252,6 +259,7 @@ class Router:
             f"no LLM target answered ({attempts} attempts): {summary}",
             listed,
             rate_limited=bool(failed) and limited == failed,
+            causes=causes,
             retry_after=min(waits) if waits else None,
         )
 
@@ -266,6 +274,7 @@ class Router:
         stats.failures += 1
         stats.last_error, stats.last_error_at = error.message, time.time()
         breaker.failure()
+        self._tripped[target.label] = error
         log.warning("LLM stream failed: %s", error.message)
 
     def release(self, target: Target) -> None:
@@ -303,6 +312,7 @@ class Router:
             else:
                 stats.failures += 1
                 breaker.failure()
+                self._tripped[label] = exc
                 log.warning("LLM call failed: %s", exc.message)
             raise
         except BaseException:

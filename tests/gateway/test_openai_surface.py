@@ -15,8 +15,8 @@ import pytest
 
 from memoryd.errors import InvalidInputError
 from memoryd.gateway.routes import _check
-from tests.fakes.llm_server import Script
-from tests.gateway.conftest import GatewayFactory, target
+from tests.fakes.llm_server import Reply, Script
+from tests.gateway.conftest import GatewayFactory, GatewayServer, key, target
 
 
 def _image_body(image_chars: int, text: str = "what is this") -> dict[str, Any]:
@@ -146,3 +146,83 @@ def test_the_chat_route_with_a_trailing_slash_is_served(gateway: GatewayFactory,
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "hello"
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     _openai_shaped(wrong.json()["error"], "method_not_allowed")
+
+
+def _sdk(gw: GatewayServer, api_key: str | None = None) -> openai.OpenAI:
+    """An SDK client that retries as the SDK does by default (twice): a retry reaches the upstream."""
+    client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=api_key or gw.key, max_retries=2)
+    gw.clients.append(client)
+    return client
+
+
+def _upstream_error(message: str, type_: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+BAD_KEY = _upstream_error("Incorrect API key provided: sk-up-***", "invalid_request_error", "invalid_api_key")
+NO_MODEL = _upstream_error("The model `m` does not exist", "invalid_request_error", "model_not_found")
+NO_QUOTA = _upstream_error("You exceeded your current quota, please check your plan and billing details.",
+                           "insufficient_quota", "insufficient_quota")  # fmt: skip
+Q = [{"role": "user", "content": "hello"}]
+
+
+def test_upstreams_refusing_memoryds_key_are_a_502_no_sdk_retries_not_an_outage(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    # It was a 503 upstream_unavailable, which the SDK retries: a bad key looked like an outage.
+    second = fake_llm_factory()
+    fake_llm.default(Reply(status=401, body=BAD_KEY))
+    second.default(Reply(status=403, body=BAD_KEY))
+    tiers = [[target(fake_llm, "m")], [target(second, "n")]]
+    with gateway(tiers, llm={"max_attempts": 4}) as gw:
+        with pytest.raises(openai.InternalServerError) as refused:
+            _sdk(gw).chat.completions.create(model="m", messages=Q)  # type: ignore[arg-type]
+        assert (len(fake_llm.requests), len(second.requests)) == (1, 1)  # one per target, not retried
+        with gw.http() as http:
+            streamed = http.post("/v1/chat/completions", json={"model": "m", "messages": Q, "stream": True})
+        labels = [t.label for t in gw.app.state.gateway.router.targets]
+    assert refused.value.status_code == 502 and refused.value.response.headers["x-should-retry"] == "false"
+    error = refused.value.body
+    assert isinstance(error, dict) and error["code"] == "upstream_auth_failed" and error["type"] == "server_error"
+    assert [f["target"] for f in error["failures"]] == labels and "HTTP 401" in error["message"]
+    assert streamed.status_code == 502 and streamed.json()["error"]["code"] == "upstream_auth_failed"
+
+
+def test_a_key_refused_until_the_breaker_opens_is_still_a_502_and_a_user_key_hears_no_details(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.default(Reply(status=401, body=BAD_KEY))
+    with gateway([[target(fake_llm, "m")]], llm={"breaker_failures": 1, "breaker_cooldown_s": 600}) as gw:
+        user_key = key(gw.settings, "user", user_id="ana")
+        answers = []
+        for _ in range(2):  # the first opens the breaker; the second finds it open
+            with pytest.raises(openai.InternalServerError) as refused:
+                _sdk(gw, user_key).chat.completions.create(model="m", messages=Q)  # type: ignore[arg-type]
+            answers.append(refused.value)
+    assert len(fake_llm.requests) == 1
+    for answer in answers:
+        assert answer.status_code == 502 and "retry-after" not in answer.response.headers
+        assert answer.body == {
+            "message": "the upstream LLM refused memoryd's API key", "type": "server_error", "param": None,
+            "code": "upstream_auth_failed",
+        }  # fmt: skip
+
+
+def test_a_model_the_upstream_lacks_is_a_502_and_a_spent_quota_a_429_without_retry_after(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    fake_llm.push(Reply(status=404, body=NO_MODEL))
+    fake_llm.push(Reply(status=429, body=NO_QUOTA))
+    with gateway([[target(fake_llm, "m")]], llm={"max_attempts": 4}) as gw:
+        client = _sdk(gw)
+        with pytest.raises(openai.InternalServerError) as missing:
+            client.chat.completions.create(model="m", messages=Q)  # type: ignore[arg-type]
+        assert len(fake_llm.requests) == 1
+        with pytest.raises(openai.RateLimitError) as spent:
+            client.chat.completions.create(model="m", messages=Q)  # type: ignore[arg-type]
+        assert len(fake_llm.requests) == 2
+    assert missing.value.status_code == 502
+    assert isinstance(missing.value.body, dict) and missing.value.body["code"] == "upstream_model_not_found"
+    assert spent.value.status_code == 429 and "retry-after" not in spent.value.response.headers
+    assert isinstance(spent.value.body, dict) and spent.value.body["code"] == "insufficient_quota"
+    assert spent.value.body["type"] == "insufficient_quota"
