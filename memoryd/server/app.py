@@ -30,7 +30,6 @@ from memoryd import __version__
 from memoryd.config import Settings, load_settings
 from memoryd.gateway import Gateway, server_memories, server_stores
 from memoryd.gateway import routes as gateway_routes
-from memoryd.gateway.routes import CHAT_PATH
 from memoryd.llm import build_router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
@@ -153,7 +152,7 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.limits.max_body_bytes,
-        per_path={CHAT_PATH: settings.gateway.max_body_bytes},
+        per_path={gateway_routes.CHAT_PATH: settings.gateway.max_body_bytes},
     )
     app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read
     return app

@@ -7,6 +7,7 @@ Each test failed on the code before its fix (found in a review of the gateway).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from typing import Any
 
@@ -23,6 +24,14 @@ def _image_body(image_chars: int, text: str = "what is this") -> dict[str, Any]:
     url = "data:image/jpeg;base64," + "A" * image_chars
     parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
     return {"model": "m", "messages": [{"role": "user", "content": parts}]}
+
+
+def test_the_gateway_routes_import_first() -> None:
+    """As a script checking a body imports them: before memoryd.server (a cycle once broke it)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import memoryd.gateway.routes"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def _python_steps(body: dict[str, Any]) -> int:
