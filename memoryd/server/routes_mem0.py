@@ -9,7 +9,9 @@ memoryd unchanged:
 - ``POST /memories`` answers ``{"results": [{"id", "memory", "event"}]}``, with
   mem0's ``NONE`` for a duplicate, plus ``mode`` (always ``"fast"``) and a
   ``notice`` when mem0's LLM extraction (``infer``, on by default) was asked
-  for: it needs an LLM, so messages are stored verbatim instead;
+  for: it needs an LLM, so messages are stored verbatim instead; ``timestamp`` is
+  kept as the messages' time; ``memory_type`` and ``expiration_date`` (procedural and
+  expiring memories, which memoryd lacks) are refused (501) instead of being ignored;
 - update, delete, delete-all and reset answer with mem0's ``{"message": ...}``;
 - history is a plain list of mem0 history rows.
 
@@ -25,7 +27,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from memoryd.auth.bound import may_erase
-from memoryd.errors import InvalidInputError
+from memoryd.errors import InvalidInputError, NotSupportedError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, SearchHit
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.access import principal_of
@@ -124,6 +126,8 @@ def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[Scope
     return lifted, rest or None
 
 
+_UNSUPPORTED = {"memory_type": "procedural memory", "expiration_date": "expiring memories"}
+
 # mem0's platform names for the states of an asynchronous add.
 _MEM0_STATUS = {
     EventStatus.QUEUED: "PENDING",
@@ -143,14 +147,25 @@ async def add(
 
     With the async pipeline on, the add is queued (202) and answered as mem0's platform answers
     an asynchronous add: ``{"results": [{"message", "status": "PENDING", "event_id"}]}``."""
+    unsupported = body.unsupported()
+    if unsupported is not None:
+        raise NotSupportedError(
+            f"{unsupported} ({_UNSUPPORTED[unsupported]}) is a mem0 feature memoryd does not have: "
+            "leave it out to store the messages as memories",
+            field=unsupported,
+        )
     fine = body.infer is not False and memory.router is not None
     mode = "fine" if fine else "fast"
     event_id = None
     if pipeline is None:
         event_id = check_event_id(body.event_id) if body.event_id is not None else None
-        results = await memory.add(body.messages, **body.scope(), metadata=body.metadata, mode=mode)
+        results = await memory.add(
+            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
+        )
     else:
-        payload = AddPayload(body.messages, **body.scope(), metadata=body.metadata, mode=mode)
+        payload = AddPayload(
+            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
+        )
         submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:mem0")
         if submission.results is None:  # queued, or a duplicate of a known event
             if submission.accepted:

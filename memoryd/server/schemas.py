@@ -238,6 +238,19 @@ class Mem0AddRequest(_Mem0Body, _Scope):
         "else the messages are stored as given.",
     )
     event_id: EventId = None
+    timestamp: Time = None  # mem0's platform: when the messages were said (memoryd's event_time)
+    # mem0 features memoryd does not have: given, they are refused (501) rather than ignored,
+    # since ignoring them would store something else than what was asked.
+    memory_type: Any = Field(
+        None, description="mem0's procedural memory: not supported (refused with 501 when given)."
+    )
+    expiration_date: Any = Field(
+        None, description="mem0's expiring memories: not supported (refused with 501 when given)."
+    )
+
+    def unsupported(self) -> str | None:
+        """The first field given that asks for a mem0 feature memoryd lacks."""
+        return next((f for f in ("memory_type", "expiration_date") if getattr(self, f) is not None), None)
 
 
 class Mem0SearchRequest(_Mem0Body, _Scope):

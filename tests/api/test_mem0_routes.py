@@ -175,3 +175,29 @@ def test_mem0_update_accepts_data_and_metadata(client: httpx.Client) -> None:
 def test_root_redirects_to_docs(client: httpx.Client) -> None:
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 307 and r.headers["location"] == "/docs"
+
+
+def test_mem0_features_memoryd_lacks_are_refused_not_ignored(client: httpx.Client) -> None:
+    # mem0 would write a procedural summary, or hide the memory after its date: storing the
+    # messages as plain memories instead would be a silent change of meaning
+    for field, value in (("memory_type", "procedural_memory"), ("expiration_date", "2030-01-01")):
+        r = client.post(
+            "/memories", json={"messages": "step one: open the door", "agent_id": "bot", field: value}
+        )
+        error = error_of(r, 501)
+        assert error["field"] == field and error["code"] == "not_supported", error
+    assert count(client, agent_id="bot") == 0
+    # null is mem0's default: not asking for the feature
+    r = client.post("/memories", json={"messages": "hi", "user_id": "alice", "memory_type": None})
+    assert r.status_code == 200, r.text
+
+
+def test_mem0_add_keeps_the_timestamp(client: httpx.Client) -> None:
+    r = client.post(
+        "/memories", json={"messages": "I moved to Lisbon", "user_id": "alice", "timestamp": 1704067200}
+    )
+    assert r.status_code == 200, r.text
+    mid = r.json()["results"][0]["id"]
+    assert client.get(f"/v1/memories/{mid}").json()["event_time"].startswith("2024-01-01T00:00:00")
+    bad = client.post("/memories", json={"messages": "x", "user_id": "alice", "timestamp": "yesterday-ish"})
+    assert error_of(bad, 422)["field"] == "timestamp"
