@@ -47,6 +47,7 @@ FAST_MODE_NOTICE = (
     "infer=true (LLM fact extraction) needs an LLM; none is configured (set MEMORYD_LLM_MODEL), "
     "so the messages were stored as given (fast mode)"
 )
+MEM0_SEARCH_LIMIT = 20  # mem0's default top_k (within limits.max_limit)
 _SCOPE_KEYS: tuple[Literal["user_id", "agent_id", "run_id"], ...] = ("user_id", "agent_id", "run_id")
 
 router = APIRouter(tags=["mem0-compatible"], responses=ERROR_RESPONSES)
@@ -200,8 +201,11 @@ def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict
 
 @router.get("/memories", summary="Get memories (mem0)")
 async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
-    """A scope's memories, newest first (at most ``limit``, 100 by default as in mem0)."""
-    page = await memory.get_all(**query.scope(), limit=query.limit)
+    """A scope's memories, newest first (at most ``limit``, or mem0 v2's ``top_k``; 100 by default
+    as in mem0)."""
+    _check_top_k(query.top_k, memory.settings.limits.max_limit)
+    limit = query.limit if query.limit is not None else query.top_k
+    page = await memory.get_all(**query.scope(), limit=limit)
     return {"results": [mem0_item(m) for m in page.items]}
 
 
@@ -212,23 +216,29 @@ async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str
 
 @router.post("/search", summary="Search memories (mem0)")
 async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
-    """Search a scope; ``limit`` or ``top_k`` caps the results, ``threshold`` is a minimum similarity.
+    """Search a scope; ``limit`` or ``top_k`` caps the results (20 by default, as mem0's ``top_k``),
+    ``threshold`` is a minimum similarity.
 
     Each hit's ``score`` is, as mem0's, its cosine similarity to the query: what ``threshold`` is
     compared with (the order is memoryd's hybrid ranking, ``/v1/memories/search``'s score)."""
     scope, filters = _lift_scope(body.scope(), body.filters)
     ceiling = memory.settings.limits.max_limit
-    if body.top_k is not None and not 1 <= body.top_k <= ceiling:  # even when limit is given
-        raise InvalidInputError(f"top_k must be an integer from 1 to {ceiling}", field="top_k")
+    _check_top_k(body.top_k, ceiling)  # even when limit is given
+    limit = body.limit if body.limit is not None else body.top_k
     hits = await memory.search(
         body.query,
         **scope,
         filters=filters,
-        limit=body.limit if body.limit is not None else body.top_k,
+        limit=min(MEM0_SEARCH_LIMIT, ceiling) if limit is None else limit,
         threshold=body.threshold,
         explain=True,
     )
     return {"results": [mem0_item(h.memory, _similarity(h)) for h in hits]}
+
+
+def _check_top_k(top_k: int | None, ceiling: int) -> None:
+    if top_k is not None and not 1 <= top_k <= ceiling:
+        raise InvalidInputError(f"top_k must be an integer from 1 to {ceiling}", field="top_k")
 
 
 def _similarity(hit: SearchHit) -> float:

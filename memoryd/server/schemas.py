@@ -150,6 +150,7 @@ class Mem0ListQuery(_Scope):
     """Query string of mem0's ``GET /memories``."""
 
     limit: int | None = Field(None, description="At most this many memories (default 100, as in mem0).")
+    top_k: int | None = Field(None, description="Alias of limit (mem0 v2).")
 
 
 class _ListFields(_Scope):
@@ -259,7 +260,7 @@ class Mem0SearchRequest(_Mem0Body, _Scope):
     query: str
     filters: Filters = None
     limit: int | None = None
-    top_k: int | None = Field(None, description="Alias of limit (mem0 v2).")
+    top_k: int | None = Field(None, description="Alias of limit (mem0 v2); default 20, as mem0's.")
     threshold: float | None = None
 
 

@@ -201,3 +201,18 @@ def test_mem0_add_keeps_the_timestamp(client: httpx.Client) -> None:
     assert client.get(f"/v1/memories/{mid}").json()["event_time"].startswith("2024-01-01T00:00:00")
     bad = client.post("/memories", json={"messages": "x", "user_id": "alice", "timestamp": "yesterday-ish"})
     assert error_of(bad, 422)["field"] == "timestamp"
+
+
+def test_mem0_counts_default_and_top_k_as_mem0s(client: httpx.Client) -> None:
+    notes = [f"travel note number {i}" for i in range(30)]
+    add(client, notes[:15])
+    add(client, notes[15:])
+    # no count asked: mem0's default top_k (20), not memoryd's own search default (10)
+    found = client.post("/search", json={"query": "travel note", "user_id": "alice"})
+    assert found.status_code == 200, found.text
+    assert len(found.json()["results"]) == 20
+    # mem0 v2 lists with top_k: a cap, as limit is
+    listed = client.get("/memories", params={"user_id": "alice", "top_k": "3"})
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()["results"]) == 3
+    assert error_of(client.get("/memories", params={"user_id": "alice", "top_k": "0"}), 422)["field"] == "top_k"
