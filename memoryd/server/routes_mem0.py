@@ -81,8 +81,10 @@ def _add_row(result: AddResult) -> dict[str, Any]:
     return row
 
 
-def mem0_history_row(entry: HistoryEntry) -> dict[str, Any]:
-    """One change in the shape of mem0's history table."""
+def mem0_history_row(entry: HistoryEntry, created_at: str | None = None) -> dict[str, Any]:
+    """One change in the shape of mem0's history table: as mem0's, ``created_at`` is when the
+    memory was created (``created_at``; default: this change's time) and ``updated_at`` when
+    this change was made, except for the ``ADD`` that created it (null)."""
     full = entry.to_dict()
     return {
         "id": str(full["id"]),
@@ -90,8 +92,8 @@ def mem0_history_row(entry: HistoryEntry) -> dict[str, Any]:
         "old_memory": full["old_memory"],
         "new_memory": full["new_memory"],
         "event": _event(entry.event),
-        "created_at": full["created_at"],
-        "updated_at": None,
+        "created_at": created_at or full["created_at"],
+        "updated_at": None if entry.event is Event.ADD else full["created_at"],
         "is_deleted": entry.event is Event.DELETE,
         "actor_id": None,
         "role": None,
@@ -257,8 +259,11 @@ async def update(
 
 @router.get("/memories/{memory_id}/history", summary="Get memory history (mem0)")
 async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> list[dict[str, Any]]:
+    """Every change, oldest first, as mem0's rows: each ``created_at`` is the memory's creation,
+    ``updated_at`` the time of the change (null for the ``ADD``)."""
     entries = await memory.history(memory_id, **scope.scope())
-    return [mem0_history_row(e) for e in entries]
+    created = entries[0].created_at.isoformat() if entries else None
+    return [mem0_history_row(e, created) for e in entries]
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory (mem0)")

@@ -216,3 +216,16 @@ def test_mem0_counts_default_and_top_k_as_mem0s(client: httpx.Client) -> None:
     assert listed.status_code == 200, listed.text
     assert len(listed.json()["results"]) == 3
     assert error_of(client.get("/memories", params={"user_id": "alice", "top_k": "0"}), 422)["field"] == "top_k"
+
+
+def test_mem0_history_times_read_as_mem0s(client: httpx.Client) -> None:
+    mid = add(client, "I live in Porto")[0]["id"]
+    created = client.get(f"/memories/{mid}").json()["created_at"]
+    assert client.put(f"/memories/{mid}", json={"text": "I live in Lisbon"}).status_code == 200
+    assert client.delete(f"/memories/{mid}").status_code == 200
+    rows = client.get(f"/memories/{mid}/history").json()
+    assert [r["event"] for r in rows] == ["ADD", "UPDATE", "DELETE"]
+    # as in mem0's table: created_at is the memory's creation, updated_at when each change was made
+    assert all(r["created_at"] == created for r in rows)
+    assert rows[0]["updated_at"] is None
+    assert created < rows[1]["updated_at"] <= rows[2]["updated_at"]
