@@ -252,8 +252,14 @@ def _similarity(hit: SearchHit) -> float:
 async def update(
     memory_id: MemoryId, body: Mem0UpdateRequest, scope: Scoped, memory: MemoryDep
 ) -> dict[str, str]:
-    """Body ``{"text": ..., "metadata": {...}}`` (``data`` or ``memory`` also name the text)."""
-    await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
+    """Body ``{"text": ..., "metadata": {...}}`` (``data`` or ``memory`` also name the text).
+
+    As mem0's, ``metadata`` is merged into the memory's: the keys given are set, the others kept
+    (``PATCH /v1/memories/{id}`` replaces it whole)."""
+    metadata = body.metadata
+    if metadata is not None:
+        metadata = {**(await memory.get(memory_id, **scope.scope())).metadata, **metadata}
+    await memory.update(memory_id, body.text, metadata=metadata, **scope.scope())
     return {"message": "Memory updated successfully!"}
 
 

@@ -229,3 +229,17 @@ def test_mem0_history_times_read_as_mem0s(client: httpx.Client) -> None:
     assert all(r["created_at"] == created for r in rows)
     assert rows[0]["updated_at"] is None
     assert created < rows[1]["updated_at"] <= rows[2]["updated_at"]
+
+
+def test_mem0_update_merges_metadata_as_mem0_does(client: httpx.Client) -> None:
+    mid = add(client, "the sky is blue", metadata={"color": "blue", "n": 3})[0]["id"]
+    r = client.put(f"/memories/{mid}", json={"metadata": {"n": 4, "seen": True}})
+    assert r.status_code == 200, r.text
+    # mem0 sets the keys given and keeps the others: a client adding one key loses none
+    assert client.get(f"/memories/{mid}").json()["metadata"] == {"color": "blue", "n": 4, "seen": True}
+    assert client.put(f"/memories/{mid}", json={"text": "the sky is grey"}).status_code == 200
+    assert client.get(f"/memories/{mid}").json()["metadata"] == {"color": "blue", "n": 4, "seen": True}
+    # /v1's PATCH still replaces it whole
+    assert client.patch(f"/v1/memories/{mid}", json={"metadata": {"n": 5}}).status_code == 200
+    assert client.get(f"/memories/{mid}").json()["metadata"] == {"n": 5}
+    assert error_of(client.put("/memories/nope", json={"metadata": {"a": 1}}), 404)["field"] == "memory_id"
