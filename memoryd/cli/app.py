@@ -490,7 +490,12 @@ def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     )
     code = exit_code(checks)
     counts = {s: sum(c.status == s for c in checks) for s in ("ok", "info", "warn", "fail")}
-    verdict = "[bold red]problems found[/bold red]" if code else "[bold green]all good[/bold green]"
+    if code:
+        verdict = "[bold red]problems found[/bold red]"
+    elif counts["warn"]:
+        verdict = "[bold yellow]works, with warnings[/bold yellow]"
+    else:
+        verdict = "[bold green]all good[/bold green]"
     state.output.emit(
         {"ok": code == 0, "summary": counts, "checks": [c.to_dict() for c in checks]},
         checks_table(checks),

@@ -72,6 +72,18 @@ def test_doctor_human_output(run: Run) -> None:
 
 
 @pytest.mark.usefixtures("session_model")
+def test_doctor_says_works_with_warnings_not_all_good_when_a_check_warns(run: Run) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        human = run("doctor", env={"MEMORYD_SERVER__HOST": "127.0.0.1", "MEMORYD_SERVER__PORT": str(port)})
+    assert human.exit_code == 0, human.stdout  # a warning is no failure ...
+    assert "works, with warnings" in human.stdout and "all good" not in human.stdout  # ... nor all good
+    assert "1 warn" in human.stdout
+
+
+@pytest.mark.usefixtures("session_model")
 def test_doctor_fails_and_names_the_fix_when_the_store_has_another_embedder(run: Run, db_path: Path) -> None:
     async def build() -> None:
         settings = load_settings(env={}, overrides={"storage": {"path": str(db_path)}})
