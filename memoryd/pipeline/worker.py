@@ -57,6 +57,7 @@ from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import (
+    BackendUnavailableError,
     ConflictError,
     EventAppliedError,
     EventErasedError,
@@ -374,6 +375,9 @@ class Worker:
                 continue
             held = await self._hold_owners([_owner_of(tenant, job) for job in group])
             try:
+                # Again, now that no other worker adds for these users: one that held a lock a
+                # moment ago may have committed an event of this batch (a stalled lease).
+                group = await self._skip_applied(memory, group, outcomes)
                 plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
                 fast = [call for calls in plans for call in calls if call.mode == "fast"]
                 await self._prefetch(memory, fast)
@@ -456,9 +460,11 @@ class Worker:
 
     async def _embed_ahead(self, memory: AsyncMemory, jobs: list[Job]) -> Exception | None:
         """Embed the line of every message of ``jobs`` in one batch, cached for their adds (see
-        :mod:`.prefetch`). A transient failure (the model's service is down or overloaded) is
-        returned: the jobs are retried later. Another (one text the model refuses?) is logged, and
-        each add then embeds on its own, so that only the event at fault fails."""
+        :mod:`.prefetch`). An outage of the model's service (unreachable, 429, 5xx) is returned:
+        the jobs are retried later, without one more call per add to a service that is down. Any
+        other failure may be one text's (a 400 for an input over the model's limit, a local model
+        failing on one text): it is logged, and each add then embeds on its own, so that only the
+        event at fault fails."""
         embedder = self.memory.loaded_embedder
         if not isinstance(embedder, PrefetchEmbedder):
             return None
@@ -473,7 +479,7 @@ class Worker:
         try:
             await embedder.warm(lines)
         except Exception as exc:  # noqa: BLE001
-            if is_transient(exc):
+            if _outage(exc):
                 return exc
             self._embedding_failed(exc)
         return None
@@ -695,6 +701,15 @@ class Worker:
         self.report.processed += done
         if done:
             self._done_times.append((time.monotonic(), done))
+
+
+def _outage(exc: Exception) -> bool:
+    """Whether an embedding failure says the model's service is down or overloaded (unreachable,
+    429, 5xx), not that it refused a text."""
+    if not isinstance(exc, BackendUnavailableError):
+        return False
+    status = exc.details.get("status")
+    return status is None or status == 429 or status >= 500
 
 
 def _owner_of(tenant: str, job: Job) -> str:

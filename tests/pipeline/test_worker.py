@@ -13,12 +13,26 @@ from memoryd import AsyncMemory, Settings
 from memoryd.config import DEFAULT_TENANT
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import BackendUnavailableError
 from memoryd.pipeline import AddPayload, EventQueue, EventStatus, PipelineEvent
 from memoryd.pipeline.local_redis import LocalRedis
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from tests.fakes.llm_server import Script
 from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, turn, wait_until, worker_over
+
+
+class RefusingOne:
+    """The real embedder behind a remote service that refuses any batch holding ``bad`` with an
+    HTTP 400 (as an OpenAI-compatible endpoint does for an input over the model's limit)."""
+
+    def __init__(self, inner: USEEmbedder, bad: str) -> None:
+        self.inner, self.name, self.dim, self.bad = inner, inner.name, inner.dim, bad
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.bad in texts:
+            raise BackendUnavailableError("embedder 'remote': HTTP 400: input too long", status=400)
+        return self.inner.embed(texts)
 
 
 class Counting:
@@ -253,3 +267,26 @@ async def test_a_batch_is_embedded_while_another_worker_holds_its_users_lock(
 
 async def _now(value: bool) -> bool:
     return value
+
+
+async def test_a_text_the_model_refuses_fails_its_own_event_not_the_batch(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder, queue: EventQueue
+) -> None:
+    """The batch's one embedding call fails for one text: the other events are stored at their
+    first attempt (each add embeds on its own), and only the event at fault is retried."""
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, prefix, max_attempts=2)
+    bad = turn("cy", 7)
+    await queue.ensure_group()
+    await queue.enqueue_many(
+        [PipelineEvent("ev-ana", turn("ana", 1)), PipelineEvent("ev-cy", bad), PipelineEvent("ev-bo", turn("bo", 2))]
+    )
+    refusing = RefusingOne(embedder, bad.messages[0]["content"])  # type: ignore[index]
+    async with worker_over(settings, refusing) as worker:
+        report = await asyncio.wait_for(worker.run(burst=True), timeout=60)
+    for good in ("ev-ana", "ev-bo"):
+        record = await queue.status(good)
+        assert record is not None and record.status is EventStatus.DONE and record.attempts == 1
+    (letter,) = await queue.dlq_list(10)
+    assert letter.event_id == "ev-cy" and letter.attempts == 2 and "HTTP 400" in letter.error["message"]
+    assert (report.processed, report.dead_lettered) == (2, 1)
+    assert sum(stored(settings.storage.path).values()) == 2
