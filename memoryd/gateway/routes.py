@@ -41,6 +41,7 @@ from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
+from memoryd.llm.router import quota_spent
 from memoryd.server.errors import openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 
@@ -340,7 +341,7 @@ def _refusal(cause: LLMError) -> str | None:
         return "auth"
     if cause.status == 404:
         return "model"
-    if cause.status == 429 and "quota" in cause.message.lower():
+    if quota_spent(cause):
         return "quota"
     return None
 

@@ -46,7 +46,7 @@ from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 from memoryd.redact import mask_url
 
-__all__ = ["ChatClient", "Router"]
+__all__ = ["ChatClient", "Router", "quota_spent"]
 
 T = TypeVar("T")
 log = logging.getLogger("memoryd.llm")
@@ -354,4 +354,14 @@ class Router:
 
 def _asks_to_wait(exc: LLMError) -> bool:
     """A 429 that asks to wait (busy), not one that says the quota is spent (it will not pass)."""
-    return exc.status == 429 and "quota" not in exc.message.lower()
+    return exc.status == 429 and not quota_spent(exc)
+
+
+def quota_spent(exc: LLMError) -> bool:
+    """A 429 saying the account's quota is used up (OpenAI: ``insufficient_quota``, "You
+    exceeded your current quota, please check your plan and billing details"; no
+    ``Retry-After``), not a rate limit that clears in seconds: Gemini's and Azure's rate limits
+    mention a quota too ("Resource has been exhausted (e.g. check quota)")."""
+    text = exc.message.lower()
+    spent = any(mark in text for mark in ("insufficient_quota", "exceeded your current quota", "billing"))
+    return exc.status == 429 and exc.retry_after is None and spent

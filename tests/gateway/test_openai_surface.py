@@ -235,3 +235,17 @@ def test_a_model_the_upstream_lacks_is_a_502_and_a_spent_quota_a_429_without_ret
     assert spent.value.status_code == 429 and "retry-after" not in spent.value.response.headers
     assert isinstance(spent.value.body, dict) and spent.value.body["code"] == "insufficient_quota"
     assert spent.value.body["type"] == "insufficient_quota"
+
+
+def test_a_rate_limit_that_mentions_a_quota_is_busy_not_a_spent_quota(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    # Gemini's per-minute limit says "check quota": it was a 429 insufficient_quota, no retry, no
+    # Retry-After, although it clears in seconds.
+    gemini = _upstream_error("Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED", "429")
+    fake_llm.default(Reply(status=429, body=gemini, headers={"Retry-After": "7"}))
+    with gateway([[target(fake_llm, "m")]], llm={"max_attempts": 1}) as gw, gw.http() as http:
+        busy = http.post("/v1/chat/completions", json={"model": "m", "messages": Q})
+    assert busy.status_code == 429 and busy.headers.get("retry-after") == "7", busy.text
+    assert busy.headers.get("x-should-retry") != "false"
+    assert busy.json()["error"]["code"] == "rate_limit_exceeded"
