@@ -8,6 +8,7 @@ These tests read the files as an attacker with the disk would, not through SQLit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -136,8 +137,16 @@ async def test_the_wal_is_emptied_once_no_reader_is_left_in_it(
             assert await db.truncate_wal() is False  # its snapshot still reads the older pages
         assert "could not be emptied" in caplog.text
         assert wal.stat().st_size > 0
+        # While it waits for that reader, writes go on: a try holds the write lock only briefly.
+        monkeypatch.setattr(database, "_TRUNCATE_S", 5.0)
+        waiting = asyncio.ensure_future(db.truncate_wal())
+        await asyncio.sleep(0.3)
+        await db.write(lambda c: c.execute("INSERT INTO t (b) VALUES ('meanwhile')"))
+        assert not waiting.done()  # the write went through before the erasure gave up
         reader.execute("COMMIT")
         reader.close()
+        assert await waiting is True  # ... and the erasure ends once the reader has left
+        await db.write(lambda c: c.execute("DELETE FROM t"))
         assert await db.truncate_wal() is True
         assert wal.stat().st_size == 0
         assert b"Quetzalcoatl" not in path.read_bytes()

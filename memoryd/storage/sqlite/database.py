@@ -108,6 +108,9 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 _CHECKPOINT_GATHER_S = 0.05
 # How long truncate_wal waits for readers and writers (other processes' too) to leave the WAL.
 _TRUNCATE_S = 10.0
+# How long one try of it may wait: a TRUNCATE checkpoint waiting for readers holds the write lock,
+# so it tries in short turns, and writes go through in between.
+_TRUNCATE_TRY_MS = 100
 
 
 def _casefold(value: Any) -> Any:
@@ -429,7 +432,7 @@ class SQLiteDatabase:
 
     def _truncate(self, conn: sqlite3.Connection) -> bool:
         deadline = time.monotonic() + _TRUNCATE_S
-        conn.execute(f"PRAGMA busy_timeout={int(_TRUNCATE_S * 1000)}")  # waits for readers and writers
+        conn.execute(f"PRAGMA busy_timeout={_TRUNCATE_TRY_MS}")  # a try waits this long for readers
         while True:
             # busy: a reader or writer stayed (after the busy timeout), or another process was
             # checkpointing (at once: SQLite does not wait for that one)
