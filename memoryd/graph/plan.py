@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memoryd.graph.models import GraphDiff
-from memoryd.graph.writes import ENDED, Add, Close, GraphWrite, Name, late_edge
+from memoryd.graph.writes import ENDED, Add, Close, GraphWrite, Name, joined_end, late_edge
 from memoryd.models import new_id
 
 __all__ = [
@@ -390,7 +390,8 @@ class Planner:
         if found is not None:
             if widen:
                 self.relations[found].valid_from = valid_from
-            return found, None
+                return found, None
+            return found, joined_end(self.relations[found].valid_to, until)
         relation_id = new_id()  # an interval of its own, ended as its memory ends
         self.relations[relation_id] = RelationState(
             relation_id, add.user_id, add.agent_id, current.source, add.relation, current.target,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from memoryd.errors import InvalidInputError
 from memoryd.graph.models import RelationClose, RelationDraft, owner_of
@@ -33,6 +33,7 @@ __all__ = [
     "GraphWrite",
     "Name",
     "graph_write",
+    "joined_end",
     "late_edge",
     "owner_key",
     "prepare_add",
@@ -151,6 +152,18 @@ def late_edge(
     if until is None or until >= start:
         return rid, True
     return None, False
+
+
+_Time = TypeVar("_Time", int, float)
+
+
+def joined_end(edge_end: _Time | None, until: _Time | None) -> _Time | None:
+    """When the mention of a late assertion that joined an ended edge (see :func:`late_edge`) ends:
+    with that edge, or with its memory if that ends first. Never open: an open mention would make
+    the ended edge current again once another of its memories is reopened."""
+    if edge_end is None or until is None:
+        return edge_end if until is None else until
+    return min(edge_end, until)
 
 
 def prepare_close(close: RelationClose) -> Close | None:

@@ -19,7 +19,7 @@ from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import ChangeSet, Storage, StoredMemory
 from tests.storage.helpers import T0, record, stored, unit
 from tests.storage.test_graph import draft, remember, triples
-from tests.storage.test_graph_reopen import end
+from tests.storage.test_graph_reopen import end, reopen
 
 U1 = Scope("u1")
 LISBON = ("Ana", "lives_in", "Lisbon")
@@ -113,4 +113,16 @@ async def test_a_late_assertion_that_reaches_the_current_edge_moves_its_start_ba
     still, _ = await told_late(store, 20)  # current: it says so until now
     assert await spans(store) == [(20.0, None, None, (now.id, touching.id, still.id))]
     assert await homes(store, 25) == ["Lisbon"]
+    assert await store.graph.check() == []
+
+
+async def test_a_late_assertion_that_joined_an_ended_interval_ends_with_it(store: Storage) -> None:
+    """Its mention ends with the interval it joined: were it open, making another memory of that
+    interval current again (here: the first stay's, to the same end) would take the interval for
+    current, and fold it into the current edge over the Madrid years."""
+    first, again = await history(store)
+    late, _ = await told_late(store, 5)
+    await reopen(store, first, until=10)
+    assert await spans(store) == [(0.0, 10.0, ENDED, (first.id, late.id)), (40.0, None, None, (again.id,))]
+    assert [await homes(store, d) for d in (5, 20, 45)] == [["Lisbon"], ["Madrid"], ["Lisbon"]]
     assert await store.graph.check() == []

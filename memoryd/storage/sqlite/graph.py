@@ -21,7 +21,7 @@ from typing import Any
 
 from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
 from memoryd.graph.normalise import normalise_name
-from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write, late_edge
+from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write, joined_end, late_edge
 from memoryd.models import Scope, from_epoch, new_id, utcnow
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import EntityRow, RelationRow
@@ -276,7 +276,8 @@ class _Writer:
             if widen:
                 sql = "UPDATE graph_relations SET valid_from = ? WHERE id = ?"
                 self.conn.execute(sql, (add.valid_from, found))
-            return found, None
+                return found, None
+            return found, joined_end(next(e[2] for e in edges if e[0] == found), until)
         relation_id = new_id()  # an interval of its own, ended as its memory ends
         self.conn.execute(
             "INSERT INTO graph_relations (id, user_id, agent_id, source_id, relation, target_id, memory_id, "
