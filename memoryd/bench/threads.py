@@ -39,18 +39,30 @@ def _role(name: str) -> str | None:
     return next((role for role, prefixes in ROLES if name.startswith(prefixes)), None)
 
 
-def thread_seconds(shared: bool) -> dict[str, float] | None:
-    """CPU seconds so far of the live threads with a role, by role: the threads both sides use
-    (``shared``) or memoryd's own. None where threads' CPU clocks cannot be read."""
-    out: dict[str, float] = {}
+def thread_seconds(shared: bool) -> dict[tuple[str, int], float] | None:
+    """CPU seconds so far of each live thread with a role, by (role, the OS's thread id): the threads both
+    sides use (``shared``) or memoryd's own. None where threads' CPU clocks cannot be read."""
+    out: dict[tuple[str, int], float] = {}
     for t in threading.enumerate():
         role = _role(t.name)
         if role is None or t.ident is None or t.name.startswith(_SHARED) != shared:
             continue
         try:
-            out[role] = out.get(role, 0.0) + time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+            out[(role, t.native_id or t.ident)] = time.clock_gettime(time.pthread_getcpuclockid(t.ident))
         except (AttributeError, OSError):  # not a POSIX system, or the thread just ended
             return None
+    return out
+
+
+def _spent(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> dict[str, float]:
+    """CPU seconds by role between two readings: each thread's own difference (one started since
+    counts from zero; one that ended since is left out, so a store closed meanwhile, its writer
+    thread gone, takes nothing away from the threads that stayed). A thread's clock never goes
+    back: one that did is another thread under a reused id, counted from zero."""
+    out: dict[str, float] = {}
+    for key, seconds in after.items():
+        earlier = before.get(key, 0.0)
+        out[key[0]] = out.get(key[0], 0.0) + (seconds - earlier if seconds >= earlier else seconds)
     return out
 
 
@@ -76,8 +88,8 @@ class ThreadCpu:
         if before is None or after is None:
             self.works = False
         else:
-            for k, v in after.items():
-                self.shared[k] = self.shared.get(k, 0.0) + v - before.get(k, 0.0)
+            for k, v in _spent(before, after).items():
+                self.shared[k] = self.shared.get(k, 0.0) + v
             self.calls += 1
         return out
 
@@ -87,8 +99,8 @@ class ThreadCpu:
         if end is None or self.start is None or not self.calls:
             return None
         total = dict(self.shared)
-        for k, v in end.items():
-            total[k] = total.get(k, 0.0) + v - self.start.get(k, 0.0)
+        for k, v in _spent(self.start, end).items():
+            total[k] = total.get(k, 0.0) + v
         by_role = {role: round(total[role] * 1000 / self.calls, 2) for role, _ in ROLES if total.get(role)}
         by_role["total"] = round(sum(total.values()) * 1000 / self.calls, 2)
         return by_role
@@ -101,5 +113,5 @@ async def shared_cpu_ms(call: Callable[[], Any], into: list[float]) -> Any:
     out = await _run(call)
     after = thread_seconds(shared=True)
     if before is not None and after is not None:
-        into.append((sum(after.values()) - sum(before.values())) * 1000)
+        into.append(sum(_spent(before, after).values()) * 1000)
     return out

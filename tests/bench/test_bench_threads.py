@@ -39,3 +39,34 @@ async def test_cpu_is_told_apart_by_thread_role() -> None:
     raw: list[float] = []
     await shared_cpu_ms(lambda: _burn(0.03), raw)
     assert len(raw) == 1 and 25 <= raw[0] <= 40
+
+
+async def test_a_thread_that_ends_during_the_phase_takes_nothing_away() -> None:
+    """A store closed during the phase (its writer thread gone: its CPU can no longer be read) is
+    not counted as negative CPU of the writer role: the batch phase once read -6.1 ms of it."""
+    def old_writer() -> None:
+        _burn(0.05)
+        started.set()
+        leave.wait(10)
+
+    started, leave = threading.Event(), threading.Event()
+    old = threading.Thread(target=old_writer, name="memoryd-sqlite-writer")
+    old.start()
+    started.wait(10)
+    cpu = ThreadCpu()  # the old store's writer is alive, with 50 ms spent
+    leave.set()
+    old.join()  # that store closes
+    def new_writer() -> None:  # the next store's: alive when the phase ends
+        _burn(0.02)
+        burnt.set()
+        stop.wait(10)
+
+    burnt, stop = threading.Event(), threading.Event()
+    new = threading.Thread(target=new_writer, name="memoryd-sqlite-writer")
+    new.start()
+    burnt.wait(10)
+    await cpu.count(lambda: _burn(0.01))
+    out = cpu.per_call_ms()
+    stop.set()
+    new.join()
+    assert out is not None and 15 <= out["sqlite writer"] <= 35  # the new writer's 20 ms, not 20 - 50
