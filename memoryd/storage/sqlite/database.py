@@ -35,7 +35,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,6 +49,7 @@ from memoryd.storage.sqlite.changes import Changed, Watcher
 __all__ = [
     "Op",
     "SQLiteDatabase",
+    "broken_rules",
     "execute_script",
     "has_table",
     "holds_rows_without",
@@ -123,6 +124,17 @@ def execute_script(conn: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def broken_rules(conn: sqlite3.Connection, rules: Sequence[tuple[str, str]], noun: str) -> list[str]:
+    """Run integrity rules, each ``(what, sql)`` whose SQL counts the rows breaking it and names
+    one (``SELECT count(*), min(id) ...``): one line per rule broken, ``"2 <noun> <what> (e.g. <id>)"``."""
+    problems = []
+    for what, sql in rules:
+        count, example = conn.execute(sql).fetchone()
+        if count:
+            problems.append(f"{count} {noun} {what} (e.g. {example})")
+    return problems
 
 
 def translate_errors(exc: BaseException) -> BaseException:

@@ -16,6 +16,7 @@ from typing import Any
 
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.portable import EntityRow, MentionRow, Owner, RelationRow
+from memoryd.storage.sqlite.database import broken_rules
 
 __all__ = ["check", "memory_refs", "restore", "scan_entities", "scan_relations"]
 
@@ -198,9 +199,4 @@ _CHECKS = (
 
 
 def check(conn: sqlite3.Connection) -> list[str]:
-    problems = []
-    for what, sql in _CHECKS:
-        count, example = conn.execute(sql).fetchone()
-        if count:
-            problems.append(f"{count} graph {what} (e.g. {example})")
-    return problems
+    return broken_rules(conn, _CHECKS, "graph")

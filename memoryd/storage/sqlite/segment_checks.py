@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from memoryd.storage.sqlite.database import broken_rules
+
 __all__ = ["check"]
 
 _HELD = "(SELECT count(*) FROM tier_turns t WHERE t.segment_id = s.id)"
@@ -42,9 +44,4 @@ _CHECKS = (
 
 def check(conn: sqlite3.Connection) -> list[str]:
     """One line per rule broken: ``"2 hierarchy segments that hold no turns (e.g. <id>)"``."""
-    problems = []
-    for what, sql in _CHECKS:
-        count, example = conn.execute(sql).fetchone()
-        if count:
-            problems.append(f"{count} hierarchy {what} (e.g. {example})")
-    return problems
+    return broken_rules(conn, _CHECKS, "hierarchy")
