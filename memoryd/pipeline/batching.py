@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from memoryd.models import AddResult, AddResults
+from memoryd.models import AddResult, AddResults, Message
 from memoryd.pipeline.base import Delivery
 from memoryd.pipeline.events import AddPayload, PipelineEvent
 
@@ -36,6 +36,7 @@ class Job:
     event: PipelineEvent
     attempts: int  # this attempt's number, counting deliveries lost to dead workers
     digest: str = ""  # its add's fingerprint (PipelineEvent.payload.digest), computed once
+    messages: list[Message] = field(default_factory=list)  # its messages, once validated
 
     def __post_init__(self) -> None:
         if not self.digest:

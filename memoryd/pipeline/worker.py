@@ -65,12 +65,12 @@ from memoryd.errors import (
     MemorydError,
     StorageError,
 )
-from memoryd.ingest.inputs import normalise_add, normalise_messages
+from memoryd.ingest.inputs import normalise_add
 from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
-from memoryd.pipeline.batching import AddCall, Job, message_items, plan_calls, split_results
+from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
 from memoryd.pipeline.events import PipelineEvent, readable_event_id
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
@@ -468,14 +468,7 @@ class Worker:
         embedder = self.memory.loaded_embedder
         if not isinstance(embedder, PrefetchEmbedder):
             return None
-        limits = memory.settings.limits
-        lines: list[str] = []
-        for job in jobs:
-            try:  # validated already (_validate): what fails here fails again in its add
-                messages, _ = normalise_messages(message_items(job.event.payload), limits)
-            except MemorydError:
-                continue
-            lines.extend(memory.represent.message_line(m) for m in messages)
+        lines = [memory.represent.message_line(m) for job in jobs for m in job.messages]
         try:
             await embedder.warm(lines)
         except Exception as exc:  # noqa: BLE001
@@ -532,7 +525,7 @@ class Worker:
         for job in jobs:
             p = job.event.payload
             try:
-                normalise_add(
+                data = normalise_add(
                     p.messages,
                     scope=Scope(p.user_id, p.agent_id, p.run_id),
                     metadata=p.metadata,
@@ -544,6 +537,7 @@ class Worker:
             except MemorydError as exc:
                 outcomes.append(self._dead(job.delivery, job.event.event_id, exc, job.attempts))
                 continue
+            job.messages = data.messages  # what the batch's embedding call reads (_embed_ahead)
             valid.append(job)
         return valid
 
