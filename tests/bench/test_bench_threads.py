@@ -41,32 +41,31 @@ async def test_cpu_is_told_apart_by_thread_role() -> None:
     assert len(raw) == 1 and 25 <= raw[0] <= 40
 
 
+def _writer(seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """A store's writer thread that has spent ``seconds`` of CPU and lives until the event is set."""
+    burnt, leave = threading.Event(), threading.Event()
+
+    def work() -> None:
+        _burn(seconds)
+        burnt.set()
+        leave.wait(10)
+
+    thread = threading.Thread(target=work, name="memoryd-sqlite-writer")
+    thread.start()
+    burnt.wait(10)
+    return thread, leave
+
+
 async def test_a_thread_that_ends_during_the_phase_takes_nothing_away() -> None:
     """A store closed during the phase (its writer thread gone: its CPU can no longer be read) is
     not counted as negative CPU of the writer role: the batch phase once read -6.1 ms of it."""
-    def old_writer() -> None:
-        _burn(0.05)
-        started.set()
-        leave.wait(10)
-
-    started, leave = threading.Event(), threading.Event()
-    old = threading.Thread(target=old_writer, name="memoryd-sqlite-writer")
-    old.start()
-    started.wait(10)
+    old, leave_old = _writer(0.05)
     cpu = ThreadCpu()  # the old store's writer is alive, with 50 ms spent
-    leave.set()
+    leave_old.set()
     old.join()  # that store closes
-    def new_writer() -> None:  # the next store's: alive when the phase ends
-        _burn(0.02)
-        burnt.set()
-        stop.wait(10)
-
-    burnt, stop = threading.Event(), threading.Event()
-    new = threading.Thread(target=new_writer, name="memoryd-sqlite-writer")
-    new.start()
-    burnt.wait(10)
+    new, leave_new = _writer(0.02)  # the next store's: alive when the phase ends
     await cpu.count(lambda: _burn(0.01))
     out = cpu.per_call_ms()
-    stop.set()
+    leave_new.set()
     new.join()
     assert out is not None and 15 <= out["sqlite writer"] <= 35  # the new writer's 20 ms, not 20 - 50
