@@ -296,7 +296,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
 
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
-                gateway.headers(prepared, opened.target),
+                gateway.headers(prepared, opened.target, opened.request_id),
                 cleanup=cleanup,
             )
         served = await _unless_gone(
@@ -311,11 +311,11 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         return _no_upstream_answered(exc, bound=prepared.identity.bound)
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        headers = gateway.headers(prepared, exc.target)
+        headers = gateway.headers(prepared, exc.target, exc.request_id)
         return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
     answer = Answer()
     answer.add_completion(served.body)
-    headers = gateway.headers(prepared, served.target)
+    headers = gateway.headers(prepared, served.target, served.request_id)
     gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
 

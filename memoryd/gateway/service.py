@@ -197,8 +197,9 @@ class Gateway:
             log.warning("gateway: chatting without memory (%s): %s", mode, why)
         self.memory_state = {"status": mode, "error": why, "at": time.time()}
 
-    def headers(self, prepared: Prepared, target: Target) -> dict[str, str]:
-        """The response headers saying what the gateway did."""
+    def headers(self, prepared: Prepared, target: Target, request_id: str | None = None) -> dict[str, str]:
+        """The response headers saying what the gateway did; ``request_id``: the upstream's id of
+        the request, relayed for its support."""
         out = {
             "x-memoryd-memory": prepared.memory,
             "x-memoryd-memories-injected": str(prepared.injected),
@@ -211,6 +212,8 @@ class Gateway:
             out["x-memoryd-writeback"] = "on" if self.config.writeback else "off"
         if prepared.degraded:
             out["x-degraded-mode"] = prepared.degraded
+        if request_id is not None:
+            out["x-memoryd-upstream-request-id"] = request_id
         return out
 
     def finish(

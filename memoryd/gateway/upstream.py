@@ -44,16 +44,34 @@ from memoryd.llm.router import Router
 from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply
 from memoryd.llm.types import Target, Usage
 
-__all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream"]
+__all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream", "request_id"]
+
+# Where upstreams put the id of a request (OpenAI, Azure and most OpenAI-compatible servers;
+# Anthropic; Azure API Management), to be quoted to their support.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
+
+
+def request_id(headers: Any) -> str | None:
+    """The upstream's id of this request, from its response ``headers`` (case-insensitive), if any:
+    printable ASCII of at most 200 characters (anything else is not relayed as a header)."""
+    for name in REQUEST_ID_HEADERS:
+        value = str(headers.get(name) or "")
+        if value and len(value) <= 200 and value.isascii() and value.isprintable():
+            return value
+    return None
+
 
 class UpstreamRejected(Exception):
     """The upstream refused the request itself (4xx): relay ``status`` and ``body`` to the client."""
 
-    def __init__(self, target: Target, status: int, body: dict[str, Any]) -> None:
+    def __init__(
+        self, target: Target, status: int, body: dict[str, Any], request_id: str | None = None
+    ) -> None:
         super().__init__(f"{target.label}: HTTP {status}")
         self.target = target
         self.status = status
         self.body = body
+        self.request_id = request_id
 
 
 @dataclass
@@ -62,6 +80,7 @@ class Served:
 
     target: Target
     body: dict[str, Any]
+    request_id: str | None = None  # the upstream's id of the request (see :func:`request_id`)
 
 
 @dataclass
@@ -79,6 +98,11 @@ class OpenStream:
     first: list[dict[str, Any]]
     router: Router
     settled: bool = field(default=False, init=False)
+
+    @property
+    def request_id(self) -> str | None:
+        """The upstream's id of the request (see :func:`request_id`)."""
+        return request_id(self.response.headers)
 
     def settle(self, error: LLMError | None) -> None:
         if not self.settled:
@@ -126,7 +150,7 @@ def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     # OpenAI's shape: only its message is scrubbed of the upstream's key.
     relayed = {"type": "invalid_request_error", "param": None, "code": None, **error}
     relayed["message"] = scrub(_message(data, response), target.api_key)
-    return UpstreamRejected(target, response.status_code, {"error": relayed})
+    return UpstreamRejected(target, response.status_code, {"error": relayed}, request_id(response.headers))
 
 
 def _not_answered(target: Target, answer_timeout_s: float) -> LLMTimeoutError:
@@ -194,7 +218,7 @@ async def complete(
         except SHAPE_ERRORS as exc:
             raise LLMError(f"{target.label}: a malformed reply ({exc})", target=target.label) from None
         router.record_usage(target, used)
-        return Served(target, answer)
+        return Served(target, answer, request_id(response.headers))
 
     return await router.run(call, targets=targets, timeout=False, unfit=_unfit(targets, body))
 
