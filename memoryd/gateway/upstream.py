@@ -171,6 +171,19 @@ def feed(translator: StreamTranslator, target: Target, event: Event) -> list[dic
         raise LLMError(f"{target.label}: a malformed stream event ({exc})", target=target.label) from None
 
 
+def _begun(chunks: list[dict[str, Any]]) -> bool:
+    """Whether these ``chat.completion.chunk`` s hold more than the assistant's role: text, a
+    tool call, reasoning, a finish reason or the usage (the answer itself has started)."""
+    for chunk in chunks:
+        if chunk.get("usage"):
+            return True
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason") or any(v for k, v in delta.items() if k != "role"):
+                return True
+    return False
+
+
 def _unfit(targets: Route, body: dict[str, Any]) -> Callable[[Target], str | None]:
     """Why a fallback target is not to be sent ``body`` (its wire would drop what it asks), if so."""
     asked = targets.asked
@@ -244,16 +257,18 @@ async def open_stream(
             translator = wire.translator(target, body, usage=usage)
             stream = events(response.lines())
             first: list[dict[str, Any]] = []
-            while not first:
+            while not _begun(first):  # a role-only chunk (sent at once by many servers) is no start
                 try:
                     event = await anext(stream)
                 except StopAsyncIteration:
+                    if first:
+                        break  # an empty answer: what came is relayed as it is
                     raise LLMError(
                         f"{target.label}: the stream ended before its first chunk", target=target.label
                     ) from None
                 except ANSWER_TIMEOUT:
                     raise _not_answered(target, answer_timeout_s) from None
-                first = feed(translator, target, event)
+                first += feed(translator, target, event)
             response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
         except BaseException:

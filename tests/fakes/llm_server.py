@@ -21,7 +21,8 @@ after n pieces of text), ``stream_cut_after=n`` (the body just ends),
 ``chunk_delay`` (seconds between events) and ``first_wait`` (seconds between
 the headers and the first event, a long prompt or a reasoning model; with
 ``keepalive``, an SSE comment every that many seconds meanwhile, as
-OpenRouter's ``: OPENROUTER PROCESSING``).
+OpenRouter's ``: OPENROUTER PROCESSING``), ``pause=(n, s)`` (s seconds of silence
+after the first n events: ``(1, s)`` after the role chunk, or Anthropic's ``message_start``).
 
 Fixtures (``tests/conftest.py``): ``fake_llm`` is a fresh script for one test
 (the server is shared by the session and reset before each test);
@@ -96,6 +97,7 @@ class Reply:
     linger: float = 0.0  # a stream's connection held open this long after its last event
     first_wait: float = 0.0  # a stream's silence between its headers and its first event
     keepalive: float = 0.0  # during first_wait, an SSE comment every this many seconds
+    pause: tuple[int, float] | None = None  # (n, s): a stream's silence of s seconds after n events
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,8 @@ class FakeLLMServer:
         for i, event in enumerate(events):
             if reply.chunk_delay and i:
                 await self._sleep(reply.chunk_delay)
+            if reply.pause is not None and i == reply.pause[0]:
+                await self._sleep(reply.pause[1])
             yield event
         if reply.linger:
             await self._sleep(reply.linger)

@@ -6,7 +6,8 @@ keep-alive comments) was sent the request three times, then the client had a 503
 and the breaker shut the target out. The first chunk is now waited for up to
 ``gateway.answer_timeout_s`` (every byte, a comment too, starts the wait again)
 and never asked of the same target twice; the pauses after it stay bounded by
-``llm.timeout_s``.
+``llm.timeout_s``. A chunk that holds only the assistant's role, which many servers send at
+once, is not the first chunk: the answer has not started.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def test_a_first_chunk_past_the_answer_timeout_is_not_asked_again_but_falls_back
 def test_a_stream_that_stalls_after_its_first_chunk_is_cut_after_the_targets_timeout(
     gateway: GatewayFactory, fake_llm: Script
 ) -> None:
-    fake_llm.push(Reply(text="one two three", chunk_delay=30))
+    fake_llm.push(Reply(text="one two three", pause=(2, 30)))  # the role, "one ", then silence
     with gateway([[target(fake_llm, "m")]], llm={"timeout_s": 1.0}) as gw:
         started = time.monotonic()
         with pytest.raises(openai.APIError):
@@ -89,3 +90,17 @@ def test_a_stream_that_stalls_after_its_first_chunk_is_cut_after_the_targets_tim
         took = time.monotonic() - started
     assert took < 4  # llm.timeout_s, not gateway.answer_timeout_s (600 s)
     assert len(fake_llm.requests) == 1
+
+
+@pytest.mark.parametrize("provider", ["custom", "anthropic"])
+def test_a_role_chunk_alone_does_not_start_the_stall_clock(
+    gateway: GatewayFactory, fake_llm: Script, provider: str
+) -> None:
+    """Many servers send the role chunk (Anthropic: ``message_start``) at once, then think: that
+    wait is the first chunk's (``answer_timeout_s``), not a stall cut after ``llm.timeout_s``."""
+    fake_llm.push(Reply(text=SLOW, pause=(1, 2.5)))
+    with gateway([[target(fake_llm, "m", provider)]], llm={"timeout_s": 1.0, "max_attempts": 3}) as gw:
+        assert _text(gw) == SLOW
+        [stats] = gw.get("/health")["checks"]["gateway"]["targets"].values()
+    assert len(fake_llm.requests) == 1
+    assert (stats["failures"], stats["successes"]) == (0, 1)
