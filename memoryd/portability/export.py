@@ -5,7 +5,7 @@ segments and turns are read ``page_size`` at a time through the storage roles'
 scans and written line by line, so memory use does not grow with the store. On
 the embedded store every page is read from one snapshot (one read transaction:
 others may go on writing meanwhile; a vector index or graph in another engine is
-read as it is at that moment). The heat this process counted but has not written yet is
+read as it is at that moment: see below). The heat this process counted but has not written yet is
 written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
 renamed at the end); a path that cannot be written (a directory, no permission)
@@ -20,6 +20,29 @@ a relation only they asserted goes, and a segment that held their turns counts o
 (in a new store these would be the damage the import refuses: history of a memory that neither
 exists nor was deleted, a turn of no memory, a relation asserted by no memory, a segment counting
 turns it does not hold). All stay in the old store.
+
+A graph in another engine (``storage.graph = "falkordb"``) cannot join the snapshot: it is read
+after the memories, as it is then, and the file is made to look as if taken at the snapshot as
+nearly as that engine allows, so that the import (which refuses a relation asserted by a memory
+the file does not hold) accepts it:
+
+- A memory written after the snapshot is not in the file, but its graph assertions may be in the
+  graph (so may those of a write whose records never committed: FalkorDB's crash window). They are
+  left out as an unreadable memory's are, by the same code: its mentions go from the relations it
+  shares, and a relation only such memories assert goes. Which memories a page of relations names
+  the snapshot holds is asked of the snapshot, one page at a time (nothing kept per memory).
+- Entities such a write made are kept, with none of its relations, as are names (aliases) it gave
+  an entity: the import accepts an entity nothing refers to, and ``memoryd check`` does not
+  report one.
+- A memory deleted after the snapshot is in the file, but the graph had already forgotten what it
+  asserted: relations only it asserted are missing (and entities left with nothing, unless they
+  were read before it went), and relations it shared name only their other memories.
+- A relation whose every asserting memory is in the file but which ended or changed after the
+  snapshot (its memories superseded or ended, closed by a contradiction, current again) is as it
+  was read: ended, with its mentions' ends, though the memories in the file may be current. The
+  import accepts it, as the graph itself holds relations closed while their memories stay current.
+- The graph's own pages are not one state either: a write between them that merges two entities
+  (an alias) may move names or relations between pages already read and pages still to come.
 """
 
 from __future__ import annotations
@@ -58,6 +81,7 @@ from memoryd.storage.portable import RelationRow
 __all__ = ["ExportSummary", "export_store"]
 
 R = TypeVar("R")
+Adjust = Callable[[list[R]], Awaitable[list[R]]]  # a page of rows as written: changed, or left out
 Named = TypeVar("Named", HistoryDraft, StoredTurn)  # a row naming one memory
 
 
@@ -221,10 +245,10 @@ async def _write(job: _Job, out: TextIO) -> None:
                 break
         copy = partial(_copy, out, scope, page_size, tell=tell)
         left_out = set(job.summary.unreadable)
-        others = partial(_not_theirs, left_out) if left_out else None
+        others = _each(partial(_not_theirs, left_out)) if left_out else None
         counts["history"] = await copy("history", storage.records.scan_history, history_doc, adjust=others)
         counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
-        asserted = partial(_asserted, left_out) if left_out else None
+        asserted = _assertions(job, left_out)
         scan_relations = storage.graph.scan_relations
         counts["relation"] = await copy("relation", scan_relations, relation_doc, adjust=asserted)
         counts["tier_segment"] = counts["tier_turn"] = 0
@@ -233,7 +257,7 @@ async def _write(job: _Job, out: TextIO) -> None:
             docs = (tier_segment_doc, tier_turn_doc)
             segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in docs)
             lost = await _lost_turns(tiers, scope, page_size, left_out) if left_out else None
-            held = partial(_held, lost) if lost else None
+            held = _each(partial(_held, lost)) if lost else None
             counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc, adjust=held)
             counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, adjust=others)
         out.write(dumps(end_doc(counts)) + "\n")
@@ -282,32 +306,57 @@ async def _copy(
     doc: Callable[[R], dict[str, Any]],
     *,
     tell: Callable[[str, int], None],
-    adjust: Callable[[R], R | None] | None = None,
+    adjust: Adjust[R] | None = None,
 ) -> int:
-    """Write every row a scan lists (as ``adjust`` makes it; None: left out), a page at a time;
-    returns how many."""
+    """Write every row a scan lists (a page as ``adjust`` makes it: rows changed or left out), a
+    page at a time; returns how many."""
     written = 0
     cursor: str | None = None
     tell(phase, 0)
     while True:
-        rows, cursor = await scan(scope, after=cursor, limit=page_size)
+        listed, cursor = await scan(scope, after=cursor, limit=page_size)
+        rows = listed if adjust is None else await adjust(listed)
         for row in rows:
-            kept = row if adjust is None else adjust(row)
-            if kept is not None:
-                out.write(dumps(doc(kept)) + "\n")
-                written += 1
-        tell(phase, len(rows))
+            out.write(dumps(doc(row)) + "\n")
+        written += len(rows)
+        tell(phase, len(listed))
         if cursor is None:
             return written
 
 
-# -- what a memory left out (skip_unreadable) takes with it -----------------------------
+def _each(change: Callable[[R], R | None]) -> Adjust[R]:
+    """A change of one row (None: left out) made to each row of a page."""
+
+    async def page(rows: list[R]) -> list[R]:
+        return [kept for row in rows if (kept := change(row)) is not None]
+
+    return page
+
+
+# -- what a memory left out (skip_unreadable, or written after the snapshot) takes with it ----
 # In a new store, the rows naming it would be damage `memoryd check` reports: history of a memory
 # that neither exists nor was deleted, a turn of no memory, a relation asserted by no memory, a
 # segment counting a turn it no longer holds. They go, or change, as if it had been deleted.
 def _not_theirs(left_out: set[str], row: Named) -> Named | None:
     """A history row or hierarchy turn, unless it is a memory's left out."""
     return None if row.memory_id in left_out else row
+
+
+def _assertions(job: _Job, left_out: set[str]) -> Adjust[RelationRow] | None:
+    """The relations as the file holds them: without the mentions of memories left out
+    (``skip_unreadable``) and, when the graph is read outside the records' snapshot (another
+    engine), of memories the snapshot does not hold (see the module doc). Which of a page's
+    memories the snapshot holds is asked of the snapshot, a page at a time."""
+    if not job.mem.storage.graph.outside_transaction:  # read in the snapshot, as the memories
+        return _each(partial(_asserted, left_out)) if left_out else None
+    held = partial(job.mem.storage.records.held, scope=job.scope)
+
+    async def page(rows: list[RelationRow]) -> list[RelationRow]:
+        named = list({m.memory_id for r in rows for m in r.mentions})
+        gone = left_out | (set(named) - await held(named)) if named else left_out
+        return [kept for r in rows if (kept := _asserted(gone, r)) is not None] if gone else rows
+
+    return page
 
 
 def _asserted(left_out: set[str], r: RelationRow) -> RelationRow | None:

@@ -195,6 +195,11 @@ class RecordStore(Protocol):
         metadata included) instead of copies."""
         ...
 
+    async def held(self, ids: Sequence[str], scope: Scope | None = None) -> set[str]:
+        """Which of these memories (current or not, of ``scope`` when given) the store holds, read
+        from the store itself and never from a cache: in a snapshot, as of the snapshot."""
+        ...
+
     async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
         """The digest recorded for each of these pipeline event ids a committed write applied
         (:attr:`ChangeSet.events`); ids not recorded are left out."""

@@ -384,6 +384,20 @@ class SQLiteRecordStore:
         found.update(loaded)
         return {i: found[i] for i in wanted if i in found}
 
+    async def held(self, ids: Sequence[str], scope: Scope | None = None) -> set[str]:
+        wanted = list(dict.fromkeys(ids))
+        s_sql, s_params = scope_sql(scope or Scope())
+
+        def op(conn: sqlite3.Connection) -> set[str]:
+            out: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = f"SELECT m.id FROM memories m WHERE m.id IN ({','.join('?' * len(chunk))}) AND {s_sql}"
+                out.update(row[0] for row in conn.execute(sql, [*chunk, *s_params]))
+            return out
+
+        return await self.db.read(op) if wanted else set()
+
     async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(event_ids))
 
