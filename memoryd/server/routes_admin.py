@@ -20,6 +20,7 @@ from memoryd.errors import BackendUnavailableError, NotFoundError, PermissionDen
 from memoryd.server.access import principal_of
 from memoryd.server.auth import Authenticator
 from memoryd.server.health import state_of
+from memoryd.server.responses import ApiKeyReply, KeyListReply, NewKeyReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES
 
 __all__ = ["CreateKeyRequest", "router"]
@@ -52,7 +53,7 @@ def _visible(principal: Principal, key: ApiKey) -> bool:
     return principal.is_admin or (key.tenant == principal.tenant and key.role is Role.USER)
 
 
-@router.post("/keys", summary="Create an API key", status_code=201)
+@router.post("/keys", summary="Create an API key", status_code=201, **answers(NewKeyReply, 201))
 async def create(body: CreateKeyRequest, request: Request) -> dict[str, Any]:
     """The new key (``key``, shown this once) and its record."""
     auth, principal = _auth(request)
@@ -67,7 +68,7 @@ async def create(body: CreateKeyRequest, request: Request) -> dict[str, Any]:
     return made.to_dict()
 
 
-@router.get("/keys", summary="List API keys")
+@router.get("/keys", summary="List API keys", **answers(KeyListReply))
 async def list_keys(request: Request, include_revoked: bool = False) -> dict[str, Any]:
     """Keys the caller may see (never their secrets)."""
     auth, principal = _auth(request)
@@ -75,7 +76,7 @@ async def list_keys(request: Request, include_revoked: bool = False) -> dict[str
     return {"results": [k.to_dict() for k in keys if _visible(principal, k)]}
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key")
+@router.delete("/keys/{key_id}", summary="Revoke an API key", **answers(ApiKeyReply))
 async def revoke(key_id: KeyId, request: Request) -> dict[str, Any]:
     """Revoke at once; the key answers 401 from now on."""
     auth, principal = _auth(request)

@@ -32,7 +32,16 @@ from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRec
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
 from memoryd.server.access import principal_of
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
-from memoryd.server.routes_v1 import ERROR_RESPONSES, QUEUED_RESPONSE, MemoryId, Scoped, forget_pending
+from memoryd.server.responses import answers
+from memoryd.server.responses_mem0 import (
+    Mem0AddReply,
+    Mem0HistoryReply,
+    Mem0Item,
+    Mem0ListReply,
+    Mem0Message,
+    Mem0PendingReply,
+)
+from memoryd.server.routes_v1 import CONFLICT_RESPONSE, ERROR_RESPONSES, MemoryId, Scoped, forget_pending
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -141,7 +150,15 @@ _MEM0_STATUS = {
 }
 
 
-@router.post("/memories", summary="Create memories (mem0)", responses=QUEUED_RESPONSE)
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": Mem0PendingReply, "description": "Queued (PENDING): see /v1/events/{event_id}"},
+    **CONFLICT_RESPONSE,
+}
+
+
+@router.post(
+    "/memories", summary="Create memories (mem0)", **answers(Mem0AddReply | Mem0PendingReply, more=_QUEUED)
+)
 async def add(
     body: Mem0AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
 ) -> dict[str, Any]:
@@ -201,7 +218,7 @@ def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict
     return reply
 
 
-@router.get("/memories", summary="Get memories (mem0)")
+@router.get("/memories", summary="Get memories (mem0)", **answers(Mem0ListReply))
 async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
     """A scope's memories, newest first (at most ``limit``, or mem0 v2's ``top_k``; 100 by default
     as in mem0)."""
@@ -211,12 +228,12 @@ async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -
     return {"results": [mem0_item(m) for m in page.items]}
 
 
-@router.get("/memories/{memory_id}", summary="Get a memory (mem0)")
+@router.get("/memories/{memory_id}", summary="Get a memory (mem0)", **answers(Mem0Item))
 async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     return mem0_item(await memory.get(memory_id, **scope.scope()))
 
 
-@router.post("/search", summary="Search memories (mem0)")
+@router.post("/search", summary="Search memories (mem0)", **answers(Mem0ListReply))
 async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     """Search a scope; ``limit`` or ``top_k`` caps the results (20 by default, as mem0's ``top_k``),
     ``threshold`` is a minimum similarity.
@@ -248,7 +265,7 @@ def _similarity(hit: SearchHit) -> float:
     return hit.score if cosine is None else float(cosine)
 
 
-@router.put("/memories/{memory_id}", summary="Update a memory (mem0)")
+@router.put("/memories/{memory_id}", summary="Update a memory (mem0)", **answers(Mem0Message))
 async def update(
     memory_id: MemoryId, body: Mem0UpdateRequest, scope: Scoped, memory: MemoryDep
 ) -> dict[str, str]:
@@ -263,7 +280,7 @@ async def update(
     return {"message": "Memory updated successfully!"}
 
 
-@router.get("/memories/{memory_id}/history", summary="Get memory history (mem0)")
+@router.get("/memories/{memory_id}/history", summary="Get memory history (mem0)", **answers(Mem0HistoryReply))
 async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> list[dict[str, Any]]:
     """Every change, oldest first, as mem0's rows: each ``created_at`` is the memory's creation,
     ``updated_at`` the time of the change (null for the ``ADD``)."""
@@ -272,20 +289,20 @@ async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> list
     return [mem0_history_row(e, created) for e in entries]
 
 
-@router.delete("/memories/{memory_id}", summary="Delete a memory (mem0)")
+@router.delete("/memories/{memory_id}", summary="Delete a memory (mem0)", **answers(Mem0Message))
 async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, str]:
     await memory.delete(memory_id, **scope.scope())
     return {"message": "Memory deleted successfully"}
 
 
-@router.delete("/memories", summary="Delete all memories (mem0)")
+@router.delete("/memories", summary="Delete all memories (mem0)", **answers(Mem0Message))
 async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
     """Delete every memory of the scope; a scope is required."""
     await memory.delete_all(**scope.scope())
     return {"message": "All relevant memories deleted"}
 
 
-@router.post("/reset", summary="Reset all memories (mem0)")
+@router.post("/reset", summary="Reset all memories (mem0)", **answers(Mem0Message))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
     if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
         await forget_pending(request, pipeline, None)

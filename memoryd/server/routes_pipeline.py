@@ -19,6 +19,7 @@ from memoryd import __version__
 from memoryd.errors import NotSupportedError
 from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
 from memoryd.server.health import PipelineDep
+from memoryd.server.responses import EventReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES
 
 __all__ = ["router"]
@@ -29,7 +30,7 @@ EventId = Annotated[str, Path(description="The event's id, as returned by the ad
 _OWNER = "The user whose user-bound key gave the id (its ids are its own); a user key's own user, always."
 
 
-@router.get("/v1/events/{event_id}", summary="An event's status and result")
+@router.get("/v1/events/{event_id}", summary="An event's status and result", **answers(EventReply))
 async def event(
     event_id: EventId,
     pipeline: PipelineDep,

@@ -1,7 +1,8 @@
 """The versioned REST API, ``/v1/...``: one thin route per :class:`AsyncMemory` call.
 
 Each route parses its request with a schema from :mod:`memoryd.server.schemas`,
-calls the memory and serialises the result with the model's ``to_dict()``.
+calls the memory and serialises the result with the model's ``to_dict()``; the
+schema of that body, for ``/openapi.json``, is in :mod:`memoryd.server.responses`.
 Scopes (``user_id``/``agent_id``/``run_id``) are required where the core needs
 one (add, list, search, delete all); on routes by id they are optional and,
 when given, hide memories of other scopes (404).
@@ -21,6 +22,23 @@ from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
+from memoryd.server.responses import (
+    AddReply,
+    ContextReply,
+    DeleteAllReply,
+    DeleteReply,
+    DeleteUserReply,
+    HistoryReply,
+    MemoryItem,
+    PageReply,
+    QueuedReply,
+    ResetReply,
+    SearchReply,
+    SubmissionReply,
+    UpdateReply,
+    answers,
+)
+from memoryd.server.responses_tree import TreeReply, UsersReply
 from memoryd.server.schemas import (
     AddRequest,
     ContextRequest,
@@ -34,8 +52,8 @@ from memoryd.server.schemas import (
 )
 
 __all__ = [
+    "CONFLICT_RESPONSE",
     "ERROR_RESPONSES",
-    "QUEUED_RESPONSE",
     "MemoryId",
     "Scoped",
     "UserId",
@@ -80,13 +98,16 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-QUEUED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Queued: `event_id`, `status` queued; GET /v1/events/{event_id}"},
+CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The `event_id` names another add (its body or user)"},
+}
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": QueuedReply, "description": "Queued: `event_id`, `status` queued; GET /v1/events/{id}"},
+    **CONFLICT_RESPONSE,
 }
 
 
-@router.post("/memories", summary="Add memories", responses=QUEUED_RESPONSE)
+@router.post("/memories", summary="Add memories", **answers(AddReply | SubmissionReply, more=_QUEUED))
 async def add(
     body: AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
 ) -> dict[str, Any]:
@@ -116,13 +137,13 @@ async def add(
     return submission.to_dict()
 
 
-@router.get("/memories", summary="List memories")
+@router.get("/memories", summary="List memories", **answers(PageReply))
 async def list_memories(query: Annotated[ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
     """A page of a scope's memories, newest first; ``filters`` is a JSON string."""
     return await _page(memory, query, filters_from_json(query.filters))
 
 
-@router.post("/memories/list", summary="List memories (filters in the body)")
+@router.post("/memories/list", summary="List memories (filters in the body)", **answers(PageReply))
 async def list_memories_post(body: ListRequest, memory: MemoryDep) -> dict[str, Any]:
     """Like ``GET /v1/memories``, with ``filters`` as a JSON object."""
     return await _page(memory, body, body.filters)
@@ -142,7 +163,7 @@ async def _page(
     return page.to_dict()
 
 
-@router.post("/memories/search", summary="Search memories")
+@router.post("/memories/search", summary="Search memories", **answers(SearchReply))
 async def search(body: SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     """Hybrid (dense + BM25) search within a scope, best first."""
     hits = await memory.search(
@@ -162,12 +183,12 @@ async def search(body: SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     return reply
 
 
-@router.get("/memories/{memory_id}", summary="Get a memory")
+@router.get("/memories/{memory_id}", summary="Get a memory", **answers(MemoryItem))
 async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     return (await memory.get(memory_id, **scope.scope())).to_dict()
 
 
-@router.patch("/memories/{memory_id}", summary="Update a memory")
+@router.patch("/memories/{memory_id}", summary="Update a memory", **answers(UpdateReply))
 async def update(
     memory_id: MemoryId, body: UpdateRequest, scope: Scoped, memory: MemoryDep
 ) -> dict[str, Any]:
@@ -180,7 +201,7 @@ async def update(
     return done.to_dict()
 
 
-@router.delete("/memories/{memory_id}", summary="Delete a memory")
+@router.delete("/memories/{memory_id}", summary="Delete a memory", **answers(DeleteReply))
 async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     """Remove one memory; its history keeps a DELETE event. ``deleted`` counts it and the rule
     memories (profile, preferences) it alone stated, which go with it: ``also_deleted`` lists those."""
@@ -188,14 +209,14 @@ async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[
     return {"deleted": len(gone), "id": memory_id, "also_deleted": [m.to_dict() for m in gone[1:]]}
 
 
-@router.get("/memories/{memory_id}/history", summary="A memory's history")
+@router.get("/memories/{memory_id}/history", summary="A memory's history", **answers(HistoryReply))
 async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     """Every recorded change, oldest first (kept after deletion)."""
     entries = await memory.history(memory_id, **scope.scope())
     return {"results": [e.to_dict() for e in entries]}
 
 
-@router.delete("/memories", summary="Delete all memories of a scope")
+@router.delete("/memories", summary="Delete all memories of a scope", **answers(DeleteAllReply))
 async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
     """Remove every memory of the scope; a scope is required."""
     return {"deleted": await memory.delete_all(**scope.scope())}
@@ -213,7 +234,7 @@ async def forget_pending(
         await pipeline.forget_user(user_id)
 
 
-@router.post("/reset", summary="Erase everything")
+@router.post("/reset", summary="Erase everything", **answers(ResetReply))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
     """Erase every memory and all history in this store (and what is on its way there)."""
     if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
@@ -222,7 +243,7 @@ async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> d
     return {"reset": True}
 
 
-@router.post("/context", summary="A memory context for a prompt")
+@router.post("/context", summary="A memory context for a prompt", **answers(ContextReply))
 async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
     """A prompt-ready block (profile, preferences, relevant memories, recent turns of ``run_id``)
     within ``token_budget`` tokens, and its items, each with the id its line is tagged with."""
@@ -236,13 +257,13 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
     return ctx.to_dict()
 
 
-@router.get("/users", summary="Known users and agents")
+@router.get("/users", summary="Known users and agents", **answers(UsersReply))
 async def users(memory: MemoryDep) -> dict[str, Any]:
     """Every (user_id, agent_id) that owns current memories, with counts by kind, most first."""
     return {"results": await memory.users()}
 
 
-@router.delete("/users/{user_id}", summary="Forget a user")
+@router.delete("/users/{user_id}", summary="Forget a user", **answers(DeleteUserReply))
 async def delete_user(
     user_id: UserId, memory: MemoryDep, pipeline: PipelineDep, request: Request
 ) -> dict[str, Any]:
@@ -254,7 +275,7 @@ async def delete_user(
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 
 
-@router.get("/users/{user_id}/tree", summary="A user's memory tree")
+@router.get("/users/{user_id}/tree", summary="A user's memory tree", **answers(TreeReply))
 async def tree(
     user_id: UserId,
     memory: MemoryDep,

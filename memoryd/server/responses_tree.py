@@ -1,0 +1,140 @@
+"""The success bodies of ``GET /v1/users`` and ``GET /v1/users/{user_id}/tree``, for the schema
+(see :mod:`memoryd.server.responses`; the tree is built by :mod:`memoryd.hierarchy.tree`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from memoryd.models import MemoryKind
+
+__all__ = [
+    "LongTerm",
+    "OwnerItem",
+    "TierCountsReply",
+    "TreeCounts",
+    "TreeDerived",
+    "TreeEpisode",
+    "TreeReply",
+    "TreeSegment",
+    "TreeSession",
+    "TreeTopic",
+    "UsersReply",
+]
+
+
+class TierCountsReply(BaseModel):
+    """The size of each tier of one owner."""
+
+    short_term_turns: int
+    mid_term_turns: int
+    evicted_turns: int
+    segments: int
+    evicted_segments: int
+    promoted_segments: int
+
+
+class OwnerItem(BaseModel):
+    """One (user_id, agent_id) that owns current memories."""
+
+    user_id: str | None
+    agent_id: str | None
+    memories: int
+    kinds: dict[str, int] = Field(description="Memories by kind (`episode`, `fact`, ...).")
+    last_added_at: datetime
+    tiers: TierCountsReply
+
+
+class UsersReply(BaseModel):
+    results: list[OwnerItem] = Field(description="Most memories first.")
+
+
+class TreeEpisode(BaseModel):
+    """A turn: ``at`` is when it was said."""
+
+    id: str
+    text: str
+    role: str | None
+    actor: str | None
+    at: datetime
+    tier: Literal["short", "mid", "evicted"]
+
+
+class TreeDerived(BaseModel):
+    """A long-term memory distilled from turns."""
+
+    id: str
+    kind: MemoryKind
+    text: str
+    tier: Literal["long"]
+    sources: list[str]
+
+
+class TreeSegment(BaseModel):
+    """A mid-term segment: similar turns, with heat."""
+
+    id: str
+    label: str
+    keywords: list[str]
+    tier: Literal["mid", "evicted"]
+    heat: float
+    turns: int
+    retrievals: int
+    sessions: list[str]
+    created_at: datetime
+    touched_at: datetime
+    promoted_at: datetime | None
+    promotions: int
+    episodes: list[TreeEpisode] = Field(description="Its newest turns.")
+    facts: list[TreeDerived] = Field(description="Long-term memories distilled from its turns.")
+
+
+class TreeTopic(BaseModel):
+    """Segments whose centroids are similar; ``topic:other`` lists cold ones that joined none."""
+
+    id: str
+    label: str
+    keywords: list[str]
+    heat: float
+    turns: int
+    segments: list[TreeSegment]
+
+
+class TreeSession(BaseModel):
+    """A session's turns still in short-term, newest first."""
+
+    run_id: str | None
+    turns: int
+    episodes: list[TreeEpisode]
+
+
+class LongTerm(BaseModel):
+    """Every distilled memory by kind; ``assistant``: what the assistant learned about itself."""
+
+    fact: list[TreeDerived]
+    preference: list[TreeDerived]
+    profile: list[TreeDerived]
+    summary: list[TreeDerived]
+    assistant: list[TreeDerived]
+
+
+class TreeCounts(TierCountsReply):
+    topics: int
+    long_term: dict[str, int] = Field(description="Long-term memories per group of `long_term`.")
+    episodes: int
+    untracked: int = Field(description="Episodes the hierarchy does not know (stored before it, tiers off).")
+
+
+class TreeReply(BaseModel):
+    """One owner's memory tree."""
+
+    user_id: str | None
+    agent_id: str | None
+    tiers_enabled: bool
+    generated_at: datetime
+    counts: TreeCounts
+    short_term: list[TreeSession]
+    topics: list[TreeTopic]
+    long_term: LongTerm
