@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 from memoryd.errors import StorageError
 from memoryd.storage.sqlite import changes
 from memoryd.storage.sqlite.changes import Changed, Watcher
+from memoryd.storage.sqlite.file_identity import FileIdentity
 
 __all__ = [
     "Op",
@@ -192,6 +193,7 @@ class SQLiteDatabase:
 
     def __init__(self, path: str | Path, *, read_threads: int = 4, synchronous: str = "FULL") -> None:
         self.path = Path(path)
+        self._identity = FileIdentity(self.path)  # the file opened: still the one at path?
         self._synchronous = synchronous
         self._read_threads = read_threads
         self._local = threading.local()
@@ -235,6 +237,13 @@ class SQLiteDatabase:
         )
         self._checkpointer.start()
         self._readers = ThreadPoolExecutor(self._read_threads, thread_name_prefix="memoryd-sqlite-read")
+
+    def check_file(self) -> None:
+        """:class:`StorageError` if the file opened was deleted or replaced since (see
+        :mod:`memoryd.storage.sqlite.file_identity`); closed, it is not its to tell (SQLite
+        removes the WAL when the last connection closes)."""
+        if self._writer is not None and not self._closed:
+            self._identity.check()
 
     def close(self) -> None:
         if self._closed:
@@ -295,6 +304,7 @@ class SQLiteDatabase:
             self._seen = conn.execute("SELECT gen FROM memoryd_generation").fetchone()[0]
             changes.install(conn)
             schema = _schema_version(conn)
+            self._identity.remember()  # the file and its WAL, both there now
         except BaseException as exc:  # noqa: BLE001 - reported to open()
             if conn is not None:
                 conn.close()  # else its file stays open (a read-only mount stays busy)
@@ -323,6 +333,7 @@ class SQLiteDatabase:
                     changes.record(conn, gen, self._writer_id, everything=altered)
                     with self._catching_up:
                         self._unhooked.add(gen)
+                self._identity.check()  # a file deleted or replaced meanwhile: roll back, refuse
                 conn.execute("COMMIT")
                 self._commits += 1
                 self._committed.set()

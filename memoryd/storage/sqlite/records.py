@@ -576,6 +576,8 @@ class SQLiteRecordStore:
         return await self.db.truncate_wal()
 
     async def stats(self) -> dict[str, Any]:
+        self.db.check_file()  # /health: a store whose file is gone is down, whatever it still reads
+
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
             memories, current = conn.execute(
                 "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM memories"
