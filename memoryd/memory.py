@@ -39,7 +39,7 @@ from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went
 from memoryd.ingest.erase import erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
-from memoryd.ingest.inputs import check_int, check_metadata, check_query, clean_text
+from memoryd.ingest.inputs import check_int, check_query, update_inputs
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
@@ -434,19 +434,19 @@ class AsyncMemory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        merge_metadata: bool = False,
     ) -> UpdateResult:
-        """Change a memory's text and/or metadata; the old text stays in its history. Returns the
-        memory as it now is, ``UPDATE`` or ``NOOP``, and what the edit changed among the memories
-        the rules read in a turn (:class:`UpdateResult`)."""
-        if text is None and metadata is None:
-            raise InvalidInputError("give text or metadata to update", field="text")
-        if text is not None:
-            text = clean_text(text, "text", self.settings.limits)
-        new_meta = check_metadata(metadata) if metadata is not None else None
+        """Change a memory's text and/or metadata (``merge_metadata``: set the keys given and keep
+        the others, as mem0's PUT); the old text stays in its history. Returns the memory as it now
+        is, ``UPDATE`` or ``NOOP``, and what the edit changed among the memories the rules read in
+        a turn (:class:`UpdateResult`)."""
+        text, new_meta = update_inputs(text, metadata, self.settings.limits)
         scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
         first = await self.get(memory_id, **scope)
         async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
-            return await self._update(await self.get(memory_id, **scope), text, new_meta)
+            old = await self.get(memory_id, **scope)  # merged as it is now: no other update lost
+            merged = {**old.metadata, **new_meta} if merge_metadata and new_meta is not None else new_meta
+            return await self._update(old, text, merged)
 
     async def _update(self, old: MemoryRecord, text: str | None, new_meta: Meta) -> UpdateResult:
         now = utcnow()

@@ -23,6 +23,7 @@ __all__ = [
     "clean_text",
     "normalise_add",
     "normalise_messages",
+    "update_inputs",
 ]
 
 MODES = ("fast", "fine")
@@ -120,6 +121,14 @@ def clean_text(value: Any, field: str, limits: LimitsConfig) -> str:
             f"{field} has {len(value)} characters; the limit is {limits.max_message_chars}", field=field
         )
     return value
+
+
+def update_inputs(text: Any, metadata: Any, limits: LimitsConfig) -> tuple[str | None, dict[str, Any] | None]:
+    """An update's new text and new metadata, checked (None: unchanged; one at least is given)."""
+    if text is None and metadata is None:
+        raise InvalidInputError("give text or metadata to update", field="text")
+    clean = clean_text(text, "text", limits) if text is not None else None
+    return clean, check_metadata(metadata) if metadata is not None else None
 
 
 def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Message], list[Any]]:

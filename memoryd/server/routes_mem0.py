@@ -273,10 +273,7 @@ async def update(
 
     As mem0's, ``metadata`` is merged into the memory's: the keys given are set, the others kept
     (``PATCH /v1/memories/{id}`` replaces it whole)."""
-    metadata = body.metadata
-    if metadata is not None:
-        metadata = {**(await memory.get(memory_id, **scope.scope())).metadata, **metadata}
-    await memory.update(memory_id, body.text, metadata=metadata, **scope.scope())
+    await memory.update(memory_id, body.text, metadata=body.metadata, merge_metadata=True, **scope.scope())
     return {"message": "Memory updated successfully!"}
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
-from tests.api.conftest import add, count, error_of
+from tests.api.conftest import Running, add, count, error_of
 
 ITEM_KEYS = {"id", "memory", "hash", "metadata", "score", "created_at", "updated_at"}
 HISTORY_KEYS = {
@@ -243,3 +245,21 @@ def test_mem0_update_merges_metadata_as_mem0_does(client: httpx.Client) -> None:
     assert client.patch(f"/v1/memories/{mid}", json={"metadata": {"n": 5}}).status_code == 200
     assert client.get(f"/memories/{mid}").json()["metadata"] == {"n": 5}
     assert error_of(client.put("/memories/nope", json={"metadata": {"a": 1}}), 404)["field"] == "memory_id"
+
+
+def test_mem0_updates_of_other_keys_at_once_all_land(server: Running) -> None:
+    """Each PUT read the metadata, then wrote it back with its key: concurrent PUTs of other keys
+    of one memory each wrote over the others' (one key left of twelve). The merge now happens
+    under the memory owner's write lock."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        mid = add(http, "the sky is blue", metadata={"color": "blue"})[0]["id"]
+
+    async def put_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            puts = [http.put(f"/memories/{mid}", json={"metadata": {f"k{i}": i}}) for i in range(12)]
+            return [r.status_code for r in await asyncio.gather(*puts)]
+
+    assert asyncio.run(put_all()) == [200] * 12
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        metadata = http.get(f"/memories/{mid}").json()["metadata"]
+    assert metadata == {"color": "blue", **{f"k{i}": i for i in range(12)}}
