@@ -8,7 +8,8 @@ others may go on writing meanwhile; a vector index or graph in another engine is
 read as it is at that moment: see below). The heat this process counted but has not written yet is
 written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
-renamed at the end); a path that cannot be written (a directory, no permission)
+renamed at the end), readable by its owner only (``0600``, in new folders ``0700``: it holds
+every memory, as the store does); a path that cannot be written (a directory, no permission)
 is an :class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left behind.
 
 A memory this memoryd cannot read (a newer version's kind, a damaged time: ``memoryd check``
@@ -161,8 +162,11 @@ async def _to_path(job: _Job, path: Path) -> None:
     created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     partial = path.with_name(path.name + ".partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8", newline="\n") as out:
+        for directory in reversed(created):  # the owner's only, as the store's own (README: Security)
+            directory.mkdir(mode=0o700, exist_ok=True)
+        partial.unlink(missing_ok=True)  # a crashed export's: made again, with the mode below
+        fd = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with open(fd, "w", encoding="utf-8", newline="\n") as out:
             await _write(job, out)
             out.flush()
             os.fsync(out.fileno())

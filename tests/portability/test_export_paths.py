@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,3 +58,28 @@ def test_export_onto_the_store_or_the_key_file_is_refused(tmp_path: Path, cli: C
     backup = tmp_path / "backup.jsonl"  # an earlier export is still overwritten, as before
     assert cli(store, "export", str(backup)).exit_code == 0
     assert cli(store, "export", str(backup)).exit_code == 0 and backup.read_text().startswith('{"type":"header"')
+
+
+def test_an_export_is_readable_by_its_owner_only(tmp_path: Path, cli: Cli) -> None:
+    """An export holds every memory, as the store does: it was written 0644 (readable by every
+    account on a shared machine) and its new folders 0755, while the store is 0600 in 0700."""
+    store = tmp_path / "store.db"
+    assert cli(store, "add", "My bank PIN is 4921", "-u", "ana").exit_code == 0
+    old_umask = os.umask(0o022)
+    try:
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o755)
+        flat, nested = shared / "backup.jsonl", shared / "sub" / "dir" / "backup.jsonl"
+        stale = tmp_path / "again.jsonl.partial"  # a crashed export's leftover, world-readable
+        stale.write_text("old")
+        stale.chmod(0o644)
+        for path in (flat, nested, tmp_path / "again.jsonl"):
+            assert cli(store, "export", str(path)).exit_code == 0
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            assert "4921" in path.read_text()
+        for folder in (shared / "sub", shared / "sub" / "dir"):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # an existing folder keeps its mode
+    finally:
+        os.umask(old_umask)
