@@ -31,6 +31,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from memoryd import __version__
 from memoryd.config import Settings
@@ -39,6 +40,8 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server.access import PipelineView, memory_for, principal_of
 from memoryd.server.auth import TENANT_HEADER, Authenticator, Local
+from memoryd.server.responses import answers
+from memoryd.server.responses_health import HealthReply, LiveReply, ReadyReply
 from memoryd.tenancy import Tenants
 
 __all__ = [
@@ -129,9 +132,10 @@ async def _report(state: ServerState) -> dict[str, Any]:
                 report = _with_gateway(report, state.gateway.health())
             return report
     except TimeoutError:
-        return {"status": "unavailable", "reason": f"storage did not answer within {PROBE_TIMEOUT_S} s"}
+        reason = f"storage did not answer within {PROBE_TIMEOUT_S} s"
     except Exception as exc:  # noqa: BLE001 - a probe reports failures, it does not raise them
-        return {"status": "unavailable", "reason": f"health check failed: {type(exc).__name__}"}
+        reason = f"health check failed: {type(exc).__name__}"
+    return {"status": "unavailable", "reason": reason, "checks": {}}
 
 
 async def _with_pipeline(report: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
@@ -191,12 +195,12 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "A dependency the service needs is down (the body says which and why)"}
-}
+def _unavailable(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {503: {"description": "A dependency the service needs is down (the body says which and why)",
+                  "model": model}}  # fmt: skip
 
 
-@router.get("", summary="Health report", responses=_UNAVAILABLE)
+@router.get("", summary="Health report", **answers(HealthReply, more=_unavailable(HealthReply)))
 async def health(request: Request) -> JSONResponse:
     """Each dependency's state. 200 when the service can serve (``ok``, or ``degraded``), 503 otherwise.
 
@@ -210,13 +214,13 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(report, status_code=503 if report["status"] == "unavailable" else 200)
 
 
-@router.get("/live", summary="Liveness probe")
+@router.get("/live", summary="Liveness probe", **answers(LiveReply))
 async def live() -> dict[str, str]:
     """The process is up and serving HTTP. Touches nothing else."""
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness probe", responses=_UNAVAILABLE)
+@router.get("/ready", summary="Readiness probe", **answers(ReadyReply, more=_unavailable(ReadyReply)))
 async def ready(request: Request) -> JSONResponse:
     """200 once the memory is open and storage answers; 503 before, during shutdown, or on failure."""
     report = await _report(state_of(request))
