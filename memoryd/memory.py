@@ -51,6 +51,7 @@ from memoryd.ingest.rules import (
     reopen_profile,
     settle_profile,
 )
+from memoryd.ingest.stale import stale
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
 from memoryd.models import (
@@ -345,12 +346,9 @@ class AsyncMemory:
         the background: what it stores commits under the owner's write lock."""
 
         async def commit(changes: ChangeSet, _: LLMUsage) -> GraphDiff:
-            async with self._writing.of(episodes[0].scope):
-                # The LLM read these turns without a lock: one deleted or edited meanwhile must not
-                # come back as what was distilled from it. Refused whole, retried on a later write.
-                now = await self.storage.records.get_many([e.id for e in episodes])
-                if any(e.id not in now or now[e.id].hash != e.hash for e in episodes):
-                    raise StaleWriteError("a turn was deleted or edited while the LLM read it")
+            async with self._writing.of(episodes[0].scope):  # read without it: refused if stale
+                if (why := await stale(self.storage.records, episodes, changes, now)) is not None:
+                    raise StaleWriteError(why)  # retried on a later write, from fresh reads
                 return await self.storage.commit(changes)
 
         rules, fine, now = self._rule_memories, self._fine, utcnow()
