@@ -136,7 +136,7 @@ class Memory:
     def delete_user(self, user_id: str) -> int:
         return self._run(self._async.delete_user(user_id))
 
-    def tree(self, user_id: str, **kwargs: Any) -> dict[str, Any]:
+    def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._run(self._async.tree(user_id, **kwargs))
 
     def health(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
+from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
 from memoryd.ingest.erase import erase_scope
@@ -715,16 +716,15 @@ class AsyncMemory:
         await self._ready()
         return await list_owners(self.storage.records, self.tiers, _scope(user_id, None, None))
 
-    async def tree(self, user_id: str, *, agent_id: str | None = None, episodes: int = 20) -> dict[str, Any]:
-        """The memory tree of one owner (``user_id``, and ``agent_id`` exactly as listed by
-        :meth:`users`): topics containing segments containing facts and episodes, with ids,
-        labels, counts, heat and tier, plus the short-term turns and every long-term memory.
-        ``episodes``: turns shown per segment and session. See :mod:`memoryd.hierarchy.tree`."""
-        if not isinstance(user_id, str) or not user_id.strip():
-            raise InvalidInputError("user_id must be a non-empty string", field="user_id")
-        check_int("episodes", episodes, 0, 10_000)
+    async def tree(
+        self, user_id: str | None = None, *, agent_id: str | None = None, episodes: int = 20
+    ) -> dict[str, Any]:
+        """The memory tree of one owner as :meth:`users` lists it (``user_id`` None: an agent's own
+        memories; nothing stored: NotFoundError): topics > segments > facts and episodes, short-term
+        turns, long-term memories. See :mod:`memoryd.hierarchy.tree` and ``tree_owner``."""
+        owner = tree_owner(user_id, agent_id, episodes)
         await self._ready()
-        return await self.tiers.tree(owner_scope(_scope(user_id, agent_id, None)), episodes=episodes)
+        return await self.tiers.tree(owner, episodes=episodes)
 
     async def delete_user(self, user_id: str) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current

@@ -100,7 +100,10 @@ class UserBoundMemory:
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
         return await self._memory.delete_user(user_id)
 
-    async def tree(self, user_id: str, **kwargs: Any) -> dict[str, Any]:
+    async def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        if user_id is None:  # an agent's own memories belong to no user, so not to the key's
+            message = "an agent's own memories (no user) are not this API key's (bound to its own user)"
+            raise NotFoundError(message, field="agent_id")
         if user_id != self.user_id:
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
         return await self._memory.tree(user_id, **kwargs)

@@ -335,17 +335,21 @@ def context(
 @app.command()
 def tree(
     ctx: typer.Context,
-    user_id: Annotated[str, typer.Option("--user-id", "-u", help="Whose memory tree.")],
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", "-u", help="The user; leave out for an agent's own memories.")
+    ] = None,
     agent_id: Annotated[
         str | None, typer.Option("--agent-id", "-a", help="The agent, as `GET /v1/users` lists it.")
     ] = None,
     episodes: Annotated[int, typer.Option(min=0, help="Turns shown per segment and session.")] = 5,
     json_out: JsonOpt = False,
 ) -> None:
-    """The memory tree of one user: topics, segments, facts and turns.
+    """The memory tree of one owner: topics, segments, facts and turns.
 
-    Topics > segments (mid-term, with heat) > facts and episodes, the short-term turns of each
-    session, and the long-term memories."""
+    The owner as `GET /v1/users` lists it: `-u USER`, `-u USER -a AGENT`, or `-a AGENT` alone for
+    the agent's own memories (of no user). Topics > segments (mid-term, with heat) > facts and
+    episodes, the short-term turns of each session, and the long-term memories. An owner with
+    nothing stored is an error naming the option."""
     state = CliState.of(ctx, json_out)
     doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, episodes=episodes))
     counts = doc["counts"]
@@ -358,7 +362,7 @@ def tree(
 
 
 def _tree_view(doc: dict[str, Any]) -> RichTree:
-    who = doc["user_id"] + (f" / {doc['agent_id']}" if doc["agent_id"] else "")
+    who = " / ".join(x for x in (doc["user_id"] or "(no user)", doc["agent_id"]) if x)
     root = RichTree(Text(f"memory of {who}", style="bold"))
     short = root.add(Text("short-term", style="bold cyan"))
     for session in doc["short_term"]:

@@ -46,6 +46,7 @@ from memoryd.hierarchy.keywords import words
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, NewTurn, Segment, SessionInfo, TierChanges
 from memoryd.hierarchy.planner import Plan, overflow, plan_write
 from memoryd.hierarchy.tree import build_tree
+from memoryd.hierarchy.tree_owner import nobody, owner_memories
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
@@ -60,7 +61,6 @@ Process = Callable[[list[MemoryRecord]], Awaitable[int]]
 
 
 _log = logging.getLogger("memoryd.hierarchy")
-_SCAN_PAGE = 5000
 
 
 FLUSH_AFTER_S = 30.0  # the longest a retrieval count waits in memory while searches go on
@@ -360,20 +360,16 @@ class Tiers:
 
     # -- reading and forgetting ----------------------------------------------
     async def tree(self, owner: Scope, *, episodes: int) -> dict[str, Any]:
-        """The owner's memory tree (see :func:`memoryd.hierarchy.tree.build_tree`)."""
+        """The owner's memory tree (see :func:`memoryd.hierarchy.tree.build_tree`); NotFoundError
+        naming the field when the owner has nothing stored (:mod:`memoryd.hierarchy.tree_owner`)."""
         store = self.store
         if store is not None:
             await self.flush()
         segments = await store.segments(owner, evicted=True) if store is not None else []
         turns = await store.turns(owner=owner) if store is not None else []
-        memories: list[MemoryRecord] = []
-        offset = 0
-        while True:
-            page = await self.storage.records.page(owner, None, limit=_SCAN_PAGE, offset=offset)
-            memories += [m for m in page.items if owner_scope(m.scope) == owner]
-            offset += len(page.items)
-            if len(page.items) < _SCAN_PAGE or offset >= page.total:
-                break
+        memories = await owner_memories(self.storage.records, owner)
+        if not (memories or turns or segments):
+            raise await nobody(self.storage.records, store, owner)
         return build_tree(
             owner=owner, segments=segments, turns=turns, memories=memories, now=self._now(),
             config=self.config, episodes=episodes, enabled=store is not None,

@@ -1,5 +1,6 @@
-"""The success bodies of ``GET /v1/users`` and ``GET /v1/users/{user_id}/tree``, for the schema
-(see :mod:`memoryd.server.responses`; the tree is built by :mod:`memoryd.hierarchy.tree`)."""
+"""The success bodies of ``GET /v1/users`` and of the tree routes (``GET /v1/users/{user_id}/tree``,
+``GET /v1/agents/{agent_id}/tree``), for the schema (see :mod:`memoryd.server.responses`; the tree
+is built by :mod:`memoryd.hierarchy.tree`)."""
 
 from __future__ import annotations
 

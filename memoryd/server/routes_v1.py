@@ -275,13 +275,33 @@ async def delete_user(
     return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
 
 
-@router.get("/users/{user_id}/tree", summary="A user's memory tree", **answers(TreeReply))
+_Episodes = Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")]
+_NO_OWNER: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Nothing stored for this owner; `field` names which id"},
+}
+
+
+@router.get("/users/{user_id}/tree", summary="A user's memory tree", **answers(TreeReply, more=_NO_OWNER))
 async def tree(
     user_id: UserId,
     memory: MemoryDep,
     agent_id: Annotated[str | None, Query(description="The agent, as GET /v1/users lists it.")] = None,
-    episodes: Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")] = 20,
+    episodes: _Episodes = 20,
 ) -> dict[str, Any]:
     """Topics containing segments (mid-term, with heat and tier) containing facts and episodes,
-    the short-term turns of each session, and every long-term memory, with ids and counts."""
+    the short-term turns of each session, and every long-term memory, with ids and counts; 404
+    when the owner has nothing stored."""
     return await memory.tree(user_id, agent_id=agent_id, episodes=episodes)
+
+
+@router.get(
+    "/agents/{agent_id}/tree", summary="An agent's own memory tree", **answers(TreeReply, more=_NO_OWNER)
+)
+async def agent_tree(
+    agent_id: Annotated[str, Path(description="The agent, as GET /v1/users lists it with no user.")],
+    memory: MemoryDep,
+    episodes: _Episodes = 20,
+) -> dict[str, Any]:
+    """The tree of the memories an agent holds of no user (added with `agent_id` and no
+    `user_id`; `GET /v1/users` lists them with `user_id` null), as the user route gives one."""
+    return await memory.tree(None, agent_id=agent_id, episodes=episodes)

@@ -104,7 +104,11 @@ def test_v1_answers_match_their_schema(served: httpx.Client) -> None:
     assert owner["user_id"] == "ana" and owner["tiers"]["mid_term_turns"] > 0
     tree = check(c.get("/v1/users/ana/tree"), "/v1/users/{user_id}/tree")
     assert tree["topics"] and tree["short_term"] and tree["long_term"]["profile"]
-    assert check(c.get("/v1/users/nobody/tree"), "/v1/users/{user_id}/tree")["counts"]["episodes"] == 0
+    assert c.get("/v1/users/nobody/tree").json()["error"]["field"] == "user_id"  # 404: nothing stored
+    bot = {"messages": "Remember to greet users politely", "agent_id": "bot7", "run_id": "b1"}
+    check(c.post("/v1/memories", json=bot), "/v1/memories")
+    agent_tree = check(c.get("/v1/agents/bot7/tree"), "/v1/agents/{agent_id}/tree")
+    assert (agent_tree["user_id"], agent_tree["agent_id"], agent_tree["counts"]["episodes"]) == (None, "bot7", 1)
 
     olives = ids[-1]  # its preference goes with it
     gone = check(c.delete(f"/v1/memories/{olives}"), "/v1/memories/{memory_id}")
