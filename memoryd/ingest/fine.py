@@ -36,7 +36,7 @@ from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
 from memoryd.ingest.represent import EpisodeIndex, Represent
-from memoryd.ingest.rules import settle_profile
+from memoryd.ingest.rules import SINGLE_VALUED, settle_profile
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,
@@ -77,6 +77,7 @@ class _Fact:
     vector: np.ndarray
     memory_id: str | None = None  # the memory that now holds it (for relations)
     owner: Scope | None = None  # that memory's scope: its relations are its owner's (shared or an agent's)
+    retext: bool = False  # its text is no longer the one ``vector`` was computed for
 
 
 @dataclass
@@ -84,6 +85,27 @@ class _Work:
     changes: ChangeSet = field(default_factory=ChangeSet)
     results: list[AddResult] = field(default_factory=list)
     reembed: list[int] = field(default_factory=list)  # upserts whose merged text needs a vector
+
+    def current(self, memory: MemoryRecord) -> MemoryRecord:
+        """``memory`` as this add has changed it so far (a NOOP's new source, ...)."""
+        return next((u.memory for u in self.changes.upserts if u.memory.id == memory.id), memory)
+
+    def stage(self, stored: StoredMemory) -> int:
+        """Upsert ``stored``, replacing what this add staged for the same memory (built on it with
+        :meth:`current`; its vector and terms kept unless given): one upsert per memory, else the
+        last would win at the commit and undo the others. Its position in the upserts."""
+        upserts = self.changes.upserts
+        at = next((i for i, u in enumerate(upserts) if u.memory.id == stored.memory.id), None)
+        if at is None:
+            upserts.append(stored)
+            return len(upserts) - 1
+        before = upserts[at]
+        upserts[at] = replace(
+            stored,
+            vector=stored.vector if stored.vector is not None else before.vector,
+            terms=stored.terms if stored.terms is not None else before.terms,
+        )
+        return at
 
 
 class FineIngestor:
@@ -143,6 +165,7 @@ class FineIngestor:
                     settled = settle_profile(self.storage.records, work.changes, work.results, now, actor)
                     work.results = await settled
                 self._relations(extraction, facts, data, now, work, [mid for mid, _ in fresh])
+                _one_upsert_each(work.changes)
             except MemorydError:
                 raise  # a store or embedder that is down: an honest error, nothing half-written
             except Exception as exc:  # a defect on some odd LLM output must not cost the messages
@@ -170,6 +193,7 @@ class FineIngestor:
         facts: list[Any] = []
         relations: list[Any] = []
         failed: list[str] = []
+        capped = 0  # facts past max_facts, of every window
         windows = _windows(new, self.config.max_prompt_chars)
         for start, part in windows:
             got = await self._extract_window(part, context, now, usage)
@@ -178,6 +202,7 @@ class FineIngestor:
                 failed.append(where + got)
                 continue
             kept, offset = got.facts[: self.config.max_facts], len(facts)
+            capped += len(got.facts) - len(kept)
             facts += [f.model_copy(update={"sources": [s + start for s in f.sources]}) for f in kept]
             for r in got.relations:
                 fact = r.fact + offset if r.fact is not None and r.fact < len(kept) else None
@@ -187,6 +212,19 @@ class FineIngestor:
             return None
         if failed:
             usage.fell_short("extraction failed for part of the add: " + "; ".join(failed))
+        # What is left out past a cap is said, and the turns stay due, as for an answer cut short
+        left = "(every message is stored; the turns are left for the hierarchy to extract again)"
+        if capped:
+            usage.fell_short(
+                f"{capped} extracted facts past fine.max_facts ({self.config.max_facts} per call) "
+                f"were left out {left}"
+            )
+        if len(relations) > self.config.max_relations:
+            usage.fell_short(
+                f"{len(relations) - self.config.max_relations} extracted relations past "
+                f"fine.max_relations ({self.config.max_relations}) were left out {left}"
+            )
+            relations = relations[: self.config.max_relations]
         return Extraction(facts=facts, relations=relations)
 
     async def _extract_window(
@@ -250,16 +288,10 @@ class FineIngestor:
         fact.memory_id, fact.owner = target.id, target.scope
         work.changes.history.append(HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now))
         work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
-        upserts = work.changes.upserts
-        staged = next((i for i, u in enumerate(upserts) if u.memory.id == target.id), None)
-        base = upserts[staged].memory if staged is not None else target
+        base = work.current(target)
         sources = tuple(dict.fromkeys([*base.source_ids, *fact.sources]))
-        if sources == base.source_ids:
-            return
-        if staged is None:
-            upserts.append(StoredMemory(base.with_changes(source_ids=sources), existing=True))
-        else:
-            upserts[staged] = replace(upserts[staged], memory=base.with_changes(source_ids=sources))
+        if sources != base.source_ids:
+            work.stage(StoredMemory(base.with_changes(source_ids=sources), existing=True))
 
     # -- step 2: reconciliation ---------------------------------------------
     async def _similar(self, facts: list[_Fact], scope: Scope) -> list[MemoryRecord]:
@@ -316,12 +348,20 @@ class FineIngestor:
                 usage.record(out)
                 raw = out.value
                 note = f"reconciliation output unusable ({out.error}); added as new"
+                if out.truncated:
+                    usage.fell_short("the reconciliation answer stopped at the model's token limit")
             except BackendUnavailableError as exc:
                 usage.calls += int(exc.details.get("calls", 0))
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
             if raw is None:  # facts added as new, unreconciled: said so, and the turns stay due
                 usage.fell_short(note)
             decisions = decide(raw, len(pending), len(existing), fallback=note)
+            unsettled = sum(d.unsettled for d in decisions)
+            if raw is not None and unsettled:  # added as new, unreconciled: said, and the turns stay due
+                usage.fell_short(
+                    f"reconciliation gave no usable decision for {unsettled} of {len(pending)} new facts; "
+                    "added as new (the turns are left for the hierarchy to reconcile again)"
+                )
         for decision in decisions:
             self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
         if work.reembed:  # merged texts of UPDATEs, in one batch
@@ -348,22 +388,31 @@ class FineIngestor:
         if d.event == "NOOP" and target is not None:
             self._restated(target, fact, actor, now, work)
             return
+        if d.event == "UPDATE" and target is not None and d.text and _single_valued(target):
+            # A name, home or workplace has one value at a time: a new one is a new period (the old
+            # one holds until it, for as_of), not a rewrite of the past. The memory keeps its kind.
+            fact.retext = fact.retext or d.text != fact.text
+            fact.text, fact.kind = d.text, target.kind
+            fact.meta = {**fact.meta, "attribute": target.metadata["attribute"]}
+            d = replace(d, event="SUPERSEDE", text=None)
         if d.event == "UPDATE" and target is not None and d.text:
-            merged = target.with_changes(
+            base = work.current(target)  # with what this add staged already (a NOOP's new source)
+            merged = base.with_changes(
                 text=d.text,
                 hash=content_hash(d.text),
                 updated_at=now,
-                source_ids=tuple(dict.fromkeys([*target.source_ids, *fact.sources])),
+                source_ids=tuple(dict.fromkeys([*base.source_ids, *fact.sources])),
             )
             terms = self.represent.terms(merged)
-            work.changes.upserts.append(StoredMemory(merged, None, terms, existing=True))
+            at = work.stage(StoredMemory(merged, None, terms, existing=True))
             work.changes.history.append(
                 HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
             )
             fact.memory_id, fact.owner = target.id, target.scope
             fact.text, fact.kind = d.text, target.kind  # the memory keeps its kind
             work.results.append(_result(Event.UPDATE, fact, target.id, None, previous=target.text))
-            work.reembed.append(len(work.changes.upserts) - 1)
+            if at not in work.reembed:
+                work.reembed.append(at)
             return
         if d.event in ("SUPERSEDE", "DELETE") and target is not None and when < target.valid_from:
             # The new fact was said before the target became true (history added late): the
@@ -383,8 +432,8 @@ class FineIngestor:
             if when == target.valid_from:  # said at the same instant: this one is the later word, and
                 when += timedelta(microseconds=1)  # both validity intervals stay non-empty
             ends = when
-            closed = target.with_changes(valid_to=ends, updated_at=now)
-            work.changes.upserts.append(StoredMemory(closed, existing=True))
+            closed = work.current(target).with_changes(valid_to=ends, updated_at=now)
+            work.stage(StoredMemory(closed, existing=True))
             work.changes.graph_close_memories.append(target.id)
             event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
             work.changes.history.append(
@@ -434,6 +483,8 @@ class FineIngestor:
             memory = memory.with_changes(valid_to=valid_to)
         fact.memory_id, fact.owner = memory.id, memory.scope
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
+        if fact.retext:
+            work.reembed.append(len(work.changes.upserts) - 1)
         details = {"valid_to": valid_to.isoformat()} if valid_to is not None else {}
         added = HistoryDraft.of(memory, Event.ADD, None, memory.text, actor, now, **details)
         work.changes.history.append(added)
@@ -457,7 +508,8 @@ class FineIngestor:
         first = facts[0].sources if facts and facts[0].sources else episodes
         fallback = first[0] if first else None
         said = next((t for t in data.times if t is not None), None) or now
-        for rel in extraction.relations[: self.config.max_relations]:
+        stored_as = {u.memory.id: u.memory.scope for u in work.changes.upserts}  # a home made shared, say
+        for rel in extraction.relations:  # capped at max_relations (_extract)
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
             if rel.fact is None:  # the fact naming both ends as words ("Al" is not in "Alice")
                 ends = [re.compile(rf"(?<!\w){re.escape(e)}(?!\w)", re.I) for e in (rel.source, rel.target)]
@@ -468,6 +520,7 @@ class FineIngestor:
                 continue
             # the owner of the memory asserting it: a shared fact's relation is every agent's
             owner = fact.owner if fact is not None and fact.owner is not None else scope
+            owner = stored_as.get(memory_id, owner) if fact is not None else owner
             work.changes.graph_add.append(
                 RelationDraft(
                     source=rel.source,
@@ -480,6 +533,21 @@ class FineIngestor:
                     valid_from=(fact.when if fact is not None else None) or said,
                 )
             )
+
+
+def _one_upsert_each(changes: ChangeSet) -> None:
+    """Two upserts of one memory in a change set: the last would silently undo the other at the
+    commit (a NOOP's new source lost to an UPDATE). A defect, raised rather than committed."""
+    seen: set[str] = set()
+    for u in changes.upserts:
+        if u.memory.id in seen:
+            raise RuntimeError(f"two changes of memory {u.memory.id} staged in one add")
+        seen.add(u.memory.id)
+
+
+def _single_valued(m: MemoryRecord) -> bool:
+    """A profile entry of an attribute a person has one of at a time (name, home, workplace)."""
+    return m.kind is MemoryKind.PROFILE and m.metadata.get("attribute") in SINGLE_VALUED
 
 
 def _windows(new: list[NewMessage], max_chars: int) -> list[tuple[int, list[NewMessage]]]:

@@ -3,7 +3,10 @@
 One batched LLM call for all new facts of an ``add``. The model sees the
 existing memories and the new facts under short integer handles, never their
 ids, so it cannot invent or mistype one; every decision it returns is checked
-and anything unusable falls back to the safe choice, ADD (nothing is lost).
+and anything unusable falls back to the safe choice, ADD (nothing is lost). An
+answer with no usable decision at all is asked again; a fact still left without
+one is added as new and marked ``unsettled`` (the caller says so, and leaves the
+turn due for another pass).
 
 Outcomes, per new fact:
 
@@ -28,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from memoryd.ingest.extract import fact_text, valid_items
 from memoryd.models import MemoryRecord
 
-__all__ = ["Decision", "Reconciliation", "decide", "reconcile_messages"]
+__all__ = ["NO_DECISION", "Decision", "Reconciliation", "decide", "reconcile_messages"]
 
 Outcome = Literal["ADD", "UPDATE", "SUPERSEDE", "NOOP", "DELETE"]
 
@@ -98,8 +101,21 @@ class Reconciliation(BaseModel):
     @field_validator("decisions", mode="before")
     @classmethod
     def _decisions(cls, value: Any) -> Any:
-        # An unusable item is dropped (its fact then defaults to ADD), not the whole answer.
-        return valid_items(value, _RawDecision) if isinstance(value, list) else value
+        """An unusable item is dropped (its fact then defaults to ADD), not the whole answer; an
+        answer with no usable item (none, or all keyed wrongly) is refused, so it is asked again:
+        there is always at least one new fact to decide on."""
+        if not isinstance(value, list):
+            return value
+        kept = valid_items(value, _RawDecision)
+        if not kept:
+            raise ValueError(
+                "no decision has the shape asked for: one object per new fact, "
+                '{"fact": int, "event": str, "target": int | null, "text": str | null}'
+            )
+        return kept
+
+
+NO_DECISION = "no decision returned"
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,9 @@ class Decision:
     target: int | None = None
     text: str | None = None
     note: str | None = None  # why a model decision was overridden
+    # ADD because the model gave no usable decision for the fact: it may contradict or repeat a
+    # memory the model was shown, so the add says so and its turns stay due for another pass
+    unsettled: bool = False
 
 
 def reconcile_messages(existing: Sequence[MemoryRecord], facts: Sequence[str]) -> list[dict[str, str]]:
@@ -134,14 +153,15 @@ def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallbac
         if d.event == "ADD":
             chosen[d.fact] = Decision(d.fact, "ADD")
         elif d.target is None or not 0 <= d.target < n_existing:
-            chosen[d.fact] = Decision(d.fact, "ADD", note=f"{d.event} named no valid existing memory")
+            note = f"{d.event} named no valid existing memory"
+            chosen[d.fact] = Decision(d.fact, "ADD", note=note, unsettled=True)
         elif d.event == "UPDATE" and not d.text:
             chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without a usable text")
         else:
             chosen[d.fact] = Decision(d.fact, d.event, d.target, d.text if d.event == "UPDATE" else None)
     for i in range(n_facts):
         if i not in chosen:
-            chosen[i] = Decision(i, "ADD", note=fallback if raw is None else "no decision returned")
+            chosen[i] = Decision(i, "ADD", note=fallback if raw is None else NO_DECISION, unsettled=True)
     # Two facts must not rewrite the same memory: the first claim wins, later ones ADD.
     claimed: set[int] = set()
     out: list[Decision] = []
