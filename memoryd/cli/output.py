@@ -40,6 +40,7 @@ from memoryd.retrieval.related import SearchResults
 
 __all__ = [
     "CliState",
+    "Interrupted",
     "Output",
     "add_table",
     "checks_table",
@@ -222,9 +223,22 @@ def health_check_exit() -> Iterator[None]:
         raise typer.Exit(0 if exc.exit_code == 0 else 1) from None
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped a command part way through work it had partly done: ``report`` says how
+    far it got, ``document`` is what it had done (``--json`` prints it). Raised by the command's
+    own code once what it started is finished, so the report is true; exit status 130 as for
+    any interrupt."""
+
+    def __init__(self, report: str, document: Mapping[str, Any] | None = None) -> None:
+        super().__init__(report)
+        self.report = report
+        self.document = document
+
+
 @contextmanager
 def errors_to_exit(output: Output) -> Iterator[None]:
-    """Expected errors become one red line and an exit code; never a traceback."""
+    """Expected errors become one red line and an exit code; never a traceback. An interrupt
+    exits 130, saying what was done before it when the command knows (:class:`Interrupted`)."""
     try:
         yield
     except ConfigError as exc:
@@ -233,6 +247,11 @@ def errors_to_exit(output: Output) -> Iterator[None]:
     except MemorydError as exc:
         output.error(exc)
         raise typer.Exit(1) from None
+    except Interrupted as exc:
+        output.err.print(f"[yellow]interrupted:[/yellow] {escape(exc.report)}", soft_wrap=True)
+        if output.json_mode:
+            output.json({**(exc.document or {}), "interrupted": True})
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
         output.note("[yellow]interrupted[/yellow]")
         raise typer.Exit(130) from None
