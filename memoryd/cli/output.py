@@ -281,10 +281,12 @@ def require_store(settings: Settings, base: Settings | None = None) -> None:
     cfg = settings.storage
     if cfg.records == "sqlite" and not Path(cfg.path).exists():
         if base is not None and Path(base.storage.path) != Path(cfg.path):  # --tenant chose it
-            folder = Path(cfg.path).parent
+            # The folder is the tenant's name, with a suffix after a dot when it has capitals
+            # (memoryd/tenant_folders.py; a tenant name has no dot): "ACME.f" is the tenant ACME.
+            tenant = Path(cfg.path).parent.name.partition(".")[0]
             raise NotFoundError(
-                f"no store for the tenant {folder.name!r} (no {cfg.path}): check the name (the tenants "
-                f"with a store are the folders of {folder.parent}); `memoryd add` with --tenant creates one",
+                f"no store for the tenant {tenant!r} yet (no {cfg.path}): check the name (tenant names "
+                f"are case-sensitive); `memoryd --tenant {tenant} add` creates the tenant's store",
                 field="tenant",
             )
         raise NotFoundError(
