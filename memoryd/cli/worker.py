@@ -151,6 +151,9 @@ def worker(
         out.emit(report, _workers_table(report["workers"]), summary)
         raise typer.Exit(0 if report["ok"] else 1)
     settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
+    with errors_to_exit(out):  # a missing extra is one error line, before the worker says it runs
+        resolve("queue", settings.pipeline.backend)
+        resolve("embedder", settings.embedder.provider)
     if not settings.pipeline.enabled:
         out.note("[yellow]note:[/yellow] pipeline.enabled is off, so the server does not queue adds")
     _log_to_stderr(settings.server.log_level)
