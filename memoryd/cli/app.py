@@ -204,7 +204,9 @@ def add(
     Prints one result per item (ADD or NOOP),
     and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE), with the LLM
     calls and, if the LLM failed, why only the messages were stored. Every message is checked
-    before the first batch is written; a batch that fails later says what the earlier ones stored."""
+    before the first batch is written; a batch that fails later says what the earlier ones stored,
+    and so does Ctrl-C, once the batch being written is in (Ctrl-C again: at once; --json then
+    prints the results so far with "stored", "interrupted" and "maybe_stored")."""
     state = CliState.of(ctx, json_out)
     scope = _scope(user_id, agent_id, run_id)
     settings = state.require_settings()
