@@ -87,10 +87,14 @@ async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryReco
 
 async def stated_only_among(records: Any, owner: Scope, gone: set[str]) -> list[MemoryRecord]:
     """The rule memories of ``owner`` that only turns among ``gone`` (ids of memories deleted
-    together) stated, themselves not among them."""
-    from memoryd.filters import parse_filter
+    together) stated, themselves not among them; of an agent of a user, the user's shared ones
+    too (a home that replaced a shared one is stored shared, :func:`~memoryd.ingest.rules.settle_profile`)."""
+    from memoryd.filters import And, parse_filter
 
     rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
+    if owner.user_id is not None and owner.agent_id is not None:
+        owner, theirs = agent_view(owner.user_id, owner.agent_id)
+        rule_made = theirs if rule_made is None else And((rule_made, theirs))
     ids = await records.select_ids(owner, rule_made, include_expired=True, cap=10_000)
     found = [
         m for m in (await records.get_many([i for i in ids if i not in gone])).values()

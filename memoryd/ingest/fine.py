@@ -508,6 +508,7 @@ class FineIngestor:
         first = facts[0].sources if facts and facts[0].sources else episodes
         fallback = first[0] if first else None
         said = next((t for t in data.times if t is not None), None) or now
+        stored_as = {u.memory.id: u.memory.scope for u in work.changes.upserts}  # a home made shared, say
         for rel in extraction.relations:  # capped at max_relations (_extract)
             fact = facts[rel.fact] if rel.fact is not None and rel.fact < len(facts) else None
             if rel.fact is None:  # the fact naming both ends as words ("Al" is not in "Alice")
@@ -519,6 +520,7 @@ class FineIngestor:
                 continue
             # the owner of the memory asserting it: a shared fact's relation is every agent's
             owner = fact.owner if fact is not None and fact.owner is not None else scope
+            owner = stored_as.get(memory_id, owner) if fact is not None else owner
             work.changes.graph_add.append(
                 RelationDraft(
                     source=rel.source,

@@ -369,7 +369,7 @@ def draft_rule_memories(
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
 SINGLE_VALUED = ("name", "location", "work")
-Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute): one timeline
+Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute): one owner's timeline
 
 
 def _home(m: MemoryRecord) -> Home | None:
@@ -380,12 +380,31 @@ def _home(m: MemoryRecord) -> Home | None:
     return None
 
 
+def _readers(home: Home) -> Home:
+    """The timelines ``home`` shares readers with, as one key: every agent of a user reads the
+    user's shared memories (no ``agent_id``) beside its own (:func:`agent_view`), so a user's
+    are grouped by (user, attribute); an agent with no user has its own."""
+    user_id, agent_id, attribute = home
+    return home if user_id is None else (user_id, None, attribute)
+
+
+def _sees(agent_id: str | None, m: MemoryRecord) -> bool:
+    """Whether what ``agent_id`` (None: no agent) reads of its user holds ``m``: the user's shared
+    memories and the agent's own, never another agent's."""
+    return m.agent_id is None or m.agent_id == agent_id
+
+
 async def _stored_on(records: Any, home: Home, scope: Scope, leaving: set[str]) -> dict[str, MemoryRecord]:
-    """The stored memories of ``home``'s timeline, current or not, but those in ``leaving``."""
+    """The stored memories of ``home``'s attribute, current or not, but those in ``leaving``: of a
+    user, in every agent (shared or an agent's own); of an agent with no user, its own."""
     from memoryd.filters import parse_filter
 
     user_id, agent_id, attribute = home
-    mine = {"kind": "profile", "metadata.attribute": attribute, "agent_id": agent_id, "user_id": user_id}
+    mine: dict[str, Any] = {"kind": "profile", "metadata.attribute": attribute, "user_id": user_id}
+    if user_id is None:
+        mine["agent_id"] = agent_id
+    else:
+        scope = Scope(user_id=user_id)
     ids = await records.select_ids(scope, parse_filter(mine), include_expired=True, cap=1000)
     return dict(await records.get_many([i for i in ids if i not in leaving]))
 
@@ -394,66 +413,146 @@ async def settle_profile(
     records: Any, changes: ChangeSet, results: list[AddResult], now: datetime, actor: str = "rules:fast"
 ) -> list[AddResult]:
     """One home (name, workplace: :data:`SINGLE_VALUED`) at a time: the new profile memories of
-    ``changes`` (those it embeds) and the owner's stored ones with the same attribute, current
-    or not, are laid on one timeline by when each was said; each ends where the next begins. A
-    stored one that held on past that is closed there (kept: ``as_of`` finds it; a SUPERSEDE in
-    its history); a new one said before another ("I lived in Lisbon, then moved to Madrid" in one
-    add; or history told late, older than what is stored) is added already ended. An end is only
-    ever moved earlier: a gap that fine mode left stays. Returns ``results`` with the new ones as
-    they are stored."""
+    ``changes`` (those it embeds) and the stored ones with the same attribute that the writer
+    reads (the user's shared ones and, for a write naming an agent, that agent's own: never
+    another agent's), current or not, are laid on one timeline by when each was said; each ends
+    where the next begins. A stored one that held on past that is closed there (kept: ``as_of``
+    finds it; a SUPERSEDE in its history); a new one said before another ("I lived in Lisbon,
+    then moved to Madrid" in one add; or history told late, older than what is stored) is added
+    already ended. An end is only ever moved earlier: a gap that fine mode left stays.
+
+    Every agent of a user reads the user's shared memories, so the agents' views stay one home
+    each: an agent's new one said after a shared one that was current is stored shared (as
+    fine mode's SUPERSEDE of a shared memory is), and a shared new one ends each agent's own
+    said before it. Returns ``results`` with the new ones as they are stored."""
     groups: dict[Home, list[MemoryRecord]] = {}
     for u in changes.upserts:
         if u.vector is not None and (home := _home(u.memory)) is not None:
-            groups.setdefault(home, []).append(u.memory)
+            groups.setdefault(_readers(home), []).append(u.memory)
     staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
-    ended: dict[str, MemoryRecord] = {}
     replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
     for home, news in groups.items():
         olds = await _stored_on(records, home, news[0].scope, {m.id for m in news} | set(changes.deletes))
         said = {m.hash for m in news}  # the same statement again is no change
         stored = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
         stored = [o for o in stored if o.hash not in said]
+        writer = next((m.agent_id for m in news if m.agent_id is not None), None)
         # by when it was said; at the same instant what is stored first, then the add's order
         line = _one_at_a_time(
             sorted(
-                [(o.valid_from, 0, i, o) for i, o in enumerate(stored)]
+                [(o.valid_from, 0, i, o) for i, o in enumerate(stored) if _sees(writer, o)]
                 + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
                 key=lambda item: item[:3],
             ),
             changes,
             staged,
         )
-        for (start, was_stored, _, m), (then, news_next, _, after) in zip(line, line[1:], strict=False):
-            ends = _end(start, then)
-            if m.valid_to is not None and m.valid_to <= ends:
-                continue  # ended by then already
-            if was_stored == 1:
-                ended[m.id] = m.with_changes(valid_to=ends)
-            elif m.id in staged:
-                changes.upserts[staged[m.id]] = replace(
-                    changes.upserts[staged[m.id]], memory=m.with_changes(valid_to=ends, updated_at=now)
-                )
-            else:
-                staged[m.id] = len(changes.upserts)
-                closed = m.with_changes(valid_to=ends, updated_at=now)
-                changes.upserts.append(StoredMemory(closed, existing=True))
-            changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
-            if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
-                changes.graph_close_memories.append(m.id)
-            if was_stored == 0 and news_next == 1:
+        for (start, is_new, _, m), (then, new_next, _, after) in zip(line, line[1:], strict=False):
+            if _close(m, _end(start, then), after, changes, staged, actor, now) and not is_new and new_next:
                 replaced[after.id] = m
-    changes.upserts = [replace(u, memory=ended.get(u.memory.id, u.memory)) for u in changes.upserts]
+        if home[0] is not None:
+            _move_to_shared(_share(line, olds), changes)
+            _end_agents_own(home, stored, writer, changes, staged, actor, now)
     final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
-    return [
-        replace(
-            r,
-            memory=final.get(r.id or "", r.memory),
-            event=Event.SUPERSEDE if r.id in replaced else r.event,
-            previous=replaced[r.id].text if r.id in replaced else r.previous,
-            reason=f"{r.reason}; supersedes memory {replaced[r.id].id}" if r.id in replaced else r.reason,
+    out = []
+    for r in results:
+        gone = replaced.get(r.id or "")
+        if gone is None:
+            out.append(replace(r, memory=final.get(r.id or "", r.memory)))
+            continue
+        why = f"supersedes memory {gone.id}"
+        why = why if r.reason is None else f"{r.reason}; {why}"
+        out.append(
+            replace(r, memory=final[r.id or ""], event=Event.SUPERSEDE, previous=gone.text, reason=why)
         )
-        for r in results
+    return out
+
+
+def _close(
+    m: MemoryRecord,
+    ends: datetime,
+    after: MemoryRecord,
+    changes: ChangeSet,
+    staged: dict[str, int],
+    actor: str,
+    now: datetime,
+) -> bool:
+    """End ``m`` (stored, or new in ``changes``) at ``ends``, where ``after`` begins, unless it ended
+    by then already; a SUPERSEDE in its history naming ``after``'s text. Whether it was ended."""
+    if m.valid_to is not None and m.valid_to <= ends:
+        return False
+    if m.id in staged:
+        at = staged[m.id]
+        changes.upserts[at] = replace(
+            changes.upserts[at], memory=changes.upserts[at].memory.with_changes(valid_to=ends, updated_at=now)
+        )
+    else:
+        staged[m.id] = len(changes.upserts)
+        changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now), existing=True))
+    changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
+    if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
+        changes.graph_close_memories.append(m.id)
+    return True
+
+
+def _share(line: list[_Said], olds: dict[str, MemoryRecord]) -> set[str]:
+    """The new memories of an agent's write said after a home the user's agents share (current
+    before this add, or new and shared): what replaces a shared home is shared too, else the
+    other agents (and writes naming none) would go on reading the one it ended."""
+    out: set[str] = set()
+    after_shared = False
+    for _, is_new, _, m in line:
+        if m.agent_id is None and (is_new or olds[m.id].valid_to is None):
+            after_shared = True
+        elif after_shared and is_new:
+            out.add(m.id)
+    return out
+
+
+def _end_agents_own(
+    home: Home,
+    stored: list[MemoryRecord],
+    writer: str | None,
+    changes: ChangeSet,
+    staged: dict[str, int],
+    actor: str,
+    now: datetime,
+) -> None:
+    """The new shared memories of ``home`` (stored shared by :func:`_share`, or so written) are
+    read by every agent of the user: each ends the agents' own (the writer's are on its line
+    already) said before it, so that no agent reads two homes."""
+    shared = [
+        m for u in changes.upserts
+        if u.vector is not None and (m := u.memory).agent_id is None and _home(m) == home
+    ]  # fmt: skip
+    shared.sort(key=lambda m: m.valid_from)
+    for o in stored:
+        if o.agent_id is None or o.agent_id == writer:
+            continue
+        later = next((m for m in shared if m.valid_from >= o.valid_from), None)
+        if later is not None:
+            _close(o, _end(o.valid_from, later.valid_from), later, changes, staged, actor, now)
+
+
+def _move_to_shared(ids: set[str], changes: ChangeSet) -> None:
+    """Store the new memories ``ids`` shared by every agent of their user (no ``agent_id``), with
+    their history rows and the relations drafted for them."""
+    if not ids:
+        return
+
+    def shared(scope: Scope) -> Scope:
+        return Scope(scope.user_id, None, scope.run_id)
+
+    changes.upserts = [
+        replace(u, memory=u.memory.with_changes(agent_id=None)) if u.memory.id in ids else u
+        for u in changes.upserts
+    ]
+    changes.history = [
+        replace(h, scope=shared(h.scope)) if h.memory_id in ids else h for h in changes.history
+    ]
+    changes.graph_add = [
+        replace(g, scope=shared(g.scope)) if g.memory_id in ids else g for g in changes.graph_add
     ]
 
 
@@ -462,26 +561,31 @@ async def reopen_profile(
 ) -> list[MemoryRecord]:
     """Undo what ``lost`` (profile memories ``changes`` deletes, their turn gone or edited) ended: a
     home (:data:`SINGLE_VALUED`) that one of them had superseded is current again, or holds until
-    the next one still there (those ``changes`` adds included). Only an end that a lost memory's
-    start set is moved. What such a home asserted in the graph, which ended with it, holds with it
-    again (``graph_reopen_memories``). Returns the memories as they now are (the ``changes`` made
-    for them: an UPDATE in their history)."""
+    the next one still there (those ``changes`` adds included) that its readers read (a shared
+    one: the next shared one; an agent's own: the next shared one or its own). Only an end that a
+    lost memory's start set is moved. What such a home asserted in the graph, which ended with
+    it, holds with it again (``graph_reopen_memories``). Returns the memories as they now are
+    (the ``changes`` made for them: an UPDATE in their history)."""
     groups: dict[Home, list[MemoryRecord]] = {}
     for m in lost:
         if (home := _home(m)) is not None:
-            groups.setdefault(home, []).append(m)
+            groups.setdefault(_readers(home), []).append(m)
     leaving = set(changes.deletes) | {m.id for m in lost}
     staged = {u.memory.id: u.memory for u in changes.upserts}
     out: list[MemoryRecord] = []
     for home, dead in groups.items():
         stored = await _stored_on(records, home, dead[0].scope, leaving)
-        news = [m for m in staged.values() if m.id not in stored and _home(m) == home]
-        line = [staged.get(i, m) for i, m in stored.items()] + news
-        line.sort(key=lambda m: (m.valid_from, m.id))
+        news = [
+            m for m in staged.values()
+            if m.id not in stored and (h := _home(m)) is not None and _readers(h) == home
+        ]  # fmt: skip
+        every = [staged.get(i, m) for i, m in stored.items()] + news
+        every.sort(key=lambda m: (m.valid_from, m.id))
         ended_at = {d.valid_from for d in dead} | {d.valid_from + timedelta(microseconds=1) for d in dead}
-        for m, after in zip(line, [*line[1:], None], strict=False):  # the last one: nothing after it
+        for i, m in enumerate(every):
             if m.id in staged or m.valid_to is None or m.valid_to not in ended_at:
                 continue
+            after = next((a for a in every[i + 1 :] if _sees(m.agent_id, a)), None)  # None: nothing after
             end = None if after is None else _end(m.valid_from, after.valid_from)
             if end == m.valid_to:
                 continue
