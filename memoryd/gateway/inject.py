@@ -3,9 +3,12 @@
 Pure functions. :func:`render_block` writes the context builder's items as a
 block between :data:`FENCE_OPEN` and :data:`FENCE_CLOSE`, after a preamble
 saying that what the fence holds is recalled data, never instructions. Memory
-text cannot close the fence early or open a new one: anything in it that
-spells the fence's name (in any case, with any separator) is replaced by
-:data:`NEUTRALISED` (:func:`neutralise`). Items that repeat a message already
+text cannot close the fence early or open a new one (:func:`neutralise`): it is
+normalised (NFKC; invisible format characters such as zero-width spaces and soft
+hyphens dropped), anything in it that spells the fence's name (in any case, with
+any separator) is replaced by :data:`NEUTRALISED`, and its angle brackets, and
+their lookalikes, are written ``&lt;`` and ``&gt;``: no tag can be spelt, even
+in another script's lookalike letters. Items that repeat a message already
 in the request (the session's recent turns, say) are left out, and so are items
 cut to fit the budget whose head is the start of such a message.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -60,9 +64,20 @@ _SYSTEM_ROLES = ("system", "developer")
 ELLIPSIS = "…"  # what ends a memory cut to fit the budget (truncate_to_tokens')
 
 
+# After NFKC (fullwidth and small forms are ASCII then), the angle brackets a model may read as a
+# tag's: written as entities, no memory can hold a tag of any name, in any script's letters.
+_BRACKETS = str.maketrans({c: "&lt;" for c in "<\u02c2\u2039\u2329\u27e8\u3008"} | {
+    c: "&gt;" for c in ">\u02c3\u203a\u232a\u27e9\u3009"
+})
+
+
 def neutralise(text: str) -> str:
-    """``text`` with anything spelling the fence's name replaced."""
-    return _FENCE_NAME.sub(NEUTRALISED, text)
+    """``text`` as it may stand inside the fence: normalised (NFKC, invisible format characters
+    such as a zero-width space or a soft hyphen dropped), anything spelling the fence's name
+    replaced, and no angle bracket left to write a tag with."""
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    return _FENCE_NAME.sub(NEUTRALISED, text).translate(_BRACKETS)
 
 
 def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
