@@ -66,7 +66,13 @@ class UserBoundMemory:
         return kwargs
 
     async def add(self, messages: Any, **kwargs: Any) -> AddResults:
-        return await self._memory.add(messages, **self._scope(kwargs))
+        """As :meth:`AsyncMemory.add`; why the LLM fell short names no upstream's address."""
+        results = await self._memory.add(messages, **self._scope(kwargs))
+        router, llm = self._memory.router, results.llm
+        if router is not None and llm is not None:
+            llm.fallback = router.unplaced(llm.fallback) if llm.fallback else llm.fallback
+            llm.incomplete = router.unplaced(llm.incomplete) if llm.incomplete else llm.incomplete
+        return results
 
     async def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
         return await self._memory.update(memory_id, text, **self._scope(kwargs))

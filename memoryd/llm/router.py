@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
 from memoryd.llm.anthropic_client import AnthropicChat
@@ -329,6 +330,19 @@ class Router:
         return result
 
     # -- introspection --------------------------------------------------------
+    def unplaced(self, text: str) -> str:
+        """``text`` (a failure or a fallback's reason) naming no upstream's address: each target's
+        label as its provider and model, each host as "the upstream". What an end user (a
+        user-bound API key) is told, as the gateway tells it no upstream's address either."""
+        for target in self.targets:
+            text = text.replace(target.label, f"{target.provider}:{target.model}")
+        for target in self.targets:
+            url = urlsplit(target.base_url)
+            for host in (url.netloc.rpartition("@")[2], url.hostname):  # host:port, then the name alone
+                if host:
+                    text = text.replace(host, "the upstream")
+        return text
+
     def stats(self) -> dict[str, Any]:
         """Per-target counters and breaker states, for ``/health``, metrics and ``doctor``."""
         targets: dict[str, Any] = {}

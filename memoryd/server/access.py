@@ -6,6 +6,7 @@ here, never the raw server-wide ones, so the restriction holds for every route.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from fastapi import Request
 from memoryd.auth.bound import UserBoundMemory, own_user
 from memoryd.auth.principal import ANONYMOUS, Principal
 from memoryd.errors import BackendUnavailableError
+from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.pipeline.base import EventRecord
@@ -50,9 +52,10 @@ async def memory_for(request: Request, tenants: Tenants, *, create: bool = False
 class PipelineView:
     """The async pipeline as one caller sees it: events of its tenant (and user, for a user key)."""
 
-    def __init__(self, pipeline: Pipeline, principal: Principal) -> None:
+    def __init__(self, pipeline: Pipeline, principal: Principal, router: Router | None = None) -> None:
         self.pipeline = pipeline
         self.principal = principal
+        self.router = router  # the LLM's targets, whose addresses a user key is not shown
 
     @property
     def queue(self) -> Any:
@@ -76,10 +79,26 @@ class PipelineView:
         user key's ids are its own; a user key always looks among its own user's)."""
         caller = self.principal
         owner = caller.user_id if caller.user_id is not None else user_id
-        return await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
+        record = await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
+        return record if caller.user_id is None or self.router is None else _unplaced(record, self.router)
 
     async def metrics(self, out: MetricsText) -> None:
         await self.pipeline.metrics(out)
 
     async def health(self) -> dict[str, Any]:
         return await self.pipeline.health()
+
+
+def _unplaced(record: EventRecord, router: Router) -> EventRecord:
+    """``record`` as a user key sees it: why the LLM fell short, or the event failed, names no
+    upstream's address (:meth:`Router.unplaced`), as its synchronous add would not."""
+    result, error = record.result, record.error
+    if result is not None and isinstance(result.get("llm"), dict):
+        llm = dict(result["llm"])
+        for key in ("fallback", "incomplete"):
+            if isinstance(llm.get(key), str):
+                llm[key] = router.unplaced(llm[key])
+        result = {**result, "llm": llm}
+    if error is not None and isinstance(error.get("message"), str):
+        error = {**error, "message": router.unplaced(error["message"])}
+    return replace(record, result=result, error=error)

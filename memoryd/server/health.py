@@ -111,8 +111,9 @@ async def get_pipeline(request: Request) -> PipelineView | None:
     """The async pipeline as the caller sees it, or ``None`` when it is off (adds are synchronous).
 
     A coroutine so FastAPI calls it on the loop: a plain ``def`` dependency costs a thread hop."""
-    pipeline = state_of(request).pipeline
-    return None if pipeline is None else PipelineView(pipeline, principal_of(request))
+    state = state_of(request)
+    router = state.memory.router if state.memory is not None else None
+    return None if state.pipeline is None else PipelineView(state.pipeline, principal_of(request), router)
 
 
 PipelineDep = Annotated[PipelineView | None, Depends(get_pipeline)]
