@@ -19,19 +19,9 @@ from memoryd import AsyncMemory, load_settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.models import Event
 from tests.fakes.llm_server import Script
-from tests.fine.conftest import llm_settings
 from tests.fine.test_fine_mode import decisions, facts, of_kind
 
 ALICE = {"user_id": "alice"}
-
-
-@pytest.fixture
-async def fine(tmp_path: Path, fake_llm: Script, embedder: USEEmbedder) -> AsyncIterator[AsyncMemory]:
-    mem = await AsyncMemory(llm_settings(tmp_path, fake_llm.base_url), embedder=embedder).open()
-    try:
-        yield mem
-    finally:
-        await mem.close()
 
 
 @pytest.fixture
