@@ -493,6 +493,12 @@ class AuthConfig(_Section):
         50.0, ge=0, description="Requests per second each API key may send on average (0 turns it off)."
     )
     rate_limit_burst: int = Field(100, ge=1, description="Requests a key may send at once above its rate.")
+    tenant_rate_limit_per_s: float = Field(
+        0.0, ge=0, description="Requests per second all keys of a tenant (but admin keys) may send (0: off)."
+    )
+    tenant_rate_limit_burst: int = Field(
+        1000, ge=1, description="Requests a tenant's keys may send at once above the tenant's rate."
+    )
     max_open_tenants: int = Field(
         64, ge=1, description="Tenant stores kept open at once; the least recently used is closed."
     )

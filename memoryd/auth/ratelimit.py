@@ -1,8 +1,10 @@
-"""Per-key rate limits: one token bucket per API key.
+"""Rate limits: one token bucket per API key, and (when set) one per tenant.
 
 Each key may send ``rate`` requests per second on average and ``burst`` at once.
-A request over the limit is refused with 429 and ``Retry-After``. Buckets live in
-this process (a cluster of servers gives each key the rate once per server).
+A request over the limit is refused with 429 and ``Retry-After``. The tenant's bucket
+is shared by every key of the tenant but admin keys, so a service key cannot multiply its
+tenant's rate by minting user keys. Buckets live in this process (a cluster of servers
+gives each key, and each tenant, the rate once per server).
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ class _Bucket:
 class RateLimiter:
     """Token buckets by key; ``rate`` 0 turns limiting off."""
 
-    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        subject: str = "this API key",
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self.subject = subject  # whose limit, in the 429's message
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
@@ -40,7 +50,7 @@ class RateLimiter:
             return
         if count > self.burst:
             raise RateLimitedError(
-                f"{count} calls at once are more than this API key's burst of {self.burst}: send fewer",
+                f"{count} calls at once are more than {self.subject}'s burst of {self.burst}: send fewer",
                 retry_after_s=0.0,
             )
         now = self._clock()
@@ -55,7 +65,7 @@ class RateLimiter:
         if bucket.tokens < count:
             wait = (count - bucket.tokens) / self.rate
             raise RateLimitedError(
-                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached for this API key; "
+                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached for {self.subject}; "
                 f"retry in {wait:.2f} s",
                 retry_after_s=wait,
             )

@@ -98,9 +98,22 @@ class Authenticator:
         self.settings = settings
         self.store = store
         self.host = host
-        self.limiter = RateLimiter(settings.auth.rate_limit_per_s, settings.auth.rate_limit_burst)
+        auth = settings.auth
+        self.limiter = RateLimiter(auth.rate_limit_per_s, auth.rate_limit_burst)
+        self.tenant_limiter = RateLimiter(
+            auth.tenant_rate_limit_per_s, auth.tenant_rate_limit_burst, subject="this API key's tenant"
+        )
         self._keys: dict[str, _Cached] = {}
         self._count: tuple[tuple[int, int], float] = ((0, 0), -COUNT_CACHE_S)
+
+    def take(self, principal: Principal, count: int = 1) -> None:
+        """Spend ``count`` requests of the key's rate limit and of its tenant's (admin keys, which
+        act in any tenant, have none), or raise :class:`RateLimitedError` (429)."""
+        if principal.key_id is None:
+            return
+        self.limiter.take(principal.key_id, count)
+        if not principal.is_admin:
+            self.tenant_limiter.take(principal.tenant, count)
 
     @property
     def loopback(self) -> bool:
@@ -176,7 +189,7 @@ class Authenticator:
             if key is None or not key.active or not key.matches(secret):
                 raise AuthenticationError("the API key is unknown or revoked")
             principal = key.principal()
-            self.limiter.take(key.id)
+            self.take(principal)
         if tenant is None:
             return principal
         try:

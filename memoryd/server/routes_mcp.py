@@ -84,13 +84,14 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
         return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
     auth = getattr(request.app.state.memoryd, "auth", None)
     if calls > 1 and auth is not None and principal.key_id is not None:
-        limiter = auth.limiter
-        if limiter.rate > 0 and calls > limiter.burst:  # could never fit, however long one waits
-            raise RateLimitedError(
-                f"a batch of {calls} calls is more than this API key's burst of {limiter.burst}: send fewer",
-                retry_after_s=0.0,
-            )
-        limiter.take(principal.key_id, calls - 1)  # the request itself paid for one
+        for limiter in (auth.limiter, auth.tenant_limiter):
+            if limiter.rate > 0 and calls > limiter.burst:  # could never fit, however long one waits
+                raise RateLimitedError(
+                    f"a batch of {calls} calls is more than {limiter.subject}'s burst of {limiter.burst}: "
+                    "send fewer",
+                    retry_after_s=0.0,
+                )
+        auth.take(principal, calls - 1)  # the request itself paid for one
     memory = await _memory_for(request, message)
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
