@@ -268,13 +268,21 @@ class WorkQueue(Protocol):
         """Let go of the owners' locks ``consumer`` still holds."""
         ...
 
-    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None: ...
+    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> int:
+        """Say ``consumer`` is alive for ``ttl_ms``, and claim its name for as long. Returns 0 when
+        written; else the name is another live process's, and the answer is how long (ms) that
+        one's claim has left: nothing was written. The locks a worker takes (events, owners) carry
+        its process's claim besides its name, so two processes given one name never both hold one."""
+        ...
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Live workers' last heartbeats (or only ``consumer``'s)."""
         ...
 
-    async def leave(self, consumer: str) -> None: ...
+    async def leave(self, consumer: str) -> None:
+        """Drop this worker's claim on its name, its heartbeat, and its group membership if it holds
+        nothing; none of them when another process holds the name now (they are that one's)."""
+        ...
 
     async def outstanding(self) -> int:
         """Entries not yet finished: undelivered, pending, or waiting for a retry."""

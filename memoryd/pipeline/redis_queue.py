@@ -153,7 +153,12 @@ class RedisQueue:
         self._keepalive = self.client.register_script(scripts.KEEPALIVE)
         self._hold = self.client.register_script(scripts.HOLD)
         self._let_go = self.client.register_script(scripts.LET_GO)
+        self._heartbeat = self.client.register_script(scripts.HEARTBEAT)
+        self._leave = self.client.register_script(scripts.LEAVE)
         self._claim_cursor = "0-0"
+        # This client's (one per process): it claims a worker's name and goes into every lock the
+        # worker takes, so two processes given one name never both hold a lock (see scripts.HEARTBEAT).
+        self.token = uuid.uuid4().hex
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -350,7 +355,7 @@ class RedisQueue:
         if not items:
             return []
         keys = [key for item in items for key in (self.keys.status(item[0]), self.keys.lock(item[0]))]
-        args: list[Any] = [consumer, lease_ms, _now_iso()]
+        args: list[Any] = [consumer, lease_ms, _now_iso(), self._holder(consumer)]
         args += [value for item in items for value in item]
         with self._errors("lock events"):
             replies = await self._begin(keys=keys, args=args)
@@ -371,6 +376,7 @@ class RedisQueue:
             now,
             ttl_s * 1000,
             "1" if self.config.delete_acked else "0",
+            self._holder(consumer),
         ]
         for o in outcomes:
             event_id = o.event_id or "-"
@@ -417,38 +423,49 @@ class RedisQueue:
         with self._errors("extend leases"):
             await self._keepalive(
                 keys=[self.keys.stream, *(self.keys.lock(e) for e in event_ids)],
-                args=[consumer, lease_ms, self.config.group, *stream_ids],
+                args=[consumer, lease_ms, self.config.group, self._holder(consumer), *stream_ids],
             )
 
-    async def hold_owners(self, owners: list[str], consumer: str, lease_ms: int) -> list[bool]:
+    async def hold_owners(
+        self, owners: list[str], consumer: str, lease_ms: int
+    ) -> list[bool]:
         """Take (or extend) the lock of each owner for ``consumer``: whether it holds each now."""
         if not owners:
             return []
+        keys, holder = [self.keys.owner(o) for o in owners], self._holder(consumer)
         with self._errors("lock owners"):
-            replies = await self._hold(keys=[self.keys.owner(o) for o in owners], args=[consumer, lease_ms])
+            replies = await self._hold(keys=keys, args=[holder, lease_ms])
         return [bool(r) for r in replies]
 
     async def release_owners(self, owners: list[str], consumer: str) -> None:
         if not owners:
             return
         with self._errors("unlock owners"):
-            await self._let_go(keys=[self.keys.owner(o) for o in owners], args=[consumer])
+            await self._let_go(keys=[self.keys.owner(o) for o in owners], args=[self._holder(consumer)])
 
     def _member(self, consumer: str) -> str:
         """A worker's heartbeat entry: its group's and its name (two groups may use one name)."""
         return f"{self.config.group}\x1f{consumer}"
 
-    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> None:
-        now, member = _now_ms(), self._member(consumer)
+    def _holder(self, consumer: str) -> str:
+        """The value of the locks a worker takes: its name and this client's token."""
+        return f"{consumer}/{self.token}"
+
+    def _claim(self, consumer: str) -> str:
+        """The key of a worker's claim on its name in its group (a string: its process's token,
+        expiring with its heartbeat). Named next to the heartbeats it goes with:
+        ``<stream>:workers:claim:<group>\x1f<consumer>``."""
+        return f"{self.keys.workers}:claim:{self._member(consumer)}"
+
+    async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> int:
+        """Say ``consumer`` is alive for ``ttl_ms``, and claim its name with this client's token.
+        Returns 0 when written, else (the name is another live process's) how long the other's
+        claim has left, in ms: nothing is written then."""
+        keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
+        info_json = json.dumps(info, ensure_ascii=False)
+        args: list[Any] = [self.token, self._member(consumer), ttl_ms, info_json, _now_ms(), _STALE_WORKER_MS]
         with self._errors("write a heartbeat"):
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.zadd(self.keys.workers, {member: now + ttl_ms})
-                pipe.hset(self.keys.workers_info, member, json.dumps(info, ensure_ascii=False))
-                pipe.zrangebyscore(self.keys.workers, "-inf", now - _STALE_WORKER_MS)
-                *_, stale = await pipe.execute()
-            if stale:
-                await self.client.zrem(self.keys.workers, *stale)
-                await self.client.hdel(self.keys.workers_info, *stale)
+            return int(await self._heartbeat(keys=keys, args=args))
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group."""
@@ -468,10 +485,12 @@ class RedisQueue:
         return [w for w in infos if isinstance(w, dict) and w.get("group", group) == group]
 
     async def leave(self, consumer: str) -> None:
-        """Forget this worker: its heartbeat, and its group membership if it holds nothing."""
+        """Forget this worker: its claim on its name, its heartbeat, and its group membership if it
+        holds nothing; none of them if another process holds the name now (they are that one's)."""
+        keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
         with self._errors("leave the group"):
-            await self.client.zrem(self.keys.workers, self._member(consumer))
-            await self.client.hdel(self.keys.workers_info, self._member(consumer))
+            if not await self._leave(keys=keys, args=[self.token, self._member(consumer)]):
+                return
             try:
                 members = await self.client.xinfo_consumers(self.keys.stream, self.config.group)
             except ResponseError:

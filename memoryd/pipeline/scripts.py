@@ -14,7 +14,10 @@ not stay forever.
 
 from __future__ import annotations
 
-__all__ = ["BEGIN", "ENQUEUE", "FINISH", "KEEPALIVE", "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS"]
+__all__ = [
+    "BEGIN", "ENQUEUE", "FINISH", "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MOVE_RETRIES",
+    "REPLAY", "UNFINISHED_KEEP_MS",
+]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
 
@@ -45,17 +48,18 @@ return {1, id}
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Take the processing lock of a batch of events, unless they are finished.
-# KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, then
-# event_id, attempts, stream_id, digest of each event. Returns one {state, previous status} per
-# event: state is claimed, duplicate (done or dead-lettered), busy (another worker holds the lock)
-# or conflict: the status record keeps another add's digest (the id was reused after this event's
-# status expired), so this delivery is not that event, and must neither run as it nor be dropped
-# as its duplicate. A digest of '' (unknown) matches any.
+# KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, holder (the lock's
+# value: the consumer's name and its process's token, so that two processes given one name never
+# both hold a lock), then event_id, attempts, stream_id, digest of each event. Returns one
+# {state, previous status} per event: state is claimed, duplicate (done or dead-lettered), busy
+# (another worker holds the lock) or conflict: the status record keeps another add's digest (the
+# id was reused after this event's status expired), so this delivery is not that event, and must
+# neither run as it nor be dropped as its duplicate. A digest of '' (unknown) matches any.
 BEGIN = """
 local out = {}
 for i = 1, #KEYS / 2 do
   local status, lock = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 3 + 4 * (i - 1)
+  local base = 4 + 4 * (i - 1)
   local known = redis.call('HMGET', status, 'status', 'digest')
   local st, digest = known[1], known[2]
   if digest and digest ~= '' and ARGV[base + 4] ~= '' and digest ~= ARGV[base + 4] then
@@ -63,8 +67,8 @@ for i = 1, #KEYS / 2 do
   elseif st == 'done' or st == 'dead_lettered' then
     out[i] = {'duplicate', st}
   else
-    local ok = redis.call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2])
-    if not ok and redis.call('GET', lock) ~= ARGV[1] then
+    local ok = redis.call('SET', lock, ARGV[4], 'NX', 'PX', ARGV[2])
+    if not ok and redis.call('GET', lock) ~= ARGV[4] then
       out[i] = {'busy', st or ''}
     else
       if not ok then redis.call('PEXPIRE', lock, ARGV[2]) end
@@ -81,7 +85,8 @@ return out
 
 # Record how each delivery of a batch ended and acknowledge it, each one atomically.
 # KEYS: stream, stats, retry, dlq, then status_i, lock_i of each outcome.
-# ARGV: group, consumer, now, ttl_ms, delete_acked ('1'/'0'), then one JSON object per outcome,
+# ARGV: group, consumer, now, ttl_ms, delete_acked ('1'/'0'), holder (the locks' value, as in BEGIN),
+# then one JSON object per outcome,
 # every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), and
 #   done:  result (JSON text)
 #   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list)
@@ -92,13 +97,13 @@ return out
 # done, and a replay of the letter would replace its result with an empty one.
 FINISH = """
 local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local o = cjson.decode(ARGV[i])
-  local n = i - 5
+  local n = i - 6
   local status, lock = KEYS[3 + 2 * n], KEYS[4 + 2 * n]
   local acked = redis.call('XACK', KEYS[1], ARGV[1], o.id)
   if ARGV[5] == '1' and acked == 1 then redis.call('XDEL', KEYS[1], o.id) end
-  if o.event == '1' and redis.call('GET', lock) == ARGV[2] then redis.call('DEL', lock) end
+  if o.event == '1' and redis.call('GET', lock) == ARGV[6] then redis.call('DEL', lock) end
   if o.kind == 'ack' then
     counts.duplicates = counts.duplicates + acked
   elseif o.kind == 'done' then
@@ -133,7 +138,7 @@ end
 for name, n in pairs(counts) do
   if n > 0 then redis.call('HINCRBY', KEYS[2], name, n) end
 end
-return #ARGV - 5
+return #ARGV - 6
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Put retries whose time has come back on the stream. KEYS: retry, stream. ARGV: now_ms, limit.
@@ -190,15 +195,16 @@ return {'replayed', id}
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Refresh the leases this worker still holds. KEYS: stream, then one lock key per entry.
-# ARGV: consumer, lease_ms, group, then the entries' stream ids (in the order of their locks).
+# ARGV: consumer, lease_ms, group, holder (the locks' value, as in BEGIN), then the entries' stream
+# ids (in the order of their locks).
 # An entry is claimed again (its idle time reset) only while its lock is still this worker's:
 # once another worker has reclaimed it after this one stalled, it stays that worker's.
 KEEPALIVE = """
 local n = 0
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
+  if redis.call('GET', KEYS[i]) == ARGV[4] then
     redis.call('PEXPIRE', KEYS[i], ARGV[2])
-    redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[1], 0, ARGV[i + 2], 'JUSTID')
+    redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[1], 0, ARGV[i + 3], 'JUSTID')
     n = n + 1
   end
 end
@@ -206,8 +212,9 @@ return n
 """
 
 # Per-owner locks (a user's adds run one at a time across workers). KEYS: the owners' lock
-# keys; ARGV[1] consumer, ARGV[2] lease ms. HOLD takes each free one or extends one already
-# this consumer's: 1 per key held now, else 0. LET_GO deletes those still this consumer's.
+# keys; ARGV[1] holder (the consumer's name and its process's token, as in BEGIN), ARGV[2] lease ms.
+# HOLD takes each free one or extends one already this holder's: 1 per key held now, else 0. LET_GO
+# deletes those still this holder's.
 HOLD = """
 local out = {}
 for i = 1, #KEYS do
@@ -234,4 +241,37 @@ for i = 1, #KEYS do
   end
 end
 return n
+"""
+
+# A worker's heartbeat, and its claim on its consumer name. KEYS: claim, workers, workers_info.
+# ARGV: token (the worker's process's), member, ttl_ms, info (JSON), now_ms, stale_ms.
+# The name is claimed (SET with the heartbeat's expiry) unless another process's token holds it:
+# two processes under one name would both "hold" the locks taken under it, and each re-read the
+# other's pending entries. A claim no one refreshes (its process died) expires with its heartbeat.
+# Returns 0 when the heartbeat is written, else how long (ms) the holder's claim has left.
+HEARTBEAT = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return math.max(1, redis.call('PTTL', KEYS[1])) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local now = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
+if #stale > 0 then
+  redis.call('ZREM', KEYS[2], unpack(stale))
+  redis.call('HDEL', KEYS[3], unpack(stale))
+end
+return 0
+"""
+
+# A worker leaves: its claim on its name and its heartbeat go, unless another process holds the
+# name now (then they are that one's). KEYS: claim, workers, workers_info. ARGV: token, member.
+# Returns 1 when it left, 0 when the name was another's.
+LEAVE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
 """

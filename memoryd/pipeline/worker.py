@@ -58,6 +58,7 @@ from typing import Any
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import (
     BackendUnavailableError,
+    ConfigError,
     ConflictError,
     EventAppliedError,
     EventErasedError,
@@ -168,6 +169,11 @@ class Worker:
     def heartbeat_s(self) -> float:
         return min(5.0, self.config.claim_idle_ms / 3000)
 
+    @property
+    def heartbeat_ttl_ms(self) -> int:
+        """How long a heartbeat (and the claim on the name) lasts: three intervals."""
+        return int(self.heartbeat_s * 3000)
+
     def rate(self) -> float:
         """Events finished per second over the last minute."""
         now = time.monotonic()
@@ -223,7 +229,7 @@ class Worker:
         while True:
             try:
                 await self.queue.ensure_group()
-                await self.queue.heartbeat(self.consumer, self.info(), int(self.heartbeat_s * 3000))
+                await self._claim_name()
                 return
             except StorageError as exc:
                 if self._stop.is_set():
@@ -235,6 +241,44 @@ class Worker:
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _claim_name(self) -> None:
+        """Claim this worker's name with its first heartbeat. A name another process holds is
+        waited for while that claim runs out (its process died: nobody renews it); one renewed
+        meanwhile is a live worker's, and this one refuses to start."""
+        left = await self._beat()
+        deadline = time.monotonic() + (left + self.heartbeat_ttl_ms) / 1000
+        while left:
+            await asyncio.sleep(min(0.1, left / 1000))
+            before = left
+            left = await self._beat()
+            if left > before or time.monotonic() > deadline:  # renewed: its holder is alive
+                host = f" on {h}" if (h := await self._holder_host()) else ""
+                raise ConfigError(
+                    f"consumer name {self.consumer!r} is in use by a live worker{host} in group "
+                    f"{self.config.group!r}: two workers under one name would take each other's events "
+                    "for their own; give this one another name (memoryd worker --consumer NAME, or "
+                    "leave pipeline.consumer unset: each process is then named host-pid)",
+                    field="pipeline.consumer",
+                )
+
+    async def _beat(self) -> int:
+        """A heartbeat, renewing the claim on the name (with the queue client's token, this
+        process's): 0, or how long another process's claim has left."""
+        return await self.queue.heartbeat(self.consumer, self.info(), self.heartbeat_ttl_ms)
+
+    async def _hold(self, owners: list[str]) -> list[bool]:
+        return await self.queue.hold_owners(owners, self.consumer, self.lease_ms)
+
+    async def _let_go(self, owners: list[str]) -> None:
+        await self.queue.release_owners(owners, self.consumer)
+
+    async def _holder_host(self) -> str:
+        try:
+            infos = await self.queue.worker_info(self.consumer)
+        except StorageError:
+            return ""
+        return ", ".join(f"{w.get('host')} (pid {w.get('pid')})" for w in infos if w.get("host"))
 
     def _give_up_after(self, failing_since: float, exc: StorageError) -> None:
         """In burst mode, end the run once Redis has failed for ``BURST_CONNECT_S``."""
@@ -253,10 +297,18 @@ class Worker:
             try:
                 if self._in_flight:
                     held = dict(self._in_flight)
-                    await self.queue.keepalive(self.consumer, list(held), list(held.values()), self.lease_ms)
+                    await self.queue.keepalive(
+                        self.consumer, list(held), list(held.values()), self.lease_ms
+                    )
                 if self._owners:
-                    await self.queue.hold_owners(sorted(self._owners), self.consumer, self.lease_ms)
-                await self.queue.heartbeat(self.consumer, self.info(), int(self.heartbeat_s * 3000))
+                    await self._hold(sorted(self._owners))
+                if await self._beat():
+                    log.error(
+                        "worker %s: another process took this name while this one did not renew it (stalled "
+                        "past its heartbeats); stopping, so that the two do not share it",
+                        self.consumer,
+                    )
+                    self.stop()
             except StorageError as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.consumer, exc.message)
 
@@ -385,7 +437,7 @@ class Worker:
             finally:
                 self._owners.difference_update(held)
                 with contextlib.suppress(StorageError):  # else they expire with their lease
-                    await self.queue.release_owners(held, self.consumer)
+                    await self._let_go(held)
 
     async def _hold_owners(self, owners: list[str]) -> list[str]:
         """Take the lock of every owner (user) the batch adds for, so that no other worker adds for
@@ -396,7 +448,7 @@ class Worker:
         each other); one still held by another after a lease is given up on: its adds run anyway,
         as they would without locks. Returns those taken."""
         wanted = sorted(set(owners))
-        got = await self.queue.hold_owners(wanted, self.consumer, self.lease_ms)
+        got = await self._hold(wanted)
         if all(got):
             self._owners.update(wanted)
             return wanted
@@ -405,11 +457,11 @@ class Worker:
         # Whatever fails from here (Redis, a cancel), no lock taken may stay behind: the caller gets
         # no list to let go of, and the heartbeat would keep re-taking those in self._owners for good.
         try:
-            await self.queue.release_owners(extra, self.consumer)  # never hold a later one while waiting
+            await self._let_go(extra)  # never hold a later one while waiting
             self._owners.update(held)
             for owner in wanted[first:]:
                 deadline = time.monotonic() + self.lease_ms / 1000
-                while not (await self.queue.hold_owners([owner], self.consumer, self.lease_ms))[0]:
+                while not (await self._hold([owner]))[0]:
                     if time.monotonic() >= deadline:
                         log.warning(
                             "worker %s: owner %s busy a whole lease; adding anyway", self.consumer, owner
@@ -422,7 +474,7 @@ class Worker:
         except BaseException:
             self._owners.difference_update(wanted)
             with contextlib.suppress(StorageError):  # else they expire with their lease
-                await self.queue.release_owners(wanted, self.consumer)
+                await self._let_go(wanted)
             raise
         return held
 
