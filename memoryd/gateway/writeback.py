@@ -15,12 +15,19 @@ free, alone. Given ``stores`` (the server's), each try looks its tenant's store 
 open until the try ends: the store the chat call looked up may have been closed since (past
 ``auth.max_open_tenants``, while a long answer streamed or the turn waited), and nothing it is
 written through is held longer. A storage failure is retried a few times with a back-off; a batch the store
-refuses as bad input is stored again a turn at a time, so only the turn at fault is lost;
+refuses as bad input is stored again a turn at a time, so only the turn at fault is lost.
+An event queue that is down while ``pipeline.on_unavailable = "reject"`` drops nothing: the
+pipeline refuses the add (its 503 asks a client to retry, and a write-back has no client), so
+the batch is tried again, with the same event id (never queued twice), every
+:data:`QUEUE_RETRY_MAX_S` at most, for as long as the queue is down — it is never processed
+here instead, the load an operator who chose ``reject`` keeps off the API nodes;
+``counts["waiting_for_queue"]`` says how many turns wait so.
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
-the store; :meth:`WriteBack.forget` drops the turns of a user being deleted.
+the store (what it could not store in time is counted ``lost`` and logged as an error, with
+the number of turns); :meth:`WriteBack.forget` drops the turns of a user being deleted.
 Nothing else is dropped: when :data:`MAX_PENDING` turns wait (a server
-taking more turns than it can store, for minutes), :meth:`WriteBack.room`
-makes new chat calls wait for room before they start — back-pressure on
+taking more turns than it can store, for minutes, or an event queue down for long),
+:meth:`WriteBack.room` makes new chat calls wait for room before they start — back-pressure on
 clients rather than lost turns; the async pipeline is the way to absorb such
 bursts.
 """
@@ -39,11 +46,14 @@ from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
 from memoryd.pipeline.events import AddPayload, new_event_id
 
-__all__ = ["BATCH", "MAX_PENDING", "RETRIES", "Stores", "Turn", "WriteBack"]
+__all__ = ["BATCH", "MAX_PENDING", "QUEUE_RETRY_MAX_S", "RETRIES", "Stores", "Turn", "WriteBack"]
 
 log = logging.getLogger("memoryd.gateway")
 
 RETRIES = (0.2, 1.0, 5.0)  # back-off before each retry of a synchronous write-back
+# Longest pause between tries of a batch the event queue refused (it is down, on_unavailable is
+# "reject"): the pauses start at RETRIES[0] and double up to this, for as long as it is down.
+QUEUE_RETRY_MAX_S = 5.0
 MAX_PENDING = 10_000
 BATCH = 64  # turns of one conversation stored by one add, at most
 
@@ -106,9 +116,16 @@ class WriteBack:
         self._idle.set()
         self._room = asyncio.Event()
         self._room.set()
+        # Counters, and one gauge: waiting_for_queue, the turns whose batch the event queue refused
+        # (it is down) and which are tried again until it answers.
         self.counts = dict.fromkeys(
-            ("scheduled", "queued", "stored", "failed", "forgotten", "waited", "batches"), 0
-        )
+            ("scheduled", "queued", "stored", "failed", "forgotten", "lost", "waited", "batches",
+             "waiting_for_queue"),
+            0,
+        )  # fmt: skip
+        self._dropping: set[_Key] = set()  # conversations being forgotten while a writer holds a batch
+        self._sleepers: set[asyncio.Future[None]] = set()  # pauses before a try, cut short by _wake
+        self._queue_error: str | None = None  # why the event queue refused the last batch
 
     async def room(self) -> None:
         """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
@@ -116,10 +133,14 @@ class WriteBack:
             return
         self.counts["waited"] += 1
         if self.counts["waited"] == 1 or self.counts["waited"] % 1000 == 0:
+            remedy = (
+                "they are stored once the event queue answers again"
+                if self.counts["waiting_for_queue"]
+                else "turn on the async pipeline to absorb this load"
+            )
             log.warning(
-                "gateway: %d write-backs pending; new chat calls wait for room (%d so far): turn on "
-                "the async pipeline to absorb this load",
-                self._pending, self.counts["waited"],
+                "gateway: %d write-backs pending; new chat calls wait for room (%d so far): %s",
+                self._pending, self.counts["waited"], remedy,
             )  # fmt: skip
         while self._pending >= MAX_PENDING:
             self._room.clear()
@@ -153,20 +174,28 @@ class WriteBack:
 
     async def forget(self, tenant: str, user_id: str | None) -> int:
         """Drop the queued turns of ``user_id`` in ``tenant`` (``None``: of every user) and wait for
-        those being written (the user, or the store, is being erased). Returns how many were dropped."""
+        those being written (the user, or the store, is being erased), dropping those that wait for
+        the event queue rather than waiting as long as it is down. Returns how many were dropped."""
 
         def whose(key: _Key) -> bool:
             return key.tenant == tenant and user_id in (None, key.user_id)
 
+        before = self.counts["forgotten"]
         dropped = 0
         for key in [k for k in self._waiting if whose(k)]:
             dropped += len(self._waiting.pop(key).turns)
         self.counts["forgotten"] += dropped
         self._settled(dropped)
-        writing = [done for k, done in self._busy.items() if whose(k)]
-        if writing:
-            await asyncio.wait(writing)
-        return dropped
+        # A batch waiting for the event queue would wait as long as it is down: it is dropped too.
+        busy = {k: done for k, done in self._busy.items() if whose(k)}
+        if busy:
+            self._dropping.update(busy)
+            self._wake()
+            try:
+                await asyncio.wait(busy.values())
+            finally:
+                self._dropping.difference_update(busy)
+        return self.counts["forgotten"] - before
 
     @property
     def in_flight(self) -> int:
@@ -177,11 +206,27 @@ class WriteBack:
         """Wait for the queued write-backs (at most ``timeout_s``, then the writers are cancelled)."""
         if self._pending == 0:
             return
+        if self.counts["waiting_for_queue"]:
+            log.warning(
+                "gateway: waiting up to %g s for %d write-back turn(s) to be stored: the event queue "
+                "is unreachable (%s)", timeout_s, self._pending, self._queue_error,
+            )  # fmt: skip
+            self._wake()  # a batch waiting for the queue tries now, not after its pause
         try:
             async with asyncio.timeout(timeout_s):
                 await self._idle.wait()
         except TimeoutError:
-            log.warning("gateway: %d write-back(s) still pending at shutdown were cancelled", self._pending)
+            users = {(k.tenant, k.user_id) for k in (*self._busy, *self._waiting)}
+            why = (
+                f"the event queue is unreachable ({self._queue_error})"
+                if self.counts["waiting_for_queue"]
+                else f"not stored within {timeout_s:g} s"
+            )
+            log.error(
+                "gateway: %d write-back turn(s) of %d user(s) were not stored at shutdown and are lost: %s",
+                self._pending, len(users), why,
+            )  # fmt: skip
+            self.counts["lost"] += self._pending
             for writer in list(self._writers):
                 writer.cancel()
             await asyncio.gather(*self._writers, return_exceptions=True)
@@ -234,38 +279,97 @@ class WriteBack:
         # out) is then recognised by the retry, not queued a second time under a new id.
         event_id = new_event_id()
         self.counts["batches"] += 1
-        for attempt, pause in enumerate((*(RETRIES if retry else ()), None)):
-            try:
-                async with self._store(conversation) as memory:
-                    if conversation.pipeline is not None:
-                        payload = AddPayload(messages, metadata=metadata, **who)
-                        submission = await conversation.pipeline.submit_add(
-                            memory, payload, event_id=event_id, source="gateway"
-                        )
-                        self.counts["queued" if submission.pipeline == "queued" else "stored"] += len(batch)
-                    else:
-                        await memory.add(messages, metadata=metadata, **who)
-                        self.counts["stored"] += len(batch)
-                return
-            except BackendUnavailableError as exc:
-                if pause is None:
-                    self._failed(conversation, len(batch), exc, attempt + 1)
+        pauses = iter(RETRIES if retry else ())
+        attempt = refused = 0  # tries, and of them those the event queue refused
+        try:
+            while True:
+                attempt += 1
+                submitting = False  # in the pipeline's submit_add (not opening the store)
+                try:
+                    async with self._store(conversation) as memory:
+                        if conversation.pipeline is not None:
+                            payload = AddPayload(messages, metadata=metadata, **who)
+                            submitting = True
+                            submission = await conversation.pipeline.submit_add(
+                                memory, payload, event_id=event_id, source="gateway"
+                            )
+                            submitting = False
+                            queued = submission.pipeline == "queued"
+                            self.counts["queued" if queued else "stored"] += len(batch)
+                        else:
+                            await memory.add(messages, metadata=metadata, **who)
+                            self.counts["stored"] += len(batch)
+                    if refused and self.counts["waiting_for_queue"] == len(batch):
+                        log.info("gateway: the event queue answers again; write-backs that waited are queued")
                     return
-                await asyncio.sleep(pause)
-            except InvalidInputError as exc:
-                if len(batch) > 1:  # one turn the store refuses (a NUL-only question) drops only itself
-                    for item in batch:
-                        await self._write(conversation, [item])
+                except BackendUnavailableError as exc:
+                    if submitting and _refuses_when_down(conversation.pipeline):
+                        # Not this turn's fault, nor one a client will retry: wait for the queue.
+                        self._queue_error = _trouble(conversation.pipeline, exc)
+                        if refused == 0:
+                            if self.counts["waiting_for_queue"] == 0:
+                                log.warning(
+                                    "gateway: the event queue is unreachable (%s) and "
+                                    "pipeline.on_unavailable is 'reject': write-backs wait, tried again "
+                                    "until it answers",
+                                    self._queue_error,
+                                )  # fmt: skip
+                            self.counts["waiting_for_queue"] += len(batch)
+                        refused += 1
+                        if not await self._wait_for_queue(conversation, len(batch), refused):
+                            return
+                        continue
+                    pause = next(pauses, None)
+                    if pause is None:
+                        self._failed(conversation, len(batch), exc, attempt)
+                        return
+                    await asyncio.sleep(pause)
+                except InvalidInputError as exc:
+                    if len(batch) > 1:  # one turn the store refuses (a NUL-only question) drops only itself
+                        for item in batch:
+                            await self._write(conversation, [item])
+                        return
+                    self._failed(conversation, len(batch), exc, attempt)
                     return
-                self._failed(conversation, len(batch), exc, attempt + 1)
-                return
-            except MemorydError as exc:
-                self._failed(conversation, len(batch), exc, attempt + 1)
-                return
-            except Exception as exc:  # noqa: BLE001 - a background task logs; nothing else would
-                log.exception("gateway write-back for user %r failed", key.user_id)
-                self._failed(conversation, len(batch), exc, attempt + 1)
-                return
+                except MemorydError as exc:
+                    self._failed(conversation, len(batch), exc, attempt)
+                    return
+                except Exception as exc:  # noqa: BLE001 - a background task logs; nothing else would
+                    log.exception("gateway write-back for user %r failed", key.user_id)
+                    self._failed(conversation, len(batch), exc, attempt)
+                    return
+        finally:
+            if refused:
+                self.counts["waiting_for_queue"] -= len(batch)
+
+    async def _wait_for_queue(self, conversation: _Conversation, turns: int, refused: int) -> bool:
+        """The pause before the next try of a batch the event queue refused; False: do not try
+        again, the conversation is being forgotten (its user deleted)."""
+        key = conversation.key
+        if key not in self._dropping:
+            first = RETRIES[0] if RETRIES else QUEUE_RETRY_MAX_S
+            await self._pause(min(QUEUE_RETRY_MAX_S, first * 2 ** (refused - 1)))
+        if key in self._dropping:
+            self.counts["forgotten"] += turns
+            return False
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if :meth:`_wake` is called meanwhile."""
+        wake = asyncio.get_running_loop().create_future()
+        self._sleepers.add(wake)
+        try:
+            await asyncio.wait_for(wake, seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._sleepers.discard(wake)
+
+    def _wake(self) -> None:
+        """End the pauses of the batches waiting for the event queue: they try now."""
+        for wake in self._sleepers:
+            if not wake.done():
+                wake.set_result(None)
 
     def _store(self, conversation: _Conversation) -> AbstractAsyncContextManager[Any]:
         """What one try writes through: the conversation's store as it is now, held for the try."""
@@ -280,3 +384,19 @@ class WriteBack:
             "gateway write-back of %d turn(s) for user %r dropped after %d attempt(s): %s",
             turns, conversation.key.user_id, attempts, reason,
         )  # fmt: skip
+
+
+def _refuses_when_down(pipeline: Any) -> bool:
+    """Whether ``pipeline`` (a :class:`~memoryd.pipeline.Pipeline`, or the server's view of one
+    for a caller) refuses adds while its queue is down (``on_unavailable = "reject"``): then every
+    :class:`BackendUnavailableError` its ``submit_add`` raises says the queue is unreachable (it
+    touches no store), and a retry with the same event id is what it asks for."""
+    core = getattr(pipeline, "pipeline", pipeline)
+    return getattr(getattr(core, "config", None), "on_unavailable", None) == "reject"
+
+
+def _trouble(pipeline: Any, exc: BackendUnavailableError) -> str:
+    """Why the queue is unreachable, as the pipeline last saw it (its refusal's message goes on to
+    advise a client, who is not there)."""
+    last = getattr(getattr(pipeline, "pipeline", pipeline), "last_error", None)
+    return last if isinstance(last, str) and last else exc.message
