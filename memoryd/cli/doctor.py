@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from memoryd.config import Settings, env_key
 from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX
@@ -39,6 +39,9 @@ from memoryd.errors import (
 from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
+
+if TYPE_CHECKING:
+    from memoryd.pipeline.redis_health import Findings
 
 __all__ = [
     "Check",
@@ -480,23 +483,26 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
 
 
 def pipeline_check(settings: Settings) -> Check:
-    """The async pipeline: off (synchronous adds), or its Redis reachable and its stream readable."""
+    """The async pipeline: off (synchronous adds), or its Redis reachable, keeping what it is given
+    (no eviction: fail; no persistence: warn) and not found to have lost its data."""
     cfg = settings.pipeline
     if not cfg.enabled:
         return Check("pipeline", "ok", "off: adds are processed synchronously (pipeline.enabled = false)")
 
-    async def probe() -> None:
+    async def probe() -> Findings:
         from memoryd.pipeline import build_queue
+        from memoryd.pipeline.redis_health import inspect
 
         queue = build_queue(cfg)
         try:
             await queue.ping()
+            return await inspect(queue, cfg)
         finally:
             await queue.close()
 
     fallback = "synchronous adds" if cfg.on_unavailable == "sync" else "503 answers"
     try:
-        asyncio.run(probe())
+        found = asyncio.run(probe())
     except MissingExtraError as exc:
         return Check("pipeline", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
     except MemorydError as exc:
@@ -506,7 +512,25 @@ def pipeline_check(settings: Settings) -> Check:
             f"Redis for the pipeline is unreachable ({exc.message}); meanwhile the server gives {fallback}",
             "start redis-server, or fix pipeline.redis_url",
         )
-    return Check("pipeline", "ok", f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'")
+    detail = f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'"
+    data: dict[str, Any] = {"warnings": found.warnings} if found.warnings else {}
+    if found.data_lost is not None:
+        data["data_lost"] = found.data_lost.to_dict()
+    if found.eviction is not None:
+        fix = "set maxmemory-policy noeviction (redis.conf or CONFIG SET); the server and workers refuse it"
+        return Check("pipeline", "fail", f"{detail}, but {found.eviction}", fix, data)
+    if found.problems or found.warnings:
+        said = "; ".join([*found.problems, *found.warnings])
+        return Check("pipeline", "warn", f"{detail}; {said}", _pipeline_fix(found), data)
+    return Check("pipeline", "ok", detail)
+
+
+def _pipeline_fix(found: Findings) -> str:
+    if found.data_lost is not None:
+        return "send again the adds queued before the loss, then acknowledge it (the command above)"
+    if found.failing is not None:
+        return "fix what the dead letters' errors name, then `memoryd dlq replay`"
+    return "run Redis with appendonly yes (see the README's Async pipeline)"
 
 
 def auth_check(settings: Settings) -> Check:

@@ -4,12 +4,15 @@ Runs until SIGTERM or Ctrl-C, which drain (the batch in hand is finished and
 recorded); a second one stops at once (exit status 128 + the signal's number:
 143 for SIGTERM, 130 for SIGINT; what it held is redelivered). ``--burst``
 processes what is queued and exits, ``--check`` reports whether a worker is
-alive (exit 0) or not (exit 1), for health probes.
+alive and the pipeline not degraded (exit 0) or not (exit 1), for health probes.
+Before it runs, a worker refuses a Redis that evicts keys and warns of one that
+persists nothing (:mod:`memoryd.pipeline.redis_health`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -22,9 +25,12 @@ from rich.table import Table
 from memoryd.cli.output import CliState, errors_to_exit, health_check_exit
 from memoryd.config import Settings
 from memoryd.embedders.base import close_embedder, make_embedder
+from memoryd.errors import StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Worker, WorkerReport, build_queue
 from memoryd.pipeline.prefetch import PrefetchEmbedder
+from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, keep_watching
+from memoryd.pipeline.worker import default_consumer
 from memoryd.registry import resolve
 
 __all__ = ["pipeline_settings", "worker"]
@@ -57,12 +63,26 @@ def _log_to_stderr(level: str) -> None:
     logger.setLevel(level.upper())
 
 
-async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport, int | None]:
+async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
+    """Before a worker starts: refuse a Redis that evicts (ConfigError), set or find the marker, log
+    what is risky. A Redis that does not answer yet is the worker's to wait for."""
+    queue = build_queue(settings.pipeline)
+    try:
+        await queue.ensure_group()
+        await check_at_start(queue, settings.pipeline, watch)
+    except StorageError:
+        pass
+    finally:
+        await queue.close()
+
+
+async def _work(settings: Settings, burst: bool, watch: RedisWatch) -> tuple[str, WorkerReport, int | None]:
     """Run a worker; returns its name, its report and the signal that stopped it at once (if one did)."""
     cfg = settings.embedder
     model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
     worker: Worker | None = None
+    watching = asyncio.create_task(keep_watching(queue, settings.pipeline, watch))
     try:
         async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
             await memory.warm()
@@ -77,6 +97,9 @@ async def _work(settings: Settings, burst: bool) -> tuple[str, WorkerReport, int
             task.uncancel()  # handled: the clean-up below may await again
         return worker.consumer, worker.report, worker.stopped_by
     finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         await queue.close()
         close_embedder(model)
 
@@ -86,12 +109,17 @@ async def _check(settings: Settings, consumer: str | None, local: bool = False) 
     try:
         stats = await queue.stats()
         alive = await queue.worker_info(consumer)
+        found = await inspect(queue, settings.pipeline, counters=stats.counters)
     finally:
         await queue.close()
     if local:  # a container's own worker: its host name is the container's
         alive = [w for w in alive if w.get("host") == socket.gethostname()]
-    return {"ok": bool(alive), "redis": queue.where, "stream": queue.keys.stream, "workers": alive,
-            **stats.to_dict()}  # fmt: skip
+    report = {"ok": bool(alive) and not found.problems, "alive": bool(alive), "redis": queue.where,
+              "stream": queue.keys.stream, "workers": alive, **stats.to_dict(),
+              "problems": found.problems, "warnings": found.warnings}  # fmt: skip
+    if found.data_lost is not None:
+        report["data_lost"] = found.data_lost.to_dict()
+    return report
 
 
 def _workers_table(workers: list[dict[str, Any]]) -> Table:
@@ -110,7 +138,12 @@ def worker(
         bool, typer.Option("--burst", help="Process what is queued (retries included), then exit.")
     ] = False,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 0 if a worker (--consumer: that one) is alive, else 1.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 0 if a worker (--consumer: that one) is alive and the pipeline is not degraded "
+            "(Redis evicting or lost its data, events failing with none processed), else 1.",
+        ),
     ] = False,
     local: Annotated[
         bool,
@@ -143,11 +176,13 @@ def worker(
             report = asyncio.run(_check(checked, consumer, local))
         who = f"worker {consumer!r}" if consumer else "a worker"
         who += f" on {socket.gethostname()}" if local else ""
-        verdict = f"[green]{who} is alive[/green]" if report["ok"] else f"[red]{who} is not alive[/red]"
+        verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
             f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s"
         )
+        summary += "".join(f"\n[red]degraded:[/red] {p}" for p in report["problems"])
+        summary += "".join(f"\n[yellow]warning:[/yellow] {w}" for w in report["warnings"])
         out.emit(report, _workers_table(report["workers"]), summary)
         raise typer.Exit(0 if report["ok"] else 1)
     settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
@@ -157,13 +192,16 @@ def worker(
     if not settings.pipeline.enabled:
         out.note("[yellow]note:[/yellow] pipeline.enabled is off, so the server does not queue adds")
     _log_to_stderr(settings.server.log_level)
+    watch = RedisWatch(f"worker {settings.pipeline.consumer or default_consumer()}")
+    with errors_to_exit(out):  # a Redis that evicts is refused before the worker says it runs
+        asyncio.run(_check_redis(settings, watch))
     out.note(
         f"worker consuming {settings.pipeline.ns} (group {settings.pipeline.group})"
         + (": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops")
     )
     with errors_to_exit(out):
         try:
-            name, report_, stopped_by = asyncio.run(_work(settings, burst))
+            name, report_, stopped_by = asyncio.run(_work(settings, burst, watch))
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None  # cancelled before a worker ran: "interrupted", 130
     if stopped_by is not None:

@@ -14,6 +14,12 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log:forgotten:<tenant>:<user_id>
                                  string: when the user was deleted (ms); older events of theirs are skipped
     chat_log:reset:<tenant>      string: when the tenant's store was reset (ms); older events are skipped
+    chat_log:marker              string: when the pipeline first set up its keys (ms) and a random id;
+                                 gone means Redis lost its data (see memoryd.pipeline.redis_health)
+    chat_log:data_lost           hash: when a memoryd process found the marker gone; delete it to
+                                 acknowledge (else it expires after pipeline.result_ttl_s)
+    chat_log:progress            sorted set: samples of the counters (score = ms), for /health's
+                                 "failing with nothing processed" verdict
 """
 
 from __future__ import annotations
@@ -70,6 +76,18 @@ class Keys:
 
     def lock(self, event_id: str) -> str:
         return f"{self.ns}:lock:{event_id}"
+
+    @property
+    def marker(self) -> str:
+        return f"{self.ns}:marker"
+
+    @property
+    def data_lost(self) -> str:
+        return f"{self.ns}:data_lost"
+
+    @property
+    def progress(self) -> str:
+        return f"{self.ns}:progress"
 
     def owner(self, owner: str) -> str:
         """The lock of one owner's adds (``owner``: tenant and user, agent or session)."""

@@ -3,7 +3,9 @@
 It runs in a directory of its own with an append-only file (fsynced every
 second, or on every write with ``fsync="always"``), so it can be stopped and
 started again on the same port without losing what it held, as a production
-Redis configured for the pipeline would.
+Redis configured for the pipeline would. Tests of a Redis configured otherwise
+give ``appendonly=False`` (nothing survives a restart) or ``options`` (more
+``redis-server`` settings: ``{"maxmemory-policy": "allkeys-lru", "maxmemory": "3mb"}``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from memoryd.errors import BackendUnavailableError
@@ -54,7 +57,15 @@ def _tail(path: Path, lines: int = 5) -> str:
 class LocalRedis:
     """``with LocalRedis(tmp_dir) as redis: ... redis.url ...``; ``stop()``/``start()`` to restart it."""
 
-    def __init__(self, directory: Path, *, port: int | None = None, fsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        fsync: str = "everysec",
+        appendonly: bool = True,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
         binary = redis_server_binary()
         if binary is None:
             msg = "redis-server is not installed (Debian: apt-get install redis-server)"
@@ -65,6 +76,8 @@ class LocalRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.fsync = fsync
+        self.appendonly = appendonly
+        self.options = dict(options or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,9 +92,11 @@ class LocalRedis:
     def start(self, timeout_s: float = 15.0) -> None:
         args = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-            "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync, "--daemonize", "no",
-            "--logfile", str(self.directory / "redis.log"), "--protected-mode", "yes",
+            "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", self.fsync,
+            "--daemonize", "no", "--logfile", str(self.directory / "redis.log"), "--protected-mode", "yes",
         ]  # fmt: skip
+        for name, value in self.options.items():
+            args += [f"--{name}", value]
         # What it prints before its log file is open (a config error, say) goes to a file: a pipe
         # nobody reads could fill up and stall the server.
         output = self.directory / "redis-server.out"

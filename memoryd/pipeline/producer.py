@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +47,7 @@ from memoryd.pipeline.events import (
     stored_event_id,
 )
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
+from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, recorded_loss
 from memoryd.registry import resolve
 from memoryd.storage.events import AppliedEvent, applying_events
 
@@ -113,12 +116,17 @@ class Pipeline:
         self.redis_up: bool | None = None
         self.last_error: str | None = None
         self._skip_until = 0.0
+        self.watch = RedisWatch(f"the server on {socket.gethostname()} (pid {os.getpid()})")
 
     async def start(self) -> None:
-        """Create the consumer group (so lag counts from the first event); Redis may be down."""
+        """Create the consumer group (so lag counts from the first event); Redis may be down.
+
+        A Redis that evicts keys when full is refused (:class:`ConfigError`, see
+        :mod:`.redis_health`); one that persists nothing is logged as a warning."""
         try:
             await self.queue.ensure_group()
             self._up()
+            await check_at_start(self.queue, self.config, self.watch)
         except StorageError as exc:
             self._down(exc)
             log.warning("async pipeline: %s; adds %s until it answers", exc.message, self._fallback_word())
@@ -240,6 +248,14 @@ class Pipeline:
             raise
         if record is None or (user_id is not None and record.owner != user_id):
             msg = f"no event with id {event_id!r} (unknown, or ended longer ago than pipeline.result_ttl_s)"
+            loss = await recorded_loss(self.queue)
+            if loss is not None:  # its status may have gone with Redis's data
+                msg = (
+                    f"no event with id {event_id!r}: Redis lost its data, and with it every event queued "
+                    f"before {loss.lost_before} that had not ended; if this one was queued before then it "
+                    "may be lost (send its add again with the same event_id: one the store holds is never "
+                    "applied twice), else it is unknown or ended longer ago than pipeline.result_ttl_s"
+                )
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
@@ -281,10 +297,30 @@ class Pipeline:
             return {"status": "degraded", "writes": writes, **report, "error": self.last_error}
         report.update(stats.to_dict())
         report["workers"] = stats.workers
+        problems = await self._redis_problems(stats, report)
         if not stats.workers:
-            idle = "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
-            return {"status": "degraded", "writes": "queued", **report, "error": idle}
+            problems.append(
+                "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
+            )
+        if problems:
+            return {"status": "degraded", "writes": "queued", **report, "error": "; ".join(problems)}
         return {"status": "ok", "writes": "queued", **report}
+
+    async def _redis_problems(self, stats: QueueStats, report: dict[str, Any]) -> list[str]:
+        """What :func:`.redis_health.inspect` finds wrong (an evicting Redis, lost data, events
+        failing with none processed); its warnings (no persistence) go to ``report``."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                found = await inspect(self.queue, self.config, self.watch, counters=stats.counters)
+        except (StorageError, TimeoutError) as exc:
+            why = exc.message if isinstance(exc, StorageError) else "no answer in time"
+            report["warnings"] = [f"Redis's settings and the pipeline's progress could not be read: {why}"]
+            return []
+        if found.warnings:
+            report["warnings"] = found.warnings
+        if found.data_lost is not None:
+            report["data_lost"] = found.data_lost.to_dict()
+        return list(found.problems)
 
     async def metrics(self, out: MetricsText) -> None:
         stats = await self._stats()
