@@ -146,19 +146,42 @@ class RedisQueue:
             )
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
-        self._begin = self.client.register_script(scripts.BEGIN)
-        self._finish = self.client.register_script(scripts.FINISH)
-        self._move = self.client.register_script(scripts.MOVE_RETRIES)
         self._replay = self.client.register_script(scripts.REPLAY)
-        self._keepalive = self.client.register_script(scripts.KEEPALIVE)
-        self._hold = self.client.register_script(scripts.HOLD)
-        self._let_go = self.client.register_script(scripts.LET_GO)
-        self._heartbeat = self.client.register_script(scripts.HEARTBEAT)
-        self._leave = self.client.register_script(scripts.LEAVE)
+        self._oom_flags: bool | None = None  # whether the server runs flagged scripts (Redis >= 7)
+        self._begin = self._worker_script(scripts.BEGIN)
+        self._finish = self._worker_script(scripts.FINISH)
+        self._move = self._worker_script(scripts.MOVE_RETRIES)
+        self._keepalive = self._worker_script(scripts.KEEPALIVE)
+        self._hold = self._worker_script(scripts.HOLD)
+        self._let_go = self._worker_script(scripts.LET_GO)
+        self._heartbeat = self._worker_script(scripts.HEARTBEAT)
+        self._leave = self._worker_script(scripts.LEAVE)
         self._claim_cursor = "0-0"
         # This client's (one per process): it claims a worker's name and goes into every lock the
         # worker takes, so two processes given one name never both hold a lock (see scripts.HEARTBEAT).
         self.token = uuid.uuid4().hex
+
+    def _worker_script(self, text: str) -> Any:
+        """A worker's script, run flagged ``allow-oom`` where the server supports it (see
+        :func:`scripts.allowing_oom`): a worker must drain the queue that filled Redis."""
+        plain = self.client.register_script(text)
+        flagged = self.client.register_script(scripts.allowing_oom(text))
+
+        async def run(*, keys: list[str], args: list[Any]) -> Any:
+            return await (flagged if await self._flags_run() else plain)(keys=keys, args=args)
+
+        return run
+
+    async def _flags_run(self) -> bool:
+        """Whether the server reads script flags (Redis 7 and later); asked once."""
+        if self._oom_flags is None:
+            try:
+                version = str((await self.client.info("server")).get("redis_version", "0"))
+            except ResponseError:  # INFO renamed away: flags are not risked
+                version = "0"
+            major = version.split(".")[0]
+            self._oom_flags = major.isdigit() and int(major) >= 7
+        return self._oom_flags
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -286,8 +309,16 @@ class RedisQueue:
 
     # -- worker ----------------------------------------------------------------
     async def ensure_group(self) -> None:
-        """Create the consumer group (reading from the start of the stream) if it is missing."""
+        """Create the consumer group (reading from the start of the stream) if it is missing. Looked
+        for first: Redis over ``maxmemory`` refuses ``XGROUP CREATE`` even for a group that exists
+        (with OOM, not BUSYGROUP), and a worker must start there to drain the queue."""
         with self._errors("create the consumer group"):
+            try:
+                groups = await self.client.xinfo_groups(self.keys.stream)
+            except ResponseError:  # no stream yet
+                groups = []
+            if any(g.get("name") == self.config.group for g in groups):
+                return
             try:
                 await self.client.xgroup_create(self.keys.stream, self.config.group, id="0", mkstream=True)
             except ResponseError as exc:

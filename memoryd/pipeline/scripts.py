@@ -16,10 +16,19 @@ from __future__ import annotations
 
 __all__ = [
     "BEGIN", "ENQUEUE", "FINISH", "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MOVE_RETRIES",
-    "REPLAY", "UNFINISHED_KEEP_MS",
+    "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
 ]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
+
+
+def allowing_oom(script: str) -> str:
+    """``script`` flagged to run when Redis is over ``maxmemory`` with ``noeviction`` (a script
+    shebang, Redis >= 7; older servers read no shebang). The worker's scripts carry it: a queue that
+    filled Redis is drained by them (each outcome acknowledges and deletes its entry), and without
+    it Redis refuses their first ``SET`` for good. The producer's ``ENQUEUE`` and the operator's
+    ``REPLAY`` add entries, and stay refused there."""
+    return "#!lua flags=allow-oom\n" + script
 
 # Enqueue once per event id. KEYS: status, stream, stats.
 # ARGV: created_at, source, event_id, the entry's field/value pairs as one JSON list
