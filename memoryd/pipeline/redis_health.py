@@ -363,13 +363,18 @@ async def inspect(
             counters = {k: _int(v) or 0 for k, v in (stats or {}).items()}
         sample = _Sample.of(now, counters)
         if watch is not None:
-            await watch.look(client, keys, marker, facts, config.result_ttl_s)
-            if watch.marker != marker:  # set just now: a loss may have been recorded with it
-                lost = await client.hgetall(keys.data_lost)
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.zadd(keys.progress, {sample.member(): now})
-                pipe.zremrangebyscore(keys.progress, "-inf", now - 2 * window)
-                await pipe.execute()
+            from redis.exceptions import ResponseError
+
+            try:  # writes: a Redis at maxmemory (noeviction) refuses them, and still reports the rest
+                await watch.look(client, keys, marker, facts, config.result_ttl_s)
+                if watch.marker != marker:  # set just now: a loss may have been recorded with it
+                    lost = await client.hgetall(keys.data_lost)
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.zadd(keys.progress, {sample.member(): now})
+                    pipe.zremrangebyscore(keys.progress, "-inf", now - 2 * window)
+                    await pipe.execute()
+            except ResponseError as exc:
+                log.debug("async pipeline: the marker or a progress sample was not written: %s", exc)
     samples = [s for s in (_Sample.parse(m) for m in raw or []) if s is not None]
     found = Findings(
         facts=facts,

@@ -265,3 +265,20 @@ async def test_events_that_all_fail_make_the_pipeline_degraded_until_one_is_proc
 
 async def _alive(pipeline: Pipeline) -> bool:
     return bool((await pipeline.health())["workers"])
+
+
+async def test_a_full_noeviction_redis_is_still_inspected(
+    tmp_path: Path, redis_of: Callable[..., LocalRedis], embedder: USEEmbedder
+) -> None:
+    # At maxmemory, Redis refuses the marker and the progress sample; the rest is still reported.
+    redis = redis_of(appendonly=False)
+    settings = _settings(tmp_path, redis)
+    async with producer(settings, embedder) as (pipeline, _):
+        await _heartbeat(settings)
+        async with _client(settings) as client:
+            used = int((await client.info("memory"))["used_memory"])
+            await client.config_set("maxmemory", str(used // 2))  # over it: full
+            health = await pipeline.health()
+            await client.config_set("maxmemory", "0")
+    assert not any("could not be read" in w for w in health["warnings"])
+    assert any("no persistence" in w for w in health["warnings"])
