@@ -226,6 +226,8 @@ def _field_value(memory: MemoryRecord, field: str) -> tuple[bool, Any]:
         value = memory.metadata.get(field[len("metadata.") :])
         return (value is not None, value)  # JSON null counts as absent
     value = getattr(memory, field)
+    if field == "event_time" and value is None:  # said when it was added (search reads it so too)
+        value = memory.created_at
     if isinstance(value, datetime):
         value = value.timestamp()
     elif hasattr(value, "value"):  # enums

@@ -165,3 +165,18 @@ async def test_nan_is_refused_rather_than_matching_nothing(amem: AsyncMemory, ra
     assert info.value.status_code == 422
     with pytest.raises(InvalidFilterError):
         await amem.get_all(user_id="u", filters=raw)
+
+
+async def test_event_time_of_a_memory_added_without_one_is_when_it_was_added(amem: AsyncMemory) -> None:
+    """A memory added without ``timestamp`` was said when it was added, as search reads it: an
+    ``event_time`` filter treated it as never said (``gte 2000`` left it out, ``NOT`` of that kept
+    it), in the listing and in search alike."""
+    await amem.add("I adopted a dog today", user_id="u")
+    await amem.add("I adopted a cat", user_id="u", timestamp="2024-05-01T10:00:00Z")
+    since_2000 = {"event_time": {"gte": "2000-01-01"}}
+    for flt, want in ((since_2000, {"dog", "cat"}), ({"NOT": since_2000}, set()),
+                      ({"event_time": {"lt": "2025-01-01"}}, {"cat"})):  # fmt: skip
+        listed = (await amem.get_all(user_id="u", filters={"AND": [flt, {"kind": "episode"}]})).items
+        found = await amem.search("adopted a pet", user_id="u", filters={"AND": [flt, {"kind": "episode"}]})
+        for memories in ([m for m in listed], [h.memory for h in found]):
+            assert {w for m in memories for w in ("dog", "cat") if w in m.text} == want, flt

@@ -3,7 +3,7 @@
 Follows :func:`memoryd.filters.matches` exactly (tests check both agree):
 absent metadata keys never satisfy a comparison, booleans equal only booleans,
 ``contains`` is membership for JSON arrays and case-insensitive substring for
-strings.
+strings; ``event_time`` is ``created_at`` for a memory added without a time.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def _cond(c: Cond, t: str, params: list[Any]) -> str:
         array_of = f"json_each({t}.metadata, {path})"
     else:
         col = f"{t}.{c.field}"
+        if c.field == "event_time":  # said when added, unless said otherwise (as search reads it)
+            col = f"coalesce({t}.event_time, {t}.created_at)"
         typ = f"typeof({col})"
         array_of = ""
     return _generic(c, col, typ, array_of, params)
