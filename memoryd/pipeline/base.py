@@ -117,7 +117,8 @@ class Outcome:
     """How one delivery ended; :meth:`WorkQueue.finish` records a batch of them atomically.
 
     - ``done``: processed; ``result`` is stored, the entry acknowledged, the lock released.
-    - ``retry``: ``event`` (the next attempt) waits until ``due_ms``, then goes back on the stream.
+    - ``retry``: ``event`` (the next attempt) waits ``delay_ms`` (on the queue's clock, not the
+      worker's), then goes back on the stream.
     - ``dead``: the entry (``fields``) goes to the dead-letter stream with ``error``.
     - ``ack``: acknowledged without processing (a duplicate delivery or an empty entry).
     """
@@ -127,7 +128,7 @@ class Outcome:
     event_id: str | None = None
     result: dict[str, Any] | None = None
     event: PipelineEvent | None = None
-    due_ms: int = 0
+    delay_ms: int = 0
     error: dict[str, Any] | None = None
     attempts: int = 0
 
@@ -211,10 +212,11 @@ class EventLog(Protocol):
 
     async def status(self, event_id: str) -> EventRecord | None: ...
 
-    async def forget_user(self, tenant: str, user_id: str | None, at_ms: int) -> None:
-        """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) was deleted at
-        ``at_ms``: workers skip such events created before then (still queued, waiting for a
-        retry, or replayed later)."""
+    async def forget_user(self, tenant: str, user_id: str | None) -> int:
+        """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) is deleted now, on
+        the queue's clock (returned, in ms): workers skip such events enqueued before then (still
+        queued, waiting for a retry, or replayed later), compared with when the queue took them
+        (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock."""
         ...
 
     async def stats(self) -> QueueStats: ...
@@ -245,6 +247,10 @@ class WorkQueue(Protocol):
         ...
 
     async def move_due_retries(self, limit: int) -> int: ...
+
+    async def time_ms(self) -> int:
+        """The queue's clock (ms): the one heartbeats, retries and enqueue times are read on."""
+        ...
 
     async def begin(
         self, items: list[tuple[str, int, str, str]], consumer: str, lease_ms: int

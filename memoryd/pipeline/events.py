@@ -5,7 +5,10 @@ An event is one ``add`` call, written as flat string fields of a stream entry::
     v           schema version (this code writes SCHEMA_VERSION)
     event_id    the client's id, or a generated UUID; processing is idempotent on it
     type        "add"
-    created_at  when it was enqueued (ISO 8601, UTC)
+    created_at  when it was enqueued (ISO 8601, UTC), on the producer's clock
+    enqueued_ms when the queue took it, in ms on Redis's clock (version 2; Redis's ENQUEUE adds it):
+                compared with a user's deletion mark, made on that same clock. Absent (an event of
+                version 1, or an external producer's), ``created_at`` is compared instead
     attempt     1 on first delivery; a retry is re-enqueued with attempt + 1
     source      who produced it: "api:v1", "api:mem0", "gateway", "cli", ...
     payload     JSON: {messages, user_id, agent_id, run_id, metadata, timestamp, mode, tenant}
@@ -54,7 +57,7 @@ __all__ = [
     "stored_event_id",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIN_READ_VERSION = max(1, SCHEMA_VERSION - 1)
 MAX_READ_VERSION = SCHEMA_VERSION + 1
 
@@ -64,7 +67,8 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,146}")
 _PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode", "tenant")
 _KNOWN_FIELDS = frozenset(
-    ("v", "event_id", "type", "created_at", "attempt", "source", "payload", "last_error", "replayed_from")
+    ("v", "event_id", "type", "created_at", "enqueued_ms", "attempt", "source", "payload", "last_error",
+     "replayed_from")
 )
 
 
@@ -190,6 +194,14 @@ class PipelineEvent:
     replayed_from: str | None = None
     extra: dict[str, str] = field(default_factory=dict)  # fields of a newer version, carried along
     payload_extra: dict[str, Any] = field(default_factory=dict)  # the same, inside the payload
+    enqueued_ms: int | None = None  # when the queue took it, on its clock (None: not yet, or not said)
+
+    @property
+    def enqueued_at_ms(self) -> int:
+        """When it was enqueued (ms): on the queue's clock when known, else on the producer's."""
+        if self.enqueued_ms is not None:
+            return self.enqueued_ms
+        return int(self.created_at.timestamp() * 1000)
 
     def to_fields(self) -> dict[str, str]:
         fields = dict(self.extra)
@@ -206,6 +218,8 @@ class PipelineEvent:
             fields["last_error"] = json.dumps(self.last_error, ensure_ascii=False)
         if self.replayed_from is not None:
             fields["replayed_from"] = self.replayed_from
+        if self.enqueued_ms is not None:
+            fields["enqueued_ms"] = str(self.enqueued_ms)
         return fields
 
     @classmethod
@@ -238,6 +252,9 @@ class PipelineEvent:
         if not attempt.isdigit() or int(attempt) < 1:
             raise InvalidInputError("event attempt must be a positive integer", field="event.attempt")
         last_error = fields.get("last_error")
+        enqueued = fields.get("enqueued_ms")
+        if enqueued is not None and not enqueued.isdigit():
+            raise InvalidInputError("event enqueued_ms is not a whole number", field="event.enqueued_ms")
         return cls(
             event_id=event_id,
             payload=payload,
@@ -249,6 +266,7 @@ class PipelineEvent:
             replayed_from=fields.get("replayed_from"),
             extra={k: v for k, v in fields.items() if k not in _KNOWN_FIELDS},
             payload_extra=payload_extra,
+            enqueued_ms=int(enqueued) if enqueued is not None else None,
         )
 
     def retried(self, error: dict[str, Any], attempt: int) -> PipelineEvent:

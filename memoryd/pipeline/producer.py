@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 import time
@@ -264,8 +263,9 @@ class Pipeline:
         workers will skip such events still queued, waiting for a retry or replayed later. With
         Redis down this fails (503), so the caller deletes nothing those events would bring back."""
         try:
-            # Rounded up: an event of the same millisecond, made before, is skipped too.
-            await self.queue.forget_user(tenant, user_id, math.ceil(time.time() * 1000))
+            # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
+            # same millisecond too), compared with when the queue took them, not a host's clock.
+            await self.queue.forget_user(tenant, user_id)
         except StorageError as exc:
             self._down(exc)
             raise StorageError(

@@ -14,7 +14,6 @@ translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,8 +66,8 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 def _flat(fields: dict[str, str]) -> list[str]:
@@ -110,6 +109,13 @@ def _record(data: dict[str, str]) -> EventRecord | None:
     )
 
 
+def _alive(now: Any, beats: list[tuple[str, float]]) -> list[str]:
+    """The heartbeats lasting past ``now`` (a ``TIME`` reply): heartbeats are few (those older than
+    an hour are dropped), so they are all read and compared here, in one round trip with the time."""
+    now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+    return [name for name, until in beats if until >= now_ms]
+
+
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2]))
 
@@ -147,6 +153,7 @@ class RedisQueue:
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
         self._replay = self.client.register_script(scripts.REPLAY)
+        self._forget = self.client.register_script(scripts.FORGET)
         self._oom_flags: bool | None = None  # whether the server runs flagged scripts (Redis >= 7)
         self._begin = self._worker_script(scripts.BEGIN)
         self._finish = self._worker_script(scripts.FINISH)
@@ -234,9 +241,14 @@ class RedisQueue:
             data = await self.client.hgetall(self.keys.status(event_id))
         return _record(data)
 
-    async def forget_user(self, tenant: str, user_id: str | None, at_ms: int) -> None:
+    async def forget_user(self, tenant: str, user_id: str | None) -> int:
         with self._errors("record a user's deletion"):
-            await self.client.set(self.keys.forgotten(tenant, user_id), str(at_ms))
+            return int(await self._forget(keys=[self.keys.forgotten(tenant, user_id)]))
+
+    async def time_ms(self) -> int:
+        with self._errors("read the server's clock"):
+            seconds, micros = await self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def forgotten(
         self, users: list[tuple[str, str | None]]
@@ -265,7 +277,6 @@ class RedisQueue:
         await self.client.aclose()
 
     async def stats(self) -> QueueStats:
-        now = _now_ms()
         with self._errors("report the queue's state"):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.xlen(self.keys.stream)
@@ -273,11 +284,13 @@ class RedisQueue:
                 pipe.zcard(self.keys.retry)
                 pipe.hgetall(self.keys.stats)
                 pipe.xinfo_groups(self.keys.stream)
-                pipe.zrangebyscore(self.keys.workers, now, "+inf")
-                length, dlq, retry, counters, groups, alive = await pipe.execute(raise_on_error=False)
-            for value in (length, dlq, retry, counters, alive):
+                pipe.time()
+                pipe.zrange(self.keys.workers, 0, -1, withscores=True)
+                length, dlq, retry, counters, groups, now, beats = await pipe.execute(raise_on_error=False)
+            for value in (length, dlq, retry, counters, now, beats):
                 if isinstance(value, Exception):
                     raise value
+            alive = _alive(now, beats)
             workers: list[dict[str, Any]] = []
             if alive:
                 raws = await self.client.hmget(self.keys.workers_info, alive)
@@ -377,7 +390,7 @@ class RedisQueue:
 
     async def move_due_retries(self, limit: int) -> int:
         with self._errors("move due retries"):
-            moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[_now_ms(), limit])
+            moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[limit])
         return int(moved)
 
     async def begin(
@@ -400,6 +413,9 @@ class RedisQueue:
             return
         now = _now_iso()
         k = self.keys
+        clock = 0  # Redis's (ms): retries are due on it, as MOVE_RETRIES reads them
+        if any(o.kind == "retry" for o in outcomes):
+            clock = await self.time_ms()
         keys = [k.stream, k.stats, k.retry, k.dlq]
         args: list[Any] = [
             self.config.group,
@@ -412,12 +428,12 @@ class RedisQueue:
         for o in outcomes:
             event_id = o.event_id or "-"
             keys += [k.status(event_id), k.lock(event_id)]
-            args.append(json.dumps(self._finish_args(o, consumer, now), ensure_ascii=False))
+            args.append(json.dumps(self._finish_args(o, consumer, now, clock), ensure_ascii=False))
         with self._errors("record event outcomes"):
             await self._finish(keys=keys, args=args)
 
     @staticmethod
-    def _finish_args(o: Outcome, consumer: str, now: str) -> dict[str, Any]:
+    def _finish_args(o: Outcome, consumer: str, now: str, clock: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "kind": o.kind,
             "id": o.delivery.stream_id,
@@ -429,9 +445,9 @@ class RedisQueue:
             body["result"] = json.dumps(o.result or {}, ensure_ascii=False)
         elif o.kind == "retry":
             assert o.event is not None
-            retry_at = datetime.fromtimestamp(o.due_ms / 1000, UTC).isoformat(timespec="milliseconds")
+            due = clock + o.delay_ms
             member = json.dumps(_flat(o.event.to_fields()), ensure_ascii=False)
-            body.update(error=error, due=str(o.due_ms), retry_at=retry_at, member=member)
+            body.update(error=error, due=str(due), retry_at=_iso(due), member=member)
         elif o.kind == "dead":
             meta = {
                 "dlq_error": error,
@@ -494,14 +510,19 @@ class RedisQueue:
         claim has left, in ms: nothing is written then."""
         keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
         info_json = json.dumps(info, ensure_ascii=False)
-        args: list[Any] = [self.token, self._member(consumer), ttl_ms, info_json, _now_ms(), _STALE_WORKER_MS]
+        args: list[Any] = [self.token, self._member(consumer), ttl_ms, info_json, _STALE_WORKER_MS]
         with self._errors("write a heartbeat"):
             return int(await self._heartbeat(keys=keys, args=args))
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
-        """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group."""
+        """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group: those whose
+        heartbeat lasts past now on Redis's clock (the one that scored them)."""
         with self._errors("read heartbeats"):
-            names = await self.client.zrangebyscore(self.keys.workers, _now_ms(), "+inf")
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.zrange(self.keys.workers, 0, -1, withscores=True)
+                now, beats = await pipe.execute()
+            names = _alive(now, beats)
             if consumer is not None:  # its entry, or one an older memoryd wrote under the bare name
                 names = [n for n in names if n in (self._member(consumer), consumer)]
             raw = await self.client.hmget(self.keys.workers_info, names) if names else []

@@ -15,11 +15,24 @@ not stay forever.
 from __future__ import annotations
 
 __all__ = [
-    "BEGIN", "ENQUEUE", "FINISH", "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MOVE_RETRIES",
-    "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
+    "BEGIN", "ENQUEUE", "FINISH", "FORGET", "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO",
+    "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
 ]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
+
+# Redis's clock, in ms, for the scripts that compare times written by different hosts (heartbeats,
+# retry due times, when an event was enqueued and when its user was deleted): one clock, so a host
+# whose own is behind or ahead neither looks dead nor alive, nor has its user's adds skipped.
+# (Formatted with %.0f: Lua would write a number this size as 1.7e+12.)
+_CLOCK = """
+local function now_ms(up)
+  local t = redis.call('TIME')
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if up then return math.ceil(us / 1000) end
+  return math.floor(us / 1000)
+end
+"""
 
 
 def allowing_oom(script: str) -> str:
@@ -30,7 +43,8 @@ def allowing_oom(script: str) -> str:
     ``REPLAY`` add entries, and stay refused there."""
     return "#!lua flags=allow-oom\n" + script
 
-# Enqueue once per event id. KEYS: status, stream, stats.
+# Enqueue once per event id, adding ``enqueued_ms`` (Redis's clock) to the entry unless it has one.
+# KEYS: status, stream, stats.
 # ARGV: created_at, source, event_id, the entry's field/value pairs as one JSON list
 # (one argument rather than a dozen: the client encodes far less per event), owner (the
 # payload's user_id or "": event lookups by a user-bound key check it), digest (the payload's
@@ -47,7 +61,16 @@ if #known > 0 then
   redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
   return {0, known}
 end
-local id = redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(ARGV[4])))
+local fields = cjson.decode(ARGV[4])
+local stamped = false
+for i = 1, #fields, 2 do
+  if fields[i] == 'enqueued_ms' then stamped = true end
+end
+if not stamped then
+  fields[#fields + 1] = 'enqueued_ms'
+  fields[#fields + 1] = string.format('%.0f', now_ms(false))
+end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('HSET', KEYS[1], 'event_id', ARGV[3], 'status', 'queued', 'attempts', '0', 'source', ARGV[2],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'stream_id', id, 'owner', ARGV[5] or '',
   'digest', ARGV[6] or '', 'nonce', ARGV[7] or '')
@@ -55,6 +78,7 @@ redis.call('PEXPIRE', KEYS[1], __KEEP_MS__)
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
+ENQUEUE = _CLOCK + ENQUEUE
 
 # Take the processing lock of a batch of events, unless they are finished.
 # KEYS: status_1, lock_1, status_2, lock_2, ... ARGV: consumer, lease_ms, now, holder (the lock's
@@ -150,9 +174,10 @@ end
 return #ARGV - 6
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
-# Put retries whose time has come back on the stream. KEYS: retry, stream. ARGV: now_ms, limit.
-MOVE_RETRIES = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+# Put retries whose time has come (on Redis's clock, as FINISH scored them) back on the stream.
+# KEYS: retry, stream. ARGV: limit.
+MOVE_RETRIES = _CLOCK + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(false), 'LIMIT', 0, ARGV[1])
 for _, member in ipairs(due) do
   redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
   redis.call('ZREM', KEYS[1], member)
@@ -253,19 +278,20 @@ return n
 """
 
 # A worker's heartbeat, and its claim on its consumer name. KEYS: claim, workers, workers_info.
-# ARGV: token (the worker's process's), member, ttl_ms, info (JSON), now_ms, stale_ms.
+# ARGV: token (the worker's process's), member, ttl_ms, info (JSON), stale_ms. Scored with Redis's
+# clock: a worker whose host clock is behind is not taken for dead, nor one ahead for alive.
 # The name is claimed (SET with the heartbeat's expiry) unless another process's token holds it:
 # two processes under one name would both "hold" the locks taken under it, and each re-read the
 # other's pending entries. A claim no one refreshes (its process died) expires with its heartbeat.
 # Returns 0 when the heartbeat is written, else how long (ms) the holder's claim has left.
-HEARTBEAT = """
+HEARTBEAT = _CLOCK + """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return math.max(1, redis.call('PTTL', KEYS[1])) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-local now = tonumber(ARGV[5])
+local now = now_ms(false)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
 if #stale > 0 then
   redis.call('ZREM', KEYS[2], unpack(stale))
   redis.call('HDEL', KEYS[3], unpack(stale))
@@ -283,4 +309,12 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
+"""
+
+# Mark a user's deletion (or a tenant's reset) with Redis's clock, rounded up: events enqueued
+# (ENQUEUE's enqueued_ms) up to then are skipped. KEYS: the mark. Returns the mark (ms).
+FORGET = _CLOCK + """
+local at = string.format('%.0f', now_ms(true))
+redis.call('SET', KEYS[1], at)
+return at
 """

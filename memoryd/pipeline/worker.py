@@ -132,6 +132,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
         self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
+        self._clock_offset_ms = 0  # this host's clock minus the queue's (see _skip_forgotten)
         self._in_flight: dict[str, str] = {}  # stream id -> event id, for the lease keep-alive
         self._owners: set[str] = set()  # the owners' locks held while their adds run (kept alive too)
         self._done_times: deque[tuple[float, int]] = deque()
@@ -594,10 +595,14 @@ class Worker:
         return valid
 
     async def _skip_forgotten(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
-        """Jobs whose user was deleted, or whose store was reset, after their event was created end
-        here, done with nothing stored (so an erasure is not undone by what was still queued)."""
+        """Jobs whose user was deleted, or whose store was reset, after their event was enqueued end
+        here, done with nothing stored (so an erasure is not undone by what was still queued). Both
+        times are the queue's clock's (:attr:`PipelineEvent.enqueued_at_ms`)."""
         if not jobs:
             return jobs
+        # The queue's clock against this host's: the store compares an event's enqueue time with
+        # when its user was erased there, on this host's clock (the server's, beside the store).
+        self._clock_offset_ms = int(time.time() * 1000) - await self.queue.time_ms()
         users = {(j.event.payload.tenant or DEFAULT_TENANT, j.event.payload.user_id) for j in jobs}
         gone = await self.queue.forgotten(list(users))
         if not gone:
@@ -606,11 +611,17 @@ class Worker:
         for job in jobs:
             p = job.event.payload
             at = gone.get((p.tenant or DEFAULT_TENANT, p.user_id))
-            if at is None or job.event.created_at.timestamp() * 1000 > at:
+            if at is None or job.event.enqueued_at_ms > at:
                 kept.append(job)
                 continue
             outcomes.append(self._skipped(job, _ERASED))
         return kept
+
+    def _enqueued_here(self, event: PipelineEvent) -> float:
+        """When ``event`` was enqueued (s), on this host's clock, for the store's erasure check."""
+        if event.enqueued_ms is None:  # a producer's clock's (an older or external producer)
+            return event.created_at.timestamp()
+        return (event.enqueued_ms + self._clock_offset_ms) / 1000
 
     async def _run_scope(self, memory: AsyncMemory, calls: list[AddCall]) -> list[Outcome]:
         out: list[Outcome] = []
@@ -624,7 +635,7 @@ class Worker:
                 j.event.event_id,
                 j.digest,
                 user_id=j.event.payload.user_id,
-                created_at=j.event.created_at.timestamp(),
+                created_at=self._enqueued_here(j.event),
             )
             for j in call.jobs
         ]
@@ -704,7 +715,7 @@ class Worker:
             job.delivery,
             event_id=job.event.event_id,
             event=job.event.retried(error, job.attempts + 1),
-            due_ms=int(time.time() * 1000) + delay,
+            delay_ms=delay,
             error=error,
             attempts=job.attempts,
         )
