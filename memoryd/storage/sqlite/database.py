@@ -35,9 +35,9 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +55,7 @@ __all__ = [
     "has_table",
     "holds_rows_without",
     "private_file",
+    "read_together",
     "translate_errors",
 ]
 
@@ -152,6 +153,20 @@ def translate_errors(exc: BaseException) -> BaseException:
             )
         return StorageError(f"SQLite error: {text}")
     return exc
+
+
+@contextmanager
+def read_together(conn: sqlite3.Connection) -> Iterator[None]:
+    """The reads in the block see one state of the file (a read transaction, unless ``conn`` is
+    in one already, a snapshot's): a count and the page it counts agree while others write."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")  # nothing was written: ending the read is all
 
 
 def _read_on(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -19,7 +19,7 @@ from memoryd.storage.events import AppliedEvent
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes
-from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script
+from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, read_together
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
 from memoryd.storage.sqlite.sqlfilter import compile_filter
@@ -454,11 +454,12 @@ class SQLiteRecordStore:
         clause, params = self._where(scope, where, as_of, include_expired)
 
         def op(conn: sqlite3.Connection) -> Page:
-            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {_COLS} FROM memories m WHERE {clause} {_NEWEST_FIRST} LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            )
+            with read_together(conn):  # the total counts the listing the page is of
+                total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]
+                rows = conn.execute(
+                    f"SELECT {_COLS} FROM memories m WHERE {clause} {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                ).fetchall()
             return Page([_row_to_memory(r) for r in rows], total, offset, limit)
 
         return await self.db.read(op)
