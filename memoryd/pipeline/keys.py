@@ -11,6 +11,9 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log:stats               hash: counters (enqueued, processed, duplicates, retried, ...)
     chat_log:workers             sorted set: worker name -> last heartbeat (ms)
     chat_log:workers:info        hash: worker name -> its last heartbeat as JSON
+    chat_log:workers:claim:<group>\x1f<name>
+                                 string: the token of the process holding a worker name (expires
+                                 with its heartbeat): a second process under that name is refused
     chat_log:forgotten:<tenant>:<user_id>
                                  string: when the user was deleted (ms); older events of theirs are skipped
     chat_log:reset:<tenant>      string: when the tenant's store was reset (ms); older events are skipped
@@ -64,6 +67,10 @@ class Keys:
     @property
     def workers_info(self) -> str:
         return f"{self.ns}:workers:info"
+
+    def worker_claim(self, member: str) -> str:
+        """A worker's claim on its name; ``member`` is its heartbeat entry (group and name)."""
+        return f"{self.ns}:workers:claim:{member}"
 
     def status(self, event_id: str) -> str:
         return f"{self.ns}:event:{event_id}"

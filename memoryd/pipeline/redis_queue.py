@@ -500,9 +500,8 @@ class RedisQueue:
 
     def _claim(self, consumer: str) -> str:
         """The key of a worker's claim on its name in its group (a string: its process's token,
-        expiring with its heartbeat). Named next to the heartbeats it goes with:
-        ``<stream>:workers:claim:<group>\x1f<consumer>``."""
-        return f"{self.keys.workers}:claim:{self._member(consumer)}"
+        expiring with its heartbeat; see :mod:`memoryd.pipeline.keys`)."""
+        return self.keys.worker_claim(self._member(consumer))
 
     async def heartbeat(self, consumer: str, info: dict[str, Any], ttl_ms: int) -> int:
         """Say ``consumer`` is alive for ``ttl_ms``, and claim its name with this client's token.
