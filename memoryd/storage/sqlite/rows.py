@@ -7,6 +7,7 @@ deleted memory's slot is marked absent, and ``live`` marks the current
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 import numpy as np
@@ -105,22 +106,36 @@ class Rows:
     def top(
         self, scores: np.ndarray, keep: np.ndarray, limit: int, rows: Sequence[int] | np.ndarray | None = None
     ) -> list[tuple[str, float]]:
-        """Best ``limit`` (id, score) among kept slots, best first.
+        """Best ``limit`` (id, score) among kept slots, best first; equal scores in memory-id order.
 
-        ``scores``/``keep`` index the slots, or the subset ``rows`` when given.
+        ``scores``/``keep`` index the slots, or the subset ``rows`` when given. Ties go by id, not
+        by slot: an edited memory's slot (BM25 gives it a fresh one) differs from the one a reload
+        gives it, and a tie that straddles the cut must keep the same ids whatever ``limit`` is,
+        so that a shorter list is the head of a longer one.
         """
         idx = np.flatnonzero(keep)
         if idx.size == 0 or limit <= 0:
             return []
+        slot_of = idx if rows is None else np.asarray(rows)[idx]
         vals = scores[idx]
-        if idx.size > limit:
-            part = np.argpartition(-vals, limit - 1)[:limit]
-            idx, vals = idx[part], vals[part]
-        order = np.lexsort((idx, -vals))
-        slots = idx[order] if rows is None else np.asarray(rows)[idx[order]]
         ids = self.ids
-        return [(ids[s], v) for s, v in zip(slots.tolist(), vals[order].tolist(), strict=True)]
-
+        if idx.size > limit:
+            part = np.argpartition(-vals, limit - 1)
+            head, rest = part[:limit], part[limit:]
+            cut = vals[part[limit - 1]]  # the limit-th best score
+            spill = rest[vals[rest] == cut]
+            if spill.size:  # the cut splits equal scores: of those, the smallest ids stay
+                better = head[vals[head] != cut]
+                tied = np.concatenate((head[vals[head] == cut], spill)).tolist()
+                chosen = heapq.nsmallest(limit - better.size, tied, key=lambda j: ids[slot_of[j]])
+                head = np.concatenate((better, np.asarray(chosen, dtype=np.int64)))
+            slot_of, vals = slot_of[head], vals[head]
+        order = np.argsort(-vals, kind="stable")
+        ranked = vals[order]
+        out = [(ids[s], v) for s, v in zip(slot_of[order].tolist(), ranked.tolist(), strict=True)]
+        if ranked.size > 1 and bool((ranked[1:] == ranked[:-1]).any()):
+            out.sort(key=lambda hit: (-hit[1], hit[0]))
+        return out
 
 class RowStub:
     """The few fields a partition needs from a row, without building a MemoryRecord."""
