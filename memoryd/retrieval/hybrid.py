@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +13,7 @@ import numpy as np
 from memoryd.config import SearchConfig
 from memoryd.filters import Filter
 from memoryd.models import Scope, SearchHit, utcnow
-from memoryd.retrieval.fusion import Candidate, fuse, fuse_scores, recency_factor
+from memoryd.retrieval.fusion import Candidate, fuse, fuse_scores, recency_factor, score_bounds
 from memoryd.retrieval.when import query_span
 from memoryd.storage import Storage
 from memoryd.text import tokenize
@@ -71,11 +71,12 @@ class HybridSearcher:
             allowed=allowed,
             also=[mid for mid, _ in keyword] if score_fusion or req.threshold is not None else None,
         )
-        if req.threshold is not None:  # before the cut below: what falls short takes no place in it
-            cosines = dict(dense)
-            dense = [(mid, cos) for mid, cos in dense if cos >= req.threshold]
-            keyword = [(mid, s) for mid, s in keyword if cosines.get(mid, -1.0) >= req.threshold]
-        # A small margin covers index entries whose record is gone (the threshold filtered above).
+        # A memory's fused score depends neither on ``limit`` (a longer list of each retriever)
+        # nor on ``threshold``: both change which memories are listed, never how one is scored.
+        cosines = dict(dense)  # the ranking, then (``also``) the keyword candidates' cosines
+        floor = req.threshold  # a filter on the fused hits, before the cut below
+        admit = None if floor is None else (lambda mid: cosines.get(mid, -1.0) >= floor)
+        # A small margin covers index entries whose record is gone (the threshold is applied before).
         size = req.limit + 5
         # A query that names a date ("on 3 June, 2023") favours what was said then: it needs the
         # event time of more candidates than it returns.
@@ -88,16 +89,27 @@ class HybridSearcher:
             with suppress(OverflowError):  # within days of year 1 or 9999: the span as named
                 span = (span[0] - slack, span[1] + slack)
         weights = {"dense": cfg.dense_weight, "keyword": cfg.keyword_weight}
-        ranked = {"dense": dense, "keyword": keyword}
+        bounds: dict[str, tuple[float, float]] = {}
         if score_fusion:
-            head = fuse_scores(ranked, weights, {"keyword": 0.0}, limit=size)
+            # Bounds from the first ``candidates`` of each retriever (all there is when limit
+            # <= candidates), whatever the lists' length; later entries below them count 0.
+            # BM25 counts for its first ``candidates`` only, as when no more are asked for.
+            keyword = keyword[: cfg.candidates]
+            bounds = score_bounds(dense, keyword, cosines, cfg.candidates)
+            ranked = {"dense": dense, "keyword": keyword}
+            head = fuse_scores(ranked, weights, bounds=bounds, limit=size, admit=admit)
         else:
-            head = fuse(ranked, weights, k=cfg.rrf_k, limit=size)
+            # Ranks of the dense ranking alone: ``also`` cosines follow it, and there are some only
+            # when it is full (``pool`` long). Only ranks up to ``candidates`` count.
+            ranked = {"dense": dense[:pool], "keyword": keyword}
+            head = fuse(ranked, weights, k=cfg.rrf_k, limit=size, head=cfg.candidates, admit=admit)
         if not head:
             return []
         # Every candidate needs a cosine for the threshold and the explanation; keyword-only
         # candidates of rank fusion are scored exactly on their own ids.
         missing = {c.id: c for c in head if "dense" not in c.scores}
+        for mid in [mid for mid in missing if mid in cosines]:
+            missing.pop(mid).scores["dense"] = cosines[mid]
         if missing:
             scored = await self.storage.vectors.search(
                 vector, scope=req.scope, limit=len(missing), allowed=set(missing)
@@ -129,18 +141,31 @@ class HybridSearcher:
                 when = memory.event_time or memory.created_at
                 inside = span[0] <= when < span[1]
                 score = (score + (cfg.date_weight if inside else 0.0)) / (1.0 + cfg.date_weight)
-            why = _explain(cand, score, cfg, inside) if req.explain else None
+            why = _explain(cand, score, cfg, inside, bounds) if req.explain else None
             hits.append(SearchHit(memory, round(score, 6), why))
         hits.sort(key=lambda h: -h.score)
         return hits[: req.limit]
 
 
-def _explain(cand: Candidate, score: float, cfg: SearchConfig, date_match: bool | None) -> dict[str, object]:
+def _explain(
+    cand: Candidate,
+    score: float,
+    cfg: SearchConfig,
+    date_match: bool | None,
+    bounds: Mapping[str, tuple[float, float]],
+) -> dict[str, object]:
     """The parts of a hit's score: ``fused`` combines the retrievers by ``method`` (``score``: the
-    min-max normalised cosine and BM25 weighted by ``dense_weight`` and ``keyword_weight``;
-    ``rrf``: their ranks, constant ``rrf_k``); ``final`` is ``fused``, then averaged with
-    ``recency`` (weight ``recency_weight``), then with 1 or 0 for ``date_match`` (weight
+    cosine and BM25 min-max normalised between ``dense_bounds`` and ``bm25_bounds`` (below the low
+    bound counts 0), weighted by ``dense_weight`` and ``keyword_weight``; ``rrf``: their ranks up to
+    ``candidates``, constant ``rrf_k``, the same weights); ``final`` is ``fused``, then averaged
+    with ``recency`` (weight ``recency_weight``), then with 1 or 0 for ``date_match`` (weight
     ``date_weight``), when present."""
+    fusion: dict[str, object] = {"dense_weight": cfg.dense_weight, "keyword_weight": cfg.keyword_weight}
+    if cfg.fusion == "score":
+        for name, key in (("dense", "dense_bounds"), ("keyword", "bm25_bounds")):
+            fusion[key] = [round(b, 6) for b in bounds[name]] if name in bounds else None
+    else:
+        fusion.update(rrf_k=cfg.rrf_k, candidates=cfg.candidates)
     return {
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
@@ -153,9 +178,5 @@ def _explain(cand: Candidate, score: float, cfg: SearchConfig, date_match: bool 
         "date_match": date_match,  # None: the query names no date
         "date_weight": cfg.date_weight if date_match is not None else None,
         "method": cfg.fusion,
-        **(
-            {"dense_weight": cfg.dense_weight, "keyword_weight": cfg.keyword_weight}
-            if cfg.fusion == "score"
-            else {"rrf_k": cfg.rrf_k}
-        ),
+        **fusion,
     }
