@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -79,16 +80,27 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A new record id: a time-ordered UUID (version 7, RFC 9562), as text.
 
-    48 bits of Unix milliseconds, then 74 random bits. Ids made one after another sort
-    one after another, so every index keyed by a memory id grows at its end instead of
-    touching a random page per new row: a batch's commit writes a few pages, not hundreds.
-    The random part is at the end: :func:`id_tag` shows it.
+    48 bits of Unix milliseconds, 12 bits of the millisecond's fraction (in 4096ths: RFC 9562's
+    "increased clock precision"), then 62 random bits. Within a process each id is greater
+    than the one before (two in one 4096th of a millisecond: the later one takes the next), so
+    ids sort in the order they were made — memories of one batch too — and every index keyed
+    by a memory id grows at its end instead of touching a random page per new row: a batch's
+    commit writes a few pages, not hundreds. The random part is at the end: :func:`id_tag`
+    shows it.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    global _last_tick
+    now = time.time_ns()
+    tick = (now // 1_000_000) << 12 | (now % 1_000_000) * 4096 // 1_000_000
+    with _ticking:
+        tick = _last_tick = max(tick, _last_tick + 1)
+    value = (tick >> 12) << 80 | (tick & 0xFFF) << 64 | int.from_bytes(os.urandom(8), "big") >> 2
+    value |= 0x7 << 76 | 0x2 << 62  # version 7, RFC 9562 variant
     h = f"{value:032x}"  # as str(uuid.UUID(int=value)) writes it, in a third of the time
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ticking = threading.Lock()
+_last_tick = 0  # the clock part (milliseconds and 4096ths) of this process's last id
 
 
 def id_tag(record_id: str, chars: int = 8) -> str:

@@ -22,6 +22,16 @@ def test_new_ids_are_version_7_uuids_in_time_order() -> None:
     assert abs(millis - time.time()) < 60
 
 
+def test_ids_made_in_one_millisecond_sort_in_the_order_they_were_made() -> None:
+    """Two ids of one millisecond sorted at random (74 random bits after the clock): memories of
+    one batch, equal in score, ranked and listed in either order from one run to the next."""
+    for _ in range(20):
+        ids = [new_id() for _ in range(2_000)]  # many share a millisecond
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    tags = [id_tag(i) for i in ids]
+    assert sum(a[:6] == b[:6] for a, b in zip(tags, tags[1:], strict=False)) < 5  # still random
+
+
 def test_ids_made_together_differ_and_so_do_their_tags() -> None:
     ids = [new_id() for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
