@@ -29,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -60,10 +58,6 @@ __all__ = [
 log = logging.getLogger("memoryd.pipeline")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
@@ -73,18 +67,6 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-@contextmanager
-def _errors(where: str, doing: str) -> Iterator[None]:
-    """The driver's errors as :class:`StorageError`, as :class:`RedisQueue` translates them."""
-    from redis.exceptions import RedisError
-
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        msg = f"Redis at {where} failed to {doing} ({type(exc).__name__}: {exc})"
-        raise StorageError(msg, backend="redis") from exc
 
 
 # -- what Redis is configured to do ----------------------------------------------------------------
@@ -209,10 +191,11 @@ class RedisWatch:
             self._logged.add(text)
             log.log(level, "async pipeline: %s", text)
 
-    async def look(self, client: Any, keys: Keys, found: str | None, facts: RedisFacts, ttl_s: int) -> None:
-        """Given the marker as just read (``found``): set it if missing, and record a loss if this
-        process had seen it before."""
-        now = _now_ms()
+    async def look(
+        self, client: Any, keys: Keys, found: str | None, facts: RedisFacts, ttl_s: int, now: int
+    ) -> None:
+        """Given the marker as just read (``found``) at ``now`` (Redis's clock, ms): set it if
+        missing, and record a loss if this process had seen it before."""
         if found is not None:
             self.marker, self.marker_seen_ms = found, now
             return
@@ -247,7 +230,7 @@ async def recorded_loss(queue: EventQueue) -> DataLoss | None:
     if client is None:
         return None
     try:
-        with _errors(queue.where, "read the data-loss record"):
+        with queue.errors("read the data-loss record"):  # type: ignore[attr-defined]
             return DataLoss.of(await client.hgetall(queue.keys.data_lost))
     except StorageError:
         return None
@@ -342,9 +325,9 @@ async def inspect(
     if client is None:  # not the Redis backend
         return Findings()
     keys, where, window = queue.keys, queue.where, progress_window_ms(config)
-    now = _now_ms()
-    with _errors(where, "report its settings"):
+    with queue.errors("report its settings"):  # type: ignore[attr-defined]
         async with client.pipeline(transaction=False) as pipe:
+            pipe.time()  # Redis's clock, the one heartbeats and retries are read on: no host's skew
             pipe.info("memory")
             pipe.info("persistence")
             pipe.info("server")
@@ -352,12 +335,13 @@ async def inspect(
             pipe.get(keys.marker)
             pipe.hgetall(keys.data_lost)
             pipe.hgetall(keys.stats)
-            pipe.zrangebyscore(keys.progress, now - window, "+inf")
+            pipe.zrange(keys.progress, 0, -1)  # kept to two windows; failing() reads the last one
             replies = await pipe.execute(raise_on_error=False)
-        memory, persistence, server, save, marker, lost, stats, raw = replies
-        for reply in (memory, marker, lost, stats, raw):
+        clock, memory, persistence, server, save, marker, lost, stats, raw = replies
+        for reply in (clock, memory, marker, lost, stats, raw):
             if isinstance(reply, Exception):
                 raise reply
+        now = int(clock[0]) * 1000 + int(clock[1]) // 1000
         facts = RedisFacts.of(memory, persistence, server, save)
         if counters is None:
             counters = {k: _int(v) or 0 for k, v in (stats or {}).items()}
@@ -366,7 +350,7 @@ async def inspect(
             from redis.exceptions import ResponseError
 
             try:  # writes: a Redis at maxmemory (noeviction) refuses them, and still reports the rest
-                await watch.look(client, keys, marker, facts, config.result_ttl_s)
+                await watch.look(client, keys, marker, facts, config.result_ttl_s, now)
                 if watch.marker != marker:  # set just now: a loss may have been recorded with it
                     lost = await client.hgetall(keys.data_lost)
                 async with client.pipeline(transaction=False) as pipe:

@@ -191,8 +191,9 @@ class RedisQueue:
         return self._oom_flags
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Translate the driver's errors into memoryd's, naming the step and the server."""
+    def errors(self, doing: str) -> Iterator[None]:
+        """Translate the driver's errors into memoryd's, naming the step and the server (also
+        around the calls :mod:`memoryd.pipeline.redis_health` makes on :attr:`client`)."""
         try:
             yield
         except ResponseError as exc:
@@ -220,7 +221,7 @@ class RedisQueue:
 
     async def enqueue(self, event: PipelineEvent) -> Enqueued:
         keys, args = self._enqueue_args(event)
-        with self._errors("enqueue an event"):
+        with self.errors("enqueue an event"):
             reply = await self._enqueue(keys=keys, args=args)
         return self._enqueued(event.event_id, reply)
 
@@ -228,7 +229,7 @@ class RedisQueue:
         """Enqueue in one round trip (each event still atomic and idempotent on its own)."""
         if not events:
             return []
-        with self._errors("enqueue events"):
+        with self.errors("enqueue events"):
             async with self.client.pipeline(transaction=False) as pipe:
                 for event in events:
                     keys, args = self._enqueue_args(event)
@@ -237,16 +238,16 @@ class RedisQueue:
         return [self._enqueued(e.event_id, r) for e, r in zip(events, replies)]
 
     async def status(self, event_id: str) -> EventRecord | None:
-        with self._errors("read an event's status"):
+        with self.errors("read an event's status"):
             data = await self.client.hgetall(self.keys.status(event_id))
         return _record(data)
 
     async def forget_user(self, tenant: str, user_id: str | None) -> int:
-        with self._errors("record a user's deletion"):
+        with self.errors("record a user's deletion"):
             return int(await self._forget(keys=[self.keys.forgotten(tenant, user_id)]))
 
     async def time_ms(self) -> int:
-        with self._errors("read the server's clock"):
+        with self.errors("read the server's clock"):
             seconds, micros = await self.client.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
@@ -258,7 +259,7 @@ class RedisQueue:
         tenants = sorted({t for t, _ in users})
         named = [(t, u) for t, u in users if u is not None]
         keys = [self.keys.forgotten(t, None) for t in tenants] + [self.keys.forgotten(t, u) for t, u in named]
-        with self._errors("read users' deletions"):
+        with self.errors("read users' deletions"):
             found = await self.client.mget(keys)  # one round trip for the resets and the users
         resets = dict(zip(tenants, found[: len(tenants)], strict=True))
         marks: dict[tuple[str, str | None], str | None] = dict(zip(named, found[len(tenants) :], strict=True))
@@ -270,14 +271,14 @@ class RedisQueue:
         return out
 
     async def ping(self) -> None:
-        with self._errors("answer PING"):
+        with self.errors("answer PING"):
             await self.client.ping()
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def stats(self) -> QueueStats:
-        with self._errors("report the queue's state"):
+        with self.errors("report the queue's state"):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.xlen(self.keys.stream)
                 pipe.xlen(self.keys.dlq)
@@ -325,7 +326,7 @@ class RedisQueue:
         """Create the consumer group (reading from the start of the stream) if it is missing. Looked
         for first: Redis over ``maxmemory`` refuses ``XGROUP CREATE`` even for a group that exists
         (with OOM, not BUSYGROUP), and a worker must start there to drain the queue."""
-        with self._errors("create the consumer group"):
+        with self.errors("create the consumer group"):
             try:
                 groups = await self.client.xinfo_groups(self.keys.stream)
             except ResponseError:  # no stream yet
@@ -368,7 +369,7 @@ class RedisQueue:
                 self.config.group, consumer, {stream: "0" if own else ">"}, count=count, block=block
             )
 
-        with self._errors("read events"):
+        with self.errors("read events"):
             reply = await self._grouped(call)
             entries = _entries(reply)
             counts = await self._delivery_counts(consumer, [i for i, _ in entries]) if own else {}
@@ -381,7 +382,7 @@ class RedisQueue:
                 count=count,
             )  # fmt: skip
 
-        with self._errors("reclaim idle events"):
+        with self.errors("reclaim idle events"):
             reply = await self._grouped(call)
             self._claim_cursor = str(reply[0])
             entries = [(i, f) for i, f in reply[1] if i is not None]
@@ -389,7 +390,7 @@ class RedisQueue:
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 
     async def move_due_retries(self, limit: int) -> int:
-        with self._errors("move due retries"):
+        with self.errors("move due retries"):
             moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[limit])
         return int(moved)
 
@@ -401,7 +402,7 @@ class RedisQueue:
         keys = [key for item in items for key in (self.keys.status(item[0]), self.keys.lock(item[0]))]
         args: list[Any] = [consumer, lease_ms, _now_iso(), self._holder(consumer)]
         args += [value for item in items for value in item]
-        with self._errors("lock events"):
+        with self.errors("lock events"):
             replies = await self._begin(keys=keys, args=args)
         known = {s.value for s in EventStatus}
         return [Begin(state, EventStatus(before) if before in known else None) for state, before in replies]
@@ -429,7 +430,7 @@ class RedisQueue:
             event_id = o.event_id or "-"
             keys += [k.status(event_id), k.lock(event_id)]
             args.append(json.dumps(self._finish_args(o, consumer, now, clock), ensure_ascii=False))
-        with self._errors("record event outcomes"):
+        with self.errors("record event outcomes"):
             await self._finish(keys=keys, args=args)
 
     @staticmethod
@@ -467,7 +468,7 @@ class RedisQueue:
         lock is still this consumer's (``stream_ids`` and ``event_ids`` pair up)."""
         if not stream_ids:
             return
-        with self._errors("extend leases"):
+        with self.errors("extend leases"):
             await self._keepalive(
                 keys=[self.keys.stream, *(self.keys.lock(e) for e in event_ids)],
                 args=[consumer, lease_ms, self.config.group, self._holder(consumer), *stream_ids],
@@ -480,14 +481,14 @@ class RedisQueue:
         if not owners:
             return []
         keys, holder = [self.keys.owner(o) for o in owners], self._holder(consumer)
-        with self._errors("lock owners"):
+        with self.errors("lock owners"):
             replies = await self._hold(keys=keys, args=[holder, lease_ms])
         return [bool(r) for r in replies]
 
     async def release_owners(self, owners: list[str], consumer: str) -> None:
         if not owners:
             return
-        with self._errors("unlock owners"):
+        with self.errors("unlock owners"):
             await self._let_go(keys=[self.keys.owner(o) for o in owners], args=[self._holder(consumer)])
 
     def _member(self, consumer: str) -> str:
@@ -510,13 +511,13 @@ class RedisQueue:
         keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
         info_json = json.dumps(info, ensure_ascii=False)
         args: list[Any] = [self.token, self._member(consumer), ttl_ms, info_json, _STALE_WORKER_MS]
-        with self._errors("write a heartbeat"):
+        with self.errors("write a heartbeat"):
             return int(await self._heartbeat(keys=keys, args=args))
 
     async def worker_info(self, consumer: str | None = None) -> list[dict[str, Any]]:
         """Live workers' last heartbeats (or only ``consumer``'s), of this queue's group: those whose
         heartbeat lasts past now on Redis's clock (the one that scored them)."""
-        with self._errors("read heartbeats"):
+        with self.errors("read heartbeats"):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.time()
                 pipe.zrange(self.keys.workers, 0, -1, withscores=True)
@@ -539,7 +540,7 @@ class RedisQueue:
         """Forget this worker: its claim on its name, its heartbeat, and its group membership if it
         holds nothing; none of them if another process holds the name now (they are that one's)."""
         keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
-        with self._errors("leave the group"):
+        with self.errors("leave the group"):
             if not await self._leave(keys=keys, args=[self.token, self._member(consumer)]):
                 return
             try:
@@ -550,7 +551,7 @@ class RedisQueue:
                 await self.client.xgroup_delconsumer(self.keys.stream, self.config.group, consumer)
 
     async def outstanding(self) -> int:
-        with self._errors("count outstanding events"):
+        with self.errors("count outstanding events"):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.xlen(self.keys.stream)
                 pipe.zcard(self.keys.retry)
@@ -565,7 +566,7 @@ class RedisQueue:
     # -- dead letters ------------------------------------------------------------
     async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]:
         """The oldest ``count`` dead letters, or those of ``ids`` (exact entry ids, ``<ms>-<seq>``)."""
-        with self._errors("read the dead-letter queue"):
+        with self.errors("read the dead-letter queue"):
             if ids:
                 entries: list[Any] = []
                 for entry_id in dict.fromkeys(ids):
@@ -580,7 +581,7 @@ class RedisQueue:
         and :data:`scripts.REPLAY`). An entry another replay already moved is skipped."""
         now = _now_iso()
         out = Replayed()
-        with self._errors("replay dead letters"):
+        with self.errors("replay dead letters"):
             for letter in entries:
                 event_id: str | None
                 owner = digest = ""
@@ -604,7 +605,7 @@ class RedisQueue:
         return out
 
     async def dlq_tail(self) -> tuple[int, str | None]:
-        with self._errors("read the dead-letter queue"):
+        with self.errors("read the dead-letter queue"):
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.xlen(self.keys.dlq)
                 pipe.xrevrange(self.keys.dlq, "+", "-", count=1)
@@ -612,7 +613,7 @@ class RedisQueue:
         return int(size), (str(newest[0][0]) if newest else None)
 
     async def dlq_purge(self, *, ids: list[str] | None = None, up_to: str | None = None) -> int:
-        with self._errors("purge the dead-letter queue"):
+        with self.errors("purge the dead-letter queue"):
             if ids:
                 return int(await self.client.xdel(self.keys.dlq, *dict.fromkeys(ids)))
             if up_to is not None:  # MINID keeps ids >= the bound: the one right after up_to
