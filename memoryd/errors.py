@@ -22,7 +22,8 @@ each class knows the HTTP status the REST server answers with::
         ├── LLMError (503)                one LLM target failed one call (router-internal)
         │   ├── LLMTimeoutError (503)     it did not answer within its timeout
         │   └── LLMOutputError (503)      it answered, but the output was unusable
-        └── LLMUnavailableError (503)     no LLM target answered; lists each failure
+        ├── LLMUnavailableError (503)     no LLM target answered; lists each failure
+        └── QueueUnavailableError (503)   the event queue is down and adds are refused
 
 Driver errors (sqlite3, httpx, ...) are translated into this tree at the
 backend boundary, so callers never need to import a driver to catch them.
@@ -52,6 +53,7 @@ __all__ = [
     "NotSupportedError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "QueueUnavailableError",
     "RateLimitedError",
     "StorageError",
 ]
@@ -209,6 +211,16 @@ class StaleWriteError(StorageError):
     nothing of the write was stored. Transient: the same request again plans from what is there."""
 
     code = "stale_write"
+
+
+class QueueUnavailableError(BackendUnavailableError):
+    """The async pipeline's event queue is unreachable and ``pipeline.on_unavailable`` is
+    ``"reject"``: the add was not processed; the same add again, with the same ``event_id`` (never
+    applied twice), is what it asks for. ``reason``: why the queue is unreachable."""
+
+    def __init__(self, message: str, *, reason: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.reason = reason
 
 
 class LLMError(BackendUnavailableError):

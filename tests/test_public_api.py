@@ -44,6 +44,7 @@ def test_one_exception_tree_with_http_statuses() -> None:
         "MissingExtraError": 500,
         "NotFoundError": 404,
         "PermissionDeniedError": 403,
+        "QueueUnavailableError": 503,
         "RateLimitedError": 429,
         "NotSupportedError": 501,
         "PayloadTooLargeError": 413,

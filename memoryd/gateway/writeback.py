@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig
-from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
+from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError, QueueUnavailableError
 from memoryd.pipeline.events import AddPayload, new_event_id
 
 __all__ = ["BATCH", "MAX_PENDING", "QUEUE_RETRY_MAX_S", "RETRIES", "Stores", "Turn", "WriteBack"]
@@ -284,16 +284,13 @@ class WriteBack:
         try:
             while True:
                 attempt += 1
-                submitting = False  # in the pipeline's submit_add (not opening the store)
                 try:
                     async with self._store(conversation) as memory:
                         if conversation.pipeline is not None:
                             payload = AddPayload(messages, metadata=metadata, **who)
-                            submitting = True
                             submission = await conversation.pipeline.submit_add(
                                 memory, payload, event_id=event_id, source="gateway"
                             )
-                            submitting = False
                             queued = submission.pipeline == "queued"
                             self.counts["queued" if queued else "stored"] += len(batch)
                         else:
@@ -302,23 +299,23 @@ class WriteBack:
                     if refused and self.counts["waiting_for_queue"] == len(batch):
                         log.info("gateway: the event queue answers again; write-backs that waited are queued")
                     return
+                except QueueUnavailableError as exc:
+                    # Not this turn's fault, nor one a client will retry: wait for the queue.
+                    self._queue_error = exc.reason
+                    if refused == 0:
+                        if self.counts["waiting_for_queue"] == 0:
+                            log.warning(
+                                "gateway: the event queue is unreachable (%s) and "
+                                "pipeline.on_unavailable is 'reject': write-backs wait, tried again "
+                                "until it answers",
+                                self._queue_error,
+                            )  # fmt: skip
+                        self.counts["waiting_for_queue"] += len(batch)
+                    refused += 1
+                    if not await self._wait_for_queue(conversation, len(batch), refused):
+                        return
+                    continue
                 except BackendUnavailableError as exc:
-                    if submitting and _refuses_when_down(conversation.pipeline):
-                        # Not this turn's fault, nor one a client will retry: wait for the queue.
-                        self._queue_error = _trouble(conversation.pipeline, exc)
-                        if refused == 0:
-                            if self.counts["waiting_for_queue"] == 0:
-                                log.warning(
-                                    "gateway: the event queue is unreachable (%s) and "
-                                    "pipeline.on_unavailable is 'reject': write-backs wait, tried again "
-                                    "until it answers",
-                                    self._queue_error,
-                                )  # fmt: skip
-                            self.counts["waiting_for_queue"] += len(batch)
-                        refused += 1
-                        if not await self._wait_for_queue(conversation, len(batch), refused):
-                            return
-                        continue
                     pause = next(pauses, None)
                     if pause is None:
                         self._failed(conversation, len(batch), exc, attempt)
@@ -384,19 +381,3 @@ class WriteBack:
             "gateway write-back of %d turn(s) for user %r dropped after %d attempt(s): %s",
             turns, conversation.key.user_id, attempts, reason,
         )  # fmt: skip
-
-
-def _refuses_when_down(pipeline: Any) -> bool:
-    """Whether ``pipeline`` (a :class:`~memoryd.pipeline.Pipeline`, or the server's view of one
-    for a caller) refuses adds while its queue is down (``on_unavailable = "reject"``): then every
-    :class:`BackendUnavailableError` its ``submit_add`` raises says the queue is unreachable (it
-    touches no store), and a retry with the same event id is what it asks for."""
-    core = getattr(pipeline, "pipeline", pipeline)
-    return getattr(getattr(core, "config", None), "on_unavailable", None) == "reject"
-
-
-def _trouble(pipeline: Any, exc: BackendUnavailableError) -> str:
-    """Why the queue is unreachable, as the pipeline last saw it (its refusal's message goes on to
-    advise a client, who is not there)."""
-    last = getattr(getattr(pipeline, "pipeline", pipeline), "last_error", None)
-    return last if isinstance(last, str) and last else exc.message

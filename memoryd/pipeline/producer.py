@@ -27,10 +27,10 @@ from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
 from memoryd.errors import (
-    BackendUnavailableError,
     ConflictError,
     EventAppliedError,
     NotFoundError,
+    QueueUnavailableError,
     StorageError,
 )
 from memoryd.ingest.inputs import normalise_add
@@ -205,13 +205,15 @@ class Pipeline:
     async def _fallback(
         self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str
     ) -> Submission:
-        reason = f"the event queue is unreachable ({self.last_error or 'Redis is down'})"
+        trouble = self.last_error or "Redis is down"
+        reason = f"the event queue is unreachable ({trouble})"
         if self.config.on_unavailable == "reject":
             self.submissions["rejected"] += 1
-            raise BackendUnavailableError(
+            raise QueueUnavailableError(
                 f"{reason}; pipeline.on_unavailable is 'reject', so it was not processed here (if Redis "
                 "took the event before it failed to answer, a worker stores it): retry later with the same "
                 "event_id, which is never applied twice",
+                reason=trouble,
                 event_id=event_id,
             )
         # Redis may have queued the event all the same (it answered too late): recorded in the
