@@ -11,7 +11,8 @@ left, a dead-letter stream) and records each event's result, which
 - :mod:`.base`: the queue's Protocols; :mod:`.redis_queue`: the Redis Streams backend
   (the only module importing ``redis``), with its Lua scripts in :mod:`.scripts`.
 - :mod:`.producer`: :class:`Pipeline`, what the server and gateway call.
-- :mod:`.worker`: :class:`Worker`; :mod:`.batching` and :mod:`.policy`: its pure parts.
+- :mod:`.worker`: :class:`Worker`, its loop and life cycle; :mod:`.processing`: what it does with
+  each batch; :mod:`.batching`, :mod:`.outcomes` and :mod:`.policy`: the pure parts of that.
 - :mod:`.metrics`: Prometheus text; :mod:`.local_redis`: a throw-away ``redis-server``
   for tests and benchmarks.
 
