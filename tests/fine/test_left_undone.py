@@ -21,7 +21,7 @@ import pytest
 from memoryd import AsyncMemory
 from memoryd.hierarchy.models import LEVEL_LLM
 from memoryd.hierarchy.promote import process_turns
-from memoryd.models import AddResult, Event, MemoryRecord
+from memoryd.models import AddResult, AddResults, Event, MemoryRecord
 from memoryd.storage import ChangeSet
 from tests.fakes.llm_server import Reply, Script
 from tests.fine.test_fine_mode import decisions, facts, of_kind
@@ -158,28 +158,32 @@ async def test_an_update_of_a_home_starts_a_new_one_and_the_old_holds_for_the_pa
     assert top.memory.id == berlin.id
 
 
+async def _rex_told_again(
+    mem: AsyncMemory, llm: Script, said: tuple[str, str], told: list[str], *decided: dict[str, Any]
+) -> tuple[AddResults, AddResults, AddResult]:
+    """Alice's dog Rex stored, then ``told`` in one add whose two messages the LLM reads as the
+    facts ``said`` (one from each) and decides on as ``decided``: the first add's results, the
+    second's, and Rex's fact."""
+    llm.reply_json(facts("Alice has a dog named Rex"))
+    first = await mem.add("I have a dog named Rex", **ALICE)
+    [rex] = of_kind(first, "fact")
+    llm.reply_json({"facts": [{"text": text, "sources": [i]} for i, text in enumerate(said)], "relations": []})
+    llm.reply_json(decisions(*decided))
+    out = await mem.add(told, **ALICE)
+    return first, out, rex
+
+
 async def test_a_noop_and_an_update_of_one_memory_keep_both_turns_as_sources(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
-    fake_llm.reply_json(facts("Alice has a dog named Rex"))
-    first = await fine.add("I have a dog named Rex", **ALICE)
-    [rex] = of_kind(first, "fact")
-    fake_llm.reply_json(
-        {
-            "facts": [
-                {"text": "Alice owns a dog called Rex", "sources": [0]},
-                {"text": "Alice's dog Rex is a beagle", "sources": [1]},
-            ],
-            "relations": [],
-        }
+    first, out, rex = await _rex_told_again(
+        fine,
+        fake_llm,
+        ("Alice owns a dog called Rex", "Alice's dog Rex is a beagle"),
+        ["Yes, Rex is my dog", "He is a beagle"],
+        {"fact": 0, "event": "NOOP", "target": 0},
+        {"fact": 1, "event": "UPDATE", "target": 0, "text": "Alice has a beagle named Rex"},
     )
-    fake_llm.reply_json(
-        decisions(
-            {"fact": 0, "event": "NOOP", "target": 0},
-            {"fact": 1, "event": "UPDATE", "target": 0, "text": "Alice has a beagle named Rex"},
-        )
-    )
-    out = await fine.add(["Yes, Rex is my dog", "He is a beagle"], **ALICE)
     assert [(r.event, r.id) for r in of_kind(out, "fact")] == [(Event.NOOP, rex.id), (Event.UPDATE, rex.id)]
     turns = [r.id for r in of_kind(first, "episode") + of_kind(out, "episode")]
     stored = await fine.get(rex.id)
@@ -189,21 +193,14 @@ async def test_a_noop_and_an_update_of_one_memory_keep_both_turns_as_sources(
 async def test_a_fact_restated_and_ended_in_one_add_keeps_the_new_turn_as_a_source(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
-    fake_llm.reply_json(facts("Alice has a dog named Rex"))
-    first = await fine.add("I have a dog named Rex", **ALICE)
-    [rex] = of_kind(first, "fact")
     # said again verbatim (a NOOP, no question), and ended by the next fact
-    fake_llm.reply_json(
-        {
-            "facts": [
-                {"text": "Alice has a dog named Rex", "sources": [0]},
-                {"text": "Alice gave Rex to her sister", "sources": [1]},
-            ],
-            "relations": [],
-        }
+    first, out, rex = await _rex_told_again(
+        fine,
+        fake_llm,
+        ("Alice has a dog named Rex", "Alice gave Rex to her sister"),
+        ["I had a dog named Rex", "I gave him to my sister"],
+        {"fact": 0, "event": "DELETE", "target": 0},
     )
-    fake_llm.reply_json(decisions({"fact": 0, "event": "DELETE", "target": 0}))
-    out = await fine.add(["I had a dog named Rex", "I gave him to my sister"], **ALICE)
     assert [r.event for r in of_kind(out, "fact")] == [Event.NOOP, Event.DELETE]
     turns = [r.id for r in of_kind(first, "episode") + of_kind(out, "episode")[:1]]
     stored = await fine.get(rex.id)
