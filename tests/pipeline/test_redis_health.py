@@ -8,12 +8,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from memoryd import Settings
+from memoryd import AsyncMemory, Settings
 from memoryd.cli.doctor import pipeline_check
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.embedders.use import USEEmbedder
@@ -65,6 +66,33 @@ async def _client(settings: Settings) -> AsyncIterator[Any]:
         await queue.close()
 
 
+@dataclass
+class Unpersisted:
+    """A redis-server that persists nothing (``appendonly no``), the settings on it, and the
+    ``memoryd`` command on it."""
+
+    redis: LocalRedis
+    settings: Settings
+    cli: PipelineCli
+
+
+@pytest.fixture
+def unpersisted(
+    tmp_path: Path, redis_of: Callable[..., LocalRedis], pipeline_cli: Callable[..., PipelineCli]
+) -> Unpersisted:
+    redis = redis_of(appendonly=False)
+    cli = pipeline_cli(PIPELINE__REDIS_URL=redis.url, PIPELINE__PREFIX="h:")
+    return Unpersisted(redis, _settings(tmp_path, redis), cli)
+
+
+@asynccontextmanager
+async def _served(settings: Settings, embedder: USEEmbedder) -> AsyncIterator[tuple[Pipeline, AsyncMemory]]:
+    """The server's pipeline and store, with a live worker as far as /health can tell."""
+    async with producer(settings, embedder) as (pipeline, memory):
+        await _heartbeat(settings)
+        yield pipeline, memory
+
+
 # -- eviction -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru"])
 async def test_a_redis_that_evicts_is_refused_by_the_server_the_worker_and_doctor(
@@ -96,8 +124,7 @@ async def test_a_redis_that_starts_evicting_later_makes_health_degraded_and_is_l
 ) -> None:
     redis = redis_of()
     settings = _settings(tmp_path, redis)
-    async with producer(settings, embedder) as (pipeline, _):
-        await _heartbeat(settings)
+    async with _served(settings, embedder) as (pipeline, _):
         assert (await pipeline.health())["status"] == "ok"
         async with _client(settings) as client:
             await client.config_set("maxmemory", "100mb")
@@ -111,17 +138,11 @@ async def test_a_redis_that_starts_evicting_later_makes_health_degraded_and_is_l
 
 # -- persistence -------------------------------------------------------------------------------------------
 async def test_a_redis_without_persistence_is_a_warning(
-    tmp_path: Path,
-    redis_of: Callable[..., LocalRedis],
-    embedder: USEEmbedder,
-    pipeline_cli: Callable[..., PipelineCli],
-    caplog: pytest.LogCaptureFixture,
+    unpersisted: Unpersisted, embedder: USEEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    redis = redis_of(appendonly=False)
-    settings = _settings(tmp_path, redis)
+    settings = unpersisted.settings
     with caplog.at_level(logging.WARNING, logger="memoryd.pipeline"):
-        async with producer(settings, embedder) as (pipeline, _):
-            await _heartbeat(settings)
+        async with _served(settings, embedder) as (pipeline, _):
             health = await pipeline.health()
     assert health["status"] == "ok"  # it works; it would not survive a restart
     assert any("appendonly yes" in w and "no persistence" in w for w in health["warnings"])
@@ -130,23 +151,16 @@ async def test_a_redis_without_persistence_is_a_warning(
     check = await asyncio.to_thread(pipeline_check, settings)
     assert check.status == "warn" and "appendonly yes" in check.detail
 
-    cli = pipeline_cli(PIPELINE__REDIS_URL=redis.url, PIPELINE__PREFIX="h:")
-    report = await asyncio.to_thread(cli.run, "worker", "--check", "--json")
+    report = await asyncio.to_thread(unpersisted.cli.run, "worker", "--check", "--json")
     assert report.exit_code == 0 and any("no persistence" in w for w in doc(report)["warnings"])
 
 
 # -- lost data ------------------------------------------------------------------------------------------
 async def test_a_redis_that_restarts_empty_is_reported_until_acknowledged(
-    tmp_path: Path,
-    redis_of: Callable[..., LocalRedis],
-    embedder: USEEmbedder,
-    pipeline_cli: Callable[..., PipelineCli],
-    caplog: pytest.LogCaptureFixture,
+    unpersisted: Unpersisted, embedder: USEEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    redis = redis_of(appendonly=False)
-    settings = _settings(tmp_path, redis)
-    async with producer(settings, embedder) as (pipeline, memory):
-        await _heartbeat(settings)
+    redis, settings = unpersisted.redis, unpersisted.settings
+    async with _served(settings, embedder) as (pipeline, memory):
         queued = await pipeline.submit_add(memory, turn("ana", 1), event_id="bees-1")
         assert queued.accepted and (await pipeline.health())["status"] == "ok"
         redis.stop()  # nothing persisted: it comes back empty
@@ -164,8 +178,7 @@ async def test_a_redis_that_restarts_empty_is_reported_until_acknowledged(
             await pipeline.event("bees-1")
         assert "Redis lost its data" in missing.value.message and "bees-1" in missing.value.message
 
-        cli = pipeline_cli(PIPELINE__REDIS_URL=redis.url, PIPELINE__PREFIX="h:")
-        check = await asyncio.to_thread(cli.run, "worker", "--check", "--json")
+        check = await asyncio.to_thread(unpersisted.cli.run, "worker", "--check", "--json")
         assert check.exit_code == 1 and "Redis lost its data" in " ".join(doc(check)["problems"])
 
         async with _client(settings) as client:
@@ -273,12 +286,10 @@ async def test_a_full_noeviction_redis_is_still_inspected(
     # At maxmemory, Redis refuses the marker and the progress sample; the rest is still reported.
     redis = redis_of(appendonly=False)
     settings = _settings(tmp_path, redis)
-    async with producer(settings, embedder) as (pipeline, _):
-        await _heartbeat(settings)
-        async with _client(settings) as client:
-            used = int((await client.info("memory"))["used_memory"])
-            await client.config_set("maxmemory", str(used // 2))  # over it: full
-            health = await pipeline.health()
-            await client.config_set("maxmemory", "0")
+    async with _served(settings, embedder) as (pipeline, _), _client(settings) as client:
+        used = int((await client.info("memory"))["used_memory"])
+        await client.config_set("maxmemory", str(used // 2))  # over it: full
+        health = await pipeline.health()
+        await client.config_set("maxmemory", "0")
     assert not any("could not be read" in w for w in health["warnings"])
     assert any("no persistence" in w for w in health["warnings"])
