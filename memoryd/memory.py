@@ -22,7 +22,6 @@ from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.errors import (
     BackendUnavailableError,
-    ConflictError,
     InvalidInputError,
     NotFoundError,
     StaleWriteError,
@@ -43,7 +42,7 @@ from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_query, update_inputs
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
-from memoryd.ingest.represent import INDEX_FORMAT, EpisodeIndex, PendingIndex, Represent
+from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rules import (
     RuleMemory,
     RuleWork,
@@ -55,6 +54,7 @@ from memoryd.ingest.rules import (
 from memoryd.ingest.stale import stale
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
+from memoryd.maintenance.terms import ensure_index_format
 from memoryd.models import (
     AddResult,
     AddResults,
@@ -171,7 +171,7 @@ class AsyncMemory:
             try:
                 opening = self.storage.open_indexes if self._indexless else self.storage.open
                 await opening(*await self._embedder_identity())
-                await self._check_index_format()
+                await ensure_index_format(self.storage, self.represent)
             except BaseException:
                 self._indexless = False
                 await self.storage.close()  # never leave a half-open store behind
@@ -194,21 +194,6 @@ class AsyncMemory:
                 raise
             self._indexless = True
         return self
-
-    async def _check_index_format(self) -> None:
-        """Refuse a store whose keyword terms were made by another tokenizer or representation."""
-        found = await self.storage.records.get_meta("index_format")
-        if found == INDEX_FORMAT:
-            return
-        if found is None and (await self.storage.records.stats())["memories"] == 0:
-            await self.storage.records.set_meta("index_format", INDEX_FORMAT)
-            return
-        raise ConflictError(
-            f"this store was indexed with index format {found or 1}; this release reads format "
-            f"{INDEX_FORMAT}: rebuild its indexes with `memoryd reindex` (every memory is kept), "
-            "or start a new store (storage.path)",
-            field="storage.path",
-        )
 
     async def warm(self) -> None:
         """Load the embedding model now rather than on the first add or search."""

@@ -1,11 +1,16 @@
 """Text tokenisation for the keyword index: pure functions, any Unicode in.
 
 Words are lower-cased NFKC runs of letters and digits (with their combining marks;
-optional Arabic and Hebrew vowel points dropped). Runs of Chinese (and
-Japanese) characters are segmented with ``jieba``, whose dictionary ships with
-the package, so CJK text is searchable by keyword. Very common function words
-are dropped so that BM25 scores carry meaning. Control characters, emoji,
-RTL marks and lone surrogates never raise.
+optional Arabic and Hebrew vowel points dropped). A Latin or Greek word written with
+accents is kept as written and also without them ("café" gives "café" and "cafe"), so
+"cafe" finds "Café" while "café" ranks a memory that wrote the accent first.
+
+Runs of Chinese (and Japanese) characters are segmented with ``jieba``, whose
+dictionary ships with the package, so CJK text is searchable by keyword. A word of
+three characters or more is also indexed by its two-character pieces: jieba keeps a
+name it does not know whole ("王小明"), and "小明" must still find it. Very common
+function words are dropped so that BM25 scores carry meaning. Control characters,
+emoji, RTL marks and lone surrogates never raise.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import warnings
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "tokenize"]
+__all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "fold_accents", "tokenize"]
 
 # Scripts written without spaces between words (no segmenter here): their vowel signs keep splitting
 # a run into syllable-like pieces, which is what lets part of a sentence match.
@@ -40,6 +45,38 @@ _UNPOINT = dict.fromkeys(
     + [*range(0x064B, 0x0660), 0x0670]
 )
 _POINTED = re.compile("[" + "".join(map(chr, _UNPOINT)) + "]")
+
+
+# Where a casefolded word may hold a letter with an accent: Latin-1 to Greek, Latin Extended
+# Additional and Greek Extended, Latin Extended C-E, and Cyrillic "ё" (folded to "е", as Russian
+# writes it at will; other Cyrillic and every other script keep their marks, which spell letters).
+_FOLDABLE = re.compile("[\u00c0-\u03ff\u1e00-\u1fff\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\u0451]")
+# Letters whose accent is part of the letter (NFD keeps them whole): the plain letter they read as.
+_PLAIN_LETTER = str.maketrans(
+    {"ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ı": "i", "ƀ": "b", "ɨ": "i", "ё": "е"}
+    | {"æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+def _is_latin_or_greek(cp: int) -> bool:
+    return cp < 0x0400 or 0x1E00 <= cp <= 0x1FFF or 0x2C60 <= cp <= 0x2C7F or 0xA720 <= cp <= 0xAB6F
+
+
+def fold_accents(word: str) -> str:
+    """``word`` without the accents of its Latin and Greek letters ("résumé" -> "resume",
+    "ελληνικά" -> "ελληνικα", "łódź" -> "lodz"); marks on other scripts' letters are kept."""
+    if _FOLDABLE.search(word) is None:
+        return word
+    out: list[str] = []
+    base = 0
+    for ch in unicodedata.normalize("NFD", word.translate(_PLAIN_LETTER)):
+        if unicodedata.category(ch) == "Mn":
+            if _is_latin_or_greek(base):
+                continue
+        else:
+            base = ord(ch)
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 _ASCII_WORD = re.compile(r"[a-z0-9]+")  # a word of casefolded ASCII text (no marks to keep)
@@ -109,7 +146,23 @@ def cjk_words(run: str) -> list[str]:
     return [w for w in _jieba().cut(run, HMM=True) if w.strip()]
 
 
-def _split_run(word: str) -> list[str]:
+def _with_pairs(words: list[str]) -> list[str]:
+    """``words`` and, after each of three characters or more, its two-character pieces that no
+    word of the run is already: "王小明" (a name jieba does not know) gives "王小" and "小明"."""
+    out = list(words)
+    seen = set(words)
+    for word in words:
+        if len(word) < 3:
+            continue
+        for i in range(len(word) - 1):
+            pair = word[i : i + 2]
+            if pair not in seen:
+                seen.add(pair)
+                out.append(pair)
+    return out
+
+
+def _split_run(word: str, pairs: bool) -> list[str]:
     if not CJK_RUN.search(word):
         return [word]
     out: list[str] = []
@@ -117,7 +170,12 @@ def _split_run(word: str) -> list[str]:
     for part in CJK_RUN.split(word):
         if not part:
             continue
-        out.extend(_segment_cjk(part) if CJK_RUN.match(part) else [part])
+        if not CJK_RUN.match(part):
+            out.append(part)
+        elif pairs:
+            out.extend(_with_pairs(_segment_cjk(part)))
+        else:
+            out.extend(_segment_cjk(part))
     return out
 
 
@@ -140,7 +198,7 @@ def _stem(word: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
+def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tuple[str, ...]:
     clean = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8")).casefold()
     if clean.isascii():  # most text: no marks, no points, no CJK
         words = _ASCII_WORD.findall(clean)
@@ -150,7 +208,8 @@ def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
             clean = clean.translate(_UNPOINT)
         words = _word_pattern().findall(clean)
         if CJK_RUN.search(clean) is not None:  # segment the runs that hold CJK characters
-            words = [token for word in words for token in _split_run(word)]
+            words = [token for word in words for token in _split_run(word, pairs)]
+        words = [form for word in words for form in _forms(word)]
     tokens: list[str] = []
     for token in words:
         if len(token) > _MAX_TOKEN:
@@ -160,8 +219,16 @@ def _tokenize_cached(text: str, keep_stopwords: bool) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
-    """Split ``text`` into index terms (lower-cased, CJK segmented, stopwords dropped)."""
+def _forms(word: str) -> tuple[str, ...]:
+    """A word as written and, when it has accents to fold, without them."""
+    plain = fold_accents(word)
+    return (word,) if plain == word else (word, plain)
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False, pairs: bool = True) -> list[str]:
+    """Split ``text`` into index terms (lower-cased, CJK segmented, stopwords dropped; a word with
+    accents also without them; with ``pairs``, a CJK word of three characters or more also as
+    its two-character pieces)."""
     if not text:
         return []
-    return list(_tokenize_cached(text, keep_stopwords))
+    return list(_tokenize_cached(text, keep_stopwords, pairs))

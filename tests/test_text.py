@@ -16,8 +16,8 @@ def test_english_terms_are_lowercased_stemmed_without_stopwords() -> None:
 def test_inflections_share_a_stem() -> None:
     assert tokenize("painted") == tokenize("painting") == tokenize("paints") == ["paint"]
     assert tokenize("researching") == tokenize("research")
-    # Short words, digits and accented words are kept as they are.
-    assert tokenize("cats ran 2024 naïveté") == ["cat", "ran", "2024", "naïveté"]
+    # Short words and digits are kept as they are; an accented word as written and without accents.
+    assert tokenize("cats ran 2024 naïveté") == ["cat", "ran", "2024", "naïveté", "naivet"]
 
 
 def test_chinese_is_segmented_into_words() -> None:
@@ -28,7 +28,7 @@ def test_chinese_is_segmented_into_words() -> None:
 
 def test_mixed_scripts_and_numbers() -> None:
     terms = tokenize("iPhone15发布会在2024年9月 naïve café")
-    assert "iphone15" in terms and "2024" in terms and "naïve" in terms and "café" in terms
+    assert "iphone15" in terms and "2024" in terms and "naïve" in terms and "café" in terms and "cafe" in terms
     assert "发布会" in terms or "发布" in terms
 
 
@@ -80,3 +80,39 @@ async def test_keyword_search_finds_words_with_combining_marks(amem: AsyncMemory
     assert await keyword_hits("Istanbul") == [texts[0]]
     assert await keyword_hits("दिल्ली") == [texts[1]]  # not also the memory sharing its letters
     assert await keyword_hits("مرحبا") == [texts[3]]
+
+
+def test_latin_and_greek_words_are_also_indexed_without_accents() -> None:
+    assert tokenize("Café") == ["café", "cafe"]
+    assert tokenize("São Paulo Zürich Łódź Ærø") == ["são", "sao", "paulo", "zürich", "zurich", "łódź", "lodz"] + [
+        "ærø",
+        "aero",
+    ]
+    assert tokenize("résumés") == ["résumés", "resum"] and tokenize("resumes") == ["resum"]  # then stemmed
+    assert tokenize("Ελληνικά") == ["ελληνικά", "ελληνικα"]
+    assert tokenize("ёж") == ["ёж", "еж"]  # Russian writes ё as е at will; other Cyrillic keeps its marks
+    assert tokenize("йод") == ["йод"]
+    assert tokenize("à la carte") == ["à", "la", "cart"]  # "a" folded is a stopword: only "à" is kept
+    # Other scripts' marks spell letters: not folded.
+    assert tokenize("मैं दिल्ली") == ["मैं", "दिल्ली"]
+    assert tokenize("שָׁלוֹם") == ["שלום"]
+
+
+def test_long_cjk_words_are_also_indexed_by_their_pairs() -> None:
+    assert tokenize("王小明住在北京") == ["王小明", "住", "北京", "王小", "小明"]  # a name jieba keeps whole
+    assert tokenize("北京") == ["北京"]  # two characters: a pair already
+    assert tokenize("王小明", pairs=False) == ["王小明"]  # the hierarchy's keywords: words only
+
+
+async def test_keyword_search_folds_accents_and_finds_names_inside_words(amem: AsyncMemory) -> None:
+    texts = ["We met at the Café de Flore", "We had coffee at a cafe downtown", "我的朋友王小明住在北京"]
+    for text in texts:
+        await amem.add(text, user_id="u")
+
+    async def keyword_hits(query: str) -> list[str]:
+        hits = await amem.search(query, user_id="u", explain=True)
+        return [h.memory.text for h in hits if h.explain and h.explain["bm25"] is not None]
+
+    assert set(await keyword_hits("cafe")) == {texts[0], texts[1]}
+    assert (await keyword_hits("café"))[0] == texts[0]  # the accent as written ranks first
+    assert await keyword_hits("小明") == [texts[2]]

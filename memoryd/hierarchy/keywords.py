@@ -3,7 +3,8 @@
 Latin-script words are kept as written (lower-cased, not stemmed, so a label
 reads "hiking, mountains"), without stopwords, chat fillers, numbers and words
 under three letters; Chinese and Japanese runs are segmented by the keyword
-tokenizer (:func:`memoryd.text.tokenize`), keeping words of two characters or more.
+tokenizer (:func:`memoryd.text.tokenize`, without the pairs it also indexes), keeping words
+of two characters or more.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def words(text: str) -> tuple[str, ...]:
         if word not in STOPWORDS and word not in _FILLERS and not CJK_RUN.search(word):
             found.append(word)
     for run in CJK_RUN.findall(clean):
-        found.extend(w for w in tokenize(run) if len(w) >= 2 and w not in _FILLERS)
+        found.extend(w for w in tokenize(run, pairs=False) if len(w) >= 2 and w not in _FILLERS)
     return tuple(dict.fromkeys(found))[:_MAX_WORDS_PER_TURN]
 
 

@@ -75,12 +75,13 @@ def embed_with(embedder: Embedder) -> Embed:
 class IndexBuilder:
     """Builds :class:`StoredMemory` (record, vector, terms) for stored memories, in order."""
 
-    def __init__(self, represent: Represent, embed: Embed, *, sessions: int = 4096) -> None:
+    def __init__(self, represent: Represent, embed: Embed | None, *, sessions: int = 4096) -> None:
+        """``embed`` None: terms only (the vectors are left as they are, no model runs)."""
         self.represent = represent
         self.embed = embed
         self.sessions = sessions
         # Per session (run_id), most recently seen last: each (user, agent)'s last turn, numbered.
-        self._last: OrderedDict[str, dict[Speaker, tuple[int, str, np.ndarray]]] = OrderedDict()
+        self._last: OrderedDict[str, dict[Speaker, tuple[int, str, np.ndarray | None]]] = OrderedDict()
         self._seen = 0
 
     def _session(self, memory: MemoryRecord) -> str | None:
@@ -89,8 +90,8 @@ class IndexBuilder:
         return memory.run_id
 
     def _before(
-        self, memory: MemoryRecord, turns: dict[Speaker, tuple[int, str, np.ndarray]]
-    ) -> tuple[str, np.ndarray] | None:
+        self, memory: MemoryRecord, turns: dict[Speaker, tuple[int, str, np.ndarray | None]]
+    ) -> tuple[str, np.ndarray | None] | None:
         """The turn ingestion took as this one's previous: the session's latest turn within the
         memory's scope, where a scope without a user (agent) matches any (``records.latest``)."""
         found = [
@@ -104,28 +105,30 @@ class IndexBuilder:
         return line, vector
 
     async def build(self, memories: Sequence[MemoryRecord]) -> list[StoredMemory]:
-        """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch."""
+        """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch;
+        without a model (``embed`` None), their terms only."""
         if not memories:
             return []
         lines = [self.represent.line(m) for m in memories]
-        raw = np.asarray(await self.embed(lines), dtype=np.float32)
+        raw = None if self.embed is None else np.asarray(await self.embed(lines), dtype=np.float32)
         weight = self.represent.config.context_weight
         out: list[StoredMemory] = []
         for i, memory in enumerate(memories):
+            own = None if raw is None else raw[i]
             key = self._session(memory)
             if key is None:
-                out.append(StoredMemory(memory, raw[i], self.represent.terms(memory)))
+                out.append(StoredMemory(memory, own, self.represent.terms(memory)))
                 continue
             turns = self._last.pop(key, {})
             before = self._before(memory, turns)
-            vector = raw[i]
-            if before is not None and weight > 0:
-                mixed = raw[i] + weight * before[1]
+            vector = own
+            if own is not None and before is not None and before[1] is not None and weight > 0:
+                mixed = own + weight * before[1]
                 vector = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
             terms = self.represent.terms(memory, before[0] if before is not None else None)
             out.append(StoredMemory(memory, vector, terms))
             self._seen += 1
-            turns[(memory.user_id, memory.agent_id)] = (self._seen, lines[i], raw[i])
+            turns[(memory.user_id, memory.agent_id)] = (self._seen, lines[i], own)
             self._last[key] = turns
             while len(self._last) > self.sessions:
                 self._last.popitem(last=False)

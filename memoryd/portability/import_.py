@@ -22,10 +22,11 @@ an id of each memory, entity and segment of the file, not its rows):
    unfinished meanwhile: one whose import was interrupted (a crash, ``kill -9``)
    refuses to open, naming the file, rather than pass for a complete restore.
 
-A memory's stored vector and terms are reused when the file has them and the
-target's embedder (name and dimension) and index format are the header's;
-otherwise the memory is embedded again with the target's model, the way
-``memoryd reindex`` does (speaker, previous turn of its session). The hierarchy
+A memory's stored vector is reused when the file has one and the target's embedder
+(name and dimension) is the header's, and its terms too when the index format is;
+terms of another format are made again (no model runs); otherwise the memory is
+embedded again with the target's model, the way ``memoryd reindex`` does (speaker,
+previous turn of its session). The hierarchy
 follows its memories: its segment centroids and short-term turn vectors are
 reused in the same case, and otherwise recomputed from the memories' new vectors
 once everything is loaded (:meth:`~memoryd.storage.SegmentStore.revector`).
@@ -34,7 +35,7 @@ once everything is loaded (:meth:`~memoryd.storage.SegmentStore.revector`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -275,10 +276,15 @@ class _Loader:
         batch_size: int,
         progress: Progress | None,
         known: dict[str, set[tuple[str, str]]],
+        *,
+        same_terms: bool = True,
     ) -> None:
         self.mem = mem
         self.known = known
         self.reuse = reuse
+        # Terms of another index format: made again for every memory, in the file's order (a turn's
+        # terms take its previous turn's), while the vectors are reused.
+        self.terms = None if same_terms else IndexBuilder(mem.represent, None)
         self.batch_size = batch_size
         self.progress = progress
         self.builder: IndexBuilder | None = None  # made (and the model loaded) on first need
@@ -352,11 +358,14 @@ class _Loader:
     async def _index(self, lines: list[MemoryLine]) -> list[StoredMemory]:
         """Reuse each memory's stored index when allowed, present and sound (a finite unit vector:
         a damaged file's is not); embed the others again."""
+        terms: list[Sequence[str] | None] = [line.terms for line in lines]
+        if self.reuse and self.terms is not None:
+            terms = [s.terms for s in await self.terms.build([line.record for line in lines])]
         out: list[StoredMemory | None] = [
-            StoredMemory(line.record, line.vector, line.terms)
-            if self.reuse and _unit(line.vector) and line.terms is not None
+            StoredMemory(line.record, line.vector, terms[i])
+            if self.reuse and _unit(line.vector) and terms[i] is not None
             else None
-            for line in lines
+            for i, line in enumerate(lines)
         ]
         todo = [i for i, item in enumerate(out) if item is None]
         if todo:
@@ -387,12 +396,9 @@ async def import_store(
         progress("checking the file", 0, None)
     survey = await _survey(mem, source)
     header = survey.header
-    reuse = (
-        header.vectors
-        and header.embedder == identity(mem.settings, mem.loaded_embedder)
-        and header.index_format == INDEX_FORMAT
-    )
-    loader = _Loader(mem, reuse, batch_size, progress, survey.known)
+    reuse = header.vectors and header.embedder == identity(mem.settings, mem.loaded_embedder)
+    same_terms = header.index_format == INDEX_FORMAT
+    loader = _Loader(mem, reuse, batch_size, progress, survey.known, same_terms=same_terms)
     records = mem.storage.records
     # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
     # held memories already is marked so that `memoryd check` reports a failed import, but it still

@@ -69,3 +69,10 @@ def test_latin_words_written_against_chinese_are_keywords() -> None:
 
     found = words("我在Google工作，用Python写Kubernetes脚本")
     assert {"google", "python", "kubernetes"} <= set(found) and "工作" in found
+
+
+def test_chinese_keywords_are_words_not_the_index_pieces_of_longer_words() -> None:
+    from memoryd.hierarchy.keywords import words
+
+    # The keyword index also keeps "王小" and "小明"; a label reads the name.
+    assert words("我的朋友王小明住在北京") == ("朋友", "王小明", "北京")

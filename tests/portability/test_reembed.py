@@ -84,3 +84,28 @@ async def test_a_damaged_vector_in_the_file_is_embedded_again(
         assert np.isfinite(vector).all() and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
         assert await mem.search(first["text"], user_id=first["user_id"] or None, agent_id=first["agent_id"])
     assert (await check_store(target)).ok
+
+
+async def test_a_file_of_an_older_index_format_keeps_its_vectors_and_gets_new_terms(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    source, out = await filled_export(tmp_path, fake_llm, embedder)
+    async with AsyncMemory(source, embedder=embedder) as mem:
+        ids = [m.id for m in (await mem.storage.records.scan(Scope()))[0]]
+        terms = await mem.storage.keywords.terms(ids)
+        vectors = await mem.storage.vectors.vectors(ids)
+    old = tmp_path / "old.jsonl"
+    docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    docs[0]["index_format"] = "3"  # the header: terms of an older tokenizer
+    for doc in docs:
+        if doc.get("type") == "memory" and "index" in doc:
+            doc["index"]["terms"] = ["made", "by", "the", "old", "tokenizer"]
+    old.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    target = store_settings(tmp_path / "copy.db")
+    async with AsyncMemory(target, embedder=embedder) as mem:
+        done = await import_store(mem, old, batch_size=3)  # sessions span batches
+        assert done.reused_vectors and done.reembedded == 0  # no model ran
+        assert await mem.storage.keywords.terms(ids) == terms  # as ingestion made them
+        after = await mem.storage.vectors.vectors(ids)
+    assert all(np.array_equal(vectors[i], after[i]) for i in ids)
+    assert (await check_store(target)).ok
