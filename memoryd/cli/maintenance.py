@@ -102,20 +102,30 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
 def reindex(
     ctx: typer.Context,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Memories per embedding call.")] = 256,
+    keywords_only: Annotated[
+        bool,
+        typer.Option(
+            "--keywords-only", help="Rebuild only the keyword index: no model runs, vectors are kept."
+        ),
+    ] = False,
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Rebuild the vector and keyword indexes from the record store.
 
     Re-embeds every memory with the configured embedder (repairs a missing or damaged index;
-    moves a store to another model). Stop the server and workers first."""
+    moves a store to another model); --keywords-only rebuilds the keyword index alone, in
+    seconds. Stop the server and workers first."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
         require_store(settings, state.base)
-        summary = asyncio.run(reindex_store(settings, batch_size=batch_size, progress=progress))
+        summary = asyncio.run(
+            reindex_store(settings, batch_size=batch_size, progress=progress, keywords_only=keywords_only)
+        )
+    how = "(keyword index; no model ran)" if keywords_only else f"with {escape(summary.model)}"
     state.output.emit(
         summary.to_dict(),
-        f"[green]reindexed[/green] {summary.memories} memories of {escape(summary.path)} with "
-        f"{escape(summary.model)} in {summary.elapsed_s:.1f} s",
+        f"[green]reindexed[/green] {summary.memories} memories of {escape(summary.path)} {how} "
+        f"in {summary.elapsed_s:.1f} s",
     )

@@ -45,6 +45,9 @@ PAGE = 2000
 EXAMPLES = 3
 KEPT = 100_000  # problem ids of one kind kept to compare two passes; beyond, the first pass stands
 REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
+REINDEX_KEYWORDS = (
+    "run `memoryd reindex --keywords-only`: it rebuilds the keyword index from the records (no model runs)"
+)
 DAMAGED = (
     "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
     "or `memoryd export --skip-unreadable` what is still readable and import that (a row whose metadata "
@@ -182,7 +185,8 @@ async def _compare(
             f"{many} disagree with their memory's scope or validity",
         ),
     ]
-    return [Problem(role, m, REINDEX) for m in messages if m], seen, held
+    fix = REINDEX if role == "vectors" else REINDEX_KEYWORDS
+    return [Problem(role, m, fix) for m in messages if m], seen, held
 
 
 async def _merge(
@@ -344,7 +348,7 @@ async def check_store(
         named = await attempt("records", DAMAGED, lambda: records.get_meta(STORE_ID))
         store_id = named if isinstance(named, str) else None
         opened = {
-            "keywords": await attempt("keywords", REINDEX, keywords.open),
+            "keywords": await attempt("keywords", REINDEX_KEYWORDS, keywords.open),
             "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim, store=store_id)),
             "graph": await attempt("graph", GRAPH, graph.open),
             "segments": segments is not None and await attempt("segments", TIERS, segments.open),
@@ -354,7 +358,7 @@ async def check_store(
         if stats:
             report.counts.update(memories=int(stats["memories"]), history=int(stats["history"]))
         roles: list[tuple[str, str, Any]] = [
-            ("records", DAMAGED, records), ("keywords", REINDEX, keywords),
+            ("records", DAMAGED, records), ("keywords", REINDEX_KEYWORDS, keywords),
             ("vectors", REINDEX, vectors), ("graph", GRAPH, graph),
         ]  # fmt: skip
         if segments is not None:
@@ -368,7 +372,8 @@ async def check_store(
         for role, index in (("vectors", vectors.entries), ("keywords", keywords.entries)):
             if opened[role]:
                 compare = functools.partial(_compare, role, records.entries, index, progress, total)
-                compared = await attempt(role, REINDEX, compare)
+                fix = REINDEX if role == "vectors" else REINDEX_KEYWORDS
+                compared = await attempt(role, fix, compare)
                 if compared:
                     report.problems.extend(compared[0])
                     report.counts[role] = compared[2]

@@ -9,6 +9,11 @@ speaker, previous turn of the session); then the memory hierarchy's turn vectors
 segment centroids are recomputed from the new vectors, so a store moved to another
 model never compares vectors of two models. Records, history and graph are only read.
 
+With ``keywords_only`` only the keyword index is rebuilt: each memory's terms are made
+again (:func:`~memoryd.maintenance.terms.rebuild_terms`), no model is loaded and the
+vectors stay as they are, which repairs a keyword index that is missing or damaged in
+seconds where re-embedding a store with a remote model would take long and cost money.
+
 The vector index stays marked incomplete until the last batch is written, so an
 interrupted reindex is refused at the next start (run it again). Stop writers
 (the server, workers) while it runs: a memory changed meanwhile may keep an index
@@ -24,7 +29,8 @@ from typing import Any
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
-from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, load_embedder
+from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity, load_embedder
+from memoryd.maintenance.terms import rebuild_terms
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, RecordStore, build_storage, store_id
 
@@ -43,6 +49,7 @@ class ReindexSummary:
     model: str
     dim: int
     elapsed_s: float
+    indexes: tuple[str, ...] = ("vectors", "keywords")  # what was rebuilt
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
@@ -56,9 +63,13 @@ async def reindex_store(
     embedder: Embedder | None = None,
     batch_size: int = 256,
     progress: Progress | None = None,
+    keywords_only: bool = False,
 ) -> ReindexSummary:
     """Rebuild both indexes of the store at ``settings.storage.path`` with the configured embedder
-    (or ``embedder``), ``batch_size`` memories per embedding call and commit."""
+    (or ``embedder``), ``batch_size`` memories per embedding call and commit; with
+    ``keywords_only``, the keyword index alone, with no model."""
+    if keywords_only:
+        return await _reindex_keywords(settings, embedder, batch_size, progress)
     started = time.perf_counter()
     model = embedder or load_embedder(settings)
     storage = build_storage(settings)
@@ -104,6 +115,27 @@ async def reindex_store(
         await storage.close()
     return ReindexSummary(
         str(settings.storage.path), done, str(model.name), int(model.dim), time.perf_counter() - started
+    )
+
+
+async def _reindex_keywords(
+    settings: Settings, embedder: Embedder | None, batch_size: int, progress: Progress | None
+) -> ReindexSummary:
+    started = time.perf_counter()
+    storage = build_storage(settings)
+    records = storage.records
+    try:
+        await records.open()
+        total = int((await records.stats())["memories"])
+        await _readable(records, batch_size, total, progress)  # before anything is discarded
+        await storage.keywords.open(rebuild=True)
+        represent = Represent(settings.index)
+        done = await rebuild_terms(storage, represent, batch_size=batch_size, progress=progress)
+    finally:
+        await storage.close()
+    model, dim = identity(settings, embedder)
+    return ReindexSummary(
+        str(settings.storage.path), done, model, dim, time.perf_counter() - started, ("keywords",)
     )
 
 

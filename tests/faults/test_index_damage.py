@@ -173,7 +173,7 @@ async def test_lost_and_stray_index_rows(tmp_path: Path, embedder: USEEmbedder) 
 async def test_missing_keyword_tables_and_an_interrupted_reindex(tmp_path: Path, embedder: USEEmbedder) -> None:
     settings, before = await build(tmp_path, embedder)
     damage(settings.storage.path, "DROP TABLE kw")
-    with pytest.raises(StorageError, match=r"keyword index .* is missing .*`memoryd reindex`"):
+    with pytest.raises(StorageError, match=r"keyword index .* is missing .*`memoryd reindex --keywords-only`"):
         await AsyncMemory(settings, embedder=embedder).open()
     # A reindex that stops half way (here: after discarding the indexes) leaves the store refused.
     storage = build_storage(settings)
@@ -186,6 +186,44 @@ async def test_missing_keyword_tables_and_an_interrupted_reindex(tmp_path: Path,
     report = await check_store(settings, embedder=embedder)
     assert {p.role for p in report.problems} == {"vectors", "keywords"}  # both discarded, neither refilled
     await repaired(settings, embedder, before)
+
+
+class _Counted:
+    """The session's model, counting the texts it embeds."""
+
+    def __init__(self, inner: USEEmbedder) -> None:
+        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.mark.parametrize(
+    "harm",
+    [
+        ("DROP TABLE kw",),  # the keyword tables gone: the store refuses to open
+        ("DELETE FROM kw WHERE rowid = 4", "UPDATE kw_docs SET user_id = 'someone-else' WHERE rowid = 2"),
+    ],
+)
+async def test_a_damaged_keyword_index_is_rebuilt_alone_without_a_model(
+    tmp_path: Path, embedder: USEEmbedder, harm: tuple[str, ...]
+) -> None:
+    settings, before = await build(tmp_path, embedder)
+    with sqlite3.connect(settings.storage.path) as conn:
+        vectors = conn.execute("SELECT memory_id, vec FROM vectors ORDER BY memory_id").fetchall()
+    damage(settings.storage.path, *harm)
+    report = await check_store(settings, embedder=embedder)
+    assert {p.role for p in report.problems} == {"keywords"}
+    assert all("memoryd reindex --keywords-only" in p.fix for p in report.problems)
+    counted = _Counted(embedder)
+    summary = await reindex_store(settings, embedder=counted, keywords_only=True)  # type: ignore[arg-type]
+    assert summary.memories == 6 and summary.indexes == ("keywords",) and counted.texts == 0
+    assert (await check_store(settings, embedder=embedder)).ok
+    with sqlite3.connect(settings.storage.path) as conn:  # the vectors were not touched
+        assert conn.execute("SELECT memory_id, vec FROM vectors ORDER BY memory_id").fetchall() == vectors
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        assert await answers(mem) == before
 
 
 def test_cli_check_and_reindex(tmp_path: Path, embedder: USEEmbedder, cli: Callable[..., Result]) -> None:
@@ -202,6 +240,13 @@ def test_cli_check_and_reindex(tmp_path: Path, embedder: USEEmbedder, cli: Calla
     fixed = cli(path, "reindex")
     assert fixed.exit_code == 0, fixed.stderr
     assert "reindexed 6 memories" in fixed.stdout
+    assert cli(path, "check").exit_code == 0
+    damage(path, "DELETE FROM kw WHERE rowid = 1")
+    told = cli(path, "check")
+    assert told.exit_code == 1 and "memoryd reindex --keywords-only" in told.stdout
+    fixed = cli(path, "reindex", "--keywords-only", "--json")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["indexes"] == ["keywords"]
     assert cli(path, "check").exit_code == 0
 
 

@@ -81,9 +81,9 @@ class SQLiteKeywordIndex:
         if not await self.db.write(create):
             raise StorageError(
                 f"the keyword index of {self.db.path} is missing (its tables are gone) while the store "
-                "holds memories: rebuild it from the records with `memoryd reindex`",
+                "holds memories: rebuild it from the records with `memoryd reindex --keywords-only`",
                 field="storage.keywords",
-                repair="memoryd reindex",
+                repair="memoryd reindex --keywords-only",
             )
         self.cache.clear()
 
