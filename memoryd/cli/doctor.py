@@ -381,9 +381,13 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
             fix = f"configure the embedder that built the store ('{stored}') or use a new storage.path"
         return Check("store", "fail", exc.message, fix, {"stored_model": stored, "path": str(path)})
     except MemorydError as exc:
-        # An index gone or half rebuilt is rebuilt from the records; real damage needs a look first.
-        reindex = exc.details.get("repair") == "memoryd reindex"
-        fix = "memoryd reindex" if reindex else f"check {path} (`memoryd check`) or move it aside"
+        # An index gone or half rebuilt is rebuilt from the records (the error names the command);
+        # a store of a newer memoryd needs that memoryd; real damage needs a look first.
+        repair = exc.details.get("repair")
+        if isinstance(repair, str) and repair:
+            fix = repair
+        else:
+            fix = f"check {path} (`memoryd check`) or move it aside"
         return Check("store", "fail", f"cannot open {path}: {exc.message}", fix)
     detail = (
         f"{path}: {stats.get('current', 0)} current memories ({stats.get('memories', 0)} total), "

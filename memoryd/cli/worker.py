@@ -17,6 +17,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -76,8 +77,11 @@ async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
         await queue.close()
 
 
-async def _work(settings: Settings, burst: bool, watch: RedisWatch) -> tuple[str, WorkerReport, int | None]:
-    """Run a worker; returns its name, its report and the signal that stopped it at once (if one did)."""
+async def _work(
+    settings: Settings, burst: bool, watch: RedisWatch, announce: Callable[[], None]
+) -> tuple[str, WorkerReport, int | None]:
+    """Run a worker; returns its name, its report and the signal that stopped it at once (if one did).
+    ``announce`` says it runs, once its store is open (a store it cannot open is one error line)."""
     cfg = settings.embedder
     model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
@@ -86,6 +90,7 @@ async def _work(settings: Settings, burst: bool, watch: RedisWatch) -> tuple[str
     try:
         async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
             await memory.warm()
+            announce()
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
             return worker.consumer, await worker.run(burst=burst), None
@@ -195,13 +200,12 @@ def worker(
     watch = RedisWatch(f"worker {settings.pipeline.consumer or default_consumer()}")
     with errors_to_exit(out):  # a Redis that evicts is refused before the worker says it runs
         asyncio.run(_check_redis(settings, watch))
-    out.note(
-        f"worker consuming {settings.pipeline.ns} (group {settings.pipeline.group})"
-        + (": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops")
+    banner = f"worker consuming {settings.pipeline.ns} (group {settings.pipeline.group})" + (
+        ": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops"
     )
     with errors_to_exit(out):
         try:
-            name, report_, stopped_by = asyncio.run(_work(settings, burst, watch))
+            name, report_, stopped_by = asyncio.run(_work(settings, burst, watch, lambda: out.note(banner)))
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None  # cancelled before a worker ran: "interrupted", 130
     if stopped_by is not None:

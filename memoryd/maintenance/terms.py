@@ -59,6 +59,7 @@ async def ensure_index_format(storage: Storage, represent: Represent, *, batch_s
             f"this store was indexed with index format {found} by a newer memoryd; this release "
             f"reads format {INDEX_FORMAT}: run the newer memoryd, or start a new store (storage.path)",
             field="storage.path",
+            repair="run the newer memoryd that made this store, or point storage.path at a new file",
         )
     started = time.perf_counter()
     total = int((await records.stats())["memories"])

@@ -247,6 +247,18 @@ def test_doctor_fix_is_reindex_for_a_missing_index_and_move_aside_for_damage(run
     store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
     assert store["status"] == "fail" and "missing" in store["detail"]
     assert store["fix"] == "memoryd reindex"
+    with sqlite3.connect(db_path) as db:  # the keyword index alone is rebuilt without a model
+        db.execute("DROP TABLE kw")
+    assert run("reindex").exit_code == 0
+    with sqlite3.connect(db_path) as db:
+        db.execute("DROP TABLE kw")
+    store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
+    assert store["status"] == "fail" and store["fix"] == "memoryd reindex --keywords-only"
+    assert run("reindex", "--keywords-only").exit_code == 0
+    with sqlite3.connect(db_path) as db:  # a store a newer memoryd made: that memoryd, not a check
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'index_format'")
+    store = next(c for c in as_json(run("doctor", "--json"))["checks"] if c["name"] == "store")
+    assert store["status"] == "fail" and "newer memoryd" in store["fix"], store
 
     for suffix in ("-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 
 from memoryd.embedders.use import USEEmbedder
@@ -118,3 +119,15 @@ def test_worker_check_local_counts_only_the_workers_of_this_host(pipeline_cli: C
     near = doc(cli.run("worker", "--check", "--local", "--json"))
     assert near["ok"] and [w["consumer"] for w in near["workers"]] == ["near-w"]
     assert cli.run("worker", "--local").exit_code == 2  # not a check: refused, nothing runs
+
+
+def test_a_worker_that_cannot_open_its_store_says_so_without_saying_it_consumes(
+    pipeline_cli: Callable[..., PipelineCli],
+) -> None:
+    cli = pipeline_cli(PIPELINE__BLOCK_MS="100")
+    assert cli.run("add", "I like tea", "-u", "ana").exit_code == 0
+    with sqlite3.connect(cli.settings.storage.path) as conn:  # as a newer memoryd left it
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'index_format'")
+    worker = cli.run("worker", "--burst")
+    assert worker.exit_code == 1 and "newer memoryd" in worker.stderr, worker.stderr
+    assert "worker consuming" not in worker.stdout + worker.stderr  # it said it ran, then failed
