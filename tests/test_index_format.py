@@ -13,7 +13,7 @@ import pytest
 from memoryd import AsyncMemory, ConflictError, Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.ingest.represent import INDEX_FORMAT
-from memoryd.maintenance import reindex_store
+from memoryd.maintenance import check_store, reindex_store
 from memoryd.models import Scope
 
 TURNS = [
@@ -104,3 +104,29 @@ async def test_reindex_writes_this_releases_format(settings: Settings, embedder:
         assert await mem.storage.records.get_meta("index_format") == INDEX_FORMAT
         hits = await mem.search("istanbul", user_id="u", explain=True)
         assert hits[0].explain is not None and hits[0].explain["bm25_rank"] == 1  # found by its word
+
+
+async def test_check_reports_terms_of_another_format_or_tokenizer(settings: Settings, embedder: USEEmbedder) -> None:
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add(TURNS, user_id="u", run_id="s1")
+    assert (await check_store(settings, embedder=embedder)).ok  # speaker and previous turn: this release's
+
+    _old_terms(settings, "3")  # as the older release left it, before any open
+    [problem] = (await check_store(settings, embedder=embedder)).problems
+    assert problem.role == "keywords" and "index format 3" in problem.message
+    assert "memoryd reindex --keywords-only" in problem.fix
+    await AsyncMemory(settings, embedder=embedder).open()  # and the next open remakes them
+    assert (await check_store(settings, embedder=embedder)).ok
+
+    # An older release still running after the upgrade writes its tokenizer's terms under format 4.
+    with sqlite3.connect(settings.storage.path) as conn:
+        conn.execute("UPDATE kw SET body = 'yarın istanbul''a uçuyorum' WHERE rowid = 1")
+    [problem] = (await check_store(settings, embedder=embedder)).problems
+    assert problem.message.startswith("1 keyword entry holds terms this memoryd does not make"), problem
+    assert "memoryd reindex --keywords-only" in problem.fix
+    await reindex_store(settings, keywords_only=True)
+    assert (await check_store(settings, embedder=embedder)).ok
+
+    _old_terms(settings, "99")
+    [problem] = (await check_store(settings, embedder=embedder)).problems
+    assert "a newer memoryd" in problem.message and "newer memoryd" in problem.fix

@@ -34,6 +34,8 @@ from memoryd.embedders import Embedder
 from memoryd.errors import MemorydError, StorageError
 from memoryd.hierarchy.models import owner_key
 from memoryd.ingest.derived import owner_scope
+from memoryd.ingest.represent import Represent
+from memoryd.maintenance.check_terms import REINDEX_KEYWORDS, term_problems
 from memoryd.maintenance.rebuild import Progress, identity
 from memoryd.models import MemoryKind, Scope
 from memoryd.storage import IMPORT_PARTIAL, IMPORT_UNFINISHED, STORE_ID, build_storage
@@ -45,9 +47,6 @@ PAGE = 2000
 EXAMPLES = 3
 KEPT = 100_000  # problem ids of one kind kept to compare two passes; beyond, the first pass stands
 REINDEX = "run `memoryd reindex`: it rebuilds the vector and keyword indexes from the records"
-REINDEX_KEYWORDS = (
-    "run `memoryd reindex --keywords-only`: it rebuilds the keyword index from the records (no model runs)"
-)
 DAMAGED = (
     "the records themselves are damaged: restore the last backup into a new store (`memoryd import`), "
     "or `memoryd export --skip-unreadable` what is still readable and import that (a row whose metadata "
@@ -377,6 +376,13 @@ async def check_store(
                 if compared:
                     report.problems.extend(compared[0])
                     report.counts[role] = compared[2]
+        if opened["keywords"]:
+            note("checking keyword terms")
+            represent = Represent(settings.index)
+            step = functools.partial(term_problems, records, keywords, represent, progress)
+            terms = await attempt("keywords", REINDEX_KEYWORDS, step)
+            if isinstance(terms, list):
+                report.problems.extend(Problem("keywords", message, fix) for message, fix in terms)
         if opened["graph"]:
             refs = await attempt("graph", GRAPH, lambda: _graph_refs(records, graph))
             if refs:

@@ -28,13 +28,13 @@ from memoryd.maintenance.rebuild import IndexBuilder, Progress
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage
 
-__all__ = ["PHASE", "ensure_index_format", "rebuild_terms"]
+__all__ = ["PHASE", "ensure_index_format", "format_number", "rebuild_terms"]
 
 PHASE = "keyword terms"
 _log = logging.getLogger(__name__)
 
 
-def _number(found: str | None) -> int:
+def format_number(found: str | None) -> int:
     """The format a store recorded (none recorded: 1, the first, from before formats were)."""
     if found is None:
         return 1
@@ -54,7 +54,7 @@ async def ensure_index_format(storage: Storage, represent: Represent, *, batch_s
     if found is None and (await records.stats())["memories"] == 0:
         await records.set_meta("index_format", INDEX_FORMAT)
         return
-    if _number(found) > int(INDEX_FORMAT):
+    if format_number(found) > int(INDEX_FORMAT):
         raise ConflictError(
             f"this store was indexed with index format {found} by a newer memoryd; this release "
             f"reads format {INDEX_FORMAT}: run the newer memoryd, or start a new store (storage.path)",
