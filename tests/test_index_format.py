@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance import check_store, reindex_store
 from memoryd.models import Scope
+from tests.faults.embedders import CountingEmbedder
 
 TURNS = [
     {"role": "user", "content": "Yarın İstanbul'a uçuyorum", "name": "Ayşe"},
@@ -22,17 +22,6 @@ TURNS = [
     {"role": "user", "content": "We met at the Café de Flore in Zürich"},
     {"role": "user", "content": "我的朋友王小明住在北京"},
 ]
-
-
-class Counted:
-    """The session's model, counting the texts it embeds."""
-
-    def __init__(self, inner: USEEmbedder) -> None:
-        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts += len(texts)
-        return self.inner.embed(texts)
 
 
 def _old_terms(settings: Settings, fmt: str | None) -> None:
@@ -67,7 +56,7 @@ async def test_an_older_store_gets_this_releases_terms_when_it_opens(
         await mem.add(TURNS, user_id="u", run_id="s1")
         terms, vectors = await _index(mem)
     _old_terms(settings, fmt)
-    counted = Counted(embedder)
+    counted = CountingEmbedder(embedder)
     with caplog.at_level(logging.WARNING, logger="memoryd.maintenance.terms"):
         async with AsyncMemory(settings, embedder=counted) as mem:  # type: ignore[arg-type]
             assert await mem.storage.records.get_meta("index_format") == INDEX_FORMAT

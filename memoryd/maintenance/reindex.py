@@ -23,6 +23,8 @@ entry of its old text.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +34,7 @@ from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity, load_embedder
 from memoryd.maintenance.terms import rebuild_terms
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, RecordStore, build_storage, store_id
+from memoryd.storage import ChangeSet, RecordStore, Storage, build_storage, store_id
 
 __all__ = ["ReindexSummary", "reindex_store"]
 
@@ -72,12 +74,8 @@ async def reindex_store(
         return await _reindex_keywords(settings, embedder, batch_size, progress)
     started = time.perf_counter()
     model = embedder or load_embedder(settings)
-    storage = build_storage(settings)
-    records = storage.records
-    try:
-        await records.open()
-        total = int((await records.stats())["memories"])
-        await _readable(records, batch_size, total, progress)  # before anything is discarded
+    async with _read_through(settings, batch_size, progress) as (storage, total):
+        records = storage.records
         embed = embed_with(model)
         # and the model must answer, with vectors of its size: one that is down (a remote model)
         # or misconfigured (embedder.dim) stops the reindex here, with both indexes intact
@@ -111,8 +109,6 @@ async def reindex_store(
         if storage.segments is not None:  # the hierarchy's vectors follow the index's
             await storage.segments.open()
             await storage.segments.revector(storage.vectors.vectors)
-    finally:
-        await storage.close()
     return ReindexSummary(
         str(settings.storage.path), done, str(model.name), int(model.dim), time.perf_counter() - started
     )
@@ -122,21 +118,30 @@ async def _reindex_keywords(
     settings: Settings, embedder: Embedder | None, batch_size: int, progress: Progress | None
 ) -> ReindexSummary:
     started = time.perf_counter()
-    storage = build_storage(settings)
-    records = storage.records
-    try:
-        await records.open()
-        total = int((await records.stats())["memories"])
-        await _readable(records, batch_size, total, progress)  # before anything is discarded
+    async with _read_through(settings, batch_size, progress) as (storage, _):
         await storage.keywords.open(rebuild=True)
         represent = Represent(settings.index)
         done = await rebuild_terms(storage, represent, batch_size=batch_size, progress=progress)
-    finally:
-        await storage.close()
     model, dim = identity(settings, embedder)
     return ReindexSummary(
         str(settings.storage.path), done, model, dim, time.perf_counter() - started, ("keywords",)
     )
+
+
+@asynccontextmanager
+async def _read_through(
+    settings: Settings, batch_size: int, progress: Progress | None
+) -> AsyncIterator[tuple[Storage, int]]:
+    """The store, its records open and every one of them read once (:func:`_readable`), with how
+    many memories it holds; closed after the block."""
+    storage = build_storage(settings)
+    try:
+        await storage.records.open()
+        total = int((await storage.records.stats())["memories"])
+        await _readable(storage.records, batch_size, total, progress)  # before anything is discarded
+        yield storage, total
+    finally:
+        await storage.close()
 
 
 async def _readable(records: RecordStore, batch_size: int, total: int, progress: Progress | None) -> None:

@@ -5,6 +5,8 @@ Both wrap the session's real USE model (``inner``, set by the fixtures that regi
 - :class:`FlakyEmbedder` is USE under USE's own name, so it opens stores USE built, and fails on
   demand the way a remote embedder does when its server is down (``BackendUnavailableError``).
 - :class:`HalfEmbedder` is "another model": USE projected to 256 dimensions, under its own name.
+
+:class:`CountingEmbedder` wraps a given model (passed as ``embedder=``) and counts what it embeds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ import numpy as np
 from memoryd.embedders import Embedder, normalise
 from memoryd.errors import BackendUnavailableError
 
-__all__ = ["FlakyEmbedder", "HalfEmbedder"]
+__all__ = ["CountingEmbedder", "FlakyEmbedder", "HalfEmbedder"]
+
+
+class CountingEmbedder:
+    """A model under its own name and size, counting the texts it embeds (``texts``)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
 
 
 class FlakyEmbedder:

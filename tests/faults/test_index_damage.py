@@ -21,6 +21,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.maintenance import check_store, reindex_store
 from memoryd.models import Scope
 from memoryd.storage import build_storage
+from tests.faults.embedders import CountingEmbedder
 
 QUERIES = ("how did the deal feel?", "where do I hike?", "pets")
 
@@ -188,17 +189,6 @@ async def test_missing_keyword_tables_and_an_interrupted_reindex(tmp_path: Path,
     await repaired(settings, embedder, before)
 
 
-class _Counted:
-    """The session's model, counting the texts it embeds."""
-
-    def __init__(self, inner: USEEmbedder) -> None:
-        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        self.texts += len(texts)
-        return self.inner.embed(texts)
-
-
 @pytest.mark.parametrize(
     "harm",
     [
@@ -216,7 +206,7 @@ async def test_a_damaged_keyword_index_is_rebuilt_alone_without_a_model(
     report = await check_store(settings, embedder=embedder)
     assert {p.role for p in report.problems} == {"keywords"}
     assert all("memoryd reindex --keywords-only" in p.fix for p in report.problems)
-    counted = _Counted(embedder)
+    counted = CountingEmbedder(embedder)
     summary = await reindex_store(settings, embedder=counted, keywords_only=True)  # type: ignore[arg-type]
     assert summary.memories == 6 and summary.indexes == ("keywords",) and counted.texts == 0
     assert (await check_store(settings, embedder=embedder)).ok
