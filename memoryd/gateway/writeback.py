@@ -23,8 +23,11 @@ the batch is tried again, with the same event id (never queued twice), every
 here instead, the load an operator who chose ``reject`` keeps off the API nodes;
 ``counts["waiting_for_queue"]`` says how many turns wait so.
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
-the store (what it could not store in time is counted ``lost`` and logged as an error, with
-the number of turns); :meth:`WriteBack.forget` drops the turns of a user being deleted.
+the store: a batch the queue still refuses then is stored directly, as with the pipeline off
+(nothing else would keep it; an event of it Redis did take is a NOOP when a worker reaches
+it, an exact duplicate), and what could not be stored in time is counted ``lost`` and logged
+as an error, with the number of turns; :meth:`WriteBack.forget` drops the turns of a user
+being deleted.
 Nothing else is dropped: when :data:`MAX_PENDING` turns wait (a server
 taking more turns than it can store, for minutes, or an event queue down for long),
 :meth:`WriteBack.room` makes new chat calls wait for room before they start — back-pressure on
@@ -126,6 +129,7 @@ class WriteBack:
         self._dropping: set[_Key] = set()  # conversations being forgotten while a writer holds a batch
         self._sleepers: set[asyncio.Future[None]] = set()  # pauses before a try, cut short by _wake
         self._queue_error: str | None = None  # why the event queue refused the last batch
+        self._closing = False  # drain() began: a batch the queue refuses is stored directly
 
     async def room(self) -> None:
         """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
@@ -204,14 +208,16 @@ class WriteBack:
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for the queued write-backs (at most ``timeout_s``, then the writers are cancelled)."""
+        self._closing = True
         if self._pending == 0:
             return
         if self.counts["waiting_for_queue"]:
             log.warning(
-                "gateway: waiting up to %g s for %d write-back turn(s) to be stored: the event queue "
-                "is unreachable (%s)", timeout_s, self._pending, self._queue_error,
+                "gateway: the event queue is unreachable (%s) at shutdown: %d write-back turn(s) "
+                "waiting for it are stored directly in the store instead", self._queue_error,
+                self.counts["waiting_for_queue"],
             )  # fmt: skip
-            self._wake()  # a batch waiting for the queue tries now, not after its pause
+            self._wake()  # a batch waiting for the queue is stored now, not after its pause
         try:
             async with asyncio.timeout(timeout_s):
                 await self._idle.wait()
@@ -285,8 +291,9 @@ class WriteBack:
             while True:
                 attempt += 1
                 try:
+                    direct = bool(refused and self._closing)  # rather than lost at shutdown
                     async with self._store(conversation) as memory:
-                        if conversation.pipeline is not None:
+                        if conversation.pipeline is not None and not direct:
                             payload = AddPayload(messages, metadata=metadata, **who)
                             submission = await conversation.pipeline.submit_add(
                                 memory, payload, event_id=event_id, source="gateway"
@@ -296,7 +303,7 @@ class WriteBack:
                         else:
                             await memory.add(messages, metadata=metadata, **who)
                             self.counts["stored"] += len(batch)
-                    if refused and self.counts["waiting_for_queue"] == len(batch):
+                    if refused and not direct and self.counts["waiting_for_queue"] == len(batch):
                         log.info("gateway: the event queue answers again; write-backs that waited are queued")
                     return
                 except QueueUnavailableError as exc:
@@ -312,6 +319,8 @@ class WriteBack:
                             )  # fmt: skip
                         self.counts["waiting_for_queue"] += len(batch)
                     refused += 1
+                    if self._closing and key not in self._dropping:
+                        continue  # shutting down: the next try stores it directly
                     if not await self._wait_for_queue(conversation, len(batch), refused):
                         return
                     continue
