@@ -23,7 +23,8 @@ the batch is tried again, with the same event id (never queued twice), every
 here instead, the load an operator who chose ``reject`` keeps off the API nodes;
 ``counts["waiting_for_queue"]`` says how many turns wait so.
 :meth:`WriteBack.drain` lets the server finish what is queued before it closes
-the store: a batch the queue still refuses then is stored directly, as with the pipeline off
+the store: a batch the queue still refuses then (twice, at once) is stored directly, as with
+the pipeline off
 (nothing else would keep it; an event of it Redis did take is a NOOP when a worker reaches
 it, an exact duplicate), and what could not be stored in time is counted ``lost`` and logged
 as an error, with the number of turns; :meth:`WriteBack.forget` drops the turns of a user
@@ -287,11 +288,12 @@ class WriteBack:
         self.counts["batches"] += 1
         pauses = iter(RETRIES if retry else ())
         attempt = refused = 0  # tries, and of them those the event queue refused
+        refused_closing = 0  # of those, refusals since drain() began
         try:
             while True:
                 attempt += 1
                 try:
-                    direct = bool(refused and self._closing)  # rather than lost at shutdown
+                    direct = refused_closing >= 2  # shutting down: stored here rather than lost
                     async with self._store(conversation) as memory:
                         if conversation.pipeline is not None and not direct:
                             payload = AddPayload(messages, metadata=metadata, **who)
@@ -320,7 +322,8 @@ class WriteBack:
                         self.counts["waiting_for_queue"] += len(batch)
                     refused += 1
                     if self._closing and key not in self._dropping:
-                        continue  # shutting down: the next try stores it directly
+                        refused_closing += 1  # once more through the queue at once, then directly
+                        continue
                     if not await self._wait_for_queue(conversation, len(batch), refused):
                         return
                     continue
