@@ -618,7 +618,7 @@ class AsyncMemory:
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         token_budget: int | None = None,

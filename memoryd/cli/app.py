@@ -310,7 +310,9 @@ def search(
 def context(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What the next prompt is about.")],
-    user_id: Annotated[str, typer.Option("--user-id", "-u", help="Whose memories.")],
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", "-u", help="Whose memories (or an agent's or session's alone).")
+    ] = None,
     agent_id: AgentOpt = None,
     run_id: Annotated[
         str | None, typer.Option("--run-id", "-r", help="The current session: its recent turns are included.")
@@ -435,10 +437,51 @@ def get(
 
 
 @app.command()
-def history(ctx: typer.Context, memory_id: IdArg, json_out: JsonOpt = False) -> None:
-    """Every recorded change of one memory, oldest first (kept after deletion)."""
+def update(
+    ctx: typer.Context,
+    memory_id: IdArg,
+    text: Annotated[
+        str | None, typer.Argument(help="The new text (leave out to change metadata only).")
+    ] = None,
+    metadata: Annotated[
+        str | None, typer.Option(help="The new metadata object (replaces it; see --merge).", metavar="JSON")
+    ] = None,
+    merge: Annotated[bool, typer.Option(help="Set the --metadata keys given, keep the others.")] = False,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change one memory's text and/or metadata; the old text stays in its history."""
     state = CliState.of(ctx, json_out)
-    entries = run_with_memory(state, lambda mem: mem.history(memory_id))
+    scope = _scope(user_id, agent_id, run_id)
+    with errors_to_exit(state.output):
+        meta = parse_json_option(metadata, "metadata")
+        if text is None and meta is None:
+            raise InvalidInputError("give the new TEXT, --metadata, or both", field="text")
+    done = run_with_memory(
+        state, lambda mem: mem.update(memory_id, text, metadata=meta, merge_metadata=merge, **scope)
+    )
+    what = "[green]updated[/green]" if done.event.value == "UPDATE" else "[dim]no change to[/dim]"
+    also = "".join(f"\n  {r.event.value} {escape(r.text or '')} ({r.id})" for r in done.derived)
+    state.output.emit(done.to_dict(), f"{what} {done.memory.id}: {escape(done.memory.text)}{also}")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    memory_id: IdArg,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every recorded change of one memory, oldest first (kept after deletion).
+
+    Given a scope, only if the memory belongs to it."""
+    state = CliState.of(ctx, json_out)
+    scope = _scope(user_id, agent_id, run_id)
+    entries = run_with_memory(state, lambda mem: mem.history(memory_id, **scope))
     state.output.emit({"results": [e.to_dict() for e in entries]}, history_table(entries))
 
 

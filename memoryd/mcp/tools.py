@@ -271,7 +271,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
             "named in the query favour memories said then). Best first, with scores.",
             {"query": {"type": "string"}, "limit": {**limit, "default": search_limit}, "filters": _FILTERS,
              "threshold": {"type": "number", "minimum": -1, "maximum": 1,
-                           "description": "Leave out hits scoring below this."}},
+                           "description": "Leave out hits whose cosine similarity to the query is below "
+                                          "this (not the fused score the hits show)."}},
             ("query",), _search,
         ),  # fmt: skip
         Tool(
