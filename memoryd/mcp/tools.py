@@ -140,6 +140,13 @@ def _change(entry: HistoryEntry) -> dict[str, Any]:
     return {key: value for key, value in entry.to_dict().items() if value not in (None, {})}
 
 
+_AS_OF = {
+    "anyOf": [{"type": "string"}, {"type": "number"}],
+    "description": "What was current then (ISO 8601, or seconds since the epoch): a past home, a "
+    "preference since changed. Default: now.",
+}
+
+
 # -- handlers ------------------------------------------------------------------------------
 async def _add(mem: AsyncMemory, a: Args) -> dict[str, Any]:
     results = await mem.add(
@@ -158,6 +165,7 @@ async def _search(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         filters=a.get("filters"),
         limit=a.get("limit"),
         threshold=a.get("threshold"),
+        as_of=a.get("as_of"),
         **scope_of(a),
     )
     return {"results": [{**brief(h.memory), "score": round(h.score, 4)} for h in hits]}
@@ -182,7 +190,12 @@ async def _context(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 
 async def _list(mem: AsyncMemory, a: Args) -> dict[str, Any]:
     page = await mem.get_all(
-        filters=a.get("filters"), limit=a.get("limit"), offset=a.get("offset", 0), **scope_of(a)
+        filters=a.get("filters"),
+        limit=a.get("limit"),
+        offset=a.get("offset", 0),
+        as_of=a.get("as_of"),
+        include_expired=bool(a.get("include_expired", False)),
+        **scope_of(a),
     )
     return {
         "results": [brief(m) for m in page.items],
@@ -272,7 +285,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
             {"query": {"type": "string"}, "limit": {**limit, "default": search_limit}, "filters": _FILTERS,
              "threshold": {"type": "number", "minimum": -1, "maximum": 1,
                            "description": "Leave out hits whose cosine similarity to the query is below "
-                                          "this (not the fused score the hits show)."}},
+                                          "this (not the fused score the hits show)."},
+             "as_of": _AS_OF},
             ("query",), _search,
         ),  # fmt: skip
         Tool(
@@ -288,7 +302,10 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
             "list_memories", "List memories",
             "The memories of the scope, newest first, a page at a time.",
             {"limit": {**limit, "default": min(100, max_limit)},
-             "offset": {"type": "integer", "minimum": 0, "default": 0}, "filters": _FILTERS},
+             "offset": {"type": "integer", "minimum": 0, "default": 0}, "filters": _FILTERS,
+             "as_of": _AS_OF,
+             "include_expired": {"type": "boolean", "default": False,
+                                 "description": "Also the memories superseded or ended since."}},
             (), _list,
         ),  # fmt: skip
         Tool("get_memory", "Get a memory", "One memory by id.", {"memory_id": _ID}, ("memory_id",), _get),

@@ -173,6 +173,23 @@ async def test_editing_a_turn_lists_what_the_rules_read_in_it_again(amem: AsyncM
     assert [m["memory"] for m in listed["results"]] == ["The user loves ramen."]
 
 
+async def test_search_and_list_read_the_past_as_of_a_time(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    await client.call("add_memory", user_id="ana", messages="I live in Lisbon", timestamp="2026-01-10T10:00:00Z")
+    await client.call("add_memory", user_id="ana", messages="I live in Porto", timestamp="2026-03-10T10:00:00Z")
+    homes = {"kind": "profile"}
+    then = payload(await client.call("list_memories", user_id="ana", filters=homes, as_of="2026-02-01"))
+    assert [m["memory"] for m in then["results"]] == ["The user lives in Lisbon."]
+    now = payload(await client.call("list_memories", user_id="ana", filters=homes))
+    assert [m["memory"] for m in now["results"]] == ["The user lives in Porto."]
+    every = payload(await client.call("list_memories", user_id="ana", filters=homes, include_expired=True))
+    assert {m["memory"] for m in every["results"]} == {"The user lives in Lisbon.", "The user lives in Porto."}
+    found = payload(
+        await client.call("search_memories", user_id="ana", query="where do I live", filters=homes, as_of=1769904000)
+    )  # 2026-02-01 in seconds
+    assert [m["memory"] for m in found["results"]] == ["The user lives in Lisbon."]
+
+
 async def test_older_revisions_get_text_content_only(amem: AsyncMemory) -> None:
     client = Client(amem)
     await client.request("initialize", {"protocolVersion": "2024-11-05"})
