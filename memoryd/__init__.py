@@ -46,6 +46,7 @@ from memoryd.models import (
     SearchHit,
     UpdateResult,
 )
+from memoryd.remote import AsyncMemoryClient, MemoryClient
 from memoryd.retrieval.related import SearchResults
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "AddResult",
     "AddResults",
     "AsyncMemory",
+    "AsyncMemoryClient",
     "AuthenticationError",
     "BackendUnavailableError",
     "ConfigError",
@@ -72,6 +74,7 @@ __all__ = [
     "LLMUnavailableError",
     "LLMUsage",
     "Memory",
+    "MemoryClient",
     "MemoryKind",
     "MemoryRecord",
     "MemorydError",

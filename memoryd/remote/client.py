@@ -1,0 +1,256 @@
+"""The async remote client: :class:`AsyncMemoryClient`, :class:`AsyncMemory`'s calls over HTTP.
+
+Each method sends one request to a memoryd server's ``/v1`` routes (``delete`` two: it reads the
+memory it deletes first, as the route does not send it back) and returns the objects the embedded
+API returns, read back by :mod:`memoryd.remote.parse`. An error answer raises the class the embedded
+API raises (:mod:`memoryd.remote.errors`); so does a server that cannot be reached
+(:class:`BackendUnavailableError`): no httpx exception leaves this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from memoryd.context import Context
+from memoryd.errors import InvalidInputError, MemorydError, NotSupportedError
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
+from memoryd.remote import parse
+from memoryd.remote.errors import from_response, unreachable
+from memoryd.retrieval.related import SearchResults
+
+__all__ = ["TENANT_HEADER", "AsyncMemoryClient"]
+
+TENANT_HEADER = "X-Memoryd-Tenant"  # as memoryd.server.auth reads it (not imported: no server needed)
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _time(value: Any) -> Any:
+    """A time argument as JSON: a datetime as ISO 8601 (naive: UTC, as the embedded API reads it)."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _messages(messages: Any) -> Any:
+    """``messages`` as JSON: a message dict's ``timestamp`` given as a datetime, as ISO 8601."""
+    if isinstance(messages, Mapping):
+        return {k: _time(v) if k == "timestamp" else v for k, v in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [_messages(m) if isinstance(m, Mapping) else m for m in messages]
+    return messages
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that are not ``None`` (the routes' defaults are the core's)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _memory_path(memory_id: Any, tail: str = "") -> str:
+    """``/v1/memories/{id}``; an id that is no id is refused here, as the core refuses it (an empty
+    one would name another route)."""
+    if not isinstance(memory_id, str) or not memory_id.strip():
+        raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+    return f"/v1/memories/{quote(memory_id, safe='')}{tail}"
+
+
+class AsyncMemoryClient:
+    """A memoryd server's memory, with :class:`AsyncMemory`'s names, arguments and results.
+
+    ``async with AsyncMemoryClient("http://127.0.0.1:8420", api_key=KEY) as mem:``. ``api_key``
+    goes as ``Authorization: Bearer``; ``tenant`` (an admin key's choice of tenant) as
+    ``X-Memoryd-Tenant``; ``timeout`` in seconds, per request."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": "memoryd-remote"}
+        if api_key is not None:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if tenant is not None:
+            headers[TENANT_HEADER] = tenant
+        self.tenant = tenant
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMemoryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            response = await self._http.request(method, path, json=body, params=params)
+        except httpx.TransportError as exc:
+            raise unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise from_response(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MemorydError(
+                f"{method} {self.base_url}{path} answered {response.status_code} without JSON: "
+                "is base_url a memoryd server?"
+            ) from exc
+
+    # -- writing -----------------------------------------------------------
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        timestamp: Any = None,
+        mode: str | None = None,
+        event_id: str | None = None,
+    ) -> AddResults:
+        """As :meth:`AsyncMemory.add`. ``event_id``: the async pipeline's idempotency key; with the
+        pipeline on, the result is a :class:`memoryd.remote.parse.Submitted` (empty when queued)."""
+        fields = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
+                        timestamp=_time(timestamp), mode=mode, event_id=event_id)  # fmt: skip
+        body = await self._call("POST", "/v1/memories", body={"messages": _messages(messages), **fields})
+        return parse.add_results(body)
+
+    async def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        merge_metadata: bool = False,
+    ) -> UpdateResult:
+        """As :meth:`AsyncMemory.update`, but for ``merge_metadata``, which ``/v1`` lacks."""
+        if merge_metadata:
+            raise NotSupportedError(
+                "merge_metadata is not available over /v1 (PATCH replaces the metadata): "
+                "send the whole metadata",
+                field="merge_metadata",
+            )
+        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        body = _given(text=text, metadata=metadata)
+        done = await self._call("PATCH", _memory_path(memory_id), body=body, params=params)
+        return parse.update_result(done)
+
+    async def delete(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[MemoryRecord]:
+        """As :meth:`AsyncMemory.delete`: the memory first (as read just before the delete: the
+        route does not send it back), then the rule memories that went with it."""
+        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        path = _memory_path(memory_id)
+        first = parse.record(await self._call("GET", path, params=params))
+        body = await self._call("DELETE", path, params=params)
+        return [first, *(parse.record(m) for m in body.get("also_deleted") or ())]
+
+    async def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> int:
+        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        deleted: int = (await self._call("DELETE", "/v1/memories", params=params))["deleted"]
+        return deleted
+
+    # -- reading -----------------------------------------------------------
+    async def get(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return parse.record(await self._call("GET", _memory_path(memory_id), params=params))
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        as_of: Any = None,
+        include_expired: bool = False,
+    ) -> Page:
+        body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit,
+                      offset=offset, as_of=_time(as_of), include_expired=include_expired)  # fmt: skip
+        return parse.page(await self._call("POST", "/v1/memories/list", body=body))
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        threshold: float | None = None,
+        as_of: Any = None,
+        explain: bool = False,
+        graph_hops: int = 0,
+        reference_time: Any = None,
+    ) -> SearchResults:
+        body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
+                      limit=limit, threshold=threshold, as_of=_time(as_of), explain=explain,
+                      graph_hops=graph_hops, reference_time=_time(reference_time))  # fmt: skip
+        found = await self._call("POST", "/v1/memories/search", body=body)
+        return parse.search_results(found, Scope(user_id, agent_id, run_id))
+
+    async def context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        token_budget: int | None = None,
+        exclude: Sequence[str] = (),
+    ) -> Context:
+        """As :meth:`AsyncMemory.context`. ``exclude`` is sent only when given: a server whose
+        ``/v1/context`` does not take it refuses it (422 naming ``exclude``)."""
+        body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                      token_budget=token_budget)  # fmt: skip
+        if exclude:
+            body["exclude"] = list(exclude)
+        return parse.context(await self._call("POST", "/v1/context", body=body))
+
+    async def history(
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[HistoryEntry]:
+        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return parse.history(await self._call("GET", _memory_path(memory_id, "/history"), params=params))

@@ -1,0 +1,111 @@
+"""The synchronous remote client: :class:`MemoryClient`, a thin wrapper over
+:class:`AsyncMemoryClient`, as :class:`memoryd.Memory` wraps :class:`AsyncMemory`.
+
+Each call runs the async client on a private event loop in a background thread, so it also works
+where a loop is already running (notebooks, other frameworks). Names and arguments are those of
+:class:`AsyncMemoryClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from memoryd.context import Context
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
+from memoryd.remote.client import DEFAULT_TIMEOUT_S, AsyncMemoryClient
+from memoryd.retrieval.related import SearchResults
+
+__all__ = ["MemoryClient"]
+
+T = TypeVar("T")
+
+
+class MemoryClient:
+    """A memoryd server's memory, synchronous: ``with MemoryClient(url, api_key=KEY) as mem:``.
+
+    The methods of :class:`AsyncMemoryClient` (those of :class:`memoryd.Memory` it serves),
+    called without ``await``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="memoryd-remote", daemon=True)
+        self._thread.start()
+        self._closed = False
+        try:
+            self._async = self._run(_build(base_url, api_key, tenant, timeout))
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this MemoryClient is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._run(self._async.close())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, messages: Any, **kwargs: Any) -> AddResults:
+        return self._run(self._async.add(messages, **kwargs))
+
+    def search(self, query: str, **kwargs: Any) -> SearchResults:
+        return self._run(self._async.search(query, **kwargs))
+
+    def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        return self._run(self._async.get(memory_id, **kwargs))
+
+    def get_all(self, **kwargs: Any) -> Page:
+        return self._run(self._async.get_all(**kwargs))
+
+    def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
+        return self._run(self._async.update(memory_id, text, **kwargs))
+
+    def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:
+        return self._run(self._async.delete(memory_id, **kwargs))
+
+    def delete_all(self, **kwargs: Any) -> int:
+        return self._run(self._async.delete_all(**kwargs))
+
+    def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
+        return self._run(self._async.history(memory_id, **kwargs))
+
+    def context(self, query: str, **kwargs: Any) -> Context:
+        return self._run(self._async.context(query, **kwargs))
+
+
+async def _build(
+    base_url: str, api_key: str | None, tenant: str | None, timeout: float | None
+) -> AsyncMemoryClient:
+    return AsyncMemoryClient(base_url, api_key=api_key, tenant=tenant, timeout=timeout)

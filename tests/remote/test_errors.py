@@ -1,0 +1,173 @@
+"""A refusal over HTTP raises what the embedded API raises: the same class, ``field`` and message;
+a server that is down, a missing API key, a rate limit and its ``Retry-After`` keep their meaning."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from memoryd import (
+    AsyncMemory,
+    AsyncMemoryClient,
+    AuthenticationError,
+    BackendUnavailableError,
+    InvalidInputError,
+    LLMUnavailableError,
+    MemoryClient,
+    MemorydError,
+    NotFoundError,
+    NotSupportedError,
+    RateLimitedError,
+)
+from memoryd.embedders.use import USEEmbedder
+from memoryd.remote.errors import error_class, from_response
+from tests.api.conftest import MAX_MESSAGE_CHARS, Running, make_settings, running_server
+from tests.auth.conftest import new_key, with_auth
+
+BAD: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("add", ("hello",), {}),  # no scope
+    ("add", ("   ",), {"user_id": "ana"}),  # empty text
+    ("add", ("x" * (MAX_MESSAGE_CHARS + 1),), {"user_id": "ana"}),  # oversized
+    ("add", ([{"role": "robot", "content": "hi"}],), {"user_id": "ana"}),
+    ("add", ("hi",), {"user_id": "ana", "timestamp": "yesterday-ish"}),
+    ("add", ("hi",), {"user_id": "ana", "mode": "turbo"}),
+    ("get", ("no-such-id",), {"user_id": "ana"}),  # unknown id
+    ("get", ("",), {}),
+    ("history", ("no-such-id",), {}),
+    ("update", ("no-such-id", "new text"), {}),
+    ("delete", ("no-such-id",), {"user_id": "ana"}),
+    ("get_all", (), {}),
+    ("get_all", (), {"user_id": "ana", "filters": {"AND": "not a list"}}),  # malformed filter
+    ("get_all", (), {"user_id": "ana", "filters": {"score": {"between": [1, 2]}}}),
+    ("get_all", (), {"user_id": "ana", "limit": 0}),
+    ("get_all", (), {"user_id": "ana", "as_of": "not a time"}),
+    ("search", ("",), {"user_id": "ana"}),  # empty query
+    ("search", ("q",), {}),
+    ("search", ("q",), {"user_id": "ana", "filters": {"NOT": 3}}),
+    ("search", ("q",), {"user_id": "ana", "threshold": 2.0}),
+    ("search", ("q",), {"user_id": "ana", "graph_hops": 3}),
+    ("delete_all", (), {}),
+    ("context", ("q",), {}),
+    ("context", ("q",), {"user_id": "ana", "token_budget": 0}),
+]
+
+
+@pytest.mark.parametrize(("call", "args", "kwargs"), BAD, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BAD)])
+async def test_the_same_exception_class_and_field(
+    local: AsyncMemory, remote: AsyncMemoryClient, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(MemorydError) as embedded:
+        await getattr(local, call)(*args, **kwargs)
+    with pytest.raises(MemorydError) as served:
+        await getattr(remote, call)(*args, **kwargs)
+    mine, theirs = embedded.value, served.value
+    assert type(theirs) is type(mine), (mine, theirs)
+    assert (theirs.field, theirs.code, theirs.message) == (mine.field, mine.code, mine.message)
+    assert theirs.details == mine.details
+
+
+async def test_an_update_merging_metadata_is_refused_not_done_otherwise(remote: AsyncMemoryClient) -> None:
+    memory_id = (await remote.add("I live in Porto", user_id="ana"))[0].id
+    assert memory_id is not None
+    with pytest.raises(NotSupportedError) as refused:
+        await remote.update(memory_id, metadata={"a": 1}, merge_metadata=True)
+    assert refused.value.field == "merge_metadata"
+    assert (await remote.get(memory_id)).metadata == {}
+
+
+def _closed_port() -> str:
+    """A loopback URL where nothing listens (the port was just free)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_a_server_that_is_down_is_backend_unavailable_naming_it(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    with running_server(make_settings(tmp_path / "m.db"), embedder) as running:
+        url = running.url
+        async with AsyncMemoryClient(url) as client:
+            await client.add("I live in Porto", user_id="ana")
+    async with AsyncMemoryClient(url) as client:  # the server has stopped
+        with pytest.raises(BackendUnavailableError) as down:
+            await client.search("where?", user_id="ana")
+    assert type(down.value) is BackendUnavailableError and url in down.value.message
+    assert down.value.details["url"] == url and not isinstance(down.value.__cause__, MemorydError)
+    with MemoryClient(_closed_port(), timeout=5) as client, pytest.raises(BackendUnavailableError):
+        client.get_all(user_id="ana")
+
+
+async def test_a_server_that_does_not_answer_in_time_is_backend_unavailable() -> None:
+    with socket.socket() as sock:  # accepts connections (the backlog) and never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        async with AsyncMemoryClient(url, timeout=0.3) as client:
+            with pytest.raises(BackendUnavailableError, match="did not answer in time"):
+                await client.get_all(user_id="ana")
+
+
+async def test_an_api_key_is_sent_and_required(served: Running) -> None:
+    settings = served.memory.settings
+    key = new_key(settings, "admin")
+    deadline = time.monotonic() + 10  # the server counts keys again within a second (COUNT_CACHE_S)
+    async with AsyncMemoryClient(served.url) as anonymous:
+        with pytest.raises(AuthenticationError) as refused:
+            while time.monotonic() < deadline:
+                await anonymous.get_all(user_id="ana")
+                await asyncio.sleep(0.1)
+    assert refused.value.code == "unauthorized" and refused.value.message
+    async with AsyncMemoryClient(served.url, api_key="mdk_nope_nope") as wrong:
+        with pytest.raises(AuthenticationError):
+            await wrong.get_all(user_id="ana")
+    async with AsyncMemoryClient(served.url, api_key=key) as client:
+        await client.add("I live in Porto", user_id="ana")
+        assert (await client.get_all(user_id="ana")).total >= 1
+    # an admin key's tenant: a store of its own; a tenant with none is a 404 naming the header
+    async with AsyncMemoryClient(served.url, api_key=key, tenant="acme") as acme:
+        with pytest.raises(NotFoundError) as missing:
+            await acme.get_all(user_id="ana")
+        assert missing.value.field == "X-Memoryd-Tenant"
+        stored = (await acme.add("I work at Acme", user_id="ana"))[0].id
+        assert stored is not None
+        assert "I work at Acme" in [m.text for m in (await acme.get_all(user_id="ana")).items]
+    async with AsyncMemoryClient(served.url, api_key=key) as default:
+        with pytest.raises(NotFoundError):
+            await default.get(stored)
+
+
+def test_a_rate_limit_keeps_its_retry_after(tmp_path: Path, embedder: USEEmbedder) -> None:
+    settings = with_auth(make_settings(tmp_path / "m.db"), rate_limit_per_s=0.01, rate_limit_burst=1)
+    key = new_key(settings, "service")
+    with running_server(settings, embedder) as running, MemoryClient(running.url, api_key=key) as client:
+        client.get_all(user_id="ana")
+        with pytest.raises(RateLimitedError) as limited:
+            client.get_all(user_id="ana")
+    assert limited.value.retry_after_s > 1 and limited.value.details["retry_after"] >= 1
+    assert limited.value.retry_after == limited.value.details["retry_after"]  # type: ignore[attr-defined]
+
+
+def test_an_error_answer_becomes_its_class_with_retry_after() -> None:
+    # the error bodies memoryd sends, built by the server's own code, read back
+    from memoryd.server.errors import memoryd_error_response
+
+    sent = LLMUnavailableError("no LLM answered", [{"target": "a", "error": "429"}], retry_after=7.2)
+    answer = memoryd_error_response(sent)
+    request = httpx.Request("POST", "http://memoryd.test/v1/memories")
+    raised = from_response(httpx.Response(answer.status_code, headers=answer.headers, content=answer.body,
+                                          request=request))  # fmt: skip
+    assert type(raised) is LLMUnavailableError and raised.message == "no LLM answered"
+    assert raised.failures == [{"target": "a", "error": "429"}] and raised.retry_after == 8.0
+    assert raised.details == {"failures": [{"target": "a", "error": "429"}], "retry_after": 8.0}
+    # a code no class has maps by status, keeping it; a page that is not memoryd's, by status
+    assert error_class("invalid_json", 400) is InvalidInputError
+    assert error_class("method_not_allowed", 405) is MemorydError
+    proxy = from_response(httpx.Response(502, text="<html>Bad Gateway</html>", request=request))
+    assert type(proxy) is BackendUnavailableError and "502" in proxy.message
