@@ -1,8 +1,7 @@
 """The async remote client: :class:`AsyncMemoryClient`, :class:`AsyncMemory`'s calls over HTTP.
 
-Each method sends one request to a memoryd server's ``/v1`` routes (``delete`` two: it reads the
-memory it deletes first, as the route does not send it back) and returns the objects the embedded
-API returns, read back by :mod:`memoryd.remote.parse`. An error answer raises the class the embedded
+Each method sends one request to a memoryd server's ``/v1`` routes and returns the objects the
+embedded API returns, read back by :mod:`memoryd.remote.parse`. An error answer raises the class the embedded
 API raises (:mod:`memoryd.remote.errors`); so does a server that cannot be reached
 (:class:`BackendUnavailableError`): no httpx exception leaves this module.
 """
@@ -17,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from memoryd.context import Context
-from memoryd.errors import InvalidInputError, MemorydError, NotSupportedError
+from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, unreachable
@@ -142,15 +141,10 @@ class AsyncMemoryClient:
         run_id: str | None = None,
         merge_metadata: bool = False,
     ) -> UpdateResult:
-        """As :meth:`AsyncMemory.update`, but for ``merge_metadata``, which ``/v1`` lacks."""
-        if merge_metadata:
-            raise NotSupportedError(
-                "merge_metadata is not available over /v1 (PATCH replaces the metadata): "
-                "send the whole metadata",
-                field="merge_metadata",
-            )
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
         body = _given(text=text, metadata=metadata)
+        if merge_metadata:  # merged by the server, under the memory's write lock
+            body["merge_metadata"] = True
         done = await self._call("PATCH", _memory_path(memory_id), body=body, params=params)
         return parse.update_result(done)
 
@@ -162,13 +156,11 @@ class AsyncMemoryClient:
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> list[MemoryRecord]:
-        """As :meth:`AsyncMemory.delete`: the memory first (as read just before the delete: the
-        route does not send it back), then the rule memories that went with it."""
+        """As :meth:`AsyncMemory.delete`: the memory as it was, then the rule memories that went
+        with it."""
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        path = _memory_path(memory_id)
-        first = parse.record(await self._call("GET", path, params=params))
-        body = await self._call("DELETE", path, params=params)
-        return [first, *(parse.record(m) for m in body.get("also_deleted") or ())]
+        body = await self._call("DELETE", _memory_path(memory_id), params=params)
+        return [parse.record(body["memory"]), *(parse.record(m) for m in body.get("also_deleted") or ())]
 
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -236,8 +228,6 @@ class AsyncMemoryClient:
         token_budget: int | None = None,
         exclude: Sequence[str] = (),
     ) -> Context:
-        """As :meth:`AsyncMemory.context`. ``exclude`` is sent only when given: a server whose
-        ``/v1/context`` does not take it refuses it (422 naming ``exclude``)."""
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
                       token_budget=token_budget)  # fmt: skip
         if exclude:

@@ -246,6 +246,7 @@ class UpdateReply(MemoryItem):
 class DeleteReply(BaseModel):
     deleted: int = Field(description="The memory and the rule memories it alone stated.")
     id: str
+    memory: MemoryItem = Field(description="The memory as it was.")
     also_deleted: list[MemoryItem]
 
 

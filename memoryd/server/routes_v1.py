@@ -197,16 +197,20 @@ async def update(
     ``derived``: what editing a turn's text changed among the memories the rules read in it
     (profile, preferences): ``ADD`` or ``NOOP`` for each statement of the new text, ``DELETE``
     for each that only the old text stated."""
-    done = await memory.update(memory_id, body.text, metadata=body.metadata, **scope.scope())
+    done = await memory.update(
+        memory_id, body.text, metadata=body.metadata, merge_metadata=body.merge_metadata, **scope.scope()
+    )
     return done.to_dict()
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory", **answers(DeleteReply))
 async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str, Any]:
     """Remove one memory; its history keeps a DELETE event. ``deleted`` counts it and the rule
-    memories (profile, preferences) it alone stated, which go with it: ``also_deleted`` lists those."""
+    memories (profile, preferences) it alone stated, which go with it: ``memory`` is it as it was,
+    ``also_deleted`` lists those."""
     gone = await memory.delete(memory_id, **scope.scope())
-    return {"deleted": len(gone), "id": memory_id, "also_deleted": [m.to_dict() for m in gone[1:]]}
+    return {"deleted": len(gone), "id": memory_id, "memory": gone[0].to_dict(),
+            "also_deleted": [m.to_dict() for m in gone[1:]]}  # fmt: skip
 
 
 @router.get("/memories/{memory_id}/history", summary="A memory's history", **answers(HistoryReply))
@@ -253,6 +257,7 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
         agent_id=body.agent_id,
         run_id=body.run_id,
         token_budget=body.token_budget,
+        exclude=body.exclude,
     )
     return ctx.to_dict()
 

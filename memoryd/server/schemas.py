@@ -219,6 +219,11 @@ class ContextRequest(_Body):
     token_budget: int | None = Field(
         None, description="At most this many tokens (default context.token_budget)."
     )
+    exclude: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Texts the prompt already holds: memories repeating one are left out.",
+    )
 
 
 class UpdateRequest(_Body):
@@ -226,6 +231,9 @@ class UpdateRequest(_Body):
 
     text: str | None = None
     metadata: dict[str, Any] | None = None
+    merge_metadata: bool = Field(
+        False, description="Set the metadata keys given and keep the others (default: replace the metadata)."
+    )
 
 
 class Mem0AddRequest(_Mem0Body, _Scope):

@@ -50,7 +50,9 @@ def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Clie
 
     deleted = client.delete(f"/v1/memories/{lisbon_id}")
     assert deleted.status_code == 200
-    assert deleted.json() == {"deleted": 1, "id": lisbon_id, "also_deleted": []}
+    gone = deleted.json()
+    assert (gone["deleted"], gone["id"], gone["also_deleted"]) == (1, lisbon_id, [])
+    assert (gone["memory"]["id"], gone["memory"]["text"]) == (lisbon_id, "I moved to Porto last spring")
     assert error_of(client.get(f"/v1/memories/{lisbon_id}"), 404)["field"] == "memory_id"
     assert count(client) == 1
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]

@@ -22,7 +22,6 @@ from memoryd import (
     MemoryClient,
     MemorydError,
     NotFoundError,
-    NotSupportedError,
     RateLimitedError,
 )
 from memoryd.embedders.use import USEEmbedder
@@ -72,13 +71,13 @@ async def test_the_same_exception_class_and_field(
     assert theirs.details == mine.details
 
 
-async def test_an_update_merging_metadata_is_refused_not_done_otherwise(remote: AsyncMemoryClient) -> None:
-    memory_id = (await remote.add("I live in Porto", user_id="ana"))[0].id
+async def test_an_update_merging_metadata_merges_on_the_server(remote: AsyncMemoryClient) -> None:
+    memory_id = (await remote.add("I live in Porto", user_id="ana", metadata={"a": 1}))[0].id
     assert memory_id is not None
-    with pytest.raises(NotSupportedError) as refused:
-        await remote.update(memory_id, metadata={"a": 1}, merge_metadata=True)
-    assert refused.value.field == "merge_metadata"
-    assert (await remote.get(memory_id)).metadata == {}
+    merged = await remote.update(memory_id, metadata={"b": 2}, merge_metadata=True)  # it was refused
+    assert merged.memory.metadata == {"a": 1, "b": 2}
+    replaced = await remote.update(memory_id, metadata={"c": 3})
+    assert replaced.memory.metadata == {"c": 3}
 
 
 def _closed_port() -> str:

@@ -113,6 +113,11 @@ async def test_the_client_answers_as_the_embedded_api(local: AsyncMemory, remote
         mine_c, ctx = await local.context(query, **kw), await remote.context(query, **kw)
         same(_untokened(mine_c), _untokened(ctx), ids)
         assert isinstance(ctx, Context) and ctx.items and ctx.sections
+    # What the prompt holds already is left out (the route took no exclude).
+    kw = {"user_id": "alice", "exclude": ["I live in Porto now"]}
+    mine_c, ctx = await local.context("where do I live?", **kw), await remote.context("where do I live?", **kw)
+    same(_untokened(mine_c), _untokened(ctx), ids)
+    assert "I live in Porto now" not in ctx.text
 
     # Deletes
     food_local, food = added[1][0][0].id, added[1][1][0].id
