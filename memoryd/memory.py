@@ -353,7 +353,10 @@ class AsyncMemory:
         if not drafts:
             return None
         owner = drafts[0].memory.scope  # one add has one scope
-        known = await self.storage.records.find_duplicates(owner, [d.memory.hash for d in drafts])
+        hashes = [d.memory.hash for d in drafts]
+        known = await self.storage.records.find_duplicates(owner, hashes)
+        if owner.user_id is not None and owner.agent_id is not None:  # it reads the user's shared ones
+            known = {**await self.storage.records.find_duplicates(Scope(owner.user_id), hashes), **known}
         fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
         # Urgent: queued behind the add's own episodes they would wait for the whole batch.
         return RuleWork(drafts, known, self._embed.soon(fresh, urgent=True) if fresh else None)

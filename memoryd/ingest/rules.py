@@ -434,8 +434,8 @@ async def settle_profile(
     for home, news in groups.items():
         olds = await _stored_on(records, home, news[0].scope, {m.id for m in news} | set(changes.deletes))
         said = {m.hash for m in news}  # the same statement again is no change
-        stored = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
-        stored = [o for o in stored if o.hash not in said]
+        every = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
+        stored = [o for o in every if o.hash not in said]
         writer = next((m.agent_id for m in news if m.agent_id is not None), None)
         # by when it was said; at the same instant what is stored first, then the add's order
         line = _one_at_a_time(
@@ -452,7 +452,7 @@ async def settle_profile(
                 replaced[after.id] = m
         if home[0] is not None:
             _move_to_shared(_share(line, olds), changes)
-            _end_agents_own(home, stored, writer, changes, staged, actor, now)
+            _end_agents_own(home, every, writer, changes, staged, actor, now)  # copies of it too
     final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
     out = []
@@ -521,7 +521,7 @@ def _end_agents_own(
 ) -> None:
     """The new shared memories of ``home`` (stored shared by :func:`_share`, or so written) are
     read by every agent of the user: each ends the agents' own (the writer's are on its line
-    already) said before it, so that no agent reads two homes."""
+    already) said before it, a copy of its own text included, so that no agent reads two homes."""
     shared = [
         m for u in changes.upserts
         if u.vector is not None and (m := u.memory).agent_id is None and _home(m) == home

@@ -127,3 +127,27 @@ async def test_fine_the_relation_of_a_home_stored_shared_is_shared_too(fine: Asy
     await fine.add("I live in Berlin now", **ALICE, agent_id="travelbot", timestamp="2024-06-01T00:00:00Z")
     [current] = await fine.storage.graph.relations(Scope("alice"))
     assert (current.target.name, current.source.agent_id) == ("Berlin", None)
+
+
+async def _current_homes(mem: AsyncMemory, agent_id: str | None) -> list[str]:
+    """Every current home memory the user's ``agent_id`` (None: no agent) reads, copies included."""
+    page = await mem.get_all(**ALICE, filters={"kind": "profile"}, limit=100)
+    return sorted(m.text for m in page.items if m.agent_id in (None, agent_id))
+
+
+async def test_fast_an_agent_told_the_shared_home_again_adds_no_second_copy(fast: AsyncMemory) -> None:
+    await fast.add("I live in Paris", **ALICE, timestamp="2024-01-01T00:00:00Z")
+    out = await fast.add("I live in Paris", **ALICE, agent_id="travelbot", timestamp="2024-06-01T00:00:00Z")
+    [paris] = of_kind(out, "profile")
+    assert paris.event is Event.NOOP  # it was an ADD under the agent: two current homes in its view
+    assert await _current_homes(fast, "travelbot") == ["The user lives in Paris."]
+    [shared] = (await fast.get_all(**ALICE, filters={"kind": "profile"})).items
+    [turn] = of_kind(out, "episode")
+    assert shared.agent_id is None and turn.id in shared.source_ids  # the new turn says it too
+
+
+async def test_fast_a_shared_home_ends_an_agents_own_copy_of_it(fast: AsyncMemory) -> None:
+    await fast.add("I live in Paris", **ALICE, agent_id="travelbot", timestamp="2024-01-01T00:00:00Z")
+    await fast.add("I live in Paris", **ALICE, timestamp="2024-06-01T00:00:00Z")
+    for agent in ("travelbot", None):
+        assert await _current_homes(fast, agent) == ["The user lives in Paris."]
