@@ -473,6 +473,13 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8420, ge=0, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    keep_alive_s: int = Field(
+        75,
+        ge=1,
+        le=3600,
+        description="Seconds an idle client connection is kept open: longer than clients keep theirs "
+        "(httpx 5 s, aiohttp 15 s, load balancers 60 s), so none sends on a connection being closed.",
+    )
 
 
 class AuthConfig(_Section):
