@@ -25,6 +25,7 @@ from memoryd import (
     Settings,
     StorageError,
 )
+from memoryd.models import utcnow
 
 CHAT = [
     {"role": "user", "content": "I adopted a golden retriever named Biscuit last week", "name": "Ana"},
@@ -543,3 +544,18 @@ async def test_metadata_too_deep_to_serve_is_refused_not_stored(amem: AsyncMemor
     with pytest.raises(InvalidInputError):
         await amem.update(kept.id, metadata=_nested(levels))
     assert [m.text for m in (await amem.get_all(user_id="deep")).items] == ["shallow"]
+
+
+async def test_paging_as_of_the_first_page_keeps_adds_made_meanwhile_out(amem: AsyncMemory) -> None:
+    """docs/api.md: offset pages shift under concurrent adds; as_of fixed at the first page does not."""
+    for i in range(10):
+        await amem.add(f"note number {i}", user_id="u")
+    first = await amem.get_all(user_id="u", limit=4)
+    start = utcnow()
+    for i in range(3):
+        await amem.add(f"later note {i}", user_id="u")
+    shifted = await amem.get_all(user_id="u", limit=4, offset=4)
+    assert {m.id for m in shifted.items} & {m.id for m in first.items}  # without as_of: seen twice
+    pages = [await amem.get_all(user_id="u", limit=4, offset=offset, as_of=start) for offset in (0, 4, 8)]
+    walked = [m.text for page in pages for m in page.items]
+    assert walked == [f"note number {i}" for i in range(9, -1, -1)]
