@@ -16,7 +16,8 @@ from urllib.parse import quote
 import httpx
 
 from memoryd.context import Context
-from memoryd.errors import InvalidInputError, MemorydError
+from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
+from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, unreachable
@@ -244,3 +245,46 @@ class AsyncMemoryClient:
     ) -> list[HistoryEntry]:
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
         return parse.history(await self._call("GET", _memory_path(memory_id, "/history"), params=params))
+
+    # -- owners and the store ------------------------------------------------
+    async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (await self._call("GET", "/v1/users", params=_given(user_id=user_id)))[
+            "results"
+        ]
+        return rows
+
+    async def tree(
+        self, user_id: str | None = None, *, agent_id: str | None = None, episodes: int = 20
+    ) -> dict[str, Any]:
+        tree_owner(user_id, agent_id, episodes)  # refused here as the core refuses it, field named
+        if user_id is None:
+            path, params = f"/v1/agents/{quote(str(agent_id), safe='')}/tree", {"episodes": episodes}
+        else:
+            path = f"/v1/users/{quote(user_id, safe='')}/tree"
+            params = _given(agent_id=agent_id, episodes=episodes)
+        tree: dict[str, Any] = await self._call("GET", path, params=params)
+        return tree
+
+    async def delete_user(self, user_id: str) -> int:
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise InvalidInputError("user_id must be a non-empty string", field="user_id")
+        deleted: int = (await self._call("DELETE", f"/v1/users/{quote(user_id, safe='')}"))["deleted"]
+        return deleted
+
+    async def reset(self) -> None:
+        await self._call("POST", "/v1/reset")
+
+    async def health(self) -> dict[str, Any]:
+        """The server's ``/health`` report, as :meth:`AsyncMemory.health` gives the store's (one
+        that says a dependency is down comes back too: its ``status`` says so)."""
+        try:
+            response = await self._http.get("/health")
+        except httpx.TransportError as exc:
+            raise unreachable(self.base_url, exc) from exc
+        if response.status_code not in (200, 503):
+            raise from_response(response)
+        try:
+            report: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise BackendUnavailableError(f"{self.base_url}/health answered without JSON") from exc
+        return report

@@ -104,6 +104,21 @@ class MemoryClient:
     def context(self, query: str, **kwargs: Any) -> Context:
         return self._run(self._async.context(query, **kwargs))
 
+    def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
+        return self._run(self._async.users(user_id=user_id))
+
+    def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self._run(self._async.tree(user_id, **kwargs))
+
+    def delete_user(self, user_id: str) -> int:
+        return self._run(self._async.delete_user(user_id))
+
+    def reset(self) -> None:
+        self._run(self._async.reset())
+
+    def health(self) -> dict[str, Any]:
+        return self._run(self._async.health())
+
 
 async def _build(
     base_url: str, api_key: str | None, tenant: str | None, timeout: float | None

@@ -263,9 +263,12 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
 
 
 @router.get("/users", summary="Known users and agents", **answers(UsersReply))
-async def users(memory: MemoryDep) -> dict[str, Any]:
+async def users(
+    memory: MemoryDep,
+    user_id: Annotated[str | None, Query(description="Only this user's rows (one per agent).")] = None,
+) -> dict[str, Any]:
     """Every (user_id, agent_id) that owns current memories, with counts by kind, most first."""
-    return {"results": await memory.users()}
+    return {"results": await memory.users(user_id=user_id)}
 
 
 @router.delete("/users/{user_id}", summary="Forget a user", **answers(DeleteUserReply))
