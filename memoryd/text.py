@@ -6,9 +6,10 @@ accents is kept as written and also without them ("café" gives "café" and "caf
 "cafe" finds "Café" while "café" ranks a memory that wrote the accent first.
 
 Runs of Chinese (and Japanese) characters are segmented with ``jieba``, whose
-dictionary ships with the package, so CJK text is searchable by keyword. A word of
-three characters or more is also indexed by its two-character pieces: jieba keeps a
-name it does not know whole ("王小明"), and "小明" must still find it. Very common
+dictionary ships with the package, so CJK text is searchable by keyword; jieba knows
+no Japanese (it cuts kana letter by letter). A run is also indexed by its
+two-character pieces: jieba keeps a name it does not know whole ("王小明") or cuts
+across one ("東京都" is 東|京都), and "小明" or "東京" must still find it. Very common
 function words are dropped so that BM25 scores carry meaning. Control characters,
 emoji, RTL marks and lone surrogates never raise.
 """
@@ -146,19 +147,17 @@ def cjk_words(run: str) -> list[str]:
     return [w for w in _jieba().cut(run, HMM=True) if w.strip()]
 
 
-def _with_pairs(words: list[str]) -> list[str]:
-    """``words`` and, after each of three characters or more, its two-character pieces that no
-    word of the run is already: "王小明" (a name jieba does not know) gives "王小" and "小明"."""
+def _with_pairs(run: str, words: list[str]) -> list[str]:
+    """A CJK run's ``words`` and then each two-character piece of the run that no word is already:
+    a name jieba keeps whole ("王小明") or cuts across ("東京都" is 東|京都) is still found by the
+    piece a query names ("小明", "東京"), and katakana, which jieba cuts letter by letter, too."""
     out = list(words)
     seen = set(words)
-    for word in words:
-        if len(word) < 3:
-            continue
-        for i in range(len(word) - 1):
-            pair = word[i : i + 2]
-            if pair not in seen:
-                seen.add(pair)
-                out.append(pair)
+    for i in range(len(run) - 1):
+        pair = run[i : i + 2]
+        if pair not in seen:
+            seen.add(pair)
+            out.append(pair)
     return out
 
 
@@ -168,12 +167,11 @@ def _split_run(word: str, pairs: bool) -> list[str]:
     out: list[str] = []
     # Keep Latin/digit parts whole, segment the CJK parts.
     for part in CJK_RUN.split(word):
-        if not part:
-            continue
         if not CJK_RUN.match(part):
-            out.append(part)
+            if any(ch.isalnum() for ch in part):  # not a mark alone, left after a CJK run
+                out.append(part)
         elif pairs:
-            out.extend(_with_pairs(_segment_cjk(part)))
+            out.extend(_with_pairs(part, _segment_cjk(part)))
         else:
             out.extend(_segment_cjk(part))
     return out
@@ -220,15 +218,14 @@ def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tup
 
 
 def _forms(word: str) -> tuple[str, ...]:
-    """A word as written and, when it has accents to fold, without them."""
+    """A word as written and, when it has accents to fold, without them (never an empty term)."""
     plain = fold_accents(word)
-    return (word,) if plain == word else (word, plain)
+    return (word,) if plain == word or not plain else (word, plain)
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False, pairs: bool = True) -> list[str]:
     """Split ``text`` into index terms (lower-cased, CJK segmented, stopwords dropped; a word with
-    accents also without them; with ``pairs``, a CJK word of three characters or more also as
-    its two-character pieces)."""
+    accents also without them; with ``pairs``, a CJK run also as its two-character pieces)."""
     if not text:
         return []
     return list(_tokenize_cached(text, keep_stopwords, pairs))

@@ -31,7 +31,7 @@ def _old_terms(settings: Settings, fmt: str | None) -> None:
         if fmt is None:
             conn.execute("DELETE FROM meta WHERE key = 'index_format'")  # a store from before formats
         else:
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'index_format'", (fmt,))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index_format', ?)", (fmt,))
 
 
 async def _index(mem: AsyncMemory) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
@@ -115,6 +115,10 @@ async def test_check_reports_terms_of_another_format_or_tokenizer(settings: Sett
     assert "memoryd reindex --keywords-only" in problem.fix
     await reindex_store(settings, keywords_only=True)
     assert (await check_store(settings, embedder=embedder)).ok
+
+    _old_terms(settings, None)  # from before formats: format 1, which the next open upgrades
+    [problem] = (await check_store(settings, embedder=embedder)).problems
+    assert "index format 1" in problem.message and "memoryd reindex --keywords-only" in problem.fix
 
     _old_terms(settings, "99")
     [problem] = (await check_store(settings, embedder=embedder)).problems

@@ -98,10 +98,22 @@ def test_latin_and_greek_words_are_also_indexed_without_accents() -> None:
     assert tokenize("שָׁלוֹם") == ["שלום"]
 
 
-def test_long_cjk_words_are_also_indexed_by_their_pairs() -> None:
-    assert tokenize("王小明住在北京") == ["王小明", "住", "北京", "王小", "小明"]  # a name jieba keeps whole
+def test_cjk_runs_are_also_indexed_by_their_pairs() -> None:
+    # a name jieba keeps whole, then the run's other pairs
+    assert tokenize("王小明住在北京") == ["王小明", "住", "北京", "王小", "小明", "明住", "住在", "在北"]
     assert tokenize("北京") == ["北京"]  # two characters: a pair already
+    assert "東京" in tokenize("東京都港区に住んでいます")  # jieba cuts it 東|京都
+    assert set(tokenize("ヤマダ")) <= set(tokenize("ヤマダタロウ"))  # kana, cut letter by letter
     assert tokenize("王小明", pairs=False) == ["王小明"]  # the hierarchy's keywords: words only
+
+
+def test_no_term_is_empty_or_a_mark_alone() -> None:
+    # A combining mark after a CJK run (strikethrough generators write them) was a term of its own,
+    # and folded, an empty one: stored space-separated, it vanished and `memoryd check` flagged it.
+    assert tokenize("我不̶喜̶欢̶咖啡") == ["不", "我不", "喜", "欢", "咖啡"]
+    assert tokenize("東京̈") == ["東京"]
+    for text in ("̶", "a̶b", "東́京", "é́̂"):
+        assert all(term.strip() for term in tokenize(text)), text
 
 
 async def test_keyword_search_folds_accents_and_finds_names_inside_words(amem: AsyncMemory) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import Progress
-from memoryd.maintenance.terms import PHASE, format_number
+from memoryd.maintenance.terms import NEWER, PHASE, format_number, terms_format
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import KeywordIndex, RecordStore
 
@@ -26,7 +26,6 @@ REMAKE = (
     "open the store with this memoryd (any command: its keyword terms are made again as it opens), "
     "or run `memoryd reindex --keywords-only`"
 )
-NEWER = "run the newer memoryd that made this store, or point storage.path at a new file"
 REINDEX_KEYWORDS = (
     "run `memoryd reindex --keywords-only`: it rebuilds the keyword index from the records (no model runs)"
 )
@@ -43,8 +42,8 @@ async def term_problems(
     batch_size: int = 1000,
 ) -> list[tuple[str, str]]:
     """(message, fix) for each problem with the store's keyword terms."""
-    found = await records.get_meta("index_format")
-    if found not in (None, INDEX_FORMAT):  # none recorded (by hand, or before formats): each memory's say
+    found = await terms_format(records)
+    if found not in (None, INDEX_FORMAT):
         if format_number(found) > int(INDEX_FORMAT):
             return [(f"the keyword terms are of index format {found}, a newer memoryd's", NEWER)]
         return [

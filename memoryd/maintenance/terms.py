@@ -26,11 +26,12 @@ from memoryd.errors import ConflictError
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import IndexBuilder, Progress
 from memoryd.models import Scope
-from memoryd.storage import ChangeSet, Storage
+from memoryd.storage import ChangeSet, RecordStore, Storage
 
-__all__ = ["PHASE", "ensure_index_format", "format_number", "rebuild_terms"]
+__all__ = ["NEWER", "PHASE", "ensure_index_format", "format_number", "rebuild_terms", "terms_format"]
 
 PHASE = "keyword terms"
+NEWER = "run the newer memoryd that made this store, or point storage.path at a new file"
 _log = logging.getLogger(__name__)
 
 
@@ -44,14 +45,23 @@ def format_number(found: str | None) -> int:
         return 1 << 30  # not a number this release wrote: a later one's
 
 
+async def terms_format(records: RecordStore) -> str | None:
+    """The index format of a store's keyword terms: the one it recorded; "1" when it holds
+    memories but recorded none (made before formats were); None for an empty store."""
+    found = await records.get_meta("index_format")
+    if found is None and (await records.stats())["memories"]:
+        return "1"
+    return found
+
+
 async def ensure_index_format(storage: Storage, represent: Represent, *, batch_size: int = 1000) -> None:
     """Make an open store's keyword terms this release's (:data:`INDEX_FORMAT`): record it on a
     new store, upgrade an older store's terms (:func:`rebuild_terms`), refuse a newer one's."""
     records = storage.records
-    found = await records.get_meta("index_format")
+    found = await terms_format(records)
     if found == INDEX_FORMAT:
         return
-    if found is None and (await records.stats())["memories"] == 0:
+    if found is None:
         await records.set_meta("index_format", INDEX_FORMAT)
         return
     if format_number(found) > int(INDEX_FORMAT):
@@ -59,15 +69,13 @@ async def ensure_index_format(storage: Storage, represent: Represent, *, batch_s
             f"this store was indexed with index format {found} by a newer memoryd; this release "
             f"reads format {INDEX_FORMAT}: run the newer memoryd, or start a new store (storage.path)",
             field="storage.path",
-            repair="run the newer memoryd that made this store, or point storage.path at a new file",
+            repair=NEWER,
         )
     started = time.perf_counter()
-    total = int((await records.stats())["memories"])
     _log.warning(
-        "upgrading the keyword terms of %d memories from index format %s to %s (vectors are kept); "
-        "this store opens when it is done",
-        total,
-        found or 1,
+        "upgrading the keyword terms of the store from index format %s to %s (vectors are kept); "
+        "it opens when they are done",
+        found,
         INDEX_FORMAT,
     )
     done = await rebuild_terms(storage, represent, batch_size=batch_size)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import Settings
+from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
 from memoryd.storage import ChangeSet, Storage, StoredMemory, build_storage
 from memoryd.text import tokenize
@@ -69,10 +70,12 @@ def adds(*items: tuple[MemoryRecord, np.ndarray]) -> ChangeSet:
 
 @asynccontextmanager
 async def opened(settings: Settings, model: str = MODEL, dim: int = DIM) -> AsyncIterator[Storage]:
-    """The store of ``settings``, open (closed after, whatever happens)."""
+    """The store of ``settings``, open (closed after, whatever happens), its keyword terms' format
+    recorded as AsyncMemory records it (the terms :func:`stored` writes are this release's)."""
     storage = build_storage(settings)
     try:
         await storage.open(model, dim)
+        await storage.records.setdefault_meta("index_format", INDEX_FORMAT)
         yield storage
     finally:
         await storage.close()
