@@ -16,7 +16,13 @@ from urllib.parse import quote
 import httpx
 
 from memoryd.context import Context
-from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    InvalidInputError,
+    MemorydError,
+    NotFoundError,
+)
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.remote import parse
@@ -49,11 +55,47 @@ def _given(**fields: Any) -> dict[str, Any]:
 
 
 def _memory_path(memory_id: Any, tail: str = "") -> str:
-    """``/v1/memories/{id}``; an id that is no id is refused here, as the core refuses it (an empty
-    one would name another route)."""
+    """``/v1/memories/{id}``; an id that is no id is refused here, as the core refuses it: an empty
+    one would name another route, and "." or ".." (which URLs resolve as path steps) too, so
+    ``delete(".")`` sent ``DELETE /v1/memories``, the scope's delete-all. No memory has such an id."""
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
+    if memory_id.strip(".") == "" or "/" in memory_id or "\\" in memory_id:
+        raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
     return f"/v1/memories/{quote(memory_id, safe='')}{tail}"
+
+
+def _not_utf8(value: Any, field: str) -> str | None:
+    """Where ``value`` holds text that cannot be sent as UTF-8 (a lone surrogate), named as the
+    embedded API names it (``messages[0]``, ``messages[0].name``, ``metadata``); None: nowhere."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return field
+        return None
+    in_message = field.startswith("messages[")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{field}.name" if in_message and key == "name" else field
+            found = _not_utf8(key, field) or _not_utf8(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _not_utf8(item, f"{field}[{i}]" if field == "messages" else field)
+            if found is not None:
+                return found
+    return None
+
+
+def _check_utf8(fields: Mapping[str, Any] | None) -> None:
+    """Refuse a request holding text that is not UTF-8 before it is sent (httpx would raise
+    UnicodeEncodeError), with the embedded API's error."""
+    for key, value in (fields or {}).items():
+        found = _not_utf8(value, "messages[0]" if key == "messages" and isinstance(value, str) else key)
+        if found is not None:
+            raise InvalidInputError(f"{found} is not valid UTF-8 text (lone surrogate)", field=found)
 
 
 class AsyncMemoryClient:
@@ -78,7 +120,10 @@ class AsyncMemoryClient:
         if tenant is not None:
             headers[TENANT_HEADER] = tenant
         self.tenant = tenant
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+        try:
+            self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ConfigError(f"base_url {base_url!r} is not a URL: {exc}", field="base_url") from exc
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -97,6 +142,8 @@ class AsyncMemoryClient:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        _check_utf8(body)
+        _check_utf8(params)
         try:
             response = await self._http.request(method, path, json=body, params=params)
         except httpx.TransportError as exc:

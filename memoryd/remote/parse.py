@@ -107,12 +107,15 @@ def _add_result(body: dict[str, Any]) -> AddResult:
 def add_results(body: dict[str, Any]) -> AddResults:
     """``POST /v1/memories``: the results, ``mode``, ``llm`` and ``relations``; a
     :class:`Submitted` when the server's async pipeline answered."""
-    llm = body.get("llm")
+    # A known event that is done answers with its record: the add's results are in it.
+    done = (body.get("record") or {}).get("result") if "results" not in body else None
+    source = done if isinstance(done, dict) else body
+    llm = source.get("llm")
     results = AddResults(
-        [_add_result(r) for r in body.get("results") or ()],
-        mode=body.get("mode", "fast"),
+        [_add_result(r) for r in source.get("results") or ()],
+        mode=source.get("mode", "fast"),
         llm=None if llm is None else LLMUsage(**llm),
-        relations=body.get("relations"),
+        relations=source.get("relations"),
     )
     if "pipeline" in body:
         return Submitted(results, event_id=body["event_id"], status=body.get("status"),

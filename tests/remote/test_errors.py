@@ -17,6 +17,7 @@ from memoryd import (
     AsyncMemoryClient,
     AuthenticationError,
     BackendUnavailableError,
+    ConfigError,
     InvalidInputError,
     LLMUnavailableError,
     MemoryClient,
@@ -54,6 +55,17 @@ BAD: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("delete_all", (), {}),
     ("context", ("q",), {}),
     ("context", ("q",), {"user_id": "ana", "token_budget": 0}),
+    # ids URLs read as path steps: delete(".") was DELETE /v1/memories, the scope's delete-all
+    ("delete", (".",), {"user_id": "ana"}),
+    ("delete", ("..",), {"user_id": "ana"}),
+    ("get", (".",), {"user_id": "ana"}),
+    ("update", ("a/b", "new text"), {}),
+    ("history", ("..",), {}),
+    # text that is not UTF-8 (httpx raised UnicodeEncodeError)
+    ("add", ("bad \ud800 text",), {"user_id": "ana"}),
+    ("add", ([{"role": "user", "content": "hi", "name": "An\udc00a"}],), {"user_id": "ana"}),
+    ("add", ("hi",), {"user_id": "ana", "metadata": {"k": "\ud800"}}),
+    ("search", ("where \ud800",), {"user_id": "ana"}),
 ]
 
 
@@ -170,3 +182,18 @@ def test_an_error_answer_becomes_its_class_with_retry_after() -> None:
     assert error_class("method_not_allowed", 405) is MemorydError
     proxy = from_response(httpx.Response(502, text="<html>Bad Gateway</html>", request=request))
     assert type(proxy) is BackendUnavailableError and "502" in proxy.message
+
+
+async def test_a_dot_id_deletes_nothing(remote: AsyncMemoryClient) -> None:
+    await remote.add(["I live in Porto", "I like tea"], user_id="ana")
+    before = (await remote.get_all(user_id="ana")).total
+    for memory_id in (".", "..", "./", "a/.."):
+        with pytest.raises(NotFoundError):
+            await remote.delete(memory_id, user_id="ana")
+    assert (await remote.get_all(user_id="ana")).total == before > 0
+
+
+def test_a_base_url_that_is_no_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as bad:
+        MemoryClient("http://[::1")
+    assert bad.value.field == "base_url"
