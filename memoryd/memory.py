@@ -558,6 +558,8 @@ class AsyncMemory:
         limit = min(100, limits.max_limit) if limit is None else limit
         check_int("limit", limit, 1, limits.max_limit)
         check_int("offset", offset, 0, 10**12)
+        if not isinstance(include_expired, bool):  # "false" is truthy: it listed the superseded
+            raise InvalidInputError("include_expired must be true or false", field="include_expired")
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         await self._ready()
         return await self.storage.records.page(

@@ -311,7 +311,10 @@ def context(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What the next prompt is about.")],
     user_id: Annotated[
-        str | None, typer.Option("--user-id", "-u", help="Whose memories (or an agent's or session's alone).")
+        str | None,
+        typer.Option(
+            "--user-id", "-u", help="Whose memories; leave out for an agent's or session's own (no user)."
+        ),
     ] = None,
     agent_id: AgentOpt = None,
     run_id: Annotated[

@@ -194,7 +194,7 @@ async def _list(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         limit=a.get("limit"),
         offset=a.get("offset", 0),
         as_of=a.get("as_of"),
-        include_expired=bool(a.get("include_expired", False)),
+        include_expired=a.get("include_expired", False),
         **scope_of(a),
     )
     return {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from memoryd import AsyncMemory, load_settings
+from memoryd import AsyncMemory, InvalidInputError, load_settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 
@@ -321,3 +321,14 @@ async def test_the_listed_limits_are_those_of_the_settings(tmp_path: Path, embed
         await memory.add("I live in Lyon.", user_id="u")
         listed = payload(await Client(memory).call("list_memories", user_id="u"))
         assert listed["limit"] == 50  # what the listing says a call without a limit gets
+
+
+async def test_a_flag_that_is_not_a_boolean_is_refused_naming_it(amem: AsyncMemory) -> None:
+    client = Client(amem)
+    await client.call("add_memory", user_id="ana", messages="I live in Lisbon", timestamp="2026-01-10T10:00:00Z")
+    await client.call("add_memory", user_id="ana", messages="I live in Porto", timestamp="2026-03-10T10:00:00Z")
+    refused = await client.call("list_memories", user_id="ana", include_expired="false")  # "false" is truthy
+    assert refused["isError"] is True and "(field: include_expired)" in refused["content"][0]["text"]
+    with pytest.raises(InvalidInputError) as bad:
+        await amem.get_all(user_id="ana", include_expired="no")  # type: ignore[arg-type]
+    assert bad.value.field == "include_expired"
