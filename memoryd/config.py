@@ -36,6 +36,7 @@ from memoryd.tenant_folders import tenant_folder
 
 __all__ = [
     "DEFAULT_TENANT",
+    "TENANT_HEADER",
     "AuthConfig",
     "ContextConfig",
     "EmbedderConfig",
@@ -64,6 +65,7 @@ def default_data_dir() -> Path:
 
 
 DEFAULT_TENANT = "default"
+TENANT_HEADER = "x-memoryd-tenant"  # how an admin key names the tenant of a request (HTTP)
 
 
 class _Section(BaseModel):

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from memoryd.config import TENANT_HEADER
 from memoryd.context import Context
 from memoryd.errors import (
     BackendUnavailableError,
@@ -31,7 +32,6 @@ from memoryd.retrieval.related import SearchResults
 
 __all__ = ["TENANT_HEADER", "AsyncMemoryClient"]
 
-TENANT_HEADER = "X-Memoryd-Tenant"  # as memoryd.server.auth reads it (not imported: no server needed)
 DEFAULT_TIMEOUT_S = 30.0
 
 

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from memoryd.auth.keys import PREFIX, ApiKey, KeyStore, parse_key
 from memoryd.auth.principal import ANONYMOUS, Principal, check_tenant
 from memoryd.auth.ratelimit import RateLimiter
-from memoryd.config import Settings
+from memoryd.config import TENANT_HEADER, Settings
 from memoryd.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -60,7 +60,6 @@ __all__ = [
 
 log = logging.getLogger("memoryd.server")
 
-TENANT_HEADER = "x-memoryd-tenant"
 OPEN_PATHS = frozenset(
     {"/health", "/health/live", "/health/ready", "/metrics"}
     | {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
