@@ -39,6 +39,7 @@ from memoryd.errors import (
 from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
+from memoryd.storage.sqlite.wal_guard import has_wal_reset_bug
 
 if TYPE_CHECKING:
     from memoryd.pipeline.redis_health import Findings
@@ -193,7 +194,10 @@ def sqlite_check(db_path: Path) -> Check:
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(tmp + suffix).unlink(missing_ok=True)
-    return Check(name, "ok", f"SQLite {version}: {probe} writable, FTS5, JSON1 and WAL work{pending}")
+    guard = ""
+    if has_wal_reset_bug():
+        guard = "; it has the WAL-reset race, so commits and checkpoints take turns (README)"
+    return Check(name, "ok", f"SQLite {version}: {probe} writable, FTS5, JSON1 and WAL work{guard}{pending}")
 
 
 def embedder_check(settings: Settings) -> tuple[Check, Embedder | None]:
