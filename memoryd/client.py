@@ -7,8 +7,6 @@ Names and arguments are those of :class:`AsyncMemory`.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -18,6 +16,7 @@ from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.retrieval.related import SearchResults
+from memoryd.sync_loop import LoopThread
 
 __all__ = ["Memory"]
 
@@ -31,21 +30,15 @@ class Memory:
     when the ``Memory`` is made (:meth:`open` is there for symmetry and returns it)."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="memoryd-sync", daemon=True)
-        self._thread.start()
-        self._closed = False
+        self._loop = LoopThread("memoryd-sync", "Memory")
         try:
             self._async = self._run(_build(settings, embedder))
         except BaseException:
-            self._stop_loop()  # a Memory that failed to open leaves no thread behind
+            self._loop.stop()  # a Memory that failed to open leaves no thread behind
             raise
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise RuntimeError("this Memory is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return self._loop.run(coro)
 
     @property
     def settings(self) -> Settings:
@@ -83,16 +76,12 @@ class Memory:
         return self._run(self._async.previous_turn(scope))
 
     def close(self) -> None:
-        if self._closed:
+        if self._loop.closed:
             return
-        self._run(self._async.close())
-        self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        try:
+            self._run(self._async.close())
+        finally:
+            self._loop.stop()
 
     def __enter__(self) -> Memory:
         return self

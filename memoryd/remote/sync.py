@@ -8,8 +8,6 @@ where a loop is already running (notebooks, other frameworks). Names and argumen
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -17,6 +15,7 @@ from memoryd.context import Context
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
 from memoryd.remote.client import DEFAULT_TIMEOUT_S, AsyncMemoryClient
 from memoryd.retrieval.related import SearchResults
+from memoryd.sync_loop import LoopThread
 
 __all__ = ["MemoryClient"]
 
@@ -37,39 +36,27 @@ class MemoryClient:
         tenant: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="memoryd-remote", daemon=True)
-        self._thread.start()
-        self._closed = False
+        self._loop = LoopThread("memoryd-remote", "MemoryClient")
         try:
             self._async = self._run(_build(base_url, api_key, tenant, timeout))
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise RuntimeError("this MemoryClient is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return self._loop.run(coro)
 
     @property
     def base_url(self) -> str:
         return self._async.base_url
 
     def close(self) -> None:
-        if self._closed:
+        if self._loop.closed:
             return
         try:
             self._run(self._async.close())
         finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+            self._loop.stop()
 
     def __enter__(self) -> MemoryClient:
         return self

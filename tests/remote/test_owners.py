@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from memoryd import AsyncMemory, AsyncMemoryClient, InvalidInputError, MemoryClient, NotFoundError
+from memoryd import (
+    AsyncMemory,
+    AsyncMemoryClient,
+    InvalidInputError,
+    Memory,
+    MemoryClient,
+    NotFoundError,
+    Settings,
+)
 from memoryd.embedders.use import USEEmbedder
 from tests.api.conftest import Running
 
@@ -49,3 +57,15 @@ async def test_delete_user_reset_and_health(served: Running, remote: AsyncMemory
         mem.add("I like coffee", user_id="cy")
         assert [row["user_id"] for row in mem.users()] == ["cy"]
         assert mem.health()["status"] == "ok"
+
+
+def test_the_sync_wrappers_refuse_calls_once_closed(served: Running, settings: Settings, embedder: USEEmbedder) -> None:
+    client = MemoryClient(served.url)
+    client.close()
+    client.close()  # twice is fine
+    with pytest.raises(RuntimeError, match="this MemoryClient is closed"):
+        client.users()
+    mem = Memory(settings, embedder=embedder)
+    mem.close()
+    with pytest.raises(RuntimeError, match="this Memory is closed"):
+        mem.get_all(user_id="ana")
