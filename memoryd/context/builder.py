@@ -202,7 +202,7 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
     for c in candidates:
         if c.section in (PROFILE, PREFERENCES):
             for source in c.memory.source_ids:
-                distilled.setdefault(source, set()).update(tokenize(c.memory.text))
+                distilled.setdefault(source, set()).update(tokenize(c.memory.text, pairs=False))
     out: list[Candidate] = []
     for c in candidates:
         if c.section not in SECTIONS:
@@ -213,7 +213,7 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
         seen_ids.add(m.id)
         seen_hashes.add(m.hash)
         said = distilled.get(m.id) if c.section == RELEVANT else None
-        if said is None or len(set(tokenize(m.text)) - said) > _SAYS_MORE:
+        if said is None or len(set(tokenize(m.text, pairs=False)) - said) > _SAYS_MORE:
             out.append(c)
     return out
 

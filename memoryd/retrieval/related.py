@@ -51,7 +51,7 @@ def name_candidates(texts: Sequence[str]) -> list[str]:
                 if bare != span[-1] and bare:
                     seen.setdefault(" ".join([*span[:-1], bare]), None)
         if CJK_RUN.search(text):
-            for token in tokenize(text):
+            for token in tokenize(text, pairs=False):
                 seen.setdefault(token, None)
             for run in CJK_RUN.findall(text):
                 segments = cjk_words(run)
