@@ -113,6 +113,11 @@ class AsyncMemoryClient:
         tenant: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
+        for name, value in (("api_key", api_key), ("tenant", tenant)):  # sent as HTTP header values
+            if value is not None and not (isinstance(value, str) and value.isascii() and value.isprintable()):
+                raise ConfigError(f"{name} must be printable ASCII text (it is sent in a header)", field=name)
+        if not isinstance(base_url, str):
+            raise ConfigError("base_url must be a URL such as http://127.0.0.1:8420", field="base_url")
         self.base_url = base_url.rstrip("/")
         headers = {"User-Agent": "memoryd-remote"}
         if api_key is not None:

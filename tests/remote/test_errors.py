@@ -193,7 +193,12 @@ async def test_a_dot_id_deletes_nothing(remote: AsyncMemoryClient) -> None:
     assert (await remote.get_all(user_id="ana")).total == before > 0
 
 
-def test_a_base_url_that_is_no_url_is_a_config_error() -> None:
+def test_a_base_url_that_is_no_url_or_a_key_no_header_can_carry_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as bad:
         MemoryClient("http://[::1")
     assert bad.value.field == "base_url"
+    # the README's placeholder copied as it was ("mdk_…") was blamed on the base_url
+    for field, kwargs in (("api_key", {"api_key": "mdk_…"}), ("tenant", {"tenant": "acme\nx"})):
+        with pytest.raises(ConfigError) as bad:
+            MemoryClient("http://127.0.0.1:8420", **kwargs)
+        assert bad.value.field == field
