@@ -54,15 +54,21 @@ def _given(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _segment(value: str) -> str:
+    """One path segment with every reserved character and every dot percent-encoded: a "." or ".."
+    id reaches its route, which answers for it, instead of being resolved as a path step
+    (``delete(".")`` sent ``DELETE /v1/memories``, the scope's delete-all)."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
 def _memory_path(memory_id: Any, tail: str = "") -> str:
     """``/v1/memories/{id}``; an id that is no id is refused here, as the core refuses it: an empty
-    one would name another route, and "." or ".." (which URLs resolve as path steps) too, so
-    ``delete(".")`` sent ``DELETE /v1/memories``, the scope's delete-all. No memory has such an id."""
+    one would name another route, and one with a slash too (the server routes the decoded path)."""
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError("memory_id must be a non-empty string", field="memory_id")
-    if memory_id.strip(".") == "" or "/" in memory_id or "\\" in memory_id:
+    if "/" in memory_id:
         raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
-    return f"/v1/memories/{quote(memory_id, safe='')}{tail}"
+    return f"/v1/memories/{_segment(memory_id)}{tail}"
 
 
 def _not_utf8(value: Any, field: str) -> str | None:
@@ -310,9 +316,9 @@ class AsyncMemoryClient:
     ) -> dict[str, Any]:
         tree_owner(user_id, agent_id, episodes)  # refused here as the core refuses it, field named
         if user_id is None:
-            path, params = f"/v1/agents/{quote(str(agent_id), safe='')}/tree", {"episodes": episodes}
+            path, params = f"/v1/agents/{_segment(str(agent_id))}/tree", {"episodes": episodes}
         else:
-            path = f"/v1/users/{quote(user_id, safe='')}/tree"
+            path = f"/v1/users/{_segment(user_id)}/tree"
             params = _given(agent_id=agent_id, episodes=episodes)
         tree: dict[str, Any] = await self._call("GET", path, params=params)
         return tree
@@ -320,7 +326,7 @@ class AsyncMemoryClient:
     async def delete_user(self, user_id: str) -> int:
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
-        deleted: int = (await self._call("DELETE", f"/v1/users/{quote(user_id, safe='')}"))["deleted"]
+        deleted: int = (await self._call("DELETE", f"/v1/users/{_segment(user_id)}"))["deleted"]
         return deleted
 
     async def reset(self) -> None:

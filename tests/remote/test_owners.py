@@ -48,6 +48,11 @@ async def test_delete_user_reset_and_health(served: Running, remote: AsyncMemory
     assert await remote.delete_user("ana") >= 2
     assert (await remote.get_all(user_id="ana")).total == 0
     assert (await remote.get_all(user_id="bob")).total == 2  # the turn and the preference read in it
+    assert await remote.delete_user("..") == 0  # a user so named: not a path step up to /v1
+    assert (await remote.get_all(user_id="bob")).total == 2
+    with pytest.raises(NotFoundError) as nobody:
+        await remote.tree(".")
+    assert nobody.value.field == "user_id"
     with pytest.raises(InvalidInputError) as blank:
         await remote.delete_user(" ")
     assert blank.value.field == "user_id"
