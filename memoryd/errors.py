@@ -212,6 +212,9 @@ class StaleWriteError(StorageError):
 
     code = "stale_write"
 
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}  # at once is fine: the retry reads what is there now
+
 
 class QueueUnavailableError(BackendUnavailableError):
     """The async pipeline's event queue is unreachable and ``pipeline.on_unavailable`` is

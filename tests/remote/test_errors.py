@@ -184,6 +184,18 @@ def test_an_error_answer_becomes_its_class_with_retry_after() -> None:
     assert type(proxy) is BackendUnavailableError and "502" in proxy.message
 
 
+def test_a_stale_write_answer_says_when_to_retry() -> None:
+    # a 503 the same request again resolves (planned from what is there): Retry-After says so
+    from memoryd.errors import StaleWriteError
+    from memoryd.server.errors import memoryd_error_response
+
+    answer = memoryd_error_response(StaleWriteError("memory m1 was deleted meanwhile"))
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    request = httpx.Request("POST", "http://memoryd.test/v1/memories")
+    raised = from_response(httpx.Response(503, headers=answer.headers, content=answer.body, request=request))
+    assert type(raised) is StaleWriteError and raised.details == {"retry_after": 1.0}
+
+
 async def test_a_dot_id_deletes_nothing(remote: AsyncMemoryClient) -> None:
     await remote.add(["I live in Porto", "I like tea"], user_id="ana")
     before = (await remote.get_all(user_id="ana")).total
