@@ -53,3 +53,27 @@ async def test_a_commit_and_a_wal_truncation_wait_for_another_process_holding_th
         assert await db.read(lambda conn: conn.execute("SELECT x FROM t").fetchall()) == [(1,)]
     finally:
         db.close()
+
+
+@pytest.mark.skipif(not has_wal_reset_bug(), reason="this SQLite has the WAL-reset fix: no guard")
+def test_the_api_key_store_writes_wait_for_another_process_holding_its_guard(tmp_path: Path) -> None:
+    # the CLI and a server both write keys.db: a key made while another process checkpoints waits
+    import threading
+    from datetime import UTC, datetime
+
+    from memoryd.auth.keys import new_key
+    from memoryd.storage.sqlite.keys import SQLiteKeyStore
+
+    path = tmp_path / "keys.db"
+    store = SQLiteKeyStore(path)
+    try:
+        record = new_key("service", tenant="default", user_id=None, name="ci", now=datetime.now(UTC)).record
+        with another_process_holds(path):
+            made = threading.Thread(target=store.add, args=(record,), daemon=True)
+            made.start()
+            made.join(0.3)
+            assert made.is_alive()
+        made.join(5)
+        assert store.count() == 1
+    finally:
+        store.close()

@@ -16,6 +16,7 @@ from memoryd.auth.keys import ApiKey
 from memoryd.auth.principal import Role
 from memoryd.errors import StorageError
 from memoryd.storage.sqlite.database import private_file
+from memoryd.storage.sqlite.wal_guard import WalGuard
 
 __all__ = ["SQLiteKeyStore"]
 
@@ -65,35 +66,47 @@ class SQLiteKeyStore:
     A file deleted or replaced under a running server (an operator's way back to open mode,
     or a restored backup) is noticed at the next call, which opens the one ``path`` names
     now: a connection held open would go on reading the deleted file, refusing every key
-    made since."""
+    made since.
+
+    Its writes, and the checkpoints they and a closing connection run, hold the WAL-reset guard
+    (:mod:`memoryd.storage.sqlite.wal_guard`): the CLI and a server write one file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._guard = WalGuard(self.path)
         self._conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         try:
             private_file(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
+            with self._guard.held():
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open the API key store {self.path}: {exc}"
             raise StorageError(msg, field="auth.keys_path") from exc
         self._file = _file_id(self.path)
         return conn
 
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _run(self, sql: str, args: tuple[Any, ...] = (), *, write: bool = False) -> list[tuple[Any, ...]]:
         with self._lock:
             if _file_id(self.path) != self._file:  # deleted or replaced since it was opened
-                self._conn.close()
+                self._close()
                 self._conn = self._connect()
             try:
-                return self._conn.execute(sql, args).fetchall()
+                if not write:
+                    return self._conn.execute(sql, args).fetchall()
+                with self._guard.held():  # its commit, and the checkpoint one may run after it
+                    return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise StorageError(f"API key store {self.path}: {exc}") from exc
+
+    def _close(self) -> None:
+        with self._guard.held():  # the last connection to a file checkpoints it as it closes
+            self._conn.close()
 
     def add(self, record: ApiKey) -> None:
         self._run(
@@ -109,6 +122,7 @@ class SQLiteKeyStore:
                 record.salt,
                 record.digest,
             ),
+            write=True,
         )
 
     def get(self, key_id: str) -> ApiKey | None:
@@ -124,6 +138,7 @@ class SQLiteKeyStore:
         self._run(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             (now.isoformat(), key_id),
+            write=True,
         )
         return self.get(key_id)
 
@@ -133,4 +148,5 @@ class SQLiteKeyStore:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._close()
+            self._guard.close()
