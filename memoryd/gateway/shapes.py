@@ -18,6 +18,7 @@ from typing import Any
 from memoryd.llm.types import Usage
 
 __all__ = [
+    "CUT_SHORT",
     "Answer",
     "add_turn",
     "as_list",
@@ -31,6 +32,10 @@ __all__ = [
     "usage_chunk",
     "usage_of",
 ]
+
+
+# Finish reasons of an answer that stopped before its end (every wire format's, as OpenAI's).
+CUT_SHORT = frozenset({"length", "content_filter"})
 
 
 def as_list(value: Any) -> list[Any]:
@@ -138,8 +143,19 @@ class Answer:
 
     @property
     def complete_turn(self) -> bool:
-        """An answer in words that ended normally (not a tool call, not cut off by an error)."""
-        return bool(self.text.strip()) and not self.tool_calls and self.finish_reason != "tool_calls"
+        """An answer in words that ended normally (not a tool call, not cut off by an error, the
+        token limit or a content filter)."""
+        return self.turn_ended and not self.cut and bool(self.text.strip())
+
+    @property
+    def turn_ended(self) -> bool:
+        """The exchange is over: the model did not call a tool (a tool loop's last answer is)."""
+        return not self.tool_calls and self.finish_reason != "tool_calls"
+
+    @property
+    def cut(self) -> bool:
+        """The answer stopped before its end: at the token limit, or by a content filter."""
+        return self.finish_reason in CUT_SHORT
 
     def add_completion(self, body: dict[str, Any]) -> None:
         self.model = str(body.get("model") or self.model or "")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -66,9 +67,19 @@ BATCH = 64  # turns of one conversation stored by one add, at most
 Stores = Callable[[str, Any], AbstractAsyncContextManager[Any]]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(text: str, max_chars: int) -> str:
+    """A message as stored: cut to the store's limit, and a lone surrogate (an emoji's half, as an
+    answer cut at its token limit may end with, JSON-escaped) made U+FFFD, which UTF-8 can
+    carry: the store refuses such text as bad input, which would lose the whole turn."""
+    return _SURROGATE.sub("\ufffd", text[:max_chars])
+
+
 @dataclass(frozen=True)
 class Turn:
-    """One exchange to remember."""
+    """One exchange to remember; ``answer`` empty: the user's message alone (an answer cut short)."""
 
     user_id: str
     session_id: str | None
@@ -77,10 +88,10 @@ class Turn:
     model: str
 
     def messages(self, max_chars: int) -> list[dict[str, str]]:
-        return [
-            {"role": "user", "content": self.question[:max_chars]},
-            {"role": "assistant", "content": self.answer[:max_chars]},
-        ]
+        out = [{"role": "user", "content": _text(self.question, max_chars)}]
+        if self.answer:
+            out.append({"role": "assistant", "content": _text(self.answer, max_chars)})
+        return out
 
 
 class _Key(NamedTuple):
@@ -123,14 +134,15 @@ class WriteBack:
         # Counters, and one gauge: waiting_for_queue, the turns whose batch the event queue refused
         # (it is down) and which are tried again until it answers.
         self.counts = dict.fromkeys(
-            ("scheduled", "queued", "stored", "failed", "forgotten", "lost", "waited", "batches",
-             "waiting_for_queue"),
+            ("scheduled", "queued", "stored", "stored_without_llm", "failed", "forgotten", "lost", "waited",
+             "batches", "waiting_for_queue"),
             0,
         )  # fmt: skip
         self._dropping: set[_Key] = set()  # conversations being forgotten while a writer holds a batch
         self._sleepers: set[asyncio.Future[None]] = set()  # pauses before a try, cut short by _wake
         self._queue_error: str | None = None  # why the event queue refused the last batch
         self._closing = False  # drain() began: a batch the queue refuses is stored directly
+        self._fallbacks = 0  # batches stored in fine mode's fallback (the LLM failed)
 
     async def room(self) -> None:
         """Wait while :data:`MAX_PENDING` write-backs are pending (back-pressure, never a drop)."""
@@ -303,8 +315,9 @@ class WriteBack:
                             queued = submission.pipeline == "queued"
                             self.counts["queued" if queued else "stored"] += len(batch)
                         else:
-                            await memory.add(messages, metadata=metadata, **who)
+                            added = await memory.add(messages, metadata=metadata, **who)
                             self.counts["stored"] += len(batch)
+                            self._fell_back(conversation, len(batch), added)
                     if refused and not direct and self.counts["waiting_for_queue"] == len(batch):
                         log.info("gateway: the event queue answers again; write-backs that waited are queued")
                     return
@@ -385,6 +398,20 @@ class WriteBack:
         if self.stores is None:
             return nullcontext(conversation.memory)
         return self.stores(conversation.key.tenant, conversation.memory)
+
+    def _fell_back(self, conversation: _Conversation, turns: int, added: Any) -> None:
+        """Count (and log, the first time and every 100th) turns stored with fine mode asked for and
+        the LLM failing: their episodes and the fast-mode rules' memories, without its facts."""
+        llm = getattr(added, "llm", None)
+        if llm is None or llm.fallback is None:
+            return
+        self.counts["stored_without_llm"] += turns
+        batches = self._fallbacks = self._fallbacks + 1
+        if batches == 1 or batches % 100 == 0:
+            log.warning(
+                "gateway: %d write-back turn(s) for user %r stored without the LLM's extraction "
+                "(%d batch(es) so far): %s", turns, conversation.key.user_id, batches, llm.fallback,
+            )  # fmt: skip
 
     def _failed(self, conversation: _Conversation, turns: int, exc: Exception, attempts: int) -> None:
         self.counts["failed"] += turns
