@@ -308,6 +308,15 @@ class LimitsConfig(_Section):
     max_query_chars: int = Field(4_000, ge=1)
     max_filter_depth: int = Field(8, ge=1)
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_body_bytes_in_flight: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Request bodies one server holds at once, in bytes; a body that does not fit "
+        "waits up to body_wait_s for room, then gets 503 server_busy (one body always fits alone).",
+    )
+    body_wait_s: float = Field(
+        10.0, ge=0, le=600, description="Longest a request body waits for room in max_body_bytes_in_flight."
+    )
 
 
 class RuntimeConfig(_Section):

@@ -20,6 +20,7 @@ whole answer, the pauses after it not).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import urllib.parse
 import urllib.request
@@ -42,6 +43,7 @@ class RequestNotSent(aiohttp.ClientError):
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 # What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
 ANSWER_TIMEOUT = aiohttp.SocketTimeoutError
+_ONE_WRITE = 1024 * 1024  # request bodies up to this are sent in one write
 
 
 class Reply:
@@ -166,7 +168,10 @@ class HTTPClient:
         """POST ``body`` as JSON and return once the status and headers are in. ``timeout_s``
         bounds connecting and each wait for bytes; ``read_timeout_s``, when given, the waits for
         bytes instead (a long generation answered whole)."""
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        # A body over 1 MiB (images inline) is written a piece at a time, not in one write that
+        # holds the event loop (aiohttp warns of raw bytes that large).
+        data: bytes | io.BytesIO = io.BytesIO(encoded) if len(encoded) > _ONE_WRITE else encoded
         sent = {"content-type": "application/json", **headers}
         read = timeout_s if read_timeout_s is None else read_timeout_s
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=read)

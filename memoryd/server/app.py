@@ -35,6 +35,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server import health, routes_admin, routes_mcp, routes_mem0, routes_pipeline, routes_v1
 from memoryd.server.auth import Authenticator, AuthMiddleware
+from memoryd.server.body_budget import WAIT_S, BodyBudget
 from memoryd.server.docs import install_docs
 from memoryd.server.errors import error_for, install_error_handlers
 from memoryd.storage.sqlite.keys import SQLiteKeyStore
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
         BodyLimitMiddleware,
         max_bytes=settings.limits.max_body_bytes,
         per_path={gateway_routes.CHAT_PATH: settings.gateway.max_body_bytes},
+        in_flight=settings.limits.max_body_bytes_in_flight,
+        wait_s=settings.limits.body_wait_s,
     )
     app.add_middleware(AuthMiddleware, get_auth=lambda: state.auth)  # outermost: before any body is read
     return app
@@ -181,6 +184,9 @@ async def _log_auth(auth: Authenticator | None) -> None:
         )
 
 
+_CHUNKED_STEP = 1024 * 1024  # what a chunked body takes from the budget at a time
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -191,13 +197,23 @@ class BodyLimitMiddleware:
     percent-decoded (400, naming it), and an oversized (413) or non-UTF-8 JSON (400) body.
 
     The body is read here, counted chunk by chunk, and handed on in one piece. ``per_path``:
-    paths (with or without a trailing slash) whose limit is not ``max_bytes``.
+    paths (with or without a trailing slash) whose limit is not ``max_bytes``; ``in_flight``: the
+    bytes of bodies held at once (:mod:`memoryd.server.body_budget`), from before a body is read
+    until the app has answered; ``wait_s``: how long a body waits for room in it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        per_path: Mapping[str, int] | None = None,
+        in_flight: int | None = None,
+        wait_s: float = WAIT_S,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+        self.budget = BodyBudget(in_flight, wait_s=wait_s) if in_flight is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -215,6 +231,25 @@ class BodyLimitMiddleware:
         if declared.isdigit() and int(declared) > limit:
             await _too_large(path, limit)(scope, receive, send)
             return
+        hold = _Hold()
+        try:
+            if self.budget is not None and declared.isdigit():
+                if not await self.budget.take(int(declared)):
+                    await _busy(path)(scope, receive, send)
+                    return
+                hold.size = int(declared)
+            await self._read(scope, receive, send, (path, headers, limit), hold)
+        finally:
+            if self.budget is not None:
+                await self.budget.give(hold.size)
+
+    async def _read(
+        self, scope: Scope, receive: Receive, send: Send, request: tuple[str, dict[str, str], int],
+        hold: _Hold,
+    ) -> None:  # fmt: skip
+        """Read the body (taking what a chunked one needs from the budget as it streams), check it
+        and call the app; ``request``: the path, the headers and the body's limit."""
+        path, headers, limit = request
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -226,10 +261,17 @@ class BodyLimitMiddleware:
             if size > limit:
                 await _too_large(path, limit)(scope, receive, send)
                 return
+            if self.budget is not None and size > hold.size:  # a chunked body: a step at a time
+                more = max(size - hold.size, min(_CHUNKED_STEP, limit - hold.size))
+                if not await self.budget.take(more):
+                    await _busy(path)(scope, receive, send)
+                    return
+                hold.size += more
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        chunks.clear()  # not held twice while the app runs
         if body and _is_json(headers.get("content-type", "")):
             try:
                 body.decode("utf-8")
@@ -244,6 +286,20 @@ class BodyLimitMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, _replay(body, receive), send)
+
+
+class _Hold:
+    """The bytes one request's body holds in the budget."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+
+def _busy(path: str) -> JSONResponse:
+    message = "the server holds as many request bodies as it may (limits.max_body_bytes_in_flight); retry"
+    return error_for(path, 503, "server_busy", message, field="body", headers={"Retry-After": "1"})
 
 
 def _too_large(path: str, limit: int) -> JSONResponse:
