@@ -509,7 +509,8 @@ class AsyncMemory:
         scope = _scope(user_id, agent_id, run_id).require()
         await self._ready()
         async with self._writing.of(scope):  # no add of the owner between its lookups and commit
-            return await erase_scope(self.storage, scope, utcnow(), _DELETE_ALL)
+            revise = lambda changes, gone: self.tiers.revise(changes, deleted=gone)  # noqa: E731
+            return await erase_scope(self.storage, scope, utcnow(), _DELETE_ALL, commit=revise)
 
     async def reset(self) -> None:
         """Erase every memory and all history in this store."""

@@ -8,12 +8,14 @@ again (:func:`~memoryd.ingest.rules.reopen_profile`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from memoryd.errors import MemorydError
 from memoryd.ingest.derived import owner_scope, stated_only_among
 from memoryd.ingest.rules import reopen_profile
-from memoryd.models import Event, Scope
+from memoryd.models import Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage
 
 __all__ = ["erase_scope"]
@@ -21,10 +23,19 @@ __all__ = ["erase_scope"]
 CHUNK = 1000  # memories per commit
 
 
-async def erase_scope(storage: Storage, scope: Scope, now: datetime, actor: str) -> int:
+async def erase_scope(
+    storage: Storage,
+    scope: Scope,
+    now: datetime,
+    actor: str,
+    *,
+    commit: Callable[[ChangeSet, list[MemoryRecord]], Awaitable[Any]] | None = None,
+) -> int:
     """Delete every memory of ``scope`` (current or superseded) and what only its turns stated;
     how many went. Committed :data:`CHUNK` at a time, what went with the turns in the last one: a
-    failure midway says how many went (``details["deleted"]``), and running it again finishes."""
+    failure midway says how many went (``details["deleted"]``), and running it again finishes.
+    ``commit(changes, deleted)``: how a chunk is committed (the hierarchy's, whose segments lose the
+    deleted turns' vectors from their centroids); default: straight to ``storage``."""
     records = storage.records
     ids = await records.select_ids(scope, None, include_expired=True)
     owner = owner_scope(scope)
@@ -37,7 +48,7 @@ async def erase_scope(storage: Storage, scope: Scope, now: datetime, actor: str)
             changes = ChangeSet(deletes=[m.id for m in chunk], history=drafts)
             if derived and done + CHUNK >= len(every):
                 await reopen_profile(records, derived, changes, now, actor)
-            await storage.commit(changes)
+            await (storage.commit(changes) if commit is None else commit(changes, chunk))
     except MemorydError as exc:
         if done:  # the chunks before it stay deleted
             exc.message += f" ({done} of the {len(every)} memories were deleted: rerun to finish)"

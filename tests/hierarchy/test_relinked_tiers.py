@@ -95,3 +95,16 @@ async def test_a_delete_reaches_the_next_turns_short_term_vector_and_segment_cen
         assert await _assert_consistent(mem) == (1, 2)
         await mem.delete(ids[3])  # the last turn of a segment; 5 (short-term) is relinked with 2
         assert await _assert_consistent(mem) == (1, 2)
+
+
+async def test_a_delete_all_of_one_session_leaves_the_segments_it_shared_as_their_turns_are(
+    make_memory: Make, tmp_path: Path, vectors: str
+) -> None:
+    async with make_memory(_settings(tmp_path, vectors)) as mem:
+        for i, turn in enumerate(TURNS):  # two sessions' turns, alternating: they share segments
+            await chat(mem, [turn], run_id="ab"[i % 2])
+        # each session keeps two turns short-term; the first of each share a segment
+        assert await _assert_consistent(mem) == (4, 1)
+        assert await mem.delete_all(user_id="ana", run_id="a") == 3
+        assert await _assert_consistent(mem) == (2, 1)  # its centroid: the turn it kept, alone
+        assert {m.run_id for m in (await mem.get_all(user_id="ana")).items} == {"b"}
