@@ -43,14 +43,8 @@ from memoryd.ingest.inputs import check_int, check_query, update_inputs
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
-from memoryd.ingest.rules import (
-    RuleMemory,
-    RuleWork,
-    also_stated_by,
-    draft_all_rules,
-    reopen_profile,
-    settle_profile,
-)
+from memoryd.ingest.rule_writer import RuleWriter
+from memoryd.ingest.rules import draft_all_rules, reopen_profile
 from memoryd.ingest.stale import stale
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
@@ -109,6 +103,7 @@ class AsyncMemory:
         self.represent = Represent(self.settings.index)
         # Ingest on a thread of its own, queries on the spot or on another: see EmbeddingRunner.
         self._embed = EmbeddingRunner(lambda: self.embedder)
+        self._rules = RuleWriter(self.storage, self._embed, self.represent)  # fast mode's rule memories
         self._fine = (
             FineIngestor(self.storage, self._embed, self.router, self.settings.fine, self.represent)
             if self.router
@@ -280,7 +275,7 @@ class AsyncMemory:
         else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
             rules = self.settings.context.fast_rules
-            rule_work = await self._start_rules(draft_all_rules(plan.new, now)) if rules else None
+            rule_work = await self._rules.start(draft_all_rules(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
             try:
                 index = await pending.result(plan.positions(), plan.new)
@@ -296,7 +291,7 @@ class AsyncMemory:
                 ],
             )
             if rule_work is not None:
-                results += await self._finish_rules(rule_work, now, changes)
+                results += await self._rules.finish(rule_work, now, changes)
             level = LEVEL_RULES if rules else LEVEL_NONE
             await self.tiers.write(changes, plan.new, index.vectors, level, words=words)
         return AddResults(results, mode="fast")
@@ -318,7 +313,7 @@ class AsyncMemory:
                 return await self.storage.commit(changes)
             level = LEVEL_LLM if usage.complete else LEVEL_NONE  # how far the LLM took them
             if usage.fallback is not None and self.settings.context.fast_rules:  # as in fast mode
-                ruled.extend(await self._rule_memories(plan.new, now, changes))
+                ruled.extend(await self._rules.memories(plan.new, now, changes))
                 level = LEVEL_RULES
             failed = not usage.complete
             return await self.tiers.write(changes, plan.new, kept[0].vectors, level, llm_failed=failed)
@@ -337,66 +332,9 @@ class AsyncMemory:
                     raise StaleWriteError(why)  # retried on a later write, from fresh reads
                 return await self.storage.commit(changes)
 
-        rules, fine, now = self._rule_memories, self._fine, utcnow()
+        rules, fine, now = self._rules.memories, self._fine, utcnow()
         out = process_turns(episodes, storage=self.storage, rules=rules, fine=fine, now=now, commit=commit)
         return await out
-
-    async def _rule_memories(
-        self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
-    ) -> list[AddResult]:
-        """Fast mode: profile and preference memories from explicit self-statements (no LLM)."""
-        work = await self._start_rules(draft_all_rules(episodes, now))
-        return await self._finish_rules(work, now, changes) if work is not None else []
-
-    async def _start_rules(self, drafts: list[RuleMemory]) -> RuleWork | None:
-        """Look up which drafts are already known and ask for the others' vectors (at once)."""
-        if not drafts:
-            return None
-        owner = drafts[0].memory.scope  # one add has one scope
-        hashes = [d.memory.hash for d in drafts]
-        known = await self.storage.records.find_duplicates(owner, hashes)
-        if owner.user_id is not None and owner.agent_id is not None:  # it reads the user's shared ones
-            known = {**await self.storage.records.find_duplicates(Scope(owner.user_id), hashes), **known}
-        fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
-        # Urgent: queued behind the add's own episodes they would wait for the whole batch.
-        return RuleWork(drafts, known, self._embed.soon(fresh, urgent=True) if fresh else None)
-
-    async def _finish_rules(self, work: RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
-        """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""
-        vectors = await work.vectors if work.vectors is not None else None
-        results: list[AddResult] = []
-        row = 0
-        for i, d in enumerate(work.drafts):
-            kind, source, text = d.memory.kind.value, (d.episode_id,), d.memory.text
-            dup = work.known.get((d.memory.hash, None))
-            if dup is not None:
-                reason = f"rule: {d.statement.rule}; already known as memory {dup}"
-                results.append(AddResult(Event.NOOP, i, dup, text, reason, kind=kind, sources=source))
-                continue
-            assert vectors is not None
-            m = d.memory
-            changes.upserts.append(StoredMemory(m, vectors[row], self.represent.terms(m)))
-            row += 1
-            changes.history.append(
-                HistoryDraft.of(
-                    m, Event.ADD, None, m.text, "rules:fast", now, kind=m.kind.value, rule=d.statement.rule
-                )
-            )
-            results.append(
-                AddResult(
-                    Event.ADD,
-                    i,
-                    m.id,
-                    m.text,
-                    f"rule: {d.statement.rule}",
-                    memory=m,
-                    kind=kind,
-                    sources=source,
-                )
-            )
-        restated = await also_stated_by(self.storage.records, work)
-        changes.upserts += [StoredMemory(m, existing=True) for m in restated]
-        return await settle_profile(self.storage.records, changes, results, now)  # one home at a time
 
     async def previous_turn(self, scope: Scope) -> str | None:
         """The last turn stored in a session, the context of the next one (None: no session)."""
@@ -463,7 +401,7 @@ class AsyncMemory:
         if not same_text and old.kind is MemoryKind.EPISODE:  # the rules read the new text, not the old
             gone = await stated_only_by(self.storage.records, old)
             changes.deletes += [m.id for m in gone]  # not superseded below: going (or kept, if read again)
-            read = await self._rule_memories([new], now, changes) if self.settings.context.fast_rules else []
+            read = await self._rules.memories([new], now, changes) if self.settings.context.fast_rules else []
             kept = {r.id for r in read if r.event is Event.NOOP}  # the new text states it too
             changes.deletes = [i for i in changes.deletes if i not in kept]
             lost = [m for m in gone if m.id not in kept]
