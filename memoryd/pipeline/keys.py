@@ -14,8 +14,10 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
     chat_log:workers:claim:<group>\x1f<name>
                                  string: the token of the process holding a worker name (expires
                                  with its heartbeat): a second process under that name is refused
-    chat_log:forgotten:<tenant>:<user_id>
-                                 string: when the user was deleted (ms); older events of theirs are skipped
+    chat_log:forgotten:<tenant>:<digest>
+                                 string: when the user was deleted (ms); older events of theirs are skipped.
+                                 Named by the SHA-256 of the user id (no trace of the id itself), and
+                                 kept as long as the store keeps its own mark (30 days)
     chat_log:reset:<tenant>      string: when the tenant's store was reset (ms); older events are skipped
     chat_log:marker              string: when the pipeline first set up its keys (ms) and a random id;
                                  gone means Redis lost its data (see memoryd.pipeline.redis_health)
@@ -23,15 +25,24 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
                                  acknowledge (else it expires after pipeline.result_ttl_s)
     chat_log:progress            sorted set: samples of the counters (score = ms), for /health's
                                  "failing with nothing processed" verdict
+    chat_log:owner:<digest>      string: the worker adding for one owner (tenant and user, agent or
+                                 session) right now; named by a digest of the owner, expires with its lease
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from memoryd.config import PipelineConfig
 
-__all__ = ["Keys"]
+__all__ = ["Keys", "digest"]
+
+
+def digest(name: str) -> str:
+    """The SHA-256 of a user id (or owner), as the store names an erased user: key names never carry
+    the id itself (an id may be a person's name or e-mail address)."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,17 @@ class Keys:
         """The deletion mark of a user (``None``: of the whole tenant, by a reset)."""
         if user_id is None:
             return f"{self.ns}:reset:{tenant}"
-        return f"{self.ns}:forgotten:{tenant}:{user_id}"  # tenant names hold no ':'
+        return f"{self.ns}:forgotten:{tenant}:{digest(user_id)}"  # tenant names hold no ':'
+
+    def forgotten_by_name(self, tenant: str, user_id: str) -> str:
+        """The name an older memoryd gave a user's deletion mark (the id itself): removed when the
+        user is deleted again."""
+        return f"{self.ns}:forgotten:{tenant}:{user_id}"
+
+    @property
+    def status_prefix(self) -> str:
+        """What every status record's name starts with (:meth:`status` of ``""``)."""
+        return self.status("")
 
     def lock(self, event_id: str) -> str:
         return f"{self.ns}:lock:{event_id}"
@@ -97,5 +118,6 @@ class Keys:
         return f"{self.ns}:progress"
 
     def owner(self, owner: str) -> str:
-        """The lock of one owner's adds (``owner``: tenant and user, agent or session)."""
-        return f"{self.ns}:owner:{owner}"
+        """The lock of one owner's adds (``owner``: tenant and user, agent or session), named by its
+        digest: a user id is never part of a key's name."""
+        return f"{self.ns}:owner:{digest(owner)}"

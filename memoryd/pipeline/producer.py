@@ -261,9 +261,11 @@ class Pipeline:
         return replace(record, event_id=event_id)
 
     async def forget_user(self, tenant: str, user_id: str | None) -> None:
-        """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset):
-        workers will skip such events still queued, waiting for a retry or replayed later. With
-        Redis down this fails (503), so the caller deletes nothing those events would bring back."""
+        """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): the
+        user's events are erased from Redis (queued, waiting for a retry, dead-lettered, and the
+        status and result of those that ended), and workers skip any that a worker holds already,
+        recording nothing of it. With Redis down this fails (503), so the caller deletes nothing
+        those events would bring back."""
         try:
             # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
             # same millisecond too), compared with when the queue took them, not a host's clock.

@@ -26,7 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from memoryd.config import PipelineConfig
+from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import ConfigError, InvalidInputError, StorageError
 from memoryd.pipeline import scripts
 from memoryd.pipeline.base import (
@@ -153,7 +153,8 @@ class RedisQueue:
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
         self._replay = self.client.register_script(scripts.REPLAY)
-        self._forget = self.client.register_script(scripts.FORGET)
+        self._erase = self.client.register_script(scripts.ERASE)
+        self._drop_statuses = self.client.register_script(scripts.DROP_STATUSES)
         self._oom_flags: bool | None = None  # whether the server runs flagged scripts (Redis >= 7)
         self._begin = self._worker_script(scripts.BEGIN)
         self._finish = self._worker_script(scripts.FINISH)
@@ -243,8 +244,34 @@ class RedisQueue:
         return _record(data)
 
     async def forget_user(self, tenant: str, user_id: str | None) -> int:
-        with self.errors("record a user's deletion"):
-            return int(await self._forget(keys=[self.keys.forgotten(tenant, user_id)]))
+        """Mark the deletion and erase the user's (``None``: the tenant's) events at once
+        (:data:`scripts.ERASE`), then the status records of their finished events (a SCAN of the
+        tenant's status records: an erasure is rare, and the normal path keeps no index for it)."""
+        k = self.keys
+        mark = k.forgotten(tenant, user_id)
+        old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark
+        args: list[Any] = [tenant, user_id or "", DEFAULT_TENANT, scripts.FORGOTTEN_KEEP_MS, k.status_prefix]
+        with self.errors("erase a user's events"):
+            reply = await self._erase(keys=[mark, k.stream, k.dlq, k.retry, old], args=args)
+            await self._drop_finished(tenant, user_id)
+        return int(reply[0])
+
+    async def _drop_finished(self, tenant: str, user_id: str | None) -> None:
+        """Delete the status records (results included) of ``user_id``'s events of ``tenant`` (``None``:
+        of every event of the tenant): a SCAN of the tenant's records, checked and deleted by
+        :data:`scripts.DROP_STATUSES` a chunk at a time."""
+        prefix = self.keys.status_prefix
+        own = tenant != DEFAULT_TENANT  # a tenant's ids start "<tenant>/"; the default one's hold no "/"
+        match = _glob(prefix) + (f"{tenant}/*" if own else "*")
+        chunk: list[str] = []
+        async for key in self.client.scan_iter(match=match, count=1000):
+            if own or "/" not in key[len(prefix) :]:
+                chunk.append(key)
+            if len(chunk) >= 500:
+                await self._drop_statuses(keys=chunk, args=[user_id or ""])
+                chunk = []
+        if chunk:
+            await self._drop_statuses(keys=chunk, args=[user_id or ""])
 
     async def time_ms(self) -> int:
         with self.errors("read the server's clock"):
@@ -302,6 +329,8 @@ class RedisQueue:
             # Redis gives no lag once workers acknowledge (and delete) entries out of order; with
             # acknowledged entries deleted, the stream holds only what is undelivered or pending.
             lag = max(0, int(length) - pending)
+        elif lag is not None:  # entries deleted before delivery (an erasure) still count in Redis's lag
+            lag = min(int(lag), max(0, int(length) - pending))
         return QueueStats(
             stream_length=int(length),
             lag=lag,
@@ -428,10 +457,21 @@ class RedisQueue:
         ]
         for o in outcomes:
             event_id = o.event_id or "-"
-            keys += [k.status(event_id), k.lock(event_id)]
-            args.append(json.dumps(self._finish_args(o, consumer, now, clock), ensure_ascii=False))
+            event = _event_of(o)
+            marks = self._marks(event)
+            keys += [k.status(event_id), k.lock(event_id), *marks]
+            body = self._finish_args(o, consumer, now, clock)
+            body["at"] = str(event.enqueued_at_ms) if event is not None else ""
+            args.append(json.dumps(body, ensure_ascii=False))
         with self.errors("record event outcomes"):
             await self._finish(keys=keys, args=args)
+
+    def _marks(self, event: PipelineEvent | None) -> list[str]:
+        """The deletion marks FINISH compares an event with: its user's and its tenant's reset."""
+        tenant = (event.payload.tenant if event is not None else None) or DEFAULT_TENANT
+        reset = self.keys.forgotten(tenant, None)
+        user = event.payload.user_id if event is not None else None
+        return [self.keys.forgotten(tenant, user) if user is not None else reset, reset]
 
     @staticmethod
     def _finish_args(o: Outcome, consumer: str, now: str, clock: int) -> dict[str, Any]:
@@ -560,7 +600,11 @@ class RedisQueue:
         group = self._group_info(groups)
         pending = int(group.get("pending", 0))
         lag = group.get("lag")
-        undelivered = int(lag) if lag is not None else max(0, int(length) - pending)
+        # Never more than the stream holds: Redis's lag still counts entries deleted before their
+        # delivery (an erasure deletes a user's queued events), until the group reads past them.
+        undelivered = max(0, int(length) - pending)
+        if lag is not None:
+            undelivered = min(int(lag), undelivered)
         return undelivered + pending + int(retry)
 
     # -- dead letters ------------------------------------------------------------
@@ -625,6 +669,23 @@ class RedisQueue:
                 pipe.delete(self.keys.dlq)
                 count, _ = await pipe.execute()
         return int(count)
+
+
+def _event_of(o: Outcome) -> PipelineEvent | None:
+    """The event an outcome is of (``None``: its entry cannot be read)."""
+    if o.event is not None:
+        return o.event
+    if o.event_id is None:
+        return None
+    try:
+        return PipelineEvent.from_fields(o.delivery.fields)
+    except Exception:  # noqa: BLE001 - unreadable: dead-lettered as it is, whatever it holds
+        return None
+
+
+def _glob(text: str) -> str:
+    """``text`` matched literally by a SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _raw_replay(letter: DeadLetter) -> tuple[dict[str, str], str | None]:

@@ -15,11 +15,13 @@ not stay forever.
 from __future__ import annotations
 
 __all__ = [
-    "BEGIN", "ENQUEUE", "FINISH", "FORGET", "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO",
-    "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
+    "BEGIN", "DROP_STATUSES", "ENQUEUE", "ERASE", "FINISH", "FORGOTTEN_KEEP_MS", "HEARTBEAT", "HOLD",
+    "KEEPALIVE", "LEAVE", "LET_GO", "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
 ]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
+# How long a user's deletion mark is kept: as long as the store keeps its own (APPLIED_KEEP_S).
+FORGOTTEN_KEEP_MS = 30 * 86_400_000
 
 # Redis's clock, in ms, for the scripts that compare times written by different hosts (heartbeats,
 # retry due times, when an event was enqueued and when its user was deleted): one clock, so a host
@@ -117,10 +119,12 @@ return out
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
 # Record how each delivery of a batch ended and acknowledge it, each one atomically.
-# KEYS: stream, stats, retry, dlq, then status_i, lock_i of each outcome.
+# KEYS: stream, stats, retry, dlq, then status_i, lock_i, user mark_i, reset mark_i of each outcome
+# (the deletion marks of the event's user and tenant, see ERASE).
 # ARGV: group, consumer, now, ttl_ms, delete_acked ('1'/'0'), holder (the locks' value, as in BEGIN),
 # then one JSON object per outcome,
-# every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), and
+# every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), at (when
+# the event was enqueued, ms; '' if unknown), and
 #   done:  result (JSON text)
 #   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list)
 #   dead:  error (JSON text), fields (the dead-letter entry's field/value pairs, a list)
@@ -128,16 +132,32 @@ return out
 # still recorded if none is: the store was written either way. If that other worker dead-lettered
 # it (this one stalled past its lease, then committed), its dead letter is withdrawn: the event is
 # done, and a replay of the letter would replace its result with an empty one.
+# An event whose user was deleted (or whose tenant was reset) at or after its enqueueing (a worker
+# was running it as ERASE ran) leaves nothing: its entry is deleted, its status record too, and it
+# is neither retried nor dead-lettered.
 FINISH = """
 local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
+local function erased(o, marks)
+  if o.event ~= '1' or o.at == nil or o.at == '' then return false end
+  for _, key in ipairs(marks) do
+    local mark = redis.call('GET', key)
+    if mark and tonumber(mark) >= tonumber(o.at) then return true end
+  end
+  return false
+end
 for i = 7, #ARGV do
   local o = cjson.decode(ARGV[i])
   local n = i - 6
-  local status, lock = KEYS[3 + 2 * n], KEYS[4 + 2 * n]
+  local status, lock = KEYS[1 + 4 * n], KEYS[2 + 4 * n]
   local acked = redis.call('XACK', KEYS[1], ARGV[1], o.id)
-  if ARGV[5] == '1' and acked == 1 then redis.call('XDEL', KEYS[1], o.id) end
+  local gone = erased(o, {KEYS[3 + 4 * n], KEYS[4 + 4 * n]})
+  if (ARGV[5] == '1' and acked == 1) or gone then redis.call('XDEL', KEYS[1], o.id) end
   if o.event == '1' and redis.call('GET', lock) == ARGV[6] then redis.call('DEL', lock) end
-  if o.kind == 'ack' then
+  if gone then
+    redis.call('DEL', status)
+    if o.kind == 'ack' then counts.duplicates = counts.duplicates + acked
+    else counts.processed = counts.processed + acked end
+  elseif o.kind == 'ack' then
     counts.duplicates = counts.duplicates + acked
   elseif o.kind == 'done' then
     local before = redis.call('HMGET', status, 'status', 'dlq_id')
@@ -311,10 +331,85 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
 
-# Mark a user's deletion (or a tenant's reset) with Redis's clock, rounded up: events enqueued
-# (ENQUEUE's enqueued_ms) up to then are skipped. KEYS: the mark. Returns the mark (ms).
-FORGET = _CLOCK + """
+# Erase a user (or, a reset, every user of a tenant) from the queue, at once: mark the deletion with
+# Redis's clock, rounded up (events enqueued up to then are skipped, and FINISH records nothing of
+# one a worker was running), then delete every entry of theirs from the stream (queued, and pending
+# at a worker: it acknowledges the deleted entry), the dead-letter stream and the retry set, and the
+# status records those entries name (finished events are found by :data:`DROP_STATUSES`). Whose an
+# entry is: its payload's tenant (none: the default one) and user_id; for a reset, an entry whose
+# payload cannot be read goes by its event id's tenant prefix. The streams are read in chunks of
+# 500; both hold only what is on its way (processed entries are deleted, see FINISH) or dead.
+# KEYS: the mark, stream, dlq, retry, the mark's old name (an older memoryd's: deleted).
+# ARGV: tenant, user_id ('' for a reset), the default tenant's name, how long the mark is kept (ms),
+# what status record names start with. Returns {mark (ms), entries deleted from the stream, from
+# the dlq, from the retry set}.
+ERASE = _CLOCK + """
+local tenant, user, default, all = ARGV[1], ARGV[2], ARGV[3], ARGV[2] == ''
 local at = string.format('%.0f', now_ms(true))
-redis.call('SET', KEYS[1], at)
-return at
+redis.call('SET', KEYS[1], at, 'PX', ARGV[4])
+if KEYS[5] ~= KEYS[1] then redis.call('DEL', KEYS[5]) end
+local function field(flat, name)
+  for i = 1, #flat - 1, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
+  return nil
+end
+local function theirs(flat)
+  local ok, p = pcall(cjson.decode, field(flat, 'payload') or '')
+  if not ok or type(p) ~= 'table' then
+    if not all then return false end
+    local id = field(flat, 'event_id') or ''
+    local slash = string.find(id, '/', 1, true)
+    if slash then return string.sub(id, 1, slash - 1) == tenant end
+    return tenant == default
+  end
+  local of = p.tenant
+  if type(of) ~= 'string' then of = default end
+  return of == tenant and (all or p.user_id == user)
+end
+local ids = {}
+local function sweep(key)
+  local n, start = 0, '-'
+  while true do
+    local chunk = redis.call('XRANGE', key, start, '+', 'COUNT', 500)
+    if #chunk == 0 then return n end
+    for _, entry in ipairs(chunk) do
+      if theirs(entry[2]) then
+        redis.call('XDEL', key, entry[1])
+        ids[#ids + 1] = field(entry[2], 'event_id')
+        n = n + 1
+      end
+    end
+    start = '(' .. chunk[#chunk][1]
+  end
+end
+local queued, dead, retries = sweep(KEYS[2]), sweep(KEYS[3]), 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local ok, flat = pcall(cjson.decode, member)
+  if ok and type(flat) == 'table' and theirs(flat) then
+    redis.call('ZREM', KEYS[4], member)
+    ids[#ids + 1] = field(flat, 'event_id')
+    retries = retries + 1
+  end
+end
+for _, id in ipairs(ids) do  -- unless the record is another add's (one that reused the id)
+  local status = ARGV[5] .. id
+  local owner = redis.call('HGET', status, 'owner')
+  if all or owner == user or owner == false then
+    redis.call('DEL', status)
+  end
+end
+return {at, queued, dead, retries}
+"""
+
+# Delete the status records given that are the user's (ARGV[1]; '' for a reset: every one given).
+# KEYS: status records of one tenant, found by a SCAN after ERASE. Returns how many went.
+DROP_STATUSES = """
+local n = 0
+for i = 1, #KEYS do
+  if ARGV[1] == '' or redis.call('HGET', KEYS[i], 'owner') == ARGV[1] then
+    n = n + redis.call('DEL', KEYS[i])
+  end
+end
+return n
 """
