@@ -6,14 +6,18 @@ here, never the raw server-wide ones, so the restriction holds for every route.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from memoryd.auth.bound import UserBoundMemory, own_user
 from memoryd.auth.principal import ANONYMOUS, Principal
-from memoryd.errors import BackendUnavailableError
+from memoryd.errors import BackendUnavailableError, QueueUnavailableError
 from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
@@ -24,7 +28,7 @@ from memoryd.pipeline.producer import Submission
 from memoryd.server.auth import TENANT_HEADER
 from memoryd.tenancy import Tenants
 
-__all__ = ["PipelineView", "memory_for", "principal_of"]
+__all__ = ["PipelineView", "memory_for", "principal_of", "queue_unplaced"]
 
 
 def principal_of(request: Request) -> Principal:
@@ -67,19 +71,42 @@ class PipelineView:
         owner = self.principal.user_id  # a user-bound key: its event ids are its user's own
         if owner is not None:
             payload = payload.with_user(own_user(owner, payload.user_id))
-        return await self.pipeline.submit_add(
-            memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner
-        )
+        with self._unplaced_errors():
+            done = await self.pipeline.submit_add(
+                memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner
+            )
+        if owner is None or done.reason is None:
+            return done
+        return replace(done, reason=self._unplaced(done.reason))
 
     async def forget_user(self, user_id: str | None) -> None:
-        await self.pipeline.forget_user(self.principal.tenant, user_id)
+        with self._unplaced_errors():
+            await self.pipeline.forget_user(self.principal.tenant, user_id)
+
+    def _unplaced(self, text: str) -> str:
+        return queue_unplaced(text, self.pipeline.config.redis_url.get_secret_value())
+
+    @contextmanager
+    def _unplaced_errors(self) -> Iterator[None]:
+        """For a user key, the queue's failures (Redis unreachable: a 503) name no Redis address;
+        service and admin keys, and the logs, keep it."""
+        try:
+            yield
+        except BackendUnavailableError as exc:
+            if self.principal.user_id is not None:
+                exc.message = self._unplaced(exc.message)
+                exc.args = (exc.message,)
+                if isinstance(exc, QueueUnavailableError):
+                    exc.reason = self._unplaced(exc.reason)
+            raise
 
     async def event(self, event_id: str, *, user_id: str | None = None) -> EventRecord:
         """An event of the caller's tenant; ``user_id`` names the user whose key gave the id (a
         user key's ids are its own; a user key always looks among its own user's)."""
         caller = self.principal
         owner = caller.user_id if caller.user_id is not None else user_id
-        record = await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
+        with self._unplaced_errors():
+            record = await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
         return record if caller.user_id is None or self.router is None else _unplaced(record, self.router)
 
     async def metrics(self, out: MetricsText) -> None:
@@ -102,3 +129,24 @@ def _unplaced(record: EventRecord, router: Router) -> EventRecord:
     if error is not None and isinstance(error.get("message"), str):
         error = {**error, "message": router.unplaced(error["message"])}
     return replace(record, result=result, error=error)
+
+
+_DRIVER_SAYS = re.compile(r"Redis at \S+ is unreachable \((\w+): .*\) trying to ")
+
+
+def queue_unplaced(text: str, redis_url: str) -> str:
+    """``text`` (why the event queue failed) naming no address of Redis (``redis_url``'s host, port,
+    database or socket path): what a user-bound key is told, as it is told no LLM upstream's."""
+    try:
+        url = urlsplit(redis_url)
+        host, port, path = url.hostname or "", url.port or 6379, url.path or ""
+    except ValueError:
+        return text
+    where = f"{host or '?'}:{port}{path}"  # as the queue names it (redis_queue.display_url)
+    # The driver's own words name the address in forms of their own ('host', port): only their kind.
+    text = _DRIVER_SAYS.sub(r"Redis is unreachable (\1) trying to ", text)
+    text = text.replace(f"Redis at {where}", "Redis").replace(where, "the queue's host")
+    for place in (f"{host}:{port}", host) if host else (path,):
+        if place and place != "/":  # whole names only: a host "r" leaves "Redis" as it is
+            text = re.sub(rf"(?<![\w.-]){re.escape(place)}(?![\w-])", "the queue's host", text)
+    return text
