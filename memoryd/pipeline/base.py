@@ -216,7 +216,9 @@ class EventLog(Protocol):
         """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) is deleted now, on
         the queue's clock (returned, in ms): workers skip such events enqueued before then (still
         queued, waiting for a retry, or replayed later), compared with when the queue took them
-        (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock."""
+        (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock. What the queue holds of
+        them goes too: their entries in the stream, the retry set and the dead letters, and the
+        status records of their events, finished ones included."""
         ...
 
     async def stats(self) -> QueueStats: ...

@@ -25,8 +25,8 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
                                  acknowledge (else it expires after pipeline.result_ttl_s)
     chat_log:progress            sorted set: samples of the counters (score = ms), for /health's
                                  "failing with nothing processed" verdict
-    chat_log:owner:<digest>      string: the worker adding for one owner (tenant and user, agent or
-                                 session) right now; named by a digest of the owner, expires with its lease
+    chat_log:owner:<owner>       string: the worker adding for one owner (tenant and user, agent or
+                                 session) right now; deleted when its add ends, expires with its lease
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ class Keys:
         return f"{self.ns}:progress"
 
     def owner(self, owner: str) -> str:
-        """The lock of one owner's adds (``owner``: tenant and user, agent or session), named by its
-        digest: a user id is never part of a key's name."""
-        return f"{self.ns}:owner:{digest(owner)}"
+        """The lock of one owner's adds (``owner``: tenant and user, agent or session). Named by the
+        owner itself, as every release since the pipeline began: workers of two releases side by
+        side (a rolling upgrade) must take the same lock. It lives only while an add holds it."""
+        return f"{self.ns}:owner:{owner}"

@@ -97,6 +97,11 @@ def test_every_key_starts_with_the_stream_name() -> None:
     assert all(n.startswith("tenant:chat_log") for n in names)
 
 
+def test_an_owners_lock_is_named_as_by_earlier_releases() -> None:
+    # workers of two releases side by side (a rolling upgrade) must exclude each other per owner
+    assert Keys("chat_log").owner("acme/u-ana") == "chat_log:owner:acme/u-ana"
+
+
 # -- batching --------------------------------------------------------------------
 def _job(n: int, payload: AddPayload) -> Job:
     return Job(Delivery(f"{n}-0", {}), PipelineEvent(f"e{n}", payload), 1)
