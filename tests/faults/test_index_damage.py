@@ -194,6 +194,9 @@ async def test_missing_keyword_tables_and_an_interrupted_reindex(tmp_path: Path,
     [
         ("DROP TABLE kw",),  # the keyword tables gone: the store refuses to open
         ("DELETE FROM kw WHERE rowid = 4", "UPDATE kw_docs SET user_id = 'someone-else' WHERE rowid = 2"),
+        # FTS5 can no longer construct the table ("vtable constructor failed"), so cannot drop it
+        ("DELETE FROM kw_data WHERE id = 10",),  # its structure record
+        ("UPDATE kw_config SET v = 99 WHERE k = 'version'",),
     ],
 )
 async def test_a_damaged_keyword_index_is_rebuilt_alone_without_a_model(
@@ -212,6 +215,23 @@ async def test_a_damaged_keyword_index_is_rebuilt_alone_without_a_model(
     assert (await check_store(settings, embedder=embedder)).ok
     with sqlite3.connect(settings.storage.path) as conn:  # the vectors were not touched
         assert conn.execute("SELECT memory_id, vec FROM vectors ORDER BY memory_id").fetchall() == vectors
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        assert await answers(mem) == before
+
+
+async def test_a_keyword_index_fts5_cannot_open_names_its_repair_and_a_full_reindex_works(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "DELETE FROM kw_data WHERE id = 10")
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        for attempt in (mem.search("pets", user_id="u"), mem.add("a parrot named Kiwi", user_id="u")):
+            with pytest.raises(StorageError, match="keyword index is damaged") as refused:
+                await attempt
+            assert refused.value.details["repair"] == "memoryd reindex --keywords-only"
+    summary = await reindex_store(settings, embedder=embedder)  # the full one: both indexes
+    assert summary.memories == 6
+    assert (await check_store(settings, embedder=embedder)).ok
     async with AsyncMemory(settings, embedder=embedder) as mem:
         assert await answers(mem) == before
 

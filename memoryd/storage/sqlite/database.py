@@ -147,6 +147,13 @@ def translate_errors(exc: BaseException) -> BaseException:
         text = str(exc)
         if "disk is full" in text or "database or disk is full" in text:
             return StorageError(f"SQLite: the disk is full ({text})")
+        if "vtable constructor failed: kw" in text:  # a damaged FTS5 table: the keyword index
+            return StorageError(
+                f"SQLite error: {text}: the keyword index is damaged; rebuild it from the records with "
+                "`memoryd reindex --keywords-only`",
+                field="storage.keywords",
+                repair="memoryd reindex --keywords-only",
+            )
         if "malformed" in text or "corrupt" in text:
             return StorageError(
                 f"SQLite error: {text}; `memoryd check` finds the damage, `memoryd reindex` rebuilds "

@@ -52,6 +52,31 @@ def _reread(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[Row
     return out
 
 
+_SHADOWS = ("kw_data", "kw_idx", "kw_content", "kw_docsize", "kw_config")  # FTS5's own tables of kw
+
+
+def _drop_fts(conn: sqlite3.Connection) -> None:
+    """Drop the FTS5 table, damaged or not. ``DROP TABLE`` must construct a virtual table to drop
+    it, which a damaged one refuses ("vtable constructor failed": its structure record or its
+    config row is gone or garbled); then its schema row is removed by hand (``writable_schema``,
+    the schema's version moved on so every connection reads the schema again) and its shadow
+    tables are dropped as the plain tables they are."""
+    try:
+        conn.execute("DROP TABLE IF EXISTS kw")
+        return
+    except sqlite3.DatabaseError:
+        pass
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema=ON")
+    try:
+        conn.execute("DELETE FROM sqlite_master WHERE type = 'table' AND name = 'kw'")
+    finally:
+        conn.execute("PRAGMA writable_schema=OFF")
+    conn.execute(f"PRAGMA schema_version={int(version) + 1}")
+    for shadow in _SHADOWS:
+        conn.execute(f"DROP TABLE IF EXISTS {shadow}")
+
+
 class SQLiteKeywordIndex:
     """BM25 keyword search over terms kept in the shared SQLite file."""
 
@@ -70,7 +95,7 @@ class SQLiteKeywordIndex:
 
         def create(conn: sqlite3.Connection) -> bool:
             if rebuild:
-                conn.execute("DROP TABLE IF EXISTS kw")
+                _drop_fts(conn)
                 conn.execute("DROP TABLE IF EXISTS kw_docs")
             elif holds_rows_without(conn, ("kw", "kw_docs")):
                 return False  # memories without their index: never recreate it empty
