@@ -47,8 +47,10 @@ def export(
     skip_unreadable: Annotated[
         bool,
         typer.Option("--skip-unreadable",
-                     help="Leave out the memories this memoryd cannot read (a newer version's, or "
-                          "damaged: `memoryd check` lists them) and list them, instead of stopping."),
+                     help="Leave out what a damaged store cannot give whole, instead of stopping: "
+                          "memories this memoryd cannot read (a newer version's, or damaged) and rows "
+                          "naming memories or entities that are gone (`memoryd check` lists both); "
+                          "the summary counts them."),
     ] = False,
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
@@ -73,12 +75,8 @@ def export(
 
     summary = run_with_memory(state, work, indexes=False)  # the export opens them if it writes vectors
     text = f"[green]exported[/green] {_counts(summary.counts)} to {escape(path)} in {summary.elapsed_s:.1f} s"
-    if summary.unreadable:
-        shown = ", ".join(summary.unreadable[:5]) + (", …" if len(summary.unreadable) > 5 else "")
-        text += (
-            f"\n[yellow]left out {len(summary.unreadable)} memories this memoryd cannot read[/yellow] "
-            f"({escape(shown)}; their history and turns with them; `memoryd check` says more)"
-        )
+    for note in summary.notes():  # what was left out, and why
+        text += f"\n[yellow]{escape(note)}[/yellow]"
     if to_stdout:
         sys.stdout.flush()
         for line in (text, *state.output.hints):

@@ -17,10 +17,13 @@ lists them) stops the export, which says so, unless ``skip_unreadable``: the exp
 writes everything else and lists their ids in the summary, so that the readable part of a
 damaged store can still be moved to a new one. Their history, their turns in the memory
 hierarchy and their assertions in the graph are left out with them, as if they had been deleted:
-a relation only they asserted goes, and a segment that held their turns counts only those left
-(in a new store these would be the damage the import refuses: history of a memory that neither
-exists nor was deleted, a turn of no memory, a relation asserted by no memory, a segment counting
-turns it does not hold). All stay in the old store.
+a relation only they asserted goes, and a segment that held their turns counts only those left.
+Rows naming what the store no longer holds (history or a turn of a memory whose row is gone, a
+relation naming an entity that is gone) are damage too, treated alike: they stop the export, or
+are left out and counted (:attr:`ExportSummary.left_out`). A memory's vector that is missing or
+damaged is left out with its terms and counted, never refused: the import embeds the memory
+again. What is written, and why the rest would not import, is :mod:`memoryd.portability.coherent`.
+All stays in the old store.
 
 A graph in another engine (``storage.graph = "falkordb"``) cannot join the snapshot: it is read
 after the memories, as it is then, and the file is made to look as if taken at the snapshot as
@@ -50,20 +53,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from memoryd.errors import InvalidInputError, StorageError
-from memoryd.hierarchy.models import Segment
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import Progress, identity
 from memoryd.memory import AsyncMemory
 from memoryd.models import Scope, utcnow
+from memoryd.portability.coherent import KINDS, Coherence, LeftOut, sound
 from memoryd.portability.format import (
     dumps,
     end_doc,
@@ -75,15 +77,11 @@ from memoryd.portability.format import (
     tier_segment_doc,
     tier_turn_doc,
 )
-from memoryd.storage import HistoryDraft, SegmentStore
-from memoryd.storage.base import StoredTurn
-from memoryd.storage.portable import RelationRow
 
 __all__ = ["ExportSummary", "export_store"]
 
 R = TypeVar("R")
 Adjust = Callable[[list[R]], Awaitable[list[R]]]  # a page of rows as written: changed, or left out
-Named = TypeVar("Named", HistoryDraft, StoredTurn)  # a row naming one memory
 
 
 @dataclass
@@ -95,6 +93,7 @@ class ExportSummary:
     vectors: bool = True
     elapsed_s: float = 0.0
     unreadable: list[str] = field(default_factory=list)  # memories left out (skip_unreadable)
+    left_out: dict[str, int] = field(default_factory=dict)  # rows left out per kind (coherent.KINDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,7 +102,35 @@ class ExportSummary:
             "vectors": self.vectors,
             "elapsed_s": round(self.elapsed_s, 3),
             "unreadable": list(self.unreadable),
+            "left_out": dict(self.left_out),
         }
+
+    def notes(self) -> list[str]:
+        """What was left out and why, one line each (empty when nothing was)."""
+        said = []
+        if self.unreadable:
+            shown = ", ".join(self.unreadable[:5]) + (", …" if len(self.unreadable) > 5 else "")
+            said.append(
+                f"left out {len(self.unreadable)} memories this memoryd cannot read ({shown}; "
+                "`memoryd check` says more)"
+            )
+        rows = [_count(n, kind) for kind, n in self.left_out.items() if kind != "index"]
+        if rows:
+            said.append(
+                f"left out {', '.join(rows)}: naming memories or entities the store no longer holds, or "
+                "memories left out (damage `memoryd check` reports)"
+            )
+        if self.left_out.get("index"):
+            said.append(
+                f"wrote {_count(self.left_out['index'], 'index')} (missing or damaged in the index: the "
+                "import embeds them again)"
+            )
+        return said
+
+
+def _count(n: int, kind: str) -> str:
+    one, many = KINDS[kind]
+    return f"{n} {one if n == 1 else many}"
 
 
 async def export_store(
@@ -120,10 +147,12 @@ async def export_store(
     given) to ``dest``, a path or an open text stream. ``vectors`` also writes each memory's
     stored vector and keyword terms, each segment's centroid and each short-term turn's vector,
     so an import into a store with the same embedder needs no embedding. ``skip_unreadable``:
-    leave out the memories this memoryd cannot read, listed in the summary (see the module doc)."""
+    leave out the memories this memoryd cannot read, listed in the summary, and the rows naming
+    what is gone, counted there, instead of stopping (see the module doc)."""
     started = time.perf_counter()
     summary = ExportSummary(str(dest) if isinstance(dest, Path) else None, vectors=vectors)
-    job = _Job(mem, Scope(user_id=user_id), vectors, page_size, progress, summary, skip_unreadable)
+    left_out = LeftOut(skip_unreadable)
+    job = _Job(mem, Scope(user_id=user_id), vectors, page_size, progress, summary, skip_unreadable, left_out)
     if isinstance(dest, Path):
         await _to_path(job, dest)
     else:
@@ -133,6 +162,7 @@ async def export_store(
         except OSError as exc:  # a full disk or a closed pipe behind stdout
             reason = exc.strerror or str(exc)
             raise InvalidInputError(f"cannot write the export: {reason}", field="path") from None
+    summary.left_out = {kind: left_out.counts[kind] for kind in KINDS if left_out.counts[kind]}
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -148,6 +178,7 @@ class _Job:
     progress: Progress | None
     summary: ExportSummary
     skip_unreadable: bool
+    left_out: LeftOut
 
 
 async def _to_path(job: _Job, path: Path) -> None:
@@ -216,11 +247,14 @@ async def _write(job: _Job, out: TextIO) -> None:
     snapshot = getattr(mem.storage.records, "snapshot", None)
     async with snapshot() if snapshot is not None else nullcontext():
         storage = mem.storage
+        embedder = identity(mem.settings, mem.loaded_embedder)
+        dim = embedder[1]
+        fit = Coherence(storage.records, scope, set(), job.left_out, storage.graph.outside_transaction)
         out.write(
             dumps(
                 header_doc(
                     scope=None if scope.is_empty else scope,
-                    embedder=identity(mem.settings, mem.loaded_embedder),
+                    embedder=embedder,
                     index_format=INDEX_FORMAT,
                     vectors=vectors,
                     exported_at=utcnow(),
@@ -242,28 +276,30 @@ async def _write(job: _Job, out: TextIO) -> None:
             vecs = await storage.vectors.vectors(ids) if vectors and ids else {}
             terms = await storage.keywords.terms(ids) if vectors and ids else {}
             for m in page:
-                out.write(dumps(memory_doc(m, vecs.get(m.id), terms.get(m.id))) + "\n")
+                vector, held = vecs.get(m.id), terms.get(m.id)
+                if vectors and not (sound(vector, dim) and held is not None):  # the import embeds it again
+                    vector = held = None
+                    job.left_out.note("index")
+                out.write(dumps(memory_doc(m, vector, held)) + "\n")
             counts["memory"] = counts.get("memory", 0) + len(page)
             tell("memories", len(page), total)
             if cursor is None:
                 break
         copy = partial(_copy, out, scope, page_size, tell=tell)
-        left_out = set(job.summary.unreadable)
-        others = _each(partial(_not_theirs, left_out)) if left_out else None
-        counts["history"] = await copy("history", storage.records.scan_history, history_doc, adjust=others)
-        counts["entity"] = await copy("entity", storage.graph.scan_entities, entity_doc)
-        asserted = _assertions(job, left_out)
-        scan_relations = storage.graph.scan_relations
-        counts["relation"] = await copy("relation", scan_relations, relation_doc, adjust=asserted)
+        fit.left_out.update(job.summary.unreadable)
+        records, graph = storage.records, storage.graph
+        counts["history"] = await copy("history", records.scan_history, history_doc, adjust=fit.history)
+        counts["entity"] = await copy("entity", graph.scan_entities, entity_doc, adjust=fit.entities_written)
+        counts["relation"] = await copy("relation", graph.scan_relations, relation_doc, adjust=fit.relations)
         counts["tier_segment"] = counts["tier_turn"] = 0
         if storage.segments is not None:  # the memory hierarchy, when the store keeps one
             tiers = storage.segments
             docs = (tier_segment_doc, tier_turn_doc)
             segment_doc, turn_doc = (partial(doc, vectors=vectors) for doc in docs)
-            lost = await _lost_turns(tiers, scope, page_size, left_out) if left_out else None
-            held = _each(partial(_held, lost)) if lost else None
-            counts["tier_segment"] = await copy("tier_segment", tiers.scan_segments, segment_doc, adjust=held)
-            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, adjust=others)
+            await fit.survey_turns(tiers, page_size)
+            segments = await copy("tier_segment", tiers.scan_segments, segment_doc, adjust=fit.segments)
+            counts["tier_segment"] = segments
+            counts["tier_turn"] = await copy("tier_turn", tiers.scan_turns, turn_doc, adjust=fit.turns)
         out.write(dumps(end_doc(counts)) + "\n")
 
 
@@ -326,69 +362,3 @@ async def _copy(
         tell(phase, len(listed))
         if cursor is None:
             return written
-
-
-def _each(change: Callable[[R], R | None]) -> Adjust[R]:
-    """A change of one row (None: left out) made to each row of a page."""
-
-    async def page(rows: list[R]) -> list[R]:
-        return [kept for row in rows if (kept := change(row)) is not None]
-
-    return page
-
-
-# -- what a memory left out (skip_unreadable, or written after the snapshot) takes with it ----
-# In a new store, the rows naming it would be damage `memoryd check` reports: history of a memory
-# that neither exists nor was deleted, a turn of no memory, a relation asserted by no memory, a
-# segment counting a turn it no longer holds. They go, or change, as if it had been deleted.
-def _not_theirs(left_out: set[str], row: Named) -> Named | None:
-    """A history row or hierarchy turn, unless it is a memory's left out."""
-    return None if row.memory_id in left_out else row
-
-
-def _assertions(job: _Job, left_out: set[str]) -> Adjust[RelationRow] | None:
-    """The relations as the file holds them: without the mentions of memories left out
-    (``skip_unreadable``) and, when the graph is read outside the records' snapshot (another
-    engine), of memories the snapshot does not hold (see the module doc). Which of a page's
-    memories the snapshot holds is asked of the snapshot, a page at a time."""
-    if not job.mem.storage.graph.outside_transaction:  # read in the snapshot, as the memories
-        return _each(partial(_asserted, left_out)) if left_out else None
-    held = partial(job.mem.storage.records.held, scope=job.scope)
-
-    async def page(rows: list[RelationRow]) -> list[RelationRow]:
-        named = list({m.memory_id for r in rows for m in r.mentions})
-        gone = left_out | (set(named) - await held(named)) if named else left_out
-        return [kept for r in rows if (kept := _asserted(gone, r)) is not None] if gone else rows
-
-    return page
-
-
-def _asserted(left_out: set[str], r: RelationRow) -> RelationRow | None:
-    """A relation without the mentions of memories left out; none left: the relation goes. Its
-    memory is then the first one still asserting it (as the graph does when one is deleted)."""
-    mentions = tuple(m for m in r.mentions if m.memory_id not in left_out)
-    if len(mentions) == len(r.mentions):
-        return r
-    if not mentions:
-        return None
-    first = r if r.memory_id not in left_out else mentions[0]
-    return replace(r, mentions=mentions, memory_id=first.memory_id, run_id=first.run_id)
-
-
-async def _lost_turns(tiers: SegmentStore, scope: Scope, page_size: int, left_out: set[str]) -> Counter[str]:
-    """How many turns of memories left out each segment holds (a pass over the turns)."""
-    lost: Counter[str] = Counter()
-    cursor: str | None = None
-    while True:
-        rows, cursor = await tiers.scan_turns(scope, after=cursor, limit=page_size)
-        lost.update(t.segment_id for t in rows if t.memory_id in left_out and t.segment_id is not None)
-        if cursor is None:
-            return lost
-
-
-def _held(lost: Counter[str], s: Segment) -> Segment | None:
-    """A segment counting only the turns it keeps (its keywords, label and centroid as they were);
-    left with none, it goes."""
-    if s.id not in lost:
-        return s
-    return replace(s, turns=s.turns - lost[s.id]) if s.turns > lost[s.id] else None

@@ -48,6 +48,7 @@ from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity
 from memoryd.memory import AsyncMemory
 from memoryd.models import Event, Scope, utcnow
+from memoryd.portability.coherent import sound
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
 from memoryd.portability.references import References
 from memoryd.storage import (
@@ -121,16 +122,6 @@ class _Survey:
     header: Header
     counts: dict[str, int]
     known: dict[str, set[tuple[str, str]]]  # a memory of the file -> its (event, time) rows the store holds
-
-
-def _check_dim(header: Header, vector: np.ndarray | None, number: int) -> None:
-    """A vector (or centroid) of the file must have the header's embedder's size."""
-    if vector is not None and vector.size and vector.shape[0] != header.embedder[1]:
-        raise InvalidInputError(
-            f"line {number}: a vector of {vector.shape[0]} numbers; the header's embedder "
-            f"makes {header.embedder[1]}",
-            field="file",
-        )
 
 
 @dataclass
@@ -212,7 +203,6 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             continue
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
-            _check_dim(header, line.vector, number)
             refs.memory(line, number)
             pending.append(line.record.id)
             if len(pending) >= SURVEY_BATCH:
@@ -228,11 +218,9 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
             if len(history) >= SURVEY_BATCH:
                 await held_before(history)
         elif isinstance(line, Segment):
-            _check_dim(header, line.centroid, number)
             refs.segment(line, number)
             await tier_ids.add(line)
         elif isinstance(line, StoredTurn):
-            _check_dim(header, line.vector, number)
             refs.turn(line, number)
             await tier_ids.add(line)
     if header is None:
@@ -259,13 +247,6 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     return _Survey(header, counts, known)
 
 
-def _unit(vector: np.ndarray | None) -> bool:
-    """A vector an index can hold as it is: finite numbers, length 1."""
-    if vector is None or not vector.size or not np.isfinite(vector).all():
-        return False
-    return abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
-
-
 class _Loader:
     """Pass 2: batches of one row type, each written in one commit."""
 
@@ -282,6 +263,7 @@ class _Loader:
         self.mem = mem
         self.known = known
         self.reuse = reuse
+        self.dim = identity(mem.settings, mem.loaded_embedder)[1]  # the header's, when reused
         # Terms of another index format: made again for every memory, in the file's order (a turn's
         # terms take its previous turn's), while the vectors are reused.
         self.terms = None if same_terms else IndexBuilder(mem.represent, None)
@@ -341,7 +323,7 @@ class _Loader:
 
     def _segment(self, s: Segment) -> Segment:
         """The segment as in the file; its centroid left empty (for revector) unless reusable."""
-        if self.reuse and s.centroid.size and np.isfinite(s.centroid).all():
+        if self.reuse and s.centroid.shape == (self.dim,) and np.isfinite(s.centroid).all():
             return s
         self.revector = True
         return replace(s, centroid=NO_VECTOR)
@@ -350,20 +332,20 @@ class _Loader:
         """The turn as in the file; its vector (a short-term turn has one) left empty for revector
         unless reusable."""
         has = t.vector is not None
-        if (t.segment_id is None and not has) or (has and not (self.reuse and _unit(t.vector))):
+        if (t.segment_id is None and not has) or (has and not (self.reuse and sound(t.vector, self.dim))):
             self.revector = True
             return replace(t, vector=NO_VECTOR)
         return t
 
     async def _index(self, lines: list[MemoryLine]) -> list[StoredMemory]:
-        """Reuse each memory's stored index when allowed, present and sound (a finite unit vector:
-        a damaged file's is not); embed the others again."""
+        """Reuse each memory's stored index when allowed, present and sound (a finite unit vector
+        of the model's size: a damaged file's is not); embed the others again."""
         terms: list[Sequence[str] | None] = [line.terms for line in lines]
         if self.reuse and self.terms is not None:
             terms = [s.terms for s in await self.terms.build([line.record for line in lines])]
         out: list[StoredMemory | None] = [
             StoredMemory(line.record, line.vector, terms[i])
-            if self.reuse and _unit(line.vector) and terms[i] is not None
+            if self.reuse and sound(line.vector, self.dim) and terms[i] is not None
             else None
             for i, line in enumerate(lines)
         ]
