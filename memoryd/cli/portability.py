@@ -6,6 +6,7 @@ draw their progress on stderr, so ``memoryd export -`` can write the file to std
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,9 +16,11 @@ from rich.markup import escape
 
 from memoryd.cli.maintenance import JsonOpt, TenantOpt, progress_bar, tenant_state
 from memoryd.cli.output import CliState, errors_to_exit, run_with_memory
-from memoryd.errors import InvalidInputError
+from memoryd.config import Settings
+from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
-from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store
+from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store, leftovers
+from memoryd.portability.import_ import check_file
 
 __all__ = ["export", "import_"]
 
@@ -89,28 +92,42 @@ def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(metavar="PATH", help="A file written by memoryd export.")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows written per commit.")] = 256,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart",
+                     help="The store holds part of an import that did not finish (killed, crashed): delete "
+                          "it, with the vector index or graph it made in another engine, then import. "
+                          "Refused for any other store; never while that import still runs."),
+    ] = False,
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
-) -> None:
+) -> None:  # fmt: skip
     """Import a memoryd export, ids kept.
 
     The whole file is checked first (format, completeness, no memory id or graph owner already
-    in the store): nothing is written unless all is well.
+    in the store): nothing is written unless all is well. An import into a new store that fails
+    leaves nothing behind, in other engines either.
     Memories are embedded again when this store's embedder differs from the file's."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
+    settings = state.require_settings()
+    store = settings.storage.path
 
     async def work(mem: AsyncMemory) -> ImportSummary:
         with progress_bar(state.output) as progress:
             return await import_store(mem, path, batch_size=batch_size, progress=progress)
 
-    store = state.require_settings().storage.path
-    made_here = not store.exists()  # a refused import must not leave an empty store behind
+    with errors_to_exit(state.output):
+        if restart:
+            asyncio.run(leftovers.restart(settings))
+        made_here = not store.exists()  # a failed import into a new store must leave nothing behind
+        if made_here:  # a bad file is refused before anything is made, here or in another engine
+            asyncio.run(check_file(path))
+    folders = leftovers.new_folders(store) if made_here else []
     try:
         summary = run_with_memory(state, work, create=True)
     except BaseException:
-        if made_here and not _unfinished(store):
-            for part in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
-                part.unlink(missing_ok=True)
+        if made_here:
+            _remove(state, settings, folders, path)
         raise
     how = f"re-embedded {summary.reembedded}" if summary.reembedded else "vectors reused"
     state.output.emit(
@@ -120,18 +137,14 @@ def import_(
     )
 
 
-def _unfinished(store: Path) -> bool:
-    """Whether ``store`` holds part of an import (its rows are evidence: kept, and refused at open)."""
-    import sqlite3
-
-    from memoryd.storage import IMPORT_UNFINISHED
-
+def _remove(state: CliState, settings: Settings, folders: list[Path], source: Path) -> None:
+    """After a failed import into a new store: remove what it made (:mod:`memoryd.portability.leftovers`);
+    an engine that cannot be asked keeps the store, and says how to finish."""
     try:
-        conn = sqlite3.connect(store)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (IMPORT_UNFINISHED,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return bool(row and row[0])
+        asyncio.run(leftovers.remove_store(settings, folders, source=str(source)))
+    except MemorydError as exc:
+        state.output.note(
+            f"[yellow]the store at {escape(str(settings.storage.path))} is kept[/yellow]: what it made in "
+            f"another engine could not be removed ({escape(exc.message)}); once that engine answers, "
+            "`memoryd import --restart` removes it and imports again"
+        )

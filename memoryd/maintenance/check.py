@@ -64,7 +64,11 @@ TIERS = (
     "sessions, and which turns are promoted) is not rebuilt automatically; memories, history and "
     "search are unaffected"
 )
-UNFINISHED_IMPORT = "delete the store and run `memoryd import` again"
+UNFINISHED_IMPORT = (
+    "once that import no longer runs, run `memoryd import --restart` with that file and these settings: it "
+    "deletes what the import made (this store, and its vector index or graph in another engine) and "
+    "imports the file again"
+)
 PARTIAL_IMPORT = (
     "delete the memories of that file (its users', `memoryd delete --all -u USER`), then run "
     "`memoryd import` again; or restore the store from the export made before the import"

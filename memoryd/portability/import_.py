@@ -62,7 +62,7 @@ from memoryd.storage import (
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
-__all__ = ["ImportSummary", "import_store"]
+__all__ = ["ImportSummary", "check_file", "import_store"]
 
 SURVEY_BATCH = 1000
 _KIND = {
@@ -156,7 +156,8 @@ class _TierIds:
         self.segments.clear()
 
 
-async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
+async def _survey(mem: AsyncMemory | None, path: Path) -> _Survey:
+    """Pass 1 (see the module docstring); with no ``mem``, the file alone (no store is asked)."""
     header: Header | None = None
     end: End | None = None
     counts = dict.fromkeys(TYPES, 0)
@@ -167,6 +168,9 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     known: dict[str, set[tuple[str, str]]] = {}  # memories whose history the store holds some of
 
     async def held_before(batch: dict[str, set[tuple[str, str]]]) -> None:
+        if mem is None:
+            batch.clear()
+            return
         for memory_id, lines in batch.items():  # its history is here: a deleted memory restored, or
             stored = await mem.storage.records.history(memory_id)  # a failed import's rows, run again
             held = {(h.event.value, h.created_at.isoformat()) for h in stored}
@@ -174,9 +178,12 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
                 known[memory_id] = held
         batch.clear()
 
-    tier_ids = _TierIds(mem.storage.segments)
+    tier_ids = _TierIds(mem.storage.segments if mem is not None else None)
 
     async def taken(ids: list[str]) -> None:
+        if mem is None:
+            ids.clear()
+            return
         found = await mem.storage.records.get_many(ids)
         if found:
             first = next(iter(found))
@@ -235,6 +242,8 @@ async def _survey(mem: AsyncMemory, path: Path) -> _Survey:
     await taken(pending)
     await held_before(history)
     await tier_ids.check()
+    if mem is None:
+        return _Survey(header, counts, known)
     for owner in sorted(owners, key=repr):
         scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
         rows, _ = await mem.storage.graph.scan_entities(scope, limit=1)
@@ -358,6 +367,12 @@ class _Loader:
                 out[i] = item
             self.reembedded += len(todo)
         return [item for item in out if item is not None]
+
+
+async def check_file(source: Path) -> None:
+    """Pass 1 on the file alone (format, completeness, references), asking no store: what an import
+    into a new store checks before it makes anything (:class:`InvalidInputError` naming the line)."""
+    await _survey(None, source)
 
 
 async def import_store(

@@ -100,7 +100,9 @@ class Storage:
         if unfinished:  # a partial store must never pass for the whole one
             raise ConflictError(
                 f"an import into this store did not finish (from {unfinished}): it holds only part of "
-                "that file. Delete the store and run `memoryd import` again",
+                "that file. Once that import no longer runs, `memoryd import --restart` with that file and "
+                "these settings deletes what it made (this store, and its vector index or graph in "
+                "another engine) and imports the file again",
                 field="storage.path",
             )
 

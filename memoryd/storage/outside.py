@@ -207,6 +207,33 @@ class OutsideIndex:
         self.model, self.dim = model, dim
         self._opened()
 
+    async def release(self, store: str) -> bool:
+        """Drop the index if it records ``store`` (made or claimed by an import into that new store
+        that was refused or interrupted: ``memoryd import`` cleans up after itself, ``--restart``
+        after a killed one), then close it; local mode's folder (file) goes too when nothing else
+        is in it. An index of another store, or of none, is left as it is. Whether it was dropped."""
+        try:
+            meta = await self._meta()
+            mine = bool(meta) and (meta or {}).get("store") == store
+            if mine:
+                await self.drop()
+            empty = mine and not self.remote and await self._local_empty()
+        finally:
+            await self.close()
+        if empty:
+            self._remove_local()
+        return mine
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def _local_empty(self) -> bool:
+        """Local mode: whether its folder (file) holds no collection."""
+        return False
+
+    def _remove_local(self) -> None:
+        """Local mode: remove its folder (file), found empty, once closed."""
+
     async def rebuilt(self) -> None:
         await self._write_meta(self.model, self.dim, rebuilding=False)
 

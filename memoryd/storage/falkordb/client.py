@@ -174,6 +174,15 @@ class GraphClient:
         if meta is not None and meta.get("version") not in (None, VERSION):
             raise self._foreign(f"a layout memoryd {VERSION} does not read (version {meta.get('version')})")
 
+    async def release(self, store: str) -> bool:
+        """Delete the graph if its Meta node records ``store`` (made by an import into that new
+        store that was refused or interrupted); another store's graph, or none's, is left as it is."""
+        meta = await self.meta()
+        if not meta or meta.get("store") != store:
+            return False
+        await self._command("deleting the graph", "GRAPH.DELETE", self.name)
+        return True
+
     async def _create(self) -> None:
         for statement in _INDEXES:
             await self._quietly(self.query("creating the graph's indexes", statement, write=True))

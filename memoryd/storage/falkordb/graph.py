@@ -126,6 +126,13 @@ class FalkorDBGraphStore:
         if made != self.client.name:
             await self.records.set_meta(MADE_KEY, self.client.name)
 
+    async def release(self, store: str) -> bool:
+        """Delete the graph if it records ``store``, then close (see :meth:`GraphClient.release`)."""
+        try:
+            return await self.client.release(store)
+        finally:
+            await self.client.close()
+
     async def close(self) -> None:
         await self.client.close()
 

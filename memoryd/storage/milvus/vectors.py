@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -265,6 +266,18 @@ class MilvusVectorIndex(OutsideIndex):
     async def ping(self) -> None:
         if self.config.uri:
             await self._call("reaching the server", "has_collection", self.collection)
+
+    async def _local_empty(self) -> bool:
+        return not await self._call("listing the collections", "list_collections")
+
+    def _remove_local(self) -> None:
+        with _lite_lock:
+            if str(self.local_path.resolve()) in _lite_open:  # another store of this process has it
+                return
+        if self.local_path.is_dir():  # Milvus Lite's "file" is a folder (2.5)
+            shutil.rmtree(self.local_path, ignore_errors=True)
+        else:
+            self.local_path.unlink(missing_ok=True)
 
     async def close(self) -> None:
         self._listing.forget()

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,14 @@ class QdrantVectorIndex(OutsideIndex):
     async def ping(self) -> None:
         if self.config.url:
             await self._exists()
+
+    async def _local_empty(self) -> bool:
+        found = await (await self._connect()).get_collections()
+        return not found.collections
+
+    def _remove_local(self) -> None:
+        if self.local_path.is_dir() and not _locked(self.local_path):  # no other client in it
+            shutil.rmtree(self.local_path, ignore_errors=True)
 
     async def close(self) -> None:
         client, self._client = self._client, None
