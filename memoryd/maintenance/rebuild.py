@@ -104,13 +104,59 @@ class IndexBuilder:
         _, line, vector = max(found, key=lambda t: t[0])
         return line, vector
 
+    def passed(self, memories: Sequence[MemoryRecord]) -> None:
+        """Memories that keep the index they have (oldest first, between those :meth:`build` is
+        given): each is still the previous turn of the next one of its session. Their lines are
+        remembered; the embedding of one is made only if a built turn needs it to mix in."""
+        for memory in memories:
+            key = self._session(memory)
+            if key is not None:
+                self._remember(key, memory, self.represent.line(memory), None)
+
+    def _remember(self, key: str, memory: MemoryRecord, line: str, raw: np.ndarray | None) -> None:
+        turns = self._last.pop(key, {})
+        self._seen += 1
+        turns[(memory.user_id, memory.agent_id)] = (self._seen, line, raw)
+        self._last[key] = turns
+        while len(self._last) > self.sessions:
+            self._last.popitem(last=False)
+
+    def _unembedded_before(self, memories: Sequence[MemoryRecord]) -> list[str]:
+        """The lines of the previous turns (remembered by :meth:`passed`, never embedded) that
+        ``memories`` will mix in: the turns before them in their sessions, as :meth:`build` finds
+        them, outside the batch."""
+        if self.embed is None or self.represent.config.context_weight <= 0:
+            return []
+        state = {key: dict(turns) for key, turns in self._last.items()}
+        inside = np.zeros(0, dtype=np.float32)  # stands for a turn of this batch: embedded with it
+        needed: dict[str, None] = {}
+        for i, memory in enumerate(memories):
+            key = self._session(memory)
+            if key is None:
+                continue
+            turns = state.setdefault(key, {})
+            before = self._before(memory, turns)
+            if before is not None and before[1] is None:
+                needed[before[0]] = None
+            turns[(memory.user_id, memory.agent_id)] = (self._seen + i + 1, "", inside)
+        return list(needed)
+
     async def build(self, memories: Sequence[MemoryRecord]) -> list[StoredMemory]:
-        """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch;
-        without a model (``embed`` None), their terms only."""
+        """Vectors and terms of ``memories`` (oldest first), one embedding call for the batch (and
+        the previous turns it needs that :meth:`passed` only named); without a model (``embed``
+        None), their terms only."""
         if not memories:
             return []
         lines = [self.represent.line(m) for m in memories]
-        raw = None if self.embed is None else np.asarray(await self.embed(lines), dtype=np.float32)
+        extra = self._unembedded_before(memories)
+        raw = None
+        if self.embed is not None:
+            raw = np.asarray(await self.embed(lines + extra), dtype=np.float32)
+            found = dict(zip(extra, raw[len(lines) :], strict=True))
+            for turns in self._last.values():
+                for speaker, (seen, line, vector) in list(turns.items()):
+                    if vector is None and line in found:
+                        turns[speaker] = (seen, line, found[line])
         weight = self.represent.config.context_weight
         out: list[StoredMemory] = []
         for i, memory in enumerate(memories):
@@ -127,9 +173,6 @@ class IndexBuilder:
                 vector = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
             terms = self.represent.terms(memory, before[0] if before is not None else None)
             out.append(StoredMemory(memory, vector, terms))
-            self._seen += 1
-            turns[(memory.user_id, memory.agent_id)] = (self._seen, lines[i], own)
             self._last[key] = turns
-            while len(self._last) > self.sessions:
-                self._last.popitem(last=False)
+            self._remember(key, memory, lines[i], own)
         return out

@@ -278,7 +278,9 @@ class _Loader:
         self.terms = None if same_terms else IndexBuilder(mem.represent, None)
         self.batch_size = batch_size
         self.progress = progress
-        self.builder: IndexBuilder | None = None  # made (and the model loaded) on first need
+        # Embeds what cannot be reused, with the turns before it as ingestion did (the model is
+        # loaded on first need); every memory passes through it, in order.
+        self.builder = IndexBuilder(mem.represent, None)
         self.kind: str | None = None
         self.batch: list[Any] = []
         self.counts: dict[str, int] = dict.fromkeys(TYPES, 0)
@@ -358,14 +360,21 @@ class _Loader:
             else None
             for i, line in enumerate(lines)
         ]
-        todo = [i for i, item in enumerate(out) if item is None]
-        if todo:
-            if self.builder is None:
-                self.builder = IndexBuilder(self.mem.represent, embed_with(self.mem.embedder))
-            built = await self.builder.build([lines[i].record for i in todo])
-            for i, item in zip(todo, built, strict=True):
-                out[i] = item
-            self.reembedded += len(todo)
+        builder = self.builder
+        i = 0
+        while i < len(out):  # runs of kept and of rebuilt memories, in the file's order
+            keep, j = out[i] is not None, i
+            while j < len(out) and (out[j] is not None) == keep:
+                j += 1
+            records = [line.record for line in lines[i:j]]
+            if keep:  # each still the previous turn of the next in its session
+                builder.passed(records)
+            else:
+                if builder.embed is None:  # the model, loaded on first need
+                    builder.embed = embed_with(self.mem.embedder)
+                out[i:j] = await builder.build(records)
+                self.reembedded += j - i
+            i = j
         return [item for item in out if item is not None]
 
 

@@ -100,6 +100,25 @@ async def test_damaged_vectors(tmp_path: Path, embedder: USEEmbedder, corruption
     await repaired(settings, embedder, before)
 
 
+async def test_a_vector_of_bytes_no_float32_makes_is_exported_without_it_and_embedded_again(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    from memoryd.portability import export_store, import_store
+
+    settings, before = await build(tmp_path, embedder)
+    damage(settings.storage.path, "UPDATE vectors SET vec = zeroblob(7) WHERE rowid = 2")
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        summary = await export_store(mem, tmp_path / "all.jsonl")  # read them: 7 bytes are no vector
+    assert summary.left_out == {"index": 1}
+    moved = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "new" / "idx.db")}})
+    counted = CountingEmbedder(embedder)
+    async with AsyncMemory(moved, embedder=counted) as mem:  # type: ignore[arg-type]
+        await import_store(mem, tmp_path / "all.jsonl")
+        assert counted.texts == 2  # that one embedded again, and the turn before it, mixed in as ingestion did
+        assert await answers(mem) == before
+    assert (await check_store(moved, embedder=embedder)).ok
+
+
 async def test_a_zeroed_vector_is_reported_and_repaired(tmp_path: Path, embedder: USEEmbedder) -> None:
     settings, before = await build(tmp_path, embedder)
     damage(settings.storage.path, "UPDATE vectors SET vec = zeroblob(length(vec)) WHERE rowid = 2")

@@ -199,6 +199,14 @@ class VectorPartition:
         return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), int(rows.size), rows)
 
 
+def _vector(blob: object, dim: int | None) -> np.ndarray | None:
+    """A stored vector (float32 bytes), or None when the bytes cannot be one (not bytes, a length
+    that is no whole number of float32s, or not ``dim`` of them): damage ``memoryd check`` reports."""
+    if not isinstance(blob, bytes) or not blob or len(blob) % 4 or (dim is not None and len(blob) != dim * 4):
+        return None
+    return np.frombuffer(blob, dtype=np.float32)
+
+
 class SQLiteVectorIndex:
     """Cosine search over in-memory partitions backed by SQLite rows."""
 
@@ -337,8 +345,8 @@ class SQLiteVectorIndex:
                 f"WHERE memory_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
-                vec = np.frombuffer(r[5], dtype=np.float32) if isinstance(r[5], bytes) else None
-                if vec is None or vec.shape[0] != self.dim or not np.isfinite(vec).all():
+                vec = _vector(r[5], self.dim)
+                if vec is None or not np.isfinite(vec).all():
                     message = f"the vector of memory {r[0]} is damaged; {REPAIR}"
                     raise StorageError(message, field="storage.vectors")
                 out[r[0]] = (RowStub(r[0], r[1], r[2], r[3], r[4]), vec)
@@ -445,7 +453,8 @@ class SQLiteVectorIndex:
                 for memory_id, vec in conn.execute(
                     f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({marks})", chunk
                 ):
-                    out[memory_id] = np.frombuffer(vec, dtype=np.float32).copy()
+                    if (read := _vector(vec, None)) is not None:  # damaged bytes: no vector (check says so)
+                        out[memory_id] = read.copy()
             return out
 
         return await self.db.read(op)
