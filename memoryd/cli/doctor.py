@@ -36,6 +36,7 @@ from memoryd.errors import (
     MemorydError,
     MissingExtraError,
 )
+from memoryd.maintenance.check import server_down
 from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
@@ -343,7 +344,7 @@ async def _reach(settings: Settings) -> list[Check]:
             checks.append(Check(name, "fail", exc.message, f"correct {setting} ({_env_name(setting)})"))
         except MemorydError as exc:
             setting = exc.field or f"storage.{role}"
-            fix = f"start the {backend} server at {where}, or correct {setting} ({_env_name(setting)})"
+            fix = server_down(backend, where, f"{setting} ({_env_name(setting)})")
             checks.append(Check(name, "fail", exc.message, fix))
         finally:
             with contextlib.suppress(Exception):  # a client that never connected may not close cleanly

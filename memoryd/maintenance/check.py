@@ -57,6 +57,11 @@ UNREACHABLE = (
     "and write it and its folder (a read-only mount, other permissions), and that no other "
     "program holds it locked"
 )
+def server_down(backend: str, where: str, setting: str) -> str:
+    """The fix of a storage server that does not answer."""
+    return f"start the {backend} server at {where}, or correct {setting}"
+
+
 _UNREACHABLE_SIGNS = ("unable to open", "readonly", "read-only", "locked", "permission", "busy")
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
 TIERS = (
@@ -326,6 +331,20 @@ async def check_store(
             return None
         return True if result is None else result
 
+    async def reachable(role: str) -> bool:
+        """Whether the role's server (in another engine) answers; if not, a problem naming it."""
+        part = getattr(storage, role)
+        if not getattr(part, "outside_transaction", False) or not getattr(part, "remote", True):
+            return True  # in the record store's file, or a local mode: opening it says the rest
+        try:
+            await part.ping()
+        except MemorydError as exc:
+            where = getattr(getattr(part, "client", part), "where", "")
+            fix = server_down(getattr(settings.storage, role), where, exc.field or f"storage.{role}")
+            report.problems.append(Problem(role, exc.message, fix))
+            return False
+        return True
+
     def note(phase: str) -> None:
         if progress is not None:
             progress(phase, 0, None)
@@ -350,10 +369,13 @@ async def check_store(
             report.problems.append(Problem("records", message, PARTIAL_IMPORT))
         named = await attempt("records", DAMAGED, lambda: records.get_meta(STORE_ID))
         store_id = named if isinstance(named, str) else None
+        # A server that does not answer is named as such: its role's repair would fail too
+        up = {role: await reachable(role) for role in ("keywords", "vectors", "graph")}
         opened = {
-            "keywords": await attempt("keywords", REINDEX_KEYWORDS, keywords.open),
-            "vectors": await attempt("vectors", REINDEX, lambda: vectors.open(model, dim, store=store_id)),
-            "graph": await attempt("graph", GRAPH, graph.open),
+            "keywords": up["keywords"] and await attempt("keywords", REINDEX_KEYWORDS, keywords.open),
+            "vectors": up["vectors"]
+            and await attempt("vectors", REINDEX, lambda: vectors.open(model, dim, store=store_id)),
+            "graph": up["graph"] and await attempt("graph", GRAPH, graph.open),
             "segments": segments is not None and await attempt("segments", TIERS, segments.open),
         }
         stats = await attempt("records", DAMAGED, records.stats)

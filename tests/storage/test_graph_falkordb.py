@@ -64,6 +64,16 @@ async def test_an_unreachable_server_is_a_503_naming_the_setting(tmp_path: Path)
     assert closed in err.value.message
 
 
+async def test_check_names_a_graph_server_that_does_not_answer(tmp_path: Path) -> None:
+    from memoryd.maintenance import check_store
+
+    closed = f"redis://127.0.0.1:{free_port()}"
+    report = await check_store(settings(tmp_path, url=closed))
+    [problem] = report.problems  # not "memories, history and search are unaffected": all are 503s
+    assert problem.role == "graph" and closed.removeprefix("redis://") in problem.fix
+    assert problem.fix.startswith("start the falkordb server at ") and "storage.falkordb.url" in problem.fix
+
+
 async def test_a_server_stopped_under_a_store_fails_reads_and_writes_and_a_restart_loses_nothing(
     tmp_path: Path,
 ) -> None:

@@ -137,6 +137,20 @@ async def test_an_unreachable_server_is_a_503_naming_the_setting(kind: Kind, tmp
     assert err.field == f"storage.{kind.name}.{kind.server}" and url in err.message
 
 
+async def test_check_names_a_server_that_does_not_answer_and_not_a_reindex(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    settings = kind.settings(tmp_path)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add("We moved to Oslo in March", user_id="ana")
+    url = f"{kind.scheme}://127.0.0.1:{free_port()}/memoryd"
+    down = kind.settings(tmp_path, **{kind.server: url, "timeout": 2})
+    report = await check_store(down, embedder=embedder)
+    [problem] = report.problems  # the records and keywords, in the SQLite file, are fine
+    assert problem.role == "vectors" and "reindex" not in problem.fix
+    assert problem.fix.startswith(f"start the {kind.name} server at ") and f"storage.{kind.name}." in problem.fix
+
+
 async def test_another_model_and_a_wiped_collection_are_refused(kind: Kind, tmp_path: Path) -> None:
     settings = kind.settings(tmp_path)
     async with opened(settings) as storage:
