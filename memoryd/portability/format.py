@@ -425,6 +425,8 @@ def _memory(r: _Reader) -> MemoryLine:
     )
     if record.user_id is None and record.agent_id is None and record.run_id is None:
         raise r.fail("a memory needs a scope: user_id, agent_id or run_id")
+    if record.valid_to is not None and record.valid_to < record.valid_from:
+        raise r.fail("'valid_to' is before 'valid_from': a memory cannot end before it begins")
     ir = r.index()
     if ir is None:
         return MemoryLine(record)

@@ -76,6 +76,10 @@ BROKEN: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
         "line 2: 'id' must be a non-empty string",
     ),
     "a memory twice": (_duplicate_memory, "line 3: a second memory with id"),
+    "ends before it begins": (
+        lambda t: _edit(t, "memory", lambda d: _dumps({**d, "valid_to": "2001-01-01T00:00:00+00:00"})),
+        "line 2: 'valid_to' is before 'valid_from'",
+    ),
 }
 
 
