@@ -263,10 +263,10 @@ class BodyLimitMiddleware:
                 return
             if self.budget is not None and size > hold.size:  # a chunked body: a step at a time
                 more = max(size - hold.size, min(_CHUNKED_STEP, limit - hold.size))
-                if not await self.budget.take(more):
+                hold.size = await self.budget.grow(hold.size, more)
+                if not hold.size:
                     await _busy(path)(scope, receive, send)
                     return
-                hold.size += more
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

@@ -5,10 +5,11 @@ bounds one body, not how many arrive together: forty chat calls of 32 MiB each, 
 and encoded again for the upstream, took a server to 7 GB. So the body limit middleware takes
 each body's size from this budget before it reads it (its ``Content-Length``, or chunk by chunk
 as a chunked body streams) and gives it back when the app has answered (a streamed answer at its
-end). A body that does not fit waits for room, at most ``limits.body_wait_s`` (default
-:data:`WAIT_S`), then is refused with
-503 ``server_busy`` and ``Retry-After``. One body is always let through when nothing else is
-held, so a single request within its own limit never waits for ever.
+end). A body that does not fit waits for room, holding none (a chunked body that must wait for
+more gives back what it held: two never hold the room each waits for), at most
+``limits.body_wait_s`` (default :data:`WAIT_S`), then is refused with 503 ``server_busy`` and
+``Retry-After``. One body is always let through when nothing else is held, so a single request
+within its own limit never waits for ever.
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ class BodyBudget:
                 return False
         self.used += size
         return True
+
+    async def grow(self, held: int, more: int) -> int:
+        """Hold ``more`` bytes beside the ``held`` a body streaming in holds already; returns what
+        it holds then: ``held + more``, or 0 if no room came within ``wait_s`` (then it holds
+        nothing). A body that must wait gives back what it held while it waits, so that two bodies
+        streaming in never hold the room each waits for (and so one fits alone, as with take)."""
+        if more <= 0:
+            return held
+        if self.used + more <= self.limit:
+            self.used += more
+            return held + more
+        await self.give(held)
+        return held + more if await self.take(held + more) else 0
 
     async def give(self, size: int) -> None:
         """Give back ``size`` bytes held."""

@@ -69,3 +69,35 @@ def test_one_body_within_its_own_limit_always_fits_alone(gateway: GatewayFactory
         answers: dict[str, httpx.Response] = {}
         _post(gw, _chat(3 * MIB), answers, "alone")  # over the budget, under gateway.max_body_bytes
     assert answers["alone"].status_code == 200
+
+
+def test_two_chunked_bodies_that_each_fit_alone_are_both_answered(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    # each takes the budget a step at a time as it streams: holding 2 MiB each, both waited for
+    # the room the other held, and both got 503 once body_wait_s ran out
+    limits = {"max_body_bytes_in_flight": 4 * MIB, "body_wait_s": 3.0}
+
+    def chunked(user: str) -> Iterator[bytes]:
+        yield b'{"model": "m", "user": "' + user.encode() + b'", "messages": [{"role": "user", "content": "hi"}],'
+        yield b' "pad": "'
+        for _ in range(6):
+            time.sleep(0.05)  # both bodies are in flight at once
+            yield b"a" * (MIB // 2)
+        yield b'"}'
+
+    answers: dict[str, httpx.Response] = {}
+
+    def send(user: str) -> None:
+        with gw.http() as http:
+            answers[user] = http.post(
+                "/v1/chat/completions", content=chunked(user), headers={"content-type": "application/json"}
+            )
+
+    with gateway([[target(fake_llm, "m")]], limits=limits) as gw:
+        senders = [threading.Thread(target=send, args=(user,)) for user in ("ana", "bo")]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+    assert {user: r.status_code for user, r in answers.items()} == {"ana": 200, "bo": 200}
