@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store, leftovers
 from memoryd.portability.import_ import check_file
+from memoryd.portability.import_lock import ImportLock
 
 __all__ = ["export", "import_"]
 
@@ -106,7 +108,8 @@ def import_(
 
     The whole file is checked first (format, completeness, no memory id or graph owner already
     in the store): nothing is written unless all is well. An import into a new store that fails
-    leaves nothing behind, in other engines either.
+    leaves nothing behind, in other engines either (only what it made: a folder that was there
+    is kept). While one runs, another import into the same store, or a --restart, is refused.
     Memories are embedded again when this store's embedder differs from the file's."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
@@ -116,19 +119,14 @@ def import_(
         with progress_bar(state.output) as progress:
             return await import_store(mem, path, batch_size=batch_size, progress=progress)
 
+    lock = ImportLock(store)  # held to the end: another import, or a --restart, is refused meanwhile
     with errors_to_exit(state.output):
-        if restart:
-            asyncio.run(leftovers.restart(settings))
-        made_here = not store.exists()  # a failed import into a new store must leave nothing behind
-        if made_here:  # a bad file is refused before anything is made, here or in another engine
-            asyncio.run(check_file(path))
-    folders = leftovers.new_folders(store) if made_here else []
+        lock.acquire()
     try:
-        summary = run_with_memory(state, work, create=True)
-    except BaseException:
-        if made_here:
-            _remove(state, settings, folders, path)
-        raise
+        summary = _import(state, settings, lock, path, restart, work)
+    finally:  # a store left unfinished keeps the lock file: what --restart reads
+        lock.keep = leftovers.unfinished_import(store) is not None
+        lock.release()
     how = f"re-embedded {summary.reembedded}" if summary.reembedded else "vectors reused"
     state.output.emit(
         summary.to_dict(),
@@ -137,11 +135,33 @@ def import_(
     )
 
 
-def _remove(state: CliState, settings: Settings, folders: list[Path], source: Path) -> None:
+def _import(
+    state: CliState, settings: Settings, lock: ImportLock, path: Path, restart: bool,
+    work: Callable[[AsyncMemory], Awaitable[ImportSummary]],
+) -> ImportSummary:  # fmt: skip
+    """The import, under ``lock``: a failure after it made a new store removes what it made."""
+    made: leftovers.Made | None = None
+    with errors_to_exit(state.output):
+        if restart:
+            asyncio.run(leftovers.restart(settings, lock.made()))
+        if not settings.storage.path.exists():  # a failed import into a new store leaves nothing behind
+            asyncio.run(check_file(path))  # a bad file is refused before anything is made
+            made = leftovers.claim(settings)
+            if made is not None:
+                lock.record(list(made.local))
+    try:
+        return run_with_memory(state, work, create=True)
+    except BaseException:
+        if made is not None:
+            _remove(state, settings, made, path)
+        raise
+
+
+def _remove(state: CliState, settings: Settings, made: leftovers.Made, source: Path) -> None:
     """After a failed import into a new store: remove what it made (:mod:`memoryd.portability.leftovers`);
     an engine that cannot be asked keeps the store, and says how to finish."""
     try:
-        asyncio.run(leftovers.remove_store(settings, folders, source=str(source)))
+        asyncio.run(leftovers.remove_store(settings, made, source=str(source)))
     except MemorydError as exc:
         state.output.note(
             f"[yellow]the store at {escape(str(settings.storage.path))} is kept[/yellow]: what it made in "

@@ -207,17 +207,24 @@ class OutsideIndex:
         self.model, self.dim = model, dim
         self._opened()
 
-    async def release(self, store: str) -> bool:
+    async def release(self, store: str, *, made: Collection[Path] = ()) -> bool:
         """Drop the index if it records ``store`` (made or claimed by an import into that new store
         that was refused or interrupted: ``memoryd import`` cleans up after itself, ``--restart``
-        after a killed one), then close it; local mode's folder (file) goes too when nothing else
-        is in it. An index of another store, or of none, is left as it is. Whether it was dropped."""
+        after a killed one), then close it. Local mode's folder (file) goes too when it is among
+        ``made`` (the import made it: it was not there before) and holds no collection any more;
+        one that was there before is never removed, nor anything in it but the collection. An
+        index of another store, or of none, is left as it is. Whether it was dropped."""
+        local = None if self.remote else Path(self.where).absolute()  # local mode's folder (file)
+        if local is not None and not local.exists():  # nothing was made there: asking would make it
+            await self.close()
+            return False
+        ours = local is not None and local in {Path(p).absolute() for p in made}
         try:
             meta = await self._meta()
             mine = bool(meta) and (meta or {}).get("store") == store
             if mine:
                 await self.drop()
-            empty = mine and not self.remote and await self._local_empty()
+            empty = ours and await self._local_empty()
         finally:
             await self.close()
         if empty:
@@ -232,7 +239,7 @@ class OutsideIndex:
         return False
 
     def _remove_local(self) -> None:
-        """Local mode: remove its folder (file), found empty, once closed."""
+        """Local mode: remove its folder (file), made by the import and found empty, once closed."""
 
     async def rebuilt(self) -> None:
         await self._write_meta(self.model, self.dim, rebuilding=False)

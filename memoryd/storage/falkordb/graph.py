@@ -37,9 +37,10 @@ store (records, vectors, keywords, tiers) in SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import astuple
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from memoryd.errors import InvalidInputError, StorageError
@@ -126,8 +127,9 @@ class FalkorDBGraphStore:
         if made != self.client.name:
             await self.records.set_meta(MADE_KEY, self.client.name)
 
-    async def release(self, store: str) -> bool:
-        """Delete the graph if it records ``store``, then close (see :meth:`GraphClient.release`)."""
+    async def release(self, store: str, *, made: Collection[Path] = ()) -> bool:
+        """Delete the graph if it records ``store``, then close (see :meth:`GraphClient.release`);
+        a server's graph: ``made`` (local-mode folders an import made) names nothing of it."""
         try:
             return await self.client.release(store)
         finally:
