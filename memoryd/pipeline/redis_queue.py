@@ -6,7 +6,7 @@ consumer group with ``XREADGROUP``, reclaim what dead workers left pending with
 acknowledges the entry (:mod:`memoryd.pipeline.scripts`). Failed events wait in
 a sorted set until their retry time; hopeless ones go to ``chat_log:dlq``.
 
-This is the only module that imports the ``redis`` client. Its errors are
+This module (with :mod:`.redis_erase`, its erasure) imports the ``redis`` client. Its errors are
 translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
 (the URL's password never appears in a message).
 """
@@ -42,6 +42,7 @@ from memoryd.pipeline.base import (
 )
 from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
 from memoryd.pipeline.keys import Keys
+from memoryd.pipeline.redis_erase import Eraser
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
 
@@ -153,8 +154,7 @@ class RedisQueue:
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
         self._replay = self.client.register_script(scripts.REPLAY)
-        self._erase = self.client.register_script(scripts.ERASE)
-        self._drop_statuses = self.client.register_script(scripts.DROP_STATUSES)
+        self._eraser = Eraser(self.client, self.keys, self.errors)
         self._oom_flags: bool | None = None  # whether the server runs flagged scripts (Redis >= 7)
         self._begin = self._worker_script(scripts.BEGIN)
         self._finish = self._worker_script(scripts.FINISH)
@@ -244,34 +244,9 @@ class RedisQueue:
         return _record(data)
 
     async def forget_user(self, tenant: str, user_id: str | None) -> int:
-        """Mark the deletion and erase the user's (``None``: the tenant's) events at once
-        (:data:`scripts.ERASE`), then the status records of their finished events (a SCAN of the
-        tenant's status records: an erasure is rare, and the normal path keeps no index for it)."""
-        k = self.keys
-        mark = k.forgotten(tenant, user_id)
-        old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark
-        args: list[Any] = [tenant, user_id or "", DEFAULT_TENANT, scripts.FORGOTTEN_KEEP_MS, k.status_prefix]
-        with self.errors("erase a user's events"):
-            reply = await self._erase(keys=[mark, k.stream, k.dlq, k.retry, old], args=args)
-            await self._drop_finished(tenant, user_id)
-        return int(reply[0])
-
-    async def _drop_finished(self, tenant: str, user_id: str | None) -> None:
-        """Delete the status records (results included) of ``user_id``'s events of ``tenant`` (``None``:
-        of every event of the tenant): a SCAN of the tenant's records, checked and deleted by
-        :data:`scripts.DROP_STATUSES` a chunk at a time."""
-        prefix = self.keys.status_prefix
-        own = tenant != DEFAULT_TENANT  # a tenant's ids start "<tenant>/"; the default one's hold no "/"
-        match = _glob(prefix) + (f"{tenant}/*" if own else "*")
-        chunk: list[str] = []
-        async for key in self.client.scan_iter(match=match, count=1000):
-            if own or "/" not in key[len(prefix) :]:
-                chunk.append(key)
-            if len(chunk) >= 500:
-                await self._drop_statuses(keys=chunk, args=[user_id or ""])
-                chunk = []
-        if chunk:
-            await self._drop_statuses(keys=chunk, args=[user_id or ""])
+        """Mark the deletion, then erase the user's (``None``: the tenant's) events in steps of
+        bounded work, so that Redis keeps answering everyone else (:mod:`.redis_erase`)."""
+        return await self._eraser.erase(tenant, user_id)
 
     async def time_ms(self) -> int:
         with self.errors("read the server's clock"):
@@ -681,11 +656,6 @@ def _event_of(o: Outcome) -> PipelineEvent | None:
         return PipelineEvent.from_fields(o.delivery.fields)
     except Exception:  # noqa: BLE001 - unreadable: dead-lettered as it is, whatever it holds
         return None
-
-
-def _glob(text: str) -> str:
-    """``text`` matched literally by a SCAN pattern."""
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _raw_replay(letter: DeadLetter) -> tuple[dict[str, str], str | None]:

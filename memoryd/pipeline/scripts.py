@@ -15,8 +15,9 @@ not stay forever.
 from __future__ import annotations
 
 __all__ = [
-    "BEGIN", "DROP_STATUSES", "ENQUEUE", "ERASE", "FINISH", "FORGOTTEN_KEEP_MS", "HEARTBEAT", "HOLD",
-    "KEEPALIVE", "LEAVE", "LET_GO", "MOVE_RETRIES", "REPLAY", "UNFINISHED_KEEP_MS", "allowing_oom",
+    "BEGIN", "DROP_STATUSES", "ENQUEUE", "ERASE_RETRIES", "ERASE_STREAM", "FINISH", "FORGOTTEN_KEEP_MS",
+    "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MARK", "MOVE_RETRIES", "REPLAY",
+    "UNFINISHED_KEEP_MS", "allowing_oom",
 ]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
@@ -120,7 +121,7 @@ return out
 
 # Record how each delivery of a batch ended and acknowledge it, each one atomically.
 # KEYS: stream, stats, retry, dlq, then status_i, lock_i, user mark_i, reset mark_i of each outcome
-# (the deletion marks of the event's user and tenant, see ERASE).
+# (the deletion marks of the event's user and tenant, see MARK).
 # ARGV: group, consumer, now, ttl_ms, delete_acked ('1'/'0'), holder (the locks' value, as in BEGIN),
 # then one JSON object per outcome,
 # every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), at (when
@@ -133,7 +134,7 @@ return out
 # it (this one stalled past its lease, then committed), its dead letter is withdrawn: the event is
 # done, and a replay of the letter would replace its result with an empty one.
 # An event whose user was deleted (or whose tenant was reset) at or after its enqueueing (a worker
-# was running it as ERASE ran) leaves nothing: its entry is deleted, its status record too, and it
+# was running it as the erasure ran) leaves nothing: its entry is deleted, its status record too, and it
 # is neither retried nor dead-lettered.
 FINISH = """
 local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
@@ -331,23 +332,24 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
 
-# Erase a user (or, a reset, every user of a tenant) from the queue, at once: mark the deletion with
-# Redis's clock, rounded up (events enqueued up to then are skipped, and FINISH records nothing of
-# one a worker was running), then delete every entry of theirs from the stream (queued, and pending
-# at a worker: it acknowledges the deleted entry), the dead-letter stream and the retry set, and the
-# status records those entries name (finished events are found by :data:`DROP_STATUSES`). Whose an
-# entry is: its payload's tenant (none: the default one) and user_id; for a reset, an entry whose
-# payload cannot be read goes by its event id's tenant prefix. The streams are read in chunks of
-# 500; both hold only what is on its way (processed entries are deleted, see FINISH) or dead.
-# KEYS: the mark, stream, dlq, retry, the mark's old name (an older memoryd's: deleted).
-# ARGV: tenant, user_id ('' for a reset), the default tenant's name, how long the mark is kept (ms),
-# what status record names start with. Returns {mark (ms), entries deleted from the stream, from
-# the dlq, from the retry set}.
-ERASE = _CLOCK + """
+# Erasing a user (or, a reset, every user of a tenant) from the queue, in steps of bounded work, so that
+# Redis answers every other client between them. First MARK: the deletion's time on Redis's clock,
+# rounded up (workers skip events enqueued up to then, and FINISH records nothing of one a worker was
+# running). Then ERASE_RETRIES, ERASE_STREAM over the dead-letter stream, ERASE_STREAM over the stream
+# (in that order: a retry or a dead letter put back on the stream during its sweep is met again there)
+# delete each entry of theirs enqueued at or before the mark, and the status record it names (finished
+# events' are found by :data:`DROP_STATUSES`). An entry enqueued after the mark is a new event: kept.
+# Whose an entry is: its payload's tenant (none: the default one) and user_id; for a reset, an entry
+# whose payload cannot be read goes by its event id's tenant prefix. When it was enqueued: its
+# ``enqueued_ms``; without one (an older or external producer's), its stream id's time (a dead letter's
+# ``dlq_stream_id``); a retry without one is taken as enqueued before the mark.
+# Each step ARGV: tenant, user_id ('' for a reset), the default tenant's name, the mark (ms), what status
+# record names start with, the cursor, at most how many entries to look at, at most how many bytes of
+# them to read; ERASE_STREAM adds the last id to sweep (the key's last one when the sweep began).
+# Each step returns {the next cursor ('' when the sweep is over), how many entries it deleted}.
+_WHOSE = """
 local tenant, user, default, all = ARGV[1], ARGV[2], ARGV[3], ARGV[2] == ''
-local at = string.format('%.0f', now_ms(true))
-redis.call('SET', KEYS[1], at, 'PX', ARGV[4])
-if KEYS[5] ~= KEYS[1] then redis.call('DEL', KEYS[5]) end
+local mark, prefix, most, budget = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
 local function field(flat, name)
   for i = 1, #flat - 1, 2 do
     if flat[i] == name then return flat[i + 1] end
@@ -367,47 +369,86 @@ local function theirs(flat)
   if type(of) ~= 'string' then of = default end
   return of == tenant and (all or p.user_id == user)
 end
-local ids = {}
-local function sweep(key)
-  local n, start = 0, '-'
-  while true do
-    local chunk = redis.call('XRANGE', key, start, '+', 'COUNT', 500)
-    if #chunk == 0 then return n end
-    for _, entry in ipairs(chunk) do
-      if theirs(entry[2]) then
-        redis.call('XDEL', key, entry[1])
-        ids[#ids + 1] = field(entry[2], 'event_id')
-        n = n + 1
-      end
-    end
-    start = '(' .. chunk[#chunk][1]
+local function old(flat, id)
+  local at = tonumber(field(flat, 'enqueued_ms') or '')
+  if at == nil then
+    local from = field(flat, 'dlq_stream_id') or id or ''
+    at = tonumber(string.match(from, '^(%d+)%-') or '')
   end
+  return at == nil or at <= mark
 end
-local queued, dead, retries = sweep(KEYS[2]), sweep(KEYS[3]), 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-  local ok, flat = pcall(cjson.decode, member)
-  if ok and type(flat) == 'table' and theirs(flat) then
-    redis.call('ZREM', KEYS[4], member)
-    ids[#ids + 1] = field(flat, 'event_id')
-    retries = retries + 1
-  end
-end
-for _, id in ipairs(ids) do  -- unless the record is another add's (one that reused the id)
-  local status = ARGV[5] .. id
+local function drop_status(flat)  -- unless the record is another add's (one that reused the id)
+  local id = field(flat, 'event_id')
+  if id == nil then return end
+  local status = prefix .. id
   local owner = redis.call('HGET', status, 'owner')
-  if all or owner == user or owner == false then
-    redis.call('DEL', status)
-  end
+  if all or owner == user or owner == false then redis.call('DEL', status) end
 end
-return {at, queued, dead, retries}
 """
 
-# Delete the status records given that are the user's (ARGV[1]; '' for a reset: every one given).
-# KEYS: status records of one tenant, found by a SCAN after ERASE. Returns how many went.
+# KEYS: the mark, the mark's old name (an older memoryd's: deleted). ARGV: how long it is kept (ms).
+# Returns the mark (ms).
+MARK = _CLOCK + """
+local at = string.format('%.0f', now_ms(true))
+redis.call('SET', KEYS[1], at, 'PX', ARGV[1])
+if KEYS[2] ~= KEYS[1] then redis.call('DEL', KEYS[2]) end
+return at
+"""
+
+# KEYS: the stream (or the dlq). The cursor: the last id looked at ('-' to begin).
+ERASE_STREAM = _WHOSE + """
+local cursor, last, seen, bytes, n = ARGV[6], ARGV[9], 0, 0, 0
+while seen < most and bytes < budget do
+  local start = '-'
+  if cursor ~= '-' then start = '(' .. cursor end
+  local chunk = redis.call('XRANGE', KEYS[1], start, last, 'COUNT', math.min(100, most - seen))
+  if #chunk == 0 then return {'', n} end
+  for _, entry in ipairs(chunk) do
+    local flat = entry[2]
+    seen, bytes = seen + 1, bytes + #(field(flat, 'payload') or '')
+    if theirs(flat) and old(flat, entry[1]) then
+      redis.call('XDEL', KEYS[1], entry[1])
+      drop_status(flat)
+      n = n + 1
+    end
+  end
+  cursor = chunk[#chunk][1]
+  if cursor == last then return {'', n} end
+end
+return {cursor, n}
+"""
+
+# KEYS: the retry set. The cursor: ZSCAN's ('0' to begin).
+ERASE_RETRIES = _WHOSE + """
+local cursor, seen, bytes, n = ARGV[6], 0, 0, 0
+repeat
+  local reply = redis.call('ZSCAN', KEYS[1], cursor, 'COUNT', 100)
+  cursor = reply[1]
+  for i = 1, #reply[2], 2 do
+    local member = reply[2][i]
+    seen, bytes = seen + 1, bytes + #member
+    local ok, flat = pcall(cjson.decode, member)
+    if ok and type(flat) == 'table' and theirs(flat) and old(flat, nil) then
+      redis.call('ZREM', KEYS[1], member)
+      drop_status(flat)
+      n = n + 1
+    end
+  end
+until cursor == '0' or seen >= most or bytes >= budget
+if cursor == '0' then cursor = '' end
+return {cursor, n}
+"""
+
+# Delete the status records given that are the user's (ARGV[1]; '' for a reset: every one given) and
+# whose event was enqueued at or before the mark (ARGV[2], ms; by the time of the stream id the record
+# names, none: taken as before): an event enqueued after the deletion began is new, its record stays.
+# KEYS: status records of one tenant, found by a SCAN after the erasure's sweeps. Returns how many went.
 DROP_STATUSES = """
-local n = 0
+local n, mark = 0, tonumber(ARGV[2])
 for i = 1, #KEYS do
-  if ARGV[1] == '' or redis.call('HGET', KEYS[i], 'owner') == ARGV[1] then
+  local known = redis.call('HMGET', KEYS[i], 'owner', 'stream_id')
+  local at = tonumber(string.match(known[2] or '', '^(%d+)%-') or '')
+  if (ARGV[1] == '' or known[1] == ARGV[1]) and (at == nil or at <= mark) then
     n = n + redis.call('DEL', KEYS[i])
   end
 end
