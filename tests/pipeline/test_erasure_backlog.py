@@ -2,7 +2,9 @@
 dead letters), ``forget_user`` finishes although one Redis call may take at most half a second,
 Redis answers another client's ``PING`` within 100 ms all along (no script runs long: none is in
 the slow log), the user's entries, dead letters, retries and status records are gone, everyone
-else's are all there, and an event of the same user enqueued after the deletion began stays."""
+else's are all there, and an event of the same user enqueued after the deletion began stays.
+A step that times out (Redis paused for a second) is run again and the erasure finishes; one that
+keeps timing out fails it, and running it again once Redis answers finishes it."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import redis
 
 from memoryd.config import DEFAULT_TENANT
+from memoryd.errors import StorageError
 from memoryd.pipeline import AddPayload, PipelineEvent, build_queue
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.pipeline.conftest import pipeline_settings
@@ -34,25 +38,25 @@ def entry(i: int, at: int) -> dict[str, str]:
     }  # fmt: skip
 
 
-def fill(url: str, ns: str) -> int:
+def fill(url: str, ns: str, queued: int = BACKLOG, dead: int = DEAD) -> int:
     """The backlog, written fast (XADDs in a pipeline, not the producer); how many status records."""
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
         seconds, micros = client.time()
         at = int(seconds) * 1000 + int(micros) // 1000 - 60_000
         statuses = 0
-        for start in range(0, BACKLOG + DEAD, 10_000):
+        for start in range(0, queued + dead, 10_000):
             with client.pipeline(transaction=False) as pipe:
-                for i in range(start, min(start + 10_000, BACKLOG + DEAD)):
+                for i in range(start, min(start + 10_000, queued + dead)):
                     fields = entry(i, at)
-                    if i >= BACKLOG:
+                    if i >= queued:
                         fields.update(dlq_error="{}", dlq_attempts="5", dlq_stream_id=f"{at}-{i}")
-                    pipe.xadd(f"{ns}:dlq" if i >= BACKLOG else ns, fields)  # type: ignore[arg-type]
+                    pipe.xadd(f"{ns}:dlq" if i >= queued else ns, fields)  # type: ignore[arg-type]
                     if i % 100 in (7, 8):  # some events with a status record, each of user7's among them
                         pipe.hset(f"{ns}:event:e-{i}", mapping={"status": "queued", "owner": f"user{i % USERS}"})
                         statuses += 1
                 for i in (7, 8):
-                    flat = [x for pair in entry(BACKLOG + DEAD + i, at).items() for x in pair]
+                    flat = [x for pair in entry(queued + dead + i, at).items() for x in pair]
                     pipe.zadd(f"{ns}:retry", {json.dumps(flat): at})
                 pipe.execute()
         return statuses
@@ -149,5 +153,45 @@ async def test_erasing_a_user_from_a_big_backlog_keeps_redis_answering(
         assert owners["user7"] == 0 and sum(owners.values()) == statuses - (BACKLOG + DEAD) // USERS
     finally:
         pinger.done.set()
+        await queue.close()
+        sync.close()
+
+
+async def test_a_step_that_times_out_runs_again_and_only_a_redis_that_keeps_silent_fails_the_erasure(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str
+) -> None:
+    settings = pipeline_settings(tmp_path / "memoryd.db", redis_server.url, prefix, timeout_s=0.25)
+    ns = settings.pipeline.ns
+    fill(redis_server.url, ns, 20_000, 0)
+    sync = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    queue = build_queue(settings.pipeline)
+    mark_key = queue.keys.forgotten(DEFAULT_TENANT, "user7")
+
+    async def pause_after_the_mark(ms: int) -> None:
+        while not await queue.client.exists(mark_key):  # type: ignore[attr-defined]
+            await asyncio.sleep(0.0005)
+        sync.client_pause(ms, all=False)  # writes (so scripts) wait; a step already sent times out
+
+    try:
+        settle(sync)
+        pause = asyncio.create_task(pause_after_the_mark(1200))
+        began = time.perf_counter()
+        await queue.forget_user(DEFAULT_TENANT, "user7")  # each try waits 0.25 s twice: 4 tries in all
+        await pause
+        assert time.perf_counter() - began > 1.0  # it did wait out the pause
+        assert users(sync, ns)["user7"] == 0 and users(sync, ns)["user8"] == 20
+
+        sync.delete(mark_key)
+        fill(redis_server.url, ns, 20_000, 0)
+        pause = asyncio.create_task(pause_after_the_mark(10_000))
+        with pytest.raises(StorageError, match="unreachable .*TimeoutError"):
+            await queue.forget_user(DEFAULT_TENANT, "user7")
+        await pause
+        sync.client_unpause()
+        assert users(sync, ns)["user7"] > 0  # not all of it was done
+        await queue.forget_user(DEFAULT_TENANT, "user7")  # once Redis answers, it finishes
+        assert users(sync, ns)["user7"] == 0 and users(sync, ns)["user8"] == 40
+    finally:
+        sync.client_unpause()
         await queue.close()
         sync.close()
