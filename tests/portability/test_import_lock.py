@@ -95,15 +95,30 @@ def test_an_interrupted_or_killed_import_keeps_a_local_mode_folder_that_was_ther
     assert not Path(f"{db}{SUFFIX}").exists()
 
 
-@pytest.mark.timeout(600)
-def test_a_second_import_into_the_same_new_store_is_refused_at_once_and_the_first_finishes(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
-) -> None:
+def _big_export(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> tuple[Path, Path, Path, dict[str, str]]:
+    """An export, the same grown to CLONES more memories, the new store's path and its settings."""
     _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
     big = tmp_path / "big.jsonl"
     _big(whole, big, CLONES)
     db = tmp_path / "tgt" / "a.db"
-    env = {"MEMORYD_STORAGE__PATH": str(db)}
+    return whole, big, db, {"MEMORYD_STORAGE__PATH": str(db)}
+
+
+def _checks_whole(cli: Callable[..., Result], env: dict[str, str], db: Path, whole: Path) -> None:
+    """The store holds the big export whole, checks clean, and the import's lock file is gone."""
+    checked = cli(env, "check")
+    assert checked.exit_code == 0, _said(checked)
+    assert _memories(db) == CLONES + _memory_lines(whole)
+    assert not Path(f"{db}{SUFFIX}").exists()  # the lock file goes with the import
+
+
+@pytest.mark.timeout(600)
+def test_a_second_import_into_the_same_new_store_is_refused_at_once_and_the_first_finishes(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    whole, big, db, env = _big_export(tmp_path, fake_llm, embedder)
     first = _start(big, env)
     _wait_until(first, db.exists)
     started = time.monotonic()
@@ -114,21 +129,14 @@ def test_a_second_import_into_the_same_new_store_is_refused_at_once_and_the_firs
 
     code, out, err = _finish(first)
     assert code == 0 and f"imported {CLONES + _memory_lines(whole)} memories" in " ".join(out.split()), err
-    checked = run(env, "check")
-    assert checked.exit_code == 0, _said(checked)
-    assert _memories(db) == CLONES + _memory_lines(whole)
-    assert not Path(f"{db}{SUFFIX}").exists()
+    _checks_whole(run, env, db, whole)
 
 
 @pytest.mark.timeout(600)
 def test_restart_is_refused_while_the_import_still_runs_and_the_import_finishes(
     tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
 ) -> None:
-    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
-    big = tmp_path / "big.jsonl"
-    _big(whole, big, CLONES)
-    db = tmp_path / "tgt" / "a.db"
-    env = {"MEMORYD_STORAGE__PATH": str(db)}
+    whole, big, db, env = _big_export(tmp_path, fake_llm, embedder)
     child = _start(big, env)
     _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)  # what --restart removes
     refused = run(env, "import", "--restart", str(whole))
@@ -137,7 +145,4 @@ def test_restart_is_refused_while_the_import_still_runs_and_the_import_finishes(
 
     code, _, err = _finish(child)
     assert code == 0, err
-    checked = run(env, "check")
-    assert checked.exit_code == 0, _said(checked)
-    assert _memories(db) == CLONES + _memory_lines(whole)
-    assert not Path(f"{db}{SUFFIX}").exists()  # the lock file goes with the import
+    _checks_whole(run, env, db, whole)
