@@ -75,6 +75,23 @@ def test_preferences_carry_polarity() -> None:
         "他说我是坏人",
         "The weather is nice today.",
         "",
+        # a full-width question mark ends a question as "?" does
+        "我住在北京？",
+        "I live in Paris？",
+        # in Chinese a "，" cuts a clause, not what hedges it: reported speech, hypotheticals, dreams
+        "妈妈说，我住在北京。",
+        "他告诉我，我在谷歌工作",
+        "如果明年搬家，我住在上海",
+        "要是有一天，我住在海边",
+        "我梦到，我住在火星",
+        # quoted words, however many sentences they hold, are someone's speech or text to work on
+        'My friend wrote: "I live in Rome. I work at Google."',
+        'She said "I love cats! I hate dogs."',
+        'Write a story where the hero says: "My name is Max. I live in Oslo."',
+        'Translate: "I live in Madrid; I work at Telefonica"',
+        "我朋友说：“我住在北京。我在百度工作。”",
+        '他说「我住在大阪」',
+        'Reply to this: "My name is Bob',
     ],
 )
 def test_questions_hypotheticals_and_negations_are_ignored(message: str) -> None:

@@ -53,7 +53,7 @@ class Statement:
 
 
 # Clause boundaries: a statement is matched inside one clause only.
-_CLAUSES = re.compile(r"[.!;\n。！；…]+|,\s*(?:but|and|so|because)\s+|，|(?<=\?)|？")
+_CLAUSES = re.compile(r"[.!;\n。！；…]+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])")
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
 _HEDGE_WORDS = (
     r"would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
@@ -63,6 +63,14 @@ _HEDGE = re.compile(
     rf"\b(?:{_HEDGE_WORDS}|not|never|don't|doesn't|didn't|no longer)\b"
     r"|如果|假如|要是|也许|可能|想知道|假设|他说|她说|不是|没有"
 )
+# Quoted words are someone's speech, or text to work on ('My friend wrote: "I live in Rome. I work at
+# Google."', 'Translate: "…"'), however many sentences they hold: left out before the clauses are read.
+# An opening quote never closed runs to the end of the message.
+_QUOTED = re.compile(r'"[^"]*(?:"|$)|“[^”]*(?:”|$)|「[^」]*(?:」|$)|『[^』]*(?:』|$)')
+# What hedges the rest of a Chinese sentence, over its "，" (a clause of its own there): "妈妈说，我住在北京",
+# "如果明年搬家，我住在上海", "我梦到，我住在火星".
+_ZH_HEDGE_FAR = re.compile(r"如果|假如|要是|也许|可能|假设|想象|梦|说|告诉|问|比如|例如")
+_SENTENCE_END = re.compile(r"[.!;\n。！；…?？]")
 # Hypotheticals and reported speech reach over "and I …" ("If I get the job and I live in Paris");
 # a negation only over its own statement ("I don't like tea but I love coffee").
 _HEDGE_FAR = re.compile(rf"\b(?:{_HEDGE_WORDS})\b")
@@ -299,18 +307,21 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises)."""
     if role not in (None, "user") or not isinstance(text, str):
         return []
-    text = text[:_MAX_MESSAGE_CHARS]
+    text = _QUOTED.sub(" ", text[:_MAX_MESSAGE_CHARS])
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
     seen: set[str] = set()
     try:
-        for clause in _CLAUSES.split(text):
-            clause = clause.strip()
+        edges = [(m.start(), m.end()) for m in _CLAUSES.finditer(text)]
+        for start, end in zip([0, *(e for _, e in edges)], [*(b for b, _ in edges), len(text)], strict=True):
+            clause = text[start:end].strip()
             if not clause or _QUESTION.search(clause.lower()):
                 continue
             if "我" in clause:
-                zh = _chinese(clause)
+                before = text[:start]  # its sentence's start: what may hedge it over a "，"
+                sentence = before[max((m.end() for m in _SENTENCE_END.finditer(before)), default=0) :]
+                zh = None if _ZH_HEDGE_FAR.search(sentence) else _chinese(clause)
                 found = [] if zh is None else [zh]
             else:
                 found = _english(clause)
