@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import Settings, load_settings
-from memoryd.context.builder import RECENT, Context, build_context, gather
+from memoryd.context.builder import RECENT, Context, build_context, gather, profile_rank
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
@@ -629,13 +629,13 @@ class AsyncMemory:
         return built
 
     async def _newest(self, owner: Scope, where: Filter | None, limit: int) -> list[MemoryRecord]:
-        """The owner's newest ``limit`` current memories matching ``where`` (one indexed scan, no
-        count): the profile, and what the assistant learned about its own behaviour."""
+        """The owner's first ``limit`` current memories matching ``where`` by ``profile_rank`` (name,
+        home, workplace, then newest; one indexed scan): the profile, and the assistant's lessons."""
         if limit <= 0:
             return []
         ids = await self.storage.records.select_ids(owner, where, cap=_PROFILE_CAP)
         found = await self.storage.records.get_many(ids, shared=True)
-        return sorted(found.values(), key=lambda m: (m.updated_at, m.id), reverse=True)[:limit]
+        return sorted(found.values(), key=profile_rank, reverse=True)[:limit]
 
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         """Every known (user_id, agent_id) owner with its current memories, by kind, most first,

@@ -2,15 +2,17 @@
 
 Pure: :func:`build_context` takes the candidates that :meth:`AsyncMemory.context`
 gathered (profile, preferences, relevant memories, recent turns), removes
-duplicates (same id or same content hash, the first source listed wins; and a
-relevant past turn that listed profile or preference items came from, unless it says more),
+duplicates (same id, or the same text said by the same speaker, the first source listed
+wins; and a relevant past turn that listed profile or preference items came from, unless it
+says more; recent turns are a transcript: one is never dropped for repeating another's text),
 chooses what fits the token budget and renders the text. Each line starts with
 a short id tag (``[1a2b3c4d]``) that maps to an item's full id, so the caller
 can cite or correct a memory.
 
-What is kept when the budget is short, in order: profile items (newest first),
-preferences (best score first), then relevant memories (best score first) and
-recent turns (newest first; turns of one add by the order given) taken alternately.
+What is kept when the budget is short, in order: profile items (:func:`profile_rank`: name,
+home and workplace first, then the best score, then the newest), then preferences and
+relevant memories ranked together (best score first) and recent turns (newest first; turns
+of one add by the order given) taken alternately.
 An item that does not fit whole is cut to the room left when at least :data:`MIN_ITEM_TOKENS` tokens remain.
 The rendered order is sensible for a prompt: sections in the order of
 :data:`SECTIONS`, relevant memories best first, the conversation oldest first.
@@ -26,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
+from memoryd.ingest.rules import SINGLE_VALUED
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
 from memoryd.text import tokenize
 
@@ -41,6 +44,7 @@ __all__ = [
     "ContextItem",
     "build_context",
     "gather",
+    "profile_rank",
 ]
 
 PROFILE = "Profile"
@@ -122,6 +126,20 @@ def _line_text(memory: MemoryRecord, section: str) -> str:
     return text
 
 
+def profile_rank(memory: MemoryRecord, score: float = 0.0) -> tuple[int, float, datetime, str]:
+    """Sort key of the profile, best first (``reverse=True``): the attributes a person has one of
+    (:data:`SINGLE_VALUED`: name, home, workplace, in that order) before the others, then
+    relevance to the query (``score``), then the newest."""
+    attribute = memory.metadata.get("attribute") if memory.kind is MemoryKind.PROFILE else None
+    single = len(SINGLE_VALUED) - SINGLE_VALUED.index(attribute) if attribute in SINGLE_VALUED else 0
+    return (single, score, memory.updated_at, memory.id)
+
+
+def _speaker(memory: MemoryRecord) -> str | None:
+    """Who a line says said it: a turn's actor or role (as :func:`_line_text` renders it)."""
+    return (memory.actor or memory.role) if memory.kind is MemoryKind.EPISODE else None
+
+
 def _header(section: str) -> str:
     return f"## {section}"
 
@@ -141,11 +159,13 @@ def gather(
     the session's ``recent`` turns (newest first), the ``profile``, what the ``assistant``
     learned about answering, the best ``preferences``, then search ``hits`` — profile and
     preference hits to their sections, up to ``max_episodes`` past turns and ``max_facts``
-    other memories as relevant ones. A hit already listed (same id or text) or that a listed
-    profile or preference item came from takes no relevant slot, and neither does a memory
-    whose text is one of ``exclude`` (whitespace-normalised: what the prompt already holds)."""
+    other memories as relevant ones. A profile item the hits list takes its hit's score. A hit
+    already listed (same id, or same text and speaker) or that a listed profile or preference
+    item came from takes no relevant slot, and neither does a memory whose text is one of
+    ``exclude`` (whitespace-normalised: what the prompt already holds)."""
     cands = [Candidate(m, RECENT) for m in recent]
-    cands += [Candidate(m, PROFILE) for m in profile]
+    relevance = {h.memory.id: h.score for h in hits}
+    cands += [Candidate(m, PROFILE, relevance.get(m.id, 0.0)) for m in profile]
     cands += [Candidate(m, PREFERENCES, 1.0) for m in assistant]  # how to answer: always relevant
     cands += [Candidate(h.memory, PREFERENCES, h.score) for h in preferences]
     section = {MemoryKind.PROFILE: PROFILE, MemoryKind.PREFERENCE: PREFERENCES}
@@ -169,14 +189,15 @@ def _priority(cands: list[Candidate], turn: Callable[[Candidate], TurnKey]) -> l
     by: dict[str, list[Candidate]] = {s: [] for s in SECTIONS}
     for c in cands:
         by[c.section].append(c)
-    profile = sorted(by[PROFILE], key=lambda c: c.memory.updated_at, reverse=True)
-    prefs = sorted(by[PREFERENCES], key=lambda c: c.score, reverse=True)
-    relevant = sorted(by[RELEVANT], key=lambda c: c.score, reverse=True)
+    profile = sorted(by[PROFILE], key=lambda c: profile_rank(c.memory, c.score), reverse=True)
+    # preferences and relevant memories compete on relevance alone (a stable sort: on a tie,
+    # the preference); recent turns take every other place
+    scored = sorted([*by[PREFERENCES], *by[RELEVANT]], key=lambda c: c.score, reverse=True)
     recent = sorted(by[RECENT], key=turn, reverse=True)
     mixed: list[Candidate] = []
-    for i in range(max(len(relevant), len(recent))):
-        mixed.extend(x[i] for x in (relevant, recent) if i < len(x))
-    return [*profile, *prefs, *mixed]
+    for i in range(max(len(scored), len(recent))):
+        mixed.extend(x[i] for x in (scored, recent) if i < len(x))
+    return [*profile, *mixed]
 
 
 TurnKey = tuple[datetime, datetime, int]
@@ -195,7 +216,7 @@ def _turn_order(candidates: Sequence[Candidate]) -> Callable[[Candidate], TurnKe
 
 def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
     seen_ids: set[str] = set()
-    seen_hashes: set[str] = set()
+    seen_said: set[tuple[str | None, str]] = set()  # (speaker, text hash)
     # A past turn that listed profile or preference items were distilled from says the same
     # thing, unless it says more ("My name is Ana. I am allergic to peanuts.": the name only).
     distilled: dict[str, set[str]] = {}
@@ -208,10 +229,12 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
         if c.section not in SECTIONS:
             raise ValueError(f"unknown context section {c.section!r}")
         m = c.memory
-        if m.id in seen_ids or m.hash in seen_hashes:
+        said_by = (_speaker(m), m.hash)
+        # a recent turn repeating another's words is still a turn of the transcript
+        if m.id in seen_ids or (said_by in seen_said and c.section != RECENT):
             continue
         seen_ids.add(m.id)
-        seen_hashes.add(m.hash)
+        seen_said.add(said_by)
         said = distilled.get(m.id) if c.section == RELEVANT else None
         if said is None or len(set(tokenize(m.text, pairs=False)) - said) > _SAYS_MORE:
             out.append(c)
@@ -261,7 +284,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
         if section == RECENT:
             entries.sort(key=lambda e: turn(e[0]))
         elif section == PROFILE:
-            entries.sort(key=lambda e: e[0].memory.updated_at, reverse=True)
+            entries.sort(key=lambda e: profile_rank(e[0].memory, e[0].score), reverse=True)
         else:
             entries.sort(key=lambda e: e[0].score, reverse=True)
         lines.append(_header(section))
