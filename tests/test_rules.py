@@ -133,6 +133,12 @@ def test_never_raises_after_a_trigger(prefix: str, rest: str) -> None:
         ("I love cats and my wife loves dogs", ["The user loves cats."]),
         ("I live in Paris and my brother lives in Rome", ["The user lives in Paris."]),
         ("I live in Paris and work at Google", ["The user lives in Paris."]),
+        # when it holds is no part of what: the same home, the same taste
+        ("I live in Paris now", ["The user lives in Paris."]),
+        ("I live in Berlin these days.", ["The user lives in Berlin."]),
+        ("I don't like tea anymore", ["The user dislikes tea."]),
+        ("I love jazz too", ["The user loves jazz."]),
+        ("I like the band Now", ["The user likes the band Now."]),
         ("I like cats and hate dogs", ["The user likes cats."]),
         # each "… and I …" is a statement of its own; negations stay with theirs
         ("I like cats and I hate dogs", ["The user likes cats.", "The user dislikes dogs."]),

@@ -99,6 +99,12 @@ _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
 }  # fmt: skip
 _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
+# When the statement holds, said after its object: no part of it ("I live in Paris now" is the same
+# home as "I live in Paris"; "I don't like tea anymore" dislikes tea).
+_WHEN = re.compile(
+    r"\s+(?:now|again|anymore|any more|these days|nowadays|at the moment|right now|for now|currently|"
+    r"too|as well)$"  # lower case: "the band Now" keeps its name
+)
 _TRAIL = re.compile(r"[\s,.:;!'\"“”‘’)(\]\[]+$")
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -168,7 +174,7 @@ def _clean_object(raw: str) -> str | None:
         pos = text.lower().find(cut)
         if pos > 0:
             text = text[:pos]
-    text = _TRAIL.sub("", text)
+    text = _TRAIL.sub("", _WHEN.sub("", _TRAIL.sub("", text)))
     if not text or len(text) > _MAX_OBJECT_CHARS or len(text.split()) > _MAX_OBJECT_WORDS:
         return None
     if not any(ch.isalnum() for ch in text):
