@@ -69,8 +69,9 @@ class McpSession:
         self.bound = bound_scope(user_id, agent_id, run_id)
         settings = memory.settings
         self.tools = build_tools(
-            settings.limits.max_limit, add=add, search_limit=settings.search.default_limit
-        )
+            settings.limits.max_limit, add=add, search_limit=settings.search.default_limit,
+            fine=settings.llm.configured,
+        )  # fmt: skip
         self.version = version  # until initialize says otherwise
         self.client: dict[str, Any] = {}
         self._running: dict[Any, tuple[asyncio.Task[None], bool]] = {}  # id -> (task, read-only)

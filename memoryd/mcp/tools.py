@@ -103,8 +103,12 @@ class Tool:
 
 
 def bound_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
-    """The scope fields a server is bound to (those given)."""
+    """The scope fields a server is bound to (those given); an empty one is refused (a host's
+    ``--user-id "${USER_ID}"`` with the variable unset), not a server whose every call fails."""
     values = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    for name, value in values.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidInputError(f"the server's {name} must be a non-empty string", field=name)
     return {name: value for name, value in values.items() if value is not None}
 
 
@@ -250,10 +254,13 @@ _FILTERS = {
 _METADATA = {"type": "object", "description": "Free metadata to store with the memory."}
 
 
-def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int = 10) -> dict[str, Tool]:
+def build_tools(
+    max_limit: int, *, add: Handler | None = None, search_limit: int = 10, fine: bool = False
+) -> dict[str, Tool]:
     """Every tool, by name (``max_limit``: the store's largest page / result count; ``add``:
     how ``add_memory`` stores, when not straight into the memory — the server's async pipeline;
-    ``search_limit``: how many hits a search returns by default)."""
+    ``search_limit``: how many hits a search returns by default; ``fine``: an LLM is configured,
+    so an add may update, supersede or delete what is stored, and says so: ``destructiveHint``)."""
     limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
     queued = {  # through the async pipeline: an add can be retried safely under its own id
         "event_id": {
@@ -276,7 +283,7 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
                 "mode": {"type": "string", "enum": ["fast", "fine"]},
                 **queued,
             },
-            ("messages",), add or _add, read_only=False,
+            ("messages",), add or _add, read_only=False, destructive=fine,
         ),
         Tool(
             "search_memories", "Recall",
@@ -315,7 +322,8 @@ def build_tools(max_limit: int, *, add: Handler | None = None, search_limit: int
             "what happened: UPDATE, or NOOP when nothing differed; and, for an edited turn, what "
             "its new text added and what only its old text stated and went (derived).",
             {"memory_id": _ID, "text": {"type": "string"}, "metadata": _METADATA},
-            ("memory_id",), _update, read_only=False,
+            # an edited turn takes with it what only its old text stated (deleted: destructive)
+            ("memory_id",), _update, read_only=False, destructive=True,
         ),
         Tool(
             "delete_memory", "Forget a memory",

@@ -370,3 +370,10 @@ def test_a_mistyped_tenant_is_named_with_where_the_tenants_are(run: Run) -> None
         expect_error(result, 1, "no store for the tenant 'acme-typo'", "tenants")
         assert "storage.path" not in result.stderr
     assert run("--tenant", "acme", "list", "-u", "alice").exit_code == 0
+
+
+def test_an_mcp_server_bound_to_an_empty_id_does_not_start(run: Run) -> None:
+    # a host's `--user-id "${USER_ID}"` with the variable unset: every call would have failed
+    for option in ("--user-id", "--agent-id", "--run-id"):
+        refused = run("mcp", option, "  ")
+        assert refused.exit_code == 2 and option in refused.output and "must not be empty" in refused.output

@@ -86,6 +86,35 @@ async def test_initialize_negotiates_the_version_and_lists_the_tools(amem: Async
     delete = next(t for t in tools if t["name"] == "delete_memory")
     assert delete["annotations"]["destructiveHint"] is True
     assert (await client.request("ping"))["result"] == {}
+    # an edited turn takes what only its old text stated with it: update deletes too
+    hints = {t["name"]: t["annotations"]["destructiveHint"] for t in tools if not t["annotations"]["readOnlyHint"]}
+    assert hints == {"add_memory": False, "update_memory": True, "delete_memory": True}  # fast mode: adds add
+
+
+async def test_an_edit_that_deletes_is_announced_and_fine_mode_adds_say_they_may(
+    amem: AsyncMemory, tmp_path: Path
+) -> None:
+    client = Client(amem, user_id="ana")
+    added = payload(await client.call("add_memory", messages="I live in Lisbon"))
+    episode = next(r for r in added["results"] if r["kind"] == "episode")
+    home = next(r for r in added["results"] if r["kind"] == "profile")
+    edited = payload(await client.call("update_memory", memory_id=episode["id"], text="I like cheese"))
+    assert [d["event"] for d in edited["derived"] if d["id"] == home["id"]] == ["DELETE"]  # what the hint said
+    llm = {"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "k"}
+    fine = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "f.db")}, "llm": llm})
+    async with AsyncMemory(fine, embedder=amem.embedder) as mem:
+        tools = (await Client(mem).request("tools/list"))["result"]["tools"]
+    add = next(t for t in tools if t["name"] == "add_memory")
+    assert add["annotations"]["destructiveHint"] is True  # fine mode may update or delete what is stored
+
+
+def test_a_server_bound_to_an_empty_id_is_refused() -> None:
+    from memoryd.mcp.tools import bound_scope
+
+    for blank in ("", "   "):
+        with pytest.raises(InvalidInputError) as refused:
+            bound_scope(blank, None, None)
+        assert refused.value.field == "user_id"
 
 
 async def test_a_bound_server_hides_its_scope_and_refuses_another(amem: AsyncMemory) -> None:
