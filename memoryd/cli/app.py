@@ -11,6 +11,7 @@ exactly one JSON document on stdout.
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -33,6 +34,7 @@ from memoryd.cli.output import (
     health_check_exit,
     history_table,
     hits_table,
+    output_lost,
     page_table,
     parse_json_option,
     read_messages,
@@ -641,5 +643,12 @@ _mount_mcp()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. stdout failing (``> /dev/full``, a closed pipe) is one line on
+    stderr and exit 1, never a traceback."""
+    try:
+        app()
+        sys.stdout.flush()  # what is buffered fails here, not at the interpreter's exit
+    except OSError as exc:
+        if not output_lost(exc):
+            raise
+        raise SystemExit(1) from None

@@ -12,12 +12,13 @@ out. Sub-apps such as ``memoryd bench`` import from here, not from the app.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -254,7 +255,25 @@ def errors_to_exit(output: Output) -> Iterator[None]:
         raise typer.Exit(130) from None
     except KeyboardInterrupt:
         output.note("[yellow]interrupted[/yellow]")
+        if output.json_mode:  # a script reading stdout still gets one JSON document
+            output.json({"interrupted": True})
         raise typer.Exit(130) from None
+
+
+# What a failed write of the output raises: no room, or nobody reading any more.
+_OUTPUT_LOST = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO}
+
+
+def output_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is stdout failing (a full disk, a reader that went away); if so, it is said
+    once on stderr and stdout is set aside, so that the exit does not fail on it again."""
+    if not isinstance(exc, OSError) or exc.errno not in _OUTPUT_LOST:
+        return False
+    with suppress(Exception):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - what is left is never written
+    with suppress(Exception):
+        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+    return True
 
 
 _EMBEDDERS: dict[tuple[str, int, int], Embedder] = {}
