@@ -6,6 +6,7 @@ import asyncio
 import re
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -361,6 +362,20 @@ def test_a_file_that_is_not_a_store_is_named_and_leaves_no_thread(settings: Sett
         Memory(settings, embedder=embedder)
     assert {t.ident for t in threading.enumerate()} <= before  # the failed wrapper's loop thread ended
     assert settings.storage.path.read_text() == "a shopping list, not a database\n"  # untouched
+
+
+def test_a_store_another_program_holds_locked_is_said_to_be_locked_not_to_be_moved(tmp_path: Path) -> None:
+    # what opening says once SQLite's 30 s busy wait ran out: not "move it aside" (a live database)
+    import sqlite3
+
+    from memoryd.storage.sqlite.database import SQLiteDatabase
+
+    db = SQLiteDatabase(tmp_path / "m.db")
+    err = db._open_error(sqlite3.OperationalError("database is locked"))
+    assert isinstance(err, StorageError) and err.field == "storage.path"
+    assert "another program holds it locked" in err.message and "move it aside" not in err.message
+    other = db._open_error(sqlite3.DatabaseError("file is not a database"))
+    assert isinstance(other, StorageError) and "move it aside" in other.message
 
 
 async def test_history_is_scoped_even_after_deletion(amem: AsyncMemory) -> None:

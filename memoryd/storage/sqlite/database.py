@@ -298,12 +298,12 @@ class SQLiteDatabase:
         err = translate_errors(exc)
         if not isinstance(err, StorageError):
             return err
-        return StorageError(
-            f"cannot open storage.path {self.path}: {err.message}; if it is not a memoryd store, "
-            "move it aside or set storage.path to another file",
-            field="storage.path",
-            **err.details,
-        )
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):  # busy for 30 s: not damage
+            why = "another program holds it locked (a long transaction); try again once it ends"
+        else:
+            why = "if it is not a memoryd store, move it aside or set storage.path to another file"
+        message = f"cannot open storage.path {self.path}: {err.message}; {why}"
+        return StorageError(message, field="storage.path", **err.details)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
