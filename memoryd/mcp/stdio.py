@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, Protocol
 
 from memoryd.config import Settings
+from memoryd.errors import InvalidInputError
 from memoryd.mcp.protocol import McpSession, encode_message
 from memoryd.memory import AsyncMemory
 
@@ -198,6 +199,13 @@ async def serve_stdio(
     stdin: IO[bytes] | None = None,
 ) -> None:
     """Serve one MCP client on stdin/stdout until the end of its input (or SIGTERM)."""
+    for name, stream in (("stdin", stdin or sys.stdin), ("stdout", sys.stdout)):
+        if stream is None:  # started with it closed (`memoryd mcp <&-`): no client to serve
+            raise InvalidInputError(
+                f"memoryd mcp speaks to its client on stdin and stdout, and {name} is closed: start it "
+                "from an MCP client (or with pipes)",
+                field=name,
+            )
     source: _Lines = stdin if stdin is not None else _FdLines(sys.stdin.fileno())
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[bytes | None] = asyncio.Queue()

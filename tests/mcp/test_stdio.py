@@ -219,3 +219,15 @@ def test_sigterm_ends_a_server_whose_client_stopped_reading(tmp_path: Path) -> N
     finally:
         server.kill()
         server.communicate()
+
+
+@pytest.mark.parametrize("closed", [0, 1])
+def test_a_server_started_with_stdin_or_stdout_closed_says_so_in_one_line(tmp_path: Path, closed: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "memoryd", "mcp"], env=_env(tmp_path / "m.db"), stdin=subprocess.PIPE,
+        capture_output=True, preexec_fn=lambda: os.close(closed), timeout=120,
+    )  # fmt: skip
+    said = done.stderr.decode()
+    name = ("stdin", "stdout")[closed]
+    assert done.returncode == 1 and "Traceback" not in said, said
+    assert f"{name} is closed: start it from an MCP client" in said
