@@ -60,16 +60,29 @@ def count_tokens(text: str) -> int:
 
 
 def truncate_to_tokens(text: str, limit: int, *, ellipsis: str = "…") -> str:
-    """``text`` cut to at most ``limit`` tokens (ellipsis included), at a piece boundary."""
+    """``text`` cut to at most ``limit`` tokens (ellipsis included): its longest start that fits,
+    at a word's end where one is near, as written (never the tokenizer's normalised pieces, which
+    made ｶﾀｶﾅ katakana and ① a 1)."""
     if limit <= 0:
         return ""
     if count_tokens(text) <= limit:
         return text
-    pieces = _pieces(text)
-    keep = max(0, limit - count_tokens(ellipsis))
-    while keep > 0:
-        cut = "".join(pieces[:keep]).replace("\u2581", " ").strip() + ellipsis
-        if count_tokens(cut) <= limit:
-            return cut
-        keep -= 1
-    return ""
+
+    def fits(n: int) -> bool:
+        return count_tokens(text[:n].rstrip() + ellipsis) <= limit
+
+    low, high = 0, len(text)  # fits(low) holds (or low is 0); the longest start that fits is found
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    space = text.rfind(" ", max(0, low - _WORD_BACK), low + 1)
+    if 0 < space < low and not text[low : low + 1].isspace():
+        low = space  # not halfway through a word
+    cut = text[:low].rstrip()
+    return cut + ellipsis if cut and fits(len(cut)) else ""
+
+
+_WORD_BACK = 20  # how far back a cut looks for the end of a word

@@ -29,6 +29,23 @@ def test_truncation_fits_the_limit(limit: int) -> None:
     assert truncate_to_tokens("short", 10) == "short"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ ﾃｽﾄ", "我的猫咪叫小白，很可爱，它喜欢在阳台上晒太阳，每天早上都要吃鱼",
+     "①②③④⑤ ＡＢＣＤＥ ①②③④⑤ ＡＢＣＤＥ ①②③④⑤ ＡＢＣＤＥ ①②③④⑤ ＡＢＣＤＥ"],
+)  # fmt: skip
+def test_a_cut_line_keeps_its_text_as_written(text: str) -> None:
+    # the tokenizer's pieces are NFKC-normalised: a cut made of them turned ﾃｽﾄ into テスト, ① into 1
+    for limit in (3, 6, 10):
+        cut = truncate_to_tokens(text, limit)
+        assert cut.endswith("…") and text.startswith(cut.removesuffix("…")) and count_tokens(cut) <= limit
+
+
+def test_a_cut_ends_at_a_word_where_one_ends_nearby() -> None:
+    cut = truncate_to_tokens("The user went hiking in the Alps with Bob and Carla last weekend", 6)
+    assert cut.removesuffix("…").split()[-1] in {"hiking", "in", "the", "Alps", "went"}
+
+
 def test_compiled_and_pure_tokenizers_agree() -> None:
     from pathlib import Path
 
