@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from memoryd.ingest.rules import RuleMemory, Statement, draft_rule_memories
+from memoryd.ingest.rules import RuleMemory, Statement, draft_rule_memories, unquoted, zh_hedged_before
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = ["ABOUT_ASSISTANT", "draft_feedback_memories", "extract_feedback"]
@@ -277,6 +277,8 @@ _OWN_WORDS = re.compile(  # ... but the user's own: ", like I said", ", as I tol
     r"(?:as |like )?(?:i|we)(?:['’]ve|['’]d)?(?:\s+(?:already|just|always|also|have|had|did|once))*", re.I
 )
 _ZH_HEDGE = re.compile(r"如果|假如|要是|为什么|为啥|他说|她说|他们说|可能|也许|是不是")
+_ZH_ASKED = re.compile(r"[吗呢么][。！.!]?$")  # a question without its question mark
+_ZH_POLITE = re.compile(r"(?:请问)?(?:你|您)?(?:能不能|可不可以|能|可以|会不会)")  # a request, asked
 _POLITE_QUESTION = re.compile(r"^(?:\w+[,]?\s+)?(?:can|could|would|will) you\b", re.I)
 
 
@@ -310,12 +312,18 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
     out: list[Statement] = []
     seen: set[str] = set()
     try:
-        for raw in _CLAUSES.split(text[:_MAX_MESSAGE_CHARS]):
-            clause = raw.strip()
+        text = unquoted(text[:_MAX_MESSAGE_CHARS])  # someone's words, or text to work on
+        edges = [(m.start(), m.end()) for m in _CLAUSES.finditer(text)]
+        for start, end in zip([0, *(e for _, e in edges)], [*(b for b, _ in edges), len(text)], strict=True):
+            clause = text[start:end].strip()
             if not clause:
                 continue
             if re.search(r"[\u4e00-\u9fff]", clause):
-                found = None if _ZH_HEDGE.search(clause) else _match(clause, _ZH_RULES)
+                asked = ("？" in clause or "?" in clause or _ZH_ASKED.search(clause) is not None) and (
+                    _ZH_POLITE.match(clause) is None  # "你能不用表情符号吗？" asks for it
+                )
+                hedged = asked or _ZH_HEDGE.search(clause) or zh_hedged_before(text, start)
+                found = None if hedged else _match(clause, _ZH_RULES)
             elif ("?" in clause and not _POLITE_QUESTION.search(clause)) or _reported(clause):
                 found = None
             else:

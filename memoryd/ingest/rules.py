@@ -35,6 +35,8 @@ __all__ = [
     "extract_statements",
     "reopen_profile",
     "settle_profile",
+    "unquoted",
+    "zh_hedged_before",
 ]
 
 _MAX_OBJECT_WORDS = 8
@@ -309,11 +311,24 @@ def _chinese(clause: str) -> Statement | None:
     return None
 
 
+def unquoted(text: str) -> str:
+    """``text`` without its quoted words (someone's speech, or text to work on)."""
+    return _QUOTED.sub(" ", text)
+
+
+def zh_hedged_before(text: str, start: int) -> bool:
+    """Whether what comes before ``start`` in its sentence hedges a Chinese clause there (a "，"
+    cuts a clause, not the 妈妈说 / 如果 / 我梦到 before it)."""
+    before = text[:start]
+    sentence = before[max((m.end() for m in _SENTENCE_END.finditer(before)), default=0) :]
+    return _ZH_HEDGE_FAR.search(sentence) is not None
+
+
 def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises)."""
     if role not in (None, "user") or not isinstance(text, str):
         return []
-    text = _QUOTED.sub(" ", text[:_MAX_MESSAGE_CHARS])
+    text = unquoted(text[:_MAX_MESSAGE_CHARS])
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
@@ -325,9 +340,7 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
             if not clause or _QUESTION.search(clause.lower()):
                 continue
             if "我" in clause:
-                before = text[:start]  # its sentence's start: what may hedge it over a "，"
-                sentence = before[max((m.end() for m in _SENTENCE_END.finditer(before)), default=0) :]
-                zh = None if _ZH_HEDGE_FAR.search(sentence) else _chinese(clause)
+                zh = None if zh_hedged_before(text, start) else _chinese(clause)
                 found = [] if zh is None else [zh]
             else:
                 found = _english(clause)

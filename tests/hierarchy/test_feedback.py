@@ -57,6 +57,11 @@ def test_feedback_becomes_assistant_knowledge(message: str, statement: str) -> N
         "Be more concise, as my teacher always says.",
         '"Keep it short," said the editor.',
         "Keep it short, I was told.",
+        # a Chinese question without "为什么", and speech over a "，", are no request either
+        "不要用表情符号吗？",
+        "不要用表情符号吗",
+        "老板说，不要用表情符号",
+        'My boss said: "don\'t use emojis"',  # quoted: someone's words
     ],
 )
 def test_what_is_not_feedback(message: str) -> None:
