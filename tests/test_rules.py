@@ -92,6 +92,10 @@ def test_preferences_carry_polarity() -> None:
         "我朋友说：“我住在北京。我在百度工作。”",
         '他说「我住在大阪」',
         'Reply to this: "My name is Bob',
+        # where or how the user works is no workplace: it must not replace the employer
+        "I work at home",
+        "I work for myself",
+        "I work at night",
     ],
 )
 def test_questions_hypotheticals_and_negations_are_ignored(message: str) -> None:
@@ -139,6 +143,7 @@ def test_never_raises_after_a_trigger(prefix: str, rest: str) -> None:
         ("I don't like tea anymore", ["The user dislikes tea."]),
         ("I love jazz too", ["The user loves jazz."]),
         ("I like the band Now", ["The user likes the band Now."]),
+        ("I work at Home Depot", ["The user works at Home Depot."]),
         ("I like cats and hate dogs", ["The user likes cats."]),
         # each "… and I …" is a statement of its own; negations stay with theirs
         ("I like cats and I hate dogs", ["The user likes cats.", "The user dislikes dogs."]),

@@ -161,6 +161,12 @@ _ZH_STOP = re.compile(
 )
 
 
+# Objects of "I work at/for …" that name no workplace (the object is already in the third person).
+_NO_EMPLOYER = re.compile(
+    r"^(?:home|their home|the house|night|nights|weekends|the moment|first|last|least|most|times|"
+    r"themselves|themself|their own|a desk|a computer)$",
+    re.I,
+)
 _FIRST_PERSON = re.compile(r"\b(my|mine|me|myself)\b", re.I)
 _THIRD_PERSON = {"my": "their", "mine": "theirs", "me": "them", "myself": "themselves"}
 
@@ -213,6 +219,8 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
             return None
         return Statement(f"The user's name is {name}.", MemoryKind.PROFILE, "name", {"attribute": "name"})
     if rule == "work":
+        if _NO_EMPLOYER.match(obj):  # "I work at home", "I work for myself": where or how, not for whom
+            return None
         return Statement(f"The user works at {obj}.", MemoryKind.PROFILE, "work", {"attribute": "work"})
     if rule == "live":
         return Statement(f"The user lives in {obj}.", MemoryKind.PROFILE, "live", {"attribute": "location"})
