@@ -44,6 +44,7 @@ from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
 from memoryd.server.errors import openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
+from memoryd.unicode import lone_surrogate_at
 
 __all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
 
@@ -100,29 +101,16 @@ def _check(body: Any) -> dict[str, Any]:
         raise InvalidInputError("model must be a string", field="model")
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise InvalidInputError("stream must be true or false", field="stream")
-    _no_lone_surrogates(body, "")
+    _no_lone_surrogates(body)
     return body
 
 
-def _no_lone_surrogates(value: Any, path: str) -> None:
+def _no_lone_surrogates(value: Any) -> None:
     """A 400 naming where: a lone surrogate (``"\\ud83d"`` in JSON) is no text an upstream can be
-    sent, nor a store keep. Each string is checked in C (ASCII at once, else by encoding it): a walk
-    over the characters of a 5 MB image's base64 held the event loop for 250 ms."""
-    if isinstance(value, str):
-        if value.isascii():  # most of a body by far (an image's base64): known at once
-            return
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            why = f"{path} is not valid Unicode text (lone surrogate)"
-            raise InvalidInputError(why, field=path) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_lone_surrogates(key, path or "body")
-            _no_lone_surrogates(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _no_lone_surrogates(item, f"{path}[{i}]")
+    sent, nor a store keep."""
+    where = lone_surrogate_at(value, brackets=True)
+    if where is not None:
+        raise InvalidInputError(f"{where} is not valid Unicode text (lone surrogate)", field=where)
 
 
 async def _body(request: Request) -> dict[str, Any]:

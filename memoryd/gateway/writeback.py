@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -50,6 +49,7 @@ from typing import Any, NamedTuple
 from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError, QueueUnavailableError
 from memoryd.pipeline.events import AddPayload, new_event_id
+from memoryd.unicode import replace_lone_surrogates
 
 __all__ = ["BATCH", "MAX_PENDING", "QUEUE_RETRY_MAX_S", "RETRIES", "Stores", "Turn", "WriteBack"]
 
@@ -67,14 +67,11 @@ BATCH = 64  # turns of one conversation stored by one add, at most
 Stores = Callable[[str, Any], AbstractAsyncContextManager[Any]]
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _text(text: str, max_chars: int) -> str:
     """A message as stored: cut to the store's limit, and a lone surrogate (an emoji's half, as an
     answer cut at its token limit may end with, JSON-escaped) made U+FFFD, which UTF-8 can
     carry: the store refuses such text as bad input, which would lose the whole turn."""
-    return _SURROGATE.sub("\ufffd", text[:max_chars])
+    return replace_lone_surrogates(text[:max_chars])
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from memoryd.models import Event, MemoryKind, MemoryRecord, Scope
 from memoryd.storage import HistoryDraft
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
+from memoryd.unicode import lone_surrogate_at
 
 __all__ = [
     "FORMAT",
@@ -540,27 +541,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _lone_surrogate(value: Any, where: str) -> str | None:
-    """The path of the first string in ``value`` (keys included) that UTF-8 cannot encode."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            found = path if _lone_surrogate(key, path) is not None else _lone_surrogate(item, path)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _lone_surrogate(item, f"{where}.{i}")
-            if found is not None:
-                return found
-    return None
-
-
 def parse_line(line: str, number: int) -> Line:
     """One line of an export as its typed row; :class:`InvalidInputError` naming the line if it is not."""
     try:
@@ -575,9 +555,10 @@ def parse_line(line: str, number: int) -> Line:
     if not isinstance(doc, dict):
         raise InvalidInputError(f"line {number}: not a JSON object", field="file")
     if _SURROGATE_ESCAPE.search(line):
-        where = _lone_surrogate(doc, "")
+        where = lone_surrogate_at(doc, top="")
         if where is not None:
-            message = f"line {number}: {where!r} is not valid Unicode text (lone surrogate)"
+            what = repr(where) if where else "a field name"
+            message = f"line {number}: {what} is not valid Unicode text (lone surrogate)"
             raise InvalidInputError(message, field="file")
     kind = doc.get("type")
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema,
 
 from memoryd.errors import InvalidInputError
 from memoryd.ingest.inputs import MAX_NESTING
+from memoryd.unicode import is_unicode_text
 
 __all__ = [
     "AddRequest",
@@ -84,7 +85,7 @@ def check_text(value: Any, path: str, depth: int = 0) -> None:
     nests more than :data:`MAX_NESTING` levels: such a value could be stored, but no
     response holding it could be written (JSON encoders stop far above this, at a few hundred)."""
     if isinstance(value, str):
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        if not is_unicode_text(value):
             raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
         return
     if not isinstance(value, dict | list):

@@ -69,7 +69,7 @@ BROKEN: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
     ),
     "lone surrogate in a metadata key": (
         lambda t: _edit(t, "memory", lambda d: json.dumps({**d, "metadata": {"k\udfff": 1}})),
-        "line 2: 'metadata.k.*' is not valid Unicode text",
+        "line 2: 'metadata' is not valid Unicode text",
     ),
     "empty memory id": (
         lambda t: _edit(t, "memory", lambda d: _dumps({**d, "id": ""})),
