@@ -193,3 +193,27 @@ def test_no_taste_is_invented(message: str) -> None:
 )  # fmt: skip
 def test_a_later_statement_of_someone_else_does_not_undo_this_one(text: str, expected: list[str]) -> None:
     assert [s.text for s in extract_statements(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "texts"),
+    [
+        # a start still to come, or a time gone: not how things are now
+        ("I live in Rome starting next year", []),
+        ("I work at Google from January", []),
+        ("I'm a nurse as of next month", []),
+        ("My name is Ana starting next month", []),
+        ("明年，我住在罗马", []),
+        ("我住在罗马,从明年开始", []),
+        ("以前，我住在罗马", []),
+        # now, or a time that is no start of the statement
+        ("I live in Paris from now on", ["The user lives in Paris."]),
+        ("I work at Acme until next year", ["The user works at Acme until next year."]),
+        ("I work at Google one day a week", ["The user works at Google one day a week."]),
+        ("I like films from 1975", ["The user likes films from 1975."]),
+        ("从去年开始，我住在巴黎", ["用户住在巴黎。"]),
+        ("明年。我住在罗马", ["用户住在罗马。"]),  # another sentence: no time of this one
+    ],
+)
+def test_only_what_holds_now_is_read(message: str, texts: list[str]) -> None:
+    assert [s.text for s in extract_statements(message)] == texts

@@ -5,8 +5,9 @@ statements about the user ("The user likes hiking.", "The user's name is Ana.")
 for what the user said about themselves in plain words, in English or Chinese:
 name, identity ("I am a nurse"), workplace, home, and likes/dislikes. It is
 deliberately conservative: questions, hypotheticals ("I would like to know"),
-negations other than an explicit dislike ("I don't like…"), and reported
-speech ("he said I am…") produce nothing. Pure: no I/O, never raises.
+negations other than an explicit dislike ("I don't like…"), reported speech
+("he said I am…") and what holds at another time than now ("I live in Rome
+starting next year", "以前，我住在罗马") produce nothing. Pure: no I/O, never raises.
 """
 
 from __future__ import annotations
@@ -105,8 +106,27 @@ _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 # home as "I live in Paris"; "I don't like tea anymore" dislikes tea).
 _WHEN = re.compile(
     r"\s+(?:now|again|anymore|any more|these days|nowadays|at the moment|right now|for now|currently|"
-    r"too|as well)$"  # lower case: "the band Now" keeps its name
+    r"too|as well|from now on|from today(?: on)?|(?:as of|starting) (?:now|today))$"
+)  # lower case: "the band Now" keeps its name
+# A start still to come, after a profile statement's object: a plan, not how things are now ("I live
+# in Rome starting next year", "… from January", "… as of next week", "I work at Google starting
+# Monday", "I'm a nurse next month", "… in two weeks", "… soon"); what comes after "until" is when a
+# present one ends ("I work at Acme until next year": cut first). Not read in tastes ("I like films
+# from 1975").
+_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_LATER = re.compile(
+    # "starting/from/as of" a time: next…, a day, a month, a year, "the 1st", "in May", "early June"
+    r"\b(?:(?:starting|beginning|from|as of|effective)\s+(?:(?:the\s+)?next\b|tomorrow|this coming\b|"
+    r"(?:early|mid|late)\b|the (?:start|beginning|middle|end) of\b|in\b|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)\b|"
+    rf"{_DAYS}|{_MONTHS}|\d{{4}}\b)"
+    # a time to come on its own: "next year" (not "next year's models"), "tomorrow", "soon", "in 2 weeks"
+    r"|next (?:week|month|year|spring|summer|autumn|fall|winter|term|semester|season|"
+    rf"{_DAYS}|{_MONTHS})\b(?!')|tomorrow|(?<!as )soon\b|later (?:this|next|on)\b|in the (?:near )?future\b"
+    r"|in (?:a|an|one|two|three|four|five|six|a few|a couple of|\d+) (?:days?|weeks?|months?|years?)\b)",
+    re.I,
 )
+_UNTIL = re.compile(r"\s(?:until|till|til)\s", re.I)
 _TRAIL = re.compile(r"[\s,.:;!'\"“”‘’)(\]\[]+$")
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -159,6 +179,15 @@ _ZH_OBJECT_END = re.compile(r"但是|但|可是|不过|然而|而且|而|却|并
 _ZH_STOP = re.compile(
     r"^(?:说|想|觉得|认为|不|没|要|会|能|可以|在|的|了|吗|什么|谁|哪|你|他|她|它|这|那|大家)"
 )
+# A clause that is only a time other than now, next to a statement in its sentence, makes it about
+# then: a plan ("明年，我住在罗马", "我住在罗马，从明年开始", "下个月起，我在谷歌工作") or the past
+# ("以前，我住在罗马", "去年，我住在罗马"). "从去年开始，我住在罗马" (since last year) is now.
+_ZH_NOT_NOW = re.compile(
+    r"(?:从|自|到了?|等到)?(?:明年|后年|明天|后天|下个?月|下个?(?:星期|礼拜)|下周|下半年|将来|未来|以后|之后)"
+    r"(?:开始|起|以后|后)?"
+    r"|以前|之前|过去|从前|曾经|当时|那时候?|小时候|去年|前年|上个?月|上个?(?:星期|礼拜)|上周"
+)
+_ZH_CLAUSE_EDGE = re.compile(r"[，,.!;\n。！；…?？]")
 
 
 # Objects of "I work at/for …" that name no workplace (the object is already in the third person).
@@ -299,6 +328,8 @@ def _english_part(clause: str, start: int, end: int) -> Statement | None:
         obj = _clean_object(found.group("x"))
         if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(obj.lower()):
             return None
+        if rule not in ("like", "dislike") and _LATER.search(_UNTIL.split(obj, maxsplit=1)[0]):
+            return None  # "I live in Rome starting next year": not where the user lives now
         if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
             return None  # "I like to think…", "I hate to say it": intentions and manners, not tastes
         return _statement(rule, obj, found.groupdict().get("v"), zh=False)
@@ -332,6 +363,18 @@ def zh_hedged_before(text: str, start: int) -> bool:
     return _ZH_HEDGE_FAR.search(sentence) is not None
 
 
+def _zh_not_now(text: str, start: int, end: int) -> bool:
+    """Whether the clause just before ``text[start:end]`` in its sentence, the one just after, or
+    a part of it after a "," is only a time other than now (:data:`_ZH_NOT_NOW`)."""
+    before = text[:start].rstrip("，, ")
+    before = before[max((m.end() for m in _ZH_CLAUSE_EDGE.finditer(before)), default=0) :]
+    after = text[end:]
+    after = after[1:] if after[:1] in ("，", ",") else ""  # a clause of the same sentence
+    edge = _ZH_CLAUSE_EDGE.search(after)
+    parts = [before, after[: edge.start() if edge else len(after)], *text[start:end].split(",")]
+    return any(_ZH_NOT_NOW.fullmatch(part.strip()) for part in parts)
+
+
 def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises)."""
     if role not in (None, "user") or not isinstance(text, str):
@@ -348,7 +391,8 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
             if not clause or _QUESTION.search(clause.lower()):
                 continue
             if "我" in clause:
-                zh = None if zh_hedged_before(text, start) else _chinese(clause)
+                not_now = zh_hedged_before(text, start) or _zh_not_now(text, start, end)
+                zh = None if not_now else _chinese(clause)
                 found = [] if zh is None else [zh]
             else:
                 found = _english(clause)
