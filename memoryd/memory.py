@@ -44,7 +44,7 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rule_writer import RuleWriter
-from memoryd.ingest.rules import draft_all_rules, reopen_profile
+from memoryd.ingest.rules import reopen_profile
 from memoryd.ingest.stale import stale
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
@@ -275,7 +275,7 @@ class AsyncMemory:
         else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
             rules = self.settings.context.fast_rules
-            rule_work = await self._rules.start(draft_all_rules(plan.new, now)) if rules else None
+            rule_work = await self._rules.start(await self._rules.draft(plan.new, now)) if rules else None
             words = self.tiers.keywords(plan.new)
             try:
                 index = await pending.result(plan.positions(), plan.new)

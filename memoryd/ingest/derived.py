@@ -77,9 +77,10 @@ def derived_memory(
 
 
 async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryRecord]:
-    """The fast-mode rule memories (profile, preferences) that ``episode`` alone stated, current or
-    superseded since: they go with it when it is deleted, or its text changes (the rules then read
-    the new text); a superseded one kept would still answer for its time (``as_of``)."""
+    """The fast-mode rule memories (profile, preferences, facts about another speaker) that
+    ``episode`` alone stated, current or superseded since: they go with it when it is deleted, or
+    its text changes (the rules then read the new text); a superseded one kept would still answer
+    for its time (``as_of``)."""
     if episode.kind is not MemoryKind.EPISODE:
         return []
     return await stated_only_among(records, owner_scope(episode.scope), {episode.id})
@@ -91,7 +92,8 @@ async def stated_only_among(records: Any, owner: Scope, gone: set[str]) -> list[
     too (a home that replaced a shared one is stored shared, :func:`~memoryd.ingest.rules.settle_profile`)."""
     from memoryd.filters import And, parse_filter
 
-    rule_made = parse_filter({"kind": {"in": ["profile", "preference"]}, "rule": "*"})
+    # a fact too: another speaker's statement the rules read (:mod:`memoryd.ingest.speakers`)
+    rule_made = parse_filter({"kind": {"in": ["profile", "preference", "fact"]}, "rule": "*"})
     if owner.user_id is not None and owner.agent_id is not None:
         owner, theirs = agent_view(owner.user_id, owner.agent_id)
         rule_made = theirs if rule_made is None else And((rule_made, theirs))

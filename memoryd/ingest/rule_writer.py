@@ -15,7 +15,8 @@ from datetime import datetime
 
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.ingest.represent import Represent
-from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, draft_all_rules, settle_profile
+from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, settle_profile
+from memoryd.ingest.speakers import draft_rules
 from memoryd.models import AddResult, Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
@@ -34,8 +35,13 @@ class RuleWriter:
         self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
     ) -> list[AddResult]:
         """The rule memories of ``episodes`` staged in ``changes``, in one go; one result per draft."""
-        work = await self.start(draft_all_rules(episodes, now))
+        work = await self.start(await self.draft(episodes, now))
         return await self.finish(work, now, changes) if work is not None else []
+
+    async def draft(self, episodes: list[MemoryRecord], now: datetime) -> list[RuleMemory]:
+        """The rule drafts of ``episodes``: another named speaker's statements are facts about
+        them, not the user's profile (:mod:`memoryd.ingest.speakers`)."""
+        return await draft_rules(self.storage.records, episodes, now)
 
     async def start(self, drafts: list[RuleMemory]) -> RuleWork | None:
         """Look up which drafts are already known and ask for the others' vectors (at once)."""

@@ -1,0 +1,166 @@
+"""Fast-mode rules read a named speaker's self-statements as the user's only when that speaker is
+the user (memoryd/ingest/speakers.py): another person's "I live in Paris" is a fact about them,
+never the user's home (real SQLite, real embedder, public API)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from memoryd import AsyncMemory, Settings, load_settings
+from memoryd.embedders.use import USEEmbedder
+
+
+@pytest.fixture
+async def rmem(tmp_path: Path, embedder: USEEmbedder) -> AsyncIterator[AsyncMemory]:
+    settings: Settings = load_settings(
+        env={},
+        overrides={"storage": {"path": str(tmp_path / "memoryd.db")}, "context": {"fast_rules": True}},
+    )
+    mem = await AsyncMemory(settings, embedder=embedder).open()
+    try:
+        yield mem
+    finally:
+        await mem.close()
+
+
+def said(user: str | None, text: str, role: str = "user") -> dict[str, str]:
+    return {"role": role, "content": text, **({"name": user} if user else {})}
+
+
+async def current(mem: AsyncMemory, user_id: str, kind: str) -> list[str]:
+    page = await mem.get_all(user_id=user_id, filters={"kind": kind})
+    return sorted(m.text for m in page.items)
+
+
+async def test_another_speakers_home_is_a_fact_about_them_not_the_users_profile(rmem: AsyncMemory) -> None:
+    out = await rmem.add(
+        [said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris"),
+         said("Melanie", "I love pottery.")],
+        user_id="caroline",
+    )  # fmt: skip
+    assert await current(rmem, "caroline", "profile") == ["The user lives in Boston."]
+    assert await current(rmem, "caroline", "preference") == []
+    assert await current(rmem, "caroline", "fact") == ["Melanie lives in Paris.", "Melanie loves pottery."]
+    paris = next(r for r in out if r.text == "Melanie lives in Paris.")
+    assert paris.kind == "fact" and paris.memory is not None
+    assert paris.memory.metadata["subject"] == "Melanie" and paris.memory.source_ids == (out[1].id,)
+    # found by who it is about; the episode itself is kept and searchable
+    hits = await rmem.search("Where does Melanie live?", user_id="caroline", limit=3)
+    assert hits[0].memory.text == "Melanie lives in Paris."
+    assert any(h.memory.text == "I live in Paris" for h in await rmem.search("Paris", user_id="caroline"))
+    built = await rmem.context("where do I live?", user_id="caroline")
+    profile = [i.text for i in built.items if i.section == "Profile"]
+    assert profile == ["The user lives in Boston."]
+
+
+async def test_two_speakers_neither_known_as_the_user_leave_the_profile_alone(rmem: AsyncMemory) -> None:
+    await rmem.add("I work at Acme.", user_id="u-81")  # the user's own, named by no one
+    await rmem.add(
+        [said("Caroline", "I live in Boston"), said("Melanie", "I work at Globex")], user_id="u-81"
+    )
+    assert await current(rmem, "u-81", "profile") == ["The user works at Acme."]
+    assert await current(rmem, "u-81", "fact") == ["Caroline lives in Boston.", "Melanie works at Globex."]
+
+
+async def test_unnamed_user_turns_beside_a_named_speaker_are_the_users(rmem: AsyncMemory) -> None:
+    await rmem.add([said(None, "I live in Porto."), said("Melanie", "I live in Paris.")], user_id="u-7")
+    assert await current(rmem, "u-7", "profile") == ["The user lives in Porto."]
+    assert await current(rmem, "u-7", "fact") == ["Melanie lives in Paris."]
+
+
+async def test_a_speaker_whose_name_is_not_the_users_known_name_is_someone_else(rmem: AsyncMemory) -> None:
+    await rmem.add("My name is Caroline. I live in Boston.", user_id="u-1")
+    await rmem.add(said("Melanie", "I live in Paris."), user_id="u-1")  # alone in its add
+    await rmem.add(said("caroline", "I work at Acme."), user_id="u-1")  # her name: hers
+    assert await current(rmem, "u-1", "profile") == [
+        "The user lives in Boston.", "The user works at Acme.", "The user's name is Caroline."
+    ]  # fmt: skip
+    assert await current(rmem, "u-1", "fact") == ["Melanie lives in Paris."]
+
+
+async def test_a_display_name_as_the_only_speaker_keeps_its_profile(rmem: AsyncMemory) -> None:
+    """An app that names its one user in ``name`` (not the name they give) with an opaque user_id."""
+    await rmem.add(said("annie", "My name is Anna. I live in Lisbon."), user_id="u-42")
+    out = await rmem.add(said("annie", "I live in Porto."), user_id="u-42")
+    assert out[1].text == "The user lives in Porto." and out[1].event.value == "SUPERSEDE"
+    assert await current(rmem, "u-42", "profile") == ["The user lives in Porto.", "The user's name is Anna."]
+    assert await current(rmem, "u-42", "fact") == []
+
+
+async def test_a_second_speaker_of_a_session_added_turn_by_turn_is_someone_else(rmem: AsyncMemory) -> None:
+    await rmem.add(said("Caroline", "Hi Mel, long time no see!"), user_id="u-5", run_id="s1")
+    await rmem.add(said("Melanie", "I live in Paris now."), user_id="u-5", run_id="s1")
+    assert await current(rmem, "u-5", "profile") == []
+    assert await current(rmem, "u-5", "fact") == ["Melanie lives in Paris."]
+
+
+async def test_what_another_speaker_asks_of_the_assistant_is_not_the_users_wish(rmem: AsyncMemory) -> None:
+    await rmem.add([said("Caroline", "Hello!"), said("Melanie", "Don't use emojis!")], user_id="caroline")
+    assert await current(rmem, "caroline", "preference") == []
+    await rmem.add(said("Caroline", "Please do not use emojis."), user_id="caroline")
+    assert await current(rmem, "caroline", "preference") == ["The assistant should not use emojis."]
+
+
+async def test_a_fact_about_another_speaker_goes_with_their_turn(rmem: AsyncMemory) -> None:
+    out = await rmem.add(
+        [
+            said("Caroline", "I live in Boston"),
+            said("Melanie", "I live in Paris"),
+            said("Melanie", "I love tea"),
+        ],
+        user_id="caroline",
+    )
+    gone = await rmem.delete(out[1].id)
+    assert "Melanie lives in Paris." in [m.text for m in gone]
+    await rmem.update(out[2].id, "I love coffee")
+    assert await current(rmem, "caroline", "fact") == ["Melanie loves coffee."]
+    assert await current(rmem, "caroline", "profile") == ["The user lives in Boston."]
+
+
+async def test_a_locomo_style_conversation_keeps_the_named_users_profile(rmem: AsyncMemory) -> None:
+    """The LoCoMo adapter: speaker_a's turns as ``user`` and speaker_b's as ``assistant``, each named."""
+    await rmem.add(
+        [said("Caroline", "I live in Boston."), said("Melanie", "I live in Paris.", role="assistant")],
+        user_id="conv-26", run_id="session_1",
+    )  # fmt: skip
+    assert await current(rmem, "conv-26", "profile") == ["The user lives in Boston."]
+    assert await current(rmem, "conv-26", "fact") == []
+
+
+async def test_chinese_statements_of_another_speaker_name_them(rmem: AsyncMemory) -> None:
+    await rmem.add([said("王芳", "我住在上海。"), said("李娜", "我住在北京。")], user_id="wang")
+    assert await current(rmem, "wang", "profile") == []
+    assert await current(rmem, "wang", "fact") == ["李娜住在北京。", "王芳住在上海。"]
+
+
+@pytest.mark.parametrize(
+    ("actor", "known", "add_named", "add_unnamed", "run_named", "user"),
+    [
+        (None, [], {"melanie"}, True, {"melanie"}, True),  # no name: the user
+        ("Caroline", [], {"caroline", "melanie"}, False, set(), True),  # the user_id
+        ("Ana", ["Ana Lima"], {"ana"}, False, set(), True),  # a known name's first word
+        ("ana lima", ["Ana"], {"ana lima"}, False, set(), True),
+        ("Mel", ["Ana"], {"mel"}, False, set(), False),  # known by another name
+        ("Mel", [], {"mel"}, False, set(), True),  # the only speaker, nothing known
+        ("Mel", [], {"mel"}, True, set(), False),  # beside turns naming no one
+        ("Mel", [], {"mel", "ana"}, False, set(), False),
+        ("Mel", [], {"mel"}, False, {"ana"}, False),  # the session named someone else
+        ("Mel", [], {"mel"}, False, {"mel"}, True),
+    ],
+)
+def test_whose_statements_a_turn_makes(
+    actor: str | None,
+    known: list[str],
+    add_named: set[str],
+    add_unnamed: bool,
+    run_named: set[str],
+    user: bool,
+) -> None:
+    from memoryd.ingest.speakers import is_user
+
+    found = is_user(actor, user_id="caroline", known=known, add_named=add_named, add_unnamed=add_unnamed,
+                    run_named=run_named)  # fmt: skip
+    assert found is user
