@@ -26,7 +26,7 @@ from memoryd.errors import (
     NotFoundError,
     StaleWriteError,
 )
-from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
+from memoryd.filters import EPISODES, And, Cond, Filter, Or, parse_filter
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -585,10 +585,13 @@ class AsyncMemory:
         scope = _scope(user_id, agent_id, run_id).require()
         owner, session = owner_scope(scope), scope if run_id is not None else None
         # no user named: the memories of no user; an agent of a user: its own and the user's shared
-        # ones (no agent), as its writes are reconciled with
+        # ones (no agent), as its writes are reconciled with; a user with no agent named: what is
+        # known of the user is the shared memories, as writes naming no agent are reconciled with
+        # (an agent's own home is that agent's, not a second current home), turns of every agent
         also: Filter | None = _NO_USER if user_id is None else None
-        if user_id is not None and agent_id is not None:
+        if user_id is not None:
             owner, also = agent_view(user_id, agent_id)
+            also = Or((EPISODES, also)) if agent_id is None else also
         await self._ready()
         vector = asyncio.ensure_future(self._embed.query([query]))
 
