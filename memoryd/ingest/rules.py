@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.ingest.derived import derived_memory
+from memoryd.ingest.preferences import replaces, taste_filter, taste_line
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
@@ -141,7 +142,8 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "dislike",
         re.compile(
-            _EN_START + r"i\s+(?:really\s+)?(?:hate|dislike|can't stand|don't like|do not like)\s+(?P<x>.+)",
+            _EN_START + r"i\s+(?:really\s+)?(?:hate|dislike|can't stand|don't like|do not like|"
+            r"no longer like)\s+(?P<x>.+)",
             re.I,
         ),
     ),
@@ -166,7 +168,9 @@ _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("live", re.compile(_ZH_START + r"我(?:现在|目前)?住在(?P<x>[^，,。！？\s]{1,30})")),
     (
         "dislike",
-        re.compile(_ZH_START + r"我(?:很|非常|特别|也|最)?(?:讨厌|不喜欢|不爱)(?P<x>[^，,。！？\s]{1,30})"),
+        re.compile(
+            _ZH_START + r"我(?:很|非常|特别|也|最)?(?:讨厌|不喜欢|不爱|不再喜欢)(?P<x>[^，,。！？\s]{1,30})"
+        ),
     ),
     (
         "like",
@@ -451,15 +455,17 @@ def draft_rule_memories(
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
 SINGLE_VALUED = ("name", "location", "work")
-Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute): one owner's timeline
+Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute or taste): one owner's timeline
 
 
 def _home(m: MemoryRecord) -> Home | None:
-    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on (else None)."""
+    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on, or an explicit
+    taste (its thing: :func:`~memoryd.ingest.preferences.taste_line`); else None."""
     attribute = m.metadata.get("attribute")
     if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
         return (m.user_id, m.agent_id, str(attribute))
-    return None
+    taste = taste_line(m)
+    return None if taste is None else (m.user_id, m.agent_id, taste)
 
 
 def _readers(home: Home) -> Home:
@@ -477,24 +483,28 @@ def _sees(agent_id: str | None, m: MemoryRecord) -> bool:
 
 
 async def _stored_on(records: Any, home: Home, scope: Scope, leaving: set[str]) -> dict[str, MemoryRecord]:
-    """The stored memories of ``home``'s attribute, current or not, but those in ``leaving``: of a
-    user, in every agent (shared or an agent's own); of an agent with no user, its own."""
+    """The stored memories of ``home``'s attribute (or taste), current or not, but those in
+    ``leaving``: of a user, in every agent (shared or an agent's own); of an agent with no user, its own."""
     from memoryd.filters import parse_filter
 
     user_id, agent_id, attribute = home
-    mine: dict[str, Any] = {"kind": "profile", "metadata.attribute": attribute, "user_id": user_id}
+    mine = taste_filter(attribute) or {"kind": "profile", "metadata.attribute": attribute}
+    mine["user_id"] = user_id
     if user_id is None:
         mine["agent_id"] = agent_id
     else:
         scope = Scope(user_id=user_id)
     ids = await records.select_ids(scope, parse_filter(mine), include_expired=True, cap=1000)
-    return dict(await records.get_many([i for i in ids if i not in leaving]))
+    found = await records.get_many([i for i in ids if i not in leaving])
+    return {i: m for i, m in found.items() if (on := _home(m)) is not None and _readers(on) == _readers(home)}
 
 
 async def settle_profile(
     records: Any, changes: ChangeSet, results: list[AddResult], now: datetime, actor: str = "rules:fast"
 ) -> list[AddResult]:
-    """One home (name, workplace: :data:`SINGLE_VALUED`) at a time: the new profile memories of
+    """One home (name, workplace: :data:`SINGLE_VALUED`) at a time, and one stance on a thing
+    (:mod:`memoryd.ingest.preferences`: a taste ends only at the opposite one, the timelines are
+    otherwise a home's): the new profile memories of
     ``changes`` (those it embeds) and the stored ones with the same attribute that the writer
     reads (the user's shared ones and, for a write naming an agent, that agent's own: never
     another agent's), current or not, are laid on one timeline by when each was said; each ends
@@ -529,7 +539,11 @@ async def settle_profile(
             changes,
             staged,
         )
-        for (start, is_new, _, m), (then, new_next, _, after) in zip(line, line[1:], strict=False):
+        for k, (start, is_new, _, m) in enumerate(line):
+            nxt = next((said for said in line[k + 1 :] if replaces(said[3], m)), None)  # a home's: the next
+            if nxt is None:
+                continue
+            then, new_next, _, after = nxt
             if _close(m, _end(start, then), after, changes, staged, actor, now) and not is_new and new_next:
                 replaced[after.id] = m
         if home[0] is not None:
@@ -581,13 +595,14 @@ def _close(
 def _share(line: list[_Said], olds: dict[str, MemoryRecord]) -> set[str]:
     """The new memories of an agent's write said after a home the user's agents share (current
     before this add, or new and shared): what replaces a shared home is shared too, else the
-    other agents (and writes naming none) would go on reading the one it ended."""
+    other agents (and writes naming none) would go on reading the one it ended (a taste: one
+    of the opposite stance)."""
     out: set[str] = set()
-    after_shared = False
+    shared: list[MemoryRecord] = []
     for _, is_new, _, m in line:
         if m.agent_id is None and (is_new or olds[m.id].valid_to is None):
-            after_shared = True
-        elif after_shared and is_new:
+            shared.append(m)
+        elif is_new and any(replaces(m, s) for s in shared):
             out.add(m.id)
     return out
 
@@ -612,7 +627,7 @@ def _end_agents_own(
     for o in stored:
         if o.agent_id is None or o.agent_id == writer:
             continue
-        later = next((m for m in shared if m.valid_from >= o.valid_from), None)
+        later = next((m for m in shared if m.valid_from >= o.valid_from and replaces(m, o)), None)
         if later is not None:
             _close(o, _end(o.valid_from, later.valid_from), later, changes, staged, actor, now)
 
@@ -663,11 +678,11 @@ async def reopen_profile(
         ]  # fmt: skip
         every = [staged.get(i, m) for i, m in stored.items()] + news
         every.sort(key=lambda m: (m.valid_from, m.id))
-        ended_at = {d.valid_from for d in dead} | {d.valid_from + timedelta(microseconds=1) for d in dead}
         for i, m in enumerate(every):
-            if m.id in staged or m.valid_to is None or m.valid_to not in ended_at:
+            if m.id in staged or m.valid_to is None or not any(_ended(m, d) for d in dead):
                 continue
-            after = next((a for a in every[i + 1 :] if _sees(m.agent_id, a)), None)  # None: nothing after
+            later = every[i + 1 :]
+            after = next((a for a in later if _sees(m.agent_id, a) and replaces(a, m)), None)  # None: nothing
             end = None if after is None else _end(m.valid_from, after.valid_from)
             if end == m.valid_to:
                 continue
@@ -679,6 +694,12 @@ async def reopen_profile(
             changes.history.append(reopened)
             out.append(now_current)
     return out
+
+
+def _ended(m: MemoryRecord, lost: MemoryRecord) -> bool:
+    """Whether ``lost``'s start could have set ``m``'s end (:func:`_end`)."""
+    assert m.valid_to is not None
+    return replaces(lost, m) and m.valid_to - lost.valid_from in (timedelta(0), timedelta(microseconds=1))
 
 
 _Said = tuple[datetime, int, int, MemoryRecord]  # when, 1 if new, its order, the memory

@@ -1,0 +1,141 @@
+"""Fast mode keeps one stance on a thing at a time: a later opposite taste ends the earlier one.
+
+"I like coffee" in one session and "I don't like coffee anymore" in a later one left "The user
+likes coffee." and "The user dislikes coffee." both current: search and the context showed
+contradictory tastes. Now the later statement (by when it was said) ends the earlier opposite one
+on the owner's timeline (the user's shared memories and the writing agent's own, never another
+agent's), which stays for ``as_of`` with a SUPERSEDE in its history; one told late is added
+already ended. The same thing, not a similar one: "tea" is not "green tea".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from memoryd import AsyncMemory, Event, Memory
+
+U = {"user_id": "ana"}
+T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
+
+
+async def tastes(mem: AsyncMemory, agent_id: str | None = None, **when: Any) -> list[str]:
+    """The current (or ``as_of``) tastes the user (with ``agent_id``: that agent) reads."""
+    page = await mem.get_all(**U, filters={"kind": "preference"}, limit=100, **when)
+    return sorted(m.text for m in page.items if m.agent_id in (None, agent_id))
+
+
+async def every_taste(mem: AsyncMemory) -> dict[str, Any]:
+    page = await mem.get_all(**U, filters={"kind": "preference"}, include_expired=True, limit=100)
+    return {m.text: m for m in page.items}
+
+
+@pytest.mark.parametrize("later", ["I don't like coffee anymore", "I hate coffee.", "I no longer like coffee"])
+async def test_a_later_opposite_taste_ends_the_earlier_one(amem: AsyncMemory, later: str) -> None:
+    await amem.add("I like coffee", **U, run_id="s1", timestamp=T1)
+    out = await amem.add(later, **U, run_id="s2", timestamp=T2)
+    assert await tastes(amem) == ["The user dislikes coffee."]
+    [change] = [r for r in out if r.kind == "preference"]
+    assert (change.event, change.previous) == (Event.SUPERSEDE, "The user likes coffee.")
+    like = (await every_taste(amem))["The user likes coffee."]
+    assert like.valid_to == datetime(2024, 6, 1, tzinfo=UTC)  # kept: what held then
+    then = await tastes(amem, as_of=datetime(2024, 3, 1, tzinfo=UTC))
+    assert then == ["The user likes coffee."]
+    last = (await amem.history(like.id))[-1]
+    assert (last.event, last.old_text, last.new_text) == (Event.SUPERSEDE, like.text, "The user dislikes coffee.")
+    # search and the context show one stance
+    hits = await amem.search("does she like coffee?", **U, filters={"kind": "preference"})
+    assert [h.memory.text for h in hits] == ["The user dislikes coffee."]
+    block = await amem.context("coffee", **U)
+    assert "dislikes coffee" in block.text and "likes coffee" not in block.text.replace("dislikes coffee", "")
+
+
+async def test_a_taste_can_turn_back_and_each_stance_holds_in_its_time(amem: AsyncMemory) -> None:
+    await amem.add("I love coffee", **U, timestamp=T1)
+    await amem.add("I hate coffee", **U, timestamp=T2)
+    out = await amem.add("I love coffee again", **U, timestamp=T3)
+    [back] = [r for r in out if r.kind == "preference"]
+    assert (back.event, back.previous) == (Event.SUPERSEDE, "The user dislikes coffee.")
+    assert await tastes(amem) == ["The user loves coffee."]
+    assert await tastes(amem, as_of=datetime(2024, 7, 1, tzinfo=UTC)) == ["The user dislikes coffee."]
+    assert await tastes(amem, as_of=datetime(2024, 2, 1, tzinfo=UTC)) == ["The user loves coffee."]
+
+
+async def test_a_taste_told_late_is_added_already_ended(amem: AsyncMemory) -> None:
+    await amem.add("I like coffee", **U, timestamp=T2)
+    out = await amem.add("I hate coffee", **U, timestamp=T1)  # history imported after the fact
+    [late] = [r for r in out if r.kind == "preference"]
+    assert late.event is Event.ADD and late.memory is not None
+    assert late.memory.valid_to == datetime(2024, 6, 1, tzinfo=UTC)
+    assert await tastes(amem) == ["The user likes coffee."]
+    assert await tastes(amem, as_of=datetime(2024, 3, 1, tzinfo=UTC)) == ["The user dislikes coffee."]
+    like = (await every_taste(amem))["The user likes coffee."]
+    assert like.valid_to is None and [h.event for h in await amem.history(like.id)] == [Event.ADD]
+
+
+async def test_the_same_stance_again_is_no_change_and_ends_nothing(amem: AsyncMemory) -> None:
+    first = await amem.add("I like coffee", **U, timestamp=T1)
+    again = await amem.add("I like coffee!", **U, timestamp=T2)
+    [noop] = [r for r in again if r.kind == "preference"]
+    assert noop.event is Event.NOOP and noop.id == first[1].id
+    await amem.add("I love tea. I love jazz.", **U, timestamp=T3)  # other things: tastes add up
+    assert await tastes(amem) == ["The user likes coffee.", "The user loves jazz.", "The user loves tea."]
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "current"),
+    [
+        # case, articles and trailing punctuation do not make another thing
+        ("I like the Beatles", "I can't stand Beatles!", ["The user dislikes Beatles."]),
+        ("I love Coffee.", "I dislike coffee", ["The user dislikes coffee."]),
+        ("我喜欢咖啡", "我不喜欢咖啡了", ["用户不喜欢咖啡。"]),
+        ("我讨厌香菜", "我喜欢香菜", ["用户喜欢香菜。"]),
+        # a similar thing is another thing
+        ("I like tea", "I hate green tea", ["The user dislikes green tea.", "The user likes tea."]),
+        ("I like green tea", "I hate tea", ["The user dislikes tea.", "The user likes green tea."]),
+        ("I like coffee", "I hate coffee ice cream", ["The user dislikes coffee ice cream.", "The user likes coffee."]),
+        ("我喜欢茶", "我不喜欢绿茶", ["用户不喜欢绿茶。", "用户喜欢茶。"]),
+    ],
+)
+async def test_the_same_thing_is_matched_and_nothing_else(
+    amem: AsyncMemory, earlier: str, later: str, current: list[str]
+) -> None:
+    await amem.add(earlier, **U, timestamp=T1)
+    await amem.add(later, **U, timestamp=T2)
+    assert await tastes(amem) == current
+
+
+async def test_two_stances_in_one_add_leave_the_later_one(amem: AsyncMemory) -> None:
+    await amem.add(["I like coffee.", "Well I hate coffee."], **U, timestamp=T1)
+    assert await tastes(amem) == ["The user dislikes coffee."]
+
+
+async def test_deleting_the_turn_that_turned_a_taste_makes_the_one_before_current_again(amem: AsyncMemory) -> None:
+    await amem.add("I like coffee", **U, timestamp=T1)
+    out = await amem.add("I hate coffee", **U, timestamp=T2)
+    [turn] = [r for r in out if r.kind == "episode"]
+    await amem.delete(turn.id, **U)
+    assert await tastes(amem) == ["The user likes coffee."]
+
+
+async def test_an_agents_taste_ends_the_users_shared_one_but_never_another_agents(amem: AsyncMemory) -> None:
+    await amem.add("I like coffee", **U, timestamp=T1)  # shared by every agent
+    await amem.add("I like tea", **U, agent_id="healthbot", timestamp=T1)  # healthbot's own
+    await amem.add("I hate coffee", **U, agent_id="travelbot", timestamp=T2)
+    await amem.add("I hate tea", **U, agent_id="travelbot", timestamp=T2)
+    for agent in ("travelbot", "healthbot", None):  # no view holds both stances on coffee
+        assert "The user likes coffee." not in await tastes(amem, agent)
+    assert await tastes(amem, "travelbot") == ["The user dislikes coffee.", "The user dislikes tea."]
+    assert await tastes(amem, "healthbot") == ["The user dislikes coffee.", "The user likes tea."]
+
+
+def test_the_sync_api_keeps_one_stance_too(mem: Memory) -> None:
+    mem.add("I like coffee", **U, timestamp=T1)
+    mem.add("I don't like coffee anymore", **U, timestamp=T2)
+    page = mem.get_all(**U, filters={"kind": "preference"})
+    assert [m.text for m in page.items] == ["The user dislikes coffee."]
+    gone = mem.get_all(**U, filters={"kind": "preference"}, include_expired=True)
+    assert len(gone.items) == 2
+    assert datetime(2024, 6, 1, tzinfo=UTC) in [m.valid_to for m in gone.items]
