@@ -26,7 +26,7 @@ from memoryd.errors import (
     NotFoundError,
     StaleWriteError,
 )
-from memoryd.filters import EPISODES, And, Cond, Filter, Or, parse_filter
+from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.feedback import ABOUT_ASSISTANT
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
@@ -585,13 +585,14 @@ class AsyncMemory:
         scope = _scope(user_id, agent_id, run_id).require()
         owner, session = owner_scope(scope), scope if run_id is not None else None
         # no user named: the memories of no user; an agent of a user: its own and the user's shared
-        # ones (no agent), as its writes are reconciled with; a user with no agent named: what is
-        # known of the user is the shared memories, as writes naming no agent are reconciled with
-        # (an agent's own home is that agent's, not a second current home), turns of every agent
+        # ones (no agent), as its writes are reconciled with
         also: Filter | None = _NO_USER if user_id is None else None
-        if user_id is not None:
+        if user_id is not None and agent_id is not None:
             owner, also = agent_view(user_id, agent_id)
-            also = Or((EPISODES, also)) if agent_id is None else also
+        # a user with no agent named: what is known of the user (profile, preferences, facts) is
+        # the shared memories, as writes naming no agent are reconciled with (an agent's own home
+        # is that agent's, not a second current home); the turns of every agent
+        shared_only = user_id is not None and agent_id is None
         await self._ready()
         vector = asyncio.ensure_future(self._embed.query([query]))
 
@@ -605,14 +606,19 @@ class AsyncMemory:
         def mine(where: Filter | None) -> Filter | None:
             return where if also is None else And((where, also)) if where else also
 
+        def known(where: Filter | None) -> Filter | None:  # derived memories: shared ones only, if so
+            if not shared_only:
+                return mine(where)
+            return _SHARED if where is None else And((where, _SHARED))
+
         pref_request = SearchRequest(
-            query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
+            query, owner, known(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
         )
         wide_request = SearchRequest(query, owner, mine(None), wide, None, None, False, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
-                self._newest(owner, mine(_PROFILE), cfg.max_facts),
-                self._newest(owner, mine(_ASSISTANT), cfg.max_facts),
+                self._newest(owner, known(_PROFILE), cfg.max_facts),
+                self._newest(owner, known(_ASSISTANT), cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, wide_request),
                 records.latest(session, mine(EPISODES), limit=cfg.recent_turns)
@@ -623,6 +629,8 @@ class AsyncMemory:
             if not vector.done():
                 vector.cancel()
             await asyncio.gather(vector, return_exceptions=True)
+        if shared_only:  # left out of the wide search afterwards: a filter there reads every id
+            hits = [h for h in hits if h.memory.kind is MemoryKind.EPISODE or h.memory.agent_id is None]
         said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
@@ -713,6 +721,7 @@ _PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
 _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_ASSISTANT})
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
+_SHARED = Cond("agent_id", "eq", None)  # a user's memories shared by every agent of theirs
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
 
 
