@@ -78,6 +78,12 @@ async def test_a_statement_about_another_time_replaces_nothing(amem: AsyncMemory
         ("I live in Paris as of today", "The user lives in Paris."),
         ("I live in Paris since 2023", "The user lives in Paris."),
         ("从去年开始，我住在巴黎", "用户住在巴黎。"),  # since last year: now too
+        # "now" leading the statement: what was, then what is
+        ("Now I live in Paris", "The user lives in Paris."),
+        ("Right now I live in Paris", "The user lives in Paris."),
+        ("I now live in Paris", "The user lives in Paris."),
+        ("I used to live in Rome but now I live in Paris", "The user lives in Paris."),
+        ("I used to live in Rome, but now I live in Paris.", "The user lives in Paris."),
     ],
 )
 async def test_what_holds_now_still_replaces_the_home(amem: AsyncMemory, later: str, home: str) -> None:
@@ -90,3 +96,14 @@ async def test_a_workplace_from_home_is_still_a_workplace(amem: AsyncMemory) -> 
     await amem.add("I work at Acme", **U, timestamp="2024-01-01T00:00:00Z")
     await amem.add("I work at Google from home", **U, timestamp="2024-06-01T00:00:00Z")
     assert await profile(amem) == ["The user works at Google from home."]
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["I know now I like tea", "now I would like tea", "If I move, now I live in Paris", "I will now live in Paris"],
+)
+async def test_now_inside_another_statement_or_a_hedge_states_nothing(amem: AsyncMemory, said: str) -> None:
+    await amem.add("I live in Lisbon", **U, timestamp="2024-01-01T00:00:00Z")
+    out = await amem.add(said, **U, timestamp="2024-06-01T00:00:00Z")
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem) == ["The user lives in Lisbon."]

@@ -78,7 +78,11 @@ _SENTENCE_END = re.compile(r"[.!;\n。！；…?？]")
 # Hypotheticals and reported speech reach over "and I …" ("If I get the job and I live in Paris");
 # a negation only over its own statement ("I don't like tea but I love coffee").
 _HEDGE_FAR = re.compile(rf"\b(?:{_HEDGE_WORDS})\b")
-_EN_START = r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay)\s+)"
+# A statement starts its clause, or follows one of these words; "now" may lead it ("but now I live
+# in Paris", after "I used to live in Rome"): it says the statement holds now.
+_EN_START = (
+    r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay)\s+)(?:(?:right\s+)?now,?\s+)?"
+)
 _STOP_OBJECT = re.compile(
     r"^(?:a bit|kind of|sort of|so|very|really|just|not|going|gonna|trying|about|sure|sorry|afraid|"
     r"here|there|back|fine|ok|okay|good|glad|happy|sad|tired|done|ready|looking|thinking|wondering|"
@@ -97,7 +101,7 @@ _OBJECT_END = re.compile(
 # A speech tag right after the object: ", she said", ", my wife told me".
 _REPORTED = re.compile(r"""^[\s,"'”’]*(?:my\s+)?\w+\s+(?:said|says|told|asked|wrote|replied)\b""", re.I)
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs").
-_EN_NEXT = re.compile(r"\s+(?:and|but)\s+(?=i(?:'m)?\s)", re.I)
+_EN_NEXT = re.compile(r"\s+(?:and|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s)", re.I)
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
@@ -135,10 +139,13 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "work",
         re.compile(
-            _EN_START + r"i(?:'m| am)?\s+(?:currently\s+)?work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)", re.I
+            _EN_START + r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)", re.I
         ),
     ),
-    ("live", re.compile(_EN_START + r"i(?:'m| am)?\s+(?:currently\s+)?liv(?:e|ing)\s+in\s+(?P<x>.+)", re.I)),
+    (
+        "live",
+        re.compile(_EN_START + r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?liv(?:e|ing)\s+in\s+(?P<x>.+)", re.I),
+    ),
     (
         "dislike",
         re.compile(
