@@ -3,9 +3,9 @@
 ``memoryd`` alone runs the REST server. The root callback builds the settings
 once (``--config`` TOML file, ``MEMORYD_*`` environment) and keeps them, with
 the output switches, in a :class:`~memoryd.cli.output.CliState` for every
-command. Expected errors print one red line: exit 2 for configuration, 1 for
-anything else memoryd raises. ``--json`` (on the root or on a command) prints
-exactly one JSON document on stdout.
+command. Expected errors print one red line: exit 2 when the command line (or the
+configuration) is wrong, 1 when the operation fails (:mod:`memoryd.cli.usage`).
+``--json`` (on the root or on a command) prints exactly one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages
 from memoryd.cli.output import (
     CliState,
     Output,
+    UsageError,
     add_table,
     checks_table,
     config_text,
     errors_to_exit,
+    exit_code,
     health_check_exit,
     history_table,
     hits_table,
@@ -41,6 +43,7 @@ from memoryd.cli.output import (
     record_table,
     run_with_memory,
 )
+from memoryd.cli.usage import EXIT_STATUS, finish_commands
 from memoryd.config import Settings, load_settings
 from memoryd.config_sources import CONFIG_ENV
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
@@ -52,6 +55,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="memoryd",
     help="Self-hosted long-term memory for LLM apps. With no command, runs the REST server (`serve`).",
+    epilog=EXIT_STATUS,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -218,7 +222,7 @@ def add(
         if file is not None:
             items += [{"role": role, "content": m} if isinstance(m, str) else m for m in read_messages(file)]
         if not items:
-            raise InvalidInputError("nothing to add: give TEXT arguments or --file", field="messages")
+            raise UsageError("nothing to add: give TEXT arguments or --file", field="messages")
         check_messages(items, settings.limits)  # a bad message anywhere: nothing is written
     size = min(batch_size, settings.limits.max_messages_per_add)
 
@@ -236,7 +240,7 @@ def add(
     results = outcome.results
     if outcome.error is not None:  # a later batch failed: the earlier ones are stored
         state.output.error(outcome.error, {**results.to_dict(), "stored": outcome.stored})
-        raise typer.Exit(2 if isinstance(outcome.error, ConfigError) else 1)
+        raise typer.Exit(exit_code(outcome.error, state.output.command))
     state.output.emit(results.to_dict(), add_table(results), *_add_summary(results))
 
 
@@ -463,7 +467,7 @@ def update(
     with errors_to_exit(state.output):
         meta = parse_json_option(metadata, "metadata")
         if text is None and meta is None:
-            raise InvalidInputError("give the new TEXT, --metadata, or both", field="text")
+            raise UsageError("give the new TEXT, --metadata, or both", field="text")
     done = run_with_memory(
         state, lambda mem: mem.update(memory_id, text, metadata=meta, merge_metadata=merge, **scope)
     )
@@ -506,11 +510,9 @@ def delete(
     scope = _scope(user_id, agent_id, run_id)
     with errors_to_exit(state.output):
         if all_ == (memory_id is not None):
-            raise InvalidInputError(
-                "give either an ID, or --all with --user-id/--agent-id/--run-id", field="id"
-            )
+            raise UsageError("give either an ID, or --all with --user-id/--agent-id/--run-id", field="id")
         if all_ and not scope:
-            raise InvalidInputError("--all needs a scope: --user-id, --agent-id or --run-id", field="user_id")
+            raise UsageError("--all needs a scope: --user-id, --agent-id or --run-id", field="user_id")
     if memory_id is not None:
         gone = run_with_memory(state, lambda mem: mem.delete(memory_id, **scope))
         record, derived = gone[0], gone[1:]
@@ -640,6 +642,7 @@ def _mount_mcp() -> None:
 
 
 _mount_mcp()
+finish_commands(app)  # every command: usage errors of its own one line (exit 2), the exit status in its help
 
 
 def main() -> None:

@@ -74,6 +74,13 @@ def _ints(value: str, option: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _check_embedder(name: str) -> None:
+    """``--embedder`` names an installed embedder, or the command line is wrong (exit 2)."""
+    embedders = [entry.name for entry in available("embedder")]
+    if name not in embedders:
+        raise typer.BadParameter(f"choose one of {', '.join(embedders)}", param_hint="--embedder")
+
+
 def _overrides(pairs: list[str]) -> dict[str, Any]:
     """Turn ``section.key=value`` pairs (``storage.postgres.url=…`` for a nested section) into
     nested settings overrides, and validate them."""
@@ -137,9 +144,7 @@ def speed(
         raise typer.BadParameter(
             f"choose among {', '.join(SYSTEMS)} (memoryd required)", param_hint="--systems"
         )
-    embedders = [entry.name for entry in available("embedder")]
-    if embedder not in embedders:
-        raise typer.BadParameter(f"choose one of {', '.join(embedders)}", param_hint="--embedder")
+    _check_embedder(embedder)
     config = SpeedConfig(
         sizes=_ints(sizes, "--sizes"), multi_user=multi_user, users=users, per_user=per_user,
         queries=queries, warmup=warmup, single_adds=single_adds, batch_size=batch_size,
@@ -291,9 +296,7 @@ def _quality(
             f"no {_NAMES[dataset]} file at {path} ({where} path); give the dataset file with --data PATH",
             param_hint="--data",
         )
-    embedders = [entry.name for entry in available("embedder")]
-    if embedder not in embedders:
-        raise typer.BadParameter(f"choose one of {', '.join(embedders)}", param_hint="--embedder")
+    _check_embedder(embedder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     chosen = _systems(system)
     ks = _ints(k, "--k")
@@ -392,6 +395,8 @@ def pipeline(
     enqueue-to-searchable latency at a steady rate (a throw-away redis-server unless --redis-url)."""
     from memoryd.bench.pipeline import PipelineBenchConfig, report_table, run_pipeline_bench
 
+    _check_embedder(embedder)
+
     config = PipelineBenchConfig(
         enqueue_events=events, e2e_events=e2e_events, workers=workers, users=users, batch_size=batch_size,
         rate=rate, duration_s=duration, sample_every=sample_every, embedder=embedder, redis_url=redis_url,
@@ -457,6 +462,8 @@ def gateway(
     upstream on loopback, for a user with MEMORIES memories; then the rate it sustains without errors."""
     from memoryd.bench.gateway import GatewayBenchConfig, report_table, run_gateway_bench
 
+    _check_embedder(embedder)
+
     config = GatewayBenchConfig(
         memories=memories, requests=requests, warmup=warmup, rate=rate, duration_s=duration,
         concurrency=concurrency, answer_words=answer_words, writeback=writeback, embedder=embedder,
@@ -496,6 +503,7 @@ def load(
         shares = ()
     if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
         raise typer.BadParameter("expected three non-negative shares like 0.3,0.5,0.2", param_hint="--mix")
+    _check_embedder(embedder)
     config = LoadBenchConfig(
         clients=clients, duration_s=duration, users=users, prefill=prefill, mix=shares,  # type: ignore[arg-type]
         embedder=embedder, workdir=workdir,

@@ -16,9 +16,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.cli.output import CliState, UsageError, errors_to_exit
 from memoryd.config import Settings
-from memoryd.errors import InvalidInputError, NotFoundError
+from memoryd.errors import NotFoundError
 from memoryd.pipeline import build_queue
 from memoryd.pipeline.base import DeadLetter, EventQueue, Replayed, is_entry_id
 
@@ -125,7 +125,7 @@ def replay(
 
     with errors_to_exit(state.output):
         if ids and len(ids) > count:
-            raise InvalidInputError(f"{len(ids)} ids given but --count is {count}", field="count")
+            raise UsageError(f"{len(ids)} ids given but --count is {count}", field="count")
         letters, moved = asyncio.run(go())
     doc: dict[str, Any] = {
         "dry_run": dry_run,
@@ -190,7 +190,7 @@ def purge(
 
     with errors_to_exit(state.output):
         if ids and count and len(ids) > count:
-            raise InvalidInputError(f"{len(ids)} ids given but --count is {count}", field="count")
+            raise UsageError(f"{len(ids)} ids given but --count is {count}", field="count")
         chosen, size, newest = asyncio.run(survey())
     if size and not yes:
         question = f"Delete {size} dead letter(s) of {stream}?"

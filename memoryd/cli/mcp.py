@@ -39,11 +39,11 @@ def mcp(
     stdout carries only protocol messages; logs and errors go to stderr. Runs until
     the client closes stdin (or SIGTERM); calls under way finish first.
     """
+    state = CliState.of(ctx)
+    state.output.json_mode = False  # stdout is the protocol's: errors go to stderr only, even with --json
     for option, value in (("--user-id", user_id), ("--agent-id", agent_id), ("--run-id", run_id)):
         if value is not None and not value.strip():  # a host's "${USER_ID}" with the variable unset
             raise typer.BadParameter("must not be empty", param_hint=option)
-    state = CliState.of(ctx)
-    state.output.json_mode = False  # stdout is the protocol's: errors go to stderr only, even with --json
     settings = state.require_settings()
     with errors_to_exit(state.output):
         asyncio.run(serve_stdio(settings, user_id=user_id, agent_id=agent_id, run_id=run_id))

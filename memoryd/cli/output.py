@@ -4,9 +4,14 @@
 command and the :class:`Output`. Human output goes to stdout through
 :mod:`rich`; errors, prompts and progress bars go to stderr, so ``--json``
 leaves stdout holding one JSON document and nothing else. Expected errors
-become one red line and an exit code (2 for configuration, 1 otherwise),
-never a traceback. The ``*_table`` functions are pure: data in, a renderable
+become one red line and an exit code (2 for a wrong command line or
+configuration, 1 otherwise), never a traceback. The ``*_table`` functions are pure: data in, a renderable
 out. Sub-apps such as ``memoryd bench`` import from here, not from the app.
+
+Exit status (:func:`exit_code`, the one place an error becomes one): 0 done; 1 the operation
+failed (a store, server or model error, something not found, bad data in a file it read); 2 the
+command line was wrong (:func:`is_usage_error`: an option's value, options that do not go
+together, a missing scope) or the configuration is; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -41,14 +46,18 @@ from memoryd.retrieval.related import SearchResults
 
 __all__ = [
     "CliState",
+    "FileDataError",
     "Interrupted",
     "Output",
+    "UsageError",
     "add_table",
     "checks_table",
     "config_text",
     "errors_to_exit",
+    "exit_code",
     "history_table",
     "hits_table",
+    "is_usage_error",
     "load_embedder",
     "page_table",
     "parse_json_option",
@@ -65,9 +74,23 @@ _EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yell
 
 
 # API fields set by a CLI option of another name (the others share their option's name).
-_FIELD_PARAMS = {"token_budget": "budget"}
+_FIELD_PARAMS = {"token_budget": "budget", "json": "json_out"}
 _SCOPE_PARAMS = ("user_id", "agent_id", "run_id")
 _TEXT_ROLE = re.compile(r"messages\[(\d+)\]\.role")
+_TEXT_ITEM = re.compile(r"messages\[(\d+)\]")  # memoryd add's TEXT arguments come first
+_FIELD_ROOT = re.compile(r"[^.\[]*")  # "filters.topic.$nope" → "filters"
+# Arguments whose value an API field names (others, such as export's PATH, name a file it writes).
+_ARGUMENT_FIELDS = frozenset({"memory_id", "query", "text"})
+
+
+class UsageError(InvalidInputError):
+    """The command line is wrong (exit 2): an option's value, or options that do not go together,
+    found by the command's own checks. JSON output keeps ``invalid_input`` as its code."""
+
+
+class FileDataError(InvalidInputError):
+    """Bad data in a file the command line named (``--file``): the command line was right, the
+    operation failed on what it read (exit 1)."""
 
 
 def _options(command: Any) -> dict[str, str]:
@@ -87,6 +110,35 @@ def _flag_for(field: str, command: Any, options: Mapping[str, str]) -> str | Non
         texts = (getattr(command, "params", None) or {}).get("texts") or []
         return options.get("role") if int(text_role.group(1)) < len(texts) else None
     return options.get(_FIELD_PARAMS.get(field, field))
+
+
+def is_usage_error(exc: MemorydError, command: Any) -> bool:
+    """Whether ``exc`` says the command line was wrong (exit 2): a :class:`ConfigError` or a
+    :class:`UsageError`, or an :class:`InvalidInputError` about an API field that the running
+    command (a click context) sets from its command line: one of its options (``--limit``,
+    ``--filters``, a scope's ``--user-id``), its ID, QUERY or TEXT argument, or a message of its
+    TEXT arguments. Not bad data in a file it read (:class:`FileDataError`, the messages of
+    ``--file``), nor a file it fails to write."""
+    if isinstance(exc, (ConfigError, UsageError)):
+        return True
+    if not isinstance(exc, InvalidInputError) or isinstance(exc, FileDataError) or not exc.field:
+        return False
+    params = getattr(getattr(command, "command", None), "params", None) or []
+    kinds = {p.name: getattr(p, "param_type_name", None) for p in params if p.name}
+    item = _TEXT_ITEM.match(exc.field)
+    if item is not None:  # a message: of a TEXT argument, or of --file (its data)
+        texts = (getattr(command, "params", None) or {}).get("texts") or []
+        return int(item.group(1)) < len(texts)
+    root = _FIELD_ROOT.match(exc.field)
+    name = root.group(0) if root else exc.field
+    name = _FIELD_PARAMS.get(name, name)
+    return kinds.get(name) == "option" or (kinds.get(name) == "argument" and name in _ARGUMENT_FIELDS)
+
+
+def exit_code(exc: MemorydError, command: Any) -> int:
+    """The exit status of a command ended by ``exc``: 2 when the command line (or the
+    configuration) was wrong (:func:`is_usage_error`), else 1 (the operation failed)."""
+    return 2 if is_usage_error(exc, command) else 1
 
 
 def cli_message(exc: MemorydError, command: Any) -> str:
@@ -238,16 +290,14 @@ class Interrupted(Exception):
 
 @contextmanager
 def errors_to_exit(output: Output) -> Iterator[None]:
-    """Expected errors become one red line and an exit code; never a traceback. An interrupt
+    """Expected errors become one red line and an exit code (:func:`exit_code`: 2 for a wrong
+    command line or configuration, else 1); never a traceback. An interrupt
     exits 130, saying what was done before it when the command knows (:class:`Interrupted`)."""
     try:
         yield
-    except ConfigError as exc:
-        output.error(exc)
-        raise typer.Exit(2) from None
     except MemorydError as exc:
         output.error(exc)
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc, output.command)) from None
     except Interrupted as exc:
         output.err.print(f"[yellow]interrupted:[/yellow] {escape(exc.report)}", soft_wrap=True)
         if output.json_mode:
@@ -396,46 +446,51 @@ async def empty_scope_hint(mem: AsyncMemory, params: Mapping[str, Any]) -> str |
     )
 
 
-def _loads(text: str, what: str, field: str, where: Callable[[json.JSONDecodeError], str]) -> Any:
-    """JSON text, or an :class:`InvalidInputError` naming ``what`` (never a traceback: a number
-    past Python's digit cap and nesting past the parser's stack are the input's fault too)."""
+def _loads(
+    text: str, what: str, field: str, where: Callable[[json.JSONDecodeError], str],
+    error: type[InvalidInputError],
+) -> Any:  # fmt: skip
+    """JSON text, or an ``error`` naming ``what`` (never a traceback: a number past Python's digit
+    cap and nesting past the parser's stack are the input's fault too)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{what} is not valid JSON: {exc.msg}{where(exc)}", field=field) from None
+        raise error(f"{what} is not valid JSON: {exc.msg}{where(exc)}", field=field) from None
     except ValueError:
-        raise InvalidInputError(f"{what} holds {TOO_LONG_NUMBER}", field=field) from None
+        raise error(f"{what} holds {TOO_LONG_NUMBER}", field=field) from None
     except RecursionError:
-        raise InvalidInputError(f"{what} nests too deeply to be read", field=field) from None
+        raise error(f"{what} nests too deeply to be read", field=field) from None
 
 
 def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:
-    """A ``--option JSON`` value that must be an object; errors name the option."""
+    """A ``--option JSON`` value that must be an object; errors name the option (usage: exit 2)."""
     if value is None:
         return None
-    parsed = _loads(value, f"--{option}", option, lambda exc: f" at column {exc.colno}")
+    parsed = _loads(value, f"--{option}", option, lambda exc: f" at column {exc.colno}", UsageError)
     if not isinstance(parsed, dict):
         msg = f"--{option} must be a JSON object, got {type(parsed).__name__}"
-        raise InvalidInputError(msg, field=option)
+        raise UsageError(msg, field=option)
     return parsed
 
 
 def read_messages(path: Path) -> list[Any]:
-    """Messages from a JSON list or a JSONL file (one string or message object per line)."""
+    """Messages from a JSON list or a JSONL file (one string or message object per line). A file
+    that cannot be read is a usage error (the option names no readable file); what it holds that is
+    not JSON, a :class:`FileDataError`."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad_line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidInputError(f"{path}: line {bad_line} is not UTF-8 text", field="file") from None
+        raise FileDataError(f"{path}: line {bad_line} is not UTF-8 text", field="file") from None
     raw = raw.removeprefix("\ufeff")  # the byte-order mark editors on Windows write
     if raw.lstrip().startswith("["):
-        return list(_loads(raw, str(path), "file", lambda exc: f" (line {exc.lineno})"))
+        return list(_loads(raw, str(path), "file", lambda exc: f" (line {exc.lineno})", FileDataError))
     return [
-        _loads(line, f"{path} line {number}", "file", lambda exc: "")
+        _loads(line, f"{path} line {number}", "file", lambda exc: "", FileDataError)
         for number, line in enumerate(raw.split("\n"), 1)  # not splitlines(): U+2028 is in JSON strings
         if line.strip()
     ]

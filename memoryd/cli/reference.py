@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from memoryd.cli.app import app
+from memoryd.cli.usage import COMMAND_EPILOG
 
 __all__ = ["render"]
 
@@ -40,6 +41,9 @@ def _walk(cmd: Any, path: list[str], out: list[str]) -> None:
     if params:
         out.extend(params)
         out.append("")
+    epilog = " ".join((getattr(cmd, "epilog", None) or "").split())
+    if epilog and epilog != COMMAND_EPILOG:  # each command's line on the exit status: said once, above
+        out.append(epilog + "\n")
     if hasattr(cmd, "commands"):
         for name in sorted(cmd.commands):
             _walk(cmd.commands[name], [*path, name], out)

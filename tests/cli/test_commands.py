@@ -136,7 +136,8 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"content": "ok"}\n{"content": \n')
     expect_error(run("add", "-f", str(broken), "-u", "alice"), 1, "line 2", "(option: --file/-f)")
-    expect_error(run("add", "-f", str(tmp_path / "missing.jsonl"), "-u", "alice"), 1, "cannot read")
+    # --file naming no file is a usage error (2); what a file holds that is wrong, bad data (1)
+    expect_error(run("add", "-f", str(tmp_path / "missing.jsonl"), "-u", "alice"), 2, "cannot read")
     no_content = tmp_path / "no_content.json"
     no_content.write_text('[{"role": "user"}]')
     expect_error(run("add", "-f", str(no_content), "-u", "alice"), 1, "messages[0].content")
@@ -167,12 +168,16 @@ def test_add_from_a_json_list_and_bad_files(run: Run, tmp_path: Path) -> None:
         (["search", "tea", "-u", "alice", "--threshold", "3"], ["threshold"]),
         (["delete", "-u", "alice"], ["give either an ID, or --all"]),
         (["delete", "--all"], ["--all needs a scope"]),
-        (["history", "no-such-id"], ["no memory with id"]),
     ],
 )
-def test_bad_input_is_one_red_line_and_exit_1(run: Run, args: list[str], needles: list[str]) -> None:
-    _add(run, TEA)  # a store exists: what is refused is the input
-    expect_error(run(*args), 1, *needles)
+def test_bad_input_is_one_red_line_and_exit_2(run: Run, args: list[str], needles: list[str]) -> None:
+    _add(run, TEA)  # a store exists: what is refused is the command line (a usage error: exit 2)
+    expect_error(run(*args), 2, *needles)
+
+
+def test_an_id_that_is_not_there_is_a_failed_operation(run: Run) -> None:
+    _add(run, TEA)
+    expect_error(run("history", "no-such-id"), 1, "no memory with id")  # the command line was fine
 
 
 def test_commands_that_read_refuse_a_store_that_does_not_exist(run: Run, clean_env: dict[str, str]) -> None:
@@ -189,12 +194,12 @@ def test_commands_that_read_refuse_a_store_that_does_not_exist(run: Run, clean_e
 
 def test_errors_in_json_mode_are_a_json_document(run: Run) -> None:
     result = run("search", "tea", "-u", "alice", "--filters", "{oops", "--json")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert as_json(result)["error"]["field"] == "filters"
     for option, value in (("--filters", "[" * 5000 + "]" * 5000), ("--metadata", '{"a": ' + "1" * 5000 + "}")):
         command = ["list", "-u", "alice"] if option == "--filters" else ["add", "x", "-u", "alice"]
         result = run(*command, option, value, "--json")
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 2, result.output
         assert as_json(result)["error"]["field"] == option.removeprefix("--")
 
 

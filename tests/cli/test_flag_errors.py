@@ -14,18 +14,19 @@ def _error_line(stderr: str) -> str:
 def test_errors_name_the_flag_that_sets_the_field(run: Run, tmp_path: Path) -> None:
     no_scope = run("add", "no scope here")
     expect_error(
-        no_scope, 1, "a scope is required: give at least one of --user-id/-u, --agent-id/-a, --run-id/-r"
+        no_scope, 2, "a scope is required: give at least one of --user-id/-u, --agent-id/-a, --run-id/-r"
     )
     assert "user_id" not in _error_line(no_scope.stderr) and "(field:" not in no_scope.stderr
     expect_error(
-        run("add", "x", "-u", "f", "--role", "bot"), 1, "error: --role must be one of user, assistant"
+        run("add", "x", "-u", "f", "--role", "bot"), 2, "error: --role must be one of user, assistant"
     )
     expect_error(
-        run("context", "tea", "-u", "f", "--budget", "0"), 1, "error: --budget/-b must be an integer"
+        run("context", "tea", "-u", "f", "--budget", "0"), 2, "error: --budget/-b must be an integer"
     )
-    expect_error(run("search", "tea", "-u", "f", "-n", "0"), 1, "error: --limit/-n must be an integer")
-    expect_error(run("keys", "create", "--role", "user"), 1, "a user key needs the --user-id/-u")
-    # A role from a message object of --file is not --role's: the field is named as it is.
+    expect_error(run("search", "tea", "-u", "f", "-n", "0"), 2, "error: --limit/-n must be an integer")
+    expect_error(run("keys", "create", "--role", "user"), 2, "a user key needs the --user-id/-u")
+    # A role from a message object of --file is not --role's: the field is named as it is, and
+    # it is bad data in a file (the operation failed: 1), not a wrong command line.
     path = tmp_path / "m.jsonl"
     path.write_text('{"role": "bot", "content": "hello"}\n', encoding="utf-8")
     expect_error(run("add", "-f", str(path), "-u", "f"), 1, "(field: messages[0].role)")
@@ -39,7 +40,7 @@ def test_json_errors_keep_the_api_field_for_scripts(run: Run) -> None:
     ]
     for args, field, message in cases:
         result = run(*args, "--json")
-        assert result.exit_code == 1, result.stderr
+        assert result.exit_code == 2, result.stderr
         error = as_json(result)["error"]
         assert error["field"] == field and message in error["message"], error
 

@@ -30,6 +30,6 @@ def test_create_list_revoke(run: Run, db_path: Path) -> None:
 
 
 def test_bad_requests_exit_1_naming_the_field(run: Run) -> None:
-    expect_error(run("keys", "create", "--role", "user"), 1, "--user-id/-u")
+    expect_error(run("keys", "create", "--role", "user"), 2, "--user-id/-u")
     expect_error(run("keys", "revoke", "000000000000"), 1, "no API key")
     assert run("keys", "create", "--role", "root").exit_code == 2  # typer rejects the choice

@@ -33,6 +33,6 @@ def test_update_and_history_refuse_another_scope_and_nothing_to_change(run: Run)
     memory_id = _add(run, "I like tea", "-u", "ana")
     expect_error(run("update", memory_id, "I like coffee", "-u", "bob"), 1, "no memory", "memory_id")
     expect_error(run("history", memory_id, "-u", "bob"), 1, "no memory", "memory_id")
-    expect_error(run("update", memory_id), 1, "give the new TEXT, --metadata, or both")
-    expect_error(run("update", memory_id, "--metadata", "[1]"), 1, "--metadata must be a JSON object")
+    expect_error(run("update", memory_id), 2, "give the new TEXT, --metadata, or both")  # usage
+    expect_error(run("update", memory_id, "--metadata", "[1]"), 2, "--metadata must be a JSON object")
     assert as_json(run("get", memory_id, "--json"))["text"] == "I like tea"  # untouched

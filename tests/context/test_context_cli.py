@@ -21,7 +21,7 @@ def test_context_command(run: Run) -> None:  # noqa: F811
     assert body["budget"] == 30 and count_tokens(body["text"]) == body["tokens"] <= 30
     assert all(item["id"].endswith(item["tag"]) for item in body["items"])
     bad = run("context", "sister", "-u", "ana", "--budget", "0", env=env)
-    assert bad.exit_code == 1 and "--budget/-b must be an integer" in bad.stderr
+    assert bad.exit_code == 2 and "--budget/-b must be an integer" in bad.stderr  # a usage error
 
 
 def test_context_of_an_agent_or_a_session_alone(run: Run) -> None:  # noqa: F811
@@ -31,9 +31,9 @@ def test_context_of_an_agent_or_a_session_alone(run: Run) -> None:  # noqa: F811
     assert "I schedule meetings on Mondays" in agent["text"]
     session = as_json(run("context", "which trip", "-r", "s9", "--json"))
     assert "We talked about the Lisbon trip" in session["text"]
-    # No scope: the JSON error document naming the field, exit 1 (it was click's usage box, exit 2).
+    # No scope: the JSON error document naming the field, exit 2 (a usage error).
     nobody = run("context", "anything", "--json")
-    assert nobody.exit_code == 1 and as_json(nobody)["error"]["field"] == "user_id"
+    assert nobody.exit_code == 2 and as_json(nobody)["error"]["field"] == "user_id"
 
 
 async def test_the_python_context_takes_an_agent_without_a_user(amem: AsyncMemory) -> None:

@@ -149,4 +149,4 @@ def test_the_tree_command_serves_an_agent_alone(run: Run) -> None:  # noqa: F811
     assert (doc["user_id"], doc["agent_id"], doc["counts"]["episodes"]) == (None, "bot7", 1)
     expect_error(run("tree", "-u", "bot7"), 1, "no memories or turns of user 'bot7'", "--user-id")
     expect_error(run("tree", "-a", "ghost"), 1, "'ghost'", "--agent-id")
-    expect_error(run("tree"), 1, "--user-id")
+    expect_error(run("tree"), 2, "--user-id")  # no owner given: the command line is wrong

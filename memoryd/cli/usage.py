@@ -1,0 +1,85 @@
+"""Exit status, and the usage errors a command finds once its command line is parsed.
+
+click reports what it finds while parsing (an unknown option, a value of the wrong type or out
+of its range) with the command's usage line, exit status 2. What a command's own checks find
+after that (options that do not go together, an empty ``--user-id``) is a usage error too:
+:class:`~memoryd.cli.output.UsageError` and the :class:`~memoryd.errors.InvalidInputError` of an
+option's value go through :func:`~memoryd.cli.output.errors_to_exit`, and a
+``typer.BadParameter`` raised in a command's body through :class:`MemorydCommand`. Either way it
+is one red line naming the option, with ``--json`` an error document on stdout, and exit 2.
+
+:func:`finish_commands` gives every command (sub-apps' too) that class and an epilog on the
+exit status, which the root's help (:data:`EXIT_STATUS`) explains in full.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from memoryd.cli.output import CliState, UsageError
+
+__all__ = ["COMMAND_EPILOG", "EXIT_STATUS", "MemorydCommand", "finish_commands"]
+
+EXIT_STATUS = (
+    "Exit status: 0 done; 1 the operation failed (a store, server or model error, something not "
+    "found, bad data in a file it read); 2 the command line was wrong (an option's value, options "
+    "that do not go together, a missing scope) or the configuration is; 130 interrupted (Ctrl-C), "
+    "after saying what was done. Health checks (serve --check, worker --check) exit 0 or 1. With "
+    '--json an error is also a JSON document on stdout: {"error": {"code", "message", "field"}}.'
+)
+COMMAND_EPILOG = "Exit status: 0 done, 1 failed, 2 wrong command line or configuration, 130 interrupted."
+
+
+def _json_flag(ctx: typer.Context) -> bool:
+    """Whether the command's own ``--json`` is on (its parameter's name varies)."""
+    return any(
+        "--json" in (getattr(p, "opts", None) or []) and bool(ctx.params.get(p.name or ""))
+        for p in ctx.command.params
+    )
+
+
+def _usage_error(ctx: typer.Context, exc: typer.BadParameter) -> UsageError:
+    """``exc`` as a :class:`UsageError` that names the option by all its flags (``--user-id/-u``,
+    as other errors do) and, in JSON, by its long flag as a field (``user_id``, ``qa_hits``)."""
+    hint = exc.param_hint if isinstance(exc.param_hint, str) else None
+    param = exc.param or next(
+        (p for p in ctx.command.params if hint in (getattr(p, "opts", None) or [])), None
+    )
+    opts = list(getattr(param, "opts", None) or [])
+    if opts:
+        hint = "/".join(opts)
+    long = next((o for o in opts if o.startswith("--")), None) or (hint or "").split("/")[0]
+    field = long.lstrip("-").replace("-", "_") or (param.name if param is not None else None)
+    message = f"Invalid value for {hint}: {exc.message}" if hint else exc.format_message()
+    return UsageError(message, field=field or None)
+
+
+class MemorydCommand(TyperCommand):
+    """A command whose own ``typer.BadParameter`` (raised in its body, once the command line is
+    parsed) is reported as memoryd's usage errors are: one line, a JSON document with
+    ``--json``, exit 2. What click finds while parsing keeps click's report."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            if ctx.find_object(CliState) is None:  # run outside the memoryd app: click reports it
+                raise
+            output = CliState.of(ctx, _json_flag(ctx)).output
+            output.error(_usage_error(ctx, exc))
+            raise typer.Exit(2) from None
+
+
+def finish_commands(app: typer.Typer) -> None:
+    """Every command of ``app`` and its sub-apps: a :class:`MemorydCommand`, with
+    :data:`COMMAND_EPILOG` after its help (unless it has an epilog of its own)."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):  # typer's default
+            info.cls = MemorydCommand
+        info.epilog = info.epilog or COMMAND_EPILOG
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            finish_commands(group.typer_instance)
