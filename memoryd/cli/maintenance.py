@@ -2,12 +2,15 @@
 
 Both work on the store of the settings (``storage.path``), or of one tenant
 (``--tenant``), without a running server; progress bars go to stderr. ``check``
-exits 1 when it finds a problem and lists each one with its fix.
+exits 1 when it finds a problem and lists each one with its fix. A ``reindex``
+stopped by Ctrl-C says what state it left the store in and the command that
+finishes it (:class:`memoryd.maintenance.ReindexState`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,9 +21,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from memoryd.cli.output import CliState, Output, errors_to_exit, require_store
+from memoryd.cli.output import CliState, Interrupted, Output, errors_to_exit, require_store
 from memoryd.errors import ConfigError, InvalidInputError
-from memoryd.maintenance import CheckReport, check_store, reindex_store
+from memoryd.maintenance import CheckReport, ReindexState, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
 
 __all__ = ["TenantOpt", "check", "progress_bar", "reindex", "tenant_state"]
@@ -99,9 +102,40 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     raise typer.Exit(1)
 
 
+BATCH_SIZE = 256  # memories per embedding call, by default
+
+
+def _again(state: CliState, tenant: str | None, batch_size: int, keywords_only: bool) -> str:
+    """The command that runs this reindex again: its config file, tenant and options."""
+    words = ["memoryd"]
+    if state.config_path:
+        words += ["--config", state.config_path]
+    words.append("reindex")
+    chosen = tenant if tenant is not None else state.tenant
+    if chosen is not None:
+        words += ["--tenant", chosen]
+    if keywords_only:
+        words.append("--keywords-only")
+    if batch_size != BATCH_SIZE:
+        words += ["--batch-size", str(batch_size)]
+    return shlex.join(words)
+
+
+def _stopped(progress: ReindexState, path: str, again: str) -> Interrupted:
+    """What Ctrl-C left: the state of the store at ``path`` and the command that finishes it."""
+    if progress.stage == "reading":
+        then = f"to reindex after all: {again}"
+    else:
+        then = f"to finish, run the reindex again (it starts over): {again}"
+    report = f"the reindex of {path} stopped: {progress.describe()}. {then[0].upper()}{then[1:]}"
+    return Interrupted(report, {"path": path, **progress.to_dict(), "finish": again})
+
+
 def reindex(
     ctx: typer.Context,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Memories per embedding call.")] = 256,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Memories per embedding call.")
+    ] = BATCH_SIZE,
     keywords_only: Annotated[
         bool,
         typer.Option(
@@ -115,14 +149,23 @@ def reindex(
 
     Re-embeds every memory with the configured embedder (repairs a missing or damaged index;
     moves a store to another model); --keywords-only rebuilds the keyword index alone, in
-    seconds. Stop the server and workers first."""
+    seconds. Stop the server and workers first. Ctrl-C says what state the store is left in
+    and the command that finishes the reindex."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     settings = state.require_settings()
+    done = ReindexState(keywords_only=keywords_only)
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
         require_store(settings, state.base)
-        summary = asyncio.run(
-            reindex_store(settings, batch_size=batch_size, progress=progress, keywords_only=keywords_only)
-        )
+        try:
+            summary = asyncio.run(
+                reindex_store(
+                    settings, batch_size=batch_size, progress=progress, keywords_only=keywords_only,
+                    state=done,
+                )  # fmt: skip
+            )
+        except KeyboardInterrupt:
+            again = _again(state, tenant, batch_size, keywords_only)
+            raise _stopped(done, str(settings.storage.path), again) from None
     how = "(keyword index; no model ran)" if keywords_only else f"with {escape(summary.model)}"
     state.output.emit(
         summary.to_dict(),
