@@ -11,6 +11,15 @@
 Field paths are dotted everywhere: the core's ``messages[0].content`` becomes
 ``messages.0.content``.
 
+``/mcp`` speaks JSON-RPC 2.0: what refuses a request there before the MCP session reads it (a
+body that is not UTF-8, over the size limit or over the server's room for bodies, a path or query
+that is not UTF-8, a wrong method, an unexpected failure) answers a JSON-RPC error with a null
+``id`` (:func:`jsonrpc_error`: -32700 parse error for a body that is not UTF-8, -32600 invalid
+request for the other refusals, -32603 / -32000 for the server's own failures), its HTTP status
+kept and memoryd's ``code``, ``field`` and ``details`` in the error's ``data``; an MCP client reads
+it as it reads the session's own errors. Refusals of the caller (a missing or revoked key, a
+forbidden Origin, a rate limit, an unknown tenant) keep memoryd's shape there too.
+
 The chat gateway's OpenAI routes (:data:`OPENAI_PATHS`) answer in OpenAI's shape instead,
 ``{"error": {"message", "type", "param", "code"}}``, so that an OpenAI SDK pointed at them reads
 every refusal, the auth middleware's 401 and 429, the body limit's 413, a wrong method's 405 and
@@ -48,8 +57,10 @@ __all__ = [
     "error_response",
     "field_path",
     "install_error_handlers",
+    "jsonrpc_error",
     "memoryd_error_response",
     "openai_error",
+    "speaks_jsonrpc",
     "speaks_openai",
 ]
 
@@ -135,6 +146,46 @@ def speaks_openai(path: str) -> bool:
     return len(parts) > 2 and parts[1] == "v1" and parts[2] in OPENAI_RESOURCES
 
 
+MCP_PATH = "/mcp"  # the MCP Streamable HTTP endpoint (memoryd/server/routes_mcp.py)
+# JSON-RPC 2.0's error codes (those of memoryd/mcp/protocol.py, and the server errors'):
+# -32000 is the first of the range JSON-RPC leaves to the server's own errors.
+_PARSE_ERROR, _INVALID_REQUEST, _INTERNAL_ERROR, _SERVER_ERROR = -32700, -32600, -32603, -32000
+_UNPARSED = frozenset({"invalid_body", "invalid_json"})  # memoryd's codes of a body that is no JSON
+
+
+def speaks_jsonrpc(path: str) -> bool:
+    """Whether ``path`` is answered in JSON-RPC 2.0 (``/mcp``, with or without a trailing slash)."""
+    return path.rstrip("/") == MCP_PATH
+
+
+def jsonrpc_error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A refusal of an MCP request as a JSON-RPC 2.0 error with a null ``id`` (the request was
+    never read): -32700 for a body that is not JSON text, -32600 for another refusal of the request,
+    -32603 for an unexpected failure, -32000 for a server that cannot take it now (503). The HTTP
+    status stays; memoryd's ``code``, ``field`` and ``details`` go in the error's ``data``."""
+    if code in _UNPARSED:
+        rpc_code = _PARSE_ERROR
+    elif status < 500:
+        rpc_code = _INVALID_REQUEST
+    else:
+        rpc_code = _INTERNAL_ERROR if status == 500 else _SERVER_ERROR
+    data: dict[str, Any] = {"code": code}
+    if field is not None:
+        data["field"] = field
+    if details:
+        data["details"] = details
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": rpc_code, "message": message, "data": data}}
+    return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
+
+
 def _openai_type(status: int) -> str:
     return _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
@@ -150,7 +201,10 @@ def error_for(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """An error in the shape ``path`` speaks: OpenAI's on :func:`speaks_openai` paths (``field`` as
-    its ``param``, ``details`` beside the four members), else memoryd's own."""
+    its ``param``, ``details`` beside the four members), JSON-RPC's on ``/mcp``
+    (:func:`jsonrpc_error`), else memoryd's own."""
+    if speaks_jsonrpc(path):
+        return jsonrpc_error(status, code, message, field=field, details=details, headers=headers)
     if speaks_openai(path):
         return openai_error(
             status, message, type=_openai_type(status), param=field, code=code, headers=headers,

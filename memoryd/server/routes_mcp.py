@@ -2,7 +2,9 @@
 
 Stateless: each ``POST /mcp`` carries a JSON-RPC message (or a batch) and gets its
 answer as one JSON body (``202`` for notifications only, ``400`` with a JSON-RPC error for
-a body that is no message); no session id is issued, so
+a body that is no message; a body the server refuses before reading it, not UTF-8 or over
+``limits.max_body_bytes``, is a JSON-RPC error too: :func:`memoryd.server.errors.jsonrpc_error`);
+no session id is issued, so
 any server process can answer any request. The protocol revision is the one
 ``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26 when a
 client sends none, as the transport specifies). There is no server-to-client stream:
