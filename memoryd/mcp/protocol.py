@@ -7,7 +7,10 @@ list and call tools. Each request runs as its own task, so a slow search never h
 the next, but a request starts only after every write received before it (a client that
 sends an add and then a search without waiting finds what it added).
 ``notifications/cancelled`` stops a read-only call and suppresses the answer of any (a
-write already under way finishes: what it stored stays stored).
+write already under way finishes: what it stored stays stored). A ``stateless`` session (one
+HTTP POST, one answer) answers such a write all the same: the client is still waiting for the
+POST's answer, which must hold a response for each request that ran (JSON-RPC 2.0's batch rule;
+MCP lets a receiver ignore a cancel that cannot stop a request), and it learns what was stored.
 
 What goes wrong *in a tool* (bad arguments, an unknown id, a backend down) is a tool
 result with ``isError`` and the reason, as the protocol asks, so the model can read it
@@ -27,7 +30,14 @@ from memoryd.errors import MemorydError
 from memoryd.mcp.tools import Handler, Tool, bound_scope, build_tools
 from memoryd.memory import AsyncMemory
 
-__all__ = ["INVALID_REQUEST", "PROTOCOL_VERSIONS", "McpSession", "encode_message", "error_message"]
+__all__ = [
+    "INVALID_REQUEST",
+    "PROTOCOL_VERSIONS",
+    "REQUEST_CANCELLED",
+    "McpSession",
+    "encode_message",
+    "error_message",
+]
 
 log = logging.getLogger("memoryd.mcp")
 
@@ -36,6 +46,7 @@ PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 _STRUCTURED_SINCE = "2025-06-18"  # tool results carry structuredContent from this revision on
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+REQUEST_CANCELLED = -32800  # a request a cancel stopped (the code LSP gives it; MCP names none)
 
 INSTRUCTIONS = (
     "Long-term memory. Call search_memories (or get_context for a prompt-ready block) before "
@@ -51,7 +62,9 @@ class McpSession:
 
     ``version`` is the protocol revision in use until an ``initialize`` picks one (a
     stateless HTTP request names it in a header); ``add`` replaces how ``add_memory``
-    stores (see :func:`~memoryd.mcp.tools.build_tools`)."""
+    stores (see :func:`~memoryd.mcp.tools.build_tools`). ``stateless``: one message or batch
+    gets one answer (an HTTP POST): a write that a cancel cannot stop is answered, and
+    :attr:`stopped` lists the requests a cancel did stop, whose answers are withheld."""
 
     def __init__(
         self,
@@ -63,9 +76,12 @@ class McpSession:
         run_id: str | None = None,
         version: str = PROTOCOL_VERSIONS[0],
         add: Handler | None = None,
+        stateless: bool = False,
     ) -> None:
         self.memory = memory
         self._send = send
+        self.stateless = stateless
+        self.stopped: list[Any] = []  # ids of the requests a notifications/cancelled stopped
         self.bound = bound_scope(user_id, agent_id, run_id)
         settings = memory.settings
         self.tools = build_tools(
@@ -170,10 +186,11 @@ class McpSession:
             target = params.get("requestId")
             running = self._running.get(target) if _valid_id(target) else None
             if running is not None:
-                self._cancelled.add(target)
                 task, read_only = running
-                if read_only:
-                    task.cancel()
+                if read_only and task.cancel():
+                    self.stopped.append(target)
+                if read_only or not self.stateless:  # a write it cannot stop: answered if stateless
+                    self._cancelled.add(target)
         # notifications/initialized and anything else: nothing to answer
 
     def _read_only(self, params: Mapping[str, Any]) -> bool:

@@ -1,14 +1,21 @@
 """``/mcp``: the MCP server over the Streamable HTTP transport, for remote agents.
 
 Stateless: each ``POST /mcp`` carries a JSON-RPC message (or a batch) and gets its
-answer as one JSON body (``202`` for notifications only, ``400`` with a JSON-RPC error for
-a body that is no message; a body the server refuses before reading it, not UTF-8 or over
-``limits.max_body_bytes``, is a JSON-RPC error too: :func:`memoryd.server.errors.jsonrpc_error`);
-no session id is issued, so
-any server process can answer any request. The protocol revision is the one
-``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26 when a
-client sends none, as the transport specifies). There is no server-to-client stream:
+answer as one JSON body: a response for each request that ran; ``202`` with no body only for
+notifications (and responses) alone; ``400`` with a JSON-RPC error for a body that is no
+message. A body the server refuses before reading it (not UTF-8, over
+``limits.max_body_bytes``) is a JSON-RPC error too (:func:`memoryd.server.errors.jsonrpc_error`).
+No session id is issued, so any server process can answer any request. The protocol revision
+is the one ``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26
+when a client sends none, as the transport specifies). There is no server-to-client stream:
 ``GET`` is ``405``.
+
+A ``notifications/cancelled`` reaches only a request of its own batch, before that request
+runs: a read-only one is stopped and not answered (as MCP asks), a write runs all the same and
+is answered (MCP lets a cancel that cannot stop a request be ignored, and the client learns
+what was stored). A batch whose every request was stopped is answered with a ``-32800``
+"request cancelled" error for each, never a bare ``202``: the transport answers input that
+holds a request with JSON, and JSON-RPC never answers with an empty array.
 
 The caller is who the API key says (the same keys, roles and tenants as every route):
 a ``user`` key binds the tools to its user, and each message of a batch counts against the
@@ -28,7 +35,7 @@ from fastapi.responses import JSONResponse
 
 from memoryd.errors import NotFoundError, PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
-from memoryd.mcp.protocol import INVALID_REQUEST, encode_message, error_message
+from memoryd.mcp.protocol import INVALID_REQUEST, REQUEST_CANCELLED, encode_message, error_message
 from memoryd.mcp.tools import Args, Handler, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
@@ -96,18 +103,28 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
         auth.take(principal, calls - 1)  # the request itself paid for one
     memory = await _memory_for(request, message)
     add = _queued_add(pipeline) if pipeline is not None else None
-    session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add)
+    session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add, stateless=True)
     if message is _UNREADABLE:
         await session.receive(body)
     else:
         await session.receive_message(message)
     await session.drain()
-    if not answers:
+    if not answers and session.stopped:  # requests, each stopped by a cancel of the same batch
+        answers.append([_stopped(request_id) for request_id in session.stopped])
+    if not answers:  # notifications (and responses) only
         return Response(status_code=202)
     (answer,) = answers
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
+
+
+def _stopped(request_id: Any) -> dict[str, Any]:
+    """The answer of a request that a ``notifications/cancelled`` of its batch stopped before it
+    ran, for a POST whose requests were all stopped: it must answer something (the transport
+    answers a POST holding a request with JSON, and JSON-RPC never with an empty array)."""
+    message = f"request {request_id!r} was cancelled (notifications/cancelled) before it ran: nothing done"
+    return error_message(request_id, REQUEST_CANCELLED, message)
 
 
 async def _memory_for(request: Request, message: Any) -> AsyncMemory:
