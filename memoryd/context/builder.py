@@ -22,6 +22,7 @@ adds none and a block's count is the sum of its lines).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -220,10 +221,13 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
     # A past turn that listed profile or preference items were distilled from says the same
     # thing, unless it says more ("My name is Ana. I am allergic to peanuts.": the name only).
     distilled: dict[str, set[str]] = {}
+    asked: set[str] = set()  # turns the assistant feedback rules read a request from
     for c in candidates:
         if c.section in (PROFILE, PREFERENCES):
             for source in c.memory.source_ids:
                 distilled.setdefault(source, set()).update(tokenize(c.memory.text, pairs=False))
+            if c.memory.metadata.get("about") == "assistant" and "rule" in c.memory.metadata:
+                asked.update(c.memory.source_ids)
     out: list[Candidate] = []
     for c in candidates:
         if c.section not in SECTIONS:
@@ -236,12 +240,23 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
         seen_ids.add(m.id)
         seen_said.add(said_by)
         said = distilled.get(m.id) if c.section == RELEVANT else None
-        if said is None or len(set(tokenize(m.text, pairs=False)) - said) > _SAYS_MORE:
+        if said is None:
+            out.append(c)
+            continue
+        words = set(tokenize(m.text, pairs=False))
+        # A request the feedback rules rewrote ("请简洁一点" -> "助手应该回答得更简洁。") shares few
+        # words with what was kept: a short one of one clause says nothing more.
+        if m.id in asked and len(words) <= _SHORT_REQUEST and not _CLAUSE_EDGE.search(m.text.strip(_ENDS)):
+            continue
+        if len(words - said) > _SAYS_MORE:
             out.append(c)
     return out
 
 
 _SAYS_MORE = 1  # words of a turn beyond what was distilled from it that say nothing new ("我叫安娜": 叫)
+_SHORT_REQUEST = 6  # words
+_ENDS = " \t\n.!?;。！？；…~"
+_CLAUSE_EDGE = re.compile(r"[.!?;,，。！？；、\n]")
 
 
 def build_context(candidates: Sequence[Candidate], budget: int) -> Context:

@@ -148,3 +148,27 @@ async def test_a_session_of_no_user_has_a_context_too(rmem: AsyncMemory) -> None
     await rmem.add("I am planning a trip to Oslo", user_id="ana", run_id="s9")  # a user's: not the run's
     built = await rmem.context("when do we fly?", user_id=None, run_id="s9")
     assert "We fly in April" in built.text and "Kyoto" in built.text and "Oslo" not in built.text
+
+
+@pytest.mark.parametrize(
+    "request_",
+    ["请简洁一点", "别再道歉了", "以后请用中文回答", "不要用表情符号", "回答详细一点", "please be more concise"],
+)
+async def test_a_short_request_to_the_assistant_is_listed_once_as_the_preference_read_from_it(
+    rmem: AsyncMemory, request_: str
+) -> None:
+    await rmem.add(request_, user_id="fb")
+    await rmem.add("I am planning a trip to Rome", user_id="fb")
+    built = await rmem.context(request_ + " Rome", user_id="fb")
+    prefs = [i for i in built.items if i.section == PREFERENCES]
+    assert len(prefs) == 1 and prefs[0].text.startswith(("助手", "The assistant"))
+    assert request_ not in built.text  # the request it was read from says nothing more
+    assert "trip to Rome" in built.text
+
+
+async def test_a_request_that_says_more_keeps_its_turn(rmem: AsyncMemory) -> None:
+    said = "请简洁一点，我下周要去罗马出差，需要订酒店"
+    await rmem.add(said, user_id="fb")
+    built = await rmem.context("罗马出差 酒店", user_id="fb")
+    assert any(i.section == PREFERENCES for i in built.items)
+    assert said in built.text
