@@ -348,6 +348,8 @@ class AddResult:
             body["previous_memory"] = self.previous
         if self.sources:
             body["sources"] = list(self.sources)
+        if self.memory is not None and self.memory.valid_to is not None:  # stored already ended
+            body["valid_to"] = self.memory.valid_to.isoformat()
         return body
 
 

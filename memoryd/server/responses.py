@@ -135,6 +135,9 @@ class AddItem(BaseModel):
     reason: str | Absent = Field(None, description="Why, for a NOOP or a DELETE.")
     previous_memory: str | Absent = Field(None, description="The text it updated or replaced.")
     sources: list[str] | Absent = Field(None, description="The episode ids it came from.")
+    valid_to: str | Absent = Field(
+        None, description="When it stopped holding, for one stored already ended (a home told late)."
+    )
 
 
 class AddReply(BaseModel):

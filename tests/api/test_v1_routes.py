@@ -166,6 +166,17 @@ def test_as_of_sees_the_store_as_it_was(client: httpx.Client) -> None:
     assert count(client) == 2
 
 
+def test_an_add_answers_when_a_home_it_stored_already_ended(client: httpx.Client) -> None:
+    results = add(client, ["I live in Oslo.", "I live in Bergen."])
+    homes = {r["memory"]: r for r in results if r["kind"] == "profile"}
+    assert set(homes) == {"The user lives in Oslo.", "The user lives in Bergen."}
+    assert homes["The user lives in Oslo."]["event"] == "ADD"
+    ended = homes["The user lives in Oslo."]["valid_to"]
+    assert "valid_to" not in homes["The user lives in Bergen."]
+    stored = client.get(f"/v1/memories/{homes['The user lives in Oslo.']['id']}").json()
+    assert stored["valid_to"] == ended
+
+
 def test_search_explain_limit_and_threshold(client: httpx.Client) -> None:
     add(client, ["The cat sleeps on the sofa", "Quarterly tax filing is due in May", "My cat is called Miso"])
     hits = client.post(
