@@ -37,7 +37,7 @@ from rich.text import Text
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoundError
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoundError, NotSupportedError
 from memoryd.ingest.inputs import TOO_LONG_NUMBER
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
@@ -117,11 +117,14 @@ def is_usage_error(exc: MemorydError, command: Any) -> bool:
     :class:`UsageError`, or an :class:`InvalidInputError` about an API field that the running
     command (a click context) sets from its command line: one of its options (``--limit``,
     ``--filters``, a scope's ``--user-id``), its ID, QUERY or TEXT argument, or a message of its
-    TEXT arguments. Not bad data in a file it read (:class:`FileDataError`, the messages of
+    TEXT arguments; or a :class:`NotSupportedError` of such a field (``--mode fine`` with no LLM
+    configured). Not bad data in a file it read (:class:`FileDataError`, the messages of
     ``--file``), nor a file it fails to write."""
     if isinstance(exc, (ConfigError, UsageError)):
         return True
-    if not isinstance(exc, InvalidInputError) or isinstance(exc, FileDataError) or not exc.field:
+    if not isinstance(exc, (InvalidInputError, NotSupportedError)) or isinstance(exc, FileDataError):
+        return False
+    if not exc.field:
         return False
     params = getattr(getattr(command, "command", None), "params", None) or []
     kinds = {p.name: getattr(p, "param_type_name", None) for p in params if p.name}

@@ -21,6 +21,7 @@ USAGE = [
     (["add", "", "-u", "ana"], "messages[0].content", "messages[0].content"),  # an empty TEXT
     (["add", "x", "-u", "ana", "--timestamp", "soon"], "--timestamp", "timestamp"),
     (["add", "x", "-u", "ana", "--metadata", "[1]"], "--metadata", "metadata"),
+    (["add", "x", "-u", "ana", "--mode", "fine"], "needs an LLM", "mode"),  # none is configured
     (["search", "tea"], "--user-id/-u", "user_id"),
     (["search", "tea", "-u", "ana", "--filters", "{oops"], "--filters", "filters"),
     (
