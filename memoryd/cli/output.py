@@ -588,8 +588,13 @@ def hits_table(hits: list[SearchHit], *, explain: bool = False, compact: bool = 
 
 
 def page_table(page: Page, *, compact: bool = False) -> Table:
-    shown = f"{page.offset + 1}–{page.offset + len(page.items)}" if page.items else "none"
-    return _memories_table(f"memories {shown} of {page.total}", page.items, compact=compact)
+    if page.items:
+        title = f"memories {page.offset + 1}–{page.offset + len(page.items)} of {page.total}"
+    elif page.total:
+        title = f"no memories from {page.offset + 1} on, of {page.total}"
+    else:
+        title = "no memories"
+    return _memories_table(title, page.items, compact=compact)
 
 
 def record_table(memory: MemoryRecord) -> Table:

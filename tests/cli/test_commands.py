@@ -67,6 +67,9 @@ def test_human_output_shows_tables_with_the_content(run: Run) -> None:
 
     listed = run("list", "-u", "alice")
     assert "memories 1–2 of 2" in listed.stdout and memory_id in listed.stdout
+    assert "no memories from 11 on, of 2" in run("list", "-u", "alice", "--offset", "10").stdout
+    nobody = run("list", "-u", "nobody")
+    assert nobody.exit_code == 0 and "no memories" in nobody.stdout and "none of 0" not in nobody.stdout
 
     shown = run("get", memory_id)
     assert TEA in shown.stdout and "user_id" in shown.stdout
