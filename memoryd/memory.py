@@ -197,9 +197,11 @@ class AsyncMemory:
 
     async def close(self) -> None:
         if self._opened or self._indexless:
-            await self.tiers.close()
-            await self.storage.close()
-            self._opened = self._indexless = False
+            try:
+                await self.tiers.close()
+            finally:  # the engines' clients are closed whatever the tiers did
+                await self.storage.close()
+                self._opened = self._indexless = False
         if self.router is not None and self._close_router:
             await self.router.aclose()
         self._embed.close()

@@ -7,9 +7,7 @@ draw their progress on stderr, so ``memoryd export -`` can write the file to std
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
@@ -162,15 +160,8 @@ def _import(
 def _remove(state: CliState, settings: Settings, made: leftovers.Made, source: Path) -> None:
     """After a failed import into a new store: remove what it made (:mod:`memoryd.portability.leftovers`);
     an engine that cannot be asked keeps the store, and says how to finish."""
-    try:
-        try:
-            asyncio.run(leftovers.remove_store(settings, made, source=str(source)))
-        except MemorydError:
-            # An interrupt can leave the import's own engine client (Qdrant's local mode holds its
-            # folder locked while one is open) to the garbage collector: collected, asked once more.
-            gc.collect()
-            time.sleep(0.5)
-            asyncio.run(leftovers.remove_store(settings, made, source=str(source)))
+    try:  # the import's own clients are closed by now, a late write's too (OutsideIndex.closed)
+        asyncio.run(leftovers.remove_store(settings, made, source=str(source)))
     except MemorydError as exc:
         state.output.note(
             f"[yellow]the store at {escape(str(settings.storage.path))} is kept[/yellow]: what it made in "

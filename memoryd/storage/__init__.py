@@ -140,12 +140,18 @@ class Storage:
         )
 
     async def close(self) -> None:
-        if self.segments is not None:
-            await self.segments.close()
-        if self.usage is not None:
-            await self.usage.close()
-        for role in (self.graph, self.vectors, self.keywords, self.records):
-            await role.close()
+        """Close every role, each even when one before it fails (the first failure is raised once
+        all are closed): a client left open would keep its engine's hold (Qdrant's local folder)."""
+        failed: BaseException | None = None
+        for role in (self.segments, self.usage, self.graph, self.vectors, self.keywords, self.records):
+            if role is None:
+                continue
+            try:
+                await role.close()
+            except BaseException as exc:  # noqa: BLE001 - raised below, once the others are closed
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def commit(self, changes: ChangeSet) -> GraphDiff:
         """Apply one change set to every role; the record store (truth) goes first.

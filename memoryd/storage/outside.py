@@ -102,6 +102,11 @@ class OutsideIndex:
         self.model = ""
         self.dim = 0
         self.store: str | None = None  # the store this index belongs to (see check_owner)
+        # Closed (close()): no client is made again until open() or release(). A write staged in
+        # the record store's transaction can still start on the event loop after the store closed
+        # its clients (an interrupted import: SQLiteDatabase.before_commit); reconnecting then left
+        # a client nobody closes, holding Qdrant's local folder locked, and wrote past the records.
+        self.closed = False
 
     @property
     def remote(self) -> bool:
@@ -114,6 +119,11 @@ class OutsideIndex:
             f"give this store one of its own with {self.owner_setting}",
             field=self.owner_setting,
         )
+
+    def _not_closed(self) -> None:
+        """Raise :class:`StorageError` once the index is closed: called before a client is made."""
+        if self.closed:
+            raise StorageError(f"{self.what} is closed: nothing more is written to it", field=self.setting)
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         """The engine failing (down, refusing, timing out): the backend is unavailable (503)."""
@@ -174,7 +184,7 @@ class OutsideIndex:
         return (str(model), int(dim)) if model and isinstance(dim, int) else None
 
     async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
-        self.store = store
+        self.store, self.closed = store, False
         meta = await self._meta()
         check_owner(self.what, self.owner_setting, (meta or {}).get("store"), store)
         if meta is None and await self._exists() and await self._any():
@@ -214,6 +224,7 @@ class OutsideIndex:
         ``made`` (the import made it: it was not there before) and holds no collection any more;
         one that was there before is never removed, nor anything in it but the collection. An
         index of another store, or of none, is left as it is. Whether it was dropped."""
+        self.closed = False  # a connection of its own, closed again below
         local = None if self.remote else Path(self.where).absolute()  # local mode's folder (file)
         if local is not None and not local.exists():  # nothing was made there: asking would make it
             await self.close()
@@ -232,6 +243,7 @@ class OutsideIndex:
         return mine
 
     async def close(self) -> None:
+        """Close the client; none is made again until :meth:`open` (see :attr:`closed`)."""
         raise NotImplementedError
 
     async def _local_empty(self) -> bool:

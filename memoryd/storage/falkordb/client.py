@@ -71,12 +71,17 @@ class GraphClient:
         self.what = f"the FalkorDB graph {self.name} at {self.where}"
         self._redis: Any = None
         self._graph_: Any = None
+        # Closed (close()): no connection is made again until open() or release() (a graph write
+        # staged in the record store's transaction may still start after the store closed).
+        self.closed = False
 
     def _graph(self) -> Any:
         """The graph, over a Redis connection pool made on first use. The pool is made here rather
         than by ``falkordb.asyncio.FalkorDB``, whose constructor asks the server whether it is a
         cluster with a blocking call: a server that is down would stall the event loop."""
         if self._graph_ is None:
+            if self.closed:
+                raise StorageError(f"{self.what} is closed: nothing more is written to it", field=URL_SETTING)
             timeout = self.config.timeout
             try:
                 self._redis = Redis.from_url(
@@ -126,6 +131,7 @@ class GraphClient:
             raise self.fail(exc, doing) from exc
 
     async def close(self) -> None:
+        self.closed = True
         redis, self._redis, self._graph_ = self._redis, None, None
         if redis is not None:
             await redis.aclose()

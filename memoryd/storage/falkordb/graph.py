@@ -110,6 +110,7 @@ class FalkorDBGraphStore:
         refused: an empty graph in its place would answer every read with nothing, silently."""
         from memoryd.storage import store_id  # the package imports this module's siblings
 
+        self.client.closed = False
         store = await store_id(self.records)
         made = await self.records.get_meta(MADE_KEY)
         if made is not None and not self.client.config.recreate and await self.client.meta() is None:
@@ -130,6 +131,7 @@ class FalkorDBGraphStore:
     async def release(self, store: str, *, made: Collection[Path] = ()) -> bool:
         """Delete the graph if it records ``store``, then close (see :meth:`GraphClient.release`);
         a server's graph: ``made`` (local-mode folders an import made) names nothing of it."""
+        self.client.closed = False  # a connection of its own, closed again below
         try:
             return await self.client.release(store)
         finally:

@@ -138,6 +138,7 @@ class MilvusVectorIndex(OutsideIndex):
     # -- connection ----------------------------------------------------------------
     def _connect(self) -> MilvusClient:
         if self._client is None:
+            self._not_closed()
             cfg = self.config
             if cfg.uri:
                 token = cfg.token.get_secret_value() if cfg.token else ""
@@ -286,6 +287,7 @@ class MilvusVectorIndex(OutsideIndex):
             self._flush_due = None
             with contextlib.suppress(StorageError):
                 await self._call("flushing", "flush", self.collection)
+        self.closed, self._loaded = True, False  # a client made again loads the collection again
         client, self._client = self._client, None
         thread, self._thread = self._thread, ThreadPoolExecutor(1, thread_name_prefix="memoryd-milvus")
         if client is not None:

@@ -93,6 +93,7 @@ class PostgresVectorIndex(OutsideIndex):
     # -- connection ----------------------------------------------------------------
     async def _open_pool(self) -> AsyncConnectionPool:
         if self._pool is None:
+            self._not_closed()
             timeout = self.config.timeout
 
             async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -260,6 +261,7 @@ class PostgresVectorIndex(OutsideIndex):
 
     # -- the VectorIndex role ---------------------------------------------------------
     async def close(self) -> None:
+        self.closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

@@ -84,6 +84,7 @@ class QdrantVectorIndex(OutsideIndex):
     # -- connection ----------------------------------------------------------------
     async def _connect(self) -> AsyncQdrantClient:
         if self._client is None:
+            self._not_closed()
             cfg = self.config
             try:
                 if cfg.url:
@@ -177,6 +178,7 @@ class QdrantVectorIndex(OutsideIndex):
             shutil.rmtree(self.local_path, ignore_errors=True)
 
     async def close(self) -> None:
+        self.closed = True
         client, self._client = self._client, None
         self._listing.forget()
         if client is not None:
