@@ -99,6 +99,7 @@ def import_(
         typer.Option("--restart",
                      help="The store holds part of an import that did not finish (killed, crashed): delete "
                           "it, with the vector index or graph it made in another engine, then import. "
+                          "Its file deleted by hand, the index or graph that import claimed is released. "
                           "Refused for any other store; never while that import still runs."),
     ] = False,
     tenant: TenantOpt = None,

@@ -34,6 +34,7 @@ once everything is loaded (:meth:`~memoryd.storage.SegmentStore.revector`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ from memoryd.storage import (
     StoredMemory,
 )
 from memoryd.storage.base import StoredTurn
+from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
 __all__ = ["ImportSummary", "check_file", "import_store"]
@@ -391,13 +393,36 @@ async def import_store(
     written unless the whole file is valid and conflicts with nothing in the store."""
     started = time.perf_counter()
     await mem.open()
-    failed = await mem.storage.records.get_meta(IMPORT_PARTIAL)
+    records = mem.storage.records
+    failed = await records.get_meta(IMPORT_PARTIAL)
     if failed and failed != str(source):  # its marker would be lost, and with it `check`'s report
         raise ConflictError(
             f"an import of {failed} into this store did not finish: delete the memories it left (its "
             "users', `memoryd delete --all -u USER`) and import that file again before another one",
             field="file",
         )
+    # A new (empty) store: its index or graph in another engine records the import from now until
+    # it is complete, so that one whose store is deleted by hand after a kill can still be released
+    # (memoryd.storage.claims). Recorded before the survey: a kill may come at any time.
+    new = (await records.stats())["memories"] == 0
+    claim = ImportClaim(str(source), str(Path(mem.settings.storage.path).absolute())) if new else None
+    if claim is not None:
+        await mem.storage.mark_import(claim)
+    try:
+        return await _import(mem, source, batch_size, progress, claim, started)
+    except BaseException:
+        if claim is not None:
+            with contextlib.suppress(Exception):
+                if not await records.get_meta(IMPORT_UNFINISHED):  # refused before loading anything
+                    await mem.storage.mark_import(None)
+        raise
+
+
+async def _import(
+    mem: AsyncMemory, source: Path, batch_size: int, progress: Progress | None, claim: ImportClaim | None,
+    started: float,
+) -> ImportSummary:  # fmt: skip
+    """Both passes of :func:`import_store` (see the module docstring)."""
     if progress is not None:
         progress("checking the file", 0, None)
     survey = await _survey(mem, source)
@@ -409,7 +434,7 @@ async def import_store(
     # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
     # held memories already is marked so that `memoryd check` reports a failed import, but it still
     # opens: a failed import must not lock its owner out of what it held.
-    mark = IMPORT_UNFINISHED if (await records.stats())["memories"] == 0 else IMPORT_PARTIAL
+    mark = IMPORT_UNFINISHED if claim is not None else IMPORT_PARTIAL
     await records.set_meta(mark, str(source))
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
@@ -422,6 +447,8 @@ async def import_store(
         if progress is not None:
             progress("hierarchy vectors", 0, None)
         await segments.revector(mem.storage.vectors.vectors)
+    if claim is not None:  # first: a failure here leaves the store unfinished, and its claim with it
+        await mem.storage.mark_import(None)
     await records.set_meta(mark, "")
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started

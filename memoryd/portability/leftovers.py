@@ -9,6 +9,9 @@ it but the collection). The folders made for the store (a tenant's) go with the 
 
 ``memoryd import`` removes them itself when it fails; a store left by an import that was killed
 (it refuses to open, and ``memoryd check`` says so) is removed by ``memoryd import --restart``.
+Whose store's file was then deleted by hand, its index or graph is still found by the claim that
+import recorded there (:mod:`memoryd.storage.claims`), and ``--restart`` releases it while no store
+at that claim's path holds its id.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from memoryd.portability.import_lock import new_folders
 from memoryd.storage import IMPORT_UNFINISHED, STORE_ID, build_storage
 from memoryd.storage.sqlite.wal_guard import SUFFIX as LOCK_SUFFIX
 
-__all__ = ["Made", "claim", "local_paths", "remove_store", "restart", "unfinished_import"]
+__all__ = [
+    "Made", "claim", "local_paths", "release_abandoned", "remove_store", "restart", "unfinished_import",
+]  # fmt: skip
 
 _PARTS = ("", "-wal", "-shm", "-journal", LOCK_SUFFIX)
 
@@ -142,14 +147,36 @@ async def remove_store(
 async def restart(settings: Settings, local: Sequence[Path] = ()) -> str:
     """Remove the store an import left unfinished (``memoryd import --restart``, holding the import
     lock: :mod:`memoryd.portability.import_lock`), with the local-mode folders among ``local`` (what
-    that import recorded it made); refuse any other store. The file that import was reading."""
+    that import recorded it made); refuse any other store. The file that import was reading.
+
+    When the store's file is gone (deleted by hand after the import was killed), the index or graph
+    in another engine that such an import claimed is released instead (:func:`release_abandoned`)."""
     path = settings.storage.path
     source = unfinished_import(path)
+    if source is None and not path.exists():
+        source = await release_abandoned(settings, local)
     if source is None:
         raise ConflictError(
             f"--restart removes only a store an import left unfinished, and the store at {path} is not "
             "one (or does not exist): nothing was deleted",
             field="restart",
         )
-    await remove_store(settings, local=local)  # an engine down: raised, the store kept for the next --restart
+    # an engine down: raised, the store kept for the next --restart (gone: what is left of its files goes)
+    await remove_store(settings, local=local)
     return source
+
+
+async def release_abandoned(settings: Settings, local: Sequence[Path] = ()) -> str | None:
+    """Release the vector index and graph in another engine (of these settings) that an unfinished
+    import into a new store claimed, whose store is gone (:mod:`memoryd.storage.claims`), with the
+    local-mode folders among ``local`` once empty. The file that import was reading; None when no
+    such claim was found. A claim whose store still exists is refused (:class:`ConflictError`):
+    nothing is released then."""
+    storage = build_storage(settings)  # nothing is opened
+    found: str | None = None
+    for role in (storage.vectors, storage.graph):
+        release = getattr(role, "release_abandoned", None)  # only an index or graph in another engine
+        if release is not None:
+            claim = await release(made=local)
+            found = found or (claim.source if claim is not None else None)
+    return found

@@ -26,6 +26,7 @@ from memoryd.storage.base import (
     UsageStore,
     VectorIndex,
 )
+from memoryd.storage.claims import ImportClaim
 from memoryd.storage.events import ProbeStopped, is_probing, pending_events
 from memoryd.storage.resources import Resources
 
@@ -152,6 +153,14 @@ class Storage:
                 failed = failed or exc
         if failed is not None:
             raise failed
+
+    async def mark_import(self, claim: ImportClaim | None) -> None:
+        """Record ``claim`` (an import into this new store, running) with the vector index and the
+        graph in another engine, or remove it (None); see :mod:`memoryd.storage.claims`."""
+        for role in (self.vectors, self.graph):
+            mark = getattr(role, "mark_import", None)  # only an index or graph in another engine
+            if mark is not None:
+                await mark(claim)
 
     async def commit(self, changes: ChangeSet) -> GraphDiff:
         """Apply one change set to every role; the record store (truth) goes first.

@@ -16,6 +16,7 @@ import numpy as np
 from memoryd.errors import ConflictError, StorageError
 from memoryd.models import Scope
 from memoryd.redact import mask_url
+from memoryd.storage.claims import ImportClaim, abandoned, refusal
 from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 
@@ -69,13 +70,23 @@ def located(server: str | None, server_setting: str, local: Path, what: str) -> 
 
 
 def check_owner(
-    what: str, setting: str, recorded: object, store: str | None, *, holds: str = "the vectors"
-) -> None:
+    what: str, setting: str, recorded: object, store: str | None, *, holds: str = "the vectors",
+    claim: object = None,
+) -> None:  # fmt: skip
     """Refuse ``what`` (a collection, table or graph) that records another store than ``store``:
     two stores writing one index would mix their vectors (``holds``), and one's reset or reindex
-    would wipe the other's. A record of no store (written before stores had ids) is taken over."""
+    would wipe the other's. A record of no store (written before stores had ids) is taken over.
+    ``claim``: the record of an unfinished import into that store (:mod:`memoryd.storage.claims`),
+    whose refusal says how to release it."""
     if store is None or recorded in (None, "", store):
         return
+    found = ImportClaim.of(claim)
+    if found is not None:
+        raise ConflictError(
+            f"{what} holds {holds} of another memoryd store (id {recorded}; this one is {store}), made by "
+            + refusal(setting, str(recorded), found),
+            field=setting,
+        )
     raise ConflictError(
         f"{what} holds {holds} of another memoryd store (id {recorded}; this one is {store}): "
         f"give each store its own with {setting}",
@@ -102,6 +113,7 @@ class OutsideIndex:
         self.model = ""
         self.dim = 0
         self.store: str | None = None  # the store this index belongs to (see check_owner)
+        self.claim: ImportClaim | None = None  # an unfinished import's, recorded with it (mark_import)
         # Closed (close()): no client is made again until open() or release(). A write staged in
         # the record store's transaction can still start on the event loop after the store closed
         # its clients (an interrupted import: SQLiteDatabase.before_commit); reconnecting then left
@@ -186,7 +198,9 @@ class OutsideIndex:
     async def open(self, model: str, dim: int, *, rebuild: bool = False, store: str | None = None) -> None:
         self.store, self.closed = store, False
         meta = await self._meta()
-        check_owner(self.what, self.owner_setting, (meta or {}).get("store"), store)
+        recorded, claimed = (meta or {}).get("store"), (meta or {}).get("import")
+        check_owner(self.what, self.owner_setting, recorded, store, claim=claimed)
+        self.claim = None  # an import marks it once open (mark_import); one left here goes with a rewrite
         if meta is None and await self._exists() and await self._any():
             raise self._foreign()  # another program's data: never adopted, dropped or rebuilt
         if rebuild:
@@ -217,6 +231,12 @@ class OutsideIndex:
         self.model, self.dim = model, dim
         self._opened()
 
+    async def mark_import(self, claim: ImportClaim | None) -> None:
+        """Record ``claim`` (an import into this new store, running) with the index, or remove it
+        (None: the import finished); see :mod:`memoryd.storage.claims`."""
+        self.claim = claim
+        await self._write_meta(self.model, self.dim, rebuilding=False)
+
     async def release(self, store: str, *, made: Collection[Path] = ()) -> bool:
         """Drop the index if it records ``store`` (made or claimed by an import into that new store
         that was refused or interrupted: ``memoryd import`` cleans up after itself, ``--restart``
@@ -224,6 +244,23 @@ class OutsideIndex:
         ``made`` (the import made it: it was not there before) and holds no collection any more;
         one that was there before is never removed, nor anything in it but the collection. An
         index of another store, or of none, is left as it is. Whether it was dropped."""
+        return await self._release(lambda meta: bool(meta) and (meta or {}).get("store") == store, made)
+
+    async def release_abandoned(self, *, made: Collection[Path] = ()) -> ImportClaim | None:
+        """Drop the index if an import into a new store claimed it and that store is gone (its file
+        deleted by hand after the import was killed), as :meth:`release` does; the claim, or None
+        when there is none. :class:`ConflictError` when that store still exists (nothing dropped)."""
+        found: list[ImportClaim] = []
+
+        def gone(meta: dict[str, Any] | None) -> bool:
+            claim = abandoned(meta, self.what)
+            found.extend([claim] if claim is not None else [])
+            return claim is not None
+
+        await self._release(gone, made)
+        return found[0] if found else None
+
+    async def _release(self, drops: Callable[[dict[str, Any] | None], bool], made: Collection[Path]) -> bool:
         self.closed = False  # a connection of its own, closed again below
         local = None if self.remote else Path(self.where).absolute()  # local mode's folder (file)
         if local is not None and not local.exists():  # nothing was made there: asking would make it
@@ -231,16 +268,15 @@ class OutsideIndex:
             return False
         ours = local is not None and local in {Path(p).absolute() for p in made}
         try:
-            meta = await self._meta()
-            mine = bool(meta) and (meta or {}).get("store") == store
-            if mine:
+            dropped = drops(await self._meta())
+            if dropped:
                 await self.drop()
             empty = ours and await self._local_empty()
         finally:
             await self.close()
         if empty:
             self._remove_local()
-        return mine
+        return dropped
 
     async def close(self) -> None:
         """Close the client; none is made again until :meth:`open` (see :attr:`closed`)."""

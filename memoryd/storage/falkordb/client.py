@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from memoryd.config import FalkorDBConfig
 from memoryd.errors import ConfigError, ConflictError, MemorydError, StorageError
 from memoryd.redact import mask_url
+from memoryd.storage.claims import ImportClaim, abandoned
 from memoryd.storage.outside import check_owner
 
 __all__ = ["GRAPH_SETTING", "URL_SETTING", "GraphClient"]
@@ -47,13 +48,14 @@ _CONSTRAINTS = (
     ("UNIQUE", "RELATIONSHIP", "RELATES", ("id",)),
     ("MANDATORY", "RELATIONSHIP", "RELATES", ("id", "memory_id")),
 )
-_META = "MATCH (m:Meta) RETURN m.store, m.seq, m.version"
+_META = "MATCH (m:Meta) RETURN m.store, m.seq, m.version, m.import_source, m.import_path"
 # Every label, relationship type and property name the store writes, made once when the graph is:
 # FalkorDB 4.16 drops the names a failed (rolled back) query made, while its cached plan of that
 # query keeps their ids, so the next run of it would write properties nobody can read.
 _PROPERTIES = (
     "id owner owner_run user_id agent_id name normal type created_at seq key entity_id relation "
-    "memory_id run_id valid_from valid_to reason relation_id store version write_token"
+    "memory_id run_id valid_from valid_to reason relation_id store version write_token import_source "
+    "import_path"
 ).split()
 _NAMES = (
     "CREATE (a:Entity {props})-[r:RELATES {props}]->(b:Name {props}) CREATE (c:Mention {props}) "
@@ -150,8 +152,9 @@ class GraphClient:
             if nodes and nodes[0][0]:
                 raise self._foreign("nodes memoryd did not write (no Meta node)")
             return None
-        store, seq, version = rows[0]
-        return {"store": store, "seq": seq, "version": version}
+        store, seq, version, source, path = rows[0]
+        claim = ImportClaim.of({"source": source, "path": path})
+        return {"store": store, "seq": seq, "version": version, "import": claim.to_dict() if claim else None}
 
     def _foreign(self, what: str) -> ConflictError:
         return ConflictError(
@@ -163,7 +166,8 @@ class GraphClient:
         """Make sure the graph exists with its indexes, and is this store's (``store``); refuse
         another store's graph, or a key memoryd did not write."""
         meta = await self.meta()
-        check_owner(self.what, GRAPH_SETTING, (meta or {}).get("store"), store, holds="the graph")
+        recorded, claimed = (meta or {}).get("store"), (meta or {}).get("import")
+        check_owner(self.what, GRAPH_SETTING, recorded, store, holds="the graph", claim=claimed)
         if meta is None:
             await self._create()
             await self.query(
@@ -188,6 +192,22 @@ class GraphClient:
             return False
         await self._command("deleting the graph", "GRAPH.DELETE", self.name)
         return True
+
+    async def release_abandoned(self) -> ImportClaim | None:
+        """Delete the graph if an import into a new store claimed it and that store is gone (see
+        :mod:`memoryd.storage.claims`): the claim, or None. :class:`ConflictError` when that store
+        still exists."""
+        claim = abandoned(await self.meta(), self.what)
+        if claim is not None:
+            await self._command("deleting the graph", "GRAPH.DELETE", self.name)
+        return claim
+
+    async def mark_import(self, claim: ImportClaim | None) -> None:
+        """Record ``claim`` on the Meta node (an import into this new store, running), or remove
+        it (None: the import finished)."""
+        params = {"source": claim.source if claim else None, "path": claim.path if claim else None}
+        await self.query("recording the import", "MATCH (m:Meta) SET m.import_source = $source, "
+                         "m.import_path = $path", params, write=True)  # fmt: skip
 
     async def _create(self) -> None:
         for statement in _INDEXES:

@@ -49,6 +49,7 @@ from memoryd.graph.plan import Need, Planner, Snapshot
 from memoryd.graph.writes import GraphWrite, graph_write
 from memoryd.models import Scope, utcnow
 from memoryd.storage.base import ChangeSet, RecordStore
+from memoryd.storage.claims import ImportClaim
 from memoryd.storage.falkordb import reads, rows, writes
 from memoryd.storage.falkordb.client import GRAPH_SETTING, URL_SETTING, GraphClient
 from memoryd.storage.portable import EntityRow, RelationRow
@@ -136,6 +137,19 @@ class FalkorDBGraphStore:
             return await self.client.release(store)
         finally:
             await self.client.close()
+
+    async def release_abandoned(self, *, made: Collection[Path] = ()) -> ImportClaim | None:
+        """Delete the graph if an import into a new store claimed it and that store is gone, then
+        close (see :meth:`GraphClient.release_abandoned`)."""
+        self.client.closed = False  # a connection of its own, closed again below
+        try:
+            return await self.client.release_abandoned()
+        finally:
+            await self.client.close()
+
+    async def mark_import(self, claim: ImportClaim | None) -> None:
+        """Record an import's claim on the graph, or remove it (:mod:`memoryd.storage.claims`)."""
+        await self.client.mark_import(claim)
 
     async def close(self) -> None:
         await self.client.close()

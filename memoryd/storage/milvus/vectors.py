@@ -202,7 +202,8 @@ class MilvusVectorIndex(OutsideIndex):
         return int(found[0]["count(*)"]) if found else 0
 
     async def _write_meta(self, model: str, dim: int, *, rebuilding: bool) -> None:
-        record = json.dumps({"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store})
+        record = json.dumps({"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store,
+                             "import": self.claim.to_dict() if self.claim else None})  # fmt: skip
         row: dict[str, Any] = {"pk": META_ID, "memory_id": record, "current": False, "valid_to": 0.0}
         row |= {"user_id": "", "agent_id": "", "run_id": "", "vector": [1.0] + [0.0] * (dim - 1)}
         await self._call("recording the model", "upsert", self.collection, [row])

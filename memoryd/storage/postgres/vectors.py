@@ -34,6 +34,7 @@ from memoryd.errors import ConfigError, InvalidInputError, MemorydError, Storage
 from memoryd.models import Scope, from_epoch
 from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
+from memoryd.storage.claims import ImportClaim
 from memoryd.storage.outside import OutsideIndex
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
@@ -50,6 +51,8 @@ _SCHEMA_META = [
         "rebuilding boolean NOT NULL DEFAULT false, store text)"
     ).format(META),
     sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS store text").format(META),  # made before stores had ids
+    # an unfinished import's claim (memoryd.storage.claims), as JSON; made before claims were kept
+    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS claim text").format(META),
 ]
 
 
@@ -171,13 +174,15 @@ class PostgresVectorIndex(OutsideIndex):
     async def _meta(self) -> dict[str, Any] | None:
         rows = await self._fetch(
             "reading the model record",
-            sql.SQL("SELECT model, dim, rebuilding, store FROM {} WHERE name = %s").format(META),
+            sql.SQL("SELECT model, dim, rebuilding, store, claim FROM {} WHERE name = %s").format(META),
             (self.name,),
         )
         if not rows:
             return None
-        model, dim, rebuilding, store = rows[0]
-        return {"model": str(model), "dim": int(dim), "rebuilding": bool(rebuilding), "store": store}
+        model, dim, rebuilding, store, claimed = rows[0]
+        claim = ImportClaim.of(claimed)
+        return {"model": str(model), "dim": int(dim), "rebuilding": bool(rebuilding), "store": store,
+                "import": claim.to_dict() if claim else None}  # fmt: skip
 
     async def _exists(self) -> bool:
         query = sql.SQL("SELECT to_regclass(quote_ident(%s))")  # quoted, as made: the case is kept
@@ -202,12 +207,12 @@ class PostgresVectorIndex(OutsideIndex):
         await self._fetch(
             "recording the model",
             sql.SQL(
-                "INSERT INTO {} (name, model, dim, rebuilding, store) VALUES (%s, %s, %s, %s, %s) "
+                "INSERT INTO {} (name, model, dim, rebuilding, store, claim) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, dim = excluded.dim, "
-                "rebuilding = excluded.rebuilding, store = excluded.store "
+                "rebuilding = excluded.rebuilding, store = excluded.store, claim = excluded.claim "
                 "WHERE {meta}.store IS NULL OR {meta}.store = excluded.store"  # never another store's
             ).format(META, meta=META),
-            (self.name, model, dim, rebuilding, self.store),
+            (self.name, model, dim, rebuilding, self.store, self.claim.to_json() if self.claim else None),
         )
 
     async def _create(self, dim: int) -> None:

@@ -139,7 +139,8 @@ class QdrantVectorIndex(OutsideIndex):
         point = models.PointStruct(
             id=META_ID,
             vector=marker,
-            payload={"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store},
+            payload={"model": model, "dim": dim, "rebuilding": rebuilding, "store": self.store,
+                     "import": self.claim.to_dict() if self.claim else None},  # fmt: skip
         )
         await self._call("recording the model", "upsert", [point], wait=True)
 
