@@ -37,6 +37,7 @@ from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
 from memoryd.ingest.represent import EpisodeIndex, Represent
 from memoryd.ingest.rules import SINGLE_VALUED, settle_profile
+from memoryd.ingest.speakers import naming, other_speakers, someone_else, subject_of, whose
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,
@@ -158,7 +159,8 @@ class FineIngestor:
                 results=list(work.results),
             )
             try:
-                facts = await self._facts(extraction, data, fresh)
+                turns = [r.memory for r in plan.results if r.event is Event.ADD and r.memory is not None]
+                facts = await self._facts(extraction, data, fresh, turns)
                 if facts:
                     await self._reconcile(facts, data, now, actor, usage, work)
                     # One home (name, workplace) at a time whatever the model decided, as in fast mode
@@ -263,23 +265,36 @@ class FineIngestor:
         return list(reversed(latest))
 
     async def _facts(
-        self, extraction: Extraction, data: AddInput, fresh: list[tuple[str, NewMessage]]
+        self,
+        extraction: Extraction,
+        data: AddInput,
+        fresh: list[tuple[str, NewMessage]],
+        turns: list[MemoryRecord],
     ) -> list[_Fact]:
+        """The extraction's facts, embedded; a profile entry or preference that only another
+        speaker's turns (``turns``: the new episodes) stated as a fact about them (:func:`_theirs`)."""
         episode_ids = [mid for mid, _ in fresh]
         wanted = extraction.facts  # capped per window of messages (_extract)
-        vectors = await self.embed([f.text for f in wanted])
-        facts = []
-        for i, f in enumerate(wanted):
-            sources = list(dict.fromkeys(episode_ids[s] for s in f.sources)) or list(episode_ids)
-            times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
+        sourced = [
+            list(dict.fromkeys(episode_ids[s] for s in f.sources)) or list(episode_ids) for f in wanted
+        ]
+        personal = {s for f, ids in zip(wanted, sourced) if f.kind != "fact" for s in ids}
+        others = await other_speakers(self.storage.records, turns, personal) if personal else {}
+        drafts: list[tuple[str, MemoryKind, dict[str, Any]]] = []
+        for f, sources in zip(wanted, sourced):
             meta: dict[str, Any] = dict(data.metadata)
             meta["about"] = f.about
             if f.preference:
                 meta["preference"] = f.preference
             if f.kind == "profile":  # as fast mode's rules write them: the profile's "name", "work", ...
                 meta["attribute"] = f.attribute or "other"
+            drafts.append(_theirs(f.text, f.memory_kind, meta, [others.get(s) for s in sources]))
+        vectors = await self.embed([text for text, _, _ in drafts])
+        facts = []
+        for i, (f, sources, (text, kind, meta)) in enumerate(zip(wanted, sourced, drafts)):
+            times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
             when = max(times) if times else next((t for t in data.times if t is not None), None)
-            facts.append(_Fact(i, f.text, f.memory_kind, meta, sources, when, vectors[i]))
+            facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i]))
         return facts
 
     def _restated(self, target: MemoryRecord, fact: _Fact, actor: str, now: datetime, work: _Work) -> None:
@@ -327,7 +342,7 @@ class FineIngestor:
         pending: list[_Fact] = []
         for fact in facts:
             same = by_hash.get(content_hash(fact.text))
-            if same is not None:  # verbatim known: no need to ask
+            if same is not None and not _someone_elses(fact, same):  # verbatim known: no need to ask
                 self._restated(same, fact, actor, now, work)
             else:
                 pending.append(fact)
@@ -355,7 +370,12 @@ class FineIngestor:
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"
             if raw is None:  # facts added as new, unreconciled: said so, and the turns stay due
                 usage.fell_short(note)
-            decisions = decide(raw, len(pending), len(existing), fallback=note)
+
+            def apart(f: int, t: int) -> bool:
+                """About two people: Melanie's "Melanie lives in Paris." must not end the user's home."""
+                return _someone_elses(pending[f], existing[t])
+
+            decisions = decide(raw, len(pending), len(existing), fallback=note, apart=apart)
             unsettled = sum(d.unsettled for d in decisions)
             if raw is not None and unsettled:  # added as new, unreconciled: said, and the turns stay due
                 usage.fell_short(
@@ -543,6 +563,26 @@ def _one_upsert_each(changes: ChangeSet) -> None:
         if u.memory.id in seen:
             raise RuntimeError(f"two changes of memory {u.memory.id} staged in one add")
         seen.add(u.memory.id)
+
+
+def _theirs(
+    text: str, kind: MemoryKind, meta: dict[str, Any], speakers: list[str | None]
+) -> tuple[str, MemoryKind, dict[str, Any]]:
+    """An extracted fact as stored: a profile entry or preference whose source turns are all
+    another speaker's (``speakers``: each source's speaker if not the user, else None) is a fact
+    about that speaker (:mod:`memoryd.ingest.speakers`: its text naming them, ``metadata.subject``,
+    no ``attribute``): never the user's profile, nor on the user's timeline of homes."""
+    if kind is MemoryKind.FACT or not speakers or None in speakers:
+        return text, kind, meta
+    subject = subject_of(text, list(dict.fromkeys(s for s in speakers if s is not None)))
+    meta = {k: v for k, v in meta.items() if k not in ("attribute", "preference")}
+    meta.update(about="user", subject=subject)  # about a person (not how the assistant answers)
+    return naming(text, subject), MemoryKind.FACT, meta
+
+
+def _someone_elses(fact: _Fact, memory: MemoryRecord) -> bool:
+    """Whether ``memory`` is about another person than ``fact`` (:func:`~memoryd.ingest.speakers.whose`)."""
+    return someone_else(whose(fact.kind, fact.meta), whose(memory.kind, memory.metadata))
 
 
 def _single_valued(m: MemoryRecord) -> bool:

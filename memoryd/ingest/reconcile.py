@@ -22,7 +22,7 @@ Outcomes, per new fact:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -143,8 +143,17 @@ def reconcile_messages(existing: Sequence[MemoryRecord], facts: Sequence[str]) -
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
-def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallback: str) -> list[Decision]:
-    """One checked decision per new fact, in order; unusable answers become ADD."""
+def decide(
+    raw: Reconciliation | None,
+    n_facts: int,
+    n_existing: int,
+    *,
+    fallback: str,
+    apart: Callable[[int, int], bool] | None = None,
+) -> list[Decision]:
+    """One checked decision per new fact, in order; unusable answers become ADD. ``apart(fact,
+    target)``: whether the two are about different people (another speaker's statement and the
+    user's profile): the fact is then added beside the memory, never changing nor restating it."""
     chosen: dict[int, Decision] = {}
     raw_decisions = raw.decisions if raw is not None else []
     for d in raw_decisions:
@@ -155,6 +164,8 @@ def decide(raw: Reconciliation | None, n_facts: int, n_existing: int, *, fallbac
         elif d.target is None or not 0 <= d.target < n_existing:
             note = f"{d.event} named no valid existing memory"
             chosen[d.fact] = Decision(d.fact, "ADD", note=note, unsettled=True)
+        elif apart is not None and apart(d.fact, d.target):
+            chosen[d.fact] = Decision(d.fact, "ADD", note=f"memory [{d.target}] is about someone else")
         elif d.event == "UPDATE" and not d.text:
             chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without a usable text")
         else:
