@@ -207,9 +207,10 @@ def add(
 ) -> None:
     """Remember TEXT and/or the messages of --file.
 
-    Prints one result per item (ADD or NOOP), then one per memory the fast-mode rules read in them
-    (ADD, SUPERSEDE, NOOP), and in fine mode one per extracted fact (ADD, UPDATE, SUPERSEDE, NOOP, DELETE), with the LLM
-    calls and, if the LLM failed, why only the messages were stored. Every message is checked
+    Prints one result per item (ADD or NOOP), then one per memory the fast-mode rules read in
+    them (ADD, SUPERSEDE, NOOP), and in fine mode one per extracted fact (ADD, UPDATE,
+    SUPERSEDE, NOOP, DELETE), with the LLM calls and, if the LLM failed, why only the messages
+    were stored. Every message is checked
     before the first batch is written; a batch that fails later says what the earlier ones stored,
     and so does Ctrl-C, once the batch being written is in (Ctrl-C again: at once; --json then
     prints the results so far with "stored", "interrupted" and "maybe_stored")."""
