@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from memoryd.cli.maintenance import JsonOpt, TenantOpt, progress_bar, tenant_state
-from memoryd.cli.output import CliState, errors_to_exit, run_with_memory
+from memoryd.cli.output import CliState, UsageError, errors_to_exit, run_with_memory
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
@@ -69,6 +69,8 @@ def export(
     with errors_to_exit(state.output):
         if to_stdout and state.output.json_mode:
             raise InvalidInputError("--json needs a PATH: with -, stdout holds the export", field="json")
+        if not to_stdout and Path(path).is_dir():
+            raise UsageError(f"cannot export to {path}: it is a directory; give a file path", field="path")
 
     async def work(mem: AsyncMemory) -> ExportSummary:
         with progress_bar(state.output) as progress:
@@ -113,6 +115,11 @@ def import_(
     is kept). While one runs, another import into the same store, or a --restart, is refused.
     Memories are embedded again when this store's embedder differs from the file's."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
+    with errors_to_exit(state.output):  # the file named is not there: the command line is wrong
+        if not path.exists():
+            raise UsageError(f"cannot read {path}: no such file", field="path")
+        if path.is_dir():
+            raise UsageError(f"cannot read {path}: it is a directory; give the export's file", field="path")
     settings = state.require_settings()
     store = settings.storage.path
 

@@ -45,6 +45,9 @@ USAGE = [
     (["bench", "gateway", "--embedder", "bert"], "--embedder", "embedder"),  # it exited 1
     (["bench", "speed", "--systems", "mem0"], "--systems", "systems"),
     (["export", "-", "--json"], "--json", "json"),
+    (["export", "/tmp"], "is a directory", "path"),
+    (["import", "/no/such/file.jsonl"], "no such file", "path"),
+    (["import", "/tmp"], "is a directory", "path"),
 ]
 
 

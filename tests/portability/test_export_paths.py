@@ -22,7 +22,7 @@ def test_export_to_a_directory_or_an_unwritable_path_is_one_line(tmp_path: Path,
     blocker.write_text("not a directory")
     before = sorted(tmp_path.rglob("*"))
 
-    expect_error(cli(store, "export", str(tmp_path)), 1, f"cannot export to {tmp_path}", "is a directory")
+    expect_error(cli(store, "export", str(tmp_path)), 2, f"cannot export to {tmp_path}", "is a directory")
     under_a_file = blocker / "sub" / "backup.jsonl"
     expect_error(
         cli(store, "export", str(under_a_file)), 1, f"cannot export to {under_a_file}", "(field: path)"
