@@ -135,7 +135,7 @@ class OutsideIndex:
     def _not_closed(self) -> None:
         """Raise :class:`StorageError` once the index is closed: called before a client is made."""
         if self.closed:
-            raise StorageError(f"{self.what} is closed: nothing more is written to it", field=self.setting)
+            raise StorageError(f"{self.what} is closed: nothing more is read or written", field=self.setting)
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         """The engine failing (down, refusing, timing out): the backend is unavailable (503)."""

@@ -83,7 +83,8 @@ class GraphClient:
         cluster with a blocking call: a server that is down would stall the event loop."""
         if self._graph_ is None:
             if self.closed:
-                raise StorageError(f"{self.what} is closed: nothing more is written to it", field=URL_SETTING)
+                message = f"{self.what} is closed: nothing more is read or written"
+                raise StorageError(message, field=URL_SETTING)
             timeout = self.config.timeout
             try:
                 self._redis = Redis.from_url(
