@@ -17,6 +17,7 @@ import numpy as np
 
 from memoryd.config import Settings, load_settings
 from memoryd.context.builder import RECENT, Context, build_context, gather, profile_rank
+from memoryd.context.current import OneCurrent
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas, make_embedder
 from memoryd.embedders.runner import EmbeddingRunner
@@ -579,7 +580,9 @@ class AsyncMemory:
         :mod:`memoryd.context.builder` for what is kept. What is included heats its segments.
         ``exclude``: texts the prompt already holds (a request's messages); memories that
         repeat one are left out before the budget is spent. An agent of a user reads its own
-        memories and the user's shared ones (no agent), never another agent's."""
+        memories and the user's shared ones (no agent), never another agent's; naming a user and no
+        agent reads every agent's and the shared ones, one current entry per profile attribute and
+        stance on a thing (:mod:`memoryd.context.current`)."""
         cfg = self.settings.context
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
@@ -591,10 +594,9 @@ class AsyncMemory:
         also: Filter | None = _NO_USER if user_id is None else None
         if user_id is not None and agent_id is not None:
             owner, also = agent_view(user_id, agent_id)
-        # a user with no agent named: what is known of the user (profile, preferences, facts) is
-        # the shared memories, as writes naming no agent are reconciled with (an agent's own home
-        # is that agent's, not a second current home); the turns of every agent
-        shared_only = user_id is not None and agent_id is None
+        # a user with no agent named: every memory of the user (shared, every agent's), as search
+        # reads them; one current entry per single-valued attribute and taste (OneCurrent)
+        one = user_id is not None and agent_id is None
         await self._ready()
         vector = asyncio.ensure_future(self._embed.query([query]))
 
@@ -608,19 +610,14 @@ class AsyncMemory:
         def mine(where: Filter | None) -> Filter | None:
             return where if also is None else And((where, also)) if where else also
 
-        def known(where: Filter | None) -> Filter | None:  # derived memories: shared ones only, if so
-            if not shared_only:
-                return mine(where)
-            return _SHARED if where is None else And((where, _SHARED))
-
         pref_request = SearchRequest(
-            query, owner, known(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
+            query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
         )
         wide_request = SearchRequest(query, owner, mine(None), wide, None, None, False, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
-                self._newest(owner, known(_PROFILE), cfg.max_facts),
-                self._newest(owner, known(_ASSISTANT), cfg.max_facts),
+                self._newest(owner, mine(_PROFILE), None if one and cfg.max_facts > 0 else cfg.max_facts),
+                self._newest(owner, mine(_ASSISTANT), cfg.max_facts),
                 _search(searcher, pref_request),
                 _search(searcher, wide_request),
                 records.latest(session, mine(EPISODES), limit=cfg.recent_turns)
@@ -631,8 +628,9 @@ class AsyncMemory:
             if not vector.done():
                 vector.cancel()
             await asyncio.gather(vector, return_exceptions=True)
-        if shared_only:  # left out of the wide search afterwards: a filter there reads every id
-            hits = [h for h in hits if h.memory.kind is MemoryKind.EPISODE or h.memory.agent_id is None]
+        if one:  # every profile entry read (of the profile's first, best ranked: at most max_facts)
+            view = OneCurrent([*profile, *(h.memory for h in (*prefs, *hits))])
+            profile, prefs, hits = view.records(profile)[: cfg.max_facts], view.hits(prefs), view.hits(hits)
         said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
@@ -641,10 +639,10 @@ class AsyncMemory:
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
         return built
 
-    async def _newest(self, owner: Scope, where: Filter | None, limit: int) -> list[MemoryRecord]:
-        """The owner's first ``limit`` current memories matching ``where`` by ``profile_rank`` (name,
-        home, workplace, then newest; one indexed scan): the profile, and the assistant's lessons."""
-        if limit <= 0:
+    async def _newest(self, owner: Scope, where: Filter | None, limit: int | None) -> list[MemoryRecord]:
+        """The owner's first ``limit`` (None: all) current memories matching ``where`` by ``profile_rank``
+        (name, home, workplace, then newest; one indexed scan): the profile, the assistant's lessons."""
+        if limit is not None and limit <= 0:
             return []
         ids = await self.storage.records.select_ids(owner, where, cap=_PROFILE_CAP)
         found = await self.storage.records.get_many(ids, shared=True)
@@ -723,7 +721,6 @@ _PREFERENCES = parse_filter({"kind": MemoryKind.PREFERENCE.value})
 _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_ASSISTANT})
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
-_SHARED = Cond("agent_id", "eq", None)  # a user's memories shared by every agent of theirs
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
 
 
