@@ -82,12 +82,87 @@ async def test_a_speaker_whose_name_is_not_the_users_known_name_is_someone_else(
 
 
 async def test_a_display_name_as_the_only_speaker_keeps_its_profile(rmem: AsyncMemory) -> None:
-    """An app that names its one user in ``name`` (not the name they give) with an opaque user_id."""
-    await rmem.add(said("annie", "My name is Anna. I live in Lisbon."), user_id="u-42")
-    out = await rmem.add(said("annie", "I live in Porto."), user_id="u-42")
+    """An app that names its one user in ``name`` (the name they give) with an opaque user_id."""
+    await rmem.add(said("Anna", "My name is Anna Lima. I live in Lisbon."), user_id="u-42")
+    out = await rmem.add(said("Anna", "I live in Porto."), user_id="u-42")
     assert out[1].text == "The user lives in Porto." and out[1].event.value == "SUPERSEDE"
-    assert await current(rmem, "u-42", "profile") == ["The user lives in Porto.", "The user's name is Anna."]
+    assert await current(rmem, "u-42", "profile") == [
+        "The user lives in Porto.",
+        "The user's name is Anna Lima.",
+    ]
     assert await current(rmem, "u-42", "fact") == []
+
+
+async def test_a_display_name_other_than_the_name_the_user_gave_is_someone_else(rmem: AsyncMemory) -> None:
+    """The name profile is plain evidence: a speaker named otherwise is another person."""
+    await rmem.add(said("annie", "My name is Anna. I live in Lisbon."), user_id="u-42")
+    await rmem.add(said("annie", "I live in Porto."), user_id="u-42")
+    assert await current(rmem, "u-42", "profile") == ["The user lives in Lisbon.", "The user's name is Anna."]
+    assert await current(rmem, "u-42", "fact") == ["annie lives in Porto."]
+
+
+async def test_a_handle_of_the_name_the_user_gave_is_the_user(rmem: AsyncMemory) -> None:
+    await rmem.add("My name is Ana Lima", user_id="u-1")  # named by no one
+    await rmem.add(said("ana_lima", "I live in Paris"), user_id="u-1", run_id="c1")
+    await rmem.add(said("Ana", "I work at Acme"), user_id="u-1", run_id="c2")  # her first name
+    assert await current(rmem, "u-1", "profile") == [
+        "The user lives in Paris.", "The user works at Acme.", "The user's name is Ana Lima."
+    ]  # fmt: skip
+    assert await current(rmem, "u-1", "fact") == []
+
+
+async def test_a_name_going_on_otherwise_than_the_users_is_someone_else(rmem: AsyncMemory) -> None:
+    """The user_id "ana" and the name profile "Ana Lima": "Ana Maria" is not her, "Ana" is."""
+    await rmem.add("My name is Ana Lima. I live in Boston.", user_id="ana")
+    await rmem.add(said("Ana Maria", "I live in Paris"), user_id="ana", run_id="r2")
+    await rmem.add(said("Ana", "I work at Acme"), user_id="ana", run_id="r3")
+    assert await current(rmem, "ana", "profile") == [
+        "The user lives in Boston.",
+        "The user works at Acme.",
+        "The user's name is Ana Lima.",
+    ]
+    assert await current(rmem, "ana", "fact") == ["Ana Maria lives in Paris."]
+
+
+async def test_a_named_speaker_of_a_session_where_the_user_speaks_unnamed_is_someone_else(
+    rmem: AsyncMemory,
+) -> None:
+    await rmem.add(said(None, "I live in Boston"), user_id="u", run_id="r")
+    await rmem.add(said("Melanie", "I live in Paris"), user_id="u", run_id="r")  # alone in its add
+    assert await current(rmem, "u", "profile") == ["The user lives in Boston."]
+    assert await current(rmem, "u", "fact") == ["Melanie lives in Paris."]
+
+
+async def test_a_lone_first_speaker_is_not_the_user_for_good(rmem: AsyncMemory) -> None:
+    """A group chat stored one message at a time for "caroline-id": the id names Caroline; whom a
+    lone message was taken for does not outlast its add."""
+    await rmem.add(said("Melanie", "I live in Paris"), user_id="caroline-id", run_id="g1")
+    await rmem.add(said("Caroline", "I live in Boston"), user_id="caroline-id", run_id="g1")
+    await rmem.add(said("Caroline", "I work at Acme"), user_id="caroline-id", run_id="dm")
+    assert await current(rmem, "caroline-id", "profile") == [
+        "The user lives in Boston.",
+        "The user works at Acme.",
+    ]
+    assert await current(rmem, "caroline-id", "fact") == ["Melanie lives in Paris."]
+
+
+async def test_a_lone_speakers_profile_does_not_make_a_later_one_someone_else(rmem: AsyncMemory) -> None:
+    """No name known (an opaque user_id, no name profile): each lone speaker is the user, as
+    before speakers were read; the first one's turn does not make them known by name."""
+    await rmem.add(said("Caroline", "I live in Boston"), user_id="u-3", run_id="a")
+    await rmem.add(said("Caro", "I work at Acme"), user_id="u-3", run_id="b")
+    assert await current(rmem, "u-3", "profile") == ["The user lives in Boston.", "The user works at Acme."]
+    assert await current(rmem, "u-3", "fact") == []
+
+
+@pytest.mark.parametrize("run_id", ["r", None])
+async def test_an_edited_turn_of_another_speaker_is_still_theirs(
+    rmem: AsyncMemory, run_id: str | None
+) -> None:
+    out = await rmem.add([said(None, "hi"), said("Melanie", "I live in Paris")], user_id="u", run_id=run_id)
+    await rmem.update(out[1].id, "I live in Rome")
+    assert await current(rmem, "u", "profile") == []
+    assert await current(rmem, "u", "fact") == ["Melanie lives in Rome."]
 
 
 async def test_a_second_speaker_of_a_session_added_turn_by_turn_is_someone_else(rmem: AsyncMemory) -> None:
@@ -137,18 +212,23 @@ async def test_chinese_statements_of_another_speaker_name_them(rmem: AsyncMemory
 
 
 @pytest.mark.parametrize(
-    ("actor", "known", "add_named", "add_unnamed", "run_named", "user"),
+    ("actor", "known", "add_named", "add_unnamed", "run_named", "run_unnamed", "user"),
     [
-        (None, [], {"melanie"}, True, {"melanie"}, True),  # no name: the user
-        ("Caroline", [], {"caroline", "melanie"}, False, set(), True),  # the user_id
-        ("Ana", ["Ana Lima"], {"ana"}, False, set(), True),  # a known name's first word
-        ("ana lima", ["Ana"], {"ana lima"}, False, set(), True),
-        ("Mel", ["Ana"], {"mel"}, False, set(), False),  # known by another name
-        ("Mel", [], {"mel"}, False, set(), True),  # the only speaker, nothing known
-        ("Mel", [], {"mel"}, True, set(), False),  # beside turns naming no one
-        ("Mel", [], {"mel", "ana"}, False, set(), False),
-        ("Mel", [], {"mel"}, False, {"ana"}, False),  # the session named someone else
-        ("Mel", [], {"mel"}, False, {"mel"}, True),
+        (None, [], {"melanie"}, True, {"melanie"}, True, True),  # 1: no name
+        ("U_7", [], {"u 7", "melanie"}, True, set(), True, True),  # 1: the user_id
+        ("Ana", ["Ana Lima"], {"ana"}, True, set(), False, True),  # 1: a known name's first word
+        ("ana_lima", ["Ana Lima"], {"ana lima"}, True, set(), False, True),  # 1: spelt as a handle
+        ("analima", ["Ana Lima"], {"analima"}, False, set(), False, True),
+        ("ana lima", ["Ana"], {"ana lima"}, False, set(), False, True),  # 1: a known first name's
+        ("Ana Maria", ["Ana Lima"], {"ana maria"}, False, set(), False, False),  # 2: goes on otherwise
+        ("Ana Maria", ["Ana", "Ana Lima"], {"ana maria"}, False, set(), False, False),
+        ("Mel", ["Ana"], {"mel"}, False, set(), False, False),  # 2: known by another name
+        ("Mel", [], {"mel"}, False, set(), False, True),  # 5: the only speaker, nothing known
+        ("Mel", [], {"mel"}, True, set(), False, False),  # 3: beside turns naming no one
+        ("Mel", [], {"mel"}, False, set(), True, False),  # 3: a session whose turns name no one
+        ("Mel", [], {"mel", "ana"}, False, set(), False, False),  # 4: two speakers, none known
+        ("Mel", [], {"mel"}, False, {"ana"}, False, False),  # 4: the session named someone else
+        ("Mel", [], {"mel"}, False, {"mel"}, False, True),
     ],
 )
 def test_whose_statements_a_turn_makes(
@@ -157,10 +237,34 @@ def test_whose_statements_a_turn_makes(
     add_named: set[str],
     add_unnamed: bool,
     run_named: set[str],
+    run_unnamed: bool,
     user: bool,
 ) -> None:
     from memoryd.ingest.speakers import is_user
 
-    found = is_user(actor, user_id="caroline", known=known, add_named=add_named, add_unnamed=add_unnamed,
-                    run_named=run_named)  # fmt: skip
+    found = is_user(actor, user_id="u-7", known=known, add_named=add_named, add_unnamed=add_unnamed,
+                    run_named=run_named, run_unnamed=run_unnamed)  # fmt: skip
+    assert found is user
+
+
+@pytest.mark.parametrize(
+    ("actor", "user_id", "user"),
+    [
+        ("Caroline", "caroline", True),
+        ("Caroline Smith", "caroline-id", True),  # the id names Caroline
+        ("Melanie", "caroline-id", False),
+        ("Ana Maria", "ana", True),  # nothing says she is not
+        ("Ana", "ana.lima@example.com", True),
+        ("Mel", "ana.lima@example.com", False),
+        ("Mel", "u-42", True),  # ids that name no one: the only speaker is the user
+        ("Mel", "conv-26", True),
+        ("Mel", "user", True),
+        ("Mel", "3f2a9c1e-7b4d-4c1a-9e55-0a1b2c3d4e5f", True),
+    ],
+)
+def test_a_user_id_that_reads_as_a_name_is_a_known_name(actor: str, user_id: str, user: bool) -> None:
+    from memoryd.ingest.speakers import is_user
+
+    found = is_user(actor, user_id=user_id, known=[], add_named={actor.casefold()}, add_unnamed=False,
+                    run_named=set())  # fmt: skip
     assert found is user

@@ -2,17 +2,32 @@
 named speaker's.
 
 A message may name its speaker (``name``, stored as the turn's ``actor``). "I live in Paris" said
-by Melanie in a conversation stored for Caroline is Melanie's home, not the user's. A user turn's
-statements are the user's when its speaker is the user:
+by Melanie in a conversation stored for Caroline is Melanie's home, not the user's. Only plain
+evidence makes a speaker someone else; without any, a turn is the user's (as before speakers were
+read). Names are compared normalised: case and spacing ignored, ``_``, ``-`` and ``.`` read as
+spaces ("ana_lima" is "Ana Lima"). A user turn is:
 
-- it names no speaker, or a name that is the user's ``user_id`` or a name the user is known by
-  (a name in the user's current ``name`` profile, or the speaker of a turn the rules, or fine
-  mode's extraction, already read the user's profile from; case ignored, "Ana" is "Ana Lima" too);
-- or, when no such name is known, it is the only speaker named in the add's user turns, no user
-  turn of the add names none, and the stored user turns of its session (``run_id``) name no one
-  else: an app that puts the user's display name in ``name`` keeps its profile.
+1. the user's when it names no speaker, or the ``user_id``, or a name the user is known by;
+2. another person's when it names someone else and the user is known by a name: the names the
+   user's current ``name`` profile states, and the ``user_id`` when it reads as a name (letters
+   only, not a word such as "user" or "id": "caroline-id" is "Caroline", "u-42" and "conv-26"
+   name no one). A first name alone is a known name's ("Ana" is "Ana Lima", "Caroline Smith" is
+   "caroline-id") unless a known name goes on otherwise ("Ana Maria" is not "Ana Lima");
+3. another person's when, no name being known, the add or the stored user turns of its session
+   (``run_id``) hold a user turn naming no speaker: an app that names its user names each of
+   their messages. A stored turn whose text is edited is read with its session's turns (with
+   the turns stored with it when it has no session);
+4. another person's when, no name being known, the add or its session's stored user turns name
+   another speaker: with two names and none known, whose turns are the user's is unknown, so
+   none writes the user's profile;
+5. the user's otherwise: one speaker named and nothing else known, as an app that puts the user's
+   display name in ``name`` with an opaque ``user_id``.
 
-Any other speaker's statements become facts about that speaker, never the user's profile or
+What one add decided does not outlast it: a speaker taken as the user is not known by name
+afterwards (only the profile's stated name is), so a lone first message of a group chat does not
+make its speaker the user for good.
+
+Another speaker's statements become facts about that speaker, never the user's profile or
 preferences: "Melanie lives in Paris." (kind ``fact``, ``metadata.subject`` = "Melanie", the
 turn as source), so that "where does Melanie live?" finds it; the turn is stored as always. What
 another speaker asks of the assistant (feedback rules) is not the user's wish: left out.
@@ -24,6 +39,10 @@ speaker's, the entry is a fact about that speaker as above (its text naming them
 preferences; an entry the user's turns stated too stays the user's. Reconciliation never lets a
 statement about one person update, supersede, delete or restate a memory about another
 (:func:`whose`, :func:`someone_else`).
+
+Lookups are bounded and made only when a turn that states something names a speaker who is not
+plainly the user (no name, or the ``user_id``): the user's ``name`` profile entries (at most
+:data:`_PROFILE_CAP`) and the last :data:`_RUN_TURNS` user turns of the session.
 """
 
 from __future__ import annotations
@@ -53,26 +72,60 @@ __all__ = [
     "whose",
 ]
 
-_PROFILE_CAP = 200  # current profile memories read for the names the user is known by
+_PROFILE_CAP = 50  # current ``name`` profile entries read for the names the user is known by
 _RUN_TURNS = 50  # stored user turns of the session read for the speakers they name
 # The name a profile memory states: "The user's name is Ana Lima.", "用户叫安娜。", "名字是安娜"
 _NAME_IN = re.compile(r"(?:\bname is|叫|名字是)\s*(?P<n>[^.。]+?)\s*[.。]?$", re.I)
-_PROFILE: Filter = Cond("kind", "eq", MemoryKind.PROFILE.value)
+_NAMES: Filter = And((Cond("kind", "eq", MemoryKind.PROFILE.value), Cond("metadata.attribute", "eq", "name")))
 _USER_TURNS: Filter = And((Cond("kind", "eq", MemoryKind.EPISODE.value), Cond("role", "eq", "user")))
+_SEPARATORS = str.maketrans("_-.", "   ")
+# words of a user_id that name no one ("caroline-id" is Caroline, "user_ana" is Ana)
+_NO_NAME = frozenset(
+    "user users usr uid id ids account acct member customer client guest anon anonymous test tester "
+    "demo default admin me person people profile player visitor tenant conv conversation chat session "
+    "thread sample the".split()
+)
 
 
 def name_key(name: str | None) -> str:
-    """A speaker's name as compared: case and spacing ignored."""
-    return " ".join((name or "").split()).casefold()
+    """A speaker's name as compared: case and spacing ignored, ``_``, ``-`` and ``.`` as spaces."""
+    return " ".join((name or "").translate(_SEPARATORS).split()).casefold()
 
 
 def _same_person(a: str, b: str) -> bool:
-    """Whether two name keys name the same person: equal, or one the first words of the other
-    ("ana" is "ana lima")."""
+    """Whether two name keys may name the same person: equal, or one the first words of the other
+    ("ana" may be "ana lima")."""
     if not a or not b:
         return False
     short, long = sorted((a.split(), b.split()), key=len)
     return long[: len(short)] == short
+
+
+def _is_named(me: str, name: str) -> bool:
+    """Whether name key ``me`` is exactly ``name`` (spacing aside: "analima" is "ana lima")."""
+    return me.replace(" ", "") == name.replace(" ", "")
+
+
+def _id_name(user_id: str | None) -> str | None:
+    """The name a ``user_id`` reads as (a name key), or None for an id that names no one: its
+    words (before an ``@``) letters only, none a digit, less the words no name is ("caroline-id"
+    is "caroline"; "u-42", "conv-26", "user", a UUID are None)."""
+    words = name_key((user_id or "").split("@")[0]).split()
+    if not words or any(not w.isalpha() for w in words):
+        return None
+    named = [w for w in words if len(w) > 1 and w not in _NO_NAME]
+    return " ".join(named) or None
+
+
+def _known_as(me: str, names: Sequence[str]) -> bool:
+    """Whether name key ``me`` is a name the user is known by (``names``: keys): equal to one, or
+    its first words or it theirs, while no known name of the same first word goes on otherwise
+    ("ana" and "ana lima" are "ana lima"; "ana maria" is not, nor is it "ana" when "ana lima" is
+    known too)."""
+    if any(_is_named(me, n) for n in names):
+        return True
+    first = [n for n in names if n.split()[0] == me.split()[0]]
+    return bool(first) and all(_same_person(me, n) for n in first)
 
 
 def is_user(
@@ -83,28 +136,32 @@ def is_user(
     add_named: set[str],
     add_unnamed: bool,
     run_named: set[str],
+    run_unnamed: bool = False,
 ) -> bool:
     """Whether a user turn said by ``actor`` speaks as the user (the module doc's rule; pure).
-    ``known``: the names the user is known by (profile name, speakers of the profile's turns);
-    ``add_named``: the name keys of the add's user turns; ``add_unnamed``: whether one names
-    none; ``run_named``: the name keys of the session's stored user turns."""
-    if actor is None:
-        return True
+    ``known``: the names the user's ``name`` profile states; ``add_named``: the name keys of the
+    add's user turns; ``add_unnamed``: whether one names none; ``run_named``, ``run_unnamed``: the
+    same of the session's stored user turns (or of the turns stored with a re-read one)."""
     me = name_key(actor)
-    known_keys = [k for k in (name_key(n) for n in known) if k]
-    if _same_person(me, name_key(user_id)) or any(_same_person(me, k) for k in known_keys):
+    if not me or _is_named(me, name_key(user_id)):  # 1: no name, or the user_id
         return True
-    if known_keys:  # the user is known by another name
+    names = [k for k in (name_key(n) for n in known) if k]
+    if (handle := _id_name(user_id)) is not None:
+        names.append(handle)
+    if names:  # 1, 2: a known name, or someone else
+        return _known_as(me, names)
+    if add_unnamed or run_unnamed:  # 3: the user's turns name no one
         return False
-    return add_named == {me} and not add_unnamed and run_named <= {me}
+    # 4: another speaker named and none known; 5: the only speaker
+    return all(_same_person(me, k) for k in add_named | run_named)
 
 
 def speaks_as_user(episode: MemoryRecord) -> bool:
     """Whether a turn plainly speaks as the user, with nothing to look up: not a user turn, or no
     speaker named, or the ``user_id`` named."""
-    if episode.role not in (None, "user") or episode.actor is None:
+    if episode.role not in (None, "user") or not name_key(episode.actor):
         return True
-    return _same_person(name_key(episode.actor), name_key(episode.user_id))
+    return _is_named(name_key(episode.actor), name_key(episode.user_id))
 
 
 def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
@@ -201,24 +258,25 @@ async def draft_rules(records: Any, episodes: Sequence[MemoryRecord], now: datet
 async def other_speakers(
     records: Any, episodes: Sequence[MemoryRecord], asked: Collection[str]
 ) -> dict[str, str]:
-    """The turns among ``asked`` (ids of ``episodes``: an add's new turns, of one scope) said by a
-    named speaker who is not the user (the module doc's rule, :func:`is_user`): each turn's id ->
-    that speaker's name. Fast mode's rules and fine mode's extraction both ask. Looks the user's
-    names up only when a turn asked about names a speaker that is not plainly the user."""
+    """The turns among ``asked`` (ids of ``episodes``: an add's new turns, of one scope, or a
+    stored turn whose text changed) said by a named speaker who is not the user (the module doc's
+    rule, :func:`is_user`): each turn's id -> that speaker's name. Fast mode's rules and fine
+    mode's extraction both ask. Looks up only when a turn asked about names a speaker that is not
+    plainly the user."""
     turns = [e for e in episodes if e.kind is MemoryKind.EPISODE]
     unsure = [e for e in turns if e.id in asked and not speaks_as_user(e)]
     if not unsure:
         return {}
     said_by_user = [e for e in turns if e.role in (None, "user")]
-    add_named = {name_key(e.actor) for e in said_by_user if e.actor is not None}
-    add_unnamed = any(e.actor is None for e in said_by_user)
+    add_named = {k for e in said_by_user if (k := name_key(e.actor))}
+    add_unnamed = any(not name_key(e.actor) for e in said_by_user)
     known = await _known_names(records, unsure[0].scope)
-    run_named = await _run_speakers(records, unsure, {e.id for e in episodes})
+    stored = await _stored_speakers(records, unsure, {e.id for e in episodes})
     others: dict[str, str] = {}  # turn id -> its speaker, not the user
     for e in unsure:
-        who = run_named.get(e.scope, set())
+        named, unnamed = stored.get(_context(e), (set(), False))
         if not is_user(e.actor, user_id=e.user_id, known=known, add_named=add_named,
-                       add_unnamed=add_unnamed, run_named=who):  # fmt: skip
+                       add_unnamed=add_unnamed, run_named=named, run_unnamed=unnamed):  # fmt: skip
             others[e.id] = str(e.actor)
     return others
 
@@ -226,33 +284,17 @@ async def other_speakers(
 async def _known_names(records: Any, scope: Scope) -> list[str]:
     """The names the user (or the owner of ``scope``) is known by, as the writer of ``scope`` reads
     its profile (a user's shared memories and the writer agent's own): the names its current
-    ``name`` profile states, the speakers of the turns the rules read its profile from, and the
-    speaker of the turns fine mode extracted a profile entry from when they are one named
-    speaker's (an entry the user stated with another names neither)."""
+    ``name`` profile entries state. Not who said them: a speaker taken as the user in one add for
+    want of anything else known (the module doc's 5) is not known by name after it."""
     owner = owner_scope(scope)
     writer = owner.agent_id
     if owner.user_id is not None:
         owner = Scope(user_id=owner.user_id)
-    ids = await records.select_ids(owner, _mine(owner, _PROFILE), cap=_PROFILE_CAP)
-    profile = [
-        m for m in (await records.get_many(ids, shared=True)).values()
-        if m.agent_id is None or m.agent_id == writer
+    ids = await records.select_ids(owner, _mine(owner, _NAMES), cap=_PROFILE_CAP)
+    return [
+        said["n"] for m in (await records.get_many(ids, shared=True)).values()
+        if (m.agent_id is None or m.agent_id == writer) and (said := _NAME_IN.search(m.text)) is not None
     ]  # fmt: skip
-    names: list[str] = []
-    for m in profile:
-        if m.metadata.get("attribute") == "name" and (said := _NAME_IN.search(m.text)) is not None:
-            names.append(said["n"])
-    ruled = {s for m in profile if "rule" in m.metadata for s in m.source_ids}
-    extracted = [m for m in profile if "rule" not in m.metadata]
-    sources = ruled.union(*(m.source_ids for m in extracted))
-    turns = await records.get_many(list(sources), shared=True) if sources else {}
-    users = {i: t for i, t in turns.items() if t.role in (None, "user")}
-    names += [t.actor for i, t in users.items() if i in ruled and t.actor is not None]
-    for m in extracted:
-        theirs = [users[s] for s in m.source_ids if s in users]
-        if theirs and all(t.actor for t in theirs) and len({name_key(t.actor) for t in theirs}) == 1:
-            names.append(str(theirs[0].actor))
-    return names
 
 
 def _mine(owner: Scope, where: Filter) -> Filter:
@@ -260,13 +302,29 @@ def _mine(owner: Scope, where: Filter) -> Filter:
     return where if owner.user_id is not None else And((where, Cond("user_id", "eq", None)))
 
 
-async def _run_speakers(
+def _context(turn: MemoryRecord) -> tuple[Scope, float | None]:
+    """Which stored turns a turn is read with: its session's (``run_id``); a stored turn of no
+    session whose text changed, the turns stored with it (its add: the same ``created_at``);
+    else none (an add's turns are all in the add)."""
+    if turn.run_id is not None:
+        return turn.scope, None
+    return turn.scope, turn.created_at.timestamp() if turn.updated_at != turn.created_at else None
+
+
+async def _stored_speakers(
     records: Any, turns: Sequence[MemoryRecord], leave: set[str]
-) -> dict[Scope, set[str]]:
-    """The name keys of the speakers of the last stored user turns of each session of ``turns``,
-    by its scope (those in ``leave`` left out: the add's own)."""
-    out: dict[Scope, set[str]] = {}
-    for scope in {e.scope for e in turns if e.run_id is not None}:
-        stored = await records.latest(scope, _mine(scope, _USER_TURNS), limit=_RUN_TURNS)
-        out[scope] = {name_key(t.actor) for t in stored if t.actor is not None and t.id not in leave}
+) -> dict[tuple[Scope, float | None], tuple[set[str], bool]]:
+    """For each :func:`_context` of ``turns``: the name keys of the speakers of its stored user
+    turns (at most :data:`_RUN_TURNS`, the last) and whether one names none; those in ``leave``
+    (the add's own) left out."""
+    out: dict[tuple[Scope, float | None], tuple[set[str], bool]] = {}
+    for scope, at in {_context(e) for e in turns}:
+        if scope.run_id is None and at is None:
+            continue
+        where = _mine(scope, _USER_TURNS)
+        if at is not None:  # the same instant, to the millisecond
+            where = And((where, Cond("created_at", "gte", at - 0.001), Cond("created_at", "lte", at + 0.001)))
+        stored = [t for t in await records.latest(scope, where, limit=_RUN_TURNS) if t.id not in leave]
+        keys = [name_key(t.actor) for t in stored]
+        out[(scope, at)] = ({k for k in keys if k}, not all(keys))
     return out

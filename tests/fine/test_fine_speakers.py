@@ -190,8 +190,8 @@ async def test_a_lone_named_speaker_with_no_known_name_is_the_user(
 async def test_a_later_add_of_another_speaker_alone_is_not_the_user(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
-    """Caroline is known by the speaker of the turn fine mode read her home from (as by a turn the
-    rules read it from): Melanie, alone in a later add of the session, is someone else."""
+    """The user_id "caroline" names Caroline: Melanie, alone in a later add of a session, is
+    someone else, in fine mode's extraction as in fast mode's rules."""
     boston = await carolines_home(fine, fake_llm)
     fake_llm.reply_json(extraction(entry("Melanie lives in Paris", 0)))
     fake_llm.default_text(every_fact("SUPERSEDE", target=0))
@@ -203,6 +203,47 @@ async def test_a_later_add_of_another_speaker_alone_is_not_the_user(
     await fine.add([said("Melanie", "I work at Globex.")], **CAROLINE, mode="fast")
     assert await texts(fine, "fact") == ["Melanie lives in Paris", "Melanie works at Globex."]
     assert await texts(fine, "profile") == ["Caroline lives in Boston"]
+
+
+async def test_a_lone_speaker_taken_for_the_user_is_not_known_by_name_after(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """No name known (an opaque user_id): the speaker of the turn a profile entry was read from
+    is not the user's name for later adds; another lone speaker is the user too, as before
+    speakers were read (nothing says otherwise)."""
+    fake_llm.reply_json(extraction(entry("Melanie lives in Paris", 0)))
+    await fine.add([said("Melanie", "I live in Paris.")], user_id="u-9", run_id="g1")
+    fake_llm.reply_json(extraction(entry("Caroline works at Acme", 0, kind="profile", attribute="work")))
+    fake_llm.default_text(every_fact("ADD"))
+    await fine.add([said("Caroline", "I work at Acme.")], user_id="u-9", run_id="dm")
+    assert await texts(fine, "profile", "u-9") == ["Caroline works at Acme", "Melanie lives in Paris"]
+    assert await texts(fine, "fact", "u-9") == []
+
+
+async def test_a_named_speaker_of_a_session_where_the_user_speaks_unnamed_is_someone_else(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    fake_llm.reply_json(extraction(entry("Lives in Boston", 0)))
+    await fine.add([said(None, "I live in Boston.")], user_id="u-9", run_id="r")
+    fake_llm.reply_json(extraction(entry("Melanie lives in Paris", 0)))
+    fake_llm.default_text(every_fact("SUPERSEDE", target=0))
+    await fine.add([said("Melanie", "I live in Paris.")], user_id="u-9", run_id="r")  # alone in its add
+    assert await texts(fine, "profile", "u-9") == ["Lives in Boston"]
+    assert await texts(fine, "fact", "u-9") == ["Melanie lives in Paris"]
+
+
+async def test_the_users_id_as_a_name_keeps_a_lone_first_speaker_from_the_profile(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """A group chat stored one message at a time for "caroline-id": Melanie's first message is
+    hers, Caroline's later ones, in the session and out of it, the user's."""
+    fake_llm.reply_json(extraction(entry("Melanie lives in Paris", 0)))
+    fake_llm.default_text(every_fact("ADD"))
+    await fine.add([said("Melanie", "I live in Paris.")], user_id="caroline-id", run_id="g1")
+    fake_llm.reply_json(extraction(entry("Caroline works at Acme", 0, kind="profile", attribute="work")))
+    await fine.add([said("Caroline", "I work at Acme.")], user_id="caroline-id", run_id="dm")
+    assert await texts(fine, "profile", "caroline-id") == ["Caroline works at Acme"]
+    assert await texts(fine, "fact", "caroline-id") == ["Melanie lives in Paris"]
 
 
 async def test_a_preference_known_verbatim_as_the_users_is_not_restated_by_another_speaker(
