@@ -271,14 +271,19 @@ class AsyncMemory:
 
     async def _fast_add(self, plan: FastPlan, now: datetime, pending: PendingIndex) -> AddResults:
         results = list(plan.results)
+        rules = self.settings.context.fast_rules
+        again = plan.again if rules else []  # turns said again: what they state may hold again
         if not plan.new:
             pending.cancel()
-            if pending_events() is not None:  # an async-pipeline event: recorded, though nothing is new
-                await self.storage.commit(ChangeSet())
+            changes = ChangeSet()
+            said = await self._rules.memories([], now, changes, again) if again else []
+            if said or pending_events() is not None:  # an async-pipeline event: recorded, if nothing new
+                results += said
+                await self.storage.commit(changes)
         else:
             # While the model runs (on its thread): rule drafts and the hierarchy's keywords.
-            rules = self.settings.context.fast_rules
-            rule_work = await self._rules.start(await self._rules.draft(plan.new, now)) if rules else None
+            drafts = await self._rules.draft(plan.new, now, again) if rules else []
+            rule_work = await self._rules.start(drafts) if rules else None
             words = self.tiers.keywords(plan.new)
             try:
                 index = await pending.result(plan.positions(), plan.new)

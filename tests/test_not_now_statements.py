@@ -107,3 +107,41 @@ async def test_now_inside_another_statement_or_a_hedge_states_nothing(amem: Asyn
     out = await amem.add(said, **U, timestamp="2024-06-01T00:00:00Z")
     assert [r.kind for r in out] == ["episode"]
     assert await profile(amem) == ["The user lives in Lisbon."]
+
+
+@pytest.mark.parametrize(
+    ("said", "now"),
+    [
+        # a year after "from"/"as of" not after the year it was said in
+        ("I work at Google from 2019", "The user works at Google from 2019."),
+        ("I work at Google as of 2023", "The user works at Google as of 2023."),
+        ("I work at Google as of 2024", "The user works at Google as of 2024."),
+        ("I live in Rome, as of January 2020", "The user lives in Rome."),
+        # a schedule, not a start
+        ("I work at the hospital from Monday to Friday", "The user works at the hospital from Monday to Friday."),
+        ("I live in Rome from March to October", "The user lives in Rome from March to October."),
+        # names, not times
+        ("I work at Tomorrow.io", "The user works at Tomorrow.io."),
+        ("I live in Tomorrowland", "The user lives in Tomorrowland."),
+        ("I work at Soon Labs", "The user works at Soon Labs."),
+        ("I work at Next Year Inc", "The user works at Next Year Inc."),
+        # the time is another clause's
+        ("I live in Berlin, in two weeks I fly to Rome", "The user lives in Berlin."),
+        ("I work at Google and start a new project tomorrow", "The user works at Google."),
+    ],
+)
+async def test_a_time_that_is_no_later_start_keeps_the_statement(amem: AsyncMemory, said: str, now: str) -> None:
+    await amem.add(BEFORE, **U, timestamp="2024-01-01T00:00:00Z")
+    out = await amem.add(said, **U, timestamp="2024-06-01T00:00:00Z")
+    [change] = [r for r in out if r.kind == "profile"]
+    assert (change.event, change.text) == ("SUPERSEDE", now)
+    assert now in await profile(amem)
+
+
+@pytest.mark.parametrize("said", ["I work at Google from 2025", "I live in Rome as of March 2025"])
+async def test_a_year_is_later_by_when_the_statement_was_said(amem: AsyncMemory, said: str) -> None:
+    await amem.add(BEFORE, **U, timestamp="2024-01-01T00:00:00Z")
+    out = await amem.add(said, **U, run_id="then", timestamp="2024-06-01T00:00:00Z")
+    assert [r.kind for r in out] == ["episode"]  # a plan in 2024
+    out = await amem.add(said, **U, run_id="later", timestamp="2026-06-01T00:00:00Z")
+    assert [r.kind for r in out] == ["episode", "profile"]  # how things are in 2026

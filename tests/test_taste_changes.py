@@ -139,3 +139,76 @@ def test_the_sync_api_keeps_one_stance_too(mem: Memory) -> None:
     gone = mem.get_all(**U, filters={"kind": "preference"}, include_expired=True)
     assert len(gone.items) == 2
     assert datetime(2024, 6, 1, tzinfo=UTC) in [m.valid_to for m in gone.items]
+
+
+async def test_the_opposite_taste_is_found_however_many_tastes_hold_its_words(amem: AsyncMemory) -> None:
+    # 1,100 stored tastes hold "tea" ("steak"): a lookup of the texts holding the thing, capped at
+    # 1,000, missed "The user likes tea." and both stances stayed current
+    await amem.add("I like tea", **U, timestamp=T1)
+    for k in range(0, 1100, 275):
+        said = [{"role": "user", "content": f"I like steak number {i}"} for i in range(k, k + 275)]
+        await amem.add(said, **U, timestamp=T2)
+    out = await amem.add("I hate tea", **U, timestamp=T3)
+    [change] = [r for r in out if r.kind == "preference"]
+    assert (change.event, change.previous) == (Event.SUPERSEDE, "The user likes tea.")
+    page = await amem.get_all(**U, filters={"kind": "preference", "text": {"contains": " tea"}})
+    assert [m.text for m in page.items] == ["The user dislikes tea."]
+
+
+async def test_an_add_of_many_tastes_looks_the_stored_ones_up_at_once(
+    amem: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each taste of an add scanned the user's tastes for its thing (128 likes: 128 scans, the
+    # slower the more tastes are stored); now one exact lookup by hash for the whole add
+    await amem.add([{"role": "user", "content": f"I like dish {i}"} for i in range(200)], **U, timestamp=T1)
+    records = amem.storage.records
+    reads: list[str] = []
+    for name in ("select_ids", "with_hashes"):
+        real = getattr(records, name)
+
+        async def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            reads.append(_name)
+            return await _real(*args, **kw)
+
+        monkeypatch.setattr(records, name, counted)
+    out = await amem.add([{"role": "user", "content": f"I hate dish {i}"} for i in range(64)], **U, timestamp=T2)
+    assert sum(r.event is Event.SUPERSEDE for r in out) == 64
+    assert len(reads) <= 2
+    assert (await amem.get_all(**U, filters={"kind": "preference"}, limit=1)).total == 200  # 64 ended
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "kind", "expected"),
+    [
+        ("I like coffee", "I hate coffee", "preference", "The user likes coffee."),
+        ("I live in Paris", "I live in Rome", "profile", "The user lives in Paris."),
+    ],
+)
+async def test_a_turn_said_again_after_its_statement_ended_makes_it_current_again(
+    amem: AsyncMemory, first: str, then: str, kind: str, expected: str
+) -> None:
+    # the third turn repeats the first word for word: a duplicate episode (NOOP), so the rules never
+    # read it and the statement of the second stayed current
+    await amem.add(first, **U, timestamp=T1)
+    between = await amem.add(then, **U, timestamp=T2)
+    out = await amem.add(first, **U, timestamp=T3)
+    assert out[0].event is Event.NOOP  # the turn is stored once
+    [back] = [r for r in out if r.kind == kind]
+    assert back.event is Event.SUPERSEDE and back.text == expected
+    page = await amem.get_all(**U, filters={"kind": kind})
+    assert [m.text for m in page.items] == [expected]
+    was = await amem.get_all(**U, filters={"kind": kind}, as_of=datetime(2024, 7, 1, tzinfo=UTC))
+    assert [m.text for m in was.items] == [back.previous]
+    # said again while it holds: nothing more (a NOOP turn, no rule row)
+    assert [r.kind for r in await amem.add(first, **U)] == ["episode"]
+    # the turn between deleted: one current copy
+    await amem.delete(next(r.id for r in between if r.kind == "episode"), **U)
+    page = await amem.get_all(**U, filters={"kind": kind})
+    assert [m.text for m in page.items] == [expected]
+
+
+async def test_a_statement_said_again_in_one_add_after_its_opposite_holds(amem: AsyncMemory) -> None:
+    said = ["I like tea", "I hate tea", "I like tea!", "I live in Paris", "I live in Rome", "I live in Paris."]
+    await amem.add([{"role": "user", "content": s} for s in said], **U)
+    page = await amem.get_all(**U, filters={"kind": {"in": ["preference", "profile"]}})
+    assert sorted(m.text for m in page.items) == ["The user likes tea.", "The user lives in Paris."]

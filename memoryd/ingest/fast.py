@@ -7,7 +7,7 @@ the id it duplicates) and drafts the new memories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from memoryd.ingest.inputs import AddInput
@@ -20,6 +20,8 @@ __all__ = ["FastPlan", "plan_fast_add"]
 class FastPlan:
     results: list[AddResult]  # one per input message, in order
     new: list[MemoryRecord]  # memories to embed and store
+    # a turn already stored said again: the stored one's id, said when the new one is (not stored)
+    again: list[MemoryRecord] = field(default_factory=list)
 
     def positions(self) -> list[int]:
         """The message position of each new memory, in ``new`` order."""
@@ -30,8 +32,10 @@ class FastPlan:
 def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], now: datetime) -> FastPlan:
     """Decide ADD/NOOP per message; ``existing`` maps (hash, role) to a stored id."""
     seen = dict(existing)
+    stored = set(existing.values())
     results: list[AddResult] = []
     new: list[MemoryRecord] = []
+    again: list[MemoryRecord] = []
     for index, (msg, when) in enumerate(zip(data.messages, data.times)):
         digest = content_hash(msg.content)
         dup = seen.get((digest, msg.role))
@@ -41,7 +45,6 @@ def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], n
                     Event.NOOP, index, dup, msg.content, reason=f"duplicate of memory {dup} in the same scope"
                 )
             )
-            continue
         memory = MemoryRecord(
             id=new_id(),
             text=msg.content,
@@ -59,7 +62,11 @@ def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], n
             hash=digest,
             valid_from=when or now,
         )
+        if dup is not None:
+            if dup in stored:  # its statements may have ended since (fast mode's rules read it again)
+                again.append(replace(memory, id=dup))
+            continue
         seen[(digest, msg.role)] = memory.id
         new.append(memory)
         results.append(AddResult(Event.ADD, index, memory.id, msg.content, memory=memory))
-    return FastPlan(results, new)
+    return FastPlan(results, new, again)

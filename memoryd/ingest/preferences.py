@@ -6,29 +6,39 @@ earlier (:func:`replaces`); "The user loves coffee." beside "The user likes coff
 the same stance in other words. :func:`memoryd.ingest.rules.settle_profile` lays the lines out, as
 it does a home's. The thing is matched as written, but for its case, a leading article and
 trailing punctuation ("the Beatles" is "Beatles"); a similar thing is another ("tea" is not
-"green tea"). Pure: no I/O.
+"green tea"). The stored tastes on a line are found by the hashes of the texts the rules write
+for its thing (:func:`taste_hashes`): an exact, indexed lookup, however many tastes are stored.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import lru_cache
 
-from memoryd.models import MemoryKind, MemoryRecord
+from memoryd.models import MemoryKind, MemoryRecord, content_hash
 
-__all__ = ["TASTE", "replaces", "taste_filter", "taste_line", "taste_of"]
+__all__ = ["TASTE", "bare_thing", "replaces", "taste_hashes", "taste_line", "taste_of"]
 
 TASTE = "taste:"  # what a taste's timeline is named by, before its thing (a home's: its attribute)
 _POLARITIES = ("like", "dislike")
 # The texts the rules write (rules._statement): "The user likes/loves/enjoys/prefers/dislikes X.",
 # "用户喜欢X。", "用户不喜欢X。"; X is the thing.
-_EN_TEXT = re.compile(r"^The user (?:likes|loves|enjoys|prefers|dislikes) (?P<x>.+)$", re.S)
+_EN_VERBS = ("likes", "loves", "enjoys", "prefers", "dislikes")
+_EN_TEXT = re.compile(rf"^The user (?:{'|'.join(_EN_VERBS)}) (?P<x>.+)$", re.S)
 _ZH_TEXT = re.compile(r"^用户(?:不)?喜欢(?P<x>.+)$", re.S)
 # A leading article ("the Beatles", "a good book") and trailing punctuation, English or Chinese.
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 _TRAIL = re.compile(r"[\s.,:;!?'\"“”‘’。！？；，、…]+$")
 
 
+def bare_thing(obj: str) -> str:
+    """``obj`` without the trailing punctuation the thing is read without: what the rules write
+    (so that its text is one :func:`taste_hashes` finds)."""
+    return _TRAIL.sub("", obj)
+
+
+@lru_cache(maxsize=4096)
 def _thing(text: str) -> str | None:
     """The thing a taste's text is about, normalised (case, articles, trailing punctuation,
     spaces); None if ``text`` is not a taste the rules write."""
@@ -66,10 +76,12 @@ def replaces(later: MemoryRecord, earlier: MemoryRecord) -> bool:
     return a is None or b is None or a[1] != b[1]
 
 
-def taste_filter(line: str) -> dict[str, Any] | None:
-    """The filter finding the stored tastes that may be on ``line`` (a superset: the text holds
-    the thing; :func:`taste_line` tells); None if ``line`` is no taste's."""
+def taste_hashes(line: str) -> list[str] | None:
+    """The content hashes of every text the rules write for a taste on ``line``, either stance
+    (any verb, with or without a leading article, in English or Chinese): a superset of what is
+    on it (:func:`taste_line` tells); None if ``line`` is no taste's."""
     if not line.startswith(TASTE):
         return None
     what = line[len(TASTE) :]
-    return {"kind": "preference", "metadata.rule": {"in": list(_POLARITIES)}, "text": {"contains": what}}
+    texts = [f"The user {verb} {a}{what}." for verb in _EN_VERBS for a in ("", "the ", "a ", "an ")]
+    return [content_hash(t) for t in (*texts, f"用户喜欢{what}。", f"用户不喜欢{what}。")]

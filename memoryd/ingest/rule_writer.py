@@ -6,11 +6,14 @@ in the add's change set.
 are already known (the owner's, and the user's shared ones for an agent) and asks for the others'
 vectors at once, ahead of the add's own batch. :meth:`RuleWriter.finish` stages the new ones
 (a NOOP for each known one, the repeating turn added to its sources) and settles the profile: one
-current home at a time.
+current home at a time. A turn already stored, said again (an add's NOOP), is read again only for
+what it states that is no longer current, ended before it ("I like coffee", "I hate coffee", "I like
+coffee"): said again, it holds again (a new memory that ends what ended it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from memoryd.embedders.runner import EmbeddingRunner
@@ -32,16 +35,51 @@ class RuleWriter:
         self.represent = represent
 
     async def memories(
-        self, episodes: list[MemoryRecord], now: datetime, changes: ChangeSet
+        self,
+        episodes: list[MemoryRecord],
+        now: datetime,
+        changes: ChangeSet,
+        again: Sequence[MemoryRecord] = (),
     ) -> list[AddResult]:
-        """The rule memories of ``episodes`` staged in ``changes``, in one go; one result per draft."""
-        work = await self.start(await self.draft(episodes, now))
+        """The rule memories of ``episodes`` (and ``again``: see :meth:`draft`) staged in
+        ``changes``, in one go; one result per draft."""
+        work = await self.start(await self.draft(episodes, now, again))
         return await self.finish(work, now, changes) if work is not None else []
 
-    async def draft(self, episodes: list[MemoryRecord], now: datetime) -> list[RuleMemory]:
+    async def draft(
+        self, episodes: list[MemoryRecord], now: datetime, again: Sequence[MemoryRecord] = ()
+    ) -> list[RuleMemory]:
         """The rule drafts of ``episodes``: another named speaker's statements are facts about
-        them, not the user's profile (:mod:`memoryd.ingest.speakers`)."""
-        return await draft_rules(self.storage.records, episodes, now)
+        them, not the user's profile (:mod:`memoryd.ingest.speakers`); and of ``again`` (turns
+        already stored, said again: :attr:`~memoryd.ingest.fast.FastPlan.again`) those no longer
+        current that ended before it was said again."""
+        drafts = await draft_rules(self.storage.records, episodes, now)
+        if not again:
+            return drafts
+        taken = {d.memory.hash for d in drafts}
+        repeated = await draft_rules(self.storage.records, again, now)
+        repeated = [d for d in repeated if d.memory.hash not in taken]
+        return drafts + await self._ended_before(repeated)
+
+    async def _ended_before(self, drafts: list[RuleMemory]) -> list[RuleMemory]:
+        """Those of ``drafts`` whose text its owner's readers (the user's shared memories and the
+        writing agent's own) hold only ended, each end no later than the draft is said."""
+        if not drafts:
+            return []
+        records = self.storage.records
+        first = drafts[0].memory  # one add has one scope
+        owner = first.scope if first.user_id is None else Scope(user_id=first.user_id)
+        found = await records.get_many(await records.with_hashes(owner, [d.memory.hash for d in drafts]))
+        stored: dict[str, list[MemoryRecord]] = {}
+        for m in found.values():
+            if m.user_id == first.user_id and (m.agent_id is None or m.agent_id == first.agent_id):
+                stored.setdefault(m.hash, []).append(m)
+        out = []
+        for d in drafts:
+            ends = [m.valid_to for m in stored.get(d.memory.hash, [])]
+            if ends and None not in ends and max(e for e in ends if e is not None) <= d.memory.valid_from:
+                out.append(d)
+        return out
 
     async def start(self, drafts: list[RuleMemory]) -> RuleWork | None:
         """Look up which drafts are already known and ask for the others' vectors (at once)."""

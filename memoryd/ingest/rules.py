@@ -16,13 +16,14 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from memoryd.ingest.derived import derived_memory
-from memoryd.ingest.preferences import replaces, taste_filter, taste_line
+from memoryd.ingest.later import later, own_words
+from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
@@ -56,8 +57,8 @@ class Statement:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-# Clause boundaries: a statement is matched inside one clause only.
-_CLAUSES = re.compile(r"[.!;\n。！；…]+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])")
+# Clause boundaries: a statement is matched inside one clause only ("Tomorrow.io" is a name).
+_CLAUSES = re.compile(r"(?:[!;\n。！；…]|\.(?![a-z0-9]))+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])")
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
 _HEDGE_WORDS = (
     r"would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
@@ -113,25 +114,6 @@ _WHEN = re.compile(
     r"\s+(?:now|again|anymore|any more|these days|nowadays|at the moment|right now|for now|currently|"
     r"too|as well|from now on|from today(?: on)?|(?:as of|starting) (?:now|today))$"
 )  # lower case: "the band Now" keeps its name
-# A start still to come, after a profile statement's object: a plan, not how things are now ("I live
-# in Rome starting next year", "… from January", "… as of next week", "I work at Google starting
-# Monday", "I'm a nurse next month", "… in two weeks", "… soon"); what comes after "until" is when a
-# present one ends ("I work at Acme until next year": cut first). Not read in tastes ("I like films
-# from 1975").
-_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
-_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
-_LATER = re.compile(
-    # "starting/from/as of" a time: next…, a day, a month, a year, "the 1st", "in May", "early June"
-    r"\b(?:(?:starting|beginning|from|as of|effective)\s+(?:(?:the\s+)?next\b|tomorrow|this coming\b|"
-    r"(?:early|mid|late)\b|the (?:start|beginning|middle|end) of\b|in\b|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)\b|"
-    rf"{_DAYS}|{_MONTHS}|\d{{4}}\b)"
-    # a time to come on its own: "next year" (not "next year's models"), "tomorrow", "soon", "in 2 weeks"
-    r"|next (?:week|month|year|spring|summer|autumn|fall|winter|term|semester|season|"
-    rf"{_DAYS}|{_MONTHS})\b(?!')|tomorrow|(?<!as )soon\b|later (?:this|next|on)\b|in the (?:near )?future\b"
-    r"|in (?:a|an|one|two|three|four|five|six|a few|a couple of|\d+) (?:days?|weeks?|months?|years?)\b)",
-    re.I,
-)
-_UNTIL = re.compile(r"\s(?:until|till|til)\s", re.I)
 _TRAIL = re.compile(r"[\s,.:;!'\"“”‘’)(\]\[]+$")
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -248,7 +230,7 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
                 _ZH_TEXT[rule].format(obj), MemoryKind.PROFILE, rule, {"attribute": _ZH_KIND[rule]}
             )
         return Statement(
-            _ZH_TEXT[rule].format(obj),
+            _ZH_TEXT[rule].format(bare_thing(obj)),  # "咖啡:" is "咖啡": one text per thing and stance
             MemoryKind.PREFERENCE,
             rule,
             {"preference": "explicit", "polarity": rule},
@@ -267,6 +249,7 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
     if rule == "am":
         return Statement(f"The user is {obj}.", MemoryKind.PROFILE, "identity", {"attribute": "identity"})
     polarity = "dislike" if rule == "dislike" else "like"
+    obj = bare_thing(obj)  # one text per thing and stance (taste_hashes)
     if polarity == "dislike":
         text = f"The user dislikes {obj}."
     else:
@@ -301,7 +284,7 @@ def _name(obj: str) -> str | None:
     return " ".join(words) or None
 
 
-def _english(clause: str) -> list[Statement]:
+def _english(clause: str, at: datetime) -> list[Statement]:
     """The statements of one clause: one per part of it that begins with "I" after "and"/"but"
     ("I like cats and I hate dogs"); what comes before a part still hedges it ("If I get the job
     and I live in Paris")."""
@@ -312,7 +295,7 @@ def _english(clause: str) -> list[Statement]:
     ends = [*(m.start() for m in joins), len(clause)]
     out: list[Statement] = []
     for start, end in zip(starts, ends):
-        found = _english_part(clause, start, end)
+        found = _english_part(clause, start, end, at)
         if found is not None:
             out.append(found)
     return out
@@ -326,7 +309,7 @@ def _reported_after(raw: str) -> bool:
     return end is not None and _REPORTED.match(raw[end.start() :]) is not None
 
 
-def _english_part(clause: str, start: int, end: int) -> Statement | None:
+def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement | None:
     part = clause[start:end]
     for rule, pattern in _EN_RULES:
         found = pattern.search(part)
@@ -339,8 +322,10 @@ def _english_part(clause: str, start: int, end: int) -> Statement | None:
         obj = _clean_object(found.group("x"))
         if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(obj.lower()):
             return None
-        if rule not in ("like", "dislike") and _LATER.search(_UNTIL.split(obj, maxsplit=1)[0]):
+        if rule not in ("like", "dislike") and later(obj, at):
             return None  # "I live in Rome starting next year": not where the user lives now
+        if rule in ("work", "live"):
+            obj = own_words(obj)  # "Berlin, in two weeks I fly to Rome": Berlin
         if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
             return None  # "I like to think…", "I hate to say it": intentions and manners, not tastes
         return _statement(rule, obj, found.groupdict().get("v"), zh=False)
@@ -386,8 +371,10 @@ def _zh_not_now(text: str, start: int, end: int) -> bool:
     return any(_ZH_NOT_NOW.fullmatch(part.strip()) for part in parts)
 
 
-def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
-    """The explicit self-statements in one message (only user messages; never raises)."""
+def extract_statements(text: str, role: str | None = "user", at: datetime | None = None) -> list[Statement]:
+    """The explicit self-statements in one message (only user messages; never raises), said at
+    ``at`` (default: now): "from 2019" said in 2024 is now, not a plan."""
+    at = at or datetime.now(UTC)
     if role not in (None, "user") or not isinstance(text, str):
         return []
     text = unquoted(text[:_MAX_MESSAGE_CHARS])
@@ -406,7 +393,7 @@ def extract_statements(text: str, role: str | None = "user") -> list[Statement]:
                 zh = None if not_now else _chinese(clause)
                 found = [] if zh is None else [zh]
             else:
-                found = _english(clause)
+                found = _english(clause, at)
             for statement in found:
                 if statement.text.lower() not in seen:
                     seen.add(statement.text.lower())
@@ -430,21 +417,26 @@ def draft_rule_memories(
     now: datetime,
     extract: Callable[[str, str | None], list[Statement]] | None = None,
 ) -> list[RuleMemory]:
-    """Profile and preference memories from the user episodes of one add (one per distinct text);
-    ``extract`` picks other rules (:func:`memoryd.hierarchy.feedback.extract_feedback`).
+    """Profile and preference memories from the user episodes of one add (one per distinct text,
+    but one said again after what ended it: "I like tea", "I hate tea", "I like tea!"); ``extract``
+    picks other rules (:func:`memoryd.hierarchy.feedback.extract_feedback`).
 
     They are owned by the episodes' user/agent (``run_id`` only when there is no other owner)."""
-    extract = extract or extract_statements
     out: list[RuleMemory] = []
-    seen: set[str] = set()
+    seen: dict[str, MemoryRecord] = {}
+    lines: dict[Home, list[str]] = {}  # the drafts on each timeline, by hash
     for episode in episodes:
         if episode.kind is not MemoryKind.EPISODE:
             continue
-        for found in extract(episode.text, episode.role):
+        said = (
+            extract_statements(episode.text, episode.role, episode.valid_from)
+            if extract is None
+            else extract(episode.text, episode.role)
+        )
+        for found in said:
             digest = content_hash(found.text)
             if digest in seen:
                 continue
-            seen.add(digest)
             # Like fine mode's facts, they belong to the user, not the session (kept as provenance).
             memory = derived_memory(
                 found.text,
@@ -457,6 +449,13 @@ def draft_rule_memories(
                 now=now,
             )
             out.append(RuleMemory(memory, found, episode.id))
+            if (home := _home(memory)) is not None:  # what it ends may be said again after it
+                on = lines.setdefault(home, [])
+                for gone in [h for h in on if replaces(memory, seen[h])]:
+                    del seen[gone]
+                    on.remove(gone)
+                on.append(digest)
+            seen[digest] = memory
     return out
 
 
@@ -489,21 +488,34 @@ def _sees(agent_id: str | None, m: MemoryRecord) -> bool:
     return m.agent_id is None or m.agent_id == agent_id
 
 
-async def _stored_on(records: Any, home: Home, scope: Scope, leaving: set[str]) -> dict[str, MemoryRecord]:
-    """The stored memories of ``home``'s attribute (or taste), current or not, but those in
-    ``leaving``: of a user, in every agent (shared or an agent's own); of an agent with no user, its own."""
+async def _stored_on(
+    records: Any, homes: dict[Home, Scope], leaving: set[str]
+) -> dict[Home, dict[str, MemoryRecord]]:
+    """The stored memories of each of ``homes``' attribute (or taste; each with the scope of a new
+    memory on it), current or not, but those in ``leaving``: of a user, in every agent (shared or an
+    agent's own); of an agent with no user, its own. The tastes of one owner in one exact lookup by
+    the hashes of their texts (:func:`~memoryd.ingest.preferences.taste_hashes`)."""
     from memoryd.filters import parse_filter
 
-    user_id, agent_id, attribute = home
-    mine = taste_filter(attribute) or {"kind": "profile", "metadata.attribute": attribute}
-    mine["user_id"] = user_id
-    if user_id is None:
-        mine["agent_id"] = agent_id
-    else:
-        scope = Scope(user_id=user_id)
-    ids = await records.select_ids(scope, parse_filter(mine), include_expired=True, cap=1000)
-    found = await records.get_many([i for i in ids if i not in leaving])
-    return {i: m for i, m in found.items() if (on := _home(m)) is not None and _readers(on) == _readers(home)}
+    ids: list[str] = []
+    tastes: dict[Scope, list[str]] = {}
+    for (user_id, agent_id, attribute), scope in homes.items():
+        owner = scope if user_id is None else Scope(user_id=user_id)
+        hashes = taste_hashes(attribute)
+        if hashes is not None:
+            tastes.setdefault(owner, []).extend(hashes)
+            continue
+        mine = {"kind": "profile", "metadata.attribute": attribute, "user_id": user_id}
+        if user_id is None:
+            mine["agent_id"] = agent_id
+        ids += await records.select_ids(owner, parse_filter(mine), include_expired=True, cap=1000)
+    for owner, hashes in tastes.items():
+        ids += await records.with_hashes(owner, hashes)
+    out: dict[Home, dict[str, MemoryRecord]] = {home: {} for home in homes}
+    for i, m in (await records.get_many([i for i in ids if i not in leaving])).items():
+        if (on := _home(m)) is not None and (line := out.get(_readers(on))) is not None:
+            line[i] = m
+    return out
 
 
 async def settle_profile(
@@ -530,8 +542,10 @@ async def settle_profile(
             groups.setdefault(_readers(home), []).append(u.memory)
     staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
     replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
+    leaving = {m.id for news in groups.values() for m in news} | set(changes.deletes)
+    found = await _stored_on(records, {home: news[0].scope for home, news in groups.items()}, leaving)
     for home, news in groups.items():
-        olds = await _stored_on(records, home, news[0].scope, {m.id for m in news} | set(changes.deletes))
+        olds = found[home]
         said = {m.hash for m in news}  # the same statement again is no change
         every = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
         stored = [o for o in every if o.hash not in said]
@@ -555,7 +569,7 @@ async def settle_profile(
                 replaced[after.id] = m
         if home[0] is not None:
             _move_to_shared(_share(line, olds), changes)
-            _end_agents_own(home, every, writer, changes, staged, actor, now)  # copies of it too
+            _end_agents_own(news, every, writer, changes, staged, actor, now)  # copies of it too
     final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
     out = []
@@ -615,7 +629,7 @@ def _share(line: list[_Said], olds: dict[str, MemoryRecord]) -> set[str]:
 
 
 def _end_agents_own(
-    home: Home,
+    news: list[MemoryRecord],
     stored: list[MemoryRecord],
     writer: str | None,
     changes: ChangeSet,
@@ -623,13 +637,11 @@ def _end_agents_own(
     actor: str,
     now: datetime,
 ) -> None:
-    """The new shared memories of ``home`` (stored shared by :func:`_share`, or so written) are
-    read by every agent of the user: each ends the agents' own (the writer's are on its line
-    already) said before it, a copy of its own text included, so that no agent reads two homes."""
-    shared = [
-        m for u in changes.upserts
-        if u.vector is not None and (m := u.memory).agent_id is None and _home(m) == home
-    ]  # fmt: skip
+    """The new memories of a home ``news``, those shared (stored shared by :func:`_share`, or so
+    written), are read by every agent of the user: each ends the agents' own (the writer's are on
+    its line already) said before it, a copy of its own text included, so that no agent reads two
+    homes."""
+    shared = [m for n in news if (m := changes.upserts[staged[n.id]].memory).agent_id is None]
     shared.sort(key=lambda m: m.valid_from)
     for o in stored:
         if o.agent_id is None or o.agent_id == writer:
@@ -677,8 +689,9 @@ async def reopen_profile(
     leaving = set(changes.deletes) | {m.id for m in lost}
     staged = {u.memory.id: u.memory for u in changes.upserts}
     out: list[MemoryRecord] = []
+    found = await _stored_on(records, {home: dead[0].scope for home, dead in groups.items()}, leaving)
     for home, dead in groups.items():
-        stored = await _stored_on(records, home, dead[0].scope, leaving)
+        stored = found[home]
         news = [
             m for m in staged.values()
             if m.id not in stored and (h := _home(m)) is not None and _readers(h) == home
@@ -689,7 +702,9 @@ async def reopen_profile(
             if m.id in staged or m.valid_to is None or not any(_ended(m, d) for d in dead):
                 continue
             later = every[i + 1 :]
-            after = next((a for a in later if _sees(m.agent_id, a) and replaces(a, m)), None)  # None: nothing
+            # the next it reads that ends it, or says it again (one current copy): None, nothing
+            ends = [a for a in later if _sees(m.agent_id, a) and (replaces(a, m) or a.hash == m.hash)]
+            after = ends[0] if ends else None
             end = None if after is None else _end(m.valid_from, after.valid_from)
             if end == m.valid_to:
                 continue

@@ -209,6 +209,12 @@ class RecordStore(Protocol):
         """Map (hash, role) to the id of a current memory with exactly this scope."""
         ...
 
+    async def with_hashes(self, scope: Scope, hashes: Sequence[str]) -> list[str]:
+        """Ids of the memories of ``scope`` (the parts it names, as :meth:`select_ids` reads it)
+        whose hash is one of ``hashes``, current or ended: an exact lookup through the hash's
+        index, however many memories the scope holds (fast mode's tastes on one thing)."""
+        ...
+
     async def page(
         self,
         scope: Scope,

@@ -433,6 +433,25 @@ class SQLiteRecordStore:
 
         return await self.db.read(op, point=len(wanted) <= _POINT_ROWS)
 
+    async def with_hashes(self, scope: Scope, hashes: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return []
+        s_sql, s_params = scope_sql(scope)
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            out: list[str] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = (
+                    f"SELECT m.id FROM memories m INDEXED BY memories_hash WHERE m.hash IN "
+                    f"({','.join('?' * len(chunk))}) AND {s_sql}"
+                )
+                out.extend(row[0] for row in conn.execute(sql, [*chunk, *s_params]))
+            return out
+
+        return await self.db.read(op, point=len(wanted) <= _POINT_ROWS)
+
     def _where(
         self, scope: Scope, where: Filter | None, as_of: datetime | None, include_expired: bool
     ) -> tuple[str, list[Any]]:
