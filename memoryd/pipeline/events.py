@@ -16,6 +16,11 @@ An event is one ``add`` call, written as flat string fields of a stream entry::
                 in the stream is then ``<tenant>/<client's id>``, so tenants never share ids)
     last_error  JSON, on retries: the error of the previous attempt
     replayed_from   on events replayed from the DLQ: the DLQ entry id
+    extra_fields    only on an entry that had more than MAX_ENTRY_FIELDS fields (no memoryd writes
+                    one: an external producer's), as a worker carries it on into a retry or a dead
+                    letter: JSON ``{"count": n, "fields": {...}}``, the fields not named above, as
+                    many as fit in EXTRA_FIELDS_BYTES (``count``: how many there were). See
+                    :func:`bounded_fields`
 
 Compatibility, so an old worker and a new producer can run side by side for one
 version: version N+1 may only *add* optional fields (to the entry or the payload)
@@ -45,6 +50,10 @@ from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError
 
 __all__ = [
+    "EXTRA_FIELDS",
+    "EXTRA_FIELDS_BYTES",
+    "KNOWN_FIELDS",
+    "MAX_ENTRY_FIELDS",
     "MIN_READ_VERSION",
     "SCHEMA_VERSION",
     "AddPayload",
@@ -52,6 +61,7 @@ __all__ = [
     "PipelineEvent",
     "check_event_id",
     "check_stored_event_id",
+    "bounded_fields",
     "readable_event_id",
     "new_event_id",
     "stored_event_id",
@@ -70,6 +80,13 @@ _KNOWN_FIELDS = frozenset(
     ("v", "event_id", "type", "created_at", "enqueued_ms", "attempt", "source", "payload", "last_error",
      "replayed_from")
 )
+KNOWN_FIELDS = _KNOWN_FIELDS
+# An entry is re-added by one XADD of all its fields inside a Lua script (a retry, a dead letter, a
+# replay), and Lua unpacks at most ~8000 values: one with more fields than this, which none of
+# memoryd's producers writes (they write about ten), is bounded as a worker reads it.
+MAX_ENTRY_FIELDS = 64
+EXTRA_FIELDS = "extra_fields"
+EXTRA_FIELDS_BYTES = 8192
 
 
 class EventStatus(StrEnum):
@@ -119,6 +136,26 @@ def readable_event_id(fields: Mapping[str, str]) -> str | None:
     """The event id of a stream entry's ``fields``; None when it is missing or unreadable."""
     value = fields.get("event_id")
     return value if isinstance(value, str) and _STORED_ID.fullmatch(value) else None
+
+
+def bounded_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """An entry's fields as a worker carries them on (into a retry or a dead letter): as they are when
+    there are at most :data:`MAX_ENTRY_FIELDS`; else the fields this schema names, and under
+    :data:`EXTRA_FIELDS` a JSON object ``{"count": n, "fields": {...}}`` of the others, as many as
+    fit in :data:`EXTRA_FIELDS_BYTES` in their order (``count``: how many there were)."""
+    if len(fields) <= MAX_ENTRY_FIELDS:
+        return dict(fields)
+    kept = {name: value for name, value in fields.items() if name in _KNOWN_FIELDS}
+    others = [(name, value) for name, value in fields.items() if name not in _KNOWN_FIELDS]
+    shown: dict[str, str] = {}
+    size = 0
+    for name, value in others:
+        size += len(json.dumps(name)) + len(json.dumps(value)) + 2  # ASCII: lone surrogates escaped
+        if size > EXTRA_FIELDS_BYTES:
+            break
+        shown[name] = value
+    kept[EXTRA_FIELDS] = json.dumps({"count": len(others), "fields": shown}, separators=(",", ":"))
+    return kept
 
 
 @dataclass(frozen=True)

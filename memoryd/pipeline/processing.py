@@ -40,7 +40,7 @@ import contextlib
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import (
@@ -57,7 +57,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
-from memoryd.pipeline.events import PipelineEvent, readable_event_id
+from memoryd.pipeline.events import MAX_ENTRY_FIELDS, PipelineEvent, bounded_fields, readable_event_id
 from memoryd.pipeline.outcomes import APPLIED, ERASED, conflict, dead, failed, gave_up, skipped
 from memoryd.pipeline.policy import is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
@@ -127,6 +127,8 @@ class BatchProcessor:
         candidates: list[Job] = []
         seen: dict[str, str] = {}  # event id -> the digest of its add
         for d in deliveries:
+            if len(d.fields) > MAX_ENTRY_FIELDS:  # not memoryd's: bounded before it is carried on
+                d = replace(d, fields=bounded_fields(d.fields))
             if not d.fields:  # an entry deleted while pending
                 outcomes.append(Outcome("ack", d))
                 continue

@@ -394,8 +394,12 @@ class RedisQueue:
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 
     async def move_due_retries(self, limit: int) -> int:
+        """Put due retries back on the stream (one that is no field list goes to the DLQ: see
+        :data:`scripts.MOVE_RETRIES`); how many left the retry set."""
+        k = self.keys
+        args = [limit, k.status_prefix, _now_iso(), self.config.result_ttl_s * 1000]
         with self.errors("move due retries"):
-            moved = await self._move(keys=[self.keys.retry, self.keys.stream], args=[limit])
+            moved = await self._move(keys=[k.retry, k.stream, k.dlq, k.stats], args=args)
         return int(moved)
 
     async def begin(

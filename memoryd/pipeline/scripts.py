@@ -1,8 +1,27 @@
 """The Lua scripts that make each pipeline step atomic inside Redis.
 
-Each script touches only the keys it is given (see :mod:`memoryd.pipeline.keys`),
-so a step either happens whole or not at all — an event is never acknowledged
-without its outcome being recorded, and never enqueued without its status.
+Each script touches only the keys it is given (see :mod:`memoryd.pipeline.keys`; the erasure steps and
+MOVE_RETRIES also name status records by their prefix, as said there). Redis runs a script alone: no
+other client sees one half done. What "whole or not at all" covers beyond that:
+
+- A script that stops on a runtime error (a bad argument, a table too large for ``unpack``) is *not*
+  rolled back: what it wrote before the error stays. So each script does what may fail before its
+  first write: it decodes its arguments, and checks and bounds the field list of every entry it adds
+  (one ``XADD`` of all of an entry's fields unpacks them in Lua, which stops near 8000 values; see
+  ``entry()`` below, and :func:`memoryd.pipeline.events.bounded_fields`, which bounds what a worker
+  reads far lower).
+- Where a step adds and removes (a retry or a dead letter, and the acknowledgement and deletion of
+  its entry; a due retry put back on the stream; a dead letter replayed), the add comes first: a
+  failure between them leaves the event in both places (its repeat is a duplicate the status record
+  and the store recognise), never in neither.
+- A script over many items (FINISH's outcomes, MOVE_RETRIES' due retries, the erasure's entries) is
+  whole per item: those before a failure stay done.
+- A script's writes reach the append-only file and replicas together once it has ended (wrapped in
+  ``MULTI``/``EXEC``): a Redis killed while one runs restarts with none of them.
+
+So an event is never acknowledged without its outcome being recorded, never enqueued without its
+status, and no entry a script cannot re-add (too wide, or not a field list at all) stops a step for
+good: it is bounded, or dead-lettered as it was.
 
 A status record expires ``pipeline.result_ttl_s`` after its event has ended (done or
 dead-lettered). While the event waits, runs or waits for a retry it is kept much longer
@@ -14,9 +33,11 @@ not stay forever.
 
 from __future__ import annotations
 
+from memoryd.pipeline.events import EXTRA_FIELDS, EXTRA_FIELDS_BYTES, KNOWN_FIELDS
+
 __all__ = [
     "BEGIN", "DROP_STATUSES", "ENQUEUE", "ERASE_RETRIES", "ERASE_STREAM", "FINISH", "FORGOTTEN_KEEP_MS",
-    "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MARK", "MOVE_RETRIES", "REPLAY",
+    "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MARK", "MOST_VALUES", "MOVE_RETRIES", "REPLAY",
     "UNFINISHED_KEEP_MS", "allowing_oom",
 ]  # fmt: skip
 
@@ -36,6 +57,57 @@ local function now_ms(up)
   return math.floor(us / 1000)
 end
 """
+
+# The most values a script gives one XADD (Lua's unpack() fails near 8000). What a worker reads is
+# bounded far lower (events.MAX_ENTRY_FIELDS): this bounds what it never read (a retry an older worker
+# left, a dead letter replayed).
+MOST_VALUES = 1000
+# The fields a bounded entry keeps as they are: the event's, and a dead letter's (redis_queue.DLQ_FIELDS).
+_KEPT = sorted(KNOWN_FIELDS) + ["dlq_error", "dlq_attempts", "dlq_at", "dlq_stream_id", "dlq_consumer"]
+
+# entry(flat): a decoded field/value list made ready for one XADD: nil unless it is a non-empty list of
+# strings in pairs; with more than MOST_VALUES values, the fields in _KEPT and, under EXTRA_FIELDS, a
+# JSON object of the others as events.bounded_fields writes it. It writes nothing.
+_ENTRY = (
+    """
+local KEPT = {__KEPT__}
+local function entry(flat)
+  if type(flat) ~= 'table' or #flat == 0 or #flat % 2 == 1 then return nil end
+  for i = 1, #flat do
+    if type(flat[i]) ~= 'string' then return nil end
+  end
+  if #flat <= __MOST__ then return flat end
+  local out, seen, parts, size, count, full = {}, {}, {}, 0, 0, false
+  for i = 1, #flat, 2 do
+    local name, value = flat[i], flat[i + 1]
+    if KEPT[name] then
+      if not seen[name] then
+        seen[name] = true
+        out[#out + 1] = name
+        out[#out + 1] = value
+      end
+    else
+      count = count + 1
+      if not full then
+        local piece = cjson.encode(name) .. ':' .. cjson.encode(value)
+        full = size + #piece + 1 > __BYTES__
+        if not full then
+          parts[#parts + 1] = piece
+          size = size + #piece + 1
+        end
+      end
+    end
+  end
+  out[#out + 1] = '__EXTRA__'
+  out[#out + 1] = '{"count":' .. count .. ',"fields":{' .. table.concat(parts, ',') .. '}}'
+  return out
+end
+"""
+    .replace("__KEPT__", ", ".join(f"[{name!r}] = true" for name in _KEPT))
+    .replace("__MOST__", str(MOST_VALUES))
+    .replace("__BYTES__", str(EXTRA_FIELDS_BYTES))
+    .replace("__EXTRA__", EXTRA_FIELDS)
+)
 
 
 def allowing_oom(script: str) -> str:
@@ -65,6 +137,9 @@ if #known > 0 then
   return {0, known}
 end
 local fields = cjson.decode(ARGV[4])
+if #fields + 2 > __MOST__ then  -- before any write (none of memoryd's producers writes so many)
+  return redis.error_reply('ENQUEUE: an entry of ' .. #fields .. ' values, more than __MOST__')
+end
 local stamped = false
 for i = 1, #fields, 2 do
   if fields[i] == 'enqueued_ms' then stamped = true end
@@ -80,7 +155,7 @@ redis.call('HSET', KEYS[1], 'event_id', ARGV[3], 'status', 'queued', 'attempts',
 redis.call('PEXPIRE', KEYS[1], __KEEP_MS__)
 redis.call('HINCRBY', KEYS[3], 'enqueued', 1)
 return {1, id}
-""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
+""".replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS)).replace("__MOST__", str(MOST_VALUES))
 ENQUEUE = _CLOCK + ENQUEUE
 
 # Take the processing lock of a batch of events, unless they are finished.
@@ -136,7 +211,10 @@ return out
 # An event whose user was deleted (or whose tenant was reset) at or after its enqueueing (a worker
 # was running it as the erasure ran) leaves nothing: its entry is deleted, its status record too, and it
 # is neither retried nor dead-lettered.
-FINISH = """
+# What may fail is done first (see the module's docstring): every outcome decoded, and every dead
+# letter's fields checked and bounded, before the first write; then, for each outcome, its retry or its
+# dead letter is added while its entry is still pending, and only then is the entry acknowledged.
+FINISH = _ENTRY + """
 local counts = {processed = 0, duplicates = 0, retried = 0, dead_lettered = 0}
 local function erased(o, marks)
   if o.event ~= '1' or o.at == nil or o.at == '' then return false end
@@ -146,12 +224,32 @@ local function erased(o, marks)
   end
   return false
 end
+-- Whether the group holds the entry unacknowledged (what XACK would acknowledge), read before the
+-- add that comes first. A group that is gone (a Redis that restarted empty) holds nothing.
+local function pending(id)
+  local reply = redis.pcall('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  return type(reply) == 'table' and reply.err == nil and #reply == 1
+end
+local outcomes = {}
 for i = 7, #ARGV do
   local o = cjson.decode(ARGV[i])
-  local n = i - 6
+  if o.kind == 'dead' then o.fields = entry(o.fields) or {'fields', cjson.encode(o.fields)} end
+  if o.kind == 'retry' and tonumber(o.due) == nil then o.due = '0' end
+  outcomes[i - 6] = o
+end
+for n, o in ipairs(outcomes) do
   local status, lock = KEYS[1 + 4 * n], KEYS[2 + 4 * n]
-  local acked = redis.call('XACK', KEYS[1], ARGV[1], o.id)
   local gone = erased(o, {KEYS[3 + 4 * n], KEYS[4 + 4 * n]})
+  local added = false  -- the retry added, or the dead letter's id
+  if not gone and (o.kind == 'retry' or o.kind == 'dead') and pending(o.id) then
+    if o.kind == 'retry' then
+      redis.call('ZADD', KEYS[3], o.due, o.member)
+      added = true
+    else
+      added = redis.call('XADD', KEYS[4], '*', unpack(o.fields))
+    end
+  end
+  local acked = redis.call('XACK', KEYS[1], ARGV[1], o.id)
   if (ARGV[5] == '1' and acked == 1) or gone then redis.call('XDEL', KEYS[1], o.id) end
   if o.event == '1' and redis.call('GET', lock) == ARGV[6] then redis.call('DEL', lock) end
   if gone then
@@ -170,18 +268,16 @@ for i = 7, #ARGV do
       redis.call('PEXPIRE', status, ARGV[4])
       counts.processed = counts.processed + 1
     end
-  elseif acked == 1 and o.kind == 'retry' then
-    redis.call('ZADD', KEYS[3], o.due, o.member)
+  elseif added and o.kind == 'retry' then
     if o.event == '1' then
       redis.call('HSET', status, 'status', 'failed', 'error', o.error, 'retry_at', o.retry_at,
         'updated_at', ARGV[3], 'attempts', o.attempts)
       redis.call('PEXPIRE', status, __KEEP_MS__)
     end
     counts.retried = counts.retried + 1
-  elseif acked == 1 and o.kind == 'dead' then
-    local id = redis.call('XADD', KEYS[4], '*', unpack(o.fields))
+  elseif added and o.kind == 'dead' then
     if o.event == '1' then
-      redis.call('HSET', status, 'status', 'dead_lettered', 'error', o.error, 'dlq_id', id,
+      redis.call('HSET', status, 'status', 'dead_lettered', 'error', o.error, 'dlq_id', added,
         'updated_at', ARGV[3], 'attempts', o.attempts)
       redis.call('HDEL', status, 'retry_at')
       redis.call('PEXPIRE', status, ARGV[4])
@@ -195,12 +291,50 @@ end
 return #ARGV - 6
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
 
-# Put retries whose time has come (on Redis's clock, as FINISH scored them) back on the stream.
-# KEYS: retry, stream. ARGV: limit.
-MOVE_RETRIES = _CLOCK + """
+# Put retries whose time has come (on Redis's clock, as FINISH scored them) back on the stream, each
+# added before it leaves the retry set. KEYS: retry, stream, dlq, stats. ARGV: limit, what status
+# record names start with, now (ISO 8601), ttl_ms (of an ended event's status record).
+# A retry too wide for one XADD (an older worker's, of an entry it did not bound) goes back bounded
+# (see entry()); one that is no field/value list at all is dead-lettered as it was (field ``member``),
+# with the event id it names if it names one, whose status record, if it waits for this retry, says so:
+# either way the step goes on, instead of failing on it at every call.
+MOVE_RETRIES = _CLOCK + _ENTRY + """
+local function poison(member, flat)
+  local event_id = nil
+  if type(flat) == 'table' then
+    for i = 1, #flat - 1, 2 do
+      if flat[i] == 'event_id' and type(flat[i + 1]) == 'string' then event_id = flat[i + 1] end
+    end
+  end
+  local error = cjson.encode({code = 'invalid_input', type = 'InvalidInputError', transient = false,
+    field = 'event', message = 'a retry that is no list of field/value pairs could not be put back on the '
+      .. 'stream: dead-lettered as it was (its text is the field member)'})
+  local letter = {'member', member, 'dlq_error', error, 'dlq_attempts', '0', 'dlq_at', ARGV[3]}
+  local status = nil
+  if event_id then
+    status = ARGV[2] .. event_id
+    letter[6] = redis.call('HGET', status, 'attempts') or '0'
+    letter[#letter + 1] = 'event_id'
+    letter[#letter + 1] = event_id
+  end
+  local id = redis.call('XADD', KEYS[3], '*', unpack(letter))
+  if status and redis.call('HGET', status, 'status') == 'failed' then
+    redis.call('HSET', status, 'status', 'dead_lettered', 'error', error, 'dlq_id', id, 'updated_at', ARGV[3])
+    redis.call('HDEL', status, 'retry_at')
+    redis.call('PEXPIRE', status, ARGV[4])
+  end
+  redis.call('HINCRBY', KEYS[4], 'dead_lettered', 1)
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(false), 'LIMIT', 0, ARGV[1])
 for _, member in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
+  local ok, flat = pcall(cjson.decode, member)
+  local fields = nil
+  if ok then fields = entry(flat) end
+  if fields then
+    redis.call('XADD', KEYS[2], '*', unpack(fields))
+  else
+    poison(member, ok and flat)
+  end
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
@@ -217,8 +351,13 @@ return #due
 # that expired meanwhile is made whole again (event id, owner, digest, source), so its user can
 # look the event up and retry its add. The owner is compared too when the letter's digest is
 # unknown (a letter this code cannot decode), and neither is when the record keeps no digest
-# (an event an external producer added without one).
-REPLAY = """
+# (an event an external producer added without one). The entry's fields are bounded as entry() does,
+# and it is on the stream before its letter leaves the DLQ.
+REPLAY = _ENTRY + """
+local flat = {}
+for i = 8, #ARGV do flat[#flat + 1] = ARGV[i] end
+local fields = entry(flat)  -- checked and bounded before any write
+if fields == nil then return redis.error_reply('REPLAY: the entry has no field/value pairs') end
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'gone'} end
 if ARGV[3] == '1' then
   local known = redis.call('HMGET', KEYS[3], 'status', 'owner', 'digest')
@@ -231,10 +370,8 @@ if ARGV[3] == '1' then
     return {'done'}
   end
 end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))  -- on the stream first, then out of the DLQ
 redis.call('XDEL', KEYS[1], ARGV[1])
-local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 if ARGV[3] == '1' then
   if redis.call('EXISTS', KEYS[3]) == 0 then
     redis.call('HSET', KEYS[3], 'event_id', ARGV[4], 'owner', ARGV[5], 'digest', ARGV[6], 'source', ARGV[7],
@@ -313,9 +450,10 @@ local now = now_ms(false)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
-if #stale > 0 then
-  redis.call('ZREM', KEYS[2], unpack(stale))
-  redis.call('HDEL', KEYS[3], unpack(stale))
+for i = 1, #stale, 500 do  -- in slices: unpack() fails near 8000 values
+  local last = math.min(i + 499, #stale)
+  redis.call('ZREM', KEYS[2], unpack(stale, i, last))
+  redis.call('HDEL', KEYS[3], unpack(stale, i, last))
 end
 return 0
 """

@@ -18,8 +18,11 @@ One loop, one batch at a time:
 
 A Redis that is down or restarting is waited for, the wait doubling up to
 ``RECONNECT_MAX_S``; in burst mode (``run(burst=True)``, for tests and cron jobs) the run
-ends once it has failed for ``BURST_CONNECT_S``. A worker claims its consumer name with its
-first heartbeat, and refuses to start under one a live worker holds.
+ends once it has failed for ``BURST_CONNECT_S``. The wait starts over only once the step that
+failed has passed: re-reading its own pending entries after a failure succeeds while Redis is
+back but another step may still fail every time (a script Redis refuses), and that step is backed
+off from all the same. A worker claims its consumer name with its first heartbeat, and refuses to
+start under one a live worker holds.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
@@ -251,6 +254,7 @@ class Worker(BatchProcessor):
         delay = 0.1
         failing_since: float | None = None
         while not self._stop.is_set():
+            rereading = own_pending
             try:
                 if own_pending:
                     deliveries = [
@@ -275,7 +279,8 @@ class Worker(BatchProcessor):
                     if await self.queue.outstanding() == 0:
                         return
                     await self._sleep(0.05)  # retries not yet due, or events other workers hold
-                delay, failing_since = 0.1, None
+                if not rereading:  # the loop's every step passed: a failure before is over
+                    delay, failing_since = 0.1, None
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
                 failing_since = failing_since or time.monotonic()
                 self._give_up_after(failing_since, exc)
