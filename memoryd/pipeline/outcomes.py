@@ -4,6 +4,7 @@ Each function builds one outcome and logs the line that says why:
 
 - :func:`failed`: a retry after exponential backoff (a transient error, attempts left), else
   :func:`dead` (see :mod:`.policy`);
+- :func:`waits`: a retry that uses up no attempt, the store being down (no failure of the event's);
 - :func:`dead`: a dead letter, with the error that put it there;
 - :func:`conflict`: a dead letter for an event whose id names another add now;
 - :func:`gave_up`: a dead letter for an event delivered more than ``pipeline.max_attempts`` times;
@@ -25,7 +26,7 @@ from memoryd.pipeline.batching import Job
 from memoryd.pipeline.events import PipelineEvent
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
 
-__all__ = ["APPLIED", "ERASED", "conflict", "dead", "failed", "gave_up", "skipped"]
+__all__ = ["APPLIED", "ERASED", "conflict", "dead", "failed", "gave_up", "skipped", "waits"]
 
 log = logging.getLogger("memoryd.pipeline")
 
@@ -82,6 +83,29 @@ def failed(job: Job, exc: BaseException, config: PipelineConfig) -> Outcome:
         job.delivery,
         event_id=job.event.event_id,
         event=job.event.retried(error, job.attempts + 1),
+        delay_ms=delay,
+        error=error,
+        attempts=job.attempts,
+    )
+
+
+def waits(job: Job, exc: BaseException, config: PipelineConfig) -> Outcome:
+    """A retry that uses up no attempt: the store did not answer (an outage, not the event's own
+    failure), so the event comes back as the same attempt. It waits as a retry would, longer each
+    time in a row (how many: ``outages`` in its error, carried in the event's ``last_error``)."""
+    before = (job.event.last_error or {}).get("outages")
+    outages = before + 1 if isinstance(before, int) and before > 0 else 1
+    delay = backoff_ms(outages, config.backoff_base_ms, config.backoff_max_ms)
+    error = error_info(exc, attempt=job.attempts, outages=outages)
+    log.warning(
+        "event %s: the store is unavailable (%s); attempt %d waits %.1f s (no attempt used up)",
+        job.event.event_id, error["message"], job.attempts, delay / 1000,
+    )  # fmt: skip
+    return Outcome(
+        "retry",
+        job.delivery,
+        event_id=job.event.event_id,
+        event=job.event.retried(error, job.attempts),
         delay_ms=delay,
         error=error,
         attempts=job.attempts,

@@ -31,6 +31,18 @@ stalled lease) may both call the LLM; only one of them stores.
 
 No error of one batch stops the worker: an unexpected exception while processing
 it becomes a retry (or dead letter) of each event it held that has no outcome yet.
+
+Attempts count failures of an event's own processing, not outages around it:
+
+- Redis not answering a step of the batch (its events' locks, the users' deletion marks, the
+  owners' locks) ends the batch there: what has an outcome already is recorded (the worker keeps
+  trying until Redis is back), the rest stays pending, and the worker reads it again once Redis
+  answers (that reading is no delivery: see :meth:`~memoryd.pipeline.worker.Worker._loop`).
+- The store not answering (its records cannot be read: a tenant's store that does not open, the
+  check for events applied already, or the same read right after an add failed with a
+  :class:`StorageError`) makes each event wait as a retry of the same attempt
+  (:func:`~memoryd.pipeline.outcomes.waits`). An add the store refuses while it answers is the
+  event's own failure, and uses up an attempt.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
@@ -49,6 +62,7 @@ from memoryd.errors import (
     EventErasedError,
     InvalidInputError,
     MemorydError,
+    StaleWriteError,
     StorageError,
 )
 from memoryd.ingest.inputs import normalise_add
@@ -58,7 +72,7 @@ from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
 from memoryd.pipeline.events import MAX_ENTRY_FIELDS, PipelineEvent, bounded_fields, readable_event_id
-from memoryd.pipeline.outcomes import APPLIED, ERASED, conflict, dead, failed, gave_up, skipped
+from memoryd.pipeline.outcomes import APPLIED, ERASED, conflict, dead, failed, gave_up, skipped, waits
 from memoryd.pipeline.policy import is_transient
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.storage.events import AppliedEvent, applying_events
@@ -72,6 +86,14 @@ OWNER_POLL_S = 0.02  # how often a worker asks again for an owner another worker
 # Prefetch embeddings when a batch's calls average fewer messages than this: a local model
 # embeds ~10% fewer texts per CPU-second in batches of 8 than of 32, and no better beyond.
 PREFETCH_BELOW = 16
+
+
+class _QueueDown(Exception):  # noqa: N818 - a control-flow signal, carrying the queue's error
+    """Redis failed a step inside a batch's run: the batch ends there, its outcomes so far recorded."""
+
+    def __init__(self, error: StorageError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass
@@ -158,8 +180,15 @@ class BatchProcessor:
             self._in_flight[job.delivery.stream_id] = job.event.event_id
         try:
             ran: list[Outcome] = []
+            down: StorageError | None = None
             try:
                 await self._run_jobs(jobs, ran)
+            except _QueueDown as exc:  # what has no outcome stays pending, read again once Redis is back
+                down = exc.error
+                log.warning(
+                    "worker %s: %s; %d event(s) of the batch wait for Redis (no attempt used up)",
+                    self.consumer, down.message, len(jobs) - len(ran),
+                )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker: retry what is left
                 log.exception("worker %s: unexpected error processing a batch", self.consumer)
                 finished = {o.delivery.stream_id for o in ran}
@@ -167,6 +196,8 @@ class BatchProcessor:
                 ran.extend(failed(job, exc, self.config) for job in left)
             outcomes.extend(ran)
             await self._record(outcomes)
+            if down is not None:
+                raise down
         finally:
             for job in jobs:
                 self._in_flight.pop(job.delivery.stream_id, None)
@@ -180,11 +211,14 @@ class BatchProcessor:
         for tenant, group in _by_tenant(jobs).items():
             try:
                 memory = await self.tenants.get(tenant)
+                # Applied already (a commit racing this check is refused whole by the store, too)?
+                group = await self._skip_applied(memory, group, outcomes)
+            except StorageError as exc:  # the store does not answer: no failure of these events
+                outcomes.extend(waits(job, exc, self.config) for job in group)
+                continue
             except Exception as exc:  # noqa: BLE001 - the tenant's store did not open: retry later
                 outcomes.extend(failed(job, exc, self.config) for job in group)
                 continue
-            # Applied already (a commit racing this check is refused whole by the store, too)?
-            group = await self._skip_applied(memory, group, outcomes)
             most = self.config.max_attempts
             outcomes.extend(gave_up(job, most) for job in group if job.attempts > most)
             group = [job for job in group if job.attempts <= most]
@@ -192,11 +226,18 @@ class BatchProcessor:
             if down is not None:  # the embedder is down or overloaded: each add would only fail again
                 outcomes.extend(failed(job, down, self.config) for job in group)
                 continue
-            held = await self._hold_owners([_owner_of(tenant, job) for job in group])
+            try:
+                held = await self._hold_owners([_owner_of(tenant, job) for job in group])
+            except StorageError as exc:  # Redis (the owners' locks): not these events' failure
+                raise _QueueDown(exc) from exc
             try:
                 # Again, now that no other worker adds for these users: one that held a lock a
                 # moment ago may have committed an event of this batch (a stalled lease).
-                group = await self._skip_applied(memory, group, outcomes)
+                try:
+                    group = await self._skip_applied(memory, group, outcomes)
+                except StorageError as exc:
+                    outcomes.extend(waits(job, exc, self.config) for job in group)
+                    continue
                 plans = plan_calls(group, default_mode=default_mode, max_messages=max_messages)
                 fast = [call for calls in plans for call in calls if call.mode == "fast"]
                 await self._prefetch(memory, fast)
@@ -267,11 +308,12 @@ class BatchProcessor:
             each = await asyncio.gather(*(self._run_scope(memory, s) for s in plans))
             return [o for scope in each for o in scope]
         except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of these was stored
+            outage = await self._store_down(memory, jobs, exc)
             if results is None:
-                return [failed(job, exc, self.config) for job in jobs]
+                return [outage(job) for job in jobs]
             by_entry = {job.delivery.stream_id: job for job in jobs}
             return [
-                failed(by_entry[o.delivery.stream_id], exc, self.config) if o.kind == "done" else o
+                outage(by_entry[o.delivery.stream_id]) if o.kind == "done" else o
                 for scope in results
                 for o in scope
             ]
@@ -421,11 +463,25 @@ class BatchProcessor:
                 return out
             if is_transient(exc) and not isinstance(exc, MemorydError):
                 log.exception("events %s: unexpected error", [j.event.event_id for j in call.jobs])
-            return [failed(job, exc, self.config) for job in call.jobs]
+            outcome = await self._store_down(memory, call.jobs, exc)
+            return [outcome(job) for job in call.jobs]
         return [
             Outcome("done", job.delivery, event_id=job.event.event_id, result=result, attempts=job.attempts)
             for job, result in zip(call.jobs, split_results(call, results))
         ]
+
+    async def _store_down(
+        self, memory: AsyncMemory, jobs: list[Job], exc: Exception
+    ) -> Callable[[Job], Outcome]:
+        """The outcome of each of ``jobs`` after their add failed with ``exc``: :func:`waits` when the
+        store does not answer (a :class:`StorageError` and, right after it, the store fails to read
+        whether these events were applied: an outage, no failure of theirs), else :func:`failed`."""
+        if isinstance(exc, StorageError) and not isinstance(exc, StaleWriteError):
+            try:
+                await memory.storage.records.applied([job.event.event_id for job in jobs])
+            except StorageError:
+                return lambda job: waits(job, exc, self.config)
+        return lambda job: failed(job, exc, self.config)
 
     async def _skip_applied(self, memory: AsyncMemory, jobs: list[Job], outcomes: list[Outcome]) -> list[Job]:
         """Jobs whose event the store recorded as applied end here, done with nothing stored again

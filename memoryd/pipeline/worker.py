@@ -21,8 +21,10 @@ A Redis that is down or restarting is waited for, the wait doubling up to
 ends once it has failed for ``BURST_CONNECT_S``. The wait starts over only once the step that
 failed has passed: re-reading its own pending entries after a failure succeeds while Redis is
 back but another step may still fail every time (a script Redis refuses), and that step is backed
-off from all the same. A worker claims its consumer name with its first heartbeat, and refuses to
-start under one a live worker holds.
+off from all the same. An outage costs the events it interrupts no attempt: a batch Redis failed
+in stays pending (:mod:`.processing`), and the re-reading of it, which Redis counts as one more
+delivery, is not counted as one. A worker claims its consumer name with its first heartbeat, and
+refuses to start under one a live worker holds.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
@@ -40,13 +42,14 @@ import signal
 import socket
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import PipelineConfig
 from memoryd.errors import ConfigError, StorageError
 from memoryd.memory import AsyncMemory
-from memoryd.pipeline.base import EventQueue, Outcome
+from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
@@ -80,6 +83,8 @@ class Worker(BatchProcessor):
         self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
         self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
         self._done_times: deque[tuple[float, int]] = deque()
+        # Stream id -> how many of its deliveries were this worker's own re-reads after a Redis failure.
+        self._rereads: dict[str, int] = {}
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -250,6 +255,7 @@ class Worker(BatchProcessor):
 
     async def _loop(self, burst: bool) -> None:
         own_pending = True  # after a (re)start: first what this consumer was given before
+        after_failure = False  # that re-reading follows a Redis failure, not a start
         seen_own: set[str] = set()
         delay = 0.1
         failing_since: float | None = None
@@ -264,6 +270,9 @@ class Worker(BatchProcessor):
                     ]
                     seen_own.update(d.stream_id for d in deliveries)
                     own_pending = bool(deliveries)
+                    if after_failure:
+                        deliveries = [self._reread(d) for d in deliveries]
+                        after_failure = own_pending
                 else:
                     await self.queue.move_due_retries(self.config.batch_size * 4)
                     deliveries = await self.queue.claim_idle(
@@ -287,11 +296,21 @@ class Worker(BatchProcessor):
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
-                own_pending, seen_own = True, set()
+                own_pending, after_failure, seen_own = True, True, set()
             except Exception:  # a bug; what the batch held stays pending and is redelivered later
                 log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _reread(self, d: Delivery) -> Delivery:
+        """``d`` as re-read by this worker after a Redis failure: Redis counted that reading as one
+        more delivery (``XREADGROUP`` of pending entries does), but the entry was this worker's
+        already (in the batch Redis failed in, or given by a read whose answer was lost), so it is
+        not one. Counted off until the entry's outcome is recorded (:meth:`_record`); one another worker
+        holds stays counted off (a worker that dies meanwhile leaves the counts to the next, as any
+        death does)."""
+        n = self._rereads[d.stream_id] = self._rereads.get(d.stream_id, 0) + 1
+        return replace(d, deliveries=max(1, d.deliveries - n))
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
@@ -314,6 +333,7 @@ class Worker(BatchProcessor):
                 delay = min(delay * 2, RECONNECT_MAX_S)
         done = 0
         for o in outcomes:
+            self._rereads.pop(o.delivery.stream_id, None)  # acknowledged: no longer re-read
             if o.kind == "done":
                 done += 1
             elif o.kind == "ack":
