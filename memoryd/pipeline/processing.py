@@ -43,6 +43,10 @@ Attempts count failures of an event's own processing, not outages around it:
   :class:`StorageError`) makes each event wait as a retry of the same attempt
   (:func:`~memoryd.pipeline.outcomes.waits`). An add the store refuses while it answers is the
   event's own failure, and uses up an attempt.
+
+The status record keeps what the add did for ``pipeline.result_ttl_s`` (:func:`kept_result`): not
+the text of the event's own messages (an episode's item keeps its id; ``GET /v1/memories/{id}`` has
+the text), but that of the memories derived from them, which the caller cannot know.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import (
@@ -78,7 +83,7 @@ from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.storage.events import AppliedEvent, applying_events
 from memoryd.tenancy import Tenants
 
-__all__ = ["BatchProcessor", "WorkerReport"]
+__all__ = ["BatchProcessor", "WorkerReport", "kept_result"]
 
 log = logging.getLogger("memoryd.pipeline")
 
@@ -466,8 +471,8 @@ class BatchProcessor:
             outcome = await self._store_down(memory, call.jobs, exc)
             return [outcome(job) for job in call.jobs]
         return [
-            Outcome("done", job.delivery, event_id=job.event.event_id, result=result, attempts=job.attempts)
-            for job, result in zip(call.jobs, split_results(call, results))
+            Outcome("done", job.delivery, event_id=job.event.event_id, result=kept, attempts=job.attempts)
+            for job, kept in zip(call.jobs, map(kept_result, split_results(call, results)))
         ]
 
     async def _store_down(
@@ -493,6 +498,21 @@ class BatchProcessor:
 
         outcomes.extend(skipped(job, APPLIED) for job in jobs if done(job))
         return [job for job in jobs if not done(job)]
+
+
+def kept_result(result: dict[str, Any]) -> dict[str, Any]:
+    """What an event's status record keeps of its add's result (``AddResults.to_dict``) for
+    ``pipeline.result_ttl_s``: all of it but the text of the event's own messages (an episode's
+    ``memory`` is null: its ``id`` finds it, ``GET /v1/memories/{id}``), which the caller sent and
+    which would make Redis hold every add's text that long. Derived memories keep their text."""
+    items = result.get("results")
+    if not isinstance(items, list):
+        return result
+    kept = [
+        {**item, "memory": None} if isinstance(item, dict) and item.get("kind") == "episode" else item
+        for item in items
+    ]
+    return {**result, "results": kept}
 
 
 def _outage(exc: Exception) -> bool:

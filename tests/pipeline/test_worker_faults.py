@@ -194,12 +194,12 @@ async def test_events_merged_into_one_add_each_get_the_rule_memories_of_their_ow
 
         results = {e: (await pipeline.event(e)).result["results"] for e in ("e1", "e2", "e3")}  # type: ignore[index]
         rows = {e: [(r["kind"], r["index"], r["memory"]) for r in rs] for e, rs in results.items()}
+        # An episode's text is the event's own message: its status keeps the id, not the text.
         assert rows["e1"] == [
-            ("episode", 0, "I am a vegetarian and I love hiking"), ("profile", 0, "The user is a vegetarian."),
-            ("preference", 1, "The user loves hiking."),
+            ("episode", 0, None), ("profile", 0, "The user is a vegetarian."), ("preference", 1, "The user loves hiking."),
         ]  # fmt: skip
-        assert rows["e2"] == [("episode", 0, "we talked about the weather today")]
-        assert rows["e3"] == [("episode", 0, "I love sailing"), ("preference", 0, "The user loves sailing.")]
+        assert rows["e2"] == [("episode", 0, None)]
+        assert rows["e3"] == [("episode", 0, None), ("preference", 0, "The user loves sailing.")]
         for rs in (results["e1"], results["e3"]):
             assert rs[1]["sources"] == [rs[0]["id"]]  # derived from that event's own message
     assert stored(psettings.storage.path)[("ana", "The user loves hiking.")] == 1
