@@ -184,7 +184,9 @@ def worker(
         verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
-            f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s"
+            f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s; "
+            f"{report['workers_alive']} live worker(s), {report['group_consumers']} consumer(s) in the group"
+            + (f" ({report['dead_consumers']} with no live worker)" if report["dead_consumers"] else "")
         )
         summary += "".join(f"\n[red]degraded:[/red] {p}" for p in report["problems"])
         summary += "".join(f"\n[yellow]warning:[/yellow] {w}" for w in report["warnings"])

@@ -178,9 +178,10 @@ class QueueStats:
     pending: int  # delivered, not yet acknowledged
     dlq_size: int
     retry_scheduled: int
-    consumers: int
+    consumers: int  # the group's, as Redis keeps them: a killed worker's stays until it is removed
     counters: dict[str, int] = field(default_factory=dict)
     workers: list[dict[str, Any]] = field(default_factory=list)  # alive workers' last heartbeats
+    dead_consumers: int = 0  # of the group's consumers, those with no live worker (no heartbeat)
 
     @property
     def rate(self) -> float:
@@ -194,8 +195,9 @@ class QueueStats:
             "pending": self.pending,
             "dlq_size": self.dlq_size,
             "retry_scheduled": self.retry_scheduled,
-            "consumers": self.consumers,
             "workers_alive": len(self.workers),
+            "group_consumers": self.consumers,
+            "dead_consumers": self.dead_consumers,
             "processing_rate": self.rate,
             "counters": self.counters,
         }
@@ -290,6 +292,12 @@ class WorkQueue(Protocol):
     async def leave(self, consumer: str) -> None:
         """Drop this worker's claim on its name, its heartbeat, and its group membership if it holds
         nothing; none of them when another process holds the name now (they are that one's)."""
+        ...
+
+    async def prune_consumers(self, min_idle_ms: int) -> list[str]:
+        """Remove the group's dead consumers (a killed worker's): those holding no pending entry
+        (what they held is reclaimed first), idle ``min_idle_ms`` or longer, with no live
+        heartbeat. Returns their names."""
         ...
 
     async def outstanding(self) -> int:

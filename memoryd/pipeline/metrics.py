@@ -84,6 +84,10 @@ def pipeline_metrics(
         ("memoryd_pipeline_dlq_size", "Events in the dead-letter stream.", stats.dlq_size),
         ("memoryd_pipeline_retry_scheduled", "Events waiting for their retry time.", stats.retry_scheduled),
         ("memoryd_pipeline_workers", "Workers with a recent heartbeat.", len(stats.workers)),
+        ("memoryd_pipeline_group_consumers", "Consumers in the group, dead ones not yet removed included.",
+         stats.consumers),
+        ("memoryd_pipeline_dead_consumers", "Consumers in the group with no live worker (no heartbeat).",
+         stats.dead_consumers),
         ("memoryd_pipeline_processing_rate", "Events processed per second over the last minute.", stats.rate),
     ]
     for name, help_text, value in gauges:

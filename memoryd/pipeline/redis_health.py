@@ -399,10 +399,16 @@ async def check_at_start(queue: EventQueue, config: PipelineConfig, watch: Redis
 
 async def keep_watching(queue: EventQueue, config: PipelineConfig, watch: RedisWatch) -> None:
     """A worker's side task: :func:`inspect` every quarter of the progress window (at most 5 s), so
-    that a loss of Redis's data is found and the progress sampled while workers run. Redis being
-    down is the worker's to report."""
+    that a loss of Redis's data is found and the progress sampled while workers run, and remove the
+    consumers dead workers left in the group (:meth:`~.base.WorkQueue.prune_consumers`: those that
+    hold nothing, their heartbeat run out). Redis being down is the worker's to report."""
     every_s = min(5.0, progress_window_ms(config) / 4000)
+    task = asyncio.current_task()
     while True:
         with suppress(StorageError):
             await inspect(queue, config, watch)
+        with suppress(StorageError):
+            await queue.prune_consumers(config.claim_idle_ms)
+        if task is not None and task.cancelling():  # a cancel the driver ate: stop all the same
+            raise asyncio.CancelledError
         await asyncio.sleep(every_s)

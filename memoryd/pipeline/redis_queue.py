@@ -13,6 +13,7 @@ translated here, at the boundary, into :class:`~memoryd.errors.StorageError`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from memoryd.pipeline.base import (
 )
 from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
 from memoryd.pipeline.keys import Keys
+from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_erase import Eraser
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
@@ -289,7 +291,9 @@ class RedisQueue:
                 pipe.xinfo_groups(self.keys.stream)
                 pipe.time()
                 pipe.zrange(self.keys.workers, 0, -1, withscores=True)
-                length, dlq, retry, counters, groups, now, beats = await pipe.execute(raise_on_error=False)
+                pipe.xinfo_consumers(self.keys.stream, self.config.group)
+                replies = await pipe.execute(raise_on_error=False)
+            length, dlq, retry, counters, groups, now, beats, members = replies
             for value in (length, dlq, retry, counters, now, beats):
                 if isinstance(value, Exception):
                     raise value
@@ -313,6 +317,7 @@ class RedisQueue:
             dlq_size=int(dlq),
             retry_scheduled=int(retry),
             consumers=int(group.get("consumers", 0)),
+            dead_consumers=dead(members, self.config.group, alive),
             counters={name: int(counters.get(name, 0)) for name in _COUNTERS},
             workers=workers,
         )
@@ -557,7 +562,9 @@ class RedisQueue:
 
     async def leave(self, consumer: str) -> None:
         """Forget this worker: its claim on its name, its heartbeat, and its group membership if it
-        holds nothing; none of them if another process holds the name now (they are that one's)."""
+        holds nothing; none of them if another process holds the name now (they are that one's).
+        Then the dead consumers other workers left (:meth:`prune_consumers`): a worker run by cron
+        (``--burst``) cleans up too."""
         keys = [self._claim(consumer), self.keys.workers, self.keys.workers_info]
         with self.errors("leave the group"):
             if not await self._leave(keys=keys, args=[self.token, self._member(consumer)]):
@@ -568,6 +575,14 @@ class RedisQueue:
                 return
             if any(m.get("name") == consumer and int(m.get("pending", 0)) == 0 for m in members):
                 await self.client.xgroup_delconsumer(self.keys.stream, self.config.group, consumer)
+        with contextlib.suppress(StorageError):
+            await self.prune_consumers(self.config.claim_idle_ms)
+
+    async def prune_consumers(self, min_idle_ms: int) -> list[str]:
+        """Delete the group's dead consumers: those holding no pending entry, idle ``min_idle_ms`` or
+        longer, with no live heartbeat (:mod:`.redis_consumers`); their names."""
+        with self.errors("remove dead consumers"):
+            return await prune(self.client, self.keys, self.config.group, min_idle_ms)
 
     async def outstanding(self) -> int:
         with self.errors("count outstanding events"):
