@@ -535,6 +535,8 @@ def pipeline_check(settings: Settings) -> Check:
 
 
 def _pipeline_fix(found: Findings) -> str:
+    if found.full is not None:
+        return "give Redis room: raise maxmemory, or free what fills it (the message above says how)"
     if found.data_lost is not None:
         return "send again the adds queued before the loss, then acknowledge it (the command above)"
     if found.failing is not None:

@@ -147,7 +147,7 @@ def worker(
         typer.Option(
             "--check",
             help="Exit 0 if a worker (--consumer: that one) is alive and the pipeline is not degraded "
-            "(Redis evicting or lost its data, events failing with none processed), else 1.",
+            "(Redis evicting, full or lost its data, events failing with none processed), else 1.",
         ),
     ] = False,
     local: Annotated[

@@ -19,8 +19,9 @@ All names start with the stream's full name (``pipeline.prefix`` + ``pipeline.st
                                  Named by the SHA-256 of the user id (no trace of the id itself), and
                                  kept as long as the store keeps its own mark (30 days)
     chat_log:reset:<tenant>      string: when the tenant's store was reset (ms); older events are skipped
-    chat_log:marker              string: when the pipeline first set up its keys (ms) and a random id;
-                                 gone means Redis lost its data (see memoryd.pipeline.redis_health)
+    chat_log:marker              string: when the pipeline first set up its keys (ms) and a random id
+                                 (and ":lost" when set anew as a loss was recorded); gone, or older
+                                 than one seen, means Redis lost its data (memoryd.pipeline.redis_health)
     chat_log:data_lost           hash: when a memoryd process found the marker gone; delete it to
                                  acknowledge (else it expires after pipeline.result_ttl_s)
     chat_log:progress            sorted set: samples of the counters (score = ms), for /health's

@@ -59,13 +59,27 @@ def pipeline_metrics(
     redis_up: bool,
     stats: QueueStats | None,
     submissions: Mapping[str, int],
+    writes_queued: bool | None = None,
+    redis_full: bool | None = None,
+    data_lost: bool | None = None,
 ) -> None:
-    """Add the pipeline's families to ``out``."""
+    """Add the pipeline's families to ``out`` (those given ``None``: not known, left out)."""
     what = "Whether add requests go through the async pipeline."
     out.add("memoryd_pipeline_enabled", "gauge", what, enabled)
     if not enabled:
         return
     out.add("memoryd_pipeline_redis_up", "gauge", "Whether the pipeline's Redis answers.", redis_up)
+    flags = [
+        ("memoryd_pipeline_writes_queued", "Whether adds are queued now (0: Redis is down or refuses writes, "
+         "and adds are processed synchronously or refused, as pipeline.on_unavailable says).", writes_queued),
+        ("memoryd_pipeline_redis_full", "Whether Redis is at maxmemory and refuses new events (OOM).",
+         redis_full),
+        ("memoryd_pipeline_data_lost", "Whether a loss of Redis's data is recorded and not acknowledged.",
+         data_lost),
+    ]  # fmt: skip
+    for name, help_text, flag in flags:
+        if flag is not None:
+            out.add(name, "gauge", help_text, flag)
     for path, n in sorted(submissions.items()):
         out.add(
             "memoryd_pipeline_submissions_total",

@@ -46,7 +46,15 @@ from memoryd.pipeline.events import (
     stored_event_id,
 )
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
-from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, recorded_loss
+from memoryd.pipeline.redis_health import (
+    Findings,
+    RedisWatch,
+    check_at_start,
+    inspect,
+    is_full,
+    recorded_loss,
+    refusal,
+)
 from memoryd.registry import resolve
 from memoryd.storage.events import AppliedEvent, applying_events
 
@@ -112,10 +120,12 @@ class Pipeline:
         self.limits = limits
         self.queue = queue if queue is not None else build_queue(config)
         self.submissions = {"queued": 0, "duplicate": 0, "bypassed": 0, "rejected": 0}
-        self.redis_up: bool | None = None
-        self.last_error: str | None = None
+        self.redis_up: bool | None = None  # whether Redis answers
+        self.last_error: str | None = None  # why adds are not queued now (None: they are)
+        self.refused: str | None = None  # Redis answers, and refuses writes: why (full, read-only)
         self._skip_until = 0.0
-        self.watch = RedisWatch(f"the server on {socket.gethostname()} (pid {os.getpid()})")
+        who = f"the server on {socket.gethostname()} (pid {os.getpid()})"
+        self.watch = RedisWatch(who, then="; adds are queued")
 
     async def start(self) -> None:
         """Create the consumer group (so lag counts from the first event); Redis may be down.
@@ -125,7 +135,7 @@ class Pipeline:
         try:
             await self.queue.ensure_group()
             self._up()
-            await check_at_start(self.queue, self.config, self.watch)
+            self._apply(await check_at_start(self.queue, self.config, self.watch))
         except StorageError as exc:
             self._down(exc)
             log.warning("async pipeline: %s; adds %s until it answers", exc.message, self._fallback_word())
@@ -134,15 +144,42 @@ class Pipeline:
         await self.queue.close()
 
     def _up(self) -> None:
-        if self.redis_up is False:
+        """Redis took a write (an add, or a look's progress sample): adds are queued. Only a write
+        says so: a Redis that is full (OOM) or read-only still answers every read."""
+        if self.last_error is not None and self.refused is None:
             log.info("async pipeline: Redis at %s answers again; adds are queued", self.queue.where)
-        self.redis_up, self.last_error, self._skip_until = True, None, 0.0
+        self.watch.took_writes(self.queue.where)
+        self.redis_up, self.last_error, self.refused, self._skip_until = True, None, None, 0.0
 
     def _down(self, exc: StorageError) -> None:
-        if self.redis_up is not False:
-            log.warning("async pipeline: %s", exc.message)
-        self.redis_up, self.last_error = False, exc.message
+        """A call failed: Redis did not answer, or it answered refusing writes (full, read-only:
+        :func:`.redis_health.refusal`). Adds take ``on_unavailable``'s path until a write is taken."""
+        refused = refusal(exc, self.queue.where, self.config)
+        if refused is not None:
+            self._refuse(refused, exc.message)
+        else:
+            if self.redis_up is not False:
+                log.warning("async pipeline: %s", exc.message)
+            self.redis_up, self.last_error, self.refused = False, exc.message, None
         self._skip_until = time.monotonic() + RETRY_AFTER_S
+
+    def _refuse(self, why: str, error: str | None = None) -> None:
+        self.watch.refused_writes(why)  # an ERROR, once until Redis takes a write again
+        self.redis_up, self.refused, self.last_error = True, why, error or why
+
+    def _apply(self, found: Findings) -> None:
+        """What a look's write said: refused (full, read-only), or taken."""
+        refused = found.full or found.refused
+        if refused is not None:
+            self._refuse(refused)
+        elif found.wrote:
+            self._up()
+
+    def _writes(self) -> str:
+        """What becomes of an add now: queued, or (Redis down or refusing writes) ``on_unavailable``'s."""
+        if self.last_error is None:
+            return "queued"
+        return "synchronous" if self.config.on_unavailable == "sync" else "rejected"
 
     def _fallback_word(self) -> str:
         return "be processed synchronously" if self.config.on_unavailable == "sync" else "be refused (503)"
@@ -251,12 +288,7 @@ class Pipeline:
             msg = f"no event with id {event_id!r} (unknown, or ended longer ago than pipeline.result_ttl_s)"
             loss = await recorded_loss(self.queue)
             if loss is not None:  # its status may have gone with Redis's data
-                msg = (
-                    f"no event with id {event_id!r}: Redis lost its data, and with it every event queued "
-                    f"before {loss.lost_before} that had not ended; if this one was queued before then it "
-                    "may be lost (send its add again with the same event_id: one the store holds is never "
-                    "applied twice), else it is unknown or ended longer ago than pipeline.result_ttl_s"
-                )
+                msg = loss.not_found(event_id)
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
@@ -284,7 +316,7 @@ class Pipeline:
         except (StorageError, TimeoutError) as exc:
             self._down(exc if isinstance(exc, StorageError) else StorageError("Redis did not answer in time"))
             return None
-        self._up()
+        self.redis_up = True  # it answers reads; whether it takes writes, only a write tells (_up)
         return stats
 
     async def health(self) -> dict[str, Any]:
@@ -297,25 +329,32 @@ class Pipeline:
             "on_unavailable": self.config.on_unavailable,
         }
         if stats is None:
-            writes = "synchronous" if self.config.on_unavailable == "sync" else "rejected"
-            return {"status": "degraded", "writes": writes, **report, "error": self.last_error}
+            return {"status": "degraded", "writes": self._writes(), **report, "error": self.last_error}
         report.update(stats.to_dict())
         report["workers"] = stats.workers
-        problems = await self._redis_problems(stats, report)
+        problems = await self._redis_problems(stats, report)  # its write says whether Redis takes them
+        if self.last_error is not None and self.refused not in problems:  # an add's, not re-tried yet
+            problems.insert(0, self.refused or f"adds are not queued: {self.last_error}")
         if not stats.workers:
             problems.append(
                 "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
             )
         if problems:
-            return {"status": "degraded", "writes": "queued", **report, "error": "; ".join(problems)}
-        return {"status": "ok", "writes": "queued", **report}
+            return {"status": "degraded", "writes": self._writes(), **report, "error": "; ".join(problems)}
+        return {"status": "ok", "writes": self._writes(), **report}
+
+    async def _inspect(self, counters: dict[str, int]) -> Findings:
+        """:func:`.redis_health.inspect` with this server's watch, and what its write said applied."""
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            found = await inspect(self.queue, self.config, self.watch, counters=counters)
+        self._apply(found)
+        return found
 
     async def _redis_problems(self, stats: QueueStats, report: dict[str, Any]) -> list[str]:
-        """What :func:`.redis_health.inspect` finds wrong (an evicting Redis, lost data, events
-        failing with none processed); its warnings (no persistence) go to ``report``."""
+        """What :func:`.redis_health.inspect` finds wrong (an evicting or full Redis, lost data,
+        events failing with none processed); its warnings (no persistence) go to ``report``."""
         try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S):
-                found = await inspect(self.queue, self.config, self.watch, counters=stats.counters)
+            found = await self._inspect(stats.counters)
         except (StorageError, TimeoutError) as exc:
             why = exc.message if isinstance(exc, StorageError) else "no answer in time"
             report["warnings"] = [f"Redis's settings and the pipeline's progress could not be read: {why}"]
@@ -328,9 +367,17 @@ class Pipeline:
 
     async def metrics(self, out: MetricsText) -> None:
         stats = await self._stats()
+        found: Findings | None = None
+        if stats is not None:
+            try:
+                found = await self._inspect(stats.counters)  # its write: whether Redis takes writes
+            except (StorageError, TimeoutError):
+                found = None
         pipeline_metrics(
-            out, enabled=True, redis_up=stats is not None, stats=stats, submissions=self.submissions
-        )
+            out, enabled=True, redis_up=stats is not None, stats=stats, submissions=self.submissions,
+            writes_queued=self.last_error is None, redis_full=is_full(self.refused),
+            data_lost=None if found is None else found.data_lost is not None,
+        )  # fmt: skip
 
 
 def _same_add(record: EventRecord, payload: AddPayload) -> bool:

@@ -45,6 +45,7 @@ from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_i
 from memoryd.pipeline.keys import Keys
 from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_erase import Eraser
+from memoryd.pipeline.redis_health import Tally
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
 
@@ -170,6 +171,7 @@ class RedisQueue:
         # This client's (one per process): it claims a worker's name and goes into every lock the
         # worker takes, so two processes given one name never both hold a lock (see scripts.HEARTBEAT).
         self.token = uuid.uuid4().hex
+        self.tally = Tally()  # what this client added and was given: a Redis that went back shows less
 
     def _worker_script(self, text: str) -> Any:
         """A worker's script, run flagged ``allow-oom`` where the server supports it (see
@@ -224,21 +226,30 @@ class RedisQueue:
 
     async def enqueue(self, event: PipelineEvent) -> Enqueued:
         keys, args = self._enqueue_args(event)
+        number = self.tally.begin()
         with self.errors("enqueue an event"):
             reply = await self._enqueue(keys=keys, args=args)
-        return self._enqueued(event.event_id, reply)
+        enqueued = self._enqueued(event.event_id, reply)
+        if enqueued.created:
+            self.tally.added(number, enqueued.stream_id)
+        return enqueued
 
     async def enqueue_many(self, events: list[PipelineEvent]) -> list[Enqueued]:
         """Enqueue in one round trip (each event still atomic and idempotent on its own)."""
         if not events:
             return []
+        numbers = [self.tally.begin() for _ in events]
         with self.errors("enqueue events"):
             async with self.client.pipeline(transaction=False) as pipe:
                 for event in events:
                     keys, args = self._enqueue_args(event)
                     await self._enqueue(keys=keys, args=args, client=pipe)
                 replies = await pipe.execute()
-        return [self._enqueued(e.event_id, r) for e, r in zip(events, replies)]
+        out = [self._enqueued(e.event_id, r) for e, r in zip(events, replies)]
+        for number, enqueued in zip(numbers, out):
+            if enqueued.created:
+                self.tally.added(number, enqueued.stream_id)
+        return out
 
     async def status(self, event_id: str) -> EventRecord | None:
         with self.errors("read an event's status"):
@@ -381,6 +392,7 @@ class RedisQueue:
         with self.errors("read events"):
             reply = await self._grouped(call)
             entries = _entries(reply)
+            self.tally.given([i for i, _ in entries])
             counts = await self._delivery_counts(consumer, [i for i, _ in entries]) if own else {}
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 
@@ -395,6 +407,7 @@ class RedisQueue:
             reply = await self._grouped(call)
             self._claim_cursor = str(reply[0])
             entries = [(i, f) for i, f in reply[1] if i is not None]
+            self.tally.given([i for i, _ in entries])
             counts = await self._delivery_counts(consumer, [i for i, _ in entries])
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 

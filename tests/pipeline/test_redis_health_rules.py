@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from memoryd.config import PipelineConfig
 from memoryd.pipeline.redis_health import (
+    Generation,
     RedisFacts,
+    Tally,
     eviction_problem,
     failing,
+    memory_warning,
     progress_window_ms,
     setup_warnings,
+    went_back,
 )
 
 W = 30_000
@@ -65,3 +69,40 @@ def test_what_a_redis_setting_is_worth() -> None:
     assert "since the last snapshot" in rdb
     (unknown,) = setup_warnings(facts(aof=False, save=None), "r")
     assert "CONFIG GET save was refused" in unknown
+
+
+def test_a_full_or_nearly_full_noeviction_redis() -> None:
+    full = RedisFacts("noeviction", 1000, True, "", 10, used=1200)
+    assert full.full and memory_warning(full, "r") is None  # a problem, not a warning
+    nearly = RedisFacts("noeviction", 1000, True, "", 10, used=950)
+    assert not nearly.full and "95% full" in (memory_warning(nearly, "r") or "")
+    assert memory_warning(RedisFacts("noeviction", 0, True, "", 10, used=950), "r") is None  # no limit
+
+
+def g(added: int | None, last: tuple[int, int] | None, **counters: int) -> Generation:
+    return Generation(added, last, counters)
+
+
+def test_what_tells_that_redis_went_back() -> None:
+    before = g(10, (500, 0), processed=4)
+    assert went_back(before, g(12, (600, 0), processed=4)) is None  # only grew
+    assert "had 10 entries added, and now 7" in (went_back(before, g(7, (400, 0), processed=4)) or "")
+    # New entries after the restart leap past the lost ids; what this process added since tells.
+    leapt = went_back(before, g(12, (900, 0), processed=4), added=5)
+    assert leapt is not None and "5 of them added by this process" in leapt
+    assert went_back(before, g(15, (900, 0), processed=4), added=5) is None
+    assert "went back from 700-1" in (went_back(before, g(None, (600, 0)), newest=(700, 1)) or "")  # Redis 6
+    assert "'processed' went back from 4 to 1" in (went_back(before, g(10, (500, 0), processed=1)) or "")
+    assert went_back(before, g(0, (0, 0))) is not None  # the stream is gone
+
+
+def test_a_tally_counts_only_what_is_after_the_last_look() -> None:
+    tally = Tally()
+    early = tally.begin()  # sent before the look's figures came in: may be counted in them
+    tally.settle()
+    late = tally.begin()
+    tally.added(early, "5-0")
+    tally.added(late, "6-0")
+    assert tally.take() == (1, (6, 0)) and tally.take() == (1, (0, 0))  # newest: once; the count: until settled
+    tally.settle()
+    assert tally.take() == (0, (0, 0))
