@@ -122,8 +122,8 @@ class Memory:
     def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         return self._run(self._async.users(user_id=user_id))
 
-    def delete_user(self, user_id: str) -> int:
-        return self._run(self._async.delete_user(user_id))
+    def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
+        return self._run(self._async.delete_user(user_id, queue_mark_ms=queue_mark_ms))
 
     def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._run(self._async.tree(user_id, **kwargs))

@@ -671,18 +671,23 @@ class AsyncMemory:
         await self._ready()
         return await self.tiers.tree(owner, episodes=episodes)
 
-    async def delete_user(self, user_id: str) -> int:
+    async def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current
         or superseded) leaves the record store, both indexes and the graph, and so do their
         history rows and their place in the memory hierarchy, and, in the embedded store, the bytes
-        of the file and its WAL (see README). Returns how many memories."""
+        of the file and its WAL (see README). Returns how many memories.
+
+        ``queue_mark_ms``: the deletion's mark on the async pipeline's queue (what
+        :meth:`Pipeline.forget_user` placed first, on Redis's clock). Its events are then refused
+        by the store as workers skip them: those the queue took up to the mark, not those after
+        it (else: those made before this call, on this host's clock)."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()
         who = Scope(user_id=user_id)
         await self.tiers.stop_promotions()
         # First: a pipeline event of this user already past its worker's checks commits no later.
-        await self.storage.records.mark_erased(user_id, utcnow())
+        await self.storage.records.mark_erased(user_id, utcnow(), queue_mark_ms)
         async with self._writing.of(who):  # an add meanwhile would lose its place in the hierarchy
             ids = await self.storage.records.select_ids(who, None, include_expired=True)
             deleted = await erase_scope(self.storage, who, utcnow(), _DELETE_ALL)

@@ -101,10 +101,10 @@ class UserBoundMemory:
     async def users(self, **kwargs: Any) -> list[dict[str, Any]]:
         return await self._memory.users(**self._scope(kwargs))
 
-    async def delete_user(self, user_id: str) -> int:
+    async def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         if not may_erase(self.user_id, user_id):
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
-        return await self._memory.delete_user(user_id)
+        return await self._memory.delete_user(user_id, queue_mark_ms=queue_mark_ms)
 
     async def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if user_id is None:  # an agent's own memories belong to no user, so not to the key's

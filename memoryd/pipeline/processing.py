@@ -431,7 +431,9 @@ class BatchProcessor:
         return kept
 
     def _enqueued_here(self, event: PipelineEvent) -> float:
-        """When ``event`` was enqueued (s), on this host's clock, for the store's erasure check."""
+        """When ``event`` was enqueued (s), on this host's clock, for the store's erasure check of a
+        deletion the queue did not mark (one made without the pipeline; see ``_erased`` in
+        :mod:`memoryd.storage.sqlite.records`)."""
         if event.enqueued_ms is None:  # a producer's clock's (an older or external producer)
             return event.created_at.timestamp()
         return (event.enqueued_ms + self._clock_offset_ms) / 1000
@@ -449,6 +451,7 @@ class BatchProcessor:
                 j.digest,
                 user_id=j.event.payload.user_id,
                 created_at=self._enqueued_here(j.event),
+                enqueued_ms=j.event.enqueued_at_ms,  # a deletion the queue marked: as _skip_forgotten
             )
             for j in call.jobs
         ]

@@ -292,16 +292,18 @@ class Pipeline:
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
-    async def forget_user(self, tenant: str, user_id: str | None) -> None:
+    async def forget_user(self, tenant: str, user_id: str | None) -> int:
         """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): the
         user's events are erased from Redis (queued, waiting for a retry, dead-lettered, and the
         status and result of those that ended), and workers skip any that a worker holds already,
         recording nothing of it. With Redis down this fails (503), so the caller deletes nothing
-        those events would bring back."""
+        those events would bring back. Returns the deletion's mark (ms, Redis's clock), for the
+        store (:meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``): events enqueued after it are
+        new ones, to be stored."""
         try:
             # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
             # same millisecond too), compared with when the queue took them, not a host's clock.
-            await self.queue.forget_user(tenant, user_id)
+            return await self.queue.forget_user(tenant, user_id)
         except StorageError as exc:
             self._down(exc)
             raise StorageError(

@@ -79,9 +79,10 @@ class PipelineView:
             return done
         return replace(done, reason=self._unplaced(done.reason))
 
-    async def forget_user(self, user_id: str | None) -> None:
+    async def forget_user(self, user_id: str | None) -> int:
+        """The queue's mark of the deletion (see :meth:`Pipeline.forget_user`)."""
         with self._unplaced_errors():
-            await self.pipeline.forget_user(self.principal.tenant, user_id)
+            return await self.pipeline.forget_user(self.principal.tenant, user_id)
 
     def _unplaced(self, text: str) -> str:
         return queue_unplaced(text, self.pipeline.config.redis_url.get_secret_value())

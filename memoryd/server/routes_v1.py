@@ -228,14 +228,14 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
 
 async def forget_pending(
     request: Request, pipeline: PipelineView | None, user_id: str | None
-) -> None:
+) -> int | None:
     """Before a user (``None``: the whole store) is erased: what is still on its way there (its
     events in the async pipeline, the gateway's queued write-backs and unsaved usage) is dropped,
-    so nothing is saved after the erasure."""
+    so nothing is saved after the erasure. Returns the event queue's mark of the deletion (None
+    without the pipeline): the store compares events with it as workers do."""
     # The gateway first: a write-back it is retrying would otherwise enqueue an event after the mark.
     await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
-    if pipeline is not None:
-        await pipeline.forget_user(user_id)
+    return await pipeline.forget_user(user_id) if pipeline is not None else None
 
 
 @router.post("/reset", summary="Erase everything", **answers(ResetReply))
@@ -278,9 +278,11 @@ async def delete_user(
     """Remove every memory of the user (all agents and sessions) from every store, with their
     history rows and their place in the memory hierarchy, and its chat gateway usage. Events of
     the user still in the async pipeline are skipped by the workers."""
+    mark = None
     if may_erase(principal_of(request).user_id, user_id):  # else delete_user below answers 404
-        await forget_pending(request, pipeline, user_id)
-    return {"deleted": await memory.delete_user(user_id), "user_id": user_id}
+        mark = await forget_pending(request, pipeline, user_id)
+    # An add the queue took after its mark is a new one: the store must not refuse it either.
+    return {"deleted": await memory.delete_user(user_id, queue_mark_ms=mark), "user_id": user_id}
 
 
 _Episodes = Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")]

@@ -8,7 +8,10 @@ is applied once whoever applies it. Another add recorded under the id (an id reu
 status expired) is replaced by a worker's, and refused on the synchronous path as Redis refuses
 it. An add that writes nothing (every message a duplicate) still records its events. An event
 made before its user was erased (``delete_user`` marks the store, then deletes) is refused whole
-(:class:`~memoryd.errors.EventErasedError`), however late its worker commits.
+(:class:`~memoryd.errors.EventErasedError`), however late its worker commits. A deletion the
+queue marked (``DELETE /v1/users/{id}`` with the pipeline on) is compared on the queue's clock
+with when the queue took the event, as workers compare it: an event enqueued after the queue's
+mark is a new one, and stored, however long the deletion then took to reach the store.
 
 In fine mode the add commits once, after the LLM calls: its episodes, facts, relations and
 the episodes' place in the memory hierarchy, with the event. Two workers applying one event at
@@ -42,7 +45,8 @@ class AppliedEvent:
     digest: str  # the add's fingerprint: the same id and digest are the same event
     replaces: bool = True  # another add recorded under the id: replaced (else a ConflictError)
     user_id: str | None = None  # whose add: refused if that user was erased after ``created_at``
-    created_at: float | None = None  # when the event was made (epoch seconds)
+    created_at: float | None = None  # when the event was made (epoch seconds, this host's clock)
+    enqueued_ms: int | None = None  # when the queue took it (ms, the queue's clock): for its marks
 
 
 @dataclass

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS applied_events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_events_at ON applied_events(applied_at);
 CREATE TABLE IF NOT EXISTS erased_users (user_key TEXT PRIMARY KEY, erased_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erased_on_queue (
+    user_key TEXT PRIMARY KEY, mark_ms INTEGER NOT NULL, erased_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -152,17 +155,15 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
     """Record the pipeline events a write applies, in its transaction. The same event (id and
     digest) recorded already fails the write whole (:class:`EventAppliedError`); another add
     recorded under the id is replaced, or refused (:class:`ConflictError`) when the event says
-    so. Ids older than :data:`APPLIED_KEEP_S` go."""
+    so; one made before its user was erased is refused (:class:`EventErasedError`, see
+    :func:`_erased`). Ids older than :data:`APPLIED_KEEP_S` go."""
     now = time.time()
     for e in events:
-        if e.user_id is not None and e.created_at is not None:
-            sql = "SELECT erased_at FROM erased_users WHERE user_key = ?"
-            erased = conn.execute(sql, (_user_key(e.user_id),)).fetchone()
-            if erased is not None and erased[0] >= e.created_at:
-                raise EventErasedError(
-                    f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
-                    field="event_id",
-                )
+        if _erased(conn, e):
+            raise EventErasedError(
+                f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
+                field="event_id",
+            )
         row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
         if row is not None and row[0] == e.digest:
             raise EventAppliedError(
@@ -183,6 +184,29 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
     if random.random() < 0.01:  # now and then: small tables, pruned without a timer
         conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
         conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
+        conn.execute("DELETE FROM erased_on_queue WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
+
+
+def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
+    """Whether ``e``'s user was erased after ``e`` was made. A deletion the event queue marked
+    (``erased_on_queue``) is compared with when the queue took the event, both on the queue's
+    clock, as workers skip events: the host's time of that deletion (``erased_users``) came later
+    (after the queue's erasure), and an event enqueued in between is a new one. A deletion made
+    since without the queue (its host time past the marked one's) is compared on this host's clock."""
+    if e.user_id is None:
+        return False
+    key = (_user_key(e.user_id),)
+    host = conn.execute("SELECT erased_at FROM erased_users WHERE user_key = ?", key).fetchone()
+    queue = None
+    if e.enqueued_ms is not None:
+        sql = "SELECT mark_ms, erased_at FROM erased_on_queue WHERE user_key = ?"
+        queue = conn.execute(sql, key).fetchone()
+    if queue is not None:
+        if e.enqueued_ms is not None and e.enqueued_ms <= queue[0]:
+            return True
+        if host is None or host[0] <= queue[1]:  # no deletion since the marked one
+            return False
+    return host is not None and e.created_at is not None and host[0] >= e.created_at
 
 
 def _user_key(user_id: str) -> str:
@@ -563,13 +587,22 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
-    async def mark_erased(self, user_id: str, at: datetime) -> None:
+    async def mark_erased(self, user_id: str, at: datetime, queue_ms: int | None = None) -> None:
+        key, when = _user_key(user_id), at.timestamp()
+
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
                 "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
-                (_user_key(user_id), at.timestamp()),
+                (key, when),
             )
+            if queue_ms is not None:  # see _erased; erased_users still says it to an older worker
+                conn.execute(
+                    "INSERT INTO erased_on_queue (user_key, mark_ms, erased_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(user_key) DO UPDATE SET mark_ms = max(mark_ms, excluded.mark_ms), "
+                    "erased_at = max(erased_at, excluded.erased_at)",
+                    (key, queue_ms, when),
+                )
 
         await self.db.write(op)
 
@@ -642,6 +675,7 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM history")
             conn.execute("DELETE FROM applied_events")
             conn.execute("DELETE FROM erased_users")
+            conn.execute("DELETE FROM erased_on_queue")
 
         def after() -> None:
             self.cache.clear()

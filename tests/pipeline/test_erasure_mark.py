@@ -1,0 +1,154 @@
+"""A user's deletion as the queue marks it and as the store marks it: one boundary, the queue's mark.
+
+``DELETE /v1/users/{id}`` marks the deletion in Redis (on Redis's clock) and erases what is queued,
+then deletes from the store, whose own mark came later, on the server's clock. Workers keep an event
+the queue took after the Redis mark (it is a new one), but the store refused it, as made before its
+later mark: adds sent while a deletion ran were answered 202, then ended ``done`` with
+``skipped: its user was deleted after it was queued`` and nothing stored (41 such adds in a review,
+enqueued 26-288 ms after the mark while the sweep of a backlog ran). The store now compares an event
+the queue took with the queue's mark, on the queue's clock; an event enqueued before the mark that a
+worker held past its checks still leaves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from memoryd import AsyncMemory, Settings, load_settings
+from memoryd.embedders.use import USEEmbedder
+from memoryd.errors import EventErasedError
+from memoryd.pipeline import Pipeline
+from memoryd.storage.events import AppliedEvent, applying_events
+from tests.api.conftest import running_server
+from tests.pipeline.helpers import burst, stored, worker_over
+
+
+def _texts(c: httpx.Client, user: str) -> list[str]:
+    return [m["text"] for m in c.get("/v1/memories", params={"user_id": user}).json()["results"]]
+
+
+async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
+    psettings: Settings, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: dict[str, int] = {}
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        before = {"messages": "I live in Porto", "user_id": "ana", "event_id": "before-1"}
+        assert c.post("/v1/memories", json=before).status_code == 202
+        real = Pipeline.forget_user
+
+        async def sweeping(self: Pipeline, tenant: str, user_id: str | None) -> Any:
+            mark = await real(self, tenant, user_id)
+
+            def post(n: int) -> None:  # another client, while the deletion is still running
+                add = {"messages": f"I moved to Oslo ({n})", "user_id": "ana", "event_id": f"after-{n}"}
+                with httpx.Client(base_url=server.url, timeout=30) as other:
+                    sent[f"after-{n}"] = other.post("/v1/memories", json=add).status_code
+
+            for n in range(3):  # the sweep of a long backlog takes a while: adds arrive meanwhile
+                await asyncio.to_thread(post, n)
+                await asyncio.sleep(0.03)
+            return mark
+
+        monkeypatch.setattr(Pipeline, "forget_user", sweeping)
+        r = c.delete("/v1/users/ana")
+        assert r.status_code == 200, r.text
+        assert sent == {"after-0": 202, "after-1": 202, "after-2": 202}  # queued after the mark
+        report = await burst(psettings, embedder)
+        assert report.processed == 3 and report.dead_lettered == 0
+        for n in range(3):
+            event = c.get(f"/v1/events/after-{n}").json()
+            assert event["status"] == "done" and "skipped" not in event["result"], event
+        assert sorted(_texts(c, "ana")) == [f"I moved to Oslo ({n})" for n in range(3)]
+        assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
+
+
+class Held:
+    """The real embedder, whose call for one text waits until released (a worker busy with it)."""
+
+    def __init__(self, inner: USEEmbedder, text: str) -> None:
+        self.inner, self.name, self.dim, self.text = inner, inner.name, inner.dim, text
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if any(self.text in t for t in texts) and not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(30)
+        return self.inner.embed(texts)
+
+
+async def test_an_event_a_worker_held_past_its_checks_when_its_user_was_deleted_stores_nothing(
+    psettings: Settings, embedder: USEEmbedder
+) -> None:
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        add = {"messages": "I live in Porto", "user_id": "ana", "event_id": "held-1"}
+        assert c.post("/v1/memories", json=add).status_code == 202
+        held = Held(embedder, "Porto")
+        deleted: dict[str, int] = {}
+
+        def delete() -> None:  # while the worker embeds the event, past its checks of the queue's mark
+            if held.entered.wait(30):
+                deleted["status"] = httpx.delete(f"{server.url}/v1/users/ana", timeout=30).status_code
+            held.release.set()
+
+        async with worker_over(psettings, held) as worker:
+            thread = threading.Thread(target=delete)
+            thread.start()
+            report = await asyncio.wait_for(worker.run(burst=True), timeout=60)
+            await asyncio.to_thread(thread.join)
+        assert deleted == {"status": 200}
+        assert report.processed == 1 and report.dead_lettered == 0
+        assert c.get("/v1/events/held-1").status_code == 404  # nothing of it recorded either
+    assert stored(psettings.storage.path) == Counter()
+
+
+async def test_the_store_compares_a_marked_deletion_on_the_queues_clock_and_a_later_one_on_its_own(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    settings = load_settings(env={}, overrides={"storage": {"path": str(tmp_path / "m.db")}})
+    memory = await AsyncMemory(settings, embedder=embedder).open()
+    now = time.time()
+
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(now + seconds, UTC)
+
+    async def apply(event_id: str, *, enqueued_ms: int | None, made: float) -> bool:
+        """Whether the store takes an add of ana's event (enqueued at ``enqueued_ms`` on the queue's
+        clock, ``made`` s from now on this host's)."""
+        event = AppliedEvent(
+            event_id, event_id, user_id="ana", created_at=now + made, enqueued_ms=enqueued_ms
+        )
+        try:
+            with applying_events([event]):
+                await memory.add(f"note {event_id}", user_id="ana")
+        except EventErasedError:
+            return False
+        return True
+
+    try:
+        # The queue's clock is its own: its mark (5,000 ms) says nothing of this host's time.
+        await memory.storage.records.mark_erased("ana", at(0), 5_000)
+        assert not await apply("e1", enqueued_ms=5_000, made=+60)  # at the mark: before it
+        assert await apply("e2", enqueued_ms=5_001, made=-60)  # after it: new, whatever the host says
+        # A deletion since without the queue (no mark of its own) is compared on this host's clock.
+        await memory.storage.records.mark_erased("ana", at(10))
+        assert not await apply("e3", enqueued_ms=6_000, made=9)
+        assert await apply("e4", enqueued_ms=6_001, made=11)
+        # A marked one again: the queue's clock decides once more.
+        await memory.storage.records.mark_erased("ana", at(20), 7_000)
+        assert not await apply("e5", enqueued_ms=6_999, made=30)
+        assert await apply("e6", enqueued_ms=7_001, made=15)
+        # An event the queue did not time (no enqueued_ms) goes by this host's clock.
+        assert not await apply("e7", enqueued_ms=None, made=19)
+    finally:
+        await memory.close()
