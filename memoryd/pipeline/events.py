@@ -43,11 +43,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memoryd.auth.principal import check_tenant
 from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from memoryd.ingest.inputs import AddInput
 
 __all__ = [
     "EXTRA_FIELDS",
@@ -208,9 +211,32 @@ class AddPayload:
     def scope(self) -> dict[str, str | None]:
         return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
 
+    def parsed(self, data: AddInput) -> AddPayload:
+        """This add written in one form, from ``data`` (what :func:`normalise_add` read it as): the
+        messages a list of ``{role, content[, name, id, timestamp]}`` objects as they were read
+        (a string is a user message; each message's time written in ISO 8601, the call's
+        ``timestamp`` moved onto those without one of their own, as a worker's batching does),
+        and no ``metadata`` when it is empty. Adds that read alike (a string or a list of it,
+        ``{}`` or no metadata) are then written, and fingerprinted (:meth:`digest`), alike; the
+        scope, tenant and ``mode`` stay as given (a mode left out is the default of whoever runs
+        it). Applied again to its own result it changes nothing."""
+        messages: list[dict[str, Any]] = []
+        for message, at in zip(data.messages, data.times, strict=True):
+            item: dict[str, Any] = {"role": message.role, "content": message.content}
+            if message.name is not None:
+                item["name"] = message.name
+            if message.id is not None:
+                item["id"] = message.id
+            if at is not None:
+                item["timestamp"] = at.isoformat()
+            messages.append(item)
+        return replace(self, messages=messages, metadata=data.metadata or None, timestamp=None)
+
     def digest(self) -> str:
-        """A fingerprint of the add (every argument, the tenant and user included): a second
-        submission of an event id is a retry of the same add only when its digest is the same."""
+        """A fingerprint of the add as written (every argument, the tenant and user included): a
+        second submission of an event id is a retry of the same add only when its digest is the
+        same. Producers write adds :meth:`parsed`, so that adds that read alike have one digest;
+        the function itself is the one every version computes over a stream entry's payload."""
         text = json.dumps(
             self._fields(), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
         )

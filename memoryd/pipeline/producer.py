@@ -6,7 +6,8 @@ later), then enqueues it as an event, idempotently on its ``event_id``: a
 second submission of a known id enqueues nothing and reports the existing
 event's status as a duplicate (a NOOP). The same id with another body, or for
 another user, is no retry: a :class:`ConflictError` (409) that shows nothing of
-the event the id names.
+the event the id names. The add is queued as it reads (:meth:`AddPayload.parsed`),
+so that a retry writing the same add otherwise is the same add.
 
 When Redis cannot be reached the add is never accepted and dropped: with
 ``pipeline.on_unavailable = "sync"`` (the default) it is processed right away on
@@ -202,7 +203,7 @@ class Pipeline:
         event_id = check_event_id(event_id) if event_id is not None else new_event_id()
         if tenant != DEFAULT_TENANT:
             payload = replace(payload, tenant=tenant)
-        normalise_add(
+        data = normalise_add(
             payload.messages,
             scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
             metadata=payload.metadata,
@@ -211,6 +212,9 @@ class Pipeline:
             default_mode="fine" if memory.router is not None else "fast",
             limits=self.limits,
         )
+        # Queued (and fingerprinted) as it reads: a retry that writes the same add otherwise ({} for
+        # no metadata, a string for a list of it) is the same add (see _digests).
+        sent, payload = payload, payload.parsed(data)
         event = PipelineEvent(stored_event_id(event_id, tenant, owner), payload, source=source)
         if time.monotonic() >= self._skip_until:
             try:
@@ -223,7 +227,7 @@ class Pipeline:
                     self.submissions["queued"] += 1
                     return Submission(event_id, EventStatus.QUEUED, "queued")
                 record = enqueued.existing
-                if record is not None and not _same_add(record, payload):
+                if record is not None and not _same_add(record, _digests(payload, sent), payload.user_id):
                     # Not a retry: never the other add's status or results (it may be another
                     # user's), and never a NOOP that would let this add be dropped unnoticed.
                     raise ConflictError(
@@ -382,9 +386,16 @@ class Pipeline:
         )  # fmt: skip
 
 
-def _same_add(record: EventRecord, payload: AddPayload) -> bool:
-    """Whether ``payload`` is the add the known event ``record`` was enqueued with: the same user
-    (an event of no user has no owner), and the same body when the record keeps its digest."""
-    if record.owner != payload.user_id:
+def _same_add(record: EventRecord, digests: tuple[str, ...], user_id: str | None) -> bool:
+    """Whether an add of ``user_id`` with these ``digests`` is the one the known event ``record``
+    was enqueued with: the same user (an event of no user has no owner), and the same body when
+    the record keeps its digest."""
+    if record.owner != user_id:
         return False
-    return record.digest is None or record.digest == payload.digest()
+    return record.digest is None or record.digest in digests
+
+
+def _digests(payload: AddPayload, sent: AddPayload) -> tuple[str, str]:
+    """The digests a known add of this body may have: of the add as queued now (:meth:`AddPayload.parsed`),
+    and of the body as sent (what a memoryd before that recorded: a rolling upgrade)."""
+    return payload.digest(), sent.digest()

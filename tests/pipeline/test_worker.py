@@ -144,12 +144,13 @@ async def test_poison_events_reach_the_dlq_with_their_error_and_replay_after_a_f
         letters = {d.event_id: d for d in await queue.dlq_list(10)}
         assert set(letters) == {"long-1", "future-1", "garbled-1", "fine-1"}
         assert letters["long-1"].error["code"] == "payload_too_large"
-        assert letters["long-1"].error["field"] == "messages[0]"
+        assert letters["long-1"].error["field"] == "messages[0].content"  # queued as it reads: an object
         assert "upgrade the workers" in letters["future-1"].error["message"]
         assert letters["garbled-1"].error["field"] == "event.payload"
         assert letters["fine-1"].error["code"] == "not_supported"
         assert all(d.attempts == 1 and not d.error["transient"] for d in letters.values())
-        assert json.loads(letters["long-1"].fields["payload"])["messages"] == long_text  # the event itself
+        payload = json.loads(letters["long-1"].fields["payload"])  # the event itself
+        assert payload["messages"] == [{"role": "user", "content": long_text}]
 
         record = await pipeline.event(too_long.event_id)
         assert record.status is EventStatus.DEAD_LETTERED and record.dlq_id == letters["long-1"].dlq_id
