@@ -16,6 +16,7 @@ from memoryd.embedders import Embedder
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.retrieval.related import SearchResults
+from memoryd.storage.events import AppliedRecord
 from memoryd.sync_loop import LoopThread
 
 __all__ = ["Memory"]
@@ -124,6 +125,9 @@ class Memory:
 
     def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         return self._run(self._async.delete_user(user_id, queue_mark_ms=queue_mark_ms))
+
+    def applied_event(self, event_id: str) -> AppliedRecord | None:
+        return self._run(self._async.applied_event(event_id))
 
     def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._run(self._async.tree(user_id, **kwargs))

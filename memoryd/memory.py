@@ -71,7 +71,7 @@ from memoryd.registry import resolve
 from memoryd.retrieval.hybrid import HybridSearcher, SearchRequest
 from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
-from memoryd.storage.events import pending_events
+from memoryd.storage.events import AppliedRecord, pending_events
 
 __all__ = ["AsyncMemory"]
 
@@ -699,6 +699,13 @@ class AsyncMemory:
         await self.storage.records.forget_changes()  # the log other processes' caches read names them
         await self.storage.records.erase_traces()  # last: older copies of their pages (the WAL's)
         return deleted
+
+    async def applied_event(self, event_id: str) -> AppliedRecord | None:
+        """What the store recorded of the async-pipeline event ``event_id`` (as the stream names it,
+        see :func:`memoryd.pipeline.events.stored_event_id`) if a write applied it: its add's
+        digest, and when. A producer asks before it queues an add under an id its client gave."""
+        await self._ready()
+        return (await self.storage.records.applied_records([event_id])).get(event_id)
 
     async def history(
         self,

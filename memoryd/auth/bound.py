@@ -20,7 +20,9 @@ from memoryd.errors import NotFoundError, PermissionDeniedError
 from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
+from memoryd.pipeline.events import owned_event_id
 from memoryd.retrieval.related import SearchResults
+from memoryd.storage.events import AppliedRecord
 
 __all__ = ["FORBIDDEN", "UserBoundMemory", "may_erase", "own_user"]
 
@@ -105,6 +107,14 @@ class UserBoundMemory:
         if not may_erase(self.user_id, user_id):
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
         return await self._memory.delete_user(user_id, queue_mark_ms=queue_mark_ms)
+
+    async def applied_event(self, event_id: str) -> AppliedRecord | None:
+        """As :meth:`AsyncMemory.applied_event`, for the ids of this key's user only (those its
+        events are stored under, :func:`memoryd.pipeline.events.stored_event_id` with its user as
+        owner): nothing of another's is looked up."""
+        if not owned_event_id(event_id, self.user_id):
+            return None
+        return await self._memory.applied_event(event_id)
 
     async def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if user_id is None:  # an agent's own memories belong to no user, so not to the key's

@@ -67,6 +67,7 @@ __all__ = [
     "bounded_fields",
     "readable_event_id",
     "new_event_id",
+    "owned_event_id",
     "stored_event_id",
 ]
 
@@ -122,8 +123,17 @@ def stored_event_id(event_id: str, tenant: str | None, owner: str | None = None)
     and by its owner's fingerprint when a user-bound key gave it (``owner``): a user's ids are
     its own, so no user can learn of, or take first, an id another user's add will use."""
     if owner is not None:
-        event_id = f"u-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.{event_id}"
+        event_id = _owner_prefix(owner) + event_id
     return event_id if tenant is None or tenant == DEFAULT_TENANT else f"{tenant}/{event_id}"
+
+
+def owned_event_id(stored_id: str, owner: str) -> bool:
+    """Whether ``stored_id`` (as :func:`stored_event_id` makes it) is one of ``owner``'s own ids."""
+    return stored_id.split("/", 1)[-1].startswith(_owner_prefix(owner))
+
+
+def _owner_prefix(owner: str) -> str:
+    return f"u-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}."
 
 
 def check_stored_event_id(value: Any, field_name: str = "event.event_id") -> str:

@@ -7,7 +7,11 @@ second submission of a known id enqueues nothing and reports the existing
 event's status as a duplicate (a NOOP). The same id with another body, or for
 another user, is no retry: a :class:`ConflictError` (409) that shows nothing of
 the event the id names. The add is queued as it reads (:meth:`AddPayload.parsed`),
-so that a retry writing the same add otherwise is the same add.
+so that a retry writing the same add otherwise is the same add. An id the client
+gives is looked up in the store first: one the synchronous path applied while
+Redis was down is known there only. Its add again is a NOOP; another add under it
+is a 409 for as long as Redis keeps an ended event's status (``result_ttl_s``),
+after which the id may name a new add, as one Redis forgot may.
 
 When Redis cannot be reached the add is never accepted and dropped: with
 ``pipeline.on_unavailable = "sync"`` (the default) it is processed right away on
@@ -200,6 +204,7 @@ class Pipeline:
         ``memory`` is ``tenant``'s store (used when Redis is down); a tenant's event ids
         are its own: the same id in two tenants names two events, and so are the ids of a
         user-bound key's user (``owner``)."""
+        given = event_id is not None  # by the client: it may name an add the store holds already
         event_id = check_event_id(event_id) if event_id is not None else new_event_id()
         if tenant != DEFAULT_TENANT:
             payload = replace(payload, tenant=tenant)
@@ -216,6 +221,18 @@ class Pipeline:
         # no metadata, a string for a list of it) is the same add (see _digests).
         sent, payload = payload, payload.parsed(data)
         event = PipelineEvent(stored_event_id(event_id, tenant, owner), payload, source=source)
+        reuse = False
+        if given:
+            # One the synchronous path applied while Redis was down is in the store only: that
+            # add is known there for as long as Redis keeps an ended event's status.
+            applied = await memory.applied_event(event.event_id)
+            if applied is not None and applied.digest in _digests(payload, sent):
+                if not await self._queued(event.event_id):  # else Redis answers it below, as a duplicate
+                    return self._applied_already(event_id)
+            elif applied is not None and applied.applied_at >= time.time() - self.config.result_ttl_s:
+                raise _conflict(event_id)
+            else:
+                reuse = applied is not None  # applied longer ago than that: the id may name a new add
         if time.monotonic() >= self._skip_until:
             try:
                 enqueued = await self.queue.enqueue(event)
@@ -230,21 +247,34 @@ class Pipeline:
                 if record is not None and not _same_add(record, _digests(payload, sent), payload.user_id):
                     # Not a retry: never the other add's status or results (it may be another
                     # user's), and never a NOOP that would let this add be dropped unnoticed.
-                    raise ConflictError(
-                        f"event_id {event_id!r} already names another add (its body or user differs): "
-                        "nothing was queued; give this add an id of its own",
-                        field="event_id",
-                    )
+                    raise _conflict(event_id)
                 self.submissions["duplicate"] += 1
                 if record is not None:
                     record = replace(record, event_id=event_id)
                 return Submission(
                     event_id, record.status if record else EventStatus.QUEUED, "queued", True, record
                 )
-        return await self._fallback(memory, payload, event_id, event.event_id)
+        return await self._fallback(memory, payload, event_id, event.event_id, reuse)
+
+    async def _queued(self, stored_id: str) -> bool:
+        """Whether Redis keeps the status of event ``stored_id`` (False when it does not answer)."""
+        if time.monotonic() < self._skip_until:
+            return False
+        try:
+            return await self.queue.status(stored_id) is not None
+        except StorageError as exc:
+            self._down(exc)
+            return False
+
+    def _applied_already(self, event_id: str) -> Submission:
+        """The answer to an add the store holds under its id, one Redis does not know: a NOOP, nothing
+        queued or stored again (as on the synchronous path)."""
+        self.submissions["duplicate"] += 1
+        reason = "this event was applied to the store already: nothing stored again"
+        return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
 
     async def _fallback(
-        self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str
+        self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str, reuse: bool = False
     ) -> Submission:
         trouble = self.last_error or "Redis is down"
         reason = f"the event queue is unreachable ({trouble})"
@@ -258,8 +288,10 @@ class Pipeline:
                 event_id=event_id,
             )
         # Redis may have queued the event all the same (it answered too late): recorded in the
-        # store with this write, so a worker that gets it later stores nothing again.
-        event = AppliedEvent(stored_id, payload.digest(), replaces=False)  # another add's id: refused
+        # store with this write, so a worker that gets it later stores nothing again. Another add
+        # recorded under the id is refused, unless ``reuse``: it was applied longer ago than an
+        # ended event's status is kept (as a queued add then replaces it).
+        event = AppliedEvent(stored_id, payload.digest(), replaces=reuse)
         try:
             with applying_events([event]):
                 results = await memory.add(
@@ -399,3 +431,11 @@ def _digests(payload: AddPayload, sent: AddPayload) -> tuple[str, str]:
     """The digests a known add of this body may have: of the add as queued now (:meth:`AddPayload.parsed`),
     and of the body as sent (what a memoryd before that recorded: a rolling upgrade)."""
     return payload.digest(), sent.digest()
+
+
+def _conflict(event_id: str) -> ConflictError:
+    return ConflictError(
+        f"event_id {event_id!r} already names another add (its body or user differs): nothing was "
+        "queued or stored; give this add an id of its own",
+        field="event_id",
+    )

@@ -30,7 +30,7 @@ from memoryd.filters import Filter
 from memoryd.graph.models import Entity, GraphDiff, Relation, RelationClose, RelationDraft
 from memoryd.hierarchy.models import Segment, SessionInfo, ShortTerm, TierChanges, TierCounts, TurnRow
 from memoryd.models import Event, HistoryEntry, MemoryRecord, Page, Scope
-from memoryd.storage.events import AppliedEvent
+from memoryd.storage.events import AppliedEvent, AppliedRecord
 from memoryd.storage.portable import EntityRow, IndexEntry, RelationRow
 
 __all__ = [
@@ -203,6 +203,10 @@ class RecordStore(Protocol):
     async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
         """The digest recorded for each of these pipeline event ids a committed write applied
         (:attr:`ChangeSet.events`); ids not recorded are left out."""
+        ...
+
+    async def applied_records(self, event_ids: Sequence[str]) -> dict[str, AppliedRecord]:
+        """As :meth:`applied`, with when each was applied."""
         ...
 
     async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:

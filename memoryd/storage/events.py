@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "AppliedEvent",
+    "AppliedRecord",
     "PendingEvents",
     "ProbeStopped",
     "applying_events",
@@ -47,6 +48,14 @@ class AppliedEvent:
     user_id: str | None = None  # whose add: refused if that user was erased after ``created_at``
     created_at: float | None = None  # when the event was made (epoch seconds, this host's clock)
     enqueued_ms: int | None = None  # when the queue took it (ms, the queue's clock): for its marks
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRecord:
+    """What the store recorded of an event a write applied."""
+
+    digest: str  # its add's fingerprint
+    applied_at: float  # when (epoch seconds, the clock of the host that committed it)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from memoryd.errors import ConflictError, EventAppliedError, EventErasedError, S
 from memoryd.filters import EPISODES, Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
-from memoryd.storage.events import AppliedEvent
+from memoryd.storage.events import AppliedEvent, AppliedRecord
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes
@@ -423,15 +423,18 @@ class SQLiteRecordStore:
         return await self.db.read(op) if wanted else set()
 
     async def applied(self, event_ids: Sequence[str]) -> dict[str, str]:
+        return {k: record.digest for k, record in (await self.applied_records(event_ids)).items()}
+
+    async def applied_records(self, event_ids: Sequence[str]) -> dict[str, AppliedRecord]:
         wanted = list(dict.fromkeys(event_ids))
 
-        def op(conn: sqlite3.Connection) -> dict[str, str]:
-            out: dict[str, str] = {}
+        def op(conn: sqlite3.Connection) -> dict[str, AppliedRecord]:
+            out: dict[str, AppliedRecord] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT event_id, digest FROM applied_events WHERE event_id IN ({marks})"
-                out.update((r[0], r[1]) for r in conn.execute(sql, chunk))
+                sql = f"SELECT event_id, digest, applied_at FROM applied_events WHERE event_id IN ({marks})"
+                out.update((r[0], AppliedRecord(r[1], r[2])) for r in conn.execute(sql, chunk))
             return out
 
         return await self.db.read(op, point=True) if wanted else {}
