@@ -18,6 +18,7 @@ be reached; nothing else about the driver leaks out.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -26,6 +27,7 @@ from memoryd.pipeline.keys import Keys
 
 __all__ = [
     "Begin",
+    "Between",
     "DeadLetter",
     "DeadLetters",
     "Delivery",
@@ -39,6 +41,10 @@ __all__ = [
     "WorkQueue",
     "is_entry_id",
 ]
+
+# What runs between a deletion's mark on the queue and the queue's sweep: the store's erasure, given
+# the mark (ms, the queue's clock).
+Between = Callable[[int], Awaitable[None]]
 
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
@@ -214,13 +220,14 @@ class EventLog(Protocol):
 
     async def status(self, event_id: str) -> EventRecord | None: ...
 
-    async def forget_user(self, tenant: str, user_id: str | None) -> int:
+    async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
         """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) is deleted now, on
         the queue's clock (returned, in ms): workers skip such events enqueued before then (still
         queued, waiting for a retry, or replayed later), compared with when the queue took them
-        (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock. What the queue holds of
-        them goes too: their entries in the stream, the retry set and the dead letters, and the
-        status records of their events, finished ones included."""
+        (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock. ``between`` (the store's
+        erasure) runs with the mark before the queue is swept. What the queue holds of them goes
+        too: their entries in the stream, the retry set and the dead letters, and the status
+        records of their events, finished ones included."""
         ...
 
     async def stats(self) -> QueueStats: ...

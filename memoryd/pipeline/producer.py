@@ -41,7 +41,7 @@ from memoryd.errors import (
 from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
-from memoryd.pipeline.base import EventQueue, EventRecord, QueueStats
+from memoryd.pipeline.base import Between, EventQueue, EventRecord, QueueStats
 from memoryd.pipeline.events import (
     AddPayload,
     EventStatus,
@@ -328,20 +328,42 @@ class Pipeline:
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
 
-    async def forget_user(self, tenant: str, user_id: str | None) -> int:
-        """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): the
-        user's events are erased from Redis (queued, waiting for a retry, dead-lettered, and the
-        status and result of those that ended), and workers skip any that a worker holds already,
-        recording nothing of it. With Redis down this fails (503), so the caller deletes nothing
-        those events would bring back. Returns the deletion's mark (ms, Redis's clock), for the
-        store (:meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``): events enqueued after it are
-        new ones, to be stored."""
+    async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
+        """``user_id`` of ``tenant`` (``None``: the tenant's store is reset) is deleted: the
+        deletion is marked on Redis's clock (returned, ms), ``between`` (the store's erasure, given
+        the mark: :meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``; events enqueued after it are
+        new ones, to be stored) runs, then the user's events are erased from Redis (queued,
+        waiting for a retry, dead-lettered, and the status and result of those that ended), and
+        workers skip any that a worker holds already, recording nothing of it. The store's
+        erasure runs before the sweep, so an add queued after the mark that a worker stores while
+        a long sweep runs is not erased with the user's. With Redis down this fails (503) before
+        anything is deleted, as queued events could bring it back."""
+        ran: list[BaseException | None] = []  # one entry once the store's erasure ran: how it ended
+
+        async def store(mark: int) -> None:
+            try:
+                if between is not None:
+                    await between(mark)
+            except BaseException as exc:
+                ran.append(exc)
+                raise
+            ran.append(None)
+
         try:
             # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
             # same millisecond too), compared with when the queue took them, not a host's clock.
-            return await self.queue.forget_user(tenant, user_id)
+            return await self.queue.forget_user(tenant, user_id, store)
         except StorageError as exc:
+            if ran and ran[0] is exc:
+                raise  # the store's own failure, not Redis's
             self._down(exc)
+            if ran and ran[0] is not None:
+                raise ran[0] from exc  # the store failed too: its error says what was deleted
+            if ran:
+                raise StorageError(
+                    f"{exc.message}; the store's memories are deleted, but their queued events may "
+                    "still be in Redis: send the deletion again once Redis answers"
+                ) from exc
             raise StorageError(
                 f"{exc.message}; nothing is deleted, as queued events could bring it back: "
                 "try again once Redis answers"

@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from memoryd.config import DEFAULT_TENANT
 from memoryd.pipeline import scripts
+from memoryd.pipeline.base import Between
 from memoryd.pipeline.keys import Keys
 
 __all__ = ["STEP_BYTES", "STEP_ENTRIES", "Eraser"]
@@ -42,16 +43,28 @@ class Eraser:
         self._retries = client.register_script(scripts.ERASE_RETRIES)
         self._drop_statuses = client.register_script(scripts.DROP_STATUSES)
 
-    async def erase(self, tenant: str, user_id: str | None) -> int:
-        """Mark the deletion (returned: ms on Redis's clock), then sweep the retry set, the dead
-        letters and the stream (in that order: an entry put back on the stream from one of the
-        first two during their sweep is met again in the stream's), then the status records of
-        finished events."""
+    async def erase(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
+        """Mark the deletion (returned: ms on Redis's clock), run ``between`` with the mark (the
+        store's own erasure: done before the sweep, an add a worker stores while a long sweep
+        runs, queued after the mark, is not erased with the user's), then sweep the retry set,
+        the dead letters and the stream (in that order: an entry put back on the stream from one
+        of the first two during their sweep is met again in the stream's), then the status
+        records of finished events. The sweep runs even when ``between`` fails."""
         k = self.keys
         mark_key = k.forgotten(tenant, user_id)
         old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark_key
         with self.errors("erase a user's events"):
             mark = int(await self._mark(keys=[mark_key, old], args=[scripts.FORGOTTEN_KEEP_MS]))
+        try:
+            if between is not None:
+                await between(mark)
+        finally:
+            await self._sweep_all(tenant, user_id, mark)
+        return mark
+
+    async def _sweep_all(self, tenant: str, user_id: str | None, mark: int) -> None:
+        k = self.keys
+        with self.errors("erase a user's events"):
             base: list[Any] = [tenant, user_id or "", DEFAULT_TENANT, mark, k.status_prefix]
             await self._sweep(self._retries, k.retry, [*base, "0"], [])
             for key in (k.dlq, k.stream):
@@ -61,7 +74,6 @@ class Eraser:
                 if last:
                     await self._sweep(self._stream, key, [*base, "-"], [last[0][0]])
             await self._drop_finished(tenant, user_id, mark)
-        return mark
 
     async def _sweep(self, script: Any, key: str, args: list[Any], tail: list[Any]) -> int:
         """Run ``script`` step after step from the cursor (the last of ``args``) until it answers

@@ -32,6 +32,7 @@ from memoryd.errors import ConfigError, InvalidInputError, StorageError
 from memoryd.pipeline import scripts
 from memoryd.pipeline.base import (
     Begin,
+    Between,
     DeadLetter,
     Delivery,
     Enqueued,
@@ -256,10 +257,11 @@ class RedisQueue:
             data = await self.client.hgetall(self.keys.status(event_id))
         return _record(data)
 
-    async def forget_user(self, tenant: str, user_id: str | None) -> int:
-        """Mark the deletion, then erase the user's (``None``: the tenant's) events in steps of
-        bounded work, so that Redis keeps answering everyone else (:mod:`.redis_erase`)."""
-        return await self._eraser.erase(tenant, user_id)
+    async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
+        """Mark the deletion, run ``between`` with the mark, then erase the user's (``None``: the
+        tenant's) events in steps of bounded work, so that Redis keeps answering everyone else
+        (:mod:`.redis_erase`)."""
+        return await self._eraser.erase(tenant, user_id, between)
 
     async def time_ms(self) -> int:
         with self.errors("read the server's clock"):

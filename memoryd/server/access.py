@@ -21,7 +21,7 @@ from memoryd.errors import BackendUnavailableError, QueueUnavailableError
 from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
-from memoryd.pipeline.base import EventRecord
+from memoryd.pipeline.base import Between, EventRecord
 from memoryd.pipeline.events import AddPayload
 from memoryd.pipeline.metrics import MetricsText
 from memoryd.pipeline.producer import Submission
@@ -79,10 +79,11 @@ class PipelineView:
             return done
         return replace(done, reason=self._unplaced(done.reason))
 
-    async def forget_user(self, user_id: str | None) -> int:
-        """The queue's mark of the deletion (see :meth:`Pipeline.forget_user`)."""
+    async def forget_user(self, user_id: str | None, between: Between | None = None) -> int:
+        """The queue's mark of the deletion; ``between`` runs with it before the queue's sweep (see
+        :meth:`Pipeline.forget_user`)."""
         with self._unplaced_errors():
-            return await self.pipeline.forget_user(self.principal.tenant, user_id)
+            return await self.pipeline.forget_user(self.principal.tenant, user_id, between)
 
     def _unplaced(self, text: str) -> str:
         return queue_unplaced(text, self.pipeline.config.redis_url.get_secret_value())

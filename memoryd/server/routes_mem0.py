@@ -301,9 +301,13 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
 
 @router.post("/reset", summary="Reset all memories (mem0)", **answers(Mem0Message))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
-    if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
-        await forget_pending(request, pipeline, None)
-    await memory.reset()
+    async def erase(mark: int | None) -> None:
+        await memory.reset()
+
+    if may_erase(principal_of(request).user_id, None):
+        await forget_pending(request, pipeline, None, erase)
+    else:
+        await memory.reset()  # refused (403)
     return {"message": "All memories reset"}
 
 

@@ -11,6 +11,7 @@ when given, hide memories of other scopes (404).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -227,23 +228,35 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
 
 
 async def forget_pending(
-    request: Request, pipeline: PipelineView | None, user_id: str | None
-) -> int | None:
-    """Before a user (``None``: the whole store) is erased: what is still on its way there (its
-    events in the async pipeline, the gateway's queued write-backs and unsaved usage) is dropped,
-    so nothing is saved after the erasure. Returns the event queue's mark of the deletion (None
-    without the pipeline): the store compares events with it as workers do."""
+    request: Request,
+    pipeline: PipelineView | None,
+    user_id: str | None,
+    erase: Callable[[int | None], Awaitable[None]],
+) -> None:
+    """Erase a user (``None``: the whole store) with what is still on its way there (its events in
+    the async pipeline, the gateway's queued write-backs and unsaved usage), so nothing is saved
+    after the erasure: the queue marks the deletion, ``erase`` erases the store given that mark
+    (None without the pipeline: the store compares events with it as workers do), then the queue
+    is swept. The store goes before the sweep: an add queued after the mark that a worker stores
+    while a long sweep runs is a new one, not erased with the user's."""
     # The gateway first: a write-back it is retrying would otherwise enqueue an event after the mark.
     await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
-    return await pipeline.forget_user(user_id) if pipeline is not None else None
+    if pipeline is None:
+        await erase(None)
+    else:
+        await pipeline.forget_user(user_id, erase)
 
 
 @router.post("/reset", summary="Erase everything", **answers(ResetReply))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
     """Erase every memory and all history in this store (and what is on its way there)."""
-    if may_erase(principal_of(request).user_id, None):  # else the reset below is refused (403)
-        await forget_pending(request, pipeline, None)
-    await memory.reset()
+    async def erase(mark: int | None) -> None:
+        await memory.reset()
+
+    if may_erase(principal_of(request).user_id, None):
+        await forget_pending(request, pipeline, None, erase)
+    else:
+        await memory.reset()  # refused (403)
     return {"reset": True}
 
 
@@ -278,11 +291,17 @@ async def delete_user(
     """Remove every memory of the user (all agents and sessions) from every store, with their
     history rows and their place in the memory hierarchy, and its chat gateway usage. Events of
     the user still in the async pipeline are skipped by the workers."""
-    mark = None
-    if may_erase(principal_of(request).user_id, user_id):  # else delete_user below answers 404
-        mark = await forget_pending(request, pipeline, user_id)
-    # An add the queue took after its mark is a new one: the store must not refuse it either.
-    return {"deleted": await memory.delete_user(user_id, queue_mark_ms=mark), "user_id": user_id}
+    deleted: list[int] = []
+
+    async def erase(mark: int | None) -> None:
+        # An add the queue took after its mark is a new one: the store must not refuse it either.
+        deleted.append(await memory.delete_user(user_id, queue_mark_ms=mark))
+
+    if may_erase(principal_of(request).user_id, user_id):
+        await forget_pending(request, pipeline, user_id, erase)
+    else:
+        await erase(None)  # answers 404
+    return {"deleted": deleted[0], "user_id": user_id}
 
 
 _Episodes = Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")]

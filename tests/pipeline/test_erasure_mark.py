@@ -29,6 +29,7 @@ from memoryd import AsyncMemory, Settings, load_settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import EventErasedError
 from memoryd.pipeline import Pipeline
+from memoryd.pipeline.redis_erase import Eraser
 from memoryd.storage.events import AppliedEvent, applying_events
 from tests.api.conftest import running_server
 from tests.pipeline.helpers import burst, stored, worker_over
@@ -47,8 +48,8 @@ async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
         assert c.post("/v1/memories", json=before).status_code == 202
         real = Pipeline.forget_user
 
-        async def sweeping(self: Pipeline, tenant: str, user_id: str | None) -> Any:
-            mark = await real(self, tenant, user_id)
+        async def sweeping(self: Pipeline, tenant: str, user_id: str | None, *more: Any) -> Any:
+            mark = await real(self, tenant, user_id, *more)
 
             def post(n: int) -> None:  # another client, while the deletion is still running
                 add = {"messages": f"I moved to Oslo ({n})", "user_id": "ana", "event_id": f"after-{n}"}
@@ -70,6 +71,38 @@ async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
             event = c.get(f"/v1/events/after-{n}").json()
             assert event["status"] == "done" and "skipped" not in event["result"], event
         assert sorted(_texts(c, "ana")) == [f"I moved to Oslo ({n})" for n in range(3)]
+        assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
+
+
+async def test_an_add_a_worker_stores_while_the_sweep_of_a_backlog_runs_is_kept(
+    psettings: Settings, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store was erased after the queue's sweep: an add queued after the mark that a live worker
+    stored while a long sweep ran was answered done (ADD), then erased with the user's memories."""
+    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        before = {"messages": "I live in Porto", "user_id": "ana", "event_id": "before-1"}
+        assert c.post("/v1/memories", json=before).status_code == 202
+        real = Eraser._drop_finished  # the sweep's last step
+        seen: dict[str, Any] = {}
+
+        async def sweeping(self: Eraser, *args: Any) -> None:
+            def post() -> int:  # another client, while the sweep still runs
+                add = {"messages": "I moved to Oslo", "user_id": "ana", "event_id": "after-0"}
+                with httpx.Client(base_url=server.url, timeout=30) as other:
+                    return other.post("/v1/memories", json=add).status_code
+
+            seen["status"] = await asyncio.to_thread(post)
+            # a live worker stores it meanwhile (in a thread of its own, as another process would)
+            seen["report"] = await asyncio.to_thread(lambda: asyncio.run(burst(psettings, embedder)))
+            await real(self, *args)
+
+        monkeypatch.setattr(Eraser, "_drop_finished", sweeping)
+        r = c.delete("/v1/users/ana")
+        assert r.status_code == 200, r.text
+        assert seen["status"] == 202 and seen["report"].processed >= 1
+        event = c.get("/v1/events/after-0").json()
+        assert event["status"] == "done" and "skipped" not in event["result"], event
+        assert _texts(c, "ana") == ["I moved to Oslo"]  # queued after the mark: a new add, kept
         assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
 
 
