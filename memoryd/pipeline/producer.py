@@ -225,7 +225,12 @@ class Pipeline:
         if given:
             # One the synchronous path applied while Redis was down is in the store only: that
             # add is known there for as long as Redis keeps an ended event's status.
-            applied = await memory.applied_event(event.event_id)
+            try:
+                applied = await memory.applied_event(event.event_id)
+            except StorageError as exc:  # the queue still knows its own ids: enqueue as before
+                log.warning("could not look up event %s in the store (%s); queued as Redis knows it",
+                            event.event_id, exc.message)
+                applied = None
             if applied is not None and applied.digest in _digests(payload, sent):
                 if not await self._queued(event.event_id):  # else Redis answers it below, as a duplicate
                     return self._applied_already(event_id)

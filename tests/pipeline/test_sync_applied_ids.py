@@ -19,7 +19,7 @@ import pytest
 from memoryd import AsyncMemory, load_settings
 from memoryd.auth.bound import UserBoundMemory
 from memoryd.embedders.use import USEEmbedder
-from memoryd.errors import ConflictError
+from memoryd.errors import ConflictError, StorageError
 from memoryd.pipeline import AddPayload, EventStatus
 from memoryd.pipeline.events import stored_event_id
 from memoryd.pipeline.local_redis import LocalRedis, free_port
@@ -112,3 +112,22 @@ async def test_a_user_bound_key_looks_up_only_its_own_users_event_ids(
         assert found is not None and found.digest == "digest-alice"
         assert await alice.applied_event(ids["bob"]) is None  # nothing of bob's ids, known or not
         assert (await memory.applied_event(ids["bob"])) is not None
+
+
+async def test_a_store_that_cannot_look_up_an_id_leaves_the_add_to_the_queue(
+    tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up of a client's id in the store came first and unguarded: a store read failing (a
+    disk error) made every add with an event_id fail while Redis was up and would have queued it."""
+    with LocalRedis(tmp_path / "redis") as redis:
+        settings = pipeline_settings(tmp_path / "m.db", redis.url, "lookup:")
+        async with producer(settings, embedder) as (pipeline, memory):
+
+            async def unreadable(ids: object) -> object:
+                raise StorageError("SQLite error: disk I/O error")
+
+            monkeypatch.setattr(memory.storage.records, "applied_records", unreadable)
+            done = await pipeline.submit_add(memory, AddPayload("I like tea", user_id="ana"), event_id="x1")
+            assert done.accepted and done.status is EventStatus.QUEUED, done
+            again = await pipeline.submit_add(memory, AddPayload("I like tea", user_id="ana"), event_id="x1")
+            assert again.duplicate and not again.accepted, again  # Redis still knows its ids
