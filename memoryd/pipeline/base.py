@@ -203,6 +203,7 @@ class QueueStats:
             "retry_scheduled": self.retry_scheduled,
             "workers_alive": len(self.workers),
             "group_consumers": self.consumers,
+            "consumers": self.consumers,  # its earlier name, kept for existing probes
             "dead_consumers": self.dead_consumers,
             "processing_rate": self.rate,
             "counters": self.counters,

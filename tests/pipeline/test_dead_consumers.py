@@ -53,6 +53,7 @@ async def test_dead_consumers_are_removed_once_they_hold_nothing_and_reported_ap
         finally:
             await pipeline.close()
         assert (health["workers_alive"], health["group_consumers"], health["dead_consumers"]) == (1, 7, 6)
+        assert health["consumers"] == 7  # its earlier name: probes reading it keep working
         check = await asyncio.to_thread(pipeline_cli().run, "worker", "--check", "--json")
         assert (doc(check)["workers_alive"], doc(check)["group_consumers"], doc(check)["dead_consumers"]) == (
             1, 7, 6,
