@@ -244,9 +244,10 @@ class WorkQueue(Protocol):
     async def ensure_group(self) -> None: ...
 
     async def read(
-        self, consumer: str, count: int, block_ms: int | None, *, own: bool = False
+        self, consumer: str, count: int, block_ms: int | None, *, own: bool = False, recount: bool = True
     ) -> list[Delivery]:
-        """New entries (``own``: this consumer's pending ones, after a restart)."""
+        """New entries (``own``: this consumer's pending ones, after a restart; with ``recount``
+        False, read without counting one more delivery, as after a Redis failure)."""
         ...
 
     async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]: ...

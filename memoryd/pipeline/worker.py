@@ -42,14 +42,13 @@ import signal
 import socket
 import time
 from collections import deque
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import PipelineConfig
 from memoryd.errors import ConfigError, StorageError
 from memoryd.memory import AsyncMemory
-from memoryd.pipeline.base import Delivery, EventQueue, Outcome
+from memoryd.pipeline.base import EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
@@ -83,8 +82,6 @@ class Worker(BatchProcessor):
         self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
         self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
         self._done_times: deque[tuple[float, int]] = deque()
-        # Stream id -> how many of its deliveries were this worker's own re-reads after a Redis failure.
-        self._rereads: dict[str, int] = {}
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -263,16 +260,17 @@ class Worker(BatchProcessor):
             rereading = own_pending
             try:
                 if own_pending:
-                    deliveries = [
-                        d
-                        for d in await self.queue.read(self.consumer, self.config.batch_size, None, own=True)
-                        if d.stream_id not in seen_own
-                    ]
+                    # After a Redis failure the entries were this worker's already (in the batch
+                    # Redis failed in, or given by a read whose answer was lost): read without
+                    # counting one more delivery. After a start, a death is counted: an event that
+                    # kills its worker each time reaches the dead letters.
+                    own = await self.queue.read(
+                        self.consumer, self.config.batch_size, None, own=True, recount=not after_failure
+                    )
+                    deliveries = [d for d in own if d.stream_id not in seen_own]
                     seen_own.update(d.stream_id for d in deliveries)
                     own_pending = bool(deliveries)
-                    if after_failure:
-                        deliveries = [self._reread(d) for d in deliveries]
-                        after_failure = own_pending
+                    after_failure = after_failure and own_pending
                 else:
                     await self.queue.move_due_retries(self.config.batch_size * 4)
                     deliveries = await self.queue.claim_idle(
@@ -302,16 +300,6 @@ class Worker(BatchProcessor):
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
-    def _reread(self, d: Delivery) -> Delivery:
-        """``d`` as re-read by this worker after a Redis failure: Redis counted that reading as one
-        more delivery (``XREADGROUP`` of pending entries does), but the entry was this worker's
-        already (in the batch Redis failed in, or given by a read whose answer was lost), so it is
-        not one. Counted off until the entry's outcome is recorded (:meth:`_record`); one another worker
-        holds stays counted off (a worker that dies meanwhile leaves the counts to the next, as any
-        death does)."""
-        n = self._rereads[d.stream_id] = self._rereads.get(d.stream_id, 0) + 1
-        return replace(d, deliveries=max(1, d.deliveries - n))
-
     async def _record(self, outcomes: list[Outcome]) -> None:
         """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
         delay, started = 0.1, time.monotonic()
@@ -333,7 +321,6 @@ class Worker(BatchProcessor):
                 delay = min(delay * 2, RECONNECT_MAX_S)
         done = 0
         for o in outcomes:
-            self._rereads.pop(o.delivery.stream_id, None)  # acknowledged: no longer re-read
             if o.kind == "done":
                 done += 1
             elif o.kind == "ack":

@@ -149,3 +149,40 @@ async def test_an_add_the_store_refuses_while_it_answers_still_uses_up_its_attem
         assert (report.retried, report.dead_lettered) == (1, 1)
         record = await pipeline.event("too-big")
         assert (record.status, record.attempts) == (EventStatus.DEAD_LETTERED, 2)
+
+
+async def test_a_reread_whose_answer_is_lost_costs_no_attempt(
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
+) -> None:
+    """After a Redis failure a worker read its pending entries again with ``XREADGROUP 0``, which
+    Redis counts as one more delivery, and counted it off only once the answer and the delivery
+    counts both came back: a connection lost in between left a delivery Redis counted and the
+    worker never counted off, so an outage cost an attempt (``max_attempts=1``: dead-lettered,
+    "delivered 2 times without an outcome"). The re-read after a failure now counts nothing."""
+    settings = pipeline_settings(tmp_path / "m.db", redis_server.url, "rr:", max_attempts=1)
+    async with producer(settings, embedder) as (pipeline, memory):
+        await pipeline.submit_add(memory, turn("ana", 1), event_id="r-1")
+        async with worker_over(settings, embedder) as worker:
+            real_hold, real_pending = worker._hold, worker.queue.client.xpending_range
+            calls = {"hold": 0, "pending": 0}
+
+            async def hold(owners: object) -> object:
+                calls["hold"] += 1
+                if calls["hold"] == 1:
+                    raise StorageError("Redis is unreachable (an outage)")
+                return await real_hold(owners)
+
+            async def pending(*args: object, **kwargs: object) -> object:
+                calls["pending"] += 1
+                if calls["pending"] == 1:  # the connection drops as the worker reads its entries again
+                    from redis.exceptions import ConnectionError as RedisConnectionError
+
+                    raise RedisConnectionError("Connection closed by server.")
+                return await real_pending(*args, **kwargs)
+
+            worker._hold = hold  # type: ignore[method-assign]
+            worker.queue.client.xpending_range = pending
+            await asyncio.wait_for(worker.run(burst=True), timeout=60)
+        record = await pipeline.event("r-1")
+        assert record is not None and record.status is EventStatus.DONE, record
+        assert record.attempts == 1
