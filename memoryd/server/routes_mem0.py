@@ -26,11 +26,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidInputError, NotSupportedError
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, SearchHit
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
-from memoryd.server.access import principal_of
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.responses import answers
 from memoryd.server.responses_mem0 import (
@@ -41,7 +39,7 @@ from memoryd.server.responses_mem0 import (
     Mem0Message,
     Mem0PendingReply,
 )
-from memoryd.server.routes_v1 import CONFLICT_RESPONSE, ERROR_RESPONSES, MemoryId, Scoped, forget_pending
+from memoryd.server.routes_v1 import CONFLICT_RESPONSE, ERROR_RESPONSES, MemoryId, Scoped, reset_store
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -301,13 +299,7 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
 
 @router.post("/reset", summary="Reset all memories (mem0)", **answers(Mem0Message))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
-    async def erase(mark: int | None) -> None:
-        await memory.reset()
-
-    if may_erase(principal_of(request).user_id, None):
-        await forget_pending(request, pipeline, None, erase)
-    else:
-        await memory.reset()  # refused (403)
+    await reset_store(request, pipeline, memory)
     return {"message": "All memories reset"}
 
 

@@ -250,14 +250,21 @@ async def forget_pending(
 @router.post("/reset", summary="Erase everything", **answers(ResetReply))
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
     """Erase every memory and all history in this store (and what is on its way there)."""
+    await reset_store(request, pipeline, memory)
+    return {"reset": True}
+
+
+async def reset_store(request: Request, pipeline: PipelineView | None, memory: Any) -> None:
+    """Erase the whole store with what is on its way there (:func:`forget_pending`); a key that
+    may not erase it is refused by the store's reset (403)."""
+
     async def erase(mark: int | None) -> None:
         await memory.reset()
 
     if may_erase(principal_of(request).user_id, None):
         await forget_pending(request, pipeline, None, erase)
     else:
-        await memory.reset()  # refused (403)
-    return {"reset": True}
+        await memory.reset()
 
 
 @router.post("/context", summary="A memory context for a prompt", **answers(ContextReply))
