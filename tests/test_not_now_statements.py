@@ -84,6 +84,9 @@ async def test_a_statement_about_another_time_replaces_nothing(amem: AsyncMemory
         ("I now live in Paris", "The user lives in Paris."),
         ("I used to live in Rome but now I live in Paris", "The user lives in Paris."),
         ("I used to live in Rome, but now I live in Paris.", "The user lives in Paris."),
+        ("现在我住在巴黎", "用户住在巴黎。"),
+        ("以前我住在罗马，现在我住在巴黎", "用户住在巴黎。"),
+        ("目前我住在巴黎", "用户住在巴黎。"),
     ],
 )
 async def test_what_holds_now_still_replaces_the_home(amem: AsyncMemory, later: str, home: str) -> None:

@@ -149,7 +149,9 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
 _EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
 # A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
-_ZH_START = r"(?:^|[，,\s]|但是|但|可是|不过|而且)"
+# A Chinese statement starts its clause or follows one of these; "现在" / "目前" / "如今" (now) may lead it
+# ("以前我住在米兰，现在我住在罗马": the second clause is the home now).
+_ZH_START = r"(?:^|[，,\s]|但是|但|可是|不过|而且)(?:现在|目前|如今)?"
 _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("name", re.compile(_ZH_START + r"我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
     ("name", re.compile(_ZH_START + r"我的名字是(?P<x>[^，,。！？\s]{1,20})")),
