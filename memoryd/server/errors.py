@@ -92,6 +92,14 @@ _HTTP_CODES = {
 }
 
 
+def _named(field: str | None, details: dict[str, Any] | None) -> dict[str, Any]:
+    """An error's ``field`` and ``details``, each only when it has one."""
+    return {
+        **({"field": field} if field is not None else {}),
+        **({"details": details} if details else {}),
+    }
+
+
 def error_response(
     status: int,
     code: str,
@@ -102,11 +110,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """The one error body shape."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    if details:
-        error["details"] = details
+    error: dict[str, Any] = {"code": code, "message": message, **_named(field, details)}
     return JSONResponse({"error": error}, status_code=status, headers=dict(headers) if headers else None)
 
 
@@ -177,11 +181,7 @@ def jsonrpc_error(
         rpc_code = _INVALID_REQUEST
     else:
         rpc_code = _INTERNAL_ERROR if status == 500 else _SERVER_ERROR
-    data: dict[str, Any] = {"code": code}
-    if field is not None:
-        data["field"] = field
-    if details:
-        data["details"] = details
+    data: dict[str, Any] = {"code": code, **_named(field, details)}
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": rpc_code, "message": message, "data": data}}
     return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
