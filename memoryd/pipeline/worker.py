@@ -22,9 +22,10 @@ ends once it has failed for ``BURST_CONNECT_S``. The wait starts over only once 
 failed has passed: re-reading its own pending entries after a failure succeeds while Redis is
 back but another step may still fail every time (a script Redis refuses), and that step is backed
 off from all the same. An outage costs the events it interrupts no attempt: a batch Redis failed
-in stays pending (:mod:`.processing`), and the re-reading of it, which Redis counts as one more
-delivery, is not counted as one. A worker claims its consumer name with its first heartbeat, and
-refuses to start under one a live worker holds.
+in stays pending (:mod:`.processing`), and it is read again with ``XPENDING`` and ``XRANGE``,
+which count no delivery (``XREADGROUP 0``, used after a start, counts one: a death is an attempt).
+A worker claims its consumer name with its first heartbeat, and refuses to start under one a
+live worker holds.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
