@@ -49,6 +49,20 @@ _UNTIL = re.compile(r"\s(?:until|till|til)\s", re.I)
 _CLAUSE = re.compile(
     r"\s+(?:and|but|or|while|whereas|though|because|since|when|where|so|then)\s+(?=[a-z])|\s*;\s*"
 )
+# Names whose "and" joins a lower-case word, that :data:`_CLAUSE` would cut ("Marks and spencer",
+# "Trinidad and tobago"): known ones, and a capitalised name "and Sons" / "and Co" / "and Partners".
+_KNOWN_JOINED = (
+    "marks and spencer", "procter and gamble", "johnson and johnson", "barnes and noble", "ernst and young",
+    "dolce and gabbana", "black and decker", "simon and schuster", "crate and barrel", "arm and hammer",
+    "bath and body works", "trinidad and tobago", "bosnia and herzegovina", "antigua and barbuda",
+    "turks and caicos", "saint kitts and nevis", "st kitts and nevis", "sao tome and principe",
+)  # fmt: skip
+_KNOWN = "|".join(n.replace(" ", r"\s+") for n in _KNOWN_JOINED)
+_JOINED_NAMES = re.compile(
+    rf"\b(?i:{_KNOWN})\b"
+    r"|\b[A-Z][\w'’.-]*\s+and\s+(?i:sons?|co|company|partners|associates|brothers|daughters)\b"
+)
+_KEPT_AND = "\x00and\x00"  # the "and" of a joined name, while the clauses are cut
 # The words of a clause of its own: someone does something ("in two weeks I fly to Rome").
 _SUBJECT = re.compile(r"\b(?:i|i'm|i'll|i've|we|we're|he|she|they|you|my|our|it|it's|there)\b", re.I)
 
@@ -72,7 +86,9 @@ def object_span(obj: str) -> tuple[str, list[str]]:
     """The object's own words (up to where another clause starts) and the phrases after it, each
     after a comma, that read as a part of it: a capitalised one ("Rome, Italy") or one that starts
     with a time and has no subject of its own (", starting next year", ", as of January 2020")."""
-    head, *rest = _CLAUSE.split(obj, maxsplit=1)[0].split(",")
+    kept = _JOINED_NAMES.sub(lambda m: re.sub(r"\s+and\s+", _KEPT_AND, m.group()), obj)
+    own = _CLAUSE.split(kept, maxsplit=1)[0].replace(_KEPT_AND, " and ")
+    head, *rest = own.split(",")
     parts: list[str] = []
     for part in (p.strip() for p in rest):
         if part[:1].isupper():

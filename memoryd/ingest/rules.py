@@ -94,7 +94,7 @@ _STOP_OBJECT = re.compile(
 # Where an English object ends: another statement or person takes over ("I'm a nurse and I'm 30",
 # "I love cats and my wife loves dogs", "I like cats and hate dogs", "I live in Paris, it's lovely").
 _OBJECT_END = re.compile(
-    r"(?:,|\s+(?:and|but|or|while|whereas|though|because|since|when))\s+(?:also\s+)?"
+    r"(?:,|\s+(?:and|&|but|or|while|whereas|though|because|since|when))\s+(?:also\s+)?"
     r"(?=(?:i|i'm|i've|i'd|i'll|my|his|her|their|our|he|she|they|we|you|it's|he's|she's|they're|we're|"
     r"you're|hate|dislike|don't|do\s+not|can't|love|like|enjoy|prefer|adore|work|live|am)\b)",
     re.I,
@@ -102,7 +102,7 @@ _OBJECT_END = re.compile(
 # A speech tag right after the object: ", she said", ", my wife told me".
 _REPORTED = re.compile(r"""^[\s,"'”’]*(?:my\s+)?\w+\s+(?:said|says|told|asked|wrote|replied)\b""", re.I)
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs").
-_EN_NEXT = re.compile(r"\s+(?:and|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s)", re.I)
+_EN_NEXT = re.compile(r"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s)", re.I)
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"

@@ -1,0 +1,56 @@
+"""Fast mode reads the whole object of a statement, and no more than it.
+
+"I work at Marks and spencer" gave "The user works at Marks." (the "and" before a lower-case word
+was read as the start of another clause): a known "X and Y" name ("Marks and spencer", "Trinidad
+and tobago") or a name "and Sons" / "and Co" stays whole, as one with both sides capitalised did,
+while "I work at Acme and I love it" / "… & I love it" is still Acme.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from memoryd import AsyncMemory
+
+U = {"user_id": "ana"}
+T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
+
+
+async def current(mem: AsyncMemory, kind: str) -> list[str]:
+    page = await mem.get_all(**U, filters={"kind": kind}, limit=100)
+    return sorted(m.text for m in page.items)
+
+
+@pytest.mark.parametrize(
+    ("said", "profile"),
+    [
+        ("I work at Marks and Spencer", "The user works at Marks and Spencer."),
+        ("I work at Marks and spencer", "The user works at Marks and spencer."),
+        ("I work at Marks & spencer.", "The user works at Marks & spencer."),
+        ("I work at Procter and Gamble", "The user works at Procter and Gamble."),
+        ("I work at Smith and sons", "The user works at Smith and sons."),
+        ("I live in Trinidad and tobago", "The user lives in Trinidad and tobago."),
+        ("I work at Acme and I love it", "The user works at Acme."),
+        ("I work at Acme & I love it", "The user works at Acme."),
+        ("I work at Acme and love it", "The user works at Acme."),
+        ("I work at Google and start a new project tomorrow", "The user works at Google."),
+    ],
+)
+async def test_an_organisation_joined_by_and_is_read_whole(
+    amem: AsyncMemory, said: str, profile: str
+) -> None:
+    await amem.add(said, **U, timestamp=T1)
+    assert await current(amem, "profile") == [profile]
+
+
+async def test_a_workplace_joined_by_and_supersedes_and_is_superseded_whole(amem: AsyncMemory) -> None:
+    await amem.add("I work at Acme", **U, timestamp=T1)
+    await amem.add("I work at Marks and spencer", **U, timestamp=T2)
+    assert await current(amem, "profile") == ["The user works at Marks and spencer."]
+    await amem.add("I work at Acme & I love it", **U, timestamp=T3)
+    assert await current(amem, "profile") == ["The user works at Acme."]
+    page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=100)
+    assert sorted(m.text for m in page.items if m.valid_to is not None) == [
+        "The user works at Acme.",
+        "The user works at Marks and spencer.",
+    ]  # kept: what held then
