@@ -17,8 +17,12 @@ that is not UTF-8, a wrong method, an unexpected failure) answers a JSON-RPC err
 ``id`` (:func:`jsonrpc_error`: -32700 parse error for a body that is not UTF-8, -32600 invalid
 request for the other refusals, -32603 / -32000 for the server's own failures), its HTTP status
 kept and memoryd's ``code``, ``field`` and ``details`` in the error's ``data``; an MCP client reads
-it as it reads the session's own errors. Refusals of the caller (a missing or revoked key, a
-forbidden Origin, a rate limit, an unknown tenant) keep memoryd's shape there too.
+it as it reads the session's own errors. So do refusals of the caller (a missing or revoked key: 401
+with its ``WWW-Authenticate``; a forbidden Origin or Host: 403; an unknown tenant: 404; a rate
+limit: 429 with its ``Retry-After``): the HTTP status and headers stay, as MCP's authorization and
+Streamable HTTP transport ask (a client reacts to a 401 by the status), and the body is a -32600
+error whose ``data.code`` names the reason (``unauthorized``, ``forbidden``, ``not_found``,
+``rate_limited``); its ``id`` is the request's when the refusal came after the body was read.
 
 The chat gateway's OpenAI routes (:data:`OPENAI_PATHS`) answer in OpenAI's shape instead,
 ``{"error": {"message", "type", "param", "code"}}``, so that an OpenAI SDK pointed at them reads
@@ -170,11 +174,13 @@ def jsonrpc_error(
     field: str | None = None,
     details: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    request_id: Any = None,
 ) -> JSONResponse:
-    """A refusal of an MCP request as a JSON-RPC 2.0 error with a null ``id`` (the request was
-    never read): -32700 for a body that is not JSON text, -32600 for another refusal of the request,
-    -32603 for an unexpected failure, -32000 for a server that cannot take it now (503). The HTTP
-    status stays; memoryd's ``code``, ``field`` and ``details`` go in the error's ``data``."""
+    """A refusal of an MCP request as a JSON-RPC 2.0 error, its ``id`` null unless the request was
+    read (``request_id``): -32700 for a body that is not JSON text, -32600 for another refusal of
+    the request or of its caller, -32603 for an unexpected failure, -32000 for a server that cannot
+    take it now (503). The HTTP status stays; memoryd's ``code``, ``field`` and ``details`` go in
+    the error's ``data``."""
     if code in _UNPARSED:
         rpc_code = _PARSE_ERROR
     elif status < 500:
@@ -182,7 +188,8 @@ def jsonrpc_error(
     else:
         rpc_code = _INTERNAL_ERROR if status == 500 else _SERVER_ERROR
     data: dict[str, Any] = {"code": code, **_named(field, details)}
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": rpc_code, "message": message, "data": data}}
+    error = {"code": rpc_code, "message": message, "data": data}
+    body = {"jsonrpc": "2.0", "id": request_id, "error": error}
     return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
 
@@ -220,9 +227,15 @@ async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
     return memoryd_error_response(exc, request.url.path)
 
 
-def memoryd_error_response(exc: MemorydError, path: str = "") -> JSONResponse:
+def memoryd_error_response(exc: MemorydError, path: str = "", request_id: Any = None) -> JSONResponse:
     """The response for one of memoryd's errors: its status, body and headers (in OpenAI's shape
-    on the paths of OpenAI's API: :func:`speaks_openai`)."""
+    on the paths of OpenAI's API: :func:`speaks_openai`; a JSON-RPC error on ``/mcp``, answering
+    ``request_id`` when the request was read: :func:`jsonrpc_error`)."""
+    if speaks_jsonrpc(path):
+        return jsonrpc_error(
+            exc.status_code, exc.code, exc.message, field=field_path(exc.field),
+            details=exc.to_dict().get("details"), headers=exc.http_headers() or None, request_id=request_id,
+        )  # fmt: skip
     if speaks_openai(path):
         status = exc.status_code
         return openai_error(

@@ -19,7 +19,9 @@ holds a request with JSON, and JSON-RPC never answers with an empty array.
 
 The caller is who the API key says (the same keys, roles and tenants as every route):
 a ``user`` key binds the tools to its user, and each message of a batch counts against the
-key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`). With the async
+key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`). A refused caller
+(401, 403, 404, 429) gets its HTTP status and a JSON-RPC error
+(:func:`memoryd.server.errors.memoryd_error_response`). With the async
 pipeline on, ``add_memory``
 queues the add like ``POST /v1/memories`` does. A browser page may not call it (an
 ``Origin`` that is not loopback is refused: DNS rebinding).
@@ -33,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from memoryd.errors import NotFoundError, PermissionDeniedError, RateLimitedError
+from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import INVALID_REQUEST, REQUEST_CANCELLED, encode_message, error_message
 from memoryd.mcp.tools import Args, Handler, scope_of
@@ -41,6 +43,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
+from memoryd.server.errors import memoryd_error_response
 from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
 
 __all__ = ["router"]
@@ -101,7 +104,10 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
                     retry_after_s=0.0,
                 )
         auth.take(principal, calls - 1)  # the request itself paid for one
-    memory = await _memory_for(request, message)
+    try:
+        memory = await _memory_for(request, message)
+    except MemorydError as exc:  # an unknown tenant, a store that cannot open: answered to the request
+        return memoryd_error_response(exc, request.url.path, _id_of(message))
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add, stateless=True)
     if message is _UNREADABLE:
@@ -117,6 +123,13 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
+
+
+def _id_of(message: Any) -> Any:
+    """The id of a lone request, for an error that refuses it after it was read (a batch, a
+    notification or an unreadable body: none, so null)."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if isinstance(request_id, (str, int)) and not isinstance(request_id, bool) else None
 
 
 def _stopped(request_id: Any) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_transport_errors(client: httpx.Client) -> None:
     assert no_message.status_code == 200 and no_message.json()["id"] == 3
     assert client.get("/mcp").status_code == 405
     browser = client.post("/mcp", json=rpc(1, "ping"), headers={"Origin": "http://evil.example"})
-    assert browser.status_code == 403 and browser.json()["error"]["field"] == "Origin"
+    assert browser.status_code == 403 and browser.json()["error"]["data"]["field"] == "Origin"
     local = client.post("/mcp", json=rpc(1, "ping"), headers={"Origin": "http://localhost:3000"})
     assert local.status_code == 200 and local.json()["result"] == {}
     batch = client.post("/mcp", json=[rpc(1, "ping"), rpc(2, "ping")], headers=HEADERS)
@@ -128,4 +128,4 @@ def test_hostile_bodies_and_origins_are_answered(client: httpx.Client) -> None:
     assert odd_id.status_code == 200 and odd_id.json() == {"jsonrpc": "2.0", "id": "\udfff", "result": {}}
     for origin in ("http://[", "http://[::1"):  # not a URL: no host, refused
         refused = client.post("/mcp", json=rpc(1, "ping"), headers={"Origin": origin})
-        assert refused.status_code == 403 and refused.json()["error"]["field"] == "Origin"
+        assert refused.status_code == 403 and refused.json()["error"]["data"]["field"] == "Origin"

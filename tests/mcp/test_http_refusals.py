@@ -15,6 +15,7 @@ import pytest
 
 from memoryd.embedders.use import USEEmbedder
 from tests.api.conftest import MAX_BODY_BYTES, make_settings, running_server
+from tests.auth.conftest import bearer, new_key, with_auth
 
 JSON = {"content-type": "application/json"}
 LATIN1 = b'{"jsonrpc": "2.0", "id": 1, "method": "caf\xe9"}'  # "café" in Latin-1: not UTF-8
@@ -77,3 +78,37 @@ def test_other_refusals_before_the_session_are_jsonrpc_too(client: httpx.Client)
     assert "POST" in put.headers["allow"]
     fine = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert fine.status_code == 200 and fine.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+
+def test_refusals_of_the_caller_are_jsonrpc_errors_with_their_http_status(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """A missing or unknown key (401), a refused Origin (403), an unknown tenant (404) and a rate
+    limit (429) on ``/mcp`` keep their HTTP status and headers, with a JSON-RPC error as the body
+    whose ``data.code`` names the reason; the REST API keeps its own shape for the same refusals."""
+    settings = with_auth(make_settings(tmp_path / "m.db"), rate_limit_per_s=0.01, rate_limit_burst=3)
+    admin = bearer(new_key(settings, "admin"))
+    ping = {"jsonrpc": "2.0", "id": 5, "method": "ping"}
+    with running_server(settings, embedder) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        missing = c.post("/mcp", json=ping)
+        assert _rpc_error(missing, 401, -32600)["data"]["code"] == "unauthorized"
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        forged = c.post("/mcp", json=ping, headers=bearer("mdk_0123456789ab_forged"))
+        assert "unknown or revoked" in _rpc_error(forged, 401, -32600)["message"]
+        page = c.post("/mcp", json=ping, headers={**admin, "Origin": "http://evil.example"})
+        assert _rpc_error(page, 403, -32600)["data"] == {"code": "forbidden", "field": "Origin"}
+        search = {"name": "search_memories", "arguments": {"query": "tea", "user_id": "ana"}}
+        typo = c.post(  # refused after the body was read: the answer carries the request's id
+            "/mcp", json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": search},
+            headers={**admin, "X-Memoryd-Tenant": "acmee"},
+        )  # fmt: skip
+        assert typo.status_code == 404 and typo.json()["id"] == 9, typo.text
+        assert typo.json()["error"]["data"] == {"code": "not_found", "field": "X-Memoryd-Tenant"}
+        busy = bearer(new_key(settings, "admin"))  # its own burst of 3
+        assert [c.post("/mcp", json=ping, headers=busy).status_code for _ in range(3)] == [200] * 3
+        limited = c.post("/mcp", json=ping, headers=busy)
+        error = _rpc_error(limited, 429, -32600)
+        assert error["data"]["code"] == "rate_limited" and error["data"]["details"]["retry_after_s"] > 0
+        assert int(limited.headers["retry-after"]) >= 1
+        rest = c.get("/v1/memories", params={"user_id": "ana"})
+        assert rest.status_code == 401 and rest.json()["error"]["code"] == "unauthorized"
