@@ -54,3 +54,32 @@ async def test_a_workplace_joined_by_and_supersedes_and_is_superseded_whole(amem
         "The user works at Acme.",
         "The user works at Marks and spencer.",
     ]  # kept: what held then
+
+
+# "I like coffee as soon as I wake up" gave "The user likes coffee as soon as I wake up.": a taste's
+# thing ends where a clause of its own starts (when or why it holds), not at a plain phrase.
+@pytest.mark.parametrize(
+    ("said", "taste"),
+    [
+        ("I like coffee as soon as I wake up", "The user likes coffee."),
+        ("I like coffee after I wake up.", "The user likes coffee."),
+        ("I love tea before I go to bed", "The user loves tea."),
+        ("I like walks whenever it rains", "The user likes walks."),
+        ("I like jazz while I cook", "The user likes jazz."),
+        ("I like coffee if it's hot", "The user likes coffee."),
+        ("I hate mornings because they are cold", "The user dislikes mornings."),
+        ("I like hiking with my dog once it's sunny", "The user likes hiking with their dog."),
+        ("I like coffee after dinner", "The user likes coffee after dinner."),  # the thing as said
+    ],
+)
+async def test_a_taste_ends_where_a_clause_of_its_own_starts(
+    amem: AsyncMemory, said: str, taste: str
+) -> None:
+    await amem.add(said, **U, timestamp=T1)
+    assert await current(amem, "preference") == [taste]
+
+
+async def test_a_taste_cut_at_its_clause_is_ended_by_the_opposite_one(amem: AsyncMemory) -> None:
+    await amem.add("I like coffee as soon as I wake up", **U, timestamp=T1)
+    await amem.add("I don't like coffee anymore", **U, timestamp=T2)
+    assert await current(amem, "preference") == ["The user dislikes coffee."]

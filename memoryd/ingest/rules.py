@@ -23,6 +23,7 @@ import numpy as np
 
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, own_words
+from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
@@ -42,8 +43,6 @@ __all__ = [
     "zh_hedged_before",
 ]
 
-_MAX_OBJECT_WORDS = 8
-_MAX_OBJECT_CHARS = 60
 _MAX_MESSAGE_CHARS = 2000
 
 
@@ -91,16 +90,6 @@ _STOP_OBJECT = re.compile(
     # negative or empty quantifiers: "I like nothing", "I like no one", "I like neither…" are no taste
     r"nothing|none|nobody|no(?=\s)|neither|nor|anything|anyone|anybody|both|either)\b"
 )
-# Where an English object ends: another statement or person takes over ("I'm a nurse and I'm 30",
-# "I love cats and my wife loves dogs", "I like cats and hate dogs", "I live in Paris, it's lovely").
-_OBJECT_END = re.compile(
-    r"(?:,|\s+(?:and|&|but|or|while|whereas|though|because|since|when))\s+(?:also\s+)?"
-    r"(?=(?:i|i'm|i've|i'd|i'll|my|his|her|their|our|he|she|they|we|you|it's|he's|she's|they're|we're|"
-    r"you're|hate|dislike|don't|do\s+not|can't|love|like|enjoy|prefer|adore|work|live|am)\b)",
-    re.I,
-)
-# A speech tag right after the object: ", she said", ", my wife told me".
-_REPORTED = re.compile(r"""^[\s,"'”’]*(?:my\s+)?\w+\s+(?:said|says|told|asked|wrote|replied)\b""", re.I)
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs").
 _EN_NEXT = re.compile(r"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s)", re.I)
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
@@ -108,13 +97,6 @@ _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
 }  # fmt: skip
 _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
-# When the statement holds, said after its object: no part of it ("I live in Paris now" is the same
-# home as "I live in Paris"; "I don't like tea anymore" dislikes tea).
-_WHEN = re.compile(
-    r"\s+(?:now|again|anymore|any more|these days|nowadays|at the moment|right now|for now|currently|"
-    r"too|as well|from now on|from today(?: on)?|(?:as of|starting) (?:now|today))$"
-)  # lower case: "the band Now" keeps its name
-_TRAIL = re.compile(r"[\s,.:;!'\"“”‘’)(\]\[]+$")
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("name", re.compile(_EN_START + r"(?:my name is|my name's|call me)\s+(?P<x>.+)", re.I)),
@@ -191,27 +173,6 @@ _NO_EMPLOYER = re.compile(
     r"themselves|themself|their own|a desk|a computer)$",
     re.I,
 )
-_FIRST_PERSON = re.compile(r"\b(my|mine|me|myself)\b", re.I)
-_THIRD_PERSON = {"my": "their", "mine": "theirs", "me": "them", "myself": "themselves"}
-
-
-def _clean_object(raw: str) -> str | None:
-    """The object of an English statement, cut at its first clause break, in the third person
-    ("hiking with my dog" -> "hiking with their dog"); None if unusable."""
-    text = _TRAIL.sub("", " ".join(raw.split()))
-    end = _OBJECT_END.search(text)
-    if end is not None:
-        text = text[: end.start()]
-    for cut in (" because ", " since ", " when ", " but ", " and i ", " though "):
-        pos = text.lower().find(cut)
-        if pos > 0:
-            text = text[:pos]
-    text = _TRAIL.sub("", _WHEN.sub("", _TRAIL.sub("", text)))
-    if not text or len(text) > _MAX_OBJECT_CHARS or len(text.split()) > _MAX_OBJECT_WORDS:
-        return None
-    if not any(ch.isalnum() for ch in text):
-        return None
-    return _FIRST_PERSON.sub(lambda m: _THIRD_PERSON[m.group(1).lower()], text)
 
 
 _ZH_TEXT = {
@@ -303,14 +264,6 @@ def _english(clause: str, at: datetime) -> list[Statement]:
     return out
 
 
-def _reported_after(raw: str) -> bool:
-    """Whether what follows the object in ``raw`` (the text after a rule's verb) tags the words as
-    someone's speech (", she said", ", my wife told me"): only right after it, so that a later
-    "if" or "said" of another statement in the sentence does not undo this one."""
-    end = _OBJECT_END.search(raw)
-    return end is not None and _REPORTED.match(raw[end.start() :]) is not None
-
-
 def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement | None:
     part = clause[start:end]
     for rule, pattern in _EN_RULES:
@@ -319,9 +272,10 @@ def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement 
             continue
         if _HEDGE_FAR.search(clause[:start].lower()) or _HEDGE.search(part[: found.start()].lower()):
             return None
-        if _reported_after(found.group("x")):  # "I love cats, she said": someone else's words
+        raw = found.group("x")
+        if reported_after(raw):  # "I love cats, she said": someone else's words
             return None
-        obj = _clean_object(found.group("x"))
+        obj = clean_object(taste_object(raw) if rule in ("like", "dislike") else raw)
         if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(obj.lower()):
             return None
         if rule not in ("like", "dislike") and later(obj, at):
