@@ -39,6 +39,7 @@ __all__ = [
     "new_id",
     "parse_time",
     "require_utf8",
+    "speaker_key",
     "utcnow",
 ]
 
@@ -176,6 +177,16 @@ def normalise_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+_NAME_SEPARATORS = str.maketrans("_-.", "   ")
+
+
+def speaker_key(name: str | None) -> str:
+    """A speaker's name (a message's ``name``, a turn's ``actor``) as compared: case and spacing
+    ignored, ``_``, ``-`` and ``.`` read as spaces ("ana_lima" is "Ana Lima"); "" for none. Two
+    turns are the same turn said again only when their texts, roles and speakers' keys match."""
+    return " ".join((name or "").translate(_NAME_SEPARATORS).split()).casefold()
 
 
 MAX_SCOPE_ID_CHARS = 512  # a user, agent or run id: an identifier, not a document

@@ -211,6 +211,41 @@ async def test_chinese_statements_of_another_speaker_name_them(rmem: AsyncMemory
     assert await current(rmem, "wang", "fact") == ["李娜住在北京。", "王芳住在上海。"]
 
 
+async def test_two_speakers_saying_the_same_words_are_two_turns(rmem: AsyncMemory) -> None:
+    """The duplicate check reads who spoke: Melanie's "I love hiking" after Caroline's is hers too;
+    the same speaker saying it again is still a NOOP naming the first turn."""
+    both = [said("Caroline", "I love hiking"), said("Melanie", "I love hiking")]
+    out = await rmem.add(both, user_id="caroline", run_id="s1")
+    assert [r.event.value for r in out[:2]] == ["ADD", "ADD"] and out[0].id != out[1].id
+    assert await current(rmem, "caroline", "preference") == ["The user loves hiking."]
+    assert await current(rmem, "caroline", "fact") == ["Melanie loves hiking."]
+    again = await rmem.add([*both, said("melanie", "I love  hiking")], user_id="caroline", run_id="s1")
+    assert [(r.event.value, r.id) for r in again] == [("NOOP", out[0].id), *[("NOOP", out[1].id)] * 2]
+    turns = await rmem.get_all(user_id="caroline", run_id="s1", filters={"kind": "episode"})
+    assert sorted(m.actor or "" for m in turns.items) == ["Caroline", "Melanie"]
+
+
+async def test_a_turn_hash_is_its_texts_whoever_said_it(rmem: AsyncMemory) -> None:
+    """A stored ``hash`` is the SHA-256 of the normalised text, with or without a speaker, as older
+    versions stored it: their stores, exports and imports still match a message said again."""
+    from memoryd.models import content_hash
+
+    out = await rmem.add([said(None, "I love hiking"), said("Melanie", "I love hiking")], user_id="u-5")
+    assert all(r.memory is not None and r.memory.hash == content_hash("I love hiking") for r in out[:2])
+    again = await rmem.add([said(None, "i love hiking"), said("Melanie", "I love hiking")], user_id="u-5")
+    assert [(r.event.value, r.id) for r in again] == [("NOOP", out[0].id), ("NOOP", out[1].id)]
+
+
+async def test_a_turn_said_again_counts_among_the_adds_speakers(rmem: AsyncMemory) -> None:
+    """A turn already stored, said again in an add, is one of the add's turns when whose turns are
+    the user's is read: the user's unnamed turn beside a named one makes that speaker someone else,
+    the repeated turn read with the new ones (one lookup of speakers)."""
+    await rmem.add(said(None, "I live in Porto."), user_id="u-8")
+    await rmem.add([said(None, "I live in Porto."), said("Melanie", "I live in Paris.")], user_id="u-8")
+    assert await current(rmem, "u-8", "profile") == ["The user lives in Porto."]
+    assert await current(rmem, "u-8", "fact") == ["Melanie lives in Paris."]
+
+
 @pytest.mark.parametrize(
     ("actor", "known", "add_named", "add_unnamed", "run_named", "run_unnamed", "user"),
     [

@@ -2,7 +2,8 @@
 
 :func:`plan_fast_add` is pure: given the validated input, the duplicates
 already stored and the clock, it decides each item's fate (ADD, or NOOP with
-the id it duplicates) and drafts the new memories.
+the id it duplicates: the same text and role said by the same speaker) and
+drafts the new memories.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from memoryd.ingest.inputs import AddInput
-from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash, new_id
+from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash, new_id, speaker_key
 
 __all__ = ["FastPlan", "plan_fast_add"]
 
@@ -29,16 +30,24 @@ class FastPlan:
         return [index_of[m.id] for m in self.new]
 
 
-def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], now: datetime) -> FastPlan:
-    """Decide ADD/NOOP per message; ``existing`` maps (hash, role) to a stored id."""
-    seen = dict(existing)
-    stored = set(existing.values())
+def plan_fast_add(
+    data: AddInput, existing: dict[tuple[str, str | None, str | None], str], now: datetime
+) -> FastPlan:
+    """Decide ADD/NOOP per message; ``existing`` maps (hash, role, actor) to a stored id. A message
+    is a NOOP when its text, role and speaker (``name``, compared as :func:`speaker_key` reads it)
+    are a stored turn's or an earlier message's: two speakers saying the same words are two
+    turns."""
+    seen: dict[tuple[str, str | None, str], str] = {}
+    for (digest, role, actor), known in existing.items():
+        seen.setdefault((digest, role, speaker_key(actor)), known)
+    stored = set(seen.values())
     results: list[AddResult] = []
     new: list[MemoryRecord] = []
     again: list[MemoryRecord] = []
     for index, (msg, when) in enumerate(zip(data.messages, data.times)):
         digest = content_hash(msg.content)
-        dup = seen.get((digest, msg.role))
+        said = (digest, msg.role, speaker_key(msg.name))
+        dup = seen.get(said)
         if dup is not None:
             results.append(
                 AddResult(
@@ -66,7 +75,7 @@ def plan_fast_add(data: AddInput, existing: dict[tuple[str, str | None], str], n
             if dup in stored:  # its statements may have ended since (fast mode's rules read it again)
                 again.append(replace(memory, id=dup))
             continue
-        seen[(digest, msg.role)] = memory.id
+        seen[said] = memory.id
         new.append(memory)
         results.append(AddResult(Event.ADD, index, memory.id, msg.content, memory=memory))
     return FastPlan(results, new, again)

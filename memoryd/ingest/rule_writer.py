@@ -53,13 +53,11 @@ class RuleWriter:
         them, not the user's profile (:mod:`memoryd.ingest.speakers`); and of ``again`` (turns
         already stored, said again: :attr:`~memoryd.ingest.fast.FastPlan.again`) those no longer
         current that ended before it was said again."""
-        drafts = await draft_rules(self.storage.records, episodes, now)
-        if not again:
+        drafts, repeated = await draft_rules(self.storage.records, episodes, now, again)
+        if not repeated:
             return drafts
         taken = {d.memory.hash for d in drafts}
-        repeated = await draft_rules(self.storage.records, again, now)
-        repeated = [d for d in repeated if d.memory.hash not in taken]
-        return drafts + await self._ended_before(repeated)
+        return drafts + await self._ended_before([d for d in repeated if d.memory.hash not in taken])
 
     async def _ended_before(self, drafts: list[RuleMemory]) -> list[RuleMemory]:
         """Those of ``drafts`` whose text its owner's readers (the user's shared memories and the
@@ -85,15 +83,20 @@ class RuleWriter:
         """Look up which drafts are already known and ask for the others' vectors (at once)."""
         if not drafts:
             return None
-        records = self.storage.records
         owner = drafts[0].memory.scope  # one add has one scope
         hashes = [d.memory.hash for d in drafts]
-        known = await records.find_duplicates(owner, hashes)
+        known = await self._known(owner, hashes)
         if owner.user_id is not None and owner.agent_id is not None:  # it reads the user's shared ones
-            known = {**await records.find_duplicates(Scope(owner.user_id), hashes), **known}
+            known = {**await self._known(Scope(owner.user_id), hashes), **known}
         fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
         # Urgent: queued behind the add's own episodes they would wait for the whole batch.
         return RuleWork(drafts, known, self.embed.soon(fresh, urgent=True) if fresh else None)
+
+    async def _known(self, owner: Scope, hashes: list[str]) -> dict[tuple[str, str | None], str]:
+        """(hash, role) -> id of the current memories of exactly ``owner`` with these hashes that
+        name no speaker, as the rules' memories do."""
+        found = await self.storage.records.find_duplicates(owner, hashes)
+        return {(h, role): i for (h, role, actor), i in found.items() if actor is None}
 
     async def finish(self, work: RuleWork, now: datetime, changes: ChangeSet) -> list[AddResult]:
         """Add the new rule memories to ``changes``; one result per draft (NOOP if known)."""

@@ -57,6 +57,7 @@ from memoryd.filters import And, Cond, Filter
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.rules import RuleMemory, draft_all_rules, draft_rule_memories
 from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash
+from memoryd.models import speaker_key as name_key  # a speaker's name as compared
 
 __all__ = [
     "USER",
@@ -78,18 +79,12 @@ _RUN_TURNS = 50  # stored user turns of the session read for the speakers they n
 _NAME_IN = re.compile(r"(?:\bname is|叫|名字是)\s*(?P<n>[^.。]+?)\s*[.。]?$", re.I)
 _NAMES: Filter = And((Cond("kind", "eq", MemoryKind.PROFILE.value), Cond("metadata.attribute", "eq", "name")))
 _USER_TURNS: Filter = And((Cond("kind", "eq", MemoryKind.EPISODE.value), Cond("role", "eq", "user")))
-_SEPARATORS = str.maketrans("_-.", "   ")
 # words of a user_id that name no one ("caroline-id" is Caroline, "user_ana" is Ana)
 _NO_NAME = frozenset(
     "user users usr uid id ids account acct member customer client guest anon anonymous test tester "
     "demo default admin me person people profile player visitor tenant conv conversation chat session "
     "thread sample the".split()
 )
-
-
-def name_key(name: str | None) -> str:
-    """A speaker's name as compared: case and spacing ignored, ``_``, ``-`` and ``.`` as spaces."""
-    return " ".join((name or "").translate(_SEPARATORS).split()).casefold()
 
 
 def _same_person(a: str, b: str) -> bool:
@@ -235,19 +230,37 @@ def someone_else(a: str | None, b: str | None) -> bool:
     return not _same_person(a, b)
 
 
-async def draft_rules(records: Any, episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
-    """Fast-mode rule drafts of new turns (:func:`~memoryd.ingest.rules.draft_all_rules`), each
-    turn's speaker checked: another speaker's statements as facts about them (see the module
-    doc). Looks the user's names up only when a turn that states something names a speaker that
-    is not plainly the user."""
+async def draft_rules(
+    records: Any, episodes: Sequence[MemoryRecord], now: datetime, again: Sequence[MemoryRecord] = ()
+) -> tuple[list[RuleMemory], list[RuleMemory]]:
+    """Fast-mode rule drafts (:func:`~memoryd.ingest.rules.draft_all_rules`) of an add's new turns
+    and, apart, of ``again`` (its turns already stored, said again), each turn's speaker checked:
+    another speaker's statements as facts about them (see the module doc). The speakers of both
+    are read as one add's, in one lookup, made only when a turn that states something names a
+    speaker that is not plainly the user."""
     drafts = draft_all_rules(episodes, now)
-    others = await other_speakers(records, episodes, {d.episode_id for d in drafts})
-    if not others:
+    repeats = draft_all_rules(again, now) if again else []
+    turns = [*episodes, *again]
+    asked = {d.episode_id for d in (*drafts, *repeats)}
+    # one draft per distinct text: a turn repeating what one before it stated drafted nothing, yet
+    # it states it too ("I love hiking" said by Caroline, then by Melanie: Melanie's liking)
+    unsure = [e for e in turns if e.id not in asked and not speaks_as_user(e)]
+    asked |= {e.id for e in unsure if draft_all_rules([e], now)}
+    others = await other_speakers(records, turns, asked)
+    return _by_speaker(episodes, drafts, others, now), _by_speaker(again, repeats, others, now)
+
+
+def _by_speaker(
+    turns: Sequence[MemoryRecord], drafts: list[RuleMemory], others: Mapping[str, str], now: datetime
+) -> list[RuleMemory]:
+    """``drafts`` (of ``turns``) with the statements of the turns in ``others`` (turn id -> its
+    speaker, not the user) drafted as facts about their speaker instead."""
+    if not any(e.id in others for e in turns):
         return drafts
     # drafted again without the others' turns: a statement both made is the user's too
-    out = draft_all_rules([e for e in episodes if e.id not in others], now)
+    out = draft_all_rules([e for e in turns if e.id not in others], now)
     by_speaker: dict[str, list[MemoryRecord]] = {}
-    for e in episodes:
+    for e in turns:
         if e.id in others:
             by_speaker.setdefault(others[e.id], []).append(e)
     for speaker, theirs in by_speaker.items():

@@ -209,8 +209,12 @@ class RecordStore(Protocol):
         """As :meth:`applied`, with when each was applied."""
         ...
 
-    async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
-        """Map (hash, role) to the id of a current memory with exactly this scope."""
+    async def find_duplicates(
+        self, scope: Scope, hashes: Sequence[str]
+    ) -> dict[tuple[str, str | None, str | None], str]:
+        """Map (hash, role, actor) to the id of a current memory with exactly this scope whose
+        hash is one of ``hashes``: every speaker's (two people saying the same words are two
+        turns)."""
         ...
 
     async def with_hashes(self, scope: Scope, hashes: Sequence[str]) -> list[str]:

@@ -86,9 +86,11 @@ async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> Non
 async def test_duplicates_are_found_only_in_the_exact_scope_and_current(store: Storage) -> None:
     a = record("same text", user_id="u1", run_id="s1")
     b = record("old text", user_id="u1", run_id="s1", valid_to=T0 + timedelta(days=1))
-    await store.commit(adds((a, unit(1)), (b, unit(2))))
+    c = record("same text", user_id="u1", run_id="s1").with_changes(actor="Melanie")  # her words too
+    await store.commit(adds((a, unit(1)), (b, unit(2)), (c, unit(3))))
     assert await store.records.find_duplicates(Scope("u1", None, "s1"), [a.hash, b.hash]) == {
-        (a.hash, "user"): a.id
+        (a.hash, "user", None): a.id,
+        (a.hash, "user", "Melanie"): c.id,
     }
     assert await store.records.find_duplicates(Scope("u1", None, "s2"), [a.hash]) == {}
     assert await store.records.find_duplicates(Scope("u1"), [a.hash]) == {}

@@ -439,23 +439,26 @@ class SQLiteRecordStore:
 
         return await self.db.read(op, point=True) if wanted else {}
 
-    async def find_duplicates(self, scope: Scope, hashes: Sequence[str]) -> dict[tuple[str, str | None], str]:
+    async def find_duplicates(
+        self, scope: Scope, hashes: Sequence[str]
+    ) -> dict[tuple[str, str | None, str | None], str]:
         wanted = list(dict.fromkeys(hashes))
         if not wanted:
             return {}
         exact = [f"m.{k} IS ?" for k in ("user_id", "agent_id", "run_id")]
         values = [scope.user_id, scope.agent_id, scope.run_id]
 
-        def op(conn: sqlite3.Connection) -> dict[tuple[str, str | None], str]:
-            out: dict[tuple[str, str | None], str] = {}
+        def op(conn: sqlite3.Connection) -> dict[tuple[str, str | None, str | None], str]:
+            out: dict[tuple[str, str | None, str | None], str] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 sql = (
-                    f"SELECT m.hash, m.role, m.id FROM memories m INDEXED BY memories_hash WHERE m.hash IN "
-                    f"({','.join('?' * len(chunk))}) AND {' AND '.join(exact)} AND m.valid_to IS NULL"
+                    f"SELECT m.hash, m.role, m.actor, m.id FROM memories m INDEXED BY memories_hash "
+                    f"WHERE m.hash IN ({','.join('?' * len(chunk))}) AND {' AND '.join(exact)} "
+                    "AND m.valid_to IS NULL"
                 )
-                for h, role, mid in conn.execute(sql, [*chunk, *values]):
-                    out.setdefault((h, role), mid)
+                for h, role, actor, mid in conn.execute(sql, [*chunk, *values]):
+                    out.setdefault((h, role, actor), mid)
             return out
 
         return await self.db.read(op, point=len(wanted) <= _POINT_ROWS)
