@@ -6,11 +6,12 @@ revisions with a handshake, 2024-11-05 to 2025-11-25), ``ping``, ``tools/list`` 
 list and call tools. Each request runs as its own task, so a slow search never holds up
 the next, but a request starts only after every write received before it (a client that
 sends an add and then a search without waiting finds what it added).
-``notifications/cancelled`` stops a read-only call and suppresses the answer of any (a
-write already under way finishes: what it stored stays stored). A ``stateless`` session (one
-HTTP POST, one answer) answers such a write all the same: the client is still waiting for the
-POST's answer, which must hold a response for each request that ran (JSON-RPC 2.0's batch rule;
-MCP lets a receiver ignore a cancel that cannot stop a request), and it learns what was stored.
+``notifications/cancelled`` stops a read-only call, which then gets no answer (as MCP asks). A
+write cannot be stopped (once under way it finishes: what it stored stays stored), so the cancel
+is ignored and the write answered, on every transport: MCP lets a receiver ignore a cancel that
+cannot stop a request, a response may follow a cancel that came after the work completed, and
+the client learns what was stored (a withheld answer left it thinking nothing was). Over HTTP the
+POST's answer must hold a response for each request that ran, too (JSON-RPC 2.0's batch rule).
 
 What goes wrong *in a tool* (bad arguments, an unknown id, a backend down) is a tool
 result with ``isError`` and the reason, as the protocol asks, so the model can read it
@@ -63,8 +64,8 @@ class McpSession:
     ``version`` is the protocol revision in use until an ``initialize`` picks one (a
     stateless HTTP request names it in a header); ``add`` replaces how ``add_memory``
     stores (see :func:`~memoryd.mcp.tools.build_tools`). ``stateless``: one message or batch
-    gets one answer (an HTTP POST): a write that a cancel cannot stop is answered, and
-    :attr:`stopped` lists the requests a cancel did stop, whose answers are withheld."""
+    gets one answer (an HTTP POST). :attr:`stopped` lists the requests a cancel did stop, whose
+    answers are withheld (a write a cancel cannot stop is answered)."""
 
     def __init__(
         self,
@@ -187,9 +188,9 @@ class McpSession:
             running = self._running.get(target) if _valid_id(target) else None
             if running is not None:
                 task, read_only = running
-                if read_only and task.cancel():
-                    self.stopped.append(target)
-                if read_only or not self.stateless:  # a write it cannot stop: answered if stateless
+                if read_only:  # a write cannot be stopped: the cancel is ignored, the write answered
+                    if task.cancel():
+                        self.stopped.append(target)
                     self._cancelled.add(target)
         # notifications/initialized and anything else: nothing to answer
 

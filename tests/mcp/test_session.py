@@ -274,7 +274,7 @@ async def test_protocol_errors_are_json_rpc_errors(amem: AsyncMemory) -> None:
     assert next(m for m in batch if m["id"] == "b")["result"]["isError"] is False
 
 
-async def test_a_cancelled_write_still_stores_but_is_not_answered(amem: AsyncMemory) -> None:
+async def test_a_cancelled_write_still_stores_and_is_answered(amem: AsyncMemory) -> None:
     client = Client(amem)
     request_id = await client.post(
         "tools/call", {"name": "add_memory", "arguments": {"user_id": "c", "messages": "I speak Basque."}}
@@ -283,7 +283,8 @@ async def test_a_cancelled_write_still_stores_but_is_not_answered(amem: AsyncMem
         {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}}
     ))  # fmt: skip
     await client.session.drain()
-    assert not [m for m in client.sent if m.get("id") == request_id]
+    (answer,) = [m for m in client.sent if m.get("id") == request_id]  # the client learns of the write
+    assert answer["result"]["isError"] is False
     assert [m.text for m in (await amem.get_all(user_id="c")).items] == ["I speak Basque."]
 
 

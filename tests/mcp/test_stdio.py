@@ -78,6 +78,26 @@ def test_end_of_input_lets_a_write_under_way_finish(tmp_path: Path) -> None:
         assert mem.get_all(user_id="bo").total == 1
 
 
+def test_a_write_whose_cancel_comes_too_late_to_stop_it_is_answered(tmp_path: Path) -> None:
+    """A ``notifications/cancelled`` for an add already under way cannot undo it: the add stores,
+    and its answer reaches the client (it was withheld, so the client never learned of the write;
+    MCP lets a receiver ignore a cancel that cannot stop a request, as the HTTP transport does)."""
+    store = tmp_path / "m.db"
+    server = _start(store)
+    add = _request(1, "tools/call", {"name": "add_memory", "arguments": {
+        "user_id": "bo", "messages": "Remember that my sister lives in Porto."}})  # fmt: skip
+    cancel = b'{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}\n'
+    out, err = server.communicate(add + cancel + _request(2, "ping"), timeout=120)
+    assert server.returncode == 0, err.decode()
+    by_id = {r["id"]: r for r in (json.loads(line) for line in out.decode().splitlines())}
+    assert sorted(by_id) == [1, 2], by_id
+    result = by_id[1]["result"]
+    assert result["isError"] is False and result["structuredContent"]["results"][0]["event"] == "ADD"
+    with Memory(load_settings(env={}, overrides={"storage": {"path": str(store)}})) as mem:
+        stored = [m.text for m in mem.get_all(user_id="bo").items]
+    assert stored == ["Remember that my sister lives in Porto."]  # what the answer said it stored
+
+
 def test_an_over_long_message_gets_its_parse_error_and_the_next_one_its_answer(tmp_path: Path) -> None:
     from memoryd.mcp.stdio import MAX_LINE_BYTES
 
