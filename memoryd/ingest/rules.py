@@ -5,7 +5,8 @@ statements about the user ("The user likes hiking.", "The user's name is Ana.")
 for what the user said about themselves in plain words, in English or Chinese:
 name, identity ("I am a nurse"), workplace, home, and likes/dislikes. It is
 deliberately conservative: questions, hypotheticals ("I would like to know"),
-negations other than an explicit dislike ("I don't like…"), reported speech
+negations other than an explicit dislike ("I don't like…") or an end of the home or
+workplace ("I no longer live in Rome": :mod:`memoryd.ingest.leaving`), reported speech
 ("he said I am…") and what holds at another time than now ("I live in Rome
 starting next year", "以前，我住在罗马") produce nothing. Pure: no I/O, never raises.
 """
@@ -23,6 +24,7 @@ import numpy as np
 
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, own_words
+from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
@@ -99,6 +101,7 @@ _NAME_PARTICLES = {
 _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
+    *((rule, re.compile(_EN_START + body, re.I)) for rule, body in EN_BODIES),  # "I no longer live in…"
     ("name", re.compile(_EN_START + r"(?:my name is|my name's|call me)\s+(?P<x>.+)", re.I)),
     (
         "work",
@@ -135,6 +138,7 @@ _EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
 # ("以前我住在米兰，现在我住在罗马": the second clause is the home now).
 _ZH_START = r"(?:^|[，,\s]|但是|但|可是|不过|而且)(?:现在|目前|如今)?"
 _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
+    *((rule, re.compile(_ZH_START + body)) for rule, body in ZH_BODIES),  # "我不再住在…"
     ("name", re.compile(_ZH_START + r"我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
     ("name", re.compile(_ZH_START + r"我的名字是(?P<x>[^，,。！？\s]{1,20})")),
     ("work", re.compile(_ZH_START + r"我(?:现在|目前)?在(?P<x>[^，,。！？\s]{1,30}?)(?:上班|工作)")),
@@ -186,7 +190,21 @@ _ZH_TEXT = {
 _ZH_KIND = {"name": "name", "work": "work", "live": "location", "am": "identity"}
 
 
+_LEFT_TEXT = {
+    ("moved_out", False): "The user no longer lives in {}.",
+    ("left_work", False): "The user no longer works at {}.",
+    ("moved_out", True): "用户不再住在{}。",
+    ("left_work", True): "用户不再在{}工作。",
+}
+_LEFT_KIND = {"moved_out": "location", "left_work": "work"}
+
+
 def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | None:
+    if rule in _LEFT_KIND:  # an end of the home or workplace (memoryd.ingest.leaving)
+        if not zh and rule == "left_work" and _NO_EMPLOYER.match(obj):
+            return None
+        text = _LEFT_TEXT[rule, zh].format(obj)
+        return Statement(text, MemoryKind.PROFILE, rule, {"attribute": _LEFT_KIND[rule], LEFT: obj})
     if zh:
         if rule in _ZH_KIND:
             return Statement(
@@ -280,7 +298,7 @@ def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement 
             return None
         if rule not in ("like", "dislike") and later(obj, at):
             return None  # "I live in Rome starting next year": not where the user lives now
-        if rule in ("work", "live"):
+        if rule in ("work", "live", *_LEFT_KIND):
             obj = own_words(obj)  # "Berlin, in two weeks I fly to Rome": Berlin
         if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
             return None  # "I like to think…", "I hate to say it": intentions and manners, not tastes
@@ -500,6 +518,7 @@ async def settle_profile(
     replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
     leaving = {m.id for news in groups.values() for m in news} | set(changes.deletes)
     found = await _stored_on(records, {home: news[0].scope for home, news in groups.items()}, leaving)
+    unmatched: set[str] = set()  # new ends of a home that was not the current one: not stored
     for home, news in groups.items():
         olds = found[home]
         said = {m.hash for m in news}  # the same statement again is no change
@@ -516,6 +535,8 @@ async def settle_profile(
             changes,
             staged,
         )
+        line = _without_unmatched_ends(line, unmatched)
+        news = [m for m in news if m.id not in unmatched]
         for k, (start, is_new, _, m) in enumerate(line):
             nxt = next((said for said in line[k + 1 :] if replaces(said[3], m)), None)  # a home's: the next
             if nxt is None:
@@ -526,6 +547,9 @@ async def settle_profile(
         if home[0] is not None:
             _move_to_shared(_share(line, olds), changes)
             _end_agents_own(news, every, writer, changes, staged, actor, now)  # copies of it too
+    if unmatched:
+        _unstage(unmatched, changes)
+        results = [r for r in results if r.id not in unmatched]
     final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
     out = []
@@ -540,6 +564,26 @@ async def settle_profile(
             replace(r, memory=final[r.id or ""], event=Event.SUPERSEDE, previous=gone.text, reason=why)
         )
     return out
+
+
+def _without_unmatched_ends(line: list[_Said], unmatched: set[str]) -> list[_Said]:
+    """``line`` without its new ends of a home (:mod:`memoryd.ingest.leaving`: "I no longer live in
+    Milan") that do not end the one current just before them, each added to ``unmatched``."""
+    out: list[_Said] = []
+    for said in line:
+        m = said[3]
+        if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None):
+            unmatched.add(m.id)
+            continue
+        out.append(said)
+    return out
+
+
+def _unstage(ids: set[str], changes: ChangeSet) -> None:
+    """Take the new memories ``ids`` out of ``changes``, with their history and relations."""
+    changes.upserts = [u for u in changes.upserts if u.memory.id not in ids]
+    changes.history = [h for h in changes.history if h.memory_id not in ids]
+    changes.graph_add = [g for g in changes.graph_add if g.memory_id not in ids]
 
 
 def _close(
