@@ -24,15 +24,23 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import redis
 
 from memoryd import AsyncMemory, Settings, load_settings
+from memoryd.config import DEFAULT_TENANT
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import EventErasedError
 from memoryd.pipeline import Pipeline
-from memoryd.pipeline.redis_erase import Eraser
+from memoryd.pipeline.keys import Keys
+from memoryd.pipeline.local_redis import LocalRedis
 from memoryd.storage.events import AppliedEvent, applying_events
 from tests.api.conftest import running_server
-from tests.pipeline.helpers import burst, stored, worker_over
+from tests.pipeline.conftest import pipeline_settings
+from tests.pipeline.helpers import burst, stored, wait_until, worker_over
+from tests.pipeline.test_erasure_backlog import entry
+
+SWEPT = 800_000  # dead letters: their sweep takes a deletion seconds
+_DEAD_LETTERS = "for i = 1, tonumber(ARGV[1]) do redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2)) end"
 
 
 def _texts(c: httpx.Client, user: str) -> list[str]:
@@ -74,36 +82,60 @@ async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
         assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
 
 
+def dead_letters(client: redis.Redis, ns: str, count: int) -> None:
+    """``count`` dead letters of another user on ``ns``'s dead-letter stream, written by Redis itself
+    (a script's loop: as many XADDs sent from here would take longer than their sweep)."""
+    seconds, micros = client.time()
+    at = int(seconds) * 1000 + int(micros) // 1000 - 60_000
+    fields = {**entry(0, at), "dlq_error": "{}", "dlq_attempts": "5", "dlq_stream_id": f"{at}-0"}
+    flat = [x for pair in fields.items() for x in pair]
+    for _ in range(count // 100_000):
+        client.eval(_DEAD_LETTERS, 1, f"{ns}:dlq", 100_000, *flat)
+
+
 async def test_an_add_a_worker_stores_while_the_sweep_of_a_backlog_runs_is_kept(
-    psettings: Settings, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, embedder: USEEmbedder
 ) -> None:
     """The store was erased after the queue's sweep: an add queued after the mark that a live worker
-    stored while a long sweep ran was answered done (ADD), then erased with the user's memories."""
-    with running_server(psettings, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
-        before = {"messages": "I live in Porto", "user_id": "ana", "event_id": "before-1"}
-        assert c.post("/v1/memories", json=before).status_code == 202
-        real = Eraser._drop_finished  # the sweep's last step
-        seen: dict[str, Any] = {}
+    stored while a long sweep ran was answered done (ADD), then erased with the user's memories.
+    The sweep is a real one here, of a backlog of dead letters that takes it seconds; the add is sent
+    once the deletion's mark is in Redis, and a live worker stores it while the sweep runs."""
+    with LocalRedis(tmp_path / "redis", appendonly=False) as local:
+        settings = pipeline_settings(tmp_path / "m.db", local.url, "sweep:")
+        client = redis.Redis.from_url(local.url, decode_responses=True)
+        mark = Keys.of(settings.pipeline).forgotten(DEFAULT_TENANT, "ana")
+        try:
+            dead_letters(client, settings.pipeline.ns, SWEPT)
+            with running_server(settings, embedder) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+                before = {"messages": "I live in Porto", "user_id": "ana", "event_id": "before-1"}
+                assert c.post("/v1/memories", json=before).status_code == 202
+                await burst(settings, embedder)
+                assert "I live in Porto" in _texts(c, "ana")
+                deletion: dict[str, Any] = {}
 
-        async def sweeping(self: Eraser, *args: Any) -> None:
-            def post() -> int:  # another client, while the sweep still runs
-                add = {"messages": "I moved to Oslo", "user_id": "ana", "event_id": "after-0"}
-                with httpx.Client(base_url=server.url, timeout=30) as other:
-                    return other.post("/v1/memories", json=add).status_code
+                def delete() -> None:  # another client
+                    deletion["response"] = httpx.delete(f"{server.url}/v1/users/ana", timeout=120)
 
-            seen["status"] = await asyncio.to_thread(post)
-            # a live worker stores it meanwhile (in a thread of its own, as another process would)
-            seen["report"] = await asyncio.to_thread(lambda: asyncio.run(burst(psettings, embedder)))
-            await real(self, *args)
-
-        monkeypatch.setattr(Eraser, "_drop_finished", sweeping)
-        r = c.delete("/v1/users/ana")
-        assert r.status_code == 200, r.text
-        assert seen["status"] == 202 and seen["report"].processed >= 1
-        event = c.get("/v1/events/after-0").json()
-        assert event["status"] == "done" and "skipped" not in event["result"], event
-        assert _texts(c, "ana") == ["I moved to Oslo"]  # queued after the mark: a new add, kept
-        assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
+                async with worker_over(settings, embedder) as worker:  # a live worker, ready
+                    thread = threading.Thread(target=delete)
+                    thread.start()
+                    try:
+                        await wait_until(lambda: asyncio.to_thread(client.exists, mark), what="the mark")
+                        await asyncio.sleep(0.3)  # the store's own erasure, right after the mark, is done
+                        add = {"messages": "I moved to Oslo", "user_id": "ana", "event_id": "after-0"}
+                        assert c.post("/v1/memories", json=add).status_code == 202  # after the mark
+                        report = await asyncio.wait_for(worker.run(burst=True), timeout=60)  # stores it
+                        assert thread.is_alive(), "the sweep ended before the worker stored the add"
+                    finally:
+                        await asyncio.to_thread(thread.join)
+                assert report.processed == 1 and report.dead_lettered == 0
+                assert deletion["response"].status_code == 200, deletion["response"].text
+                event = c.get("/v1/events/after-0").json()
+                assert event["status"] == "done" and "skipped" not in event["result"], event
+                assert _texts(c, "ana") == ["I moved to Oslo"]  # queued after the mark: a new add, kept
+                assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased
+        finally:
+            client.close()
 
 
 class Held:

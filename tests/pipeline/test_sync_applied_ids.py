@@ -11,6 +11,7 @@ queued path the id may name a new add once an ended event's status would have ex
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -114,19 +115,36 @@ async def test_a_user_bound_key_looks_up_only_its_own_users_event_ids(
         assert (await memory.applied_event(ids["bob"])) is not None
 
 
+def damage_applied_ids(db: Path) -> None:
+    """Overwrite the pages of the store's table of applied event ids with garbage (a disk's damage)
+    while the store is closed: every other table is whole, but reading that one fails (SQLite:
+    "database disk image is malformed")."""
+    conn = sqlite3.connect(db)
+    try:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        roots = conn.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'applied_events'").fetchall()
+    finally:
+        conn.close()
+    assert roots
+    with db.open("r+b") as f:
+        for (root,) in roots:
+            f.seek((root - 1) * size)
+            f.write(b"\xff" * size)
+
+
 async def test_a_store_that_cannot_look_up_an_id_leaves_the_add_to_the_queue(
-    tmp_path: Path, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, embedder: USEEmbedder
 ) -> None:
     """The look-up of a client's id in the store came first and unguarded: a store read failing (a
     disk error) made every add with an event_id fail while Redis was up and would have queued it."""
     with LocalRedis(tmp_path / "redis") as redis:
         settings = pipeline_settings(tmp_path / "m.db", redis.url, "lookup:")
+        async with AsyncMemory(settings, embedder=embedder) as memory:
+            await memory.add("I keep bees", user_id="bob")
+        damage_applied_ids(tmp_path / "m.db")
         async with producer(settings, embedder) as (pipeline, memory):
-
-            async def unreadable(ids: object) -> object:
-                raise StorageError("SQLite error: disk I/O error")
-
-            monkeypatch.setattr(memory.storage.records, "applied_records", unreadable)
+            with pytest.raises(StorageError, match="malformed"):  # the store's read fails for real
+                await memory.applied_event("x1")
             done = await pipeline.submit_add(memory, AddPayload("I like tea", user_id="ana"), event_id="x1")
             assert done.accepted and done.status is EventStatus.QUEUED, done
             again = await pipeline.submit_add(memory, AddPayload("I like tea", user_id="ana"), event_id="x1")
