@@ -83,3 +83,18 @@ async def test_a_taste_cut_at_its_clause_is_ended_by_the_opposite_one(amem: Asyn
     await amem.add("I like coffee as soon as I wake up", **U, timestamp=T1)
     await amem.add("I don't like coffee anymore", **U, timestamp=T2)
     assert await current(amem, "preference") == ["The user dislikes coffee."]
+
+
+# "I live in Rome, next to the Colosseum": the home is "Rome" (a detail after a comma is no part of
+# it, so "I moved out of Rome" and "I live in Paris" still match and end it), and the detail stays
+# searchable in the user's turn. Pinned: this already held.
+async def test_a_home_keeps_its_place_and_the_turn_keeps_the_detail(amem: AsyncMemory) -> None:
+    said = "I live in Rome, next to the Colosseum"
+    await amem.add(said, **U, timestamp=T1)
+    assert await current(amem, "profile") == ["The user lives in Rome."]
+    hits = await amem.search("Colosseum", **U)
+    assert hits and hits[0].memory.text == said
+    await amem.add("I moved out of Rome", **U, timestamp=T2)
+    assert await current(amem, "profile") == ["The user no longer lives in Rome."]
+    hits = await amem.search("Colosseum", **U)
+    assert hits and hits[0].memory.text == said  # the turn stays found after the home ended
