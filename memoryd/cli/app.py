@@ -525,7 +525,7 @@ def delete(
     shown = ", ".join(f"{k}={v!r}" for k, v in scope.items())
     if not yes:
         question = f"Delete every memory of {shown}? This cannot be undone"
-        state.output.confirm(question, "nothing deleted (pass --yes to skip the question)")
+        state.output.confirm(question, "nothing deleted")
     count = run_with_memory(state, lambda mem: mem.delete_all(**scope))
     state.output.emit({"deleted": count, "scope": scope}, f"[red]deleted[/red] {count} memories of {shown}")
 

@@ -194,7 +194,7 @@ def purge(
         chosen, size, newest = asyncio.run(survey())
     if size and not yes:
         question = f"Delete {size} dead letter(s) of {stream}?"
-        state.output.confirm(question, "nothing purged (pass --yes to skip the question)")
+        state.output.confirm(question, "nothing purged")
     with errors_to_exit(state.output):
         purged = asyncio.run(delete(chosen, newest)) if size else 0
     state.output.emit({"purged": purged}, f"[red]purged[/red] {purged} dead letter(s) of {stream}")

@@ -200,18 +200,31 @@ class Output:
         """A human remark on stderr (never pollutes the JSON on stdout)."""
         self.err.print(message)
 
-    def confirm(self, question: str, refused: str) -> None:
-        """Ask ``question`` (y/N) on stderr; any answer but yes reports ``refused`` (which names
-        --yes) and exits 1. All of the question goes to stderr: click writes its last character
-        through ``input()``, to stdout, where ``--json`` allows one JSON document only."""
-        try:
-            with redirect_stdout(sys.stderr):
-                typer.confirm(question, abort=True, err=True)
-        except typer.Abort:
-            if not sys.stdin.isatty():
+    def confirm(self, question: str, nothing: str) -> None:
+        """Ask ``question`` (y/N) on stderr; any answer but yes says ``nothing`` was done and that
+        --yes skips the question, and exits 1. With no terminal to ask on (stdin is not one and
+        gives no answer: ``< /dev/null``, a cron job) the question cannot be answered: a usage
+        error naming --yes, exit 2. All of the question goes to stderr: click writes its last
+        character through ``input()``, to stdout, where ``--json`` allows one JSON document only."""
+        skip = "pass --yes to skip the question"
+        readable = sys.stdin is not None and not sys.stdin.closed  # started with stdin closed: no
+        terminal = readable and sys.stdin.isatty()
+        agreed: bool | None = None  # None: no answer
+        if readable:
+            try:
+                with redirect_stdout(sys.stderr):
+                    agreed = typer.confirm(question, err=True)
+            except typer.Abort:  # the end of input (or Ctrl-C)
+                pass
+            if not terminal:
                 self.note("")  # end the question's line (no echoed answer)
-            self.error(InvalidInputError(refused))
-            raise typer.Exit(1) from None
+        if agreed is None and not terminal:
+            why = "no answer to the question, and stdin is not a terminal to ask on"
+            self.error(UsageError(f"{nothing}: {why}; pass --yes/-y to skip it", field="yes"))
+            raise typer.Exit(2)
+        if not agreed:
+            self.error(InvalidInputError(f"{nothing} ({skip})"))
+            raise typer.Exit(1)
 
     def error(self, exc: MemorydError, document: Mapping[str, Any] | None = None) -> None:
         """One red line on stderr; in ``--json`` mode also an error document on stdout (with
