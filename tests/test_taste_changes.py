@@ -212,3 +212,40 @@ async def test_a_statement_said_again_in_one_add_after_its_opposite_holds(amem: 
     await amem.add([{"role": "user", "content": s} for s in said], **U)
     page = await amem.get_all(**U, filters={"kind": {"in": ["preference", "profile"]}})
     assert sorted(m.text for m in page.items) == ["The user likes tea.", "The user lives in Paris."]
+
+
+STATED = {"I like coffee": "The user likes coffee.", "I live in Rome": "The user lives in Rome."}
+
+
+def _turns(*said: str, timed: bool = False) -> list[dict[str, str]]:
+    return [
+        {"role": "user", "content": s, **({"timestamp": f"2024-06-0{i + 1}T00:00:00Z"} if timed else {})}
+        for i, s in enumerate(said)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stored", "said", "timed", "kind", "expected"),
+    [
+        ("I like coffee", ("I hate coffee", "I like coffee!"), False, "preference", "The user likes coffee."),
+        ("I like coffee", ("I hate coffee", "I like coffee"), True, "preference", "The user likes coffee."),
+        ("I live in Rome", ("I live in Paris", "I live in Rome!"), False, "profile", "The user lives in Rome."),
+        # the other order: the opposite is the last
+        ("I like coffee", ("I like coffee!", "I hate coffee"), False, "preference", "The user dislikes coffee."),
+        ("I like coffee", ("I like coffee", "I hate coffee"), True, "preference", "The user dislikes coffee."),
+        ("I live in Rome", ("I live in Rome!", "I live in Paris"), False, "profile", "The user lives in Paris."),
+    ],
+)  # fmt: skip
+async def test_in_one_add_the_last_statement_wins_over_a_stored_current_one(
+    amem: AsyncMemory, stored: str, said: tuple[str, ...], timed: bool, kind: str, expected: str
+) -> None:
+    # "I like coffee" stored, then one add of "I hate coffee" and "I like coffee": the repeat was a
+    # NOOP of the stored (current) taste, so the opposite said before it in the add stayed current
+    await amem.add(stored, **U, timestamp=T1)
+    await amem.add(_turns(*said, timed=timed), **U, timestamp=T2)
+    page = await amem.get_all(**U, filters={"kind": kind})
+    assert [m.text for m in page.items] == [expected]
+    every = await amem.get_all(**U, filters={"kind": kind}, include_expired=True)
+    assert sum(m.valid_to is None for m in every.items) == 1
+    was = await amem.get_all(**U, filters={"kind": kind}, as_of=datetime(2024, 3, 1, tzinfo=UTC))
+    assert [m.text for m in was.items] == [STATED[stored]]  # what held before the add is kept

@@ -8,22 +8,56 @@ vectors at once, ahead of the add's own batch. :meth:`RuleWriter.finish` stages 
 (a NOOP for each known one, the repeating turn added to its sources) and settles the profile: one
 current home at a time. A turn already stored, said again (an add's NOOP), is read again only for
 what it states that is no longer current, ended before it ("I like coffee", "I hate coffee", "I like
-coffee"): said again, it holds again (a new memory that ends what ended it).
+coffee"): said again, it holds again (a new memory that ends what ended it). So does a statement
+already current said in an add after another of the add's that ends it ("I like coffee" stored; one
+add of "I hate coffee" and "I like coffee!"): the last said wins, as across adds.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+import numpy as np
 
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.ingest.represent import Represent
-from memoryd.ingest.rules import RuleMemory, RuleWork, also_stated_by, settle_profile
+from memoryd.ingest.rules import RuleMemory, ended_before, said_anew, settle_profile
 from memoryd.ingest.speakers import draft_rules
 from memoryd.models import AddResult, Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
-__all__ = ["RuleWriter"]
+__all__ = ["RuleWork", "RuleWriter"]
+
+
+@dataclass
+class RuleWork:
+    """Rule drafts of one add, which of them are known (by hash), the others' vectors, and the
+    positions of those stated anew (:func:`~memoryd.ingest.rules.said_anew`): new even if known."""
+
+    drafts: list[RuleMemory]
+    known: dict[tuple[str, str | None], str]
+    vectors: asyncio.Future[np.ndarray] | None
+    anew: set[int] = field(default_factory=set)
+
+    def known_as(self, i: int) -> str | None:
+        """The id of the stored memory draft ``i`` repeats (a NOOP); None if it is new."""
+        return None if i in self.anew else self.known.get((self.drafts[i].memory.hash, None))
+
+
+async def also_stated_by(records: Any, work: RuleWork) -> list[MemoryRecord]:
+    """The known memories a rule draft of this add repeats (a NOOP), each with the repeating turn
+    added to its ``source_ids``: deleting one of the turns that state it then leaves it standing."""
+    turn_of = {dup: d.episode_id for i, d in enumerate(work.drafts) if (dup := work.known_as(i)) is not None}
+    found = await records.get_many(list(turn_of)) if turn_of else {}
+    return [
+        m.with_changes(source_ids=(*m.source_ids, turn_of[m.id]))
+        for m in found.values()
+        if turn_of[m.id] not in m.source_ids
+    ]
 
 
 class RuleWriter:
@@ -52,12 +86,17 @@ class RuleWriter:
         """The rule drafts of ``episodes``: another named speaker's statements are facts about
         them, not the user's profile (:mod:`memoryd.ingest.speakers`); and of ``again`` (turns
         already stored, said again: :attr:`~memoryd.ingest.fast.FastPlan.again`) those no longer
-        current that ended before it was said again."""
+        current that ended before it was said again, or that a turn of this add said earlier ends."""
         drafts, repeated = await draft_rules(self.storage.records, episodes, now, again)
         if not repeated:
             return drafts
         taken = {d.memory.hash for d in drafts}
-        return drafts + await self._ended_before([d for d in repeated if d.memory.hash not in taken])
+        repeated = [d for d in repeated if d.memory.hash not in taken]
+        kept = {id(d) for d in await self._ended_before(repeated)}
+        # or said after a turn of this add that ends it: "I like tea" stored; "I hate tea", "I like tea"
+        # (at one instant their order is not known here: only a later time counts)
+        said = [d.memory for d in drafts]
+        return drafts + [d for d in repeated if id(d) in kept or ended_before(said, d.memory)]
 
     async def _ended_before(self, drafts: list[RuleMemory]) -> list[RuleMemory]:
         """Those of ``drafts`` whose text its owner's readers (the user's shared memories and the
@@ -88,9 +127,12 @@ class RuleWriter:
         known = await self._known(owner, hashes)
         if owner.user_id is not None and owner.agent_id is not None:  # it reads the user's shared ones
             known = {**await self._known(Scope(owner.user_id), hashes), **known}
-        fresh = [d.memory.text for d in drafts if (d.memory.hash, None) not in known]
+        # said after what ends it in this add ("I hate coffee", "I like coffee"): new, even if current
+        work = RuleWork(drafts, known, None, said_anew([d.memory for d in drafts]))
+        fresh = [d.memory.text for i, d in enumerate(drafts) if work.known_as(i) is None]
         # Urgent: queued behind the add's own episodes they would wait for the whole batch.
-        return RuleWork(drafts, known, self.embed.soon(fresh, urgent=True) if fresh else None)
+        work.vectors = self.embed.soon(fresh, urgent=True) if fresh else None
+        return work
 
     async def _known(self, owner: Scope, hashes: list[str]) -> dict[tuple[str, str | None], str]:
         """(hash, role) -> id of the current memories of exactly ``owner`` with these hashes that
@@ -105,7 +147,7 @@ class RuleWriter:
         row = 0
         for i, d in enumerate(work.drafts):
             kind, source, text = d.memory.kind.value, (d.episode_id,), d.memory.text
-            dup = work.known.get((d.memory.hash, None))
+            dup = work.known_as(i)
             if dup is not None:
                 reason = f"rule: {d.statement.rule}; already known as memory {dup}"
                 results.append(AddResult(Event.NOOP, i, dup, text, reason, kind=kind, sources=source))

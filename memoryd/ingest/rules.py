@@ -13,14 +13,11 @@ starting next year", "以前，我住在罗马") produce nothing. Pure: no I/O, 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import numpy as np
 
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, own_words
@@ -33,13 +30,13 @@ from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 __all__ = [
     "SINGLE_VALUED",
     "RuleMemory",
-    "RuleWork",
-    "also_stated_by",
     "Statement",
     "draft_all_rules",
     "draft_rule_memories",
+    "ended_before",
     "extract_statements",
     "reopen_profile",
+    "said_anew",
     "settle_profile",
     "unquoted",
     "zh_hedged_before",
@@ -433,6 +430,35 @@ def draft_rule_memories(
     return out
 
 
+def said_anew(memories: Sequence[MemoryRecord]) -> set[int]:
+    """The positions in ``memories`` (the rule memories of one add) of those said after another
+    of them on their timeline that ends what they state, by when each was said, then by order
+    ("I hate coffee", "I like coffee"; "I live in Paris", "I live in Rome"): stated again, anew,
+    even when what they state is current (it ends there), as in a later add."""
+    on: dict[Home, list[MemoryRecord]] = {}
+    out: set[int] = set()
+    for i in sorted(range(len(memories)), key=lambda i: (memories[i].valid_from, i)):
+        m = memories[i]
+        if (home := _home(m)) is None:
+            continue
+        before = on.setdefault(_readers(home), [])
+        if any(e.hash != m.hash and replaces(e, m) for e in before):
+            out.add(i)
+        before.append(m)
+    return out
+
+
+def ended_before(memories: Sequence[MemoryRecord], m: MemoryRecord) -> bool:
+    """Whether one of ``memories`` said strictly before ``m``, on its timeline, ends what ``m``
+    states (a stored turn said again after "I hate coffee" in its add: "I like coffee")."""
+    home = _home(m)
+    return home is not None and any(
+        e.valid_from < m.valid_from and e.hash != m.hash and replaces(e, m)
+        and (on := _home(e)) is not None and _readers(on) == _readers(home)
+        for e in memories
+    )  # fmt: skip
+
+
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
 SINGLE_VALUED = ("name", "location", "work")
 Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute or taste): one owner's timeline
@@ -522,8 +548,9 @@ async def settle_profile(
     for home, news in groups.items():
         olds = found[home]
         said = {m.hash for m in news}  # the same statement again is no change
+        anew = {news[i].hash for i in said_anew(news)}  # but after its end in this add ("I hate tea")
         every = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
-        stored = [o for o in every if o.hash not in said]
+        stored = [o for o in every if o.hash not in said or (o.hash in anew and o.valid_to is None)]
         writer = next((m.agent_id for m in news if m.agent_id is not None), None)
         # by when it was said; at the same instant what is stored first, then the add's order
         line = _one_at_a_time(
@@ -747,31 +774,8 @@ def _end(start: datetime, then: datetime) -> datetime:
     return then if start < then else then + timedelta(microseconds=1)
 
 
-@dataclass
-class RuleWork:
-    """Rule drafts of one add, which of them are known (by hash), and the others' vectors."""
-
-    drafts: list[RuleMemory]
-    known: dict[tuple[str, str | None], str]
-    vectors: asyncio.Future[np.ndarray] | None
-
-
 def draft_all_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
     """Fast-mode rule drafts (profile, preferences, assistant feedback) of new episodes; pure."""
     from memoryd.hierarchy.feedback import draft_feedback_memories
 
     return draft_rule_memories(episodes, now) + draft_feedback_memories(episodes, now)
-
-
-async def also_stated_by(records: Any, work: RuleWork) -> list[MemoryRecord]:
-    """The known memories a rule draft of this add repeats (a NOOP), each with the repeating turn
-    added to its ``source_ids``: deleting one of the turns that state it then leaves it standing."""
-    turn_of = {
-        dup: d.episode_id for d in work.drafts if (dup := work.known.get((d.memory.hash, None))) is not None
-    }
-    found = await records.get_many(list(turn_of)) if turn_of else {}
-    return [
-        m.with_changes(source_ids=(*m.source_ids, turn_of[m.id]))
-        for m in found.values()
-        if turn_of[m.id] not in m.source_ids
-    ]
