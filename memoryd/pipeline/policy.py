@@ -8,6 +8,10 @@
   a conflict with the store, an unreadable event. Retrying cannot help: straight
   to the dead-letter stream, to be replayed after a fix.
 
+A store that refuses writes for the machine's reason (a full disk, a read-only file or mount, an
+I/O error: :func:`refuses_writes`) is an outage, like a store that does not answer: the event waits
+and uses up no attempt (:func:`~memoryd.pipeline.outcomes.waits`).
+
 The boundary between acknowledging and dead-lettering is therefore: an event is
 acknowledged once its outcome is recorded (done, scheduled for retry, or copied
 to the dead-letter stream), never before.
@@ -18,9 +22,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from memoryd.errors import BackendUnavailableError, MemorydError
+from memoryd.errors import BackendUnavailableError, MemorydError, StorageError
 
-__all__ = ["backoff_ms", "error_info", "is_transient"]
+__all__ = ["backoff_ms", "error_info", "is_transient", "refuses_writes"]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -28,6 +32,12 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, BackendUnavailableError):
         return True
     return not isinstance(exc, MemorydError)
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Whether ``exc`` is a store refusing writes for the machine's reason, not the write's (its
+    backend's translation says so: ``details["refuses_writes"]``)."""
+    return isinstance(exc, StorageError) and bool(exc.details.get("refuses_writes"))
 
 
 def error_info(exc: BaseException, **extra: Any) -> dict[str, Any]:

@@ -41,8 +41,11 @@ Attempts count failures of an event's own processing, not outages around it:
 - The store not answering (its records cannot be read: a tenant's store that does not open, the
   check for events applied already, or the same read right after an add failed with a
   :class:`StorageError`) makes each event wait as a retry of the same attempt
-  (:func:`~memoryd.pipeline.outcomes.waits`). An add the store refuses while it answers is the
-  event's own failure, and uses up an attempt.
+  (:func:`~memoryd.pipeline.outcomes.waits`). So does an add the store refuses for the machine's
+  reason although it answers reads (a full disk, a read-only file or mount, an I/O error:
+  :func:`.policy.refuses_writes`). Any other add the store refuses is the event's own failure,
+  and uses up an attempt. While events wait on the store, the worker's heartbeat says why
+  (``store_error``), and ``/health`` shows the pipeline degraded with that reason.
 
 The status record keeps what the add did for ``pipeline.result_ttl_s`` (:func:`kept_result`): not
 the text of the event's own messages (an episode's item keeps its id; ``GET /v1/memories/{id}`` has
@@ -78,7 +81,7 @@ from memoryd.pipeline.base import Delivery, EventQueue, Outcome
 from memoryd.pipeline.batching import AddCall, Job, plan_calls, split_results
 from memoryd.pipeline.events import MAX_ENTRY_FIELDS, PipelineEvent, bounded_fields, readable_event_id
 from memoryd.pipeline.outcomes import APPLIED, ERASED, conflict, dead, failed, gave_up, skipped, waits
-from memoryd.pipeline.policy import is_transient
+from memoryd.pipeline.policy import is_transient, refuses_writes
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.storage.events import AppliedEvent, applying_events
 from memoryd.tenancy import Tenants
@@ -482,8 +485,12 @@ class BatchProcessor:
         self, memory: AsyncMemory, jobs: list[Job], exc: Exception
     ) -> Callable[[Job], Outcome]:
         """The outcome of each of ``jobs`` after their add failed with ``exc``: :func:`waits` when the
-        store does not answer (a :class:`StorageError` and, right after it, the store fails to read
-        whether these events were applied: an outage, no failure of theirs), else :func:`failed`."""
+        store refuses writes for the machine's reason (a full disk, a read-only file, an I/O error:
+        :func:`.policy.refuses_writes`) or does not answer (a :class:`StorageError` and, right after
+        it, the store fails to read whether these events were applied): an outage, no failure of
+        theirs. Else :func:`failed`."""
+        if refuses_writes(exc):
+            return lambda job: waits(job, exc, self.config)
         if isinstance(exc, StorageError) and not isinstance(exc, StaleWriteError):
             try:
                 await memory.storage.records.applied([job.event.event_id for job in jobs])

@@ -404,6 +404,12 @@ class Pipeline:
             problems.append(
                 "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
             )
+        problems.extend(
+            f"worker {w.get('consumer')}: the store does not take its adds ({w['store_error']}); its "
+            "events wait (no attempt used up) until it does"
+            for w in stats.workers
+            if w.get("store_error")
+        )
         if problems:
             return {"status": "degraded", "writes": self._writes(), **report, "error": "; ".join(problems)}
         return {"status": "ok", "writes": self._writes(), **report}

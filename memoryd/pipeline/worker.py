@@ -85,6 +85,7 @@ class Worker(BatchProcessor):
         self._done_times: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.store_error: str | None = None  # why events wait on the store, until one is stored again
 
     # -- life cycle ----------------------------------------------------------
     def stop(self) -> None:
@@ -137,6 +138,7 @@ class Worker(BatchProcessor):
             "heartbeat_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rate": self.rate(),
             **self.report.to_dict(),
+            **({"store_error": self.store_error} if self.store_error is not None else {}),
         }
 
     async def run(self, *, burst: bool = False) -> WorkerReport:
@@ -331,5 +333,10 @@ class Worker(BatchProcessor):
             elif o.kind == "dead":
                 self.report.dead_lettered += 1
         self.report.processed += done
+        waiting = [o.error for o in outcomes if o.kind == "retry" and o.error and o.error.get("outages")]
+        if waiting:  # the store's outage (see .outcomes.waits): said in heartbeats until it ends
+            self.store_error = str(waiting[-1].get("message"))
+        elif done:
+            self.store_error = None
         if done:
             self._done_times.append((time.monotonic(), done))

@@ -141,27 +141,42 @@ def broken_rules(conn: sqlite3.Connection, rules: Sequence[tuple[str, str]], nou
     return problems
 
 
+# SQLite's primary result codes of a file that cannot be written for a reason of the machine's, not
+# of the write: SQLITE_READONLY (a read-only file, folder or mount), SQLITE_IOERR, SQLITE_FULL.
+_REFUSED_WRITES = {8, 10, 13}
+
+
 def translate_errors(exc: BaseException) -> BaseException:
-    """Turn a driver error into memoryd's tree (the backend boundary)."""
+    """Turn a driver error into memoryd's tree (the backend boundary). A file that refuses writes
+    for the machine's reason (a full disk, a read-only file or mount, an I/O error) says so:
+    ``details["refuses_writes"]``, an outage of the store, not a fault of what was written."""
     if isinstance(exc, sqlite3.Error):
-        text = str(exc)
-        if "disk is full" in text or "database or disk is full" in text:
-            return StorageError(f"SQLite: the disk is full ({text})")
-        if "vtable constructor failed: kw" in text:  # a damaged FTS5 table: the keyword index
-            return StorageError(
-                f"SQLite error: {text}: the keyword index is damaged; rebuild it from the records with "
-                "`memoryd reindex --keywords-only`",
-                field="storage.keywords",
-                repair="memoryd reindex --keywords-only",
-            )
-        if "malformed" in text or "corrupt" in text:
-            return StorageError(
-                f"SQLite error: {text}; `memoryd check` finds the damage, `memoryd reindex` rebuilds "
-                "the indexes from the records",
-                repair="memoryd check",
-            )
-        return StorageError(f"SQLite error: {text}")
+        err = _translate(exc)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _REFUSED_WRITES:
+            err.details["refuses_writes"] = True
+        return err
     return exc
+
+
+def _translate(exc: sqlite3.Error) -> StorageError:
+    text = str(exc)
+    if "disk is full" in text:
+        return StorageError(f"SQLite: the disk is full ({text})")
+    if "vtable constructor failed: kw" in text:  # a damaged FTS5 table: the keyword index
+        return StorageError(
+            f"SQLite error: {text}: the keyword index is damaged; rebuild it from the records with "
+            "`memoryd reindex --keywords-only`",
+            field="storage.keywords",
+            repair="memoryd reindex --keywords-only",
+        )
+    if "malformed" in text or "corrupt" in text:
+        return StorageError(
+            f"SQLite error: {text}; `memoryd check` finds the damage, `memoryd reindex` rebuilds "
+            "the indexes from the records",
+            repair="memoryd check",
+        )
+    return StorageError(f"SQLite error: {text}")
 
 
 @contextmanager
