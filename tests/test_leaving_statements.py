@@ -33,6 +33,7 @@ async def profile(mem: AsyncMemory, **more: object) -> list[str]:
         ("I live in Rome", "I'm not living in Rome any more", "The user lives in Rome.", "The user no longer lives in Rome."),
         ("I live in Rome", "I moved out of Rome", "The user lives in Rome.", "The user no longer lives in Rome."),
         ("I live in Rome, Italy", "I've moved away from Rome", "The user lives in Rome, Italy.", "The user no longer lives in Rome."),
+        ("I live in Rome", "I moved out of Rome, Italy", "The user lives in Rome.", "The user no longer lives in Rome, Italy."),
         ("I work at Acme", "I no longer work at Acme", "The user works at Acme.", "The user no longer works at Acme."),
         ("I work at Acme", "I don't work for Acme anymore", "The user works at Acme.", "The user no longer works at Acme."),
         ("I work at Acme", "I left Acme.", "The user works at Acme.", "The user no longer works at Acme."),

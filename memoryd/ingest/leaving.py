@@ -61,13 +61,17 @@ def _norm(text: str) -> str:
 def ends(new: MemoryRecord, before: MemoryRecord | None) -> bool:
     """Whether ``new``, an ending statement (:data:`LEFT` in its metadata), ends ``before``, the
     memory current on its timeline just before it: a home or workplace (not another ending) whose
-    place holds the one ``new`` names, as whole words ("Rome" ends "Rome, Italy")."""
+    place holds the one ``new`` names, or its part before a comma, as whole words ("Rome" ends
+    "Rome, Italy"; "Rome, Italy" ends "Rome")."""
     if before is None or LEFT in before.metadata:
         return False
     place = _norm(str(new.metadata.get(LEFT, "")))
     if before.valid_to is not None and before.valid_to <= new.valid_from or not place:
         return False
     held = _norm(_OWN.sub("", before.text.strip()))
-    if _HAN.search(place):
-        return place in held
-    return re.search(rf"(?<!\w){re.escape(place)}(?!\w)", held) is not None
+    for said in {place, place.split(",")[0].strip()}:  # "Rome, Italy" ends "Rome" too
+        if _HAN.search(said) and said in held:
+            return True
+        if said and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", held) is not None:
+            return True
+    return False
