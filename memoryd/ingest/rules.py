@@ -24,6 +24,7 @@ from memoryd.ingest.later import later, own_words
 from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
+from memoryd.ingest.subjects import subject_line, subject_where
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
@@ -470,8 +471,8 @@ def _home(m: MemoryRecord) -> Home | None:
     attribute = m.metadata.get("attribute")
     if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
         return (m.user_id, m.agent_id, str(attribute))
-    taste = taste_line(m)
-    return None if taste is None else (m.user_id, m.agent_id, taste)
+    line = subject_line(m) or taste_line(m)  # another speaker's home (memoryd.ingest.subjects), a taste
+    return None if line is None else (m.user_id, m.agent_id, line)
 
 
 def _readers(home: Home) -> Home:
@@ -505,7 +506,8 @@ async def _stored_on(
         if hashes is not None:
             tastes.setdefault(owner, []).extend(hashes)
             continue
-        mine = {"kind": "profile", "metadata.attribute": attribute, "user_id": user_id}
+        mine = subject_where(attribute) or {"kind": "profile", "metadata.attribute": attribute}
+        mine["user_id"] = user_id
         if user_id is None:
             mine["agent_id"] = agent_id
         ids += await records.select_ids(owner, parse_filter(mine), include_expired=True, cap=1000)

@@ -29,8 +29,10 @@ make its speaker the user for good.
 
 Another speaker's statements become facts about that speaker, never the user's profile or
 preferences: "Melanie lives in Paris." (kind ``fact``, ``metadata.subject`` = "Melanie", the
-turn as source), so that "where does Melanie live?" finds it; the turn is stored as always. What
-another speaker asks of the assistant (feedback rules) is not the user's wish: left out.
+turn as source), so that "where does Melanie live?" finds it; the turn is stored as always. They
+have a timeline per person, as the user's homes do (:mod:`memoryd.ingest.subjects`): a later
+"Melanie lives in Rome." supersedes it, never another person's. What another speaker asks of the
+assistant (feedback rules) is not the user's wish: left out.
 
 Fine mode (:mod:`memoryd.ingest.fine`) asks the same question of the turns an extracted profile
 entry or preference came from (:func:`other_speakers`): when every one of them is another

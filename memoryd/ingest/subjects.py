@@ -1,0 +1,45 @@
+"""The timelines of what fast mode's rules state about another speaker, as the user's homes have.
+
+"Melanie lives in Paris." (a fact about Melanie, :mod:`memoryd.ingest.speakers`) and a later
+"Melanie lives in Rome." are on one line: a person has one home, workplace and name at a time, so
+the later ends the earlier, as :func:`memoryd.ingest.rules.settle_profile` lays out the user's own
+(kept ended, ``SUPERSEDE`` in its history, found with ``as_of``; one told late is added already
+ended; deleting the turn that ended it makes it current again). A line is one person's (their
+name compared as speakers' names are: :func:`~memoryd.models.speaker_key`) and one attribute's,
+within the owner's scope: Melanie's home never ends Caroline's, Bob's or the user's. Only what the
+rules wrote (``metadata.rule``) is on one: fine mode's facts about a speaker are reconciled their
+own way. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memoryd.models import MemoryKind, MemoryRecord, speaker_key
+
+__all__ = ["SUBJECT", "subject_line", "subject_where"]
+
+SUBJECT = "subject:"  # what a line about another speaker is named by, before its attribute and name
+# The rules whose statements are of one value at a time, and the attribute each states
+# (rules.SINGLE_VALUED: "live" states the "location").
+_ATTRIBUTES = {"name": "name", "work": "work", "live": "location"}
+
+
+def subject_line(m: MemoryRecord) -> str | None:
+    """The name of the line a fact of the rules about another speaker is on beside its owner
+    (:data:`SUBJECT`, the attribute, the speaker's name key); None for any other memory."""
+    subject, rule = m.metadata.get("subject"), m.metadata.get("rule")
+    if m.kind is not MemoryKind.FACT or not isinstance(subject, str) or not isinstance(rule, str):
+        return None
+    attribute, key = _ATTRIBUTES.get(rule), speaker_key(subject)
+    return f"{SUBJECT}{attribute}:{key}" if attribute is not None and key else None
+
+
+def subject_where(line: str) -> dict[str, Any] | None:
+    """What the stored memories on ``line`` are selected by, as a filter (every speaker's of its
+    attribute: :func:`subject_line` tells whose); None if ``line`` is no line about a speaker."""
+    if not line.startswith(SUBJECT):
+        return None
+    attribute = line[len(SUBJECT) :].split(":", 1)[0]
+    rules = [rule for rule, said in _ATTRIBUTES.items() if said == attribute]
+    return {"kind": MemoryKind.FACT.value, "metadata.rule": rules[0]}
