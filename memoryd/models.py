@@ -361,6 +361,8 @@ class AddResult:
             body["sources"] = list(self.sources)
         if self.memory is not None and self.memory.valid_to is not None:  # stored already ended
             body["valid_to"] = self.memory.valid_to.isoformat()
+        if self.memory is not None:  # the memory as stored (the remote client reads it back)
+            body["record"] = self.memory.to_dict()
         return body
 
 

@@ -34,7 +34,6 @@ __all__ = [
     "Statement",
     "draft_all_rules",
     "draft_rule_memories",
-    "ended_before",
     "extract_statements",
     "reopen_profile",
     "said_anew",
@@ -447,17 +446,6 @@ def said_anew(memories: Sequence[MemoryRecord]) -> set[int]:
             out.add(i)
         before.append(m)
     return out
-
-
-def ended_before(memories: Sequence[MemoryRecord], m: MemoryRecord) -> bool:
-    """Whether one of ``memories`` said strictly before ``m``, on its timeline, ends what ``m``
-    states (a stored turn said again after "I hate coffee" in its add: "I like coffee")."""
-    home = _home(m)
-    return home is not None and any(
-        e.valid_from < m.valid_from and e.hash != m.hash and replaces(e, m)
-        and (on := _home(e)) is not None and _readers(on) == _readers(home)
-        for e in memories
-    )  # fmt: skip
 
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.

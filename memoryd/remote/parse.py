@@ -4,9 +4,10 @@ Each function is the inverse of a ``to_dict()`` of :mod:`memoryd.models` (or of 
 builds the body), so :class:`memoryd.remote.AsyncMemoryClient` returns what :class:`AsyncMemory`
 returns: times as aware UTC datetimes, enums as enums, tuples where the models keep tuples.
 
-What a body does not carry stays unknown: an :class:`AddResult` has no ``memory`` (the route
-sends none), a search relation's :class:`Entity` has only its id, name and type (``normal`` is
-recomputed, ``aliases`` empty, ``created_at`` the relation's, the owner the search's scope).
+What a body does not carry stays unknown: an :class:`AddResult` has no ``memory`` when its item
+has no ``record`` (a server older than that field), a search relation's :class:`Entity` has only
+its id, name and type (``normal`` is recomputed, ``aliases`` empty, ``created_at`` the
+relation's, the owner the search's scope).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def _add_result(body: dict[str, Any]) -> AddResult:
         body.get("id"),
         body.get("memory"),
         body.get("reason"),
+        memory=record(body["record"]) if body.get("record") is not None else None,
         kind=body.get("kind", "episode"),
         previous=body.get("previous_memory"),
         sources=tuple(body.get("sources") or ()),

@@ -138,6 +138,9 @@ class AddItem(BaseModel):
     valid_to: str | Absent = Field(
         None, description="When it stopped holding, for one stored already ended (a home told late)."
     )
+    record: MemoryItem | Absent = Field(
+        None, description="The memory as stored (as `GET /v1/memories/{id}` gives it), when there is one."
+    )
 
 
 class AddReply(BaseModel):

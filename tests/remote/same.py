@@ -45,8 +45,8 @@ class Ids:
 
 
 def canon(value: Any, ids: Ids | None, started: datetime) -> Any:
-    """``value`` as plain data: dataclasses as dicts (an :class:`AddResult`'s ``memory`` left out:
-    the route sends none), lists of results with their attributes, ids mapped when ``ids``."""
+    """``value`` as plain data: dataclasses as dicts (an :class:`AddResult`'s ``memory``, the
+    stored record, included), lists of results with their attributes, ids mapped when ``ids``."""
     if isinstance(value, datetime):
         assert value.tzinfo is not None, value
         return NOW if value >= started else value
@@ -55,12 +55,7 @@ def canon(value: Any, ids: Ids | None, started: datetime) -> Any:
     if isinstance(value, str):
         return ids.text(value) if ids is not None else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        skip = {"memory"} if isinstance(value, AddResult) else set()
-        return {
-            f.name: canon(getattr(value, f.name), ids, started)
-            for f in dataclasses.fields(value)
-            if f.name not in skip
-        }
+        return {f.name: canon(getattr(value, f.name), ids, started) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):
         items = [canon(v, ids, started) for v in value]
         if isinstance(value, AddResults):

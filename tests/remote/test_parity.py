@@ -134,3 +134,23 @@ async def test_the_client_answers_as_the_embedded_api(local: AsyncMemory, remote
 def _untokened(ctx: Context) -> Context:
     items: list[ContextItem] = [dataclasses.replace(i, tokens=0) for i in ctx.items]
     return dataclasses.replace(ctx, items=items, tokens=0)
+
+
+async def test_an_add_through_the_client_carries_the_stored_memory(
+    local: AsyncMemory, remote: AsyncMemoryClient
+) -> None:
+    """Each result of a remote add has its ``memory``: the record the server stored, as the
+    embedded API gives it (it was ``None``: the route sent only the text)."""
+    ids = Ids(utcnow())
+    kw: dict[str, Any] = {"user_id": "ana", "run_id": "s1", "metadata": {"topic": "home"},
+                          "timestamp": "2024-05-01T10:00:00Z"}  # fmt: skip
+    mine = await local.add(["I moved to Porto last spring", "I keep bees on the roof"], **kw)
+    theirs = await remote.add(["I moved to Porto last spring", "I keep bees on the roof"], **kw)
+    ids.learn(mine, theirs)
+    same(mine, theirs, ids)
+    assert all(r.memory is not None for r in mine)
+    for result in theirs:
+        assert isinstance(result.memory, MemoryRecord), result
+        assert result.memory.id == result.id and result.memory.text == result.text
+        assert result.memory.user_id == "ana" and result.memory.metadata.get("topic") == "home"
+        assert result.memory == await remote.get(result.id, user_id="ana")  # what the store holds
