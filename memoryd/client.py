@@ -114,8 +114,8 @@ class Memory:
     def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return self._run(self._async.history(memory_id, **kwargs))
 
-    def reset(self) -> None:
-        self._run(self._async.reset())
+    def reset(self, *, queue_mark_ms: int | None = None) -> None:
+        self._run(self._async.reset(queue_mark_ms=queue_mark_ms))
 
     def context(self, query: str, **kwargs: Any) -> Context:
         return self._run(self._async.context(query, **kwargs))

@@ -458,10 +458,18 @@ class AsyncMemory:
             revise = lambda changes, gone: self.tiers.revise(changes, deleted=gone)  # noqa: E731
             return await erase_scope(self.storage, scope, utcnow(), _DELETE_ALL, commit=revise)
 
-    async def reset(self) -> None:
-        """Erase every memory and all history in this store."""
+    async def reset(self, *, queue_mark_ms: int | None = None) -> None:
+        """Erase every memory and all history in this store.
+
+        As :meth:`delete_user` for every user: the store refuses async-pipeline events made before
+        the reset from now on, one a worker is storing as it runs included. ``queue_mark_ms``: the
+        reset's mark on the pipeline's queue (:meth:`Pipeline.forget_user` with no user), which
+        those the queue took are compared with (else: events made before this call, on this
+        host's clock)."""
         await self._ready()
         await self.tiers.stop_promotions()
+        # First: a pipeline event already past its worker's checks commits no later.
+        await self.storage.records.mark_erased(None, utcnow(), queue_mark_ms)
         await self.storage.reset()
         self.tiers.forget_pending()
         await self.storage.keywords.compact()  # as when forgetting a user: no words left behind

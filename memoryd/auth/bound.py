@@ -127,5 +127,5 @@ class UserBoundMemory:
     async def health(self) -> dict[str, Any]:
         return await self._memory.health()
 
-    async def reset(self) -> None:
+    async def reset(self, *, queue_mark_ms: int | None = None) -> None:
         raise PermissionDeniedError("a user key cannot erase the store; use DELETE /v1/users/{its user_id}")

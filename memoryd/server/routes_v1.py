@@ -259,7 +259,7 @@ async def reset_store(request: Request, pipeline: PipelineView | None, memory: A
     may not erase it is refused by the store's reset (403)."""
 
     async def erase(mark: int | None) -> None:
-        await memory.reset()
+        await memory.reset(queue_mark_ms=mark)  # as a user's deletion: see delete_user below
 
     if may_erase(principal_of(request).user_id, None):
         await forget_pending(request, pipeline, None, erase)

@@ -262,9 +262,10 @@ class RecordStore(Protocol):
         """Changes of one memory, oldest first; with a scope, only if it owned the memory."""
         ...
 
-    async def mark_erased(self, user_id: str, at: datetime, queue_ms: int | None = None) -> None:
-        """Record that ``user_id`` was erased at ``at``: a write applying an async-pipeline event
-        of that user made no later is refused from now on (:class:`EventErasedError`). With
+    async def mark_erased(self, user_id: str | None, at: datetime, queue_ms: int | None = None) -> None:
+        """Record that ``user_id`` (``None``: every user, a reset, which keeps this mark) was erased
+        at ``at``: a write applying an async-pipeline event of that user (``None``: any event) made
+        no later is refused from now on (:class:`EventErasedError`). With
         ``queue_ms`` (the deletion's mark on the event queue's clock, placed before ``at``), an
         event the queue took is compared with that mark instead, on the queue's clock: one it took
         after the mark is a new event, however late ``at`` came."""

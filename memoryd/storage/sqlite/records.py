@@ -188,14 +188,19 @@ def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None
 
 
 def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
-    """Whether ``e``'s user was erased after ``e`` was made. A deletion the event queue marked
-    (``erased_on_queue``) is compared with when the queue took the event, both on the queue's
-    clock, as workers skip events: the host's time of that deletion (``erased_users``) came later
-    (after the queue's erasure), and an event enqueued in between is a new one. A deletion made
-    since without the queue (its host time past the marked one's) is compared on this host's clock."""
-    if e.user_id is None:
-        return False
-    key = (_user_key(e.user_id),)
+    """Whether the store was reset, or ``e``'s user erased, after ``e`` was made (see :func:`_erased_as`)."""
+    if _erased_as(conn, e, _EVERYONE):
+        return True
+    return e.user_id is not None and _erased_as(conn, e, _user_key(e.user_id))
+
+
+def _erased_as(conn: sqlite3.Connection, e: AppliedEvent, user_key: str) -> bool:
+    """Whether ``user_key`` (:data:`_EVERYONE`: a reset) was erased after ``e`` was made. A deletion
+    the event queue marked (``erased_on_queue``) is compared with when the queue took the event, both
+    on the queue's clock, as workers skip events: the host's time of that deletion (``erased_users``)
+    came later (after the queue's erasure), and an event enqueued in between is a new one. A deletion
+    made since without the queue (its host time past the marked one's) is compared on this host's clock."""
+    key = (user_key,)
     host = conn.execute("SELECT erased_at FROM erased_users WHERE user_key = ?", key).fetchone()
     queue = None
     if e.enqueued_ms is not None:
@@ -207,6 +212,11 @@ def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
         if host is None or host[0] <= queue[1]:  # no deletion since the marked one
             return False
     return host is not None and e.created_at is not None and host[0] >= e.created_at
+
+
+# How a reset is named among erased users: every user (and events of none) erased at once. Never a
+# digest (those are 64 hex digits), and kept by the reset that records it.
+_EVERYONE = "*"
 
 
 def _user_key(user_id: str) -> str:
@@ -593,8 +603,8 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
-    async def mark_erased(self, user_id: str, at: datetime, queue_ms: int | None = None) -> None:
-        key, when = _user_key(user_id), at.timestamp()
+    async def mark_erased(self, user_id: str | None, at: datetime, queue_ms: int | None = None) -> None:
+        key, when = (_EVERYONE if user_id is None else _user_key(user_id)), at.timestamp()
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -680,8 +690,10 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM memories")
             conn.execute("DELETE FROM history")
             conn.execute("DELETE FROM applied_events")
-            conn.execute("DELETE FROM erased_users")
-            conn.execute("DELETE FROM erased_on_queue")
+            # Erased users go (the reset erased them all), but not the reset's own mark, recorded
+            # before it (mark_erased(None)): an event made before it stays refused.
+            conn.execute("DELETE FROM erased_users WHERE user_key != ?", (_EVERYONE,))
+            conn.execute("DELETE FROM erased_on_queue WHERE user_key != ?", (_EVERYONE,))
 
         def after() -> None:
             self.cache.clear()
