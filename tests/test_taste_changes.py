@@ -249,3 +249,34 @@ async def test_in_one_add_the_last_statement_wins_over_a_stored_current_one(
     assert sum(m.valid_to is None for m in every.items) == 1
     was = await amem.get_all(**U, filters={"kind": kind}, as_of=datetime(2024, 3, 1, tzinfo=UTC))
     assert [m.text for m in was.items] == [STATED[stored]]  # what held before the add is kept
+
+
+@pytest.mark.parametrize(
+    ("stored", "said", "expected"),
+    [
+        # the repeat is the stored turn word for word, at the add's one instant: message order decides
+        ("I like coffee", ("I hate coffee", "I like coffee"), "The user likes coffee."),
+        ("I live in Rome", ("I live in Paris", "I live in Rome"), "The user lives in Rome."),
+        ("I like coffee", ("I like coffee", "I hate coffee"), "The user dislikes coffee."),
+        # the repeat is an earlier turn of the same add (nothing stored before)
+        (None, ("I like coffee", "I hate coffee", "I like coffee"), "The user likes coffee."),
+        (None, ("I live in Rome", "I live in Paris", "I live in Rome"), "The user lives in Rome."),
+        (None, ("I hate coffee", "I like coffee", "I like coffee"), "The user likes coffee."),
+        (None, ("I like coffee", "I like coffee", "I hate coffee"), "The user dislikes coffee."),
+    ],
+)  # fmt: skip
+async def test_a_turn_repeated_word_for_word_in_one_add_counts_in_message_order(
+    amem: AsyncMemory, stored: str | None, said: tuple[str, ...], expected: str
+) -> None:
+    # neither carried a time of its own: the repeat (a NOOP turn) was read as said at the same
+    # instant as its opposite, so it never won; a repeat of a turn of the same add was not read at all
+    if stored is not None:
+        await amem.add(stored, **U, timestamp=T1)
+    await amem.add(_turns(*said), **U, timestamp=T2)
+    turns = await amem.get_all(**U, filters={"kind": "episode"})
+    assert len(turns.items) == len({*said, *([stored] if stored else [])})  # each turn stored once
+    kind = "preference" if "coffee" in expected else "profile"
+    page = await amem.get_all(**U, filters={"kind": kind})
+    assert [m.text for m in page.items] == [expected]
+    every = await amem.get_all(**U, filters={"kind": kind}, include_expired=True)
+    assert sum(m.valid_to is None for m in every.items) == 1

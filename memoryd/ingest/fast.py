@@ -8,21 +8,42 @@ drafts the new memories.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from memoryd.ingest.inputs import AddInput
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, content_hash, new_id, speaker_key
 
-__all__ = ["FastPlan", "plan_fast_add"]
+__all__ = ["FastPlan", "SaidAgain", "in_order", "plan_fast_add"]
+
+
+@dataclass(frozen=True)
+class SaidAgain:
+    """A turn said again, not stored (a NOOP): the turn it repeats (a stored one, or an earlier one
+    of the same add), with that turn's id, said when this one is; ``after`` is how many of the add's
+    new turns come before it, so fast mode's rules read the add's turns in the order they were said."""
+
+    turn: MemoryRecord
+    after: int
+
+
+def in_order(new: Sequence[MemoryRecord], again: Sequence[SaidAgain]) -> list[MemoryRecord]:
+    """The turns of one add, ``new`` and those said ``again``, in the order they were said."""
+    out: list[MemoryRecord] = []
+    taken = 0
+    for a in again:
+        out += new[taken : a.after]
+        taken = max(taken, a.after)
+        out.append(a.turn)
+    return out + list(new[taken:])
 
 
 @dataclass
 class FastPlan:
     results: list[AddResult]  # one per input message, in order
     new: list[MemoryRecord]  # memories to embed and store
-    # a turn already stored said again: the stored one's id, said when the new one is (not stored)
-    again: list[MemoryRecord] = field(default_factory=list)
+    again: list[SaidAgain] = field(default_factory=list)  # turns said again, in order
 
     def positions(self) -> list[int]:
         """The message position of each new memory, in ``new`` order."""
@@ -40,10 +61,9 @@ def plan_fast_add(
     seen: dict[tuple[str, str | None, str], str] = {}
     for (digest, role, actor), known in existing.items():
         seen.setdefault((digest, role, speaker_key(actor)), known)
-    stored = set(seen.values())
     results: list[AddResult] = []
     new: list[MemoryRecord] = []
-    again: list[MemoryRecord] = []
+    again: list[SaidAgain] = []
     for index, (msg, when) in enumerate(zip(data.messages, data.times)):
         digest = content_hash(msg.content)
         said = (digest, msg.role, speaker_key(msg.name))
@@ -71,9 +91,8 @@ def plan_fast_add(
             hash=digest,
             valid_from=when or now,
         )
-        if dup is not None:
-            if dup in stored:  # its statements may have ended since (fast mode's rules read it again)
-                again.append(replace(memory, id=dup))
+        if dup is not None:  # what it states may have ended since: fast mode's rules read it again
+            again.append(SaidAgain(replace(memory, id=dup), len(new)))
             continue
         seen[said] = memory.id
         new.append(memory)

@@ -10,7 +10,9 @@ current home at a time. A turn already stored, said again (an add's NOOP), is re
 what it states that is no longer current, ended before it ("I like coffee", "I hate coffee", "I like
 coffee"): said again, it holds again (a new memory that ends what ended it). So does a statement
 already current said in an add after another of the add's that ends it ("I like coffee" stored; one
-add of "I hate coffee" and "I like coffee!"): the last said wins, as across adds.
+add of "I hate coffee" and "I like coffee"), and a turn of the add said again after such a turn
+("I like coffee", "I hate coffee", "I like coffee" in one add): the turns are read in the order
+said, so the last said wins, as across adds.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from memoryd.embedders.runner import EmbeddingRunner
+from memoryd.ingest.fast import SaidAgain, in_order
 from memoryd.ingest.represent import Represent
-from memoryd.ingest.rules import RuleMemory, ended_before, said_anew, settle_profile
+from memoryd.ingest.rules import RuleMemory, said_anew, settle_profile
 from memoryd.ingest.speakers import draft_rules
 from memoryd.models import AddResult, Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
@@ -73,7 +76,7 @@ class RuleWriter:
         episodes: list[MemoryRecord],
         now: datetime,
         changes: ChangeSet,
-        again: Sequence[MemoryRecord] = (),
+        again: Sequence[SaidAgain] = (),
     ) -> list[AddResult]:
         """The rule memories of ``episodes`` (and ``again``: see :meth:`draft`) staged in
         ``changes``, in one go; one result per draft."""
@@ -81,22 +84,27 @@ class RuleWriter:
         return await self.finish(work, now, changes) if work is not None else []
 
     async def draft(
-        self, episodes: list[MemoryRecord], now: datetime, again: Sequence[MemoryRecord] = ()
+        self, episodes: list[MemoryRecord], now: datetime, again: Sequence[SaidAgain] = ()
     ) -> list[RuleMemory]:
         """The rule drafts of ``episodes``: another named speaker's statements are facts about
-        them, not the user's profile (:mod:`memoryd.ingest.speakers`); and of ``again`` (turns
-        already stored, said again: :attr:`~memoryd.ingest.fast.FastPlan.again`) those no longer
-        current that ended before it was said again, or that a turn of this add said earlier ends."""
-        drafts, repeated = await draft_rules(self.storage.records, episodes, now, again)
-        if not repeated:
-            return drafts
-        taken = {d.memory.hash for d in drafts}
-        repeated = [d for d in repeated if d.memory.hash not in taken]
-        kept = {id(d) for d in await self._ended_before(repeated)}
-        # or said after a turn of this add that ends it: "I like tea" stored; "I hate tea", "I like tea"
-        # (at one instant their order is not known here: only a later time counts)
-        said = [d.memory for d in drafts]
-        return drafts + [d for d in repeated if id(d) in kept or ended_before(said, d.memory)]
+        them, not the user's profile (:mod:`memoryd.ingest.speakers`). The turns said ``again``
+        (:attr:`~memoryd.ingest.fast.FastPlan.again`) are read with them in the order said, and
+        what they state counts only if it no longer holds: ended before it was said again, or by a
+        turn of this add said before it."""
+        if not again:
+            return await draft_rules(self.storage.records, episodes, now)
+        drafts = await draft_rules(self.storage.records, in_order(episodes, again), now)
+        new = {e.id for e in episodes}  # a repeat of one of them drafts only if ended in between
+        repeats = [d for d in drafts if d.episode_id not in new]
+        kept = {id(d) for d in await self._ended_before(repeats)}
+        anew = said_anew([d.memory for d in drafts])  # after what ends it in this add
+        out: list[RuleMemory] = []
+        taken: set[str] = set()  # a text drafted twice: ended in between (draft_rule_memories)
+        for i, d in enumerate(drafts):
+            if d.episode_id in new or id(d) in kept or i in anew or d.memory.hash in taken:
+                out.append(d)
+            taken.add(d.memory.hash)
+        return out
 
     async def _ended_before(self, drafts: list[RuleMemory]) -> list[RuleMemory]:
         """Those of ``drafts`` whose text its owner's readers (the user's shared memories and the

@@ -232,24 +232,19 @@ def someone_else(a: str | None, b: str | None) -> bool:
     return not _same_person(a, b)
 
 
-async def draft_rules(
-    records: Any, episodes: Sequence[MemoryRecord], now: datetime, again: Sequence[MemoryRecord] = ()
-) -> tuple[list[RuleMemory], list[RuleMemory]]:
-    """Fast-mode rule drafts (:func:`~memoryd.ingest.rules.draft_all_rules`) of an add's new turns
-    and, apart, of ``again`` (its turns already stored, said again), each turn's speaker checked:
-    another speaker's statements as facts about them (see the module doc). The speakers of both
-    are read as one add's, in one lookup, made only when a turn that states something names a
-    speaker that is not plainly the user."""
-    drafts = draft_all_rules(episodes, now)
-    repeats = draft_all_rules(again, now) if again else []
-    turns = [*episodes, *again]
-    asked = {d.episode_id for d in (*drafts, *repeats)}
+async def draft_rules(records: Any, turns: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:
+    """Fast-mode rule drafts (:func:`~memoryd.ingest.rules.draft_all_rules`) of an add's turns (new
+    ones and those said again, in the order said), each turn's speaker checked: another speaker's
+    statements as facts about them (see the module doc). One lookup, made only when a turn that
+    states something names a speaker that is not plainly the user."""
+    drafts = draft_all_rules(turns, now)
+    asked = {d.episode_id for d in drafts}
     # one draft per distinct text: a turn repeating what one before it stated drafted nothing, yet
     # it states it too ("I love hiking" said by Caroline, then by Melanie: Melanie's liking)
     unsure = [e for e in turns if e.id not in asked and not speaks_as_user(e)]
     asked |= {e.id for e in unsure if draft_all_rules([e], now)}
     others = await other_speakers(records, turns, asked)
-    return _by_speaker(episodes, drafts, others, now), _by_speaker(again, repeats, others, now)
+    return _by_speaker(turns, drafts, others, now)
 
 
 def _by_speaker(
