@@ -160,7 +160,11 @@ async def _add(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         mode=a.get("mode"),
         **scope_of(a),
     )
-    return results.to_dict()
+    body = results.to_dict()
+    # each item already names its memory (id, text, kind): the stored record again would only
+    # lengthen what the model reads; get_memory gives it
+    body["results"] = [{k: v for k, v in item.items() if k != "record"} for item in body["results"]]
+    return body
 
 
 async def _search(mem: AsyncMemory, a: Args) -> dict[str, Any]:

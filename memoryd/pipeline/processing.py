@@ -513,13 +513,16 @@ class BatchProcessor:
 def kept_result(result: dict[str, Any]) -> dict[str, Any]:
     """What an event's status record keeps of its add's result (``AddResults.to_dict``) for
     ``pipeline.result_ttl_s``: all of it but the text of the event's own messages (an episode's
-    ``memory`` is null: its ``id`` finds it, ``GET /v1/memories/{id}``), which the caller sent and
-    which would make Redis hold every add's text that long. Derived memories keep their text."""
+    ``memory`` is null and its ``record`` left out: its ``id`` finds it, ``GET /v1/memories/{id}``),
+    which the caller sent and which would make Redis hold every add's text that long. Derived
+    memories keep their text and record."""
     items = result.get("results")
     if not isinstance(items, list):
         return result
     kept = [
-        {**item, "memory": None} if isinstance(item, dict) and item.get("kind") == "episode" else item
+        {**{k: v for k, v in item.items() if k != "record"}, "memory": None}
+        if isinstance(item, dict) and item.get("kind") == "episode"
+        else item
         for item in items
     ]
     return {**result, "results": kept}

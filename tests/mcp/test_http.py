@@ -51,7 +51,9 @@ def test_a_session_over_http(client: httpx.Client) -> None:
     added = client.post(
         "/mcp", json=call("add_memory", user_id="ana", messages="I play the cello."), headers=HEADERS
     )
-    assert added.json()["result"]["structuredContent"]["results"][0]["event"] == "ADD"
+    [item] = added.json()["result"]["structuredContent"]["results"]
+    assert item["event"] == "ADD" and item["memory"] == "I play the cello."
+    assert "record" not in item  # what the model reads: the item names its memory once
     found = client.post(
         "/mcp", json=call("search_memories", user_id="ana", query="instrument"), headers=HEADERS
     )
