@@ -5,7 +5,8 @@ target that times out, refuses the connection, answers 429/5xx or something
 malformed is left for the next one (breakers and counters included). A stream
 is *opened* inside the router — the request sent, the status checked, events
 read until the first chunk for the client — so a stream that fails before its
-first byte falls back too; what comes after is the caller's to relay.
+first byte falls back too (a role-only chunk is not yet the answer: a stream cut
+after it, not complete, falls back as well); what comes after is the caller's to relay.
 
 An upstream's 400, 413 or 422 is the client's mistake (a bad tool schema, an
 unknown parameter), not the target's: it is not retried elsewhere but relayed
@@ -261,10 +262,13 @@ async def open_stream(
                 try:
                     event = await anext(stream)
                 except StopAsyncIteration:
-                    if first:
-                        break  # an empty answer: what came is relayed as it is
+                    if first and translator.done:
+                        break  # an empty answer, complete: what came is relayed as it is
+                    # Cut before the answer began (after a role-only chunk, say): nothing has
+                    # reached the client yet, so the next target is tried.
+                    said = "its first chunk" if not first else "the answer began"
                     raise LLMError(
-                        f"{target.label}: the stream ended before its first chunk", target=target.label
+                        f"{target.label}: the stream ended before {said}", target=target.label
                     ) from None
                 except ANSWER_TIMEOUT:
                     raise _not_answered(target, answer_timeout_s) from None
