@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, own_words
 from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends
@@ -47,12 +48,14 @@ _MAX_MESSAGE_CHARS = 2000
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One extracted statement: its text, kind, metadata and the rule that found it."""
+    """One extracted statement: its text, kind, metadata and the rule that found it; ``since``, when
+    it began if before it was said ("I moved to Lisbon in 2019")."""
 
     text: str
     kind: MemoryKind
     rule: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    since: datetime | None = None
 
 
 # Clause boundaries: a statement is matched inside one clause only ("Tomorrow.io" is a name).
@@ -128,6 +131,7 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("am", re.compile(_EN_START + r"(?:i am|i'm)\s+(?P<x>(?:a|an)\s+.+)", re.I)),
 ]
+_MORE_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in phrasings.EN_BODIES]  # on prefilter
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
 _EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
 # A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
@@ -136,6 +140,7 @@ _EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
 _ZH_START = r"(?:^|[，,\s]|但是|但|可是|不过|而且)(?:现在|目前|如今)?"
 _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
     *((rule, re.compile(_ZH_START + body)) for rule, body in ZH_BODIES),  # "我不再住在…"
+    *((rule, re.compile(_ZH_START + body)) for rule, body in phrasings.ZH_BODIES),  # "我搬到了…"
     ("name", re.compile(_ZH_START + r"我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
     ("name", re.compile(_ZH_START + r"我的名字是(?P<x>[^，,。！？\s]{1,20})")),
     ("work", re.compile(_ZH_START + r"我(?:现在|目前)?在(?P<x>[^，,。！？\s]{1,30}?)(?:上班|工作)")),
@@ -281,7 +286,7 @@ def _english(clause: str, at: datetime) -> list[Statement]:
 
 def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement | None:
     part = clause[start:end]
-    for rule, pattern in _EN_RULES:
+    for rule, pattern in _EN_RULES + _MORE_EN if phrasings.prefilter(part) else _EN_RULES:
         found = pattern.search(part)
         if found is None:
             continue
@@ -295,6 +300,9 @@ def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement 
             return None
         if rule not in ("like", "dislike") and later(obj, at):
             return None  # "I live in Rome starting next year": not where the user lives now
+        if rule in phrasings.PHRASED:  # more phrasings ("I moved to Lisbon"): memoryd.ingest.phrasings
+            said = phrasings.phrased(rule, obj, found, at, zh=False)
+            return None if said is None else Statement(*said)
         if rule in ("work", "live", *_LEFT_KIND):
             obj = own_words(obj)  # "Berlin, in two weeks I fly to Rome": Berlin
         if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
@@ -313,6 +321,9 @@ def _chinese(clause: str) -> Statement | None:
         obj = _ZH_OBJECT_END.split(found.group("x"), maxsplit=1)[0].rstrip("了的啊呀吧")
         if not obj or _ZH_STOP.match(obj) or _HEDGE.search(obj):
             return None
+        if rule in phrasings.PHRASED:
+            said = phrasings.phrased(rule, obj, found, None, zh=True)
+            return None if said is None else Statement(*said)
         return _statement(rule, obj, None, zh=True)
     return None
 
@@ -416,7 +427,7 @@ def draft_rule_memories(
                 source_ids=(episode.id,),
                 metadata={**found.metadata, "rule": found.rule},
                 event_time=episode.event_time,
-                valid_from=episode.valid_from,
+                valid_from=min(found.since or episode.valid_from, episode.valid_from),
                 now=now,
             )
             out.append(RuleMemory(memory, found, episode.id))
