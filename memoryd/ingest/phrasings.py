@@ -6,6 +6,8 @@
   read; nor "I moved to a new flat"). A year it names ("in 2019", "in March 2019", "three years
   ago") is when the home began (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's
   timeline: a home stored as said later stays current; a year still to come is not read.
+- an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
+  ``identity``, as "I'm a nurse"); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -25,6 +27,7 @@ _MONTHS = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
+_DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 
 _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
 # When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…").
@@ -39,6 +42,8 @@ EN_BODIES: list[tuple[str, str]] = [
         _WHEN + r"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?(?:moved|relocated)\s+"
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
     ),
+    ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
+    ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>(?:{'|'.join(_DIETS)})\b.*)"),
 ]
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
 _ZH_MOVED = r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)了"
@@ -49,7 +54,7 @@ ZH_BODIES: list[tuple[str, str]] = [
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words one of the English bodies above needs (lower case): a cheap test before any of them is tried.
-_KEYS = ("moved", "relocated")
+_KEYS = ("moved", "relocated", " as ", "veg", "tarian")
 
 
 def prefilter(part: str) -> bool:
@@ -82,6 +87,12 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     and in the third person), said at ``at``; None if it reads none."""
     if rule == "move":
         return _zh_move(obj) if zh else _move(obj, found.group("t") or "", at or datetime.now(UTC))
+    if rule == "work_as":
+        return _profile(f"The user is {obj}.", "identity", "identity")
+    if rule == "diet":
+        if obj.lower() not in _DIETS:
+            return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
+        return _profile(f"The user is {obj.lower()}.", "identity", "identity")
     return None
 
 
