@@ -8,6 +8,9 @@
   timeline: a home stored as said later stays current; a year still to come is not read.
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
   ``identity``, as "I'm a nurse"); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
+- a favourite: "My favourite food is bacalhau", "我最喜欢的食物是饺子": an explicit preference
+  ("The user's favourite food is bacalhau.", rule ``favourite``, ``metadata.favourite`` its
+  category), one per category at a time: a later one of the category ends it (:func:`favourite_line`).
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -19,10 +22,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.models import MemoryKind
+from memoryd.models import MemoryKind, MemoryRecord
 
-__all__ = ["EN_BODIES", "PHRASED", "ZH_BODIES", "phrased", "prefilter"]
+__all__ = ["EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter"]
 
+FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
 _MONTHS = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
@@ -43,6 +47,7 @@ EN_BODIES: list[tuple[str, str]] = [
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
+    ("favourite", r"my\s+(?P<v>favou?rite)\s+(?P<c>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<x>.+)"),
     ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>(?:{'|'.join(_DIETS)})\b.*)"),
 ]
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
@@ -51,10 +56,11 @@ _ZH_MOVED = r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)了"
 ZH_BODIES: list[tuple[str, str]] = [
     ("move", _ZH_MOVED + _ZH_X),  # 我搬到了杭州
     ("move", r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)(?P<x>[^，,。！？\s]{1,30}?)了"),  # 我搬到杭州了
+    ("favourite", r"我最(?:喜欢|爱)的(?P<c>[^，,。！？\s的]{1,6})是" + _ZH_X),
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words one of the English bodies above needs (lower case): a cheap test before any of them is tried.
-_KEYS = ("moved", "relocated", " as ", "veg", "tarian")
+_KEYS = ("moved", "relocated", " as ", "favo", "veg", "tarian")
 
 
 def prefilter(part: str) -> bool:
@@ -93,11 +99,21 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
         if obj.lower() not in _DIETS:
             return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
         return _profile(f"The user is {obj.lower()}.", "identity", "identity")
+    if rule == "favourite":
+        if zh:
+            return f"用户最喜欢的{found['c']}是{obj}。", *_favourite(found["c"])
+        word, category = found["v"].lower(), " ".join(found["c"].lower().split())
+        return f"The user's {word} {category} is {obj}.", *_favourite(category.replace("colour", "color"))
     return None
 
 
 def _profile(text: str, rule: str, attribute: str, since: datetime | None = None) -> Said:
     return text, MemoryKind.PROFILE, rule, {"attribute": attribute}, since
+
+
+def _favourite(category: str) -> tuple[MemoryKind, str, dict[str, Any], None]:
+    meta = {"preference": "explicit", "polarity": "like", "favourite": category}
+    return MemoryKind.PREFERENCE, "favourite", meta, None
 
 
 def _zh_move(obj: str) -> Said | None:
@@ -133,3 +149,19 @@ def _move(obj: str, when: str, at: datetime) -> Said | None:
         n = int(ago["n"]) if ago["n"].isdigit() else _NUMBERS[ago["n"].lower()]
         since = at - timedelta(days=n * _DAYS[ago["u"].lower()])
     return _profile(f"The user lives in {home}.", "live", "location", since)
+
+
+def favourite_line(m: MemoryRecord) -> str | None:
+    """The timeline a favourite the rules wrote is on beside its owner (one per category); else None."""
+    category = m.metadata.get("favourite")
+    if m.kind is not MemoryKind.PREFERENCE or m.metadata.get("rule") != "favourite" or not category:
+        return None
+    return FAVOURITE + str(category)
+
+
+def line_filter(line: str) -> dict[str, Any]:
+    """What selects the stored memories on a profile attribute's or a favourite's timeline."""
+    if line.startswith(FAVOURITE):
+        category = line[len(FAVOURITE) :]
+        return {"kind": "preference", "metadata.favourite": category, "metadata.rule": "favourite"}
+    return {"kind": "profile", "metadata.attribute": line}

@@ -133,7 +133,7 @@ _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 _MORE_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in phrasings.EN_BODIES]  # on prefilter
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
-_EN_ANY = re.compile(r"\b(?:i|my\s+name|call\s+me)\b", re.I)
+_EN_ANY = re.compile(r"\b(?:i|my\s+(?:name|favou?rite)|call\s+me)\b", re.I)
 # A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
 # A Chinese statement starts its clause or follows one of these; "现在" / "目前" / "如今" (now) may lead it
 # ("以前我住在米兰，现在我住在罗马": the second clause is the home now).
@@ -470,7 +470,8 @@ def _home(m: MemoryRecord) -> Home | None:
     attribute = m.metadata.get("attribute")
     if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
         return (m.user_id, m.agent_id, str(attribute))
-    line = subject_line(m) or taste_line(m)  # another speaker's home (memoryd.ingest.subjects), a taste
+    # another speaker's home (memoryd.ingest.subjects), a taste, a favourite (memoryd.ingest.phrasings)
+    line = subject_line(m) or taste_line(m) or phrasings.favourite_line(m)
     return None if line is None else (m.user_id, m.agent_id, line)
 
 
@@ -505,7 +506,7 @@ async def _stored_on(
         if hashes is not None:
             tastes.setdefault(owner, []).extend(hashes)
             continue
-        mine = subject_where(attribute) or {"kind": "profile", "metadata.attribute": attribute}
+        mine = subject_where(attribute) or phrasings.line_filter(attribute)
         mine["user_id"] = user_id
         if user_id is None:
             mine["agent_id"] = agent_id
