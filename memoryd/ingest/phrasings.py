@@ -11,6 +11,8 @@
 - a favourite: "My favourite food is bacalhau", "我最喜欢的食物是饺子": an explicit preference
   ("The user's favourite food is bacalhau.", rule ``favourite``, ``metadata.favourite`` its
   category), one per category at a time: a later one of the category ends it (:func:`favourite_line`).
+- an allergy: "I'm allergic to peanuts", "我对花生过敏": a profile memory ("The user is allergic to
+  peanuts.", attribute ``allergy``); allergies add up.
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -48,6 +50,7 @@ EN_BODIES: list[tuple[str, str]] = [
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
     ("favourite", r"my\s+(?P<v>favou?rite)\s+(?P<c>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<x>.+)"),
+    ("allergy", r"(?:i\s+am|i'm)\s+(?:very\s+|severely\s+|quite\s+|mildly\s+)?allergic\s+to\s+(?P<x>.+)"),
     ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>(?:{'|'.join(_DIETS)})\b.*)"),
 ]
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
@@ -57,10 +60,11 @@ ZH_BODIES: list[tuple[str, str]] = [
     ("move", _ZH_MOVED + _ZH_X),  # 我搬到了杭州
     ("move", r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)(?P<x>[^，,。！？\s]{1,30}?)了"),  # 我搬到杭州了
     ("favourite", r"我最(?:喜欢|爱)的(?P<c>[^，,。！？\s的]{1,6})是" + _ZH_X),
+    ("allergy", r"我对(?P<x>[^，,。！？\s]{1,30}?)(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words one of the English bodies above needs (lower case): a cheap test before any of them is tried.
-_KEYS = ("moved", "relocated", " as ", "favo", "veg", "tarian")
+_KEYS = ("moved", "relocated", " as ", "favo", "allergic", "veg", "tarian")
 
 
 def prefilter(part: str) -> bool:
@@ -104,6 +108,9 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
             return f"用户最喜欢的{found['c']}是{obj}。", *_favourite(found["c"])
         word, category = found["v"].lower(), " ".join(found["c"].lower().split())
         return f"The user's {word} {category} is {obj}.", *_favourite(category.replace("colour", "color"))
+    if rule == "allergy":
+        text = f"用户对{obj}过敏。" if zh else f"The user is allergic to {obj}."
+        return _profile(text, "allergy", "allergy")
     return None
 
 
