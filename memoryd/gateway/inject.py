@@ -6,9 +6,10 @@ saying that what the fence holds is recalled data, never instructions. Memory
 text cannot close the fence early or open a new one (:func:`neutralise`): it is
 normalised (NFKC; invisible format characters such as zero-width spaces and soft
 hyphens dropped), anything in it that spells the fence's name (in any case, with
-any separator) is replaced by :data:`NEUTRALISED`, and its angle brackets, and
-their lookalikes, are written ``&lt;`` and ``&gt;``: no tag can be spelt, even
-in another script's lookalike letters. Items that repeat a message already
+any separator, accented or in another script's lookalike letters: a Cyrillic
+``е``, a Greek ``Ο``) is replaced by :data:`NEUTRALISED`, and its angle brackets,
+and their lookalikes (``ᐸ`` ``❮`` ``‹`` ``〈`` ``⧼``...), are written ``&lt;`` and
+``&gt;``: no tag can be spelt. Items that repeat a message already
 in the request (the session's recent turns, say) are left out, and so are items
 cut to fit the budget whose head is the start of such a message.
 
@@ -65,19 +66,67 @@ ELLIPSIS = "…"  # what ends a memory cut to fit the budget (truncate_to_tokens
 
 
 # After NFKC (fullwidth and small forms are ASCII then), the angle brackets a model may read as a
-# tag's: written as entities, no memory can hold a tag of any name, in any script's letters.
-_BRACKETS = str.maketrans({c: "&lt;" for c in "<\u02c2\u2039\u2329\u27e8\u3008"} | {
-    c: "&gt;" for c in ">\u02c3\u203a\u232a\u27e9\u3009"
-})
+# tag's (Unicode's confusables of < and >, and the angle brackets of maths, CJK and ornaments):
+# written as entities, no memory can hold a tag of any name, in any script's letters.
+_LEFT = "<\u02c2\u1438\u16b2\u2039\u2329\u27e8\u27ea\u276c\u276e\u2770\u2991\u29fc\u3008\u300a\ufe64\uff1c"
+_RIGHT = ">\u02c3\u1433\u203a\u232a\u27e9\u27eb\u276d\u276f\u2771\u2992\u29fd\u3009\u300b\ufe65\uff1e"
+_BRACKETS = str.maketrans({c: "&lt;" for c in _LEFT} | {c: "&gt;" for c in _RIGHT})
+# Letters of other scripts that look like Latin ones (after NFKC: fullwidth and mathematical
+# letters are Latin already), folded to them before the fence's name is looked for: a name
+# spelt with a Cyrillic "е" or a Greek "ο" reads as the fence's to a model too.
+_LOOKALIKES = {  # Cyrillic, Greek, Armenian, Cherokee letters and small capitals, by Latin letter
+    "a": "\u0430\u03b1", "c": "\u0441\u03f2\u1d04", "d": "\u0501\u146f", "e": "\u0435\u04bd\u03b5\u212e",
+    "g": "\u0261\u0581", "h": "\u04bb\u0570", "i": "\u0456\u0131\u0269\u03b9\u026a\u04cf\u13a5",
+    "j": "\u0458\u03f3", "k": "\u043a\u03ba", "m": "\u043c\u0442\u1d0d", "n": "\u043f\u0578",
+    "o": "\u043e\u03bf\u0585\u1d0f\u03c3", "p": "\u0440\u03c1", "q": "\u051b", "r": "\u0433\u1d26\u2c85",
+    "s": "\u0455\ua731\u01bd", "t": "\u03c4", "u": "\u03c5\u057d\u1d1c", "v": "\u03bd\u0475",
+    "w": "\u051d", "x": "\u0445\u03c7", "y": "\u0443\u04af\u03b3\u028f\u10e7",
+    "A": "\u0410\u0391", "B": "\u0412\u0392", "C": "\u0421\u03f9", "D": "\u13a0",
+    "E": "\u0415\u0395\u13ac", "H": "\u041d\u0397", "I": "\u0406\u0399\u04c0", "J": "\u0408",
+    "K": "\u041a\u039a", "M": "\u041c\u039c\u13b7", "N": "\u039d", "O": "\u041e\u039f\u0555",
+    "P": "\u0420\u03a1", "R": "\u13a1", "S": "\u0405\u13da", "T": "\u0422\u03a4", "X": "\u0425\u03a7",
+    "Y": "\u0423\u04ae\u03a5", "Z": "\u0396",
+}  # fmt: skip
+_HOMOGLYPHS = {c: latin for latin, lookalikes in _LOOKALIKES.items() for c in lookalikes}
+_BRACKET_SKELETON = {c: "<" for c in _LEFT} | {c: ">" for c in _RIGHT}
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """``text`` with its accents dropped and its lookalike letters and brackets folded to ASCII,
+    and for each of its characters the index in ``text`` it came from."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, c in enumerate(text):
+        for d in unicodedata.normalize("NFD", c):
+            if unicodedata.combining(d):
+                continue
+            out.append(_HOMOGLYPHS.get(d) or _BRACKET_SKELETON.get(d) or d)
+            where.append(i)
+    return "".join(out), where
+
+
+def _unfence(text: str) -> str:
+    """``text`` with whatever spells the fence's name (in lookalike letters too) replaced."""
+    if text.isascii():
+        return _FENCE_NAME.sub(NEUTRALISED, text)
+    skeleton, where = _skeleton(text)
+    parts: list[str] = []
+    done = 0
+    for match in _FENCE_NAME.finditer(skeleton):
+        start, end = where[match.start()], where[match.end() - 1] + 1
+        parts += [text[done:start], NEUTRALISED]
+        done = end
+    return "".join(parts) + text[done:]
 
 
 def neutralise(text: str) -> str:
     """``text`` as it may stand inside the fence: normalised (NFKC, invisible format characters
     such as a zero-width space or a soft hyphen dropped), anything spelling the fence's name
-    replaced, and no angle bracket left to write a tag with."""
+    (in any case, with any separator, in lookalike letters of another script) replaced, and
+    no angle bracket, or lookalike of one, left to write a tag with."""
     if not text.isascii():
         text = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
-    return _FENCE_NAME.sub(NEUTRALISED, text).translate(_BRACKETS)
+    return _unfence(text).translate(_BRACKETS)
 
 
 def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
