@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, TypeVar
@@ -113,13 +114,46 @@ def _no_lone_surrogates(value: Any) -> None:
         raise InvalidInputError(f"{where} is not valid Unicode text (lone surrogate)", field=where)
 
 
+def _non_finite_at(value: Any, where: str = "") -> str | None:
+    """The path of the first number in ``value`` that is not finite (``NaN``, ``Infinity``, or
+    one too large for a float: ``1e999``), else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where or "body"
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for path, item in items:
+        found = _non_finite_at(item, path)
+        if found is not None:
+            return found
+    return None
+
+
 async def _body(request: Request) -> dict[str, Any]:
+    non_finite = False
+
+    def number(text: str) -> float:  # NaN, Infinity, -Infinity; or a literal too large: 1e999
+        nonlocal non_finite
+        value = float(text)
+        non_finite = non_finite or not math.isfinite(value)
+        return value
+
     try:
-        body = json.loads(await request.body())
+        body = json.loads(await request.body(), parse_constant=number, parse_float=number)
     except ValueError as exc:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from None
     except RecursionError:  # the parser's nesting limit: the body's fault, not the server's
         raise InvalidInputError("the request body is nested too deeply", field="body") from None
+    # Python's parser takes them, JSON has no such numbers: no upstream could be sent one.
+    try:
+        where = _non_finite_at(body) if non_finite else None
+    except RecursionError:
+        where = "body"
+    if where is not None:
+        raise InvalidInputError(f"{where} must be a finite number (JSON has no NaN or Infinity)", field=where)
     return _check(body)
 
 
