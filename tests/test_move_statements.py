@@ -114,3 +114,29 @@ async def test_another_speakers_move_is_a_fact_about_them(amem: AsyncMemory) -> 
     assert [m.text for m in facts.items] == ["Melanie lives in Lisbon."]
     mine = await amem.get_all(user_id="caroline", filters={"kind": "profile"}, limit=10)
     assert [m.text for m in mine.items] == ["The user lives in Rome."]
+
+
+@pytest.mark.parametrize(
+    ("said", "text", "since"),
+    [
+        ("I moved to Lisbon in May 2024", "The user lives in Lisbon.", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("I moved to Lisbon in March 2024", "The user lives in Lisbon.", datetime(2024, 3, 1, tzinfo=UTC)),
+        ("I work at Acme from May 2019", "The user works at Acme from May 2019.", None),
+    ],
+)
+async def test_the_month_may_is_no_hedge(
+    amem: AsyncMemory, said: str, text: str, since: datetime | None
+) -> None:
+    """ "May 2024" is a month, as "March 2024" is, not the hedge "may": the statement is read."""
+    out = await amem.add(said, **U, timestamp=T2)
+    [made] = [r for r in out if r.kind == "profile"]
+    assert made.text == text and made.memory is not None
+    assert made.memory.valid_from == (since or datetime(2024, 6, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "said", ["I moved to Lisbon in May 2099", "I live in Rome and may move", "I may live in Rome"]
+)
+async def test_may_in_a_year_to_come_or_as_a_hedge_gives_nothing(amem: AsyncMemory, said: str) -> None:
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-__all__ = ["later", "object_span", "own_words"]
+__all__ = ["later", "may_unhedged", "object_span", "own_words"]
 
 _DAY = r"(?i:(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
 _MONTH_NAMES = (
@@ -117,3 +117,16 @@ def own_words(obj: str) -> str:
             break
         names.append(part)
     return ", ".join([head, *names]) if head else obj
+
+
+# The month May, written capitalised after a time word or before a year ("from May 2019", "in May"):
+# not the hedge "may" (rules._HEDGE) when its year is not after when it was said.
+_MAY = re.compile(
+    r"\b(?:in|since|from|as of|starting|of|until|till)\s+May(?:\s+(?P<y>\d{4}))?\b|\bMay\s+(?P<z>\d{4})\b"
+)
+
+
+def may_unhedged(obj: str, at: datetime) -> str:
+    """``obj`` with the month May (:data:`_MAY`) blanked unless its year is after ``at``'s: "I moved
+    to Lisbon in May 2024" is read as "in March 2024" is; "in May 2099" stays a hedge (nothing)."""
+    return _MAY.sub(lambda m: m[0] if int(m["y"] or m["z"] or at.year) > at.year else " ", obj)

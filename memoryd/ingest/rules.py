@@ -21,7 +21,7 @@ from typing import Any
 
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
-from memoryd.ingest.later import later, own_words
+from memoryd.ingest.later import later, may_unhedged, own_words
 from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
@@ -296,7 +296,7 @@ def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement 
         if reported_after(raw):  # "I love cats, she said": someone else's words
             return None
         obj = clean_object(taste_object(raw) if rule in ("like", "dislike") else raw)
-        if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(obj.lower()):
+        if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(may_unhedged(obj, at).lower()):
             return None
         if rule not in ("like", "dislike") and later(obj, at):
             return None  # "I live in Rome starting next year": not where the user lives now
