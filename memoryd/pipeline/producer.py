@@ -410,6 +410,12 @@ class Pipeline:
             for w in stats.workers
             if w.get("store_error")
         )
+        problems.extend(  # past worker.STALLED_AFTER_S: Redis answers its heartbeats, not its steps
+            f"worker {w.get('consumer')}: retrying since {w.get('failing_since')}, processing nothing: "
+            f"{w.get('error')}"
+            for w in stats.workers
+            if w.get("state") == "retrying"
+        )
         if problems:
             return {"status": "degraded", "writes": self._writes(), **report, "error": "; ".join(problems)}
         return {"status": "ok", "writes": self._writes(), **report}

@@ -22,10 +22,14 @@ log = logging.getLogger("memoryd.pipeline")
 # Delete the group's consumers that hold no pending entry, have been idle min_idle_ms or longer,
 # and have no live heartbeat (under their group and name, or, an older memoryd's, their bare
 # name), on Redis's clock. KEYS: stream, workers. ARGV: group, min_idle_ms.
-# Returns the names deleted. A plain script (no flags): XGROUP DELCONSUMER frees memory, and
-# Redis allows it when full.
+# Returns the names deleted; a group that is gone from a stream that is there (Redis lost it) is
+# Redis's NOGROUP error, so that the caller recreates the group (RedisQueue._grouped); no stream, no
+# names. A plain script (no flags): XGROUP DELCONSUMER frees memory, and Redis allows it when full.
 PRUNE = """
 local members = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if type(members) == 'table' and members.err and string.sub(members.err, 1, 7) == 'NOGROUP' then
+  return redis.error_reply(members.err)
+end
 if type(members) ~= 'table' or members.err then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

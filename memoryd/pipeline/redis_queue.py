@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,8 @@ from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
+
+log = logging.getLogger("memoryd.pipeline")
 
 # Fields a dead letter adds to the event's own.
 DLQ_FIELDS = ("dlq_error", "dlq_attempts", "dlq_at", "dlq_stream_id", "dlq_consumer")
@@ -361,23 +364,40 @@ class RedisQueue:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _grouped(self, call: Any) -> Any:
-        """Run ``call()``; if Redis lost the group (a restart without persistence), recreate it once."""
-        try:
-            return await call()
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
+    async def _grouped(self, doing: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call()``, its errors translated as :meth:`errors` does. Every step that needs the
+        consumer group runs through here (reads, re-reads of pending entries, reclaims, leases,
+        pruning): if Redis lost the group (``NOGROUP``: a restart with nothing persisted, a flush),
+        it is recreated (:meth:`ensure_group`, from the start of what the stream holds now) and
+        ``call()`` runs once more. Recording outcomes needs no such step: ``XACK`` of a group that
+        is gone answers 0 (nothing to acknowledge), and FINISH reads ``XPENDING`` with ``pcall``."""
+        with self.errors(doing):
+            try:
+                return await call()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+        log.warning(
+            "async pipeline: Redis at %s lost the consumer group %s of %s (a restart with nothing persisted, "
+            "or a flush): recreating it, reading from the start of the stream", self.where,
+            self.config.group, self.keys.stream,
+        )  # fmt: skip
+        self._claim_cursor = "0-0"  # a position in the group that is gone
         await self.ensure_group()
-        return await call()
+        with self.errors(doing):
+            return await call()
 
     async def _delivery_counts(self, consumer: str, ids: list[str]) -> dict[str, int]:
         if not ids:
             return {}
-        rows = await self.client.xpending_range(
-            self.keys.stream, self.config.group, min=ids[0], max=ids[-1], count=len(ids) + 100,
-            consumername=consumer,
-        )  # fmt: skip
+
+        async def call() -> Any:
+            return await self.client.xpending_range(
+                self.keys.stream, self.config.group, min=ids[0], max=ids[-1], count=len(ids) + 100,
+                consumername=consumer,
+            )  # fmt: skip
+
+        rows = await self._grouped("read events", call)
         return {row["message_id"]: int(row["times_delivered"]) for row in rows}
 
     async def read(
@@ -393,11 +413,9 @@ class RedisQueue:
                 self.config.group, consumer, {stream: "0" if own else ">"}, count=count, block=block
             )
 
-        with self.errors("read events"):
-            reply = await self._grouped(call)
-            entries = _entries(reply)
-            self.tally.given([i for i, _ in entries])
-            counts = await self._delivery_counts(consumer, [i for i, _ in entries]) if own else {}
+        entries = _entries(await self._grouped("read events", call))
+        self.tally.given([i for i, _ in entries])
+        counts = await self._delivery_counts(consumer, [i for i, _ in entries]) if own else {}
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 
     async def _pending_of(self, consumer: str, count: int) -> list[Delivery]:
@@ -405,7 +423,8 @@ class RedisQueue:
         ``XRANGE``, unlike ``XREADGROUP 0``): an entry deleted meanwhile has no fields, as
         ``XREADGROUP`` gives it."""
         stream, group = self.keys.stream, self.config.group
-        with self.errors("read events"):
+
+        async def call() -> tuple[Any, list[str], list[Any]]:
             rows = await self.client.xpending_range(stream, group, min="-", max="+", count=count,
                                                     consumername=consumer)  # fmt: skip
             ids = [str(row["message_id"]) for row in rows]
@@ -413,7 +432,10 @@ class RedisQueue:
                 for i in ids:
                     pipe.xrange(stream, min=i, max=i, count=1)
                 found = await pipe.execute() if ids else []
-            self.tally.given(ids)
+            return rows, ids, found
+
+        rows, ids, found = await self._grouped("read events", call)
+        self.tally.given(ids)
         out: list[Delivery] = []
         for row, i, entry in zip(rows, ids, found, strict=True):
             fields = entry[0][1] if entry else {}
@@ -427,12 +449,11 @@ class RedisQueue:
                 count=count,
             )  # fmt: skip
 
-        with self.errors("reclaim idle events"):
-            reply = await self._grouped(call)
-            self._claim_cursor = str(reply[0])
-            entries = [(i, f) for i, f in reply[1] if i is not None]
-            self.tally.given([i for i, _ in entries])
-            counts = await self._delivery_counts(consumer, [i for i, _ in entries])
+        reply = await self._grouped("reclaim idle events", call)
+        self._claim_cursor = str(reply[0])
+        entries = [(i, f) for i, f in reply[1] if i is not None]
+        self.tally.given([i for i, _ in entries])
+        counts = await self._delivery_counts(consumer, [i for i, _ in entries])
         return [Delivery(i, f or {}, counts.get(i, 1)) for i, f in entries]
 
     async def move_due_retries(self, limit: int) -> int:
@@ -529,11 +550,9 @@ class RedisQueue:
         lock is still this consumer's (``stream_ids`` and ``event_ids`` pair up)."""
         if not stream_ids:
             return
-        with self.errors("extend leases"):
-            await self._keepalive(
-                keys=[self.keys.stream, *(self.keys.lock(e) for e in event_ids)],
-                args=[consumer, lease_ms, self.config.group, self._holder(consumer), *stream_ids],
-            )
+        keys = [self.keys.stream, *(self.keys.lock(e) for e in event_ids)]
+        args = [consumer, lease_ms, self.config.group, self._holder(consumer), *stream_ids]
+        await self._grouped("extend leases", lambda: self._keepalive(keys=keys, args=args))
 
     async def hold_owners(
         self, owners: list[str], consumer: str, lease_ms: int
@@ -618,8 +637,11 @@ class RedisQueue:
     async def prune_consumers(self, min_idle_ms: int) -> list[str]:
         """Delete the group's dead consumers: those holding no pending entry, idle ``min_idle_ms`` or
         longer, with no live heartbeat (:mod:`.redis_consumers`); their names."""
-        with self.errors("remove dead consumers"):
-            return await prune(self.client, self.keys, self.config.group, min_idle_ms)
+        group = self.config.group
+        gone: list[str] = await self._grouped(
+            "remove dead consumers", lambda: prune(self.client, self.keys, group, min_idle_ms)
+        )
+        return gone
 
     async def outstanding(self) -> int:
         with self.errors("count outstanding events"):

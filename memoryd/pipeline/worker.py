@@ -24,6 +24,11 @@ back but another step may still fail every time (a script Redis refuses), and th
 off from all the same. An outage costs the events it interrupts no attempt: a batch Redis failed
 in stays pending (:mod:`.processing`), and it is read again with ``XPENDING`` and ``XRANGE``,
 which count no delivery (``XREADGROUP 0``, used after a start, counts one: a death is an attempt).
+A Redis that comes back without its data has lost the consumer group too: whichever step meets
+``NOGROUP`` first recreates it (the queue does, in one place: ``RedisQueue._grouped``), and the
+worker reads what was queued since. A worker whose steps have failed for ``STALLED_AFTER_S`` says
+so in its heartbeats (state ``retrying``, ``error``, ``failing_since``; ``/health`` is degraded
+with it) until a step passes again: a Redis may answer heartbeats and still refuse every read.
 A worker claims its consumer name with its first heartbeat, and refuses to start under one a
 live worker holds.
 
@@ -43,7 +48,7 @@ import signal
 import socket
 import time
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memoryd.config import PipelineConfig
@@ -59,6 +64,7 @@ log = logging.getLogger("memoryd.pipeline")
 RATE_WINDOW_S = 60.0
 RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
 BURST_CONNECT_S = 30.0  # how long a --burst worker tries to reach Redis before it gives up (exit 1)
+STALLED_AFTER_S = 10.0  # a worker failing this long says "retrying" (and why) in its heartbeat
 
 
 def default_consumer() -> str:
@@ -86,6 +92,7 @@ class Worker(BatchProcessor):
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.store_error: str | None = None  # why events wait on the store, until one is stored again
+        self.failure: tuple[str, str] | None = None  # since when and why its steps fail, past STALLED_AFTER_S
 
     # -- life cycle ----------------------------------------------------------
     def stop(self) -> None:
@@ -139,6 +146,7 @@ class Worker(BatchProcessor):
             "rate": self.rate(),
             **self.report.to_dict(),
             **({"store_error": self.store_error} if self.store_error is not None else {}),
+            **({"failing_since": self.failure[0], "error": self.failure[1]} if self.failure else {}),
         }
 
     async def run(self, *, burst: bool = False) -> WorkerReport:
@@ -225,6 +233,22 @@ class Worker(BatchProcessor):
         """In burst mode, end the run once Redis has failed for ``BURST_CONNECT_S``."""
         if self._give_up_s is not None and time.monotonic() - failing_since >= self._give_up_s:
             raise StorageError(f"{exc.message}; gave up after {self._give_up_s:.0f} s (burst mode)") from exc
+        self._failing(failing_since, exc)
+
+    def _failing(self, failing_since: float, exc: StorageError) -> None:
+        """Once Redis has failed a step for ``STALLED_AFTER_S``, the worker's state is ``retrying``,
+        with why and since when (its heartbeats say so, and ``/health`` with them: a Redis that answers
+        heartbeats may still refuse every read), until a step passes again (:meth:`_going`)."""
+        failed_s = time.monotonic() - failing_since
+        if failed_s >= STALLED_AFTER_S and self.state in ("running", "retrying"):
+            since = datetime.now(UTC) - timedelta(seconds=failed_s)
+            self.state, self.failure = "retrying", (since.isoformat(timespec="seconds"), exc.message)
+
+    def _going(self) -> None:
+        """A step passed: a worker that was ``retrying`` runs again."""
+        if self.state == "retrying":
+            self.state = "running"
+        self.failure = None
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -291,6 +315,7 @@ class Worker(BatchProcessor):
                     await self._sleep(0.05)  # retries not yet due, or events other workers hold
                 if not rereading:  # the loop's every step passed: a failure before is over
                     delay, failing_since = 0.1, None
+                    self._going()
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
                 failing_since = failing_since or time.monotonic()
                 self._give_up_after(failing_since, exc)
@@ -319,9 +344,11 @@ class Worker(BatchProcessor):
                         self.consumer, len(outcomes), exc.message,
                     )  # fmt: skip
                     raise
+                self._failing(started, exc)
                 log.warning("worker %s: recording outcomes failed (%s); retrying", self.consumer, exc.message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+        self._going()
         done = 0
         for o in outcomes:
             if o.kind == "done":
