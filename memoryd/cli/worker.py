@@ -30,6 +30,7 @@ from memoryd.errors import StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Worker, WorkerReport, build_queue
 from memoryd.pipeline.prefetch import PrefetchEmbedder
+from memoryd.pipeline.redis_consumers import worker_problems
 from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, keep_watching
 from memoryd.pipeline.worker import default_consumer
 from memoryd.registry import resolve
@@ -119,9 +120,10 @@ async def _check(settings: Settings, consumer: str | None, local: bool = False) 
         await queue.close()
     if local:  # a container's own worker: its host name is the container's
         alive = [w for w in alive if w.get("host") == socket.gethostname()]
-    report = {"ok": bool(alive) and not found.problems, "alive": bool(alive), "redis": queue.where,
+    problems = [*found.problems, *worker_problems(alive)]  # as /health counts them
+    report = {"ok": bool(alive) and not problems, "alive": bool(alive), "redis": queue.where,
               "stream": queue.keys.stream, "workers": alive, **stats.to_dict(),
-              "problems": found.problems, "warnings": found.warnings}  # fmt: skip
+              "problems": problems, "warnings": found.warnings}  # fmt: skip
     if found.data_lost is not None:
         report["data_lost"] = found.data_lost.to_dict()
     return report

@@ -51,6 +51,7 @@ from memoryd.pipeline.events import (
     stored_event_id,
 )
 from memoryd.pipeline.metrics import MetricsText, pipeline_metrics
+from memoryd.pipeline.redis_consumers import worker_problems
 from memoryd.pipeline.redis_health import (
     Findings,
     RedisWatch,
@@ -404,18 +405,7 @@ class Pipeline:
             problems.append(
                 "no live worker: events are queued but nobody processes them (start `memoryd worker`)"
             )
-        problems.extend(
-            f"worker {w.get('consumer')}: the store does not take its adds ({w['store_error']}); its "
-            "events wait (no attempt used up) until it does"
-            for w in stats.workers
-            if w.get("store_error")
-        )
-        problems.extend(  # past worker.STALLED_AFTER_S: Redis answers its heartbeats, not its steps
-            f"worker {w.get('consumer')}: retrying since {w.get('failing_since')}, processing nothing: "
-            f"{w.get('error')}"
-            for w in stats.workers
-            if w.get("state") == "retrying"
-        )
+        problems.extend(worker_problems(stats.workers))
         if problems:
             return {"status": "degraded", "writes": self._writes(), **report, "error": "; ".join(problems)}
         return {"status": "ok", "writes": self._writes(), **report}

@@ -15,7 +15,7 @@ from typing import Any
 
 from memoryd.pipeline.keys import Keys
 
-__all__ = ["PRUNE", "dead", "prune"]
+__all__ = ["PRUNE", "dead", "prune", "worker_problems"]
 
 log = logging.getLogger("memoryd.pipeline")
 
@@ -71,3 +71,22 @@ def dead(members: Any, group: str, alive: list[str]) -> int:
     live = set(alive)
     names = [str(m.get("name")) for m in members if isinstance(m, dict)]
     return sum(1 for name in names if f"{group}\x1f{name}" not in live and name not in live)
+
+
+def worker_problems(workers: list[dict[str, Any]]) -> list[str]:
+    """What the live workers' heartbeats say is wrong, one line each: a store that refuses their
+    adds, a worker whose steps on Redis keep failing (``retrying``, past ``STALLED_AFTER_S``).
+    ``/health`` and ``memoryd worker --check`` both count them as degraded."""
+    out = [
+        f"worker {w.get('consumer')}: the store does not take its adds ({w['store_error']}); its "
+        "events wait (no attempt used up) until it does"
+        for w in workers
+        if w.get("store_error")
+    ]
+    out.extend(  # Redis answers its heartbeats, not its steps
+        f"worker {w.get('consumer')}: retrying since {w.get('failing_since')}, processing nothing: "
+        f"{w.get('error')}"
+        for w in workers
+        if w.get("state") == "retrying"
+    )
+    return out

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from memoryd.cli.app import app
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline import EventStatus, build_queue
 from memoryd.pipeline.local_redis import LocalRedis
@@ -101,6 +103,11 @@ async def test_a_worker_that_cannot_read_says_so_on_health(
             (shown,) = health["workers"]
             assert "no permissions" in shown["error"] and shown["failing_since"]
             assert health["status"] == "degraded" and "w1: retrying since" in health["error"], health
+            # the probe a container runs counts it as /health does: not ok
+            env = {"MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"), "MEMORYD_ASYNC_PIPELINE": "true",
+                   "MEMORYD_PIPELINE__REDIS_URL": redis.url, "MEMORYD_PIPELINE__PREFIX": "acl:"}  # fmt: skip
+            probe = await asyncio.to_thread(CliRunner().invoke, app, ["worker", "--check"], env=env)
+            assert probe.exit_code == 1 and "w1: retrying since" in probe.stdout, probe.stdout
 
             await client.execute_command("ACL", "SETUSER", "default", "+@all")
             await wait_until(lambda: states("running"), what="the worker to read again")
