@@ -4,8 +4,9 @@
 fine mode's so its breakers describe chat traffic), the write-back tasks and
 the usage meter. For each call :meth:`Gateway.prepare` finds the user and
 session, builds the memory block (within ``gateway.memory_timeout_s``; a
-store that fails or is too slow means no memory this time, in degraded mode)
-and injects it; :meth:`Gateway.finish` counts the usage and, for a complete
+store that fails or is too slow means no memory this time, in degraded mode:
+the lookup, a task of its own, is cancelled and the call goes on at once) and
+injects it; :meth:`Gateway.finish` counts the usage and, for a complete
 answer in words, schedules the write-back.
 """
 
@@ -119,6 +120,7 @@ class Gateway:
         self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
         self.memory_state: dict[str, Any] = {"status": "unknown", "error": None, "at": None}
         self._in_flight: weakref.WeakSet[Prepared] = weakref.WeakSet()  # prepared, not finished yet
+        self._tokenizer: asyncio.Future[int] | None = None  # frame_tokens(), loading on a thread
 
     # -- life cycle --------------------------------------------------------------
     @property
@@ -128,6 +130,14 @@ class Gateway:
 
     def start(self) -> None:
         self.meter.start()
+        self._frame_tokens()  # the tokenizer loads meanwhile, before the first call needs it
+
+    def _frame_tokens(self) -> asyncio.Future[int]:
+        """:func:`frame_tokens`, its tokenizer loaded once on a thread: loaded on the event loop,
+        it held every call ~0.3 s, past any ``memory_timeout_s``."""
+        if self._tokenizer is None:
+            self._tokenizer = asyncio.get_running_loop().run_in_executor(None, frame_tokens)
+        return self._tokenizer
 
     async def aclose(self) -> None:
         """Finish the write-backs in flight, save usage, close the upstream connections."""
@@ -159,23 +169,28 @@ class Gateway:
             return self._track(Prepared(out, identity, tenant, targets, query, "skipped"))
         started = time.perf_counter()
         prepared = self._track(Prepared(out, identity, tenant, targets, query, "none"))
+        # The lookup runs as a task of its own, waited for up to memory_timeout_s: past that the
+        # call goes on at once, and the lookup is cancelled (it unwinds in the background).
+        lookup = asyncio.ensure_future(self._lookup(memory, query, identity, said(messages)))
         try:
-            async with asyncio.timeout(self.config.memory_timeout_s):
-                context = await memory.context(
-                    query, user_id=identity.user_id, run_id=identity.session_id,
-                    token_budget=self.config.token_budget - frame_tokens(), exclude=said(messages),
-                )  # fmt: skip
-        except TimeoutError:
+            await asyncio.wait((lookup,), timeout=self.config.memory_timeout_s)
+        except BaseException:  # this call itself is cancelled (its client left, the server stops)
+            _abandon(lookup)
+            raise
+        if not lookup.done() or lookup.cancelled():
+            _abandon(lookup)
             self._degraded(prepared, DEGRADED_SLOW, f"no answer within {self.config.memory_timeout_s:g} s")
-        except BackendUnavailableError as exc:
-            self._degraded(prepared, DEGRADED_MEMORY, exc.message)
-        except MemorydError as exc:  # the query itself (too long, say): chat on without memory
-            log.info("gateway: no memory for this call: %s", exc.message)
-            prepared.memory = "skipped"
-        except Exception as exc:  # noqa: BLE001 - whatever broke in the store, the chat goes on
-            log.exception("gateway: building the memory block failed")
-            self._degraded(prepared, DEGRADED_MEMORY, type(exc).__name__)
+        elif (exc := lookup.exception()) is not None:
+            if isinstance(exc, BackendUnavailableError):
+                self._degraded(prepared, DEGRADED_MEMORY, exc.message)
+            elif isinstance(exc, MemorydError):  # the query itself (too long, say): chat on without memory
+                log.info("gateway: no memory for this call: %s", exc.message)
+                prepared.memory = "skipped"
+            else:  # whatever broke in the store, the chat goes on
+                log.error("gateway: building the memory block failed", exc_info=exc)
+                self._degraded(prepared, DEGRADED_MEMORY, type(exc).__name__)
         else:
+            context = lookup.result()
             self.memory_state = {"status": "ok", "error": None, "at": time.time()}
             block, kept = render_block(context.items, messages, self.config.token_budget)
             if block:
@@ -184,6 +199,14 @@ class Gateway:
                 prepared.memory_tokens = count_tokens(block)
         prepared.memory_ms = (time.perf_counter() - started) * 1000
         return prepared
+
+    async def _lookup(self, memory: Any, query: str, identity: Identity, exclude: set[str]) -> Any:
+        """The memories for ``query`` (a :class:`Context`), within the token budget."""
+        frame = await asyncio.shield(self._frame_tokens())
+        return await memory.context(
+            query, user_id=identity.user_id, run_id=identity.session_id,
+            token_budget=self.config.token_budget - frame, exclude=exclude,
+        )  # fmt: skip
 
     def _track(self, prepared: Prepared) -> Prepared:
         """Note a call in flight, until :meth:`finish` (so that :meth:`forget_user` can reach it)."""
@@ -280,6 +303,12 @@ class Gateway:
             "usage": {"last_error": self.meter.last_error},
             **stats,
         }
+
+
+def _abandon(lookup: asyncio.Future[Any]) -> None:
+    """Cancel a memory lookup no one waits for; whatever it ends with is not reported."""
+    lookup.cancel()
+    lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _question(prepared: Prepared) -> str:

@@ -1,0 +1,110 @@
+"""``gateway.memory_timeout_s`` bounds the wait for memories, from a server's very first call.
+
+The first lookup of a process used to load the token counter's model on the event loop
+(~0.3 s, the loop held): every call waited for it whatever the bound, then went on without
+memory anyway. The server runs as ``memoryd serve`` in a process of its own, so that nothing
+this test process loaded before is loaded there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.llm_server import Script
+from tests.gateway.conftest import GatewayFactory, add_memory, target
+
+ROOT = Path(__file__).resolve().parents[2]
+BOUND_S = 0.05
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, fake_llm: Script) -> Iterator[str]:
+    """``memoryd serve`` in a fresh process, its one tier the fake upstream, memory bound to 50 ms."""
+    port = _free_port()
+    config = tmp_path / "memoryd.toml"
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "mem.db"}"\n'
+        f'[llm]\ntiers = [[{{provider = "custom", model = "m", base_url = "{fake_llm.base_url}", '
+        'api_key = "sk-up"}]]\n'
+        f"[gateway]\nmemory_timeout_s = {BOUND_S}\n[auth]\nrate_limit_per_s = 0\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
+    env |= {"PYTHONPATH": str(ROOT), "MEMORYD_CONFIG": str(config), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "memoryd", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, "memoryd serve exited"
+            assert time.monotonic() < deadline, "memoryd serve did not become ready"
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def test_the_first_calls_of_a_fresh_server_wait_no_longer_than_the_memory_bound(
+    served: str, fake_llm: Script
+) -> None:
+    fake_llm.default_text("hello")
+    waits = []
+    with httpx.Client(base_url=served, timeout=30) as http:
+        for question in ("What do you remember about me?", "And what else?"):
+            body = {"model": "m", "user": "ana", "messages": [{"role": "user", "content": question}]}
+            r = http.post("/v1/chat/completions", json=body)
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["message"]["content"] == "hello"
+            assert r.headers["x-memoryd-memory"] in ("none", "degraded"), r.headers
+            waits.append(float(r.headers["x-memoryd-memory-ms"]))
+    # The bound, and at most one step of the lookup past it: not the ~300 ms of a model loading.
+    assert max(waits) < BOUND_S * 1000 + 60, waits
+
+
+def test_a_lookup_past_its_bound_leaves_the_store_serving_the_next_calls(
+    gateway: GatewayFactory, fake_llm: Script
+) -> None:
+    """A lookup given up on is cancelled in the background: the store is not left half-read."""
+    with gateway([[target(fake_llm, "m")]], gateway={"memory_timeout_s": 0.0005}) as gw:
+        for i in range(30):
+            add_memory(gw, f"I visited city number {i} and liked its food, dish {i * 7}", "ana")
+        client = gw.client()
+        ask = [{"role": "user", "content": "Which food did I like in city 12?"}]
+        for _ in range(5):
+            raw = client.chat.completions.with_raw_response.create(model="m", messages=ask, user="ana")
+            assert raw.headers["x-memoryd-memory"] == "degraded"
+            assert raw.headers["x-degraded-mode"] == "memory_timeout"
+        gw.app.state.gateway.config = gw.app.state.gateway.config.model_copy(
+            update={"memory_timeout_s": 30.0}
+        )
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=ask, user="ana")
+        health = gw.get("/health")
+    assert raw.headers["x-memoryd-memory"] == "injected"
+    assert "city number 12" in str(fake_llm.last.json["messages"])
+    assert health["checks"]["gateway"]["memory"]["status"] == "ok"
