@@ -495,7 +495,7 @@ async def test_an_unexpected_error_in_extraction_keeps_the_messages(
 
 async def test_a_refusal_with_braces_falls_back_to_episodes(fine: AsyncMemory, fake_llm: Script) -> None:
     fake_llm.default_text("I'm sorry, but I can't share personal details about {user}.")
-    out = await fine.add("I moved to Lisbon last spring.", **ALICE)
+    out = await fine.add("I visited Lisbon last spring.", **ALICE)
     assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
     assert out.llm is not None and out.llm.calls == 2  # asked, then re-asked once
     assert out.llm.fallback is not None and "no JSON object or array" in out.llm.fallback

@@ -93,14 +93,14 @@ async def test_a_write_back_holds_its_store_open_only_while_it_is_written_even_w
             wb = WriteBack(settings.limits, stores=lambda tenant, view: tenants.using(tenant, create=False))
             acme = await tenants.get("acme")
             await tenants.get("zeta")  # acme is closed (a call looked it up, then waited on its answer)
-            wb.schedule(acme, None, Turn("ana", None, "I moved to Porto", "Noted.", "m"), tenant="acme")
+            wb.schedule(acme, None, Turn("ana", None, "I visited Porto", "Noted.", "m"), tenant="acme")
             wb.schedule(acme, None, Turn("bo", None, "\x00", "Noted.", "m"), tenant="acme")  # refused
             await wb.drain(timeout_s=30)
             assert (wb.counts["stored"], wb.counts["failed"]) == (1, 1)
             stored = await tenants.get("acme")
             assert stored is not acme
             texts = sorted(m.text for m in (await stored.get_all(user_id="ana")).items)
-            assert texts == ["I moved to Porto", "Noted."]
+            assert texts == ["I visited Porto", "Noted."]
             await tenants.get("omega")  # nothing holds acme's store any more: it is closed
             assert await tenants.get("acme") is not stored
         finally:

@@ -76,7 +76,7 @@ async def test_a_users_deletion_is_compared_with_when_redis_took_each_event_not_
         await memory.delete_user("kim")
         await asyncio.sleep(0.01)
         # ... and a producer 20 s behind queues one after the deletion.
-        late = PipelineEvent("kim-1", said("I moved to Lisbon"), created_at=now - timedelta(seconds=20))
+        late = PipelineEvent("kim-1", said("I visited Lisbon"), created_at=now - timedelta(seconds=20))
         await queue.enqueue(late)
         await w.process(held)  # skipped: queued (on Redis's clock) before the deletion
     assert w.report.processed == 1
@@ -85,7 +85,7 @@ async def test_a_users_deletion_is_compared_with_when_redis_took_each_event_not_
     before, after = await queue.status("kim-0"), await queue.status("kim-1")
     assert before is None  # nothing of the erased user's event is recorded
     assert after is not None and after.result is not None and "skipped" not in after.result
-    assert stored(psettings.storage.path) == {("kim", "I moved to Lisbon"): 1}
+    assert stored(psettings.storage.path) == {("kim", "I visited Lisbon"): 1}
 
 
 class DownOnce:

@@ -60,7 +60,7 @@ async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
             mark = await real(self, tenant, user_id, *more)
 
             def post(n: int) -> None:  # another client, while the deletion is still running
-                add = {"messages": f"I moved to Oslo ({n})", "user_id": "ana", "event_id": f"after-{n}"}
+                add = {"messages": f"I visited Oslo ({n})", "user_id": "ana", "event_id": f"after-{n}"}
                 with httpx.Client(base_url=server.url, timeout=30) as other:
                     sent[f"after-{n}"] = other.post("/v1/memories", json=add).status_code
 
@@ -78,7 +78,7 @@ async def test_adds_queued_after_the_deletions_mark_while_it_runs_are_stored(
         for n in range(3):
             event = c.get(f"/v1/events/after-{n}").json()
             assert event["status"] == "done" and "skipped" not in event["result"], event
-        assert sorted(_texts(c, "ana")) == [f"I moved to Oslo ({n})" for n in range(3)]
+        assert sorted(_texts(c, "ana")) == [f"I visited Oslo ({n})" for n in range(3)]
         assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased with her
 
 
@@ -122,7 +122,7 @@ async def test_an_add_a_worker_stores_while_the_sweep_of_a_backlog_runs_is_kept(
                     try:
                         await wait_until(lambda: asyncio.to_thread(client.exists, mark), what="the mark")
                         await asyncio.sleep(0.3)  # the store's own erasure, right after the mark, is done
-                        add = {"messages": "I moved to Oslo", "user_id": "ana", "event_id": "after-0"}
+                        add = {"messages": "I visited Oslo", "user_id": "ana", "event_id": "after-0"}
                         assert c.post("/v1/memories", json=add).status_code == 202  # after the mark
                         report = await asyncio.wait_for(worker.run(burst=True), timeout=60)  # stores it
                         assert thread.is_alive(), "the sweep ended before the worker stored the add"
@@ -132,7 +132,7 @@ async def test_an_add_a_worker_stores_while_the_sweep_of_a_backlog_runs_is_kept(
                 assert deletion["response"].status_code == 200, deletion["response"].text
                 event = c.get("/v1/events/after-0").json()
                 assert event["status"] == "done" and "skipped" not in event["result"], event
-                assert _texts(c, "ana") == ["I moved to Oslo"]  # queued after the mark: a new add, kept
+                assert _texts(c, "ana") == ["I visited Oslo"]  # queued after the mark: a new add, kept
                 assert c.get("/v1/events/before-1").status_code == 404  # queued before it: erased
         finally:
             client.close()

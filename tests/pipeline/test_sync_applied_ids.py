@@ -85,17 +85,17 @@ async def test_the_id_may_name_a_new_add_on_either_path_once_an_ended_events_sta
     async with producer(live, embedder) as (pipeline, memory):
         assert (await pipeline.submit_add(memory, lisbon, event_id="ord-7")).duplicate  # its add: a NOOP
         with pytest.raises(ConflictError):  # applied a moment ago
-            await pipeline.submit_add(memory, AddPayload("I moved to Oslo", user_id="ana"), event_id="ord-7")
+            await pipeline.submit_add(memory, AddPayload("I visited Oslo", user_id="ana"), event_id="ord-7")
         await asyncio.sleep(1.3)
         oslo = await pipeline.submit_add(
-            memory, AddPayload("I moved to Oslo", user_id="ana"), event_id="ord-7"
+            memory, AddPayload("I visited Oslo", user_id="ana"), event_id="ord-7"
         )
         assert oslo.accepted  # queued, as an id Redis forgot is
         assert (await burst(live, embedder)).processed == 1
     assert stored(live.storage.path) == {
         ("ana", "I keep bees on the roof"): 1,
         ("ana", "My sister lives in Lisbon"): 1,
-        ("ana", "I moved to Oslo"): 1,
+        ("ana", "I visited Oslo"): 1,
     }
 
 
