@@ -23,59 +23,66 @@ HISTORY_KEYS = {
 }
 
 
+# Episodes only: nothing here states what fast mode's rules read as a profile ("I'm vegetarian"
+# does: an extra profile memory would join the results).
+SOUP = "I had lentil soup for dinner"
+NOTED = "Noted, more soup recipes then."
+STEW = "I had bean stew for dinner"
+
+
 def test_mem0_round_trip(client: httpx.Client) -> None:
     created = client.post(
         "/memories",
         json={
             "messages": [
-                {"role": "user", "content": "I'm vegetarian"},
-                {"role": "assistant", "content": "Noted, no meat recipes."},
+                {"role": "user", "content": SOUP},
+                {"role": "assistant", "content": NOTED},
             ],
             "user_id": "alice",
-            "metadata": {"category": "diet"},
+            "metadata": {"category": "meals"},
         },
     )
     assert created.status_code == 200, created.text
     body = created.json()
     assert [(r["memory"], r["event"]) for r in body["results"]] == [
-        ("I'm vegetarian", "ADD"),
-        ("Noted, no meat recipes.", "ADD"),
+        (SOUP, "ADD"),
+        (NOTED, "ADD"),
     ]
     assert all(set(r) == {"id", "memory", "event"} for r in body["results"])
     assert body["mode"] == "fast" and "infer" in body["notice"]  # infer defaults to true in mem0
-    veg_id = body["results"][0]["id"]
+    soup_id = body["results"][0]["id"]
 
     listed = client.get("/memories", params={"user_id": "alice"}).json()
     assert set(listed) == {"results"}
-    assert {m["memory"] for m in listed["results"]} == {"I'm vegetarian", "Noted, no meat recipes."}
+    assert {m["memory"] for m in listed["results"]} == {SOUP, NOTED}
     for item in listed["results"]:
         assert set(item) >= ITEM_KEYS and item["user_id"] == "alice" and item["score"] is None
-        assert item["metadata"] == {"category": "diet"}
+        assert item["metadata"] == {"category": "meals"}
 
-    item = client.get(f"/memories/{veg_id}").json()
+    item = client.get(f"/memories/{soup_id}").json()
     assert set(item) == ITEM_KEYS | {"user_id", "role"}
-    assert (item["id"], item["memory"], item["role"]) == (veg_id, "I'm vegetarian", "user")
+    assert (item["id"], item["memory"], item["role"]) == (soup_id, SOUP, "user")
     assert len(item["hash"]) == 64 and item["created_at"].endswith("+00:00")
 
-    found = client.post("/search", json={"query": "what does she eat?", "user_id": "alice"}).json()
+    found = client.post("/search", json={"query": "what did she eat?", "user_id": "alice"}).json()
     assert set(found) == {"results"}
-    assert found["results"][0]["id"] == veg_id and isinstance(found["results"][0]["score"], float)
+    assert found["results"][0]["id"] == soup_id and isinstance(found["results"][0]["score"], float)
 
-    updated = client.put(f"/memories/{veg_id}", json={"text": "I'm vegan"})
+    updated = client.put(f"/memories/{soup_id}", json={"text": STEW})
     assert updated.status_code == 200 and updated.json() == {"message": "Memory updated successfully!"}
-    assert client.get(f"/memories/{veg_id}").json()["memory"] == "I'm vegan"
+    assert client.get(f"/memories/{soup_id}").json()["memory"] == STEW
 
-    history = client.get(f"/memories/{veg_id}/history").json()
+    history = client.get(f"/memories/{soup_id}/history").json()
     assert isinstance(history, list) and all(set(h) == HISTORY_KEYS for h in history)
     assert [(h["event"], h["old_memory"], h["new_memory"]) for h in history] == [
-        ("ADD", None, "I'm vegetarian"),
-        ("UPDATE", "I'm vegetarian", "I'm vegan"),
+        ("ADD", None, SOUP),
+        ("UPDATE", SOUP, STEW),
     ]
 
-    deleted = client.delete(f"/memories/{veg_id}")
+    deleted = client.delete(f"/memories/{soup_id}")
     assert deleted.json() == {"message": "Memory deleted successfully"}
-    assert error_of(client.get(f"/memories/{veg_id}"), 404)["field"] == "memory_id"
-    last = client.get(f"/memories/{veg_id}/history").json()[-1]
+    assert error_of(client.get(f"/memories/{soup_id}"), 404)["field"] == "memory_id"
+    last = client.get(f"/memories/{soup_id}/history").json()[-1]
     assert last["event"] == "DELETE" and last["is_deleted"] is True
 
     gone = client.delete("/memories", params={"user_id": "alice"})

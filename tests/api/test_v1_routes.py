@@ -8,9 +8,10 @@ from tests.api.conftest import MAX_LIMIT, add, count, error_of
 
 
 def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Client) -> None:
+    # a visit, not a move: "I moved to Lisbon" is also read as a home (a profile memory) in fast mode
     results = add(
         client,
-        [{"role": "user", "content": "I moved to Lisbon last spring"}, "My sister is called Ana"],
+        [{"role": "user", "content": "I visited Lisbon last spring"}, "My sister is called Ana"],
         metadata={"source": "chat"},
     )
     assert [r["event"] for r in results] == ["ADD", "ADD"]
@@ -21,38 +22,38 @@ def test_round_trip_add_list_get_search_update_history_delete(client: httpx.Clie
     # the default page (100) is capped by limits.max_limit
     assert page["total"] == 2 and page["offset"] == 0 and page["limit"] == MAX_LIMIT
     assert {m["text"] for m in page["results"]} == {
-        "I moved to Lisbon last spring",
+        "I visited Lisbon last spring",
         "My sister is called Ana",
     }
 
     got = client.get(f"/v1/memories/{lisbon_id}").json()
-    assert got["id"] == lisbon_id and got["memory"] == got["text"] == "I moved to Lisbon last spring"
+    assert got["id"] == lisbon_id and got["memory"] == got["text"] == "I visited Lisbon last spring"
     assert got["user_id"] == "alice" and got["metadata"] == {"source": "chat"} and got["kind"] == "episode"
 
-    hits = client.post("/v1/memories/search", json={"query": "where does she live?", "user_id": "alice"})
+    hits = client.post("/v1/memories/search", json={"query": "which city did she visit?", "user_id": "alice"})
     assert hits.status_code == 200
     assert hits.json()["results"][0]["id"] == lisbon_id
 
-    patched = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I moved to Porto last spring"})
+    patched = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I visited Porto last spring"})
     assert patched.status_code == 200
-    assert patched.json()["text"] == "I moved to Porto last spring" and patched.json()["event"] == "UPDATE"
-    same = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I moved to Porto last spring"})
+    assert patched.json()["text"] == "I visited Porto last spring" and patched.json()["event"] == "UPDATE"
+    same = client.patch(f"/v1/memories/{lisbon_id}", json={"text": "I visited Porto last spring"})
     assert same.status_code == 200 and same.json()["event"] == "NOOP"  # what happened, said
-    assert client.get(f"/v1/memories/{lisbon_id}").json()["text"] == "I moved to Porto last spring"
+    assert client.get(f"/v1/memories/{lisbon_id}").json()["text"] == "I visited Porto last spring"
     top = client.post("/v1/memories/search", json={"query": "Porto", "user_id": "alice"}).json()["results"]
     assert top[0]["id"] == lisbon_id
 
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]
     assert [h["event"] for h in history] == ["ADD", "UPDATE", "NOOP"]  # the NOOP patch is recorded too
-    assert history[0]["new_memory"] == "I moved to Lisbon last spring"
-    assert history[1]["old_memory"] == "I moved to Lisbon last spring"
-    assert history[1]["new_memory"] == "I moved to Porto last spring"
+    assert history[0]["new_memory"] == "I visited Lisbon last spring"
+    assert history[1]["old_memory"] == "I visited Lisbon last spring"
+    assert history[1]["new_memory"] == "I visited Porto last spring"
 
     deleted = client.delete(f"/v1/memories/{lisbon_id}")
     assert deleted.status_code == 200
     gone = deleted.json()
     assert (gone["deleted"], gone["id"], gone["also_deleted"]) == (1, lisbon_id, [])
-    assert (gone["memory"]["id"], gone["memory"]["text"]) == (lisbon_id, "I moved to Porto last spring")
+    assert (gone["memory"]["id"], gone["memory"]["text"]) == (lisbon_id, "I visited Porto last spring")
     assert error_of(client.get(f"/v1/memories/{lisbon_id}"), 404)["field"] == "memory_id"
     assert count(client) == 1
     history = client.get(f"/v1/memories/{lisbon_id}/history").json()["results"]

@@ -13,8 +13,10 @@ from memoryd.cli import app
 from memoryd.config import Settings
 from tests.cli.conftest import Run, as_json, expect_error
 
-LISBON = "I moved to Lisbon last spring"
-TEA = "My favourite drink is green tea"
+# Plain episodes: fast mode's rules read nothing in them ("I moved to Lisbon" is a home, "My favourite
+# drink is…" a preference: each would add a profile or preference memory to every count and list).
+LISBON = "I visited Lisbon last spring"
+TEA = "I drank green tea this morning"
 COMMANDS = ("serve", "add", "search", "list", "get", "delete", "history", "doctor", "config", "bench")
 
 
@@ -30,7 +32,7 @@ def test_add_search_list_get_history_delete_round_trip(run: Run) -> None:
     assert [r["memory"] for r in added] == [LISBON, TEA]
     lisbon_id, tea_id = added[0]["id"], added[1]["id"]
 
-    hits = as_json(run("search", "which city does she live in now?", "-u", "alice", "--json"))["results"]
+    hits = as_json(run("search", "which city did she visit?", "-u", "alice", "--json"))["results"]
     assert hits[0]["id"] == lisbon_id and hits[0]["text"] == LISBON
     assert {"score", "kind", "role", "created_at"} <= set(hits[0])
 

@@ -37,15 +37,15 @@ def test_help_and_version(env: dict[str, str]) -> None:
 
 def test_add_then_search_json_round_trip(env: dict[str, str]) -> None:
     added = _memoryd(
-        "add", "I moved to Lisbon last spring", "My sister lives in Berlin", "-u", "alice", "--json", env=env
+        "add", "I visited Lisbon last spring", "My sister lives in Berlin", "-u", "alice", "--json", env=env
     )
     assert added.returncode == 0, added.stderr
     assert [r["event"] for r in json.loads(added.stdout)["results"]] == ["ADD", "ADD"]
 
-    found = _memoryd("search", "where did alice move?", "--user-id", "alice", "--json", env=env)
+    found = _memoryd("search", "where did alice travel?", "--user-id", "alice", "--json", env=env)
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)["results"]  # stdout is exactly one JSON document
-    assert hits[0]["text"] == "I moved to Lisbon last spring"
+    assert hits[0]["text"] == "I visited Lisbon last spring"
     assert {h["user_id"] for h in hits} == {"alice"}
 
 

@@ -6,6 +6,9 @@ import json
 
 from tests.cli.conftest import Run
 
+# Plain episodes: fast mode reads "I moved to…" as a home and "My favourite…" as a preference, which
+# would add memories to what delete_all counts.
+VISIT = "I visited Lisbon last spring"
 QUESTION = "Delete every memory of user_id='alice'? This cannot be undone [y/N]: "
 
 
@@ -15,7 +18,7 @@ def _add(run: Run, *texts: str) -> None:
 
 
 def test_delete_all_with_json_asks_on_stderr_and_answers_one_json_document(run: Run) -> None:
-    _add(run, "I moved to Lisbon last spring", "My favourite drink is green tea")
+    _add(run, VISIT, "I drank green tea this morning")
     confirmed = run("delete", "--all", "-u", "alice", "--json", input="y\n")
     assert confirmed.exit_code == 0, confirmed.stderr
     assert confirmed.stdout.startswith("{"), repr(confirmed.stdout)  # not a space, nor the answer
@@ -24,7 +27,7 @@ def test_delete_all_with_json_asks_on_stderr_and_answers_one_json_document(run: 
 
 
 def test_a_refused_delete_all_with_json_answers_one_error_document(run: Run) -> None:
-    _add(run, "I moved to Lisbon last spring")
+    _add(run, VISIT)
     refused = run("delete", "--all", "-u", "alice", "--json", input="n\n")
     assert refused.exit_code == 1
     assert refused.stdout.startswith("{"), repr(refused.stdout)
@@ -35,7 +38,7 @@ def test_a_refused_delete_all_with_json_answers_one_error_document(run: Run) -> 
 
 
 def test_the_human_delete_all_still_asks_and_says_what_it_did(run: Run) -> None:
-    _add(run, "I moved to Lisbon last spring")
+    _add(run, VISIT)
     confirmed = run("delete", "--all", "-u", "alice", input="y\n")
     assert confirmed.exit_code == 0 and confirmed.stdout.strip() == "deleted 1 memories of user_id='alice'"
     assert QUESTION in confirmed.stderr

@@ -31,10 +31,13 @@ BREAKS = {
     "keyword tables dropped": ["DROP TABLE kw", "DROP TABLE kw_docs"],
 }
 
+# An episode fast mode's rules read nothing in ("I moved to Lisbon" would add a home memory too).
+VISIT = "I visited Lisbon last spring"
+
 
 async def _fill(path: Path, embedder: USEEmbedder) -> int:
     async with AsyncMemory(store_settings(path), embedder=embedder) as mem:
-        await mem.add(["I moved to Lisbon last spring", "My favourite drink is green tea"], user_id="alice")
+        await mem.add([VISIT, "I drank green tea this morning"], user_id="alice")
         await mem.add("I play chess on Sundays", user_id="bob", run_id="s1")
         return int((await mem.storage.records.stats())["memories"])
 
@@ -66,7 +69,7 @@ def test_export_without_vectors_needs_no_index_and_with_vectors_says_what_is_wro
     assert json.loads(exported.stdout)["counts"]["memory"] == total
     memories = _memories(out)
     assert len(memories) == total and not any("index" in m for m in memories)
-    assert {m["text"] for m in memories} >= {"I moved to Lisbon last spring", "I play chess on Sundays"}
+    assert {m["text"] for m in memories} >= {VISIT, "I play chess on Sundays"}
 
     refused = cli(store, "export", str(tmp_path / "with.jsonl"))
     assert refused.exit_code == 1 and "Traceback" not in refused.stderr
@@ -78,8 +81,8 @@ def test_export_without_vectors_needs_no_index_and_with_vectors_says_what_is_wro
     target = tmp_path / "target.db"
     imported = cli(target, "import", str(out))
     assert imported.exit_code == 0, imported.stderr
-    found = cli(target, "search", "where does she live?", "-u", "alice", "--json")
-    assert json.loads(found.stdout)["results"][0]["text"] == "I moved to Lisbon last spring"
+    found = cli(target, "search", "which city did she visit?", "-u", "alice", "--json")
+    assert json.loads(found.stdout)["results"][0]["text"] == VISIT
 
 
 async def test_the_library_export_without_vectors_opens_no_index(tmp_path: Path, embedder: USEEmbedder) -> None:

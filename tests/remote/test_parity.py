@@ -144,8 +144,9 @@ async def test_an_add_through_the_client_carries_the_stored_memory(
     ids = Ids(utcnow())
     kw: dict[str, Any] = {"user_id": "ana", "run_id": "s1", "metadata": {"topic": "home"},
                           "timestamp": "2024-05-01T10:00:00Z"}  # fmt: skip
-    mine = await local.add(["I moved to Porto last spring", "I keep bees on the roof"], **kw)
-    theirs = await remote.add(["I moved to Porto last spring", "I keep bees on the roof"], **kw)
+    # episodes only: a rule memory ("I moved to Porto" is a home) keeps its own metadata, not the add's
+    mine = await local.add(["I visited Porto last spring", "I keep bees on the roof"], **kw)
+    theirs = await remote.add(["I visited Porto last spring", "I keep bees on the roof"], **kw)
     ids.learn(mine, theirs)
     same(mine, theirs, ids)
     assert all(r.memory is not None for r in mine)
@@ -154,3 +155,9 @@ async def test_an_add_through_the_client_carries_the_stored_memory(
         assert result.memory.id == result.id and result.memory.text == result.text
         assert result.memory.user_id == "ana" and result.memory.metadata.get("topic") == "home"
         assert result.memory == await remote.get(result.id, user_id="ana")  # what the store holds
+    # a memory fast mode's rules derive from the turn is carried too, with the rule's metadata
+    derived = [r for r in await remote.add("I moved to Porto last spring", user_id="ana") if r.kind == "profile"]
+    assert [(r.text, r.memory and r.memory.metadata.get("rule")) for r in derived] == [
+        ("The user lives in Porto.", "live")
+    ]
+    assert derived[0].memory == await remote.get(derived[0].id, user_id="ana")
