@@ -425,7 +425,8 @@ def draft_rule_memories(
                 found.kind,
                 episode.scope,
                 source_ids=(episode.id,),
-                metadata={**found.metadata, "rule": found.rule},
+                # the add's metadata too, as fine mode's facts keep it; the rule's own keys win
+                metadata={**episode.metadata, **found.metadata, "rule": found.rule},
                 event_time=episode.event_time,
                 valid_from=min(found.since or episode.valid_from, episode.valid_from),
                 now=now,

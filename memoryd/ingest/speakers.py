@@ -174,9 +174,9 @@ def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
     if named is None:
         return None
     text = named
-    metadata = {"subject": speaker, "rule": draft.statement.rule}
-    if "source_run_id" in draft.memory.metadata:
-        metadata["source_run_id"] = draft.memory.metadata["source_run_id"]
+    # the add's metadata (and source_run_id) stay; what the rule said of the user does not
+    kept = {k: v for k, v in draft.memory.metadata.items() if k not in draft.statement.metadata}
+    metadata = {**kept, "subject": speaker, "rule": draft.statement.rule}
     memory = draft.memory.with_changes(
         text=text, kind=MemoryKind.FACT, metadata=metadata, hash=content_hash(text)
     )
