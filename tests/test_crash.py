@@ -15,7 +15,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import httpx
 import pytest
 
 from memoryd import Memory, load_settings
+from tests.serving import start_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -66,31 +66,9 @@ def _library_cycle(db: Path, start: int, acks_wanted: int, rng: random.Random) -
     return acked
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _server_cycle(db: Path, start: int, acks_wanted: int, rng: random.Random) -> list[str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "memoryd", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-        env=_env(db),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert server.poll() is None, "memoryd serve exited"
-        assert time.monotonic() < deadline, "memoryd serve did not become ready"
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    server, url = start_serve(_env(db))
+    deadline = time.monotonic() + 60  # for the clients' acknowledgements
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -115,7 +93,7 @@ def _server_cycle(db: Path, start: int, acks_wanted: int, rng: random.Random) ->
     for t in threads:
         t.start()
     target = acks_wanted + rng.randint(0, 20)
-    while len(acked) < target and time.monotonic() < deadline + 60:
+    while len(acked) < target and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(rng.random() * 0.05)
     server.send_signal(signal.SIGKILL)

@@ -4,30 +4,8 @@ embedder, public API)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from memoryd import AsyncMemory, Settings, load_settings
-from memoryd.embedders.use import USEEmbedder
-
-
-@pytest.fixture
-async def rmem(tmp_path: Path, embedder: USEEmbedder) -> AsyncIterator[AsyncMemory]:
-    settings: Settings = load_settings(
-        env={},
-        overrides={"storage": {"path": str(tmp_path / "memoryd.db")}, "context": {"fast_rules": True}},
-    )
-    mem = await AsyncMemory(settings, embedder=embedder).open()
-    try:
-        yield mem
-    finally:
-        await mem.close()
-
-
-def said(user: str | None, text: str) -> dict[str, str]:
-    return {"role": "user", "content": text, **({"name": user} if user else {})}
+from memoryd import AsyncMemory
+from tests.test_speakers import said
 
 
 async def current(mem: AsyncMemory, user_id: str, kind: str, **at: str) -> list[str]:
@@ -35,54 +13,54 @@ async def current(mem: AsyncMemory, user_id: str, kind: str, **at: str) -> list[
     return sorted(m.text for m in page.items)
 
 
-async def test_another_speakers_later_home_supersedes_the_earlier(rmem: AsyncMemory) -> None:
-    first = await rmem.add(
+async def test_another_speakers_later_home_supersedes_the_earlier(amem: AsyncMemory) -> None:
+    first = await amem.add(
         [said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris"), said("Bob", "I live in Oslo")],
         user_id="caroline", timestamp="2024-01-01T00:00:00Z",
     )  # fmt: skip
     paris = next(r for r in first if r.text == "Melanie lives in Paris.")
-    out = await rmem.add(said("melanie", "I live in Rome"), user_id="caroline", timestamp="2024-06-01T00:00:00Z")
+    out = await amem.add(said("melanie", "I live in Rome"), user_id="caroline", timestamp="2024-06-01T00:00:00Z")
     rome = out[-1]
     # her name as compared (any case): the same person's line
     assert (rome.text, rome.event.value, rome.previous) == ("melanie lives in Rome.", "SUPERSEDE", paris.text)
     # one home each: Melanie's ends neither Bob's nor the user's
-    assert await current(rmem, "caroline", "fact") == ["Bob lives in Oslo.", "melanie lives in Rome."]
-    assert await current(rmem, "caroline", "profile") == ["The user lives in Boston."]
-    assert "Melanie lives in Paris." in await current(rmem, "caroline", "fact", as_of="2024-03-01T00:00:00Z")
-    ended = await rmem.get(paris.id or "")
+    assert await current(amem, "caroline", "fact") == ["Bob lives in Oslo.", "melanie lives in Rome."]
+    assert await current(amem, "caroline", "profile") == ["The user lives in Boston."]
+    assert "Melanie lives in Paris." in await current(amem, "caroline", "fact", as_of="2024-03-01T00:00:00Z")
+    ended = await amem.get(paris.id or "")
     assert ended.valid_to is not None and ended.valid_to.isoformat().startswith("2024-06-01")
-    events = [(h.event.value, h.new_text) for h in await rmem.history(paris.id or "")]
+    events = [(h.event.value, h.new_text) for h in await amem.history(paris.id or "")]
     assert events[-1] == ("SUPERSEDE", "melanie lives in Rome.")
 
 
-async def test_another_speakers_home_told_late_is_added_already_ended(rmem: AsyncMemory) -> None:
-    await rmem.add(
+async def test_another_speakers_home_told_late_is_added_already_ended(amem: AsyncMemory) -> None:
+    await amem.add(
         [said(None, "I work at Globex"), said("Melanie", "I work at Acme")],  # the user's unnamed
         user_id="u-1", run_id="c1", timestamp="2024-06-01T00:00:00Z",
     )  # fmt: skip
-    out = await rmem.add(
+    out = await amem.add(
         said("Melanie", "I work at Initech"), user_id="u-1", run_id="c1", timestamp="2024-01-01T00:00:00Z"
     )
     late = out[-1]
     assert late.text == "Melanie works at Initech." and late.memory is not None
     assert late.memory.valid_to is not None  # held until Acme
-    assert await current(rmem, "u-1", "fact") == ["Melanie works at Acme."]
-    assert await current(rmem, "u-1", "profile") == ["The user works at Globex."]
+    assert await current(amem, "u-1", "fact") == ["Melanie works at Acme."]
+    assert await current(amem, "u-1", "profile") == ["The user works at Globex."]
 
 
 async def test_deleting_the_turn_that_moved_another_speaker_makes_the_earlier_home_current(
-    rmem: AsyncMemory,
+    amem: AsyncMemory,
 ) -> None:
-    await rmem.add([said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris")], user_id="caroline")
-    out = await rmem.add(said("Melanie", "I live in Rome"), user_id="caroline")
-    assert await current(rmem, "caroline", "fact") == ["Melanie lives in Rome."]
-    gone = await rmem.delete(out[0].id)
+    await amem.add([said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris")], user_id="caroline")
+    out = await amem.add(said("Melanie", "I live in Rome"), user_id="caroline")
+    assert await current(amem, "caroline", "fact") == ["Melanie lives in Rome."]
+    gone = await amem.delete(out[0].id)
     assert "Melanie lives in Rome." in [m.text for m in gone]
-    assert await current(rmem, "caroline", "fact") == ["Melanie lives in Paris."]
+    assert await current(amem, "caroline", "fact") == ["Melanie lives in Paris."]
 
 
-async def test_another_speakers_timeline_stays_in_its_users_scope(rmem: AsyncMemory) -> None:
-    await rmem.add([said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris")], user_id="caroline")
-    await rmem.add([said("Dana", "I live in Lima"), said("Melanie", "I live in Rome")], user_id="dana")
-    assert await current(rmem, "caroline", "fact") == ["Melanie lives in Paris."]
-    assert await current(rmem, "dana", "fact") == ["Melanie lives in Rome."]
+async def test_another_speakers_timeline_stays_in_its_users_scope(amem: AsyncMemory) -> None:
+    await amem.add([said("Caroline", "I live in Boston"), said("Melanie", "I live in Paris")], user_id="caroline")
+    await amem.add([said("Dana", "I live in Lima"), said("Melanie", "I live in Rome")], user_id="dana")
+    assert await current(amem, "caroline", "fact") == ["Melanie lives in Paris."]
+    assert await current(amem, "dana", "fact") == ["Melanie lives in Rome."]

@@ -9,10 +9,8 @@ this test process loaded before is loaded there.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,21 +19,14 @@ import pytest
 
 from tests.fakes.llm_server import Script
 from tests.gateway.conftest import GatewayFactory, add_memory, target
+from tests.serving import ROOT, start_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 BOUND_S = 0.05
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def served(tmp_path: Path, fake_llm: Script) -> Iterator[str]:
     """``memoryd serve`` in a fresh process, its one tier the fake upstream, memory bound to 50 ms."""
-    port = _free_port()
     config = tmp_path / "memoryd.toml"
     config.write_text(
         f'[storage]\npath = "{tmp_path / "mem.db"}"\n'
@@ -45,21 +36,8 @@ def served(tmp_path: Path, fake_llm: Script) -> Iterator[str]:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
     env |= {"PYTHONPATH": str(ROOT), "MEMORYD_CONFIG": str(config), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "memoryd", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_serve(env, ready_within_s=90)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, "memoryd serve exited"
-            assert time.monotonic() < deadline, "memoryd serve did not become ready"
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         yield url
     finally:
         server.terminate()
@@ -81,10 +59,22 @@ def test_the_first_calls_of_a_fresh_server_wait_no_longer_than_the_memory_bound(
             r = http.post("/v1/chat/completions", json=body)
             assert r.status_code == 200, r.text
             assert r.json()["choices"][0]["message"]["content"] == "hello"
-            assert r.headers["x-memoryd-memory"] in ("none", "degraded"), r.headers
+            # the second may find the first's write-back in time: injected, else none or degraded
+            assert r.headers["x-memoryd-memory"] in ("injected", "none", "degraded"), r.headers
             waits.append(float(r.headers["x-memoryd-memory-ms"]))
-    # The bound, and at most one step of the lookup past it: not the ~300 ms of a model loading.
-    assert max(waits) < BOUND_S * 1000 + 60, waits
+    # The bound, and at most one step of the lookup past it: not the time of the token counter's
+    # model loading (~300 ms on a quiet machine), timed now in a fresh interpreter, so that a busy
+    # machine slows both sides alike.
+    assert max(waits) < BOUND_S * 1000 + _model_load_ms() / 2, waits
+
+
+def _model_load_ms() -> float:
+    code = (
+        "import time; from memoryd.context import tokens; t = time.perf_counter(); "
+        "tokens.count_tokens('warm'); print((time.perf_counter() - t) * 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
 
 
 def test_a_lookup_past_its_bound_leaves_the_store_serving_the_next_calls(

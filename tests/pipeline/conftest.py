@@ -54,6 +54,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedi
         yield server
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[LocalRedis]:
+    """A redis-server of this test's own, with no append-only file, killed at the end: a restart
+    loads the last RDB snapshot (taken only by SAVE here), else comes back empty."""
+    server = LocalRedis(tmp_path / "redis", appendonly=False)
+    server.start()
+    yield server
+    server.stop(kill=True)
+
+
 def pipeline_settings(
     db: Path, redis_url: str, prefix: str, sections: dict[str, Any] | None = None, **pipeline: object
 ) -> Settings:

@@ -7,7 +7,6 @@ worker that keeps failing to read says so in its heartbeat, and ``/health`` with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,11 @@ from tests.pipeline.helpers import producer, stored, turn, wait_until, worker_ov
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[LocalRedis]:
-    """``--save "" --appendonly no``: a restart comes back empty."""
-    server = LocalRedis(tmp_path / "redis", appendonly=False)
-    server.start()
-    yield server
-    server.stop(kill=True)
-
-
 @pytest.mark.parametrize("on_unavailable", ["sync", "reject"])
 async def test_a_worker_goes_on_after_redis_restarts_with_no_data(
-    tmp_path: Path, redis: LocalRedis, embedder: USEEmbedder, on_unavailable: str
+    tmp_path: Path, own_redis: LocalRedis, embedder: USEEmbedder, on_unavailable: str
 ) -> None:
-    settings = pipeline_settings(tmp_path / "m.db", redis.url, "lost:", on_unavailable=on_unavailable)
+    settings = pipeline_settings(tmp_path / "m.db", own_redis.url, "lost:", on_unavailable=on_unavailable)
     async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
         running = asyncio.create_task(worker.run())
         try:
@@ -51,9 +41,9 @@ async def test_a_worker_goes_on_after_redis_restarts_with_no_data(
                     return False
 
             await wait_until(lambda: done("before-1"), what="the first add to be stored")
-            redis.stop(kill=True)  # shutdown nosave: the stream, its group and every record are gone
+            own_redis.stop(kill=True)  # shutdown nosave: the stream, its group and every record are gone
             await asyncio.sleep(0.5)  # the worker meets the outage (a read fails), and waits
-            redis.start()
+            own_redis.start()
 
             async def queued() -> bool:
                 return (await pipeline.health())["writes"] == "queued"
@@ -79,12 +69,12 @@ async def test_a_worker_goes_on_after_redis_restarts_with_no_data(
 
 
 async def test_a_worker_that_cannot_read_says_so_on_health(
-    tmp_path: Path, redis: LocalRedis, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, own_redis: LocalRedis, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from memoryd.pipeline import worker as worker_module
 
     monkeypatch.setattr(worker_module, "STALLED_AFTER_S", 0.5)  # 10 s in real use
-    settings = pipeline_settings(tmp_path / "m.db", redis.url, "acl:", claim_idle_ms=900)  # beats every 0.3 s
+    settings = pipeline_settings(tmp_path / "m.db", own_redis.url, "acl:", claim_idle_ms=900)  # beats every 0.3 s
     side = build_queue(settings.pipeline)
     client: Any = side.client  # type: ignore[attr-defined]
     async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
@@ -105,7 +95,7 @@ async def test_a_worker_that_cannot_read_says_so_on_health(
             assert health["status"] == "degraded" and "w1: retrying since" in health["error"], health
             # the probe a container runs counts it as /health does: not ok
             env = {"MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"), "MEMORYD_ASYNC_PIPELINE": "true",
-                   "MEMORYD_PIPELINE__REDIS_URL": redis.url, "MEMORYD_PIPELINE__PREFIX": "acl:"}  # fmt: skip
+                   "MEMORYD_PIPELINE__REDIS_URL": own_redis.url, "MEMORYD_PIPELINE__PREFIX": "acl:"}  # fmt: skip
             probe = await asyncio.to_thread(CliRunner().invoke, app, ["worker", "--check"], env=env)
             assert probe.exit_code == 1 and "w1: retrying since" in probe.stdout, probe.stdout
 

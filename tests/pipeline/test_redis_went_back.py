@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,15 @@ from tests.pipeline.helpers import producer, turn, wait_until
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[LocalRedis]:
-    """No append-only file: a restart loads the last RDB snapshot (taken by SAVE here)."""
-    server = LocalRedis(tmp_path / "redis", appendonly=False)
-    server.start()
-    yield server
-    server.stop(kill=True)
-
-
 async def _heartbeat(queue: Any) -> None:
     await queue.heartbeat("w-alive", {"consumer": "w-alive", "state": "running"}, 60_000)
 
 
 async def test_a_redis_back_from_an_older_snapshot_is_a_recorded_loss(
-    tmp_path: Path, redis: LocalRedis, embedder: USEEmbedder, pipeline_cli: Callable[..., PipelineCli],
+    tmp_path: Path, own_redis: LocalRedis, embedder: USEEmbedder, pipeline_cli: Callable[..., PipelineCli],
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    settings = pipeline_settings(tmp_path / "m.db", redis.url, "old:")
+    settings = pipeline_settings(tmp_path / "m.db", own_redis.url, "old:")
     async with producer(settings, embedder) as (pipeline, memory):
         side = build_queue(settings.pipeline)
         try:
@@ -55,8 +46,8 @@ async def test_a_redis_back_from_an_older_snapshot_is_a_recorded_loss(
             assert all(s.accepted for s in kept + gone)  # 202: queued, as far as every client knows
         finally:
             await side.close()
-        redis.stop(kill=True)  # nothing since the snapshot was persisted
-        redis.start()
+        own_redis.stop(kill=True)  # nothing since the snapshot was persisted
+        own_redis.start()
         # New adds right away leap the stream's ids past the lost ones: the count still tells.
         after = await pipeline.submit_add(memory, turn("cy", 1), event_id="after-1")
         assert after.accepted
@@ -79,7 +70,7 @@ async def test_a_redis_back_from_an_older_snapshot_is_a_recorded_loss(
             await pipeline.event("gone-1")
         assert "Redis lost its data" in missing.value.message and "gone-1" in missing.value.message
 
-        cli = pipeline_cli(PIPELINE__REDIS_URL=redis.url, PIPELINE__PREFIX="old:")
+        cli = pipeline_cli(PIPELINE__REDIS_URL=own_redis.url, PIPELINE__PREFIX="old:")
         check = await asyncio.to_thread(cli.run, "worker", "--check", "--json")
         assert check.exit_code == 1 and "Redis lost its data" in " ".join(doc(check)["problems"])
 
@@ -92,10 +83,10 @@ async def test_a_redis_back_from_an_older_snapshot_is_a_recorded_loss(
 
 
 async def test_a_worker_finds_counters_gone_back_and_another_process_does_not_record_it_twice(
-    tmp_path: Path, redis: LocalRedis, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, own_redis: LocalRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No add after the snapshot, only outcomes: the worker's counters go back (processed 5 -> 2).
-    settings = pipeline_settings(tmp_path / "m.db", redis.url, "cnt:", claim_idle_ms=400)  # looks every 0.1 s
+    settings = pipeline_settings(tmp_path / "m.db", own_redis.url, "cnt:", claim_idle_ms=400)  # looks every 0.1 s
     queue = build_queue(settings.pipeline, blocking=True)
     client: Any = queue.client  # type: ignore[attr-defined]
     worker, server = RedisWatch("worker w-7"), Pipeline(settings.pipeline, settings.limits)
@@ -108,8 +99,8 @@ async def test_a_worker_finds_counters_gone_back_and_another_process_does_not_re
         await wait_until(lambda: _sampled(client, 5), what="the worker to look")
         await server.health()  # the server has seen processed 5 as well
         with caplog.at_level(logging.ERROR, logger="memoryd.pipeline"):
-            redis.stop(kill=True)
-            redis.start()
+            own_redis.stop(kill=True)
+            own_redis.start()
             fresh = build_queue(settings.pipeline)
             try:
 
