@@ -394,6 +394,15 @@ class RuleMemory:
     episode_id: str
 
 
+# What the rules read a memory by (its rule, timeline, stance, subject, the place it ends): an add's
+# metadata never sets them on what the rules write.
+_RULE_KEYS = frozenset({"rule", "attribute", "preference", "polarity", "favourite", "subject", "about", LEFT})
+
+
+def _callers(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in _RULE_KEYS}
+
+
 def draft_rule_memories(
     episodes: Sequence[MemoryRecord],
     now: datetime,
@@ -425,8 +434,9 @@ def draft_rule_memories(
                 found.kind,
                 episode.scope,
                 source_ids=(episode.id,),
-                # the add's metadata too, as fine mode's facts keep it; the rule's own keys win
-                metadata={**episode.metadata, **found.metadata, "rule": found.rule},
+                # the add's metadata too, as fine mode's facts keep it, but none of the keys the
+                # rules read a memory by (an add's "left" would make a like an unmatched end)
+                metadata={**_callers(episode.metadata), **found.metadata, "rule": found.rule},
                 event_time=episode.event_time,
                 valid_from=min(found.since or episode.valid_from, episode.valid_from),
                 now=now,
