@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from memoryd import AsyncMemory, Event
+from memoryd.ingest.rules import extract_statements
 
 U = {"user_id": "ana"}
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
@@ -128,3 +129,70 @@ async def test_deleting_the_turn_that_ended_a_home_makes_it_current_again(amem: 
     assert turn.id is not None
     await amem.delete(turn.id)
     assert await profile(amem) == ["The user lives in Rome."]
+
+
+@pytest.mark.parametrize(
+    ("before", "other"),
+    [
+        ("I work at Google London", "I left London."),
+        ("I work at the Bank of England", "I left England."),
+        ("I work at Lincoln High School", "I left school."),
+        ("I work at Google London", "I no longer work at Google"),
+        ("I live in New York City", "I moved out of York"),
+        ("我在家乐福工作", "我不在家工作了"),  # 家 (home) is not 家乐福 (Carrefour)
+        ("I work at Smoking Gun Studios", "I quit smoking"),
+    ],
+)
+async def test_a_place_that_only_holds_the_named_one_is_another(
+    amem: AsyncMemory, before: str, other: str
+) -> None:
+    first = await amem.add(before, **U, timestamp=T1)
+    [held] = [r.text for r in first if r.kind == "profile"]
+    out = await amem.add(other, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == [held]
+
+
+@pytest.mark.parametrize(
+    ("before", "ending", "now"),
+    [
+        ("I work at the Bank of England", "I left the Bank of England.", "The user no longer works at the Bank of England."),
+        ("I work at Acme", "I left acme!", None),  # "I left" a name: written capitalised
+        ("I work at Acme", "I quit my job at acme", "The user no longer works at acme."),
+        ("I work at Google", "I left Google last year", "The user no longer works at Google."),
+        ("I work at Google", "I left Google two years ago.", "The user no longer works at Google."),
+        ("I work at Google", "I left Google in March 2024", "The user no longer works at Google."),
+        ("I live in Rome", "I moved out of Rome last year", "The user no longer lives in Rome."),
+        ("I live in Rome", "I moved out of Rome recently.", "The user no longer lives in Rome."),
+        ("I live in Rome, Italy", "I moved out of Rome, Italy in 2023", "The user no longer lives in Rome, Italy."),
+    ],
+)  # fmt: skip
+async def test_an_end_names_the_place_without_when_it_ended(
+    amem: AsyncMemory, before: str, ending: str, now: str | None
+) -> None:
+    await amem.add(before, **U, timestamp=T1)
+    out = await amem.add(ending, **U, timestamp=T2)
+    ended = [(r.event, r.text) for r in out if r.kind == "profile"]
+    assert ended == ([] if now is None else [(Event.SUPERSEDE, now)])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I left for work",
+        "I left the party early",
+        "I quit smoking",
+        "my wife and I just left for our European vacation",
+        "I left my keys",
+        "I left work early today",
+        "I resigned from the committee",
+    ],
+)
+async def test_leaving_what_is_no_employer_states_nothing(amem: AsyncMemory, text: str) -> None:
+    """Nothing is drafted at all, not only dropped for want of a workplace it ends."""
+    assert extract_statements(text, "user", BETWEEN) == []
+    out = await amem.add(
+        [{"role": "user", "content": "I work at Acme"}, {"role": "user", "content": text}], **U
+    )
+    assert [r.text for r in out if r.kind != "episode"] == ["The user works at Acme."]
+    assert await profile(amem, include_expired=True) == ["The user works at Acme."]

@@ -4,6 +4,8 @@ embedder, public API)."""
 
 from __future__ import annotations
 
+import pytest
+
 from memoryd import AsyncMemory
 from tests.test_speakers import said
 
@@ -64,3 +66,97 @@ async def test_another_speakers_timeline_stays_in_its_users_scope(amem: AsyncMem
     await amem.add([said("Dana", "I live in Lima"), said("Melanie", "I live in Rome")], user_id="dana")
     assert await current(amem, "caroline", "fact") == ["Melanie lives in Paris."]
     assert await current(amem, "dana", "fact") == ["Melanie lives in Rome."]
+
+
+async def test_another_speakers_end_of_home_or_workplace_settles_as_the_users(amem: AsyncMemory) -> None:
+    await amem.add(
+        [said(None, "I live in Boston"), said("Melanie", "I live in Rome"), said("Melanie", "I work at Initech")],
+        user_id="u-1", run_id="c1", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    out = await amem.add(
+        said("Melanie", "I no longer live in Rome"),
+        user_id="u-1",
+        run_id="c1",
+        timestamp="2024-06-01T00:00:00Z",
+    )
+    ended = out[-1]
+    assert (ended.text, ended.event.value, ended.previous) == (
+        "Melanie no longer lives in Rome.", "SUPERSEDE", "Melanie lives in Rome."
+    )  # fmt: skip
+    assert await current(amem, "u-1", "fact") == [
+        "Melanie no longer lives in Rome.",
+        "Melanie works at Initech.",
+    ]
+    assert "Melanie lives in Rome." in await current(amem, "u-1", "fact", as_of="2024-03-01T00:00:00Z")
+    assert await current(amem, "u-1", "profile") == ["The user lives in Boston."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I left Acme",  # no workplace of hers stated
+        "I left Initech last year",  # hers is Globex
+        "I moved out of Paris",
+        "my wife and I just left for our European vacation",
+        "I left London.",  # hers is Google London
+    ],
+)
+async def test_another_speakers_end_of_what_was_not_theirs_is_not_stored(
+    amem: AsyncMemory, text: str
+) -> None:
+    await amem.add(
+        [said(None, "I work at Acme"), said("Melanie", "I live in Rome"), said("Bob", "I work at Google London")],
+        user_id="u-1", run_id="c1", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    await amem.add(
+        said("Melanie", "I work at Globex"), user_id="u-1", run_id="c1", timestamp="2024-02-01T00:00:00Z"
+    )
+    for speaker in ("Melanie", "Bob"):
+        out = await amem.add(
+            said(speaker, text), user_id="u-1", run_id="c1", timestamp="2024-06-01T00:00:00Z"
+        )
+        assert [r.kind for r in out] == ["episode"]
+    assert await current(amem, "u-1", "fact") == [
+        "Bob works at Google London.", "Melanie lives in Rome.", "Melanie works at Globex."
+    ]  # fmt: skip
+    assert await current(amem, "u-1", "profile") == ["The user works at Acme."]
+
+
+async def test_another_speakers_end_of_workplace_ends_theirs_only(amem: AsyncMemory) -> None:
+    await amem.add(
+        [said(None, "I work at Acme"), said("Melanie", "I work at Acme"), said("Bob", "I work at Acme")],
+        user_id="u-1", run_id="c1", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    await amem.add(
+        said("Melanie", "I left Acme last year."),
+        user_id="u-1",
+        run_id="c1",
+        timestamp="2024-06-01T00:00:00Z",
+    )
+    assert await current(amem, "u-1", "fact") == ["Bob works at Acme.", "Melanie no longer works at Acme."]
+    assert await current(amem, "u-1", "profile") == ["The user works at Acme."]
+
+
+async def test_another_speakers_favourite_is_one_per_category(amem: AsyncMemory) -> None:
+    await amem.add(
+        [said(None, "My favorite food is tacos"), said("Melanie", "My favorite food is pizza"),
+         said("Melanie", "My favorite color is blue"), said("Bob", "My favorite food is curry")],
+        user_id="u-1", run_id="c1", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    out = await amem.add(
+        said("Melanie", "My favorite food is sushi"),
+        user_id="u-1",
+        run_id="c1",
+        timestamp="2024-06-01T00:00:00Z",
+    )
+    sushi = out[-1]
+    assert (sushi.text, sushi.event.value, sushi.previous) == (
+        "Melanie's favorite food is sushi.", "SUPERSEDE", "Melanie's favorite food is pizza."
+    )  # fmt: skip
+    assert await current(amem, "u-1", "fact") == [
+        "Bob's favorite food is curry.", "Melanie's favorite color is blue.", "Melanie's favorite food is sushi."
+    ]  # fmt: skip
+    assert "Melanie's favorite food is pizza." in await current(
+        amem, "u-1", "fact", as_of="2024-03-01T00:00:00Z"
+    )
+    assert await current(amem, "u-1", "preference") == ["The user's favorite food is tacos."]

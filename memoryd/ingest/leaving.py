@@ -5,9 +5,14 @@ Acme", "I left Acme", "I quit my job at Acme", "我不再住在罗马", "我已�
 Such a statement is a profile memory on the home's (workplace's) timeline ("The user no longer lives
 in Rome."), with the place it ends under :data:`LEFT` in its metadata: laid on the timeline like a
 new home, it ends the current one, kept for ``as_of`` with a SUPERSEDE in its history. It is stored
-only when the home current just before it is the place it names (:func:`ends`): "I left my keys",
-"I quit smoking" or "I moved out of Milan" said while the user lives in Rome change nothing. A
-"don't … anymore" is needed ("I don't live in Rome" alone may correct, not end). Pure: no I/O.
+only when the home current just before it is the place it names, as a whole name (:func:`ends`):
+"I moved out of Milan" said while the user lives in Rome, or "I left London" while they work at
+Google London, change nothing. When it ended, said after the place, is no part of it ("I left
+Google last year": Google). "I left X" names an employer only written capitalised, and not "I left
+for work", "I left the party early", "I quit smoking", "I left my keys": those state nothing. A
+"don't … anymore" is needed ("I don't live in Rome" alone may correct, not end). Another
+speaker's ends are read the same way, on their timelines (:mod:`memoryd.ingest.subjects`). Pure:
+no I/O.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ import re
 
 from memoryd.models import MemoryRecord
 
-__all__ = ["EN_BODIES", "LEFT", "ZH_BODIES", "ends"]
+__all__ = ["EN_BODIES", "LEFT", "ZH_BODIES", "ends", "place"]
 
 LEFT = "left"  # the metadata key of the place an ending statement names
 _ANYMORE = r"\s+any\s?more\b"
+_LEFT = r"i(?:'ve|\s+have)?\s+(?:just\s+)?(?:left|quit|resigned\s+from)"
+# Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
+# ("I left Home Depot")
+_NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
 # English, after the start of a statement (rules._EN_START); compiled there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
@@ -31,9 +40,12 @@ EN_BODIES: list[tuple[str, str]] = [
     ("left_work", rf"i(?:'m|\s+am)\s+not\s+working\s+(?:at|for)\s+(?P<x>.+?){_ANYMORE}"),
     (
         "left_work",
-        r"i(?:'ve|\s+have)?\s+(?:just\s+)?(?:left|quit|resigned\s+from|stopped\s+working\s+(?:at|for))\s+"
-        r"(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)?(?P<x>.+)",
+        rf"{_LEFT}\s+(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)(?P<x>.+)",
     ),
+    ("left_work", r"i(?:'ve|\s+have)?\s+(?:just\s+)?stopped\s+working\s+(?:at|for)\s+(?P<x>.+)"),
+    # "I left Acme", "I left the Bank of England": a name, written capitalised; not "I left for work",
+    # "I left the party early", "I quit smoking", "I left my keys"
+    ("left_work", rf"{_LEFT}\s+(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)"),
 ]
 _ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 # Chinese, after the start of a statement (rules._ZH_START): "不再" (no longer), "已经不" (already
@@ -48,30 +60,74 @@ ZH_BODIES: list[tuple[str, str]] = [
     ("left_work", rf"我(?:已经)?从{_ZH_THING}辞职了?"),
 ]
 
-_OWN = re.compile(r"^(?:the user (?:no longer )?(?:lives in|works at)\s+|用户(?:不再)?(?:住在|在))", re.I)
-_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
-_TRAIL = re.compile(r"(?:工作)?[\s.,:;!?'\"“”‘’。！？；，、…]+$|工作$")
-_HAN = re.compile(r"[\u4e00-\u9fff]")
+# What a home or workplace states before its place: the rules' "The user lives in " ("用户住在"), or
+# (fine mode's words) any text up to a verb of living or working there.
+_OWN = re.compile(r"^(?:the user|用户)\s*(?:lives in|works (?:at|for)|住在|在)\s*", re.I)
+_FREE = re.compile(
+    r"\b(?:lives?|living|resides?|based|located|works?|working|employed)\s+(?:in|at|for|by)\s+(?P<p>.+)", re.I
+)
+_FREE_END = re.compile(
+    r"\s+(?:since|with|as|where|from|while|until|because|and\s+(?:is|has|was))\b|[;(]", re.I
+)
+_ARTICLE = re.compile(r"^the\s+")
+_TRAIL = re.compile(r"(?:工作|上班)?[\s.,:;!?'\"“”‘’。！？；，、…]+$|(?:工作|上班)$")
+_N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
+_SEASON = r"(?:spring|summer|autumn|fall|winter)"
+_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+# When the end was, said after the place: no part of it ("I left Google last year": Google).
+_WHEN_SAID = re.compile(
+    rf",?\s+(?:(?:last|this|earlier\s+this|late\s+last|early\s+last)\s+(?:year|month|week|weekend|night|{_SEASON}|"
+    rf"{_MONTHS}|{_DAYS})|(?:back\s+)?in\s+(?:(?:early|late|mid)[\s-]+)?(?:{_MONTHS}|{_SEASON})?\s*\d{{4}}"
+    rf"|in\s+(?:(?:early|late|mid)[\s-]+)?(?:{_MONTHS}|the\s+{_SEASON}|{_SEASON})|on\s+{_DAYS}"
+    rf"|(?:about\s+|almost\s+|over\s+)?{_N}\s+(?:days?|weeks?|months?|years?)\s+ago|(?:a\s+(?:while|bit)|ages|long)\s+ago"
+    r"|recently|yesterday|today|tonight|this\s+morning|finally|already|for\s+good|at\s+last|now|anymore|any\s+more)$",
+    re.I,
+)
+
+
+def place(obj: str) -> str:
+    """The place an ending statement names, without when it ended said after it ("Google last
+    year", "Rome in 2019", "Acme two years ago", "Rome recently" are Google, Rome, Acme, Rome)."""
+    text = obj.strip()
+    while (when := _WHEN_SAID.search(text)) is not None and when.start() > 0:
+        text = text[: when.start()].rstrip(" ,")
+    return text or obj
 
 
 def _norm(text: str) -> str:
     return _ARTICLE.sub("", _TRAIL.sub("", " ".join(text.split()).casefold()))
 
 
+def _held(before: MemoryRecord) -> str:
+    """The place a home or workplace names: its text after "The user lives in" (another speaker's,
+    after their name: "Melanie lives in Rome."), or after a verb of living or working there."""
+    text = before.text.strip()
+    subject = before.metadata.get("subject")
+    if isinstance(subject, str) and subject and text.startswith(subject):
+        text = "The user" + text[len(subject) :]
+    if (own := _OWN.match(text)) is not None:
+        return text[own.end() :]
+    if (free := _FREE.search(text)) is not None:
+        return _FREE_END.split(free["p"], maxsplit=1)[0]
+    return text
+
+
+def _head(name: str) -> str:
+    return name.split(",")[0].strip()
+
+
 def ends(new: MemoryRecord, before: MemoryRecord | None) -> bool:
     """Whether ``new``, an ending statement (:data:`LEFT` in its metadata), ends ``before``, the
     memory current on its timeline just before it: a home or workplace (not another ending) whose
-    place holds the one ``new`` names, or its part before a comma, as whole words ("Rome" ends
-    "Rome, Italy"; "Rome, Italy" ends "Rome")."""
+    place is the one ``new`` names, as a whole name (case, a leading "the" and the punctuation
+    after it aside), or a part before a comma of one of them ("Rome" ends "Rome, Italy"; "Rome,
+    Italy" ends "Rome"). A place that only holds it is another: "London" does not end "Google
+    London", nor "school" "Lincoln High School", nor 家 (home) 家乐福."""
     if before is None or LEFT in before.metadata:
         return False
-    place = _norm(str(new.metadata.get(LEFT, "")))
-    if before.valid_to is not None and before.valid_to <= new.valid_from or not place:
+    said = _norm(place(str(new.metadata.get(LEFT, ""))))
+    if before.valid_to is not None and before.valid_to <= new.valid_from or not said:
         return False
-    held = _norm(_OWN.sub("", before.text.strip()))
-    for said in {place, place.split(",")[0].strip()}:  # "Rome, Italy" ends "Rome" too
-        if _HAN.search(said) and said in held:
-            return True
-        if said and re.search(rf"(?<!\w){re.escape(said)}(?!\w)", held) is not None:
-            return True
-    return False
+    held = _norm(_held(before))
+    return said == held or said == _head(held) or _head(said) == held

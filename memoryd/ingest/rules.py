@@ -22,7 +22,7 @@ from typing import Any
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
-from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends
+from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends, place
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
 from memoryd.ingest.subjects import subject_line, subject_where
@@ -203,6 +203,7 @@ _LEFT_KIND = {"moved_out": "location", "left_work": "work"}
 
 def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | None:
     if rule in _LEFT_KIND:  # an end of the home or workplace (memoryd.ingest.leaving)
+        obj = place(obj)  # "I left Google last year": Google
         if not zh and rule == "left_work" and _NO_EMPLOYER.match(obj):
             return None
         text = _LEFT_TEXT[rule, zh].format(obj)

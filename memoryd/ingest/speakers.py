@@ -57,6 +57,7 @@ from typing import Any
 
 from memoryd.filters import And, Cond, Filter
 from memoryd.ingest.derived import owner_scope
+from memoryd.ingest.leaving import LEFT
 from memoryd.ingest.rules import RuleMemory, draft_all_rules, draft_rule_memories
 from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash
 from memoryd.models import speaker_key as name_key  # a speaker's name as compared
@@ -161,6 +162,9 @@ def speaks_as_user(episode: MemoryRecord) -> bool:
     return _is_named(name_key(episode.actor), name_key(episode.user_id))
 
 
+_ON_LINE = frozenset({LEFT, "favourite"})  # what a rule wrote that places a fact on its subject's timeline
+
+
 def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
     """A rule draft of another speaker's turn as a fact about them ("The user lives in Paris." said
     by Melanie: "Melanie lives in Paris."); None for what says nothing about them (their own name
@@ -174,8 +178,10 @@ def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
     if named is None:
         return None
     text = named
-    # the add's metadata (and source_run_id) stay; what the rule said of the user does not
-    kept = {k: v for k, v in draft.memory.metadata.items() if k not in draft.statement.metadata}
+    # the add's metadata (and source_run_id) stay; what the rule said of the user does not, but the
+    # place an end names and a favourite's category: their timelines (memoryd.ingest.subjects)
+    ruled = draft.statement.metadata
+    kept = {k: v for k, v in draft.memory.metadata.items() if k not in ruled or k in _ON_LINE}
     metadata = {**kept, "subject": speaker, "rule": draft.statement.rule}
     memory = draft.memory.with_changes(
         text=text, kind=MemoryKind.FACT, metadata=metadata, hash=content_hash(text)
