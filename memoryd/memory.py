@@ -46,6 +46,7 @@ from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rule_writer import RuleWriter
 from memoryd.ingest.rules import reopen_profile
+from memoryd.ingest.speakers import user_speakers
 from memoryd.ingest.stale import stale
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
@@ -260,8 +261,9 @@ class AsyncMemory:
                 existing = await self.storage.records.find_duplicates(
                     data.scope, [content_hash(m.content) for m in data.messages]
                 )
+                users = await user_speakers(self.storage.records, data, existing)
                 now = utcnow()
-                plan = plan_fast_add(data, existing, now)
+                plan = plan_fast_add(data, existing, now, users)
                 if data.mode == "fine" and self._fine is not None:
                     return await self._fine_add(data, plan, now, pending)
                 return await self._fast_add(plan, now, pending)

@@ -303,3 +303,34 @@ def test_a_user_id_that_reads_as_a_name_is_a_known_name(actor: str, user_id: str
     found = is_user(actor, user_id=user_id, known=[], add_named={actor.casefold()}, add_unnamed=False,
                     run_named=set())  # fmt: skip
     assert found is user
+
+
+async def test_the_users_words_said_again_under_another_of_the_users_names_are_a_noop(
+    rmem: AsyncMemory,
+) -> None:
+    """The duplicate check reads the user as one speaker however the user is named (no name, the
+    ``user_id``, the name the user gave): "I like coffee" said three ways is one turn; two other
+    speakers saying it stay two turns."""
+    await rmem.add("My name is Ana Lima", user_id="ana")
+    first = await rmem.add(said(None, "I like coffee"), user_id="ana")
+    for name in ("ana", "Ana Lima", "ana_lima", "Ana"):
+        again = await rmem.add(said(name, "I like coffee"), user_id="ana")
+        assert [(r.event.value, r.id) for r in again] == [("NOOP", first[0].id)], name
+    named = await rmem.add(said("Ana Lima", "I drink tea"), user_id="ana")
+    again = await rmem.add([said(None, "I drink tea"), said("ana", "I drink tea")], user_id="ana")
+    assert [(r.event.value, r.id) for r in again] == [("NOOP", named[0].id)] * 2
+    others = await rmem.add(
+        [said("Melanie", "I like coffee"), said("Ana Maria", "I like coffee")], user_id="ana"
+    )
+    assert [r.event.value for r in others[:2]] == ["ADD", "ADD"] and others[0].id != others[1].id
+    turns = await rmem.get_all(user_id="ana", filters={"kind": "episode"}, limit=100)
+    assert sorted(m.text for m in turns.items) == [
+        "I drink tea", "I like coffee", "I like coffee", "I like coffee", "My name is Ana Lima",
+    ]  # fmt: skip
+
+
+async def test_a_display_name_said_again_by_the_user_id_is_one_turn(rmem: AsyncMemory) -> None:
+    """With no name given, a ``user_id`` that reads as a name is the user's name: "Ana Lima" is
+    user "ana" saying it again; within one add too."""
+    out = await rmem.add([said(None, "I like coffee"), said("Ana Lima", "I like coffee")], user_id="ana")
+    assert [(r.event.value, r.id) for r in out[:2]] == [("ADD", out[0].id), ("NOOP", out[0].id)]

@@ -8,7 +8,7 @@ drafts the new memories.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -52,21 +52,31 @@ class FastPlan:
 
 
 def plan_fast_add(
-    data: AddInput, existing: dict[tuple[str, str | None, str | None], str], now: datetime
+    data: AddInput,
+    existing: dict[tuple[str, str | None, str | None], str],
+    now: datetime,
+    users: Collection[str] = (),
 ) -> FastPlan:
     """Decide ADD/NOOP per message; ``existing`` maps (hash, role, actor) to a stored id. A message
     is a NOOP when its text, role and speaker (``name``, compared as :func:`speaker_key` reads it)
     are a stored turn's or an earlier message's: two speakers saying the same words are two
-    turns."""
+    turns. ``users``: the speaker keys of user turns that are the user
+    (:func:`memoryd.ingest.speakers.user_speakers`: no name, the ``user_id``, a name the user is
+    known by), one speaker however the user is named."""
+
+    def speaker(role: str | None, name: str | None) -> str:
+        key = speaker_key(name)
+        return "" if role in (None, "user") and key in users else key
+
     seen: dict[tuple[str, str | None, str], str] = {}
     for (digest, role, actor), known in existing.items():
-        seen.setdefault((digest, role, speaker_key(actor)), known)
+        seen.setdefault((digest, role, speaker(role, actor)), known)
     results: list[AddResult] = []
     new: list[MemoryRecord] = []
     again: list[SaidAgain] = []
     for index, (msg, when) in enumerate(zip(data.messages, data.times)):
         digest = content_hash(msg.content)
-        said = (digest, msg.role, speaker_key(msg.name))
+        said = (digest, msg.role, speaker(msg.role, msg.name))
         dup = seen.get(said)
         if dup is not None:
             results.append(

@@ -42,6 +42,11 @@ preferences; an entry the user's turns stated too stays the user's. Reconciliati
 statement about one person update, supersede, delete or restate a memory about another
 (:func:`whose`, :func:`someone_else`).
 
+The duplicate check of an add (:mod:`memoryd.ingest.fast`, :func:`user_speakers`) reads the user
+as one speaker: the same words said with no name, the ``user_id`` or a name the user is known by
+(1 and 2) are one turn said again; other speakers stay one each, looked up only when the same
+words come with two names.
+
 Lookups are bounded and made only when a turn that states something names a speaker who is not
 plainly the user (no name, or the ``user_id``): the user's ``name`` profile entries (at most
 :data:`_PROFILE_CAP`) and the last :data:`_RUN_TURNS` user turns of the session.
@@ -57,6 +62,7 @@ from typing import Any
 
 from memoryd.filters import And, Cond, Filter
 from memoryd.ingest.derived import owner_scope
+from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.leaving import LEFT
 from memoryd.ingest.rules import RuleMemory, draft_all_rules, draft_rule_memories
 from memoryd.models import MemoryKind, MemoryRecord, Scope, content_hash
@@ -73,6 +79,7 @@ __all__ = [
     "someone_else",
     "speaks_as_user",
     "subject_of",
+    "user_speakers",
     "whose",
 ]
 
@@ -163,6 +170,35 @@ def speaks_as_user(episode: MemoryRecord) -> bool:
 
 
 _ON_LINE = frozenset({LEFT, "favourite"})  # what a rule wrote that places a fact on its subject's timeline
+
+
+async def user_speakers(
+    records: Any, data: AddInput, existing: Mapping[tuple[str, str | None, str | None], str]
+) -> set[str]:
+    """The speakers (name keys) of an add's user turns and of the stored turns ``existing`` (a
+    ``find_duplicates`` answer) that are the user, for the duplicate check (:mod:`memoryd.ingest.fast`):
+    no name, the ``user_id``, or a name the user is known by (:func:`is_user`'s 1 and 2), so that
+    the user's words said again under another of the user's names are a NOOP. Looks the known
+    names up only when the same words of the user's role come with two speakers, one of them not
+    plainly the user."""
+    user_id = data.scope.user_id
+    mine = [(m, name_key(m.name)) for m in data.messages if m.role in (None, "user")]
+    keys = {k for _, k in mine} | {name_key(a) for _, role, a in existing if role in (None, "user")}
+    users = {k for k in keys if not k or _is_named(k, name_key(user_id))}  # plainly the user
+    if users == keys:
+        return users  # no other name said: nothing to look up, no text to compare
+    said: dict[tuple[str, str | None], set[str]] = {}
+    for digest, role, actor in existing:
+        if role in (None, "user"):
+            said.setdefault((digest, role), set()).add(name_key(actor))
+    for msg, key in mine:
+        said.setdefault((content_hash(msg.content), msg.role), set()).add(key)
+    unsure = {k for ks in said.values() if len(ks) > 1 for k in ks - users}
+    if unsure:
+        known = await _known_names(records, data.scope)
+        users |= {k for k in unsure if is_user(k, user_id=user_id, known=known, add_named=set(),
+                                                 add_unnamed=True, run_named=set())}  # fmt: skip
+    return users
 
 
 def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
