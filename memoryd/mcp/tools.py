@@ -21,7 +21,9 @@ from memoryd.errors import InvalidInputError
 from memoryd.memory import AsyncMemory
 from memoryd.models import HistoryEntry, MemoryRecord
 
-__all__ = ["SCOPE_FIELDS", "Args", "Handler", "Tool", "bound_scope", "brief", "build_tools", "scope_of"]
+__all__ = [
+    "SCOPE_FIELDS", "Args", "Handler", "Tool", "added", "bound_scope", "brief", "build_tools", "scope_of",
+]  # fmt: skip
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 _SCOPE_TEXT = {
@@ -160,10 +162,16 @@ async def _add(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         mode=a.get("mode"),
         **scope_of(a),
     )
-    body = results.to_dict()
-    # each item already names its memory (id, text, kind): the stored record again would only
-    # lengthen what the model reads; get_memory gives it
-    body["results"] = [{k: v for k, v in item.items() if k != "record"} for item in body["results"]]
+    return added(results.to_dict())
+
+
+def added(body: dict[str, Any]) -> dict[str, Any]:
+    """An add's answer as ``add_memory`` gives it (run now or through the pipeline): each item
+    already names its memory (id, text, kind), so the stored record again would only lengthen
+    what the model reads (``get_memory`` gives it)."""
+    items = body.get("results")
+    if isinstance(items, list):
+        body = {**body, "results": [{k: v for k, v in i.items() if k != "record"} for i in items]}
     return body
 
 

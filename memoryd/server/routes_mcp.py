@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import INVALID_REQUEST, REQUEST_CANCELLED, encode_message, error_message
-from memoryd.mcp.tools import Args, Handler, scope_of
+from memoryd.mcp.tools import Args, Handler, added, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
@@ -189,6 +189,6 @@ def _queued_add(pipeline: PipelineView) -> Handler:
             mode=a.get("mode"),
         )
         submission = await pipeline.submit_add(memory, payload, event_id=a.get("event_id"), source="mcp")
-        return submission.to_dict()
+        return added(submission.to_dict())
 
     return add

@@ -67,3 +67,17 @@ async def test_an_mcp_add_refused_with_redis_down_names_its_event_id(tmp_path: P
         text = result["content"][0]["text"]
         assert result["isError"] and text.startswith("backend_unavailable:")
         assert "same event_id" in text and '"event_id": "retry-me"' in text
+
+
+async def test_an_mcp_add_run_now_with_redis_down_answers_as_the_direct_one(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """The sync fallback's answer is the add's, without each item's stored record (as add_memory's)."""
+    fallback = pipeline_settings(tmp_path / "sync.db", "redis://127.0.0.1:1/0", "down:", on_unavailable="sync")
+    headers = {"MCP-Protocol-Version": "2025-06-18"}
+    with running_server(fallback, embedder) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        call = _call("add_memory", user_id="ana", messages="I love hiking in the alps")
+        result = c.post("/mcp", json=call, headers=headers).json()["result"]["structuredContent"]
+        assert result["pipeline"] == "bypassed"
+        assert [(r["kind"], r["event"]) for r in result["results"]] == [("episode", "ADD"), ("preference", "ADD")]
+        assert all("record" not in r and r["memory"] for r in result["results"])
