@@ -51,3 +51,34 @@ async def test_no_allergy_from_a_question_or_someone_else(amem: AsyncMemory, sai
     out = await amem.add(said, **U)
     assert [r.kind for r in out] == ["episode"]
     assert await profile(amem) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "text"),
+    [
+        ("I'm allergic to bees so be careful", "The user is allergic to bees."),
+        ("I'm allergic to bees (and wasps)", "The user is allergic to bees (and wasps)."),
+        ("I'm allergic to penicillin which is annoying", "The user is allergic to penicillin."),
+        ("I'm allergic to cleaning products", "The user is allergic to cleaning products."),
+    ],
+)
+async def test_an_allergy_is_what_it_names(amem: AsyncMemory, said: str, text: str) -> None:
+    """What follows the allergen (a clause of its own) is no part of it; a bracket is closed."""
+    await amem.add(said, **U)
+    assert await profile(amem) == [(text, "allergy")]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I'm allergic to Mondays",
+        "I'm allergic to the idea of working weekends",
+        "I'm allergic to running",
+        "I'm allergic to people today",
+        "I'm allergic to hard work",
+    ],
+)
+async def test_no_allergy_from_a_figure_of_speech(amem: AsyncMemory, said: str) -> None:
+    out = await amem.add(said, **U)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem) == []

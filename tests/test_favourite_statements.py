@@ -32,6 +32,18 @@ async def favourites(mem: AsyncMemory, **more: object) -> list[str]:
         ("My favorite color is blue!", "The user's favorite color is blue.", "color"),
         ("My favourite colour is blue", "The user's favourite colour is blue.", "color"),
         ("我最喜欢的食物是饺子", "用户最喜欢的食物是饺子。", "食物"),
+        # the answer only: not a question after it, emphasis or when it holds
+        ("My favorite color is green, what's yours", "The user's favorite color is green.", "color"),
+        ("My favourite season is definitely fall", "The user's favourite season is fall.", "season"),
+        ("My favorite food now is bacalhau", "The user's favorite food is bacalhau.", "food"),
+        ("My favorite band is Earth, Wind & Fire", "The user's favorite band is Earth, Wind & Fire.", "band"),
+        (
+            "My favorite book is The Girl Who Played with Fire",
+            "The user's favorite book is The Girl Who Played with Fire.",
+            "book",
+        ),  # fmt: skip
+        ("我最喜欢的食物现在是饺子", "用户最喜欢的食物是饺子。", "食物"),
+        ("我最爱的人是我妈妈", "用户最喜欢的人是用户的妈妈。", "人"),
     ],
 )
 async def test_a_favourite_is_an_explicit_preference(
@@ -102,3 +114,34 @@ async def test_no_favourite_from_someone_else_or_a_question(amem: AsyncMemory, s
     out = await amem.add(said, **U)
     assert [r.kind for r in out] == ["episode"]
     assert await favourites(amem) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "before"),
+    [
+        ("My favorite food is hard to pick", "My favorite food is pizza"),
+        ("My favorite food is probably sushi", "My favorite food is pizza"),
+        ("My favorite food is sushi, I think", "My favorite food is pizza"),
+        ("My favorite food is a tie between pizza and sushi", "My favorite food is pizza"),
+        ("My favorite food is sushi, or was", "My favorite food is pizza"),
+        ("My favorite food is sushi or ramen", "My favorite food is pizza"),
+        ("My favorite thing is when the kids laugh", "My favorite thing is painting"),
+        (
+            "My favorite sweater is super soft and lightweight, kind of like cashmere",
+            "My favorite sweater is the red one",
+        ),
+        ("My favorite author is actually a mystery writer", "My favorite author is Agatha Christie"),
+        ("我最喜欢的食物以前是饺子", "我最喜欢的食物是米饭"),
+        ("我最喜欢的食物应该是饺子", "我最喜欢的食物是米饭"),
+    ],
+)
+async def test_no_favourite_from_a_non_answer_a_past_one_or_a_description(
+    amem: AsyncMemory, said: str, before: str
+) -> None:
+    """A favourite is a plain answer naming one thing: a hedge, a non-answer, a choice not made,
+    a clause, a description of the favourite thing or a past favourite (以前是) states none, and
+    ends none: the favourite said before stays current."""
+    [stated] = [r.text for r in await amem.add(before, **U, timestamp=T1) if r.kind == "preference"]
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await favourites(amem) == [stated]

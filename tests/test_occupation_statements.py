@@ -31,6 +31,10 @@ async def profile(mem: AsyncMemory) -> list[tuple[str, str, str]]:
         ("I'm vegan now", "The user is vegan."),
         ("I am pescatarian", "The user is pescatarian."),
         ("I'm a vegetarian", "The user is a vegetarian."),
+        # the role only, not why or for how long
+        ("I'm working as a waiter until I find something better", "The user is a waiter."),
+        ("I work as a freelance designer to pay the bills", "The user is a freelance designer."),
+        ("I work as a nurse because I like helping people", "The user is a nurse."),
     ],
 )
 async def test_an_occupation_or_a_diet_is_the_identity(amem: AsyncMemory, said: str, text: str) -> None:
@@ -48,6 +52,9 @@ async def test_an_occupation_or_a_diet_is_the_identity(amem: AsyncMemory, said: 
         "My sister works as a nurse",
         "She said I work as a nurse",
         "I work as hard as I can",
+        "I work as a team",
+        "We are close and I work as a team with my sister",
+        "I work as a way to stay busy",
         "I'm not vegetarian",
         "I'm vegetarian for a month, my doctor said",
         "Are you vegan?",

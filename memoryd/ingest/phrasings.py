@@ -7,12 +7,18 @@
   ago") is when the home began (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's
   timeline: a home stored as said later stays current; a year still to come is not read.
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
-  ``identity``, as "I'm a nurse"); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
+  ``identity``, as "I'm a nurse"), the role only ("a waiter until I find something better" is a
+  waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
 - a favourite: "My favourite food is bacalhau", "我最喜欢的食物是饺子": an explicit preference
   ("The user's favourite food is bacalhau.", rule ``favourite``, ``metadata.favourite`` its
   category), one per category at a time: a later one of the category ends it (:func:`favourite_line`).
+  Only a plain answer naming one thing is one ("green, what's yours" is green): a hedge or a
+  non-answer ("probably sushi", "hard to pick", "a tie between…"), a clause, a description of the
+  favourite thing ("super soft", "actually a mystery writer") or a past one (以前是) is none, and
+  ends none.
 - an allergy: "I'm allergic to peanuts", "我对花生过敏": a profile memory ("The user is allergic to
-  peanuts.", attribute ``allergy``); allergies add up.
+  peanuts.", attribute ``allergy``); allergies add up. A figure of speech ("allergic to Mondays",
+  "to the idea of…", "to running") is none.
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -24,6 +30,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = ["EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter"]
@@ -98,18 +105,19 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     if rule == "move":
         return _zh_move(obj) if zh else _move(obj, found.group("t") or "", at or datetime.now(UTC))
     if rule == "work_as":
-        return _profile(f"The user is {obj}.", "identity", "identity")
+        role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
+        return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
     if rule == "diet":
         if obj.lower() not in _DIETS:
             return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
         return _profile(f"The user is {obj.lower()}.", "identity", "identity")
     if rule == "favourite":
-        if zh:
-            return f"用户最喜欢的{found['c']}是{obj}。", *_favourite(found["c"])
-        word, category = found["v"].lower(), " ".join(found["c"].lower().split())
-        return f"The user's {word} {category} is {obj}.", *_favourite(category.replace("colour", "color"))
+        return _zh_favourite(found["c"], obj) if zh else _en_favourite(found, obj)
     if rule == "allergy":
-        text = f"用户对{obj}过敏。" if zh else f"The user is allergic to {obj}."
+        thing = obj if zh else allergen(obj)  # "I'm allergic to Mondays": a figure of speech
+        if thing is None:
+            return None
+        text = f"用户对{thing}过敏。" if zh else f"The user is allergic to {thing}."
         return _profile(text, "allergy", "allergy")
     return None
 
@@ -121,6 +129,36 @@ def _profile(text: str, rule: str, attribute: str, since: datetime | None = None
 def _favourite(category: str) -> tuple[MemoryKind, str, dict[str, Any], None]:
     meta = {"preference": "explicit", "polarity": "like", "favourite": category}
     return MemoryKind.PREFERENCE, "favourite", meta, None
+
+
+# Said after a favourite's category: when it holds ("My favourite food now is", "…ever is"): now.
+_FAVOURITE_NOW = re.compile(r"\s+(?:now|currently|ever|these\s+days|right\s+now|of\s+all\s+time)$")
+_ZH_NOW = re.compile(r"(?:现在|目前|如今)$")
+# A Chinese favourite's category holding a past (以前, 曾经: "used to be"), a hedge or an adverb:
+# no present favourite ("我最喜欢的食物以前是饺子").
+_ZH_NOT_NOW = re.compile(
+    r"以前|曾经|过去|从前|原来|本来|之前|小时候|当年|"
+    r"应该|大概|估计|一直|其实|可能|也许|[还就都也]$"
+)
+
+
+def _en_favourite(found: re.Match[str], obj: str) -> Said | None:
+    """A favourite ("My favourite food is bacalhau"), if what follows "is" names one thing
+    (:func:`~memoryd.ingest.objects.favourite_answer`)."""
+    thing = favourite_answer(obj, found["x"])
+    if thing is None:
+        return None  # "hard to pick", "probably sushi": no favourite stated, none ended
+    word, category = found["v"].lower(), _FAVOURITE_NOW.sub("", " ".join(found["c"].lower().split()))
+    return f"The user's {word} {category} is {thing}.", *_favourite(category.replace("colour", "color"))
+
+
+def _zh_favourite(category: str, obj: str) -> Said | None:
+    """A favourite (我最喜欢的食物是饺子); none for a past one (以前是); "我妈妈" as 用户的妈妈."""
+    category = _ZH_NOW.sub("", category)
+    if not category or _ZH_NOT_NOW.search(category) or _ZH_NOT_NOW.match(obj):
+        return None
+    obj = re.sub(r"^我的?", "用户的", obj)
+    return f"用户最喜欢的{category}是{obj}。", *_favourite(category)
 
 
 def _zh_move(obj: str) -> Said | None:
