@@ -87,7 +87,21 @@ _LOOKALIKES = {  # Cyrillic, Greek, Armenian, Cherokee letters and small capital
     "P": "\u0420\u03a1", "R": "\u13a1", "S": "\u0405\u13da", "T": "\u0422\u03a4", "X": "\u0425\u03a7",
     "Y": "\u0423\u04ae\u03a5", "Z": "\u0396",
 }  # fmt: skip
-_HOMOGLYPHS = {c: latin for latin, lookalikes in _LOOKALIKES.items() for c in lookalikes}
+
+
+def _small_capitals() -> dict[str, str]:
+    """Every Latin small capital Unicode names ("LATIN LETTER SMALL CAPITAL E", ᴇ), by its letter."""
+    out: dict[str, str] = {}
+    for start, end in ((0x0250, 0x02B0), (0x1D00, 0x1D80), (0xA720, 0xA800), (0x1DF00, 0x1E000)):
+        for cp in range(start, end):
+            name = unicodedata.name(chr(cp), "")
+            head, _, letter = name.rpartition(" ")
+            if head.endswith("LETTER SMALL CAPITAL") and len(letter) == 1 and letter.isalpha():
+                out[chr(cp)] = letter.lower()
+    return out
+
+
+_HOMOGLYPHS = {c: latin for latin, lookalikes in _LOOKALIKES.items() for c in lookalikes} | _small_capitals()
 _BRACKET_SKELETON = {c: "<" for c in _LEFT} | {c: ">" for c in _RIGHT}
 
 
