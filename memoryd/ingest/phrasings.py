@@ -2,10 +2,13 @@
 
 - a move: "I moved to Lisbon last month", "I've just moved to Berlin", "I relocated to Madrid",
   "我搬到了杭州": the home, as "I live in …" states it ("The user lives in Lisbon.", rule ``live``).
-  Only a past move to a capitalised place (a plan, "I'm moving to…", "I will move to…", is not
-  read; nor "I moved to a new flat"). A year it names ("in 2019", "in March 2019", "three years
-  ago") is when the home began (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's
-  timeline: a home stored as said later stays current; a year still to come is not read.
+  Only a past move to a known place (:mod:`memoryd.ingest.places`: a city, "St. Louis", "Denver,
+  Colorado", a country, a US state; "I moved to Chrome", "我搬到了三楼" are no home), and not one for
+  a time ("for a semester", "temporarily"), in childhood ("when I was five") or undone ("then came
+  back"); a plan ("I'm moving to…") is not read. A year said right after the place ("in 2019", "in
+  March 2019", "three years ago") is when the home began (:attr:`~memoryd.ingest.rules.Statement.since`),
+  on the home's timeline: a home stored as said later stays current; the year it is said in, the
+  turn's time; a year still to come, or before 1900, is not read.
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
   ``identity``, as "I'm a nurse"), the role only ("a waiter until I find something better" is a
   waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
@@ -31,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
+from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = ["EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter"]
@@ -70,26 +74,49 @@ ZH_BODIES: list[tuple[str, str]] = [
     ("allergy", r"我对(?P<x>[^，,。！？\s]{1,30}?)(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
-# Words one of the English bodies above needs (lower case): a cheap test before any of them is tried.
-_KEYS = ("moved", "relocated", " as ", "favo", "allergic", "veg", "tarian")
+# Words one of the English bodies above needs (lower case): a cheap test before any of them is tried;
+# "work as" only then ("as" alone is in most turns).
+_KEYS = ("moved", "relocated", "favo", "allergic", "veg", "tarian")
+_WORK_AS = re.compile(r"\bwork(?:ing)?\s+as\b")
 
 
 def prefilter(part: str) -> bool:
     """Whether one of :data:`EN_BODIES` may match ``part`` (substring tests: cheaper than a regex)."""
     low = part.lower()
-    return any(key in low for key in _KEYS)
+    return any(key in low for key in _KEYS) or "work" in low and _WORK_AS.search(low) is not None
 
 
-# Capitalised words after "moved to" that name no place: software, services, teams.
-_NO_PLACE = {
-    "linux", "windows", "mac", "macos", "ios", "android", "iphone", "python", "rust", "go", "java",
-    "typescript", "kotlin", "swift", "spotify", "notion", "obsidian", "slack", "teams", "aws", "gcp",
-    "azure", "kubernetes", "vim", "neovim", "emacs", "vs", "github", "gitlab", "marketing", "sales",
-    "engineering", "finance", "hr", "support", "legal", "operations", "product", "design", "management",
+# A move's place: lower-case words inside its name ("Rio de Janeiro", "Frankfurt am Main").
+_PARTICLES = {"de", "da", "do", "dos", "das", "del", "di", "du", "la", "le", "of", "upon", "am", "im", "on"}
+_PLACE_WORDS = 5
+_PUNCT = ",.!?;:"
+# Where a place's name ends: punctuation after a word, but the dot of "St.", "Mt.", "Ft.".
+_ENDS_NAME = re.compile(r"[,;:!?]$|(?<!^St)(?<!^Mt)(?<!^Ft)\.$")
+# What may follow a city that is also a word ("I moved to Nice last year"): no part of a name.
+_THEN = {
+    "in", "last", "this", "with", "for", "from", "about", "around", "ago", "recently", "back", "after",
+    "before", "when", "because", "since", "and", "but", "to", "at", "on", "now", "earlier", "yesterday",
+    "today", "finally", "permanently", "a", "an", "one", "two", "three", "four", "five", "six", "few",
+    "several", "where", "which", "so", "during", "early", "late", "full-time", "again",
 }  # fmt: skip
-_PARTICLES = {"de", "da", "do", "del", "di", "du", "la", "le", "of", "upon", "am", "im"}
+# Where the words about the move itself end after its place ("Paris in 2024, finally" has its year;
+# "Paris, the city I first visited in 2009" not).
+_OWN_CLAUSE = re.compile(
+    r",|\s(?:i|we|he|she|they|it|which|that|who|where|when|because|since|after|before|and|but)\b", re.I
+)
+_FIRST_YEAR = 1900
+# A move that is not to the home now: for a time, temporary, in childhood, or undone.
+_NOT_HOME = re.compile(
+    rf"\bfor\s+(?:(?:{_COUNT}|a\s+few|a\s+couple\s+of|several|some|the)\s+)?"
+    r"(?:semesters?|terms?|summers?|winters?|springs?|autumns?|falls?|years?|months?|weeks?|days?|while|bit|"
+    r"season|school\s+year|academic\s+year|weekends?|nights?|holidays?|vacation|trip)\b"
+    r"|\btemporar(?:y|ily)\b|\bwhen\s+i\s+was\b|\bas\s+a\s+(?:kid|child|teen(?:ager)?|baby|boy|girl|toddler)\b"
+    r"|\bat\s+(?:the\s+)?age\s+(?:of\s+)?\d|\bgrowing\s+up\b|\bin\s+my\s+(?:childhood|youth|teens)\b"
+    r"|\bcame\s+back\b|\b(?:and|then)\s+(?:then\s+)?back\b|\bmoved\s+(?:back|away|again|on)\b|\breturned\b"
+    r"|\bbefore\s+(?:moving|coming|returning|settling)\b|\band\s+then\s+to\b",
+    re.I,
+)
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
-_ZH_NO_PLACE = re.compile(r"^(?:新|这|那|一个|一间|隔壁|楼|别的|另)")
 _AT_YEAR = re.compile(rf"\bin\s+(?:(?P<m>{'|'.join(_MONTHS)})\s+)?(?P<y>\d{{4}})\b", re.I)
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -103,7 +130,7 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     """The statement one of :data:`EN_BODIES` / :data:`ZH_BODIES` reads, its object ``obj`` (cleaned
     and in the third person), said at ``at``; None if it reads none."""
     if rule == "move":
-        return _zh_move(obj) if zh else _move(obj, found.group("t") or "", at or datetime.now(UTC))
+        return _zh_move(obj) if zh else _move(obj, found, at or datetime.now(UTC))
     if rule == "work_as":
         role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
         return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
@@ -163,37 +190,74 @@ def _zh_favourite(category: str, obj: str) -> Said | None:
 
 def _zh_move(obj: str) -> Said | None:
     obj = _ZH_TO_DO.sub("", obj)  # 我搬到了杭州工作: 杭州
-    return None if not obj or _ZH_NO_PLACE.match(obj) else _profile(f"用户住在{obj}。", "live", "location")
+    zh = known_places().zh if obj else frozenset()
+    if obj not in zh and not (obj[-1:] in ("市", "省") and obj[:-1] in zh):
+        return None  # 我搬到了三楼, 我搬到了新家: no place
+    return _profile(f"用户住在{obj}。", "live", "location")
 
 
-def _move(obj: str, when: str, at: datetime) -> Said | None:
-    """A move's home: the place's name (capitalised words) at the start of ``obj``, and when the
-    move was if ``obj`` or ``when`` (said before "I moved") names a year or how long ago; None for
-    no place, or a move still to come."""
+def _move(obj: str, found: re.Match[str], at: datetime) -> Said | None:
+    """A move's home: the known place (:mod:`memoryd.ingest.places`) at the start of ``obj``, and
+    when the move was if the words right after it or ``t`` (said before "I moved") name a year
+    or how long ago; None for no place, a move still to come, or one not to the home now (for a
+    time, in childhood, undone: :data:`_NOT_HOME`)."""
+    if _NOT_HOME.search(found["x"]):
+        return None  # "I moved to Paris for a semester", "… when I was five", "… then came back"
     words = obj.split()
-    place: list[str] = []
-    for i, word in enumerate(words):
-        bare = word.rstrip(",.")
-        joins = bare.lower() in _PARTICLES and bool(place) or bare.lower() == "the"
-        if not (bare[:1].isupper() or joins and i + 1 < len(words) and words[i + 1][:1].isupper()):
-            break
-        place.append(word)
-    home = " ".join(place).rstrip(",.")
-    if not home or any(ch.isdigit() for ch in home):
+    taken = _place(words)
+    if taken is None:
         return None
-    if {w.lower().rstrip(",") for w in home.split()} & _NO_PLACE:
-        return None  # "I moved to Linux", "I moved to Marketing"
-    rest = f"{when} {obj[len(' '.join(place)) :]}"
+    n, home = taken
+    own = _OWN_CLAUSE.split(" ".join(words[n:]), maxsplit=1)[0]  # not "Paris, the city I visited in 2009"
+    when = found["t"] or ""
     since: datetime | None = None
-    if (year := _AT_YEAR.search(rest)) is not None:
-        month = _MONTHS.index(year["m"].lower()) + 1 if year["m"] else 1
-        if (int(year["y"]), month) > (at.year, at.month):
-            return None  # "moved" to a place in a year still to come: not where the user lives now
-        since = datetime(int(year["y"]), month, 1, tzinfo=UTC)
-    elif (ago := _AGO.search(rest)) is not None:
-        n = int(ago["n"]) if ago["n"].isdigit() else _NUMBERS[ago["n"].lower()]
-        since = at - timedelta(days=n * _DAYS[ago["u"].lower()])
+    if (year := _AT_YEAR.search(own) or _AT_YEAR.search(when)) is not None:
+        y, month = int(year["y"]), _MONTHS.index(year["m"].lower()) + 1 if year["m"] else 0
+        if y < _FIRST_YEAR or (y, month) > (at.year, at.month):
+            return None  # a year still to come (a plan, not the home now), or no year of the user's
+        if month or y < at.year:  # "in 2024" said in 2024: the turn's time, not January
+            since = datetime(y, month or 1, 1, tzinfo=UTC)
+    elif (ago := _AGO.search(own) or _AGO.search(when)) is not None:
+        count = int(ago["n"]) if ago["n"].isdigit() else _NUMBERS[ago["n"].lower()]
+        since = at - timedelta(days=count * _DAYS[ago["u"].lower()])
     return _profile(f"The user lives in {home}.", "live", "location", since)
+
+
+def _place(words: list[str]) -> tuple[int, str] | None:
+    """The longest known place the capitalised ``words`` begin with ("New York", "St. Louis",
+    "the UK", "Rio de Janeiro"), with a country or state after it ("Denver, Colorado"): how many
+    words it takes and its text; None if they begin with none, or go on as another name does
+    ("Victoria Street", "Mobile development")."""
+    places = known_places()
+    best: tuple[int, str] | None = None
+    for n in range(1, min(len(words), _PLACE_WORDS) + 1):
+        if n > 1 and _ENDS_NAME.search(words[n - 2]):
+            break  # "Paris, France" is a place and its country, "Rome and Paris" two
+        name = " ".join(words[:n]).rstrip(_PUNCT)
+        first, *more = words[:n]
+        if (first[:1].isupper() or first == "the" and n > 1) and all(
+            w[:1].isupper() or w in _PARTICLES for w in more
+        ):
+            key = name.lower()
+            bare = key[4:] if key.startswith("the ") else key
+            if {key, plain(key)} & places.cities or {key, bare} & places.regions:
+                best = (n, name)
+    if best is None:
+        return None
+    n, home = best
+    after = words[n:]
+    for m in range(min(len(after), 3), 0, -1):  # "Denver, Colorado", "Tokyo, Japan", "Austin, TX"
+        region = " ".join(after[:m]).rstrip(_PUNCT)
+        if any(_ENDS_NAME.search(w) for w in after[: m - 1]) or not region[:1].isupper():
+            continue
+        if region.lower() in places.regions or region in places.codes:
+            return n + m, f"{home.rstrip(',')}, {region}"
+    nxt = after[0] if after and not _ENDS_NAME.search(words[n - 1]) else ""
+    if nxt[:1].isupper():
+        return None  # "Victoria Street", "Washington Square": a name that is no place
+    if home.lower() in COMMON_WORDS and nxt and nxt.lower().rstrip(_PUNCT) not in _THEN:
+        return None  # "I moved to Mobile development": a word, not the city
+    return n, home
 
 
 def favourite_line(m: MemoryRecord) -> str | None:

@@ -59,7 +59,9 @@ class Statement:
 
 
 # Clause boundaries: a statement is matched inside one clause only ("Tomorrow.io" is a name).
-_CLAUSES = re.compile(r"(?:[!;\n。！；…]|\.(?![a-z0-9]))+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])")
+_CLAUSES = re.compile(
+    r"(?:[!;\n。！；…]|\.(?![a-z0-9]|(?<=\b[SMF]t\.)\s+[A-Z]))+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])"
+)  # "St. Louis", "Mt. Kenya": one clause
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
 _HEDGE_WORDS = (
     r"would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
@@ -92,8 +94,13 @@ _STOP_OBJECT = re.compile(
     # negative or empty quantifiers: "I like nothing", "I like no one", "I like neither…" are no taste
     r"nothing|none|nobody|no(?=\s)|neither|nor|anything|anyone|anybody|both|either)\b"
 )
-# Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs").
-_EN_NEXT = re.compile(r"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s)", re.I)
+# Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs"), or a
+# move with no "I" after one ("I moved out of Rome and moved to Paris": _MOVED_ON).
+_EN_NEXT = re.compile(
+    r"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?(?:moved|relocated)\s+to\s)", re.I
+)
+_MOVED_ON = re.compile(r"(?:then\s+)?(?=(?:moved|relocated)\s)", re.I)
+_MINE = re.compile(r"(?:\w+,?\s+)?i\b", re.I)  # a part of a clause that the speaker's "I" starts
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
@@ -278,15 +285,21 @@ def _english(clause: str, at: datetime) -> list[Statement]:
     starts = [0, *(m.end() for m in joins)]
     ends = [*(m.start() for m in joins), len(clause)]
     out: list[Statement] = []
-    for start, end in zip(starts, ends):
-        found = _english_part(clause, start, end, at)
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        moved_on = _MOVED_ON.match(clause, start) if i > 0 else None
+        if moved_on is not None and not _MINE.match(clause[starts[i - 1] :]):
+            continue  # "My sister finished school and moved to Paris": hers
+        if moved_on is not None:  # "… and (then) moved to Paris": the speaker's, as "I moved to Paris"
+            found = _english_part(clause, moved_on.end(), end, at, "I ")
+        else:
+            found = _english_part(clause, start, end, at)
         if found is not None:
             out.append(found)
     return out
 
 
-def _english_part(clause: str, start: int, end: int, at: datetime) -> Statement | None:
-    part = clause[start:end]
+def _english_part(clause: str, start: int, end: int, at: datetime, subject: str = "") -> Statement | None:
+    part = subject + clause[start:end]
     for rule, pattern in _EN_RULES + _MORE_EN if phrasings.prefilter(part) else _EN_RULES:
         found = pattern.search(part)
         if found is None:

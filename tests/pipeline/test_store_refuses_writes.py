@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,30 @@ def test_the_stores_translation_says_which_failures_refuse_writes(tmp_path: Path
     conn.close()
     assert refuses_writes(translate_errors(readonly.value))
     assert not refuses_writes(translate_errors(constraint.value))
+
+
+async def test_a_workers_word_on_the_store_lapses_once_none_of_its_events_waits_on_it(
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
+) -> None:
+    # A worker whose waiting events another worker stored (or a deletion erased) went on saying the
+    # store refused its adds, so /health stayed degraded long after the disk had room again.
+    with small_disk(tmp_path / "disk") as disk:
+        settings = pipeline_settings(disk / "m.db", redis_server.url, prefix)  # retries ≤ 100 ms apart
+        async with AsyncMemory(settings, embedder=embedder):
+            pass
+        async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
+            await pipeline.submit_add(memory, turn("ana", 0), event_id="full-0")
+            filler = fill(disk)
+            running = asyncio.create_task(worker.run())
+            try:
+                await wait_until(lambda: _said(worker), what="the worker to name the store")
+            finally:
+                worker.stop()
+                await asyncio.wait_for(running, timeout=30)
+            os.remove(filler)
+            assert "disk is full" in worker.info()["store_error"]  # just said: still news
+            await wait_until(lambda: _said(worker, False), timeout=10, what="the word to lapse")
+
+
+async def _said(worker: Any, said: bool = True) -> bool:
+    return ("store_error" in worker.info()) == said
