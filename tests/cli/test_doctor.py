@@ -52,7 +52,7 @@ def test_doctor_is_green_on_a_fresh_setup_and_touches_nothing(run: Run, db_path:
     assert result.exit_code == 0, result.stdout
     doc = as_json(result)
     by_name = {c["name"]: c for c in doc["checks"]}
-    assert {"python", "config", "sqlite", "embedder", "store", "jieba", "port"} <= set(by_name)
+    assert {"python", "config", "sqlite", "embedder", "store", "jieba", "places", "port"} <= set(by_name)
     assert any(name.startswith("extra:") for name in by_name)
     assert doc["ok"] is True and doc["summary"]["fail"] == 0
     assert all(c["status"] in ("ok", "info") for c in doc["checks"]), doc["checks"]
@@ -178,6 +178,8 @@ def test_extras_each_name_their_pip_line() -> None:
 
 def test_jieba_and_exit_code() -> None:
     assert doctor.jieba_check().status == "ok"
+    places = doctor.places_check()
+    assert places.status == "ok" and "place names" in places.detail, places
     ok = doctor.Check("a", "ok", "")
     assert doctor.exit_code([ok, doctor.Check("b", "warn", "")]) == 0
     assert doctor.exit_code([ok, doctor.Check("c", "fail", "", "do x")]) == 1
