@@ -264,9 +264,8 @@ class Gateway:
         user = prepared.identity.user_id
         if not (complete and self.config.writeback and user and prepared.query and answer.turn_ended):
             return False
-        if not answer.complete_turn and not answer.cut:
-            return False  # no words: nothing was said back
-        # An answer cut short (token limit, content filter) is not kept; what the user said is.
+        # An answer cut short (token limit, content filter), or one with no words, is not kept;
+        # what the user said is.
         said = answer.text if answer.complete_turn else ""
         turn = Turn(user, prepared.identity.session_id, _question(prepared), said, answer.model or "")
         # A store that just failed the memory lookup gets one try, not a series of retries.

@@ -45,6 +45,22 @@ def test_an_answer_cut_short_is_not_kept_but_the_users_message_is(
     assert health["failed"] == 0 and health["stored"] == 3
 
 
+def test_an_empty_answer_keeps_the_users_message(gateway: GatewayFactory, fake_llm: Script) -> None:
+    # finish_reason "stop" and no words: the user's message was dropped with it
+    fake_llm.reply_text("", finish_reason="stop")
+    fake_llm.reply_text("Noted.")
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        client = gw.client()
+        for question in ("I keep bees on the roof.", "And I grow tomatoes."):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": question}], user="di")
+        stored = gw.wait_for_memories("di", 3)
+        health = gw.get("/health")["checks"]["gateway"]["writeback"]
+    assert _said(stored) == [
+        ("assistant", "Noted."), ("user", "And I grow tomatoes."), ("user", "I keep bees on the roof."),
+    ]  # fmt: skip
+    assert health["failed"] == 0 and health["stored"] == 2
+
+
 def test_an_answer_ending_in_half_an_emoji_is_kept_with_a_replacement_character(
     gateway: GatewayFactory, fake_llm: Script
 ) -> None:
