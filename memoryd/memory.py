@@ -45,9 +45,9 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rule_writer import RuleWriter
-from memoryd.ingest.rules import reopen_profile
 from memoryd.ingest.speakers import user_speakers
 from memoryd.ingest.stale import stale
+from memoryd.ingest.timelines import reopen_profile
 from memoryd.llm import Router, build_router
 from memoryd.maintenance.health import store_health
 from memoryd.maintenance.terms import ensure_index_format

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
-from memoryd.ingest.rules import SINGLE_VALUED
+from memoryd.ingest.timelines import SINGLE_VALUED
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
 from memoryd.text import tokenize
 

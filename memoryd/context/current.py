@@ -4,7 +4,7 @@ no agent (:meth:`AsyncMemory.context`), which reads every memory of the user: th
 
 Each agent's writes are reconciled with the shared memories and its own only, so two agents (or an
 agent and the shared memories) can each hold a current home. Such a view shows one per attribute a
-person has one of (:data:`~memoryd.ingest.rules.SINGLE_VALUED`: name, home, workplace;
+person has one of (:data:`~memoryd.ingest.timelines.SINGLE_VALUED`: name, home, workplace;
 ``metadata.attribute``): the shared one if one is current, else the most recently said
 (``valid_from``) of the agents'. An explicit taste (:func:`~memoryd.ingest.preferences.taste_of`)
 on a thing that is liked and disliked at once keeps the stance chosen the same way, among the
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from memoryd.ingest.preferences import taste_of
-from memoryd.ingest.rules import SINGLE_VALUED
+from memoryd.ingest.timelines import SINGLE_VALUED
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit
 
 __all__ = ["OneCurrent"]

@@ -89,7 +89,8 @@ async def stated_only_by(records: Any, episode: MemoryRecord) -> list[MemoryReco
 async def stated_only_among(records: Any, owner: Scope, gone: set[str]) -> list[MemoryRecord]:
     """The rule memories of ``owner`` that only turns among ``gone`` (ids of memories deleted
     together) stated, themselves not among them; of an agent of a user, the user's shared ones
-    too (a home that replaced a shared one is stored shared, :func:`~memoryd.ingest.rules.settle_profile`)."""
+    too (a home that replaced a shared one is stored shared,
+    :func:`~memoryd.ingest.timelines.settle_profile`)."""
     from memoryd.filters import And, parse_filter
 
     # a fact too: another speaker's statement the rules read (:mod:`memoryd.ingest.speakers`)

@@ -3,7 +3,7 @@
 A session's or an agent's turns live in a narrower scope than what the fast-mode rules read in
 them (the owner's profile and preferences, :func:`~memoryd.ingest.derived.owner_scope`): those go
 with the turns, as they do when one turn is deleted, and a home one of them had ended is current
-again (:func:`~memoryd.ingest.rules.reopen_profile`).
+again (:func:`~memoryd.ingest.timelines.reopen_profile`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from memoryd.errors import MemorydError
 from memoryd.ingest.derived import owner_scope, stated_only_among
-from memoryd.ingest.rules import reopen_profile
+from memoryd.ingest.timelines import reopen_profile
 from memoryd.models import Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage
 

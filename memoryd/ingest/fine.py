@@ -36,8 +36,8 @@ from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
 from memoryd.ingest.represent import EpisodeIndex, Represent
-from memoryd.ingest.rules import SINGLE_VALUED, settle_profile
 from memoryd.ingest.speakers import naming, other_speakers, someone_else, subject_of, whose
+from memoryd.ingest.timelines import SINGLE_VALUED, settle_profile
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,

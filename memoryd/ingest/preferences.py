@@ -3,7 +3,7 @@
 A taste is on the timeline of its owner and the thing it is about (:func:`taste_line`): "The user
 likes coffee." and, said later, "The user dislikes coffee." are on one line, and the later ends the
 earlier (:func:`replaces`); "The user loves coffee." beside "The user likes coffee." ends nothing,
-the same stance in other words. :func:`memoryd.ingest.rules.settle_profile` lays the lines out, as
+the same stance in other words. :func:`memoryd.ingest.timelines.settle_profile` lays the lines out, as
 it does a home's. The thing is matched as written, but for its case, a leading article and
 trailing punctuation ("the Beatles" is "Beatles"); a similar thing is another ("tea" is not
 "green tea"). The stored tastes on a line are found by the hashes of the texts the rules write

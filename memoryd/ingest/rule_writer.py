@@ -28,8 +28,9 @@ import numpy as np
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.ingest.fast import SaidAgain, in_order
 from memoryd.ingest.represent import Represent
-from memoryd.ingest.rules import RuleMemory, said_anew, settle_profile
+from memoryd.ingest.rules import RuleMemory
 from memoryd.ingest.speakers import draft_rules
+from memoryd.ingest.timelines import said_anew, settle_profile
 from memoryd.models import AddResult, Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
@@ -39,7 +40,7 @@ __all__ = ["RuleWork", "RuleWriter"]
 @dataclass
 class RuleWork:
     """Rule drafts of one add, which of them are known (by hash), the others' vectors, and the
-    positions of those stated anew (:func:`~memoryd.ingest.rules.said_anew`): new even if known."""
+    positions of those stated anew (:func:`~memoryd.ingest.timelines.said_anew`): new even if known."""
 
     drafts: list[RuleMemory]
     known: dict[tuple[str, str | None], str]

@@ -9,36 +9,33 @@ negations other than an explicit dislike ("I don't like…") or an end of the ho
 workplace ("I no longer live in Rome": :mod:`memoryd.ingest.leaving`), reported speech
 ("he said I am…") and what holds at another time than now ("I live in Rome
 starting next year", "以前，我住在罗马") produce nothing. Pure: no I/O, never raises.
+How what they state is laid out over time (a later home ends the earlier):
+:mod:`memoryd.ingest.timelines`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
-from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, ends, place
+from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, place
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
-from memoryd.ingest.preferences import bare_thing, replaces, taste_hashes, taste_line
-from memoryd.ingest.subjects import subject_line, subject_where
-from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope, content_hash
-from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
+from memoryd.ingest.preferences import bare_thing, replaces
+from memoryd.ingest.timelines import Home, timeline_of
+from memoryd.models import MemoryKind, MemoryRecord, content_hash
 
 __all__ = [
-    "SINGLE_VALUED",
     "RuleMemory",
     "Statement",
     "draft_all_rules",
     "draft_rule_memories",
     "extract_statements",
-    "reopen_profile",
-    "said_anew",
-    "settle_profile",
     "unquoted",
     "zh_hedged_before",
 ]
@@ -472,7 +469,7 @@ def draft_rule_memories(
                 now=now,
             )
             out.append(RuleMemory(memory, found, episode.id))
-            if (home := _home(memory)) is not None:  # what it ends may be said again after it
+            if (home := timeline_of(memory)) is not None:  # what it ends may be said again after it
                 on = lines.setdefault(home, [])
                 for gone in [h for h in on if replaces(memory, seen[h])]:
                     del seen[gone]
@@ -480,341 +477,6 @@ def draft_rule_memories(
                 on.append(digest)
             seen[digest] = memory
     return out
-
-
-def said_anew(memories: Sequence[MemoryRecord]) -> set[int]:
-    """The positions in ``memories`` (the rule memories of one add) of those said after another
-    of them on their timeline that ends what they state, by when each was said, then by order
-    ("I hate coffee", "I like coffee"; "I live in Paris", "I live in Rome"): stated again, anew,
-    even when what they state is current (it ends there), as in a later add."""
-    on: dict[Home, list[MemoryRecord]] = {}
-    out: set[int] = set()
-    for i in sorted(range(len(memories)), key=lambda i: (memories[i].valid_from, i)):
-        m = memories[i]
-        if (home := _home(m)) is None:
-            continue
-        before = on.setdefault(_readers(home), [])
-        if any(e.hash != m.hash and replaces(e, m) for e in before):
-            out.add(i)
-        before.append(m)
-    return out
-
-
-# Profile attributes a person has one of at a time: a new statement of one replaces the last.
-SINGLE_VALUED = ("name", "location", "work")
-Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute or taste): one owner's timeline
-
-
-def _home(m: MemoryRecord) -> Home | None:
-    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on, or an explicit
-    taste (its thing: :func:`~memoryd.ingest.preferences.taste_line`); else None."""
-    attribute = m.metadata.get("attribute")
-    if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
-        return (m.user_id, m.agent_id, str(attribute))
-    # another speaker's home (memoryd.ingest.subjects), a taste, a favourite (memoryd.ingest.phrasings)
-    line = subject_line(m) or taste_line(m) or phrasings.favourite_line(m)
-    return None if line is None else (m.user_id, m.agent_id, line)
-
-
-def _readers(home: Home) -> Home:
-    """The timelines ``home`` shares readers with, as one key: every agent of a user reads the
-    user's shared memories (no ``agent_id``) beside its own (:func:`agent_view`), so a user's
-    are grouped by (user, attribute); an agent with no user has its own."""
-    user_id, agent_id, attribute = home
-    return home if user_id is None else (user_id, None, attribute)
-
-
-def _sees(agent_id: str | None, m: MemoryRecord) -> bool:
-    """Whether what ``agent_id`` (None: no agent) reads of its user holds ``m``: the user's shared
-    memories and the agent's own, never another agent's."""
-    return m.agent_id is None or m.agent_id == agent_id
-
-
-async def _stored_on(
-    records: Any, homes: dict[Home, Scope], leaving: set[str]
-) -> dict[Home, dict[str, MemoryRecord]]:
-    """The stored memories of each of ``homes``' attribute (or taste; each with the scope of a new
-    memory on it), current or not, but those in ``leaving``: of a user, in every agent (shared or an
-    agent's own); of an agent with no user, its own. The tastes of one owner in one exact lookup by
-    the hashes of their texts (:func:`~memoryd.ingest.preferences.taste_hashes`)."""
-    from memoryd.filters import parse_filter
-
-    ids: list[str] = []
-    tastes: dict[Scope, list[str]] = {}
-    for (user_id, agent_id, attribute), scope in homes.items():
-        owner = scope if user_id is None else Scope(user_id=user_id)
-        hashes = taste_hashes(attribute)
-        if hashes is not None:
-            tastes.setdefault(owner, []).extend(hashes)
-            continue
-        mine = subject_where(attribute) or phrasings.line_filter(attribute)
-        mine["user_id"] = user_id
-        if user_id is None:
-            mine["agent_id"] = agent_id
-        ids += await records.select_ids(owner, parse_filter(mine), include_expired=True, cap=1000)
-    for owner, hashes in tastes.items():
-        ids += await records.with_hashes(owner, hashes)
-    out: dict[Home, dict[str, MemoryRecord]] = {home: {} for home in homes}
-    for i, m in (await records.get_many([i for i in ids if i not in leaving])).items():
-        if (on := _home(m)) is not None and (line := out.get(_readers(on))) is not None:
-            line[i] = m
-    return out
-
-
-async def settle_profile(
-    records: Any, changes: ChangeSet, results: list[AddResult], now: datetime, actor: str = "rules:fast"
-) -> list[AddResult]:
-    """One home (name, workplace: :data:`SINGLE_VALUED`) at a time, and one stance on a thing
-    (:mod:`memoryd.ingest.preferences`: a taste ends only at the opposite one, the timelines are
-    otherwise a home's): the new profile memories of
-    ``changes`` (those it embeds) and the stored ones with the same attribute that the writer
-    reads (the user's shared ones and, for a write naming an agent, that agent's own: never
-    another agent's), current or not, are laid on one timeline by when each was said; each ends
-    where the next begins. A stored one that held on past that is closed there (kept: ``as_of``
-    finds it; a SUPERSEDE in its history); a new one said before another ("I lived in Lisbon,
-    then moved to Madrid" in one add; or history told late, older than what is stored) is added
-    already ended. An end is only ever moved earlier: a gap that fine mode left stays.
-
-    Every agent of a user reads the user's shared memories, so the agents' views stay one home
-    each: an agent's new one said after a shared one that was current is stored shared (as
-    fine mode's SUPERSEDE of a shared memory is), and a shared new one ends each agent's own
-    said before it. Returns ``results`` with the new ones as they are stored."""
-    groups: dict[Home, list[MemoryRecord]] = {}
-    for u in changes.upserts:
-        if u.vector is not None and (home := _home(u.memory)) is not None:
-            groups.setdefault(_readers(home), []).append(u.memory)
-    staged = {u.memory.id: i for i, u in enumerate(changes.upserts)}  # e.g. a source added: close that
-    replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
-    leaving = {m.id for news in groups.values() for m in news} | set(changes.deletes)
-    found = await _stored_on(records, {home: news[0].scope for home, news in groups.items()}, leaving)
-    unmatched: set[str] = set()  # new ends of a home that was not the current one: not stored
-    for home, news in groups.items():
-        olds = found[home]
-        said = {m.hash for m in news}  # the same statement again is no change
-        anew = {news[i].hash for i in said_anew(news)}  # but after its end in this add ("I hate tea")
-        every = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
-        stored = [o for o in every if o.hash not in said or (o.hash in anew and o.valid_to is None)]
-        writer = next((m.agent_id for m in news if m.agent_id is not None), None)
-        # by when it was said; at the same instant what is stored first, then the add's order
-        line = _one_at_a_time(
-            sorted(
-                [(o.valid_from, 0, i, o) for i, o in enumerate(stored) if _sees(writer, o)]
-                + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
-                key=lambda item: item[:3],
-            ),
-            changes,
-            staged,
-        )
-        line = _without_unmatched_ends(line, unmatched)
-        news = [m for m in news if m.id not in unmatched]
-        for k, (start, is_new, _, m) in enumerate(line):
-            nxt = next((said for said in line[k + 1 :] if replaces(said[3], m)), None)  # a home's: the next
-            if nxt is None:
-                continue
-            then, new_next, _, after = nxt
-            if _close(m, _end(start, then), after, changes, staged, actor, now) and not is_new and new_next:
-                replaced[after.id] = m
-        if home[0] is not None:
-            _move_to_shared(_share(line, olds), changes)
-            _end_agents_own(news, every, writer, changes, staged, actor, now)  # copies of it too
-    if unmatched:
-        _unstage(unmatched, changes)
-        results = [r for r in results if r.id not in unmatched]
-    final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
-    # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
-    out = []
-    for r in results:
-        gone = replaced.get(r.id or "")
-        if gone is None:
-            out.append(replace(r, memory=final.get(r.id or "", r.memory)))
-            continue
-        why = f"supersedes memory {gone.id}"
-        why = why if r.reason is None else f"{r.reason}; {why}"
-        out.append(
-            replace(r, memory=final[r.id or ""], event=Event.SUPERSEDE, previous=gone.text, reason=why)
-        )
-    return out
-
-
-def _without_unmatched_ends(line: list[_Said], unmatched: set[str]) -> list[_Said]:
-    """``line`` without its new ends of a home (:mod:`memoryd.ingest.leaving`: "I no longer live in
-    Milan") that do not end the one current just before them, each added to ``unmatched``."""
-    out: list[_Said] = []
-    for said in line:
-        m = said[3]
-        if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None):
-            unmatched.add(m.id)
-            continue
-        out.append(said)
-    return out
-
-
-def _unstage(ids: set[str], changes: ChangeSet) -> None:
-    """Take the new memories ``ids`` out of ``changes``, with their history and relations."""
-    changes.upserts = [u for u in changes.upserts if u.memory.id not in ids]
-    changes.history = [h for h in changes.history if h.memory_id not in ids]
-    changes.graph_add = [g for g in changes.graph_add if g.memory_id not in ids]
-
-
-def _close(
-    m: MemoryRecord,
-    ends: datetime,
-    after: MemoryRecord,
-    changes: ChangeSet,
-    staged: dict[str, int],
-    actor: str,
-    now: datetime,
-) -> bool:
-    """End ``m`` (stored, or new in ``changes``) at ``ends``, where ``after`` begins, unless it ended
-    by then already; a SUPERSEDE in its history naming ``after``'s text. Whether it was ended."""
-    if m.valid_to is not None and m.valid_to <= ends:
-        return False
-    if m.id in staged:
-        at = staged[m.id]
-        changes.upserts[at] = replace(
-            changes.upserts[at], memory=changes.upserts[at].memory.with_changes(valid_to=ends, updated_at=now)
-        )
-    else:
-        staged[m.id] = len(changes.upserts)
-        changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now), existing=True))
-    changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
-    if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
-        changes.graph_close_memories.append(m.id)
-    return True
-
-
-def _share(line: list[_Said], olds: dict[str, MemoryRecord]) -> set[str]:
-    """The new memories of an agent's write said after a home the user's agents share (current
-    before this add, or new and shared): what replaces a shared home is shared too, else the
-    other agents (and writes naming none) would go on reading the one it ended (a taste: one
-    of the opposite stance)."""
-    out: set[str] = set()
-    shared: list[MemoryRecord] = []
-    for _, is_new, _, m in line:
-        if m.agent_id is None and (is_new or olds[m.id].valid_to is None):
-            shared.append(m)
-        elif is_new and any(replaces(m, s) for s in shared):
-            out.add(m.id)
-    return out
-
-
-def _end_agents_own(
-    news: list[MemoryRecord],
-    stored: list[MemoryRecord],
-    writer: str | None,
-    changes: ChangeSet,
-    staged: dict[str, int],
-    actor: str,
-    now: datetime,
-) -> None:
-    """The new memories of a home ``news``, those shared (stored shared by :func:`_share`, or so
-    written), are read by every agent of the user: each ends the agents' own (the writer's are on
-    its line already) said before it, a copy of its own text included, so that no agent reads two
-    homes."""
-    shared = [m for n in news if (m := changes.upserts[staged[n.id]].memory).agent_id is None]
-    shared.sort(key=lambda m: m.valid_from)
-    for o in stored:
-        if o.agent_id is None or o.agent_id == writer:
-            continue
-        later = next((m for m in shared if m.valid_from >= o.valid_from and replaces(m, o)), None)
-        if later is not None:
-            _close(o, _end(o.valid_from, later.valid_from), later, changes, staged, actor, now)
-
-
-def _move_to_shared(ids: set[str], changes: ChangeSet) -> None:
-    """Store the new memories ``ids`` shared by every agent of their user (no ``agent_id``), with
-    their history rows and the relations drafted for them."""
-    if not ids:
-        return
-
-    def shared(scope: Scope) -> Scope:
-        return Scope(scope.user_id, None, scope.run_id)
-
-    changes.upserts = [
-        replace(u, memory=u.memory.with_changes(agent_id=None)) if u.memory.id in ids else u
-        for u in changes.upserts
-    ]
-    changes.history = [
-        replace(h, scope=shared(h.scope)) if h.memory_id in ids else h for h in changes.history
-    ]
-    changes.graph_add = [
-        replace(g, scope=shared(g.scope)) if g.memory_id in ids else g for g in changes.graph_add
-    ]
-
-
-async def reopen_profile(
-    records: Any, lost: Sequence[MemoryRecord], changes: ChangeSet, now: datetime, actor: str
-) -> list[MemoryRecord]:
-    """Undo what ``lost`` (profile memories ``changes`` deletes, their turn gone or edited) ended: a
-    home (:data:`SINGLE_VALUED`) that one of them had superseded is current again, or holds until
-    the next one still there (those ``changes`` adds included) that its readers read (a shared
-    one: the next shared one; an agent's own: the next shared one or its own). Only an end that a
-    lost memory's start set is moved. What such a home asserted in the graph, which ended with
-    it, holds with it again (``graph_reopen_memories``). Returns the memories as they now are
-    (the ``changes`` made for them: an UPDATE in their history)."""
-    groups: dict[Home, list[MemoryRecord]] = {}
-    for m in lost:
-        if (home := _home(m)) is not None:
-            groups.setdefault(_readers(home), []).append(m)
-    leaving = set(changes.deletes) | {m.id for m in lost}
-    staged = {u.memory.id: u.memory for u in changes.upserts}
-    out: list[MemoryRecord] = []
-    found = await _stored_on(records, {home: dead[0].scope for home, dead in groups.items()}, leaving)
-    for home, dead in groups.items():
-        stored = found[home]
-        news = [
-            m for m in staged.values()
-            if m.id not in stored and (h := _home(m)) is not None and _readers(h) == home
-        ]  # fmt: skip
-        every = [staged.get(i, m) for i, m in stored.items()] + news
-        every.sort(key=lambda m: (m.valid_from, m.id))
-        for i, m in enumerate(every):
-            if m.id in staged or m.valid_to is None or not any(_ended(m, d) for d in dead):
-                continue
-            later = every[i + 1 :]
-            # the next it reads that ends it, or says it again (one current copy): None, nothing
-            ends = [a for a in later if _sees(m.agent_id, a) and (replaces(a, m) or a.hash == m.hash)]
-            after = ends[0] if ends else None
-            end = None if after is None else _end(m.valid_from, after.valid_from)
-            if end == m.valid_to:
-                continue
-            now_current = m.with_changes(valid_to=end, updated_at=now)
-            changes.upserts.append(StoredMemory(now_current, existing=True))
-            changes.graph_reopen_memories.append(m.id)  # its relations ended with it: they hold again
-            why = "what superseded it was deleted" + ("" if end is None else "; a later one ends it")
-            reopened = HistoryDraft.of(m, Event.UPDATE, m.text, m.text, actor, now, reason=why)
-            changes.history.append(reopened)
-            out.append(now_current)
-    return out
-
-
-def _ended(m: MemoryRecord, lost: MemoryRecord) -> bool:
-    """Whether ``lost``'s start could have set ``m``'s end (:func:`_end`)."""
-    assert m.valid_to is not None
-    return replaces(lost, m) and m.valid_to - lost.valid_from in (timedelta(0), timedelta(microseconds=1))
-
-
-_Said = tuple[datetime, int, int, MemoryRecord]  # when, 1 if new, its order, the memory
-
-
-def _one_at_a_time(line: list[_Said], changes: ChangeSet, staged: dict[str, int]) -> list[_Said]:
-    """``line`` with each new memory said at the same instant as the one before it (one add, one
-    timestamp: "I live in Lisbon", "I live in Porto") starting a microsecond after it, in
-    ``changes`` too: at that instant (``as_of``) one home holds, the first; just after, the last."""
-    out: list[_Said] = []
-    for start, new, order, m in line:
-        if new and out and start <= out[-1][0]:
-            start = out[-1][0] + timedelta(microseconds=1)
-            m = m.with_changes(valid_from=start)
-            changes.upserts[staged[m.id]] = replace(changes.upserts[staged[m.id]], memory=m)
-        out.append((start, new, order, m))
-    return out
-
-
-def _end(start: datetime, then: datetime) -> datetime:
-    """Where a memory said at ``start`` ends when the next is said at ``then`` (both intervals
-    non-empty)."""
-    return then if start < then else then + timedelta(microseconds=1)
 
 
 def draft_all_rules(episodes: Sequence[MemoryRecord], now: datetime) -> list[RuleMemory]:

@@ -3,7 +3,7 @@
 "Melanie lives in Paris." (a fact about Melanie, :mod:`memoryd.ingest.speakers`) and a later
 "Melanie lives in Rome." are on one line: a person has one home, workplace and name at a time, and
 one favourite of each category ("Melanie's favorite food is sushi."), so the later ends the
-earlier, as :func:`memoryd.ingest.rules.settle_profile` lays out the user's own (kept ended,
+earlier, as :func:`memoryd.ingest.timelines.settle_profile` lays out the user's own (kept ended,
 ``SUPERSEDE`` in its history, found with ``as_of``; one told late is added already ended; deleting
 the turn that ended it makes it current again). An end ("Melanie no longer lives in Rome.") ends
 her home or workplace only when it is the place named, else it is not stored, as the user's

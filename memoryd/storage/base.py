@@ -121,7 +121,7 @@ class ChangeSet:
     ``valid_to`` from ``upserts``, else the commit time), unless a memory still
     current asserts them as well. ``graph_reopen_memories``: ids of memories current
     again in this write (a home whose successor was deleted, see
-    :func:`memoryd.ingest.rules.reopen_profile`): their assertions hold again (until the
+    :func:`memoryd.ingest.timelines.reopen_profile`): their assertions hold again (until the
     memory's ``valid_to`` in ``upserts``, if it has one), and a relation that closed because
     every memory asserting it ended holds with them (current again, or ending at its last
     assertion's new end); one closed for another reason (``graph_close``) stays closed.
