@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import sqlite3
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.errors import ConflictError, EventAppliedError, EventErasedError, StaleWriteError, StorageError
+from memoryd.errors import StaleWriteError, StorageError
 from memoryd.filters import EPISODES, Filter
 from memoryd.models import Event, HistoryEntry, MemoryKind, MemoryRecord, Page, Scope, from_epoch
 from memoryd.storage.base import ChangeSet, HistoryDraft
-from memoryd.storage.events import AppliedEvent, AppliedRecord
+from memoryd.storage.events import AppliedRecord
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes
+from memoryd.storage.sqlite.applied import EVERYONE, record_events, user_key
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, read_together
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
@@ -71,8 +69,6 @@ CREATE TABLE IF NOT EXISTS erased_on_queue (
     user_key TEXT PRIMARY KEY, mark_ms INTEGER NOT NULL, erased_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
-# How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
-APPLIED_KEEP_S = 30 * 86_400
 
 # Reads of at most this many rows through a key or an index run on the calling thread
 # (:meth:`SQLiteDatabase.read` ``point``).
@@ -149,79 +145,6 @@ def _decode(row: Sequence[Any]) -> MemoryRecord:
         valid_from=from_epoch(row[14]),  # type: ignore[arg-type]
         valid_to=from_epoch(row[15]),
     )
-
-
-def _record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
-    """Record the pipeline events a write applies, in its transaction. The same event (id and
-    digest) recorded already fails the write whole (:class:`EventAppliedError`); another add
-    recorded under the id is replaced, or refused (:class:`ConflictError`) when the event says
-    so; one made before its user was erased is refused (:class:`EventErasedError`, see
-    :func:`_erased`). Ids older than :data:`APPLIED_KEEP_S` go."""
-    now = time.time()
-    for e in events:
-        if _erased(conn, e):
-            raise EventErasedError(
-                f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
-                field="event_id",
-            )
-        row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
-        if row is not None and row[0] == e.digest:
-            raise EventAppliedError(
-                f"event {e.event_id!r} was applied to this store already: nothing of this write was stored",
-                field="event_id",
-            )
-        if row is not None and not e.replaces:
-            raise ConflictError(
-                f"event_id {e.event_id!r} already names another add (its body or user differs): nothing "
-                "was stored; give this add an id of its own",
-                field="event_id",
-            )
-        conn.execute(
-            "INSERT INTO applied_events (event_id, digest, applied_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(event_id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at",
-            (e.event_id, e.digest, now),
-        )
-    if random.random() < 0.01:  # now and then: small tables, pruned without a timer
-        conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
-        conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
-        conn.execute("DELETE FROM erased_on_queue WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
-
-
-def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
-    """Whether the store was reset, or ``e``'s user erased, after ``e`` was made (see :func:`_erased_as`)."""
-    if _erased_as(conn, e, _EVERYONE):
-        return True
-    return e.user_id is not None and _erased_as(conn, e, _user_key(e.user_id))
-
-
-def _erased_as(conn: sqlite3.Connection, e: AppliedEvent, user_key: str) -> bool:
-    """Whether ``user_key`` (:data:`_EVERYONE`: a reset) was erased after ``e`` was made. A deletion
-    the event queue marked (``erased_on_queue``) is compared with when the queue took the event, both
-    on the queue's clock, as workers skip events: the host's time of that deletion (``erased_users``)
-    came later (after the queue's erasure), and an event enqueued in between is a new one. A deletion
-    made since without the queue (its host time past the marked one's) is compared on this host's clock."""
-    key = (user_key,)
-    host = conn.execute("SELECT erased_at FROM erased_users WHERE user_key = ?", key).fetchone()
-    queue = None
-    if e.enqueued_ms is not None:
-        sql = "SELECT mark_ms, erased_at FROM erased_on_queue WHERE user_key = ?"
-        queue = conn.execute(sql, key).fetchone()
-    if queue is not None:
-        if e.enqueued_ms is not None and e.enqueued_ms <= queue[0]:
-            return True
-        if host is None or host[0] <= queue[1]:  # no deletion since the marked one
-            return False
-    return host is not None and e.created_at is not None and host[0] >= e.created_at
-
-
-# How a reset is named among erased users: every user (and events of none) erased at once. Never a
-# digest (those are 64 hex digits), and kept by the reset that records it.
-_EVERYONE = "*"
-
-
-def _user_key(user_id: str) -> str:
-    """How an erased user is named in the store: a digest, so that nothing of theirs is left."""
-    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _update_rows(conn: sqlite3.Connection, updates: list[tuple[Any, ...]]) -> None:
@@ -360,7 +283,7 @@ class SQLiteRecordStore:
 
         def op(conn: sqlite3.Connection) -> None:
             if events:
-                _record_events(conn, events)
+                record_events(conn, events)
             if rows:
                 conn.executemany(
                     f"INSERT INTO memories ({_COLS}) VALUES ({', '.join('?' * 16)}) "
@@ -604,7 +527,7 @@ class SQLiteRecordStore:
         return await self.db.read(op)
 
     async def mark_erased(self, user_id: str | None, at: datetime, queue_ms: int | None = None) -> None:
-        key, when = (_EVERYONE if user_id is None else _user_key(user_id)), at.timestamp()
+        key, when = (EVERYONE if user_id is None else user_key(user_id)), at.timestamp()
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -692,8 +615,8 @@ class SQLiteRecordStore:
             conn.execute("DELETE FROM applied_events")
             # Erased users go (the reset erased them all), but not the reset's own mark, recorded
             # before it (mark_erased(None)): an event made before it stays refused.
-            conn.execute("DELETE FROM erased_users WHERE user_key != ?", (_EVERYONE,))
-            conn.execute("DELETE FROM erased_on_queue WHERE user_key != ?", (_EVERYONE,))
+            conn.execute("DELETE FROM erased_users WHERE user_key != ?", (EVERYONE,))
+            conn.execute("DELETE FROM erased_on_queue WHERE user_key != ?", (EVERYONE,))
 
         def after() -> None:
             self.cache.clear()

@@ -1,0 +1,95 @@
+"""What a SQLite store remembers of the pipeline's events (part of :mod:`.records`): the events a
+write applied (``applied_events``: the same event twice is refused, another add under its id is a
+conflict) and the users erased (``erased_users``, and ``erased_on_queue`` on the queue's clock;
+:data:`EVERYONE` for a reset), so that an event made before its user's erasure stores nothing.
+Run inside the write's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import time
+
+from memoryd.errors import ConflictError, EventAppliedError, EventErasedError
+from memoryd.storage.events import AppliedEvent
+
+__all__ = ["APPLIED_KEEP_S", "EVERYONE", "record_events", "user_key"]
+
+# How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
+APPLIED_KEEP_S = 30 * 86_400
+
+
+def record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
+    """Record the pipeline events a write applies, in its transaction. The same event (id and
+    digest) recorded already fails the write whole (:class:`EventAppliedError`); another add
+    recorded under the id is replaced, or refused (:class:`ConflictError`) when the event says
+    so; one made before its user was erased is refused (:class:`EventErasedError`, see
+    :func:`_erased`). Ids older than :data:`APPLIED_KEEP_S` go."""
+    now = time.time()
+    for e in events:
+        if _erased(conn, e):
+            raise EventErasedError(
+                f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
+                field="event_id",
+            )
+        row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
+        if row is not None and row[0] == e.digest:
+            raise EventAppliedError(
+                f"event {e.event_id!r} was applied to this store already: nothing of this write was stored",
+                field="event_id",
+            )
+        if row is not None and not e.replaces:
+            raise ConflictError(
+                f"event_id {e.event_id!r} already names another add (its body or user differs): nothing "
+                "was stored; give this add an id of its own",
+                field="event_id",
+            )
+        conn.execute(
+            "INSERT INTO applied_events (event_id, digest, applied_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(event_id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at",
+            (e.event_id, e.digest, now),
+        )
+    if random.random() < 0.01:  # now and then: small tables, pruned without a timer
+        conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
+        conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
+        conn.execute("DELETE FROM erased_on_queue WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
+
+
+def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
+    """Whether the store was reset, or ``e``'s user erased, after ``e`` was made (see :func:`_erased_as`)."""
+    if _erased_as(conn, e, EVERYONE):
+        return True
+    return e.user_id is not None and _erased_as(conn, e, user_key(e.user_id))
+
+
+def _erased_as(conn: sqlite3.Connection, e: AppliedEvent, who: str) -> bool:
+    """Whether ``who`` (a :func:`user_key`; :data:`EVERYONE`: a reset) was erased after ``e`` was
+    made. A deletion the event queue marked (``erased_on_queue``) is compared with when the queue
+    took the event, both on the queue's clock, as workers skip events: the host's time of that
+    deletion (``erased_users``) came later (after the queue's erasure), and an event enqueued in
+    between is a new one. A deletion made since without the queue (its host time past the marked
+    one's) is compared on this host's clock."""
+    key = (who,)
+    host = conn.execute("SELECT erased_at FROM erased_users WHERE user_key = ?", key).fetchone()
+    queue = None
+    if e.enqueued_ms is not None:
+        sql = "SELECT mark_ms, erased_at FROM erased_on_queue WHERE user_key = ?"
+        queue = conn.execute(sql, key).fetchone()
+    if queue is not None:
+        if e.enqueued_ms is not None and e.enqueued_ms <= queue[0]:
+            return True
+        if host is None or host[0] <= queue[1]:  # no deletion since the marked one
+            return False
+    return host is not None and e.created_at is not None and host[0] >= e.created_at
+
+
+# How a reset is named among erased users: every user (and events of none) erased at once. Never a
+# digest (those are 64 hex digits), and kept by the reset that records it.
+EVERYONE = "*"
+
+
+def user_key(user_id: str) -> str:
+    """How an erased user is named in the store: a digest, so that nothing of theirs is left."""
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
