@@ -10,12 +10,14 @@ on the first move read (~0.4 s), never at import. Pure otherwise: no I/O.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Places", "known_places", "plain"]
+__all__ = ["Places", "known_places", "load_for", "plain"]
 
 _MIN_POPULATION = 15_000
 _EXONYM_POPULATION = 1_000_000  # a city's other Latin-script names: only a large city's ("Cologne")
@@ -90,6 +92,17 @@ def known_places() -> Places:
         if not _LOADED:
             _LOADED.append(_load())
     return _LOADED[0]
+
+
+# What every move the rules read holds (:mod:`memoryd.ingest.phrasings`), in lower case.
+_MOVE_HINT = re.compile(r"moved|relocated|搬")
+
+
+async def load_for(texts: Iterable[str]) -> None:
+    """Load the names on a thread, never on the event loop (~0.4 s of it), when one of ``texts``
+    may state a move and they are not loaded yet: then reading it finds them ready."""
+    if not _LOADED and any(_MOVE_HINT.search(t.lower()) for t in texts):
+        await asyncio.to_thread(known_places)
 
 
 def _load() -> Places:

@@ -27,6 +27,7 @@ import numpy as np
 
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.ingest.fast import SaidAgain, in_order
+from memoryd.ingest.places import load_for
 from memoryd.ingest.represent import Represent
 from memoryd.ingest.rules import RuleMemory
 from memoryd.ingest.speakers import draft_rules
@@ -92,9 +93,11 @@ class RuleWriter:
         (:attr:`~memoryd.ingest.fast.FastPlan.again`) are read with them in the order said, and
         what they state counts only if it no longer holds: ended before it was said again, or by a
         turn of this add said before it."""
+        turns = in_order(episodes, again) if again else episodes
+        await load_for(m.text for m in turns)  # a move's place names: loaded off the event loop
         if not again:
             return await draft_rules(self.storage.records, episodes, now)
-        drafts = await draft_rules(self.storage.records, in_order(episodes, again), now)
+        drafts = await draft_rules(self.storage.records, turns, now)
         new = {e.id for e in episodes}  # a repeat of one of them drafts only if ended in between
         repeats = [d for d in drafts if d.episode_id not in new]
         kept = {id(d) for d in await self._ended_before(repeats)}
