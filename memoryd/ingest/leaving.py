@@ -8,8 +8,10 @@ new home, it ends the current one, kept for ``as_of`` with a SUPERSEDE in its hi
 only when the home current just before it is the place it names, as a whole name (:func:`ends`):
 "I moved out of Milan" said while the user lives in Rome, or "I left London" while they work at
 Google London, change nothing. When it ended, said after the place, is no part of it ("I left
-Google last year": Google). "I left X" names an employer only written capitalised, and not "I left
-for work", "I left the party early", "I quit smoking", "I left my keys": those state nothing. A
+Google last year": Google); said before "I", it does not stop the statement ("Yesterday I left
+Google", "昨天我从谷歌辞职了": :data:`WHEN_BEFORE`). "I left X" names an employer only written
+capitalised, and not "I left for work", "I left the party early", "I quit smoking", "I left my
+keys": those state nothing. A
 "don't … anymore" is needed ("I don't live in Rome" alone may correct, not end). Another
 speaker's ends are read the same way, on their timelines (:mod:`memoryd.ingest.subjects`). Pure:
 no I/O.
@@ -21,16 +23,31 @@ import re
 
 from memoryd.models import MemoryRecord
 
-__all__ = ["EN_BODIES", "LEFT", "ZH_BODIES", "ends", "place"]
+__all__ = ["EN_BODIES", "LEFT", "WHEN_BEFORE", "ZH_BODIES", "ZH_WHEN_BEFORE", "ends", "place"]
 
 LEFT = "left"  # the metadata key of the place an ending statement names
 _ANYMORE = r"\s+any\s?more\b"
+_N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
+_SEASON = r"(?:spring|summer|autumn|fall|winter)"
+_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+# When a move or an end was, said before "I" ("Yesterday I left Google", "Last year, I moved to…"):
+# a time now or past, no hedge; it does not stop the statement. Case-insensitive where compiled.
+WHEN_BEFORE = (
+    r"(?:yesterday|today|tonight|recently|this\s+(?:morning|afternoon|evening|week|weekend|month|year|"
+    rf"{_SEASON})|(?:earlier\s+)?(?:last|this)\s+(?:night|week|weekend|month|year|{_SEASON}|{_MONTHS}|{_DAYS})"
+    rf"|earlier\s+today|on\s+{_DAYS}|in\s+(?:[a-z]+\s+)?\d{{4}}|{_N}\s+(?:days?|weeks?|months?|years?)\s+ago)"
+)
+_EN_WHEN = rf"(?:{WHEN_BEFORE},?\s+)?"
+# Chinese: 昨天, 去年… right before "我" (no "，": "去年，我住在罗马" is then, rules._ZH_NOT_NOW).
+ZH_WHEN_BEFORE = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)?"
 _LEFT = r"i(?:'ve|\s+have)?\s+(?:just\s+)?(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
 # ("I left Home Depot")
 _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
-# English, after the start of a statement (rules._EN_START); compiled there, case-insensitive.
-EN_BODIES: list[tuple[str, str]] = [
+# English, after the start of a statement (rules._EN_START) and when it was (WHEN_BEFORE); compiled there,
+# case-insensitive.
+_EN_ENDS: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
     ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?){_ANYMORE}"),
     ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?){_ANYMORE}"),
@@ -47,17 +64,18 @@ EN_BODIES: list[tuple[str, str]] = [
     # "I left the party early", "I quit smoking", "I left my keys"
     ("left_work", rf"{_LEFT}\s+(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)"),
 ]
+EN_BODIES = [(rule, _EN_WHEN + body) for rule, body in _EN_ENDS]
 _ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 # Chinese, after the start of a statement (rules._ZH_START): "不再" (no longer), "已经不" (already
-# not), or "不…了" (not any more).
+# not), or "不…了" (not any more); a move out or a resignation may follow when it was (昨天, 去年).
 ZH_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"我(?:已经不再|已经不|不再)住在(?P<x>[^，,。！？\s]{1,30})"),
     ("moved_out", r"我不住在(?P<x>[^，,。！？\s]{1,30}了)"),
-    ("moved_out", r"我(?:已经)?搬离了?(?P<x>[^，,。！？\s]{1,30})"),
-    ("moved_out", rf"我(?:已经)?从{_ZH_THING}搬走了"),
+    ("moved_out", ZH_WHEN_BEFORE + r"我(?:已经)?搬离了?(?P<x>[^，,。！？\s]{1,30})"),
+    ("moved_out", rf"{ZH_WHEN_BEFORE}我(?:已经)?从{_ZH_THING}搬走了"),
     ("left_work", rf"我(?:已经不再|已经不|不再)在{_ZH_THING}(?:上班|工作)"),
     ("left_work", rf"我不在{_ZH_THING}(?:上班|工作)了"),
-    ("left_work", rf"我(?:已经)?从{_ZH_THING}辞职了?"),
+    ("left_work", rf"{ZH_WHEN_BEFORE}我(?:已经)?从{_ZH_THING}辞职了?"),
 ]
 
 # What a home or workplace states before its place: the rules' "The user lives in " ("用户住在"), or
@@ -71,10 +89,6 @@ _FREE_END = re.compile(
 )
 _ARTICLE = re.compile(r"^the\s+")
 _TRAIL = re.compile(r"(?:工作|上班)?[\s.,:;!?'\"“”‘’。！？；，、…]+$|(?:工作|上班)$")
-_N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
-_SEASON = r"(?:spring|summer|autumn|fall|winter)"
-_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
-_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 # When the end was, said after the place: no part of it ("I left Google last year": Google).
 _WHEN_SAID = re.compile(
     rf",?\s+(?:(?:last|this|earlier\s+this|late\s+last|early\s+last)\s+(?:year|month|week|weekend|night|{_SEASON}|"

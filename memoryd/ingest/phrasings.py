@@ -33,6 +33,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memoryd.ingest.leaving import WHEN_BEFORE, ZH_WHEN_BEFORE
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -47,11 +48,8 @@ _MONTHS = (
 _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 
 _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
-# When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…").
-_WHEN = (
-    r"(?:(?P<t>(?:last|this)\s+(?:year|month|week|spring|summer|autumn|fall|winter)|in\s+(?:[a-z]+\s+)?\d{4}|"
-    rf"{_COUNT}\s+(?:years?|months?|weeks?)\s+ago|recently),?\s+)?"
-)
+# When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…", "Yesterday I…").
+_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"
 # English, after the start of a statement (rules._EN_START); compiled there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
     (
@@ -65,11 +63,11 @@ EN_BODIES: list[tuple[str, str]] = [
     ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>(?:{'|'.join(_DIETS)})\b.*)"),
 ]
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
-_ZH_MOVED = r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)了"
+_ZH_MOVE = ZH_WHEN_BEFORE + r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…: when before it
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
 ZH_BODIES: list[tuple[str, str]] = [
-    ("move", _ZH_MOVED + _ZH_X),  # 我搬到了杭州
-    ("move", r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)(?P<x>[^，,。！？\s]{1,30}?)了"),  # 我搬到杭州了
+    ("move", _ZH_MOVE + "了" + _ZH_X),  # 我搬到了杭州
+    ("move", _ZH_MOVE + r"(?P<x>[^，,。！？\s]{1,30}?)了"),  # 我搬到杭州了
     ("favourite", r"我最(?:喜欢|爱)的(?P<c>[^，,。！？\s的]{1,6})是" + _ZH_X),
     ("allergy", r"我对(?P<x>[^，,。！？\s]{1,30}?)(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
 ]
