@@ -6,7 +6,10 @@ then the headers of ``gateway.user_headers`` (``X-Memoryd-User-Id``, MemoryOS's
 ``gateway.session_headers`` (``X-Memoryd-Session-Id``), then
 ``metadata.session_id`` (or ``metadata.run_id``). Those two metadata keys are
 memoryd's, so they are taken out of the body sent upstream (OpenAI refuses
-``metadata`` without ``store``: an emptied ``metadata`` goes too).
+``metadata`` without ``store``: an emptied ``metadata`` goes too). The body's
+``user`` is passed upstream as the client sent it, except under a key bound to a
+user: the upstream is then told that user (the one the memory and usage are
+kept for), never one the key's holder named; none is added where there was none.
 """
 
 from __future__ import annotations
@@ -99,9 +102,12 @@ def identify(
     return Identity(user, session, source)
 
 
-def upstream_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` without memoryd's own metadata keys (and without ``metadata`` if that empties it)."""
+def upstream_body(body: Mapping[str, Any], identity: Identity | None = None) -> dict[str, Any]:
+    """``body`` without memoryd's own metadata keys (and without ``metadata`` if that empties it),
+    its ``user`` the bound user's if ``identity`` is a user-bound key's."""
     out = dict(body)
+    if identity is not None and identity.bound and "user" in out:
+        out["user"] = identity.user_id
     metadata = out.get("metadata")
     if isinstance(metadata, Mapping) and any(key in metadata for key in SESSION_KEYS):
         rest = {k: v for k, v in metadata.items() if k not in SESSION_KEYS}

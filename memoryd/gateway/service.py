@@ -154,7 +154,7 @@ class Gateway:
         assert self.router is not None
         targets = route(self.router, body.get("model"), self.config)
         identity = identify(body, headers, principal, self.config)
-        out = upstream_body(body)
+        out = upstream_body(body, identity)
         tenant = str(getattr(principal, "tenant", None) or DEFAULT_TENANT)
         messages = out["messages"]
         query = query_of(messages, self.settings.limits.max_query_chars)
