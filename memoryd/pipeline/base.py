@@ -226,9 +226,10 @@ class EventLog(Protocol):
         the queue's clock (returned, in ms): workers skip such events enqueued before then (still
         queued, waiting for a retry, or replayed later), compared with when the queue took them
         (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock. ``between`` (the store's
-        erasure) runs with the mark before the queue is swept. What the queue holds of them goes
-        too: their entries in the stream, the retry set and the dead letters, and the status
-        records of their events, finished ones included."""
+        erasure) runs with the mark before it is placed and the queue swept; when it fails, nothing
+        is marked or swept. What the queue holds of them goes too: their entries in the stream, the
+        retry set and the dead letters, and the status records of their events, finished ones
+        included."""
         ...
 
     async def stats(self) -> QueueStats: ...

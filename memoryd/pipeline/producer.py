@@ -336,14 +336,16 @@ class Pipeline:
 
     async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
         """``user_id`` of ``tenant`` (``None``: the tenant's store is reset) is deleted: the
-        deletion is marked on Redis's clock (returned, ms), ``between`` (the store's erasure, given
-        the mark: :meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``; events enqueued after it are
-        new ones, to be stored) runs, then the user's events are erased from Redis (queued,
-        waiting for a retry, dead-lettered, and the status and result of those that ended), and
-        workers skip any that a worker holds already, recording nothing of it. The store's
-        erasure runs before the sweep, so an add queued after the mark that a worker stores while
-        a long sweep runs is not erased with the user's. With Redis down this fails (503) before
-        anything is deleted, as queued events could bring it back."""
+        deletion's time is read on Redis's clock (the mark, returned, ms), ``between`` (the store's
+        erasure, given the mark: :meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``; events
+        enqueued after it are new ones, to be stored) runs, then the mark is placed in Redis
+        (workers skip the user's events enqueued up to it, recording nothing of one a worker holds
+        already) and the user's events are erased from Redis (queued, waiting for a retry,
+        dead-lettered, and the status and result of those that ended). The store's erasure runs
+        before the sweep, so an add queued after the mark that a worker stores while a long sweep
+        runs is not erased with the user's. When the store's erasure fails, its error is raised and
+        nothing is marked or swept in Redis: what was queued stays queued. With Redis down this
+        fails (503) before anything is deleted, as queued events could bring it back."""
         ran: list[BaseException | None] = []  # one entry once the store's erasure ran: how it ended
 
         async def store(mark: int) -> None:
@@ -360,11 +362,9 @@ class Pipeline:
             # same millisecond too), compared with when the queue took them, not a host's clock.
             return await self.queue.forget_user(tenant, user_id, store)
         except StorageError as exc:
-            if ran and ran[0] is exc:
-                raise  # the store's own failure, not Redis's
-            self._down(exc)
             if ran and ran[0] is not None:
-                raise ran[0] from exc  # the store failed too: its error says what was deleted
+                raise  # the store's own failure, not Redis's: nothing of Redis's ran after it
+            self._down(exc)
             if ran:
                 raise StorageError(
                     f"{exc.message}; the store's memories are deleted, but their queued events may "

@@ -1,9 +1,11 @@
 """Erasing a user's (or, a reset, a tenant's) events from Redis without blocking it.
 
 Redis runs one script at a time and nothing else meanwhile, so the erasure never reads a whole
-stream in one script: :data:`scripts.MARK` marks the deletion first, then the retry set, the
-dead-letter stream and the stream are swept in steps of bounded work (at most :data:`STEP_ENTRIES`
-entries or :data:`STEP_BYTES` of payload each), every step taking up where the last one stopped.
+stream in one script: the deletion's time is read on Redis's clock first, the store is erased with
+it, :data:`scripts.MARK` then marks the deletion (not when the store's erasure failed: nothing is
+marked or swept then), and the retry set, the dead-letter stream and the stream are swept in steps
+of bounded work (at most :data:`STEP_ENTRIES` entries or :data:`STEP_BYTES` of payload each), every
+step taking up where the last one stopped.
 Between two steps Redis answers every other client, so a backlog of a million entries delays a
 ``PING`` by a step's few milliseconds, not by seconds. A step deletes only entries of the user
 enqueued at or before the mark (events enqueued after it are new, and stay), and what it deleted
@@ -44,22 +46,26 @@ class Eraser:
         self._drop_statuses = client.register_script(scripts.DROP_STATUSES)
 
     async def erase(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
-        """Mark the deletion (returned: ms on Redis's clock), run ``between`` with the mark (the
-        store's own erasure: done before the sweep, an add a worker stores while a long sweep
-        runs, queued after the mark, is not erased with the user's), then sweep the retry set,
-        the dead letters and the stream (in that order: an entry put back on the stream from one
-        of the first two during their sweep is met again in the stream's), then the status
-        records of finished events. The sweep runs even when ``between`` fails."""
+        """Read the deletion's time on Redis's clock, rounded up (the mark, returned: ms), run
+        ``between`` with it (the store's own erasure, which refuses from its start the events
+        enqueued up to the mark: done before the sweep, an add a worker stores while a long sweep
+        runs, queued after the mark, is not erased with the user's), then mark the deletion
+        (workers skip the user's events enqueued up to it) and sweep the retry set, the dead
+        letters and the stream (in that order: an entry put back on the stream from one of the
+        first two during their sweep is met again in the stream's), then the status records of
+        finished events. A ``between`` that fails (the store refused the erasure) leaves no mark
+        and sweeps nothing: the events queued before it stay queued, as nothing was erased."""
         k = self.keys
         mark_key = k.forgotten(tenant, user_id)
         old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark_key
         with self.errors("erase a user's events"):
-            mark = int(await self._mark(keys=[mark_key, old], args=[scripts.FORGOTTEN_KEEP_MS]))
-        try:
-            if between is not None:
-                await between(mark)
-        finally:
-            await self._sweep_all(tenant, user_id, mark)
+            seconds, micros = await self.client.time()
+        mark = int(seconds) * 1000 - (-int(micros) // 1000)  # rounded up: that millisecond's events too
+        if between is not None:
+            await between(mark)
+        with self.errors("erase a user's events"):
+            await self._mark(keys=[mark_key, old], args=[mark, scripts.FORGOTTEN_KEEP_MS])
+        await self._sweep_all(tenant, user_id, mark)
         return mark
 
     async def _sweep_all(self, tenant: str, user_id: str | None, mark: int) -> None:

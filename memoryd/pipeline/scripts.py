@@ -471,14 +471,15 @@ return 1
 """
 
 # Erasing a user (or, a reset, every user of a tenant) from the queue, in steps of bounded work, so that
-# Redis answers every other client between them. First MARK: the deletion's time on Redis's clock,
-# rounded up (workers skip events enqueued up to then, and FINISH records nothing of one a worker was
-# running). Then ERASE_RETRIES, ERASE_STREAM over the dead-letter stream, ERASE_STREAM over the stream
-# (in that order: a retry or a dead letter put back on the stream during its sweep is met again there)
-# delete each entry of theirs enqueued at or before the mark, and the status record it names (finished
-# events' are found by :data:`DROP_STATUSES`). An entry enqueued after the mark is a new event: kept.
-# Whose an entry is: its payload's tenant (none: the default one) and user_id; for a reset, an entry
-# whose payload cannot be read goes by its event id's tenant prefix. When it was enqueued: its
+# Redis answers every other client between them. First MARK, once the store's erasure has succeeded
+# (one that failed leaves no mark and sweeps nothing): the deletion's time on Redis's clock, read before
+# that erasure, rounded up (workers skip events enqueued up to then, and FINISH records nothing of one a
+# worker was running). Then ERASE_RETRIES, ERASE_STREAM over the dead-letter stream, ERASE_STREAM over
+# the stream (in that order: a retry or a dead letter put back on the stream during its sweep is met
+# again there) delete each entry of theirs enqueued at or before the mark, and the status record it names
+# (finished events' are found by :data:`DROP_STATUSES`). An entry enqueued after the mark is a new
+# event: kept. Whose an entry is: its payload's tenant (none: the default one) and user_id; for a reset,
+# an entry whose payload cannot be read goes by its event id's tenant prefix. When it was enqueued: its
 # ``enqueued_ms``; without one (an older or external producer's), its stream id's time (a dead letter's
 # ``dlq_stream_id``); a retry without one is taken as enqueued before the mark.
 # Each step ARGV: tenant, user_id ('' for a reset), the default tenant's name, the mark (ms), what status
@@ -524,13 +525,13 @@ local function drop_status(flat)  -- unless the record is another add's (one tha
 end
 """
 
-# KEYS: the mark, the mark's old name (an older memoryd's: deleted). ARGV: how long it is kept (ms).
-# Returns the mark (ms).
-MARK = _CLOCK + """
-local at = string.format('%.0f', now_ms(true))
-redis.call('SET', KEYS[1], at, 'PX', ARGV[1])
+# KEYS: the mark, the mark's old name (an older memoryd's: deleted). ARGV: the mark (ms), how long it is
+# kept (ms). A later mark there already (a deletion of the same user that began after this one) stays.
+MARK = """
+local at = tonumber(redis.call('GET', KEYS[1]) or '')
+if at == nil or at < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 if KEYS[2] ~= KEYS[1] then redis.call('DEL', KEYS[2]) end
-return at
+return 1
 """
 
 # KEYS: the stream (or the dlq). The cursor: the last id looked at ('-' to begin).
