@@ -60,6 +60,20 @@ _CLAUSES = re.compile(
     r"(?:[!;\n。！；…]|\.(?![a-z0-9]|(?<=\b[SMF]t\.)\s+[A-Z]))+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])"
 )  # "St. Louis", "Mt. Kenya": one clause
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
+# A question back to the other person after a plain statement ("My favorite color is green, what's
+# yours?", "I live in Rome, and you?"): no part of the statement, which is read without it; tried only
+# on a clause ending in "?". What it follows must not be asked itself ("Is my favorite color green,
+# what's yours?").
+_ASKED_BACK = re.compile(
+    r",\s*(?:and\s+|so\s+)?(?:(?:what(?:'s|\s+is)|how\s+about|what\s+about|and)\s+(?:you|yours)|you|yours"
+    r"|what(?:'s|\s+is)\s+your\s+(?:favou?rite|fave)(?:\s+[a-z]+){0,2})\s*[?？]+$",
+    re.I,
+)
+_ASKED = re.compile(
+    r"(?:is|are|am|was|were|do|does|did|can|could|would|should|will|have|has|what|what's|where|who|"
+    r"which|when|why|how)\b",
+    re.I,
+)
 _HEDGE_WORDS = (
     r"would|wouldn't|'d|might|may|could|should|if|maybe|perhaps|wish|want|wonder|think|guess|"
     r"suppose|pretend|imagine|said|says|told|asked"
@@ -368,6 +382,15 @@ def zh_hedged_before(text: str, start: int) -> bool:
     return _ZH_HEDGE_FAR.search(sentence) is not None
 
 
+def _unasked(clause: str) -> str:
+    """``clause`` without a question back to the other person after it (:data:`_ASKED_BACK`), unless
+    it is asked itself; else as it is."""
+    if clause[-1:] not in ("?", "？") or (back := _ASKED_BACK.search(clause)) is None:
+        return clause
+    said = clause[: back.start()].strip()
+    return clause if _ASKED.match(said) else said
+
+
 def _zh_not_now(text: str, start: int, end: int) -> bool:
     """Whether the clause just before ``text[start:end]`` in its sentence, the one just after, or
     a part of it after a "," is only a time other than now (:data:`_ZH_NOT_NOW`)."""
@@ -394,7 +417,7 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
     try:
         edges = [(m.start(), m.end()) for m in _CLAUSES.finditer(text)]
         for start, end in zip([0, *(e for _, e in edges)], [*(b for b, _ in edges), len(text)], strict=True):
-            clause = text[start:end].strip()
+            clause = _unasked(text[start:end].strip())
             if not clause or _QUESTION.search(clause.lower()):
                 continue
             if "我" in clause:
