@@ -94,7 +94,9 @@ EXTRA_FIELDS_BYTES = 8192
 
 
 class EventStatus(StrEnum):
-    """Where an event is: ``failed`` means its last attempt failed and a retry is scheduled."""
+    """Where an event is: ``failed`` means its last attempt failed and a retry is scheduled;
+    ``queued`` is also an event put back to wait while the store is down or refuses writes (no
+    attempt of its failed: its ``error`` says why, ``retry_at`` when it runs again)."""
 
     QUEUED = "queued"
     PROCESSING = "processing"

@@ -530,7 +530,10 @@ class RedisQueue:
             assert o.event is not None
             due = clock + o.delay_ms
             member = json.dumps(_flat(o.event.to_fields()), ensure_ascii=False)
-            body.update(error=error, due=str(due), retry_at=_iso(due), member=member)
+            # Waiting on the store's outage (no attempt of its failed): queued, not failed.
+            waits = bool((o.error or {}).get("outages"))
+            status = EventStatus.QUEUED if waits else EventStatus.FAILED
+            body.update(error=error, due=str(due), retry_at=_iso(due), member=member, status=status.value)
         elif o.kind == "dead":
             meta = {
                 "dlq_error": error,

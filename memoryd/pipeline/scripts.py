@@ -202,7 +202,8 @@ return out
 # every value a string: kind, id (stream id), attempts, event ('1' if it has an event id), at (when
 # the event was enqueued, ms; '' if unknown), and
 #   done:  result (JSON text)
-#   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list)
+#   retry: error (JSON text), due (ms), retry_at, member (the retry's fields as a JSON list), status
+#          ('failed'; 'queued' for an event that waits on the store's outage, no attempt of its failed)
 #   dead:  error (JSON text), fields (the dead-letter entry's field/value pairs, a list)
 # A delivery another worker acknowledged meanwhile is left alone, except that a result is
 # still recorded if none is: the store was written either way. If that other worker dead-lettered
@@ -270,7 +271,7 @@ for n, o in ipairs(outcomes) do
     end
   elseif added and o.kind == 'retry' then
     if o.event == '1' then
-      redis.call('HSET', status, 'status', 'failed', 'error', o.error, 'retry_at', o.retry_at,
+      redis.call('HSET', status, 'status', o.status or 'failed', 'error', o.error, 'retry_at', o.retry_at,
         'updated_at', ARGV[3], 'attempts', o.attempts)
       redis.call('PEXPIRE', status, __KEEP_MS__)
     end
@@ -318,7 +319,8 @@ local function poison(member, flat)
     letter[#letter + 1] = event_id
   end
   local id = redis.call('XADD', KEYS[3], '*', unpack(letter))
-  if status and redis.call('HGET', status, 'status') == 'failed' then
+  local st = status and redis.call('HGET', status, 'status')
+  if st == 'failed' or st == 'queued' then  -- waiting for this retry (after a failure, or an outage)
     redis.call('HSET', status, 'status', 'dead_lettered', 'error', error, 'dlq_id', id, 'updated_at', ARGV[3])
     redis.call('HDEL', status, 'retry_at')
     redis.call('PEXPIRE', status, ARGV[4])
