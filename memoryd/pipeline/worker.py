@@ -91,7 +91,7 @@ class Worker(BatchProcessor):
         self._done_times: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.store_error: str | None = None  # why events wait on the store, until one is stored again
+        self._store_error: str | None = None  # why events waited on the store, until one is stored again
         self._store_error_at = 0.0  # when an event last waited on it (monotonic)
         self.failure: tuple[str, str] | None = None  # since when and why its steps fail, past STALLED_AFTER_S
 
@@ -136,6 +136,7 @@ class Worker(BatchProcessor):
         return round(sum(n for _, n in self._done_times) / span, 3)
 
     def info(self) -> dict[str, Any]:
+        store_error = self.store_error
         return {
             "consumer": self.consumer,
             "group": self.config.group,
@@ -146,21 +147,21 @@ class Worker(BatchProcessor):
             "heartbeat_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "rate": self.rate(),
             **self.report.to_dict(),
-            **({"store_error": self.store_error} if self._store_error_now() else {}),
+            **({"store_error": store_error} if store_error is not None else {}),
             **({"failing_since": self.failure[0], "error": self.failure[1]} if self.failure else {}),
         }
 
-    def _store_error_now(self) -> bool:
-        """Whether the store's refusal still holds as far as this worker knows: an event of its
-        waited on it within twice the longest retry delay. Past that, another worker stored its
-        events (or they were erased) and the refusal is nobody's news, so it is not said."""
-        if self.store_error is None:
-            return False
+    @property
+    def store_error(self) -> str | None:
+        """Why this worker's events wait on the store (it refuses their adds), while that still
+        holds as far as this worker knows: until one of its adds is stored again, and only while
+        an event of its waited on it within twice the longest retry delay. Past that, another
+        worker stored its events (or they were erased) and the refusal is nobody's news, so it is
+        not said. A read: it changes nothing."""
+        if self._store_error is None:
+            return None
         fresh_s = 2 * self.config.backoff_max_ms / 1000 + 1
-        if time.monotonic() - self._store_error_at <= fresh_s:
-            return True
-        self.store_error = None
-        return False
+        return self._store_error if time.monotonic() - self._store_error_at <= fresh_s else None
 
     async def run(self, *, burst: bool = False) -> WorkerReport:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do)."""
@@ -375,9 +376,9 @@ class Worker(BatchProcessor):
         self.report.processed += done
         waiting = [o.error for o in outcomes if o.kind == "retry" and o.error and o.error.get("outages")]
         if waiting:  # the store's outage (see .outcomes.waits): said in heartbeats until it ends
-            self.store_error = str(waiting[-1].get("message"))
+            self._store_error = str(waiting[-1].get("message"))
             self._store_error_at = time.monotonic()
         elif done:
-            self.store_error = None
+            self._store_error = None
         if done:
             self._done_times.append((time.monotonic(), done))
