@@ -179,7 +179,9 @@ class EventReply(BaseModel):
     error: dict[str, Any] | Absent = Field(
         None, description="The last failure (`code`, `message`, `type`, `transient`, ...)."
     )
-    retry_at: str | Absent = Field(None, description="When `failed`: the next attempt.")
+    retry_at: str | Absent = Field(
+        None, description="When `failed`, or `queued` while it waits on the store: the next attempt."
+    )
     dlq_id: str | Absent = Field(None, description="When `dead_lettered`: its dead-letter entry.")
 
 
