@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from memoryd.config import Settings, load_settings
-from memoryd.context.builder import RECENT, Context, build_context, gather, profile_rank
+from memoryd.context.builder import RECENT, Candidate, Context, build_context, gather, profile_rank
 from memoryd.context.current import OneCurrent
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas, make_embedder
@@ -649,7 +649,7 @@ class AsyncMemory:
         said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
-        built = build_context(cands, budget)
+        built = await _build(cands, budget)
         used = {i.id for i in built.items if i.section != RECENT}
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
         return built
@@ -749,6 +749,10 @@ _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_A
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
+# Characters of candidates above which a context is built on a thread: counting the tokens of text
+# not counted before takes about a millisecond per 10,000 characters (a session's long turns: tens
+# of ms), time the event loop would be held, with no caller's timeout (the gateway's) able to fire.
+_BUILD_INLINE_CHARS = 10_000
 
 
 def _drop(future: asyncio.Future[Any]) -> None:
@@ -763,3 +767,10 @@ async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[Sear
 
 async def _nothing() -> list[MemoryRecord]:
     return []
+
+
+async def _build(cands: Sequence[Candidate], budget: int) -> Context:
+    """:func:`build_context`, on a thread when the candidates' text is long (the records are frozen)."""
+    if sum(len(c.memory.text) for c in cands) <= _BUILD_INLINE_CHARS:
+        return build_context(cands, budget)
+    return await asyncio.to_thread(build_context, cands, budget)

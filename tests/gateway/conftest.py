@@ -115,13 +115,15 @@ def gateway_settings(path: Path, tiers: list[list[dict[str, Any]]], **sections: 
 @contextmanager
 def serve_gateway(
     path: Path,
-    embedder: USEEmbedder,
+    embedder: USEEmbedder | None,
     tiers: list[list[dict[str, Any]]],
+    /,
     *,
     wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     **sections: dict[str, Any],
 ) -> Iterator[GatewayServer]:
-    """``wrap``: what stands between uvicorn and the app (a client's behaviour at the ASGI level)."""
+    """``embedder`` None: the store's is the ``embedder`` section's; ``wrap``: what stands between
+    uvicorn and the app (a client's behaviour at the ASGI level)."""
     settings = gateway_settings(path, tiers, **sections)
     # The store in fast mode: the fake upstreams serve chat only.
     plain = settings.model_copy(update={"llm": load_settings(env={}).llm})

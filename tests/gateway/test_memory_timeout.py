@@ -4,21 +4,25 @@ The first lookup of a process used to load the token counter's model on the even
 (~0.3 s, the loop held): every call waited for it whatever the bound, then went on without
 memory anyway. The server runs as ``memoryd serve`` in a process of its own, so that nothing
 this test process loaded before is loaded there.
+
+No step of a lookup may hold the event loop past the bound either: the bound's timer cannot fire
+while it does, and a lookup that then finishes is taken as if in time.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.llm_server import Script
-from tests.gateway.conftest import GatewayFactory, add_memory, target
+from tests.gateway.conftest import GatewayFactory, add_memory, serve_gateway, target
 from tests.serving import ROOT, start_serve
 
 BOUND_S = 0.05
@@ -98,3 +102,42 @@ def test_a_lookup_past_its_bound_leaves_the_store_serving_the_next_calls(
     assert raw.headers["x-memoryd-memory"] == "injected"
     assert "city number 12" in str(fake_llm.last.json["messages"])
     assert health["checks"]["gateway"]["memory"]["status"] == "ok"
+
+
+def _long_turn(i: int) -> str:
+    """A turn of some 20,000 characters, words of its own (its tokens were never counted before)."""
+    rng = random.Random(f"long turn {i}")
+    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 9))) for _ in range(400)]
+    return f"On day {i} of the trip I ate " + " ".join(rng.choices(words, k=3_500))[:20_000]
+
+
+def test_a_lookup_that_would_hold_the_event_loop_past_its_bound_is_given_up_at_the_bound(
+    tmp_path: Path, fake_llm: Script, fake_llm_factory: Callable[[], Script]
+) -> None:
+    """A session of long turns: counting their tokens to build the block takes several times the
+    bound. That ran on the event loop, where the bound's timer cannot fire: the lookup finished,
+    late, and its memories were injected as if in time. Now the call goes on without memory at the
+    bound (degraded), to the upstream; with time enough, the same lookup injects the session."""
+    fake_llm.default_text("ok")
+    vectors = fake_llm_factory()  # the store's embedder: no model to run, the adds are quick
+    embedder = {"provider": "openai", "model": "e", "base_url": vectors.base_url, "dim": 16}
+    with serve_gateway(
+        tmp_path / "gw.db", None, [[target(fake_llm, "m")]], embedder=embedder,
+        context={"recent_turns": 60}, gateway={"memory_timeout_s": 0.1},
+    ) as gw:  # fmt: skip
+        for i in range(60):
+            add_memory(gw, _long_turn(i), "ana", run_id="trip")
+        client = gw.client(default_headers={"X-Memoryd-Session-Id": "trip"})
+        ask = [{"role": "user", "content": "What did I eat on the trip?"}]
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=ask, user="ana")
+        given_up = fake_llm.last.json["messages"]
+        gw.app.state.gateway.config = gw.app.state.gateway.config.model_copy(
+            update={"memory_timeout_s": 30.0}
+        )
+        again = client.chat.completions.with_raw_response.create(model="m", messages=ask, user="ana")
+    assert raw.headers["x-memoryd-memory"] == "degraded", raw.headers
+    assert raw.headers["x-degraded-mode"] == "memory_timeout"
+    assert raw.parse().choices[0].message.content == "ok"
+    assert given_up == ask  # the upstream was asked all the same, without memory
+    assert again.headers["x-memoryd-memory"] == "injected"
+    assert "of the trip I ate" in fake_llm.last.json["messages"][0]["content"]
