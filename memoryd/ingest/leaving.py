@@ -131,17 +131,20 @@ def _head(name: str) -> str:
     return name.split(",")[0].strip()
 
 
-def ends(new: MemoryRecord, before: MemoryRecord | None) -> bool:
+def ends(new: MemoryRecord, before: MemoryRecord | None, *, its_own_line: bool = False) -> bool:
     """Whether ``new``, an ending statement (:data:`LEFT` in its metadata), ends ``before``, the
     memory current on its timeline just before it: a home or workplace (not another ending) whose
     place is the one ``new`` names, as a whole name (case, a leading "the" and the punctuation
     after it aside), or a part before a comma of one of them ("Rome" ends "Rome, Italy"; "Rome,
     Italy" ends "Rome"). A place that only holds it is another: "London" does not end "Google
-    London", nor "school" "Lincoln High School", nor 家 (home) 家乐福."""
+    London", nor "school" "Lincoln High School", nor 家 (home) 家乐福. On a timeline of one thing
+    (``its_own_line``: a diet's, an allergy's), ``before`` is the thing named."""
     if before is None or LEFT in before.metadata:
         return False
     said = _norm(place(str(new.metadata.get(LEFT, ""))))
     if before.valid_to is not None and before.valid_to <= new.valid_from or not said:
         return False
+    if its_own_line:
+        return True
     held = _norm(_held(before))
     return said == held or said == _head(held) or _head(said) == held

@@ -11,7 +11,9 @@
   turn's time; a year still to come, or before 1900, is not read.
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
   ``identity``, as "I'm a nurse"), the role only ("a waiter until I find something better" is a
-  waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.".
+  waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.",
+  ended by "I'm no longer vegan", "I'm not vegan anymore", "I stopped being vegan" ("The user is no
+  longer vegan.").
 - a favourite: "My favourite food is bacalhau", "我最喜欢的食物是饺子": an explicit preference
   ("The user's favourite food is bacalhau.", rule ``favourite``, ``metadata.favourite`` its
   category), one per category at a time: a later one of the category ends it (:func:`favourite_line`).
@@ -21,7 +23,11 @@
   ends none.
 - an allergy: "I'm allergic to peanuts", "我对花生过敏": a profile memory ("The user is allergic to
   peanuts.", attribute ``allergy``); allergies add up. A figure of speech ("allergic to Mondays",
-  "to the idea of…", "to running") is none.
+  "to the idea of…", "to running") is none. "I'm not allergic to peanuts anymore", "I'm no longer
+  allergic to…", "I outgrew my peanut allergy" end it.
+- a diet and an allergy are each on a timeline of their own (:func:`state_line`: one per diet, one
+  per allergen, "peanut" one with "peanuts"): an end, as one of a home (:mod:`memoryd.ingest.leaving`),
+  ends only the one it names, kept ended for ``as_of``; an end of one not current is not stored.
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -33,12 +39,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import WHEN_BEFORE, ZH_WHEN_BEFORE
+from memoryd.ingest.leaving import LEFT, WHEN_BEFORE, ZH_WHEN_BEFORE
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
 
-__all__ = ["EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter"]
+__all__ = [
+    "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter", "state_line"
+]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
 _MONTHS = (
@@ -46,6 +54,9 @@ _MONTHS = (
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
 _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
+_DIET = rf"(?:{'|'.join(_DIETS)})"
+_ANYMORE = r"\s+any\s?more\b"
+_OUTGREW = r"i(?:'ve|\s+have)?\s+outgr[eo]wn?\s+my\s+"
 
 _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
 # When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…", "Yesterday I…").
@@ -60,7 +71,16 @@ EN_BODIES: list[tuple[str, str]] = [
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
     ("favourite", r"my\s+(?P<v>favou?rite)\s+(?P<c>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<x>.+)"),
     ("allergy", r"(?:i\s+am|i'm)\s+(?:very\s+|severely\s+|quite\s+|mildly\s+)?allergic\s+to\s+(?P<x>.+)"),
-    ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>(?:{'|'.join(_DIETS)})\b.*)"),
+    ("diet", rf"(?:i\s+am|i'm)\s+(?:(?:a|strictly|fully)\s+)?(?P<x>{_DIET}\b.*)"),
+    # an end of a diet or an allergy: "I'm no longer vegan", "I'm not vegetarian anymore", "I stopped
+    # being vegetarian", "I'm not allergic to peanuts anymore", "I outgrew my peanut allergy"
+    ("diet_end", rf"(?:i\s+am|i'm)\s+no\s+longer\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
+    ("diet_end", rf"(?:i\s+am|i'm)\s+not\s+(?:a\s+)?(?P<x>{_DIET}){_ANYMORE}"),
+    ("diet_end", rf"i(?:'ve|\s+have)?\s+(?:stopped|quit)\s+being\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
+    ("allergy_end", r"(?:i\s+am|i'm)\s+no\s+longer\s+allergic\s+to\s+(?P<x>.+)"),
+    ("allergy_end", rf"(?:i\s+am|i'm)\s+not\s+allergic\s+to\s+(?P<x>.+?){_ANYMORE}"),
+    ("allergy_end", _OUTGREW + r"allerg(?:y|ies)\s+to\s+(?P<x>.+)"),
+    ("allergy_end", _OUTGREW + r"(?P<x>[a-z]+(?:\s+[a-z]+)?)(?P<a>\s+allerg(?:y|ies))\b"),
 ]
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
 _ZH_MOVE = ZH_WHEN_BEFORE + r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…: when before it
@@ -74,7 +94,7 @@ ZH_BODIES: list[tuple[str, str]] = [
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words one of the English bodies above needs (lower case): a cheap test before any of them is tried;
 # "work as" only then ("as" alone is in most turns).
-_KEYS = ("moved", "relocated", "favo", "allergic", "veg", "tarian")
+_KEYS = ("moved", "relocated", "favo", "allerg", "veg", "tarian")
 _WORK_AS = re.compile(r"\bwork(?:ing)?\s+as\b")
 
 
@@ -132,10 +152,19 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     if rule == "work_as":
         role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
         return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
-    if rule == "diet":
+    if rule in ("diet", "diet_end"):
         if obj.lower() not in _DIETS:
             return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
+        if rule == "diet_end":
+            return _ended(f"The user is no longer {obj.lower()}.", rule, "identity", obj.lower())
         return _profile(f"The user is {obj.lower()}.", "identity", "identity")
+    if rule == "allergy_end":
+        thing = allergen(obj)
+        if thing is None or not found.groupdict().get("a") and not _ALLERGEN_END.fullmatch(thing):
+            return None  # "I'm no longer allergic to Mondays", "… to peanuts since I was a kid"
+        if found.groupdict().get("a"):  # "I outgrew my peanut allergy"
+            return _ended(f"The user outgrew their {thing} allergy.", rule, "allergy", thing)
+        return _ended(f"The user is no longer allergic to {thing}.", rule, "allergy", thing)
     if rule == "favourite":
         return _zh_favourite(found["c"], obj) if zh else _en_favourite(found, obj)
     if rule == "allergy":
@@ -149,6 +178,12 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
 
 def _profile(text: str, rule: str, attribute: str, since: datetime | None = None) -> Said:
     return text, MemoryKind.PROFILE, rule, {"attribute": attribute}, since
+
+
+def _ended(text: str, rule: str, attribute: str, thing: str) -> Said:
+    """An end of a diet or an allergy: on its timeline (:func:`state_line`), the thing it ends under
+    :data:`~memoryd.ingest.leaving.LEFT`, as an end of a home names its place."""
+    return text, MemoryKind.PROFILE, rule, {"attribute": attribute, LEFT: thing}, None
 
 
 def _favourite(category: str) -> tuple[MemoryKind, str, dict[str, Any], None]:
@@ -266,9 +301,45 @@ def favourite_line(m: MemoryRecord) -> str | None:
     return FAVOURITE + str(category)
 
 
+# The texts a diet or an allergy is written as, and its end; the rules that write them.
+_DIET_TEXT = re.compile(rf"^The user is (?:no longer )?(?:an? )?(?P<x>{_DIET})\.$", re.I)
+_ALLERGY_TEXT = re.compile(
+    r"^The user (?:is (?:no longer )?allergic to (?P<x>.+)|outgrew their (?P<y>.+) allergy)\.$"
+)
+_STATE_RULES = {"identity": "diet", "diet_end": "diet", "allergy": "allergy", "allergy_end": "allergy"}
+_STATE_LINES = ("diet:", "allergy:")
+# What an allergy's end names as one thing: no clause after it ("peanuts since I was a kid").
+_ALLERGEN_END = re.compile(r"[\w'-]+(?:\s+[\w'-]+){0,3}")
+
+
+def _allergy_key(thing: str) -> str:
+    """An allergen as its timeline names it: lower case, its last word singular ("peanuts" and the
+    "peanut" of "my peanut allergy" are one)."""
+    key = " ".join(thing.casefold().split())
+    return key[:-1] if key.endswith("s") and not key.endswith("ss") and len(key) > 3 else key
+
+
+def state_line(m: MemoryRecord) -> str | None:
+    """The timeline a diet ("The user is vegetarian.") or an allergy the rules wrote is on beside its
+    owner, one per diet or allergen, with its end ("The user is no longer vegetarian."): an end
+    ends only the diet or allergen it names; else None."""
+    line = _STATE_RULES.get(str(m.metadata.get("rule")))
+    if m.kind is not MemoryKind.PROFILE or line is None:
+        return None
+    if line == "diet":
+        diet = _DIET_TEXT.match(m.text)
+        return None if diet is None else f"diet:{diet['x'].lower()}"
+    allergy = _ALLERGY_TEXT.match(m.text)
+    return None if allergy is None else f"allergy:{_allergy_key(allergy['x'] or allergy['y'])}"
+
+
 def line_filter(line: str) -> dict[str, Any]:
-    """What selects the stored memories on a profile attribute's or a favourite's timeline."""
+    """What selects the stored memories on a profile attribute's, a favourite's, a diet's or an
+    allergy's timeline (:func:`state_line` tells which of a diet's or an allergy's are on it)."""
     if line.startswith(FAVOURITE):
         category = line[len(FAVOURITE) :]
         return {"kind": "preference", "metadata.favourite": category, "metadata.rule": "favourite"}
+    if line.startswith(_STATE_LINES):
+        attribute = "identity" if line.startswith("diet:") else "allergy"
+        return {"kind": "profile", "metadata.attribute": attribute}
     return {"kind": "profile", "metadata.attribute": line}

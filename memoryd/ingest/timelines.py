@@ -53,13 +53,15 @@ Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute or ta
 
 
 def timeline_of(m: MemoryRecord) -> Home | None:
-    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on, or an explicit
-    taste (its thing: :func:`~memoryd.ingest.preferences.taste_line`); else None."""
+    """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on, an explicit taste
+    (its thing: :func:`~memoryd.ingest.preferences.taste_line`), a favourite, a diet or an allergy
+    (:func:`~memoryd.ingest.phrasings.state_line`: "I'm no longer vegan" ends "I'm vegan"); else None."""
     attribute = m.metadata.get("attribute")
     if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
         return (m.user_id, m.agent_id, str(attribute))
-    # another speaker's home (memoryd.ingest.subjects), a taste, a favourite (memoryd.ingest.phrasings)
-    line = subject_line(m) or taste_line(m) or phrasings.favourite_line(m)
+    # another speaker's home (memoryd.ingest.subjects), a taste, a favourite, a diet or an allergy
+    # (memoryd.ingest.phrasings)
+    line = subject_line(m) or taste_line(m) or phrasings.favourite_line(m) or phrasings.state_line(m)
     return None if line is None else (m.user_id, m.agent_id, line)
 
 
@@ -189,7 +191,8 @@ def _without_unmatched_ends(line: list[_Said], unmatched: set[str]) -> list[_Sai
     out: list[_Said] = []
     for said in line:
         m = said[3]
-        if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None):
+        own = phrasings.state_line(m) is not None  # a diet's, an allergy's: one thing on it
+        if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None, its_own_line=own):
             unmatched.add(m.id)
             continue
         out.append(said)
