@@ -5,9 +5,11 @@
 - Texts to store are handed at once to the ingest thread, in order, so the caller — or
   the event loop's other work — goes on while the model runs.
 - Urgent texts (someone waits for them alone: a search's query, an add's few rule
-  memories) never queue behind pending ingest batches. A few that the model says cost
-  about a millisecond and no I/O (``inline_texts``) are embedded on the spot: a thread
-  hop would cost a third of that again. Others get a thread of their own.
+  memories) never queue behind pending ingest batches. A few short ones that the model says
+  cost about a millisecond and no I/O (``inline_texts``, ``inline_chars`` characters in all)
+  are embedded on the spot: a thread hop would cost a third of that again. Others get a thread
+  of their own: a long query embedded on the spot held the event loop for tens of ms, with no
+  caller's timeout (the chat gateway's memory lookup) able to fire meanwhile.
 - A model that crashes is a dependency down (:class:`BackendUnavailableError`, 503), not
   a bad request; so is one that answers with vectors of another count or size, NaN or
   all-zero: those never reach the index, where one would break every search of its scope.
@@ -53,7 +55,8 @@ class EmbeddingRunner:
         known = self.recent.known(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         model = self._model()  # loaded here, on the event loop, not by two threads at once
-        if missing and (not urgent or len(missing) > getattr(model, "inline_texts", 0)):
+        few = len(missing) <= getattr(model, "inline_texts", 0)
+        if missing and not (urgent and few and sum(map(len, missing)) <= getattr(model, "inline_chars", 0)):
             pool = self._urgent if urgent else self._ingest
             return loop.run_in_executor(pool, self._vectors, texts, known, missing)
         done: asyncio.Future[np.ndarray] = loop.create_future()
