@@ -23,7 +23,17 @@ import re
 
 from memoryd.models import MemoryRecord
 
-__all__ = ["EN_BODIES", "LEFT", "WHEN_BEFORE", "ZH_BODIES", "ZH_WHEN_BEFORE", "ends", "place"]
+__all__ = [
+    "EN_BODIES",
+    "EN_WHEN",
+    "LEFT",
+    "WHEN_BEFORE",
+    "ZH_BODIES",
+    "ZH_WHEN_BEFORE",
+    "ends",
+    "place",
+    "said_when",
+]
 
 LEFT = "left"  # the metadata key of the place an ending statement names
 _ANYMORE = r"\s+any\s?more\b"
@@ -38,16 +48,18 @@ WHEN_BEFORE = (
     rf"{_SEASON})|(?:earlier\s+)?(?:last|this)\s+(?:night|week|weekend|month|year|{_SEASON}|{_MONTHS}|{_DAYS})"
     rf"|earlier\s+today|on\s+{_DAYS}|in\s+(?:[a-z]+\s+)?\d{{4}}|{_N}\s+(?:days?|weeks?|months?|years?)\s+ago)"
 )
-_EN_WHEN = rf"(?:{WHEN_BEFORE},?\s+)?"
+EN_WHEN = rf"(?:{WHEN_BEFORE},?\s+)?"  # before one of EN_BODIES, on a part said_when passes
+# Words one of WHEN_BEFORE needs (lower case), or a digit: a cheap test before it is tried.
+_WHEN_KEYS = ("day", "night", "last", "this", "ago", "recent", "earlier")
 # Chinese: 昨天, 去年… right before "我" (no "，": "去年，我住在罗马" is then, rules._ZH_NOT_NOW).
 ZH_WHEN_BEFORE = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)?"
 _LEFT = r"i(?:'ve|\s+have)?\s+(?:just\s+)?(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
 # ("I left Home Depot")
 _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
-# English, after the start of a statement (rules._EN_START) and when it was (WHEN_BEFORE); compiled there,
-# case-insensitive.
-_EN_ENDS: list[tuple[str, str]] = [
+# English, after the start of a statement (rules._EN_START) and maybe when it was (EN_WHEN); compiled
+# there, case-insensitive.
+EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
     ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?){_ANYMORE}"),
     ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?){_ANYMORE}"),
@@ -64,7 +76,6 @@ _EN_ENDS: list[tuple[str, str]] = [
     # "I left the party early", "I quit smoking", "I left my keys"
     ("left_work", rf"{_LEFT}\s+(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)"),
 ]
-EN_BODIES = [(rule, _EN_WHEN + body) for rule, body in _EN_ENDS]
 _ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 # Chinese, after the start of a statement (rules._ZH_START): "不再" (no longer), "已经不" (already
 # not), or "不…了" (not any more); a move out or a resignation may follow when it was (昨天, 去年).
@@ -98,6 +109,11 @@ _WHEN_SAID = re.compile(
     r"|recently|yesterday|today|tonight|this\s+morning|finally|already|for\s+good|at\s+last|now|anymore|any\s+more)$",
     re.I,
 )
+
+
+def said_when(low: str) -> bool:
+    """Whether lower-case ``low`` may hold a :data:`WHEN_BEFORE` (substring tests: cheaper than it)."""
+    return any(key in low for key in _WHEN_KEYS) or any(ch.isdigit() for ch in low)
 
 
 def place(obj: str) -> str:

@@ -92,16 +92,21 @@ ZH_BODIES: list[tuple[str, str]] = [
     ("allergy", r"我对(?P<x>[^，,。！？\s]{1,30}?)(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
-# Words one of the English bodies above needs (lower case): a cheap test before any of them is tried;
-# "work as" only then ("as" alone is in most turns).
-_KEYS = ("moved", "relocated", "favo", "allerg", "veg", "tarian")
+# Words the English bodies above need (lower case), and the rules of those bodies: a cheap test before
+# any of them is tried; "work as" only then ("as" alone is in most turns).
+_KEYS = {
+    "moved": ("move",), "relocated": ("move",), "favo": ("favourite",), "allerg": ("allergy", "allergy_end"),
+    "veg": ("diet", "diet_end"), "tarian": ("diet", "diet_end"),
+}  # fmt: skip
 _WORK_AS = re.compile(r"\bwork(?:ing)?\s+as\b")
 
 
-def prefilter(part: str) -> bool:
-    """Whether one of :data:`EN_BODIES` may match ``part`` (substring tests: cheaper than a regex)."""
+def prefilter(part: str) -> frozenset[str]:
+    """The rules of :data:`EN_BODIES` that may match ``part`` (substring tests: cheaper than a regex);
+    empty if none may."""
     low = part.lower()
-    return any(key in low for key in _KEYS) or "work" in low and _WORK_AS.search(low) is not None
+    rules = frozenset(rule for key, some in _KEYS.items() if key in low for rule in some)
+    return rules | {"work_as"} if "work" in low and _WORK_AS.search(low) is not None else rules
 
 
 # A move's place: lower-case words inside its name ("Rio de Janeiro", "Frankfurt am Main").

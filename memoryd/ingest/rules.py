@@ -24,7 +24,7 @@ from typing import Any
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
-from memoryd.ingest.leaving import EN_BODIES, LEFT, ZH_BODIES, place
+from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, place, said_when
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces
 from memoryd.ingest.timelines import Home, timeline_of
@@ -121,6 +121,8 @@ _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 # Ends of a home or workplace ("I no longer live in…", memoryd.ingest.leaving): tried first, and
 # only when the part holds one of _LEAVING_WORDS (most turns hold none: eight scans saved).
 _LEAVING_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in EN_BODIES]
+# … and said after when it was ("Yesterday I left Google"): only on a part that may hold one (said_when)
+_LEAVING_WHEN_EN = [(rule, re.compile(_EN_START + EN_WHEN + body, re.I)) for rule, body in EN_BODIES]
 _LEAVING_WORDS = ("longer", "more", "moved", "away", "left", "quit", "resign", "stopped")
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("name", re.compile(_EN_START + r"(?:my name is|my name's|call me)\s+(?P<x>.+)", re.I)),
@@ -312,17 +314,20 @@ def _english(clause: str, at: datetime) -> list[Statement]:
     return out
 
 
-# The rules to try on a part, by whether it may end a home and may hold a phrasing of phrasings.
-_TRIED = {
-    (leaving, more): (_LEAVING_EN if leaving else []) + _EN_RULES + (_MORE_EN if more else [])
-    for leaving in (False, True)
-    for more in (False, True)
-}
+# The rules to try on a part, by whether it may end a home (said after when: said_when) and which
+# phrasings of phrasings it may hold (phrasings.prefilter); made once for each.
+_TRIED: dict[tuple[bool, bool, frozenset[str]], list[tuple[str, re.Pattern[str]]]] = {}
 
 
 def _rules_for(part: str) -> list[tuple[str, re.Pattern[str]]]:
     low = part.lower()
-    return _TRIED[any(w in low for w in _LEAVING_WORDS), phrasings.prefilter(part)]
+    leaving = any(w in low for w in _LEAVING_WORDS)
+    key = (leaving, leaving and said_when(low), phrasings.prefilter(part))
+    tried = _TRIED.get(key)
+    if tried is None:
+        ends = (_LEAVING_WHEN_EN if key[1] else _LEAVING_EN) if leaving else []
+        tried = _TRIED[key] = ends + _EN_RULES + [(rule, p) for rule, p in _MORE_EN if rule in key[2]]
+    return tried
 
 
 def _english_part(clause: str, start: int, end: int, at: datetime, subject: str = "") -> Statement | None:
