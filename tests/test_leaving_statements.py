@@ -196,3 +196,24 @@ async def test_leaving_what_is_no_employer_states_nothing(amem: AsyncMemory, tex
     )
     assert [r.text for r in out if r.kind != "episode"] == ["The user works at Acme."]
     assert await profile(amem, include_expired=True) == ["The user works at Acme."]
+
+
+@pytest.mark.parametrize(
+    ("before", "again", "held"),
+    [
+        ("I work at Acme.", "I left Google. I work at Acme.", "The user works at Acme."),
+        ("I live in Rome.", "I moved out of Milan. I live in Rome.", "The user lives in Rome."),
+        ("I'm vegetarian.", "I'm no longer vegan. I'm vegetarian.", "The user is vegetarian."),
+    ],
+)
+async def test_an_end_of_another_place_before_the_current_one_said_again_changes_nothing(
+    amem: AsyncMemory, before: str, again: str, held: str
+) -> None:
+    """An end that names another place is no end of the current one: the current one said again
+    after it is no new statement (it was stored again, superseding an identical copy of itself)."""
+    [first] = [r for r in await amem.add(before, **U, timestamp=T1) if r.kind == "profile"]
+    out = [r for r in await amem.add(again, **U, timestamp=T2) if r.kind == "profile"]
+    assert [(r.event, r.text) for r in out] == [(Event.NOOP, held)]
+    page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=100)
+    assert [(m.id, m.text, m.valid_to) for m in page.items] == [(first.id, held, None)]
+    assert [h.event for h in await amem.history(first.id)] == [Event.ADD]

@@ -41,10 +41,19 @@ def said_anew(memories: Sequence[MemoryRecord]) -> set[int]:
         if (home := timeline_of(m)) is None:
             continue
         before = on.setdefault(_readers(home), [])
-        if any(e.hash != m.hash and replaces(e, m) for e in before):
+        if any(e.hash != m.hash and _ends_what(e, m) for e in before):
             out.add(i)
         before.append(m)
     return out
+
+
+def _ends_what(e: MemoryRecord, m: MemoryRecord) -> bool:
+    """Whether ``e``, said before ``m`` on its timeline, ends what ``m`` states: an ending
+    statement only the place or thing it names ("I left Google" does not end "I work at Acme",
+    said after it: Acme is no statement anew), anything else as :func:`replaces` says."""
+    if LEFT in e.metadata:
+        return ends(e, m, its_own_line=phrasings.state_line(e) is not None)
+    return replaces(e, m)
 
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
