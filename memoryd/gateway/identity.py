@@ -7,9 +7,13 @@ then the headers of ``gateway.user_headers`` (``X-Memoryd-User-Id``, MemoryOS's
 ``metadata.session_id`` (or ``metadata.run_id``). Those two metadata keys are
 memoryd's, so they are taken out of the body sent upstream (OpenAI refuses
 ``metadata`` without ``store``: an emptied ``metadata`` goes too). The body's
-``user`` is passed upstream as the client sent it, except under a key bound to a
-user: the upstream is then told that user (the one the memory and usage are
-kept for), never one the key's holder named; none is added where there was none.
+end-user fields (``IDENTITY_FIELDS``: ``user``, ``safety_identifier`` — OpenAI's
+successor to ``user`` for abuse monitoring — and ``metadata.user_id``, the field
+Anthropic's wire writes ``user`` as) are passed upstream as the client sent them,
+except under a key bound to a user: the upstream is then told that user (the one
+the memory and usage are kept for), never one the key's holder named; none is
+added where there was none (a field sent as ``null`` is none). ``prompt_cache_key``
+is a cache key, not an identity: it is passed on as sent.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from typing import Any
 from memoryd.config import GatewayConfig
 from memoryd.errors import InvalidInputError
 
-__all__ = ["MAX_ID_CHARS", "SESSION_KEYS", "Identity", "identify", "upstream_body"]
+__all__ = ["IDENTITY_FIELDS", "MAX_ID_CHARS", "SESSION_KEYS", "Identity", "identify", "upstream_body"]
 
 MAX_ID_CHARS = 256
 SESSION_KEYS = ("session_id", "run_id")
+# The body's top-level fields that name the end user to the upstream provider (rewritten under a
+# user-bound key), besides ``metadata.user_id``.
+IDENTITY_FIELDS = ("user", "safety_identifier")
 
 
 @dataclass(frozen=True)
@@ -104,15 +111,20 @@ def identify(
 
 def upstream_body(body: Mapping[str, Any], identity: Identity | None = None) -> dict[str, Any]:
     """``body`` without memoryd's own metadata keys (and without ``metadata`` if that empties it),
-    its ``user`` the bound user's if ``identity`` is a user-bound key's."""
+    each end-user field it sent (not ``null``) the bound user if ``identity`` is a user-bound key's."""
     out = dict(body)
-    if identity is not None and identity.bound and "user" in out:
-        out["user"] = identity.user_id
+    bound = identity.user_id if identity is not None and identity.bound else None
+    for name in IDENTITY_FIELDS:
+        if bound is not None and out.get(name) is not None:
+            out[name] = bound
     metadata = out.get("metadata")
-    if isinstance(metadata, Mapping) and any(key in metadata for key in SESSION_KEYS):
-        rest = {k: v for k, v in metadata.items() if k not in SESSION_KEYS}
-        if rest:
-            out["metadata"] = rest
-        else:
-            del out["metadata"]
+    if not isinstance(metadata, Mapping):
+        return out
+    rest = {k: v for k, v in metadata.items() if k not in SESSION_KEYS}
+    if bound is not None and rest.get("user_id") is not None:
+        rest["user_id"] = bound
+    if rest:
+        out["metadata"] = rest
+    elif any(key in metadata for key in SESSION_KEYS):
+        del out["metadata"]
     return out

@@ -46,3 +46,52 @@ def test_a_user_key_sends_its_own_user_upstream_not_the_one_the_body_names(
     assert admin["user"] == "ana" and "jazz" in str(admin["messages"])
     assert bo_said == {"bo likes techno", "noted", *(a[0]["content"] for a in asks[:4])}
     assert ana_said == {"ana likes jazz", "noted", asks[4][0]["content"]}
+
+
+def test_a_user_key_names_its_own_user_in_every_end_user_field_the_body_sends(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any
+) -> None:
+    """``safety_identifier`` (OpenAI's successor to ``user`` for abuse monitoring) and
+    ``metadata.user_id`` name the end user too: under a user key they are the key's user; a field
+    sent as null names no one, and is not filled in; ``prompt_cache_key`` is not an identity."""
+    fake_llm.default_text("noted")
+    claude = fake_llm_factory()
+    claude.default_text("noted")
+    tiers = [[target(fake_llm, "m")], [target(claude, "claude-x", provider="anthropic")]]
+    ask = [{"role": "user", "content": "Which music do I like?"}]
+    named = {
+        "user": "ana", "safety_identifier": "ana", "prompt_cache_key": "ana-cache", "store": True,
+        "metadata": {"user_id": "ana", "session_id": "s1", "tag": "x"},
+    }
+    nulls = {"user": None, "safety_identifier": None, "metadata": {"user_id": None, "tag": "x"}}
+    with gateway(tiers) as gw:
+        bo_key = key(gw.settings, "user", user_id="bo")
+        with gw.http(bo_key) as bo, gw.http() as admin:
+            for client, body in [
+                (bo, {"model": "m", "messages": ask, **named}),
+                (bo, {"model": "m", "messages": ask, **nulls}),
+                (bo, {"model": "m", "messages": ask, "safety_identifier": "ana"}),
+                (bo, {"model": "m", "messages": ask, "metadata": {"user_id": "ana"}}),
+                (admin, {"model": "m", "messages": ask, **named}),
+                (bo, {"model": "claude-x", "messages": ask, **named}),
+                (bo, {"model": "claude-x", "messages": ask, **nulls}),
+            ]:
+                r = client.post("/v1/chat/completions", json=body)
+                assert r.status_code == 200, r.text
+    every, nothing, safety_only, metadata_only, admin_sent = (r.json for r in fake_llm.requests)
+    assert every["user"] == every["safety_identifier"] == "bo"
+    assert every["metadata"] == {"user_id": "bo", "tag": "x"}  # the session key is memoryd's
+    assert every["prompt_cache_key"] == "ana-cache"
+    assert nothing["user"] is None and nothing["safety_identifier"] is None  # none added
+    assert nothing["metadata"] == {"user_id": None, "tag": "x"}
+    assert safety_only["safety_identifier"] == "bo"
+    assert "user" not in safety_only and "metadata" not in safety_only
+    assert metadata_only["metadata"] == {"user_id": "bo"}
+    assert "user" not in metadata_only and "safety_identifier" not in metadata_only
+    # Without a key bound to a user, every field is passed on as the client sent it.
+    assert admin_sent["user"] == admin_sent["safety_identifier"] == "ana"
+    assert admin_sent["metadata"] == {"user_id": "ana", "tag": "x"}
+    # Anthropic's one end-user field, metadata.user_id, is written from user: the same user.
+    anthropic_every, anthropic_nothing = (r.json for r in claude.requests)
+    assert anthropic_every["metadata"] == {"user_id": "bo"}
+    assert "metadata" not in anthropic_nothing
