@@ -120,3 +120,41 @@ async def test_deleting_the_turn_that_ended_a_diet_makes_it_current_again(amem: 
     assert turn.id is not None
     await amem.delete(turn.id)
     assert await profile(amem) == ["The user is vegan."]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I'm not a vegetarian anymore than you are",  # the idiom "any more than"
+        "I'm not vegan any more than my dog is",
+        "I'm not allergic to cats any more than you are",
+        "I'm not vegan anymore, she said",  # someone else's words
+        "I'm not vegan anymore, he told me",
+        "I'm not vegan anymore, or so my sister claims",
+        "I'm not vegetarian anymore, my mom says",
+        "I'm not vegan anymore starting tomorrow",  # still to come
+        "I'm not vegan anymore from next week",
+        "I'm not allergic to cats anymore after next week's shot",
+        "I'm not vegan anymore when I travel",  # only at some times or places
+        "I'm not vegan anymore on weekends",
+        "I'm not vegetarian anymore at restaurants",
+        "I'm no longer vegan when I travel",
+    ],
+)
+async def test_what_follows_anymore_is_read_as_after_no_longer(amem: AsyncMemory, said: str) -> None:
+    before = "I'm vegan. I'm vegetarian. I'm allergic to cats."
+    await amem.add(before, **U, timestamp=T1)
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == [
+        "The user is allergic to cats.", "The user is vegan.", "The user is vegetarian."
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("said", ["I'm not vegan anymore.", "I'm not vegan anymore, I eat meat now"])
+async def test_a_plain_anymore_still_ends_the_diet(amem: AsyncMemory, said: str) -> None:
+    await amem.add("I'm vegan", **U, timestamp=T1)
+    out = await amem.add(said, **U, timestamp=T2)
+    [change] = [r for r in out if r.kind == "profile"]
+    assert (change.event, change.text) == (Event.SUPERSEDE, "The user is no longer vegan.")
+    assert await profile(amem) == ["The user is no longer vegan."]

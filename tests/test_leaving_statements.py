@@ -217,3 +217,20 @@ async def test_an_end_of_another_place_before_the_current_one_said_again_changes
     page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=100)
     assert [(m.id, m.text, m.valid_to) for m in page.items] == [(first.id, held, None)]
     assert [h.event for h in await amem.history(first.id)] == [Event.ADD]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I don't live in Rome anymore starting next month",  # still to come
+        "I don't live in Rome anymore, my mom says",  # someone else's words
+        "I'm not living in Rome anymore, she said",
+        "I don't work at Acme anymore from next week",
+        "I don't live in Rome any more than you do",  # the idiom "any more than"
+    ],
+)
+async def test_what_follows_anymore_is_read_as_after_no_longer(amem: AsyncMemory, said: str) -> None:
+    await amem.add("I live in Rome. I work at Acme.", **U, timestamp=T1)
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == ["The user lives in Rome.", "The user works at Acme."]

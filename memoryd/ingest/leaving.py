@@ -12,7 +12,9 @@ Google last year": Google); said before "I", it does not stop the statement ("Ye
 Google", "昨天我从谷歌辞职了": :data:`WHEN_BEFORE`). "I left X" names an employer only written
 capitalised, and not "I left for work", "I left the party early", "I quit smoking", "I left my
 keys": those state nothing. A
-"don't … anymore" is needed ("I don't live in Rome" alone may correct, not end). Another
+"don't … anymore" is needed ("I don't live in Rome" alone may correct, not end), and what follows
+"anymore" is guarded as the rest of a statement ("… anymore, my mom says", "… anymore starting next
+month", "… any more than you do" state nothing). Another
 speaker's ends are read the same way, on their timelines (:mod:`memoryd.ingest.subjects`). Pure:
 no I/O.
 """
@@ -26,6 +28,7 @@ from memoryd.models import MemoryRecord
 __all__ = [
     "EN_BODIES",
     "EN_WHEN",
+    "ANYMORE",
     "LEFT",
     "WHEN_BEFORE",
     "ZH_BODIES",
@@ -36,7 +39,9 @@ __all__ = [
 ]
 
 LEFT = "left"  # the metadata key of the place an ending statement names
-_ANYMORE = r"\s+any\s?more\b"
+# "anymore" after what ended, and what follows it in the object, that the rules' guards read too
+# ("Rome anymore, my mom says", "… anymore starting next month"); not "any more than" (an idiom)
+ANYMORE = r"\s+any\s?more\b(?!\s+than\b).*"
 _N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
 _MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
@@ -61,12 +66,12 @@ _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|ea
 # there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
-    ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?){_ANYMORE}"),
-    ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?){_ANYMORE}"),
+    ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?{ANYMORE})"),
+    ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
     ("moved_out", r"i(?:'ve|\s+have)?\s+(?:just\s+)?moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
     ("left_work", r"i(?:'m| am)?\s+no\s+longer\s+work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
-    ("left_work", rf"i\s+(?:don't|do\s+not|dont)\s+work\s+(?:at|for)\s+(?P<x>.+?){_ANYMORE}"),
-    ("left_work", rf"i(?:'m|\s+am)\s+not\s+working\s+(?:at|for)\s+(?P<x>.+?){_ANYMORE}"),
+    ("left_work", rf"i\s+(?:don't|do\s+not|dont)\s+work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
+    ("left_work", rf"i(?:'m|\s+am)\s+not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
     (
         "left_work",
         rf"{_LEFT}\s+(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)(?P<x>.+)",

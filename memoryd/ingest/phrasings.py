@@ -24,7 +24,9 @@
 - an allergy: "I'm allergic to peanuts", "我对花生过敏": a profile memory ("The user is allergic to
   peanuts.", attribute ``allergy``); allergies add up. A figure of speech ("allergic to Mondays",
   "to the idea of…", "to running") is none. "I'm not allergic to peanuts anymore", "I'm no longer
-  allergic to…", "I outgrew my peanut allergy" end it.
+  allergic to…", "I outgrew my peanut allergy" end it. What follows "anymore" is read as what
+  follows "no longer" is (reported speech, a time to come); an end only at some times or places
+  ("… anymore when I travel", "… on weekends") or the idiom "any more than" is none.
 - a diet and an allergy are each on a timeline of their own (:func:`state_line`: one per diet, one
   per allergen, "peanut" one with "peanuts"): an end, as one of a home (:mod:`memoryd.ingest.leaving`),
   ends only the one it names, kept ended for ``as_of``; an end of one not current is not stored.
@@ -39,7 +41,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import LEFT, WHEN_BEFORE, ZH_WHEN_BEFORE
+from memoryd.ingest.leaving import ANYMORE, LEFT, WHEN_BEFORE, ZH_WHEN_BEFORE
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -55,7 +57,6 @@ _MONTHS = (
 )  # fmt: skip
 _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 _DIET = rf"(?:{'|'.join(_DIETS)})"
-_ANYMORE = r"\s+any\s?more\b"
 _OUTGREW = r"i(?:'ve|\s+have)?\s+outgr[eo]wn?\s+my\s+"
 
 _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
@@ -75,13 +76,21 @@ EN_BODIES: list[tuple[str, str]] = [
     # an end of a diet or an allergy: "I'm no longer vegan", "I'm not vegetarian anymore", "I stopped
     # being vegetarian", "I'm not allergic to peanuts anymore", "I outgrew my peanut allergy"
     ("diet_end", rf"(?:i\s+am|i'm)\s+no\s+longer\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
-    ("diet_end", rf"(?:i\s+am|i'm)\s+not\s+(?:a\s+)?(?P<x>{_DIET}){_ANYMORE}"),
+    ("diet_end", rf"(?:i\s+am|i'm)\s+not\s+(?:a\s+)?(?P<x>{_DIET}{ANYMORE})"),
     ("diet_end", rf"i(?:'ve|\s+have)?\s+(?:stopped|quit)\s+being\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
     ("allergy_end", r"(?:i\s+am|i'm)\s+no\s+longer\s+allergic\s+to\s+(?P<x>.+)"),
-    ("allergy_end", rf"(?:i\s+am|i'm)\s+not\s+allergic\s+to\s+(?P<x>.+?){_ANYMORE}"),
+    ("allergy_end", rf"(?:i\s+am|i'm)\s+not\s+allergic\s+to\s+(?P<x>.+?{ANYMORE})"),
     ("allergy_end", _OUTGREW + r"allerg(?:y|ies)\s+to\s+(?P<x>.+)"),
     ("allergy_end", _OUTGREW + r"(?P<x>[a-z]+(?:\s+[a-z]+)?)(?P<a>\s+allerg(?:y|ies))\b"),
 ]
+# Where an end of a diet or an allergy holds only at some times or places, said right after what ends
+# (before a comma): "vegan anymore when I travel", "vegan on weekends", "cats anymore after the shot".
+_PARTIAL = re.compile(
+    r"\s(?:when|whenever|while|whilst|unless|except|if|during|on|at|in|around|outside|after|before|until|"
+    r"till|for|with|without|only|sometimes|most|some)\b",
+    re.I,
+)
+_FIRST_PART = re.compile(r"[,;:(]")
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
 _ZH_MOVE = ZH_WHEN_BEFORE + r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…: when before it
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
@@ -157,6 +166,8 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     if rule == "work_as":
         role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
         return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
+    if rule in ("diet_end", "allergy_end") and _PARTIAL.search(_FIRST_PART.split(found["x"], maxsplit=1)[0]):
+        return None  # "I'm not vegan anymore when I travel", "… on weekends": only at some times, places
     if rule in ("diet", "diet_end"):
         if obj.lower() not in _DIETS:
             return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
