@@ -104,29 +104,42 @@ def test_a_lookup_past_its_bound_leaves_the_store_serving_the_next_calls(
     assert health["checks"]["gateway"]["memory"]["status"] == "ok"
 
 
+TURN_CHARS = 200_000  # a pasted log, say: past the default limits.max_message_chars, raised for it
+TURNS = 30
+
+
 def _long_turn(i: int) -> str:
-    """A turn of some 20,000 characters, words of its own (its tokens were never counted before)."""
-    rng = random.Random(f"long turn {i}")
-    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 9))) for _ in range(400)]
-    return f"On day {i} of the trip I ate " + " ".join(rng.choices(words, k=3_500))[:20_000]
+    """A turn of 200,000 characters of long words of its own (seeded afresh, its tokens never
+    counted before): cheap to store (few words), ~0.12 ms a thousand characters to count."""
+    rng = random.Random()
+    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(20, 40))) for _ in range(400)]
+    return f"On day {i} of the trip I ate " + " ".join(rng.choices(words, k=TURN_CHARS // 25))[:TURN_CHARS]
 
 
 def test_a_lookup_that_would_hold_the_event_loop_past_its_bound_is_given_up_at_the_bound(
     tmp_path: Path, fake_llm: Script, fake_llm_factory: Callable[[], Script]
 ) -> None:
-    """A session of long turns: counting their tokens to build the block takes several times the
-    bound. That ran on the event loop, where the bound's timer cannot fire: the lookup finished,
-    late, and its memories were injected as if in time. Now the call goes on without memory at the
-    bound (degraded), to the upstream; with time enough, the same lookup injects the session."""
+    """A session of long turns: counting their tokens to build the block (6 million characters:
+    ~0.75 s here) takes many times the bound, and the rest of the lookup (the store read once
+    already) a fraction of it. That count ran on the event loop, where the bound's timer cannot
+    fire: the lookup finished, late, and its memories were injected as if in time. Now the call
+    goes on without memory at the bound (degraded), to the upstream; with time enough, the same
+    lookup injects the session."""
     fake_llm.default_text("ok")
     vectors = fake_llm_factory()  # the store's embedder: no model to run, the adds are quick
     embedder = {"provider": "openai", "model": "e", "base_url": vectors.base_url, "dim": 16}
     with serve_gateway(
         tmp_path / "gw.db", None, [[target(fake_llm, "m")]], embedder=embedder,
-        context={"recent_turns": 60}, gateway={"memory_timeout_s": 0.1},
+        context={"recent_turns": TURNS}, gateway={"memory_timeout_s": 0.1},
+        limits={"max_message_chars": TURN_CHARS + 1_000},
     ) as gw:  # fmt: skip
-        for i in range(60):
+        for i in range(TURNS):
             add_memory(gw, _long_turn(i), "ana", run_id="trip")
+        # The store's first reads of these turns (a search, the list): not what the bound is about.
+        with gw.http() as http:
+            r = http.post("/v1/memories/search", json={"query": "Where did I go?", "user_id": "ana"})
+            assert r.status_code == 200, r.text
+        assert len(gw.memories("ana")) == TURNS
         client = gw.client(default_headers={"X-Memoryd-Session-Id": "trip"})
         ask = [{"role": "user", "content": "What did I eat on the trip?"}]
         raw = client.chat.completions.with_raw_response.create(model="m", messages=ask, user="ana")
