@@ -1,11 +1,13 @@
 """Fast mode reads a move or an end of the home or workplace said after when it was.
 
-"Yesterday I left Google", "Last week I left Acme", "This morning I moved out of Rome", "Today I
+"Yesterday I quit Google", "Last week I left Acme", "This morning I moved out of Rome", "Today I
 moved to Lisbon", 昨天我从谷歌辞职了, 去年我搬到了杭州 stated nothing: a statement had to start its
 clause, and a leading time word hid it. Now a time now or past before "I" does not stop the
 statement. A move "last year" is not dated (the home from when it is said, as "I moved to Nice last
 year" already was); one "in 2023" still is. A time before a statement that is not a past event's
-("去年我住在罗马": lived there then) still states nothing.
+("去年我住在罗马": lived there then) still states nothing. "I left <Name>" after a time of day or a
+day ("Tonight I left Target") is leaving a place, not a job: it ends nothing; nor does an end in a
+year still to come ("In 2030 I left Google").
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ async def profile(mem: AsyncMemory, **more: object) -> list[str]:
 @pytest.mark.parametrize(
     ("before", "said", "ended", "now"),
     [
-        ("I work at Google", "Yesterday I left Google", "The user works at Google.", "The user no longer works at Google."),
+        ("I work at Google", "Yesterday I quit Google", "The user works at Google.", "The user no longer works at Google."),
+        ("I work at Acme", "Yesterday I resigned from Acme", "The user works at Acme.", "The user no longer works at Acme."),
+        ("I work at Google", "Last year I left Google", "The user works at Google.", "The user no longer works at Google."),
+        ("I work at Google", "Last month I left Google", "The user works at Google.", "The user no longer works at Google."),
+        ("I work at Google", "In 2023 I left Google", "The user works at Google.", "The user no longer works at Google."),
         ("I work at Acme", "Last week, I left Acme", "The user works at Acme.", "The user no longer works at Acme."),
         ("I work at Acme", "This morning I quit my job at Acme", "The user works at Acme.", "The user no longer works at Acme."),
         ("I live in Rome", "Last year I moved out of Rome", "The user lives in Rome.", "The user no longer lives in Rome."),
@@ -83,3 +89,28 @@ async def test_a_time_word_before_no_statement_states_nothing(amem: AsyncMemory,
     assert [r.kind for r in out] == ["episode"]
     current = ["The user lives in Rome.", "The user works at Google."]
     assert await profile(amem, include_expired=True) == current
+
+
+@pytest.mark.parametrize(
+    ("before", "said"),
+    [
+        ("I work at Target", "Tonight I left Target"),  # a place left that day, not a job
+        ("I work at Starbucks", "This morning I left Starbucks"),
+        ("I work at Google", "Yesterday I left Google"),
+        ("I work at Target", "Earlier today I left Target"),
+        ("I work at Starbucks", "Last night I left Starbucks"),
+        ("I work at Google", "On Monday I left Google"),
+        ("I work at Target", "This afternoon, I left Target"),
+        ("I work at Google", "In 2030 I left Google"),  # a year still to come
+        ("I work at Google", "I left Google in 2030"),
+        ("I live in Rome", "In 2030 I moved out of Rome"),
+    ],
+)
+async def test_leaving_a_place_on_a_day_or_in_a_year_to_come_ends_nothing(
+    amem: AsyncMemory, before: str, said: str
+) -> None:
+    await amem.add(before, **U, timestamp=T1)
+    stored = await profile(amem, include_expired=True)
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == stored

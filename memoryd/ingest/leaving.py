@@ -8,20 +8,23 @@ new home, it ends the current one, kept for ``as_of`` with a SUPERSEDE in its hi
 only when the home current just before it is the place it names, as a whole name (:func:`ends`):
 "I moved out of Milan" said while the user lives in Rome, or "I left London" while they work at
 Google London, change nothing. When it ended, said after the place, is no part of it ("I left
-Google last year": Google); said before "I", it does not stop the statement ("Yesterday I left
-Google", "昨天我从谷歌辞职了": :data:`WHEN_BEFORE`). "I left X" names an employer only written
-capitalised, and not "I left for work", "I left the party early", "I quit smoking", "I left my
-keys": those state nothing. A
+Google last year": Google); said before "I", it does not stop the statement ("Yesterday I quit
+Google", "Last year I left Google", "昨天我从谷歌辞职了": :data:`WHEN_BEFORE`), but "I left <Name>"
+after a time of day or a day ("Tonight I left Target", "Yesterday I left Starbucks") is leaving a
+place, not a job, and an end in a year still to come ("In 2030 I left Google") is none
+(:func:`no_end`). "I left X" names an employer only written capitalised, and not "I left for
+work", "I left the party early", "I quit smoking", "I left my keys": those state nothing. A
 "don't … anymore" is needed ("I don't live in Rome" alone may correct, not end), and what follows
-"anymore" is guarded as the rest of a statement ("… anymore, my mom says", "… anymore starting next
-month", "… any more than you do" state nothing). Another
-speaker's ends are read the same way, on their timelines (:mod:`memoryd.ingest.subjects`). Pure:
+"anymore" is guarded as the rest of a statement ("… anymore, my mom says", "… anymore starting
+next month", "… any more than you do" state nothing). Another speaker's ends are read the same
+way, on their timelines (:mod:`memoryd.ingest.subjects`). Pure:
 no I/O.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from memoryd.models import MemoryRecord
 
@@ -34,8 +37,11 @@ __all__ = [
     "ZH_BODIES",
     "ZH_WHEN_BEFORE",
     "ends",
+    "no_end",
+    "not_yet",
     "place",
     "said_when",
+    "year_said",
 ]
 
 LEFT = "left"  # the metadata key of the place an ending statement names
@@ -44,21 +50,26 @@ LEFT = "left"  # the metadata key of the place an ending statement names
 ANYMORE = r"\s+any\s?more\b(?!\s+than\b).*"
 _N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
-_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+_MONTHS = rf"(?:{'|'.join(_MONTH_NAMES)})"
 _DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
-# When a move or an end was, said before "I" ("Yesterday I left Google", "Last year, I moved to…"):
+# When a move or an end was, said before "I" ("Yesterday I quit Google", "Last year, I moved to…"):
 # a time now or past, no hedge; it does not stop the statement. Case-insensitive where compiled.
 WHEN_BEFORE = (
     r"(?:yesterday|today|tonight|recently|this\s+(?:morning|afternoon|evening|week|weekend|month|year|"
     rf"{_SEASON})|(?:earlier\s+)?(?:last|this)\s+(?:night|week|weekend|month|year|{_SEASON}|{_MONTHS}|{_DAYS})"
     rf"|earlier\s+today|on\s+{_DAYS}|in\s+(?:[a-z]+\s+)?\d{{4}}|{_N}\s+(?:days?|weeks?|months?|years?)\s+ago)"
 )
-EN_WHEN = rf"(?:{WHEN_BEFORE},?\s+)?"  # before one of EN_BODIES, on a part said_when passes
+EN_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"  # before one of EN_BODIES (on a part said_when passes), a move
 # Words one of WHEN_BEFORE needs (lower case), or a digit: a cheap test before it is tried.
 _WHEN_KEYS = ("day", "night", "last", "this", "ago", "recent", "earlier")
 # Chinese: 昨天, 去年… right before "我" (no "，": "去年，我住在罗马" is then, rules._ZH_NOT_NOW).
 ZH_WHEN_BEFORE = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)?"
-_LEFT = r"i(?:'ve|\s+have)?\s+(?:just\s+)?(?:left|quit|resigned\s+from)"
+_I_HAVE = r"i(?:'ve|\s+have)?\s+(?:just\s+)?"
+_LEFT = _I_HAVE + r"(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
 # ("I left Home Depot")
 _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
@@ -79,7 +90,11 @@ EN_BODIES: list[tuple[str, str]] = [
     ("left_work", r"i(?:'ve|\s+have)?\s+(?:just\s+)?stopped\s+working\s+(?:at|for)\s+(?P<x>.+)"),
     # "I left Acme", "I left the Bank of England": a name, written capitalised; not "I left for work",
     # "I left the party early", "I quit smoking", "I left my keys"
-    ("left_work", rf"{_LEFT}\s+(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)"),
+    (
+        "left_work",
+        rf"{_I_HAVE}(?:(?P<bare>left)|quit|resigned\s+from)\s+"
+        rf"(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)",
+    ),
 ]
 _ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 # Chinese, after the start of a statement (rules._ZH_START): "不再" (no longer), "已经不" (already
@@ -114,6 +129,41 @@ _WHEN_SAID = re.compile(
     r"|recently|yesterday|today|tonight|this\s+morning|finally|already|for\s+good|at\s+last|now|anymore|any\s+more)$",
     re.I,
 )
+
+
+# A time of day or a day, said before "I left <Name>": that place was left that day, no job ("Tonight
+# I left Target", "This morning I left Starbucks"); "quit", "resigned from" and a week or more still end.
+_A_DAY = re.compile(
+    rf"yesterday|today|tonight|earlier\s+today|this\s+(?:morning|afternoon|evening)"
+    rf"|(?:earlier\s+)?(?:last|this)\s+(?:night|weekend|{_DAYS})|on\s+{_DAYS}|{_N}\s+days?\s+ago",
+    re.I,
+)
+_FIRST_YEAR = 1900
+_AT_YEAR = re.compile(rf"\bin\s+(?:(?P<m>{_MONTHS})\s+)?(?P<y>\d{{4}})\b", re.I)
+
+
+def year_said(text: str) -> tuple[int, int] | None:
+    """The year and month (0 for none) that "in 2019" or "in March 2019" in ``text`` names; None if none."""
+    found = _AT_YEAR.search(text)
+    if found is None:
+        return None
+    return int(found["y"]), _MONTH_NAMES.index(found["m"].lower()) + 1 if found["m"] else 0
+
+
+def not_yet(year: tuple[int, int], at: datetime) -> bool:
+    """Whether ``year`` (:func:`year_said`), said at ``at``, is no time of the user's past or present:
+    still to come (a plan), or before 1900."""
+    return year[0] < _FIRST_YEAR or year > (at.year, at.month)
+
+
+def no_end(found: re.Match[str], obj: str, at: datetime) -> bool:
+    """Whether an end ``found`` (one of :data:`EN_BODIES`, maybe after :data:`EN_WHEN`), its object
+    ``obj``, said at ``at``, ends nothing for when it says it was: a year still to come ("In 2030 I
+    left Google", "I left Google in 2030"), or "I left <Name>" on a day ("Tonight I left Target")."""
+    when = " ".join((found.groupdict().get("t") or "").split())
+    if any((year := year_said(text)) is not None and not_yet(year, at) for text in (when, obj)):
+        return True
+    return found.groupdict().get("bare") is not None and _A_DAY.fullmatch(when) is not None
 
 
 def said_when(low: str) -> bool:

@@ -41,7 +41,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, LEFT, WHEN_BEFORE, ZH_WHEN_BEFORE
+from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_WHEN_BEFORE, not_yet, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -51,22 +51,17 @@ __all__ = [
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
-_MONTHS = (
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-)  # fmt: skip
 _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 _DIET = rf"(?:{'|'.join(_DIETS)})"
 _OUTGREW = r"i(?:'ve|\s+have)?\s+outgr[eo]wn?\s+my\s+"
 
 _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
 # When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…", "Yesterday I…").
-_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"
 # English, after the start of a statement (rules._EN_START); compiled there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
     (
         "move",
-        _WHEN + r"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?(?:moved|relocated)\s+"
+        EN_WHEN + r"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?(?:moved|relocated)\s+"
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
@@ -136,7 +131,6 @@ _THEN = {
 _OWN_CLAUSE = re.compile(
     r",|\s(?:i|we|he|she|they|it|which|that|who|where|when|because|since|after|before|and|but)\b", re.I
 )
-_FIRST_YEAR = 1900
 # A move that is not to the home now: for a time, temporary, in childhood, or undone.
 _NOT_HOME = re.compile(
     rf"\bfor\s+(?:(?:{_COUNT}|a\s+few|a\s+couple\s+of|several|some|the)\s+)?"
@@ -149,7 +143,6 @@ _NOT_HOME = re.compile(
     re.I,
 )
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
-_AT_YEAR = re.compile(rf"\bin\s+(?:(?P<m>{'|'.join(_MONTHS)})\s+)?(?P<y>\d{{4}})\b", re.I)
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _NUMBERS |= {"seven": 7, "eight": 8, "nine": 9, "ten": 10}
@@ -260,10 +253,10 @@ def _move(obj: str, found: re.Match[str], at: datetime) -> Said | None:
     own = _OWN_CLAUSE.split(" ".join(words[n:]), maxsplit=1)[0]  # not "Paris, the city I visited in 2009"
     when = found["t"] or ""
     since: datetime | None = None
-    if (year := _AT_YEAR.search(own) or _AT_YEAR.search(when)) is not None:
-        y, month = int(year["y"]), _MONTHS.index(year["m"].lower()) + 1 if year["m"] else 0
-        if y < _FIRST_YEAR or (y, month) > (at.year, at.month):
+    if (year := year_said(own) or year_said(when)) is not None:
+        if not_yet(year, at):
             return None  # a year still to come (a plan, not the home now), or no year of the user's
+        y, month = year
         if month or y < at.year:  # "in 2024" said in 2024: the turn's time, not January
             since = datetime(y, month or 1, 1, tzinfo=UTC)
     elif (ago := _AGO.search(own) or _AGO.search(when)) is not None:

@@ -24,7 +24,7 @@ from typing import Any
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
-from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, place, said_when
+from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, no_end, place, said_when
 from memoryd.ingest.objects import clean_object, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces
 from memoryd.ingest.timelines import Home, timeline_of
@@ -121,7 +121,7 @@ _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 # Ends of a home or workplace ("I no longer live in…", memoryd.ingest.leaving): tried first, and
 # only when the part holds one of _LEAVING_WORDS (most turns hold none: eight scans saved).
 _LEAVING_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in EN_BODIES]
-# … and said after when it was ("Yesterday I left Google"): only on a part that may hold one (said_when)
+# … and said after when it was ("Last year I left Google"): only on a part that may hold one (said_when)
 _LEAVING_WHEN_EN = [(rule, re.compile(_EN_START + EN_WHEN + body, re.I)) for rule, body in EN_BODIES]
 _LEAVING_WORDS = ("longer", "more", "moved", "away", "left", "quit", "resign", "stopped")
 _EN_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -346,6 +346,8 @@ def _english_part(clause: str, start: int, end: int, at: datetime, subject: str 
             return None
         if rule not in ("like", "dislike") and later(obj, at):
             return None  # "I live in Rome starting next year": not where the user lives now
+        if rule in _LEFT_KIND and no_end(found, obj, at):
+            return None  # "Tonight I left Target": that place, that day; "In 2030 I left Google"
         if rule in phrasings.PHRASED:  # more phrasings ("I moved to Lisbon"): memoryd.ingest.phrasings
             said = phrasings.phrased(rule, obj, found, at, zh=False)
             return None if said is None else Statement(*said)
