@@ -6,10 +6,14 @@
   the event loop's other work — goes on while the model runs.
 - Urgent texts (someone waits for them alone: a search's query, an add's few rule
   memories) never queue behind pending ingest batches. A few short ones that the model says
-  cost about a millisecond and no I/O (``inline_texts``, ``inline_chars`` characters in all)
-  are embedded on the spot: a thread hop would cost a third of that again. Others get a thread
-  of their own: a long query embedded on the spot held the event loop for tens of ms, with no
-  caller's timeout (the chat gateway's memory lookup) able to fire meanwhile.
+  cost about a millisecond and no I/O (``inline_texts``, ``inline_bytes`` bytes of UTF-8 in
+  all) are embedded on the spot: a thread hop would cost a third of that again. Others get a
+  thread of their own: a long query embedded on the spot held the event loop for tens of ms,
+  with no caller's timeout (the chat gateway's memory lookup) able to fire meanwhile. Bytes,
+  not characters: a model's cost is about per token, and a Chinese or Japanese character is
+  about one token (three bytes) where English takes four characters (four bytes) to one; 200
+  Chinese characters took twice as long as 200 English ones. A model that declares
+  ``inline_texts`` but no ``inline_bytes`` has :data:`INLINE_BYTES` (a short query's worth).
 - A model that crashes is a dependency down (:class:`BackendUnavailableError`, 503), not
   a bad request; so is one that answers with vectors of another count or size, NaN or
   all-zero: those never reach the index, where one would break every search of its scope.
@@ -27,7 +31,11 @@ from memoryd.embedders.base import Embedder, checked_vectors
 from memoryd.embedders.recent import RecentEmbeddings
 from memoryd.errors import BackendUnavailableError, MemorydError
 
-__all__ = ["EmbeddingRunner"]
+__all__ = ["INLINE_BYTES", "EmbeddingRunner"]
+
+# Bytes of UTF-8 in all of the urgent texts embedded on the spot when the model declares
+# ``inline_texts`` and not ``inline_bytes``: a search query of a line or two (~50 tokens).
+INLINE_BYTES = 200
 
 
 class EmbeddingRunner:
@@ -55,8 +63,7 @@ class EmbeddingRunner:
         known = self.recent.known(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         model = self._model()  # loaded here, on the event loop, not by two threads at once
-        few = len(missing) <= getattr(model, "inline_texts", 0)
-        if missing and not (urgent and few and sum(map(len, missing)) <= getattr(model, "inline_chars", 0)):
+        if missing and not (urgent and _cheap(model, missing)):
             pool = self._urgent if urgent else self._ingest
             return loop.run_in_executor(pool, self._vectors, texts, known, missing)
         done: asyncio.Future[np.ndarray] = loop.create_future()
@@ -88,3 +95,12 @@ class EmbeddingRunner:
     def close(self) -> None:
         self._ingest.shutdown(wait=True)
         self._urgent.shutdown(wait=True)
+
+
+def _cheap(model: Embedder, texts: list[str]) -> bool:
+    """``texts`` are few and short enough for ``model`` to embed on the spot (see the module doc);
+    a lone surrogate (not UTF-8) counts as the three bytes it would take."""
+    if len(texts) > getattr(model, "inline_texts", 0):
+        return False
+    size = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+    return size <= getattr(model, "inline_bytes", INLINE_BYTES)

@@ -56,9 +56,10 @@ class USEEmbedder:
     """The default embedder: fast on CPU and multilingual.
 
     A few short texts (a search query) take a millisecond or two and no I/O: ``inline_texts``
-    tells the memory core to embed up to that many, of ``inline_chars`` characters in all, on the
-    calling thread rather than pay a thread hop (a longer query, a chat message pasted whole,
-    takes 30-100 ms for 4,000 characters: too long to hold the event loop). Up to
+    tells the memory core to embed up to that many, of ``inline_bytes`` bytes of UTF-8 in all
+    (200: some 200 English characters, 66 Chinese ones, ~50 tokens either way), on the calling
+    thread rather than pay a thread hop (a longer query, a chat message pasted whole, takes
+    30-100 ms for 4,000 characters: too long to hold the event loop). Up to
     ``unlocked_texts`` (a query, an add's few rule memories) run straight
     on the model's forward pass, with the process's BLAS setting, and never wait for a
     running batch. Larger batches take the lock and are split between ``threads`` threads,
@@ -68,7 +69,7 @@ class USEEmbedder:
     name = "use-multilingual-v3"
     dim = 512
     inline_texts = 4
-    inline_chars = 200
+    inline_bytes = 200
     unlocked_texts = 16
 
     def __init__(self, *, threads: int = 2, batch_size: int = 64) -> None:
