@@ -160,3 +160,52 @@ async def test_another_speakers_favourite_is_one_per_category(amem: AsyncMemory)
         amem, "u-1", "fact", as_of="2024-03-01T00:00:00Z"
     )
     assert await current(amem, "u-1", "preference") == ["The user's favorite food is tacos."]
+
+
+@pytest.mark.parametrize(
+    ("first", "ending", "ended", "now"),
+    [
+        ("I'm vegan", "I'm not vegan anymore", "Melanie is vegan.", "Melanie is no longer vegan."),
+        ("I'm vegetarian", "I stopped being vegetarian", "Melanie is vegetarian.", "Melanie is no longer vegetarian."),
+        ("I'm allergic to peanuts", "I outgrew my peanut allergy", "Melanie is allergic to peanuts.",
+         "Melanie outgrew their peanut allergy."),
+        ("I'm allergic to cats", "I'm no longer allergic to cats", "Melanie is allergic to cats.",
+         "Melanie is no longer allergic to cats."),
+    ],
+)  # fmt: skip
+async def test_another_speakers_end_of_a_diet_or_allergy_ends_theirs_only(
+    amem: AsyncMemory, first: str, ending: str, ended: str, now: str
+) -> None:
+    await amem.add(
+        [said("Caroline", first), said("Melanie", first), said("Bob", first),
+         said("Melanie", "I'm a nurse"), said("Melanie", "I'm allergic to shellfish")],
+        user_id="caroline", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    mine = await current(amem, "caroline", "profile")
+    out = await amem.add(said("Melanie", ending), user_id="caroline", timestamp="2024-06-01T00:00:00Z")
+    change = out[-1]
+    assert (change.text, change.event.value, change.previous) == (now, "SUPERSEDE", ended)
+    bobs = ended.replace("Melanie", "Bob")
+    facts = await current(amem, "caroline", "fact")
+    assert facts == sorted([bobs, now, "Melanie is a nurse.", "Melanie is allergic to shellfish."])
+    assert ended in await current(amem, "caroline", "fact", as_of="2024-03-01T00:00:00Z")
+    assert await current(amem, "caroline", "profile") == mine  # the user's own stays
+    assert len(mine) == 1 and "no longer" not in mine[0] and "outgrew" not in mine[0]
+
+
+@pytest.mark.parametrize("ending", ["I'm not vegan anymore", "I outgrew my peanut allergy"])
+async def test_another_speakers_end_of_a_diet_or_allergy_not_theirs_is_not_stored(
+    amem: AsyncMemory, ending: str
+) -> None:
+    await amem.add(
+        [said("Caroline", "I'm vegan"), said("Caroline", "I'm allergic to peanuts"),
+         said("Melanie", "I'm vegetarian"), said("Melanie", "I'm allergic to cats")],
+        user_id="caroline", timestamp="2024-01-01T00:00:00Z",
+    )  # fmt: skip
+    out = await amem.add(said("Melanie", ending), user_id="caroline", timestamp="2024-06-01T00:00:00Z")
+    assert [r.kind for r in out] == ["episode"]
+    facts = ["Melanie is allergic to cats.", "Melanie is vegetarian."]
+    assert await current(amem, "caroline", "fact") == facts
+    assert await current(amem, "caroline", "profile") == [
+        "The user is allergic to peanuts.", "The user is vegan."
+    ]  # fmt: skip

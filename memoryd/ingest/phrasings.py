@@ -47,7 +47,8 @@ from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
-    "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter", "state_line"
+    "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter",
+    "state_line", "state_of", "state_rules",
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
@@ -332,14 +333,29 @@ def state_line(m: MemoryRecord) -> str | None:
     """The timeline a diet ("The user is vegetarian.") or an allergy the rules wrote is on beside its
     owner, one per diet or allergen, with its end ("The user is no longer vegetarian."): an end
     ends only the diet or allergen it names; else None."""
-    line = _STATE_RULES.get(str(m.metadata.get("rule")))
-    if m.kind is not MemoryKind.PROFILE or line is None:
+    return state_of(m.metadata.get("rule"), m.text) if m.kind is MemoryKind.PROFILE else None
+
+
+def state_of(rule: object, text: str) -> str | None:
+    """The diet or allergen ("diet:vegan", "allergy:peanut") that ``text``, written by the rule
+    ``rule`` about "The user", states or ends (another speaker's, with their name as "The user":
+    :mod:`memoryd.ingest.subjects`); None if it is no diet or allergy the rules wrote."""
+    line = _STATE_RULES.get(str(rule))
+    if line is None:
         return None
     if line == "diet":
-        diet = _DIET_TEXT.match(m.text)
+        diet = _DIET_TEXT.match(text)
         return None if diet is None else f"diet:{diet['x'].lower()}"
-    allergy = _ALLERGY_TEXT.match(m.text)
+    allergy = _ALLERGY_TEXT.match(text)
     return None if allergy is None else f"allergy:{_allergy_key(allergy['x'] or allergy['y'])}"
+
+
+def state_rules(line: str) -> list[str] | None:
+    """The rules that write what is on a diet's or an allergy's line (:func:`state_of`); None if
+    ``line`` is neither."""
+    if not line.startswith(_STATE_LINES):
+        return None
+    return [rule for rule, said in _STATE_RULES.items() if line.startswith(said + ":")]
 
 
 def line_filter(line: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from memoryd.ingest import phrasings
 from memoryd.ingest.leaving import LEFT, ends
 from memoryd.ingest.preferences import replaces, taste_hashes, taste_line
-from memoryd.ingest.subjects import subject_line, subject_where
+from memoryd.ingest.subjects import one_thing, subject_line, subject_where
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
@@ -52,7 +52,7 @@ def _ends_what(e: MemoryRecord, m: MemoryRecord) -> bool:
     statement only the place or thing it names ("I left Google" does not end "I work at Acme",
     said after it: Acme is no statement anew), anything else as :func:`replaces` says."""
     if LEFT in e.metadata:
-        return ends(e, m, its_own_line=phrasings.state_line(e) is not None)
+        return ends(e, m, its_own_line=one_thing(e))
     return replaces(e, m)
 
 
@@ -200,7 +200,7 @@ def _without_unmatched_ends(line: list[_Said], unmatched: set[str]) -> list[_Sai
     out: list[_Said] = []
     for said in line:
         m = said[3]
-        own = phrasings.state_line(m) is not None  # a diet's, an allergy's: one thing on it
+        own = one_thing(m)  # a diet's, an allergy's (the user's or another speaker's): one thing on it
         if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None, its_own_line=own):
             unmatched.add(m.id)
             continue
