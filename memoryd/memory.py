@@ -9,7 +9,9 @@ CLI call this class too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -74,9 +76,22 @@ from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
 from memoryd.storage.events import AppliedRecord, pending_events
 
-__all__ = ["AsyncMemory"]
+__all__ = ["AsyncMemory", "on_erasure_begun"]
 
 _DELETE_ALL = "api:delete_all"  # the actor of what delete_all removes
+_begun: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("erasure_begun", default=None)
+
+
+@contextmanager
+def on_erasure_begun(callback: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Within the block, :meth:`AsyncMemory.delete_user` and :meth:`~AsyncMemory.reset` await
+    ``callback`` once the store's mark of the erasure is committed, before anything is erased (an
+    error of its stops the erasure): the async pipeline marks the deletion in its queue then."""
+    token = _begun.set(callback)
+    try:
+        yield
+    finally:
+        _begun.reset(token)
 
 
 def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
@@ -463,15 +478,13 @@ class AsyncMemory:
     async def reset(self, *, queue_mark_ms: int | None = None) -> None:
         """Erase every memory and all history in this store.
 
-        As :meth:`delete_user` for every user: the store refuses async-pipeline events made before
-        the reset from now on, one a worker is storing as it runs included. ``queue_mark_ms``: the
-        reset's mark on the pipeline's queue (:meth:`Pipeline.forget_user` with no user), which
-        those the queue took are compared with (else: events made before this call, on this
-        host's clock)."""
+        As :meth:`delete_user` for every user (begun by the store's mark): the store refuses
+        async-pipeline events made before the reset from then on, one a worker is storing as it
+        runs included, those the queue took compared with ``queue_mark_ms`` (the reset's time on
+        the pipeline's queue, :meth:`Pipeline.forget_user` with no user)."""
         await self._ready()
         await self.tiers.stop_promotions()
-        # First: a pipeline event already past its worker's checks commits no later.
-        await self.storage.records.mark_erased(None, utcnow(), queue_mark_ms)
+        await self._begin_erasure(None, queue_mark_ms)
         await self.storage.reset()
         self.tiers.forget_pending()
         await self.storage.keywords.compact()  # as when forgetting a user: no words left behind
@@ -687,17 +700,19 @@ class AsyncMemory:
         history rows and their place in the memory hierarchy, and, in the embedded store, the bytes
         of the file and its WAL (see README). Returns how many memories.
 
-        ``queue_mark_ms``: the deletion's mark on the async pipeline's queue (what
-        :meth:`Pipeline.forget_user` placed first, on Redis's clock). Its events are then refused
-        by the store as workers skip them: those the queue took up to the mark, not those after
-        it (else: those made before this call, on this host's clock)."""
+        ``queue_mark_ms``: the deletion's time on the async pipeline's queue (what
+        :meth:`Pipeline.forget_user` read on Redis's clock). The deletion begins with the store's
+        mark (its first write): from its commit the store refuses the user's events, those the
+        queue took up to ``queue_mark_ms`` (else: those made before this call, on this host's
+        clock), and a callback given by :func:`on_erasure_begun` runs. A failure before it leaves
+        nothing changed; one after it (a full disk, say) leaves the mark, and the deletion begun:
+        sending it again finishes it."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
         await self._ready()
         who = Scope(user_id=user_id)
         await self.tiers.stop_promotions()
-        # First: a pipeline event of this user already past its worker's checks commits no later.
-        await self.storage.records.mark_erased(user_id, utcnow(), queue_mark_ms)
+        await self._begin_erasure(user_id, queue_mark_ms)
         async with self._writing.of(who):  # an add meanwhile would lose its place in the hierarchy
             ids = await self.storage.records.select_ids(who, None, include_expired=True)
             deleted = await erase_scope(self.storage, who, utcnow(), _DELETE_ALL)
@@ -709,6 +724,13 @@ class AsyncMemory:
         await self.storage.records.forget_changes()  # the log other processes' caches read names them
         await self.storage.records.erase_traces()  # last: older copies of their pages (the WAL's)
         return deleted
+
+    async def _begin_erasure(self, user_id: str | None, queue_mark_ms: int | None) -> None:
+        """The store's mark (first: a pipeline event of the user already past its worker's checks
+        commits no later), then the callback of :func:`on_erasure_begun`."""
+        await self.storage.records.mark_erased(user_id, utcnow(), queue_mark_ms)
+        if (begun := _begun.get()) is not None:
+            await begun()
 
     async def applied_event(self, event_id: str) -> AppliedRecord | None:
         """What the store recorded of the async-pipeline event ``event_id`` (as the stream names it,

@@ -38,13 +38,16 @@ __all__ = [
     "Outcome",
     "QueueStats",
     "Replayed",
+    "Staged",
     "WorkQueue",
     "is_entry_id",
 ]
 
-# What runs between a deletion's mark on the queue and the queue's sweep: the store's erasure, given
-# the mark (ms, the queue's clock).
+# What a deletion runs before the queue's sweep: the store's erasure, given the deletion's time (ms, the
+# queue's clock); Pipeline.forget_user's. The queue's own (EventLog.forget_user) is also given what marks
+# the deletion in the queue, which it awaits once the store's mark is committed (the deletion has begun).
 Between = Callable[[int], Awaitable[None]]
+Staged = Callable[[int, Callable[[], Awaitable[None]]], Awaitable[None]]
 
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
@@ -221,15 +224,17 @@ class EventLog(Protocol):
 
     async def status(self, event_id: str) -> EventRecord | None: ...
 
-    async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
+    async def forget_user(self, tenant: str, user_id: str | None, between: Staged | None = None) -> int:
         """Record that ``user_id`` of ``tenant`` (``None``: every user, a reset) is deleted now, on
         the queue's clock (returned, in ms): workers skip such events enqueued before then (still
         queued, waiting for a retry, or replayed later), compared with when the queue took them
         (:attr:`PipelineEvent.enqueued_ms`), not with any host's clock. ``between`` (the store's
-        erasure) runs with the mark before it is placed and the queue swept; when it fails, nothing
-        is marked or swept. What the queue holds of them goes too: their entries in the stream, the
-        retry set and the dead letters, and the status records of their events, finished ones
-        included."""
+        erasure) runs with that time and with what marks the deletion in the queue, which it awaits
+        once the store's own mark is committed (the deletion has begun: the store refuses those
+        events), so that workers skip them from then on. When it fails before that, nothing is
+        marked or swept; after it, the queue is marked and swept all the same. What the queue holds
+        of them goes: their entries in the stream, the retry set and the dead letters, and the
+        status records of their events, finished ones included."""
         ...
 
     async def stats(self) -> QueueStats: ...

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,12 +35,13 @@ from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
 from memoryd.errors import (
     ConflictError,
     EventAppliedError,
+    MemorydError,
     NotFoundError,
     QueueUnavailableError,
     StorageError,
 )
 from memoryd.ingest.inputs import normalise_add
-from memoryd.memory import AsyncMemory
+from memoryd.memory import AsyncMemory, on_erasure_begun
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Between, EventQueue, EventRecord, QueueStats
 from memoryd.pipeline.events import (
@@ -70,6 +72,11 @@ log = logging.getLogger("memoryd.pipeline")
 
 RETRY_AFTER_S = 1.0
 HEALTH_TIMEOUT_S = 2.0
+# What a deletion whose store's erasure failed after the store's mark says (see Pipeline.forget_user).
+_BEGUN = (
+    "the erasure has begun but did not finish: its user's events queued before it (every user's, for "
+    "a reset) are dropped, never stored, while some of their memories may remain: send it again to finish it"
+)
 
 
 def build_queue(config: PipelineConfig, *, blocking: bool = False) -> EventQueue:
@@ -336,22 +343,35 @@ class Pipeline:
 
     async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
         """``user_id`` of ``tenant`` (``None``: the tenant's store is reset) is deleted: the
-        deletion's time is read on Redis's clock (the mark, returned, ms), ``between`` (the store's
-        erasure, given the mark: :meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``; events
-        enqueued after it are new ones, to be stored) runs, then the mark is placed in Redis
-        (workers skip the user's events enqueued up to it, recording nothing of one a worker holds
-        already) and the user's events are erased from Redis (queued, waiting for a retry,
-        dead-lettered, and the status and result of those that ended). The store's erasure runs
-        before the sweep, so an add queued after the mark that a worker stores while a long sweep
-        runs is not erased with the user's. When the store's erasure fails, its error is raised and
-        nothing is marked or swept in Redis: what was queued stays queued. With Redis down this
-        fails (503) before anything is deleted, as queued events could bring it back."""
-        ran: list[BaseException | None] = []  # one entry once the store's erasure ran: how it ended
+        deletion's time is read on Redis's clock (the mark, returned, ms) and ``between`` (the
+        store's erasure, given the mark: :meth:`AsyncMemory.delete_user`'s ``queue_mark_ms``;
+        events enqueued after it are new ones, to be stored) runs. The deletion begins with the
+        store's own mark, its first write: from then on the store refuses the user's events
+        enqueued up to the mark, and at once the mark is placed in Redis (:func:`on_erasure_begun`;
+        workers skip those events, recording nothing of one a worker holds already, and send
+        nothing of them to the LLM while the store is erased). Once the store's erasure ran the
+        user's events are erased from Redis (queued, waiting for a retry, dead-lettered, and the
+        status and result of those that ended): an add queued after the mark that a worker stores
+        while a long sweep runs is not erased with the user's.
 
-        async def store(mark: int) -> None:
+        When the store's erasure fails before its mark (the disk full already, say), its error is
+        raised and nothing is marked or swept: what was queued stays queued. When it fails after it,
+        the deletion has begun: Redis is marked and swept all the same (the store refuses those
+        events) and the store's error is raised, saying to send the deletion again, which finishes
+        it. With Redis down this fails (503) before anything is deleted, as queued events could
+        bring it back."""
+        ran: list[BaseException | None] = []  # one entry once the store's erasure ran: how it ended
+        begun: list[bool] = []  # one entry once the store's mark is committed
+
+        async def store(mark: int, begin: Callable[[], Awaitable[None]]) -> None:
+            async def marked() -> None:
+                begun.append(True)
+                await begin()
+
             try:
                 if between is not None:
-                    await between(mark)
+                    with on_erasure_begun(marked):
+                        await between(mark)
             except BaseException as exc:
                 ran.append(exc)
                 raise
@@ -361,9 +381,14 @@ class Pipeline:
             # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
             # same millisecond too), compared with when the queue took them, not a host's clock.
             return await self.queue.forget_user(tenant, user_id, store)
-        except StorageError as exc:
-            if ran and ran[0] is not None:
-                raise  # the store's own failure, not Redis's: nothing of Redis's ran after it
+        except MemorydError as exc:
+            if ran and ran[0] is not None:  # the store's own failure, not Redis's
+                if begun and exc is ran[0]:
+                    exc.message = f"{exc.message}; {_BEGUN}"
+                    exc.args = (exc.message,)
+                raise
+            if not isinstance(exc, StorageError):
+                raise
             self._down(exc)
             if ran:
                 raise StorageError(

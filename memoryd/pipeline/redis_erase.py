@@ -1,11 +1,12 @@
 """Erasing a user's (or, a reset, a tenant's) events from Redis without blocking it.
 
 Redis runs one script at a time and nothing else meanwhile, so the erasure never reads a whole
-stream in one script: the deletion's time is read on Redis's clock first, the store is erased with
-it, :data:`scripts.MARK` then marks the deletion (not when the store's erasure failed: nothing is
-marked or swept then), and the retry set, the dead-letter stream and the stream are swept in steps
-of bounded work (at most :data:`STEP_ENTRIES` entries or :data:`STEP_BYTES` of payload each), every
-step taking up where the last one stopped.
+stream in one script: the deletion's time is read on Redis's clock first, the store's erasure runs
+with it, :data:`scripts.MARK` marks the deletion as soon as the store has committed its own mark
+(the deletion has begun; none when the store failed before that: nothing is marked or swept then),
+and the retry set, the dead-letter stream and the stream are swept in steps of bounded work (at
+most :data:`STEP_ENTRIES` entries or :data:`STEP_BYTES` of payload each), every step taking up
+where the last one stopped.
 Between two steps Redis answers every other client, so a backlog of a million entries delays a
 ``PING`` by a step's few milliseconds, not by seconds. A step deletes only entries of the user
 enqueued at or before the mark (events enqueued after it are new, and stay), and what it deleted
@@ -15,14 +16,15 @@ stays deleted: an erasure that failed half way is finished by running it again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from memoryd.config import DEFAULT_TENANT
+from memoryd.errors import StorageError
 from memoryd.pipeline import scripts
-from memoryd.pipeline.base import Between
+from memoryd.pipeline.base import Staged
 from memoryd.pipeline.keys import Keys
 
 __all__ = ["STEP_BYTES", "STEP_ENTRIES", "Eraser"]
@@ -45,26 +47,52 @@ class Eraser:
         self._retries = client.register_script(scripts.ERASE_RETRIES)
         self._drop_statuses = client.register_script(scripts.DROP_STATUSES)
 
-    async def erase(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
-        """Read the deletion's time on Redis's clock, rounded up (the mark, returned: ms), run
-        ``between`` with it (the store's own erasure, which refuses from its start the events
-        enqueued up to the mark: done before the sweep, an add a worker stores while a long sweep
-        runs, queued after the mark, is not erased with the user's), then mark the deletion
-        (workers skip the user's events enqueued up to it) and sweep the retry set, the dead
-        letters and the stream (in that order: an entry put back on the stream from one of the
-        first two during their sweep is met again in the stream's), then the status records of
-        finished events. A ``between`` that fails (the store refused the erasure) leaves no mark
-        and sweeps nothing: the events queued before it stay queued, as nothing was erased."""
+    async def erase(self, tenant: str, user_id: str | None, between: Staged | None = None) -> int:
+        """Read the deletion's time on Redis's clock, rounded up (the mark, returned: ms), and run
+        ``between`` with it (the store's erasure) and with what marks the deletion, which it awaits
+        once the store has committed its own mark (from then on the store refuses the user's events
+        enqueued up to the mark: the deletion has begun), so that workers skip them at once, not
+        only once the whole store is erased. Then sweep the retry set, the dead letters and the
+        stream (in that order: an entry put back on the stream from one of the first two during
+        their sweep is met again in the stream's), then the status records of finished events: done
+        after the store's erasure, an add a worker stores while a long sweep runs, queued after the
+        mark, is not erased with the user's.
+
+        A ``between`` that fails before the deletion began leaves no mark and sweeps nothing: the
+        events queued before it stay queued, as nothing was erased. One that fails after it (a full
+        disk half way) leaves the deletion begun: the queue is swept as well (what the store refuses
+        goes from the queue too) and its error raised, to send the deletion again. When marking
+        fails (Redis down), the store's erasure goes on and Redis's error is raised after it."""
         k = self.keys
         mark_key = k.forgotten(tenant, user_id)
         old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark_key
         with self.errors("erase a user's events"):
             seconds, micros = await self.client.time()
         mark = int(seconds) * 1000 - (-int(micros) // 1000)  # rounded up: that millisecond's events too
-        if between is not None:
-            await between(mark)
-        with self.errors("erase a user's events"):
-            await self._mark(keys=[mark_key, old], args=[mark, scripts.FORGOTTEN_KEEP_MS])
+        marked: list[StorageError | None] = []  # once the deletion began: how marking it ended
+
+        async def begin() -> None:
+            if marked:
+                return
+            try:
+                with self.errors("mark a user's deletion"):
+                    await self._mark(keys=[mark_key, old], args=[mark, scripts.FORGOTTEN_KEEP_MS])
+            except StorageError as exc:  # the store's erasure goes on: the store refuses them anyway
+                marked.append(exc)
+            else:
+                marked.append(None)
+
+        try:
+            if between is not None:
+                await between(mark, begin)
+        except Exception:
+            if marked and marked[0] is None:  # begun: the store refuses them, the queue drops them
+                with suppress(StorageError):  # the store's error is the answer: sent again, it sweeps
+                    await self._sweep_all(tenant, user_id, mark)
+            raise
+        await begin()  # a ``between`` that did not (none, or no store's erasure)
+        if marked[0] is not None:
+            raise marked[0]
         await self._sweep_all(tenant, user_id, mark)
         return mark
 

@@ -33,7 +33,6 @@ from memoryd.errors import ConfigError, InvalidInputError, StorageError
 from memoryd.pipeline import scripts
 from memoryd.pipeline.base import (
     Begin,
-    Between,
     DeadLetter,
     Delivery,
     Enqueued,
@@ -41,6 +40,7 @@ from memoryd.pipeline.base import (
     Outcome,
     QueueStats,
     Replayed,
+    Staged,
     is_entry_id,
 )
 from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
@@ -260,10 +260,10 @@ class RedisQueue:
             data = await self.client.hgetall(self.keys.status(event_id))
         return _record(data)
 
-    async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
-        """Mark the deletion, run ``between`` with the mark, then erase the user's (``None``: the
-        tenant's) events in steps of bounded work, so that Redis keeps answering everyone else
-        (:mod:`.redis_erase`)."""
+    async def forget_user(self, tenant: str, user_id: str | None, between: Staged | None = None) -> int:
+        """Read the deletion's time, run ``between`` with it (marking the deletion once the store's
+        mark is committed), then erase the user's (``None``: the tenant's) events in steps of
+        bounded work, so that Redis keeps answering everyone else (:mod:`.redis_erase`)."""
         return await self._eraser.erase(tenant, user_id, between)
 
     async def time_ms(self) -> int:

@@ -235,11 +235,16 @@ async def forget_pending(
 ) -> None:
     """Erase a user (``None``: the whole store) with what is still on its way there (its events in
     the async pipeline, the gateway's queued write-backs and unsaved usage), so nothing is saved
-    after the erasure: the queue reads the deletion's time, ``erase`` erases the store given it
-    (None without the pipeline: the store compares events with it as workers do), and only once
-    that succeeded is the deletion marked in the queue and the queue swept (a failed erasure
-    drops nothing queued). The store goes before the sweep: an add queued after the mark that a
-    worker stores while a long sweep runs is a new one, not erased with the user's."""
+    after the erasure. The gateway's go first, whatever happens next: its queued write-backs and
+    unsaved usage are dropped, and its calls in flight keep nothing. Then the queue reads the
+    deletion's time and ``erase`` erases the store given it (None without the pipeline: the store
+    compares events with it as workers do). The deletion begins with the store's own mark, its
+    first write: once that is committed the deletion is marked in the queue at once (workers skip
+    the user's events queued before it from then on), and the queue is swept after the store's
+    erasure, even one that failed after the mark (the 503 says to send the deletion again). An
+    erasure that fails before the mark leaves the pipeline's queued events queued. The store goes
+    before the sweep: an add queued after the mark that a worker stores while a long sweep runs is
+    a new one, not erased with the user's."""
     # The gateway first: a write-back it is retrying would otherwise enqueue an event after the mark.
     await request.app.state.gateway.forget_user(principal_of(request).tenant, user_id)
     if pipeline is None:
