@@ -266,3 +266,38 @@ def test_the_prefilter_is_precise_and_the_places_load_only_for_a_move() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("before", "said"),
+    [
+        ("我住在北京", "去年我搬到了杭州，今年又搬回了北京"),  # undone in the next clause
+        ("我住在北京", "去年我搬到了杭州，后来又搬走了"),
+        ("我住在北京", "我搬到了杭州，后来我回了北京"),
+        ("I live in Rome", "I moved to Paris last year, but I came back"),
+        ("I live in Rome", "Last year I moved out of Rome, but I came back"),
+        ("I live in Rome", "I moved out of Rome in 2022, but then moved back"),
+    ],
+)
+async def test_a_move_undone_later_in_its_sentence_leaves_the_home(
+    amem: AsyncMemory, before: str, said: str
+) -> None:
+    await amem.add(before, **U, timestamp=T1)
+    stored = await profile(amem, include_expired=True)
+    out = await amem.add(said, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == stored
+
+
+@pytest.mark.parametrize(
+    ("said", "home"),
+    [
+        ("去年我搬到了杭州，我很喜欢这里", "用户住在杭州。"),
+        ("I moved to Lisbon, and my parents came back to visit", "The user lives in Lisbon."),
+    ],
+)
+async def test_a_move_followed_by_no_reversal_of_its_own_is_the_home(
+    amem: AsyncMemory, said: str, home: str
+) -> None:
+    await amem.add(said, **U, timestamp=T2)
+    assert await profile(amem) == [home]

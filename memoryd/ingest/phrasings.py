@@ -5,10 +5,12 @@
   Only a past move to a known place (:mod:`memoryd.ingest.places`: a city, "St. Louis", "Denver,
   Colorado", a country, a US state; "I moved to Chrome", "我搬到了三楼" are no home), and not one for
   a time ("for a semester", "temporarily"), in childhood ("when I was five") or undone ("then came
-  back"); a plan ("I'm moving to…") is not read. A year said right after the place ("in 2019", "in
-  March 2019", "three years ago") is when the home began (:attr:`~memoryd.ingest.rules.Statement.since`),
-  on the home's timeline: a home stored as said later stays current; the year it is said in, the
-  turn's time; a year still to come, or before 1900, is not read.
+  back", or later in its sentence: "去年我搬到了杭州，今年又搬回了北京", "I moved out of Rome, but I came
+  back": :func:`undone`, no end of the home either); a plan ("I'm moving to…") is not read. A year
+  said right after the place ("in 2019", "in March 2019", "three years ago") is when the home began
+  (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's timeline: a home stored as said
+  later stays current; the year it is said in, the turn's time; a year still to come, or before
+  1900, is not read.
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
   ``identity``, as "I'm a nurse"), the role only ("a waiter until I find something better" is a
   waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.",
@@ -48,7 +50,7 @@ from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
     "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter",
-    "state_line", "state_of", "state_rules",
+    "state_line", "state_of", "state_rules", "undone",
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
@@ -143,6 +145,16 @@ _NOT_HOME = re.compile(
     r"|\bbefore\s+(?:moving|coming|returning|settling)\b|\band\s+then\s+to\b",
     re.I,
 )
+# A move undone later in its sentence, by the speaker ("去年我搬到了杭州，今年又搬回了北京",
+# "…，后来又搬走了", "Last year I moved out of Rome, but I came back"): no home now, nor an end of one.
+_MOVED = re.compile(r"\b(?:moved|relocated)\b|搬", re.I)
+_UNDONE = re.compile(
+    r"\b(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:then\s+|later\s+|eventually\s+|soon\s+|just\s+|since\s+)?"
+    r"(?:(?:came|come|went|gone|moved|got)\s+back|returned|moved\s+(?:away|again|on))\b"
+    r"|\b(?:but|then|and|later)\s+(?:then\s+|later\s+)?(?:(?:came|went|moved)\s+back|returned)\b"
+    r"|搬回|搬走|搬离|又搬|后来[^，,。！？]*回",
+    re.I,
+)
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -184,6 +196,12 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
         text = f"用户对{thing}过敏。" if zh else f"The user is allergic to {thing}."
         return _profile(text, "allergy", "allergy")
     return None
+
+
+def undone(clause: str, rest: str) -> bool:
+    """Whether a move ``clause`` is undone by what follows it in its sentence, ``rest``
+    (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京"."""
+    return _MOVED.search(clause) is not None and _UNDONE.search(rest) is not None
 
 
 def _profile(text: str, rule: str, attribute: str, since: datetime | None = None) -> Said:

@@ -410,6 +410,15 @@ def _zh_not_now(text: str, start: int, end: int) -> bool:
     return any(_ZH_NOT_NOW.fullmatch(part.strip()) for part in parts)
 
 
+_MOVE_RULES = ("live", "moved_out")  # what a move states: a home, or the end of one
+
+
+def _rest_of_sentence(text: str, end: int) -> str:
+    """What follows ``text[:end]`` (a clause) in its sentence."""
+    edge = _SENTENCE_END.search(text, end)
+    return text[end : len(text) if edge is None else edge.start()]
+
+
 def extract_statements(text: str, role: str | None = "user", at: datetime | None = None) -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises), said at
     ``at`` (default: now): "from 2019" said in 2024 is now, not a plan."""
@@ -434,6 +443,8 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
             else:
                 found = _english(clause, at)
             for statement in found:
+                if statement.rule in _MOVE_RULES and phrasings.undone(clause, _rest_of_sentence(text, end)):
+                    continue  # "去年我搬到了杭州，今年又搬回了北京", "I moved out of Rome, but I came back"
                 if statement.text.lower() not in seen:
                     seen.add(statement.text.lower())
                     out.append(statement)
