@@ -297,8 +297,9 @@ return #ARGV - 6
 # record names start with, now (ISO 8601), ttl_ms (of an ended event's status record).
 # A retry too wide for one XADD (an older worker's, of an entry it did not bound) goes back bounded
 # (see entry()); one that is no field/value list at all is dead-lettered as it was (field ``member``),
-# with the event id it names if it names one, whose status record, if it waits for this retry, says so:
-# either way the step goes on, instead of failing on it at every call.
+# with the event id it names if it names one, whose status record, if it waits for this retry (failed,
+# or queued with a retry_at: not one just enqueued or replayed, on the stream), says so: either way the
+# step goes on, instead of failing on it at every call.
 MOVE_RETRIES = _CLOCK + _ENTRY + """
 local function poison(member, flat)
   local event_id = nil
@@ -319,8 +320,11 @@ local function poison(member, flat)
     letter[#letter + 1] = event_id
   end
   local id = redis.call('XADD', KEYS[3], '*', unpack(letter))
-  local st = status and redis.call('HGET', status, 'status')
-  if st == 'failed' or st == 'queued' then  -- waiting for this retry (after a failure, or an outage)
+  local st, at = nil, nil
+  if status then st, at = unpack(redis.call('HMGET', status, 'status', 'retry_at')) end
+  -- Waiting for this retry: after a failure, or an outage (queued, with the retry's time). One queued
+  -- without a retry_at is on the stream (just enqueued, or replayed): left alone.
+  if st == 'failed' or (st == 'queued' and at) then
     redis.call('HSET', status, 'status', 'dead_lettered', 'error', error, 'dlq_id', id, 'updated_at', ARGV[3])
     redis.call('HDEL', status, 'retry_at')
     redis.call('PEXPIRE', status, ARGV[4])
