@@ -5,7 +5,8 @@ worker's ``store_error`` still named a full disk long after the word had lapsed,
 happened to call ``info()``, and reading the worker's state changed it. Now whether the word holds
 is worked out from when an event last waited on the store (it lapses twice ``backoff_max_ms`` after
 that, as before), by a read that changes nothing. The disk is a real one: a small tmpfs holding the
-store, filled up by a file, then freed.
+store, filled up by a file, then freed. ``backoff_max_ms`` is long enough here (the word holds 7 s
+after the last wait) that reading the word just after the worker said it never races its lapse.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import producer, turn, wait_until, worker_over
 from tests.pipeline.test_store_refuses_writes import fill, small_disk
 
+_BACKOFF_MAX_MS = 3000
+
 
 async def test_the_workers_store_error_lapses_without_info_and_info_changes_nothing(
     tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
 ) -> None:
     with small_disk(tmp_path / "disk") as disk:
-        settings = pipeline_settings(disk / "m.db", redis_server.url, prefix)  # retries ≤ 100 ms apart
+        # The first retries 20 ms apart, and the word held 2 x 3 s (+ 1 s) after the last one.
+        settings = pipeline_settings(disk / "m.db", redis_server.url, prefix, backoff_max_ms=_BACKOFF_MAX_MS)
         async with AsyncMemory(settings, embedder=embedder):
             pass
         async with producer(settings, embedder) as (pipeline, memory), worker_over(settings, embedder) as worker:
@@ -47,7 +51,7 @@ async def test_the_workers_store_error_lapses_without_info_and_info_changes_noth
             assert worker.store_error is not None and "disk is full" in worker.store_error
 
             # The word lapses by itself (nobody reads info() meanwhile) ...
-            await wait_until(lambda: _says(worker, False), timeout=10, what="the word to lapse")
+            await wait_until(lambda: _says(worker, False), timeout=60, what="the word to lapse")
             # ... and reading the worker once it has changes nothing either.
             state = dict(vars(worker))
             assert "store_error" not in worker.info() and "store_error" not in worker.info()
