@@ -574,6 +574,7 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         {"config_file": state.config_path, "settings": data, "sources": sources},
         Text(f"# config file: {origin}\n", style="dim"),
         config_text(data, sources),
+        soft_wrap=True,  # a long path's line wrapped is no TOML
     )
 
 

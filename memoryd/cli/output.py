@@ -185,13 +185,14 @@ class Output:
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
         sys.stdout.flush()
 
-    def emit(self, document: Any, *renderables: RenderableType) -> None:
-        """The document as JSON in ``--json`` mode, else the renderables."""
+    def emit(self, document: Any, *renderables: RenderableType, soft_wrap: bool = False) -> None:
+        """The document as JSON in ``--json`` mode, else the renderables (``soft_wrap``: lines kept
+        whole however long, for text read back as a file: TOML)."""
         if self.json_mode:
             self.json(document)
             return
         for item in renderables:
-            self.out.print(item)
+            self.out.print(item, soft_wrap=soft_wrap)
         for hint in self.hints:
             self.err.print(hint, soft_wrap=True)
         self.hints.clear()

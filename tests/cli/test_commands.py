@@ -387,3 +387,15 @@ def test_an_mcp_server_bound_to_an_empty_id_does_not_start(run: Run) -> None:
     for option in ("--user-id", "--agent-id", "--run-id"):
         refused = run("mcp", option, "  ")
         assert refused.exit_code == 2 and option in refused.output and "must not be empty" in refused.output
+
+
+def test_config_show_keeps_long_lines_whole_so_its_toml_loads_again(run: Run, tmp_path: Path) -> None:
+    """A store path longer than the output's width was wrapped in the middle: no TOML any more."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / ("and-another-one-below-it-" * 4)
+    env = {"MEMORYD_STORAGE__PATH": str(deep / "memoryd.db")}
+    shown = run("config", "show", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert f'path = "{deep / "memoryd.db"}"  # env MEMORYD_STORAGE__PATH' in shown.stdout.splitlines()
+    again = tmp_path / "shown.toml"
+    again.write_text(shown.stdout)
+    assert run("--config", str(again), "config", "show", env=env).exit_code == 0
