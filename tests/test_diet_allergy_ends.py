@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from memoryd import AsyncMemory, Event
+from memoryd.ingest.rules import extract_statements
 
 U = {"user_id": "ana"}
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
@@ -158,3 +159,47 @@ async def test_a_plain_anymore_still_ends_the_diet(amem: AsyncMemory, said: str)
     [change] = [r for r in out if r.kind == "profile"]
     assert (change.event, change.text) == (Event.SUPERSEDE, "The user is no longer vegan.")
     assert await profile(amem) == ["The user is no longer vegan."]
+
+
+@pytest.mark.parametrize(
+    ("before", "ending", "now"),
+    [
+        ("I'm allergic to strawberries", "I outgrew my strawberry allergy", "The user outgrew their strawberry allergy."),
+        ("I'm allergic to peaches", "I outgrew my peach allergy", "The user outgrew their peach allergy."),
+        ("I'm allergic to tomatoes", "I outgrew my tomato allergy", "The user outgrew their tomato allergy."),
+        ("I'm allergic to cherries", "I outgrew my cherry allergy", "The user outgrew their cherry allergy."),
+        ("I'm allergic to shellfish", "I outgrew my allergy to shellfish as a kid",
+         "The user is no longer allergic to shellfish."),
+        ("I'm allergic to shellfish", "I outgrew my allergy to shellfish when I was little",
+         "The user is no longer allergic to shellfish."),
+        ("I'm allergic to shellfish", "I outgrew my allergy to shellfish last year",
+         "The user is no longer allergic to shellfish."),
+        ("I'm allergic to peanuts", "I outgrew my childhood peanut allergy", "The user outgrew their peanut allergy."),
+    ],
+)  # fmt: skip
+async def test_an_allergy_end_names_the_allergen_as_stored(
+    amem: AsyncMemory, before: str, ending: str, now: str
+) -> None:
+    await amem.add(before, **U, timestamp=T1)
+    out = await amem.add(ending, **U, timestamp=T2)
+    [change] = [r for r in out if r.kind == "profile"]
+    assert (change.event, change.text) == (Event.SUPERSEDE, now)
+    assert await profile(amem) == [now]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "I outgrew my old allergy",
+        "I outgrew my bad allergy",
+        "I outgrew my only allergy",
+        "I outgrew my first allergy",
+        "I outgrew my own allergy",
+    ],
+)
+async def test_an_allergy_end_naming_no_allergen_reads_nothing(amem: AsyncMemory, ending: str) -> None:
+    assert extract_statements(ending) == []  # no "The user outgrew their old allergy."
+    await amem.add("I'm allergic to peanuts", **U, timestamp=T1)
+    out = await amem.add(ending, **U, timestamp=T2)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(amem, include_expired=True) == ["The user is allergic to peanuts."]

@@ -30,8 +30,10 @@
   follows "no longer" is (reported speech, a time to come); an end only at some times or places
   ("… anymore when I travel", "… on weekends") or the idiom "any more than" is none.
 - a diet and an allergy are each on a timeline of their own (:func:`state_line`: one per diet, one
-  per allergen, "peanut" one with "peanuts"): an end, as one of a home (:mod:`memoryd.ingest.leaving`),
-  ends only the one it names, kept ended for ``as_of``; an end of one not current is not stored.
+  per allergen, "peanut" one with "peanuts", "strawberry" with "strawberries"): an end, as one of
+  a home (:mod:`memoryd.ingest.leaving`), ends only the one it names, kept ended for ``as_of``; an
+  end of one not current is not stored. When it ended is no part of what it names ("my allergy to
+  shellfish as a kid": shellfish), and "my old (bad, only, first, own) allergy" names none.
 
 The rules' guards hold for these as for the others (questions, hedges, quotes, reported speech,
 other speakers, other times). Pure: no I/O.
@@ -43,7 +45,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_WHEN_BEFORE, not_yet, year_said
+from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_WHEN_BEFORE, not_yet, place, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -89,6 +91,20 @@ _PARTIAL = re.compile(
     re.I,
 )
 _FIRST_PART = re.compile(r"[,;:(]")
+# When an end was, said after what ended: an age, or a time of life ("I outgrew my allergy to
+# shellfish as a kid", "… when I was little"); no part of what ended.
+_ENDED_AT = re.compile(
+    r",?\s+(?:as\s+an?\s+(?:kid|child|teen(?:ager)?|baby|toddler|boy|girl|adult)|growing\s+up"
+    r"|when\s+i\s+was\s+(?:little|young|small|a\s+\w+|\d+|\w+\s+years?\s+old)"
+    r"|in\s+my\s+(?:childhood|youth|teens|twenties|thirties)|(?:at|by)\s+(?:the\s+)?age\s+(?:of\s+)?\d+)$",
+    re.I,
+)
+# Words before "allergy" in "I outgrew my … allergy" that name no allergen ("my old allergy"), or
+# come before one ("my childhood peanut allergy": peanut).
+_NO_ALLERGEN = frozenset(
+    "old bad only first own worst last little childhood severe mild terrible awful seasonal food skin "
+    "other main biggest former lifelong".split()
+)
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
 _ZH_MOVE = ZH_WHEN_BEFORE + r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…: when before it
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
@@ -172,21 +188,12 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     if rule == "work_as":
         role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
         return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
-    if rule in ("diet_end", "allergy_end") and _PARTIAL.search(_FIRST_PART.split(found["x"], maxsplit=1)[0]):
-        return None  # "I'm not vegan anymore when I travel", "… on weekends": only at some times, places
-    if rule in ("diet", "diet_end"):
+    if rule in ("diet_end", "allergy_end"):
+        return _end_of(rule, obj, found)
+    if rule == "diet":
         if obj.lower() not in _DIETS:
             return None  # "I'm vegan food obsessed", "I'm vegetarian for a month"
-        if rule == "diet_end":
-            return _ended(f"The user is no longer {obj.lower()}.", rule, "identity", obj.lower())
         return _profile(f"The user is {obj.lower()}.", "identity", "identity")
-    if rule == "allergy_end":
-        thing = allergen(obj)
-        if thing is None or not found.groupdict().get("a") and not _ALLERGEN_END.fullmatch(thing):
-            return None  # "I'm no longer allergic to Mondays", "… to peanuts since I was a kid"
-        if found.groupdict().get("a"):  # "I outgrew my peanut allergy"
-            return _ended(f"The user outgrew their {thing} allergy.", rule, "allergy", thing)
-        return _ended(f"The user is no longer allergic to {thing}.", rule, "allergy", thing)
     if rule == "favourite":
         return _zh_favourite(found["c"], obj) if zh else _en_favourite(found, obj)
     if rule == "allergy":
@@ -202,6 +209,28 @@ def undone(clause: str, rest: str) -> bool:
     """Whether a move ``clause`` is undone by what follows it in its sentence, ``rest``
     (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京"."""
     return _MOVED.search(clause) is not None and _UNDONE.search(rest) is not None
+
+
+def _end_of(rule: str, obj: str, found: re.Match[str]) -> Said | None:
+    """An end of a diet or an allergy, its object ``obj``: the diet or allergen it names, without
+    when it ended ("shellfish as a kid", "peanuts last year"); None if it names none, or holds
+    only at some times or places ("vegan anymore when I travel")."""
+    if _PARTIAL.search(_ENDED_AT.sub("", _FIRST_PART.split(found["x"], maxsplit=1)[0])):
+        return None  # "I'm not vegan anymore when I travel", "… on weekends": only at some times, places
+    obj = place(_ENDED_AT.sub("", obj))  # "shellfish as a kid", "shellfish last year": shellfish
+    if rule == "diet_end":
+        diet = obj.lower()
+        return _ended(f"The user is no longer {diet}.", rule, "identity", diet) if diet in _DIETS else None
+    thing = allergen(obj)
+    outgrown = found.groupdict().get("a") is not None  # "I outgrew my peanut allergy"
+    if thing is not None and outgrown:
+        first, _, rest = thing.partition(" ")
+        thing = rest if first.lower() in _NO_ALLERGEN else thing  # "my childhood peanut allergy": peanut
+    if not thing or thing.lower() in _NO_ALLERGEN or not outgrown and not _ALLERGEN_END.fullmatch(thing):
+        return None  # "I'm no longer allergic to Mondays", "I outgrew my old allergy"
+    if outgrown:
+        return _ended(f"The user outgrew their {thing} allergy.", rule, "allergy", thing)
+    return _ended(f"The user is no longer allergic to {thing}.", rule, "allergy", thing)
 
 
 def _profile(text: str, rule: str, attribute: str, since: datetime | None = None) -> Said:
@@ -342,9 +371,17 @@ _ALLERGEN_END = re.compile(r"[\w'-]+(?:\s+[\w'-]+){0,3}")
 
 def _allergy_key(thing: str) -> str:
     """An allergen as its timeline names it: lower case, its last word singular ("peanuts" and the
-    "peanut" of "my peanut allergy" are one)."""
-    key = " ".join(thing.casefold().split())
-    return key[:-1] if key.endswith("s") and not key.endswith("ss") and len(key) > 3 else key
+    "peanut" of "my peanut allergy" are one; "strawberries", "peaches", "tomatoes" are "strawberry",
+    "peach", "tomato")."""
+    *words, last = thing.casefold().split() or [""]
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+        if last.endswith("ies") and len(last) > 4:
+            last = last[:-3] + "y"
+        elif last.endswith(("oes", "ches", "shes", "sses", "xes")):
+            last = last[:-2]
+        else:
+            last = last[:-1]
+    return " ".join([*words, last])
 
 
 def state_line(m: MemoryRecord) -> str | None:
