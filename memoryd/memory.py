@@ -44,6 +44,7 @@ from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_query, update_inputs
 from memoryd.ingest.locks import OwnerLocks
+from memoryd.ingest.places import known_places
 from memoryd.ingest.relink import relinked
 from memoryd.ingest.represent import EpisodeIndex, PendingIndex, Represent
 from memoryd.ingest.rule_writer import RuleWriter
@@ -208,9 +209,12 @@ class AsyncMemory:
         return self
 
     async def warm(self) -> None:
-        """Load the embedding model now rather than on the first add or search."""
+        """Load the embedding model now rather than on the first add or search, and, when fast
+        mode's rules run, the place names a move is read against (on a thread: their ~0.2 s of
+        parsing that holds the interpreter would otherwise stall a server on the first move)."""
         await self._ready()
-        await self._embed(["warm up"])
+        places = asyncio.to_thread(known_places) if self.settings.context.fast_rules else _nothing()
+        await asyncio.gather(self._embed(["warm up"]), places)
 
     async def close(self) -> None:
         if self._opened or self._indexless:
