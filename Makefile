@@ -55,8 +55,9 @@ redis-server:
 	    echo "redis-server is missing (apt-get install redis-server): the pipeline tests will be skipped"; \
 	  fi; }
 
+# One worker process per core, at most 4 (pytest-xdist): each has its own model, Redis and tmp dirs.
 pytest: $(VENV)/.installed-test redis-server
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 test: lint typecheck pytest
 

@@ -14,6 +14,10 @@ from tests.fakes.llm_server import FakeLLMServer, Script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # the Milvus client: no info lines about forks
+# The CLI's tables are as wide as a pipe's (160 columns) whatever runs the tests: pytest-xdist's
+# workers are given the terminal's COLUMNS, which would narrow them. A test wanting a width says so.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")
