@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-__all__ = ["later", "may_unhedged", "object_span", "own_words"]
+__all__ = ["MONTH_NAMES", "WEEKDAYS", "later", "may_unhedged", "object_span", "own_words"]
 
-_DAY = r"(?i:(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
-_MONTH_NAMES = (
+WEEKDAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"  # a day's name, as a pattern
+MONTH_NAMES = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
-_MONTH = rf"(?i:{'|'.join(_MONTH_NAMES)})"
+_DAY = rf"(?i:{WEEKDAYS})"
+_MONTH = rf"(?i:{'|'.join(MONTH_NAMES)})"
 _WORD_END = r"(?![\w'’-]|\.\w)"  # a whole word: not "Tomorrowland", "Tomorrow.io", "next year's"
 _LATER = re.compile(
     # "starting/from/as of" a time: a month (and year), a year, next…, a day, "the 1st", "in May"
@@ -74,7 +75,7 @@ def _is_later(found: re.Match[str], at: datetime) -> bool:
         return True
     if found.group("month") is None:
         return int(year) > at.year
-    month = _MONTH_NAMES.index(found.group("month").lower()) + 1
+    month = MONTH_NAMES.index(found.group("month").lower()) + 1
     return (int(year), month) > (at.year, at.month)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from memoryd.ingest.later import MONTH_NAMES, WEEKDAYS
 from memoryd.models import MemoryRecord
 
 __all__ = [
@@ -50,12 +51,8 @@ LEFT = "left"  # the metadata key of the place an ending statement names
 ANYMORE = r"\s+any\s?more\b(?!\s+than\b).*"
 _N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
-_MONTH_NAMES = (
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-)  # fmt: skip
-_MONTHS = rf"(?:{'|'.join(_MONTH_NAMES)})"
-_DAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+_MONTHS = rf"(?:{'|'.join(MONTH_NAMES)})"
+_DAYS = WEEKDAYS
 # When a move or an end was, said before "I" ("Yesterday I quit Google", "Last year, I moved to…"):
 # a time now or past, no hedge; it does not stop the statement. Case-insensitive where compiled.
 WHEN_BEFORE = (
@@ -147,7 +144,7 @@ def year_said(text: str) -> tuple[int, int] | None:
     found = _AT_YEAR.search(text)
     if found is None:
         return None
-    return int(found["y"]), _MONTH_NAMES.index(found["m"].lower()) + 1 if found["m"] else 0
+    return int(found["y"]), MONTH_NAMES.index(found["m"].lower()) + 1 if found["m"] else 0
 
 
 def not_yet(year: tuple[int, int], at: datetime) -> bool:
