@@ -16,15 +16,10 @@ import pytest
 
 from memoryd import AsyncMemory, Event
 from memoryd.ingest.rules import extract_statements
+from tests.rule_helpers import U, profile
 
-U = {"user_id": "ana"}
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
 BETWEEN = datetime(2024, 3, 1, tzinfo=UTC)
-
-
-async def profile(mem: AsyncMemory, **more: object) -> list[str]:
-    page = await mem.get_all(**U, filters={"kind": "profile"}, limit=100, **more)  # type: ignore[arg-type]
-    return sorted(m.text for m in page.items)
 
 
 @pytest.mark.parametrize(

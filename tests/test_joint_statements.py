@@ -10,14 +10,9 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory, Event
+from tests.rule_helpers import U, profile
 
-U = {"user_id": "ana"}
 T1, T2 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
-
-
-async def profile(mem: AsyncMemory, **more: object) -> list[str]:
-    page = await mem.get_all(**U, filters={"kind": "profile"}, limit=100, **more)  # type: ignore[arg-type]
-    return sorted(m.text for m in page.items)
 
 
 @pytest.mark.parametrize(

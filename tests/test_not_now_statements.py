@@ -12,15 +12,10 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory
+from tests.rule_helpers import U, profile
 
-U = {"user_id": "ana"}
 BEFORE = "I live in Lisbon. I work at Acme."
 CURRENT = ["The user lives in Lisbon.", "The user works at Acme."]
-
-
-async def profile(mem: AsyncMemory, **more: object) -> list[str]:
-    page = await mem.get_all(**U, filters={"kind": "profile"}, limit=100, **more)  # type: ignore[arg-type]
-    return sorted(m.text for m in page.items)
 
 
 @pytest.mark.parametrize(
