@@ -11,3 +11,13 @@ async def profile(mem: AsyncMemory, **more: object) -> list[str]:
     """ana's profile memories' texts (``more``: get_all's other arguments, say ``as_of``)."""
     page = await mem.get_all(**U, filters={"kind": "profile"}, limit=100, **more)  # type: ignore[arg-type]
     return sorted(m.text for m in page.items)
+
+
+async def states_nothing(mem: AsyncMemory, before: str, said: str, first: str, then: str) -> None:
+    """``said`` (at ``then``) after ``before`` (at ``first``) is stored as an episode only, and
+    every profile memory, current or ended, is as it was."""
+    await mem.add(before, **U, timestamp=first)
+    stored = await profile(mem, include_expired=True)
+    out = await mem.add(said, **U, timestamp=then)
+    assert [r.kind for r in out] == ["episode"]
+    assert await profile(mem, include_expired=True) == stored

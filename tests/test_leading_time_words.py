@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile
+from tests.rule_helpers import U, profile, states_nothing
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -104,8 +104,4 @@ async def test_a_time_word_before_no_statement_states_nothing(amem: AsyncMemory,
 async def test_leaving_a_place_on_a_day_or_in_a_year_to_come_ends_nothing(
     amem: AsyncMemory, before: str, said: str
 ) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    stored = await profile(amem, include_expired=True)
-    out = await amem.add(said, **U, timestamp=T2)
-    assert [r.kind for r in out] == ["episode"]
-    assert await profile(amem, include_expired=True) == stored
+    await states_nothing(amem, before, said, T1, T2)

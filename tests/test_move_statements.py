@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile
+from tests.rule_helpers import U, profile, states_nothing
 
 T1, T2 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -277,11 +277,7 @@ def test_the_prefilter_is_precise_and_the_places_load_only_for_a_move() -> None:
 async def test_a_move_undone_later_in_its_sentence_leaves_the_home(
     amem: AsyncMemory, before: str, said: str
 ) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    stored = await profile(amem, include_expired=True)
-    out = await amem.add(said, **U, timestamp=T2)
-    assert [r.kind for r in out] == ["episode"]
-    assert await profile(amem, include_expired=True) == stored
+    await states_nothing(amem, before, said, T1, T2)
 
 
 @pytest.mark.parametrize(
