@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["allergen", "clean_object", "favourite_answer", "occupation", "reported_after", "taste_object"]
+__all__ = [
+    "allergen",
+    "clean_object",
+    "favourite_answer",
+    "hedged_after",
+    "occupation",
+    "reported_after",
+    "taste_object",
+]
 
 _MAX_OBJECT_WORDS = 8
 _MAX_OBJECT_CHARS = 60
@@ -78,6 +86,22 @@ def taste_object(raw: str) -> str:
     as soon as I wake up" -> "coffee"): the thing liked, not when or why."""
     end = _TASTE_CLAUSE.search(raw)
     return raw if end is None else raw[: end.start()]
+
+
+# A hedge that ends the statement's part after its object: ", I think", ", I'm not sure", ", probably".
+_HEDGE_TAG = re.compile(
+    r",\s*(?:i\s+(?:think|guess|believe|suppose|reckon|hope|assume|imagine)|i'd\s+say|i\s+dunno"
+    r"|i'm\s+not\s+(?:sure|certain)|i\s+(?:don't|do\s+not)\s+know|probably|perhaps|presumably"
+    r"|or\s+so\s+i\s+(?:think|thought|believe|hear|heard))[\s,.!…]*$",
+    re.I,
+)
+
+
+def hedged_after(raw: str) -> bool:
+    """Whether ``raw`` (the text after a rule's verb, to the end of its part) ends in a hedge of the
+    statement ("Rome, I think", "peanuts anymore, I'm not sure"): then it states nothing. A clause
+    of its own is none ("Rome, I think it is great")."""
+    return _HEDGE_TAG.search(raw) is not None
 
 
 def reported_after(raw: str) -> bool:

@@ -25,7 +25,7 @@ from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
 from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, no_end, place, said_when
-from memoryd.ingest.objects import clean_object, reported_after, taste_object
+from memoryd.ingest.objects import clean_object, hedged_after, reported_after, taste_object
 from memoryd.ingest.preferences import bare_thing, replaces
 from memoryd.ingest.timelines import Home, timeline_of
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
@@ -339,7 +339,7 @@ def _english_part(clause: str, start: int, end: int, at: datetime, subject: str 
         if _HEDGE_FAR.search(clause[:start].lower()) or _HEDGE.search(part[: found.start()].lower()):
             return None
         raw = found.group("x")
-        if reported_after(raw):  # "I love cats, she said": someone else's words
+        if reported_after(raw) or hedged_after(raw):  # "I love cats, she said", "…, I think"
             return None
         obj = clean_object(taste_object(raw) if rule in ("like", "dislike") else raw)
         if obj is None or _STOP_OBJECT.match(obj.lower()) or _HEDGE.search(may_unhedged(obj, at).lower()):
