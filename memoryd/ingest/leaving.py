@@ -30,9 +30,9 @@ from memoryd.ingest.later import MONTH_NAMES, WEEKDAYS
 from memoryd.models import MemoryRecord
 
 __all__ = [
+    "ANYMORE",
     "EN_BODIES",
     "EN_WHEN",
-    "ANYMORE",
     "LEFT",
     "WHEN_BEFORE",
     "ZH_BODIES",
