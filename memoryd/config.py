@@ -672,6 +672,10 @@ class Settings(_Section):
         """The API key store: ``auth.keys_path``, else ``keys.db`` beside the database."""
         return self.auth.keys_path or self.storage.path.parent / "keys.db"
 
+    def tenants_dir(self) -> Path:
+        """Where tenants' stores live: ``auth.tenants_dir``, else ``tenants/`` beside the database."""
+        return self.auth.tenants_dir or self.storage.path.parent / "tenants"
+
     def for_tenant(self, tenant: str) -> Settings:
         """These settings for one tenant's store: the default tenant is ``storage.path`` itself,
         every other one its own file in its own folder under ``auth.tenants_dir`` (named as
@@ -679,7 +683,7 @@ class Settings(_Section):
         never share one; an old folder that would be shared is a :class:`ConfigError`)."""
         if tenant == DEFAULT_TENANT:
             return self
-        root = self.auth.tenants_dir or self.storage.path.parent / "tenants"
+        root = self.tenants_dir()
         folder = tenant_folder(root, tenant)
         # A Qdrant server is shared: each tenant gets collections of its own (local mode: its own folder).
         qdrant = self.storage.qdrant

@@ -567,13 +567,17 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     from memoryd.cli.doctor import setting_sources
 
     state = CliState.of(ctx, json_out)
-    data = state.require_settings().redacted()
+    settings = state.require_settings()
+    data = settings.redacted()
     sources = setting_sources(state.config_path, state.env)
     origin = state.config_path or "none (defaults and MEMORYD_* environment)"
+    # Paths a setting left unset stands for: beside the database, so shared by a folder's stores.
+    used = {"auth.keys_path": settings.keys_path(), "auth.tenants_dir": settings.tenants_dir()}
+    unset = {key: str(path) for key, path in used.items() if data["auth"][key.split(".")[1]] is None}
     state.output.emit(
-        {"config_file": state.config_path, "settings": data, "sources": sources},
+        {"config_file": state.config_path, "settings": data, "sources": sources, "unset": unset},
         Text(f"# config file: {origin}\n", style="dim"),
-        config_text(data, sources),
+        config_text(data, sources, unset),
         soft_wrap=True,  # a long path's line wrapped is no TOML
     )
 

@@ -681,9 +681,12 @@ def _nested_origin(sources: Mapping[str, str], prefix: str) -> str:
     return "; ".join(found) or "default"
 
 
-def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> Text:
-    """The settings as TOML, each value annotated with where it came from."""
-    sources = sources or {}
+def config_text(
+    data: Mapping[str, Any], sources: Mapping[str, str] | None = None, unset: Mapping[str, str] | None = None
+) -> Text:
+    """The settings as TOML, each value annotated with where it came from; ``unset``: what a setting
+    not set uses instead (``auth.keys_path``: the ``keys.db`` beside the database)."""
+    sources, unset = sources or {}, unset or {}
     out = Text()
     for section, values in data.items():
         if not isinstance(values, Mapping):
@@ -692,7 +695,11 @@ def config_text(data: Mapping[str, Any], sources: Mapping[str, str] | None = Non
         out.append(f"[{section}]\n", style="bold")
         for key, value in values.items():
             # TOML has no null: a setting without a value is shown commented out
-            out.append(f"# {key} = (not set)" if value is None else f"{key} = {_toml_value(value)}")
+            instead = unset.get(f"{section}.{key}")
+            if value is not None:
+                out.append(f"{key} = {_toml_value(value)}")
+            else:
+                out.append(f"# {key} = (not set{f': {instead}' if instead else ''})")
             origin = sources.get(f"{section}.{key}") or _nested_origin(sources, f"{section}.{key}.")
             out.append(f"  # {origin}\n", style="dim" if origin == "default" else "cyan")
         out.append("\n")

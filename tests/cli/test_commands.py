@@ -399,3 +399,16 @@ def test_config_show_keeps_long_lines_whole_so_its_toml_loads_again(run: Run, tm
     again = tmp_path / "shown.toml"
     again.write_text(shown.stdout)
     assert run("--config", str(again), "config", "show", env=env).exit_code == 0
+
+
+def test_config_show_names_the_key_file_and_tenants_folder_an_unset_setting_uses(
+    run: Run, db_path: Path, tmp_path: Path
+) -> None:
+    """keys.db and tenants/ sit beside the database: shared by the stores of one folder, so shown."""
+    shown = run("config", "show").stdout.splitlines()
+    assert f"# keys_path = (not set: {db_path.parent / 'keys.db'})  # default" in shown
+    assert f"# tenants_dir = (not set: {db_path.parent / 'tenants'})  # default" in shown
+    keys = tmp_path / "elsewhere" / "keys.db"
+    doc = as_json(run("config", "show", "--json", env={"MEMORYD_AUTH__KEYS_PATH": str(keys)}))
+    assert doc["settings"]["auth"]["keys_path"] == str(keys)
+    assert doc["unset"] == {"auth.tenants_dir": str(db_path.parent / "tenants")}
