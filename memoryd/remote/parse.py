@@ -61,6 +61,12 @@ class Submitted(AddResults):
         self.status = status
         self.pipeline = pipeline
 
+    def __repr__(self) -> str:  # a queued add has no results: the list alone would print as []
+        return (
+            f"Submitted(event_id={self.event_id!r}, status={self.status!r}, "
+            f"pipeline={self.pipeline!r}, results={list(self)!r})"
+        )
+
 
 def time(value: Any) -> datetime:
     """An ISO 8601 time of a body (always with its offset: UTC) as a datetime."""

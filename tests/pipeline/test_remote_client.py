@@ -17,6 +17,8 @@ async def test_a_done_event_added_again_answers_its_results(psettings: Settings,
         async with AsyncMemoryClient(server.url) as client:
             queued = await client.add("I live in Porto", user_id="ana", event_id="ev-porto-1")
             assert isinstance(queued, Submitted) and (queued.status, list(queued)) == ("queued", [])
+            # printed, it says what happened to it, not a bare []
+            assert repr(queued) == "Submitted(event_id='ev-porto-1', status='queued', pipeline='queued', results=[])"
             report = await burst(psettings, embedder)
             assert report.processed == 1
             again = await client.add("I live in Porto", user_id="ana", event_id="ev-porto-1")
