@@ -3,9 +3,10 @@
 Pure: :func:`build_context` takes the candidates that :meth:`AsyncMemory.context`
 gathered (profile, preferences, relevant memories, recent turns), removes
 duplicates (same id, or the same text said by the same speaker, the first source listed
-wins; and a relevant past turn that listed profile or preference items came from, unless it
-says more; recent turns are a transcript: one is never dropped for repeating another's text),
-chooses what fits the token budget and renders the text. Each line starts with
+wins, the user being one speaker named or not, as an add's duplicate check reads them; and a
+relevant past turn that listed profile or preference items came from, unless it says more;
+recent turns are a transcript: one is never dropped for repeating another's text), chooses
+what fits the token budget and renders the text. Each line starts with
 a short id tag (``[1a2b3c4d]``) that maps to an item's full id, so the caller
 can cite or correct a memory.
 
@@ -29,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
+from memoryd.ingest.speakers import is_user, name_key, stated_name
 from memoryd.ingest.timelines import SINGLE_VALUED
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
 from memoryd.text import tokenize
@@ -141,6 +143,33 @@ def _speaker(memory: MemoryRecord) -> str | None:
     return (memory.actor or memory.role) if memory.kind is MemoryKind.EPISODE else None
 
 
+_THE_USER = "\x00user"  # the speaker key of the user's own turns (no name, or one of the user's)
+
+
+def _speakers(candidates: Sequence[Candidate]) -> Callable[[MemoryRecord], str | None]:
+    """Who said a memory, as duplicates are compared: the user as one speaker, as an add's duplicate
+    check reads them (:func:`~memoryd.ingest.speakers.user_speakers`): a user turn naming no one,
+    the ``user_id`` or a name the user is known by (the names the listed ``name`` profile entries
+    state) is the user's; any other named speaker is one of their own (name keys compared)."""
+    known = [n for c in candidates if c.section == PROFILE and (n := stated_name(c.memory)) is not None]
+    cache: dict[tuple[str | None, str | None], bool] = {}
+
+    def key(m: MemoryRecord) -> str | None:
+        speaker = _speaker(m)
+        if speaker is None or m.role not in (None, "user"):
+            return None if speaker is None else name_key(speaker)
+        if not name_key(m.actor):
+            return _THE_USER
+        mine = cache.get((m.actor, m.user_id))
+        if mine is None:  # as user_speakers asks: beside a turn of the user's naming no one
+            mine = is_user(m.actor, user_id=m.user_id, known=known, add_named=set(), add_unnamed=True,
+                           run_named=set())  # fmt: skip
+            cache[(m.actor, m.user_id)] = mine
+        return _THE_USER if mine else name_key(m.actor)
+
+    return key
+
+
 def _header(section: str) -> str:
     return f"## {section}"
 
@@ -218,6 +247,7 @@ def _turn_order(candidates: Sequence[Candidate]) -> Callable[[Candidate], TurnKe
 def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
     seen_ids: set[str] = set()
     seen_said: set[tuple[str | None, str]] = set()  # (speaker, text hash)
+    speaker = _speakers(candidates)
     # A past turn that listed profile or preference items were distilled from says the same
     # thing, unless it says more ("My name is Ana. I am allergic to peanuts.": the name only).
     distilled: dict[str, set[str]] = {}
@@ -233,7 +263,7 @@ def _dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
         if c.section not in SECTIONS:
             raise ValueError(f"unknown context section {c.section!r}")
         m = c.memory
-        said_by = (_speaker(m), m.hash)
+        said_by = (speaker(m), m.hash)
         # a recent turn repeating another's words is still a turn of the transcript
         if m.id in seen_ids or (said_by in seen_said and c.section != RECENT):
             continue

@@ -78,6 +78,7 @@ __all__ = [
     "other_speakers",
     "someone_else",
     "speaks_as_user",
+    "stated_name",
     "subject_of",
     "user_speakers",
     "whose",
@@ -104,6 +105,15 @@ def _same_person(a: str, b: str) -> bool:
         return False
     short, long = sorted((a.split(), b.split()), key=len)
     return long[: len(short)] == short
+
+
+def stated_name(memory: MemoryRecord) -> str | None:
+    """The name a ``name`` profile entry states ("The user's name is Ana Lima.": "Ana Lima"), or
+    None for any other memory (or one whose text says no name)."""
+    if memory.kind is not MemoryKind.PROFILE or memory.metadata.get("attribute") != "name":
+        return None
+    said = _NAME_IN.search(memory.text)
+    return None if said is None else said["n"]
 
 
 def _is_named(me: str, name: str) -> bool:
@@ -344,8 +354,8 @@ async def _known_names(records: Any, scope: Scope) -> list[str]:
         owner = Scope(user_id=owner.user_id)
     ids = await records.select_ids(owner, _mine(owner, _NAMES), cap=_PROFILE_CAP)
     return [
-        said["n"] for m in (await records.get_many(ids, shared=True)).values()
-        if (m.agent_id is None or m.agent_id == writer) and (said := _NAME_IN.search(m.text)) is not None
+        name for m in (await records.get_many(ids, shared=True)).values()
+        if (m.agent_id is None or m.agent_id == writer) and (name := stated_name(m)) is not None
     ]  # fmt: skip
 
 
