@@ -328,6 +328,9 @@ class Worker(BatchProcessor):
                         return
                     await self._sleep(0.05)  # retries not yet due, or events other workers hold
                 if not rereading:  # the loop's every step passed: a failure before is over
+                    if failing_since is not None:  # as the warnings said it failed, say it is over
+                        log.info("worker %s: Redis answers again after %.1f s; going on", self.consumer,
+                                 time.monotonic() - failing_since)  # fmt: skip
                     delay, failing_since = 0.1, None
                     self._going()
             except StorageError as exc:  # Redis is down or restarting: wait, then start over

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from tests.pipeline.helpers import producer, stored, turn, wait_until, worker_ov
 
 
 async def test_redis_restarting_mid_run_loses_nothing(
-    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder
+    tmp_path: Path, redis_server: LocalRedis, embedder: USEEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="memoryd.pipeline")
     redis = LocalRedis(tmp_path / "redis")  # its own server, which it stops (redis_server: installed)
     redis.start()
     settings = pipeline_settings(tmp_path / "m.db", redis.url, "restart:", batch_size=4)
@@ -60,6 +62,9 @@ async def test_redis_restarting_mid_run_loses_nothing(
 
             await wait_until(all_done, timeout=60, what="every queued event to be done")
             assert (await pipeline.health())["status"] == "ok"  # a worker is alive again
+            said = [r.getMessage() for r in caplog.records if r.name.startswith("memoryd.pipeline")]
+            failed = next(i for i, m in enumerate(said) if "retrying in" in m)  # the worker said it failed…
+            assert any("Redis answers again" in m for m in said[failed:]), said  # …and that it is over
             worker.stop()
             await asyncio.wait_for(running, timeout=30)
             assert pipeline.submissions == {"queued": 50, "duplicate": 0, "bypassed": 5, "rejected": 0}
