@@ -82,7 +82,8 @@ async def _work(
     settings: Settings, burst: bool, watch: RedisWatch, announce: Callable[[], None]
 ) -> tuple[str, WorkerReport, int | None]:
     """Run a worker; returns its name, its report and the signal that stopped it at once (if one did).
-    ``announce`` says it runs, once its store is open (a store it cannot open is one error line)."""
+    ``announce`` says it runs, once its store is open (a store it cannot open is one error line)
+    and it holds its name (one a live worker holds is refused: one error line, no banner)."""
     cfg = settings.embedder
     model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
@@ -91,10 +92,9 @@ async def _work(
     try:
         async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
             await memory.warm()
-            announce()
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
-            return worker.consumer, await worker.run(burst=burst), None
+            return worker.consumer, await worker.run(burst=burst, started=announce), None
     except asyncio.CancelledError:
         if worker is None or worker.stopped_by is None:
             raise

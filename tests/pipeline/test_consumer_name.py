@@ -7,6 +7,10 @@ process holds refuses to start; the locks carry each process's token besides the
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -14,6 +18,7 @@ from memoryd import Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import ConfigError
 from memoryd.pipeline import EventQueue, PipelineEvent, build_queue
+from tests.pipeline.conftest import PipelineCli
 from tests.pipeline.helpers import turn, wait_until, worker_over
 
 
@@ -90,3 +95,32 @@ async def test_a_worker_leaving_does_not_drop_the_heartbeat_of_the_names_holder(
 
 async def _is(value: bool) -> bool:
     return value
+
+
+def test_the_cli_refusing_a_live_workers_name_never_says_it_consumes(
+    pipeline_cli: Callable[..., PipelineCli],
+) -> None:
+    """It printed "worker consuming …" first, then refused: the banner now comes once it holds its name."""
+    cli = pipeline_cli(PIPELINE__BLOCK_MS="100")
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "memoryd", "worker", "--consumer", "same"],
+        env={**os.environ, **cli.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        async def holding() -> bool:
+            queue = build_queue(cli.settings.pipeline)
+            try:
+                return bool(await queue.worker_info("same"))
+            finally:
+                await queue.close()
+
+        asyncio.run(wait_until(holding, timeout=60, what="the first worker to hold its name"))
+        refused = cli.run("worker", "--consumer", "same", "--burst")
+        assert refused.exit_code == 2, refused.stderr
+        assert "'same' is in use by a live worker" in refused.stderr
+        assert "consuming" not in refused.stderr + refused.stdout
+    finally:
+        holder.terminate()
+        _, banner = holder.communicate(timeout=30)
+    assert "worker consuming" in banner  # the one that ran said so
