@@ -36,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, NotFoundError
 from memoryd.gateway.routing import model_list
-from memoryd.gateway.service import Gateway, Prepared
+from memoryd.gateway.service import NO_UPSTREAM_HINT, Gateway, Prepared
 from memoryd.gateway.shapes import Answer
 from memoryd.gateway.sse import DONE, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
@@ -405,9 +405,10 @@ def _models(request: Request, gateway: Gateway) -> list[dict[str, Any]]:
 
 
 def _unavailable(gateway: Gateway) -> JSONResponse:
-    """The 503 of every OpenAI route while the gateway is off or has no upstream."""
+    """The 503 of every OpenAI route while the gateway is off or has no upstream: no memory was
+    looked up, so, like a request refused before it (400, 404), it has no ``X-Memoryd-*`` headers."""
     why = "is off (gateway.enabled = false)" if not gateway.config.enabled else "has no upstream LLM"
-    hint = "" if not gateway.config.enabled else ": set llm.model, llm.base_url or llm.tiers"
+    hint = "" if not gateway.config.enabled else f": {NO_UPSTREAM_HINT}"
     return openai_error(503, f"the chat gateway {why}{hint}", type="server_error", code="no_upstream")
 
 

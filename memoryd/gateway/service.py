@@ -35,10 +35,24 @@ from memoryd.llm import Router, build_router
 from memoryd.llm.types import Target
 from memoryd.storage.base import UsageRecord
 
-__all__ = ["DEGRADED_MEMORY", "DEGRADED_SLOW", "Gateway", "Prepared", "server_memories", "server_stores"]
+__all__ = [
+    "DEGRADED_MEMORY",
+    "DEGRADED_SLOW",
+    "NO_UPSTREAM_HINT",
+    "Gateway",
+    "Prepared",
+    "server_memories",
+    "server_stores",
+]
 
 log = logging.getLogger("memoryd.gateway")
 
+# What to set when no upstream LLM is configured: the settings, and the environment variables the
+# README's quick start sets them with.
+NO_UPSTREAM_HINT = (
+    "set llm.model, llm.base_url or llm.tiers "
+    "(in the environment: MEMORYD_LLM_BASE_URL, MEMORYD_LLM_API_KEY and MEMORYD_LLM_MODEL)"
+)
 DEGRADED_MEMORY = "memory_unavailable"  # X-Degraded-Mode: the memory store failed
 DEGRADED_SLOW = "memory_timeout"  # X-Degraded-Mode: it did not answer within memory_timeout_s
 
@@ -288,7 +302,7 @@ class Gateway:
         if not self.config.enabled:
             return {"status": "off"}
         if self.router is None:
-            return {"status": "not configured", "hint": "set llm.model, llm.base_url or llm.tiers"}
+            return {"status": "not configured", "hint": NO_UPSTREAM_HINT}
         stats = self.router.stats()
         up = [t for t in stats["targets"].values() if t["state"] != "open"]
         memory = self.memory_state["status"]

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from memoryd.errors import LLMError, LLMTimeoutError
-from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply
+from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply, unreached
 from memoryd.llm.types import Completion, Target
 from memoryd.redact import mask_url
 
@@ -163,7 +163,7 @@ def translate_errors(target: Target) -> Iterator[None]:
             f"{target.label}: no answer within {target.timeout_s:g} s", target=target.label
         ) from exc
     except TRANSPORT_ERRORS as exc:
-        reason = scrub(str(exc) or type(exc).__name__, target.api_key)
+        reason = scrub(unreached(exc) or str(exc) or type(exc).__name__, target.api_key)
         raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc
 
 

@@ -254,6 +254,10 @@ class Router:
                 await asyncio.sleep(min(self.backoff_s * 2**round_no, self.max_wait_s))
         for target in order:
             failures.setdefault(target.label, f"{target.label}: not tried (all {attempts} attempts used)")
+        # A breaker this call's failures opened: the target is not tried again before its cool-down
+        # ends, as the next call would be told (the breaker found open).
+        opened = (self._breakers[label] for label in failed)
+        waits += [breaker.retry_in() for breaker in opened if breaker.state == "open"]
         listed = [{"target": label, "error": failures[label]} for label in (t.label for t in order)]
         summary = "; ".join(item["error"] for item in listed)
         raise LLMUnavailableError(

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import socket
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
@@ -31,7 +33,15 @@ import aiohttp
 
 from memoryd.redact import mask_url
 
-__all__ = ["ANSWER_TIMEOUT", "TRANSPORT_ERRORS", "HTTPClient", "Reply", "RequestNotSent", "StreamReply"]
+__all__ = [
+    "ANSWER_TIMEOUT",
+    "TRANSPORT_ERRORS",
+    "HTTPClient",
+    "Reply",
+    "RequestNotSent",
+    "StreamReply",
+    "unreached",
+]
 
 
 class RequestNotSent(aiohttp.ClientError):
@@ -44,6 +54,22 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, Timeou
 # What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
 ANSWER_TIMEOUT = aiohttp.SocketTimeoutError
 _ONE_WRITE = 1024 * 1024  # request bodies up to this are sent in one write
+
+
+def unreached(exc: BaseException) -> str | None:
+    """Plainly, why no connection to an upstream could be made: its host and port and the OS's
+    reason ("could not connect to 127.0.0.1:8000 (Connection refused)"), not aiohttp's "Cannot
+    connect to host 127.0.0.1:8000 ssl:default [Connect call failed ...]", which speaks of TLS
+    for a plain http:// URL. ``None`` for any other failure, a TLS handshake's included (its
+    words are about TLS): those are said as they are."""
+    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(exc, aiohttp.ClientSSLError):
+        return None
+    cause = exc.os_error
+    if isinstance(cause, socket.gaierror):
+        return f"could not resolve the host {exc.host} ({cause.strerror or cause})"
+    why = os.strerror(cause.errno) if cause.errno else str(cause) or type(cause).__name__
+    proxy = "the proxy " if isinstance(exc, aiohttp.ClientProxyConnectionError) else ""
+    return f"could not connect to {proxy}{exc.host}:{exc.port} ({why})"
 
 
 class Reply:
