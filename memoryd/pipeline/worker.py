@@ -1,12 +1,41 @@
-"""``memoryd worker``: a consumer of the async pipeline's event stream.
+"""The worker: reads events from the stream in a consumer group and stores them with ``add``.
 
-Runs until SIGTERM or Ctrl-C, which drain (the batch in hand is finished and
-recorded); a second one stops at once (exit status 128 + the signal's number:
-143 for SIGTERM, 130 for SIGINT; what it held is redelivered). ``--burst``
-processes what is queued and exits, ``--check`` reports whether a worker is
-alive and the pipeline not degraded (exit 0) or not (exit 1), for health probes.
-Before it runs, a worker refuses a Redis that evicts keys and warns of one that
-persists nothing (:mod:`memoryd.pipeline.redis_health`).
+This module is the worker's life: its consumer loop, its connection to Redis, its name, its
+heartbeats and its signals. What it does with each batch it reads — lock, validate, run the adds,
+and the outcome of each event — is :mod:`.processing` (its base class) and :mod:`.outcomes`.
+
+One loop, one batch at a time:
+
+1. put due retries back on the stream; reclaim entries a dead worker left pending
+   longer than ``claim_idle_ms`` (``XAUTOCLAIM``); else read new ones
+   (``XREADGROUP``, up to ``batch_size``). After a (re)start it first re-reads its
+   own pending entries.
+2. process the batch (:meth:`~memoryd.pipeline.processing.BatchProcessor.process`): each
+   event's lock, its validation, the adds; a heartbeat every ``heartbeat_s`` keeps the leases
+   of the batch in hand alive, and says this worker is alive.
+3. record every outcome and acknowledge its entry in one atomic step (:meth:`Worker._record`);
+   while Redis is away, keep trying, so that a restart does not lose them.
+
+A Redis that is down or restarting is waited for, the wait doubling up to
+``RECONNECT_MAX_S``; in burst mode (``run(burst=True)``, for tests and cron jobs) the run
+ends once it has failed for ``BURST_CONNECT_S``. The wait starts over only once the step that
+failed has passed: re-reading its own pending entries after a failure succeeds while Redis is
+back but another step may still fail every time (a script Redis refuses), and that step is backed
+off from all the same. An outage costs the events it interrupts no attempt: a batch Redis failed
+in stays pending (:mod:`.processing`), and it is read again with ``XPENDING`` and ``XRANGE``,
+which count no delivery (``XREADGROUP 0``, used after a start, counts one: a death is an attempt).
+A Redis that comes back without its data has lost the consumer group too: whichever step meets
+``NOGROUP`` first recreates it (the queue does, in one place: ``RedisQueue._grouped``), and the
+worker reads what was queued since. A worker whose steps have failed for ``STALLED_AFTER_S`` says
+so in its heartbeats (state ``retrying``, ``error``, ``failing_since``; ``/health`` is degraded
+with it) until a step passes again: a Redis may answer heartbeats and still refuse every read.
+A worker claims its consumer name with its first heartbeat, and refuses to start under one a
+live worker holds.
+
+SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
+worker leaves; its leases are kept alive until then, so no other worker takes
+that batch over meanwhile. A second signal stops at once (what it held is
+redelivered).
 """
 
 from __future__ import annotations
@@ -14,213 +43,349 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
-import sys
+import time
+from collections import deque
 from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import typer
-from rich.table import Table
-
-from memoryd.cli.output import CliState, errors_to_exit, health_check_exit
-from memoryd.config import Settings
-from memoryd.embedders.base import close_embedder, make_embedder
-from memoryd.errors import StorageError
+from memoryd.config import PipelineConfig
+from memoryd.errors import ConfigError, StorageError
 from memoryd.memory import AsyncMemory
-from memoryd.pipeline import Worker, WorkerReport, build_queue
-from memoryd.pipeline.prefetch import PrefetchEmbedder
-from memoryd.pipeline.redis_consumers import worker_problems
-from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, keep_watching
-from memoryd.pipeline.worker import default_consumer
-from memoryd.registry import resolve
+from memoryd.pipeline.base import EventQueue, Outcome
+from memoryd.pipeline.processing import BatchProcessor, WorkerReport
 
-__all__ = ["pipeline_settings", "worker"]
+__all__ = ["Worker", "WorkerReport", "default_consumer"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
+log = logging.getLogger("memoryd.pipeline")
 
-
-def pipeline_settings(
-    settings: Settings, *, group: str | None = None, consumer: str | None = None, batch: int | None = None
-) -> Settings:
-    """``settings`` with the command line's pipeline overrides."""
-    update: dict[str, Any] = {}
-    if group is not None:
-        update["group"] = group
-    if consumer is not None:
-        update["consumer"] = consumer
-    if batch is not None:
-        update["batch_size"] = batch
-    if not update:
-        return settings
-    return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update=update)})
+RATE_WINDOW_S = 60.0
+RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
+BURST_CONNECT_S = 30.0  # how long a --burst worker tries to reach Redis before it gives up (exit 1)
+STALLED_AFTER_S = 10.0  # a worker failing this long says "retrying" (and why) in its heartbeat
 
 
-def _log_to_stderr(level: str) -> None:
-    logger = logging.getLogger("memoryd")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(level.upper())
+def default_consumer() -> str:
+    """``host-pid``: unique per process, readable in ``XINFO CONSUMERS``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
-    """Before a worker starts: refuse a Redis that evicts (ConfigError), set or find the marker, log
-    what is risky. A Redis that does not answer yet is the worker's to wait for."""
-    queue = build_queue(settings.pipeline)
-    try:
-        await queue.ensure_group()
-        await check_at_start(queue, settings.pipeline, watch)
-    except StorageError:
-        pass
-    finally:
-        await queue.close()
+class Worker(BatchProcessor):
+    """One consumer of the group. ``run()`` until stopped, or ``run(burst=True)`` until the queue is empty."""
 
+    def __init__(
+        self,
+        memory: AsyncMemory,
+        queue: EventQueue,
+        config: PipelineConfig,
+        *,
+        consumer: str | None = None,
+    ) -> None:
+        super().__init__(memory, queue, config, consumer or config.consumer or default_consumer())
+        self.state = "starting"
+        self._stop = asyncio.Event()
+        self._give_up_s: float | None = None  # burst mode: how long Redis may fail before the run ends
+        self.stopped_by: int | None = None  # the signal that stopped the run at once, if one did
+        self._done_times: deque[tuple[float, int]] = deque()
+        self._started = time.monotonic()
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self._store_error: str | None = None  # why events waited on the store, until one is stored again
+        self._store_error_at = 0.0  # when an event last waited on it (monotonic)
+        self.failure: tuple[str, str] | None = None  # since when and why its steps fail, past STALLED_AFTER_S
 
-async def _work(
-    settings: Settings, burst: bool, watch: RedisWatch, announce: Callable[[], None]
-) -> tuple[str, WorkerReport, int | None]:
-    """Run a worker; returns its name, its report and the signal that stopped it at once (if one did).
-    ``announce`` says it runs, once its store is open (a store it cannot open is one error line)
-    and it holds its name (one a live worker holds is refused: one error line, no banner)."""
-    cfg = settings.embedder
-    model = make_embedder(resolve("embedder", cfg.provider), cfg)
-    queue = build_queue(settings.pipeline, blocking=True)
-    worker: Worker | None = None
-    watching = asyncio.create_task(keep_watching(queue, settings.pipeline, watch))
-    try:
-        async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
-            await memory.warm()
-            worker = Worker(memory, queue, settings.pipeline)
-            worker.install_signal_handlers()
-            return worker.consumer, await worker.run(burst=burst, started=announce), None
-    except asyncio.CancelledError:
-        if worker is None or worker.stopped_by is None:
-            raise
+    # -- life cycle ----------------------------------------------------------
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from :meth:`run` (what SIGTERM does)."""
+        if not self._stop.is_set():
+            log.info("worker %s: draining (finishing the current batch)", self.consumer)
+            self.state = "draining"
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT drain; a second one cancels the run."""
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()  # handled: the clean-up below may await again
-        return worker.consumer, worker.report, worker.stopped_by
-    finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
-        await queue.close()
-        close_embedder(model)
 
+        def on_signal(sig: int) -> None:
+            if self._stop.is_set() and task is not None:
+                log.warning("worker %s: second signal: stopping at once", self.consumer)
+                self.stopped_by = sig
+                task.cancel()
+            self.stop()
 
-async def _check(settings: Settings, consumer: str | None, local: bool = False) -> dict[str, Any]:
-    queue = build_queue(settings.pipeline)
-    try:
-        stats = await queue.stats()
-        alive = await queue.worker_info(consumer)
-        found = await inspect(queue, settings.pipeline, counters=stats.counters)
-    finally:
-        await queue.close()
-    if local:  # a container's own worker: its host name is the container's
-        alive = [w for w in alive if w.get("host") == socket.gethostname()]
-    problems = [*found.problems, *worker_problems(alive)]  # as /health counts them
-    report = {"ok": bool(alive) and not problems, "alive": bool(alive), "redis": queue.where,
-              "stream": queue.keys.stream, "workers": alive, **stats.to_dict(),
-              "problems": problems, "warnings": found.warnings}  # fmt: skip
-    if found.data_lost is not None:
-        report["data_lost"] = found.data_lost.to_dict()
-    return report
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
 
+    @property
+    def heartbeat_s(self) -> float:
+        return min(5.0, self.config.claim_idle_ms / 3000)
 
-def _workers_table(workers: list[dict[str, Any]]) -> Table:
-    table = Table("consumer", "state", "processed", "rate/s", "dead-lettered", "heartbeat", box=None)
-    for w in workers:
-        table.add_row(
-            str(w.get("consumer")), str(w.get("state")), str(w.get("processed", 0)), str(w.get("rate", 0)),
-            str(w.get("dead_lettered", 0)), str(w.get("heartbeat_at", "")),
-        )  # fmt: skip
-    return table
+    @property
+    def heartbeat_ttl_ms(self) -> int:
+        """How long a heartbeat (and the claim on the name) lasts: three intervals."""
+        return int(self.heartbeat_s * 3000)
 
+    def rate(self) -> float:
+        """Events finished per second over the last minute."""
+        now = time.monotonic()
+        while self._done_times and self._done_times[0][0] < now - RATE_WINDOW_S:
+            self._done_times.popleft()
+        span = min(RATE_WINDOW_S, max(1e-3, now - self._started))
+        return round(sum(n for _, n in self._done_times) / span, 3)
 
-def worker(
-    ctx: typer.Context,
-    burst: Annotated[
-        bool, typer.Option("--burst", help="Process what is queued (retries included), then exit.")
-    ] = False,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Exit 0 if a worker (--consumer: that one) is alive and the pipeline is not degraded "
-            "(Redis evicting, full or lost its data, events failing with none processed), else 1.",
-        ),
-    ] = False,
-    local: Annotated[
-        bool,
-        typer.Option(
-            "--local",
-            help="With --check: only workers on this machine (its host name; a container's health check).",
-        ),
-    ] = False,
-    group: Annotated[str | None, typer.Option(help="Consumer group (default: pipeline.group).")] = None,
-    consumer: Annotated[
-        str | None, typer.Option(help="This worker's name (default: pipeline.consumer, else host-pid).")
-    ] = None,
-    batch: Annotated[
-        int | None, typer.Option(min=1, max=1000, help="Events per batch (default: pipeline.batch_size).")
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Process the async pipeline's queued adds (consumer group, batched embeddings, retries, DLQ).
+    def info(self) -> dict[str, Any]:
+        store_error = self.store_error
+        return {
+            "consumer": self.consumer,
+            "group": self.config.group,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "state": self.state,
+            "started_at": self._started_at,
+            "heartbeat_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rate": self.rate(),
+            **self.report.to_dict(),
+            **({"store_error": store_error} if store_error is not None else {}),
+            **({"failing_since": self.failure[0], "error": self.failure[1]} if self.failure else {}),
+        }
 
-    Runs until SIGTERM or Ctrl-C, which drain: the batch in hand is finished first.
-    Run several, on one or many machines, with the same --group and distinct --consumer names.
-    """
-    state = CliState.of(ctx, json_out)
-    out = state.output
-    if local and not check:
-        raise typer.BadParameter("only goes with --check", param_hint="--local")
-    if check:
-        with health_check_exit(), errors_to_exit(out):
-            checked = pipeline_settings(state.require_settings(), group=group, consumer=consumer)
-            report = asyncio.run(_check(checked, consumer, local))
-        who = f"worker {consumer!r}" if consumer else "a worker"
-        who += f" on {socket.gethostname()}" if local else ""
-        verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
-        summary = (
-            f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
-            f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s; "
-            f"{report['workers_alive']} live worker(s), {report['group_consumers']} consumer(s) in the group"
-            + (f" ({report['dead_consumers']} with no live worker)" if report["dead_consumers"] else "")
-        )
-        summary += "".join(f"\n[red]degraded:[/red] {p}" for p in report["problems"])
-        summary += "".join(f"\n[yellow]warning:[/yellow] {w}" for w in report["warnings"])
-        out.emit(report, _workers_table(report["workers"]), summary)
-        raise typer.Exit(0 if report["ok"] else 1)
-    settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
-    with errors_to_exit(out):  # a missing extra is one error line, before the worker says it runs
-        resolve("queue", settings.pipeline.backend)
-        resolve("embedder", settings.embedder.provider)
-    if not settings.pipeline.enabled:
-        out.note("[yellow]note:[/yellow] pipeline.enabled is off, so the server does not queue adds")
-    _log_to_stderr(settings.server.log_level)
-    watch = RedisWatch(f"worker {settings.pipeline.consumer or default_consumer()}")
-    with errors_to_exit(out):  # a Redis that evicts is refused before the worker says it runs
-        asyncio.run(_check_redis(settings, watch))
-    banner = f"worker consuming {settings.pipeline.ns} (group {settings.pipeline.group})" + (
-        ": burst mode" if burst else "; SIGTERM or Ctrl-C drains and stops"
-    )
-    with errors_to_exit(out):
+    @property
+    def store_error(self) -> str | None:
+        """Why this worker's events wait on the store (it refuses their adds), while that still
+        holds as far as this worker knows: until one of its adds is stored again, and only while
+        an event of its waited on it within twice the longest retry delay. Past that, another
+        worker stored its events (or they were erased) and the refusal is nobody's news, so it is
+        not said. A read: it changes nothing."""
+        if self._store_error is None:
+            return None
+        fresh_s = 2 * self.config.backoff_max_ms / 1000 + 1
+        return self._store_error if time.monotonic() - self._store_error_at <= fresh_s else None
+
+    async def run(self, *, burst: bool = False, started: Callable[[], None] | None = None) -> WorkerReport:
+        """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do);
+        ``started`` is called once Redis answers and this worker holds its name."""
+        self._give_up_s = BURST_CONNECT_S if burst else None
+        await self._connect(give_up_s=self._give_up_s)
+        if started is not None:
+            started()
+        # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
+        beating = asyncio.Event()
+        beating.set()
+        beat = asyncio.create_task(self._heartbeats(beating))
+        self.state = "running"
+        stream, group = self.queue.keys.stream, self.config.group
+        log.info("worker %s: consuming %s (group %s)", self.consumer, stream, group)
         try:
-            name, report_, stopped_by = asyncio.run(_work(settings, burst, watch, lambda: out.note(banner)))
-        except asyncio.CancelledError:
-            raise KeyboardInterrupt from None  # cancelled before a worker ran: "interrupted", 130
-    if stopped_by is not None:
-        out.note(
-            f"[yellow]worker {name} stopped at once[/yellow] by a second {signal.Signals(stopped_by).name}; "
-            "the events it held will be redelivered"
-        )
-        raise typer.Exit(128 + stopped_by)
-    doc = {"consumer": name, **report_.to_dict()}
-    out.emit(
-        doc,
-        f"worker {name}: {report_.processed} processed, {report_.duplicates} duplicates, "
-        f"{report_.retried} retried, {report_.dead_lettered} dead-lettered",
-    )
+            await self._loop(burst)
+        finally:
+            self._stop.set()
+            beating.clear()  # ends the loop even if the cancel below lands in a Redis call that eats it
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            try:
+                await self.queue.leave(self.consumer)
+            except StorageError as exc:
+                log.warning("worker %s: could not leave the group cleanly: %s", self.consumer, exc.message)
+            await self.tenants.close()
+            log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
+        return self.report
+
+    async def _connect(self, *, give_up_s: float | None = None) -> None:
+        """Reach Redis, trying again and again; with ``give_up_s`` (burst mode: a job run by cron
+        must not pile up behind a Redis that is down) only that long."""
+        delay, started = 0.1, time.monotonic()
+        while True:
+            try:
+                await self.queue.ensure_group()
+                await self._claim_name()
+                return
+            except StorageError as exc:
+                if self._stop.is_set():
+                    raise
+                if give_up_s is not None and time.monotonic() - started >= give_up_s:
+                    raise StorageError(
+                        f"{exc.message}; gave up after {give_up_s:.0f} s (burst mode)", backend="redis"
+                    ) from exc
+                log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _claim_name(self) -> None:
+        """Claim this worker's name with its first heartbeat. A name another process holds is
+        waited for while that claim runs out (its process died: nobody renews it); one renewed
+        meanwhile is a live worker's, and this one refuses to start."""
+        left = await self._beat()
+        deadline = time.monotonic() + (left + self.heartbeat_ttl_ms) / 1000
+        while left:
+            await asyncio.sleep(min(0.1, left / 1000))
+            before = left
+            left = await self._beat()
+            if left > before or time.monotonic() > deadline:  # renewed: its holder is alive
+                host = f" on {h}" if (h := await self._holder_host()) else ""
+                raise ConfigError(
+                    f"consumer name {self.consumer!r} is in use by a live worker{host} in group "
+                    f"{self.config.group!r}: two workers under one name would take each other's events "
+                    "for their own; give this one another name (memoryd worker --consumer NAME, or "
+                    "leave pipeline.consumer unset: each process is then named host-pid)",
+                    field="pipeline.consumer",
+                )
+
+    async def _beat(self) -> int:
+        """A heartbeat, renewing the claim on the name (with the queue client's token, this
+        process's): 0, or how long another process's claim has left."""
+        return await self.queue.heartbeat(self.consumer, self.info(), self.heartbeat_ttl_ms)
+
+
+    async def _holder_host(self) -> str:
+        try:
+            infos = await self.queue.worker_info(self.consumer)
+        except StorageError:
+            return ""
+        return ", ".join(f"{w.get('host')} (pid {w.get('pid')})" for w in infos if w.get("host"))
+
+    def _give_up_after(self, failing_since: float, exc: StorageError) -> None:
+        """In burst mode, end the run once Redis has failed for ``BURST_CONNECT_S``."""
+        if self._give_up_s is not None and time.monotonic() - failing_since >= self._give_up_s:
+            raise StorageError(f"{exc.message}; gave up after {self._give_up_s:.0f} s (burst mode)") from exc
+        self._failing(failing_since, exc)
+
+    def _failing(self, failing_since: float, exc: StorageError) -> None:
+        """Once Redis has failed a step for ``STALLED_AFTER_S``, the worker's state is ``retrying``,
+        with why and since when (its heartbeats say so, and ``/health`` with them: a Redis that answers
+        heartbeats may still refuse every read), until a step passes again (:meth:`_going`)."""
+        failed_s = time.monotonic() - failing_since
+        if failed_s >= STALLED_AFTER_S and self.state in ("running", "retrying"):
+            since = datetime.now(UTC) - timedelta(seconds=failed_s)
+            self.state, self.failure = "retrying", (since.isoformat(timespec="seconds"), exc.message)
+
+    def _going(self) -> None:
+        """A step passed: a worker that was ``retrying`` runs again."""
+        if self.state == "retrying":
+            self.state = "running"
+        self.failure = None
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _heartbeats(self, beating: asyncio.Event) -> None:
+        """Every ``heartbeat_s`` while ``beating`` is set (:meth:`run` clears it once the loop has
+        returned): extend the leases of the batch in hand, and say this worker is alive."""
+        while beating.is_set():
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                if self._in_flight:
+                    held = dict(self._in_flight)
+                    await self.queue.keepalive(
+                        self.consumer, list(held), list(held.values()), self.lease_ms
+                    )
+                if self._owners:
+                    await self._hold(sorted(self._owners))
+                if await self._beat():
+                    log.error(
+                        "worker %s: another process took this name while this one did not renew it (stalled "
+                        "past its heartbeats); stopping, so that the two do not share it",
+                        self.consumer,
+                    )
+                    self.stop()
+            except StorageError as exc:
+                log.warning("worker %s: heartbeat failed: %s", self.consumer, exc.message)
+
+    async def _loop(self, burst: bool) -> None:
+        own_pending = True  # after a (re)start: first what this consumer was given before
+        after_failure = False  # that re-reading follows a Redis failure, not a start
+        seen_own: set[str] = set()
+        delay = 0.1
+        failing_since: float | None = None
+        while not self._stop.is_set():
+            rereading = own_pending
+            try:
+                if own_pending:
+                    # After a Redis failure the entries were this worker's already (in the batch
+                    # Redis failed in, or given by a read whose answer was lost): read without
+                    # counting one more delivery. After a start, a death is counted: an event that
+                    # kills its worker each time reaches the dead letters.
+                    own = await self.queue.read(
+                        self.consumer, self.config.batch_size, None, own=True, recount=not after_failure
+                    )
+                    deliveries = [d for d in own if d.stream_id not in seen_own]
+                    seen_own.update(d.stream_id for d in deliveries)
+                    own_pending = bool(deliveries)
+                    after_failure = after_failure and own_pending
+                else:
+                    await self.queue.move_due_retries(self.config.batch_size * 4)
+                    deliveries = await self.queue.claim_idle(
+                        self.consumer, self.config.claim_idle_ms, self.config.batch_size
+                    )
+                    self.report.reclaimed += len(deliveries)
+                    if not deliveries:
+                        block = min(self.config.block_ms, 200) if burst else self.config.block_ms
+                        deliveries = await self.queue.read(self.consumer, self.config.batch_size, block)
+                if deliveries:
+                    await self.process(deliveries)
+                elif burst and not own_pending:
+                    if await self.queue.outstanding() == 0:
+                        return
+                    await self._sleep(0.05)  # retries not yet due, or events other workers hold
+                if not rereading:  # the loop's every step passed: a failure before is over
+                    if failing_since is not None:  # as the warnings said it failed, say it is over
+                        log.info("worker %s: Redis answers again after %.1f s; going on", self.consumer,
+                                 time.monotonic() - failing_since)  # fmt: skip
+                    delay, failing_since = 0.1, None
+                    self._going()
+            except StorageError as exc:  # Redis is down or restarting: wait, then start over
+                failing_since = failing_since or time.monotonic()
+                self._give_up_after(failing_since, exc)
+                log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                own_pending, after_failure, seen_own = True, True, set()
+            except Exception:  # a bug; what the batch held stays pending and is redelivered later
+                log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
+        delay, started = 0.1, time.monotonic()
+        while True:
+            try:
+                await self.queue.finish(outcomes, self.consumer, self.config.result_ttl_s)
+                break
+            except StorageError as exc:
+                given_up = self._give_up_s is not None and time.monotonic() - started >= self._give_up_s
+                if (self._stop.is_set() and delay >= RECONNECT_MAX_S) or given_up:
+                    log.error(
+                        "worker %s: could not record %d outcomes (%s); their events stay pending and will "
+                        "be redelivered (the store turns repeats into NOOPs)",
+                        self.consumer, len(outcomes), exc.message,
+                    )  # fmt: skip
+                    raise
+                self._failing(started, exc)
+                log.warning("worker %s: recording outcomes failed (%s); retrying", self.consumer, exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        self._going()
+        done = 0
+        for o in outcomes:
+            if o.kind == "done":
+                done += 1
+            elif o.kind == "ack":
+                self.report.duplicates += 1
+            elif o.kind == "retry":
+                self.report.retried += 1
+            elif o.kind == "dead":
+                self.report.dead_lettered += 1
+        self.report.processed += done
+        waiting = [o.error for o in outcomes if o.kind == "retry" and o.error and o.error.get("outages")]
+        if waiting:  # the store's outage (see .outcomes.waits): said in heartbeats until it ends
+            self._store_error = str(waiting[-1].get("message"))
+            self._store_error_at = time.monotonic()
+        elif done:
+            self._store_error = None
+        if done:
+            self._done_times.append((time.monotonic(), done))
