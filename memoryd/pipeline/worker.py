@@ -95,6 +95,7 @@ class Worker(BatchProcessor):
         self._store_error: str | None = None  # why events waited on the store, until one is stored again
         self._store_error_at = 0.0  # when an event last waited on it (monotonic)
         self.failure: tuple[str, str] | None = None  # since when and why its steps fail, past STALLED_AFTER_S
+        self._down_since: float | None = None  # when its steps on Redis began to fail (monotonic)
 
     # -- life cycle ----------------------------------------------------------
     def stop(self) -> None:
@@ -257,16 +258,21 @@ class Worker(BatchProcessor):
         """Once Redis has failed a step for ``STALLED_AFTER_S``, the worker's state is ``retrying``,
         with why and since when (its heartbeats say so, and ``/health`` with them: a Redis that answers
         heartbeats may still refuse every read), until a step passes again (:meth:`_going`)."""
+        self._down_since = min(failing_since, self._down_since or failing_since)
         failed_s = time.monotonic() - failing_since
         if failed_s >= STALLED_AFTER_S and self.state in ("running", "retrying"):
             since = datetime.now(UTC) - timedelta(seconds=failed_s)
             self.state, self.failure = "retrying", (since.isoformat(timespec="seconds"), exc.message)
 
     def _going(self) -> None:
-        """A step passed: a worker that was ``retrying`` runs again."""
+        """A step passed: a worker that was ``retrying`` runs again; one whose steps failed (the
+        warnings said so, each time) says they pass again."""
         if self.state == "retrying":
             self.state = "running"
         self.failure = None
+        if self._down_since is not None:
+            down_s, self._down_since = time.monotonic() - self._down_since, None
+            log.info("worker %s: Redis answers again after %.1f s; going on", self.consumer, down_s)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -332,9 +338,6 @@ class Worker(BatchProcessor):
                         return
                     await self._sleep(0.05)  # retries not yet due, or events other workers hold
                 if not rereading:  # the loop's every step passed: a failure before is over
-                    if failing_since is not None:  # as the warnings said it failed, say it is over
-                        log.info("worker %s: Redis answers again after %.1f s; going on", self.consumer,
-                                 time.monotonic() - failing_since)  # fmt: skip
                     delay, failing_since = 0.1, None
                     self._going()
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
