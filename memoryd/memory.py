@@ -9,16 +9,14 @@ CLI call this class too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from memoryd.config import Settings, load_settings
-from memoryd.context.builder import RECENT, Candidate, Context, build_context, gather, profile_rank
+from memoryd.context.builder import RECENT, Context, build_context_off_loop, gather, profile_rank
 from memoryd.context.current import OneCurrent
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import close_embedder, embedder_identity, limit_blas, make_embedder
@@ -39,7 +37,7 @@ from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
-from memoryd.ingest.erase import erase_scope
+from memoryd.ingest.erase import begin_erasure, erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
 from memoryd.ingest.inputs import check_int, check_query, update_inputs
@@ -77,24 +75,9 @@ from memoryd.retrieval.related import SearchResults, related_relations
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory, build_storage
 from memoryd.storage.events import AppliedRecord, pending_events
 
-__all__ = ["AsyncMemory", "on_erasure_begun"]
+__all__ = ["AsyncMemory"]
 
 _DELETE_ALL = "api:delete_all"  # the actor of what delete_all removes
-_begun: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("erasure_begun", default=None)
-
-
-@contextmanager
-def on_erasure_begun(callback: Callable[[], Awaitable[None]]) -> Iterator[None]:
-    """Within the block, :meth:`AsyncMemory.delete_user` and :meth:`~AsyncMemory.reset` await
-    ``callback`` once the store's mark of the erasure is committed, before anything is erased (an
-    error of its stops the erasure): the async pipeline marks the deletion in its queue then."""
-    token = _begun.set(callback)
-    try:
-        yield
-    finally:
-        _begun.reset(token)
-
-
 def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
     return Scope(user_id, agent_id, run_id)
 
@@ -488,7 +471,7 @@ class AsyncMemory:
         the pipeline's queue, :meth:`Pipeline.forget_user` with no user)."""
         await self._ready()
         await self.tiers.stop_promotions()
-        await self._begin_erasure(None, queue_mark_ms)
+        await begin_erasure(self.storage, None, utcnow(), queue_mark_ms)
         await self.storage.reset()
         self.tiers.forget_pending()
         await self.storage.keywords.compact()  # as when forgetting a user: no words left behind
@@ -666,7 +649,7 @@ class AsyncMemory:
         said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
-        built = await _build(cands, budget)
+        built = await build_context_off_loop(cands, budget)
         used = {i.id for i in built.items if i.section != RECENT}
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
         return built
@@ -716,7 +699,7 @@ class AsyncMemory:
         await self._ready()
         who = Scope(user_id=user_id)
         await self.tiers.stop_promotions()
-        await self._begin_erasure(user_id, queue_mark_ms)
+        await begin_erasure(self.storage, user_id, utcnow(), queue_mark_ms)
         async with self._writing.of(who):  # an add meanwhile would lose its place in the hierarchy
             ids = await self.storage.records.select_ids(who, None, include_expired=True)
             deleted = await erase_scope(self.storage, who, utcnow(), _DELETE_ALL)
@@ -728,13 +711,6 @@ class AsyncMemory:
         await self.storage.records.forget_changes()  # the log other processes' caches read names them
         await self.storage.records.erase_traces()  # last: older copies of their pages (the WAL's)
         return deleted
-
-    async def _begin_erasure(self, user_id: str | None, queue_mark_ms: int | None) -> None:
-        """The store's mark (first: a pipeline event of the user already past its worker's checks
-        commits no later), then the callback of :func:`on_erasure_begun`."""
-        await self.storage.records.mark_erased(user_id, utcnow(), queue_mark_ms)
-        if (begun := _begun.get()) is not None:
-            await begun()
 
     async def applied_event(self, event_id: str) -> AppliedRecord | None:
         """What the store recorded of the async-pipeline event ``event_id`` (as the stream names it,
@@ -775,11 +751,6 @@ _ASSISTANT = parse_filter({"kind": MemoryKind.PREFERENCE.value, "about": ABOUT_A
 _PROFILE_CAP = 500
 Meta = dict[str, Any] | None
 _NO_USER = Cond("user_id", "eq", None)  # an agent's (or session's) own memories, not its users'
-# Characters of candidates above which a context is built on a thread: counting the tokens of text
-# not counted before takes about a millisecond per 10,000 characters (a session's long turns: tens
-# of ms), time the event loop would be held, with no caller's timeout (the gateway's) able to fire.
-_BUILD_INLINE_CHARS = 10_000
-
 
 def _drop(future: asyncio.Future[Any]) -> None:
     """Cancel ``future``, or take its exception if it has one (not logged as never retrieved)."""
@@ -793,10 +764,3 @@ async def _search(searcher: HybridSearcher, request: SearchRequest) -> list[Sear
 
 async def _nothing() -> list[MemoryRecord]:
     return []
-
-
-async def _build(cands: Sequence[Candidate], budget: int) -> Context:
-    """:func:`build_context`, on a thread when the candidates' text is long (the records are frozen)."""
-    if sum(len(c.memory.text) for c in cands) <= _BUILD_INLINE_CHARS:
-        return build_context(cands, budget)
-    return await asyncio.to_thread(build_context, cands, budget)

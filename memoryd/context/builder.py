@@ -23,6 +23,7 @@ adds none and a block's count is the sum of its lines).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "Context",
     "ContextItem",
     "build_context",
+    "build_context_off_loop",
     "gather",
     "profile_rank",
 ]
@@ -341,3 +343,16 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
             )
     sections = {s: len(chosen[s]) for s in SECTIONS if chosen[s]}
     return Context("\n".join(lines), items, used, budget, dropped=dropped, sections=sections)
+
+
+# Characters of candidates above which a context is built on a thread: counting the tokens of text
+# not counted before takes about a millisecond per 10,000 characters (a session's long turns: tens
+# of ms), time the event loop would be held, with no caller's timeout (the gateway's) able to fire.
+_BUILD_INLINE_CHARS = 10_000
+
+
+async def build_context_off_loop(cands: Sequence[Candidate], budget: int) -> Context:
+    """:func:`build_context`, on a thread when the candidates' text is long (the records are frozen)."""
+    if sum(len(c.memory.text) for c in cands) <= _BUILD_INLINE_CHARS:
+        return build_context(cands, budget)
+    return await asyncio.to_thread(build_context, cands, budget)

@@ -8,7 +8,9 @@ again (:func:`~memoryd.ingest.timelines.reopen_profile`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +20,32 @@ from memoryd.ingest.timelines import reopen_profile
 from memoryd.models import Event, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, Storage
 
-__all__ = ["erase_scope"]
+__all__ = ["begin_erasure", "erase_scope", "on_erasure_begun"]
+
+_begun: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("erasure_begun", default=None)
+
+
+@contextmanager
+def on_erasure_begun(callback: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Within the block, :meth:`AsyncMemory.delete_user` and :meth:`~AsyncMemory.reset` await
+    ``callback`` once the store's mark of the erasure is committed, before anything is erased (an
+    error of its stops the erasure): the async pipeline marks the deletion in its queue then."""
+    token = _begun.set(callback)
+    try:
+        yield
+    finally:
+        _begun.reset(token)
+
+
+async def begin_erasure(
+    storage: Storage, user_id: str | None, now: datetime, queue_mark_ms: int | None
+) -> None:
+    """Begin erasing ``user_id`` (None: everyone): the store's mark (first: a pipeline event of the
+    user already past its worker's checks commits no later), then the callback of
+    :func:`on_erasure_begun`."""
+    await storage.records.mark_erased(user_id, now, queue_mark_ms)
+    if (begun := _begun.get()) is not None:
+        await begun()
 
 CHUNK = 1000  # memories per commit
 

@@ -40,8 +40,9 @@ from memoryd.errors import (
     QueueUnavailableError,
     StorageError,
 )
+from memoryd.ingest.erase import on_erasure_begun
 from memoryd.ingest.inputs import normalise_add
-from memoryd.memory import AsyncMemory, on_erasure_begun
+from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
 from memoryd.pipeline.base import Between, EventQueue, EventRecord, QueueStats
 from memoryd.pipeline.events import (
