@@ -67,8 +67,7 @@ class Eraser:
         mark_key = k.forgotten(tenant, user_id)
         old = k.forgotten_by_name(tenant, user_id) if user_id is not None else mark_key
         with self.errors("erase a user's events"):
-            seconds, micros = await self.client.time()
-        mark = int(seconds) * 1000 - (-int(micros) // 1000)  # rounded up: that millisecond's events too
+            mark = await scripts.clock_ms(self.client, up=True)  # that millisecond's events too
         marked: list[StorageError | None] = []  # once the deletion began: how marking it ended
 
         async def begin() -> None:

@@ -268,8 +268,7 @@ class RedisQueue:
 
     async def time_ms(self) -> int:
         with self.errors("read the server's clock"):
-            seconds, micros = await self.client.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+            return await scripts.clock_ms(self.client)
 
     async def forgotten(
         self, users: list[tuple[str, str | None]]

@@ -33,12 +33,14 @@ not stay forever.
 
 from __future__ import annotations
 
+from typing import Any
+
 from memoryd.pipeline.events import EXTRA_FIELDS, EXTRA_FIELDS_BYTES, KNOWN_FIELDS
 
 __all__ = [
     "BEGIN", "DROP_STATUSES", "ENQUEUE", "ERASE_RETRIES", "ERASE_STREAM", "FINISH", "FORGOTTEN_KEEP_MS",
     "HEARTBEAT", "HOLD", "KEEPALIVE", "LEAVE", "LET_GO", "MARK", "MOST_VALUES", "MOVE_RETRIES", "REPLAY",
-    "UNFINISHED_KEEP_MS", "allowing_oom",
+    "UNFINISHED_KEEP_MS", "allowing_oom", "clock_ms",
 ]  # fmt: skip
 
 UNFINISHED_KEEP_MS = 30 * 86_400_000  # how long the status of an event that has not ended is kept
@@ -57,6 +59,16 @@ local function now_ms(up)
   return math.floor(us / 1000)
 end
 """
+
+
+
+async def clock_ms(client: Any, *, up: bool = False) -> int:
+    """Redis's clock (``TIME``) in ms, as the scripts' ``now_ms`` reads it (``up``: rounded up, so
+    that the events of that millisecond count as before it)."""
+    seconds, micros = await client.time()
+    us = int(seconds) * 1_000_000 + int(micros)
+    return -(-us // 1000) if up else us // 1000
+
 
 # The most values a script gives one XADD (Lua's unpack() fails near 8000). What a worker reads is
 # bounded far lower (events.MAX_ENTRY_FIELDS): this bounds what it never read (a retry an older worker
