@@ -572,8 +572,8 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     sources = setting_sources(state.config_path, state.env)
     origin = state.config_path or "none (defaults and MEMORYD_* environment)"
     # Paths a setting left unset stands for: beside the database, so shared by a folder's stores.
-    used = {"auth.keys_path": settings.keys_path(), "auth.tenants_dir": settings.tenants_dir()}
-    unset = {key: str(path) for key, path in used.items() if data["auth"][key.split(".")[1]] is None}
+    used = {"keys_path": settings.keys_path(), "tenants_dir": settings.tenants_dir()}
+    unset = {f"auth.{key}": str(path) for key, path in used.items() if data["auth"][key] is None}
     state.output.emit(
         {"config_file": state.config_path, "settings": data, "sources": sources, "unset": unset},
         Text(f"# config file: {origin}\n", style="dim"),
