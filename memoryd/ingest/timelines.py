@@ -51,9 +51,14 @@ def _ends_what(e: MemoryRecord, m: MemoryRecord) -> bool:
     """Whether ``e``, said before ``m`` on its timeline, ends what ``m`` states: an ending
     statement only the place or thing it names ("I left Google" does not end "I work at Acme",
     said after it: Acme is no statement anew), anything else as :func:`replaces` says."""
-    if LEFT in e.metadata:
-        return ends(e, m, its_own_line=one_thing(e))
-    return replaces(e, m)
+    return _ends(e, m) if LEFT in e.metadata else replaces(e, m)
+
+
+def _ends(end: MemoryRecord, before: MemoryRecord | None) -> bool:
+    """Whether ``end``, an ending statement (:data:`LEFT`), ends ``before`` on its timeline: on a
+    line of one thing (a diet's, an allergen's, the user's or another speaker's) the thing it is
+    on, else the place it names (:func:`ends`)."""
+    return ends(end, before, its_own_line=one_thing(end))
 
 
 # Profile attributes a person has one of at a time: a new statement of one replaces the last.
@@ -200,8 +205,7 @@ def _without_unmatched_ends(line: list[_Said], unmatched: set[str]) -> list[_Sai
     out: list[_Said] = []
     for said in line:
         m = said[3]
-        own = one_thing(m)  # a diet's, an allergy's (the user's or another speaker's): one thing on it
-        if said[1] and LEFT in m.metadata and not ends(m, out[-1][3] if out else None, its_own_line=own):
+        if said[1] and LEFT in m.metadata and not _ends(m, out[-1][3] if out else None):
             unmatched.add(m.id)
             continue
         out.append(said)
