@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
-from memoryd.ingest.speakers import is_user, name_key, stated_name
+from memoryd.ingest.speakers import name_key, named_as_user, stated_name
 from memoryd.ingest.timelines import SINGLE_VALUED
 from memoryd.models import MemoryKind, MemoryRecord, SearchHit, id_tag
 from memoryd.text import tokenize
@@ -160,13 +160,9 @@ def _speakers(candidates: Sequence[Candidate]) -> Callable[[MemoryRecord], str |
         speaker = _speaker(m)
         if speaker is None or m.role not in (None, "user"):
             return None if speaker is None else name_key(speaker)
-        if not name_key(m.actor):
-            return _THE_USER
         mine = cache.get((m.actor, m.user_id))
-        if mine is None:  # as user_speakers asks: beside a turn of the user's naming no one
-            mine = is_user(m.actor, user_id=m.user_id, known=known, add_named=set(), add_unnamed=True,
-                           run_named=set())  # fmt: skip
-            cache[(m.actor, m.user_id)] = mine
+        if mine is None:
+            mine = cache[(m.actor, m.user_id)] = named_as_user(m.actor, user_id=m.user_id, known=known)
         return _THE_USER if mine else name_key(m.actor)
 
     return key

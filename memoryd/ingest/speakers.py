@@ -74,6 +74,7 @@ __all__ = [
     "draft_rules",
     "is_user",
     "name_key",
+    "named_as_user",
     "naming",
     "other_speakers",
     "someone_else",
@@ -206,9 +207,16 @@ async def user_speakers(
     unsure = {k for ks in said.values() if len(ks) > 1 for k in ks - users}
     if unsure:
         known = await _known_names(records, data.scope)
-        users |= {k for k in unsure if is_user(k, user_id=user_id, known=known, add_named=set(),
-                                                 add_unnamed=True, run_named=set())}  # fmt: skip
+        users |= {k for k in unsure if named_as_user(k, user_id=user_id, known=known)}
     return users
+
+
+def named_as_user(actor: str | None, *, user_id: str | None, known: Iterable[str]) -> bool:
+    """Whether a user turn said by ``actor`` is the user's by its name alone, beside a turn of the
+    user's that names no one (:func:`is_user`'s 1 and 2): no name, the ``user_id``, or one of the
+    names ``known`` (what the user's ``name`` profile states). The duplicate checks ask this: an
+    add's (:func:`user_speakers`) and the context's."""
+    return is_user(actor, user_id=user_id, known=known, add_named=set(), add_unnamed=True, run_named=set())
 
 
 def attributed(draft: RuleMemory, speaker: str) -> RuleMemory | None:
