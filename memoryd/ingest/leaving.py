@@ -53,12 +53,18 @@ _N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a coup
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
 _MONTHS = rf"(?:{'|'.join(MONTH_NAMES)})"
 _DAYS = WEEKDAYS
+# A time of day or a day: said before "I left <Name>", that place was left that day, no job ("Tonight
+# I left Target", "This morning I left Starbucks"); "quit", "resigned from" and a week or more still end.
+_DAY_TIME = (
+    r"yesterday|today|tonight|earlier\s+today|this\s+(?:morning|afternoon|evening)"
+    rf"|(?:earlier\s+)?(?:last|this)\s+(?:night|weekend|{_DAYS})|on\s+{_DAYS}|{_N}\s+days?\s+ago"
+)
 # When a move or an end was, said before "I" ("Yesterday I quit Google", "Last year, I moved to…"):
-# a time now or past, no hedge; it does not stop the statement. Case-insensitive where compiled.
+# a day (above) or a longer time now or past, no hedge; it does not stop the statement.
+# Case-insensitive where compiled.
 WHEN_BEFORE = (
-    r"(?:yesterday|today|tonight|recently|this\s+(?:morning|afternoon|evening|week|weekend|month|year|"
-    rf"{_SEASON})|(?:earlier\s+)?(?:last|this)\s+(?:night|week|weekend|month|year|{_SEASON}|{_MONTHS}|{_DAYS})"
-    rf"|earlier\s+today|on\s+{_DAYS}|in\s+(?:[a-z]+\s+)?\d{{4}}|{_N}\s+(?:days?|weeks?|months?|years?)\s+ago)"
+    rf"(?:{_DAY_TIME}|recently|(?:earlier\s+)?(?:last|this)\s+(?:week|month|year|{_SEASON}|{_MONTHS})"
+    rf"|in\s+(?:[a-z]+\s+)?\d{{4}}|{_N}\s+(?:weeks?|months?|years?)\s+ago)"
 )
 EN_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"  # before one of EN_BODIES (on a part said_when passes), a move
 # Words one of WHEN_BEFORE needs (lower case), or a digit: a cheap test before it is tried.
@@ -128,13 +134,7 @@ _WHEN_SAID = re.compile(
 )
 
 
-# A time of day or a day, said before "I left <Name>": that place was left that day, no job ("Tonight
-# I left Target", "This morning I left Starbucks"); "quit", "resigned from" and a week or more still end.
-_A_DAY = re.compile(
-    rf"yesterday|today|tonight|earlier\s+today|this\s+(?:morning|afternoon|evening)"
-    rf"|(?:earlier\s+)?(?:last|this)\s+(?:night|weekend|{_DAYS})|on\s+{_DAYS}|{_N}\s+days?\s+ago",
-    re.I,
-)
+_A_DAY = re.compile(_DAY_TIME, re.I)
 _FIRST_YEAR = 1900
 _AT_YEAR = re.compile(rf"\bin\s+(?:(?P<m>{_MONTHS})\s+)?(?P<y>\d{{4}})\b", re.I)
 
