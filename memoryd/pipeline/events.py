@@ -94,9 +94,10 @@ EXTRA_FIELDS_BYTES = 8192
 
 
 class EventStatus(StrEnum):
-    """Where an event is: ``failed`` means its last attempt failed and a retry is scheduled;
-    ``queued`` is also an event put back to wait while the store is down or refuses writes (no
-    attempt of its failed: its ``error`` says why, ``retry_at`` when it runs again)."""
+    """Where an event is: ``failed`` means its last attempt failed and a retry is scheduled
+    (``retry_at``); ``queued`` is also an event put back to wait while the store is down or refuses
+    writes (no attempt of its failed: its ``error`` says why, ``retry_at`` when it runs again), and
+    either of these once its retry is back on the stream (its ``error`` the last one, no ``retry_at``)."""
 
     QUEUED = "queued"
     PROCESSING = "processing"

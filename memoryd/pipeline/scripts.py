@@ -343,6 +343,21 @@ local function poison(member, flat)
   end
   redis.call('HINCRBY', KEYS[4], 'dead_lettered', 1)
 end
+-- Back on the stream: a status record that waited for this retry (see poison) reads queued, its time
+-- gone (its error, the last attempt's, stays until a worker begins it).
+local function back(fields)
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'event_id' then
+      local status = ARGV[2] .. fields[i + 1]
+      local st, at = unpack(redis.call('HMGET', status, 'status', 'retry_at'))
+      if st == 'failed' or (st == 'queued' and at) then
+        redis.call('HSET', status, 'status', 'queued', 'updated_at', ARGV[3])
+        redis.call('HDEL', status, 'retry_at')
+      end
+      return
+    end
+  end
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(false), 'LIMIT', 0, ARGV[1])
 for _, member in ipairs(due) do
   local ok, flat = pcall(cjson.decode, member)
@@ -350,6 +365,7 @@ for _, member in ipairs(due) do
   if ok then fields = entry(flat) end
   if fields then
     redis.call('XADD', KEYS[2], '*', unpack(fields))
+    back(fields)
   else
     poison(member, ok and flat)
   end
