@@ -75,6 +75,12 @@ class MemorydError(Exception):
         """Extra HTTP response headers this error calls for (``Retry-After``, ...)."""
         return {}
 
+    def add_to_message(self, more: str) -> None:
+        """Say ``more`` after the message (for a caller raising this same error on, with what
+        it knows of the error's consequence); its class, field and details are kept."""
+        self.message = f"{self.message}; {more}"
+        self.args = (self.message,)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body the REST server sends."""
         body: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -89,6 +89,15 @@ def build_queue(config: PipelineConfig, *, blocking: bool = False) -> EventQueue
     return queue
 
 
+@dataclass
+class _StoreErasure:
+    """How the store's part of a deletion went (see :meth:`Pipeline.forget_user`)."""
+
+    ran: bool = False  # the queue called it: its mark is read
+    begun: bool = False  # the store's own mark is committed: the deletion has begun
+    failed: BaseException | None = None  # what it raised
+
+
 @dataclass(frozen=True)
 class Submission:
     """What became of one submitted ``add``."""
@@ -361,37 +370,35 @@ class Pipeline:
         events) and the store's error is raised, saying to send the deletion again, which finishes
         it. With Redis down this fails (503) before anything is deleted, as queued events could
         bring it back."""
-        ran: list[BaseException | None] = []  # one entry once the store's erasure ran: how it ended
-        begun: list[bool] = []  # one entry once the store's mark is committed
+        step = _StoreErasure()
 
         async def store(mark: int, begin: Callable[[], Awaitable[None]]) -> None:
             async def marked() -> None:
-                begun.append(True)
+                step.begun = True
                 await begin()
 
+            step.ran = True
             try:
                 if between is not None:
                     with on_erasure_begun(marked):
                         await between(mark)
             except BaseException as exc:
-                ran.append(exc)
+                step.failed = exc
                 raise
-            ran.append(None)
 
         try:
             # On the queue's clock, rounded up: events enqueued up to then are skipped (one of the
             # same millisecond too), compared with when the queue took them, not a host's clock.
             return await self.queue.forget_user(tenant, user_id, store)
         except MemorydError as exc:
-            if ran and ran[0] is not None:  # the store's own failure, not Redis's
-                if begun and exc is ran[0]:
-                    exc.message = f"{exc.message}; {_BEGUN}"
-                    exc.args = (exc.message,)
+            if step.failed is not None:  # the store's own failure, not Redis's
+                if step.begun and exc is step.failed:
+                    exc.add_to_message(_BEGUN)
                 raise
             if not isinstance(exc, StorageError):
                 raise
             self._down(exc)
-            if ran:
+            if step.ran:
                 raise StorageError(
                     f"{exc.message}; the store's memories are deleted, but their queued events may "
                     "still be in Redis: send the deletion again once Redis answers"
