@@ -330,7 +330,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        return _no_upstream_answered(exc, bound=prepared.identity.bound)
+        return _no_upstream_answered(exc, bound=prepared.identity.bound, headers=gateway.headers(prepared))
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
         headers = gateway.headers(prepared, exc.target, exc.request_id)
@@ -368,23 +368,27 @@ def _refusal(cause: LLMError) -> str | None:
     return None
 
 
-def _no_upstream_answered(exc: LLMUnavailableError, *, bound: bool) -> JSONResponse:
+def _no_upstream_answered(
+    exc: LLMUnavailableError, *, bound: bool, headers: Mapping[str, str]
+) -> JSONResponse:
     """The answer when no upstream answered: 502 (or 429 ``insufficient_quota``) when each that
     failed refused memoryd itself, with ``x-should-retry: false`` (an OpenAI SDK then does not
     retry, as it does a 5xx: a bad key is not an outage); 429 when each asked to wait, with the
     soonest ``Retry-After``, so the SDK backs off; else 503. A user key (``bound``) is told
-    neither where the upstreams are nor what they said."""
+    neither where the upstreams are nor what they said. ``headers``: the call's own (what the
+    memory lookup did), sent besides."""
     kinds = {_refusal(cause) for cause in exc.causes.values()}
     if kinds and None not in kinds:
         kind = next(iter(kinds)) if len(kinds) == 1 else "mixed"
         status, type_, code, summary = _REFUSALS[str(kind)]
-        headers = {"x-should-retry": "false"}
+        extra = {"x-should-retry": "false"}
     elif exc.rate_limited:
         status, type_, code = 429, "rate_limit_error", "rate_limit_exceeded"
-        summary, headers = "no upstream LLM answered: all are busy", exc.http_headers()
+        summary, extra = "no upstream LLM answered: all are busy", exc.http_headers()
     else:
         status, type_, code = 503, "server_error", "upstream_unavailable"
-        summary, headers = "no upstream LLM answered", exc.http_headers()
+        summary, extra = "no upstream LLM answered", exc.http_headers()
+    headers = {**headers, **extra}
     if bound:
         return openai_error(status, summary, type=type_, code=code, headers=headers)
     return openai_error(status, exc.message, type=type_, code=code, headers=headers, failures=exc.failures)

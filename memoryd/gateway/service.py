@@ -234,17 +234,20 @@ class Gateway:
             log.warning("gateway: chatting without memory (%s): %s", mode, why)
         self.memory_state = {"status": mode, "error": why, "at": time.time()}
 
-    def headers(self, prepared: Prepared, target: Target, request_id: str | None = None) -> dict[str, str]:
-        """The response headers saying what the gateway did; ``request_id``: the upstream's id of
-        the request, relayed for its support."""
+    def headers(
+        self, prepared: Prepared, target: Target | None = None, request_id: str | None = None
+    ) -> dict[str, str]:
+        """The response headers saying what the gateway did, on an answer and on every error after
+        the memory lookup alike; ``target``: the one that answered (none when no upstream did);
+        ``request_id``: the upstream's id of the request, relayed for its support."""
         out = {
             "x-memoryd-memory": prepared.memory,
             "x-memoryd-memories-injected": str(prepared.injected),
             "x-memoryd-memory-tokens": str(prepared.memory_tokens),
             "x-memoryd-memory-ms": f"{prepared.memory_ms:.1f}",
-            # an end user (a user key) is told the model, not the upstream's address
-            "x-memoryd-target": target.model if prepared.identity.bound else target.label,
         }
+        if target is not None:  # an end user (a user key) is told the model, not the upstream's address
+            out["x-memoryd-target"] = target.model if prepared.identity.bound else target.label
         if prepared.identity.user_id is not None:
             out["x-memoryd-writeback"] = "on" if self.config.writeback else "off"
         if prepared.degraded:
