@@ -8,12 +8,13 @@ new home, it ends the current one, kept for ``as_of`` with a SUPERSEDE in its hi
 only when the home current just before it is the place it names, as a whole name (:func:`ends`):
 "I moved out of Milan" said while the user lives in Rome, or "I left London" while they work at
 Google London, change nothing. When it ended, said after the place, is no part of it ("I left
-Google last year": Google); said before "I", it does not stop the statement ("Yesterday I quit
-Google", "Last year I left Google", "昨天我从谷歌辞职了": :data:`WHEN_BEFORE`), but "I left <Name>"
-after a time of day or a day ("Tonight I left Target", "Yesterday I left Starbucks") is leaving a
-place, not a job, and an end in a year still to come ("In 2030 I left Google") is none
-(:func:`no_end`). "I left X" names an employer only written capitalised, and not "I left for
-work", "I left the party early", "I quit smoking", "I left my keys": those state nothing. A
+Google last year": Google); said before "I" (in Chinese also right after 我), it does not stop the
+statement ("Yesterday I quit Google", "Last year I left Google", "昨天我从谷歌辞职了", "我昨天从谷歌
+辞职了": :data:`WHEN_BEFORE`, :data:`ZH_I`), but "I left <Name>" after a time of day or a day
+("Tonight I left Target", "Yesterday I left Starbucks") is leaving a place, not a job, and an end
+in a year still to come ("In 2030 I left Google") is none (:func:`no_end`). "I left X" names an
+employer only written capitalised, and not "I left for work", "I left the party early", "I quit
+smoking", "I left my keys": those state nothing. A
 "don't … anymore" is needed ("I don't live in Rome" alone may correct, not end), and what follows
 "anymore" is guarded as the rest of a statement ("… anymore, my mom says", "… anymore starting
 next month", "… any more than you do" state nothing). Another speaker's ends are read the same
@@ -36,7 +37,7 @@ __all__ = [
     "LEFT",
     "WHEN_BEFORE",
     "ZH_BODIES",
-    "ZH_WHEN_BEFORE",
+    "ZH_I",
     "ends",
     "no_end",
     "not_yet",
@@ -71,6 +72,8 @@ EN_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"  # before one of EN_BODIES (on a pa
 _WHEN_KEYS = ("day", "night", "last", "this", "ago", "recent", "earlier")
 # Chinese: 昨天, 去年… right before "我" (no "，": "去年，我住在罗马" is then, rules._ZH_NOT_NOW).
 ZH_WHEN_BEFORE = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)?"
+# The speaker's "我" of a move or an end, with when it was before or after it (去年我…, 我去年…).
+ZH_I = ZH_WHEN_BEFORE + "我" + ZH_WHEN_BEFORE
 _I_HAVE = r"i(?:'ve|\s+have)?\s+(?:just\s+)?"
 _LEFT = _I_HAVE + r"(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
@@ -105,11 +108,11 @@ _ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 ZH_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"我(?:已经不再|已经不|不再)住在(?P<x>[^，,。！？\s]{1,30})"),
     ("moved_out", r"我不住在(?P<x>[^，,。！？\s]{1,30}了)"),
-    ("moved_out", ZH_WHEN_BEFORE + r"我(?:已经)?搬离了?(?P<x>[^，,。！？\s]{1,30})"),
-    ("moved_out", rf"{ZH_WHEN_BEFORE}我(?:已经)?从{_ZH_THING}搬走了"),
+    ("moved_out", ZH_I + r"(?:已经)?搬离了?(?P<x>[^，,。！？\s]{1,30})"),
+    ("moved_out", rf"{ZH_I}(?:已经)?从{_ZH_THING}搬走了"),
     ("left_work", rf"我(?:已经不再|已经不|不再)在{_ZH_THING}(?:上班|工作)"),
     ("left_work", rf"我不在{_ZH_THING}(?:上班|工作)了"),
-    ("left_work", rf"{ZH_WHEN_BEFORE}我(?:已经)?从{_ZH_THING}辞职了?"),
+    ("left_work", rf"{ZH_I}(?:已经)?从{_ZH_THING}辞职了?"),
 ]
 
 # What a home or workplace states before its place: the rules' "The user lives in " ("用户住在"), or

@@ -45,7 +45,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_WHEN_BEFORE, not_yet, place, year_said
+from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_I, not_yet, place, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -106,7 +106,7 @@ _NO_ALLERGEN = frozenset(
     "other main biggest former lifelong".split()
 )
 _ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
-_ZH_MOVE = ZH_WHEN_BEFORE + r"我(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…: when before it
+_ZH_MOVE = ZH_I + r"(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…, 我去年搬到了…: when it was
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
 ZH_BODIES: list[tuple[str, str]] = [
     ("move", _ZH_MOVE + "了" + _ZH_X),  # 我搬到了杭州
