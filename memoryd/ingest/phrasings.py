@@ -5,8 +5,9 @@
   Only a past move to a known place (:mod:`memoryd.ingest.places`: a city, "St. Louis", "Denver,
   Colorado", a country, a US state; "I moved to Chrome", "我搬到了三楼" are no home), and not one for
   a time ("for a semester", "temporarily"), in childhood ("when I was five") or undone ("then came
-  back", or later in its sentence: "去年我搬到了杭州，今年又搬回了北京", "I moved out of Rome, but I came
-  back": :func:`undone`, no end of the home either); a plan ("I'm moving to…") is not read. A year
+  back", or later in its sentence by the speaker: "去年我搬到了杭州，今年又搬回了北京", "I moved out of
+  Rome, but I came back": :func:`undone`, no end of the home either; "，后来我妹妹又搬回了北京" undoes
+  nothing); a plan ("I'm moving to…") is not read. A year
   said right after the place ("in 2019", "in March 2019", "three years ago") is when the home began
   (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's timeline: a home stored as said
   later stays current; the year it is said in, the turn's time; a year still to come, or before
@@ -171,6 +172,13 @@ _UNDONE = re.compile(
     r"|搬回|搬走|搬离|又搬|后来[^，,。！？]*回",
     re.I,
 )
+# Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
+# "他又搬走了"): no reversal of the speaker's move; not someone the speaker moves with (跟我父母一起).
+_ZH_OTHER = re.compile(
+    r"[他她它你您]|别人|人家|大家|我们?的|妹|姐|哥|弟|妈|爸|父|母|爷|奶|姥|叔|舅|姑|姨|伯|婶|孩子|儿子|女儿"
+    r"|朋友|同事|同学|室友|邻居|老公|老婆|丈夫|妻子|太太|先生|家人|亲戚|对象|男友|女友|老板|领导"
+)
+_ZH_WITH = re.compile(r"(?:跟|和|与|同|陪着?)[^，,。！？]{0,12}?一起")
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -207,8 +215,16 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
 
 def undone(clause: str, rest: str) -> bool:
     """Whether a move ``clause`` is undone by what follows it in its sentence, ``rest``
-    (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京"."""
-    return _MOVED.search(clause) is not None and _UNDONE.search(rest) is not None
+    (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京", not "，后来我妹妹又搬回了北京"
+    (someone else's reversal: :func:`_others`)."""
+    return _MOVED.search(clause) is not None and any(not _others(rest, m) for m in _UNDONE.finditer(rest))
+
+
+def _others(rest: str, reversal: re.Match[str]) -> bool:
+    """Whether the reversal ``reversal`` in ``rest`` is someone else's: its clause names another
+    person before its verb (:data:`_ZH_OTHER`: "后来我妹妹又搬回了北京")."""
+    start = max(rest.rfind(edge, 0, reversal.start()) for edge in "，,") + 1  # its clause
+    return _ZH_OTHER.search(_ZH_WITH.sub("", rest[start : reversal.end()])) is not None
 
 
 def _end_of(rule: str, obj: str, found: re.Match[str]) -> Said | None:
