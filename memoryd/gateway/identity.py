@@ -8,12 +8,12 @@ then the headers of ``gateway.user_headers`` (``X-Memoryd-User-Id``, MemoryOS's
 memoryd's, so they are taken out of the body sent upstream (OpenAI refuses
 ``metadata`` without ``store``: an emptied ``metadata`` goes too). The body's
 end-user fields (``IDENTITY_FIELDS``: ``user``, ``safety_identifier`` — OpenAI's
-successor to ``user`` for abuse monitoring — and ``metadata.user_id``, the field
-Anthropic's wire writes ``user`` as) are passed upstream as the client sent them,
-except under a key bound to a user: the upstream is then told that user (the one
-the memory and usage are kept for), never one the key's holder named; none is
-added where there was none (a field sent as ``null`` is none). ``prompt_cache_key``
-is a cache key, not an identity: it is passed on as sent.
+successor to ``user`` for abuse monitoring — and ``metadata.user_id``, Anthropic's one
+field, which its wire writes from the first of them: :func:`end_user`) are passed
+upstream as the client sent them, except under a key bound to a user: the upstream is
+then told that user (the one the memory and usage are kept for), never one the key's
+holder named; none is added where there was none (a field sent as ``null`` is none).
+``prompt_cache_key`` is a cache key, not an identity: it is passed on as sent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ from typing import Any
 from memoryd.config import GatewayConfig
 from memoryd.errors import InvalidInputError
 
-__all__ = ["IDENTITY_FIELDS", "MAX_ID_CHARS", "SESSION_KEYS", "Identity", "identify", "upstream_body"]
+__all__ = [
+    "IDENTITY_FIELDS",
+    "MAX_ID_CHARS",
+    "SESSION_KEYS",
+    "Identity",
+    "end_user",
+    "identify",
+    "upstream_body",
+]
 
 MAX_ID_CHARS = 256
 SESSION_KEYS = ("session_id", "run_id")
@@ -128,3 +136,13 @@ def upstream_body(body: Mapping[str, Any], identity: Identity | None = None) -> 
     elif any(key in metadata for key in SESSION_KEYS):
         del out["metadata"]
     return out
+
+
+def end_user(body: Mapping[str, Any]) -> str | None:
+    """The end user an upstream ``body`` names, for a wire with one end-user field (Anthropic's
+    ``metadata.user_id``): its ``user``, else ``safety_identifier``, else ``metadata.user_id``;
+    ``None`` if none is a string."""
+    metadata = body.get("metadata")
+    named = [body.get(name) for name in IDENTITY_FIELDS]
+    named.append(metadata.get("user_id") if isinstance(metadata, Mapping) else None)
+    return next((value for value in named if isinstance(value, str)), None)

@@ -5,7 +5,8 @@ become ``tool_result`` blocks of a user turn and an assistant's
 ``tool_calls`` become ``tool_use`` blocks; same-role neighbours merge (the API
 wants turns to alternate); ``tools``/``tool_choice``, ``temperature``,
 ``top_p``, ``stop``, ``max_tokens`` (required there: the target's default when
-the client gives none) and ``user`` (as ``metadata.user_id``) are translated.
+the client gives none) and the end user (``user``, else ``safety_identifier``, else
+``metadata.user_id``: as ``metadata.user_id``) are translated.
 Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
 penalties, ``logprobs``, whitespace-only stop sequences) are not sent; those
 that change the answer are what :meth:`AnthropicWire.lacks` names
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
+from memoryd.gateway.identity import end_user
 from memoryd.gateway.shapes import (
     add_turn,
     as_list,
@@ -290,8 +292,9 @@ class AnthropicWire:
             choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
             if choice is not None:
                 out["tool_choice"] = choice
-        if isinstance(body.get("user"), str):
-            out["metadata"] = {"user_id": body["user"]}
+        user = end_user(body)
+        if user is not None:
+            out["metadata"] = {"user_id": user}
         if stream:
             out["stream"] = True
         return UpstreamCall(url, headers, out)

@@ -9,7 +9,8 @@ become ``contents`` with roles ``user``/``model``; an assistant's
 penalties and ``response_format`` (JSON mode, JSON schema) go to
 ``generationConfig``; ``n`` is dropped (one candidate is asked for and
 answered), and so are ``logprobs``, ``logit_bias`` and ``parallel_tool_calls``
-(:meth:`GeminiWire.lacks` names what changes the answer). A stream calls
+(:meth:`GeminiWire.lacks` names what changes the answer). The API has no end-user
+field: ``user``, ``safety_identifier`` and ``metadata`` are not sent. A stream calls
 ``streamGenerateContent?alt=sse``.
 
 Answers: text parts (thoughts left out) become the content, ``functionCall``
