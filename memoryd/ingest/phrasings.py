@@ -172,6 +172,13 @@ _UNDONE = re.compile(
     r"|搬回|搬走|搬离|又搬|后来[^，,。！？]*回",
     re.I,
 )
+# A Chinese home (我住在…) left later in its sentence ("我住在北京，后来又搬走了": lived there, as "I
+# lived in Rome, but later I moved away" says): no home now. Not a move to it ("是从上海搬回来的",
+# "搬过来", "从父母家搬出来"), nor one from another place ("搬离了上海").
+_ZH_HOME = re.compile(r"我(?:现在|目前)?住在")
+_ZH_LEFT_HOME = re.compile(
+    r"(?:搬走|搬离|搬出去|离开)了?(?:那里|那儿)?(?=[，,。！？]|$)|又搬(?!回?来|过来)|后来[^，,。！？]*?[搬回](?!回?来|过来|出来)"
+)
 # Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
 # "他又搬走了"): no reversal of the speaker's move; not someone the speaker moves with (跟我父母一起).
 _ZH_OTHER = re.compile(
@@ -216,8 +223,15 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
 def undone(clause: str, rest: str) -> bool:
     """Whether a move ``clause`` is undone by what follows it in its sentence, ``rest``
     (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京", not "，后来我妹妹又搬回了北京"
-    (someone else's reversal: :func:`_others`)."""
-    return _MOVED.search(clause) is not None and any(not _others(rest, m) for m in _UNDONE.finditer(rest))
+    (someone else's reversal: :func:`_others`); or a Chinese home left (:data:`_ZH_LEFT_HOME`):
+    "我住在北京" before "，后来又搬走了"."""
+    if _MOVED.search(clause) is not None:
+        reversals = _UNDONE
+    elif _ZH_HOME.search(clause) is not None:
+        reversals = _ZH_LEFT_HOME  # "我住在北京" before "，后来又搬走了": lived there
+    else:
+        return False
+    return any(not _others(rest, m) for m in reversals.finditer(rest))
 
 
 def _others(rest: str, reversal: re.Match[str]) -> bool:
