@@ -14,10 +14,13 @@ upstream as the client sent them, except under a key bound to a user: the upstre
 then told that user (the one the memory and usage are kept for), never one the key's
 holder named; none is added where there was none (a field sent as ``null`` is none).
 ``prompt_cache_key`` is a cache key, not an identity: it is passed on as sent.
+OpenAI takes a ``safety_identifier`` of at most 64 characters: the OpenAI wire sends a longer
+one as its SHA-256 (:func:`safety_identifier`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +31,17 @@ from memoryd.errors import InvalidInputError
 __all__ = [
     "IDENTITY_FIELDS",
     "MAX_ID_CHARS",
+    "SAFETY_ID_CHARS",
     "SESSION_KEYS",
     "Identity",
     "end_user",
     "identify",
+    "safety_identifier",
     "upstream_body",
 ]
 
 MAX_ID_CHARS = 256
+SAFETY_ID_CHARS = 64  # OpenAI's limit of safety_identifier (user has no documented one)
 SESSION_KEYS = ("session_id", "run_id")
 # The body's top-level fields that name the end user to the upstream provider (rewritten under a
 # user-bound key), besides ``metadata.user_id``.
@@ -146,3 +152,12 @@ def end_user(body: Mapping[str, Any]) -> str | None:
     named = [body.get(name) for name in IDENTITY_FIELDS]
     named.append(metadata.get("user_id") if isinstance(metadata, Mapping) else None)
     return next((value for value in named if isinstance(value, str)), None)
+
+
+def safety_identifier(value: Any) -> Any:
+    """``value`` as OpenAI's ``safety_identifier`` takes it: a string longer than
+    :data:`SAFETY_ID_CHARS` as its SHA-256 hex digest (64 characters, the same for the same user:
+    OpenAI's own advice is to hash the id), anything else as it is."""
+    if isinstance(value, str) and len(value) > SAFETY_ID_CHARS:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return value

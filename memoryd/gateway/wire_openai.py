@@ -3,8 +3,10 @@
 Every field the client sent is forwarded unchanged (``tools``,
 ``response_format``, ``temperature``, ``seed``, fields this module has never
 heard of), except ``model`` — the routed target's (Azure names it in the URL
-instead) — and, in a stream, ``stream_options.include_usage``, which the
-gateway asks for to count tokens and hides again when the client did not.
+instead) —, a ``safety_identifier`` longer than OpenAI's 64 characters (sent as its
+SHA-256: :func:`~memoryd.gateway.identity.safety_identifier`) and, in a stream,
+``stream_options.include_usage``, which the gateway asks for to count tokens and
+hides again when the client did not.
 Answers and chunks come back untouched.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memoryd.errors import LLMError
+from memoryd.gateway.identity import safety_identifier
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
 from memoryd.llm.openai_client import auth_headers, endpoint
@@ -85,6 +88,8 @@ class OpenAIWire:
         record = vendor(target.provider)
         url, params = endpoint(target, record)
         out = dict(body)
+        if "safety_identifier" in out:
+            out["safety_identifier"] = safety_identifier(out["safety_identifier"])
         if record.auth == "api-key":  # Azure: the deployment is in the URL
             out.pop("model", None)
         else:
