@@ -28,8 +28,9 @@
   peanuts.", attribute ``allergy``); allergies add up. A figure of speech ("allergic to Mondays",
   "to the idea of…", "to running") is none. "I'm not allergic to peanuts anymore", "I'm no longer
   allergic to…", "I outgrew my peanut allergy" end it. What follows "anymore" is read as what
-  follows "no longer" is (reported speech, a time to come); an end only at some times or places
-  ("… anymore when I travel", "… on weekends") or the idiom "any more than" is none.
+  follows "no longer" is (reported speech, a time to come), and a remark after it ("…, thankfully")
+  is no part of what ends; an end only at some times or places ("… anymore when I travel", "… on
+  weekends") or the idiom "any more than" is none.
 - a diet and an allergy are each on a timeline of their own (:func:`state_line`: one per diet, one
   per allergen, "peanut" one with "peanuts", "strawberry" with "strawberries"): an end, as one of
   a home (:mod:`memoryd.ingest.leaving`), ends only the one it names, kept ended for ``as_of``; an
@@ -98,6 +99,13 @@ _ENDED_AT = re.compile(
     r",?\s+(?:as\s+an?\s+(?:kid|child|teen(?:ager)?|baby|toddler|boy|girl|adult)|growing\s+up"
     r"|when\s+i\s+was\s+(?:little|young|small|a\s+\w+|\d+|\w+\s+years?\s+old)"
     r"|in\s+my\s+(?:childhood|youth|teens|twenties|thirties)|(?:at|by)\s+(?:the\s+)?age\s+(?:of\s+)?\d+)$",
+    re.I,
+)
+# A remark on an end, said after what ended ("I'm not vegan anymore, thankfully", "… now, sadly"): no
+# part of what ended (a hedge or someone's speech there is none: objects.hedged_after, reported_after).
+_REMARK = re.compile(
+    r"(?:,?\s+(?:thankfully|luckily|fortunately|unfortunately|sadly|honestly|actually|though|obviously"
+    r"|officially|for\s+real|of\s+course|thank\s+(?:god|goodness)|lol|haha|btw|by\s+the\s+way))+$",
     re.I,
 )
 # Words before "allergy" in "I outgrew my … allergy" that name no allergen ("my old allergy"), or
@@ -247,7 +255,7 @@ def _end_of(rule: str, obj: str, found: re.Match[str]) -> Said | None:
     only at some times or places ("vegan anymore when I travel")."""
     if _PARTIAL.search(_ENDED_AT.sub("", _FIRST_PART.split(found["x"], maxsplit=1)[0])):
         return None  # "I'm not vegan anymore when I travel", "… on weekends": only at some times, places
-    obj = place(_ENDED_AT.sub("", obj))  # "shellfish as a kid", "shellfish last year": shellfish
+    obj = place(_ENDED_AT.sub("", _REMARK.sub("", obj)))  # "shellfish as a kid", "… last year, sadly"
     if rule == "diet_end":
         diet = obj.lower()
         return _ended(f"The user is no longer {diet}.", rule, "identity", diet) if diet in _DIETS else None
