@@ -28,16 +28,19 @@ __all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "fold_accents", "tokenize"]
 
 # Scripts written without spaces between words (no segmenter here): their vowel signs keep splitting
 # a run into syllable-like pieces, which is what lets part of a sentence match.
-_UNSPACED = (
+# Scripts written without spaces between words, for which no segmenter ships: a run of them is
+# indexed as its two-letter pieces (a letter with its marks), as CJK runs are besides their words.
+_UNSPACED_SCRIPTS = (
     (0x0E00, 0x0FFF),  # Thai, Lao, Tibetan
     (0x1000, 0x109F),  # Myanmar
     (0x1780, 0x17FF),  # Khmer
     (0x1950, 0x1AAF),  # Tai Le, New Tai Lue, Khmer symbols, Buginese, Tai Tham
     (0x1B00, 0x1B7F),  # Balinese
     (0xA980, 0xAADF),  # Javanese, Myanmar extensions, Tai Viet
-    (0xFE00, 0xFE0F),  # variation selectors (emoji presentation): not part of a word
-    (0xE0100, 0xE01EF),
 )
+_UNSPACED_RUN = re.compile("([" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _UNSPACED_SCRIPTS) + "]+)")
+# Variation selectors (emoji presentation): marks, but no part of a word.
+_NOT_IN_WORDS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 
 
 # Arabic harakat and tatweel, Hebrew points and cantillation: written or left out at will.
@@ -92,7 +95,7 @@ def _word_pattern() -> re.Pattern[str]:
     mark is below U+20000 but the variation selectors of plane 14, which are no part of a word."""
     ranges: list[list[int]] = []
     for cp in range(_LAST_MARK_PLANE_END):
-        if unicodedata.category(chr(cp)) not in ("Mn", "Mc") or any(a <= cp <= b for a, b in _UNSPACED):
+        if unicodedata.category(chr(cp)) not in ("Mn", "Mc") or any(a <= cp <= b for a, b in _NOT_IN_WORDS):
             continue
         if ranges and ranges[-1][1] == cp - 1:
             ranges[-1][1] = cp
@@ -207,6 +210,8 @@ def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tup
         words = _word_pattern().findall(clean)
         if CJK_RUN.search(clean) is not None:  # segment the runs that hold CJK characters
             words = [token for word in words for token in _split_run(word, pairs)]
+        if _UNSPACED_RUN.search(clean) is not None:  # Thai, Khmer, ...: no segmenter ships
+            words = [token for word in words for token in _split_unspaced(word)]
         words = [form for word in words for form in _forms(word)]
     tokens: list[str] = []
     for token in words:
@@ -217,10 +222,54 @@ def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tup
     return tuple(tokens)
 
 
+def _split_unspaced(word: str) -> list[str]:
+    """A word holding a run of a script written without spaces (:data:`_UNSPACED_SCRIPTS`): its
+    other parts whole, the run as its two-letter pieces, each letter with the marks after it
+    ("กรุงเทพ" is กรุ รุง งเ เท ทพ), so that a word inside a run is found by its pieces."""
+    out: list[str] = []
+    for part in _UNSPACED_RUN.split(word):
+        if not _UNSPACED_RUN.fullmatch(part):
+            if any(ch.isalnum() for ch in part):
+                out.append(part)
+            continue
+        letters: list[str] = []
+        for ch in part:
+            if letters and unicodedata.category(ch) in ("Mn", "Mc"):
+                letters[-1] += ch
+            else:
+                letters.append(ch)
+        if len(letters) <= 2:
+            out.append(part)
+        else:
+            out.extend(a + b for a, b in zip(letters, letters[1:], strict=False))
+    return out
+
+
+# Korean particles (and the copula) a noun takes in writing ("서울에", "서울에서는"): a Hangul word
+# ending in one is also indexed without it, so that "서울" finds it. Longest first.
+_PARTICLES = tuple(
+    sorted(
+        """에서는 에게서 으로는 으로서 으로써 에서도 에게는 까지는 부터는 입니다 이에요
+        에서 에게 한테 께서 까지 부터 으로 처럼 보다 이랑 하고 이나 에는 에도 예요
+        은 는 이 가 을 를 의 에 도 로 와 과 랑 만""".split(),
+        key=len,
+        reverse=True,
+    )
+)
+_HANGUL_WORD = re.compile("[\uac00-\ud7a3]{2,}")
+
+
 def _forms(word: str) -> tuple[str, ...]:
-    """A word as written and, when it has accents to fold, without them (never an empty term)."""
+    """A word as written and, when it has accents to fold, without them (never an empty term);
+    a Korean word ending in a particle, also without it."""
     plain = fold_accents(word)
-    return (word,) if plain == word or not plain else (word, plain)
+    if plain != word and plain:
+        return (word, plain)
+    if _HANGUL_WORD.fullmatch(word):
+        for particle in _PARTICLES:
+            if word.endswith(particle) and len(word) > len(particle):
+                return (word, word[: -len(particle)])
+    return (word,)
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False, pairs: bool = True) -> list[str]:

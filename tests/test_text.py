@@ -65,7 +65,8 @@ def test_combining_marks_stay_in_their_word() -> None:
     assert tokenize("مَرْحَبًا") == tokenize("مرحبا") == ["مرحبا"]
     assert tokenize("שָׁלוֹם") == tokenize("שלום") == ["שלום"]
     assert tokenize("1\ufe0f\u20e3 item") == ["1", "item"]  # emoji presentation is not part of a word
-    assert len(tokenize("สวัสดีครับ")) > 1  # Thai (no spaces, no segmenter) still splits
+    # Thai (no spaces, no segmenter): two-letter pieces, each letter with its marks
+    assert tokenize("สวัสดีครับ") == ["สวั", "วัส", "สดี", "ดีค", "ครั", "รับ"]
 
 
 async def test_keyword_search_finds_words_with_combining_marks(amem: AsyncMemory) -> None:
@@ -105,6 +106,39 @@ def test_cjk_runs_are_also_indexed_by_their_pairs() -> None:
     assert "東京" in tokenize("東京都港区に住んでいます")  # jieba cuts it 東|京都
     assert set(tokenize("ヤマダ")) <= set(tokenize("ヤマダタロウ"))  # kana, cut letter by letter
     assert tokenize("王小明", pairs=False) == ["王小明"]  # the hierarchy's keywords: words only
+
+
+def test_unspaced_scripts_are_indexed_by_their_letter_pairs() -> None:
+    # Thai, Khmer, Myanmar... no segmenter ships: a run was cut at each vowel mark ("ฉ", "นอาศ"),
+    # so a word inside it ("กรุงเทพ", Bangkok) shared no term with the run it is in.
+    sentence = tokenize("ฉันอาศัยอยู่ในกรุงเทพ")
+    assert tokenize("กรุงเทพ") == ["กรุ", "รุง", "งเ", "เท", "ทพ"]
+    assert set(tokenize("กรุงเทพ")) <= set(sentence)
+    assert set(tokenize("ภูเก็ต")).isdisjoint(sentence)  # Phuket: not found in it
+    assert set(tokenize("ភ្នំពេញ")) <= set(tokenize("ខ្ញុំរស់នៅភ្នំពេញ"))  # Khmer: Phnom Penh
+    assert tokenize("ใน") == ["ใน"]  # two letters: a piece already
+    assert tokenize("abcกรุงเทพ")[0] == "abc"  # the other parts of a word stay whole
+
+
+def test_korean_words_are_also_indexed_without_their_particle() -> None:
+    assert tokenize("저는 서울에 살아요") == ["저는", "저", "서울에", "서울", "살아요"]
+    assert tokenize("서울에서는") == ["서울에서는", "서울"]  # the longest particle
+    assert tokenize("학생입니다") == ["학생입니다", "학생"]  # the copula
+    assert tokenize("서울") == ["서울"] and tokenize("이") == ["이"]  # a particle alone is a word
+
+
+async def test_keyword_search_finds_thai_and_korean_words_inside_what_was_said(amem: AsyncMemory) -> None:
+    texts = ["ฉันอาศัยอยู่ในกรุงเทพ", "ฉันชอบกินข้าวผัด", "저는 서울에 살아요", "부산에서 일해요"]
+    for text in texts:
+        await amem.add(text, user_id="u")
+
+    async def keyword_hits(query: str) -> list[str]:
+        hits = await amem.search(query, user_id="u", explain=True)
+        return [h.memory.text for h in hits if h.explain and h.explain["bm25"] is not None]
+
+    assert await keyword_hits("กรุงเทพ") == [texts[0]]  # Bangkok
+    assert await keyword_hits("서울") == [texts[2]]  # Seoul
+    assert await keyword_hits("부산에") == [texts[3]]  # "in Busan": its noun, without the particle
 
 
 def test_no_term_is_empty_or_a_mark_alone() -> None:

@@ -33,9 +33,10 @@ __all__ = ["INDEX_FORMAT", "EpisodeIndex", "PendingIndex", "Represent", "turn_li
 # Bumped whenever the keyword terms of a text change (tokenizer, stemming, what is indexed):
 # a store records the format it was built with; an older store's terms are made again when
 # it opens (memoryd.maintenance.terms), a newer one is refused.
+# 5: Thai, Lao, Khmer, Myanmar... runs as their two-letter pieces; Korean words also without their particle.
 # 4: accents folded too ("cafe" finds "Café"); CJK runs also as their two-character pieces.
 # 3: words keep their combining marks (Devanagari, Arabic, Hebrew); İ is i.
-INDEX_FORMAT = "4"
+INDEX_FORMAT = "5"
 
 Embed = Callable[[Sequence[str]], Awaitable[np.ndarray]]
 
