@@ -288,7 +288,8 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     last user message are injected (fenced as data); the answer is routed through the ``[llm]`` tiers
     with fallback, and the turn is stored afterwards. Headers ``X-Memoryd-Memory`` (injected, none,
     passthrough, skipped, degraded), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
-    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target`` and ``X-Degraded-Mode`` say what happened."""
+    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``, ``X-Memoryd-Writeback`` (on, off, skipped: an
+    error, nothing written back) and ``X-Degraded-Mode`` say what happened."""
     gateway = gateway_of(request)
     if not gateway.available:
         return _unavailable(gateway)
@@ -330,10 +331,11 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        return _no_upstream_answered(exc, bound=prepared.identity.bound, headers=gateway.headers(prepared))
+        headers = gateway.headers(prepared, failed=True)
+        return _no_upstream_answered(exc, bound=prepared.identity.bound, headers=headers)
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        headers = gateway.headers(prepared, exc.target, exc.request_id)
+        headers = gateway.headers(prepared, exc.target, exc.request_id, failed=True)
         return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
     answer = Answer()
     answer.add_completion(served.body)

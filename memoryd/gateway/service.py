@@ -235,11 +235,20 @@ class Gateway:
         self.memory_state = {"status": mode, "error": why, "at": time.time()}
 
     def headers(
-        self, prepared: Prepared, target: Target | None = None, request_id: str | None = None
+        self,
+        prepared: Prepared,
+        target: Target | None = None,
+        request_id: str | None = None,
+        *,
+        failed: bool = False,
     ) -> dict[str, str]:
         """The response headers saying what the gateway did, on an answer and on every error after
         the memory lookup alike; ``target``: the one that answered (none when no upstream did);
-        ``request_id``: the upstream's id of the request, relayed for its support."""
+        ``request_id``: the upstream's id of the request, relayed for its support.
+
+        ``X-Memoryd-Writeback`` (for a call with a user): ``on``, its turn is written back once
+        answered; ``off``, write-back is off (``gateway.writeback = false``); ``skipped``, it is on
+        but the call ``failed`` (an error answered: no turn to write back)."""
         out = {
             "x-memoryd-memory": prepared.memory,
             "x-memoryd-memories-injected": str(prepared.injected),
@@ -249,7 +258,7 @@ class Gateway:
         if target is not None:  # an end user (a user key) is told the model, not the upstream's address
             out["x-memoryd-target"] = target.model if prepared.identity.bound else target.label
         if prepared.identity.user_id is not None:
-            out["x-memoryd-writeback"] = "on" if self.config.writeback else "off"
+            out["x-memoryd-writeback"] = "off" if not self.config.writeback else "skipped" if failed else "on"
         if prepared.degraded:
             out["x-degraded-mode"] = prepared.degraded
         if request_id is not None:

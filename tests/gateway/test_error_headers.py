@@ -8,12 +8,13 @@ a 502 (every upstream refusing memoryd's key) had none, though the memories had 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from tests.fakes.llm_server import Script
-from tests.gateway.conftest import GatewayFactory, add_memory, target
+from tests.gateway.conftest import GatewayFactory, GatewayServer, add_memory, target
 
 ASK = [{"role": "user", "content": "Which music do I like?"}]
 MEMORY_HEADERS = (
@@ -77,3 +78,48 @@ def test_an_error_without_a_user_says_passthrough(gateway: GatewayFactory, fake_
     assert failed.status_code == 503, failed.text
     assert failed.headers["x-memoryd-memory"] == "passthrough"
     assert "x-memoryd-writeback" not in failed.headers
+
+
+def _settled(gw: GatewayServer) -> dict[str, int]:
+    """The write-back counts once nothing is pending (write-backs run in the background)."""
+    for _ in range(1500):
+        counts: dict[str, int] = gw.get("/health")["checks"]["gateway"]["writeback"]
+        if counts["in_flight"] == 0:
+            return counts
+        time.sleep(0.02)
+    raise AssertionError(f"write-backs still pending: {counts}")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("upstream", [503, 429, 401, 400])
+def test_an_error_says_nothing_was_written_back(
+    gateway: GatewayFactory, fake_llm: Script, stream: bool, upstream: int
+) -> None:
+    """Write-back on: an answer says ``on`` and its turn is stored; an error (nothing answered to
+    store, a stream failing before its first chunk too) says ``skipped``, and nothing is stored."""
+    fake_llm.default_text("jazz it is")
+    with gateway([[target(fake_llm, "m")]], llm={"max_attempts": 1}) as gw, gw.http() as http:
+        body: dict[str, Any] = {"model": "m", "messages": ASK, "stream": stream}
+        headers = {"X-Memoryd-User-Id": "ana"}
+        ok = http.post("/v1/chat/completions", json=body, headers=headers)
+        after_ok, stored = _settled(gw), gw.memories("ana")
+        _failing(fake_llm, upstream)
+        failed = http.post("/v1/chat/completions", json=body, headers=headers)
+        after_failed = _settled(gw)
+        assert gw.memories("ana") == stored  # nothing new in the store
+    assert ok.status_code == 200 and failed.status_code >= 400, failed.text
+    assert ok.headers["x-memoryd-writeback"] == "on"
+    assert after_ok["scheduled"] == 1 and after_ok["stored"] == 1 and len(stored) == 2
+    assert failed.headers["x-memoryd-writeback"] == "skipped"
+    assert after_failed["scheduled"] == 1  # the failed call's turn was never queued
+
+
+def test_an_error_with_write_back_off_says_off(gateway: GatewayFactory, fake_llm: Script) -> None:
+    fake_llm.fail(503)
+    sections: dict[str, Any] = {"llm": {"max_attempts": 1}, "gateway": {"writeback": False}}
+    with gateway([[target(fake_llm, "m")]], **sections) as gw, gw.http() as http:
+        failed = http.post(
+            "/v1/chat/completions", json={"model": "m", "messages": ASK}, headers={"X-Memoryd-User-Id": "ana"}
+        )
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["x-memoryd-writeback"] == "off"
