@@ -38,6 +38,7 @@ __all__ = [
     "WHEN_BEFORE",
     "ZH_BODIES",
     "ZH_I",
+    "ZH_WHEN",
     "ends",
     "no_end",
     "not_yet",
@@ -71,7 +72,8 @@ EN_WHEN = rf"(?:(?P<t>{WHEN_BEFORE}),?\s+)?"  # before one of EN_BODIES (on a pa
 # Words one of WHEN_BEFORE needs (lower case), or a digit: a cheap test before it is tried.
 _WHEN_KEYS = ("day", "night", "last", "this", "ago", "recent", "earlier")
 # Chinese: 昨天, 去年… right before "我" (no "，": "去年，我住在罗马" is then, rules._ZH_NOT_NOW).
-ZH_WHEN_BEFORE = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)?"
+ZH_WHEN = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|上个?(?:星期|礼拜)|上周|这周|最近|刚才)"
+ZH_WHEN_BEFORE = ZH_WHEN + "?"
 # The speaker's "我" of a move or an end, with when it was before or after it (去年我…, 我去年…).
 ZH_I = ZH_WHEN_BEFORE + "我" + ZH_WHEN_BEFORE
 _I_HAVE = r"i(?:'ve|\s+have)?\s+(?:just\s+)?"

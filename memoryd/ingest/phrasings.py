@@ -1,7 +1,9 @@
 """More everyday phrasings of self-statements for fast mode's rules (:mod:`memoryd.ingest.rules`).
 
 - a move: "I moved to Lisbon last month", "I've just moved to Berlin", "I relocated to Madrid",
-  "我搬到了杭州": the home, as "I live in …" states it ("The user lives in Lisbon.", rule ``live``).
+  "我搬到了杭州": the home, as "I live in …" states it ("The user lives in Lisbon.", rule ``live``);
+  in Chinese also a move with no subject of its own after the speaker's clause in its sentence
+  ("我住在北京，后来又搬到了上海": 上海; not after "我妹妹住在北京": :func:`zh_own_move`).
   Only a past move to a known place (:mod:`memoryd.ingest.places`: a city, "St. Louis", "Denver,
   Colorado", a country, a US state; "I moved to Chrome", "我搬到了三楼" are no home), and not one for
   a time ("for a semester", "temporarily"), in childhood ("when I was five") or undone ("then came
@@ -47,14 +49,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_I, not_yet, place, year_said
+from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_I, ZH_WHEN, not_yet, place, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
     "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter",
-    "state_line", "state_of", "state_rules", "undone",
+    "state_line", "state_of", "state_rules", "undone", "zh_own_move",
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
@@ -186,6 +188,7 @@ _UNDONE = re.compile(
 _ZH_HOME = re.compile(r"我(?:现在|目前)?住在")
 _ZH_LEFT_HOME = re.compile(
     r"(?:搬走|搬离|搬出去|离开)了?(?:那里|那儿)?(?=[，,。！？]|$)|又搬(?!回?来|过来)|后来[^，,。！？]*?[搬回](?!回?来|过来|出来)"
+    r"|(?:然后|之后|随后|接着)[^，,。！？]*?搬(?!回?来|过来|出来)"  # "，然后搬到了上海"; not "，然后回家了"
 )
 # Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
 # "他又搬走了"): no reversal of the speaker's move; not someone the speaker moves with (跟我父母一起).
@@ -194,6 +197,14 @@ _ZH_OTHER = re.compile(
     r"|朋友|同事|同学|室友|邻居|老公|老婆|丈夫|妻子|太太|先生|家人|亲戚|对象|男友|女友|老板|领导"
 )
 _ZH_WITH = re.compile(r"(?:跟|和|与|同|陪着?)[^，,。！？]{0,12}?一起")
+# A Chinese move clause with no subject of its own ("后来又搬到了上海", "今年搬到了上海"): only when it
+# was and adverbs before its verb (搬, or 从…搬); the speaker's after a clause of theirs (zh_own_move).
+_ZH_NO_SUBJECT = re.compile(
+    rf"(?:{ZH_WHEN}|后来|然后|之后|随后|接着|最后|不久|于是|所以|但是?|可是|不过|而且|已经|刚刚?|终于"
+    r"|[又再也还就便才])*(?=搬|从[^，,。！？\s]{1,30}?搬)"
+)
+# A clause of the speaker's: 我 its subject (我住在北京, 去年我…, 后来我又…), not 我们, 我的…, 我妹妹.
+_ZH_SPEAKER = re.compile(rf"(?:后来|然后|之后|但是?|可是|不过|而且|现在|目前|如今)*{ZH_I}(?![们的])")
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -247,6 +258,18 @@ def _others(rest: str, reversal: re.Match[str]) -> bool:
     person before its verb (:data:`_ZH_OTHER`: "后来我妹妹又搬回了北京")."""
     start = max(rest.rfind(edge, 0, reversal.start()) for edge in "，,") + 1  # its clause
     return _ZH_OTHER.search(_ZH_WITH.sub("", rest[start : reversal.end()])) is not None
+
+
+def zh_own_move(clause: str, before: str) -> str | None:
+    """A Chinese move ``clause`` with no subject of its own (:data:`_ZH_NO_SUBJECT`: "后来又搬到了上海")
+    as the speaker's ("我搬到了上海"), when ``before``, the clause before it in its sentence, is the
+    speaker's (:data:`_ZH_SPEAKER`: "我住在北京"; not "我妹妹住在北京"); else None."""
+    if "搬" not in clause or (bare := _ZH_NO_SUBJECT.match(clause)) is None:
+        return None
+    mine = _ZH_SPEAKER.match(before)
+    if mine is None or _ZH_OTHER.match(before, mine.end()) is not None:
+        return None  # "他住在北京，后来搬到了上海", "我妹妹住在北京，…": theirs
+    return "我" + clause[bare.end() :]
 
 
 def _end_of(rule: str, obj: str, found: re.Match[str]) -> Said | None:

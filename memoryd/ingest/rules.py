@@ -430,12 +430,21 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
         return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
     seen: set[str] = set()
+    moves = "搬" in text  # a Chinese move may leave out its subject, the speaker's (phrasings.zh_own_move)
+    before, last = "", 0  # the clause before in its sentence, and where it ended
     try:
         edges = [(m.start(), m.end()) for m in _CLAUSES.finditer(text)]
         for start, end in zip([0, *(e for _, e in edges)], [*(b for b, _ in edges), len(text)], strict=True):
+            if moves and _SENTENCE_END.search(text, last, start) is not None:
+                before = ""  # another sentence
+            last = end
             clause = _unasked(text[start:end].strip())
             if not clause or _QUESTION.search(clause.lower()):
+                before = ""
                 continue
+            if moves and "我" not in clause:  # "我住在北京，后来又搬到了上海": 我搬到了上海
+                clause = phrasings.zh_own_move(clause, before) or clause
+            before = clause
             if "我" in clause:
                 not_now = zh_hedged_before(text, start) or _zh_not_now(text, start, end)
                 zh = None if not_now else _chinese(clause)
