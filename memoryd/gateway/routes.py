@@ -9,7 +9,8 @@
   when every upstream refused memoryd itself (``upstream_auth_failed``: its key;
   ``upstream_model_not_found``; 429 ``insufficient_quota``: a spent quota; none of them
   retried by an OpenAI SDK), 503 when no upstream answers (each target's failure
-  listed) or none is configured.
+  listed) or none is configured. Every error after the memory lookup, the server's 500
+  (``internal_error``, an incident id) for a bug included, carries the memory headers.
   A stream that breaks after its first chunk ends with an ``error`` event instead
   of ``[DONE]``. A client that leaves before its answer
   (an SDK's timeout) drops the upstream call, and nothing is written back.
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, TypeVar
@@ -34,7 +37,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from memoryd.config import DEFAULT_TENANT
-from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, NotFoundError
+from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, MemorydError, NotFoundError
 from memoryd.gateway.routing import model_list
 from memoryd.gateway.service import NO_UPSTREAM_HINT, Gateway, Prepared
 from memoryd.gateway.shapes import Answer
@@ -43,12 +46,13 @@ from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, fee
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
-from memoryd.server.errors import openai_error
+from memoryd.server.errors import error_for, openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.unicode import lone_surrogate_at
 
 __all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
 
+log = logging.getLogger("memoryd.server")  # the server's log of unexpected errors (memoryd.server.errors)
 router = APIRouter(prefix="/v1", tags=["chat gateway"])
 CHAT_PATH = "/v1/chat/completions"  # its body limit is gateway.max_body_bytes (memoryd/server/app.py)
 
@@ -300,6 +304,19 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         return openai_error(404, exc.message, param="model", code="model_not_found")
     except InvalidInputError as exc:
         return openai_error(exc.status_code if exc.status_code == 413 else 400, exc.message, param=exc.field)
+    try:
+        return await _forward(request, gateway, prepared, memory, pipeline)
+    except MemorydError:
+        raise  # answered by its own handler (memoryd.server.errors)
+    except Exception as exc:  # a bug, not an upstream's failure: the server's 500, saying what the call did
+        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        return _internal_error(request, exc, gateway.headers(prepared, failed=True))
+
+
+async def _forward(
+    request: Request, gateway: Gateway, prepared: Prepared, memory: Any, pipeline: Any
+) -> Response:
+    """The prepared call sent upstream, and its answer (or the error saying why there is none)."""
     assert gateway.router is not None
     try:
         router, targets, body = gateway.router, prepared.targets, prepared.body
@@ -342,6 +359,17 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     headers = gateway.headers(prepared, served.target, served.request_id)
     gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
+
+
+def _internal_error(request: Request, exc: Exception, headers: Mapping[str, str]) -> JSONResponse:
+    """The 500 of an unexpected exception raised after the memory lookup: the server's own for any
+    (:class:`~memoryd.server.errors.CatchAllMiddleware`: a generic message with an incident id,
+    the traceback logged), with the call's ``headers`` besides."""
+    incident = uuid.uuid4().hex[:12]
+    path = request.url.path
+    log.error("unexpected error in %s %s (incident %s)", request.method, path, incident, exc_info=exc)
+    message = f"internal server error (incident {incident}); the server log has the details"
+    return error_for(path, 500, "internal_error", message, details={"incident": incident}, headers=headers)
 
 
 # With a trailing slash too: Starlette's redirect (a 307, no body) is not followed by every client.
