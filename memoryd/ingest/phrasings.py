@@ -9,7 +9,8 @@
   a time ("for a semester", "temporarily"), in childhood ("when I was five") or undone ("then came
   back", or later in its sentence by the speaker: "去年我搬到了杭州，今年又搬回了北京", "I moved out of
   Rome, but I came back": :func:`undone`, no end of the home either; "，后来我妹妹又搬回了北京" undoes
-  nothing); a plan ("I'm moving to…") is not read. A year
+  nothing; a Chinese home also by a next sentence only moving away, "我住在北京。后来又搬走了。":
+  :func:`left_next`); a plan ("I'm moving to…") is not read. A year
   said right after the place ("in 2019", "in March 2019", "three years ago") is when the home began
   (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's timeline: a home stored as said
   later stays current; the year it is said in, the turn's time; a year still to come, or before
@@ -56,7 +57,7 @@ from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
     "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter",
-    "state_line", "state_of", "state_rules", "undone", "zh_own_move",
+    "left_next", "state_line", "state_of", "state_rules", "undone", "zh_own_move",
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
@@ -190,6 +191,12 @@ _ZH_LEFT_HOME = re.compile(
     r"(?:搬走|搬离|搬出去|离开)了?(?:那里|那儿)?(?=[，,。！？]|$)|又搬(?!回?来|过来)|后来[^，,。！？]*?[搬回](?!回?来|过来|出来)"
     r"|(?:然后|之后|随后|接着)[^，,。！？]*?搬(?!回?来|过来|出来)"  # "，然后搬到了上海"; not "，然后回家了"
 )
+# … or in the sentence right after its own, when that says only that the speaker moved away ("我住在北京。
+# 后来又搬走了。", "。后来我又搬走了"): what follows that sentence, from the mark that ends it (left_next).
+_ZH_AWAY = re.compile(
+    r"[.!;\n。！；…\s]+(?:后来|然后|之后|最后)?我?(?:后来|然后|之后)?[又也就]?(?:搬走|搬出去)了(?:那里|那儿)?"
+    r"(?=[.!;\n。！；…]|$)"
+)
 # Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
 # "他又搬走了"): no reversal of the speaker's move; not someone the speaker moves with (跟我父母一起).
 _ZH_OTHER = re.compile(
@@ -251,6 +258,14 @@ def undone(clause: str, rest: str) -> bool:
     else:
         return False
     return any(not _others(rest, m) for m in reversals.finditer(rest))
+
+
+def left_next(clause: str, after: str) -> bool:
+    """Whether a Chinese home ``clause`` (我住在北京, 我搬到了北京) is left in the sentence right after
+    its own, which ``after`` starts with (from the mark ending the clause's sentence), as it is by a
+    clause of its own sentence (:func:`undone`): "。后来又搬走了。" (:data:`_ZH_AWAY`)."""
+    home = _ZH_HOME.search(clause) is not None or "搬" in clause
+    return home and _ZH_AWAY.match(after) is not None
 
 
 def _others(rest: str, reversal: re.Match[str]) -> bool:

@@ -419,6 +419,16 @@ def _rest_of_sentence(text: str, end: int) -> str:
     return text[end : len(text) if edge is None else edge.start()]
 
 
+def _undone(rule: str, clause: str, text: str, end: int, moves: bool) -> bool:
+    """Whether a home or the end of one, said in ``clause`` (``text[:end]``), is undone by what
+    follows it in its sentence (:func:`phrasings.undone`) or, a Chinese home in a turn that speaks of
+    a move (``moves``), by the sentence after it ("我住在北京。后来又搬走了。": phrasings.left_next)."""
+    rest = _rest_of_sentence(text, end)
+    if phrasings.undone(clause, rest):
+        return True
+    return moves and rule == "live" and phrasings.left_next(clause, text[end + len(rest) :])
+
+
 def extract_statements(text: str, role: str | None = "user", at: datetime | None = None) -> list[Statement]:
     """The explicit self-statements in one message (only user messages; never raises), said at
     ``at`` (default: now): "from 2019" said in 2024 is now, not a plan."""
@@ -452,7 +462,7 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
             else:
                 found = _english(clause, at)
             for statement in found:
-                if statement.rule in _MOVE_RULES and phrasings.undone(clause, _rest_of_sentence(text, end)):
+                if statement.rule in _MOVE_RULES and _undone(statement.rule, clause, text, end, moves):
                     continue  # "去年我搬到了杭州，今年又搬回了北京", "I moved out of Rome, but I came back"
                 if statement.text.lower() not in seen:
                     seen.add(statement.text.lower())
