@@ -28,6 +28,7 @@ __all__ = [
     "new_id",
     "stop_list",
     "tool_arguments",
+    "unusable",
     "usage_body",
     "usage_chunk",
     "usage_of",
@@ -66,6 +67,37 @@ def content_text(content: Any, sep: str = "") -> str:
             str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
         )
     return ""
+
+
+def unusable(body: dict[str, Any], key: str) -> str | None:
+    """Why an upstream's ``chat.completion`` (``key``: ``"message"``) or ``chat.completion.chunk``
+    (``"delta"``) is no answer a client could read, if it is not: ``choices`` not a list, a
+    choice not an object, its ``index`` no number, its ``finish_reason`` no string, its message
+    (a chunk's delta may be absent) no object, or that message's ``content`` or ``tool_calls`` of
+    the wrong type. What is merely unusual (a finish reason never heard of) is no fault."""
+    choices = body.get("choices")
+    if choices is None and key == "delta":
+        return None  # a usage chunk, say
+    if not isinstance(choices, list):
+        return "choices is not a list"
+    for i, choice in enumerate(choices):
+        at = f"choices[{i}]"
+        if not isinstance(choice, dict):
+            return f"{at} is not an object"
+        index, reason, message = choice.get("index", 0), choice.get("finish_reason"), choice.get(key)
+        if not isinstance(index, int) or isinstance(index, bool):
+            return f"{at}.index is not a number"
+        if reason is not None and not isinstance(reason, str):
+            return f"{at}.finish_reason is not a string"
+        if message is None and key == "delta":
+            continue
+        if not isinstance(message, dict):
+            return f"{at}.{key} is not an object"
+        if not isinstance(message.get("content"), (str, list, type(None))):
+            return f"{at}.{key}.content is not a string or a list"
+        if not isinstance(message.get("tool_calls"), (list, type(None))):
+            return f"{at}.{key}.tool_calls is not a list"
+    return None
 
 
 def usage_body(usage: Usage) -> dict[str, int]:

@@ -7,7 +7,9 @@ instead) —, a ``safety_identifier`` longer than OpenAI's 64 characters (sent a
 SHA-256: :func:`~memoryd.gateway.identity.safety_identifier`) and, in a stream,
 ``stream_options.include_usage``, which the gateway asks for to count tokens and
 hides again when the client did not.
-Answers and chunks come back untouched.
+Answers and chunks come back untouched; one no client could read (a choice, message or delta
+that is no object, a ``finish_reason`` that is no string: :func:`~memoryd.gateway.shapes.unusable`)
+is an :class:`~memoryd.errors.LLMOutputError` of its target, which the router falls back from.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memoryd.errors import LLMError
+from memoryd.errors import LLMError, LLMOutputError
 from memoryd.gateway.identity import safety_identifier
+from memoryd.gateway.shapes import unusable
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error
 from memoryd.llm.openai_client import auth_headers, endpoint
@@ -62,6 +65,10 @@ class OpenAIStream:
             raise LLMError(f"{self.target.label}: a stream event is not an object", target=self.target.label)
         if data.get("error"):
             raise_stream_error(self.target, data["error"])
+        fault = unusable(data, "delta")  # before the bookkeeping: no finish reason of an unusable chunk
+        if fault is not None:
+            label = self.target.label
+            raise LLMOutputError(f"{label}: an unusable stream chunk ({fault})", target=label)
         usage = data.get("usage")
         if isinstance(usage, dict):
             self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
@@ -103,6 +110,9 @@ class OpenAIWire:
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices:
             raise LLMError(f"{target.label}: the reply has no choices", target=target.label)
+        fault = unusable(data, "message")
+        if fault is not None:
+            raise LLMOutputError(f"{target.label}: an unusable reply ({fault})", target=target.label)
         return dict(data)
 
     def translator(self, target: Target, body: dict[str, Any], *, usage: bool) -> OpenAIStream:
