@@ -156,3 +156,75 @@ async def test_a_partition_load_overtaken_by_a_reset_is_not_kept(store: Storage)
     finally:
         cache._load = real_load
     assert await store.vectors.search(unit(0, 1), scope=Scope("u1"), limit=5) == []
+
+
+def test_a_loaded_bm25_partition_scores_as_one_put_memory_by_memory() -> None:
+    # A load builds the postings at once (BM25Partition.loaded); it must answer as the same rows
+    # put one by one: text changes (a retired slot), other scopes, a superseded memory, puts after.
+    words = "red apple car fast green pie recipe easy blue sky sea boat".split()
+    rng = np.random.default_rng(7)
+    memories = [
+        record(" ".join(rng.choice(words, size=int(rng.integers(1, 9)))), user_id=f"u{i % 2}", run_id=f"r{i % 3}")
+        for i in range(60)
+    ]
+    memories[5] = memories[5].with_changes(valid_to=memories[5].created_at)
+    rows = [(m, m.text.split()) for m in memories]
+    rows.append((memories[3].with_changes(text="sky sky boat"), ["sky", "sky", "boat"]))  # its text changed
+    one_by_one = BM25Partition()
+    for memory, terms in rows:
+        one_by_one.put(memory, terms)
+    loaded = BM25Partition.loaded(rows)
+    later = [record("red boat again", user_id="u0"), memories[7].with_changes(text="pie pie")]
+    for part in (one_by_one, loaded):
+        for memory in later:
+            part.put(memory, memory.text.split())
+        part.drop(memories[9].id)
+    for query in (["red"], ["sky", "boat"], ["pie", "apple", "easy"], ["again"], ["nothing"]):
+        for scope in (Scope("u0"), Scope("u1"), Scope(run_id="r1"), Scope("u0", run_id="r2")):
+            expected = one_by_one.search(query, scope, 100, None)
+            got = loaded.search(query, scope, 100, None)
+            assert [h[0] for h in got] == [h[0] for h in expected], (query, scope)
+            assert np.allclose([h[1] for h in got], [h[1] for h in expected], rtol=1e-6)
+
+
+async def test_a_reopened_store_finds_what_it_found_before_with_the_same_scores(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    # Partitions loaded when a store opens again (bulk) give the scores the ones kept up to date
+    # write by write gave; past exact_search_max, the vectors are searched exactly until the
+    # projection is built, so the hits are the same too.
+    from memoryd import AsyncMemory, load_settings
+
+    settings = load_settings(
+        env={}, overrides={"storage": {"path": str(tmp_path / "m.db"), "exact_search_max": 16}}
+    )
+    queries = ["where did I go hiking", "my sister's dog", "coffee in the morning", "piano lessons"]
+    texts = [
+        f"{a} {b} {c} on day {i}"
+        for i, (a, b, c) in enumerate(
+            (a, b, c)
+            for a in ("I went hiking", "My sister's dog", "Coffee", "Piano lessons")
+            for b in ("in the Alps", "every morning", "with friends")
+            for c in ("was fun", "felt long", "again")
+        )
+    ]
+
+    async def answers(mem: AsyncMemory) -> list[list[tuple[str, float, float | None, float | None]]]:
+        out = []
+        for q in queries:
+            hits = await mem.search(q, user_id="ana", limit=10, explain=True)
+            parts = [(h.score, h.explain["bm25"], h.explain["dense_cosine"]) for h in hits]  # type: ignore[index]
+            out.append([(h.memory.id, *(math.nan if p is None else p for p in ps)) for h, ps in zip(hits, parts)])
+        return out
+
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        await mem.add(texts[:20], user_id="ana")
+        await answers(mem)  # the partitions are loaded now; what follows is applied to them
+        await mem.add(texts[20:], user_id="ana")
+        first = (await mem.get_all(user_id="ana", limit=5)).items[0]
+        await mem.update(first.id, "I went hiking in the Alps with my sister's dog")
+        await mem.delete((await mem.get_all(user_id="ana", limit=5)).items[1].id)
+        before = await answers(mem)
+    async with AsyncMemory(settings, embedder=embedder) as mem:
+        after = await answers(mem)
+    for was, now in zip(before, after, strict=True):
+        assert [h[0] for h in now] == [h[0] for h in was]
+        assert np.allclose([h[1:] for h in now], [h[1:] for h in was], rtol=1e-5, equal_nan=True)

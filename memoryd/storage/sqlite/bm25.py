@@ -41,7 +41,11 @@ class _Postings:
 
 
 class BM25Partition:
-    """BM25 over the terms of one scope's memories."""
+    """BM25 over the terms of one scope's memories.
+
+    The postings of a loaded partition sit in two flat arrays, term after term (:meth:`loaded`:
+    built with a few numpy passes, not one Python object and one array write per posting); what
+    is put after the load is appended to growing per-term postings beside them."""
 
     def __init__(self) -> None:
         self.rows = Rows()
@@ -49,10 +53,40 @@ class BM25Partition:
         self.postings: dict[str, _Postings] = {}
         self._total_len = 0.0
         self._postings_count = 0
+        self._base: dict[str, tuple[int, int]] = {}  # term -> (start, end) in the base arrays
+        self._base_slots = np.zeros(0, dtype=np.int32)
+        self._base_tfs = np.zeros(0, dtype=np.float32)
 
     @property
     def nbytes(self) -> int:
-        return int(self.lengths.nbytes + 8 * self._postings_count + 64 * len(self.postings))
+        terms = len(self.postings) + len(self._base)
+        return int(self.lengths.nbytes + 8 * self._postings_count + 64 * terms)
+
+    @classmethod
+    def loaded(cls, docs: Sequence[tuple[MemoryRecord, Sequence[str]]]) -> BM25Partition:
+        """A partition holding ``docs`` (memory, terms), as :meth:`put` of each in order makes it."""
+        part = cls()
+        start = part.rows.extend([memory for memory, _ in docs])
+        n = part.rows.n
+        part.lengths = np.zeros(n, dtype=np.float32)
+        part.lengths[start:] = [len(terms) for _, terms in docs]
+        part._total_len = float(part.lengths[part.rows.present[:n]].sum())  # a retired slot counts no more
+        vocab: dict[str, int] = {}
+        codes = np.fromiter(
+            (vocab.setdefault(t, len(vocab)) for _, terms in docs for t in terms), dtype=np.int64
+        )
+        if not vocab:
+            return part
+        slot = np.repeat(np.arange(start, n, dtype=np.int64), part.lengths[start:].astype(np.int64))
+        # one posting per (term, slot), its count the term frequency: sorted by term, then slot
+        pairs, tfs = np.unique(codes * n + slot, return_counts=True)
+        terms_of = pairs // n
+        part._base_slots = (pairs % n).astype(np.int32)
+        part._base_tfs = tfs.astype(np.float32)
+        edges = np.searchsorted(terms_of, np.arange(len(vocab) + 1)).tolist()
+        part._base = {term: (edges[code], edges[code + 1]) for term, code in vocab.items()}
+        part._postings_count = int(pairs.size)
+        return part
 
     def put(self, memory: MemoryRecord, terms: Sequence[str] | None) -> None:
         i = self.rows.pos.get(memory.id)
@@ -73,6 +107,21 @@ class BM25Partition:
             post.add(i, tf)
             self._postings_count += 1
 
+    def _postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's postings (slots, term frequencies): the load's, then those put after it."""
+        base, post = self._base.get(term), self.postings.get(term)
+        if post is None:
+            if base is None:
+                return None
+            return self._base_slots[base[0] : base[1]], self._base_tfs[base[0] : base[1]]
+        slots, tfs = post.slots[: post.n], post.tfs[: post.n]
+        if base is None:
+            return slots, tfs
+        return (
+            np.concatenate((self._base_slots[base[0] : base[1]], slots)),
+            np.concatenate((self._base_tfs[base[0] : base[1]], tfs)),
+        )
+
     def drop(self, memory_id: str) -> None:
         i = self.rows.pos.get(memory_id)
         if i is not None:
@@ -90,10 +139,10 @@ class BM25Partition:
         avg_len = max(self._total_len / docs, 1e-9)
         scores = np.zeros(n, dtype=np.float32)
         for term in dict.fromkeys(terms):
-            post = self.postings.get(term)
-            if post is None:
+            found = self._postings_of(term)
+            if found is None:
                 continue
-            slots, tfs = post.slots[: post.n], post.tfs[: post.n]
+            slots, tfs = found
             alive = present[slots]
             df = int(alive.sum())
             if df == 0:

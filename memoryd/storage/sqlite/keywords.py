@@ -178,15 +178,13 @@ class SQLiteKeywordIndex:
         field, value = key
 
         def load(conn: sqlite3.Connection) -> BM25Partition:
-            part = BM25Partition()
-            for memory_id, user_id, agent_id, run_id, valid_to, body in conn.execute(
+            rows = conn.execute(
                 "SELECT d.memory_id, d.user_id, d.agent_id, d.run_id, d.valid_to, kw.body "
                 f"FROM kw_docs d JOIN kw ON kw.rowid = d.rowid WHERE d.{field} = ? ORDER BY d.rowid",
                 (value,),
-            ):
-                stub = RowStub(memory_id, user_id, agent_id, run_id, valid_to)
-                part.put(stub, body.split())  # type: ignore[arg-type]
-            return part
+            )
+            docs = [(RowStub(i, u, a, r, v), body.split()) for i, u, a, r, v, body in rows]
+            return BM25Partition.loaded(docs)  # type: ignore[arg-type]
 
         return await self.db.read(load)
 

@@ -384,11 +384,8 @@ class SQLiteVectorIndex:
                         field="storage.vectors",
                         repair="memoryd reindex",
                     )
-            for r in rows:
-                part.rows.new_slot(RowStub(r[0], r[1], r[2], r[3], r[4]))  # type: ignore[arg-type]
-            if part.rows.n > exact_max:
-                part.build_projection()
-            return part
+            part.rows.extend([RowStub(r[0], r[1], r[2], r[3], r[4]) for r in rows])  # type: ignore[misc]
+            return part  # past exact_max, searched exactly until its projection is built (search)
 
         return await self.db.read(load)
 
