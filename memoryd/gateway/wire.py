@@ -121,10 +121,10 @@ def untranslated(body: dict[str, Any], *, json_output: bool, serial_tools: bool)
 
 
 def event_json(target: Target, event: Event) -> Any:
-    """A stream event's JSON data; :class:`LLMError` if it is not JSON."""
+    """A stream event's JSON data; :class:`LLMError` if it is not JSON (or nested too deeply to read)."""
     try:
         return json.loads(event.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LLMError(f"{target.label}: a stream event is not JSON", target=target.label) from None
 
 

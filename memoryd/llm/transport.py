@@ -85,8 +85,12 @@ class Reply:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The body as JSON (``ValueError`` when it is not)."""
-        return json.loads(self.content)
+        """The body as JSON (``ValueError`` when it is not, or is nested deeper than the parser
+        goes: not a ``RecursionError`` escaping every caller's reading of an unreadable body)."""
+        try:
+            return json.loads(self.content)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply to read") from None
 
 
 class StreamReply:

@@ -129,3 +129,24 @@ def test_an_unknown_finish_reason_is_passed_through(gateway: GatewayFactory, fak
         r = http.post("/v1/chat/completions", json={"model": "m", "messages": ASK})
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["finish_reason"] == "eos_token"
+
+
+@pytest.mark.parametrize(("stream", "status"), [(False, 200), (True, 200), (False, 503)])
+def test_an_answer_nested_too_deeply_to_read_falls_back_to_the_next_target(
+    gateway: GatewayFactory, fake_llm: Script, fake_llm_factory: Any, stream: bool, status: int
+) -> None:
+    """JSON nested deeper than the parser goes (a ``RecursionError``, not a ``ValueError``), as an
+    answer, a stream event or an error's body, was the gateway's generic 500, the next target untried."""
+    second = fake_llm_factory()
+    second.default_text("you like jazz")
+    deep = "[" * 100_000 + "]" * 100_000
+    fake_llm.reply_raw(f"data: {deep}\n\n" if stream else deep, status=status)
+    with gateway([[target(fake_llm, "m")], [target(second, "m2")]]) as gw, gw.http() as http:
+        body = {"model": "m", "messages": ASK, "stream": stream}
+        r = http.post("/v1/chat/completions", json=body, headers={"X-Memoryd-User-Id": "ana"})
+        label = gw.app.state.gateway.router.targets[0].label
+        stats = gw.get("/health")["checks"]["gateway"]["targets"][label]
+    assert r.status_code == 200, r.text
+    assert _text(r, stream) == "you like jazz"
+    said = f"HTTP {status}" if status != 200 else "not JSON"  # as any reply that is not JSON
+    assert stats["failures"] == 1 and said in stats["last_error"], stats["last_error"]
