@@ -21,3 +21,16 @@ async def states_nothing(mem: AsyncMemory, before: str, said: str, first: str, t
     out = await mem.add(said, **U, timestamp=then)
     assert [r.kind for r in out] == ["episode"]
     assert await profile(mem, include_expired=True) == stored
+
+
+async def supersedes(
+    mem: AsyncMemory, before: str, said: str, ended: str, now: str, first: str, then: str
+) -> None:
+    """``said`` (at ``then``) after ``before`` (at ``first``) makes one profile change: ``now``
+    supersedes ``ended``, which is kept, ended."""
+    await mem.add(before, **U, timestamp=first)
+    out = await mem.add(said, **U, timestamp=then)
+    [change] = [r for r in out if r.kind == "profile"]
+    assert (change.event, change.text, change.previous) == ("SUPERSEDE", now, ended)
+    assert await profile(mem) == [now]
+    assert await profile(mem, include_expired=True) == sorted([ended, now])

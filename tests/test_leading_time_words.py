@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, states_nothing
+from memoryd import AsyncMemory
+from tests.rule_helpers import U, profile, states_nothing, supersedes
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -41,12 +41,7 @@ T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 async def test_a_leading_time_word_does_not_stop_the_statement(
     amem: AsyncMemory, before: str, said: str, ended: str, now: str
 ) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    out = await amem.add(said, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
-    assert (change.event, change.text, change.previous) == (Event.SUPERSEDE, now, ended)
-    assert await profile(amem) == [now]
-    assert await profile(amem, include_expired=True) == sorted([ended, now])
+    await supersedes(amem, before, said, ended, now, T1, T2)
 
 
 @pytest.mark.parametrize("said", ["Last year I moved to Lisbon", "Last year, I moved to Lisbon"])

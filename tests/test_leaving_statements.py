@@ -15,7 +15,7 @@ import pytest
 
 from memoryd import AsyncMemory, Event
 from memoryd.ingest.rules import extract_statements
-from tests.rule_helpers import U, profile
+from tests.rule_helpers import U, profile, supersedes
 
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
 BETWEEN = datetime(2024, 3, 1, tzinfo=UTC)
@@ -43,12 +43,7 @@ BETWEEN = datetime(2024, 3, 1, tzinfo=UTC)
 async def test_a_statement_that_a_home_ended_ends_it(
     amem: AsyncMemory, before: str, ending: str, ended: str, now: str
 ) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    out = await amem.add(ending, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
-    assert (change.event, change.text, change.previous) == (Event.SUPERSEDE, now, ended)
-    assert await profile(amem) == [now]
-    assert await profile(amem, include_expired=True) == sorted([ended, now])  # kept
+    await supersedes(amem, before, ending, ended, now, T1, T2)
     assert await profile(amem, as_of=BETWEEN) == [ended]  # what held then
     page = await amem.get_all(**U, filters={"kind": "profile"}, include_expired=True, limit=100)
     old = next(m for m in page.items if m.text == ended)
