@@ -292,8 +292,9 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     last user message are injected (fenced as data); the answer is routed through the ``[llm]`` tiers
     with fallback, and the turn is stored afterwards. Headers ``X-Memoryd-Memory`` (injected, none,
     passthrough, skipped, degraded), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
-    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``, ``X-Memoryd-Writeback`` (on, off, skipped: an
-    error, nothing written back) and ``X-Degraded-Mode`` say what happened."""
+    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``, ``X-Memoryd-Writeback`` (on, off, skipped:
+    nothing written back; a stream's ``on``: if its answer is one written back) and
+    ``X-Degraded-Mode`` say what happened."""
     gateway = gateway_of(request)
     if not gateway.available:
         return _unavailable(gateway)
@@ -310,7 +311,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         raise  # answered by its own handler (memoryd.server.errors)
     except Exception as exc:  # a bug, not an upstream's failure: the server's 500, saying what the call did
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        return _internal_error(request, exc, gateway.headers(prepared, failed=True))
+        return _internal_error(request, exc, gateway.headers(prepared, skipped=True))
 
 
 async def _forward(
@@ -348,16 +349,17 @@ async def _forward(
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        headers = gateway.headers(prepared, failed=True)
+        headers = gateway.headers(prepared, skipped=True)
         return _no_upstream_answered(exc, bound=prepared.identity.bound, headers=headers)
     except UpstreamRejected as exc:
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        headers = gateway.headers(prepared, exc.target, exc.request_id, failed=True)
+        headers = gateway.headers(prepared, exc.target, exc.request_id, skipped=True)
         return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
     answer = Answer()
     answer.add_completion(served.body)
-    headers = gateway.headers(prepared, served.target, served.request_id)
-    gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
+    # The answer is complete: the headers say whether its turn is written back (not a tool call's).
+    kept = gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
+    headers = gateway.headers(prepared, served.target, served.request_id, skipped=not kept)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
 
 

@@ -240,15 +240,19 @@ class Gateway:
         target: Target | None = None,
         request_id: str | None = None,
         *,
-        failed: bool = False,
+        skipped: bool = False,
     ) -> dict[str, str]:
         """The response headers saying what the gateway did, on an answer and on every error after
         the memory lookup alike; ``target``: the one that answered (none when no upstream did);
         ``request_id``: the upstream's id of the request, relayed for its support.
 
-        ``X-Memoryd-Writeback`` (for a call with a user): ``on``, its turn is written back once
-        answered; ``off``, write-back is off (``gateway.writeback = false``); ``skipped``, it is on
-        but the call ``failed`` (an error answered: no turn to write back)."""
+        ``X-Memoryd-Writeback`` (for a call with a user): ``off``, write-back is off
+        (``gateway.writeback = false``); ``skipped``, it is on but nothing of this call is written
+        back: the caller says so (``skipped``: an error was answered, or :meth:`finish` kept nothing
+        of a complete answer, a tool call's), the user's message has no text (no query), or the
+        user was erased while the call ran; ``on`` otherwise. A stream's headers go out before its
+        answer is known: its ``on`` means the turn is written back if the answer is one that is
+        (not a tool call, and the user not erased before it ends)."""
         out = {
             "x-memoryd-memory": prepared.memory,
             "x-memoryd-memories-injected": str(prepared.injected),
@@ -258,7 +262,8 @@ class Gateway:
         if target is not None:  # an end user (a user key) is told the model, not the upstream's address
             out["x-memoryd-target"] = target.model if prepared.identity.bound else target.label
         if prepared.identity.user_id is not None:
-            out["x-memoryd-writeback"] = "off" if not self.config.writeback else "skipped" if failed else "on"
+            kept = not (skipped or prepared.query is None or prepared.forgotten)
+            out["x-memoryd-writeback"] = "off" if not self.config.writeback else "on" if kept else "skipped"
         if prepared.degraded:
             out["x-degraded-mode"] = prepared.degraded
         if request_id is not None:
