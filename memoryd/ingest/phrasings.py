@@ -52,7 +52,7 @@ from typing import Any
 
 from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_I, ZH_WHEN, not_yet, place, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
-from memoryd.ingest.places import COMMON_WORDS, known_places, plain
+from memoryd.ingest.places import COMMON_WORDS, MOVE_WORDS, MOVED, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
@@ -71,7 +71,7 @@ _COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
 EN_BODIES: list[tuple[str, str]] = [
     (
         "move",
-        EN_WHEN + r"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?(?:moved|relocated)\s+"
+        EN_WHEN + rf"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?{MOVED}\s+"
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
@@ -130,7 +130,7 @@ PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words the English bodies above need (lower case), and the rules of those bodies: a cheap test before
 # any of them is tried; "work as" only then ("as" alone is in most turns).
 _KEYS = {
-    "moved": ("move",), "relocated": ("move",), "favo": ("favourite",), "allerg": ("allergy", "allergy_end"),
+    **dict.fromkeys(MOVE_WORDS, ("move",)), "favo": ("favourite",), "allerg": ("allergy", "allergy_end"),
     "veg": ("diet", "diet_end"), "tarian": ("diet", "diet_end"),
 }  # fmt: skip
 _WORK_AS = re.compile(r"\bwork(?:ing)?\s+as\b")
@@ -175,7 +175,7 @@ _NOT_HOME = re.compile(
 )
 # A move undone later in its sentence, by the speaker ("去年我搬到了杭州，今年又搬回了北京",
 # "…，后来又搬走了", "Last year I moved out of Rome, but I came back"): no home now, nor an end of one.
-_MOVED = re.compile(r"\b(?:moved|relocated)\b|搬", re.I)
+_MOVED = re.compile(rf"\b{MOVED}\b|搬", re.I)
 _UNDONE = re.compile(
     r"\b(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:then\s+|later\s+|eventually\s+|soon\s+|just\s+|since\s+)?"
     r"(?:(?:came|come|went|gone|moved|got)\s+back|returned|moved\s+(?:away|again|on))\b"

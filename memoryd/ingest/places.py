@@ -17,10 +17,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Places", "known_places", "load_for", "plain"]
+__all__ = ["MOVED", "MOVE_WORDS", "Places", "known_places", "load_for", "plain"]
 
 _MIN_POPULATION = 15_000
 _EXONYM_POPULATION = 1_000_000  # a city's other Latin-script names: only a large city's ("Cologne")
+# The English verbs of a move the rules read ("I moved to…", "I relocated to…"), in lower case, and
+# as a regex (:mod:`memoryd.ingest.phrasings`, :mod:`memoryd.ingest.rules`); a Chinese move holds 搬.
+MOVE_WORDS = ("moved", "relocated")
+MOVED = rf"(?:{'|'.join(MOVE_WORDS)})"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # Short forms and parts of countries GeoNames names otherwise (lower case).
 _REGIONS = (
@@ -95,7 +99,7 @@ def known_places() -> Places:
 
 
 # What every move the rules read holds (:mod:`memoryd.ingest.phrasings`), in lower case.
-_MOVE_HINT = re.compile(r"moved|relocated|搬")
+_MOVE_HINT = re.compile(rf"{MOVED}|搬")
 
 
 async def load_for(texts: Iterable[str]) -> None:

@@ -26,6 +26,7 @@ from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
 from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, no_end, place, said_when
 from memoryd.ingest.objects import clean_object, hedged_after, reported_after, taste_object
+from memoryd.ingest.places import MOVED
 from memoryd.ingest.preferences import bare_thing, replaces
 from memoryd.ingest.timelines import Home, timeline_of
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
@@ -107,10 +108,8 @@ _STOP_OBJECT = re.compile(
 )
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs"), or a
 # move with no "I" after one ("I moved out of Rome and moved to Paris": _MOVED_ON).
-_EN_NEXT = re.compile(
-    r"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?(?:moved|relocated)\s+to\s)", re.I
-)
-_MOVED_ON = re.compile(r"(?:then\s+)?(?=(?:moved|relocated)\s)", re.I)
+_EN_NEXT = re.compile(rf"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?{MOVED}\s+to\s)", re.I)
+_MOVED_ON = re.compile(rf"(?:then\s+)?(?={MOVED}\s)", re.I)
 _MINE = re.compile(r"(?:\w+,?\s+)?i\b", re.I)  # a part of a clause that the speaker's "I" starts
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
