@@ -21,13 +21,12 @@ import re
 import threading
 import unicodedata
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 __all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "fold_accents", "tokenize"]
 
-# Scripts written without spaces between words (no segmenter here): their vowel signs keep splitting
-# a run into syllable-like pieces, which is what lets part of a sentence match.
 # Scripts written without spaces between words, for which no segmenter ships: a run of them is
 # indexed as its two-letter pieces (a letter with its marks), as CJK runs are besides their words.
 _UNSPACED_SCRIPTS = (
@@ -164,20 +163,25 @@ def _with_pairs(run: str, words: list[str]) -> list[str]:
     return out
 
 
+def _split_by(word: str, run: re.Pattern[str], pieces: Callable[[str], list[str]]) -> list[str]:
+    """``word`` cut at the runs ``run`` finds: each run as its ``pieces``, each part between them
+    whole when it holds a letter or digit (not a mark alone, left after a run)."""
+    out: list[str] = []
+    for part in run.split(word):
+        if run.fullmatch(part):
+            out.extend(pieces(part))
+        elif any(ch.isalnum() for ch in part):
+            out.append(part)
+    return out
+
+
 def _split_run(word: str, pairs: bool) -> list[str]:
+    """A word holding CJK: its CJK runs segmented (with ``pairs``, also as their pairs)."""
     if not CJK_RUN.search(word):
         return [word]
-    out: list[str] = []
-    # Keep Latin/digit parts whole, segment the CJK parts.
-    for part in CJK_RUN.split(word):
-        if not CJK_RUN.match(part):
-            if any(ch.isalnum() for ch in part):  # not a mark alone, left after a CJK run
-                out.append(part)
-        elif pairs:
-            out.extend(_with_pairs(part, _segment_cjk(part)))
-        else:
-            out.extend(_segment_cjk(part))
-    return out
+    if not pairs:
+        return _split_by(word, CJK_RUN, _segment_cjk)
+    return _split_by(word, CJK_RUN, lambda run: _with_pairs(run, _segment_cjk(run)))
 
 
 _stemmer_lock = threading.Lock()
@@ -210,8 +214,8 @@ def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tup
         words = _word_pattern().findall(clean)
         if CJK_RUN.search(clean) is not None:  # segment the runs that hold CJK characters
             words = [token for word in words for token in _split_run(word, pairs)]
-        if _UNSPACED_RUN.search(clean) is not None:  # Thai, Khmer, ...: no segmenter ships
-            words = [token for word in words for token in _split_unspaced(word)]
+        if pairs and _UNSPACED_RUN.search(clean) is not None:  # Thai, Khmer, ...: no segmenter ships
+            words = [token for word in words for token in _split_by(word, _UNSPACED_RUN, _letter_pairs)]
         words = [form for word in words for form in _forms(word)]
     tokens: list[str] = []
     for token in words:
@@ -222,31 +226,25 @@ def _tokenize_cached(text: str, keep_stopwords: bool, pairs: bool = True) -> tup
     return tuple(tokens)
 
 
-def _split_unspaced(word: str) -> list[str]:
-    """A word holding a run of a script written without spaces (:data:`_UNSPACED_SCRIPTS`): its
-    other parts whole, the run as its two-letter pieces, each letter with the marks after it
-    ("กรุงเทพ" is กรุ รุง งเ เท ทพ), so that a word inside a run is found by its pieces."""
-    out: list[str] = []
-    for part in _UNSPACED_RUN.split(word):
-        if not _UNSPACED_RUN.fullmatch(part):
-            if any(ch.isalnum() for ch in part):
-                out.append(part)
-            continue
-        letters: list[str] = []
-        for ch in part:
-            if letters and unicodedata.category(ch) in ("Mn", "Mc"):
-                letters[-1] += ch
-            else:
-                letters.append(ch)
-        if len(letters) <= 2:
-            out.append(part)
+def _letter_pairs(run: str) -> list[str]:
+    """A run of a script written without spaces (:data:`_UNSPACED_SCRIPTS`) as its two-letter
+    pieces, each letter with the marks after it ("กรุงเทพ" is กรุ รุง งเ เท ทพ), so that a word
+    inside a run is found by its pieces; a run of one or two letters, whole."""
+    letters: list[str] = []
+    for ch in run:
+        if letters and unicodedata.category(ch) in ("Mn", "Mc"):
+            letters[-1] += ch
         else:
-            out.extend(a + b for a, b in zip(letters, letters[1:], strict=False))
-    return out
+            letters.append(ch)
+    if len(letters) <= 2:
+        return [run]
+    return [a + b for a, b in zip(letters, letters[1:], strict=False)]
 
 
-# Korean particles (and the copula) a noun takes in writing ("서울에", "서울에서는"): a Hangul word
-# ending in one is also indexed without it, so that "서울" finds it. Longest first.
+# Korean particles (and the copula) a noun takes in writing ("서울에", "서울에서는", "iPhone을"): a
+# word ending in one is also indexed without it, so that "서울" finds it. Longest first. What is left
+# of a word without a one-syllable particle must be two letters or more: "회의" (a meeting) is no
+# "회" (raw fish) with 의.
 _PARTICLES = tuple(
     sorted(
         """에서는 에게서 으로는 으로서 으로써 에서도 에게는 까지는 부터는 입니다 이에요
@@ -256,25 +254,27 @@ _PARTICLES = tuple(
         reverse=True,
     )
 )
-_HANGUL_WORD = re.compile("[\uac00-\ud7a3]{2,}")
+_HANGUL_LAST = re.compile("[\uac00-\ud7a3]$")
 
 
 def _forms(word: str) -> tuple[str, ...]:
     """A word as written and, when it has accents to fold, without them (never an empty term);
-    a Korean word ending in a particle, also without it."""
+    a word ending in a Korean particle, also without it."""
     plain = fold_accents(word)
     if plain != word and plain:
         return (word, plain)
-    if _HANGUL_WORD.fullmatch(word):
+    if _HANGUL_LAST.search(word):
         for particle in _PARTICLES:
-            if word.endswith(particle) and len(word) > len(particle):
-                return (word, word[: -len(particle)])
+            if word.endswith(particle):
+                stem = word[: -len(particle)]
+                return (word, stem) if len(stem) >= (2 if len(particle) == 1 else 1) else (word,)
     return (word,)
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False, pairs: bool = True) -> list[str]:
     """Split ``text`` into index terms (lower-cased, CJK segmented, stopwords dropped; a word with
-    accents also without them; with ``pairs``, a CJK run also as its two-character pieces)."""
+    accents also without them; with ``pairs``, a CJK run also as its two-character pieces and a
+    run of Thai, Khmer... as its two-letter pieces, which without ``pairs`` stays whole)."""
     if not text:
         return []
     return list(_tokenize_cached(text, keep_stopwords, pairs))

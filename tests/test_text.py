@@ -118,13 +118,19 @@ def test_unspaced_scripts_are_indexed_by_their_letter_pairs() -> None:
     assert set(tokenize("ភ្នំពេញ")) <= set(tokenize("ខ្ញុំរស់នៅភ្នំពេញ"))  # Khmer: Phnom Penh
     assert tokenize("ใน") == ["ใน"]  # two letters: a piece already
     assert tokenize("abcกรุงเทพ")[0] == "abc"  # the other parts of a word stay whole
+    assert tokenize("ฉันอาศัยอยู่ในกรุงเทพ", pairs=False) == ["ฉันอาศัยอยู่ในกรุงเทพ"]  # words only: no pieces
 
 
 def test_korean_words_are_also_indexed_without_their_particle() -> None:
-    assert tokenize("저는 서울에 살아요") == ["저는", "저", "서울에", "서울", "살아요"]
+    assert tokenize("저는 서울에 살아요") == ["저는", "서울에", "서울", "살아요"]
     assert tokenize("서울에서는") == ["서울에서는", "서울"]  # the longest particle
     assert tokenize("학생입니다") == ["학생입니다", "학생"]  # the copula
+    assert tokenize("집에서") == ["집에서", "집"]
     assert tokenize("서울") == ["서울"] and tokenize("이") == ["이"]  # a particle alone is a word
+    # a word of Latin letters or digits takes a particle too
+    assert tokenize("iPhone을 BTS의 3월에") == ["iphone을", "iphon", "bts의", "bts", "3월에", "3월"]
+    # one letter left by a one-syllable particle is no word: "회의" (a meeting) is no "회" (raw fish)
+    assert tokenize("회의") == ["회의"] and tokenize("회를") == ["회를"] and tokenize("나이") == ["나이"]
 
 
 async def test_keyword_search_finds_thai_and_korean_words_inside_what_was_said(amem: AsyncMemory) -> None:
@@ -139,6 +145,8 @@ async def test_keyword_search_finds_thai_and_korean_words_inside_what_was_said(a
     assert await keyword_hits("กรุงเทพ") == [texts[0]]  # Bangkok
     assert await keyword_hits("서울") == [texts[2]]  # Seoul
     assert await keyword_hits("부산에") == [texts[3]]  # "in Busan": its noun, without the particle
+    await amem.add("iPhone을 샀어요", user_id="u")
+    assert await keyword_hits("iPhone") == ["iPhone을 샀어요"]
 
 
 def test_no_term_is_empty_or_a_mark_alone() -> None:
