@@ -28,13 +28,17 @@ def _post(gw: GatewayServer, body: dict[str, Any], out: dict[str, httpx.Response
 def test_bodies_over_the_in_flight_budget_wait_then_get_503_and_room_comes_back(
     gateway: GatewayFactory, fake_llm: Script
 ) -> None:
-    fake_llm.hang(2.0)  # the first call's upstream is slow: its 2 MiB body is held meanwhile
+    # the first call's upstream is slow: its 2 MiB body is held meanwhile, long enough for the two
+    # refusals after it (0.5 s of waiting each) on a busy machine
+    fake_llm.hang(5.0)
     limits = {"max_body_bytes_in_flight": 3 * MIB, "body_wait_s": 0.5}
     with gateway([[target(fake_llm, "m")]], limits=limits) as gw:
         answers: dict[str, httpx.Response] = {}
         first = threading.Thread(target=_post, args=(gw, _chat(2 * MIB), answers, "first"))
         first.start()
-        time.sleep(0.5)  # the first body is held
+        deadline = time.monotonic() + 30
+        while not fake_llm.requests and time.monotonic() < deadline:  # the first body is held
+            time.sleep(0.01)
         _post(gw, _chat(10_000, "bo"), answers, "small")  # fits beside it: on at once
         started = time.monotonic()
         _post(gw, _chat(2 * MIB, "cy"), answers, "big")  # does not fit: waits, then 503
