@@ -32,6 +32,7 @@ from memoryd.models import MemoryRecord
 
 __all__ = [
     "ANYMORE",
+    "COUNTS",
     "EN_BODIES",
     "EN_WHEN",
     "LEFT",
@@ -51,7 +52,10 @@ LEFT = "left"  # the metadata key of the place an ending statement names
 # "anymore" after what ended, and what follows it in the object, that the rules' guards read too
 # ("Rome anymore, my mom says", "… anymore starting next month"); not "any more than" (an idiom)
 ANYMORE = r"\s+any\s?more\b(?!\s+than\b).*"
-_N = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|a couple of|several|many)"
+# A count in words ("two years ago") and what it counts (phrasings._COUNT reads them too).
+COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+COUNTS |= {"seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_N = rf"(?:\d+|{'|'.join(COUNTS)}|a few|a couple of|several|many)"
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
 _MONTHS = rf"(?:{'|'.join(MONTH_NAMES)})"
 _DAYS = WEEKDAYS

@@ -50,7 +50,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, EN_WHEN, LEFT, ZH_I, ZH_WHEN, not_yet, place, year_said
+from memoryd.ingest.leaving import ANYMORE, COUNTS, EN_WHEN, LEFT, ZH_I, ZH_WHEN, not_yet, place, year_said
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, MOVE_WORDS, MOVED, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -65,7 +65,7 @@ _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 _DIET = rf"(?:{'|'.join(_DIETS)})"
 _OUTGREW = r"i(?:'ve|\s+have)?\s+outgr[eo]wn?\s+my\s+"
 
-_COUNT = r"(?:\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten)"
+_COUNT = rf"(?:\d{{1,2}}|{'|'.join(COUNTS)})"  # a count read as a number (_move)
 # When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…", "Yesterday I…").
 # English, after the start of a statement (rules._EN_START); compiled there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
@@ -214,8 +214,6 @@ _ZH_NO_SUBJECT = re.compile(
 _ZH_SPEAKER = re.compile(rf"(?:后来|然后|之后|但是?|可是|不过|而且|现在|目前|如今)*{ZH_I}(?![们的])")
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
-_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_NUMBERS |= {"seven": 7, "eight": 8, "nine": 9, "ten": 10}
 _DAYS = {"year": 365, "month": 30, "week": 7}
 
 Said = tuple[str, MemoryKind, str, dict[str, Any], datetime | None]  # text, kind, rule, metadata, since
@@ -384,7 +382,7 @@ def _move(obj: str, found: re.Match[str], at: datetime) -> Said | None:
         if month or y < at.year:  # "in 2024" said in 2024: the turn's time, not January
             since = datetime(y, month or 1, 1, tzinfo=UTC)
     elif (ago := _AGO.search(own) or _AGO.search(when)) is not None:
-        count = int(ago["n"]) if ago["n"].isdigit() else _NUMBERS[ago["n"].lower()]
+        count = int(ago["n"]) if ago["n"].isdigit() else COUNTS[ago["n"].lower()]
         since = at - timedelta(days=count * _DAYS[ago["u"].lower()])
     return _profile(f"The user lives in {home}.", "live", "location", since)
 
