@@ -228,3 +228,47 @@ async def test_a_reopened_store_finds_what_it_found_before_with_the_same_scores(
     for was, now in zip(before, after, strict=True):
         assert [h[0] for h in now] == [h[0] for h in was]
         assert np.allclose([h[1:] for h in now], [h[1:] for h in was], rtol=1e-5, equal_nan=True)
+
+
+async def test_a_projection_built_after_a_load_counts_against_the_cache_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A partition past exact_max gets its projection after it is loaded (on a reader thread); its
+    # bytes were not counted, so the cache held more than vector_cache_mb. Now they are, and the
+    # least recently used partition makes room.
+    from memoryd.storage.sqlite.database import SQLiteDatabase
+    from memoryd.storage.sqlite.vectors import SQLiteVectorIndex
+
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(460, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    memories = [record(f"v{i}", user_id="big" if i < 400 else "small") for i in range(460)]
+    db = SQLiteDatabase(tmp_path / "v.db")
+
+    async def projected(index: SQLiteVectorIndex) -> None:
+        for _ in range(500):
+            if not index._builds:
+                return
+            await asyncio.sleep(0.01)
+
+    index = SQLiteVectorIndex(db, exact_max=300)
+    await index.open("model", 64)
+    await index.apply(ChangeSet(upserts=[StoredMemory(m, v) for m, v in zip(memories, vecs, strict=True)]))
+    await index.search(vecs[0], scope=Scope("big"), limit=5)  # loaded, then projected
+    await projected(index)
+    big = await index.cache.get(("user_id", "big"))
+    small = await index.cache.get(("user_id", "small"))
+    assert big.basis is not None and big.proj.nbytes > 0
+    await index.close()
+
+    # room for both as loaded, not for both once the big one is projected
+    budget = big.mat.nbytes + small.nbytes + big.proj.nbytes // 2
+    index = SQLiteVectorIndex(SQLiteDatabase(tmp_path / "v.db"), cache_bytes=budget, exact_max=300)
+    await index.open("model", 64)
+    try:
+        await index.search(vecs[450], scope=Scope("small"), limit=5)
+        await index.search(vecs[0], scope=Scope("big"), limit=5)
+        assert index.cache.loads == 2
+        await projected(index)
+        await index.search(vecs[450], scope=Scope("small"), limit=5)  # evicted: loaded again
+        assert index.cache.loads == 3
+    finally:
+        await index.close()

@@ -87,7 +87,7 @@ class PartitionCache(Generic[P]):
         self._reread = reread
         self._budget = budget_bytes
         self._parts: OrderedDict[PartitionKey, P] = OrderedDict()
-        self._sizes: dict[PartitionKey, int] = {}  # measured when loaded (growth since is small)
+        self._sizes: dict[PartitionKey, int] = {}  # measured when loaded or projected (growth since is small)
         self._digests: dict[PartitionKey, str] = {}  # how the change log names each
         self._total = 0
         self._loading: dict[int, _Load] = {}
@@ -177,6 +177,17 @@ class PartitionCache(Generic[P]):
                         part.put(*row)
                     else:  # gone, or no longer in this scope
                         part.drop(memory_id)
+
+    def measure(self, part: P) -> None:
+        """Measure a kept partition again (a vector projection was built for it since its load)
+        and evict least-recently-used ones beyond the budget; one not kept, nothing."""
+        with self.lock:
+            key = next((k for k, kept in self._parts.items() if kept is part), None)
+            if key is None:
+                return
+            self._total += part.nbytes - self._sizes[key]
+            self._sizes[key] = part.nbytes
+            self._evict()
 
     def clear(self) -> None:
         with self.lock:

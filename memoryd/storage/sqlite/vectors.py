@@ -421,6 +421,7 @@ class SQLiteVectorIndex:
             basis = part.principal_basis()
             with self.cache.lock:
                 part.install(basis)
+                self.cache.measure(part)  # its projection's bytes count against the budget
 
         task = self._builds[key] = asyncio.ensure_future(self.db.offload(build))
 
