@@ -117,43 +117,34 @@ _NAME_PARTICLES = {
 }  # fmt: skip
 _NOT_A_NAME = {"i", "i'm", "i've", "i'd", "i'll"}
 
+
+def _en_rules(bodies: list[tuple[str, str]], before: str = "") -> list[tuple[str, re.Pattern[str]]]:
+    """English ``bodies`` (rule, regex) compiled after the start of a statement and ``before``."""
+    return [(rule, re.compile(_EN_START + before + body, re.I)) for rule, body in bodies]
+
+
 # Ends of a home or workplace ("I no longer live in…", memoryd.ingest.leaving): tried first, and
-# only when the part holds one of _LEAVING_WORDS (most turns hold none: eight scans saved).
-_LEAVING_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in EN_BODIES]
-# … and said after when it was ("Last year I left Google"): only on a part that may hold one (said_when)
-_LEAVING_WHEN_EN = [(rule, re.compile(_EN_START + EN_WHEN + body, re.I)) for rule, body in EN_BODIES]
+# only when the part holds one of _LEAVING_WORDS (most turns hold none: eight scans saved); said
+# after when they were ("Last year I left Google") only on a part that may hold one (said_when:
+# trying EN_WHEN first on every such part takes ~20% longer).
+_LEAVING_EN = _en_rules(EN_BODIES)
+_LEAVING_WHEN_EN = _en_rules(EN_BODIES, EN_WHEN)
 _LEAVING_WORDS = ("longer", "more", "moved", "away", "left", "quit", "resign", "stopped")
-_EN_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("name", re.compile(_EN_START + r"(?:my name is|my name's|call me)\s+(?P<x>.+)", re.I)),
-    (
-        "work",
-        re.compile(
-            _EN_START + r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)", re.I
+_EN_RULES = _en_rules(
+    [
+        ("name", r"(?:my name is|my name's|call me)\s+(?P<x>.+)"),
+        ("work", r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
+        ("live", r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?liv(?:e|ing)\s+in\s+(?P<x>.+)"),
+        (
+            "dislike",
+            r"i\s+(?:really\s+)?(?:hate|dislike|can't stand|don't like|do not like|no longer like)"
+            r"\s+(?P<x>.+)",
         ),
-    ),
-    (
-        "live",
-        re.compile(_EN_START + r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?liv(?:e|ing)\s+in\s+(?P<x>.+)", re.I),
-    ),
-    (
-        "dislike",
-        re.compile(
-            _EN_START + r"i\s+(?:really\s+)?(?:hate|dislike|can't stand|don't like|do not like|"
-            r"no longer like)\s+(?P<x>.+)",
-            re.I,
-        ),
-    ),
-    (
-        "like",
-        re.compile(
-            _EN_START
-            + r"i\s+(?:really\s+|also\s+|absolutely\s+)?(?P<v>like|love|enjoy|prefer|adore)\s+(?P<x>.+)",
-            re.I,
-        ),
-    ),
-    ("am", re.compile(_EN_START + r"(?:i am|i'm)\s+(?P<x>(?:a|an)\s+.+)", re.I)),
-]
-_MORE_EN = [(rule, re.compile(_EN_START + body, re.I)) for rule, body in phrasings.EN_BODIES]  # on prefilter
+        ("like", r"i\s+(?:really\s+|also\s+|absolutely\s+)?(?P<v>like|love|enjoy|prefer|adore)\s+(?P<x>.+)"),
+        ("am", r"(?:i am|i'm)\s+(?P<x>(?:a|an)\s+.+)"),
+    ]
+)
+_MORE_EN = _en_rules(phrasings.EN_BODIES)  # on phrasings.prefilter
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
 _EN_ANY = re.compile(r"\b(?:i|my\s+(?:name|favou?rite)|call\s+me)\b", re.I)
 # A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
@@ -321,11 +312,12 @@ _TRIED: dict[tuple[bool, bool, frozenset[str]], list[tuple[str, re.Pattern[str]]
 def _rules_for(part: str) -> list[tuple[str, re.Pattern[str]]]:
     low = part.lower()
     leaving = any(w in low for w in _LEAVING_WORDS)
-    key = (leaving, leaving and said_when(low), phrasings.prefilter(part))
-    tried = _TRIED.get(key)
+    when = leaving and said_when(low)
+    more = phrasings.prefilter(part)
+    tried = _TRIED.get((leaving, when, more))
     if tried is None:
-        ends = (_LEAVING_WHEN_EN if key[1] else _LEAVING_EN) if leaving else []
-        tried = _TRIED[key] = ends + _EN_RULES + [(rule, p) for rule, p in _MORE_EN if rule in key[2]]
+        ends = (_LEAVING_WHEN_EN if when else _LEAVING_EN) if leaving else []
+        tried = _TRIED[leaving, when, more] = ends + _EN_RULES + [(r, p) for r, p in _MORE_EN if r in more]
     return tried
 
 
