@@ -33,6 +33,7 @@ from memoryd.models import MemoryRecord
 __all__ = [
     "ANYMORE",
     "COUNTS",
+    "I_HAVE",
     "EN_BODIES",
     "EN_WHEN",
     "LEFT",
@@ -80,8 +81,9 @@ ZH_WHEN = r"(?:昨天|前天|今天|今年|去年|前年|上个?月|这个?月|�
 ZH_WHEN_BEFORE = ZH_WHEN + "?"
 # The speaker's "我" of a move or an end, with when it was before or after it (去年我…, 我去年…).
 ZH_I = ZH_WHEN_BEFORE + "我" + ZH_WHEN_BEFORE
-_I_HAVE = r"i(?:'ve|\s+have)?\s+(?:just\s+)?"
-_LEFT = _I_HAVE + r"(?:left|quit|resigned\s+from)"
+I_HAVE = r"i(?:'ve|\s+have)?\s+"  # the speaker's "I", "I've", "I have" before what they did
+_I_HAVE_JUST = I_HAVE + r"(?:just\s+)?"
+_LEFT = _I_HAVE_JUST + r"(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
 # ("I left Home Depot")
 _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
@@ -91,7 +93,7 @@ EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
     ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?{ANYMORE})"),
     ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
-    ("moved_out", r"i(?:'ve|\s+have)?\s+(?:just\s+)?moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
+    ("moved_out", _I_HAVE_JUST + r"moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
     ("left_work", r"i(?:'m| am)?\s+no\s+longer\s+work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
     ("left_work", rf"i\s+(?:don't|do\s+not|dont)\s+work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
     ("left_work", rf"i(?:'m|\s+am)\s+not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
@@ -99,12 +101,12 @@ EN_BODIES: list[tuple[str, str]] = [
         "left_work",
         rf"{_LEFT}\s+(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)(?P<x>.+)",
     ),
-    ("left_work", r"i(?:'ve|\s+have)?\s+(?:just\s+)?stopped\s+working\s+(?:at|for)\s+(?P<x>.+)"),
+    ("left_work", _I_HAVE_JUST + r"stopped\s+working\s+(?:at|for)\s+(?P<x>.+)"),
     # "I left Acme", "I left the Bank of England": a name, written capitalised; not "I left for work",
     # "I left the party early", "I quit smoking", "I left my keys"
     (
         "left_work",
-        rf"{_I_HAVE}(?:(?P<bare>left)|quit|resigned\s+from)\s+"
+        rf"{_I_HAVE_JUST}(?:(?P<bare>left)|quit|resigned\s+from)\s+"
         rf"(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)",
     ),
 ]

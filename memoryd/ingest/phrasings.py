@@ -50,7 +50,18 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memoryd.ingest.leaving import ANYMORE, COUNTS, EN_WHEN, LEFT, ZH_I, ZH_WHEN, not_yet, place, year_said
+from memoryd.ingest.leaving import (
+    ANYMORE,
+    COUNTS,
+    EN_WHEN,
+    I_HAVE,
+    LEFT,
+    ZH_I,
+    ZH_WHEN,
+    not_yet,
+    place,
+    year_said,
+)
 from memoryd.ingest.objects import allergen, favourite_answer, occupation
 from memoryd.ingest.places import COMMON_WORDS, MOVE_WORDS, MOVED, known_places, plain
 from memoryd.models import MemoryKind, MemoryRecord
@@ -63,7 +74,7 @@ __all__ = [
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
 _DIETS = ("vegetarian", "vegan", "pescatarian", "pescetarian", "flexitarian")
 _DIET = rf"(?:{'|'.join(_DIETS)})"
-_OUTGREW = r"i(?:'ve|\s+have)?\s+outgr[eo]wn?\s+my\s+"
+_OUTGREW = I_HAVE + r"outgr[eo]wn?\s+my\s+"
 
 _COUNT = rf"(?:\d{{1,2}}|{'|'.join(COUNTS)})"  # a count read as a number (_move)
 # When a move was, said before it ("Last year I moved to…", "In 2019, I moved to…", "Yesterday I…").
@@ -71,7 +82,7 @@ _COUNT = rf"(?:\d{{1,2}}|{'|'.join(COUNTS)})"  # a count read as a number (_move
 EN_BODIES: list[tuple[str, str]] = [
     (
         "move",
-        EN_WHEN + rf"i(?:'ve|\s+have)?\s+(?:just\s+|recently\s+|finally\s+|now\s+)?{MOVED}\s+"
+        EN_WHEN + I_HAVE + rf"(?:just\s+|recently\s+|finally\s+|now\s+)?{MOVED}\s+"
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
@@ -82,7 +93,7 @@ EN_BODIES: list[tuple[str, str]] = [
     # being vegetarian", "I'm not allergic to peanuts anymore", "I outgrew my peanut allergy"
     ("diet_end", rf"(?:i\s+am|i'm)\s+no\s+longer\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
     ("diet_end", rf"(?:i\s+am|i'm)\s+not\s+(?:a\s+)?(?P<x>{_DIET}{ANYMORE})"),
-    ("diet_end", rf"i(?:'ve|\s+have)?\s+(?:stopped|quit)\s+being\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
+    ("diet_end", rf"{I_HAVE}(?:stopped|quit)\s+being\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
     ("allergy_end", r"(?:i\s+am|i'm)\s+no\s+longer\s+allergic\s+to\s+(?P<x>.+)"),
     ("allergy_end", rf"(?:i\s+am|i'm)\s+not\s+allergic\s+to\s+(?P<x>.+?{ANYMORE})"),
     ("allergy_end", _OUTGREW + r"allerg(?:y|ies)\s+to\s+(?P<x>.+)"),
