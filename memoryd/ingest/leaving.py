@@ -33,6 +33,7 @@ from memoryd.models import MemoryRecord
 __all__ = [
     "ANYMORE",
     "COUNTS",
+    "I_AM",
     "I_HAVE",
     "EN_BODIES",
     "EN_WHEN",
@@ -82,6 +83,7 @@ ZH_WHEN_BEFORE = ZH_WHEN + "?"
 # The speaker's "我" of a move or an end, with when it was before or after it (去年我…, 我去年…).
 ZH_I = ZH_WHEN_BEFORE + "我" + ZH_WHEN_BEFORE
 I_HAVE = r"i(?:'ve|\s+have)?\s+"  # the speaker's "I", "I've", "I have" before what they did
+I_AM = r"(?:i\s+am|i'm)\s+"  # … and "I am", "I'm"
 _I_HAVE_JUST = I_HAVE + r"(?:just\s+)?"
 _LEFT = _I_HAVE_JUST + r"(?:left|quit|resigned\s+from)"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
@@ -92,11 +94,11 @@ _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|ea
 EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
     ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?{ANYMORE})"),
-    ("moved_out", rf"i(?:'m|\s+am)\s+not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
+    ("moved_out", rf"{I_AM}not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
     ("moved_out", _I_HAVE_JUST + r"moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
     ("left_work", r"i(?:'m| am)?\s+no\s+longer\s+work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
     ("left_work", rf"i\s+(?:don't|do\s+not|dont)\s+work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
-    ("left_work", rf"i(?:'m|\s+am)\s+not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
+    ("left_work", rf"{I_AM}not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
     (
         "left_work",
         rf"{_LEFT}\s+(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)(?P<x>.+)",
