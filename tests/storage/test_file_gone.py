@@ -84,3 +84,24 @@ async def test_another_process_opening_and_closing_the_store_changes_nothing(
         assert (await mem.health())["status"] == "ok"
     finally:
         await mem.close()
+
+
+async def test_reading_a_deleted_store_leaves_no_empty_store_at_its_path(tmp_path: Path) -> None:
+    # Only the writer may make the file: a reader (or the checkpointer, or the change checker)
+    # connecting after the file was deleted made an empty one at storage.path, which looks like a
+    # store and which a restart then opened as one.
+    from memoryd.storage.sqlite.database import SQLiteDatabase
+
+    path = tmp_path / "gone.db"
+    db = SQLiteDatabase(path)
+    db.open()
+    try:
+        for file in _files(path):
+            os.remove(file)
+        with pytest.raises(StorageError, match="was deleted while memoryd had it open"):
+            await db.read(lambda conn: conn.execute("SELECT gen FROM memoryd_generation").fetchone())
+        with pytest.raises(StorageError, match="was deleted while memoryd had it open"):
+            db.catch_up()
+        assert _files(path) == []
+    finally:
+        db.close()

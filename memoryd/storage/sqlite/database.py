@@ -36,6 +36,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -320,8 +321,18 @@ class SQLiteDatabase:
         message = f"cannot open storage.path {self.path}: {err.message}; {why}"
         return StorageError(message, field="storage.path", **err.details)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
+        """A connection to the store's file; only the writer's (``create``) may make the file: a
+        reader, the checkpointer or the change checker opening while the file is gone (deleted
+        under a running memoryd) would otherwise leave an empty store at ``storage.path``."""
+        target = str(self.path) if create else f"file:{urllib.parse.quote(str(self.path))}?mode=rw"
+        try:
+            conn = sqlite3.connect(
+                target, isolation_level=None, check_same_thread=False, timeout=30, uri=not create
+            )
+        except sqlite3.Error as exc:
+            self._identity.check()  # the file is gone (or another): says so, naming the fix
+            raise translate_errors(exc) from exc
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
@@ -334,7 +345,7 @@ class SQLiteDatabase:
     def _write_loop(self, ready: Future[None]) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            conn = self._connect()
+            conn = self._connect(create=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread's job
@@ -544,7 +555,7 @@ class SQLiteDatabase:
                         with self._guard.held():  # no commit of any process meanwhile (wal_guard)
                             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     done = commits
-                except sqlite3.Error as exc:  # the WAL keeps every commit; the next round retries
+                except (sqlite3.Error, StorageError) as exc:  # the WAL keeps every commit; retried next
                     _log.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
             for fut in asked:
                 fut.set_result(emptied)
