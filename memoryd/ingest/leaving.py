@@ -86,18 +86,20 @@ I_HAVE = r"i(?:'ve|\s+have)?\s+"  # the speaker's "I", "I've", "I have" before w
 I_AM = r"(?:i\s+am|i'm)\s+"  # … and "I am", "I'm"
 _I_HAVE_JUST = I_HAVE + r"(?:just\s+)?"
 _LEFT = _I_HAVE_JUST + r"(?:left|quit|resigned\s+from)"
+_NO_LONGER = r"i(?:'m| am)?\s+no\s+longer\s+"  # "I no longer live…", "I'm no longer working…"
+_DONT = r"i\s+(?:don't|do\s+not|dont)\s+"  # "I don't live in … anymore"
 # Words after "I left" that name no employer, even capitalised ("I left Home"), unless a name goes on
 # ("I left Home Depot")
 _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|early|late)"
 # English, after the start of a statement (rules._EN_START) and maybe when it was (EN_WHEN); compiled
 # there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
-    ("moved_out", r"i(?:'m| am)?\s+no\s+longer\s+liv(?:e|ing)\s+in\s+(?P<x>.+)"),
-    ("moved_out", rf"i\s+(?:don't|do\s+not|dont)\s+live\s+in\s+(?P<x>.+?{ANYMORE})"),
+    ("moved_out", _NO_LONGER + r"liv(?:e|ing)\s+in\s+(?P<x>.+)"),
+    ("moved_out", rf"{_DONT}live\s+in\s+(?P<x>.+?{ANYMORE})"),
     ("moved_out", rf"{I_AM}not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
     ("moved_out", _I_HAVE_JUST + r"moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
-    ("left_work", r"i(?:'m| am)?\s+no\s+longer\s+work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
-    ("left_work", rf"i\s+(?:don't|do\s+not|dont)\s+work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
+    ("left_work", _NO_LONGER + r"work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
+    ("left_work", rf"{_DONT}work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
     ("left_work", rf"{I_AM}not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
     (
         "left_work",
