@@ -313,49 +313,48 @@ return #ARGV - 6
 # or queued with a retry_at: not one just enqueued or replayed, on the stream), says so: either way the
 # step goes on, instead of failing on it at every call.
 MOVE_RETRIES = _CLOCK + _ENTRY + """
-local function poison(member, flat)
-  local event_id = nil
-  if type(flat) == 'table' then
-    for i = 1, #flat - 1, 2 do
-      if flat[i] == 'event_id' and type(flat[i + 1]) == 'string' then event_id = flat[i + 1] end
+-- The event id a retry's field/value list names (nil if none), and its status record's key when
+-- that record waits for this retry: after a failure, or an outage (queued, with the retry's time).
+-- One queued without a retry_at is on the stream (just enqueued, or replayed): it waits for none.
+local function named(flat)
+  if type(flat) ~= 'table' then return nil, nil end
+  for i = 1, #flat - 1, 2 do
+    if flat[i] == 'event_id' and type(flat[i + 1]) == 'string' then
+      local status = ARGV[2] .. flat[i + 1]
+      local st, at = unpack(redis.call('HMGET', status, 'status', 'retry_at'))
+      if st == 'failed' or (st == 'queued' and at) then return flat[i + 1], status end
+      return flat[i + 1], nil
     end
   end
+  return nil, nil
+end
+local function poison(member, flat)
+  local event_id, waiting = named(flat)
   local error = cjson.encode({code = 'invalid_input', type = 'InvalidInputError', transient = false,
     field = 'event', message = 'a retry that is no list of field/value pairs could not be put back on the '
       .. 'stream: dead-lettered as it was (its text is the field member)'})
   local letter = {'member', member, 'dlq_error', error, 'dlq_attempts', '0', 'dlq_at', ARGV[3]}
-  local status = nil
   if event_id then
-    status = ARGV[2] .. event_id
-    letter[6] = redis.call('HGET', status, 'attempts') or '0'
+    letter[6] = redis.call('HGET', ARGV[2] .. event_id, 'attempts') or '0'
     letter[#letter + 1] = 'event_id'
     letter[#letter + 1] = event_id
   end
   local id = redis.call('XADD', KEYS[3], '*', unpack(letter))
-  local st, at = nil, nil
-  if status then st, at = unpack(redis.call('HMGET', status, 'status', 'retry_at')) end
-  -- Waiting for this retry: after a failure, or an outage (queued, with the retry's time). One queued
-  -- without a retry_at is on the stream (just enqueued, or replayed): left alone.
-  if st == 'failed' or (st == 'queued' and at) then
-    redis.call('HSET', status, 'status', 'dead_lettered', 'error', error, 'dlq_id', id, 'updated_at', ARGV[3])
-    redis.call('HDEL', status, 'retry_at')
-    redis.call('PEXPIRE', status, ARGV[4])
+  if waiting then
+    redis.call('HSET', waiting, 'status', 'dead_lettered', 'error', error, 'dlq_id', id,
+      'updated_at', ARGV[3])
+    redis.call('HDEL', waiting, 'retry_at')
+    redis.call('PEXPIRE', waiting, ARGV[4])
   end
   redis.call('HINCRBY', KEYS[4], 'dead_lettered', 1)
 end
--- Back on the stream: a status record that waited for this retry (see poison) reads queued, its time
--- gone (its error, the last attempt's, stays until a worker begins it).
+-- Back on the stream: a status record that waited for this retry reads queued, its time gone (its
+-- error, the last attempt's, stays until a worker begins it).
 local function back(fields)
-  for i = 1, #fields - 1, 2 do
-    if fields[i] == 'event_id' then
-      local status = ARGV[2] .. fields[i + 1]
-      local st, at = unpack(redis.call('HMGET', status, 'status', 'retry_at'))
-      if st == 'failed' or (st == 'queued' and at) then
-        redis.call('HSET', status, 'status', 'queued', 'updated_at', ARGV[3])
-        redis.call('HDEL', status, 'retry_at')
-      end
-      return
-    end
+  local _, waiting = named(fields)
+  if waiting then
+    redis.call('HSET', waiting, 'status', 'queued', 'updated_at', ARGV[3])
+    redis.call('HDEL', waiting, 'retry_at')
   end
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(false), 'LIMIT', 0, ARGV[1])
