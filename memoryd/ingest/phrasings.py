@@ -108,10 +108,11 @@ _PARTIAL = re.compile(
     re.I,
 )
 _FIRST_PART = re.compile(r"[,;:(]")
+_YOUNG = r"(?:kid|child|teen(?:ager)?|baby|toddler|boy|girl)"  # what one was as a child ("as a kid")
 # When an end was, said after what ended: an age, or a time of life ("I outgrew my allergy to
 # shellfish as a kid", "… when I was little"); no part of what ended.
 _ENDED_AT = re.compile(
-    r",?\s+(?:as\s+an?\s+(?:kid|child|teen(?:ager)?|baby|toddler|boy|girl|adult)|growing\s+up"
+    rf",?\s+(?:as\s+an?\s+(?:{_YOUNG}|adult)|growing\s+up"
     r"|when\s+i\s+was\s+(?:little|young|small|a\s+\w+|\d+|\w+\s+years?\s+old)"
     r"|in\s+my\s+(?:childhood|youth|teens|twenties|thirties)|(?:at|by)\s+(?:the\s+)?age\s+(?:of\s+)?\d+)$",
     re.I,
@@ -179,7 +180,7 @@ _NOT_HOME = re.compile(
     rf"\bfor\s+(?:(?:{_COUNT}|a\s+few|a\s+couple\s+of|several|some|the)\s+)?"
     r"(?:semesters?|terms?|summers?|winters?|springs?|autumns?|falls?|years?|months?|weeks?|days?|while|bit|"
     r"season|school\s+year|academic\s+year|weekends?|nights?|holidays?|vacation|trip)\b"
-    r"|\btemporar(?:y|ily)\b|\bwhen\s+i\s+was\b|\bas\s+a\s+(?:kid|child|teen(?:ager)?|baby|boy|girl|toddler)\b"
+    rf"|\btemporar(?:y|ily)\b|\bwhen\s+i\s+was\b|\bas\s+a\s+{_YOUNG}\b"
     r"|\bat\s+(?:the\s+)?age\s+(?:of\s+)?\d|\bgrowing\s+up\b|\bin\s+my\s+(?:childhood|youth|teens)\b"
     r"|\bcame\s+back\b|\b(?:and|then)\s+(?:then\s+)?back\b|\bmoved\s+(?:back|away|again|on)\b|\breturned\b"
     r"|\bbefore\s+(?:moving|coming|returning|settling)\b|\band\s+then\s+to\b",
