@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, TypeVar
@@ -46,13 +44,12 @@ from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, fee
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
-from memoryd.server.errors import error_for, openai_error
+from memoryd.server.errors import internal_error, openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.unicode import lone_surrogate_at
 
 __all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
 
-log = logging.getLogger("memoryd.server")  # the server's log of unexpected errors (memoryd.server.errors)
 router = APIRouter(prefix="/v1", tags=["chat gateway"])
 CHAT_PATH = "/v1/chat/completions"  # its body limit is gateway.max_body_bytes (memoryd/server/app.py)
 
@@ -311,7 +308,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
         raise  # answered by its own handler (memoryd.server.errors)
     except Exception as exc:  # a bug, not an upstream's failure: the server's 500, saying what the call did
         gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
-        return _internal_error(request, exc, gateway.headers(prepared, skipped=True))
+        return internal_error(request.method, request.url.path, exc, gateway.headers(prepared, skipped=True))
 
 
 async def _forward(
@@ -361,17 +358,6 @@ async def _forward(
     kept = gateway.finish(prepared, answer, complete=True, memory=memory, pipeline=pipeline)
     headers = gateway.headers(prepared, served.target, served.request_id, skipped=not kept)
     return Response(json_bytes(served.body), headers=headers, media_type="application/json")
-
-
-def _internal_error(request: Request, exc: Exception, headers: Mapping[str, str]) -> JSONResponse:
-    """The 500 of an unexpected exception raised after the memory lookup: the server's own for any
-    (:class:`~memoryd.server.errors.CatchAllMiddleware`: a generic message with an incident id,
-    the traceback logged), with the call's ``headers`` besides."""
-    incident = uuid.uuid4().hex[:12]
-    path = request.url.path
-    log.error("unexpected error in %s %s (incident %s)", request.method, path, incident, exc_info=exc)
-    message = f"internal server error (incident {incident}); the server log has the details"
-    return error_for(path, 500, "internal_error", message, details={"incident": incident}, headers=headers)
 
 
 # With a trailing slash too: Starlette's redirect (a 307, no body) is not followed by every client.

@@ -220,6 +220,17 @@ def error_for(
     return error_response(status, code, message, field=field, details=details, headers=headers)
 
 
+def internal_error(
+    method: str, path: str, exc: BaseException, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The 500 of an unexpected exception: a generic message with an incident id, the traceback
+    logged under that id (the server's catch-all, and the chat gateway's once it looked memories up)."""
+    incident = uuid.uuid4().hex[:12]
+    log.error("unexpected error in %s %s (incident %s)", method, path, incident, exc_info=exc)
+    message = f"internal server error (incident {incident}); the server log has the details"
+    return error_for(path, 500, "internal_error", message, details={"incident": incident}, headers=headers)
+
+
 async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemorydError)
     if exc.status_code >= 500:
@@ -357,19 +368,11 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracked_send)
-        except Exception:
+        except Exception as exc:
             if gone:  # nobody to answer, and no fault of the server's
                 log.debug("the client of %s %s left before its answer", scope["method"], scope["path"])
                 return
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error in %s %s (incident %s)", scope["method"], scope["path"], incident)
+            response = internal_error(scope["method"], scope["path"], exc)  # logged with its incident
             if started:
                 raise
-            response = error_for(
-                scope["path"],
-                500,
-                "internal_error",
-                f"internal server error (incident {incident}); the server log has the details",
-                details={"incident": incident},
-            )
             await response(scope, receive, send)
