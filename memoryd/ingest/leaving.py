@@ -41,6 +41,8 @@ __all__ = [
     "WHEN_BEFORE",
     "ZH_BODIES",
     "ZH_I",
+    "ZH_THING",
+    "ZH_X",
     "ZH_WHEN",
     "ends",
     "no_end",
@@ -114,17 +116,20 @@ EN_BODIES: list[tuple[str, str]] = [
         rf"(?P<x>(?:the\s+)?(?!{_NOT_EMPLOYER}\b(?!\s+(?-i:[A-Z])))(?-i:[A-Z0-9]).+)",
     ),
 ]
-_ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
+# What a Chinese statement is about: up to 30 characters of its clause, as many as may be (ZH_X) or as
+# few as the words after it allow (ZH_THING).
+ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
+ZH_THING = r"(?P<x>[^，,。！？\s]{1,30}?)"
 # Chinese, after the start of a statement (rules._ZH_START): "不再" (no longer), "已经不" (already
 # not), or "不…了" (not any more); a move out or a resignation may follow when it was (昨天, 去年).
 ZH_BODIES: list[tuple[str, str]] = [
-    ("moved_out", r"我(?:已经不再|已经不|不再)住在(?P<x>[^，,。！？\s]{1,30})"),
+    ("moved_out", r"我(?:已经不再|已经不|不再)住在" + ZH_X),
     ("moved_out", r"我不住在(?P<x>[^，,。！？\s]{1,30}了)"),
-    ("moved_out", ZH_I + r"(?:已经)?搬离了?(?P<x>[^，,。！？\s]{1,30})"),
-    ("moved_out", rf"{ZH_I}(?:已经)?从{_ZH_THING}搬走了"),
-    ("left_work", rf"我(?:已经不再|已经不|不再)在{_ZH_THING}(?:上班|工作)"),
-    ("left_work", rf"我不在{_ZH_THING}(?:上班|工作)了"),
-    ("left_work", rf"{ZH_I}(?:已经)?从{_ZH_THING}辞职了?"),
+    ("moved_out", ZH_I + r"(?:已经)?搬离了?" + ZH_X),
+    ("moved_out", rf"{ZH_I}(?:已经)?从{ZH_THING}搬走了"),
+    ("left_work", rf"我(?:已经不再|已经不|不再)在{ZH_THING}(?:上班|工作)"),
+    ("left_work", rf"我不在{ZH_THING}(?:上班|工作)了"),
+    ("left_work", rf"{ZH_I}(?:已经)?从{ZH_THING}辞职了?"),
 ]
 
 # What a home or workplace states before its place: the rules' "The user lives in " ("用户住在"), or

@@ -58,7 +58,9 @@ from memoryd.ingest.leaving import (
     I_HAVE,
     LEFT,
     ZH_I,
+    ZH_THING,
     ZH_WHEN,
+    ZH_X,
     not_yet,
     place,
     year_said,
@@ -130,14 +132,13 @@ _NO_ALLERGEN = frozenset(
     "old bad only first own worst last little childhood severe mild terrible awful seasonal food skin "
     "other main biggest former lifelong".split()
 )
-_ZH_X = r"(?P<x>[^，,。！？\s]{1,30})"
 _ZH_MOVE = ZH_I + r"(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…, 我去年搬到了…: when it was
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
 ZH_BODIES: list[tuple[str, str]] = [
-    ("move", _ZH_MOVE + "了" + _ZH_X),  # 我搬到了杭州
-    ("move", _ZH_MOVE + r"(?P<x>[^，,。！？\s]{1,30}?)了"),  # 我搬到杭州了
-    ("favourite", r"我最(?:喜欢|爱)的(?P<c>[^，,。！？\s的]{1,6})是" + _ZH_X),
-    ("allergy", r"我对(?P<x>[^，,。！？\s]{1,30}?)(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
+    ("move", _ZH_MOVE + "了" + ZH_X),  # 我搬到了杭州
+    ("move", _ZH_MOVE + ZH_THING + "了"),  # 我搬到杭州了
+    ("favourite", r"我最(?:喜欢|爱)的(?P<c>[^，,。！？\s的]{1,6})是" + ZH_X),
+    ("allergy", rf"我对{ZH_THING}(?:有点|有些|很|非常|特别|严重)?(?<![不没])过敏"),
 ]
 PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # Words the English bodies above need (lower case), and the rules of those bodies: a cheap test before

@@ -24,7 +24,17 @@ from typing import Any
 from memoryd.ingest import phrasings
 from memoryd.ingest.derived import derived_memory
 from memoryd.ingest.later import later, may_unhedged, own_words
-from memoryd.ingest.leaving import EN_BODIES, EN_WHEN, LEFT, ZH_BODIES, no_end, place, said_when
+from memoryd.ingest.leaving import (
+    EN_BODIES,
+    EN_WHEN,
+    LEFT,
+    ZH_BODIES,
+    ZH_THING,
+    ZH_X,
+    no_end,
+    place,
+    said_when,
+)
 from memoryd.ingest.objects import clean_object, hedged_after, reported_after, taste_object
 from memoryd.ingest.places import MOVED
 from memoryd.ingest.preferences import bare_thing, replaces
@@ -156,17 +166,15 @@ _ZH_RULES: list[tuple[str, re.Pattern[str]]] = [
     *((rule, re.compile(_ZH_START + body)) for rule, body in phrasings.ZH_BODIES),  # "我搬到了…"
     ("name", re.compile(_ZH_START + r"我(?:的名字)?叫(?P<x>[^，,。！？\s]{1,20})")),
     ("name", re.compile(_ZH_START + r"我的名字是(?P<x>[^，,。！？\s]{1,20})")),
-    ("work", re.compile(_ZH_START + r"我(?:现在|目前)?在(?P<x>[^，,。！？\s]{1,30}?)(?:上班|工作)")),
-    ("live", re.compile(_ZH_START + r"我(?:现在|目前)?住在(?P<x>[^，,。！？\s]{1,30})")),
+    ("work", re.compile(_ZH_START + "我(?:现在|目前)?在" + ZH_THING + "(?:上班|工作)")),
+    ("live", re.compile(_ZH_START + "我(?:现在|目前)?住在" + ZH_X)),
     (
         "dislike",
-        re.compile(
-            _ZH_START + r"我(?:很|非常|特别|也|最)?(?:讨厌|不喜欢|不爱|不再喜欢)(?P<x>[^，,。！？\s]{1,30})"
-        ),
+        re.compile(_ZH_START + "我(?:很|非常|特别|也|最)?(?:讨厌|不喜欢|不爱|不再喜欢)" + ZH_X),
     ),
     (
         "like",
-        re.compile(_ZH_START + r"我(?:很|非常|特别|也|最)?(?:喜欢|爱|热爱)(?P<x>[^，,。！？\s]{1,30})"),
+        re.compile(_ZH_START + "我(?:很|非常|特别|也|最)?(?:喜欢|爱|热爱)" + ZH_X),
     ),
     ("am", re.compile(_ZH_START + r"我是(?:一[个名位])?(?P<x>[^，,。！？\s]{1,20})")),
 ]
