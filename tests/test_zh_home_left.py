@@ -40,6 +40,14 @@ async def test_a_home_left_later_in_its_sentence_is_no_home(amem: AsyncMemory, s
         ("我住在北京，搬离了上海", "用户住在北京。"),
         ("我住在北京，后来我妹妹搬走了", "用户住在北京。"),
         ("我住在北京，我很喜欢这里", "用户住在北京。"),
+        # going home, replying, visiting, leaving work, moving things or house within it: no leaving
+        ("我住在北京，后来回家了。", "用户住在北京。"),
+        ("我住在北京，后来回复了他的邮件。", "用户住在北京。"),
+        ("我住在北京，后来回去看了看父母。", "用户住在北京。"),
+        ("我住在北京，下班后就离开了。", "用户住在北京。"),
+        ("我住在北京，然后搬了张桌子。", "用户住在北京。"),
+        ("我住在北京，后来把书搬走了。", "用户住在北京。"),
+        ("我住在北京，后来又搬了一次家。", "用户住在北京。"),
     ],
 )
 async def test_a_home_followed_by_no_leaving_of_its_own_is_the_home(

@@ -62,6 +62,11 @@ async def test_it_supersedes_the_home_stored_before(amem: AsyncMemory) -> None:
         ("如果我住在北京，后来又搬到了上海", "用户住在杭州。"),
         ("我住在北京，后来又搬到了上海吗", "用户住在杭州。"),
         ("我住在北京，然后回家了", "用户住在北京。"),
+        # the clause before is the speaker's, but about someone else, or no home of theirs
+        ("我有个妹妹，去年搬到了上海", "用户住在杭州。"),
+        ("我有个朋友，去年搬到了上海", "用户住在杭州。"),
+        ("我认识一个人，后来搬到了上海", "用户住在杭州。"),
+        ("我不知道，后来搬到了上海", "用户住在杭州。"),
     ],
 )
 async def test_what_is_no_move_of_the_speakers_to_a_place_leaves_the_home(
@@ -75,3 +80,11 @@ async def test_what_is_no_move_of_the_speakers_to_a_place_leaves_the_home(
 
 async def test_a_move_in_another_sentence_is_not_read_as_the_speakers(amem: AsyncMemory) -> None:
     await states_nothing(amem, "我住在杭州", "他住在北京。后来搬到了上海。", T1, T2)
+
+
+async def test_a_long_run_of_adverbs_before_a_missing_move_is_read_at_once(amem: AsyncMemory) -> None:
+    # "刚刚" is one word or two: a run of 刚 split every way before the verb it looked for was
+    # missing took exponential time (a 50-character turn held the event loop for seconds; this one,
+    # for longer than the test would run).
+    await amem.add("我住在北京，" + "刚" * 80 + "x搬到了上海。", **U, timestamp=T2)
+    assert await profile(amem) == ["用户住在北京。"]  # no move of the speaker's after it

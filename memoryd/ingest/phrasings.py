@@ -200,10 +200,14 @@ _UNDONE = re.compile(
 # A Chinese home (我住在…) left later in its sentence ("我住在北京，后来又搬走了": lived there, as "I
 # lived in Rome, but later I moved away" says): no home now. Not a move to it ("是从上海搬回来的",
 # "搬过来", "从父母家搬出来"), nor one from another place ("搬离了上海").
+# Moving house away, with where to or not (搬走, 搬到, 搬去…): not "搬了张桌子", "又搬了一次家".
+_ZH_AWAY_VERB = r"搬(?:走|离|出去|到|去|往)"
 _ZH_HOME = re.compile(r"我(?:现在|目前)?住在")
 _ZH_LEFT_HOME = re.compile(
-    r"(?:搬走|搬离|搬出去|离开)了?(?:那里|那儿)?(?=[，,。！？]|$)|又搬(?!回?来|过来)|后来[^，,。！？]*?[搬回](?!回?来|过来|出来)"
-    r"|(?:然后|之后|随后|接着)[^，,。！？]*?搬(?!回?来|过来|出来)"  # "，然后搬到了上海"; not "，然后回家了"
+    r"(?:搬走|搬离|搬出去)了?(?:那里|那儿)?(?=[，,。！？]|$)|离开了?(?:那里|那儿)(?=[，,。！？]|$)"
+    rf"|(?:又|后来|然后|之后|随后|接着)[^，,。！？]*?{_ZH_AWAY_VERB}"  # "，然后搬到了上海"
+    # "，后来回了上海", "…回国了"; not "…回家了", "…回复了他", "…回去看了看父母"
+    r"|后来[^，,。！？]*?回(?!家|复|去|来|答|应|头|忆|想|信|电|话|顾|合)"
 )
 # … or in the sentence right after its own, when that says only that the speaker moved away ("我住在北京。
 # 后来又搬走了。", "。后来我又搬走了"): what follows that sentence, from the mark that ends it (left_next).
@@ -220,12 +224,14 @@ _ZH_OTHER = re.compile(
 _ZH_WITH = re.compile(r"(?:跟|和|与|同|陪着?)[^，,。！？]{0,12}?一起")
 # A Chinese move clause with no subject of its own ("后来又搬到了上海", "今年搬到了上海"): only when it
 # was and adverbs before its verb (搬, or 从…搬); the speaker's after a clause of theirs (zh_own_move).
+# Its words are taken possessively (*+): "刚刚" is one word or two, and a run of them split every way
+# before a failing lookahead took exponential time.
 _ZH_NO_SUBJECT = re.compile(
     rf"(?:{ZH_WHEN}|后来|然后|之后|随后|接着|最后|不久|于是|所以|但是?|可是|不过|而且|已经|刚刚?|终于"
-    r"|[又再也还就便才])*(?=搬|从[^，,。！？\s]{1,30}?搬)"
+    r"|[又再也还就便才])*+(?=搬|从[^，,。！？\s]{1,30}?搬)"
 )
 # A clause of the speaker's: 我 its subject (我住在北京, 去年我…, 后来我又…), not 我们, 我的…, 我妹妹.
-_ZH_SPEAKER = re.compile(rf"(?:后来|然后|之后|但是?|可是|不过|而且|现在|目前|如今)*{ZH_I}(?![们的])")
+_ZH_SPEAKER = re.compile(rf"(?:后来|然后|之后|但是?|可是|不过|而且|现在|目前|如今)*+{ZH_I}(?![们的])")
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _DAYS = {"year": 365, "month": 30, "week": 7}
@@ -261,7 +267,7 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
 def undone(clause: str, rest: str) -> bool:
     """Whether a move ``clause`` is undone by what follows it in its sentence, ``rest``
     (:data:`_UNDONE`): "去年我搬到了杭州" before "，今年又搬回了北京", not "，后来我妹妹又搬回了北京"
-    (someone else's reversal: :func:`_others`); or a Chinese home left (:data:`_ZH_LEFT_HOME`):
+    (someone else's reversal: :func:`_not_own`); or a Chinese home left (:data:`_ZH_LEFT_HOME`):
     "我住在北京" before "，后来又搬走了"."""
     if _MOVED.search(clause) is not None:
         reversals = _UNDONE
@@ -269,7 +275,7 @@ def undone(clause: str, rest: str) -> bool:
         reversals = _ZH_LEFT_HOME  # "我住在北京" before "，后来又搬走了": lived there
     else:
         return False
-    return any(not _others(rest, m) for m in reversals.finditer(rest))
+    return any(not _not_own(rest, m) for m in reversals.finditer(rest))
 
 
 def left_next(clause: str, after: str) -> bool:
@@ -280,22 +286,27 @@ def left_next(clause: str, after: str) -> bool:
     return home and _ZH_AWAY.match(after) is not None
 
 
-def _others(rest: str, reversal: re.Match[str]) -> bool:
-    """Whether the reversal ``reversal`` in ``rest`` is someone else's: its clause names another
-    person before its verb (:data:`_ZH_OTHER`: "后来我妹妹又搬回了北京")."""
+def _not_own(rest: str, reversal: re.Match[str]) -> bool:
+    """Whether the reversal ``reversal`` in ``rest`` is not the speaker's own move: its clause names
+    another person before its verb (:data:`_ZH_OTHER`: "后来我妹妹又搬回了北京"), or moves a thing
+    ("后来把书搬走了")."""
     start = max(rest.rfind(edge, 0, reversal.start()) for edge in "，,") + 1  # its clause
-    return _ZH_OTHER.search(_ZH_WITH.sub("", rest[start : reversal.end()])) is not None
+    clause = _ZH_WITH.sub("", rest[start : reversal.end()])
+    return _ZH_OTHER.search(clause) is not None or "把" in clause or "将" in clause
 
 
 def zh_own_move(clause: str, before: str) -> str | None:
     """A Chinese move ``clause`` with no subject of its own (:data:`_ZH_NO_SUBJECT`: "后来又搬到了上海")
     as the speaker's ("我搬到了上海"), when ``before``, the clause before it in its sentence, is the
-    speaker's (:data:`_ZH_SPEAKER`: "我住在北京"; not "我妹妹住在北京"); else None."""
+    speaker's home or move (:data:`_ZH_SPEAKER`: "我住在北京"; not "我妹妹住在北京", nor "我有个妹妹",
+    whose sister the next clause is about); else None."""
     if "搬" not in clause or (bare := _ZH_NO_SUBJECT.match(clause)) is None:
         return None
     mine = _ZH_SPEAKER.match(before)
-    if mine is None or _ZH_OTHER.match(before, mine.end()) is not None:
-        return None  # "他住在北京，后来搬到了上海", "我妹妹住在北京，…": theirs
+    if mine is None or ("住" not in before and "搬" not in before):
+        return None  # "我不知道，后来搬到了上海": no home of the speaker's before it
+    if _ZH_OTHER.search(before, mine.end()) is not None:
+        return None  # "他住在北京，后来搬到了上海", "我妹妹住在北京，…", "我有个妹妹，…": theirs
     return "我" + clause[bare.end() :]
 
 
