@@ -33,6 +33,7 @@ from memoryd.models import MemoryRecord
 __all__ = [
     "ANYMORE",
     "COUNTS",
+    "ENDED_ANYMORE",
     "I_AM",
     "I_HAVE",
     "EN_BODIES",
@@ -54,8 +55,16 @@ __all__ = [
 
 LEFT = "left"  # the metadata key of the place an ending statement names
 # "anymore" after what ended, and what follows it in the object, that the rules' guards read too
-# ("Rome anymore, my mom says", "… anymore starting next month"); not "any more than" (an idiom)
-ANYMORE = r"\s+any\s?more\b(?!\s+than\b).*"
+# ("Rome anymore, my mom says", "… anymore starting next month"); not "any more than" (an idiom).
+# Its spaces are taken whole (\s++): "any" starts with no space, so the same strings match.
+_ANY_MORE = r"any\s?more\b(?!\s+than\b)"
+ANYMORE = rf"\s++{_ANY_MORE}.*"
+# The spaces before what ended and it, up to "anymore" (" Rome anymore" of "I don't live in Rome
+# anymore"): what \s+(?P<x>.+?{ANYMORE}) matches, which split a run of spaces every way, before and in
+# x, and took cubic time on one before no "anymore" (2,000 spaces: minutes). The spaces are taken
+# whole unless "anymore" follows them (x may then start in them, as before), and x ends after its
+# first character or a non-space only (an end later in a run of spaces is never the first one).
+ENDED_ANYMORE = rf"(?:\s++|(?=\s++{_ANY_MORE})\s+)(?P<x>.(?:.*?\S)??{ANYMORE})"
 # A count in words ("two years ago") and what it counts (phrasings._COUNT reads them too).
 COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 COUNTS |= {"seven": 7, "eight": 8, "nine": 9, "ten": 10}
@@ -97,12 +106,12 @@ _NOT_EMPLOYER = r"(?:i|it|my|our|his|her|their|your|for|home|work|school|town|ea
 # there, case-insensitive.
 EN_BODIES: list[tuple[str, str]] = [
     ("moved_out", _NO_LONGER + r"liv(?:e|ing)\s+in\s+(?P<x>.+)"),
-    ("moved_out", rf"{_DONT}live\s+in\s+(?P<x>.+?{ANYMORE})"),
-    ("moved_out", rf"{I_AM}not\s+living\s+in\s+(?P<x>.+?{ANYMORE})"),
+    ("moved_out", rf"{_DONT}live\s+in{ENDED_ANYMORE}"),
+    ("moved_out", rf"{I_AM}not\s+living\s+in{ENDED_ANYMORE}"),
     ("moved_out", _I_HAVE_JUST + r"moved\s+(?:out\s+of|away\s+from)\s+(?P<x>.+)"),
     ("left_work", _NO_LONGER + r"work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
-    ("left_work", rf"{_DONT}work\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
-    ("left_work", rf"{I_AM}not\s+working\s+(?:at|for)\s+(?P<x>.+?{ANYMORE})"),
+    ("left_work", rf"{_DONT}work\s+(?:at|for){ENDED_ANYMORE}"),
+    ("left_work", rf"{I_AM}not\s+working\s+(?:at|for){ENDED_ANYMORE}"),
     (
         "left_work",
         rf"{_LEFT}\s+(?:my\s+(?:job|position|role)\s+(?:at|with)\s+|working\s+(?:at|for)\s+)(?P<x>.+)",

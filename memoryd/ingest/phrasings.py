@@ -54,6 +54,7 @@ from memoryd.ingest.leaving import (
     ANYMORE,
     COUNTS,
     EN_WHEN,
+    ENDED_ANYMORE,
     I_AM,
     I_HAVE,
     LEFT,
@@ -98,7 +99,7 @@ EN_BODIES: list[tuple[str, str]] = [
     ("diet_end", rf"{I_AM}not\s+(?:a\s+)?(?P<x>{_DIET}{ANYMORE})"),
     ("diet_end", rf"{I_HAVE}(?:stopped|quit)\s+being\s+(?:a\s+)?(?P<x>{_DIET}\b.*)"),
     ("allergy_end", I_AM + r"no\s+longer\s+allergic\s+to\s+(?P<x>.+)"),
-    ("allergy_end", rf"{I_AM}not\s+allergic\s+to\s+(?P<x>.+?{ANYMORE})"),
+    ("allergy_end", rf"{I_AM}not\s+allergic\s+to{ENDED_ANYMORE}"),
     ("allergy_end", _OUTGREW + r"allerg(?:y|ies)\s+to\s+(?P<x>.+)"),
     ("allergy_end", _OUTGREW + r"(?P<x>[a-z]+(?:\s+[a-z]+)?)(?P<a>\s+allerg(?:y|ies))\b"),
 ]

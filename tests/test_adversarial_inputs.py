@@ -1,0 +1,43 @@
+"""Crafted user turns that made a rule pattern backtrack for a very long time, read as they should be.
+
+Every turn sent goes through the fast-mode rules (memoryd.ingest): a pattern that splits a run of
+spaces every way before it fails held a worker for minutes on one 2,000-character message. Each test
+here sends such a message through the public API and checks what is stored; on the patterns before
+their fix it does not finish in a reasonable time.
+"""
+
+from __future__ import annotations
+
+from memoryd import AsyncMemory
+from tests.rule_helpers import profile, states_nothing, supersedes
+
+T1, T2 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
+SPACES = " " * 1950
+
+
+async def test_a_run_of_spaces_before_no_anymore_ends_nothing(amem: AsyncMemory) -> None:
+    # "any more than" is an idiom, not "anymore": no end, whatever the spaces before the place
+    for said in (
+        f"I don't live in{SPACES} Rome any more than you do",
+        f"I'm not living in{SPACES} Rome any more than you are",
+        f"I don't work at{SPACES} Acme any more than you do",
+        f"I don't work for{SPACES} Acme any more than you do",
+        f"I'm not working at{SPACES} Acme any more than you are",
+        f"I'm not working for{SPACES} Acme any more than you are",
+        f"I'm not allergic to{SPACES} peanuts any more than you are",
+        f"I'm not allergic to{SPACES} cats any more than you are",
+    ):
+        await states_nothing(amem, "I live in Rome. I work at Acme. I'm allergic to peanuts.", said, T1, T2)
+
+
+async def test_a_run_of_spaces_before_anymore_still_ends_the_home(amem: AsyncMemory) -> None:
+    await supersedes(
+        amem,
+        "I live in Rome",
+        f"I don't live in{SPACES} Rome anymore",
+        "The user lives in Rome.",
+        "The user no longer lives in Rome.",
+        T1,
+        T2,
+    )
+    assert await profile(amem) == ["The user no longer lives in Rome."]
