@@ -139,14 +139,24 @@ def _jieba() -> Any:
     return jieba
 
 
+# jieba's HMM, which guesses words it does not know, takes time quadratic in a run of characters it
+# knows no word of (32,000 of one character: 4 s): a run is cut in pieces of this many first. A
+# word split at a piece's end is still found by its two-character pieces (_with_pairs).
+_JIEBA_PIECE = 256
+
+
+def _pieces(run: str) -> list[str]:
+    return [run[i : i + _JIEBA_PIECE] for i in range(0, len(run), _JIEBA_PIECE)]
+
+
 def _segment_cjk(run: str) -> list[str]:
     """Search segmentation: words and the shorter words inside them (what the index keeps)."""
-    return [w for w in _jieba().cut_for_search(run, HMM=True) if w.strip()]
+    return [w for piece in _pieces(run) for w in _jieba().cut_for_search(piece, HMM=True) if w.strip()]
 
 
 def cjk_words(run: str) -> list[str]:
     """A CJK run cut into words, in order and without overlap (precise mode)."""
-    return [w for w in _jieba().cut(run, HMM=True) if w.strip()]
+    return [w for piece in _pieces(run) for w in _jieba().cut(piece, HMM=True) if w.strip()]
 
 
 def _with_pairs(run: str, words: list[str]) -> list[str]:

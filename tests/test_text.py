@@ -149,6 +149,15 @@ async def test_keyword_search_finds_thai_and_korean_words_inside_what_was_said(a
     assert await keyword_hits("iPhone") == ["iPhone을 샀어요"]
 
 
+def test_a_long_chinese_run_is_segmented_in_pieces_and_keeps_its_words() -> None:
+    # jieba's HMM takes quadratic time on a long run of characters it knows no word of, so a run
+    # is segmented 256 characters at a time; a word across a piece's end is still found by its pair.
+    run = "周" * 255 + "北京" + "周" * 300 + "我喜欢吃饺子"
+    terms = tokenize(run)
+    assert "北京" in terms and "饺子" in terms and "喜欢" in terms
+    assert set(tokenize("北京")) <= set(terms)
+
+
 def test_no_term_is_empty_or_a_mark_alone() -> None:
     # A combining mark after a CJK run (strikethrough generators write them) was a term of its own,
     # and folded, an empty one: stored space-separated, it vanished and `memoryd check` flagged it.
