@@ -88,6 +88,15 @@ class GatewayServer:
         items: list[dict[str, Any]] = r.json()["results"]
         return items
 
+    def writebacks(self) -> dict[str, int]:
+        """The write-back counts of ``/health`` once none is in flight (they run in the background)."""
+        for _ in range(1500):
+            counts: dict[str, int] = self.get("/health")["checks"]["gateway"]["writeback"]
+            if counts["in_flight"] == 0:
+                return counts
+            time.sleep(0.02)
+        raise AssertionError(f"write-backs still pending: {counts}")
+
     def wait_for_memories(self, user_id: str, count: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """The user's episodes once there are ``count`` (write-backs run in the background)."""
         deadline = time.monotonic() + timeout_s

@@ -8,13 +8,12 @@ a 502 (every upstream refusing memoryd's key) had none, though the memories had 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from tests.fakes.llm_server import Script
-from tests.gateway.conftest import GatewayFactory, GatewayServer, add_memory, target
+from tests.gateway.conftest import GatewayFactory, add_memory, target
 
 ASK = [{"role": "user", "content": "Which music do I like?"}]
 MEMORY_HEADERS = (
@@ -80,16 +79,6 @@ def test_an_error_without_a_user_says_passthrough(gateway: GatewayFactory, fake_
     assert "x-memoryd-writeback" not in failed.headers
 
 
-def _settled(gw: GatewayServer) -> dict[str, int]:
-    """The write-back counts once nothing is pending (write-backs run in the background)."""
-    for _ in range(1500):
-        counts: dict[str, int] = gw.get("/health")["checks"]["gateway"]["writeback"]
-        if counts["in_flight"] == 0:
-            return counts
-        time.sleep(0.02)
-    raise AssertionError(f"write-backs still pending: {counts}")
-
-
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("upstream", [503, 429, 401, 400])
 def test_an_error_says_nothing_was_written_back(
@@ -102,10 +91,10 @@ def test_an_error_says_nothing_was_written_back(
         body: dict[str, Any] = {"model": "m", "messages": ASK, "stream": stream}
         headers = {"X-Memoryd-User-Id": "ana"}
         ok = http.post("/v1/chat/completions", json=body, headers=headers)
-        after_ok, stored = _settled(gw), gw.memories("ana")
+        after_ok, stored = gw.writebacks(), gw.memories("ana")
         _failing(fake_llm, upstream)
         failed = http.post("/v1/chat/completions", json=body, headers=headers)
-        after_failed = _settled(gw)
+        after_failed = gw.writebacks()
         assert gw.memories("ana") == stored  # nothing new in the store
     assert ok.status_code == 200 and failed.status_code >= 400, failed.text
     assert ok.headers["x-memoryd-writeback"] == "on"

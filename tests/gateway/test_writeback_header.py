@@ -30,16 +30,6 @@ NO_TEXT: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _settled(gw: GatewayServer) -> dict[str, int]:
-    """The write-back counts once nothing is pending (write-backs run in the background)."""
-    for _ in range(1500):
-        counts: dict[str, int] = gw.get("/health")["checks"]["gateway"]["writeback"]
-        if counts["in_flight"] == 0:
-            return counts
-        time.sleep(0.02)
-    raise AssertionError(f"write-backs still pending: {counts}")
-
-
 def _chat(gw: GatewayServer, messages: list[dict[str, Any]], user: str, stream: bool) -> Any:
     with gw.http() as http:
         response = http.post(
@@ -59,9 +49,9 @@ def test_a_tool_call_answer_says_skipped_unless_streamed(
     fake_llm.reply_text("It is sunny in Porto.")
     with gateway([[target(fake_llm, "m")]]) as gw:
         tool = _chat(gw, ASK, "dee", stream)
-        after_tool, stored_after_tool = _settled(gw), gw.memories("dee")
+        after_tool, stored_after_tool = gw.writebacks(), gw.memories("dee")
         words = _chat(gw, ASK, "dee", stream)
-        after_words, stored = _settled(gw), gw.memories("dee")
+        after_words, stored = gw.writebacks(), gw.memories("dee")
     assert after_tool["scheduled"] == 0 and stored_after_tool == []  # the tool call: nothing kept
     # Complete, the answer is known before its headers; a stream's headers go out before it is.
     assert tool.headers["x-memoryd-writeback"] == ("on" if stream else "skipped")
@@ -77,7 +67,7 @@ def test_a_call_without_a_query_says_skipped(
     fake_llm.default_text("Hello.")
     with gateway([[target(fake_llm, "m")]]) as gw:
         response = _chat(gw, NO_TEXT[case], "eve", stream)
-        counts, stored = _settled(gw), gw.memories("eve")
+        counts, stored = gw.writebacks(), gw.memories("eve")
     assert response.headers["x-memoryd-memory"] == "skipped"
     assert response.headers["x-memoryd-writeback"] == "skipped"
     assert counts["scheduled"] == 0 and stored == []
@@ -104,7 +94,7 @@ def test_a_call_whose_user_is_erased_before_the_answer_says_skipped(
             response = _chat(gw, [{"role": "user", "content": "My PIN is 4242"}], "zed", stream)
         finally:
             eraser.join()
-        counts, stored = _settled(gw), gw.memories("zed")
+        counts, stored = gw.writebacks(), gw.memories("zed")
     assert deleted == [200]
     assert response.headers["x-memoryd-writeback"] == "skipped"
     assert counts["scheduled"] == 0 and stored == []
