@@ -148,10 +148,11 @@ def neutralise(text: str) -> str:
 
 
 def query_of(messages: Sequence[Any], max_chars: int) -> str | None:
-    """The text of the last user message (its last ``max_chars`` characters), or ``None``."""
+    """The text of the last user message (its last ``max_chars`` characters), or ``None``: a NUL
+    is no text, as the store reads it (a message of NULs is looked up and written back as none)."""
     for m in reversed(messages):
         if isinstance(m, dict) and m.get("role") == "user":
-            text = " ".join(content_text(m.get("content"), "\n").split())
+            text = " ".join(content_text(m.get("content"), "\n").replace("\x00", "").split())
             return text[-max_chars:] if text else None
     return None
 

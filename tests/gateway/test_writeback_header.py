@@ -27,6 +27,7 @@ NO_TEXT: dict[str, list[dict[str, Any]]] = {
     "system-only": [{"role": "system", "content": "Be brief."}],
     "image-only": [{"role": "user", "content": [IMAGE]}],
     "blank": [{"role": "user", "content": "   "}],
+    "nul": [{"role": "user", "content": "\x00 \x00"}],  # NUL is no text, as the store reads it
 }
 
 
