@@ -45,10 +45,13 @@ _SCHEDULE = re.compile(
     rf"\bfrom\s+(?:{_DAY}|{_MONTH})s?\s+(?:to|through|thru|till|until|til|-|–)\s+(?:{_DAY}|{_MONTH})s?{_WORD_END}"
 )
 _UNTIL = re.compile(r"\s(?:until|till|til)\s", re.I)
+# _CLAUSE starts at no space after a space: a leftmost match never does, so it finds the same, and
+# a run of spaces is no longer scanned again from each of its characters (quadratic).
 # Where another clause takes over inside an object: a conjunction before a lower-case word ("and
 # start a new project"; "Procter and Gamble" is one name).
 _CLAUSE = re.compile(
-    r"\s+(?:and|but|or|while|whereas|though|because|since|when|where|so|then)\s+(?=[a-z])|\s*;\s*"
+    r"(?<!\s)\s+(?:and|but|or|while|whereas|though|because|since|when|where|so|then)\s+(?=[a-z])"
+    r"|(?:(?<!\s)\s+)?;\s*"
 )
 # Names whose "and" joins a lower-case word, that :data:`_CLAUSE` would cut ("Marks and spencer",
 # "Trinidad and tobago"): known ones, and a capitalised name "and Sons" / "and Co" / "and Partners".

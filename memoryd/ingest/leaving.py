@@ -147,14 +147,17 @@ _OWN = re.compile(r"^(?:the user|用户)\s*(?:lives in|works (?:at|for)|住在|�
 _FREE = re.compile(
     r"\b(?:lives?|living|resides?|based|located|works?|working|employed)\s+(?:in|at|for|by)\s+(?P<p>.+)", re.I
 )
+# _FREE_END and _WHEN_SAID start at no space after a space: a leftmost match never does, so they
+# find the same, and a run of spaces is no longer scanned again from each of its characters.
 _FREE_END = re.compile(
-    r"\s+(?:since|with|as|where|from|while|until|because|and\s+(?:is|has|was))\b|[;(]", re.I
+    r"(?<!\s)\s+(?:since|with|as|where|from|while|until|because|and\s+(?:is|has|was))\b|[;(]", re.I
 )
 _ARTICLE = re.compile(r"^the\s+")
 _TRAIL = re.compile(r"(?:工作|上班)?[\s.,:;!?'\"“”‘’。！？；，、…]+$|(?:工作|上班)$")
 # When the end was, said after the place: no part of it ("I left Google last year": Google).
 _WHEN_SAID = re.compile(
-    rf",?\s+(?:(?:last|this|earlier\s+this|late\s+last|early\s+last)\s+(?:year|month|week|weekend|night|{_SEASON}|"
+    rf",?(?<!\s)\s+(?:(?:last|this|earlier\s+this|late\s+last|early\s+last)\s+"
+    rf"(?:year|month|week|weekend|night|{_SEASON}|"
     rf"{_MONTHS}|{_DAYS})|(?:back\s+)?in\s+(?:(?:early|late|mid)[\s-]+)?(?:{_MONTHS}|{_SEASON})?\s*\d{{4}}"
     rf"|in\s+(?:(?:early|late|mid)[\s-]+)?(?:{_MONTHS}|the\s+{_SEASON}|{_SEASON})|on\s+{_DAYS}"
     rf"|(?:about\s+|almost\s+|over\s+)?{_N}\s+(?:days?|weeks?|months?|years?)\s+ago|(?:a\s+(?:while|bit)|ages|long)\s+ago"

@@ -112,10 +112,13 @@ _PARTIAL = re.compile(
 )
 _FIRST_PART = re.compile(r"[,;:(]")
 _YOUNG = r"(?:kid|child|teen(?:ager)?|baby|toddler|boy|girl)"  # what one was as a child ("as a kid")
+# _ENDED_AT, _REMARK, _ZH_AWAY and _FAVOURITE_NOW start at no space (or mark) after one: a leftmost
+# match never does, so they find the same, and a run of them is no longer scanned again from each
+# of its characters (quadratic).
 # When an end was, said after what ended: an age, or a time of life ("I outgrew my allergy to
 # shellfish as a kid", "… when I was little"); no part of what ended.
 _ENDED_AT = re.compile(
-    rf",?\s+(?:as\s+an?\s+(?:{_YOUNG}|adult)|growing\s+up"
+    rf",?(?<!\s)\s+(?:as\s+an?\s+(?:{_YOUNG}|adult)|growing\s+up"
     r"|when\s+i\s+was\s+(?:little|young|small|a\s+\w+|\d+|\w+\s+years?\s+old)"
     r"|in\s+my\s+(?:childhood|youth|teens|twenties|thirties)|(?:at|by)\s+(?:the\s+)?age\s+(?:of\s+)?\d+)$",
     re.I,
@@ -123,7 +126,7 @@ _ENDED_AT = re.compile(
 # A remark on an end, said after what ended ("I'm not vegan anymore, thankfully", "… now, sadly"): no
 # part of what ended (a hedge or someone's speech there is none: objects.hedged_after, reported_after).
 _REMARK = re.compile(
-    r"(?:,?\s+(?:thankfully|luckily|fortunately|unfortunately|sadly|honestly|actually|though|obviously"
+    r"(?:,?(?<!\s)\s+(?:thankfully|luckily|fortunately|unfortunately|sadly|honestly|actually|though|obviously"
     r"|officially|for\s+real|of\s+course|thank\s+(?:god|goodness)|lol|haha|btw|by\s+the\s+way))+$",
     re.I,
 )
@@ -213,7 +216,8 @@ _ZH_LEFT_HOME = re.compile(
 # … or in the sentence right after its own, when that says only that the speaker moved away ("我住在北京。
 # 后来又搬走了。", "。后来我又搬走了"): what follows that sentence, from the mark that ends it (left_next).
 _ZH_AWAY = re.compile(
-    r"[.!;\n。！；…\s]+(?:后来|然后|之后|最后)?我?(?:后来|然后|之后)?[又也就]?(?:搬走|搬出去)了(?:那里|那儿)?"
+    r"(?<![.!;\n。！；…\s])[.!;\n。！；…\s]+"
+    r"(?:后来|然后|之后|最后)?我?(?:后来|然后|之后)?[又也就]?(?:搬走|搬出去)了(?:那里|那儿)?"
     r"(?=[.!;\n。！；…]|$)"
 )
 # Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
@@ -349,7 +353,7 @@ def _favourite(category: str) -> tuple[MemoryKind, str, dict[str, Any], None]:
 
 
 # Said after a favourite's category: when it holds ("My favourite food now is", "…ever is"): now.
-_FAVOURITE_NOW = re.compile(r"\s+(?:now|currently|ever|these\s+days|right\s+now|of\s+all\s+time)$")
+_FAVOURITE_NOW = re.compile(r"(?<!\s)\s+(?:now|currently|ever|these\s+days|right\s+now|of\s+all\s+time)$")
 _ZH_NOW = re.compile(r"(?:现在|目前|如今)$")
 # A Chinese favourite's category holding a past (以前, 曾经: "used to be"), a hedge or an adverb:
 # no present favourite ("我最喜欢的食物以前是饺子").

@@ -116,11 +116,16 @@ _STOP_OBJECT = re.compile(
     # negative or empty quantifiers: "I like nothing", "I like no one", "I like neither…" are no taste
     r"nothing|none|nobody|no(?=\s)|neither|nor|anything|anyone|anybody|both|either)\b"
 )
+# _EN_NEXT starts at no space after a space and _MINE's word at none inside a word: a leftmost
+# match never does, so they find the same, and a run of spaces (or letters) is no longer scanned
+# again from each of its characters (quadratic).
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs"), or a
 # move with no "I" after one ("I moved out of Rome and moved to Paris": _MOVED_ON).
-_EN_NEXT = re.compile(rf"\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?{MOVED}\s+to\s)", re.I)
+_EN_NEXT = re.compile(
+    rf"(?<!\s)\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?{MOVED}\s+to\s)", re.I
+)
 _MOVED_ON = re.compile(rf"(?:then\s+)?(?={MOVED}\s)", re.I)
-_MINE = re.compile(r"(?:\w+,?\s+)?i\b", re.I)  # a part of a clause that the speaker's "I" starts
+_MINE = re.compile(r"(?:(?<!\w)\w+,?\s+)?i\b", re.I)  # a part of a clause that the speaker's "I" starts
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
     "da", "de", "del", "della", "di", "do", "dos", "das", "du", "van", "von", "der", "den", "la", "le"
