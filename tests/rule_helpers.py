@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memoryd import AsyncMemory
+from memoryd import AddResult, AsyncMemory
 
 U = {"user_id": "ana"}
 
@@ -23,14 +23,20 @@ async def states_nothing(mem: AsyncMemory, before: str, said: str, first: str, t
     assert await profile(mem, include_expired=True) == stored
 
 
+async def profile_change(mem: AsyncMemory, before: str, said: str, first: str, then: str) -> AddResult:
+    """The one profile change ``said`` (at ``then``) makes after ``before`` (at ``first``)."""
+    await mem.add(before, **U, timestamp=first)
+    out = await mem.add(said, **U, timestamp=then)
+    [change] = [r for r in out if r.kind == "profile"]
+    return change
+
+
 async def supersedes(
     mem: AsyncMemory, before: str, said: str, ended: str, now: str, first: str, then: str
 ) -> None:
     """``said`` (at ``then``) after ``before`` (at ``first``) makes one profile change: ``now``
     supersedes ``ended``, which is kept, ended."""
-    await mem.add(before, **U, timestamp=first)
-    out = await mem.add(said, **U, timestamp=then)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(mem, before, said, first, then)
     assert (change.event, change.text, change.previous) == ("SUPERSEDE", now, ended)
     assert await profile(mem) == [now]
     assert await profile(mem, include_expired=True) == sorted([ended, now])

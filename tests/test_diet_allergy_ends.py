@@ -16,7 +16,7 @@ import pytest
 
 from memoryd import AsyncMemory, Event
 from memoryd.ingest.rules import extract_statements
-from tests.rule_helpers import U, profile, supersedes
+from tests.rule_helpers import U, profile, profile_change, supersedes
 
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-09-01T00:00:00Z"
 BETWEEN = datetime(2024, 3, 1, tzinfo=UTC)
@@ -144,9 +144,7 @@ async def test_what_follows_anymore_is_read_as_after_no_longer(amem: AsyncMemory
 
 @pytest.mark.parametrize("said", ["I'm not vegan anymore.", "I'm not vegan anymore, I eat meat now"])
 async def test_a_plain_anymore_still_ends_the_diet(amem: AsyncMemory, said: str) -> None:
-    await amem.add("I'm vegan", **U, timestamp=T1)
-    out = await amem.add(said, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, "I'm vegan", said, T1, T2)
     assert (change.event, change.text) == (Event.SUPERSEDE, "The user is no longer vegan.")
     assert await profile(amem) == ["The user is no longer vegan."]
 
@@ -170,9 +168,7 @@ async def test_a_plain_anymore_still_ends_the_diet(amem: AsyncMemory, said: str)
 async def test_an_allergy_end_names_the_allergen_as_stored(
     amem: AsyncMemory, before: str, ending: str, now: str
 ) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    out = await amem.add(ending, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, before, ending, T1, T2)
     assert (change.event, change.text) == (Event.SUPERSEDE, now)
     assert await profile(amem) == [now]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, states_nothing
+from tests.rule_helpers import profile, profile_change, states_nothing
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -29,9 +29,7 @@ T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
     ],
 )  # fmt: skip
 async def test_a_remark_after_an_end_still_ends(amem: AsyncMemory, before: str, said: str, now: str) -> None:
-    await amem.add(before, **U, timestamp=T1)
-    out = await amem.add(said, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, before, said, T1, T2)
     assert (change.event, change.text) == (Event.SUPERSEDE, now)
     assert await profile(amem) == [now]
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, states_nothing
+from tests.rule_helpers import U, profile, profile_change, states_nothing
 
 T1, T2 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -36,9 +36,7 @@ T1, T2 = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
     ],
 )
 async def test_a_move_supersedes_the_home(amem: AsyncMemory, said: str, home: str) -> None:
-    await amem.add("I live in Rome", **U, timestamp=T1)
-    out = await amem.add(said, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, "I live in Rome", said, T1, T2)
     assert (change.event, change.text, change.previous) == (Event.SUPERSEDE, home, "The user lives in Rome.")
     assert change.memory is not None and change.memory.metadata["rule"] == "live"
     assert change.memory.metadata["attribute"] == "location"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory
-from tests.rule_helpers import U, profile
+from tests.rule_helpers import U, profile, profile_change
 
 BEFORE = "I live in Lisbon. I work at Acme."
 CURRENT = ["The user lives in Lisbon.", "The user works at Acme."]
@@ -129,9 +129,7 @@ async def test_now_inside_another_statement_or_a_hedge_states_nothing(amem: Asyn
     ],
 )
 async def test_a_time_that_is_no_later_start_keeps_the_statement(amem: AsyncMemory, said: str, now: str) -> None:
-    await amem.add(BEFORE, **U, timestamp="2024-01-01T00:00:00Z")
-    out = await amem.add(said, **U, timestamp="2024-06-01T00:00:00Z")
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, BEFORE, said, "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z")
     assert (change.event, change.text) == ("SUPERSEDE", now)
     assert now in await profile(amem)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, states_nothing
+from tests.rule_helpers import profile, profile_change, states_nothing
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -26,9 +26,7 @@ T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
     ],
 )
 async def test_someone_elses_reversal_leaves_the_speakers_move(amem: AsyncMemory, said: str) -> None:
-    await amem.add("我住在北京", **U, timestamp=T1)
-    out = await amem.add(said, **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, "我住在北京", said, T1, T2)
     assert (change.event, change.text, change.previous) == (
         Event.SUPERSEDE,
         "用户住在杭州。",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, states_nothing
+from tests.rule_helpers import U, profile, profile_change, states_nothing
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -39,9 +39,7 @@ async def test_a_move_with_no_subject_after_the_speakers_clause_is_the_home(
 
 
 async def test_it_supersedes_the_home_stored_before(amem: AsyncMemory) -> None:
-    await amem.add("我住在北京", **U, timestamp=T1)
-    out = await amem.add("我住在北京，后来又搬到了上海", **U, timestamp=T2)
-    [change] = [r for r in out if r.kind == "profile"]
+    change = await profile_change(amem, "我住在北京", "我住在北京，后来又搬到了上海", T1, T2)
     assert (change.event, change.text, change.previous) == (
         Event.SUPERSEDE,
         "用户住在上海。",
