@@ -307,7 +307,7 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     except MemorydError:
         raise  # answered by its own handler (memoryd.server.errors)
     except Exception as exc:  # a bug, not an upstream's failure: the server's 500, saying what the call did
-        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        gateway.unanswered(prepared)
         return internal_error(request.method, request.url.path, exc, gateway.headers(prepared, skipped=True))
 
 
@@ -330,7 +330,7 @@ async def _forward(
             async def cleanup() -> None:
                 # A client that left as the response started: the relay never ran, the call still counts.
                 await opened.aclose()
-                gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+                gateway.unanswered(prepared)
 
             return SSEResponse(
                 _relay(gateway, prepared, opened, memory, pipeline),
@@ -341,15 +341,15 @@ async def _forward(
             request, complete(router, targets, body, answer_timeout_s=gateway.config.answer_timeout_s)
         )
     except ClientGone:
-        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        gateway.unanswered(prepared)
         return Response(status_code=CLIENT_GONE)
     except LLMUnavailableError as exc:
         gateway.counts["upstream_failures"] += 1
-        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        gateway.unanswered(prepared)
         headers = gateway.headers(prepared, skipped=True)
         return _no_upstream_answered(exc, bound=prepared.identity.bound, headers=headers)
     except UpstreamRejected as exc:
-        gateway.finish(prepared, Answer(), complete=False, memory=memory, pipeline=pipeline)
+        gateway.unanswered(prepared)
         headers = gateway.headers(prepared, exc.target, exc.request_id, skipped=True)
         return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
     answer = Answer()

@@ -304,6 +304,11 @@ class Gateway:
         self.writeback.schedule(memory, pipeline, turn, retry=retry, tenant=prepared.tenant)
         return True
 
+    def unanswered(self, prepared: Prepared) -> None:
+        """:meth:`finish` a call that ends without an answer (an error, a client gone): its request
+        counted, nothing written back."""
+        self.finish(prepared, Answer(), complete=False, memory=None, pipeline=None)
+
     async def forget_user(self, tenant: str, user_id: str | None) -> None:
         """Before ``user_id`` of ``tenant`` is deleted (``None``: the tenant's store is reset): drop
         the queued write-backs (waiting for those being written) and the usage not saved yet, so
