@@ -204,12 +204,14 @@ _UNDONE = re.compile(
 # A Chinese home (我住在…) left later in its sentence ("我住在北京，后来又搬走了": lived there, as "I
 # lived in Rome, but later I moved away" says): no home now. Not a move to it ("是从上海搬回来的",
 # "搬过来", "从父母家搬出来"), nor one from another place ("搬离了上海").
+# What comes after, said before a later clause's verb ("，后来又搬到了上海", "。然后我又搬走了").
+_ZH_LATER = r"(?:后来|然后|之后|随后|接着|最后)"
 # Moving house away, with where to or not (搬走, 搬到, 搬去…): not "搬了张桌子", "又搬了一次家".
 _ZH_AWAY_VERB = r"搬(?:走|离|出去|到|去|往)"
 _ZH_HOME = re.compile(r"我(?:现在|目前)?住在")
 _ZH_LEFT_HOME = re.compile(
     r"(?:搬走|搬离|搬出去)了?(?:那里|那儿)?(?=[，,。！？]|$)|离开了?(?:那里|那儿)(?=[，,。！？]|$)"
-    rf"|(?:又|后来|然后|之后|随后|接着)[^，,。！？]*?{_ZH_AWAY_VERB}"  # "，然后搬到了上海"
+    rf"|(?:又|{_ZH_LATER})[^，,。！？]*?{_ZH_AWAY_VERB}"  # "，然后搬到了上海"
     # "，后来回了上海", "…回国了"; not "…回家了", "…回复了他", "…回去看了看父母"
     r"|后来[^，,。！？]*?回(?!家|复|去|来|答|应|头|忆|想|信|电|话|顾|合)"
 )
@@ -217,7 +219,7 @@ _ZH_LEFT_HOME = re.compile(
 # 后来又搬走了。", "。后来我又搬走了"): what follows that sentence, from the mark that ends it (left_next).
 _ZH_AWAY = re.compile(
     r"(?<![.!;\n。！；…\s])[.!;\n。！；…\s]+"
-    r"(?:后来|然后|之后|最后)?我?(?:后来|然后|之后)?[又也就]?(?:搬走|搬出去)了(?:那里|那儿)?"
+    rf"{_ZH_LATER}?我?{_ZH_LATER}?[又也就]?(?:搬走|搬出去)了(?:那里|那儿)?"
     r"(?=[.!;\n。！；…]|$)"
 )
 # Someone else who moves back in the Chinese clause of a reversal, before its verb ("后来我妹妹又搬回了北京",
@@ -232,11 +234,11 @@ _ZH_WITH = re.compile(r"(?:跟|和|与|同|陪着?)[^，,。！？]{0,12}?一起
 # Its words are taken possessively (*+): "刚刚" is one word or two, and a run of them split every way
 # before a failing lookahead took exponential time.
 _ZH_NO_SUBJECT = re.compile(
-    rf"(?:{ZH_WHEN}|后来|然后|之后|随后|接着|最后|不久|于是|所以|但是?|可是|不过|而且|已经|刚刚?|终于"
+    rf"(?:{ZH_WHEN}|{_ZH_LATER}|不久|于是|所以|但是?|可是|不过|而且|已经|刚刚?|终于"
     r"|[又再也还就便才])*+(?=搬|从[^，,。！？\s]{1,30}?搬)"
 )
 # A clause of the speaker's: 我 its subject (我住在北京, 去年我…, 后来我又…), not 我们, 我的…, 我妹妹.
-_ZH_SPEAKER = re.compile(rf"(?:后来|然后|之后|但是?|可是|不过|而且|现在|目前|如今)*+{ZH_I}(?![们的])")
+_ZH_SPEAKER = re.compile(rf"(?:{_ZH_LATER}|但是?|可是|不过|而且|现在|目前|如今)*+{ZH_I}(?![们的])")
 _ZH_TO_DO = re.compile(r"(?:工作|上班|上学|读书|生活|居住|定居|住)$")
 _AGO = re.compile(rf"\b(?P<n>{_COUNT})\s+(?P<u>year|month|week)s?\s+ago\b", re.I)
 _DAYS = {"year": 365, "month": 30, "week": 7}
