@@ -194,7 +194,8 @@ def _is_json(content_type: str) -> bool:
 
 class BodyLimitMiddleware:
     """Refuse what the app must never read: a path or query parameter that is not UTF-8 once
-    percent-decoded (400, naming it), and an oversized (413) or non-UTF-8 JSON (400) body.
+    percent-decoded (400, naming it), a query parameter given twice (422, naming it), and an
+    oversized (413) or non-UTF-8 JSON (400) body.
 
     The body is read here, counted chunk by chunk, and handed on in one piece. ``per_path``:
     paths (with or without a trailing slash) whose limit is not ``max_bytes``; ``in_flight``: the
@@ -224,6 +225,10 @@ class BodyLimitMiddleware:
             field, what = bad
             why = f"{what} is not valid UTF-8 once percent-decoded"
             await error_for(path, 400, "invalid_request", why, field=field)(scope, receive, send)
+            return
+        if (twice := _repeated(scope)) is not None:
+            why = f"the query parameter {twice!r} is given more than once; give it once"
+            await error_for(path, 422, "invalid_input", why, field=twice)(scope, receive, send)
             return
         limit = self.per_path.get(path.rstrip("/") or "/", self.max_bytes)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -323,6 +328,22 @@ def _not_utf8(scope: Scope) -> tuple[str, str] | None:
         if not _utf8(value):
             field = name.decode()
             return field, f"the query parameter {field!r}"
+    return None
+
+
+def _repeated(scope: Scope) -> str | None:
+    """The first query parameter named twice (``?user_id=ana&user_id=bob``): no route takes a list
+    there, and reading one of the two (the last, as Starlette does) would list, or delete all of,
+    memories of a user the caller may not have meant. Called once :func:`_not_utf8` passed."""
+    query = scope.get("query_string", b"")
+    seen: set[str] = set()
+    for pair in query.split(b"&") if query else ():
+        if not pair:
+            continue  # "a=1&&b=2": an empty pair names nothing
+        name = unquote_to_bytes(pair.partition(b"=")[0].replace(b"+", b" ")).decode()
+        if name in seen:
+            return name
+        seen.add(name)
     return None
 
 
