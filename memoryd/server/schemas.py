@@ -283,6 +283,20 @@ class Mem0UpdateRequest(_Mem0Body):
     )
     metadata: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_text(cls, data: Any) -> Any:
+        """The text under two names with two values is refused: keeping one would store what the
+        caller may not have meant. A name given null is no text: it does not hide the other."""
+        if isinstance(data, dict):
+            given = [name for name in ("text", "data", "memory") if data.get(name) is not None]
+            if len({repr(data[name]) for name in given}) > 1:
+                names = " and ".join(given)
+                raise InvalidInputError(f"{names} name the same text: give one of them", field=given[1])
+            if given:
+                data = {k: v for k, v in data.items() if k in given or k not in ("text", "data", "memory")}
+        return data
+
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. invalid_input, not_found.")

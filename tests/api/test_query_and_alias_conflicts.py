@@ -25,3 +25,21 @@ def test_a_query_parameter_given_twice_is_refused_naming_it_and_deletes_nothing(
     assert count(client, user_id="ana") == 1 and count(client, user_id="bob") == 1
     # Each name once (an empty pair names nothing) is read as before.
     assert client.get("/v1/memories?user_id=ana&&limit=5").json()["total"] >= 1
+
+
+def test_mem0_update_with_two_different_texts_is_refused_and_changes_nothing(client: httpx.Client) -> None:
+    memory_id = add(client, "I live in Paris", user_id="ana")[0]["id"]
+    for body, field in [
+        ({"text": "I live in Rome", "data": "I live in Oslo"}, "data"),
+        ({"data": "I live in Rome", "memory": "I live in Oslo"}, "memory"),
+        ({"text": "I live in Rome", "data": 5}, "data"),
+    ]:
+        error = error_of(client.put(f"/memories/{memory_id}", json=body), 422)
+        assert error["field"] == field and "give one" in error["message"], (body, error)
+    assert client.get(f"/v1/memories/{memory_id}").json()["memory"] == "I live in Paris"
+    assert len(client.get(f"/v1/memories/{memory_id}/history").json()["results"]) == 1
+    # The same text under two names is one text, and a name given null is no text.
+    for body in ({"text": "I live in Rome", "data": "I live in Rome"}, {"data": "I live in Oslo", "text": None}):
+        done = client.put(f"/memories/{memory_id}", json=body)
+        assert done.status_code == 200, done.text
+    assert client.get(f"/v1/memories/{memory_id}").json()["memory"] == "I live in Oslo"
