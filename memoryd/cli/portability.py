@@ -21,7 +21,7 @@ from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store, leftovers
-from memoryd.portability.import_ import check_file
+from memoryd.portability.import_ import check_file, require_file
 from memoryd.portability.import_lock import ImportLock
 
 __all__ = ["export", "import_"]
@@ -116,6 +116,7 @@ def import_(
     Memories are embedded again when this store's embedder differs from the file's."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     with errors_to_exit(state.output):  # the file named is not there: the command line is wrong
+        require_file(path, UsageError)
         if not path.exists():
             raise UsageError(f"cannot read {path}: no such file", field="path")
         if path.is_dir():

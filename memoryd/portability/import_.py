@@ -64,7 +64,7 @@ from memoryd.storage.base import StoredTurn
 from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
-__all__ = ["ImportSummary", "check_file", "import_store"]
+__all__ = ["ImportSummary", "check_file", "import_store", "require_file"]
 
 SURVEY_BATCH = 1000
 _KIND = {
@@ -380,9 +380,23 @@ class _Loader:
         return [item for item in out if item is not None]
 
 
+def require_file(source: Path, error: type[InvalidInputError] = InvalidInputError) -> None:
+    """Refuse what cannot be read more than once: an import reads its file once to check it whole
+    and again to write it (into a new store, once more before making anything), so stdin (``-``),
+    a pipe or a device would read empty the second time: nothing imported, or "empty"."""
+    if str(source) == "-" or (source.exists() and not source.is_dir() and not source.is_file()):
+        what = "stdin" if str(source) == "-" else "a pipe or a device, not a regular file"
+        raise error(
+            f"cannot import from {source}: it is {what}, and an import reads its file more than once "
+            "(it checks it whole before writing anything): save the export to a file and import that",
+            field="path",
+        )
+
+
 async def check_file(source: Path) -> None:
     """Pass 1 on the file alone (format, completeness, references), asking no store: what an import
     into a new store checks before it makes anything (:class:`InvalidInputError` naming the line)."""
+    require_file(source)
     await _survey(None, source)
 
 
@@ -392,6 +406,7 @@ async def import_store(
     """Load the export at ``source`` into ``mem``'s store (see the module docstring); nothing is
     written unless the whole file is valid and conflicts with nothing in the store."""
     started = time.perf_counter()
+    require_file(source)
     await mem.open()
     records = mem.storage.records
     failed = await records.get_meta(IMPORT_PARTIAL)
