@@ -42,13 +42,16 @@ from memoryd.server.responses import (
 from memoryd.server.responses_tree import TreeReply, UsersReply
 from memoryd.server.schemas import (
     AddRequest,
+    AgentTreeQuery,
     ContextRequest,
     ErrorBody,
     ListQuery,
     ListRequest,
     ScopeQuery,
     SearchRequest,
+    TreeQuery,
     UpdateRequest,
+    UsersQuery,
     check_text,
 )
 
@@ -289,12 +292,9 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
 
 
 @router.get("/users", summary="Known users and agents", **answers(UsersReply))
-async def users(
-    memory: MemoryDep,
-    user_id: Annotated[str | None, Query(description="Only this user's rows (one per agent).")] = None,
-) -> dict[str, Any]:
+async def users(memory: MemoryDep, query: Annotated[UsersQuery, Query()]) -> dict[str, Any]:
     """Every (user_id, agent_id) that owns current memories, with counts by kind, most first."""
-    return {"results": await memory.users(user_id=user_id)}
+    return {"results": await memory.users(user_id=query.user_id)}
 
 
 @router.delete("/users/{user_id}", summary="Forget a user", **answers(DeleteUserReply))
@@ -317,23 +317,17 @@ async def delete_user(
     return {"deleted": deleted[0], "user_id": user_id}
 
 
-_Episodes = Annotated[int, Query(ge=0, le=10_000, description="Turns shown per segment and session.")]
 _NO_OWNER: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Nothing stored for this owner; `field` names which id"},
 }
 
 
 @router.get("/users/{user_id}/tree", summary="A user's memory tree", **answers(TreeReply, more=_NO_OWNER))
-async def tree(
-    user_id: UserId,
-    memory: MemoryDep,
-    agent_id: Annotated[str | None, Query(description="The agent, as GET /v1/users lists it.")] = None,
-    episodes: _Episodes = 20,
-) -> dict[str, Any]:
+async def tree(user_id: UserId, memory: MemoryDep, query: Annotated[TreeQuery, Query()]) -> dict[str, Any]:
     """Topics containing segments (mid-term, with heat and tier) containing facts and episodes,
     the short-term turns of each session, and every long-term memory, with ids and counts; 404
     when the owner has nothing stored."""
-    return await memory.tree(user_id, agent_id=agent_id, episodes=episodes)
+    return await memory.tree(user_id, agent_id=query.agent_id, episodes=query.episodes)
 
 
 @router.get(
@@ -342,8 +336,8 @@ async def tree(
 async def agent_tree(
     agent_id: Annotated[str, Path(description="The agent, as GET /v1/users lists it with no user.")],
     memory: MemoryDep,
-    episodes: _Episodes = 20,
+    query: Annotated[AgentTreeQuery, Query()],
 ) -> dict[str, Any]:
     """The tree of the memories an agent holds of no user (added with `agent_id` and no
     `user_id`; `GET /v1/users` lists them with `user_id` null), as the user route gives one."""
-    return await memory.tree(None, agent_id=agent_id, episodes=episodes)
+    return await memory.tree(None, agent_id=agent_id, episodes=query.episodes)

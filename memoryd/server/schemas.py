@@ -26,6 +26,7 @@ from memoryd.unicode import is_unicode_text
 
 __all__ = [
     "AddRequest",
+    "AgentTreeQuery",
     "ContextRequest",
     "ErrorBody",
     "ListQuery",
@@ -37,7 +38,9 @@ __all__ = [
     "ScopeArgs",
     "ScopeQuery",
     "SearchRequest",
+    "TreeQuery",
     "UpdateRequest",
+    "UsersQuery",
     "check_text",
 ]
 
@@ -145,6 +148,26 @@ class ScopeQuery(_Scope):
     optional on routes by id, where it hides memories of other scopes."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class UsersQuery(BaseModel):
+    """Query string of ``GET /v1/users``."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: str | None = Field(None, description="Only this user's rows (one per agent).")
+
+
+class AgentTreeQuery(BaseModel):
+    """Query string of ``GET /v1/agents/{agent_id}/tree``."""
+
+    model_config = ConfigDict(extra="forbid")
+    episodes: int = Field(20, ge=0, le=10_000, description="Turns shown per segment and session.")
+
+
+class TreeQuery(AgentTreeQuery):
+    """Query string of ``GET /v1/users/{user_id}/tree``."""
+
+    agent_id: str | None = Field(None, description="The agent, as GET /v1/users lists it.")
 
 
 class Mem0ListQuery(_Scope):

@@ -43,3 +43,23 @@ def test_mem0_update_with_two_different_texts_is_refused_and_changes_nothing(cli
         done = client.put(f"/memories/{memory_id}", json=body)
         assert done.status_code == 200, done.text
     assert client.get(f"/v1/memories/{memory_id}").json()["memory"] == "I live in Oslo"
+
+
+def test_an_unknown_query_parameter_of_the_user_and_tree_routes_is_refused_naming_it(
+    client: httpx.Client,
+) -> None:
+    add(client, "I am Ana and I like tea", user_id="ana")
+    add(client, "I keep the logs", user_id=None, agent_id="bot7")
+    for url, field in [
+        ("/v1/users?agent_id=bot7", "agent_id"),  # /v1/users has no agent filter: not every row
+        ("/v1/users?limit=1", "limit"),
+        ("/v1/users/ana/tree?limit=1", "limit"),
+        ("/v1/agents/bot7/tree?user_id=ana", "user_id"),
+    ]:
+        error = error_of(client.get(url), 422)
+        assert error["field"] == field, (url, error)
+    # What the routes take is read as before, and checked as before.
+    assert [row["user_id"] for row in client.get("/v1/users?user_id=ana").json()["results"]] == ["ana"]
+    assert client.get("/v1/users/ana/tree?episodes=0").json()["user_id"] == "ana"
+    assert client.get("/v1/agents/bot7/tree?episodes=5").json()["agent_id"] == "bot7"
+    assert error_of(client.get("/v1/users/ana/tree?episodes=-1"), 422)["field"] == "episodes"
