@@ -136,7 +136,11 @@ _NO_ALLERGEN = frozenset(
     "old bad only first own worst last little childhood severe mild terrible awful seasonal food skin "
     "other main biggest former lifelong".split()
 )
-_ZH_MOVE = ZH_I + r"(?:刚刚?|已经|最近|终于)?搬(?:到|去)"  # 去年我搬到了…, 我去年搬到了…: when it was
+# What comes after, said before a later clause's verb ("，后来又搬到了上海", "。然后我又搬走了").
+_ZH_LATER = r"(?:后来|然后|之后|随后|接着|最后)"
+# The speaker's move, maybe after what came before it (后来我又搬到了…) and with when it was (去年我搬到了…,
+# 我去年搬到了…). The adverbs are taken possessively: "刚刚" is one word or two.
+_ZH_MOVE = rf"{_ZH_LATER}?{ZH_I}(?:[又也就]|刚刚?|已经|最近|终于)*+搬(?:到|去)"
 # Chinese, after the start of a statement (rules._ZH_START): before "我…喜欢" (the like rule).
 ZH_BODIES: list[tuple[str, str]] = [
     ("move", _ZH_MOVE + "了" + ZH_X),  # 我搬到了杭州
@@ -204,8 +208,6 @@ _UNDONE = re.compile(
 # A Chinese home (我住在…) left later in its sentence ("我住在北京，后来又搬走了": lived there, as "I
 # lived in Rome, but later I moved away" says): no home now. Not a move to it ("是从上海搬回来的",
 # "搬过来", "从父母家搬出来"), nor one from another place ("搬离了上海").
-# What comes after, said before a later clause's verb ("，后来又搬到了上海", "。然后我又搬走了").
-_ZH_LATER = r"(?:后来|然后|之后|随后|接着|最后)"
 # Moving house away, with where to or not (搬走, 搬到, 搬去…): not "搬了张桌子", "又搬了一次家".
 _ZH_AWAY_VERB = r"搬(?:走|离|出去|到|去|往)"
 _ZH_HOME = re.compile(r"我(?:现在|目前)?住在")

@@ -104,10 +104,12 @@ _SENTENCE_END = re.compile(r"[.!;\n。！；…?？]")
 # Hypotheticals and reported speech reach over "and I …" ("If I get the job and I live in Paris");
 # a negation only over its own statement ("I don't like tea but I love coffee").
 _HEDGE_FAR = re.compile(rf"\b(?:{_HEDGE_WORDS})\b")
-# A statement starts its clause, or follows one of these words; "now" may lead it ("but now I live
-# in Paris", after "I used to live in Rome"): it says the statement holds now.
+# A statement starts its clause, or follows one of these words ("and then I moved to Paris", "Later I
+# moved to Paris": what came next); "now" may lead it ("but now I live in Paris", after "I used to live
+# in Rome"): it says the statement holds now.
 _EN_START = (
-    r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay)\s+)(?:(?:right\s+)?now,?\s+)?"
+    r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay|then|later|eventually|afterwards)\s+)"
+    r"(?:(?:right\s+)?now,?\s+)?"
 )
 _STOP_OBJECT = re.compile(
     r"^(?:a bit|kind of|sort of|so|very|really|just|not|going|gonna|trying|about|sure|sorry|afraid|"
@@ -121,10 +123,11 @@ _STOP_OBJECT = re.compile(
 # again from each of its characters (quadratic).
 # Where a clause holds a second statement of the speaker's own ("I like cats and I hate dogs"), or a
 # move with no "I" after one ("I moved out of Rome and moved to Paris": _MOVED_ON).
+_THEN = r"(?:(?:then|later)\s+)?"  # what came next, before a move with no "I": "and later moved to…"
 _EN_NEXT = re.compile(
-    rf"(?<!\s)\s+(?:and|&|but)\s+(?=(?:now,?\s+)?i(?:'m)?\s|(?:then\s+)?{MOVED}\s+to\s)", re.I
+    rf"(?<!\s)\s+(?:and|&|but)\s+(?=(?:(?:now|then|later),?\s+)?i(?:'m)?\s|{_THEN}{MOVED}\s+to\s)", re.I
 )
-_MOVED_ON = re.compile(rf"(?:then\s+)?(?={MOVED}\s)", re.I)
+_MOVED_ON = re.compile(rf"{_THEN}(?={MOVED}\s)", re.I)
 _MINE = re.compile(r"(?:(?<!\w)\w+,?\s+)?i\b", re.I)  # a part of a clause that the speaker's "I" starts
 # Lower-case words inside a name ("Ana da Silva", "Ludwig van Beethoven").
 _NAME_PARTICLES = {
