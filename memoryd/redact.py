@@ -36,8 +36,10 @@ def mask_url(text: str) -> str:
 # A secret written as a key and its value in text that is meant to be JSON or TOML (an env
 # variable's JSON that did not parse, echoed by an error): ``"api_key": "sk-..."``, ``token = x``.
 # The value ends at its closing quote or, unquoted or never closed, at the next , } ] or line end.
+# A key starts a run of its characters (or follows a quote): a match inside a run always has one at
+# the run's start too, and trying every start of a long run (a setting's value) took quadratic time.
 _SECRET_PAIR = re.compile(
-    r"""(?i)(?P<key>["']?[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret)["']?\s*[:=]\s*)"""
+    r"""(?i)(?P<key>["']?(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret)["']?\s*[:=]\s*)"""
     r"""(?:"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|[^,}\]\s"']+)"""
 )
 

@@ -161,6 +161,7 @@ def test_the_test_suites_variables_are_no_settings(tmp_path: Path) -> None:
         '[[{"provider":"openai","auth_token":"sk-LEAK10',  # cut off inside the secret
         "{api_key: sk-LEAK10}",  # not JSON at all
         '[[{"provider": "openai", "base_url": "http://u:sk-LEAK10@h/v1"]]',
+        "[[{x" + "a" * 5000 + 'my.api_key=sk-LEAK10, z"auth_token": "sk-LEAK10"',  # keys ending long runs
     ],
 )
 def test_tiers_that_are_not_json_are_refused_without_echoing_the_key_they_hold(name: str, value: str) -> None:
