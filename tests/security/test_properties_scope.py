@@ -1,7 +1,8 @@
-"""Ids and scopes under any input (hypothesis): ``Scope`` and ``require_utf8`` accept exactly the
-storable non-blank strings, ``check_text`` finds a lone surrogate anywhere in a JSON value and
-names its path, and ``check_event_id`` accepts exactly its documented alphabet. Every refusal
-is an ``InvalidInputError`` (422) naming the field; nothing else is ever raised."""
+"""Ids and scopes under any input (hypothesis): ``Scope`` accepts exactly the storable non-blank
+strings with no control character (``require_utf8`` the storable ones), ``check_text`` finds a
+lone surrogate anywhere in a JSON value and names its path, and ``check_event_id`` accepts exactly
+its documented alphabet. Every refusal is an ``InvalidInputError`` (422) naming the field; nothing
+else is ever raised."""
 
 from __future__ import annotations
 
@@ -41,12 +42,15 @@ def storable(value: str) -> bool:
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and bool(value.strip()) and storable(value))
+    if value is None:
+        return True
+    controls = isinstance(value, str) and any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+    return isinstance(value, str) and bool(value.strip()) and storable(value) and not controls
 
 
 @SETTINGS
 @given(IDS, IDS, IDS)
-def test_scope_accepts_exactly_storable_non_blank_strings(user: Any, agent: Any, run: Any) -> None:
+def test_scope_accepts_exactly_storable_non_blank_strings_with_no_control_character(user: Any, agent: Any, run: Any) -> None:
     values = dict(zip(NAMES, (user, agent, run), strict=True))
     try:
         scope = Scope(**values)
