@@ -7,6 +7,7 @@ draw their progress on stderr, so ``memoryd export -`` can write the file to std
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -65,7 +66,7 @@ def export(
     Memories with every field, their history, graph entities and relations. Streams; the file
     appears only once complete."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
-    to_stdout = path == "-"
+    to_stdout = path == "-" or _is_stdout(path)  # /dev/stdout, /dev/fd/1: no summary in the export
     with errors_to_exit(state.output):
         if to_stdout and state.output.json_mode:
             raise InvalidInputError("--json needs a PATH: with -, stdout holds the export", field="json")
@@ -90,6 +91,13 @@ def export(
             state.output.note(line)
         return
     state.output.emit(summary.to_dict(), text)
+
+
+def _is_stdout(path: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):  # no such path, or no stdout with a descriptor
+        return False
 
 
 def import_(

@@ -8,9 +8,11 @@ others may go on writing meanwhile; a vector index or graph in another engine is
 read as it is at that moment: see below). The heat this process counted but has not written yet is
 written first, so the segments go out as :meth:`AsyncMemory.tree` shows them.
 Written to a path, the file appears only once complete (a temporary file is
-renamed at the end), readable by its owner only (``0600``, in new folders ``0700``: it holds
-every memory, as the store does); a path that cannot be written (a directory, no permission)
-is an :class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left behind.
+renamed at the end; through a symbolic link, the file it names is replaced and the link kept),
+readable by its owner only (``0600``, in new folders ``0700``: it holds every memory, as the
+store does); a device or a pipe (``/dev/stdout``, ``>(gzip > x.gz)``) is written to as stdout
+is; a path that cannot be written (a directory, no permission) is an
+:class:`~memoryd.errors.InvalidInputError` naming it, and nothing is left behind.
 
 A memory this memoryd cannot read (a newer version's kind, a damaged time: ``memoryd check``
 lists them) stops the export, which says so, unless ``skip_unreadable``: the export then
@@ -156,12 +158,7 @@ async def export_store(
     if isinstance(dest, Path):
         await _to_path(job, dest)
     else:
-        try:
-            await _write(job, dest)
-            dest.flush()
-        except OSError as exc:  # a full disk or a closed pipe behind stdout
-            reason = exc.strerror or str(exc)
-            raise InvalidInputError(f"cannot write the export: {reason}", field="path") from None
+        await _to_stream(job, dest, "cannot write the export")
     summary.left_out = {kind: left_out.counts[kind] for kind in KINDS if left_out.counts[kind]}
     summary.elapsed_s = time.perf_counter() - started
     return summary
@@ -184,14 +181,23 @@ class _Job:
 async def _to_path(job: _Job, path: Path) -> None:
     if path.is_dir():
         raise InvalidInputError(f"cannot export to {path}: it is a directory; give a file path", field="path")
-    if _is_database(path, job.mem):
+    if path.exists() and not path.is_file():  # a device or a pipe (/dev/stdout, `>(gzip > x.gz)`, a FIFO)
+        try:  # written to, never replaced by a file (nor read first: a pipe would block)
+            handle = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InvalidInputError(f"cannot export to {path}: {exc.strerror or exc}", field="path") from None
+        with handle:
+            await _to_stream(job, handle, f"cannot export to {path}")
+        return
+    target = Path(os.path.realpath(path))  # through a symbolic link: its file is replaced, the link kept
+    if _is_database(target, job.mem):
         raise InvalidInputError(
             f"cannot export to {path}: it is an SQLite database (a memoryd store or key file), which the "
             "export would replace; give another path",
             field="path",
         )
-    created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
-    partial = path.with_name(path.name + ".partial")
+    created = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+    partial = target.with_name(target.name + ".partial")
     try:
         for directory in reversed(created):  # the owner's only, as the store's own (README: Security)
             directory.mkdir(mode=0o700, exist_ok=True)
@@ -201,17 +207,26 @@ async def _to_path(job: _Job, path: Path) -> None:
             await _write(job, out)
             out.flush()
             os.fsync(out.fileno())
-        partial.replace(path)
+        partial.replace(target)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InvalidInputError(f"cannot export to {path}: {reason}", field="path") from None
     finally:
         with suppress(OSError):  # under a file, say: there is nothing to remove
             partial.unlink(missing_ok=True)
-        if not path.exists():  # nothing left behind: not even the directories made for it
+        if not target.exists():  # nothing left behind: not even the directories made for it
             for directory in created:
                 with suppress(OSError):
                     directory.rmdir()
+
+
+async def _to_stream(job: _Job, out: TextIO, failed: str) -> None:
+    """Write the export straight into ``out`` (stdout, a device, a pipe); ``failed`` begins the error."""
+    try:
+        await _write(job, out)
+        out.flush()
+    except OSError as exc:  # a full disk, a closed pipe
+        raise InvalidInputError(f"{failed}: {exc.strerror or exc}", field="path") from None
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
