@@ -57,10 +57,35 @@ def _usage_error(ctx: typer.Context, exc: typer.BadParameter) -> UsageError:
     return UsageError(message, field=field or None)
 
 
+# click's own usage error (an unknown option, a missing argument, a bad value): typer may vendor click
+_CLICK_USAGE: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _parse_error(ctx: typer.Context, exc: Exception) -> UsageError:
+    """What click found while parsing, as the error document of ``--json``."""
+    if isinstance(exc, typer.BadParameter) and type(exc).__name__ != "MissingParameter":
+        return _usage_error(ctx, exc)
+    param = getattr(exc, "param", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return UsageError(message, field=getattr(param, "name", None) or None)
+
+
 class MemorydCommand(TyperCommand):
     """A command whose own ``typer.BadParameter`` (raised in its body, once the command line is
     parsed) is reported as memoryd's usage errors are: one line, a JSON document with
-    ``--json``, exit 2. What click finds while parsing keeps click's report."""
+    ``--json``, exit 2. What click finds while parsing keeps click's report on stderr, and with
+    ``--json`` (the command's, or the root's) an error document on stdout too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = args[: args.index("--")] if "--" in args else args
+        try:
+            return super().parse_args(ctx, list(args))
+        except _CLICK_USAGE as exc:  # `mcp` has no --json: its stdout is the protocol's, kept empty
+            state = ctx.find_object(CliState)
+            has_json = any("--json" in (getattr(p, "opts", None) or []) for p in self.params)
+            if state is not None and has_json and ("--json" in given or state.output.json_mode):
+                state.output.json({"error": _parse_error(ctx, exc).to_dict()})
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
