@@ -251,7 +251,10 @@ class McpSession:
         name = params.get("name")
         tool = self.tools.get(name) if isinstance(name, str) else None
         if tool is None:
-            raise _RpcError(INVALID_PARAMS, f"unknown tool: {name!r}; tools: {', '.join(self.tools)}")
+            wrong = "tools/call needs params.name, a string"  # not "unknown tool: None"
+            if isinstance(name, str):
+                wrong = f"unknown tool: {name!r}"
+            raise _RpcError(INVALID_PARAMS, f"{wrong}; tools: {', '.join(self.tools)}")
         try:
             args = tool.arguments(params.get("arguments"), self.bound)
             value = await tool.handler(self.memory, args)
