@@ -103,7 +103,7 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
     with handle:
-        first = True
+        first, number = True, 0
         try:
             for number, text in enumerate(handle, 1):
                 if not text.strip():
@@ -112,11 +112,24 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
                     message = f"line {number}: a memoryd export starts with its header"
                     raise InvalidInputError(message, field="file")
                 first = False
-                yield number, parse_line(text, number)
+                try:
+                    line = parse_line(text, number)
+                except InvalidInputError as exc:  # a copy cut short mid-line: say so, not what JSON lacks
+                    if text.endswith("\n") or ": not JSON (" not in exc.message:
+                        raise
+                    raise _cut_short(path, number) from None
+                yield number, line
         except UnicodeDecodeError as exc:  # decoded a buffer at a time: the byte offset, not the line
+            if exc.reason == "unexpected end of data":  # cut short inside a character
+                raise _cut_short(path, number + 1) from None
             raise InvalidInputError(
                 f"{path} is not UTF-8 text (byte {exc.start} of a block): not a memoryd export", field="file"
             ) from None
+
+
+def _cut_short(path: Path, number: int) -> InvalidInputError:
+    message = f"{path} is truncated: line {number}, its last, is cut short (and it has no end line)"
+    return InvalidInputError(message, field="file")
 
 
 @dataclass
