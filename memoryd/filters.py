@@ -193,6 +193,11 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
             why = f"{where}: a time takes eq, ne, in, nin, gt, gte, lt or lte"
             raise InvalidFilterError(why, field=where)
         value = _coerce(field, value, where)
+    if field in _TEXT_FIELDS and op != "contains":  # {"user_id": 5} would match nothing, silently
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not isinstance(item, str):
+                why = f"{where}: {field} is text; compare it with a string, not {type(item).__name__}"
+                raise InvalidFilterError(why, field=where)
     if field == "kind" and op in ("eq", "ne", "in", "nin"):  # a misspelt kind would match nothing, silently
         for kind in value if isinstance(value, list) else [value]:
             if kind is not None and kind not in _KINDS:
@@ -202,6 +207,7 @@ def _cond(field: str, op: str, value: Any, where: str) -> Cond:
 
 
 _KINDS = tuple(k.value for k in MemoryKind)
+_TEXT_FIELDS = BUILTIN_FIELDS - TIME_FIELDS
 
 
 def _coerce(field: str, value: Any, where: str) -> Any:
@@ -209,6 +215,9 @@ def _coerce(field: str, value: Any, where: str) -> Any:
         raise InvalidFilterError(f"{where}: NaN is not a value filters can compare", field=where)
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise InvalidFilterError(f"{where}: integers in filters must fit in 64 bits: {value}", field=where)
+    if field in TIME_FIELDS and isinstance(value, str) and not value.strip():  # no time: would match nothing
+        why = f"{where}: an empty string is no time (ISO 8601 or epoch seconds)"
+        raise InvalidFilterError(why, field=where)
     if field in TIME_FIELDS and value is not None:
         try:
             parsed = parse_time(value, field_name=where)

@@ -50,6 +50,12 @@ def test_parse_shapes() -> None:
         ({"kind": "Preference"}, "filters.kind"),
         ({"kind": {"in": ["fact", "facts"]}}, "filters.kind.in"),
         ({"created_at": {"contains": "2026"}}, "filters.created_at.contains"),
+        # ... a number or a boolean compared with a text field, an empty time
+        ({"user_id": 5}, "filters.user_id"),
+        ({"run_id": {"in": ["r1", 2]}}, "filters.run_id.in"),
+        ({"id": {"ne": True}}, "filters.id.ne"),
+        ({"created_at": {"gte": ""}}, "filters.created_at.gte"),
+        ({"event_time": " "}, "filters.event_time"),
     ],
 )
 def test_bad_filters_name_the_field(raw: object, field: str) -> None:
@@ -69,20 +75,28 @@ def test_depth_limit() -> None:
 
 _values = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y", "Xy", "é"]), st.booleans(), st.none())
 _fields = st.sampled_from(["a", "b", "tags", "role", "run_id"])  # kind: its values are checked
+_TEXT = ("role", "run_id")  # built-in text fields: compared with strings only (else refused)
+
+
+def _fit(field: str, value: object) -> object:
+    """``value`` as a filter on ``field`` takes it: a text field's numbers and booleans as strings."""
+    if isinstance(value, list):
+        return [_fit(field, v) for v in value]
+    return str(value) if field in _TEXT and value is not None and not isinstance(value, str) else value
 
 
 def _leaf() -> st.SearchStrategy[dict]:
     scalar_ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
     return st.one_of(
-        st.builds(lambda f, v: {f: v}, _fields, _values),
+        st.builds(lambda f, v: {f: _fit(f, v)}, _fields, _values),
         st.builds(
-            lambda f, o, v: {f: {o: v}},
+            lambda f, o, v: {f: {o: _fit(f, v)}},
             _fields,
             scalar_ops,
             st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"])),
         ),
         st.builds(
-            lambda f, o, vs: {f: {o: vs}},
+            lambda f, o, vs: {f: {o: _fit(f, vs)}},
             _fields,
             st.sampled_from(["in", "nin"]),
             st.lists(_values, max_size=3),

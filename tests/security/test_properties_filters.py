@@ -153,12 +153,16 @@ TIMES = st.sampled_from([(T0 + timedelta(days=d)).isoformat() for d in (-2, 0, 1
 
 
 KINDS = ("episode", "fact", "preference", "profile", "summary")
+TEXT_FIELDS = ("text", "role", "kind")
 
 
 def _leaf(field: str, op: str, operand: Any, listed: list[Any], when: str) -> dict[str, Any]:
     if field == "kind" and op in ("eq", "ne", "in", "nin"):  # no other value is a kind: a 422
         operand = operand if operand is None or operand in KINDS else "fact"
         listed = [v if v is None or v in KINDS else "episode" for v in listed]
+    if field in TEXT_FIELDS and op != "contains":  # compared with strings only: else a 422
+        operand = operand if operand is None or isinstance(operand, str) else str(operand)
+        listed = [v if v is None or isinstance(v, str) else str(v) for v in listed]
     if field == "created_at" and op not in ("in", "nin", "contains"):
         return {field: {op: when}}
     if field == "created_at":
@@ -166,7 +170,7 @@ def _leaf(field: str, op: str, operand: Any, listed: list[Any], when: str) -> di
     if op in ("in", "nin"):
         return {field: {op: listed}}
     if op in ("gt", "gte", "lt", "lte") and (operand is None or isinstance(operand, bool)):
-        return {field: {op: 1}}
+        return {field: {op: "1" if field in TEXT_FIELDS else 1}}
     if op == "contains" and (operand is None or isinstance(operand, bool)):
         return {field: {op: "s"}}
     return {field: operand} if op == "eq" else {field: {op: operand}}
