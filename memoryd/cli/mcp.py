@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.errors import InvalidInputError
 from memoryd.mcp import serve_stdio
+from memoryd.mcp.tools import bound_scope
 
 __all__ = ["mcp"]
 
@@ -41,9 +43,16 @@ def mcp(
     """
     state = CliState.of(ctx)
     state.output.json_mode = False  # stdout is the protocol's: errors go to stderr only, even with --json
-    for option, value in (("--user-id", user_id), ("--agent-id", agent_id), ("--run-id", run_id)):
+    options = {"user_id": "--user-id", "agent_id": "--agent-id", "run_id": "--run-id"}
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
         if value is not None and not value.strip():  # a host's "${USER_ID}" with the variable unset
-            raise typer.BadParameter("must not be empty", param_hint=option)
+            raise typer.BadParameter("must not be empty", param_hint=options[name])
+    try:  # too long, a control character, not UTF-8: refused at start, not in every call
+        bound_scope(user_id, agent_id, run_id)
+    except InvalidInputError as exc:
+        name = exc.field or "user_id"
+        reason = exc.message.removeprefix(f"{name} ")
+        raise typer.BadParameter(reason, param_hint=options.get(name, "--user-id")) from None
     settings = state.require_settings()
     with errors_to_exit(state.output):
         asyncio.run(serve_stdio(settings, user_id=user_id, agent_id=agent_id, run_id=run_id))

@@ -19,7 +19,7 @@ from typing import Any
 
 from memoryd.errors import InvalidInputError
 from memoryd.memory import AsyncMemory
-from memoryd.models import HistoryEntry, MemoryRecord
+from memoryd.models import HistoryEntry, MemoryRecord, Scope
 
 __all__ = [
     "SCOPE_FIELDS", "Args", "Handler", "Tool", "added", "bound_scope", "brief", "build_tools", "scope_of",
@@ -106,11 +106,13 @@ class Tool:
 
 def bound_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
     """The scope fields a server is bound to (those given); an empty one is refused (a host's
-    ``--user-id "${USER_ID}"`` with the variable unset), not a server whose every call fails."""
+    ``--user-id "${USER_ID}"`` with the variable unset), and so is one no scope may hold (too
+    long, a control character, not UTF-8), not a server whose every call fails."""
     values = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
     for name, value in values.items():
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise InvalidInputError(f"the server's {name} must be a non-empty string", field=name)
+    Scope(user_id, agent_id, run_id)  # what a call's scope would refuse, refused once here
     return {name: value for name, value in values.items() if value is not None}
 
 
