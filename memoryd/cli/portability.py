@@ -70,6 +70,8 @@ def export(
     with errors_to_exit(state.output):
         if to_stdout and state.output.json_mode:
             raise InvalidInputError("--json needs a PATH: with -, stdout holds the export", field="json")
+        if to_stdout and sys.stdout is None:  # started with `>&-`
+            raise UsageError(f"cannot export to {path}: stdout is closed; give a file PATH", field="path")
         if not to_stdout and Path(path).is_dir():
             raise UsageError(f"cannot export to {path}: it is a directory; give a file path", field="path")
 
@@ -95,8 +97,8 @@ def export(
 
 def _is_stdout(path: str) -> bool:
     try:
-        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
-    except (OSError, ValueError):  # no such path, or no stdout with a descriptor
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except OSError:  # no such path, or stdout is closed
         return False
 
 

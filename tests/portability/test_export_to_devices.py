@@ -109,3 +109,24 @@ def test_an_export_to_dev_stdout_is_the_export_alone(store: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert _types(result.stdout) == ["header", "memory", "history", "tier_turn", "end"]
     assert "exported 1 memories" in result.stderr
+
+
+def test_an_export_to_a_closed_stdout_is_one_error_line(store: Path) -> None:
+    """`memoryd export - >&-` was a traceback (AttributeError: 'NoneType' object has no attribute
+    'write'); it is a usage error naming stdout, and an export to a file still works then."""
+    assert SCRIPT, "the memoryd console script is not installed (pip install -e .)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
+    env |= {"MEMORYD_STORAGE__PATH": str(store), "HF_HUB_OFFLINE": "1"}
+
+    def closed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCRIPT, *args], env=env, stdout=None, stderr=subprocess.PIPE, text=True, timeout=60,
+            check=False, preexec_fn=lambda: os.close(1),
+        )  # fmt: skip
+
+    refused = closed("export", "-")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: cannot export to -: stdout is closed; give a file PATH")
+    assert "Traceback" not in refused.stderr
+    out = store.parent / "backup.jsonl"
+    assert closed("export", str(out)).returncode == 0 and _types(out.read_text())[-1] == "end"
