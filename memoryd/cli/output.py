@@ -182,6 +182,8 @@ class Output:
 
     def json(self, document: Any) -> None:
         """Write one JSON document to stdout (plain text, never colourised)."""
+        if sys.stdout is None:  # started with `>&-`: said once on stderr (:func:`output_lost`), exit 1
+            raise OSError(errno.EBADF, "stdout is closed")
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
         sys.stdout.flush()
 
@@ -328,7 +330,7 @@ def errors_to_exit(output: Output) -> Iterator[None]:
 
 
 # What a failed write of the output raises: no room, or nobody reading any more.
-_OUTPUT_LOST = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO}
+_OUTPUT_LOST = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EBADF}
 
 
 def output_lost(exc: BaseException) -> bool:
