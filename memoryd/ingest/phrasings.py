@@ -15,6 +15,10 @@
   (:attr:`~memoryd.ingest.rules.Statement.since`), on the home's timeline: a home stored as said
   later stays current; the year it is said in, the turn's time; a year still to come, or before
   1900, is not read.
+- a new job: "I started a new job at Spotify", "I got a job at Netflix last month", "I've just
+  started working for Acme": the workplace, as "I work at …" states it ("The user works at
+  Spotify.", rule ``work``), the time said after it read as a move's is; not a job offer, a plan
+  ("I'm starting…", "… next month"), or a place that employs no one ("at home").
 - an occupation: "I work as a nurse", "I'm working as a teacher": "The user is a nurse." (rule
   ``identity``, as "I'm a nurse"), the role only ("a waiter until I find something better" is a
   waiter; "I work as a team" names none); a diet: "I'm vegetarian", "I'm vegan": "The user is vegan.",
@@ -50,6 +54,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from memoryd.ingest.later import own_words
 from memoryd.ingest.leaving import (
     ANYMORE,
     COUNTS,
@@ -58,6 +63,7 @@ from memoryd.ingest.leaving import (
     I_AM,
     I_HAVE,
     LEFT,
+    WHEN_BEFORE,
     ZH_I,
     ZH_THING,
     ZH_WHEN,
@@ -71,8 +77,8 @@ from memoryd.ingest.places import COMMON_WORDS, MOVE_WORDS, MOVED, known_places,
 from memoryd.models import MemoryKind, MemoryRecord
 
 __all__ = [
-    "EN_BODIES", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased", "prefilter",
-    "left_next", "state_line", "state_of", "state_rules", "undone", "zh_own_move",
+    "EN_BODIES", "NO_EMPLOYER", "PHRASED", "ZH_BODIES", "favourite_line", "line_filter", "phrased",
+    "prefilter", "left_next", "state_line", "state_of", "state_rules", "undone", "zh_own_move",
 ]  # fmt: skip
 
 FAVOURITE = "favourite:"  # a favourite's timeline, before its category (a home's: its attribute)
@@ -88,6 +94,16 @@ EN_BODIES: list[tuple[str, str]] = [
         "move",
         EN_WHEN + I_HAVE + rf"(?:just\s+|recently\s+|finally\s+|now\s+)?{MOVED}\s+"
         r"(?:back\s+|over\s+)?to\s+(?P<x>.+)",
+    ),
+    (
+        "job",
+        EN_WHEN + I_HAVE + r"(?:just\s+|recently\s+|finally\s+)?(?:started|began)\s+"
+        r"(?:(?:a|my)\s+(?:new\s+)?job|working)\s+(?:at|for|with)\s+(?P<x>.+)",
+    ),
+    (
+        "job",
+        EN_WHEN + I_HAVE + r"(?:just\s+|recently\s+|finally\s+)?(?:got|gotten|landed|took|accepted)\s+"
+        r"(?:a|the)\s+(?:new\s+)?job\s+(?:at|with)\s+(?P<x>.+)",
     ),
     ("work_as", r"i(?:'m|\s+am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+as\s+(?P<x>(?:a|an)\s+.+)"),
     ("favourite", r"my\s+(?P<v>favou?rite)\s+(?P<c>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?P<x>.+)"),
@@ -153,8 +169,19 @@ PHRASED = {rule for rule, _ in EN_BODIES + ZH_BODIES}
 # any of them is tried; "work as" only then ("as" alone is in most turns).
 _KEYS = {
     **dict.fromkeys(MOVE_WORDS, ("move",)), "favo": ("favourite",), "allerg": ("allergy", "allergy_end"),
-    "veg": ("diet", "diet_end"), "tarian": ("diet", "diet_end"),
+    "veg": ("diet", "diet_end"), "tarian": ("diet", "diet_end"), "job": ("job",), "started": ("job",),
+    "began": ("job",),
 }  # fmt: skip
+# Objects of "I work at/for …" (and of a new job) that name no workplace: where or how one works, not
+# for whom ("I work at home", "… for myself"; the object is already in the third person).
+NO_EMPLOYER = re.compile(
+    r"^(?:home|their home|the house|night|nights|weekends|the moment|first|last|least|most|times|"
+    r"themselves|themself|their own|a desk|a computer)$",
+    re.I,
+)
+# When a new job began, said after its workplace ("at Netflix last month", "… in 2019"): no part of it.
+# Its spaces start at no space after one: a run of them is not scanned again from each one (quadratic).
+_JOB_WHEN = re.compile(rf",?(?<!\s)\s+(?:{WHEN_BEFORE})$", re.I)
 _WORK_AS = re.compile(r"\bwork(?:ing)?\s+as\b")
 
 
@@ -253,6 +280,8 @@ def phrased(rule: str, obj: str, found: re.Match[str], at: datetime | None, zh: 
     and in the third person), said at ``at``; None if it reads none."""
     if rule == "move":
         return _zh_move(obj) if zh else _move(obj, found, at or datetime.now(UTC))
+    if rule == "job":
+        return _job(obj, found, at or datetime.now(UTC))
     if rule == "work_as":
         role = occupation(obj)  # "a waiter until I find…": a waiter; "a team": none
         return None if role is None else _profile(f"The user is {role}.", "identity", "identity")
@@ -407,18 +436,38 @@ def _move(obj: str, found: re.Match[str], at: datetime) -> Said | None:
         return None
     n, home = taken
     own = _OWN_CLAUSE.split(" ".join(words[n:]), maxsplit=1)[0]  # not "Paris, the city I visited in 2009"
-    when = found["t"] or ""
-    since: datetime | None = None
+    now, since = _began(own, found["t"] or "", at)
+    if not now:
+        return None  # a year still to come (a plan, not the home now), or no year of the user's
+    return _profile(f"The user lives in {home}.", "live", "location", since)
+
+
+def _job(obj: str, found: re.Match[str], at: datetime) -> Said | None:
+    """A new job's workplace: ``obj`` up to when it began (:data:`_JOB_WHEN`), its own words
+    (:func:`~memoryd.ingest.later.own_words`), with that time as a move's is; None for a
+    workplace that is none (:data:`NO_EMPLOYER`) or a year still to come."""
+    when = _JOB_WHEN.search(obj)
+    employer = own_words(obj[: when.start()] if when else obj).rstrip(_PUNCT)
+    now, since = _began(when.group() if when else "", found["t"] or "", at)
+    if not employer or NO_EMPLOYER.match(employer) or not now:
+        return None
+    return _profile(f"The user works at {employer}.", "work", "work", since)
+
+
+def _began(own: str, when: str, at: datetime) -> tuple[bool, datetime | None]:
+    """Whether something said at ``at`` began by now (not in a year still to come, nor before 1900),
+    and when, by the words after it (``own``) or before "I" (``when``): a year ("in 2019", "in
+    March 2019": its first day; the year it is said in, the turn's time) or how long ago ("three
+    years ago"); None if they name neither."""
     if (year := year_said(own) or year_said(when)) is not None:
         if not_yet(year, at):
-            return None  # a year still to come (a plan, not the home now), or no year of the user's
+            return False, None
         y, month = year
-        if month or y < at.year:  # "in 2024" said in 2024: the turn's time, not January
-            since = datetime(y, month or 1, 1, tzinfo=UTC)
-    elif (ago := _AGO.search(own) or _AGO.search(when)) is not None:
+        return True, datetime(y, month or 1, 1, tzinfo=UTC) if month or y < at.year else None
+    if (ago := _AGO.search(own) or _AGO.search(when)) is not None:
         count = int(ago["n"]) if ago["n"].isdigit() else COUNTS[ago["n"].lower()]
-        since = at - timedelta(days=count * _DAYS[ago["u"].lower()])
-    return _profile(f"The user lives in {home}.", "live", "location", since)
+        return True, at - timedelta(days=count * _DAYS[ago["u"].lower()])
+    return True, None
 
 
 def _place(words: list[str]) -> tuple[int, str] | None:

@@ -202,14 +202,6 @@ _ZH_NOT_NOW = re.compile(
 _ZH_CLAUSE_EDGE = re.compile(r"[，,.!;\n。！；…?？]")
 
 
-# Objects of "I work at/for …" that name no workplace (the object is already in the third person).
-_NO_EMPLOYER = re.compile(
-    r"^(?:home|their home|the house|night|nights|weekends|the moment|first|last|least|most|times|"
-    r"themselves|themself|their own|a desk|a computer)$",
-    re.I,
-)
-
-
 _ZH_TEXT = {
     "name": "用户叫{}。",
     "work": "用户在{}工作。",
@@ -233,7 +225,7 @@ _LEFT_KIND = {"moved_out": "location", "left_work": "work"}
 def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | None:
     if rule in _LEFT_KIND:  # an end of the home or workplace (memoryd.ingest.leaving)
         obj = place(obj)  # "I left Google last year": Google
-        if not zh and rule == "left_work" and _NO_EMPLOYER.match(obj):
+        if not zh and rule == "left_work" and phrasings.NO_EMPLOYER.match(obj):
             return None
         text = _LEFT_TEXT[rule, zh].format(obj)
         return Statement(text, MemoryKind.PROFILE, rule, {"attribute": _LEFT_KIND[rule], LEFT: obj})
@@ -254,7 +246,7 @@ def _statement(rule: str, obj: str, verb: str | None, zh: bool) -> Statement | N
             return None
         return Statement(f"The user's name is {name}.", MemoryKind.PROFILE, "name", {"attribute": "name"})
     if rule == "work":
-        if _NO_EMPLOYER.match(obj):  # "I work at home", "I work for myself": where or how, not for whom
+        if phrasings.NO_EMPLOYER.match(obj):  # "I work at home", "… for myself": where or how, not for whom
             return None
         return Statement(f"The user works at {obj}.", MemoryKind.PROFILE, "work", {"attribute": "work"})
     if rule == "live":
