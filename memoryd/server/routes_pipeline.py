@@ -21,20 +21,20 @@ from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
 from memoryd.server.health import PipelineDep
 from memoryd.server.responses import EventReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES
+from memoryd.server.schemas import EventQuery
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["pipeline"], responses=ERROR_RESPONSES)
 
 EventId = Annotated[str, Path(description="The event's id, as returned by the add that queued it.")]
-_OWNER = "The user whose user-bound key gave the id (its ids are its own); a user key's own user, always."
 
 
 @router.get("/v1/events/{event_id}", summary="An event's status and result", **answers(EventReply))
 async def event(
     event_id: EventId,
     pipeline: PipelineDep,
-    user_id: Annotated[str | None, Query(description=_OWNER)] = None,
+    query: Annotated[EventQuery, Query()],
 ) -> dict[str, Any]:
     """Where a queued add is: queued, processing, done (with ``result``), failed (retrying) or
     dead_lettered (with ``error``)."""
@@ -44,7 +44,7 @@ async def event(
             "synchronously and have no event to look up",
             field="event_id",
         )
-    return (await pipeline.event(event_id, user_id=user_id)).to_dict()
+    return (await pipeline.event(event_id, user_id=query.user_id)).to_dict()
 
 
 @router.get(

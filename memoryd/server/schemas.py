@@ -29,6 +29,7 @@ __all__ = [
     "AgentTreeQuery",
     "ContextRequest",
     "ErrorBody",
+    "EventQuery",
     "ListQuery",
     "ListRequest",
     "Mem0AddRequest",
@@ -148,6 +149,17 @@ class ScopeQuery(_Scope):
     optional on routes by id, where it hides memories of other scopes."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class EventQuery(BaseModel):
+    """Query string of ``GET /v1/events/{event_id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: str | None = Field(
+        None,
+        description="The user whose user-bound key gave the id (its ids are its own); a user key's own "
+        "user, always.",
+    )
 
 
 class UsersQuery(BaseModel):

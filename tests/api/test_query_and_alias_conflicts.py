@@ -45,7 +45,7 @@ def test_mem0_update_with_two_different_texts_is_refused_and_changes_nothing(cli
     assert client.get(f"/v1/memories/{memory_id}").json()["memory"] == "I live in Oslo"
 
 
-def test_an_unknown_query_parameter_of_the_user_and_tree_routes_is_refused_naming_it(
+def test_an_unknown_query_parameter_of_the_user_tree_and_event_routes_is_refused_naming_it(
     client: httpx.Client,
 ) -> None:
     add(client, "I am Ana and I like tea", user_id="ana")
@@ -55,6 +55,7 @@ def test_an_unknown_query_parameter_of_the_user_and_tree_routes_is_refused_namin
         ("/v1/users?limit=1", "limit"),
         ("/v1/users/ana/tree?limit=1", "limit"),
         ("/v1/agents/bot7/tree?user_id=ana", "user_id"),
+        ("/v1/events/e-1?agent_id=bot7", "agent_id"),  # checked before the pipeline is (off here: 501)
     ]:
         error = error_of(client.get(url), 422)
         assert error["field"] == field, (url, error)
@@ -63,3 +64,4 @@ def test_an_unknown_query_parameter_of_the_user_and_tree_routes_is_refused_namin
     assert client.get("/v1/users/ana/tree?episodes=0").json()["user_id"] == "ana"
     assert client.get("/v1/agents/bot7/tree?episodes=5").json()["agent_id"] == "bot7"
     assert error_of(client.get("/v1/users/ana/tree?episodes=-1"), 422)["field"] == "episodes"
+    assert error_of(client.get("/v1/events/e-1?user_id=ana"), 501)["field"] == "event_id"
