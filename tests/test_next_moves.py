@@ -6,7 +6,8 @@ Chinese move had to start at 我. "I moved to Rome, and then I moved to Paris" s
 second move was read as part of the first's object. "我住在北京，后来我又搬到了上海" stored nothing at all:
 北京 is left later in its sentence, and the move after it went unread. Now these moves are read, and
 of two in one message the later one is the home. Someone else's move, a hedge and a move away still
-state no home.
+state no home. An ASCII comma between Chinese characters ends a clause as "，" does: "我住在北京,后来又
+搬到了上海" stored 北京, read as one clause.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
         ("我住在北京，后来我又搬到了上海", "用户住在上海。"),
         ("我在北京住了五年，后来我搬到了上海", "用户住在上海。"),
         ("我搬到了杭州，后来我又搬到了上海", "用户住在上海。"),
+        # an ASCII comma between Chinese characters ends a clause, as "，" does
+        ("我住在北京,后来又搬到了上海", "用户住在上海。"),
+        ("去年我搬到了杭州, 后来我妹妹又搬回了北京", "用户住在杭州。"),
     ],
 )
 async def test_a_move_after_what_came_before_is_the_home(amem: AsyncMemory, said: str, home: str) -> None:

@@ -69,7 +69,8 @@ class Statement:
 # Clause boundaries: a statement is matched inside one clause only ("Tomorrow.io" is a name).
 _CLAUSES = re.compile(
     r"(?:[!;\n。！；…]|\.(?![a-z0-9]|(?<=\b[SMF]t\.)\s+[A-Z]))+|,\s*(?:but|and|so|because)\s+|，|(?<=[?？])"
-)  # "St. Louis", "Mt. Kenya": one clause
+    r"|(?<=[\u3400-\u9fff]),\s*(?=[\u3400-\u9fff])"
+)  # "St. Louis", "Mt. Kenya": one clause; an ASCII comma between Chinese characters is a "，"
 _QUESTION = re.compile(r"[?？]|\b(?:do|does|did|am|are|is|can|could|would|should|will)\s+i\b|吗|呢|么")
 # A question back to the other person after a plain statement ("My favorite color is green, what's
 # yours?", "I live in Rome, and you?"): no part of the statement, which is read without it; tried only
