@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from memoryd.auth.principal import Principal, Role, check_tenant
 from memoryd.errors import AuthenticationError, InvalidInputError
+from memoryd.models import Scope
 
 __all__ = ["PREFIX", "ApiKey", "KeyStore", "NewKey", "hash_secret", "new_key", "parse_key"]
 
@@ -89,6 +90,8 @@ def new_key(role: Role | str, *, tenant: str, user_id: str | None, name: str | N
     check_tenant(tenant)
     if role is Role.USER and not (isinstance(user_id, str) and user_id.strip()):
         raise InvalidInputError("a user key needs the user_id it is bound to", field="user_id")
+    if role is Role.USER:
+        Scope(user_id=user_id)  # one no memory may have (a tab, 600 characters): not a key every call refuses
     if role is not Role.USER and user_id is not None:
         raise InvalidInputError("only a user key is bound to a user_id", field="user_id")
     key_id = secrets.token_hex(_ID_HEX // 2)

@@ -20,7 +20,6 @@ from memoryd.auth import Role, create_key, open_key_store, revoke_key
 from memoryd.auth.keys import ApiKey, KeyStore
 from memoryd.cli.output import CliState, errors_to_exit
 from memoryd.config import DEFAULT_TENANT, Settings
-from memoryd.models import Scope
 
 __all__ = ["app"]
 
@@ -73,11 +72,8 @@ def create(
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
     tenant = state.tenant_of(tenant) or DEFAULT_TENANT  # -t acme keys create: an acme key
-    with errors_to_exit(state.output):
-        if user_id is not None and user_id.strip():  # one no memory may have (a tab, 600 characters):
-            Scope(user_id=user_id)  # refused now, not a key whose every call is refused
-        with _store(settings) as store:
-            made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
+    with errors_to_exit(state.output), _store(settings) as store:
+        made = create_key(store, role, tenant=tenant, user_id=user_id, name=name)
     if state.output.json_mode:
         state.output.json(made.to_dict())
         return

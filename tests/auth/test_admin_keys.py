@@ -41,3 +41,17 @@ def test_a_key_made_without_a_tenant_is_of_the_tenant_the_admin_acts_in(
     assert own.status_code == 201 and own.json()["tenant"] == "acme", own.text
     error_of(http.post("/v1/admin/keys", json={"role": "user", "user_id": "bob", "tenant": "default"},
                        headers=acme_service), 403)  # fmt: skip
+
+
+def test_a_user_key_for_an_id_no_memory_may_have_is_refused_and_none_is_stored(
+    http: httpx.Client, auth_settings: Settings
+) -> None:
+    """A user key bound to "a\\tb" or a 600-character id was made: the server then refused its every
+    call (no scope holds such an id). It is refused when asked for, naming user_id."""
+    admin = bearer(new_key(auth_settings, "admin"))
+    time.sleep(1.1)  # the server re-counts keys at most once a second
+    before = http.get("/v1/admin/keys", headers=admin).json()["results"]
+    for user_id in ("a\tb", "x" * 600, "ana\x00"):
+        error = error_of(http.post("/v1/admin/keys", json={"role": "user", "user_id": user_id}, headers=admin), 422)
+        assert error["field"] == "user_id", error
+    assert http.get("/v1/admin/keys", headers=admin).json()["results"] == before
