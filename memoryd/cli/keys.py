@@ -89,13 +89,17 @@ def create(
 def list_(
     ctx: typer.Context,
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="Only this tenant's keys (default: the root -t, else every tenant's).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List keys (never their secrets)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
+    only = state.tenant_of(tenant)  # -t acme keys list: acme's keys only
     with errors_to_exit(state.output), _store(settings) as store:
-        keys = store.list(include_revoked=all_keys)
+        keys = [k for k in store.list(include_revoked=all_keys) if only is None or k.tenant == only]
     state.output.emit({"results": [k.to_dict() for k in keys]}, _table(keys), f"{len(keys)} key(s)")
 
 

@@ -22,6 +22,11 @@ def test_create_list_revoke(run: Run, db_path: Path) -> None:
     assert as_json(run("keys", "revoke", key_id, "--json"))["revoked_at"]
     assert [k["role"] for k in as_json(run("keys", "list", "--json"))["results"]] == ["service"]
     assert len(as_json(run("keys", "list", "--all", "--json"))["results"]) == 2
+    # A tenant's keys only, by the root -t or the command's own --tenant (it listed every tenant's).
+    for args in (("-t", "acme", "keys", "list", "--all"), ("keys", "list", "--all", "--tenant", "acme")):
+        assert [k["tenant"] for k in as_json(run(*args, "--json"))["results"]] == ["acme"], args
+    assert as_json(run("-t", "nobody", "keys", "list", "--json"))["results"] == []
+    expect_error(run("-t", "acme", "keys", "list", "--tenant", "other"), 2, "contradicts")
     store = open_key_store(load_settings(env={}, overrides={"storage": {"path": str(db_path)}}))
     try:
         assert store.count() == 1  # the same file a server would read
