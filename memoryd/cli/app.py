@@ -194,7 +194,9 @@ def add(
     timestamp: Annotated[str | None, typer.Option(help="When it was said (ISO 8601).", metavar="ISO")] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="JSONL, or a JSON list, of messages {role, content, timestamp}."),
+        typer.Option(
+            "--file", "-f", help="JSONL, or a JSON list, of messages {role, content, timestamp} (- : stdin)."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Messages per write for --file.", min=1)] = 200,
     mode: Annotated[

@@ -493,11 +493,13 @@ def parse_json_option(value: str | None, option: str) -> dict[str, Any] | None:
 
 
 def read_messages(path: Path) -> list[Any]:
-    """Messages from a JSON list or a JSONL file (one string or message object per line). A file
-    that cannot be read is a usage error (the option names no readable file); what it holds that is
-    not JSON, a :class:`FileDataError`."""
+    """Messages from a JSON list or a JSONL file (one string or message object per line; ``-``:
+    stdin). A file that cannot be read is a usage error (the option names no readable file); what
+    it holds that is not JSON, a :class:`FileDataError`."""
+    if str(path) == "-" and sys.stdin is None:  # stdin closed (<&-)
+        raise UsageError("cannot read -: stdin is closed", field="file")
     try:
-        data = path.read_bytes()
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
     try:

@@ -68,3 +68,12 @@ def test_line_and_paragraph_separators_inside_messages_are_text_not_line_ends(ru
     result = run("add", "--file", str(path), "-u", "ana", "--json")
     assert result.exit_code == 0, result.output
     assert [r["memory"] for r in as_json(result)["results"] if r["kind"] == "episode"] == texts
+
+
+def test_a_file_of_dash_is_read_from_stdin(run: Run) -> None:
+    """``add -f -`` said "cannot read -: No such file": a pipe of messages had to be saved first."""
+    lines = "".join(json.dumps({"role": "user", "content": c}) + "\n" for c in ("I like tea", "I like jazz"))
+    result = run("add", "-f", "-", "-u", "ana", "--json", input=lines)
+    assert result.exit_code == 0, result.stderr
+    assert [r["memory"] for r in as_json(result)["results"] if r["kind"] == "episode"] == ["I like tea", "I like jazz"]
+    assert _stored(run) == 4  # the two messages and the two likes they state
