@@ -10,7 +10,7 @@ from typing import Any
 
 from memoryd.config import LimitsConfig
 from memoryd.errors import InvalidInputError, NotSupportedError, PayloadTooLargeError
-from memoryd.models import Message, Scope, parse_time, require_utf8
+from memoryd.models import MAX_SCOPE_ID_CHARS, Message, Scope, parse_time, require_utf8
 
 __all__ = [
     "MAX_NESTING",
@@ -166,11 +166,16 @@ def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Messag
         if name is not None:  # the speaker as filters and prompts name it: no padding, "" is nobody
             name = require_utf8(name, f"{where}.name").strip() or None
         mid = item.get("id")
-        if mid is not None and not isinstance(mid, (str, int)):
-            raise InvalidInputError(f"{where}.id must be a string", field=f"{where}.id")
+        if mid is not None and (isinstance(mid, bool) or not isinstance(mid, (str, int))):
+            raise InvalidInputError(f"{where}.id must be a string or an integer", field=f"{where}.id")
+        if mid is not None:  # as a name: no padding, "" is none; an identifier, not a document
+            mid = require_utf8(str(mid), f"{where}.id").strip() or None
+        if mid is not None and len(mid) > MAX_SCOPE_ID_CHARS:
+            why = f"{where}.id is {len(mid)} characters; at most {MAX_SCOPE_ID_CHARS} are allowed"
+            raise InvalidInputError(why, field=f"{where}.id")
         out.append(
             Message(
-                clean_text(content, f"{where}.content", limits), role, name, None if mid is None else str(mid)
+                clean_text(content, f"{where}.content", limits), role, name, mid
             )
         )
         stamp = item.get("timestamp")

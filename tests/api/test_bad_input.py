@@ -99,6 +99,9 @@ CASES: dict[str, tuple[tuple[str, str, dict[str, Any]], int, str]] = {
         422,
         "messages.0.role",
     ),
+    # a message id is an identifier: a boolean was stored as the source id "True"
+    "message id of wrong type": (_memory_post(messages=[{"content": "x", "id": True}], **ALICE), 422, "messages.0.id"),
+    "message id too long": (_memory_post(messages=[{"content": "x", "id": "m" * 600}], **ALICE), 422, "messages.0.id"),
     "missing scope on add": (_memory_post(messages="hello"), 422, "user_id"),
     "empty user_id": (_memory_post(messages="hello", user_id=""), 422, "user_id"),
     "user_id of wrong type": (_memory_post(messages="hello", user_id=7), 422, "user_id"),
