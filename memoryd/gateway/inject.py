@@ -31,10 +31,11 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
-from memoryd.context.builder import RECENT, SECTIONS, ContextItem
-from memoryd.context.tokens import count_tokens
+from memoryd.context.builder import MIN_ITEM_TOKENS, RECENT, SECTIONS, ContextItem
+from memoryd.context.tokens import count_tokens, truncate_to_tokens
 from memoryd.gateway.shapes import content_text
 
 __all__ = [
@@ -188,19 +189,30 @@ def render_block(
 ) -> tuple[str, list[ContextItem]]:
     """``(block, items kept)``; an empty block when no item is left. The items come from a
     context built within ``budget`` minus :func:`frame_tokens`, best first within a section;
-    should neutralising a fence name in them make the block longer than ``budget``, the items
-    listed last go. The block lists each section's rows oldest first (see the module doc)."""
+    should neutralising them (a fence name, angle brackets) make the block longer than ``budget``,
+    the item listed last is cut to the room left (when :data:`MIN_ITEM_TOKENS` remain), else it goes, and so
+    on: a memory of HTML or code, whose every angle bracket is written as an entity, is cut, not
+    dropped. The items kept are returned as they stand in the block (neutralised, maybe cut). The
+    block lists each section's rows oldest first (see the module doc)."""
     texts = said(messages)
-    kept = [i for i in items if not _repeats(i, texts)]
+    kept = [replace(i, text=neutralise(i.text)) for i in items if not _repeats(i, texts)]
     while kept:
         block = _render(kept)
-        if budget is None or count_tokens(block) <= budget:
+        over = 0 if budget is None else count_tokens(block) - budget
+        if over <= 0:
             return block, kept
-        kept.pop()
+        last = kept[-1]
+        room = count_tokens(last.text) - over  # the tokenizer splits at whitespace: counts add up
+        cut = truncate_to_tokens(last.text, room) if room >= MIN_ITEM_TOKENS else ""
+        if cut and count_tokens(cut) <= room:
+            kept[-1] = replace(last, text=cut, tokens=count_tokens(cut), truncated=True)
+        else:
+            kept.pop()
     return "", []
 
 
 def _render(kept: Sequence[ContextItem]) -> str:
+    """The block of ``kept``, whose texts are neutralised already (:func:`neutralise`)."""
     lines = [PREAMBLE, FENCE_OPEN]
     for section in SECTIONS:
         rows = [i for i in kept if i.section == section]
@@ -208,7 +220,7 @@ def _render(kept: Sequence[ContextItem]) -> str:
             rows.sort(key=lambda i: i.id)  # oldest first: ids are time-ordered (UUIDv7, to the ms)
         if rows:
             lines.append(f"## {section}")
-            lines.extend(f"[{i.tag}] {neutralise(i.text)}" for i in rows)
+            lines.extend(f"[{i.tag}] {i.text}" for i in rows)
     lines.append(FENCE_CLOSE)
     return "\n".join(lines)
 
