@@ -20,8 +20,6 @@ from memoryd.models import MemoryRecord, Scope
 
 __all__ = ["nobody", "owner_memories", "tree_owner"]
 
-_SCAN_PAGE = 5000
-
 
 def tree_owner(user_id: str | None, agent_id: str | None, episodes: int = 0) -> Scope:
     """The owner ``tree(user_id, agent_id=..., episodes=...)`` names: a user, a user's agent, or
@@ -46,16 +44,14 @@ def _only(owner: Scope) -> Filter | None:
 
 
 async def owner_memories(records: Any, owner: Scope) -> list[MemoryRecord]:
-    """Every current memory of exactly ``owner`` (every session's), newest first."""
-    memories: list[MemoryRecord] = []
-    offset = 0
-    where = _only(owner)
-    while True:
-        page = await records.page(owner, where, limit=_SCAN_PAGE, offset=offset)
-        memories += [m for m in page.items if owner_scope(m.scope) == owner]
-        offset += len(page.items)
-        if len(page.items) < _SCAN_PAGE or offset >= page.total:
-            return memories
+    """Every current memory of exactly ``owner`` (every session's), newest first. Their ids are
+    read in one statement: pages read by offset while adds or deletes committed between them
+    listed some memories twice and skipped others."""
+    ids = await records.select_ids(owner, _only(owner))
+    found = (await records.get_many(ids, shared=True)).values()
+    # a memory superseded since its id was read is no longer current
+    mine = [m for m in found if m.is_current and owner_scope(m.scope) == owner]
+    return sorted(mine, key=lambda m: (m.created_at, m.id), reverse=True)
 
 
 async def _holds(records: Any, store: Any, scope: Scope) -> bool:
