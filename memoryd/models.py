@@ -25,6 +25,7 @@ __all__ = [
     "AddResults",
     "Event",
     "HistoryEntry",
+    "ID_CONTROL",
     "LLMUsage",
     "MAX_SCOPE_ID_CHARS",
     "MemoryRecord",
@@ -190,7 +191,7 @@ def speaker_key(name: str | None) -> str:
 
 
 MAX_SCOPE_ID_CHARS = 512  # a user, agent or run id: an identifier, not a document
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no part of an id: NUL, line breaks, tabs, escapes
+ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no part of an id: NUL, line breaks, tabs, escapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,7 @@ class Scope:
                 raise InvalidInputError(f"{name} must be a non-empty string", field=name)
             if value is not None:
                 require_utf8(value, name)
-                if (control := _CONTROL.search(value)) is not None:
+                if (control := ID_CONTROL.search(value)) is not None:
                     raise InvalidInputError(
                         f"{name} holds a control character ({control.group()!r}), which no id may hold",
                         field=name,

@@ -27,6 +27,7 @@ from typing import Any
 
 from memoryd.config import GatewayConfig
 from memoryd.errors import InvalidInputError
+from memoryd.models import ID_CONTROL
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -74,6 +75,8 @@ def _clean(value: Any, field: str) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInputError(f"{field} is not valid UTF-8 text", field=field) from None
+    if (control := ID_CONTROL.search(value)) is not None:  # no scope holds it: the lookup would refuse it
+        raise InvalidInputError(f"{field} holds a control character ({control.group()!r})", field=field)
     return value
 
 
