@@ -179,6 +179,11 @@ class Authenticator:
             )
         else:
             scheme, _, token = authorization.strip().partition(" ")
+            if "," in token:  # no key holds one: two Authorization headers, combined (see _headers)
+                raise AuthenticationError(
+                    "send one Authorization header: this request has two that differ, and which key "
+                    "it is made with cannot be told"
+                )
             if scheme.lower() not in ("bearer", "token") or not token.strip():
                 raise AuthenticationError(
                     "the Authorization header must read 'Bearer <key>' or 'Token <key>'"
@@ -275,6 +280,23 @@ def _memoryd_key(authorization: str | None) -> bool:
     return token.strip().startswith(f"{PREFIX}_")
 
 
+def _headers(scope: Scope) -> tuple[dict[str, str], dict[str, str]]:
+    """A request's headers (names lower-case), and those of them sent more than once with
+    different values, each as HTTP combines repeated lines (``a, b``). A proxy may add its own
+    ``Authorization`` or ``X-Memoryd-Tenant`` next to the client's, and the last line (one
+    client's, or another's) must not silently decide which key, or which tenant, a request is
+    made with: two keys are refused (:meth:`Authenticator.principal`), two tenants are no tenant's
+    name (422 for an admin key, 404 for others)."""
+    headers: dict[str, str] = {}
+    twice: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name in headers and headers[name] != value:
+            twice[name] = f"{twice.get(name, headers[name])}, {value}"
+        headers[name] = value
+    return headers, twice
+
+
 class AuthMiddleware:
     """Sets ``request.state.principal`` on every HTTP request, or answers 401/404/429."""
 
@@ -293,10 +315,12 @@ class AuthMiddleware:
             state["principal"] = None
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers, twice = _headers(scope)
         try:
             principal = await auth.principal(
-                headers.get("authorization"), headers.get(TENANT_HEADER), Local.of(scope, headers)
+                twice.get("authorization", headers.get("authorization")),
+                twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),
+                Local.of(scope, headers),
             )
             state["principal"] = principal
         except MemorydError as exc:
