@@ -8,9 +8,10 @@ API raises (:mod:`memoryd.remote.errors`); so does a server that cannot be reach
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -20,11 +21,14 @@ from memoryd.context import Context
 from memoryd.errors import (
     BackendUnavailableError,
     ConfigError,
+    InvalidFilterError,
     InvalidInputError,
     MemorydError,
     NotFoundError,
 )
+from memoryd.filters import parse_filter
 from memoryd.hierarchy.tree_owner import tree_owner
+from memoryd.ingest.inputs import check_metadata
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, unreachable
@@ -33,6 +37,8 @@ from memoryd.retrieval.related import SearchResults
 __all__ = ["TENANT_HEADER", "AsyncMemoryClient"]
 
 DEFAULT_TIMEOUT_S = 30.0
+
+T = TypeVar("T")
 
 
 def _time(value: Any) -> Any:
@@ -104,6 +110,34 @@ def _check_utf8(fields: Mapping[str, Any] | None) -> None:
             raise InvalidInputError(f"{found} is not valid UTF-8 text (lone surrogate)", field=found)
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """``body`` as JSON; a value JSON cannot hold (a datetime or a set in metadata or filters, NaN,
+    metadata keys that are not strings) is refused as the embedded API refuses it, with its class,
+    ``field`` and message, instead of leaking json's TypeError / ValueError (or sending ``{1: ..}``
+    as ``{"1": ..}``)."""
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping) and not all(isinstance(k, str) for k in metadata):
+        check_metadata(metadata)
+    try:
+        return _dumps(body)
+    except (TypeError, ValueError) as exc:
+        for key, value in body.items():
+            try:
+                _dumps(value)
+            except (TypeError, ValueError) as why:
+                if key == "metadata":
+                    check_metadata(value)
+                if key == "filters":  # the core's own word for it (a depth no server refuses first)
+                    parse_filter(value, max_depth=10**6, max_terms=10**9)
+                    raise InvalidFilterError(f"filters: {why}", field="filters") from why
+                raise InvalidInputError(f"{key} must be JSON-serialisable: {why}", field=key) from why
+        raise InvalidInputError(f"the request is not JSON-serialisable: {exc}") from exc
+
+
 class AsyncMemoryClient:
     """A memoryd server's memory, with :class:`AsyncMemory`'s names, arguments and results.
 
@@ -152,22 +186,33 @@ class AsyncMemoryClient:
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
-    ) -> Any:
+        read: Callable[[Any], T] = lambda body: body,
+    ) -> T:
+        """Send one request; its JSON answer read by ``read`` (a parse function)."""
         _check_utf8(body)
         _check_utf8(params)
+        content = None if body is None else _encode(body)
+        headers = None if body is None else {"Content-Type": "application/json"}
         try:
-            response = await self._http.request(method, path, json=body, params=params)
+            response = await self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from exc
+        except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError): no httpx error leaves
+            raise self._not_memoryd(method, path, f"unreadably ({exc})") from exc
         if response.status_code >= 400:
             raise from_response(response)
         try:
-            return response.json()
+            answer = response.json()
         except ValueError as exc:
-            raise MemorydError(
-                f"{method} {self.base_url}{path} answered {response.status_code} without JSON: "
-                "is base_url a memoryd server?"
-            ) from exc
+            raise self._not_memoryd(method, path, f"{response.status_code} without JSON") from exc
+        try:
+            return read(answer)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # another API's JSON
+            what = f"{response.status_code} with JSON that is not memoryd's ({type(exc).__name__}: {exc})"
+            raise self._not_memoryd(method, path, what) from exc
+
+    def _not_memoryd(self, method: str, path: str, what: str) -> MemorydError:
+        return MemorydError(f"{method} {self.base_url}{path} answered {what}: is base_url a memoryd server?")
 
     # -- writing -----------------------------------------------------------
     async def add(
@@ -186,8 +231,8 @@ class AsyncMemoryClient:
         pipeline on, the result is a :class:`memoryd.remote.parse.Submitted` (empty when queued)."""
         fields = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
                         timestamp=_time(timestamp), mode=mode, event_id=event_id)  # fmt: skip
-        body = await self._call("POST", "/v1/memories", body={"messages": _messages(messages), **fields})
-        return parse.add_results(body)
+        body = {"messages": _messages(messages), **fields}
+        return await self._call("POST", "/v1/memories", body=body, read=parse.add_results)
 
     async def update(
         self,
@@ -204,8 +249,9 @@ class AsyncMemoryClient:
         body = _given(text=text, metadata=metadata)
         if merge_metadata:  # merged by the server, under the memory's write lock
             body["merge_metadata"] = True
-        done = await self._call("PATCH", _memory_path(memory_id), body=body, params=params)
-        return parse.update_result(done)
+        return await self._call(
+            "PATCH", _memory_path(memory_id), body=body, params=params, read=parse.update_result
+        )
 
     async def delete(
         self,
@@ -218,15 +264,13 @@ class AsyncMemoryClient:
         """As :meth:`AsyncMemory.delete`: the memory as it was, then the rule memories that went
         with it."""
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        body = await self._call("DELETE", _memory_path(memory_id), params=params)
-        return [parse.record(body["memory"]), *(parse.record(m) for m in body.get("also_deleted") or ())]
+        return await self._call("DELETE", _memory_path(memory_id), params=params, read=parse.deleted)
 
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        deleted: int = (await self._call("DELETE", "/v1/memories", params=params))["deleted"]
-        return deleted
+        return await self._call("DELETE", "/v1/memories", params=params, read=parse.count)
 
     # -- reading -----------------------------------------------------------
     async def get(
@@ -238,7 +282,7 @@ class AsyncMemoryClient:
         run_id: str | None = None,
     ) -> MemoryRecord:
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return parse.record(await self._call("GET", _memory_path(memory_id), params=params))
+        return await self._call("GET", _memory_path(memory_id), params=params, read=parse.record)
 
     async def get_all(
         self,
@@ -254,7 +298,7 @@ class AsyncMemoryClient:
     ) -> Page:
         body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit,
                       offset=offset, as_of=_time(as_of), include_expired=include_expired)  # fmt: skip
-        return parse.page(await self._call("POST", "/v1/memories/list", body=body))
+        return await self._call("POST", "/v1/memories/list", body=body, read=parse.page)
 
     async def search(
         self,
@@ -274,8 +318,9 @@ class AsyncMemoryClient:
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                       limit=limit, threshold=threshold, as_of=_time(as_of), explain=explain,
                       graph_hops=graph_hops, reference_time=_time(reference_time))  # fmt: skip
-        found = await self._call("POST", "/v1/memories/search", body=body)
-        return parse.search_results(found, Scope(user_id, agent_id, run_id))
+        scope = Scope(user_id, agent_id, run_id)
+        read = lambda found: parse.search_results(found, scope)  # noqa: E731
+        return await self._call("POST", "/v1/memories/search", body=body, read=read)
 
     async def context(
         self,
@@ -291,7 +336,7 @@ class AsyncMemoryClient:
                       token_budget=token_budget)  # fmt: skip
         if exclude:
             body["exclude"] = list(exclude)
-        return parse.context(await self._call("POST", "/v1/context", body=body))
+        return await self._call("POST", "/v1/context", body=body, read=parse.context)
 
     async def history(
         self,
@@ -302,14 +347,11 @@ class AsyncMemoryClient:
         run_id: str | None = None,
     ) -> list[HistoryEntry]:
         params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return parse.history(await self._call("GET", _memory_path(memory_id, "/history"), params=params))
+        return await self._call("GET", _memory_path(memory_id, "/history"), params=params, read=parse.history)
 
     # -- owners and the store ------------------------------------------------
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = (await self._call("GET", "/v1/users", params=_given(user_id=user_id)))[
-            "results"
-        ]
-        return rows
+        return await self._call("GET", "/v1/users", params=_given(user_id=user_id), read=parse.rows)
 
     async def tree(
         self, user_id: str | None = None, *, agent_id: str | None = None, episodes: int = 20
@@ -320,14 +362,12 @@ class AsyncMemoryClient:
         else:
             path = f"/v1/users/{_segment(user_id)}/tree"
             params = _given(agent_id=agent_id, episodes=episodes)
-        tree: dict[str, Any] = await self._call("GET", path, params=params)
-        return tree
+        return await self._call("GET", path, params=params, read=parse.tree)
 
     async def delete_user(self, user_id: str) -> int:
         if not isinstance(user_id, str) or not user_id.strip():
             raise InvalidInputError("user_id must be a non-empty string", field="user_id")
-        deleted: int = (await self._call("DELETE", f"/v1/users/{_segment(user_id)}"))["deleted"]
-        return deleted
+        return await self._call("DELETE", f"/v1/users/{_segment(user_id)}", read=parse.count)
 
     async def reset(self) -> None:
         await self._call("POST", "/v1/reset")
@@ -339,10 +379,11 @@ class AsyncMemoryClient:
             response = await self._http.get("/health")
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from exc
+        except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError)
+            raise BackendUnavailableError(f"{self.base_url}/health answered unreadably: {exc}") from exc
         if response.status_code not in (200, 503):
             raise from_response(response)
         try:
-            report: dict[str, Any] = response.json()
-        except ValueError as exc:
-            raise BackendUnavailableError(f"{self.base_url}/health answered without JSON") from exc
-        return report
+            return parse.mapping(response.json())
+        except (ValueError, TypeError) as exc:
+            raise BackendUnavailableError(f"{self.base_url}/health answered without a JSON object") from exc

@@ -39,11 +39,16 @@ __all__ = [
     "Submitted",
     "add_results",
     "context",
+    "count",
+    "deleted",
     "history",
+    "mapping",
     "page",
     "record",
+    "rows",
     "search_results",
     "time",
+    "tree",
     "update_result",
 ]
 
@@ -96,6 +101,41 @@ def record(body: dict[str, Any]) -> MemoryRecord:
         valid_from=time(body["valid_from"]),
         valid_to=_maybe_time(body.get("valid_to")),
     )
+
+
+def deleted(body: dict[str, Any]) -> list[MemoryRecord]:
+    """``DELETE /v1/memories/{id}``: the memory as it was, then the rule memories that went with it."""
+    return [record(body["memory"]), *(record(m) for m in body.get("also_deleted") or ())]
+
+
+def count(body: dict[str, Any]) -> int:
+    """A delete-all's or a user's delete's ``deleted``."""
+    deleted = body["deleted"]
+    if not isinstance(deleted, int):
+        raise TypeError(f"deleted is {type(deleted).__name__}, not a count")
+    return deleted
+
+
+def rows(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """``GET /v1/users``: its ``results``, a list of objects."""
+    results = body["results"]
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise TypeError("results is not a list of objects")
+    return results
+
+
+def mapping(body: Any) -> dict[str, Any]:
+    """A body that is one JSON object (a tree)."""
+    if not isinstance(body, dict):
+        raise TypeError(f"the answer is a {type(body).__name__}, not an object")
+    return body
+
+
+def tree(body: Any) -> dict[str, Any]:
+    """``GET /v1/users/{id}/tree`` (or an agent's): the tree, an object with its ``counts``."""
+    if "counts" not in mapping(body):
+        raise KeyError("counts")
+    return dict(body)
 
 
 def _add_result(body: dict[str, Any]) -> AddResult:

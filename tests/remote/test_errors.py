@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,15 @@ BAD: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("add", ([{"role": "user", "content": "hi", "name": "An\udc00a"}],), {"user_id": "ana"}),
     ("add", ("hi",), {"user_id": "ana", "metadata": {"k": "\ud800"}}),
     ("search", ("where \ud800",), {"user_id": "ana"}),
+    # values JSON cannot hold (json's TypeError / ValueError left the client), keys it would rewrite
+    ("add", ("hi",), {"user_id": "ana", "metadata": {"when": datetime(2024, 5, 1)}}),
+    ("add", ("hi",), {"user_id": "ana", "metadata": {"tags": {"a", "b"}}}),
+    ("add", ("hi",), {"user_id": "ana", "metadata": {"score": float("nan")}}),
+    ("add", ("hi",), {"user_id": "ana", "metadata": {1: "one"}}),  # was stored as {"1": "one"}
+    ("update", ("no-such-id",), {"metadata": {"when": datetime(2024, 5, 1)}}),
+    ("get_all", (), {"user_id": "ana", "filters": {"created_at": {"gte": datetime(2024, 5, 1, tzinfo=UTC)}}}),
+    ("get_all", (), {"user_id": "ana", "filters": {"topic": {"travel", "food"}}}),
+    ("search", ("q",), {"user_id": "ana", "filters": {"n": float("nan")}}),
 ]
 
 
