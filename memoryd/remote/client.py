@@ -29,7 +29,7 @@ from memoryd.errors import (
 from memoryd.filters import parse_filter
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest.inputs import check_metadata
-from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
+from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult, parse_time
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, unreachable
 from memoryd.retrieval.related import SearchResults
@@ -44,6 +44,14 @@ T = TypeVar("T")
 def _time(value: Any) -> Any:
     """A time argument as JSON: a datetime as ISO 8601 (naive: UTC, as the embedded API reads it)."""
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _when(value: Any, field: str) -> str | None:
+    """A time argument (``timestamp``, ``as_of``, ``reference_time``) read as the embedded API reads
+    it (a datetime, ISO 8601 text or epoch seconds; naive: UTC), sent as ISO 8601: one it refuses
+    is refused here with its class, field and message (``True`` was blamed on ``timestamp.str``)."""
+    parsed = parse_time(value, field_name=field)
+    return None if parsed is None else parsed.isoformat()
 
 
 def _messages(messages: Any) -> Any:
@@ -230,7 +238,7 @@ class AsyncMemoryClient:
         """As :meth:`AsyncMemory.add`. ``event_id``: the async pipeline's idempotency key; with the
         pipeline on, the result is a :class:`memoryd.remote.parse.Submitted` (empty when queued)."""
         fields = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
-                        timestamp=_time(timestamp), mode=mode, event_id=event_id)  # fmt: skip
+                        timestamp=_when(timestamp, "timestamp"), mode=mode, event_id=event_id)  # fmt: skip
         body = {"messages": _messages(messages), **fields}
         return await self._call("POST", "/v1/memories", body=body, read=parse.add_results)
 
@@ -296,8 +304,9 @@ class AsyncMemoryClient:
         as_of: Any = None,
         include_expired: bool = False,
     ) -> Page:
+        when = _when(as_of, "as_of")
         body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit,
-                      offset=offset, as_of=_time(as_of), include_expired=include_expired)  # fmt: skip
+                      offset=offset, as_of=when, include_expired=include_expired)  # fmt: skip
         return await self._call("POST", "/v1/memories/list", body=body, read=parse.page)
 
     async def search(
@@ -315,9 +324,10 @@ class AsyncMemoryClient:
         graph_hops: int = 0,
         reference_time: Any = None,
     ) -> SearchResults:
+        when, now = _when(as_of, "as_of"), _when(reference_time, "reference_time")
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
-                      limit=limit, threshold=threshold, as_of=_time(as_of), explain=explain,
-                      graph_hops=graph_hops, reference_time=_time(reference_time))  # fmt: skip
+                      limit=limit, threshold=threshold, as_of=when, explain=explain,
+                      graph_hops=graph_hops, reference_time=now)  # fmt: skip
         scope = Scope(user_id, agent_id, run_id)
         read = lambda found: parse.search_results(found, scope)  # noqa: E731
         return await self._call("POST", "/v1/memories/search", body=body, read=read)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,12 @@ BAD: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("get_all", (), {"user_id": "ana", "filters": {"created_at": {"gte": datetime(2024, 5, 1, tzinfo=UTC)}}}),
     ("get_all", (), {"user_id": "ana", "filters": {"topic": {"travel", "food"}}}),
     ("search", ("q",), {"user_id": "ana", "filters": {"n": float("nan")}}),
+    # times the core refuses: its field and message (True was "timestamp.str: Input should be...")
+    ("add", ("hi",), {"user_id": "ana", "timestamp": True}),
+    ("add", ("hi",), {"user_id": "ana", "timestamp": 1719828000000}),  # milliseconds: out of range
+    ("add", ("hi",), {"user_id": "ana", "timestamp": date(2024, 5, 1)}),
+    ("get_all", (), {"user_id": "ana", "as_of": False}),
+    ("search", ("q",), {"user_id": "ana", "reference_time": True}),
 ]
 
 
