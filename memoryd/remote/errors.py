@@ -8,6 +8,9 @@ general class of that status, keeping the server's ``code`` on the instance. ``R
 kept as ``retry_after`` (seconds: in ``details`` and as an attribute); ``field`` is the core's path
 (:func:`core_field`). A server that cannot be
 reached (refused, reset, timed out) is a :class:`BackendUnavailableError` naming its URL.
+A 404 naming no ``field`` (no such route: base_url is not the server's root) is a
+:class:`ConfigError` naming ``base_url``, never a :class:`NotFoundError`: every memoryd 404 names
+what it did not find.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from typing import Any
 
 import httpx
 
-from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError
+from memoryd.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    InvalidInputError,
+    MemorydError,
+    NotFoundError,
+)
 
 __all__ = ["core_field", "error_class", "from_response", "unreachable"]
 
@@ -101,6 +110,10 @@ def from_response(response: httpx.Response) -> MemorydError:
         code, field, details = None, None, {"status": status}
         message = f"{response.request.method} {url} answered {status} {response.reason_phrase}"
     cls = error_class(code, status)
+    if cls is NotFoundError and field is None:  # every memoryd 404 names what it did not find
+        said = f"{response.request.method} {url} answered 404" + (f" ({message})" if code else "")
+        why = "base_url leads to no memoryd route; it is the server's root, such as http://127.0.0.1:8420"
+        return ConfigError(f"{said}: {why}", field="base_url", url=url, status=status)
     wait = _retry_after(response)
     if wait is not None:
         details.setdefault("retry_after", wait)

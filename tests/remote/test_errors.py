@@ -230,3 +230,22 @@ def test_a_base_url_that_is_no_url_or_a_key_no_header_can_carry_is_a_config_erro
         with pytest.raises(ConfigError) as bad:
             MemoryClient("http://127.0.0.1:8420", **kwargs)
         assert bad.value.field == field
+
+
+async def test_a_base_url_past_the_servers_root_is_a_config_error_not_a_missing_memory(
+    remote: AsyncMemoryClient, served: Running
+) -> None:
+    # "http://host:8420/v1" (or a proxy's path) answers 404 "no route" for every call: that was a
+    # NotFoundError, so `except NotFoundError` took a wrong base_url for a memory already deleted
+    memory_id = (await remote.add("I live in Porto", user_id="ana"))[0].id
+    assert memory_id is not None
+    for prefix in ("/v1", "/memoryd"):
+        async with AsyncMemoryClient(served.url + prefix) as wrong:
+            for call in (lambda: wrong.delete(memory_id), lambda: wrong.get(memory_id), wrong.health):
+                with pytest.raises(ConfigError) as raised:
+                    await call()
+                assert raised.value.field == "base_url" and served.url + prefix in raised.value.message
+    assert (await remote.get(memory_id)).text == "I live in Porto"
+    with pytest.raises(NotFoundError) as missing:  # a memory that is not there still is a NotFoundError
+        await remote.get("no-such-id")
+    assert missing.value.field == "memory_id"
