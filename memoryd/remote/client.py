@@ -306,7 +306,9 @@ class AsyncMemoryClient:
     ) -> Page:
         when = _when(as_of, "as_of")
         body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit,
-                      offset=offset, as_of=when, include_expired=include_expired)  # fmt: skip
+                      as_of=when)  # fmt: skip
+        # sent as given, None too: refused as the core refuses it, not read as the default
+        body.update(offset=offset, include_expired=include_expired)
         return await self._call("POST", "/v1/memories/list", body=body, read=parse.page)
 
     async def search(
@@ -327,7 +329,8 @@ class AsyncMemoryClient:
         when, now = _when(as_of, "as_of"), _when(reference_time, "reference_time")
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                       limit=limit, threshold=threshold, as_of=when, explain=explain,
-                      graph_hops=graph_hops, reference_time=now)  # fmt: skip
+                      reference_time=now)  # fmt: skip
+        body["graph_hops"] = graph_hops  # None too: refused as the core refuses it
         scope = Scope(user_id, agent_id, run_id)
         read = lambda found: parse.search_results(found, scope)  # noqa: E731
         return await self._call("POST", "/v1/memories/search", body=body, read=read)

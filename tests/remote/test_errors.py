@@ -249,3 +249,23 @@ async def test_a_base_url_past_the_servers_root_is_a_config_error_not_a_missing_
     with pytest.raises(NotFoundError) as missing:  # a memory that is not there still is a NotFoundError
         await remote.get("no-such-id")
     assert missing.value.field == "memory_id"
+
+
+@pytest.mark.parametrize(
+    ("call", "args", "kwargs"),
+    [
+        ("get_all", (), {"user_id": "ana", "offset": None}),
+        ("get_all", (), {"user_id": "ana", "include_expired": None}),
+        ("search", ("q",), {"user_id": "ana", "graph_hops": None}),
+    ],
+)
+async def test_none_for_an_argument_with_a_default_is_refused_as_embedded(
+    local: AsyncMemory, remote: AsyncMemoryClient, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    # None was dropped from the request, so the server's default answered where the core refuses
+    await remote.add("I live in Porto", user_id="ana")
+    with pytest.raises(InvalidInputError) as embedded:
+        await getattr(local, call)(*args, **kwargs)
+    with pytest.raises(InvalidInputError) as served:
+        await getattr(remote, call)(*args, **kwargs)
+    assert served.value.field == embedded.value.field
