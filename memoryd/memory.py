@@ -455,12 +455,17 @@ class AsyncMemory:
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
         """Remove every memory of a scope (current or superseded), and the profile and preferences
-        only its turns stated; returns how many. See :func:`memoryd.ingest.erase.erase_scope`."""
+        only its turns stated; returns how many. See :func:`memoryd.ingest.erase.erase_scope`.
+        With the async pipeline on, the store first marks the scope deleted: an add of it still
+        queued (made before this call) stores nothing when a worker takes it."""
         scope = _scope(user_id, agent_id, run_id).require()
         await self._ready()
+        now = utcnow()
+        if self.settings.pipeline.enabled:  # no queue, no queued add: no mark to keep
+            await self.storage.records.mark_deleted_scope(scope, now)
         async with self._writing.of(scope):  # no add of the owner between its lookups and commit
             revise = lambda changes, gone: self.tiers.revise(changes, deleted=gone)  # noqa: E731
-            return await erase_scope(self.storage, scope, utcnow(), _DELETE_ALL, commit=revise)
+            return await erase_scope(self.storage, scope, now, _DELETE_ALL, commit=revise)
 
     async def reset(self, *, queue_mark_ms: int | None = None) -> None:
         """Erase every memory and all history in this store.

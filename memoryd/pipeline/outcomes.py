@@ -30,7 +30,7 @@ __all__ = ["APPLIED", "ERASED", "conflict", "dead", "failed", "gave_up", "skippe
 
 log = logging.getLogger("memoryd.pipeline")
 
-ERASED = "its user was deleted (or the store reset) after it was queued"
+ERASED = "its user (or a scope holding it: delete_all) was deleted, or the store reset, after it was queued"
 APPLIED = (
     "it was applied to the store already (by another delivery of it, or processed synchronously while "
     "the queue did not answer): nothing was stored again"

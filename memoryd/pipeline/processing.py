@@ -453,6 +453,8 @@ class BatchProcessor:
                 j.event.event_id,
                 j.digest,
                 user_id=j.event.payload.user_id,
+                agent_id=j.event.payload.agent_id,
+                run_id=j.event.payload.run_id,
                 created_at=self._enqueued_here(j.event),
                 enqueued_ms=j.event.enqueued_at_ms,  # a deletion the queue marked: as _skip_forgotten
             )

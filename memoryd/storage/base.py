@@ -271,6 +271,12 @@ class RecordStore(Protocol):
         after the mark is a new event, however late ``at`` came."""
         ...
 
+    async def mark_deleted_scope(self, scope: Scope, at: datetime) -> None:
+        """Record that ``delete_all`` deleted ``scope``'s memories at ``at``: a write applying an
+        async-pipeline event of a scope it holds (its ids include ``scope``'s) made no later is
+        refused from now on (:class:`EventErasedError`), as for an erased user."""
+        ...
+
     async def purge_history(self, scope: Scope, memory_ids: Sequence[str] = ()) -> int:
         """Erase the history rows of ``scope`` (by their scope fields) and of the memories
         ``memory_ids`` (forgetting a user); returns how many rows went."""

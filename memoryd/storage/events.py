@@ -48,6 +48,8 @@ class AppliedEvent:
     user_id: str | None = None  # whose add: refused if that user was erased after ``created_at``
     created_at: float | None = None  # when the event was made (epoch seconds, this host's clock)
     enqueued_ms: int | None = None  # when the queue took it (ms, the queue's clock): for its marks
+    agent_id: str | None = None  # the rest of its scope: refused if a delete_all of a scope holding
+    run_id: str | None = None  # it came after ``created_at``
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,16 @@
 """What a SQLite store remembers of the pipeline's events (part of :mod:`.records`): the events a
 write applied (``applied_events``: the same event twice is refused, another add under its id is a
 conflict) and the users erased (``erased_users``, and ``erased_on_queue`` on the queue's clock;
-:data:`EVERYONE` for a reset), so that an event made before its user's erasure stores nothing.
-Run inside the write's transaction.
+:data:`EVERYONE` for a reset), so that an event made before its user's erasure stores nothing; and
+the scopes whose memories a ``delete_all`` deleted (``erased_users`` too, keyed by
+:func:`scope_key`), so that an add queued before it is not stored after it. Run inside the write's
+transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import sqlite3
 import time
@@ -15,7 +18,7 @@ import time
 from memoryd.errors import ConflictError, EventAppliedError, EventErasedError
 from memoryd.storage.events import AppliedEvent
 
-__all__ = ["APPLIED_KEEP_S", "EVERYONE", "record_events", "user_key"]
+__all__ = ["APPLIED_KEEP_S", "EVERYONE", "SCOPE_MARGIN_S", "record_events", "scope_key", "user_key"]
 
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -31,7 +34,8 @@ def record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
     for e in events:
         if _erased(conn, e):
             raise EventErasedError(
-                f"event {e.event_id!r} was made before its user was erased: nothing of it was stored",
+                f"event {e.event_id!r} was made before its user (or a scope holding it) was deleted: "
+                "nothing of it was stored",
                 field="event_id",
             )
         row = conn.execute("SELECT digest FROM applied_events WHERE event_id = ?", (e.event_id,)).fetchone()
@@ -58,10 +62,39 @@ def record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
 
 
 def _erased(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
-    """Whether the store was reset, or ``e``'s user erased, after ``e`` was made (see :func:`_erased_as`)."""
+    """Whether the store was reset, ``e``'s user erased (see :func:`_erased_as`), or a scope holding
+    ``e``'s deleted (:func:`_scope_deleted`), after ``e`` was made."""
     if _erased_as(conn, e, EVERYONE):
         return True
-    return e.user_id is not None and _erased_as(conn, e, user_key(e.user_id))
+    if e.user_id is not None and _erased_as(conn, e, user_key(e.user_id)):
+        return True
+    return _scope_deleted(conn, e)
+
+
+# How much later than an event a delete_all of its scope must be to refuse it. Both times are hosts'
+# clocks (the event's, as its worker reads the queue's clock through a round trip; the deletion's,
+# where it ran): an add queued just after the deletion is never refused (nothing acknowledged is
+# lost), one queued within this of it before may still be stored.
+SCOPE_MARGIN_S = 1.0
+
+
+def _scope_deleted(conn: sqlite3.Connection, e: AppliedEvent) -> bool:
+    """Whether a ``delete_all`` of a scope holding ``e``'s came after ``e`` was made (by more than
+    :data:`SCOPE_MARGIN_S`): one naming some of its ids (its user; its user and session; its
+    session…), none other."""
+    parts = [(i, v) for i, v in enumerate((e.user_id, e.agent_id, e.run_id)) if v is not None]
+    if not parts or e.created_at is None:
+        return False
+    keys = []
+    for n in range(1, len(parts) + 1):
+        for chosen in itertools.combinations(parts, n):
+            ids: list[str | None] = [None, None, None]
+            for i, v in chosen:
+                ids[i] = v
+            keys.append(scope_key(*ids))
+    sql = f"SELECT max(erased_at) FROM erased_users WHERE user_key IN ({', '.join('?' * len(keys))})"
+    row = conn.execute(sql, keys).fetchone()
+    return row[0] is not None and row[0] - e.created_at > SCOPE_MARGIN_S
 
 
 def _erased_as(conn: sqlite3.Connection, e: AppliedEvent, who: str) -> bool:
@@ -93,3 +126,10 @@ EVERYONE = "*"
 def user_key(user_id: str) -> str:
     """How an erased user is named in the store: a digest, so that nothing of theirs is left."""
     return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def scope_key(user_id: str | None, agent_id: str | None, run_id: str | None) -> str:
+    """How a scope a ``delete_all`` deleted is named among erased users: a digest of its three ids
+    (an absent one unlike any id), never a user's (:func:`user_key`)."""
+    ids = "\x00".join("\x01" if v is None else "\x02" + v for v in (user_id, agent_id, run_id))
+    return hashlib.sha256(f"scope\x00{ids}".encode("utf-8", "surrogatepass")).hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -16,7 +17,7 @@ from memoryd.storage.events import AppliedRecord
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes
-from memoryd.storage.sqlite.applied import EVERYONE, record_events, user_key
+from memoryd.storage.sqlite.applied import APPLIED_KEEP_S, EVERYONE, record_events, scope_key, user_key
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, read_together
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
@@ -542,6 +543,21 @@ class SQLiteRecordStore:
                     "erased_at = max(erased_at, excluded.erased_at)",
                     (key, queue_ms, when),
                 )
+
+        await self.db.write(op)
+
+    async def mark_deleted_scope(self, scope: Scope, at: datetime) -> None:
+        key = scope_key(scope.user_id, scope.agent_id, scope.run_id)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
+                "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+                (key, at.timestamp()),
+            )
+            if random.random() < 0.01:  # now and then, as applied events prune them: one per scope
+                old = at.timestamp() - APPLIED_KEEP_S
+                conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (old,))
 
         await self.db.write(op)
 
