@@ -65,6 +65,8 @@ _KNOWN = Cond("kind", "in", _KINDS["kind"]["in"])
 _KNOWN_NO_USER = parse_filter({"AND": [_KINDS, {"user_id": None}]})
 _EPISODES_NO_USER = parse_filter({"kind": MemoryKind.EPISODE.value, "user_id": None})
 _MAX_WHY = 200  # characters of an unexpected error shown in llm.fallback
+# An answer cut short (structured output's ``truncated``), in llm.incomplete
+_CUT_SHORT = "was cut short (stopped at the model's token limit, or its JSON ends unclosed)"
 
 
 @dataclass
@@ -242,8 +244,8 @@ class FineIngestor:
                 return f"extraction output unusable, stored as in fast mode: {out.error}"
             if out.truncated:  # kept what came before the cut; the turns stay due for another pass
                 usage.fell_short(
-                    "the extraction answer stopped at the model's token limit: facts after the cut are "
-                    "missing (every message is stored; the turns are left for the hierarchy to extract again)"
+                    f"the extraction answer {_CUT_SHORT}: facts after the cut are missing "
+                    "(every message is stored; the turns are left for the hierarchy to extract again)"
                 )
             return out.value.checked(len(new))
         except BackendUnavailableError as exc:
@@ -364,7 +366,7 @@ class FineIngestor:
                 raw = out.value
                 note = f"reconciliation output unusable ({out.error}); added as new"
                 if out.truncated:
-                    usage.fell_short("the reconciliation answer stopped at the model's token limit")
+                    usage.fell_short(f"the reconciliation answer {_CUT_SHORT}")
             except BackendUnavailableError as exc:
                 usage.calls += int(exc.details.get("calls", 0))
                 note = f"LLM unavailable for reconciliation ({exc.message}); added as new"

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memoryd.errors import LLMOutputError, LLMUnavailableError
-from memoryd.llm.repair import holds_something, parse_json
+from memoryd.llm.repair import holds_something, parse_json, strip_think
 from memoryd.llm.router import Router
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
@@ -45,7 +45,9 @@ class Structured(Generic[M]):
     error: str | None = None
     repaired: bool = False  # the answer needed repair or a re-ask
     target: str | None = None  # the target that gave the final answer
-    truncated: bool = False  # the answer used stopped at the token limit: what came after is missing
+    # the answer used was cut short (it stopped at the token limit, or its JSON ends unclosed): what
+    # came after is missing
+    truncated: bool = False
 
 
 def instruction(schema: type[BaseModel]) -> str:
@@ -107,6 +109,33 @@ def validate(text: str, schema: type[M]) -> tuple[M | None, str | None, bool]:
     if empty is not None:
         return empty, None, parsed.repaired
     return None, f"the JSON does not match the schema: {first}", parsed.repaired
+
+
+def _ends_open(text: str) -> bool:
+    """Whether ``text`` ends inside a JSON object or array it opened: an answer cut short, whatever
+    reason the server gave for stopping (a proxy that cut it, a server that says "stop" at its
+    limit). Repair closes it, so what came before the cut is used; what came after is missing."""
+    depth, in_string, escaped = 0, False, False
+    for ch in strip_think(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = depth > 0  # a quote in the prose around the JSON opens no string
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+    return depth > 0
+
+
+def _cut(completion: Completion, repaired: bool) -> bool:
+    """Whether ``completion``'s answer was cut short (see :func:`_ends_open`)."""
+    return completion.finish_reason in _CUT_OFF or (repaired and _ends_open(completion.text))
 
 
 def _with_instruction(messages: Sequence[Message], schema: type[BaseModel]) -> list[Message]:
@@ -175,14 +204,14 @@ async def structured(
         completion = await tally.ask(router, target, request)
         value, error, repaired = validate(completion.text, schema)
         if value is not None:
-            return value, repaired, completion.finish_reason in _CUT_OFF
+            return value, repaired, _cut(completion, repaired)
         tally.last_error = f"{target.label}: {error}"
         if not tally.reasked:  # once per structured call, whatever the number of targets
             tally.reasked = True
             second = await tally.ask(router, target, _reask(request, completion.text, error or "invalid"))
-            value, error, _ = validate(second.text, schema)
+            value, error, repaired = validate(second.text, schema)
             if value is not None:
-                return value, True, second.finish_reason in _CUT_OFF
+                return value, True, _cut(second, repaired)
         tally.last_error = f"{target.label}: {error}"
         raise LLMOutputError(f"{target.label}: unusable answer: {error}", target=target.label)
 
@@ -195,5 +224,7 @@ async def structured(
         error = f"no usable answer after {tally.calls} calls; last: {tally.last_error}"
         if len(exc.failures) > 1:
             error += f" (all targets: {exc.message})"
+        elif any(not isinstance(cause, LLMOutputError) for cause in exc.causes.values()):
+            error += f" (then {exc.message})"  # the target went down after its bad answer: say so
         return Structured(None, tally.calls, tally.usage, error, True, tally.last_target)
     return Structured(value, tally.calls, tally.usage, None, repaired, tally.last_target, truncated)
