@@ -33,6 +33,9 @@ _MAX_ERRORS = 5
 # Why a reply stopped when it hit the token limit (OpenAI, Anthropic, Gemini): a JSON answer cut
 # there is repaired into a valid but shorter one.
 _CUT_OFF = frozenset({"length", "max_tokens", "MAX_TOKENS"})
+# A reply that ended as asked (OpenAI, Anthropic, Gemini); any other reason is named with an
+# unusable answer: an empty one cut by a content filter ("content_filter", "SAFETY") is no outage.
+_ENDED = frozenset({"stop", "end_turn", "stop_sequence", "STOP"})
 
 
 @dataclass
@@ -138,6 +141,13 @@ def _cut(completion: Completion, repaired: bool) -> bool:
     return completion.finish_reason in _CUT_OFF or (repaired and _ends_open(completion.text))
 
 
+def _why(completion: Completion, error: str | None) -> str:
+    """Why ``completion``'s answer is unusable: ``error``, and how the reply ended if not as asked."""
+    reason = completion.finish_reason
+    stopped = f" (the reply ended with finish reason {reason!r})" if reason and reason not in _ENDED else ""
+    return f"{error or 'invalid'}{stopped}"
+
+
 def _with_instruction(messages: Sequence[Message], schema: type[BaseModel]) -> list[Message]:
     note = instruction(schema)
     out = [dict(m) for m in messages]
@@ -205,13 +215,15 @@ async def structured(
         value, error, repaired = validate(completion.text, schema)
         if value is not None:
             return value, repaired, _cut(completion, repaired)
+        error = _why(completion, error)
         tally.last_error = f"{target.label}: {error}"
         if not tally.reasked:  # once per structured call, whatever the number of targets
             tally.reasked = True
-            second = await tally.ask(router, target, _reask(request, completion.text, error or "invalid"))
+            second = await tally.ask(router, target, _reask(request, completion.text, error))
             value, error, repaired = validate(second.text, schema)
             if value is not None:
                 return value, True, _cut(second, repaired)
+            error = _why(second, error)
         tally.last_error = f"{target.label}: {error}"
         raise LLMOutputError(f"{target.label}: unusable answer: {error}", target=target.label)
 

@@ -1,10 +1,12 @@
-"""Fine mode against answers cut short without saying so, and an LLM that goes down after a bad
-answer (found in a review of fine mode against a misbehaving LLM).
+"""Fine mode against answers cut short without saying so, an LLM that goes down after a bad
+answer, and an answer a content filter emptied (found in a review of fine mode against a
+misbehaving LLM).
 
 Each test failed on the code before its fix: an answer ending inside its JSON, sent with
 ``finish_reason: "stop"``, was repaired and taken as the whole answer (a lone ``{`` as "nothing
-to remember"), the add said it was complete and its turn was marked done; and a fallback named
-the bad answer, not the outage that followed it.
+to remember"), the add said it was complete and its turn was marked done; a fallback named
+the bad answer, not the outage that followed it; and one emptied by a content filter was only
+"the answer was empty".
 """
 
 from __future__ import annotations
@@ -64,3 +66,12 @@ async def test_an_outage_after_a_bad_answer_is_named_in_the_fallback(fine: Async
     # the refusal, the re-ask that met the 500, one more attempt (max_attempts = 2): all counted
     assert out.llm.calls == len(fake_llm.requests) == 3
     assert (out.llm.prompt_tokens, out.llm.completion_tokens) == (11, 7)  # the one answer's
+
+
+async def test_an_answer_a_content_filter_emptied_says_so(fine: AsyncMemory, fake_llm: Script) -> None:
+    # Not "the answer was empty" alone, which reads as a broken model or server.
+    fake_llm.reply_text("", finish_reason="content_filter", times=2)
+    out = await fine.add("I have a fish", **ALICE)
+    assert [r.kind for r in out] == ["episode"]
+    assert out.llm is not None and "content_filter" in str(out.llm.fallback)
+    assert out.llm.calls == len(fake_llm.requests) == 2  # asked, re-asked once
