@@ -145,6 +145,8 @@ def _why(completion: Completion, error: str | None) -> str:
     """Why ``completion``'s answer is unusable: ``error``, and how the reply ended if not as asked."""
     reason = completion.finish_reason
     stopped = f" (the reply ended with finish reason {reason!r})" if reason and reason not in _ENDED else ""
+    if completion.refusal is not None and not completion.text.strip():  # not "the answer was empty"
+        return f"the model refused: {completion.refusal[:300]!r}{stopped}"
     return f"{error or 'invalid'}{stopped}"
 
 

@@ -36,13 +36,16 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """One answer: its text, the model that wrote it, the target label, usage and finish reason."""
+    """One answer: its text, the model that wrote it, the target label, usage and finish reason;
+    ``refusal``: what the model said instead of answering, where the vendor says it apart
+    (OpenAI's ``message.refusal``, its content then null)."""
 
     text: str
     model: str
     target: str
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)
