@@ -20,7 +20,7 @@ from memoryd.storage.claims import ImportClaim, abandoned, refusal
 from memoryd.storage.mismatch import embedder_mismatch
 from memoryd.storage.portable import IndexEntry
 
-__all__ = ["META_ID", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id"]
+__all__ = ["META_ID", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id", "ties_by_id"]
 
 META_ID = "00000000-0000-0000-0000-000000000000"  # the point that records the embedding model
 _IDS = uuid.UUID("6f1c7f2e-9d43-4c55-9a4e-3d0c1c5e8b21")  # namespace of keys derived from other ids
@@ -36,6 +36,23 @@ def point_id(memory_id: str) -> str:
     except ValueError:
         pass
     return str(uuid.uuid5(_IDS, memory_id))
+
+
+async def ties_by_id(
+    nearest: Callable[[int], Awaitable[list[tuple[str, float]]]], limit: int, most: int | None = None
+) -> list[tuple[str, float]]:
+    """The best ``limit`` (id, cosine) of ``nearest(n)``, an engine's best ``n`` with equal cosines
+    in its own order (Qdrant's by point, Milvus's by insertion), ranked as the SQLite and
+    PostgreSQL indexes rank them: equal cosines by memory id, whichever the engine took first.
+    One more than ``limit`` is asked for; while the last one asked for ties the last one kept, the
+    engine may have left out more of that cosine, and twice as many are asked for (``most``: the
+    most one request returns)."""
+    asked = limit + 1 if most is None else min(limit + 1, most)
+    while True:
+        hits = sorted(await nearest(asked), key=lambda h: (-h[1], h[0]))
+        if len(hits) < asked or len(hits) <= limit or hits[-1][1] != hits[limit - 1][1] or asked == most:
+            return hits[:limit]
+        asked = asked * 2 if most is None else min(asked * 2, most)
 
 
 class Listing:
@@ -175,7 +192,7 @@ class OutsideIndex:
         self, query: np.ndarray, scope: Scope, limit: int, allowed: set[str] | None, only: set[str] | None
     ) -> list[tuple[str, float]]:
         """Best ``limit`` (id, cosine) of ``scope``: current ones, or exactly ``allowed``; only
-        among ``only`` when given. Best first."""
+        among ``only`` when given. Best first, equal cosines by memory id (see :func:`ties_by_id`)."""
         raise NotImplementedError
 
     def _opened(self) -> None:

@@ -36,7 +36,7 @@ from memoryd.config import MilvusConfig
 from memoryd.errors import InvalidInputError, MemorydError, MissingExtraError, StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.outside import META_ID, Listing, OutsideIndex, located, point_id
+from memoryd.storage.outside import META_ID, Listing, OutsideIndex, located, point_id, ties_by_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -362,7 +362,7 @@ class MilvusVectorIndex(OutsideIndex):
             hits = []
             for share in shares:
                 hits += await self._nearest(query, scope, len(share), allowed, share)
-            return sorted(hits, key=lambda h: -h[1])
+            return sorted(hits, key=lambda h: (-h[1], h[0]))
         if limit > _MAX_LIMIT:
             raise InvalidInputError(
                 f"limit is {limit}; with storage.vectors = 'milvus' a search returns at most {_MAX_LIMIT}",
@@ -374,18 +374,22 @@ class MilvusVectorIndex(OutsideIndex):
         ids = only if only is not None else allowed
         if ids is not None:
             terms.append(f"pk in {json.dumps(sorted(point_id(i) for i in ids))}")
-        found = await self._call(
-            "searching",
-            "search",
-            self.collection,
-            data=[query.tolist()],
-            limit=limit,
-            filter=" and ".join(terms),
-            output_fields=["memory_id"],
-            search_params={"metric_type": "COSINE"},
-        )
-        hits = [(str(h["entity"]["memory_id"]), float(h["distance"])) for h in (found[0] if found else [])]
-        return sorted(hits, key=lambda h: -h[1])
+
+        async def best(n: int) -> list[tuple[str, float]]:
+            found = await self._call(
+                "searching",
+                "search",
+                self.collection,
+                data=[query.tolist()],
+                limit=n,
+                filter=" and ".join(terms),
+                output_fields=["memory_id"],
+                search_params={"metric_type": "COSINE"},
+            )
+            hits = found[0] if found else []
+            return [(str(h["entity"]["memory_id"]), float(h["distance"])) for h in hits]
+
+        return await ties_by_id(best, limit, _MAX_LIMIT)
 
     async def reset(self) -> None:
         self._listing.forget()

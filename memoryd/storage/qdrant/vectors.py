@@ -31,7 +31,7 @@ from memoryd.config import QdrantConfig
 from memoryd.errors import MemorydError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, located, point_id
+from memoryd.storage.outside import META_ID, REPAIR, Listing, OutsideIndex, located, point_id, ties_by_id
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 
@@ -228,16 +228,19 @@ class QdrantVectorIndex(OutsideIndex):
         ids = only if only is not None else allowed
         if ids is not None:
             must.append(models.HasIdCondition(has_id=[point_id(i) for i in ids]))
-        found = await self._call(
-            "searching",
-            "query_points",
-            query=query.tolist(),
-            query_filter=models.Filter(must=must),
-            limit=limit,
-            with_payload=["memory_id"],
-        )
-        hits = [(str((p.payload or {}).get("memory_id")), float(p.score)) for p in found.points]
-        return sorted(hits, key=lambda h: -h[1])
+
+        async def best(n: int) -> list[tuple[str, float]]:
+            found = await self._call(
+                "searching",
+                "query_points",
+                query=query.tolist(),
+                query_filter=models.Filter(must=must),
+                limit=n,
+                with_payload=["memory_id"],
+            )
+            return [(str((p.payload or {}).get("memory_id")), float(p.score)) for p in found.points]
+
+        return await ties_by_id(best, limit)
 
     async def reset(self) -> None:
         self._listing.forget()
