@@ -66,7 +66,10 @@ def _literal(value: str) -> str:
 
 
 
-_lite_lock = threading.Lock()
+# Held while a store of this process starts, joins or stops a Milvus Lite server: two starting
+# one file's at once, the second found the file locked by the first and failed ("Open local milvus
+# failed"), and a store joining a server the last one out was stopping got a dead one.
+_lite_lock = threading.RLock()
 _lite_open: dict[str, int] = {}  # Milvus Lite file -> stores of this process that have it open
 
 
@@ -80,9 +83,9 @@ def _lite_users(path: Path, change: int) -> None:
             _lite_open[key] = users
             return
         _lite_open.pop(key, None)
-    from milvus_lite.server_manager import server_manager_instance
+        from milvus_lite.server_manager import server_manager_instance
 
-    server_manager_instance.release_server(str(path))
+        server_manager_instance.release_server(str(path))
 
 
 def _need_lite() -> None:
@@ -145,14 +148,15 @@ class MilvusVectorIndex(OutsideIndex):
                 self._client = MilvusClient(uri=cfg.uri, token=token, timeout=cfg.timeout)
             else:
                 self.local_path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    self._client = MilvusClient(str(self.local_path), grpc_options=_LOCAL_GRPC)
-                except Exception as exc:
-                    raise RuntimeError(
-                        f"{exc} (Milvus Lite lets one process at a time open its file: for more, run a "
-                        "Milvus server and set storage.milvus.uri)"
-                    ) from exc
-                _lite_users(self.local_path, +1)
+                with _lite_lock:  # one store of this process at a time starts (or joins) its server
+                    try:
+                        self._client = MilvusClient(str(self.local_path), grpc_options=_LOCAL_GRPC)
+                    except Exception as exc:
+                        raise RuntimeError(
+                            f"{exc} (Milvus Lite lets one process at a time open its file: for more, run a "
+                            "Milvus server and set storage.milvus.uri)"
+                        ) from exc
+                    _lite_users(self.local_path, +1)
         return self._client
 
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -216,14 +220,18 @@ class MilvusVectorIndex(OutsideIndex):
         schema.add_field("current", DataType.BOOL)
         schema.add_field("valid_to", DataType.DOUBLE)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        await self._call(
-            "creating the collection",
-            "create_collection",
-            self.collection,
-            schema=schema,
-            index_params=self._index_params(),
-            consistency_level="Strong",
-        )
+        try:
+            await self._call(
+                "creating the collection",
+                "create_collection",
+                self.collection,
+                schema=schema,
+                index_params=self._index_params(),
+                consistency_level="Strong",
+            )
+        except StorageError:  # another store opening this file (server) at the same moment made it
+            if not await self._exists():
+                raise
 
     def _index_params(self) -> Any:
         """The vector field's index: a Milvus server's AUTOINDEX (its own choice, HNSW-like: fast,
