@@ -223,8 +223,9 @@ class QdrantVectorIndex(OutsideIndex):
             models.FieldCondition(key=field, match=models.MatchValue(value=value))
             for field, value in scope.items()
         ]
-        if allowed is None:  # current memories only
-            must.append(models.IsNullCondition(is_null=models.PayloadField(key="valid_to")))
+        if allowed is None:  # current memories only: valid_to null, or no key (local mode's
+            # set_payload drops a key set to null: a relabelled current point has none)
+            must.append(models.IsEmptyCondition(is_empty=models.PayloadField(key="valid_to")))
         ids = only if only is not None else allowed
         if ids is not None:
             must.append(models.HasIdCondition(has_id=[point_id(i) for i in ids]))
