@@ -35,10 +35,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Parsed", "holds_something", "parse_json", "strip_think"]
+__all__ = ["Parsed", "brackets", "holds_something", "parse_json", "strip_think"]
 
 _MAX_STARTS = 32  # candidate '{' / '[' positions tried in a long, bracket-rich prose answer
 # Reasoning models put their thoughts first; only a leading block is theirs (a "<think>"
@@ -130,6 +131,18 @@ def parse_json(text: str) -> Parsed:
 def _top_level_starts(text: str) -> list[int]:
     """Positions of '{' and '[' not nested in an earlier, still open bracket (strings skipped)."""
     starts: list[int] = []
+    for i, ch, depth in brackets(text):
+        if ch in ("{", "[") and depth == 0:
+            starts.append(i)
+            if len(starts) >= _MAX_STARTS:
+                break
+    return starts
+
+
+def brackets(text: str) -> Iterator[tuple[int, str, int]]:
+    """Each bracket of ``text`` outside JSON strings (a quote in the prose around the JSON opens
+    none): its position, the bracket, and how many were open before it; last, ``(len(text), "",
+    depth)``, how many are left open at its end."""
     depth, in_string, escaped = 0, False, False
     for i, ch in enumerate(text):
         if in_string:
@@ -142,14 +155,12 @@ def _top_level_starts(text: str) -> list[int]:
         elif ch == '"':
             in_string = depth > 0
         elif ch in "{[":
-            if depth == 0:
-                starts.append(i)
-                if len(starts) >= _MAX_STARTS:
-                    break
+            yield i, ch, depth
             depth += 1
         elif ch in "}]" and depth:
+            yield i, ch, depth
             depth -= 1
-    return starts
+    yield len(text), "", depth
 
 
 def _valid_in_prose(text: str) -> tuple[Any, int, int, tuple[Any, ...]] | None:

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memoryd.errors import LLMOutputError, LLMUnavailableError
-from memoryd.llm.repair import holds_something, parse_json, strip_think
+from memoryd.llm.repair import brackets, holds_something, parse_json, strip_think
 from memoryd.llm.router import Router
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 
@@ -118,22 +118,8 @@ def _ends_open(text: str) -> bool:
     """Whether ``text`` ends inside a JSON object or array it opened: an answer cut short, whatever
     reason the server gave for stopping (a proxy that cut it, a server that says "stop" at its
     limit). Repair closes it, so what came before the cut is used; what came after is missing."""
-    depth, in_string, escaped = 0, False, False
-    for ch in strip_think(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = depth > 0  # a quote in the prose around the JSON opens no string
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]" and depth:
-            depth -= 1
-    return depth > 0
+    *_, (_, _, left_open) = brackets(strip_think(text))
+    return left_open > 0
 
 
 def _cut(completion: Completion, repaired: bool) -> bool:
