@@ -186,6 +186,11 @@ class MilvusVectorIndex(OutsideIndex):
             self._loaded = True
         return True
 
+    def _lite_alone(self) -> contextlib.AbstractContextManager[Any]:
+        """Held (Milvus Lite) while this store makes its collection: two stores of a process making
+        it at once in Lite's server failed ("File exists"). A server: nothing to hold."""
+        return contextlib.nullcontext() if self.config.uri else _lite_lock
+
     async def _meta(self) -> dict[str, Any] | None:
         """The model record, None when the collection or the record is missing."""
         if not await self._exists():
@@ -220,15 +225,16 @@ class MilvusVectorIndex(OutsideIndex):
         schema.add_field("current", DataType.BOOL)
         schema.add_field("valid_to", DataType.DOUBLE)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+
+        def create() -> None:
+            with self._lite_alone():
+                params = self._index_params()
+                self._connect().create_collection(
+                    self.collection, schema=schema, index_params=params, consistency_level="Strong"
+                )
+
         try:
-            await self._call(
-                "creating the collection",
-                "create_collection",
-                self.collection,
-                schema=schema,
-                index_params=self._index_params(),
-                consistency_level="Strong",
-            )
+            await self._run("creating the collection", create)
         except StorageError:  # another store opening this file (server) at the same moment made it
             if not await self._exists():
                 raise
