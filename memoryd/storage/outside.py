@@ -47,6 +47,8 @@ async def ties_by_id(
     One more than ``limit`` is asked for; while the last one asked for ties the last one kept, the
     engine may have left out more of that cosine, and twice as many are asked for (``most``: the
     most one request returns)."""
+    if limit <= 0:
+        return []
     asked = limit + 1 if most is None else min(limit + 1, most)
     while True:
         hits = sorted(await nearest(asked), key=lambda h: (-h[1], h[0]))
