@@ -18,7 +18,10 @@ import time
 from memoryd.errors import ConflictError, EventAppliedError, EventErasedError
 from memoryd.storage.events import AppliedEvent
 
-__all__ = ["APPLIED_KEEP_S", "EVERYONE", "SCOPE_MARGIN_S", "record_events", "scope_key", "user_key"]
+__all__ = [
+    "APPLIED_KEEP_S", "EVERYONE", "SCOPE_MARGIN_S", "mark_erased", "prune_now_and_then", "record_events",
+    "scope_key", "user_key",
+]  # fmt: skip
 
 # How long an applied event id is kept: far longer than any event waits in a queue or for a retry.
 APPLIED_KEEP_S = 30 * 86_400
@@ -55,7 +58,23 @@ def record_events(conn: sqlite3.Connection, events: list[AppliedEvent]) -> None:
             "ON CONFLICT(event_id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at",
             (e.event_id, e.digest, now),
         )
-    if random.random() < 0.01:  # now and then: small tables, pruned without a timer
+    prune_now_and_then(conn, now)
+
+
+def mark_erased(conn: sqlite3.Connection, key: str, when: float) -> None:
+    """Record that ``key`` (a :func:`user_key`, :func:`scope_key` or :data:`EVERYONE`) was erased at
+    ``when`` (this host's clock), keeping the later of two marks."""
+    conn.execute(
+        "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
+        "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
+        (key, when),
+    )
+
+
+def prune_now_and_then(conn: sqlite3.Connection, now: float) -> None:
+    """Now and then, drop the applied events and erasure marks older than :data:`APPLIED_KEEP_S`:
+    small tables, pruned without a timer by the writes that add to them."""
+    if random.random() < 0.01:
         conn.execute("DELETE FROM applied_events WHERE applied_at < ?", (now - APPLIED_KEEP_S,))
         conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (now - APPLIED_KEEP_S,))
         conn.execute("DELETE FROM erased_on_queue WHERE erased_at < ?", (now - APPLIED_KEEP_S,))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -16,8 +15,8 @@ from memoryd.storage.base import ChangeSet, HistoryDraft
 from memoryd.storage.events import AppliedRecord
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
-from memoryd.storage.sqlite import changes
-from memoryd.storage.sqlite.applied import APPLIED_KEEP_S, EVERYONE, record_events, scope_key, user_key
+from memoryd.storage.sqlite import applied, changes
+from memoryd.storage.sqlite.applied import EVERYONE, record_events, scope_key, user_key
 from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, read_together
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
@@ -531,11 +530,7 @@ class SQLiteRecordStore:
         key, when = (EVERYONE if user_id is None else user_key(user_id)), at.timestamp()
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
-                "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
-                (key, when),
-            )
+            applied.mark_erased(conn, key, when)
             if queue_ms is not None:  # see _erased; erased_users still says it to an older worker
                 conn.execute(
                     "INSERT INTO erased_on_queue (user_key, mark_ms, erased_at) VALUES (?, ?, ?) "
@@ -550,14 +545,8 @@ class SQLiteRecordStore:
         key = scope_key(scope.user_id, scope.agent_id, scope.run_id)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO erased_users (user_key, erased_at) VALUES (?, ?) "
-                "ON CONFLICT(user_key) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)",
-                (key, at.timestamp()),
-            )
-            if random.random() < 0.01:  # now and then, as applied events prune them: one per scope
-                old = at.timestamp() - APPLIED_KEEP_S
-                conn.execute("DELETE FROM erased_users WHERE erased_at < ?", (old,))
+            applied.mark_erased(conn, key, at.timestamp())
+            applied.prune_now_and_then(conn, at.timestamp())  # one mark per scope deleted: pruned too
 
         await self.db.write(op)
 
