@@ -25,7 +25,6 @@ __all__ = [
     "AddResults",
     "Event",
     "HistoryEntry",
-    "ID_CONTROL",
     "LLMUsage",
     "MAX_SCOPE_ID_CHARS",
     "MemoryRecord",
@@ -35,6 +34,7 @@ __all__ = [
     "Scope",
     "SearchHit",
     "UpdateResult",
+    "check_id",
     "content_hash",
     "id_tag",
     "new_id",
@@ -191,7 +191,25 @@ def speaker_key(name: str | None) -> str:
 
 
 MAX_SCOPE_ID_CHARS = 512  # a user, agent or run id: an identifier, not a document
-ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no part of an id: NUL, line breaks, tabs, escapes
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # no part of an id: NUL, line breaks, tabs, escapes
+
+
+def check_id(value: Any, field: str, max_chars: int = MAX_SCOPE_ID_CHARS) -> str:
+    """``value`` as every entry point takes an id (a scope's, a gateway's user or session): a
+    non-blank string of UTF-8 text, no control character, at most ``max_chars``; else an
+    :class:`InvalidInputError` naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
+    require_utf8(value, field)
+    if (control := _ID_CONTROL.search(value)) is not None:
+        raise InvalidInputError(
+            f"{field} holds a control character ({control.group()!r}), which no id may hold", field=field
+        )
+    if len(value) > max_chars:
+        raise InvalidInputError(
+            f"{field} is {len(value)} characters; at most {max_chars} are allowed", field=field
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,21 +222,8 @@ class Scope:
 
     def __post_init__(self) -> None:
         for name in ("user_id", "agent_id", "run_id"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise InvalidInputError(f"{name} must be a non-empty string", field=name)
-            if value is not None:
-                require_utf8(value, name)
-                if (control := ID_CONTROL.search(value)) is not None:
-                    raise InvalidInputError(
-                        f"{name} holds a control character ({control.group()!r}), which no id may hold",
-                        field=name,
-                    )
-                if len(value) > MAX_SCOPE_ID_CHARS:
-                    raise InvalidInputError(
-                        f"{name} is {len(value)} characters; at most {MAX_SCOPE_ID_CHARS} are allowed",
-                        field=name,
-                    )
+            if (value := getattr(self, name)) is not None:
+                check_id(value, name)
 
     @property
     def is_empty(self) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 from memoryd.config import GatewayConfig
 from memoryd.errors import InvalidInputError
-from memoryd.models import ID_CONTROL
+from memoryd.models import check_id
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -66,18 +66,7 @@ class Identity:
 def _clean(value: Any, field: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
-    value = value.strip()
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidInputError(f"{field} is longer than {MAX_ID_CHARS} characters", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(f"{field} is not valid UTF-8 text", field=field) from None
-    if (control := ID_CONTROL.search(value)) is not None:  # no scope holds it: the lookup would refuse it
-        raise InvalidInputError(f"{field} holds a control character ({control.group()!r})", field=field)
-    return value
+    return check_id(value.strip() if isinstance(value, str) else value, field, MAX_ID_CHARS)
 
 
 def _header(headers: Mapping[str, str], names: list[str]) -> tuple[str, str] | None:
