@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, profile_change, states_nothing
+from memoryd import AsyncMemory
+from tests.rule_helpers import U, profile, states_nothing, supersedes
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 SAID_AT = datetime(2024, 6, 1, tzinfo=UTC)
@@ -42,13 +42,8 @@ async def test_a_new_job_is_the_workplace(amem: AsyncMemory, said: str, text: st
 
 
 async def test_a_new_job_ends_the_workplace_before_it(amem: AsyncMemory) -> None:
-    change = await profile_change(amem, "I work at Acme", "I just started a new job at Spotify", T1, T2)
-    assert (change.event, change.text, change.previous) == (
-        Event.SUPERSEDE,
-        "The user works at Spotify.",
-        "The user works at Acme.",
-    )
-    assert await profile(amem) == ["The user works at Spotify."]
+    ended, now = "The user works at Acme.", "The user works at Spotify."
+    await supersedes(amem, "I work at Acme", "I just started a new job at Spotify", ended, now, T1, T2)
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from memoryd import AsyncMemory, Event
-from tests.rule_helpers import U, profile, profile_change, states_nothing
+from memoryd import AsyncMemory
+from tests.rule_helpers import U, profile, states_nothing, supersedes
 
 T1, T2 = "2022-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
 
@@ -55,9 +55,7 @@ async def test_a_move_after_what_came_before_is_the_home(amem: AsyncMemory, said
 async def test_a_later_move_supersedes_the_home_before_it(
     amem: AsyncMemory, before: str, said: str, ended: str, now: str
 ) -> None:
-    change = await profile_change(amem, before, said, T1, T2)
-    assert (change.event, change.text, change.previous) == (Event.SUPERSEDE, now, ended)
-    assert await profile(amem, include_expired=True) == sorted([ended, now])
+    await supersedes(amem, before, said, ended, now, T1, T2)
 
 
 @pytest.mark.parametrize(
