@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -196,19 +197,48 @@ def render_block(
     block lists each section's rows oldest first (see the module doc)."""
     texts = said(messages)
     kept = [replace(i, text=neutralise(i.text)) for i in items if not _repeats(i, texts)]
+    if budget is None or not kept:
+        return (_render(kept), kept) if kept else ("", [])
+    # The block's tokens are its lines' (the tokenizer splits at whitespace: counts add up), so
+    # cutting or dropping the last item is counted, not the block recounted each time (a long
+    # list over budget took seconds); the block found to fit is counted whole before it is kept.
+    rows = [_row_tokens(i) for i in kept]
+    per_section = Counter(i.section for i in kept)
+    total = count_tokens(_render(kept))
     while kept:
-        block = _render(kept)
-        over = 0 if budget is None else count_tokens(block) - budget
+        over = total - budget
         if over <= 0:
-            return block, kept
+            block = _render(kept)
+            total = count_tokens(block)
+            if total <= budget:
+                return block, kept
+            continue
         last = kept[-1]
-        room = count_tokens(last.text) - over  # the tokenizer splits at whitespace: counts add up
+        room = count_tokens(last.text) - over
         cut = truncate_to_tokens(last.text, room) if room >= MIN_ITEM_TOKENS else ""
         if cut and count_tokens(cut) <= room:
             kept[-1] = replace(last, text=cut, tokens=count_tokens(cut), truncated=True)
+            total += _row_tokens(kept[-1]) - rows[-1]
+            rows[-1] = _row_tokens(kept[-1])
         else:
             kept.pop()
+            total -= rows.pop()
+            per_section[last.section] -= 1
+            if not per_section[last.section]:
+                total -= count_tokens(_heading(last.section))
     return "", []
+
+
+def _row_tokens(item: ContextItem) -> int:
+    return count_tokens(_row(item))
+
+
+def _row(item: ContextItem) -> str:
+    return f"[{item.tag}] {item.text}"
+
+
+def _heading(section: str) -> str:
+    return f"## {section}"
 
 
 def _render(kept: Sequence[ContextItem]) -> str:
@@ -219,8 +249,8 @@ def _render(kept: Sequence[ContextItem]) -> str:
         if section != RECENT:  # the turns come oldest first already (by when they were said)
             rows.sort(key=lambda i: i.id)  # oldest first: ids are time-ordered (UUIDv7, to the ms)
         if rows:
-            lines.append(f"## {section}")
-            lines.extend(f"[{i.tag}] {i.text}" for i in rows)
+            lines.append(_heading(section))
+            lines.extend(_row(i) for i in rows)
     lines.append(FENCE_CLOSE)
     return "\n".join(lines)
 

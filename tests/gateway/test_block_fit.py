@@ -36,3 +36,33 @@ def test_a_memory_of_html_that_fits_the_budget_as_written_is_injected_cut_not_dr
     assert "lives in Lisbon" in inside
     markup = next(line for line in inside.splitlines() if "landing page markup" in line)
     assert '&lt;div class="card-0"&gt;&lt;h2&gt;Plan 0&lt;/h2&gt;' in markup and markup.endswith("…")
+
+
+def test_a_long_list_over_budget_keeps_the_longest_head_that_fits_across_sections() -> None:
+    # The items fit the builder's budget as written; neutralised, dozens must go. What is kept is
+    # the list's head (the last of it maybe cut), and it is the longest that fits: one more item,
+    # as neutralised, would not (a section left empty takes its heading with it).
+    from dataclasses import replace
+
+    from memoryd.context.builder import SECTIONS, ContextItem
+    from memoryd.gateway.inject import neutralise, render_block
+
+    items = [
+        ContextItem(
+            id=f"{i:04d}",
+            tag=f"m{i}",
+            kind="fact",
+            section=SECTIONS[i * len(SECTIONS) // 120],
+            text=f"Page {i} markup is <p><b>plan {i}</b> <i>{'x' * (i % 5)}</i></p>",
+            score=1.0,
+            tokens=0,
+        )
+        for i in range(120)
+    ]
+    for budget in range(150, 3000, 29):
+        block, kept = render_block(items, [], budget)
+        assert 0 < count_tokens(block) <= budget
+        assert [k.id for k in kept] == [i.id for i in items[: len(kept)]]
+        assert all(k.text == neutralise(i.text) for k, i in zip(kept[:-1], items, strict=False))
+        whole = [replace(i, text=neutralise(i.text)) for i in items[: len(kept) + 1]]
+        assert count_tokens(render_block(whole, [], None)[0]) > budget
