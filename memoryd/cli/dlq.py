@@ -37,12 +37,13 @@ CountOpt = Annotated[
 
 
 def _entry_ids(ids: list[str] | None) -> list[str] | None:
-    """Whole entry ids only (see :func:`~memoryd.pipeline.base.is_entry_id`)."""
+    """Whole entry ids only (see :func:`~memoryd.pipeline.base.is_entry_id`), each once: an id given
+    twice is one entry, and counts once against ``--count``."""
     for entry_id in ids or []:
         if not is_entry_id(entry_id):
             msg = f"{entry_id!r} is not a whole DLQ entry id: give <ms>-<seq>, as `memoryd dlq list` shows it"
             raise typer.BadParameter(msg)
-    return ids
+    return list(dict.fromkeys(ids)) if ids else ids
 
 
 IdsOpt = Annotated[
