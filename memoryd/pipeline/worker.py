@@ -169,7 +169,10 @@ class Worker(BatchProcessor):
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do);
         ``started`` is called once Redis answers and this worker holds its name."""
         self._give_up_s = BURST_CONNECT_S if burst else None
-        await self._connect(give_up_s=self._give_up_s)
+        if not await self._connect(give_up_s=self._give_up_s):  # stopped while it waited for Redis
+            log.info("worker %s: stopped before Redis answered (it held nothing)", self.consumer)
+            await self.tenants.close()
+            return self.report
         if started is not None:
             started()
         # Not stopped by stop(): while a drain finishes the batch in hand, its leases must stay alive.
@@ -195,18 +198,19 @@ class Worker(BatchProcessor):
             log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
         return self.report
 
-    async def _connect(self, *, give_up_s: float | None = None) -> None:
+    async def _connect(self, *, give_up_s: float | None = None) -> bool:
         """Reach Redis, trying again and again; with ``give_up_s`` (burst mode: a job run by cron
-        must not pile up behind a Redis that is down) only that long."""
+        must not pile up behind a Redis that is down) only that long. False: stopped (SIGTERM)
+        while it waited, which is a stop like any other, not a failure: the worker held nothing."""
         delay, started = 0.1, time.monotonic()
         while True:
             try:
                 await self.queue.ensure_group()
                 await self._claim_name()
-                return
+                return True
             except StorageError as exc:
                 if self._stop.is_set():
-                    raise
+                    return False
                 if give_up_s is not None and time.monotonic() - started >= give_up_s:
                     raise StorageError(
                         f"{exc.message}; gave up after {give_up_s:.0f} s (burst mode)", backend="redis"
