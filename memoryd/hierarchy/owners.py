@@ -1,8 +1,8 @@
 """Who has memories: the admin listing of owners (``AsyncMemory.users``, ``GET /v1/users``).
 
 One row per (user_id, agent_id) with its current memories by kind, when it last added one,
-and the size of each of its tiers. Reads every current memory's scope once: a scan, fine for
-an admin listing, not for a request path.
+and the size of each of its tiers. Reads every memory once (:meth:`RecordStore.scan`, which adds
+and deletes meanwhile do not shift): a scan, fine for an admin listing, not for a request path.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ async def list_owners(records: Any, tiers: Tiers, scope: Scope) -> list[dict[str
     """The owners of ``scope``'s current memories (every owner when it names nobody), most
     memories first."""
     owners: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-    offset = 0
+    cursor: str | None = None
     while True:
-        page = await records.page(scope, None, limit=_SCAN_PAGE, offset=offset)
-        for m in page.items:
+        # Oldest first by a cursor: pages by offset (newest first) counted a memory twice for each
+        # add committed between two of them, and skipped one for each delete.
+        page, cursor = await records.scan(scope, after=cursor, limit=_SCAN_PAGE)
+        for m in page:
+            if not m.is_current:
+                continue
             row = owners.setdefault(
                 (m.user_id, m.agent_id),
                 {"user_id": m.user_id, "agent_id": m.agent_id, "memories": 0, "kinds": {}, "last": None},
@@ -37,8 +41,7 @@ async def list_owners(records: Any, tiers: Tiers, scope: Scope) -> list[dict[str
             row["kinds"][m.kind.value] = row["kinds"].get(m.kind.value, 0) + 1
             if row["last"] is None or m.created_at > row["last"]:
                 row["last"] = m.created_at
-        offset += len(page.items)
-        if len(page.items) < _SCAN_PAGE or offset >= page.total:
+        if cursor is None:
             break
     out = sorted(owners.values(), key=lambda r: (-r["memories"], r["user_id"] or "", r["agent_id"] or ""))
     sizes = await tiers.counts()
