@@ -14,12 +14,15 @@ here; :func:`memoryd.llm.http.translate_errors` turns them into
 and each wait for bytes (as httpx's did), not a stream's whole length; a stream
 that has begun may bound its later waits more tightly
 (:meth:`StreamReply.bound_waits`: a first chunk is waited for as long as a
-whole answer, the pauses after it not).
+whole answer, the pauses after it not). A reply read whole (:meth:`HTTPClient.post`,
+:meth:`StreamReply.read`) must also come whole within that wait in all: a server
+trickling its body a byte at a time never lets a wait for bytes run out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -54,6 +57,20 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, Timeou
 # What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
 ANSWER_TIMEOUT = aiohttp.SocketTimeoutError
 _ONE_WRITE = 1024 * 1024  # request bodies up to this are sent in one write
+
+
+@contextlib.asynccontextmanager
+async def _deadline(seconds: float) -> AsyncIterator[None]:
+    """Cut the block off after ``seconds`` in all, raising :data:`ANSWER_TIMEOUT` (a reply that
+    did not come whole in time, as one whose bytes stopped)."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            yield
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise ANSWER_TIMEOUT(f"the reply did not come whole within {seconds:g} s") from None
 
 
 def unreached(exc: BaseException) -> str | None:
@@ -97,11 +114,12 @@ class StreamReply:
     """A reply whose body is still arriving: read it by :meth:`lines` or :meth:`read`, then
     :meth:`aclose` (which gives the connection back, or drops it when the body was not read)."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, read_s: float) -> None:
         self._response = response
         self.status_code = response.status
         self.headers: Mapping[str, str] = response.headers
         self._wait_s: float | None = None
+        self._read_s = read_s  # the longest wait for bytes, and for the rest of the body by read()
 
     def bound_waits(self, seconds: float) -> None:
         """Bound each later wait for bytes by ``seconds`` too (a ``TimeoutError`` past it)."""
@@ -129,8 +147,10 @@ class StreamReply:
             yield pending.removesuffix(b"\r").decode("utf-8", errors="replace")
 
     async def read(self) -> Reply:
-        """The rest of the body, whole."""
-        return Reply(self.status_code, self.headers, await self._response.read())
+        """The rest of the body, whole, within the reply's wait for bytes in all."""
+        async with _deadline(self._read_s):
+            content = await self._response.read()
+        return Reply(self.status_code, self.headers, content)
 
     async def aclose(self) -> None:
         self._response.release()
@@ -176,14 +196,16 @@ class HTTPClient:
         timeout_s: float,
         read_timeout_s: float | None = None,
     ) -> Reply:
-        """POST ``body`` as JSON and read the whole reply."""
-        reply = await self.open(
-            url, body, headers=headers, params=params, timeout_s=timeout_s, read_timeout_s=read_timeout_s
-        )
-        try:
-            return await reply.read()
-        finally:
-            await reply.aclose()
+        """POST ``body`` as JSON and read the whole reply: the call in all (connecting, headers and
+        body) takes at most ``read_timeout_s`` (default: ``timeout_s``), or :data:`ANSWER_TIMEOUT`."""
+        async with _deadline(timeout_s if read_timeout_s is None else read_timeout_s):
+            reply = await self.open(
+                url, body, headers=headers, params=params, timeout_s=timeout_s, read_timeout_s=read_timeout_s
+            )
+            try:
+                return await reply.read()
+            finally:
+                await reply.aclose()
 
     async def open(
         self,
@@ -213,7 +235,7 @@ class HTTPClient:
             raise
         except ValueError as exc:
             raise RequestNotSent(mask_url(str(exc) or type(exc).__name__)) from exc
-        return StreamReply(response)
+        return StreamReply(response, read)
 
     async def aclose(self) -> None:
         if self._session is not None:
