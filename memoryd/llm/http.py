@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,7 @@ from memoryd.llm.types import Completion, Target
 from memoryd.redact import mask_url
 
 __all__ = [
+    "MAX_RETRY_AFTER_S",
     "SHAPE_ERRORS",
     "LLMRequestError",
     "key_refused",
@@ -41,6 +43,10 @@ _REQUEST_ERRORS = {400, 413, 422}  # the request's fault (too long, invalid), no
 _MAX_DETAIL = 300
 # A refused key, in an error's message (Gemini answers a bad or expired key with a 400).
 _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
+# The longest wait a Retry-After is taken at ("99999999", "inf", a date years ahead say no more).
+MAX_RETRY_AFTER_S = 3600.0
+# What an answer holds (OpenAI, Anthropic, Gemini): a reply with none of them but an error is one.
+_ANSWER_KEYS = {"choices", "content", "candidates"}
 # What reading a JSON reply of the wrong shape raises ("message" a string, usage "n/a", ...).
 SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
 
@@ -52,26 +58,34 @@ def scrub(text: str, secret: str | None = None) -> str:
     return mask_url(_KEYLIKE.sub("***", text))
 
 
+def _wait(seconds: float) -> float | None:
+    """``seconds`` within 0 and :data:`MAX_RETRY_AFTER_S` (``None`` for NaN: no number)."""
+    return None if math.isnan(seconds) else min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` seconds or date)."""
+    """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` seconds or date),
+    at most :data:`MAX_RETRY_AFTER_S`."""
     millis = headers.get("retry-after-ms")
     if millis:
         try:
-            return max(0.0, float(millis) / 1000)
+            wait = _wait(float(millis) / 1000)
         except ValueError:
-            pass
+            wait = None
+        if wait is not None:
+            return wait
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _wait(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return _wait(when.timestamp() - time.time())
 
 
 def key_refused(body: Any) -> bool:
@@ -87,17 +101,23 @@ def key_refused(body: Any) -> bool:
     return bool(_KEY_MESSAGE.search(str(error.get("message") or "")))
 
 
-def _detail(response: Reply) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:_MAX_DETAIL].strip()
+def _error_said(body: Any) -> str | None:
+    """The message of a body's ``error`` (every vendor's error shape), if it has one."""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])[:_MAX_DETAIL]
     if isinstance(error, str):
         return error[:_MAX_DETAIL]
-    return json.dumps(body)[:_MAX_DETAIL]
+    return None
+
+
+def _detail(response: Reply) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:_MAX_DETAIL].strip()
+    said = _error_said(body)
+    return json.dumps(body)[:_MAX_DETAIL] if said is None else said
 
 
 class LLMRequestError(LLMError):
@@ -186,4 +206,9 @@ async def post_json(
         data = None
     if not isinstance(data, dict):
         raise LLMError(f"{target.label}: the reply is not a JSON object", target=target.label)
+    said = _error_said(data)
+    if said is not None and not _ANSWER_KEYS & data.keys():  # an error sent as a success (OpenRouter)
+        detail = scrub(said, target.api_key)
+        message = f"{target.label}: an error (sent with HTTP {response.status_code}): {detail}"
+        raise LLMError(message, target=target.label)
     return data

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 
-from memoryd.errors import LLMTimeoutError
-from memoryd.llm import Target
+from memoryd.errors import LLMError, LLMTimeoutError, LLMUnavailableError
+from memoryd.llm import Router, Target
 from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.transport import ANSWER_TIMEOUT, HTTPClient
 from memoryd.llm.types import ChatRequest
-from tests.llm.conftest import KEY
+from tests.fakes.llm_server import Script
+from tests.llm.conftest import KEY, target
 
 HELLO = [{"role": "user", "content": "hello"}]
 # How long a test waits for what should end by itself (never reached when it works).
@@ -75,3 +76,31 @@ async def test_a_whole_reply_is_bounded_by_the_answer_wait_in_all(trickle: str) 
             await reply.aclose()
     finally:
         await http.aclose()
+
+
+@pytest.mark.parametrize("value", ["99999999", "inf", "1e400", "Fri, 01 Jan 2100 00:00:00 GMT"])
+async def test_an_absurd_retry_after_is_capped(
+    value: str, fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.fail(429, headers={"retry-after": value}, message="slow down")
+    router = make_router([[target(fake_llm)]], max_attempts=3)
+    with pytest.raises(LLMUnavailableError) as info:
+        await router.complete(HELLO)
+    assert len(fake_llm.requests) == 1  # longer than max_wait_s: not waited for
+    assert info.value.retry_after == 3600  # an hour at most (memoryd.llm.http.MAX_RETRY_AFTER_S)
+    assert info.value.http_headers() == {"Retry-After": "3600"}
+
+
+async def test_an_error_sent_with_status_200_is_named(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.reply_body({"error": {"message": "Provider returned error: no credits", "code": 402}})
+    fake_llm.reply_body({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    openai, anthropic = target(fake_llm), target(fake_llm, provider="anthropic")
+    for t, said in ((openai, "no credits"), (anthropic, "Overloaded")):
+        router = make_router([[t]], max_attempts=1)
+        with pytest.raises(LLMUnavailableError) as info:
+            await router.complete(HELLO)
+        assert f"{t.label}: an error (sent with HTTP 200): " in info.value.message
+        assert said in info.value.message
+        assert isinstance(info.value.causes[t.label], LLMError)
