@@ -212,15 +212,18 @@ class Router:
                     await asyncio.sleep(wait)
                 breaker = self._breakers[label]
                 if not breaker.allow():
-                    if label in self._tripped:
-                        causes.setdefault(label, self._tripped[label])
+                    tripped = self._tripped.get(label)
+                    if tripped is not None:
+                        causes.setdefault(label, tripped)
                     self._stats[label].skipped += 1
                     waits.append(breaker.retry_in())
                     why = f"circuit open after {breaker.consecutive} consecutive failures"
+                    # found open: the failure that opened it is said too (what is wrong, not only that)
+                    last = f"; last error: {tripped.message.removeprefix(f'{label}: ')}" if tripped else ""
                     failures[label] = (
                         f"{failures[label]} (then the {why})"
                         if label in failures
-                        else f"{label}: {why} (next probe in {breaker.retry_in():.1f} s)"
+                        else f"{label}: {why} (next probe in {breaker.retry_in():.1f} s{last})"
                     )
                     finished.add(label)
                     continue

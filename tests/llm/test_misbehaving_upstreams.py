@@ -15,8 +15,8 @@ from memoryd.llm import Router, Target
 from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.transport import ANSWER_TIMEOUT, HTTPClient
 from memoryd.llm.types import ChatRequest
-from tests.fakes.llm_server import Script
-from tests.llm.conftest import KEY, target
+from tests.fakes.llm_server import Reply, Script
+from tests.llm.conftest import KEY, Clock, target
 
 HELLO = [{"role": "user", "content": "hello"}]
 # How long a test waits for what should end by itself (never reached when it works).
@@ -104,3 +104,28 @@ async def test_an_error_sent_with_status_200_is_named(
         assert f"{t.label}: an error (sent with HTTP 200): " in info.value.message
         assert said in info.value.message
         assert isinstance(info.value.causes[t.label], LLMError)
+
+
+async def test_all_breakers_open_names_each_target_and_its_last_error(
+    fake_llm: Script, fake_llm_factory: Callable[[], Script], make_router: Callable[..., Router]
+) -> None:
+    other = fake_llm_factory()
+    fake_llm.default(Reply(status=500, text=None, message="primary exploded"))
+    other.default(Reply(status=503, text=None, message="gemini melted"))
+    first, second = (
+        target(fake_llm, provider="anthropic", model="c"),
+        target(other, provider="gemini", model="g"),
+    )
+    router = make_router([[first], [second]], breaker_failures=1, breaker_cooldown_s=30, clock=Clock())
+    with pytest.raises(LLMUnavailableError):
+        await router.complete(HELLO)  # both fail and both breakers open
+    with pytest.raises(LLMUnavailableError) as info:
+        await router.complete(HELLO)  # nothing is called: each is named with what opened it
+    assert len(fake_llm.requests) == len(other.requests) == 1
+    errors = [failure["error"] for failure in info.value.failures]
+    assert errors == [
+        f"{first.label}: circuit open after 1 consecutive failures "
+        "(next probe in 30.0 s; last error: HTTP 500: primary exploded)",
+        f"{second.label}: circuit open after 1 consecutive failures "
+        "(next probe in 30.0 s; last error: HTTP 503: gemini melted)",
+    ]
