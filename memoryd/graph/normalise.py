@@ -1,12 +1,13 @@
 """Entity and relation names in the form the graph store matches them by (pure).
 
 ``normalise_name`` makes "Alice", " alice ", "ALICE" and "Alice." one key:
-NFKC, case-folded, trimmed, inner whitespace collapsed, surrounding quotes,
+NFKC, case-folded, invisible characters (zero-width space, soft hyphen) dropped, apostrophes
+made one (’ is '), trimmed, inner whitespace collapsed, surrounding quotes,
 brackets and sentence punctuation stripped, a leading English "the " dropped.
 Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
 (Chinese, Japanese, ...) pass through unchanged apart from NFKC.
 
-``display_name`` only tidies a name for showing (case kept).
+``display_name`` only tidies a name for showing (case kept, invisible characters dropped).
 ``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
 ``works_at``. Both functions accept any string, never raise, and are
 idempotent.
@@ -26,6 +27,13 @@ __all__ = ["display_name", "normalise_name", "normalise_relation"]
 _STRIP_CATEGORIES = frozenset({"Ps", "Pe", "Pi", "Pf", "Pd", "Pc", "Po"})
 _KEEP = frozenset("#%&@")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Invisible characters copied text carries (soft hyphen, word joiner, BOM; zero-width space): no
+# part of a name. In a relation a zero-width space parts words, as a space. Zero-width (non-)joiners
+# are kept: they change how some scripts are written.
+_IN_WORDS = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff"))
+_INVISIBLE = {**_IN_WORDS, ord("\u200b"): None}
+# In the merge key an apostrophe is one character however it was typed ("McDonald’s", "McDonald's").
+_KEY_TABLE = {**_INVISIBLE, ord("\u2019"): "'", ord("\u02bc"): "'"}
 _MAX_ROUNDS = 8  # each round only shortens or stabilises the text; a cap keeps it total
 
 
@@ -46,11 +54,12 @@ def _strip_ends(text: str) -> str:
 
 def display_name(name: str) -> str:
     """How a name is shown: NFKC, trimmed of surrounding punctuation, single spaces; case kept."""
-    return " ".join(_strip_ends(unicodedata.normalize("NFKC", name)).split())
+    return " ".join(_strip_ends(unicodedata.normalize("NFKC", name.translate(_INVISIBLE))).split())
 
 
 def _name_round(text: str) -> str:
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    text = unicodedata.normalize("NFKC", text.translate(_KEY_TABLE))
+    text = unicodedata.normalize("NFKC", text.casefold())
     text = " ".join(_strip_ends(text).split())
     if text.startswith("the ") and len(text) > 4:
         text = _strip_ends(text[4:])
@@ -78,7 +87,7 @@ def _is_word(char: str) -> bool:
 
 
 def _relation_round(text: str) -> str:
-    text = _CAMEL.sub("_", unicodedata.normalize("NFKC", text))
+    text = _CAMEL.sub("_", unicodedata.normalize("NFKC", text.translate(_IN_WORDS)))
     text = unicodedata.normalize("NFKC", text.casefold())
     words = "".join(c if _is_word(c) else " " for c in text).split()
     return "_".join(words)
