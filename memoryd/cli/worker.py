@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
-from memoryd.cli.output import CliState, errors_to_exit, health_check_exit
-from memoryd.config import Settings
+from memoryd.cli.output import CliState, UsageError, errors_to_exit, health_check_exit
+from memoryd.config import PipelineConfig, Settings
 from memoryd.embedders.base import close_embedder, make_embedder
 from memoryd.errors import StorageError
 from memoryd.memory import AsyncMemory
@@ -43,7 +44,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 def pipeline_settings(
     settings: Settings, *, group: str | None = None, consumer: str | None = None, batch: int | None = None
 ) -> Settings:
-    """``settings`` with the command line's pipeline overrides."""
+    """``settings`` with the command line's pipeline overrides, held to the rules of the settings
+    they override (:class:`UsageError` naming the option: an empty ``--group``, say, would create a
+    group of that name in Redis)."""
     update: dict[str, Any] = {}
     if group is not None:
         update["group"] = group
@@ -53,7 +56,14 @@ def pipeline_settings(
         update["batch_size"] = batch
     if not update:
         return settings
-    return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update=update)})
+    try:
+        pipeline = PipelineConfig.model_validate({**dict(settings.pipeline), **update})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        option = "batch" if name == "batch_size" else name
+        raise UsageError(f"--{option}: {first['msg']} (got {update.get(name)!r})", field=option) from None
+    return settings.model_copy(update={"pipeline": pipeline})
 
 
 def _log_to_stderr(level: str) -> None:
@@ -194,8 +204,8 @@ def worker(
         summary += "".join(f"\n[yellow]warning:[/yellow] {w}" for w in report["warnings"])
         out.emit(report, _workers_table(report["workers"]), summary)
         raise typer.Exit(0 if report["ok"] else 1)
-    settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
     with errors_to_exit(out):  # a missing extra is one error line, before the worker says it runs
+        settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
         resolve("queue", settings.pipeline.backend)
         resolve("embedder", settings.embedder.provider)
     if not settings.pipeline.enabled:
