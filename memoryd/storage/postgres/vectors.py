@@ -63,6 +63,12 @@ def table_name(wanted: str) -> str:
     return f"{wanted[:44]}_{hashlib.sha256(wanted.encode()).hexdigest()[:16]}"
 
 
+def _primary(exc: psycopg.Error) -> str:
+    """The server's own message of ``exc``, on one line."""
+    text = exc.diag.message_primary or str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def _numbers(value: Any) -> Any:
     """A vector column's value as numbers (pgvector's ``Vector``, or already an array)."""
     return value.to_numpy() if hasattr(value, "to_numpy") else value
@@ -112,15 +118,12 @@ class PostgresVectorIndex(OutsideIndex):
                 ) as conn, conn.transaction():
                     # CREATE … IF NOT EXISTS is not safe from two processes at once: one at a time
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('memoryd_vector_meta'))")
-                    await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    for statement in _SCHEMA_META:
-                        await conn.execute(statement)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise StorageError(
-                    f"PostgreSQL at {self.where} lacks the pgvector extension and this user may not create "
-                    "it: run `CREATE EXTENSION vector` once as a superuser (pgvector must be installed)",
-                    field="storage.postgres.url",
-                ) from exc
+                    await self._create_extension(conn)
+                    try:
+                        for statement in _SCHEMA_META:
+                            await conn.execute(statement)
+                    except psycopg.errors.InsufficientPrivilege as exc:
+                        raise self._refused("may not create memoryd's tables there", exc) from exc
             except psycopg.Error as exc:
                 failed = self._fail(exc, "connecting")
                 failed.details["unreachable"] = isinstance(exc, psycopg.OperationalError)
@@ -138,6 +141,34 @@ class PostgresVectorIndex(OutsideIndex):
             await pool.open()
             self._pool = pool
         return self._pool
+
+    async def _create_extension(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """``CREATE EXTENSION vector`` (nothing when it exists); a server without pgvector, or a
+        user who may not create it, is told what to do."""
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StorageError(
+                f"PostgreSQL at {self.where} lacks the pgvector extension and this user may not create "
+                "it: run `CREATE EXTENSION vector` once as a superuser (pgvector must be installed)",
+                field="storage.postgres.url",
+            ) from exc
+        except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:
+            raise StorageError(
+                f"PostgreSQL at {self.where} has no pgvector ({_primary(exc)}): install the pgvector "
+                "extension on the database server (https://github.com/pgvector/pgvector; Debian: "
+                "postgresql-<version>-pgvector), then try again",
+                field="storage.postgres.url",
+            ) from exc
+
+    def _refused(self, what: str, exc: psycopg.Error) -> StorageError:
+        """This user lacks a privilege memoryd needs (``what`` it may not do, the server's words)."""
+        return StorageError(
+            f"PostgreSQL at {self.where} refused: this user {what} ({_primary(exc)}): grant it, as the "
+            "schema's owner (`GRANT CREATE ON SCHEMA public TO <user>` for the default schema), or connect "
+            "as a user that owns the database",
+            field="storage.postgres.url",
+        )
 
     @asynccontextmanager
     async def _conn(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
