@@ -62,6 +62,14 @@ def server_down(backend: str, where: str, setting: str) -> str:
     return f"start the {backend} server at {where}, or correct {setting}"
 
 
+def server_fault(engine: str, setting: str) -> str:
+    """The fix of a storage server that answers but refuses (its setup, or the settings to reach it)."""
+    return (
+        f"the {engine} server or {setting} must be set right as the problem says: the index is not at "
+        "fault (a reindex would stop on the same error); then run `memoryd check` again"
+    )
+
+
 _UNREACHABLE_SIGNS = ("unable to open", "readonly", "read-only", "locked", "permission", "busy")
 GRAPH = "the graph is not rebuilt automatically; memories, history and search are unaffected"
 TIERS = (
@@ -204,7 +212,7 @@ async def _merge(
     left, right = _stream(records), _stream(index)
     a = await anext(left, None)
     b = await anext(right, None)
-    seen = held = 0
+    seen = held = told = 0  # told: memories the progress bar was told of
     while a is not None or b is not None:
         if b is None or (a is not None and a.memory_id < b.memory_id):
             assert a is not None
@@ -222,8 +230,9 @@ async def _merge(
             held += 1
             a = await anext(left, None)
             b = await anext(right, None)
-        if progress is not None and seen % PAGE == 0 and a is not None:
-            progress(f"comparing {role}", PAGE, total)
+        if progress is not None and (seen - told >= PAGE or (a is None and seen > told)):
+            progress(f"comparing {role}", seen - told, total)  # a page of memories, and the last ones
+            told = seen
     return tallies, seen, held
 
 
@@ -327,6 +336,9 @@ async def check_store(
         except MemorydError as exc:
             if fix is DAMAGED and any(sign in exc.message.lower() for sign in _UNREACHABLE_SIGNS):
                 fix = UNREACHABLE  # never "restore a backup" for a file that is only out of reach
+            part = getattr(storage, role, None)  # a server's refusal is the server's, not the data's:
+            if getattr(part, "outside_transaction", False) and exc.field == getattr(part, "setting", None):
+                fix = server_fault(getattr(part, "engine", role), str(exc.field))
             report.problems.append(Problem(role, exc.message, fix))
             return None
         return True if result is None else result
