@@ -69,7 +69,8 @@ TENANT_HEADER = "x-memoryd-tenant"  # how an admin key names the tenant of a req
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A limit, weight or timeout is a finite number: TOML and the environment can spell inf and nan.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -713,6 +714,26 @@ class Settings(_Section):
         return data
 
 
+def _types_in(annotation: Any) -> list[Any]:
+    """``annotation`` and every type inside it (``list[list[LLMTargetConfig]]``, ``SecretStr | None``)."""
+    return [annotation, *(t for arg in get_args(annotation) for t in _types_in(arg))]
+
+
+def _holds_secret(loc: tuple[int | str, ...]) -> bool:
+    """The setting at ``loc`` (a validation error's, list indexes included) is a secret."""
+    model: type[BaseModel] | None = Settings
+    found: list[Any] = []
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return False
+        found = _types_in(field.annotation)
+        model = next((t for t in found if isinstance(t, type) and issubclass(t, BaseModel)), None)
+    return SecretStr in found
+
+
 def env_key(name: str) -> str | None:
     """The dotted setting an environment variable sets (:func:`memoryd.config_sources.env_key`)."""
     return sources.env_key(name, Settings.model_fields)
@@ -747,17 +768,26 @@ def load_settings(
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file_path} is not valid TOML: {exc}", field="config") from exc
-        sources.check_keys(sources.unalias(data), Settings, "", str(file_path))
-    env_data = sources.env_overrides(environ, Settings.model_fields)
-    sources.check_keys(env_data, Settings, "", "the environment (MEMORYD_* variables)")
+        data = sources.unalias(data)
+        sources.check_keys(data, Settings, "", str(file_path))
+    origins: dict[str, str] = {}  # dotted setting -> the MEMORYD_* variable that set it
+    env_data = sources.env_overrides(environ, Settings.model_fields, origins)
+    sources.check_keys(env_data, Settings, "", "the environment", origins)
     data = sources.merge(data, env_data)
     if overrides:
-        sources.check_keys(overrides, Settings, "", "overrides")
-        data = sources.merge(data, overrides)
+        over = sources.unalias(overrides)
+        sources.check_keys(over, Settings, "", "overrides")
+        data = sources.merge(data, over)
+        origins = {}  # a variable's value may be overridden: its name could mislead
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        shown = masked(first.get("input"), str(first["loc"][-1]) if first["loc"] else "")
-        raise ConfigError(f"setting '{where}': {first['msg']} (got {shown!r})", field=where) from exc
+        value = first.get("input")
+        got = repr(masked(value, str(first["loc"][-1]) if first["loc"] else ""))
+        if isinstance(value, (list, Mapping)) and _holds_secret(first["loc"]):  # secrets inside
+            got = "a table" if isinstance(value, Mapping) else "a list"
+        named = sources.named_by(where, origins)
+        msg = f"setting '{where}'{named}: {first['msg']} (got {got})"
+        raise ConfigError(msg, field=where) from exc

@@ -21,7 +21,10 @@ __all__ = [
     "check_keys",
     "env_key",
     "env_overrides",
+    "file_keys",
     "merge",
+    "named_by",
+    "setters",
     "unalias",
 ]
 
@@ -29,23 +32,61 @@ ENV_PREFIX = "MEMORYD_"
 CONFIG_ENV = "MEMORYD_CONFIG"
 TEST_ENV_PREFIX = "MEMORYD_TEST_"  # the test suite's own variables (a server to test against): no settings
 
-def _allowed(model: type[BaseModel]) -> list[str]:
-    return sorted(model.model_fields)
+
+def setters(dotted: str, origins: Iterable[tuple[str, str]]) -> list[str]:
+    """The variables (of ``origins``: dotted setting, variable) that set ``dotted``, a table
+    holding it (``llm.tiers`` for ``llm.tiers.0.0``), or a key inside it (``storag.path`` for
+    ``storag``)."""
+    return sorted(
+        name
+        for key, name in origins
+        if key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + ".")
+    )
 
 
-def check_keys(data: Mapping[str, Any], model: type[BaseModel], prefix: str, source: str) -> None:
+def named_by(dotted: str, origins: Mapping[str, str]) -> str:
+    """:func:`setters` as `` (NAME, ...)`` for a message; "" when none set it."""
+    names = setters(dotted, origins.items())
+    return f" ({', '.join(names)})" if names else ""
+
+
+def check_keys(
+    data: Mapping[str, Any],
+    model: type[BaseModel],
+    prefix: str,
+    source: str,
+    origins: Mapping[str, str] | None = None,
+) -> None:
+    """Every key of ``data`` is a setting of ``model``, and a section's value a table; the error
+    names the key, the allowed ones and, from ``origins`` (dotted setting -> variable), who set it."""
     for key, value in data.items():
         dotted = f"{prefix}{key}"
+        where = f"{source}{named_by(dotted, origins or {})}"
         if key not in model.model_fields:
+            # At the top level a switch of ALIASES is allowed too (unalias moved it before).
+            allowed = sorted([*model.model_fields, *([] if prefix else ALIASES)])
             raise ConfigError(
-                f"unknown setting '{dotted}' in {source}; allowed: {', '.join(_allowed(model))}",
-                field=dotted,
+                f"unknown setting '{dotted}' in {where}; allowed: {', '.join(allowed)}", field=dotted
             )
         annotation = model.model_fields[key].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"setting '{dotted}' in {source} must be a table", field=dotted)
-            check_keys(value, annotation, dotted + ".", source)
+                raise ConfigError(f"setting '{dotted}' in {where} must be a table", field=dotted)
+            check_keys(value, annotation, dotted + ".", source, origins)
+
+
+def file_keys(data: Mapping[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+    """The dotted settings a file's tables set, a table of tables (``[storage.qdrant]``) key by key,
+    as the environment sets them (``storage.qdrant.url``); a value of another kind whole."""
+    keys = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        inner = field.annotation if field is not None else None
+        if isinstance(value, Mapping) and isinstance(inner, type) and issubclass(inner, BaseModel):
+            keys += file_keys(value, inner, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 # Top-level switches that name a nested setting: in the TOML file (``async_pipeline = true``)
@@ -73,8 +114,11 @@ def env_key(name: str, sections: Iterable[str]) -> str | None:
     return rest.replace("__", ".")
 
 
-def env_overrides(env: Mapping[str, str], sections: Iterable[str]) -> dict[str, Any]:
-    """The settings the ``MEMORYD_*`` variables of ``env`` set, as nested tables."""
+def env_overrides(
+    env: Mapping[str, str], sections: Iterable[str], origins: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The settings the ``MEMORYD_*`` variables of ``env`` set, as nested tables; ``origins``, when
+    given, is filled with the variable that set each dotted setting (for messages)."""
     sections = list(sections)
     out: dict[str, Any] = {}
     # Aliases first, so that the canonical double-underscore spelling wins when both are set.
@@ -105,19 +149,23 @@ def env_overrides(env: Mapping[str, str], sections: Iterable[str]) -> dict[str, 
                 node = node.setdefault(part, {})
         node[parts[-1]] = env[name]
         set_by[dotted] = name
+    if origins is not None:
+        origins.update(set_by)
     return out
 
 
-def unalias(data: dict[str, Any]) -> dict[str, Any]:
-    """Move top-level aliases (``async_pipeline``) to their setting, unless that is set too."""
+def unalias(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with its top-level aliases (``async_pipeline``) moved to their setting, unless that
+    is set too (``data`` itself is left as it is)."""
+    out = dict(data)
     for alias, dotted in ALIASES.items():
-        if alias in data:
+        if alias in out:
             section, key = dotted.split(".")
-            value = data.pop(alias)
-            table = data.setdefault(section, {})
-            if isinstance(table, dict):
-                table.setdefault(key, value)
-    return data
+            value = out.pop(alias)
+            table = out.setdefault(section, {})
+            if isinstance(table, Mapping):
+                out[section] = {key: value, **table}
+    return out
 
 
 def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -170,3 +170,70 @@ def test_tiers_that_are_not_json_are_refused_without_echoing_the_key_they_hold(n
     assert caught.value.field == "llm.tiers"
     assert "sk-LEAK10" not in caught.value.message and "sk-LEAK10" not in str(caught.value)
     assert "must be a JSON list of tiers" in caught.value.message and "***" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "field"),
+    [
+        ("[search]\ndense_weight = inf\n", {}, "search.dense_weight"),
+        ("[tiers]\nheat_half_life_hours = +inf\n", {}, "tiers.heat_half_life_hours"),
+        ('[llm]\ntiers = [[{model = "m", timeout_s = inf}]]\n', {}, "llm.tiers.0.0.timeout_s"),
+        ("", {"MEMORYD_LLM__TIMEOUT_S": "inf"}, "llm.timeout_s"),
+        ("", {"MEMORYD_LLM__MAX_WAIT_S": "nan"}, "llm.max_wait_s"),
+    ],
+)
+def test_infinite_and_nan_numbers_are_refused(
+    tmp_path: Path, toml: str, env: dict[str, str], field: str
+) -> None:
+    """TOML spells inf and nan, and so can a variable: a weight or timeout of inf was taken, and
+    `config show --json` then printed Infinity, which is no JSON."""
+    f = tmp_path / "m.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError, match="finite number") as info:
+        load_settings(f, env=env)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"MEMORYD_STORAG__PATH": "/tmp/m.db"}, "storag"),
+        ({"MEMORYD_SERVR_PORT": "1"}, "servr_port"),
+        ({"MEMORYD_SERVER__PORT": "eighty"}, "server.port"),
+        ({"MEMORYD_LLM_TIERS": '[[{"modle": "m"}]]'}, "llm.tiers.0.0"),
+        ({"MEMORYD_STORAGE__QDRANT": "x"}, "storage.qdrant"),
+    ],
+)
+def test_an_error_from_the_environment_names_the_variable(env: dict[str, str], field: str) -> None:
+    """The variable is what the user typed and must fix; the dotted setting alone does not say
+    which of a file and the environment set it."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={**env, "MEMORYD_SERVER__HOST": "127.0.0.1"})
+    (name,) = env
+    assert info.value.field == field and name in info.value.message
+    assert "MEMORYD_SERVER__HOST" not in info.value.message
+
+
+def test_the_async_pipeline_switch_is_among_the_allowed_top_level_keys(tmp_path: Path) -> None:
+    f = tmp_path / "m.toml"
+    f.write_text("async_pipelin = true\n")
+    with pytest.raises(ConfigError, match=r"allowed: async_pipeline, auth, .*storage, tiers$"):
+        load_settings(f, env={})
+    assert load_settings(env={}, overrides={"async_pipeline": True}).pipeline.enabled
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[storage.postgres]\nurl = ["postgresql://u:LEAK20@h/db"]\n',
+        '[pipeline]\nredis_url = { u = "redis://:LEAK20@h:6379/0" }\n',
+        '[llm]\napi_key = ["LEAK20"]\n',
+        '[llm]\ntiers = [[{ model = "m", api_key = ["LEAK20"] }]]\n',
+    ],
+)
+def test_a_secret_written_as_a_list_or_table_is_not_echoed(tmp_path: Path, toml: str) -> None:
+    f = tmp_path / "m.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError, match="valid string") as info:
+        load_settings(f, env={})
+    assert "LEAK20" not in info.value.message and "LEAK20" not in str(info.value)
