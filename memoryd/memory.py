@@ -26,6 +26,7 @@ from memoryd.errors import (
     InvalidInputError,
     NotFoundError,
     StaleWriteError,
+    StorageError,
 )
 from memoryd.filters import EPISODES, And, Cond, Filter, parse_filter
 from memoryd.graph.models import GraphDiff
@@ -122,6 +123,7 @@ class AsyncMemory:
         self._searcher: HybridSearcher | None = None
         self._opened = False
         self._indexless = False  # opened but for the indexes (open_without_indexes)
+        self._shut = False  # closed by close(): only open() opens it again, no call does by itself
         self._open_lock = asyncio.Lock()
 
     # -- life cycle --------------------------------------------------------
@@ -161,6 +163,7 @@ class AsyncMemory:
 
     async def open(self) -> AsyncMemory:
         async with self._open_lock:
+            self._shut = False
             if self._opened:
                 return self
             limit_blas(self.settings.runtime.blas_threads)
@@ -181,6 +184,7 @@ class AsyncMemory:
         it works while one is missing, half rebuilt or another model's). A method that needs
         them opens them first, and fails as :meth:`open` does then."""
         async with self._open_lock:
+            self._shut = False
             if self._opened or self._indexless:
                 return self
             try:
@@ -200,6 +204,7 @@ class AsyncMemory:
         await asyncio.gather(self._embed(["warm up"]), places)
 
     async def close(self) -> None:
+        self._shut = True
         if self._opened or self._indexless:
             try:
                 await self.tiers.close()
@@ -220,6 +225,8 @@ class AsyncMemory:
 
     async def _ready(self) -> None:
         if not self._opened:
+            if self._shut:  # a call holding a store its owner closed (an idle tenant's) reopens nothing
+                raise StorageError("this memory store was closed: open it again (AsyncMemory.open)")
             await self.open()
 
     # -- writing -----------------------------------------------------------

@@ -234,20 +234,24 @@ class SQLiteDatabase:
     def __init__(self, path: str | Path, *, read_threads: int = 4, synchronous: str = "FULL") -> None:
         self.path = Path(path)
         self._identity = FileIdentity(self.path)  # the file opened: still the one at path?
-        self._guard = WalGuard(self.path)  # checkpoints and commits apart, across processes
         self._synchronous = synchronous
         self._read_threads = read_threads
+        self._lock = threading.RLock()
+        self._seen = 0  # the last commit generation whose changes this process's caches know of
+        self._writer_id = secrets.token_hex(8)  # marks this database's commits in the change log
+        self._watchers: list[Watcher] = []
+        self._catching_up = threading.Lock()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The threads' and connections' state, as before the first :meth:`open`."""
+        self._guard = WalGuard(self.path)  # checkpoints and commits apart, across processes
         self._local = threading.local()
         self._readers: ThreadPoolExecutor | None = None
         self._queue: queue.Queue[tuple[list[Op], list[Hook], Future[Any]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._reader_conns: list[sqlite3.Connection] = []
-        self._lock = threading.RLock()
         self._closed = False
-        self._seen = 0  # the last commit generation whose changes this process's caches know of
-        self._writer_id = secrets.token_hex(8)  # marks this database's commits in the change log
-        self._watchers: list[Watcher] = []
-        self._catching_up = threading.Lock()
         self._unhooked: set[int] = set()  # own commits whose hooks have not run yet
         self._checker: sqlite3.Connection | None = None
         self._committed = threading.Event()  # set by the writer, cleared by the checkpointer
@@ -258,6 +262,10 @@ class SQLiteDatabase:
 
     # -- life cycle --------------------------------------------------------
     def open(self) -> None:
+        """Start the writer, the checkpointer and the readers; once closed, anew (a store whose
+        opening failed, closed by its owner, can be opened again once the cause is fixed)."""
+        if self._closed:
+            self._fresh()
         if self._writer is not None:
             return
         try:
