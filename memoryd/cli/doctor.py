@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from memoryd.config import Settings, env_key
-from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX
+from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX, file_keys, setters
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import make_embedder
 from memoryd.errors import (
@@ -92,10 +92,8 @@ def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> d
             data = tomllib.loads(Path(config_path).expanduser().read_text(encoding="utf-8-sig"))
         except (OSError, tomllib.TOMLDecodeError):
             data = {}
-        for section, values in data.items():
-            for key in values if isinstance(values, dict) else [None]:
-                dotted = ALIASES.get(section, section) if key is None else f"{section}.{key}"
-                sources[dotted] = f"file {config_path}"
+        for dotted in file_keys(data, Settings):
+            sources[ALIASES.get(dotted, dotted)] = f"file {config_path}"
     for name in sorted(env, key=lambda n: "__" in n):  # the canonical spelling wins, as in config
         key = env_key(name)
         if key:
@@ -128,7 +126,10 @@ def config_check(
     if error is None and settings is not None:
         return Check("config", "ok", f"valid — {detail}", data=data)
     assert error is not None
-    from_env = sorted(n for n in env if error.field and env_key(n) == error.field)
+    # The variable of the setting, of a table holding it (MEMORYD_LLM_TIERS for llm.tiers.0.0) or of
+    # a key inside it (MEMORYD_STORAG__PATH for an unknown 'storag'), as the config's error names it.
+    set_by = [(k, n) for n in env if (k := env_key(n))]
+    from_env = setters(error.field, set_by) if error.field else []
     if from_env:
         fix = f"correct or unset {' / '.join(from_env)}"
     elif error.field and error.field != "config" and config_path:
@@ -151,21 +152,33 @@ def _writable_dir(directory: Path) -> Path:
 def sqlite_check(db_path: Path) -> Check:
     """The storage directory is writable and this SQLite has FTS5, JSON1 and WAL."""
     name = "sqlite"
-    move = "or set storage.path (MEMORYD_STORAGE__PATH) to a file in a writable local directory"
+    elsewhere = "set storage.path (MEMORYD_STORAGE__PATH) to a file in a writable local directory"
+    move = f"or {elsewhere}"
+    if db_path.is_dir():  # a folder is no place to be removed: the file goes inside it
+        detail = f"storage.path {db_path} is a directory, not a file: it must name the SQLite file"
+        fix = f"set storage.path (MEMORYD_STORAGE__PATH) to a file, e.g. {db_path / 'memoryd.db'}"
+        return Check(name, "fail", detail, fix)
     if db_path.exists() and not db_path.is_file():
-        return Check(name, "fail", f"storage.path {db_path} exists and is not a file", f"remove it, {move}")
+        detail = f"storage.path {db_path} exists and is not a file (a device, a socket, ...)"
+        return Check(name, "fail", detail, elsewhere)
     directory = db_path.parent
     probe = _writable_dir(directory)
-    pending = "" if probe == directory else f" ({directory} does not exist yet; it is created on first use)"
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    missing = pending = ""
+    if probe != directory:
+        missing = f" ({directory} does not exist yet)"
+        pending = f" ({directory} does not exist yet; it is created on first use)"
+    if not probe.is_dir():  # a file where a folder of the path should be: no chmod makes it one
+        detail = f"{probe} is not a directory, so {db_path} cannot be created in it"
+        return Check(name, "fail", detail, elsewhere)
+    if not os.access(probe, os.W_OK | os.X_OK):
         return Check(
-            name, "fail", f"{probe} is not a writable directory{pending}", f"chmod u+w {probe}, {move}"
+            name, "fail", f"{probe} is not a writable directory{missing}", f"chmod u+w {probe}, {move}"
         )
     version = sqlite3.sqlite_version
     try:  # os.access trusts permission bits: root on a read-only or special filesystem gets here
         fd, tmp = tempfile.mkstemp(prefix=".memoryd-doctor-", suffix=".db", dir=probe)
     except OSError as exc:
-        detail = f"cannot create a file in {probe}{pending}: {exc.strerror or exc}"
+        detail = f"cannot create a file in {probe}{missing}: {exc.strerror or exc}"
         return Check(name, "fail", detail, f"check permissions and free space in {probe}, {move}")
     os.close(fd)
     step = "open"
@@ -373,6 +386,8 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         return Check("store", "warn", "not opened: the embedder did not load (see above)", None)
     if not path.exists():
         return Check("store", "ok", f"no store at {path} yet; it is created on the first write")
+    if not path.is_file():  # a folder or a device: no store, and nothing to move aside (sqlite says)
+        return Check("store", "warn", f"not opened: storage.path {path} is not a file (see above)")
     try:
         stats = asyncio.run(_open_store(settings, embedder))
     except EmbedderMismatchError as exc:
@@ -394,7 +409,8 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
             fix = repair
         else:
             fix = f"check {path} (`memoryd check`) or move it aside"
-        return Check("store", "fail", f"cannot open {path}: {exc.message}", fix)
+        detail = exc.message if str(path) in exc.message else f"cannot open {path}: {exc.message}"
+        return Check("store", "fail", detail, fix)
     detail = (
         f"{path}: {stats.get('current', 0)} current memories ({stats.get('memories', 0)} total), "
         f"{stats.get('users', 0)} users; built with '{embedder.name}'"
