@@ -3,8 +3,8 @@
 Both work on the store of the settings (``storage.path``), or of one tenant
 (``--tenant``), without a running server; progress bars go to stderr. ``check``
 exits 1 when it finds a problem and lists each one with its fix. A ``reindex``
-stopped by Ctrl-C says what state it left the store in and the command that
-finishes it (:class:`memoryd.maintenance.ReindexState`).
+stopped by Ctrl-C, or by an error once it discarded an index, says what state it
+left the store in and the command that finishes it (:class:`memoryd.maintenance.ReindexState`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from memoryd.cli.output import CliState, Interrupted, Output, errors_to_exit, require_store
-from memoryd.errors import ConfigError, InvalidInputError
+from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.maintenance import CheckReport, ReindexState, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
+from memoryd.maintenance.reindex import READING
 
 __all__ = ["TenantOpt", "check", "progress_bar", "reindex", "tenant_state"]
 
@@ -166,6 +167,13 @@ def reindex(
         except KeyboardInterrupt:
             again = _again(state, tenant, batch_size, keywords_only)
             raise _stopped(done, str(settings.storage.path), again) from None
+        except MemorydError as exc:
+            if done.stage != READING:  # an index was discarded: what is left, and how to finish
+                again = _again(state, tenant, batch_size, keywords_only)
+                exc.add_to_message(
+                    f"the reindex stopped: {done.describe()}. To finish, run it again: {again}"
+                )
+            raise
     how = "(keyword index; no model ran)" if keywords_only else f"with {escape(summary.model)}"
     state.output.emit(
         summary.to_dict(),

@@ -28,6 +28,7 @@ import numpy as np
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.embedders.base import checked_vectors, embedder_identity, make_embedder
+from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.ingest.represent import Represent
 from memoryd.models import MemoryKind, MemoryRecord
 from memoryd.registry import resolve
@@ -63,10 +64,18 @@ def load_embedder(settings: Settings) -> Embedder:
 def embed_with(embedder: Embedder) -> Embed:
     """An async ``embed`` that runs the (CPU-bound, synchronous) model off the event loop and
     refuses what must never be written into an index (vectors of another count or size, NaN,
-    all-zero: :func:`~memoryd.embedders.base.checked_vectors`), as the memory's own runner does."""
+    all-zero: :func:`~memoryd.embedders.base.checked_vectors`), as the memory's own runner does; a
+    model that crashes is :class:`~memoryd.errors.BackendUnavailableError`, as there too."""
 
     async def embed(texts: Sequence[str]) -> np.ndarray:
-        vectors = await asyncio.to_thread(embedder.embed, list(texts))
+        try:
+            vectors = await asyncio.to_thread(embedder.embed, list(texts))
+        except MemorydError:
+            raise
+        except Exception as exc:  # a model crashing (out of memory) is the embedder failing, as in a write
+            raise BackendUnavailableError(
+                f"the embedder {embedder.name!r} failed: {type(exc).__name__}: {exc}", field="embedder"
+            ) from exc
         return checked_vectors(vectors, len(texts), int(embedder.dim), str(embedder.name))
 
     return embed
