@@ -63,10 +63,10 @@ def server_down(backend: str, where: str, setting: str) -> str:
 
 
 def server_fault(engine: str, setting: str) -> str:
-    """The fix of a storage server that answers but refuses (its setup, or the settings to reach it)."""
+    """The fix of a storage engine that answers but refuses (its setup, or the settings to reach it)."""
     return (
-        f"the {engine} server or {setting} must be set right as the problem says: the index is not at "
-        "fault (a reindex would stop on the same error); then run `memoryd check` again"
+        f"put {engine} or {setting} right as the problem says: the index is not at fault (a reindex "
+        "would stop on the same error); then run `memoryd check` again"
     )
 
 
