@@ -25,7 +25,16 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "fold_accents", "tokenize"]
+__all__ = ["CJK_RUN", "STOPWORDS", "cjk_words", "fold_accents", "straight_apostrophes", "tokenize"]
+
+# An apostrophe inside a word as phone keyboards and word processors type it ("I’m", "Don’t").
+_CURLY_APOSTROPHE = re.compile(r"(?<=\w)[\u2019\u02bc](?=\w)")
+
+
+def straight_apostrophes(text: str) -> str:
+    """``text`` with each apostrophe inside a word written ``'`` ("I’m" is "I'm"): rules read one
+    form; a closing quotation mark (’ after a word, before a space) is left as it is."""
+    return _CURLY_APOSTROPHE.sub("'", text) if "\u2019" in text or "\u02bc" in text else text
 
 # Scripts written without spaces between words, for which no segmenter ships: a run of them is
 # indexed as its two-letter pieces (a letter with its marks), as CJK runs are besides their words.

@@ -24,13 +24,12 @@ from datetime import datetime
 
 from memoryd.ingest.rules import RuleMemory, Statement, draft_rule_memories, unquoted, zh_hedged_before
 from memoryd.models import MemoryKind, MemoryRecord
+from memoryd.text import straight_apostrophes
 
 __all__ = ["ABOUT_ASSISTANT", "draft_feedback_memories", "extract_feedback"]
 
 ABOUT_ASSISTANT = "assistant"  # metadata.about of assistant knowledge (fine mode uses the same tag)
 _MAX_MESSAGE_CHARS = 2000
-# An apostrophe inside a word as phone keyboards type it ("Don’t", "you’re"), read as "'".
-_CURLY_APOSTROPHE = re.compile(r"(?<=\w)[’ʼ](?=\w)")
 
 _CLAUSES = re.compile(r"(?<=[.!;?\n。！；？…])\s*|,\s*(?:but|and|so)\s+|，")
 _OPEN = (
@@ -315,7 +314,7 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
     seen: set[str] = set()
     try:
         text = unquoted(text[:_MAX_MESSAGE_CHARS])  # someone's words, or text to work on
-        text = _CURLY_APOSTROPHE.sub("'", text)
+        text = straight_apostrophes(text)  # "Don’t" as phone keyboards type it
         edges = [(m.start(), m.end()) for m in _CLAUSES.finditer(text)]
         for start, end in zip([0, *(e for _, e in edges)], [*(b for b, _ in edges), len(text)], strict=True):
             clause = text[start:end].strip()

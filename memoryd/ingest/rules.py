@@ -40,6 +40,7 @@ from memoryd.ingest.places import MOVED
 from memoryd.ingest.preferences import bare_thing, replaces
 from memoryd.ingest.timelines import Home, timeline_of
 from memoryd.models import MemoryKind, MemoryRecord, content_hash
+from memoryd.text import straight_apostrophes
 
 __all__ = [
     "RuleMemory",
@@ -435,7 +436,7 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
     at = at or datetime.now(UTC)
     if role not in (None, "user") or not isinstance(text, str):
         return []
-    text = unquoted(text[:_MAX_MESSAGE_CHARS])
+    text = straight_apostrophes(unquoted(text[:_MAX_MESSAGE_CHARS]))  # "I’m" as phones type it
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
