@@ -28,6 +28,7 @@ from memoryd.storage.base import (
 )
 from memoryd.storage.claims import ImportClaim
 from memoryd.storage.events import ProbeStopped, is_probing, pending_events
+from memoryd.storage.mismatch import moved_meanwhile
 from memoryd.storage.resources import Resources
 
 # The record store's meta key an import sets to its source while it loads, and empties once complete.
@@ -82,6 +83,7 @@ class Storage:
         self.graph = graph
         self.usage = usage  # the chat gateway's usage counters, where the backend keeps them
         self.segments = segments  # the memory hierarchy (None: tiers off)
+        self.model: tuple[str, int] | None = None  # the embedder (name, size) the indexes opened with
 
     async def open(self, model: str, dim: int) -> None:
         await self._open_records()
@@ -113,6 +115,7 @@ class Storage:
         # An index in a shared engine is told which store opens it; the embedded one needs no id.
         store = await store_id(self.records) if self.vectors.outside_transaction else None
         await self.vectors.open(model, dim, store=store)
+        self.model = (model, dim)
         await self.check_vectors()
 
     async def _open_others(self) -> None:
@@ -127,7 +130,12 @@ class Storage:
         memories (``memories`` of them; None: asked here); else :class:`StorageError` (503). The
         embedded index checks this itself when it opens; another engine's may be down, or wiped
         or replaced since."""
-        if not self.vectors.outside_transaction or await self.vectors.recorded() is not None:
+        recorded = await self.vectors.recorded()
+        if not self.vectors.outside_transaction:  # still the model it was opened with?
+            if recorded is not None and self.model is not None and recorded != self.model:
+                raise moved_meanwhile(None, recorded, self.model)
+            return
+        if recorded is not None:
             return
         if memories is None:
             memories = len(await self.records.entries(limit=1))

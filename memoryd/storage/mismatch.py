@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from memoryd.errors import EmbedderMismatchError
+from memoryd.errors import EmbedderMismatchError, StorageError
 
-__all__ = ["embedder_mismatch"]
+__all__ = ["embedder_mismatch", "moved_meanwhile"]
 
 
 def embedder_mismatch(
@@ -21,4 +21,22 @@ def embedder_mismatch(
         field="embedder",
         stored_model=stored_model,
         configured_model=model,
+    )
+
+
+def moved_meanwhile(
+    where: str | None, stored: tuple[object, object], opened: tuple[str, int], then: str = "Restart"
+) -> StorageError:
+    """The error for a store a `memoryd reindex` moved to the model ``stored`` (name, size) while
+    this process had it open with the model ``opened``: ``then`` what to do (a write: nothing was
+    written) with this process. A 503: the process, not the request, must change."""
+    store = f"the store at {where}" if where else "the store"
+    return StorageError(
+        f"{store} was moved to embedder '{stored[0]}' ({stored[1]} dimensions) since this "
+        f"process opened it with '{opened[0]}' ({opened[1]} dimensions): a `memoryd reindex` with another "
+        f"model ran meanwhile. {then} this process with the embedder settings the store has now "
+        "(embedder.provider, embedder.model, embedder.dim)",
+        field="embedder",
+        stored_model=stored[0],
+        configured_model=opened[0],
     )

@@ -24,7 +24,7 @@ import numpy as np
 from memoryd.errors import StorageError
 from memoryd.models import MemoryRecord, Scope, from_epoch
 from memoryd.storage.base import ChangeSet
-from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.mismatch import embedder_mismatch, moved_meanwhile
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes as changes_log
@@ -288,6 +288,16 @@ class SQLiteVectorIndex:
         self.model, self.dim = model, dim
         self.cache.clear()
 
+    def _still_its_model(self, conn: sqlite3.Connection, then: str) -> None:
+        """:class:`StorageError` unless the index is still of the model it was opened with: a
+        `memoryd reindex` with another model, run while this process had it open, moved it (a
+        vector written now would be of the old model, among the new model's)."""
+        meta = dict(conn.execute("SELECT key, value FROM vector_meta WHERE key IN ('model', 'dim')"))
+        if meta.get("model") == self.model and meta.get("dim") == str(self.dim):
+            return
+        stored = (meta.get("model"), meta.get("dim"))
+        raise moved_meanwhile(str(self.db.path), stored, (self.model, self.dim), then)
+
     async def rebuilt(self) -> None:
         await self.db.write(lambda conn: conn.execute("DELETE FROM vector_meta WHERE key = 'rebuilding'"))
 
@@ -310,6 +320,8 @@ class SQLiteVectorIndex:
             return
 
         def op(conn: sqlite3.Connection) -> None:
+            if rows:
+                self._still_its_model(conn, "Nothing was written; restart")
             conn.executemany(
                 "INSERT INTO vectors (memory_id, user_id, agent_id, run_id, valid_to, vec) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(memory_id) DO UPDATE SET "
@@ -366,6 +378,7 @@ class SQLiteVectorIndex:
             rows = cursor.fetchall()
             bad = [r[0] for r in rows if not isinstance(r[5], bytes) or len(r[5]) != dim * 4]
             if bad:
+                self._still_its_model(conn, "Restart")  # not damage: another model's, since it was opened
                 raise StorageError(
                     f"the vector index is damaged: {len(bad)} vectors of {field} {value!r} are not "
                     f"{dim} float32 numbers (e.g. memory {bad[0]}); {REPAIR}",
