@@ -38,13 +38,14 @@ def test_use_is_multilingual(embedder: Embedder) -> None:
     )
 
 
-def test_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from memoryd.embedders.minilm import MiniLMEmbedder
 
     emb = MiniLMEmbedder(threads=2)
     assert (emb.name, emb.dim) == ("all-minilm-l6-v2", 384)
+    assert "Loading weights" not in capfd.readouterr().err  # no progress bar on a server's stderr
     _check(emb, [("I love my dog", "My puppy is adorable", "The stock market fell today")])
 
 

