@@ -218,9 +218,10 @@ async def neighbours(
     where = " AND ".join(_owner_filter(scope, "e", params)) or "true"
     cypher = (
         "UNWIND $normals AS nm MATCH (n:Name {normal: nm}) MATCH (e:Entity {id: n.entity_id}) "
-        f"WHERE {where} RETURN e.id, n.normal"
+        f"WHERE {where} RETURN e.id, n.normal ORDER BY e.created_at, e.seq"
     )
-    # The start entities in the order of the names that found them.
+    # The start entities in the order of the names that found them, those one name finds (the
+    # user's own and the user's agent's) in creation order, as :func:`entities` lists.
     first: dict[str, int] = {}
     position = {n: i for i, n in enumerate(normals)}
     for entity_id, normal in await client.query("reading neighbours", cypher, params):

@@ -585,7 +585,8 @@ class SQLiteGraphStore:
     ) -> list[Relation]:
         """Relations touching the named entities (``hops=2``: and those one step further), nearest
         first, newest first within a hop. ``limit`` is shared among the entities in turns, so each
-        gets its newest relations in even before one gets more (earlier names first in a turn)."""
+        gets its newest relations in even before one gets more (earlier names first in a turn, the
+        entities one name finds oldest first)."""
         check_hops(hops)
         normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
         if not normals or limit <= 0:
@@ -617,12 +618,14 @@ class SQLiteGraphStore:
             ).fetchall()  # fmt: skip
 
         def op(conn: sqlite3.Connection) -> list[Relation]:
-            # The start entities in the order of the names that found them.
+            # The start entities in the order of the names that found them, those one name finds
+            # (the user's own and the user's agent's) in creation order, as :meth:`entities` lists.
             first: dict[str, int] = {}
             position = {n: i for i, n in enumerate(normals)}
             for entity_id, normal in conn.execute(
                 "SELECT n.entity_id, n.normal FROM graph_names n JOIN graph_entities e "
-                f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql}",
+                f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql} "
+                "ORDER BY e.created_at, e.rowid",
                 [*normals, *(v for _, v in owner)],
             ):
                 first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
