@@ -86,24 +86,25 @@ def masked(value: Any, key: str) -> Any:
 
 def mask(data: dict[str, Any]) -> None:
     """Mask ``data`` (settings as plain data) in place: URLs keep all but their passwords, other
-    secrets (by their key's name) become ``***``."""
+    secrets (by their key's name) become ``***``. What a list or tuple holds is masked as its key's
+    value would be (``{"api_key": ["sk-1"]}``: ``["***"]``), however deep; a table's by its own keys."""
     for key, value in data.items():
-        if isinstance(value, dict):
-            mask(value)
-        elif isinstance(value, list):
-            _mask_list(value)
-        elif isinstance(value, str) and is_url(str(key)):
-            data[key] = mask_url(value)
-        elif value and _is_secret(str(key)):
-            data[key] = "***"
+        data[key] = _masked_value(str(key), value)
 
 
-def _mask_list(items: list[Any]) -> None:
-    for item in items:
-        if isinstance(item, dict):
-            mask(item)
-        elif isinstance(item, list):
-            _mask_list(item)
+def _masked_value(key: str, value: Any) -> Any:
+    """``value``, the setting ``key``'s or an item of it, masked (a table or list in place)."""
+    if isinstance(value, dict):
+        mask(value)
+    elif isinstance(value, list):
+        value[:] = [_masked_value(key, item) for item in value]
+    elif isinstance(value, tuple):
+        return tuple(_masked_value(key, item) for item in value)
+    elif isinstance(value, str) and is_url(key):
+        return mask_url(value)
+    elif value and _is_secret(key):
+        return "***"
+    return value
 
 
 def secret_urls(model: BaseModel, data: dict[str, Any]) -> None:
