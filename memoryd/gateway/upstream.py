@@ -21,13 +21,14 @@ sent anything, a fallback whose wire would drop what the request asks
 answer of another shape is not the one asked for. A target of the model asked
 for is sent the request as its wire carries it.
 
-An answer is waited for up to ``answer_timeout_s`` once sent — a
+An answer is waited for up to ``answer_timeout_s`` in all once sent — a
 non-streamed one whole, a stream's first chunk (a long prompt, a reasoning
-model: slow, not down); every byte that comes meanwhile (an SSE keep-alive
-comment too) starts the wait again. ``llm.timeout_s``, the target's cut-off,
-bounds connecting, and a stream's pauses once its first chunk came. An answer
-that does not come in time is not asked of that target again (it may have
-been generated, and billed), but the next target is tried.
+model: slow, not down); bytes that come meanwhile (an SSE keep-alive comment,
+OpenRouter's ``: OPENROUTER PROCESSING``) do not put it off, so an upstream
+sending keep-alives forever is given up on like a silent one. ``llm.timeout_s``,
+the target's cut-off, bounds connecting, and a stream's pauses once its first
+chunk came. An answer that does not come in time is not asked of that target
+again (it may have been generated, and billed), but the next target is tried.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
 from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
 from memoryd.llm.router import Router
-from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply
+from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply, _deadline
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream", "request_id"]
@@ -243,15 +244,21 @@ async def open_stream(
     """A stream from the first target that produces a first chunk (the rest is read by the caller)."""
 
     async def call(target: Target) -> OpenStream:
-        wire = wire_for(target)
-        up = wire.request(target, body, stream=True, usage=usage)
+        # The opening in all (connecting, the headers, the first chunk) within answer_timeout_s, as
+        # a reply read whole (complete): keep-alive comments meanwhile do not put the deadline off.
         try:
-            response = await router.http.open(
-                up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s,
-                read_timeout_s=answer_timeout_s,
-            )  # fmt: skip
+            async with _deadline(answer_timeout_s):
+                return await begin(target)
         except ANSWER_TIMEOUT:
             raise _not_answered(target, answer_timeout_s) from None
+
+    async def begin(target: Target) -> OpenStream:
+        wire = wire_for(target)
+        up = wire.request(target, body, stream=True, usage=usage)
+        response = await router.http.open(
+            up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s,
+            read_timeout_s=answer_timeout_s,
+        )  # fmt: skip
         try:
             if response.status_code >= 400:
                 raise _failure(target, await response.read(), target.label in targets.asked)
@@ -270,8 +277,6 @@ async def open_stream(
                     raise LLMError(
                         f"{target.label}: the stream ended before {said}", target=target.label
                     ) from None
-                except ANSWER_TIMEOUT:
-                    raise _not_answered(target, answer_timeout_s) from None
                 first += feed(translator, target, event)
             response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
