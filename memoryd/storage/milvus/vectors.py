@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 from memoryd.config import MilvusConfig
 from memoryd.errors import InvalidInputError, MemorydError, MissingExtraError, StorageError
 from memoryd.models import Scope, from_epoch
+from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.outside import META_ID, Listing, OutsideIndex, located, point_id, ties_by_id
 from memoryd.storage.portable import IndexEntry
@@ -64,6 +65,13 @@ def _literal(value: str) -> str:
     stands for itself between the quotes."""
     return '"' + value.translate(_ESCAPES) + '"'
 
+
+def _said(exc: BaseException) -> str:
+    """What ``exc`` says: pymilvus's exceptions print as ``<MilvusException: (code=2, message=...)>``,
+    only their message is told (any URL in it with its password masked)."""
+    if isinstance(exc, MilvusException):
+        return mask_url(str(exc.message or "").strip()) or f"{type(exc).__name__} (code {exc.code})"
+    return str(exc)
 
 
 # Held while a store of this process starts, joins or stops a Milvus Lite server: two starting
@@ -153,11 +161,15 @@ class MilvusVectorIndex(OutsideIndex):
                         self._client = MilvusClient(str(self.local_path), grpc_options=_LOCAL_GRPC)
                     except Exception as exc:
                         raise RuntimeError(
-                            f"{exc} (Milvus Lite lets one process at a time open its file: for more, run a "
-                            "Milvus server and set storage.milvus.uri)"
+                            f"{_said(exc)} (Milvus Lite lets one process at a time open its file: for more, "
+                            "run a Milvus server and set storage.milvus.uri)"
                         ) from exc
                     _lite_users(self.local_path, +1)
         return self._client
+
+    def _fail(self, exc: BaseException, doing: str) -> StorageError:
+        """The engine failing (503), in a plain message naming the server (see :func:`_said`)."""
+        return super()._fail(RuntimeError(_said(exc)) if isinstance(exc, MilvusException) else exc, doing)
 
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """``client.method(...)`` on the client's thread; a failure is the backend down (503)."""
