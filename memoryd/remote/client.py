@@ -8,6 +8,7 @@ API raises (:mod:`memoryd.remote.errors`); so does a server that cannot be reach
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -31,12 +32,20 @@ from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest.inputs import check_metadata
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult, parse_time
 from memoryd.remote import parse
-from memoryd.remote.errors import from_response, unreachable
+from memoryd.remote.errors import from_response, retry_after, unreachable
 from memoryd.retrieval.related import SearchResults
 
 __all__ = ["TENANT_HEADER", "AsyncMemoryClient"]
 
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_RETRIES = 2
+# Answers that say the request was not carried out and may be sent again: rate-limited, or the
+# server's store or queue unavailable for now (a write answered so stored nothing).
+_RETRY_STATUSES = frozenset({429, 503})
+MAX_RETRY_WAIT_S = 30.0  # a Retry-After longer than this is raised: the caller decides to wait
+_BACKOFF_S = 0.5  # the first wait when the server names none; doubled each attempt
+# The POST routes that only read: sent again after an answer was lost, they change nothing.
+_READS = frozenset({"/v1/memories/list", "/v1/memories/search", "/v1/context"})
 
 T = TypeVar("T")
 
@@ -151,7 +160,11 @@ class AsyncMemoryClient:
 
     ``async with AsyncMemoryClient("http://127.0.0.1:8420", api_key=KEY) as mem:``. ``api_key``
     goes as ``Authorization: Bearer``; ``tenant`` (an admin key's choice of tenant) as
-    ``X-Memoryd-Tenant``; ``timeout`` in seconds, per request."""
+    ``X-Memoryd-Tenant``; ``timeout`` in seconds, per request. ``max_retries``: how many times a
+    request is sent again, after a wait (the server's ``Retry-After``, else 0.5 s doubling), when
+    it was not carried out: a 429 or a 503 answer, or no connection made; a read (a GET, a search,
+    a list, a context) also when its answer was lost (a timeout, a dropped connection). A write
+    whose answer was lost is never sent again: it may have been stored."""
 
     def __init__(
         self,
@@ -160,7 +173,11 @@ class AsyncMemoryClient:
         api_key: str | None = None,
         tenant: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError("max_retries must be a whole number, 0 or more", field="max_retries")
+        self.max_retries = max_retries
         for name, value in (("api_key", api_key), ("tenant", tenant)):  # sent as HTTP header values
             if value is not None and not (isinstance(value, str) and value.isascii() and value.isprintable()):
                 raise ConfigError(f"{name} must be printable ASCII text (it is sent in a header)", field=name)
@@ -201,12 +218,28 @@ class AsyncMemoryClient:
         _check_utf8(params)
         content = None if body is None else _encode(body)
         headers = None if body is None else {"Content-Type": "application/json"}
-        try:
-            response = await self._http.request(method, path, content=content, params=params, headers=headers)
-        except httpx.TransportError as exc:
-            raise unreachable(self.base_url, exc) from exc
-        except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError): no httpx error leaves
-            raise self._not_memoryd(method, path, f"unreadably ({exc})") from exc
+        reads = method == "GET" or path in _READS
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            wait = _BACKOFF_S * 2**attempt
+            try:
+                response = await self._http.request(
+                    method, path, content=content, params=params, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+                if last:
+                    raise unreachable(self.base_url, exc) from exc
+            except httpx.TransportError as exc:  # sent, its answer lost: a write may have been stored
+                if last or not reads:
+                    raise unreachable(self.base_url, exc) from exc
+            except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError): none leaves
+                raise self._not_memoryd(method, path, f"unreadably ({exc})") from exc
+            else:
+                said = retry_after(response)
+                if last or response.status_code not in _RETRY_STATUSES or (said or 0) > MAX_RETRY_WAIT_S:
+                    break
+                wait = wait if said is None else said
+            await asyncio.sleep(wait)
         if response.status_code >= 400:
             raise from_response(response)
         try:

@@ -16,6 +16,7 @@ what it did not find.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Any
 
@@ -29,7 +30,7 @@ from memoryd.errors import (
     NotFoundError,
 )
 
-__all__ = ["core_field", "error_class", "from_response", "unreachable"]
+__all__ = ["core_field", "error_class", "from_response", "retry_after", "unreachable"]
 
 
 def _tree(root: type[MemorydError]) -> list[type[MemorydError]]:
@@ -73,12 +74,14 @@ def core_field(field: str | None) -> str | None:
     return None if field is None else _MESSAGE_INDEX.sub(r"messages[\1]", field)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds, if it gives one as a number (memoryd does)."""
     value = response.headers.get("retry-after")
     try:
-        return None if value is None else float(value)
+        seconds = None if value is None else float(value)
     except ValueError:
         return None  # an HTTP date: not sent by memoryd
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _build(cls: type[MemorydError], message: str, field: str | None, details: dict[str, Any]) -> MemorydError:
@@ -114,7 +117,7 @@ def from_response(response: httpx.Response) -> MemorydError:
         said = f"{response.request.method} {url} answered 404" + (f" ({message})" if code else "")
         why = "base_url leads to no memoryd route; it is the server's root, such as http://127.0.0.1:8420"
         return ConfigError(f"{said}: {why}", field="base_url", url=url, status=status)
-    wait = _retry_after(response)
+    wait = retry_after(response)
     if wait is not None:
         details.setdefault("retry_after", wait)
     exc = _build(cls, message, field, details)

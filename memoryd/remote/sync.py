@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from memoryd.context import Context
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
-from memoryd.remote.client import DEFAULT_TIMEOUT_S, AsyncMemoryClient
+from memoryd.remote.client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, AsyncMemoryClient
 from memoryd.retrieval.related import SearchResults
 from memoryd.sync_loop import LoopThread
 
@@ -35,10 +35,11 @@ class MemoryClient:
         api_key: str | None = None,
         tenant: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self._loop = LoopThread("memoryd-remote", "MemoryClient")
         try:
-            self._async = self._run(_build(base_url, api_key, tenant, timeout))
+            self._async = self._run(_build(base_url, api_key, tenant, timeout, max_retries))
         except BaseException:
             self._loop.stop()
             raise
@@ -108,6 +109,8 @@ class MemoryClient:
 
 
 async def _build(
-    base_url: str, api_key: str | None, tenant: str | None, timeout: float | None
+    base_url: str, api_key: str | None, tenant: str | None, timeout: float | None, max_retries: int
 ) -> AsyncMemoryClient:
-    return AsyncMemoryClient(base_url, api_key=api_key, tenant=tenant, timeout=timeout)
+    return AsyncMemoryClient(
+        base_url, api_key=api_key, tenant=tenant, timeout=timeout, max_retries=max_retries
+    )
