@@ -92,7 +92,7 @@ class Tool:
         missing = [name for name in self.required if given.get(name) is None]
         if missing:
             raise InvalidInputError(f"{self.name} needs {missing[0]!r}", field=missing[0])
-        args = dict(given)
+        args = {name: _whole(value, self.properties.get(name)) for name, value in given.items()}
         if self.scoped:
             for name, value in bound.items():
                 if name in given and given[name] != value:
@@ -102,6 +102,15 @@ class Tool:
                     )
                 args[name] = value
         return args
+
+
+def _whole(value: Any, schema: Mapping[str, Any] | None) -> Any:
+    """``value`` as an ``int`` when the schema asks for an integer and it is a float with no
+    fraction: JSON Schema's ``integer`` is any number whose fractional part is zero, so ``5.0``
+    is a valid ``limit`` (a host whose model hands numbers over as doubles, as Gemini's function
+    calls do, sends it so); the memory's own checks take ``int`` only."""
+    integer = schema is not None and schema.get("type") == "integer"
+    return int(value) if integer and isinstance(value, float) and value.is_integer() else value
 
 
 def bound_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, str]:
