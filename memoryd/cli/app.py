@@ -31,6 +31,7 @@ from memoryd.cli.output import (
     add_table,
     checks_table,
     config_text,
+    counted,
     errors_to_exit,
     exit_code,
     health_check_exit,
@@ -342,7 +343,7 @@ def context(
             query, user_id=user_id, agent_id=agent_id, run_id=run_id, token_budget=budget
         ),
     )
-    summary = f"{built.tokens} of {built.budget} tokens, {len(built.items)} items"
+    summary = f"{built.tokens} of {built.budget} tokens, {counted(len(built.items), 'item', 'items')}"
     if built.dropped:
         summary += f", {built.dropped} left out"
     state.output.emit(built.to_dict(), Text(built.text), Text(summary, style="dim"))
@@ -369,10 +370,11 @@ def tree(
     state = CliState.of(ctx, json_out)
     doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, episodes=episodes))
     counts = doc["counts"]
+    long_term = counted(sum(counts["long_term"].values()), "long-term memory", "long-term memories")
     summary = (
         f"{counts['short_term_turns']} short-term turns, {counts['mid_term_turns']} mid-term turns in "
         f"{counts['segments']} segments ({counts['evicted_segments']} evicted, "
-        f"{counts['promoted_segments']} promoted), {sum(counts['long_term'].values())} long-term memories"
+        f"{counts['promoted_segments']} promoted), {long_term}"
     )
     state.output.emit(doc, _tree_view(doc), Text(summary, style="dim"))
 
@@ -529,7 +531,8 @@ def delete(
         question = f"Delete every memory of {shown}? This cannot be undone"
         state.output.confirm(question, "nothing deleted")
     count = run_with_memory(state, lambda mem: mem.delete_all(**scope))
-    state.output.emit({"deleted": count, "scope": scope}, f"[red]deleted[/red] {count} memories of {shown}")
+    said = f"[red]deleted[/red] {counted(count, 'memory', 'memories')} of {shown}"
+    state.output.emit({"deleted": count, "scope": scope}, said)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from memoryd.cli.output import counted
 from memoryd.config import Settings, env_key
 from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX, file_keys, setters
 from memoryd.embedders import Embedder
@@ -412,8 +413,9 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         detail = exc.message if str(path) in exc.message else f"cannot open {path}: {exc.message}"
         return Check("store", "fail", detail, fix)
     detail = (
-        f"{path}: {stats.get('current', 0)} current memories ({stats.get('memories', 0)} total), "
-        f"{stats.get('users', 0)} users; built with '{embedder.name}'"
+        f"{path}: {counted(stats.get('current', 0), 'current memory', 'current memories')} "
+        f"({stats.get('memories', 0)} total), {counted(stats.get('users', 0), 'user', 'users')}; "
+        f"built with '{embedder.name}'"
     )
     return Check("store", "ok", detail, data={"stats": stats})
 

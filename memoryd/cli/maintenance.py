@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from memoryd.cli.output import CliState, Interrupted, Output, errors_to_exit, require_store
+from memoryd.cli.output import CliState, Interrupted, Output, counted, errors_to_exit, require_store
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.maintenance import CheckReport, ReindexState, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
@@ -177,6 +177,6 @@ def reindex(
     how = "(keyword index; no model ran)" if keywords_only else f"with {escape(summary.model)}"
     state.output.emit(
         summary.to_dict(),
-        f"[green]reindexed[/green] {summary.memories} memories of {escape(summary.path)} {how} "
-        f"in {summary.elapsed_s:.1f} s",
+        f"[green]reindexed[/green] {counted(summary.memories, 'memory', 'memories')} of "
+        f"{escape(summary.path)} {how} in {summary.elapsed_s:.1f} s",
     )

@@ -53,6 +53,7 @@ __all__ = [
     "add_table",
     "checks_table",
     "config_text",
+    "counted",
     "errors_to_exit",
     "exit_code",
     "history_table",
@@ -81,6 +82,11 @@ _TEXT_ITEM = re.compile(r"messages\[(\d+)\]")  # memoryd add's TEXT arguments co
 _FIELD_ROOT = re.compile(r"[^.\[]*")  # "filters.topic.$nope" → "filters"
 # Arguments whose value an API field names (others, such as export's PATH, name a file it writes).
 _ARGUMENT_FIELDS = frozenset({"memory_id", "query", "text"})
+
+
+def counted(n: int, one: str, many: str) -> str:
+    """``n`` things, said in the singular for one: "1 memory", "3 memories", "0 memories"."""
+    return f"{n} {one if n == 1 else many}"
 
 
 class UsageError(InvalidInputError):
