@@ -27,12 +27,18 @@ from rich.table import Table
 from memoryd.cli.output import CliState, UsageError, errors_to_exit, health_check_exit
 from memoryd.config import PipelineConfig, Settings
 from memoryd.embedders.base import close_embedder, make_embedder
-from memoryd.errors import StorageError
+from memoryd.errors import ConfigError, StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Worker, WorkerReport, build_queue
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.pipeline.redis_consumers import worker_problems
-from memoryd.pipeline.redis_health import RedisWatch, check_at_start, inspect, keep_watching
+from memoryd.pipeline.redis_health import (
+    RedisWatch,
+    check_at_start,
+    inspect,
+    keep_watching,
+    password_refused,
+)
 from memoryd.pipeline.worker import default_consumer
 from memoryd.registry import resolve
 
@@ -77,13 +83,15 @@ def _log_to_stderr(level: str) -> None:
 
 async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
     """Before a worker starts: refuse a Redis that evicts (ConfigError), set or find the marker, log
-    what is risky. A Redis that does not answer yet is the worker's to wait for."""
+    what is risky. A Redis that does not answer yet is the worker's to wait for; one that refuses
+    pipeline.redis_url's password is a configuration error (ConfigError), which no wait mends."""
     queue = build_queue(settings.pipeline)
     try:
         await queue.ensure_group()
         await check_at_start(queue, settings.pipeline, watch)
-    except StorageError:
-        pass
+    except StorageError as exc:
+        if password_refused(exc):  # a configuration error: waiting for it would be forever
+            raise ConfigError(exc.message, field="pipeline.redis_url") from exc
     finally:
         await queue.close()
 

@@ -17,7 +17,10 @@ When Redis cannot be reached the add is never accepted and dropped: with
 ``pipeline.on_unavailable = "sync"`` (the default) it is processed right away on
 the synchronous path and the answer says ``"pipeline": "bypassed"``; with
 ``"reject"`` it is refused with 503. After a failure the queue is skipped for
-:data:`RETRY_AFTER_S` so that an outage does not slow every request down.
+:data:`RETRY_AFTER_S` so that an outage does not slow every request down. A Redis that refuses
+``pipeline.redis_url``'s password (wrong, or none given) is no outage but a configuration error:
+``on_unavailable`` does not apply, and the add is refused with 503 naming it (its queue asked
+again after the same wait: the password may be set right meanwhile).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from memoryd.pipeline.redis_health import (
     check_at_start,
     inspect,
     is_full,
+    password_refused,
     recorded_loss,
     refusal,
 )
@@ -146,6 +150,7 @@ class Pipeline:
         self.redis_up: bool | None = None  # whether Redis answers
         self.last_error: str | None = None  # why adds are not queued now (None: they are)
         self.refused: str | None = None  # Redis answers, and refuses writes: why (full, read-only)
+        self.locked_out = False  # Redis refuses pipeline.redis_url's password: adds are refused (503)
         self._skip_until = 0.0
         who = f"the server on {socket.gethostname()} (pid {os.getpid()})"
         self.watch = RedisWatch(who, then="; adds are queued")
@@ -173,6 +178,7 @@ class Pipeline:
             log.info("async pipeline: Redis at %s answers again; adds are queued", self.queue.where)
         self.watch.took_writes(self.queue.where)
         self.redis_up, self.last_error, self.refused, self._skip_until = True, None, None, 0.0
+        self.locked_out = False
 
     def _down(self, exc: StorageError) -> None:
         """A call failed: Redis did not answer, or it answered refusing writes (full, read-only:
@@ -184,6 +190,7 @@ class Pipeline:
             if self.redis_up is not False:
                 log.warning("async pipeline: %s", exc.message)
             self.redis_up, self.last_error, self.refused = False, exc.message, None
+        self.locked_out = refused is None and password_refused(exc)
         self._skip_until = time.monotonic() + RETRY_AFTER_S
 
     def _refuse(self, why: str, error: str | None = None) -> None:
@@ -202,10 +209,10 @@ class Pipeline:
         """What becomes of an add now: queued, or (Redis down or refusing writes) ``on_unavailable``'s."""
         if self.last_error is None:
             return "queued"
-        return "synchronous" if self.config.on_unavailable == "sync" else "rejected"
+        return "synchronous" if self.config.on_unavailable == "sync" and not self.locked_out else "rejected"
 
     def _fallback_word(self) -> str:
-        return "be processed synchronously" if self.config.on_unavailable == "sync" else "be refused (503)"
+        return "be processed synchronously" if self._writes() == "synchronous" else "be refused (503)"
 
     async def submit_add(
         self,
@@ -300,6 +307,15 @@ class Pipeline:
         self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str, reuse: bool = False
     ) -> Submission:
         trouble = self.last_error or "Redis is down"
+        if self.locked_out:  # a configuration error, not an outage: on_unavailable does not apply
+            self.submissions["rejected"] += 1
+            raise QueueUnavailableError(
+                f"{trouble}; the add was neither queued nor processed here (pipeline.on_unavailable is "
+                "for a Redis that does not answer): retry with the same event_id once pipeline.redis_url "
+                "is set right",
+                reason=trouble,
+                event_id=event_id,
+            )
         reason = f"the event queue is unreachable ({trouble})"
         if self.config.on_unavailable == "reject":
             self.submissions["rejected"] += 1

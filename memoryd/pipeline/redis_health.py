@@ -44,6 +44,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from memoryd.config import PipelineConfig
 from memoryd.errors import ConfigError, StorageError
@@ -188,6 +189,31 @@ def refusal(exc: BaseException, where: str, config: PipelineConfig) -> str | Non
     else:  # another refusal (a script's error, a key of another type): not Redis refusing writes
         return None
     return f"Redis at {where} {why} ({cause}): adds {_fallback(config)} until it takes writes again"
+
+
+def refused_password(url: str, where: str, exc: BaseException, doing: str) -> str:
+    """What the queue says when Redis refuses its client (``exc``, the driver's AuthenticationError:
+    a wrong password in ``pipeline.redis_url``, or none where Redis requires one): a configuration
+    error, not an outage (:func:`password_refused`). Redis's words name no password; the URL's
+    (``url``) are never shown."""
+    parts = urlsplit(url)
+    if parts.password or "password=" in parts.query:
+        what = f"refused the password in pipeline.redis_url (authentication refused: {exc})"
+        fix = "set pipeline.redis_url's password (and user, for an ACL user) to the one Redis expects"
+    else:
+        what = "requires a password and pipeline.redis_url gives none (authentication refused)"
+        fix = "put the password in pipeline.redis_url (redis://:PASSWORD@host:port/db)"
+    return f"Redis at {where} {what} trying to {doing}: a configuration error, not an outage; {fix}"
+
+
+def password_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, or the :class:`StorageError` the queue made of one) is Redis
+    refusing the client's password: no wait mends that, unlike an outage."""
+    try:
+        from redis.exceptions import AuthenticationError
+    except ImportError:  # not the Redis backend
+        return False
+    return isinstance(exc, AuthenticationError) or isinstance(exc.__cause__, AuthenticationError)
 
 
 def is_full(message: str | None) -> bool:

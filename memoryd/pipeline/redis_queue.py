@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from memoryd.config import DEFAULT_TENANT, PipelineConfig
 from memoryd.errors import ConfigError, InvalidInputError, StorageError
@@ -47,7 +47,7 @@ from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_i
 from memoryd.pipeline.keys import Keys
 from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_erase import Eraser
-from memoryd.pipeline.redis_health import Tally
+from memoryd.pipeline.redis_health import Tally, refused_password
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
 
@@ -207,6 +207,9 @@ class RedisQueue:
             yield
         except ResponseError as exc:
             raise StorageError(f"Redis at {self.where} refused to {doing}: {exc}", backend="redis") from exc
+        except AuthenticationError as exc:  # before RedisError: redis-py counts it a connection error
+            msg = refused_password(self.config.redis_url.get_secret_value(), self.where, exc, doing)
+            raise StorageError(msg, backend="redis") from exc
         except (RedisError, OSError) as exc:
             msg = f"Redis at {self.where} is unreachable ({type(exc).__name__}: {exc}) trying to {doing}"
             raise StorageError(msg, backend="redis") from exc

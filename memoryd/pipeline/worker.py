@@ -57,6 +57,7 @@ from memoryd.errors import ConfigError, StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.base import EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
+from memoryd.pipeline.redis_health import password_refused
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
 
@@ -209,6 +210,7 @@ class Worker(BatchProcessor):
                 await self._claim_name()
                 return True
             except StorageError as exc:
+                _not_retried(exc)
                 if self._stop.is_set():
                     return False
                 if give_up_s is not None and time.monotonic() - started >= give_up_s:
@@ -345,6 +347,7 @@ class Worker(BatchProcessor):
                     delay, failing_since = 0.1, None
                     self._going()
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
+                _not_retried(exc)
                 failing_since = failing_since or time.monotonic()
                 self._give_up_after(failing_since, exc)
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
@@ -364,6 +367,8 @@ class Worker(BatchProcessor):
                 await self.queue.finish(outcomes, self.consumer, self.config.result_ttl_s)
                 break
             except StorageError as exc:
+                if password_refused(exc):  # no retry mends it: the run ends (see _not_retried)
+                    raise
                 given_up = self._give_up_s is not None and time.monotonic() - started >= self._give_up_s
                 if (self._stop.is_set() and delay >= RECONNECT_MAX_S) or given_up:
                     log.error(
@@ -396,3 +401,10 @@ class Worker(BatchProcessor):
             self._store_error = None
         if done:
             self._done_times.append((time.monotonic(), done))
+
+
+def _not_retried(exc: StorageError) -> None:
+    """A password Redis refuses (wrong, or none given) is the configuration's error, not an outage
+    to wait out: the worker stops at once (:class:`ConfigError`, ``memoryd worker`` exits 2)."""
+    if password_refused(exc):
+        raise ConfigError(exc.message, field="pipeline.redis_url") from exc
