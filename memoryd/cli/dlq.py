@@ -22,7 +22,7 @@ from memoryd.errors import NotFoundError
 from memoryd.pipeline import build_queue
 from memoryd.pipeline.base import DeadLetter, EventQueue, Replayed, is_entry_id
 
-__all__ = ["app"]
+__all__ = ["app", "shown"]
 
 app = typer.Typer(
     help="The async pipeline's dead-letter queue: list, replay, purge.",
@@ -79,11 +79,23 @@ async def _letters(settings: Settings, count: int, ids: list[str] | None) -> lis
         await queue.close()
 
 
+def shown(value: object) -> str:
+    """``value`` as a table cell: its rich markup escaped, and each character that is not printable
+    (ESC, CR, BEL, a bidi override, a lone surrogate) written as Python escapes it (``\\x1b``), never
+    sent to the terminal as it is: a dead letter's fields (and a heartbeat's) are anyone's writes."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return escape(text)
+
+
 def _table(letters: list[DeadLetter]) -> Table:
     table = Table("dlq id", "event id", "attempts", "error", "dead at", box=None)
     for d in letters:
         error = f"{d.error.get('code', '?')}: {d.error.get('message', '')}"
-        table.add_row(d.dlq_id, escape(d.event_id or "?"), str(d.attempts), escape(error), d.dead_at or "")
+        table.add_row(
+            shown(d.dlq_id), shown(d.event_id or "?"), str(d.attempts), shown(error), shown(d.dead_at or "")
+        )
     return table
 
 

@@ -24,6 +24,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from memoryd.cli.dlq import shown
 from memoryd.cli.output import CliState, UsageError, errors_to_exit, health_check_exit
 from memoryd.config import PipelineConfig, Settings
 from memoryd.embedders.base import close_embedder, make_embedder
@@ -150,9 +151,10 @@ async def _check(settings: Settings, consumer: str | None, local: bool = False) 
 def _workers_table(workers: list[dict[str, Any]]) -> Table:
     table = Table("consumer", "state", "processed", "rate/s", "dead-lettered", "heartbeat", box=None)
     for w in workers:
+        # A heartbeat is anyone's write to Redis: its fields are shown escaped (see dlq.shown).
         table.add_row(
-            str(w.get("consumer")), str(w.get("state")), str(w.get("processed", 0)), str(w.get("rate", 0)),
-            str(w.get("dead_lettered", 0)), str(w.get("heartbeat_at", "")),
+            shown(w.get("consumer")), shown(w.get("state")), shown(w.get("processed", 0)),
+            shown(w.get("rate", 0)), shown(w.get("dead_lettered", 0)), shown(w.get("heartbeat_at", "")),
         )  # fmt: skip
     return table
 
