@@ -46,6 +46,7 @@ from memoryd.pipeline.base import (
 from memoryd.pipeline.events import EventStatus, PipelineEvent, readable_event_id
 from memoryd.pipeline.keys import Keys
 from memoryd.pipeline.redis_consumers import dead, prune
+from memoryd.pipeline.redis_dlq import purge_letters
 from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally, refused_password
 
@@ -161,6 +162,7 @@ class RedisQueue:
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)
         self._replay = self.client.register_script(scripts.REPLAY)
+        self._purge = self.client.register_script(scripts.PURGE)
         self._eraser = Eraser(self.client, self.keys, self.errors)
         self._oom_flags: bool | None = None  # whether the server runs flagged scripts (Redis >= 7)
         self._begin = self._worker_script(scripts.BEGIN)
@@ -715,18 +717,9 @@ class RedisQueue:
         return int(size), (str(newest[0][0]) if newest else None)
 
     async def dlq_purge(self, *, ids: list[str] | None = None, up_to: str | None = None) -> int:
+        """Delete dead letters, saying so in their events' status (see :mod:`.redis_dlq`)."""
         with self.errors("purge the dead-letter queue"):
-            if ids:
-                return int(await self.client.xdel(self.keys.dlq, *dict.fromkeys(ids)))
-            if up_to is not None:  # MINID keeps ids >= the bound: the one right after up_to
-                ms, seq = up_to.split("-")
-                after = f"{ms}-{int(seq) + 1}"
-                return int(await self.client.xtrim(self.keys.dlq, minid=after, approximate=False))
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.xlen(self.keys.dlq)
-                pipe.delete(self.keys.dlq)
-                count, _ = await pipe.execute()
-        return int(count)
+            return await purge_letters(self.client, self._purge, self.keys, ids=ids, up_to=up_to)
 
 
 def _event_of(o: Outcome) -> PipelineEvent | None:

@@ -138,9 +138,15 @@ def allowing_oom(script: str) -> str:
 # fingerprint: a second submission of the id is a retry only with the same one), nonce (this
 # submission's: when the client library sends the script again after a lost answer, the second
 # run finds its own first one, and answers as it did).
-# Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id.
+# Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id. An id whose
+# dead letter was purged (``purged_at``, see PURGE) is no known id: nothing of its add remains, so an
+# add under it is a new event (its record replaced whole).
 ENQUEUE = """
 local known = redis.call('HGETALL', KEYS[1])
+if #known > 0 and redis.call('HEXISTS', KEYS[1], 'purged_at') == 1 then
+  redis.call('DEL', KEYS[1])
+  known = {}
+end
 if #known > 0 then
   if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'nonce') == ARGV[7] then
     return {1, redis.call('HGET', KEYS[1], 'stream_id')}
@@ -418,6 +424,30 @@ end
 redis.call('HINCRBY', KEYS[4], 'replayed', 1)
 return {'replayed', id}
 """.replace("__KEEP_MS__", str(UNFINISHED_KEEP_MS))
+
+# Delete dead letters (``memoryd dlq purge``), saying so in the status record of each one's event
+# while that record still points at it (not once the event was replayed, or its id reused): it stays
+# dead_lettered (its add was never stored), its dlq_id gone, its error ``dlq_purged`` (the error it
+# died of under ``cause``) and ``purged_at`` set, so that an add again under its id is a new event
+# (ENQUEUE). KEYS: the dlq, then each letter's event's status record (the dlq's own name for a
+# letter of no readable event id). ARGV: now, the message, then each letter's entry id.
+# Returns how many letters were deleted.
+PURGE = """
+local n = 0
+for i = 2, #KEYS do
+  local id = ARGV[i + 1]
+  local gone = redis.call('XDEL', KEYS[1], id)
+  n = n + gone
+  if gone == 1 and KEYS[i] ~= KEYS[1] and redis.call('HGET', KEYS[i], 'dlq_id') == id then
+    local err = {code = 'dlq_purged', message = ARGV[2], purged_at = ARGV[1], dlq_id = id}
+    local ok, cause = pcall(cjson.decode, redis.call('HGET', KEYS[i], 'error') or 'null')
+    if ok and type(cause) == 'table' then err.cause = cause end
+    redis.call('HSET', KEYS[i], 'error', cjson.encode(err), 'updated_at', ARGV[1], 'purged_at', ARGV[1])
+    redis.call('HDEL', KEYS[i], 'dlq_id')
+  end
+end
+return n
+"""
 
 # Refresh the leases this worker still holds. KEYS: stream, then one lock key per entry.
 # ARGV: consumer, lease_ms, group, holder (the locks' value, as in BEGIN), then the entries' stream

@@ -2,8 +2,10 @@
 
 - ``GET /v1/events/{event_id}``: queued, processing, done (with the add results),
   failed (a retry is scheduled; the error and ``retry_at``) or dead_lettered (the
-  error and the DLQ entry id). 404 for an unknown or expired id, 501 when the
-  pipeline is off, 503 when Redis is unreachable.
+  error and the DLQ entry id; once ``memoryd dlq purge`` deleted that entry, no entry
+  id and the error ``dlq_purged``, its cause under ``cause``: an add again under the
+  id is then a new event). 404 for an unknown or expired id, 501 when the pipeline
+  is off, 503 when Redis is unreachable or refuses pipeline.redis_url's password.
 - ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
   processing rate, event counters and this server's submissions.
 """
