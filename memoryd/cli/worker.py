@@ -113,20 +113,32 @@ async def _work(
             await memory.warm()
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
-            return worker.consumer, await worker.run(burst=burst, started=announce), None
-    except asyncio.CancelledError:
-        if worker is None or worker.stopped_by is None:
-            raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()  # handled: the clean-up below may await again
-        return worker.consumer, worker.report, worker.stopped_by
+            await worker.run(burst=burst, started=announce)
+    except asyncio.CancelledError as exc:
+        _stopped_at_once(worker, exc)
     finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
-        await queue.close()
-        close_embedder(model)
+        try:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            await queue.close()
+        except asyncio.CancelledError as exc:  # a second signal during the clean-up: stopped at once too
+            _stopped_at_once(worker, exc)
+        finally:
+            close_embedder(model)
+    assert worker is not None  # else the cancel was raised on above
+    # A second signal that came once the run had ended (its cancel eaten, or not landed yet) counts.
+    return worker.consumer, worker.report, worker.stopped_by
+
+
+def _stopped_at_once(worker: Worker | None, cancel: asyncio.CancelledError) -> None:
+    """The ``cancel`` a worker's second signal made is handled (the clean-up may await again; the
+    caller exits 128 + the signal); any other is raised on."""
+    if worker is None or worker.stopped_by is None:
+        raise cancel
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        task.uncancel()
 
 
 async def _check(settings: Settings, consumer: str | None, local: bool = False) -> dict[str, Any]:
