@@ -67,12 +67,11 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     if not isinstance(content, list):
         raise LLMError(f"{target.label}: the reply has no content", target=target.label)
     text = "".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
-    usage = data.get("usage") or {}
     return Completion(
         text=text,
         model=str(data.get("model") or target.model),
         target=target.label,
-        usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
+        usage=Usage.reported(data.get("usage"), "input_tokens", "output_tokens"),
         finish_reason=data.get("stop_reason"),
     )
 

@@ -49,8 +49,7 @@ def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, 
 def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     """A :class:`Completion` from a generateContent reply body."""
     candidates = data.get("candidates")
-    usage = data.get("usageMetadata") or {}
-    tokens = Usage(int(usage.get("promptTokenCount") or 0), int(usage.get("candidatesTokenCount") or 0))
+    tokens = Usage.reported(data.get("usageMetadata"), "promptTokenCount", "candidatesTokenCount")
     model = str(data.get("modelVersion") or target.model)
     if not candidates:
         blocked = (data.get("promptFeedback") or {}).get("blockReason")

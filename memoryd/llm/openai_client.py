@@ -97,13 +97,12 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise LLMError(f"{target.label}: the reply has no choices", target=target.label)
     message = choices[0].get("message") or {}
-    usage = data.get("usage") or {}
     refusal = message.get("refusal") if isinstance(message, dict) else None
     return Completion(
         text=_text(message.get("content")),
         model=str(data.get("model") or target.model),
         target=target.label,
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        usage=Usage.reported(data.get("usage"), "prompt_tokens", "completion_tokens"),
         finish_reason=choices[0].get("finish_reason"),
         refusal=refusal if isinstance(refusal, str) and refusal.strip() else None,
     )

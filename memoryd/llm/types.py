@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from memoryd.redact import mask_url
 
-__all__ = ["ChatRequest", "Completion", "JsonMode", "Message", "Target", "Usage"]
+__all__ = ["ChatRequest", "Completion", "JsonMode", "Message", "Target", "Usage", "token_count"]
 
 Message = Mapping[str, str]
 """One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
@@ -32,6 +32,27 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def reported(cls, counts: object, prompt: str, completion: str) -> Usage:
+        """The counts under the keys ``prompt`` and ``completion`` of a vendor's usage object, read
+        leniently: a count that is missing or is no count ("n/a", negative, fractional, a
+        boolean; or no usage object at all) is 0, never a reason to lose the answer it came with."""
+        if not isinstance(counts, Mapping):
+            return cls()
+        return cls(token_count(counts.get(prompt)), token_count(counts.get(completion)))
+
+
+def token_count(value: object) -> int:
+    """A vendor's token count as it reported it; 0 for none, or for what is no count ("n/a", a
+    negative or fractional number, a boolean): usage is counted, it never fails an answer."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 @dataclass(frozen=True)

@@ -471,7 +471,7 @@ async def test_a_reply_of_the_wrong_shape_falls_over_to_the_next_tier(
 async def test_a_reply_of_the_wrong_shape_from_the_only_target_keeps_the_messages(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
-    fake_llm.default(Reply(body={"choices": [{"message": {"content": "{}"}}], "usage": ["x"]}))
+    fake_llm.default(Reply(body={"choices": [{"message": ["{}"]}]}))
     out = await fine.add("Remember that my passport expires in May.", **ALICE)
     assert [(r.kind, r.event) for r in out] == [("episode", Event.ADD)]
     assert out.llm is not None and out.llm.fallback is not None

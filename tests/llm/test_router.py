@@ -291,18 +291,12 @@ async def test_identical_targets_get_distinct_labels(
     ("provider", "body"),
     [
         ("custom", {"choices": [{"message": "hello"}]}),
-        ("custom", {"choices": [{"message": {"content": "hi"}}], "usage": ["x"]}),
-        ("custom", {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": "n/a"}}),
-        ("anthropic", {"content": [{"type": "text", "text": "hi"}], "usage": "lots"}),
-        ("gemini", {"candidates": [{"content": {"parts": [{"text": "hi"}]}}], "usageMetadata": "lots"}),
+        ("custom", {"choices": [{"message": ["hi"]}]}),
         ("gemini", {"candidates": [{"content": "hi"}]}),
-    ],
+    ],  # a reply whose token counts alone are wrong is kept (tests/llm/test_usage_counts.py)
     ids=[
         "message-a-string",
-        "usage-a-list",
-        "usage-not-numbers",
-        "anthropic-usage",
-        "gemini-usage",
+        "message-a-list",
         "gemini-content",
     ],
 )
