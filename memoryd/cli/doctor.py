@@ -534,11 +534,16 @@ def pipeline_check(settings: Settings) -> Check:
     except MissingExtraError as exc:
         return Check("pipeline", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
     except MemorydError as exc:
+        from memoryd.pipeline.redis_health import password_refused
+
+        if password_refused(exc):  # a configuration error, not an outage: the server answers 503
+            fix = "set the password Redis expects in pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)"
+            return Check("pipeline", "fail", f"{exc.message}; meanwhile the server refuses adds (503)", fix)
         return Check(
             "pipeline",
             "fail",
             f"Redis for the pipeline is unreachable ({exc.message}); meanwhile the server gives {fallback}",
-            "start redis-server, or fix pipeline.redis_url",
+            "start redis-server, or fix pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)",
         )
     detail = f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'"
     data: dict[str, Any] = {"warnings": found.warnings} if found.warnings else {}

@@ -223,7 +223,7 @@ class WriteBack:
             return
         if self.counts["waiting_for_queue"]:
             log.warning(
-                "gateway: the event queue is unreachable (%s) at shutdown: %d write-back turn(s) "
+                "gateway: the event queue refuses writes (%s) at shutdown: %d write-back turn(s) "
                 "waiting for it are stored directly in the store instead", self._queue_error,
                 self.counts["waiting_for_queue"],
             )  # fmt: skip
@@ -234,7 +234,7 @@ class WriteBack:
         except TimeoutError:
             users = {(k.tenant, k.user_id) for k in (*self._busy, *self._waiting)}
             why = (
-                f"the event queue is unreachable ({self._queue_error})"
+                f"the event queue refuses writes ({self._queue_error})"
                 if self.counts["waiting_for_queue"]
                 else f"not stored within {timeout_s:g} s"
             )
@@ -324,8 +324,8 @@ class WriteBack:
                     if refused == 0:
                         if self.counts["waiting_for_queue"] == 0:
                             log.warning(
-                                "gateway: the event queue is unreachable (%s) and "
-                                "pipeline.on_unavailable is 'reject': write-backs wait, tried again "
+                                "gateway: the event queue refuses writes (%s) and "
+                                "they are not taken synchronously: write-backs wait, tried again "
                                 "until it answers",
                                 self._queue_error,
                             )  # fmt: skip
