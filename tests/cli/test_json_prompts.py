@@ -40,5 +40,5 @@ def test_a_refused_delete_all_with_json_answers_one_error_document(run: Run) -> 
 def test_the_human_delete_all_still_asks_and_says_what_it_did(run: Run) -> None:
     _add(run, VISIT)
     confirmed = run("delete", "--all", "-u", "alice", input="y\n")
-    assert confirmed.exit_code == 0 and confirmed.stdout.strip() == "deleted 1 memories of user_id='alice'"
+    assert confirmed.exit_code == 0 and confirmed.stdout.strip() == "deleted 1 memory of user_id='alice'"
     assert QUESTION in confirmed.stderr

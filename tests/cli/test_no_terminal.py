@@ -53,5 +53,5 @@ def test_delete_all_with_no_terminal_and_no_yes_is_a_usage_error_naming_yes(tmp_
     assert declined.returncode == 1 and "nothing deleted" in declined.stderr, declined.stderr
     assert _count(store) == 1
     piped = _memoryd(store, "delete", "--all", "--user-id", "ana", stdin=b"y\n")  # an answer piped in
-    assert piped.returncode == 0 and "deleted 1 memories" in piped.stdout, piped.stderr
+    assert piped.returncode == 0 and "deleted 1 memory of" in piped.stdout, piped.stderr
     assert _count(store) == 0
