@@ -199,6 +199,8 @@ class Output:
         if self.json_mode:
             self.json(document)
             return
+        if renderables and sys.stdout is None:  # `>&-`: rich would drop the table without a word
+            raise OSError(errno.EBADF, "stdout is closed")
         for item in renderables:
             self.out.print(item, soft_wrap=soft_wrap)
         for hint in self.hints:

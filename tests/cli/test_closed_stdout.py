@@ -1,6 +1,7 @@
 """A command run with stdout closed (``memoryd list --json >&-``, a service manager that closes it):
 every ``--json`` command ended in a traceback (AttributeError: 'NoneType' object has no attribute
-'write'), after doing its work. Now it is one line on stderr and exit 1, as a full disk is."""
+'write'), after doing its work, and a table was lost without a word (exit 0). Now it is one line on
+stderr and exit 1, as a full disk is."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ CASES = [
     (["--json", "check"], []),
     (["add", "I like green tea", "-u", "ana", "--json"], []),
     (["get", "no-such-id", "--json"], ["error: no memory with id 'no-such-id' (field: memory_id)"]),
+    (["list", "-u", "ana"], []),  # a table, as much as JSON: it was lost without a word (exit 0)
+    (["search", "tea", "-u", "ana"], []),
+    (["config", "show"], []),
 ]
 
 
 @pytest.mark.parametrize(("args", "before"), CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_json_output_to_a_closed_stdout_is_one_line_and_exit_1(
+def test_output_to_a_closed_stdout_is_one_line_and_exit_1(
     run: Run, db_path: Path, args: list[str], before: list[str]
 ) -> None:
     assert run("add", "I like tea", "-u", "ana").exit_code == 0
