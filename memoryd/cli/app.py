@@ -372,8 +372,9 @@ def tree(
     counts = doc["counts"]
     long_term = counted(sum(counts["long_term"].values()), "long-term memory", "long-term memories")
     summary = (
-        f"{counts['short_term_turns']} short-term turns, {counts['mid_term_turns']} mid-term turns in "
-        f"{counts['segments']} segments ({counts['evicted_segments']} evicted, "
+        f"{counted(counts['short_term_turns'], 'short-term turn', 'short-term turns')}, "
+        f"{counted(counts['mid_term_turns'], 'mid-term turn', 'mid-term turns')} in "
+        f"{counted(counts['segments'], 'segment', 'segments')} ({counts['evicted_segments']} evicted, "
         f"{counts['promoted_segments']} promoted), {long_term}"
     )
     state.output.emit(doc, _tree_view(doc), Text(summary, style="dim"))
@@ -384,7 +385,8 @@ def _tree_view(doc: dict[str, Any]) -> RichTree:
     root = RichTree(Text(f"memory of {who}", style="bold"))
     short = root.add(Text("short-term", style="bold cyan"))
     for session in doc["short_term"]:
-        node = short.add(Text(f"session {session['run_id'] or '(none)'}: {session['turns']} turns"))
+        turns = counted(session["turns"], "turn", "turns")
+        node = short.add(Text(f"session {session['run_id'] or '(none)'}: {turns}"))
         for e in session["episodes"]:
             node.add(Text(f"[{id_tag(e['id'])}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
     mid = root.add(Text("mid-term", style="bold yellow"))

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from memoryd.cli.maintenance import JsonOpt, TenantOpt, progress_bar, tenant_state
-from memoryd.cli.output import CliState, UsageError, errors_to_exit, run_with_memory
+from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, run_with_memory
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
@@ -29,15 +29,15 @@ __all__ = ["export", "import_"]
 
 
 def _counts(counts: dict[str, int]) -> str:
-    plural = {
-        "memory": "memories",
-        "history": "history rows",
-        "entity": "entities",
-        "relation": "relations",
-        "tier_segment": "segments",
-        "tier_turn": "tier turns",
+    names = {  # kind: (one, many)
+        "memory": ("memory", "memories"),
+        "history": ("history row", "history rows"),
+        "entity": ("entity", "entities"),
+        "relation": ("relation", "relations"),
+        "tier_segment": ("segment", "segments"),
+        "tier_turn": ("tier turn", "tier turns"),
     }
-    return ", ".join(f"{n} {plural.get(kind, kind)}" for kind, n in counts.items())
+    return ", ".join(counted(n, *names.get(kind, (kind, kind))) for kind, n in counts.items())
 
 
 def export(
@@ -87,8 +87,9 @@ def export(
     text = f"[green]exported[/green] {_counts(summary.counts)} to {escape(path)} in {summary.elapsed_s:.1f} s"
     for note in summary.notes():  # what was left out, and why
         text += f"\n[yellow]{escape(note)}[/yellow]"
-    if to_stdout:
-        sys.stdout.flush()
+    if to_stdout or (sys.stdout is None and not state.output.json_mode):  # the file is the output:
+        if to_stdout:  # its summary, a status, goes to stderr when stdout is the file or closed
+            sys.stdout.flush()
         for line in (text, *state.output.hints):
             state.output.note(line)
         return

@@ -35,3 +35,13 @@ def test_one_memory_is_said_in_the_singular(run: Run, db_path: Path, embedder: U
     assert ": 2 current memories (2 total), 1 user;" in store.detail, store.detail
     assert "reindexed 2 memories of " in said(run, "reindex")
     assert "deleted 2 memories of user_id='bo'" in said(run, "delete", "--all", "-u", "bo", "--yes")
+
+
+def test_one_exported_memory_and_one_turn_are_said_in_the_singular(run: Run, tmp_path: Path) -> None:
+    assert run("add", "the blue notebook is on the shelf", "-u", "ana").exit_code == 0
+    exported = run("export", str(tmp_path / "one.jsonl"), "-u", "ana")
+    assert exported.exit_code == 0 and "1 memory," in exported.stderr + exported.stdout, exported.stderr
+    tree = run("tree", "-u", "ana")
+    assert tree.exit_code == 0 and "1 short-term turn," in tree.stdout and ": 1 turn\n" in tree.stdout, (
+        tree.stdout
+    )

@@ -144,7 +144,7 @@ def test_the_tree_command_serves_an_agent_alone(run: Run) -> None:  # noqa: F811
     assert run("add", GREETING, "-a", "bot7", "--run-id", "s1").exit_code == 0
     shown = run("tree", "-a", "bot7")
     assert shown.exit_code == 0, shown.stderr
-    assert "memory of (no user) / bot7" in shown.stdout and "1 short-term turns" in shown.stdout
+    assert "memory of (no user) / bot7" in shown.stdout and "1 short-term turn," in shown.stdout
     doc = as_json(run("tree", "-a", "bot7", "--json"))
     assert (doc["user_id"], doc["agent_id"], doc["counts"]["episodes"]) == (None, "bot7", 1)
     expect_error(run("tree", "-u", "bot7"), 1, "no memories or turns of user 'bot7'", "--user-id")

@@ -108,7 +108,7 @@ def test_an_export_to_dev_stdout_is_the_export_alone(store: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert _types(result.stdout) == ["header", "memory", "history", "tier_turn", "end"]
-    assert "exported 1 memories" in result.stderr
+    assert "exported 1 memory" in result.stderr
 
 
 def test_an_export_to_a_closed_stdout_is_one_error_line(store: Path) -> None:
