@@ -255,6 +255,9 @@ class McpSession:
             if isinstance(name, str):
                 wrong = f"unknown tool: {name!r}"
             raise _RpcError(INVALID_PARAMS, f"{wrong}; tools: {', '.join(self.tools)}")
+        if params.get("arguments") is not None and not isinstance(params["arguments"], dict):
+            # not a CallToolRequest: a protocol error (-32602), as an unknown tool is
+            raise _RpcError(INVALID_PARAMS, "tools/call needs params.arguments, an object")
         try:
             args = tool.arguments(params.get("arguments"), self.bound)
             value = await tool.handler(self.memory, args)

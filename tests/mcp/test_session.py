@@ -227,7 +227,7 @@ async def test_older_revisions_get_text_content_only(amem: AsyncMemory) -> None:
     assert payload(result)["results"][0]["event"] == "ADD"
 
 
-async def test_bad_calls_are_tool_errors_naming_the_field(amem: AsyncMemory) -> None:
+async def test_bad_calls_are_tool_errors_naming_the_field_and_a_call_not_of_its_shape_a_protocol_error(amem: AsyncMemory) -> None:
     client = Client(amem)
     assert "user_id" in error_text(await client.call("search_memories", query="anything"))  # no scope
     assert "field: limit" in error_text(await client.call("list_memories", user_id="u", limit=0))
@@ -236,7 +236,7 @@ async def test_bad_calls_are_tool_errors_naming_the_field(amem: AsyncMemory) -> 
     assert "needs 'query'" in error_text(await client.call("search_memories", user_id="u"))
     assert "field: messages" in error_text(await client.call("add_memory", user_id="u", messages=""))
     reply = await client.request("tools/call", {"name": "search_memories", "arguments": ["x"]})
-    assert "arguments must be an object" in error_text(reply["result"])
+    assert reply["error"]["code"] == -32602 and "params.arguments, an object" in reply["error"]["message"]
     assert (await amem.get_all(user_id="u")).total == 0  # nothing stored
 
 
