@@ -70,6 +70,10 @@ __all__ = [
 T = TypeVar("T")
 
 _STATUS_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
+# What JSON on stdout writes as \u escapes though it may hold it as is: C1 controls (U+009B is a
+# terminal's CSI, as ESC [ is), bidirectional overrides and isolates (U+202E reverses the text a
+# terminal shows), line and paragraph separators. Only strings hold them: the document is the same.
+_UNSAFE = re.compile("[\x80-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _STATUS_MARK = {"ok": "✓ ok", "info": "· info", "warn": "! warn", "fail": "✗ fail"}
 _EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yellow", "ERROR": "bold red"}
 
@@ -190,7 +194,8 @@ class Output:
         """Write one JSON document to stdout (plain text, never colourised)."""
         if sys.stdout is None:  # started with `>&-`: said once on stderr (:func:`output_lost`), exit 1
             raise OSError(errno.EBADF, "stdout is closed")
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+        text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         sys.stdout.flush()
 
     def emit(self, document: Any, *renderables: RenderableType, soft_wrap: bool = False) -> None:
