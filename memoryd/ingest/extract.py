@@ -210,6 +210,11 @@ class Extraction(BaseModel):
 
     facts: list[ExtractedFact] = Field(default_factory=list)
     relations: list[ExtractedRelation] = Field(default_factory=list)
+    # Items of the answer refused (a fact empty or too long, a relation without a storable name): set
+    # by the validator whatever the answer says, so that the add can say so rather than lose them; not
+    # dumped (an answer holding nothing, an echoed format, is one whose dump holds nothing)
+    refused_facts: int = Field(0, exclude=True)
+    refused_relations: int = Field(0, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -247,7 +252,11 @@ class Extraction(BaseModel):
             relations.append(rel.model_copy(update={"fact": number}))
         if (raw or raw_relations) and not facts and not relations:
             raise ValueError("no item of the extraction has the shape asked for")
-        return {**data, "facts": facts, "relations": relations}
+        refused = {
+            "refused_facts": len(raw) - len(kept_at),
+            "refused_relations": len(raw_relations) - len(relations),
+        }
+        return {**data, "facts": facts, "relations": relations, **refused}
 
     def checked(self, n_messages: int) -> Extraction:
         """Drop out-of-range handles (the model cannot point at what it was not shown)."""
@@ -259,7 +268,7 @@ class Extraction(BaseModel):
             r.model_copy(update={"fact": r.fact if r.fact is not None and 0 <= r.fact < len(facts) else None})
             for r in self.relations
         ]
-        return Extraction(facts=facts, relations=relations)
+        return self.model_copy(update={"facts": facts, "relations": relations})
 
 
 def _as_list(value: Any) -> list[Any]:

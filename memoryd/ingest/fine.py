@@ -31,7 +31,13 @@ from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.filters import EPISODES, And, Cond, parse_filter
 from memoryd.graph.models import GraphDiff, RelationDraft
 from memoryd.ingest.derived import agent_view, derived_memory, owner_scope
-from memoryd.ingest.extract import MAX_PROMPT_MESSAGE_CHARS, Extraction, NewMessage, extraction_messages
+from memoryd.ingest.extract import (
+    MAX_FACT_CHARS,
+    MAX_PROMPT_MESSAGE_CHARS,
+    Extraction,
+    NewMessage,
+    extraction_messages,
+)
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
 from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
@@ -88,6 +94,16 @@ class _Work:
     changes: ChangeSet = field(default_factory=ChangeSet)
     results: list[AddResult] = field(default_factory=list)
     reembed: list[int] = field(default_factory=list)  # upserts whose merged text needs a vector
+    # The memory that holds each text (content hash) current after this add, as far as reconciliation
+    # knows (the memories shown, what the add wrote): an UPDATE or ADD to one of them is a NOOP of it
+    held: dict[str, MemoryRecord] = field(default_factory=dict)
+
+    def hold(self, old: MemoryRecord | None, new: MemoryRecord | None) -> None:
+        """``old``'s text no longer held by it (ended, or rewritten as ``new``); ``new``'s held."""
+        if old is not None and self.held.get(old.hash, old).id == old.id:
+            self.held.pop(old.hash, None)
+        if new is not None:
+            self.held.setdefault(new.hash, new)
 
     def current(self, memory: MemoryRecord) -> MemoryRecord:
         """``memory`` as this add has changed it so far (a NOOP's new source, ...)."""
@@ -197,7 +213,7 @@ class FineIngestor:
         facts: list[Any] = []
         relations: list[Any] = []
         failed: list[str] = []
-        capped = 0  # facts past max_facts, of every window
+        capped = refused = 0  # facts past max_facts, and items refused, of every window
         windows = _windows(new, self.config.max_prompt_chars)
         for start, part in windows:
             got = await self._extract_window(part, context, now, usage)
@@ -207,6 +223,7 @@ class FineIngestor:
                 continue
             kept, offset = got.facts[: self.config.max_facts], len(facts)
             capped += len(got.facts) - len(kept)
+            refused += got.refused_facts + got.refused_relations
             facts += [f.model_copy(update={"sources": [s + start for s in f.sources]}) for f in kept]
             for r in got.relations:
                 fact = r.fact + offset if r.fact is not None and r.fact < len(kept) else None
@@ -218,6 +235,11 @@ class FineIngestor:
             usage.fell_short("extraction failed for part of the add: " + "; ".join(failed))
         # What is left out past a cap is said, and the turns stay due, as for an answer cut short
         left = "(every message is stored; the turns are left for the hierarchy to extract again)"
+        if refused:
+            usage.fell_short(
+                f"{refused} extracted facts or relations were refused (a text empty, over {MAX_FACT_CHARS} "
+                f"characters or not UTF-8; a name empty, too long or with control characters) {left}"
+            )
         if capped:
             usage.fell_short(
                 f"{capped} extracted facts past fine.max_facts ({self.config.max_facts} per call) "
@@ -299,12 +321,16 @@ class FineIngestor:
             facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i]))
         return facts
 
-    def _restated(self, target: MemoryRecord, fact: _Fact, actor: str, now: datetime, work: _Work) -> None:
+    def _restated(
+        self, target: MemoryRecord, fact: _Fact, actor: str, now: datetime, work: _Work, why: str = ""
+    ) -> None:
         """A known memory stated again: a NOOP in its history, and the new turns join its sources,
-        so that deleting the turn that first said it leaves it standing (as fast mode's rules do)."""
+        so that deleting the turn that first said it leaves it standing (as fast mode's rules do).
+        ``why``: what the model decided instead, said after the reason."""
         fact.memory_id, fact.owner = target.id, target.scope
         work.changes.history.append(HistoryDraft.of(target, Event.NOOP, target.text, fact.text, actor, now))
-        work.results.append(_result(Event.NOOP, fact, target.id, f"already known as memory {target.id}"))
+        reason = f"already known as memory {target.id}{why}"
+        work.results.append(_result(Event.NOOP, fact, target.id, reason))
         base = work.current(target)
         sources = tuple(dict.fromkeys([*base.source_ids, *fact.sources]))
         if sources != base.source_ids:
@@ -377,13 +403,25 @@ class FineIngestor:
                 """About two people: Melanie's "Melanie lives in Paris." must not end the user's home."""
                 return _someone_elses(pending[f], existing[t])
 
-            decisions = decide(raw, len(pending), len(existing), fallback=note, apart=apart)
+            ids = [m.id for m in existing]
+            decisions = decide(raw, len(pending), len(existing), fallback=note, apart=apart, ids=ids)
             unsettled = sum(d.unsettled for d in decisions)
             if raw is not None and unsettled:  # added as new, unreconciled: said, and the turns stay due
                 usage.fell_short(
                     f"reconciliation gave no usable decision for {unsettled} of {len(pending)} new facts; "
                     "added as new (the turns are left for the hierarchy to reconcile again)"
                 )
+        # What the answer ends holds its text no longer (an UPDATE of a home is applied as its end)
+        ending = {
+            existing[d.target].id
+            for d in decisions
+            if d.target is not None
+            and (
+                d.event in ("SUPERSEDE", "DELETE")
+                or (d.event == "UPDATE" and _single_valued(existing[d.target]))
+            )
+        }
+        work.held = {m.hash: m for m in reversed(existing) if m.id not in ending}
         for decision in decisions:
             self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
         if work.reembed:  # merged texts of UPDATEs, in one batch
@@ -410,6 +448,14 @@ class FineIngestor:
         if d.event == "NOOP" and target is not None:
             self._restated(target, fact, actor, now, work)
             return
+        # A text another current memory holds (shown, or written by this add) is known as that one,
+        # never a second copy of it: "merged" into it, or added again beside it
+        text = d.text if d.event == "UPDATE" and target is not None and d.text else fact.text
+        same = work.held.get(content_hash(text)) if d.event in ("UPDATE", "ADD") else None
+        if same is not None and not _someone_elses(fact, same):
+            what = f"an UPDATE of memory {target.id}" if d.event == "UPDATE" and target else "an ADD"
+            self._restated(same, fact, actor, now, work, f"; the model's {what} would have copied it")
+            return
         if d.event == "UPDATE" and target is not None and d.text and _single_valued(target):
             # A name, home or workplace has one value at a time: a new one is a new period (the old
             # one holds until it, for as_of), not a rewrite of the past. The memory keeps its kind.
@@ -427,6 +473,7 @@ class FineIngestor:
             )
             terms = self.represent.terms(merged)
             at = work.stage(StoredMemory(merged, None, terms, existing=True))
+            work.hold(base, merged)
             work.changes.history.append(
                 HistoryDraft.of(target, Event.UPDATE, target.text, d.text, actor, now)
             )
@@ -456,6 +503,7 @@ class FineIngestor:
             ends = when
             closed = work.current(target).with_changes(valid_to=ends, updated_at=now)
             work.stage(StoredMemory(closed, existing=True))
+            work.hold(target, None)
             work.changes.graph_close_memories.append(target.id)
             event = Event.SUPERSEDE if d.event == "SUPERSEDE" else Event.DELETE
             work.changes.history.append(
@@ -471,7 +519,7 @@ class FineIngestor:
         shared = target is not None and target.agent_id is None and data.scope.agent_id is not None
         memory = self._add(fact, data, when, now, actor, work, shared=shared)
         if target is not None:  # SUPERSEDE
-            reason = f"replaces memory {target.id}"
+            reason = f"replaces memory {target.id}" + (f" ({d.note})" if d.note else "")
             work.results.append(_result(Event.SUPERSEDE, fact, memory.id, reason, previous=target.text))
         else:
             work.results.append(_result(Event.ADD, fact, memory.id, d.note))
@@ -504,6 +552,8 @@ class FineIngestor:
         if valid_to is not None:
             memory = memory.with_changes(valid_to=valid_to)
         fact.memory_id, fact.owner = memory.id, memory.scope
+        if valid_to is None:
+            work.hold(None, memory)
         work.changes.upserts.append(StoredMemory(memory, fact.vector, self.represent.terms(memory)))
         if fact.retext:
             work.reembed.append(len(work.changes.upserts) - 1)

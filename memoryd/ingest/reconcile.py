@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memoryd.ingest.extract import fact_text, valid_items
+from memoryd.ingest.extract import MAX_FACT_CHARS, fact_text, valid_items
 from memoryd.models import MemoryRecord
 
 __all__ = ["NO_DECISION", "Decision", "Reconciliation", "decide", "reconcile_messages"]
@@ -116,6 +116,8 @@ class Reconciliation(BaseModel):
 
 
 NO_DECISION = "no decision returned"
+# An UPDATE whose merged text cannot be stored: the new fact replaces the memory instead
+_NO_TEXT = f"the model's UPDATE gave no usable text: empty, over {MAX_FACT_CHARS} characters or not UTF-8"
 
 
 @dataclass(frozen=True)
@@ -150,10 +152,16 @@ def decide(
     *,
     fallback: str,
     apart: Callable[[int, int], bool] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[Decision]:
     """One checked decision per new fact, in order; unusable answers become ADD. ``apart(fact,
     target)``: whether the two are about different people (another speaker's statement and the
-    user's profile): the fact is then added beside the memory, never changing nor restating it."""
+    user's profile): the fact is then added beside the memory, never changing nor restating it.
+    ``ids``: the existing memories' ids, which a note names (the caller never saw the handles)."""
+
+    def memory(target: int) -> str:
+        return f"memory {ids[target]}" if ids is not None else f"memory [{target}]"
+
     chosen: dict[int, Decision] = {}
     raw_decisions = raw.decisions if raw is not None else []
     for d in raw_decisions:
@@ -165,9 +173,9 @@ def decide(
             note = f"{d.event} named no valid existing memory"
             chosen[d.fact] = Decision(d.fact, "ADD", note=note, unsettled=True)
         elif apart is not None and apart(d.fact, d.target):
-            chosen[d.fact] = Decision(d.fact, "ADD", note=f"memory [{d.target}] is about someone else")
+            chosen[d.fact] = Decision(d.fact, "ADD", note=f"{memory(d.target)} is about someone else")
         elif d.event == "UPDATE" and not d.text:
-            chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note="UPDATE without a usable text")
+            chosen[d.fact] = Decision(d.fact, "SUPERSEDE", d.target, note=_NO_TEXT)
         else:
             chosen[d.fact] = Decision(d.fact, d.event, d.target, d.text if d.event == "UPDATE" else None)
     for i in range(n_facts):
@@ -181,7 +189,7 @@ def decide(
         target = decision.target
         if decision.event in ("UPDATE", "SUPERSEDE", "DELETE") and target is not None:
             if target in claimed:
-                decision = Decision(i, "ADD", note=f"memory [{target}] already changed by another fact")
+                decision = Decision(i, "ADD", note=f"{memory(target)} already changed by another fact")
             else:
                 claimed.add(target)
         out.append(decision)
@@ -189,8 +197,8 @@ def decide(
     # UPDATEs stays current, merged: known still).
     ended = {d.target for d in out if d.event in ("SUPERSEDE", "DELETE")}
     return [
-        Decision(d.fact, "ADD", note=f"memory [{d.target}] is ended by another fact")
-        if d.event == "NOOP" and d.target in ended
+        Decision(d.fact, "ADD", note=f"{memory(d.target)} is ended by another fact")
+        if d.event == "NOOP" and d.target is not None and d.target in ended
         else d
         for d in out
     ]
