@@ -15,9 +15,15 @@ EDITABLE := --config-settings editable_mode=compat -e
 
 .PHONY: serve test install install-test lint typecheck pytest bench doctor clean redis-server
 
+# The venv is made only with a Python memoryd runs on (pyproject's requires-python), and a venv
+# whose making failed is removed: Debian/Ubuntu without python3-venv (no ensurepip) leave one with
+# no pip, and an older python3 one with that Python, which every later run would reuse.
 $(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade "pip>=23.2"
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "memoryd needs Python 3.11 or newer: '$(PYTHON)' is missing or older" \
+	       "(make PYTHON=python3.11 ...)" >&2; exit 1; }
+	{ $(PYTHON) -m venv $(VENV) && $(PIP) install --upgrade "pip>=23.2"; } || { rm -rf $(VENV); \
+	  echo "could not make $(VENV) with $(PYTHON) (Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
 
 # Runtime: numpy + the multilingual USE embedder; no torch needed.
 $(VENV)/.installed: pyproject.toml | $(PY)
