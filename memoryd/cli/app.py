@@ -40,6 +40,7 @@ from memoryd.cli.output import (
     output_lost,
     page_table,
     parse_json_option,
+    printable,
     read_messages,
     record_table,
     run_with_memory,
@@ -264,7 +265,7 @@ def _add_summary(results: AddResults) -> list[str]:
         summary += f"; graph: {added_rel} relation(s) added, {ended} ended"
     lines = [summary]
     if llm is not None and llm.fallback:
-        lines.append(f"[yellow]LLM fallback:[/yellow] {escape(llm.fallback)}")
+        lines.append(f"[yellow]LLM fallback:[/yellow] {escape(printable(llm.fallback))}")
     return lines
 
 
@@ -312,7 +313,9 @@ def search(
     shown: list[Any] = [hits_table(hits, explain=explain, compact=state.output.compact)]
     if hits.relations is not None:
         body["relations"] = [r.to_dict() for r in hits.relations]
-        shown += [escape(f"{r.source.name} —{r.relation}→ {r.target.name}") for r in hits.relations]
+        shown += [
+            escape(printable(f"{r.source.name} —{r.relation}→ {r.target.name}")) for r in hits.relations
+        ]
     state.output.emit(body, *shown)
 
 
@@ -346,7 +349,7 @@ def context(
     summary = f"{built.tokens} of {built.budget} tokens, {counted(len(built.items), 'item', 'items')}"
     if built.dropped:
         summary += f", {built.dropped} left out"
-    state.output.emit(built.to_dict(), Text(built.text), Text(summary, style="dim"))
+    state.output.emit(built.to_dict(), Text(printable(built.text)), Text(summary, style="dim"))
 
 
 @app.command()
@@ -380,6 +383,11 @@ def tree(
     state.output.emit(doc, _tree_view(doc), Text(summary, style="dim"))
 
 
+def _turn_line(turn: dict[str, Any]) -> Text:
+    said = f"[{id_tag(turn['id'])}] {turn['role'] or ''}: {printable(turn['text'])}"
+    return Text(said, overflow="ellipsis")
+
+
 def _tree_view(doc: dict[str, Any]) -> RichTree:
     who = " / ".join(x for x in (doc["user_id"] or "(no user)", doc["agent_id"]) if x)
     root = RichTree(Text(f"memory of {who}", style="bold"))
@@ -388,24 +396,26 @@ def _tree_view(doc: dict[str, Any]) -> RichTree:
         turns = counted(session["turns"], "turn", "turns")
         node = short.add(Text(f"session {session['run_id'] or '(none)'}: {turns}"))
         for e in session["episodes"]:
-            node.add(Text(f"[{id_tag(e['id'])}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+            node.add(_turn_line(e))
     mid = root.add(Text("mid-term", style="bold yellow"))
     for topic in doc["topics"]:
-        branch = mid.add(Text(f"{topic['label'] or '(no label)'}  heat {topic['heat']:.2f}", style="bold"))
+        label = printable(topic["label"] or "(no label)")
+        branch = mid.add(Text(f"{label}  heat {topic['heat']:.2f}", style="bold"))
         for seg in topic["segments"]:
             mark = " promoted" if seg["promoted_at"] else ""
-            title = f"[{id_tag(seg['id'])}] {seg['label']} · {seg['tier']}{mark} · heat {seg['heat']:.2f} · "
+            label = f"[{id_tag(seg['id'])}] {printable(seg['label'])}"
+            title = f"{label} · {seg['tier']}{mark} · heat {seg['heat']:.2f} · "
             node = branch.add(Text(title + f"{seg['turns']} turns, {seg['retrievals']} retrievals"))
             for f in seg["facts"]:
-                node.add(Text(f"[{id_tag(f['id'])}] {f['kind']}: {f['text']}", style="green"))
+                node.add(Text(f"[{id_tag(f['id'])}] {f['kind']}: {printable(f['text'])}", style="green"))
             for e in seg["episodes"]:
-                node.add(Text(f"[{id_tag(e['id'])}] {e['role'] or ''}: {e['text']}", overflow="ellipsis"))
+                node.add(_turn_line(e))
     long = root.add(Text("long-term", style="bold green"))
     for group, items in doc["long_term"].items():
         if items:
             node = long.add(Text(f"{group} ({len(items)})"))
             for m in items:
-                node.add(Text(f"[{id_tag(m['id'])}] {m['text']}"))
+                node.add(Text(f"[{id_tag(m['id'])}] {printable(m['text'])}"))
     return root
 
 
@@ -479,8 +489,8 @@ def update(
         state, lambda mem: mem.update(memory_id, text, metadata=meta, merge_metadata=merge, **scope)
     )
     what = "[green]updated[/green]" if done.event.value == "UPDATE" else "[dim]no change to[/dim]"
-    also = "".join(f"\n  {r.event.value} {escape(r.text or '')} ({r.id})" for r in done.derived)
-    state.output.emit(done.to_dict(), f"{what} {done.memory.id}: {escape(done.memory.text)}{also}")
+    also = "".join(f"\n  {r.event.value} {escape(printable(r.text or ''))} ({r.id})" for r in done.derived)
+    state.output.emit(done.to_dict(), f"{what} {done.memory.id}: {escape(printable(done.memory.text))}{also}")
 
 
 @app.command()
@@ -525,7 +535,7 @@ def delete(
         record, derived = gone[0], gone[1:]
         doc = {"deleted": len(gone), "id": record.id, "memory": record.to_dict(),
                "also_deleted": [m.to_dict() for m in derived]}  # fmt: skip
-        also = "".join(f"\n  and what only it stated: {escape(m.text)} ({m.id})" for m in derived)
+        also = "".join(f"\n  and what only it stated: {escape(printable(m.text))} ({m.id})" for m in derived)
         state.output.emit(doc, f"[red]deleted[/red] {record.id}{also}")
         return
     shown = ", ".join(f"{k}={v!r}" for k, v in scope.items())

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memoryd.cli.output import CliState, UsageError, errors_to_exit
+from memoryd.cli.output import CliState, UsageError, errors_to_exit, printable
 from memoryd.config import Settings
 from memoryd.errors import NotFoundError
 from memoryd.pipeline import build_queue
@@ -83,10 +83,7 @@ def shown(value: object) -> str:
     """``value`` as a table cell: its rich markup escaped, and each character that is not printable
     (ESC, CR, BEL, a bidi override, a lone surrogate) written as Python escapes it (``\\x1b``), never
     sent to the terminal as it is: a dead letter's fields (and a heartbeat's) are anyone's writes."""
-    text = str(value)
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-    return escape(text)
+    return escape(printable(value).replace("\n", "\\n").replace("\t", "\\t"))
 
 
 def _table(letters: list[DeadLetter]) -> Table:

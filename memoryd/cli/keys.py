@@ -18,7 +18,7 @@ from rich.table import Table
 
 from memoryd.auth import Role, create_key, open_key_store, revoke_key
 from memoryd.auth.keys import ApiKey, KeyStore
-from memoryd.cli.output import CliState, errors_to_exit
+from memoryd.cli.output import CliState, errors_to_exit, printable
 from memoryd.config import DEFAULT_TENANT, Settings
 
 __all__ = ["app"]
@@ -43,9 +43,9 @@ def _table(keys: list[ApiKey]) -> Table:
         table.add_row(
             k.id,
             k.role.value,
-            escape(k.tenant),
-            escape(k.user_id or ""),
-            escape(k.name or ""),
+            escape(printable(k.tenant)),
+            escape(printable(k.user_id or "")),
+            escape(printable(k.name or "")),
             k.created_at.isoformat(timespec="seconds"),
             k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
         )

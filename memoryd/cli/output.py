@@ -62,6 +62,7 @@ __all__ = [
     "load_embedder",
     "page_table",
     "parse_json_option",
+    "printable",
     "read_messages",
     "record_table",
     "run_with_memory",
@@ -86,6 +87,21 @@ _TEXT_ITEM = re.compile(r"messages\[(\d+)\]")  # memoryd add's TEXT arguments co
 _FIELD_ROOT = re.compile(r"[^.\[]*")  # "filters.topic.$nope" → "filters"
 # Arguments whose value an API field names (others, such as export's PATH, name a file it writes).
 _ARGUMENT_FIELDS = frozenset({"memory_id", "query", "text"})
+
+
+def printable(text: object) -> str:
+    """``text`` as a terminal may be handed it: each character it would act on rather than show
+    (ESC and the other controls, C1's CSI, a bidirectional override, a lone surrogate) written as
+    Python escapes it (``\\x1b``, ``\\u202e``); line breaks and tabs kept. Stored text, metadata and
+    names are anyone's writes: shown raw, ``ESC [2J`` clears the screen of whoever lists them."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else _escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    return c.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def counted(n: int, one: str, many: str) -> str:
@@ -245,7 +261,8 @@ class Output:
     def error(self, exc: MemorydError, document: Mapping[str, Any] | None = None) -> None:
         """One red line on stderr; in ``--json`` mode also an error document on stdout (with
         ``document``'s keys, say what was done before the error)."""
-        self.err.print(f"[red]error:[/red] {escape(cli_message(exc, self.command))}", soft_wrap=True)
+        said = escape(printable(cli_message(exc, self.command)))
+        self.err.print(f"[red]error:[/red] {said}", soft_wrap=True)
         if self.json_mode:
             self.json({**(document or {}), "error": exc.to_dict()})
 
@@ -547,11 +564,11 @@ def add_table(results: Iterable[AddResult]) -> Table:
     table.add_column("id", no_wrap=True, min_width=36)
     table.add_column("text / reason", overflow="fold", min_width=20)
     for r in results:
-        detail = Text(r.text or "")
+        detail = Text(printable(r.text or ""))
         if r.previous:
-            detail.append(f"  (was: {r.previous})", style="dim")
+            detail.append(f"  (was: {printable(r.previous)})", style="dim")
         if r.reason:
-            detail.append(f"  ({r.reason})", style="dim")
+            detail.append(f"  ({printable(r.reason)})", style="dim")
         event = Text(r.event.value, style=_EVENT_STYLE.get(r.event.value, ""))
         table.add_row(str(r.index), event, r.kind, r.id or "", detail)
     return table
@@ -593,7 +610,7 @@ def _memories_table(
         row: list[RenderableType] = [] if scores is None else [f"{scores[i]:.4f}"]
         row.append(m.id)
         meta = [m.kind.value, m.role or "", _record_when(m)]
-        text = Text(m.text, style="" if m.is_current else "dim")
+        text = Text(printable(m.text), style="" if m.is_current else "dim")
         why = _explain_text(explains[i]) if explains is not None else None
         if compact:
             text.append("\n" + " · ".join(p for p in meta if p), style="dim")
@@ -636,7 +653,7 @@ def record_table(memory: MemoryRecord) -> Table:
         if key == "memory" or value in (None, [], {}):
             continue
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
-        table.add_row(key, Text(shown))
+        table.add_row(key, Text(printable(shown)))
     return table
 
 
@@ -654,9 +671,9 @@ def history_table(entries: list[HistoryEntry]) -> Table:
             str(e.id),
             Text(e.event.value, style=_EVENT_STYLE.get(e.event.value, "")),
             when(e.created_at),
-            e.actor,
-            Text(e.old_text or "", style="dim"),
-            Text(e.new_text or ""),
+            Text(printable(e.actor)),
+            Text(printable(e.old_text or ""), style="dim"),
+            Text(printable(e.new_text or "")),
         )
     return table
 
