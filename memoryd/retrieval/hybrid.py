@@ -54,7 +54,14 @@ class HybridSearcher:
             if not allowed:
                 vector_task.cancel()
                 return []
-        pool = max(cfg.candidates, req.limit)
+        # A query that names a date ("on 3 June, 2023") favours what was said then, and recency
+        # favours what was said lately: both re-rank the fused candidates, the same ones for every
+        # limit up to ``date_candidates`` (a longer search only appends hits).
+        # "yesterday" is the day before the asker's now, else before as_of (as recency's age is)
+        span = query_span(req.query, req.now or req.as_of or utcnow()) if cfg.date_weight > 0 else None
+        rerank = span is not None or cfg.recency_weight > 0
+        reach = max(req.limit, cfg.date_candidates) if rerank else req.limit
+        pool = max(cfg.candidates, reach)
         try:  # BM25 runs while the query is being embedded (on the embedder's thread)
             keyword = await self.storage.keywords.search(terms, scope=req.scope, limit=pool, allowed=allowed)
         except BaseException:
@@ -77,13 +84,7 @@ class HybridSearcher:
         floor = req.threshold  # a filter on the fused hits, before the cut below
         admit = None if floor is None else (lambda mid: cosines.get(mid, -1.0) >= floor)
         # A small margin covers index entries whose record is gone (the threshold is applied before).
-        size = req.limit + 5
-        # A query that names a date ("on 3 June, 2023") favours what was said then: it needs the
-        # event time of more candidates than it returns.
-        # "yesterday" is the day before the asker's now, else before as_of (as recency's age is)
-        span = query_span(req.query, req.now or req.as_of or utcnow()) if cfg.date_weight > 0 else None
-        if span is not None or cfg.recency_weight > 0:  # re-ranked below: more than the head needed
-            size = max(size, cfg.date_candidates)
+        size = reach + 5
         if span is not None:
             slack = timedelta(days=cfg.date_slack_days)
             with suppress(OverflowError):  # within days of year 1 or 9999: the span as named
@@ -160,6 +161,9 @@ def _explain(
     ``candidates``, constant ``rrf_k``, the same weights); ``final`` is ``fused``, then averaged
     with ``recency`` (weight ``recency_weight``), then with 1 or 0 for ``date_match`` (weight
     ``date_weight``), when present."""
+    # A rank counts up to ``candidates`` only; a later one (and its BM25) is left out: how far down
+    # each retriever was asked to look depends on the limit, and the part must not.
+    ranks = {name: rank for name, rank in cand.ranks.items() if rank <= cfg.candidates}
     fusion: dict[str, object] = {"dense_weight": cfg.dense_weight, "keyword_weight": cfg.keyword_weight}
     if cfg.fusion == "score":
         for name, key in (("dense", "dense_bounds"), ("keyword", "bm25_bounds")):
@@ -170,9 +174,9 @@ def _explain(
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
         "dense_cosine": None if "dense" not in cand.scores else round(cand.scores["dense"], 6),
-        "dense_rank": cand.ranks.get("dense"),
-        "bm25": None if "keyword" not in cand.scores else round(cand.scores["keyword"], 6),
-        "bm25_rank": cand.ranks.get("keyword"),
+        "dense_rank": ranks.get("dense"),
+        "bm25": None if "keyword" not in ranks else round(cand.scores["keyword"], 6),
+        "bm25_rank": ranks.get("keyword"),
         "recency": None if cand.recency is None else round(cand.recency, 6),
         "recency_weight": cfg.recency_weight if cand.recency is not None else None,
         "date_match": date_match,  # None: the query names no date
