@@ -82,7 +82,7 @@ class HybridSearcher:
         # nor on ``threshold``: both change which memories are listed, never how one is scored.
         cosines = dict(dense)  # the ranking, then (``also``) the keyword candidates' cosines
         floor = req.threshold  # a filter on the fused hits, before the cut below
-        admit = None if floor is None else (lambda mid: cosines.get(mid, -1.0) >= floor)
+        admit = None if floor is None else (lambda mid: _shown(cosines.get(mid, -1.0)) >= floor)
         # A small margin covers index entries whose record is gone (the threshold is applied before).
         size = reach + 5
         if span is not None:
@@ -128,7 +128,7 @@ class HybridSearcher:
             if req.as_of is None and not memory.is_current:
                 continue
             cosine = cand.scores.get("dense")
-            if req.threshold is not None and (cosine is None or cosine < req.threshold):
+            if req.threshold is not None and (cosine is None or _shown(cosine) < req.threshold):
                 continue
             score = cand.fused
             if cfg.recency_weight > 0:
@@ -146,6 +146,12 @@ class HybridSearcher:
             hits.append(SearchHit(memory, round(score, 6), why))
         hits.sort(key=lambda h: -h.score)
         return hits[: req.limit]
+
+
+def _shown(cosine: float) -> float:
+    """A cosine as ``explain`` (and mem0's score) shows it, and as ``threshold`` compares it: a
+    text's cosine with itself is 1, not float32's 0.99999994."""
+    return round(cosine, 6)
 
 
 def _explain(
@@ -173,7 +179,7 @@ def _explain(
     return {
         "fused": round(cand.fused, 6),
         "final": round(score, 6),
-        "dense_cosine": None if "dense" not in cand.scores else round(cand.scores["dense"], 6),
+        "dense_cosine": None if "dense" not in cand.scores else _shown(cand.scores["dense"]),
         "dense_rank": ranks.get("dense"),
         "bm25": None if "keyword" not in ranks else round(cand.scores["keyword"], 6),
         "bm25_rank": ranks.get("keyword"),
