@@ -36,6 +36,7 @@ __all__ = [
     "UpdateResult",
     "check_id",
     "content_hash",
+    "fact_key",
     "id_tag",
     "new_id",
     "parse_time",
@@ -174,6 +175,13 @@ def parse_time(value: Any, *, field_name: str = "timestamp") -> datetime | None:
 def normalise_text(text: str) -> str:
     """The form used for duplicate detection: NFKC, case-folded, single spaces."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def fact_key(text: str) -> str:
+    """A fact as fine mode compares it with what is known: :func:`normalise_text` without the full
+    stop or exclamation mark that ends it ("Alice likes tea." is "alice likes tea"): the rules end
+    their statements with one, and models often leave it out."""
+    return normalise_text(text).rstrip(" .!。！")
 
 
 def content_hash(text: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memoryd.models import MemoryKind, MemoryRecord, Message, content_hash
+from memoryd.models import MemoryKind, MemoryRecord, Message, fact_key
 
 __all__ = [
     "MAX_FACT_CHARS",
@@ -236,7 +236,7 @@ class Extraction(BaseModel):
                 fact = ExtractedFact.model_validate(item)
             except ValidationError:
                 continue
-            same = by_text.setdefault(content_hash(fact.text), len(facts))
+            same = by_text.setdefault(fact_key(fact.text), len(facts))
             if same < len(facts):  # the same fact twice: one, from the messages of both
                 first = facts[same]
                 sources = list(dict.fromkeys([*first.sources, *fact.sources]))

@@ -54,6 +54,7 @@ from memoryd.models import (
     MemoryRecord,
     Scope,
     content_hash,
+    fact_key,
 )
 from memoryd.storage import ChangeSet, HistoryDraft, Storage, StoredMemory
 
@@ -100,10 +101,10 @@ class _Work:
 
     def hold(self, old: MemoryRecord | None, new: MemoryRecord | None) -> None:
         """``old``'s text no longer held by it (ended, or rewritten as ``new``); ``new``'s held."""
-        if old is not None and self.held.get(old.hash, old).id == old.id:
-            self.held.pop(old.hash, None)
+        if old is not None and self.held.get(fact_key(old.text), old).id == old.id:
+            self.held.pop(fact_key(old.text), None)
         if new is not None:
-            self.held.setdefault(new.hash, new)
+            self.held.setdefault(fact_key(new.text), new)
 
     def current(self, memory: MemoryRecord) -> MemoryRecord:
         """``memory`` as this add has changed it so far (a NOOP's new source, ...)."""
@@ -366,10 +367,10 @@ class FineIngestor:
     ) -> None:
         scope = owner_scope(data.scope)
         existing = await self._similar(facts, scope)
-        by_hash = {m.hash: m for m in existing}
+        by_key = {fact_key(m.text): m for m in existing}
         pending: list[_Fact] = []
         for fact in facts:
-            same = by_hash.get(content_hash(fact.text))
+            same = by_key.get(fact_key(fact.text))
             if same is not None and not _someone_elses(fact, same):  # verbatim known: no need to ask
                 self._restated(same, fact, actor, now, work)
             else:
@@ -421,7 +422,7 @@ class FineIngestor:
                 or (d.event == "UPDATE" and _single_valued(existing[d.target]))
             )
         }
-        work.held = {m.hash: m for m in reversed(existing) if m.id not in ending}
+        work.held = {fact_key(m.text): m for m in reversed(existing) if m.id not in ending}
         for decision in decisions:
             self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
         if work.reembed:  # merged texts of UPDATEs, in one batch
@@ -443,7 +444,8 @@ class FineIngestor:
     ) -> None:
         target = existing[d.target] if d.target is not None else None
         when = fact.when or now
-        if target is not None and d.event == "UPDATE" and d.text and content_hash(d.text) == target.hash:
+        rewrite = d.event == "UPDATE" and d.text
+        if target is not None and rewrite and fact_key(d.text or "") == fact_key(target.text):
             d = replace(d, event="NOOP")  # "merged" into the very text it has: nothing changes
         if d.event == "NOOP" and target is not None:
             self._restated(target, fact, actor, now, work)
@@ -451,7 +453,7 @@ class FineIngestor:
         # A text another current memory holds (shown, or written by this add) is known as that one,
         # never a second copy of it: "merged" into it, or added again beside it
         text = d.text if d.event == "UPDATE" and target is not None and d.text else fact.text
-        same = work.held.get(content_hash(text)) if d.event in ("UPDATE", "ADD") else None
+        same = work.held.get(fact_key(text)) if d.event in ("UPDATE", "ADD") else None
         if same is not None and not _someone_elses(fact, same):
             what = f"an UPDATE of memory {target.id}" if d.event == "UPDATE" and target else "an ADD"
             self._restated(same, fact, actor, now, work, f"; the model's {what} would have copied it")

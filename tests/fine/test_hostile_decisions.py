@@ -175,3 +175,18 @@ async def test_a_decision_naming_no_shown_memory_touches_nothing(
         assert [h.event for h in await fine.history(memory.id)] == [Event.ADD]
         assert (await fine.get(memory.id)).valid_to is None
     assert len(await _current(fine)) == 5  # insulin, tea and the three honey facts
+
+
+async def test_a_fact_known_but_for_its_full_stop_is_not_stored_twice(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """Fix: "Alice likes tea." (a rule's statement ends with one) and the model's "alice likes tea"
+    were two current memories when the model said ADD, or when it was not asked."""
+    [tea] = await _seed(fine, fake_llm, "Alice likes tea.")
+    fake_llm.reply_json(facts("alice likes tea", "Alice likes scones!"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "ADD"}, {"fact": 1, "event": "ADD"}))
+    out = await fine.add("Tea and scones for me", **ALICE, mode="fine")
+    tea_again, scones = of_kind(out, "fact")
+    assert (tea_again.event, tea_again.id) == (Event.NOOP, tea)
+    assert scones.event == Event.ADD
+    assert sorted((await _current(fine)).values()) == ["Alice likes scones!", "Alice likes tea."]
