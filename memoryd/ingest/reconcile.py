@@ -189,7 +189,8 @@ def decide(
         target = decision.target
         if decision.event in ("UPDATE", "SUPERSEDE", "DELETE") and target is not None:
             if target in claimed:
-                decision = Decision(i, "ADD", note=f"{memory(target)} already changed by another fact")
+                note = f"{memory(target)} already changed by another fact"
+                decision = Decision(i, "ADD", note=note, unsettled=True)  # two changes: left to settle
             else:
                 claimed.add(target)
         out.append(decision)
@@ -197,7 +198,7 @@ def decide(
     # UPDATEs stays current, merged: known still).
     ended = {d.target for d in out if d.event in ("SUPERSEDE", "DELETE")}
     return [
-        Decision(d.fact, "ADD", note=f"{memory(d.target)} is ended by another fact")
+        Decision(d.fact, "ADD", note=f"{memory(d.target)} is ended by another fact", unsettled=True)
         if d.event == "NOOP" and d.target is not None and d.target in ended
         else d
         for d in out
