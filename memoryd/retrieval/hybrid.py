@@ -64,6 +64,7 @@ class HybridSearcher:
         pool = max(cfg.candidates, reach)
         try:  # BM25 runs while the query is being embedded (on the embedder's thread)
             keyword = await self.storage.keywords.search(terms, scope=req.scope, limit=pool, allowed=allowed)
+            keyword = [(mid, _shown(bm25)) for mid, bm25 in keyword]
         except BaseException:
             vector_task.cancel()
             raise
@@ -78,11 +79,13 @@ class HybridSearcher:
             allowed=allowed,
             also=[mid for mid, _ in keyword] if score_fusion or req.threshold is not None else None,
         )
+        # Scored with the values ``explain`` shows (six decimals), so that they recompute the score.
+        dense = [(mid, _shown(cos)) for mid, cos in dense]
         # A memory's fused score depends neither on ``limit`` (a longer list of each retriever)
         # nor on ``threshold``: both change which memories are listed, never how one is scored.
         cosines = dict(dense)  # the ranking, then (``also``) the keyword candidates' cosines
         floor = req.threshold  # a filter on the fused hits, before the cut below
-        admit = None if floor is None else (lambda mid: _shown(cosines.get(mid, -1.0)) >= floor)
+        admit = None if floor is None else (lambda mid: cosines.get(mid, -1.0) >= floor)
         # A small margin covers index entries whose record is gone (the threshold is applied before).
         size = reach + 5
         if span is not None:
@@ -116,7 +119,7 @@ class HybridSearcher:
                 vector, scope=req.scope, limit=len(missing), allowed=set(missing)
             )
             for mid, cos in scored:
-                missing[mid].scores["dense"] = cos
+                missing[mid].scores["dense"] = _shown(cos)
         records = await self.storage.records.get_many([c.id for c in head], shared=req.shared)
         # Recency is age at the asker's now (``reference_time``), else at ``as_of``, else the clock.
         now = req.now or req.as_of or utcnow()
@@ -128,13 +131,13 @@ class HybridSearcher:
             if req.as_of is None and not memory.is_current:
                 continue
             cosine = cand.scores.get("dense")
-            if req.threshold is not None and (cosine is None or _shown(cosine) < req.threshold):
+            if req.threshold is not None and (cosine is None or cosine < req.threshold):
                 continue
-            score = cand.fused
+            score = _shown(cand.fused)
             if cfg.recency_weight > 0:
                 when = memory.event_time or memory.created_at
-                cand.recency = recency_factor(
-                    (now - when).total_seconds() / 86400, cfg.recency_half_life_days
+                cand.recency = _shown(
+                    recency_factor((now - when).total_seconds() / 86400, cfg.recency_half_life_days)
                 )
                 score = (score + cfg.recency_weight * cand.recency) / (1.0 + cfg.recency_weight)
             inside: bool | None = None
@@ -148,10 +151,11 @@ class HybridSearcher:
         return hits[: req.limit]
 
 
-def _shown(cosine: float) -> float:
-    """A cosine as ``explain`` (and mem0's score) shows it, and as ``threshold`` compares it: a
-    text's cosine with itself is 1, not float32's 0.99999994."""
-    return round(cosine, 6)
+def _shown(value: float) -> float:
+    """A part of a score as ``explain`` shows it (six decimals), and as the score is computed
+    from it; a cosine so is what ``threshold`` compares (and mem0's score): a text's cosine with
+    itself is 1, not float32's 0.99999994."""
+    return round(float(value), 6)
 
 
 def _explain(
