@@ -79,7 +79,7 @@ class HybridSearcher:
             allowed=allowed,
             also=[mid for mid, _ in keyword] if score_fusion or req.threshold is not None else None,
         )
-        # Scored with the values ``explain`` shows (six decimals), so that they recompute the score.
+        # Scored with the values ``explain`` shows (:func:`_shown`), so that they recompute the score.
         dense = [(mid, _shown(cos)) for mid, cos in dense]
         # A memory's fused score depends neither on ``limit`` (a longer list of each retriever)
         # nor on ``threshold``: both change which memories are listed, never how one is scored.
@@ -152,10 +152,12 @@ class HybridSearcher:
 
 
 def _shown(value: float) -> float:
-    """A part of a score as ``explain`` shows it (six decimals), and as the score is computed
-    from it; a cosine so is what ``threshold`` compares (and mem0's score): a text's cosine with
-    itself is 1, not float32's 0.99999994."""
-    return round(float(value), 6)
+    """A part of a score as ``explain`` shows it, and as the score is computed from it: six
+    decimals, and six significant digits below 1 (a BM25 score of a word most memories hold is
+    tiny, and must still rank them). A cosine so is what ``threshold`` compares (and mem0's score):
+    a text's cosine with itself is 1, not float32's 0.99999994."""
+    value = float(value)
+    return round(value, 6) if abs(value) >= 1.0 else float(f"{value:.6g}")
 
 
 def _explain(
@@ -177,17 +179,17 @@ def _explain(
     fusion: dict[str, object] = {"dense_weight": cfg.dense_weight, "keyword_weight": cfg.keyword_weight}
     if cfg.fusion == "score":
         for name, key in (("dense", "dense_bounds"), ("keyword", "bm25_bounds")):
-            fusion[key] = [round(b, 6) for b in bounds[name]] if name in bounds else None
+            fusion[key] = [_shown(b) for b in bounds[name]] if name in bounds else None
     else:
         fusion.update(rrf_k=cfg.rrf_k, candidates=cfg.candidates)
     return {
-        "fused": round(cand.fused, 6),
+        "fused": _shown(cand.fused),
         "final": round(score, 6),
         "dense_cosine": None if "dense" not in cand.scores else _shown(cand.scores["dense"]),
         "dense_rank": ranks.get("dense"),
-        "bm25": None if "keyword" not in ranks else round(cand.scores["keyword"], 6),
+        "bm25": None if "keyword" not in ranks else _shown(cand.scores["keyword"]),
         "bm25_rank": ranks.get("keyword"),
-        "recency": None if cand.recency is None else round(cand.recency, 6),
+        "recency": None if cand.recency is None else _shown(cand.recency),
         "recency_weight": cfg.recency_weight if cand.recency is not None else None,
         "date_match": date_match,  # None: the query names no date
         "date_weight": cfg.date_weight if date_match is not None else None,
