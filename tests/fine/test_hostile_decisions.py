@@ -110,7 +110,9 @@ async def test_an_update_whose_text_is_refused_says_so(fine: AsyncMemory, fake_l
 async def test_a_refused_decision_names_the_memory_not_the_prompt_handle(
     fine: AsyncMemory, fake_llm: Script
 ) -> None:
-    """Fix: the reason said "memory [0] already changed by another fact": a number of the prompt."""
+    """Fix: the reason said "memory [0] already changed by another fact": a number of the prompt.
+    And fix: that fact was added as new and its turn marked done, "Alice likes green tea" and
+    "Alice no longer likes tea" both current for good; it is unsettled now (the turn left due)."""
     [tea] = await _seed(fine, fake_llm, "Alice likes tea")
     fake_llm.reply_json(facts("Alice likes green tea", "Alice no longer likes tea"))
     fake_llm.reply_json(
@@ -124,6 +126,8 @@ async def test_a_refused_decision_names_the_memory_not_the_prompt_handle(
     assert (upd.event, upd.id) == (Event.UPDATE, tea)
     assert refused.event is Event.ADD and refused.reason == f"memory {tea} already changed by another fact"
     assert (await fine.get(tea)).valid_to is None  # the DELETE was not applied
+    assert out.llm is not None and out.llm.incomplete is not None  # said, and the turn left due
+    assert "no usable decision for 1 of 2" in out.llm.incomplete
 
 
 async def test_an_extracted_fact_too_long_to_store_is_said_and_the_turn_stays_due(
@@ -190,22 +194,3 @@ async def test_a_fact_known_but_for_its_full_stop_is_not_stored_twice(
     assert (tea_again.event, tea_again.id) == (Event.NOOP, tea)
     assert scones.event == Event.ADD
     assert sorted((await _current(fine)).values()) == ["Alice likes scones!", "Alice likes tea."]
-
-
-async def test_a_second_change_of_one_memory_leaves_the_turn_due(fine: AsyncMemory, fake_llm: Script) -> None:
-    """Fix: fact 1's DELETE of the memory fact 0 UPDATEs was turned into an ADD, and the turn marked
-    done: "Alice likes green tea" and "Alice no longer likes tea" both current, for good."""
-    [tea] = await _seed(fine, fake_llm, "Alice likes tea")
-    fake_llm.reply_json(facts("Alice likes green tea", "Alice no longer likes tea"))
-    fake_llm.reply_json(
-        decisions(
-            {"fact": 0, "event": "UPDATE", "target": 0, "text": "Alice likes green tea"},
-            {"fact": 1, "event": "DELETE", "target": 0},
-        )
-    )
-    out = await fine.add("Green tea now; plain tea, no more", **ALICE, mode="fine")
-    first, second = of_kind(out, "fact")
-    assert (first.event, first.id) == (Event.UPDATE, tea)
-    assert second.event == Event.ADD and second.reason is not None and "already changed" in second.reason
-    assert out.llm is not None and out.llm.incomplete is not None  # said, and the turn left due
-    assert "no usable decision for 1 of 2" in out.llm.incomplete

@@ -38,6 +38,15 @@ def _answer(body: bytes, *headers: str) -> bytes:
 @asynccontextmanager
 async def answering(response: bytes) -> AsyncIterator[str]:
     """A loopback HTTP server answering every request with ``response``; yields its URL."""
+    async with answering_in_turn([response]) as (url, _):
+        yield url
+
+
+@asynccontextmanager
+async def answering_in_turn(answers: list[bytes]) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A loopback HTTP server giving ``answers`` in turn (the last one from then on); yields its
+    URL and the request lines it got."""
+    seen: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -45,14 +54,15 @@ async def answering(response: bytes) -> AsyncIterator[str]:
             length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
             await reader.readexactly(length)
-            writer.write(response)
+            seen.append(head.split(b"\r\n", 1)[0])
+            writer.write(answers[min(len(seen), len(answers)) - 1])
             await writer.drain()
         finally:
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
     finally:
         server.close()
         await server.wait_closed()

@@ -4,10 +4,7 @@ write whose answer was lost is never sent twice (it may have been stored)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import ConfigError, StorageError
 from tests.api.conftest import make_settings, running_server
 from tests.auth.conftest import new_key, with_auth
+from tests.remote.test_answers import answering_in_turn
 
 
 def _answer(status: str, body: bytes, *headers: str) -> bytes:
@@ -31,32 +29,6 @@ UNAVAILABLE = _answer(
 )
 PAGE = _answer("200 OK", b'{"results": [], "total": 0, "offset": 0, "limit": 100}')
 SILENCE = b""  # the connection is closed without an answer
-
-
-@asynccontextmanager
-async def answering_in_turn(answers: list[bytes]) -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A loopback HTTP server giving ``answers`` in turn (the last one from then on); yields its
-    URL and the request lines it got."""
-    seen: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
-            await reader.readexactly(length)
-            seen.append(head.split(b"\r\n", 1)[0])
-            writer.write(answers[min(len(seen), len(answers)) - 1])
-            await writer.drain()
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_503_is_sent_again_and_the_answer_after_it_returned() -> None:
