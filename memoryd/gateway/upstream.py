@@ -43,7 +43,7 @@ from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
 from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
 from memoryd.llm.router import Router
-from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply, _deadline
+from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply, answer_deadline
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream", "request_id"]
@@ -247,7 +247,7 @@ async def open_stream(
         # The opening in all (connecting, the headers, the first chunk) within answer_timeout_s, as
         # a reply read whole (complete): keep-alive comments meanwhile do not put the deadline off.
         try:
-            async with _deadline(answer_timeout_s):
+            async with answer_deadline(answer_timeout_s):
                 return await begin(target)
         except ANSWER_TIMEOUT:
             raise _not_answered(target, answer_timeout_s) from None

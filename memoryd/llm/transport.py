@@ -43,6 +43,7 @@ __all__ = [
     "Reply",
     "RequestNotSent",
     "StreamReply",
+    "answer_deadline",
     "unreached",
 ]
 
@@ -60,7 +61,7 @@ _ONE_WRITE = 1024 * 1024  # request bodies up to this are sent in one write
 
 
 @contextlib.asynccontextmanager
-async def _deadline(seconds: float) -> AsyncIterator[None]:
+async def answer_deadline(seconds: float) -> AsyncIterator[None]:
     """Cut the block off after ``seconds`` in all, raising :data:`ANSWER_TIMEOUT` (a reply that
     did not come whole in time, as one whose bytes stopped)."""
     scope = asyncio.timeout(seconds)
@@ -148,7 +149,7 @@ class StreamReply:
 
     async def read(self) -> Reply:
         """The rest of the body, whole, within the reply's wait for bytes in all."""
-        async with _deadline(self._read_s):
+        async with answer_deadline(self._read_s):
             content = await self._response.read()
         return Reply(self.status_code, self.headers, content)
 
@@ -198,7 +199,7 @@ class HTTPClient:
     ) -> Reply:
         """POST ``body`` as JSON and read the whole reply: the call in all (connecting, headers and
         body) takes at most ``read_timeout_s`` (default: ``timeout_s``), or :data:`ANSWER_TIMEOUT`."""
-        async with _deadline(timeout_s if read_timeout_s is None else read_timeout_s):
+        async with answer_deadline(timeout_s if read_timeout_s is None else read_timeout_s):
             reply = await self.open(
                 url, body, headers=headers, params=params, timeout_s=timeout_s, read_timeout_s=read_timeout_s
             )
