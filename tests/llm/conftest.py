@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from memoryd.llm import Router, Target
 from tests.fakes.llm_server import Script
@@ -21,6 +23,18 @@ def target(script: Script, provider: str = "custom", model: str = "m", **options
     options.setdefault("timeout_s", 5.0)
     options.setdefault("base_url", urls.get(provider, script.base_url))
     return Target(provider=provider, model=model, **options)
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` served on a free loopback port while the block runs; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def dead_url() -> str:

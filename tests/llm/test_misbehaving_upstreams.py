@@ -16,7 +16,7 @@ from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.transport import ANSWER_TIMEOUT, HTTPClient
 from memoryd.llm.types import ChatRequest
 from tests.fakes.llm_server import Reply, Script
-from tests.llm.conftest import KEY, Clock, target
+from tests.llm.conftest import KEY, Clock, serving, target
 
 HELLO = [{"role": "user", "content": "hello"}]
 # How long a test waits for what should end by itself (never reached when it works).
@@ -39,14 +39,8 @@ async def trickle() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", drip)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/v1"
 
 
 async def test_a_body_trickled_forever_is_cut_off_at_the_targets_timeout(trickle: str) -> None:

@@ -13,7 +13,7 @@ from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.llm.http import translate_errors
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
-from tests.llm.conftest import dead_url
+from tests.llm.conftest import dead_url, serving
 
 # A stream whose bytes arrive split at awkward places: inside a line, between \r and \n.
 PIECES = [b"data: a", b"bc\r\n\r", b"\ndata: x\n", b"\n", b"last"]
@@ -43,15 +43,8 @@ async def server() -> AsyncIterator[str]:
     app.router.add_post("/echo", echo)
     app.router.add_post("/stream", stream)
     app.router.add_post("/slow", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_post_sends_compact_json_with_the_headers_and_reads_the_reply(server: str) -> None:

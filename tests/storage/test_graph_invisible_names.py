@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from memoryd.graph import RelationDraft
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import ChangeSet, Storage
 from tests.storage.conftest import BACKENDS
 from tests.storage.helpers import DIM, MODEL, record, stored, unit
+from tests.storage.test_graph import draft
 
 
 @pytest.fixture(params=["sqlite", "falkordb-graph"])
@@ -29,15 +29,9 @@ async def graph_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 async def tell(store: Storage, source: str, relation: str, target: str, days: float) -> MemoryRecord:
     m = record(f"{source} {relation} {target}", days=days)
-    draft = RelationDraft(
-        source=source,
-        relation=relation,
-        target=target,
-        memory_id=m.id,
-        scope=m.scope,
-        valid_from=m.valid_from,
+    await store.commit(
+        ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft(m, (source, relation, target))])
     )
-    await store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft]))
     return m
 
 
@@ -63,9 +57,7 @@ async def test_invisible_characters_and_curly_apostrophes_name_the_same_entity(g
 
 async def test_a_name_only_invisible_characters_is_no_name(graph_store: Storage) -> None:
     m = record("nothing")
-    draft = RelationDraft(
-        source="\u200b\u00ad", relation="likes", target="tea", memory_id=m.id, scope=m.scope
-    )
-    diff = await graph_store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[draft]))
+    blank = draft(m, ("\u200b\u00ad", "likes", "tea"))
+    diff = await graph_store.commit(ChangeSet(upserts=[stored(m, unit(1))], graph_add=[blank]))
     assert diff.added == [] and len(diff.skipped) == 1
     assert await graph_store.graph.entities(Scope("u1")) == []
