@@ -95,7 +95,7 @@ class _Work:
     changes: ChangeSet = field(default_factory=ChangeSet)
     results: list[AddResult] = field(default_factory=list)
     reembed: list[int] = field(default_factory=list)  # upserts whose merged text needs a vector
-    # The memory that holds each text (content hash) current after this add, as far as reconciliation
+    # The memory that holds each text (models.fact_key) current after this add, as far as reconciliation
     # knows (the memories shown, what the add wrote): an UPDATE or ADD to one of them is a NOOP of it
     held: dict[str, MemoryRecord] = field(default_factory=dict)
 
