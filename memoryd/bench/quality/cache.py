@@ -4,8 +4,13 @@ Ingesting LongMemEval embeds ~490 turns per question, and the haystacks of
 different questions share most of their sessions, so the same texts come back
 again and again, within a run and across runs. :class:`CachedEmbedder` wraps
 any embedder (same ``name``, ``dim`` and ``embed``), keeps every vector it has
-computed in a SQLite file keyed by (embedder name, dimension, sha256 of the
-text), and sends only the misses of a call to the model, in one batch.
+computed in a SQLite file keyed by (embedder fingerprint, dimension, sha256
+of the text), and sends only the misses of a call to the model, in one batch.
+The fingerprint (:func:`embedder_fingerprint`) is the embedder's ``name`` plus
+a digest of what computes its vectors: the class, the source of its module and
+of :mod:`memoryd.embedders.base`, the versions of the packages its class and
+model come from, and its endpoint when it has one. A vector computed by other
+code, another model package or another server is never served.
 
 This is benchmark code: it is handed to ``AsyncMemory(settings, embedder=…)``
 and to the mem0 baseline; memoryd's core knows nothing of it.
@@ -16,18 +21,21 @@ times searches with it off, so query latency includes the real model).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from memoryd.embedders import Embedder
+from memoryd.embedders import base as embedders_base
 
-__all__ = ["CachedEmbedder", "default_cache_path"]
+__all__ = ["CachedEmbedder", "default_cache_path", "embedder_fingerprint"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -51,6 +59,40 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _source(obj: object) -> str:
+    try:
+        file = inspect.getsourcefile(obj)  # type: ignore[arg-type]
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest() if file else "?"
+    except (OSError, TypeError):
+        return "?"
+
+
+def _package_version(kind: type) -> str:
+    root = kind.__module__.split(".", 1)[0]
+    names = metadata.packages_distributions().get(root, [])
+    try:
+        return ",".join(f"{n}=={metadata.version(n)}" for n in sorted(set(names))) or root
+    except metadata.PackageNotFoundError:
+        return root
+
+
+def embedder_fingerprint(embedder: Embedder) -> str:
+    """``name@digest``: the digest changes with the embedder's code, model package or endpoint."""
+    kind = type(embedder)
+    model = getattr(embedder, "_model", None)
+    parts = [
+        embedder.name,
+        str(embedder.dim),
+        f"{kind.__module__}.{kind.__qualname__}",
+        _source(kind),
+        _source(embedders_base),
+        _package_version(kind),
+        _package_version(type(model)) if model is not None else "",
+        str(getattr(embedder, "base_url", "")),
+    ]
+    return f"{embedder.name}@{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:16]}"
+
+
 class CachedEmbedder:
     """An embedder that remembers every vector in a SQLite file."""
 
@@ -58,6 +100,7 @@ class CachedEmbedder:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
+        self.fingerprint = embedder_fingerprint(inner)  # the cache key's model part
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Several runs may share the cache file: wait for another writer rather than fail.
@@ -94,7 +137,7 @@ class CachedEmbedder:
                 rows = self._conn.execute(
                     f"SELECT sha256, vector FROM vectors WHERE model = ? AND dim = ? "
                     f"AND sha256 IN ({','.join('?' * len(chunk))})",
-                    [self.name, self.dim, *chunk],
+                    [self.fingerprint, self.dim, *chunk],
                 )
                 for key, blob in rows:
                     vector = np.frombuffer(blob, dtype=np.float32)
@@ -104,7 +147,8 @@ class CachedEmbedder:
 
     def _store(self, vectors: dict[str, np.ndarray]) -> None:
         rows = [
-            (self.name, self.dim, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()
+            (self.fingerprint, self.dim, k, np.asarray(v, dtype=np.float32).tobytes())
+            for k, v in vectors.items()
         ]
         with self._lock:
             self._conn.execute("BEGIN")
@@ -125,7 +169,7 @@ class CachedEmbedder:
             self._bypass = previous
 
     def stats(self) -> dict[str, object]:
-        return {"path": str(self.path), "hits": self.hits, "misses": self.misses}
+        return {"path": str(self.path), "key": self.fingerprint, "hits": self.hits, "misses": self.misses}
 
     def close(self) -> None:
         with self._lock:
