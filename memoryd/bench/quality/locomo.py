@@ -5,13 +5,14 @@ One :class:`~memoryd.bench.quality.data.Unit` per conversation (``user_id`` =
 such as ``"1:56 pm on 8 May, 2023"``) becomes a run; ``speaker_a``'s turns are
 ``user`` messages and ``speaker_b``'s ``assistant`` messages, each named after
 its speaker. A turn that shares an image carries its caption in its text, as
-``"… [image: a photo of …]"``. Turn keys are the ``dia_id``s; the session of
-``"D3:7"`` is ``session_3``.
+``"… [image: a photo of …]"``. Turn keys are the ``dia_id``s; a question's gold
+sessions are the sessions that hold its evidence turns (read from the file, not
+from the ``D<session>`` prefix of the ids).
 
 Scored: every question with evidence. Evidence ids are normalised
 (``"D8:6; D9:17"`` is two ids, ``"D:11:26"`` is ``D11:26``, ``"D30:05"`` is
-``D30:5``); ids that still name no turn of the conversation are dropped and
-counted in the notes. Metrics, for each k: turn-level ``turn.any@k`` and
+``D30:5``); ids that are still not of that form (``"D"``) or name no turn of
+the conversation are dropped and counted in the notes. Metrics, for each k: turn-level ``turn.any@k`` and
 ``turn.fraction@k`` against the evidence dia_ids, and ``session.any@k``
 against their sessions, where a turn ranking gives a session ranking by first
 appearance. Aggregates: ``all`` (every question with evidence), ``cat 1-4``
@@ -46,20 +47,19 @@ def parse_locomo_date(text: str) -> datetime:
     return parsed.replace(tzinfo=UTC)
 
 
+def _evidence_parts(ids: Sequence[str]) -> list[str]:
+    """The evidence ids as listed, ``"D8:6; D9:17"`` split in two."""
+    return [part for raw in ids for part in re.split(r"[;,\s]+", str(raw)) if part]
+
+
 def normalise_evidence(ids: Sequence[str]) -> list[str]:
     """Split and repair evidence ids; anything that is not ``D<session>:<turn>`` is dropped."""
     out: list[str] = []
-    for raw in ids:
-        for part in re.split(r"[;,\s]+", str(raw)):
-            match = _EVIDENCE.fullmatch(part.strip())
-            if match:
-                out.append(f"D{int(match[1])}:{int(match[2])}")
+    for part in _evidence_parts(ids):
+        match = _EVIDENCE.fullmatch(part)
+        if match:
+            out.append(f"D{int(match[1])}:{int(match[2])}")
     return dedupe(out)
-
-
-def session_of(dia_id: str) -> str:
-    """``"D3:7"`` -> ``"session_3"``."""
-    return f"session_{dia_id[1:].split(':', 1)[0]}"
 
 
 def _category(value: Any) -> str:
@@ -115,16 +115,17 @@ def load_locomo(path: str | Path, limit: int | None = None) -> Benchmark:
         raise ValueError(f"{path} is not a LoCoMo file (a list of samples with 'conversation' and 'qa')")
     samples = samples[:limit] if limit is not None else samples
     units: list[Unit] = []
-    dropped = no_evidence = skipped = 0
+    dropped = unparsed = no_evidence = skipped = 0
     for sample in samples:
         sample_id = str(sample["sample_id"])
         sessions, empty = _sessions(sample["conversation"])
         skipped += empty
-        known = {t.key for s in sessions for t in s.turns}
+        session_of_turn = {t.key: s.id for s in sessions for t in s.turns}
         questions = []
         for n, qa in enumerate(sample["qa"]):
             evidence = normalise_evidence(qa.get("evidence") or [])
-            gold = [e for e in evidence if e in known]
+            unparsed += sum(not _EVIDENCE.fullmatch(p) for p in _evidence_parts(qa.get("evidence") or []))
+            gold = [e for e in evidence if e in session_of_turn]
             dropped += len(evidence) - len(gold)
             kind = _category(qa.get("category"))
             groups: tuple[str, ...] = ()
@@ -137,7 +138,7 @@ def load_locomo(path: str | Path, limit: int | None = None) -> Benchmark:
             questions.append(
                 Question(
                     f"{sample_id}/q{n}", str(qa["question"]), kind, str(answer), frozenset(gold),
-                    frozenset(session_of(e) for e in gold), groups,
+                    frozenset(session_of_turn[e] for e in gold), groups,
                     {"evidence_raw": list(qa.get("evidence") or []), "category": qa.get("category")},
                 )
             )  # fmt: skip
@@ -148,6 +149,7 @@ def load_locomo(path: str | Path, limit: int | None = None) -> Benchmark:
         "(adversarial), 'cat 1-4' excludes it.",
         f"Questions without usable evidence (not scored): {no_evidence}.",
         f"Evidence ids naming no turn of their conversation (dropped): {dropped}.",
+        f"Evidence ids that are not D<session>:<turn> even after repair, such as 'D' (dropped): {unparsed}.",
         "Session ranking: a search's turn ranking, sessions taken in order of first appearance.",
         "Roles: speaker_a -> user, speaker_b -> assistant, name = speaker; image captions appended "
         "as '[image: caption]'.",
