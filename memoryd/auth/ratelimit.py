@@ -10,12 +10,12 @@ gives each key, and each tenant, the rate once per server).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from memoryd.errors import RateLimitedError
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "take_all"]
 
 _MAX_BUCKETS = 100_000
 
@@ -46,8 +46,13 @@ class RateLimiter:
     def take(self, key: str, count: int = 1) -> None:
         """Spend ``count`` tokens of ``key``'s bucket (one request, or the calls of an MCP
         batch), or raise :class:`RateLimitedError`."""
+        take_all(((self, key),), count)
+
+    def _ready(self, key: str, count: int) -> _Bucket | None:
+        """``key``'s bucket, refilled, once it holds ``count`` tokens (None: no limit); else
+        :class:`RateLimitedError`. Nothing is spent."""
         if self.rate <= 0:
-            return
+            return None
         if count > self.burst:
             raise RateLimitedError(
                 f"{count} calls at once are more than {self.subject}'s burst of {self.burst}: send fewer",
@@ -69,10 +74,20 @@ class RateLimiter:
                 f"retry in {wait:.2f} s",
                 retry_after_s=wait,
             )
-        bucket.tokens -= count
+        return bucket
 
     def _forget_full(self, now: float) -> None:
         # A bucket refilled to the brim is the same as no bucket: drop those.
         for key, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.stamp) * self.rate >= self.burst:
                 del self._buckets[key]
+
+
+def take_all(charges: Iterable[tuple[RateLimiter, str]], count: int = 1) -> None:
+    """Spend ``count`` tokens of each ``(limiter, key)``'s bucket, or of none: a request one of
+    them refuses (429) costs the others nothing (a key refused by its tenant's budget kept
+    paying for each refused retry, and stayed refused by its own once the tenant's refilled)."""
+    buckets = [limiter._ready(key, count) for limiter, key in charges]
+    for bucket in buckets:
+        if bucket is not None:
+            bucket.tokens -= count

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memoryd.auth.keys import PREFIX, ApiKey, KeyStore, parse_key
 from memoryd.auth.principal import ANONYMOUS, Principal, check_tenant
-from memoryd.auth.ratelimit import RateLimiter
+from memoryd.auth.ratelimit import RateLimiter, take_all
 from memoryd.config import TENANT_HEADER, Settings
 from memoryd.errors import (
     AuthenticationError,
@@ -110,9 +110,10 @@ class Authenticator:
         act in any tenant, have none), or raise :class:`RateLimitedError` (429)."""
         if principal.key_id is None:
             return
-        self.limiter.take(principal.key_id, count)
+        charges = [(self.limiter, principal.key_id)]
         if not principal.is_admin:
-            self.tenant_limiter.take(principal.tenant, count)
+            charges.append((self.tenant_limiter, principal.tenant))
+        take_all(charges, count)  # both or neither: a refused request costs the key nothing
 
     @property
     def loopback(self) -> bool:
