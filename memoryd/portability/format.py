@@ -374,20 +374,28 @@ class _Reader:
         owner = self.seq("owner")
         if len(owner) != 3 or not all(o is None or isinstance(o, str) for o in owner) or not any(owner):
             raise self.fail("'owner' must be [user_id, agent_id, run_id] with at least one set")
-        return Scope(owner[0], owner[1], owner[2])
+        try:
+            return Scope(owner[0], owner[1], owner[2])
+        except InvalidInputError as exc:  # an id the API refuses: what it owns could not be read
+            raise self.fail(f"'owner': {exc.message}") from None
+
+    def scope(self) -> Scope:
+        """The line's ``user_id``, ``agent_id`` and ``run_id``, each an id as the API takes it (an
+        empty or blank one would import what no request could name)."""
+        return Scope(self.opt_text("user_id"), self.opt_text("agent_id"), self.opt_text("run_id"))
 
 
 def _header(r: _Reader) -> Header:
     if r.doc.get("kind") != KIND:
         raise r.fail(f"not a memoryd export (kind {r.doc.get('kind')!r})")
     version = r.any("format")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         raise r.fail("'format' must be a positive integer")
     if version > FORMAT:
         raise r.fail(f"written in export format {version} by a newer memoryd; this one reads format {FORMAT}")
     embedder = r.obj("embedder")
     name, dim = embedder.get("name"), embedder.get("dim")
-    if not isinstance(name, str) or not isinstance(dim, int):
+    if not isinstance(name, str) or type(dim) is not int:
         raise r.fail("'embedder' must be {\"name\": string, \"dim\": integer}")
     scope_doc = r.any("scope")
     scope = None
@@ -406,13 +414,14 @@ def _memory(r: _Reader) -> MemoryLine:
         kind = MemoryKind(r.text("kind"))
     except ValueError:
         raise r.fail(f"unknown memory kind {r.doc['kind']!r}") from None
+    scope = r.scope()
     record = MemoryRecord(
         id=r.ident("id"),
         text=r.text("text"),
         kind=kind,
-        user_id=r.opt_text("user_id"),
-        agent_id=r.opt_text("agent_id"),
-        run_id=r.opt_text("run_id"),
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
         metadata=r.obj("metadata"),
         role=r.opt_text("role"),
         actor=r.opt_text("actor"),
@@ -439,22 +448,19 @@ def _history(r: _Reader) -> HistoryDraft:
         event = Event(r.text("event"))
     except ValueError:
         raise r.fail(f"unknown history event {r.doc['event']!r}") from None
-    scope = Scope(r.opt_text("user_id"), r.opt_text("agent_id"), r.opt_text("run_id"))
     return HistoryDraft(
-        r.text("memory_id"), event, r.opt_text("old_text"), r.opt_text("new_text"), r.text("actor"),
-        r.time("created_at"), r.obj("details"), scope,
+        r.ident("memory_id"), event, r.opt_text("old_text"), r.opt_text("new_text"), r.text("actor"),
+        r.time("created_at"), r.obj("details"), r.scope(),
     )  # fmt: skip
 
 
 def _entity(r: _Reader) -> EntityRow:
-    owner = r.seq("owner")
-    if len(owner) != 3 or not all(o is None or isinstance(o, str) for o in owner) or not any(owner):
-        raise r.fail("'owner' must be [user_id, agent_id, run_id] with at least one set")
+    owner = r.owner()
     names = r.seq("names")
     if not all(isinstance(n, list) and len(n) == 2 and all(isinstance(x, str) for x in n) for n in names):
         raise r.fail("'names' must be a list of [normal, display] pairs")
     return EntityRow(
-        r.text("id"), (owner[0], owner[1], owner[2]), r.text("name"), r.text("normal"),
+        r.ident("id"), (owner.user_id, owner.agent_id, owner.run_id), r.text("name"), r.text("normal"),
         r.opt_text("entity_type"), tuple((n[0], n[1]) for n in names), r.time("created_at"),
     )  # fmt: skip
 
@@ -465,10 +471,11 @@ def _relation(r: _Reader) -> RelationRow:
         if not isinstance(item, dict):
             raise r.fail("'mentions' must be a list of objects")
         m = _Reader(item, r.number)
-        mentions.append(MentionRow(m.text("memory_id"), m.opt_text("run_id"), m.opt_time("valid_to")))
+        mentions.append(MentionRow(m.ident("memory_id"), m.opt_text("run_id"), m.opt_time("valid_to")))
+    scope = r.scope()
     return RelationRow(
-        r.text("id"), r.opt_text("user_id"), r.opt_text("agent_id"), r.text("source_id"), r.text("relation"),
-        r.text("target_id"), r.text("memory_id"), r.opt_text("run_id"), r.time("valid_from"),
+        r.ident("id"), scope.user_id, scope.agent_id, r.ident("source_id"), r.text("relation"),
+        r.ident("target_id"), r.ident("memory_id"), scope.run_id, r.time("valid_from"),
         r.opt_time("valid_to"), r.opt_text("reason"), r.time("created_at"), tuple(mentions),
     )  # fmt: skip
 
@@ -489,7 +496,7 @@ def _tier_segment(r: _Reader) -> Segment:
         raise r.fail("'keywords' must be a list of [word, count] pairs")
     ir = r.index()
     return Segment(
-        id=r.text("id"), owner=owner_key(owner), user_id=owner.user_id, agent_id=owner.agent_id,
+        id=r.ident("id"), owner=owner_key(owner), user_id=owner.user_id, agent_id=owner.agent_id,
         label=r.text("label"), keywords=tuple((k[0], k[1]) for k in keywords),
         centroid=NO_VECTOR if ir is None else ir.floats("centroid"), turns=r.count("turns"),
         retrievals=r.count("retrievals"), created_at=r.epoch("created_at"), touched_at=r.epoch("touched_at"),
@@ -506,7 +513,7 @@ def _tier_turn(r: _Reader) -> StoredTurn:
         raise r.fail("'words' must be a list of strings or null")
     ir = r.index()
     return StoredTurn(
-        r.text("memory_id"), owner_key(owner), owner.user_id, owner.agent_id, r.opt_text("run_id"),
+        r.ident("memory_id"), owner_key(owner), owner.user_id, owner.agent_id, r.opt_text("run_id"),
         r.epoch("at"), r.count("level"), r.opt_text("segment_id"),
         None if ir is None else ir.floats("vector"), None if words is None else tuple(words),
     )  # fmt: skip
