@@ -33,7 +33,7 @@ def create_key(
 
 
 def revoke_key(store: KeyStore, key_id: str) -> ApiKey:
-    """Revoke a key at once (a running server stops accepting it within seconds)."""
+    """Revoke a key at once (a running server refuses it from its next request on)."""
     revoked = store.revoke(key_id, utcnow())
     if revoked is None:
         raise NotFoundError(f"no API key with id {key_id!r}", field="key_id")

@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -65,7 +66,9 @@ OPEN_PATHS = frozenset(
     | {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
 )
 OPEN_PREFIX = "/docs/files/"  # the docs page's script and style sheet
-KEY_CACHE_S = 2.0  # a key revoked by another process stops working within this time
+# How long a key, and the key counts, are trusted when the key store's files look unchanged
+# (:meth:`Authenticator.refresh`: a change another process makes is seen at the next request).
+KEY_CACHE_S = 2.0
 COUNT_CACHE_S = 1.0
 
 
@@ -104,6 +107,24 @@ class Authenticator:
         )
         self._keys: dict[str, _Cached] = {}
         self._count: tuple[tuple[int, int], float] = ((0, 0), -COUNT_CACHE_S)
+        path = settings.keys_path()
+        self._files = (path, path.with_name(f"{path.name}-wal"))  # a commit writes one of them
+        self._stamp = self._store_stamp()
+
+    def _store_stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        return tuple(_file_stamp(path) for path in self._files)
+
+    def refresh(self) -> None:
+        """Drop the cached keys and counts when the key store's files changed since the last
+        request: a key another process (``memoryd keys revoke``, another server's admin API)
+        revoked stops working at once, and the first key it creates closes an open server at once
+        (both waited for the caches to expire: up to two seconds for a leaked key). A change this
+        cannot see (two commits within one tick of the file system's clock, the size unchanged)
+        still waits for them."""
+        stamp = self._store_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.forget()
 
     def take(self, principal: Principal, count: int = 1) -> None:
         """Spend ``count`` requests of the key's rate limit and of its tenant's (admin keys, which
@@ -167,6 +188,7 @@ class Authenticator:
     ) -> Principal:
         """The caller of a request with these headers, or an :class:`MemorydError` to answer.
         ``request``: where it came from, for the open mode's checks (:class:`Local`)."""
+        self.refresh()
         if not await self.required() and not _memoryd_key(authorization):
             # Open (loopback, no keys): a header that is not a memoryd key is ignored, so a client
             # that always sends one (the OpenAI SDK sends its api_key) works by changing base_url only.
@@ -208,6 +230,15 @@ class Authenticator:
         if name != principal.tenant:
             raise NotFoundError("no such tenant", field="X-Memoryd-Tenant")
         return principal
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which file ``path`` is, its size and its last change (None: no file); a stat, no read."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 @dataclass(frozen=True, slots=True)
