@@ -88,6 +88,7 @@ class _Fact:
     memory_id: str | None = None  # the memory that now holds it (for relations)
     owner: Scope | None = None  # that memory's scope: its relations are its owner's (shared or an agent's)
     retext: bool = False  # its text is no longer the one ``vector`` was computed for
+    model: str | None = None  # the LLM target that extracted it (provider:model@host), for its history
 
 
 @dataclass
@@ -161,7 +162,8 @@ class FineIngestor:
         ]
         episode_index = asyncio.ensure_future(episodes)
         try:
-            extraction = await self._extract(data, [n for _, n in fresh], now, usage) if fresh else None
+            got = await self._extract(data, [n for _, n in fresh], now, usage) if fresh else None
+            extraction, extracted_by = got if got is not None else (None, {})
             index = await episode_index
         except BaseException:
             episode_index.cancel()
@@ -179,7 +181,7 @@ class FineIngestor:
             )
             try:
                 turns = [r.memory for r in plan.results if r.event is Event.ADD and r.memory is not None]
-                facts = await self._facts(extraction, data, fresh, turns)
+                facts = await self._facts(extraction, data, fresh, turns, extracted_by)
                 if facts:
                     await self._reconcile(facts, data, now, actor, usage, work)
                     # One home (name, workplace) at a time whatever the model decided, as in fast mode
@@ -204,25 +206,30 @@ class FineIngestor:
     # -- step 1: extraction --------------------------------------------------
     async def _extract(
         self, data: AddInput, new: list[NewMessage], now: datetime, usage: LLMUsage
-    ) -> Extraction | None:
+    ) -> tuple[Extraction, dict[str, str]] | None:
         """The facts and relations of ``new``: one call per window of consecutive messages that
         fits ``max_prompt_chars`` (a long add is not one prompt past the model's context), each
-        window's facts capped at ``max_facts``, their handles renumbered into one extraction.
+        window's facts capped at ``max_facts``, their handles renumbered into one extraction;
+        with the target that extracted each fact (by :func:`fact_key` of its text).
         None when no window gave one (``usage.fallback`` says why); some windows failing leaves
         the others' facts and says so (``usage.incomplete``)."""
         context = await self._context(data.scope)
         facts: list[Any] = []
+        extracted_by: dict[str, str] = {}
         relations: list[Any] = []
         failed: list[str] = []
         capped = refused = 0  # facts past max_facts, and items refused, of every window
         windows = _windows(new, self.config.max_prompt_chars)
         for start, part in windows:
-            got = await self._extract_window(part, context, now, usage)
-            if isinstance(got, str):
+            answer = await self._extract_window(part, context, now, usage)
+            if isinstance(answer, str):
                 where = "" if len(windows) == 1 else f"messages {start}-{start + len(part) - 1}: "
-                failed.append(where + got)
+                failed.append(where + answer)
                 continue
+            got, target = answer
             kept, offset = got.facts[: self.config.max_facts], len(facts)
+            for f in kept:  # as Extraction keeps the first of two facts of one text
+                extracted_by.setdefault(fact_key(f.text), target or "")
             capped += len(got.facts) - len(kept)
             refused += got.refused_facts + got.refused_relations
             facts += [f.model_copy(update={"sources": [s + start for s in f.sources]}) for f in kept]
@@ -252,12 +259,13 @@ class FineIngestor:
                 f"fine.max_relations ({self.config.max_relations}) were left out {left}"
             )
             relations = relations[: self.config.max_relations]
-        return Extraction(facts=facts, relations=relations)
+        return Extraction(facts=facts, relations=relations), extracted_by
 
     async def _extract_window(
         self, new: list[NewMessage], context: list[MemoryRecord], now: datetime, usage: LLMUsage
-    ) -> Extraction | str:
-        """One extraction call (``new``'s handles from 0), or why it gave nothing."""
+    ) -> tuple[Extraction, str | None] | str:
+        """One extraction call (``new``'s handles from 0) and the target that answered it, or why
+        it gave nothing."""
         try:
             out = await structured(
                 self.router, extraction_messages(new, context, now), Extraction, instruct=False
@@ -270,7 +278,7 @@ class FineIngestor:
                     f"the extraction answer {_CUT_SHORT}: facts after the cut are missing "
                     "(every message is stored; the turns are left for the hierarchy to extract again)"
                 )
-            return out.value.checked(len(new))
+            return out.value.checked(len(new)), out.target
         except BackendUnavailableError as exc:
             usage.calls += int(exc.details.get("calls", 0))  # made, though none answered
             return f"LLM unavailable, stored as in fast mode: {exc.message}"
@@ -295,9 +303,11 @@ class FineIngestor:
         data: AddInput,
         fresh: list[tuple[str, NewMessage]],
         turns: list[MemoryRecord],
+        extracted_by: dict[str, str],
     ) -> list[_Fact]:
         """The extraction's facts, embedded; a profile entry or preference that only another
-        speaker's turns (``turns``: the new episodes) stated as a fact about them (:func:`_theirs`)."""
+        speaker's turns (``turns``: the new episodes) stated as a fact about them (:func:`_theirs`);
+        each with the target that extracted it (``extracted_by``, by :func:`fact_key` of its text)."""
         episode_ids = [mid for mid, _ in fresh]
         wanted = extraction.facts  # capped per window of messages (_extract)
         sourced = [
@@ -319,7 +329,8 @@ class FineIngestor:
         for i, (f, sources, (text, kind, meta)) in enumerate(zip(wanted, sourced, drafts)):
             times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
             when = max(times) if times else next((t for t in data.times if t is not None), None)
-            facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i]))
+            model = extracted_by.get(fact_key(f.text)) or None
+            facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i], model=model))
         return facts
 
     def _restated(
@@ -372,11 +383,14 @@ class FineIngestor:
         for fact in facts:
             same = by_key.get(fact_key(fact.text))
             if same is not None and not _someone_elses(fact, same):  # verbatim known: no need to ask
+                since = len(work.changes.history)
                 self._restated(same, fact, actor, now, work)
+                _told(work, since, len(work.results), extracted_by=fact.model)
             else:
                 pending.append(fact)
         if not pending:
             return
+        decided_by: str | None = None  # the target whose reconciliation answer was used
         if not existing:
             decisions = [Decision(i, "ADD") for i in range(len(pending))]
         else:
@@ -391,6 +405,7 @@ class FineIngestor:
                 )
                 usage.record(out)
                 raw = out.value
+                decided_by = out.target if raw is not None else None
                 note = f"reconciliation output unusable ({out.error}); added as new"
                 if out.truncated:
                     usage.fell_short(f"the reconciliation answer {_CUT_SHORT}")
@@ -412,6 +427,13 @@ class FineIngestor:
                     f"reconciliation gave no usable decision for {unsettled} of {len(pending)} new facts; "
                     "added as new (the turns are left for the hierarchy to reconcile again)"
                 )
+            overruled = sum(bool(d.also) for d in decisions)
+            if overruled:  # the model could not choose: what it chose first is applied, said, and due
+                usage.fell_short(
+                    f"reconciliation gave more than one decision for {overruled} of {len(pending)} new "
+                    "facts; the first of each was applied, the others not (each said in its fact's "
+                    "reason; the turns are left for the hierarchy to reconcile again)"
+                )
         # What the answer ends holds its text no longer (an UPDATE of a home is applied as its end)
         ending = {
             existing[d.target].id
@@ -424,7 +446,11 @@ class FineIngestor:
         }
         work.held = {fact_key(m.text): m for m in reversed(existing) if m.id not in ending}
         for decision in decisions:
-            self._apply(decision, pending[decision.fact], existing, scope, data, now, actor, work)
+            fact = pending[decision.fact]
+            history, results = len(work.changes.history), len(work.results)
+            self._apply(decision, fact, existing, scope, data, now, actor, work)
+            over = decision.overruled
+            _told(work, history, results, extracted_by=fact.model, decided_by=decided_by, not_applied=over)
         if work.reembed:  # merged texts of UPDATEs, in one batch
             upserts = work.changes.upserts
             vectors = await self.embed([upserts[i].memory.text for i in work.reembed])
@@ -607,6 +633,21 @@ class FineIngestor:
                     valid_from=(fact.when if fact is not None else None) or said,
                 )
             )
+
+
+def _told(work: _Work, history: int, results: int, *, not_applied: str | None = None, **models: Any) -> None:
+    """What one fact's decision wrote (its history entries from ``history`` on, its result from
+    ``results`` on) says which LLM targets it follows (``models``: ``extracted_by``, ``decided_by``;
+    the actor names the caller, never the model) and what of the model's was ``not_applied``."""
+    details: dict[str, Any] = {k: v for k, v in models.items() if v is not None}
+    if not_applied is not None:
+        details["not_applied"] = not_applied
+        work.results[results:] = [
+            replace(r, reason=f"{r.reason}; {not_applied}" if r.reason else not_applied)
+            for r in work.results[results:]
+        ]
+    drafts = work.changes.history
+    drafts[history:] = [replace(h, details={**h.details, **details}) for h in drafts[history:]]
 
 
 def _one_upsert_each(changes: ChangeSet) -> None:

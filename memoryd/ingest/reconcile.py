@@ -23,7 +23,7 @@ Outcomes, per new fact:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -132,6 +132,17 @@ class Decision:
     # ADD because the model gave no usable decision for the fact: it may contradict or repeat a
     # memory the model was shown, so the add says so and its turns stay due for another pass
     unsettled: bool = False
+    # The model's further decisions for this fact ("UPDATE of memory m-1"), not applied: one per fact,
+    # its first, is; the others are said (:attr:`overruled`), never dropped without a word
+    also: tuple[str, ...] = ()
+
+    @property
+    def overruled(self) -> str | None:
+        """Why the model's further decisions for this fact were not applied, if it gave any."""
+        if not self.also:
+            return None
+        also = " and ".join(self.also)
+        return f"the model also decided {also} for this fact, not applied (only its first is)"
 
 
 def reconcile_messages(existing: Sequence[MemoryRecord], facts: Sequence[str]) -> list[dict[str, str]]:
@@ -162,11 +173,27 @@ def decide(
     def memory(target: int) -> str:
         return f"memory {ids[target]}" if ids is not None else f"memory [{target}]"
 
+    def said(d: _RawDecision) -> str:
+        """A decision as the model gave it, its target named as the memory it is."""
+        if d.event == "ADD":
+            return "ADD"
+        if d.target is None or not 0 <= d.target < n_existing:
+            return f"{d.event} of no valid existing memory"
+        text = f' into "{_clipped(d.text)}"' if d.event == "UPDATE" and d.text else ""
+        return f"{d.event} of {memory(d.target)}{text}"
+
     chosen: dict[int, Decision] = {}
+    first: dict[int, _RawDecision] = {}
+    also: dict[int, list[str]] = {}  # the model's further decisions per fact (a repeat of its first is none)
     raw_decisions = raw.decisions if raw is not None else []
     for d in raw_decisions:
-        if not 0 <= d.fact < n_facts or d.fact in chosen:
+        if not 0 <= d.fact < n_facts:
             continue
+        if d.fact in chosen:
+            if d != first[d.fact] and said(d) not in also.setdefault(d.fact, []):
+                also[d.fact].append(said(d))
+            continue
+        first[d.fact] = d
         if d.event == "ADD":
             chosen[d.fact] = Decision(d.fact, "ADD")
         elif d.target is None or not 0 <= d.target < n_existing:
@@ -190,16 +217,25 @@ def decide(
         if decision.event in ("UPDATE", "SUPERSEDE", "DELETE") and target is not None:
             if target in claimed:
                 note = f"{memory(target)} already changed by another fact"
-                decision = Decision(i, "ADD", note=note, unsettled=True)  # two changes: left to settle
+                decision = _added(decision, note)  # two changes: left to settle
             else:
                 claimed.add(target)
-        out.append(decision)
+        out.append(replace(decision, also=tuple(also.get(i, ()))))
     # Nor may a fact be "already known" as a memory another fact of the same answer ends (one it
     # UPDATEs stays current, merged: known still).
     ended = {d.target for d in out if d.event in ("SUPERSEDE", "DELETE")}
     return [
-        Decision(d.fact, "ADD", note=f"{memory(d.target)} is ended by another fact", unsettled=True)
+        _added(d, f"{memory(d.target)} is ended by another fact")
         if d.event == "NOOP" and d.target is not None and d.target in ended
         else d
         for d in out
     ]
+
+
+def _clipped(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _added(d: Decision, note: str) -> Decision:
+    """``d`` refused (``note`` says why): its fact added as new, unsettled (its turns left due)."""
+    return replace(d, event="ADD", target=None, text=None, note=note, unsettled=True)
