@@ -2,10 +2,14 @@
 
 :class:`McpSession` answers one client: ``initialize`` (version negotiation; the
 revisions with a handshake, 2024-11-05 to 2025-11-25), ``ping``, ``tools/list`` and
-``tools/call``, alone or in batches; notifications get no answer. A client that skips the handshake may still
-list and call tools. Each request runs as its own task, so a slow search never holds up
-the next, but a request starts only after every write received before it (a client that
-sends an add and then a search without waiting finds what it added).
+``tools/call``; notifications get no answer. Batches (JSON-RPC arrays) are taken in a session
+at 2025-03-26 or earlier only: MCP removed batching in 2025-06-18, so from that revision on an
+array is refused, whole, with one ``-32600`` error (:func:`refuse_batch`). ``tools/list`` gives
+every tool on one page: a ``params.cursor`` (never handed out) is ``-32602``. A client that
+skips the handshake may still list and call tools (at the newest revision). Each request runs
+as its own task, so a slow search never holds up the next, but a request starts only after
+every write received before it (a client that sends an add and then a search without waiting
+finds what it added).
 ``notifications/cancelled`` stops a read-only call, which then gets no answer (as MCP asks). A
 write cannot be stopped (once under way it finishes: what it stored stays stored), so the cancel
 is ignored and the write answered, on every transport: MCP lets a receiver ignore a cancel that
@@ -38,6 +42,7 @@ __all__ = [
     "McpSession",
     "encode_message",
     "error_message",
+    "refuse_batch",
 ]
 
 log = logging.getLogger("memoryd.mcp")
@@ -45,6 +50,7 @@ log = logging.getLogger("memoryd.mcp")
 # Newest first: a client asking for one of these gets it; any other gets the newest.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 _STRUCTURED_SINCE = "2025-06-18"  # tool results carry structuredContent from this revision on
+_UNBATCHED_SINCE = "2025-06-18"  # the revision that removed JSON-RPC batching
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 REQUEST_CANCELLED = -32800  # a request a cancel stopped (the code LSP gives it; MCP names none)
@@ -112,6 +118,10 @@ class McpSession:
         if not isinstance(message, list):
             await self._dispatch(message, self._send)
             return
+        refused = refuse_batch(self.version)
+        if refused is not None:
+            await self._send(refused)
+            return
         if not message:
             await self._error(self._send, None, INVALID_REQUEST, "an empty batch")
             return
@@ -174,6 +184,8 @@ class McpSession:
                 reply, request_id, INVALID_REQUEST, f"request id {request_id!r} is already in use"
             )
             return None
+        if method == "initialize":  # now: a batch sent right behind it is judged at the version it picks
+            self.version = _negotiated(params)
         read_only = method != "tools/call" or self._read_only(params)
         task = asyncio.create_task(self._answer(reply, request_id, method, params, after=self._writes))
         if not read_only:
@@ -230,18 +242,20 @@ class McpSession:
         if method == "ping":
             return {}
         if method == "tools/list":
+            cursor = params.get("cursor")
+            if cursor is not None:  # every tool is on the one page: no nextCursor was ever given
+                raise _RpcError(INVALID_PARAMS, f"invalid cursor {cursor!r}: every tool is listed on one "
+                                "page, without a nextCursor; list without params.cursor")  # fmt: skip
             return {"tools": [tool.listing(self.bound) for tool in self.tools.values()]}
         if method == "tools/call":
             return await self._call(params)
         raise _RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
 
     def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
-        asked = params.get("protocolVersion")
-        self.version = asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
         info = params.get("clientInfo")
         self.client = info if isinstance(info, dict) else {}
         return {
-            "protocolVersion": self.version,
+            "protocolVersion": _negotiated(params),  # the session's version since it was received
             "capabilities": {"tools": {"listChanged": False}},
             "serverInfo": {"name": "memoryd", "title": "memoryd long-term memory", "version": __version__},
             "instructions": INSTRUCTIONS,
@@ -303,16 +317,40 @@ def _tool_error(body: dict[str, Any]) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": f"{body['code']}: {text}"}], "isError": True}
 
 
+def _negotiated(params: Mapping[str, Any]) -> str:
+    """The revision an ``initialize`` gets: the one it asks for, if known; else the newest."""
+    asked = params.get("protocolVersion")
+    return asked if isinstance(asked, str) and asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
+
+
+def refuse_batch(version: str) -> dict[str, Any] | None:
+    """The error answering a batch in a session at ``version``; None where batches are taken
+    (up to 2025-03-26: MCP 2025-06-18 removed JSON-RPC batching)."""
+    if version < _UNBATCHED_SINCE:
+        return None
+    error = (
+        f"a batch (JSON-RPC array): MCP removed batching in {_UNBATCHED_SINCE}, and this session "
+        f"speaks {version}; send each message on its own"
+    )
+    return error_message(None, INVALID_REQUEST, error)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+# Line breaks to str.splitlines() (and so to a client reading lines that way) that JSON leaves
+# raw: escaped, so each message stays one line to every reader. They only occur inside strings.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def encode_message(message: Any) -> bytes:
-    """A message as UTF-8 JSON (no newline). A string the client sent with a lone surrogate
+    """A message as UTF-8 JSON on one line (no newline; NEL, U+2028 and U+2029 escaped, as JSON
+    already escapes every other line break). A string the client sent with a lone surrogate
     (an id, a method name: ``"\\ud800"``) cannot be UTF-8: then the message goes out
     ASCII-escaped, as valid JSON that gives the client back the very string it sent."""
     try:
-        return _json(message).encode("utf-8")
+        return _json(message).translate(_LINE_BREAKS).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(message, ensure_ascii=True, default=str).encode("ascii")
 

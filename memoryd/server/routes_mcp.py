@@ -1,14 +1,17 @@
 """``/mcp``: the MCP server over the Streamable HTTP transport, for remote agents.
 
-Stateless: each ``POST /mcp`` carries a JSON-RPC message (or a batch) and gets its
-answer as one JSON body: a response for each request that ran; ``202`` with no body only for
+Stateless: each ``POST /mcp`` carries a JSON-RPC message (or, at a revision before 2025-06-18,
+which removed them, a batch: a batch at a later one is a ``400``) and gets its answer as one JSON
+body: a response for each request that ran; ``202`` with no body only for
 notifications (and responses) alone; ``400`` with a JSON-RPC error for a body that is no
 message. A body the server refuses before reading it (not UTF-8, over
 ``limits.max_body_bytes``) is a JSON-RPC error too (:func:`memoryd.server.errors.jsonrpc_error`).
 No session id is issued, so any server process can answer any request. The protocol revision
 is the one ``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26
 when a client sends none, as the transport specifies). There is no server-to-client stream:
-``GET`` is ``405``.
+``GET`` is ``405``. The answer is ``application/json``: a POST whose ``Accept`` admits no
+``application/json`` is refused with ``406``, and one whose ``Content-Type`` is not
+``application/json`` with ``415`` (one sent without a ``Content-Type`` is read as JSON).
 
 A ``notifications/cancelled`` reaches only a request of its own batch, before that request
 runs: a read-only one is stopped and not answered (as MCP asks), a write runs all the same and
@@ -23,8 +26,10 @@ key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`). A
 (401, 403, 404, 429) gets its HTTP status and a JSON-RPC error
 (:func:`memoryd.server.errors.memoryd_error_response`). With the async
 pipeline on, ``add_memory``
-queues the add like ``POST /v1/memories`` does. A browser page may not call it (an
-``Origin`` that is not loopback is refused: DNS rebinding).
+queues the add like ``POST /v1/memories`` does. A browser page may not call it (DNS rebinding):
+a request with an ``Origin`` is refused (``403``) unless its host is loopback or the host the
+server is configured to bind (``server.host``, when not a wildcard); one without (no browser)
+is served.
 """
 
 from __future__ import annotations
@@ -37,13 +42,19 @@ from fastapi.responses import JSONResponse
 
 from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError, RateLimitedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
-from memoryd.mcp.protocol import INVALID_REQUEST, REQUEST_CANCELLED, encode_message, error_message
+from memoryd.mcp.protocol import (
+    INVALID_REQUEST,
+    REQUEST_CANCELLED,
+    encode_message,
+    error_message,
+    refuse_batch,
+)
 from memoryd.mcp.tools import Args, Handler, added, scope_of
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
-from memoryd.server.errors import memoryd_error_response
+from memoryd.server.errors import jsonrpc_error, memoryd_error_response
 from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
 
 __all__ = ["router"]
@@ -51,6 +62,8 @@ __all__ = ["router"]
 DEFAULT_VERSION = "2025-03-26"  # a client that names none (the transport's rule)
 MAX_BATCH = 100  # messages in one batch (each one a call the key's rate limit counts)
 _UNREADABLE = object()  # a body that is no JSON
+_JSON = "application/json"
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # server.host values that name no one host
 
 router = APIRouter(tags=["mcp"])
 
@@ -60,8 +73,13 @@ router = APIRouter(tags=["mcp"])
     summary="MCP (Streamable HTTP)",
     responses={
         202: {"description": "Notifications only: no answer"},
-        400: {"description": "No JSON-RPC message, or an unsupported MCP-Protocol-Version"},
+        400: {
+            "description": "No JSON-RPC message, a batch after 2025-03-26, or an unsupported "
+            "MCP-Protocol-Version"
+        },
         403: {"description": "Origin refused"},
+        406: {"description": "Accept admits no application/json"},
+        415: {"description": "Content-Type is not application/json"},
     },
     openapi_extra={
         "requestBody": {
@@ -75,6 +93,9 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     """One JSON-RPC message or batch of the Model Context Protocol; the memory tools are
     those of ``memoryd mcp`` (see the README's MCP section)."""
     _check_origin(request)
+    refused = _check_media(request)
+    if refused is not None:
+        return refused
     version = request.headers.get("mcp-protocol-version", DEFAULT_VERSION)
     if version not in PROTOCOL_VERSIONS:
         error = f"unsupported MCP-Protocol-Version {version!r}; supported: {', '.join(PROTOCOL_VERSIONS)}"
@@ -90,6 +111,8 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
         message = json.loads(body)
     except (ValueError, RecursionError):  # not JSON: the session answers it with a parse error
         message = _UNREADABLE
+    if isinstance(message, list) and (batch_refused := refuse_batch(version)) is not None:
+        return JSONResponse(batch_refused, status_code=400)  # before its calls count against the key
     calls = len(message) if isinstance(message, list) else 1
     if calls > MAX_BATCH:
         error = f"a batch of {calls} messages: at most {MAX_BATCH} per request"
@@ -169,11 +192,52 @@ async def no_stream() -> Response:
 
 
 def _check_origin(request: Request) -> None:
+    """Refuse a web page (DNS rebinding: a site whose name now resolves to this server), unless
+    it is served from loopback or from the very host the server binds. Never the ``Host`` header:
+    a rebinding page sends its own name there too."""
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser
-    if not is_loopback(hostname_of(origin) or ""):
+    host = (hostname_of(origin) or "").lower()
+    own = state_of(request).settings.server.host.strip("[]").rstrip(".").lower()
+    if not (is_loopback(host) or (host and own not in _WILDCARD_HOSTS and host.rstrip(".") == own)):
         raise PermissionDeniedError(f"MCP requests from a web page at {origin!r} are refused", field="Origin")
+
+
+def _check_media(request: Request) -> Response | None:
+    """The refusal of a POST whose body is not declared JSON (415), or whose client takes no JSON
+    answer (406: every answer here is ``application/json``); None when both are right."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
+        error = f"Content-Type {content_type!r}: an MCP message is sent as {_JSON}"
+        return jsonrpc_error(415, "unsupported_media_type", error, field="Content-Type")
+    accept = request.headers.get("accept")
+    if accept is not None and accept.strip() and not _accepts_json(accept):
+        error = f"Accept {accept!r} admits no {_JSON}, and every answer here is {_JSON}"
+        return jsonrpc_error(406, "not_acceptable", error, field="Accept")
+    return None
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether an ``Accept`` header admits ``application/json``: the most specific of its ranges
+    that matches (``application/json``, ``application/*``, ``*/*``) with a q above 0."""
+    quality: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *parameters = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.lower()
+        quality[media] = max(q, quality.get(media, 0.0))
+    for media in (_JSON, "application/*", "*/*"):
+        if media in quality:
+            return quality[media] > 0
+    return False
 
 
 def _queued_add(pipeline: PipelineView) -> Handler:

@@ -8,6 +8,7 @@ request the cancel actually stopped, while a receiver may ignore a cancel that c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from memoryd.embedders.use import USEEmbedder
 from tests.api.conftest import make_settings, running_server
 
-HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+# batches: 2025-03-26, the last revision with them (2025-06-18 removed them)
+HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-03-26"}
 
 
 @pytest.fixture
@@ -51,7 +53,8 @@ def test_a_write_the_cancel_cannot_stop_is_answered(client: httpx.Client) -> Non
     got = answered(client.post("/mcp", json=[add, cancel(1)], headers=HEADERS))
     assert set(got) == {1}
     result = got[1]["result"]
-    assert result["isError"] is False and result["structuredContent"]["results"][0]["event"] == "ADD"
+    stated = json.loads(result["content"][0]["text"])  # 2025-03-26: text only, no structuredContent
+    assert result["isError"] is False and stated["results"][0]["event"] == "ADD"
     stored = client.get("/v1/memories", params={"user_id": "ana"}).json()["results"]
     assert "I keep bees on the roof." in [m["memory"] for m in stored]  # what the answer said it stored
 
