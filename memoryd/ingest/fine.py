@@ -40,7 +40,7 @@ from memoryd.ingest.extract import (
 )
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
-from memoryd.ingest.reconcile import Decision, Reconciliation, decide, reconcile_messages
+from memoryd.ingest.reconcile import NO_DECISION, Decision, Reconciliation, decide, reconcile_messages
 from memoryd.ingest.represent import EpisodeIndex, Represent
 from memoryd.ingest.speakers import naming, other_speakers, someone_else, subject_of, whose
 from memoryd.ingest.timelines import SINGLE_VALUED, settle_profile
@@ -449,8 +449,9 @@ class FineIngestor:
             fact = pending[decision.fact]
             history, results = len(work.changes.history), len(work.results)
             self._apply(decision, fact, existing, scope, data, now, actor, work)
+            by = decided_by if decision.note != NO_DECISION else None  # the model left it undecided
             over = decision.overruled
-            _told(work, history, results, extracted_by=fact.model, decided_by=decided_by, not_applied=over)
+            _told(work, history, results, extracted_by=fact.model, decided_by=by, not_applied=over)
         if work.reembed:  # merged texts of UPDATEs, in one batch
             upserts = work.changes.upserts
             vectors = await self.embed([upserts[i].memory.text for i in work.reembed])

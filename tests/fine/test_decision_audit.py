@@ -176,3 +176,20 @@ async def test_an_unusable_reconciliation_names_no_deciding_model(
     assert fact.event is Event.ADD and out.llm is not None and out.llm.incomplete is not None
     [added] = await fine.history(fact.id)
     assert added.details["extracted_by"] == _label(fake_llm) and "decided_by" not in added.details
+
+
+async def test_a_fact_the_model_left_undecided_names_no_deciding_model(
+    fine: AsyncMemory, fake_llm: Script
+) -> None:
+    """Fix (as above): of two facts the model decided one; the other, added as extracted, names
+    the model that extracted it and no deciding one."""
+    await _seed(fine, fake_llm, "Alice likes tea")
+    fake_llm.reply_json(facts("Alice likes green tea", "Alice likes scones"))
+    fake_llm.reply_json(decisions({"fact": 0, "event": "ADD"}))
+    out = await fine.add("Green tea and scones", **ALICE, mode="fine")
+    green, scones = of_kind(out, "fact")
+    assert (green.event, scones.event, scones.reason) == (Event.ADD, Event.ADD, "no decision returned")
+    [decided] = await fine.history(green.id)
+    [undecided] = await fine.history(scones.id)
+    assert decided.details["decided_by"] == undecided.details["extracted_by"] == _label(fake_llm)
+    assert "decided_by" not in undecided.details
