@@ -41,6 +41,7 @@ from memoryd.auth.ratelimit import RateLimiter, take_all
 from memoryd.config import TENANT_HEADER, Settings
 from memoryd.errors import (
     AuthenticationError,
+    BackendUnavailableError,
     InvalidInputError,
     MemorydError,
     NotFoundError,
@@ -330,7 +331,8 @@ def _headers(scope: Scope) -> tuple[dict[str, str], dict[str, str]]:
 
 
 class AuthMiddleware:
-    """Sets ``request.state.principal`` on every HTTP request, or answers 401/404/429."""
+    """Sets ``request.state.principal`` on every HTTP request, or answers 401/404/429 (503 while the
+    key store is not open: starting or stopping)."""
 
     def __init__(self, app: ASGIApp, get_auth: Callable[[], Authenticator | None]) -> None:
         self.app = app
@@ -342,11 +344,12 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         auth = self.get_auth()
-        state = scope.setdefault("state", {})
-        if auth is None:  # starting or stopping: the routes answer 503 themselves
-            state["principal"] = None
-            await self.app(scope, receive, send)
+        if auth is None:  # starting or stopping: no key can be checked, so nothing is served (a route
+            # that needs no store, GET /v1/models, answered anyone)
+            unavailable = BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
+            await memoryd_error_response(unavailable, path)(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         headers, twice = _headers(scope)
         try:
             principal = await auth.principal(
