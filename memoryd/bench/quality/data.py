@@ -91,6 +91,8 @@ class Benchmark:
     breakdown: tuple[str, ...]  # metrics shown per group
     targets: Mapping[tuple[str, str], float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # The scorer ranks user turns only: a search must go deep enough to hold max(k) of them.
+    user_turn_depth: bool = False
 
     @property
     def question_count(self) -> int:

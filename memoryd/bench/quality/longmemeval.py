@@ -18,7 +18,8 @@ Two protocols, both over the non-abstention questions:
   gold is the user turns marked ``has_answer``; questions with no such turn are
   left out. The official retriever indexes user turns only, so assistant turns
   are removed from the search's ranking before the top k is taken (the user
-  turns keep their relative order). ``official.recall_all@k``,
+  turns keep their relative order); the runner searches deeper until the
+  ranking holds ``max(k)`` user turns (``Benchmark.user_turn_depth``). ``official.recall_all@k``,
   ``official.recall_any@k`` and ``official.ndcg_any@k`` (LongMemEval's nDCG
   variant, see :mod:`memoryd.bench.quality.metrics`).
 """
@@ -130,8 +131,9 @@ def load_longmemeval(path: str | Path, limit: int | None = None) -> Benchmark:
         "appearance; session.ndcg@k is textbook binary nDCG over answer_session_ids.",
         "Official protocol: assistant turns are removed from the ranking (LongMemEval's retriever indexes "
         "user turns only), then recall_all@k / ndcg_any@k (LongMemEval's nDCG: ranks 1 and 2 both "
-        "undiscounted) over user turns with has_answer. At large k these are bounded by how many user "
-        "turns the search's top max(k) hits hold.",
+        "undiscounted) over user turns with has_answer. A search whose max(k) hits hold fewer than max(k) "
+        "user turns is repeated with twice the limit until they do (or it returns every turn); the "
+        "deepest search is scored and recorded, latency is the first search's.",
         "Session, turn and user ids are hashed before ingestion (raw ids carry labels: answer_*, *_abs); "
         "has_answer is never ingested.",
     ]
@@ -177,4 +179,5 @@ def load_longmemeval(path: str | Path, limit: int | None = None) -> Benchmark:
         ),  # fmt: skip
         targets={("all", "session.recall_any@5"): 0.985, ("all", "official.recall_all@5"): 0.90},
         notes=tuple(notes),
+        user_turn_depth=True,
     )

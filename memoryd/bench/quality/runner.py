@@ -7,7 +7,11 @@ the work directory: every unit is ingested, then each unit gets one unscored
 warm-up search (a scope's first search loads its index partitions; it is
 timed apart) and every question is searched once with ``limit = max(ks)``
 (the embedding cache is bypassed while searching, so search latency includes
-embedding the query); its hits are mapped back to dataset turn keys and scored. One JSON line per question per
+embedding the query). A benchmark whose scorer ranks user turns only
+(``Benchmark.user_turn_depth``: LongMemEval's official protocol) has the
+search repeated with twice the limit until its hits hold ``max(ks)`` user
+turns; the deepest search is scored, the first one timed. The hits are
+mapped back to dataset turn keys and scored. One JSON line per question per
 system goes to ``out/<system>.questions.jsonl`` as the run goes.
 
 memoryd runs with the settings an application would use, plus, documented in
@@ -125,11 +129,12 @@ def run_quality(
 
 def _settings(config: QualityConfig, bench: Benchmark, store: Path) -> Settings:
     longest = max((len(t.text) for u in bench.units for s in u.sessions for t in s.turns), default=0)
+    deepest = max((u.turn_count for u in bench.units), default=0) if bench.user_turn_depth else 0
     base = load_settings(env={})
     harness: dict[str, Any] = {
         "storage": {"synchronous": "NORMAL"},
         "limits": {"max_message_chars": max(base.limits.max_message_chars, longest),
-                   "max_limit": max(base.limits.max_limit, max(config.eval_ks))},
+                   "max_limit": max(base.limits.max_limit, max(config.eval_ks), deepest)},
         "embedder": {"provider": config.embedder},
     }  # fmt: skip
     merged: dict[str, Any] = {k: dict(v) for k, v in harness.items()}
@@ -168,6 +173,21 @@ class _Run:
                 else:
                     turns.append(turn)
         return dedupe(turns), unknown
+
+    async def _deep_enough(
+        self, system: System, unit_index: int, question: Question, hits: list[Retrieved]
+    ) -> list[Retrieved]:
+        """For a scorer that ranks user turns only (``Benchmark.user_turn_depth``): search again with
+        twice the limit until the hits hold ``max(k)`` user turns, or the search returned all it has."""
+        unit = self.bench.units[unit_index]
+        limit = self.limit
+        while self.bench.user_turn_depth and len(hits) >= limit and limit < unit.turn_count:
+            ranked, _ = self._ranked(unit_index, hits)
+            if sum(t.role == "user" for t in ranked) >= self.limit:
+                break
+            limit = min(2 * limit, unit.turn_count)
+            hits = await system.search(unit.user_id, question.text, limit, _asked_at(question))
+        return hits
 
     def _record(
         self, question: Question, hits: Sequence[Retrieved], ranked: Sequence[Turn],
@@ -231,13 +251,15 @@ class _Run:
                     hits = await system.search(unit.user_id, question.text, self.limit, _asked_at(question))
                     elapsed = time.perf_counter() - t0
                     timings.append(elapsed)
+                    first_hits = hits
+                    hits = await self._deep_enough(system, index, question, hits)
                     ranked, missing = self._ranked(index, hits)
                     unknown += missing
                     metrics = bench.score(question, ranked, self.config.eval_ks)
                     record = self._record(question, hits, ranked, metrics, elapsed, index)
                     scored = [(question.groups if metrics else (), metrics)]
                     if self.answerer is not None:
-                        qa = await self.answerer(question, hits)
+                        qa = await self.answerer(question, first_hits)
                         record["qa"] = qa
                         qa_scores = {f"qa.{k}": float(v) for k, v in qa.get("scores", {}).items()}
                         scored.append((tuple(qa.get("groups", question.groups)), qa_scores))
