@@ -46,7 +46,10 @@ class ApiKey:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        """Not revoked, and whole: a ``user`` key names its user. One whose row lost it (memoryd
+        never makes one) would be bound to no one: its tenant's every user, a service key in all
+        but name."""
+        return self.revoked_at is None and (self.role is not Role.USER or self.user_id is not None)
 
     def principal(self) -> Principal:
         return Principal(self.role, self.tenant, self.user_id if self.role is Role.USER else None, self.id)
