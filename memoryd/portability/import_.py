@@ -171,8 +171,9 @@ class _TierIds:
         self.segments.clear()
 
 
-async def _survey(mem: AsyncMemory | None, path: Path) -> _Survey:
-    """Pass 1 (see the module docstring); with no ``mem``, the file alone (no store is asked)."""
+async def _survey(mem: AsyncMemory | None, path: Path, progress: Progress | None = None) -> _Survey:
+    """Pass 1 (see the module docstring); with no ``mem``, the file alone (no store is asked).
+    ``progress`` is told of the lines checked, a batch at a time, and their total at the end."""
     header: Header | None = None
     end: End | None = None
     counts = dict.fromkeys(TYPES, 0)
@@ -209,7 +210,18 @@ async def _survey(mem: AsyncMemory | None, path: Path) -> _Survey:
             )
         ids.clear()
 
+    checked = told = 0
+
+    def tell(total: int | None = None) -> None:
+        nonlocal told
+        if progress is not None:
+            progress("checking the file", checked - told, total)
+        told = checked
+
     for number, line in _lines(path):
+        checked += 1
+        if checked - told >= SURVEY_BATCH:
+            tell()
         if header is None:
             if not isinstance(line, Header):
                 message = f"line {number}: a memoryd export starts with its header"
@@ -257,6 +269,7 @@ async def _survey(mem: AsyncMemory | None, path: Path) -> _Survey:
     await taken(pending)
     await held_before(history)
     await tier_ids.check()
+    tell(checked)
     if mem is None:
         return _Survey(header, counts, known)
     for owner in sorted(owners, key=repr):
@@ -314,6 +327,7 @@ class _Loader:
             return
         self.batch = []
         storage = self.mem.storage
+        read = len(batch)  # the file's lines done, written or not (the progress counts every one)
         if kind == "memory":
             now = utcnow()  # memories deleted here since the export: their history says they came back
             back = [
@@ -330,14 +344,14 @@ class _Loader:
         elif kind == "relation":
             await storage.graph.restore([], batch)
         elif storage.segments is None:
-            return  # a store without a memory hierarchy: its rows are left out
+            batch = []  # a store without a memory hierarchy: its rows are left out
         elif kind == "tier_segment":
             await storage.segments.restore([], [self._segment(s) for s in batch])
         else:
             await storage.segments.restore([self._turn(t) for t in batch], [])
         self.counts[kind] += len(batch)
         if self.progress is not None:
-            self.progress("importing", len(batch), None)
+            self.progress("importing", read, None)
 
     def _new_history(self, batch: list[HistoryDraft]) -> list[HistoryDraft]:
         """The history rows the store does not hold yet (of a memory it held before: a restore,
@@ -453,7 +467,7 @@ async def _import(
     """Both passes of :func:`import_store` (see the module docstring)."""
     if progress is not None:
         progress("checking the file", 0, None)
-    survey = await _survey(mem, source)
+    survey = await _survey(mem, source, progress)
     header = survey.header
     reuse = header.vectors and header.embedder == identity(mem.settings, mem.loaded_embedder)
     same_terms = header.index_format == INDEX_FORMAT
