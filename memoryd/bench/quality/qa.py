@@ -170,16 +170,25 @@ class LLMJudgeQA:
         self.memory_chars = memory_chars
         self.answer_max_tokens = answer_max_tokens
         self.judge_max_tokens = judge_max_tokens
-        self._context: dict[str, _Context] = {}
+        # alias -> {scope (user id): context}: LoCoMo's aliases (dia_ids) recur in every conversation
+        # and a LongMemEval session can carry another date in another question's haystack.
+        self._context: dict[str, dict[str, _Context]] = {}
+        self._scope_of: dict[str, str] = {}  # question id -> the user id it searches
 
     def prepare(self, bench: Benchmark) -> None:
         """Learn each turn's session date and speaker (the runner calls this once it has loaded the data)."""
-        self._context = {
-            t.alias: _Context(s.date, t.speaker or t.role)
-            for u in bench.units
-            for s in u.sessions
-            for t in s.turns
-        }
+        self._context = {}
+        for u in bench.units:
+            for s in u.sessions:
+                for t in s.turns:
+                    self._context.setdefault(t.alias, {})[u.user_id] = _Context(s.date, t.speaker or t.role)
+        self._scope_of = {q.id: u.user_id for u in bench.units for q in u.questions}
+
+    def _context_of(self, alias: str, scope: str | None) -> _Context | None:
+        by_scope = self._context.get(alias, {})
+        if scope is not None:
+            return by_scope.get(scope)
+        return next(iter(by_scope.values())) if len(by_scope) == 1 else None  # unambiguous only
 
     def describe(self) -> str:
         """One line for the report's notes: models, memories per question, what is judged."""
@@ -195,11 +204,13 @@ class LLMJudgeQA:
             "questions whose answer or judgement failed count in qa.failed, not in the accuracy."
         )
 
-    def memory_lines(self, hits: Sequence[Retrieved]) -> list[str]:
-        """The top hits as the answer sees them: ``[date] speaker: text``."""
+    def memory_lines(self, hits: Sequence[Retrieved], question: Question | None = None) -> list[str]:
+        """The top hits as the answer sees them: ``[date] speaker: text``, each turn's date and speaker
+        those of the ``question``'s own conversation (without one, of the only turn with that alias)."""
+        scope = self._scope_of.get(question.id) if question is not None else None
         lines = []
         for hit in hits[: self.hits]:
-            context = next((self._context[a] for a in hit.aliases if a in self._context), None)
+            context = next((c for a in hit.aliases if (c := self._context_of(a, scope)) is not None), None)
             text = " ".join(hit.text.split())
             if len(text) > self.memory_chars:
                 text = text[: self.memory_chars] + "…"
@@ -216,7 +227,7 @@ class LLMJudgeQA:
             category = question.extra.get("category")
             return {"skipped": f"category {category} is not judged (LoCoMo J protocol: categories 1-4)",
                     "scores": {}, "groups": []}  # fmt: skip
-        memories = self.memory_lines(hits)
+        memories = self.memory_lines(hits, question)
         out: dict[str, Any] = {"answer": None, "label": None, "judged": False, "memories": len(memories),
                                "groups": list(groups)}  # fmt: skip
         answer_usage = judge_usage = Usage()
