@@ -99,7 +99,7 @@ class ImportSummary:
 
 def _lines(path: Path) -> Iterator[tuple[int, Line]]:
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open(encoding="utf-8-sig")  # a byte order mark an editor added is read past
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from None
     with handle:
