@@ -146,8 +146,10 @@ class Authenticator:
         counts, at = self._count
         now = time.monotonic()
         if now - at >= COUNT_CACHE_S:
+            stamp = self._stamp
             counts = await asyncio.to_thread(self._read_counts)
-            self._count = (counts, now)
+            if stamp == self._stamp:  # else read across a change: maybe before it, not to be kept
+                self._count = (counts, now)
         return counts
 
     def _read_counts(self) -> tuple[int, int]:
@@ -181,7 +183,10 @@ class Authenticator:
         if cached is None or now - cached.at >= KEY_CACHE_S:
             if len(self._keys) > 10_000:
                 self._keys.clear()
-            cached = self._keys[key_id] = _Cached(await asyncio.to_thread(self.store.get, key_id), now)
+            stamp = self._stamp
+            cached = _Cached(await asyncio.to_thread(self.store.get, key_id), now)
+            if stamp == self._stamp:  # as in _counts: a read across a change is not kept
+                self._keys[key_id] = cached
         return cached.key
 
     async def principal(
