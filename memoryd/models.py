@@ -96,8 +96,7 @@ def new_id() -> str:
     tick = (now // 1_000_000) << 12 | (now % 1_000_000) * 4096 // 1_000_000
     with _ticking:
         tick = _last_tick = max(tick, _last_tick + 1)
-        randomness = _random_bits()
-    value = (tick >> 12) << 80 | (tick & 0xFFF) << 64 | randomness >> 2
+    value = (tick >> 12) << 80 | (tick & 0xFFF) << 64 | int.from_bytes(os.urandom(8), "big") >> 2
     value |= 0x7 << 76 | 0x2 << 62  # version 7, RFC 9562 variant
     h = f"{value:032x}"  # as str(uuid.UUID(int=value)) writes it, in a third of the time
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
@@ -105,29 +104,6 @@ def new_id() -> str:
 
 _ticking = threading.Lock()
 _last_tick = 0  # the clock part (milliseconds and 4096ths) of this process's last id
-# The random parts of the next ids, drawn from the OS a few kilobytes at a time: os.urandom is a
-# system call, and one per id let the embedding thread take the GIL from the event loop each time,
-# for up to a switch interval (5 ms) before the loop got it back: 20 ms of a 128-message add. A
-# forked child draws its own (at_fork), or parent and child would make the same ids.
-_RANDOM_DRAW = 4096
-_random, _random_at = b"", 0
-
-
-def _random_bits() -> int:
-    """64 fresh random bits (call under ``_ticking``)."""
-    global _random, _random_at
-    if _random_at + 8 > len(_random):
-        _random, _random_at = os.urandom(_RANDOM_DRAW), 0
-    _random_at += 8
-    return int.from_bytes(_random[_random_at - 8 : _random_at], "big")
-
-
-def _after_fork() -> None:
-    global _ticking, _random, _random_at
-    _ticking, _random, _random_at = threading.Lock(), b"", 0
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 def id_tag(record_id: str, chars: int = 8) -> str:

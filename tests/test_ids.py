@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
@@ -52,23 +51,3 @@ def test_context_lines_carry_the_random_tag() -> None:
     assert len(set(tags)) == 5
     for item in built.items:
         assert item.id.endswith(item.tag) and f"[{item.tag}] {item.text}" in built.text
-
-
-def test_a_forked_child_makes_ids_of_its_own() -> None:
-    """The random parts are drawn from the OS a few kilobytes at a time: a forked child must not
-    make the ids its parent makes next from what was drawn before the fork."""
-    new_id()  # the parent has drawn its next ids' random parts
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next ids, to the parent, then out at once
-        try:
-            os.write(write, " ".join(new_id() for _ in range(10)).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        child = pipe.read().split()
-    os.waitpid(pid, 0)
-    parent = [new_id() for _ in range(10)]
-    assert len(child) == 10
-    assert not {id_tag(i, 16) for i in child} & {id_tag(i, 16) for i in parent}
