@@ -1,8 +1,8 @@
 """``memoryd keys``: create, list and revoke API keys.
 
 Keys live in ``auth.keys_path`` (default ``keys.db`` next to the database), the
-same file a running server reads, so a key created here works at once and a
-revoked one stops within seconds. A new key is printed once; only its salted
+same file a running server reads, so a key created here works, and a revoked
+one is refused, from the server's next request on. A new key is printed once; only its salted
 hash is stored.
 """
 
@@ -109,7 +109,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (from `memoryd keys list`).")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Revoke a key: it stops working at once (within seconds on a running server)."""
+    """Revoke a key: it stops working at once (a running server refuses it from its next request on)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
     with errors_to_exit(state.output), _store(settings) as store:
