@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import json
 import os
 import re
@@ -66,6 +67,7 @@ __all__ = [
     "read_messages",
     "record_table",
     "run_with_memory",
+    "utf8_stdout",
 ]
 
 T = TypeVar("T")
@@ -194,6 +196,7 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        _lenient_stdout()
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
         self.command: Any = None  # the running command's click context (set by CliState.of)
@@ -210,7 +213,7 @@ class Output:
         """Write one JSON document to stdout (plain text, never colourised)."""
         if sys.stdout is None:  # started with `>&-`: said once on stderr (:func:`output_lost`), exit 1
             raise OSError(errno.EBADF, "stdout is closed")
-        text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+        text = json.dumps(document, ensure_ascii=not utf8(sys.stdout), indent=2, default=str)
         sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         sys.stdout.flush()
 
@@ -265,6 +268,30 @@ class Output:
         self.err.print(f"[red]error:[/red] {said}", soft_wrap=True)
         if self.json_mode:
             self.json({**(document or {}), "error": exc.to_dict()})
+
+
+def utf8(stream: Any) -> bool:
+    """Whether ``stream`` encodes text as UTF-8 (any character can be written to it)."""
+    return str(getattr(stream, "encoding", None) or "").lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _lenient_stdout() -> None:
+    """A stdout that is not UTF-8 (``PYTHONIOENCODING=ascii``, a latin-1 locale, a Windows code
+    page) writes a character it has no code for as ``?``: else the first ``é`` or ``✓`` of a
+    table ended the command in a traceback after its work was done. JSON stays exact
+    (:meth:`Output.json` escapes such characters), and so does ``export -`` (:func:`utf8_stdout`)."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and not utf8(sys.stdout):
+        with suppress(ValueError):
+            sys.stdout.reconfigure(errors="replace")
+
+
+def utf8_stdout() -> None:
+    """stdout writes UTF-8 whatever the locale says: for a file written to it (``export -``),
+    whose format is UTF-8 and which must lose no character."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and not utf8(sys.stdout):
+        with suppress(ValueError):
+            sys.stdout.flush()
+            sys.stdout.reconfigure(encoding="utf-8", errors="strict")
 
 
 @dataclass

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from memoryd.cli.maintenance import JsonOpt, TenantOpt, progress_bar, tenant_state
-from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, run_with_memory
+from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, run_with_memory, utf8_stdout
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
@@ -74,6 +74,8 @@ def export(
             raise UsageError(f"cannot export to {path}: stdout is closed; give a file PATH", field="path")
         if not to_stdout and Path(path).is_dir():
             raise UsageError(f"cannot export to {path}: it is a directory; give a file path", field="path")
+    if to_stdout:
+        utf8_stdout()  # the export is UTF-8 whatever the locale: a latin-1 stdout failed on the first 'é'
 
     async def work(mem: AsyncMemory) -> ExportSummary:
         with progress_bar(state.output) as progress:
