@@ -39,7 +39,7 @@ from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server.access import PipelineView, memory_for, principal_of
-from memoryd.server.auth import TENANT_HEADER, Authenticator, Local
+from memoryd.server.auth import TENANT_HEADER, Authenticator, Local, _headers
 from memoryd.server.responses import answers
 from memoryd.server.responses_health import HealthReply, LiveReply, ReadyReply
 from memoryd.tenancy import Tenants
@@ -179,10 +179,16 @@ async def _full_report_allowed(request: Request, state: ServerState) -> bool:
     auth = state.auth
     if auth is None:
         return True
-    headers = request.headers
+    # The middleware's reading of the headers: two different Authorization lines (a proxy's admin
+    # key before the client's) are no admin's, whichever comes first
+    headers, twice = _headers(request.scope)
     try:  # open mode's caller is an admin only when it is local, as every route's is
         local = Local.of(request.scope, headers)
-        principal = await auth.principal(headers.get("authorization"), headers.get(TENANT_HEADER), local)
+        principal = await auth.principal(
+            twice.get("authorization", headers.get("authorization")),
+            twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),
+            local,
+        )
     except MemorydError:
         return False
     return principal.is_admin
