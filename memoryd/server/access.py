@@ -17,7 +17,7 @@ from fastapi import Request
 
 from memoryd.auth.bound import UserBoundMemory, own_user
 from memoryd.auth.principal import ANONYMOUS, Principal
-from memoryd.errors import BackendUnavailableError, QueueUnavailableError
+from memoryd.errors import AuthenticationError, BackendUnavailableError, QueueUnavailableError
 from memoryd.llm import Router
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
@@ -25,15 +25,26 @@ from memoryd.pipeline.base import Between, EventRecord
 from memoryd.pipeline.events import AddPayload
 from memoryd.pipeline.metrics import MetricsText
 from memoryd.pipeline.producer import Submission
-from memoryd.server.auth import TENANT_HEADER
+from memoryd.server.auth import OPEN_PATHS, OPEN_PREFIX, TENANT_HEADER
 from memoryd.tenancy import Tenants
 
 __all__ = ["PipelineView", "memory_for", "principal_of", "queue_unplaced"]
 
 
 def principal_of(request: Request) -> Principal:
-    """The caller (set by :class:`memoryd.server.auth.AuthMiddleware`)."""
-    principal = getattr(request.state, "principal", ANONYMOUS)
+    """The caller (set by :class:`memoryd.server.auth.AuthMiddleware`). A request without one is
+    the anonymous caller only on a path the middleware leaves open (``/metrics``, the probes); on
+    any other it gets no rights at all (401): a route reached without the middleware (an app that
+    serves these routes without it) must not act as an admin."""
+    try:
+        principal = request.state.principal
+    except AttributeError:
+        path = request.scope.get("path", "")
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX):
+            return ANONYMOUS
+        raise AuthenticationError(
+            "refused: no API key was checked for this request (memoryd's authentication did not run)"
+        ) from None
     if principal is None:
         raise BackendUnavailableError("memoryd is starting or shutting down; retry shortly")
     return cast(Principal, principal)
