@@ -1,7 +1,8 @@
 """Rate limits: one token bucket per API key, and (when set) one per tenant.
 
 Each key may send ``rate`` requests per second on average and ``burst`` at once.
-A request over the limit is refused with 429 and ``Retry-After``. The tenant's bucket
+A request over the limit is refused with 429 and ``Retry-After``; more calls at once (an MCP
+batch) than the burst, which no wait lets through, with 413 and no ``Retry-After``. The tenant's bucket
 is shared by every key of the tenant but admin keys, so a service key cannot multiply its
 tenant's rate by minting user keys. Buckets live in this process (a cluster of servers
 gives each key, and each tenant, the rate once per server).
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from memoryd.errors import RateLimitedError
+from memoryd.errors import PayloadTooLargeError, RateLimitedError
 
 __all__ = ["RateLimiter", "take_all"]
 
@@ -48,16 +49,24 @@ class RateLimiter:
         batch), or raise :class:`RateLimitedError`."""
         take_all(((self, key),), count)
 
+    def check_fits(self, count: int) -> None:
+        """Refuse ``count`` calls at once (an MCP batch) that are more than the burst: no wait
+        lets them through, so this is a 413 (:class:`PayloadTooLargeError`, no ``Retry-After``), not
+        a 429 a client would retry for ever. Nothing is spent."""
+        if self.rate > 0 and count > self.burst:
+            raise PayloadTooLargeError(
+                f"a batch of {count} calls is more than {self.subject}'s burst of {self.burst}, and no "
+                f"wait lets it through: send at most {self.burst} messages per request",
+                calls=count,
+                burst=self.burst,
+            )
+
     def _ready(self, key: str, count: int) -> _Bucket | None:
         """``key``'s bucket, refilled, once it holds ``count`` tokens (None: no limit); else
         :class:`RateLimitedError`. Nothing is spent."""
         if self.rate <= 0:
             return None
-        if count > self.burst:
-            raise RateLimitedError(
-                f"{count} calls at once are more than {self.subject}'s burst of {self.burst}: send fewer",
-                retry_after_s=0.0,
-            )
+        self.check_fits(count)
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:

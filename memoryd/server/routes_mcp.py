@@ -22,8 +22,10 @@ holds a request with JSON, and JSON-RPC never answers with an empty array.
 
 The caller is who the API key says (the same keys, roles and tenants as every route):
 a ``user`` key binds the tools to its user, and each message of a batch counts against the
-key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`). A refused caller
-(401, 403, 404, 429) gets its HTTP status and a JSON-RPC error
+key's rate limit as a request would (a batch holds at most :data:`MAX_BATCH`; one of more
+calls than the key's, or its tenant's, burst can never fit and is a ``413``, not a ``429``: send
+fewer messages per request). A refused caller (401, 403, 404, 429) gets its HTTP status and a
+JSON-RPC error
 (:func:`memoryd.server.errors.memoryd_error_response`). With the async
 pipeline on, ``add_memory``
 queues the add like ``POST /v1/memories`` does. A browser page may not call it (DNS rebinding):
@@ -40,7 +42,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError, RateLimitedError
+from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import (
     INVALID_REQUEST,
@@ -79,6 +81,7 @@ router = APIRouter(tags=["mcp"])
         },
         403: {"description": "Origin refused"},
         406: {"description": "Accept admits no application/json"},
+        413: {"description": "A batch of more calls than the key's (or its tenant's) rate-limit burst"},
         415: {"description": "Content-Type is not application/json"},
     },
     openapi_extra={
@@ -119,13 +122,9 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
         return JSONResponse(error_message(None, INVALID_REQUEST, error), status_code=400)
     auth = getattr(request.app.state.memoryd, "auth", None)
     if calls > 1 and auth is not None and principal.key_id is not None:
-        for limiter in (auth.limiter, auth.tenant_limiter):
-            if limiter.rate > 0 and calls > limiter.burst:  # could never fit, however long one waits
-                raise RateLimitedError(
-                    f"a batch of {calls} calls is more than {limiter.subject}'s burst of {limiter.burst}: "
-                    "send fewer",
-                    retry_after_s=0.0,
-                )
+        # A batch no wait lets through (more calls than a burst) is a 413 before any call is counted
+        for limiter in (auth.limiter,) if principal.is_admin else (auth.limiter, auth.tenant_limiter):
+            limiter.check_fits(calls)
         auth.take(principal, calls - 1)  # the request itself paid for one
     try:
         memory = await _memory_for(request, message)

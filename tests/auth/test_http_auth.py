@@ -248,10 +248,10 @@ def test_each_call_of_an_mcp_batch_counts_against_the_rate_limit(
         small = c.post("/mcp", json=[search(n) for n in range(4)], headers=bearer(key))
         assert small.status_code == 200 and len(small.json()) == 4  # 4 of the 10 tokens
         big = c.post("/mcp", json=[search(n) for n in range(30)], headers=bearer(key))
-        assert big.status_code == 429, big.text  # not 30 calls for the price of one
-        assert big.json()["error"]["data"]["code"] == "rate_limited"
+        assert big.status_code == 413, big.text  # not 30 calls for the price of one; never fits
+        assert big.json()["error"]["data"]["code"] == "payload_too_large"
         over = c.post("/mcp", json=[search(n) for n in range(11)], headers=bearer(key))  # burst + 1
-        assert over.status_code == 429 and over.json()["error"]["message"].startswith("a batch of 11 calls")
+        assert over.status_code == 413 and over.json()["error"]["message"].startswith("a batch of 11 calls")
         huge = c.post("/mcp", json=[search(n) for n in range(101)], headers=bearer(key))
         assert huge.status_code == 400 and "at most 100" in huge.json()["error"]["message"]
         left = [c.get("/v1/memories", params={"user_id": "alice"}, headers=bearer(key)).status_code for _ in range(8)]
