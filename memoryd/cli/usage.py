@@ -14,6 +14,7 @@ exit status, which the root's help (:data:`EXIT_STATUS`) explains in full.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import typer
@@ -100,11 +101,23 @@ class MemorydCommand(TyperCommand):
 
 def finish_commands(app: typer.Typer) -> None:
     """Every command of ``app`` and its sub-apps: a :class:`MemorydCommand`, with
-    :data:`COMMAND_EPILOG` after its help (unless it has an epilog of its own)."""
+    :data:`COMMAND_EPILOG` after its help (unless it has an epilog of its own) and each paragraph
+    of its help on one line (:func:`_reflowed`)."""
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):  # typer's default
             info.cls = MemorydCommand
         info.epilog = info.epilog or COMMAND_EPILOG
+        info.help = _reflowed(info.help if info.help is not None else inspect.getdoc(info.callback))
     for group in app.registered_groups:
         if group.typer_instance is not None:
             finish_commands(group.typer_instance)
+
+
+def _reflowed(text: str | None) -> str | None:
+    """``text`` with the line breaks inside each paragraph made spaces: typer's help keeps a
+    docstring's own breaks and then wraps to the terminal too, so every paragraph after the first
+    broke mid-sentence (``rules read in`` / ``them``). A paragraph marked ``\\b`` keeps its lines."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
