@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from memoryd.errors import InvalidInputError, NotSupportedError
@@ -39,7 +39,15 @@ from memoryd.server.responses_mem0 import (
     Mem0Message,
     Mem0PendingReply,
 )
-from memoryd.server.routes_v1 import CONFLICT_RESPONSE, ERROR_RESPONSES, MemoryId, Scoped, reset_store
+from memoryd.server.routes_v1 import (
+    CONFLICT_RESPONSE,
+    ERROR_RESPONSES,
+    MemoryId,
+    Scoped,
+    no_arguments,
+    reset_store,
+    unique_keys,
+)
 from memoryd.server.schemas import (
     Mem0AddRequest,
     Mem0ListQuery,
@@ -57,7 +65,7 @@ FAST_MODE_NOTICE = (
 MEM0_SEARCH_LIMIT = 20  # mem0's default top_k (within limits.max_limit)
 _SCOPE_KEYS: tuple[Literal["user_id", "agent_id", "run_id"], ...] = ("user_id", "agent_id", "run_id")
 
-router = APIRouter(tags=["mem0-compatible"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["mem0-compatible"], responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)])
 
 
 def _event(event: Event) -> str:
@@ -220,8 +228,7 @@ def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict
 async def get_all(query: Annotated[Mem0ListQuery, Query()], memory: MemoryDep) -> dict[str, Any]:
     """A scope's memories, newest first (at most ``limit``, or mem0 v2's ``top_k``; 100 by default
     as in mem0)."""
-    _check_top_k(query.top_k, memory.settings.limits.max_limit)
-    limit = query.limit if query.limit is not None else query.top_k
+    limit = _limit(query.limit, query.top_k, memory.settings.limits.max_limit)
     page = await memory.get_all(**query.scope(), limit=limit)
     return {"results": [mem0_item(m) for m in page.items]}
 
@@ -240,8 +247,7 @@ async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     compared with (the order is memoryd's hybrid ranking, ``/v1/memories/search``'s score)."""
     scope, filters = _lift_scope(body.scope(), body.filters)
     ceiling = memory.settings.limits.max_limit
-    _check_top_k(body.top_k, ceiling)  # even when limit is given
-    limit = body.limit if body.limit is not None else body.top_k
+    limit = _limit(body.limit, body.top_k, ceiling)
     hits = await memory.search(
         body.query,
         **scope,
@@ -253,9 +259,16 @@ async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     return {"results": [mem0_item(h.memory, _similarity(h)) for h in hits]}
 
 
-def _check_top_k(top_k: int | None, ceiling: int) -> None:
+def _limit(limit: int | None, top_k: int | None, ceiling: int) -> int | None:
+    """``limit``, or its alias ``top_k``: a ``top_k`` out of range is refused even beside a valid
+    ``limit``, and the two with different values are refused (keeping one would answer another
+    number of results than the caller may have meant)."""
     if top_k is not None and not 1 <= top_k <= ceiling:
         raise InvalidInputError(f"top_k must be an integer from 1 to {ceiling}", field="top_k")
+    if limit is not None and top_k is not None and limit != top_k:
+        message = f"limit ({limit}) and top_k ({top_k}) both name the number of results: give one of them"
+        raise InvalidInputError(message, field="top_k")
+    return limit if limit is not None else top_k
 
 
 def _similarity(hit: SearchHit) -> float:
@@ -297,7 +310,12 @@ async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
     return {"message": "All relevant memories deleted"}
 
 
-@router.post("/reset", summary="Reset all memories (mem0)", **answers(Mem0Message))
+@router.post(
+    "/reset",
+    summary="Reset all memories (mem0)",
+    dependencies=[Depends(no_arguments)],
+    **answers(Mem0Message),
+)
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, str]:
     await reset_store(request, pipeline, memory)
     return {"message": "All memories reset"}

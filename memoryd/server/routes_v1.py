@@ -14,10 +14,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from memoryd.auth.bound import may_erase
-from memoryd.errors import InvalidFilterError
+from memoryd.errors import InvalidFilterError, InvalidInputError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
@@ -62,16 +62,21 @@ __all__ = [
     "Scoped",
     "UserId",
     "filters_from_json",
+    "no_arguments",
     "router",
+    "unique_keys",
 ]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
         (400, "Malformed body (not JSON, not UTF-8)"),
+        (401, "No API key, or one that is unknown or revoked (with auth on)"),
+        (403, "A key without the right (a user key erasing the store), or a forbidden Origin or Host"),
         (404, "No such memory in this scope"),
         (413, "Body, message or list over its limit"),
         (422, "A field is missing, of the wrong type or out of range; `field` names it"),
+        (429, "The key's or its tenant's rate limit: see `Retry-After`"),
         (501, "Feature not available in this release"),
         (503, "Starting, stopping, or storage unavailable"),
     )
@@ -81,7 +86,76 @@ MemoryId = Annotated[str, Path(description="The memory's id.")]
 UserId = Annotated[str, Path(description="The user's id.")]
 Scoped = Annotated[ScopeQuery, Query()]
 
-router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES)
+
+class _Twice(dict[str, Any]):
+    """A JSON object of a body that named ``key`` more than once."""
+
+    key: str
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    twice, seen = _Twice(value), set()
+    for key, _ in pairs:
+        if key in seen:
+            twice.key = key
+            return twice
+        seen.add(key)
+    return twice  # not reached: fewer keys than pairs means one came twice
+
+
+def _repeated_key(value: Any) -> str | None:
+    """The path of the first key an object of ``value`` names twice (``metadata.k``), if any."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _Twice):
+            return f"{path}{node.key}"
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend((item, f"{path}{key}.") for key, item in reversed(list(items)))
+    return None
+
+
+async def unique_keys(request: Request) -> None:
+    """Refuse a JSON body naming a key twice in one object (``{"user_id": "a", "user_id": "b"}``):
+    a JSON parser keeps the last value, so the write would go where the caller may not have meant
+    (422 naming the key's path, e.g. ``user_id`` or ``metadata.k``)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method not in ("POST", "PUT", "PATCH") or not (
+        media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    ):
+        return  # not read as JSON (FastAPI refuses such a body where a route takes one)
+    try:
+        value = json.loads(await request.body(), object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):
+        return  # not JSON: FastAPI has refused it already, naming the body
+    if (path := _repeated_key(value)) is not None:
+        message = f"{path} is given more than once in the request body; give it once"
+        raise InvalidInputError(message, field=path)
+
+
+async def no_arguments(request: Request) -> None:
+    """Refuse a query parameter or a body with fields on a route that takes none (reset): ignored,
+    ``POST /reset?user_id=bob`` erased every user's memories, not bob's."""
+    named = next(iter(request.query_params), None)
+    body = (await request.body()).strip()
+    if named is None and body not in (b"", b"{}", b"null"):
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            value = None
+        named = next(iter(value), None) if isinstance(value, dict) else "body"
+    if named is not None:
+        raise InvalidInputError(
+            f"{request.url.path} erases the whole store and takes no {named}: nothing was erased (to erase "
+            "one user's memories, send DELETE /memories?user_id=...)",
+            field=named,
+        )
+
+
+router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)])
 
 
 def filters_from_json(raw: str | None) -> dict[str, Any] | None:
@@ -256,7 +330,9 @@ async def forget_pending(
         await pipeline.forget_user(user_id, erase)
 
 
-@router.post("/reset", summary="Erase everything", **answers(ResetReply))
+@router.post(
+    "/reset", summary="Erase everything", dependencies=[Depends(no_arguments)], **answers(ResetReply)
+)
 async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> dict[str, bool]:
     """Erase every memory and all history in this store (and what is on its way there)."""
     await reset_store(request, pipeline, memory)

@@ -9,13 +9,15 @@ string, one message object or a list of them, and names the offending item
 
 Bodies of ``/v1`` routes reject unknown fields; mem0-compatible bodies ignore
 them, as mem0's own server does. No string anywhere in a body may hold a lone
-UTF-16 surrogate (``"\\ud800"`` is valid JSON but not text), and no field may nest
+UTF-16 surrogate (``"\\ud800"`` is valid JSON but not text), no number may be out of a float's
+range (``1e400`` is read as infinity, which no JSON answer can hold), and no field may nest
 more than ``MAX_NESTING`` levels of objects and lists (metadata that deep could be stored, but
 no response holding it could be written).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, TypedDict
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
@@ -87,7 +89,11 @@ def check_text(value: Any, path: str, depth: int = 0) -> None:
     """Raise :class:`InvalidInputError` naming ``path`` if any string in ``value``
     (keys included) holds a lone surrogate, which no store can encode, or if ``value``
     nests more than :data:`MAX_NESTING` levels: such a value could be stored, but no
-    response holding it could be written (JSON encoders stop far above this, at a few hundred)."""
+    response holding it could be written (JSON encoders stop far above this, at a few hundred).
+    A number beyond a float's range (``1e400``, read as infinity) is refused too: in a filter it
+    compared as infinity and silently matched everything or nothing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"{path} is out of range: {value}", field=path)
     if isinstance(value, str):
         if not is_unicode_text(value):
             raise InvalidInputError(f"{path} is not valid Unicode text (lone surrogate)", field=path)
