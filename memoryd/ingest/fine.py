@@ -40,10 +40,18 @@ from memoryd.ingest.extract import (
 )
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.inputs import AddInput
-from memoryd.ingest.reconcile import NO_DECISION, Decision, Reconciliation, decide, reconcile_messages
+from memoryd.ingest.reconcile import (
+    NO_DECISION,
+    Decision,
+    Reconciliation,
+    clipped,
+    decide,
+    reconcile_messages,
+    unnumbered,
+)
 from memoryd.ingest.represent import EpisodeIndex, Represent
 from memoryd.ingest.speakers import naming, other_speakers, someone_else, subject_of, whose
-from memoryd.ingest.timelines import SINGLE_VALUED, settle_profile
+from memoryd.ingest.timelines import SINGLE_VALUED, ended_after, settle_profile
 from memoryd.llm import Router, structured
 from memoryd.models import (
     AddResult,
@@ -89,6 +97,7 @@ class _Fact:
     owner: Scope | None = None  # that memory's scope: its relations are its owner's (shared or an agent's)
     retext: bool = False  # its text is no longer the one ``vector`` was computed for
     model: str | None = None  # the LLM target that extracted it (provider:model@host), for its history
+    at: int = 0  # the position in the add of the last new message it comes from: the order it was said in
 
 
 @dataclass
@@ -187,7 +196,13 @@ class FineIngestor:
                     # One home (name, workplace) at a time whatever the model decided, as in fast mode
                     settled = settle_profile(self.storage.records, work.changes, work.results, now, actor)
                     work.results = await settled
-                self._relations(extraction, facts, data, now, work, [mid for mid, _ in fresh])
+                unasserted = self._relations(extraction, facts, data, now, work, [mid for mid, _ in fresh])
+                if unasserted:  # the fact it hangs on holds nothing (a DELETE): said, and the turns due
+                    usage.fell_short(
+                        f"{len(unasserted)} extracted relations were not stored: the fact each was tied "
+                        "to is held by no memory (it only says that one is no longer true: "
+                        f"{'; '.join(unasserted)}; the turns are left for the hierarchy to extract again)"
+                    )
                 _one_upsert_each(work.changes)
             except MemorydError:
                 raise  # a store or embedder that is down: an honest error, nothing half-written
@@ -329,8 +344,8 @@ class FineIngestor:
         for i, (f, sources, (text, kind, meta)) in enumerate(zip(wanted, sourced, drafts)):
             times = [t for t in (fresh[s][1].time for s in f.sources) if t is not None]
             when = max(times) if times else next((t for t in data.times if t is not None), None)
-            model = extracted_by.get(fact_key(f.text)) or None
-            facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i], model=model))
+            model, at = extracted_by.get(fact_key(f.text)) or None, max(f.sources, default=len(fresh) - 1)
+            facts.append(_Fact(i, text, kind, meta, sources, when, vectors[i], model=model, at=at))
         return facts
 
     def _restated(
@@ -380,9 +395,11 @@ class FineIngestor:
         existing = await self._similar(facts, scope)
         by_key = {fact_key(m.text): m for m in existing}
         pending: list[_Fact] = []
+        restated: dict[str, list[_Fact]] = {}  # the facts of this add that state a memory again
         for fact in facts:
             same = by_key.get(fact_key(fact.text))
             if same is not None and not _someone_elses(fact, same):  # verbatim known: no need to ask
+                restated.setdefault(same.id, []).append(fact)
                 since = len(work.changes.history)
                 self._restated(same, fact, actor, now, work)
                 _told(work, since, len(work.results), extracted_by=fact.model)
@@ -419,8 +436,23 @@ class FineIngestor:
                 """About two people: Melanie's "Melanie lives in Paris." must not end the user's home."""
                 return _someone_elses(pending[f], existing[t])
 
+            def held(f: int, event: str, t: int) -> bool:
+                """Ending a memory (an UPDATE of a home is its end) that this add states again word for
+                word after fact ``f`` ("I gave Rex away. I have a dog named Rex."): the user's last word
+                says it holds, against the model's reading of the earlier fact."""
+                said = [_said(r, now) > _said(pending[f], now) for r in restated.get(existing[t].id, [])]
+                return any(said) and _ends(event, existing[t])
+
             ids = [m.id for m in existing]
-            decisions = decide(raw, len(pending), len(existing), fallback=note, apart=apart, ids=ids)
+            n = len(pending)
+            decisions = decide(raw, n, len(existing), fallback=note, apart=apart, held=held, ids=ids)
+            stray = unnumbered(raw, n, len(existing), ids)
+            if stray:  # for a fact the model was not shown: which fact it meant is unknown, said and due
+                usage.fell_short(
+                    f"reconciliation gave {len(stray)} decisions for no new fact (numbered outside 0 to "
+                    f"{n - 1}: {'; '.join(stray)}); not applied (the turns are left for the hierarchy "
+                    "to reconcile again)"
+                )
             unsettled = sum(d.unsettled for d in decisions)
             if raw is not None and unsettled:  # added as new, unreconciled: said, and the turns stay due
                 usage.fell_short(
@@ -435,16 +467,10 @@ class FineIngestor:
                     "reason; the turns are left for the hierarchy to reconcile again)"
                 )
         # What the answer ends holds its text no longer (an UPDATE of a home is applied as its end)
-        ending = {
-            existing[d.target].id
-            for d in decisions
-            if d.target is not None
-            and (
-                d.event in ("SUPERSEDE", "DELETE")
-                or (d.event == "UPDATE" and _single_valued(existing[d.target]))
-            )
-        }
+        shown = [(d.event, existing[d.target]) for d in decisions if d.target is not None]
+        ending = {m.id for event, m in shown if _ends(event, m)}
         work.held = {fact_key(m.text): m for m in reversed(existing) if m.id not in ending}
+        since = len(work.changes.history)
         for decision in decisions:
             fact = pending[decision.fact]
             history, results = len(work.changes.history), len(work.results)
@@ -452,6 +478,8 @@ class FineIngestor:
             by = decided_by if decision.note != NO_DECISION else None  # the model left it undecided
             over = decision.overruled
             _told(work, history, results, extracted_by=fact.model, decided_by=by, not_applied=over)
+        # A memory said again before the fact that ends it ("I had a dog named Rex. I gave him away.")
+        work.results = ended_after(work.results, work.changes.history[since:])
         if work.reembed:  # merged texts of UPDATEs, in one batch
             upserts = work.changes.upserts
             vectors = await self.embed([upserts[i].memory.text for i in work.reembed])
@@ -600,11 +628,13 @@ class FineIngestor:
         now: datetime,
         work: _Work,
         episodes: list[str],
-    ) -> None:
+    ) -> list[str]:
         """The extraction's relations, each asserted by its fact's memory; one the model tied to no
         fact by the fact that names both its ends, if one does (so that it ends when that fact is
         superseded), else (or in an extraction without facts) by the add's first new episode, as of
-        when it was said."""
+        when it was said. Those tied to a fact that no memory holds (a DELETE, which ends one) are
+        not stored: returned, as "source relation target" with the fact's text."""
+        unasserted: list[str] = []
         scope = owner_scope(data.scope)
         first = facts[0].sources if facts and facts[0].sources else episodes
         fallback = first[0] if first else None
@@ -618,6 +648,8 @@ class FineIngestor:
                 fact = named if named is not None and named.memory_id else None  # else: the episode
             memory_id = fact.memory_id if fact is not None else fallback
             if memory_id is None:
+                tied = f' (fact "{clipped(fact.text)}")' if fact is not None else ""
+                unasserted.append(f"{rel.source} {rel.relation} {rel.target}{tied}")
                 continue
             # the owner of the memory asserting it: a shared fact's relation is every agent's
             owner = fact.owner if fact is not None and fact.owner is not None else scope
@@ -634,6 +666,7 @@ class FineIngestor:
                     valid_from=(fact.when if fact is not None else None) or said,
                 )
             )
+        return unasserted
 
 
 def _told(work: _Work, history: int, results: int, *, not_applied: str | None = None, **models: Any) -> None:
@@ -679,6 +712,17 @@ def _theirs(
 def _someone_elses(fact: _Fact, memory: MemoryRecord) -> bool:
     """Whether ``memory`` is about another person than ``fact`` (:func:`~memoryd.ingest.speakers.whose`)."""
     return someone_else(whose(fact.kind, fact.meta), whose(memory.kind, memory.metadata))
+
+
+def _said(fact: _Fact, now: datetime) -> tuple[datetime, int, int]:
+    """When ``fact`` was said, to order two facts of one add: its time, then its message, then its
+    place in the extraction."""
+    return fact.when or now, fact.at, fact.index
+
+
+def _ends(event: str, m: MemoryRecord) -> bool:
+    """Whether a decision ``event`` of ``m`` ends it (an UPDATE of a home is applied as its end)."""
+    return event in ("SUPERSEDE", "DELETE") or (event == "UPDATE" and _single_valued(m))
 
 
 def _single_valued(m: MemoryRecord) -> bool:

@@ -31,7 +31,15 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from memoryd.ingest.extract import MAX_FACT_CHARS, fact_text, valid_items
 from memoryd.models import MemoryRecord
 
-__all__ = ["NO_DECISION", "Decision", "Reconciliation", "decide", "reconcile_messages"]
+__all__ = [
+    "NO_DECISION",
+    "Decision",
+    "Reconciliation",
+    "clipped",
+    "decide",
+    "reconcile_messages",
+    "unnumbered",
+]
 
 Outcome = Literal["ADD", "UPDATE", "SUPERSEDE", "NOOP", "DELETE"]
 
@@ -163,24 +171,21 @@ def decide(
     *,
     fallback: str,
     apart: Callable[[int, int], bool] | None = None,
+    held: Callable[[int, str, int], bool] | None = None,
     ids: Sequence[str] | None = None,
 ) -> list[Decision]:
     """One checked decision per new fact, in order; unusable answers become ADD. ``apart(fact,
     target)``: whether the two are about different people (another speaker's statement and the
     user's profile): the fact is then added beside the memory, never changing nor restating it.
-    ``ids``: the existing memories' ids, which a note names (the caller never saw the handles)."""
-
-    def memory(target: int) -> str:
-        return f"memory {ids[target]}" if ids is not None else f"memory [{target}]"
+    ``held(fact, event, target)``: whether ``event`` would end existing memory ``target`` while a
+    fact of the same add said after ``fact`` states it again word for word (the user's last word:
+    it holds): such a decision is refused, its fact added as new and unsettled. ``ids``: the
+    existing memories' ids, which a note names (the caller never saw the handles). Decisions
+    numbered past the new facts: :func:`unnumbered`."""
+    memory = _naming(ids)
 
     def said(d: _RawDecision) -> str:
-        """A decision as the model gave it, its target named as the memory it is."""
-        if d.event == "ADD":
-            return "ADD"
-        if d.target is None or not 0 <= d.target < n_existing:
-            return f"{d.event} of no valid existing memory"
-        text = f' into "{_clipped(d.text)}"' if d.event == "UPDATE" and d.text else ""
-        return f"{d.event} of {memory(d.target)}{text}"
+        return _said(d, n_existing, memory)
 
     chosen: dict[int, Decision] = {}
     first: dict[int, _RawDecision] = {}
@@ -215,7 +220,10 @@ def decide(
         decision = chosen[i]
         target = decision.target
         if decision.event in ("UPDATE", "SUPERSEDE", "DELETE") and target is not None:
-            if target in claimed:
+            if held is not None and held(i, decision.event, target):  # the user's later words
+                note = f"{memory(target)} is stated again word for word later in this add"
+                decision = _added(decision, note)
+            elif target in claimed:
                 note = f"{memory(target)} already changed by another fact"
                 decision = _added(decision, note)  # two changes: left to settle
             else:
@@ -232,7 +240,39 @@ def decide(
     ]
 
 
-def _clipped(text: str, limit: int = 80) -> str:
+def unnumbered(raw: Reconciliation | None, n_facts: int, n_existing: int, ids: Sequence[str]) -> list[str]:
+    """The decisions of ``raw`` numbered as none of the ``n_facts`` new facts (which :func:`decide`
+    cannot apply), each once, as the model gave it ("fact 4: DELETE of memory m-1")."""
+    memory = _naming(ids)
+    out: list[str] = []
+    for d in raw.decisions if raw is not None else []:
+        said = f"fact {d.fact}: {_said(d, n_existing, memory)}"
+        if not 0 <= d.fact < n_facts and said not in out:
+            out.append(said)
+    return out
+
+
+def _naming(ids: Sequence[str] | None) -> Callable[[int], str]:
+    """How a note names existing memory ``target``: by its id when ``ids`` are given."""
+
+    def memory(target: int) -> str:
+        return f"memory {ids[target]}" if ids is not None else f"memory [{target}]"
+
+    return memory
+
+
+def _said(d: _RawDecision, n_existing: int, memory: Callable[[int], str]) -> str:
+    """A decision as the model gave it, its target named as the memory it is."""
+    if d.event == "ADD":
+        return "ADD"
+    if d.target is None or not 0 <= d.target < n_existing:
+        return f"{d.event} of no valid existing memory"
+    text = f' into "{clipped(d.text)}"' if d.event == "UPDATE" and d.text else ""
+    return f"{d.event} of {memory(d.target)}{text}"
+
+
+def clipped(text: str, limit: int = 80) -> str:
+    """``text`` as a note quotes it: cut at ``limit`` characters."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

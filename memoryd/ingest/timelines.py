@@ -26,7 +26,15 @@ from memoryd.ingest.subjects import one_thing, subject_line, subject_where
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope
 from memoryd.storage import ChangeSet, HistoryDraft, StoredMemory
 
-__all__ = ["SINGLE_VALUED", "Home", "reopen_profile", "said_anew", "settle_profile", "timeline_of"]
+__all__ = [
+    "SINGLE_VALUED",
+    "Home",
+    "ended_after",
+    "reopen_profile",
+    "said_anew",
+    "settle_profile",
+    "timeline_of",
+]
 
 
 def said_anew(memories: Sequence[MemoryRecord]) -> set[int]:
@@ -141,7 +149,10 @@ async def settle_profile(
     Every agent of a user reads the user's shared memories, so the agents' views stay one home
     each: an agent's new one said after a shared one that was current is stored shared (as
     fine mode's SUPERSEDE of a shared memory is), and a shared new one ends each agent's own
-    said before it. Returns ``results`` with the new ones as they are stored."""
+    said before it. Returns ``results`` with the new ones as they are stored.
+
+    A SUPERSEDE that a new memory of a model's (fine mode: its ADD in ``changes`` names the
+    ``extracted_by`` target) writes names that target too; the rule decided it, no model did."""
     groups: dict[Home, list[MemoryRecord]] = {}
     for u in changes.upserts:
         if u.vector is not None and (home := timeline_of(u.memory)) is not None:
@@ -151,6 +162,8 @@ async def settle_profile(
     leaving = {m.id for news in groups.values() for m in news} | set(changes.deletes)
     found = await _stored_on(records, {home: news[0].scope for home, news in groups.items()}, leaving)
     unmatched: set[str] = set()  # new ends of a home that was not the current one: not stored
+    by = _extracted_by(changes)
+    before = len(changes.history)
     for home, news in groups.items():
         olds = found[home]
         said = {m.hash for m in news}  # the same statement again is no change
@@ -175,18 +188,19 @@ async def settle_profile(
             if nxt is None:
                 continue
             then, new_next, _, after = nxt
-            if _close(m, _end(start, then), after, changes, staged, actor, now) and not is_new and new_next:
+            closed = _close(m, _end(start, then), after, changes, staged, by, actor, now)
+            if closed and not is_new and new_next:
                 replaced[after.id] = m
         if home[0] is not None:
             _move_to_shared(_share(line, olds), changes)
-            _end_agents_own(news, every, writer, changes, staged, actor, now)  # copies of it too
+            _end_agents_own(news, every, writer, changes, staged, by, actor, now)  # copies of it too
     if unmatched:
         _unstage(unmatched, changes)
         results = [r for r in results if r.id not in unmatched]
     final = {u.memory.id: u.memory for u in changes.upserts}  # as stored: ended, or said just after
     # A new one that ended a stored one says so, as fine mode's SUPERSEDE does: the text it replaced.
     out = []
-    for r in results:
+    for r in ended_after(results, changes.history[before:]):
         gone = replaced.get(r.id or "")
         if gone is None:
             out.append(replace(r, memory=final.get(r.id or "", r.memory)))
@@ -196,6 +210,20 @@ async def settle_profile(
         out.append(
             replace(r, memory=final[r.id or ""], event=Event.SUPERSEDE, previous=gone.text, reason=why)
         )
+    return out
+
+
+def ended_after(results: list[AddResult], history: Sequence[HistoryDraft]) -> list[AddResult]:
+    """``results`` with each NOOP (a memory said again: "already known") whose memory a SUPERSEDE or
+    DELETE of ``history`` (written after it, in the same add) ends saying so (once): it is not
+    current."""
+    ended = {h.memory_id: h.new_text for h in history if h.event in (Event.SUPERSEDE, Event.DELETE)}
+    out = []
+    for r in results:
+        why = f'ended in this add by "{ended.get(r.id or "")}"'
+        if r.event is Event.NOOP and r.id in ended and why not in (r.reason or ""):
+            r = replace(r, reason=why if r.reason is None else f"{r.reason}; {why}")
+        out.append(r)
     return out
 
 
@@ -219,17 +247,28 @@ def _unstage(ids: set[str], changes: ChangeSet) -> None:
     changes.graph_add = [g for g in changes.graph_add if g.memory_id not in ids]
 
 
+def _extracted_by(changes: ChangeSet) -> dict[str, str]:
+    """The model that extracted each new memory of ``changes`` that one did (its ADD's details)."""
+    return {
+        h.memory_id: h.details["extracted_by"]
+        for h in changes.history
+        if h.event is Event.ADD and "extracted_by" in h.details
+    }
+
+
 def _close(
     m: MemoryRecord,
     ends: datetime,
     after: MemoryRecord,
     changes: ChangeSet,
     staged: dict[str, int],
+    by: dict[str, str],
     actor: str,
     now: datetime,
 ) -> bool:
     """End ``m`` (stored, or new in ``changes``) at ``ends``, where ``after`` begins, unless it ended
-    by then already; a SUPERSEDE in its history naming ``after``'s text. Whether it was ended."""
+    by then already; a SUPERSEDE in its history naming ``after``'s text, and the model that extracted
+    it (``by``: :func:`_extracted_by`) if one did. Whether it was ended."""
     if m.valid_to is not None and m.valid_to <= ends:
         return False
     if m.id in staged:
@@ -240,7 +279,8 @@ def _close(
     else:
         staged[m.id] = len(changes.upserts)
         changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now), existing=True))
-    changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now))
+    model = {"extracted_by": by[after.id]} if after.id in by else {}
+    changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now, **model))
     if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
         changes.graph_close_memories.append(m.id)
     return True
@@ -267,6 +307,7 @@ def _end_agents_own(
     writer: str | None,
     changes: ChangeSet,
     staged: dict[str, int],
+    by: dict[str, str],
     actor: str,
     now: datetime,
 ) -> None:
@@ -281,7 +322,7 @@ def _end_agents_own(
             continue
         later = next((m for m in shared if m.valid_from >= o.valid_from and replaces(m, o)), None)
         if later is not None:
-            _close(o, _end(o.valid_from, later.valid_from), later, changes, staged, actor, now)
+            _close(o, _end(o.valid_from, later.valid_from), later, changes, staged, by, actor, now)
 
 
 def _move_to_shared(ids: set[str], changes: ChangeSet) -> None:
