@@ -163,7 +163,7 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
     if raw is None or not raw.strip():
         return None
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         raise InvalidFilterError(f"filters must be a JSON object: {exc}", field="filters") from exc
     except ValueError as exc:  # Python's cap on the digits of an integer it reads
@@ -172,6 +172,10 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
         raise InvalidFilterError("filters nest too deeply to be a filter", field="filters") from exc
     if not isinstance(value, dict):
         raise InvalidFilterError("filters must be a JSON object", field="filters")
+    if (path := _repeated_key(value)) is not None:  # {"topic": "a", "topic": "b"} filtered on "b"
+        raise InvalidFilterError(
+            f"filters.{path} is given more than once; give it once", field=f"filters.{path}"
+        )
     check_text(value, "filters")
     return value
 

@@ -112,3 +112,17 @@ def test_reset_with_arguments_erases_nothing(client: httpx.Client, path: str) ->
     # No arguments (no body, or an empty object) erases the store, as before.
     assert client.post(path, json={}).status_code == 200
     assert count(client, user_id="ana") == 0 and count(client, user_id="bob") == 0
+
+
+def test_a_key_given_twice_in_the_filters_of_a_list_query_is_refused(client: httpx.Client) -> None:
+    add(client, "I like tea", user_id="ana", metadata={"topic": "tea", "n": 1})
+    for filters, field in [
+        ('{"topic": "coffee", "topic": "tea"}', "filters.topic"),
+        ('{"n": {"gte": 0, "gte": 5}}', "filters.n.gte"),
+    ]:
+        error = error_of(client.get("/v1/memories", params={"user_id": "ana", "filters": filters}), 422)
+        assert error["field"] == field and "more than once" in error["message"], error
+    listed = client.get(
+        "/v1/memories", params={"user_id": "ana", "filters": '{"topic": "tea", "kind": "episode"}'}
+    )
+    assert listed.status_code == 200 and listed.json()["total"] == 1, listed.text
