@@ -118,24 +118,33 @@ def mem0_history_row(entry: HistoryEntry, created_at: str | None = None) -> dict
 def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[ScopeArgs, dict[str, Any] | None]:
     """mem0 v2 passes ids inside ``filters`` (``{"user_id": "ana", ...}``, or as conditions of a
     top-level ``AND``): an id equal to one value becomes the scope when the request gives none.
-    ``"*"`` (any value) is a condition, not an id: it stays in the filter."""
+    ``"*"`` (any value) is a condition, not an id: it stays in the filter. An id given both ways
+    with two values is refused naming the filter's (it matched nothing, silently)."""
     if not filters:
         return scope, filters
     rest = dict(filters)
     lifted = ScopeArgs(**scope)
 
-    def take(key: str, value: Any) -> bool:
-        if key in _SCOPE_KEYS and lifted[key] is None and isinstance(value, str) and value != "*":
-            lifted[key] = value
-            return True
-        return False
+    def take(key: str, value: Any, prefix: str) -> bool:
+        if key not in _SCOPE_KEYS or not isinstance(value, str) or value == "*":
+            return False
+        if lifted[key] is not None and lifted[key] != value:
+            where = f"{prefix}{key}"
+            message = f"{where} ({value!r}) and {key} ({lifted[key]!r}) name two scopes: give one of them"
+            raise InvalidInputError(message, field=where)
+        lifted[key] = value
+        return True
 
     for key in _SCOPE_KEYS:
-        if take(key, rest.get(key)):
+        if take(key, rest.get(key), "filters."):
             del rest[key]
     both = rest.get("AND")
     if isinstance(both, list):
-        kept = [c for c in both if not (isinstance(c, dict) and len(c) == 1 and take(*next(iter(c.items()))))]
+
+        def lifts(i: int, c: Any) -> bool:
+            return isinstance(c, dict) and len(c) == 1 and take(*next(iter(c.items())), f"filters.AND.{i}.")
+
+        kept = [c for i, c in enumerate(both) if not lifts(i, c)]
         if len(kept) != len(both):
             if kept:
                 rest["AND"] = kept

@@ -126,3 +126,18 @@ def test_a_key_given_twice_in_the_filters_of_a_list_query_is_refused(client: htt
         "/v1/memories", params={"user_id": "ana", "filters": '{"topic": "tea", "kind": "episode"}'}
     )
     assert listed.status_code == 200 and listed.json()["total"] == 1, listed.text
+
+
+def test_mem0_search_with_a_scope_and_another_in_its_filters_is_refused(client: httpx.Client) -> None:
+    add(client, "I like tea", user_id="ana")
+    add(client, "I like tea too", user_id="bob")
+    for filters, field in [
+        ({"user_id": "bob"}, "filters.user_id"),
+        ({"AND": [{"run_id": "*"}, {"user_id": "bob"}]}, "filters.AND.1.user_id"),
+    ]:
+        refused = client.post("/search", json={"query": "tea", "user_id": "ana", "filters": filters})
+        error = error_of(refused, 422)
+        assert error["field"] == field and "give one" in error["message"], error
+    # The same id both ways is one scope.
+    same = client.post("/search", json={"query": "tea", "user_id": "ana", "filters": {"user_id": "ana"}})
+    assert same.status_code == 200 and {h["user_id"] for h in same.json()["results"]} == {"ana"}, same.text
