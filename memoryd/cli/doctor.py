@@ -380,15 +380,20 @@ async def _open_store(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         return dict(await mem.storage.records.stats())
 
 
+def _not_opened(why: str, blocker: str) -> Check:  # the store unopened: the fix is the blocker's
+    fix = f"apply the {blocker} check's fix, then run `memoryd doctor` again to check the store"
+    return Check("store", "warn", f"not opened: {why} (see the {blocker} check)", fix)
+
+
 def store_check(settings: Settings, embedder: Embedder | None) -> Check:
     """Open the store with the configured embedder; a store built by another model fails."""
     path = settings.storage.path
     if embedder is None:
-        return Check("store", "warn", "not opened: the embedder did not load (see above)", None)
+        return _not_opened("the embedder did not load", "embedder")
     if not path.exists():
         return Check("store", "ok", f"no store at {path} yet; it is created on the first write")
     if not path.is_file():  # a folder or a device: no store, and nothing to move aside (sqlite says)
-        return Check("store", "warn", f"not opened: storage.path {path} is not a file (see above)")
+        return _not_opened(f"storage.path {path} is not a file", "sqlite")
     try:
         stats = asyncio.run(_open_store(settings, embedder))
     except EmbedderMismatchError as exc:
@@ -773,10 +778,9 @@ def run_doctor(
         emb_check, embedder = embedder_check(settings)
         backends = backends_check(settings)
         reach = reach_checks(settings) if backends.status == "ok" else []
-        if backends.status != "ok":
-            store = Check("store", "warn", "not opened: a storage backend is unavailable (see above)")
-        elif any(c.status == "fail" for c in reach):
-            store = Check("store", "warn", "not opened: a storage backend failed its check (see above)")
+        failed = [c.name for c in (backends, *reach) if c.status == "fail"]
+        if failed:
+            store = _not_opened("a storage backend failed its check", failed[0])
         else:
             store = store_check(settings, embedder)
         checks += [emb_check, backends, *reach, store]
