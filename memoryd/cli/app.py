@@ -559,9 +559,10 @@ def doctor(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     from memoryd.cli.doctor import exit_code, run_doctor
 
     state = CliState.of(ctx, json_out)
-    checks = run_doctor(
-        state.settings, config_error=state.config_error, config_path=state.config_path, env=state.env
-    )
+    with errors_to_exit(state.output):  # Ctrl-C: "interrupted", and with --json a document, exit 130
+        checks = run_doctor(
+            state.settings, config_error=state.config_error, config_path=state.config_path, env=state.env
+        )
     code = exit_code(checks)
     counts = {s: sum(c.status == s for c in checks) for s in ("ok", "info", "warn", "fail")}
     if code:
