@@ -10,7 +10,8 @@ fall back as ``pipeline.on_unavailable`` says, and ``/health`` shows it.
 :class:`BodyLimitMiddleware` guards every request before FastAPI reads it: a
 ``Content-Length`` over ``limits.max_body_bytes`` is refused at once, a chunked
 body is counted as it streams and refused as soon as it passes the limit, and a
-JSON body that is not UTF-8 is refused with 400. Nothing is parsed first. The chat
+JSON body that is not UTF-8 is refused with 400, a compressed one (``Content-Encoding``) with
+415. Nothing is parsed first. The chat
 gateway's ``POST /v1/chat/completions`` has a limit of its own, ``gateway.max_body_bytes``
 (images come inline, as base64); its refusals, as every OpenAI route's, are in OpenAI's shape.
 """
@@ -232,6 +233,17 @@ class BodyLimitMiddleware:
             return
         limit = self.per_path.get(path.rstrip("/") or "/", self.max_bytes)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if (coding := _encoded(headers)) is not None:
+            why = (
+                f"Content-Encoding {coding!r}: request bodies are read as sent, uncompressed; "
+                "send the body without Content-Encoding"
+            )
+            refusal = error_for(
+                path, 415, "unsupported_media_type", why, field="Content-Encoding",
+                headers={"Accept-Encoding": "identity"},
+            )  # fmt: skip
+            await refusal(scope, receive, send)
+            return
         declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             await _too_large(path, limit)(scope, receive, send)
@@ -345,6 +357,17 @@ def _repeated(scope: Scope) -> str | None:
             return name
         seen.add(name)
     return None
+
+
+def _encoded(headers: Mapping[str, str]) -> str | None:
+    """The ``Content-Encoding`` of a request when it is not plain (``identity``): such a body was
+    read as if uncompressed (a gzip one refused as "not UTF-8", a ``br`` label on a plain one
+    ignored), so it is refused with 415 as RFC 7694 has it."""
+    value = headers.get("content-encoding")
+    if value is None:
+        return None
+    codings = [c.strip().lower() for c in value.split(",") if c.strip()]
+    return None if all(c == "identity" for c in codings) else value
 
 
 def _utf8(data: bytes) -> bool:
