@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from memoryd.auth import Principal, Role, create_key, revoke_key
@@ -21,11 +21,13 @@ from memoryd.server.access import principal_of
 from memoryd.server.auth import Authenticator
 from memoryd.server.health import state_of
 from memoryd.server.responses import ApiKeyReply, KeyListReply, NewKeyReply, answers
-from memoryd.server.routes_v1 import ERROR_RESPONSES
+from memoryd.server.routes_v1 import ERROR_RESPONSES, unique_keys
 
 __all__ = ["CreateKeyRequest", "router"]
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)]
+)
 
 KeyId = Annotated[str, Path(description="The key's id (the part after mdk_).", max_length=64)]
 

@@ -55,3 +55,17 @@ def test_a_user_key_for_an_id_no_memory_may_have_is_refused_and_none_is_stored(
         error = error_of(http.post("/v1/admin/keys", json={"role": "user", "user_id": user_id}, headers=admin), 422)
         assert error["field"] == "user_id", error
     assert http.get("/v1/admin/keys", headers=admin).json()["results"] == before
+
+
+def test_a_key_request_naming_a_field_twice_is_refused_and_makes_no_key(
+    http: httpx.Client, auth_settings: Settings
+) -> None:
+    """``{"role": "user", "role": "admin"}`` made an admin key (a JSON parser keeps the last value):
+    a request naming a field twice is refused, naming it, and no key is made."""
+    admin = bearer(new_key(auth_settings, "admin"))
+    before = http.get("/v1/admin/keys", headers=admin).json()["results"]
+    body = b'{"role": "user", "user_id": "alice", "role": "admin"}'
+    headers = {**admin, "content-type": "application/json"}
+    error = error_of(http.post("/v1/admin/keys", content=body, headers=headers), 422)
+    assert error["field"] == "role", error
+    assert http.get("/v1/admin/keys", headers=admin).json()["results"] == before
