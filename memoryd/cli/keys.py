@@ -20,6 +20,7 @@ from memoryd.auth import Role, create_key, open_key_store, revoke_key
 from memoryd.auth.keys import ApiKey, KeyStore
 from memoryd.cli.output import CliState, errors_to_exit, printable
 from memoryd.config import DEFAULT_TENANT, Settings
+from memoryd.errors import NotFoundError
 
 __all__ = ["app"]
 
@@ -98,6 +99,11 @@ def list_(
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
     only = state.tenant_of(tenant)  # -t acme keys list: acme's keys only
+    if not settings.keys_path().exists():  # a mistyped path: say so, and make nothing there
+        state.output.note(f"no key store at {escape(str(settings.keys_path()))} (auth.keys_path) yet: "
+                          "`memoryd keys create` makes it")  # fmt: skip
+        state.output.emit({"results": []}, "0 key(s)")
+        return
     with errors_to_exit(state.output), _store(settings) as store:
         keys = [k for k in store.list(include_revoked=all_keys) if only is None or k.tenant == only]
     state.output.emit({"results": [k.to_dict() for k in keys]}, _table(keys), f"{len(keys)} key(s)")
@@ -112,6 +118,12 @@ def revoke(
     """Revoke a key: it stops working at once (a running server refuses it from its next request on)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    with errors_to_exit(state.output), _store(settings) as store:
-        revoked = revoke_key(store, key_id)
+    with errors_to_exit(state.output):
+        if not settings.keys_path().exists():  # nothing to revoke: no key store made for nothing
+            raise NotFoundError(
+                f"no API key with id {key_id!r}: there is no key store at {settings.keys_path()} "
+                "(auth.keys_path)", field="key_id",
+            )  # fmt: skip
+        with _store(settings) as store:
+            revoked = revoke_key(store, key_id)
     state.output.emit(revoked.to_dict(), f"revoked key {revoked.id}")
