@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from memoryd.cli.maintenance import JsonOpt, TenantOpt, progress_bar, tenant_state
+from memoryd.cli.maintenance import JsonOpt, ProgressFn, TenantOpt, progress_bar, tenant_state
 from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, run_with_memory, utf8_stdout
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
@@ -167,7 +167,8 @@ def _import(
         if restart:
             asyncio.run(leftovers.restart(settings, lock.made()))
         if not settings.storage.path.exists():  # a failed import into a new store leaves nothing behind
-            asyncio.run(check_file(path))  # a bad file is refused before anything is made
+            with progress_bar(state.output) as progress:  # a big file takes a while: say so
+                asyncio.run(check_file(path, _before_the_store(progress)))  # refused before anything is made
             made = leftovers.claim(settings)
             if made is not None:
                 lock.record(list(made.local))
@@ -177,6 +178,12 @@ def _import(
         if made is not None:
             _remove(state, settings, made, path)
         raise
+
+
+def _before_the_store(progress: ProgressFn) -> ProgressFn:
+    """``progress`` of the check of a file before its new store is made (the import then checks it
+    again, against the store, under the usual label)."""
+    return lambda label, done, total: progress(f"{label} (before creating the store)", done, total)
 
 
 def _remove(state: CliState, settings: Settings, made: leftovers.Made, source: Path) -> None:

@@ -420,11 +420,12 @@ def require_file(source: Path, error: type[InvalidInputError] = InvalidInputErro
         )
 
 
-async def check_file(source: Path) -> None:
+async def check_file(source: Path, progress: Progress | None = None) -> None:
     """Pass 1 on the file alone (format, completeness, references), asking no store: what an import
-    into a new store checks before it makes anything (:class:`InvalidInputError` naming the line)."""
+    into a new store checks before it makes anything (:class:`InvalidInputError` naming the line).
+    ``progress`` is told of the lines checked, as the import's own pass 1 tells them."""
     require_file(source)
-    await _survey(None, source)
+    await _survey(None, source, progress)
 
 
 async def import_store(

@@ -9,6 +9,7 @@ from pathlib import Path
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.portability import export_store, import_store
+from memoryd.portability.import_ import check_file
 from tests.portability.conftest import store_settings
 
 
@@ -40,3 +41,18 @@ async def test_progress_reaches_its_totals_when_rows_are_held_already(
     assert told.done["checking the file"] == told.total["checking the file"] == lines
     assert told.done["importing"] == told.total["importing"] == sum(exported.counts.values())
     assert summary.counts["history"] == 0 and summary.counts["memory"] == exported.counts["memory"]
+
+
+async def test_the_check_before_a_new_store_is_made_tells_its_progress(
+    tmp_path: Path, embedder: USEEmbedder
+) -> None:
+    """`memoryd import` into a new store checks the whole file first (nothing is made for a bad
+    one): that pass showed no progress at all, however big the file."""
+    backup = tmp_path / "ana.jsonl"
+    async with AsyncMemory(store_settings(tmp_path / "store.db"), embedder=embedder) as mem:
+        await mem.add(["I like green tea", "I live in Lyon"], user_id="ana", run_id="s1")
+        await export_store(mem, backup, user_id="ana")
+    told = Told()
+    await check_file(backup, told)
+    lines = len(backup.read_text(encoding="utf-8").splitlines())
+    assert told.done["checking the file"] == told.total["checking the file"] == lines
