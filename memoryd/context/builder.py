@@ -119,12 +119,33 @@ class Context:
         }
 
 
+# What no line of the block may carry: control characters (NUL, a bell, an escape starting a
+# terminal sequence), the bidirectional controls that reorder what a reader sees ("evil\u202eexe.txt"
+# shown as "eviltxt.exe") and invisible characters (a zero-width space, a word joiner, a BOM, a soft
+# hyphen). Dropped; a line break, a tab or another spacing character is one space (no stored text, and
+# no speaker's name, starts a line: "## Profile" in a memory stays on its own line, after its tag).
+# The joiners emoji and scripts are written with (U+200C, U+200D) are kept.
+_UNSEEN = dict.fromkeys(
+    c
+    for c in (
+        *range(0x00, 0x20), *range(0x7F, 0xA0), 0xAD, 0x061C, 0x180E, 0x200B, 0x200E, 0x200F,
+        *range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0xFEFF,
+    )
+    if not chr(c).isspace()
+)  # fmt: skip
+
+
+def _clean(text: str) -> str:
+    """``text`` as a line of the block shows it: on one line, no unseen character (:data:`_UNSEEN`)."""
+    return " ".join(text.translate(_UNSEEN).split())
+
+
 def _line_text(memory: MemoryRecord, section: str) -> str:
-    text = " ".join(memory.text.split())
+    text = _clean(memory.text)
     if memory.kind is MemoryKind.EPISODE:
-        speaker = memory.actor or memory.role
+        speaker = _clean(memory.actor or "") or memory.role
         if speaker:
-            text = f"{speaker}: {text}"
+            text = f"{speaker}: {text}".rstrip()
         if section == RELEVANT and (memory.event_time or memory.created_at):
             when: datetime = memory.event_time or memory.created_at
             text = f"({when.date().isoformat()}) {text}"
@@ -153,8 +174,20 @@ def _speakers(candidates: Sequence[Candidate]) -> Callable[[MemoryRecord], str |
     check reads them (:func:`~memoryd.ingest.speakers.user_speakers`): a user turn naming no one,
     the ``user_id`` or a name the user is known by (the names the listed ``name`` profile entries
     state) is the user's; any other named speaker is one of their own (name keys compared)."""
-    known = [n for c in candidates if c.section == PROFILE and (n := stated_name(c.memory)) is not None]
+    # The known names a speaker is compared with are those it may be (equal, spacing aside, or of
+    # its first word): what named_as_user reads of them, looked up once per name, not per speaker.
+    by_first: dict[str, dict[str, str]] = {}
+    by_whole: dict[str, dict[str, str]] = {}
+    for c in candidates:
+        if c.section == PROFILE and (n := stated_name(c.memory)) is not None and (k := name_key(n)):
+            by_first.setdefault(k.split()[0], {}).setdefault(k, n)
+            by_whole.setdefault(k.replace(" ", ""), {}).setdefault(k, n)
     cache: dict[tuple[str | None, str | None], bool] = {}
+
+    def known(actor: str | None) -> list[str]:
+        if not (k := name_key(actor)):
+            return []
+        return [*{**by_first.get(k.split()[0], {}), **by_whole.get(k.replace(" ", ""), {})}.values()]
 
     def key(m: MemoryRecord) -> str | None:
         speaker = _speaker(m)
@@ -162,7 +195,8 @@ def _speakers(candidates: Sequence[Candidate]) -> Callable[[MemoryRecord], str |
             return None if speaker is None else name_key(speaker)
         mine = cache.get((m.actor, m.user_id))
         if mine is None:
-            mine = cache[(m.actor, m.user_id)] = named_as_user(m.actor, user_id=m.user_id, known=known)
+            mine = named_as_user(m.actor, user_id=m.user_id, known=known(m.actor))
+            cache[(m.actor, m.user_id)] = mine
         return _THE_USER if mine else name_key(m.actor)
 
     return key
