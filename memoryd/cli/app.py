@@ -258,11 +258,11 @@ def _add_summary(results: AddResults) -> list[str]:
     llm = results.llm
     if llm is not None:
         tokens = llm.prompt_tokens + llm.completion_tokens
-        summary += f"; {results.mode} mode: {llm.calls} LLM call(s), {tokens} tokens"
+        summary += f"; {results.mode} mode: {counted(llm.calls, 'LLM call', 'LLM calls')}, {tokens} tokens"
     graph = results.relations or {}
     if any(graph.values()):
         added_rel, ended = len(graph.get("added_entities", [])), len(graph.get("deleted_entities", []))
-        summary += f"; graph: {added_rel} relation(s) added, {ended} ended"
+        summary += f"; graph: {counted(added_rel, 'relation', 'relations')} added, {ended} ended"
     lines = [summary]
     if llm is not None and llm.fallback:
         lines.append(f"[yellow]LLM fallback:[/yellow] {escape(printable(llm.fallback))}")

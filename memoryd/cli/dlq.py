@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memoryd.cli.output import CliState, UsageError, errors_to_exit, printable
+from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, printable
 from memoryd.config import Settings
 from memoryd.errors import NotFoundError
 from memoryd.pipeline import build_queue
@@ -106,7 +106,7 @@ def list_(ctx: typer.Context, count: CountOpt = 100, ids: IdsOpt = None, json_ou
     state.output.emit(
         {"stream": f"{settings.pipeline.ns}:dlq", "results": [d.to_dict() for d in letters]},
         _table(letters),
-        f"{len(letters)} dead letter(s)",
+        counted(len(letters), "dead letter", "dead letters"),
     )
 
 
@@ -147,7 +147,7 @@ def replay(
     }
     verb = "would replay" if dry_run else "replayed"
     shown = len(letters) if dry_run else len(moved.stream_ids)
-    summary = f"{verb} {shown} event(s) onto {settings.pipeline.ns}"
+    summary = f"{verb} {counted(shown, 'event', 'events')} onto {settings.pipeline.ns}"
     if moved.conflicts:
         summary += (
             f"; [yellow]left {len(moved.conflicts)} in the DLQ[/yellow] ({', '.join(moved.conflicts)}): "
@@ -203,8 +203,9 @@ def purge(
             raise UsageError(f"{len(ids)} ids given but --count is {count}", field="count")
         chosen, size, newest = asyncio.run(survey())
     if size and not yes:
-        question = f"Delete {size} dead letter(s) of {stream}?"
+        question = f"Delete {counted(size, 'dead letter', 'dead letters')} of {stream}?"
         state.output.confirm(question, "nothing purged")
     with errors_to_exit(state.output):
         purged = asyncio.run(delete(chosen, newest)) if size else 0
-    state.output.emit({"purged": purged}, f"[red]purged[/red] {purged} dead letter(s) of {stream}")
+    purged_text = f"[red]purged[/red] {counted(purged, 'dead letter', 'dead letters')} of {stream}"
+    state.output.emit({"purged": purged}, purged_text)

@@ -505,7 +505,8 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
             detail = f"tier {p.tier}: answered in {p.seconds:.2f} s ({p.answer.model})"
             checks.append(Check(name, "ok", detail, data={**data, "seconds": round(p.seconds, 3)}))
     tiers = len({p.tier for p in probes})
-    summary = f"fine mode: {len(answered)} of {len(probes)} target(s) in {tiers} tier(s) answered"
+    targets, in_tiers = counted(len(probes), "target", "targets"), counted(tiers, "tier", "tiers")
+    summary = f"fine mode: {len(answered)} of {targets} in {in_tiers} answered"
     data = {"mode": "fine", "answered": answered}
     if not answered:
         return [Check("llm", "fail", f"{summary}: the LLM is unreachable", checks[0].fix, data), *checks]
@@ -593,7 +594,7 @@ def auth_check(settings: Settings) -> Check:
     host = settings.server.host
     if created or settings.auth.required == "always" or not is_loopback(host):
         if not active:
-            why = f"{created} key(s) created, all revoked" if created else f"host {host}"
+            why = f"{counted(created, 'key', 'keys')} created, all revoked" if created else f"host {host}"
             return Check(
                 "auth",
                 "warn",
@@ -602,7 +603,8 @@ def auth_check(settings: Settings) -> Check:
                 "memoryd keys create --role admin",
                 data,
             )
-        return Check("auth", "ok", f"on: {active} active API key(s) in {path}", data=data)
+        active_keys = counted(active, "active API key", "active API keys")
+        return Check("auth", "ok", f"on: {active_keys} in {path}", data=data)
     return Check(
         "auth",
         "ok",

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from memoryd.auth import Role, create_key, open_key_store, revoke_key
 from memoryd.auth.keys import ApiKey, KeyStore
-from memoryd.cli.output import CliState, errors_to_exit, printable
+from memoryd.cli.output import CliState, counted, errors_to_exit, printable
 from memoryd.config import DEFAULT_TENANT, Settings
 from memoryd.errors import NotFoundError
 
@@ -102,11 +102,12 @@ def list_(
     if not settings.keys_path().exists():  # a mistyped path: say so, and make nothing there
         state.output.note(f"no key store at {escape(str(settings.keys_path()))} (auth.keys_path) yet: "
                           "`memoryd keys create` makes it")  # fmt: skip
-        state.output.emit({"results": []}, "0 key(s)")
+        state.output.emit({"results": []}, "0 keys")
         return
     with errors_to_exit(state.output), _store(settings) as store:
         keys = [k for k in store.list(include_revoked=all_keys) if only is None or k.tenant == only]
-    state.output.emit({"results": [k.to_dict() for k in keys]}, _table(keys), f"{len(keys)} key(s)")
+    listed = [k.to_dict() for k in keys]
+    state.output.emit({"results": listed}, _table(keys), counted(len(keys), "key", "keys"))
 
 
 @app.command()

@@ -98,7 +98,8 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     state.output.emit(
         report.to_dict(),
         _problems_table(report),
-        f"[bold red]{len(report.problems)} problem(s)[/bold red] in {escape(report.path)} ({counts})",
+        f"[bold red]{counted(len(report.problems), 'problem', 'problems')}[/bold red] "
+        f"in {escape(report.path)} ({counts})",
     )
     raise typer.Exit(1)
 

@@ -654,7 +654,7 @@ def _memories_table(
 
 def hits_table(hits: list[SearchHit], *, explain: bool = False, compact: bool = False) -> Table:
     return _memories_table(
-        f"{len(hits)} result(s)",
+        counted(len(hits), "result", "results"),
         [h.memory for h in hits],
         scores=[h.score for h in hits],
         explains=[h.explain for h in hits] if explain else None,

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from memoryd.cli.dlq import shown
-from memoryd.cli.output import CliState, UsageError, errors_to_exit, health_check_exit
+from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, health_check_exit
 from memoryd.config import PipelineConfig, Settings
 from memoryd.embedders.base import close_embedder, make_embedder
 from memoryd.errors import ConfigError, StorageError
@@ -219,7 +219,8 @@ def worker(
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
             f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s; "
-            f"{report['workers_alive']} live worker(s), {report['group_consumers']} consumer(s) in the group"
+            f"{counted(report['workers_alive'], 'live worker', 'live workers')}, "
+            f"{counted(report['group_consumers'], 'consumer', 'consumers')} in the group"
             + (f" ({report['dead_consumers']} with no live worker)" if report["dead_consumers"] else "")
         )
         summary += "".join(f"\n[red]degraded:[/red] {p}" for p in report["problems"])

@@ -122,4 +122,4 @@ def test_doctor_says_whether_keys_are_required(tmp_path: Path) -> None:
     revoke_key(store, made.record.id)
     store.close()
     check = auth_check(settings)  # the server stays closed: every request would be refused
-    assert check.status == "warn" and "1 key(s) created, all revoked" in check.detail
+    assert check.status == "warn" and "1 key created, all revoked" in check.detail

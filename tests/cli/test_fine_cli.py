@@ -67,5 +67,5 @@ def test_add_says_why_fine_mode_fell_back(run: Run) -> None:
     assert doc["mode"] == "fine" and "LLM unavailable" in doc["llm"]["fallback"]
     human = run("add", "My cousin Ana lives in Faro", "-u", "cli", env=env)
     assert human.exit_code == 0, human.stderr
-    assert "fine mode: 1 LLM call(s)" in human.stdout  # made, though it never answered
+    assert "fine mode: 1 LLM call," in human.stdout  # made, though it never answered
     assert "LLM fallback: LLM unavailable, stored as in fast mode" in human.stdout

@@ -20,7 +20,7 @@ def test_not_configured_says_fast_mode_and_how_to_enable_fine_mode() -> None:
 def test_one_target_answering(fake_llm: Script) -> None:
     env = {"MEMORYD_LLM_BASE_URL": fake_llm.base_url, "MEMORYD_LLM_MODEL": "m", "MEMORYD_LLM_API_KEY": KEY}
     overall, target = llm_checks(load_settings(env=env), env={})
-    assert overall.status == "ok" and "1 of 1 target(s) in 1 tier(s) answered" in overall.detail
+    assert overall.status == "ok" and "1 of 1 target in 1 tier answered" in overall.detail
     assert target.status == "ok" and target.name.startswith("llm:openai:m@127.0.0.1")
     assert "tier 1: answered in" in target.detail and target.data["tier"] == 1
     assert fake_llm.last.json["max_tokens"] == 16
@@ -33,7 +33,7 @@ def test_each_tier_reported_with_a_fix_for_the_failing_one(
     fake_llm.fail(401, message="invalid key")
     tiers = f'[[{{"provider": "custom", "model": "a", "base_url": "{fake_llm.base_url}"}}], [{{"provider": "custom", "model": "b", "base_url": "{second.base_url}"}}]]'
     overall, first, backup = llm_checks(load_settings(env={"MEMORYD_LLM_TIERS": tiers}), env={})
-    assert overall.status == "warn" and "1 of 2 target(s) in 2 tier(s) answered" in overall.detail
+    assert overall.status == "warn" and "1 of 2 targets in 2 tiers answered" in overall.detail
     assert first.status == "warn" and "tier 1" in first.detail and "HTTP 401" in first.detail
     assert first.fix is not None and "check the API key" in first.fix and "none is set" in first.fix
     assert backup.status == "ok" and "tier 2" in backup.detail

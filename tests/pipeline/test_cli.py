@@ -41,7 +41,7 @@ def test_worker_and_dlq_commands(
         letter["event_id"] == "poison-1" and letter["error"]["field"] == "event.v" and letter["attempts"] == 1
     )
     human = run("dlq", "list")
-    assert "poison-1" in human.stdout and "1 dead letter(s)" in human.stdout
+    assert "poison-1" in human.stdout and "1 dead letter" in human.stdout
 
     dry = doc(run("dlq", "replay", "--dry-run", "--json"))
     assert dry["dry_run"] and dry["replayed"] == 0 and len(dry["selected"]) == 1

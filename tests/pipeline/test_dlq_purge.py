@@ -43,7 +43,7 @@ def test_purge_deletes_what_it_was_asked_and_what_the_question_counted(
     asked = run("purge", input="n\n")
     assert (
         asked.exit_code == 1
-        and "Delete 2 dead letter(s)" in asked.stderr
+        and "Delete 2 dead letters" in asked.stderr
         and "nothing purged" in asked.stderr
     )
 

@@ -34,7 +34,7 @@ def test_purge_with_json_asks_on_stderr_and_answers_one_json_document(
     confirmed = cli.run("dlq", "purge", "--json", input="y\n")
     assert confirmed.exit_code == 0 and confirmed.stdout.startswith("{"), repr(confirmed.stdout)
     assert json.loads(confirmed.stdout) == {"purged": 2}
-    assert "Delete 2 dead letter(s)" in confirmed.stderr
+    assert "Delete 2 dead letters" in confirmed.stderr
 
 
 def test_purge_with_no_terminal_and_no_yes_is_a_usage_error_naming_yes(
