@@ -140,16 +140,18 @@ def _clean(text: str) -> str:
     return " ".join(text.translate(_UNSEEN).split())
 
 
-def _line_text(memory: MemoryRecord, section: str) -> str:
+def _line_text(memory: MemoryRecord, section: str) -> tuple[str, str]:
+    """A line's text after its tag, as its lead (a turn's date and speaker) and the memory's words."""
     text = _clean(memory.text)
+    lead = ""
     if memory.kind is MemoryKind.EPISODE:
         speaker = _clean(memory.actor or "") or memory.role
         if speaker:
-            text = f"{speaker}: {text}".rstrip()
+            lead = f"{speaker}: " if text else f"{speaker}:"
         if section == RELEVANT and (memory.event_time or memory.created_at):
             when: datetime = memory.event_time or memory.created_at
-            text = f"({when.date().isoformat()}) {text}"
-    return text
+            lead = f"({when.date().isoformat()}) {lead}"
+    return lead, text
 
 
 def profile_rank(memory: MemoryRecord, score: float = 0.0) -> tuple[int, float, datetime, str]:
@@ -336,7 +338,8 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
         header = 0 if chosen[c.section] else count_tokens(_header(c.section))
         tag = id_tag(c.memory.id, _TAG_CHARS)
         prefix = f"[{tag}] "
-        body = _line_text(c.memory, c.section)
+        lead, said = _line_text(c.memory, c.section)
+        body = lead + said
         cost = header + count_tokens(prefix + body)
         truncated = False
         if used + cost > budget:
@@ -346,7 +349,8 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
                 continue
             body = truncate_to_tokens(body, room)
             cost = header + count_tokens(prefix + body)
-            if not body or used + cost > budget:
+            # a cut keeping a turn's date and speaker and none of its words is no part of it
+            if len(body.removesuffix("…").rstrip()) <= len(lead.rstrip()) or used + cost > budget:
                 dropped += 1
                 continue
             truncated = True
