@@ -35,6 +35,7 @@ from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
+from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN, bound_tree
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
@@ -684,14 +685,23 @@ class AsyncMemory:
         return await list_owners(self.storage.records, self.tiers, _scope(user_id, None, None))
 
     async def tree(
-        self, user_id: str | None = None, *, agent_id: str | None = None, episodes: int = 20
+        self,
+        user_id: str | None = None,
+        *,
+        agent_id: str | None = None,
+        episodes: int = 20,
+        long_term: int = LONG_TERM_SHOWN,
+        segments: int = SEGMENTS_SHOWN,
     ) -> dict[str, Any]:
         """The memory tree of one owner as :meth:`users` lists it (``user_id`` None: an agent's own
         memories; nothing stored: NotFoundError): topics > segments > facts and episodes, short-term
-        turns, long-term memories. See :mod:`memoryd.hierarchy.tree` and ``tree_owner``."""
-        owner = tree_owner(user_id, agent_id, episodes)
+        turns, long-term memories. At most ``long_term`` memories per long-term group (the most
+        recently updated) and the ``segments`` hottest segments; ``counts`` gives every total and
+        ``omitted`` what was left out and how to list it. See :mod:`memoryd.hierarchy.tree`."""
+        owner = tree_owner(user_id, agent_id, episodes, long_term=long_term, segments=segments)
         await self._ready()
-        return await self.tiers.tree(owner, episodes=episodes)
+        tree = await self.tiers.tree(owner, episodes=episodes)
+        return bound_tree(tree, episodes=episodes, long_term=long_term, segments=segments)
 
     async def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current

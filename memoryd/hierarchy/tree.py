@@ -14,17 +14,25 @@ JSON-ready data:
   from its turns (``facts``);
 - ``short_term``: each session's turns still in short-term, newest first;
 - ``long_term``: every distilled memory by kind (``profile``, ``preference``, ``fact``,
-  ``summary``), and ``assistant``: what the assistant learned about its own behaviour;
+  ``summary``), and ``assistant``: what the assistant learned about its own behaviour, most
+  recently updated first;
 - ``counts``: the size of every tier (``untracked``: episodes stored before the
   hierarchy knew them, or with tiers off).
+
+:func:`bound_tree` then keeps an answer for an owner of tens of thousands of memories bounded:
+the newest ``long_term`` memories of each long-term group, the hottest ``segments`` segments (and
+the topics holding them); ``counts`` still gives every total and ``omitted`` names each part cut,
+how much of it is shown and where to get the rest.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import numpy as np
 
@@ -34,12 +42,16 @@ from memoryd.hierarchy.keywords import label, sum_counts
 from memoryd.hierarchy.models import EVICTED, LONG, MID, SHORT, Segment, TurnRow
 from memoryd.models import MemoryKind, MemoryRecord, Scope
 
-__all__ = ["ASSISTANT", "MAX_SEEDS", "OTHER", "build_tree"]
+__all__ = ["ASSISTANT", "LONG_TERM_SHOWN", "MAX_SEEDS", "MAX_SHOWN", "OTHER", "SEGMENTS_SHOWN", "bound_tree",
+           "build_tree"]  # fmt: skip
 
 ASSISTANT = "assistant"  # the long-term group of assistant knowledge (metadata.about)
 MAX_SEEDS = 500  # the hottest segments that may start a topic; colder ones only join one
 OTHER = "topic:other"  # the last topic: colder segments that joined none
 _FACTS_PER_SEGMENT = 50
+LONG_TERM_SHOWN = 50  # default: the newest memories shown per long-term group
+SEGMENTS_SHOWN = 50  # default: the hottest segments shown
+MAX_SHOWN = 10_000  # the most of either a tree shows
 
 
 def _iso(t: float | None) -> str | None:
@@ -134,6 +146,7 @@ def build_tree(
                 "keywords": [w for w, _ in kw[:8]],
                 "heat": round(sum(heat[ranked[i].id] for i in group), 4),
                 "turns": sum(ranked[i].turns for i in group),
+                "segment_count": len(group),
                 "segments": [nodes[i] for i in group],
             }
         )
@@ -145,6 +158,7 @@ def build_tree(
                 "keywords": [],
                 "heat": round(sum(heat[ranked[i].id] for i in rest), 4),
                 "turns": sum(ranked[i].turns for i in rest),
+                "segment_count": len(rest),
                 "segments": [nodes[i] for i in rest],
             }
         )
@@ -187,6 +201,75 @@ def build_tree(
         "topics": topics,
         "long_term": long_term,
     }
+
+
+def _owner_filters(tree: dict[str, Any]) -> dict[str, Any]:
+    """What narrows a list of the owner's ids to exactly the owner (as the tree reads it): a
+    user's shared memories have no agent, an agent's own no user."""
+    if tree["agent_id"] is None:
+        return {"agent_id": None}
+    return {"user_id": None} if tree["user_id"] is None else {}
+
+
+def _group_filters(group: str, tree: dict[str, Any]) -> dict[str, Any]:
+    """The ``filters`` that list exactly one long-term group of the owner (``GET /v1/memories``,
+    ``get_all``)."""
+    if group == ASSISTANT:
+        return {"kind": {"ne": MemoryKind.EPISODE.value}, "metadata.about": ASSISTANT, **_owner_filters(tree)}
+    return {"kind": group, "metadata.about": {"ne": ASSISTANT}, **_owner_filters(tree)}
+
+
+def _query(params: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def _list_path(tree: dict[str, Any], filters: dict[str, Any]) -> str:
+    text = json.dumps(filters, separators=(",", ":"))
+    owner = {"user_id": tree["user_id"], "agent_id": tree["agent_id"]}
+    return "/v1/memories?" + _query({**owner, "filters": text})
+
+
+def _tree_path(tree: dict[str, Any], **params: int) -> str:
+    user, agent = tree["user_id"], tree["agent_id"]
+    if user is None:
+        return f"/v1/agents/{quote(agent, safe='')}/tree?" + _query(params)
+    return f"/v1/users/{quote(user, safe='')}/tree?" + _query({"agent_id": agent, **params})
+
+
+def _omission(part: str, shown: int, total: int, get: str, filters: dict[str, Any] | None) -> dict[str, Any]:
+    return {"part": part, "shown": shown, "total": total, "filters": filters, "get": get}
+
+
+def bound_tree(tree: dict[str, Any], *, episodes: int, long_term: int, segments: int) -> dict[str, Any]:
+    """``tree`` (from :func:`build_tree`) with at most ``long_term`` memories per long-term group
+    (the most recently updated: what the owner's knowledge is now) and the ``segments`` hottest
+    segments (heat as shown, then id), each in its topic (a topic none of them is in is left out;
+    ``segment_count`` says how many segments a topic has in all). ``counts`` keeps the totals;
+    ``omitted`` lists each part cut: ``shown``, ``total`` and ``get``, the path and query of a
+    ``GET`` that gives the rest: a long-term group is paged by ``GET /v1/memories`` (``limit``,
+    ``offset``; the whole group, newest added first) with ``filters`` (``get_all`` takes the same),
+    segments and topics by the same tree with ``segments`` raised (at most :data:`MAX_SHOWN`)."""
+    omitted = []
+    kept: dict[str, list[dict[str, Any]]] = {}
+    for group, items in tree["long_term"].items():
+        kept[group] = items[:long_term]
+        if len(items) > long_term:
+            filters = _group_filters(group, tree)
+            path = _list_path(tree, filters)
+            omitted.append(_omission(f"long_term.{group}", long_term, len(items), path, filters))
+    nodes = [s for topic in tree["topics"] for s in topic["segments"]]
+    hottest = {s["id"] for s in sorted(nodes, key=lambda s: (-s["heat"], s["id"]))[:segments]}
+    topics = []
+    for topic in tree["topics"]:
+        shown = [s for s in topic["segments"] if s["id"] in hottest]
+        if shown:
+            topics.append({**topic, "segments": shown})
+    more = _tree_path(tree, episodes=episodes, long_term=long_term, segments=min(len(nodes), MAX_SHOWN))
+    if len(nodes) > segments:
+        omitted.append(_omission("segments", segments, len(nodes), more, None))
+    if len(topics) < len(tree["topics"]):
+        omitted.append(_omission("topics", len(topics), len(tree["topics"]), more, None))
+    return {**tree, "topics": topics, "long_term": kept, "omitted": omitted}
 
 
 def _segment(

@@ -14,6 +14,7 @@ from typing import Any
 
 from memoryd.errors import InvalidInputError, NotFoundError
 from memoryd.filters import And, Cond, Filter
+from memoryd.hierarchy.tree import LONG_TERM_SHOWN, MAX_SHOWN, SEGMENTS_SHOWN
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.inputs import check_int
 from memoryd.models import MemoryRecord, Scope
@@ -21,10 +22,18 @@ from memoryd.models import MemoryRecord, Scope
 __all__ = ["nobody", "owner_memories", "tree_owner"]
 
 
-def tree_owner(user_id: str | None, agent_id: str | None, episodes: int = 0) -> Scope:
+def tree_owner(
+    user_id: str | None,
+    agent_id: str | None,
+    episodes: int = 0,
+    *,
+    long_term: int = LONG_TERM_SHOWN,
+    segments: int = SEGMENTS_SHOWN,
+) -> Scope:
     """The owner ``tree(user_id, agent_id=..., episodes=...)`` names: a user, a user's agent, or
     (``user_id`` None) an agent's own memories. Raises InvalidInputError naming the field (also
-    for ``episodes``, the turns shown per segment and session: 0 to 10,000)."""
+    for ``episodes``, the turns shown per segment and session, ``long_term``, the memories shown
+    per long-term group, and ``segments``, the segments shown: each 0 to 10,000)."""
     for name, value in (("user_id", user_id), ("agent_id", agent_id)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             hint = ", or None for an agent's own memories (no user)" if name == "user_id" else ""
@@ -33,6 +42,8 @@ def tree_owner(user_id: str | None, agent_id: str | None, episodes: int = 0) -> 
         message = "a tree needs a user_id, or an agent_id for an agent's own memories (no user)"
         raise InvalidInputError(message, field="user_id")
     check_int("episodes", episodes, 0, 10_000)
+    check_int("long_term", long_term, 0, MAX_SHOWN)
+    check_int("segments", segments, 0, MAX_SHOWN)
     return Scope(user_id, agent_id, None)
 
 

@@ -5,7 +5,7 @@ is built by :mod:`memoryd.hierarchy.tree`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,7 @@ __all__ = [
     "TreeCounts",
     "TreeDerived",
     "TreeEpisode",
+    "TreeOmission",
     "TreeReply",
     "TreeSegment",
     "TreeSession",
@@ -100,6 +101,7 @@ class TreeTopic(BaseModel):
     keywords: list[str]
     heat: float
     turns: int
+    segment_count: int = Field(description="Its segments, listed or not (`segments` shows the hottest).")
     segments: list[TreeSegment]
 
 
@@ -112,7 +114,8 @@ class TreeSession(BaseModel):
 
 
 class LongTerm(BaseModel):
-    """Every distilled memory by kind; ``assistant``: what the assistant learned about itself."""
+    """Distilled memories by kind, most recently updated first (at most ``long_term`` each);
+    ``assistant``: what the assistant learned about itself."""
 
     fact: list[TreeDerived]
     preference: list[TreeDerived]
@@ -128,6 +131,21 @@ class TreeCounts(TierCountsReply):
     untracked: int = Field(description="Episodes the hierarchy does not know (stored before it, tiers off).")
 
 
+class TreeOmission(BaseModel):
+    """A part of the tree cut to its cap: how much is shown, its total, and how to get the rest."""
+
+    part: str = Field(description="`long_term.<group>`, `segments` or `topics`.")
+    shown: int
+    total: int
+    filters: dict[str, Any] | None = Field(
+        description="A long-term group's filters for `GET /v1/memories` (and `get_all`); null otherwise."
+    )
+    get: str = Field(
+        description="Path and query of a GET that gives the rest: the whole long-term group, paged by "
+        "limit/offset, newest added first; or this tree with `segments` raised (at most 10000)."
+    )
+
+
 class TreeReply(BaseModel):
     """One owner's memory tree."""
 
@@ -137,5 +155,6 @@ class TreeReply(BaseModel):
     generated_at: datetime
     counts: TreeCounts
     short_term: list[TreeSession]
-    topics: list[TreeTopic]
+    topics: list[TreeTopic] = Field(description="The topics holding the segments shown, hottest first.")
     long_term: LongTerm
+    omitted: list[TreeOmission] = Field(description="Each part cut to its cap; empty when nothing was.")

@@ -405,9 +405,12 @@ _NO_OWNER: dict[int | str, dict[str, Any]] = {
 @router.get("/users/{user_id}/tree", summary="A user's memory tree", **answers(TreeReply, more=_NO_OWNER))
 async def tree(user_id: UserId, memory: MemoryDep, query: Annotated[TreeQuery, Query()]) -> dict[str, Any]:
     """Topics containing segments (mid-term, with heat and tier) containing facts and episodes,
-    the short-term turns of each session, and every long-term memory, with ids and counts; 404
-    when the owner has nothing stored."""
-    return await memory.tree(user_id, agent_id=query.agent_id, episodes=query.episodes)
+    the short-term turns of each session, and the long-term memories, with ids and counts; 404
+    when the owner has nothing stored. At most `long_term` memories per long-term group and the
+    `segments` hottest segments: `counts` gives every total, `omitted` what was left out and the
+    GET that lists it."""
+    shown = {"long_term": query.long_term, "segments": query.segments}
+    return await memory.tree(user_id, agent_id=query.agent_id, episodes=query.episodes, **shown)
 
 
 @router.get(
@@ -420,4 +423,5 @@ async def agent_tree(
 ) -> dict[str, Any]:
     """The tree of the memories an agent holds of no user (added with `agent_id` and no
     `user_id`; `GET /v1/users` lists them with `user_id` null), as the user route gives one."""
-    return await memory.tree(None, agent_id=agent_id, episodes=query.episodes)
+    shown = {"long_term": query.long_term, "segments": query.segments}
+    return await memory.tree(None, agent_id=agent_id, episodes=query.episodes, **shown)

@@ -180,6 +180,10 @@ class AgentTreeQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     episodes: int = Field(20, ge=0, le=10_000, description="Turns shown per segment and session.")
+    long_term: int = Field(
+        50, ge=0, le=10_000, description="Memories shown per long-term group, most recently updated first."
+    )
+    segments: int = Field(50, ge=0, le=10_000, description="Segments shown, hottest first, in their topics.")
 
 
 class TreeQuery(AgentTreeQuery):

@@ -35,7 +35,7 @@ async def test_a_tree_read_while_adds_commit_lists_each_memory_once(make_memory:
         try:
             for _ in range(4):
                 await asyncio.sleep(0)
-                trees.append(await mem.tree("ana", episodes=0))
+                trees.append(await mem.tree("ana", episodes=0, long_term=10_000))  # every one listed
         finally:
             adding = False
             await adder
