@@ -49,6 +49,7 @@ from memoryd.cli.usage import EXIT_STATUS, finish_commands
 from memoryd.config import Settings, load_settings
 from memoryd.config_sources import CONFIG_ENV
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
+from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, id_tag
 
@@ -362,6 +363,12 @@ def tree(
         str | None, typer.Option("--agent-id", "-a", help="The agent, as `GET /v1/users` lists it.")
     ] = None,
     episodes: Annotated[int, typer.Option(min=0, help="Turns shown per segment and session.")] = 5,
+    long_term: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Long-term memories shown per kind, newest first.")
+    ] = LONG_TERM_SHOWN,
+    segments: Annotated[int, typer.Option(min=0, max=10_000, help="Segments shown, hottest first.")] = (
+        SEGMENTS_SHOWN
+    ),
     json_out: JsonOpt = False,
 ) -> None:
     """The memory tree of one owner: topics, segments, facts and turns.
@@ -371,16 +378,22 @@ def tree(
     episodes, the short-term turns of each session, and the long-term memories. An owner with
     nothing stored is an error naming the option."""
     state = CliState.of(ctx, json_out)
-    doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, episodes=episodes))
+    shown = {"episodes": episodes, "long_term": long_term, "segments": segments}
+    doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, **shown))
     counts = doc["counts"]
-    long_term = counted(sum(counts["long_term"].values()), "long-term memory", "long-term memories")
+    in_long_term = counted(sum(counts["long_term"].values()), "long-term memory", "long-term memories")
     summary = (
         f"{counted(counts['short_term_turns'], 'short-term turn', 'short-term turns')}, "
         f"{counted(counts['mid_term_turns'], 'mid-term turn', 'mid-term turns')} in "
         f"{counted(counts['segments'], 'segment', 'segments')} ({counts['evicted_segments']} evicted, "
-        f"{counts['promoted_segments']} promoted), {long_term}"
+        f"{counts['promoted_segments']} promoted), {in_long_term}"
     )
-    state.output.emit(doc, _tree_view(doc), Text(summary, style="dim"))
+    left_out = "".join(
+        f"\n{o['part']}: {o['shown']} of {o['total']} shown "
+        f"(more with {'--long-term' if o['part'].startswith('long_term') else '--segments'})"
+        for o in doc["omitted"]
+    )
+    state.output.emit(doc, _tree_view(doc), Text(summary + left_out, style="dim"))
 
 
 def _turn_line(turn: dict[str, Any]) -> Text:

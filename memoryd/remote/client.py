@@ -28,6 +28,7 @@ from memoryd.errors import (
     NotFoundError,
 )
 from memoryd.filters import parse_filter
+from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest.inputs import check_metadata
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult, parse_time
@@ -400,14 +401,22 @@ class AsyncMemoryClient:
         return await self._call("GET", "/v1/users", params=_given(user_id=user_id), read=parse.rows)
 
     async def tree(
-        self, user_id: str | None = None, *, agent_id: str | None = None, episodes: int = 20
+        self,
+        user_id: str | None = None,
+        *,
+        agent_id: str | None = None,
+        episodes: int = 20,
+        long_term: int = LONG_TERM_SHOWN,
+        segments: int = SEGMENTS_SHOWN,
     ) -> dict[str, Any]:
-        tree_owner(user_id, agent_id, episodes)  # refused here as the core refuses it, field named
+        # Refused here as the core refuses it, field named.
+        tree_owner(user_id, agent_id, episodes, long_term=long_term, segments=segments)
+        shown = {"episodes": episodes, "long_term": long_term, "segments": segments}
         if user_id is None:
-            path, params = f"/v1/agents/{_segment(str(agent_id))}/tree", {"episodes": episodes}
+            path, params = f"/v1/agents/{_segment(str(agent_id))}/tree", shown
         else:
             path = f"/v1/users/{_segment(user_id)}/tree"
-            params = _given(agent_id=agent_id, episodes=episodes)
+            params = _given(agent_id=agent_id, **shown)
         return await self._call("GET", path, params=params, read=parse.tree)
 
     async def delete_user(self, user_id: str) -> int:

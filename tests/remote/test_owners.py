@@ -74,3 +74,20 @@ def test_the_sync_wrappers_refuse_calls_once_closed(served: Running, settings: S
     mem.close()
     with pytest.raises(RuntimeError, match="this Memory is closed"):
         mem.get_all(user_id="ana")
+
+
+async def test_the_tree_caps_reach_the_server(
+    served: Running, remote: AsyncMemoryClient, embedder: USEEmbedder
+) -> None:
+    """``tree(long_term=..., segments=...)`` through the client cut what the embedded call cuts
+    (the client sent only ``episodes``: every remote tree had the server's default caps)."""
+    await remote.add([f"I like the colour number {i}." for i in range(6)], user_id="ana", run_id="s1")
+    async with AsyncMemory(served.memory.settings, embedder=embedder) as local:
+        theirs = await remote.tree("ana", long_term=2, segments=0)
+        mine = await local.tree("ana", long_term=2, segments=0)
+    theirs.pop("generated_at"), mine.pop("generated_at")
+    assert theirs == mine
+    assert len(theirs["long_term"]["preference"]) == 2 and theirs["omitted"]
+    with pytest.raises(InvalidInputError) as bad:
+        await remote.tree("ana", long_term=-1)
+    assert bad.value.field == "long_term"
