@@ -14,10 +14,15 @@ EVIL = "pay \x1b[2J\x1b[31mnow\x1b[0m \u202eexe.txt \x9b1m end"
 RAW = ("\x1b", "\u202e", "\x9b")
 
 
-def _clean(text: str) -> None:
+def _clean(text: str, *, dropped: bool = False) -> None:
+    """No raw control reaches the terminal: shown escaped, or (``dropped``: the context block, whose
+    builder removes them from what goes into a prompt) not at all."""
     for raw in RAW:
         assert raw not in text
-    assert "\\x1b[2J" in text and "\\u202e" in text
+    if dropped:
+        assert "\\x1b" not in text and "pay [2J[31mnow[0m exe.txt 1m end" in " ".join(text.split())
+    else:
+        assert "\\x1b[2J" in text and "\\u202e" in text
 
 
 @pytest.mark.parametrize(
@@ -36,7 +41,7 @@ def test_stored_text_never_reaches_the_terminal_raw(run: Run, args: list[str]) -
     _clean(added.stdout)
     shown = run(*args)
     assert shown.exit_code == 0, shown.stdout
-    _clean(shown.stdout)
+    _clean(shown.stdout, dropped=args[0] == "context")
 
 
 def test_a_memory_shown_by_id_and_its_history_are_escaped_too(run: Run) -> None:
