@@ -3,13 +3,13 @@ stance per taste, one favourite per category, per owner and per person spoken of
 
 :func:`settle_profile` lays the rule memories of an add out on their timelines with what is stored
 (a later statement ends the earlier: kept ended, ``SUPERSEDE`` in its history, found with
-``as_of``; one told late is added already ended; a shared one and an agent's own as their readers
-read them); :func:`reopen_profile` undoes what a deleted or edited statement ended;
-:func:`said_anew` finds, within one add, what is said again after what ended it. Which timeline a
-memory is on: :func:`timeline_of` (a profile attribute, a taste's thing
-(:mod:`memoryd.ingest.preferences`), a favourite's category (:mod:`memoryd.ingest.phrasings`),
-another speaker's (:mod:`memoryd.ingest.subjects`)). The statements themselves are read by
-:mod:`memoryd.ingest.rules`.
+``as_of``; one told late is added already ended, as is one said before a stored one is stated
+again; a shared one and an agent's own as their readers read them); :func:`reopen_profile`
+undoes what a deleted or edited statement ended; :func:`said_anew` finds, within one add, what
+is said again after what ended it. Which timeline a memory is on: :func:`timeline_of` (a profile
+attribute, a taste's thing (:mod:`memoryd.ingest.preferences`), a favourite's category
+(:mod:`memoryd.ingest.phrasings`), another speaker's (:mod:`memoryd.ingest.subjects`)). The
+statements themselves are read by :mod:`memoryd.ingest.rules`.
 """
 
 from __future__ import annotations
@@ -144,7 +144,11 @@ async def settle_profile(
     where the next begins. A stored one that held on past that is closed there (kept: ``as_of``
     finds it; a SUPERSEDE in its history); a new one said before another ("I lived in Lisbon,
     then moved to Madrid" in one add; or history told late, older than what is stored) is added
-    already ended. An end is only ever moved earlier: a gap that fine mode left stays.
+    already ended. An end is only ever moved earlier: a gap that fine mode left stays. A stored
+    one stated again word for word (a NOOP of it: the turn joins its sources, in this add or an
+    earlier one) is on its timeline when said again too: one said before that (earlier in the
+    add, or an older session told late) does not end it, but is kept ended where it was said
+    again (its SUPERSEDE says so, and so does its result).
 
     Every agent of a user reads the user's shared memories, so the agents' views stay one home
     each: an agent's new one said after a shared one that was current is stored shared (as
@@ -161,36 +165,42 @@ async def settle_profile(
     replaced: dict[str, MemoryRecord] = {}  # new memory id -> the stored one it ended
     leaving = {m.id for news in groups.values() for m in news} | set(changes.deletes)
     found = await _stored_on(records, {home: news[0].scope for home, news in groups.items()}, leaving)
+    # as this add leaves them (a NOOP's new source), and when each was stated again since it began
+    as_now = {
+        i: changes.upserts[staged[i]].memory if i in staged else o
+        for f in found.values()
+        for i, o in f.items()
+    }
+    again = await _said_again(records, changes, list(as_now.values()))
     unmatched: set[str] = set()  # new ends of a home that was not the current one: not stored
     by = _extracted_by(changes)
     before = len(changes.history)
+    stated_over: dict[str, MemoryRecord] = {}  # new memory id -> the stored one stated again after it
     for home, news in groups.items():
         olds = found[home]
         said = {m.hash for m in news}  # the same statement again is no change
         anew = {news[i].hash for i in said_anew(news)}  # but after its end in this add ("I hate tea")
-        every = [changes.upserts[staged[o.id]].memory if o.id in staged else o for o in olds.values()]
+        every = [as_now[i] for i in olds]
         stored = [o for o in every if o.hash not in said or (o.hash in anew and o.valid_to is None)]
         writer = next((m.agent_id for m in news if m.agent_id is not None), None)
-        # by when it was said; at the same instant what is stored first, then the add's order
-        line = _one_at_a_time(
-            sorted(
-                [(o.valid_from, 0, i, o) for i, o in enumerate(stored) if _sees(writer, o)]
-                + [(m.valid_from, 1, i, m) for i, m in enumerate(news)],
-                key=lambda item: item[:3],
-            ),
-            changes,
-            staged,
-        )
+        seen = [o for o in stored if _sees(writer, o)]
+        line = _one_at_a_time(_laid_out(seen, news, again, staged), changes, staged)
         line = _without_unmatched_ends(line, unmatched)
         news = [m for m in news if m.id not in unmatched]
         for k, (start, is_new, _, m) in enumerate(line):
-            nxt = next((said for said in line[k + 1 :] if replaces(said[3], m)), None)  # a home's: the next
-            if nxt is None:
+            if any(said[3].id == m.id for said in line[k + 1 :]):
+                continue  # stated again later (a NOOP of it): it holds at least until then
+            nxt = next((s for s in line[k + 1 :] if s[3].id != m.id and replaces(s[3], m)), None)
+            if nxt is None:  # a home's: the next one
                 continue
             then, new_next, _, after = nxt
-            closed = _close(m, _end(start, then), after, changes, staged, by, actor, now)
+            restated = not new_next and then > after.valid_from  # a stored one said again, after m
+            why = f"memory {after.id} was stated again after it" if restated else None
+            closed = _close(m, _end(start, then), after, changes, staged, by, actor, now, why=why)
             if closed and not is_new and new_next:
                 replaced[after.id] = m
+            elif closed and is_new and restated:
+                stated_over[m.id] = after
         if home[0] is not None:
             _move_to_shared(_share(line, olds), changes)
             _end_agents_own(news, every, writer, changes, staged, by, actor, now)  # copies of it too
@@ -203,6 +213,9 @@ async def settle_profile(
     for r in ended_after(results, changes.history[before:]):
         gone = replaced.get(r.id or "")
         if gone is None:
+            if (held := stated_over.get(r.id or "")) is not None:  # told, then the stored one again
+                why = f"ended by memory {held.id}, stated again after it"
+                r = replace(r, reason=why if r.reason is None else f"{r.reason}; {why}")
             out.append(replace(r, memory=final.get(r.id or "", r.memory)))
             continue
         why = f"supersedes memory {gone.id}"
@@ -211,6 +224,50 @@ async def settle_profile(
             replace(r, memory=final[r.id or ""], event=Event.SUPERSEDE, previous=gone.text, reason=why)
         )
     return out
+
+
+async def _said_again(
+    records: Any, changes: ChangeSet, memories: Sequence[MemoryRecord]
+) -> dict[str, list[tuple[datetime, int]]]:
+    """When each of ``memories`` (stored, on a timeline) was stated again after it began: the turns
+    among its sources but the first (the one that stated it) that a NOOP of it added ("I live in
+    Paris" said again, in this add or a later one), said later than its start; each as (when, the
+    turn's place in ``changes``' upserts, -1 for a stored one). By memory id; none, not there."""
+    turns = {u.memory.id: k for k, u in enumerate(changes.upserts) if u.memory.kind is MemoryKind.EPISODE}
+    wanted = {s for m in memories for s in m.source_ids[1:] if s not in turns}
+    found = await records.get_many(sorted(wanted)) if wanted else {}
+    out: dict[str, list[tuple[datetime, int]]] = {}
+    for m in memories:
+        for s in m.source_ids[1:]:
+            k = turns.get(s, -1)
+            turn = changes.upserts[k].memory if k >= 0 else found.get(s)
+            if turn is None or turn.kind is not MemoryKind.EPISODE or turn.valid_from <= m.valid_from:
+                continue
+            if m.valid_to is None or m.valid_to > turn.valid_from:  # said again while it held
+                out.setdefault(m.id, []).append((turn.valid_from, k))
+    return out
+
+
+def _laid_out(
+    stored: list[MemoryRecord],
+    news: list[MemoryRecord],
+    again: dict[str, list[tuple[datetime, int]]],
+    staged: dict[str, int],
+) -> list[_Said]:
+    """``stored`` and ``news`` on one timeline by when each was said (a stored one also at each time
+    it was stated again: :func:`_said_again`); at the same instant what is stored (or was said
+    again before this add) first, then the add's order: a statement again in this add after the
+    new ones whose turns come before its turn."""
+    turn_of = [max((staged[s] for s in m.source_ids if s in staged), default=None) for m in news]
+    keyed: list[tuple[tuple[datetime, int, int], _Said]] = []
+    for i, o in enumerate(stored):
+        keyed.append(((o.valid_from, 0, i), (o.valid_from, 0, i, o)))
+        for when, k in again.get(o.id, []):
+            last = max((j for j, t in enumerate(turn_of) if t is not None and t < k), default=-1)
+            key = (when, 0, len(stored) + i) if k < 0 else (when, 1, 2 * last + 2)
+            keyed.append((key, (when, 0, key[2], o)))
+    keyed += [((m.valid_from, 1, 2 * i + 1), (m.valid_from, 1, 2 * i + 1, m)) for i, m in enumerate(news)]
+    return [said for _, said in sorted(keyed, key=lambda item: item[0])]
 
 
 def ended_after(results: list[AddResult], history: Sequence[HistoryDraft]) -> list[AddResult]:
@@ -265,10 +322,13 @@ def _close(
     by: dict[str, str],
     actor: str,
     now: datetime,
+    *,
+    why: str | None = None,
 ) -> bool:
     """End ``m`` (stored, or new in ``changes``) at ``ends``, where ``after`` begins, unless it ended
     by then already; a SUPERSEDE in its history naming ``after``'s text, and the model that extracted
-    it (``by``: :func:`_extracted_by`) if one did. Whether it was ended."""
+    it (``by``: :func:`_extracted_by`) if one did, and ``why`` as its reason if given. Whether it
+    was ended."""
     if m.valid_to is not None and m.valid_to <= ends:
         return False
     if m.id in staged:
@@ -280,6 +340,8 @@ def _close(
         staged[m.id] = len(changes.upserts)
         changes.upserts.append(StoredMemory(m.with_changes(valid_to=ends, updated_at=now), existing=True))
     model = {"extracted_by": by[after.id]} if after.id in by else {}
+    if why is not None:
+        model["reason"] = why
     changes.history.append(HistoryDraft.of(m, Event.SUPERSEDE, m.text, after.text, actor, now, **model))
     if m.id not in changes.graph_close_memories:  # what it asserted ends with it (fine mode's)
         changes.graph_close_memories.append(m.id)
