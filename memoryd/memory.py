@@ -622,6 +622,8 @@ class AsyncMemory:
         also: Filter | None = _NO_USER if user_id is None else None
         if user_id is not None and agent_id is not None:
             owner, also = agent_view(user_id, agent_id)
+            if session is not None:  # the session's shared turns too (``mine``: never another agent's)
+                session = Scope(user_id=user_id, run_id=run_id)
         # a user with no agent named: every memory of the user (shared, every agent's), as search
         # reads them; one current entry per single-valued attribute and taste (OneCurrent)
         one = user_id is not None and agent_id is None
