@@ -3,7 +3,8 @@
 - ``POST /v1/chat/completions`` (a trailing slash too): OpenAI's request and answer, plain or streamed
   (server-sent events, ``data: {chunk}`` … ``data: [DONE]``). Errors use OpenAI's
   shape, ``{"error": {"message", "type", "param", "code"}}``, so SDKs raise their
-  usual exceptions: 400 for a bad request, 404 for a model not served (with
+  usual exceptions: 400 for a bad request (a key given twice in one object of the body
+  too, ``param`` naming it: its last value is not taken), 404 for a model not served (with
   ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
   the request, 429 when every upstream asked to wait (with ``Retry-After``), 502
   when every upstream refused memoryd itself (``upstream_auth_failed``: its key;
@@ -46,6 +47,7 @@ from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
 from memoryd.server.errors import internal_error, openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
+from memoryd.server.routes_v1 import _pairs, _repeated_key
 from memoryd.unicode import lone_surrogate_at
 
 __all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
@@ -143,11 +145,18 @@ async def _body(request: Request) -> dict[str, Any]:
         return value
 
     try:
-        body = json.loads(await request.body(), parse_constant=number, parse_float=number)
+        body = json.loads(
+            await request.body(), parse_constant=number, parse_float=number, object_pairs_hook=_pairs
+        )
     except ValueError as exc:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from None
     except RecursionError:  # the parser's nesting limit: the body's fault, not the server's
         raise InvalidInputError("the request body is nested too deeply", field="body") from None
+    # A key given twice ({"user": "a", ..., "user": "b"}) would be read as its last value: whose
+    # memories are read and written, say, may not be whom the caller meant (as on /v1/memories).
+    if (twice := _repeated_key(body)) is not None:
+        message = f"{twice} is given more than once in the request body; give it once"
+        raise InvalidInputError(message, field=twice)
     # Python's parser takes them, JSON has no such numbers: no upstream could be sent one.
     try:
         where = _non_finite_at(body) if non_finite else None
