@@ -4,7 +4,9 @@ Stateless: each ``POST /mcp`` carries a JSON-RPC message (or, at a revision befo
 which removed them, a batch: a batch at a later one is a ``400``) and gets its answer as one JSON
 body: a response for each request that ran; ``202`` with no body only for
 notifications (and responses) alone; ``400`` with a JSON-RPC error for a body that is no
-message. A body the server refuses before reading it (not UTF-8, over
+message (a message naming a key twice in one object, two ``arguments`` say, included: a
+``-32602`` error naming it for a key of its ``params``, else ``-32600``). A body the server refuses
+before reading it (not UTF-8, over
 ``limits.max_body_bytes``) is a JSON-RPC error too (:func:`memoryd.server.errors.jsonrpc_error`).
 No session id is issued, so any server process can answer any request. The protocol revision
 is the one ``initialize`` negotiates, then the ``MCP-Protocol-Version`` header (2025-03-26
@@ -45,6 +47,7 @@ from fastapi.responses import JSONResponse
 from memoryd.errors import MemorydError, NotFoundError, PermissionDeniedError
 from memoryd.mcp import PROTOCOL_VERSIONS, McpSession
 from memoryd.mcp.protocol import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_CANCELLED,
     encode_message,
@@ -58,6 +61,7 @@ from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
 from memoryd.server.errors import jsonrpc_error, memoryd_error_response
 from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
+from memoryd.server.routes_v1 import _pairs, _repeated_key
 
 __all__ = ["router"]
 
@@ -111,9 +115,11 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     principal = principal_of(request)
     body = await request.body()
     try:
-        message = json.loads(body)
+        message = json.loads(body, object_pairs_hook=_pairs)
     except (ValueError, RecursionError):  # not JSON: the session answers it with a parse error
         message = _UNREADABLE
+    if message is not _UNREADABLE and (twice := _repeated_key(message)) is not None:
+        return _ambiguous(message, twice)
     if isinstance(message, list) and (batch_refused := refuse_batch(version)) is not None:
         return JSONResponse(batch_refused, status_code=400)  # before its calls count against the key
     calls = len(message) if isinstance(message, list) else 1
@@ -145,6 +151,22 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
+
+
+def _ambiguous(message: Any, twice: str) -> Response:
+    """The refusal of a body naming a key twice in one object (two ``arguments``, two ``user_id``):
+    a JSON parser keeps the last value, so a tool could act for another user than meant (as on
+    ``/v1/memories``). ``-32602`` for a key of a message's ``params``, ``-32600`` for a member of
+    the message itself; the lone request's id, unless it is the id that is given twice."""
+    where = twice.split(".")[1:] if isinstance(message, list) else twice.split(".")
+    code = INVALID_PARAMS if len(where) > 1 and where[0] == "params" else INVALID_REQUEST
+    answer = error_message(
+        None if where == ["id"] else _id_of(message),
+        code,
+        f"{twice} is given more than once in the message; give it once: nothing was done",
+    )
+    answer["error"]["data"] = {"code": "invalid_input", "field": twice}
+    return JSONResponse(answer, status_code=400)
 
 
 def _id_of(message: Any) -> Any:
