@@ -43,10 +43,12 @@ _TRAIL = re.compile(r"(?<![\s,.:;!'\"“”‘’)(\]\[])[\s,.:;!'\"“”‘’
 _FIRST_PERSON = re.compile(r"\b(my|mine|me|myself)\b", re.I)
 _THIRD_PERSON = {"my": "their", "mine": "theirs", "me": "them", "myself": "themselves"}
 # A clause of its own after a taste's thing, that says when or why: a conjunction before a subject
-# ("coffee as soon as I wake up", "tea after I run", "jazz if I'm honest"); "coffee after dinner"
-# and "walks before bed" are the thing as said.
+# ("coffee as soon as I wake up", "tea after I run", "jazz if I'm honest"), with a word that leads it
+# ("apps on the go, especially when I'm stuck": apps on the go); "coffee after dinner" and "walks
+# before bed" are the thing as said.
 _TASTE_CLAUSE = re.compile(
-    r"(?<!\s)\s+(?:as soon as|as long as|whenever|when|because|since|after|before|while|whilst|if|unless|"
+    r"(?<!\s)(?:,?\s+(?:especially|particularly|mostly|mainly|usually|only|even|just))?"
+    r"\s+(?:as soon as|as long as|whenever|when|because|since|after|before|while|whilst|if|unless|"
     r"once|until|till|though|although|as|so that|so)\s+"
     r"(?=(?:i|i'm|i've|i'd|i'll|you|you're|he|he's|she|she's|it|it's|we|we're|they|they're|there|"
     r"there's|my|your|our|their)\b)",

@@ -99,6 +99,12 @@ _HEDGE = re.compile(
 # Google."', 'Translate: "…"'), however many sentences they hold: left out before the clauses are read.
 # An opening quote never closed runs to the end of the message.
 _QUOTED = re.compile(r'"[^"]*(?:"|$)|“[^”]*(?:”|$)|「[^」]*(?:」|$)|『[^』]*(?:』|$)')
+# Where quoted words were left out, for the rules (no space, so a clause's strip keeps one at its
+# end): an object that held them is not said in full ("I love the cover for "Heroes"" names no cover:
+# no statement, :func:`_said_object`). One before a clause's first words is cut (_GAP).
+_MARK = "\u2063"
+_GAP = re.compile(rf"^[\s{_MARK}]+")
+_ASIDE = (",", ":", ";", "(", "-", "\u2013", "\u2014")  # what sets off quoted words as an aside
 # What hedges the rest of a Chinese sentence, over its "，" (a clause of its own there): "妈妈说，我住在北京",
 # "如果明年搬家，我住在上海", "我梦到，我住在火星".
 _ZH_HEDGE_FAR = re.compile(r"如果|假如|要是|也许|可能|假设|想象|梦|说|告诉|问|比如|例如")
@@ -107,12 +113,16 @@ _SENTENCE_END = re.compile(r"[.!;\n。！；…?？]")
 # a negation only over its own statement ("I don't like tea but I love coffee").
 _HEDGE_FAR = re.compile(rf"\b(?:{_HEDGE_WORDS})\b")
 # A statement starts its clause, or follows one of these words ("and then I moved to Paris", "Later I
-# moved to Paris": what came next); "now" may lead it ("but now I live in Paris", after "I used to live
-# in Rome"): it says the statement holds now.
-_EN_START = (
-    r"(?:^|\b(?:and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay|then|later|eventually|afterwards)\s+)"
-    r"(?:(?:right\s+)?now,?\s+)?"
-)
+# moved to Paris": what came next), maybe with a comma, up to three of them ("Actually, I live in
+# Paris", "Oh, I…", "No, I live in Paris", "Actually no, I…": a restatement or a correction says it
+# all the same; "No, I don't live in Paris" states no home: no rule reads "I don't live in"); "now"
+# may lead it ("but now I live in Paris", after "I used to live in Rome"): it says the statement
+# holds now.
+_LEAD = r"and|but|so|also|well|actually|honestly|oh|yes|yeah|ok|okay|no|nope|then|later|eventually|afterwards"
+_EN_START = rf"(?:^|\b(?:{_LEAD})(?:,?\s+(?:{_LEAD})){{0,2}},?\s+)(?:(?:right\s+)?now,?\s+)?"
+# What may come between "I" and "live in" / "work at" / a taste: "I still live in Paris", "I actually
+# work at Acme", "I still don't like tea" (a restatement; "I'm still living in…").
+_STILL = r"(?:(?:currently|now|still|actually|really|also|absolutely)\s+){0,2}"
 _STOP_OBJECT = re.compile(
     r"^(?:a bit|kind of|sort of|so|very|really|just|not|going|gonna|trying|about|sure|sorry|afraid|"
     r"here|there|back|fine|ok|okay|good|glad|happy|sad|tired|done|ready|looking|thinking|wondering|"
@@ -153,14 +163,14 @@ _LEAVING_WORDS = ("longer", "more", "moved", "away", "left", "quit", "resign", "
 _EN_RULES = _en_rules(
     [
         ("name", r"(?:my name is|my name's|call me)\s+(?P<x>.+)"),
-        ("work", r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
-        ("live", r"i(?:'m| am)?\s+(?:currently\s+|now\s+)?liv(?:e|ing)\s+in\s+(?P<x>.+)"),
+        ("work", rf"i(?:'m| am)?\s+{_STILL}work(?:ing)?\s+(?:at|for)\s+(?P<x>.+)"),
+        ("live", rf"i(?:'m| am)?\s+{_STILL}liv(?:e|ing)\s+in\s+(?P<x>.+)"),
         (
             "dislike",
-            r"i\s+(?:really\s+)?(?:hate|dislike|can't stand|don't like|do not like|no longer like)"
+            rf"i\s+{_STILL}(?:hate|dislike|can't stand|don't like|do not like|no longer like)"
             r"\s+(?P<x>.+)",
         ),
-        ("like", r"i\s+(?:really\s+|also\s+|absolutely\s+)?(?P<v>like|love|enjoy|prefer|adore)\s+(?P<x>.+)"),
+        ("like", rf"i\s+{_STILL}(?P<v>like|love|enjoy|prefer|adore)\s+(?P<x>.+)"),
         ("am", r"(?:i am|i'm)\s+(?P<x>(?:a|an)\s+.+)"),
     ]
 )
@@ -331,6 +341,17 @@ def _rules_for(part: str) -> list[tuple[str, re.Pattern[str]]]:
     return tried
 
 
+def _said_object(raw: str) -> str | None:
+    """``raw`` (an object) without quoted words set off after it ('Paris, "the city of light"':
+    Paris); None if quoted words were part of it ('the cover for "Heroes"', 'the idea of a "no phone
+    zone"'): what it names is not said."""
+    at = raw.find(_MARK)
+    if at < 0:
+        return raw
+    before = raw[:at].rstrip()
+    return before[:-1] if before[-1:] in _ASIDE and before[:-1].strip() else None
+
+
 def _english_part(clause: str, start: int, end: int, at: datetime, subject: str = "") -> Statement | None:
     part = subject + clause[start:end]
     for rule, pattern in _rules_for(part):
@@ -339,7 +360,9 @@ def _english_part(clause: str, start: int, end: int, at: datetime, subject: str 
             continue
         if _HEDGE_FAR.search(clause[:start].lower()) or _HEDGE.search(part[: found.start()].lower()):
             return None
-        raw = found.group("x")
+        raw = _said_object(found.group("x"))
+        if raw is None:
+            return None
         if reported_after(raw) or hedged_after(raw):  # "I love cats, she said", "…, I think"
             return None
         obj = clean_object(taste_object(raw) if rule in ("like", "dislike") else raw)
@@ -354,8 +377,8 @@ def _english_part(clause: str, start: int, end: int, at: datetime, subject: str 
             return None if said is None else Statement(*said)
         if rule in ("work", "live", *_LEFT_KIND):
             obj = own_words(obj)  # "Berlin, in two weeks I fly to Rome": Berlin
-        if rule in ("like", "dislike") and re.match(r"(?i)to\s", obj):
-            return None  # "I like to think…", "I hate to say it": intentions and manners, not tastes
+        if rule in ("like", "dislike") and re.match(r"(?i)to\b", obj):
+            return None  # "I like to think…", "I hate to say it", "Yeah, I love to.": intentions, not tastes
         return _statement(rule, obj, found.groupdict().get("v"), zh=False)
     return None
 
@@ -436,7 +459,8 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
     at = at or datetime.now(UTC)
     if role not in (None, "user") or not isinstance(text, str):
         return []
-    text = straight_apostrophes(unquoted(text[:_MAX_MESSAGE_CHARS]))  # "I’m" as phones type it
+    # quoted words left out, marked where they were (_MARK); "I’m" as phones type it
+    text = straight_apostrophes(_QUOTED.sub(f" {_MARK} ", text[:_MAX_MESSAGE_CHARS].replace(_MARK, " ")))
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
     out: list[Statement] = []
@@ -449,7 +473,7 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
             if moves and _SENTENCE_END.search(text, last, start) is not None:
                 before = ""  # another sentence
             last = end
-            clause = _unasked(text[start:end].strip())
+            clause = _unasked(_GAP.sub("", text[start:end]).strip())
             if not clause or _QUESTION.search(clause.lower()):
                 before = ""
                 continue
