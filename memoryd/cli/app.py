@@ -683,8 +683,8 @@ finish_commands(app)  # every command: usage errors of its own one line (exit 2)
 
 
 def main() -> None:
-    """Console-script entry point. stdout failing (``> /dev/full``, a closed pipe) is one line on
-    stderr and exit 1, never a traceback."""
+    """Console-script entry point. stdout failing (``> /dev/full``, ``>&-``) is one line on stderr
+    and exit 1, never a traceback; a reader that goes away (``| head -1``) ends it quietly, exit 1."""
     try:
         app()
         sys.stdout.flush()  # what is buffered fails here, not at the interpreter's exit

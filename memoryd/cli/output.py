@@ -28,7 +28,7 @@ from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import typer
 from rich.console import Console, RenderableType
@@ -36,6 +36,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from memoryd.cli.stdout import MemorydConsole, StdoutFile, interrupted_output, write_whole
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError, NotFoundError, NotSupportedError
@@ -197,8 +198,9 @@ class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         _lenient_stdout()
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        # Every write whole, a broken pipe as the JSON's (memoryd.cli.stdout)
+        self.out: Console = MemorydConsole(file=cast(IO[str], StdoutFile()), highlight=False)
+        self.err: Console = MemorydConsole(stderr=True, highlight=False)
         self.command: Any = None  # the running command's click context (set by CliState.of)
         self.hints: list[str] = []  # remarks for stderr once the human output is shown
         if not self.out.is_terminal and "COLUMNS" not in os.environ:
@@ -214,8 +216,8 @@ class Output:
         if sys.stdout is None:  # started with `>&-`: said once on stderr (:func:`output_lost`), exit 1
             raise OSError(errno.EBADF, "stdout is closed")
         text = json.dumps(document, ensure_ascii=not utf8(sys.stdout), indent=2, default=str)
-        sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
-        sys.stdout.flush()
+        with interrupted_output(self.note):  # Ctrl-C on a full pipe: "interrupted", exit 130
+            write_whole(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
     def emit(self, document: Any, *renderables: RenderableType, soft_wrap: bool = False) -> None:
         """The document as JSON in ``--json`` mode, else the renderables (``soft_wrap``: lines kept
@@ -225,8 +227,9 @@ class Output:
             return
         if renderables and sys.stdout is None:  # `>&-`: rich would drop the table without a word
             raise OSError(errno.EBADF, "stdout is closed")
-        for item in renderables:
-            self.out.print(item, soft_wrap=soft_wrap)
+        with interrupted_output(self.note):
+            for item in renderables:
+                self.out.print(item, soft_wrap=soft_wrap)
         for hint in self.hints:
             self.err.print(hint, soft_wrap=True)
         self.hints.clear()
@@ -391,8 +394,10 @@ _OUTPUT_LOST = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EBADF}
 
 
 def output_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` is stdout failing (a full disk, a reader that went away); if so, it is said
-    once on stderr and stdout is set aside, so that the exit does not fail on it again."""
+    """Whether ``exc`` is stdout failing (a full disk, a closed stdout); if so, it is said once on
+    stderr and stdout is set aside, so that the exit does not fail on it again. A reader that went
+    away (``| head -1``, EPIPE) ends a command quietly with exit 1 before it gets here: typer's
+    handling of a broken pipe (:mod:`memoryd.cli.stdout`)."""
     if not isinstance(exc, OSError) or exc.errno not in _OUTPUT_LOST:
         return False
     with suppress(Exception):
