@@ -9,7 +9,8 @@ option's value go through :func:`~memoryd.cli.output.errors_to_exit`, and a
 is one red line naming the option, with ``--json`` an error document on stdout, and exit 2.
 
 :func:`finish_commands` gives every command (sub-apps' too) that class and an epilog on the
-exit status, which the root's help (:data:`EXIT_STATUS`) explains in full.
+exit status, which the root's help (:data:`EXIT_STATUS`) explains in full; every group (the root,
+``config``, ``keys``…) is a :class:`MemorydGroup`. Neither shows a value after a flag in its help.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import inspect
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
+from typer.models import DefaultPlaceholder
 
 from memoryd.cli.output import CliState, UsageError
 
-__all__ = ["COMMAND_EPILOG", "EXIT_STATUS", "MemorydCommand", "finish_commands"]
+__all__ = ["COMMAND_EPILOG", "EXIT_STATUS", "MemorydCommand", "MemorydGroup", "finish_commands"]
 
 EXIT_STATUS = (
     "Exit status: 0 done; 1 the operation failed (a store, server or model error, something not "
@@ -71,7 +73,23 @@ def _parse_error(ctx: typer.Context, exc: Exception) -> UsageError:
     return UsageError(message, field=getattr(param, "name", None) or None)
 
 
-class MemorydCommand(TyperCommand):
+class _BareFlags:
+    """A command whose help shows no value after a flag: typer's help put its type there
+    (``--json <bool>``, ``--help <bool>``), as if the flag took a value (``--json true``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # what the help shows for its value: nothing
+        return params
+
+
+class MemorydGroup(_BareFlags, TyperGroup):
+    """A group (the root, ``config``, ``keys``…): its flags show no value in its help."""
+
+
+class MemorydCommand(_BareFlags, TyperCommand):
     """A command whose own ``typer.BadParameter`` (raised in its body, once the command line is
     parsed) is reported as memoryd's usage errors are: one line, a JSON document with
     ``--json``, exit 2. What click finds while parsing keeps click's report on stderr, and with
@@ -102,7 +120,9 @@ class MemorydCommand(TyperCommand):
 def finish_commands(app: typer.Typer) -> None:
     """Every command of ``app`` and its sub-apps: a :class:`MemorydCommand`, with
     :data:`COMMAND_EPILOG` after its help (unless it has an epilog of its own) and each paragraph
-    of its help on one line (:func:`_reflowed`)."""
+    of its help on one line (:func:`_reflowed`); ``app`` and its sub-apps: :class:`MemorydGroup`."""
+    if isinstance(app.info.cls, DefaultPlaceholder):  # typer's default
+        app.info.cls = MemorydGroup
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):  # typer's default
             info.cls = MemorydCommand
