@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from memoryd.cli.dlq import shown
@@ -213,8 +214,8 @@ def worker(
         with health_check_exit(), errors_to_exit(out):
             checked = pipeline_settings(state.require_settings(), group=group, consumer=consumer)
             report = asyncio.run(_check(checked, consumer, local))
-        who = f"worker {consumer!r}" if consumer else "a worker"
-        who += f" on {socket.gethostname()}" if local else ""
+        where = f" on {socket.gethostname()}" if local else ""
+        who = (f"worker {consumer!r}" if consumer else "a worker") + where
         verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
@@ -225,7 +226,9 @@ def worker(
         )
         summary += "".join(f"\n[red]degraded:[/red] {p}" for p in report["problems"])
         summary += "".join(f"\n[yellow]warning:[/yellow] {w}" for w in report["warnings"])
-        out.emit(report, _workers_table(report["workers"]), summary)
+        none = escape(("no worker" + (f" {consumer!r}" if consumer else "")) + where) + " is running"
+        listed = _workers_table(report["workers"]) if report["workers"] else none  # not an empty table
+        out.emit(report, listed, summary)
         raise typer.Exit(0 if report["ok"] else 1)
     with errors_to_exit(out):  # a missing extra is one error line, before the worker says it runs
         settings = pipeline_settings(state.require_settings(), group=group, consumer=consumer, batch=batch)
