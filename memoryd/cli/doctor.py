@@ -1,10 +1,9 @@
 """``memoryd doctor``: environment checks as plain functions returning :class:`Check` records.
 
-Each check reports ``ok``, ``info``, ``warn`` or ``fail`` with a detail and,
-when something is wrong, the exact command or setting that fixes it. Nothing
-here prints; :func:`run_doctor` runs them all and :func:`exit_code` turns the
-records into the process status (1 when any check failed). A fresh default
-install is all ``ok``/``info``.
+Each check reports ``ok``, ``info``, ``warn`` or ``fail`` with a detail and, when something is
+wrong, the exact command or setting that fixes it. Nothing here prints; :func:`run_doctor` runs
+them all and :func:`exit_code` turns the records into the process status (1 when any check
+failed). A fresh default install is all ``ok``/``info``.
 """
 
 from __future__ import annotations
