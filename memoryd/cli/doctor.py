@@ -161,9 +161,8 @@ def sqlite_check(db_path: Path) -> Check:
     if db_path.exists() and not db_path.is_file():
         detail = f"storage.path {db_path} exists and is not a file (a device, a socket, ...)"
         return Check(name, "fail", detail, elsewhere)
-    directory = db_path.parent
+    directory, missing, pending = db_path.parent, "", ""
     probe = _writable_dir(directory)
-    missing = pending = ""
     if probe != directory:
         missing = f" ({directory} does not exist yet)"
         pending = f" ({directory} does not exist yet; it is created on first use)"
