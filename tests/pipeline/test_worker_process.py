@@ -218,7 +218,8 @@ async def test_two_worker_processes_never_add_for_one_user_at_once(
     try:
 
         async def both_alive() -> bool:
-            assert all(w.poll() is None for w in workers)
+            for w in workers:  # a worker that died at start says why
+                assert w.poll() is None, f"exit {w.returncode}: {w.stderr.read() if w.stderr else ''}"
             return len(await queue.worker_info()) == 2
 
         await wait_until(both_alive, timeout=60, what="both workers to start")
