@@ -25,7 +25,6 @@ is a 404 in OpenAI's shape saying so (:mod:`memoryd.server.errors`).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
@@ -47,7 +46,7 @@ from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
 from memoryd.server.errors import internal_error, openai_error
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
-from memoryd.server.routes_v1 import _pairs, _repeated_key
+from memoryd.server.json_body import loads, repeated_key
 from memoryd.unicode import lone_surrogate_at
 
 __all__ = ["CHAT_PATH", "SSEResponse", "gateway_of", "openai_error", "router"]
@@ -145,16 +144,14 @@ async def _body(request: Request) -> dict[str, Any]:
         return value
 
     try:
-        body = json.loads(
-            await request.body(), parse_constant=number, parse_float=number, object_pairs_hook=_pairs
-        )
+        body = loads(await request.body(), parse_constant=number, parse_float=number)
     except ValueError as exc:
         raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from None
     except RecursionError:  # the parser's nesting limit: the body's fault, not the server's
         raise InvalidInputError("the request body is nested too deeply", field="body") from None
     # A key given twice ({"user": "a", ..., "user": "b"}) would be read as its last value: whose
     # memories are read and written, say, may not be whom the caller meant (as on /v1/memories).
-    if (twice := _repeated_key(body)) is not None:
+    if (twice := repeated_key(body)) is not None:
         message = f"{twice} is given more than once in the request body; give it once"
         raise InvalidInputError(message, field=twice)
     # Python's parser takes them, JSON has no such numbers: no upstream could be sent one.

@@ -39,6 +39,7 @@ from memoryd.server.auth import Authenticator, AuthMiddleware
 from memoryd.server.body_budget import WAIT_S, BodyBudget
 from memoryd.server.docs import install_docs
 from memoryd.server.errors import error_for, install_error_handlers
+from memoryd.server.json_body import is_json
 from memoryd.storage.sqlite.keys import SQLiteKeyStore
 from memoryd.tenancy import Tenants
 
@@ -188,11 +189,6 @@ async def _log_auth(auth: Authenticator | None) -> None:
 _CHUNKED_STEP = 1024 * 1024  # what a chunked body takes from the budget at a time
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 class BodyLimitMiddleware:
     """Refuse what the app must never read: a path or query parameter that is not UTF-8 once
     percent-decoded (400, naming it), a query parameter given twice (422, naming it), and an
@@ -289,7 +285,7 @@ class BodyLimitMiddleware:
                 break
         body = b"".join(chunks)
         chunks.clear()  # not held twice while the app runs
-        if body and _is_json(headers.get("content-type", "")):
+        if body and is_json(headers.get("content-type", "")):
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:

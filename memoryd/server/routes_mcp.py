@@ -38,7 +38,6 @@ is served.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -61,7 +60,7 @@ from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
 from memoryd.server.errors import jsonrpc_error, memoryd_error_response
 from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
-from memoryd.server.routes_v1 import _pairs, _repeated_key
+from memoryd.server.json_body import loads, repeated_key
 
 __all__ = ["router"]
 
@@ -115,10 +114,10 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     principal = principal_of(request)
     body = await request.body()
     try:
-        message = json.loads(body, object_pairs_hook=_pairs)
+        message = loads(body)
     except (ValueError, RecursionError):  # not JSON: the session answers it with a parse error
         message = _UNREADABLE
-    if message is not _UNREADABLE and (twice := _repeated_key(message)) is not None:
+    if message is not _UNREADABLE and (twice := repeated_key(message)) is not None:
         return _ambiguous(message, twice)
     if isinstance(message, list) and (batch_refused := refuse_batch(version)) is not None:
         return JSONResponse(batch_refused, status_code=400)  # before its calls count against the key

@@ -23,6 +23,7 @@ from memoryd.pipeline.events import AddPayload, check_event_id
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
+from memoryd.server.json_body import is_json, loads, repeated_key
 from memoryd.server.responses import (
     AddReply,
     ContextReply,
@@ -87,51 +88,17 @@ UserId = Annotated[str, Path(description="The user's id.")]
 Scoped = Annotated[ScopeQuery, Query()]
 
 
-class _Twice(dict[str, Any]):
-    """A JSON object of a body that named ``key`` more than once."""
-
-    key: str
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) == len(pairs):
-        return value
-    twice, seen = _Twice(value), set()
-    for key, _ in pairs:
-        if key in seen:
-            twice.key = key
-            return twice
-        seen.add(key)
-    return twice  # not reached: fewer keys than pairs means one came twice
-
-
-def _repeated_key(value: Any) -> str | None:
-    """The path of the first key an object of ``value`` names twice (``metadata.k``), if any."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, _Twice):
-            return f"{path}{node.key}"
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        stack.extend((item, f"{path}{key}.") for key, item in reversed(list(items)))
-    return None
-
-
 async def unique_keys(request: Request) -> None:
     """Refuse a JSON body naming a key twice in one object (``{"user_id": "a", "user_id": "b"}``):
     a JSON parser keeps the last value, so the write would go where the caller may not have meant
     (422 naming the key's path, e.g. ``user_id`` or ``metadata.k``)."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if request.method not in ("POST", "PUT", "PATCH") or not (
-        media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-    ):
+    if request.method not in ("POST", "PUT", "PATCH") or not is_json(request.headers.get("content-type", "")):
         return  # not read as JSON (FastAPI refuses such a body where a route takes one)
     try:
-        value = json.loads(await request.body(), object_pairs_hook=_pairs)
+        value = loads(await request.body())
     except (ValueError, RecursionError):
         return  # not JSON: FastAPI has refused it already, naming the body
-    if (path := _repeated_key(value)) is not None:
+    if (path := repeated_key(value)) is not None:
         message = f"{path} is given more than once in the request body; give it once"
         raise InvalidInputError(message, field=path)
 
@@ -163,7 +130,7 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
     if raw is None or not raw.strip():
         return None
     try:
-        value = json.loads(raw, object_pairs_hook=_pairs)
+        value = loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidFilterError(f"filters must be a JSON object: {exc}", field="filters") from exc
     except ValueError as exc:  # Python's cap on the digits of an integer it reads
@@ -172,7 +139,7 @@ def filters_from_json(raw: str | None) -> dict[str, Any] | None:
         raise InvalidFilterError("filters nest too deeply to be a filter", field="filters") from exc
     if not isinstance(value, dict):
         raise InvalidFilterError("filters must be a JSON object", field="filters")
-    if (path := _repeated_key(value)) is not None:  # {"topic": "a", "topic": "b"} filtered on "b"
+    if (path := repeated_key(value)) is not None:  # {"topic": "a", "topic": "b"} filtered on "b"
         raise InvalidFilterError(
             f"filters.{path} is given more than once; give it once", field=f"filters.{path}"
         )
