@@ -212,9 +212,8 @@ class Output:
         return self.out.width < 110
 
     def json(self, document: Any) -> None:
-        """Write one JSON document to stdout (plain text, never colourised)."""
-        if sys.stdout is None:  # started with `>&-`: said once on stderr (:func:`output_lost`), exit 1
-            raise OSError(errno.EBADF, "stdout is closed")
+        """Write one JSON document to stdout (plain text, never colourised); a closed stdout (`>&-`)
+        is :func:`write_whole`'s error, said once on stderr (:func:`output_lost`), exit 1."""
         text = json.dumps(document, ensure_ascii=not utf8(sys.stdout), indent=2, default=str)
         with interrupted_output(self.note):  # Ctrl-C on a full pipe: "interrupted", exit 130
             write_whole(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
