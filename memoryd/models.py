@@ -299,6 +299,11 @@ class MemoryRecord:
     def is_current(self) -> bool:
         return self.valid_to is None
 
+    def detached(self) -> MemoryRecord:
+        """This record with metadata nobody else holds (the only mutable field), for a caller
+        that may change what it was given without altering a shared or cached record."""
+        return replace(self, metadata=_json_copy(self.metadata)) if self.metadata else self
+
     def with_changes(self, **changes: Any) -> MemoryRecord:
         return replace(self, **changes)
 
@@ -323,6 +328,16 @@ class MemoryRecord:
             "valid_from": _iso(self.valid_from),
             "valid_to": _iso(self.valid_to),
         }
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (what metadata is: it round-trips through JSON text), several
+    times cheaper than :func:`copy.deepcopy`, which a cached search hit would pay per record."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value  # str, int, float, bool, None: immutable
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from memoryd.config import SearchConfig
 from memoryd.filters import Filter
-from memoryd.models import Scope, SearchHit, utcnow
+from memoryd.models import MemoryRecord, Scope, SearchHit, utcnow
 from memoryd.retrieval.fusion import Candidate, fuse, fuse_scores, recency_factor, score_bounds
 from memoryd.retrieval.when import query_span
 from memoryd.storage import Storage
@@ -120,16 +120,19 @@ class HybridSearcher:
             )
             for mid, cos in scored:
                 missing[mid].scores["dense"] = _shown(cos)
-        records = await self.storage.records.get_many([c.id for c in head], shared=req.shared)
+        # Read only here; a caller that may change its hits gets copies of the few returned.
+        records = await self.storage.records.get_many([c.id for c in head], shared=True)
         # Recency is age at the asker's now (``reference_time``), else at ``as_of``, else the clock.
         now = req.now or req.as_of or utcnow()
-        hits: list[SearchHit] = []
+        # Every candidate is scored with plain floats; hits (and explanations) are built for the
+        # returned ones only: a named date re-ranks a couple of hundred candidates to return ten.
+        ranked_hits: list[tuple[float, Candidate, MemoryRecord, bool | None]] = []
         for cand in head:
             memory = records.get(cand.id)
             if memory is None or not req.scope.contains(memory):
                 continue  # an index entry whose record is gone; never return it
-            if req.as_of is None and not memory.is_current:
-                continue
+            if req.as_of is None and memory.valid_to is not None:
+                continue  # superseded
             cosine = cand.scores.get("dense")
             if req.threshold is not None and (cosine is None or cosine < req.threshold):
                 continue
@@ -145,10 +148,16 @@ class HybridSearcher:
                 when = memory.event_time or memory.created_at
                 inside = span[0] <= when < span[1]
                 score = (score + (cfg.date_weight if inside else 0.0)) / (1.0 + cfg.date_weight)
-            why = _explain(cand, score, cfg, inside, bounds) if req.explain else None
-            hits.append(SearchHit(memory, round(score, 6), why))
-        hits.sort(key=lambda h: -h.score)
-        return hits[: req.limit]
+            ranked_hits.append((round(score, 6), cand, memory, inside))
+        ranked_hits.sort(key=lambda hit: -hit[0])  # stable: equal scores keep the fused order
+        return [
+            SearchHit(
+                memory if req.shared else memory.detached(),
+                score,
+                _explain(cand, score, cfg, inside, bounds) if req.explain else None,
+            )
+            for score, cand, memory, inside in ranked_hits[: req.limit]
+        ]
 
 
 def _shown(value: float) -> float:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
 
 from memoryd.models import MemoryRecord
 from memoryd.storage.sqlite import changes
@@ -23,21 +21,6 @@ from memoryd.storage.sqlite.freshness import Freshness
 __all__ = ["RecordCache"]
 
 _FIELDS = ("user_id", "agent_id", "run_id")
-
-
-def _own_copy(record: MemoryRecord) -> MemoryRecord:
-    """A record whose metadata nobody else holds: mutating a result never alters the cache."""
-    return replace(record, metadata=_json_copy(record.metadata)) if record.metadata else record
-
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of a JSON value (what metadata is: it round-trips through JSON text), several
-    times cheaper than :func:`copy.deepcopy`, which a cached search hit would pay per record."""
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(v) for v in value]
-    return value  # str, int, float, bool, None: immutable
 
 
 def _named(record: MemoryRecord) -> list[str]:
@@ -69,7 +52,7 @@ class RecordCache:
                     missing.append(i)
                 else:
                     self._items.move_to_end(i)
-                    found[i] = hit if shared else _own_copy(hit)
+                    found[i] = hit if shared else hit.detached()
             return found, missing, self._fresh.version
 
     def store(self, records: dict[str, MemoryRecord], version: int) -> None:
@@ -80,7 +63,7 @@ class RecordCache:
                 return
             for i, r in records.items():
                 self._pop(i)
-                self._items[i] = _own_copy(r)
+                self._items[i] = r.detached()
                 for value in _named(r):
                     self._by_value.setdefault(value, set()).add(i)
             while len(self._items) > self.size:
