@@ -10,22 +10,48 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from memoryd.config import LLMConfig, Settings
 from memoryd.errors import ConfigError
-from memoryd.llm.providers import vendor
+from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.router import Router
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
 from memoryd.redact import has_userinfo
 
-__all__ = ["build_router", "build_targets", "make_target"]
+__all__ = ["api_base", "build_router", "build_targets", "make_target"]
 
 # A key sent in a header of its own (Azure's api-key, Anthropic's x-api-key, Gemini's): a
 # user:password@ in base_url can go beside it, as the Authorization header (a proxy's).
 _KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")
+# What users append to an Azure resource endpoint (the portal's ".../openai/", the v1 API's base).
+_AZURE_SUFFIXES = ("/openai/v1", "/openai")
+
+
+def api_base(record: Vendor, url: str) -> str:
+    """``url`` as the wire clients join paths to: without a trailing slash; a server's address
+    alone (``http://localhost:11434``, the SDKs' ``https://api.anthropic.com``) completed with
+    the vendor's API path (``/v1``, ``/v1beta``, OpenRouter's ``/api/v1``); an Azure resource
+    endpoint without the ``/openai`` the deployments' path adds. Any other path is kept."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    if record.auth == "api-key":
+        path = next((path.removesuffix(s) for s in _AZURE_SUFFIXES if path.endswith(s)), path)
+    elif not path and record.base_url is not None:
+        path = urlsplit(record.base_url).path.rstrip("/")
+    return urlunsplit(parts._replace(path=path))
+
+
+def _vendors_own(record: Vendor, url: str) -> bool:
+    """Whether ``url`` is on the vendor's own server (its scheme, host and port; no userinfo),
+    or the vendor has none (Azure: the user's resource), so its key variable may go there."""
+    if record.base_url is None:
+        return True
+    own, given = urlsplit(record.base_url), urlsplit(url)
+    return (given.scheme.lower(), given.netloc.lower()) == (own.scheme.lower(), own.netloc.lower())
 
 
 def make_target(
@@ -42,7 +68,7 @@ def make_target(
 ) -> Target:
     """One :class:`Target`, with the vendor's defaults filled in; ConfigError when one is missing."""
     record = vendor(provider)
-    url = base_url or record.base_url
+    url = api_base(record, base_url) if base_url else record.base_url
     if not url:
         raise ConfigError(
             f"LLM provider {record.name!r} needs a base_url ({where}.base_url); {record.notes}",
@@ -54,7 +80,7 @@ def make_target(
             f"LLM provider {record.name!r} has no default model: set {where}.model", field=f"{where}.model"
         )
     key = api_key.get_secret_value() if api_key is not None else None
-    if not key and (record.base_url is None or url.rstrip("/") == record.base_url.rstrip("/")):
+    if not key and _vendors_own(record, url):
         environ = os.environ if env is None else env
         key = next((environ[var] for var in record.key_env if environ.get(var)), None)
     if key and record.auth not in _KEY_HEADERS and has_userinfo(url):
