@@ -2,8 +2,11 @@
 
 Messages become ``contents`` of ``parts`` with roles ``user`` and ``model``;
 system messages go to ``systemInstruction``; JSON answers are requested with
-``generationConfig.responseMimeType = application/json``. The key travels in
-the ``x-goog-api-key`` header, never in the URL (so it cannot leak into logs).
+``generationConfig.responseMimeType = application/json``; a model without that
+JSON mode (Gemma on the Gemini API: "JSON mode is not enabled for models/...")
+is asked again without it, as the remembered way for that target, the JSON
+then asked for in the prompt alone. The key travels in the ``x-goog-api-key``
+header, never in the URL (so it cannot leak into logs).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
-from memoryd.llm.http import post_json, reply_parser
+from memoryd.llm.http import post_json, refuses_json_mode, reply_parser
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage
 
@@ -26,15 +29,18 @@ def endpoint(target: Target, method: str = "generateContent") -> tuple[str, dict
     return url, ({"x-goog-api-key": target.api_key} if target.api_key else {})
 
 
-def build_request(target: Target, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """``(url, headers, body)`` for one generateContent call."""
+def build_request(
+    target: Target, request: ChatRequest, json_mode: bool = True
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``(url, headers, body)`` for one generateContent call (``json_mode=False``: a JSON answer
+    asked for without ``responseMimeType``)."""
     url, headers = endpoint(target)
     system, turns = merge_turns(list(request.messages), assistant="model")
     config: dict[str, Any] = {
         "temperature": target.temperature if request.temperature is None else request.temperature,
         "maxOutputTokens": request.max_tokens or target.max_tokens,
     }
-    if request.json:
+    if request.json and json_mode:
         config["responseMimeType"] = "application/json"
     body: dict[str, Any] = {
         "contents": [{"role": t["role"], "parts": [{"text": t["content"]}]} for t in turns],
@@ -65,6 +71,20 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
 class GeminiChat:
     """Gemini generateContent over the router's shared :class:`HTTPClient`."""
 
+    def __init__(self) -> None:
+        self._plain: set[str] = set()  # target labels whose model refused responseMimeType
+
     async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
-        url, headers, body = build_request(target, request)
-        return parse_response(target, await post_json(http, target, url, headers, body))
+        json_mode = target.label not in self._plain
+        while True:
+            url, headers, body = build_request(target, request, json_mode)
+            try:
+                data = await post_json(http, target, url, headers, body)
+            except LLMError as exc:
+                if not (request.json and json_mode and refuses_json_mode(target, exc)):
+                    raise
+                json_mode = False
+                continue
+            if request.json and not json_mode:
+                self._plain.add(target.label)
+            return parse_response(target, data)

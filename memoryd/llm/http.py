@@ -29,6 +29,7 @@ __all__ = [
     "LLMRequestError",
     "key_refused",
     "post_json",
+    "refuses_json_mode",
     "reply_parser",
     "retry_after",
     "scrub",
@@ -45,6 +46,11 @@ _MAX_DETAIL = 300
 _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
 # The longest wait a Retry-After is taken at ("99999999", "inf", a date years ahead say no more).
 MAX_RETRY_AFTER_S = 3600.0
+# What a 400 refusing the JSON mode itself talks about (OpenAI, vLLM, LM Studio, Ollama, Gemini's
+# "JSON mode is not enabled for models/gemma-3-27b-it", Vertex's "a mimeType parameter ...").
+_ABOUT_JSON_MODE = re.compile(
+    r"response.?format|json.?schema|json.?object|json.?mode|structured.?output|mime.?type", re.I
+)
 # What an answer holds (OpenAI, Anthropic, Gemini): a reply with none of them but an error is one.
 _ANSWER_KEYS = {"choices", "content", "candidates"}
 # What reading a JSON reply of the wrong shape raises ("message" a string, usage "n/a", ...).
@@ -150,6 +156,12 @@ def status_error(target: Target, response: Reply) -> LLMError:
         transient=status in _TRANSIENT or status >= 500,
         retry_after=retry_after(response.headers),
     )
+
+
+def refuses_json_mode(target: Target, exc: LLMError) -> bool:
+    """Whether ``exc`` is a 400 refusing the JSON mode the request asked for (not a context too
+    long, say), by its message without the target's label (which names the model)."""
+    return exc.status == 400 and bool(_ABOUT_JSON_MODE.search(exc.message.removeprefix(target.label)))
 
 
 def reply_parser(

@@ -15,11 +15,10 @@ the target's JSON mode untouched.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.llm.http import post_json, reply_parser
+from memoryd.llm.http import post_json, refuses_json_mode, reply_parser
 from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
@@ -27,10 +26,6 @@ from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
 __all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
 
 _LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none": "none"}
-# What a 400 refusing the JSON mode itself talks about (OpenAI, vLLM, LM Studio, Ollama, ...).
-_ABOUT_JSON_MODE = re.compile(
-    r"response.?format|json.?schema|json.?object|json.?mode|structured.?output", re.I
-)
 
 
 def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
@@ -122,8 +117,7 @@ class OpenAIChat:
                 data = await post_json(http, target, url, headers, body, params)
             except LLMError as exc:
                 sent = body.get("response_format", {}).get("type")
-                detail = exc.message.removeprefix(target.label)  # the label names the model
-                if exc.status != 400 or sent is None or not _ABOUT_JSON_MODE.search(detail):
+                if sent is None or not refuses_json_mode(target, exc):
                     raise
                 mode = _LOWER["schema" if sent == "json_schema" else "object"]
                 continue
