@@ -47,9 +47,10 @@ _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid
 # The longest wait a Retry-After is taken at ("99999999", "inf", a date years ahead say no more).
 MAX_RETRY_AFTER_S = 3600.0
 # What a 400 refusing the JSON mode itself talks about (OpenAI, vLLM, LM Studio, Ollama, Gemini's
-# "JSON mode is not enabled for models/gemma-3-27b-it", Vertex's "a mimeType parameter ...").
+# "JSON mode is not enabled for models/gemma-3-27b-it", Vertex's "a mimeType parameter ...",
+# DeepSeek's "deepseek-reasoner does not support Json Output.").
 _ABOUT_JSON_MODE = re.compile(
-    r"response.?format|json.?schema|json.?object|json.?mode|structured.?output|mime.?type", re.I
+    r"response.?format|json.?schema|json.?object|json.?mode|structured.?output|json.?output|mime.?type", re.I
 )
 # What an answer holds (OpenAI, Anthropic, Gemini): a reply with none of them but an error is one.
 _ANSWER_KEYS = {"choices", "content", "candidates"}

@@ -85,6 +85,20 @@ async def test_a_server_refusing_a_json_mode_is_asked_again_with_a_lower_one(
     assert "response_format" not in fake_llm.last.json and len(fake_llm.requests) == 4
 
 
+async def test_deepseek_reasoner_refusing_json_output_is_asked_again_without_it(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.fail(400, message="deepseek-reasoner does not support Json Output.")
+    fake_llm.reply_text('{"ok": true}', times=2)
+    t = target(fake_llm, "deepseek", "deepseek-reasoner")
+    router = make_router([[t]])
+    request = ChatRequest(MESSAGES, json=True, schema={"type": "object"})
+    assert (await router.call(t, request)).text == '{"ok": true}'
+    await router.call(t, request)  # remembered
+    kinds = [r.json.get("response_format", {}).get("type") for r in fake_llm.requests]
+    assert kinds == ["json_object", None, None]
+
+
 async def test_a_400_about_something_else_is_raised_once_and_the_json_mode_kept(
     fake_llm: Script, make_router: Callable[..., Router]
 ) -> None:
