@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from memoryd.cli.app import app
+from memoryd.cli.commands import app
 from memoryd.cli.usage import COMMAND_EPILOG
 
 __all__ = ["render"]

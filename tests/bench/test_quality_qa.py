@@ -296,7 +296,7 @@ def test_cli_qa_hits_beyond_the_search_limit(tmp_path: Path, fake_llm: Script) -
 
 
 def test_cli_qa_reads_the_llm_from_the_root_config_file(tmp_path: Path, fake_llm: Script) -> None:
-    from memoryd.cli.app import app as root
+    from memoryd.cli.commands import app as root
 
     config = tmp_path / "memoryd.toml"
     config.write_text(

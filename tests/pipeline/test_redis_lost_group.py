@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from memoryd.cli.app import app
+from memoryd.cli.commands import app
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline import EventStatus, build_queue
 from memoryd.pipeline.local_redis import LocalRedis
