@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -170,28 +171,47 @@ class PostgresVectorIndex(OutsideIndex):
             field="storage.postgres.url",
         )
 
+    @property
+    def _deadline_s(self) -> float:
+        """The longest one use of the server may take: the pool's wait and a statement, each
+        ``storage.postgres.timeout``, and a second more (the server's own timeout comes first)."""
+        return 2 * self.config.timeout + 1
+
+    def _silent(self, deadline: asyncio.Timeout, exc: BaseException) -> BaseException:
+        """``exc``, or what it means when ``deadline`` expired: the server did not answer."""
+        if deadline.expired():
+            return TimeoutError(f"the server did not answer within {self._deadline_s:g} s")
+        return exc
+
     @asynccontextmanager
     async def _conn(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection (autocommit); a failure is the backend down (503).
 
         A server found unreachable is not asked again for ``_DOWN_S``: writes queued behind one
-        another (each inside the SQLite writer's transaction) fail at once, not a timeout each."""
+        another (each inside the SQLite writer's transaction) fail at once, not a timeout each.
+
+        The whole use (the pool's wait, then the statements) has a deadline of its own: a server
+        that stops answering (a partition, a hung host) runs no statement, so its
+        ``statement_timeout`` never fires, and the wait would have no end (a write holding the SQLite
+        writer with it). Cancelling the statement then takes psycopg up to 10 s more."""
         if (left := self._down_until - time.monotonic()) > 0:
             raise StorageError(
                 f"PostgreSQL at {self.where} is unreachable (asked again in {left:.1f} s)",
                 field="storage.postgres.url",
             )
+        deadline = asyncio.timeout(self._deadline_s)
         try:
-            pool = await self._open_pool()
-            async with pool.connection() as conn:
-                yield conn
+            async with deadline:
+                pool = await self._open_pool()
+                async with pool.connection() as conn:
+                    yield conn
         except MemorydError as exc:
             if exc.details.get("unreachable"):
                 self._down_until = time.monotonic() + _DOWN_S
             raise
         except (psycopg.OperationalError, OSError, TimeoutError, PoolTimeout) as exc:
             self._down_until = time.monotonic() + _DOWN_S
-            raise self._fail(exc, doing) from exc
+            raise self._fail(self._silent(deadline, exc), doing) from exc
         except psycopg.Error as exc:
             raise self._fail(exc, doing) from exc
 
@@ -287,13 +307,14 @@ class PostgresVectorIndex(OutsideIndex):
 
     async def ping(self) -> None:
         """One connection and ``SELECT 1``: neither the extension nor a table is made."""
+        deadline = asyncio.timeout(self._deadline_s)  # as _conn's: a hung server never answers
         try:
-            async with await psycopg.AsyncConnection.connect(
+            async with deadline, await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, connect_timeout=max(1, int(self.config.timeout))
             ) as conn:
                 await conn.execute("SELECT 1")
-        except (psycopg.Error, OSError) as exc:
-            raise self._fail(exc, "connecting") from exc
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            raise self._fail(self._silent(deadline, exc), "connecting") from exc
 
     # -- the VectorIndex role ---------------------------------------------------------
     async def close(self) -> None:
