@@ -9,12 +9,17 @@ JSON answers use the best mode the vendor has (``json_schema``, else
 ``json_object``). A server that refuses a ``response_format`` (a 400 whose
 message names it, ``json_schema`` or ``json_object``) is asked again once per
 lower mode, and the mode that works is remembered, so unknown servers still
-work. Any other 400 (a context too long, say) is the request's: raised as is,
-the target's JSON mode untouched.
+work. So are OpenAI's reasoning models (o-series, gpt-5), wherever they are
+served: a 400 saying they take no ``temperature`` but the default, or want
+``max_completion_tokens`` for ``max_tokens``, is asked again without it, and
+that too is remembered once it worked. Any other 400 (a context too long, say)
+is the request's: raised as is, the target's JSON mode untouched.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from memoryd.errors import LLMError
@@ -26,6 +31,9 @@ from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
 __all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
 
 _LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none": "none"}
+# A parameter a model refuses outright (OpenAI: "Unsupported value: 'temperature' does not support 0
+# with this model. Only the default (1) value is supported."), not a value out of its range.
+_REFUSED = re.compile(r"unsupported|not supported|does not support|only the default", re.I)
 
 
 def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
@@ -103,24 +111,55 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     )
 
 
+@dataclass(frozen=True)
+class _Learned:
+    """What one target refused and is no longer sent: a JSON mode (the lower one that worked), a
+    temperature, the classic ``max_tokens`` name (``max_completion_tokens`` instead)."""
+
+    mode: JsonMode | None = None
+    no_temperature: bool = False
+    completion_tokens: bool = False
+
+    def apply(self, body: dict[str, Any]) -> None:
+        if self.no_temperature:
+            body.pop("temperature", None)
+        if self.completion_tokens and "max_tokens" in body:
+            body["max_completion_tokens"] = body.pop("max_tokens")
+
+    def after(self, target: Target, body: dict[str, Any], exc: LLMError) -> _Learned | None:
+        """What to send instead after ``exc`` refused ``body`` (``None``: nothing; raise it)."""
+        if exc.status != 400:
+            return None
+        sent = body.get("response_format", {}).get("type")
+        if sent is not None and refuses_json_mode(target, exc):
+            return replace(self, mode=_LOWER["schema" if sent == "json_schema" else "object"])
+        said = exc.message.removeprefix(target.label)  # the label names the model
+        if "temperature" in body and "temperature" in said and _REFUSED.search(said):
+            return replace(self, no_temperature=True)
+        if "max_tokens" in body and "max_completion_tokens" in said:
+            return replace(self, completion_tokens=True)
+        return None
+
+
 class OpenAIChat:
     """Chat completions over the router's shared :class:`HTTPClient`."""
 
     def __init__(self) -> None:
-        self._mode: dict[str, JsonMode] = {}  # per target label: the lower mode that worked
+        self._learned: dict[str, _Learned] = {}  # per target label: what it refused, once past it
 
     async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
-        mode = self._mode.get(target.label)
+        learned = self._learned.get(target.label, _Learned())
         while True:
-            url, headers, body, params = build_request(target, request, mode)
+            url, headers, body, params = build_request(target, request, learned.mode)
+            learned.apply(body)
             try:
                 data = await post_json(http, target, url, headers, body, params)
             except LLMError as exc:
-                sent = body.get("response_format", {}).get("type")
-                if sent is None or not refuses_json_mode(target, exc):
+                instead = learned.after(target, body, exc)
+                if instead is None:
                     raise
-                mode = _LOWER["schema" if sent == "json_schema" else "object"]
+                learned = instead
                 continue
-            if mode is not None:
-                self._mode[target.label] = mode
+            if learned != _Learned():
+                self._learned[target.label] = learned
             return parse_response(target, data)

@@ -252,3 +252,47 @@ async def test_full_chat_completions_url_is_used_as_given(
     fake_llm.push(Reply(text="x"))
     assert (await make_router([[t]]).complete(MESSAGES)).text == "x"
     assert fake_llm.last.path == "v1/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "dropped", "sent"),
+    [
+        (  # OpenAI's reasoning models (o-series, gpt-5) take no temperature but the default
+            "Unsupported value: 'temperature' does not support 0 with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "max_tokens",
+        ),
+        (  # the same models behind Azure or a proxy, asked with the classic name
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "max_completion_tokens",
+        ),
+    ],
+)
+async def test_a_reasoning_model_refusing_a_parameter_is_asked_again_without_it(
+    refusal: str, dropped: str, sent: str, fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.fail(400, message=refusal)
+    fake_llm.reply_text('{"ok": true}', times=2)
+    t = target(fake_llm, "azure", "my-gpt-5-mini", max_tokens=500)
+    router = make_router([[t]])
+    request = ChatRequest(MESSAGES, json=True, schema={"type": "object"})
+    assert (await router.call(t, request)).text == '{"ok": true}'
+    await router.call(t, request)  # remembered: not refused again
+    first, second, third = (r.json for r in fake_llm.requests)
+    assert dropped in first and dropped not in second and dropped not in third
+    assert second[sent] == third[sent] == 500 and second["messages"] == MESSAGES
+    assert second["response_format"] == first["response_format"]  # the JSON mode kept
+
+
+async def test_a_temperature_out_of_range_is_raised_as_is(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    fake_llm.fail(400, message="Invalid 'temperature': decimal above maximum value. Expected a value <= 2")
+    t = target(fake_llm, "openai", "gpt-4o-mini", temperature=3.0)
+    router = make_router([[t]])
+    with pytest.raises(LLMError, match="temperature"):
+        await router.call(t, ChatRequest(MESSAGES))
+    assert len(fake_llm.requests) == 1
