@@ -135,11 +135,18 @@ class LLMRequestError(LLMError):
     """
 
 
-def _refused_key(response: Reply) -> bool:
-    try:
-        return key_refused(response.json())
-    except ValueError:
-        return False
+def _retry_delay(body: Any) -> float | None:
+    """The wait Google's error body asks for, in seconds: a ``google.rpc.RetryInfo`` in
+    ``error.details`` (``"retryDelay": "37s"``; the Gemini API says it there, not in a header)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type") or "").endswith("google.rpc.RetryInfo"):
+            try:
+                return _wait(float(str(detail.get("retryDelay") or "").strip().removesuffix("s")))
+            except ValueError:
+                return None
+    return None
 
 
 def status_error(target: Target, response: Reply) -> LLMError:
@@ -149,13 +156,18 @@ def status_error(target: Target, response: Reply) -> LLMError:
     detail = scrub(_detail(response), target.api_key)
     hint = {401: " (check the API key)", 403: " (check the API key)", 404: " (check model and base_url)"}
     message = f"{target.label}: HTTP {status}{hint.get(status, '')}" + (f": {detail}" if detail else "")
-    request_error = status in _REQUEST_ERRORS and not _refused_key(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    request_error = status in _REQUEST_ERRORS and not key_refused(body)
+    wait = retry_after(response.headers)
     return (LLMRequestError if request_error else LLMError)(
         message,
         target=target.label,
         status=status,
         transient=status in _TRANSIENT or status >= 500,
-        retry_after=retry_after(response.headers),
+        retry_after=_retry_delay(body) if wait is None else wait,
     )
 
 
