@@ -27,7 +27,7 @@ import asyncio
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
@@ -150,7 +150,8 @@ def _line_text(memory: MemoryRecord, section: str) -> tuple[str, str]:
             lead = f"{speaker}: " if text else f"{speaker}:"
         if section == RELEVANT and (memory.event_time or memory.created_at):
             when: datetime = memory.event_time or memory.created_at
-            lead = f"({when.date().isoformat()}) {lead}"
+            day = (when.astimezone(UTC) if when.tzinfo else when).date()  # the store's day, UTC
+            lead = f"({day.isoformat()}) {lead}"
     return lead, text
 
 
