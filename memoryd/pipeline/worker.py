@@ -313,6 +313,7 @@ class Worker(BatchProcessor):
         seen_own: set[str] = set()
         delay = 0.1
         failing_since: float | None = None
+        held, why = 0, ""  # the batch in hand (entries) until it is recorded, and why it was not
         while not self._stop.is_set():
             rereading = own_pending
             try:
@@ -337,8 +338,10 @@ class Worker(BatchProcessor):
                     if not deliveries:
                         block = min(self.config.block_ms, 200) if burst else self.config.block_ms
                         deliveries = await self.queue.read(self.consumer, self.config.batch_size, block)
+                held = len(deliveries)
                 if deliveries:
                     await self.process(deliveries)
+                    held = 0
                 elif burst and not own_pending:
                     if await self.queue.outstanding() == 0:
                         return
@@ -348,16 +351,24 @@ class Worker(BatchProcessor):
                     self._going()
             except StorageError as exc:  # Redis is down or restarting: wait, then start over
                 _not_retried(exc)
+                why = exc.message
                 failing_since = failing_since or time.monotonic()
                 self._give_up_after(failing_since, exc)
                 log.warning("worker %s: %s; retrying in %.1f s", self.consumer, exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 own_pending, after_failure, seen_own = True, True, set()
-            except Exception:  # a bug; what the batch held stays pending and is redelivered later
+            except Exception as exc:  # a bug; what the batch held stays pending and is redelivered later
+                why = f"unexpected error: {type(exc).__name__}: {exc}"
                 log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+        if held:  # stopped before the batch in hand was recorded: a drain that failed is no clean stop
+            raise StorageError(
+                f"{why}; stopped with the batch in hand not recorded: its {held} event(s) stay pending "
+                "and will be redelivered to another worker (the store turns repeats into NOOPs)",
+                backend="redis",
+            )
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         """Record the outcomes; while Redis is away, keep trying (a restart must not lose them)."""
