@@ -46,12 +46,16 @@ def api_base(record: Vendor, url: str) -> str:
 
 
 def _vendors_own(record: Vendor, url: str) -> bool:
-    """Whether ``url`` is on the vendor's own server (its scheme, host and port; no userinfo),
-    or the vendor has none (Azure: the user's resource), so its key variable may go there."""
+    """Whether ``url`` is on one of the vendor's own servers (the scheme, host and port of its
+    default or other official URLs; no userinfo), or the vendor has none (Azure: the user's
+    resource), so its key variable may go there."""
     if record.base_url is None:
         return True
-    own, given = urlsplit(record.base_url), urlsplit(url)
-    return (given.scheme.lower(), given.netloc.lower()) == (own.scheme.lower(), own.netloc.lower())
+    given = urlsplit(url)
+    origins = {
+        (u.scheme.lower(), u.netloc.lower()) for u in map(urlsplit, (record.base_url, *record.other_urls))
+    }
+    return (given.scheme.lower(), given.netloc.lower()) in origins
 
 
 def make_target(

@@ -34,6 +34,7 @@ class Vendor:
     max_tokens_field: str = "max_tokens"  # the body field capping the answer, at the vendor's own URL
     default_api_version: str | None = None
     notes: str = ""
+    other_urls: tuple[str, ...] = ()  # its other official endpoints (a region's): key_env goes there too
 
 
 VENDORS: dict[str, Vendor] = {}
@@ -131,6 +132,7 @@ for _record in (
         "qwen-plus",
         notes="Alibaba Cloud Model Studio (Qwen); outside China use "
         "https://dashscope-intl.aliyuncs.com/compatible-mode/v1.",
+        other_urls=("https://dashscope-intl.aliyuncs.com/compatible-mode/v1",),
     ),
     Vendor(
         "moonshot",
@@ -139,6 +141,7 @@ for _record in (
         ("MOONSHOT_API_KEY",),
         "moonshot-v1-8k",
         notes="Kimi; the global platform is https://api.moonshot.ai/v1 (keys are not interchangeable).",
+        other_urls=("https://api.moonshot.ai/v1",),
     ),
     Vendor(
         "anthropic",

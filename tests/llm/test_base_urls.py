@@ -136,3 +136,17 @@ async def test_a_host_only_base_url_reaches_the_vendors_api_with_its_key(
     out = await router.complete([{"role": "user", "content": "hi"}])
     assert out.text == "hello"
     assert fake_llm.last.path == "v1/messages" and fake_llm.last.headers["x-api-key"] == KEY
+
+
+@pytest.mark.parametrize(
+    ("provider", "base_url", "variable"),
+    [  # the README's other official endpoints of a vendor, beside its default one
+        ("dashscope", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY"),
+        ("moonshot", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
+    ],
+)
+def test_the_vendors_variable_is_used_at_its_other_official_endpoints(
+    provider: str, base_url: str, variable: str
+) -> None:
+    t = _target(provider, base_url, env={variable: KEY})
+    assert t.api_key == KEY and t.base_url == base_url
