@@ -51,6 +51,11 @@ _FLUSH_ROWS = 4096  # or at once, after this many
 _MAX_LIMIT = 16384  # the most rows one Milvus search or query returns
 _FIELDS = ["memory_id", "user_id", "agent_id", "run_id", "current", "valid_to"]
 _NOT_META = f"pk != {json.dumps(META_ID)}"
+# A server's calls that wait for its own work on a whole collection (loading, indexing, sealing
+# rows): a large one may take far longer than storage.milvus.timeout, so they have no deadline.
+# Every other call has that deadline: pymilvus gives a call none unless told, and a server that
+# stops answering (a partition, a hung host) left a search or a write waiting for ever.
+_UNTIMED = frozenset({"load_collection", "release_collection", "create_index", "drop_index", "flush"})
 # Milvus Lite's local socket needs no keep-alive, and its server answers pymilvus's pings every
 # 10 s with GOAWAY "too_many_pings" (logged by gRPC on stderr): none are sent.
 _LOCAL_GRPC = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
@@ -171,8 +176,15 @@ class MilvusVectorIndex(OutsideIndex):
         """The engine failing (503), in a plain message naming the server (see :func:`_said`)."""
         return super()._fail(RuntimeError(_said(exc)) if isinstance(exc, MilvusException) else exc, doing)
 
+    @property
+    def _per_call(self) -> float | None:
+        """A server call's deadline (``storage.milvus.timeout``); Milvus Lite runs in this process."""
+        return self.config.timeout if self.config.uri else None
+
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """``client.method(...)`` on the client's thread; a failure is the backend down (503)."""
+        if method not in _UNTIMED:
+            kwargs.setdefault("timeout", self._per_call)
         return await self._run(doing, lambda: getattr(self._connect(), method)(*args, **kwargs))
 
     async def _run(self, doing: str, work: Callable[[], Any]) -> Any:
@@ -438,7 +450,11 @@ class MilvusVectorIndex(OutsideIndex):
         def read() -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = []
             pages = self._connect().query_iterator(
-                self.collection, batch_size=1000, filter=_NOT_META, output_fields=_FIELDS
+                self.collection,
+                batch_size=1000,
+                filter=_NOT_META,
+                output_fields=_FIELDS,
+                timeout=self._per_call,
             )
             try:
                 while page := pages.next():
