@@ -468,7 +468,7 @@ class BatchProcessor:
                 return [skipped(call.jobs[0], APPLIED)]  # another delivery of it, or the sync path
             if isinstance(exc, EventErasedError) and len(call.jobs) == 1:
                 return [skipped(call.jobs[0], ERASED)]  # its user was erased while it ran
-            if len(call.jobs) > 1 and not is_transient(exc):
+            if len(call.jobs) > 1 and (not is_transient(exc) or _refused(exc)):
                 out: list[Outcome] = []  # find the culprit: each event on its own
                 for job, start, count in zip(call.jobs, call.offsets, call.counts):
                     solo = AddCall([job], call.mode, call.messages[start : start + count], [0], [count])
@@ -537,6 +537,12 @@ def _outage(exc: Exception) -> bool:
         return False
     status = exc.details.get("status")
     return status is None or status == 429 or status >= 500
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether a service answered refusing the request (a 4xx other than 429: an input over the
+    model's limit, say), which may be one event's doing, rather than being down or overloaded."""
+    return isinstance(exc, BackendUnavailableError) and not _outage(exc)
 
 
 def _owner_of(tenant: str, job: Job) -> str:
