@@ -17,7 +17,7 @@ from memoryd.errors import ConflictError, StorageError
 from memoryd.models import Scope
 from memoryd.redact import mask_url
 from memoryd.storage.claims import ImportClaim, abandoned, refusal
-from memoryd.storage.mismatch import embedder_mismatch
+from memoryd.storage.mismatch import embedder_mismatch, moved_meanwhile
 from memoryd.storage.portable import IndexEntry
 
 __all__ = ["META_ID", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id", "ties_by_id"]
@@ -249,6 +249,17 @@ class OutsideIndex:
             await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim
         self._opened()
+
+    async def _still_its_model(self) -> None:
+        """:class:`StorageError` (503) unless the index is still of the model it was opened with:
+        called before a write with vectors. A `memoryd reindex` with another model, run meanwhile
+        by another process on this shared engine, moved it: a vector written now would be of the
+        old model among the new model's, silently (the same size: nothing else refuses it)."""
+        meta = await self._meta()
+        if meta is None or (meta.get("model"), meta.get("dim")) == (self.model, self.dim):
+            return  # none: the index is gone, and the write fails on it
+        stored = (meta.get("model"), meta.get("dim"))
+        raise moved_meanwhile(self.what, stored, (self.model, self.dim), "Nothing was written; restart")
 
     async def mark_import(self, claim: ImportClaim | None) -> None:
         """Record ``claim`` (an import into this new store, running) with the index, or remove it

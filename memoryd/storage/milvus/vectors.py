@@ -379,6 +379,7 @@ class MilvusVectorIndex(OutsideIndex):
         if rows or relabel or changes.deletes:
             self._listing.forget()
         if rows:
+            await self._still_its_model()
             await self._call("writing vectors", "upsert", self.collection, rows)
         if relabel:  # as an UPDATE of no row, a memory not indexed stays absent
             ids = list(relabel)

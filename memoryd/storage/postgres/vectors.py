@@ -341,6 +341,8 @@ class PostgresVectorIndex(OutsideIndex):
                 rows.append((m.id, m.user_id, m.agent_id, m.run_id, valid_to, vector))
         if not rows and not relabel and not changes.deletes:
             return
+        if rows:
+            await self._still_its_model()
         async with self._conn("writing vectors") as conn, conn.transaction(), conn.cursor() as cur:
             if rows:
                 await cur.executemany(

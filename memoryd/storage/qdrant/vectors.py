@@ -202,6 +202,8 @@ class QdrantVectorIndex(OutsideIndex):
             else:
                 vector = np.asarray(item.vector, dtype=np.float32).reshape(-1).tolist()
                 points.append(models.PointStruct(id=point_id(m.id), vector=vector, payload=payload))
+        if points:
+            await self._still_its_model()
         if relabel:  # as an UPDATE of no row, a point not indexed stays absent
             found = await self._call("reading points", "retrieve", list(relabel), with_payload=False)
             for point in found:
