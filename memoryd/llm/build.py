@@ -9,8 +9,9 @@ never sent to some other server because ``base_url`` was changed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -29,6 +30,21 @@ __all__ = ["api_base", "build_router", "build_targets", "make_target"]
 _KEY_HEADERS = ("api-key", "x-api-key", "x-goog-api-key")
 # What users append to an Azure resource endpoint (the portal's ".../openai/", the v1 API's base).
 _AZURE_SUFFIXES = ("/openai/v1", "/openai")
+# A deployment's whole URL, as the Azure portal shows it ("Target URI").
+_DEPLOYMENT = re.compile(r"/openai/deployments/(?P<name>[^/]+)")
+
+
+def _azure_target_uri(url: str) -> tuple[str, str | None, str | None]:
+    """``(resource endpoint, deployment, api-version)`` of an Azure deployment's whole URL
+    (``https://r.openai.azure.com/openai/deployments/D/chat/completions?api-version=V``);
+    any other URL as it is, with neither."""
+    parts = urlsplit(url.strip())
+    found = _DEPLOYMENT.search(parts.path)
+    if found is None:
+        return url, None, None
+    version = parse_qs(parts.query).get("api-version", [None])[0]
+    resource = urlunsplit(parts._replace(path=parts.path[: found.start()], query=""))
+    return resource, unquote(found["name"]), version
 
 
 def api_base(record: Vendor, url: str) -> str:
@@ -72,6 +88,9 @@ def make_target(
 ) -> Target:
     """One :class:`Target`, with the vendor's defaults filled in; ConfigError when one is missing."""
     record = vendor(provider)
+    if base_url and record.auth == "api-key":  # Azure: the portal's deployment URL names them all
+        base_url, deployment, version = _azure_target_uri(base_url)
+        model, api_version = model or deployment, api_version or version
     url = api_base(record, base_url) if base_url else record.base_url
     if not url:
         raise ConfigError(

@@ -150,3 +150,23 @@ def test_the_vendors_variable_is_used_at_its_other_official_endpoints(
 ) -> None:
     t = _target(provider, base_url, env={variable: KEY})
     assert t.api_key == KEY and t.base_url == base_url
+
+
+async def test_an_azure_deployments_whole_url_is_read_as_its_resource_deployment_and_version(
+    fake_llm: Script, make_router: Callable[..., Router]
+) -> None:
+    """The Azure portal shows a deployment's "Target URI"; pasted as base_url, it is understood."""
+    fake_llm.reply_text("hi")
+    uri = (
+        f"{fake_llm.azure_url}/openai/deployments/gpt-4o-prod/chat/completions?api-version=2025-01-01-preview"
+    )
+    t = _target("azure", uri, env={"AZURE_OPENAI_API_KEY": KEY}, model="")
+    assert (t.base_url, t.model, t.api_version) == (fake_llm.azure_url, "gpt-4o-prod", "2025-01-01-preview")
+    router = make_router([[t]])
+    assert (await router.complete([{"role": "user", "content": "hi"}])).text == "hi"
+    sent = fake_llm.last
+    assert sent.path == "openai/deployments/gpt-4o-prod/chat/completions"
+    assert sent.query == {"api-version": "2025-01-01-preview"} and sent.headers["api-key"] == KEY
+    # Settings said apart win over the URL's.
+    t = _target("azure", uri, model="other")
+    assert (t.model, t.api_version) == ("other", "2025-01-01-preview")
