@@ -72,7 +72,9 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class ContextItem:
-    """One memory included in a context: ``tag`` is the short id its line starts with."""
+    """One memory included in a context: ``tag`` is the short id its line starts with; ``lead`` is
+    the start of ``text`` before the memory's words, a turn's date (among the relevant memories)
+    and speaker (``"(2024-05-01) Ana: "``), "" for a memory of another kind."""
 
     id: str
     tag: str
@@ -82,6 +84,7 @@ class ContextItem:
     score: float
     tokens: int
     truncated: bool = False
+    lead: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class ContextItem:
             "kind": self.kind,
             "section": self.section,
             "text": self.text,
+            "lead": self.lead,
             "score": self.score,
             "tokens": self.tokens,
             "truncated": self.truncated,
@@ -332,7 +336,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
     """
     unique = _dedupe(candidates)
     turn = _turn_order(unique)
-    chosen: dict[str, list[tuple[Candidate, str, int, bool]]] = {s: [] for s in SECTIONS}
+    chosen: dict[str, list[tuple[Candidate, str, str, int, bool]]] = {s: [] for s in SECTIONS}
     used = 0
     dropped = 0
     for c in _priority(unique, turn):
@@ -356,7 +360,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
                 continue
             truncated = True
         used += cost
-        chosen[c.section].append((c, body, cost - header, truncated))
+        chosen[c.section].append((c, lead, body, cost - header, truncated))
     lines: list[str] = []
     items: list[ContextItem] = []
     for section in SECTIONS:
@@ -370,12 +374,11 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
         else:
             entries.sort(key=lambda e: e[0].score, reverse=True)
         lines.append(_header(section))
-        for c, body, tokens, truncated in entries:
+        for c, lead, body, tokens, truncated in entries:
             tag = id_tag(c.memory.id, _TAG_CHARS)
             lines.append(f"[{tag}] {body}")
-            items.append(
-                ContextItem(c.memory.id, tag, c.memory.kind.value, section, body, c.score, tokens, truncated)
-            )
+            kind = c.memory.kind.value
+            items.append(ContextItem(c.memory.id, tag, kind, section, body, c.score, tokens, truncated, lead))
     sections = {s: len(chosen[s]) for s in SECTIONS if chosen[s]}
     return Context("\n".join(lines), items, used, budget, dropped=dropped, sections=sections)
 

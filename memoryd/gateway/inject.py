@@ -69,7 +69,6 @@ PREAMBLE = (
 _FENCE_NAME = re.compile(r"(?:<|(?<![\s<])|(?!\s))\s*+/?\s*+memoryd[\W_]*+memories\s*>?", re.IGNORECASE)
 _SYSTEM_ROLES = ("system", "developer")
 ELLIPSIS = "…"  # what ends a memory cut to fit the budget (truncate_to_tokens')
-_DAY = re.compile(r"\(\d{4}-\d{2}-\d{2}\) ")  # a turn's day, leading its line among the relevant memories
 
 
 # After NFKC (fullwidth and small forms are ASCII then), the angle brackets a model may read as a
@@ -169,25 +168,10 @@ def said(messages: Sequence[Any]) -> set[str]:
     } - {""}
 
 
-def _lead(item: ContextItem) -> str:
-    """The start of an episode's text before the words said: the context builder writes a turn as
-    ``[(YYYY-MM-DD) ]speaker: words`` (the day in the relevant memories only; ``speaker:`` alone
-    when nothing was said); "" for a memory of any other kind."""
-    if item.kind != "episode":
-        return ""
-    text = item.text
-    day = _DAY.match(text)
-    start = day.end() if day else 0
-    colon = text.find(": ", start)
-    if colon >= 0:
-        return text[: colon + 2]
-    return text if text.endswith(":") else text[:start]
-
-
 def _repeats(item: ContextItem, said: set[str]) -> bool:
     texts = [item.text]
-    if item.kind == "episode":  # "[(day) ]speaker: words": the words are what was said
-        texts.append(item.text[len(_lead(item)) :])
+    if item.lead:  # "[(day) ]speaker: words": the words are what was said
+        texts.append(item.text.removeprefix(item.lead))
     if not item.truncated:
         return any(t in said for t in texts)
     # Cut to fit the budget (a long answer of the session, say): the head of a message, then "…".
@@ -213,7 +197,9 @@ def render_block(
     are returned as they stand in the block (neutralised, maybe cut). The block lists each section's
     rows oldest first (see the module doc)."""
     texts = said(messages)
-    kept = [replace(i, text=neutralise(i.text)) for i in items if not _repeats(i, texts)]
+    kept = [
+        replace(i, text=neutralise(i.text), lead=neutralise(i.lead)) for i in items if not _repeats(i, texts)
+    ]
     if budget is None or not kept:
         return (_render(kept), kept) if kept else ("", [])
     # The block's tokens are its lines' (the tokenizer splits at whitespace: counts add up), so
@@ -234,7 +220,7 @@ def render_block(
         room = count_tokens(last.text) - over
         cut = truncate_to_tokens(last.text, room) if room >= MIN_ITEM_TOKENS else ""
         # a cut keeping a turn's day and speaker and none of its words is no part of it (as the builder's)
-        if len(cut.removesuffix(ELLIPSIS).rstrip()) > len(_lead(last).rstrip()) and count_tokens(cut) <= room:
+        if len(cut.removesuffix(ELLIPSIS).rstrip()) > len(last.lead.rstrip()) and count_tokens(cut) <= room:
             kept[-1] = replace(last, text=cut, tokens=count_tokens(cut), truncated=True)
             total += _row_tokens(kept[-1]) - rows[-1]
             rows[-1] = _row_tokens(kept[-1])

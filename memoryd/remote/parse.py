@@ -240,7 +240,7 @@ def context(body: dict[str, Any]) -> Context:
     items = [
         ContextItem(
             i["id"], i["tag"], i["kind"], i["section"], i["text"], i["score"], i["tokens"],
-            i.get("truncated", False),
+            i.get("truncated", False), i.get("lead", ""),
         )
         for i in body["items"]
     ]  # fmt: skip

@@ -287,6 +287,10 @@ class ContextItemReply(BaseModel):
     kind: MemoryKind
     section: str
     text: str
+    lead: str = Field(
+        description="The start of text before the memory's words: a turn's date and speaker, "
+        '"(2024-05-01) Ana: "; empty for other kinds.'
+    )
     score: float
     tokens: int
     truncated: bool
