@@ -359,20 +359,25 @@ class Tiers:
             self._pending[mid] = (old + count, max(at, last))
 
     # -- reading and forgetting ----------------------------------------------
-    async def tree(self, owner: Scope, *, episodes: int) -> dict[str, Any]:
-        """The owner's memory tree (see :func:`memoryd.hierarchy.tree.build_tree`); NotFoundError
-        naming the field when the owner has nothing stored (:mod:`memoryd.hierarchy.tree_owner`)."""
+    async def tree(
+        self, owner: Scope, *, episodes: int, long_term: int | None = None, segments: int | None = None
+    ) -> dict[str, Any]:
+        """The owner's memory tree (see :func:`memoryd.hierarchy.tree.build_tree`), bounded to
+        ``long_term`` memories per long-term group and the ``segments`` hottest segments when either
+        is given (the other then takes its default); NotFoundError naming the field when the owner
+        has nothing stored (:mod:`memoryd.hierarchy.tree_owner`)."""
         store = self.store
         if store is not None:
             await self.flush()
-        segments = await store.segments(owner, evicted=True) if store is not None else []
+        pages = await store.segments(owner, evicted=True) if store is not None else []
         turns = await store.turns(owner=owner) if store is not None else []
         memories = await owner_memories(self.storage.records, owner)
-        if not (memories or turns or segments):
+        if not (memories or turns or pages):
             raise await nobody(self.storage.records, store, owner)
         return build_tree(
-            owner=owner, segments=segments, turns=turns, memories=memories, now=self._now(),
-            config=self.config, episodes=episodes, enabled=store is not None,
+            owner=owner, segments=pages, turns=turns, memories=memories, now=self._now(),
+            config=self.config, episodes=episodes, enabled=store is not None, long_term=long_term,
+            shown=segments,
         )  # fmt: skip
 
     async def counts(self) -> dict[tuple[str | None, str | None], dict[str, int]]:

@@ -19,10 +19,11 @@ JSON-ready data:
 - ``counts``: the size of every tier (``untracked``: episodes stored before the
   hierarchy knew them, or with tiers off).
 
-:func:`bound_tree` then keeps an answer for an owner of tens of thousands of memories bounded:
-the newest ``long_term`` memories of each long-term group, the hottest ``segments`` segments (and
-the topics holding them); ``counts`` still gives every total and ``omitted`` names each part cut,
-how much of it is shown and where to get the rest.
+An answer for an owner of tens of thousands of memories is bounded: the newest ``long_term``
+memories of each long-term group, the hottest ``segments`` segments (and the topics holding them);
+``counts`` still gives every total and ``omitted`` names each part cut, how much of it is shown and
+where to get the rest. :func:`build_tree` given these caps builds only what it shows;
+:func:`bound_tree` cuts a tree built whole to the same answer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -116,8 +118,20 @@ def build_tree(
     config: TiersConfig,
     episodes: int,
     enabled: bool = True,
+    long_term: int | None = None,
+    shown: int | None = None,
 ) -> dict[str, Any]:
-    """The tree (see the module doc); ``episodes``: turns shown per segment and session."""
+    """The tree (see the module doc); ``episodes``: turns shown per segment and session.
+
+    With ``long_term`` or ``shown`` (the segments shown) it is built bounded: exactly what
+    :func:`bound_tree` keeps of the whole tree, with its ``omitted``, but only the memories and
+    segments shown are built (topics are still clustered over every segment: their totals and
+    ``counts`` stay exact; the cap not given takes its default)."""
+    cap = None
+    if long_term is not None or shown is not None:
+        long_term = LONG_TERM_SHOWN if long_term is None else long_term
+        shown = SEGMENTS_SHOWN if shown is None else shown
+        cap = _Caps(episodes, long_term, shown)
     by_id = {m.id: m for m in memories}
     derived = [m for m in memories if m.kind is not MemoryKind.EPISODE]
     from_turn: dict[str, list[MemoryRecord]] = defaultdict(list)
@@ -134,49 +148,50 @@ def build_tree(
 
     heat = dict(zip((s.id for s in segments), heats(segments, now, config)))
     ranked = sorted(segments, key=lambda s: (-heat[s.id], s.id))
-    nodes = [_segment(s, heat[s.id], members[s.id], by_id, from_turn, episodes) for s in ranked]
-    topics = []
+    hottest = _hottest([(round(float(heat[s.id]), 4), s.id) for s in ranked], shown)
+    nodes = {
+        i: _segment(s, heat[s.id], members[s.id], by_id, from_turn, episodes)
+        for i, s in enumerate(ranked)
+        if s.id in hottest
+    }
+    topics, every = [], 0
     groups, rest = _topics(ranked, config.topic_similarity)
-    for group in groups:
-        kw = sum_counts(ranked[i].keywords for i in group)
+    named = [(f"topic:{ranked[g[0]].id}", g) for g in groups] + ([(OTHER, rest)] if rest else [])
+    for topic_id, group in named:  # `rest`: cold segments beyond the hottest MAX_SEEDS in no topic
+        every += 1
+        if not any(i in nodes for i in group):
+            continue
+        if topic_id == OTHER:
+            kw: Sequence[tuple[str, int]] = ()
+            name = "other segments"
+        else:
+            kw = sum_counts(ranked[i].keywords for i in group)
+            name = label(kw) or ranked[group[0]].label
         topics.append(
             {
-                "id": f"topic:{ranked[group[0]].id}",
-                "label": label(kw) or ranked[group[0]].label,
+                "id": topic_id,
+                "label": name,
                 "keywords": [w for w, _ in kw[:8]],
                 "heat": round(sum(heat[ranked[i].id] for i in group), 4),
                 "turns": sum(ranked[i].turns for i in group),
                 "segment_count": len(group),
-                "segments": [nodes[i] for i in group],
-            }
-        )
-    if rest:  # cold segments beyond the hottest MAX_SEEDS that match no topic
-        topics.append(
-            {
-                "id": OTHER,
-                "label": "other segments",
-                "keywords": [],
-                "heat": round(sum(heat[ranked[i].id] for i in rest), 4),
-                "turns": sum(ranked[i].turns for i in rest),
-                "segment_count": len(rest),
-                "segments": [nodes[i] for i in rest],
+                "segments": [nodes[i] for i in group if i in nodes],
             }
         )
 
     sessions = []
     for run_id, rows in sorted(short.items(), key=lambda kv: -max(r.at for r in kv[1])):
         newest = sorted(rows, key=lambda r: r.at, reverse=True)[:episodes]
-        shown = [_episode(by_id[r.memory_id], SHORT) for r in newest]
-        sessions.append({"run_id": run_id, "turns": len(rows), "episodes": shown})
+        eps = [_episode(by_id[r.memory_id], SHORT) for r in newest]
+        sessions.append({"run_id": run_id, "turns": len(rows), "episodes": eps})
 
-    long_term: dict[str, list[dict[str, Any]]] = {
-        k.value: [] for k in MemoryKind if k is not MemoryKind.EPISODE
-    }
-    long_term[ASSISTANT] = []
+    grouped: dict[str, list[MemoryRecord]] = {k.value: [] for k in MemoryKind if k is not MemoryKind.EPISODE}
+    grouped[ASSISTANT] = []
     for m in sorted(derived, key=lambda m: m.updated_at, reverse=True):
-        kind = ASSISTANT if m.metadata.get("about") == ASSISTANT else m.kind.value
-        long_term[kind].append(_derived(m))
+        grouped[ASSISTANT if m.metadata.get("about") == ASSISTANT else m.kind.value].append(m)
+    kept = {k: [_derived(m) for m in v[:long_term]] for k, v in grouped.items()}
 
+    sizes = {k: len(v) for k, v in grouped.items()}
     n_episodes = sum(1 for m in memories if m.kind is MemoryKind.EPISODE)
     mid = [s for s in segments if s.tier == MID]
     counts = {
@@ -186,12 +201,12 @@ def build_tree(
         "segments": len(mid),
         "evicted_segments": len(segments) - len(mid),
         "promoted_segments": sum(1 for s in segments if s.promoted_at is not None),
-        "topics": len(topics),
-        "long_term": {k: len(v) for k, v in long_term.items()},
+        "topics": every,
+        "long_term": sizes,
         "episodes": n_episodes,
         "untracked": sum(1 for m in memories if m.kind is MemoryKind.EPISODE and m.id not in tracked),
     }
-    return {
+    tree = {
         "user_id": owner.user_id,
         "agent_id": owner.agent_id,
         "tiers_enabled": enabled,
@@ -199,8 +214,19 @@ def build_tree(
         "counts": counts,
         "short_term": sessions,
         "topics": topics,
-        "long_term": long_term,
+        "long_term": kept,
     }
+    if cap is None:
+        return tree
+    totals = {"segments": len(segments), "topics": every}
+    return {**tree, "omitted": _omissions(tree, sizes, totals, cap)}
+
+
+def _hottest(ranked: Sequence[tuple[float, str]], shown: int | None) -> set[str]:
+    """The ids of the ``shown`` hottest (heat as shown, then id; None: all) of (heat, id) pairs."""
+    if shown is None:
+        return {i for _, i in ranked}
+    return {i for _, i in sorted(ranked, key=lambda p: (-p[0], p[1]))[:shown]}
 
 
 def _owner_filters(tree: dict[str, Any]) -> dict[str, Any]:
@@ -240,36 +266,60 @@ def _omission(part: str, shown: int, total: int, get: str, filters: dict[str, An
     return {"part": part, "shown": shown, "total": total, "filters": filters, "get": get}
 
 
-def bound_tree(tree: dict[str, Any], *, episodes: int, long_term: int, segments: int) -> dict[str, Any]:
-    """``tree`` (from :func:`build_tree`) with at most ``long_term`` memories per long-term group
-    (the most recently updated: what the owner's knowledge is now) and the ``segments`` hottest
-    segments (heat as shown, then id), each in its topic (a topic none of them is in is left out;
-    ``segment_count`` says how many segments a topic has in all). ``counts`` keeps the totals;
-    ``omitted`` lists each part cut: ``shown``, ``total`` and ``get``, the path and query of a
-    ``GET`` that gives the rest: a long-term group is paged by ``GET /v1/memories`` (``limit``,
-    ``offset``; the whole group, newest added first) with ``filters`` (``get_all`` takes the same),
-    segments and topics by the same tree with ``segments`` raised (at most :data:`MAX_SHOWN`)."""
+@dataclass(frozen=True, slots=True)
+class _Caps:
+    """What a bounded tree was asked for: turns per segment and session, memories per long-term
+    group, segments."""
+
+    episodes: int
+    long_term: int
+    segments: int
+
+
+def _omissions(
+    tree: dict[str, Any], groups: dict[str, int], totals: dict[str, int], caps: _Caps
+) -> list[dict[str, Any]]:
+    """``omitted`` of a bounded ``tree``: each long-term group of more than ``caps.long_term``
+    memories (``groups``: their totals), then the segments and the topics cut (``totals``: how
+    many of each the whole tree holds)."""
     omitted = []
-    kept: dict[str, list[dict[str, Any]]] = {}
-    for group, items in tree["long_term"].items():
-        kept[group] = items[:long_term]
-        if len(items) > long_term:
+    for group, total in groups.items():
+        if total > caps.long_term:
             filters = _group_filters(group, tree)
             path = _list_path(tree, filters)
-            omitted.append(_omission(f"long_term.{group}", long_term, len(items), path, filters))
+            omitted.append(_omission(f"long_term.{group}", caps.long_term, total, path, filters))
+    every = totals["segments"]
+    more = _tree_path(tree, episodes=caps.episodes, long_term=caps.long_term, segments=min(every, MAX_SHOWN))
+    if every > caps.segments:
+        omitted.append(_omission("segments", caps.segments, every, more, None))
+    if len(tree["topics"]) < totals["topics"]:
+        omitted.append(_omission("topics", len(tree["topics"]), totals["topics"], more, None))
+    return omitted
+
+
+def bound_tree(tree: dict[str, Any], *, episodes: int, long_term: int, segments: int) -> dict[str, Any]:
+    """``tree`` (from :func:`build_tree`, whole) with at most ``long_term`` memories per long-term
+    group (the most recently updated: what the owner's knowledge is now) and the ``segments``
+    hottest segments (heat as shown, then id), each in its topic (a topic none of them is in is
+    left out; ``segment_count`` says how many segments a topic has in all). ``counts`` keeps the
+    totals; ``omitted`` lists each part cut: ``shown``, ``total`` and ``get``, the path and query
+    of a ``GET`` that gives the rest: a long-term group is paged by ``GET /v1/memories``
+    (``limit``, ``offset``; the whole group, newest added first) with ``filters`` (``get_all``
+    takes the same), segments and topics by the same tree with ``segments`` raised (at most
+    :data:`MAX_SHOWN`). :func:`build_tree` given the caps builds the same answer without
+    building what is cut."""
     nodes = [s for topic in tree["topics"] for s in topic["segments"]]
-    hottest = {s["id"] for s in sorted(nodes, key=lambda s: (-s["heat"], s["id"]))[:segments]}
+    hottest = _hottest([(s["heat"], s["id"]) for s in nodes], segments)
     topics = []
     for topic in tree["topics"]:
         shown = [s for s in topic["segments"] if s["id"] in hottest]
         if shown:
             topics.append({**topic, "segments": shown})
-    more = _tree_path(tree, episodes=episodes, long_term=long_term, segments=min(len(nodes), MAX_SHOWN))
-    if len(nodes) > segments:
-        omitted.append(_omission("segments", segments, len(nodes), more, None))
-    if len(topics) < len(tree["topics"]):
-        omitted.append(_omission("topics", len(topics), len(tree["topics"]), more, None))
-    return {**tree, "topics": topics, "long_term": kept, "omitted": omitted}
+    kept = {group: items[:long_term] for group, items in tree["long_term"].items()}
+    bounded = {**tree, "topics": topics, "long_term": kept}
+    groups = {group: len(items) for group, items in tree["long_term"].items()}
+    totals = {"segments": len(nodes), "topics": len(tree["topics"])}
+    return {**bounded, "omitted": _omissions(bounded, groups, totals, _Caps(episodes, long_term, segments))}
 
 
 def _segment(
