@@ -1,33 +1,46 @@
 """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Ollama, vLLM, ...).
 
 Configured by ``embedder.model`` (required), ``embedder.base_url`` (default
-OpenAI's), ``embedder.api_key`` (default ``OPENAI_API_KEY``, sent only to
-api.openai.com) and ``embedder.dim`` (unset: learnt from one probe call).
-Its :attr:`name` is ``openai:<model>``, so a store built with one model is
-never searched with another. Texts are sent ``batch_size`` at a time; vectors
-come back L2-normalised. Transient failures (connection, 429, 5xx) are
-retried twice, honouring ``Retry-After`` up to 10 s. A reply whose vectors cannot
-be trusted (another count, duplicate or missing ``index`` fields, NaN, all-zero)
-is an error, never stored; ``embedding`` may be a list of numbers or base64
+OpenAI's), ``embedder.api_key`` and ``embedder.dim`` (unset: learnt from one probe call).
+``base_url`` is read as the LLM layer reads ``llm.base_url`` (:mod:`memoryd.llm.build`): a known
+vendor's server address alone (``http://localhost:11434``) gets its API path (``/v1``), a trailing
+slash or a whole ``.../embeddings`` URL is fine, and an Azure OpenAI resource (its endpoint, with
+or without ``/openai``, or a deployment's whole URL) is called at its deployment's route with its
+``api-key`` header, ``embedder.model`` being the deployment. Without ``api_key``, a vendor's key
+variable (``OPENAI_API_KEY``, ``AZURE_OPENAI_API_KEY``, ...) is sent only to that vendor's own
+servers. Its :attr:`name` is ``openai:<model>``, so a store built with one model is
+never searched with another. Texts are sent ``batch_size`` at a time; a batch refused with a 400
+or 413 (over a provider's inputs per request: DashScope takes 10) is split in halves, and a size
+that then worked is kept for the next batches. Vectors come back L2-normalised. Transient
+failures (connection, 429, 5xx) are retried twice, honouring ``Retry-After`` up to 10 s. A reply
+whose vectors cannot be trusted (another count, duplicate or missing ``index`` fields, NaN,
+all-zero) is an error, never stored; ``embedding`` may be a list of numbers or base64
 float32 (``encoding_format = "base64"``).
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 import numpy as np
+from pydantic import SecretStr
 
+from memoryd.config import LLMConfig
 from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
+from memoryd.llm.build import _vendors_own, make_target
 from memoryd.llm.http import retry_after, scrub
-from memoryd.redact import has_userinfo, mask_url
+from memoryd.llm.openai_client import auth_headers
+from memoryd.llm.providers import VENDORS, Vendor, vendor
+from memoryd.llm.types import Target
+from memoryd.redact import mask_url
 
 if TYPE_CHECKING:
     from memoryd.config import EmbedderConfig
@@ -39,6 +52,37 @@ _ATTEMPTS = 3
 _MAX_WAIT_S = 10.0
 _DIMS: dict[tuple[str, str], int] = {}  # probed dimensions, per (base_url, model)
 _DIMS_LOCK = threading.Lock()
+# Azure OpenAI's hosts (a resource, an AI Services or AI Foundry one): AZURE_OPENAI_API_KEY goes there.
+_AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+_TOO_BIG = frozenset({400, 413})  # a batch refused with these is split in halves
+
+
+def _target(model: str, base_url: str, api_key: str | None, env: Mapping[str, str] | None) -> Target:
+    """``base_url`` as the LLM layer reads it for the vendor it belongs to: an Azure OpenAI resource
+    (by its host, or a deployment's path), a known OpenAI-compatible vendor's own server (by scheme,
+    host and port: Ollama's ``http://localhost:11434``), else any OpenAI-compatible server (a server's
+    address alone gets ``/v1``). The vendor's key variable is read only for its own servers."""
+    url = base_url.strip()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    azure_host = host.endswith(_AZURE_HOSTS)
+    record: Vendor
+    if azure_host or "/openai/deployments/" in parts.path:
+        record = vendor("azure")
+        if not azure_host:
+            env = {}  # a gateway in front of Azure: AZURE_OPENAI_API_KEY is Azure's alone
+    else:
+        own = (r for r in VENDORS.values() if r.wire == "openai" and r.base_url and _vendors_own(r, url))
+        record = next(own, vendor("openai"))
+    return make_target(
+        LLMConfig(),
+        provider=record.name,
+        model=model,
+        base_url=url,
+        api_key=SecretStr(api_key) if api_key else None,
+        env=env,
+        where="embedder",
+    )
 
 
 class OpenAIEmbedder:
@@ -58,11 +102,15 @@ class OpenAIEmbedder:
     ) -> None:
         if not model:
             raise ConfigError("the openai embedder needs embedder.model", field="embedder.model")
-        self.model = model
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        if not api_key and self.base_url == DEFAULT_BASE_URL:
-            api_key = (os.environ if env is None else env).get("OPENAI_API_KEY")
-        api_key = (api_key or "").strip()  # a key read from a file keeps its line break
+        target = _target(
+            model, (base_url or "").strip() or DEFAULT_BASE_URL, (api_key or "").strip() or None, env
+        )
+        record = vendor(target.provider)
+        self.model = target.model
+        self.base_url = target.base_url
+        self._azure = record.auth == "api-key"
+        self._version = target.api_version or record.default_api_version
+        api_key = (target.api_key or "").strip()  # a key read from a file keeps its line break
         if not (api_key.isascii() and api_key.isprintable()):
             # httpx would refuse the header with the key in its message: never echo it
             raise ConfigError(
@@ -70,17 +118,11 @@ class OpenAIEmbedder:
                 "(a control character or a non-ASCII letter): check embedder.api_key / OPENAI_API_KEY",
                 field="embedder.api_key",
             )
-        if api_key and has_userinfo(self.base_url):
-            raise ConfigError(
-                "embedder.base_url holds a user:password@ and an API key is set (embedder.api_key): both "
-                "would be the request's Authorization header. Drop the user:password@ from the URL, or "
-                "unset embedder.api_key to send the URL's credentials (HTTP Basic auth) alone",
-                field="embedder.base_url",
-            )
         self._key = api_key or None
+        self._headers = auth_headers(replace(target, api_key=self._key), record)
         self._batch = batch_size
         self._client = httpx.Client(timeout=timeout_s, headers={"user-agent": "memoryd"})
-        self.name = self.model_name(model)
+        self.name = self.model_name(self.model)
         self.dim = dim or self._probe()
 
     @staticmethod
@@ -125,8 +167,27 @@ class OpenAIEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._post(list(texts[i : i + self._batch])) for i in range(0, len(texts), self._batch)]
+        parts, start = [], 0
+        while start < len(texts):
+            size = self._batch  # may shrink while embedding (a provider's limit, learnt)
+            parts.append(self._split(list(texts[start : start + size])))
+            start += size
         return checked_vectors(np.vstack(parts), len(texts), self.dim, self.name)  # unit rows, or refused
+
+    def _split(self, batch: list[str]) -> np.ndarray:
+        """``_post(batch)``; a batch of several texts refused as too big (400, 413: a provider's
+        limit on inputs or tokens per request) is sent again as two halves, and when both worked,
+        the larger half is the batch size from then on. A text the server refuses alone stays
+        refused (the error of its own request)."""
+        try:
+            return self._post(batch)
+        except BackendUnavailableError as exc:
+            if len(batch) < 2 or exc.details.get("status") not in _TOO_BIG:
+                raise
+        half = len(batch) // 2
+        vectors = np.vstack([self._split(batch[:half]), self._split(batch[half:])])
+        self._batch = min(self._batch, len(batch) - half)
+        return vectors
 
     def _probe(self) -> int:
         key = (self.base_url, self.model)
@@ -138,14 +199,26 @@ class OpenAIEmbedder:
                 _DIMS[key] = known
         return known
 
+    def _endpoint(self) -> tuple[str, dict[str, str]]:
+        """The embeddings URL and its query: Azure's deployment route and ``api-version``, a
+        ``base_url`` that names ``/embeddings`` itself as it is, else ``{base_url}/embeddings``."""
+        if self._azure:
+            url = f"{self.base_url}/openai/deployments/{quote(self.model, safe='')}/embeddings"
+            return url, ({"api-version": self._version} if self._version else {})
+        if self.base_url.endswith("/embeddings"):
+            return self.base_url, {}
+        return f"{self.base_url}/embeddings", {}
+
     def _post(self, batch: list[str]) -> np.ndarray:
-        body = {"model": self.model, "input": [t if t.strip() else " " for t in batch]}
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        body: dict[str, Any] = {"input": [t if t.strip() else " " for t in batch]}
+        if not self._azure:  # Azure names the model (its deployment) in the URL
+            body["model"] = self.model
+        url, params = self._endpoint()
         where = f"embedder {self.name} at {mask_url(self.base_url)}"
         for attempt in range(_ATTEMPTS):
             wait = 0.5 * 2**attempt
             try:
-                response = self._client.post(f"{self.base_url}/embeddings", json=body, headers=headers)
+                response = self._client.post(url, json=body, headers=self._headers, params=params)
             except httpx.HTTPError as exc:
                 reason = mask_url(scrub(str(exc) or type(exc).__name__, self._key))
                 error = BackendUnavailableError(f"{where} unreachable: {reason}")
