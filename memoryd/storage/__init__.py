@@ -131,11 +131,11 @@ class Storage:
         embedded index checks this itself when it opens; another engine's may be down, or wiped
         or replaced since."""
         recorded = await self.vectors.recorded()
-        if not self.vectors.outside_transaction:  # still the model it was opened with?
-            if recorded is not None and self.model is not None and recorded != self.model:
-                raise moved_meanwhile(None, recorded, self.model)
-            return
-        if recorded is not None:
+        # Still the model it was opened with? A `memoryd reindex` run meanwhile by another process
+        # moves an index in another engine as it does the embedded one.
+        if recorded is not None and self.model is not None and recorded != self.model:
+            raise moved_meanwhile(None, recorded, self.model)
+        if recorded is not None or not self.vectors.outside_transaction:
             return
         if memories is None:
             memories = len(await self.records.entries(limit=1))
