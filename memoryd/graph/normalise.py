@@ -7,7 +7,8 @@ brackets and sentence punctuation stripped, a leading English "the " dropped.
 Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
 (Chinese, Japanese, ...) pass through unchanged apart from NFKC.
 
-``display_name`` only tidies a name for showing (case kept, invisible characters dropped).
+``display_name`` only tidies a name for showing (case kept, invisible characters dropped, a
+closing bracket or quote kept when it closes one inside the name: "Paris (Texas)").
 ``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
 ``works_at``. Both functions accept any string, never raise, and are
 idempotent.
@@ -34,6 +35,9 @@ _IN_WORDS = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff"))
 _INVISIBLE = {**_IN_WORDS, ord("\u200b"): None}
 # In the merge key an apostrophe is one character however it was typed ("McDonald’s", "McDonald's").
 _KEY_TABLE = {**_INVISIBLE, ord("\u2019"): "'", ord("\u02bc"): "'"}
+# Closing brackets and quotes by their opening ones (after NFKC: full-width forms are ASCII then).
+_CLOSERS = dict(zip("([{“‘«‹「『【〔《〈", ")]}”’»›」』】〕》〉", strict=True))
+_OPENERS = {c: o for o, c in _CLOSERS.items()}
 _MAX_ROUNDS = 8  # each round only shortens or stabilises the text; a cap keeps it total
 
 
@@ -52,9 +56,45 @@ def _strip_ends(text: str) -> str:
     return text[start:end]
 
 
+def _unmatched(kept: str, opener: str, closer: str) -> tuple[int, int]:
+    """How many ``closer`` in ``kept`` close nothing before them, and how many ``opener`` stay open."""
+    if opener == closer:  # a straight quote: an odd one is unmatched on either side
+        odd = kept.count(opener) % 2
+        return odd, odd
+    depth = lost = 0
+    for char in kept:
+        if char == opener:
+            depth += 1
+        elif char == closer:
+            depth, lost = (depth - 1, lost) if depth else (0, lost + 1)
+    return lost, depth
+
+
+def _closes(char: str, kept: str) -> bool:
+    """Whether ``char``, stripped after ``kept``, closes a bracket or quote ``kept`` leaves open."""
+    opener = '"' if char == '"' else _OPENERS.get(char)
+    return opener is not None and _unmatched(kept, opener, char)[1] > 0
+
+
+def _opens(char: str, kept: str) -> bool:
+    """Whether ``char``, stripped before ``kept``, opens a bracket or quote ``kept`` closes."""
+    closer = '"' if char == '"' else _CLOSERS.get(char)
+    return closer is not None and _unmatched(kept, char, closer)[0] > 0
+
+
 def display_name(name: str) -> str:
-    """How a name is shown: NFKC, trimmed of surrounding punctuation, single spaces; case kept."""
-    return " ".join(_strip_ends(unicodedata.normalize("NFKC", name.translate(_INVISIBLE))).split())
+    """How a name is shown: NFKC, trimmed of surrounding punctuation, single spaces; case kept. A
+    bracket or quote stripped from an end stays when it pairs with one inside ("Paris (Texas)",
+    'Dwayne "The Rock"')."""
+    text = " ".join(unicodedata.normalize("NFKC", name.translate(_INVISIBLE)).split())
+    kept = _strip_ends(text)
+    start = text.find(kept) if kept else 0
+    end = start + len(kept)
+    while end < len(text) and _closes(text[end], text[start:end]):
+        end += 1
+    while start > 0 and _opens(text[start - 1], text[start:end]):
+        start -= 1
+    return text[start:end]
 
 
 def _name_round(text: str) -> str:
