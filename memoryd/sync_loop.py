@@ -2,12 +2,16 @@
 
 :class:`memoryd.Memory` (over :class:`memoryd.AsyncMemory`) and :class:`memoryd.MemoryClient`
 (over :class:`memoryd.AsyncMemoryClient`) each keep one; a call runs its coroutine there and
-waits for it, so it also works where a loop is already running (notebooks, other frameworks).
+waits for it, so it also works where a loop is already running (notebooks, other frameworks),
+and from several threads at once. :meth:`LoopThread.stop` cancels the calls still running (another
+thread's, waiting on a server) before it stops the loop: each raises RuntimeError saying the
+wrapper was closed, instead of waiting forever on a loop that no longer runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -23,22 +27,41 @@ class LoopThread:
     def __init__(self, name: str, owner: str) -> None:
         self.owner = owner  # what a call after stop() names: "this Memory is closed"
         self.closed = False
+        self._lock = threading.Lock()  # a call is handed to the loop before stop() or not at all
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and wait for its result (its exception is raised here)."""
-        if self.closed:
-            coro.close()
-            raise RuntimeError(f"this {self.owner} is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        with self._lock:
+            if self.closed:
+                coro.close()
+                raise RuntimeError(f"this {self.owner} is closed")
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            if self.closed:  # cancelled by stop(), from another thread
+                raise RuntimeError(f"this {self.owner} was closed while the call ran") from None
+            raise
 
     def stop(self) -> None:
-        """Stop the loop and its thread; later calls raise RuntimeError."""
-        if self.closed:
-            return
-        self.closed = True
+        """Cancel the calls still running, stop the loop and its thread; later calls raise
+        RuntimeError."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+async def _cancel_others() -> None:
+    """Cancel every task of the running loop but this one, and wait until they have ended."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
