@@ -10,7 +10,9 @@ extraction gives such facts), owned by the user and agent of the conversation.
 
 Conservative, like :mod:`memoryd.ingest.rules`: a request must open its clause
 (after "please", "from now on", "can you" and the like), style words come from
-fixed lists, and questions, conditionals and reported speech give nothing — including a
+fixed lists, and questions, conditionals, requests limited to one answer, task or situation ("for
+this one", "in the email to my landlord", "with my mom", "when writing to my boss", "for now") and
+reported speech give nothing — including a
 request that ends by saying who said it ("Keep it short, said the editor.", "…, my
 advisor warned me."), unless that is the user ("…, like I said.").
 Pure: no I/O, never raises.
@@ -280,14 +282,32 @@ _OWN_WORDS = re.compile(  # ... but the user's own: ", like I said", ", as I tol
 _ZH_HEDGE = re.compile(r"如果|假如|要是|为什么|为啥|他说|她说|他们说|可能|也许|是不是")
 _ZH_ASKED = re.compile(r"[吗呢么][。！.!]?$")  # a question without its question mark
 _ZH_POLITE = re.compile(r"(?:请问)?(?:你|您)?(?:能不能|可不可以|能|可以|会不会)")  # a request, asked
+_TASKS = (
+    r"answer|reply|response|message|e-?mail|letter|text|post|note|draft|essay|report|document|summary|"
+    r"translation|question|conversation|chat|speech|presentation|slides?|card|caption|tweet|article|toast"
+)
+# What follows a request and limits it to one answer, one task or one situation: then it is no
+# standing rule ("for this one", "in the email to my landlord", "with my mom", "when writing to ...").
+_LIMITED = re.compile(
+    r"\b(?:(?:this|that|the next) (?:time|once|one|" + _TASKS + r")|just once|for now|for the moment|"
+    r"right now|today|tonight|(?:in|for|on) (?:the|my|his|her|their|our) (?:" + _TASKS + r")|"
+    r"(?:with|to|for) (?:my|his|her|their|our)|when|whenever|if|unless|until|while)\b",
+    re.I,
+)
 _POLITE_QUESTION = re.compile(r"^(?:\w+[,]?\s+)?(?:can|could|would|will) you\b", re.I)
 
 
-def _match(clause: str, rules: Sequence[tuple[str, re.Pattern[str], Builder]]) -> Statement | None:
+def _match(
+    clause: str, rules: Sequence[tuple[str, re.Pattern[str], Builder]], limited: re.Pattern[str] | None = None
+) -> Statement | None:
+    """The statement of the first rule ``clause`` matches; None when it matches none, or when what
+    follows the request matches ``limited`` (it asks for one answer or situation only)."""
     for name, pattern, build in rules:
         found = pattern.search(clause)
         if found is None:
             continue
+        if limited is not None and limited.search(clause, found.end()):
+            return None
         built = build(found)
         if built is None:
             return None
@@ -329,7 +349,7 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
             elif ("?" in clause and not _POLITE_QUESTION.search(clause)) or _reported(clause):
                 found = None
             else:
-                found = _match(clause, _EN_RULES)
+                found = _match(clause, _EN_RULES, _LIMITED)
             if found is not None and found.text not in seen:
                 seen.add(found.text)
                 out.append(found)
