@@ -154,9 +154,12 @@ def test_a_batch_over_the_providers_limit_is_split_and_the_size_that_worked_kept
         assert [r.json["input"] for r in fake_llm.requests] == [
             texts[:4], texts[:2], texts[2:4], texts[4:6], texts[6:]
         ]  # fmt: skip
-        fake_llm.fail(400, message="input too long")
-        with pytest.raises(BackendUnavailableError, match="HTTP 400"):  # one text refused: no split
-            embedder.embed(["one very long text"])
+        fake_llm.fail(400, message="input is longer than the model's context length")
+        with pytest.raises(BackendUnavailableError, match="HTTP 400"):  # one input's fault: not split
+            embedder.embed(["a very long text", "a short one"])
         assert len(fake_llm.requests) == 6
+        fake_llm.fail(413, message="request entity too large")
+        assert embedder.embed(["a", "b"]).shape == (2, 16)
+        assert [r.json["input"] for r in fake_llm.requests[6:]] == [["a", "b"], ["a"], ["b"]]
     finally:
         embedder.close()

@@ -9,9 +9,9 @@ or without ``/openai``, or a deployment's whole URL) is called at its deployment
 ``api-key`` header, ``embedder.model`` being the deployment. Without ``api_key``, a vendor's key
 variable (``OPENAI_API_KEY``, ``AZURE_OPENAI_API_KEY``, ...) is sent only to that vendor's own
 servers. Its :attr:`name` is ``openai:<model>``, so a store built with one model is
-never searched with another. Texts are sent ``batch_size`` at a time; a batch refused with a 400
-or 413 (over a provider's inputs per request: DashScope takes 10) is split in halves, and a size
-that then worked is kept for the next batches. Vectors come back L2-normalised. Transient
+never searched with another. Texts are sent ``batch_size`` at a time; a batch refused as too big
+(a 413, or a 400 saying so: over a provider's inputs per request, DashScope's 10) is split in
+halves, and a size that then worked is kept for the next batches. Vectors come back L2-normalised. Transient
 failures (connection, 429, 5xx) are retried twice, honouring ``Retry-After`` up to 10 s. A reply
 whose vectors cannot be trusted (another count, duplicate or missing ``index`` fields, NaN,
 all-zero) is an error, never stored; ``embedding`` may be a list of numbers or base64
@@ -21,6 +21,7 @@ float32 (``encoding_format = "base64"``).
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -54,7 +55,14 @@ _DIMS: dict[tuple[str, str], int] = {}  # probed dimensions, per (base_url, mode
 _DIMS_LOCK = threading.Lock()
 # Azure OpenAI's hosts (a resource, an AI Services or AI Foundry one): AZURE_OPENAI_API_KEY goes there.
 _AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
-_TOO_BIG = frozenset({400, 413})  # a batch refused with these is split in halves
+# A 400 that blames the request's size, not one input (DashScope: "batch size is invalid, it should
+# not be larger than 10"; Azure: "Too many inputs. The max number of inputs is 16"; OpenAI: "'$.input'
+# is invalid", "max 300000 tokens per request"): the batch is split in halves. So is any 413.
+_BATCH_TOO_BIG = re.compile(
+    r"batch|too many|per request|\$\.input\b|max(imum)? (number of )?(inputs|texts|items|requests)"
+    r"|at most \d+ (inputs|texts|items|requests)",
+    re.IGNORECASE,
+)
 
 
 def _target(model: str, base_url: str, api_key: str | None, env: Mapping[str, str] | None) -> Target:
@@ -175,14 +183,16 @@ class OpenAIEmbedder:
         return checked_vectors(np.vstack(parts), len(texts), self.dim, self.name)  # unit rows, or refused
 
     def _split(self, batch: list[str]) -> np.ndarray:
-        """``_post(batch)``; a batch of several texts refused as too big (400, 413: a provider's
-        limit on inputs or tokens per request) is sent again as two halves, and when both worked,
-        the larger half is the batch size from then on. A text the server refuses alone stays
-        refused (the error of its own request)."""
+        """``_post(batch)``; a batch of several texts refused as too big (a 413, or a 400 saying so:
+        a provider's limit on inputs or tokens per request) is sent again as two halves, and when
+        both worked, the larger half is the batch size from then on. A 400 blaming one input (over
+        the model's context) is raised as it is."""
         try:
             return self._post(batch)
         except BackendUnavailableError as exc:
-            if len(batch) < 2 or exc.details.get("status") not in _TOO_BIG:
+            status = exc.details.get("status")
+            said = exc.message.partition(f"HTTP {status}: ")[2]  # the server's words, not the URL's
+            if len(batch) < 2 or not (status == 413 or (status == 400 and _BATCH_TOO_BIG.search(said))):
                 raise
         half = len(batch) // 2
         vectors = np.vstack([self._split(batch[:half]), self._split(batch[half:])])
