@@ -35,7 +35,7 @@ from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, LEVEL_RULES
 from memoryd.hierarchy.owners import list_owners
 from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
-from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN, bound_tree
+from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.hierarchy.tree_owner import tree_owner
 from memoryd.ingest import AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
@@ -702,8 +702,7 @@ class AsyncMemory:
         ``omitted`` what was left out and how to list it. See :mod:`memoryd.hierarchy.tree`."""
         owner = tree_owner(user_id, agent_id, episodes, long_term=long_term, segments=segments)
         await self._ready()
-        tree = await self.tiers.tree(owner, episodes=episodes)
-        return bound_tree(tree, episodes=episodes, long_term=long_term, segments=segments)
+        return await self.tiers.tree(owner, episodes=episodes, long_term=long_term, segments=segments)
 
     async def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         """Forget a user: every memory with this ``user_id`` (any agent, any session, current

@@ -23,7 +23,8 @@ An answer for an owner of tens of thousands of memories is bounded: the newest `
 memories of each long-term group, the hottest ``segments`` segments (and the topics holding them);
 ``counts`` still gives every total and ``omitted`` names each part cut, how much of it is shown and
 where to get the rest. :func:`build_tree` given these caps builds only what it shows;
-:func:`bound_tree` cuts a tree built whole to the same answer.
+:func:`bound_tree` cuts a tree built whole to the same answer (the reference the tests hold the
+bounded build to).
 """
 
 from __future__ import annotations
