@@ -43,6 +43,9 @@ DEFAULT_MAX_RETRIES = 2
 # Answers that say the request was not carried out and may be sent again: rate-limited, or the
 # server's store or queue unavailable for now (a write answered so stored nothing).
 _RETRY_STATUSES = frozenset({429, 503})
+# A proxy's answers for a server it could not reach or that did not answer it in time (nginx in front
+# of memoryd): the server's answer, if any, was lost, so only a read is sent again.
+_LOST_STATUSES = frozenset({502, 504})
 MAX_RETRY_WAIT_S = 30.0  # a Retry-After longer than this is raised: the caller decides to wait
 _BACKOFF_S = 0.5  # the first wait when the server names none; doubled each attempt
 # The POST routes that only read: sent again after an answer was lost, they change nothing.
@@ -164,8 +167,8 @@ class AsyncMemoryClient:
     ``X-Memoryd-Tenant``; ``timeout`` in seconds, per request. ``max_retries``: how many times a
     request is sent again, after a wait (the server's ``Retry-After``, else 0.5 s doubling), when
     it was not carried out: a 429 or a 503 answer, or no connection made; a read (a GET, a search,
-    a list, a context) also when its answer was lost (a timeout, a dropped connection). A write
-    whose answer was lost is never sent again: it may have been stored."""
+    a list, a context) also when its answer was lost (a timeout, a dropped connection, a proxy's
+    502 or 504). A write whose answer was lost is never sent again: it may have been stored."""
 
     def __init__(
         self,
@@ -236,8 +239,9 @@ class AsyncMemoryClient:
             except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError): none leaves
                 raise self._not_memoryd(method, path, f"unreadably ({exc})") from exc
             else:
-                said = retry_after(response)
-                if last or response.status_code not in _RETRY_STATUSES or (said or 0) > MAX_RETRY_WAIT_S:
+                said, status = retry_after(response), response.status_code
+                again = status in _RETRY_STATUSES or (reads and status in _LOST_STATUSES)
+                if last or not again or (said or 0) > MAX_RETRY_WAIT_S:
                     break
                 wait = wait if said is None else said
             await asyncio.sleep(wait)
