@@ -36,7 +36,7 @@ from pydantic import SecretStr
 from memoryd.config import LLMConfig
 from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
-from memoryd.llm.build import _vendors_own, make_target
+from memoryd.llm.build import make_target, vendors_own
 from memoryd.llm.http import retry_after, scrub
 from memoryd.llm.openai_client import auth_headers
 from memoryd.llm.providers import VENDORS, Vendor, vendor
@@ -80,7 +80,7 @@ def _target(model: str, base_url: str, api_key: str | None, env: Mapping[str, st
         if not azure_host:
             env = {}  # a gateway in front of Azure: AZURE_OPENAI_API_KEY is Azure's alone
     else:
-        own = (r for r in VENDORS.values() if r.wire == "openai" and r.base_url and _vendors_own(r, url))
+        own = (r for r in VENDORS.values() if r.wire == "openai" and r.base_url and vendors_own(r, url))
         record = next(own, vendor("openai"))
     return make_target(
         LLMConfig(),

@@ -23,7 +23,7 @@ from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
 from memoryd.redact import has_userinfo
 
-__all__ = ["api_base", "build_router", "build_targets", "make_target"]
+__all__ = ["api_base", "build_router", "build_targets", "make_target", "vendors_own"]
 
 # A key sent in a header of its own (Azure's api-key, Anthropic's x-api-key, Gemini's): a
 # user:password@ in base_url can go beside it, as the Authorization header (a proxy's).
@@ -61,7 +61,7 @@ def api_base(record: Vendor, url: str) -> str:
     return urlunsplit(parts._replace(path=path))
 
 
-def _vendors_own(record: Vendor, url: str) -> bool:
+def vendors_own(record: Vendor, url: str) -> bool:
     """Whether ``url`` is on one of the vendor's own servers (the scheme, host and port of its
     default or other official URLs; no userinfo), or the vendor has none (Azure: the user's
     resource), so its key variable may go there."""
@@ -103,7 +103,7 @@ def make_target(
             f"LLM provider {record.name!r} has no default model: set {where}.model", field=f"{where}.model"
         )
     key = api_key.get_secret_value() if api_key is not None else None
-    if not key and _vendors_own(record, url):
+    if not key and vendors_own(record, url):
         environ = os.environ if env is None else env
         key = next((environ[var] for var in record.key_env if environ.get(var)), None)
     if key and record.auth not in _KEY_HEADERS and has_userinfo(url):
