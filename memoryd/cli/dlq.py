@@ -2,9 +2,10 @@
 
 ``list`` shows each dead event with its error and attempts; ``replay`` puts
 them back on the stream as fresh first attempts (after a fix), ``--dry-run``
-showing what it would move; ``purge`` deletes them all. A replay leaves in the DLQ
-a letter whose event id names another add now (reused after its status expired),
-and removes one whose event is done already; it reports both.
+showing what it would do with each letter and changing nothing; ``purge`` deletes
+them all. A replay leaves in the DLQ a letter whose event id names another add now
+(reused after its status expired), and removes one whose event is done already; it
+reports both, and a dry run reports them as it would.
 """
 
 from __future__ import annotations
@@ -120,7 +121,10 @@ def replay(
     ids: IdsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Put dead events back on the stream as fresh first attempts (after fixing what failed them)."""
+    """Put dead events back on the stream as fresh first attempts (after fixing what failed them).
+
+    --dry-run says what the replay would do with each letter (replay it, leave it as a conflict,
+    remove it as finished; --json lists each), and changes nothing."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
 
@@ -128,7 +132,7 @@ def replay(
         queue = build_queue(settings.pipeline)
         try:
             letters = await _selected(queue, count, ids, "replayed")
-            moved = Replayed() if dry_run else await queue.dlq_replay(letters)
+            moved = await queue.dlq_replay(letters, dry_run=dry_run)
             return letters, moved
         finally:
             await queue.close()
@@ -140,25 +144,31 @@ def replay(
     doc: dict[str, Any] = {
         "dry_run": dry_run,
         "selected": [d.to_dict() for d in letters],
-        "replayed": len(moved.stream_ids),
+        "replayed": len(moved.letters),
+        "replayed_ids": moved.letters,
         "stream_ids": moved.stream_ids,
         "conflicts": moved.conflicts,
         "finished": moved.finished,
     }
-    verb = "would replay" if dry_run else "replayed"
-    shown = len(letters) if dry_run else len(moved.stream_ids)
-    summary = f"{verb} {counted(shown, 'event', 'events')} onto {settings.pipeline.ns}"
+    summary = (
+        f"{'would replay' if dry_run else 'replayed'} {counted(len(moved.letters), 'event', 'events')} "
+        f"onto {settings.pipeline.ns}"
+    )
     if moved.conflicts:
         summary += (
-            f"; [yellow]left {len(moved.conflicts)} in the DLQ[/yellow] ({', '.join(moved.conflicts)}): "
-            "their event id names another add now, which a replay would be taken for (replay them once that "
-            "add's status has expired, or add them again under ids of their own)"
+            f"; [yellow]{'would leave' if dry_run else 'left'} {len(moved.conflicts)} in the DLQ[/yellow] "
+            f"({', '.join(moved.conflicts)}): their event id names another add now, which a replay would be "
+            "taken for (replay them once that add's status has expired, or add them again under ids of "
+            "their own)"
         )
     if moved.finished:
         summary += (
-            f"; removed {len(moved.finished)} ({', '.join(moved.finished)}) whose event is done already "
-            "(a worker that had stalled stored it after it was dead-lettered)"
+            f"; {'would remove' if dry_run else 'removed'} {len(moved.finished)} "
+            f"({', '.join(moved.finished)}) whose event is done already (a worker that had stalled stored it "
+            "after it was dead-lettered)"
         )
+    if dry_run:
+        summary += "; nothing changed (dry run)"
     state.output.emit(doc, _table(letters), summary)
 
 

@@ -168,11 +168,14 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Replayed:
-    """What a replay of dead letters did: the new stream ids of the letters moved, and the DLQ ids
-    of those it did not move. ``conflicts`` stay in the DLQ: their event id names another add now
-    (it was reused after their status expired), which the replay would have been taken for and
-    dropped as a duplicate of; ``finished`` were removed: their event is done already."""
+    """What a replay of dead letters did (or, a dry run, would do), by DLQ id: ``letters`` were
+    moved back to the stream (``stream_ids``: their new entry ids; none in a dry run);
+    ``conflicts`` stay in the DLQ: their event id names another add now (it was reused after their
+    status expired), which the replay would have been taken for and dropped as a duplicate of;
+    ``finished`` were removed: their event is done already. A letter in none of them was gone
+    (another replay or a purge took it meanwhile)."""
 
+    letters: list[str] = field(default_factory=list)
     stream_ids: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
@@ -325,9 +328,10 @@ class DeadLetters(Protocol):
 
     async def dlq_list(self, count: int, ids: list[str] | None = None) -> list[DeadLetter]: ...
 
-    async def dlq_replay(self, entries: list[DeadLetter]) -> Replayed:
+    async def dlq_replay(self, entries: list[DeadLetter], *, dry_run: bool = False) -> Replayed:
         """Put dead letters back on the stream as fresh first attempts (see :class:`Replayed`); an
-        entry another replay already moved is skipped."""
+        entry another replay already moved is skipped. ``dry_run``: say what the replay would do,
+        letter by letter, and change nothing."""
         ...
 
     async def dlq_tail(self) -> tuple[int, str | None]:

@@ -680,9 +680,10 @@ class RedisQueue:
                 entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
         return [_dead_letter(i, f) for i, f in entries]
 
-    async def dlq_replay(self, entries: list[DeadLetter]) -> Replayed:
+    async def dlq_replay(self, entries: list[DeadLetter], *, dry_run: bool = False) -> Replayed:
         """Put dead letters back on the stream as fresh first attempts (see :class:`Replayed`
-        and :data:`scripts.REPLAY`). An entry another replay already moved is skipped."""
+        and :data:`scripts.REPLAY`). An entry another replay already moved is skipped. A dry run
+        runs the same script, which then answers as it would and writes nothing."""
         now = _now_iso()
         out = Replayed()
         with self.errors("replay dead letters"):
@@ -698,10 +699,13 @@ class RedisQueue:
                     owner = _raw_owner(letter.fields)
                 keys = [self.keys.dlq, self.keys.stream, self.keys.status(event_id or "-"), self.keys.stats]
                 record = [event_id or "", owner, digest, letter.fields.get("source", "external")]
-                args = [letter.dlq_id, now, "1" if event_id else "0", *record, *_flat(fields)]
+                dry = "1" if dry_run else "0"
+                args = [letter.dlq_id, now, "1" if event_id else "0", *record, dry, *_flat(fields)]
                 answer = await self._replay(keys=keys, args=args)
                 if answer[0] == "replayed":
-                    out.stream_ids.append(str(answer[1]))
+                    out.letters.append(letter.dlq_id)
+                    if not dry_run:
+                        out.stream_ids.append(str(answer[1]))
                 elif answer[0] == "conflict":
                     out.conflicts.append(letter.dlq_id)
                 elif answer[0] == "done":

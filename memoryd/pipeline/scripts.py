@@ -380,7 +380,8 @@ return #due
 """
 
 # Move one dead letter back to the stream, once. KEYS: dlq, stream, status, stats.
-# ARGV: dlq_id, now, has_event, event_id, owner, digest, source, then the entry's field/value
+# ARGV: dlq_id, now, has_event, event_id, owner, digest, source, dry ('1': a dry run, which answers
+# as the replay would, with '' for the new id, and writes nothing), then the entry's field/value
 # pairs. Returns {'replayed', new id}; {'gone'} when the letter is no longer there (replayed or
 # purged already); {'conflict'} when the event's status record is another add's (the id was
 # reused after this event's status expired: replayed, this event would be taken for that one's
@@ -393,8 +394,9 @@ return #due
 # (an event an external producer added without one). The entry's fields are bounded as entry() does,
 # and it is on the stream before its letter leaves the DLQ.
 REPLAY = _ENTRY + """
+local dry = ARGV[8] == '1'
 local flat = {}
-for i = 8, #ARGV do flat[#flat + 1] = ARGV[i] end
+for i = 9, #ARGV do flat[#flat + 1] = ARGV[i] end
 local fields = entry(flat)  -- checked and bounded before any write
 if fields == nil then return redis.error_reply('REPLAY: the entry has no field/value pairs') end
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'gone'} end
@@ -405,10 +407,11 @@ if ARGV[3] == '1' then
     return {'conflict'}
   end
   if st == 'done' then
-    redis.call('XDEL', KEYS[1], ARGV[1])
+    if not dry then redis.call('XDEL', KEYS[1], ARGV[1]) end
     return {'done'}
   end
 end
+if dry then return {'replayed', ''} end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))  -- on the stream first, then out of the DLQ
 redis.call('XDEL', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then

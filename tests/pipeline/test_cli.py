@@ -44,7 +44,7 @@ def test_worker_and_dlq_commands(
     assert "poison-1" in human.stdout and "1 dead letter" in human.stdout
 
     dry = doc(run("dlq", "replay", "--dry-run", "--json"))
-    assert dry["dry_run"] and dry["replayed"] == 0 and len(dry["selected"]) == 1
+    assert dry["dry_run"] and dry["replayed"] == 1 and len(dry["selected"]) == 1  # would replay it
     assert len(doc(run("dlq", "list", "--json"))["results"]) == 1  # a dry run moves nothing
     moved = doc(run("dlq", "replay", "--id", letter["dlq_id"], "--json"))
     assert moved["replayed"] == 1 and doc(run("dlq", "list", "--json"))["results"] == []
