@@ -3,8 +3,9 @@
 Runs until SIGTERM or Ctrl-C, which drain (the batch in hand is finished and
 recorded); a second one stops at once (exit status 128 + the signal's number:
 143 for SIGTERM, 130 for SIGINT; what it held is redelivered). ``--burst``
-processes what is queued and exits, ``--check`` reports whether a worker is
-alive and the pipeline not degraded (exit 0) or not (exit 1), for health probes.
+processes what is queued and exits (1 when Redis, or the store, kept failing it for 30 s),
+``--check`` reports whether a worker is alive and the pipeline not degraded (exit 0) or not
+(exit 1), for health probes. A worker whose name another process took while it stalled exits 2.
 Before it runs, a worker refuses a Redis that evicts keys and warns of one that
 persists nothing (:mod:`memoryd.pipeline.redis_health`).
 """
@@ -205,6 +206,11 @@ def worker(
 
     Runs until SIGTERM or Ctrl-C, which drain: the batch in hand is finished first.
     Run several, on one or many machines, with the same --group and distinct --consumer names.
+
+    Exit codes: 0 stopped cleanly; 1 it could not go on (--burst: Redis unreachable, or the store
+    refusing the adds, for 30 s; a batch it could not record); 2 a configuration error, or its
+    consumer name held by another live process (at start, or taken while it stalled); 128 + the
+    signal's number when a second signal stopped it at once.
     """
     state = CliState.of(ctx, json_out)
     out = state.output

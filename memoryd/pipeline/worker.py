@@ -30,7 +30,10 @@ worker reads what was queued since. A worker whose steps have failed for ``STALL
 so in its heartbeats (state ``retrying``, ``error``, ``failing_since``; ``/health`` is degraded
 with it) until a step passes again: a Redis may answer heartbeats and still refuse every read.
 A worker claims its consumer name with its first heartbeat, and refuses to start under one a
-live worker holds.
+live worker holds; one that finds its name taken while it runs (it stalled past its claim, and
+another process started under the name) stops, and its run ends with a :class:`ConfigError`. In
+burst mode, a store that keeps every event the run found waiting (it refuses writes) ends the run
+with a :class:`StorageError`, those events queued for their retries.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
@@ -53,7 +56,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memoryd.config import PipelineConfig
-from memoryd.errors import ConfigError, StorageError
+from memoryd.errors import ConfigError, MemorydError, StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.base import EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
@@ -97,6 +100,14 @@ class Worker(BatchProcessor):
         self._store_error_at = 0.0  # when an event last waited on it (monotonic)
         self.failure: tuple[str, str] | None = None  # since when and why its steps fail, past STALLED_AFTER_S
         self._down_since: float | None = None  # when its steps on Redis began to fail (monotonic)
+        self._burst = False
+        # Burst mode: the events that waited on the store since an add was last stored, and since
+        # when (monotonic) they have (_burst_waits).
+        self._waited: set[str] = set()
+        self._waiting_since: float | None = None
+        # Why the run ends with an error rather than a clean stop: its name taken, or (burst mode)
+        # every event it found waiting on the store.
+        self._ended: MemorydError | None = None
 
     # -- life cycle ----------------------------------------------------------
     def stop(self) -> None:
@@ -169,6 +180,7 @@ class Worker(BatchProcessor):
     async def run(self, *, burst: bool = False, started: Callable[[], None] | None = None) -> WorkerReport:
         """Process events until :meth:`stop` (or, with ``burst``, until nothing is left to do);
         ``started`` is called once Redis answers and this worker holds its name."""
+        self._burst = burst
         self._give_up_s = BURST_CONNECT_S if burst else None
         if not await self._connect(give_up_s=self._give_up_s):  # stopped while it waited for Redis
             log.info("worker %s: stopped before Redis answered (it held nothing)", self.consumer)
@@ -298,14 +310,27 @@ class Worker(BatchProcessor):
                 if self._owners:
                     await self._hold(sorted(self._owners))
                 if await self._beat():
-                    log.error(
-                        "worker %s: another process took this name while this one did not renew it (stalled "
-                        "past its heartbeats); stopping, so that the two do not share it",
-                        self.consumer,
-                    )
-                    self.stop()
+                    self._name_taken()
             except StorageError as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.consumer, exc.message)
+
+    def _name_taken(self) -> None:
+        """Another process holds this worker's name now: this one stalled past its claim (three
+        heartbeats) and a worker started under the name meanwhile. This one stops (the batch in hand
+        is finished first), so that the two do not share the name, and its run ends with a
+        :class:`ConfigError` (``memoryd worker`` exits 2, as a worker refused that name at start does):
+        no clean stop, which a supervisor would take for one."""
+        self._ended = ConfigError(
+            f"another process took this worker's consumer name {self.consumer!r} in group "
+            f"{self.config.group!r} while this one did not renew its claim (it stalled past its "
+            f"heartbeats, {self.heartbeat_ttl_ms / 1000:g} s: an overloaded host, a paused VM or "
+            "container); this one stopped so that two processes do not share one name. Give each "
+            "worker a name of its own (memoryd worker --consumer NAME, or leave pipeline.consumer "
+            "unset: each process is then named host-pid), and start this one again once the other is gone",
+            field="pipeline.consumer",
+        )
+        log.error("worker %s: %s", self.consumer, self._ended.message)
+        self.stop()
 
     async def _loop(self, burst: bool) -> None:
         own_pending = True  # after a (re)start: first what this consumer was given before
@@ -363,6 +388,8 @@ class Worker(BatchProcessor):
                 log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+        if self._ended is not None:  # not a drain: the run could not go on
+            raise self._ended
         if held:  # stopped before the batch in hand was recorded: a drain that failed is no clean stop
             raise StorageError(
                 f"{why}; stopped with the batch in hand not recorded: its {held} event(s) stay pending "
@@ -408,10 +435,35 @@ class Worker(BatchProcessor):
         if waiting:  # the store's outage (see .outcomes.waits): said in heartbeats until it ends
             self._store_error = str(waiting[-1].get("message"))
             self._store_error_at = time.monotonic()
+            self._burst_waits([o for o in outcomes if o.kind == "retry" and (o.error or {}).get("outages")])
         elif done:
             self._store_error = None
         if done:
+            self._waited, self._waiting_since = set(), None
             self._done_times.append((time.monotonic(), done))
+
+    def _burst_waits(self, waiting: list[Outcome]) -> None:
+        """In burst mode, end the run once the store has kept events waiting for ``BURST_CONNECT_S``
+        (as long as a burst waits for Redis) with no add stored meanwhile, and an event waits again
+        since then: the stream is read in order and a waiting event goes back at its end, so every
+        event the burst found has been tried by then; waiting on could be forever, since a wait uses
+        up no attempt. The events stay queued for their retries, as recorded."""
+        now = time.monotonic()
+        ids = {o.event_id or o.delivery.stream_id for o in waiting}
+        came_round = bool(ids & self._waited)
+        self._waited |= ids
+        self._waiting_since = self._waiting_since or now
+        if not self._burst or not came_round or now - self._waiting_since < BURST_CONNECT_S:
+            return
+        self._ended = StorageError(
+            f"the store refuses the adds or does not answer ({self._store_error}): the "
+            f"{len(self._waited)} event(s) this burst found waited on it for {BURST_CONNECT_S:.0f} s, and "
+            "wait on, queued for a retry with no attempt used up; stopped (burst mode) rather than wait "
+            "for the store: make it writable again (free the disk, fix the file's or mount's permissions), "
+            "then run the worker again"
+        )
+        log.error("worker %s: %s", self.consumer, self._ended.message)
+        self._stop.set()
 
 
 def _not_retried(exc: StorageError) -> None:
