@@ -434,12 +434,16 @@ class KeywordIndex(Protocol):
 class GraphStore(Protocol):
     """Entities and typed relations with validity intervals, per owner.
 
-    Reads take a scope with :meth:`memoryd.models.Scope.contains` semantics: the
-    given ``user_id``/``agent_id`` must match the entity's owner, and a given
-    ``run_id`` keeps only relations asserted in that session (and entities
-    touching one). Names are matched after :func:`memoryd.graph.normalise_name`
-    and through aliases. Results are current relations unless ``as_of`` (what
-    was true then) or ``include_expired`` is given.
+    Reads (``entities``, ``neighbours``, ``relations``) take a scope as an agent reads
+    memories: naming a user and an agent, the user's shared graph (no ``agent_id``) and
+    that agent's own, never another agent's
+    (:func:`memoryd.ingest.derived.agent_view`); naming a user alone, every owner of
+    the user (shared and each agent's); otherwise the given ``user_id``/``agent_id`` must
+    match the owner. A given ``run_id`` keeps only relations asserted in that session (and
+    entities touching one). The scans list exactly the owners matching the scope's values.
+    Names are matched after :func:`memoryd.graph.normalise_name` and through aliases.
+    Results are current relations unless ``as_of`` (what was true then) or
+    ``include_expired`` is given.
 
     ``outside_transaction``: the graph lives in another engine than the record store. Its
     writes (``apply``, ``reset``, ``restore``) then join the record store's open transaction as

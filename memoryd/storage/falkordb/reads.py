@@ -70,6 +70,12 @@ def time_of(micros: int | None) -> datetime | None:
 
 
 def _owner_filter(scope: Scope, alias: str, params: dict[str, Any]) -> list[str]:
+    """Whose nodes or edges ``scope`` reads (its run aside): naming a user and an agent, the user's
+    shared graph (no agent) and that agent's own, never another agent's; otherwise the user's (every
+    agent's) or the agent's. As the embedded store reads them."""
+    if scope.user_id is not None and scope.agent_id is not None:
+        params.update(user_id=scope.user_id, agent_id=scope.agent_id)
+        return [f"{alias}.user_id = $user_id", f"({alias}.agent_id = $agent_id OR {alias}.agent_id IS NULL)"]
     parts = []
     for key, value in scope.items():
         if key != "run_id":

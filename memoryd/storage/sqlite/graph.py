@@ -415,9 +415,20 @@ class _Writer:
 
 
 # -- reads (reader threads) ------------------------------------------------------
+def _owner_sql(scope: Scope, table: str) -> tuple[list[str], list[Any]]:
+    """Whose rows ``scope`` reads (its run aside): naming a user and an agent, the user's shared
+    graph (no agent) and that agent's own, never another agent's, as the agent reads memories
+    (:func:`memoryd.ingest.derived.agent_view`); otherwise the user's (every agent's) or the agent's."""
+    if scope.user_id is not None and scope.agent_id is not None:
+        return [f"{table}.user_id = ?", f"({table}.agent_id = ? OR {table}.agent_id IS NULL)"], [
+            scope.user_id, scope.agent_id
+        ]  # fmt: skip
+    owner = [(k, v) for k, v in scope.items() if k != "run_id"]
+    return [f"{table}.{k} = ?" for k, _ in owner], [v for _, v in owner]
+
+
 def _entity_where(scope: Scope) -> tuple[str, list[Any]]:
-    parts = [f"e.{k} = ?" for k, _ in scope.items() if k != "run_id"]
-    params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
+    parts, params = _owner_sql(scope, "e")
     if scope.run_id is not None:
         # The run's entities, found once (not probed per entity: that is quadratic in a long session).
         parts.append(
@@ -430,8 +441,7 @@ def _entity_where(scope: Scope) -> tuple[str, list[Any]]:
 
 
 def _relation_where(scope: Scope, as_of: datetime | None, include_expired: bool) -> tuple[str, list[Any]]:
-    parts = [f"r.{k} = ?" for k, _ in scope.items() if k != "run_id"]
-    params: list[Any] = [v for k, v in scope.items() if k != "run_id"]
+    parts, params = _owner_sql(scope, "r")
     if scope.run_id is not None:
         parts.append("r.id IN (SELECT m.relation_id FROM graph_mentions m WHERE m.run_id = ?)")
         params.append(scope.run_id)
@@ -591,8 +601,8 @@ class SQLiteGraphStore:
         normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
         if not normals or limit <= 0:
             return []
-        owner = [(k, v) for k, v in scope.items() if k != "run_id"]
-        e_sql = "".join(f" AND e.{k} = ?" for k, _ in owner)
+        e_parts, e_params = _owner_sql(scope, "e")
+        e_sql = "".join(f" AND {part}" for part in e_parts)
         r_sql, r_params = _relation_where(scope, as_of, include_expired)
 
         def around(
@@ -626,7 +636,7 @@ class SQLiteGraphStore:
                 "SELECT n.entity_id, n.normal FROM graph_names n JOIN graph_entities e "
                 f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql} "
                 "ORDER BY e.created_at, e.rowid",
-                [*normals, *(v for _, v in owner)],
+                [*normals, *e_params],
             ):
                 first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
             if not first:
