@@ -6,7 +6,10 @@ become ``tool_result`` blocks of a user turn and an assistant's
 wants turns to alternate); ``tools``/``tool_choice``, ``temperature``,
 ``top_p``, ``stop``, ``max_tokens`` (required there: the target's default when
 the client gives none) and the end user (``user``, else ``safety_identifier``, else
-``metadata.user_id``: as ``metadata.user_id``) are translated.
+``metadata.user_id``: as ``metadata.user_id``) are translated. A conversation the
+assistant opens (an app's greeting before the user's first message) is sent after
+a user turn saying so (:data:`~memoryd.llm.anthropic_client.OPENING`): the API
+refuses a first turn that is not the user's.
 Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
 penalties, ``logprobs``, whitespace-only stop sequences) are not sent; those
 that change the answer are what :meth:`AnthropicWire.lacks` names
@@ -15,7 +18,14 @@ Anthropic cannot enforce).
 
 Answers: text blocks become the content, ``tool_use`` blocks ``tool_calls``;
 the stream's events (``message_start``, ``content_block_*``,
-``message_delta``, ``message_stop``, ``error``) become chunks.
+``message_delta``, ``message_stop``, ``error``) become chunks. A
+``stop_reason: "refusal"`` (Anthropic's classifiers stopped the answer) is
+OpenAI's refusal: ``message.refusal`` (a stream's last ``delta.refusal``) says
+it, ``stop_details.explanation`` or
+:data:`~memoryd.llm.anthropic_client.DECLINED`, with ``finish_reason``
+``content_filter`` (what OpenAI says of an answer its filters stopped); the
+content is null, the text cut short left out (a stream's has gone out already).
+The gateway stores no refused answer in memory.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from memoryd.gateway.shapes import (
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error, untranslated
 from memoryd.gateway.wire_openai import client_wants_usage
-from memoryd.llm.anthropic_client import endpoint
+from memoryd.llm.anthropic_client import OPENING, endpoint, refusal, user_first
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["WIRE", "AnthropicStream", "AnthropicWire", "finish_reason", "translate_messages"]
@@ -125,7 +135,8 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
             role = "user"
             blocks = _user_blocks(m.get("content"))
         add_turn(turns, role, "content", blocks)
-    return "\n\n".join(system), turns
+    opening = {"role": "user", "content": [{"type": "text", "text": OPENING}]}
+    return "\n\n".join(system), user_first(turns, opening)
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
@@ -174,10 +185,11 @@ def _message(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         for b in data["content"]
         if isinstance(b, dict) and b.get("type") == "tool_use"
     ]
+    refused = refusal(data.get("stop_reason"), data.get("stop_details"))
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": text or (None if calls else ""),
-        "refusal": None,
+        "content": None if refused else text or (None if calls else ""),
+        "refusal": refused,
     }
     if calls:
         message["tool_calls"] = calls
@@ -255,7 +267,8 @@ class AnthropicStream:
             counts = data.get("usage") or {}
             self.usage = Usage(self._prompt, int(counts.get("output_tokens") or 0))
             reason = finish_reason(delta.get("stop_reason"))
-            return [self._chunk({}, reason)] if reason else []
+            refused = refusal(delta.get("stop_reason"), delta.get("stop_details"))
+            return [self._chunk({"refusal": refused} if refused else {}, reason)] if reason else []
         if kind == "message_stop":
             self.done = self.ended = True
         return []

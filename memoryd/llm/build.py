@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -36,14 +36,17 @@ _DEPLOYMENT = re.compile(r"/openai/deployments/(?P<name>[^/]+)")
 
 def _azure_target_uri(url: str) -> tuple[str, str | None, str | None]:
     """``(resource endpoint, deployment, api-version)`` of an Azure deployment's whole URL
-    (``https://r.openai.azure.com/openai/deployments/D/chat/completions?api-version=V``);
-    any other URL as it is, with neither."""
+    (``https://r.openai.azure.com/openai/deployments/D/chat/completions?api-version=V``; the
+    endpoint keeps the rest of the query, an API gateway's ``code=``); any other URL as it is,
+    with neither."""
     parts = urlsplit(url.strip())
     found = _DEPLOYMENT.search(parts.path)
     if found is None:
         return url, None, None
-    version = parse_qs(parts.query).get("api-version", [None])[0]
-    resource = urlunsplit(parts._replace(path=parts.path[: found.start()], query=""))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    version = next((v for k, v in query if k == "api-version"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "api-version"])  # a gateway's ?code=, kept
+    resource = urlunsplit(parts._replace(path=parts.path[: found.start()], query=rest))
     return resource, unquote(found["name"]), version
 
 

@@ -1,6 +1,8 @@
 """The Google Gemini wire format (``POST {base}/models/{model}:generateContent``).
 
-Messages become ``contents`` of ``parts`` with roles ``user`` and ``model``;
+Messages become ``contents`` of ``parts`` with roles ``user`` and ``model``,
+the first the user's (a conversation the assistant opens is sent after a user
+turn saying so, as to Anthropic: :func:`~memoryd.llm.anthropic_client.merge_turns`);
 system messages go to ``systemInstruction``; JSON answers are requested with
 ``generationConfig.responseMimeType = application/json``; a model without that
 JSON mode (Gemma on the Gemini API: "JSON mode is not enabled for models/...")
@@ -15,7 +17,7 @@ from typing import Any
 
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
-from memoryd.llm.http import post_json, refuses_json_mode, reply_parser
+from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage
 
@@ -25,7 +27,7 @@ __all__ = ["GeminiChat", "build_request", "endpoint", "parse_response"]
 def endpoint(target: Target, method: str = "generateContent") -> tuple[str, dict[str, str]]:
     """``(url, headers)`` of one of the target model's methods (shared with the chat gateway)."""
     model = target.model.removeprefix("models/")
-    url = f"{target.base_url.rstrip('/')}/models/{model}:{method}"
+    url = api_url(target.base_url, f"/models/{model}:{method}")
     return url, ({"x-goog-api-key": target.api_key} if target.api_key else {})
 
 

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the wire clients: one POST helper and one error translator.
+"""HTTP plumbing shared by the wire clients: one POST helper, one error translator, and
+:func:`api_url`, which joins an API's path to a base URL before its query string.
 
 Transport failures (:data:`memoryd.llm.transport.TRANSPORT_ERRORS`) and vendors'
 error statuses become :class:`LLMError`s here, at the boundary, with the API key
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply, unreached
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_RETRY_AFTER_S",
     "SHAPE_ERRORS",
     "LLMRequestError",
+    "api_url",
     "key_refused",
     "post_json",
     "refuses_json_mode",
@@ -56,6 +59,17 @@ _ABOUT_JSON_MODE = re.compile(
 _ANSWER_KEYS = {"choices", "content", "candidates"}
 # What reading a JSON reply of the wrong shape raises ("message" a string, usage "n/a", ...).
 SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError)
+
+
+def api_url(base: str, path: str, whole: str | None = None) -> str:
+    """``base`` (a target's ``base_url``) with ``path`` added to its path, before its query string,
+    which is kept (an API gateway's ``https://gw.example/v1?code=abc``); ``base`` as it is when its
+    path already ends in ``whole`` (the endpoint's whole URL given, ``.../v1/messages?code=abc``)."""
+    parts = urlsplit(base)
+    here = parts.path.rstrip("/")
+    if whole is None or not here.endswith(whole):
+        here += path
+    return urlunsplit(parts._replace(path=here))
 
 
 def scrub(text: str, secret: str | None = None) -> str:

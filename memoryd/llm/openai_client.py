@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from memoryd.errors import LLMError
-from memoryd.llm.http import post_json, refuses_json_mode, reply_parser
+from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
 from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
@@ -38,13 +38,9 @@ _REFUSED = re.compile(r"unsupported|not supported|does not support|only the defa
 
 def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
     """The chat-completions URL of ``target`` and its query parameters (Azure's ``api-version``)."""
-    base = target.base_url.rstrip("/")
-    if base.endswith("/chat/completions"):
-        url = base
-    elif record.auth == "api-key":  # Azure: one URL per deployment, versioned by a query parameter
-        url = f"{base}/openai/deployments/{target.model}/chat/completions"
-    else:
-        url = f"{base}/chat/completions"
+    # Azure: one URL per deployment, versioned by a query parameter.
+    path = f"/openai/deployments/{target.model}" if record.auth == "api-key" else ""
+    url = api_url(target.base_url, f"{path}/chat/completions", "/chat/completions")
     version = target.api_version or record.default_api_version
     return url, ({"api-version": version} if record.auth == "api-key" and version else {})
 
