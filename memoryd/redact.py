@@ -17,9 +17,11 @@ __all__ = ["has_userinfo", "is_url", "mask", "mask_text", "mask_url", "masked", 
 # write them) is masked whole, even if it makes a host of "@"s in a path masked too.
 _USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s\"'<>]*)@")
 # A parameter whose name ends in one of these (``key`` as Gemini's ``?key=``, ``api-key`` as Azure's,
-# ``access_token``, ``sig`` as a signed URL's) holds a secret.
+# ``access_token``, ``sig`` as a signed URL's, ``code`` as an Azure Function's, ``auth`` as some API
+# gateways') holds a secret.
 _SECRET_PARAM = re.compile(
-    r"(?i)(?<![A-Za-z0-9_.-])(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret|sig|signature))"
+    r"(?i)(?<![A-Za-z0-9_.-])"
+    r"(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|key|secret|sig|signature|code|auth))"
     r"=(?:'(?:[^'\\]|\\.)*'|[^&\s'\"]+)"
 )
 

@@ -191,18 +191,21 @@ def test_config_show_masks_the_password_of_a_base_url(tmp_path: Path) -> None:
 
 def test_config_show_masks_keys_given_as_query_parameters(tmp_path: Path) -> None:
     """Gemini's ?key= and Azure's ?api-key= were printed as given (only password, token, api_key and
-    secret parameters were masked)."""
+    secret parameters were masked), and so were an Azure Function's ?code= and a gateway's ?auth=."""
     import json
 
     from typer.testing import CliRunner
 
     from memoryd.cli import app
 
-    url = "https://llm.internal/v1?key=QUERYKEY-s3cr3t&api-key=AZKEY-s3cr3t&access_token=AT-s3cr3t&v=2024"
+    url = (
+        "https://llm.internal/v1?key=QUERYKEY-s3cr3t&api-key=AZKEY-s3cr3t&access_token=AT-s3cr3t&v=2024"
+        "&code=FUNCKEY-s3cr3t&auth=GW-s3cr3t"
+    )
     env = {"MEMORYD_STORAGE__PATH": str(tmp_path / "m.db"), "MEMORYD_LLM_MODEL": "m", "MEMORYD_LLM_BASE_URL": url}
     for args in (["config", "show"], ["config", "show", "--json"]):
         result = CliRunner().invoke(app, args, env=env)
         assert result.exit_code == 0, result.output
         assert "s3cr3t" not in result.output
     shown = json.loads(result.stdout)["settings"]["llm"]["base_url"]
-    assert shown == "https://llm.internal/v1?key=***&api-key=***&access_token=***&v=2024"
+    assert shown == "https://llm.internal/v1?key=***&api-key=***&access_token=***&v=2024&code=***&auth=***"
