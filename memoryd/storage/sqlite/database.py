@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import logging
 import os
 import queue
@@ -142,9 +143,10 @@ def broken_rules(conn: sqlite3.Connection, rules: Sequence[tuple[str, str]], nou
     return problems
 
 
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14  # primary result codes
 # SQLite's primary result codes of a file that cannot be written for a reason of the machine's, not
 # of the write: SQLITE_READONLY (a read-only file, folder or mount), SQLITE_IOERR, SQLITE_FULL.
-_REFUSED_WRITES = {8, 10, 13}
+_REFUSED_WRITES = {_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL}
 
 
 def translate_errors(exc: BaseException) -> BaseException:
@@ -153,8 +155,7 @@ def translate_errors(exc: BaseException) -> BaseException:
     ``details["refuses_writes"]``, an outage of the store, not a fault of what was written."""
     if isinstance(exc, sqlite3.Error):
         err = _translate(exc)
-        code = getattr(exc, "sqlite_errorcode", None)
-        if isinstance(code, int) and code & 0xFF in _REFUSED_WRITES:
+        if _primary_code(exc) in _REFUSED_WRITES:
             err.details["refuses_writes"] = True
         return err
     return exc
@@ -178,6 +179,59 @@ def _translate(exc: sqlite3.Error) -> StorageError:
             repair="memoryd check",
         )
     return StorageError(f"SQLite error: {text}")
+
+
+# Causes of a file the machine will not let memoryd write, each with its fix.
+_FULL = (
+    "the disk holding it is full",
+    "free space on that disk, or set storage.path to a file on another disk",
+)
+_READ_ONLY_MOUNT = (
+    "its file system is mounted read-only",
+    "mount it read-write, or set storage.path to a file on a writable disk",
+)
+_NOT_WRITABLE = (
+    "this user may not write the file or its folder",
+    "let this user write the file, its folder and its -wal and -shm files (or run memoryd as their "
+    "owner), or set storage.path to a file in a writable folder",
+)
+_LOW_SPACE_B = 1 << 20  # less free than this, and an I/O error opening the file: the disk is full
+
+
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _refusal(path: Path, exc: BaseException) -> tuple[str, str] | None:
+    """``(cause, fix)`` when opening ``path`` failed because the machine refuses to write it (a
+    full disk, a read-only mount, permissions), as the error's errno or SQLite's result code says,
+    or, SQLite passing on no errno, as the OS tells of the file and its folder; else None."""
+    if isinstance(exc, OSError):
+        causes = {errno.ENOSPC: _FULL, errno.EDQUOT: _FULL, errno.EROFS: _READ_ONLY_MOUNT,
+                  errno.EACCES: _NOT_WRITABLE, errno.EPERM: _NOT_WRITABLE}  # fmt: skip
+        return causes.get(exc.errno or 0)
+    code = _primary_code(exc)
+    if code == _SQLITE_FULL:
+        return _FULL
+    if code not in (_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN) or not hasattr(os, "statvfs"):
+        return None
+    folder = next((d for d in (path.parent, *path.parent.parents) if d.is_dir()), path.parent)
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return None
+    if disk.f_flag & os.ST_RDONLY:
+        return _READ_ONLY_MOUNT
+    mine = [folder, *(f for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if f.exists())]
+    if not all(os.access(f, os.W_OK) for f in mine):
+        return _NOT_WRITABLE
+    free = disk.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else disk.f_bavail  # root's reserve
+    if free * disk.f_frsize < _LOW_SPACE_B or (disk.f_files and not disk.f_ffree):
+        return _FULL
+    if code == _SQLITE_READONLY:
+        return "SQLite may only read it", _NOT_WRITABLE[1]
+    return None
 
 
 @contextmanager
@@ -271,10 +325,12 @@ class SQLiteDatabase:
         try:
             private_file(self.path)
         except OSError as exc:
-            raise StorageError(
-                f"cannot create the directory for storage.path {self.path}, or the file: {exc}",
-                field="storage.path",
-            ) from exc
+            message = f"cannot create the directory for storage.path {self.path}, or the file: {exc}"
+            refusal = _refusal(self.path, exc)
+            if refusal is None:
+                raise StorageError(message, field="storage.path") from exc
+            cause, fix = refusal
+            raise StorageError(f"{message}: {cause}; {fix}", field="storage.path", repair=fix) from exc
         ready: Future[None] = Future()
         self._writer = threading.Thread(
             target=self._write_loop, args=(ready,), name="memoryd-sqlite-writer", daemon=True
@@ -322,8 +378,16 @@ class SQLiteDatabase:
         err = translate_errors(exc)
         if not isinstance(err, StorageError):
             return err
+        refusal = _refusal(self.path, exc)
+        if refusal is not None:  # the machine's reason, not the file's: the fix is the machine's
+            cause, fix = refusal
+            said = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
+            message = f"cannot open storage.path {self.path}: {cause} (SQLite said {said}); {fix}"
+            return StorageError(message, field="storage.path", **{**err.details, "repair": fix})
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):  # busy for 30 s: not damage
             why = "another program holds it locked (a long transaction); try again once it ends"
+        elif _primary_code(exc) == _SQLITE_IOERR:
+            why = "the disk or its file system failed (the system log says more): check it before the file"
         else:
             why = "if it is not a memoryd store, move it aside or set storage.path to another file"
         message = f"cannot open storage.path {self.path}: {err.message}; {why}"
