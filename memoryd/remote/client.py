@@ -166,9 +166,10 @@ class AsyncMemoryClient:
     goes as ``Authorization: Bearer``; ``tenant`` (an admin key's choice of tenant) as
     ``X-Memoryd-Tenant``; ``timeout`` in seconds, per request. ``max_retries``: how many times a
     request is sent again, after a wait (the server's ``Retry-After``, else 0.5 s doubling), when
-    it was not carried out: a 429 or a 503 answer, or no connection made; a read (a GET, a search,
-    a list, a context) also when its answer was lost (a timeout, a dropped connection, a proxy's
-    502 or 504). A write whose answer was lost is never sent again: it may have been stored."""
+    it was not carried out: a 429 or a 503 answer, or no connection made (refused, timed out, or
+    none of the client's own pool free in time); a read (a GET, a search, a list, a context) also
+    when its answer was lost (a timeout, a dropped connection, a proxy's 502 or 504). A write whose
+    answer was lost is never sent again: it may have been stored."""
 
     def __init__(
         self,
@@ -230,7 +231,8 @@ class AsyncMemoryClient:
                 response = await self._http.request(
                     method, path, content=content, params=params, headers=headers
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was sent
+                # (PoolTimeout: no connection of the client's pool came free in time)
                 if last:
                     raise unreachable(self.base_url, exc) from exc
             except httpx.TransportError as exc:  # sent, its answer lost: a write may have been stored
