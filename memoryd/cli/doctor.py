@@ -263,10 +263,9 @@ def _embedder_fix(settings: Settings, error: BackendUnavailableError) -> str:
     if error.field == "embedder.dim":
         return f"set embedder.dim ({_env_name('embedder.dim')}) to the model's size, or 0 to ask the server"
     if status in (401, 403):
-        names = ["embedder.api_key (MEMORYD_EMBEDDER__API_KEY)"]
-        if not cfg.base_url or cfg.base_url.rstrip("/") == DEFAULT_BASE_URL:
-            names.append("$OPENAI_API_KEY")
-        return f"check the API key: {' or '.join(names)}" + ("" if cfg.api_key else "; none is set")
+        from memoryd.cli.key_hint import embedder_key_fix
+
+        return embedder_key_fix(cfg, os.environ)
     if status == 404:
         return f"check embedder.model ({cfg.model!r}) and embedder.base_url ({url})"
     if status is None:
@@ -463,12 +462,11 @@ async def _probe_llm(settings: Settings, env: Mapping[str, str]) -> list[_Probe]
         return list(await asyncio.gather(*calls))
 
 
-def _llm_fix(target: Any, error: LLMError) -> str:
-    from memoryd.llm import vendor
-
+def _llm_fix(target: Any, error: LLMError, env: Mapping[str, str]) -> str:
     if error.status in (401, 403):
-        names = ["llm.api_key (MEMORYD_LLM_API_KEY)", *(f"${v}" for v in vendor(target.provider).key_env)]
-        return f"check the API key: {' or '.join(names)}" + ("" if target.api_key else "; none is set")
+        from memoryd.cli.key_hint import llm_key_fix
+
+        return llm_key_fix(target, env)
     if error.status == 404:
         return f"check llm.model ({target.model!r}) and llm.base_url ({mask_url(target.base_url)})"
     if error.status is None:
@@ -481,7 +479,8 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
     if not settings.llm.configured:
         return [Check("llm", "ok", _LLM_HOWTO, data={"mode": "fast"})]
     try:
-        probes = asyncio.run(_probe_llm(settings, os.environ if env is None else env))
+        env = os.environ if env is None else env
+        probes = asyncio.run(_probe_llm(settings, env))
     except ConfigError as exc:
         return [Check("llm", "fail", exc.message, f"set {exc.field or 'llm'} (README: LLM providers)")]
     answered = [p.target.label for p in probes if p.error is None]
@@ -497,7 +496,7 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
         name = f"llm:{target.label}"
         if p.error is not None:
             status: Status = "warn" if answered else "fail"
-            fix = _llm_fix(target, p.error)
+            fix = _llm_fix(target, p.error, env)
             checks.append(Check(name, status, f"tier {p.tier}: {p.error.message}", fix, data))
         else:
             detail = f"tier {p.tier}: answered in {p.seconds:.2f} s ({p.answer.model})"
