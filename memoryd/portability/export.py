@@ -225,7 +225,9 @@ async def _to_stream(job: _Job, out: TextIO, failed: str) -> None:
     try:
         await _write(job, out)
         out.flush()
-    except OSError as exc:  # a full disk, a closed pipe
+    except BrokenPipeError:  # the reader left (`| head`): the CLI ends quietly, exit 1, as for any output
+        raise
+    except OSError as exc:  # a full disk, a closed stdout
         raise InvalidInputError(f"{failed}: {exc.strerror or exc}", field="path") from None
 
 
