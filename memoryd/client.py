@@ -77,12 +77,7 @@ class Memory:
         return self._run(self._async.previous_turn(scope))
 
     def close(self) -> None:
-        if self._loop.closed:
-            return
-        try:
-            self._run(self._async.close())
-        finally:
-            self._loop.stop()
+        self._loop.stop(self._async.close())
 
     def __enter__(self) -> Memory:
         return self

@@ -4,8 +4,9 @@
 (over :class:`memoryd.AsyncMemoryClient`) each keep one; a call runs its coroutine there and
 waits for it, so it also works where a loop is already running (notebooks, other frameworks),
 and from several threads at once. :meth:`LoopThread.stop` cancels the calls still running (another
-thread's, waiting on a server) before it stops the loop: each raises RuntimeError saying the
-wrapper was closed, instead of waiting forever on a loop that no longer runs.
+thread's, waiting on a server) before the wrapped object closes and the loop stops: each raises
+RuntimeError saying the wrapper was closed, instead of waiting forever on a loop that no longer
+runs (or failing on a connection closed under it).
 """
 
 from __future__ import annotations
@@ -46,17 +47,24 @@ class LoopThread:
                 raise RuntimeError(f"this {self.owner} was closed while the call ran") from None
             raise
 
-    def stop(self) -> None:
-        """Cancel the calls still running, stop the loop and its thread; later calls raise
-        RuntimeError."""
+    def stop(self, last: Coroutine[Any, Any, Any] | None = None) -> None:
+        """Cancel the calls still running, then run ``last`` (the wrapped object's close, which
+        must not pull a connection or a store from under a call), stop the loop and its thread;
+        later calls raise RuntimeError."""
         with self._lock:
             if self.closed:
+                if last is not None:
+                    last.close()
                 return
             self.closed = True
-        asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result()
+            if last is not None:
+                asyncio.run_coroutine_threadsafe(last, self._loop).result()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
 
 
 async def _cancel_others() -> None:

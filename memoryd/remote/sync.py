@@ -52,12 +52,7 @@ class MemoryClient:
         return self._async.base_url
 
     def close(self) -> None:
-        if self._loop.closed:
-            return
-        try:
-            self._run(self._async.close())
-        finally:
-            self._loop.stop()
+        self._loop.stop(self._async.close())
 
     def __enter__(self) -> MemoryClient:
         return self
