@@ -129,9 +129,17 @@ def from_response(response: httpx.Response) -> MemorydError:
 
 
 def unreachable(base_url: str, exc: httpx.TransportError) -> BackendUnavailableError:
-    """A server that did not answer: refused, reset, timed out, or its name not found."""
-    what = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
+    """A server that did not answer: refused, reset, timed out, or its name not found; or no
+    connection of the client's own pool came free in time (the server was never asked)."""
     reason = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.PoolTimeout):
+        return BackendUnavailableError(
+            f"no connection to the memoryd server at {base_url} came free in time: this client's "
+            f"connection pool is busy with other calls (the request was not sent): {reason}",
+            url=base_url,
+            reason=type(exc).__name__,
+        )
+    what = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
     return BackendUnavailableError(
         f"the memoryd server at {base_url} {what}: {reason}", url=base_url, reason=type(exc).__name__
     )

@@ -15,7 +15,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
+
 from memoryd import AsyncMemoryClient
+from memoryd.errors import BackendUnavailableError
 
 POOL = 100  # httpx's default max_connections: the client's pool
 PAGE = b'{"results": [], "total": 0, "offset": 0, "limit": 100}'
@@ -85,3 +88,18 @@ async def test_a_write_that_found_the_pool_busy_is_sent_again() -> None:
                 read.cancel()
             await asyncio.gather(*reads, return_exceptions=True)
     assert seen.count(b"POST /v1/memories HTTP/1.1") == 1  # sent once: the tries before sent nothing
+
+
+async def test_a_write_given_no_connection_says_the_clients_pool_was_busy_not_the_server() -> None:
+    async with holding_reads() as (url, seen, full), AsyncMemoryClient(url, timeout=0.5, max_retries=0) as client:
+        reads = [asyncio.create_task(client.get_all(user_id="ana")) for _ in range(POOL)]
+        try:
+            await full.wait()
+            with pytest.raises(BackendUnavailableError, match="connection pool is busy") as err:
+                await client.add("the blue notebook is on the shelf", user_id="ana")
+            assert "did not answer" not in err.value.message and "not sent" in err.value.message
+        finally:
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+    assert seen.count(b"POST /v1/memories HTTP/1.1") == 0
