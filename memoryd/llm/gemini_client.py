@@ -9,17 +9,25 @@ JSON mode (Gemma on the Gemini API: "JSON mode is not enabled for models/...")
 is asked again without it, as the remembered way for that target, the JSON
 then asked for in the prompt alone. The key travels in the ``x-goog-api-key``
 header, never in the URL (so it cannot leak into logs).
+
+Thinking models (Gemini 2.5 and later) bill their thoughts against
+``maxOutputTokens``: a thought-out question can spend the whole limit and end
+``MAX_TOKENS`` with its answer empty or cut. Such a reply is asked again once
+with the thoughts' tokens added to the limit (no ``thinkingConfig`` is sent: the
+model's own default stays). Thought tokens count as completion tokens in the
+usage, as they are billed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
 from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
 from memoryd.llm.transport import HTTPClient
-from memoryd.llm.types import ChatRequest, Completion, Target, Usage
+from memoryd.llm.types import ChatRequest, Completion, Target, Usage, token_count
 
 __all__ = ["GeminiChat", "build_request", "endpoint", "parse_response"]
 
@@ -32,15 +40,16 @@ def endpoint(target: Target, method: str = "generateContent") -> tuple[str, dict
 
 
 def build_request(
-    target: Target, request: ChatRequest, json_mode: bool = True
+    target: Target, request: ChatRequest, json_mode: bool = True, thinking_room: int = 0
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     """``(url, headers, body)`` for one generateContent call (``json_mode=False``: a JSON answer
-    asked for without ``responseMimeType``)."""
+    asked for without ``responseMimeType``; ``thinking_room``: tokens added to the limit for the
+    model's thoughts)."""
     url, headers = endpoint(target)
     system, turns = merge_turns(list(request.messages), assistant="model")
     config: dict[str, Any] = {
         "temperature": target.temperature if request.temperature is None else request.temperature,
-        "maxOutputTokens": request.max_tokens or target.max_tokens,
+        "maxOutputTokens": (request.max_tokens or target.max_tokens) + thinking_room,
     }
     if request.json and json_mode:
         config["responseMimeType"] = "application/json"
@@ -58,6 +67,7 @@ def parse_response(target: Target, data: dict[str, Any]) -> Completion:
     """A :class:`Completion` from a generateContent reply body."""
     candidates = data.get("candidates")
     tokens = Usage.reported(data.get("usageMetadata"), "promptTokenCount", "candidatesTokenCount")
+    tokens += Usage(0, _thoughts(data))  # billed as output
     model = str(data.get("modelVersion") or target.model)
     if not candidates:
         blocked = (data.get("promptFeedback") or {}).get("blockReason")
@@ -78,8 +88,9 @@ class GeminiChat:
 
     async def complete(self, http: HTTPClient, target: Target, request: ChatRequest) -> Completion:
         json_mode = target.label not in self._plain
+        room, spent = 0, Usage()  # thinking room added after a reply its thoughts cut (module doc)
         while True:
-            url, headers, body = build_request(target, request, json_mode)
+            url, headers, body = build_request(target, request, json_mode, room)
             try:
                 data = await post_json(http, target, url, headers, body)
             except LLMError as exc:
@@ -89,4 +100,15 @@ class GeminiChat:
                 continue
             if request.json and not json_mode:
                 self._plain.add(target.label)
-            return parse_response(target, data)
+            completion = parse_response(target, data)
+            thoughts = _thoughts(data)
+            if completion.finish_reason == "MAX_TOKENS" and thoughts and not room:
+                room, spent = thoughts, completion.usage
+                continue
+            return replace(completion, usage=spent + completion.usage)
+
+
+def _thoughts(data: dict[str, Any]) -> int:
+    """The tokens a reply's thinking took (``usageMetadata.thoughtsTokenCount``), 0 if none said."""
+    meta = data.get("usageMetadata")
+    return token_count(meta.get("thoughtsTokenCount")) if isinstance(meta, dict) else 0
