@@ -6,6 +6,7 @@ index belongs to its store; paging points in memory-id order."""
 from __future__ import annotations
 
 import bisect
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
@@ -20,11 +21,16 @@ from memoryd.storage.claims import ImportClaim, abandoned, refusal
 from memoryd.storage.mismatch import embedder_mismatch, moved_meanwhile
 from memoryd.storage.portable import IndexEntry
 
-__all__ = ["META_ID", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id", "ties_by_id"]
+__all__ = [
+    "META_ID", "MODEL_CHECK_S", "REPAIR", "Listing", "OutsideIndex", "check_owner", "point_id", "ties_by_id",
+]  # fmt: skip
 
 META_ID = "00000000-0000-0000-0000-000000000000"  # the point that records the embedding model
 _IDS = uuid.UUID("6f1c7f2e-9d43-4c55-9a4e-3d0c1c5e8b21")  # namespace of keys derived from other ids
 REPAIR = "rebuild it from the records with `memoryd reindex`"
+# How often (seconds) a search looks at the index's model record: a `memoryd reindex` onto another
+# model by another process is found within this, at the cost of one small read per interval.
+MODEL_CHECK_S = 5.0
 
 
 def point_id(memory_id: str) -> str:
@@ -138,6 +144,7 @@ class OutsideIndex:
         # its clients (an interrupted import: SQLiteDatabase.before_commit); reconnecting then left
         # a client nobody closes, holding Qdrant's local folder locked, and wrote past the records.
         self.closed = False
+        self._model_seen = 0.0  # when a search last found the index of its model (monotonic)
 
     @property
     def remote(self) -> bool:
@@ -250,16 +257,18 @@ class OutsideIndex:
         self.model, self.dim = model, dim
         self._opened()
 
-    async def _still_its_model(self) -> None:
+    async def _still_its_model(self, then: str = "Nothing was written; restart") -> None:
         """:class:`StorageError` (503) unless the index is still of the model it was opened with:
-        called before a write with vectors. A `memoryd reindex` with another model, run meanwhile
-        by another process on this shared engine, moved it: a vector written now would be of the
-        old model among the new model's, silently (the same size: nothing else refuses it)."""
+        called before a write with vectors, and by a search every :data:`MODEL_CHECK_S`. A `memoryd
+        reindex` with another model, run meanwhile by another process on this shared engine, moved
+        it: a vector written now would be of the old model among the new model's, silently (the
+        same size: nothing else refuses it), and a query embedded with the old model would be
+        compared with the new model's vectors."""
         meta = await self._meta()
         if meta is None or (meta.get("model"), meta.get("dim")) == (self.model, self.dim):
             return  # none: the index is gone, and the write fails on it
         stored = (meta.get("model"), meta.get("dim"))
-        raise moved_meanwhile(self.what, stored, (self.model, self.dim), "Nothing was written; restart")
+        raise moved_meanwhile(self.what, stored, (self.model, self.dim), then)
 
     async def mark_import(self, claim: ImportClaim | None) -> None:
         """Record ``claim`` (an import into this new store, running) with the index, or remove it
@@ -333,6 +342,9 @@ class OutsideIndex:
     ) -> list[tuple[str, float]]:
         if (limit <= 0 and not also) or (allowed is not None and not allowed):
             return []
+        if time.monotonic() - self._model_seen >= MODEL_CHECK_S:  # one look at the model record
+            await self._still_its_model("Nothing was searched; restart")
+            self._model_seen = time.monotonic()
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         wanted = {i for i in also or () if allowed is None or i in allowed}
         if limit > 0 and wanted:

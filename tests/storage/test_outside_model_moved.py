@@ -4,7 +4,7 @@ two handles may share at once). The embedded index refuses the server's next wri
 tests/faults/test_reindex_meanwhile.py); the outside indexes wrote its vector, of the old model,
 among the new model's, without a word: searches under either model then rank it by a cosine
 between two models' vectors. Such a write is now refused with a 503 naming the model the index
-was moved to, and nothing of it is kept; the process's health says so too."""
+was moved to, and nothing of it is kept; the process's health and its searches say so too."""
 
 from __future__ import annotations
 
@@ -67,3 +67,6 @@ async def test_a_write_after_a_reindex_onto_another_model_is_refused(engine: str
         assert await server.vectors.vectors([late.id]) == {}  # no vector of the old model among the new's
         with pytest.raises(StorageError, match="was moved to embedder 'another-model'"):
             await server.check_vectors()  # what /health asks: the process must be restarted
+        # and its searches, which embed queries with the old model, say so too
+        with pytest.raises(StorageError, match="was moved to embedder 'another-model'.*Nothing was searched"):
+            await server.vectors.search(unit(1), scope=before.scope, limit=5)
