@@ -748,13 +748,14 @@ def port_check(host: str, port: int) -> Check:
 
 def _memoryd_at(host: str, port: int) -> str | None:
     """The version of the memoryd serving on ``host:port`` (its OpenAPI document says so), or
-    None when what listens there is something else, or does not answer within a second."""
+    None when what listens there is something else, or does not answer within 5 s (a server
+    builds that document at its first request: 0.3 s here idle, over a second when busy)."""
     import httpx
 
     where = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     where = f"[{where}]" if ":" in where else where
     try:
-        info = httpx.get(f"http://{where}:{port}/openapi.json", timeout=1.0).json().get("info", {})
+        info = httpx.get(f"http://{where}:{port}/openapi.json", timeout=5.0).json().get("info", {})
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
     if not isinstance(info, dict) or info.get("title") != "memoryd":
