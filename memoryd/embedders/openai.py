@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -38,7 +38,7 @@ from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.llm.build import make_target, vendors_own
 from memoryd.llm.http import retry_after, scrub
-from memoryd.llm.openai_client import auth_headers
+from memoryd.llm.openai_client import auth_headers, endpoint
 from memoryd.llm.providers import VENDORS, Vendor, vendor
 from memoryd.llm.types import Target
 from memoryd.redact import mask_url
@@ -117,7 +117,7 @@ class OpenAIEmbedder:
         self.model = target.model
         self.base_url = target.base_url
         self._azure = record.auth == "api-key"
-        self._version = target.api_version or record.default_api_version
+        self._record = record
         api_key = (target.api_key or "").strip()  # a key read from a file keeps its line break
         if not (api_key.isascii() and api_key.isprintable()):
             # httpx would refuse the header with the key in its message: never echo it
@@ -127,7 +127,8 @@ class OpenAIEmbedder:
                 field="embedder.api_key",
             )
         self._key = api_key or None
-        self._headers = auth_headers(replace(target, api_key=self._key), record)
+        self._target = replace(target, api_key=self._key)
+        self._headers = auth_headers(self._target, record)
         self._batch = batch_size
         self._client = httpx.Client(timeout=timeout_s, headers={"user-agent": "memoryd"})
         self.name = self.model_name(self.model)
@@ -209,21 +210,12 @@ class OpenAIEmbedder:
                 _DIMS[key] = known
         return known
 
-    def _endpoint(self) -> tuple[str, dict[str, str]]:
-        """The embeddings URL and its query: Azure's deployment route and ``api-version``, a
-        ``base_url`` that names ``/embeddings`` itself as it is, else ``{base_url}/embeddings``."""
-        if self._azure:
-            url = f"{self.base_url}/openai/deployments/{quote(self.model, safe='')}/embeddings"
-            return url, ({"api-version": self._version} if self._version else {})
-        if self.base_url.endswith("/embeddings"):
-            return self.base_url, {}
-        return f"{self.base_url}/embeddings", {}
-
     def _post(self, batch: list[str]) -> np.ndarray:
         body: dict[str, Any] = {"input": [t if t.strip() else " " for t in batch]}
         if not self._azure:  # Azure names the model (its deployment) in the URL
             body["model"] = self.model
-        url, params = self._endpoint()
+        # Azure's deployment route and api-version; a base_url naming /embeddings itself as it is
+        url, params = endpoint(self._target, self._record, "/embeddings")
         where = f"embedder {self.name} at {mask_url(self.base_url)}"
         for attempt in range(_ATTEMPTS):
             wait = 0.5 * 2**attempt

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 from memoryd.errors import LLMError
 from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
@@ -36,11 +37,12 @@ _LOWER: dict[JsonMode, JsonMode] = {"schema": "object", "object": "none", "none"
 _REFUSED = re.compile(r"unsupported|not supported|does not support|only the default", re.I)
 
 
-def endpoint(target: Target, record: Vendor) -> tuple[str, dict[str, str]]:
-    """The chat-completions URL of ``target`` and its query parameters (Azure's ``api-version``)."""
+def endpoint(target: Target, record: Vendor, route: str = "/chat/completions") -> tuple[str, dict[str, str]]:
+    """The URL of ``target``'s ``route`` (chat completions, or the embedder's ``/embeddings``) and its
+    query parameters (Azure's ``api-version``); a ``base_url`` naming the route itself is kept."""
     # Azure: one URL per deployment, versioned by a query parameter.
-    path = f"/openai/deployments/{target.model}" if record.auth == "api-key" else ""
-    url = api_url(target.base_url, f"{path}/chat/completions", "/chat/completions")
+    path = f"/openai/deployments/{quote(target.model, safe='')}" if record.auth == "api-key" else ""
+    url = api_url(target.base_url, f"{path}{route}", route)
     version = target.api_version or record.default_api_version
     return url, ({"api-version": version} if record.auth == "api-key" and version else {})
 
