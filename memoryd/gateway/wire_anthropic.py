@@ -9,7 +9,8 @@ the client gives none) and the end user (``user``, else ``safety_identifier``, e
 ``metadata.user_id``: as ``metadata.user_id``) are translated. A conversation the
 assistant opens (an app's greeting before the user's first message) is sent after
 a user turn saying so (:data:`~memoryd.llm.anthropic_client.OPENING`): the API
-refuses a first turn that is not the user's.
+refuses a first turn that is not the user's (and a request of system messages
+alone gets one user turn: :data:`~memoryd.llm.anthropic_client.UNSAID`).
 Fields with no Anthropic equivalent (``response_format``, ``n``, ``seed``,
 penalties, ``logprobs``, whitespace-only stop sequences) are not sent; those
 that change the answer are what :meth:`AnthropicWire.lacks` names
@@ -51,7 +52,7 @@ from memoryd.gateway.shapes import (
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error, untranslated
 from memoryd.gateway.wire_openai import client_wants_usage
-from memoryd.llm.anthropic_client import OPENING, endpoint, refusal, user_first
+from memoryd.llm.anthropic_client import endpoint, refusal, user_first
 from memoryd.llm.types import Target, Usage
 
 __all__ = ["WIRE", "AnthropicStream", "AnthropicWire", "finish_reason", "translate_messages"]
@@ -135,8 +136,9 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
             role = "user"
             blocks = _user_blocks(m.get("content"))
         add_turn(turns, role, "content", blocks)
-    opening = {"role": "user", "content": [{"type": "text", "text": OPENING}]}
-    return "\n\n".join(system), user_first(turns, opening)
+    return "\n\n".join(system), user_first(
+        turns, lambda text: {"role": "user", "content": [{"type": "text", "text": text}]}
+    )
 
 
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@
 Request: system (and developer) messages go to ``systemInstruction``; turns
 become ``contents`` with roles ``user``/``model``, the first the user's (a
 conversation the assistant opens, an app's greeting, is sent after a user turn
-saying so: :data:`~memoryd.llm.anthropic_client.OPENING`); an assistant's
+saying so: :data:`~memoryd.llm.anthropic_client.OPENING`; system messages
+alone get one: :data:`~memoryd.llm.anthropic_client.UNSAID`); an assistant's
 ``tool_calls`` become ``functionCall`` parts and tool results
 ``functionResponse`` parts (named after the call they answer);
 ``tools``/``tool_choice`` become ``functionDeclarations``/``toolConfig``;
@@ -42,7 +43,7 @@ from memoryd.gateway.shapes import (
 from memoryd.gateway.sse import Event
 from memoryd.gateway.wire import UpstreamCall, event_json, raise_stream_error, untranslated
 from memoryd.gateway.wire_openai import client_wants_usage
-from memoryd.llm.anthropic_client import OPENING, user_first
+from memoryd.llm.anthropic_client import user_first
 from memoryd.llm.gemini_client import endpoint
 from memoryd.llm.types import Target, Usage
 
@@ -132,7 +133,7 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[s
             role = "user"
             parts = _user_parts(m.get("content"))
         add_turn(contents, role, "parts", parts)
-    return "\n\n".join(system), user_first(contents, {"role": "user", "parts": [{"text": OPENING}]})
+    return "\n\n".join(system), user_first(contents, lambda text: {"role": "user", "parts": [{"text": text}]})
 
 
 def _generation_config(body: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,9 @@ must use the user role"; Gemini's ``contents`` too): such a conversation is sent
 with a user turn before it, :data:`OPENING`, saying that the assistant's message
 that follows opens the conversation, and the assistant's words stay its own
 turn (not moved into the system prompt, nor put in the user's mouth). The chat
-gateway does the same for OpenAI clients (:func:`user_first`).
+gateway does the same for OpenAI clients (:func:`user_first`). A conversation of
+system messages alone, which OpenAI's API answers, is sent with one user turn,
+:data:`UNSAID`, asking for what the instructions call for.
 
 ``stop_reason: "refusal"`` (Anthropic's classifiers stopped the answer) is the
 completion's :attr:`~memoryd.llm.types.Completion.refusal`, as OpenAI's
@@ -21,6 +23,7 @@ completion's :attr:`~memoryd.llm.types.Completion.refusal`, as OpenAI's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from memoryd.errors import LLMError
@@ -32,6 +35,7 @@ from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 __all__ = [
     "DECLINED",
     "OPENING",
+    "UNSAID",
     "AnthropicChat",
     "build_request",
     "endpoint",
@@ -43,16 +47,21 @@ __all__ = [
 
 # The user turn sent before a conversation the assistant opened (Anthropic and Gemini want the user first).
 OPENING = "(The conversation opens with the assistant's message that follows.)"
+# The user turn sent when a conversation holds system messages only (both APIs want one turn at least).
+UNSAID = "(No message has been sent yet: answer as the instructions above ask.)"
 # A refusal's words when Anthropic gives none (``stop_reason: "refusal"`` without ``stop_details``).
 DECLINED = "The model declined to answer; it gave no reason."
 
 _Turn = TypeVar("_Turn", bound=dict[str, Any])
 
 
-def user_first(turns: list[_Turn], opening: _Turn) -> list[_Turn]:
-    """``turns`` beginning with the user's: ``opening`` (:data:`OPENING` in the wire's shape) before
-    a first turn of the assistant's."""
-    return [opening, *turns] if turns and turns[0]["role"] != "user" else turns
+def user_first(turns: list[_Turn], said: Callable[[str], _Turn]) -> list[_Turn]:
+    """``turns`` beginning with the user's: a user turn of :data:`OPENING` (``said`` shapes it for the
+    wire) before a first turn of the assistant's, or one of :data:`UNSAID` when there is no turn at all
+    (a conversation of system messages alone, which OpenAI's API answers)."""
+    if not turns:
+        return [said(UNSAID)]
+    return [said(OPENING), *turns] if turns[0]["role"] != "user" else turns
 
 
 def refusal(stop_reason: Any, details: Any) -> str | None:
@@ -77,7 +86,7 @@ def merge_turns(messages: list[Message], assistant: str = "assistant") -> tuple[
             turns[-1]["content"] += "\n\n" + m["content"]
         else:
             turns.append({"role": role, "content": m["content"]})
-    return system, user_first(turns, {"role": "user", "content": OPENING})
+    return system, user_first(turns, lambda text: {"role": "user", "content": text})
 
 
 def endpoint(target: Target) -> tuple[str, dict[str, str]]:

@@ -48,6 +48,21 @@ def test_a_gemini_upstream_is_sent_a_user_turn_before_the_apps_greeting(
     ]
 
 
+@pytest.mark.parametrize(("model", "provider"), [("claude-x", "anthropic"), ("gemini-x", "gemini")])
+def test_an_upstream_is_sent_one_user_turn_for_a_request_of_system_messages_alone(
+    gateway: GatewayFactory, fake_llm: Script, model: str, provider: str
+) -> None:
+    fake_llm.reply_text("Bonjour.")
+    only_system: list[Any] = [{"role": "system", "content": "Greet in French."}]
+    with gateway([[target(fake_llm, model, provider=provider)]]) as gw:
+        answer = gw.client().chat.completions.create(model=model, messages=only_system)
+    assert answer.choices[0].message.content == "Bonjour."
+    body = fake_llm.last.json
+    [turn] = body["messages"] if provider == "anthropic" else body["contents"]
+    text = turn["content"][0]["text"] if provider == "anthropic" else turn["parts"][0]["text"]
+    assert turn["role"] == "user" and "instructions" in text
+
+
 def test_an_anthropic_refusal_reaches_openai_clients_as_a_refusal(
     gateway: GatewayFactory, fake_llm: Script
 ) -> None:

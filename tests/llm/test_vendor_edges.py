@@ -70,6 +70,28 @@ async def test_a_gemini_conversation_opened_by_the_model_starts_with_a_user_turn
     ]
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+async def test_a_conversation_of_system_messages_alone_is_sent_with_one_user_turn(
+    fake_llm: Script, make_router: Callable[..., Router], provider: str
+) -> None:
+    # OpenAI answers a request of system messages alone; Anthropic and Gemini refuse an empty turn list
+    t = target(fake_llm, provider)
+    fake_llm.reply_text("Bonjour.")
+    answer = await make_router([[t]]).call(
+        t, ChatRequest([{"role": "system", "content": "Greet in French."}])
+    )
+    assert answer.text == "Bonjour."
+    body = fake_llm.last.json
+    if provider == "anthropic":
+        assert body["system"] == "Greet in French."
+        [turn] = body["messages"]
+        assert turn["role"] == "user" and "instructions" in turn["content"]
+    else:
+        assert body["systemInstruction"]["parts"][0]["text"] == "Greet in French."
+        [turn] = body["contents"]
+        assert turn["role"] == "user" and "instructions" in turn["parts"][0]["text"]
+
+
 async def test_an_anthropic_refusal_is_the_completions_refusal_with_its_explanation(
     fake_llm: Script, make_router: Callable[..., Router]
 ) -> None:
