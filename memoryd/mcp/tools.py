@@ -89,7 +89,10 @@ class Tool:
             raise InvalidInputError(
                 f"unknown argument {unknown[0]!r} for {self.name}; allowed: {offered}", field=unknown[0]
             )
-        missing = [name for name in self.required if given.get(name) is None]
+        # null is "not given", for every argument alike (hosts whose function calls carry each
+        # optional field, null when unset, as OpenAI's strict mode does): never an offset of None
+        given = {name: value for name, value in given.items() if value is not None}
+        missing = [name for name in self.required if name not in given]
         if missing:
             raise InvalidInputError(f"{self.name} needs {missing[0]!r}", field=missing[0])
         args = {name: _whole(value, self.properties.get(name)) for name, value in given.items()}
