@@ -36,6 +36,7 @@ from memoryd.models import Scope, from_epoch
 from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.claims import ImportClaim
+from memoryd.storage.mismatch import moved_meanwhile
 from memoryd.storage.outside import OutsideIndex
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
@@ -291,8 +292,9 @@ class PostgresVectorIndex(OutsideIndex):
     async def drop(self) -> None:
         """Drop the table and its model record (a rebuild starts from nothing)."""
         async with self._conn("dropping the table") as conn, conn.transaction():
-            await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
+            # the record first, as a write locks them (see _model_held): the other order could deadlock
             await conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(META), (self.name,))
+            await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
 
     async def _size(self) -> int | None:
         rows = await self._fetch(
@@ -341,10 +343,9 @@ class PostgresVectorIndex(OutsideIndex):
                 rows.append((m.id, m.user_id, m.agent_id, m.run_id, valid_to, vector))
         if not rows and not relabel and not changes.deletes:
             return
-        if rows:
-            await self._still_its_model()
         async with self._conn("writing vectors") as conn, conn.transaction(), conn.cursor() as cur:
             if rows:
+                await self._model_held(cur)
                 await cur.executemany(
                     sql.SQL(
                         "INSERT INTO {} (memory_id, user_id, agent_id, run_id, valid_to, embedding) "
@@ -367,6 +368,28 @@ class PostgresVectorIndex(OutsideIndex):
                     sql.SQL("DELETE FROM {} WHERE memory_id = ANY(%s)").format(self.table),
                     (list(changes.deletes),),
                 )
+
+    async def _model_held(self, cur: psycopg.AsyncCursor[Any]) -> None:
+        """:meth:`_still_its_model` in the write's own transaction, its first statement: the model
+        record read ``FOR SHARE``, held until the write commits. A `memoryd reindex` by another
+        process (its :meth:`drop`, its new model record) waits for this write to commit, or this
+        read for the reindex's change to commit and then reads what it left: a record of another
+        model, or none. A check before the transaction let a reindex move the index between the
+        check and the write, and the write put a vector of the old model among the new model's."""
+        await cur.execute(
+            sql.SQL("SELECT model, dim FROM {} WHERE name = %s FOR SHARE").format(META), (self.name,)
+        )
+        found = await cur.fetchone()
+        if found is None:
+            raise StorageError(
+                f"{self.what} has no model record: it was dropped since this process opened it (by "
+                "a `memoryd reindex` in another process, or by hand). Nothing was written; try again once "
+                "it is rebuilt",
+                field=self.setting,
+            )
+        if (found[0], found[1]) != (self.model, self.dim):
+            stored = (found[0], found[1])
+            raise moved_meanwhile(self.what, stored, (self.model, self.dim), "Nothing was written; restart")
 
     def _where(
         self, scope: Scope, allowed: set[str] | None, only: set[str] | None
