@@ -177,8 +177,8 @@ async def _full_report_allowed(request: Request, state: ServerState) -> bool:
     are not required, to this machine's programs (open mode's rule: :class:`Local`); others,
     probes included, get each dependency's status only."""
     auth = state.auth
-    if auth is None:
-        return True
+    if auth is None:  # not started, or stopping: no key can be read, so no caller is known
+        return False
     # The middleware's reading of the headers: two different Authorization lines (a proxy's admin
     # key before the client's) are no admin's, whichever comes first
     headers, twice = _headers(request.scope)
