@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memoryd.graph import display_name, normalise_name, normalise_relation
+from memoryd.graph.normalise import name_keys, older_name_keys
 
 # Any code point, lone surrogates included (they can reach us from JSON).
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)
@@ -19,6 +20,9 @@ ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=60
         ["Acme Corp", "acme   corp", "ACME CORP.", "Acme\u00a0Corp", "(Acme Corp)"],
         ["The Louvre", "the louvre", "Louvre", "THE  LOUVRE!"],
         ["Straße", "STRASSE", "strasse"],
+        ["İstanbul", "istanbul", "ISTANBUL", "i\u0307stanbul"],  # "İ" case-folds to i and a combining dot
+        ["Οδυσσεύς", "ΟΔΥΣΣΕΎΣ", "οδυσσεύσ"],  # final sigma
+        ["O'Brien", "O’Brien", "O‘Brien", "Oʼbrien", "O＇Brien", "O`Brien", "O´Brien", "`O'Brien`"],
         ["ｆｏｏ", "foo", "FOO"],  # full-width forms fold by NFKC
         ["张伟", " 张伟 ", "张伟。", "「张伟」", "“张伟”"],
     ],
@@ -48,6 +52,22 @@ def test_variants_share_one_key(variants: list[str]) -> None:
 )
 def test_name_keys(raw: str, key: str) -> None:
     assert normalise_name(raw) == key
+
+
+def test_older_keys_are_listed_where_they_differ() -> None:
+    assert older_name_keys("İstanbul") == ("i\u0307stanbul",)  # what the release before stored
+    assert older_name_keys("O‘Brien") == ("o‘brien",)
+    assert older_name_keys("O’Brien") == older_name_keys("Alice") == older_name_keys("...") == ()
+    assert name_keys(["İstanbul", "Alice", "", "istanbul"]) == {"istanbul": 0, "i\u0307stanbul": 0, "alice": 1}
+
+
+def test_an_acute_accent_typed_as_an_apostrophe_is_shown_as_one() -> None:
+    assert display_name("O´Brien") == "O'Brien"  # NFKC alone made it "O ́Brien"
+
+
+def test_a_closing_bracket_inside_keeps_the_name_apart() -> None:
+    assert normalise_name("Paris (Texas)") == normalise_name("(Paris (Texas))") == normalise_name("Paris (Texas")
+    assert normalise_name("Paris (Texas)") != normalise_name("Paris") == normalise_name("(Paris)")
 
 
 def test_different_names_stay_apart() -> None:

@@ -1,14 +1,19 @@
 """Entity and relation names in the form the graph store matches them by (pure).
 
 ``normalise_name`` makes "Alice", " alice ", "ALICE" and "Alice." one key:
-NFKC, case-folded, invisible characters (zero-width space, soft hyphen) dropped, apostrophes
-made one (’ is '), trimmed, inner whitespace collapsed, surrounding quotes,
-brackets and sentence punctuation stripped, a leading English "the " dropped.
+NFKC, case-folded (Turkish "İ" is "i": "İstanbul" is "istanbul"; "Straße" is "strasse"), invisible
+characters (zero-width space, soft hyphen) dropped, apostrophes made one (’ ‘ ʼ ` ´ are '), trimmed,
+inner whitespace collapsed, surrounding quotes, brackets and sentence punctuation stripped (a closing
+one too when it closes one inside: "Paris (Texas)" and "Paris (Texas" are one key, apart from
+"Paris"), a leading English "the " dropped.
 Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
 (Chinese, Japanese, ...) pass through unchanged apart from NFKC.
 
-``display_name`` only tidies a name for showing (case kept, invisible characters dropped, a
+``display_name`` only tidies a name for showing (case kept, invisible characters dropped, ´ shown as ', a
 closing bracket or quote kept when it closes one inside the name: "Paris (Texas)").
+``name_keys`` lists the keys names are looked up by: their key and the key older releases stored
+for them where it differs ("i̇stanbul" for "İstanbul"), so a store written before still finds its
+entities, and a write that finds one by its old key adds the new key to it.
 ``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
 ``works_at``. Both functions accept any string, never raise, and are
 idempotent.
@@ -18,9 +23,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-__all__ = ["display_name", "normalise_name", "normalise_relation"]
+__all__ = ["display_name", "name_keys", "normalise_name", "normalise_relation", "older_name_keys"]
 
 # Punctuation categories stripped from the ends of a name: brackets (Ps/Pe), quotes
 # (Pi/Pf), dashes (Pd), connectors like "_" (Pc), and "other" punctuation (Po) except
@@ -33,8 +38,13 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # are kept: they change how some scripts are written.
 _IN_WORDS = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff"))
 _INVISIBLE = {**_IN_WORDS, ord("\u200b"): None}
-# In the merge key an apostrophe is one character however it was typed ("McDonald’s", "McDonald's").
-_KEY_TABLE = {**_INVISIBLE, ord("\u2019"): "'", ord("\u02bc"): "'"}
+# In the merge key an apostrophe is one character however it was typed ("McDonald’s", "O‘Brien",
+# "O`Brien", "O´Brien"; the full-width ＇ is ' after NFKC). Older releases read only ’ and ʼ so.
+_OLD_KEY_TABLE = {**_INVISIBLE, ord("\u2019"): "'", ord("\u02bc"): "'"}
+_KEY_TABLE = {**_INVISIBLE, **dict.fromkeys(map(ord, "\u2018\u2019\u02bc`\u00b4"), "'")}
+# Shown, an acute accent typed as an apostrophe is one: NFKC would make it a space and a combining accent.
+_SHOWN_TABLE = {**_INVISIBLE, ord("\u00b4"): "'"}
+_DOTTED_I = "i\u0307"  # what "İ" case-folds to: an i with a combining dot above
 # Closing brackets and quotes by their opening ones (after NFKC: full-width forms are ASCII then).
 _CLOSERS = dict(zip("([{“‘«‹「『【〔《〈", ")]}”’»›」』】〕》〉", strict=True))
 _OPENERS = {c: o for o, c in _CLOSERS.items()}
@@ -86,7 +96,7 @@ def display_name(name: str) -> str:
     """How a name is shown: NFKC, trimmed of surrounding punctuation, single spaces; case kept. A
     bracket or quote stripped from an end stays when it pairs with one inside ("Paris (Texas)",
     'Dwayne "The Rock"')."""
-    text = " ".join(unicodedata.normalize("NFKC", name.translate(_INVISIBLE)).split())
+    text = " ".join(unicodedata.normalize("NFKC", name.translate(_SHOWN_TABLE)).split())
     kept = _strip_ends(text)
     start = text.find(kept) if kept else 0
     end = start + len(kept)
@@ -97,9 +107,11 @@ def display_name(name: str) -> str:
     return text[start:end]
 
 
-def _name_round(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text.translate(_KEY_TABLE))
+def _name_round(text: str, table: dict[int, str | None] = _KEY_TABLE, older: bool = False) -> str:
+    text = unicodedata.normalize("NFKC", text.translate(table))
     text = unicodedata.normalize("NFKC", text.casefold())
+    if not older:
+        text = text.replace(_DOTTED_I, "i")
     text = " ".join(_strip_ends(text).split())
     if text.startswith("the ") and len(text) > 4:
         text = _strip_ends(text[4:])
@@ -119,6 +131,23 @@ def _fixpoint(step: Callable[[str], str], text: str) -> str:
 def normalise_name(name: str) -> str:
     """The merge key of an entity name ("" when nothing meaningful is left)."""
     return _fixpoint(_name_round, name)
+
+
+def older_name_keys(name: str) -> tuple[str, ...]:
+    """The keys older releases stored for ``name`` where they differ from its key (none for most names)."""
+    old = _fixpoint(lambda text: _name_round(text, _OLD_KEY_TABLE, older=True), name)
+    return (old,) if old and old != normalise_name(name) else ()
+
+
+def name_keys(names: Sequence[str]) -> dict[str, int]:
+    """Every key ``names`` are looked up by (each name's key, then :func:`older_name_keys`), with the
+    position of the first name giving it; empty keys left out."""
+    keys: dict[str, int] = {}
+    for position, name in enumerate(names):
+        for key in (normalise_name(name), *older_name_keys(name)):
+            if key:
+                keys.setdefault(key, position)
+    return keys
 
 
 def _is_word(char: str) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from memoryd.errors import InvalidInputError
 from memoryd.graph.models import RelationClose, RelationDraft, owner_of
-from memoryd.graph.normalise import display_name, normalise_name, normalise_relation
+from memoryd.graph.normalise import display_name, normalise_name, normalise_relation, older_name_keys
 from memoryd.models import Scope, require_utf8
 
 if TYPE_CHECKING:
@@ -90,12 +90,15 @@ def _storable(field: str, *texts: str | None) -> None:
 
 
 def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> Name:
+    """The name; its aliases include the keys older releases stored for it and them (a store written
+    before finds the entity by that key, and the entity gets the new one)."""
     normal = normalise_name(raw)
-    extra = []
+    extra = [(display_name(raw), old) for old in older_name_keys(raw)]
     for alias in aliases.get(normal, []):
         alias_normal = normalise_name(alias)
         if alias_normal and alias_normal != normal:
             extra.append((display_name(alias), alias_normal))
+            extra.extend((display_name(alias), old) for old in older_name_keys(alias))
     kind = display_name(type_).lower() if type_ else None
     return Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.graph.models import Entity, Relation
-from memoryd.graph.normalise import normalise_name
+from memoryd.graph.normalise import name_keys
 from memoryd.graph.plan import micros
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.falkordb.client import GraphClient
@@ -113,7 +113,9 @@ async def details(
         aliases.setdefault(entity_id, []).append((seq, normal, name))
     found: dict[str, Entity] = {}
     for eid, name, normal, type_, user_id, agent_id, created in ents:
-        others = tuple(alias for _, n, alias in sorted(aliases.get(eid, [])) if n != normal)
+        # An older release's key of the name itself (see name_keys) is no alias
+        named = sorted(aliases.get(eid, []))
+        others = tuple(dict.fromkeys(a for _, n, a in named if n != normal and a != name))
         found[eid] = Entity(eid, name, normal, type_, others, user_id, agent_id, time_of(created))  # type: ignore[arg-type]
     said: dict[str, list[tuple[int, str]]] = {}
     for rid, memory_id, seq in mentions:
@@ -145,7 +147,7 @@ async def entities(
         clauses.append(_RUN_ENTITIES)
         params["run_id"] = scope.run_id
     if names is not None:
-        normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+        normals = list(name_keys(names))
         if not normals:
             return []
         params["normals"] = normals
@@ -217,7 +219,8 @@ async def neighbours(
     client: GraphClient, scope: Scope, names: Sequence[str], hops: int, limit: int, as_of: datetime | None,
     include_expired: bool,
 ) -> list[Relation]:
-    normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+    position = name_keys(names)  # each name's keys, older ones too, by the name's place
+    normals = list(position)
     if not normals or limit <= 0:
         return []
     params: dict[str, Any] = {"normals": normals}
@@ -229,7 +232,6 @@ async def neighbours(
     # The start entities in the order of the names that found them, those one name finds (the
     # user's own and the user's agent's) in creation order, as :func:`entities` lists.
     first: dict[str, int] = {}
-    position = {n: i for i, n in enumerate(normals)}
     for entity_id, normal in await client.query("reading neighbours", cypher, params):
         first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
     if not first:

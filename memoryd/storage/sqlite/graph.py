@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
-from memoryd.graph.normalise import normalise_name
+from memoryd.graph.normalise import name_keys
 from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write, joined_end, late_edge
 from memoryd.models import Scope, from_epoch, new_id, utcnow
 from memoryd.storage.base import ChangeSet
@@ -466,7 +466,8 @@ def _load_entities(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, En
             names.setdefault(entity_id, []).append((normal, name))
     out = {}
     for eid, name, normal, type_, user_id, agent_id, created in rows:
-        others = tuple(alias for n, alias in names.get(eid, []) if n != normal)
+        # An older release's key of the name itself (see name_keys) is no alias
+        others = tuple(dict.fromkeys(a for n, a in names.get(eid, []) if n != normal and a != name))
         out[eid] = Entity(eid, name, normal, type_, others, user_id, agent_id, from_epoch(created))  # type: ignore[arg-type]
     return out
 
@@ -564,7 +565,7 @@ class SQLiteGraphStore:
             return []
         where, params = _entity_where(scope)
         if names is not None:
-            normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+            normals = list(name_keys(names))
             if not normals:
                 return []
             where += f" AND e.id IN (SELECT entity_id FROM graph_names WHERE normal IN ({_marks(normals)}))"
@@ -598,7 +599,8 @@ class SQLiteGraphStore:
         gets its newest relations in even before one gets more (earlier names first in a turn, the
         entities one name finds oldest first)."""
         check_hops(hops)
-        normals = list(dict.fromkeys(n for n in map(normalise_name, names) if n))
+        position = name_keys(names)  # each name's keys, older ones too, by the name's place
+        normals = list(position)
         if not normals or limit <= 0:
             return []
         e_parts, e_params = _owner_sql(scope, "e")
@@ -631,7 +633,6 @@ class SQLiteGraphStore:
             # The start entities in the order of the names that found them, those one name finds
             # (the user's own and the user's agent's) in creation order, as :meth:`entities` lists.
             first: dict[str, int] = {}
-            position = {n: i for i, n in enumerate(normals)}
             for entity_id, normal in conn.execute(
                 "SELECT n.entity_id, n.normal FROM graph_names n JOIN graph_entities e "
                 f"ON e.id = n.entity_id WHERE n.normal IN ({_marks(normals)}){e_sql} "
