@@ -7,9 +7,9 @@ at 2025-03-26 or earlier only: MCP removed batching in 2025-06-18, so from that 
 array is refused, whole, with one ``-32600`` error (:func:`refuse_batch`). ``tools/list`` gives
 every tool on one page: a ``params.cursor`` (never handed out) is ``-32602``. A client that
 skips the handshake may still list and call tools (at the newest revision). Each request runs
-as its own task, so a slow search never holds up the next, but a request starts only after
+as its own task, so a slow search never holds up the next, but a tool call starts only after
 every write received before it (a client that sends an add and then a search without waiting
-finds what it added).
+finds what it added); ``ping``, ``tools/list`` and ``initialize`` wait for none.
 ``notifications/cancelled`` stops a read-only call, which then gets no answer (as MCP asks). A
 write cannot be stopped (once under way it finishes: what it stored stays stored), so the cancel
 is ignored and the write answered, on every transport: MCP lets a receiver ignore a cancel that
@@ -187,7 +187,10 @@ class McpSession:
         if method == "initialize":  # now: a batch sent right behind it is judged at the version it picks
             self.version = _negotiated(params)
         read_only = method != "tools/call" or self._read_only(params)
-        task = asyncio.create_task(self._answer(reply, request_id, method, params, after=self._writes))
+        # Only a tool call reads the memory: a ping (MCP: answered promptly), a tools/list or an
+        # initialize never waits behind a write under way (a fine-mode add waiting on its LLM)
+        after = self._writes if method == "tools/call" else None
+        task = asyncio.create_task(self._answer(reply, request_id, method, params, after=after))
         if not read_only:
             self._writes = task
         self._running[request_id] = (task, read_only)
