@@ -213,6 +213,9 @@ _TEXT_FIELDS = BUILTIN_FIELDS - TIME_FIELDS
 def _coerce(field: str, value: Any, where: str) -> Any:
     if isinstance(value, float) and math.isnan(value):  # equal to nothing, not even itself
         raise InvalidFilterError(f"{where}: NaN is not a value filters can compare", field=where)
+    if isinstance(value, float) and math.isinf(value):  # 1e400 read as JSON: no stored value is one
+        why = f"{where}: {value} is out of range (a number in filters must be finite)"
+        raise InvalidFilterError(why, field=where)
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise InvalidFilterError(f"{where}: integers in filters must fit in 64 bits: {value}", field=where)
     if field in TIME_FIELDS and isinstance(value, str) and not value.strip():  # no time: would match nothing

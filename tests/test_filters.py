@@ -181,6 +181,17 @@ async def test_nan_is_refused_rather_than_matching_nothing(amem: AsyncMemory, ra
         await amem.get_all(user_id="u", filters=raw)
 
 
+@pytest.mark.parametrize(
+    "raw", [{"n": {"ne": math.inf}}, {"n": {"lt": -math.inf}}, {"n": {"in": [1, math.inf]}}]
+)
+async def test_an_infinite_number_is_refused_as_out_of_range(amem: AsyncMemory, raw: dict) -> None:
+    # a JSON number too large for a float (1e400) reads as inf: no stored value is one, so it is a mistake
+    await amem.add("I love red apples", user_id="u", metadata={"n": 1})
+    with pytest.raises(InvalidFilterError) as info:
+        await amem.search("apples", user_id="u", filters=raw)
+    assert info.value.status_code == 422 and "finite" in info.value.message
+
+
 async def test_event_time_of_a_memory_added_without_one_is_when_it_was_added(amem: AsyncMemory) -> None:
     """A memory added without ``timestamp`` was said when it was added, as search reads it: an
     ``event_time`` filter treated it as never said (``gte 2000`` left it out, ``NOT`` of that kept
