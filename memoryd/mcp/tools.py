@@ -265,7 +265,7 @@ async def _history(mem: AsyncMemory, a: Args) -> dict[str, Any]:
 _MESSAGE = {
     "type": "object",
     "properties": {
-        "role": {"type": "string", "description": "user, assistant or system."},
+        "role": {"type": "string", "description": "user, assistant, system or tool."},
         "content": {"type": "string"},
         "name": {"type": "string", "description": "The speaker's name, if known."},
     },
@@ -326,7 +326,7 @@ def build_tools(
             "get_context", "Memory context",
             "A prompt-ready memory block for what the user is asking about: their profile, "
             "relevant preferences, relevant memories, and the session's recent turns "
-            "(with run_id), within a token budget. Needs user_id or agent_id.",
+            "(with run_id), within a token budget. Needs user_id, agent_id or run_id.",
             {"query": {"type": "string"},
              "token_budget": {"type": "integer", "minimum": 1, "description": "Default: the server's."}},
             ("query",), _context,
