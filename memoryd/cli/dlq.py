@@ -5,7 +5,8 @@ them back on the stream as fresh first attempts (after a fix), ``--dry-run``
 showing what it would do with each letter and changing nothing; ``purge`` deletes
 them all. A replay leaves in the DLQ a letter whose event id names another add now
 (reused after its status expired), and removes one whose event is done already; it
-reports both, and a dry run reports them as it would.
+reports both, and a dry run reports them as it would; a letter another process replayed or purged
+between the listing and the replay is reported as not found (``gone``).
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def replay(
     """Put dead events back on the stream as fresh first attempts (after fixing what failed them).
 
     --dry-run says what the replay would do with each letter (replay it, leave it as a conflict,
-    remove it as finished; --json lists each), and changes nothing."""
+    remove it as finished; --json lists each), and changes nothing. A letter gone since it was listed
+    (another process replayed or purged it) is reported as not found (``gone``); exit 1 when it was
+    one asked for by --id, as for an --id not there at all."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
 
@@ -149,6 +152,7 @@ def replay(
         "stream_ids": moved.stream_ids,
         "conflicts": moved.conflicts,
         "finished": moved.finished,
+        "gone": moved.gone,
     }
     summary = (
         f"{'would replay' if dry_run else 'replayed'} {counted(len(moved.letters), 'event', 'events')} "
@@ -167,9 +171,16 @@ def replay(
             f"({', '.join(moved.finished)}) whose event is done already (a worker that had stalled stored it "
             "after it was dead-lettered)"
         )
+    if moved.gone:
+        summary += (
+            f"; [red]{len(moved.gone)} not found[/red] ({', '.join(moved.gone)}): gone from the DLQ since it "
+            "was listed (replayed or purged by another process meanwhile)"
+        )
     if dry_run:
         summary += "; nothing changed (dry run)"
     state.output.emit(doc, _table(letters), summary)
+    if set(moved.gone) & set(ids or []):  # a letter asked for by --id that is not there: as before listing
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -172,13 +172,14 @@ class Replayed:
     moved back to the stream (``stream_ids``: their new entry ids; none in a dry run);
     ``conflicts`` stay in the DLQ: their event id names another add now (it was reused after their
     status expired), which the replay would have been taken for and dropped as a duplicate of;
-    ``finished`` were removed: their event is done already. A letter in none of them was gone
-    (another replay or a purge took it meanwhile)."""
+    ``finished`` were removed: their event is done already; ``gone`` were no longer in the DLQ
+    (another replay or a purge took them since they were listed)."""
 
     letters: list[str] = field(default_factory=list)
     stream_ids: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -682,7 +682,8 @@ class RedisQueue:
 
     async def dlq_replay(self, entries: list[DeadLetter], *, dry_run: bool = False) -> Replayed:
         """Put dead letters back on the stream as fresh first attempts (see :class:`Replayed`
-        and :data:`scripts.REPLAY`). An entry another replay already moved is skipped. A dry run
+        and :data:`scripts.REPLAY`). An entry gone since it was listed (another replay or a purge
+        took it) is listed under ``gone``, and nothing is done with it. A dry run
         runs the same script, which then answers as it would and writes nothing."""
         now = _now_iso()
         out = Replayed()
@@ -710,6 +711,8 @@ class RedisQueue:
                     out.conflicts.append(letter.dlq_id)
                 elif answer[0] == "done":
                     out.finished.append(letter.dlq_id)
+                elif answer[0] == "gone":
+                    out.gone.append(letter.dlq_id)
         return out
 
     async def dlq_tail(self) -> tuple[int, str | None]:
