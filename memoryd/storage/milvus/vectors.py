@@ -29,8 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.client.types import LoadState
 
 from memoryd.config import MilvusConfig
 from memoryd.errors import InvalidInputError, MemorydError, MissingExtraError, StorageError
@@ -51,11 +53,12 @@ _FLUSH_ROWS = 4096  # or at once, after this many
 _MAX_LIMIT = 16384  # the most rows one Milvus search or query returns
 _FIELDS = ["memory_id", "user_id", "agent_id", "run_id", "current", "valid_to"]
 _NOT_META = f"pk != {json.dumps(META_ID)}"
-# A server's calls that wait for its own work on a whole collection (loading, indexing, sealing
-# rows): a large one may take far longer than storage.milvus.timeout, so they have no deadline.
-# Every other call has that deadline: pymilvus gives a call none unless told, and a server that
-# stops answering (a partition, a hung host) left a search or a write waiting for ever.
-_UNTIMED = frozenset({"load_collection", "release_collection", "create_index", "drop_index", "flush"})
+# Every server call has the deadline storage.milvus.timeout: pymilvus gives a call none unless told,
+# and a server that stops answering (a partition, a hung host) left it waiting for ever. Loading a
+# collection, which may take far longer on a large one, is asked for, then waited for by asking how
+# far it got, each question with that deadline (see MilvusVectorIndex._load).
+_LOAD_POLL_S = 0.2
+_LOADED = LoadState.Loaded
 # Milvus Lite's local socket needs no keep-alive, and its server answers pymilvus's pings every
 # 10 s with GOAWAY "too_many_pings" (logged by gRPC on stderr): none are sent.
 _LOCAL_GRPC = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
@@ -174,6 +177,9 @@ class MilvusVectorIndex(OutsideIndex):
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         """The engine failing (503), in a plain message naming the server (see :func:`_said`)."""
+        if isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            # a gRPC error prints on many lines, its first "<_InactiveRpcError of RPC that terminated with:"
+            exc = RuntimeError(f"no answer within {self.config.timeout:g} s (storage.milvus.timeout)")
         return super()._fail(RuntimeError(_said(exc)) if isinstance(exc, MilvusException) else exc, doing)
 
     @property
@@ -182,9 +188,9 @@ class MilvusVectorIndex(OutsideIndex):
         return self.config.timeout if self.config.uri else None
 
     async def _call(self, doing: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``client.method(...)`` on the client's thread; a failure is the backend down (503)."""
-        if method not in _UNTIMED:
-            kwargs.setdefault("timeout", self._per_call)
+        """``client.method(...)`` on the client's thread, with the server call's deadline; a failure
+        is the backend down (503)."""
+        kwargs.setdefault("timeout", self._per_call)
         return await self._run(doing, lambda: getattr(self._connect(), method)(*args, **kwargs))
 
     async def _run(self, doing: str, work: Callable[[], Any]) -> Any:
@@ -206,9 +212,21 @@ class MilvusVectorIndex(OutsideIndex):
             if {f.get("name") for f in info.get("fields", [])} != {"pk", *_FIELDS, "vector"}:
                 raise self._foreign()  # another program's collection (its rows cannot even be read as ours)
             await self._exact_in_lite()
-            await self._call("loading the collection", "load_collection", self.collection)
+            await self._load()
             self._loaded = True
         return True
+
+    async def _load(self) -> None:
+        """Load the collection: asked for (pymilvus's load_collection waits for the whole load within
+        its deadline, or for ever without one), then its state asked until it is loaded. A server
+        loading a large collection is waited for as long as it answers; one that stops answering
+        fails a question within storage.milvus.timeout (503)."""
+        doing = "loading the collection"
+        await self._call(doing, "load_collection", self.collection, _async=True)
+        while (state := (await self._call(doing, "get_load_state", self.collection))["state"]) != _LOADED:
+            if state != LoadState.Loading:  # released or dropped meanwhile, or the load failed
+                raise self._fail(RuntimeError(f"the collection is {state.name}, not loaded"), doing)
+            await asyncio.sleep(_LOAD_POLL_S)
 
     def _lite_alone(self) -> contextlib.AbstractContextManager[Any]:
         """Held (Milvus Lite) while this store makes its collection: two stores of a process making
@@ -254,8 +272,9 @@ class MilvusVectorIndex(OutsideIndex):
             with self._lite_alone():
                 params = self._index_params()
                 self._connect().create_collection(
-                    self.collection, schema=schema, index_params=params, consistency_level="Strong"
-                )
+                    self.collection, schema=schema, index_params=params, consistency_level="Strong",
+                    timeout=self._per_call,  # its index made and (empty) loaded within it too
+                )  # fmt: skip
 
         try:
             await self._run("creating the collection", create)
