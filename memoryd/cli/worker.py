@@ -208,9 +208,9 @@ def worker(
     Run several, on one or many machines, with the same --group and distinct --consumer names.
 
     Exit codes: 0 stopped cleanly; 1 it could not go on (--burst: Redis unreachable, or the store
-    refusing the adds, for 30 s; a batch it could not record); 2 a configuration error, or its
-    consumer name held by another live process (at start, or taken while it stalled); 128 + the
-    signal's number when a second signal stopped it at once.
+    refusing the adds, for 30 s; an unexpected error that keeps coming back; a batch it could not
+    record); 2 a configuration error, or its consumer name held by another live process (at start,
+    or taken while it stalled); 128 + the signal's number when a second signal stopped it at once.
     """
     state = CliState.of(ctx, json_out)
     out = state.output

@@ -34,6 +34,10 @@ live worker holds; one that finds its name taken while it runs (it stalled past 
 another process started under the name) stops, and its run ends with a :class:`ConfigError`. In
 burst mode, a store that keeps every event the run found waiting (it refuses writes) ends the run
 with a :class:`StorageError`, those events queued for their retries.
+An unexpected error (a bug, not an outage nor an event's own failure) is logged and the loop goes
+on, what it held redelivered later; in burst mode one that comes back ``BURST_UNEXPECTED`` times in
+a row, with no batch processed between, ends the run with a :class:`MemorydError` naming it, what it
+held left pending (nothing acknowledged): retried for ever, it kept a cron job from ending.
 
 SIGTERM (or SIGINT) drains: the batch in hand is finished and recorded, then the
 worker leaves; its leases are kept alive until then, so no other worker takes
@@ -70,6 +74,7 @@ RATE_WINDOW_S = 60.0
 RECONNECT_MAX_S = 2.0  # longest wait between attempts to reach Redis again
 BURST_CONNECT_S = 30.0  # how long a --burst worker tries to reach Redis before it gives up (exit 1)
 STALLED_AFTER_S = 10.0  # a worker failing this long says "retrying" (and why) in its heartbeat
+BURST_UNEXPECTED = 3  # unexpected errors in a row (no batch processed between) that end a --burst run
 
 
 def default_consumer() -> str:
@@ -339,6 +344,7 @@ class Worker(BatchProcessor):
         delay = 0.1
         failing_since: float | None = None
         held, why = 0, ""  # the batch in hand (entries) until it is recorded, and why it was not
+        unexpected = 0  # unexpected errors since a batch was last processed (see BURST_UNEXPECTED)
         while not self._stop.is_set():
             rereading = own_pending
             try:
@@ -366,7 +372,7 @@ class Worker(BatchProcessor):
                 held = len(deliveries)
                 if deliveries:
                     await self.process(deliveries)
-                    held = 0
+                    held = unexpected = 0
                 elif burst and not own_pending:
                     if await self.queue.outstanding() == 0:
                         return
@@ -385,6 +391,10 @@ class Worker(BatchProcessor):
                 own_pending, after_failure, seen_own = True, True, set()
             except Exception as exc:  # a bug; what the batch held stays pending and is redelivered later
                 why = f"unexpected error: {type(exc).__name__}: {exc}"
+                unexpected += 1
+                if burst and unexpected >= BURST_UNEXPECTED:  # the same bug each time, most likely
+                    log.exception("worker %s: unexpected error; stopping (burst mode)", self.consumer)
+                    raise _gave_up(why, unexpected) from exc
                 log.exception("worker %s: unexpected error; going on in %.1f s", self.consumer, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
@@ -464,6 +474,16 @@ class Worker(BatchProcessor):
         )
         log.error("worker %s: %s", self.consumer, self._ended.message)
         self._stop.set()
+
+
+def _gave_up(why: str, times: int) -> MemorydError:
+    """How a burst run ends on an error it cannot classify that came back ``times`` times in a row
+    (exit 1): retrying it for ever would keep a cron job from ending."""
+    return MemorydError(
+        f"{why} ({times} times in a row with no batch processed); stopped (burst mode) rather than "
+        "retry it for ever: the events it met stay queued or pending, none acknowledged, and will be "
+        "processed by the next run once the cause is fixed (the log has each traceback)"
+    )
 
 
 def _not_retried(exc: StorageError) -> None:
