@@ -31,7 +31,7 @@ from typing import Any
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.errors import MemorydError, StorageError
+from memoryd.errors import ConflictError, MemorydError, StorageError
 from memoryd.hierarchy.models import owner_key
 from memoryd.ingest.derived import owner_scope
 from memoryd.ingest.represent import Represent
@@ -67,6 +67,16 @@ def server_fault(engine: str, setting: str) -> str:
     return (
         f"put {engine} or {setting} right as the problem says: the index is not at fault (a reindex "
         "would stop on the same error); then run `memoryd check` again"
+    )
+
+
+def not_its_own(setting: str) -> str:
+    """The fix of an index in another engine that is another store's, or holds another program's
+    data: a reindex refuses it too."""
+    return (
+        f"give this store an index of its own: set {setting} to a name no other store or program uses, "
+        "then run `memoryd reindex` to build it there (a reindex never drops an index that is not "
+        "this store's)"
     )
 
 
@@ -339,6 +349,8 @@ async def check_store(
             part = getattr(storage, role, None)  # a server's refusal is the server's, not the data's:
             if getattr(part, "outside_transaction", False) and exc.field == getattr(part, "setting", None):
                 fix = server_fault(getattr(part, "engine", role), str(exc.field))
+            if isinstance(exc, ConflictError) and exc.field == getattr(part, "owner_setting", None):
+                fix = not_its_own(str(exc.field))  # another store's: `memoryd reindex` would refuse it
             report.problems.append(Problem(role, exc.message, fix))
             return None
         return True if result is None else result

@@ -39,6 +39,7 @@ from typing import Any
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
+from memoryd.errors import ConflictError
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity, load_embedder
 from memoryd.maintenance.terms import PHASE as TERMS_PHASE
@@ -160,9 +161,16 @@ async def reindex_store(
         # one in another engine may refuse (down, another store's, a local mode another process
         # holds) before it drops anything, and the keywords stay intact then.
         await storage.graph.open()
-        store = await store_id(records) if storage.vectors.outside_transaction else None
+        store = None
+        if storage.vectors.outside_transaction:
+            store = await store_id(records)
+            await storage.vectors.recorded()  # it answers (down, a local mode another process holds: here)
         state.stage = REBUILDING  # from here on the indexes may be discarded
-        await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
+        try:
+            await storage.vectors.open(str(model.name), int(model.dim), rebuild=True, store=store)
+        except ConflictError:  # another store's index, or another program's data: refused, never dropped
+            state.stage = READING
+            raise
         await storage.keywords.open(rebuild=True)
         if progress is not None:
             progress(PHASE, 0, total)
