@@ -47,7 +47,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ import numpy as np
 from memoryd import __version__
 from memoryd.errors import InvalidInputError
 from memoryd.hierarchy.models import EVICTED, MID, Segment, owner_key
-from memoryd.models import Event, MemoryKind, MemoryRecord, Scope
+from memoryd.models import Event, MemoryKind, MemoryRecord, Scope, from_epoch
 from memoryd.storage import HistoryDraft
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
@@ -122,8 +122,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _epoch_iso(value: float | None) -> str | None:
-    """An epoch time of the hierarchy as ISO (exact: its times come from aware datetimes)."""
-    return None if value is None else _iso(datetime.fromtimestamp(value, UTC))
+    """An epoch time of the hierarchy as ISO (exact: its times come from aware datetimes; the last
+    microseconds of year 9999 are stored as 10000-01-01, read as the end of the range: the same float)."""
+    return _iso(from_epoch(value))
 
 
 def _b64(vector: np.ndarray) -> str:
