@@ -81,8 +81,18 @@ _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 _STORED_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._:@-]{0,146}")
 _PAYLOAD_KEYS = ("messages", "user_id", "agent_id", "run_id", "metadata", "timestamp", "mode", "tenant")
 _KNOWN_FIELDS = frozenset(
-    ("v", "event_id", "type", "created_at", "enqueued_ms", "attempt", "source", "payload", "last_error",
-     "replayed_from")
+    (
+        "v",
+        "event_id",
+        "type",
+        "created_at",
+        "enqueued_ms",
+        "attempt",
+        "source",
+        "payload",
+        "last_error",
+        "replayed_from",
+    )
 )
 KNOWN_FIELDS = _KNOWN_FIELDS
 # An entry is re-added by one XADD of all its fields inside a Lua script (a retry, a dead letter, a
@@ -219,6 +229,11 @@ class AddPayload:
         tenant = body.get("tenant")
         if tenant is not None:  # it picks the store to write to: checked here, before anything uses it
             check_tenant(tenant, "event.payload.tenant")
+        for name in ("user_id", "agent_id", "run_id"):  # an outside producer's {"user_id": 5}: names a lock
+            value = body.get(name)
+            if value is not None and not isinstance(value, str):
+                why = f"event payload's {name} must be a string, not {type(value).__name__}"
+                raise InvalidInputError(why, field=f"event.payload.{name}")
         return cls(**{k: body[k] for k in _PAYLOAD_KEYS if k in body}), {k: body[k] for k in unknown}
 
     def scope(self) -> dict[str, str | None]:
