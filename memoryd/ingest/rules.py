@@ -175,6 +175,19 @@ _EN_RULES = _en_rules(
     ]
 )
 _MORE_EN = _en_rules(phrasings.EN_BODIES)  # on phrasings.prefilter
+# Words (lower case) a part must hold for each rule of _EN_RULES to match it, one of each: a substring
+# test before the rule is tried (most parts need none of the six scans). Sound as re.I equates an ASCII
+# letter only with its other case and, for i, s and k, with one of _FOLDED, which str.lower() does not
+# turn into that letter alone: a part holding one of those tries all six.
+_EN_NEEDS = {
+    "name": ("my name", "call me"),
+    "work": ("work",),
+    "live": ("liv",),
+    "dislike": ("hate", "like", "can't stand"),
+    "like": ("like", "love", "enjoy", "prefer", "adore"),
+    "am": ("i am", "i'm"),
+}
+_FOLDED = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ, dotless ı, long ſ, Kelvin K
 # A word every English rule above needs ("I", "I'm", "my name", "call me").
 _EN_ANY = re.compile(r"\b(?:i|my\s+(?:name|favou?rite)|call\s+me)\b", re.I)
 # A statement starts a clause, or follows a turn of it ("我讨厌下雨，但我喜欢雪").
@@ -326,7 +339,7 @@ def _english(clause: str, at: datetime) -> list[Statement]:
 
 # The rules to try on a part, by whether it may end a home (said after when: said_when) and which
 # phrasings of phrasings it may hold (phrasings.prefilter); made once for each.
-_TRIED: dict[tuple[bool, bool, frozenset[str]], list[tuple[str, re.Pattern[str]]]] = {}
+_TRIED: dict[tuple[bool, bool, frozenset[str], tuple[str, ...]], list[tuple[str, re.Pattern[str]]]] = {}
 
 
 def _rules_for(part: str) -> list[tuple[str, re.Pattern[str]]]:
@@ -334,10 +347,14 @@ def _rules_for(part: str) -> list[tuple[str, re.Pattern[str]]]:
     leaving = any(w in low for w in _LEAVING_WORDS)
     when = leaving and said_when(low)
     more = phrasings.prefilter(part)
-    tried = _TRIED.get((leaving, when, more))
+    folded = any(ch in part for ch in _FOLDED)
+    base = tuple(r for r, needs in _EN_NEEDS.items() if folded or any(w in low for w in needs))
+    tried = _TRIED.get((leaving, when, more, base))
     if tried is None:
         ends = (_LEAVING_WHEN_EN if when else _LEAVING_EN) if leaving else []
-        tried = _TRIED[leaving, when, more] = ends + _EN_RULES + [(r, p) for r, p in _MORE_EN if r in more]
+        tried = _TRIED[leaving, when, more, base] = (
+            ends + [(r, p) for r, p in _EN_RULES if r in base] + [(r, p) for r, p in _MORE_EN if r in more]
+        )
     return tried
 
 
