@@ -8,8 +8,9 @@ snapshot of the store:
 - a history row of a memory the file holds, or of one whose history records its deletion
   (``DELETE``); not of a memory that is gone otherwise (its row deleted by hand or lost) nor of
   one left out (unreadable, ``skip_unreadable``);
-- a hierarchy turn of a memory the file holds; a segment that held turns left out counts only
-  those it keeps (left with none, it goes);
+- a hierarchy turn of a memory the file holds, in a segment the file holds (or short-term); a
+  segment that held turns left out counts only those it keeps (left with none, it goes), and one
+  whose count disagrees with the turns it holds (a turn's row lost) counts those it holds;
 - a relation whose two entities the file holds, asserted by memories the file holds: the
   assertions of other memories go, and a relation left with none goes;
 - a memory's index only when its vector is the model's size, finite and of unit length (with
@@ -80,13 +81,17 @@ class LeftOut:
         """``count`` rows of ``kind`` name what is gone; ``what`` says so of the first."""
         if not count:
             return
+        self.refuse(what)
+        self.counts[kind] += count
+
+    def refuse(self, what: str) -> None:
+        """Stop the export at damage ``what`` says, unless ``skip`` (the caller then writes it mended)."""
         if not self.skip:
             raise StorageError(
                 f"{what}: damage `memoryd check` reports, which an export cannot carry (the import "
                 f"would refuse it); {SKIP}",
                 field="storage.path",
             )
-        self.counts[kind] += count
 
     def note(self, kind: str, count: int = 1) -> None:
         """Counted, never refused (an index: the import embeds the memory again)."""
@@ -106,6 +111,8 @@ class Coherence:
     entities: set[str] = field(default_factory=set)  # written: a relation must name two of them
     turns_out: set[str] = field(default_factory=set)  # turns (memory ids) left out
     lost: Counter[str] = field(default_factory=Counter)  # turns left out per segment
+    holds: Counter[str] = field(default_factory=Counter)  # turns written per segment
+    written: set[str] = field(default_factory=set)  # segments written: a turn must be in one of them
 
     async def _held(self, ids: set[str]) -> set[str]:
         wanted = [i for i in ids if i not in self.left_out]
@@ -137,6 +144,8 @@ class Coherence:
             held = await self._held({t.memory_id for t in rows})
             for t in rows:
                 if t.memory_id in held:
+                    if t.segment_id is not None:
+                        self.holds[t.segment_id] += 1
                     continue
                 if t.memory_id not in self.left_out:
                     gone.append(t.memory_id)
@@ -152,20 +161,32 @@ class Coherence:
 
     async def segments(self, rows: list[Segment]) -> list[Segment]:
         """A segment counting only the turns written (its keywords, label and centroid as they
-        were); left with none, it goes."""
+        were); left with none, it goes. One whose count disagrees with the turns it holds is
+        damage (written counting the turns it holds; holding none, left out)."""
         out = []
         for s in rows:
-            lost = self.lost.get(s.id, 0)
-            if not lost:
-                out.append(s)
-            elif s.turns > lost:
-                out.append(replace(s, turns=s.turns - lost))
-            else:
+            lost, holds = self.lost.get(s.id, 0), self.holds.get(s.id, 0)
+            if s.turns != holds + lost or not s.turns:  # a turn's row lost, or its count damaged
+                self.tally.refuse(f"segment {s.id!r} counts {s.turns} turns and holds {holds + lost}")
+            if holds:
+                out.append(s if holds == s.turns else replace(s, turns=holds))
+                self.written.add(s.id)
+            else:  # every turn it held is left out, or it holds none
                 self.tally.counts["tier_segment"] += 1
         return out
 
     async def turns(self, rows: list[StoredTurn]) -> list[StoredTurn]:
-        return [t for t in rows if t.memory_id not in self.turns_out]
+        """The turns of memories written, in segments written (or short-term)."""
+        kept = [t for t in rows if t.memory_id not in self.turns_out]
+        nowhere = [t for t in kept if t.segment_id is not None and t.segment_id not in self.written]
+        if nowhere:
+            what = (
+                f"a hierarchy turn of memory {nowhere[0].memory_id!r} is in segment "
+                f"{nowhere[0].segment_id!r}, which the store does not hold"
+            )
+            self.tally.damage("tier_turn", len(nowhere), what)
+            kept = [t for t in kept if t not in nowhere]
+        return kept
 
     async def entities_written(self, rows: list[EntityRow]) -> list[EntityRow]:
         self.entities.update(e.id for e in rows)
