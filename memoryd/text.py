@@ -207,6 +207,7 @@ _stemmer_lock = threading.Lock()
 _stemmer: Any = None
 
 
+@lru_cache(maxsize=65536)  # a turn's words are mostly words said before: a lookup, not a stemming
 def _stem(word: str) -> str:
     """English Snowball stem of a plain a-z word ("painted", "painting" -> "paint")."""
     global _stemmer
