@@ -44,8 +44,11 @@ def words(text: str) -> tuple[str, ...]:
     """The keywords of one turn, in order of appearance, each once."""
     if not text:
         return ()
+    if text.isascii():  # most turns: NFKC leaves ASCII as it is, casefold is lower, no CJK run
+        found = [w for w in _LATIN.findall(text.lower()) if w not in STOPWORDS and w not in _FILLERS]
+        return tuple(dict.fromkeys(found))[:_MAX_WORDS_PER_TURN]
     clean = unicodedata.normalize("NFKC", text).casefold()
-    found: list[str] = []
+    found = []
     for match in _LATIN.finditer(clean):
         word = match.group()
         if word not in STOPWORDS and word not in _FILLERS and not CJK_RUN.search(word):
