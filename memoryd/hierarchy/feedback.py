@@ -191,6 +191,16 @@ _EN_RULES: list[tuple[str, re.Pattern[str], Builder]] = [
     ),
 ]
 
+# The words the English rules above start with after _OPEN ("be", "keep", "don't", "no", "you're",
+# "that answer", ...): a clause none follows _OPEN in matches none of them, and is tried against one
+# pattern instead of ten.
+_EN_ANY = re.compile(
+    _OPEN + r"(?:be|keep|go|give|do|never|stop|quit|no|avoid|use|answer|reply|respond|write|talk|speak|"
+    r"you|that|this)",
+    re.I,
+)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
 _ZH_OPEN = (
     r"^(?:以后|今后|下次|从现在开始|从今以后)?[，,]?(?:请|麻烦)?(?:你)?(?:以后)?"
     r"(?:能不能|可不可以|可以|能)?"
@@ -340,12 +350,14 @@ def extract_feedback(text: str, role: str | None = "user") -> list[Statement]:
             clause = text[start:end].strip()
             if not clause:
                 continue
-            if re.search(r"[\u4e00-\u9fff]", clause):
+            if _HAN.search(clause):
                 asked = ("？" in clause or "?" in clause or _ZH_ASKED.search(clause) is not None) and (
                     _ZH_POLITE.match(clause) is None  # "你能不用表情符号吗？" asks for it
                 )
                 hedged = asked or _ZH_HEDGE.search(clause) or zh_hedged_before(text, start)
                 found = None if hedged else _match(clause, _ZH_RULES)
+            elif _EN_ANY.match(clause) is None:
+                found = None  # no rule can match
             elif ("?" in clause and not _POLITE_QUESTION.search(clause)) or _reported(clause):
                 found = None
             else:
