@@ -140,7 +140,7 @@ class _Segments:
         if favoured is not None and favoured in self.row:
             scores[self.row[favoured]] += config.continuity_bonus
         scores[self.turns[:n] >= config.segment_max_turns] = -np.inf
-        best = int(np.argmax(scores))
+        best = int(scores.argmax())
         return best if scores[best] >= config.segment_similarity else None
 
     def grow(self, row: int, v: np.ndarray, turn: ShortTurn | NewTurn) -> str:
@@ -225,7 +225,10 @@ def plan_write(
     book.build()
     for turn in moving:
         changes.moved[turn.memory_id] = placed[turn.memory_id]
-    changes.new_turns = [replace(t, segment_id=placed.get(t.memory_id)) for t in new]
+    # a turn left in short-term is the turn it was: no copy
+    changes.new_turns = [
+        t if (at := placed.get(t.memory_id)) == t.segment_id else replace(t, segment_id=at) for t in new
+    ]
     plan = Plan(changes)
     hot = heats(book.items, now, config)  # eviction and promotion change no heat
     _evict(book, hot, config)

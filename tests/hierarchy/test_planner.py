@@ -169,3 +169,12 @@ def test_a_segment_the_write_just_fed_is_evicted_last() -> None:
     assert {s.id: s.tier for s in out.changes.segments} == {"hot": EVICTED, "seg0": MID}
     two_new = plan([turn(0, 0), turn(1, 1)], config=cfg)  # more new segments than room: the colder goes
     assert sorted(s.tier for s in two_new.changes.segments) == [EVICTED, MID]
+
+
+def test_turns_left_in_short_term_come_back_as_they_were_and_the_others_placed() -> None:
+    new = [turn(0, 0), turn(1, 0), turn(2, 1)]
+    out = plan(new, direct=1)
+    short, placed = out.changes.new_turns[1:], out.changes.new_turns[0]
+    assert all(a is b for a, b in zip(short, new[1:], strict=True))  # not copied
+    assert [t.segment_id for t in short] == [None, None]
+    assert placed.segment_id == "seg0" and placed == replace(new[0], segment_id="seg0")
