@@ -85,7 +85,8 @@ GRAPH = "the graph is not rebuilt automatically; memories, history and search ar
 TIERS = (
     "the memory hierarchy (turns and segments: what context() and the memory tree show of past "
     "sessions, and which turns are promoted) is not rebuilt automatically; memories, history and "
-    "search are unaffected"
+    "search are unaffected. To repair it, `memoryd export --skip-unreadable` the store and import "
+    "that file into a new store (`memoryd import`): what does not hang together is left out"
 )
 UNFINISHED_IMPORT = (
     "once that import no longer runs, run `memoryd import --restart` with that file and these settings: it "

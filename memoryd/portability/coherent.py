@@ -37,8 +37,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from memoryd.errors import StorageError
-from memoryd.hierarchy.models import Segment
-from memoryd.models import Event, Scope
+from memoryd.hierarchy.models import Segment, owner_key
+from memoryd.ingest.derived import owner_scope
+from memoryd.models import Event, MemoryKind, MemoryRecord, Scope
 from memoryd.storage import HistoryDraft, RecordStore, SegmentStore
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, RelationRow
@@ -111,8 +112,8 @@ class Coherence:
     entities: set[str] = field(default_factory=set)  # written: a relation must name two of them
     turns_out: set[str] = field(default_factory=set)  # turns (memory ids) left out
     lost: Counter[str] = field(default_factory=Counter)  # turns left out per segment
-    holds: Counter[str] = field(default_factory=Counter)  # turns written per segment
-    written: set[str] = field(default_factory=set)  # segments written: a turn must be in one of them
+    holds: Counter[tuple[str, str]] = field(default_factory=Counter)  # turns written per segment and owner
+    written: set[tuple[str, str]] = field(default_factory=set)  # segments written (id, owner): a turn's
 
     async def _held(self, ids: set[str]) -> set[str]:
         wanted = [i for i in ids if i not in self.left_out]
@@ -138,26 +139,28 @@ class Coherence:
         """A pass over the turns: those whose memory is not written, and how many of them each
         segment held (its count is lowered by as many)."""
         cursor: str | None = None
-        gone: list[str] = []
+        damaged: list[str] = []  # what is wrong with each turn of the store's damage
         while True:
             rows, cursor = await tiers.scan_turns(self.scope, after=cursor, limit=page_size)
             held = await self._held({t.memory_id for t in rows})
+            found = await self.records.get_many(sorted(held), shared=True) if held else {}
             for t in rows:
-                if t.memory_id in held:
+                why = _misfit(t, found[t.memory_id]) if t.memory_id in found else None
+                if why is None and t.memory_id in held:
                     if t.segment_id is not None:
-                        self.holds[t.segment_id] += 1
+                        self.holds[t.segment_id, t.owner] += 1
                     continue
-                if t.memory_id not in self.left_out:
-                    gone.append(t.memory_id)
+                if why is not None or t.memory_id not in self.left_out:
+                    why = why or "which the store does not hold"
+                    damaged.append(f"a hierarchy turn of memory {t.memory_id!r}, {why}")
                 self.turns_out.add(t.memory_id)
                 if t.segment_id is not None:
                     self.lost[t.segment_id] += 1
             if cursor is None:
                 break
-        if gone:
-            self.tally.damage("tier_turn", len(gone), f"a hierarchy turn of memory {gone[0]!r}, which the "
-                              "store does not hold")  # fmt: skip
-        self.tally.counts["tier_turn"] += len(self.turns_out) - len(gone)
+        if damaged:
+            self.tally.damage("tier_turn", len(damaged), damaged[0])
+        self.tally.counts["tier_turn"] += len(self.turns_out) - len(damaged)
 
     async def segments(self, rows: list[Segment]) -> list[Segment]:
         """A segment counting only the turns written (its keywords, label and centroid as they
@@ -165,12 +168,14 @@ class Coherence:
         damage (written counting the turns it holds; holding none, left out)."""
         out = []
         for s in rows:
-            lost, holds = self.lost.get(s.id, 0), self.holds.get(s.id, 0)
-            if s.turns != holds + lost or not s.turns:  # a turn's row lost, or its count damaged
-                self.tally.refuse(f"segment {s.id!r} counts {s.turns} turns and holds {holds + lost}")
+            lost, holds = self.lost.get(s.id, 0), self.holds.get((s.id, s.owner), 0)
+            if s.turns != holds + lost or not s.turns:  # a turn's row lost, its count damaged, or
+                # turns of another owner in it (a turn written in it must be of its owner)
+                what = f"segment {s.id!r} counts {s.turns} turns and holds {holds + lost} of its owner"
+                self.tally.refuse(what)
             if holds:
                 out.append(s if holds == s.turns else replace(s, turns=holds))
-                self.written.add(s.id)
+                self.written.add((s.id, s.owner))
             else:  # every turn it held is left out, or it holds none
                 self.tally.counts["tier_segment"] += 1
         return out
@@ -178,11 +183,11 @@ class Coherence:
     async def turns(self, rows: list[StoredTurn]) -> list[StoredTurn]:
         """The turns of memories written, in segments written (or short-term)."""
         kept = [t for t in rows if t.memory_id not in self.turns_out]
-        nowhere = [t for t in kept if t.segment_id is not None and t.segment_id not in self.written]
+        nowhere = [t for t in kept if t.segment_id and (t.segment_id, t.owner) not in self.written]
         if nowhere:
             what = (
                 f"a hierarchy turn of memory {nowhere[0].memory_id!r} is in segment "
-                f"{nowhere[0].segment_id!r}, which the store does not hold"
+                f"{nowhere[0].segment_id!r}, which the store does not hold (or not of the turn's owner)"
             )
             self.tally.damage("tier_turn", len(nowhere), what)
             kept = [t for t in kept if t not in nowhere]
@@ -234,3 +239,16 @@ def asserted(left_out: set[str], r: RelationRow) -> RelationRow | None:
         return None
     first = r if r.memory_id not in left_out else mentions[0]
     return replace(r, mentions=mentions, memory_id=first.memory_id, run_id=first.run_id)
+
+
+def _misfit(t: StoredTurn, m: MemoryRecord) -> str | None:
+    """Why ``m`` cannot be the memory of turn ``t`` (as ``memoryd check`` and the import see it)."""
+    if m.kind is not MemoryKind.EPISODE:
+        return "which is not an episode"
+    if not m.is_current:
+        return "which is not current"
+    if t.owner != owner_key(owner_scope(m.scope)) or (t.user_id, t.agent_id, t.run_id) != (
+        m.user_id, m.agent_id, m.run_id,
+    ):  # fmt: skip
+        return "whose owner or session is not the turn's"
+    return None

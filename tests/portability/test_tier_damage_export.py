@@ -18,6 +18,7 @@ from typer.testing import Result
 
 from memoryd.embedders.use import USEEmbedder
 from tests.faults.test_index_damage import damage
+from tests.faults.test_tier_damage import DAMAGE as CHECKED
 from tests.faults.test_tier_damage import FIRST_SEGMENT, build
 
 Cli = Callable[..., Result]
@@ -43,7 +44,8 @@ def test_a_damaged_hierarchy_exports_only_what_imports(
     statement, named = DAMAGE[case]
     damage(source, statement)
     before = cli(source, "check", "--json")
-    assert before.exit_code == 1  # damage `memoryd check` reports
+    assert before.exit_code == 1  # damage `memoryd check` reports, naming the repair that follows
+    assert all("`memoryd export --skip-unreadable`" in p["fix"] for p in json.loads(before.stdout)["problems"])
     out = tmp_path / "backup.jsonl"
 
     stopped = cli(source, "export", str(out))
@@ -61,3 +63,22 @@ def test_a_damaged_hierarchy_exports_only_what_imports(
     memories = json.loads(exported.stdout)["counts"]["memory"]
     assert json.loads(checked.stdout)["counts"]["memories"] == memories  # no memory is lost
     assert memories == json.loads(before.stdout)["counts"]["memories"]
+
+
+@pytest.mark.parametrize("case", list(CHECKED))
+def test_every_hierarchy_damage_check_names_moves_to_a_store_that_checks_clean(
+    case: str, tmp_path: Path, embedder: USEEmbedder, cli: Cli
+) -> None:
+    """Each damage of ``tests/faults/test_tier_damage.py``: a turn whose memory is not an episode,
+    not current or another owner's, a segment filed under another user, too (their files were
+    refused: ``that memory is not an episode``, ``… is in segment '…' of ['bo', …]``)."""
+    source = asyncio.run(build(tmp_path, embedder)).storage.path
+    damage(source, *CHECKED[case][0])
+    out, target = tmp_path / "backup.jsonl", tmp_path / "restored.db"
+    assert cli(source, "check").exit_code == 1
+    exported = cli(source, "export", str(out), "--skip-unreadable")
+    assert exported.exit_code == 0, exported.stderr
+    imported = cli(target, "import", str(out))
+    assert imported.exit_code == 0, imported.stderr
+    checked = cli(target, "check")
+    assert checked.exit_code == 0, checked.stdout
