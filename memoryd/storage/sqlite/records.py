@@ -728,9 +728,10 @@ class SQLiteRecordStore:
                 "(SELECT 1 FROM history d WHERE d.memory_id = h.memory_id AND d.event = 'DELETE')"
             ).fetchone()
             if count:
-                problems.append(
-                    f"history of {count} memories that neither exist nor were deleted (e.g. {example})"
-                )
+                which = "memory that neither exists nor was"
+                if count > 1:
+                    which = "memories that neither exist nor were"
+                problems.append(f"history of {count} {which} deleted (e.g. {example})")
             return problems
 
         return await self.db.read(op)
