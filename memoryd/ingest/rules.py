@@ -480,6 +480,10 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
     text = straight_apostrophes(_QUOTED.sub(f" {_MARK} ", text[:_MAX_MESSAGE_CHARS].replace(_MARK, " ")))
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
+    if "我" not in text and "搬" not in text and not _rules_for(text):
+        # English only, and no rule may match it: what _rules_for tries on a part of it (a clause or
+        # a piece of one; "I " + a move only when it holds "moved") it tries on all of it
+        return []
     out: list[Statement] = []
     seen: set[str] = set()
     moves = "搬" in text  # a Chinese move may leave out its subject, the speaker's (phrasings.zh_own_move)
