@@ -222,7 +222,12 @@ class Extraction(BaseModel):
         """A bare string is a fact; an item that cannot be a fact (or relation) is dropped, not the
         whole answer, and each relation's ``fact`` is renumbered to the facts kept (None when its
         fact was dropped). An object that is no extraction (another schema, or a wrapper around
-        one) or whose every item was dropped is refused, so the answer is unwrapped or asked again."""
+        one) or whose every item was dropped is refused, so the answer is unwrapped or asked again.
+        The items alone, without their object, are read as its lists: a relation by its shape (a
+        "relation", no "text"), anything else as a fact; an empty list is no fact."""
+        if isinstance(data, list):
+            shaped = [v for v in data if isinstance(v, dict) and "relation" in v and "text" not in v]
+            data = {"facts": [v for v in data if v not in shaped], "relations": shaped}
         if not isinstance(data, dict):
             return data
         if data and "facts" not in data and "relations" not in data:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from memoryd.ingest.extract import MAX_FACT_CHARS, fact_text, valid_items
 from memoryd.models import MemoryRecord
@@ -65,6 +65,17 @@ One decision per new fact. "target" is an EXISTING number; null for ADD.
 _SYNONYMS = {"NONE": "NOOP", "NO_OP": "NOOP", "KEEP": "NOOP", "REPLACE": "SUPERSEDE", "REMOVE": "DELETE"}
 
 
+def _handle(value: Any) -> Any:
+    """A number of the prompt as models write it ("[1]", [1], "1") as the int it is; anything else
+    as it is."""
+    if isinstance(value, list) and len(value) == 1:  # "[1]": a handle written as in the prompt
+        value = value[0]
+    if isinstance(value, str):
+        value = value.strip().strip("[]").strip()
+        return int(value) if value.lstrip("-").isdigit() else value
+    return value
+
+
 class _RawDecision(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -81,15 +92,15 @@ class _RawDecision(BaseModel):
         event = value.strip().upper()
         return _SYNONYMS.get(event, event)
 
+    @field_validator("fact", mode="before")
+    @classmethod
+    def _fact(cls, value: Any) -> Any:
+        return _handle(value)  # anything else: the item is refused
+
     @field_validator("target", mode="before")
     @classmethod
     def _target(cls, value: Any) -> Any:
-        if isinstance(value, list) and len(value) == 1:  # "[1]": a handle written as in the prompt
-            value = value[0]
-        if isinstance(value, str):
-            value = value.strip().strip("[]")
-        if isinstance(value, str) and value.lstrip("-").isdigit():
-            return int(value)
+        value = _handle(value)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @field_validator("text", mode="before")
@@ -105,6 +116,17 @@ class Reconciliation(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     decisions: list[_RawDecision]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lone(cls, data: Any) -> Any:
+        """One decision given without its list: alone ({"fact": 0, ...}, also once unwrapped from
+        {"decision": {...}}) or as the one object of "decisions"."""
+        if isinstance(data, dict) and "decisions" not in data and "fact" in data:
+            return {"decisions": [data]}
+        if isinstance(data, dict) and isinstance(data.get("decisions"), dict):
+            return {**data, "decisions": [data["decisions"]]}
+        return data
 
     @field_validator("decisions", mode="before")
     @classmethod
