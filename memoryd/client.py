@@ -17,7 +17,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult
 from memoryd.retrieval.related import SearchResults
 from memoryd.storage.events import AppliedRecord
-from memoryd.sync_loop import LoopThread
+from memoryd.sync_loop import LoopThread, runs
 
 __all__ = ["Memory"]
 
@@ -73,6 +73,7 @@ class Memory:
         """Load the embedding model now rather than on the first add or search."""
         self._run(self._async.warm())
 
+    @runs(AsyncMemory.previous_turn)
     def previous_turn(self, scope: Scope) -> str | None:
         return self._run(self._async.previous_turn(scope))
 
@@ -85,48 +86,63 @@ class Memory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @runs(AsyncMemory.add)
     def add(self, messages: Any, **kwargs: Any) -> AddResults:
         return self._run(self._async.add(messages, **kwargs))
 
+    @runs(AsyncMemory.search)
     def search(self, query: str, **kwargs: Any) -> SearchResults:
         return self._run(self._async.search(query, **kwargs))
 
+    @runs(AsyncMemory.get)
     def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
         return self._run(self._async.get(memory_id, **kwargs))
 
+    @runs(AsyncMemory.get_all)
     def get_all(self, **kwargs: Any) -> Page:
         return self._run(self._async.get_all(**kwargs))
 
+    @runs(AsyncMemory.update)
     def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
         return self._run(self._async.update(memory_id, text, **kwargs))
 
+    @runs(AsyncMemory.delete)
     def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:
         return self._run(self._async.delete(memory_id, **kwargs))
 
+    @runs(AsyncMemory.delete_all)
     def delete_all(self, **kwargs: Any) -> int:
         return self._run(self._async.delete_all(**kwargs))
 
+    @runs(AsyncMemory.history)
     def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return self._run(self._async.history(memory_id, **kwargs))
 
+    @runs(AsyncMemory.reset)
     def reset(self, *, queue_mark_ms: int | None = None) -> None:
         self._run(self._async.reset(queue_mark_ms=queue_mark_ms))
 
+    @runs(AsyncMemory.context)
     def context(self, query: str, **kwargs: Any) -> Context:
         return self._run(self._async.context(query, **kwargs))
 
+    @runs(AsyncMemory.users)
     def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         return self._run(self._async.users(user_id=user_id))
 
+    @runs(AsyncMemory.delete_user)
     def delete_user(self, user_id: str, *, queue_mark_ms: int | None = None) -> int:
         return self._run(self._async.delete_user(user_id, queue_mark_ms=queue_mark_ms))
 
+    @runs(AsyncMemory.applied_event)
     def applied_event(self, event_id: str) -> AppliedRecord | None:
         return self._run(self._async.applied_event(event_id))
 
+    @runs(AsyncMemory.tree)
     def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._run(self._async.tree(user_id, **kwargs))
 
+    @runs(AsyncMemory.health)
     def health(self) -> dict[str, Any]:
         return self._run(self._async.health())
 

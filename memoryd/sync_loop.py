@@ -6,20 +6,36 @@ waits for it, so it also works where a loop is already running (notebooks, other
 and from several threads at once. :meth:`LoopThread.stop` cancels the calls still running (another
 thread's, waiting on a server) before the wrapped object closes and the loop stops: each raises
 RuntimeError saying the wrapper was closed, instead of waiting forever on a loop that no longer
-runs (or failing on a connection closed under it).
+runs (or failing on a connection closed under it). One made in another process (a child forked
+after it was used) or pickled refuses with a clear error instead of hanging: its thread is not there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
+import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "runs"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runs(original: Callable[..., Any]) -> Callable[[F], F]:
+    """Give a synchronous wrapper method the signature and docstring of the async method it runs:
+    ``help()``, ``inspect.signature`` and notebooks show its arguments, not ``**kwargs``."""
+
+    def mirror(method: F) -> F:
+        method.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
+        method.__doc__ = method.__doc__ or original.__doc__
+        return method
+
+    return mirror
 
 
 class LoopThread:
@@ -29,12 +45,19 @@ class LoopThread:
         self.owner = owner  # what a call after stop() names: "this Memory is closed"
         self.closed = False
         self._lock = threading.Lock()  # a call is handed to the loop before stop() or not at all
+        self._pid = os.getpid()  # a forked child has no thread running the loop
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and wait for its result (its exception is raised here)."""
+        if self._forked():  # no thread runs the loop here: the call would wait forever
+            coro.close()
+            raise RuntimeError(
+                f"this {self.owner} was made in another process (this one was forked from it): "
+                f"make a new {self.owner} in this process"
+            )
         with self._lock:
             if self.closed:
                 coro.close()
@@ -50,7 +73,13 @@ class LoopThread:
     def stop(self, last: Coroutine[Any, Any, Any] | None = None) -> None:
         """Cancel the calls still running, then run ``last`` (the wrapped object's close, which
         must not pull a connection or a store from under a call), stop the loop and its thread;
-        later calls raise RuntimeError."""
+        later calls raise RuntimeError. In a forked child it only marks it closed: the thread, the
+        store and the connections are the parent's."""
+        if self._forked():
+            self.closed = True
+            if last is not None:
+                last.close()
+            return
         with self._lock:
             if self.closed:
                 if last is not None:
@@ -65,6 +94,15 @@ class LoopThread:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._loop.close()
+
+    def _forked(self) -> bool:
+        return os.getpid() != self._pid
+
+    def __getstate__(self) -> Any:
+        raise TypeError(
+            f"a {self.owner} cannot be pickled (it holds a thread, and a store or connections): "
+            f"make one in each process"
+        )
 
 
 async def _cancel_others() -> None:

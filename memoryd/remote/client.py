@@ -81,6 +81,20 @@ def _given(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _owner(user_id: Any, agent_id: Any, run_id: Any) -> dict[str, str]:
+    """A scope sent as query parameters, refused here as the core refuses it (an id that is not text,
+    ``user_id=3``, would otherwise be sent as the text "3")."""
+    return dict(Scope(user_id, agent_id, run_id).items())
+
+
+def _filters(filters: Any) -> Any:
+    """``filters`` as sent; one that is not a JSON object is refused here as the core refuses it
+    (:class:`InvalidFilterError`; the server's request check would say InvalidInputError)."""
+    if filters is not None and not isinstance(filters, Mapping):
+        parse_filter(filters)
+    return filters
+
+
 def _segment(value: str) -> str:
     """One path segment with every reserved character and every dot percent-encoded: a "." or ".."
     id reaches its route, which answers for it, instead of being resolved as a path step
@@ -293,13 +307,12 @@ class AsyncMemoryClient:
         run_id: str | None = None,
         merge_metadata: bool = False,
     ) -> UpdateResult:
-        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        path = _memory_path(memory_id)  # checked before the scope, as the core does
+        params = _owner(user_id, agent_id, run_id)
         body = _given(text=text, metadata=metadata)
         if merge_metadata:  # merged by the server, under the memory's write lock
             body["merge_metadata"] = True
-        return await self._call(
-            "PATCH", _memory_path(memory_id), body=body, params=params, read=parse.update_result
-        )
+        return await self._call("PATCH", path, body=body, params=params, read=parse.update_result)
 
     async def delete(
         self,
@@ -311,13 +324,13 @@ class AsyncMemoryClient:
     ) -> list[MemoryRecord]:
         """As :meth:`AsyncMemory.delete`: the memory as it was, then the rule memories that went
         with it."""
-        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return await self._call("DELETE", _memory_path(memory_id), params=params, read=parse.deleted)
+        path = _memory_path(memory_id)
+        return await self._call("DELETE", path, params=_owner(user_id, agent_id, run_id), read=parse.deleted)
 
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> int:
-        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        params = _owner(user_id, agent_id, run_id)
         return await self._call("DELETE", "/v1/memories", params=params, read=parse.count)
 
     # -- reading -----------------------------------------------------------
@@ -329,8 +342,8 @@ class AsyncMemoryClient:
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> MemoryRecord:
-        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return await self._call("GET", _memory_path(memory_id), params=params, read=parse.record)
+        path = _memory_path(memory_id)
+        return await self._call("GET", path, params=_owner(user_id, agent_id, run_id), read=parse.record)
 
     async def get_all(
         self,
@@ -345,8 +358,8 @@ class AsyncMemoryClient:
         include_expired: bool = False,
     ) -> Page:
         when = _when(as_of, "as_of")
-        body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit,
-                      as_of=when)  # fmt: skip
+        body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=_filters(filters),
+                      limit=limit, as_of=when)  # fmt: skip
         # sent as given, None too: refused as the core refuses it, not read as the default
         body.update(offset=offset, include_expired=include_expired)
         return await self._call("POST", "/v1/memories/list", body=body, read=parse.page)
@@ -367,9 +380,9 @@ class AsyncMemoryClient:
         reference_time: Any = None,
     ) -> SearchResults:
         when, now = _when(as_of, "as_of"), _when(reference_time, "reference_time")
-        body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
-                      limit=limit, threshold=threshold, as_of=when, explain=explain,
-                      reference_time=now)  # fmt: skip
+        body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                      filters=_filters(filters), limit=limit, threshold=threshold, as_of=when,
+                      explain=explain, reference_time=now)  # fmt: skip
         body["graph_hops"] = graph_hops  # None too: refused as the core refuses it
         scope = Scope(user_id, agent_id, run_id)
         read = lambda found: parse.search_results(found, scope)  # noqa: E731
@@ -399,12 +412,12 @@ class AsyncMemoryClient:
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> list[HistoryEntry]:
-        params = _given(user_id=user_id, agent_id=agent_id, run_id=run_id)
-        return await self._call("GET", _memory_path(memory_id, "/history"), params=params, read=parse.history)
+        path = _memory_path(memory_id, "/history")
+        return await self._call("GET", path, params=_owner(user_id, agent_id, run_id), read=parse.history)
 
     # -- owners and the store ------------------------------------------------
     async def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
-        return await self._call("GET", "/v1/users", params=_given(user_id=user_id), read=parse.rows)
+        return await self._call("GET", "/v1/users", params=_owner(user_id, None, None), read=parse.rows)
 
     async def tree(
         self,

@@ -15,7 +15,7 @@ from memoryd.context import Context
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, UpdateResult
 from memoryd.remote.client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, AsyncMemoryClient
 from memoryd.retrieval.related import SearchResults
-from memoryd.sync_loop import LoopThread
+from memoryd.sync_loop import LoopThread, runs
 
 __all__ = ["MemoryClient"]
 
@@ -60,45 +60,59 @@ class MemoryClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @runs(AsyncMemoryClient.add)
     def add(self, messages: Any, **kwargs: Any) -> AddResults:
         return self._run(self._async.add(messages, **kwargs))
 
+    @runs(AsyncMemoryClient.search)
     def search(self, query: str, **kwargs: Any) -> SearchResults:
         return self._run(self._async.search(query, **kwargs))
 
+    @runs(AsyncMemoryClient.get)
     def get(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
         return self._run(self._async.get(memory_id, **kwargs))
 
+    @runs(AsyncMemoryClient.get_all)
     def get_all(self, **kwargs: Any) -> Page:
         return self._run(self._async.get_all(**kwargs))
 
+    @runs(AsyncMemoryClient.update)
     def update(self, memory_id: str, text: str | None = None, **kwargs: Any) -> UpdateResult:
         return self._run(self._async.update(memory_id, text, **kwargs))
 
+    @runs(AsyncMemoryClient.delete)
     def delete(self, memory_id: str, **kwargs: Any) -> list[MemoryRecord]:
         return self._run(self._async.delete(memory_id, **kwargs))
 
+    @runs(AsyncMemoryClient.delete_all)
     def delete_all(self, **kwargs: Any) -> int:
         return self._run(self._async.delete_all(**kwargs))
 
+    @runs(AsyncMemoryClient.history)
     def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return self._run(self._async.history(memory_id, **kwargs))
 
+    @runs(AsyncMemoryClient.context)
     def context(self, query: str, **kwargs: Any) -> Context:
         return self._run(self._async.context(query, **kwargs))
 
+    @runs(AsyncMemoryClient.users)
     def users(self, *, user_id: str | None = None) -> list[dict[str, Any]]:
         return self._run(self._async.users(user_id=user_id))
 
+    @runs(AsyncMemoryClient.tree)
     def tree(self, user_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return self._run(self._async.tree(user_id, **kwargs))
 
+    @runs(AsyncMemoryClient.delete_user)
     def delete_user(self, user_id: str) -> int:
         return self._run(self._async.delete_user(user_id))
 
+    @runs(AsyncMemoryClient.reset)
     def reset(self) -> None:
         self._run(self._async.reset())
 
+    @runs(AsyncMemoryClient.health)
     def health(self) -> dict[str, Any]:
         return self._run(self._async.health())
 
