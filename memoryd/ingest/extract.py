@@ -219,10 +219,11 @@ class Extraction(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _items(cls, data: Any) -> Any:
-        """A bare string is a fact; an item that cannot be a fact (or relation) is dropped, not the
-        whole answer, and each relation's ``fact`` is renumbered to the facts kept (None when its
-        fact was dropped). An object that is no extraction (another schema, or a wrapper around
-        one) or whose every item was dropped is refused, so the answer is unwrapped or asked again.
+        """A bare string is a fact (so is an object with its text under another common key); an
+        item that cannot be a fact (or relation) is dropped, not the whole answer, and each
+        relation's ``fact`` is renumbered to the facts kept (None when its fact was dropped). An
+        object that is no extraction (another schema, or a wrapper around one) or whose every item
+        was dropped is refused, so the answer is unwrapped or asked again.
         The items alone, without their object, are read as its lists: a relation by its shape (a
         "relation", no "text"), anything else as a fact; an empty list is no fact."""
         if isinstance(data, list):
@@ -232,7 +233,7 @@ class Extraction(BaseModel):
             return data
         if data and "facts" not in data and "relations" not in data:
             raise ValueError('an extraction is an object with "facts" and "relations"')
-        raw = [{"text": v} if isinstance(v, str) else v for v in _as_list(data.get("facts"))]
+        raw = [_fact_item(v) for v in _as_list(data.get("facts"))]
         facts: list[ExtractedFact] = []
         kept_at: dict[int, int] = {}  # the model's fact number -> its place among the kept facts
         by_text: dict[str, int] = {}
@@ -274,6 +275,21 @@ class Extraction(BaseModel):
             for r in self.relations
         ]
         return self.model_copy(update={"facts": facts, "relations": relations})
+
+
+# Where models put a fact's text instead of "text" (mem0's prompts say "fact"; others "content")
+_TEXT_KEYS = ("fact", "content", "memory")
+
+
+def _fact_item(value: Any) -> Any:
+    """An item of "facts" as :class:`ExtractedFact` reads it: a bare string is its text, as is the
+    first string under one of :data:`_TEXT_KEYS` of an object that has no "text"."""
+    if isinstance(value, str):
+        return {"text": value}
+    if isinstance(value, dict) and "text" not in value:
+        text = next((value[k] for k in _TEXT_KEYS if isinstance(value.get(k), str)), None)
+        return {**value, "text": text} if text is not None else value
+    return value
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -77,3 +77,17 @@ async def test_an_empty_list_for_an_extraction_is_nothing_to_remember(fine: Asyn
     out = await fine.add("Hello there", **ALICE, mode="fine")
     assert (out.llm.fallback, out.llm.incomplete, out.llm.calls) == (None, None, 1)
     assert [r.kind for r in out] == ["episode"]
+
+
+@pytest.mark.parametrize("key", ["fact", "content", "memory"])
+async def test_a_fact_whose_text_is_under_another_common_key_is_kept(
+    fine: AsyncMemory, fake_llm: Script, key: str
+) -> None:
+    """Fix: every fact was refused (no "text"), the answer asked again and the add fell back to fast
+    mode, no fact kept; an item holding no string under any of these keys is still refused."""
+    answer = {"facts": [{key: "Alice likes jazz", "sources": [0]}, {key: 5}, {"fact": None}], "relations": []}
+    fake_llm.reply_json(answer, times=2)
+    out = await fine.add("I like jazz", **ALICE, mode="fine")
+    assert out.llm.fallback is None
+    assert [(r.event, r.text) for r in of_kind(out, "fact")] == [(Event.ADD, "Alice likes jazz")]
+    assert "2 extracted facts or relations were refused" in str(out.llm.incomplete)
