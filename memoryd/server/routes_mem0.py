@@ -9,7 +9,8 @@ memoryd unchanged:
 - ``POST /memories`` answers ``{"results": [{"id", "memory", "event"}]}``, with
   mem0's ``NONE`` for a duplicate, plus ``mode`` (always ``"fast"``) and a
   ``notice`` when mem0's LLM extraction (``infer``, on by default) was asked
-  for: it needs an LLM, so messages are stored verbatim instead; ``timestamp`` is
+  for: it needs an LLM, so messages are stored verbatim instead (as mem0 stores them without
+  its LLM: all but the system messages, the app's prompt); ``timestamp`` is
   kept as the messages' time; ``memory_type`` and ``expiration_date`` (procedural and
   expiring memories, which memoryd lacks) are refused (501) instead of being ignored;
 - update, delete, delete-all and reset answer with mem0's ``{"message": ...}``;
@@ -21,14 +22,19 @@ on ``/v1``: 422 naming ``user_id``, 404, in the common error shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from memoryd.auth.bound import own_user
 from memoryd.errors import InvalidInputError, NotSupportedError
-from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, SearchHit
+from memoryd.ingest.inputs import normalise_messages
+from memoryd.memory import AsyncMemory
+from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, Scope, SearchHit
 from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
+from memoryd.server.access import principal_of
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.responses import answers
 from memoryd.server.responses_mem0 import (
@@ -175,10 +181,11 @@ _QUEUED: dict[int | str, dict[str, Any]] = {
     "/memories", summary="Create memories (mem0)", **answers(Mem0AddReply | Mem0PendingReply, more=_QUEUED)
 )
 async def add(
-    body: Mem0AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
+    body: Mem0AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response, request: Request
 ) -> dict[str, Any]:
     """Store messages. With ``infer`` (mem0's default) and an LLM configured, facts are extracted
-    and reconciled (fine mode); otherwise the messages are stored as given (fast mode).
+    and reconciled (fine mode); otherwise the messages are stored as given (fast mode), all but
+    the system ones, as mem0 stores them without its LLM (the app's prompt is no memory).
 
     With the async pipeline on, the add is queued (202) and answered as mem0's platform answers
     an asynchronous add: ``{"results": [{"message", "status": "PENDING", "event_id"}]}``."""
@@ -191,15 +198,18 @@ async def add(
         )
     fine = body.infer is not False and memory.router is not None
     mode = "fine" if fine else "fast"
+    messages = body.messages if fine else _without_system(request, body, memory)
+    if messages is None:  # the system prompt alone: nothing to store, mem0's empty results
+        return {"results": [], "mode": mode} | ({} if body.infer is False else {"notice": FAST_MODE_NOTICE})
     event_id = None
     if pipeline is None:
         event_id = check_event_id(body.event_id) if body.event_id is not None else None
         results = await memory.add(
-            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
+            messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
         )
     else:
         payload = AddPayload(
-            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
+            messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
         )
         submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:mem0")
         if submission.results is None:  # queued, or a duplicate of a known event
@@ -216,6 +226,29 @@ async def add(
             return {"results": [row]}
         results, event_id = submission.results, submission.event_id
     return _mem0_reply(results, body.infer is not False and not fine, event_id)
+
+
+def _is_system(message: Any) -> bool:
+    return isinstance(message, Mapping) and message.get("role") == "system"
+
+
+def _without_system(request: Request, body: Mem0AddRequest, memory: AsyncMemory) -> Any:
+    """``body.messages`` less its system messages (``None``: there were only system messages).
+    When there is one to leave out, the scope and the messages are read first, as the add reads
+    them: a missing scope is refused even for a system prompt alone, and a bad message is named
+    at its place in what the caller sent."""
+    given = body.messages
+    listed = [given] if isinstance(given, Mapping) else given
+    if not isinstance(listed, list) or not any(_is_system(m) for m in listed):
+        return given
+    scope = body.scope()
+    key_user = principal_of(request).user_id
+    if key_user is not None:  # a user key's adds are its own user's, named or not
+        scope["user_id"] = own_user(key_user, scope["user_id"])
+    Scope(**scope).require()
+    normalise_messages(listed, memory.settings.limits)
+    kept = [m for m in listed if not _is_system(m)]
+    return kept or None
 
 
 def _mem0_reply(results: AddResults, notice: bool, event_id: str | None) -> dict[str, Any]:

@@ -270,3 +270,30 @@ def test_mem0_updates_of_other_keys_at_once_all_land(server: Running) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         metadata = http.get(f"/memories/{mid}").json()["metadata"]
     assert metadata == {"color": "blue", **{f"k{i}": i for i in range(12)}}
+
+
+PROMPT = "You are a helpful cooking assistant"
+
+
+def test_mem0_fast_add_leaves_system_messages_out_as_mem0_does(client: httpx.Client) -> None:
+    """mem0 stores every message of an add without its LLM except the system ones (the app's
+    prompt is not a memory of the user): the same conversation posted here stores the same."""
+    conversation = [{"role": "system", "content": PROMPT}, {"role": "user", "content": SOUP}]
+    for infer in (False, True):  # True: no LLM here, so the messages are stored as given too
+        r = client.post("/memories", json={"messages": conversation, "user_id": "alice", "infer": infer})
+        assert r.status_code == 200, r.text
+        assert [row["memory"] for row in r.json()["results"]] == [SOUP]
+    listed = client.get("/memories", params={"user_id": "alice"}).json()["results"]
+    assert [m["memory"] for m in listed] == [SOUP] and count(client) == 1
+    found = client.post("/search", json={"query": PROMPT, "user_id": "alice"}).json()["results"]
+    assert [m["memory"] for m in found] == [SOUP]
+
+    only_prompt = {"messages": [conversation[0]], "user_id": "alice", "infer": False}
+    r = client.post("/memories", json=only_prompt)
+    assert r.status_code == 200 and r.json()["results"] == [] and count(client) == 1
+    # left out, still read: a bad message is named where the caller put it, and a scope is required
+    bad = {"messages": [conversation[0], {"role": "user", "content": ""}], "user_id": "alice"}
+    assert error_of(client.post("/memories", json=bad), 422)["field"] == "messages.1.content"
+    unscoped = client.post("/memories", json={"messages": [conversation[0]], "infer": False})
+    assert error_of(unscoped, 422)["field"] == "user_id"
+    assert error_of(client.post("/memories", json={"messages": [], "user_id": "alice"}), 422)["field"] == "messages"
