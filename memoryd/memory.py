@@ -42,7 +42,7 @@ from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went
 from memoryd.ingest.erase import begin_erasure, erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
-from memoryd.ingest.inputs import check_int, check_query, update_inputs
+from memoryd.ingest.inputs import check_int, check_query, check_texts, update_inputs
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.places import known_places
 from memoryd.ingest.relink import relinked
@@ -615,6 +615,7 @@ class AsyncMemory:
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
         check_int("token_budget", budget, 1, 1_000_000)
+        texts = check_texts("exclude", exclude, 1000)
         scope = _scope(user_id, agent_id, run_id).require()
         owner, session = owner_scope(scope), scope if run_id is not None else None
         # no user named: the memories of no user; an agent of a user: its own and the user's shared
@@ -661,7 +662,7 @@ class AsyncMemory:
         if one:  # every profile entry read (of the profile's first, best ranked: at most max_facts)
             view = OneCurrent([*profile, *(h.memory for h in (*prefs, *hits))])
             profile, prefs, hits = view.records(profile)[: cfg.max_facts], view.hits(prefs), view.hits(hits)
-        said = {" ".join(t.split()) for t in exclude if isinstance(t, str)} - {""}
+        said = {" ".join(t.split()) for t in texts} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
         built = await build_context_off_loop(cands, budget)

@@ -20,6 +20,7 @@ __all__ = [
     "check_int",
     "check_metadata",
     "check_query",
+    "check_texts",
     "clean_text",
     "normalise_add",
     "normalise_messages",
@@ -173,11 +174,7 @@ def normalise_messages(messages: Any, limits: LimitsConfig) -> tuple[list[Messag
         if mid is not None and len(mid) > MAX_SCOPE_ID_CHARS:
             why = f"{where}.id is {len(mid)} characters; at most {MAX_SCOPE_ID_CHARS} are allowed"
             raise InvalidInputError(why, field=f"{where}.id")
-        out.append(
-            Message(
-                clean_text(content, f"{where}.content", limits), role, name, mid
-            )
-        )
+        out.append(Message(clean_text(content, f"{where}.content", limits), role, name, mid))
         stamp = item.get("timestamp")
         if stamp is None or stamp == "":  # 0 is a time (the epoch), not a missing one
             stamp = item.get("created_at")
@@ -220,6 +217,20 @@ def check_query(query: Any, max_chars: int) -> None:
     if len(query) > max_chars:  # too large, as a message over its limit is (413)
         message = f"query has {len(query)} characters; the limit is {max_chars}"
         raise PayloadTooLargeError(message, field="query")
+
+
+def check_texts(name: str, values: Any, most: int) -> list[str]:
+    """A list (tuple, set) of at most ``most`` texts (a string alone is none: its letters are no texts)."""
+    if not isinstance(values, (list, tuple, set, frozenset)):
+        raise InvalidInputError(f"{name} must be a list of texts", field=name)
+    if len(values) > most:
+        raise InvalidInputError(f"{name} holds {len(values)} texts; at most {most}", field=name)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InvalidInputError(
+                f"{name}[{i}] must be text, not {type(value).__name__}", field=f"{name}.{i}"
+            )
+    return list(values)
 
 
 def check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -97,7 +97,9 @@ async def test_turns_stored_in_one_add_keep_their_order(rmem: AsyncMemory) -> No
     ]
     await rmem.add(turns, user_id="ana", run_id="one-add")  # one add: one time for all four
     ctx = await rmem.context("books", user_id="ana", run_id="one-add", token_budget=2000)
-    assert [i.text for i in ctx.items if i.section == RECENT] == [f"{t['role']}: {t['content']}" for t in turns]
+    assert [i.text for i in ctx.items if i.section == RECENT] == [
+        f"{t['role']}: {t['content']}" for t in turns
+    ]
 
 
 async def test_turns_already_in_the_session_leave_the_relevant_slots_to_others(rmem: AsyncMemory) -> None:
@@ -129,6 +131,18 @@ async def test_what_the_prompt_already_holds_uses_none_of_the_budget(rmem: Async
     assert len(kept) > len([f for f in facts if any(f in i.text for i in plain.items)]) and len(kept) == 4
 
 
+@pytest.mark.parametrize(
+    ("exclude", "field"), [([1], "exclude.0"), (["ok", None], "exclude.1"), ("a text", "exclude")]
+)
+async def test_exclude_holding_other_than_texts_is_refused_as_the_server_refuses_it(
+    rmem: AsyncMemory, exclude: object, field: str
+) -> None:
+    # it was ignored (a number) or read letter by letter (a string): the embedded API and REST differed
+    with pytest.raises(InvalidInputError) as info:
+        await rmem.context("bread", user_id="ana", exclude=exclude)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
 async def test_an_agent_of_a_user_sees_its_own_memories_and_the_users_shared_ones_not_other_agents(
     rmem: AsyncMemory,
 ) -> None:
@@ -152,7 +166,14 @@ async def test_a_session_of_no_user_has_a_context_too(rmem: AsyncMemory) -> None
 
 @pytest.mark.parametrize(
     "request_",
-    ["请简洁一点", "别再道歉了", "以后请用中文回答", "不要用表情符号", "回答详细一点", "please be more concise"],
+    [
+        "请简洁一点",
+        "别再道歉了",
+        "以后请用中文回答",
+        "不要用表情符号",
+        "回答详细一点",
+        "please be more concise",
+    ],
 )
 async def test_a_short_request_to_the_assistant_is_listed_once_as_the_preference_read_from_it(
     rmem: AsyncMemory, request_: str
