@@ -159,6 +159,30 @@ def _lift_scope(scope: ScopeArgs, filters: dict[str, Any] | None) -> tuple[Scope
     return lifted, rest or None
 
 
+# Built-in fields under the names mem0's items give them (an item's speaker is its ``actor_id``).
+_MEM0_FIELDS = {"actor_id": "actor"}
+
+
+def _memoryd_fields(filters: Any, path: str = "filters") -> Any:
+    """``filters`` with mem0's names of built-in fields as memoryd's, at any depth of ``AND``,
+    ``OR`` and ``NOT``: a filter on ``actor_id`` matched a metadata key no memory has (nothing,
+    silently). The two names of one field side by side are refused."""
+    if isinstance(filters, list):
+        return [_memoryd_fields(c, f"{path}.{i}") for i, c in enumerate(filters)]
+    if not isinstance(filters, dict):
+        return filters
+    given: dict[str, Any] = filters
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        name = _MEM0_FIELDS.get(key, key)
+        if name != key and name in filters:
+            message = f"{path}.{key} and {path}.{name} name the same field: give one of them"
+            raise InvalidInputError(message, field=f"{path}.{key}")
+        logical = key.lstrip("$").upper() in ("AND", "OR", "NOT")
+        out[name] = _memoryd_fields(value, f"{path}.{key}") if logical else value
+    return out
+
+
 _UNSUPPORTED = {"memory_type": "procedural memory", "expiration_date": "expiring memories"}
 
 # mem0's platform names for the states of an asynchronous add.
@@ -283,11 +307,12 @@ async def get(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[str
 @router.post("/search", summary="Search memories (mem0)", **answers(Mem0ListReply))
 async def search(body: Mem0SearchRequest, memory: MemoryDep) -> dict[str, Any]:
     """Search a scope; ``limit`` or ``top_k`` caps the results (20 by default, as mem0's ``top_k``),
-    ``threshold`` is a minimum similarity.
+    ``threshold`` is a minimum similarity; in ``filters`` the speaker is ``actor_id``, as items name it.
 
     Each hit's ``score`` is, as mem0's, its cosine similarity to the query: what ``threshold`` is
     compared with (the order is memoryd's hybrid ranking, ``/v1/memories/search``'s score)."""
     scope, filters = _lift_scope(body.scope(), body.filters)
+    filters = _memoryd_fields(filters)
     ceiling = memory.settings.limits.max_limit
     limit = _limit(body.limit, body.top_k, ceiling)
     hits = await memory.search(

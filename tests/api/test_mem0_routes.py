@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
@@ -297,3 +298,25 @@ def test_mem0_fast_add_leaves_system_messages_out_as_mem0_does(client: httpx.Cli
     unscoped = client.post("/memories", json={"messages": [conversation[0]], "infer": False})
     assert error_of(unscoped, 422)["field"] == "user_id"
     assert error_of(client.post("/memories", json={"messages": [], "user_id": "alice"}), 422)["field"] == "messages"
+
+
+def test_mem0_search_filters_on_actor_id_as_its_items_name_the_speaker(client: httpx.Client) -> None:
+    """A message's ``name`` is its speaker, which mem0 stores and items show as ``actor_id``: a
+    filter on ``actor_id`` (as mem0 filters group chats) finds that speaker's memories."""
+    said = [{"role": "user", "content": SOUP, "name": "ana"}, {"role": "user", "content": STEW, "name": "ben"}]
+    assert client.post("/memories", json={"messages": said, "user_id": "alice", "infer": False}).status_code == 200
+    items = client.get("/memories", params={"user_id": "alice"}).json()["results"]
+    assert {m["memory"]: m["actor_id"] for m in items} == {SOUP: "ana", STEW: "ben"}
+
+    def found(filters: dict[str, Any]) -> list[str]:
+        r = client.post("/search", json={"query": "dinner", "user_id": "alice", "filters": filters})
+        assert r.status_code == 200, r.text
+        return [m["memory"] for m in r.json()["results"]]
+
+    assert found({"actor_id": "ana"}) == [SOUP]
+    assert found({"actor_id": {"in": ["ben"]}}) == [STEW]
+    assert found({"AND": [{"user_id": "alice"}, {"actor_id": "ben"}]}) == [STEW]
+    assert sorted(found({"OR": [{"actor_id": "ana"}, {"actor_id": "ben"}]})) == sorted([SOUP, STEW])
+    assert found({"NOT": [{"actor_id": "ana"}]}) == [STEW]
+    two = {"query": "dinner", "user_id": "alice", "filters": {"actor_id": "ana", "actor": "ben"}}
+    assert error_of(client.post("/search", json=two), 422)["field"] == "filters.actor_id"
