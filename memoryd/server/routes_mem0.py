@@ -223,7 +223,7 @@ async def add(
     fine = body.infer is not False and memory.router is not None
     mode = "fine" if fine else "fast"
     messages = body.messages if fine else _without_system(request, body, memory)
-    if messages is None:  # the system prompt alone: nothing to store, mem0's empty results
+    if messages is None and body.messages is not None:  # a system prompt alone: nothing to store
         return {"results": [], "mode": mode} | ({} if body.infer is False else {"notice": FAST_MODE_NOTICE})
     event_id = None
     if pipeline is None:

@@ -298,6 +298,9 @@ def test_mem0_fast_add_leaves_system_messages_out_as_mem0_does(client: httpx.Cli
     unscoped = client.post("/memories", json={"messages": [conversation[0]], "infer": False})
     assert error_of(unscoped, 422)["field"] == "user_id"
     assert error_of(client.post("/memories", json={"messages": [], "user_id": "alice"}), 422)["field"] == "messages"
+    for infer in (False, None):  # messages null is no system prompt alone: refused, not an empty success
+        nothing = {"messages": None, "user_id": "alice", "infer": infer}
+        assert error_of(client.post("/memories", json=nothing), 422)["field"] == "messages"
 
 
 def test_mem0_search_filters_on_actor_id_as_its_items_name_the_speaker(client: httpx.Client) -> None:
