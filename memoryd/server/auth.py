@@ -2,7 +2,8 @@
 
 :class:`AuthMiddleware` runs before routing, so a route added later is protected
 without doing anything. For each request it finds the API key
-(``Authorization: Bearer <key>``, or mem0's ``Authorization: Token <key>``),
+(``Authorization: Bearer <key>``, or mem0's ``Authorization: Token <key>``; or
+``X-API-Key: <key>``, as mem0's server takes it, when it holds a memoryd key: :func:`presented_key`),
 checks it against the key store, applies the key's rate limit, and leaves the
 caller as ``request.state.principal`` (:class:`memoryd.auth.Principal`). The
 memory a route receives (:func:`memoryd.server.health.get_memory`) is the
@@ -50,6 +51,7 @@ from memoryd.errors import (
 from memoryd.server.errors import memoryd_error_response
 
 __all__ = [
+    "API_KEY_HEADER",
     "OPEN_PATHS",
     "OPEN_PREFIX",
     "TENANT_HEADER",
@@ -58,6 +60,7 @@ __all__ = [
     "Local",
     "hostname_of",
     "is_loopback",
+    "presented_key",
 ]
 
 log = logging.getLogger("memoryd.server")
@@ -318,6 +321,26 @@ def _memoryd_key(authorization: str | None) -> bool:
     return token.strip().startswith(f"{PREFIX}_")
 
 
+API_KEY_HEADER = "x-api-key"
+
+
+def presented_key(headers: dict[str, str], twice: dict[str, str]) -> str | None:
+    """The key a request presents, as an ``Authorization`` value: that header (two different lines
+    joined, which is refused), else ``X-API-Key`` (mem0's server's header) as ``Bearer``. An
+    ``X-API-Key`` that is not a memoryd key (another service's, which a client may send along) is
+    not read; one that names another memoryd key than ``Authorization`` joins it, so the two are
+    refused, as two ``Authorization`` lines are."""
+    authorization = twice.get("authorization", headers.get("authorization"))
+    raw = twice.get(API_KEY_HEADER, headers.get(API_KEY_HEADER))
+    if raw is None or not _memoryd_key(f"Bearer {raw}"):
+        return authorization
+    key = raw.strip()
+    if authorization is None:
+        return f"Bearer {key}"
+    same = authorization.strip().partition(" ")[2].strip() == key
+    return authorization if same else f"{authorization}, {key}"
+
+
 def _headers(scope: Scope) -> tuple[dict[str, str], dict[str, str]]:
     """A request's headers (names lower-case), and those of them sent more than once with
     different values, each as HTTP combines repeated lines (``a, b``). A proxy may add its own
@@ -358,7 +381,7 @@ class AuthMiddleware:
         headers, twice = _headers(scope)
         try:
             principal = await auth.principal(
-                twice.get("authorization", headers.get("authorization")),
+                presented_key(headers, twice),
                 twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),
                 Local.of(scope, headers),
             )

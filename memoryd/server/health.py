@@ -39,7 +39,7 @@ from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline import Pipeline
 from memoryd.server.access import PipelineView, memory_for, principal_of
-from memoryd.server.auth import TENANT_HEADER, Authenticator, Local, _headers
+from memoryd.server.auth import TENANT_HEADER, Authenticator, Local, _headers, presented_key
 from memoryd.server.responses import answers
 from memoryd.server.responses_health import HealthReply, LiveReply, ReadyReply
 from memoryd.tenancy import Tenants
@@ -185,7 +185,7 @@ async def _full_report_allowed(request: Request, state: ServerState) -> bool:
     try:  # open mode's caller is an admin only when it is local, as every route's is
         local = Local.of(request.scope, headers)
         principal = await auth.principal(
-            twice.get("authorization", headers.get("authorization")),
+            presented_key(headers, twice),
             twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),
             local,
         )
