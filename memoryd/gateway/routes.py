@@ -13,7 +13,9 @@
   listed) or none is configured. Every error after the memory lookup, the server's 500
   (``internal_error``, an incident id) for a bug included, carries the memory headers.
   A stream that breaks after its first chunk ends with an ``error`` event instead
-  of ``[DONE]``. A client that leaves before its answer
+  of ``[DONE]``; one whose upstream pauses after its first chunk sends its client a keep-alive
+  comment (``: keep-alive``) every 15 s (a third of ``llm.timeout_s`` when shorter) of the pause.
+  A client that leaves before its answer
   (an SDK's timeout) drops the upstream call, and nothing is written back.
 - ``GET /v1/models``, ``GET /v1/models/{model}``: what the ``[llm]`` tiers serve, and aliases.
 - ``GET /v1/usage``: token usage per user (memoryd's error shape).
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
@@ -39,7 +41,7 @@ from memoryd.errors import InvalidInputError, LLMError, LLMUnavailableError, Mem
 from memoryd.gateway.routing import model_list
 from memoryd.gateway.service import NO_UPSTREAM_HINT, Gateway, Prepared
 from memoryd.gateway.shapes import Answer
-from memoryd.gateway.sse import DONE, encode, json_bytes
+from memoryd.gateway.sse import DONE, KEEPALIVE, Event, encode, json_bytes
 from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
@@ -56,6 +58,7 @@ CHAT_PATH = "/v1/chat/completions"  # its body limit is gateway.max_body_bytes (
 
 T = TypeVar("T")
 CLIENT_GONE = 499  # the status logged for a call whose client left before its answer (nginx's)
+KEEPALIVE_S = 15.0  # the longest a begun stream leaves its client without a byte (a keep-alive comment)
 
 _OPENAI_ERROR = {
     "description": 'OpenAI\'s error shape: `{"error": {"message", "type", "param", "code"}}`',
@@ -222,10 +225,48 @@ class SSEResponse(StreamingResponse):
                 await self._cleanup()
 
 
+class _Paced:
+    """Reads a stream's ``events`` for :func:`_relay`: :meth:`next` gives the next one, or ``None``
+    once ``every_s`` have passed since the client was last sent something (:meth:`sent`, or that
+    ``None``): its cue to send a keep-alive. The wait for the event goes on meanwhile."""
+
+    def __init__(self, events: AsyncIterator[Event], every_s: float) -> None:
+        self._events = events
+        self._every_s = every_s
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._upcoming: asyncio.Future[Event] | None = None
+
+    def sent(self) -> None:
+        self._last = self._loop.time()
+
+    async def next(self) -> Event | None:
+        """The next event, or ``None`` (time for a keep-alive); :class:`StopAsyncIteration` at the end."""
+        upcoming = self._upcoming = self._upcoming or asyncio.ensure_future(anext(self._events))
+        await asyncio.wait((upcoming,), timeout=max(0.0, self._last + self._every_s - self._loop.time()))
+        if not upcoming.done():
+            self.sent()
+            return None
+        self._upcoming = None
+        return upcoming.result()
+
+    async def aclose(self) -> None:
+        """Stop waiting for an event (the client left, the stream broke or ended)."""
+        if self._upcoming is not None:
+            self._upcoming.cancel()
+            await asyncio.gather(self._upcoming, return_exceptions=True)
+            self._upcoming = None
+
+
 async def _relay(
     gateway: Gateway, prepared: Prepared, opened: OpenStream, memory: Any, pipeline: Any
 ) -> AsyncGenerator[bytes, None]:
-    """The client's stream: the chunks as they come, ``[DONE]``, or an error event if the upstream breaks."""
+    """The client's stream: the chunks as they come, ``[DONE]``, or an error event if the upstream breaks.
+
+    While the upstream pauses (a model thinking, events with nothing to relay such as Anthropic's
+    ``ping`` or OpenRouter's comments), the client is sent a keep-alive comment every
+    :data:`KEEPALIVE_S` (a third of ``llm.timeout_s`` when that is shorter), which SDKs skip: a
+    proxy's idle cut-off or the client's read timeout does not end an answer still coming."""
     answer, complete = Answer(), False
     target, translator = opened.target, opened.translator
     try:
@@ -234,12 +275,24 @@ async def _relay(
             yield encode(c)
         try:
             with translate_errors(target):
-                async for event in opened.events:
-                    for c in feed(translator, target, event):
-                        answer.add_chunk(c)
-                        yield encode(c)
-                    if translator.ended:
-                        break  # an upstream that keeps the connection open after [DONE] is not waited for
+                paced = _Paced(opened.events, min(KEEPALIVE_S, target.timeout_s / 3))
+                try:
+                    while True:
+                        try:
+                            event = await paced.next()
+                        except StopAsyncIteration:
+                            break
+                        if event is None:
+                            yield KEEPALIVE
+                            continue
+                        for c in feed(translator, target, event):
+                            answer.add_chunk(c)
+                            paced.sent()
+                            yield encode(c)
+                        if translator.ended:
+                            break  # an upstream that keeps the connection open after [DONE] is not waited for
+                finally:
+                    await paced.aclose()
         except LLMError:
             if not translator.done:
                 raise

@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DONE", "Event", "encode", "events", "json_bytes"]
+__all__ = ["DONE", "KEEPALIVE", "Event", "encode", "events", "json_bytes"]
 
 DONE = b"data: [DONE]\n\n"
+# A comment: every SSE client (the OpenAI SDKs included) skips it; proxies and read timeouts see bytes.
+KEEPALIVE = b": keep-alive\n\n"
 
 
 @dataclass(frozen=True, slots=True)
