@@ -69,6 +69,10 @@ def _clean(value: Any, field: str) -> str | None:
     return check_id(value.strip() if isinstance(value, str) else value, field, MAX_ID_CHARS)
 
 
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 def _header(headers: Mapping[str, str], names: list[str]) -> tuple[str, str] | None:
     for name in names:
         value = headers.get(name)
@@ -97,7 +101,7 @@ def identify(
         user, source = str(bound), "api key"
     elif found is not None:
         user, source = _clean(found[1], found[0]), found[0]
-    elif body.get("user") is not None:
+    elif body.get("user") is not None and not _blank(body.get("user")):  # "" is no user, as OpenAI reads it
         user, source = _clean(body.get("user"), "user"), "user"
     else:
         user, source = None, "none"

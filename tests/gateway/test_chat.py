@@ -274,11 +274,20 @@ def test_bad_requests_are_openai_errors(gateway: GatewayFactory, fake_llm: Scrip
                 "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
             )
             assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
-            r = http.post(
-                "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user"}], "user": " "}
-            )
-            assert r.status_code == 400 and r.json()["error"]["param"] == "user"
     assert fake_llm.requests == []
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_user_is_no_user_as_openai_reads_it(
+    gateway: GatewayFactory, fake_llm: Script, blank: str
+) -> None:
+    # apps send user=request.user or "": OpenAI answers it, and so does memoryd, with no user's memory
+    fake_llm.default_text("hi")
+    with gateway([[target(fake_llm, "m")]]) as gw:
+        ask = [{"role": "user", "content": "I like chess."}]
+        answer = gw.client().chat.completions.create(model="m", messages=ask, user=blank)
+    assert answer.choices[0].message.content == "hi"
+    assert fake_llm.last.json["user"] == blank  # passed on as the app sent it
 
 
 def test_a_request_naming_no_model_is_a_400_naming_the_field_when_unknown_models_are_refused(
@@ -322,7 +331,9 @@ def test_a_user_named_in_a_header_in_utf8_is_that_user(gateway: GatewayFactory, 
         r = http.post("/v1/chat/completions", json=ask, headers={"X-Memoryd-User-Id": "josé".encode()})
         assert r.status_code == 200, r.text
         assert len(gw.wait_for_memories("josé", 2)) == 2  # not "josÃ©"
-        latin = http.post("/v1/chat/completions", json=ask, headers={"X-Memoryd-User-Id": "josé".encode("latin-1")})
+        latin = http.post(
+            "/v1/chat/completions", json=ask, headers={"X-Memoryd-User-Id": "josé".encode("latin-1")}
+        )
         assert latin.status_code == 400 and latin.json()["error"]["param"] == "X-Memoryd-User-Id"
         users = http.get("/v1/users").json()
     assert "josÃ©" not in json.dumps(users, ensure_ascii=False)
