@@ -14,7 +14,7 @@ here deletes a relation except hard-deleting every memory that asserted it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,13 +22,43 @@ from typing import Any
 from memoryd.errors import InvalidInputError
 from memoryd.models import Scope
 
-__all__ = ["Entity", "GraphDiff", "Relation", "RelationClose", "RelationDraft", "check_hops", "owner_of"]
+__all__ = [
+    "Entity",
+    "GraphDiff",
+    "Relation",
+    "RelationClose",
+    "RelationDraft",
+    "check_hops",
+    "joins_namesakes",
+    "owner_of",
+    "with_namesakes",
+]
 
 
 def check_hops(hops: Any) -> None:
     """A graph store's ``neighbours`` walks one or two hops: anything else is refused, naming it."""
     if hops not in (1, 2):
         raise InvalidInputError("hops must be 1 or 2", field="hops")
+
+
+def joins_namesakes(scope: Scope) -> bool:
+    """Whether a walk under ``scope`` takes the entities of the graphs it reads that share a name key
+    as one node: an agent of a user reads the user's shared graph and its own, one view of the same
+    people and things. (Each graph keeps its entities; only the walk joins them.)"""
+    return scope.user_id is not None and scope.agent_id is not None
+
+
+def with_namesakes(ids: Sequence[str], namesakes: Iterable[tuple[str, str]]) -> list[str]:
+    """``ids`` with, after each, its namesakes (``namesakes``: (id, namesake) pairs, each id's in the
+    order to list them), once each: the entities a walk's node stands for."""
+    found: dict[str, list[str]] = {}
+    for entity_id, namesake in namesakes:
+        found.setdefault(entity_id, []).append(namesake)
+    out: dict[str, None] = {}
+    for entity_id in ids:
+        out[entity_id] = None
+        out.update(dict.fromkeys(found.get(entity_id, ())))
+    return list(out)
 
 
 def owner_of(scope: Scope) -> tuple[str | None, str | None, str | None]:

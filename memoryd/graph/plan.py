@@ -287,12 +287,7 @@ class Planner:
     # -- the write, as the embedded store's _Writer does it --------------------------------
     def resolve(self, add: Add, name: Name) -> str:
         """The entity this name denotes for the owner, created or merged as needed."""
-        keys = [name_key(add.owner, n) for n in (name.normal, *(n for _, n in name.aliases))]
-        missing = [k for k in keys if k not in self.names]
-        if missing:
-            raise Need(keys=missing)
-        pointed = {row.entity_id for k in keys if (row := self.names[k]) is not None}
-        found = sorted((e for e in pointed if e in self.entities), key=lambda e: self.entities[e].seq)
+        found = self.found(add.owner, (name.normal, *(n for _, n in name.aliases)))
         if not found:
             entity_id = new_id()
             self.entities[entity_id] = EntityState(
@@ -401,17 +396,26 @@ class Planner:
         self.diff.added.append(self._triple(self.relations[relation_id]))
         return relation_id, until
 
+    def found(self, owner: str, normals: Iterable[str]) -> list[str]:
+        """The entities any of these keys of one name denotes for the owner, oldest first."""
+        keys = [name_key(owner, n) for n in normals]
+        missing = [k for k in keys if k not in self.names]
+        if missing:
+            raise Need(keys=missing)
+        pointed = {row.entity_id for k in keys if (row := self.names[k]) is not None}
+        return sorted((e for e in pointed if e in self.entities), key=lambda e: self.entities[e].seq)
+
     def close(self, close: Close) -> None:
-        source = self.lookup(close.owner, close.source)
-        target = None if close.target is None else self.lookup(close.owner, close.target)
-        if source is None or (close.target is not None and target is None):
+        sources = self.found(close.owner, close.source)
+        targets = None if close.target is None else self.found(close.owner, close.target)
+        if not sources or targets == []:
             return
         valid_to = micros(close.valid_to)
-        if target is None:
-            edges = self.out(source, close.relation)
+        if targets is None:
+            edges = [e for source in sources for e in self.out(source, close.relation)]
         else:
-            edges = self.between(source, close.relation, target)
-        for edge in edges:
+            edges = [e for s in sources for t in targets for e in self.between(s, close.relation, t)]
+        for edge in sorted(edges, key=lambda r: r.seq):
             if edge.valid_to is None and edge.valid_from <= valid_to:
                 edge.valid_to, edge.reason = valid_to, close.reason
                 self.diff.closed.append(self._triple(edge))

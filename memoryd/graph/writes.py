@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from memoryd.errors import InvalidInputError
 from memoryd.graph.models import RelationClose, RelationDraft, owner_of
-from memoryd.graph.normalise import display_name, normalise_name, normalise_relation, older_name_keys
+from memoryd.graph.normalise import (
+    display_name,
+    name_keys,
+    normalise_name,
+    normalise_relation,
+    older_name_keys,
+)
 from memoryd.models import Scope, require_utf8
 
 if TYPE_CHECKING:
@@ -74,10 +80,13 @@ class Add:
 
 @dataclass(frozen=True, slots=True)
 class Close:
+    """A close by name; ``source`` and ``target`` are every key the name is looked up by, as reads
+    look it up (:func:`~memoryd.graph.normalise.name_keys`: older releases' keys too)."""
+
     owner: str
-    source: str
+    source: tuple[str, ...]
     relation: str
-    target: str | None
+    target: tuple[str, ...] | None
     valid_to: float
     reason: str | None
 
@@ -170,12 +179,13 @@ def joined_end(edge_end: _Time | None, until: _Time | None) -> _Time | None:
 
 
 def prepare_close(close: RelationClose) -> Close | None:
-    """The close normalised (None: it names nothing, an empty name or relation)."""
-    source, relation = normalise_name(close.source), normalise_relation(close.relation)
-    target = None if close.target is None else normalise_name(close.target)
-    if not source or not relation or target == "":
+    """The close normalised (None: it names nothing, an empty name or relation); each name with every
+    key it is looked up by, so a store written before closes what it keyed otherwise."""
+    source, relation = tuple(name_keys([close.source])), normalise_relation(close.relation)
+    target = None if close.target is None else tuple(name_keys([close.target]))
+    if not source or not relation or target == ():
         return None
-    _storable("graph_close", source, relation, target, close.reason)
+    _storable("graph_close", *source, relation, *(target or ()), close.reason)
     return Close(owner_key(close.scope), source, relation, target, close.valid_to.timestamp(), close.reason)
 
 

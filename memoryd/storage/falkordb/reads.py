@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.graph.models import Entity, Relation
+from memoryd.graph.models import Entity, Relation, joins_namesakes, with_namesakes
 from memoryd.graph.normalise import name_keys
 from memoryd.graph.plan import micros
 from memoryd.models import Scope, from_epoch
@@ -215,6 +215,22 @@ async def _around(
     return [(rid, rows[rid][2], rows[rid][3]) for rid in picked]
 
 
+async def _namesakes(client: GraphClient, scope: Scope, ids: list[str]) -> list[str]:
+    """``ids``, each followed by the entities of the other graph of an agent's view that share a name
+    key with it (see :func:`~memoryd.graph.models.joins_namesakes`), as the embedded store finds them."""
+    if not ids or not joins_namesakes(scope):
+        return ids
+    params: dict[str, Any] = {"ids": ids}
+    where = " AND ".join(_owner_filter(scope, "e", params))
+    cypher = (
+        "UNWIND $ids AS x MATCH (n:Name {entity_id: x}) MATCH (o:Name {normal: n.normal}) "
+        "WHERE o.entity_id <> x MATCH (e:Entity {id: o.entity_id}) "
+        f"WHERE {where} RETURN DISTINCT x, e.id, e.created_at, e.seq ORDER BY e.created_at, e.seq"
+    )
+    pairs = await client.query("reading neighbours", cypher, params)
+    return with_namesakes(ids, ((eid, other) for eid, other, _, _ in pairs))
+
+
 async def neighbours(
     client: GraphClient, scope: Scope, names: Sequence[str], hops: int, limit: int, as_of: datetime | None,
     include_expired: bool,
@@ -236,11 +252,12 @@ async def neighbours(
         first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
     if not first:
         return []
-    start = sorted(first, key=first.__getitem__)
+    start = await _namesakes(client, scope, sorted(first, key=first.__getitem__))
     rows = await _around(client, start, [], limit, scope, as_of, include_expired)
     if hops == 2 and len(rows) < limit:
         seen = set(start)
         frontier = list(dict.fromkeys(e for r in rows for e in (r[1], r[2]) if e not in seen))
+        frontier = [e for e in await _namesakes(client, scope, frontier) if e not in seen]
         if frontier:
             rows += await _around(
                 client, frontier, [r[0] for r in rows], limit - len(rows), scope, as_of, include_expired

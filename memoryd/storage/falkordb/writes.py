@@ -213,13 +213,14 @@ def first_need(write: GraphWrite) -> dict[str, Any]:
         keys.update(dict.fromkeys([*sources, *targets]))
         named_triples.update(dict.fromkeys((s, add.relation, t) for s in sources for t in targets))
     for close in write.closes:
-        source = name_key(close.owner, close.source)
-        keys[source] = None
+        sources = [name_key(close.owner, n) for n in close.source]
+        keys.update(dict.fromkeys(sources))
         if close.target is None:
-            named_outs[(source, close.relation)] = None
+            named_outs.update(dict.fromkeys((s, close.relation) for s in sources))
         else:
-            keys[name_key(close.owner, close.target)] = None
-            named_triples[(source, close.relation, name_key(close.owner, close.target))] = None
+            targets = [name_key(close.owner, n) for n in close.target]
+            keys.update(dict.fromkeys(targets))
+            named_triples.update(dict.fromkeys((s, close.relation, t) for s in sources for t in targets))
     ended = [mid for mid, _ in (*write.ended, *write.reopened)]
     memories = dict.fromkeys([*write.deletes, *ended])
     return load_params(keys=list(keys), named_triples=list(named_triples), named_outs=list(named_outs),

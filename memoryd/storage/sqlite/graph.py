@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops
+from memoryd.graph.models import Entity, GraphDiff, Relation, check_hops, joins_namesakes, with_namesakes
 from memoryd.graph.normalise import name_keys
 from memoryd.graph.writes import ENDED, Add, Close, Name, graph_write, joined_end, late_edge
 from memoryd.models import Scope, from_epoch, new_id, utcnow
@@ -128,16 +128,7 @@ class _Writer:
 
     def resolve(self, add: Add, name: Name) -> str:
         """The entity this name denotes for the owner, created or merged as needed."""
-        normals = [name.normal, *(n for _, n in name.aliases)]
-        found = [
-            row[0]
-            for row in self.conn.execute(
-                "SELECT DISTINCT n.entity_id, e.rowid FROM graph_names n JOIN graph_entities e "
-                f"ON e.id = n.entity_id WHERE n.owner = ? AND n.normal IN ({_marks(normals)}) "
-                "ORDER BY e.rowid",
-                (add.owner, *normals),
-            )
-        ]
+        found = self.found(add.owner, [name.normal, *(n for _, n in name.aliases)])
         if not found:
             entity_id = new_id()
             self.conn.execute(
@@ -288,21 +279,33 @@ class _Writer:
         self.diff.added.append(self._triple(*key))
         return relation_id, until
 
+    def found(self, owner: str, normals: Sequence[str]) -> list[str]:
+        """The entities any of these keys of one name denotes for the owner, oldest first."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT DISTINCT n.entity_id, e.rowid FROM graph_names n JOIN graph_entities e "
+                f"ON e.id = n.entity_id WHERE n.owner = ? AND n.normal IN ({_marks(normals)}) "
+                "ORDER BY e.rowid",
+                (owner, *normals),
+            )
+        ]
+
     def close(self, close: Close) -> None:
         conn = self.conn
-        source = self.lookup(close.owner, close.source)
-        target = None if close.target is None else self.lookup(close.owner, close.target)
-        if source is None or (close.target is not None and target is None):
+        sources = self.found(close.owner, close.source)
+        targets = None if close.target is None else self.found(close.owner, close.target)
+        if not sources or targets == []:
             return
         sql = (
-            "SELECT id, source_id, relation, target_id FROM graph_relations WHERE source_id = ? "
-            "AND relation = ? AND valid_to IS NULL AND valid_from <= ?"
+            "SELECT id, source_id, relation, target_id FROM graph_relations WHERE "
+            f"source_id IN ({_marks(sources)}) AND relation = ? AND valid_to IS NULL AND valid_from <= ?"
         )
-        params: list[Any] = [source, close.relation, close.valid_to]
-        if target is not None:
-            sql += " AND target_id = ?"
-            params.append(target)
-        for rid, src, relation, tgt in conn.execute(sql, params).fetchall():
+        params: list[Any] = [*sources, close.relation, close.valid_to]
+        if targets is not None:
+            sql += f" AND target_id IN ({_marks(targets)})"
+            params += targets
+        for rid, src, relation, tgt in conn.execute(f"{sql} ORDER BY rowid", params).fetchall():
             conn.execute(
                 "UPDATE graph_relations SET valid_to = ?, reason = ? WHERE id = ?",
                 (close.valid_to, close.reason, rid),
@@ -597,7 +600,9 @@ class SQLiteGraphStore:
         """Relations touching the named entities (``hops=2``: and those one step further), nearest
         first, newest first within a hop. ``limit`` is shared among the entities in turns, so each
         gets its newest relations in even before one gets more (earlier names first in a turn, the
-        entities one name finds oldest first)."""
+        entities one name finds oldest first). For an agent of a user, an entity of the user's shared
+        graph and one of the agent's own with a name key in common are one node of the walk (each
+        relation keeps its owner)."""
         check_hops(hops)
         position = name_keys(names)  # each name's keys, older ones too, by the name's place
         normals = list(position)
@@ -629,6 +634,20 @@ class SQLiteGraphStore:
                  len(ids), cap],
             ).fetchall()  # fmt: skip
 
+        def namesakes(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
+            """``ids``, each followed by the entities of the other graph of an agent's view that
+            share a name key with it (see :func:`~memoryd.graph.models.joins_namesakes`)."""
+            if not ids or not joins_namesakes(scope):
+                return ids
+            pairs = conn.execute(
+                "SELECT DISTINCT n.entity_id, o.entity_id, e.created_at, e.rowid FROM graph_names n "
+                "JOIN graph_names o ON o.normal = n.normal AND o.entity_id != n.entity_id "
+                f"JOIN graph_entities e ON e.id = o.entity_id WHERE n.entity_id IN ({_marks(ids)}){e_sql} "
+                "ORDER BY e.created_at, e.rowid",
+                [*ids, *e_params],
+            ).fetchall()
+            return with_namesakes(ids, ((eid, other) for eid, other, _, _ in pairs))
+
         def op(conn: sqlite3.Connection) -> list[Relation]:
             # The start entities in the order of the names that found them, those one name finds
             # (the user's own and the user's agent's) in creation order, as :meth:`entities` lists.
@@ -642,11 +661,12 @@ class SQLiteGraphStore:
                 first[entity_id] = min(first.get(entity_id, len(normals)), position[normal])
             if not first:
                 return []
-            start = sorted(first, key=first.__getitem__)
+            start = namesakes(conn, sorted(first, key=first.__getitem__))
             rows = around(conn, start, [], limit)
             if hops == 2 and len(rows) < limit:
                 seen = set(start)
-                frontier = list(dict.fromkeys(e for r in rows for e in (r[1], r[3]) if e not in seen))
+                frontier = [e for r in rows for e in (r[1], r[3]) if e not in seen]
+                frontier = [e for e in namesakes(conn, list(dict.fromkeys(frontier))) if e not in seen]
                 if frontier:
                     rows += around(conn, frontier, [r[0] for r in rows], limit - len(rows))
             return _load_relations(conn, rows)
