@@ -104,6 +104,7 @@ _QUOTED = re.compile(r'"[^"]*(?:"|$)|“[^”]*(?:”|$)|「[^」]*(?:」|$)|『
 # no statement, :func:`_said_object`). One before a clause's first words is cut (_GAP).
 _MARK = "\u2063"
 _GAP = re.compile(rf"^[\s{_MARK}]+")
+_SPACES = re.compile(r"[^\S\n]+")  # a run of spaces of any kind within a line (a line break ends a clause)
 _ASIDE = (",", ":", ";", "(", "-", "\u2013", "\u2014")  # what sets off quoted words as an aside
 # What hedges the rest of a Chinese sentence, over its "，" (a clause of its own there): "妈妈说，我住在北京",
 # "如果明年搬家，我住在上海", "我梦到，我住在火星".
@@ -478,6 +479,7 @@ def extract_statements(text: str, role: str | None = "user", at: datetime | None
         return []
     # quoted words left out, marked where they were (_MARK); "I’m" as phones type it
     text = straight_apostrophes(_QUOTED.sub(f" {_MARK} ", text[:_MAX_MESSAGE_CHARS].replace(_MARK, " ")))
+    text = _SPACES.sub(" ", text)  # "My  name is", "I\u00a0am" (a no-break space) read as typed plainly
     if "我" not in text and _EN_ANY.search(text) is None:
         return []  # every rule needs one of these (clause edges add no word boundary)
     if "我" not in text and "搬" not in text and not _rules_for(text):
