@@ -51,6 +51,11 @@ class FreezingRelay:
         if self.freeze_at is not None and method.endswith("/" + self.freeze_at):
             os.kill(self.pid, signal.SIGSTOP)
             self.frozen, self.freeze_at = True, None  # once
+            # A stop reaches each thread when it next enters the kernel: one running on another core
+            # could still answer the call forwarded next (seen under CI's load). Forward once all are.
+            give_up = time.monotonic() + 10
+            while not _all_stopped(self.pid) and time.monotonic() < give_up:
+                time.sleep(0.001)
 
     def thaw(self) -> None:
         if self.frozen:
@@ -60,6 +65,18 @@ class FreezingRelay:
     def close(self) -> None:
         self.server.stop(grace=None)
         self.upstream.close()
+
+
+def _all_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (state T in /proc)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+        if state not in ("T", "t"):
+            return False
+    return True
 
 
 class _Pass(grpc.GenericRpcHandler):  # type: ignore[misc]
