@@ -87,3 +87,14 @@ async def store(backend: Callable[[Path], Storage], tmp_path: Path) -> AsyncIter
         yield storage
     finally:
         await storage.close()
+
+
+@pytest.fixture(params=["sqlite", "falkordb-graph"])
+async def graph_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """A store of each graph engine (SQLite's own graph, FalkorDB), opened."""
+    storage = BACKENDS[request.param](tmp_path)
+    await storage.open(MODEL, DIM)
+    try:
+        yield storage
+    finally:
+        await storage.close()

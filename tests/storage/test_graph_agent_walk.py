@@ -12,30 +12,16 @@ before keyed otherwise ("i̇stanbul" for "İstanbul", "o‘brien" for "O‘Brien
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from memoryd.graph import Relation, RelationClose
 from memoryd.graph.normalise import older_name_keys
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, Storage
 from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
-from tests.storage.conftest import BACKENDS
-from tests.storage.helpers import DIM, MODEL, record, stored, unit
+from tests.storage.helpers import record, stored, unit
 from tests.storage.test_graph import remember
-
-
-@pytest.fixture(params=["sqlite", "falkordb-graph"])
-async def graph_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = BACKENDS[request.param](tmp_path)
-    await storage.open(MODEL, DIM)
-    try:
-        yield storage
-    finally:
-        await storage.close()
 
 
 def owned(relations: Sequence[Relation]) -> list[tuple[str, str, str, str]]:

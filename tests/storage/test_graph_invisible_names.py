@@ -5,26 +5,10 @@ of "McDonald's"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import ChangeSet, Storage
-from tests.storage.conftest import BACKENDS
-from tests.storage.helpers import DIM, MODEL, record, stored, unit
+from tests.storage.helpers import record, stored, unit
 from tests.storage.test_graph import draft
-
-
-@pytest.fixture(params=["sqlite", "falkordb-graph"])
-async def graph_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = BACKENDS[request.param](tmp_path)
-    await storage.open(MODEL, DIM)
-    try:
-        yield storage
-    finally:
-        await storage.close()
 
 
 async def tell(store: Storage, source: str, relation: str, target: str, days: float) -> MemoryRecord:

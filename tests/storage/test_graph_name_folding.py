@@ -5,28 +5,12 @@ A store written before keeps its entities: they are found, and joined, by the ke
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from memoryd.models import Scope
 from memoryd.storage import Storage
 from memoryd.storage.portable import EntityRow
-from tests.storage.conftest import BACKENDS
-from tests.storage.helpers import DIM, MODEL
 from tests.storage.test_graph_invisible_names import tell
-
-
-@pytest.fixture(params=["sqlite", "falkordb-graph"])
-async def graph_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = BACKENDS[request.param](tmp_path)
-    await storage.open(MODEL, DIM)
-    try:
-        yield storage
-    finally:
-        await storage.close()
 
 
 async def test_turkish_dotted_i_and_german_sharp_s_name_one_entity(graph_store: Storage) -> None:
