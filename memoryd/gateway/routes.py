@@ -60,6 +60,12 @@ T = TypeVar("T")
 CLIENT_GONE = 499  # the status logged for a call whose client left before its answer (nginx's)
 KEEPALIVE_S = 15.0  # the longest a begun stream leaves its client without a byte (a keep-alive comment)
 
+# One event of a streamed answer: a chunk's JSON (or "[DONE]") as its data; "error" names a broken stream
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+    "required": ["data"],
+}
 _OPENAI_ERROR = {
     "description": 'OpenAI\'s error shape: `{"error": {"message", "type", "param", "code"}}`',
     "content": {
@@ -330,7 +336,10 @@ async def _relay(
     "/chat/completions",
     summary="Chat completion with memory (OpenAI-compatible)",
     responses={
-        200: {"description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of chunks"},
+        200: {
+            "description": "A `chat.completion`, or with `stream: true` a `text/event-stream` of chunks",
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        },
         400: _OPENAI_ERROR,
         404: _OPENAI_ERROR,
         413: _OPENAI_ERROR,
