@@ -265,10 +265,14 @@ class OutsideIndex:
         same size: nothing else refuses it), and a query embedded with the old model would be
         compared with the new model's vectors."""
         meta = await self._meta()
-        if meta is None or (meta.get("model"), meta.get("dim")) == (self.model, self.dim):
-            return  # none: the index is gone, and the write fails on it
-        stored = (meta.get("model"), meta.get("dim"))
-        raise moved_meanwhile(self.what, stored, (self.model, self.dim), then)
+        if meta is not None:  # none: the index is gone, and the write fails on it
+            self._same_model((meta.get("model"), meta.get("dim")), then)
+
+    def _same_model(self, stored: tuple[Any, Any], then: str) -> None:
+        """:class:`StorageError` (503, :func:`moved_meanwhile`) unless ``stored`` (model, dim) is
+        the model this process opened the index with."""
+        if stored != (self.model, self.dim):
+            raise moved_meanwhile(self.what, stored, (self.model, self.dim), then)
 
     async def mark_import(self, claim: ImportClaim | None) -> None:
         """Record ``claim`` (an import into this new store, running) with the index, or remove it

@@ -36,7 +36,6 @@ from memoryd.models import Scope, from_epoch
 from memoryd.redact import mask_url
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.claims import ImportClaim
-from memoryd.storage.mismatch import moved_meanwhile
 from memoryd.storage.outside import OutsideIndex
 from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
@@ -387,9 +386,7 @@ class PostgresVectorIndex(OutsideIndex):
                 "it is rebuilt",
                 field=self.setting,
             )
-        if (found[0], found[1]) != (self.model, self.dim):
-            stored = (found[0], found[1])
-            raise moved_meanwhile(self.what, stored, (self.model, self.dim), "Nothing was written; restart")
+        self._same_model((found[0], found[1]), "Nothing was written; restart")
 
     def _where(
         self, scope: Scope, allowed: set[str] | None, only: set[str] | None
