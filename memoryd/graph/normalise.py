@@ -133,10 +133,11 @@ def normalise_name(name: str) -> str:
     return _fixpoint(_name_round, name)
 
 
-def older_name_keys(name: str) -> tuple[str, ...]:
-    """The keys older releases stored for ``name`` where they differ from its key (none for most names)."""
+def older_name_keys(name: str, key: str | None = None) -> tuple[str, ...]:
+    """The keys older releases stored for ``name`` where they differ from its key (none for most
+    names); ``key``: its :func:`normalise_name`, when the caller has it already."""
     old = _fixpoint(lambda text: _name_round(text, _OLD_KEY_TABLE, older=True), name)
-    return (old,) if old and old != normalise_name(name) else ()
+    return (old,) if old and old != (normalise_name(name) if key is None else key) else ()
 
 
 def name_keys(names: Sequence[str]) -> dict[str, int]:
@@ -144,7 +145,8 @@ def name_keys(names: Sequence[str]) -> dict[str, int]:
     position of the first name giving it; empty keys left out."""
     keys: dict[str, int] = {}
     for position, name in enumerate(names):
-        for key in (normalise_name(name), *older_name_keys(name)):
+        normal = normalise_name(name)
+        for key in (normal, *older_name_keys(name, normal)):
             if key:
                 keys.setdefault(key, position)
     return keys

@@ -102,12 +102,12 @@ def _name(raw: str, type_: str | None, aliases: dict[str, list[str]]) -> Name:
     """The name; its aliases include the keys older releases stored for it and them (a store written
     before finds the entity by that key, and the entity gets the new one)."""
     normal = normalise_name(raw)
-    extra = [(display_name(raw), old) for old in older_name_keys(raw)]
+    extra = [(display_name(raw), old) for old in older_name_keys(raw, normal)]
     for alias in aliases.get(normal, []):
         alias_normal = normalise_name(alias)
         if alias_normal and alias_normal != normal:
             extra.append((display_name(alias), alias_normal))
-            extra.extend((display_name(alias), old) for old in older_name_keys(alias))
+            extra.extend((display_name(alias), old) for old in older_name_keys(alias, alias_normal))
     kind = display_name(type_).lower() if type_ else None
     return Name(display_name(raw), normal, kind or None, tuple(dict.fromkeys(extra)))
 
