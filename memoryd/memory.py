@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -598,6 +598,7 @@ class AsyncMemory:
         run_id: str | None = None,
         token_budget: int | None = None,
         exclude: Sequence[str] = (),
+        reference_time: Any = None,
     ) -> Context:
         """A prompt-ready memory block for ``query``, within ``token_budget`` tokens.
 
@@ -610,12 +611,16 @@ class AsyncMemory:
         repeat one are left out before the budget is spent. An agent of a user reads its own
         memories and the user's shared ones (no agent), never another agent's; naming a user and no
         agent reads every agent's and the shared ones, one current entry per profile attribute and
-        stance on a thing (:mod:`memoryd.context.current`)."""
+        stance on a thing (:mod:`memoryd.context.current`). ``reference_time``: the asker's now, as
+        :meth:`search` takes it: relative dates in the query ("last Sunday") are read against it
+        (default: the current time), and a past turn is dated by its day in its UTC offset (UTC when
+        it has none or none is given)."""
         cfg = self.settings.context
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
         check_int("token_budget", budget, 1, 1_000_000)
         texts = check_texts("exclude", exclude, 1000)
+        now = parse_time(reference_time, field_name="reference_time")
         scope = _scope(user_id, agent_id, run_id).require()
         owner, session = owner_scope(scope), scope if run_id is not None else None
         # no user named: the memories of no user; an agent of a user: its own and the user's shared
@@ -642,9 +647,9 @@ class AsyncMemory:
             return where if also is None else And((where, also)) if where else also
 
         pref_request = SearchRequest(
-            query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, shared=True
+            query, owner, mine(_PREFERENCES), cfg.max_facts, None, None, False, now, shared=True
         )
-        wide_request = SearchRequest(query, owner, mine(None), wide, None, None, False, shared=True)
+        wide_request = SearchRequest(query, owner, mine(None), wide, None, None, False, now, shared=True)
         try:
             profile, assistant, prefs, hits, recent = await asyncio.gather(
                 self._newest(owner, mine(_PROFILE), None if one and cfg.max_facts > 0 else cfg.max_facts),
@@ -665,7 +670,8 @@ class AsyncMemory:
         said = {" ".join(t.split()) for t in texts} - {""}
         cands = gather(recent, profile, assistant, prefs, hits, max_facts=cfg.max_facts,
                        max_episodes=cfg.max_episodes, exclude=said)  # fmt: skip
-        built = await build_context_off_loop(cands, budget)
+        zone = now.tzinfo if now is not None and now.tzinfo is not None else UTC
+        built = await build_context_off_loop(cands, budget, tz=zone)
         used = {i.id for i in built.items if i.section != RECENT}
         self.tiers.note(c.memory for c in cands if c.memory.id in used)
         return built

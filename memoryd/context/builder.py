@@ -27,7 +27,7 @@ import asyncio
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from memoryd.context.tokens import TOKENIZER_NAME, count_tokens, truncate_to_tokens
@@ -144,8 +144,9 @@ def _clean(text: str) -> str:
     return " ".join(text.translate(_UNSEEN).split())
 
 
-def _line_text(memory: MemoryRecord, section: str) -> tuple[str, str]:
-    """A line's text after its tag, as its lead (a turn's date and speaker) and the memory's words."""
+def _line_text(memory: MemoryRecord, section: str, tz: tzinfo = UTC) -> tuple[str, str]:
+    """A line's text after its tag, as its lead (a turn's date and speaker) and the memory's words;
+    a turn's date is its day in ``tz`` (the asker's time zone; a naive time is UTC)."""
     text = _clean(memory.text)
     lead = ""
     if memory.kind is MemoryKind.EPISODE:
@@ -154,7 +155,7 @@ def _line_text(memory: MemoryRecord, section: str) -> tuple[str, str]:
             lead = f"{speaker}: " if text else f"{speaker}:"
         if section == RELEVANT and (memory.event_time or memory.created_at):
             when: datetime = memory.event_time or memory.created_at
-            day = (when.astimezone(UTC) if when.tzinfo else when).date()  # the store's day, UTC
+            day = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(tz).date()
             lead = f"({day.isoformat()}) {lead}"
     return lead, text
 
@@ -328,8 +329,9 @@ _ENDS = " \t\n.!?;。！？；…~"
 _CLAUSE_EDGE = re.compile(r"[.!?;,，。！？；、\n]")
 
 
-def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
-    """Choose, order and render ``candidates`` within ``budget`` tokens (see the module doc).
+def build_context(candidates: Sequence[Candidate], budget: int, *, tz: tzinfo = UTC) -> Context:
+    """Choose, order and render ``candidates`` within ``budget`` tokens (see the module doc); a past
+    turn is dated by its day in ``tz`` (the asker's time zone; default UTC, as the store keeps time).
 
     Duplicates are resolved in the order given: list recent turns and the
     profile before search hits so a memory stays in its most specific section.
@@ -343,7 +345,7 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
         header = 0 if chosen[c.section] else count_tokens(_header(c.section))
         tag = id_tag(c.memory.id, _TAG_CHARS)
         prefix = f"[{tag}] "
-        lead, said = _line_text(c.memory, c.section)
+        lead, said = _line_text(c.memory, c.section, tz)
         body = lead + said
         cost = header + count_tokens(prefix + body)
         truncated = False
@@ -389,8 +391,8 @@ def build_context(candidates: Sequence[Candidate], budget: int) -> Context:
 _BUILD_INLINE_CHARS = 10_000
 
 
-async def build_context_off_loop(cands: Sequence[Candidate], budget: int) -> Context:
+async def build_context_off_loop(cands: Sequence[Candidate], budget: int, *, tz: tzinfo = UTC) -> Context:
     """:func:`build_context`, on a thread when the candidates' text is long (the records are frozen)."""
     if sum(len(c.memory.text) for c in cands) <= _BUILD_INLINE_CHARS:
-        return build_context(cands, budget)
-    return await asyncio.to_thread(build_context, cands, budget)
+        return build_context(cands, budget, tz=tz)
+    return await asyncio.to_thread(lambda: build_context(cands, budget, tz=tz))

@@ -397,9 +397,11 @@ class AsyncMemoryClient:
         run_id: str | None = None,
         token_budget: int | None = None,
         exclude: Sequence[str] = (),
+        reference_time: Any = None,
     ) -> Context:
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
-                      token_budget=token_budget)  # fmt: skip
+                      token_budget=token_budget,
+                      reference_time=_when(reference_time, "reference_time"))  # fmt: skip
         if exclude:
             body["exclude"] = list(exclude)
         return await self._call("POST", "/v1/context", body=body, read=parse.context)

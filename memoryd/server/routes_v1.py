@@ -334,6 +334,7 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
         run_id=body.run_id,
         token_budget=body.token_budget,
         exclude=body.exclude,
+        reference_time=body.reference_time,
     )
     return ctx.to_dict()
 

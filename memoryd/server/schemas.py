@@ -270,6 +270,8 @@ class ContextRequest(_Body):
         max_length=1000,
         description="Texts the prompt already holds: memories repeating one are left out.",
     )
+    # the asker's now: for relative dates in the query ("last Sunday"); its offset dates the turns
+    reference_time: Time = None
 
 
 class UpdateRequest(_Body):
