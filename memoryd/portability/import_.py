@@ -24,8 +24,9 @@ an id of each memory, entity and segment of the file, not its rows):
 
 A memory's stored vector is reused when the file has one and the target's embedder
 (name and dimension) is the header's, and its terms too when the index format is;
-terms of another format are made again (no model runs); otherwise the memory is
-embedded again with the target's model, the way ``memoryd reindex`` does (speaker,
+terms of another format are made again (no model runs); otherwise, or when its text is not
+the one its hash was made from (edited in the file by hand: it gets its text's hash), the memory
+is embedded again with the target's model, the way ``memoryd reindex`` does (speaker,
 previous turn of its session). The hierarchy
 follows its memories: its segment centroids and short-term turn vectors are
 reused in the same case, and otherwise recomputed from the memories' new vectors
@@ -48,7 +49,7 @@ from memoryd.hierarchy.models import Segment
 from memoryd.ingest.represent import INDEX_FORMAT
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity
 from memoryd.memory import AsyncMemory
-from memoryd.models import Event, Scope, utcnow
+from memoryd.models import Event, Scope, content_hash, utcnow
 from memoryd.portability.coherent import sound
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
 from memoryd.portability.references import References
@@ -329,6 +330,7 @@ class _Loader:
         storage = self.mem.storage
         read = len(batch)  # the file's lines done, written or not (the progress counts every one)
         if kind == "memory":
+            batch = [_as_edited(m) for m in batch]
             now = utcnow()  # memories deleted here since the export: their history says they came back
             back = [
                 HistoryDraft.of(m.record, Event.ADD, None, m.record.text, "import", now, reason="restored")
@@ -405,6 +407,17 @@ class _Loader:
                 self.reembedded += j - i
             i = j
         return [item for item in out if item is not None]
+
+
+def _as_edited(line: MemoryLine) -> MemoryLine:
+    """A memory whose text is not the one its hash was made from was edited in the file (by hand,
+    a typo fixed before a restore): it gets its text's hash (what a later add of that text is
+    compared with) and is indexed from that text, not with the vector and terms of the old one
+    (which search would find it by, and `memoryd check` reports)."""
+    digest = content_hash(line.record.text)
+    if line.record.hash == digest:
+        return line
+    return MemoryLine(replace(line.record, hash=digest))
 
 
 def require_file(source: Path, error: type[InvalidInputError] = InvalidInputError) -> None:
