@@ -16,13 +16,13 @@ exit status, which the root's help (:data:`EXIT_STATUS`) explains in full; every
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
-from memoryd.cli.output import CliState, UsageError
+from memoryd.cli.output import CliState, Output, UsageError
 
 __all__ = ["COMMAND_EPILOG", "EXIT_STATUS", "MemorydCommand", "MemorydGroup", "finish_commands"]
 
@@ -85,8 +85,45 @@ class _BareFlags:
         return params
 
 
+def _json_wanted(ctx: Any, args: list[str]) -> bool:
+    """Whether ``--json`` is on for a group's error: the root's, or given anywhere on the line."""
+    given = args[: args.index("--")] if "--" in args else args
+    state = ctx.find_object(CliState)
+    on = state is not None and state.output.json_mode
+    return on or "--json" in given or bool(ctx.params.get("json_out"))
+
+
+def _group_error(ctx: Any, error: UsageError) -> None:
+    """``error``, which a group found, as the error document on stdout."""
+    state = ctx.find_object(CliState)
+    (state.output if state is not None else Output(json_mode=True)).json({"error": error.to_dict()})
+
+
 class MemorydGroup(_BareFlags, TyperGroup):
-    """A group (the root, ``config``, ``keys``…): its flags show no value in its help."""
+    """A group (the root, ``config``, ``keys``…): its flags show no value in its help. What it
+    refuses while parsing keeps click's report on stderr, and with ``--json`` an error document
+    on stdout too, as a command's own parse errors do."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing and _json_wanted(ctx, args):
+            # Not click's NoArgsIsHelpError: making it prints the group's help, on stdout.
+            names = ", ".join(self.list_commands(ctx))
+            _group_error(ctx, UsageError(f"missing command: give one of {names}", field="command"))
+            raise cast(Any, _CLICK_USAGE)(f"Missing command: give one of {names}.", ctx=ctx)
+        try:
+            return super().parse_args(ctx, list(args))
+        except _CLICK_USAGE as exc:
+            if _json_wanted(ctx, args):
+                _group_error(ctx, _parse_error(ctx, exc))
+            raise
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _CLICK_USAGE as exc:
+            if _json_wanted(ctx, args):
+                _group_error(ctx, _parse_error(ctx, exc))
+            raise
 
 
 class MemorydCommand(_BareFlags, TyperCommand):
