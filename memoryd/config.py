@@ -24,12 +24,13 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from memoryd import config_sources as sources
-from memoryd.config_sources import CONFIG_ENV
+from memoryd.config_sources import CONFIG_ENV, none_if_unset, optional_path
 from memoryd.errors import ConfigError
 from memoryd.redact import mask, masked, secret_urls
 from memoryd.tenant_folders import tenant_folder
@@ -93,16 +94,14 @@ class _Section(BaseModel):
                 )
         return fixed
 
-
-def _none_if_unset(value: Any) -> Any:
-    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
-    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
-
-
-def _optional_path(value: Any) -> Any:
-    """An optional path setting: "" is not set, ``~`` is the home folder."""
-    value = _none_if_unset(value)
-    return Path(os.path.expanduser(str(value))) if value is not None else None
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_switch_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """true and false are no number: pydantic read them as 1 and 0 (``port = true``: port 1)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and sources.is_number(field.annotation):
+            raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
 
 
 class QdrantConfig(_Section):
@@ -125,9 +124,9 @@ class QdrantConfig(_Section):
     )
     timeout: float = Field(10.0, gt=0, le=600, description="Seconds a Qdrant server call may take.")
 
-    _unset = field_validator("url", "api_key", mode="before")(_none_if_unset)
+    _unset = field_validator("url", "api_key", mode="before")(none_if_unset)
 
-    _path = field_validator("path", mode="before")(_optional_path)
+    _path = field_validator("path", mode="before")(optional_path)
 
 
 class MilvusConfig(_Section):
@@ -150,9 +149,9 @@ class MilvusConfig(_Section):
     )
     timeout: float = Field(10.0, gt=0, le=600, description="Seconds a Milvus server call may take.")
 
-    _unset = field_validator("uri", "token", mode="before")(_none_if_unset)
+    _unset = field_validator("uri", "token", mode="before")(none_if_unset)
 
-    _path = field_validator("path", mode="before")(_optional_path)
+    _path = field_validator("path", mode="before")(optional_path)
 
     @field_validator("path")
     @classmethod
@@ -179,7 +178,7 @@ class PostgresConfig(_Section):
     pool_size: int = Field(8, ge=1, le=256, description="Connections memoryd keeps open to the server.")
     timeout: float = Field(10.0, gt=0, le=600, description="Seconds to connect, and for a statement.")
 
-    _unset = field_validator("url", mode="before")(_none_if_unset)
+    _unset = field_validator("url", mode="before")(none_if_unset)
 
 
 class FalkorDBConfig(_Section):
@@ -239,9 +238,12 @@ class StorageConfig(_Section):
     @field_validator("path", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
-        if value is not None and not str(value).strip():  # Path("") is ".": the working directory
+        if value is None:
+            return value
+        text = sources.path_text(value)
+        if not text.strip():  # Path("") is ".": the working directory
             raise ValueError("must name the SQLite file, not be empty")
-        return Path(os.path.expanduser(str(value))) if value is not None else value
+        return Path(text)
 
 
 class EmbedderConfig(_Section):
@@ -258,7 +260,7 @@ class EmbedderConfig(_Section):
     api_key: SecretStr | None = Field(None, description="openai embedder: API key.")
     dim: int | None = Field(None, ge=1, description="openai embedder: vector size (unset: one probe call).")
 
-    _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(_none_if_unset)
+    _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(none_if_unset)
 
 
 class IndexConfig(_Section):
@@ -352,7 +354,7 @@ class _LLMTarget(_Section):
     api_key: SecretStr | None = Field(None, description="API key (default: the provider's env variable).")
     api_version: str | None = Field(None, description="Azure api-version / anthropic-version.")
 
-    _unset = field_validator("model", "base_url", "api_key", "api_version", mode="before")(_none_if_unset)
+    _unset = field_validator("model", "base_url", "api_key", "api_version", mode="before")(none_if_unset)
     _provider = field_validator("provider", mode="before")(_check_provider)
 
 
@@ -525,8 +527,7 @@ class AuthConfig(_Section):
     @field_validator("keys_path", "tenants_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
-        value = _none_if_unset(value)
-        return Path(os.path.expanduser(str(value))) if value is not None else value
+        return optional_path(value)
 
 
 class PipelineConfig(_Section):

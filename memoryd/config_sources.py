@@ -1,14 +1,17 @@
 """Where settings come from, before they are validated (:func:`memoryd.config.load_settings`):
 the keys of a TOML file or of overrides checked against the settings' model, ``MEMORYD_*``
-environment variables read as dotted settings, top-level aliases, and merging by precedence.
+environment variables read as dotted settings, top-level aliases, and merging by precedence;
+and how the settings' validators read a value of either (a path, a number, "" for unset).
 
 Nothing here knows the settings' model: it is handed in, so :mod:`memoryd.config` imports this.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -22,8 +25,12 @@ __all__ = [
     "env_key",
     "env_overrides",
     "file_keys",
+    "is_number",
     "merge",
     "named_by",
+    "none_if_unset",
+    "optional_path",
+    "path_text",
     "setters",
     "unalias",
 ]
@@ -176,3 +183,28 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def is_number(annotation: Any) -> bool:
+    """Whether a setting of this type holds a number (``int``, ``float``, or either or unset)."""
+    kinds = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    return all(kind in (int, float) for kind in kinds)
+
+
+def none_if_unset(value: Any) -> Any:
+    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
+    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
+
+
+def path_text(value: Any) -> str:
+    """A path setting's value as text: a number, a switch or a list is no path (``path = 3`` made a
+    store named ``3`` in the working directory)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError("must be a path, written as a string in quotes")
+    return os.path.expanduser(os.fspath(value))
+
+
+def optional_path(value: Any) -> Any:
+    """An optional path setting: "" is not set, ``~`` is the home folder."""
+    value = none_if_unset(value)
+    return Path(path_text(value)) if value is not None else None
