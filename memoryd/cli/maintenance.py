@@ -27,7 +27,7 @@ from memoryd.maintenance import CheckReport, ReindexState, check_store, reindex_
 from memoryd.maintenance import Progress as ProgressFn
 from memoryd.maintenance.reindex import READING
 
-__all__ = ["TenantOpt", "check", "progress_bar", "reindex", "tenant_state"]
+__all__ = ["TenantOpt", "check", "command_again", "progress_bar", "reindex", "tenant_state"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (for scripts).")]
 TenantOpt = Annotated[
@@ -107,20 +107,24 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
 BATCH_SIZE = 256  # memories per embedding call, by default
 
 
-def _again(state: CliState, tenant: str | None, batch_size: int, keywords_only: bool) -> str:
-    """The command that runs this reindex again: its config file, tenant and options."""
+def command_again(state: CliState, tenant: str | None, command: str, *args: str) -> str:
+    """The command line that runs ``command`` with ``args`` again: its config file and tenant."""
     words = ["memoryd"]
     if state.config_path:
         words += ["--config", state.config_path]
-    words.append("reindex")
+    words.append(command)
     chosen = tenant if tenant is not None else state.tenant
     if chosen is not None:
         words += ["--tenant", chosen]
-    if keywords_only:
-        words.append("--keywords-only")
+    return shlex.join([*words, *args])
+
+
+def _again(state: CliState, tenant: str | None, batch_size: int, keywords_only: bool) -> str:
+    """The command that runs this reindex again: its config file, tenant and options."""
+    args = ["--keywords-only"] if keywords_only else []
     if batch_size != BATCH_SIZE:
-        words += ["--batch-size", str(batch_size)]
-    return shlex.join(words)
+        args += ["--batch-size", str(batch_size)]
+    return command_again(state, tenant, "reindex", *args)
 
 
 def _stopped(progress: ReindexState, path: str, again: str) -> Interrupted:

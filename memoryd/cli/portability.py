@@ -16,16 +16,26 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from memoryd.cli.maintenance import JsonOpt, ProgressFn, TenantOpt, progress_bar, tenant_state
-from memoryd.cli.output import CliState, UsageError, counted, errors_to_exit, run_with_memory, utf8_stdout
+from memoryd.cli.maintenance import JsonOpt, ProgressFn, TenantOpt, command_again, progress_bar, tenant_state
+from memoryd.cli.output import (
+    CliState,
+    Interrupted,
+    UsageError,
+    counted,
+    errors_to_exit,
+    run_with_memory,
+    utf8_stdout,
+)
 from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store, leftovers
-from memoryd.portability.import_ import check_file, require_file
+from memoryd.portability.import_ import ImportState, check_file, require_file
 from memoryd.portability.import_lock import ImportLock
 
 __all__ = ["export", "import_"]
+
+BATCH = 256  # rows an import writes per commit, unless --batch-size
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -108,7 +118,7 @@ def _is_stdout(path: str) -> bool:
 def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(metavar="PATH", help="A file written by memoryd export.")],
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows written per commit.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows written per commit.")] = BATCH,
     restart: Annotated[
         bool,
         typer.Option("--restart",
@@ -126,7 +136,8 @@ def import_(
     in the store): nothing is written unless all is well. An import into a new store that fails
     leaves nothing behind, in other engines either (only what it made: a folder that was there
     is kept). While one runs, another import into the same store, or a --restart, is refused.
-    Memories are embedded again when this store's embedder differs from the file's."""
+    Memories are embedded again when this store's embedder differs from the file's. Ctrl-C says
+    what was written (--json: "written") and the command that finishes the import."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     with errors_to_exit(state.output):  # the file named is not there: the command line is wrong
         require_file(path, UsageError)
@@ -137,15 +148,25 @@ def import_(
     settings = state.require_settings()
     store = settings.storage.path
 
+    done = ImportState()
+
     async def work(mem: AsyncMemory) -> ImportSummary:
         with progress_bar(state.output) as progress:
-            return await import_store(mem, path, batch_size=batch_size, progress=progress)
+            try:
+                return await import_store(mem, path, batch_size=batch_size, progress=progress, state=done)
+            except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the task): say what is written
+                raise _Stopped from None
 
     lock = ImportLock(store)  # held to the end: another import, or a --restart, is refused meanwhile
     with errors_to_exit(state.output):
         lock.acquire()
     try:
-        summary = _import(state, settings, lock, path, restart, work)
+        with errors_to_exit(state.output):
+            try:
+                summary = _import(state, settings, lock, path, restart, work)
+            except _Stopped:  # what it made removed, if the store was new: now say what is left
+                args = [str(path)] if batch_size == BATCH else [str(path), "--batch-size", str(batch_size)]
+                raise _stopped(done, path, store, command_again(state, tenant, "import", *args)) from None
     finally:  # a store left unfinished keeps the lock file: what --restart reads
         lock.keep = leftovers.unfinished_import(store) is not None
         lock.release()
@@ -155,6 +176,30 @@ def import_(
         f"[green]imported[/green] {_counts(summary.counts)} from {escape(str(path))} ({how}) "
         f"in {summary.elapsed_s:.1f} s",
     )
+
+
+class _Stopped(Exception):
+    """Ctrl-C stopped the import once it had opened the store (:class:`ImportState` says how far
+    it got); not a KeyboardInterrupt, so that the report waits for the clean-up of a new store."""
+
+
+def _stopped(done: ImportState, source: Path, store: Path, again: str) -> Interrupted:
+    """What Ctrl-C left in ``store`` of the import of ``source``, and how to finish."""
+    written = {kind: n for kind, n in done.written.items() if n}
+    document = {"path": str(source), "store": str(store), "written": written, "finish": again}
+    if not store.exists():  # a new store, removed with what it made elsewhere
+        report = f"nothing was imported, and no store is left at {store}. To import, run it again: {again}"
+    elif done.new:  # a new store its clean-up could not remove (said above)
+        report = f"the new store {store} holds part of {source} and is kept (see above)"
+    elif not written:
+        report = f"nothing was written into {store}. To import, run it again: {again}"
+    else:
+        report = (
+            f"{_counts(written)} of {source} were written into {store}, beside what it held (`memoryd check` "
+            "reports them). To finish, delete the memories of the file's users (`memoryd delete --all -u "
+            f"USER`), then run it again: {again}"
+        )
+    return Interrupted(report, document)
 
 
 def _import(
@@ -168,7 +213,10 @@ def _import(
             asyncio.run(leftovers.restart(settings, lock.made()))
         if not settings.storage.path.exists():  # a failed import into a new store leaves nothing behind
             with progress_bar(state.output) as progress:  # a big file takes a while: say so
-                asyncio.run(check_file(path, _before_the_store(progress)))  # refused before anything is made
+                try:  # refused before anything is made
+                    asyncio.run(check_file(path, _before_the_store(progress)))
+                except KeyboardInterrupt:
+                    raise _Stopped from None
             made = leftovers.claim(settings)
             if made is not None:
                 lock.record(list(made.local))

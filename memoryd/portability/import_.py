@@ -35,9 +35,10 @@ once everything is loaded (:meth:`~memoryd.storage.SegmentStore.revector`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ from memoryd.storage.base import StoredTurn
 from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
-__all__ = ["ImportSummary", "check_file", "import_store", "require_file"]
+__all__ = ["ImportState", "ImportSummary", "check_file", "import_store", "require_file"]
 
 SURVEY_BATCH = 1000
 _KIND = {
@@ -96,6 +97,15 @@ class ImportSummary:
             "reused_vectors": self.reused_vectors,
             "elapsed_s": round(self.elapsed_s, 3),
         }
+
+
+@dataclass
+class ImportState:
+    """How far an import got, for a report when it is stopped (Ctrl-C): ``new``, whether it was
+    filling a new store (one that held no memory); ``written``, the rows committed, per kind."""
+
+    new: bool = False
+    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TYPES, 0))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, Line]]:
@@ -172,9 +182,12 @@ class _TierIds:
         self.segments.clear()
 
 
-async def _survey(mem: AsyncMemory | None, path: Path, progress: Progress | None = None) -> _Survey:
+async def _survey(
+    mem: AsyncMemory | None, path: Path, progress: Progress | None = None, *, unfinished: bool = False
+) -> _Survey:
     """Pass 1 (see the module docstring); with no ``mem``, the file alone (no store is asked).
-    ``progress`` is told of the lines checked, a batch at a time, and their total at the end."""
+    ``progress`` is told of the lines checked, a batch at a time, and their total at the end.
+    ``unfinished``: an import of this file into the store did not finish (what it wrote conflicts)."""
     header: Header | None = None
     end: End | None = None
     counts = dict.fromkeys(TYPES, 0)
@@ -204,6 +217,13 @@ async def _survey(mem: AsyncMemory | None, path: Path, progress: Progress | None
         found = await mem.storage.records.get_many(ids)
         if found:
             first = next(iter(found))
+            if unfinished:  # the same file again: what the interrupted import wrote is in the way
+                raise ConflictError(
+                    f"an import of {path} into this store did not finish: the store holds part of it (e.g. "
+                    f"memory {first}); delete the memories of the file's users (`memoryd delete --all -u "
+                    "USER`), then import it again",
+                    field="file",
+                )
             raise ConflictError(
                 f"the target store already holds memories of this file (e.g. {first}); import into a new "
                 "store (storage.path), or delete those memories first",
@@ -297,6 +317,7 @@ class _Loader:
         known: dict[str, set[tuple[str, str]]],
         *,
         same_terms: bool = True,
+        counts: dict[str, int] | None = None,
     ) -> None:
         self.mem = mem
         self.known = known
@@ -312,7 +333,7 @@ class _Loader:
         self.builder = IndexBuilder(mem.represent, None)
         self.kind: str | None = None
         self.batch: list[Any] = []
-        self.counts: dict[str, int] = dict.fromkeys(TYPES, 0)
+        self.counts: dict[str, int] = dict.fromkeys(TYPES, 0) if counts is None else counts  # committed
         self.reembedded = 0
         self.revector = False  # hierarchy rows written without vectors of the target's model
 
@@ -329,6 +350,7 @@ class _Loader:
         self.batch = []
         storage = self.mem.storage
         read = len(batch)  # the file's lines done, written or not (the progress counts every one)
+        write: Awaitable[Any] | None = None
         if kind == "memory":
             batch = [_as_edited(m) for m in batch]
             now = utcnow()  # memories deleted here since the export: their history says they came back
@@ -337,23 +359,38 @@ class _Loader:
                 for m in batch
                 if m.record.id in self.known
             ]
-            await storage.commit(ChangeSet(upserts=await self._index(batch), history=back))
+            write = storage.commit(ChangeSet(upserts=await self._index(batch), history=back))
         elif kind == "history":
             batch = self._new_history(batch)
-            await storage.commit(ChangeSet(history=batch))
+            write = storage.commit(ChangeSet(history=batch))
         elif kind == "entity":
-            await storage.graph.restore(batch, [])
+            write = storage.graph.restore(batch, [])
         elif kind == "relation":
-            await storage.graph.restore([], batch)
+            write = storage.graph.restore([], batch)
         elif storage.segments is None:
             batch = []  # a store without a memory hierarchy: its rows are left out
         elif kind == "tier_segment":
-            await storage.segments.restore([], [self._segment(s) for s in batch])
+            write = storage.segments.restore([], [self._segment(s) for s in batch])
         else:
-            await storage.segments.restore([self._turn(t) for t in batch], [])
-        self.counts[kind] += len(batch)
+            write = storage.segments.restore([self._turn(t) for t in batch], [])
+        if write is not None:
+            await self._written(kind, write, len(batch))
         if self.progress is not None:
             self.progress("importing", read, None)
+
+    async def _written(self, kind: str, write: Awaitable[Any], rows: int) -> None:
+        """Run one batch's write to its end and count its ``rows`` as written. Ctrl-C (the import's
+        task cancelled) meanwhile waits for it: a write handed to the database's thread cannot be
+        called back, so it is counted once it is in, and then the import stops."""
+        task = asyncio.ensure_future(write)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is None:
+                self.counts[kind] += rows
+            raise
+        self.counts[kind] += rows
 
     def _new_history(self, batch: list[HistoryDraft]) -> list[HistoryDraft]:
         """The history rows the store does not hold yet (of a memory it held before: a restore,
@@ -442,10 +479,12 @@ async def check_file(source: Path, progress: Progress | None = None) -> None:
 
 
 async def import_store(
-    mem: AsyncMemory, source: Path, *, batch_size: int = 256, progress: Progress | None = None
-) -> ImportSummary:
+    mem: AsyncMemory, source: Path, *, batch_size: int = 256, progress: Progress | None = None,
+    state: ImportState | None = None,
+) -> ImportSummary:  # fmt: skip
     """Load the export at ``source`` into ``mem``'s store (see the module docstring); nothing is
-    written unless the whole file is valid and conflicts with nothing in the store."""
+    written unless the whole file is valid and conflicts with nothing in the store. ``state``, if
+    given, is kept up to date with what is written (what a stopped import reports)."""
     started = time.perf_counter()
     require_file(source)
     await mem.open()
@@ -461,11 +500,13 @@ async def import_store(
     # it is complete, so that one whose store is deleted by hand after a kill can still be released
     # (memoryd.storage.claims). Recorded before the survey: a kill may come at any time.
     new = (await records.stats())["memories"] == 0
+    state = state if state is not None else ImportState()
+    state.new = new
     claim = ImportClaim(str(source), str(Path(mem.settings.storage.path).absolute())) if new else None
     if claim is not None:
         await mem.storage.mark_import(claim)
     try:
-        return await _import(mem, source, batch_size, progress, claim, started)
+        return await _import(mem, source, batch_size, progress, claim, started, state, failed == str(source))
     except BaseException:
         if claim is not None:
             with contextlib.suppress(Exception):
@@ -476,16 +517,18 @@ async def import_store(
 
 async def _import(
     mem: AsyncMemory, source: Path, batch_size: int, progress: Progress | None, claim: ImportClaim | None,
-    started: float,
+    started: float, state: ImportState, unfinished: bool,
 ) -> ImportSummary:  # fmt: skip
     """Both passes of :func:`import_store` (see the module docstring)."""
     if progress is not None:
         progress("checking the file", 0, None)
-    survey = await _survey(mem, source, progress)
+    survey = await _survey(mem, source, progress, unfinished=unfinished)
     header = survey.header
     reuse = header.vectors and header.embedder == identity(mem.settings, mem.loaded_embedder)
     same_terms = header.index_format == INDEX_FORMAT
-    loader = _Loader(mem, reuse, batch_size, progress, survey.known, same_terms=same_terms)
+    loader = _Loader(
+        mem, reuse, batch_size, progress, survey.known, same_terms=same_terms, counts=state.written
+    )
     records = mem.storage.records
     # A new store (the usual target) is marked until the last row is in: see Storage.open. One that
     # held memories already is marked so that `memoryd check` reports a failed import, but it still

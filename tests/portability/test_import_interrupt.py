@@ -1,0 +1,103 @@
+"""Ctrl-C (a real SIGINT) stops ``memoryd import`` saying what it wrote and how to finish, and the
+same import run again names the import that did not finish: into a store that held memories
+already (what it wrote stays there), and into a new one (removed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from memoryd.embedders.use import USEEmbedder
+from memoryd.portability.leftovers import unfinished_import
+from tests.fakes.llm_server import Script
+from tests.portability.conftest import filled_export
+from tests.portability.test_import_leftovers import ROOT, _big, _memories, run  # noqa: F401
+from tests.portability.test_import_lock import _finish, _memory_lines, _wait_until
+
+CLONES = 3000
+
+
+def _start(big: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "memoryd", "import", str(big), "--batch-size", "1", "--json"],
+        cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _said(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_into_a_store_that_held_memories_says_what_it_wrote_and_how_to_finish(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    big = tmp_path / "big.jsonl"
+    _big(whole, big, CLONES)
+    db = tmp_path / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db)}
+    added = run(env, "add", "--mode", "fast", "-u", "zoe", "I like green tea")
+    assert added.exit_code == 0, added.stderr
+    held = _memories(db)
+
+    child = _start(big, env)
+    _wait_until(child, lambda: _memories(db) > held + 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    report = _said(err)
+    document = json.loads(out)
+    assert document["interrupted"] is True and document["store"] == str(db)
+    written = document["written"]["memory"]
+    assert _memories(db) == held + written  # what it says it wrote is what the store holds
+    assert f"interrupted: {written} memories, " in report and f"of {big} were written into {db}" in report, report
+    assert "memoryd delete --all -u USER" in report and f"run it again: memoryd import {big}" in report
+    assert document["finish"] == f"memoryd import {big} --batch-size 1"
+
+    again = run(env, "import", str(big))  # the same file again: the unfinished import is named
+    assert again.exit_code == 1
+    assert f"an import of {big} into this store did not finish" in _said(again.stderr), again.stderr
+    assert "memoryd delete --all -u USER" in _said(again.stderr)
+
+    for user in ("alice", "bob", "clone"):  # the fix it names
+        assert run(env, "delete", "--all", "-u", user, "-y").exit_code == 0
+    finished = run(env, "import", str(big))
+    assert finished.exit_code == 0, finished.stderr
+    checked = run(env, "check")
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    assert _memories(db) == held + CLONES + _memory_lines(whole)
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_into_a_new_store_says_nothing_is_left(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    big = tmp_path / "big.jsonl"
+    _big(whole, big, CLONES)
+    db = tmp_path / "new" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db)}
+
+    child = _start(big, env)
+    _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    report = _said(err)
+    assert f"nothing was imported, and no store is left at {db}" in report, report
+    assert f"run it again: memoryd import {big} --batch-size 1" in report
+    assert json.loads(out)["interrupted"] is True
+    assert not db.exists()
+    assert run(env, "import", str(big)).exit_code == 0
