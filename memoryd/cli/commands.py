@@ -26,6 +26,7 @@ from memoryd.auth.principal import check_tenant
 from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages
 from memoryd.cli.output import (
     CliState,
+    FileDataError,
     Output,
     UsageError,
     add_table,
@@ -227,6 +228,8 @@ def add(
         items: list[Any] = [{"role": role, "content": t} for t in texts or []]
         if file is not None:
             items += [{"role": role, "content": m} if isinstance(m, str) else m for m in read_messages(file)]
+            if not items:  # not "give --file" to whoever gave one
+                raise FileDataError(f"{file} holds no messages", field="file")
         if not items:
             raise UsageError("nothing to add: give TEXT arguments or --file", field="messages")
         check_messages(items, settings.limits)  # a bad message anywhere: nothing is written

@@ -77,3 +77,16 @@ def test_a_file_of_dash_is_read_from_stdin(run: Run) -> None:
     assert result.exit_code == 0, result.stderr
     assert [r["memory"] for r in as_json(result)["results"] if r["kind"] == "episode"] == ["I like tea", "I like jazz"]
     assert _stored(run) == 4  # the two messages and the two likes they state
+
+
+def test_an_empty_file_says_the_file_holds_no_messages(run: Run, tmp_path: Path) -> None:
+    """It said "nothing to add: give TEXT arguments or --file" to someone who had given --file."""
+    empty = tmp_path / "empty.jsonl"
+    for contents in ("", "\n  \n", "[]"):
+        empty.write_text(contents)
+        result = run("add", "--file", str(empty), "-u", "ana", "--json")
+        expect_error(result, 1, f"{empty} holds no messages", "(option: --file/-f)")
+        assert as_json(result)["error"]["field"] == "file"
+    result = run("add", "--file", "-", "-u", "ana", input="")
+    expect_error(result, 1, "- holds no messages")
+    assert _stored(run) == 0
