@@ -201,10 +201,12 @@ async def _survey(
         if mem is None:
             batch.clear()
             return
-        for memory_id, lines in batch.items():  # its history is here: a deleted memory restored, or
-            stored = await mem.storage.records.history(memory_id)  # a failed import's rows, run again
+        # Its history is here: a memory deleted here, restored (even when none of the file's rows is:
+        # an interrupted import wrote it, and the fix it named deleted it), or a failed import's rows.
+        for memory_id in batch:
+            stored = await mem.storage.records.history(memory_id)
             held = {(h.event.value, h.created_at.isoformat()) for h in stored}
-            if held & lines:
+            if held:
                 known[memory_id] = held
         batch.clear()
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,25 @@ def _start(big: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def _with_history(whole: Path, out: Path, clones: int) -> list[str]:
+    """``whole`` with ``clones`` more memories, each with its ``ADD`` history row: as an export
+    writes them, every memory line before every history line. Returns the clones' ids."""
+    rows = [json.loads(line) for line in whole.read_text().splitlines()]
+    first = next(r for r in rows if r["type"] == "memory")
+    ids = [str(uuid.uuid4()) for _ in range(clones)]
+    extra = [{**first, "id": i, "user_id": "clone", "run_id": None} for i in ids]
+    added = next(r for r in rows if r["type"] == "history" and r["event"] == "ADD")
+    said = [{**added, "memory_id": i, "user_id": "clone", "agent_id": None, "run_id": None} for i in ids]
+    last = max(n for n, r in enumerate(rows) if r["type"] == "memory")
+    rows[last + 1 : last + 1] = extra
+    last = max(n for n, r in enumerate(rows) if r["type"] == "history")
+    rows[last + 1 : last + 1] = said
+    rows[-1]["counts"]["memory"] += clones
+    rows[-1]["counts"]["history"] += clones
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ids
+
+
 def _said(text: str) -> str:
     return " ".join(text.split())
 
@@ -45,7 +65,7 @@ def test_ctrl_c_into_a_store_that_held_memories_says_what_it_wrote_and_how_to_fi
 ) -> None:
     _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
     big = tmp_path / "big.jsonl"
-    _big(whole, big, CLONES)
+    clones = _with_history(whole, big, CLONES)
     db = tmp_path / "held" / "a.db"
     env = {"MEMORYD_STORAGE__PATH": str(db)}
     added = run(env, "add", "--mode", "fast", "-u", "zoe", "I like green tea")
@@ -62,7 +82,7 @@ def test_ctrl_c_into_a_store_that_held_memories_says_what_it_wrote_and_how_to_fi
     assert document["interrupted"] is True and document["store"] == str(db)
     written = document["written"]["memory"]
     assert _memories(db) == held + written  # what it says it wrote is what the store holds
-    assert f"interrupted: {written} memories, " in report and f"of {big} were written into {db}" in report, report
+    assert report.startswith(f"interrupted: {written} memories") and f"of {big} were written into {db}" in report
     assert "memoryd delete --all -u USER" in report and f"run it again: memoryd import {big}" in report
     assert document["finish"] == f"memoryd import {big} --batch-size 1"
 
@@ -78,6 +98,12 @@ def test_ctrl_c_into_a_store_that_held_memories_says_what_it_wrote_and_how_to_fi
     checked = run(env, "check")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
     assert _memories(db) == held + CLONES + _memory_lines(whole)
+    # A memory it had written (not yet its history), deleted by that fix and imported again: its
+    # history says it is back, after the delete.
+    rows = json.loads(run(env, "history", clones[0], "--json").stdout)["results"]
+    events = [(r["event"], r["actor"]) for r in rows]
+    deleted = events.index(("DELETE", "api:delete_all"))
+    assert ("ADD", "import") in events[deleted:], events
 
 
 @pytest.mark.timeout(600)
