@@ -554,3 +554,26 @@ async def test_health_says_unavailable_while_falkordb_is_down(tmp_path: Path, em
             assert (await mem.health())["status"] == "ok"
     finally:
         server.stop()
+
+
+async def test_a_server_with_no_graph_yet_answers_a_ping_and_keeps_nothing_made(tmp_path: Path) -> None:
+    """`memoryd doctor` (and `memoryd check`) ask the server to answer before any store exists: on a
+    fresh FalkorDB server that failed with "Invalid graph operation on empty key", as the ping queried
+    the graph the first open makes. Once the store made it, a graph wiped under it still fails the ping
+    (/health unavailable), naming the graph."""
+    config = settings(tmp_path)
+    name = config.storage.falkordb.graph
+    client = redis.Redis.from_url(falkordb_url())
+    storage = build_storage(config)
+    try:
+        await storage.graph.ping()  # no graph of that name on the server yet
+        assert client.exists(name) == 0  # nothing made by asking
+        await storage.open(MODEL, DIM)
+        await storage.graph.ping()
+        client.execute_command("GRAPH.DELETE", name)
+        with pytest.raises(StorageError) as err:
+            await storage.graph.ping()
+        assert err.value.status_code == 503 and name in err.value.message
+    finally:
+        await storage.close()
+        client.close()

@@ -76,6 +76,7 @@ class GraphClient:
         # Closed (close()): no connection is made again until open() or release() (a graph write
         # staged in the record store's transaction may still start after the store closed).
         self.closed = False
+        self.opened = False  # open() found or made the graph: from then on it must be there
 
     def _graph(self) -> Any:
         """The graph, over a Redis connection pool made on first use. The pool is made here rather
@@ -133,6 +134,18 @@ class GraphClient:
         except Exception as exc:
             raise self.fail(exc, doing) from exc
 
+    async def ping(self) -> None:
+        """Whether the server answers as FalkorDB (``GRAPH.LIST``: no graph is read or made, so a
+        server with none yet answers too); once :meth:`open` found or made the graph, also that it is
+        still there (a 503 naming the graph when it was wiped)."""
+        await self._command("reaching the server", "GRAPH.LIST")
+        if self.opened and await self._command("looking for the graph", "TYPE", self.name) != "graphdata":
+            raise StorageError(
+                f"{self.what} is gone: it was deleted while the store was open. Restore it (a FalkorDB "
+                "backup), or set storage.falkordb.recreate = true once and restart to start an empty graph",
+                field=GRAPH_SETTING,
+            )
+
     async def close(self) -> None:
         self.closed = True
         redis, self._redis, self._graph_ = self._redis, None, None
@@ -184,6 +197,7 @@ class GraphClient:
                              {"store": store}, write=True)  # fmt: skip
         if meta is not None and meta.get("version") not in (None, VERSION):
             raise self._foreign(f"a layout memoryd {VERSION} does not read (version {meta.get('version')})")
+        self.opened = True
 
     async def release(self, store: str) -> bool:
         """Delete the graph if its Meta node records ``store`` (made by an import into that new

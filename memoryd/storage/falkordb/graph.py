@@ -155,7 +155,7 @@ class FalkorDBGraphStore:
         await self.client.close()
 
     async def ping(self) -> None:
-        await self.client.query("reaching the graph", "RETURN 1")
+        await self.client.ping()
 
     async def _staged(
         self, step: Callable[[], Awaitable[T]], publish: Callable[[T], None] | None = None
