@@ -121,6 +121,9 @@ def _lines(path: Path) -> Iterator[tuple[int, Line]]:
                     continue
                 if first and '"header"' not in text:
                     message = f"line {number}: a memoryd export starts with its header"
+                    if text.lstrip()[:1] in ("{", "[") and '"content"' in text:  # what `add --file` reads
+                        add = f"memoryd add --file {path} -u USER"
+                        message += f"; it holds messages: remember them with `{add}`"
                     raise InvalidInputError(message, field="file")
                 first = False
                 try:

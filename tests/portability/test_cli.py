@@ -59,6 +59,21 @@ def test_import_of_a_broken_file_is_one_error_line(tmp_path: Path, cli: Cli) -> 
     assert errors == ["error: line 1: a memoryd export starts with its header (field: file)"]
 
 
+def test_import_of_a_messages_file_names_memoryd_add(tmp_path: Path, cli: Cli) -> None:
+    for name, text in (
+        ("said.jsonl", '{"role": "user", "content": "I live in Paris"}\n'),
+        ("said.json", '[{"role": "user", "content": "我住在上海"}]\n'),
+    ):
+        said = tmp_path / name
+        said.write_text(text, encoding="utf-8")
+        result = cli(tmp_path / "t.db", "import", str(said))
+        assert result.exit_code == 1
+        message = " ".join(result.stderr.split())
+        assert "a memoryd export starts with its header" in message
+        assert f"it holds messages: remember them with `memoryd add --file {said} -u USER`" in message, message
+        assert not (tmp_path / "t.db").exists()
+
+
 def test_tenant_stores(tmp_path: Path, embedder: USEEmbedder, cli: Cli) -> None:
     store = tmp_path / "main.db"
 
