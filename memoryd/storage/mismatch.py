@@ -8,15 +8,17 @@ __all__ = ["embedder_mismatch", "moved_meanwhile"]
 
 
 def embedder_mismatch(
-    where: str, count: int, stored_model: str | None, stored_dim: object, model: str, dim: int
+    where: str, count: int, stored_model: str | None, stored_dim: object, model: str, dim: int,
+    *, new_store: str = "point storage.path at a new file",
 ) -> EmbedderMismatchError:
-    """The error for ``where`` (a store or collection) holding ``count`` vectors of another model."""
+    """The error for ``where`` (a store or collection) holding ``count`` vectors of another model;
+    ``new_store``: how to start a store of its own instead (a server's index: its own table too)."""
     return EmbedderMismatchError(
         f"the store at {where} holds {count} vectors made by embedder "
         f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "
         f"'{model}' ({dim} dimensions). Set the embedder settings (embedder.provider, "
-        "embedder.model, embedder.dim) back to those that built the store, point "
-        "storage.path at a new file, or re-embed every memory with the configured model: "
+        f"embedder.model, embedder.dim) back to those that built the store, {new_store}, "
+        "or re-embed every memory with the configured model: "
         "`memoryd reindex` (vectors of different models are never mixed).",
         field="embedder",
         stored_model=stored_model,

@@ -251,7 +251,11 @@ class OutsideIndex:
             check_owner(self.what, self.owner_setting, ((await self._meta()) or {}).get("store"), store)
         elif meta.get("model") != model or meta.get("dim") != dim:
             count = await self._count()
-            raise embedder_mismatch(self.what, count, meta.get("model"), meta.get("dim"), model, dim)
+            new_store = "point storage.path at a new file"
+            if self.remote:  # the server's index is the old store's whatever the file: one of its own too
+                new_store += f" and {self.owner_setting} at a new {self.owner_setting.rsplit('.', 1)[1]}"
+            stored = (meta.get("model"), meta.get("dim"))
+            raise embedder_mismatch(self.what, count, *stored, model, dim, new_store=new_store)
         elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
             await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim

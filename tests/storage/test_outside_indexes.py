@@ -166,6 +166,25 @@ async def test_another_model_and_a_wiped_collection_are_refused(kind: Kind, tmp_
     assert isinstance(wiped, StorageError) and wiped.details.get("repair") == "memoryd reindex"
 
 
+async def test_the_fix_another_model_is_told_of_a_new_store_opens_one(kind: Kind, tmp_path: Path) -> None:
+    """The refusal said "point storage.path at a new file": on a server (PostgreSQL) the new file's
+    store was then refused too, as the table is the old store's; it names the table setting there."""
+    async with opened(kind.settings(tmp_path)) as storage:
+        await storage.commit(adds((record("x"), unit(1))))
+    mismatch = await refused(kind.settings(tmp_path), "another-model")
+    assert isinstance(mismatch, EmbedderMismatchError) and "storage.path at a new file" in mismatch.message
+    new_file = {"path": str(tmp_path / "new.db")}
+    if kind.local is None:  # a server: the new store needs its own table too, and is told so
+        assert kind.owner_setting in mismatch.message
+        section = kind.section(tmp_path / "new")  # its own table
+    else:  # local mode beside the SQLite file: a new file is a new folder (file) too
+        assert kind.owner_setting not in mismatch.message
+        section = kind.section(tmp_path)
+    settings = load_settings(env={}, overrides={"storage": {**new_file, "vectors": kind.name, kind.name: section}})
+    async with opened(settings, "another-model") as storage:
+        await storage.commit(adds((record("y"), unit(1))))
+
+
 async def test_health_reports_a_lost_collection_and_reindex_rebuilds_it(
     kind: Kind, tmp_path: Path, embedder: USEEmbedder
 ) -> None:
