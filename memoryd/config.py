@@ -486,6 +486,7 @@ class ServerConfig(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8420, ge=0, le=65535)
+    _host = field_validator("host")(sources.bind_host)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     keep_alive_s: int = Field(
         75,

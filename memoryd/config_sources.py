@@ -8,7 +8,9 @@ Nothing here knows the settings' model: it is handed in, so :mod:`memoryd.config
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args
@@ -21,6 +23,7 @@ __all__ = [
     "ALIASES",
     "CONFIG_ENV",
     "ENV_PREFIX",
+    "bind_host",
     "check_keys",
     "env_key",
     "env_overrides",
@@ -208,3 +211,28 @@ def optional_path(value: Any) -> Any:
     """An optional path setting: "" is not set, ``~`` is the home folder."""
     value = none_if_unset(value)
     return Path(path_text(value)) if value is not None else None
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # one label of a host name
+
+
+def bind_host(value: str) -> str:
+    """``server.host`` (or ``serve --host``): an IP address or a host name. What no socket binds
+    and no URL holds (a URL, ``host:port``, an unclosed ``[::1``, a name longer than DNS allows,
+    nothing) is refused here: it ended ``serve --check`` and ``doctor`` in a traceback."""
+    text = value.strip()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        name = text.encode("idna").decode("ascii").removesuffix(".")
+    except UnicodeError:  # a label over 63 characters, ...
+        name = ""
+    if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError(
+            "must be an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name, "
+            "with no scheme, port or brackets"
+        )
+    return text

@@ -48,7 +48,7 @@ from memoryd.cli.output import (
 )
 from memoryd.cli.usage import EXIT_STATUS, finish_commands
 from memoryd.config import Settings, load_settings
-from memoryd.config_sources import CONFIG_ENV
+from memoryd.config_sources import CONFIG_ENV, bind_host
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.memory import AsyncMemory
@@ -163,6 +163,11 @@ def serve(
 ) -> None:
     """Run the REST server (the default command)."""
     state = CliState.of(ctx, json_out)
+    if host is not None:  # as server.host is checked: a URL or "[::1" ended --check in a traceback
+        try:
+            host = bind_host(host)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--host") from None
     if check:
         from memoryd.cli.probe import ready
 
