@@ -165,6 +165,12 @@ _AS_OF = {
     "description": "What was current then (ISO 8601, or seconds since the epoch): a past home, a "
     "preference since changed. Default: now.",
 }
+_REFERENCE_TIME = {
+    "anyOf": [{"type": "string"}, {"type": "number"}],
+    "description": "The asker's now (ISO 8601 with its offset, or seconds since the epoch): 'last "
+    "Sunday' and 'yesterday' in the query are read against it, and with an offset the context dates "
+    "turns in it. Default: the current time, dates in UTC.",
+}
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -196,6 +202,7 @@ async def _search(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         limit=a.get("limit"),
         threshold=a.get("threshold"),
         as_of=a.get("as_of"),
+        reference_time=a.get("reference_time"),
         **scope_of(a),
     )
     return {"results": [{**brief(h.memory), "score": round(h.score, 4)} for h in hits]}
@@ -208,6 +215,7 @@ async def _context(mem: AsyncMemory, a: Args) -> dict[str, Any]:
         agent_id=a.get("agent_id"),
         run_id=a.get("run_id"),
         token_budget=a.get("token_budget"),
+        reference_time=a.get("reference_time"),
     )
     return {
         "text": built.text,
@@ -319,7 +327,7 @@ def build_tools(
              "threshold": {"type": "number", "minimum": -1, "maximum": 1,
                            "description": "Leave out hits whose cosine similarity to the query is below "
                                           "this (not the fused score the hits show)."},
-             "as_of": _AS_OF},
+             "as_of": _AS_OF, "reference_time": _REFERENCE_TIME},
             ("query",), _search,
         ),  # fmt: skip
         Tool(
@@ -328,7 +336,8 @@ def build_tools(
             "relevant preferences, relevant memories, and the session's recent turns "
             "(with run_id), within a token budget. Needs user_id, agent_id or run_id.",
             {"query": {"type": "string"},
-             "token_budget": {"type": "integer", "minimum": 1, "description": "Default: the server's."}},
+             "token_budget": {"type": "integer", "minimum": 1, "description": "Default: the server's."},
+             "reference_time": _REFERENCE_TIME},
             ("query",), _context,
         ),  # fmt: skip
         Tool(
