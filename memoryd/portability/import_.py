@@ -221,7 +221,8 @@ async def _survey(
             return
         found = await mem.storage.records.get_many(ids)
         if found:
-            first = next(iter(found))
+            first = min(found)
+            owner = dict(found[first].scope.items())
             if unfinished:  # the same file again: what the interrupted import wrote is in the way
                 raise ConflictError(
                     f"an import of {path} into this store did not finish: the store holds part of it (e.g. "
@@ -230,8 +231,8 @@ async def _survey(
                     field="file",
                 )
             raise ConflictError(
-                f"the target store already holds memories of this file (e.g. {first}); import into a new "
-                "store (storage.path), or delete those memories first",
+                f"the target store already holds memories of this file (e.g. {first}, a memory of {owner}); "
+                "import into a new store (storage.path), or delete those memories first",
                 field="file",
             )
         ids.clear()

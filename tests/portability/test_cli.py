@@ -38,6 +38,8 @@ def test_export_then_import(tmp_path: Path, fake_llm: Script, embedder: USEEmbed
     again = cli(target, "import", str(out))
     assert again.exit_code == 1 and "already holds memories" in again.stderr
     assert "Traceback" not in again.stderr
+    said = " ".join(again.stderr.split())  # whose memories they are
+    assert "a memory of {'user_id': 'alice'" in said, said
 
     piped = cli(source, "export", "-", "-u", "bob")
     assert piped.exit_code == 0, piped.stderr
