@@ -261,6 +261,7 @@ class EmbedderConfig(_Section):
     dim: int | None = Field(None, ge=1, description="openai embedder: vector size (unset: one probe call).")
 
     _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(none_if_unset)
+    _url = field_validator("base_url")(sources.url_text)
 
 
 class IndexConfig(_Section):
@@ -355,6 +356,7 @@ class _LLMTarget(_Section):
     api_version: str | None = Field(None, description="Azure api-version / anthropic-version.")
 
     _unset = field_validator("model", "base_url", "api_key", "api_version", mode="before")(none_if_unset)
+    _url = field_validator("base_url")(sources.url_text)
     _provider = field_validator("provider", mode="before")(_check_provider)
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -36,6 +37,7 @@ __all__ = [
     "path_text",
     "setters",
     "unalias",
+    "url_text",
 ]
 
 ENV_PREFIX = "MEMORYD_"
@@ -236,3 +238,15 @@ def bind_host(value: str) -> str:
             "with no scheme, port or brackets"
         )
     return text
+
+
+def url_text(value: Any) -> Any:
+    """A base URL setting (``llm.base_url``, ``embedder.base_url``): what urllib cannot split (an
+    unclosed ``http://[::1``, a port that is no number or over 65535) is refused here; it ended
+    ``doctor`` and ``add --mode fine`` in a traceback."""
+    if isinstance(value, str):
+        try:
+            urlsplit(value.strip()).port  # noqa: B018 - read for the ValueError it raises
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL: {exc}") from None
+    return value
