@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -137,7 +141,7 @@ def import_(
     leaves nothing behind, in other engines either (only what it made: a folder that was there
     is kept). While one runs, another import into the same store, or a --restart, is refused.
     Memories are embedded again when this store's embedder differs from the file's. Ctrl-C says
-    what was written (--json: "written") and the command that finishes the import."""
+    what was written (--json: "written") and the command that finishes the import; so does SIGTERM."""
     state = tenant_state(CliState.of(ctx, json_out), tenant)
     with errors_to_exit(state.output):  # the file named is not there: the command line is wrong
         require_file(path, UsageError)
@@ -161,7 +165,7 @@ def import_(
     with errors_to_exit(state.output):
         lock.acquire()
     try:
-        with errors_to_exit(state.output):
+        with errors_to_exit(state.output), _terminate_as_ctrl_c():
             try:
                 summary = _import(state, settings, lock, path, restart, work)
             except _Stopped:  # what it made removed, if the store was new: now say what is left
@@ -176,6 +180,31 @@ def import_(
         f"[green]imported[/green] {_counts(summary.counts)} from {escape(str(path))} ({how}) "
         f"in {summary.elapsed_s:.1f} s",
     )
+
+
+@contextmanager
+def _terminate_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (`kill`, `timeout`, a service manager, `docker stop`) stops the import as Ctrl-C
+    does: what it made is removed (a new store) or said (:func:`_stopped`), rather than left for
+    `--restart`. Where SIGINT is ignored (started in the background by a shell) or no handler can
+    be set, SIGTERM ends the process as it would have."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):  # asyncio's (cancels the import's task) or Python's (KeyboardInterrupt)
+            handler(signal.SIGINT, frame)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Stopped(Exception):

@@ -127,3 +127,25 @@ def test_ctrl_c_into_a_new_store_says_nothing_is_left(
     assert json.loads(out)["interrupted"] is True
     assert not db.exists()
     assert run(env, "import", str(big)).exit_code == 0
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_stops_an_import_as_ctrl_c_does(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    """`kill PID`, `timeout`, a service manager or `docker stop` send SIGTERM: the import cleans up
+    after itself as after Ctrl-C, rather than leave a store only `--restart` can clear."""
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    big = tmp_path / "big.jsonl"
+    _big(whole, big, CLONES)
+    db = tmp_path / "new" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db)}
+
+    child = _start(big, env)
+    _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)
+    child.send_signal(signal.SIGTERM)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    assert f"nothing was imported, and no store is left at {db}" in _said(err), err
+    assert not db.exists() and not Path(f"{db}-import.lock").exists()
+    assert run(env, "import", str(big)).exit_code == 0
