@@ -197,8 +197,9 @@ def is_number(annotation: Any) -> bool:
 
 
 def none_if_unset(value: Any) -> Any:
-    """TOML has no null: for an optional setting, "" (or 0 for a size) means "not set"."""
-    return None if value == "" or (value == 0 and not isinstance(value, bool)) else value
+    """TOML has no null: for an optional setting, "" (or blanks, or 0 for a size) means "not set"."""
+    blank = isinstance(value, str) and not value.strip()
+    return None if blank or (value == 0 and not isinstance(value, bool)) else value
 
 
 def path_text(value: Any) -> str:

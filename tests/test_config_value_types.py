@@ -50,3 +50,18 @@ def test_the_environment_still_spells_numbers_and_paths_as_text(tmp_path: Path) 
     env = {"MEMORYD_SERVER__PORT": "9001", "MEMORYD_STORAGE__PATH": str(tmp_path / "m.db")}
     s = load_settings(env=env)
     assert (s.server.port, s.storage.path) == (9001, tmp_path / "m.db")
+
+
+@pytest.mark.parametrize("blank", ["   ", "\t"])
+def test_a_blank_optional_setting_is_unset_as_an_empty_one(tmp_path: Path, blank: str) -> None:
+    """``keys_path = "   "`` put the key store in a file named three spaces in the working
+    directory, and ``model = " "`` asked the server for a model named a space; "" meant unset."""
+    f = tmp_path / "m.toml"
+    f.write_text(
+        f'[auth]\nkeys_path = "{blank}"\ntenants_dir = "{blank}"\n[storage.qdrant]\npath = "{blank}"\n'
+        f'[embedder]\nmodel = "{blank}"\n[llm]\nmodel = "{blank}"\n'
+    )
+    s = load_settings(f, env={})
+    assert (s.auth.keys_path, s.auth.tenants_dir, s.storage.qdrant.path) == (None, None, None)
+    assert (s.embedder.model, s.llm.model, s.llm.configured) == (None, None, False)
+    assert s.keys_path() == s.storage.path.parent / "keys.db"
