@@ -26,7 +26,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -580,7 +580,13 @@ def read_messages(path: Path) -> list[Any]:
 
 def when(value: datetime | None) -> str:
     """A time for people: local, to the minute (JSON output keeps ISO 8601 UTC)."""
-    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M")
+    if value is None:
+        return ""
+    try:
+        local, zone = value.astimezone(), ""
+    except (OverflowError, ValueError):  # year 1 west of UTC, or 9999 east of it: no local time
+        local, zone = value.astimezone(UTC), " UTC"
+    return f"{local.year:04d}-{local:%m-%d %H:%M}{zone}"  # %Y writes year 1 as "1"
 
 
 def _record_when(memory: MemoryRecord) -> str:
