@@ -26,11 +26,21 @@ _SECRET_PARAM = re.compile(
 )
 
 
+# A string that is one URL (a setting's value): its userinfo is all up to its last "@", whatever it
+# holds. A password holding a space, a quote, "<" or ">" (written unencoded; redis-py and httpx
+# read it) ended the pattern above, which matched nothing and left the password whole.
+_WHOLE_URL = re.compile(r"(?s)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>.*)@")
+
+
 def mask_url(text: str) -> str:
     """``text`` (a URL, or a message quoting URLs) with the password of each URL's userinfo masked,
     fit to print and log: ``http://user:***@host/v1`` (a userinfo without a password, often a
     token, as ``***``); and so are secrets given as parameters, in a query string or a libpq
-    connection string (``?password=***``, ``host=db password=***``)."""
+    connection string (``?password=***``, ``host=db password=***``). A text that starts with a URL
+    (a URL setting) has its userinfo masked up to its last ``@``, whatever characters it holds."""
+    whole = _WHOLE_URL.match(text) if "@" in text else None
+    if whole is not None:
+        text = _mask_userinfo(whole) + text[whole.end() :]
     masked_text = _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
     return _SECRET_PARAM.sub(r"\g<key>=***", masked_text) if "=" in masked_text else masked_text
 
