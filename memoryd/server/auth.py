@@ -211,10 +211,11 @@ class Authenticator:
             )
         else:
             scheme, _, token = authorization.strip().partition(" ")
-            if "," in token:  # no key holds one: two Authorization headers, combined (see _headers)
+            if "," in token:  # no key holds one: two Authorization headers, or an X-API-Key next to
+                # another key, combined (see _headers, presented_key)
                 raise AuthenticationError(
-                    "send one Authorization header: this request has two that differ, and which key "
-                    "it is made with cannot be told"
+                    "send one Authorization header, and no X-API-Key naming another key: this request "
+                    "names two different keys, and which one it is made with cannot be told"
                 )
             if scheme.lower() not in ("bearer", "token") or not token.strip():
                 raise AuthenticationError(
