@@ -76,8 +76,9 @@ T = TypeVar("T")
 _STATUS_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
 # What JSON on stdout writes as \u escapes though it may hold it as is: C1 controls (U+009B is a
 # terminal's CSI, as ESC [ is), bidirectional overrides and isolates (U+202E reverses the text a
-# terminal shows), line and paragraph separators. Only strings hold them: the document is the same.
-_UNSAFE = re.compile("[\x80-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# terminal shows), line and paragraph separators, and lone surrogates (a file name's byte that was
+# not UTF-8: written raw, the document was not UTF-8). Only strings hold them: the document is the same.
+_UNSAFE = re.compile("[\x80-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _STATUS_MARK = {"ok": "✓ ok", "info": "· info", "warn": "! warn", "fail": "✗ fail"}
 _EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yellow", "ERROR": "bold red"}
 
