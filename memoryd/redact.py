@@ -28,8 +28,9 @@ _SECRET_PARAM = re.compile(
 
 # A string that is one URL (a setting's value): its userinfo is all up to its last "@", whatever it
 # holds. A password holding a space, a quote, "<" or ">" (written unencoded; redis-py and httpx
-# read it) ended the pattern above, which matched nothing and left the password whole.
-_WHOLE_URL = re.compile(r"(?s)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>.*)@")
+# read it) ended the pattern above, which matched nothing and left the password whole. (Its first
+# line only: a message that goes on below a URL keeps the lines it quotes.)
+_WHOLE_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>.*)@")
 
 
 def mask_url(text: str) -> str:
