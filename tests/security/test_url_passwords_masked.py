@@ -57,3 +57,10 @@ def test_health_shows_an_admin_the_llm_endpoint_without_its_password(
     assert report.status_code == 200, report.text
     assert "127.0.0.1:9/v1" in report.text  # the full report, endpoint included
     assert "pa ss" not in report.text and "u:***@127.0.0.1:9/v1" in report.text
+
+
+def test_a_message_below_a_url_keeps_its_lines() -> None:
+    from memoryd.redact import mask_url
+
+    said = mask_url("http://u:pa ss@h:1/v1 failed\nretrying as openai:m@h2")
+    assert said == "http://u:***@h:1/v1 failed\nretrying as openai:m@h2"
