@@ -395,14 +395,14 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         stats = asyncio.run(_open_store(settings, embedder))
     except EmbedderMismatchError as exc:
         stored = str(exc.details.get("stored_model", ""))
-        provider = _provider_for_model(stored)
-        if provider:
-            fix = (
-                f'set MEMORYD_EMBEDDER__PROVIDER={provider} (or `[embedder] provider = "{provider}"` in the '
-                f"config), or point storage.path at a new file"
-            )
-        else:
-            fix = f"configure the embedder that built the store ('{stored}') or use a new storage.path"
+        provider = _provider_for_model(stored)  # a server's index (PostgreSQL...): a new table too
+        new_store = exc.details.get("new_store") or "point storage.path at a new file"
+        fix = (
+            f'set MEMORYD_EMBEDDER__PROVIDER={provider} (or `[embedder] provider = "{provider}"` in the '
+            f"config), or {new_store}"
+            if provider
+            else f"configure the embedder that built the store ('{stored}'), or {new_store}"
+        )
         return Check("store", "fail", exc.message, fix, {"stored_model": stored, "path": str(path)})
     except MemorydError as exc:
         # An index gone or half rebuilt is rebuilt from the records (the error names the command);

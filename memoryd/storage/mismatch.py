@@ -23,6 +23,7 @@ def embedder_mismatch(
         field="embedder",
         stored_model=stored_model,
         configured_model=model,
+        new_store=new_store,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from memoryd import AsyncMemory
+from memoryd.cli.doctor import store_check
 from memoryd.config import Settings, load_settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import (
@@ -35,6 +36,7 @@ from memoryd.maintenance.reindex import reindex_store
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet, build_storage
 from memoryd.storage.outside import point_id
+from tests.cli.test_doctor import TinyEmbedder
 from tests.storage.helpers import DIM, MODEL, adds, opened, record, unit
 from tests.storage.postgres_server import postgres_url, table_for
 
@@ -173,9 +175,12 @@ async def test_the_fix_another_model_is_told_of_a_new_store_opens_one(kind: Kind
         await storage.commit(adds((record("x"), unit(1))))
     mismatch = await refused(kind.settings(tmp_path), "another-model")
     assert isinstance(mismatch, EmbedderMismatchError) and "storage.path at a new file" in mismatch.message
+    # memoryd doctor gives the same fix
+    doctor = await asyncio.to_thread(store_check, kind.settings(tmp_path), TinyEmbedder())
+    assert doctor.status == "fail" and doctor.fix is not None and "storage.path" in doctor.fix
     new_file = {"path": str(tmp_path / "new.db")}
     if kind.local is None:  # a server: the new store needs its own table too, and is told so
-        assert kind.owner_setting in mismatch.message
+        assert kind.owner_setting in mismatch.message and kind.owner_setting in doctor.fix
         section = kind.section(tmp_path / "new")  # its own table
     else:  # local mode beside the SQLite file: a new file is a new folder (file) too
         assert kind.owner_setting not in mismatch.message
