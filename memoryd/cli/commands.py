@@ -75,6 +75,14 @@ FiltersOpt = Annotated[
     str | None, typer.Option(help='Metadata filter, JSON: \'{"topic": "travel"}\'.', metavar="JSON")
 ]
 AsOfOpt = Annotated[str | None, typer.Option(help="As things stood at this time (ISO 8601).", metavar="ISO")]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The asker's now (ISO 8601; default: the clock): 'last Sunday' in the query is read against "
+        "it, and with an offset the context dates turns in it.",
+        metavar="ISO",
+    ),
+]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The memory id.")]
 ConfigOpt = Annotated[
     Path | None,
@@ -294,6 +302,7 @@ def search(
         typer.Option(help="Drop hits whose cosine similarity with the query is under this (-1..1)."),
     ] = None,
     as_of: AsOfOpt = None,
+    reference_time: NowOpt = None,
     explain: Annotated[bool, typer.Option(help="Show the dense and BM25 parts of each score.")] = False,
     graph_hops: Annotated[
         int, typer.Option(min=0, max=2, help="1 or 2: also show graph relations around named entities.")
@@ -313,6 +322,7 @@ def search(
             limit=limit,
             threshold=threshold,
             as_of=as_of,
+            reference_time=reference_time,
             explain=explain,
             graph_hops=graph_hops,
             **scope,
@@ -345,6 +355,7 @@ def context(
     budget: Annotated[
         int | None, typer.Option("--budget", "-b", help="Token budget (default: context.token_budget).")
     ] = None,
+    reference_time: NowOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """A prompt-ready memory block: profile, preferences, relevant memories, recent turns."""
@@ -352,7 +363,12 @@ def context(
     built = run_with_memory(
         state,
         lambda mem: mem.context(
-            query, user_id=user_id, agent_id=agent_id, run_id=run_id, token_budget=budget
+            query,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            token_budget=budget,
+            reference_time=reference_time,
         ),
     )
     summary = f"{built.tokens} of {built.budget} tokens, {counted(len(built.items), 'item', 'items')}"
