@@ -19,14 +19,27 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
-from memoryd.cli.output import Interrupted
+from memoryd.cli.output import FileDataError, Interrupted, UsageError
 from memoryd.config import LimitsConfig
 from memoryd.errors import MemorydError
 from memoryd.ingest.inputs import normalise_messages
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, AddResults, LLMUsage
 
-__all__ = ["BatchedAdd", "add_in_batches", "check_messages", "merge_results"]
+__all__ = ["BatchedAdd", "add_in_batches", "check_messages", "merge_results", "stdin_text"]
+
+
+def stdin_text() -> str:
+    """What stdin holds, as one text (``memoryd add -``: ``echo "..." | memoryd add - -u ana``)."""
+    if sys.stdin is None:  # stdin closed (<&-)
+        raise UsageError("cannot read -: stdin is closed", field="texts")
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8").removeprefix("\ufeff").strip()
+    except UnicodeDecodeError:
+        raise FileDataError("stdin (TEXT -) is not UTF-8 text", field="texts") from None
+    if not text:
+        raise UsageError("nothing to add: stdin (TEXT -) holds no text", field="texts")
+    return text
 
 
 @dataclass

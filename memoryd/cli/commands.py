@@ -23,7 +23,7 @@ from rich.tree import Tree as RichTree
 
 from memoryd import __version__
 from memoryd.auth.principal import check_tenant
-from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages
+from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages, stdin_text
 from memoryd.cli.output import (
     CliState,
     FileDataError,
@@ -200,7 +200,9 @@ def serve(
 @app.command()
 def add(
     ctx: typer.Context,
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to remember, one memory each.")] = None,
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Texts to remember, one memory each (- : stdin, as one text).")
+    ] = None,
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
@@ -238,7 +240,9 @@ def add(
     settings = state.require_settings()
     with errors_to_exit(state.output):
         meta = parse_json_option(metadata, "metadata")
-        items: list[Any] = [{"role": role, "content": t} for t in texts or []]
+        if (texts or []).count("-") + (str(file) == "-") > 1:
+            raise UsageError("stdin is read once: give - as one TEXT or as --file, not both", field="texts")
+        items: list[Any] = [{"role": role, "content": stdin_text() if t == "-" else t} for t in texts or []]
         if file is not None:
             items += [{"role": role, "content": m} if isinstance(m, str) else m for m in read_messages(file)]
             if not items:  # not "give --file" to whoever gave one

@@ -90,3 +90,15 @@ def test_an_empty_file_says_the_file_holds_no_messages(run: Run, tmp_path: Path)
     result = run("add", "--file", "-", "-u", "ana", input="")
     expect_error(result, 1, "- holds no messages")
     assert _stored(run) == 0
+
+
+def test_a_text_of_dash_is_read_from_stdin_as_one_text(run: Run) -> None:
+    """``memoryd add - -u ana`` stored the text "-": a pipe of plain text had no way in but a file."""
+    result = run("add", "-", "-u", "ana", "--json", input="I keep bees on the roof.\nThey make dark honey.\n")
+    assert result.exit_code == 0, result.stderr
+    episodes = [r["memory"] for r in as_json(result)["results"] if r["kind"] == "episode"]
+    assert episodes == ["I keep bees on the roof.\nThey make dark honey."]
+    for given, needle in (("", "stdin (TEXT -) holds no text"), (" \n", "stdin (TEXT -) holds no text")):
+        expect_error(run("add", "-", "-u", "ana", input=given), 2, needle)
+    expect_error(run("add", "-", "-f", "-", "-u", "ana", input="x"), 2, "stdin is read once")
+    assert "-" not in [m["memory"] for m in as_json(run("list", "-u", "ana", "--json"))["results"]]
