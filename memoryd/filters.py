@@ -153,11 +153,9 @@ def _parse(data: Any, *, depth: int, max_depth: int, path: str) -> Filter:
 
 def _field_name(key: str, where: str) -> str:
     name = key[len("metadata.") :] if key.startswith("metadata.") else key
-    if (
-        not name
-        or any(c in name for c in '"\\')
-        or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
-    ):
+    # Any key metadata can hold (empty, quotes, backslashes, control characters) can be named; a
+    # NUL or lone surrogate no stored key holds (``check_metadata`` refuses them).
+    if "\x00" in name or any(0xD800 <= ord(c) <= 0xDFFF for c in name):
         raise InvalidFilterError(f"{where}: invalid field name {key!r}", field=where)
     if key.startswith("metadata.") or name not in BUILTIN_FIELDS:
         return f"metadata.{name}"

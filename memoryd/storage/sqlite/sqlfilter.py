@@ -41,13 +41,20 @@ def _bind(value: Any, params: list[Any]) -> str:
 
 
 def _cond(c: Cond, t: str, params: list[Any]) -> str:
-    if c.is_metadata:
-        # Keys are validated by parse_filter (no quotes or backslashes); the JSON path is
-        # inlined as an SQL string literal so only values are bound.
+    if c.is_metadata and _plain(c.meta_key):
+        # The JSON path is inlined as an SQL string literal so only values are bound.
         path = "'" + ('$."' + c.meta_key + '"').replace("'", "''") + "'"
         col = f"json_extract({t}.metadata, {path})"
         typ = f"coalesce(json_type({t}.metadata, {path}), 'null')"
         array_of = f"json_each({t}.metadata, {path})"
+    elif c.is_metadata:
+        # A key no JSON path can name (a quote: SQLite reads no escape in a path's label; empty;
+        # a backslash or control character): the top-level entry of that key, compared as text.
+        key = "'" + c.meta_key.replace("'", "''") + "'"
+        entry = f"FROM json_each({t}.metadata) AS jk WHERE jk.key = {key}"
+        col = f"(SELECT jk.value {entry})"
+        typ = f"coalesce((SELECT jk.type {entry}), 'null')"
+        array_of = f"json_each({col})"
     else:
         col = f"{t}.{c.field}"
         if c.field == "event_time":  # said when added, unless said otherwise (as search reads it)
@@ -55,6 +62,11 @@ def _cond(c: Cond, t: str, params: list[Any]) -> str:
         typ = f"typeof({col})"
         array_of = ""
     return _generic(c, col, typ, array_of, params)
+
+
+def _plain(key: str) -> bool:
+    """Whether ``$."key"`` names ``key`` (SQLite's JSON path reads no escape in a label)."""
+    return bool(key) and not any(c in key for c in '"\\') and all(ord(c) >= 32 for c in key)
 
 
 def _typed_eq(col: str, typ: str, value: Any, params: list[Any]) -> str:
