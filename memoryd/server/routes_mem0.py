@@ -388,6 +388,17 @@ async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> d
     return {"message": "All memories reset"}
 
 
+@router.post("/configure", summary="Configure the server (mem0): not supported", response_model=None)
+async def configure() -> None:
+    """mem0's server takes a new configuration here at run time; memoryd reads its configuration
+    once, when it starts (a TOML file, ``MEMORYD_*`` variables): refused (501), nothing changed."""
+    raise NotSupportedError(
+        "memoryd reads its configuration when it starts (a TOML file or MEMORYD_* variables; see "
+        "`memoryd config show`), not over HTTP: set it there and restart the server; nothing was changed",
+        field="config",
+    )
+
+
 @router.get("/", include_in_schema=False)
 async def home() -> RedirectResponse:
     """Like mem0's server: the root redirects to the API documentation."""

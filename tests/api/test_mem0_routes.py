@@ -202,6 +202,16 @@ def test_mem0_features_memoryd_lacks_are_refused_not_ignored(client: httpx.Clien
     assert r.status_code == 200, r.text
 
 
+def test_mem0_configure_is_refused_saying_where_configuration_goes(client: httpx.Client) -> None:
+    """mem0's server takes a new configuration over HTTP; memoryd answered 404 (or 405) as if the
+    route did not exist: a client configuring at start-up learns why and where to set it."""
+    config = {"vector_store": {"provider": "qdrant", "config": {"host": "localhost"}}}
+    error = error_of(client.post("/configure", json=config), 501)
+    assert error["field"] == "config" and error["code"] == "not_supported", error
+    assert "MEMORYD_" in error["message"] and "nothing was changed" in error["message"]
+    assert client.post("/memories", json={"messages": "I had soup", "user_id": "cfg"}).status_code == 200
+
+
 def test_mem0_add_keeps_the_timestamp(client: httpx.Client) -> None:
     r = client.post(
         "/memories", json={"messages": "I moved to Lisbon", "user_id": "alice", "timestamp": 1704067200}
