@@ -126,10 +126,13 @@ def import_(
     restart: Annotated[
         bool,
         typer.Option("--restart",
-                     help="The store holds part of an import that did not finish (killed, crashed): delete "
-                          "it, with the vector index or graph it made in another engine, then import. "
-                          "Its file deleted by hand, the index or graph that import claimed is released. "
-                          "Refused for any other store; never while that import still runs."),
+                     help="Finish an import of PATH that did not finish (stopped, killed, crashed): into "
+                          "a new store, delete that store, with the vector index or graph it made in "
+                          "another engine (its file deleted by hand, the index or graph that import "
+                          "claimed is released); into a store that held memories, delete only what it "
+                          "wrote (the memories, history, graph and hierarchy rows of PATH's ids), "
+                          "nothing the store held before. Then import. Refused for any other store; "
+                          "never while that import still runs."),
     ] = False,
     tenant: TenantOpt = None,
     json_out: JsonOpt = False,
@@ -154,10 +157,12 @@ def import_(
 
     done = ImportState()
 
-    async def work(mem: AsyncMemory) -> ImportSummary:
+    async def work(mem: AsyncMemory, undo: bool) -> ImportSummary:
         with progress_bar(state.output) as progress:
             try:
-                return await import_store(mem, path, batch_size=batch_size, progress=progress, state=done)
+                return await import_store(
+                    mem, path, batch_size=batch_size, progress=progress, state=done, restart=undo
+                )
             except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the task): say what is written
                 raise _Stopped from None
 
@@ -170,7 +175,9 @@ def import_(
                 summary = _import(state, settings, lock, path, restart, work)
             except _Stopped:  # what it made removed, if the store was new: now say what is left
                 args = [str(path)] if batch_size == BATCH else [str(path), "--batch-size", str(batch_size)]
-                raise _stopped(done, path, store, command_again(state, tenant, "import", *args)) from None
+                again = command_again(state, tenant, "import", *args)
+                undo = command_again(state, tenant, "import", "--restart", *args)
+                raise _stopped(done, path, store, again, undo, restart) from None
     finally:  # a store left unfinished keeps the lock file: what --restart reads
         lock.keep = leftovers.unfinished_import(store) is not None
         lock.release()
@@ -212,33 +219,47 @@ class _Stopped(Exception):
     it got); not a KeyboardInterrupt, so that the report waits for the clean-up of a new store."""
 
 
-def _stopped(done: ImportState, source: Path, store: Path, again: str) -> Interrupted:
-    """What Ctrl-C left in ``store`` of the import of ``source``, and how to finish."""
+def _stopped(
+    done: ImportState, source: Path, store: Path, again: str, undo: str, restart: bool
+) -> Interrupted:
+    """What Ctrl-C left in ``store`` of the import of ``source``, and how to finish: ``again``
+    runs it again, ``undo`` (its ``--restart``) first removes what it wrote into a store that held
+    memories (:mod:`memoryd.portability.undo`)."""
     written = {kind: n for kind, n in done.written.items() if n}
     document = {"path": str(source), "store": str(store), "written": written, "finish": again}
+    partial = store.exists() and not done.new and leftovers.partial_import(store) == str(source)
     if not store.exists():  # a new store, removed with what it made elsewhere
         report = f"nothing was imported, and no store is left at {store}. To import, run it again: {again}"
     elif done.new:  # a new store its clean-up could not remove (said above)
         report = f"the new store {store} holds part of {source} and is kept (see above)"
-    elif not written:
+    elif not written and not (restart and partial):
         report = f"nothing was written into {store}. To import, run it again: {again}"
     else:
+        document["finish"] = undo
+        what = (
+            f"{_counts(written)} of {source} were written into {store}, beside what it held"
+            if written
+            else f"{store} still holds part of {source}, beside what it held"
+        )
         report = (
-            f"{_counts(written)} of {source} were written into {store}, beside what it held (`memoryd check` "
-            "reports them). To finish, delete the memories of the file's users (`memoryd delete --all -u "
-            f"USER`), then run it again: {again}"
+            f"{what} (`memoryd check` reports them). To finish, run: "
+            f"{undo} (it deletes only what this import wrote, nothing the store held before, and "
+            "imports the file again)"
         )
     return Interrupted(report, document)
 
 
 def _import(
     state: CliState, settings: Settings, lock: ImportLock, path: Path, restart: bool,
-    work: Callable[[AsyncMemory], Awaitable[ImportSummary]],
+    work: Callable[[AsyncMemory, bool], Awaitable[ImportSummary]],
 ) -> ImportSummary:  # fmt: skip
     """The import, under ``lock``: a failure after it made a new store removes what it made."""
     made: leftovers.Made | None = None
+    undo = False  # an unfinished import into a store that held memories: only what it wrote goes
     with errors_to_exit(state.output):
-        if restart:
+        if restart and leftovers.partial_import(settings.storage.path) is not None:
+            undo = True
+        elif restart:
             asyncio.run(leftovers.restart(settings, lock.made()))
         if not settings.storage.path.exists():  # a failed import into a new store leaves nothing behind
             with progress_bar(state.output) as progress:  # a big file takes a while: say so
@@ -250,7 +271,7 @@ def _import(
             if made is not None:
                 lock.record(list(made.local))
     try:
-        return run_with_memory(state, work, create=True)
+        return run_with_memory(state, lambda mem: work(mem, undo), create=True)
     except BaseException:
         if made is not None:
             _remove(state, settings, made, path)

@@ -94,8 +94,9 @@ UNFINISHED_IMPORT = (
     "imports the file again"
 )
 PARTIAL_IMPORT = (
-    "delete the memories of that file (its users', `memoryd delete --all -u USER`), then run "
-    "`memoryd import` again; or restore the store from the export made before the import"
+    "once that import no longer runs, run `memoryd import --restart` with that file and these settings: it "
+    "deletes only what the import wrote (nothing the store held before) and imports the file again; or "
+    "restore the store from the export made before the import"
 )
 
 Fetch = Callable[..., Awaitable[list[IndexEntry]]]

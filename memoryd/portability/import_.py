@@ -11,11 +11,12 @@ an id of each memory, entity and segment of the file, not its rows):
    checked for conflicts: none of the file's memory ids may exist there, no
    owner of the file's graph may have entities there (names would collide), and
    none of the file's hierarchy turns or segment ids may be there. History rows the
-   store holds already (a memory deleted there since the export, restored; or an
-   import that failed, run again once its memories were deleted) are not written
+   store holds already (a memory deleted there since the export, restored) are not written
    twice, and a restored memory's history gets an ``ADD`` by ``import`` saying so.
    Nothing is written when any of this fails, nor while another file's import into
-   this store is unfinished.
+   this store is unfinished. With ``restart``, what an unfinished import of this file into a
+   store that held memories wrote is removed first, and only that
+   (:mod:`~memoryd.portability.undo`).
 2. **Load**: memories in batches of ``batch_size`` (record, vector and keyword
    terms in one transaction), then history, entities, relations, the hierarchy's
    segments and turns, each batch one commit. A new (empty) store is marked
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -54,6 +56,7 @@ from memoryd.models import Event, Scope, content_hash, utcnow
 from memoryd.portability.coherent import sound
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
 from memoryd.portability.references import References
+from memoryd.portability.undo import IMPORT_FLOOR, history_floor, undo_partial
 from memoryd.storage import (
     IMPORT_PARTIAL,
     IMPORT_UNFINISHED,
@@ -66,7 +69,7 @@ from memoryd.storage.base import StoredTurn
 from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 
-__all__ = ["ImportState", "ImportSummary", "check_file", "import_store", "require_file"]
+__all__ = ["ImportState", "ImportSummary", "check_file", "import_store", "require_file", "restart_advice"]
 
 SURVEY_BATCH = 1000
 _KIND = {
@@ -204,8 +207,8 @@ async def _survey(
         if mem is None:
             batch.clear()
             return
-        # Its history is here: a memory deleted here, restored (even when none of the file's rows is:
-        # an interrupted import wrote it, and the fix it named deleted it), or a failed import's rows.
+        # Its history is here: a memory deleted here, restored (even when none of the file's rows is),
+        # or rows an unfinished import wrote that `--restart` kept (the memory's history from before it).
         for memory_id in batch:
             stored = await mem.storage.records.history(memory_id)
             held = {(h.event.value, h.created_at.isoformat()) for h in stored}
@@ -226,8 +229,7 @@ async def _survey(
             if unfinished:  # the same file again: what the interrupted import wrote is in the way
                 raise ConflictError(
                     f"an import of {path} into this store did not finish: the store holds part of it (e.g. "
-                    f"memory {first}); delete the memories of the file's users (`memoryd delete --all -u "
-                    "USER`), then import it again",
+                    f"memory {first}); {restart_advice(path)}",
                     field="file",
                 )
             raise ConflictError(
@@ -463,6 +465,15 @@ def _as_edited(line: MemoryLine) -> MemoryLine:
     return MemoryLine(replace(line.record, hash=digest))
 
 
+def restart_advice(source: Path | str) -> str:
+    """How to finish an unfinished import of ``source`` into a store that held memories."""
+    again = shlex.join(["memoryd", "import", "--restart", str(source)])
+    return (
+        f"once it no longer runs, `{again}` with these settings deletes only what it wrote (nothing "
+        "the store held before) and imports the file again"
+    )
+
+
 def require_file(source: Path, error: type[InvalidInputError] = InvalidInputError) -> None:
     """Refuse what cannot be read more than once: an import reads its file once to check it whole
     and again to write it (into a new store, once more before making anything), so stdin (``-``),
@@ -486,11 +497,13 @@ async def check_file(source: Path, progress: Progress | None = None) -> None:
 
 async def import_store(
     mem: AsyncMemory, source: Path, *, batch_size: int = 256, progress: Progress | None = None,
-    state: ImportState | None = None,
+    state: ImportState | None = None, restart: bool = False,
 ) -> ImportSummary:  # fmt: skip
     """Load the export at ``source`` into ``mem``'s store (see the module docstring); nothing is
     written unless the whole file is valid and conflicts with nothing in the store. ``state``, if
-    given, is kept up to date with what is written (what a stopped import reports)."""
+    given, is kept up to date with what is written (what a stopped import reports). ``restart``:
+    first remove what an unfinished import of ``source`` into this store (one that held memories)
+    wrote, and only that (:mod:`memoryd.portability.undo`)."""
     started = time.perf_counter()
     require_file(source)
     await mem.open()
@@ -498,10 +511,25 @@ async def import_store(
     failed = await records.get_meta(IMPORT_PARTIAL)
     if failed and failed != str(source):  # its marker would be lost, and with it `check`'s report
         raise ConflictError(
-            f"an import of {failed} into this store did not finish: delete the memories it left (its "
-            "users', `memoryd delete --all -u USER`) and import that file again before another one",
+            f"an import of {failed} into this store did not finish; before another one, "
+            f"{restart_advice(failed)}",
             field="file",
         )
+    if restart:  # an unfinished import of this file into a store that held memories: undone first
+        if failed != str(source):
+            raise ConflictError(
+                f"--restart undoes only an import that did not finish, and no import of {source} into "
+                "this store is unfinished: nothing was deleted",
+                field="restart",
+            )
+        await _survey(None, source)  # the file whole, before anything of it is deleted
+        if progress is not None:
+            progress("undoing the unfinished import", 0, None)
+        floor = await records.get_meta(IMPORT_FLOOR)
+        await undo_partial(mem, (line for _, line in _lines(source)), int(floor) if floor else None)
+        await records.set_meta(IMPORT_FLOOR, "")
+        await records.set_meta(IMPORT_PARTIAL, "")
+        failed = ""
     # A new (empty) store: its index or graph in another engine records the import from now until
     # it is complete, so that one whose store is deleted by hand after a kill can still be released
     # (memoryd.storage.claims). Recorded before the survey: a kill may come at any time.
@@ -540,6 +568,10 @@ async def _import(
     # held memories already is marked so that `memoryd check` reports a failed import, but it still
     # opens: a failed import must not lock its owner out of what it held.
     mark = IMPORT_UNFINISHED if claim is not None else IMPORT_PARTIAL
+    if claim is None and not (unfinished and await records.get_meta(IMPORT_FLOOR)):
+        # what --restart keeps: the history the store held before this import (an unfinished
+        # import's floor, if it wrote nothing that is in the way now, is kept: it is lower)
+        await records.set_meta(IMPORT_FLOOR, str(await history_floor(records)))
     await records.set_meta(mark, str(source))
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
@@ -555,6 +587,8 @@ async def _import(
     if claim is not None:  # first: a failure here leaves the store unfinished, and its claim with it
         await mem.storage.mark_import(None)
     await records.set_meta(mark, "")
+    if claim is None:
+        await records.set_meta(IMPORT_FLOOR, "")
     return ImportSummary(
         str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
     )

@@ -26,11 +26,12 @@ from pathlib import Path
 from memoryd.config import Settings
 from memoryd.errors import ConflictError, MemorydError
 from memoryd.portability.import_lock import new_folders
-from memoryd.storage import IMPORT_UNFINISHED, STORE_ID, build_storage
+from memoryd.storage import IMPORT_PARTIAL, IMPORT_UNFINISHED, STORE_ID, build_storage
 from memoryd.storage.sqlite.wal_guard import SUFFIX as LOCK_SUFFIX
 
 __all__ = [
-    "Made", "claim", "local_paths", "release_abandoned", "remove_store", "restart", "unfinished_import",
+    "Made", "claim", "local_paths", "partial_import", "release_abandoned", "remove_store", "restart",
+    "unfinished_import",
 ]  # fmt: skip
 
 _PARTS = ("", "-wal", "-shm", "-journal", LOCK_SUFFIX)
@@ -62,6 +63,13 @@ def _mark(path: Path, source: str) -> None:
 def unfinished_import(path: Path) -> str | None:
     """The file whose import into the new store at ``path`` did not finish, if one did not."""
     return _meta(path, IMPORT_UNFINISHED)
+
+
+def partial_import(path: Path) -> str | None:
+    """The file whose import into the store at ``path``, which held memories already, did not
+    finish, if one did not (``memoryd import --restart`` removes what it wrote:
+    :mod:`memoryd.portability.undo`)."""
+    return _meta(path, IMPORT_PARTIAL)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,296 @@
+"""An import into a store that held memories, stopped midway by a real SIGINT, is finished by the
+fix it prints (`memoryd import --restart FILE`): only what it wrote goes, never what the store
+held before, even memories of the file's own users, and the file then imports whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from memoryd.embedders.use import USEEmbedder
+from memoryd.portability.format import TYPES
+from tests.fakes.llm_server import Script
+from tests.portability.conftest import filled_export
+from tests.portability.test_import_interrupt import _said, _start
+from tests.portability.test_import_leftovers import ENGINES, ROOT, _engine_env, _memories, run  # noqa: F401
+from tests.portability.test_import_lock import _finish, _memory_lines, _wait_until
+
+CLONES = 3000
+
+
+def _with_ana(whole: Path, out: Path, clones: int) -> None:
+    """``whole`` with ``clones`` more memories of user ana, each with its ``ADD`` history row (every
+    memory line before every history line, as an export writes them)."""
+    rows = [json.loads(line) for line in whole.read_text().splitlines()]
+    first = next(r for r in rows if r["type"] == "memory")
+    ids = [str(uuid.uuid4()) for _ in range(clones)]
+    extra = [{**first, "id": i, "user_id": "ana", "agent_id": None, "run_id": None} for i in ids]
+    added = next(r for r in rows if r["type"] == "history" and r["event"] == "ADD")
+    said = [{**added, "memory_id": i, "user_id": "ana", "agent_id": None, "run_id": None} for i in ids]
+    last = max(n for n, r in enumerate(rows) if r["type"] == "memory")
+    rows[last + 1 : last + 1] = extra
+    last = max(n for n, r in enumerate(rows) if r["type"] == "history")
+    rows[last + 1 : last + 1] = said
+    rows[-1]["counts"]["memory"] += clones
+    rows[-1]["counts"]["history"] += clones
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _held(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every memory row of ana's, and every history row (id included) of those memories."""
+    memories = _rows(db, "SELECT * FROM memories WHERE user_id = 'ana' ORDER BY id")
+    history = _rows(
+        db, "SELECT * FROM history WHERE memory_id IN (SELECT id FROM memories WHERE user_id = 'ana') ORDER BY id"
+    )
+    return memories, history
+
+
+def _memoryd(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "memoryd", command
+    return words[1:]
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_printed_fix_of_an_interrupted_import_keeps_what_the_store_held(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, engine: str, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    """With vectors or the graph in each engine: its own deletion paths remove the import's rows."""
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    big = tmp_path / "big.jsonl"
+    _with_ana(whole, big, CLONES)
+    db = tmp_path / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db), **_engine_env(engine, tmp_path)}
+    for text in ("I like green tea", "My sister is called Eva", "I work night shifts"):
+        added = run(env, "add", "--mode", "fast", "-u", "ana", text)
+        assert added.exit_code == 0, added.stderr
+    before = _held(db)
+    assert len(before[0]) >= 3 and len(before[1]) >= len(before[0])
+    held = _memories(db)
+
+    child = _start(big, env)
+    _wait_until(child, lambda: _memories(db) > held + 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    document = json.loads(out)
+    assert document["written"]["memory"] > 0
+    fix = document["finish"]
+    assert fix in _said(err), err  # the report prints the same fix
+    # So do the refusal of the same import run again and `memoryd check`, naming --restart
+    again = run(env, "import", str(big))
+    assert again.exit_code == 1
+    assert f"memoryd import --restart {big}" in _said(again.stderr), again.stderr
+    checked = run(env, "check", "--json")
+    assert checked.exit_code == 1
+    fixes = [p["fix"] for p in json.loads(checked.stdout)["problems"]]
+    assert any("memoryd import --restart" in f for f in fixes), fixes
+
+    finished = run(env, *_memoryd(fix))  # the fix, exactly as printed
+    assert finished.exit_code == 0, finished.stdout + finished.stderr
+    after = _held(db)
+    kept = {row[0] for row in after[0]}
+    assert all(row[0] in kept for row in before[0]), "memories the store held before were deleted"
+    assert [r for r in after[0] if r in before[0]] == before[0]  # unchanged, every field
+    assert [r for r in after[1] if r in before[1]] == before[1]  # their history too, ids kept
+    assert len(after[0]) == len(before[0]) + CLONES
+    assert _memories(db) == held + CLONES + _memory_lines(whole)
+    checked = run(env, "check")
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    # Every memory of the file has the history the file gives it, once: what the interrupted
+    # import wrote went, so nothing is there twice and no DELETE stands between.
+    events = _rows(db, "SELECT memory_id, event, count(*) FROM history WHERE user_id = 'ana' GROUP BY 1, 2")
+    assert {(e, n) for _, e, n in events} == {("ADD", 1)}
+    assert not _rows(db, "SELECT 1 FROM history WHERE actor = 'import'")
+
+
+
+def _with_graph_and_tiers(whole: Path, out: Path, clones: int) -> None:
+    """``whole`` with ``clones`` more memories of ana (as :func:`_with_ana`), as many graph entities
+    of hers that no relation names, and as many segments of her hierarchy, each holding one of
+    those memories' turns: written in that order, each kind after the file's own."""
+    _with_ana(whole, out, clones)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    ana = [r for r in rows if r["type"] == "memory" and r["user_id"] == "ana"]
+    at = "2024-07-01T10:00:00.000000+00:00"
+    added: dict[str, list[dict[str, object]]] = {"entity": [], "tier_segment": [], "tier_turn": []}
+    for n, memory in enumerate(ana):
+        name, segment = f"place {n}", str(uuid.uuid4())
+        added["entity"].append({"type": "entity", "id": str(uuid.uuid4()), "owner": ["ana", None, None],
+                                "name": name, "normal": name, "entity_type": "place", "names": [[name, name]],
+                                "created_at": at})  # fmt: skip
+        added["tier_segment"].append({"type": "tier_segment", "id": segment, "owner": ["ana", None, None],
+                                      "label": "tea", "keywords": [["tea", 1]], "turns": 1, "retrievals": 0,
+                                      "created_at": at, "touched_at": at, "last_run_id": None, "tier": "mid",
+                                      "promoted_at": None, "promotions": 0, "level": 0})  # fmt: skip
+        added["tier_turn"].append({"type": "tier_turn", "memory_id": memory["id"], "owner": ["ana", None, None],
+                                   "run_id": None, "at": at, "level": 0, "segment_id": segment,
+                                   "words": ["tea"]})  # fmt: skip
+    for kind, extra in added.items():
+        where = [n for n, r in enumerate(rows) if r["type"] in TYPES[: TYPES.index(kind) + 1]]
+        rows[max(where) + 1 : max(where) + 1] = extra
+        rows[-1]["counts"][kind] += len(extra)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The printed command, run as a user would (its own process, which a real SIGINT stops)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "memoryd", *_memoryd(command), "--json"], cwd=ROOT,
+        env={**base, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _count(db: Path, sql: str) -> int:
+    try:
+        return int(_rows(db, sql)[0][0])  # type: ignore[call-overload]
+    except sqlite3.Error:
+        return 0
+
+
+def _graph_count(db: Path, env: dict[str, str], what: str) -> int:
+    """How many of ana's place entities (``what`` "places") or of her relations ("relations")
+    the store's graph holds, in SQLite or in FalkorDB."""
+    graph = env.get("MEMORYD_STORAGE__FALKORDB__GRAPH")
+    if graph is None:
+        if what == "places":
+            return _count(db, "SELECT count(*) FROM graph_entities WHERE name LIKE 'place %'")
+        return _count(db, "SELECT count(*) FROM graph_relations WHERE user_id = 'ana'")
+    from falkordb import FalkorDB
+
+    query = {
+        "places": "MATCH (e:Entity) WHERE e.name STARTS WITH 'place ' RETURN count(e)",
+        "relations": "MATCH ()-[r:RELATES]->() WHERE r.user_id = 'ana' RETURN count(r)",
+    }[what]
+    client = FalkorDB.from_url(env["MEMORYD_STORAGE__FALKORDB__URL"])
+    try:
+        return int(client.select_graph(graph).query(query).result_set[0][0])
+    except Exception:  # noqa: BLE001 - the graph not made yet
+        return 0
+    finally:
+        client.connection.close()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("engine", ["sqlite", "falkordb-graph"])
+def test_the_printed_fix_removes_entities_and_segments_an_interrupted_import_left_alone(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, engine: str, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    """Stopped while it wrote the file's graph entities (before the relations naming them), then
+    its fix stopped while it wrote segments (before their turns): each fix printed removes those
+    too, which no memory's deletion reaches, and the last one imports the file whole."""
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    big = tmp_path / "big.jsonl"
+    clones = 1500
+    _with_graph_and_tiers(whole, big, clones)
+    db = tmp_path / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db), **_engine_env(engine, tmp_path)}
+    for text in ("I like green tea", "I work night shifts"):
+        added = run(env, "add", "--mode", "fast", "-u", "ana", text)
+        assert added.exit_code == 0, added.stderr
+    before = _held(db)
+    turns = "SELECT * FROM tier_turns WHERE memory_id IN (SELECT id FROM memories WHERE user_id = 'ana') ORDER BY seq"
+    tiers = _rows(db, turns)
+    assert tiers  # her episodes are in the hierarchy too
+    base = _count(db, "SELECT count(*) FROM tier_turns")
+    def places() -> int:
+        return _graph_count(db, env, "places")
+
+    child = _start(big, env)
+    _wait_until(child, lambda: places() > 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    fix = json.loads(out)["finish"]
+    assert "--restart" in fix, err
+    assert _graph_count(db, env, "relations") == 0
+
+    child = _spawn(fix, env)  # the fix, stopped in its turn once it has written segments, no turn
+    ready = "SELECT count(*) FROM segments WHERE label = 'tea'"
+    _wait_until(child, lambda: places() == clones and _count(db, ready) > 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    assert _count(db, "SELECT count(*) FROM tier_turns") == base  # stopped before the file's turns
+    fix = json.loads(out)["finish"]
+    assert "--restart" in fix and fix in _said(err), err
+
+    finished = run(env, *_memoryd(fix))
+    assert finished.exit_code == 0, finished.stdout + finished.stderr
+    after = _held(db)
+    assert [r for r in after[0] if r in before[0]] == before[0]
+    assert [r for r in after[1] if r in before[1]] == before[1]
+    assert [r for r in _rows(db, turns) if r in tiers] == tiers
+    assert places() == clones and _count(db, ready) == clones
+    checked = run(env, "check")
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.timeout(900)
+def test_the_printed_fix_keeps_the_history_of_a_memory_the_file_restores(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+) -> None:
+    """A memory deleted from the store since the file was exported, which the import restores: the
+    fix deletes it again (it was the import's), and its history from before the import stays."""
+    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
+    db = tmp_path / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db)}
+    assert run(env, "add", "--mode", "fast", "-u", "ana", "I like green tea").exit_code == 0
+    noted = run(env, "add", "--mode", "fast", "-u", "ana", "a note to keep for later", "--json")
+    assert noted.exit_code == 0, noted.stderr
+    mine = tmp_path / "mine.jsonl"
+    assert run(env, "export", str(mine), "-u", "ana").exit_code == 0
+    docs = [json.loads(line) for line in mine.read_text().splitlines()]
+    note = next(d for d in docs if d["type"] == "memory" and d["text"] == "a note to keep for later")
+    assert run(env, "delete", note["id"]).exit_code == 0
+    big = tmp_path / "big.jsonl"
+    _with_ana(whole, big, CLONES)
+    rows = [json.loads(line) for line in big.read_text().splitlines()]
+    said = [d for d in docs if d["type"] == "history" and d["memory_id"] == note["id"]]
+    first = next(n for n, r in enumerate(rows) if r["type"] == "memory")
+    rows.insert(first, note)  # the first memory the import writes
+    last = max(n for n, r in enumerate(rows) if r["type"] == "history")
+    rows[last + 1 : last + 1] = said
+    rows[-1]["counts"]["memory"] += 1
+    rows[-1]["counts"]["history"] += len(said)
+    big.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    history = f"SELECT * FROM history WHERE memory_id = '{note['id']}' ORDER BY id"
+    kept = _rows(db, history)
+    assert [r[2] for r in kept] == ["ADD", "DELETE"]
+    before = _held(db)
+
+    child = _start(big, env)
+    _wait_until(child, lambda: _memories(db) > len(before[0]) + 20)
+    child.send_signal(signal.SIGINT)
+    code, out, err = _finish(child)
+    assert code == 130, err
+    assert _count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored
+    fix = json.loads(out)["finish"]
+    assert "--restart" in fix, err
+
+    finished = run(env, *_memoryd(fix))
+    assert finished.exit_code == 0, finished.stdout + finished.stderr
+    assert _rows(db, history)[: len(kept)] == kept  # what it held, ids and all
+    assert [r for r in _held(db)[0] if r in before[0]] == before[0]
+    assert _count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored again
+    checked = run(env, "check")
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
