@@ -388,7 +388,7 @@ async def reset(memory: MemoryDep, pipeline: PipelineDep, request: Request) -> d
     return {"message": "All memories reset"}
 
 
-@router.post("/configure", summary="Configure the server (mem0): not supported", response_model=None)
+@router.post("/configure", include_in_schema=False)  # not a route of memoryd's: only says why
 async def configure() -> None:
     """mem0's server takes a new configuration here at run time; memoryd reads its configuration
     once, when it starts (a TOML file, ``MEMORYD_*`` variables): refused (501), nothing changed."""
