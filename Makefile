@@ -63,7 +63,7 @@ redis-server:
 
 # One worker process per core, at most 4 (pytest-xdist): each has its own model, Redis and tmp dirs.
 pytest: $(VENV)/.installed-test redis-server
-	$(PY) -m pytest -n auto --maxprocesses 4
+	$(PY) -m pytest -n auto --maxprocesses 4 --durations=30
 
 test: lint typecheck pytest
 
