@@ -269,14 +269,17 @@ class Local:
     origin: str | None  # the Origin header
 
     @classmethod
-    def of(cls, scope: Scope, headers: Mapping[str, str]) -> Local:
-        """From an ASGI scope and its headers (keys lower-case, or a case-insensitive mapping)."""
+    def of(cls, scope: Scope, headers: Mapping[str, str], twice: Mapping[str, str] | None = None) -> Local:
+        """From an ASGI scope and its headers (keys lower-case, or a case-insensitive mapping);
+        ``twice``: those sent more than once with different values, combined (``a, b``), which
+        no single Host or Origin holds: refused, never read as their first or last line."""
         client, server = scope.get("client"), scope.get("server")
+        twice = twice or {}
         return cls(
             client[0] if client else None,
             server[0] if server and server[1] is not None else None,
-            headers.get("host"),
-            headers.get("origin"),
+            twice.get("host", headers.get("host")),
+            twice.get("origin", headers.get("origin")),
         )
 
     def check(self) -> None:
@@ -286,6 +289,13 @@ class Local:
                     f"an API key is required: this request came over {address}, not loopback, and a "
                     "server without keys serves only its own machine (`memoryd keys create --role "
                     "admin` makes one)"
+                )
+        for name, value in (("Host", self.host), ("Origin", self.origin)):
+            if value is not None and "," in value:  # two lines, combined: a proxy's and a page's?
+                raise PermissionDeniedError(
+                    f"refused: the request names more than one {name} ({value!r}); a server without "
+                    "API keys answers only requests that name one, of this machine",
+                    field=name,
                 )
         host = hostname_of(f"//{self.host}") if self.host is not None else None
         # 0.0.0.0: the address uvicorn prints for a server on every address (a page of another
@@ -384,7 +394,7 @@ class AuthMiddleware:
             principal = await auth.principal(
                 presented_key(headers, twice),
                 twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),
-                Local.of(scope, headers),
+                Local.of(scope, headers, twice),
             )
             state["principal"] = principal
         except MemorydError as exc:

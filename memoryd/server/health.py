@@ -183,7 +183,7 @@ async def _full_report_allowed(request: Request, state: ServerState) -> bool:
     # key before the client's) are no admin's, whichever comes first
     headers, twice = _headers(request.scope)
     try:  # open mode's caller is an admin only when it is local, as every route's is
-        local = Local.of(request.scope, headers)
+        local = Local.of(request.scope, headers, twice)
         principal = await auth.principal(
             presented_key(headers, twice),
             twice.get(TENANT_HEADER, headers.get(TENANT_HEADER)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client as http_client
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,25 @@ def test_a_server_without_keys_refuses_web_pages_of_other_sites(http: httpx.Clie
     assert "I live in Lisbon" in [m["text"] for m in listed]  # not reset
     for host in ("[::1]:8420", "0.0.0.0:8420", "app.localhost:8420", "localhost.:8420"):  # 0.0.0.0: as uvicorn prints
         assert http.get("/v1/memories", params={"user_id": "alice"}, headers={"host": host}).status_code == 200, host
+
+
+def test_a_server_without_keys_refuses_a_second_origin_or_host(http: httpx.Client) -> None:
+    """Two Origin lines (a page's and one a proxy or extension adds) were read as the last one: a
+    page of another site passed behind a loopback Origin. A request naming two is refused."""
+    for first, second in (("https://evil.example", "http://localhost:3000"), ("http://localhost:3000", "null")):
+        both = [("origin", first), ("origin", second), ("content-type", "application/json")]
+        assert error_of(http.post("/v1/reset", headers=both), 403)["field"] == "Origin"
+        checks = http.get("/health", headers=both).json()["checks"]  # open to all: no admin's figures
+        assert checks and all(set(c) == {"status"} for c in checks.values())
+    assert set(http.get("/health").json()["checks"]["storage"]) > {"status"}  # this machine's: figures
+    # Two Host lines (which httpx will not send): refused, by the HTTP parser or as above
+    with socket.create_connection((http.base_url.host, http.base_url.port), timeout=30) as raw:
+        raw.sendall(b"GET /v1/memories?user_id=alice HTTP/1.1\r\nHost: evil.example:8420\r\n"
+                    b"Host: localhost:8420\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: raw.recv(65536), b""))
+    assert answer.split(b" ", 2)[1] in (b"400", b"403"), answer[:300]
+    same = [("origin", "http://localhost:3000"), ("origin", "http://localhost:3000")]  # one, said twice
+    assert http.get("/v1/memories", params={"user_id": "alice"}, headers=same).status_code == 200
 
 
 def test_loopback_names_and_addresses() -> None:
