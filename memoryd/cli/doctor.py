@@ -3,7 +3,9 @@
 Each check reports ``ok``, ``info``, ``warn`` or ``fail`` with a detail and, when something is
 wrong, the exact command or setting that fixes it. Nothing here prints; :func:`run_doctor` runs
 them all and :func:`exit_code` turns the records into the process status (1 when any check
-failed). A fresh default install is all ``ok``/``info``.
+failed). A check that raises what it does not expect fails, naming the error, and the others still
+run. A fresh default install is all ``ok``/``info``. The LLM and Redis checks are in
+:mod:`memoryd.cli.doctor_services`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import logging
 import math
 import os
 import re
@@ -18,11 +21,12 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from memoryd.cli.doctor_services import llm_checks, pipeline_check
 from memoryd.cli.output import counted
 from memoryd.config import Settings, env_key
 from memoryd.config_sources import ALIASES, CONFIG_ENV, ENV_PREFIX, file_keys, setters
@@ -32,7 +36,6 @@ from memoryd.errors import (
     BackendUnavailableError,
     ConfigError,
     EmbedderMismatchError,
-    LLMError,
     MemorydError,
     MissingExtraError,
 )
@@ -41,9 +44,6 @@ from memoryd.redact import mask_url
 from memoryd.registry import ROLES, STORAGE_ROLES, available, entry, resolve
 from memoryd.server.listen import bind
 from memoryd.storage.sqlite.wal_guard import has_wal_reset_bug
-
-if TYPE_CHECKING:
-    from memoryd.pipeline.redis_health import Findings
 
 __all__ = [
     "Check",
@@ -55,6 +55,7 @@ __all__ = [
     "jieba_check",
     "places_check",
     "llm_checks",
+    "pipeline_check",
     "port_check",
     "python_check",
     "reach_checks",
@@ -66,6 +67,7 @@ __all__ = [
 
 Status = Literal["ok", "info", "warn", "fail"]
 MIN_PYTHON = (3, 11)
+_log = logging.getLogger("memoryd.doctor")
 
 
 @dataclass(frozen=True)
@@ -422,155 +424,6 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
     return Check("store", "ok", detail, data={"stats": stats})
 
 
-_LLM_PROBE_TIMEOUT_S = 20.0
-_LLM_HOWTO = (
-    "no LLM configured: fast mode (each message stored as it is). For fine mode (facts, updates, "
-    "graph) set MEMORYD_LLM_BASE_URL, MEMORYD_LLM_API_KEY and MEMORYD_LLM_MODEL, or [llm] in the config"
-)
-
-
-@dataclass(frozen=True)
-class _Probe:
-    tier: int
-    target: Any  # memoryd.llm.Target (imported lazily: doctor stays light without an LLM)
-    seconds: float
-    answer: Any = None  # the Completion, or None
-    error: LLMError | None = None
-
-
-async def _probe_llm(settings: Settings, env: Mapping[str, str]) -> list[_Probe]:
-    """One tiny call to every target of every tier, concurrently, each cut off after 20 s at most."""
-    import dataclasses
-
-    from memoryd.llm import ChatRequest, build_router
-
-    router = build_router(settings, env=env)
-    assert router is not None
-    request = ChatRequest([{"role": "user", "content": "Reply with the single word: ok"}], max_tokens=16)
-
-    async def one(tier: int, target: Any) -> _Probe:
-        started = time.perf_counter()
-        quick = dataclasses.replace(target, timeout_s=min(target.timeout_s, _LLM_PROBE_TIMEOUT_S))
-        try:
-            answer = await router.call(quick, request)
-        except LLMError as exc:
-            return _Probe(tier, target, time.perf_counter() - started, error=exc)
-        return _Probe(tier, target, time.perf_counter() - started, answer=answer)
-
-    async with router:
-        calls = [one(n, t) for n, tier in enumerate(router.tiers, start=1) for t in tier]
-        return list(await asyncio.gather(*calls))
-
-
-def _llm_fix(target: Any, error: LLMError, env: Mapping[str, str]) -> str:
-    if error.status in (401, 403):
-        from memoryd.cli.key_hint import llm_key_fix
-
-        return llm_key_fix(target, env)
-    if error.status == 404:
-        return f"check llm.model ({target.model!r}) and llm.base_url ({mask_url(target.base_url)})"
-    if error.status is None:
-        return f"is the server at {mask_url(target.base_url)} running and reachable? (llm.base_url)"
-    return f"see the error; llm.base_url is {mask_url(target.base_url)}"
-
-
-def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Check]:
-    """Fast mode when no LLM is configured; otherwise one tiny call to each target of each tier."""
-    if not settings.llm.configured:
-        return [Check("llm", "ok", _LLM_HOWTO, data={"mode": "fast"})]
-    try:
-        env = os.environ if env is None else env
-        probes = asyncio.run(_probe_llm(settings, env))
-    except ConfigError as exc:
-        return [Check("llm", "fail", exc.message, f"set {exc.field or 'llm'} (README: LLM providers)")]
-    answered = [p.target.label for p in probes if p.error is None]
-    checks: list[Check] = []
-    for p in probes:
-        target = p.target
-        data = {
-            "tier": p.tier,
-            "provider": target.provider,
-            "model": target.model,
-            "url": mask_url(target.base_url),
-        }
-        name = f"llm:{target.label}"
-        if p.error is not None:
-            status: Status = "warn" if answered else "fail"
-            fix = _llm_fix(target, p.error, env)
-            checks.append(Check(name, status, f"tier {p.tier}: {p.error.message}", fix, data))
-        else:
-            detail = f"tier {p.tier}: answered in {p.seconds:.2f} s ({p.answer.model})"
-            checks.append(Check(name, "ok", detail, data={**data, "seconds": round(p.seconds, 3)}))
-    tiers = len({p.tier for p in probes})
-    targets, in_tiers = counted(len(probes), "target", "targets"), counted(tiers, "tier", "tiers")
-    summary = f"fine mode: {len(answered)} of {targets} in {in_tiers} answered"
-    data = {"mode": "fine", "answered": answered}
-    if not answered:
-        return [Check("llm", "fail", f"{summary}: the LLM is unreachable", checks[0].fix, data), *checks]
-    if len(answered) < len(probes):
-        fix = "see the failing targets below; calls fall back to the ones that answered"
-        return [Check("llm", "warn", summary, fix, data), *checks]
-    return [Check("llm", "ok", summary, data=data), *checks]
-
-
-def pipeline_check(settings: Settings) -> Check:
-    """The async pipeline: off (synchronous adds), or its Redis reachable, keeping what it is given
-    (no eviction: fail; no persistence: warn) and not found to have lost its data."""
-    cfg = settings.pipeline
-    if not cfg.enabled:
-        return Check("pipeline", "ok", "off: adds are processed synchronously (pipeline.enabled = false)")
-
-    async def probe() -> Findings:
-        from memoryd.pipeline import build_queue
-        from memoryd.pipeline.redis_health import inspect
-
-        queue = build_queue(cfg)
-        try:
-            await queue.ping()
-            return await inspect(queue, cfg)
-        finally:
-            await queue.close()
-
-    fallback = "synchronous adds" if cfg.on_unavailable == "sync" else "503 answers"
-    try:
-        found = asyncio.run(probe())
-    except MissingExtraError as exc:
-        return Check("pipeline", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
-    except MemorydError as exc:
-        from memoryd.pipeline.redis_health import password_refused
-
-        if password_refused(exc):  # a configuration error, not an outage: the server answers 503
-            fix = "set the password Redis expects in pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)"
-            return Check("pipeline", "fail", f"{exc.message}; meanwhile the server refuses adds (503)", fix)
-        return Check(
-            "pipeline",
-            "fail",
-            f"Redis for the pipeline is unreachable ({exc.message}); meanwhile the server gives {fallback}",
-            "start redis-server, or fix pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)",
-        )
-    detail = f"Redis reachable; events go to stream '{cfg.ns}', group '{cfg.group}'"
-    data: dict[str, Any] = {"warnings": found.warnings} if found.warnings else {}
-    if found.data_lost is not None:
-        data["data_lost"] = found.data_lost.to_dict()
-    if found.eviction is not None:
-        fix = "set maxmemory-policy noeviction (redis.conf or CONFIG SET); the server and workers refuse it"
-        return Check("pipeline", "fail", f"{detail}, but {found.eviction}", fix, data)
-    if found.problems or found.warnings:
-        said = "; ".join([*found.problems, *found.warnings])
-        return Check("pipeline", "warn", f"{detail}; {said}", _pipeline_fix(found), data)
-    return Check("pipeline", "ok", detail)
-
-
-def _pipeline_fix(found: Findings) -> str:
-    if found.full is not None:
-        return "give Redis room: raise maxmemory, or free what fills it (the message above says how)"
-    if found.data_lost is not None:
-        return "send again the adds queued before the loss, then acknowledge it (the command above)"
-    if found.failing is not None:
-        return "fix what the dead letters' errors name, then `memoryd dlq replay`"
-    return "run Redis with appendonly yes (see the README's Async pipeline)"
-
-
 def auth_check(settings: Settings) -> Check:
     """API keys: whether the server will require them, and how many are active."""
     from memoryd.auth import open_key_store
@@ -763,6 +616,26 @@ def _memoryd_at(host: str, port: int) -> str | None:
     return str(info.get("version", ""))
 
 
+def _raised(name: str, exc: Exception) -> Check:
+    """The ``fail`` of a check that raised what it does not expect (a bug in it, or a library
+    raising something new): named, so that the other checks still run and the report is made;
+    the traceback goes to the debug log, for whoever mends the check."""
+    _log.debug("doctor: the %s check raised", name, exc_info=exc)
+    detail = mask_url(f"the {name} check itself failed: {type(exc).__name__}: {exc}")
+    fix = "an error this check does not expect (a bug in memoryd, a plugin or a library): report it"
+    return Check(name, "fail", detail, fix, {"exception": type(exc).__name__})
+
+
+def _guarded(name: str, check: Callable[..., Check | list[Check]], *args: Any) -> list[Check]:
+    """``check(*args)``'s records, or :func:`_raised`'s when it raises (an interrupt still ends
+    the run: KeyboardInterrupt and SystemExit are no :class:`Exception`)."""
+    try:
+        made = check(*args)
+    except Exception as exc:  # noqa: BLE001 - one check's bug must not cost the whole report
+        return [_raised(name, exc)]
+    return made if isinstance(made, list) else [made]
+
+
 def run_doctor(
     settings: Settings | None,
     *,
@@ -770,28 +643,34 @@ def run_doctor(
     config_path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[Check]:
-    """Run every check in order; checks that need valid settings are skipped without them."""
+    """Run every check in order; checks that need valid settings are skipped without them. A check
+    that raises fails (:func:`_guarded`), and the others still run."""
     environ = dict(os.environ if env is None else env)
-    checks = [python_check(), config_check(settings, config_error, config_path, environ)]
+    checks = _guarded("python", python_check)
+    checks += _guarded("config", config_check, settings, config_error, config_path, environ)
     if settings is not None:
-        checks.append(sqlite_check(settings.storage.path))
-        emb_check, embedder = embedder_check(settings)
-        backends = backends_check(settings)
-        reach = reach_checks(settings) if backends.status == "ok" else []
-        failed = [c.name for c in (backends, *reach) if c.status == "fail"]
+        checks += _guarded("sqlite", sqlite_check, settings.storage.path)
+        try:
+            emb_check, embedder = embedder_check(settings)
+        except Exception as exc:  # noqa: BLE001 - as in _guarded
+            emb_check, embedder = _raised("embedder", exc), None
+        backends = _guarded("backends", backends_check, settings)
+        ready = all(c.status == "ok" for c in backends)
+        reach = _guarded("backend:servers", reach_checks, settings) if ready else []
+        failed = [c.name for c in (*backends, *reach) if c.status == "fail"]
         if failed:
-            store = _not_opened("a storage backend failed its check", failed[0])
+            store = [_not_opened("a storage backend failed its check", failed[0])]
         else:
-            store = store_check(settings, embedder)
-        checks += [emb_check, backends, *reach, store]
-        checks += llm_checks(settings, environ)
-        checks.append(pipeline_check(settings))
-        checks.append(auth_check(settings))
-    checks.append(jieba_check())
-    checks.append(places_check())
-    checks += extras_checks(settings)
+            store = _guarded("store", store_check, settings, embedder)
+        checks += [emb_check, *backends, *reach, *store]
+        checks += _guarded("llm", llm_checks, settings, environ)
+        checks += _guarded("pipeline", pipeline_check, settings)
+        checks += _guarded("auth", auth_check, settings)
+    checks += _guarded("jieba", jieba_check)
+    checks += _guarded("places", places_check)
+    checks += _guarded("extras", extras_checks, settings)
     if settings is not None:
-        checks.append(port_check(settings.server.host, settings.server.port))
+        checks += _guarded("port", port_check, settings.server.host, settings.server.port)
     return checks
 
 
