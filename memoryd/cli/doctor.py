@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from memoryd.cli.doctor_check import Check
 from memoryd.cli.doctor_services import llm_checks, pipeline_check
 from memoryd.cli.output import counted
 from memoryd.config import Settings, env_key
@@ -65,23 +65,8 @@ __all__ = [
     "store_check",
 ]
 
-Status = Literal["ok", "info", "warn", "fail"]
 MIN_PYTHON = (3, 11)
 _log = logging.getLogger("memoryd.doctor")
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one check."""
-
-    name: str
-    status: Status
-    detail: str
-    fix: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix, **self.data}
 
 
 def setting_sources(config_path: str | Path | None, env: Mapping[str, str]) -> dict[str, str]:

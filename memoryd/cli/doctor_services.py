@@ -1,10 +1,8 @@
 """``memoryd doctor``'s checks of the services memoryd calls over the network: the LLM (one tiny
 call to each target of each tier) and the async pipeline's Redis.
 
-They return :class:`~memoryd.cli.doctor.Check` records like the other checks, and
+They return :class:`~memoryd.cli.doctor_check.Check` records like the other checks, and
 :func:`memoryd.cli.doctor.run_doctor` runs them (``memoryd.cli.doctor`` re-exports them).
-:class:`~memoryd.cli.doctor.Check` is imported where it is made: ``memoryd.cli.doctor`` imports
-this module first.
 """
 
 from __future__ import annotations
@@ -16,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from memoryd.cli.doctor_check import Check, Status
 from memoryd.cli.output import counted
 from memoryd.errors import ConfigError, LLMError, MemorydError, MissingExtraError
 from memoryd.redact import mask_url
 
 if TYPE_CHECKING:
-    from memoryd.cli.doctor import Check, Status
     from memoryd.config import Settings
     from memoryd.pipeline.redis_health import Findings
 
@@ -81,8 +79,6 @@ def _llm_fix(target: Any, error: LLMError, env: Mapping[str, str]) -> str:
 
 def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Check]:
     """Fast mode when no LLM is configured; otherwise one tiny call to each target of each tier."""
-    from memoryd.cli.doctor import Check
-
     if not settings.llm.configured:
         return [Check("llm", "ok", _LLM_HOWTO, data={"mode": "fast"})]
     try:
@@ -123,8 +119,6 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
 def pipeline_check(settings: Settings) -> Check:
     """The async pipeline: off (synchronous adds), or its Redis reachable, keeping what it is given
     (no eviction: fail; no persistence: warn) and not found to have lost its data."""
-    from memoryd.cli.doctor import Check
-
     cfg = settings.pipeline
     if not cfg.enabled:
         return Check("pipeline", "ok", "off: adds are processed synchronously (pipeline.enabled = false)")
