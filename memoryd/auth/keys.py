@@ -97,11 +97,29 @@ def new_key(role: Role | str, *, tenant: str, user_id: str | None, name: str | N
         Scope(user_id=user_id)  # one no memory may have (a tab, 600 characters): not a key every call refuses
     if role is not Role.USER and user_id is not None:
         raise InvalidInputError("only a user key is bound to a user_id", field="user_id")
+    name = _key_name(name)
     key_id = secrets.token_hex(_ID_HEX // 2)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
     record = ApiKey(key_id, role, tenant, user_id, name, now, None, salt, hash_secret(salt, secret))
     return NewKey(f"{PREFIX}_{key_id}_{secret}", record)
+
+
+MAX_NAME = 200  # characters of a key's name (its note)
+
+
+def _key_name(name: str | None) -> str | None:
+    """A key's name as kept: blank is none; one no table shows as written (a control character) or
+    over :data:`MAX_NAME` characters is refused, by the CLI as over HTTP."""
+    if name is None or not name.strip():
+        return None
+    if len(name) > MAX_NAME:
+        raise InvalidInputError(
+            f"name is {len(name)} characters; at most {MAX_NAME} are allowed", field="name"
+        )
+    if bad := next((c for c in name if ord(c) < 32 or 0x7F <= ord(c) < 0xA0), None):
+        raise InvalidInputError(f"name holds a control character ({bad!r})", field="name")
+    return name
 
 
 def parse_key(text: str) -> tuple[str, str]:

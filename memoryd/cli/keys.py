@@ -57,7 +57,10 @@ def _table(keys: list[ApiKey]) -> Table:
 def create(
     ctx: typer.Context,
     role: Annotated[
-        Role, typer.Option(help="admin: everything; service: any user of its tenant; user: one user.")
+        Role,
+        typer.Option(
+            help="admin: everything; service: any user of its tenant; user: one user.", case_sensitive=False
+        ),
     ],
     user_id: Annotated[
         str | None, typer.Option("--user-id", "-u", help="The user a `user` key is bound to (required then).")
