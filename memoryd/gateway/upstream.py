@@ -33,6 +33,7 @@ again (it may have been generated, and billed), but the next target is tried.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,15 +119,58 @@ class OpenStream:
         await self.response.aclose()
 
 
-def _message(data: Any, response: Reply) -> str:
+def _said(data: Any) -> str | None:
+    """The message of an error body (OpenAI's, Anthropic's and Gemini's ``error`` object, an
+    ``error`` string, vLLM's top-level ``{"object": "error", "message"}``), if it is one."""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])
-    if isinstance(error, str):
+    if isinstance(error, str) and error:
         return error
     if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
-        return str(data["message"])  # vLLM's and others' top-level error: {"object": "error", "message"}
-    return response.text[:500].strip() or f"HTTP {response.status_code}"
+        return str(data["message"])
+    return None
+
+
+def _message(data: Any, response: Reply) -> str:
+    return _said(data) or response.text[:500].strip() or f"HTTP {response.status_code}"
+
+
+def _error_in_place(target: Target, data: Any) -> LLMError | None:
+    """An error body answered with a success status (some servers and proxies do), as the
+    failure it is, in the upstream's words."""
+    error = isinstance(data, dict) and ("error" in data or data.get("object") == "error")
+    said = _said(data) if error else None
+    if said is None:
+        return None
+    said = scrub(said[:500], target.api_key)
+    return LLMError(f"{target.label}: an error in place of an answer: {said}", target=target.label)
+
+
+async def _noted(lines: AsyncIterator[str], kept: list[str], limit: int = 4096) -> AsyncIterator[str]:
+    """``lines``, the first ``limit`` characters of them also kept (to say what a body that held
+    no event was: an error is short; a longer body is judged by its content type)."""
+    size = 0
+    async for line in lines:
+        if size < limit:
+            kept.append(line)
+            size += len(line) + 1
+        yield line
+
+
+def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMError | None:
+    """Why a body that held no event at all is no stream: a JSON document (an error, or a whole
+    answer from a server that does not stream), if it is one."""
+    text = "\n".join(kept).strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if data is None and "json" not in str(response.headers.get("content-type") or "").lower():
+        return None
+    return _error_in_place(target, data) or LLMError(
+        f"{target.label}: a JSON body answered a streamed request, not an event stream", target=target.label
+    )
 
 
 def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
@@ -230,7 +274,12 @@ async def complete(
         try:
             answer = wire.completion(target, data)
             used = usage_of_completion(answer)
-        except SHAPE_ERRORS as exc:
+        except (*SHAPE_ERRORS, LLMError) as exc:
+            in_place = _error_in_place(target, data)
+            if in_place is not None:
+                raise in_place from None
+            if isinstance(exc, LLMError):
+                raise
             raise LLMError(f"{target.label}: a malformed reply ({exc})", target=target.label) from None
         router.record_usage(target, used)
         return Served(target, answer, request_id(response.headers))
@@ -263,7 +312,8 @@ async def open_stream(
             if response.status_code >= 400:
                 raise _failure(target, await response.read(), target.label in targets.asked)
             translator = wire.translator(target, body, usage=usage)
-            stream = events(response.lines())
+            kept: list[str] = []
+            stream = events(_noted(response.lines(), kept))
             first: list[dict[str, Any]] = []
             while not _begun(first):  # a role-only chunk (sent at once by many servers) is no start
                 try:
@@ -273,11 +323,14 @@ async def open_stream(
                         break  # an empty answer, complete: what came is relayed as it is
                     # Cut before the answer began (after a role-only chunk, say): nothing has
                     # reached the client yet, so the next target is tried.
+                    if not first and (no_stream := _no_stream(target, response, kept)) is not None:
+                        raise no_stream from None
                     said = "its first chunk" if not first else "the answer began"
                     raise LLMError(
                         f"{target.label}: the stream ended before {said}", target=target.label
                     ) from None
                 first += feed(translator, target, event)
+            kept.clear()
             response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
         except BaseException:
