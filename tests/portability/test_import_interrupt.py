@@ -36,15 +36,15 @@ def _start(big: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _with_history(whole: Path, out: Path, clones: int) -> list[str]:
+def _with_history(whole: Path, out: Path, clones: int, user: str = "clone", **fields: object) -> list[str]:
     """``whole`` with ``clones`` more memories, each with its ``ADD`` history row: as an export
     writes them, every memory line before every history line. Returns the clones' ids."""
     rows = [json.loads(line) for line in whole.read_text().splitlines()]
     first = next(r for r in rows if r["type"] == "memory")
     ids = [str(uuid.uuid4()) for _ in range(clones)]
-    extra = [{**first, "id": i, "user_id": "clone", "run_id": None} for i in ids]
+    extra = [{**first, "id": i, "user_id": user, "run_id": None, **fields} for i in ids]
     added = next(r for r in rows if r["type"] == "history" and r["event"] == "ADD")
-    said = [{**added, "memory_id": i, "user_id": "clone", "agent_id": None, "run_id": None} for i in ids]
+    said = [{**added, "memory_id": i, "user_id": user, "agent_id": None, "run_id": None} for i in ids]
     last = max(n for n, r in enumerate(rows) if r["type"] == "memory")
     rows[last + 1 : last + 1] = extra
     last = max(n for n, r in enumerate(rows) if r["type"] == "history")
@@ -103,9 +103,12 @@ def test_ctrl_c_into_a_store_that_held_memories_says_what_it_wrote_and_how_to_fi
 
 
 @pytest.mark.timeout(600)
-def test_ctrl_c_into_a_new_store_says_nothing_is_left(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopped_into_a_new_store_says_nothing_is_left(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result], stop: int  # noqa: F811
 ) -> None:
+    """Ctrl-C, and SIGTERM (`kill PID`, `timeout`, a service manager or `docker stop`): the import
+    cleans up after itself, rather than leave a store only `--restart` can clear."""
     _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
     big = tmp_path / "big.jsonl"
     _big(whole, big, CLONES)
@@ -114,34 +117,12 @@ def test_ctrl_c_into_a_new_store_says_nothing_is_left(
 
     child = _start(big, env)
     _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(stop)
     code, out, err = _finish(child)
     assert code == 130, err
     report = _said(err)
     assert f"nothing was imported, and no store is left at {db}" in report, report
     assert f"run it again: memoryd import {big} --batch-size 1" in report
     assert json.loads(out)["interrupted"] is True
-    assert not db.exists()
-    assert run(env, "import", str(big)).exit_code == 0
-
-
-@pytest.mark.timeout(600)
-def test_sigterm_stops_an_import_as_ctrl_c_does(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
-) -> None:
-    """`kill PID`, `timeout`, a service manager or `docker stop` send SIGTERM: the import cleans up
-    after itself as after Ctrl-C, rather than leave a store only `--restart` can clear."""
-    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
-    big = tmp_path / "big.jsonl"
-    _big(whole, big, CLONES)
-    db = tmp_path / "new" / "a.db"
-    env = {"MEMORYD_STORAGE__PATH": str(db)}
-
-    child = _start(big, env)
-    _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)
-    child.send_signal(signal.SIGTERM)
-    code, out, err = _finish(child)
-    assert code == 130, err
-    assert f"nothing was imported, and no store is left at {db}" in _said(err), err
     assert not db.exists() and not Path(f"{db}-import.lock").exists()
     assert run(env, "import", str(big)).exit_code == 0

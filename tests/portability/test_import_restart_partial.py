@@ -23,7 +23,7 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.portability.format import TYPES
 from tests.fakes.llm_server import Script
 from tests.portability.conftest import filled_export
-from tests.portability.test_import_interrupt import _said, _start
+from tests.portability.test_import_interrupt import _said, _start, _with_history
 from tests.portability.test_import_leftovers import ENGINES, ROOT, _engine_env, _memories, run  # noqa: F401
 from tests.portability.test_import_lock import _finish, _memory_lines, _wait_until
 
@@ -31,21 +31,8 @@ CLONES = 3000
 
 
 def _with_ana(whole: Path, out: Path, clones: int) -> None:
-    """``whole`` with ``clones`` more memories of user ana, each with its ``ADD`` history row (every
-    memory line before every history line, as an export writes them)."""
-    rows = [json.loads(line) for line in whole.read_text().splitlines()]
-    first = next(r for r in rows if r["type"] == "memory")
-    ids = [str(uuid.uuid4()) for _ in range(clones)]
-    extra = [{**first, "id": i, "user_id": "ana", "agent_id": None, "run_id": None} for i in ids]
-    added = next(r for r in rows if r["type"] == "history" and r["event"] == "ADD")
-    said = [{**added, "memory_id": i, "user_id": "ana", "agent_id": None, "run_id": None} for i in ids]
-    last = max(n for n, r in enumerate(rows) if r["type"] == "memory")
-    rows[last + 1 : last + 1] = extra
-    last = max(n for n, r in enumerate(rows) if r["type"] == "history")
-    rows[last + 1 : last + 1] = said
-    rows[-1]["counts"]["memory"] += clones
-    rows[-1]["counts"]["history"] += clones
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """``whole`` with ``clones`` more memories of user ana (no agent), each with its ``ADD`` row."""
+    _with_history(whole, out, clones, user="ana", agent_id=None)
 
 
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
