@@ -382,8 +382,8 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         stats = asyncio.run(_open_store(settings, embedder))
     except EmbedderMismatchError as exc:
         stored = str(exc.details.get("stored_model", ""))
-        provider = _provider_for_model(stored)  # a server's index (PostgreSQL...): a new table too
-        new_store = exc.details.get("new_store") or "point storage.path at a new file"
+        provider = _provider_for_model(stored)
+        new_store = exc.details["new_store"]  # a server's index: a new table or collection too
         fix = (
             f'set MEMORYD_EMBEDDER__PROVIDER={provider} (or `[embedder] provider = "{provider}"` in the '
             f"config), or {new_store}"

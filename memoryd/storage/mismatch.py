@@ -9,10 +9,14 @@ __all__ = ["embedder_mismatch", "moved_meanwhile"]
 
 def embedder_mismatch(
     where: str, count: int, stored_model: str | None, stored_dim: object, model: str, dim: int,
-    *, new_store: str = "point storage.path at a new file",
+    *, own_index: str | None = None,
 ) -> EmbedderMismatchError:
     """The error for ``where`` (a store or collection) holding ``count`` vectors of another model;
-    ``new_store``: how to start a store of its own instead (a server's index: its own table too)."""
+    ``own_index``: the setting of a server's table or collection, which is the old store's whatever
+    the file, so a store of its own needs a new one too (``details["new_store"]`` says how)."""
+    new_store = "point storage.path at a new file"
+    if own_index is not None:  # storage.postgres.table -> "... at a new table"
+        new_store += f" and {own_index} at a new {own_index.rsplit('.', 1)[-1]}"
     return EmbedderMismatchError(
         f"the store at {where} holds {count} vectors made by embedder "
         f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "

@@ -250,12 +250,9 @@ class OutsideIndex:
             # another store opening this server's collection at the same moment: one of them wins
             check_owner(self.what, self.owner_setting, ((await self._meta()) or {}).get("store"), store)
         elif meta.get("model") != model or meta.get("dim") != dim:
-            count = await self._count()
-            new_store = "point storage.path at a new file"
-            if self.remote:  # the server's index is the old store's whatever the file: one of its own too
-                new_store += f" and {self.owner_setting} at a new {self.owner_setting.rsplit('.', 1)[1]}"
-            stored = (meta.get("model"), meta.get("dim"))
-            raise embedder_mismatch(self.what, count, *stored, model, dim, new_store=new_store)
+            count, stored = await self._count(), (meta.get("model"), meta.get("dim"))
+            own_index = self.owner_setting if self.remote else None  # a server's: the old store's
+            raise embedder_mismatch(self.what, count, *stored, model, dim, own_index=own_index)
         elif store and meta.get("store") != store:  # recorded before stores had ids: taken over
             await self._write_meta(model, dim, rebuilding=False)
         self.model, self.dim = model, dim
