@@ -43,25 +43,8 @@ CHUNK = 500
 
 
 async def history_floor(records: RecordStore) -> int:
-    """The id of the store's last history row (0: none), found with a few one-row reads."""
-    async def above(k: int) -> bool:
-        rows, _ = await records.scan_history(Scope(), after=str(k), limit=1)
-        return bool(rows)
-
-    low = max(int((await records.stats())["history"]), 0)  # ids are distinct positive integers
-    if low and not await above(low - 1):
-        low = 0
-    step = 1
-    while await above(low + step - 1):  # some id >= low + step: gallop, then bisect
-        low, step = low + step, step * 2
-    high = low + step - 1  # no id above high; some id >= low (or low == 0)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if await above(mid - 1):
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    """The id of the store's last history row (0: none): rows above it are written after."""
+    return await records.last_history_id()
 
 
 async def undo_partial(mem: AsyncMemory, lines: Iterable[Line], floor: int | None) -> dict[str, int]:

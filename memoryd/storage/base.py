@@ -325,6 +325,10 @@ class RecordStore(Protocol):
         written, as drafts that would write it again; paged like :meth:`scan`."""
         ...
 
+    async def last_history_id(self) -> int:
+        """The id of the last history row written (0: none); every later row's id is greater."""
+        ...
+
     async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
         """Every memory's id, scope and validity, in memory-id order, after id ``after``."""
         ...

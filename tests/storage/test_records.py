@@ -64,6 +64,7 @@ async def test_a_change_of_a_memory_deleted_meanwhile_fails_whole_and_brings_not
 
 
 async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> None:
+    assert await store.records.last_history_id() == 0  # none yet
     m = record("v1")
     await store.commit(
         ChangeSet(
@@ -81,6 +82,8 @@ async def test_history_is_ordered_and_outlives_the_memory(store: Storage) -> Non
         (Event.UPDATE, "v1", "v2"),
         (Event.DELETE, "v2", None),
     ]
+    # the last row written: what an import records to tell its own rows from those held before
+    assert await store.records.last_history_id() == max(e.id for e in events)
 
 
 async def test_duplicates_are_found_only_in_the_exact_scope_and_current(store: Storage) -> None:

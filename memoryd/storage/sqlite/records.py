@@ -692,6 +692,12 @@ class SQLiteRecordStore:
 
         return await self.db.read(op)
 
+    async def last_history_id(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0])
+
+        return await self.db.read(op)
+
     async def entries(self, *, after: str | None = None, limit: int = 1000) -> list[IndexEntry]:
         def op(conn: sqlite3.Connection) -> list[IndexEntry]:
             rows = conn.execute(
