@@ -56,7 +56,7 @@ from memoryd.models import Event, Scope, content_hash, utcnow
 from memoryd.portability.coherent import sound
 from memoryd.portability.format import NO_VECTOR, TYPES, End, Header, Line, MemoryLine, parse_line
 from memoryd.portability.references import References
-from memoryd.portability.undo import IMPORT_FLOOR, history_floor, undo_partial
+from memoryd.portability.undo import IMPORT_FLOOR, undo_partial
 from memoryd.storage import (
     IMPORT_PARTIAL,
     IMPORT_UNFINISHED,
@@ -571,7 +571,7 @@ async def _import(
     if claim is None and not (unfinished and await records.get_meta(IMPORT_FLOOR)):
         # what --restart keeps: the history the store held before this import (an unfinished
         # import's floor, if it wrote nothing that is in the way now, is kept: it is lower)
-        await records.set_meta(IMPORT_FLOOR, str(await history_floor(records)))
+        await records.set_meta(IMPORT_FLOOR, str(await records.last_history_id()))
     await records.set_meta(mark, str(source))
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))

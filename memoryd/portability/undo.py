@@ -29,22 +29,17 @@ from memoryd.hierarchy.models import Segment
 from memoryd.memory import AsyncMemory
 from memoryd.models import Event, Scope, utcnow
 from memoryd.portability.format import Line, MemoryLine
-from memoryd.storage import ChangeSet, HistoryDraft, RecordStore
+from memoryd.storage import ChangeSet, HistoryDraft
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
 
-__all__ = ["IMPORT_FLOOR", "history_floor", "undo_partial"]
+__all__ = ["IMPORT_FLOOR", "undo_partial"]
 
 # The record store's meta key an import into a store that held memories sets, beside IMPORT_PARTIAL,
 # to the id of the store's last history row when it began: rows above it are the import's (or newer).
 IMPORT_FLOOR = "import_partial_history"
 ACTOR = "import:restart"
 CHUNK = 500
-
-
-async def history_floor(records: RecordStore) -> int:
-    """The id of the store's last history row (0: none): rows above it are written after."""
-    return await records.last_history_id()
 
 
 async def undo_partial(mem: AsyncMemory, lines: Iterable[Line], floor: int | None) -> dict[str, int]:
