@@ -450,9 +450,9 @@ class GraphStore(Protocol):
     ``include_expired`` is given.
 
     ``outside_transaction``: the graph lives in another engine than the record store. Its
-    writes (``apply``, ``reset``, ``restore``) then join the record store's open transaction as
-    a :meth:`RecordStore.before_commit` step themselves, or run in one of their own, and
-    :meth:`memoryd.storage.Storage.commit` applies it last. ``ping`` raises
+    writes (``apply``, ``reset``, ``restore``, ``delete_entities``) then join the record store's
+    open transaction as a :meth:`RecordStore.before_commit` step themselves, or run in one of
+    their own, and :meth:`memoryd.storage.Storage.commit` applies it last. ``ping`` raises
     :class:`~memoryd.errors.StorageError` unless its engine answers (a no-op inside the record
     store): a write asks it before another outside engine (the vector index) changes.
     """
@@ -523,6 +523,14 @@ class GraphStore(Protocol):
     async def restore(self, entities: Sequence[EntityRow], relations: Sequence[RelationRow]) -> None:
         """Write rows listed by the scans back verbatim (ids kept; joins an open transaction).
         Entities come before the relations that name them; an id or name taken fails."""
+        ...
+
+    async def delete_entities(self, ids: Sequence[str], *, unused_only: bool = False) -> int:
+        """Delete the entities of these ids (any owner; an id not held is skipped) with their names,
+        every relation touching them and those relations' mentions, in one write (joins an open
+        transaction); ``unused_only``: only those no relation touches. Unlike a hard delete of
+        memories, it forgets rows by id, whoever asserted them. Returns how many entities went
+        (0 when staged in an open transaction, which runs it at commit)."""
         ...
 
     async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:

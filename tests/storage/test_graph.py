@@ -17,6 +17,7 @@ from memoryd.errors import ConfigError, InvalidInputError
 from memoryd.graph import GraphDiff, Relation, RelationClose, RelationDraft
 from memoryd.models import MemoryRecord, Scope
 from memoryd.storage import ChangeSet, GraphStore, Storage, StoredMemory, build_storage
+from memoryd.storage.portable import EntityRow
 from tests.storage.helpers import T0, record, stored, unit
 
 Triple = tuple[str, str, str]
@@ -396,3 +397,57 @@ async def test_a_sessions_entities_are_those_its_relations_touch(store: Storage)
         ("Carol", "likes", "tea"),
         ("Person 0", "knows", "Thing 3"),
     ]
+
+
+async def _ids(store: Storage, scope: Scope = U1) -> dict[str, str]:
+    return {e.name: e.id for e in await store.graph.entities(scope)}
+
+
+async def test_entities_deleted_by_id_take_their_names_relations_and_mentions(graph_store: Storage) -> None:
+    store = graph_store
+    await remember(store, "Alice works at Acme, likes tea", ("Alice", "works_at", "Acme"), ("Alice", "likes", "tea"))
+    await remember(store, "Bob knows Carol", ("Bob", "knows", "Carol"), days=1)
+    await remember(store, "u2's Alice", ("Alice", "works_at", "Acme"), user_id="u2")
+    ids = await _ids(store)
+    assert await store.graph.delete_entities([ids["Alice"], ids["Alice"], "no-such-entity"]) == 1
+    assert await _ids(store) == {k: v for k, v in ids.items() if k != "Alice"}  # Acme and tea stay
+    assert triples(await store.graph.relations(U1, include_expired=True)) == [("Bob", "knows", "Carol")]
+    assert await store.graph.neighbours(U1, ["Acme", "tea"]) == []
+    rows, _ = await store.graph.scan_relations(U1)
+    assert [r.relation for r in rows] == ["knows"]  # no mention of the deleted relations is left
+    assert await store.graph.check() == []
+    assert len(await store.graph.relations(Scope("u2"))) == 1  # another owner's Alice stays
+    # Its name went with it: Alice is a new entity now
+    _, diff = await remember(store, "Alice likes tea again", ("alice", "likes", "tea"), days=2)
+    [alice] = await store.graph.entities(U1, names=["Alice"])
+    assert diff.added and alice.id != ids["Alice"]
+    assert await store.graph.delete_entities([]) == 0
+
+
+async def test_only_unused_entities_are_deleted_when_asked(graph_store: Storage) -> None:
+    store = graph_store
+    await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+    lonely = EntityRow("lonely-entity", ("u1", None, None), "Zoe", "zoe", None, (("zoe", "Zoe"),), T0)
+    await store.graph.restore([lonely], [])
+    ids = await _ids(store)
+    assert await store.graph.delete_entities([lonely.id, ids["Alice"], ids["Acme"]], unused_only=True) == 1
+    assert await _ids(store) == {"Alice": ids["Alice"], "Acme": ids["Acme"]}
+    assert triples(await store.graph.relations(U1)) == [("Alice", "works_at", "Acme")]
+
+
+async def test_deleting_entities_joins_an_open_transaction(graph_store: Storage) -> None:
+    store = graph_store
+    await remember(store, "Alice works at Acme", ("Alice", "works_at", "Acme"))
+    ids = await _ids(store)
+    with pytest.raises(RuntimeError):
+        async with store.records.transaction():
+            assert await store.graph.delete_entities([ids["Alice"]]) == 0  # staged: runs at commit
+            raise RuntimeError("the transaction fails")
+    assert await _ids(store) == ids  # nothing of it landed
+    m = record("a memory written with the deletion")
+    async with store.records.transaction():
+        await store.records.apply(ChangeSet(upserts=[stored(m, unit(1))]))
+        await store.graph.delete_entities([ids["Alice"]])
+        assert await _ids(store) == ids  # not before the commit
+    assert await _ids(store) == {"Acme": ids["Acme"]}
+    assert await store.graph.relations(U1, include_expired=True) == []

@@ -37,6 +37,7 @@ store (records, vectors, keywords, tiers) in SQLite.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import astuple
 from datetime import datetime
@@ -265,6 +266,24 @@ class FalkorDBGraphStore:
             await self._commit("restoring rows", writes.WRITE, writes.delta_params(delta))
 
         await self._staged(write)
+
+    async def delete_entities(self, ids: Sequence[str], *, unused_only: bool = False) -> int:
+        wanted = [i for i in dict.fromkeys(ids) if not _nul(i)]  # one holding a NUL is not stored
+        if not wanted:
+            return 0
+
+        async def write() -> int:
+            [[seq, found]] = await self.client.query(
+                "reading the graph", writes.DELETABLE, {"ids": wanted, "unused": unused_only}
+            )
+            if found:
+                params = {"seq": seq, "ids": found, "token": uuid.uuid4().hex}
+                await self._commit("deleting entities", writes.DELETE_ENTITIES, params)
+            return len(found)
+
+        gone: list[int] = []
+        await self._staged(write, gone.append)
+        return gone[0] if gone else 0
 
     # -- reads ------------------------------------------------------------------------------
     async def entities(

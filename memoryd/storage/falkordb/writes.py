@@ -31,6 +31,8 @@ from memoryd.graph.writes import GraphWrite
 from memoryd.storage.falkordb.reads import RELATION
 
 __all__ = [
+    "DELETABLE",
+    "DELETE_ENTITIES",
     "LOAD",
     "WRITE",
     "covers_more",
@@ -168,6 +170,37 @@ CALL {
     MATCH (m:Mention {relation_id: row.relation_id, memory_id: row.memory_id})
     SET m.run_id = row.run_id, m.valid_to = row.valid_to, m.seq = row.seq
 }
+RETURN meta.seq
+"""
+
+# The entities of ``$ids`` held (``$unused``: only those no relation touches), and the graph's counter.
+DELETABLE = """
+MATCH (meta:Meta)
+CALL {
+    UNWIND $ids AS x
+    MATCH (e:Entity {id: x})
+    WITH e, size([(e)-[q:RELATES]-() | 1]) AS used
+    WHERE NOT $unused OR used = 0
+    RETURN collect(e.id) AS found
+}
+RETURN meta.seq, found
+"""
+
+# Entities deleted by id with their names, every relation touching them and its mentions, guarded
+# by the counter as :data:`WRITE` is.
+DELETE_ENTITIES = """
+MATCH (meta:Meta) WHERE meta.seq = $seq
+SET meta.seq = $seq + 1, meta.write_token = $token
+WITH meta
+CALL {
+    UNWIND $ids AS x
+    MATCH (:Entity {id: x})-[r:RELATES]-()
+    WITH DISTINCT r.id AS rid
+    MATCH (m:Mention {relation_id: rid})
+    DELETE m
+}
+CALL { UNWIND $ids AS x MATCH (n:Name {entity_id: x}) DELETE n }
+CALL { UNWIND $ids AS x MATCH (e:Entity {id: x}) DETACH DELETE e }
 RETURN meta.seq
 """
 

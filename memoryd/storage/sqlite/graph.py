@@ -719,6 +719,13 @@ class SQLiteGraphStore:
         if rows or edges:
             await self.db.write(lambda conn: graph_rows.restore(conn, rows, edges))
 
+    async def delete_entities(self, ids: Sequence[str], *, unused_only: bool = False) -> int:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return 0
+        gone = await self.db.write(lambda conn: graph_rows.delete_entities(conn, wanted, unused_only))
+        return int(gone or 0)
+
     async def memory_refs(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
         return await self.db.read(lambda conn: graph_rows.memory_refs(conn, after, limit))
 

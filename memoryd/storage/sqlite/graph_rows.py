@@ -18,7 +18,7 @@ from memoryd.models import Scope, from_epoch
 from memoryd.storage.portable import EntityRow, MentionRow, Owner, RelationRow
 from memoryd.storage.sqlite.database import broken_rules
 
-__all__ = ["check", "memory_refs", "restore", "scan_entities", "scan_relations"]
+__all__ = ["check", "delete_entities", "memory_refs", "restore", "scan_entities", "scan_relations"]
 
 _CHUNK = 500
 
@@ -151,6 +151,30 @@ def restore(
             "INSERT INTO graph_mentions (relation_id, memory_id, run_id, valid_to) VALUES (?, ?, ?, ?)",
             [(r.id, m.memory_id, m.run_id, _ts(m.valid_to)) for m in r.mentions],
         )
+
+
+def delete_entities(conn: sqlite3.Connection, ids: Sequence[str], unused_only: bool) -> int:
+    """Delete these entities with their names, the relations touching them and those relations'
+    mentions (``unused_only``: only entities no relation touches); how many entities went."""
+    gone = 0
+    unused = (
+        " AND NOT EXISTS (SELECT 1 FROM graph_relations r WHERE r.source_id = e.id OR r.target_id = e.id)"
+        if unused_only else ""
+    )  # fmt: skip
+    for start in range(0, len(ids), _CHUNK):
+        asked = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(asked))
+        held = conn.execute(f"SELECT e.id FROM graph_entities e WHERE e.id IN ({marks}){unused}", asked)
+        chunk = [r[0] for r in held]
+        if not chunk:
+            continue
+        marks = ",".join("?" * len(chunk))
+        edges = f"SELECT id FROM graph_relations WHERE source_id IN ({marks}) OR target_id IN ({marks})"
+        conn.execute(f"DELETE FROM graph_mentions WHERE relation_id IN ({edges})", [*chunk, *chunk])
+        conn.execute(f"DELETE FROM graph_relations WHERE id IN ({edges})", [*chunk, *chunk])
+        conn.execute(f"DELETE FROM graph_names WHERE entity_id IN ({marks})", chunk)
+        gone += conn.execute(f"DELETE FROM graph_entities WHERE id IN ({marks})", chunk).rowcount
+    return gone
 
 
 def memory_refs(conn: sqlite3.Connection, after: str | None, limit: int) -> list[str]:
