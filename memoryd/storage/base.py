@@ -659,3 +659,10 @@ class SegmentStore(Protocol):
         short-term turn needs a vector and a segment a centroid: after a change of model, write
         empty ones and call :meth:`revector`."""
         ...
+
+    async def delete_segments(self, ids: Sequence[str], *, empty_only: bool = False) -> int:
+        """Delete the segments of these ids (mid-term or evicted; an id not held is skipped) with
+        every turn in them (their tier rows; the memories stay), in one write (joins an open
+        transaction); ``empty_only``: only those holding no turn. Returns how many segments went
+        (0 when staged in an open transaction, which runs it at commit)."""
+        ...

@@ -312,6 +312,26 @@ class SQLiteSegmentStore:
         removed = await self.db.write(op, after_commit=self._cache.clear)
         return int(removed or 0)
 
+    async def delete_segments(self, ids: Sequence[str], *, empty_only: bool = False) -> int:
+        """Delete these segments with the turns in them (``empty_only``: only those holding none)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return 0
+        empty = " AND NOT EXISTS (SELECT 1 FROM tier_turns t WHERE t.segment_id = segments.id)"
+
+        def op(conn: sqlite3.Connection) -> int:
+            gone = 0
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                if not empty_only:
+                    conn.execute(f"DELETE FROM tier_turns WHERE segment_id IN ({marks})", chunk)
+                sql = f"DELETE FROM segments WHERE id IN ({marks}){empty if empty_only else ''}"
+                gone += conn.execute(sql, chunk).rowcount
+            return gone
+
+        return int(await self.db.write(op, after_commit=self._cache.clear) or 0)
+
     async def reset(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM tier_turns")
