@@ -176,7 +176,8 @@ class AsyncMemory:
                 self._indexless = False
                 await self.storage.close()  # never leave a half-open store behind
                 raise
-            self._searcher = HybridSearcher(self.storage, self._embed.query, self.settings.search)
+            search, clock = self.settings.search, self.tiers.clock  # "yesterday" is the clock's
+            self._searcher = HybridSearcher(self.storage, self._embed.query, search, clock)
             self._opened, self._indexless = True, False
         return self
 
@@ -558,10 +559,9 @@ class AsyncMemory:
     ) -> SearchResults:
         """Hybrid (dense + BM25) search within a scope, best first.
 
-        With ``graph_hops`` 1 or 2, ``.relations`` of the result lists the graph
-        relations around the entities the query and its top hits name. A date the
-        query names favours memories said then; ``reference_time`` is the asker's
-        "now" for relative ones ("a week ago"; default: the current time)."""
+        With ``graph_hops`` 1 or 2, ``.relations`` lists the graph relations around the entities the query
+        and its top hits name. A date the query names favours memories said then: a day in the offset of
+        ``reference_time`` (UTC without), the "now" of "a week ago" (default: ``as_of``, else the clock)."""
         limits = self.settings.limits
         check_query(query, limits.max_query_chars)
         scope = _scope(user_id, agent_id, run_id).require()
@@ -613,8 +613,8 @@ class AsyncMemory:
         agent reads every agent's and the shared ones, one current entry per profile attribute and
         stance on a thing (:mod:`memoryd.context.current`). ``reference_time``: the asker's now, as
         :meth:`search` takes it: relative dates in the query ("last Sunday") are read against it
-        (default: the current time), and a past turn is dated by its day in its UTC offset (UTC when
-        it has none or none is given)."""
+        (default: the memory's clock), and a day the query names and a past turn's date are days in its
+        UTC offset (UTC when it has none or none is given)."""
         cfg = self.settings.context
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
@@ -639,7 +639,7 @@ class AsyncMemory:
         async def embed_once(texts: Sequence[str]) -> np.ndarray:
             return await asyncio.shield(vector)  # one query vector for both searches
 
-        searcher = HybridSearcher(self.storage, embed_once, self.settings.search)
+        searcher = HybridSearcher(self.storage, embed_once, self.settings.search, self.tiers.clock)
         records = self.storage.records
         wide = cfg.max_facts * 2 + cfg.max_episodes
         # The hits' records are only read here (the context holds copies of their text): shared.

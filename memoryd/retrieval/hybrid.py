@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from memoryd.text import tokenize
 __all__ = ["HybridSearcher", "SearchRequest"]
 
 EmbedQuery = Callable[[Sequence[str]], Awaitable[np.ndarray]]
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,21 @@ class SearchRequest:
     threshold: float | None
     as_of: datetime | None
     explain: bool
-    now: datetime | None = None  # the asker's time, for "a week ago" (default: the clock)
+    now: datetime | None = None  # the asker's time, for "a week ago" (default: as_of, else the clock)
     shared: bool = False  # the caller only reads the hits' records: cached ones need no copy
 
 
 class HybridSearcher:
-    """Runs both retrievers concurrently over one scope and fuses their rankings."""
+    """Runs both retrievers concurrently over one scope and fuses their rankings. ``clock``: the
+    time when a request gives no ``now`` nor ``as_of`` (the memory's clock)."""
 
-    def __init__(self, storage: Storage, embed: EmbedQuery, config: SearchConfig) -> None:
+    def __init__(
+        self, storage: Storage, embed: EmbedQuery, config: SearchConfig, clock: Clock = utcnow
+    ) -> None:
         self.storage = storage
         self.embed = embed
         self.config = config
+        self.clock = clock
 
     async def search(self, req: SearchRequest) -> list[SearchHit]:
         cfg = self.config
@@ -57,8 +62,10 @@ class HybridSearcher:
         # A query that names a date ("on 3 June, 2023") favours what was said then, and recency
         # favours what was said lately: both re-rank the fused candidates, the same ones for every
         # limit up to ``date_candidates`` (a longer search only appends hits).
-        # "yesterday" is the day before the asker's now, else before as_of (as recency's age is)
-        span = query_span(req.query, req.now or req.as_of or utcnow()) if cfg.date_weight > 0 else None
+        # "yesterday" is the day before the asker's now, else before as_of, else the clock, and recency
+        # is age at it; a named day ("on 3 May") is one in the asker's UTC offset, UTC with no ``now``
+        now = req.now or _utc(req.as_of or self.clock())
+        span = query_span(req.query, now) if cfg.date_weight > 0 else None
         rerank = span is not None or cfg.recency_weight > 0
         reach = max(req.limit, cfg.date_candidates) if rerank else req.limit
         pool = max(cfg.candidates, reach)
@@ -122,8 +129,6 @@ class HybridSearcher:
                 missing[mid].scores["dense"] = _shown(cos)
         # Read only here; a caller that may change its hits gets copies of the few returned.
         records = await self.storage.records.get_many([c.id for c in head], shared=True)
-        # Recency is age at the asker's now (``reference_time``), else at ``as_of``, else the clock.
-        now = req.now or req.as_of or utcnow()
         # Every candidate is scored with plain floats; hits (and explanations) are built for the
         # returned ones only: a named date re-ranks a couple of hundred candidates to return ten.
         ranked_hits: list[tuple[float, Candidate, MemoryRecord, bool | None]] = []
@@ -158,6 +163,10 @@ class HybridSearcher:
             )
             for score, cand, memory, inside in ranked_hits[: req.limit]
         ]
+
+
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _shown(value: float) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 __all__ = ["query_span"]
 
@@ -128,19 +128,23 @@ def _relative(query: str, now: datetime) -> tuple[datetime, datetime] | None:
 
 
 def query_span(query: str, now: datetime | None = None) -> tuple[datetime, datetime] | None:
-    """The [start, end) span of the first date in ``query`` (UTC), else ``None``.
+    """The [start, end) span of the first date in ``query``, else ``None``.
 
-    Explicit dates win; relative ones are read against ``now`` (the asker's time)."""
-    explicit = _explicit(query)
+    Explicit dates win; relative ones are read against ``now`` (the asker's time). Days, months
+    and "last Tuesday" are the asker's: in ``now``'s UTC offset (UTC when it has none, or with
+    no ``now``), so "3 May" asked at +08:00 is 2 May 16:00Z to 3 May 16:00Z."""
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    explicit = _explicit(query, UTC if now is None else now.tzinfo or UTC)
     if explicit is not None or now is None:
         return explicit
     try:
-        return _relative(query, now if now.tzinfo else now.replace(tzinfo=UTC))
+        return _relative(query, now)
     except OverflowError:  # a "now" at the ends of the datetime range: no span to favour
         return None
 
 
-def _explicit(query: str) -> tuple[datetime, datetime] | None:
+def _explicit(query: str, zone: tzinfo) -> tuple[datetime, datetime] | None:
     for pattern in _PATTERNS:
         match = pattern.search(query)
         if match is None:
@@ -153,11 +157,11 @@ def _explicit(query: str) -> tuple[datetime, datetime] | None:
         day = parts.get("day")
         try:
             if day:
-                start = datetime(year, month, int(day), tzinfo=UTC)
+                start = datetime(year, month, int(day), tzinfo=zone)
                 return start, start + timedelta(days=1)
-            start = datetime(year, month, 1, tzinfo=UTC)
+            start = datetime(year, month, 1, tzinfo=zone)
         except ValueError:
             continue
-        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
         return start, end
     return None
