@@ -65,18 +65,22 @@ async def _selected(queue: EventQueue, count: int, ids: list[str] | None, verb: 
     letters = await queue.dlq_list(count, ids)
     missing = [i for i in dict.fromkeys(ids or []) if i not in {d.dlq_id for d in letters}]
     if missing:
+        hint = "`memoryd dlq list` without --id"
+        if verb != "listed":
+            hint = f"nothing {verb}; `memoryd dlq list`"
         raise NotFoundError(
             f"no dead letter with id {', '.join(missing)} in {queue.keys.dlq} (replayed or purged "
-            f"already, or mistyped): nothing {verb}; `memoryd dlq list` shows the ids",
+            f"already, or mistyped): {hint} shows the ids",
             field="id",
         )
     return letters
 
 
 async def _letters(settings: Settings, count: int, ids: list[str] | None) -> list[DeadLetter]:
+    """As :func:`_selected`: an --id that is not there is an error (exit 1), as for replay and purge."""
     queue = build_queue(settings.pipeline)
     try:
-        return await queue.dlq_list(count, ids)
+        return await _selected(queue, count, ids, "listed")
     finally:
         await queue.close()
 
@@ -100,7 +104,9 @@ def _table(letters: list[DeadLetter]) -> Table:
 
 @app.command("list")
 def list_(ctx: typer.Context, count: CountOpt = 100, ids: IdsOpt = None, json_out: JsonOpt = False) -> None:
-    """Show dead events, oldest first: id, event id, attempts, error."""
+    """Show dead events, oldest first: id, event id, attempts, error.
+
+    An --id that is not in the DLQ is an error (exit 1), as for replay and purge."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
     with errors_to_exit(state.output):

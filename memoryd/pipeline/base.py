@@ -49,13 +49,16 @@ __all__ = [
 Between = Callable[[int], Awaitable[None]]
 Staged = Callable[[int, Callable[[], Awaitable[None]]], Awaitable[None]]
 
-_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+_ENTRY_ID = re.compile(r"(0|[1-9][0-9]*)-(0|[1-9][0-9]*)")
+_ENTRY_PART_MAX = 2**64 - 1  # each part of a Redis stream id is an unsigned 64-bit number
 
 
 def is_entry_id(text: str) -> bool:
-    """Whether ``text`` is a whole stream entry id, ``<ms>-<seq>`` (Redis reads ``<ms>`` alone
-    as every entry of that millisecond)."""
-    return _ENTRY_ID.fullmatch(text) is not None
+    """Whether ``text`` is a whole stream entry id, ``<ms>-<seq>``, written as Redis writes it: Redis
+    reads ``<ms>`` alone as every entry of that millisecond, ``01-0`` as ``1-0`` (another spelling of
+    one entry), and refuses a part past 2**64 - 1 ("Invalid stream ID")."""
+    match = _ENTRY_ID.fullmatch(text)
+    return match is not None and all(int(part) <= _ENTRY_PART_MAX for part in match.groups())
 
 
 @dataclass(frozen=True)

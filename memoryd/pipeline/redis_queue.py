@@ -677,7 +677,8 @@ class RedisQueue:
                     if is_entry_id(entry_id):  # "<ms>" alone would be a range: a whole millisecond
                         entries += await self.client.xrange(self.keys.dlq, entry_id, entry_id)
             else:
-                entries = await self.client.xrange(self.keys.dlq, "-", "+", count=count)
+                # Redis refuses a COUNT past 2**63 - 1 ("value is not an integer or out of range")
+                entries = await self.client.xrange(self.keys.dlq, "-", "+", count=min(count, 2**63 - 1))
         return [_dead_letter(i, f) for i, f in entries]
 
     async def dlq_replay(self, entries: list[DeadLetter], *, dry_run: bool = False) -> Replayed:
