@@ -1,7 +1,7 @@
 """A ``--burst`` worker over a store that refuses writes (its disk full) ends with an error saying
 why (``memoryd worker --burst`` exits 1), once the store has refused them for 30 s (as long as a
-burst waits for Redis) and each event it found has been tried; the events are kept: they wait,
-queued, for a retry, with no attempt used up.
+burst waits for Redis; 2 s here) and each event it found has been tried; the events are kept: they
+wait, queued, for a retry, with no attempt used up.
 
 Before, an event waiting on the store used up no attempt, so it came back again and again and the
 burst never ended: a cron job piled up behind a full disk. The disk is a real one: a small tmpfs
@@ -20,6 +20,7 @@ from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import ConfigError, StorageError
 from memoryd.pipeline import EventStatus
+from memoryd.pipeline import worker as worker_module
 from memoryd.pipeline.local_redis import LocalRedis
 from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import burst, producer, stored, turn, worker_over
@@ -27,8 +28,9 @@ from tests.pipeline.test_store_refuses_writes import fill, small_disk
 
 
 async def test_a_burst_over_a_full_disk_ends_with_an_error_and_keeps_the_events(
-    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder
-) -> None:
+    tmp_path: Path, redis_server: LocalRedis, prefix: str, embedder: USEEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    monkeypatch.setattr(worker_module, "BURST_CONNECT_S", 2.0)  # 30 s in real use
     with small_disk(tmp_path / "disk") as disk:
         settings = pipeline_settings(disk / "m.db", redis_server.url, prefix, batch_size=2)
         async with AsyncMemory(settings, embedder=embedder):
@@ -40,7 +42,7 @@ async def test_a_burst_over_a_full_disk_ends_with_an_error_and_keeps_the_events(
             async with worker_over(settings, embedder, "cron") as worker:
                 filler = fill(disk)
                 try:
-                    # A guard against the hang this test is about, not a measure: it ends after 30 s.
+                    # A guard against the hang this test is about, not a measure: it ends after 2 s.
                     with pytest.raises(StorageError) as ended:
                         await asyncio.wait_for(worker.run(burst=True), timeout=120)
                 except TimeoutError as exc:
@@ -48,7 +50,7 @@ async def test_a_burst_over_a_full_disk_ends_with_an_error_and_keeps_the_events(
                 assert not isinstance(ended.value, ConfigError)  # exit code 1, not 2
                 message = ended.value.message
                 assert "the store refuses" in message and "disk is full" in message, message
-                assert "5 event(s)" in message and "30 s" in message and "burst" in message, message
+                assert "5 event(s)" in message and "for 2 s" in message and "burst" in message, message
                 assert worker.report.processed == 0 and worker.report.dead_lettered == 0
 
             for event_id in ids:  # each one tried, and kept: queued for a retry, no attempt used up
