@@ -14,16 +14,17 @@ store (records, vectors, keywords, tiers) in SQLite.
   memories asserted and the entities left with nothing: the write is planned by
   :mod:`memoryd.graph.plan`, which follows :mod:`memoryd.storage.sqlite.graph` rule for rule,
   and the conformance suite (``tests/storage/``) runs every graph test on both.
-- **Writes join the store's write.** :meth:`apply` (and :meth:`reset`, :meth:`restore`) run as
-  the last step of the record store's transaction (:meth:`RecordStore.before_commit`), after
-  every SQLite part of the write has run and just before SQLite commits; outside a transaction
-  they open one of their own. Inside SQLite's write lock, a write reads the part of the graph it
-  touches (one query; an alias merge reaching other entities' relations reads once or twice
-  more), plans it in memory and writes it back in one query, which FalkorDB applies whole or
-  not at all. That query first checks the graph's counter (``seq``) is where the read found it,
-  so a write never lands on a graph that changed under it. A FalkorDB that is down, times out or
-  refuses the write fails it with a 503 naming ``storage.falkordb.url``, and SQLite keeps
-  nothing of it. Reads fail the same way: never an empty answer in place of an error.
+- **Writes join the store's write.** :meth:`apply` (and :meth:`reset`, :meth:`restore`,
+  :meth:`delete_entities`) run as the last step of the record store's transaction
+  (:meth:`RecordStore.before_commit`), after every SQLite part of the write has run and just
+  before SQLite commits; outside a transaction they open one of their own. Inside SQLite's write
+  lock, a write reads the part of the graph it touches (one query; an alias merge reaching other
+  entities' relations reads once or twice more), plans it in memory and writes it back in one
+  query, which FalkorDB applies whole or not at all. That query first checks the graph's counter
+  (``seq``) is where the read found it, so a write never lands on a graph that changed under it.
+  A FalkorDB that is down, times out or refuses the write fails it with a 503 naming
+  ``storage.falkordb.url``, and SQLite keeps nothing of it. Reads fail the same way: never an
+  empty answer in place of an error.
 - **The crash window.** FalkorDB cannot join SQLite's transaction. A process killed after
   FalkorDB applied a write and before SQLite committed it (or a SQLite commit failing then, a
   full disk) leaves that one write's graph changes without their records: relations and
