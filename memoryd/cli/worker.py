@@ -216,6 +216,9 @@ def worker(
     out = state.output
     if local and not check:
         raise typer.BadParameter("only goes with --check", param_hint="--local")
+    for given, option in ((burst, "--burst"), (batch is not None, "--batch")):
+        if check and given:  # else silently ignored: --check runs no worker
+            raise typer.BadParameter("does not go with --check, which runs no worker", param_hint=option)
     if check:
         with health_check_exit(), errors_to_exit(out):
             checked = pipeline_settings(state.require_settings(), group=group, consumer=consumer)
