@@ -7,6 +7,9 @@ is *opened* inside the router — the request sent, the status checked, events
 read until the first chunk for the client — so a stream that fails before its
 first byte falls back too (a role-only chunk is not yet the answer: a stream cut
 after it, not complete, falls back as well); what comes after is the caller's to relay.
+A body that holds no event at all is said what it was: a JSON document (an error in
+place of a stream, a whole answer), a web page (a proxy's error page, by its title) or
+other text (its first words). Its first 4 KB are kept to say so, until its first event.
 
 An upstream's 400, 413 or 422 is the client's mistake (a bad tool schema, an
 unknown parameter), not the target's: it is not retried elsewhere but relayed
@@ -33,7 +36,9 @@ again (it may have been generated, and billed), but the next target is tried.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,8 +137,9 @@ def _said(data: Any) -> str | None:
     return None
 
 
-def _message(data: Any, response: Reply) -> str:
-    return _said(data) or response.text[:500].strip() or f"HTTP {response.status_code}"
+def _message(target: Target, data: Any, response: Reply) -> str:
+    said = _said(data) or _web_page(target, response)
+    return said or response.text[:500].strip() or f"HTTP {response.status_code}"
 
 
 def _error_in_place(target: Target, data: Any) -> LLMError | None:
@@ -147,27 +153,104 @@ def _error_in_place(target: Target, data: Any) -> LLMError | None:
     return LLMError(f"{target.label}: an error in place of an answer: {said}", target=target.label)
 
 
-async def _noted(lines: AsyncIterator[str], kept: list[str], limit: int = 4096) -> AsyncIterator[str]:
-    """``lines``, the first ``limit`` characters of them also kept (to say what a body that held
-    no event was: an error is short; a longer body is judged by its content type)."""
-    size = 0
-    async for line in lines:
-        if size < limit:
-            kept.append(line)
-            size += len(line) + 1
-        yield line
+class _Noted:
+    """A body's lines as they come, the first ``limit`` characters of them also kept (to say what a
+    body that held no event was: an error is short; a longer one is judged by its content type and
+    first lines) until :meth:`stop`, once the body is seen to be an event stream."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.kept: list[str] = []
+        self._left = limit
+        self._stopped = False
+
+    async def lines(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
+        async for line in lines:
+            if self._left > 0:
+                self.kept.append(line[: self._left])
+                self._left -= len(line) + 1
+            yield line
+
+    @property
+    def keeping(self) -> bool:
+        """Whether no event has come yet (:meth:`stop` not called)."""
+        return not self._stopped
+
+    def stop(self) -> None:
+        """Keep nothing more (and drop what was kept): an event came."""
+        self._stopped = True
+        self._left = 0
+        self.kept.clear()
+
+
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>?")
+
+
+def _excerpt(text: str, secret: str | None, limit: int = 160) -> str:
+    """``text`` as one short printable line, scrubbed of keys, quoted (``""`` when it is blank)."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = scrub(text, secret)
+    if not text:
+        return ""
+    return '"' + (text if len(text) <= limit else text[: limit - 1].rstrip() + "…") + '"'
+
+
+def _kind(headers: Any) -> str:
+    """A reply's media type (its ``content-type`` without parameters), lower-case; ``""`` if none."""
+    return str(headers.get("content-type") or "").partition(";")[0].strip().lower()
+
+
+def _html(kind: str, text: str) -> bool:
+    """Whether a body of media type ``kind`` is a web page, by its type or how it starts."""
+    start = text.lstrip()[:64].lower()
+    return "html" in kind or start.startswith(("<!doctype html", "<html")) or "<title" in start
+
+
+def _page(target: Target, headers: Any, text: str) -> tuple[str, str] | None:
+    """What a body that is not the JSON or events asked for is, when it is a web page (a proxy's
+    error page, say) or other text: its kind with its content type, and ``": "`` and a short
+    excerpt (an HTML page's title, else its first words) or ``""``; ``None`` for an empty body."""
+    kind, text = _kind(headers), text[:20_000]
+    if _html(kind, text):
+        title = _TITLE.search(text)
+        words = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
+        said = _excerpt(html.unescape(_TAG.sub(" ", words)), target.api_key)
+        return f"an HTML page ({kind or 'no content type'})", f": {said}" if said else ""
+    said = _excerpt(text, target.api_key)
+    if not said:
+        return None
+    return (f"a {kind} body" if kind else "a body of no content type"), f": {said}"
+
+
+def _web_page(target: Target, response: Reply) -> str | None:
+    """What a reply is, with its title, if it is an HTML page (see :func:`_page`)."""
+    text = response.text
+    if not _html(_kind(response.headers), text):
+        return None
+    return "".join(_page(target, response.headers, text) or ())
 
 
 def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMError | None:
     """Why a body that held no event at all is no stream: a JSON document (an error, or a whole
-    answer from a server that does not stream), if it is one."""
-    text = "\n".join(kept).strip()
+    answer from a server that does not stream), a web page (a proxy's error page) or other text,
+    if it is one."""
+    text = "\n".join(line for line in kept if not line.startswith(":")).strip()  # not SSE comments
     try:
         data = json.loads(text) if text else None
     except ValueError:
         data = None
-    if data is None and "json" not in str(response.headers.get("content-type") or "").lower():
-        return None
+    kind = _kind(response.headers)
+    if data is None and (_html(kind, text) or "json" not in kind):
+        stream = "event-stream" in kind and not _html(kind, text)  # an event stream that said no event
+        page = None if stream else _page(target, response.headers, text)
+        if page is None:
+            return None
+        what, said = page
+        return LLMError(
+            f"{target.label}: {what} answered a streamed request, not an event stream{said}",
+            target=target.label,
+        )
     return _error_in_place(target, data) or LLMError(
         f"{target.label}: a JSON body answered a streamed request, not an event stream", target=target.label
     )
@@ -178,6 +261,13 @@ def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     :func:`status_error` judges it, from a target of the model asked for: ``relay``), or a
     target failure to fall back from."""
     failed = status_error(target, response)
+    page = _web_page(target, response)
+    if page is not None:  # a proxy's error page: what it is and its title, not its first 300 bytes of markup
+        said = failed.message.removeprefix(f"{target.label}: ").partition(": ")[0]  # "HTTP 404 (check ...)"
+        failed = type(failed)(
+            f"{target.label}: {said}: {page}", target=target.label, status=failed.status,
+            transient=failed.transient, retry_after=failed.retry_after,
+        )  # fmt: skip
     if not isinstance(failed, LLMRequestError):
         return failed
     if not relay:  # a fallback model's refusal: no verdict on the client's request
@@ -195,7 +285,7 @@ def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     # The upstream's error object as it sent it (an Azure content filter's details, say), in
     # OpenAI's shape: only its message is scrubbed of the upstream's key.
     relayed = {"type": "invalid_request_error", "param": None, "code": None, **error}
-    relayed["message"] = scrub(_message(data, response), target.api_key)
+    relayed["message"] = scrub(_message(target, data, response), target.api_key)
     return UpstreamRejected(target, response.status_code, {"error": relayed}, request_id(response.headers))
 
 
@@ -270,7 +360,9 @@ async def complete(
         try:
             data = response.json()
         except ValueError:
-            raise LLMError(f"{target.label}: the reply is not JSON", target=target.label) from None
+            page = _page(target, response.headers, response.text)
+            said = f" but {''.join(page)}" if page else ""
+            raise LLMError(f"{target.label}: the reply is not JSON{said}", target=target.label) from None
         try:
             answer = wire.completion(target, data)
             used = usage_of_completion(answer)
@@ -312,8 +404,8 @@ async def open_stream(
             if response.status_code >= 400:
                 raise _failure(target, await response.read(), target.label in targets.asked)
             translator = wire.translator(target, body, usage=usage)
-            kept: list[str] = []
-            stream = events(_noted(response.lines(), kept))
+            noted = _Noted()
+            stream = events(noted.lines(response.lines()))
             first: list[dict[str, Any]] = []
             while not _begun(first):  # a role-only chunk (sent at once by many servers) is no start
                 try:
@@ -322,15 +414,16 @@ async def open_stream(
                     if first and translator.done:
                         break  # an empty answer, complete: what came is relayed as it is
                     # Cut before the answer began (after a role-only chunk, say): nothing has
-                    # reached the client yet, so the next target is tried.
-                    if not first and (no_stream := _no_stream(target, response, kept)) is not None:
+                    # reached the client yet, so the next target is tried. A body that held no
+                    # event at all is said what it was instead (JSON, a web page, text).
+                    if noted.keeping and (no_stream := _no_stream(target, response, noted.kept)) is not None:
                         raise no_stream from None
                     said = "its first chunk" if not first else "the answer began"
                     raise LLMError(
                         f"{target.label}: the stream ended before {said}", target=target.label
                     ) from None
+                noted.stop()  # an event: the body is an event stream, nothing more is kept
                 first += feed(translator, target, event)
-            kept.clear()
             response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
         except BaseException:
