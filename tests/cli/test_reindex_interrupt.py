@@ -27,6 +27,9 @@ from tests.cli.conftest import Run, as_json
 
 pytestmark = pytest.mark.slow
 
+# Enough memories that a reindex is still under way when Ctrl-C comes (its vectors take a
+# second or more), not more: each is embedded twice, added and reindexed to the end.
+MEMORIES = 1500
 SCRIPT = shutil.which("memoryd", path=str(Path(sys.executable).parent)) or shutil.which("memoryd")
 
 
@@ -86,7 +89,7 @@ def env(clean_env: dict[str, str]) -> dict[str, str]:
 def test_ctrl_c_in_a_reindex_says_the_store_refuses_to_open_and_how_to_finish(
     run: Run, env: dict[str, str], db_path: Path, tmp_path: Path
 ) -> None:
-    _store(run, tmp_path, 4000)
+    _store(run, tmp_path, MEMORIES)
     # once the old vector index is gone and two batches are in the new one (the first one counted)
     rebuilding = (
         "SELECT count(*) FROM vectors WHERE EXISTS (SELECT 1 FROM vector_meta WHERE key = 'rebuilding')"
@@ -98,11 +101,11 @@ def test_ctrl_c_in_a_reindex_says_the_store_refuses_to_open_and_how_to_finish(
     assert code == 130, said
     indexed = doc["indexed"]
     assert doc["interrupted"] is True and doc["stage"] == "rebuilding" and doc["searches"] == "refused", doc
-    assert 0 < indexed < 4000 and doc["total"] == 4000 and doc["path"] == str(db_path)
+    assert 0 < indexed < MEMORIES and doc["total"] == MEMORIES and doc["path"] == str(db_path)
     assert doc["finish"] == "memoryd reindex --batch-size 64"
     assert (
         f"interrupted: the reindex of {db_path} stopped: both indexes were discarded and at least {indexed} "
-        "of 4000 memories are indexed again: the vector index is incomplete, so the store refuses to open "
+        f"of {MEMORIES} memories are indexed again: the vector index is incomplete, so the store refuses to open "
         "until a reindex finishes (search, list, add, the server and `memoryd mcp` fail on it); records, "
         "history and graph are untouched. To finish, run the reindex again (it starts over): "
         "memoryd reindex --batch-size 64"
@@ -111,7 +114,7 @@ def test_ctrl_c_in_a_reindex_says_the_store_refuses_to_open_and_how_to_finish(
 
     refused = run("search", "garden", "-u", "bulk")  # what the report says: the store does not open
     assert refused.exit_code == 1 and "incomplete" in refused.stderr and "memoryd reindex" in refused.stderr
-    assert _query(db_path, "SELECT count(*) FROM memories") == 4000  # the records are all there
+    assert _query(db_path, "SELECT count(*) FROM memories") == MEMORIES  # the records are all there
 
     finish = shlex.split(doc["finish"])  # the command it named finishes it
     assert run(*finish[1:]).exit_code == 0
