@@ -3,7 +3,8 @@
 With stdin not a terminal and giving no answer (``< /dev/null``: a cron job, a CI step) and no
 ``--yes``, the question cannot be answered: it exited 1, as a failed operation does, though it is
 the command line that lacks ``--yes``. It is a usage error now (exit 2) whose message names
-``--yes``; an answer piped in is still read, and a "no" is still a refusal (exit 1)."""
+``--yes``; an answer piped in is still read, and a "no" is still a refusal (exit 1). The deletes
+run in subprocesses (their stdin a real /dev/null or pipe); the add and the counts in this one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli.conftest import Run, as_json
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +30,12 @@ def _memoryd(store: Path, *args: str, stdin: bytes | None = None) -> subprocess.
     )  # fmt: skip
 
 
-def _count(store: Path) -> int:
-    listed = _memoryd(store, "list", "-u", "ana", "--json")
-    assert listed.returncode == 0, listed.stderr
-    return int(json.loads(listed.stdout)["total"])
+def test_delete_all_with_no_terminal_and_no_yes_is_a_usage_error_naming_yes(run: Run, db_path: Path) -> None:
+    store = db_path
+    assert run("add", "I keep bees on the roof", "-u", "ana").exit_code == 0
 
-
-def test_delete_all_with_no_terminal_and_no_yes_is_a_usage_error_naming_yes(tmp_path: Path) -> None:
-    store = tmp_path / "m.db"
-    assert _memoryd(store, "add", "I keep bees on the roof", "-u", "ana").returncode == 0
+    def count() -> int:
+        return int(as_json(run("list", "-u", "ana", "--json"))["total"])
 
     unasked = _memoryd(store, "delete", "--all", "--user-id", "ana")
     assert unasked.returncode == 2, (unasked.returncode, unasked.stderr)
@@ -47,11 +47,11 @@ def test_delete_all_with_no_terminal_and_no_yes_is_a_usage_error_naming_yes(tmp_
     assert scripted.returncode == 2, scripted.stderr
     error = json.loads(scripted.stdout)["error"]  # one JSON document on stdout
     assert error["field"] == "yes" and "--yes" in error["message"], error
-    assert _count(store) == 1  # nothing deleted
+    assert count() == 1  # nothing deleted
 
     declined = _memoryd(store, "delete", "--all", "--user-id", "ana", stdin=b"n\n")  # an answer: "no"
     assert declined.returncode == 1 and "nothing deleted" in declined.stderr, declined.stderr
-    assert _count(store) == 1
+    assert count() == 1
     piped = _memoryd(store, "delete", "--all", "--user-id", "ana", stdin=b"y\n")  # an answer piped in
     assert piped.returncode == 0 and "deleted 1 memory of" in piped.stdout, piped.stderr
-    assert _count(store) == 0
+    assert count() == 0
