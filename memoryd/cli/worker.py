@@ -227,7 +227,8 @@ def worker(
         who = (f"worker {consumer!r}" if consumer else "a worker") + where
         verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
         summary = (
-            f"{verdict} · stream {report['stream']} on {report['redis']}: lag {report['lag']}, "
+            f"{verdict} · stream {report['stream']} on {report['redis']}: "
+            f"lag {'unknown' if report['lag'] is None else report['lag']}, "
             f"pending {report['pending']}, dlq {report['dlq_size']}, {report['processing_rate']} events/s; "
             f"{counted(report['workers_alive'], 'live worker', 'live workers')}, "
             f"{counted(report['group_consumers'], 'consumer', 'consumers')} in the group"

@@ -324,7 +324,9 @@ class RedisQueue:
                 workers = self._of_group(raws)
         group = self._group_info(groups)
         lag, pending = group.get("lag"), int(group.get("pending", 0))
-        if lag is None and self.config.delete_acked and "pending" in group:
+        if "name" not in group:  # no group (yet): made reading from the start, nothing was delivered
+            lag = int(length)
+        elif lag is None and self.config.delete_acked and "pending" in group:
             # Redis gives no lag once workers acknowledge (and delete) entries out of order; with
             # acknowledged entries deleted, the stream holds only what is undelivered or pending.
             lag = max(0, int(length) - pending)
@@ -344,11 +346,11 @@ class RedisQueue:
 
     def _group_info(self, groups: Any) -> dict[str, Any]:
         if isinstance(groups, Exception):  # no stream yet
-            return {"lag": 0}
+            return {}
         for group in groups or []:
             if group.get("name") == self.config.group:
                 return dict(group)
-        return {"lag": None}
+        return {}
 
     # -- worker ----------------------------------------------------------------
     async def ensure_group(self) -> None:
