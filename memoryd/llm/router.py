@@ -244,6 +244,11 @@ class Router:
                     spent = exc.status == 429 and not _asks_to_wait(exc)  # out of quota: no retry helps
                     if not exc.transient or spent or (exc.retry_after or 0.0) > self.max_wait_s:
                         finished.add(label)
+                        if exc.transient and not spent and exc.retry_after is not None:  # why not retried
+                            failures[label] += (
+                                f" (asked to wait {exc.retry_after:g} s, longer than llm.max_wait_s, "
+                                f"{self.max_wait_s:g} s: not tried again)"
+                            )
                     elif exc.retry_after is not None:
                         not_before[label] = time.monotonic() + exc.retry_after
                     continue
@@ -264,7 +269,7 @@ class Router:
         listed = [{"target": label, "error": failures[label]} for label in (t.label for t in order)]
         summary = "; ".join(item["error"] for item in listed)
         raise LLMUnavailableError(
-            f"no LLM target answered ({attempts} attempts): {summary}",
+            f"no LLM target answered ({attempts} attempt{'' if attempts == 1 else 's'}): {summary}",
             listed,
             rate_limited=bool(failed) and limited == failed,
             causes=causes,
