@@ -15,23 +15,23 @@ graph backend follows them), and nothing else is:
   import began). A memory whose history the store held before (one deleted here, which the file
   restores) keeps it: its import-written rows stay, and a ``DELETE`` closes them;
 - entities and segments of the file left without a relation or a turn (the import stopped
-  between writing them and what they hold) go the same way: each is given a placeholder that the
-  same hard delete removes with it, in one transaction.
+  between writing them and what they hold) are deleted by id (:meth:`GraphStore.delete_entities
+  <memoryd.storage.base.GraphStore.delete_entities>`, :meth:`SegmentStore.delete_segments
+  <memoryd.storage.base.SegmentStore.delete_segments>`), only if unused: one that a relation or a
+  turn written since (another memory naming the entity, or landing in the segment) holds stays.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from memoryd.hierarchy.models import Segment
 from memoryd.memory import AsyncMemory
 from memoryd.models import Event, Scope, utcnow
 from memoryd.portability.format import Line, MemoryLine
 from memoryd.storage import ChangeSet, HistoryDraft
-from memoryd.storage.base import StoredTurn
-from memoryd.storage.portable import EntityRow, MentionRow, RelationRow
+from memoryd.storage.portable import EntityRow
 
 __all__ = ["IMPORT_FLOOR", "undo_partial"]
 
@@ -50,17 +50,17 @@ async def undo_partial(mem: AsyncMemory, lines: Iterable[Line], floor: int | Non
     records = storage.records
     memory_ids: list[str] = []
     history_ids: dict[str, None] = {}
-    entities: list[EntityRow] = []
-    segments: dict[str, Segment] = {}
+    entities: list[str] = []
+    segments: list[str] = []
     for line in lines:
         if isinstance(line, MemoryLine):
             memory_ids.append(line.record.id)
         elif isinstance(line, HistoryDraft):
             history_ids[line.memory_id] = None
         elif isinstance(line, EntityRow):
-            entities.append(line)
+            entities.append(line.id)
         elif isinstance(line, Segment):
-            segments[line.id] = line
+            segments.append(line.id)
     gone = {"memory": 0, "entity": 0, "tier_segment": 0}
 
     async def all_new(memory_id: str) -> bool:  # every history row of it is the import's (or newer)
@@ -85,69 +85,28 @@ async def undo_partial(mem: AsyncMemory, lines: Iterable[Line], floor: int | Non
         held = await records.get_many(chunk)
         erase = [i for i in chunk if i not in held and await all_new(i)]
         if erase:  # by memory id alone: the scope given is a session no row names
-            await records.purge_history(Scope(run_id=_placeholder()), erase)
+            await records.purge_history(Scope(run_id=f"memoryd-undo-{uuid.uuid4()}"), erase)
     gone["entity"] = await _entities(mem, entities)
     gone["tier_segment"] = await _segments(mem, segments)
     return gone
 
 
-def _placeholder() -> str:
-    return f"memoryd-undo-{uuid.uuid4()}"
-
-
-async def _entities(mem: AsyncMemory, entities: list[EntityRow]) -> int:
-    """The file's entities the store still holds (the import stopped before the relations naming
-    them): each asserted by a placeholder relation, which the hard delete of its placeholder memory
-    removes with every entity it leaves unused (one some other relation uses stays)."""
-    graph = mem.storage.graph
-    wanted: dict[tuple[str | None, str | None, str | None], set[str]] = {}
-    for e in entities:
-        wanted.setdefault(e.owner, set()).add(e.id)
-    held: list[EntityRow] = []
-    for owner, ids in wanted.items():
-        scope = Scope(owner[0], owner[1], None) if owner[0] or owner[1] else Scope(run_id=owner[2])
-        after: str | None = None
-        while True:
-            rows, after = await graph.scan_entities(scope, after=after, limit=1000)
-            held += [e for e in rows if e.id in ids and e.owner == owner]
-            if after is None:
-                break
+async def _entities(mem: AsyncMemory, entities: list[str]) -> int:
+    """The file's entities the store still holds that no relation touches (the import stopped
+    before the relations naming them), deleted by id; how many went."""
     gone = 0
-    now = datetime.now(UTC)
-    for start in range(0, len(held), CHUNK):
-        chunk = held[start : start + CHUNK]
-        marks = [_placeholder() for _ in chunk]
-        edges = [
-            RelationRow(_placeholder(), e.owner[0], e.owner[1], e.id, "memoryd_undo", e.id, mark, e.owner[2],
-                        now, None, None, now, (MentionRow(mark, e.owner[2], None),))
-            for e, mark in zip(chunk, marks, strict=True)
-        ]  # fmt: skip
-        async with mem.storage.records.transaction():
-            await graph.restore([], edges)
-            await mem.storage.commit(ChangeSet(deletes=marks))
-        gone += len(chunk)
+    for start in range(0, len(entities), CHUNK):
+        gone += await mem.storage.graph.delete_entities(entities[start : start + CHUNK], unused_only=True)
     return gone
 
 
-async def _segments(mem: AsyncMemory, segments: dict[str, Segment]) -> int:
-    """The file's segments the store still holds (the import stopped before their turns): each given
-    a placeholder turn, whose hard delete leaves it empty, and an empty segment goes."""
+async def _segments(mem: AsyncMemory, segments: list[str]) -> int:
+    """The file's segments the store still holds that hold no turn (the import stopped before
+    their turns), deleted by id; how many went."""
     store = mem.storage.segments
-    if store is None or not segments:
+    if store is None:
         return 0
-    ids = list(segments)
     gone = 0
-    for start in range(0, len(ids), CHUNK):
-        held = sorted(await store.held(segment_ids=ids[start : start + CHUNK]))
-        if not held:
-            continue
-        turns = [
-            StoredTurn(_placeholder(), segments[s].owner, segments[s].user_id, segments[s].agent_id, None,
-                       0.0, segments[s].level, segment_id=s, words=())
-            for s in held
-        ]  # fmt: skip
-        async with mem.storage.records.transaction():
-            await store.restore(turns, [])
-            await mem.storage.commit(ChangeSet(deletes=[t.memory_id for t in turns]))
-        gone += len(held)
+    for start in range(0, len(segments), CHUNK):
+        gone += await store.delete_segments(segments[start : start + CHUNK], empty_only=True)
     return gone
