@@ -76,13 +76,21 @@ async def _selected(queue: EventQueue, count: int, ids: list[str] | None, verb: 
     return letters
 
 
-async def _letters(settings: Settings, count: int, ids: list[str] | None) -> list[DeadLetter]:
-    """As :func:`_selected`: an --id that is not there is an error (exit 1), as for replay and purge."""
+async def _letters(settings: Settings, count: int, ids: list[str] | None) -> tuple[list[DeadLetter], int]:
+    """As :func:`_selected` (an --id that is not there is an error, exit 1, as for replay and purge),
+    and how many letters the DLQ holds."""
     queue = build_queue(settings.pipeline)
     try:
-        return await _selected(queue, count, ids, "listed")
+        size = (await queue.dlq_tail())[0]
+        letters = await _selected(queue, count, ids, "listed")
+        return letters, max(size, len(letters))
     finally:
         await queue.close()
+
+
+def _more(left: int, count: int, verb: str) -> str:
+    """What a summary says of the letters past ``--count`` (none: nothing)."""
+    return f"; {left} more in the DLQ not {verb} (--count {count}: the oldest only)" if left > 0 else ""
 
 
 def shown(value: object) -> str:
@@ -110,11 +118,13 @@ def list_(ctx: typer.Context, count: CountOpt = 100, ids: IdsOpt = None, json_ou
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
     with errors_to_exit(state.output):
-        letters = asyncio.run(_letters(settings, count, ids))
+        letters, size = asyncio.run(_letters(settings, count, ids))
+    left = 0 if ids else size - len(letters)
+    results = [d.to_dict() for d in letters]
     state.output.emit(
-        {"stream": f"{settings.pipeline.ns}:dlq", "results": [d.to_dict() for d in letters]},
+        {"stream": f"{settings.pipeline.ns}:dlq", "dlq_size": size, "results": results},
         _table(letters),
-        counted(len(letters), "dead letter", "dead letters"),
+        counted(len(letters), "dead letter", "dead letters") + _more(left, count, "listed"),
     )
 
 
@@ -137,19 +147,20 @@ def replay(
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
 
-    async def go() -> tuple[list[DeadLetter], Replayed]:
+    async def go() -> tuple[list[DeadLetter], Replayed, int]:
         queue = build_queue(settings.pipeline)
         try:
+            size = 0 if ids else (await queue.dlq_tail())[0]
             letters = await _selected(queue, count, ids, "replayed")
             moved = await queue.dlq_replay(letters, dry_run=dry_run)
-            return letters, moved
+            return letters, moved, max(0, size - len(letters))
         finally:
             await queue.close()
 
     with errors_to_exit(state.output):
         if ids and len(ids) > count:
             raise UsageError(f"{len(ids)} ids given but --count is {count}", field="count")
-        letters, moved = asyncio.run(go())
+        letters, moved, left = asyncio.run(go())
     doc: dict[str, Any] = {
         "dry_run": dry_run,
         "selected": [d.to_dict() for d in letters],
@@ -159,6 +170,7 @@ def replay(
         "conflicts": moved.conflicts,
         "finished": moved.finished,
         "gone": moved.gone,
+        "not_selected": left,
     }
     summary = (
         f"{'would replay' if dry_run else 'replayed'} {counted(len(moved.letters), 'event', 'events')} "
@@ -182,6 +194,7 @@ def replay(
             f"; [red]{len(moved.gone)} not found[/red] ({', '.join(moved.gone)}): gone from the DLQ since it "
             "was listed (replayed or purged by another process meanwhile)"
         )
+    summary += _more(left, count, "taken")
     if dry_run:
         summary += "; nothing changed (dry run)"
     state.output.emit(doc, _table(letters), summary)
