@@ -126,7 +126,7 @@ def test_ctrl_c_in_a_reindex_says_the_store_refuses_to_open_and_how_to_finish(
 def test_ctrl_c_in_a_keyword_reindex_of_a_tenant_says_searches_still_work(
     run: Run, env: dict[str, str], clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    _store(run, tmp_path, 3000, "-t", "acme")
+    _store(run, tmp_path, MEMORIES, "-t", "acme")
     db = load_settings(env=clean_env).for_tenant("acme").storage.path
     seen: list[int] = []
 
@@ -134,14 +134,14 @@ def test_ctrl_c_in_a_keyword_reindex_of_a_tenant_says_searches_still_work(
         docs = _query(db, "SELECT count(*) FROM kw_docs")
         if docs is not None:
             seen.append(docs)
-        return any(n < 3000 for n in seen) and docs is not None and 10 <= docs < 3000
+        return any(n < MEMORIES for n in seen) and docs is not None and 10 <= docs < MEMORIES
 
     args = ["-t", "acme", "reindex", "--keywords-only", "--batch-size", "2"]
     code, doc, said = _interrupted(args, env, rebuilding)
 
     assert code == 130, said
     assert doc["stage"] == "rebuilding" and doc["indexes"] == ["keywords"], doc
-    assert doc["searches"] == "keywords partial" and 0 < doc["indexed"] < 3000
+    assert doc["searches"] == "keywords partial" and 0 < doc["indexed"] < MEMORIES
     assert doc["finish"] == "memoryd reindex --tenant acme --keywords-only --batch-size 2"
     assert "searches work as before, except that they find the others by meaning only" in said
     assert said.endswith("To finish, run the reindex again (it starts over): " + doc["finish"]), said
