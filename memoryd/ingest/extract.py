@@ -74,6 +74,21 @@ Use the person's name, not "I" or "user" ("The user" only when no name is known)
 
 MAX_FACT_CHARS = 2000
 _ATTRIBUTE = re.compile(r"[a-z][a-z_]{0,29}")  # a profile attribute: one short lower-case word
+# Other words models use for the attributes a person has one of at a time (a home, a workplace, a
+# name; memoryd.ingest.timelines.SINGLE_VALUED): under another word, a new home ADDed by the model
+# left the old one current beside it. Not a hometown, a country, a job (a role or a
+# workplace?) or a first name: another thing than the home, workplace or whole name must not end one.
+_ATTRIBUTE_ALIASES = {
+    **dict.fromkeys(
+        "home residence city lives_in living_in current_city current_location current_residence "
+        "place_of_residence home_city".split(),
+        "location",
+    ),
+    **dict.fromkeys(
+        "workplace employer company works_at working_at current_employer current_company".split(), "work"
+    ),
+    **dict.fromkeys(("full_name", "real_name"), "name"),
+}
 MAX_NAME_CHARS = 200  # an entity's name
 MAX_RELATION_CHARS = 100  # a relation's name ("works_at")
 MAX_TYPE_CHARS = 50  # an entity's type ("person")
@@ -147,8 +162,8 @@ class ExtractedFact(BaseModel):
     @classmethod
     def _attribute(cls, value: Any) -> Any:
         # One short word ("name", "location"); anything else says nothing usable.
-        word = value.strip().lower().replace(" ", "_") if isinstance(value, str) else ""
-        return word if _ATTRIBUTE.fullmatch(word) else None
+        word = re.sub(r"[\s-]+", "_", value.strip().lower()) if isinstance(value, str) else ""
+        return _ATTRIBUTE_ALIASES.get(word, word) if _ATTRIBUTE.fullmatch(word) else None
 
     @field_validator("about", mode="before")
     @classmethod
@@ -158,16 +173,23 @@ class ExtractedFact(BaseModel):
     @field_validator("sources", mode="before")
     @classmethod
     def _sources(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return [value]
-        if not isinstance(value, list):
-            return []
-        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+        # A message's number as the prompt shows it ("[1]") or as a string ("1") is that number
+        items = value if isinstance(value, list) else [value]
+        numbers = [_number(v) for v in items]
+        return [v for v in numbers if v is not None]
 
     @property
     def memory_kind(self) -> MemoryKind:
         kinds = {"preference": MemoryKind.PREFERENCE, "profile": MemoryKind.PROFILE}
         return kinds.get(self.kind, MemoryKind.FACT)
+
+
+def _number(value: Any) -> int | None:
+    """A message's or fact's number as models write it: 1, "1", "[1]"; None for anything else."""
+    if isinstance(value, str):
+        value = value.strip().strip("[]").strip()
+        return int(value) if value.isdigit() else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ExtractedRelation(BaseModel):
@@ -200,7 +222,7 @@ class ExtractedRelation(BaseModel):
     @field_validator("fact", mode="before")
     @classmethod
     def _fact(cls, value: Any) -> Any:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return _number(value)
 
 
 class Extraction(BaseModel):
@@ -233,11 +255,16 @@ class Extraction(BaseModel):
             return data
         if data and "facts" not in data and "relations" not in data:
             raise ValueError('an extraction is an object with "facts" and "relations"')
-        raw = [_fact_item(v) for v in _as_list(data.get("facts"))]
+        given = _as_list(data.get("facts"))
+        raw = [_fact_item(v) for v in given]
+        # "none" where no fact was found: no item, and no refused one (a relation's number still counts it)
+        nothing = {i for i, v in enumerate(given) if _says_nothing(v)}
         facts: list[ExtractedFact] = []
         kept_at: dict[int, int] = {}  # the model's fact number -> its place among the kept facts
         by_text: dict[str, int] = {}
         for i, item in enumerate(raw):
+            if i in nothing:
+                continue
             try:
                 fact = ExtractedFact.model_validate(item)
             except ValidationError:
@@ -251,15 +278,15 @@ class Extraction(BaseModel):
                 facts.append(fact)
             kept_at[i] = same
         relations = []
-        raw_relations = _as_list(data.get("relations"))
+        raw_relations = [v for v in _as_list(data.get("relations")) if not _says_nothing(v)]
         for rel in valid_items(raw_relations, ExtractedRelation):
             assert isinstance(rel, ExtractedRelation)
             number = None if rel.fact is None else kept_at.get(rel.fact)
             relations.append(rel.model_copy(update={"fact": number}))
-        if (raw or raw_relations) and not facts and not relations:
+        if (len(raw) > len(nothing) or raw_relations) and not facts and not relations:
             raise ValueError("no item of the extraction has the shape asked for")
         refused = {
-            "refused_facts": len(raw) - len(kept_at),
+            "refused_facts": len(raw) - len(kept_at) - len(nothing),
             "refused_relations": len(raw_relations) - len(relations),
         }
         return {**data, "facts": facts, "relations": relations, **refused}
@@ -290,6 +317,25 @@ def _fact_item(value: Any) -> Any:
         text = next((value[k] for k in _TEXT_KEYS if isinstance(value.get(k), str)), None)
         return {**value, "text": text} if text is not None else value
     return value
+
+
+# What models write for "no facts" where a list was asked for ("facts": "none", ["None"], [{"text":
+# "N/A"}]): no item, never a memory whose text is "none".
+_NOTHING = frozenset(
+    {"none", "null", "nil", "n/a", "na", "nothing", "-", "无", "没有", "无事实", "no facts", "no new facts"}
+    | {"no facts found", "no relevant facts", "no relations", "no information", "no new information"}
+)
+
+
+def _says_nothing(value: Any) -> bool:
+    """Whether an item of "facts" or "relations" stands for no item: null, an empty or placeholder
+    string ("none", "N/A", "No facts."), or a fact whose text is one."""
+    if isinstance(value, dict):
+        item = _fact_item(value)
+        return "relation" not in value and isinstance(item.get("text"), str) and _says_nothing(item["text"])
+    if isinstance(value, str):
+        return " ".join(value.casefold().split()).strip(" .!。！\"'[]()") in _NOTHING | {""}
+    return value is None
 
 
 def _as_list(value: Any) -> list[Any]:
