@@ -76,13 +76,38 @@ def _handle(value: Any) -> Any:
     return value
 
 
+# Keys models use instead of the prompt's (mem0's prompt names the memory "id"; others "action"): read
+# as meant. Without any, a decision names no event, and is no decision: never read as an ADD, which
+# stored a second copy of the memory the model UPDATEd ({"action": "UPDATE", "id": 0}) without a word.
+_ALIASES = {
+    "event": ("action", "operation", "op", "decision"),
+    "target": ("target_id", "memory_id", "existing_id", "id", "existing", "memory"),
+    "fact": ("fact_id", "new_fact", "fact_index", "new"),
+    "text": ("merged_text", "new_text", "updated_text", "merged", "new_memory", "updated_memory"),
+}
+
+
 class _RawDecision(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     fact: int
-    event: Outcome = "ADD"
+    event: Outcome
     target: int | None = None
     text: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        """A field under another key models use (:data:`_ALIASES`), when its own is absent."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, others in _ALIASES.items():
+            if name not in out:
+                found = next((k for k in others if out.get(k) is not None), None)
+                if found is not None:
+                    out[name] = out[found]
+        return out
 
     @field_validator("event", mode="before")
     @classmethod
