@@ -14,7 +14,9 @@ never searched with another. Texts are sent ``batch_size`` at a time; a batch re
 halves, and a size that then worked is kept for the next batches. Vectors come back L2-normalised. Transient
 failures (connection, 429, 5xx) are retried twice, honouring ``Retry-After`` up to 10 s. A reply
 whose vectors cannot be trusted (another count, duplicate or missing ``index`` fields, NaN,
-all-zero) is an error, never stored; ``embedding`` may be a list of numbers or base64
+all-zero) is an error naming the reply's HTTP status, content type and first words, never stored
+(the server is up: doctor does not ask whether it runs); a server silent past ``timeout_s`` is
+named so, with the wait and the tries; ``embedding`` may be a list of numbers or base64
 float32 (``encoding_format = "base64"``).
 """
 
@@ -60,7 +62,8 @@ _AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.
 # is invalid", "max 300000 tokens per request"): the batch is split in halves. So is any 413.
 _BATCH_TOO_BIG = re.compile(
     r"batch|too many|per request|\$\.input\b|max(imum)? (number of )?(inputs|texts|items|requests)"
-    r"|at most \d+ (inputs|texts|items|requests)",
+    r"|(at most|less than|fewer than|no more than|up to) \d+ (inputs|texts|items|requests|strings|elements)"
+    r"|(不得|不能|不可)超过\s*\d+\s*条|最多\s*\d+\s*条",
     re.IGNORECASE,
 )
 
@@ -130,6 +133,7 @@ class OpenAIEmbedder:
         self._target = replace(target, api_key=self._key)
         self._headers = auth_headers(self._target, record)
         self._batch = batch_size
+        self._timeout = timeout_s
         self._client = httpx.Client(timeout=timeout_s, headers={"user-agent": "memoryd"})
         self.name = self.model_name(self.model)
         self.dim = dim or self._probe()
@@ -193,6 +197,8 @@ class OpenAIEmbedder:
         except BackendUnavailableError as exc:
             status = exc.details.get("status")
             said = exc.message.partition(f"HTTP {status}: ")[2]  # the server's words, not the URL's
+            if said.isascii() and "\\u" in said:  # JSON's escapes: "\u4e0d\u5f97..." is 不得...
+                said += " " + said.encode().decode("unicode_escape", "replace")
             if len(batch) < 2 or not (status == 413 or (status == 400 and _BATCH_TOO_BIG.search(said))):
                 raise
         half = len(batch) // 2
@@ -221,12 +227,16 @@ class OpenAIEmbedder:
             wait = 0.5 * 2**attempt
             try:
                 response = self._client.post(url, json=body, headers=self._headers, params=params)
+            except httpx.TimeoutException:  # no words of its own: "timed out", said of any step
+                error = BackendUnavailableError(
+                    f"{where} did not answer within {self._timeout:g} s ({attempt + 1} of {_ATTEMPTS} tries)"
+                )
             except httpx.HTTPError as exc:
                 reason = mask_url(scrub(str(exc) or type(exc).__name__, self._key))
                 error = BackendUnavailableError(f"{where} unreachable: {reason}")
             else:
                 if response.status_code < 400:
-                    return self._checked(self._vectors(response, len(batch), where))
+                    return self._usable(response, len(batch), where)
                 # scrubbed, then cut: a key the cut would split is still found whole
                 detail = scrub(response.text[: 600 + len(self._key or "")], self._key)[:300]
                 error = BackendUnavailableError(
@@ -239,6 +249,17 @@ class OpenAIEmbedder:
                 raise error
             time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _usable(self, response: httpx.Response, count: int, where: str) -> np.ndarray:
+        """The vectors of a reply that came back, of the configured size, finite and not all-zero;
+        else the error, naming the HTTP status it came with: the server is up and answered, it is
+        its answer that cannot be used (``memoryd doctor`` does not ask whether it is running)."""
+        try:
+            vectors = self._checked(self._vectors(response, count, where))
+            return checked_vectors(vectors, count, vectors.shape[1], self.name)
+        except BackendUnavailableError as exc:
+            exc.details.setdefault("status", response.status_code)
+            raise
 
     def _checked(self, vectors: np.ndarray) -> np.ndarray:
         """The endpoint's raw vectors, refused when not of the configured size (the probe, which
@@ -254,8 +275,7 @@ class OpenAIEmbedder:
             )
         return vectors
 
-    @staticmethod
-    def _vectors(response: httpx.Response, count: int, where: str) -> np.ndarray:
+    def _vectors(self, response: httpx.Response, count: int, where: str) -> np.ndarray:
         try:
             data: Any = response.json()["data"]
             if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
@@ -263,7 +283,13 @@ class OpenAIEmbedder:
             rows = [_embedding(row["embedding"]) for row in data]
             order = [row.get("index") for row in data]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # binascii.Error too
-            raise BackendUnavailableError(f"{where}: malformed embeddings reply ({exc})") from exc
+            why = f"no {exc} field" if isinstance(exc, KeyError) else str(exc)
+            kind = response.headers.get("content-type", "no content-type").split(";")[0].strip()
+            # one line, no key: an error's words, a page's start
+            said = " ".join(scrub(response.text[: 200 + len(self._key or "")], self._key).split())
+            raise BackendUnavailableError(
+                f"{where}: malformed embeddings reply ({why}; {kind}: {said[:160]!r})"
+            ) from exc
         if len(rows) != count:
             raise BackendUnavailableError(f"{where}: expected {count} vectors, got {len(rows)}")
         if any(i is not None for i in order):  # each vector says which input it is

@@ -1,0 +1,110 @@
+"""The ``openai`` embedder against a tiny ``/v1/embeddings`` server of this test's own: what a
+server that is up but answers badly, slowly or with a limit of its own makes memoryd say."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from memoryd import load_settings
+from memoryd.cli.doctor import embedder_check
+from memoryd.embedders.openai import OpenAIEmbedder
+from memoryd.errors import BackendUnavailableError
+from tests.embedders.loopback import EmbeddingsServer, plain, rows, serving
+
+KEY = "sk-loopback-embedder-key-0123456789"
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddingsServer]:
+    with serving() as srv:
+        yield srv
+
+
+def _nan(texts: list[str]) -> tuple[int, Any, dict[str, str]]:
+    vectors = ",".join(f'{{"index": {i}, "embedding": [NaN, 1, 1, 1]}}' for i in range(len(texts)))
+    return 200, f'{{"data": [{vectors}]}}', {}
+
+
+UNUSABLE = {
+    "one vector short": lambda texts: (200, rows(plain(texts)[:-1]), {}),
+    "NaN": _nan,
+    "an error as a 200": lambda texts: (200, {"error": {"message": "model not loaded"}}, {}),
+    "a login page": lambda texts: (200, "<html><title>Sign in</title></html>", {"content-type": "text/html"}),
+}
+
+
+@pytest.mark.parametrize("answer", list(UNUSABLE), ids=list(UNUSABLE))
+def test_doctor_does_not_ask_whether_a_server_that_answered_is_running(
+    server: EmbeddingsServer, answer: str
+) -> None:
+    """A server that answered 200 with vectors that cannot be used was reported with the fix
+    'is the embeddings server at … running and reachable?': it is, its answer is the trouble."""
+    server.then(UNUSABLE[answer], times=3)
+    section = {"provider": "openai", "model": "m", "base_url": server.base_url, "dim": 4}
+    check, embedder = embedder_check(load_settings(env={}, overrides={"embedder": section}))
+    assert check.status == "fail" and embedder is None
+    assert check.fix is not None and "running" not in check.fix and "reachable" not in check.fix, check.fix
+    assert server.base_url in check.fix
+
+
+def test_an_unusable_reply_is_named_with_its_status_and_its_words(server: EmbeddingsServer) -> None:
+    """A 200 holding an error said only "malformed embeddings reply ('data')"."""
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, api_key=KEY, dim=4)
+    server.then(lambda texts: (200, {"error": {"message": f"model not loaded for key {KEY}"}}, {}))
+    with pytest.raises(BackendUnavailableError) as info:
+        embedder.embed(["a"])
+    message = info.value.message
+    assert "no 'data' field" in message and "model not loaded" in message and "application/json" in message
+    assert KEY not in message and info.value.details["status"] == 200
+    server.then(lambda texts: (200, "<html><title>Sign in</title></html>", {"content-type": "text/html"}))
+    with pytest.raises(BackendUnavailableError, match="text/html: '<html><title>Sign in"):
+        embedder.embed(["a"])
+    server.then(_nan)
+    with pytest.raises(BackendUnavailableError, match="not finite") as nan:
+        embedder.embed(["a", "b"])
+    assert nan.value.details["status"] == 200
+    embedder.close()
+
+
+def test_a_server_that_never_answers_is_named_as_such_with_the_wait_and_tries(server: EmbeddingsServer) -> None:
+    """It said "unreachable: timed out": not how long it waited, nor that it tried three times."""
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4, timeout_s=0.3)
+    server.then("hang", times=3)
+    with pytest.raises(BackendUnavailableError) as info:
+        embedder.embed(["a"])
+    assert "did not answer within 0.3 s (3 of 3 tries)" in info.value.message
+    assert "unreachable" not in info.value.message and len(server.requests) == 3
+    embedder.close()
+
+
+@pytest.mark.parametrize("said", ["input must have less than 4 items", "input数组最大不得超过3条"])
+def test_a_batch_refused_for_its_number_of_inputs_is_split(server: EmbeddingsServer, said: str) -> None:
+    """Only some vendors' words for "too many inputs" split a batch; others failed the whole add."""
+    answer = server.default
+
+    def at_most_three(texts: list[str]) -> tuple[int, Any, dict[str, str]]:
+        if len(texts) > 3:
+            return 400, {"error": {"message": said, "code": "1214"}}, {}
+        return answer(texts)
+
+    server.default = at_most_three  # type: ignore[method-assign]
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4, batch_size=8)
+    vectors = embedder.embed([f"text {i}" for i in range(10)])
+    assert vectors.shape == (10, 4)
+    sent = [len(r["input"]) for r in server.requests]
+    assert sent[-1] <= 3 and sum(n for n in sent if n <= 3) == 10
+    embedder.close()
+
+
+def test_a_429_then_an_answer_is_waited_for_and_a_500_is_named(server: EmbeddingsServer) -> None:
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
+    server.then(lambda texts: (429, {"error": {"message": "slow down"}}, {"retry-after": "0.1"}))
+    assert embedder.embed(["a", "b"]).shape == (2, 4) and len(server.requests) == 2
+    server.then(lambda texts: (500, {"error": {"message": "boom"}}, {}), times=3)
+    with pytest.raises(BackendUnavailableError, match="HTTP 500: .*boom") as info:
+        embedder.embed(["a"])
+    assert info.value.details["status"] == 500 and len(server.requests) == 5
+    embedder.close()
