@@ -101,14 +101,16 @@ async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
 
 async def _work(
     settings: Settings, burst: bool, watch: RedisWatch, announce: Callable[[], None]
-) -> tuple[str, WorkerReport, int | None]:
-    """Run a worker; returns its name, its report and the signal that stopped it at once (if one did).
+) -> tuple[str, WorkerReport, int | None, bool]:
+    """Run a worker; returns its name, its report, the signal that stopped it at once (if one did) and
+    whether its run had ended first (its batches recorded: it held nothing when that signal came).
     ``announce`` says it runs, once its store is open (a store it cannot open is one error line)
     and it holds its name (one a live worker holds is refused: one error line, no banner)."""
     cfg = settings.embedder
     model = make_embedder(resolve("embedder", cfg.provider), cfg)
     queue = build_queue(settings.pipeline, blocking=True)
     worker: Worker | None = None
+    ended = False
     watching = asyncio.create_task(keep_watching(queue, settings.pipeline, watch))
     try:
         async with AsyncMemory(settings, embedder=PrefetchEmbedder(model)) as memory:
@@ -116,6 +118,7 @@ async def _work(
             worker = Worker(memory, queue, settings.pipeline)
             worker.install_signal_handlers()
             await worker.run(burst=burst, started=announce)
+            ended = True
     except asyncio.CancelledError as exc:
         _stopped_at_once(worker, exc)
     finally:
@@ -130,7 +133,7 @@ async def _work(
             close_embedder(model)
     assert worker is not None  # else the cancel was raised on above
     # A second signal that came once the run had ended (its cancel eaten, or not landed yet) counts.
-    return worker.consumer, worker.report, worker.stopped_by
+    return worker.consumer, worker.report, worker.stopped_by, ended
 
 
 def _stopped_at_once(worker: Worker | None, cancel: asyncio.CancelledError) -> None:
@@ -255,13 +258,20 @@ def worker(
     )
     with errors_to_exit(out):
         try:
-            name, report_, stopped_by = asyncio.run(_work(settings, burst, watch, lambda: out.note(banner)))
+            name, report_, stopped_by, ended = asyncio.run(
+                _work(settings, burst, watch, lambda: out.note(banner))
+            )
         except asyncio.CancelledError:
             raise KeyboardInterrupt from None  # cancelled before a worker ran: "interrupted", 130
     if stopped_by is not None:
+        held = (
+            "it had finished its drain first (every batch recorded): it held nothing"
+            if ended
+            else "the events it held will be redelivered"
+        )
         out.note(
             f"[yellow]worker {name} stopped at once[/yellow] by a second {signal.Signals(stopped_by).name}; "
-            "the events it held will be redelivered"
+            + held
         )
         raise typer.Exit(128 + stopped_by)
     doc = {"consumer": name, **report_.to_dict()}
