@@ -2,7 +2,9 @@
 
 ``normalise_name`` makes "Alice", " alice ", "ALICE" and "Alice." one key:
 NFKC, case-folded (Turkish "İ" is "i": "İstanbul" is "istanbul"; "Straße" is "strasse"), invisible
-characters (zero-width space, soft hyphen) dropped, apostrophes made one (’ ‘ ʼ ` ´ are '), trimmed,
+characters (zero-width space, soft hyphen) dropped, apostrophes made one (’ ‘ ʼ ` ´ are '), hyphens
+made one (the non-breaking hyphen, an en dash, a minus sign are -), and so are the middle dots of a
+transliterated name (・ ‧ • are ·: "迈克尔・杰克逊" is "迈克尔·杰克逊"), trimmed,
 inner whitespace collapsed, surrounding quotes, brackets and sentence punctuation stripped (a closing
 one too when it closes one inside: "Paris (Texas)" and "Paris (Texas" are one key, apart from
 "Paris"), a leading English "the " dropped.
@@ -11,9 +13,9 @@ Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
 
 ``display_name`` only tidies a name for showing (case kept, invisible characters dropped, ´ shown as ', a
 closing bracket or quote kept when it closes one inside the name: "Paris (Texas)").
-``name_keys`` lists the keys names are looked up by: their key and the key older releases stored
-for them where it differs ("i̇stanbul" for "İstanbul"), so a store written before still finds its
-entities, and a write that finds one by its old key adds the new key to it.
+``name_keys`` lists the keys names are looked up by: their key and the keys older releases stored
+for them where they differ ("i̇stanbul" for "İstanbul", "coca‐cola" for "Coca‑Cola"), so a store
+written before still finds its entities, and a write that finds one by its old key adds the new key to it.
 ``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
 ``works_at``. Both functions accept any string, never raise, and are
 idempotent.
@@ -41,7 +43,17 @@ _INVISIBLE = {**_IN_WORDS, ord("\u200b"): None}
 # In the merge key an apostrophe is one character however it was typed ("McDonald’s", "O‘Brien",
 # "O`Brien", "O´Brien"; the full-width ＇ is ' after NFKC). Older releases read only ’ and ʼ so.
 _OLD_KEY_TABLE = {**_INVISIBLE, ord("\u2019"): "'", ord("\u02bc"): "'"}
-_KEY_TABLE = {**_INVISIBLE, **dict.fromkeys(map(ord, "\u2018\u2019\u02bc`\u00b4"), "'")}
+_PREVIOUS_KEY_TABLE = {**_INVISIBLE, **dict.fromkeys(map(ord, "\u2018\u2019\u02bc`\u00b4"), "'")}
+# So is a hyphen however typed ("Coca‑Cola" with the non-breaking hyphen models often write, an en
+# dash, a minus sign), and the middle dot of a transliterated name ("迈克尔·杰克逊", "迈克尔・杰克逊",
+# "迈克尔‧杰克逊", "迈克尔•杰克逊"). The release before read neither so (its key: _PREVIOUS_KEY_TABLE).
+_HYPHENS = "\u2010\u2011\u2012\u2013\u2212"
+_MIDDLE_DOTS = "\u30fb\u2027\u2022\u2219\u22c5\u0387"
+_KEY_TABLE = {
+    **_PREVIOUS_KEY_TABLE,
+    **dict.fromkeys(map(ord, _HYPHENS), "-"),
+    **dict.fromkeys(map(ord, _MIDDLE_DOTS), "\u00b7"),
+}
 # Shown, an acute accent typed as an apostrophe is one: NFKC would make it a space and a combining accent.
 _SHOWN_TABLE = {**_INVISIBLE, ord("\u00b4"): "'"}
 _DOTTED_I = "i\u0307"  # what "İ" case-folds to: an i with a combining dot above
@@ -109,6 +121,8 @@ def display_name(name: str) -> str:
 
 def _name_round(text: str, table: dict[int, str | None] = _KEY_TABLE, older: bool = False) -> str:
     text = unicodedata.normalize("NFKC", text.translate(table))
+    if table is _KEY_TABLE:  # again after NFKC, which makes "･" (half-width) "・" and "‑" "‐"
+        text = text.translate(table)
     text = unicodedata.normalize("NFKC", text.casefold())
     if not older:
         text = text.replace(_DOTTED_I, "i")
@@ -136,8 +150,10 @@ def normalise_name(name: str) -> str:
 def older_name_keys(name: str, key: str | None = None) -> tuple[str, ...]:
     """The keys older releases stored for ``name`` where they differ from its key (none for most
     names); ``key``: its :func:`normalise_name`, when the caller has it already."""
-    old = _fixpoint(lambda text: _name_round(text, _OLD_KEY_TABLE, older=True), name)
-    return (old,) if old and old != (normalise_name(name) if key is None else key) else ()
+    key = normalise_name(name) if key is None else key
+    first = _fixpoint(lambda text: _name_round(text, _OLD_KEY_TABLE, older=True), name)
+    previous = _fixpoint(lambda text: _name_round(text, _PREVIOUS_KEY_TABLE), name)
+    return tuple(old for old in dict.fromkeys((first, previous)) if old and old != key)
 
 
 def name_keys(names: Sequence[str]) -> dict[str, int]:
