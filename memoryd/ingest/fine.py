@@ -731,19 +731,36 @@ def _single_valued(m: MemoryRecord) -> bool:
 
 
 def _windows(new: list[NewMessage], max_chars: int) -> list[tuple[int, list[NewMessage]]]:
-    """``new`` cut into runs of consecutive messages whose text (as a prompt shows it, each cut at
-    :data:`MAX_PROMPT_MESSAGE_CHARS`) fits ``max_chars``; a message longer than that alone. Each
-    run with the position of its first message."""
+    """``new`` cut into runs of consecutive messages whose text fits ``max_chars``; a message
+    longer than a prompt shows one (:data:`MAX_PROMPT_MESSAGE_CHARS`) in pieces, a window each
+    (the prompt cut it there: what came after was never extracted, and nothing said so). Each run
+    with the position of its first message."""
     out: list[tuple[int, list[NewMessage]]] = []
     size = 0
     for i, n in enumerate(new):
-        chars = min(len(n.message.content), MAX_PROMPT_MESSAGE_CHARS)
-        if not out or size + chars > max_chars:
+        text = n.message.content
+        if len(text) > MAX_PROMPT_MESSAGE_CHARS:
+            pieces = _pieces(text, MAX_PROMPT_MESSAGE_CHARS)
+            out += [(i, [replace(n, message=replace(n.message, content=p))]) for p in pieces]
+            size = max_chars + 1  # the next message starts a window of its own
+            continue
+        if not out or size + len(text) > max_chars:
             out.append((i, []))
             size = 0
         out[-1][1].append(n)
-        size += chars
+        size += len(text)
     return out
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, each cut after a space where one is in
+    its second half."""
+    out: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind(" ", limit // 2, limit) + 1 or limit
+        out.append(text[:cut])
+        text = text[cut:]
+    return [*out, text] if text else out
 
 
 def _result(
