@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -69,6 +69,13 @@ def display_url(url: str) -> str:
         return f"{parts.hostname or '?'}:{parts.port or 6379}{parts.path or ''}"
     except ValueError:
         return "(malformed URL)"
+
+
+def _check_db(url: str) -> None:
+    """ValueError for a ``/db`` that is no number ("/l" for "/1"): redis-py would use database 0."""
+    parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss") and (db := unquote(parts.path).replace("/", "")):
+        int(db)
 
 
 def _now_iso() -> str:
@@ -142,6 +149,7 @@ class RedisQueue:
         self.where = display_url(url)
         read_timeout = config.timeout_s + (config.block_ms / 1000 if blocking else 0.0)
         try:
+            _check_db(url)
             self.client: Any = aioredis.Redis.from_url(
                 url,
                 decode_responses=True,
