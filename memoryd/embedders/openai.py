@@ -306,6 +306,9 @@ class OpenAIEmbedder:
         return np.vstack(rows)
 
 
+_JSON_KINDS = {type(None): "null", bool: "true/false", str: "strings", list: "lists", dict: "objects"}
+
+
 def _embedding(value: Any) -> np.ndarray:
     """One ``embedding`` field: a list of numbers, or base64 of little-endian float32."""
     if isinstance(value, str):
@@ -315,6 +318,10 @@ def _embedding(value: Any) -> np.ndarray:
         return np.frombuffer(raw, dtype="<f4").astype(np.float32)
     if not isinstance(value, list):
         raise TypeError(f"embedding is a {type(value).__name__}, not a list of numbers")
+    kinds = set(map(type, value))  # true/false or "0.5" would be read as numbers, None as NaN
+    if not kinds <= {int, float}:
+        odd = sorted(_JSON_KINDS.get(k, k.__name__) for k in kinds - {int, float})
+        raise TypeError(f"embedding holds {', '.join(odd)}, not only numbers")
     with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, refused later
         vector = np.asarray(value, dtype=np.float32)
     if vector.ndim != 1:

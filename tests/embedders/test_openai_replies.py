@@ -108,3 +108,19 @@ def test_a_429_then_an_answer_is_waited_for_and_a_500_is_named(server: Embedding
         embedder.embed(["a"])
     assert info.value.details["status"] == 500 and len(server.requests) == 5
     embedder.close()
+
+
+@pytest.mark.parametrize(
+    ("numbers", "named"),
+    [([True, False, 1, 0], "true/false"), (["0.5", "1", "1", "1"], "strings"), ([None, 1, 1, 1], "null")],
+)
+def test_an_embedding_of_other_things_than_numbers_is_refused(
+    server: EmbeddingsServer, numbers: list[Any], named: str
+) -> None:
+    """true/false and numbers written as strings were read as numbers and stored as a vector."""
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
+    server.then(lambda texts: (200, rows([numbers for _ in texts]), {}))
+    with pytest.raises(BackendUnavailableError, match=f"embedding holds {named}, not only numbers"):
+        embedder.embed(["a"])
+    assert embedder.embed(["a"]).shape == (1, 4)  # the next answer, of numbers, is taken
+    embedder.close()
