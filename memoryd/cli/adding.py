@@ -62,10 +62,12 @@ def check_messages(items: Sequence[Any], limits: LimitsConfig) -> None:
 def merge_results(parts: Sequence[tuple[int, AddResults]]) -> AddResults:
     """One result for batches that started at the given offsets: message results numbered across
     batches (extracted facts keep their own numbers), LLM calls and tokens summed, each distinct
-    fallback reason kept, graph changes put together."""
+    fallback reason and each distinct note of work left undone (``incomplete``) kept, graph
+    changes put together."""
     results: list[AddResult] = []
     usage: LLMUsage | None = None
     reasons: list[str] = []
+    shortfalls: list[str] = []
     relations: dict[str, list[dict[str, Any]]] | None = None
     for start, part in parts:
         results += [replace(r, index=r.index + start) if r.kind == "episode" else r for r in part]
@@ -76,12 +78,15 @@ def merge_results(parts: Sequence[tuple[int, AddResults]]) -> AddResults:
             usage.completion_tokens += part.llm.completion_tokens
             if part.llm.fallback and part.llm.fallback not in reasons:
                 reasons.append(part.llm.fallback)
+            if part.llm.incomplete and part.llm.incomplete not in shortfalls:
+                shortfalls.append(part.llm.incomplete)
         if part.relations is not None:
             relations = relations if relations is not None else {}
             for key, changes in part.relations.items():
                 relations.setdefault(key, []).extend(changes)
-    if usage is not None and reasons:
-        usage.fallback = "; ".join(reasons)
+    if usage is not None:
+        usage.fallback = "; ".join(reasons) or None
+        usage.incomplete = "; ".join(shortfalls) or None
     mode = parts[0][1].mode if parts else "fast"
     return AddResults(results, mode=mode, llm=usage, relations=relations)
 

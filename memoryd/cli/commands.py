@@ -231,7 +231,7 @@ def add(
     Prints one result per item (ADD or NOOP), then one per memory the fast-mode rules read in
     them (ADD, SUPERSEDE, NOOP), and in fine mode one per extracted fact (ADD, UPDATE,
     SUPERSEDE, NOOP, DELETE), with the LLM calls and, if the LLM failed, why only the messages
-    were stored. Every message is checked
+    were stored, or, if it left work undone (an answer cut short), what. Every message is checked
     before the first batch is written; a batch that fails later says what the earlier ones stored,
     and so does Ctrl-C, once the batch being written is in (Ctrl-C again: at once; --json then
     prints the results so far with "stored", "interrupted" and "maybe_stored")."""
@@ -271,7 +271,8 @@ def add(
 
 
 def _add_summary(results: AddResults) -> list[str]:
-    """The counts of each event, what fine mode cost, and why it fell back to fast mode, if it did."""
+    """The counts of each event, what fine mode cost, why it fell back to fast mode, if it did, and
+    what it left undone (an answer cut short), if anything."""
     counts = Counter(r.event.value for r in results)
     added, same = counts.pop("ADD", 0), counts.pop("NOOP", 0)
     summary = f"[green]{added} added[/green], [yellow]{same} unchanged (NOOP)[/yellow]"
@@ -287,6 +288,8 @@ def _add_summary(results: AddResults) -> list[str]:
     lines = [summary]
     if llm is not None and llm.fallback:
         lines.append(f"[yellow]LLM fallback:[/yellow] {escape(printable(llm.fallback))}")
+    if llm is not None and llm.incomplete:
+        lines.append(f"[yellow]LLM incomplete:[/yellow] {escape(printable(llm.incomplete))}")
     return lines
 
 
