@@ -30,7 +30,7 @@ from memoryd.errors import (
 from memoryd.filters import parse_filter
 from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.hierarchy.tree_owner import tree_owner
-from memoryd.ingest.inputs import check_metadata
+from memoryd.ingest.inputs import check_metadata, check_texts
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult, parse_time
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, retry_after, unreachable
@@ -213,6 +213,13 @@ class AsyncMemoryClient:
             self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
         except (httpx.InvalidURL, ValueError) as exc:
             raise ConfigError(f"base_url {base_url!r} is not a URL: {exc}", field="base_url") from exc
+        url = self._http.base_url
+        if url.scheme not in ("http", "https") or not url.host:  # "127.0.0.1:8420" was "unreachable"
+            raise ConfigError(
+                f"base_url {base_url!r} is not an http:// or https:// URL with a host, such as "
+                "http://127.0.0.1:8420",
+                field="base_url",
+            )
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -402,8 +409,8 @@ class AsyncMemoryClient:
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
                       token_budget=token_budget,
                       reference_time=_when(reference_time, "reference_time"))  # fmt: skip
-        if exclude:
-            body["exclude"] = list(exclude)
+        if exclude:  # a string alone is refused as the core refuses it (its letters are no texts)
+            body["exclude"] = check_texts("exclude", exclude, 10**9)
         return await self._call("POST", "/v1/context", body=body, read=parse.context)
 
     async def history(
