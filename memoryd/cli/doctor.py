@@ -358,9 +358,12 @@ def reach_checks(settings: Settings) -> list[Check]:
 
 
 async def _open_store(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """The store's counts. Opened without the LLM: a bad [llm] setting is the llm check's to
+    report, and opening a store needs no LLM."""
     from memoryd.memory import AsyncMemory
 
-    async with AsyncMemory(settings, embedder=embedder) as mem:
+    no_llm = settings.model_copy(update={"llm": type(settings.llm)()})
+    async with AsyncMemory(no_llm, embedder=embedder) as mem:
         return dict(await mem.storage.records.stats())
 
 
