@@ -313,7 +313,9 @@ def build_tools(
             {
                 "messages": {"anyOf": [{"type": "string"}, {"type": "array", "items": _MESSAGE}]},
                 "metadata": _METADATA,
-                "timestamp": {"type": "string", "description": "When it was said (ISO 8601); default now."},
+                "timestamp": {"anyOf": [{"type": "string"}, {"type": "number"}],
+                              "description": "When it was said (ISO 8601, or seconds since the epoch); "
+                              "default now."},
                 "mode": {"type": "string", "enum": ["fast", "fine"]},
                 **queued,
             },
@@ -336,7 +338,8 @@ def build_tools(
             "relevant preferences, relevant memories, and the session's recent turns "
             "(with run_id), within a token budget. Needs user_id, agent_id or run_id.",
             {"query": {"type": "string"},
-             "token_budget": {"type": "integer", "minimum": 1, "description": "Default: the server's."},
+             "token_budget": {"type": "integer", "minimum": 1, "maximum": 1_000_000,
+                              "description": "Default: the server's."},
              "reference_time": _REFERENCE_TIME},
             ("query",), _context,
         ),  # fmt: skip
@@ -344,7 +347,8 @@ def build_tools(
             "list_memories", "List memories",
             "The memories of the scope, newest first, a page at a time.",
             {"limit": {**limit, "default": min(100, max_limit)},
-             "offset": {"type": "integer", "minimum": 0, "default": 0}, "filters": _FILTERS,
+             "offset": {"type": "integer", "minimum": 0, "maximum": 10**12, "default": 0},
+             "filters": _FILTERS,
              "as_of": _AS_OF,
              "include_expired": {"type": "boolean", "default": False,
                                  "description": "Also the memories superseded or ended since."}},
