@@ -245,6 +245,11 @@ class OpenAIEmbedder:
                 if response.status_code != 429 and response.status_code < 500:
                     raise error
                 wait = retry_after(response.headers) or wait
+                if wait > _MAX_WAIT_S:  # said, with the wait: a caller knows when to try again
+                    error.details["retry_after"] = wait
+                    error.add_to_message(
+                        f"the server asks to wait {wait:g} s, longer than memoryd waits ({_MAX_WAIT_S:g} s)"
+                    )
             if attempt == _ATTEMPTS - 1 or wait > _MAX_WAIT_S:
                 raise error
             time.sleep(wait)

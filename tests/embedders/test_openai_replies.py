@@ -124,3 +124,14 @@ def test_an_embedding_of_other_things_than_numbers_is_refused(
         embedder.embed(["a"])
     assert embedder.embed(["a"]).shape == (1, 4)  # the next answer, of numbers, is taken
     embedder.close()
+
+
+def test_a_429_asking_for_a_longer_wait_than_memoryd_waits_says_how_long(server: EmbeddingsServer) -> None:
+    """It said only "HTTP 429: …", not that the server asked for 120 s, nor that memoryd gave up."""
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
+    server.then(lambda texts: (429, {"error": {"message": "quota"}}, {"retry-after": "120"}))
+    with pytest.raises(BackendUnavailableError) as info:
+        embedder.embed(["a"])
+    assert "the server asks to wait 120 s, longer than memoryd waits (10 s)" in info.value.message
+    assert info.value.details == {"status": 429, "retry_after": 120.0} and len(server.requests) == 1
+    embedder.close()
