@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -145,6 +146,14 @@ def _check_utf8(fields: Mapping[str, Any] | None) -> None:
             raise InvalidInputError(f"{found} is not valid UTF-8 text (lone surrogate)", field=found)
 
 
+def _a_timeout(value: Any) -> bool:
+    """A timeout httpx can keep: None, a number of seconds over 0, or an :class:`httpx.Timeout`."""
+    if value is None or isinstance(value, httpx.Timeout):
+        return True
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -197,6 +206,11 @@ class AsyncMemoryClient:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError("max_retries must be a whole number, 0 or more", field="max_retries")
         self.max_retries = max_retries
+        if not _a_timeout(timeout):  # "5" was a TypeError, NaN a ValueError, 0 or -1 "did not answer"
+            raise ConfigError(
+                f"timeout must be a number of seconds over 0 (or None: no limit), not {timeout!r}",
+                field="timeout",
+            )
         for name, value in (("api_key", api_key), ("tenant", tenant)):  # sent as HTTP header values
             if value is not None and not (isinstance(value, str) and value.isascii() and value.isprintable()):
                 raise ConfigError(f"{name} must be printable ASCII text (it is sent in a header)", field=name)
@@ -224,6 +238,10 @@ class AsyncMemoryClient:
     async def close(self) -> None:
         await self._http.aclose()
 
+    def _open(self) -> None:
+        if self._http.is_closed:  # not httpx's "Cannot send a request, as the client has been closed."
+            raise RuntimeError("this AsyncMemoryClient is closed: make a new one")
+
     async def __aenter__(self) -> AsyncMemoryClient:
         return self
 
@@ -240,6 +258,7 @@ class AsyncMemoryClient:
         read: Callable[[Any], T] = lambda body: body,
     ) -> T:
         """Send one request; its JSON answer read by ``read`` (a parse function)."""
+        self._open()
         _check_utf8(body)
         _check_utf8(params)
         content = None if body is None else _encode(body)
@@ -458,6 +477,7 @@ class AsyncMemoryClient:
     async def health(self) -> dict[str, Any]:
         """The server's ``/health`` report, as :meth:`AsyncMemory.health` gives the store's (one
         that says a dependency is down comes back too: its ``status`` says so)."""
+        self._open()
         try:
             response = await self._http.get("/health")
         except httpx.TransportError as exc:
