@@ -727,7 +727,8 @@ def checks_table(checks: Iterable[Any]) -> Table:
         if c.fix:
             body.append("\nfix: ", style="bold")
             body.append(c.fix)
-        table.add_row(Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), c.name, body)
+        # the name is text (a target's label: config), never markup
+        table.add_row(Text(_STATUS_MARK[c.status], style=_STATUS_STYLE[c.status]), Text(c.name), body)
     return table
 
 

@@ -63,7 +63,13 @@ class StdoutFile:
 
 class MemorydConsole(Console):
     """A rich console whose broken pipe is the error every other write raises (rich quit at once,
-    its own way), so that all output ends alike (see the module's doc)."""
+    its own way), so that all output ends alike (see the module's doc). It reads no emoji codes:
+    what it prints holds names and text from the user and the config, where ``:gemini:`` (in a
+    label ``llm:gemini:model@host``) or ``:smile:`` is text, not ♊ or 😄."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("emoji", False)
+        super().__init__(*args, **kwargs)
 
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
