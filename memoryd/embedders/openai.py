@@ -12,7 +12,8 @@ servers. Its :attr:`name` is ``openai:<model>``, so a store built with one model
 never searched with another. Texts are sent ``batch_size`` at a time; a batch refused as too big
 (a 413, or a 400 saying so: over a provider's inputs per request, DashScope's 10) is split in
 halves, and a size that then worked is kept for the next batches. Vectors come back L2-normalised. Transient
-failures (connection, 429, 5xx) are retried twice, honouring ``Retry-After`` up to 10 s. A reply
+failures (connection, 429, 5xx, no answer in ``timeout_s``) are retried twice, honouring
+``Retry-After`` up to 10 s; a connection is given 5 s. A reply
 whose vectors cannot be trusted (another count, duplicate or missing ``index`` fields, NaN,
 all-zero) is an error naming the reply's HTTP status, content type and first words, never stored
 (the server is up: doctor does not ask whether it runs); a server silent past ``timeout_s`` is
@@ -53,6 +54,9 @@ __all__ = ["DEFAULT_BASE_URL", "OpenAIEmbedder"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _ATTEMPTS = 3
 _MAX_WAIT_S = 10.0
+# A server that takes no connection (a host that drops packets, a port behind a firewall) is named
+# after this, not after the minute a long batch may take to answer (OpenAI's SDK waits 5 s too).
+_CONNECT_S = 5.0
 _DIMS: dict[tuple[str, str], int] = {}  # probed dimensions, per (base_url, model)
 _DIMS_LOCK = threading.Lock()
 # Azure OpenAI's hosts (a resource, an AI Services or AI Foundry one): AZURE_OPENAI_API_KEY goes there.
@@ -133,8 +137,10 @@ class OpenAIEmbedder:
         self._target = replace(target, api_key=self._key)
         self._headers = auth_headers(self._target, record)
         self._batch = batch_size
-        self._timeout = timeout_s
-        self._client = httpx.Client(timeout=timeout_s, headers={"user-agent": "memoryd"})
+        self._timeout, self._connect = timeout_s, min(_CONNECT_S, timeout_s)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=self._connect), headers={"user-agent": "memoryd"}
+        )
         self.name = self.model_name(self.model)
         self.dim = dim or self._probe()
 
@@ -227,7 +233,12 @@ class OpenAIEmbedder:
             wait = 0.5 * 2**attempt
             try:
                 response = self._client.post(url, json=body, headers=self._headers, params=params)
-            except httpx.TimeoutException:  # no words of its own: "timed out", said of any step
+            except httpx.ConnectTimeout:  # no words of its own: "timed out", said of any step
+                error = BackendUnavailableError(
+                    f"{where} unreachable: no connection within {self._connect:g} s "
+                    f"({attempt + 1} of {_ATTEMPTS} tries)"
+                )
+            except httpx.TimeoutException:
                 error = BackendUnavailableError(
                     f"{where} did not answer within {self._timeout:g} s ({attempt + 1} of {_ATTEMPTS} tries)"
                 )

@@ -135,3 +135,30 @@ def test_a_429_asking_for_a_longer_wait_than_memoryd_waits_says_how_long(server:
     assert "the server asks to wait 120 s, longer than memoryd waits (10 s)" in info.value.message
     assert info.value.details == {"status": 429, "retry_after": 120.0} and len(server.requests) == 1
     embedder.close()
+
+
+def test_a_server_taking_no_connection_is_named_after_seconds_not_minutes() -> None:
+    """A port whose queue of connections is full takes none, as a host dropping packets: each try
+    waited the whole minute a batch is given to answer (three minutes in all), then said only
+    "unreachable: timed out"."""
+    import socket
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(0)
+    port = listening.getsockname()[1]
+    queued = []
+    for _ in range(3):  # fill the queue: later connections are never taken
+        waiting = socket.socket()
+        waiting.setblocking(False)
+        waiting.connect_ex(("127.0.0.1", port))
+        queued.append(waiting)
+    embedder = OpenAIEmbedder(model="m", base_url=f"http://127.0.0.1:{port}/v1", dim=4)
+    try:
+        with pytest.raises(BackendUnavailableError) as info:
+            embedder.embed(["a"])
+    finally:
+        embedder.close()
+        for sock in [*queued, listening]:
+            sock.close()
+    assert "unreachable: no connection within 5 s (3 of 3 tries)" in info.value.message
