@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from memoryd.cli.doctor_check import Check, Status
 from memoryd.cli.output import counted
-from memoryd.errors import ConfigError, LLMError, MemorydError, MissingExtraError
+from memoryd.errors import ConfigError, LLMError, LLMTimeoutError, MemorydError, MissingExtraError
 from memoryd.redact import mask_url
 
 if TYPE_CHECKING:
@@ -65,7 +65,20 @@ async def _probe_llm(settings: Settings, env: Mapping[str, str]) -> list[_Probe]
         return list(await asyncio.gather(*calls))
 
 
+def _waited(target: Any) -> float:
+    """How long the probe of ``target`` waited for its answer, in seconds."""
+    return float(min(target.timeout_s, _LLM_PROBE_TIMEOUT_S))
+
+
 def _llm_fix(target: Any, error: LLMError, env: Mapping[str, str]) -> str:
+    if isinstance(error, LLMTimeoutError):  # a slow model, mostly: raising the wait is the fix
+        cap = _LLM_PROBE_TIMEOUT_S
+        most = "" if target.timeout_s <= cap else f"; doctor waits {cap:g} s"
+        return (
+            f"if the model is slow to answer (large, busy, far), raise llm.timeout_s (now "
+            f"{target.timeout_s:g} s{most}); if it never answers, check the server at "
+            f"{mask_url(target.base_url)} (llm.base_url)"
+        )
     if error.status in (401, 403):
         from memoryd.cli.key_hint import llm_key_fix
 
@@ -75,6 +88,19 @@ def _llm_fix(target: Any, error: LLMError, env: Mapping[str, str]) -> str:
     if error.status is None:
         return f"is the server at {mask_url(target.base_url)} running and reachable? (llm.base_url)"
     return f"see the error; llm.base_url is {mask_url(target.base_url)}"
+
+
+def _what_failed(target: Any, error: LLMError) -> str:
+    """What happened to a call, in a few words (the summary of a check that nothing answered)."""
+    if isinstance(error, LLMTimeoutError):
+        return f"timed out after {_waited(target):g} s"
+    if error.status in (401, 403):
+        return f"the key was refused (HTTP {error.status})"
+    if error.status == 404:
+        return "model or URL not found (HTTP 404)"
+    if error.status is not None:
+        return f"it answered HTTP {error.status}"
+    return "the LLM is unreachable"
 
 
 def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list[Check]:
@@ -109,7 +135,8 @@ def llm_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
     summary = f"fine mode: {len(answered)} of {targets} in {in_tiers} answered"
     data = {"mode": "fine", "answered": answered}
     if not answered:
-        return [Check("llm", "fail", f"{summary}: the LLM is unreachable", checks[0].fix, data), *checks]
+        said = list(dict.fromkeys(_what_failed(p.target, p.error) for p in probes if p.error is not None))
+        return [Check("llm", "fail", f"{summary}: {'; '.join(said)}", checks[0].fix, data), *checks]
     if len(answered) < len(probes):
         fix = "see the failing targets below; calls fall back to the ones that answered"
         return [Check("llm", "warn", summary, fix, data), *checks]

@@ -54,3 +54,40 @@ def test_no_cli_message_reads_emoji_codes_in_what_it_quotes(run: Run, tmp_path: 
     result = run("add", "-f", str(missing), "-u", "ana")
     assert result.exit_code != 0 and f"cannot read {missing}" in result.stderr, result.stderr
     assert "😄" not in result.stderr
+
+
+def _alone(fake_llm: Script, **extra: str) -> dict[str, str]:
+    return {
+        "MEMORYD_LLM_BASE_URL": fake_llm.base_url,
+        "MEMORYD_LLM_MODEL": "m",
+        "MEMORYD_LLM_API_KEY": "sk-doctor",
+        "MEMORYD_LLM_MAX_ATTEMPTS": "1",
+        **extra,
+    }
+
+
+def test_a_timeout_is_said_and_the_fix_is_the_timeout(fake_llm: Script) -> None:
+    fake_llm.hang(5)
+    env = _alone(fake_llm, MEMORYD_LLM_TIMEOUT_S="0.3")
+    overall, target = doctor.llm_checks(load_settings(env=env), env={})
+    assert overall.status == "fail" and "unreachable" not in overall.detail
+    assert "timed out after 0.3 s" in overall.detail, overall.detail
+    assert overall.fix is not None and "raise llm.timeout_s (now 0.3 s)" in overall.fix, overall.fix
+    assert "running and reachable" not in overall.fix
+    assert target.fix == overall.fix
+
+
+def test_a_refused_key_is_said_not_unreachable(fake_llm: Script) -> None:
+    fake_llm.fail(401, message="invalid api key")
+    overall, _ = doctor.llm_checks(load_settings(env=_alone(fake_llm)), env={})
+    assert overall.status == "fail" and "unreachable" not in overall.detail
+    assert "the key was refused (HTTP 401)" in overall.detail, overall.detail
+    assert overall.fix is not None and "API key" in overall.fix
+
+
+def test_a_model_not_found_is_said_not_unreachable(fake_llm: Script) -> None:
+    fake_llm.fail(404, message="model not found")
+    overall, _ = doctor.llm_checks(load_settings(env=_alone(fake_llm)), env={})
+    assert overall.status == "fail" and "unreachable" not in overall.detail
+    assert "model or URL not found (HTTP 404)" in overall.detail, overall.detail
+    assert overall.fix is not None and "llm.model ('m')" in overall.fix
