@@ -20,9 +20,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -44,7 +43,9 @@ __all__ = ["PostgresVectorIndex"]
 
 META = sql.Identifier("memoryd_vector_meta")
 _MAX_NAME = 63  # PostgreSQL cuts longer names, silently: two would become one
-_DOWN_S = 1.0  # an unreachable server is asked again after this long (see _conn)
+_DOWN_S = 1.0  # an unreachable server is asked again after this long (see _use)
+_CLOSE_S = 1.0  # the pool's workers are waited for this long when it closes (one may be connecting)
+_T = TypeVar("_T")
 _INLINE_DIM = 1900  # vectors up to this size fit a page: kept in their row, not out of line
 _SCHEMA_META = [
     sql.SQL(
@@ -95,6 +96,7 @@ class PostgresVectorIndex(OutsideIndex):
         super().__init__(where, f"the PostgreSQL table {self.name} at {where}", "storage.postgres.url")
         self._pool: AsyncConnectionPool | None = None
         self._down_until = 0.0  # monotonic time before which the server is not asked again
+        self._abandoned: set[asyncio.Task[Any]] = set()  # uses past their deadline, ending (see _bounded)
 
     @classmethod
     def from_resources(cls, resources: Resources) -> PostgresVectorIndex:
@@ -107,10 +109,13 @@ class PostgresVectorIndex(OutsideIndex):
             timeout = self.config.timeout
 
             async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-                await conn.set_autocommit(True)
-                await conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-                await conn.execute("SET jit = off")  # compiling a scope's scan costs more than the scan
-                await register_vector_async(conn)
+                # in a pool's worker, not under a use's deadline: a server that stops answering
+                # here would hold the worker (and the pool's close) for ever
+                async with asyncio.timeout(timeout):
+                    await conn.set_autocommit(True)
+                    await conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+                    await conn.execute("SET jit = off")  # compiling a scope's scan costs more than the scan
+                    await register_vector_async(conn)
 
             # the extension must exist before a connection can register its type
             try:
@@ -139,8 +144,17 @@ class PostgresVectorIndex(OutsideIndex):
                 kwargs={"connect_timeout": max(1, int(timeout))},
                 check=AsyncConnectionPool.check_connection,  # a restart leaves dead idle connections
             )
-            await pool.open()
-            self._pool = pool
+            try:
+                await pool.open()
+            except BaseException:
+                await pool.close(timeout=_CLOSE_S)
+                raise
+            if self._pool is not None or self.closed:  # another use opened one meanwhile, or closed
+                await pool.close(timeout=_CLOSE_S)
+                self._not_closed()
+            else:
+                self._pool = pool
+        assert self._pool is not None
         return self._pool
 
     async def _create_extension(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -177,50 +191,93 @@ class PostgresVectorIndex(OutsideIndex):
         ``storage.postgres.timeout``, and a second more (the server's own timeout comes first)."""
         return 2 * self.config.timeout + 1
 
-    def _silent(self, deadline: asyncio.Timeout, exc: BaseException) -> BaseException:
-        """``exc``, or what it means when ``deadline`` expired: the server did not answer."""
-        if deadline.expired():
-            return TimeoutError(f"the server did not answer within {self._deadline_s:g} s")
-        return exc
+    async def _bounded(self, doing: str, work: Coroutine[Any, Any, _T], *, down: bool = True) -> _T:
+        """``work`` (a use of the server), failed as the backend down (503) at :attr:`_deadline_s`.
 
-    @asynccontextmanager
-    async def _conn(self, doing: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection (autocommit); a failure is the backend down (503).
+        A server that stops answering (a partition, a hung host) runs no statement, so its
+        ``statement_timeout`` never fires and the wait would have no end (a write holding the
+        SQLite writer with it). ``work`` runs in a task of its own: at the deadline (or when the
+        caller is cancelled) the caller is answered at once and the task is left to end in the
+        background (:meth:`_abandon`). Cancelling psycopg in the caller's task made the caller
+        wait for psycopg's cancel of the statement, up to 10 s more on a server that answers
+        nothing. ``down``: an unreachable server is not asked again for ``_DOWN_S`` (see _use)."""
+        task = asyncio.create_task(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._deadline_s)
+        except asyncio.CancelledError:  # the caller gave up (its client left, a shutdown)
+            self._abandon(task)
+            raise
+        if not done:
+            self._abandon(task)
+            if down:
+                self._down_until = time.monotonic() + _DOWN_S
+            silent = TimeoutError(f"the server did not answer within {self._deadline_s:g} s")
+            raise self._fail(silent, doing)
+        try:
+            return task.result()
+        except MemorydError as exc:
+            if down and exc.details.get("unreachable"):
+                self._down_until = time.monotonic() + _DOWN_S
+            raise
+        except (psycopg.OperationalError, OSError, TimeoutError, PoolTimeout) as exc:
+            if down:
+                self._down_until = time.monotonic() + _DOWN_S
+            raise self._fail(exc, doing) from exc
+        except psycopg.Error as exc:
+            raise self._fail(exc, doing) from exc
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task``, a use past its deadline, and let it end in the background.
+
+        Cancelled, psycopg asks the server to cancel the statement and waits for it (up to 10 s),
+        then closes the connection, which the pool discards and replaces: a connection is never
+        used again in an unknown state. The task is cancelled again each :attr:`_deadline_s`
+        until it ends (a second cancel makes psycopg close the connection at once), so a server
+        that stays hung holds at most the pool's connections, each for a bounded time."""
+        task.cancel()
+        if task.done() or task in self._abandoned:
+            return
+        self._abandoned.add(task)
+        task.add_done_callback(self._ended)
+        asyncio.get_running_loop().call_later(self._deadline_s, self._again, task)
+
+    def _again(self, task: asyncio.Task[Any]) -> None:
+        if not task.done():
+            task.cancel()
+            asyncio.get_running_loop().call_later(self._deadline_s, self._again, task)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # its failure was the caller's 503 already: not logged as unretrieved
+
+    async def _use(self, doing: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[_T]]) -> _T:
+        """``work`` on a pooled connection (autocommit); a failure is the backend down (503).
 
         A server found unreachable is not asked again for ``_DOWN_S``: writes queued behind one
         another (each inside the SQLite writer's transaction) fail at once, not a timeout each.
-
-        The whole use (the pool's wait, then the statements) has a deadline of its own: a server
-        that stops answering (a partition, a hung host) runs no statement, so its
-        ``statement_timeout`` never fires, and the wait would have no end (a write holding the SQLite
-        writer with it). Cancelling the statement then takes psycopg up to 10 s more."""
+        The whole use (the pool's wait, then the statements) has a deadline (:meth:`_bounded`)."""
         if (left := self._down_until - time.monotonic()) > 0:
             raise StorageError(
                 f"PostgreSQL at {self.where} is unreachable (asked again in {left:.1f} s)",
                 field="storage.postgres.url",
             )
-        deadline = asyncio.timeout(self._deadline_s)
-        try:
-            async with deadline:
-                pool = await self._open_pool()
-                async with pool.connection() as conn:
-                    yield conn
-        except MemorydError as exc:
-            if exc.details.get("unreachable"):
-                self._down_until = time.monotonic() + _DOWN_S
-            raise
-        except (psycopg.OperationalError, OSError, TimeoutError, PoolTimeout) as exc:
-            self._down_until = time.monotonic() + _DOWN_S
-            raise self._fail(self._silent(deadline, exc), doing) from exc
-        except psycopg.Error as exc:
-            raise self._fail(exc, doing) from exc
+
+        async def pooled() -> _T:
+            pool = await self._open_pool()
+            async with pool.connection() as conn:
+                return await work(conn)
+
+        return await self._bounded(doing, pooled())
 
     async def _fetch(
         self, doing: str, query: sql.SQL | sql.Composed, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
-        async with self._conn(doing) as conn:
+        async def fetch(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall() if cursor.description else []
+
+        return await self._use(doing, fetch)
 
     async def _meta(self) -> dict[str, Any] | None:
         rows = await self._fetch(
@@ -283,17 +340,25 @@ class PostgresVectorIndex(OutsideIndex):
             statements.append(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE PLAIN").format(self.table)
             )
-        async with self._conn("creating the table") as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.name,))  # as above
-            for statement in statements:
-                await conn.execute(statement)
+
+        async def create(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.name,))  # as above
+                for statement in statements:
+                    await conn.execute(statement)
+
+        await self._use("creating the table", create)
 
     async def drop(self) -> None:
         """Drop the table and its model record (a rebuild starts from nothing)."""
-        async with self._conn("dropping the table") as conn, conn.transaction():
-            # the record first, as a write locks them (see _model_held): the other order could deadlock
-            await conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(META), (self.name,))
-            await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
+
+        async def drop(conn: psycopg.AsyncConnection[Any]) -> None:
+            async with conn.transaction():
+                # the record first, as a write locks them (see _model_held): the other order could deadlock
+                await conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(META), (self.name,))
+                await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
+
+        await self._use("dropping the table", drop)
 
     async def _size(self) -> int | None:
         rows = await self._fetch(
@@ -308,21 +373,31 @@ class PostgresVectorIndex(OutsideIndex):
 
     async def ping(self) -> None:
         """One connection and ``SELECT 1``: neither the extension nor a table is made."""
-        deadline = asyncio.timeout(self._deadline_s)  # as _conn's: a hung server never answers
-        try:
-            async with deadline, await psycopg.AsyncConnection.connect(
+
+        async def ping() -> None:
+            async with await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, connect_timeout=max(1, int(self.config.timeout))
             ) as conn:
                 await conn.execute("SELECT 1")
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            raise self._fail(self._silent(deadline, exc), "connecting") from exc
+
+        await self._bounded("connecting", ping(), down=False)  # as a use's: a hung server never answers
 
     # -- the VectorIndex role ---------------------------------------------------------
     async def close(self) -> None:
+        """Close the pool; uses left past their deadline (:meth:`_abandon`) are cancelled again,
+        which makes psycopg close their connections at once: closing does not wait for psycopg's
+        cancel on a server that stopped answering, only up to ``_CLOSE_S`` for the pool's workers
+        (one may be connecting to it)."""
         self.closed = True
         pool, self._pool = self._pool, None
+        for _ in range(3):  # a cancel not yet delivered to a task merges with the next one
+            if not (left := [task for task in self._abandoned if not task.done()]):
+                break
+            for task in left:
+                task.cancel()
+            await asyncio.wait(left, timeout=0.1)
         if pool is not None:
-            await pool.close()
+            await pool.close(timeout=_CLOSE_S)
 
     async def apply(self, changes: ChangeSet) -> None:
         rows, relabel = [], []
@@ -342,7 +417,17 @@ class PostgresVectorIndex(OutsideIndex):
                 rows.append((m.id, m.user_id, m.agent_id, m.run_id, valid_to, vector))
         if not rows and not relabel and not changes.deletes:
             return
-        async with self._conn("writing vectors") as conn, conn.transaction(), conn.cursor() as cur:
+        await self._use("writing vectors", lambda conn: self._write(conn, rows, relabel, changes.deletes))
+
+    async def _write(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        rows: list[tuple[Any, ...]],
+        relabel: list[tuple[Any, ...]],
+        deletes: Sequence[str],
+    ) -> None:
+        """:meth:`apply`'s statements, in one transaction."""
+        async with conn.transaction(), conn.cursor() as cur:
             if rows:
                 await self._model_held(cur)
                 await cur.executemany(
@@ -362,10 +447,9 @@ class PostgresVectorIndex(OutsideIndex):
                     ).format(self.table),
                     relabel,
                 )
-            if changes.deletes:
+            if deletes:
                 await cur.execute(
-                    sql.SQL("DELETE FROM {} WHERE memory_id = ANY(%s)").format(self.table),
-                    (list(changes.deletes),),
+                    sql.SQL("DELETE FROM {} WHERE memory_id = ANY(%s)").format(self.table), (list(deletes),)
                 )
 
     async def _model_held(self, cur: psycopg.AsyncCursor[Any]) -> None:
