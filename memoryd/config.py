@@ -569,6 +569,8 @@ class PipelineConfig(_Section):
     )
     timeout_s: float = Field(2.0, gt=0, le=60, description="Timeout of one Redis call.")
 
+    _names = field_validator("group", "consumer")(sources.printable_name)  # they go into log lines
+
     @property
     def ns(self) -> str:
         """The stream's full name, which every other key name starts with."""

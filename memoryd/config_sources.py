@@ -35,6 +35,7 @@ __all__ = [
     "none_if_unset",
     "optional_path",
     "path_text",
+    "printable_name",
     "setters",
     "unalias",
     "url_text",
@@ -250,4 +251,13 @@ def url_text(value: Any) -> Any:
             urlsplit(value.strip()).port  # noqa: B018 - read for the ValueError it raises
         except ValueError as exc:
             raise ValueError(f"is not a valid URL: {exc}") from None
+    return value
+
+
+def printable_name(value: str) -> str:
+    """A name (``pipeline.group``, ``pipeline.consumer``) that goes into log lines and tables as
+    written: no control character (a line break, an escape sequence), nor another that prints nothing."""
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"holds a control character ({bad!r}); a name must be printable text")
     return value
