@@ -225,11 +225,17 @@ class StaleWriteError(StorageError):
 class QueueUnavailableError(BackendUnavailableError):
     """The async pipeline's event queue is unreachable and ``pipeline.on_unavailable`` is
     ``"reject"``: the add was not processed; the same add again, with the same ``event_id`` (never
-    applied twice), is what it asks for. ``reason``: why the queue is unreachable."""
+    applied twice), is what it asks for, after ``Retry-After`` (:attr:`retry_after_s`: a Redis
+    restarting is back in a few seconds). ``reason``: why the queue is unreachable."""
+
+    retry_after_s = 5
 
     def __init__(self, message: str, *, reason: str, **details: Any) -> None:
         super().__init__(message, **details)
         self.reason = reason
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class LLMError(BackendUnavailableError):
