@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -49,6 +48,7 @@ from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_dlq import purge_letters
 from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally, refused_password
+from memoryd.pipeline.redis_url import check_db, display_url
 
 __all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
 
@@ -60,22 +60,6 @@ _COUNTERS = (
     "enqueued", "duplicates_enqueued", "processed", "duplicates", "retried", "dead_lettered", "replayed",
 )  # fmt: skip
 _STALE_WORKER_MS = 3_600_000  # heartbeats older than this are forgotten
-
-
-def display_url(url: str) -> str:
-    """``host:port/db`` of a Redis URL, without its credentials."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.hostname or '?'}:{parts.port or 6379}{parts.path or ''}"
-    except ValueError:
-        return "(malformed URL)"
-
-
-def _check_db(url: str) -> None:
-    """ValueError for a ``/db`` that is no number ("/l" for "/1"): redis-py would use database 0."""
-    parts = urlsplit(url)
-    if parts.scheme in ("redis", "rediss") and (db := unquote(parts.path).replace("/", "")):
-        int(db)
 
 
 def _now_iso() -> str:
@@ -149,7 +133,7 @@ class RedisQueue:
         self.where = display_url(url)
         read_timeout = config.timeout_s + (config.block_ms / 1000 if blocking else 0.0)
         try:
-            _check_db(url)
+            check_db(url)
             self.client: Any = aioredis.Redis.from_url(
                 url,
                 decode_responses=True,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 
@@ -25,6 +25,7 @@ from memoryd.pipeline.base import Between, EventRecord
 from memoryd.pipeline.events import AddPayload
 from memoryd.pipeline.metrics import MetricsText
 from memoryd.pipeline.producer import Submission
+from memoryd.pipeline.redis_url import display_url
 from memoryd.server.auth import OPEN_PATHS, OPEN_PREFIX, TENANT_HEADER
 from memoryd.tenancy import Tenants
 
@@ -144,7 +145,7 @@ def _unplaced(record: EventRecord, router: Router) -> EventRecord:
     return replace(record, result=result, error=error)
 
 
-_DRIVER_SAYS = re.compile(r"Redis at \S+ is unreachable \((\w+): .*\) trying to ")
+_DRIVER_SAYS = re.compile(r"Redis at .+? is unreachable \((\w+): .*\) trying to ")
 
 
 def queue_unplaced(text: str, redis_url: str) -> str:
@@ -155,7 +156,8 @@ def queue_unplaced(text: str, redis_url: str) -> str:
         host, port, path = url.hostname or "", url.port or 6379, url.path or ""
     except ValueError:
         return text
-    where = f"{host or '?'}:{port}{path}"  # as the queue names it (redis_queue.display_url)
+    where = display_url(redis_url)  # as the queue names it; a unix socket's path (and database)
+    path = unquote(path) if url.scheme == "unix" else path
     # The driver's own words name the address in forms of their own ('host', port): only their kind.
     text = _DRIVER_SAYS.sub(r"Redis is unreachable (\1) trying to ", text)
     text = text.replace(f"Redis at {where}", "Redis").replace(where, "the queue's host")
