@@ -80,6 +80,7 @@ class EventRecord:
     dlq_id: str | None = None
     owner: str | None = None  # the user_id the event's add is for (not shown: access checks only)
     digest: str | None = None  # the fingerprint of the add it was enqueued with (not shown)
+    pipeline: str | None = None  # "bypassed": known from the store only (applied synchronously)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -90,7 +91,7 @@ class EventRecord:
         for name in ("source", "created_at", "updated_at", "finished_at", "stream_id", "consumer"):
             if getattr(self, name) is not None:
                 body[name] = getattr(self, name)
-        for name in ("result", "error", "retry_at", "dlq_id"):
+        for name in ("result", "error", "retry_at", "dlq_id", "pipeline"):
             if getattr(self, name) is not None:
                 body[name] = getattr(self, name)
         return body

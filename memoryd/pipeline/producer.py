@@ -32,6 +32,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from memoryd.config import DEFAULT_TENANT, LimitsConfig, PipelineConfig
@@ -346,10 +347,19 @@ class Pipeline:
         return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)
 
     async def event(
-        self, event_id: str, *, tenant: str = DEFAULT_TENANT, user_id: str | None = None
+        self,
+        event_id: str,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        user_id: str | None = None,
+        memory: AsyncMemory | None = None,
     ) -> EventRecord:
         """An event's status and result; :class:`NotFoundError` if unknown or expired, or (with
-        ``user_id``) if it is another user's: existence is never confirmed to someone else."""
+        ``user_id``) if it is another user's: existence is never confirmed to someone else.
+
+        One Redis does not know (or, down, cannot tell) that ``memory`` (``tenant``'s store, as the
+        caller sees it) recorded applied within ``result_ttl_s`` is done: the synchronous path
+        applied it while Redis was unreachable (see :meth:`_applied_record`)."""
         check_event_id(event_id)
         try:
             record = None
@@ -358,14 +368,44 @@ class Pipeline:
             record = record or await self.queue.status(stored_event_id(event_id, tenant))
         except StorageError as exc:
             self._down(exc)
-            raise
+            applied = await self._applied_record(memory, event_id, tenant, user_id)
+            if applied is None:  # Redis may hold it: unknown until it answers (503)
+                raise
+            return applied
         if record is None or (user_id is not None and record.owner != user_id):
+            applied = await self._applied_record(memory, event_id, tenant, user_id)
+            if applied is not None:
+                return applied
             msg = f"no event with id {event_id!r} (unknown, or ended longer ago than pipeline.result_ttl_s)"
             loss = await recorded_loss(self.queue)
             if loss is not None:  # its status may have gone with Redis's data
                 msg = loss.not_found(event_id)
             raise NotFoundError(msg, field="event_id")
         return replace(record, event_id=event_id)
+
+    async def _applied_record(
+        self, memory: AsyncMemory | None, event_id: str, tenant: str, user_id: str | None
+    ) -> EventRecord | None:
+        """The status of event ``event_id`` as the store knows it: done, applied on the synchronous
+        path (``pipeline`` bypassed; the store keeps when, not the results, which that add's answer
+        gave), when ``memory`` recorded it applied within ``result_ttl_s`` (as long as Redis keeps an
+        ended event's; after that the id may name a new add). With ``user_id`` only that user's own
+        ids are looked up: the store does not record whose add an id given on a user's behalf was.
+        ``None`` when the store does not know it, or cannot be read (logged)."""
+        if memory is None:
+            return None
+        stored_id = stored_event_id(event_id, tenant, user_id)
+        try:
+            applied = await memory.applied_event(stored_id)
+        except StorageError as exc:
+            log.warning("could not look up event %s in the store (%s)", stored_id, exc.message)
+            return None
+        if applied is None or applied.applied_at < time.time() - self.config.result_ttl_s:
+            return None
+        at = datetime.fromtimestamp(applied.applied_at, UTC).isoformat(timespec="milliseconds")
+        return EventRecord(
+            event_id, EventStatus.DONE, attempts=1, updated_at=at, finished_at=at, pipeline="bypassed"
+        )
 
     async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
         """``user_id`` of ``tenant`` (``None``: the tenant's store is reset) is deleted: the

@@ -114,13 +114,16 @@ class PipelineView:
                     exc.reason = self._unplaced(exc.reason)
             raise
 
-    async def event(self, event_id: str, *, user_id: str | None = None) -> EventRecord:
+    async def event(
+        self, event_id: str, *, user_id: str | None = None, memory: AsyncMemory | None = None
+    ) -> EventRecord:
         """An event of the caller's tenant; ``user_id`` names the user whose key gave the id (a
-        user key's ids are its own; a user key always looks among its own user's)."""
+        user key's ids are its own; a user key always looks among its own user's). ``memory``
+        (the caller's view of its tenant's store) knows the events the synchronous path applied."""
         caller = self.principal
         owner = caller.user_id if caller.user_id is not None else user_id
         with self._unplaced_errors():
-            record = await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner)
+            record = await self.pipeline.event(event_id, tenant=caller.tenant, user_id=owner, memory=memory)
         return record if caller.user_id is None or self.router is None else _unplaced(record, self.router)
 
     async def metrics(self, out: MetricsText) -> None:

@@ -183,6 +183,12 @@ class EventReply(BaseModel):
         None, description="When `failed`, or `queued` while it waits on the store: the next attempt."
     )
     dlq_id: str | Absent = Field(None, description="When `dead_lettered`: its dead-letter entry.")
+    pipeline: Literal["bypassed"] | Absent = Field(
+        None,
+        description="`bypassed`: Redis holds no status of it (or does not answer), but the store recorded "
+        "it applied (on the synchronous path while Redis was unreachable): `done`, with no `result` (the "
+        "store keeps none; that add's answer gave it).",
+    )
 
 
 class QueuedReply(BaseModel):

@@ -4,8 +4,11 @@
   failed (a retry is scheduled; the error and ``retry_at``) or dead_lettered (the
   error and the DLQ entry id; once ``memoryd dlq purge`` deleted that entry, no entry
   id and the error ``dlq_purged``, its cause under ``cause``: an add again under the
-  id is then a new event). 404 for an unknown or expired id, 501 when the pipeline
-  is off, 503 when Redis is unreachable or refuses pipeline.redis_url's password.
+  id is then a new event). One the synchronous path applied (Redis unreachable,
+  ``on_unavailable = "sync"``) is done with ``"pipeline": "bypassed"`` and no result
+  (the store keeps none), whether Redis answers or not. 404 for an unknown or expired
+  id, 501 when the pipeline is off, 503 when Redis is unreachable (and the store does
+  not know the id) or refuses pipeline.redis_url's password.
 - ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
   processing rate, event counters and this server's submissions.
 """
@@ -20,7 +23,7 @@ from fastapi.responses import PlainTextResponse
 from memoryd import __version__
 from memoryd.errors import NotSupportedError
 from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
-from memoryd.server.health import PipelineDep
+from memoryd.server.health import MemoryDep, PipelineDep
 from memoryd.server.responses import EventReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES
 from memoryd.server.schemas import EventQuery
@@ -36,17 +39,19 @@ EventId = Annotated[str, Path(description="The event's id, as returned by the ad
 async def event(
     event_id: EventId,
     pipeline: PipelineDep,
+    memory: MemoryDep,
     query: Annotated[EventQuery, Query()],
 ) -> dict[str, Any]:
     """Where a queued add is: queued, processing, done (with ``result``), failed (retrying) or
-    dead_lettered (with ``error``)."""
+    dead_lettered (with ``error``); done with ``pipeline`` bypassed (no ``result``) for one applied
+    synchronously while Redis was unreachable."""
     if pipeline is None:
         raise NotSupportedError(
             "the async pipeline is off (pipeline.enabled / MEMORYD_ASYNC_PIPELINE): adds are processed "
             "synchronously and have no event to look up",
             field="event_id",
         )
-    return (await pipeline.event(event_id, user_id=query.user_id)).to_dict()
+    return (await pipeline.event(event_id, user_id=query.user_id, memory=memory)).to_dict()
 
 
 @router.get(
