@@ -167,7 +167,8 @@ class Pipeline:
             self._apply(await check_at_start(self.queue, self.config, self.watch))
         except StorageError as exc:
             self._down(exc)
-            log.warning("async pipeline: %s; adds %s until it answers", exc.message, self._fallback_word())
+            what = self._fallback_word()
+            log.warning("async pipeline: %s; adds will %s until it answers", exc.message, what)
 
     async def close(self) -> None:
         await self.queue.close()
