@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from memoryd.errors import LLMError, LLMTimeoutError
-from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, Reply, unreached
+from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, LineTooLong, Reply, unreached
 from memoryd.llm.types import Completion, Target
 from memoryd.redact import mask_url
 
@@ -221,6 +221,8 @@ def translate_errors(target: Target) -> Iterator[None]:
         raise LLMTimeoutError(
             f"{target.label}: no answer within {target.timeout_s:g} s", target=target.label
         ) from exc
+    except LineTooLong as exc:  # the reply came, but as no stream of lines: no connection failure
+        raise LLMError(f"{target.label}: {exc}", target=target.label) from exc
     except TRANSPORT_ERRORS as exc:
         reason = scrub(unreached(exc) or str(exc) or type(exc).__name__, target.api_key)
         raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc

@@ -39,7 +39,9 @@ from memoryd.redact import mask_url
 __all__ = [
     "ANSWER_TIMEOUT",
     "TRANSPORT_ERRORS",
+    "MAX_LINE",
     "HTTPClient",
+    "LineTooLong",
     "Reply",
     "RequestNotSent",
     "StreamReply",
@@ -53,6 +55,13 @@ class RequestNotSent(aiohttp.ClientError):
     cannot combine with the credentials of a URL): a transport failure, like the others."""
 
 
+class LineTooLong(aiohttp.ClientPayloadError):
+    """A streamed reply's line ran past :data:`MAX_LINE` bytes (a huge body without a line
+    break: no event stream); the reply is read no further."""
+
+
+# The longest line :meth:`StreamReply.lines` reads (an event of a stream is a few KiB at most).
+MAX_LINE = 1024 * 1024
 # What a failed request raises here (a timeout is a TimeoutError).
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 # What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
@@ -111,6 +120,16 @@ class Reply:
             raise ValueError("the JSON is nested too deeply to read") from None
 
 
+def _grow(line: bytearray, chunk: bytes, start: int, end: int) -> None:
+    """Add ``chunk[start:end]`` to ``line``, or raise :class:`LineTooLong` past :data:`MAX_LINE`."""
+    if len(line) + end - start > MAX_LINE:
+        raise LineTooLong(
+            f"a line of the reply ran past {MAX_LINE // (1024 * 1024)} MiB without a line break "
+            "(no event stream: read no further)"
+        )
+    line += memoryview(chunk)[start:end]
+
+
 class StreamReply:
     """A reply whose body is still arriving: read it by :meth:`lines` or :meth:`read`, then
     :meth:`aclose` (which gives the connection back, or drops it when the body was not read)."""
@@ -127,8 +146,10 @@ class StreamReply:
         self._wait_s = seconds
 
     async def lines(self) -> AsyncIterator[str]:
-        """The body's lines as they arrive, without their line endings (``\\n``, ``\\r\\n``)."""
-        pending = b""
+        """The body's lines as they arrive, without their line endings (``\\n``, ``\\r\\n``). A
+        line longer than :data:`MAX_LINE` bytes raises :class:`LineTooLong` once that much of it
+        came: a body that is no stream of lines (one huge line) is not held whole."""
+        pending = bytearray()  # the line being read: grown in place, not copied on each chunk
         content = self._response.content
         while True:
             if self._wait_s is None:
@@ -138,12 +159,14 @@ class StreamReply:
                     chunk = await content.readany()
             if not chunk:
                 break
-            pending += chunk
-            if b"\n" not in chunk:
-                continue
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                _grow(pending, chunk, start, end)
+                line = pending.removesuffix(b"\r").decode("utf-8", errors="replace")
+                pending.clear()
+                start = end + 1
+                yield line
+            _grow(pending, chunk, start, len(chunk))
         if pending:
             yield pending.removesuffix(b"\r").decode("utf-8", errors="replace")
 
