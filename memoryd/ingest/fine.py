@@ -49,6 +49,7 @@ from memoryd.ingest.reconcile import (
     reconcile_messages,
     unnumbered,
 )
+from memoryd.ingest.repeats import said_after_an_end
 from memoryd.ingest.represent import EpisodeIndex, Represent
 from memoryd.ingest.speakers import naming, other_speakers, someone_else, subject_of, whose
 from memoryd.ingest.timelines import SINGLE_VALUED, ended_after, settle_profile
@@ -164,10 +165,13 @@ class FineIngestor:
         commit (``commit``: the caller's, which may add to the change set; default the store's)."""
         usage = LLMUsage()
         work = _Work(results=list(plan.results))
+        # The new turns, and those said again whose facts have ended since (what they state may
+        # hold again, as fast mode's rules read them): in the order said
+        anew = {a.turn.id for a in await said_after_an_end(self.storage, data.scope, plan.again)}
         fresh: list[tuple[str, NewMessage]] = [
             (res.id, NewMessage(msg, when))
             for msg, when, res in zip(data.messages, data.times, plan.results)
-            if res.event is Event.ADD and res.id is not None
+            if res.id is not None and (res.event is Event.ADD or res.id in anew)
         ]
         episode_index = asyncio.ensure_future(episodes)
         try:
@@ -190,6 +194,7 @@ class FineIngestor:
             )
             try:
                 turns = [r.memory for r in plan.results if r.event is Event.ADD and r.memory is not None]
+                turns += [a.turn for a in plan.again if a.turn.id in anew]
                 facts = await self._facts(extraction, data, fresh, turns, extracted_by)
                 if facts:
                     await self._reconcile(facts, data, now, actor, usage, work)
