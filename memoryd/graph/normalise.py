@@ -16,6 +16,8 @@ closing bracket or quote kept when it closes one inside the name: "Paris (Texas)
 ``name_keys`` lists the keys names are looked up by: their key and the keys older releases stored
 for them where they differ ("i̇stanbul" for "İstanbul", "coca‐cola" for "Coca‑Cola"), so a store
 written before still finds its entities, and a write that finds one by its old key adds the new key to it.
+``fold_marks`` writes a text's apostrophes, hyphens and middle dots as the key does, one character for
+one, so that names can be found in a text the way the key reads them.
 ``normalise_relation`` turns "Works At", "works-at" and "worksAt" into
 ``works_at``. Both functions accept any string, never raise, and are
 idempotent.
@@ -26,8 +28,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
-__all__ = ["display_name", "name_keys", "normalise_name", "normalise_relation", "older_name_keys"]
+__all__ = [
+    "display_name",
+    "fold_marks",
+    "name_keys",
+    "normalise_name",
+    "normalise_relation",
+    "older_name_keys",
+]
 
 # Punctuation categories stripped from the ends of a name: brackets (Ps/Pe), quotes
 # (Pi/Pf), dashes (Pd), connectors like "_" (Pc), and "other" punctuation (Po) except
@@ -166,6 +176,25 @@ def name_keys(names: Sequence[str]) -> dict[str, int]:
             if key:
                 keys.setdefault(key, position)
     return keys
+
+
+_MARKS = ("'", "-", "\u00b7")
+
+
+@lru_cache(maxsize=4096)
+def _mark(char: str) -> str:
+    once = char.translate(_KEY_TABLE)
+    if once in _MARKS:
+        return once
+    again = unicodedata.normalize("NFKC", once).translate(_KEY_TABLE)  # "･" (half-width) is "・" then
+    return again if again in _MARKS else char
+
+
+def fold_marks(text: str) -> str:
+    """``text`` with each apostrophe, hyphen and middle dot written as the merge key writes it
+    (' - ·: "Coca‑Cola" is "Coca-Cola", "迈克尔・杰克逊" is "迈克尔·杰克逊"), one character for one
+    (the same length), everything else as it was: for finding names in text the way the key reads them."""
+    return "".join(char if char.isalnum() or char.isspace() else _mark(char) for char in text)
 
 
 def _is_word(char: str) -> bool:
