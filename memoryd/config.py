@@ -258,9 +258,12 @@ class EmbedderConfig(_Section):
     model: str | None = Field(None, description="openai embedder: the model name (required).")
     base_url: str | None = Field(None, description="openai embedder: endpoint base (default OpenAI's).")
     api_key: SecretStr | None = Field(None, description="openai embedder: API key.")
-    dim: int | None = Field(None, ge=1, description="openai embedder: vector size (unset: one probe call).")
+    dim: int | None = Field(
+        None, ge=1, description="openai embedder: vector size (unset or 0: asked of the endpoint once)."
+    )
 
-    _unset = field_validator("model", "base_url", "api_key", "dim", mode="before")(none_if_unset)
+    _unset = field_validator("model", "base_url", "api_key", mode="before")(none_if_unset)
+    _dim = field_validator("dim", mode="before")(sources.unset_size)
     _url = field_validator("base_url")(sources.url_text)
 
 
@@ -577,29 +580,6 @@ class PipelineConfig(_Section):
         return f"{self.prefix}{self.stream}"
 
 
-def _str_list(value: Any) -> Any:
-    """From the environment: a JSON list, or names separated by commas."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except ValueError:
-                raise ValueError("must be a JSON list of strings or names separated by commas") from None
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
-
-
-def _str_map(value: Any) -> Any:
-    """From the environment: a JSON object."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value) if value.strip() else {}
-        except ValueError:
-            raise ValueError('must be a JSON object, e.g. {"smart": "gpt-4o"}') from None
-    return value
-
-
 class GatewayConfig(_Section):
     """The OpenAI-compatible chat gateway (``POST /v1/chat/completions``); upstreams come from ``[llm]``."""
 
@@ -653,8 +633,8 @@ class GatewayConfig(_Section):
         "big ones); every other route's is limits.max_body_bytes.",
     )
 
-    _lists = field_validator("user_headers", "session_headers", mode="before")(_str_list)
-    _maps = field_validator("aliases", mode="before")(_str_map)
+    _lists = field_validator("user_headers", "session_headers", mode="before")(sources.str_list)
+    _maps = field_validator("aliases", mode="before")(sources.str_map)
 
 
 class Settings(_Section):

@@ -9,6 +9,7 @@ Nothing here knows the settings' model: it is handed in, so :mod:`memoryd.config
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -37,7 +38,10 @@ __all__ = [
     "path_text",
     "printable_name",
     "setters",
+    "str_list",
+    "str_map",
     "unalias",
+    "unset_size",
     "url_text",
 ]
 
@@ -201,6 +205,40 @@ def none_if_unset(value: Any) -> Any:
     """TOML has no null: for an optional setting, "" (or blanks, or 0 for a size) means "not set"."""
     blank = isinstance(value, str) and not value.strip()
     return None if blank or (value == 0 and not isinstance(value, bool)) else value
+
+
+def unset_size(value: Any) -> Any:
+    """An optional size whose 0 means "not set" (``embedder.dim``: ask the endpoint): 0 from TOML
+    or overrides, and "0" (or "", " 0 ", "0.0") as the environment and ``--set`` spell it."""
+    if isinstance(value, str):
+        try:
+            return None if not value.strip() or float(value) == 0 else value
+        except ValueError:
+            return value  # not a number: refused by the setting's own type, with its words
+    return none_if_unset(value)
+
+
+def str_list(value: Any) -> Any:
+    """A list of strings; from the environment: a JSON list, or names separated by commas."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("must be a JSON list of strings or names separated by commas") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def str_map(value: Any) -> Any:
+    """A table of strings; from the environment: a JSON object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise ValueError('must be a JSON object, e.g. {"smart": "gpt-4o"}') from None
+    return value
 
 
 def path_text(value: Any) -> str:
