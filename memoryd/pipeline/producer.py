@@ -358,9 +358,10 @@ class Pipeline:
         """An event's status and result; :class:`NotFoundError` if unknown or expired, or (with
         ``user_id``) if it is another user's: existence is never confirmed to someone else.
 
-        One Redis does not know (or, down, cannot tell) that ``memory`` (``tenant``'s store, as the
-        caller sees it) recorded applied within ``result_ttl_s`` is done: the synchronous path
-        applied it while Redis was unreachable (see :meth:`_applied_record`)."""
+        While Redis cannot be asked, one that ``memory`` (``tenant``'s store, as the caller sees it)
+        recorded applied within ``result_ttl_s`` is done: the synchronous path applied it while Redis
+        was unreachable (see :meth:`_applied_record`). Once Redis answers, it alone answers: a store
+        record it lacks may be of an erased user's event, whose status is gone with the user."""
         check_event_id(event_id)
         try:
             record = None
@@ -374,9 +375,6 @@ class Pipeline:
                 raise
             return applied
         if record is None or (user_id is not None and record.owner != user_id):
-            applied = await self._applied_record(memory, event_id, tenant, user_id)
-            if applied is not None:
-                return applied
             msg = f"no event with id {event_id!r} (unknown, or ended longer ago than pipeline.result_ttl_s)"
             loss = await recorded_loss(self.queue)
             if loss is not None:  # its status may have gone with Redis's data

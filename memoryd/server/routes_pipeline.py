@@ -6,7 +6,8 @@
   id and the error ``dlq_purged``, its cause under ``cause``: an add again under the
   id is then a new event). One the synchronous path applied (Redis unreachable,
   ``on_unavailable = "sync"``) is done with ``"pipeline": "bypassed"`` and no result
-  (the store keeps none), whether Redis answers or not. 404 for an unknown or expired
+  (the store keeps none) while Redis does not answer; once it does, its own record
+  alone answers (an erased user's events are unknown). 404 for an unknown or expired
   id, 501 when the pipeline is off, 503 when Redis is unreachable (and the store does
   not know the id) or refuses pipeline.redis_url's password.
 - ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
