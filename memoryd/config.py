@@ -261,6 +261,9 @@ class EmbedderConfig(_Section):
     dim: int | None = Field(
         None, ge=1, description="openai embedder: vector size (unset or 0: asked of the endpoint once)."
     )
+    timeout_s: float = Field(
+        60.0, gt=0, description="openai embedder: seconds for an answer to one call (tried 3 times)."
+    )
 
     _unset = field_validator("model", "base_url", "api_key", mode="before")(none_if_unset)
     _dim = field_validator("dim", mode="before")(sources.unset_size)

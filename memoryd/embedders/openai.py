@@ -1,7 +1,8 @@
 """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint (OpenAI, Ollama, vLLM, ...).
 
 Configured by ``embedder.model`` (required), ``embedder.base_url`` (default
-OpenAI's), ``embedder.api_key`` and ``embedder.dim`` (unset: learnt from one probe call).
+OpenAI's), ``embedder.api_key``, ``embedder.dim`` (unset or 0: learnt from one probe call) and
+``embedder.timeout_s`` (an answer's wait, 60 s; a search's one query waits as long).
 ``base_url`` is read as the LLM layer reads ``llm.base_url`` (:mod:`memoryd.llm.build`): a known
 vendor's server address alone (``http://localhost:11434``) gets its API path (``/v1``), a trailing
 slash or a whole ``.../embeddings`` URL is fine, and an Azure OpenAI resource (its endpoint, with
@@ -159,6 +160,7 @@ class OpenAIEmbedder:
             api_key=key,
             dim=config.dim,
             batch_size=config.batch_size,
+            timeout_s=config.timeout_s,
         )
 
     @classmethod

@@ -1,5 +1,5 @@
 """The ``openai`` embedder's settings as users write them, against a tiny ``/v1/embeddings`` server
-of this test's own: ``embedder.dim = 0`` (ask the endpoint) from every source."""
+of this test's own: ``embedder.dim = 0`` (ask the endpoint) from every source, and ``embedder.timeout_s``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from memoryd import load_settings
 from memoryd.embedders.openai import OpenAIEmbedder
-from memoryd.errors import ConfigError
+from memoryd.errors import BackendUnavailableError, ConfigError
 from tests.embedders.loopback import EmbeddingsServer, serving
 
 
@@ -52,3 +52,24 @@ def test_dim_0_asks_the_endpoint_from_every_source(
 def test_a_dim_neither_0_nor_a_size_is_still_refused(dim: str) -> None:
     with pytest.raises(ConfigError, match="embedder.dim"):
         load_settings(env={"MEMORYD_EMBEDDER__DIM": dim})
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan"])
+def test_timeout_s_must_be_a_positive_number(timeout: str) -> None:
+    assert load_settings(env={}).embedder.timeout_s == 60
+    with pytest.raises(ConfigError, match="embedder.timeout_s"):
+        load_settings(env={"MEMORYD_EMBEDDER__TIMEOUT_S": timeout})
+
+
+def test_timeout_s_is_how_long_each_try_waits_for_an_answer(server: EmbeddingsServer) -> None:
+    """There was no embedder.timeout_s: a server that took the connection and never answered held a
+    batch, or a search's one query, 3 x 60 s (and the backoff)."""
+    env = {"MEMORYD_EMBEDDER__TIMEOUT_S": "0.5"}
+    settings = load_settings(env=env, overrides={"embedder": {**_section(server), "dim": 4}})
+    embedder = OpenAIEmbedder.from_config(settings.embedder)
+    server.then("hang", times=3)
+    with pytest.raises(BackendUnavailableError) as info:
+        embedder.embed(["where does Ana live?"])
+    assert "did not answer within 0.5 s (3 of 3 tries)" in info.value.message
+    assert len(server.requests) == 3
+    embedder.close()
