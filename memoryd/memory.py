@@ -42,7 +42,7 @@ from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went
 from memoryd.ingest.erase import begin_erasure, erase_scope
 from memoryd.ingest.fast import FastPlan
 from memoryd.ingest.fine import FineIngestor
-from memoryd.ingest.inputs import check_int, check_query, check_texts, update_inputs
+from memoryd.ingest.inputs import check_bool, check_int, check_query, check_texts, update_inputs
 from memoryd.ingest.locks import OwnerLocks
 from memoryd.ingest.places import known_places
 from memoryd.ingest.relink import relinked
@@ -387,6 +387,7 @@ class AsyncMemory:
         is, ``UPDATE`` or ``NOOP``, and what the edit changed among the memories the rules read in
         a turn (:class:`UpdateResult`)."""
         text, new_meta = update_inputs(text, metadata, self.settings.limits)
+        check_bool("merge_metadata", merge_metadata)  # "no" merged
         scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
         first = await self.get(memory_id, **scope)
         async with self._writing.of(first.scope):  # no add, edit or delete of its owner meanwhile
@@ -529,8 +530,7 @@ class AsyncMemory:
         limit = min(100, limits.max_limit) if limit is None else limit
         check_int("limit", limit, 1, limits.max_limit)
         check_int("offset", offset, 0, 10**12)
-        if not isinstance(include_expired, bool):  # "false" is truthy: it listed the superseded
-            raise InvalidInputError("include_expired must be true or false", field="include_expired")
+        check_bool("include_expired", include_expired)  # "false" is truthy: it listed the superseded
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         await self._ready()
         return await self.storage.records.page(
@@ -574,6 +574,7 @@ class AsyncMemory:
         ):
             raise InvalidInputError("threshold must be a number between -1 and 1", field="threshold")
         check_int("graph_hops", graph_hops, 0, 2)
+        check_bool("explain", explain)  # "yes" explained, where the server refuses it
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         when = parse_time(as_of, field_name="as_of")
         await self._ready()

@@ -17,6 +17,7 @@ __all__ = [
     "MODES",
     "TOO_LONG_NUMBER",
     "AddInput",
+    "check_bool",
     "check_int",
     "check_metadata",
     "check_query",
@@ -231,6 +232,14 @@ def check_texts(name: str, values: Any, most: int) -> list[str]:
                 f"{name}[{i}] must be text, not {type(value).__name__}", field=f"{name}.{i}"
             )
     return list(values)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A yes/no argument: ``True`` or ``False`` only (``"false"`` or ``1`` is truthy, and the REST
+    server refuses them: the embedded API and the remote client refuse them as it does)."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be true or false", field=name)
+    return value
 
 
 def check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -31,7 +31,7 @@ from memoryd.errors import (
 from memoryd.filters import parse_filter
 from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.hierarchy.tree_owner import tree_owner
-from memoryd.ingest.inputs import check_metadata, check_texts
+from memoryd.ingest.inputs import check_bool, check_metadata, check_texts
 from memoryd.models import AddResults, HistoryEntry, MemoryRecord, Page, Scope, UpdateResult, parse_time
 from memoryd.remote import parse
 from memoryd.remote.errors import from_response, retry_after, unreachable
@@ -352,7 +352,7 @@ class AsyncMemoryClient:
         path = _memory_path(memory_id)  # checked before the scope, as the core does
         params = _owner(user_id, agent_id, run_id)
         body = _given(text=text, metadata=metadata)
-        if merge_metadata:  # merged by the server, under the memory's write lock
+        if check_bool("merge_metadata", merge_metadata):  # merged by the server, under the write lock
             body["merge_metadata"] = True
         return await self._call("PATCH", path, body=body, params=params, read=parse.update_result)
 
@@ -403,7 +403,7 @@ class AsyncMemoryClient:
         body = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=_filters(filters),
                       limit=limit, as_of=when)  # fmt: skip
         # sent as given, None too: refused as the core refuses it, not read as the default
-        body.update(offset=offset, include_expired=include_expired)
+        body.update(offset=offset, include_expired=check_bool("include_expired", include_expired))
         return await self._call("POST", "/v1/memories/list", body=body, read=parse.page)
 
     async def search(
@@ -424,7 +424,7 @@ class AsyncMemoryClient:
         when, now = _when(as_of, "as_of"), _when(reference_time, "reference_time")
         body = _given(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
                       filters=_filters(filters), limit=limit, threshold=threshold, as_of=when,
-                      explain=explain, reference_time=now)  # fmt: skip
+                      explain=check_bool("explain", explain), reference_time=now)  # fmt: skip
         body["graph_hops"] = graph_hops  # None too: refused as the core refuses it
         scope = Scope(user_id, agent_id, run_id)
         read = lambda found: parse.search_results(found, scope)  # noqa: E731
