@@ -36,9 +36,7 @@ again (it may have been generated, and billed), but the next target is tried.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +45,16 @@ from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.gateway.routing import Route
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
-from memoryd.llm.http import SHAPE_ERRORS, LLMRequestError, scrub, status_error
+from memoryd.llm.http import (
+    SHAPE_ERRORS,
+    LLMRequestError,
+    body_said,
+    looks_like_page,
+    media_type,
+    scrub,
+    status_error,
+    web_page,
+)
 from memoryd.llm.router import Router
 from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply, answer_deadline
 from memoryd.llm.types import Target, Usage
@@ -138,7 +145,7 @@ def _said(data: Any) -> str | None:
 
 
 def _message(target: Target, data: Any, response: Reply) -> str:
-    said = _said(data) or _web_page(target, response)
+    said = _said(data) or web_page(response.headers, response.text, target.api_key)
     return said or response.text[:500].strip() or f"HTTP {response.status_code}"
 
 
@@ -182,55 +189,6 @@ class _Noted:
         self.kept.clear()
 
 
-_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
-_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]*>?")
-
-
-def _excerpt(text: str, secret: str | None, limit: int = 160) -> str:
-    """``text`` as one short printable line, scrubbed of keys, quoted (``""`` when it is blank)."""
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    text = scrub(text, secret)
-    if not text:
-        return ""
-    return '"' + (text if len(text) <= limit else text[: limit - 1].rstrip() + "…") + '"'
-
-
-def _kind(headers: Any) -> str:
-    """A reply's media type (its ``content-type`` without parameters), lower-case; ``""`` if none."""
-    return str(headers.get("content-type") or "").partition(";")[0].strip().lower()
-
-
-def _html(kind: str, text: str) -> bool:
-    """Whether a body of media type ``kind`` is a web page, by its type or how it starts."""
-    start = text.lstrip()[:64].lower()
-    return "html" in kind or start.startswith(("<!doctype html", "<html")) or "<title" in start
-
-
-def _page(target: Target, headers: Any, text: str) -> tuple[str, str] | None:
-    """What a body that is not the JSON or events asked for is, when it is a web page (a proxy's
-    error page, say) or other text: its kind with its content type, and ``": "`` and a short
-    excerpt (an HTML page's title, else its first words) or ``""``; ``None`` for an empty body."""
-    kind, text = _kind(headers), text[:20_000]
-    if _html(kind, text):
-        title = _TITLE.search(text)
-        words = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
-        said = _excerpt(html.unescape(_TAG.sub(" ", words)), target.api_key)
-        return f"an HTML page ({kind or 'no content type'})", f": {said}" if said else ""
-    said = _excerpt(text, target.api_key)
-    if not said:
-        return None
-    return (f"a {kind} body" if kind else "a body of no content type"), f": {said}"
-
-
-def _web_page(target: Target, response: Reply) -> str | None:
-    """What a reply is, with its title, if it is an HTML page (see :func:`_page`)."""
-    text = response.text
-    if not _html(_kind(response.headers), text):
-        return None
-    return "".join(_page(target, response.headers, text) or ())
-
-
 def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMError | None:
     """Why a body that held no event at all is no stream: a JSON document (an error, or a whole
     answer from a server that does not stream), a web page (a proxy's error page) or other text,
@@ -240,10 +198,11 @@ def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMErr
         data = json.loads(text) if text else None
     except ValueError:
         data = None
-    kind = _kind(response.headers)
-    if data is None and (_html(kind, text) or "json" not in kind):
-        stream = "event-stream" in kind and not _html(kind, text)  # an event stream that said no event
-        page = None if stream else _page(target, response.headers, text)
+    kind = media_type(response.headers)
+    if data is None and (looks_like_page(kind, text) or "json" not in kind):
+        # an event stream that said no event
+        stream = "event-stream" in kind and not looks_like_page(kind, text)
+        page = None if stream else body_said(response.headers, text, target.api_key)
         if page is None:
             return None
         what, said = page
@@ -260,14 +219,7 @@ def _failure(target: Target, response: Reply, relay: bool = True) -> Exception:
     """What an error status means: a client error to relay (the request's own fault, as
     :func:`status_error` judges it, from a target of the model asked for: ``relay``), or a
     target failure to fall back from."""
-    failed = status_error(target, response)
-    page = _web_page(target, response)
-    if page is not None:  # a proxy's error page: what it is and its title, not its first 300 bytes of markup
-        said = failed.message.removeprefix(f"{target.label}: ").partition(": ")[0]  # "HTTP 404 (check ...)"
-        failed = type(failed)(
-            f"{target.label}: {said}: {page}", target=target.label, status=failed.status,
-            transient=failed.transient, retry_after=failed.retry_after,
-        )  # fmt: skip
+    failed = status_error(target, response)  # a proxy's error page: what it is and its title
     if not isinstance(failed, LLMRequestError):
         return failed
     if not relay:  # a fallback model's refusal: no verdict on the client's request
@@ -360,7 +312,7 @@ async def complete(
         try:
             data = response.json()
         except ValueError:
-            page = _page(target, response.headers, response.text)
+            page = body_said(response.headers, response.text, target.api_key)
             said = f" but {''.join(page)}" if page else ""
             raise LLMError(f"{target.label}: the reply is not JSON{said}", target=target.label) from None
         try:

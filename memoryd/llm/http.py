@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import html
 import json
 import math
 import re
@@ -30,7 +31,11 @@ __all__ = [
     "SHAPE_ERRORS",
     "LLMRequestError",
     "api_url",
+    "body_said",
+    "excerpt",
     "key_refused",
+    "looks_like_page",
+    "media_type",
     "post_json",
     "refuses_json_mode",
     "reply_parser",
@@ -38,6 +43,7 @@ __all__ = [
     "scrub",
     "status_error",
     "translate_errors",
+    "web_page",
 ]
 
 # Anything shaped like a vendor key, in case a server echoes one back.
@@ -45,6 +51,10 @@ _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,})")
 _TRANSIENT = {408, 409, 425, 429}
 _REQUEST_ERRORS = {400, 413, 422}  # the request's fault (too long, invalid), not the target's
 _MAX_DETAIL = 300
+# A web page's title, what of a page is no text (scripts, styles, its head), and its tags.
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>?")
 # A refused key, in an error's message (Gemini answers a bad or expired key with a 400).
 _KEY_MESSAGE = re.compile(r"\bAPI key (?:not valid|expired|is invalid)|\binvalid API key", re.I)
 # The longest wait a Retry-After is taken at ("99999999", "inf", a date years ahead say no more).
@@ -132,11 +142,60 @@ def _error_said(body: Any) -> str | None:
     return None
 
 
-def _detail(response: Reply) -> str:
+def excerpt(text: str, secret: str | None = None, limit: int = 160) -> str:
+    """``text`` as one short printable line, scrubbed of keys, quoted (``""`` when it is blank)."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = scrub(text, secret)
+    if not text:
+        return ""
+    return '"' + (text if len(text) <= limit else text[: limit - 1].rstrip() + "…") + '"'
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """A reply's media type (its ``content-type`` without parameters), lower-case; ``""`` if none."""
+    return str(headers.get("content-type") or "").partition(";")[0].strip().lower()
+
+
+def looks_like_page(kind: str, text: str) -> bool:
+    """Whether a body of media type ``kind`` is a web page, by its type or how it starts."""
+    start = text.lstrip()[:64].lower()
+    return "html" in kind or start.startswith(("<!doctype html", "<html")) or "<title" in start
+
+
+def body_said(headers: Mapping[str, str], text: str, secret: str | None = None) -> tuple[str, str] | None:
+    """What a body that is not the JSON or events asked for is, when it is a web page (a proxy's
+    error page, say) or other text: its kind with its content type, and ``": "`` and a short
+    excerpt (an HTML page's title, else its first words), scrubbed of ``secret`` and keys, or
+    ``""``; ``None`` for an empty body."""
+    kind, text = media_type(headers), text[:20_000]
+    if looks_like_page(kind, text):
+        title = _TITLE.search(text)
+        words = title.group(1) if title else _TAG.sub(" ", _HIDDEN.sub(" ", text))
+        said = excerpt(html.unescape(_TAG.sub(" ", words)), secret)
+        return f"an HTML page ({kind or 'no content type'})", f": {said}" if said else ""
+    said = excerpt(text, secret)
+    if not said:
+        return None
+    return (f"a {kind} body" if kind else "a body of no content type"), f": {said}"
+
+
+def web_page(headers: Mapping[str, str], text: str, secret: str | None = None) -> str | None:
+    """What a body is, with its title, if it is an HTML page (``an HTML page (text/html):
+    "502 Bad Gateway"``, see :func:`body_said`); ``None`` for any other body."""
+    if not looks_like_page(media_type(headers), text):
+        return None
+    return "".join(body_said(headers, text, secret) or ())
+
+
+def _detail(response: Reply, secret: str | None) -> str:
+    """What an error reply said: its error's message, its JSON, the page it is (a proxy's error
+    page: by its title, not its markup) or its first words."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:_MAX_DETAIL].strip()
+        text = response.text
+        page = web_page(response.headers, text, secret)
+        return text[:_MAX_DETAIL].strip() if page is None else page
     said = _error_said(body)
     return json.dumps(body)[:_MAX_DETAIL] if said is None else said
 
@@ -167,7 +226,7 @@ def status_error(target: Target, response: Reply) -> LLMError:
     """The :class:`LLMError` for an HTTP error status (429 and 5xx are transient); an
     :class:`LLMRequestError` when the request itself was refused."""
     status = response.status_code
-    detail = scrub(_detail(response), target.api_key)
+    detail = scrub(_detail(response, target.api_key), target.api_key)
     hint = {401: " (check the API key)", 403: " (check the API key)", 404: " (check model and base_url)"}
     message = f"{target.label}: HTTP {status}{hint.get(status, '')}" + (f": {detail}" if detail else "")
     try:
