@@ -200,10 +200,18 @@ class NotSupportedError(MemorydError):
 
 
 class BackendUnavailableError(MemorydError):
-    """A storage engine, embedder or model cannot be reached right now."""
+    """A storage engine, embedder or model cannot be reached right now. ``details.retry_after``
+    (seconds), when the dependency said how long to wait (an embeddings server's 429 with
+    ``Retry-After``), is sent on as the 503's ``Retry-After``."""
 
     status_code = 503
     code = "backend_unavailable"
+
+    def http_headers(self) -> dict[str, str]:
+        wait = self.details.get("retry_after")
+        if isinstance(wait, (int, float)) and not isinstance(wait, bool) and math.isfinite(wait) and wait > 0:
+            return {"Retry-After": str(max(1, math.ceil(wait)))}
+        return {}
 
 
 class StorageError(BackendUnavailableError):

@@ -257,9 +257,11 @@ class OpenAIEmbedder:
                 )
                 if response.status_code != 429 and response.status_code < 500:
                     raise error
-                wait = retry_after(response.headers) or wait
+                asked = retry_after(response.headers)
+                wait = asked or wait
+                if asked:  # the REST caller's 503 says it as Retry-After, when this is the last try
+                    error.details["retry_after"] = asked
                 if wait > _MAX_WAIT_S:  # said, with the wait: a caller knows when to try again
-                    error.details["retry_after"] = wait
                     error.add_to_message(
                         f"the server asks to wait {wait:g} s, longer than memoryd waits ({_MAX_WAIT_S:g} s)"
                     )

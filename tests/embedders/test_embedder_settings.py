@@ -1,5 +1,6 @@
 """The ``openai`` embedder's settings as users write them, against a tiny ``/v1/embeddings`` server
-of this test's own: ``embedder.dim = 0`` (ask the endpoint) from every source, and ``embedder.timeout_s``."""
+of this test's own: ``embedder.dim = 0`` (ask the endpoint) from every source, ``embedder.timeout_s``,
+and the ``Retry-After`` an embeddings server's 429 asks for, sent on to a REST caller's 503."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from memoryd import load_settings
+from memoryd import AsyncMemory, load_settings
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.errors import BackendUnavailableError, ConfigError
+from memoryd.server import create_app
+from tests.api.conftest import error_of, running_app
 from tests.embedders.loopback import EmbeddingsServer, serving
 
 
@@ -73,3 +77,38 @@ def test_timeout_s_is_how_long_each_try_waits_for_an_answer(server: EmbeddingsSe
     assert "did not answer within 0.5 s (3 of 3 tries)" in info.value.message
     assert len(server.requests) == 3
     embedder.close()
+
+
+def _quota(wait: str) -> Any:
+    return lambda texts: (429, {"error": {"message": "rate limit"}}, {"retry-after": wait})
+
+
+def test_a_503_from_the_embedders_429_says_retry_after(server: EmbeddingsServer, tmp_path: Path) -> None:
+    """The embeddings server's 429 asked for a wait (details.retry_after in the 503's body) but the
+    503 a REST caller got had no Retry-After header: a client could only guess when to retry."""
+    settings = load_settings(
+        env={},
+        overrides={
+            "storage": {"path": str(tmp_path / "m.db"), "synchronous": "NORMAL"},
+            "embedder": {**_section(server), "dim": 4},
+        },
+    )
+    memory = AsyncMemory(settings)
+    app = create_app(settings, memory=memory)
+    ana = {"user_id": "ana"}
+    with running_app(app, after=memory.close) as url, httpx.Client(base_url=url, timeout=60) as client:
+        added = client.post("/v1/memories", json={"messages": "Ana lives in Porto", **ana})
+        assert added.status_code == 200, added.text
+        search = {"query": "where does Ana live?", **ana}
+        assert client.post("/v1/memories/search", json=search).json()["results"]
+        server.then(_quota("30"))  # longer than memoryd waits: given up at once
+        refused = client.post("/v1/memories/search", json={**search, "query": "Ana's city?"})
+        assert error_of(refused, 503)["details"]["retry_after"] == 30
+        assert refused.headers["retry-after"] == "30"
+        server.then(_quota("1"), times=3)  # waited for, three times: the last wait is said
+        again = client.post("/v1/memories/search", json={**search, "query": "Ana's home?"})
+        assert error_of(again, 503)["details"] == {"status": 429, "retry_after": 1}
+        assert again.headers["retry-after"] == "1"
+        server.then(lambda texts: (500, {"error": {"message": "down"}}, {}), times=3)
+        down = client.post("/v1/memories/search", json={**search, "query": "Ana's town?"})
+        assert error_of(down, 503) and "retry-after" not in down.headers  # no wait was asked for
