@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -208,7 +209,8 @@ class AsyncMemoryClient:
     it was not carried out: a 429 or a 503 answer, or no connection made (refused, timed out, or
     none of the client's own pool free in time); a read (a GET, a search, a list, a context) also
     when its answer was lost (a timeout, a dropped connection, a proxy's 502 or 504). A write whose
-    answer was lost is never sent again: it may have been stored."""
+    answer was lost is never sent again: it may have been stored. An add is sent again under the
+    same ``event_id`` (one made here when none is given): see :meth:`add`."""
 
     def __init__(
         self,
@@ -332,11 +334,29 @@ class AsyncMemoryClient:
         event_id: str | None = None,
     ) -> AddResults:
         """As :meth:`AsyncMemory.add`. ``event_id``: the async pipeline's idempotency key; with the
-        pipeline on, the result is a :class:`memoryd.remote.parse.Submitted` (empty when queued)."""
+        pipeline on, the result is a :class:`memoryd.remote.parse.Submitted` (empty when queued).
+
+        An add given no ``event_id`` is sent with one made here (a UUID), the same in every attempt.
+        A 503 is sent again, and with the pipeline on it may come after Redis took the event but
+        answered too late: refused (``on_unavailable = "reject"``), or the add then processed at
+        once failing in the store (``"sync"``). Sent again without an id, the server named it anew
+        and a worker applied both events; under one id it is queued once, and the attempt after is
+        answered as that event (a NOOP). The id is made here, not read from the 503, because the
+        first attempt is the one Redis may have taken, and not every 503 names it. With the pipeline
+        off the server only echoes the id, and the result is the :class:`AddResults` the embedded
+        API returns, as when no id is sent."""
+        given = event_id is not None
         fields = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
-                        timestamp=_when(timestamp, "timestamp"), mode=mode, event_id=event_id)  # fmt: skip
+                        timestamp=_when(timestamp, "timestamp"), mode=mode)  # fmt: skip
         body = {"messages": _messages(messages), **fields}
-        return await self._call("POST", "/v1/memories", body=body, read=parse.add_results)
+        body["event_id"] = event_id if given else str(uuid.uuid4())  # one for every attempt
+
+        def read(answer: Any) -> AddResults:
+            if not given and isinstance(answer, dict) and "pipeline" not in answer:  # the id echoed only
+                answer = {k: v for k, v in answer.items() if k != "event_id"}
+            return parse.add_results(answer)
+
+        return await self._call("POST", "/v1/memories", body=body, read=read)
 
     async def update(
         self,
