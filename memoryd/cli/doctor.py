@@ -255,6 +255,11 @@ def _embedder_fix(settings: Settings, error: BackendUnavailableError) -> str:
         return embedder_key_fix(cfg, os.environ)
     if status == 404:
         return f"check embedder.model ({cfg.model!r}) and embedder.base_url ({url})"
+    if isinstance(status, int) and status < 400:  # it answered, with an error object, a page, too few
+        return (
+            f"the server answered but not with usable embeddings: check embedder.model ({cfg.model!r}) "
+            f"names an embedding model, and embedder.base_url ({url}) the embeddings server"
+        )
     if status is None:
         return f"is the embeddings server at {url} running and reachable? (embedder.base_url)"
     return f"see the error; embedder.base_url is {url}"
@@ -387,12 +392,15 @@ def store_check(settings: Settings, embedder: Embedder | None) -> Check:
         stored = str(exc.details.get("stored_model", ""))
         provider = _provider_for_model(stored)
         new_store = exc.details["new_store"]  # a server's index: a new table or collection too
-        fix = (
+        keep = (
             f'set MEMORYD_EMBEDDER__PROVIDER={provider} (or `[embedder] provider = "{provider}"` in the '
-            f"config), or {new_store}"
+            "config)"
             if provider
-            else f"configure the embedder that built the store ('{stored}'), or {new_store}"
+            else f"configure the embedder that built the store ('{stored}')"
         )
+        # reindex moves the store to the configured model: every memory is embedded again with it
+        move = "run `memoryd reindex` to re-embed every memory with the configured embedder"
+        fix = f"{keep}, {new_store}, or {move}"
         return Check("store", "fail", exc.message, fix, {"stored_model": stored, "path": str(path)})
     except MemorydError as exc:
         # An index gone or half rebuilt is rebuilt from the records (the error names the command);
