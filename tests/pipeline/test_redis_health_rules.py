@@ -26,7 +26,10 @@ def c(processed: int = 0, dead: int = 0, retried: int = 0) -> dict[str, int]:
 def test_failures_with_nothing_processed_over_the_window_are_failing() -> None:
     samples = [(0, c()), (10_000, c(dead=3, retried=6))]
     why = failing(samples, (20_000, c(dead=40, retried=80)), W)
-    assert why is not None and "40 event(s) went to the dead-letter queue" in why and "none was processed" in why
+    assert why is not None and "40 events went to the dead-letter queue" in why and "none was processed" in why
+    assert "80 attempts failed" in why
+    one = failing(samples, (20_000, c(dead=1, retried=1)), W)
+    assert one is not None and "1 event went to" in one and "1 attempt failed" in one, one
 
 
 def test_a_busy_healthy_pipeline_never_counts_as_failing() -> None:
@@ -91,6 +94,7 @@ def test_what_tells_that_redis_went_back() -> None:
     leapt = went_back(before, g(12, (900, 0), processed=4), added=5)
     assert leapt is not None and "5 of them added by this process" in leapt
     assert went_back(before, g(15, (900, 0), processed=4), added=5) is None
+    assert "had 1 entry added, and now 0" in (went_back(g(1, (500, 0)), g(0, (400, 0))) or "")
     assert "went back from 700-1" in (went_back(before, g(None, (600, 0)), newest=(700, 1)) or "")  # Redis 6
     assert "'processed' went back from 4 to 1" in (went_back(before, g(10, (500, 0), processed=1)) or "")
     assert went_back(before, g(0, (0, 0))) is not None  # the stream is gone

@@ -51,7 +51,7 @@ async def test_another_embedders_store_says_so_on_every_call_not_that_it_is_not_
             lambda: memory.get_all(user_id="ana"),
             lambda: memory.delete_all(user_id="ana"),
         ):
-            with pytest.raises(EmbedderMismatchError):
+            with pytest.raises(EmbedderMismatchError, match="holds 1 vector made by"):
                 await call()
     finally:
         await memory.close()
