@@ -330,12 +330,12 @@ class AsyncMemory:
             return kept[0]
 
         async def commit(changes: ChangeSet, usage: LLMUsage) -> GraphDiff:
+            rules = usage.fallback is not None and self.settings.context.fast_rules  # as in fast mode:
+            if rules:  # the turns said again too, whose facts may hold again (also if none is new)
+                ruled.extend(await self._rules.memories(plan.new, now, changes, plan.again))
             if not plan.new or not kept:
                 return await self.storage.commit(changes)
-            level = LEVEL_LLM if usage.complete else LEVEL_NONE  # how far the LLM took them
-            if usage.fallback is not None and self.settings.context.fast_rules:  # as in fast mode
-                ruled.extend(await self._rules.memories(plan.new, now, changes))
-                level = LEVEL_RULES
+            level = LEVEL_RULES if rules else LEVEL_LLM if usage.complete else LEVEL_NONE  # how far they got
             failed = not usage.complete
             return await self.tiers.write(changes, plan.new, kept[0].vectors, level, llm_failed=failed)
 

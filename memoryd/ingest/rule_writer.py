@@ -28,6 +28,7 @@ import numpy as np
 from memoryd.embedders.runner import EmbeddingRunner
 from memoryd.ingest.fast import SaidAgain, in_order
 from memoryd.ingest.places import load_for
+from memoryd.ingest.repeats import said_after_an_end
 from memoryd.ingest.represent import Represent
 from memoryd.ingest.rules import RuleMemory
 from memoryd.ingest.speakers import draft_rules
@@ -100,7 +101,10 @@ class RuleWriter:
         drafts = await draft_rules(self.storage.records, turns, now)
         new = {e.id for e in episodes}  # a repeat of one of them drafts only if ended in between
         repeats = [d for d in drafts if d.episode_id not in new]
-        kept = {id(d) for d in await self._ended_before(repeats)}
+        # a turn whose memories fine mode worded (no stored text is the draft's): read again if
+        # one drawn from it ended before it is said again, as fine mode re-extracts it
+        reread = {a.turn.id for a in await said_after_an_end(self.storage, again[0].turn.scope, again)}
+        kept = {id(d) for d in await self._ended_before(repeats, reread)}
         anew = said_anew([d.memory for d in drafts])  # after what ends it in this add
         out: list[RuleMemory] = []
         taken: set[str] = set()  # a text drafted twice: ended in between (draft_rule_memories)
@@ -110,9 +114,10 @@ class RuleWriter:
             taken.add(d.memory.hash)
         return out
 
-    async def _ended_before(self, drafts: list[RuleMemory]) -> list[RuleMemory]:
+    async def _ended_before(self, drafts: list[RuleMemory], reread: set[str]) -> list[RuleMemory]:
         """Those of ``drafts`` whose text its owner's readers (the user's shared memories and the
-        writing agent's own) hold only ended, each end no later than the draft is said."""
+        writing agent's own) hold only ended, each end no later than the draft is said; or hold
+        not at all, drafted from a turn in ``reread`` (a memory drawn from it ended before)."""
         if not drafts:
             return []
         records = self.storage.records
@@ -126,7 +131,11 @@ class RuleWriter:
         out = []
         for d in drafts:
             ends = [m.valid_to for m in stored.get(d.memory.hash, [])]
-            if ends and None not in ends and max(e for e in ends if e is not None) <= d.memory.valid_from:
+            if ends and None not in ends:
+                ended = max(e for e in ends if e is not None) <= d.memory.valid_from
+            else:  # held, or never stored in the draft's words: read again if its turn is in reread
+                ended = not ends and d.episode_id in reread
+            if ended:
                 out.append(d)
         return out
 
