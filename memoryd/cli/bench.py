@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,49 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _writable(out: Path | None, *, directory: bool) -> None:
+    """``--out`` is refused (exit 2) before the run when it cannot be written, so that no run's figures
+    are lost at its end; nothing is created here (the run makes the missing folders)."""
+    if out is None:
+        return
+    target, kind = out.absolute(), "directory" if directory else "file"
+    if target.exists():
+        if target.is_dir() != directory:
+            raise typer.BadParameter(f"{out} is {'a file' if directory else 'a directory'}; give a {kind}",
+                                     param_hint="--out")  # fmt: skip
+        if not os.access(target, os.W_OK):
+            raise typer.BadParameter(f"{out} is not writable", param_hint="--out")
+        return
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"cannot make {out}: {parent} is a file, not a directory",
+                                 param_hint="--out")  # fmt: skip
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot make {out}: {parent} is not writable", param_hint="--out")
+
+
+def _failed(name: str, exc: BaseException, as_json: bool) -> typer.Exit:
+    """A failed run: one red line on stderr and, with ``--json``, an error document on stdout; exit 1."""
+    Console(stderr=True).print(f"[red]bench {name} failed:[/] {escape(str(exc))}", soft_wrap=True)
+    if as_json:
+        code = exc.code if isinstance(exc, MemorydError) else "bench_failed"
+        doc = {"error": {"code": code, "message": f"bench {name} failed: {exc}"}}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    return typer.Exit(1)
+
+
+def _interrupted(as_json: bool, what: str = "") -> typer.Exit:
+    """Ctrl-C: "interrupted" (and what is left) on stderr, ``{"interrupted": true}`` with ``--json``;
+    exit 130, as every other command."""
+    Console(stderr=True).print(f"[yellow]interrupted[/yellow]{': ' + escape(what) if what else ''}",
+                               soft_wrap=True)  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps({"interrupted": True}, indent=2) + "\n")
+    return typer.Exit(130)
+
+
 @app.command()
 def speed(
     sizes: Annotated[str, typer.Option(help="Single-user search tiers (memories), e.g. 1k,10k,100k.")] = (
@@ -153,6 +197,7 @@ def speed(
         breakdown=breakdown, context=context, limit=limit, seed=seed, workdir=workdir, keep=keep,
         overrides=_overrides(settings or []),
     )  # fmt: skip
+    _writable(out, directory=False)
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=120)
@@ -163,10 +208,14 @@ def speed(
         else:
             result = run_speed(config)
     except (MemorydError, ValueError, OSError) as exc:
-        Console(stderr=True).print(f"[red]bench speed failed:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        raise _failed("speed", exc, as_json) from exc
+    except KeyboardInterrupt:
+        raise _interrupted(as_json, "nothing was written") from None
     if out is not None:
-        written = write_json(result, out)
+        try:
+            written = write_json(result, out)
+        except OSError as exc:
+            raise _failed("speed", OSError(f"could not write {out}: {exc}"), as_json) from exc
     if as_json:
         sys.stdout.write(json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n")
         return
@@ -305,6 +354,7 @@ def _quality(
         raise typer.BadParameter("only with --qa", param_hint="--judge-model")
     answerer = _answerer(ctx, dataset, qa_hits, judge_model, (*ks, *STANDARD_KS)) if qa else None
     notes = (_NO_MEM0,) if not system and "mem0" not in chosen else ()
+    _writable(out, directory=True)
     config = QualityConfig(
         dataset=dataset, data=path, out=out or Path("bench-results") / f"{dataset}-{stamp}", limit=limit,
         systems=chosen, embedder=embedder, ks=ks, overrides=overrides, workdir=workdir,
@@ -327,8 +377,10 @@ def _quality(
         else:
             result = run(None)
     except (MemorydError, ValueError, OSError, KeyError) as exc:
-        Console(stderr=True).print(f"[red]bench {dataset} failed:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        raise _failed(dataset, exc, as_json) from exc
+    except KeyboardInterrupt:
+        left = f"no report; {config.out} holds the questions searched so far" if config.out.is_dir() else ""
+        raise _interrupted(as_json, left) from None
     if as_json:
         doc = quality_report.to_json(result)
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
@@ -402,6 +454,7 @@ def pipeline(
         rate=rate, duration_s=duration, sample_every=sample_every, embedder=embedder, redis_url=redis_url,
         workdir=workdir,
     )  # fmt: skip
+    _writable(out, directory=False)
     result = _run("pipeline", lambda note: run_pipeline_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
@@ -420,12 +473,9 @@ def _run(name: str, bench: Callable[[Callable[[str], None]], T], as_json: bool =
     try:
         return bench(lambda text: err.print(f"[dim]{escape(text)}[/dim]"))
     except (MemorydError, ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]bench {name} failed:[/] {escape(str(exc))}", soft_wrap=True)
-        if as_json:
-            code = exc.code if isinstance(exc, MemorydError) else "bench_failed"
-            doc = {"error": {"code": code, "message": f"bench {name} failed: {exc}"}}
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-        raise typer.Exit(1) from exc
+        raise _failed(name, exc, as_json) from exc
+    except KeyboardInterrupt:
+        raise _interrupted(as_json, "nothing was written") from None
 
 
 def _emitted(doc: dict[str, Any], out: Path | None, as_json: bool) -> bool:
@@ -469,6 +519,7 @@ def gateway(
         concurrency=concurrency, answer_words=answer_words, writeback=writeback, embedder=embedder,
         workdir=workdir,
     )  # fmt: skip
+    _writable(out, directory=False)
     result = _run("gateway", lambda note: run_gateway_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
@@ -508,6 +559,7 @@ def load(
         clients=clients, duration_s=duration, users=users, prefill=prefill, mix=shares,  # type: ignore[arg-type]
         embedder=embedder, workdir=workdir,
     )  # fmt: skip
+    _writable(out, directory=False)
     result = _run("load", lambda note: run_load_bench(config, note=note), as_json)
     if not _emitted(result.to_dict(), out, as_json):
         console = Console(width=120)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Benchmark", "Question", "Scorer", "Session", "Turn", "Unit", "read_json"]
+__all__ = ["Benchmark", "Question", "Scorer", "Session", "Turn", "Unit", "bad_entry", "read_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +104,22 @@ class Benchmark:
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a ``.json`` or ``.json.gz`` file (gzip is detected by its magic bytes)."""
+    """Read a ``.json`` or ``.json.gz`` file (gzip is detected by its magic bytes); a file that is
+    not JSON (or a damaged gzip) is a ``ValueError`` naming the file."""
     file = Path(path)
     with file.open("rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
-    if gzipped:
-        with gzip.open(file, "rt", encoding="utf-8") as fh:
+    try:
+        if gzipped:
+            with gzip.open(file, "rt", encoding="utf-8") as fh:
+                return json.load(fh)
+        with file.open(encoding="utf-8") as fh:
             return json.load(fh)
-    with file.open(encoding="utf-8") as fh:
-        return json.load(fh)
+    except (ValueError, EOFError, gzip.BadGzipFile) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is not a JSON file (.json or .json.gz): {exc}") from exc
+
+
+def bad_entry(path: str | Path, dataset: str, where: str, exc: Exception) -> ValueError:
+    """The error for a dataset file whose entry ``where`` lacks a field or holds the wrong type."""
+    what = f"it has no field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+    return ValueError(f"{path} is not a {dataset} file: {where}: {what}")

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memoryd.bench.quality.data import Benchmark, Question, Session, Turn, Unit, read_json
+from memoryd.bench.quality.data import Benchmark, Question, Session, Turn, Unit, bad_entry, read_json
 from memoryd.bench.quality.metrics import any_at, dedupe, fraction_at
 
 __all__ = ["CATEGORIES", "load_locomo", "normalise_evidence", "parse_locomo_date", "score_locomo"]
@@ -116,33 +116,36 @@ def load_locomo(path: str | Path, limit: int | None = None) -> Benchmark:
     samples = samples[:limit] if limit is not None else samples
     units: list[Unit] = []
     dropped = unparsed = no_evidence = skipped = 0
-    for sample in samples:
-        sample_id = str(sample["sample_id"])
-        sessions, empty = _sessions(sample["conversation"])
-        skipped += empty
-        session_of_turn = {t.key: s.id for s in sessions for t in s.turns}
-        questions = []
-        for n, qa in enumerate(sample["qa"]):
-            evidence = normalise_evidence(qa.get("evidence") or [])
-            unparsed += sum(not _EVIDENCE.fullmatch(p) for p in _evidence_parts(qa.get("evidence") or []))
-            gold = [e for e in evidence if e in session_of_turn]
-            dropped += len(evidence) - len(gold)
-            kind = _category(qa.get("category"))
-            groups: tuple[str, ...] = ()
-            if gold:
-                in_1_4 = qa.get("category") in (1, 2, 3, 4)
-                groups = ("all", *(("cat 1-4",) if in_1_4 else ()), kind)
-            else:
-                no_evidence += 1
-            answer = qa.get("answer", qa.get("adversarial_answer", ""))
-            questions.append(
-                Question(
-                    f"{sample_id}/q{n}", str(qa["question"]), kind, str(answer), frozenset(gold),
-                    frozenset(session_of_turn[e] for e in gold), groups,
-                    {"evidence_raw": list(qa.get("evidence") or []), "category": qa.get("category")},
-                )
-            )  # fmt: skip
-        units.append(Unit(sample_id, tuple(sessions), tuple(questions)))
+    for index, sample in enumerate(samples):
+        try:
+            sample_id = str(sample["sample_id"])
+            sessions, empty = _sessions(sample["conversation"])
+            skipped += empty
+            session_of_turn = {t.key: s.id for s in sessions for t in s.turns}
+            questions = []
+            for n, qa in enumerate(sample["qa"]):
+                evidence = normalise_evidence(qa.get("evidence") or [])
+                unparsed += sum(not _EVIDENCE.fullmatch(p) for p in _evidence_parts(qa.get("evidence") or []))
+                gold = [e for e in evidence if e in session_of_turn]
+                dropped += len(evidence) - len(gold)
+                kind = _category(qa.get("category"))
+                groups: tuple[str, ...] = ()
+                if gold:
+                    in_1_4 = qa.get("category") in (1, 2, 3, 4)
+                    groups = ("all", *(("cat 1-4",) if in_1_4 else ()), kind)
+                else:
+                    no_evidence += 1
+                answer = qa.get("answer", qa.get("adversarial_answer", ""))
+                questions.append(
+                    Question(
+                        f"{sample_id}/q{n}", str(qa["question"]), kind, str(answer), frozenset(gold),
+                        frozenset(session_of_turn[e] for e in gold), groups,
+                        {"evidence_raw": list(qa.get("evidence") or []), "category": qa.get("category")},
+                    )
+                )  # fmt: skip
+            units.append(Unit(sample_id, tuple(sessions), tuple(questions)))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise bad_entry(path, "LoCoMo", f"sample {index}", exc) from exc
     kinds = sorted({q.kind for u in units for q in u.questions if q.groups})
     notes = [
         "Questions scored: those with evidence (after normalisation); 'all' includes category 5 "

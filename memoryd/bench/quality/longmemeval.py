@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memoryd.bench.quality.data import Benchmark, Question, Session, Turn, Unit, read_json
+from memoryd.bench.quality.data import Benchmark, Question, Session, Turn, Unit, bad_entry, read_json
 from memoryd.bench.quality.metrics import all_at, any_at, dedupe, ndcg_at, ndcg_lme_at
 
 __all__ = ["load_longmemeval", "parse_lme_date", "score_longmemeval"]
@@ -115,8 +115,11 @@ def load_longmemeval(path: str | Path, limit: int | None = None) -> Benchmark:
         raise ValueError(f"{path} is not a LongMemEval file (a list of questions with 'haystack_sessions')")
     entries = entries[:limit] if limit is not None else entries
     units, skipped = [], 0
-    for entry in entries:
-        unit, empty = _unit(entry)
+    for index, entry in enumerate(entries):
+        try:
+            unit, empty = _unit(entry)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise bad_entry(path, "LongMemEval", f"question {index}", exc) from exc
         units.append(unit)
         skipped += empty
     questions = [q for u in units for q in u.questions]
