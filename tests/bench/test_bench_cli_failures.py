@@ -17,6 +17,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from memoryd.bench.quality.runner import QualityConfig, run_quality
 from memoryd.cli import app
 from tests.bench.test_quality_cli import _locomo
 
@@ -111,3 +113,18 @@ def test_ctrl_c_in_a_quality_run_says_interrupted_and_exits_130(tmp_path: Path) 
     assert json.loads(stdout) == {"interrupted": True}
     assert "interrupted" in stderr and str(out) in stderr and "Traceback" not in stderr
     assert not (out / "report.json").exists()
+
+
+def test_a_report_dir_that_cannot_be_made_leaves_no_temp_store_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner made its temp work dir, then failed on ``out``, and never removed the dir."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    data = _write(tmp_path / "locomo.json", _locomo())
+    a_file = _write(tmp_path / "a-file", "x")
+    config = QualityConfig(dataset="locomo", data=data, out=a_file / "report", systems=("bm25",), cache=None)
+    with pytest.raises(OSError):
+        run_quality(config)
+    assert list(temp.iterdir()) == []

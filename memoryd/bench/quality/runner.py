@@ -326,11 +326,11 @@ async def run_quality_async(
     bench = load_benchmark(config.dataset, config.data, config.limit)
     if isinstance(answerer, Preparing):
         answerer.prepare(bench)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)  # before the temp dir, which a failure here would leave behind
     own_dir = config.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="memoryd-quality-")) if own_dir else Path(config.workdir or ".")
     workdir.mkdir(parents=True, exist_ok=True)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = _settings(config, bench, _fresh(workdir / f"{config.dataset}-memoryd.db"))
     result = QualityResult(
         dataset=bench.name, source=bench.source, started_at=started.isoformat(), machine=machine_info(),
