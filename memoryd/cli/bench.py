@@ -104,27 +104,28 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _writable(out: Path | None, *, directory: bool) -> None:
-    """``--out`` is refused (exit 2) before the run when it cannot be written, so that no run's figures
-    are lost at its end; nothing is created here (the run makes the missing folders)."""
+def _writable(out: Path | None, *, directory: bool, option: str = "--out") -> None:
+    """``option`` (``--out``, ``--workdir``, ``--cache``) is refused (exit 2) before the run when it
+    cannot be written, so that no run's figures are lost at its end; nothing is created here (the run
+    makes the missing folders)."""
     if out is None:
         return
     target, kind = out.absolute(), "directory" if directory else "file"
     if target.exists():
         if target.is_dir() != directory:
             raise typer.BadParameter(f"{out} is {'a file' if directory else 'a directory'}; give a {kind}",
-                                     param_hint="--out")  # fmt: skip
+                                     param_hint=option)  # fmt: skip
         if not os.access(target, os.W_OK):
-            raise typer.BadParameter(f"{out} is not writable", param_hint="--out")
+            raise typer.BadParameter(f"{out} is not writable", param_hint=option)
         return
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise typer.BadParameter(f"cannot make {out}: {parent} is a file, not a directory",
-                                 param_hint="--out")  # fmt: skip
+                                 param_hint=option)  # fmt: skip
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"cannot make {out}: {parent} is not writable", param_hint="--out")
+        raise typer.BadParameter(f"cannot make {out}: {parent} is not writable", param_hint=option)
 
 
 def _failed(name: str, exc: BaseException, as_json: bool) -> typer.Exit:
@@ -355,6 +356,8 @@ def _quality(
     answerer = _answerer(ctx, dataset, qa_hits, judge_model, (*ks, *STANDARD_KS)) if qa else None
     notes = (_NO_MEM0,) if not system and "mem0" not in chosen else ()
     _writable(out, directory=True)
+    _writable(workdir, directory=True, option="--workdir")
+    _writable(None if no_cache else cache, directory=False, option="--cache")
     config = QualityConfig(
         dataset=dataset, data=path, out=out or Path("bench-results") / f"{dataset}-{stamp}", limit=limit,
         systems=chosen, embedder=embedder, ks=ks, overrides=overrides, workdir=workdir,

@@ -128,3 +128,19 @@ def test_a_report_dir_that_cannot_be_made_leaves_no_temp_store_behind(
     with pytest.raises(OSError):
         run_quality(config)
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize(("option", "said"), [("--cache", "is a file, not a directory"), ("--workdir", "is a file;")])
+def test_a_cache_or_workdir_that_cannot_be_made_is_refused_before_the_run(
+    tmp_path: Path, option: str, said: str
+) -> None:
+    """Was exit 1 after loading the dataset and the model: "[Errno 17] File exists: '…/a-file'"."""
+    data = _write(tmp_path / "locomo.json", _locomo())
+    a_file = _write(tmp_path / "a-file", "x")
+    place = a_file / "c.sqlite" if option == "--cache" else a_file
+    args = ["bench", "locomo", "--data", str(data), "--out", str(tmp_path / "o"), option, str(place), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == option.lstrip("-") and said in error["message"], error
+    assert not (tmp_path / "o").exists()
