@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from memoryd.bench.mem0_baseline import mem0_available
@@ -41,6 +40,7 @@ from memoryd.bench.report import RichProgress, print_report, to_json, write_json
 from memoryd.bench.results import Progress
 from memoryd.bench.speed import SYSTEMS, SpeedConfig, run_speed
 from memoryd.cli.output import CliState
+from memoryd.cli.stdout import MemorydConsole
 from memoryd.config import Settings, load_settings
 from memoryd.errors import ConfigError, MemorydError
 from memoryd.registry import available
@@ -130,7 +130,7 @@ def _writable(out: Path | None, *, directory: bool, option: str = "--out") -> No
 
 def _failed(name: str, exc: BaseException, as_json: bool) -> typer.Exit:
     """A failed run: one red line on stderr and, with ``--json``, an error document on stdout; exit 1."""
-    Console(stderr=True).print(f"[red]bench {name} failed:[/] {escape(str(exc))}", soft_wrap=True)
+    MemorydConsole(stderr=True).print(f"[red]bench {name} failed:[/] {escape(str(exc))}", soft_wrap=True)
     if as_json:
         code = exc.code if isinstance(exc, MemorydError) else "bench_failed"
         doc = {"error": {"code": code, "message": f"bench {name} failed: {exc}"}}
@@ -141,7 +141,7 @@ def _failed(name: str, exc: BaseException, as_json: bool) -> typer.Exit:
 def _interrupted(as_json: bool, what: str = "") -> typer.Exit:
     """Ctrl-C: "interrupted" (and what is left) on stderr, ``{"interrupted": true}`` with ``--json``;
     exit 130, as every other command."""
-    Console(stderr=True).print(f"[yellow]interrupted[/yellow]{': ' + escape(what) if what else ''}",
+    MemorydConsole(stderr=True).print(f"[yellow]interrupted[/yellow]{': ' + escape(what) if what else ''}",
                                soft_wrap=True)  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps({"interrupted": True}, indent=2) + "\n")
@@ -199,12 +199,12 @@ def speed(
         overrides=_overrides(settings or []),
     )  # fmt: skip
     _writable(out, directory=False)
-    console = Console()
+    console = MemorydConsole()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=120)
+        console = MemorydConsole(width=120)
     try:
         if progress:
-            with RichProgress(Console(stderr=True)) as bars:
+            with RichProgress(MemorydConsole(stderr=True)) as bars:
                 result = run_speed(config, bars)
         else:
             result = run_speed(config)
@@ -364,9 +364,9 @@ def _quality(
         cache=None if no_cache else (cache or default_cache_path()),
         notes=(*notes, answerer.describe()) if answerer else notes,
     )  # fmt: skip
-    console = Console()
+    console = MemorydConsole()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=160)
+        console = MemorydConsole(width=160)
 
     def run(bars: Progress | None) -> QualityResult:
         if answerer is None:
@@ -375,7 +375,7 @@ def _quality(
 
     try:
         if progress:
-            with RichProgress(Console(stderr=True)) as bars:
+            with RichProgress(MemorydConsole(stderr=True)) as bars:
                 result = run(bars)
         else:
             result = run(None)
@@ -461,9 +461,9 @@ def pipeline(
     result = _run("pipeline", lambda note: run_pipeline_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
-    Console(width=120).print(report_table(result))
+    MemorydConsole(width=120).print(report_table(result))
     for text in result.notes:
-        Console().print(f"note: {text}")
+        MemorydConsole().print(f"note: {text}")
 
 
 T = TypeVar("T")
@@ -472,7 +472,7 @@ T = TypeVar("T")
 def _run(name: str, bench: Callable[[Callable[[str], None]], T], as_json: bool = False) -> T:
     """Run one benchmark, its progress notes dim on stderr; a failure is one red line and exit 1,
     and with ``--json`` also an error document on stdout."""
-    err = Console(stderr=True)
+    err = MemorydConsole(stderr=True)
     try:
         return bench(lambda text: err.print(f"[dim]{escape(text)}[/dim]"))
     except (MemorydError, ValueError, OSError, RuntimeError) as exc:
@@ -526,9 +526,9 @@ def gateway(
     result = _run("gateway", lambda note: run_gateway_bench(config, note=note), as_json)
     if _emitted(result.to_dict(), out, as_json):
         return
-    Console(width=120).print(report_table(result))
+    MemorydConsole(width=120).print(report_table(result))
     for text in result.notes:
-        Console().print(f"note: {text}")
+        MemorydConsole().print(f"note: {text}")
 
 
 # -- load ----------------------------------------------------------------------------
@@ -565,7 +565,7 @@ def load(
     _writable(out, directory=False)
     result = _run("load", lambda note: run_load_bench(config, note=note), as_json)
     if not _emitted(result.to_dict(), out, as_json):
-        console = Console(width=120)
+        console = MemorydConsole(width=120)
         console.print(report_table(result))
         console.print(summary_text(result))
         for example in result.error_examples:

@@ -144,3 +144,12 @@ def test_a_cache_or_workdir_that_cannot_be_made_is_refused_before_the_run(
     error = json.loads(result.stdout)["error"]
     assert error["field"] == option.lstrip("-") and said in error["message"], error
     assert not (tmp_path / "o").exists()
+
+
+def test_a_file_name_with_an_emoji_code_is_printed_as_written(tmp_path: Path) -> None:
+    # rich read ":smile:" in the failing file's name as 😄: the message named a file that is not there
+    data = _write(tmp_path / "notes:smile:.json", "this is not json")
+    args = ["bench", "locomo", "--data", str(data), "--system", "bm25", "--no-progress", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "notes:smile:.json" in result.stderr.replace("\n", "") and "😄" not in result.stderr
