@@ -103,7 +103,10 @@ class RuleWriter:
         repeats = [d for d in drafts if d.episode_id not in new]
         # a turn whose memories fine mode worded (no stored text is the draft's): read again if
         # one drawn from it ended before it is said again, as fine mode re-extracts it
-        reread = {a.turn.id for a in await said_after_an_end(self.storage, again[0].turn.scope, again)}
+        # (only turns that draft something: a repeated "thanks" costs no read)
+        drafting = {d.episode_id for d in repeats}
+        asked = [a for a in again if a.turn.id in drafting]
+        reread = {a.turn.id for a in await said_after_an_end(self.storage, again[0].turn.scope, asked)}
         kept = {id(d) for d in await self._ended_before(repeats, reread)}
         anew = said_anew([d.memory for d in drafts])  # after what ends it in this add
         out: list[RuleMemory] = []
