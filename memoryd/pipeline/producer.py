@@ -21,6 +21,10 @@ the synchronous path and the answer says ``"pipeline": "bypassed"``; with
 ``pipeline.redis_url``'s password (wrong, or none given) is no outage but a configuration error:
 ``on_unavailable`` does not apply, and the add is refused with 503 naming it (its queue asked
 again after the same wait: the password may be set right meanwhile).
+
+With the pipeline off, the server adds under a client's ``event_id`` with :func:`add_now`: on the
+synchronous path's terms (the id recorded in the store with the add's write), so that an add sent
+again after a lost answer is applied once there too.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ from memoryd.pipeline.redis_health import (
 from memoryd.registry import resolve
 from memoryd.storage.events import AppliedEvent, applying_events
 
-__all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "build_queue"]
+__all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "add_now", "apply_add", "build_queue"]
 
 log = logging.getLogger("memoryd.pipeline")
 
@@ -235,18 +239,9 @@ class Pipeline:
         event_id = check_event_id(event_id) if event_id is not None else new_event_id()
         if tenant != DEFAULT_TENANT:
             payload = replace(payload, tenant=tenant)
-        data = normalise_add(
-            payload.messages,
-            scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
-            metadata=payload.metadata,
-            timestamp=payload.timestamp,
-            mode=payload.mode,
-            default_mode="fine" if memory.router is not None else "fast",
-            limits=self.limits,
-        )
         # Queued (and fingerprinted) as it reads: a retry that writes the same add otherwise ({} for
         # no metadata, a string for a list of it) is the same add (see _digests).
-        sent, payload = payload, payload.parsed(data)
+        sent, payload = payload, _as_read(memory, payload, self.limits)
         event = PipelineEvent(stored_event_id(event_id, tenant, owner), payload, source=source)
         reuse = False
         if given:
@@ -332,14 +327,8 @@ class Pipeline:
         # store with this write, so a worker that gets it later stores nothing again. Another add
         # recorded under the id is refused, unless ``reuse``: it was applied longer ago than an
         # ended event's status is kept (as a queued add then replaces it).
-        event = AppliedEvent(stored_id, payload.digest(), replaces=reuse)
-        try:
-            with applying_events([event]):
-                results = await memory.add(
-                    payload.messages, **payload.scope(), metadata=payload.metadata,
-                    timestamp=payload.timestamp, mode=payload.mode,
-                )  # fmt: skip
-        except EventAppliedError:  # the client's retry of an add this path applied a moment ago
+        results = await apply_add(memory, payload, stored_id, replaces=reuse)
+        if results is None:  # the client's retry of an add this path applied a moment ago
             self.submissions["duplicate"] += 1
             reason += "; this event was applied to the store already: nothing stored again"
             return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
@@ -533,6 +522,64 @@ class Pipeline:
             writes_queued=self.last_error is None, redis_full=is_full(self.refused),
             data_lost=None if found is None else found.data_lost is not None,
         )  # fmt: skip
+
+
+async def add_now(
+    memory: AsyncMemory,
+    payload: AddPayload,
+    event_id: str,
+    *,
+    limits: LimitsConfig,
+    tenant: str = DEFAULT_TENANT,
+    owner: str | None = None,
+) -> Submission:
+    """Without the async pipeline: ``payload`` added to ``memory`` (``tenant``'s store) now, on the
+    client's ``event_id`` as the pipeline's synchronous path adds it (:func:`apply_add`), so that an
+    add sent again under its id is applied once: the same add again is a NOOP (``duplicate``,
+    nothing stored again), another add under the id a :class:`ConflictError` (409) for as long as
+    the store keeps the id. The ids of a user-bound key's user (``owner``) are its own."""
+    event_id = check_event_id(event_id)
+    if tenant != DEFAULT_TENANT:
+        payload = replace(payload, tenant=tenant)
+    payload = _as_read(memory, payload, limits)
+    results = await apply_add(memory, payload, stored_event_id(event_id, tenant, owner))
+    if results is None:
+        reason = "this event was applied to the store already: nothing stored again"
+        return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
+    return Submission(event_id, EventStatus.DONE, "bypassed", results=results)
+
+
+async def apply_add(
+    memory: AsyncMemory, payload: AddPayload, stored_id: str, *, replaces: bool = False
+) -> AddResults | None:
+    """``payload`` (as :func:`_as_read` writes it) added to ``memory`` now, with event ``stored_id``
+    recorded in the store by its write (:func:`applying_events`); ``None`` when the store holds
+    that event applied already (nothing stored again). Another add recorded under the id is
+    refused (:class:`ConflictError`, 409) unless ``replaces``."""
+    event = AppliedEvent(stored_id, payload.digest(), replaces=replaces)
+    try:
+        with applying_events([event]):
+            return await memory.add(
+                payload.messages, **payload.scope(), metadata=payload.metadata,
+                timestamp=payload.timestamp, mode=payload.mode,
+            )  # fmt: skip
+    except EventAppliedError:
+        return None
+
+
+def _as_read(memory: AsyncMemory, payload: AddPayload, limits: LimitsConfig) -> AddPayload:
+    """``payload`` checked as :meth:`AsyncMemory.add` checks it (a bad add is refused now), and
+    written as it reads (:meth:`AddPayload.parsed`): adds that read alike have one digest."""
+    data = normalise_add(
+        payload.messages,
+        scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
+        metadata=payload.metadata,
+        timestamp=payload.timestamp,
+        mode=payload.mode,
+        default_mode="fine" if memory.router is not None else "fast",
+        limits=limits,
+    )
+    return payload.parsed(data)
 
 
 def _same_add(record: EventRecord, digests: tuple[str, ...], user_id: str | None) -> bool:

@@ -24,12 +24,12 @@ from memoryd.pipeline import Pipeline
 from memoryd.pipeline.base import Between, EventRecord
 from memoryd.pipeline.events import AddPayload
 from memoryd.pipeline.metrics import MetricsText
-from memoryd.pipeline.producer import Submission
+from memoryd.pipeline.producer import Submission, add_now
 from memoryd.pipeline.redis_url import display_url
 from memoryd.server.auth import OPEN_PATHS, OPEN_PREFIX, TENANT_HEADER
 from memoryd.tenancy import Tenants
 
-__all__ = ["PipelineView", "memory_for", "principal_of", "queue_unplaced"]
+__all__ = ["PipelineView", "add_once", "memory_for", "principal_of", "queue_unplaced"]
 
 
 def principal_of(request: Request) -> Principal:
@@ -63,6 +63,18 @@ async def memory_for(request: Request, tenants: Tenants, *, create: bool = False
         # Same calls, same arguments, every one the key's user's (see memoryd.auth.bound).
         return cast(AsyncMemory, UserBoundMemory(memory, principal.user_id))
     return memory
+
+
+async def add_once(request: Request, memory: AsyncMemory, payload: AddPayload, event_id: str) -> Submission:
+    """With the async pipeline off, the caller's add under its ``event_id``, applied once
+    (:func:`memoryd.pipeline.producer.add_now`): ids of the caller's tenant, and of its user for
+    a user key, as the pipeline keeps them."""
+    principal = principal_of(request)
+    owner = principal.user_id
+    if owner is not None:
+        payload = payload.with_user(own_user(owner, payload.user_id))
+    limits = memory.settings.limits
+    return await add_now(memory, payload, event_id, limits=limits, tenant=principal.tenant, owner=owner)
 
 
 class PipelineView:

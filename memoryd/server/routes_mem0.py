@@ -33,8 +33,8 @@ from memoryd.errors import InvalidInputError, NotSupportedError
 from memoryd.ingest.inputs import normalise_messages
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, AddResults, Event, HistoryEntry, MemoryRecord, Scope, SearchHit
-from memoryd.pipeline.events import AddPayload, EventStatus, check_event_id
-from memoryd.server.access import principal_of
+from memoryd.pipeline.events import AddPayload, EventStatus
+from memoryd.server.access import add_once, principal_of
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.responses import answers
 from memoryd.server.responses_mem0 import (
@@ -226,8 +226,7 @@ async def add(
     if messages is None and body.messages is not None:  # a system prompt alone: nothing to store
         return {"results": [], "mode": mode} | ({} if body.infer is False else {"notice": FAST_MODE_NOTICE})
     event_id = None
-    if pipeline is None:
-        event_id = check_event_id(body.event_id) if body.event_id is not None else None
+    if pipeline is None and body.event_id is None:
         results = await memory.add(
             messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
         )
@@ -235,7 +234,10 @@ async def add(
         payload = AddPayload(
             messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=mode
         )
-        submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:mem0")
+        if pipeline is not None:
+            submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:mem0")
+        else:  # an id given: applied once under it, as /v1/memories applies it
+            submission = await add_once(request, memory, payload, body.event_id or "")
         if submission.results is None:  # queued, or a duplicate of a known event
             if submission.accepted:
                 response.status_code = 202

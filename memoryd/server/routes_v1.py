@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from memoryd.auth.bound import may_erase
 from memoryd.errors import InvalidFilterError, InvalidInputError
 from memoryd.memory import AsyncMemory
-from memoryd.pipeline.events import AddPayload, check_event_id
-from memoryd.server.access import PipelineView, principal_of
+from memoryd.pipeline.events import AddPayload
+from memoryd.server.access import PipelineView, add_once, principal_of
 from memoryd.server.errors import TOO_LONG_NUMBER
 from memoryd.server.health import AddingMemoryDep, MemoryDep, PipelineDep
 from memoryd.server.json_body import is_json, loads, repeated_key
@@ -158,7 +158,7 @@ _QUEUED: dict[int | str, dict[str, Any]] = {
 
 @router.post("/memories", summary="Add memories", **answers(AddReply | SubmissionReply, more=_QUEUED))
 async def add(
-    body: AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response
+    body: AddRequest, memory: AddingMemoryDep, pipeline: PipelineDep, response: Response, request: Request
 ) -> dict[str, Any]:
     """Store messages: one result per input message (``ADD`` with the new id, or ``NOOP`` for a
     duplicate), then, in fine mode, one per extracted fact with what reconciliation did, the LLM
@@ -167,23 +167,26 @@ async def add(
     With the async pipeline on, the add is validated and queued instead: 202 with ``event_id``
     and ``status: queued``; the same add again with a known ``event_id`` is a NOOP reporting that
     event's status, another add with it a 409;
-    with Redis unreachable it is processed now (``pipeline: bypassed``) or refused (503)."""
-    if pipeline is None:
-        event_id = check_event_id(body.event_id) if body.event_id is not None else None
-        results = await memory.add(
-            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
-        )
-        reply = results.to_dict()
-        if event_id is not None:
-            reply["event_id"] = event_id
-        return reply
+    with Redis unreachable it is processed now (``pipeline: bypassed``) or refused (503).
+    With it off, an add given an ``event_id`` is applied once as well: the same add again is a
+    NOOP (``pipeline: bypassed``, as the pipeline answers a duplicate), another with it a 409."""
     payload = AddPayload(
         body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
     )
-    submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:v1")
-    if submission.accepted:
-        response.status_code = 202
-    return submission.to_dict()
+    if pipeline is not None:
+        submission = await pipeline.submit_add(memory, payload, event_id=body.event_id, source="api:v1")
+        if submission.accepted:
+            response.status_code = 202
+        return submission.to_dict()
+    if body.event_id is None:
+        results = await memory.add(
+            body.messages, **body.scope(), metadata=body.metadata, timestamp=body.timestamp, mode=body.mode
+        )
+        return results.to_dict()
+    done = await add_once(request, memory, payload, body.event_id)
+    if done.results is None:  # the same add under its id again: nothing stored again
+        return done.to_dict()
+    return {**done.results.to_dict(), "event_id": done.event_id}
 
 
 @router.get("/memories", summary="List memories", **answers(PageReply))
