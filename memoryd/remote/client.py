@@ -343,8 +343,9 @@ class AsyncMemoryClient:
         and a worker applied both events; under one id it is queued once, and the attempt after is
         answered as that event (a NOOP). The id is made here, not read from the 503, because the
         first attempt is the one Redis may have taken, and not every 503 names it. With the pipeline
-        off the server only echoes the id, and the result is the :class:`AddResults` the embedded
-        API returns, as when no id is sent."""
+        off the server applies the add once under the id as well, and the result is the
+        :class:`AddResults` the embedded API returns, as when no id is sent (a :class:`Submitted`
+        naming the event, with no results, when that id was applied already)."""
         given = event_id is not None
         fields = _given(user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
                         timestamp=_when(timestamp, "timestamp"), mode=mode)  # fmt: skip
