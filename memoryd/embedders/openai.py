@@ -16,7 +16,8 @@ halves, and a size that then worked is kept for the next batches. Vectors come b
 failures (connection, 429, 5xx, no answer in ``timeout_s``) are retried twice, honouring
 ``Retry-After`` up to 10 s; a connection is given 5 s. A reply
 whose vectors cannot be trusted (another count, duplicate or missing ``index`` fields, NaN,
-all-zero) is an error naming the reply's HTTP status, content type and first words, never stored
+all-zero) is an error naming the reply's HTTP status, content type and first words (a web page by
+its title, as :mod:`memoryd.llm.http` names one; an error page too), never stored
 (the server is up: doctor does not ask whether it runs); a server silent past ``timeout_s`` is
 named so, with the wait and the tries; ``embedding`` may be a list of numbers or base64
 float32 (``encoding_format = "base64"``).
@@ -41,7 +42,7 @@ from memoryd.config import LLMConfig
 from memoryd.embedders.base import checked_vectors
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.llm.build import make_target, vendors_own
-from memoryd.llm.http import retry_after, scrub
+from memoryd.llm.http import excerpt, media_type, retry_after, scrub, web_page
 from memoryd.llm.openai_client import auth_headers, endpoint
 from memoryd.llm.providers import VENDORS, Vendor, vendor
 from memoryd.llm.types import Target
@@ -250,8 +251,10 @@ class OpenAIEmbedder:
             else:
                 if response.status_code < 400:
                     return self._usable(response, len(batch), where)
-                # scrubbed, then cut: a key the cut would split is still found whole
-                detail = scrub(response.text[: 600 + len(self._key or "")], self._key)[:300]
+                # a proxy's error page by its title; else scrubbed, then cut (a key the cut would
+                # split is still found whole)
+                detail = web_page(response.headers, response.text, self._key)
+                detail = detail or scrub(response.text[: 600 + len(self._key or "")], self._key)[:300]
                 error = BackendUnavailableError(
                     f"{where}: HTTP {response.status_code}: {detail}", status=response.status_code
                 )
@@ -295,6 +298,16 @@ class OpenAIEmbedder:
             )
         return vectors
 
+    def _body(self, response: httpx.Response) -> str:
+        """What a reply held, one line, no key: a web page by its title (a login or proxy page, as
+        :mod:`memoryd.llm.http` names one), else its content type and first words."""
+        text = response.text
+        page = web_page(response.headers, text, self._key)
+        if page is not None:
+            return page
+        said = excerpt(text[: 600 + len(self._key or "")], self._key)  # scrubbed whole, then cut
+        return f"{media_type(response.headers) or 'no content-type'}: {said or '(empty)'}"
+
     def _vectors(self, response: httpx.Response, count: int, where: str) -> np.ndarray:
         try:
             data: Any = response.json()["data"]
@@ -304,12 +317,8 @@ class OpenAIEmbedder:
             order = [row.get("index") for row in data]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # binascii.Error too
             why = f"no {exc} field" if isinstance(exc, KeyError) else str(exc)
-            kind = response.headers.get("content-type", "no content-type").split(";")[0].strip()
-            # one line, no key: an error's words, a page's start
-            said = " ".join(scrub(response.text[: 200 + len(self._key or "")], self._key).split())
-            raise BackendUnavailableError(
-                f"{where}: malformed embeddings reply ({why}; {kind}: {said[:160]!r})"
-            ) from exc
+            said = self._body(response)
+            raise BackendUnavailableError(f"{where}: malformed embeddings reply ({why}; {said})") from exc
         if len(rows) != count:
             raise BackendUnavailableError(f"{where}: expected {count} vectors, got {len(rows)}")
         if any(i is not None for i in order):  # each vector says which input it is

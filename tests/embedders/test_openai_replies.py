@@ -60,12 +60,34 @@ def test_an_unusable_reply_is_named_with_its_status_and_its_words(server: Embedd
     assert "no 'data' field" in message and "model not loaded" in message and "application/json" in message
     assert KEY not in message and info.value.details["status"] == 200
     server.then(lambda texts: (200, "<html><title>Sign in</title></html>", {"content-type": "text/html"}))
-    with pytest.raises(BackendUnavailableError, match="text/html: '<html><title>Sign in"):
+    with pytest.raises(BackendUnavailableError) as page:
         embedder.embed(["a"])
+    assert 'an HTML page (text/html): "Sign in"' in page.value.message  # by its title, as the LLM's
+    assert "<" not in page.value.message
     server.then(_nan)
     with pytest.raises(BackendUnavailableError, match="not finite") as nan:
         embedder.embed(["a", "b"])
     assert nan.value.details["status"] == 200
+    embedder.close()
+
+
+_BAD_GATEWAY = (
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title><style>body{x:1}</style></head>\n"
+    f"<body><h1>502 Bad Gateway</h1><p>upstream {KEY}</p></body></html>"
+)
+
+
+def test_a_proxys_error_page_is_named_by_its_title(server: EmbeddingsServer) -> None:
+    """A proxy's 502 page put 300 bytes of its markup (line breaks and all) into the error, where
+    the LLM's calls name such a page by its title."""
+    embedder = OpenAIEmbedder(model="m", base_url=server.base_url, api_key=KEY, dim=4)
+    server.then(lambda texts: (502, _BAD_GATEWAY, {"content-type": "text/html; charset=utf-8"}), times=3)
+    with pytest.raises(BackendUnavailableError) as info:
+        embedder.embed(["a"])
+    message = info.value.message
+    assert message.endswith('HTTP 502: an HTML page (text/html): "502 Bad Gateway"'), message
+    assert "<" not in message and "\n" not in message and KEY not in message
+    assert info.value.details["status"] == 502
     embedder.close()
 
 
