@@ -45,6 +45,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.models import AddResult, HistoryEntry, MemoryRecord, Page, SearchHit
 from memoryd.registry import resolve
 from memoryd.retrieval.related import SearchResults
+from memoryd.wording import counted
 
 __all__ = [
     "CliState",
@@ -106,11 +107,6 @@ def printable(text: object) -> str:
 
 def _escaped(c: str) -> str:
     return c.encode("unicode_escape", "backslashreplace").decode("ascii")
-
-
-def counted(n: int, one: str, many: str) -> str:
-    """``n`` things, said in the singular for one: "1 memory", "3 memories", "0 memories"."""
-    return f"{n} {one if n == 1 else many}"
 
 
 class UsageError(InvalidInputError):

@@ -46,6 +46,7 @@ from memoryd.llm.providers import vendor
 from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 from memoryd.redact import mask_url
+from memoryd.wording import counted
 
 __all__ = ["ChatClient", "Router", "quota_spent"]
 
@@ -269,7 +270,7 @@ class Router:
         listed = [{"target": label, "error": failures[label]} for label in (t.label for t in order)]
         summary = "; ".join(item["error"] for item in listed)
         raise LLMUnavailableError(
-            f"no LLM target answered ({attempts} attempt{'' if attempts == 1 else 's'}): {summary}",
+            f"no LLM target answered ({counted(attempts, 'attempt', 'attempts')}): {summary}",
             listed,
             rate_limited=bool(failed) and limited == failed,
             causes=causes,

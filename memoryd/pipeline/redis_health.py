@@ -50,6 +50,7 @@ from memoryd.config import PipelineConfig
 from memoryd.errors import ConfigError, StorageError
 from memoryd.pipeline.base import EventQueue
 from memoryd.pipeline.keys import Keys
+from memoryd.wording import counted
 
 __all__ = [
     "DataLoss",
@@ -398,8 +399,8 @@ def went_back(before: Generation, now: Generation, added: int = 0, newest: Entry
     this process knows of since), or ``None``."""
     if before.added is not None and now.added is not None and now.added < before.added + added:
         mine = f", {added} of them added by this process since it last looked" if added else ""
-        had = before.added + added
-        return f"the stream had {had} {'entry' if had == 1 else 'entries'} added{mine}, and now {now.added}"
+        had = counted(before.added + added, "entry", "entries")
+        return f"the stream had {had} added{mine}, and now {now.added}"
     reached = max(before.last_id or (0, 0), newest)
     if now.last_id is not None and now.last_id < reached:
         return f"the stream's last entry id went back from {_show(reached)} to {_show(now.last_id)}"
@@ -595,8 +596,8 @@ def failing(samples: list[Counted], now: Counted, window_ms: int) -> str | None:
     if processed != 0 or min(dead, retried) < 0 or dead + retried == 0:
         return None
     return (
-        f"in the last {(current.t - base.t) / 1000:.0f} s {dead} event{'' if dead == 1 else 's'} went to the "
-        f"dead-letter queue and {retried} attempt{'' if retried == 1 else 's'} failed (retried later), and "
+        f"in the last {(current.t - base.t) / 1000:.0f} s {counted(dead, 'event', 'events')} went to the "
+        f"dead-letter queue and {counted(retried, 'attempt', 'attempts')} failed (retried later), and "
         "none was processed: the embedder, LLM or store "
         "may be down (`memoryd dlq list` shows the errors; `memoryd dlq replay` once it is fixed)"
     )

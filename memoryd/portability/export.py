@@ -79,6 +79,7 @@ from memoryd.portability.format import (
     tier_segment_doc,
     tier_turn_doc,
 )
+from memoryd.wording import counted
 
 __all__ = ["ExportSummary", "export_store"]
 
@@ -131,8 +132,7 @@ class ExportSummary:
 
 
 def _count(n: int, kind: str) -> str:
-    one, many = KINDS[kind]
-    return f"{n} {one if n == 1 else many}"
+    return counted(n, *KINDS[kind])
 
 
 async def export_store(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from memoryd.errors import EmbedderMismatchError, StorageError
+from memoryd.wording import counted
 
 __all__ = ["embedder_mismatch", "moved_meanwhile"]
 
@@ -18,7 +19,7 @@ def embedder_mismatch(
     if own_index is not None:  # storage.postgres.table -> "... at a new table"
         new_store += f" and {own_index} at a new {own_index.rsplit('.', 1)[-1]}"
     return EmbedderMismatchError(
-        f"the store at {where} holds {count} vector{'' if count == 1 else 's'} made by embedder "
+        f"the store at {where} holds {counted(count, 'vector', 'vectors')} made by embedder "
         f"'{stored_model}' ({stored_dim} dimensions), but the configured embedder is "
         f"'{model}' ({dim} dimensions). Set the embedder settings (embedder.provider, "
         f"embedder.model, embedder.dim) back to those that built the store, {new_store}, "
