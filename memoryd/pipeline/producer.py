@@ -297,8 +297,7 @@ class Pipeline:
         """The answer to an add the store holds under its id, one Redis does not know: a NOOP, nothing
         queued or stored again (as on the synchronous path)."""
         self.submissions["duplicate"] += 1
-        reason = "this event was applied to the store already: nothing stored again"
-        return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
+        return _applied_noop(event_id)
 
     async def _fallback(
         self, memory: AsyncMemory, payload: AddPayload, event_id: str, stored_id: str, reuse: bool = False
@@ -330,8 +329,7 @@ class Pipeline:
         results = await apply_add(memory, payload, stored_id, replaces=reuse)
         if results is None:  # the client's retry of an add this path applied a moment ago
             self.submissions["duplicate"] += 1
-            reason += "; this event was applied to the store already: nothing stored again"
-            return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
+            return _applied_noop(event_id, f"{reason}; {_APPLIED}")
         self.submissions["bypassed"] += 1
         reason += "; processed synchronously"
         return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)
@@ -544,8 +542,7 @@ async def add_now(
     payload = _as_read(memory, payload, limits)
     results = await apply_add(memory, payload, stored_event_id(event_id, tenant, owner))
     if results is None:
-        reason = "this event was applied to the store already: nothing stored again"
-        return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
+        return _applied_noop(event_id)
     return Submission(event_id, EventStatus.DONE, "bypassed", results=results)
 
 
@@ -595,6 +592,15 @@ def _digests(payload: AddPayload, sent: AddPayload) -> tuple[str, str]:
     """The digests a known add of this body may have: of the add as queued now (:meth:`AddPayload.parsed`),
     and of the body as sent (what a memoryd before that recorded: a rolling upgrade)."""
     return payload.digest(), sent.digest()
+
+
+_APPLIED = "this event was applied to the store already: nothing stored again"
+
+
+def _applied_noop(event_id: str, reason: str = _APPLIED) -> Submission:
+    """The answer to an add the store holds applied under its id already: a NOOP (a duplicate),
+    nothing queued or stored again, as the synchronous path answers it."""
+    return Submission(event_id, EventStatus.DONE, "bypassed", True, reason=reason)
 
 
 def _conflict(event_id: str) -> ConflictError:

@@ -70,11 +70,17 @@ async def add_once(request: Request, memory: AsyncMemory, payload: AddPayload, e
     (:func:`memoryd.pipeline.producer.add_now`): ids of the caller's tenant, and of its user for
     a user key, as the pipeline keeps them."""
     principal = principal_of(request)
+    payload, limits = _owned(principal, payload), memory.settings.limits
+    return await add_now(
+        memory, payload, event_id, limits=limits, tenant=principal.tenant, owner=principal.user_id
+    )
+
+
+def _owned(principal: Principal, payload: AddPayload) -> AddPayload:
+    """``payload`` as ``principal`` may add it: a user-bound key's for its own user (whose event ids
+    are its own), anyone else's as given."""
     owner = principal.user_id
-    if owner is not None:
-        payload = payload.with_user(own_user(owner, payload.user_id))
-    limits = memory.settings.limits
-    return await add_now(memory, payload, event_id, limits=limits, tenant=principal.tenant, owner=owner)
+    return payload if owner is None else payload.with_user(own_user(owner, payload.user_id))
 
 
 class PipelineView:
@@ -93,8 +99,7 @@ class PipelineView:
         self, memory: AsyncMemory, payload: AddPayload, *, event_id: str | None = None, source: str = "api"
     ) -> Submission:
         owner = self.principal.user_id  # a user-bound key: its event ids are its user's own
-        if owner is not None:
-            payload = payload.with_user(own_user(owner, payload.user_id))
+        payload = _owned(self.principal, payload)
         with self._unplaced_errors():
             done = await self.pipeline.submit_add(
                 memory, payload, event_id=event_id, source=source, tenant=self.principal.tenant, owner=owner
