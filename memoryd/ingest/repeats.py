@@ -41,7 +41,7 @@ async def said_after_an_end(storage: Storage, scope: Scope, again: Sequence[Said
     if not ids:
         return []
     ended: dict[str, list[datetime]] = {}
-    for m in (await storage.records.get_many(ids)).values():
+    for m in (await storage.records.get_many(ids, shared=True)).values():  # read only: no copies
         if m.valid_to is None:
             continue
         for source in m.source_ids:
