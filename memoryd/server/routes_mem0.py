@@ -212,7 +212,9 @@ async def add(
     the system ones, as mem0 stores them without its LLM (the app's prompt is no memory).
 
     With the async pipeline on, the add is queued (202) and answered as mem0's platform answers
-    an asynchronous add: ``{"results": [{"message", "status": "PENDING", "event_id"}]}``."""
+    an asynchronous add: ``{"results": [{"message", "status": "PENDING", "event_id"}]}``. With it
+    off, an add given an ``event_id`` is applied once under it, as ``/v1/memories`` applies it: the
+    same add again is answered as a duplicate event (nothing stored again), another under the id 409."""
     unsupported = body.unsupported()
     if unsupported is not None:
         raise NotSupportedError(
