@@ -50,7 +50,7 @@ from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally, refused_password
 from memoryd.pipeline.redis_url import check_db, display_url
 
-__all__ = ["DLQ_FIELDS", "RedisQueue", "display_url"]
+__all__ = ["DLQ_FIELDS", "RedisQueue"]
 
 log = logging.getLogger("memoryd.pipeline")
 
