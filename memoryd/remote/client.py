@@ -147,22 +147,6 @@ def _check_utf8(fields: Mapping[str, Any] | None) -> None:
             raise InvalidInputError(f"{found} is not valid UTF-8 text (lone surrogate)", field=found)
 
 
-def _as_core(exc: MemorydError) -> MemorydError:
-    """The server's refusal as the core's class: a filter its request check refused before the core
-    read it (nested past the body's depth limit) is an :class:`InvalidFilterError`, as the
-    embedded API says of any filter it cannot take, not the check's InvalidInputError."""
-    field = exc.field or ""
-    if type(exc) is InvalidInputError and (field == "filters" or field.startswith("filters.")):
-        return _build_as(InvalidFilterError, exc)
-    return exc
-
-
-def _build_as(cls: type[MemorydError], exc: MemorydError) -> MemorydError:
-    again = cls(exc.message, field=exc.field, **exc.details)
-    again.details = dict(exc.details)
-    return again
-
-
 def _a_timeout(value: Any) -> bool:
     """A timeout httpx can keep: None, a number of seconds over 0, or an :class:`httpx.Timeout`."""
     if value is None or isinstance(value, httpx.Timeout):
@@ -306,7 +290,7 @@ class AsyncMemoryClient:
                 wait = wait if said is None else said
             await asyncio.sleep(wait)
         if response.status_code >= 400:
-            raise _as_core(from_response(response))
+            raise from_response(response)
         try:
             answer = response.json()
         except ValueError as exc:

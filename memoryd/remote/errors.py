@@ -25,6 +25,7 @@ import httpx
 from memoryd.errors import (
     BackendUnavailableError,
     ConfigError,
+    InvalidFilterError,
     InvalidInputError,
     MemorydError,
     NotFoundError,
@@ -117,6 +118,10 @@ def from_response(response: httpx.Response) -> MemorydError:
         said = f"{response.request.method} {url} answered 404" + (f" ({message})" if code else "")
         why = "base_url leads to no memoryd route; it is the server's root, such as http://127.0.0.1:8420"
         return ConfigError(f"{said}: {why}", field="base_url", url=url, status=status)
+    if cls is InvalidInputError and (field or "").partition(".")[0] == "filters":
+        # a filter the request check refused before the core read it (nested past the body's depth
+        # limit): an InvalidFilterError, as the embedded API says of any filter it cannot take
+        cls, code = InvalidFilterError, None
     wait = retry_after(response)
     if wait is not None:
         details.setdefault("retry_after", wait)
