@@ -165,16 +165,16 @@ class FineIngestor:
         commit (``commit``: the caller's, which may add to the change set; default the store's)."""
         usage = LLMUsage()
         work = _Work(results=list(plan.results))
-        # The new turns, and those said again whose facts have ended since (what they state may
-        # hold again, as fast mode's rules read them): in the order said
-        anew = {a.turn.id for a in await said_after_an_end(self.storage, data.scope, plan.again)}
-        fresh: list[tuple[str, NewMessage]] = [
-            (res.id, NewMessage(msg, when))
-            for msg, when, res in zip(data.messages, data.times, plan.results)
-            if res.id is not None and (res.event is Event.ADD or res.id in anew)
-        ]
-        episode_index = asyncio.ensure_future(episodes)
+        episode_index = asyncio.ensure_future(episodes)  # started first: awaited or cancelled below
         try:
+            # The new turns, and those said again whose facts have ended since (what they state may
+            # hold again, as fast mode's rules read them): in the order said
+            anew = {a.turn.id for a in await said_after_an_end(self.storage, data.scope, plan.again)}
+            fresh: list[tuple[str, NewMessage]] = [
+                (res.id, NewMessage(msg, when))
+                for msg, when, res in zip(data.messages, data.times, plan.results)
+                if res.id is not None and (res.event is Event.ADD or res.id in anew)
+            ]
             got = await self._extract(data, [n for _, n in fresh], now, usage) if fresh else None
             extraction, extracted_by = got if got is not None else (None, {})
             index = await episode_index
