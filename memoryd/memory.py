@@ -37,7 +37,7 @@ from memoryd.hierarchy.promote import process_turns
 from memoryd.hierarchy.tiers import Clock, Tiers
 from memoryd.hierarchy.tree import LONG_TERM_SHOWN, SEGMENTS_SHOWN
 from memoryd.hierarchy.tree_owner import tree_owner
-from memoryd.ingest import AddInput, normalise_add, plan_fast_add
+from memoryd.ingest import MAX_OFFSET, MAX_TOKEN_BUDGET, AddInput, normalise_add, plan_fast_add
 from memoryd.ingest.derived import agent_view, owner_scope, stated_only_by, went_with_edit
 from memoryd.ingest.erase import begin_erasure, erase_scope
 from memoryd.ingest.fast import FastPlan
@@ -529,7 +529,7 @@ class AsyncMemory:
         limits = self.settings.limits
         limit = min(100, limits.max_limit) if limit is None else limit
         check_int("limit", limit, 1, limits.max_limit)
-        check_int("offset", offset, 0, 10**12)
+        check_int("offset", offset, 0, MAX_OFFSET)
         check_bool("include_expired", include_expired)  # "false" is truthy: it listed the superseded
         where = parse_filter(filters, max_depth=limits.max_filter_depth)
         await self._ready()
@@ -619,7 +619,7 @@ class AsyncMemory:
         cfg = self.settings.context
         check_query(query, self.settings.limits.max_query_chars)
         budget = cfg.token_budget if token_budget is None else token_budget
-        check_int("token_budget", budget, 1, 1_000_000)
+        check_int("token_budget", budget, 1, MAX_TOKEN_BUDGET)
         texts = check_texts("exclude", exclude, 1000)
         now = parse_time(reference_time, field_name="reference_time")
         scope = _scope(user_id, agent_id, run_id).require()

@@ -6,6 +6,6 @@ preferences and relations and reconciles them with what is already known.
 """
 
 from memoryd.ingest.fast import plan_fast_add
-from memoryd.ingest.inputs import AddInput, normalise_add
+from memoryd.ingest.inputs import MAX_OFFSET, MAX_TOKEN_BUDGET, AddInput, normalise_add
 
-__all__ = ["AddInput", "normalise_add", "plan_fast_add"]
+__all__ = ["MAX_OFFSET", "MAX_TOKEN_BUDGET", "AddInput", "normalise_add", "plan_fast_add"]

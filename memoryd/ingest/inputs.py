@@ -14,6 +14,8 @@ from memoryd.models import MAX_SCOPE_ID_CHARS, Message, Scope, parse_time, requi
 
 __all__ = [
     "MAX_NESTING",
+    "MAX_OFFSET",
+    "MAX_TOKEN_BUDGET",
     "MODES",
     "TOO_LONG_NUMBER",
     "AddInput",
@@ -43,6 +45,8 @@ class AddInput:
     mode: str
 
 
+MAX_OFFSET = 10**12  # a page's offset (list_memories, get_all)
+MAX_TOKEN_BUDGET = 1_000_000  # a context's token budget
 MAX_NESTING = 64  # levels of objects and lists in metadata (JSON encoders stop at a few hundred)
 TOO_LONG_NUMBER = "a number too long to read (integers may have at most 4,300 digits)"  # Python's cap
 

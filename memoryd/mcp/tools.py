@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memoryd.errors import InvalidInputError
+from memoryd.ingest.inputs import MAX_OFFSET, MAX_TOKEN_BUDGET
 from memoryd.memory import AsyncMemory
 from memoryd.models import HistoryEntry, MemoryRecord, Scope
 
@@ -338,7 +339,7 @@ def build_tools(
             "relevant preferences, relevant memories, and the session's recent turns "
             "(with run_id), within a token budget. Needs user_id, agent_id or run_id.",
             {"query": {"type": "string"},
-             "token_budget": {"type": "integer", "minimum": 1, "maximum": 1_000_000,
+             "token_budget": {"type": "integer", "minimum": 1, "maximum": MAX_TOKEN_BUDGET,
                               "description": "Default: the server's."},
              "reference_time": _REFERENCE_TIME},
             ("query",), _context,
@@ -347,7 +348,7 @@ def build_tools(
             "list_memories", "List memories",
             "The memories of the scope, newest first, a page at a time.",
             {"limit": {**limit, "default": min(100, max_limit)},
-             "offset": {"type": "integer", "minimum": 0, "maximum": 10**12, "default": 0},
+             "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
              "filters": _FILTERS,
              "as_of": _AS_OF,
              "include_expired": {"type": "boolean", "default": False,
