@@ -5,15 +5,25 @@ validity interval, graph entities with an alias and relations (one closed), for 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner, Result
+
 from memoryd import AsyncMemory, Settings, load_settings
+from memoryd.cli import app
+from memoryd.cli import output as cli_output
 from memoryd.embedders.use import USEEmbedder
 from memoryd.graph.models import RelationDraft
 from memoryd.models import Scope
 from memoryd.storage import ChangeSet
-from tests.fakes.llm_server import Script
+from tests.fakes.llm_server import FakeLLMServer, Script
 from tests.faults.conftest import cli, half  # noqa: F401 - fixtures, shared
 from tests.fine.conftest import llm_settings
 
@@ -74,3 +84,46 @@ def lines(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8").splitlines()
     assert text[0].startswith('{"type":"header"')
     return text[1:]
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, embedder: USEEmbedder) -> Iterator[Callable[..., Result]]:
+    """``run(env, *args)``: the memoryd CLI in process with only ``env`` as MEMORYD_* settings."""
+    for name in list(os.environ):
+        if name.startswith("MEMORYD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setitem(cli_output._EMBEDDERS, ("use", 2, 64), embedder)
+
+    def invoke(env: dict[str, str], *args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    yield invoke
+
+
+@pytest.fixture(scope="session")
+def filled_once(tmp_path_factory: pytest.TempPathFactory, fake_llm_server: FakeLLMServer,
+                embedder: USEEmbedder) -> Path:  # fmt: skip
+    """The export of :func:`filled_export`, made once for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("filled")
+    return asyncio.run(filled_export(folder, fake_llm_server.new_script(), embedder))[1]
+
+
+@pytest.fixture
+def whole(filled_once: Path, tmp_path: Path) -> Path:
+    """This test's copy of the export of :func:`filled_export` (``all.jsonl``)."""
+    return Path(shutil.copyfile(filled_once, tmp_path / "all.jsonl"))
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[Path]:
+    """A folder for the test's stores, in memory (/dev/shm) where there is one: an import at
+    ``--batch-size 1`` commits (and syncs) every row, which a disk makes the slowest part."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="memoryd-test-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -17,19 +17,18 @@ import pytest
 from typer.testing import Result
 
 from memoryd import load_settings
-from memoryd.embedders.use import USEEmbedder
 from memoryd.portability.leftovers import unfinished_import
 from memoryd.storage import build_storage
-from tests.fakes.llm_server import Script
-from tests.portability.test_import_leftovers import _engine_env, _memories, run  # noqa: F401
-from tests.portability.test_import_lock import (
+from tests.portability.importing import (
     CLONES,
-    _big_export,
-    _finish,
-    _memory_lines,
-    _said,
-    _start,
-    _wait_until,
+    engine_env,
+    memories,
+    memory_lines,
+    midway,
+    start,
+    stop,
+    told,
+    with_clones,
 )
 
 ENGINES = ["postgres", "qdrant-local", "milvus-lite", "falkordb-graph"]
@@ -38,7 +37,7 @@ ENGINES = ["postgres", "qdrant-local", "milvus-lite", "falkordb-graph"]
 def _settings_env(engine: str, tmp: Path, db: Path) -> dict[str, str]:
     """The store at ``db``, its index or graph in ``engine``: one shared by every path (a local
     mode's folder named, not beside the store)."""
-    env = {"MEMORYD_STORAGE__PATH": str(db), **_engine_env(engine, tmp)}
+    env = {"MEMORYD_STORAGE__PATH": str(db), **engine_env(engine, tmp)}
     if engine == "qdrant-local":
         env["MEMORYD_STORAGE__QDRANT__PATH"] = str(tmp / "index.qdrant")
     if engine == "milvus-lite":
@@ -68,41 +67,38 @@ def _delete_by_hand(db: Path) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_index_claimed_by_a_killed_import_whose_store_was_deleted_is_released_by_restart(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, engine: str, run: Callable[..., Result]  # noqa: F811
+    tmp_path: Path, stores: Path, whole: Path, engine: str, run: Callable[..., Result]
 ) -> None:
-    whole, big, db, _ = _big_export(tmp_path, fake_llm, embedder)
-    env = _settings_env(engine, tmp_path, db)
-    child = _start(big, env)  # kill -9 midway: the store is unfinished, its index claimed
-    _wait_until(child, lambda: bool(unfinished_import(db)) and _memories(db) > 20)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
-    _finish(child)
+    big, db = tmp_path / "big.jsonl", stores / "tgt" / "a.db"
+    with_clones(whole, big, CLONES)
+    env = _settings_env(engine, stores, db)
+    stop(start(big, env), midway(db), signal.SIGKILL)  # kill -9: the store is unfinished, its index claimed
     claimed = asyncio.run(_recorded(env))
     assert claimed is not None and claimed["import"] == {"source": str(big), "path": str(db)}, claimed
 
     # While that store exists, another store with the same index settings never takes it over:
     # refused, naming the store to restart; and --restart there releases nothing.
-    elsewhere = {**env, "MEMORYD_STORAGE__PATH": str(tmp_path / "other" / "b.db")}
+    elsewhere = {**env, "MEMORYD_STORAGE__PATH": str(stores / "other" / "b.db")}
     refused = run(elsewhere, "import", str(whole))
-    said = _said(refused)
-    assert refused.exit_code == 1 and "still exists" in said and f"storage.path = {db}" in said, said
+    msg = told(refused)
+    assert refused.exit_code == 1 and "still exists" in msg and f"storage.path = {db}" in msg, msg
     refused = run(elsewhere, "import", "--restart", str(whole))
-    said = _said(refused)
-    assert refused.exit_code == 1 and "still exists" in said and "nothing was deleted" in said, said
+    msg = told(refused)
+    assert refused.exit_code == 1 and "still exists" in msg and "nothing was deleted" in msg, msg
     assert asyncio.run(_recorded(env)) == claimed and unfinished_import(db) == str(big)
 
     _delete_by_hand(db)  # the store is gone; its index is still claimed by it
     refused = run(env, "import", str(whole))
-    said = _said(refused)
-    assert refused.exit_code == 1 and "memoryd import --restart FILE" in said and "is gone" in said, said
+    msg = told(refused)
+    assert refused.exit_code == 1 and "memoryd import --restart FILE" in msg and "is gone" in msg, msg
     assert asyncio.run(_recorded(env)) == claimed  # a refusal releases nothing
 
     restarted = run(env, "import", "--restart", str(whole))
-    assert restarted.exit_code == 0, _said(restarted)
+    assert restarted.exit_code == 0, told(restarted)
     checked = run(env, "check")
-    assert checked.exit_code == 0, _said(checked)
-    assert _memories(db) == _memory_lines(whole) < CLONES
+    assert checked.exit_code == 0, told(checked)
+    assert memories(db) == memory_lines(whole) < CLONES
     mine = asyncio.run(_recorded(env))  # the new store's, its import finished: no claim left
     assert mine is not None and mine["store"] != claimed["store"] and mine.get("import") is None, mine
     again = run(env, "import", "--restart", str(whole))  # a finished store is never deleted
-    assert again.exit_code == 1 and "not one" in _said(again)
+    assert again.exit_code == 1 and "not one" in told(again)

@@ -4,14 +4,8 @@ held before, even memories of the file's own users, and the file then imports wh
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shlex
 import signal
-import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,40 +13,36 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from memoryd.embedders.use import USEEmbedder
 from memoryd.portability.format import TYPES
-from tests.fakes.llm_server import Script
-from tests.portability.conftest import filled_export
-from tests.portability.test_import_interrupt import _said, _start, _with_history
-from tests.portability.test_import_leftovers import ENGINES, ROOT, _engine_env, _memories, run  # noqa: F401
-from tests.portability.test_import_lock import _finish, _memory_lines, _wait_until
-
-CLONES = 3000
+from tests.portability.importing import (
+    CLONES,
+    ENGINES,
+    count,
+    engine_env,
+    memories,
+    memory_lines,
+    memoryd,
+    said,
+    select,
+    spawn,
+    start,
+    stop,
+    with_history,
+)
 
 
 def _with_ana(whole: Path, out: Path, clones: int) -> None:
     """``whole`` with ``clones`` more memories of user ana (no agent), each with its ``ADD`` row."""
-    _with_history(whole, out, clones, user="ana", agent_id=None)
-
-
-def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
-        return conn.execute(sql).fetchall()
+    with_history(whole, out, clones, user="ana", agent_id=None)
 
 
 def _held(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """Every memory row of ana's, and every history row (id included) of those memories."""
-    memories = _rows(db, "SELECT * FROM memories WHERE user_id = 'ana' ORDER BY id")
-    history = _rows(
+    hers = select(db, "SELECT * FROM memories WHERE user_id = 'ana' ORDER BY id")
+    history = select(
         db, "SELECT * FROM history WHERE memory_id IN (SELECT id FROM memories WHERE user_id = 'ana') ORDER BY id"
     )
-    return memories, history
-
-
-def _memoryd(command: str) -> list[str]:
-    words = shlex.split(command)
-    assert words[0] == "memoryd", command
-    return words[1:]
+    return hers, history
 
 
 @pytest.mark.timeout(900)
@@ -60,40 +50,36 @@ def _memoryd(command: str) -> list[str]:
 # through the same Protocol (their conformance suite), at 20-30 s a run here.
 @pytest.mark.parametrize("engine", [e for e in ENGINES if e in ("sqlite", "postgres", "falkordb-graph")])
 def test_the_printed_fix_of_an_interrupted_import_keeps_what_the_store_held(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, engine: str, run: Callable[..., Result]  # noqa: F811
+    tmp_path: Path, stores: Path, whole: Path, engine: str, run: Callable[..., Result]
 ) -> None:
     """With vectors or the graph in each engine: its own deletion paths remove the import's rows."""
-    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
     big = tmp_path / "big.jsonl"
     _with_ana(whole, big, CLONES)
-    db = tmp_path / "held" / "a.db"
-    env = {"MEMORYD_STORAGE__PATH": str(db), **_engine_env(engine, tmp_path)}
+    db = stores / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db), **engine_env(engine, tmp_path)}
     for text in ("I like green tea", "My sister is called Eva", "I work night shifts"):
         added = run(env, "add", "--mode", "fast", "-u", "ana", text)
         assert added.exit_code == 0, added.stderr
     before = _held(db)
     assert len(before[0]) >= 3 and len(before[1]) >= len(before[0])
-    held = _memories(db)
+    held = memories(db)
 
-    child = _start(big, env)
-    _wait_until(child, lambda: _memories(db) > held + 20)
-    child.send_signal(signal.SIGINT)
-    code, out, err = _finish(child)
+    code, out, err = stop(start(big, env, "--json"), lambda: memories(db) > held + 20, signal.SIGINT)
     assert code == 130, err
     document = json.loads(out)
     assert document["written"]["memory"] > 0
     fix = document["finish"]
-    assert fix in _said(err), err  # the report prints the same fix
+    assert fix in said(err), err  # the report prints the same fix
     # So do the refusal of the same import run again and `memoryd check`, naming --restart
     again = run(env, "import", str(big))
     assert again.exit_code == 1
-    assert f"memoryd import --restart {big}" in _said(again.stderr), again.stderr
+    assert f"memoryd import --restart {big}" in said(again.stderr), again.stderr
     checked = run(env, "check", "--json")
     assert checked.exit_code == 1
     fixes = [p["fix"] for p in json.loads(checked.stdout)["problems"]]
     assert any("memoryd import --restart" in f for f in fixes), fixes
 
-    finished = run(env, *_memoryd(fix))  # the fix, exactly as printed
+    finished = run(env, *memoryd(fix))  # the fix, exactly as printed
     assert finished.exit_code == 0, finished.stdout + finished.stderr
     after = _held(db)
     kept = {row[0] for row in after[0]}
@@ -101,14 +87,14 @@ def test_the_printed_fix_of_an_interrupted_import_keeps_what_the_store_held(
     assert [r for r in after[0] if r in before[0]] == before[0]  # unchanged, every field
     assert [r for r in after[1] if r in before[1]] == before[1]  # their history too, ids kept
     assert len(after[0]) == len(before[0]) + CLONES
-    assert _memories(db) == held + CLONES + _memory_lines(whole)
+    assert memories(db) == held + CLONES + memory_lines(whole)
     checked = run(env, "check")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
     # Every memory of the file has the history the file gives it, once: what the interrupted
     # import wrote went, so nothing is there twice and no DELETE stands between.
-    events = _rows(db, "SELECT memory_id, event, count(*) FROM history WHERE user_id = 'ana' GROUP BY 1, 2")
+    events = select(db, "SELECT memory_id, event, count(*) FROM history WHERE user_id = 'ana' GROUP BY 1, 2")
     assert {(e, n) for _, e, n in events} == {("ADD", 1)}
-    assert not _rows(db, "SELECT 1 FROM history WHERE actor = 'import'")
+    assert not select(db, "SELECT 1 FROM history WHERE actor = 'import'")
 
 
 
@@ -140,30 +126,14 @@ def _with_graph_and_tiers(whole: Path, out: Path, clones: int) -> None:
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The printed command, run as a user would (its own process, which a real SIGINT stops)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MEMORYD_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "memoryd", *_memoryd(command), "--json"], cwd=ROOT,
-        env={**base, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-
-
-def _count(db: Path, sql: str) -> int:
-    try:
-        return int(_rows(db, sql)[0][0])  # type: ignore[call-overload]
-    except sqlite3.Error:
-        return 0
-
-
 def _graph_count(db: Path, env: dict[str, str], what: str) -> int:
     """How many of ana's place entities (``what`` "places") or of her relations ("relations")
     the store's graph holds, in SQLite or in FalkorDB."""
     graph = env.get("MEMORYD_STORAGE__FALKORDB__GRAPH")
     if graph is None:
         if what == "places":
-            return _count(db, "SELECT count(*) FROM graph_entities WHERE name LIKE 'place %'")
-        return _count(db, "SELECT count(*) FROM graph_relations WHERE user_id = 'ana'")
+            return count(db, "SELECT count(*) FROM graph_entities WHERE name LIKE 'place %'")
+        return count(db, "SELECT count(*) FROM graph_relations WHERE user_id = 'ana'")
     from falkordb import FalkorDB
 
     query = {
@@ -182,66 +152,61 @@ def _graph_count(db: Path, env: dict[str, str], what: str) -> int:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("engine", ["sqlite", "falkordb-graph"])
 def test_the_printed_fix_removes_entities_and_segments_an_interrupted_import_left_alone(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, engine: str, run: Callable[..., Result]  # noqa: F811
+    tmp_path: Path, stores: Path, whole: Path, engine: str, run: Callable[..., Result]
 ) -> None:
     """Stopped while it wrote the file's graph entities (before the relations naming them), then
     its fix stopped while it wrote segments (before their turns): each fix printed removes those
     too, which no memory's deletion reaches, and the last one imports the file whole."""
-    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
     big = tmp_path / "big.jsonl"
     clones = 1500
     _with_graph_and_tiers(whole, big, clones)
-    db = tmp_path / "held" / "a.db"
-    env = {"MEMORYD_STORAGE__PATH": str(db), **_engine_env(engine, tmp_path)}
+    db = stores / "held" / "a.db"
+    env = {"MEMORYD_STORAGE__PATH": str(db), **engine_env(engine, tmp_path)}
     for text in ("I like green tea", "I work night shifts"):
         added = run(env, "add", "--mode", "fast", "-u", "ana", text)
         assert added.exit_code == 0, added.stderr
     before = _held(db)
     turns = "SELECT * FROM tier_turns WHERE memory_id IN (SELECT id FROM memories WHERE user_id = 'ana') ORDER BY seq"
-    tiers = _rows(db, turns)
+    tiers = select(db, turns)
     assert tiers  # her episodes are in the hierarchy too
-    base = _count(db, "SELECT count(*) FROM tier_turns")
+    base = count(db, "SELECT count(*) FROM tier_turns")
     def places() -> int:
         return _graph_count(db, env, "places")
 
-    child = _start(big, env)
-    _wait_until(child, lambda: places() > 20)
-    child.send_signal(signal.SIGINT)
-    code, out, err = _finish(child)
+    code, out, err = stop(start(big, env, "--json"), lambda: places() > 20, signal.SIGINT)
     assert code == 130, err
     fix = json.loads(out)["finish"]
     assert "--restart" in fix, err
     assert _graph_count(db, env, "relations") == 0
 
-    child = _spawn(fix, env)  # the fix, stopped in its turn once it has written segments, no turn
+    # The fix, run as a user would (a process of its own), stopped in its turn once it has
+    # written segments, no turn
+    child = spawn([*memoryd(fix), "--json"], env)
     ready = "SELECT count(*) FROM segments WHERE label = 'tea'"
-    _wait_until(child, lambda: places() == clones and _count(db, ready) > 20)
-    child.send_signal(signal.SIGINT)
-    code, out, err = _finish(child)
+    code, out, err = stop(child, lambda: places() == clones and count(db, ready) > 20, signal.SIGINT)
     assert code == 130, err
-    assert _count(db, "SELECT count(*) FROM tier_turns") == base  # stopped before the file's turns
+    assert count(db, "SELECT count(*) FROM tier_turns") == base  # stopped before the file's turns
     fix = json.loads(out)["finish"]
-    assert "--restart" in fix and fix in _said(err), err
+    assert "--restart" in fix and fix in said(err), err
 
-    finished = run(env, *_memoryd(fix))
+    finished = run(env, *memoryd(fix))
     assert finished.exit_code == 0, finished.stdout + finished.stderr
     after = _held(db)
     assert [r for r in after[0] if r in before[0]] == before[0]
     assert [r for r in after[1] if r in before[1]] == before[1]
-    assert [r for r in _rows(db, turns) if r in tiers] == tiers
-    assert places() == clones and _count(db, ready) == clones
+    assert [r for r in select(db, turns) if r in tiers] == tiers
+    assert places() == clones and count(db, ready) == clones
     checked = run(env, "check")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.timeout(900)
 def test_the_printed_fix_keeps_the_history_of_a_memory_the_file_restores(
-    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder, run: Callable[..., Result]  # noqa: F811
+    tmp_path: Path, stores: Path, whole: Path, run: Callable[..., Result]
 ) -> None:
     """A memory deleted from the store since the file was exported, which the import restores: the
     fix deletes it again (it was the import's), and its history from before the import stays."""
-    _, whole = asyncio.run(filled_export(tmp_path, fake_llm, embedder))
-    db = tmp_path / "held" / "a.db"
+    db = stores / "held" / "a.db"
     env = {"MEMORYD_STORAGE__PATH": str(db)}
     assert run(env, "add", "--mode", "fast", "-u", "ana", "I like green tea").exit_code == 0
     noted = run(env, "add", "--mode", "fast", "-u", "ana", "a note to keep for later", "--json")
@@ -254,32 +219,29 @@ def test_the_printed_fix_keeps_the_history_of_a_memory_the_file_restores(
     big = tmp_path / "big.jsonl"
     _with_ana(whole, big, CLONES)
     rows = [json.loads(line) for line in big.read_text().splitlines()]
-    said = [d for d in docs if d["type"] == "history" and d["memory_id"] == note["id"]]
+    its_history = [d for d in docs if d["type"] == "history" and d["memory_id"] == note["id"]]
     first = next(n for n, r in enumerate(rows) if r["type"] == "memory")
     rows.insert(first, note)  # the first memory the import writes
     last = max(n for n, r in enumerate(rows) if r["type"] == "history")
-    rows[last + 1 : last + 1] = said
+    rows[last + 1 : last + 1] = its_history
     rows[-1]["counts"]["memory"] += 1
-    rows[-1]["counts"]["history"] += len(said)
+    rows[-1]["counts"]["history"] += len(its_history)
     big.write_text("".join(json.dumps(r) + "\n" for r in rows))
     history = f"SELECT * FROM history WHERE memory_id = '{note['id']}' ORDER BY id"
-    kept = _rows(db, history)
+    kept = select(db, history)
     assert [r[2] for r in kept] == ["ADD", "DELETE"]
     before = _held(db)
 
-    child = _start(big, env)
-    _wait_until(child, lambda: _memories(db) > len(before[0]) + 20)
-    child.send_signal(signal.SIGINT)
-    code, out, err = _finish(child)
+    code, out, err = stop(start(big, env, "--json"), lambda: memories(db) > len(before[0]) + 20, signal.SIGINT)
     assert code == 130, err
-    assert _count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored
+    assert count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored
     fix = json.loads(out)["finish"]
     assert "--restart" in fix, err
 
-    finished = run(env, *_memoryd(fix))
+    finished = run(env, *memoryd(fix))
     assert finished.exit_code == 0, finished.stdout + finished.stderr
-    assert _rows(db, history)[: len(kept)] == kept  # what it held, ids and all
+    assert select(db, history)[: len(kept)] == kept  # what it held, ids and all
     assert [r for r in _held(db)[0] if r in before[0]] == before[0]
-    assert _count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored again
+    assert count(db, f"SELECT count(*) FROM memories WHERE id = '{note['id']}'") == 1  # restored again
     checked = run(env, "check")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
