@@ -59,8 +59,9 @@ def _bench() -> None:
     """Benchmarks: speed (latency, throughput) and retrieval quality (LoCoMo, LongMemEval)."""
 
 
-def _ints(value: str, option: str) -> tuple[int, ...]:
-    """Parse "1000,10k,1M" into integers."""
+def _ints(value: str, option: str, example: str) -> tuple[int, ...]:
+    """Parse ``option``'s "1000,10k,1M" into integers; a bad part is refused naming ``option`` and
+    ``example`` (a value of its own: ``--k`` is not given store sizes)."""
     out = []
     for part in (p.strip().lower() for p in value.split(",")):
         if not part:
@@ -69,7 +70,7 @@ def _ints(value: str, option: str) -> tuple[int, ...]:
         digits = part[:-1] if scale > 1 else part
         if not digits.isdigit() or int(digits) * scale < 1:
             raise typer.BadParameter(
-                f"expected positive integers like 1000,10k,1M; got {part!r}", param_hint=option
+                f"{option} takes positive integers like {example}; got {part!r}", param_hint=option
             )
         out.append(int(digits) * scale)
     return tuple(out)
@@ -191,10 +192,10 @@ def speed(
         )
     _check_embedder(embedder)
     config = SpeedConfig(
-        sizes=_ints(sizes, "--sizes"), multi_user=multi_user, users=users, per_user=per_user,
+        sizes=_ints(sizes, "--sizes", "1k,10k,100k"), multi_user=multi_user, users=users, per_user=per_user,
         queries=queries, warmup=warmup, single_adds=single_adds, batch_size=batch_size,
         batch_messages=batch_messages, embedder=embedder, systems=chosen,
-        mem0_sizes=_ints(mem0_sizes, "--mem0-sizes"), pool=pool, api_load_max=api_load_max,
+        mem0_sizes=_ints(mem0_sizes, "--mem0-sizes", "1000,10000"), pool=pool, api_load_max=api_load_max,
         breakdown=breakdown, context=context, limit=limit, seed=seed, workdir=workdir, keep=keep,
         overrides=_overrides(settings or []),
     )  # fmt: skip
@@ -349,7 +350,7 @@ def _quality(
     _check_embedder(embedder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     chosen = _systems(system)
-    ks = _ints(k, "--k")
+    ks = _ints(k, "--k", "1,5,10")
     overrides = _overrides(settings or [])
     if judge_model is not None and not qa:
         raise typer.BadParameter("only with --qa", param_hint="--judge-model")
