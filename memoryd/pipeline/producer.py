@@ -340,7 +340,7 @@ class Pipeline:
         *,
         tenant: str = DEFAULT_TENANT,
         user_id: str | None = None,
-        memory: AsyncMemory | None = None,
+        memory: AsyncMemory | Callable[[], Awaitable[AsyncMemory]] | None = None,
     ) -> EventRecord:
         """An event's status and result; :class:`NotFoundError` if unknown or expired, or (with
         ``user_id``) if it is another user's: existence is never confirmed to someone else.
@@ -348,7 +348,9 @@ class Pipeline:
         While Redis cannot be asked, one that ``memory`` (``tenant``'s store, as the caller sees it)
         recorded applied within ``result_ttl_s`` is done: the synchronous path applied it while Redis
         was unreachable (see :meth:`_applied_record`). Once Redis answers, it alone answers: a store
-        record it lacks may be of an erased user's event, whose status is gone with the user."""
+        record it lacks may be of an erased user's event, whose status is gone with the user.
+        ``memory`` may be a coroutine function giving the store: it is then called only while Redis
+        cannot be asked, so a lookup Redis answers opens no store."""
         check_event_id(event_id)
         try:
             record = None
@@ -357,7 +359,8 @@ class Pipeline:
             record = record or await self.queue.status(stored_event_id(event_id, tenant))
         except StorageError as exc:
             self._down(exc)
-            applied = await self._applied_record(memory, event_id, tenant, user_id)
+            store = await memory() if callable(memory) else memory
+            applied = await self._applied_record(store, event_id, tenant, user_id)
             if applied is None:  # Redis may hold it: unknown until it answers (503)
                 raise
             return applied

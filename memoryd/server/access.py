@@ -7,7 +7,7 @@ here, never the raw server-wide ones, so the restriction holds for every route.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, cast
@@ -132,11 +132,16 @@ class PipelineView:
             raise
 
     async def event(
-        self, event_id: str, *, user_id: str | None = None, memory: AsyncMemory | None = None
+        self,
+        event_id: str,
+        *,
+        user_id: str | None = None,
+        memory: AsyncMemory | Callable[[], Awaitable[AsyncMemory]] | None = None,
     ) -> EventRecord:
         """An event of the caller's tenant; ``user_id`` names the user whose key gave the id (a
         user key's ids are its own; a user key always looks among its own user's). ``memory``
-        (the caller's view of its tenant's store) knows the events the synchronous path applied."""
+        (the caller's view of its tenant's store, or a coroutine function giving it, called only
+        when Redis cannot be asked) knows the events the synchronous path applied."""
         caller = self.principal
         owner = caller.user_id if caller.user_id is not None else user_id
         with self._unplaced_errors():

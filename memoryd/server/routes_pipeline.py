@@ -9,7 +9,9 @@
   (the store keeps none) while Redis does not answer; once it does, its own record
   alone answers (an erased user's events are unknown). 404 for an unknown or expired
   id, 501 when the pipeline is off, 503 when Redis is unreachable (and the store does
-  not know the id) or refuses pipeline.redis_url's password.
+  not know the id) or refuses pipeline.redis_url's password. The caller's tenant store is opened
+  only when it is asked (Redis unreachable): a lookup Redis answers, or one with the pipeline
+  off, opens (and makes) no store.
 - ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
   processing rate, event counters and this server's submissions.
 """
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from memoryd import __version__
 from memoryd.errors import NotSupportedError
+from memoryd.memory import AsyncMemory
 from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
-from memoryd.server.health import MemoryDep, PipelineDep
+from memoryd.server.health import PipelineDep, get_memory
 from memoryd.server.responses import EventReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES
 from memoryd.server.schemas import EventQuery
@@ -40,7 +43,7 @@ EventId = Annotated[str, Path(description="The event's id, as returned by the ad
 async def event(
     event_id: EventId,
     pipeline: PipelineDep,
-    memory: MemoryDep,
+    request: Request,
     query: Annotated[EventQuery, Query()],
 ) -> dict[str, Any]:
     """Where a queued add is: queued, processing, done (with ``result``), failed (retrying) or
@@ -52,6 +55,9 @@ async def event(
             "synchronously and have no event to look up",
             field="event_id",
         )
+    async def memory() -> AsyncMemory:  # only while Redis is unreachable: a GET opens no store
+        return await get_memory(request)
+
     return (await pipeline.event(event_id, user_id=query.user_id, memory=memory)).to_dict()
 
 
