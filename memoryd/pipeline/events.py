@@ -48,9 +48,11 @@ from typing import TYPE_CHECKING, Any
 from memoryd.auth.principal import check_tenant
 from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import InvalidInputError
+from memoryd.ingest.inputs import AddInput, normalise_add
+from memoryd.models import Scope
 
 if TYPE_CHECKING:
-    from memoryd.ingest.inputs import AddInput
+    from memoryd.config import LimitsConfig
 
 __all__ = [
     "EXTRA_FIELDS",
@@ -238,6 +240,13 @@ class AddPayload:
 
     def scope(self) -> dict[str, str | None]:
         return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+
+    def read(self, *, default_mode: str, limits: LimitsConfig) -> AddInput:
+        """This add read as :meth:`AsyncMemory.add <memoryd.memory.AsyncMemory.add>` reads it
+        (``default_mode``: the mode of a call that names none); a bad add raises its error now."""
+        scope = Scope(self.user_id, self.agent_id, self.run_id)
+        return normalise_add(self.messages, scope=scope, metadata=self.metadata, timestamp=self.timestamp,
+                             mode=self.mode, default_mode=default_mode, limits=limits)  # fmt: skip
 
     def parsed(self, data: AddInput) -> AddPayload:
         """This add written in one form, from ``data`` (what :func:`normalise_add` read it as): the

@@ -73,7 +73,6 @@ from memoryd.errors import (
     StaleWriteError,
     StorageError,
 )
-from memoryd.ingest.inputs import normalise_add
 from memoryd.ingest.locks import owner_key
 from memoryd.memory import AsyncMemory
 from memoryd.models import AddResults, Scope
@@ -394,15 +393,7 @@ class BatchProcessor:
         for job in jobs:
             p = job.event.payload
             try:
-                data = normalise_add(
-                    p.messages,
-                    scope=Scope(p.user_id, p.agent_id, p.run_id),
-                    metadata=p.metadata,
-                    timestamp=p.timestamp,
-                    mode=p.mode,
-                    default_mode=default_mode,
-                    limits=self.memory.settings.limits,
-                )
+                data = p.read(default_mode=default_mode, limits=self.memory.settings.limits)
             except MemorydError as exc:
                 outcomes.append(dead(job.delivery, job.event.event_id, exc, job.attempts))
                 continue

@@ -49,9 +49,8 @@ from memoryd.errors import (
     StorageError,
 )
 from memoryd.ingest.erase import on_erasure_begun
-from memoryd.ingest.inputs import normalise_add
 from memoryd.memory import AsyncMemory
-from memoryd.models import AddResults, Scope
+from memoryd.models import AddResults
 from memoryd.pipeline.base import Between, EventQueue, EventRecord, QueueStats
 from memoryd.pipeline.events import (
     AddPayload,
@@ -570,15 +569,7 @@ async def apply_add(
 def _as_read(memory: AsyncMemory, payload: AddPayload, limits: LimitsConfig) -> AddPayload:
     """``payload`` checked as :meth:`AsyncMemory.add` checks it (a bad add is refused now), and
     written as it reads (:meth:`AddPayload.parsed`): adds that read alike have one digest."""
-    data = normalise_add(
-        payload.messages,
-        scope=Scope(payload.user_id, payload.agent_id, payload.run_id),
-        metadata=payload.metadata,
-        timestamp=payload.timestamp,
-        mode=payload.mode,
-        default_mode="fine" if memory.router is not None else "fast",
-        limits=limits,
-    )
+    data = payload.read(default_mode="fine" if memory.router is not None else "fast", limits=limits)
     return payload.parsed(data)
 
 
