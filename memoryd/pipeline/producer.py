@@ -339,17 +339,16 @@ class Pipeline:
         *,
         tenant: str = DEFAULT_TENANT,
         user_id: str | None = None,
-        memory: AsyncMemory | Callable[[], Awaitable[AsyncMemory]] | None = None,
+        memory: Callable[[], Awaitable[AsyncMemory]] | None = None,
     ) -> EventRecord:
         """An event's status and result; :class:`NotFoundError` if unknown or expired, or (with
         ``user_id``) if it is another user's: existence is never confirmed to someone else.
 
-        While Redis cannot be asked, one that ``memory`` (``tenant``'s store, as the caller sees it)
-        recorded applied within ``result_ttl_s`` is done: the synchronous path applied it while Redis
-        was unreachable (see :meth:`_applied_record`). Once Redis answers, it alone answers: a store
-        record it lacks may be of an erased user's event, whose status is gone with the user.
-        ``memory`` may be a coroutine function giving the store: it is then called only while Redis
-        cannot be asked, so a lookup Redis answers opens no store."""
+        While Redis cannot be asked, one that the store ``memory()`` gives (``tenant``'s, as the
+        caller sees it; called only then, so a lookup Redis answers opens no store) recorded applied
+        within ``result_ttl_s`` is done: the synchronous path applied it while Redis was
+        unreachable (see :meth:`_applied_record`). Once Redis answers, it alone answers: a store
+        record it lacks may be of an erased user's event, whose status is gone with the user."""
         check_event_id(event_id)
         try:
             record = None
@@ -358,7 +357,7 @@ class Pipeline:
             record = record or await self.queue.status(stored_event_id(event_id, tenant))
         except StorageError as exc:
             self._down(exc)
-            store = await memory() if callable(memory) else memory
+            store = None if memory is None else await memory()
             applied = await self._applied_record(store, event_id, tenant, user_id)
             if applied is None:  # Redis may hold it: unknown until it answers (503)
                 raise

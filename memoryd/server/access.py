@@ -136,12 +136,12 @@ class PipelineView:
         event_id: str,
         *,
         user_id: str | None = None,
-        memory: AsyncMemory | Callable[[], Awaitable[AsyncMemory]] | None = None,
+        memory: Callable[[], Awaitable[AsyncMemory]] | None = None,
     ) -> EventRecord:
         """An event of the caller's tenant; ``user_id`` names the user whose key gave the id (a
         user key's ids are its own; a user key always looks among its own user's). ``memory``
-        (the caller's view of its tenant's store, or a coroutine function giving it, called only
-        when Redis cannot be asked) knows the events the synchronous path applied."""
+        (a coroutine function giving the caller's view of its tenant's store, called only when
+        Redis cannot be asked) knows the events the synchronous path applied."""
         caller = self.principal
         owner = caller.user_id if caller.user_id is not None else user_id
         with self._unplaced_errors():

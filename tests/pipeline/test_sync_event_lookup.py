@@ -16,6 +16,7 @@ import pytest
 
 from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import StorageError
+from memoryd.memory import AsyncMemory
 from memoryd.pipeline import AddPayload, EventStatus
 from memoryd.pipeline.local_redis import LocalRedis, free_port
 from memoryd.pipeline.producer import RETRY_AFTER_S
@@ -85,8 +86,12 @@ async def test_the_stores_record_is_forgotten_after_result_ttl_s(
     async with producer(dead, embedder) as (pipeline, memory):
         done = await pipeline.submit_add(memory, AddPayload(**BEES), event_id="ord-7")  # type: ignore[arg-type]
         assert done.pipeline == "bypassed"
-        record = await pipeline.event("ord-7", memory=memory)
+
+        async def store() -> AsyncMemory:
+            return memory
+
+        record = await pipeline.event("ord-7", memory=store)
         assert (record.status, record.pipeline) == (EventStatus.DONE, "bypassed")
         await asyncio.sleep(1.3)  # result_ttl_s: Redis would have forgotten an ended event by now
         with pytest.raises(StorageError):  # unknown to the store: Redis may hold it, and is down
-            await pipeline.event("ord-7", memory=memory)
+            await pipeline.event("ord-7", memory=store)
