@@ -39,7 +39,7 @@ from memoryd.hierarchy.models import (
 )
 from memoryd.models import Scope
 
-__all__ = ["Plan", "overflow", "plan_write"]
+__all__ = ["Plan", "overflow", "plan_write", "promotions"]
 
 
 @dataclass
@@ -255,9 +255,34 @@ def _promote(
 ) -> None:
     for row in np.flatnonzero(hot >= config.promote_heat):
         s = book.items[int(row)]
-        if s.tier != MID or (s.promoted_at is not None and s.level >= capability):
+        if not _due(s, capability):
             continue
         if s.level >= capability:  # nothing left to process: promotion is a mark
             book.put(int(row), replace(s, promoted_at=now, promotions=s.promotions + 1))
         else:
             plan.promote.append(s)
+
+
+def _due(s: Segment, capability: int) -> bool:
+    """Whether a hot segment is still to promote: in mid-term, and not promoted with every turn
+    processed as far as this memory can go (a turn that joined since brings it back)."""
+    return s.tier == MID and not (s.promoted_at is not None and s.level >= capability)
+
+
+def promotions(
+    segments: Sequence[Segment], config: TiersConfig, capability: int, now: float
+) -> tuple[list[Segment], list[Segment]]:
+    """Of an owner's ``segments`` as stored (the retrievals written so far), the hot ones still to
+    promote, as a write's plan promotes them: those only to mark (returned marked) and those whose
+    turns need long-term processing. For a write that brought retrievals and planned without them
+    (a segment made hot by searches alone, even when the write moves no turn)."""
+    marked: list[Segment] = []
+    process: list[Segment] = []
+    for s, h in zip(segments, heats(segments, now, config), strict=True):
+        if h < config.promote_heat or not _due(s, capability):
+            continue
+        if s.level >= capability:
+            marked.append(replace(s, promoted_at=now, promotions=s.promotions + 1))
+        else:
+            process.append(s)
+    return marked, process

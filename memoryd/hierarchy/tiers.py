@@ -44,7 +44,7 @@ from memoryd.config import TiersConfig
 from memoryd.graph.models import GraphDiff
 from memoryd.hierarchy.keywords import words
 from memoryd.hierarchy.models import LEVEL_LLM, LEVEL_NONE, NewTurn, Segment, SessionInfo, TierChanges
-from memoryd.hierarchy.planner import Plan, overflow, plan_write
+from memoryd.hierarchy.planner import Plan, overflow, plan_write, promotions
 from memoryd.hierarchy.tree import build_tree
 from memoryd.hierarchy.tree_owner import nobody, owner_memories
 from memoryd.ingest.derived import owner_scope
@@ -88,6 +88,8 @@ class Tiers:
         self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
         self._pending_since: float | None = None  # when the oldest pending count was taken
+        # owners whose segments retrievals heated since their last write: it looks for hot ones
+        self._heated: set[Scope] = set()
         self._flushing: asyncio.Task[None] | None = None
 
     @property
@@ -125,13 +127,19 @@ class Tiers:
         async with self._locks.of(owner):
             plan = await self._plan(store, owner, episodes, vectors, level, words)
             taken = self._take_pending()  # deferred heat rides along with this write
+            heated = owner in self._heated  # the plan's heat lacks what searches added since
+            self._heated.discard(owner)
             plan.changes.retrieved = taken
             changes.tiers = plan.changes
             try:
                 diff = await self.storage.commit(changes)
             except BaseException:
                 self._restore(taken)
+                if heated:
+                    self._heated.add(owner)
                 raise
+            if heated:  # a segment hot from retrievals alone, the write moving no turn included
+                plan.promote += await self._heated_hot(store, owner, {s.id for s in plan.promote})
             # Turns this very write asked the LLM for in vain are not handed straight back to it (it
             # is down, or their prompt too big): a later write's promotion takes them.
             skip = frozenset(m.id for m in episodes) if llm_failed else frozenset()
@@ -141,6 +149,15 @@ class Tiers:
             elif plan.promote:
                 self._in_background(store, owner, [s.id for s in plan.promote], skip)
         return diff
+
+    async def _heated_hot(self, store: SegmentStore, owner: Scope, planned: set[str]) -> list[Segment]:
+        """The owner's segments hot with the retrievals written so far that the write's plan did not
+        promote: marked promoted when their turns need nothing more, else returned to process."""
+        stored = [s for s in await store.segments(owner) if s.id not in planned]
+        marked, process = promotions(stored, self.config, self.capability, self._now())
+        if marked:
+            await self.storage.commit(ChangeSet(tiers=TierChanges(segments=marked)))
+        return process
 
     def _in_background(self, store: SegmentStore, owner: Scope, ids: list[str], skip: frozenset[str]) -> None:
         """Promote the segments ``ids`` of ``owner`` after this write. No lock is held while the
@@ -311,6 +328,7 @@ class Tiers:
         if self._pending_since is None:
             self._pending_since = at
         for m in memories:
+            self._heated.add(owner_scope(m.scope))
             for mid in (m.id, *m.source_ids):
                 count, _ = pending.get(mid, (0, at))
                 pending[mid] = (count + 1, at)
@@ -397,6 +415,7 @@ class Tiers:
         """Drop the retrieval counts not written yet (the store was reset)."""
         self._pending.clear()
         self._pending_since = None
+        self._heated.clear()
 
     async def stop_promotions(self) -> None:
         """Stop background promotions (a later write takes them up again): before a reset or a
