@@ -10,6 +10,7 @@ left the store in and the command that finishes it (:class:`memoryd.maintenance.
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.table import Table
 
 from memoryd.cli.output import CliState, Interrupted, Output, counted, errors_to_exit, require_store
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
-from memoryd.maintenance import CheckReport, ReindexState, check_store, reindex_store
+from memoryd.maintenance import CheckReport, Problem, ReindexState, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
 from memoryd.maintenance.reindex import READING
 
@@ -80,6 +81,25 @@ def _problems_table(report: CheckReport) -> Table:
     return table
 
 
+# A command of a problem's message or fix that works on the checked store (an import into a new one
+# is not): run as written, it would work on the default tenant's store of the default config.
+_THIS_STORE = re.compile(r"`memoryd ((?:reindex|check|export|import --restart)\b[^`]*)`")
+
+
+def _for_this_store(state: CliState, tenant: str | None, problem: Problem) -> Problem:
+    """``problem`` with each command on the checked store spelled with its config file and tenant."""
+
+    def spelled(match: re.Match[str]) -> str:
+        try:
+            command, *args = shlex.split(match.group(1))
+        except ValueError:  # not a command line after all (an unbalanced quote): as written
+            return match.group(0)
+        return f"`{command_again(state, tenant, command, *args)}`"
+
+    message, fix = _THIS_STORE.sub(spelled, problem.message), _THIS_STORE.sub(spelled, problem.fix)
+    return replace(problem, message=message, fix=fix)
+
+
 def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
     """Check the store's integrity; exits 1 on any problem.
 
@@ -91,6 +111,7 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
     with errors_to_exit(state.output), progress_bar(state.output) as progress:
         require_store(settings, state.base)
         report = asyncio.run(check_store(settings, progress=progress))
+    report.problems = [_for_this_store(state, tenant, p) for p in report.problems]
     counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counts.items())
     if report.ok:
         state.output.emit(report.to_dict(), f"[green]ok[/green]: {escape(report.path)} ({counts})")
