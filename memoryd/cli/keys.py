@@ -67,7 +67,10 @@ def create(
     ] = None,
     tenant: Annotated[
         str | None,
-        typer.Option(help="The tenant (project) the key belongs to (default: the root -t, else default)."),
+        typer.Option(
+            help="The tenant (project) the key belongs to (default: the root -t, else default). An admin "
+            "key reaches every tenant: this is the one it acts in when a request names none."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
     json_out: JsonOpt = False,
@@ -82,10 +85,15 @@ def create(
         state.output.json(made.to_dict())
         return
     state.output.out.print(made.key, markup=False, soft_wrap=True)
-    scope = f" bound to user {made.record.user_id!r}" if made.record.user_id else ""
+    record = made.record
+    if record.role is Role.ADMIN:  # never "for tenant acme": it reaches every tenant's memories and keys
+        reach = f"for every tenant (acting in {record.tenant!r} when a request names no X-Memoryd-Tenant)"
+    else:
+        bound = f" bound to user {record.user_id!r}" if record.user_id else ""
+        reach = f"for tenant {record.tenant!r}{bound}"
     state.output.note(
-        f"{made.record.role.value} key {made.record.id} for tenant {escape(made.record.tenant)!r}"
-        f"{escape(scope)}; shown once, store it now. Use it as 'Authorization: Bearer <key>'."
+        f"{record.role.value} key {record.id} {escape(reach)}; shown once, store it now. "
+        "Use it as 'Authorization: Bearer <key>'."
     )
 
 
