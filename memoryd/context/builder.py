@@ -229,10 +229,11 @@ def gather(
     the session's ``recent`` turns (newest first), the ``profile``, what the ``assistant``
     learned about answering, the best ``preferences``, then search ``hits`` — profile and
     preference hits to their sections, up to ``max_episodes`` past turns and ``max_facts``
-    other memories as relevant ones. A profile item the hits list takes its hit's score. A hit
-    already listed (same id, or same text and speaker) or that a listed profile or preference
-    item came from takes no relevant slot, and neither does a memory whose text is one of
-    ``exclude`` (whitespace-normalised: what the prompt already holds)."""
+    other memories as relevant ones, and at most ``max_facts`` profile items, preferences and
+    lessons of the assistant each, whichever read found them. A profile item the hits list takes
+    its hit's score. A hit already listed (same id, or same text and speaker) or that a listed
+    profile or preference item came from takes no relevant slot, and neither does a memory whose
+    text is one of ``exclude`` (whitespace-normalised: what the prompt already holds)."""
     cands = [Candidate(m, RECENT) for m in recent]
     relevance = {h.memory.id: h.score for h in hits}
     cands += [Candidate(m, PROFILE, relevance.get(m.id, 0.0)) for m in profile]
@@ -240,19 +241,30 @@ def gather(
     cands += [Candidate(h.memory, PREFERENCES, h.score) for h in preferences]
     section = {MemoryKind.PROFILE: PROFILE, MemoryKind.PREFERENCE: PREFERENCES}
     cands += [Candidate(h.memory, section.get(h.memory.kind, RELEVANT), h.score) for h in hits]
-    taken = {True: 0, False: 0}  # relevant past turns, relevant other memories
-    caps = {True: max_episodes, False: max_facts}
+    taken: dict[str, int] = {}  # offered so far of each group (_slot): the first ones listed stay
     if exclude:
         cands = [c for c in cands if " ".join(c.memory.text.split()) not in exclude]
     out: list[Candidate] = []
     for c in _dedupe(cands):  # the builder's own rule: a duplicate takes no slot
-        if c.section == RELEVANT:
-            episode = c.memory.kind is MemoryKind.EPISODE
-            if taken[episode] >= caps[episode]:
+        if (group := _slot(c)) is not None:
+            if taken.get(group, 0) >= (max_episodes if group == "turn" else max_facts):
                 continue
-            taken[episode] += 1
+            taken[group] = taken.get(group, 0) + 1
         out.append(c)
     return out
+
+
+def _slot(c: Candidate) -> str | None:
+    """The group of a candidate a context offers at most so many of: the profile, the preferences,
+    the assistant's lessons and relevant facts ``max_facts`` each (a profile or preference hit of the
+    wide search too), relevant past turns ``max_episodes``; recent turns are not counted here."""
+    if c.section == RECENT:
+        return None
+    if c.section == RELEVANT:
+        return "turn" if c.memory.kind is MemoryKind.EPISODE else "fact"
+    if c.section == PREFERENCES and c.memory.metadata.get("about") == "assistant":
+        return "assistant"
+    return c.section
 
 
 def _priority(cands: list[Candidate], turn: Callable[[Candidate], TurnKey]) -> list[Candidate]:
