@@ -5,7 +5,7 @@ built by another model (`memoryd reindex` moves it to the configured one)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,18 @@ import pytest
 from memoryd import AsyncMemory, load_settings
 from tests.cli.conftest import Run, as_json
 from tests.cli.test_doctor import TinyEmbedder, session_model  # noqa: F401 - the fixture
-from tests.embedders.loopback import EmbeddingsServer, plain, rows, serving
+from tests.fakes.llm_server import Reply, Script, embedding_inputs, embeddings_body, fake_vector
 
 
 @pytest.fixture
-def server() -> Iterator[EmbeddingsServer]:
-    with serving() as srv:
-        yield srv
+def server(fake_llm_factory: Callable[[], Script]) -> Script:
+    """A script of this test's own: a URL no earlier test's embedder learnt a dimension from."""
+    script = fake_llm_factory()
+    script.embedding_dim = 4
+    return script
 
 
-def _embedder_env(server: EmbeddingsServer) -> dict[str, str]:
+def _embedder_env(server: Script) -> dict[str, str]:
     return {
         "MEMORYD_EMBEDDER__PROVIDER": "openai",
         "MEMORYD_EMBEDDER__MODEL": "chat-model-not-embeddings",
@@ -41,19 +43,23 @@ _ERROR_OBJECT = {"error": {"message": "this model does not support embeddings", 
 _HTML = "<!doctype html><html><head><title>Welcome</title></head><body>hi</body></html>"
 
 
+def _first_only(payload: Any) -> Reply:
+    return Reply(body=embeddings_body([fake_vector(t, 4) for t in embedding_inputs(payload)[:1]]))
+
+
 @pytest.mark.parametrize(
     "answer",
     [
-        lambda texts: (200, _ERROR_OBJECT, {}),  # an error object, with 200
-        lambda texts: (200, _HTML, {"content-type": "text/html"}),  # a web page, not an API
-        lambda texts: (200, rows(plain(texts[:1])), {}),  # one vector for two texts
+        Reply(body=_ERROR_OBJECT),  # an error object, with 200
+        Reply(raw=_HTML, headers={"content-type": "text/html"}),  # a web page, not an API
+        Reply(respond=_first_only),  # one vector for two texts
     ],
     ids=["error-object", "html-page", "wrong-count"],
 )
 def test_a_200_without_usable_embeddings_names_the_model_and_the_url(
-    run: Run, server: EmbeddingsServer, answer: Any
+    run: Run, server: Script, answer: Reply
 ) -> None:
-    server.then(answer, times=10)
+    server.push(answer, times=10)
     check = _check(run, "embedder", _embedder_env(server))
     assert check["status"] == "fail", check
     fix = check["fix"]
@@ -62,8 +68,8 @@ def test_a_200_without_usable_embeddings_names_the_model_and_the_url(
     assert f"embedder.base_url ({server.base_url})" in fix and "the embeddings server" in fix, fix
 
 
-def test_a_server_answering_an_error_status_keeps_its_own_fix(run: Run, server: EmbeddingsServer) -> None:
-    server.then(lambda texts: (400, {"error": {"message": "bad request"}}, {}), times=10)
+def test_a_server_answering_an_error_status_keeps_its_own_fix(run: Run, server: Script) -> None:
+    server.reply_body({"error": {"message": "bad request"}}, status=400, times=10)
     fix = _check(run, "embedder", _embedder_env(server))["fix"]
     assert not fix.startswith("the server answered but not with usable embeddings"), fix
 

@@ -1,10 +1,11 @@
-"""The ``openai`` embedder's settings as users write them, against a tiny ``/v1/embeddings`` server
-of this test's own: ``embedder.dim = 0`` (ask the endpoint) from every source, ``embedder.timeout_s``,
-and the ``Retry-After`` an embeddings server's 429 asks for, sent on to a REST caller's 503."""
+"""The ``openai`` embedder's settings as users write them, against the scripted fake's ``/v1/embeddings``
+(tests/fakes/llm_server.py): ``embedder.dim = 0`` (ask the endpoint) from every source,
+``embedder.timeout_s``, and the ``Retry-After`` an embeddings server's 429 asks for, sent on to a REST
+caller's 503."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +17,23 @@ from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.errors import BackendUnavailableError, ConfigError
 from memoryd.server import create_app
 from tests.api.conftest import error_of, running_app
-from tests.embedders.loopback import EmbeddingsServer, serving
+from tests.fakes.llm_server import Script
 
 
 @pytest.fixture
-def server() -> Iterator[EmbeddingsServer]:
-    with serving() as srv:
-        yield srv
+def server(fake_llm_factory: Callable[[], Script]) -> Script:
+    """A script of this test's own: a URL no earlier test's embedder learnt a dimension from."""
+    script = fake_llm_factory()
+    script.embedding_dim = 4
+    return script
 
 
-def _section(server: EmbeddingsServer) -> dict[str, Any]:
+def _section(server: Script) -> dict[str, Any]:
     return {"provider": "openai", "model": "m", "base_url": server.base_url}
 
 
 @pytest.mark.parametrize("source", ["env", "env-spaced", "toml", "override-int", "override-text"])
-def test_dim_0_asks_the_endpoint_from_every_source(
-    server: EmbeddingsServer, tmp_path: Path, source: str
-) -> None:
+def test_dim_0_asks_the_endpoint_from_every_source(server: Script, tmp_path: Path, source: str) -> None:
     """MEMORYD_EMBEDDER__DIM=0, as README's `dim = 0  # 0 = ask the endpoint once` and doctor's fix
     say, was refused: "greater than or equal to 1" (the environment gives the text "0")."""
     env: dict[str, str] = {}
@@ -48,7 +49,7 @@ def test_dim_0_asks_the_endpoint_from_every_source(
     settings = load_settings(path, env=env, overrides=overrides)
     assert settings.embedder.dim is None
     embedder = OpenAIEmbedder.from_config(settings.embedder)
-    assert embedder.dim == server.dim and server.requests[0]["input"] == ["dimension probe"]
+    assert embedder.dim == server.embedding_dim and server.requests[0].json["input"] == ["dimension probe"]
     embedder.close()
 
 
@@ -65,13 +66,13 @@ def test_timeout_s_must_be_a_positive_number(timeout: str) -> None:
         load_settings(env={"MEMORYD_EMBEDDER__TIMEOUT_S": timeout})
 
 
-def test_timeout_s_is_how_long_each_try_waits_for_an_answer(server: EmbeddingsServer) -> None:
+def test_timeout_s_is_how_long_each_try_waits_for_an_answer(server: Script) -> None:
     """There was no embedder.timeout_s: a server that took the connection and never answered held a
     batch, or a search's one query, 3 x 60 s (and the backoff)."""
     env = {"MEMORYD_EMBEDDER__TIMEOUT_S": "0.5"}
     settings = load_settings(env=env, overrides={"embedder": {**_section(server), "dim": 4}})
     embedder = OpenAIEmbedder.from_config(settings.embedder)
-    server.then("hang", times=3)
+    server.hang(120, times=3)  # cut short by the next test's reset
     with pytest.raises(BackendUnavailableError) as info:
         embedder.embed(["where does Ana live?"])
     assert "did not answer within 0.5 s (3 of 3 tries)" in info.value.message
@@ -79,11 +80,13 @@ def test_timeout_s_is_how_long_each_try_waits_for_an_answer(server: EmbeddingsSe
     embedder.close()
 
 
-def _quota(wait: str) -> Any:
-    return lambda texts: (429, {"error": {"message": "rate limit"}}, {"retry-after": wait})
+def _quota(server: Script, wait: str, times: int = 1) -> None:
+    server.reply_body(
+        {"error": {"message": "rate limit"}}, status=429, headers={"retry-after": wait}, times=times
+    )
 
 
-def test_a_503_from_the_embedders_429_says_retry_after(server: EmbeddingsServer, tmp_path: Path) -> None:
+def test_a_503_from_the_embedders_429_says_retry_after(server: Script, tmp_path: Path) -> None:
     """The embeddings server's 429 asked for a wait (details.retry_after in the 503's body) but the
     503 a REST caller got had no Retry-After header: a client could only guess when to retry."""
     settings = load_settings(
@@ -101,14 +104,14 @@ def test_a_503_from_the_embedders_429_says_retry_after(server: EmbeddingsServer,
         assert added.status_code == 200, added.text
         search = {"query": "where does Ana live?", **ana}
         assert client.post("/v1/memories/search", json=search).json()["results"]
-        server.then(_quota("30"))  # longer than memoryd waits: given up at once
+        _quota(server, "30")  # longer than memoryd waits: given up at once
         refused = client.post("/v1/memories/search", json={**search, "query": "Ana's city?"})
         assert error_of(refused, 503)["details"]["retry_after"] == 30
         assert refused.headers["retry-after"] == "30"
-        server.then(_quota("1"), times=3)  # waited for, three times: the last wait is said
+        _quota(server, "1", times=3)  # waited for, three times: the last wait is said
         again = client.post("/v1/memories/search", json={**search, "query": "Ana's home?"})
         assert error_of(again, 503)["details"] == {"status": 429, "retry_after": 1}
         assert again.headers["retry-after"] == "1"
-        server.then(lambda texts: (500, {"error": {"message": "down"}}, {}), times=3)
+        server.reply_body({"error": {"message": "down"}}, status=500, times=3)
         down = client.post("/v1/memories/search", json={**search, "query": "Ana's town?"})
         assert error_of(down, 503) and "retry-after" not in down.headers  # no wait was asked for

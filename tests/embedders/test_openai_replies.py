@@ -1,9 +1,9 @@
-"""The ``openai`` embedder against a tiny ``/v1/embeddings`` server of this test's own: what a
-server that is up but answers badly, slowly or with a limit of its own makes memoryd say."""
+"""The ``openai`` embedder against the scripted fake's ``/v1/embeddings`` (tests/fakes/llm_server.py):
+what a server that is up but answers badly, slowly or with a limit of its own makes memoryd say."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,37 +12,44 @@ from memoryd import load_settings
 from memoryd.cli.doctor import embedder_check
 from memoryd.embedders.openai import OpenAIEmbedder
 from memoryd.errors import BackendUnavailableError
-from tests.embedders.loopback import EmbeddingsServer, plain, rows, serving
+from tests.fakes.llm_server import Reply, Script, embedding_inputs, embeddings_body, fake_vector
 
 KEY = "sk-loopback-embedder-key-0123456789"
 
 
 @pytest.fixture
-def server() -> Iterator[EmbeddingsServer]:
-    with serving() as srv:
-        yield srv
+def server(fake_llm_factory: Callable[[], Script]) -> Script:
+    """A script of this test's own: a URL no earlier test's embedder learnt a dimension from."""
+    script = fake_llm_factory()
+    script.embedding_dim = 4
+    return script
 
 
-def _nan(texts: list[str]) -> tuple[int, Any, dict[str, str]]:
-    vectors = ",".join(f'{{"index": {i}, "embedding": [NaN, 1, 1, 1]}}' for i in range(len(texts)))
-    return 200, f'{{"data": [{vectors}]}}', {}
+def _nan(payload: Any) -> Reply:
+    count = len(embedding_inputs(payload))
+    vectors = ",".join(f'{{"index": {i}, "embedding": [NaN, 1, 1, 1]}}' for i in range(count))
+    return Reply(raw=f'{{"data": [{vectors}]}}', headers={"content-type": "application/json"})
 
+
+def _short(payload: Any) -> Reply:
+    return Reply(body=embeddings_body([fake_vector(t, 4) for t in embedding_inputs(payload)][:-1]))
+
+
+_LOGIN_PAGE = Reply(raw="<html><title>Sign in</title></html>", headers={"content-type": "text/html"})
 
 UNUSABLE = {
-    "one vector short": lambda texts: (200, rows(plain(texts)[:-1]), {}),
-    "NaN": _nan,
-    "an error as a 200": lambda texts: (200, {"error": {"message": "model not loaded"}}, {}),
-    "a login page": lambda texts: (200, "<html><title>Sign in</title></html>", {"content-type": "text/html"}),
+    "one vector short": Reply(respond=_short),
+    "NaN": Reply(respond=_nan),
+    "an error as a 200": Reply(body={"error": {"message": "model not loaded"}}),
+    "a login page": _LOGIN_PAGE,
 }
 
 
 @pytest.mark.parametrize("answer", list(UNUSABLE), ids=list(UNUSABLE))
-def test_doctor_does_not_ask_whether_a_server_that_answered_is_running(
-    server: EmbeddingsServer, answer: str
-) -> None:
+def test_doctor_does_not_ask_whether_a_server_that_answered_is_running(server: Script, answer: str) -> None:
     """A server that answered 200 with vectors that cannot be used was reported with the fix
     'is the embeddings server at … running and reachable?': it is, its answer is the trouble."""
-    server.then(UNUSABLE[answer], times=3)
+    server.push(UNUSABLE[answer], times=3)
     section = {"provider": "openai", "model": "m", "base_url": server.base_url, "dim": 4}
     check, embedder = embedder_check(load_settings(env={}, overrides={"embedder": section}))
     assert check.status == "fail" and embedder is None
@@ -50,21 +57,21 @@ def test_doctor_does_not_ask_whether_a_server_that_answered_is_running(
     assert server.base_url in check.fix
 
 
-def test_an_unusable_reply_is_named_with_its_status_and_its_words(server: EmbeddingsServer) -> None:
+def test_an_unusable_reply_is_named_with_its_status_and_its_words(server: Script) -> None:
     """A 200 holding an error said only "malformed embeddings reply ('data')"."""
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, api_key=KEY, dim=4)
-    server.then(lambda texts: (200, {"error": {"message": f"model not loaded for key {KEY}"}}, {}))
+    server.reply_body({"error": {"message": f"model not loaded for key {KEY}"}})
     with pytest.raises(BackendUnavailableError) as info:
         embedder.embed(["a"])
     message = info.value.message
     assert "no 'data' field" in message and "model not loaded" in message and "application/json" in message
     assert KEY not in message and info.value.details["status"] == 200
-    server.then(lambda texts: (200, "<html><title>Sign in</title></html>", {"content-type": "text/html"}))
+    server.push(_LOGIN_PAGE)
     with pytest.raises(BackendUnavailableError) as page:
         embedder.embed(["a"])
     assert 'an HTML page (text/html): "Sign in"' in page.value.message  # by its title, as the LLM's
     assert "<" not in page.value.message
-    server.then(_nan)
+    server.reply_with(_nan)
     with pytest.raises(BackendUnavailableError, match="not finite") as nan:
         embedder.embed(["a", "b"])
     assert nan.value.details["status"] == 200
@@ -77,11 +84,11 @@ _BAD_GATEWAY = (
 )
 
 
-def test_a_proxys_error_page_is_named_by_its_title(server: EmbeddingsServer) -> None:
+def test_a_proxys_error_page_is_named_by_its_title(server: Script) -> None:
     """A proxy's 502 page put 300 bytes of its markup (line breaks and all) into the error, where
     the LLM's calls name such a page by its title."""
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, api_key=KEY, dim=4)
-    server.then(lambda texts: (502, _BAD_GATEWAY, {"content-type": "text/html; charset=utf-8"}), times=3)
+    server.reply_raw(_BAD_GATEWAY, status=502, headers={"content-type": "text/html; charset=utf-8"}, times=3)
     with pytest.raises(BackendUnavailableError) as info:
         embedder.embed(["a"])
     message = info.value.message
@@ -91,10 +98,10 @@ def test_a_proxys_error_page_is_named_by_its_title(server: EmbeddingsServer) -> 
     embedder.close()
 
 
-def test_a_server_that_never_answers_is_named_as_such_with_the_wait_and_tries(server: EmbeddingsServer) -> None:
+def test_a_server_that_never_answers_is_named_as_such_with_the_wait_and_tries(server: Script) -> None:
     """It said "unreachable: timed out": not how long it waited, nor that it tried three times."""
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4, timeout_s=0.3)
-    server.then("hang", times=3)
+    server.hang(120, times=3)  # cut short by the next test's reset
     with pytest.raises(BackendUnavailableError) as info:
         embedder.embed(["a"])
     assert "did not answer within 0.3 s (3 of 3 tries)" in info.value.message
@@ -103,29 +110,28 @@ def test_a_server_that_never_answers_is_named_as_such_with_the_wait_and_tries(se
 
 
 @pytest.mark.parametrize("said", ["input must have less than 4 items", "input数组最大不得超过3条"])
-def test_a_batch_refused_for_its_number_of_inputs_is_split(server: EmbeddingsServer, said: str) -> None:
+def test_a_batch_refused_for_its_number_of_inputs_is_split(server: Script, said: str) -> None:
     """Only some vendors' words for "too many inputs" split a batch; others failed the whole add."""
-    answer = server.default
 
-    def at_most_three(texts: list[str]) -> tuple[int, Any, dict[str, str]]:
-        if len(texts) > 3:
-            return 400, {"error": {"message": said, "code": "1214"}}, {}
-        return answer(texts)
+    def at_most_three(payload: Any) -> Reply:
+        if len(embedding_inputs(payload)) > 3:
+            return Reply(status=400, body={"error": {"message": said, "code": "1214"}})
+        return Reply()  # the usual vectors
 
-    server.default = at_most_three  # type: ignore[method-assign]
+    server.default(Reply(respond=at_most_three))
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4, batch_size=8)
     vectors = embedder.embed([f"text {i}" for i in range(10)])
     assert vectors.shape == (10, 4)
-    sent = [len(r["input"]) for r in server.requests]
+    sent = [len(r.json["input"]) for r in server.requests]
     assert sent[-1] <= 3 and sum(n for n in sent if n <= 3) == 10
     embedder.close()
 
 
-def test_a_429_then_an_answer_is_waited_for_and_a_500_is_named(server: EmbeddingsServer) -> None:
+def test_a_429_then_an_answer_is_waited_for_and_a_500_is_named(server: Script) -> None:
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
-    server.then(lambda texts: (429, {"error": {"message": "slow down"}}, {"retry-after": "0.1"}))
+    server.reply_body({"error": {"message": "slow down"}}, status=429, headers={"retry-after": "0.1"})
     assert embedder.embed(["a", "b"]).shape == (2, 4) and len(server.requests) == 2
-    server.then(lambda texts: (500, {"error": {"message": "boom"}}, {}), times=3)
+    server.reply_body({"error": {"message": "boom"}}, status=500, times=3)
     with pytest.raises(BackendUnavailableError, match="HTTP 500: .*boom") as info:
         embedder.embed(["a"])
     assert info.value.details["status"] == 500 and len(server.requests) == 5
@@ -137,21 +143,23 @@ def test_a_429_then_an_answer_is_waited_for_and_a_500_is_named(server: Embedding
     [([True, False, 1, 0], "true/false"), (["0.5", "1", "1", "1"], "strings"), ([None, 1, 1, 1], "null")],
 )
 def test_an_embedding_of_other_things_than_numbers_is_refused(
-    server: EmbeddingsServer, numbers: list[Any], named: str
+    server: Script, numbers: list[Any], named: str
 ) -> None:
     """true/false and numbers written as strings were read as numbers and stored as a vector."""
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
-    server.then(lambda texts: (200, rows([numbers for _ in texts]), {}))
+    server.reply_with(
+        lambda payload: Reply(body=embeddings_body([numbers for _ in embedding_inputs(payload)]))
+    )
     with pytest.raises(BackendUnavailableError, match=f"embedding holds {named}, not only numbers"):
         embedder.embed(["a"])
     assert embedder.embed(["a"]).shape == (1, 4)  # the next answer, of numbers, is taken
     embedder.close()
 
 
-def test_a_429_asking_for_a_longer_wait_than_memoryd_waits_says_how_long(server: EmbeddingsServer) -> None:
+def test_a_429_asking_for_a_longer_wait_than_memoryd_waits_says_how_long(server: Script) -> None:
     """It said only "HTTP 429: …", not that the server asked for 120 s, nor that memoryd gave up."""
     embedder = OpenAIEmbedder(model="m", base_url=server.base_url, dim=4)
-    server.then(lambda texts: (429, {"error": {"message": "quota"}}, {"retry-after": "120"}))
+    server.reply_body({"error": {"message": "quota"}}, status=429, headers={"retry-after": "120"})
     with pytest.raises(BackendUnavailableError) as info:
         embedder.embed(["a"])
     assert "the server asks to wait 120 s, longer than memoryd waits (10 s)" in info.value.message

@@ -45,6 +45,23 @@ usage counts); ``reply_body`` sends a JSON body verbatim and ``reply_raw`` a
 non-JSON one. Embeddings are deterministic, *not* unit-length vectors of
 ``embedding_dim`` numbers derived from each text (a failure or hang queued
 for the script applies to them too).
+
+A reply can also be computed from the request: ``reply_with(fn)`` (or a
+``Reply(respond=fn)`` pushed, hung or made the default) calls ``fn`` with the
+request's JSON payload once this reply's own delay is over, and sends the
+:class:`Reply` it returns instead (its delay too). ``embedding_inputs(payload)``
+gives an embeddings request's texts and ``embeddings_body(vectors)`` the
+OpenAI body holding some vectors, so a reply can depend on the inputs::
+
+    fake_llm.reply_with(  # one vector fewer than the inputs
+        lambda p: Reply(body=embeddings_body([fake_vector(t, 4) for t in embedding_inputs(p)][1:]))
+    )
+    fake_llm.default(Reply(respond=lambda p: Reply(status=400) if len(embedding_inputs(p)) > 3 else Reply()))
+
+(``Reply()``, the plain answer, is the usual vectors on the embeddings path.)
+``hang(seconds, then=Reply(respond=fn))`` waits before computing. A test of the
+``openai`` embedder takes a script of its own (``fake_llm_factory()``): memoryd
+remembers a probed dimension per (URL, model), so a shared URL carries it over.
 """
 
 from __future__ import annotations
@@ -58,7 +75,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +88,16 @@ from starlette.routing import Route
 
 from tests.fakes.llm_stream import stream_events, tool_args
 
-__all__ = ["FakeLLMServer", "Recorded", "Reply", "Script", "fake_vector", "running"]
+__all__ = [
+    "FakeLLMServer",
+    "Recorded",
+    "Reply",
+    "Script",
+    "embedding_inputs",
+    "embeddings_body",
+    "fake_vector",
+    "running",
+]
 
 _GEMINI = re.compile(r"^v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 _AZURE = re.compile(r"^openai/deployments/(?P<deployment>[^/]+)/chat/completions$")
@@ -98,6 +124,8 @@ class Reply:
     first_wait: float = 0.0  # a stream's silence between its headers and its first event
     keepalive: float = 0.0  # during first_wait, an SSE comment every this many seconds
     pause: tuple[int, float] | None = None  # (n, s): a stream's silence of s seconds after n events
+    # computed from the request: called with its JSON payload after ``delay``, its Reply is sent instead
+    respond: Callable[[Any], Reply] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,9 +185,13 @@ class Script:
         """Send this JSON body verbatim (any shape, any status)."""
         return self.push(Reply(status=status, body=body, **options), times)
 
-    def reply_raw(self, raw: str, *, status: int = 200, times: int = 1) -> Script:
-        """Send a non-JSON body."""
-        return self.push(Reply(status=status, raw=raw), times)
+    def reply_raw(self, raw: str, *, status: int = 200, times: int = 1, **options: Any) -> Script:
+        """Send a non-JSON body (``text/plain`` unless ``headers`` give a ``content-type``)."""
+        return self.push(Reply(status=status, raw=raw, **options), times)
+
+    def reply_with(self, respond: Callable[[Any], Reply], *, times: int = 1) -> Script:
+        """Answer with the :class:`Reply` ``respond`` gives for the request's JSON payload."""
+        return self.push(Reply(respond=respond), times)
 
     def fail(
         self,
@@ -321,6 +353,10 @@ class FakeLLMServer:
         reply = script._next(record)
         if reply.delay:
             await self._sleep(reply.delay)
+        if reply.respond is not None:
+            reply = reply.respond(payload)
+            if reply.delay:
+                await self._sleep(reply.delay)
         headers = dict(reply.headers)
         if reply.raw is not None:
             return Response(reply.raw, status_code=reply.status, headers=headers, media_type="text/plain")
@@ -457,18 +493,26 @@ def _answer(kind: str, reply: Reply, path: str, payload: Any) -> dict[str, Any]:
     }
 
 
-def _embeddings(script: Script, payload: Any) -> dict[str, Any]:
+def embedding_inputs(payload: Any) -> list[str]:
+    """The texts an embeddings request asks for (its ``input``: one text or a list)."""
     inputs = payload.get("input", []) if isinstance(payload, dict) else []
-    texts = [inputs] if isinstance(inputs, str) else list(inputs)
+    return [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
+
+
+def embeddings_body(vectors: list[list[Any]], model: str = "fake-embedder") -> dict[str, Any]:
+    """An OpenAI embeddings body holding ``vectors`` in order (``index`` 0, 1, ...)."""
     return {
         "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": fake_vector(str(t), script.embedding_dim)}
-            for i, t in enumerate(texts)
-        ],
-        "model": payload.get("model", "fake-embedder") if isinstance(payload, dict) else "fake-embedder",
-        "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "model": model,
+        "usage": {"prompt_tokens": len(vectors), "total_tokens": len(vectors)},
     }
+
+
+def _embeddings(script: Script, payload: Any) -> dict[str, Any]:
+    texts = embedding_inputs(payload)
+    model = payload.get("model", "fake-embedder") if isinstance(payload, dict) else "fake-embedder"
+    return embeddings_body([fake_vector(t, script.embedding_dim) for t in texts], model)
 
 
 @contextmanager
