@@ -100,6 +100,19 @@ def _for_this_store(state: CliState, tenant: str | None, problem: Problem) -> Pr
     return replace(problem, message=message, fix=fix)
 
 
+_ONE = {"memories": "memory", "vectors": "vector", "keywords": "keyword entry",
+        "graph_memory_refs": "graph memory ref", "tier_turns": "tier turn", "history": "history row"}
+_MANY = {"keywords": "keyword entries", "history": "history rows"}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """" (1 memory, 2 history rows, …)" of what the check read; nothing when it read nothing (the
+    store did not open), never "1 memories" or "()"."""
+    said = [counted(n, _ONE.get(what, what), _MANY.get(what, what.replace("_", " ")))
+            for what, n in counts.items()]  # fmt: skip
+    return f" ({', '.join(said)})" if said else ""
+
+
 def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = False) -> None:
     """Check the store's integrity; exits 1 on any problem.
 
@@ -112,15 +125,15 @@ def check(ctx: typer.Context, tenant: TenantOpt = None, json_out: JsonOpt = Fals
         require_store(settings, state.base)
         report = asyncio.run(check_store(settings, progress=progress))
     report.problems = [_for_this_store(state, tenant, p) for p in report.problems]
-    counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counts.items())
+    counts = _counts(report.counts)
     if report.ok:
-        state.output.emit(report.to_dict(), f"[green]ok[/green]: {escape(report.path)} ({counts})")
+        state.output.emit(report.to_dict(), f"[green]ok[/green]: {escape(report.path)}{counts}")
         return
     state.output.emit(
         report.to_dict(),
         _problems_table(report),
         f"[bold red]{counted(len(report.problems), 'problem', 'problems')}[/bold red] "
-        f"in {escape(report.path)} ({counts})",
+        f"in {escape(report.path)}{counts}",
     )
     raise typer.Exit(1)
 
