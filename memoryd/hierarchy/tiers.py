@@ -64,6 +64,7 @@ _log = logging.getLogger("memoryd.hierarchy")
 
 
 FLUSH_AFTER_S = 30.0  # the longest a retrieval count waits in memory while searches go on
+_HEATED_OWNERS = 10_000  # owners remembered as heated by searches until their next write
 
 
 class Tiers:
@@ -327,6 +328,8 @@ class Tiers:
         pending = self._pending
         if self._pending_since is None:
             self._pending_since = at
+        if len(self._heated) > _HEATED_OWNERS:  # searches of owners this process never writes for
+            self._heated.clear()  # (pipeline workers write them): their plans still see the heat
         for m in memories:
             self._heated.add(owner_scope(m.scope))
             for mid in (m.id, *m.source_ids):
