@@ -134,13 +134,22 @@ _UNSEEN = dict.fromkeys(
     for c in (
         *range(0x00, 0x20), *range(0x7F, 0xA0), 0xAD, 0x061C, 0x180E, 0x200B, 0x200E, 0x200F,
         *range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0xFEFF,
+        0x034F, 0x3164, 0xFFA0,  # the combining grapheme joiner, the Hangul fillers shown as blanks
     )
     if not chr(c).isspace()
 )  # fmt: skip
+# Unicode tag characters mirror ASCII invisibly, and a model reads them ("ASCII smuggling"): dropped,
+# but in an emoji tag sequence, a subdivision flag (🏴 then tag letters and digits, then U+E007F).
+_TAGS = re.compile(
+    "(\U0001F3F4[\U000E0030-\U000E0039\U000E0061-\U000E007A]+\U000E007F)|[\U000E0000-\U000E007F]"
+)
 
 
 def _clean(text: str) -> str:
-    """``text`` as a line of the block shows it: on one line, no unseen character (:data:`_UNSEEN`)."""
+    """``text`` as a line of the block shows it: on one line, no unseen character (:data:`_UNSEEN`,
+    a tag character but those of a flag: :data:`_TAGS`)."""
+    if not text.isascii() and max(text) >= "\U000e0000":
+        text = _TAGS.sub(lambda m: m.group(1) or "", text)
     return " ".join(text.translate(_UNSEEN).split())
 
 
