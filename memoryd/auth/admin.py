@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from memoryd.auth.keys import ApiKey, KeyStore, NewKey, new_key
+from memoryd.auth.keys import PREFIX, ApiKey, KeyStore, NewKey, new_key
 from memoryd.auth.principal import Role
 from memoryd.config import DEFAULT_TENANT, Settings
 from memoryd.errors import NotFoundError
 from memoryd.models import utcnow
 
-__all__ = ["create_key", "open_key_store", "revoke_key"]
+__all__ = ["create_key", "key_id_of", "open_key_store", "revoke_key"]
 
 
 def open_key_store(settings: Settings) -> KeyStore:
@@ -32,8 +32,20 @@ def create_key(
     return created
 
 
+def key_id_of(named: str) -> str:
+    """The id a revoke names: ``named`` itself, or, when it is a key's full text
+    (``mdk_<id>_<secret>``: a leaked key, pasted as found), its id. The secret is dropped, never
+    echoed in a "no API key with id …" error (a terminal, a CI log, an HTTP error body)."""
+    text = named.strip()
+    if text.startswith(f"{PREFIX}_"):
+        return text[len(PREFIX) + 1 :].split("_", 1)[0]
+    return named
+
+
 def revoke_key(store: KeyStore, key_id: str) -> ApiKey:
-    """Revoke a key at once (a running server refuses it from its next request on)."""
+    """Revoke a key at once (a running server refuses it from its next request on). ``key_id``
+    may be the key's full text (:func:`key_id_of`)."""
+    key_id = key_id_of(key_id)
     revoked = store.revoke(key_id, utcnow())
     if revoked is None:
         raise NotFoundError(f"no API key with id {key_id!r}", field="key_id")

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memoryd.auth import Role, create_key, open_key_store, revoke_key
+from memoryd.auth.admin import key_id_of
 from memoryd.auth.keys import ApiKey, KeyStore
 from memoryd.cli.output import CliState, counted, errors_to_exit, printable
 from memoryd.config import DEFAULT_TENANT, Settings
@@ -124,12 +125,18 @@ def list_(
 @app.command()
 def revoke(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (from `memoryd keys list`).")],
+    key_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The key's id (from `memoryd keys list`), or the key itself (mdk_<id>_...)."
+        ),
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a key: it stops working at once (a running server refuses it from its next request on)."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
+    key_id = key_id_of(key_id)  # a key's full text: its id, the secret never echoed
     with errors_to_exit(state.output):
         if not settings.keys_path().exists():  # nothing to revoke: no key store made for nothing
             raise NotFoundError(

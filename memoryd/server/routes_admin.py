@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from memoryd.auth import Principal, Role, create_key, revoke_key
+from memoryd.auth.admin import key_id_of
 from memoryd.auth.keys import ApiKey
 from memoryd.errors import BackendUnavailableError, NotFoundError, PermissionDeniedError
 from memoryd.server.access import principal_of
@@ -82,6 +83,7 @@ async def list_keys(request: Request, include_revoked: bool = False) -> dict[str
 async def revoke(key_id: KeyId, request: Request) -> dict[str, Any]:
     """Revoke at once; the key answers 401 from now on."""
     auth, principal = _auth(request)
+    key_id = key_id_of(key_id)  # a key's full text: its id (its secret never echoed in a 404)
     key = await asyncio.to_thread(auth.store.get, key_id)
     if key is None or not _visible(principal, key):
         raise NotFoundError(f"no API key with id {key_id!r}", field="key_id")
