@@ -52,6 +52,7 @@ from memoryd.server.routes_v1 import (
     Scoped,
     no_arguments,
     reset_store,
+    scope_in_query,
     unique_keys,
 )
 from memoryd.server.schemas import (
@@ -374,7 +375,12 @@ async def delete(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict[
     return {"message": "Memory deleted successfully"}
 
 
-@router.delete("/memories", summary="Delete all memories (mem0)", **answers(Mem0Message))
+@router.delete(
+    "/memories",
+    summary="Delete all memories (mem0)",
+    dependencies=[Depends(scope_in_query)],
+    **answers(Mem0Message),
+)
 async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, str]:
     """Delete every memory of the scope; a scope is required."""
     await memory.delete_all(**scope.scope())

@@ -65,6 +65,7 @@ __all__ = [
     "filters_from_json",
     "no_arguments",
     "router",
+    "scope_in_query",
     "unique_keys",
 ]
 
@@ -119,6 +120,17 @@ async def no_arguments(request: Request) -> None:
             f"{request.url.path} erases the whole store and takes no {named}: nothing was erased (to erase "
             "one user's memories, send DELETE /memories?user_id=...)",
             field=named,
+        )
+
+
+async def scope_in_query(request: Request) -> None:
+    """Refuse a body on a bulk delete, which reads its scope from the query only: ignored, ``DELETE
+    /v1/memories`` with ``{"user_id": "bob"}`` under alice's user key erased alice's memories."""
+    if (await request.body()).strip() not in (b"", b"{}", b"null"):
+        raise InvalidInputError(
+            f"DELETE {request.url.path} reads its scope from the query (?user_id=&agent_id=&run_id=), "
+            "not from a body: nothing was deleted",
+            field="body",
         )
 
 
@@ -272,7 +284,12 @@ async def history(memory_id: MemoryId, scope: Scoped, memory: MemoryDep) -> dict
     return {"results": [e.to_dict() for e in entries]}
 
 
-@router.delete("/memories", summary="Delete all memories of a scope", **answers(DeleteAllReply))
+@router.delete(
+    "/memories",
+    summary="Delete all memories of a scope",
+    dependencies=[Depends(scope_in_query)],
+    **answers(DeleteAllReply),
+)
 async def delete_all(scope: Scoped, memory: MemoryDep) -> dict[str, int]:
     """Remove every memory of the scope; a scope is required."""
     return {"deleted": await memory.delete_all(**scope.scope())}
