@@ -21,6 +21,7 @@ from memoryd.storage.sqlite.database import SQLiteDatabase, execute_script, read
 from memoryd.storage.sqlite.record_cache import RecordCache
 from memoryd.storage.sqlite.selects import SelectCache
 from memoryd.storage.sqlite.sqlfilter import compile_filter
+from memoryd.wording import counted
 
 __all__ = ["SQLiteRecordStore"]
 
@@ -721,11 +722,13 @@ class SQLiteRecordStore:
                 "WHERE NOT json_valid(metadata) OR NOT json_valid(source_ids)"
             ).fetchone()
             if count:
-                problems.append(f"{count} memories have unreadable metadata or source ids (e.g. {example})")
+                has = counted(count, "memory has", "memories have")
+                problems.append(f"{has} unreadable metadata or source ids (e.g. {example})")
             count, example = conn.execute(_UNREADABLE).fetchone()
             if count:
                 problems.append(
-                    f"{count} memories have a kind or time this memoryd cannot read (e.g. {example}): "
+                    f"{counted(count, 'memory has', 'memories have')} a kind or time this memoryd cannot "
+                    f"read (e.g. {example}): "
                     "written by a newer memoryd (upgrade it) or damaged (restore the store from a backup)"
                 )
             count, example = conn.execute(
