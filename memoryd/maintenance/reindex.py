@@ -31,6 +31,7 @@ running the same reindex again: it starts over.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,8 +40,9 @@ from typing import Any
 
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
-from memoryd.errors import ConflictError
+from memoryd.errors import ConflictError, StorageError
 from memoryd.ingest.represent import INDEX_FORMAT, Represent
+from memoryd.maintenance.check import DAMAGED
 from memoryd.maintenance.rebuild import IndexBuilder, Progress, embed_with, identity, load_embedder
 from memoryd.maintenance.terms import PHASE as TERMS_PHASE
 from memoryd.maintenance.terms import rebuild_terms
@@ -235,12 +237,32 @@ async def _read_through(
     many memories it holds; closed after the block."""
     storage = build_storage(settings)
     try:
-        await storage.records.open()
-        total = int((await storage.records.stats())["memories"])
-        await _readable(storage.records, batch_size, total, progress)  # before anything is discarded
+        try:
+            await storage.records.open()
+            total = int((await storage.records.stats())["memories"])
+            await _readable(storage.records, batch_size, total, progress)  # before anything is discarded
+        except StorageError as exc:
+            raise _records_damaged(exc, settings) from exc
         yield storage, total
     finally:
         await storage.close()
+
+
+def _records_damaged(exc: StorageError, settings: Settings) -> StorageError:
+    """The error of records that cannot be read because they are damaged (a malformed file, a row
+    this memoryd cannot decode: the error's repair is ``memoryd check``), whose advice must not be
+    the reindex itself: what it rebuilds from is what is damaged. Any other error is ``exc``."""
+    if exc.details.get("repair") != "memoryd check":
+        return exc
+    driver = exc.__cause__
+    said = f"SQLite error: {driver}" if isinstance(driver, sqlite3.Error) else exc.message
+    return StorageError(
+        f"memoryd reindex cannot read the records of {settings.storage.path}, which it rebuilds the "
+        f"indexes from ({said}); both indexes are left as they were. {DAMAGED[0].upper()}{DAMAGED[1:]}; "
+        "until then keep the file's -wal and -shm beside it (its latest writes may be there only)",
+        field=exc.field,
+        **{**exc.details, "repair": "memoryd export --skip-unreadable"},
+    )
 
 
 async def _readable(records: RecordStore, batch_size: int, total: int, progress: Progress | None) -> None:
