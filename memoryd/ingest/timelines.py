@@ -8,7 +8,8 @@ again; a shared one and an agent's own as their readers read them); :func:`reope
 undoes what a deleted or edited statement ended; :func:`said_anew` finds, within one add, what
 is said again after what ended it. Which timeline a memory is on: :func:`timeline_of` (a profile
 attribute, a taste's thing (:mod:`memoryd.ingest.preferences`), a favourite's category
-(:mod:`memoryd.ingest.phrasings`), another speaker's (:mod:`memoryd.ingest.subjects`)). The
+(:mod:`memoryd.ingest.phrasings`), another speaker's (:mod:`memoryd.ingest.subjects`), a lesson's
+topic (:mod:`memoryd.ingest.lessons`)). The
 statements themselves are read by :mod:`memoryd.ingest.rules`.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from memoryd.ingest import phrasings
 from memoryd.ingest.leaving import LEFT, ends
+from memoryd.ingest.lessons import lesson_line, lesson_where
 from memoryd.ingest.preferences import replaces, taste_hashes, taste_line
 from memoryd.ingest.subjects import one_thing, subject_line, subject_where
 from memoryd.models import AddResult, Event, MemoryKind, MemoryRecord, Scope
@@ -77,13 +79,16 @@ Home = tuple[str | None, str | None, str]  # (user_id, agent_id, attribute or ta
 def timeline_of(m: MemoryRecord) -> Home | None:
     """The timeline a profile memory of a :data:`SINGLE_VALUED` attribute is on, an explicit taste
     (its thing: :func:`~memoryd.ingest.preferences.taste_line`), a favourite, a diet or an allergy
-    (:func:`~memoryd.ingest.phrasings.state_line`: "I'm no longer vegan" ends "I'm vegan"); else None."""
+    (:func:`~memoryd.ingest.phrasings.state_line`: "I'm no longer vegan" ends "I'm vegan"), a lesson
+    of the assistant's on a topic (:func:`~memoryd.ingest.lessons.lesson_line`: "answer in English"
+    ends "answer in French"); else None."""
     attribute = m.metadata.get("attribute")
     if m.kind is MemoryKind.PROFILE and attribute in SINGLE_VALUED:
         return (m.user_id, m.agent_id, str(attribute))
     # another speaker's home (memoryd.ingest.subjects), a taste, a favourite, a diet or an allergy
-    # (memoryd.ingest.phrasings)
+    # (memoryd.ingest.phrasings), a lesson's topic (memoryd.ingest.lessons: the reply language)
     line = subject_line(m) or taste_line(m) or phrasings.favourite_line(m) or phrasings.state_line(m)
+    line = line or lesson_line(m)
     return None if line is None else (m.user_id, m.agent_id, line)
 
 
@@ -118,7 +123,7 @@ async def _stored_on(
         if hashes is not None:
             tastes.setdefault(owner, []).extend(hashes)
             continue
-        mine = subject_where(attribute) or phrasings.line_filter(attribute)
+        mine = subject_where(attribute) or lesson_where(attribute) or phrasings.line_filter(attribute)
         mine["user_id"] = user_id
         if user_id is None:
             mine["agent_id"] = agent_id
