@@ -484,6 +484,13 @@ class TiersConfig(_Section):
     heat_flush_every: int = Field(
         1000, ge=1, description="Retrieved ids held in memory before heat is written in the background."
     )
+    heat_flush_after_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a retrieval count waits in memory before heat is written in the background "
+        "(a kill loses at most that much).",
+    )
     topic_similarity: float = Field(
         0.5, ge=-1, le=1, description="Memory tree: segments whose centroids are this similar share a topic."
     )

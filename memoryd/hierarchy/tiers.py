@@ -22,8 +22,11 @@
 - :meth:`Tiers.note` records what a search or context returned. It only counts ids in
   memory: no I/O on the read path. The counts reach the segments' heat with the next
   write (in its transaction), on :meth:`flush`, or in the background once
-  ``heat_flush_every`` ids are waiting or the oldest count waited :data:`FLUSH_AFTER_S` (a
-  server whose workers do all the writing still writes its heat).
+  ``heat_flush_every`` ids are waiting or the oldest count waited ``heat_flush_after_s`` (a
+  server whose workers do all the writing still writes its heat). The wait is a timer on the
+  event loop, armed when a count becomes pending: it fires with no further search or write, so
+  a kill loses at most that much. :meth:`close` stops it and writes what is pending; a reset
+  (:meth:`forget_pending`) or a user's deletion (:meth:`purge`) drops the erased counts first.
 - :meth:`Tiers.tree` reads an owner's hierarchy for the memory tree.
 
 The clock is injected (``clock()`` returns an aware datetime), so tests move time.
@@ -52,7 +55,7 @@ from memoryd.ingest.locks import OwnerLocks
 from memoryd.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from memoryd.storage import ChangeSet, SegmentStore, Storage, StoredMemory
 
-__all__ = ["FLUSH_AFTER_S", "Clock", "Process", "Tiers"]
+__all__ = ["Clock", "Process", "Tiers"]
 
 Clock = Callable[[], datetime]
 # Long-term processing of episodes (a promoted segment's turns of one session not yet processed):
@@ -63,7 +66,6 @@ Process = Callable[[list[MemoryRecord]], Awaitable[int]]
 _log = logging.getLogger("memoryd.hierarchy")
 
 
-FLUSH_AFTER_S = 30.0  # the longest a retrieval count waits in memory while searches go on
 _HEATED_OWNERS = 10_000  # owners remembered as heated by searches until their next write
 
 
@@ -89,6 +91,11 @@ class Tiers:
         self._locks = OwnerLocks()
         self._pending: dict[str, tuple[int, float]] = {}  # memory id -> (retrievals, latest time)
         self._pending_since: float | None = None  # when the oldest pending count was taken
+        self._pending_loop_at = 0.0  # the same on the event loop's clock (what the timer waits on)
+        self._owners: dict[str, Scope] = {}  # memory id -> owner, of the pending counts
+        self._in_flight: list[dict[str, Scope]] = []  # the owners of counts taken, not yet written
+        self._timer: asyncio.TimerHandle | None = None  # flushes once the oldest count waited
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         # owners whose segments retrievals heated since their last write: it looks for hot ones
         self._heated: set[Scope] = set()
         self._flushing: asyncio.Task[None] | None = None
@@ -127,7 +134,7 @@ class Tiers:
         owner = owner_scope(episodes[0].scope)
         async with self._locks.of(owner):
             plan = await self._plan(store, owner, episodes, vectors, level, words)
-            taken = self._take_pending()  # deferred heat rides along with this write
+            taken, owners = self._take_pending()  # deferred heat rides along with this write
             heated = owner in self._heated  # the plan's heat lacks what searches added since
             self._heated.discard(owner)
             plan.changes.retrieved = taken
@@ -135,10 +142,12 @@ class Tiers:
             try:
                 diff = await self.storage.commit(changes)
             except BaseException:
-                self._restore(taken)
+                self._restore(taken, owners)
                 if heated:
                     self._heated.add(owner)
                 raise
+            finally:
+                self._settled(owners)
             if heated:  # a segment hot from retrievals alone, the write moving no turn included
                 plan.promote += await self._heated_hot(store, owner, {s.id for s in plan.promote})
             # Turns this very write asked the LLM for in vain are not handed straight back to it (it
@@ -325,27 +334,64 @@ class Tiers:
         if self.store is None:
             return
         at = self._now()
-        pending = self._pending
-        if self._pending_since is None:
-            self._pending_since = at
+        pending, owners = self._pending, self._owners
         if len(self._heated) > _HEATED_OWNERS:  # searches of owners this process never writes for
             self._heated.clear()  # (pipeline workers write them): their plans still see the heat
         for m in memories:
-            self._heated.add(owner_scope(m.scope))
+            owner = owner_scope(m.scope)
+            self._heated.add(owner)
             for mid in (m.id, *m.source_ids):
                 count, _ = pending.get(mid, (0, at))
                 pending[mid] = (count + 1, at)
-        waited = at - self._pending_since >= FLUSH_AFTER_S
-        if (len(pending) >= self.config.heat_flush_every or waited) and self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_task(self._background_flush())
+                owners[mid] = owner
+        if not pending:
+            return
+        if self._pending_since is None:
+            self._pending_since = at
+            self._pending_loop_at = asyncio.get_running_loop().time()
+        waited = at - self._pending_since >= self.config.heat_flush_after_s
+        if len(pending) >= self.config.heat_flush_every or waited:
+            self._flush_soon()
+        else:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Make sure the pending counts are flushed once the oldest waited ``heat_flush_after_s``,
+        whether or not anything else happens meanwhile."""
+        loop = asyncio.get_running_loop()
+        if not self._pending or (self._timer is not None and self._timer_loop is loop):
+            return
+        self._disarm()  # one armed on a loop that is gone would never fire
+        delay = max(0.0, self._pending_loop_at + self.config.heat_flush_after_s - loop.time())
+        self._timer, self._timer_loop = loop.call_later(delay, self._on_timer), loop
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_loop = None
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_loop = None
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush in the background (at most one such flush at a time: a running one re-arms the
+        timer for what was counted meanwhile)."""
+        loop = asyncio.get_running_loop()
+        running = self._flushing
+        if running is not None and running.get_loop() is loop and not running.done():
+            return
+        self._flushing = loop.create_task(self._background_flush())
 
     async def _background_flush(self) -> None:
         try:
             await self.flush()
-        except Exception as exc:  # noqa: BLE001 - the counts were put back; the next write retries
-            _log.warning("deferred heat flush failed, kept for the next write: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the counts were put back; retried after the wait
+            _log.warning("deferred heat flush failed, kept for the next write or flush: %s", exc)
         finally:
-            self._flushing = None
+            if self._flushing is asyncio.current_task():
+                self._flushing = None
+            self._arm()  # counts taken meanwhile, or put back by the failure
 
     @property
     def busy(self) -> bool:
@@ -363,21 +409,39 @@ class Tiers:
         """Write the retrieval counts gathered so far to the segments' heat."""
         if self.store is None or not self._pending:
             return
-        taken = self._take_pending()
+        taken, owners = self._take_pending()
         try:
             await self.storage.commit(ChangeSet(tiers=TierChanges(retrieved=taken)))
         except BaseException:
-            self._restore(taken)
+            self._restore(taken, owners)
             raise
+        finally:
+            self._settled(owners)
 
-    def _take_pending(self) -> dict[str, tuple[int, float]]:
-        taken, self._pending, self._pending_since = self._pending, {}, None
-        return taken
+    def _take_pending(self) -> tuple[dict[str, tuple[int, float]], dict[str, Scope]]:
+        """The pending counts and their owners, for a commit (:meth:`_settled` when it is done)."""
+        taken, owners = self._pending, self._owners
+        self._pending, self._owners, self._pending_since = {}, {}, None
+        self._disarm()
+        self._in_flight.append(owners)  # a reset or a purge meanwhile empties it
+        return taken, owners
 
-    def _restore(self, taken: dict[str, tuple[int, float]]) -> None:
+    def _settled(self, owners: dict[str, Scope]) -> None:
+        self._in_flight = [o for o in self._in_flight if o is not owners]
+
+    def _restore(self, taken: dict[str, tuple[int, float]], owners: dict[str, Scope]) -> None:
+        """Put back counts a failed commit did not write, but those of an owner erased meanwhile
+        (a reset or a purge took them out of ``owners``); they wait ``heat_flush_after_s`` again."""
         for mid, (count, at) in taken.items():
+            if mid not in owners:  # its owner was purged meanwhile
+                continue
             old, last = self._pending.get(mid, (0, at))
             self._pending[mid] = (old + count, max(at, last))
+            self._owners[mid] = owners[mid]
+        if self._pending and self._pending_since is None:
+            self._pending_since = self._now()
+            self._pending_loop_at = asyncio.get_running_loop().time()
+        self._arm()
 
     # -- reading and forgetting ----------------------------------------------
     async def tree(
@@ -410,14 +474,30 @@ class Tiers:
         return {(c.user_id, c.agent_id): c.to_dict() for c in await store.counts()}
 
     async def purge(self, scope: Scope) -> None:
-        """Forget every turn and segment of ``scope`` (the memories are deleted by the caller)."""
+        """Forget every turn and segment of ``scope`` (the memories are deleted by the caller), and
+        the retrieval counts of its owner not written yet: none is written back for it later."""
+        owned = [(k, v) for k, v in scope.items() if k != "run_id"]
+        if owned:
+            for owners in (self._owners, *self._in_flight):
+                for mid in [m for m, o in owners.items() if all(getattr(o, k) == v for k, v in owned)]:
+                    del owners[mid]
+                    self._pending.pop(mid, None)
+            self._heated = {o for o in self._heated if not all(getattr(o, k) == v for k, v in owned)}
+            if not self._pending:
+                self._pending_since = None
+                self._disarm()
         if self.storage.segments is not None:
             await self.storage.segments.purge(scope)
 
     def forget_pending(self) -> None:
-        """Drop the retrieval counts not written yet (the store was reset)."""
+        """Drop the retrieval counts not written yet (the store was reset), those a flush is
+        writing included should it fail: none is put back."""
         self._pending.clear()
+        self._owners.clear()
+        for owners in self._in_flight:
+            owners.clear()
         self._pending_since = None
+        self._disarm()
         self._heated.clear()
 
     async def stop_promotions(self) -> None:
@@ -429,14 +509,17 @@ class Tiers:
             await asyncio.gather(*self._promoting, return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop background promotions and write the heat still pending (best effort) before the
-        store closes."""
+        """Stop background promotions and the flush timer, and write the heat still pending (best
+        effort) before the store closes: no task or timer of the tiers is left behind."""
         await self.stop_promotions()
+        self._disarm()
         await self.drain()
         try:
             await self.flush()
         except Exception as exc:  # noqa: BLE001 - closing must not fail on derived state
             _log.warning("heat not written at close: %s", exc)
+        finally:
+            self._disarm()  # a failed flush put its counts back and armed it again
 
 
 def _said(m: MemoryRecord) -> tuple[datetime, datetime]:
