@@ -50,7 +50,8 @@ NEW facts, each under a number. For every new fact choose one event:
 - "UPDATE": the same subject as existing memory "target" and compatible with it, but \
 more complete; give "text", the merged memory keeping every detail of both.
 - "SUPERSEDE": existing memory "target" WAS true but the new fact replaces it now \
-(moved city, changed job, new favourite). The old memory is kept as history.
+(moved city, changed job, new favourite, a standing request changed: answer in English \
+now, not French). The old memory is kept as history.
 - "NOOP": existing memory "target" already says this.
 - "DELETE": the new fact only says that existing memory "target" is no longer true \
 ("I don't have a dog anymore") and adds nothing else.
