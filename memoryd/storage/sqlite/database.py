@@ -49,6 +49,7 @@ from memoryd.errors import StorageError
 from memoryd.storage.sqlite import changes
 from memoryd.storage.sqlite.changes import Changed, Watcher
 from memoryd.storage.sqlite.file_identity import FileIdentity
+from memoryd.storage.sqlite.gone_index import table_gone
 from memoryd.storage.sqlite.wal_guard import WalGuard
 
 __all__ = [
@@ -163,6 +164,8 @@ def translate_errors(exc: BaseException) -> BaseException:
 
 def _translate(exc: sqlite3.Error) -> StorageError:
     text = str(exc)
+    if (gone := table_gone(text)) is not None:  # an index's table dropped under a running store
+        return gone
     if "disk is full" in text:
         return StorageError(f"SQLite: the disk is full ({text})")
     if "vtable constructor failed: kw" in text:  # a damaged FTS5 table: the keyword index

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from memoryd.errors import StorageError
 from memoryd.models import Scope, from_epoch
 from memoryd.storage.base import ChangeSet
 from memoryd.storage.portable import IndexEntry
@@ -22,6 +21,7 @@ from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes as changes_log
 from memoryd.storage.sqlite.bm25 import BM25Partition
 from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
+from memoryd.storage.sqlite.gone_index import index_gone
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import RowStub
 from memoryd.storage.sqlite.vectors import OFFLOAD_ROWS
@@ -104,12 +104,7 @@ class SQLiteKeywordIndex:
             return True
 
         if not await self.db.write(create):
-            raise StorageError(
-                f"the keyword index of {self.db.path} is missing (its tables are gone) while the store "
-                "holds memories: rebuild it from the records with `memoryd reindex --keywords-only`",
-                field="storage.keywords",
-                repair="memoryd reindex --keywords-only",
-            )
+            raise index_gone("keywords", str(self.db.path))
         self.cache.clear()
 
     async def close(self) -> None:

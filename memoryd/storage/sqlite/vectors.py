@@ -29,6 +29,7 @@ from memoryd.storage.portable import IndexEntry
 from memoryd.storage.resources import Resources
 from memoryd.storage.sqlite import changes as changes_log
 from memoryd.storage.sqlite.database import SQLiteDatabase, holds_rows_without
+from memoryd.storage.sqlite.gone_index import index_gone
 from memoryd.storage.sqlite.partitions import PartitionCache, PartitionKey, partition_key
 from memoryd.storage.sqlite.rows import Rows, RowStub, grow
 
@@ -254,6 +255,8 @@ class SQLiteVectorIndex:
 
         def op(conn: sqlite3.Connection) -> tuple[str, int] | None:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "vectors" not in tables and holds_rows_without(conn, ("vectors",)):
+                raise index_gone("vectors", str(self.db.path))  # dropped under a running store: /health
             if (
                 not {"vectors", "vector_meta"} <= tables
                 or conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is None
@@ -290,12 +293,7 @@ class SQLiteVectorIndex:
 
         opened = await self.db.write(op)
         if opened == "missing":
-            raise StorageError(
-                f"the vector index of {self.db.path} is missing (its table is gone) while the store "
-                f"holds memories: {REPAIR}",
-                field="storage.vectors",
-                repair="memoryd reindex",
-            )
+            raise index_gone("vectors", str(self.db.path))
         if opened == "rebuilding":
             raise StorageError(
                 f"the vector index of {self.db.path} is incomplete (a `memoryd reindex` did not finish): "
