@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from memoryd.errors import PayloadTooLargeError, RateLimitedError
+from memoryd.wording import counted
 
 __all__ = ["RateLimiter", "take_all"]
 
@@ -54,9 +55,10 @@ class RateLimiter:
         lets them through, so this is a 413 (:class:`PayloadTooLargeError`, no ``Retry-After``), not
         a 429 a client would retry for ever. Nothing is spent."""
         if self.rate > 0 and count > self.burst:
+            at_most = counted(self.burst, "message", "messages")
             raise PayloadTooLargeError(
                 f"a batch of {count} calls is more than {self.subject}'s burst of {self.burst}, and no "
-                f"wait lets it through: send at most {self.burst} messages per request",
+                f"wait lets it through: send at most {at_most} per request",
                 calls=count,
                 burst=self.burst,
             )
@@ -79,7 +81,7 @@ class RateLimiter:
         if bucket.tokens < count:
             wait = (count - bucket.tokens) / self.rate
             raise RateLimitedError(
-                f"rate limit of {self.rate:g} requests/s (burst {self.burst}) reached for {self.subject}; "
+                f"rate limit of {_per_second(self.rate)} (burst {self.burst}) reached for {self.subject}; "
                 f"retry in {wait:.2f} s",
                 retry_after_s=wait,
             )
@@ -90,6 +92,13 @@ class RateLimiter:
         for key, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.stamp) * self.rate >= self.burst:
                 del self._buckets[key]
+
+
+def _per_second(rate: float) -> str:
+    """``rate`` as the 429 says it: "1 request/s", "5 requests/s", "0.5 requests/s"."""
+    if float(rate).is_integer():
+        return f"{counted(int(rate), 'request', 'requests')}/s"
+    return f"{rate:g} requests/s"
 
 
 def take_all(charges: Iterable[tuple[RateLimiter, str]], count: int = 1) -> None:
