@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from memoryd import __version__
+from memoryd.auth.bound import UserBoundMemory
 from memoryd.errors import MemorydError
 from memoryd.mcp.tools import Handler, Tool, bound_scope, build_tools
 from memoryd.memory import AsyncMemory
@@ -90,6 +91,11 @@ class McpSession:
         self.stateless = stateless
         self.stopped: list[Any] = []  # ids of the requests a notifications/cancelled stopped
         self.bound = bound_scope(user_id, agent_id, run_id)
+        # The user a user API key binds the tools to (memory is then the key's view): naming
+        # another is answered as the REST API answers it, not as a server bound by its own option
+        view: Any = memory
+        bound_user = view.user_id if isinstance(view, UserBoundMemory) else None
+        self.key_user = bound_user if bound_user is not None and bound_user == user_id else None
         settings = memory.settings
         self.tools = build_tools(
             settings.limits.max_limit, add=add, search_limit=settings.search.default_limit,
@@ -276,7 +282,7 @@ class McpSession:
             # not a CallToolRequest: a protocol error (-32602), as an unknown tool is
             raise _RpcError(INVALID_PARAMS, "tools/call needs params.arguments, an object")
         try:
-            args = tool.arguments(params.get("arguments"), self.bound)
+            args = tool.arguments(params.get("arguments"), self.bound, key_user=self.key_user)
             value = await tool.handler(self.memory, args)
         except MemorydError as exc:
             return _tool_error(exc.to_dict())

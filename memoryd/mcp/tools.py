@@ -2,7 +2,10 @@
 
 Every tool acts in a scope (``user_id`` / ``agent_id`` / ``run_id``). The server can be
 *bound* to part of one (``memoryd mcp --user-id alice``): bound fields are fixed, left out
-of the tools' input schemas, and a call that names another value is refused. Fields left
+of the tools' input schemas, and a call that names another value is refused. Over HTTP a user
+API key binds ``user_id`` the same way; naming another user then is a ``not_found`` naming
+``user_id``, worded as the REST API's 404 (another user's memories are as absent as a
+memory that does not exist), not a refusal of this server's binding. Fields left
 unbound may be given per call (a session's ``run_id``, say). Get, update, delete and
 history act only on memories of the call's scope, so a bound server never reaches
 another user's memories.
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from memoryd.auth.bound import own_user
 from memoryd.errors import InvalidInputError
 from memoryd.ingest.inputs import MAX_OFFSET, MAX_TOKEN_BUDGET
 from memoryd.memory import AsyncMemory
@@ -77,8 +81,10 @@ class Tool:
             },
         }
 
-    def arguments(self, given: Any, bound: Mapping[str, str]) -> Args:
-        """The call's arguments checked against the listing, with the bound scope filled in."""
+    def arguments(self, given: Any, bound: Mapping[str, str], *, key_user: str | None = None) -> Args:
+        """The call's arguments checked against the listing, with the bound scope filled in.
+        ``key_user``: the user an API key (not the server) binds ``user_id`` to; naming another
+        is a ``not_found`` naming ``user_id``, as on the REST API."""
         if given is None:
             given = {}
         if not isinstance(given, dict):
@@ -100,6 +106,8 @@ class Tool:
         if self.scoped:
             for name, value in bound.items():
                 if name in given and given[name] != value:
+                    if name == "user_id" and key_user is not None:
+                        own_user(key_user, given[name])  # a 404 naming user_id, as REST's
                     raise InvalidInputError(
                         f"this server is bound to {name}={value!r}; it cannot act for {given[name]!r}",
                         field=name,
