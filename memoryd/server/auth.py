@@ -398,6 +398,6 @@ class AuthMiddleware:
             )
             state["principal"] = principal
         except MemorydError as exc:
-            await memoryd_error_response(exc, path)(scope, receive, send)
+            await memoryd_error_response(exc, path, scope=scope)(scope, receive, send)
             return
         await self.app(scope, receive, send)

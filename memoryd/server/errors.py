@@ -51,6 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memoryd.errors import MemorydError
 from memoryd.ingest.inputs import TOO_LONG_NUMBER
+from memoryd.server.error_view import shown_to
 
 __all__ = [
     "OPENAI_PATHS",
@@ -235,31 +236,35 @@ async def _memoryd_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemorydError)
     if exc.status_code >= 500:
         log.warning("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc.message)
-    return memoryd_error_response(exc, request.url.path)
+    return memoryd_error_response(exc, request.url.path, scope=request.scope)
 
 
-def memoryd_error_response(exc: MemorydError, path: str = "", request_id: Any = None) -> JSONResponse:
+def memoryd_error_response(
+    exc: MemorydError, path: str = "", request_id: Any = None, *, scope: Scope | None = None
+) -> JSONResponse:
     """The response for one of memoryd's errors: its status, body and headers (in OpenAI's shape
     on the paths of OpenAI's API: :func:`speaks_openai`; a JSON-RPC error on ``/mcp``, answering
-    ``request_id`` when the request was read: :func:`jsonrpc_error`)."""
+    ``request_id`` when the request was read: :func:`jsonrpc_error`). ``scope``: the request's,
+    whose caller reads the error as :func:`~memoryd.server.error_view.shown_to` says (no server
+    file path unless an admin; a tenant's repair naming ``--tenant``)."""
+    message, details = shown_to(exc, scope)
     if speaks_jsonrpc(path):
         return jsonrpc_error(
-            exc.status_code, exc.code, exc.message, field=field_path(exc.field),
-            details=exc.to_dict().get("details"), headers=exc.http_headers() or None, request_id=request_id,
+            exc.status_code, exc.code, message, field=field_path(exc.field),
+            details=details, headers=exc.http_headers() or None, request_id=request_id,
         )  # fmt: skip
     if speaks_openai(path):
         status = exc.status_code
         return openai_error(
-            status, exc.message, type=_openai_type(status), param=field_path(exc.field), code=exc.code,
+            status, message, type=_openai_type(status), param=field_path(exc.field), code=exc.code,
             headers=exc.http_headers() or None,
         )  # fmt: skip
-    body = exc.to_dict()
     return error_response(
         exc.status_code,
         exc.code,
-        exc.message,
+        message,
         field=field_path(exc.field),
-        details=body.get("details"),
+        details=details,
         headers=exc.http_headers() or None,
     )
 

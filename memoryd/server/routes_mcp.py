@@ -58,6 +58,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline.events import AddPayload
 from memoryd.server.access import PipelineView, principal_of
 from memoryd.server.auth import hostname_of, is_loopback
+from memoryd.server.error_view import shown_tool_errors
 from memoryd.server.errors import jsonrpc_error, memoryd_error_response
 from memoryd.server.health import PipelineDep, get_memory, get_memory_to_add, state_of
 from memoryd.server.json_body import loads, repeated_key
@@ -134,7 +135,7 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     try:
         memory = await _memory_for(request, message)
     except MemorydError as exc:  # an unknown tenant, a store that cannot open: answered to the request
-        return memoryd_error_response(exc, request.url.path, _id_of(message))
+        return memoryd_error_response(exc, request.url.path, _id_of(message), scope=request.scope)
     add = _queued_add(pipeline) if pipeline is not None else None
     session = McpSession(memory, collect, user_id=principal.user_id, version=version, add=add, stateless=True)
     if message is _UNREADABLE:
@@ -147,6 +148,7 @@ async def mcp(request: Request, pipeline: PipelineDep) -> Response:
     if not answers:  # notifications (and responses) only
         return Response(status_code=202)
     (answer,) = answers
+    answer = shown_tool_errors(answer, request.scope)  # a tool's error: no server path unless an admin's
     unreadable = isinstance(answer, dict) and "error" in answer and answer.get("id") is None
     status = 400 if unreadable else 200  # 400: not a message at all
     return Response(encode_message(answer), status_code=status, media_type="application/json")
