@@ -39,13 +39,21 @@ def _store(settings: Settings) -> Iterator[KeyStore]:
         store.close()
 
 
+def _reach(key: ApiKey) -> str:
+    """The tenant column: an admin key reaches every tenant, its own only the one it acts in
+    when a request names none."""
+    if key.role is Role.ADMIN:
+        return f"every ({printable(key.tenant)} by default)"
+    return printable(key.tenant)
+
+
 def _table(keys: list[ApiKey]) -> Table:
     table = Table("id", "role", "tenant", "user_id", "name", "created", "revoked", box=None)
     for k in keys:
         table.add_row(
             k.id,
             k.role.value,
-            escape(printable(k.tenant)),
+            escape(_reach(k)),
             escape(printable(k.user_id or "")),
             escape(printable(k.name or "")),
             k.created_at.isoformat(timespec="seconds"),
@@ -103,23 +111,37 @@ def list_(
     ctx: typer.Context,
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
     tenant: Annotated[
-        str | None, typer.Option(help="Only this tenant's keys (default: the root -t, else every tenant's).")
+        str | None,
+        typer.Option(
+            help="Only the keys that reach this tenant: its own and every admin key, which reaches "
+            "every tenant (default: the root -t, else every tenant's)."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List keys (never their secrets)."""
+    """List keys (never their secrets). An admin key reaches every tenant: a tenant's listing
+    shows it too."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
-    only = state.tenant_of(tenant)  # -t acme keys list: acme's keys only
+    only = state.tenant_of(tenant)  # -t acme keys list: the keys that reach acme
     if not settings.keys_path().exists():  # a mistyped path: say so, and make nothing there
         state.output.note(f"no key store at {escape(str(settings.keys_path()))} (auth.keys_path) yet: "
                           "`memoryd keys create` makes it")  # fmt: skip
         state.output.emit({"results": []}, "0 keys")
         return
     with errors_to_exit(state.output), _store(settings) as store:
-        keys = [k for k in store.list(include_revoked=all_keys) if only is None or k.tenant == only]
+        keys = [k for k in store.list(include_revoked=all_keys) if only is None or _reaches(k, only)]
     listed = [k.to_dict() for k in keys]
-    state.output.emit({"results": listed}, _table(keys), counted(len(keys), "key", "keys"))
+    summary = counted(len(keys), "key", "keys")
+    admins = sum(k.role is Role.ADMIN for k in keys)
+    if only is not None and admins:  # they are acme's too, though made for another (or no) tenant
+        summary += f" ({counted(admins, 'admin key', 'admin keys')}, reaching every tenant)"
+    state.output.emit({"results": listed}, _table(keys), summary)
+
+
+def _reaches(key: ApiKey, tenant: str) -> bool:
+    """Whether ``key`` acts in ``tenant``: a key of that tenant, or an admin key of any."""
+    return key.tenant == tenant or key.role is Role.ADMIN
 
 
 @app.command()
