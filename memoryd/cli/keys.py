@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memoryd.auth import Role, create_key, open_key_store, revoke_key
-from memoryd.auth.admin import key_id_of
+from memoryd.auth import Role, create_key, open_key_store
+from memoryd.auth.admin import key_id_of, revocation
 from memoryd.auth.keys import ApiKey, KeyStore
 from memoryd.cli.output import CliState, counted, errors_to_exit, printable
 from memoryd.config import DEFAULT_TENANT, Settings
@@ -166,5 +166,5 @@ def revoke(
                 "(auth.keys_path)", field="key_id",
             )  # fmt: skip
         with _store(settings) as store:
-            revoked = revoke_key(store, key_id)
-    state.output.emit(revoked.to_dict(), f"revoked key {revoked.id}")
+            done = revocation(store, key_id)
+    state.output.emit(done.to_dict(), done.message)  # a second revoke says when the first was

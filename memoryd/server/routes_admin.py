@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from memoryd.auth import Principal, Role, create_key, revoke_key
-from memoryd.auth.admin import key_id_of
+from memoryd.auth import Principal, Role, create_key
+from memoryd.auth.admin import key_id_of, revocation
 from memoryd.auth.keys import ApiKey
 from memoryd.errors import BackendUnavailableError, NotFoundError, PermissionDeniedError
 from memoryd.server.access import principal_of
@@ -24,7 +24,7 @@ from memoryd.server.health import state_of
 from memoryd.server.responses import ApiKeyReply, KeyListReply, NewKeyReply, answers
 from memoryd.server.routes_v1 import ERROR_RESPONSES, unique_keys
 
-__all__ = ["CreateKeyRequest", "router"]
+__all__ = ["CreateKeyRequest", "RevokedKeyReply", "router"]
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)]
@@ -40,6 +40,17 @@ class CreateKeyRequest(BaseModel):
     tenant: str | None = Field(None, max_length=64, description="Default: the caller's tenant.")
     user_id: str | None = Field(None, max_length=512, description="Required for (and only for) a user key.")
     name: str | None = Field(None, max_length=200, description="A note to recognise the key by.")
+
+
+class RevokedKeyReply(ApiKeyReply):
+    """The revoked key's record, and whether it already was."""
+
+    already_revoked: bool = Field(
+        description="True when the key was revoked before: `revoked_at` is that revoke's time."
+    )
+    message: str | None = Field(
+        None, description='Only when `already_revoked`: "key ID was already revoked (at TIME)".'
+    )
 
 
 def _auth(request: Request) -> tuple[Authenticator, Principal]:
@@ -79,14 +90,15 @@ async def list_keys(request: Request, include_revoked: bool = False) -> dict[str
     return {"results": [k.to_dict() for k in keys if _visible(principal, k)]}
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key", **answers(ApiKeyReply))
+@router.delete("/keys/{key_id}", summary="Revoke an API key", **answers(RevokedKeyReply))
 async def revoke(key_id: KeyId, request: Request) -> dict[str, Any]:
-    """Revoke at once; the key answers 401 from now on."""
+    """Revoke at once; the key answers 401 from now on. A key revoked before keeps its
+    ``revoked_at``: ``already_revoked`` is then true and ``message`` says since when."""
     auth, principal = _auth(request)
     key_id = key_id_of(key_id)  # a key's full text: its id (its secret never echoed in a 404)
     key = await asyncio.to_thread(auth.store.get, key_id)
     if key is None or not _visible(principal, key):
         raise NotFoundError(f"no API key with id {key_id!r}", field="key_id")
-    revoked = await asyncio.to_thread(revoke_key, auth.store, key_id)
+    revoked = await asyncio.to_thread(revocation, auth.store, key_id)
     auth.forget(key_id)
     return revoked.to_dict()
