@@ -9,12 +9,15 @@ import importlib.util
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # Rows the child writes one by one (``--batch-size 1``): enough that it is still writing them when
 # the test, which saw 20 of them, signals it.
 CLONES = 3000
+# As many, for the tests that then import the whole file again (its rows one by one when the fix
+# they run repeats --batch-size 1), or wait for the child to finish: the signal comes 5-20 rows
+# after the 20 the test saw, so 500 still leave it hundreds of rows to write, at a sixth of the cost.
+FEW_CLONES = 500
 ENGINES = ["sqlite", "postgres", "qdrant-local", "milvus-lite", "falkordb-graph"]
 Child = subprocess.Popen[bytes]
 
@@ -108,6 +115,22 @@ def wait_until(child: Child, ready: Callable[[], bool]) -> None:
         assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
         assert time.monotonic() < deadline, "the import never got going"
         time.sleep(0.01)
+
+
+@contextmanager
+def paused(child: Child) -> Iterator[None]:
+    """``child`` stopped where it is (a real SIGSTOP: it still runs, holding what it holds, however
+    long the test takes meanwhile), then let go on (SIGCONT). A step that waited for it instead
+    would hang: the child is let go after a minute anyway, so that such a step sees it end (and
+    the test fails on what it then says) rather than wait for the test's timeout."""
+    child.send_signal(signal.SIGSTOP)
+    watchdog = threading.Timer(60, child.send_signal, (signal.SIGCONT,))
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+        child.send_signal(signal.SIGCONT)
 
 
 def finish(child: Child) -> tuple[int, str, str]:

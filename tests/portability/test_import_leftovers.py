@@ -16,8 +16,8 @@ from tests.faults.conftest import flaky  # noqa: F401 - a fixture, shared
 from tests.faults.embedders import FlakyEmbedder
 from tests.portability import conftest
 from tests.portability.importing import (
-    CLONES,
     ENGINES,
+    FEW_CLONES,
     engine_env,
     everything,
     memories,
@@ -104,7 +104,7 @@ def test_an_import_killed_midway_is_finished_by_what_check_and_the_refusal_name(
     tmp_path: Path, stores: Path, whole: Path, engine: str, run: Callable[..., Result]
 ) -> None:
     big = tmp_path / "big.jsonl"
-    with_clones(whole, big, CLONES)
+    with_clones(whole, big, FEW_CLONES)
     db = stores / "target" / "a.db"
     env = {"MEMORYD_STORAGE__PATH": str(db), **engine_env(engine, tmp_path)}
     stop(start(big, env), midway(db), signal.SIGKILL)
@@ -125,7 +125,7 @@ def test_an_import_killed_midway_is_finished_by_what_check_and_the_refusal_name(
     assert restarted.exit_code == 0, restarted.stderr
     checked = run(env, "check")
     assert checked.exit_code == 0, checked.stdout + checked.stderr
-    assert memories(db) == CLONES + memory_lines(whole)
+    assert memories(db) == FEW_CLONES + memory_lines(whole)
     again = run(env, "import", "--restart", str(big))  # a finished store is never deleted
     assert again.exit_code == 1 and "not one" in said(again.stderr)
 

@@ -14,12 +14,13 @@ import pytest
 from typer.testing import Result
 
 from tests.portability.importing import (
-    CLONES,
+    FEW_CLONES,
     everything,
     finish,
     memories,
     memory_lines,
     midway,
+    paused,
     said,
     start,
     stop,
@@ -37,7 +38,7 @@ def test_an_interrupted_or_killed_import_keeps_a_local_mode_folder_that_was_ther
     tmp_path: Path, stores: Path, whole: Path, engine: str, run: Callable[..., Result]
 ) -> None:
     big = tmp_path / "big.jsonl"
-    with_clones(whole, big, CLONES)
+    with_clones(whole, big, FEW_CLONES)
     shared = stores / "shared.db"  # Milvus Lite's path ends in .db
     (shared / "sub").mkdir(parents=True)
     (shared / "keep.txt").write_text("mine")
@@ -65,44 +66,46 @@ def _checks_whole(run: Callable[..., Result], env: dict[str, str], db: Path, who
     """The store holds the big export whole, checks clean, and the import's lock file is gone."""
     checked = run(env, "check")
     assert checked.exit_code == 0, told(checked)
-    assert memories(db) == CLONES + memory_lines(whole)
+    assert memories(db) == FEW_CLONES + memory_lines(whole)
     assert not Path(f"{db}{SUFFIX}").exists()  # the lock file goes with the import
 
 
 @pytest.mark.timeout(600)
 def test_a_second_import_into_the_same_new_store_is_refused_at_once_and_the_first_finishes(
-    tmp_path: Path, whole: Path, run: Callable[..., Result]
+    tmp_path: Path, stores: Path, whole: Path, run: Callable[..., Result]
 ) -> None:
     big = tmp_path / "big.jsonl"
-    db = tmp_path / "tgt" / "a.db"  # on disk (a sync a row): the import still runs when the test acts
-    with_clones(whole, big, CLONES)
+    db = stores / "tgt" / "a.db"
+    with_clones(whole, big, FEW_CLONES)
     env = {"MEMORYD_STORAGE__PATH": str(db)}
     first = start(big, env)
     wait_until(first, db.exists)
-    started = time.monotonic()
-    second = run(env, "import", str(big))
-    assert second.exit_code == 1 and "another `memoryd import`" in told(second), told(second)
-    assert time.monotonic() - started < 30  # at once, not once the first is done
-    assert first.poll() is None  # still running: the refusal did not wait for it
+    with paused(first):  # the import still runs (stopped where it is) while the test acts
+        started = time.monotonic()
+        second = run(env, "import", str(big))
+        assert second.exit_code == 1 and "another `memoryd import`" in told(second), told(second)
+        assert time.monotonic() - started < 30  # at once, not once the first is done
+        assert first.poll() is None  # still running: the refusal did not wait for it
 
     code, out, err = finish(first)
-    assert code == 0 and f"imported {CLONES + memory_lines(whole)} memories" in said(out), err
+    assert code == 0 and f"imported {FEW_CLONES + memory_lines(whole)} memories" in said(out), err
     _checks_whole(run, env, db, whole)
 
 
 @pytest.mark.timeout(600)
 def test_restart_is_refused_while_the_import_still_runs_and_the_import_finishes(
-    tmp_path: Path, whole: Path, run: Callable[..., Result]
+    tmp_path: Path, stores: Path, whole: Path, run: Callable[..., Result]
 ) -> None:
     big = tmp_path / "big.jsonl"
-    db = tmp_path / "tgt" / "a.db"  # on disk (a sync a row): the import still runs when the test acts
-    with_clones(whole, big, CLONES)
+    db = stores / "tgt" / "a.db"
+    with_clones(whole, big, FEW_CLONES)
     env = {"MEMORYD_STORAGE__PATH": str(db)}
     child = start(big, env)
     wait_until(child, midway(db))  # what --restart removes
-    refused = run(env, "import", "--restart", str(whole))
-    assert refused.exit_code == 1 and "another `memoryd import`" in told(refused), told(refused)
-    assert child.poll() is None
+    with paused(child):  # the import still runs (stopped where it is) while the test acts
+        refused = run(env, "import", "--restart", str(whole))
+        assert refused.exit_code == 1 and "another `memoryd import`" in told(refused), told(refused)
+        assert child.poll() is None
 
     code, _, err = finish(child)
     assert code == 0, err
