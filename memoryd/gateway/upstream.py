@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memoryd.errors import LLMError, LLMTimeoutError
 from memoryd.gateway.routing import Route
@@ -55,9 +55,12 @@ from memoryd.llm.http import (
     status_error,
     web_page,
 )
+from memoryd.llm.replies import ANSWER_TIMEOUT, Reply, answer_deadline
 from memoryd.llm.router import Router
-from memoryd.llm.transport import ANSWER_TIMEOUT, Reply, StreamReply, answer_deadline
 from memoryd.llm.types import Target, Usage
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import StreamReply
 
 __all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream", "request_id"]
 

@@ -3,7 +3,8 @@
 - :mod:`~memoryd.llm.providers`: one :class:`Vendor` record per vendor (URL, key variable, model).
 - :mod:`~memoryd.llm.openai_client`, :mod:`~memoryd.llm.anthropic_client`,
   :mod:`~memoryd.llm.gemini_client`: the wire formats, sharing one
-  :class:`~memoryd.llm.transport.HTTPClient` (aiohttp).
+  :class:`~memoryd.llm.transport.HTTPClient` (aiohttp, imported when the first request is sent:
+  see :mod:`~memoryd.llm.replies`).
 - :mod:`~memoryd.llm.router`: :class:`Router`, tiers of targets with fallback, retries,
   circuit breakers and counters; :meth:`Router.run` is the generic retry loop.
 - :mod:`~memoryd.llm.structured`: :func:`structured`, JSON answers validated with pydantic.

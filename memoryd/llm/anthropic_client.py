@@ -24,13 +24,15 @@ completion's :attr:`~memoryd.llm.types.Completion.refusal`, as OpenAI's
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from memoryd.errors import LLMError
 from memoryd.llm.http import api_url, post_json, reply_parser
 from memoryd.llm.providers import vendor
-from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = [
     "DECLINED",

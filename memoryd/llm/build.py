@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
@@ -19,9 +20,11 @@ from memoryd.config import LLMConfig, Settings
 from memoryd.errors import ConfigError
 from memoryd.llm.providers import Vendor, vendor
 from memoryd.llm.router import Router
-from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import Target
 from memoryd.redact import has_userinfo
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = ["api_base", "build_router", "build_targets", "make_target", "vendors_own"]
 

@@ -21,13 +21,15 @@ usage, as they are billed.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memoryd.errors import LLMError
 from memoryd.llm.anthropic_client import merge_turns
 from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
-from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, Target, Usage, token_count
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = ["GeminiChat", "build_request", "endpoint", "parse_response"]
 

@@ -18,13 +18,16 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from memoryd.errors import LLMError, LLMTimeoutError
-from memoryd.llm.transport import TRANSPORT_ERRORS, HTTPClient, LineTooLong, Reply, unreached
+from memoryd.llm.replies import Reply, transport
 from memoryd.llm.types import Completion, Target
 from memoryd.redact import mask_url
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = [
     "MAX_RETRY_AFTER_S",
@@ -271,7 +274,10 @@ def reply_parser(
 
 @contextmanager
 def translate_errors(target: Target) -> Iterator[None]:
-    """Turn transport failures (and asyncio timeouts) inside the block into :class:`LLMError`s."""
+    """Turn transport failures (and asyncio timeouts) inside the block into :class:`LLMError`s.
+
+    The block sends a request, so :func:`~memoryd.llm.replies.transport` is imported already
+    (the clauses naming its exceptions are evaluated only when one is raised)."""
     try:
         yield
     except LLMError:
@@ -280,10 +286,10 @@ def translate_errors(target: Target) -> Iterator[None]:
         raise LLMTimeoutError(
             f"{target.label}: no answer within {target.timeout_s:g} s", target=target.label
         ) from exc
-    except LineTooLong as exc:  # the reply came, but as no stream of lines: no connection failure
+    except transport().LineTooLong as exc:  # the reply came, but as no stream of lines: no connection failure
         raise LLMError(f"{target.label}: {exc}", target=target.label) from exc
-    except TRANSPORT_ERRORS as exc:
-        reason = scrub(unreached(exc) or str(exc) or type(exc).__name__, target.api_key)
+    except transport().TRANSPORT_ERRORS as exc:
+        reason = scrub(transport().unreached(exc) or str(exc) or type(exc).__name__, target.api_key)
         raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc
 
 

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from memoryd.errors import LLMError
 from memoryd.llm.http import api_url, post_json, refuses_json_mode, reply_parser
 from memoryd.llm.providers import Vendor, vendor
-from memoryd.llm.transport import HTTPClient
 from memoryd.llm.types import ChatRequest, Completion, JsonMode, Target, Usage
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = ["OpenAIChat", "auth_headers", "build_request", "endpoint", "parse_response"]
 

@@ -33,7 +33,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from memoryd.errors import ConfigError, LLMError, LLMOutputError, LLMUnavailableError
@@ -43,10 +43,13 @@ from memoryd.llm.gemini_client import GeminiChat
 from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.openai_client import OpenAIChat
 from memoryd.llm.providers import vendor
-from memoryd.llm.transport import HTTPClient
+from memoryd.llm.replies import transport
 from memoryd.llm.types import ChatRequest, Completion, Message, Target, Usage
 from memoryd.redact import mask_url
 from memoryd.wording import counted
+
+if TYPE_CHECKING:
+    from memoryd.llm.transport import HTTPClient
 
 __all__ = ["ChatClient", "Router", "quota_spent"]
 
@@ -113,9 +116,10 @@ class Router:
     # -- life cycle ----------------------------------------------------------
     @property
     def http(self) -> HTTPClient:
-        """The one HTTP client every target shares (its connections made on first use)."""
+        """The one HTTP client every target shares (its connections made on first use), made (and
+        aiohttp imported) when a request is first sent."""
         if self._http is None:
-            self._http = HTTPClient()
+            self._http = transport().HTTPClient()
         return self._http
 
     async def aclose(self) -> None:

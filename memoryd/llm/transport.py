@@ -16,7 +16,12 @@ that has begun may bound its later waits more tightly
 (:meth:`StreamReply.bound_waits`: a first chunk is waited for as long as a
 whole answer, the pauses after it not). A reply read whole (:meth:`HTTPClient.post`,
 :meth:`StreamReply.read`) must also come whole within that wait in all: a server
-trickling its body a byte at a time never lets a wait for bytes run out.
+trickling its body a byte at a time never lets a wait for bytes run out. A wait for bytes
+that runs out raises :data:`~memoryd.llm.replies.ANSWER_TIMEOUT` (as aiohttp's
+``SocketTimeoutError`` still).
+
+This module is imported only when a request is to be made (see
+:func:`memoryd.llm.replies.transport`): importing aiohttp is slow.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ import os
 import socket
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 
+from memoryd.llm.replies import ANSWER_TIMEOUT, AnswerTimeout, Reply, answer_deadline
 from memoryd.redact import mask_url
 
 __all__ = [
@@ -64,23 +70,23 @@ class LineTooLong(aiohttp.ClientPayloadError):
 MAX_LINE = 1024 * 1024
 # What a failed request raises here (a timeout is a TimeoutError).
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
-# What a request whose answer did not come in time raises (it was sent: unlike a connect timeout).
-ANSWER_TIMEOUT = aiohttp.SocketTimeoutError
 _ONE_WRITE = 1024 * 1024  # request bodies up to this are sent in one write
 
 
-@contextlib.asynccontextmanager
-async def answer_deadline(seconds: float) -> AsyncIterator[None]:
-    """Cut the block off after ``seconds`` in all, raising :data:`ANSWER_TIMEOUT` (a reply that
-    did not come whole in time, as one whose bytes stopped)."""
-    scope = asyncio.timeout(seconds)
+class _BytesStopped(aiohttp.SocketTimeoutError, AnswerTimeout):
+    """aiohttp's wait for bytes that ran out: still its ``SocketTimeoutError`` (a ``ClientError``),
+    and :data:`ANSWER_TIMEOUT` too (the request was sent)."""
+
+
+@contextlib.contextmanager
+def _bytes_stopped() -> Iterator[None]:
+    """Raise aiohttp's wait for bytes running out in the block as :class:`_BytesStopped`."""
     try:
-        async with scope:
-            yield
-    except TimeoutError:
-        if not scope.expired():
+        yield
+    except aiohttp.SocketTimeoutError as exc:
+        if isinstance(exc, AnswerTimeout):
             raise
-        raise ANSWER_TIMEOUT(f"the reply did not come whole within {seconds:g} s") from None
+        raise _BytesStopped(*exc.args) from exc
 
 
 def unreached(exc: BaseException) -> str | None:
@@ -97,27 +103,6 @@ def unreached(exc: BaseException) -> str | None:
     why = os.strerror(cause.errno) if cause.errno else str(cause) or type(cause).__name__
     proxy = "the proxy " if isinstance(exc, aiohttp.ClientProxyConnectionError) else ""
     return f"could not connect to {proxy}{exc.host}:{exc.port} ({why})"
-
-
-class Reply:
-    """A complete HTTP reply: status, headers (case-insensitive) and body."""
-
-    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.content = content
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON (``ValueError`` when it is not, or is nested deeper than the parser
-        goes: not a ``RecursionError`` escaping every caller's reading of an unreadable body)."""
-        try:
-            return json.loads(self.content)
-        except RecursionError:
-            raise ValueError("the JSON is nested too deeply to read") from None
 
 
 def _grow(line: bytearray, chunk: bytes, start: int, end: int) -> None:
@@ -152,11 +137,12 @@ class StreamReply:
         pending = bytearray()  # the line being read: grown in place, not copied on each chunk
         content = self._response.content
         while True:
-            if self._wait_s is None:
-                chunk = await content.readany()
-            else:
-                async with asyncio.timeout(self._wait_s):
+            with _bytes_stopped():
+                if self._wait_s is None:
                     chunk = await content.readany()
+                else:
+                    async with asyncio.timeout(self._wait_s):
+                        chunk = await content.readany()
             if not chunk:
                 break
             start = 0
@@ -173,7 +159,8 @@ class StreamReply:
     async def read(self) -> Reply:
         """The rest of the body, whole, within the reply's wait for bytes in all."""
         async with answer_deadline(self._read_s):
-            content = await self._response.read()
+            with _bytes_stopped():
+                content = await self._response.read()
         return Reply(self.status_code, self.headers, content)
 
     async def aclose(self) -> None:
@@ -252,9 +239,10 @@ class HTTPClient:
         read = timeout_s if read_timeout_s is None else read_timeout_s
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=read)
         try:
-            response = await self._open().post(
-                url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
-            )
+            with _bytes_stopped():
+                response = await self._open().post(
+                    url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
+                )
         except aiohttp.ClientError:
             raise
         except ValueError as exc:
