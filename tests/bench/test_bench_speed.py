@@ -29,9 +29,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SpeedResult:
     """One tiny run of every part (mem0 too when it is installed)."""
     workdir = tmp_path_factory.mktemp("bench")
     config = SpeedConfig(
-        sizes=(60, 150), multi_user=True, users=3, per_user=20, queries=8, warmup=2, single_adds=6,
-        batch_size=16, batch_messages=32, systems=("memoryd", "mem0") if HAVE_MEM0 else ("memoryd",),
-        mem0_sizes=(60,), api_load_max=60, breakdown=3, workdir=workdir,
+        sizes=(20, 40), multi_user=True, users=3, per_user=10, queries=3, warmup=1, single_adds=3,
+        batch_size=4, batch_messages=8, systems=("memoryd", "mem0") if HAVE_MEM0 else ("memoryd",),
+        mem0_sizes=(20,), api_load_max=20, breakdown=1, workdir=workdir,
     )  # fmt: skip
     result = run_speed(config)
     assert list(workdir.iterdir()) == []  # every store removed once measured
@@ -43,7 +43,7 @@ def test_run_speed_measures_every_part(tiny: SpeedResult) -> None:
     json.dumps(doc)  # plain data
     assert doc["schema"] == "memoryd.bench.speed/1"
     _positive(doc["single_add"]["memoryd"], "n", "p50_ms", "p95_ms", "mean_ms")
-    assert len(doc["single_add"]["memoryd"]["samples_ms"]) == 6
+    assert len(doc["single_add"]["memoryd"]["samples_ms"]) == 3
     batch = doc["batch"]
     for side in ("embedder_raw", "memoryd"):
         _positive(batch[side], "messages", "seconds", "per_s")
@@ -54,20 +54,20 @@ def test_run_speed_measures_every_part(tiny: SpeedResult) -> None:
     assert cpu["total"] >= cpu["model"] + cpu["event loop"] + cpu["sqlite writer"] - 0.05
     assert batch["embedder_raw_cpu_ms"] > 0
     tiers = {t["name"]: t for t in doc["search"]}
-    assert set(tiers) == {"60", "150", "60/3 users"}
-    assert [tiers[n]["load"] for n in ("60", "150", "60/3 users")] == [
+    assert set(tiers) == {"20", "40", "30/3 users"}
+    assert [tiers[n]["load"] for n in ("20", "40", "30/3 users")] == [
         "api-add",
         "bulk-commit",
         "bulk-commit",
     ]
     for tier in tiers.values():
         _positive(tier["memoryd"], "p50_ms", "p95_ms")
-        assert tier["memoryd"]["n"] == 8
+        assert tier["memoryd"]["n"] == 3
         assert set(tier["breakdown"]) == {"embed", "keyword", "vector", "fetch"}
         for part in tier["breakdown"].values():
             _positive(part, "p50_ms")
-    _positive(tiers["60/3 users"]["memoryd_cold"], "p50_ms")
-    assert tiers["60/3 users"]["users"] == 3
+    _positive(tiers["30/3 users"]["memoryd_cold"], "p50_ms")
+    assert tiers["30/3 users"]["users"] == 3
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["python"] and doc["machine"]["numpy"]
     assert doc["embedder"]["name"] == "use-multilingual-v3" and doc["embedder"]["dim"] == 512
     assert doc["started_at"] < doc["finished_at"]
@@ -82,8 +82,8 @@ def test_mem0_is_measured_alongside(tiny: SpeedResult) -> None:
     _positive(doc["single_add"]["mem0"], "p50_ms", "p95_ms")
     _positive(doc["batch"]["mem0"], "per_s")
     tiers = {t["name"]: t for t in doc["search"]}
-    _positive(tiers["60"]["mem0"], "p50_ms", "p95_ms")
-    assert tiers["150"]["mem0"] is None  # bulk tiers are memoryd only
+    _positive(tiers["20"]["mem0"], "p50_ms", "p95_ms")
+    assert tiers["40"]["mem0"] is None  # bulk tiers are memoryd only
     rows = {r["metric"]: r for r in doc["summary"]}
     assert rows["single add, median"]["ratio"] > 0
 
@@ -92,8 +92,8 @@ def test_report_table_renders(tiny: SpeedResult) -> None:
     console = Console(record=True, width=200)
     print_report(tiny, console)
     text = console.export_text()
-    for needle in ("single add, median", "batch ingest ÷ raw embedder", "search p95 @ 150",
-                   "60/3 users, cold", "where search time goes", "bulk-commit"):  # fmt: skip
+    for needle in ("single add, median", "batch ingest ÷ raw embedder", "search p95 @ 40",
+                   "30/3 users, cold", "where search time goes", "bulk-commit"):  # fmt: skip
         assert needle in text
 
 
@@ -132,12 +132,12 @@ def test_summary_rows_apply_the_targets() -> None:
 
 def test_cli_speed_writes_json_and_prints_the_table(tmp_path: Path) -> None:
     out = tmp_path / "speed.json"
-    args = ["speed", "--sizes", "60", "--queries", "5", "--warmup", "2", "--single-adds", "3",
-            "--batch-size", "16", "--batch-messages", "32", "--systems", "memoryd", "--breakdown", "3",
+    args = ["speed", "--sizes", "20", "--queries", "2", "--warmup", "1", "--single-adds", "1",
+            "--batch-size", "4", "--batch-messages", "8", "--systems", "memoryd", "--breakdown", "1",
             "--set", "storage.synchronous=NORMAL", "--out", str(out), "--workdir", str(tmp_path)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "single add, median" in result.output and "search p95 @ 60" in result.output
+    assert "single add, median" in result.output and "search p95 @ 20" in result.output
     doc = json.loads(out.read_text())
     assert doc["config"]["overrides"] == {"storage": {"synchronous": "NORMAL"}}
     assert doc["systems"]["mem0"] == "skipped: not requested"
@@ -160,7 +160,7 @@ def test_cli_rejects_bad_options(args: list[str], hint: str) -> None:
 
 
 def test_cli_json_mode_prints_one_document() -> None:
-    args = ["speed", "--sizes", "30", "--queries", "3", "--warmup", "0", "--single-adds", "2",
+    args = ["speed", "--sizes", "10", "--queries", "3", "--warmup", "0", "--single-adds", "2",
             "--batch-messages", "0", "--systems", "memoryd", "--breakdown", "0", "--no-progress", "--json"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -179,8 +179,8 @@ def test_speed_runs_on_a_vector_index_in_a_server_and_leaves_no_table_behind(tmp
     from tests.storage.postgres_server import postgres_url
 
     url = postgres_url()
-    args = ["speed", "--sizes", "60", "--queries", "5", "--warmup", "2", "--single-adds", "3",
-            "--batch-size", "16", "--batch-messages", "32", "--systems", "memoryd", "--breakdown", "3",
+    args = ["speed", "--sizes", "20", "--queries", "2", "--warmup", "1", "--single-adds", "1",
+            "--batch-size", "4", "--batch-messages", "8", "--systems", "memoryd", "--breakdown", "1",
             "--no-context", "--set", "storage.vectors=postgres", "--set", f"storage.postgres.url={url}",
             "--json", "--workdir", str(tmp_path)]  # fmt: skip
     result = CliRunner().invoke(app, args)

@@ -29,12 +29,12 @@ def test_context_rows_and_their_target() -> None:
 
 def test_run_speed_times_context(tmp_path: Path) -> None:
     config = SpeedConfig(
-        sizes=(40,), queries=4, warmup=1, single_adds=0, batch_messages=0, systems=("memoryd",),
+        sizes=(10,), queries=2, warmup=1, single_adds=0, batch_messages=0, systems=("memoryd",),
         breakdown=0, api_load_max=100, workdir=tmp_path,
     )  # fmt: skip
     doc = to_json(run_speed(config))
     [tier] = doc["search"]
-    assert tier["context"]["n"] == 4 and tier["context"]["p95_ms"] > 0
-    assert {"context() p50 @ 40", "context() p95 @ 40"} <= {r["metric"] for r in doc["summary"]}
+    assert tier["context"]["n"] == 2 and tier["context"]["p95_ms"] > 0
+    assert {"context() p50 @ 10", "context() p95 @ 10"} <= {r["metric"] for r in doc["summary"]}
     off = to_json(run_speed(SpeedConfig(**{**config.__dict__, "context": False})))
     assert off["search"][0]["context"] is None

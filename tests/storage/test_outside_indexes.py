@@ -277,9 +277,12 @@ async def test_local_mode_is_one_process_at_a_time(kind: Kind, tmp_path: Path) -
         other.communicate()
 
 
-def test_a_new_process_finds_what_another_one_stored(kind: Kind, tmp_path: Path) -> None:
+def test_a_new_process_finds_what_another_one_stored(
+    kind: Kind, tmp_path: Path, embedder: USEEmbedder
+) -> None:
     """Each CLI command is a process of its own: the collection is found, loaded and searched
-    (Milvus answers a new process nothing about a collection it has not loaded)."""
+    (Milvus answers a new process nothing about a collection it has not loaded). The collection
+    is made by this process (one CLI start-up less), then written, searched and checked by others."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -297,7 +300,11 @@ def test_a_new_process_finds_what_another_one_stored(kind: Kind, tmp_path: Path)
         assert "Traceback" not in done.stderr, done.stderr  # failures are reported, not logged twice
         return done.stdout
 
-    memoryd("add", "I keep bees in the garden", "-u", "ana")
+    async def first_store() -> None:
+        async with AsyncMemory(kind.settings(tmp_path), embedder=embedder) as mem:  # then let go
+            await mem.add("I keep bees in the garden", user_id="ana")
+
+    asyncio.run(first_store())
     memoryd("add", "My brother Tom lives in Lyon", "-u", "ana")
     found = json.loads(memoryd("search", "where does my brother live", "-u", "ana", "--json"))
     assert [h["text"] for h in found["results"]][:1] == ["My brother Tom lives in Lyon"]
