@@ -42,7 +42,7 @@ from memoryd.gateway.routing import model_list
 from memoryd.gateway.service import NO_UPSTREAM_HINT, Gateway, Prepared
 from memoryd.gateway.shapes import Answer
 from memoryd.gateway.sse import DONE, KEEPALIVE, Event, encode, json_bytes
-from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream
+from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream, too_long
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
@@ -356,7 +356,8 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     the session from ``X-Memoryd-Session-Id`` or ``metadata.session_id``. Memories relevant to the
     last user message are injected (fenced as data); the answer is routed through the ``[llm]`` tiers
     with fallback, and the turn is stored afterwards. Headers ``X-Memoryd-Memory`` (injected, none,
-    passthrough, skipped, degraded), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
+    passthrough, skipped, degraded; dropped: refused as too long for the model's context window
+    with memory, answered without it), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
     ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``, ``X-Memoryd-Writeback`` (on, off, skipped:
     nothing written back; a stream's ``on``: if its answer is one written back) and
     ``X-Degraded-Mode`` say what happened."""
@@ -382,32 +383,19 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
 async def _forward(
     request: Request, gateway: Gateway, prepared: Prepared, memory: Any, pipeline: Any
 ) -> Response:
-    """The prepared call sent upstream, and its answer (or the error saying why there is none)."""
-    assert gateway.router is not None
+    """The prepared call sent upstream, and its answer (or the error saying why there is none).
+
+    Refused for its length with memory injected (the memory pushed it past the model's context
+    window): sent once more as the caller sent it, without the memory, and answered
+    ``X-Memoryd-Memory: dropped``; a refusal of that too is the caller's, relayed as any other."""
     try:
-        router, targets, body = gateway.router, prepared.targets, prepared.body
-        if prepared.stream:
-            opened = await _unless_gone(
-                request,
-                open_stream(
-                    router, targets, body, usage=gateway.config.stream_usage,
-                    answer_timeout_s=gateway.config.answer_timeout_s,
-                ),  # fmt: skip
-            )
-
-            async def cleanup() -> None:
-                # A client that left as the response started: the relay never ran, the call still counts.
-                await opened.aclose()
-                gateway.unanswered(prepared)
-
-            return SSEResponse(
-                _relay(gateway, prepared, opened, memory, pipeline),
-                gateway.headers(prepared, opened.target, opened.request_id),
-                cleanup=cleanup,
-            )
-        served = await _unless_gone(
-            request, complete(router, targets, body, answer_timeout_s=gateway.config.answer_timeout_s)
-        )
+        try:
+            return await _send(request, gateway, prepared, memory, pipeline)
+        except (UpstreamRejected, LLMUnavailableError) as exc:
+            said = too_long(exc)
+            if said is None or not gateway.drop_memory(prepared, said):
+                raise
+        return await _send(request, gateway, prepared, memory, pipeline)
     except ClientGone:
         gateway.unanswered(prepared)
         return Response(status_code=CLIENT_GONE)
@@ -420,6 +408,35 @@ async def _forward(
         gateway.unanswered(prepared)
         headers = gateway.headers(prepared, exc.target, exc.request_id, skipped=True)
         return Response(json_bytes(exc.body), exc.status, headers, media_type="application/json")
+
+
+async def _send(
+    request: Request, gateway: Gateway, prepared: Prepared, memory: Any, pipeline: Any
+) -> Response:
+    """:func:`_forward`'s one try: ``prepared.body`` sent upstream, its answer (a stream's, once its
+    first chunk came). None: :class:`UpstreamRejected`, :class:`LLMUnavailableError`, :class:`ClientGone`."""
+    assert gateway.router is not None
+    router, targets, body = gateway.router, prepared.targets, prepared.body
+    if prepared.stream:
+        timeout_s = gateway.config.answer_timeout_s
+        opening = open_stream(
+            router, targets, body, usage=gateway.config.stream_usage, answer_timeout_s=timeout_s
+        )
+        opened = await _unless_gone(request, opening)
+
+        async def cleanup() -> None:
+            # A client that left as the response started: the relay never ran, the call still counts.
+            await opened.aclose()
+            gateway.unanswered(prepared)
+
+        return SSEResponse(
+            _relay(gateway, prepared, opened, memory, pipeline),
+            gateway.headers(prepared, opened.target, opened.request_id),
+            cleanup=cleanup,
+        )
+    served = await _unless_gone(
+        request, complete(router, targets, body, answer_timeout_s=gateway.config.answer_timeout_s)
+    )
     answer = Answer()
     answer.add_completion(served.body)
     # The answer is complete: the headers say whether its turn is written back (not a tool call's).

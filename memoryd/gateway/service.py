@@ -66,13 +66,14 @@ class Prepared:
     tenant: str
     targets: Route
     query: str | None
-    memory: str  # injected | none | passthrough | skipped | degraded | off
+    memory: str  # injected | none | passthrough | skipped | degraded | dropped
     injected: int = 0
     memory_tokens: int = 0
     memory_ms: float = 0.0
     degraded: str | None = None
     forgotten: bool = False  # its user (or its tenant's store) was erased while it ran
     finished: bool = False  # counted (:meth:`Gateway.finish` runs once per call)
+    sent: list[Any] | None = None  # the caller's messages as sent, once memory is injected in ``body``
 
     @property
     def stream(self) -> bool:
@@ -131,7 +132,8 @@ class Gateway:
         self._close_router = close_router  # False: the server's, shared with its memory (closes it)
         self.writeback = WriteBack(settings.limits, stores=stores)
         self.meter = UsageMeter(store_for, self.config.usage_flush_s)
-        self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "upstream_failures": 0}
+        self.counts = {"requests": 0, "streams": 0, "passthrough": 0, "degraded": 0, "dropped": 0,
+                       "upstream_failures": 0}  # fmt: skip
         self.memory_state: dict[str, Any] = {"status": "unknown", "error": None, "at": None}
         self._in_flight: weakref.WeakSet[Prepared] = weakref.WeakSet()  # prepared, not finished yet
         self._tokenizer: asyncio.Future[int] | None = None  # frame_tokens(), loading on a thread
@@ -209,6 +211,7 @@ class Gateway:
             block, kept = render_block(context.items, messages, self.config.token_budget)
             if block:
                 out["messages"] = inject(messages, block, self.config.inject_mode)
+                prepared.sent = messages
                 prepared.memory, prepared.injected = "injected", len(kept)
                 prepared.memory_tokens = count_tokens(block)
         prepared.memory_ms = (time.perf_counter() - started) * 1000
@@ -233,6 +236,22 @@ class Gateway:
         if self.memory_state.get("status") != mode:
             log.warning("gateway: chatting without memory (%s): %s", mode, why)
         self.memory_state = {"status": mode, "error": why, "at": time.time()}
+
+    def drop_memory(self, prepared: Prepared, why: str) -> bool:
+        """Take the injected memory out of a call the upstream refused for its length (``why``: in
+        its words): the caller's messages exactly as sent go upstream instead, once, and the answer
+        says ``X-Memoryd-Memory: dropped`` (no memories, no memory tokens reached the model). False
+        if the call carries no memory to drop (the refusal is the caller's own)."""
+        if prepared.memory != "injected" or prepared.sent is None:
+            return False
+        log.info(
+            "gateway: the upstream refused a call with %d memories (%d tokens) for its length; "
+            "retrying it without them: %s", prepared.injected, prepared.memory_tokens, why,
+        )  # fmt: skip
+        prepared.body = {**prepared.body, "messages": prepared.sent}
+        prepared.memory, prepared.injected, prepared.memory_tokens, prepared.sent = "dropped", 0, 0, None
+        self.counts["dropped"] += 1
+        return True
 
     def headers(
         self,

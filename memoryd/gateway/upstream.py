@@ -22,7 +22,9 @@ passed over for the next target, as a failure of its own. So is, before it is
 sent anything, a fallback whose wire would drop what the request asks
 (:meth:`Wire.lacks`: ``n`` > 1, ``logprobs``, a JSON schema on Anthropic): an
 answer of another shape is not the one asked for. A target of the model asked
-for is sent the request as its wire carries it.
+for is sent the request as its wire carries it. A refusal for the request's
+length (:func:`too_long`: longer than the model's context window) is told apart, so that a
+request carrying memory can be sent once more without it (:mod:`memoryd.gateway.routes`).
 
 An answer is waited for up to ``answer_timeout_s`` in all once sent — a
 non-streamed one whole, a stream's first chunk (a long prompt, a reasoning
@@ -37,11 +39,12 @@ again (it may have been generated, and billed), but the next target is tried.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from memoryd.errors import LLMError, LLMTimeoutError
+from memoryd.errors import LLMError, LLMTimeoutError, LLMUnavailableError
 from memoryd.gateway.routing import Route
 from memoryd.gateway.sse import Event, events
 from memoryd.gateway.wire import StreamTranslator, wire_for
@@ -62,7 +65,16 @@ from memoryd.llm.types import Target, Usage
 if TYPE_CHECKING:
     from memoryd.llm.transport import StreamReply
 
-__all__ = ["OpenStream", "Served", "UpstreamRejected", "complete", "feed", "open_stream", "request_id"]
+__all__ = [
+    "OpenStream",
+    "Served",
+    "UpstreamRejected",
+    "complete",
+    "feed",
+    "open_stream",
+    "request_id",
+    "too_long",
+]
 
 # Where upstreams put the id of a request (OpenAI, Azure and most OpenAI-compatible servers;
 # Anthropic; Azure API Management), to be quoted to their support.
@@ -90,6 +102,40 @@ class UpstreamRejected(Exception):
         self.status = status
         self.body = body
         self.request_id = request_id
+
+
+# How upstreams say a request is longer than the model's context window: OpenAI ("This model's
+# maximum context length is N tokens", code context_length_exceeded), vLLM ("is longer than the
+# model's context length", "the maximum model length"), llama.cpp ("exceeds the available context
+# size"), Anthropic ("prompt is too long: N tokens > M maximum", "exceed context limit"), Gemini
+# ("The input token count (N) exceeds the maximum number of tokens allowed"), others ("too many tokens").
+_TOO_LONG = re.compile(
+    r"context[ _-]?(?:length|window|size|limit)|maximum model length|too many tokens|prompt is too long"
+    r"|input token count|maximum number of tokens allowed",
+    re.IGNORECASE,
+)
+
+
+def too_long(refused: Exception) -> str | None:
+    """What an upstream said refusing a request for its length (it does not fit the model's
+    context window), if it did: an :class:`UpstreamRejected` (from the model asked for), or a
+    no-answer (:class:`LLMUnavailableError`) among whose failures a target refused it so (a fallback
+    model with a smaller window). ``None`` for anything else (a bad parameter, an outage)."""
+    if isinstance(refused, UpstreamRejected):
+        error = refused.body.get("error")
+        if refused.status not in _REFUSED or not isinstance(error, dict):
+            return None
+        said = f"{error.get('code') or ''} {error.get('message') or ''}".strip()
+        return f"{refused.target.label}: HTTP {refused.status}: {said}" if _TOO_LONG.search(said) else None
+    if isinstance(refused, LLMUnavailableError):
+        for cause in refused.causes.values():
+            said = cause.message.removeprefix(str(cause.target or ""))  # not the label (a model's name)
+            if isinstance(cause, LLMRequestError) and cause.status in _REFUSED and _TOO_LONG.search(said):
+                return cause.message
+    return None
+
+
+_REFUSED = (400, 413, 422)  # the statuses of a request refused for itself (status_error's)
 
 
 @dataclass
