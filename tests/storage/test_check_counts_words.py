@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from memoryd import AsyncMemory, Settings
 from memoryd.embedders.use import USEEmbedder
 from memoryd.maintenance import check_store
@@ -24,27 +26,20 @@ async def _damaged(settings: Settings, embedder: USEEmbedder, texts: list[str], 
     return [str(p) for p in report.problems]
 
 
-async def test_one_memory_with_unreadable_metadata_is_said_in_the_singular(
-    settings: Settings, embedder: USEEmbedder
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (ONE.format("metadata = '{oops'"), "1 memory has unreadable metadata or source ids"),
+        (ONE.format("kind = 'dream'"), "1 memory has a kind or time this memoryd cannot read"),
+        (ALL.format("kind = 'dream'"), "2 memories have a kind or time this memoryd cannot read"),
+    ],
+    ids=["one-metadata", "one-kind", "two-kinds"],
+)
+async def test_damaged_memories_are_counted_in_words_that_agree(
+    settings: Settings, embedder: USEEmbedder, damage: str, says: str
 ) -> None:
-    problems = await _damaged(settings, embedder, ["I like green tea"], ONE.format("metadata = '{oops'"))
+    # one add of a taste stores two memories: the turn and the preference the rules read in it
+    problems = await _damaged(settings, embedder, ["I like green tea"], damage)
     said = " | ".join(problems)
-    assert "1 memory has unreadable metadata or source ids" in said, said
+    assert says in said, said
     assert "1 memories" not in said
-
-
-async def test_one_memory_with_an_unknown_kind_is_said_in_the_singular(
-    settings: Settings, embedder: USEEmbedder
-) -> None:
-    problems = await _damaged(settings, embedder, ["I like green tea"], ONE.format("kind = 'dream'"))
-    said = " | ".join(problems)
-    assert "1 memory has a kind or time this memoryd cannot read" in said, said
-    assert "1 memories" not in said
-
-
-async def test_more_memories_damaged_are_said_in_the_plural(
-    settings: Settings, embedder: USEEmbedder
-) -> None:
-    problems = await _damaged(settings, embedder, ["I like green tea"], ALL.format("kind = 'dream'"))
-    said = " | ".join(problems)
-    assert "2 memories have a kind or time this memoryd cannot read" in said, said
