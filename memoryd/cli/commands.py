@@ -407,7 +407,8 @@ def tree(
     The owner as `GET /v1/users` lists it: `-u USER`, `-u USER -a AGENT`, or `-a AGENT` alone for
     the agent's own memories (of no user). Topics > segments (mid-term, with heat) > facts and
     episodes, the short-term turns of each session, and the long-term memories. An owner with
-    nothing stored is an error naming the option."""
+    nothing stored is an error naming the option. Memories of no user and no agent (added with a
+    run id alone) have no tree: `memoryd list --run-id ID` lists them."""
     state = CliState.of(ctx, json_out)
     shown = {"episodes": episodes, "long_term": long_term, "segments": segments}
     doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, **shown))

@@ -39,7 +39,11 @@ def tree_owner(
             hint = ", or None for an agent's own memories (no user)" if name == "user_id" else ""
             raise InvalidInputError(f"{name} must be a non-empty string{hint}", field=name)
     if user_id is None and agent_id is None:
-        message = "a tree needs a user_id, or an agent_id for an agent's own memories (no user)"
+        message = (
+            "a tree needs a user_id, or an agent_id for an agent's own memories (no user); memories of"
+            " no user and no agent (users() lists them as session_only) are read by session:"
+            " get_all(run_id=...), GET /v1/memories?run_id=..."
+        )
         raise InvalidInputError(message, field="user_id")
     check_int("episodes", episodes, 0, 10_000)
     check_int("long_term", long_term, 0, MAX_SHOWN)

@@ -39,7 +39,8 @@ class TierCountsReply(BaseModel):
 
 
 class OwnerItem(BaseModel):
-    """One (user_id, agent_id) that owns current memories."""
+    """One (user_id, agent_id) that owns current memories, whose tree the tree routes show; or,
+    last, the memories of no user and no agent (``session_only``), which have no tree."""
 
     user_id: str | None
     agent_id: str | None
@@ -47,10 +48,21 @@ class OwnerItem(BaseModel):
     kinds: dict[str, int] = Field(description="Memories by kind (`episode`, `fact`, ...).")
     last_added_at: datetime
     tiers: TierCountsReply
+    session_only: bool = Field(
+        description="True for the last row only: memories added with a `run_id` alone (`user_id` and "
+        "`agent_id` null), read by session with `GET /v1/memories?run_id=`; no tree route shows them."
+    )
+    runs: int | None = Field(None, description="Session-only row: how many sessions hold them.")
+    run_ids: list[str] | None = Field(
+        None, description="Session-only row: at most 100 of those sessions, the latest to add a memory first."
+    )
+    hint: str | None = Field(None, description="Session-only row: how to read them.")
 
 
 class UsersReply(BaseModel):
-    results: list[OwnerItem] = Field(description="Most memories first.")
+    results: list[OwnerItem] = Field(
+        description="Owners, most memories first; then the session-only row (`session_only`), if any."
+    )
 
 
 class TreeEpisode(BaseModel):

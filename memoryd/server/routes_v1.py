@@ -361,7 +361,9 @@ async def context(body: ContextRequest, memory: MemoryDep) -> dict[str, Any]:
 
 @router.get("/users", summary="Known users and agents", **answers(UsersReply))
 async def users(memory: MemoryDep, query: Annotated[UsersQuery, Query()]) -> dict[str, Any]:
-    """Every (user_id, agent_id) that owns current memories, with counts by kind, most first."""
+    """Every (user_id, agent_id) that owns current memories, with counts by kind, most first; then,
+    marked `session_only`, the memories of no user and no agent (added with a `run_id` alone), which
+    have no tree: `run_ids` names their sessions, read with `GET /v1/memories?run_id=`."""
     return {"results": await memory.users(user_id=query.user_id)}
 
 
