@@ -356,10 +356,11 @@ async def chat_completions(request: Request, memory: AddingMemoryDep, pipeline: 
     the session from ``X-Memoryd-Session-Id`` or ``metadata.session_id``. Memories relevant to the
     last user message are injected (fenced as data); the answer is routed through the ``[llm]`` tiers
     with fallback, and the turn is stored afterwards. Headers ``X-Memoryd-Memory`` (injected, none,
-    passthrough, skipped, degraded; dropped: refused as too long for the model's context window
-    with memory, answered without it), ``X-Memoryd-Memories-Injected``, ``X-Memoryd-Memory-Tokens``,
-    ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``, ``X-Memoryd-Writeback`` (on, off, skipped:
-    nothing written back; a stream's ``on``: if its answer is one written back) and
+    passthrough, skipped, degraded; dropped: refused as too long with memory, for the model's
+    context window or a 413, answered without it), ``X-Memoryd-Memories-Injected``,
+    ``X-Memoryd-Memory-Tokens``, ``X-Memoryd-Memory-Ms``, ``X-Memoryd-Target``,
+    ``X-Memoryd-Writeback`` (on, off, skipped: nothing written back; a stream's ``on``: if its
+    answer is one written back) and
     ``X-Degraded-Mode`` say what happened."""
     gateway = gateway_of(request)
     if not gateway.available:
@@ -386,8 +387,10 @@ async def _forward(
     """The prepared call sent upstream, and its answer (or the error saying why there is none).
 
     Refused for its length with memory injected (the memory pushed it past the model's context
-    window): sent once more as the caller sent it, without the memory, and answered
-    ``X-Memoryd-Memory: dropped``; a refusal of that too is the caller's, relayed as any other."""
+    window, or past what the upstream takes: a 413), by an error status or, before any byte reached
+    the client, in a 200 stream's first event: sent once more as the caller sent it, without the
+    memory, and answered ``X-Memoryd-Memory: dropped``; a refusal of that too is the caller's,
+    relayed as any other."""
     try:
         try:
             return await _send(request, gateway, prepared, memory, pipeline)

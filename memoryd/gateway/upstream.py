@@ -23,8 +23,11 @@ sent anything, a fallback whose wire would drop what the request asks
 (:meth:`Wire.lacks`: ``n`` > 1, ``logprobs``, a JSON schema on Anthropic): an
 answer of another shape is not the one asked for. A target of the model asked
 for is sent the request as its wire carries it. A refusal for the request's
-length (:func:`too_long`: longer than the model's context window) is told apart, so that a
-request carrying memory can be sent once more without it (:mod:`memoryd.gateway.routes`).
+length (:func:`too_long`: longer than the model's context window, or a 413: larger than the
+upstream takes) is told apart, so that a request carrying memory can be sent once more without
+it (:mod:`memoryd.gateway.routes`). So is such a refusal answered with a success status before
+any answer (:func:`_refused_in_place`: a JSON error body, or the first event of a 200 stream, as
+OpenRouter and some proxies send it): it is the refusal the same words with a 400 are.
 
 An answer is waited for up to ``answer_timeout_s`` in all once sent — a
 non-streamed one whole, a stream's first chunk (a long prompt, a reasoning
@@ -47,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from memoryd.errors import LLMError, LLMTimeoutError, LLMUnavailableError
 from memoryd.gateway.routing import Route
 from memoryd.gateway.sse import Event, events
-from memoryd.gateway.wire import StreamTranslator, wire_for
+from memoryd.gateway.wire import StreamError, StreamTranslator, wire_for
 from memoryd.llm.http import (
     SHAPE_ERRORS,
     LLMRequestError,
@@ -118,7 +121,8 @@ _TOO_LONG = re.compile(
 
 def too_long(refused: Exception) -> str | None:
     """What an upstream said refusing a request for its length (it does not fit the model's
-    context window), if it did: an :class:`UpstreamRejected` (from the model asked for), or a
+    context window; or any 413, HTTP's "content too large": a proxy's page, Anthropic's
+    ``request_too_large``), if it did: an :class:`UpstreamRejected` (from the model asked for), or a
     no-answer (:class:`LLMUnavailableError`) among whose failures a target refused it so (a fallback
     model with a smaller window). ``None`` for anything else (a bad parameter, an outage)."""
     if isinstance(refused, UpstreamRejected):
@@ -126,13 +130,43 @@ def too_long(refused: Exception) -> str | None:
         if refused.status not in _REFUSED or not isinstance(error, dict):
             return None
         said = f"{error.get('code') or ''} {error.get('message') or ''}".strip()
-        return f"{refused.target.label}: HTTP {refused.status}: {said}" if _TOO_LONG.search(said) else None
+        if refused.status == 413 or _TOO_LONG.search(said):
+            return f"{refused.target.label}: HTTP {refused.status}: {said}"
+        return None
     if isinstance(refused, LLMUnavailableError):
         for cause in refused.causes.values():
             said = cause.message.removeprefix(str(cause.target or ""))  # not the label (a model's name)
-            if isinstance(cause, LLMRequestError) and cause.status in _REFUSED and _TOO_LONG.search(said):
+            if isinstance(cause, LLMRequestError) and (cause.status == 413 or (
+                cause.status in _REFUSED and _TOO_LONG.search(said)
+            )):  # fmt: skip
                 return cause.message
     return None
+
+
+def _refused_in_place(target: Target, data: Any, headers: Any, relay: bool) -> Exception | None:
+    """A refusal for the request's length (:data:`_TOO_LONG`) in an error object answered with a
+    success status before any answer — a JSON body, or a stream's first event (OpenRouter and some
+    proxies answer a stream 200, then refuse it in its first event) — as the refusal the same words
+    with a 400 are (:func:`_failure`): relayed from a target of the model asked for (``relay``),
+    passed over from a fallback; not a failure of the target. ``None`` for any other error."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, str):
+        error = {"message": error}
+    elif not isinstance(error, dict) and isinstance(data, dict) and data.get("object") == "error":
+        error = {k: data[k] for k in ("message", "type", "param", "code") if k in data}  # vLLM's
+    if not isinstance(error, dict):
+        return None
+    said = scrub(f"{error.get('code') or ''} {error.get('message') or ''}".strip()[:500], target.api_key)
+    if not _TOO_LONG.search(said):
+        return None
+    if not relay:
+        return LLMRequestError(
+            f"{target.label}: an error in place of an answer: {said} (a fallback target: passed over)",
+            target=target.label, status=400, transient=False,
+        )  # fmt: skip
+    message = scrub(str(error.get("message") or said)[:500], target.api_key)
+    relayed = {"type": "invalid_request_error", "param": None, "code": None, **error, "message": message}
+    return UpstreamRejected(target, 400, {"error": relayed}, request_id(headers))
 
 
 _REFUSED = (400, 413, 422)  # the statuses of a request refused for itself (status_error's)
@@ -238,8 +272,9 @@ class _Noted:
         self.kept.clear()
 
 
-def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMError | None:
-    """Why a body that held no event at all is no stream: a JSON document (an error, or a whole
+def _no_stream(target: Target, response: StreamReply, kept: list[str], relay: bool) -> Exception | None:
+    """Why a body that held no event at all is no stream: a JSON document (an error — a refusal for
+    the request's length as :func:`_refused_in_place` says, ``relay`` as there —, or a whole
     answer from a server that does not stream), a web page (a proxy's error page) or other text,
     if it is one."""
     text = "\n".join(line for line in kept if not line.startswith(":")).strip()  # not SSE comments
@@ -259,7 +294,8 @@ def _no_stream(target: Target, response: StreamReply, kept: list[str]) -> LLMErr
             f"{target.label}: {what} answered a streamed request, not an event stream{said}",
             target=target.label,
         )
-    return _error_in_place(target, data) or LLMError(
+    refused = _refused_in_place(target, data, response.headers, relay) or _error_in_place(target, data)
+    return refused or LLMError(
         f"{target.label}: a JSON body answered a streamed request, not an event stream", target=target.label
     )
 
@@ -368,7 +404,8 @@ async def complete(
             answer = wire.completion(target, data)
             used = usage_of_completion(answer)
         except (*SHAPE_ERRORS, LLMError) as exc:
-            in_place = _error_in_place(target, data)
+            in_place = _refused_in_place(target, data, response.headers, target.label in targets.asked)
+            in_place = in_place or _error_in_place(target, data)
             if in_place is not None:
                 raise in_place from None
             if isinstance(exc, LLMError):
@@ -401,9 +438,10 @@ async def open_stream(
             up.url, up.body, headers=up.headers, params=up.params, timeout_s=target.timeout_s,
             read_timeout_s=answer_timeout_s,
         )  # fmt: skip
+        relay = target.label in targets.asked  # a target of the model asked for: its refusal is relayed
         try:
             if response.status_code >= 400:
-                raise _failure(target, await response.read(), target.label in targets.asked)
+                raise _failure(target, await response.read(), relay)
             translator = wire.translator(target, body, usage=usage)
             noted = _Noted()
             stream = events(noted.lines(response.lines()))
@@ -417,14 +455,23 @@ async def open_stream(
                     # Cut before the answer began (after a role-only chunk, say): nothing has
                     # reached the client yet, so the next target is tried. A body that held no
                     # event at all is said what it was instead (JSON, a web page, text).
-                    if noted.keeping and (no_stream := _no_stream(target, response, noted.kept)) is not None:
+                    no_stream = _no_stream(target, response, noted.kept, relay) if noted.keeping else None
+                    if no_stream is not None:
                         raise no_stream from None
                     said = "its first chunk" if not first else "the answer began"
                     raise LLMError(
                         f"{target.label}: the stream ended before {said}", target=target.label
                     ) from None
                 noted.stop()  # an event: the body is an event stream, nothing more is kept
-                first += feed(translator, target, event)
+                try:
+                    first += feed(translator, target, event)
+                except StreamError as exc:
+                    # An error event before the answer began (nothing has reached the client): a
+                    # refusal for the request's length is the request's, as an HTTP 400 saying it.
+                    refused = _refused_in_place(target, {"error": exc.error}, response.headers, relay)
+                    if refused is None:
+                        raise
+                    raise refused from None
             response.bound_waits(target.timeout_s)  # begun: a pause from here on is a stall
             return OpenStream(target, response, stream, translator, first, router)
         except BaseException:

@@ -24,6 +24,7 @@ from memoryd.llm.providers import vendor
 from memoryd.llm.types import Target, Usage
 
 __all__ = [
+    "StreamError",
     "StreamTranslator",
     "UpstreamCall",
     "Wire",
@@ -128,10 +129,18 @@ def event_json(target: Target, event: Event) -> Any:
         raise LLMError(f"{target.label}: a stream event is not JSON", target=target.label) from None
 
 
+class StreamError(LLMError):
+    """An error event of an upstream's stream; ``error``: its error object (or value) as sent."""
+
+    def __init__(self, message: str, *, target: str, error: Any) -> None:
+        super().__init__(message, target=target)
+        self.error = error
+
+
 def raise_stream_error(target: Target, error: Any) -> NoReturn:
     """End the stream with the upstream's own error (an object with ``message``, or any value)."""
     message = error.get("message") if isinstance(error, dict) else str(error)
-    raise LLMError(f"{target.label}: stream error: {message}", target=target.label)
+    raise StreamError(f"{target.label}: stream error: {message}", target=target.label, error=error)
 
 
 def wire_for(target: Target) -> Wire:
