@@ -112,11 +112,16 @@ class UpstreamRejected(Exception):
 # model's context length", "the maximum model length"), llama.cpp ("exceeds the available context
 # size"), Anthropic ("prompt is too long: N tokens > M maximum", "exceed context limit"), Gemini
 # ("The input token count (N) exceeds the maximum number of tokens allowed"), others ("too many tokens").
+# In words, or as a code saying it was exceeded: not a parameter or field named so
+# ("Unrecognized request argument supplied: context_window", a 422 listing ``context_length``).
 _TOO_LONG = re.compile(
-    r"context[ _-]?(?:length|window|size|limit)|maximum model length|too many tokens|prompt is too long"
-    r"|input token count|maximum number of tokens allowed",
+    r"context[ -]?(?:length|window|size|limit)\b|context_(?:length|window)_exceeded|maximum model length"
+    r"|too many tokens|prompt is too long|input token count|maximum number of tokens allowed",
     re.IGNORECASE,
 )
+# An error in place of an answer that is a rate limit ("Too many tokens, please wait", code 429),
+# whatever its words: a target to fall back from, not a refusal of the request.
+_THROTTLED = re.compile(r"rate[ _-]?limit|throttl|quota", re.IGNORECASE)
 
 
 def too_long(refused: Exception) -> str | None:
@@ -157,7 +162,8 @@ def _refused_in_place(target: Target, data: Any, headers: Any, relay: bool) -> E
     if not isinstance(error, dict):
         return None
     said = scrub(f"{error.get('code') or ''} {error.get('message') or ''}".strip()[:500], target.api_key)
-    if not _TOO_LONG.search(said):
+    code, kind = str(error.get("code") or ""), f"{error.get('type') or ''} {error.get('code') or ''}"
+    if code.isdigit() and int(code) not in _REFUSED or _THROTTLED.search(kind) or not _TOO_LONG.search(said):
         return None
     if not relay:
         return LLMRequestError(
