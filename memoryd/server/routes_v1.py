@@ -126,12 +126,22 @@ async def no_arguments(request: Request) -> None:
 async def scope_in_query(request: Request) -> None:
     """Refuse a body on a bulk delete, which reads its scope from the query only: ignored, ``DELETE
     /v1/memories`` with ``{"user_id": "bob"}`` under alice's user key erased alice's memories."""
-    if (await request.body()).strip() not in (b"", b"{}", b"null"):
+    if not _empty_json(await request.body()):
         raise InvalidInputError(
             f"DELETE {request.url.path} reads its scope from the query (?user_id=&agent_id=&run_id=), "
             "not from a body: nothing was deleted",
             field="body",
         )
+
+
+def _empty_json(body: bytes) -> bool:
+    """Whether ``body`` says nothing: none, or an empty JSON object or null, however spaced (``{ }``)."""
+    if not body.strip():
+        return True
+    try:
+        return json.loads(body) in ({}, None)
+    except (ValueError, RecursionError):
+        return False
 
 
 router = APIRouter(prefix="/v1", tags=["v1"], responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)])
