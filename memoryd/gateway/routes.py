@@ -42,7 +42,15 @@ from memoryd.gateway.routing import model_list
 from memoryd.gateway.service import NO_UPSTREAM_HINT, Gateway, Prepared
 from memoryd.gateway.shapes import Answer
 from memoryd.gateway.sse import DONE, KEEPALIVE, Event, encode, json_bytes
-from memoryd.gateway.upstream import OpenStream, UpstreamRejected, complete, feed, open_stream, too_long
+from memoryd.gateway.upstream import (
+    OpenStream,
+    UpstreamRejected,
+    complete,
+    feed,
+    open_stream,
+    retry_route,
+    too_long,
+)
 from memoryd.gateway.usage import summarise
 from memoryd.llm.http import LLMRequestError, translate_errors
 from memoryd.llm.router import quota_spent
@@ -389,7 +397,8 @@ async def _forward(
     Refused for its length with memory injected (the memory pushed it past the model's context
     window, or past what the upstream takes: a 413), by an error status or, before any byte reached
     the client, in a 200 stream's first event: sent once more as the caller sent it, without the
-    memory, and answered ``X-Memoryd-Memory: dropped``; a refusal of that too is the caller's,
+    memory (after a no-answer, to the targets that refused it so only: :func:`retry_route`), and
+    answered ``X-Memoryd-Memory: dropped``; a refusal of that too is the caller's,
     relayed as any other."""
     try:
         try:
@@ -398,6 +407,7 @@ async def _forward(
             said = too_long(exc)
             if said is None or not gateway.drop_memory(prepared, said):
                 raise
+            prepared.targets = retry_route(prepared.targets, exc)  # not those that failed otherwise
         return await _send(request, gateway, prepared, memory, pipeline)
     except ClientGone:
         gateway.unanswered(prepared)

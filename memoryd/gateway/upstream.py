@@ -76,6 +76,7 @@ __all__ = [
     "feed",
     "open_stream",
     "request_id",
+    "retry_route",
     "too_long",
 ]
 
@@ -140,12 +141,30 @@ def too_long(refused: Exception) -> str | None:
         return None
     if isinstance(refused, LLMUnavailableError):
         for cause in refused.causes.values():
-            said = cause.message.removeprefix(str(cause.target or ""))  # not the label (a model's name)
-            if isinstance(cause, LLMRequestError) and (cause.status == 413 or (
-                cause.status in _REFUSED and _TOO_LONG.search(said)
-            )):  # fmt: skip
+            if _for_length(cause):
                 return cause.message
     return None
+
+
+def _for_length(cause: LLMError) -> bool:
+    """Whether a target's failure is its refusal of the request for its length (as :func:`too_long`)."""
+    said = cause.message.removeprefix(str(cause.target or ""))  # not the label (a model's name)
+    return isinstance(cause, LLMRequestError) and (
+        cause.status == 413 or (cause.status in _REFUSED and _TOO_LONG.search(said) is not None)
+    )
+
+
+def retry_route(targets: Route, refused: Exception) -> Route:
+    """The targets a request :func:`too_long` says was refused for its length is sent once more
+    (without its memory): after a refusal by the model asked for, ``targets`` again; after a
+    no-answer, only the targets that refused it for its length. The others' failures stand: one
+    that did not answer in time may have generated the answer, and billed it (it is never sent
+    the same call again), and one that is down was tried as often as it may be."""
+    if not isinstance(refused, LLMUnavailableError):
+        return targets
+    again = {label for label, cause in refused.causes.items() if _for_length(cause)}
+    kept = [t for t in targets if t.label in again]
+    return Route(kept, sum(t.label in targets.asked for t in kept))
 
 
 def _refused_in_place(target: Target, data: Any, headers: Any, relay: bool) -> Exception | None:
