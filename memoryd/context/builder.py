@@ -139,9 +139,13 @@ _UNSEEN = dict.fromkeys(
     if not chr(c).isspace()
 )  # fmt: skip
 # Unicode tag characters mirror ASCII invisibly, and a model reads them ("ASCII smuggling"): dropped,
-# but in an emoji tag sequence, a subdivision flag (🏴 then tag letters and digits, then U+E007F).
+# but in an emoji tag sequence, a subdivision flag (🏴, a region's two tag letters or three digits, a
+# suffix of one to four tag letters or digits, then U+E007F): seven tags at most, no room for a message.
+_TAG_ALNUM = "[\U000E0030-\U000E0039\U000E0061-\U000E007A]"
 _TAGS = re.compile(
-    "(\U0001F3F4[\U000E0030-\U000E0039\U000E0061-\U000E007A]+\U000E007F)|[\U000E0000-\U000E007F]"
+    "(\U0001F3F4(?:[\U000E0061-\U000E007A]{2}|[\U000E0030-\U000E0039]{3})"
+    + _TAG_ALNUM
+    + "{1,4}\U000E007F)|[\U000E0000-\U000E007F]"
 )
 
 
