@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -140,14 +141,11 @@ class Tiers:
             plan.changes.retrieved = taken
             changes.tiers = plan.changes
             try:
-                diff = await self.storage.commit(changes)
+                diff = await self._commit_heat(changes, taken, owners)
             except BaseException:
-                self._restore(taken, owners)
                 if heated:
                     self._heated.add(owner)
                 raise
-            finally:
-                self._settled(owners)
             if heated:  # a segment hot from retrievals alone, the write moving no turn included
                 plan.promote += await self._heated_hot(store, owner, {s.id for s in plan.promote})
             # Turns this very write asked the LLM for in vain are not handed straight back to it (it
@@ -410,10 +408,22 @@ class Tiers:
         if self.store is None or not self._pending:
             return
         taken, owners = self._take_pending()
+        await self._commit_heat(ChangeSet(tiers=TierChanges(retrieved=taken)), taken, owners)
+
+    async def _commit_heat(
+        self, changes: ChangeSet, taken: dict[str, tuple[int, float]], owners: dict[str, Scope]
+    ) -> GraphDiff:
+        """Commit ``changes``, which write the ``taken`` retrieval counts, putting them back only if
+        they were not written: by whether the commit happened, not by whether it raised (cancelled
+        while the writer runs it, it commits all the same, and counts put back would count twice)."""
+        written = threading.Event()  # set on the writer's thread once committed
         try:
-            await self.storage.commit(ChangeSet(tiers=TierChanges(retrieved=taken)))
+            async with self.storage.records.transaction():
+                self.storage.records.after_commit(written.set)
+                return await self.storage.commit(changes)
         except BaseException:
-            self._restore(taken, owners)
+            if not written.is_set():
+                self._restore(taken, owners)
             raise
         finally:
             self._settled(owners)

@@ -511,12 +511,25 @@ class SQLiteDatabase:
             return None
         return await self._submit([op], [after_commit] if after_commit is not None else [])
 
-    async def _submit(self, ops: list[Op], hooks: list[Hook]) -> Any:
+    async def _submit(self, ops: list[Op], hooks: list[Hook], *, steps: bool = False) -> Any:
+        """Hand ``ops`` to the writer thread and wait for their commit. ``steps``: ``ops`` wait on
+        :meth:`before_commit` steps (a write to another engine), which a close rolls back."""
         if self._writer is None or self._closed:
             raise StorageError("the SQLite database is not open")
         fut: Future[Any] = Future()
         self._queue.put((ops, hooks, fut))
-        return await asyncio.wrap_future(fut)
+        try:
+            return await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            # Cancelled once the writer began it, a write of this file commits or fails all the
+            # same: the caller hears of its cancellation only when it has ended, so that its
+            # after-commit hooks have said whether it was written (not yet begun, it never runs).
+            if not steps and not fut.cancelled():
+                ended = asyncio.wrap_future(fut)
+                await asyncio.wait([ended])
+                if not ended.cancelled():
+                    ended.exception()  # its outcome is the hooks' to tell: retrieved, not logged
+            raise
 
     def before_commit(self, step: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run ``step`` (a coroutine function, on this event loop) once every write staged in the
@@ -567,7 +580,7 @@ class SQLiteDatabase:
         finally:
             _current.reset(token)
         if uow.ops or uow.last:
-            await self._submit(uow.ops + uow.last, uow.hooks)
+            await self._submit(uow.ops + uow.last, uow.hooks, steps=bool(uow.last))
 
     async def truncate_wal(self) -> bool:
         """Copy every commit into the database file and empty the WAL (truncated to zero bytes),
