@@ -359,6 +359,9 @@ class Tiers:
         loop = asyncio.get_running_loop()
         if not self._pending or (self._timer is not None and self._timer_loop is loop):
             return
+        if not self.storage.opened:  # closed: the counts wait for it to open again (a note or write)
+            self._disarm()
+            return
         self._disarm()  # one armed on a loop that is gone would never fire
         delay = max(0.0, self._pending_loop_at + self.config.heat_flush_after_s - loop.time())
         self._timer, self._timer_loop = loop.call_later(delay, self._on_timer), loop
@@ -377,6 +380,8 @@ class Tiers:
         timer for what was counted meanwhile)."""
         loop = asyncio.get_running_loop()
         running = self._flushing
+        if not self.storage.opened:  # a flush would fail, and its timer try again forever
+            return
         if running is not None and running.get_loop() is loop and not running.done():
             return
         self._flushing = loop.create_task(self._background_flush())

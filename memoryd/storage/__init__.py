@@ -84,6 +84,7 @@ class Storage:
         self.usage = usage  # the chat gateway's usage counters, where the backend keeps them
         self.segments = segments  # the memory hierarchy (None: tiers off)
         self.model: tuple[str, int] | None = None  # the embedder (name, size) the indexes opened with
+        self.opened = False  # the records opened, and not closed since (what background work asks)
 
     async def open(self, model: str, dim: int) -> None:
         await self._open_records()
@@ -99,6 +100,7 @@ class Storage:
 
     async def _open_records(self) -> None:
         await self.records.open()
+        self.opened = True
         unfinished = await self.records.get_meta(IMPORT_UNFINISHED)
         if unfinished:  # a partial store must never pass for the whole one
             raise ConflictError(
@@ -152,6 +154,7 @@ class Storage:
         """Close every role, each even when one before it fails (the first failure is raised once
         all are closed): a client left open would keep its engine's hold (Qdrant's local folder)."""
         failed: BaseException | None = None
+        self.opened = False
         for role in (self.segments, self.usage, self.graph, self.vectors, self.keywords, self.records):
             if role is None:
                 continue
