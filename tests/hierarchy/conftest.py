@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,3 +114,17 @@ async def chat(
         out = await mem.add({"role": role, "content": text}, user_id=user_id, run_id=run_id)
         ids.append(str(out[0].id))
     return ids
+
+
+def stored_retrievals(db: Path, user_id: str | None = None) -> int:
+    """The retrievals written to the segments (of ``user_id``'s, if given), as another connection
+    reads the file."""
+    conn = sqlite3.connect(db)
+    try:
+        if user_id is None:
+            row = conn.execute("SELECT coalesce(sum(retrievals), 0) FROM segments")
+        else:
+            row = conn.execute("SELECT coalesce(sum(retrievals), 0) FROM segments WHERE user_id = ?", (user_id,))
+        return int(row.fetchone()[0])
+    finally:
+        conn.close()

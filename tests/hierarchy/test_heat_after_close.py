@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
-from tests.hierarchy.conftest import TOPICS, Clock, chat, tier_settings
-
-
-def _stored_retrievals(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT coalesce(sum(retrievals), 0) FROM segments").fetchone()[0])
-    finally:
-        conn.close()
+from tests.hierarchy.conftest import TOPICS, Clock, chat, stored_retrievals, tier_settings
 
 
 async def test_counts_taken_after_close_try_no_flush_of_the_closed_store(
@@ -34,7 +25,7 @@ async def test_counts_taken_after_close_try_no_flush_of_the_closed_store(
     await mem.open()
     await chat(mem, TOPICS["cat"], run_id="s1")
     found = (await mem.get_all(user_id="ana", limit=10)).items
-    base = _stored_retrievals(tmp_path / "tiers.db")
+    base = stored_retrievals(tmp_path / "tiers.db")
     await mem.close()
 
     mem.tiers.note(found)  # what context() counts once its block, built off the loop, is ready
@@ -47,4 +38,4 @@ async def test_counts_taken_after_close_try_no_flush_of_the_closed_store(
         await mem.tiers.flush()
     finally:
         await mem.close()
-    assert _stored_retrievals(tmp_path / "tiers.db") > base
+    assert stored_retrievals(tmp_path / "tiers.db") > base

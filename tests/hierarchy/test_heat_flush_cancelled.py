@@ -12,17 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.hierarchy.conftest import TOPICS, chat
+from tests.hierarchy.conftest import TOPICS, chat, stored_retrievals
 
 Make = Callable[..., Any]
-
-
-def _stored_retrievals(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT coalesce(sum(retrievals), 0) FROM segments").fetchone()[0])
-    finally:
-        conn.close()
 
 
 async def test_a_flush_cancelled_while_its_commit_runs_counts_each_retrieval_once(
@@ -31,10 +23,10 @@ async def test_a_flush_cancelled_while_its_commit_runs_counts_each_retrieval_onc
     db = tmp_path / "tiers.db"
     async with make_memory(short_term_turns=1, promote_heat=100, heat_flush_every=1) as mem:
         await chat(mem, TOPICS["cat"], run_id="s1")
-        base = _stored_retrievals(db)
+        base = stored_retrievals(db)
         assert await mem.search("a cat called Miso", user_id="ana", limit=3)
         await mem.tiers.drain()  # the background flush a full batch starts
-        once = _stored_retrievals(db) - base
+        once = stored_retrievals(db) - base
         assert once >= 1
 
         blocker = sqlite3.connect(db, isolation_level=None)
@@ -52,7 +44,7 @@ async def test_a_flush_cancelled_while_its_commit_runs_counts_each_retrieval_onc
             blocker.close()
         await asyncio.gather(*started, return_exceptions=True)
         await mem.tiers.flush()
-    assert _stored_retrievals(db) - base == 2 * once  # two searches, each counted once
+    assert stored_retrievals(db) - base == 2 * once  # two searches, each counted once
 
 
 async def test_an_add_cancelled_while_its_commit_runs_writes_the_heat_it_carries_once(
@@ -63,10 +55,10 @@ async def test_an_add_cancelled_while_its_commit_runs_writes_the_heat_it_carries
     db = tmp_path / "tiers.db"
     async with make_memory(short_term_turns=1, promote_heat=100, heat_flush_after_s=3600) as mem:
         await chat(mem, TOPICS["cat"], run_id="s1")
-        base = _stored_retrievals(db)
+        base = stored_retrievals(db)
         assert await mem.search("a cat called Miso", user_id="ana", limit=3)
         await mem.tiers.flush()
-        once = _stored_retrievals(db) - base
+        once = stored_retrievals(db) - base
         assert once >= 1
 
         assert await mem.search("a cat called Miso", user_id="ana", limit=3)  # pending, in memory
@@ -84,4 +76,4 @@ async def test_an_add_cancelled_while_its_commit_runs_writes_the_heat_it_carries
         await asyncio.gather(adding, return_exceptions=True)
         await mem.tiers.flush()
         assert await mem.get_all(user_id="bob")  # the add was written: its counts with it
-    assert _stored_retrievals(db) - base == 2 * once
+    assert stored_retrievals(db) - base == 2 * once

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,26 +18,16 @@ from memoryd.embedders.use import USEEmbedder
 from memoryd.errors import ConfigError
 from memoryd.portability.export import export_store
 from memoryd.portability.import_ import import_store
-from tests.hierarchy.conftest import TOPICS, Clock, chat, tier_settings
+from tests.hierarchy.conftest import TOPICS, Clock, chat, stored_retrievals, tier_settings
 
 Make = Callable[..., Any]
-
-
-def _stored_retrievals(db: Path, user_id: str) -> int:
-    """The retrievals of the user's segments as another connection reads the file."""
-    conn = sqlite3.connect(db)
-    try:
-        row = conn.execute("SELECT coalesce(sum(retrievals), 0) FROM segments WHERE user_id = ?", (user_id,))
-        return int(row.fetchone()[0])
-    finally:
-        conn.close()
 
 
 async def _until_stored(db: Path, user_id: str, deadline_s: float = 60.0) -> int:
     """Wait (doing nothing with the memory) until the user's heat is in the file, or the deadline."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
-    while (found := _stored_retrievals(db, user_id)) == 0 and loop.time() < end:
+    while (found := stored_retrievals(db, user_id)) == 0 and loop.time() < end:
         await asyncio.sleep(0.05)
     return found
 
@@ -54,7 +43,7 @@ async def test_one_search_then_silence_writes_its_heat_once_the_interval_passed(
     # silence they stayed in memory for hours, and a kill -9 lost them.
     async with make_memory(short_term_turns=1, promote_heat=100, heat_flush_after_s=0.2) as mem:
         await chat(mem, TOPICS["cat"], run_id="s1")
-        assert _stored_retrievals(tmp_path / "tiers.db", "ana") == 0
+        assert stored_retrievals(tmp_path / "tiers.db", "ana") == 0
         hits = await mem.search("a cat called Miso", user_id="ana", limit=3)
         assert hits
         assert await _until_stored(tmp_path / "tiers.db", "ana") >= 1
@@ -76,7 +65,7 @@ async def test_close_writes_the_pending_heat_and_leaves_no_task_behind(
         await mem.search("a cat called Miso", user_id="ana", limit=3)
     finally:
         await mem.close()
-    assert _stored_retrievals(tmp_path / "tiers.db", "ana") >= 1  # written by close
+    assert stored_retrievals(tmp_path / "tiers.db", "ana") >= 1  # written by close
     assert set(asyncio.all_tasks()) <= before  # no flush left running
     await asyncio.sleep(0.5)  # past the interval: a timer left armed would flush a closed store
     assert set(asyncio.all_tasks()) <= before
@@ -94,17 +83,17 @@ async def test_a_deleted_users_pending_heat_is_not_written_back(
         await chat(mem, TOPICS["cat"], run_id="s1")
         await chat(mem, TOPICS["work"], user_id="bob", run_id="b1")
         await export_store(mem, dump, user_id="ana")
-        exported = _stored_retrievals(db, "ana")
+        exported = stored_retrievals(db, "ana")
         await mem.search("a cat called Miso", user_id="ana", limit=3)
         await mem.delete_user("ana")
         await import_store(mem, dump)
-        assert _stored_retrievals(db, "ana") == exported
+        assert stored_retrievals(db, "ana") == exported
         await mem.search("Where does Bob work?", user_id="bob", limit=3)
         assert await _until_stored(db, "bob") >= 1  # the timer fired meanwhile, for bob
         tree = await mem.tree("ana")  # flushes whatever is still pending
         segments = [s for topic in tree["topics"] for s in topic["segments"]]
         assert sum(s["retrievals"] for s in segments) == exported
-    assert _stored_retrievals(db, "ana") == exported
+    assert stored_retrievals(db, "ana") == exported
     assert _ours(caplog.records) == []
 
 
