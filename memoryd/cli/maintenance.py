@@ -10,7 +10,6 @@ left the store in and the command that finishes it (:class:`memoryd.maintenance.
 from __future__ import annotations
 
 import asyncio
-import re
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from memoryd.cli.output import CliState, Interrupted, Output, counted, errors_to
 from memoryd.errors import ConfigError, InvalidInputError, MemorydError
 from memoryd.maintenance import CheckReport, Problem, ReindexState, check_store, reindex_store
 from memoryd.maintenance import Progress as ProgressFn
+from memoryd.maintenance.commands import respell
 from memoryd.maintenance.reindex import READING
 
 __all__ = ["TenantOpt", "check", "command_again", "progress_bar", "reindex", "tenant_state"]
@@ -81,22 +81,17 @@ def _problems_table(report: CheckReport) -> Table:
     return table
 
 
-# A command of a problem's message or fix that works on the checked store (an import into a new one
-# is not): run as written, it would work on the default tenant's store of the default config.
-_THIS_STORE = re.compile(r"`memoryd ((?:reindex|check|export|import --restart)\b[^`]*)`")
-
-
 def _for_this_store(state: CliState, tenant: str | None, problem: Problem) -> Problem:
     """``problem`` with each command on the checked store spelled with its config file and tenant."""
 
-    def spelled(match: re.Match[str]) -> str:
+    def spelled(line: str) -> str:
         try:
-            command, *args = shlex.split(match.group(1))
+            _, command, *args = shlex.split(line)  # "memoryd", the command, its arguments
         except ValueError:  # not a command line after all (an unbalanced quote): as written
-            return match.group(0)
-        return f"`{command_again(state, tenant, command, *args)}`"
+            return line
+        return command_again(state, tenant, command, *args)
 
-    message, fix = _THIS_STORE.sub(spelled, problem.message), _THIS_STORE.sub(spelled, problem.fix)
+    message, fix = respell(problem.message, spelled), respell(problem.fix, spelled)
     return replace(problem, message=message, fix=fix)
 
 

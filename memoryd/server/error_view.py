@@ -25,12 +25,11 @@ from starlette.types import Scope
 
 from memoryd.config import DEFAULT_TENANT
 from memoryd.errors import MemorydError
+from memoryd.maintenance.commands import is_store_command, respell
 
 __all__ = ["shown_to", "shown_tool_errors"]
 
 _TAIL = r"[^\s:;,'\"()`]*"  # the rest of a path under a known folder: a tenant's file, a -wal
-_COMMANDS = re.compile(r"`(memoryd (?:check|reindex|export)\b[^`]*)`")  # those working on one store
-_REPAIR_JSON = re.compile(r'("repair": ")(memoryd (?:check|reindex|export)\b[^"]*)"')  # an MCP tool error's
 
 
 def shown_to(exc: MemorydError, scope: Scope | None) -> tuple[str, dict[str, Any] | None]:
@@ -77,9 +76,9 @@ def _shown_text(text: str, scope: Scope) -> str:
 def _with_tenant(value: Any, tenant: str) -> Any:
     """``value`` (a message, or details) with each repair command naming ``--tenant tenant``."""
     if isinstance(value, str):
-        named = _COMMANDS.sub(lambda m: f"`{_tenant_of(m.group(1), tenant)}`", value)
-        named = _REPAIR_JSON.sub(lambda m: f'{m.group(1)}{_tenant_of(m.group(2), tenant)}"', named)
-        return _tenant_of(value, tenant) if _COMMANDS.fullmatch(f"`{value}`") else named
+        if is_store_command(value):  # a details.repair
+            return _tenant_of(value, tenant)
+        return respell(value, lambda command: _tenant_of(command, tenant))
     if isinstance(value, dict):
         return {k: _with_tenant(v, tenant) if k == "repair" else v for k, v in value.items()}
     return value
