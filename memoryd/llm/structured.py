@@ -127,6 +127,17 @@ def _cut(completion: Completion, repaired: bool) -> bool:
     return completion.finish_reason in _CUT_OFF or (repaired and _ends_open(completion.text))
 
 
+def _read(completion: Completion, schema: type[M]) -> tuple[M | None, str | None, bool, bool]:
+    """``(value, error, repaired, cut)`` for ``completion``'s answer (see :func:`validate`). An answer
+    cut short before anything usable in it (repaired into an empty one: "no facts") is unusable,
+    not an answer that found nothing: it is asked again, then falls back."""
+    value, error, repaired = validate(completion.text, schema)
+    cut = value is not None and _cut(completion, repaired)
+    if value is not None and cut and not holds_something(value.model_dump()):
+        return None, "the answer was cut short before anything usable in it", repaired, False
+    return value, error, repaired, cut
+
+
 def _why(completion: Completion, error: str | None) -> str:
     """Why ``completion``'s answer is unusable: ``error``, and how the reply ended if not as asked."""
     reason = completion.finish_reason
@@ -200,17 +211,17 @@ async def structured(
 
     async def attempt(target: Target) -> tuple[M, bool, bool]:
         completion = await tally.ask(router, target, request)
-        value, error, repaired = validate(completion.text, schema)
+        value, error, repaired, cut = _read(completion, schema)
         if value is not None:
-            return value, repaired, _cut(completion, repaired)
+            return value, repaired, cut
         error = _why(completion, error)
         tally.last_error = f"{target.label}: {error}"
         if not tally.reasked:  # once per structured call, whatever the number of targets
             tally.reasked = True
             second = await tally.ask(router, target, _reask(request, completion.text, error))
-            value, error, repaired = validate(second.text, schema)
+            value, error, repaired, cut = _read(second, schema)
             if value is not None:
-                return value, True, _cut(second, repaired)
+                return value, True, cut
             error = _why(second, error)
         tally.last_error = f"{target.label}: {error}"
         raise LLMOutputError(f"{target.label}: unusable answer: {error}", target=target.label)
