@@ -68,6 +68,7 @@ from memoryd.storage import (
 from memoryd.storage.base import StoredTurn
 from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
+from memoryd.wording import counted
 
 __all__ = ["ImportState", "ImportSummary", "check_file", "import_store", "require_file", "restart_advice"]
 
@@ -196,6 +197,7 @@ async def _survey(
     ``unfinished``: an import of this file into the store did not finish (what it wrote conflicts)."""
     header: Header | None = None
     end: End | None = None
+    end_number = 0
     counts = dict.fromkeys(TYPES, 0)
     owners: set[Owner] = set()
     pending: list[str] = []
@@ -262,7 +264,7 @@ async def _survey(
         if isinstance(line, Header):
             raise InvalidInputError(f"line {number}: a second header", field="file")
         if isinstance(line, End):
-            end = line
+            end, end_number = line, number
             continue
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
@@ -291,9 +293,7 @@ async def _survey(
     if end is None:
         raise InvalidInputError(f"{path} is truncated: it has no end line", field="file")
     if end.counts != counts:
-        raise InvalidInputError(
-            f"{path} is incomplete: its end line counts {end.counts}, the file holds {counts}", field="file"
-        )
+        raise InvalidInputError(_miscounted(path, end_number, end.counts, counts), field="file")
     refs.finish()
     await taken(pending)
     await held_before(history)
@@ -311,6 +311,34 @@ async def _survey(
                 field="file",
             )
     return _Survey(header, counts, known)
+
+
+def _miscounted(path: Path, number: int, said: dict[str, int], held: dict[str, int]) -> str:
+    """The refusal of a file whose lines are not those its end line counts (cut, or edited by
+    hand): each kind that differs, in words."""
+    names = {  # kind: (one, many)
+        "memory": ("memory", "memories"),
+        "history": ("history row", "history rows"),
+        "entity": ("entity", "entities"),
+        "relation": ("relation", "relations"),
+        "tier_segment": ("hierarchy segment", "hierarchy segments"),
+        "tier_turn": ("hierarchy turn", "hierarchy turns"),
+    }
+    differ = "; ".join(
+        f"counts {counted(said[kind], *names[kind])}, the file holds {held[kind]}"
+        for kind in TYPES
+        if said[kind] != held[kind]
+    )
+    if all(held[kind] <= said[kind] for kind in TYPES):
+        what = "lines are missing from it"
+    elif all(held[kind] >= said[kind] for kind in TYPES):
+        what = "lines were added to it"
+    else:
+        what = "it was edited"
+    return (
+        f"{path} does not match its end line: its end line (line {number}) {differ}; {what}. "
+        "Import a whole, unedited export: export the store again"
+    )
 
 
 class _Loader:
