@@ -330,7 +330,7 @@ def _miscounted(path: Path, number: int, said: dict[str, int], held: dict[str, i
         if said[kind] != held[kind]
     )
     if all(held[kind] <= said[kind] for kind in TYPES):
-        what = "lines are missing from it"
+        what = "it is incomplete: lines are missing from it"
     elif all(held[kind] >= said[kind] for kind in TYPES):
         what = "lines were added to it"
     else:
