@@ -40,7 +40,7 @@ from memoryd.pipeline.redis_health import (
     check_at_start,
     inspect,
     keep_watching,
-    password_refused,
+    misconfigured,
 )
 from memoryd.pipeline.worker import default_consumer
 from memoryd.registry import resolve
@@ -87,13 +87,13 @@ def _log_to_stderr(level: str) -> None:
 async def _check_redis(settings: Settings, watch: RedisWatch) -> None:
     """Before a worker starts: refuse a Redis that evicts (ConfigError), set or find the marker, log
     what is risky. A Redis that does not answer yet is the worker's to wait for; one that refuses
-    pipeline.redis_url's password is a configuration error (ConfigError), which no wait mends."""
+    pipeline.redis_url's password or database is a configuration error (ConfigError), which no wait mends."""
     queue = build_queue(settings.pipeline)
     try:
         await queue.ensure_group()
         await check_at_start(queue, settings.pipeline, watch)
     except StorageError as exc:
-        if password_refused(exc):  # a configuration error: waiting for it would be forever
+        if misconfigured(exc):  # a configuration error: waiting for it would be forever
             raise ConfigError(exc.message, field="pipeline.redis_url") from exc
     finally:
         await queue.close()

@@ -50,6 +50,7 @@ from memoryd.config import PipelineConfig
 from memoryd.errors import ConfigError, StorageError
 from memoryd.pipeline.base import EventQueue
 from memoryd.pipeline.keys import Keys
+from memoryd.pipeline.redis_url import db_refused
 from memoryd.wording import counted
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "is_full",
     "keep_watching",
     "memory_warning",
+    "misconfigured",
     "progress_window_ms",
     "recorded_loss",
     "refusal",
@@ -215,6 +217,12 @@ def password_refused(exc: BaseException) -> bool:
     except ImportError:  # not the Redis backend
         return False
     return isinstance(exc, AuthenticationError) or isinstance(exc.__cause__, AuthenticationError)
+
+
+def misconfigured(exc: BaseException) -> bool:
+    """Whether Redis refuses ``pipeline.redis_url`` itself (its password, or its database): a
+    configuration error that a worker stops on, as no wait mends it."""
+    return password_refused(exc) or db_refused(exc)
 
 
 def is_full(message: str | None) -> bool:

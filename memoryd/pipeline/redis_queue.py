@@ -48,7 +48,7 @@ from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_dlq import purge_letters
 from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally, refused_password
-from memoryd.pipeline.redis_url import check_db, display_url
+from memoryd.pipeline.redis_url import check_db, db_refused, display_url, refused_db
 
 __all__ = ["DLQ_FIELDS", "RedisQueue"]
 
@@ -200,6 +200,9 @@ class RedisQueue:
         try:
             yield
         except ResponseError as exc:
+            if db_refused(exc):  # SELECT of the URL's database, as redis-py connects
+                db = self.client.connection_pool.connection_kwargs.get("db", "?")
+                raise StorageError(refused_db(self.where, db, doing), backend="redis") from exc
             raise StorageError(f"Redis at {self.where} refused to {doing}: {exc}", backend="redis") from exc
         except AuthenticationError as exc:  # before RedisError: redis-py counts it a connection error
             msg = refused_password(self.config.redis_url.get_secret_value(), self.where, exc, doing)

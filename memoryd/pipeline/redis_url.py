@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["check_db", "display_url"]
+__all__ = ["check_db", "db_refused", "display_url", "refused_db"]
+
+# What Redis answers a SELECT of a database it does not have (at or past its ``databases``).
+NO_SUCH_DB = "DB index is out of range"
 
 
 def display_url(url: str) -> str:
@@ -27,3 +30,20 @@ def check_db(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme in ("redis", "rediss") and (db := unquote(parts.path).replace("/", "")):
         int(db)
+
+
+def db_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, or the StorageError the queue made of one) is Redis refusing
+    the database ``pipeline.redis_url`` names: a configuration error, which no wait mends."""
+    return any(
+        type(e).__name__ == "ResponseError" and NO_SUCH_DB in str(e) for e in (exc, exc.__cause__) if e
+    )
+
+
+def refused_db(where: str, db: object, doing: str) -> str:
+    """What the queue says when Redis has no database ``db`` (``where``: :func:`display_url`)."""
+    return (
+        f"Redis at {where} has no database {db} ({NO_SUCH_DB}) trying to {doing}: a configuration error, "
+        "not an outage; set pipeline.redis_url's database to one Redis has (0 to its `databases` "
+        "setting less one: 0-15 by default)"
+    )

@@ -64,7 +64,7 @@ from memoryd.errors import ConfigError, MemorydError, StorageError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.base import EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
-from memoryd.pipeline.redis_health import password_refused
+from memoryd.pipeline.redis_health import misconfigured
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
 
@@ -415,7 +415,7 @@ class Worker(BatchProcessor):
                 await self.queue.finish(outcomes, self.consumer, self.config.result_ttl_s)
                 break
             except StorageError as exc:
-                if password_refused(exc):  # no retry mends it: the run ends (see _not_retried)
+                if misconfigured(exc):  # no retry mends it: the run ends (see _not_retried)
                     raise
                 given_up = self._give_up_s is not None and time.monotonic() - started >= self._give_up_s
                 if (self._stop.is_set() and delay >= RECONNECT_MAX_S) or given_up:
@@ -487,7 +487,8 @@ def _gave_up(why: str, times: int) -> MemorydError:
 
 
 def _not_retried(exc: StorageError) -> None:
-    """A password Redis refuses (wrong, or none given) is the configuration's error, not an outage
-    to wait out: the worker stops at once (:class:`ConfigError`, ``memoryd worker`` exits 2)."""
-    if password_refused(exc):
+    """A password Redis refuses (wrong, or none given), or a database it does not have, is the
+    configuration's error, not an outage to wait out: the worker stops at once (:class:`ConfigError`,
+    ``memoryd worker`` exits 2)."""
+    if misconfigured(exc):
         raise ConfigError(exc.message, field="pipeline.redis_url") from exc
