@@ -200,7 +200,7 @@ async def _survey(
     end_number = 0
     counts = dict.fromkeys(TYPES, 0)
     owners: set[Owner] = set()
-    pending: list[str] = []
+    pending: dict[str, int] = {}  # memory id -> its line, until looked for in the store
     refs = References()  # a second line of one id, a reference to what the file does not hold
     history: dict[str, set[tuple[str, str]]] = {}  # memory id -> (event, time) of its history lines
     known: dict[str, set[tuple[str, str]]] = {}  # memories whose history the store holds some of
@@ -220,14 +220,13 @@ async def _survey(
 
     tier_ids = _TierIds(mem.storage.segments if mem is not None else None)
 
-    async def taken(ids: list[str]) -> None:
+    async def taken(ids: dict[str, int]) -> None:
         if mem is None:
             ids.clear()
             return
-        found = await mem.storage.records.get_many(ids)
+        found = await mem.storage.records.get_many(list(ids))
         if found:
             first = min(found)
-            owner = dict(found[first].scope.items())
             if unfinished:  # the same file again: what the interrupted import wrote is in the way
                 raise ConflictError(
                     f"an import of {path} into this store did not finish: the store holds part of it (e.g. "
@@ -235,8 +234,10 @@ async def _survey(
                     field="file",
                 )
             raise ConflictError(
-                f"the target store already holds memories of this file (e.g. {first}, a memory of {owner}); "
-                "import into a new store (storage.path), or delete those memories first",
+                f"line {ids[first]} of {path}: the target store already holds memories of this file (e.g. "
+                f"{first}, a memory of {_whose(found[first].scope)}): it was imported into this store "
+                "before, or the store is the one exported; import into a new store (storage.path), or "
+                "delete those memories first",
                 field="file",
             )
         ids.clear()
@@ -269,7 +270,7 @@ async def _survey(
         counts[_KIND[type(line)]] += 1
         if isinstance(line, MemoryLine):
             refs.memory(line, number)
-            pending.append(line.record.id)
+            pending[line.record.id] = number
             if len(pending) >= SURVEY_BATCH:
                 await taken(pending)
         elif isinstance(line, EntityRow):
@@ -306,11 +307,17 @@ async def _survey(
         rows, _ = await mem.storage.graph.scan_entities(scope, limit=1)
         if rows:
             raise ConflictError(
-                f"the target store already has graph entities of {dict(scope.items())}: import into a new "
+                f"the target store already has graph entities of {_whose(scope)}: import into a new "
                 "store (storage.path), or delete that owner's memories first",
                 field="file",
             )
     return _Survey(header, counts, known)
+
+
+def _whose(scope: Scope) -> str:
+    """Whose a memory or graph is, in words: "user 'ana', agent 'bot', session 's1'"."""
+    words = {"user_id": "user", "agent_id": "agent", "run_id": "session"}
+    return ", ".join(f"{words.get(name, name)} {value!r}" for name, value in scope.items())
 
 
 def _miscounted(path: Path, number: int, said: dict[str, int], held: dict[str, int]) -> str:

@@ -39,7 +39,7 @@ def test_export_then_import(tmp_path: Path, fake_llm: Script, embedder: USEEmbed
     assert again.exit_code == 1 and "already holds memories" in again.stderr
     assert "Traceback" not in again.stderr
     said = " ".join(again.stderr.split())  # whose memories they are
-    assert "a memory of {'user_id': 'alice'" in said, said
+    assert "a memory of user 'alice'" in said, said
 
     piped = cli(source, "export", "-", "-u", "bob")
     assert piped.exit_code == 0, piped.stderr
