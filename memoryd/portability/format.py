@@ -393,7 +393,12 @@ def _header(r: _Reader) -> Header:
     if type(version) is not int or version < 1:
         raise r.fail("'format' must be a positive integer")
     if version > FORMAT:
-        raise r.fail(f"written in export format {version} by a newer memoryd; this one reads format {FORMAT}")
+        by = r.doc.get("memoryd")
+        by = f"memoryd {by}" if isinstance(by, str) and by else "a newer memoryd"
+        raise r.fail(
+            f"written in export format {version} by {by}; this one reads format {FORMAT}: upgrade memoryd to "
+            "import it"
+        )
     embedder = r.obj("embedder")
     name, dim = embedder.get("name"), embedder.get("dim")
     if not isinstance(name, str) or type(dim) is not int:

@@ -1,0 +1,34 @@
+"""A header memoryd cannot take is refused naming the file's line 1, what is wrong in words, and
+the fix: a newer export format says to upgrade memoryd (and which version wrote it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from tests.portability.importing import said
+
+
+def _with_header(whole: Path, out: Path, edit: Callable[[dict[str, object]], None]) -> Path:
+    rows = whole.read_text(encoding="utf-8").splitlines()
+    header = json.loads(rows[0])
+    edit(header)
+    out.write_text("".join(line + "\n" for line in [json.dumps(header), *rows[1:]]), encoding="utf-8")
+    return out
+
+
+def test_a_newer_export_format_names_the_version_that_wrote_it_and_says_to_upgrade(
+    tmp_path: Path, whole: Path, run: Callable[..., Result]
+) -> None:
+    newer = _with_header(whole, tmp_path / "newer.jsonl", lambda h: h.update(format=2, memoryd="9.1.0"))
+    db = tmp_path / "new" / "a.db"
+    result = run({"MEMORYD_STORAGE__PATH": str(db)}, "import", str(newer))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    message = said(result.stderr)
+    assert "line 1: written in export format 2 by memoryd 9.1.0" in message, message
+    assert "upgrade memoryd" in message, message
+    assert not db.exists()
+
