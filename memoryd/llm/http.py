@@ -308,8 +308,13 @@ async def post_json(
         raise status_error(target, response)
     try:
         data = response.json()
-    except ValueError:
-        data = None
+    except UnicodeDecodeError:
+        why = "the reply is not a JSON object (not UTF-8)"
+        raise LLMError(f"{target.label}: {why}", target=target.label) from None
+    except ValueError:  # a proxy's page or other text in place of the answer: named, as the gateway does
+        page = body_said(response.headers, response.text, target.api_key)
+        why = "the reply is not a JSON object" + (f" but {''.join(page)}" if page else "")
+        raise LLMError(f"{target.label}: {why}", target=target.label) from None
     if not isinstance(data, dict):
         raise LLMError(f"{target.label}: the reply is not a JSON object", target=target.label)
     said = _error_said(data)
