@@ -388,7 +388,8 @@ class _Reader:
 
 def _header(r: _Reader) -> Header:
     if r.doc.get("kind") != KIND:
-        raise r.fail(f"not a memoryd export (kind {r.doc.get('kind')!r})")
+        said = "has no 'kind'" if r.doc.get("kind") is None else f"says kind {r.doc['kind']!r}"
+        raise r.fail(f"not a memoryd export: its header {said} (a memoryd export's is {KIND!r})")
     version = r.any("format")
     if type(version) is not int or version < 1:
         raise r.fail("'format' must be a positive integer")

@@ -1,5 +1,6 @@
 """A header memoryd cannot take is refused naming the file's line 1, what is wrong in words, and
-the fix: a newer export format says to upgrade memoryd (and which version wrote it)."""
+the fix: a newer export format says to upgrade memoryd (and which version wrote it); a header
+without a ``kind`` says what the kind should be, not ``None``."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def test_a_newer_export_format_names_the_version_that_wrote_it_and_says_to_upgra
     assert "upgrade memoryd" in message, message
     assert not db.exists()
 
+
+def test_a_header_without_a_kind_says_what_it_should_be(
+    tmp_path: Path, whole: Path, run: Callable[..., Result]
+) -> None:
+    kindless = _with_header(whole, tmp_path / "kindless.jsonl", lambda h: h.pop("kind"))
+    result = run({"MEMORYD_STORAGE__PATH": str(tmp_path / "new" / "a.db")}, "import", str(kindless))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    message = said(result.stderr)
+    assert "None" not in message, message
+    assert "line 1: not a memoryd export: its header has no 'kind' (a memoryd export's is 'memoryd-export')" in message
