@@ -395,10 +395,10 @@ def _header(r: _Reader) -> Header:
         raise r.fail("'format' must be a positive integer")
     if version > FORMAT:
         by = r.doc.get("memoryd")
-        by = f"memoryd {by}" if isinstance(by, str) and by else "a newer memoryd"
+        by = f" (by memoryd {by})" if isinstance(by, str) and by else ""
         raise r.fail(
-            f"written in export format {version} by {by}; this one reads format {FORMAT}: upgrade memoryd to "
-            "import it"
+            f"written in export format {version}{by}, which only a newer memoryd reads; this one reads "
+            f"format {FORMAT}: upgrade memoryd to import it"
         )
     embedder = r.obj("embedder")
     name, dim = embedder.get("name"), embedder.get("dim")

@@ -29,7 +29,7 @@ def test_a_newer_export_format_names_the_version_that_wrote_it_and_says_to_upgra
     result = run({"MEMORYD_STORAGE__PATH": str(db)}, "import", str(newer))
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     message = said(result.stderr)
-    assert "line 1: written in export format 2 by memoryd 9.1.0" in message, message
+    assert "line 1: written in export format 2 (by memoryd 9.1.0), which only a newer memoryd reads" in message, message
     assert "upgrade memoryd" in message, message
     assert not db.exists()
 
