@@ -261,7 +261,7 @@ class Pipeline:
                 reuse = applied is not None  # applied longer ago than that: the id may name a new add
         if time.monotonic() >= self._skip_until:
             try:
-                enqueued = await self.queue.enqueue(event)
+                enqueued = await self.queue.enqueue(event, also=_digests(payload, sent)[1:])
             except StorageError as exc:
                 self._down(exc)
             else:

@@ -212,14 +212,16 @@ class RedisQueue:
             raise StorageError(msg, backend="redis") from exc
 
     # -- producer ------------------------------------------------------------
-    def _enqueue_args(self, event: PipelineEvent) -> tuple[list[str], list[Any]]:
+    def _enqueue_args(self, event: PipelineEvent, also: tuple[str, ...] = ()) -> tuple[list[str], list[Any]]:
         fields = event.to_fields()
         keys = [self.keys.status(event.event_id), self.keys.stream, self.keys.stats]
         flat = json.dumps(_flat(fields), ensure_ascii=False)
         owner = event.payload.user_id or ""
         digest = event.payload.digest()
         nonce = uuid.uuid4().hex  # this submission's (see scripts.ENQUEUE)
-        return keys, [fields["created_at"], event.source, event.event_id, flat, owner, digest, nonce]
+        also_digests = " ".join(also)  # the add's other digests (see scripts.ENQUEUE)
+        args = [fields["created_at"], event.source, event.event_id, flat, owner, digest, nonce, also_digests]
+        return keys, args
 
     @staticmethod
     def _enqueued(event_id: str, reply: list[Any]) -> Enqueued:
@@ -228,8 +230,8 @@ class RedisQueue:
             return Enqueued(event_id, True, str(value))
         return Enqueued(event_id, False, None, _record(_pairs(value)))
 
-    async def enqueue(self, event: PipelineEvent) -> Enqueued:
-        keys, args = self._enqueue_args(event)
+    async def enqueue(self, event: PipelineEvent, also: tuple[str, ...] = ()) -> Enqueued:
+        keys, args = self._enqueue_args(event, also)
         number = self.tally.begin()
         with self.errors("enqueue an event"):
             reply = await self._enqueue(keys=keys, args=args)

@@ -137,7 +137,9 @@ def allowing_oom(script: str) -> str:
 # payload's user_id or "": event lookups by a user-bound key check it), digest (the payload's
 # fingerprint: a second submission of the id is a retry only with the same one), nonce (this
 # submission's: when the client library sends the script again after a lost answer, the second
-# run finds its own first one, and answers as it did).
+# run finds its own first one, and answers as it did), the other digests of the same add (space
+# separated, optional): ``duplicates_enqueued`` counts a known id sent again by its own user with
+# one of them (a retry the producer answers NOOP), never another add under the id (a 409).
 # Returns {1, stream_id} for a new event, {0, status hash as a flat list} for a known id. An id whose
 # dead letter was purged (``purged_at``, see PURGE) is no known id: nothing of its add remains, so an
 # add under it is a new event (its record replaced whole).
@@ -151,7 +153,12 @@ if #known > 0 then
   if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'nonce') == ARGV[7] then
     return {1, redis.call('HGET', KEYS[1], 'stream_id')}
   end
-  redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
+  local mine = redis.call('HMGET', KEYS[1], 'owner', 'digest')
+  local digest = mine[2] or ''
+  if (mine[1] or '') == (ARGV[5] or '') and (digest == '' or digest == ARGV[6]
+      or string.find(' ' .. (ARGV[8] or '') .. ' ', ' ' .. digest .. ' ', 1, true)) then
+    redis.call('HINCRBY', KEYS[3], 'duplicates_enqueued', 1)
+  end
   return {0, known}
 end
 local fields = cjson.decode(ARGV[4])

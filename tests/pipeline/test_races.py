@@ -182,8 +182,8 @@ async def test_a_write_back_retried_after_a_lost_answer_keeps_its_event_id(
     async with producer(settings, embedder) as (pipeline, memory):
         enqueue, ids = pipeline.queue.enqueue, []
 
-        async def late(event: PipelineEvent) -> object:
-            answer = await enqueue(event)  # Redis takes it...
+        async def late(event: PipelineEvent, also: tuple[str, ...] = ()) -> object:
+            answer = await enqueue(event, also)  # Redis takes it...
             ids.append(event.event_id)
             if len(ids) == 1:  # ...but its first answer never arrives
                 raise StorageError("Redis at x is unreachable (TimeoutError: Timeout reading from socket)")
