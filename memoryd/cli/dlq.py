@@ -142,7 +142,7 @@ def replay(
 
     --dry-run says what the replay would do with each letter (replay it, leave it as a conflict,
     remove it as finished; --json lists each), and changes nothing. A letter gone since it was listed
-    (another process replayed or purged it) is reported as not found (``gone``); exit 1 when it was
+    (another process replayed or purged it) is reported as not found (`gone` in --json); exit 1 when it was
     one asked for by --id, as for an --id not there at all."""
     state = CliState.of(ctx, json_out)
     settings = state.require_settings()
