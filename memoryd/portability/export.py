@@ -113,10 +113,8 @@ class ExportSummary:
         said = []
         if self.unreadable:
             shown = ", ".join(self.unreadable[:5]) + (", …" if len(self.unreadable) > 5 else "")
-            said.append(
-                f"left out {len(self.unreadable)} memories this memoryd cannot read ({shown}; "
-                "`memoryd check` says more)"
-            )
+            memories = counted(len(self.unreadable), "memory", "memories")
+            said.append(f"left out {memories} this memoryd cannot read ({shown}; `memoryd check` says more)")
         rows = [_count(n, kind) for kind, n in self.left_out.items() if kind != "index"]
         if rows:
             said.append(

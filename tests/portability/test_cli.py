@@ -144,7 +144,7 @@ def test_a_store_with_a_memory_it_cannot_read_exports_the_rest_when_asked(
     assert ids[0] in {d.get("memory_id") for d in docs if d["type"] == "tier_turn"}
     assert {ids[0], ids[2]} <= {d.get("id") for d in docs if d["type"] == "memory"}
     human = cli(store, "export", str(tmp_path / "again.jsonl"), "--skip-unreadable")
-    assert "left out 1 memories this memoryd cannot read" in human.stdout and ids[1] in human.stdout
+    assert "left out 1 memory this memoryd cannot read" in human.stdout and ids[1] in human.stdout
 
     target = tmp_path / "new.db"
     imported = cli(target, "import", str(out))
