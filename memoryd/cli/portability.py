@@ -237,7 +237,8 @@ def _stopped(
     else:
         document["finish"] = undo
         what = (
-            f"{_counts(written)} of {source} were written into {store}, beside what it held"
+            f"{_counts(written)} of {source} {'was' if list(written.values()) == [1] else 'were'} written "
+            f"into {store}, beside what it held"
             if written
             else f"{store} still holds part of {source}, beside what it held"
         )
