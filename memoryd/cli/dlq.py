@@ -100,14 +100,17 @@ def shown(value: object) -> str:
     return escape(printable(value).replace("\n", "\\n").replace("\t", "\\t"))
 
 
-def _table(letters: list[DeadLetter]) -> Table:
+def _table(letters: list[DeadLetter]) -> list[Table]:
+    """The letters as a table; none for no letters (not a header above nothing: the summary says 0)."""
+    if not letters:
+        return []
     table = Table("dlq id", "event id", "attempts", "error", "dead at", box=None)
     for d in letters:
         error = f"{d.error.get('code', '?')}: {d.error.get('message', '')}"
         table.add_row(
             shown(d.dlq_id), shown(d.event_id or "?"), str(d.attempts), shown(error), shown(d.dead_at or "")
         )
-    return table
+    return [table]
 
 
 @app.command("list")
@@ -123,7 +126,7 @@ def list_(ctx: typer.Context, count: CountOpt = 100, ids: IdsOpt = None, json_ou
     results = [d.to_dict() for d in letters]
     state.output.emit(
         {"stream": f"{settings.pipeline.ns}:dlq", "dlq_size": size, "results": results},
-        _table(letters),
+        *_table(letters),
         counted(len(letters), "dead letter", "dead letters") + _more(left, count, "listed"),
     )
 
@@ -197,7 +200,7 @@ def replay(
     summary += _more(left, count, "taken")
     if dry_run:
         summary += "; nothing changed (dry run)"
-    state.output.emit(doc, _table(letters), summary)
+    state.output.emit(doc, *_table(letters), summary)
     if set(moved.gone) & set(ids or []):  # a letter asked for by --id that is not there: as before listing
         raise typer.Exit(1)
 
