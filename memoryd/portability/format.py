@@ -354,12 +354,13 @@ class _Reader:
 
     def floats(self, key: str) -> np.ndarray:
         """A base64 list of float32 numbers (little-endian) of the line's ``index``."""
+        redo = "a damaged file: delete the line's \"index\" (the import computes it again), or export again"
         try:
             raw = base64.b64decode(self.text(key), validate=True)
         except ValueError:
-            raise self.fail(f"'index.{key}' is not base64") from None
+            raise self.fail(f"'index.{key}' is not base64; {redo}") from None
         if not raw or len(raw) % 4:
-            raise self.fail(f"'index.{key}' is not a list of float32 numbers")
+            raise self.fail(f"'index.{key}' is not base64 float32 numbers ({len(raw)} bytes); {redo}")
         return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
     def index(self) -> _Reader | None:
