@@ -277,6 +277,7 @@ def worker(
     doc = {"consumer": name, **report_.to_dict()}
     out.emit(
         doc,
-        f"worker {name}: {report_.processed} processed, {report_.duplicates} duplicates, "
+        f"worker {name}: {report_.processed} processed, "
+        f"{counted(report_.duplicates, 'duplicate', 'duplicates')}, "
         f"{report_.retried} retried, {report_.dead_lettered} dead-lettered",
     )
