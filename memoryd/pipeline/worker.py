@@ -244,6 +244,13 @@ class Worker(BatchProcessor):
         meanwhile is a live worker's, and this one refuses to start."""
         left = await self._beat()
         deadline = time.monotonic() + (left + self.heartbeat_ttl_ms) / 1000
+        if left:  # else a silent wait of up to three heartbeat intervals
+            host = f" on {h}" if (h := await self._holder_host()) else ""
+            log.info(
+                "worker %s: consumer name %r is claimed by another process%s; waiting up to %.1f s for "
+                "its claim to run out (a worker that died renews it no more: this one then starts; a live "
+                "one does, and this one refuses to start)", self.consumer, self.consumer, host, left / 1000,
+            )  # fmt: skip
         while left:
             await asyncio.sleep(min(0.1, left / 1000))
             before = left
