@@ -25,6 +25,7 @@ from memoryd.pipeline.base import Delivery, Outcome
 from memoryd.pipeline.batching import Job
 from memoryd.pipeline.events import PipelineEvent
 from memoryd.pipeline.policy import backoff_ms, error_info, is_transient
+from memoryd.wording import counted
 
 __all__ = ["APPLIED", "ERASED", "conflict", "dead", "failed", "gave_up", "skipped", "waits"]
 
@@ -116,5 +117,6 @@ def dead(d: Delivery, event_id: str | None, exc: BaseException, attempts: int) -
     """A dead letter carrying ``exc``."""
     error = error_info(exc, attempt=attempts)
     where = event_id or d.stream_id
-    log.warning("event %s: dead-lettered after %d attempt(s): %s", where, attempts, error["message"])
+    tries = counted(attempts, "attempt", "attempts")
+    log.warning("event %s: dead-lettered after %s: %s", where, tries, error["message"])
     return Outcome("dead", d, event_id=event_id, error=error, attempts=attempts)

@@ -84,6 +84,7 @@ from memoryd.pipeline.policy import is_transient, refuses_writes
 from memoryd.pipeline.prefetch import PrefetchEmbedder
 from memoryd.storage.events import AppliedEvent, applying_events
 from memoryd.tenancy import Tenants
+from memoryd.wording import counted
 
 __all__ = ["BatchProcessor", "WorkerReport", "kept_result"]
 
@@ -193,8 +194,8 @@ class BatchProcessor:
             except _QueueDown as exc:  # what has no outcome stays pending, read again once Redis is back
                 down = exc.error
                 log.warning(
-                    "worker %s: %s; %d event(s) of the batch wait for Redis (no attempt used up)",
-                    self.consumer, down.message, len(jobs) - len(ran),
+                    "worker %s: %s; %s of the batch wait for Redis (no attempt used up)",
+                    self.consumer, down.message, counted(len(jobs) - len(ran), "event", "events"),
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker: retry what is left
                 log.exception("worker %s: unexpected error processing a batch", self.consumer)

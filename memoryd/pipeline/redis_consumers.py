@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from memoryd.pipeline.keys import Keys
+from memoryd.wording import counted
 
 __all__ = ["PRUNE", "dead", "prune", "worker_problems"]
 
@@ -57,8 +58,9 @@ async def prune(client: Any, keys: Keys, group: str, min_idle_ms: int) -> list[s
     if gone:
         shown = ", ".join(gone[:10]) + (f" and {len(gone) - 10} more" if len(gone) > 10 else "")
         log.info(
-            "async pipeline: removed %d dead consumer(s) from group %s (no pending entries, no heartbeat, "
-            "idle %d ms or more): %s", len(gone), group, min_idle_ms, shown,
+            "async pipeline: removed %s from group %s (no pending entries, no heartbeat, "
+            "idle %d ms or more): %s",
+            counted(len(gone), "dead consumer", "dead consumers"), group, min_idle_ms, shown,
         )  # fmt: skip
     return gone
 

@@ -65,6 +65,7 @@ from memoryd.memory import AsyncMemory
 from memoryd.pipeline.base import EventQueue, Outcome
 from memoryd.pipeline.processing import BatchProcessor, WorkerReport
 from memoryd.pipeline.redis_health import misconfigured
+from memoryd.wording import counted
 
 __all__ = ["Worker", "WorkerReport", "default_consumer"]
 
@@ -409,8 +410,9 @@ class Worker(BatchProcessor):
             raise self._ended
         if held:  # stopped before the batch in hand was recorded: a drain that failed is no clean stop
             raise StorageError(
-                f"{why}; stopped with the batch in hand not recorded: its {held} event(s) stay pending "
-                "and will be redelivered to another worker (the store turns repeats into NOOPs)",
+                f"{why}; stopped with the batch in hand not recorded: its "
+                f"{counted(held, 'event stays', 'events stay')} pending and will be redelivered to another "
+                "worker (the store turns repeats into NOOPs)",
                 backend="redis",
             )
 
@@ -474,7 +476,8 @@ class Worker(BatchProcessor):
             return
         self._ended = StorageError(
             f"the store refuses the adds or does not answer ({self._store_error}): the "
-            f"{len(self._waited)} event(s) this burst found waited on it for {BURST_CONNECT_S:.0f} s, and "
+            f"{counted(len(self._waited), 'event', 'events')} this burst found waited on it for "
+            f"{BURST_CONNECT_S:.0f} s, and "
             "wait on, queued for a retry with no attempt used up; stopped (burst mode) rather than wait "
             "for the store: make it writable again (free the disk, fix the file's or mount's permissions), "
             "then run the worker again"

@@ -50,7 +50,7 @@ async def test_a_burst_over_a_full_disk_ends_with_an_error_and_keeps_the_events(
                 assert not isinstance(ended.value, ConfigError)  # exit code 1, not 2
                 message = ended.value.message
                 assert "the store refuses" in message and "disk is full" in message, message
-                assert "5 event(s)" in message and "for 2 s" in message and "burst" in message, message
+                assert "5 events this burst found" in message and "for 2 s" in message and "burst" in message, message
                 assert worker.report.processed == 0 and worker.report.dead_lettered == 0
 
             for event_id in ids:  # each one tried, and kept: queued for a retry, no attempt used up
