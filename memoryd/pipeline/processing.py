@@ -118,6 +118,14 @@ class WorkerReport:
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def said(self) -> str:
+        """The report in words, for a log line: "3 processed, 1 duplicate, ..., 2 batches"."""
+        return (
+            f"{self.processed} processed, {counted(self.duplicates, 'duplicate', 'duplicates')}, "
+            f"{self.retried} retried, {self.dead_lettered} dead-lettered, "
+            f"{counted(self.batches, 'batch', 'batches')}, {self.reclaimed} reclaimed"
+        )
+
 
 class BatchProcessor:
     """Processes batches of deliveries for one consumer (:meth:`process`); the base of the worker,

@@ -214,7 +214,7 @@ class Worker(BatchProcessor):
             except StorageError as exc:
                 log.warning("worker %s: could not leave the group cleanly: %s", self.consumer, exc.message)
             await self.tenants.close()
-            log.info("worker %s: stopped (%s)", self.consumer, self.report.to_dict())
+            log.info("worker %s: stopped: %s", self.consumer, self.report.said())
         return self.report
 
     async def _connect(self, *, give_up_s: float | None = None) -> bool:

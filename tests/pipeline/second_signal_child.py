@@ -20,7 +20,7 @@ class _Signals(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if (self.sent == 0 and "consuming" in text) or (self.sent == 1 and "stopped (" in text):
+        if (self.sent == 0 and "consuming" in text) or (self.sent == 1 and ": stopped: " in text):
             self.sent += 1
             os.kill(os.getpid(), signal.SIGTERM)
 
