@@ -34,7 +34,7 @@ from memoryd.config import Settings
 from memoryd.errors import InvalidInputError, MemorydError
 from memoryd.memory import AsyncMemory
 from memoryd.portability import ExportSummary, ImportSummary, export_store, import_store, leftovers
-from memoryd.portability.import_ import ImportState, check_file, require_file
+from memoryd.portability.import_ import ImportState, check_file, require_file, same_source
 from memoryd.portability.import_lock import ImportLock
 
 __all__ = ["export", "import_"]
@@ -227,7 +227,7 @@ def _stopped(
     memories (:mod:`memoryd.portability.undo`)."""
     written = {kind: n for kind, n in done.written.items() if n}
     document = {"path": str(source), "store": str(store), "written": written, "finish": again}
-    partial = store.exists() and not done.new and leftovers.partial_import(store) == str(source)
+    partial = store.exists() and not done.new and same_source(leftovers.partial_import(store), source)
     if not store.exists():  # a new store, removed with what it made elsewhere
         report = f"nothing was imported, and no store is left at {store}. To import, run it again: {again}"
     elif done.new:  # a new store its clean-up could not remove (said above)

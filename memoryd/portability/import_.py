@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import time
 from collections.abc import Awaitable, Iterator, Sequence
@@ -70,7 +71,15 @@ from memoryd.storage.claims import ImportClaim
 from memoryd.storage.portable import EntityRow, Owner, RelationRow
 from memoryd.wording import counted
 
-__all__ = ["ImportState", "ImportSummary", "check_file", "import_store", "require_file", "restart_advice"]
+__all__ = [
+    "ImportState",
+    "ImportSummary",
+    "check_file",
+    "import_store",
+    "require_file",
+    "restart_advice",
+    "same_source",
+]
 
 SURVEY_BATCH = 1000
 _KIND = {
@@ -500,6 +509,19 @@ def _as_edited(line: MemoryLine) -> MemoryLine:
     return MemoryLine(replace(line.record, hash=digest))
 
 
+def same_source(recorded: str | None, source: Path) -> bool:
+    """Whether ``recorded`` (the file an unfinished import recorded) is ``source``, however either
+    is spelled (relative to another folder, absolute, through a link)."""
+    if not recorded:
+        return False
+    if recorded == str(source) or os.path.abspath(recorded) == os.path.abspath(source):
+        return True
+    try:
+        return Path(recorded).samefile(source)
+    except OSError:  # either is not there
+        return False
+
+
 def restart_advice(source: Path | str) -> str:
     """How to finish an unfinished import of ``source`` into a store that held memories."""
     again = shlex.join(["memoryd", "import", "--restart", str(source)])
@@ -544,14 +566,15 @@ async def import_store(
     await mem.open()
     records = mem.storage.records
     failed = await records.get_meta(IMPORT_PARTIAL)
-    if failed and failed != str(source):  # its marker would be lost, and with it `check`'s report
+    this = same_source(failed, source)  # the unfinished import was of this file (however spelled)
+    if failed and not this:  # its marker would be lost, and with it `check`'s report
         raise ConflictError(
             f"an import of {failed} into this store did not finish; before another one, "
             f"{restart_advice(failed)}",
             field="file",
         )
     if restart:  # an unfinished import of this file into a store that held memories: undone first
-        if failed != str(source):
+        if not this:
             raise ConflictError(
                 f"--restart undoes only an import that did not finish, and no import of {source} into "
                 "this store is unfinished: nothing was deleted",
@@ -564,7 +587,7 @@ async def import_store(
         await undo_partial(mem, (line for _, line in _lines(source)), int(floor) if floor else None)
         await records.set_meta(IMPORT_FLOOR, "")
         await records.set_meta(IMPORT_PARTIAL, "")
-        failed = ""
+        this = False
     # A new (empty) store: its index or graph in another engine records the import from now until
     # it is complete, so that one whose store is deleted by hand after a kill can still be released
     # (memoryd.storage.claims). Recorded before the survey: a kill may come at any time.
@@ -575,7 +598,7 @@ async def import_store(
     if claim is not None:
         await mem.storage.mark_import(claim)
     try:
-        return await _import(mem, source, batch_size, progress, claim, started, state, failed == str(source))
+        return await _import(mem, source, batch_size, progress, claim, started, state, this)
     except BaseException:
         if claim is not None:
             with contextlib.suppress(Exception):
@@ -607,7 +630,7 @@ async def _import(
         # what --restart keeps: the history the store held before this import (an unfinished
         # import's floor, if it wrote nothing that is in the way now, is kept: it is lower)
         await records.set_meta(IMPORT_FLOOR, str(await records.last_history_id()))
-    await records.set_meta(mark, str(source))
+    await records.set_meta(mark, os.path.abspath(source))  # named so from any folder (check, --restart)
     if progress is not None:
         progress("importing", 0, sum(survey.counts.values()))
     for _, line in _lines(source):
