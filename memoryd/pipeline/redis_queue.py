@@ -48,7 +48,7 @@ from memoryd.pipeline.redis_consumers import dead, prune
 from memoryd.pipeline.redis_dlq import purge_letters
 from memoryd.pipeline.redis_erase import Eraser
 from memoryd.pipeline.redis_health import Tally, refused_password
-from memoryd.pipeline.redis_url import check_db, db_refused, display_url, refused_db
+from memoryd.pipeline.redis_url import check_db, db_refused, display_url, refused_db, url_fault
 
 __all__ = ["DLQ_FIELDS", "RedisQueue"]
 
@@ -147,9 +147,11 @@ class RedisQueue:
                 retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             )
         except ValueError:  # redis-py's message may quote a piece of the password: not shown
+            fault = url_fault(url)
             msg = (
-                "pipeline.redis_url is not a valid Redis URL (redis://[[user]:password@]host:port[/db], "
-                "rediss://... or unix:///path; percent-encode /, ?, # and @ in the password)"
+                f"pipeline.redis_url is not a valid Redis URL{': ' + fault if fault else ''} "
+                "(redis://[[user]:password@]host:port[/db], rediss://... or unix:///path; percent-encode "
+                "/, ?, # and @ in the password)"
             )
             raise ConfigError(msg, field="pipeline.redis_url") from None
         self._enqueue = self.client.register_script(scripts.ENQUEUE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["check_db", "db_refused", "display_url", "refused_db"]
+__all__ = ["check_db", "db_refused", "display_url", "refused_db", "url_fault"]
 
 # What Redis answers a SELECT of a database it does not have (at or past its ``databases``).
 NO_SUCH_DB = "DB index is out of range"
@@ -47,3 +47,24 @@ def refused_db(where: str, db: object, doing: str) -> str:
         "not an outage; set pipeline.redis_url's database to one Redis has (0 to its `databases` "
         "setting less one: 0-15 by default)"
     )
+
+
+def url_fault(url: str) -> str:
+    """What makes ``url`` no Redis URL, for the error that refuses it ("" when it cannot tell): its
+    scheme, port or database, never a piece of its credentials."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if not parts.scheme:
+        return "it has no scheme"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return f"its scheme {parts.scheme[:20]!r} is none of redis, rediss and unix"
+    try:
+        parts.port  # noqa: B018 - urlsplit parses the port only when asked
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    db = unquote(parts.path).replace("/", "")
+    if parts.scheme != "unix" and db and not db.isdecimal():
+        return f"its database {db[:20]!r} is not a number"
+    return ""
