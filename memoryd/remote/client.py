@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -54,6 +55,17 @@ _BACKOFF_S = 0.5  # the first wait when the server names none; doubled each atte
 _READS = frozenset({"/v1/memories/list", "/v1/memories/search", "/v1/context"})
 
 T = TypeVar("T")
+_Closer = AsyncGenerator[None, None]
+
+
+async def _closed_at_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Closes ``client`` when closed: by :meth:`AsyncMemoryClient.close`, or by the event loop it
+    was first iterated in when that loop shuts down (the end of ``asyncio.run``), so a client a
+    finished loop leaves behind holds no open connection."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def _time(value: Any) -> Any:
@@ -225,11 +237,18 @@ class AsyncMemoryClient:
         if tenant is not None:
             headers[TENANT_HEADER] = tenant
         self.tenant = tenant
+        self._make = lambda: httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
         try:
-            self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+            first = self._make()
         except (httpx.InvalidURL, ValueError) as exc:
             raise ConfigError(f"base_url {base_url!r} is not a URL: {exc}", field="base_url") from exc
-        url = self._http.base_url
+        # An HTTP client's connections belong to the event loop that opened them: one client per
+        # loop (a second ``asyncio.run`` gets its own), the first made here, bound at the first call.
+        self._unbound: httpx.AsyncClient | None = first
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, _Closer]] = {}
+        self._closed = False
+        self._binding = threading.Lock()
+        url = first.base_url
         if url.scheme not in ("http", "https") or not url.host:  # "127.0.0.1:8420" was "unreachable"
             raise ConfigError(
                 f"base_url {base_url!r} is not an http:// or https:// URL with a host, such as "
@@ -238,10 +257,37 @@ class AsyncMemoryClient:
             )
 
     async def close(self) -> None:
-        await self._http.aclose()
+        """Close the calling loop's connections (another loop's closed at its end); the client can
+        no longer be used."""
+        self._closed = True
+        here = asyncio.get_running_loop()
+        with self._binding:
+            mine = self._clients.get(here)
+            kept = self._clients.items()
+            self._clients = {loop: c for loop, c in kept if loop is not here and not loop.is_closed()}
+            unbound, self._unbound = self._unbound, None
+        if unbound is not None:
+            await unbound.aclose()
+        if mine is not None:
+            await mine[1].aclose()  # closes its client (_closed_at_end)
+
+    async def _http(self) -> httpx.AsyncClient:
+        """The calling loop's HTTP client (see ``__init__``); refused once closed."""
+        self._open()
+        loop = asyncio.get_running_loop()
+        bound = self._clients.get(loop)
+        if bound is None:
+            with self._binding:  # loops of other threads may bind theirs meanwhile
+                client, self._unbound = self._unbound or self._make(), None
+                closer = _closed_at_end(client)
+                alive = {other: c for other, c in self._clients.items() if not other.is_closed()}
+                self._clients = {**alive, loop: (client, closer)}
+            await anext(closer)  # now the loop closes it when it shuts down
+            return client
+        return bound[0]
 
     def _open(self) -> None:
-        if self._http.is_closed:  # not httpx's "Cannot send a request, as the client has been closed."
+        if self._closed:  # not httpx's "Cannot send a request, as the client has been closed."
             raise RuntimeError("this AsyncMemoryClient is closed: make a new one")
 
     async def __aenter__(self) -> AsyncMemoryClient:
@@ -270,7 +316,7 @@ class AsyncMemoryClient:
             last = attempt == self.max_retries
             wait = _BACKOFF_S * 2**attempt
             try:
-                response = await self._http.request(
+                response = await (await self._http()).request(
                     method, path, content=content, params=params, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was sent
@@ -500,7 +546,7 @@ class AsyncMemoryClient:
         that says a dependency is down comes back too: its ``status`` says so)."""
         self._open()
         try:
-            response = await self._http.get("/health")
+            response = await (await self._http()).get("/health")
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from exc
         except httpx.HTTPError as exc:  # an answer that cannot be read (DecodingError)
