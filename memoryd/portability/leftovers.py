@@ -164,9 +164,14 @@ async def restart(settings: Settings, local: Sequence[Path] = ()) -> str:
     if source is None and not path.exists():
         source = await release_abandoned(settings, local)
     if source is None:
+        what = (
+            f"the store at {path} is not one (no import into it is unfinished)"
+            if path.exists()
+            else f"there is no store at {path}, nor an unfinished import into one"
+        )
         raise ConflictError(
-            f"--restart removes only a store an import left unfinished, and the store at {path} is not "
-            "one (or does not exist): nothing was deleted",
+            f"--restart removes only a store an import left unfinished, and {what}: nothing was deleted; "
+            "to import the file, run the import without --restart",
             field="restart",
         )
     # an engine down: raised, the store kept for the next --restart (gone: what is left of its files goes)
