@@ -24,6 +24,7 @@ from memoryd.config import Settings
 from memoryd.errors import BackendUnavailableError, MemorydError
 from memoryd.server.app import create_app
 from memoryd.server.listen import bind, check_backends
+from memoryd.server.log_secrets import HideKeySecrets
 
 __all__ = ["serve", "uvicorn_log_config"]
 
@@ -33,6 +34,9 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging setup, extended so memoryd's own loggers print the same way."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["memoryd"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    config.setdefault("filters", {})["key_secrets"] = {"()": HideKeySecrets}  # no key's secret printed
+    for handler in config["handlers"].values():  # the access log, and uvicorn's and memoryd's own
+        handler.setdefault("filters", []).append("key_secrets")
     return config
 
 
