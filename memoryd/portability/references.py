@@ -118,7 +118,7 @@ class References:
             if found is None:
                 raise _fail(number, f"{rel} names an entity the file does not hold ({end!r})")
             if found != owner:
-                raise _fail(number, f"{rel} of {list(owner)} names entity {end!r} of {list(found)}")
+                raise _fail(number, f"{rel} of {_whose(owner)} names entity {end!r} of {_whose(found)}")
         if not r.mentions:
             raise _fail(number, f"{rel} is asserted by no memory (its 'mentions' are empty)")
         asserting = [m.memory_id for m in r.mentions]
@@ -145,13 +145,17 @@ class References:
         if why is not None:
             raise _fail(number, f"{turn}: that memory {why}")
         if _owner(t.owner) != owner or (t.user_id, t.agent_id, t.run_id) != session:
-            raise _fail(number, f"{turn}: its owner or session is not its memory's ({list(session)})")
+            mine, its = _whose((t.user_id, t.agent_id, t.run_id)), _whose(session)
+            raise _fail(number, f"{turn}: its owner or session is not its memory's (the turn's: {mine}; the "
+                                f"memory's: {its})")  # fmt: skip
         if t.segment_id is not None:
             segment = self.segments.get(t.segment_id)
             if segment is None:
                 raise _fail(number, f"{turn} is in segment {t.segment_id!r}, which the file does not hold")
             if segment.owner != owner:
-                raise _fail(number, f"{turn} is in segment {t.segment_id!r} of {list(segment.owner)}")
+                theirs, mine = _whose(segment.owner), _whose(owner)
+                where = f"segment {t.segment_id!r} of {theirs}"
+                raise _fail(number, f"{turn} is in {where}, not of the turn's owner ({mine})")
             segment.held += 1
         self.memories[t.memory_id] = _TURNED
 
@@ -177,6 +181,13 @@ class References:
 
     def _shared_owner(self, owner: Owner) -> Owner:
         return self._owners.setdefault(owner, owner)
+
+
+def _whose(session: Session | Owner) -> str:
+    """A scope or owner in words: "user 'ana', session 's1'" (none of the three: "no one")."""
+    named = zip(("user", "agent", "session"), session, strict=True)
+    words = [f"{word} {value!r}" for word, value in named if value is not None]
+    return ", ".join(words) or "no one"
 
 
 def _owner(key: str) -> Owner:

@@ -249,7 +249,7 @@ def _relation_to_another_owners_entity(docs: list[Doc]) -> tuple[int, str]:
     i = _at(docs, "relation", lambda d: d["user_id"] == "alice")
     bobs = docs[_at(docs, "entity", lambda d: d["owner"][0] == "bob")]["id"]
     docs[i]["target_id"] = bobs
-    return i, rf"names entity {bobs!r} of \['bob', 'helper', None\]"
+    return i, rf"of user 'alice' names entity {bobs!r} of user 'bob', agent 'helper'"
 
 
 def _entity_without_its_own_name(docs: list[Doc]) -> tuple[int, str]:
@@ -280,7 +280,7 @@ def _turn_of_an_ended_memory(docs: list[Doc]) -> tuple[int, str]:
 def _turn_of_another_session(docs: list[Doc]) -> tuple[int, str]:
     i = _at(docs, "tier_turn")
     docs[i]["run_id"] = "elsewhere"
-    return i, "its owner or session is not its memory's"
+    return i, "its owner or session is not its memory's \\(the turn's: [^;]*session 'elsewhere'; the memory's: "
 
 
 def _turn_in_no_segment(docs: list[Doc]) -> tuple[int, str]:
@@ -293,7 +293,7 @@ def _turn_in_another_owners_segment(docs: list[Doc]) -> tuple[int, str]:
     i = _at(docs, "tier_turn", lambda d: d["owner"][0] == "ben" and d["segment_id"] is not None)
     anas = docs[_at(docs, "tier_segment", lambda d: d["owner"][0] == "ana")]["id"]
     docs[i]["segment_id"] = anas
-    return i, rf"is in segment {anas!r} of \['ana', None, None\]"
+    return i, rf"is in segment {anas!r} of user 'ana', not of the turn's owner \(user 'ben'\)"
 
 
 def _segment_counting_a_turn_too_many(docs: list[Doc]) -> tuple[int, str]:
