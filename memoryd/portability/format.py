@@ -421,7 +421,8 @@ def _memory(r: _Reader) -> MemoryLine:
     try:
         kind = MemoryKind(r.text("kind"))
     except ValueError:
-        raise r.fail(f"unknown memory kind {r.doc['kind']!r}") from None
+        known = ", ".join(k.value for k in MemoryKind)
+        raise r.fail(f"unknown memory kind {r.doc['kind']!r} (known: {known})") from None
     scope = r.scope()
     record = MemoryRecord(
         id=r.ident("id"),
@@ -455,7 +456,8 @@ def _history(r: _Reader) -> HistoryDraft:
     try:
         event = Event(r.text("event"))
     except ValueError:
-        raise r.fail(f"unknown history event {r.doc['event']!r}") from None
+        known = ", ".join(e.value for e in Event)
+        raise r.fail(f"unknown history event {r.doc['event']!r} (known: {known})") from None
     return HistoryDraft(
         r.ident("memory_id"), event, r.opt_text("old_text"), r.opt_text("new_text"), r.text("actor"),
         r.time("created_at"), r.obj("details"), r.scope(),

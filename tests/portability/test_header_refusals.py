@@ -43,3 +43,21 @@ def test_a_header_without_a_kind_says_what_it_should_be(
     message = said(result.stderr)
     assert "None" not in message, message
     assert "line 1: not a memoryd export: its header has no 'kind' (a memoryd export's is 'memoryd-export')" in message
+
+
+def test_an_unknown_memory_kind_or_history_event_lists_the_known_ones(
+    tmp_path: Path, whole: Path, run: Callable[..., Result]
+) -> None:
+    rows = [json.loads(t) for t in whole.read_text(encoding="utf-8").splitlines()]
+    for kind, field, wrong in (("memory", "kind", "epsiode"), ("history", "event", "ADDED")):
+        edited = [dict(r) for r in rows]
+        at = next(i for i, r in enumerate(edited) if r["type"] == kind)
+        edited[at][field] = wrong
+        bad = tmp_path / f"{kind}.jsonl"
+        bad.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in edited), encoding="utf-8")
+        result = run({"MEMORYD_STORAGE__PATH": str(tmp_path / "new" / "a.db")}, "import", str(bad))
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        message = said(result.stderr)
+        known = "episode, fact, " if kind == "memory" else "ADD, UPDATE, "
+        assert f"line {at + 1}: unknown {'memory kind' if kind == 'memory' else 'history event'} {wrong!r} " \
+               f"(known: {known}" in message, message  # fmt: skip
