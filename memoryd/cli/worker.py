@@ -228,7 +228,13 @@ def worker(
             report = asyncio.run(_check(checked, consumer, local))
         where = f" on {socket.gethostname()}" if local else ""
         who = (f"worker {consumer!r}" if consumer else "a worker") + where
-        verdict = f"[green]{who} is alive[/green]" if report["alive"] else f"[red]{who} is not alive[/red]"
+        if report["alive"]:
+            verdict = f"[green]{who} is alive[/green]"
+        elif consumer:
+            verdict = f"[red]{who} is not alive[/red]"
+        else:  # "no worker is alive", not "a worker is not alive"
+            verdict = f"[red]no worker{where} is alive[/red]"
+
         summary = (
             f"{verdict} · stream {report['stream']} on {report['redis']}: "
             f"lag {'unknown' if report['lag'] is None else report['lag']}, "

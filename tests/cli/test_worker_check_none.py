@@ -35,10 +35,14 @@ def test_no_worker_running_is_one_line_not_an_empty_table(env: dict[str, str]) -
     assert code == 1
     assert lines[0] == "no worker is running"  # was: consumer  state  processed  rate/s  …
     assert not any("consumer" in line and "heartbeat" in line for line in lines)
-    assert lines[1].startswith("a worker is not alive · stream")
+    assert lines[1].startswith("no worker is alive · stream")  # was: a worker is not alive · stream
 
     code, lines = _check(env, "--consumer", "w-1", "--local")
     assert code == 1 and lines[0].startswith("no worker 'w-1' on ") and lines[0].endswith(" is running")
+    assert lines[1].startswith("worker 'w-1' on ") and " is not alive · stream" in lines[1]
+
+    code, lines = _check(env, "--local")
+    assert code == 1 and lines[1].startswith("no worker on ") and " is alive · stream" in lines[1]
 
 
 def test_a_live_worker_is_still_a_table_and_json_is_unchanged(env: dict[str, str]) -> None:

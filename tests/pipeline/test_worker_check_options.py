@@ -25,4 +25,4 @@ def test_check_alone_still_reports(pipeline_cli: Callable[..., PipelineCli]) -> 
     cli = pipeline_cli()
     nobody = cli.run("worker", "--check")
     assert nobody.exit_code == 1, nobody.stdout + nobody.stderr  # no worker alive: the report, not a refusal
-    assert "is not alive" in nobody.stdout
+    assert "no worker is alive" in nobody.stdout
