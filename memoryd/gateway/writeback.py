@@ -50,6 +50,7 @@ from memoryd.config import DEFAULT_TENANT, LimitsConfig
 from memoryd.errors import BackendUnavailableError, InvalidInputError, MemorydError, QueueUnavailableError
 from memoryd.pipeline.events import AddPayload, new_event_id
 from memoryd.unicode import replace_lone_surrogates
+from memoryd.wording import counted
 
 __all__ = ["BATCH", "MAX_PENDING", "QUEUE_RETRY_MAX_S", "RETRIES", "Stores", "Turn", "WriteBack"]
 
@@ -65,6 +66,11 @@ BATCH = 64  # turns of one conversation stored by one add, at most
 # ``stores(tenant, view)``: the tenant's store as it is open now, held open for the block, seen as
 # ``view`` (the one a chat call had: the store itself, or a user key's view of it) sees its store.
 Stores = Callable[[str, Any], AbstractAsyncContextManager[Any]]
+
+
+def _turns(n: int) -> str:
+    """``n`` write-back turns, in words: "1 write-back turn", "3 write-back turns"."""
+    return counted(n, "write-back turn", "write-back turns")
 
 
 def _text(text: str, max_chars: int) -> str:
@@ -221,11 +227,11 @@ class WriteBack:
         self._closing = True
         if self._pending == 0:
             return
-        if self.counts["waiting_for_queue"]:
+        if waiting := self.counts["waiting_for_queue"]:
             log.warning(
-                "gateway: the event queue refuses writes (%s) at shutdown: %d write-back turn(s) "
-                "waiting for it are stored directly in the store instead", self._queue_error,
-                self.counts["waiting_for_queue"],
+                "gateway: the event queue refuses writes (%s) at shutdown: %s waiting for it %s "
+                "stored directly in the store instead", self._queue_error,
+                _turns(waiting), "is" if waiting == 1 else "are",
             )  # fmt: skip
             self._wake()  # a batch waiting for the queue is stored now, not after its pause
         try:
@@ -239,8 +245,9 @@ class WriteBack:
                 else f"not stored within {timeout_s:g} s"
             )
             log.error(
-                "gateway: %d write-back turn(s) of %d user(s) were not stored at shutdown and are lost: %s",
-                self._pending, len(users), why,
+                "gateway: %s of %s %s not stored at shutdown and %s lost: %s",
+                _turns(self._pending), counted(len(users), "user", "users"),
+                *(("was", "is") if self._pending == 1 else ("were", "are")), why,
             )  # fmt: skip
             self.counts["lost"] += self._pending
             for writer in list(self._writers):
@@ -406,14 +413,16 @@ class WriteBack:
         batches = self._fallbacks = self._fallbacks + 1
         if batches == 1 or batches % 100 == 0:
             log.warning(
-                "gateway: %d write-back turn(s) for user %r stored without the LLM's extraction "
-                "(%d batch(es) so far): %s", turns, conversation.key.user_id, batches, llm.fallback,
+                "gateway: %s for user %r stored without the LLM's extraction "
+                "(%s so far): %s", _turns(turns), conversation.key.user_id,
+                counted(batches, "batch", "batches"), llm.fallback,
             )  # fmt: skip
 
     def _failed(self, conversation: _Conversation, turns: int, exc: Exception, attempts: int) -> None:
         self.counts["failed"] += turns
         reason = exc.message if isinstance(exc, MemorydError) else type(exc).__name__
         log.warning(
-            "gateway write-back of %d turn(s) for user %r dropped after %d attempt(s): %s",
-            turns, conversation.key.user_id, attempts, reason,
+            "gateway write-back of %s for user %r dropped after %s: %s",
+            counted(turns, "turn", "turns"), conversation.key.user_id,
+            counted(attempts, "attempt", "attempts"), reason,
         )  # fmt: skip
