@@ -18,9 +18,10 @@ When Redis cannot be reached the add is never accepted and dropped: with
 the synchronous path and the answer says ``"pipeline": "bypassed"``; with
 ``"reject"`` it is refused with 503. After a failure the queue is skipped for
 :data:`RETRY_AFTER_S` so that an outage does not slow every request down. A Redis that refuses
-``pipeline.redis_url``'s password (wrong, or none given) is no outage but a configuration error:
-``on_unavailable`` does not apply, and the add is refused with 503 naming it (its queue asked
-again after the same wait: the password may be set right meanwhile).
+``pipeline.redis_url``'s password (wrong, or none given) or its database (one Redis does not have)
+is no outage but a configuration error: ``on_unavailable`` does not apply, and the add is refused
+with 503 naming it (its queue asked again after the same wait: the password or the database may
+be set right meanwhile).
 
 With the pipeline off, the server adds under a client's ``event_id`` with :func:`add_now`: on the
 synchronous path's terms (the id recorded in the store with the add's write), so that an add sent
@@ -68,7 +69,7 @@ from memoryd.pipeline.redis_health import (
     check_at_start,
     inspect,
     is_full,
-    password_refused,
+    misconfigured,
     recorded_loss,
     refusal,
 )
@@ -154,7 +155,8 @@ class Pipeline:
         self.redis_up: bool | None = None  # whether Redis answers
         self.last_error: str | None = None  # why adds are not queued now (None: they are)
         self.refused: str | None = None  # Redis answers, and refuses writes: why (full, read-only)
-        self.locked_out = False  # Redis refuses pipeline.redis_url's password: adds are refused (503)
+        # Redis refuses pipeline.redis_url's password or database: adds are refused (503)
+        self.locked_out = False
         self._skip_until = 0.0
         who = f"the server on {socket.gethostname()} (pid {os.getpid()})"
         self.watch = RedisWatch(who, then="; adds are queued")
@@ -195,7 +197,7 @@ class Pipeline:
             if self.redis_up is not False:
                 log.warning("async pipeline: %s", exc.message)
             self.redis_up, self.last_error, self.refused = False, exc.message, None
-        self.locked_out = refused is None and password_refused(exc)
+        self.locked_out = refused is None and misconfigured(exc)
         self._skip_until = time.monotonic() + RETRY_AFTER_S
 
     def _refuse(self, why: str, error: str | None = None) -> None:
