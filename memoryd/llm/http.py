@@ -293,6 +293,20 @@ def translate_errors(target: Target) -> Iterator[None]:
         raise LLMError(f"{target.label}: connection failed: {reason}", target=target.label) from exc
 
 
+def redirect_error(target: Target, response: Reply) -> LLMError:
+    """The :class:`LLMError` for a redirect, which is not followed: the key goes to the server of
+    ``base_url`` alone (and the messages with it), so ``base_url`` is to be set where it points."""
+    where = response.headers.get("location")
+    to = f" to {scrub(mask_url(str(where)), target.api_key)}" if where else ""
+    return LLMError(
+        f"{target.label}: HTTP {response.status_code}: the server redirects{to}; a redirect is not "
+        "followed (the key is sent to the base_url's server only): set base_url to where it points",
+        target=target.label,
+        status=response.status_code,
+        transient=False,
+    )
+
+
 async def post_json(
     http: HTTPClient,
     target: Target,
@@ -306,6 +320,8 @@ async def post_json(
         response = await http.post(url, body, headers=headers, params=params, timeout_s=target.timeout_s)
     if response.status_code >= 400:
         raise status_error(target, response)
+    if 300 <= response.status_code < 400:
+        raise redirect_error(target, response)
     try:
         data = response.json()
     except UnicodeDecodeError:

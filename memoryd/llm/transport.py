@@ -240,9 +240,12 @@ class HTTPClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=read)
         try:
             with _bytes_stopped():
+                # A redirect is not followed: its server would get the key headers aiohttp keeps
+                # across servers (all but Authorization) and the messages; the caller names it.
                 response = await self._open().post(
-                    url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url)
-                )
+                    url, data=data, headers=sent, params=params, timeout=timeout, proxy=self._proxy(url),
+                    allow_redirects=False,
+                )  # fmt: skip
         except aiohttp.ClientError:
             raise
         except ValueError as exc:
