@@ -167,10 +167,11 @@ def pipeline_check(settings: Settings) -> Check:
     except MissingExtraError as exc:
         return Check("pipeline", "fail", exc.message, f"pip install 'memoryd[{exc.extra}]'")
     except MemorydError as exc:
-        from memoryd.pipeline.redis_health import password_refused
+        from memoryd.pipeline.redis_health import misconfigured, password_refused
 
-        if password_refused(exc):  # a configuration error, not an outage: the server answers 503
-            fix = "set the password Redis expects in pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)"
+        if misconfigured(exc):  # a configuration error, not an outage: the server answers 503
+            what = "the password Redis expects" if password_refused(exc) else "a database Redis has"
+            fix = f"set {what} in pipeline.redis_url (MEMORYD_PIPELINE__REDIS_URL)"
             return Check("pipeline", "fail", f"{exc.message}; meanwhile the server refuses adds (503)", fix)
         return Check(
             "pipeline",
