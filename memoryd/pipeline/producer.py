@@ -361,7 +361,9 @@ class Pipeline:
             self._down(exc)
             store = None if memory is None else await memory()
             applied = await self._applied_record(store, event_id, tenant, user_id)
-            if applied is None:  # Redis may hold it: unknown until it answers (503)
+            if applied is None:  # Redis may hold it: unknown until it answers (503, with the
+                # Retry-After of an add refused while Redis is down)
+                exc.details.setdefault("retry_after", QueueUnavailableError.retry_after_s)
                 raise
             return applied
         if record is None or (user_id is not None and record.owner != user_id):
