@@ -8,8 +8,11 @@
   ``on_unavailable = "sync"``) is done with ``"pipeline": "bypassed"`` and no result
   (the store keeps none) while Redis does not answer; once it does, its own record
   alone answers (an erased user's events are unknown). 404 for an unknown or expired
-  id, 501 when the pipeline is off, 503 when Redis is unreachable (and the store does
-  not know the id) or refuses pipeline.redis_url's password. The caller's tenant store is opened
+  id (asked without ``?user_id=`` by a key bound to no user, it says that an event a
+  user-bound key queued is found with ``?user_id=``, whether or not the id names one), 501
+  when the pipeline is off, 503 (``Retry-After: 5``) when Redis is unreachable (and the store
+  does not know the id) or refuses pipeline.redis_url's password or database. The caller's
+  tenant store is opened
   only when it is asked (Redis unreachable): a lookup Redis answers, or one with the pipeline
   off, opens (and makes) no store.
 - ``GET /metrics``: Prometheus text: stream length, lag, pending, DLQ size,
@@ -24,7 +27,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from memoryd import __version__
-from memoryd.errors import NotSupportedError
+from memoryd.errors import NotFoundError, NotSupportedError
 from memoryd.memory import AsyncMemory
 from memoryd.pipeline.metrics import CONTENT_TYPE, MetricsText, pipeline_metrics
 from memoryd.server.health import PipelineDep, get_memory
@@ -58,7 +61,20 @@ async def event(
     async def memory() -> AsyncMemory:  # only while Redis is unreachable: a GET opens no store
         return await get_memory(request)
 
-    return (await pipeline.event(event_id, user_id=query.user_id, memory=memory)).to_dict()
+    try:
+        return (await pipeline.event(event_id, user_id=query.user_id, memory=memory)).to_dict()
+    except NotFoundError as exc:
+        if query.user_id is None and pipeline.principal.user_id is None:
+            # Said on every such 404, found or not, so it tells nothing of any user's events; a
+            # user-bound key always looks among its own user's, and is never told it.
+            exc.add_to_message(_OF_A_USER)
+        raise
+
+
+_OF_A_USER = (
+    "the ids a user-bound key gives are its user's own: such an event is found with "
+    "?user_id=<that user>"
+)
 
 
 @router.get(
