@@ -97,6 +97,25 @@ class TargetStats:
     latency_last_s: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None  # epoch seconds
+    # attempts since its last success that failed or gave an unusable answer (0 after a success):
+    # a model whose answers are all unusable never opens the breaker, yet nothing it says is used
+    since_success: int = 0
+    unusable_since_success: int = 0  # those of them that were answers rejected as unusable
+    last_success_at: float | None = None  # epoch seconds
+
+    def succeeded(self) -> None:
+        self.successes += 1
+        self.since_success = self.unusable_since_success = 0
+        self.last_success_at = time.time()
+
+    def went_wrong(self, *, unusable: bool = False) -> None:
+        """An attempt failed (``unusable``: it answered, with nothing usable)."""
+        if unusable:
+            self.rejected += 1
+            self.unusable_since_success += 1
+        else:
+            self.failures += 1
+        self.since_success += 1
 
     def to_dict(self) -> dict[str, Any]:
         answered = self.successes + self.rejected
@@ -118,4 +137,7 @@ class TargetStats:
             "latency_ms_last": None if self.latency_last_s is None else round(self.latency_last_s * 1000, 2),
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
+            "since_success": self.since_success,
+            "unusable_since_success": self.unusable_since_success,
+            "last_success_at": self.last_success_at,
         }

@@ -286,10 +286,10 @@ class Router:
         after all (a stream that broke midway), which counts toward the target's breaker."""
         stats, breaker = self._stats[target.label], self._breakers[target.label]
         if error is None:
-            stats.successes += 1
+            stats.succeeded()
             breaker.success()
             return
-        stats.failures += 1
+        stats.went_wrong()
         stats.last_error, stats.last_error_at = error.message, time.time()
         breaker.failure()
         self._tripped[target.label] = error
@@ -316,7 +316,7 @@ class Router:
         except LLMError as exc:
             stats.last_error, stats.last_error_at = exc.message, time.time()
             if isinstance(exc, LLMOutputError):
-                stats.rejected += 1
+                stats.went_wrong(unusable=True)
                 breaker.success()  # it answered: the target is up
                 log.info("LLM answer rejected: %s", exc.message)
             elif isinstance(exc, LLMRequestError):
@@ -328,7 +328,7 @@ class Router:
                 breaker.release()  # up, asking to wait: no verdict (a probe lets the next one through)
                 log.info("LLM call rate-limited: %s", exc.message)
             else:
-                stats.failures += 1
+                stats.went_wrong()
                 breaker.failure()
                 self._tripped[label] = exc
                 log.warning("LLM call failed: %s", exc.message)
@@ -342,7 +342,7 @@ class Router:
         if deferred:
             breaker.answering()  # its first chunk came: up (a probe no longer holds others back)
         else:
-            stats.successes += 1
+            stats.succeeded()
             breaker.success()
         return result
 

@@ -17,7 +17,7 @@ from memoryd.errors import MemorydError
 if TYPE_CHECKING:
     from memoryd.memory import AsyncMemory
 
-__all__ = ["store_health"]
+__all__ = ["llm_check", "store_health"]
 
 
 async def store_health(mem: AsyncMemory) -> dict[str, Any]:
@@ -47,16 +47,50 @@ async def store_health(mem: AsyncMemory) -> dict[str, Any]:
     if mem.router is None:
         checks["llm"] = {"status": "not configured", "mode": "fast"}
     else:
-        stats = mem.router.stats()
-        targets = stats["targets"].values()
-        closed = [t for t in targets if t["state"] != "open"]
-        # An LLM outage never fails a write (episodes are still stored): degraded, not unavailable.
-        # Before any call nothing is known (`memoryd doctor` asks it): "untested", not "ok".
-        tried = any(t["calls"] or t["failures"] or t["successes"] for t in targets)
-        status = ("ok" if tried else "untested") if closed else "degraded"
-        checks["llm"] = {"status": status, "mode": "fine", **stats}
+        checks["llm"] = llm_check(mem.router.stats())
     return {
         "status": "ok" if ok else "unavailable",
         "checks": checks,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+
+
+_FALLS_BACK = (
+    "fine-mode adds are stored as in fast mode (episodes and the rules' memories) until a call succeeds"
+)
+
+
+def llm_check(stats: dict[str, Any]) -> dict[str, Any]:
+    """The LLM's part of the report, from the router's ``stats()``: ``untested`` before any call,
+    ``ok`` while its last calls work, ``degraded`` (with a ``reason``) when every circuit is open or
+    when no target's last call succeeded: failures the breaker has not counted up to its limit yet,
+    or answers that keep being unusable (prose for JSON, refusals, empty), which never open it.
+    An LLM outage never fails a write (episodes are still stored): degraded, not unavailable."""
+    targets = list(stats["targets"].values())
+    check: dict[str, Any] = {"status": "ok", "mode": "fine", **stats}
+    if all(t["state"] == "open" for t in targets):
+        check["status"] = "degraded"
+        check["reason"] = f"every LLM target's circuit is open; {_FALLS_BACK}"
+    elif not any(t["calls"] or t["failures"] or t["successes"] for t in targets):
+        check["status"] = "untested"  # nothing is known before a call (`memoryd doctor` asks it)
+    elif not any(t["successes"] and not t["since_success"] for t in targets):
+        failing = [t for t in targets if t["since_success"]]
+        if failing:
+            last = max(failing, key=lambda t: t["last_error_at"] or 0.0)
+            wrong = sum(t["since_success"] for t in failing)
+            unusable = sum(t["unusable_since_success"] for t in failing)
+            what = (
+                ("gave unusable answers" if wrong > 1 else "gave an unusable answer") if unusable == wrong
+                else "failed" if not unusable
+                else f"failed or gave unusable answers ({unusable} unusable)"
+            )
+            calls = f"last {wrong} LLM calls" if wrong > 1 else "last LLM call"
+            worked = any(t["successes"] for t in targets)
+            since = "with no success since" if worked else "and none has succeeded"
+            check["status"] = "degraded"
+            check["reason"] = f"the {calls} {what} {since} (last error: {last['last_error']}); {_FALLS_BACK}"
+    if check["status"] == "degraded":
+        errors = [t for t in targets if t["last_error"]]
+        if errors:
+            check["last_error"] = max(errors, key=lambda t: t["last_error_at"] or 0.0)["last_error"]
+    return check
