@@ -80,7 +80,7 @@ class EventRecord:
     dlq_id: str | None = None
     owner: str | None = None  # the user_id the event's add is for (not shown: access checks only)
     digest: str | None = None  # the fingerprint of the add it was enqueued with (not shown)
-    pipeline: str | None = None  # "bypassed": known from the store only (applied synchronously)
+    pipeline: str | None = None  # "bypassed": known from the store only, applied synchronously here
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -35,6 +35,7 @@ import logging
 import os
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -81,6 +82,8 @@ __all__ = ["RETRY_AFTER_S", "Pipeline", "Submission", "add_now", "apply_add", "b
 log = logging.getLogger("memoryd.pipeline")
 
 RETRY_AFTER_S = 1.0
+# How many ids of adds it applied on the synchronous path a server remembers (for their label).
+_BYPASSED_KEPT = 100_000
 HEALTH_TIMEOUT_S = 2.0
 # What a deletion whose store's erasure failed after the store's mark says (see Pipeline.forget_user).
 _BEGUN = (
@@ -158,6 +161,9 @@ class Pipeline:
         # Redis refuses pipeline.redis_url's password or database: adds are refused (503)
         self.locked_out = False
         self._skip_until = 0.0
+        # Stored ids of the adds this server applied on the synchronous path, with when (time.time()):
+        # the store records that an event was applied, not by which path (see _applied_record).
+        self._bypassed: OrderedDict[str, float] = OrderedDict()
         who = f"the server on {socket.gethostname()} (pid {os.getpid()})"
         self.watch = RedisWatch(who, then="; adds are queued")
 
@@ -332,6 +338,7 @@ class Pipeline:
             self.submissions["duplicate"] += 1
             return _applied_noop(event_id, f"{reason}; {_APPLIED}")
         self.submissions["bypassed"] += 1
+        self._applied_here(stored_id)
         reason += "; processed synchronously"
         return Submission(event_id, EventStatus.DONE, "bypassed", results=results, reason=reason)
 
@@ -349,8 +356,9 @@ class Pipeline:
         While Redis cannot be asked, one that the store ``memory()`` gives (``tenant``'s, as the
         caller sees it; called only then, so a lookup Redis answers opens no store) recorded applied
         within ``result_ttl_s`` is done: the synchronous path applied it while Redis was
-        unreachable (see :meth:`_applied_record`). Once Redis answers, it alone answers: a store
-        record it lacks may be of an erased user's event, whose status is gone with the user."""
+        unreachable, or a worker before Redis went down (:meth:`_applied_record`). Once Redis
+        answers, it alone answers: a store record it lacks may be of an erased user's event, whose
+        status is gone with the user."""
         check_event_id(event_id)
         try:
             record = None
@@ -377,12 +385,14 @@ class Pipeline:
     async def _applied_record(
         self, memory: AsyncMemory | None, event_id: str, tenant: str, user_id: str | None
     ) -> EventRecord | None:
-        """The status of event ``event_id`` as the store knows it: done, applied on the synchronous
-        path (``pipeline`` bypassed; the store keeps when, not the results, which that add's answer
-        gave), when ``memory`` recorded it applied within ``result_ttl_s`` (as long as Redis keeps an
-        ended event's; after that the id may name a new add). With ``user_id`` only that user's own
-        ids are looked up: the store does not record whose add an id given on a user's behalf was.
-        ``None`` when the store does not know it, or cannot be read (logged)."""
+        """The status of event ``event_id`` as the store knows it: done (the store keeps when, not
+        the results, which that add's answer gave, nor by which path: ``pipeline`` is bypassed
+        only for an add this server applied on the synchronous path, else unsaid, as a worker may
+        have stored it before Redis went down), when ``memory`` recorded it applied within
+        ``result_ttl_s`` (as long as Redis keeps an ended event's; after that the id may name a new
+        add). With ``user_id`` only that user's own ids are looked up: the store does not record
+        whose add an id given on a user's behalf was. ``None`` when the store does not know it, or
+        cannot be read (logged)."""
         if memory is None:
             return None
         stored_id = stored_event_id(event_id, tenant, user_id)
@@ -394,9 +404,23 @@ class Pipeline:
         if applied is None or applied.applied_at < time.time() - self.config.result_ttl_s:
             return None
         at = datetime.fromtimestamp(applied.applied_at, UTC).isoformat(timespec="milliseconds")
+        here = self._bypassed.get(stored_id)
+        path = "bypassed" if here is not None and here >= time.time() - self.config.result_ttl_s else None
         return EventRecord(
-            event_id, EventStatus.DONE, attempts=1, updated_at=at, finished_at=at, pipeline="bypassed"
+            event_id, EventStatus.DONE, attempts=1, updated_at=at, finished_at=at, pipeline=path
         )
+
+    def _applied_here(self, stored_id: str) -> None:
+        """Remember that this server applied event ``stored_id`` on the synchronous path, for
+        ``result_ttl_s`` (the newest :data:`_BYPASSED_KEPT` at most)."""
+        now = time.time()
+        self._bypassed[stored_id] = now
+        self._bypassed.move_to_end(stored_id)
+        while self._bypassed:
+            oldest, at = next(iter(self._bypassed.items()))
+            if len(self._bypassed) <= _BYPASSED_KEPT and at >= now - self.config.result_ttl_s:
+                break
+            del self._bypassed[oldest]
 
     async def forget_user(self, tenant: str, user_id: str | None, between: Between | None = None) -> int:
         """``user_id`` of ``tenant`` (``None``: the tenant's store is reset) is deleted: the

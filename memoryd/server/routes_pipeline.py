@@ -6,7 +6,9 @@
   id and the error ``dlq_purged``, its cause under ``cause``: an add again under the
   id is then a new event). One the synchronous path applied (Redis unreachable,
   ``on_unavailable = "sync"``) is done with ``"pipeline": "bypassed"`` and no result
-  (the store keeps none) while Redis does not answer; once it does, its own record
+  (the store keeps none) while Redis does not answer (one the store knows that this server did
+  not apply so, a worker's before Redis went down say, is done with no ``pipeline``: the store
+  does not record the path); once it does, its own record
   alone answers (an erased user's events are unknown). 404 for an unknown or expired
   id (asked without ``?user_id=`` by a key bound to no user, it says that an event a
   user-bound key queued is found with ``?user_id=``, whether or not the id names one), 501
