@@ -177,9 +177,11 @@ class Pipeline:
             self._up()
             self._apply(await check_at_start(self.queue, self.config, self.watch))
         except StorageError as exc:
+            self.redis_up = False  # said once, below, with what adds will do (_down would say it too)
             self._down(exc)
+            until = "Redis accepts pipeline.redis_url" if self.locked_out else "it answers"
             what = self._fallback_word()
-            log.warning("async pipeline: %s; adds will %s until it answers", exc.message, what)
+            log.warning("async pipeline: %s; adds will %s until %s", exc.message, what, until)
 
     async def close(self) -> None:
         await self.queue.close()
