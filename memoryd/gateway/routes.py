@@ -8,10 +8,11 @@
   ``gateway.unknown_model = "reject"``), the upstream's own 4xx when it refuses
   the request, 429 when every upstream asked to wait (with ``Retry-After``), 502
   when every upstream refused memoryd itself (``upstream_auth_failed``: its key;
-  ``upstream_model_not_found``; 429 ``insufficient_quota``: a spent quota; none of them
-  retried by an OpenAI SDK), 503 when no upstream answers (each target's failure
-  listed) or none is configured. Every error after the memory lookup, the server's 500
-  (``internal_error``, an incident id) for a bug included, carries the memory headers.
+  ``upstream_model_not_found``; ``upstream_redirected``: its URL answers with a redirect, which is
+  not followed; 429 ``insufficient_quota``: a spent quota; none of them retried by an OpenAI SDK),
+  503 when no upstream answers (each target's failure listed) or none is configured. Every error
+  after the memory lookup, the server's 500 (``internal_error``, an incident id) for a bug
+  included, carries the memory headers.
   A stream that breaks after its first chunk ends with an ``error`` event instead
   of ``[DONE]``; one whose upstream pauses after its first chunk sends its client a keep-alive
   comment (``: keep-alive``) every 15 s (a third of ``llm.timeout_s`` when shorter) of the pause.
@@ -468,13 +469,21 @@ _REFUSALS = {
     "model": (502, "server_error", "upstream_model_not_found", "the upstream LLM has no such model"),
     "quota": (429, "insufficient_quota", "insufficient_quota", "the upstream LLM's quota is used up"),
     "mixed": (502, "server_error", "upstream_refused", "every upstream LLM refused memoryd's request"),
+    "redirect": (
+        502, "server_error", "upstream_redirected",
+        "the upstream LLM's URL redirects elsewhere, and a redirect is not followed (the key would go "
+        "there): its base_url is to be set to where it points",
+    ),  # fmt: skip
 }
 
 
 def _refusal(cause: LLMError) -> str | None:
     """Which refusal of memoryd itself a target's failure is: its key (401, 403, or a 400 refusing
     the key: not an :class:`LLMRequestError`), a model it lacks (404), a spent quota (a 429 that
-    says so: the router's reading); ``None`` for anything another try might pass."""
+    says so: the router's reading), a redirect (not followed: ``base_url`` is to be set where it
+    points); ``None`` for anything another try might pass."""
+    if cause.status is not None and 300 <= cause.status < 400:
+        return "redirect"
     if cause.status in (401, 403) or (cause.status == 400 and not isinstance(cause, LLMRequestError)):
         return "auth"
     if cause.status == 404:

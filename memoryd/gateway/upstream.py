@@ -7,6 +7,8 @@ is *opened* inside the router — the request sent, the status checked, events
 read until the first chunk for the client — so a stream that fails before its
 first byte falls back too (a role-only chunk is not yet the answer: a stream cut
 after it, not complete, falls back as well); what comes after is the caller's to relay.
+A redirect is not followed (its server would get the vendor's key and the messages): it is
+named, with where it points, as fine mode names it (:func:`~memoryd.llm.http.redirect_error`).
 A body that holds no event at all is said what it was: a JSON document (an error in
 place of a stream, a whole answer), a web page (a proxy's error page, by its title) or
 other text (its first words). Its first 4 KB are kept to say so, until its first event.
@@ -57,6 +59,7 @@ from memoryd.llm.http import (
     body_said,
     looks_like_page,
     media_type,
+    redirect_error,
     scrub,
     status_error,
     web_page,
@@ -419,6 +422,8 @@ async def complete(
             raise _not_answered(target, answer_timeout_s) from None
         if response.status_code >= 400:
             raise _failure(target, response, target.label in targets.asked)
+        if 300 <= response.status_code < 400:  # not followed (the key and the messages would go there)
+            raise redirect_error(target, response)
         try:
             data = response.json()
         except ValueError:
@@ -467,6 +472,8 @@ async def open_stream(
         try:
             if response.status_code >= 400:
                 raise _failure(target, await response.read(), relay)
+            if 300 <= response.status_code < 400:  # not followed, as a plain call's (see complete)
+                raise redirect_error(target, await response.read())
             translator = wire.translator(target, body, usage=usage)
             noted = _Noted()
             stream = events(noted.lines(response.lines()))
