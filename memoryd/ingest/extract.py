@@ -10,7 +10,6 @@ Earlier turns of the same session are shown for reference only (to resolve
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,10 +93,24 @@ MAX_RELATION_CHARS = 100  # a relation's name ("works_at")
 MAX_TYPE_CHARS = 50  # an entity's type ("person")
 
 
+# A terminal's escape sequences, removed whole (not leaving "[31m" behind): a CSI (colours, cursor
+# moves, "clear screen") and an OSC, DCS, PM or APC string (a window title, a hyperlink), each in its
+# 7-bit (ESC [) and 8-bit (U+009B) forms. Other control characters are dropped one by one.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]P^_]|[\x90\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+)
+# Cc but those Python reads as whitespace (\t \n \v \f \r, U+001C-U+001F, U+0085): a space here
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
 def fact_text(value: str, *, limit: int = MAX_FACT_CHARS) -> str | None:
-    """``value`` as a memory's text from an LLM: whitespace collapsed, no NUL; None when that
-    leaves nothing, more than ``limit`` characters, or text that is not UTF-8 (a lone surrogate)."""
-    text = " ".join(value.replace("\x00", "").split())
+    """``value`` as a memory's text from an LLM: control characters dropped (a bell, NUL, a
+    terminal's escape sequences whole: a model's output brings none into a stored fact, which
+    ``memoryd list`` or a log would print), whitespace collapsed; None when that leaves nothing,
+    more than ``limit`` characters, or text that is not UTF-8 (a lone surrogate). Only for what a
+    model wrote: the user's own messages are stored as said."""
+    text = " ".join(_CONTROLS.sub("", _ESCAPES.sub("", value)).split())
     if not text or len(text) > limit:
         return None
     try:
@@ -110,13 +123,10 @@ def fact_text(value: str, *, limit: int = MAX_FACT_CHARS) -> str | None:
 def _graph_text(value: Any, limit: int) -> str | None:
     """``value`` as an entity or relation name (or type) from an LLM: a string cleaned as
     :func:`fact_text` is, at most ``limit`` characters; None when it is not, or when it holds
-    a control character (NUL included) other than whitespace."""
-    if not isinstance(value, str) or "\x00" in value:
+    a control character (NUL included) other than whitespace: a name is refused, not cleaned."""
+    if not isinstance(value, str) or any(_CONTROLS.match(ch) for ch in value):
         return None
-    text = fact_text(value, limit=limit)
-    if text is None or any(unicodedata.category(ch) == "Cc" for ch in text):
-        return None
-    return text
+    return fact_text(value, limit=limit)
 
 
 def _graph_name(value: str, limit: int, what: str) -> str:
