@@ -103,10 +103,12 @@ def create_app(settings: Settings | None = None, *, memory: AsyncMemory | None =
             embedder.dim,
         )
         if state.pipeline is not None:
+            pipe = state.pipeline  # a Redis down at start was said by its start(), with what adds do
             log.info(
-                "async pipeline on: adds go to stream %s on Redis %s (group %s)",
-                state.pipeline.queue.keys.stream,
-                state.pipeline.queue.where,
+                "async pipeline on: adds %s stream %s on Redis %s (group %s)",
+                "go to" if pipe.last_error is None else "will go to, once Redis takes them,",
+                pipe.queue.keys.stream,
+                pipe.queue.where,
                 settings.pipeline.group,
             )
         await _log_auth(state.auth)

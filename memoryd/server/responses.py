@@ -185,9 +185,10 @@ class EventReply(BaseModel):
     dlq_id: str | Absent = Field(None, description="When `dead_lettered`: its dead-letter entry.")
     pipeline: Literal["bypassed"] | Absent = Field(
         None,
-        description="`bypassed`: Redis does not answer, but the store recorded it applied (on the "
-        "synchronous path while Redis was unreachable, or by a worker before): `done`, with no `result` "
-        "(the store keeps none; that add's answer gave it).",
+        description="`bypassed`: Redis does not answer, and this server applied the add on the "
+        "synchronous path while Redis was unreachable: `done`, with no `result` (the store keeps none; "
+        "that add's answer gave it). An event the store knows otherwise (a worker's, stored before Redis "
+        "went down) is `done` with no `pipeline`.",
     )
 
 

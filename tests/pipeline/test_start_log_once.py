@@ -13,6 +13,7 @@ import pytest
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline.local_redis import LocalRedis, free_port
 from tests.pipeline.conftest import pipeline_settings
+from tests.api.conftest import running_server
 from tests.pipeline.helpers import producer
 
 
@@ -44,3 +45,16 @@ async def test_a_start_with_a_database_redis_lacks_says_the_url_is_the_fix(
     assert len(lines) == 1, lines
     assert "has no database 99" in lines[0], lines
     assert lines[0].endswith("adds will be refused (503) until Redis accepts pipeline.redis_url"), lines
+
+
+def test_a_server_started_with_redis_down_does_not_say_adds_go_to_the_stream(
+    tmp_path: Path, embedder: USEEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="memoryd")
+    settings = pipeline_settings(tmp_path / "m.db", f"redis://127.0.0.1:{free_port()}/0", "once:")
+    with running_server(settings, embedder):
+        pass
+    said = [r.getMessage() for r in caplog.records if r.name == "memoryd.server"]
+    started = [line for line in said if line.startswith("async pipeline on")]
+    assert len(started) == 1, said
+    assert started[0].startswith("async pipeline on: adds will go to, once Redis takes them, stream once:")
