@@ -12,8 +12,8 @@ import pytest
 
 from memoryd.embedders.use import USEEmbedder
 from memoryd.pipeline.local_redis import LocalRedis, free_port
-from tests.pipeline.conftest import pipeline_settings
 from tests.api.conftest import running_server
+from tests.pipeline.conftest import pipeline_settings
 from tests.pipeline.helpers import producer
 
 
