@@ -126,7 +126,7 @@ async def _report(state: ServerState) -> dict[str, Any]:
         return {"status": "unavailable", "reason": "starting or shutting down", "checks": {}}
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
-            report = await state.memory.health()
+            report = _with_llm(await state.memory.health())
             if state.pipeline is not None:
                 report = await _with_pipeline(report, state.pipeline)
             if state.gateway is not None:
@@ -139,18 +139,20 @@ async def _report(state: ServerState) -> dict[str, Any]:
     return {"status": "unavailable", "reason": reason, "checks": {}}
 
 
+def _with_llm(report: dict[str, Any]) -> dict[str, Any]:
+    """An LLM that fails or answers unusably (fine-mode adds stored as in fast mode meanwhile)
+    degrades the server, as a degraded pipeline or gateway does; it never makes it unavailable."""
+    if report["status"] == "ok" and report.get("checks", {}).get("llm", {}).get("status") == "degraded":
+        report["status"], report["mode"] = "degraded", "DegradedReady"
+    return report
+
+
 async def _with_pipeline(report: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
     check = await pipeline.health()
-    degraded = check["status"] != "ok"
-    if report["status"] == "ok" and degraded:
+    if report["status"] == "ok" and check["status"] != "ok":
         report["status"] = "degraded"
-    report["mode"] = (
-        "Unavailable"
-        if report["status"] == "unavailable"
-        else "DegradedReady"
-        if degraded
-        else "FullyOperational"
-    )
+    modes = {"ok": "FullyOperational", "degraded": "DegradedReady"}
+    report["mode"] = modes.get(report["status"], "Unavailable")
     report["checks"]["pipeline"] = check
     return report
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from memoryd import AsyncMemory
 from memoryd.embedders.use import USEEmbedder
+from tests.api.conftest import running_server
 from tests.fakes.llm_server import Script
 from tests.fine.conftest import llm_settings
 
@@ -61,3 +64,32 @@ async def test_failures_short_of_opening_the_breaker_make_the_llm_check_degraded
         assert (await mem.health())["checks"]["llm"]["status"] == "ok"
     finally:
         await mem.close()
+
+
+def test_a_degraded_llm_check_degrades_the_server_but_leaves_it_ready(
+    tmp_path: Path, fake_llm: Script, embedder: USEEmbedder
+) -> None:
+    fake_llm.default_text("Sure! Zoe keeps bees, which is a lovely hobby.")  # prose, never JSON
+    settings = llm_settings(tmp_path, fake_llm.base_url)
+    with (
+        running_server(settings, embedder) as running,
+        httpx.Client(base_url=running.url, timeout=60) as http,
+    ):
+        assert (
+            http.post("/v1/memories", json={"messages": "I keep bees.", "user_id": "zoe"}).status_code == 200
+        )
+        health = http.get("/health")
+        assert health.status_code == 200
+        report = health.json()
+        assert (report["status"], report["mode"], report["checks"]["llm"]["status"]) == (
+            "degraded",
+            "DegradedReady",
+            "degraded",
+        )
+        assert http.get("/health/ready").json() == {"status": "ready", "mode": "DegradedReady"}
+        fake_llm.default_json(FACTS)
+        assert (
+            http.post("/v1/memories", json={"messages": "I keep ants.", "user_id": "zoe"}).status_code == 200
+        )
+        assert http.get("/health").json()["status"] == "ok"
+        assert http.get("/health/ready").json() == {"status": "ready"}
