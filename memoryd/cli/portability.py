@@ -157,12 +157,13 @@ def import_(
 
     done = ImportState()
 
-    async def work(mem: AsyncMemory, undo: bool) -> ImportSummary:
+    async def work(mem: AsyncMemory, undo: bool, made: bool) -> ImportSummary:
         with progress_bar(state.output) as progress:
             try:
                 return await import_store(
-                    mem, path, batch_size=batch_size, progress=progress, state=done, restart=undo
-                )
+                    mem, path, batch_size=batch_size, progress=progress, state=done, restart=undo,
+                    new_store=made,
+                )  # fmt: skip
             except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels the task): say what is written
                 raise _Stopped from None
 
@@ -252,7 +253,7 @@ def _stopped(
 
 def _import(
     state: CliState, settings: Settings, lock: ImportLock, path: Path, restart: bool,
-    work: Callable[[AsyncMemory, bool], Awaitable[ImportSummary]],
+    work: Callable[[AsyncMemory, bool, bool], Awaitable[ImportSummary]],
 ) -> ImportSummary:  # fmt: skip
     """The import, under ``lock``: a failure after it made a new store removes what it made."""
     made: leftovers.Made | None = None
@@ -272,7 +273,9 @@ def _import(
             if made is not None:
                 lock.record(list(made.local))
     try:
-        return run_with_memory(state, lambda mem: work(mem, undo), create=True)
+        # A store that was there (a running server's, even empty) is no new store: an unfinished
+        # import leaves it open, and --restart removes only what the import wrote.
+        return run_with_memory(state, lambda mem: work(mem, undo, made is not None), create=True)
     except BaseException:
         if made is not None:
             _remove(state, settings, made, path)

@@ -554,13 +554,16 @@ async def check_file(source: Path, progress: Progress | None = None) -> None:
 
 async def import_store(
     mem: AsyncMemory, source: Path, *, batch_size: int = 256, progress: Progress | None = None,
-    state: ImportState | None = None, restart: bool = False,
+    state: ImportState | None = None, restart: bool = False, new_store: bool | None = None,
 ) -> ImportSummary:  # fmt: skip
     """Load the export at ``source`` into ``mem``'s store (see the module docstring); nothing is
     written unless the whole file is valid and conflicts with nothing in the store. ``state``, if
     given, is kept up to date with what is written (what a stopped import reports). ``restart``:
     first remove what an unfinished import of ``source`` into this store (one that held memories)
-    wrote, and only that (:mod:`memoryd.portability.undo`)."""
+    wrote, and only that (:mod:`memoryd.portability.undo`). ``new_store``: whether the caller made
+    the store for this import (unfinished, it then stays closed until the import is finished or
+    the store removed whole); None: when it holds no memory. A store that existed, empty or not,
+    may be a running server's: what it writes meanwhile must survive a ``restart``."""
     started = time.perf_counter()
     require_file(source)
     await mem.open()
@@ -591,7 +594,7 @@ async def import_store(
     # A new (empty) store: its index or graph in another engine records the import from now until
     # it is complete, so that one whose store is deleted by hand after a kill can still be released
     # (memoryd.storage.claims). Recorded before the survey: a kill may come at any time.
-    new = (await records.stats())["memories"] == 0
+    new = (await records.stats())["memories"] == 0 if new_store is None else new_store
     state = state if state is not None else ImportState()
     state.new = new
     claim = ImportClaim(str(source), str(Path(mem.settings.storage.path).absolute())) if new else None
