@@ -651,5 +651,7 @@ async def _import(
     if claim is None:
         await records.set_meta(IMPORT_FLOOR, "")
     return ImportSummary(
-        str(source), loader.counts, loader.reembedded, reuse, time.perf_counter() - started
+        str(source), loader.counts, loader.reembedded,
+        reuse and loader.reembedded < loader.counts.get("memory", 0),  # some vector of the file kept
+        time.perf_counter() - started,
     )
