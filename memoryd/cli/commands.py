@@ -24,6 +24,7 @@ from rich.tree import Tree as RichTree
 from memoryd import __version__
 from memoryd.auth.principal import check_tenant
 from memoryd.cli.adding import BatchedAdd, add_in_batches, check_messages, stdin_text
+from memoryd.cli.fit import fitting
 from memoryd.cli.output import (
     CliState,
     FileDataError,
@@ -267,7 +268,8 @@ def add(
     if outcome.error is not None:  # a later batch failed: the earlier ones are stored
         state.output.error(outcome.error, {**results.to_dict(), "stored": outcome.stored})
         raise typer.Exit(exit_code(outcome.error, state.output.command))
-    state.output.emit(results.to_dict(), add_table(results), *_add_summary(results))
+    table = fitting(state.output, lambda compact: add_table(results, compact=compact))
+    state.output.emit(results.to_dict(), table, *_add_summary(results))
 
 
 def _add_summary(results: AddResults) -> list[str]:
@@ -336,7 +338,9 @@ def search(
         ),
     )
     body: dict[str, Any] = {"results": [h.to_dict() for h in hits]}
-    shown: list[Any] = [hits_table(hits, explain=explain, compact=state.output.compact)]
+    shown: list[Any] = [
+        fitting(state.output, lambda compact: hits_table(hits, explain=explain, compact=compact))
+    ]
     if hits.relations is not None:
         body["relations"] = [r.to_dict() for r in hits.relations]
         shown += [
@@ -488,7 +492,8 @@ def list_(
             filters=where, limit=limit, offset=offset, as_of=as_of, include_expired=include_expired, **scope
         ),
     )
-    state.output.emit(page.to_dict(), page_table(page, compact=state.output.compact))
+    table = fitting(state.output, lambda compact: page_table(page, compact=compact))
+    state.output.emit(page.to_dict(), table)
 
 
 @app.command()

@@ -590,11 +590,13 @@ def _record_when(memory: MemoryRecord) -> str:
     return when(memory.event_time or memory.created_at)
 
 
-def add_table(results: Iterable[AddResult]) -> Table:
+def add_table(results: Iterable[AddResult], *, compact: bool = False) -> Table:
+    """One row per result; ``compact`` folds the event and kind under the text (narrow terminals)."""
     table = Table(title="add", title_justify="left", show_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("event")
-    table.add_column("kind")
+    if not compact:
+        table.add_column("event")
+        table.add_column("kind")
     table.add_column("id", no_wrap=True, min_width=36)
     table.add_column("text / reason", overflow="fold", min_width=20)
     for r in results:
@@ -604,7 +606,11 @@ def add_table(results: Iterable[AddResult]) -> Table:
         if r.reason:
             detail.append(f"  ({printable(r.reason)})", style="dim")
         event = Text(r.event.value, style=_EVENT_STYLE.get(r.event.value, ""))
-        table.add_row(str(r.index), event, r.kind, r.id or "", detail)
+        if compact:
+            detail.append("\n").append_text(event).append(f" · {r.kind}", style="dim")
+            table.add_row(str(r.index), r.id or "", detail)
+        else:
+            table.add_row(str(r.index), event, r.kind, r.id or "", detail)
     return table
 
 
