@@ -5,9 +5,11 @@ NFKC, case-folded (Turkish "İ" is "i": "İstanbul" is "istanbul"; "Straße" is 
 characters (zero-width space, soft hyphen) dropped, apostrophes made one (’ ‘ ʼ ` ´ are '), hyphens
 made one (the non-breaking hyphen, an en dash, a minus sign are -), and so are the middle dots of a
 transliterated name (・ ‧ • are ·: "迈克尔・杰克逊" is "迈克尔·杰克逊"), trimmed,
-inner whitespace collapsed, surrounding quotes, brackets and sentence punctuation stripped (a closing
-one too when it closes one inside: "Paris (Texas)" and "Paris (Texas" are one key, apart from
-"Paris"), a leading English "the " dropped.
+inner whitespace collapsed, and dropped between two characters of Chinese or Japanese (Han, kana, the
+middle dot), scripts written without spaces ("王 小明" is "王小明", "山田　太郎" is "山田太郎",
+"迈克尔 · 杰克逊" is "迈克尔·杰克逊"; Korean keeps its spaces), surrounding quotes, brackets and sentence
+punctuation stripped (a closing one too when it closes one inside: "Paris (Texas)" and "Paris (Texas"
+are one key, apart from "Paris"), a leading English "the " dropped.
 Symbols are kept ("C++", "C#" stay apart from "C"), and scripts without case
 (Chinese, Japanese, ...) pass through unchanged apart from NFKC.
 
@@ -70,6 +72,13 @@ _DOTTED_I = "i\u0307"  # what "İ" case-folds to: an i with a combining dot abov
 # Closing brackets and quotes by their opening ones (after NFKC: full-width forms are ASCII then).
 _CLOSERS = dict(zip("([{“‘«‹「『【〔《〈", ")]}”’»›」』】〕》〉", strict=True))
 _OPENERS = {c: o for o, c in _CLOSERS.items()}
+# Chinese and Japanese are written without spaces: one between two of their characters (a name
+# typed "王 小明", "山田　太郎", "迈克尔 · 杰克逊") is no part of the name. The release before kept it.
+_UNSPACED = (
+    "\u00b7\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\U00020000-\U0003134f"
+)
+_UNSPACED_GAP = re.compile(f"(?<=[{_UNSPACED}]) (?=[{_UNSPACED}])")
 _MAX_ROUNDS = 8  # each round only shortens or stabilises the text; a cap keeps it total
 
 
@@ -129,7 +138,11 @@ def display_name(name: str) -> str:
     return text[start:end]
 
 
-def _name_round(text: str, table: dict[int, str | None] = _KEY_TABLE, older: bool = False) -> str:
+def _name_round(
+    text: str, table: dict[int, str | None] = _KEY_TABLE, older: bool = False, spaced: bool = False
+) -> str:
+    """One round of the key; ``table``, ``older``, ``spaced``: as releases before made it (``spaced``:
+    a space between two Chinese or Japanese characters kept)."""
     text = unicodedata.normalize("NFKC", text.translate(table))
     if table is _KEY_TABLE:  # again after NFKC, which makes "･" (half-width) "・" and "‑" "‐"
         text = text.translate(table)
@@ -139,6 +152,8 @@ def _name_round(text: str, table: dict[int, str | None] = _KEY_TABLE, older: boo
     text = " ".join(_strip_ends(text).split())
     if text.startswith("the ") and len(text) > 4:
         text = _strip_ends(text[4:])
+    if table is _KEY_TABLE and not spaced:
+        text = _UNSPACED_GAP.sub("", text)
     return text
 
 
@@ -163,7 +178,8 @@ def older_name_keys(name: str, key: str | None = None) -> tuple[str, ...]:
     key = normalise_name(name) if key is None else key
     first = _fixpoint(lambda text: _name_round(text, _OLD_KEY_TABLE, older=True), name)
     previous = _fixpoint(lambda text: _name_round(text, _PREVIOUS_KEY_TABLE), name)
-    return tuple(old for old in dict.fromkeys((first, previous)) if old and old != key)
+    spaced = _fixpoint(lambda text: _name_round(text, spaced=True), name)
+    return tuple(old for old in dict.fromkeys((first, previous, spaced)) if old and old != key)
 
 
 def name_keys(names: Sequence[str]) -> dict[str, int]:
