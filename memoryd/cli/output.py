@@ -707,13 +707,16 @@ def history_table(entries: list[HistoryEntry]) -> Table:
     table.add_column("old", overflow="fold")
     table.add_column("new", overflow="fold")
     for e in entries:
+        new = Text(printable(e.new_text or ""))
+        if e.details.get("metadata_changed"):  # else a metadata-only update looks like no change at all
+            new.append("  (metadata changed)", style="dim")
         table.add_row(
             str(e.id),
             Text(e.event.value, style=_EVENT_STYLE.get(e.event.value, "")),
             when(e.created_at),
             Text(printable(e.actor)),
             Text(printable(e.old_text or ""), style="dim"),
-            Text(printable(e.new_text or "")),
+            new,
         )
     return table
 
