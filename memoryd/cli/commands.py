@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
@@ -46,6 +48,7 @@ from memoryd.cli.output import (
     read_messages,
     record_table,
     run_with_memory,
+    when,
 )
 from memoryd.cli.usage import EXIT_STATUS, finish_commands
 from memoryd.config import Settings, load_settings
@@ -395,7 +398,7 @@ def tree(
         str | None, typer.Option("--user-id", "-u", help="The user; leave out for an agent's own memories.")
     ] = None,
     agent_id: Annotated[
-        str | None, typer.Option("--agent-id", "-a", help="The agent, as `GET /v1/users` lists it.")
+        str | None, typer.Option("--agent-id", "-a", help="The agent, as `memoryd users` lists it.")
     ] = None,
     episodes: Annotated[int, typer.Option(min=0, help="Turns shown per segment and session.")] = 5,
     long_term: Annotated[
@@ -408,11 +411,11 @@ def tree(
 ) -> None:
     """The memory tree of one owner: topics, segments, facts and turns.
 
-    The owner as `GET /v1/users` lists it: `-u USER`, `-u USER -a AGENT`, or `-a AGENT` alone for
-    the agent's own memories (of no user). Topics > segments (mid-term, with heat) > facts and
-    episodes, the short-term turns of each session, and the long-term memories. An owner with
-    nothing stored is an error naming the option. Memories of no user and no agent (added with a
-    run id alone) have no tree: `memoryd list --run-id ID` lists them."""
+    The owner as `memoryd users` (`GET /v1/users`) lists it: `-u USER`, `-u USER -a AGENT`, or
+    `-a AGENT` alone for the agent's own memories (of no user). Topics > segments (mid-term, with
+    heat) > facts and episodes, the short-term turns of each session, and the long-term memories.
+    An owner with nothing stored is an error naming the option. Memories of no user and no agent
+    (added with a run id alone) have no tree: `memoryd list --run-id ID` lists them."""
     state = CliState.of(ctx, json_out)
     shown = {"episodes": episodes, "long_term": long_term, "segments": segments}
     doc = run_with_memory(state, lambda mem: mem.tree(user_id, agent_id=agent_id, **shown))
@@ -466,6 +469,35 @@ def _tree_view(doc: dict[str, Any]) -> RichTree:
             for m in items:
                 node.add(Text(f"[{id_tag(m['id'])}] {printable(m['text'])}"))
     return root
+
+
+@app.command()
+def users(
+    ctx: typer.Context,
+    user_id: Annotated[str | None, typer.Option("--user-id", "-u", help="Only this user's rows.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The known users and agents (as `GET /v1/users`), most memories first.
+
+    One row per owner (a user, a user with one agent, or an agent alone), each what
+    `memoryd tree` takes; memories of no user and no agent come last, in one row of sessions
+    (`memoryd list --run-id ID` lists them). Reads every memory once."""
+    state = CliState.of(ctx, json_out)
+    rows = run_with_memory(state, lambda mem: mem.users(user_id=user_id))
+    table = Table(title=counted(len(rows), "owner", "owners"), title_justify="left", show_edge=False)
+    for name in ("user_id", "agent_id", "memories", "kinds"):
+        table.add_column(name, justify="right" if name == "memories" else "left", overflow="fold")
+    table.add_column("last added", no_wrap=True)
+    for row in rows:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(row["kinds"].items(), key=lambda kv: -kv[1]))
+        who = [Text(printable(row[k] or "")) for k in ("user_id", "agent_id")]
+        if row["session_only"]:
+            shown = ", ".join(row["run_ids"][:3]) + (", …" if row["runs"] > 3 else "")
+            runs = counted(row["runs"], "session", "sessions")
+            who = [Text(printable(f"(none: {runs}, {shown})"), style="dim"), Text("")]
+        added = when(datetime.fromisoformat(row["last_added_at"]))
+        table.add_row(*who, str(row["memories"]), kinds, added)
+    state.output.emit({"results": rows}, table)
 
 
 @app.command("list")

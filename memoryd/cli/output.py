@@ -519,7 +519,7 @@ async def empty_scope_hint(mem: AsyncMemory, params: Mapping[str, Any]) -> str |
         return None
     return (
         f"[yellow]hint:[/yellow] no memories for {escape(named)} (ids are case-sensitive; "
-        "a server's GET /v1/users lists the known users and agents)"
+        "`memoryd users`, as a server's GET /v1/users, lists the known users and agents)"
     )
 
 
