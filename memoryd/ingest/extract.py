@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from memoryd.graph.normalise import normalise_name, normalise_relation
 from memoryd.models import MemoryKind, MemoryRecord, Message, fact_key
 
 __all__ = [
@@ -217,12 +218,18 @@ class ExtractedRelation(BaseModel):
     @field_validator("source", "target")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _graph_name(value, MAX_NAME_CHARS, "entity name")
+        name = _graph_name(value, MAX_NAME_CHARS, "entity name")
+        if not normalise_name(name):  # "...", "—": the graph would skip it, unseen
+            raise ValueError("entity name has no letter or digit")
+        return name
 
     @field_validator("relation")
     @classmethod
     def _relation(cls, value: str) -> str:
-        return _graph_name(value, MAX_RELATION_CHARS, "relation name")
+        name = _graph_name(value, MAX_RELATION_CHARS, "relation name")
+        if not normalise_relation(name):
+            raise ValueError("relation name has no letter or digit")
+        return name
 
     @field_validator("source_type", "target_type", mode="before")
     @classmethod

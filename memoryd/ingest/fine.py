@@ -266,7 +266,8 @@ class FineIngestor:
         if refused:
             usage.fell_short(
                 f"{refused} extracted facts or relations were refused (a text empty, over {MAX_FACT_CHARS} "
-                f"characters or not UTF-8; a name empty, too long or with control characters) {left}"
+                f"characters or not UTF-8; a name empty, with no letter or digit, too long or with control "
+                f"characters) {left}"
             )
         if capped:
             usage.fell_short(
