@@ -651,6 +651,8 @@ def _memories_table(
         row.append(m.id)
         meta = [m.kind.value, m.role or "", _record_when(m)]
         text = Text(printable(m.text), style="" if m.is_current else "dim")
+        if not m.is_current:  # dim alone is lost in a pipe, or with no colour
+            text.append(f"  (valid until {when(m.valid_to)})", style="dim")
         why = _explain_text(explains[i]) if explains is not None else None
         if compact:
             text.append("\n" + " · ".join(p for p in meta if p), style="dim")
