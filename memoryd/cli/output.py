@@ -36,6 +36,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from memoryd.cli import strict_json
 from memoryd.cli.stdout import MemorydConsole, StdoutFile, interrupted_output, write_whole
 from memoryd.config import Settings
 from memoryd.embedders import Embedder
@@ -530,9 +531,11 @@ def _loads(
     """JSON text, or an ``error`` naming ``what`` (never a traceback: a number past Python's digit
     cap and nesting past the parser's stack are the input's fault too)."""
     try:
-        return json.loads(text)
+        return strict_json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{what} is not valid JSON: {exc.msg}{where(exc)}", field=field) from None
+    except strict_json.RepeatedKeyError as exc:
+        raise error(f"{what} names the key {exc.path!r} twice in one object", field=field) from None
     except ValueError:
         raise error(f"{what} holds {TOO_LONG_NUMBER}", field=field) from None
     except RecursionError:
