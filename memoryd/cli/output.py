@@ -249,8 +249,12 @@ class Output:
             try:
                 with redirect_stdout(sys.stderr):
                     agreed = typer.confirm(question, err=True)
-            except typer.Abort:  # the end of input (or Ctrl-C)
-                pass
+            except typer.Abort as exc:  # the end of input, or Ctrl-C: "interrupted", exit 130
+                if terminal:
+                    self.note("")  # end the question's line (^C or ^D echoed, no newline)
+                if isinstance(exc.__context__, KeyboardInterrupt):
+                    with errors_to_exit(self):
+                        raise Interrupted(nothing) from None
             if not terminal:
                 self.note("")  # end the question's line (no echoed answer)
         if agreed is None and not terminal:
