@@ -88,7 +88,7 @@ _EVENT_STYLE = {"ADD": "green", "UPDATE": "cyan", "DELETE": "red", "NOOP": "yell
 # API fields set by a CLI option of another name (the others share their option's name).
 _FIELD_PARAMS = {"token_budget": "budget", "json": "json_out"}
 _SCOPE_PARAMS = ("user_id", "agent_id", "run_id")
-_TEXT_ROLE = re.compile(r"messages\[(\d+)\]\.role")
+_TEXT_ROLE = re.compile(r"messages\[(\d+)\]\.(role|content)")
 _TEXT_ITEM = re.compile(r"messages\[(\d+)\]")  # memoryd add's TEXT arguments come first
 _FIELD_ROOT = re.compile(r"[^.\[]*")  # "filters.topic.$nope" → "filters"
 # Arguments whose value an API field names (others, such as export's PATH, name a file it writes).
@@ -131,11 +131,13 @@ def _options(command: Any) -> dict[str, str]:
 
 
 def _flag_for(field: str, command: Any, options: Mapping[str, str]) -> str | None:
-    """The option of the running command that set the API field ``field``, if one did."""
-    text_role = _TEXT_ROLE.fullmatch(field)
-    if text_role is not None:  # memoryd add's TEXT arguments come first, each with --role
-        texts = (getattr(command, "params", None) or {}).get("texts") or []
-        return options.get("role") if int(text_role.group(1)) < len(texts) else None
+    """The option (or TEXT argument) of the running command that set the API field ``field``."""
+    text = _TEXT_ROLE.fullmatch(field)
+    if text is not None:  # memoryd add's TEXT arguments come first, each with --role
+        texts, i = (getattr(command, "params", None) or {}).get("texts") or [], int(text.group(1))
+        if i >= len(texts) or text.group(2) == "role":
+            return options.get("role") if i < len(texts) else None
+        return "TEXT - (stdin)" if texts[i] == "-" else f"TEXT #{i + 1}"  # not messages[0].content
     return options.get(_FIELD_PARAMS.get(field, field))
 
 

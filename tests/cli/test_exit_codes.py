@@ -18,7 +18,7 @@ USAGE = [
     (["add", "I like tea"], "--user-id/-u", "user_id"),  # no scope
     (["add", "-u", "ana"], "TEXT arguments or --file", "messages"),  # nothing to add
     (["add", "x", "-u", "ana", "--role", "bot"], "--role", "messages[0].role"),
-    (["add", "", "-u", "ana"], "messages[0].content", "messages[0].content"),  # an empty TEXT
+    (["add", "", "-u", "ana"], "TEXT #1 is empty", "messages[0].content"),  # an empty TEXT
     (["add", "x", "-u", "ana", "--timestamp", "soon"], "--timestamp", "timestamp"),
     (["add", "x", "-u", "ana", "--metadata", "[1]"], "--metadata", "metadata"),
     (["add", "x", "-u", "ana", "--mode", "fine"], "needs an LLM", "mode"),  # none is configured
