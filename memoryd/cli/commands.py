@@ -205,7 +205,8 @@ def serve(
 def add(
     ctx: typer.Context,
     texts: Annotated[
-        list[str] | None, typer.Argument(help="Texts to remember, one memory each (- : stdin, as one text).")
+        list[str] | None,
+        typer.Argument(metavar="TEXT", help="Texts to remember, one memory each (- : stdin, as one text)."),
     ] = None,
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
@@ -301,7 +302,7 @@ def _add_summary(results: AddResults) -> list[str]:
 @app.command()
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for (a question or keywords).")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for (a question or keywords).")],
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
@@ -355,7 +356,7 @@ def search(
 @app.command()
 def context(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What the next prompt is about.")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What the next prompt is about.")],
     user_id: Annotated[
         str | None,
         typer.Option(
@@ -549,7 +550,7 @@ def update(
     ctx: typer.Context,
     memory_id: IdArg,
     text: Annotated[
-        str | None, typer.Argument(help="The new text (leave out to change metadata only).")
+        str | None, typer.Argument(metavar="TEXT", help="The new text (leave out to change metadata only).")
     ] = None,
     metadata: Annotated[
         str | None, typer.Option(help="The new metadata object (replaces it; see --merge).", metavar="JSON")
@@ -596,7 +597,7 @@ def history(
 @app.command()
 def delete(
     ctx: typer.Context,
-    memory_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The memory to delete.")] = None,
+    memory_id: Annotated[str | None, typer.Argument(metavar="ID", help="The memory to delete.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete every memory of the given scope.")] = False,
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
